@@ -1,0 +1,16 @@
+"""mixedfx: linear and generalized linear mixed-effects models with lme4's formulas and numbers.
+
+    import mixedfx as mfx
+    m = mfx.lmer("Reaction ~ Days + (Days | Subject)", data=mfx.datasets.load("sleepstudy"))
+    print(m.summary())
+"""
+
+from mixedfx import datasets
+from mixedfx.api import lmer
+from mixedfx.optimize import Control
+from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
+
+__version__ = "0.1.0"
+
+__all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__", "datasets",
+           "lmer"]

@@ -1,0 +1,1 @@
+"""The `mixedfx` command line."""

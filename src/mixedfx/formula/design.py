@@ -1,0 +1,240 @@
+"""Model matrices with R's ``model.matrix()`` columns, names and ``assign``.
+
+:func:`build_design` expands the right-hand side with R's term algebra
+(:mod:`.terms`), evaluates each variable (:mod:`.evaluate`; stateful transforms
+and contrast matrices come from formulaic) and assembles the columns exactly as
+R's C routine ``modelmatrix`` does:
+
+* an ``(Intercept)`` column unless removed by ``0 +`` / ``- 1``;
+* terms in R's order (by number of variables, formula order within);
+* within a term, the columns of its variables multiplied out, the first variable
+  varying fastest, names joined by ``:`` (``sectorCatholic:cses``);
+* a factor is coded by contrasts (``contr.treatment`` / ``contr.poly`` for ordered
+  factors) when the term without it is empty or appears earlier, otherwise by
+  indicators of all its levels (``0 + f`` gives ``fA``, ``fB``; ``x:f`` without ``f``
+  gives ``x:fA``, ``x:fB``), as R's ``TermCode``;
+* without an intercept, the first factor of the first term that has one is coded
+  by indicators.
+
+formulaic's own term encoding differs from R's in that last respect (it picks a
+full-rank parametrisation for terms whose margins are missing), so the assembly
+is done here; formulaic supplies ``scale``/``center``/``poly`` and the contrast
+matrices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .bars import split_rhs
+from .contrasts import contrast_matrix
+from .errors import FormulaError
+from .evaluate import Variable, make_variable
+from .nodes import Name, iter_nodes
+from .syntax import check_context, parse_text
+from .terms import expand_terms, term_codes
+
+__all__ = ["DesignSpec", "build_design"]
+
+
+@dataclass
+class DesignSpec:
+    """How a right-hand side was encoded; encodes new data the same way.
+
+    Attributes:
+        rhs: the right-hand side as given.
+        names: R's ``colnames(model.matrix(...))``.
+        term_names: R's term labels, in order (``"sector"``, ``"meanses:cses"``).
+        column_terms: for each column, its term label (``"(Intercept)"`` for the intercept).
+        assign: R's ``attr(X, "assign")``: 0 for the intercept, else the 1-based term index.
+        intercept: whether there is an intercept column.
+        variables: data columns used.
+        contrasts: R's ``attr(X, "contrasts")``: factor label -> contrast name, for
+            factors coded by contrasts somewhere.
+        factor_levels: factor label -> its levels.
+    """
+
+    rhs: str
+    names: list[str]
+    term_names: list[str]
+    column_terms: list[str]
+    assign: np.ndarray
+    intercept: bool
+    variables: tuple[str, ...]
+    contrasts: dict[str, str] = field(default_factory=dict)
+    factor_levels: dict[str, list[str]] = field(default_factory=dict)
+    _vars: dict[int, Variable] = field(default_factory=dict, repr=False)
+    _terms: tuple[tuple[int, ...], ...] = field(default=(), repr=False)
+    _codes: list[dict[int, int]] = field(default_factory=list, repr=False)
+
+    @property
+    def ncol(self) -> int:
+        """Number of columns."""
+        return len(self.names)
+
+    @property
+    def term_columns(self) -> dict[str, list[int]]:
+        """Term label -> indices of its columns (intercept under ``"(Intercept)"``)."""
+        out: dict[str, list[int]] = {}
+        for j, term in enumerate(self.column_terms):
+            out.setdefault(term, []).append(j)
+        return out
+
+    def matrix(self, newdata: pd.DataFrame) -> np.ndarray:
+        """The model matrix of ``newdata``, encoded as the training data.
+
+        Raises:
+            NewLevelError: a factor has a level the training data did not have.
+            ValueError: a needed column is missing.
+        """
+        data = _as_frame(newdata)
+        missing = [v for v in self.variables if v not in data.columns]
+        if missing:
+            raise ValueError(
+                f"new data lack column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(m) for m in missing)} needed by '{self.rhs}'"
+            )
+        X, _ = _assemble(self._vars, self._terms, self._codes, self.intercept, data)
+        return X
+
+
+def _as_frame(data: Any) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        return pd.DataFrame(dict(data))
+    return pd.DataFrame(data)
+
+
+def _block(var: Variable, code: int, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    if var.kind == "numeric":
+        return var.numeric(data), list(var.colnames)
+    codes = var.codes(data)
+    if code == 1:
+        mat, suffixes, _ = contrast_matrix(var.levels, var.ordered, var.label)
+    else:
+        mat, suffixes = np.eye(len(var.levels)), list(var.levels)
+    out = np.full((len(codes), mat.shape[1]), np.nan)
+    ok = codes >= 0
+    out[ok] = mat[codes[ok]]
+    return out, suffixes
+
+
+def _assemble(
+    variables: dict[int, Variable],
+    terms: tuple[tuple[int, ...], ...],
+    codes: list[dict[int, int]],
+    intercept: bool,
+    data: pd.DataFrame,
+) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    n = len(data)
+    blocks: list[np.ndarray] = []
+    names: list[tuple[str, int]] = []
+    if intercept:
+        blocks.append(np.ones((n, 1)))
+        names.append(("(Intercept)", 0))
+    cache: dict[tuple[int, int], tuple[np.ndarray, list[str]]] = {}
+    for k, term in enumerate(terms, start=1):
+        cols: np.ndarray | None = None
+        cnames: list[str] = []
+        for v in term:
+            var = variables[v]
+            key = (v, codes[k - 1][v] if var.kind == "factor" else 0)
+            if key not in cache:
+                cache[key] = _block(var, key[1], data)
+            mat, suffixes = cache[key]
+            vnames = [var.label + s for s in suffixes]
+            if cols is None:
+                cols, cnames = mat, vnames
+            else:
+                cols = np.concatenate([cols * mat[:, [j]] for j in range(mat.shape[1])], axis=1)
+                cnames = [f"{a}:{b}" for b in vnames for a in cnames]
+        assert cols is not None
+        blocks.append(cols)
+        names.extend((c, k) for c in cnames)
+    X = np.concatenate(blocks, axis=1) if blocks else np.empty((n, 0))
+    return np.ascontiguousarray(X, dtype=np.float64), names
+
+
+def build_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
+    """R's ``model.matrix(~ rhs, data)`` and a spec that encodes new data the same way.
+
+    ``rhs`` is R text (``"1 + Days"``, ``"0 + f"``, ``"sex * I(age^2)"``); a leading
+    ``~`` is accepted, bars are not.  ``offset()`` terms are ignored, as in R.
+
+    Raises:
+        FormulaError: malformed or unsafe text, unknown column or function.
+        ValueError: a factor coded by contrasts has fewer than two levels.
+    """
+    frame = _as_frame(data)
+    columns = [c for c in frame.columns if isinstance(c, str)]
+    node = parse_text(rhs, columns, mode="rhs")
+    check_context(node, "formula", rhs)
+    split = split_rhs(node, rhs)
+    if split.bars:
+        raise FormulaError(
+            "random-effects terms (with '|') are not allowed in a fixed-effects design",
+            rhs,
+            node.start,
+            node.end,
+        )
+    fixed = split.fixed_node()
+    info = expand_terms(fixed, rhs) if fixed is not None else None
+    if info is None:
+        intercept, terms, labels, var_nodes, var_labels = True, (), (), (), ()
+    else:
+        intercept, terms, labels = info.intercept, info.terms, info.term_labels
+        var_nodes, var_labels = info.variables, info.variable_labels
+    used = sorted({v for t in terms for v in t})
+    variables = {v: make_variable(var_nodes[v], var_labels[v], frame) for v in used}
+    codes = term_codes(terms)
+    if not intercept:
+        _no_intercept_fixup(terms, codes, variables)
+    X, named = _assemble(variables, terms, codes, intercept, frame)
+    contrasts: dict[str, str] = {}
+    for k, term in enumerate(terms):
+        for v in term:
+            var = variables[v]
+            if var.kind == "factor" and codes[k][v] == 1:
+                contrasts[var.label] = "contr.poly" if var.ordered else "contr.treatment"
+    data_columns: list[str] = []
+    for v in used:
+        for n in iter_nodes(var_nodes[v]):
+            if isinstance(n, Name) and n.name not in data_columns:
+                data_columns.append(n.name)
+    spec = DesignSpec(
+        rhs=rhs,
+        names=[name for name, _ in named],
+        term_names=list(labels),
+        column_terms=[labels[k - 1] if k else "(Intercept)" for _, k in named],
+        assign=np.array([k for _, k in named], dtype=np.int64),
+        intercept=intercept,
+        variables=tuple(data_columns),
+        contrasts=contrasts,
+        factor_levels={
+            var.label: list(var.levels) for var in variables.values() if var.kind == "factor"
+        },
+        _vars=variables,
+        _terms=terms,
+        _codes=codes,
+    )
+    return X, spec
+
+
+def _no_intercept_fixup(
+    terms: tuple[tuple[int, ...], ...],
+    codes: list[dict[int, int]],
+    variables: dict[int, Variable],
+) -> None:
+    """R: without an intercept, the first factor of the first term with one gets indicators."""
+    for k, term in enumerate(terms):
+        for v in term:
+            var = variables[v]
+            if var.kind == "factor" and len(var.levels) > 1:
+                codes[k][v] = 2
+                return

@@ -1,0 +1,136 @@
+"""R-style text: syntactic names, number deparsing, factor level labels, level sorting.
+
+These helpers reproduce how R prints things that end up in coefficient names:
+
+* :func:`quote_name` backticks a name unless it is syntactic in R
+  (``Sepal.Length`` stays as is, ``weird name`` becomes ``\\`weird name\\```);
+* :func:`format_number` is R's ``deparse()`` / ``as.character()`` of a double
+  (15 significant digits, fixed or scientific notation whichever is shorter:
+  ``1e+05``, ``0.001``, ``1e-04``, ``123456``);
+* :func:`format_level` is ``as.character()`` of a value that becomes a factor level;
+* :func:`r_sort_levels` sorts strings the way R's ``sort()`` does in a typical
+  ICU / ``en_US`` collation (punctuation, then digits, then letters; case-insensitive
+  first, lower case before upper case on ties).
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "R_RESERVED",
+    "format_level",
+    "format_number",
+    "is_syntactic_name",
+    "quote_name",
+    "r_sort_levels",
+]
+
+R_RESERVED = frozenset(
+    {
+        "if", "else", "repeat", "while", "function", "for", "next", "break", "in",
+        "TRUE", "FALSE", "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_",
+        "NA_character_", "NA_complex_",
+    }
+)  # fmt: skip
+
+
+def is_syntactic_name(name: str) -> bool:
+    """True when R would print ``name`` without backticks."""
+    if not name or name in R_RESERVED:
+        return False
+    first = name[0]
+    if not (first.isalpha() or first == "."):
+        return False
+    if first == "." and len(name) > 1 and name[1].isdigit():
+        return False
+    return all(ch.isalnum() or ch in "._" for ch in name)
+
+
+def quote_name(name: str) -> str:
+    """The name as R deparses it: backticked unless syntactic."""
+    return name if is_syntactic_name(name) else f"`{name}`"
+
+
+def format_number(value: float) -> str:
+    """R's ``deparse()`` of a double: 15 significant digits, shorter of fixed/scientific."""
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    mag = abs(value)
+    target = float(f"{mag:.14e}")
+    digits = 15
+    for d in range(1, 16):
+        if float(f"{mag:.{d - 1}e}") == target:
+            digits = d
+            break
+    mantissa, exp_text = f"{mag:.{digits - 1}e}".split("e")
+    exponent = int(exp_text)
+    sci = f"{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    decimals = max(0, digits - 1 - exponent)
+    fixed = f"{mag:.{decimals}f}"
+    return sign + (fixed if len(fixed) <= len(sci) else sci)
+
+
+def format_level(value: Any) -> str:
+    """``as.character(value)`` for a value that becomes a factor level."""
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return format_number(float(value))
+    return str(value)
+
+
+def _char_key(ch: str) -> tuple[int, str]:
+    if ch.isdigit():
+        return (1, ch)
+    if ch.isalpha():
+        base = unicodedata.normalize("NFKD", ch)[0].casefold()
+        return (2, base)
+    return (0, ch)
+
+
+def _collation_key(text: str) -> tuple[Any, ...]:
+    primary = tuple(_char_key(ch) for ch in text)
+    accents = tuple(unicodedata.normalize("NFKD", ch.casefold())[1:] for ch in text)
+    case = tuple(0 if not ch.isupper() else 1 for ch in text)
+    return (primary, accents, case, text)
+
+
+def r_sort_levels(values: Iterable[Any]) -> list[Any]:
+    """Sorted unique values as R's ``sort(unique(x))`` orders them.
+
+    Numbers sort numerically, booleans FALSE before TRUE, strings by an
+    approximation of ICU collation (what R uses in UTF-8 locales).
+    Missing values (None / NaN) are dropped.
+    """
+    uniq: list[Any] = []
+    seen: set[Any] = set()
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        if v is np.nan:
+            continue
+        if v not in seen:
+            seen.add(v)
+            uniq.append(v)
+    if all(isinstance(v, (bool, np.bool_)) for v in uniq):
+        return sorted(uniq)
+    if all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        for v in uniq
+    ):
+        return sorted(uniq)
+    return sorted(uniq, key=lambda v: _collation_key(str(v)))

@@ -1,0 +1,56 @@
+"""Grouping factors of random-effects terms, including interactions such as `cask:batch`.
+
+An interaction `a:b` has as levels the observed combinations, labelled "a_level:b_level" and
+ordered with the first factor varying slowest (R's `:` on factors, unused levels dropped).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mixedfx.frame.levels import as_factor, format_r_number
+
+
+def grouping_factor(frame: pd.DataFrame, group_vars: tuple[str, ...]
+                    ) -> tuple[np.ndarray, list[str]]:
+    """Integer codes (0-based) and level labels of the (interaction of the) grouping columns."""
+    factors = [as_factor(frame[v]) for v in group_vars]
+    codes = [f.cat.codes.to_numpy(dtype=np.int64) for f in factors]
+    labels = [list(f.cat.categories) for f in factors]
+    if len(factors) == 1:
+        used = np.unique(codes[0])
+        remap = np.full(len(labels[0]), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        return remap[codes[0]], [labels[0][i] for i in used]
+    key = np.zeros(len(frame), dtype=np.int64)
+    for c, lab in zip(codes, labels, strict=True):
+        key = key * len(lab) + c
+    ukey, inverse = np.unique(key, return_inverse=True)
+    names = []
+    for k in ukey:
+        parts = []
+        for lab in reversed(labels):
+            k, idx = divmod(int(k), len(lab))
+            parts.append(lab[idx])
+        names.append(":".join(reversed(parts)))
+    return inverse.astype(np.int64), names
+
+
+def value_labels(col: pd.Series) -> np.ndarray:
+    """Each value's factor label as R prints it (missing values stay None)."""
+    def label(v: object) -> object:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        return v if isinstance(v, str) else format_r_number(v)
+    return np.array([label(v) for v in col.astype(object)], dtype=object)
+
+
+def level_labels_for_new_data(frame: pd.DataFrame, group_vars: tuple[str, ...]) -> np.ndarray:
+    """Labels of the grouping factor for each row of new data (to match the fitted levels)."""
+    parts = [value_labels(frame[v]) for v in group_vars]
+    out = parts[0]
+    for p in parts[1:]:
+        out = np.array([None if a is None or b is None else f"{a}:{b}"
+                        for a, b in zip(out, p, strict=True)], dtype=object)
+    return out

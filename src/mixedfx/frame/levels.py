@@ -1,0 +1,72 @@
+"""Factor levels as R makes them: sorted unique values, labels formatted as R prints them.
+
+R sorts numbers numerically and strings by the locale's collation; the common en_US locale
+compares case-insensitively first and puts lower case before upper case on ties, which
+`r_string_sort_key` imitates. Booleans become the factor levels FALSE, TRUE.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+
+def r_string_sort_key(s: str) -> tuple[str, str]:
+    """Collation key approximating R's default (en_US) string sort."""
+    return (s.casefold(), s.swapcase())
+
+
+def format_r_number(v: object) -> str:
+    """A number as R's `as.character` prints it: 3 -> '3', 2.5 -> '2.5'."""
+    if isinstance(v, (bool, np.bool_)):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    f = float(v)  # type: ignore[arg-type]
+    if math.isfinite(f) and f == int(f) and abs(f) < 1e15:
+        return str(int(f))
+    return repr(f) if math.isfinite(f) else ("Inf" if f > 0 else "-Inf" if f < 0 else "NaN")
+
+
+def is_factor_like(s: pd.Series) -> bool:
+    """String, boolean, object and categorical columns are factors (API.md)."""
+    return (
+        isinstance(s.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(s.dtype)
+        or pd.api.types.is_string_dtype(s.dtype)
+        or pd.api.types.is_object_dtype(s.dtype)
+    )
+
+
+def as_factor(s: pd.Series) -> pd.Series:
+    """The column as a pandas categorical with R's level order and string labels.
+
+    Categoricals keep their category order (unused categories are dropped); numbers are sorted
+    numerically; booleans become FALSE/TRUE; strings are sorted as R sorts them.
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cat = s.cat.remove_unused_categories()
+        labels = [c if isinstance(c, str) else format_r_number(c) for c in cat.cat.categories]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"column {s.name!r} has categories that print identically")
+        return pd.Series(
+            pd.Categorical.from_codes(cat.cat.codes, categories=labels,
+                                      ordered=bool(cat.cat.ordered)),
+            index=s.index, name=s.name)
+    values = s.dropna().unique()
+    if pd.api.types.is_bool_dtype(s.dtype):
+        levels = [v for v in (False, True) if v in set(values.tolist())]
+        labels = ["FALSE" if not v else "TRUE" for v in levels]
+    elif pd.api.types.is_numeric_dtype(s.dtype):
+        levels = sorted(values.tolist())
+        labels = [format_r_number(v) for v in levels]
+    else:
+        levels = sorted((str(v) for v in values), key=r_string_sort_key)
+        labels = levels
+        s = s.map(lambda v: v if pd.isna(v) else str(v))
+    mapping = {lv: i for i, lv in enumerate(levels)}
+    codes = s.map(lambda v: -1 if pd.isna(v) else mapping[v]).to_numpy(dtype=np.int64)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=labels), index=s.index,
+                     name=s.name)

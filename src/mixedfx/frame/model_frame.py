@@ -1,0 +1,206 @@
+"""The model frame: the rows and columns a fit uses, encoded for the engine.
+
+Steps, in lme4's order: select the formula's variables; drop rows with missing values
+(`na_action="omit"`, reported) or refuse them (`"fail"`); make factors (R level order, unused
+levels dropped); evaluate the response, X (dropping linearly dependent columns, as lme4 does) and
+one RandomEffectsTerm per bar; run lme4's sanity checks; order terms by decreasing number of
+levels (stable, as lme4 does).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mixedfx.covariance import structure_for
+from mixedfx.formula import ParsedFormula, build_design, evaluate_response, parse_formula
+from mixedfx.frame.grouping import grouping_factor
+from mixedfx.frame.levels import as_factor, is_factor_like
+from mixedfx.frame.rank import independent_columns
+from mixedfx.frame.terms import RandomEffectsTerm
+
+
+class MissingDataWarning(UserWarning):
+    """Rows with missing values in the model's variables were dropped."""
+
+
+class RankDeficiencyWarning(UserWarning):
+    """Linearly dependent fixed-effects columns were dropped."""
+
+
+@dataclass
+class ModelFrame:
+    """Everything the engine and the results need from the data."""
+
+    formula: ParsedFormula
+    frame: pd.DataFrame
+    y: np.ndarray
+    X: np.ndarray
+    fixef_names: list[str]
+    fixed_design: Any
+    kept_columns: np.ndarray
+    weights: np.ndarray | None
+    offset: np.ndarray | None
+    terms: list[RandomEffectsTerm]
+    factor_levels: dict[str, list[str]]
+    n_dropped: int = 0
+    dropped_columns: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+
+def as_pandas(data: Any) -> pd.DataFrame:
+    """A pandas DataFrame from pandas, polars, Arrow or any `__dataframe__` object."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if hasattr(data, "to_pandas"):
+        return data.to_pandas()
+    if hasattr(data, "__dataframe__"):
+        return pd.api.interchange.from_dataframe(data)
+    if isinstance(data, dict):
+        return pd.DataFrame(data)
+    raise TypeError(
+        f"data must be a pandas DataFrame (or polars / Arrow / __dataframe__ object), "
+        f"got {type(data).__name__}"
+    )
+
+
+def _vector_argument(value: Any, data: pd.DataFrame, what: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in data.columns:
+            raise ValueError(f"{what} column {value!r} not found in data")
+        arr = data[value].to_numpy()
+    else:
+        arr = np.asarray(value)
+        if arr.shape != (len(data),):
+            raise ValueError(f"{what} must have one value per row of data ({len(data)}), "
+                             f"got shape {arr.shape}")
+    try:
+        return arr.astype(float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be numeric") from None
+
+
+def _drop_missing(frame: pd.DataFrame, extra: dict[str, np.ndarray | None], na_action: str,
+                  ) -> tuple[pd.DataFrame, dict[str, np.ndarray | None], int]:
+    mask = frame.isna().any(axis=1).to_numpy()
+    for arr in extra.values():
+        if arr is not None:
+            mask |= np.isnan(arr)
+    n_missing = int(mask.sum())
+    if n_missing == 0:
+        return frame, extra, 0
+    if na_action == "fail":
+        raise ValueError(f"missing values in {n_missing} row(s) of the model's variables "
+                         "(na_action='fail')")
+    keep = ~mask
+    warnings.warn(f"{n_missing} observation(s) deleted due to missingness",
+                  MissingDataWarning, stacklevel=4)
+    extra = {k: (v[keep] if v is not None else None) for k, v in extra.items()}
+    return frame.loc[keep], extra, n_missing
+
+
+def _response(parsed: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
+    if parsed.response is None:
+        raise ValueError("formula has no response: write it as 'y ~ x + (1 | g)'")
+    col = parsed.response
+    if col in frame.columns and not pd.api.types.is_numeric_dtype(frame[col].dtype) \
+            and not pd.api.types.is_bool_dtype(frame[col].dtype):
+        raise ValueError(f"response {col!r} must be numeric, got {frame[col].dtype} values")
+    y = np.asarray(evaluate_response(parsed.response, frame), dtype=float)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        raise ValueError(f"response {parsed.response!r} has {int(bad.sum())} non-finite "
+                         "value(s) (Inf or NaN after transformation)")
+    return y
+
+
+def _check_terms(terms: list[RandomEffectsTerm], n: int) -> None:
+    few = [t.group_name for t in terms if t.n_levels < 2]
+    if few:
+        raise ValueError("grouping factors must have > 1 sampled level "
+                         f"(problems: {', '.join(dict.fromkeys(few))})")
+    many = [t.group_name for t in terms if t.n_levels >= n]
+    if many:
+        raise ValueError("number of levels of each grouping factor must be < number of "
+                         f"observations (problems: {', '.join(dict.fromkeys(many))})")
+    for t in terms:
+        if n <= t.q:
+            raise ValueError(
+                f"number of observations (={n}) <= number of random effects (={t.q}) for term "
+                f"({' + '.join(t.term_names)} | {t.group_name}); the random-effects parameters "
+                "and the residual variance (or scale parameter) are probably unidentifiable")
+
+
+def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any = None,
+                      na_action: str = "omit", require_random: bool = True) -> ModelFrame:
+    """Parse the formula against the data and build X, y and the random-effects terms."""
+    if na_action not in ("omit", "fail"):
+        raise ValueError("na_action must be 'omit' or 'fail'")
+    if not isinstance(formula, str):
+        raise TypeError("formula must be a string such as 'y ~ x + (1 | g)'")
+    data = as_pandas(data)
+    if len(data) == 0:
+        raise ValueError("data has no rows")
+    parsed = parse_formula(formula, list(map(str, data.columns)))
+    if require_random and not parsed.bars:
+        raise ValueError("No random effects terms specified in formula: add a term such as "
+                         "(1 | group)")
+    w = _vector_argument(weights, data, "weights")
+    off = _vector_argument(offset, data, "offset")
+    frame = data.loc[:, list(parsed.variables)]
+    frame, extra, n_dropped = _drop_missing(frame, {"weights": w, "offset": off}, na_action)
+    w, off = extra["weights"], extra["offset"]
+    if len(frame) == 0:
+        raise ValueError("no observations left after removing rows with missing values")
+    frame = frame.reset_index(drop=True)
+    factor_levels: dict[str, list[str]] = {}
+    for col in frame.columns:
+        if is_factor_like(frame[col]) and col != parsed.response:
+            frame[col] = as_factor(frame[col])
+            factor_levels[col] = list(frame[col].cat.categories)
+    y = _response(parsed, frame)
+    if w is not None and (np.any(~np.isfinite(w)) or np.any(w <= 0)):
+        raise ValueError("weights must be positive and finite")
+    if off is not None and np.any(~np.isfinite(off)):
+        raise ValueError("offset must be finite")
+
+    X_full, fixed_design = build_design(parsed.fixed_rhs, frame)
+    X_full = np.asarray(X_full, dtype=float)
+    names = list(fixed_design.names)
+    keep = independent_columns(X_full) if X_full.shape[1] else np.arange(0)
+    dropped = [names[j] for j in range(len(names)) if j not in set(keep.tolist())]
+    if dropped:
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
+            f"{'s' if len(dropped) > 1 else ''} ({', '.join(dropped)})",
+            RankDeficiencyWarning, stacklevel=3)
+    X = X_full[:, keep]
+    terms = []
+    for bar in parsed.bars:
+        V, spec = build_design(bar.lhs, frame)
+        V = np.asarray(V, dtype=float)
+        if V.shape[1] == 0:
+            raise ValueError(f"random-effects term ({bar.lhs} | {bar.group_name}) has no columns")
+        codes, levels = grouping_factor(frame, bar.group_vars)
+        terms.append(RandomEffectsTerm(
+            group_name=bar.group_name, group_vars=bar.group_vars, levels=levels, codes=codes,
+            values=V, term_names=list(spec.names), covariance=structure_for(V.shape[1]),
+            design=spec))
+    n = len(y)
+    _check_terms(terms, n)
+    terms.sort(key=lambda t: -t.n_levels)
+    return ModelFrame(formula=parsed, frame=frame, y=y, X=X, fixef_names=[names[j] for j in keep],
+                      fixed_design=fixed_design, kept_columns=keep, weights=w, offset=off,
+                      terms=terms, factor_levels=factor_levels, n_dropped=n_dropped,
+                      dropped_columns=dropped)
+

@@ -1,0 +1,1 @@
+"""The linear mixed model engine: cross-products, blocked Cholesky, profiled deviance, fit."""

@@ -1,0 +1,190 @@
+"""The blocked Cholesky factor of the penalized system for one value of θ.
+
+With Λ = blockdiag(Λ₁, Λ_r) (Λ_r acting on the Z_rest rows only; X and y rows unscaled), the
+lower Cholesky factor L of
+
+    [ Λ₁ᵀA₁₁Λ₁ + I     Λ₁ᵀBᵀΛ_r        ]
+    [ Λ_rᵀBΛ₁          Λ_rᵀA_rrΛ_r + I_z ]
+
+is built in two steps:
+
+1. L₁₁ = chol(Λ₁ᵀA₁₁Λ₁ + I), one k₁×k₁ factor per level (a square root when k₁ = 1);
+2. the Schur complement S = Λ_rᵀ(A_rr − B W Bᵀ)Λ_r + I_z with
+   W = Λ₁(Λ₁ᵀA₁₁Λ₁ + I)⁻¹Λ₁ᵀ block diagonal, and its dense Cholesky L_rr.
+
+L_rr's last diagonal element squared is the penalized weighted residual sum of squares, its
+X-block diagonal gives log|R_X|², and log|L_Z|² = log|L₁₁|² + log|L_zz|².
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.lmm.crossproducts import CrossProducts
+
+
+@dataclass
+class Factorization:
+    """L₁₁ pieces and the dense L_rr for one θ, plus the log-determinants."""
+
+    theta: np.ndarray
+    templates: list[np.ndarray]
+    M11: np.ndarray          # (n₁, k₁, k₁) Λ₁ᵀA₁₁Λ₁ + I
+    L11: np.ndarray          # (n₁, k₁, k₁) lower Cholesky factors of M11
+    Lrr: np.ndarray          # (r, r) lower Cholesky factor of the Schur complement
+    ldL2: float              # log|L_Z|²
+    ldRX2: float             # log|R_X|²
+    pwrss: float             # penalized weighted residual sum of squares
+
+
+class WeightedGram:
+    """Computes B W Bᵀ for a block-diagonal W (one k₁×k₁ block per level of Z₁).
+
+    (B W Bᵀ)[a, b] = Σ_j Σ_{c,d} B[a, j·k₁+c] W_j[c, d] B[b, j·k₁+d] is linear in W, so the
+    products of every pair of nonzero rows (a ≤ b) sharing a level j are summed once into a
+    sparse matrix Q with one row per distinct (a, b) and one column per (j, c, d). Each θ then
+    costs the mat-vec Q·vec(W). Only the upper triangle (a ≤ b, C order) is filled: that is the
+    lower triangle LAPACK reads from the Fortran-ordered transpose. A dense path serves the
+    common case where B holds only the X and y rows.
+    """
+
+    def __init__(self, B: sp.csr_matrix, k1: int, n1: int, dense_rows: bool) -> None:
+        self.r = B.shape[0]
+        self.k1 = k1
+        self.n1 = n1
+        self.dense = dense_rows
+        if dense_rows:
+            self.B3 = B.toarray().reshape(self.r, n1, k1)
+            return
+        coo = B.tocoo()
+        level = coo.col // k1
+        # one entry per (level, row) with the k₁ values of that row for the level
+        key = level.astype(np.int64) * self.r + coo.row
+        ukey, inv = np.unique(key, return_inverse=True)
+        vals = np.zeros((len(ukey), k1))
+        np.add.at(vals, (inv, coo.col % k1), coo.data)
+        u_level, u_row = ukey // self.r, ukey % self.r
+        seg_start = np.searchsorted(u_level, np.arange(n1))
+        seg_len = np.diff(np.append(seg_start, len(ukey)))
+        ia_list, ib_list = [], []
+        for m in np.unique(seg_len):
+            if m == 0:
+                continue
+            starts = seg_start[seg_len == m]
+            ta, tb = np.triu_indices(m)
+            ia_list.append((starts[:, None] + ta[None, :]).ravel())
+            ib_list.append((starts[:, None] + tb[None, :]).ravel())
+        ia = np.concatenate(ia_list)
+        ib = np.concatenate(ib_list)
+        target = u_row[ia] * self.r + u_row[ib]
+        prods = vals[ia, :, None] * vals[ib, None, :]                 # (pairs, k1, k1)
+        col = (u_level[ia] * (k1 * k1))[:, None] + np.arange(k1 * k1)[None, :]
+        self.targets, rows = np.unique(target, return_inverse=True)
+        self.Q = sp.csr_matrix(
+            (prods.reshape(len(ia), -1).ravel(), (np.repeat(rows, k1 * k1), col.ravel())),
+            shape=(len(self.targets), n1 * k1 * k1),
+        )
+        self.Q.sum_duplicates()
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        """B W Bᵀ as a dense r×r array (upper triangle in C order at least); W is (n₁,) when
+        k₁ = 1, else (n₁, k₁, k₁)."""
+        if self.dense:
+            if self.k1 == 1:
+                B2 = self.B3[:, :, 0]
+                return (B2 * W) @ B2.T
+            BW = np.einsum("rja,jab->rjb", self.B3, W).reshape(self.r, -1)
+            return BW @ self.B3.reshape(self.r, -1).T
+        G = np.zeros(self.r * self.r)
+        G[self.targets] = self.Q @ W.ravel()
+        return G.reshape(self.r, self.r)
+
+
+class BlockedCholesky:
+    """Factorizes the penalized system for any θ from precomputed cross-products."""
+
+    def __init__(self, terms: list[RandomEffectsTerm], xp: CrossProducts) -> None:
+        self.terms = terms
+        self.xp = xp
+        self.theta_slices = []
+        start = 0
+        for term in terms:
+            self.theta_slices.append(slice(start, start + term.n_theta))
+            start += term.n_theta
+        self.n_theta = start
+        first = terms[0]
+        self.gram = WeightedGram(xp.B, first.k, first.n_levels, dense_rows=xp.q_rest == 0)
+        self._diag_idx = np.arange(xp.q_rest)
+
+    def templates(self, theta: np.ndarray) -> list[np.ndarray]:
+        return [t.covariance.template(theta[s]) for t, s in zip(self.terms, self.theta_slices,
+                                                                  strict=True)]
+
+    def first_block(self, T1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """M₁₁ = T₁ᵀA₁₁T₁ + I per level, its Cholesky factors, W = T₁M₁₁⁻¹T₁ᵀ, log|L₁₁|²."""
+        A11 = self.xp.A11
+        k1 = T1.shape[0]
+        if k1 == 1:
+            t2 = T1[0, 0] ** 2
+            m = t2 * A11[:, 0, 0] + 1.0
+            M11 = m[:, None, None]
+            L11 = np.sqrt(M11)
+            return M11, L11, t2 / m, float(np.sum(np.log(m)))
+        M11 = np.einsum("ba,jbc,cd->jad", T1, A11, T1) + np.eye(k1)
+        L11 = np.linalg.cholesky(M11)
+        W = np.einsum("ab,jbc,dc->jad", T1, np.linalg.inv(M11), T1)
+        logdet = 2.0 * float(np.sum(np.log(np.diagonal(L11, axis1=1, axis2=2))))
+        return M11, L11, W, logdet
+
+    def scale_rest(self, P: np.ndarray, templates: list[np.ndarray]) -> None:
+        """In place: P ← Λ_rᵀ P Λ_r (X and y rows/columns are left unscaled)."""
+        xp = self.xp
+        r = P.shape[0]
+        for term, T, off in zip(self.terms[1:], templates[1:], xp.rest_offsets[:-1],
+                                strict=True):
+            sl = slice(off, off + term.q)
+            if term.k == 1:
+                P[sl, :] *= T[0, 0]
+                P[:, sl] *= T[0, 0]
+            else:
+                rows = P[sl, :].reshape(term.n_levels, term.k, r)
+                P[sl, :] = np.einsum("ba,lbr->lar", T, rows).reshape(term.q, r)
+                cols = P[:, sl].reshape(r, term.n_levels, term.k)
+                P[:, sl] = np.einsum("rlb,ba->rla", cols, T).reshape(r, term.q)
+
+    def scale_rest_rows(self, N: np.ndarray, templates: list[np.ndarray]) -> None:
+        """In place: N ← Λ_zᵀ N for an array whose rows are the Z_rest random effects."""
+        for term, T, off in zip(self.terms[1:], templates[1:], self.xp.rest_offsets[:-1],
+                                strict=True):
+            sl = slice(off, off + term.q)
+            if term.k == 1:
+                N[sl] *= T[0, 0]
+            else:
+                rows = N[sl].reshape(term.n_levels, term.k, -1)
+                N[sl] = np.einsum("ba,lbr->lar", T, rows).reshape(term.q, -1)
+
+    def factorize(self, theta: np.ndarray) -> Factorization | None:
+        """The blocked factor at θ, or None when the Schur complement is not positive definite."""
+        theta = np.asarray(theta, dtype=float)
+        templates = self.templates(theta)
+        M11, L11, W, ld1 = self.first_block(templates[0])
+        P = self.xp.Arr - self.gram(W)
+        self.scale_rest(P, templates)
+        P[self._diag_idx, self._diag_idx] += 1.0
+        # P is symmetric, so its transpose is a Fortran-ordered view LAPACK factors in place.
+        Lrr, info = lapack.dpotrf(P.T, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
+            return None
+        d = np.diagonal(Lrr)
+        q, p = self.xp.q_rest, self.xp.p
+        if np.any(d[: q + p] <= 0):
+            return None
+        ldL2 = ld1 + 2.0 * float(np.sum(np.log(d[:q])))
+        ldRX2 = 2.0 * float(np.sum(np.log(d[q:q + p])))
+        return Factorization(theta=theta, templates=templates, M11=M11, L11=L11, Lrr=Lrr,
+                             ldL2=ldL2, ldRX2=ldRX2, pwrss=float(d[-1] ** 2))

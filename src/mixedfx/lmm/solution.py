@@ -1,0 +1,106 @@
+"""Recovering β, the spherical random effects u, b = Λu and conditional variances from the factor.
+
+Write the trailing factor as L_rr = [[L_zz, 0, 0], [L_xz, L_xx, 0], [l_yz, l_yx, l_yy]]. Then
+
+    L_xxᵀ β = l_yxᵀ,   L_zzᵀ u_rest = l_yzᵀ − L_xzᵀ β,   M₁₁ u₁ = −Λ₁ᵀ Bᵀ Λ_r [u_rest; β; −1],
+
+and b = Λu. The conditional covariance of b given y at the estimates (lme4's `condVar`) is
+σ² Λ (Λᵀ ZᵀZ Λ + I)⁻¹ Λᵀ; its diagonal blocks come from M₁₁⁻¹, Y = L_zz⁻¹ Λ_zᵀ B_z Λ₁ M₁₁⁻¹
+(term 1: M₁₁⁻¹ + YᵀY) and L_zz⁻¹ (the other terms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import lapack, solve_triangular
+
+from mixedfx.lmm.factorization import BlockedCholesky, Factorization
+
+
+@dataclass
+class Solution:
+    """Conditional estimates at one θ."""
+
+    beta: np.ndarray
+    u: list[np.ndarray]        # per term, (levels, k)
+    b: list[np.ndarray]        # per term, (levels, k)
+    pwrss: float
+    ussq: float
+    RX_inv: np.ndarray         # L_xx⁻¹ (so vcov(β) = σ² L_xx⁻ᵀ L_xx⁻¹)
+
+    @property
+    def wrss(self) -> float:
+        return self.pwrss - self.ussq
+
+
+def _apply_template_rows(u: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Per level l: T u_l, for u given as (levels, k)."""
+    return u @ T.T
+
+
+def solve(chol: BlockedCholesky, f: Factorization) -> Solution:
+    """β, u and b at the factorization's θ."""
+    xp = chol.xp
+    q, p = xp.q_rest, xp.p
+    L = f.Lrr
+    Lxx = L[q:q + p, q:q + p]
+    beta = solve_triangular(Lxx, L[-1, q:q + p], lower=True, trans="T")
+    u_rest = solve_triangular(L[:q, :q], L[-1, :q] - L[q:q + p, :q].T @ beta, lower=True,
+                              trans="T") if q else np.zeros(0)
+
+    terms, T = chol.terms, f.templates
+    u_list: list[np.ndarray] = [np.empty(0)]
+    b_list: list[np.ndarray] = [np.empty(0)]
+    lam_v = np.concatenate([np.zeros(q), beta, [-1.0]])
+    for term, Tt, off in zip(terms[1:], T[1:], xp.rest_offsets[:-1], strict=True):
+        ut = u_rest[off:off + term.q].reshape(term.n_levels, term.k)
+        bt = _apply_template_rows(ut, Tt)
+        u_list.append(ut)
+        b_list.append(bt)
+        lam_v[off:off + term.q] = bt.ravel()
+
+    first = terms[0]
+    g = np.asarray(xp.B.T @ lam_v).reshape(first.n_levels, first.k)
+    rhs = -(g @ T[0])                       # rows: (T₁ᵀ g_j)ᵀ
+    u1 = np.linalg.solve(f.M11, rhs[:, :, None])[:, :, 0]
+    u_list[0] = u1
+    b_list[0] = _apply_template_rows(u1, T[0])
+    ussq = float(sum(np.sum(u * u) for u in u_list))
+    RX_inv = solve_triangular(Lxx, np.eye(p), lower=True) if p else np.zeros((0, 0))
+    return Solution(beta=beta, u=u_list, b=b_list, pwrss=f.pwrss, ussq=ussq, RX_inv=RX_inv)
+
+
+def conditional_variances(chol: BlockedCholesky, f: Factorization, sigma: float,
+                          chunk: int = 4096) -> list[np.ndarray]:
+    """Diagonal blocks of Var(b | y): per term an array (levels, k, k), lme4's `condVar`."""
+    xp = chol.xp
+    q = xp.q_rest
+    terms, T = chol.terms, f.templates
+    first = terms[0]
+    n1, k1 = first.n_levels, first.k
+    M11_inv = np.linalg.inv(f.M11)
+    V1 = M11_inv.copy()
+    out: list[np.ndarray] = []
+    if q:
+        Lzz = np.asfortranarray(f.Lrr[:q, :q])
+        Bz = xp.B[:q, :]
+        # Λ₁ M₁₁⁻¹ per level
+        LM = np.einsum("ab,jbc->jac", T[0], M11_inv)
+        for start in range(0, n1, chunk):
+            stop = min(n1, start + chunk)
+            cols = Bz[:, start * k1:stop * k1].toarray().reshape(q, stop - start, k1)
+            N = np.einsum("qjb,jbc->qjc", cols, LM[start:stop]).reshape(q, -1)
+            chol.scale_rest_rows(N, f.templates)
+            Y = solve_triangular(Lzz, N, lower=True).reshape(q, stop - start, k1)
+            V1[start:stop] += np.einsum("qja,qjb->jab", Y, Y)
+        Linv, info = lapack.dtrtri(Lzz, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("triangular inverse failed")
+    out.append(np.einsum("ab,jbc,dc->jad", T[0], V1, T[0]) * sigma**2)
+    for term, Tt, off in zip(terms[1:], T[1:], xp.rest_offsets[:-1], strict=True):
+        Lt = Linv[:, off:off + term.q].reshape(q, term.n_levels, term.k)
+        blocks = np.einsum("cla,clb->lab", Lt, Lt)
+        out.append(np.einsum("ab,jbc,dc->jad", Tt, blocks, Tt) * sigma**2)
+    return out

@@ -1,0 +1,54 @@
+"""Optimizer settings, with lme4's `lmerControl` defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+OPTIMIZERS = ("bobyqa", "nelder_mead", "cobyla", "sbplx")
+
+
+@dataclass(frozen=True)
+class Control:
+    """Settings of the θ optimization (lme4's `lmerControl` defaults unless stated).
+
+    `calc_derivs=None` computes the finite-difference gradient and Hessian for the convergence
+    checks only when there are fewer than 10 000 observations, as lme4 does.
+    """
+
+    optimizer: str = "bobyqa"
+    xtol_abs: float = 1e-8
+    ftol_abs: float = 1e-8
+    maxeval: int = 100_000
+    restart_edge: bool = True
+    boundary_tol: float = 1e-5
+    calc_derivs: bool | None = None
+    check_conv_grad_tol: float = 2e-3
+    check_conv_hess_tol: float = 1e-6
+    check_singular_tol: float = 1e-4
+    check_conv: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.maxeval < 1:
+            raise ValueError("control maxeval must be a positive integer")
+
+    @classmethod
+    def from_user(cls, control: Control | dict[str, Any] | None) -> Control:
+        """Accept a Control, a dict of its fields, or None (defaults)."""
+        if control is None:
+            return cls()
+        if isinstance(control, Control):
+            return control
+        if isinstance(control, dict):
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(control) - known)
+            if unknown:
+                raise ValueError(
+                    f"unknown control setting(s) {unknown}; known: {sorted(known)}"
+                )
+            return cls(**control)
+        raise TypeError("control must be a mixedfx.optimize.Control, a dict or None")

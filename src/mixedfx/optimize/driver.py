@@ -1,0 +1,125 @@
+"""Minimizing the profiled objective over θ as lme4's `optimizeLmer` does.
+
+1. BOBYQA (nlopt) from the start values with lme4's tolerances;
+2. `restart_edge`: when some θ sits on its bound and the one-sided slope into the interior is
+   negative, optimize again from there;
+3. `check.boundary`: θ components within `boundary_tol` of their bound are set to the bound when
+   that lowers the objective;
+4. finite-difference derivatives for the convergence checks (when requested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import nlopt
+import numpy as np
+
+from mixedfx.optimize.control import Control
+from mixedfx.optimize.derivatives import deriv12
+
+_ALGORITHMS = {
+    "bobyqa": nlopt.LN_BOBYQA,
+    "nelder_mead": nlopt.LN_NELDERMEAD,
+    "cobyla": nlopt.LN_COBYLA,
+    "sbplx": nlopt.LN_SBPLX,
+}
+
+_RETURN_CODES = {
+    nlopt.SUCCESS: "NLOPT_SUCCESS",
+    nlopt.STOPVAL_REACHED: "NLOPT_STOPVAL_REACHED",
+    nlopt.FTOL_REACHED: "NLOPT_FTOL_REACHED",
+    nlopt.XTOL_REACHED: "NLOPT_XTOL_REACHED",
+    nlopt.MAXEVAL_REACHED: "NLOPT_MAXEVAL_REACHED",
+    nlopt.MAXTIME_REACHED: "NLOPT_MAXTIME_REACHED",
+}
+
+
+@dataclass
+class OptimizationResult:
+    """Where the optimizer stopped and how it got there."""
+
+    x: np.ndarray
+    fun: float
+    evaluations: int
+    optimizer: str
+    return_code: str
+    converged: bool
+    gradient: np.ndarray | None = None
+    hessian: np.ndarray | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
+               upper: np.ndarray, control: Control) -> tuple[np.ndarray, float, str]:
+    opt = nlopt.opt(_ALGORITHMS[control.optimizer], len(x0))
+    opt.set_lower_bounds(lower)
+    opt.set_upper_bounds(upper)
+    opt.set_min_objective(lambda x, grad: fn(x))
+    opt.set_xtol_abs(control.xtol_abs)
+    opt.set_ftol_abs(control.ftol_abs)
+    opt.set_maxeval(control.maxeval)
+    x = opt.optimize(np.clip(x0, lower, upper))
+    code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
+    return np.asarray(x), float(opt.last_optimum_value()), code
+
+
+def _restart_if_edge(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
+                     lower: np.ndarray, upper: np.ndarray, control: Control,
+                     ) -> tuple[np.ndarray, float, str | None]:
+    on_bound = np.flatnonzero(x == lower)
+    if len(on_bound) == 0:
+        return x, fx, None
+    btol = 1e-5
+    slopes = []
+    for i in on_bound:
+        xt = x.copy()
+        xt[i] = lower[i] + btol
+        slopes.append((fn(xt) - fx) / btol)
+    if min(slopes) < 0:
+        x2, f2, code = _run_nlopt(fn, x, lower, upper, control)
+        return x2, f2, code
+    return x, fx, None
+
+
+def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
+                    lower: np.ndarray, tol: float) -> tuple[np.ndarray, float]:
+    diff = x - lower
+    near = np.flatnonzero((diff > 0) & (diff < tol))
+    if len(near) == 0:
+        return x, fx
+    x = x.copy()
+    for i in near:
+        trial = x.copy()
+        trial[i] = lower[i]
+        if fn(trial) < fx:
+            x[i] = lower[i]
+    return x, fn(x)
+
+
+def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
+                   control: Control, nobs: int, counter: Callable[[], int] | None = None,
+                   ) -> OptimizationResult:
+    """Minimize fn over θ ≥ lower with lme4's optimizeLmer steps."""
+    lower = np.asarray(lower, dtype=float)
+    upper = np.full_like(lower, np.inf)
+    x, fx, code = _run_nlopt(fn, np.asarray(x0, dtype=float), lower, upper, control)
+    converged = code not in ("NLOPT_MAXEVAL_REACHED", "NLOPT_MAXTIME_REACHED")
+    messages = []
+    if not converged:
+        messages.append(f"convergence code 1 from {control.optimizer}: maximum number of "
+                        f"function evaluations ({control.maxeval}) exceeded")
+    g = H = None
+    calc = control.calc_derivs if control.calc_derivs is not None else nobs < 10_000
+    if calc:
+        g, H = deriv12(fn, x, fx)
+    if control.restart_edge:
+        x, fx, code2 = _restart_if_edge(fn, x, fx, lower, upper, control)
+        code = code2 or code
+    if control.boundary_tol > 0:
+        x, fx = _check_boundary(fn, x, fx, lower, control.boundary_tol)
+    evaluations = counter() if counter is not None else -1
+    return OptimizationResult(x=x, fun=fx, evaluations=evaluations, optimizer=control.optimizer,
+                              return_code=code, converged=converged, gradient=g, hessian=H,
+                              messages=messages)

@@ -1,0 +1,395 @@
+"""The fitted linear mixed model (the object `mixedfx.lmer` returns).
+
+Holds the model frame and the converged engine state; every quantity of API.md is derived from
+them on request: fixed effects and their covariance σ² (R_XᵀR_X)⁻¹, conditional modes b = Λu,
+variance components σ² TTᵀ, the likelihood, fitted values, predictions and simulations.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.lmm.fit import LmmFit, fit_lmm
+from mixedfx.lmm.solution import conditional_variances
+from mixedfx.optimize import Control
+from mixedfx.optimize.convergence import is_singular
+from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
+from mixedfx.results.varcorr import TermCovariance, term_covariances, varcorr_frame
+
+
+def _drops_random(re_form: str | None) -> bool:
+    if re_form is None:
+        return False
+    text = re_form.replace(" ", "")
+    return text in ("NA", "~0", "0", "~-1")
+
+
+class LinearMixedModel:
+    """A linear mixed model fitted by REML or ML (lme4's `lmerMod`)."""
+
+    def __init__(self, frame: ModelFrame, fit: LmmFit, control: Control,
+                 data_name: str | None = None) -> None:
+        self._frame = frame
+        self._fit = fit
+        self._control = control
+        self.data_name = data_name
+
+    # ----- identification -------------------------------------------------------------
+    @property
+    def formula(self) -> str:
+        return self._frame.formula.text
+
+    @property
+    def REML(self) -> bool:
+        return self._fit.reml
+
+    @property
+    def frame(self) -> ModelFrame:
+        """The model frame (rows used, X, y, random-effects terms)."""
+        return self._frame
+
+    @property
+    def nobs(self) -> int:
+        return self._frame.n
+
+    @property
+    def ngrps(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self._frame.terms:
+            out.setdefault(t.group_name, t.n_levels)
+        return out
+
+    @property
+    def df_residual(self) -> int:
+        return self.nobs - self.npar
+
+    @property
+    def npar(self) -> int:
+        """Number of estimated parameters: fixed effects, θ and σ."""
+        return len(self.beta) + len(self.theta) + 1
+
+    # ----- parameters -----------------------------------------------------------------
+    @property
+    def beta(self) -> np.ndarray:
+        return self._fit.solution.beta.copy()
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self._fit.solution.beta, index=self._frame.fixef_names, name="fixef")
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self._fit.theta.copy()
+
+    @property
+    def theta_names(self) -> list[str]:
+        return [name for t in self._frame.terms for name in t.theta_names()]
+
+    @property
+    def lower(self) -> np.ndarray:
+        """Lower bounds of θ."""
+        return self._fit.lower.copy()
+
+    @property
+    def sigma(self) -> float:
+        return self._fit.sigma
+
+    @cached_property
+    def _covariances(self) -> list[TermCovariance]:
+        return term_covariances(self._frame.terms, self._fit.factor.templates, self.sigma)
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        return varcorr_frame(self._covariances, self.sigma)
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        Ri = self._fit.solution.RX_inv
+        V = self.sigma**2 * (Ri.T @ Ri)
+        names = self._frame.fixef_names
+        return pd.DataFrame(V, index=names, columns=names)
+
+    # ----- likelihood -----------------------------------------------------------------
+    @property
+    def deviance(self) -> float:
+        """ML deviance, or the REML criterion for REML fits (as lme4 reports)."""
+        return self._fit.criterion
+
+    @property
+    def reml_criterion(self) -> float | None:
+        return self._fit.criterion if self.REML else None
+
+    @property
+    def deviance_ml(self) -> float:
+        """-2 × the ML log-likelihood at these estimates (lme4's `deviance(m, REML=FALSE)`)."""
+        return self._fit.objective.at(self._fit.theta, reml=False)
+
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self._fit.criterion
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + self.npar * math.log(self.nobs)
+
+    @property
+    def devcomp(self) -> dict[str, float]:
+        """lme4's `getME(m, "devcomp")$cmp` pieces."""
+        f, s = self._fit.factor, self._fit.solution
+        n, p = self.nobs, len(self.beta)
+        return {"ldL2": f.ldL2, "ldRX2": f.ldRX2, "wrss": s.wrss, "ussq": s.ussq,
+                "pwrss": s.pwrss, "sigmaML": math.sqrt(s.pwrss / n),
+                "sigmaREML": math.sqrt(s.pwrss / (n - p))}
+
+    @property
+    def optimizer_info(self) -> dict[str, Any]:
+        o = self._fit.optimization
+        return {"optimizer": o.optimizer, "evaluations": o.evaluations,
+                "return_code": o.return_code, "converged": o.converged,
+                "messages": list(self._fit.messages)}
+
+    def is_singular(self, tol: float = 1e-4) -> bool:
+        return is_singular(self._fit.theta, self._fit.lower, tol)
+
+    # ----- random effects -------------------------------------------------------------
+    @cached_property
+    def _condvar(self) -> list[np.ndarray]:
+        return conditional_variances(self._fit.chol, self._fit.factor, self.sigma)
+
+    def ranef(self, condvar: bool = False) -> dict[str, pd.DataFrame]:
+        """Conditional modes per grouping factor (index: levels, columns: terms).
+
+        Terms sharing a grouping factor are joined into one frame, as lme4 does. With
+        `condvar=True` each frame carries `.attrs["condsd"]`, a frame of the same shape with
+        the conditional standard deviations, and `.attrs["condvar"]`, the per-level
+        conditional covariance matrices (levels, k, k) of each term in column order.
+        """
+        out: dict[str, pd.DataFrame] = {}
+        sds: dict[str, list[pd.DataFrame]] = {}
+        cvs: dict[str, list[np.ndarray]] = {}
+        for i, (t, b) in enumerate(zip(self._frame.terms, self._fit.solution.b, strict=True)):
+            df = pd.DataFrame(b, index=pd.Index(t.levels, name=t.group_name),
+                              columns=t.term_names)
+            out[t.group_name] = pd.concat([out[t.group_name], df], axis=1) \
+                if t.group_name in out else df
+            if condvar:
+                cv = self._condvar[i]
+                sd = np.sqrt(np.clip(np.diagonal(cv, axis1=1, axis2=2), 0, None))
+                sds.setdefault(t.group_name, []).append(
+                    pd.DataFrame(sd, index=df.index, columns=t.term_names))
+                cvs.setdefault(t.group_name, []).append(cv)
+        if condvar:
+            for g in out:
+                out[g].attrs["condsd"] = pd.concat(sds[g], axis=1)
+                out[g].attrs["condvar"] = cvs[g]
+        return out
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per-level coefficients: fixed effects plus the level's random effects."""
+        fe = self.fixef
+        out = {}
+        for g, re in self.ranef().items():
+            cols = list(fe.index) + [c for c in re.columns if c not in fe.index]
+            df = pd.DataFrame({c: np.full(len(re), fe.get(c, 0.0)) for c in cols},
+                              index=re.index)
+            for c in re.columns:
+                df[c] = df[c] + re[c].to_numpy()
+            out[g] = df
+        return out
+
+    # ----- fitted values and residuals ------------------------------------------------
+    def _linear_predictor(self, include_random: bool = True) -> np.ndarray:
+        eta = self._frame.X @ self._fit.solution.beta
+        if self._frame.offset is not None:
+            eta = eta + self._frame.offset
+        if include_random:
+            for t, b in zip(self._frame.terms, self._fit.solution.b, strict=True):
+                eta = eta + t.row_effects(b)
+        return eta
+
+    def fitted(self) -> np.ndarray:
+        return self._linear_predictor()
+
+    def residuals(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+        """Residuals: `response` y − μ, `working` (same for an LMM), `pearson` and `deviance`
+        √w (y − μ); divided by σ when `scaled`."""
+        r = self._frame.y - self.fitted()
+        if type in ("response", "working"):
+            out = r
+        elif type in ("pearson", "deviance"):
+            out = r if self._frame.weights is None else r * np.sqrt(self._frame.weights)
+        else:
+            raise ValueError("type must be 'response', 'pearson', 'deviance' or 'working'")
+        return out / self.sigma if scaled else out
+
+    def predict(self, newdata: object = None, re_form: str | None = None,
+                allow_new_levels: bool = False, type: str = "link") -> np.ndarray:
+        """Predictions (identity link: `link` and `response` agree).
+
+        `re_form=None` includes every random effect, `"NA"` / `"~0"` none; a formula such as
+        `"~(1|Subject)"` includes the terms whose grouping factors it names.
+        """
+        if type not in ("link", "response"):
+            raise ValueError("type must be 'link' or 'response'")
+        keep = self._terms_in(re_form)
+        if newdata is None:
+            eta = self._linear_predictor(include_random=False)
+            for t, b in zip(self._frame.terms, self._fit.solution.b, strict=True):
+                if t.group_name in keep:
+                    eta = eta + t.row_effects(b)
+            return eta
+        new = prepare_newdata(self._frame, newdata)
+        eta = fixed_matrix(self._frame, new) @ self._fit.solution.beta
+        eta = eta + self._new_offset(new.raw)
+        for t, b in zip(self._frame.terms, self._fit.solution.b, strict=True):
+            if t.group_name in keep:
+                eta = eta + term_contribution(t, b, new, allow_new_levels)
+        return eta
+
+    def _new_offset(self, nd: pd.DataFrame) -> np.ndarray | float:
+        src = getattr(self, "_offset_source", None)
+        if isinstance(src, str) and src in nd.columns:
+            return nd[src].to_numpy(dtype=float)
+        return 0.0
+
+    def _terms_in(self, re_form: str | None) -> set[str]:
+        groups = {t.group_name for t in self._frame.terms}
+        if re_form is None:
+            return groups
+        if _drops_random(re_form):
+            return set()
+        from mixedfx.formula import parse_formula
+
+        text = re_form.strip()
+        if not text.startswith("~"):
+            text = "~" + text
+        cols = list(self._frame.frame.columns)
+        parsed = parse_formula("y_ " + text, [*cols, "y_"])
+        wanted = {bar.group_name for bar in parsed.bars}
+        unknown = wanted - groups
+        if unknown:
+            raise ValueError(f"re_form names grouping factors not in the model: {sorted(unknown)}")
+        return wanted
+
+    # ----- simulation and refitting ---------------------------------------------------
+    def simulate(self, nsim: int = 1, seed: int | None = None,
+                 use_u: bool = False) -> np.ndarray:
+        """Responses simulated from the fitted model, shape (nobs, nsim).
+
+        y* = Xβ + Z Λ u* + ε*, u* ~ N(0, σ²I) (or the fitted u when `use_u`), ε* ~ N(0, σ²/w).
+        """
+        rng = np.random.default_rng(seed)
+        n = self.nobs
+        base = self._linear_predictor(include_random=use_u)
+        out = np.empty((n, nsim))
+        w = self._frame.weights
+        for j in range(nsim):
+            y = base.copy()
+            if not use_u:
+                for t, T in zip(self._frame.terms, self._fit.factor.templates, strict=True):
+                    u = rng.standard_normal((t.n_levels, t.k)) * self.sigma
+                    y += t.row_effects(u @ T.T)
+            eps = rng.standard_normal(n) * self.sigma
+            y += eps if w is None else eps / np.sqrt(w)
+            out[:, j] = y
+        return out
+
+    def refit(self, y: np.ndarray | pd.Series, REML: bool | None = None) -> LinearMixedModel:
+        """The same model fitted to a new response vector (start: these estimates)."""
+        y = np.asarray(y, dtype=float).ravel()
+        if y.shape != (self.nobs,):
+            raise ValueError(f"new response must have {self.nobs} values, got {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("new response has non-finite values")
+        reml = self.REML if REML is None else REML
+        frame = _with_response(self._frame, y)
+        fit = fit_lmm(frame, reml, self._control, start=self._fit.theta)
+        return self._new(frame, fit)
+
+    def refit_ml(self) -> LinearMixedModel:
+        """The model refitted by maximum likelihood (lme4's `refitML`)."""
+        if not self.REML:
+            return self
+        fit = fit_lmm(self._frame, False, self._control, start=self._fit.theta)
+        return self._new(self._frame, fit)
+
+    def _new(self, frame: ModelFrame, fit: LmmFit) -> LinearMixedModel:
+        m = type(self)(frame, fit, self._control, self.data_name)
+        m._offset_source = getattr(self, "_offset_source", None)
+        return m
+
+    # ----- inference ------------------------------------------------------------------
+    def confint(self, method: str = "Wald", level: float = 0.95) -> pd.DataFrame:
+        """Confidence intervals; `Wald` gives β̂ ± z·SE for the fixed effects (the
+        variance parameters have no Wald interval, as in lme4: NaN rows)."""
+        if method.lower() != "wald":
+            raise ValueError(f"confint method {method!r} is not available; use 'Wald'")
+        z = stats.norm.ppf(0.5 + level / 2)
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        fe = self.fixef
+        par = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=self.parameter_names())
+        fixed = pd.DataFrame({"lower": fe - z * se, "upper": fe + z * se})
+        return pd.concat([par, fixed])
+
+    def parameter_names(self) -> list[str]:
+        """lme4's `oldNames=FALSE` names of the variance parameters, then `sigma`."""
+        names = []
+        for t, c in zip(self._frame.terms, self._covariances, strict=True):
+            group = t.group_name
+            k = len(c.names)
+            for j in range(k):
+                names.append(f"sd_{c.names[j]}|{group}")
+                for i in range(j + 1, k):
+                    names.append(f"cor_{c.names[i]}.{c.names[j]}|{group}")
+        return [*names, "sigma"]
+
+    def summary(self, ddf: str | None = "none") -> Any:
+        """lme4's summary; `ddf="none"` gives Wald t values without df (lme4's layout)."""
+        from mixedfx.results.summary import LmmSummary
+
+        if ddf not in (None, "none"):
+            raise ValueError(f"ddf={ddf!r} is not available; use 'none'")
+        return LmmSummary(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable record of the fit."""
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        vc = self.varcorr.astype(object).where(self.varcorr.notna(), None)
+        return {
+            "formula": self.formula, "REML": self.REML, "nobs": self.nobs,
+            "ngrps": self.ngrps, "fixef": {k: float(v) for k, v in self.fixef.items()},
+            "fixef_se": dict(zip(self._frame.fixef_names, map(float, se), strict=True)),
+            "theta": [float(v) for v in self.theta], "theta_names": self.theta_names,
+            "sigma": self.sigma, "varcorr": vc.to_dict(orient="records"),
+            "loglik": self.loglik, "deviance": self.deviance,
+            "reml_criterion": self.reml_criterion, "aic": self.aic, "bic": self.bic,
+            "df_residual": self.df_residual, "is_singular": self.is_singular(),
+            "optimizer": self.optimizer_info,
+        }
+
+    def __repr__(self) -> str:
+        crit = f"REML criterion {self.deviance:.4f}" if self.REML else \
+            f"logLik {self.loglik:.4f}"
+        groups = ", ".join(f"{g}: {n}" for g, n in self.ngrps.items())
+        return (f"<LinearMixedModel {self.formula!r} fit by {'REML' if self.REML else 'ML'}; "
+                f"{crit}; nobs {self.nobs}; groups {groups}>")
+
+    def __str__(self) -> str:
+        return str(self.summary())
+
+
+def _with_response(frame: ModelFrame, y: np.ndarray) -> ModelFrame:
+    from dataclasses import replace
+
+    return replace(frame, y=y)

@@ -1,0 +1,73 @@
+"""Encoding new data exactly as the training data, for `predict(newdata=...)`.
+
+Fixed effects go through the training design's spec (same factor levels, same `scale()`
+centre and spread); random effects through each term's own spec, with grouping levels matched
+by label. New levels get zero random effects when allowed (lme4's `allow.new.levels=TRUE`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mixedfx.frame.grouping import level_labels_for_new_data, value_labels
+from mixedfx.frame.model_frame import ModelFrame, as_pandas
+from mixedfx.frame.terms import RandomEffectsTerm
+
+
+@dataclass
+class NewData:
+    """New data encoded with the training factor levels, plus each value's label."""
+
+    frame: pd.DataFrame           # factor columns as categoricals with training levels
+    raw: pd.DataFrame             # the data as given (for matching grouping levels)
+
+
+def prepare_newdata(frame: ModelFrame, newdata: object) -> NewData:
+    raw = as_pandas(newdata).reset_index(drop=True)
+    nd = raw.copy()
+    for col, levels in frame.factor_levels.items():
+        if col in nd.columns:
+            known = set(levels)
+            labels = [v if v in known else None for v in value_labels(nd[col])]
+            nd[col] = pd.Categorical(labels, categories=levels)
+    return NewData(frame=nd, raw=raw)
+
+
+def fixed_matrix(frame: ModelFrame, new: NewData) -> np.ndarray:
+    """X for new data, with the columns the fit kept; unseen factor levels are an error."""
+    for col in getattr(frame.fixed_design, "variables", ()):
+        if col in frame.factor_levels and col in new.raw.columns:
+            labels = value_labels(new.raw[col])
+            unknown = sorted({str(v) for v in labels
+                              if v is not None and v not in set(frame.factor_levels[col])})
+            if unknown:
+                raise ValueError(f"factor {col!r} has new level(s) {unknown} in newdata")
+    X = np.asarray(frame.fixed_design.matrix(new.frame), dtype=float)
+    return X[:, frame.kept_columns]
+
+
+def term_contribution(term: RandomEffectsTerm, b: np.ndarray, new: NewData,
+                      allow_new_levels: bool) -> np.ndarray:
+    """(Z_t b_t) for the rows of new data; unseen or missing levels contribute 0 when allowed."""
+    missing_cols = [v for v in term.group_vars if v not in new.raw.columns]
+    if missing_cols:
+        raise ValueError(f"newdata lacks grouping column(s) {missing_cols} needed by the "
+                         f"random-effects term for {term.group_name!r}")
+    labels = level_labels_for_new_data(new.raw, term.group_vars)
+    index = {lv: i for i, lv in enumerate(term.levels)}
+    codes = np.array([-1 if lb is None else index.get(lb, -1) for lb in labels],
+                     dtype=np.int64)
+    if np.any(codes < 0) and not allow_new_levels:
+        new_levels = sorted({str(lb) for lb, c in zip(labels, codes, strict=True) if c < 0})
+        raise ValueError(f"new levels detected in newdata for {term.group_name!r}: "
+                         f"{new_levels[:10]}; use allow_new_levels=True to predict them with "
+                         "zero random effects")
+    known = codes >= 0
+    contrib = np.zeros(len(labels))
+    if known.any():
+        V = np.asarray(term.design.matrix(new.frame), dtype=float)
+        contrib[known] = np.einsum("ik,ik->i", V[known], b[codes[known]])
+    return contrib

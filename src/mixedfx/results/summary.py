@@ -1,0 +1,156 @@
+"""`summary()` of a fitted mixed model, printed the way lme4's `print.summary.merMod` does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from mixedfx.results.rformat import (
+    abbreviate,
+    format_real,
+    print_coefmat,
+    print_matrix,
+    print_named_vector,
+    r_round,
+)
+from mixedfx.results.varcorr import TermCovariance
+
+if TYPE_CHECKING:
+    from mixedfx.results.lmm_model import LinearMixedModel
+
+DIGITS = 4          # lme4: max(3, getOption("digits") - 3)
+COR_MAX = 12        # lme4.summary.cor.max
+
+
+def aic_table(m: LinearMixedModel) -> str:
+    """The REML criterion line, or the AIC / BIC / logLik / deviance / df.resid table."""
+    if m.REML:
+        return f"REML criterion at convergence: {format_real([r_round(m.deviance, 1)], 7)[0]}"
+    vals = [m.aic, m.bic, m.loglik, -2.0 * m.loglik]
+    cells = [c.strip() for c in format_real(r_round(np.array([*vals, m.df_residual]), 1), 7)]
+    cells[-1] = str(int(m.df_residual))
+    return print_named_vector(["AIC", "BIC", "logLik", "deviance", "df.resid"], cells)
+
+
+def scaled_residuals(resid: np.ndarray) -> str:
+    """Quantiles of the scaled residuals (type 7, as R's `quantile`)."""
+    q = np.quantile(resid, [0.0, 0.25, 0.5, 0.75, 1.0])
+    q = _zapsmall(q, DIGITS + 1)
+    return "Scaled residuals: \n" + print_named_vector(
+        ["Min", "1Q", "Median", "3Q", "Max"], [c.strip() for c in format_real(q, DIGITS)])
+
+
+def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
+    mx = np.max(np.abs(x)) if len(x) else 0.0
+    if mx == 0:
+        return x
+    return np.round(x, max(0, digits - int(np.ceil(np.log10(mx)))))
+
+
+def random_effects_table(covs: list[TermCovariance], sigma: float | None) -> str:
+    """lme4's `formatVC` table: Groups, Name, Variance, Std.Dev. and correlations."""
+    groups, names, sds = [], [], []
+    for c in covs:
+        for i, nm in enumerate(c.names):
+            groups.append(c.group if i == 0 else "")
+            names.append(nm)
+        sds.extend(c.sd.tolist())
+    if sigma is not None:
+        groups.append("Residual")
+        names.append("")
+        sds.append(sigma)
+    sds_arr = np.asarray(sds)
+    var_f = format_real(sds_arr**2, DIGITS)
+    sd_f = format_real(sds_arr, DIGITS)
+    maxk = max(len(c.names) for c in covs)
+    corr_cols = max(maxk - 1, 0)
+    corr_rows: list[list[str]] = []
+    for c in covs:
+        k = len(c.names)
+        cc = format_real(r_round(c.corr, 2).ravel(), 7, nsmall=2)
+        cc = np.array(cc, dtype=object).reshape(k, k)
+        for i in range(k):
+            row = [cc[i, j] if j < i else "" for j in range(corr_cols)]
+            corr_rows.append(row)
+    while len(corr_rows) < len(groups):
+        corr_rows.append([""] * corr_cols)
+    header = ["Groups", "Name", "Variance", "Std.Dev."]
+    header += ["Corr"] + [""] * (corr_cols - 1) if corr_cols else []
+    cells = [[g, n, v, s, *cr] for g, n, v, s, cr in
+             zip(groups, names, var_f, sd_f, corr_rows, strict=True)]
+    return print_matrix(cells, header, [""] * len(cells))
+
+
+def groups_line(nobs: int, ngrps: dict[str, int]) -> str:
+    parts = "; ".join(f"{g}, {n}" for g, n in ngrps.items())
+    return f"Number of obs: {nobs}, groups:  {parts}"
+
+
+def fixed_correlation(vcov: pd.DataFrame) -> str:
+    names = list(vcov.index)
+    V = vcov.to_numpy()
+    sd = np.sqrt(np.diag(V))
+    C = V / np.outer(sd, sd)
+    p = len(names)
+    f = np.array(format_real(r_round(C, 3).ravel(), 7, nsmall=3), dtype=object).reshape(p, p)
+    cells = [[f[i, j] if j < i else "" for j in range(p - 1)] for i in range(1, p)]
+    return "Correlation of Fixed Effects:\n" + print_matrix(
+        cells, [abbreviate(n, 6) for n in names[:-1]], names[1:])
+
+
+class LmmSummary:
+    """Summary of a linear mixed model; `str()` prints it as lme4 does."""
+
+    def __init__(self, model: LinearMixedModel) -> None:
+        self.model = model
+        fe = model.fixef
+        se = np.sqrt(np.diag(model.vcov.to_numpy()))
+        self.coefficients = pd.DataFrame(
+            {"Estimate": fe.to_numpy(), "Std. Error": se, "t value": fe.to_numpy() / se},
+            index=fe.index)
+
+    def title(self) -> str:
+        if self.model.REML:
+            return "Linear mixed model fit by REML ['lmerMod']"
+        return "Linear mixed model fit by maximum likelihood  ['lmerMod']"
+
+    def header_lines(self) -> list[str]:
+        m = self.model
+        lines = [self.title(), f"Formula: {m.formula}"]
+        if m.data_name:
+            lines.append(f"   Data: {m.data_name}")
+        if m.frame.n_dropped:
+            lines.append(f"   ({m.frame.n_dropped} observation"
+                         f"{'s' if m.frame.n_dropped > 1 else ''} deleted due to missingness)")
+        return lines
+
+    def fixed_effects_table(self) -> str:
+        c = self.coefficients
+        return "Fixed effects:\n" + print_coefmat(c.to_numpy(), list(c.index), list(c.columns),
+                                                  DIGITS)
+
+    def __str__(self) -> str:
+        m = self.model
+        out = [*self.header_lines(), "", aic_table(m), ""]
+        out.append(scaled_residuals(m.residuals(type="pearson", scaled=True)))
+        out += ["", "Random effects:", random_effects_table(m._covariances, m.sigma),
+                groups_line(m.nobs, m.ngrps)]
+        if len(self.coefficients):
+            out += ["", self.fixed_effects_table()]
+            p = len(self.coefficients)
+            if 1 < p <= COR_MAX:
+                out += ["", fixed_correlation(m.vcov)]
+            elif p > COR_MAX:
+                out += ["", f"Correlation matrix not shown by default, as p = {p} > {COR_MAX}.",
+                        "Use print(summary, correlation=TRUE)  or",
+                        "    vcov(x)        if you need it"]
+        messages = m.optimizer_info["messages"]
+        if messages:
+            out += [f"optimizer ({m.optimizer_info['optimizer']}) convergence code: 0 (OK)",
+                    *messages]
+        return "\n".join(out) + "\n"
+
+    def __repr__(self) -> str:
+        return str(self)

@@ -1,0 +1,480 @@
+"""Build the data files bundled in ``mixedfx.datasets``.
+
+Usage (from the repository root)::
+
+    Rscript tools/extract_r_metadata.R [REFERENCE_DATA_DIR] [DOUBLES_DIR]   # needs R
+    python tools/build_datasets.py [--reference-dir DIR] [--r-doubles DOUBLES_DIR]
+                                   [--check-only]
+
+Inputs:
+
+* ``REFERENCE_DATA_DIR/*.csv`` (default ``/work/shared/reference/data``): the data sets as
+  written by R (values round-trip exactly to R's doubles).
+* ``tools/r_metadata.json``: column types and factor level orders taken from R itself by
+  ``tools/extract_r_metadata.R`` (R 4.2.2, lme4 1.1-31, nlme 3.1-162).  That script also
+  verifies that every CSV holds exactly R's values.
+* ``CORRECTIONS`` below: values whose text in the reference CSV is not read back as R's
+  double by a correctly rounding parser (R's own parser reads them back, so the reference
+  files were checked as exact in R).  With ``--r-doubles`` (the hexadecimal dumps written by
+  the R script) every double is verified bit for bit and missing corrections are reported.
+* ``REFERENCE_DATA_DIR/../cases/*.json``: the reference case files; their ``columns``,
+  ``factor_levels`` and ``expected.ranef.<factor>.levels`` are cross-checked against the
+  R metadata, and the build fails on any disagreement.
+
+Outputs (in ``src/mixedfx/datasets/data/``): one ``<name>.csv.gz`` per data set (gzip with a
+zero timestamp, so rebuilding gives identical bytes) and ``datasets.json`` with the
+descriptions, column types and level orders.  The package reads only these files at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "src" / "mixedfx" / "datasets" / "data"
+R_METADATA = ROOT / "tools" / "r_metadata.json"
+DEFAULT_REFERENCE = Path("/work/shared/reference/data")
+
+# Descriptions are paraphrased from the R help pages (lme4 1.1-31, nlme 3.1-162).
+# ``csv``: source file in the reference folder; ``drop``: CSV columns that are not part of
+# R's data set; ``keep_01``: binary factors that the CSV stores as 0/1 and that are bundled
+# as integers (the CSV does not hold the labels).
+SPECS: dict[str, dict[str, Any]] = {
+    "sleepstudy": {
+        "csv": "sleepstudy.csv",
+        "title": "Reaction times in a sleep deprivation study",
+        "description": (
+            "Average reaction time per day, in milliseconds, of 18 subjects whose sleep was "
+            "restricted to 3 hours a night, over the first 10 days of the study. Days 0 and 1 "
+            "were adaptation and training, day 2 the baseline; sleep deprivation began after "
+            "day 2."
+        ),
+        "citation": (
+            "Belenky, G. et al. (2003). Patterns of performance degradation and restoration "
+            "during sleep restriction and subsequent recovery: a sleep dose-response study. "
+            "Journal of Sleep Research 12, 1-12."
+        ),
+        "columns": {
+            "Reaction": "average reaction time (ms)",
+            "Days": "days of sleep deprivation (0-9)",
+            "Subject": "subject identifier",
+        },
+    },
+    "Dyestuff": {
+        "csv": "Dyestuff.csv",
+        "title": "Yield of dyestuff by batch",
+        "description": (
+            "Yield of the dyestuff Naphthalene Black 12B from 5 laboratory preparations made "
+            "from each of 6 batches of the intermediate product H-acid; used to see how much "
+            "batch-to-batch variation of the intermediate contributes to variation of the yield."
+        ),
+        "citation": (
+            "Davies, O. L. and Goldsmith, P. L. (eds.) (1972). Statistical Methods in Research "
+            "and Production, 4th ed., Oliver and Boyd, section 6.4."
+        ),
+        "columns": {
+            "Batch": "batch of the intermediate product (A-F)",
+            "Yield": "yield of dyestuff (grams of standard colour)",
+        },
+    },
+    "Dyestuff2": {
+        "csv": "Dyestuff2.csv",
+        "title": "Constructed dyestuff-like data with a small batch effect",
+        "description": (
+            "Constructed data with the layout of Dyestuff (6 batches, 5 preparations each) "
+            "but with a between-batch mean square smaller than the within-batch mean square, "
+            "so the REML estimate of the batch variance is zero (a singular fit)."
+        ),
+        "citation": (
+            "Box, G. E. P. and Tiao, G. C. (1973). Bayesian Inference in Statistical Analysis, "
+            "Addison-Wesley, section 5.1.2."
+        ),
+        "columns": {
+            "Batch": "batch (A-F)",
+            "Yield": "simulated yield",
+        },
+    },
+    "Penicillin": {
+        "csv": "Penicillin.csv",
+        "title": "Variation in penicillin testing",
+        "description": (
+            "Six penicillin samples, each tested on every one of 24 agar plates by the "
+            "B. subtilis plate method; the response is the diameter of the zone in which the "
+            "growth of the organism is inhibited (fully crossed plate and sample factors)."
+        ),
+        "citation": (
+            "Davies, O. L. and Goldsmith, P. L. (eds.) (1972). Statistical Methods in Research "
+            "and Production, 4th ed., Oliver and Boyd, section 6.6."
+        ),
+        "columns": {
+            "diameter": "diameter of the inhibition zone (mm)",
+            "plate": "assay plate (a-x)",
+            "sample": "penicillin sample (A-F)",
+        },
+    },
+    "Pastes": {
+        "csv": "Pastes.csv",
+        "title": "Paste strength by batch and cask",
+        "description": (
+            "Strength of a chemical paste: 10 delivery batches, 3 casks sampled from each "
+            "batch, 2 analytical tests per cask sample (cask nested within batch)."
+        ),
+        "citation": (
+            "Davies, O. L. and Goldsmith, P. L. (eds.) (1972). Statistical Methods in Research "
+            "and Production, 4th ed., Oliver and Boyd, section 6.5."
+        ),
+        "columns": {
+            "strength": "paste strength",
+            "batch": "delivery batch (A-J)",
+            "cask": "cask within the batch (a-c); only meaningful together with batch",
+            "sample": "paste sample, i.e. the batch:cask combination (A:a to J:c)",
+        },
+    },
+    "InstEval": {
+        "csv": "InstEval.csv",
+        "title": "University lecture and instructor evaluations by students at ETH Zurich",
+        "description": (
+            "Anonymised and slightly simplified ratings of lectures by students at ETH Zurich; "
+            "each row is one student's rating of one lecture. A medium-sized example with "
+            "partially crossed student and lecturer factors."
+        ),
+        "citation": (
+            "ETH Zurich lecture evaluation survey, anonymised; distributed with lme4 "
+            "(the help page cites no publication)."
+        ),
+        "columns": {
+            "s": "student identifier (2972 students)",
+            "d": "lecturer identifier (1128 lecturers, codes between 1 and 2160)",
+            "studage": "semester number the student was enrolled in (2 < 4 < 6 < 8)",
+            "lectage": "how many semesters back the rated lecture took place (1 < ... < 6)",
+            "service": "1 if the lecture was held for a department other than the lecturer's",
+            "dept": "department of the lecture (random code, 14 levels in R's order)",
+            "y": "rating on the scale 1 (poor) to 5 (very good)",
+        },
+    },
+    "cbpp": {
+        "csv": "cbpp.csv",
+        "drop": ["failures"],
+        "title": "Contagious bovine pleuropneumonia",
+        "description": (
+            "Serological incidence of contagious bovine pleuropneumonia (CBPP) in zebu cattle "
+            "of 15 commercial herds in the Boji district of Ethiopia, from blood samples taken "
+            "quarterly; new cases per herd and period. Some herd-periods are missing (lost to "
+            "follow-up)."
+        ),
+        "citation": (
+            "Lesnoff, M. et al. (2004). Within-herd spread of contagious bovine "
+            "pleuropneumonia in Ethiopian highlands. Preventive Veterinary Medicine 64, 27-40."
+        ),
+        "columns": {
+            "herd": "herd (1-15)",
+            "incidence": "number of new serological cases in the herd during the period",
+            "size": "herd size at the beginning of the period",
+            "period": "time period (1-4)",
+        },
+    },
+    "grouseticks": {
+        "csv": "grouseticks.csv",
+        "title": "Ticks on red grouse chicks",
+        "description": (
+            "Number of ticks counted on the heads of red grouse chicks sampled in the field, "
+            "with brood, altitude, year and location (the observation-level data, not the "
+            "brood-level aggregate grouseticks_agg)."
+        ),
+        "citation": (
+            "Elston, D. A., Moss, R., Boulinier, T., Arrowsmith, C. and Lambin, X. (2001). "
+            "Analysis of aggregation, a worked example: numbers of ticks on red grouse chicks. "
+            "Parasitology 122, 563-569."
+        ),
+        "columns": {
+            "INDEX": "chick (observation-level factor)",
+            "TICKS": "number of ticks",
+            "BROOD": "brood",
+            "HEIGHT": "height above sea level (m)",
+            "YEAR": "year minus 1900 (95, 96, 97)",
+            "LOCATION": "geographic location code",
+            "cHEIGHT": "HEIGHT centred at its mean (m)",
+        },
+    },
+    "VerbAgg": {
+        "csv": "VerbAgg.csv",
+        "keep_01": ["r2"],
+        "title": "Verbal aggression item responses",
+        "description": (
+            "Responses of 316 persons to 24 items of a questionnaire on verbal aggression "
+            "(situation x behaviour mode x behaviour type), used throughout De Boeck and "
+            "Wilson (2004) for item response models. Difference from R: r2 is a factor with "
+            "levels N, Y in lme4 but is bundled here as an integer 0/1 (1 = 'Y'), as in the "
+            "reference CSV; a binomial fit of r2 is the same either way."
+        ),
+        "citation": (
+            "De Boeck, P. and Wilson, M. (eds.) (2004). Explanatory Item Response Models. Springer."
+        ),
+        "columns": {
+            "Anger": "the person's Trait Anger score (STAXI)",
+            "Gender": "the person's gender",
+            "item": "questionnaire item",
+            "resp": "response to the item (no < perhaps < yes)",
+            "id": "person identifier",
+            "btype": "behaviour type",
+            "situ": "situation type: other-to-blame or self-to-blame",
+            "mode": "behaviour mode",
+            "r2": "dichotomised response: 1 = perhaps or yes ('Y'), 0 = no ('N')",
+        },
+    },
+    "Orthodont": {
+        "csv": "Orthodont.csv",
+        "title": "Growth curve data on an orthodontic measurement",
+        "description": (
+            "Distance from the pituitary to the pterygomaxillary fissure, measured on x-ray "
+            "images every two years from age 8 to 14 in 27 children (16 boys, 11 girls) at "
+            "the University of North Carolina Dental School. In nlme this is a groupedData "
+            "object; here it is a plain data frame. Subject is an ordered factor whose levels "
+            "are ordered by increasing mean distance within sex (so not alphabetically)."
+        ),
+        "citation": (
+            "Potthoff, R. F. and Roy, S. N. (1964). A generalized multivariate analysis of "
+            "variance model useful especially for growth curve problems. Biometrika 51, "
+            "313-326; Pinheiro, J. C. and Bates, D. M. (2000), Mixed-Effects Models in S and "
+            "S-PLUS, Springer, appendix A.17."
+        ),
+        "columns": {
+            "distance": "pituitary to pterygomaxillary fissure distance (mm)",
+            "age": "age of the subject (years)",
+            "Subject": "subject (M01-M16 boys, F01-F11 girls), ordered as in nlme",
+            "Sex": "sex of the subject",
+        },
+    },
+    "hsb": {
+        "csv": "HSB.csv",
+        "title": "High School and Beyond: mathematics achievement of US high-school students",
+        "description": (
+            "Mathematics achievement of 7185 students in 160 US high schools (1982 High School "
+            "and Beyond survey), built from nlme's MathAchieve (students) and MathAchSchool "
+            "(schools) as in the reference cases: school mean SES added per school, the school "
+            "columns Sector, mean SES, Size and HIMINTY merged with the student columns Sex, "
+            "SES, MathAch and Minority by school, names lower-cased, mean.ses renamed meanses, "
+            "cses = ses - meanses, sector with levels Public, Catholic; rows in merge() order."
+        ),
+        "citation": (
+            "Raudenbush, S. W. and Bryk, A. S. (2002). Hierarchical Linear Models, 2nd ed., "
+            "Sage; data from the High School and Beyond survey as distributed in nlme "
+            "(MathAchieve, MathAchSchool)."
+        ),
+        "columns": {
+            "school": "school identifier (160 schools)",
+            "sector": "school sector",
+            "meanses": "school mean of ses over its students in these data (not nlme's MEANSES)",
+            "size": "number of students in the school",
+            "himinty": "1 if the school has a high proportion of minority students",
+            "sex": "student's sex",
+            "ses": "student's socio-economic status (standardised)",
+            "mathach": "mathematics achievement score",
+            "minority": "whether the student belongs to a minority group",
+            "cses": "school-centred SES, ses - meanses",
+        },
+    },
+}
+
+# (data set, column, 0-based row) -> shortest text that reads back as R's double.
+# hsb cses row 6708 (school 9104): R's value is 0.992 - 0.7434545454545455 =
+# 0x1.fd056636bcc9cp-3; the CSV text "0.2485454545454545" is the neighbouring double
+# 0x1.fd056636bcc9bp-3 under correct rounding (R_strtod rounds it up).
+CORRECTIONS: dict[tuple[str, str, int], str] = {
+    ("hsb", "cses", 6708): "0.24854545454545451",
+}
+
+R_OBJECT = {
+    "hsb": "built from nlme::MathAchieve and nlme::MathAchSchool",
+}
+
+
+def _gzip_bytes(data: bytes) -> bytes:
+    """Gzip ``data`` with a fixed header (no file name, zero mtime) for reproducible builds."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+        gz.write(data)
+    return buf.getvalue()
+
+
+def _dump_json(meta: dict[str, Any]) -> str:
+    """Pretty-print ``meta`` with each list of levels kept on one line."""
+    lists: list[str] = []
+
+    def stash(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: stash(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            lists.append(json.dumps(obj, ensure_ascii=False))
+            return f"@@LIST{len(lists) - 1}@@"
+        return obj
+
+    text = json.dumps(stash(meta), indent=1, ensure_ascii=False)
+    for i, lst in enumerate(lists):
+        text = text.replace(f'"@@LIST{i}@@"', lst, 1)
+    return text + "\n"
+
+
+def _read_raw(path: Path | io.BytesIO) -> pd.DataFrame:
+    """Read a CSV keeping every field as its exact text (empty field = missing)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+
+
+def _build_one(
+    name: str, spec: dict[str, Any], rmeta: dict[str, Any], ref_dir: Path
+) -> tuple[bytes, dict[str, Any]]:
+    raw = _read_raw(ref_dir / spec["csv"])
+    raw = raw.drop(columns=spec.get("drop", []))
+    for (ds, col, row), text in CORRECTIONS.items():
+        if ds == name:
+            raw.loc[row, col] = text
+    r_cols: dict[str, Any] = rmeta["columns"]
+    if list(raw.columns) != list(r_cols):
+        raise SystemExit(f"{name}: CSV columns {list(raw.columns)} != R columns {list(r_cols)}")
+    if len(raw) != rmeta["nrow"]:
+        raise SystemExit(f"{name}: {len(raw)} rows, R has {rmeta['nrow']}")
+
+    columns: dict[str, Any] = {}
+    for col, r in r_cols.items():
+        entry: dict[str, Any] = {"r_type": r["r_type"]}
+        if col in spec.get("keep_01", []):
+            if not r.get("csv_recoded_01"):
+                raise SystemExit(f"{name}.{col}: expected a 0/1 recoded factor")
+            entry = {
+                "r_type": "integer",
+                "r_original": {"r_type": r["r_type"], "levels": r["levels"]},
+            }
+        elif r.get("csv_recoded_01"):
+            raise SystemExit(f"{name}.{col}: 0/1-recoded factor without a keep_01 entry")
+        elif "levels" in r:
+            entry["levels"] = r["levels"]
+            bad = set(raw[col].dropna()) - set(r["levels"])
+            if bad:
+                raise SystemExit(f"{name}.{col}: values not among R's levels: {sorted(bad)[:5]}")
+        entry["description"] = spec["columns"][col]
+        entry["missing"] = int(raw[col].isna().sum())
+        columns[col] = entry
+
+    text = raw.to_csv(index=False, lineterminator="\n")
+    info = {
+        "title": spec["title"],
+        "description": spec["description"],
+        "citation": spec["citation"],
+        "source_package": rmeta["source_package"],
+        "source_package_version": rmeta["package_version"],
+        "r_object": R_OBJECT.get(name, f"{rmeta['source_package']}::{name}"),
+        "file": f"{name}.csv.gz",
+        "nrow": len(raw),
+        "columns": columns,
+    }
+    return _gzip_bytes(text.encode("utf-8")), info
+
+
+def _verify_doubles(name: str, raw_csv: bytes, r_doubles: Path) -> int:
+    """Check every double of a built data set against R's hexadecimal dump; return count."""
+    path = r_doubles / f"{name}.csv"
+    if not path.exists():
+        return 0
+    hexes = pd.read_csv(path, dtype=str, keep_default_na=False)
+    built = _read_raw(io.BytesIO(gzip.decompress(raw_csv)))
+    problems = []
+    for col in hexes.columns:
+        for row, (h, text) in enumerate(zip(hexes[col], built[col], strict=True)):
+            r_value = None if h == "" else float.fromhex(h)
+            ok = pd.isna(text) if r_value is None else float(text) == r_value
+            if not ok:
+                problems.append(f'("{name}", "{col}", {row}): "{r_value!r}",')
+    if problems:
+        raise SystemExit(
+            "values differing from R's doubles; add to CORRECTIONS:\n" + "\n".join(problems)
+        )
+    return int(hexes.size)
+
+
+def _cross_check(meta: dict[str, Any], cases_dir: Path) -> int:
+    """Compare the metadata with the reference case files; return the number of checks."""
+    by_csv = {SPECS[n]["csv"]: n for n in SPECS}
+    n_checks = 0
+    for case_path in sorted(cases_dir.glob("*.json")):
+        case = json.loads(case_path.read_text())
+        name = by_csv.get(case.get("data"))
+        if name is None:
+            continue
+        cols = meta[name]["columns"]
+        for col, r_type in case.get("columns", {}).items():
+            if col in SPECS[name].get("drop", []):
+                continue
+            if cols[col]["r_type"] != r_type:
+                raise SystemExit(f"{case_path.name}: {col} is {r_type}, R says {cols[col]}")
+            n_checks += 1
+        for col, levels in (case.get("factor_levels") or {}).items():
+            if cols[col]["levels"] != levels:
+                raise SystemExit(f"{case_path.name}: level order of {col} differs")
+            n_checks += 1
+        for grp, re in (case.get("expected", {}).get("ranef") or {}).items():
+            if grp in cols:
+                if cols[grp]["levels"] != re["levels"]:
+                    raise SystemExit(f"{case_path.name}: ranef level order of {grp} differs")
+                n_checks += 1
+    return n_checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference-dir", type=Path, default=DEFAULT_REFERENCE)
+    parser.add_argument(
+        "--r-doubles",
+        type=Path,
+        default=None,
+        help="directory of R's hexadecimal dumps (from extract_r_metadata.R) to verify against",
+    )
+    parser.add_argument(
+        "--check-only",
+        action="store_true",
+        help="build in memory and cross-check, but write nothing",
+    )
+    args = parser.parse_args(argv)
+
+    rmeta_all = json.loads(R_METADATA.read_text())
+    files: dict[str, bytes] = {}
+    datasets: dict[str, Any] = {}
+    for name, spec in SPECS.items():
+        files[name], datasets[name] = _build_one(name, spec, rmeta_all[name], args.reference_dir)
+
+    if args.r_doubles is not None:
+        n_dbl = sum(_verify_doubles(n, files[n], args.r_doubles) for n in SPECS)
+        print(f"verified {n_dbl} doubles bit for bit against {args.r_doubles}")
+
+    cases_dir = args.reference_dir.parent / "cases"
+    n_checks = _cross_check(datasets, cases_dir) if cases_dir.is_dir() else 0
+    print(f"cross-checked {n_checks} column types / level orders against {cases_dir}")
+
+    r_versions = sorted({rmeta_all[n]["r_version"] for n in SPECS})
+    meta = {
+        "format_version": 1,
+        "generated_by": "tools/build_datasets.py (levels and types from "
+        "tools/extract_r_metadata.R)",
+        "r_version": ", ".join(r_versions),
+        "datasets": datasets,
+    }
+    if args.check_only:
+        return 0
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    for name, blob in files.items():
+        (OUT_DIR / f"{name}.csv.gz").write_bytes(blob)
+    (OUT_DIR / "datasets.json").write_text(_dump_json(meta), encoding="utf-8")
+    total = sum(len(b) for b in files.values())
+    print(f"wrote {len(files)} data files ({total / 1e3:.0f} kB) and datasets.json to {OUT_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+# Extract column types and factor level orders of the bundled data sets from R.
+#
+# Usage (from the repository root, with R, lme4, nlme and jsonlite installed):
+#   Rscript tools/extract_r_metadata.R [reference_data_dir] [doubles_dir]
+#
+# Writes tools/r_metadata.json, which tools/build_datasets.py reads.  It also checks
+# that every reference CSV holds the same values as R's own data set (after the
+# documented recodings), so the bundled files can be trusted to be R's data.
+#
+# R's own number parser (R_strtod) is not always correctly rounded, so the check above
+# cannot see a CSV value that R reads back as its double but a correctly rounding parser
+# (Python, C) reads as the neighbouring double.  Therefore the exact doubles of every
+# non-integer numeric column are also written in hexadecimal ("%a") to
+# doubles_dir/<name>.csv (default /tmp/mixedfx_r_doubles); pass that directory to
+# `python tools/build_datasets.py --r-doubles DIR` to verify the bundled values bit for bit.
+suppressPackageStartupMessages({
+  library(lme4)
+  library(nlme)
+  library(jsonlite)
+})
+
+args <- commandArgs(trailingOnly = TRUE)
+ref_dir <- if (length(args) >= 1) args[[1]] else "/work/shared/reference/data"
+dbl_dir <- if (length(args) >= 2) args[[2]] else "/tmp/mixedfx_r_doubles"
+dir.create(dbl_dir, showWarnings = FALSE, recursive = TRUE)
+
+# High School and Beyond, built as in the reference cases (base R instead of dplyr;
+# aggregate() sorts by School like group_by() does, and merge() gives the same rows).
+build_hsb <- function() {
+  temp <- aggregate(SES ~ School, data = as.data.frame(MathAchieve), FUN = mean)
+  names(temp)[2] <- "mean.ses"
+  temp$School <- factor(as.character(temp$School))
+  temp <- merge(MathAchSchool, temp, by = "School")
+  ma <- as.data.frame(MathAchieve)
+  hsb <- merge(temp[, c("School", "Sector", "mean.ses", "Size", "HIMINTY")],
+               ma[, c("School", "Sex", "SES", "MathAch", "Minority")], by = "School")
+  names(hsb) <- tolower(names(hsb))
+  hsb$cses <- hsb$ses - hsb$mean.ses
+  hsb$sector <- factor(hsb$sector, levels = c("Public", "Catholic"))
+  names(hsb)[names(hsb) == "mean.ses"] <- "meanses"
+  hsb
+}
+
+datasets <- list(
+  sleepstudy = list(df = lme4::sleepstudy, csv = "sleepstudy.csv", pkg = "lme4"),
+  Dyestuff = list(df = lme4::Dyestuff, csv = "Dyestuff.csv", pkg = "lme4"),
+  Dyestuff2 = list(df = lme4::Dyestuff2, csv = "Dyestuff2.csv", pkg = "lme4"),
+  Penicillin = list(df = lme4::Penicillin, csv = "Penicillin.csv", pkg = "lme4"),
+  Pastes = list(df = lme4::Pastes, csv = "Pastes.csv", pkg = "lme4"),
+  InstEval = list(df = lme4::InstEval, csv = "InstEval.csv", pkg = "lme4"),
+  cbpp = list(df = lme4::cbpp, csv = "cbpp.csv", pkg = "lme4"),
+  grouseticks = list(df = lme4::grouseticks, csv = "grouseticks.csv", pkg = "lme4"),
+  VerbAgg = list(df = lme4::VerbAgg, csv = "VerbAgg.csv", pkg = "lme4"),
+  Orthodont = list(df = as.data.frame(nlme::Orthodont), csv = "Orthodont.csv", pkg = "nlme"),
+  hsb = list(df = build_hsb(), csv = "HSB.csv", pkg = "nlme")
+)
+
+r_type <- function(x) {
+  if (is.ordered(x)) "ordered factor"
+  else if (is.factor(x)) "factor"
+  else if (is.logical(x)) "logical"
+  else if (is.integer(x)) "integer"
+  else if (is.numeric(x)) "numeric"
+  else if (is.character(x)) "character"
+  else stop("unsupported column class: ", paste(class(x), collapse = "/"))
+}
+
+same_values <- function(r, csv) {
+  if (is.factor(r)) return(identical(as.character(r), as.character(csv)))
+  if (is.logical(r)) return(identical(r, as.logical(csv)))
+  isTRUE(all(r == csv) || (anyNA(r) && identical(is.na(r), is.na(csv)) &&
+                            all(r[!is.na(r)] == csv[!is.na(csv)])))
+}
+
+out <- list()
+ok <- TRUE
+for (nm in names(datasets)) {
+  d <- datasets[[nm]]$df
+  csv <- read.csv(file.path(ref_dir, datasets[[nm]]$csv), stringsAsFactors = FALSE,
+                  colClasses = "character")
+  cols <- list()
+  for (cn in names(d)) {
+    x <- d[[cn]]
+    entry <- list(r_type = r_type(x))
+    if (is.factor(x)) entry$levels <- levels(x)
+    # compare with the CSV
+    if (!cn %in% names(csv)) {
+      message(nm, "$", cn, ": missing from CSV"); ok <- FALSE
+    } else {
+      v <- csv[[cn]]
+      if (is.factor(x) && all(v %in% c("0", "1")) && !all(levels(x) %in% c("0", "1"))) {
+        # binary factor recoded to 0/1 in the CSV (1 = second level)
+        entry$csv_recoded_01 <- TRUE
+        v <- levels(x)[as.integer(v) + 1L]
+      } else if (!is.factor(x) && !is.character(x)) {
+        v <- as.numeric(ifelse(v == "", NA, v))
+      }
+      if (!same_values(x, v)) { message(nm, "$", cn, ": values differ from CSV"); ok <- FALSE }
+    }
+    cols[[cn]] <- entry
+  }
+  dbl <- vapply(d, function(x) is.double(x), logical(1))
+  if (any(dbl)) {
+    hex <- as.data.frame(lapply(d[dbl], function(x) ifelse(is.na(x), "", sprintf("%a", x))))
+    write.csv(hex, file.path(dbl_dir, paste0(nm, ".csv")), row.names = FALSE, quote = FALSE)
+  }
+  extra <- setdiff(names(csv), names(d))
+  if (nrow(csv) != nrow(d)) { message(nm, ": row count differs"); ok <- FALSE }
+  out[[nm]] <- list(source_package = datasets[[nm]]$pkg, nrow = nrow(d),
+                    columns = cols, csv_extra_columns = I(extra),
+                    r_version = paste(R.version$major, R.version$minor, sep = "."),
+                    package_version = packageDescription(datasets[[nm]]$pkg)$Version)
+  cat(sprintf("%-12s %6d rows, extra CSV columns: %s\n", nm, nrow(d),
+              paste(extra, collapse = ", ")))
+}
+if (!ok) stop("some CSV files do not match R's data sets")
+writeLines(toJSON(out, auto_unbox = TRUE, pretty = TRUE),
+           file.path("tools", "r_metadata.json"))
+cat("wrote tools/r_metadata.json and exact doubles to", dbl_dir, "\n")
