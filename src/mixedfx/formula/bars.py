@@ -34,11 +34,16 @@ class RandomBar:
         lhs: R text of the left side (``"1 + Days"``, ``"0 + x"``).
         group_vars: columns whose interaction is the grouping factor.
         group_name: lme4's name of the grouping factor (``"Subject"``, ``"b:a"``).
+        structure: covariance structure: ``"us"`` (unstructured, lme4's only one) or a
+            glmmTMB structure (``"diag"``, ``"cs"``, ``"ar1"``, ``"toep"``) given as
+            ``ar1(0 + t | g)``; only produced when ``parse_formula`` is called with
+            ``covariance_structures=True``.
     """
 
     lhs: str
     group_vars: tuple[str, ...]
     group_name: str
+    structure: str = "us"
 
     @property
     def text(self) -> str:
@@ -46,6 +51,8 @@ class RandomBar:
         return f"{self.lhs} | {self.group_name}"
 
     def __str__(self) -> str:
+        if self.structure != "us":
+            return f"{self.structure}({self.text})"
         return f"({self.text})"
 
 
@@ -160,7 +167,7 @@ def _group_vars(node: Node, text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _expand_bar(bar: BinOp, text: str) -> list[RandomBar]:
+def _expand_bar(bar: BinOp, text: str, structure: str = "us") -> list[RandomBar]:
     lhs, group = bar.left, bar.right
     for n in iter_nodes(lhs):
         if _is_bar(n):
@@ -189,7 +196,7 @@ def _expand_bar(bar: BinOp, text: str) -> list[RandomBar]:
         lhs_texts = [deparse(lhs)]
     groups = _flatten(_make_interaction(_slash_terms(group, text)))
     return [
-        RandomBar(lhs_text, _group_vars(g, text), deparse(g))
+        RandomBar(lhs_text, _group_vars(g, text), deparse(g), structure)
         for lhs_text in lhs_texts
         for g in groups
     ]
@@ -217,6 +224,21 @@ def split_rhs(rhs: Node, text: str) -> SplitRHS:
                     "random-effects terms cannot be subtracted", text, node.start, node.end
                 )
             bars.extend(_expand_bar(core, text))
+            continue
+        if isinstance(core, Call) and FUNCTIONS[core.func].kind == "structure":
+            inner = strip_parens(core.args[0])
+            if sign < 0:
+                raise FormulaError(
+                    "random-effects terms cannot be subtracted", text, node.start, node.end
+                )
+            if not (isinstance(inner, BinOp) and inner.op == "|"):
+                raise FormulaError(
+                    f"{core.func}() must wrap a random-effects term, e.g. {core.func}(0 + x | g)",
+                    text,
+                    core.start,
+                    core.end,
+                )
+            bars.extend(_expand_bar(inner, text, core.func))
             continue
         for n in iter_nodes(node):
             if _is_bar(n):

@@ -169,7 +169,7 @@ def build_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
 
     Raises:
         FormulaError: malformed or unsafe text, unknown column or function.
-        ValueError: a factor coded by contrasts has fewer than two levels.
+        ValueError: a factor has fewer than two levels (as R's ``model.matrix``).
     """
     frame = _as_frame(data)
     columns = [c for c in frame.columns if isinstance(c, str)]
@@ -192,6 +192,13 @@ def build_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
         var_nodes, var_labels = info.variables, info.variable_labels
     used = sorted({v for t in terms for v in t})
     variables = {v: make_variable(var_nodes[v], var_labels[v], frame) for v in used}
+    for var in variables.values():
+        if var.kind == "factor" and len(var.levels) < 2:
+            # R's model.matrix sets contrasts on every factor first, and fails here
+            raise ValueError(
+                "contrasts can be applied only to factors with 2 or more levels: "
+                f"'{var.label}' has {len(var.levels)} level{'s' if len(var.levels) != 1 else ''}"
+            )
     codes = term_codes(terms)
     if not intercept:
         _no_intercept_fixup(terms, codes, variables)

@@ -43,6 +43,15 @@ _MATH = {
 }
 
 
+def _poly_degree(call: Call) -> int:
+    """The degree of ``poly(x, d)`` (R's default is 1)."""
+    if len(call.args) < 2:
+        return 1
+    degree = call.args[1]
+    assert isinstance(degree, Num)  # checked by syntax.check_context
+    return int(degree.value)
+
+
 def column_kind(series: pd.Series) -> str:
     """How R's ``model.matrix`` treats a column: ``numeric``, ``factor``, ``logical``,
     ``character`` or ``unsupported``."""
@@ -174,7 +183,7 @@ class Variable:
         node = self.node
         if isinstance(node, Call) and node.func == "poly":
             x = evaluate_numeric(node.args[0], data, self.states)
-            degree = int(node.args[1].value) if len(node.args) > 1 else 1  # type: ignore[attr-defined]
+            degree = _poly_degree(node)
             state = self.states.setdefault(node, {})
             fitting = not state
             if fitting and np.unique(x[~np.isnan(x)]).size <= degree:
@@ -274,7 +283,7 @@ def make_variable(node: Node, label: str, data: pd.DataFrame) -> Variable:
     if isinstance(core, Call) and FUNCTIONS[core.func].kind == "factor":
         return _make_factor_call(core, node, label, data)
     if isinstance(core, Call) and core.func == "poly":
-        degree = int(core.args[1].value) if len(core.args) > 1 else 1  # type: ignore[attr-defined]
+        degree = _poly_degree(core)
         var = Variable(label, node, "numeric", colnames=[str(i) for i in range(1, degree + 1)])
         var.numeric(data)  # learn the polynomial coefficients
         return var

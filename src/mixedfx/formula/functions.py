@@ -9,6 +9,8 @@ Kinds:
 ``poly``      ``poly(x, degree)``: orthogonal polynomials, a variable of the formula
 ``offset``    ``offset()``: only as a separate term of the fixed part
 ``cbind``     ``cbind(a, b)``: only as the whole response
+``structure`` glmmTMB covariance structures wrapping a random-effects term
+              (``diag(x | g)``, ``ar1(0 + t | g)``, ``cs``, ``toep``, ``us``)
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ _SPECS = [
     FunctionSpec("poly", 1, 2, "poly"),
     FunctionSpec("offset", 1, 1, "offset"),
     FunctionSpec("cbind", 2, 2, "cbind"),
+    FunctionSpec("us", 1, 1, "structure"),
+    FunctionSpec("diag", 1, 1, "structure"),
+    FunctionSpec("cs", 1, 1, "structure"),
+    FunctionSpec("ar1", 1, 1, "structure"),
+    FunctionSpec("toep", 1, 1, "structure"),
 ]
 
 #: name -> spec for every function a formula may call.

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .bars import RandomBar, split_rhs
-from .nodes import BinOp, Name, Node, UnaryOp, deparse, iter_nodes
+from .errors import FormulaError
+from .functions import FUNCTIONS
+from .nodes import BinOp, Call, Name, Node, UnaryOp, deparse, iter_nodes
 from .syntax import check_context, parse_text
 from .terms import expand_terms
 
@@ -64,6 +66,18 @@ class ParsedFormula:
         return tuple(out)
 
 
+def _refuse_structures(rhs: Node, text: str) -> None:
+    for n in iter_nodes(rhs):
+        if isinstance(n, Call) and n.func != "us" and FUNCTIONS[n.func].kind == "structure":
+            raise FormulaError(
+                f"covariance structure '{n.func}()' is glmmTMB syntax; lme4 models have "
+                "unstructured random effects (pass covariance_structures=True to parse it)",
+                text,
+                n.start,
+                n.end,
+            )
+
+
 def _variables(tree: Node) -> tuple[str, ...]:
     names = sorted((n for n in iter_nodes(tree) if isinstance(n, Name)), key=lambda n: n.start)
     out: list[str] = []
@@ -73,8 +87,16 @@ def _variables(tree: Node) -> tuple[str, ...]:
     return tuple(out)
 
 
-def parse_formula(text: str, columns: Sequence[str]) -> ParsedFormula:
+def parse_formula(
+    text: str, columns: Sequence[str], *, covariance_structures: bool = False
+) -> ParsedFormula:
     """Parse an lme4 formula against the data's column names.
+
+    ``covariance_structures=True`` also accepts glmmTMB's covariance-structure
+    wrappers (``diag(x | g)``, ``cs(...)``, ``ar1(0 + t | g)``, ``toep(...)``); each
+    bar then carries its :attr:`RandomBar.structure`.  Otherwise they are refused,
+    so that no caller fits them as unstructured by accident (``us(...)``, which is
+    lme4's own structure, is always accepted).
 
     Raises:
         FormulaError: malformed formula, unknown column or function, or unsafe text.
@@ -91,6 +113,8 @@ def parse_formula(text: str, columns: Sequence[str]) -> ParsedFormula:
         check_context(lhs, "response", text)
     check_context(rhs, "formula", text)
     split = split_rhs(rhs, text)
+    if not covariance_structures:
+        _refuse_structures(rhs, text)
     fixed_text = split.fixed_text()
     # Validate the fixed part with R's terms algebra (raises on invalid terms).
     fixed = split.fixed_node()

@@ -17,6 +17,7 @@ import pandas as pd
 from .errors import FormulaError
 from .evaluate import column_kind, evaluate_numeric
 from .nodes import Call, Name, strip_parens
+from .rnames import r_sort_levels
 from .syntax import check_context, parse_text
 
 __all__ = ["evaluate_response"]
@@ -65,8 +66,6 @@ def _factor_indicator(series: pd.Series) -> np.ndarray:
     if isinstance(series.dtype, pd.CategoricalDtype):
         codes = series.cat.codes.to_numpy()
     else:
-        from .rnames import r_sort_levels
-
         levels = r_sort_levels(series.dropna().unique().tolist())
         codes = pd.Index(levels, dtype=object).get_indexer(series.astype(object).to_numpy())
     out = (codes > 0).astype(np.float64)

@@ -42,11 +42,10 @@ def unknown_variable_message(name: str, columns: Sequence[str]) -> str:
     cols = [c for c in columns if isinstance(c, str)]
     shown = ", ".join(cols[:30]) + (", ..." if len(cols) > 30 else "")
     msg = f"unknown variable '{name}' in formula; available columns: {shown or '(none)'}"
-    close = difflib.get_close_matches(name, cols, n=1, cutoff=0.6)
-    if not close:
-        lower = {c.lower(): c for c in cols}
-        if name.lower() in lower:
-            close = [lower[name.lower()]]
+    lower: dict[str, str] = {}
+    for c in cols:
+        lower.setdefault(c.lower(), c)
+    close = [lower[m] for m in difflib.get_close_matches(name.lower(), list(lower), n=1)]
     if close:
         msg += f" (did you mean '{close[0]}'?)"
     return msg
@@ -288,6 +287,17 @@ def check_context(node: Node, context: str, text: str) -> None:
             kind = FUNCTIONS[n.func].kind
             if kind == "cbind":
                 raise err("cbind() is only allowed as the whole response", n)
+            if kind == "structure":
+                inner = n.args[0]
+                while isinstance(inner, Paren):
+                    inner = inner.expr
+                if ctx != "formula" or not (isinstance(inner, BinOp) and inner.op == "|"):
+                    raise err(
+                        f"{n.func}() must wrap a random-effects term, e.g. {n.func}(0 + x | g)",
+                        n,
+                    )
+                visit(inner, ctx)
+                return
             if kind in ("factor", "poly", "offset") and ctx != "formula":
                 raise err(f"{n.func}() is not allowed here; use it as a term of the formula", n)
             if kind == "poly" and len(n.args) == 2:

@@ -38,10 +38,11 @@ class ProfiledDeviance:
         self.reml = reml
         self.ldW = ldW
         self.evaluations = 0
+        self._workspace = np.empty_like(chol.xp.Arr)
 
     def __call__(self, theta: np.ndarray) -> float:
         self.evaluations += 1
-        f = self.chol.factorize(theta)
+        f = self.chol.factorize(theta, self._workspace)
         if f is None:
             return math.inf
         return deviance_from_factor(f, self.n, self.p, self.reml, self.ldW)

@@ -42,54 +42,99 @@ class Factorization:
     pwrss: float             # penalized weighted residual sum of squares
 
 
+def _level_rows(B: sp.csr_matrix, k1: int, n1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each level j of Z₁: the sorted rows of B with a nonzero in j's k₁ columns.
+
+    Returns (indptr over levels, row index per entry, (entries, k₁) values), level-major.
+    """
+    if k1 == 1:
+        Bc = B.tocsc()
+        Bc.sort_indices()
+        return Bc.indptr.astype(np.int64), Bc.indices.astype(np.int64), Bc.data[:, None]
+    coo = B.tocoo()
+    r = B.shape[0]
+    key = (coo.col // k1).astype(np.int64) * r + coo.row
+    ukey, inv = np.unique(key, return_inverse=True)
+    vals = np.zeros((len(ukey), k1))
+    np.add.at(vals, (inv, coo.col % k1), coo.data)
+    level = ukey // r
+    indptr = np.searchsorted(level, np.arange(n1 + 1)).astype(np.int64)
+    return indptr, ukey % r, vals
+
+
+def _pairs_by_level(indptr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All index pairs (a ≤ b) of entries within each level's segment, in level order.
+
+    Returns (pair indptr over levels, first entry index, second entry index).
+    """
+    m = np.diff(indptr)
+    npairs = m * (m + 1) // 2
+    pair_ptr = np.concatenate([[0], np.cumsum(npairs)])
+    ia = np.empty(pair_ptr[-1], dtype=np.int64)
+    ib = np.empty(pair_ptr[-1], dtype=np.int64)
+    for size in np.unique(m[m > 0]):
+        levels = np.flatnonzero(m == size)
+        ta, tb = np.triu_indices(size)
+        pos = pair_ptr[levels][:, None] + np.arange(len(ta))[None, :]
+        ia[pos] = indptr[levels][:, None] + ta[None, :]
+        ib[pos] = indptr[levels][:, None] + tb[None, :]
+    return pair_ptr, ia, ib
+
+
+def _compact_targets(target: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct flat positions (sorted) and each pair's index into them."""
+    if r * r <= 1 << 26:
+        mark = np.zeros(r * r, dtype=bool)
+        mark[target] = True
+        distinct = np.flatnonzero(mark)
+        lookup = np.zeros(r * r, dtype=np.int64)
+        lookup[distinct] = np.arange(len(distinct))
+        return distinct, lookup[target]
+    distinct, inverse = np.unique(target, return_inverse=True)
+    return distinct, inverse
+
+
 class WeightedGram:
     """Computes B W Bᵀ for a block-diagonal W (one k₁×k₁ block per level of Z₁).
 
     (B W Bᵀ)[a, b] = Σ_j Σ_{c,d} B[a, j·k₁+c] W_j[c, d] B[b, j·k₁+d] is linear in W, so the
-    products of every pair of nonzero rows (a ≤ b) sharing a level j are summed once into a
-    sparse matrix Q with one row per distinct (a, b) and one column per (j, c, d). Each θ then
-    costs the mat-vec Q·vec(W). Only the upper triangle (a ≤ b, C order) is filled: that is the
-    lower triangle LAPACK reads from the Fortran-ordered transpose. A dense path serves the
-    common case where B holds only the X and y rows.
+    products of every pair of nonzero rows (a ≤ b) sharing a level j are stored once, as a
+    sparse matrix Q (CSC, one column per (j, c, d), one row per distinct position (a, b)).
+    Each θ then costs the mat-vec Q·vec(W). Only positions a ≤ b (upper triangle in C order)
+    are filled: the lower triangle LAPACK reads from the Fortran-ordered transpose. A dense path
+    serves the common case where B holds only the X and y rows.
     """
 
     def __init__(self, B: sp.csr_matrix, k1: int, n1: int, dense_rows: bool) -> None:
-        self.r = B.shape[0]
+        self.r = r = B.shape[0]
         self.k1 = k1
         self.n1 = n1
         self.dense = dense_rows
         if dense_rows:
-            self.B3 = B.toarray().reshape(self.r, n1, k1)
+            self.B3 = B.toarray().reshape(r, n1, k1)
             return
-        coo = B.tocoo()
-        level = coo.col // k1
-        # one entry per (level, row) with the k₁ values of that row for the level
-        key = level.astype(np.int64) * self.r + coo.row
-        ukey, inv = np.unique(key, return_inverse=True)
-        vals = np.zeros((len(ukey), k1))
-        np.add.at(vals, (inv, coo.col % k1), coo.data)
-        u_level, u_row = ukey // self.r, ukey % self.r
-        seg_start = np.searchsorted(u_level, np.arange(n1))
-        seg_len = np.diff(np.append(seg_start, len(ukey)))
-        ia_list, ib_list = [], []
-        for m in np.unique(seg_len):
-            if m == 0:
-                continue
-            starts = seg_start[seg_len == m]
-            ta, tb = np.triu_indices(m)
-            ia_list.append((starts[:, None] + ta[None, :]).ravel())
-            ib_list.append((starts[:, None] + tb[None, :]).ravel())
-        ia = np.concatenate(ia_list)
-        ib = np.concatenate(ib_list)
-        target = u_row[ia] * self.r + u_row[ib]
-        prods = vals[ia, :, None] * vals[ib, None, :]                 # (pairs, k1, k1)
-        col = (u_level[ia] * (k1 * k1))[:, None] + np.arange(k1 * k1)[None, :]
-        self.targets, rows = np.unique(target, return_inverse=True)
-        self.Q = sp.csr_matrix(
-            (prods.reshape(len(ia), -1).ravel(), (np.repeat(rows, k1 * k1), col.ravel())),
-            shape=(len(self.targets), n1 * k1 * k1),
-        )
-        self.Q.sum_duplicates()
+        indptr, rows, vals = _level_rows(B, k1, n1)
+        pair_ptr, ia, ib = _pairs_by_level(indptr)
+        self.targets, row_of_pair = _compact_targets(rows[ia] * r + rows[ib], r)
+        kk = k1 * k1
+        npairs = np.diff(pair_ptr)
+        if k1 == 1:
+            data = vals[ia, 0] * vals[ib, 0]
+            indices = row_of_pair
+            col_ptr = pair_ptr
+        else:
+            # column (j, c, d) holds level j's pairs: data vals[a, c] * vals[b, d]
+            level_of_pair = np.repeat(np.arange(n1), npairs)
+            within = np.arange(len(ia)) - pair_ptr[level_of_pair]
+            data = np.empty(len(ia) * kk)
+            indices = np.empty(len(ia) * kk, dtype=np.int64)
+            for cd in range(kk):
+                c, d = divmod(cd, k1)
+                pos = pair_ptr[level_of_pair] * kk + cd * npairs[level_of_pair] + within
+                data[pos] = vals[ia, c] * vals[ib, d]
+                indices[pos] = row_of_pair
+            col_ptr = np.concatenate([[0], np.cumsum(np.repeat(npairs, kk))])
+        self.Q = sp.csc_matrix((data, indices, col_ptr), shape=(len(self.targets), n1 * kk))
 
     def __call__(self, W: np.ndarray) -> np.ndarray:
         """B W Bᵀ as a dense r×r array (upper triangle in C order at least); W is (n₁,) when
@@ -103,6 +148,13 @@ class WeightedGram:
         G = np.zeros(self.r * self.r)
         G[self.targets] = self.Q @ W.ravel()
         return G.reshape(self.r, self.r)
+
+    def subtract_from(self, P: np.ndarray, W: np.ndarray) -> None:
+        """In place: P ← P − B W Bᵀ (upper triangle in C order for the sparse path)."""
+        if self.dense:
+            P -= self(W)
+        else:
+            P.ravel()[self.targets] -= self.Q @ W.ravel()
 
 
 class BlockedCholesky:
@@ -120,6 +172,7 @@ class BlockedCholesky:
         first = terms[0]
         self.gram = WeightedGram(xp.B, first.k, first.n_levels, dense_rows=xp.q_rest == 0)
         self._diag_idx = np.arange(xp.q_rest)
+        self._all_scalar_rest = all(t.k == 1 for t in terms[1:])
 
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
         return [t.covariance.template(theta[s]) for t, s in zip(self.terms, self.theta_slices,
@@ -145,6 +198,14 @@ class BlockedCholesky:
         """In place: P ← Λ_rᵀ P Λ_r (X and y rows/columns are left unscaled)."""
         xp = self.xp
         r = P.shape[0]
+        if self._all_scalar_rest:
+            s = np.ones(r)
+            for term, T, off in zip(self.terms[1:], templates[1:], xp.rest_offsets[:-1],
+                                    strict=True):
+                s[off:off + term.q] = T[0, 0]
+            P *= s[:, None]
+            P *= s[None, :]
+            return
         for term, T, off in zip(self.terms[1:], templates[1:], xp.rest_offsets[:-1],
                                 strict=True):
             sl = slice(off, off + term.q)
@@ -168,12 +229,22 @@ class BlockedCholesky:
                 rows = N[sl].reshape(term.n_levels, term.k, -1)
                 N[sl] = np.einsum("ba,lbr->lar", T, rows).reshape(term.q, -1)
 
-    def factorize(self, theta: np.ndarray) -> Factorization | None:
-        """The blocked factor at θ, or None when the Schur complement is not positive definite."""
+    def factorize(self, theta: np.ndarray, workspace: np.ndarray | None = None
+                  ) -> Factorization | None:
+        """The blocked factor at θ, or None when the Schur complement is not positive definite.
+
+        With a `workspace` (an r×r C-ordered array) no large array is allocated; the returned
+        factor's `Lrr` then lives in the workspace and is overwritten by the next call.
+        """
         theta = np.asarray(theta, dtype=float)
         templates = self.templates(theta)
         M11, L11, W, ld1 = self.first_block(templates[0])
-        P = self.xp.Arr - self.gram(W)
+        if workspace is None:
+            P = self.xp.Arr.copy()
+        else:
+            P = workspace
+            np.copyto(P, self.xp.Arr)
+        self.gram.subtract_from(P, W)
         self.scale_rest(P, templates)
         P[self._diag_idx, self._diag_idx] += 1.0
         # P is symmetric, so its transpose is a Fortran-ordered view LAPACK factors in place.

@@ -82,8 +82,10 @@ def fit_lmm(frame: ModelFrame, reml: bool, control: Control, start: np.ndarray |
     x0 = start_values(frame) if start is None else np.asarray(start, dtype=float)
     if x0.shape != lower.shape:
         raise ValueError(f"start must have {len(lower)} theta values, got {x0.shape}")
+    presolve = control.presolve == "always" or (
+        control.presolve == "auto" and objective.chol.xp.r >= control.presolve_min_block)
     opt = optimize_theta(objective, x0, lower, control, objective.n,
-                         counter=lambda: objective.evaluations)
+                         counter=lambda: objective.evaluations, presolve=presolve)
     theta = opt.x
     factor = objective.chol.factorize(theta)
     if factor is None:

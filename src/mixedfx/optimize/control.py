@@ -14,6 +14,13 @@ class Control:
 
     `calc_derivs=None` computes the finite-difference gradient and Hessian for the convergence
     checks only when there are fewer than 10 000 observations, as lme4 does.
+
+    `presolve`: before lme4's BOBYQA run, locate the optimum roughly by BOBYQA on log θ (for
+    the parameters bounded below by 0). On the log scale a variance far above its optimum is a
+    short walk, where on lme4's scale BOBYQA crawls across a nearly flat objective; the final
+    full-precision run then starts close by with a small trust region. "auto" does this only
+    when one evaluation is costly (a dense trailing block of at least `presolve_min_block`
+    rows); small models follow lme4's optimizer path exactly.
     """
 
     optimizer: str = "bobyqa"
@@ -27,12 +34,16 @@ class Control:
     check_conv_hess_tol: float = 1e-6
     check_singular_tol: float = 1e-4
     check_conv: bool = True
+    presolve: str = "auto"
+    presolve_min_block: int = 256
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
             )
+        if self.presolve not in ("auto", "always", "never"):
+            raise ValueError("control presolve must be 'auto', 'always' or 'never'")
         if self.maxeval < 1:
             raise ValueError("control maxeval must be a positive integer")
 

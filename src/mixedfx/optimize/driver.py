@@ -52,7 +52,8 @@ class OptimizationResult:
 
 
 def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
-               upper: np.ndarray, control: Control) -> tuple[np.ndarray, float, str]:
+               upper: np.ndarray, control: Control, initial_step: np.ndarray | None = None,
+               ) -> tuple[np.ndarray, float, str]:
     opt = nlopt.opt(_ALGORITHMS[control.optimizer], len(x0))
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(upper)
@@ -60,9 +61,45 @@ def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndar
     opt.set_xtol_abs(control.xtol_abs)
     opt.set_ftol_abs(control.ftol_abs)
     opt.set_maxeval(control.maxeval)
+    if initial_step is not None:
+        opt.set_initial_step(initial_step)
     x = opt.optimize(np.clip(x0, lower, upper))
     code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
     return np.asarray(x), float(opt.last_optimum_value()), code
+
+
+LOG_FLOOR = 1e-6
+
+
+def presolve_log_scale(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
+                       control: Control) -> tuple[np.ndarray, np.ndarray]:
+    """A rough optimum from BOBYQA over φ = log θ for the parameters bounded below by 0.
+
+    Returns the point and a trust-region start (initial step) for the final run.
+    """
+    logged = lower == 0
+    start = x0.copy()
+    start[logged] = np.log(np.maximum(x0[logged], LOG_FLOOR))
+
+    def to_theta(phi: np.ndarray) -> np.ndarray:
+        theta = phi.copy()
+        theta[logged] = np.exp(phi[logged])
+        return theta
+
+    lo = np.where(logged, np.log(LOG_FLOOR), -np.inf)
+    hi = np.where(logged, np.log(1e4), np.inf)
+    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
+    opt.set_lower_bounds(lo)
+    opt.set_upper_bounds(hi)
+    opt.set_min_objective(lambda phi, grad: fn(to_theta(phi)))
+    opt.set_ftol_abs(1e-2)
+    opt.set_xtol_abs(1e-3)
+    opt.set_maxeval(control.maxeval)
+    opt.set_initial_step(np.where(logged, 1.0, 0.5))
+    theta = to_theta(opt.optimize(np.clip(start, lo, hi)))
+    theta[logged & (theta <= LOG_FLOOR * 1.0001)] = 0.0
+    step = 0.05 * np.maximum(np.abs(theta), 0.02)
+    return theta, step
 
 
 def _restart_if_edge(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
@@ -100,11 +137,16 @@ def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
 
 def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
                    control: Control, nobs: int, counter: Callable[[], int] | None = None,
-                   ) -> OptimizationResult:
-    """Minimize fn over θ ≥ lower with lme4's optimizeLmer steps."""
+                   presolve: bool = False) -> OptimizationResult:
+    """Minimize fn over θ ≥ lower with lme4's optimizeLmer steps (optionally after a
+    log-scale presolve, see `Control.presolve`)."""
     lower = np.asarray(lower, dtype=float)
     upper = np.full_like(lower, np.inf)
-    x, fx, code = _run_nlopt(fn, np.asarray(x0, dtype=float), lower, upper, control)
+    x0 = np.asarray(x0, dtype=float)
+    step = None
+    if presolve:
+        x0, step = presolve_log_scale(fn, x0, lower, control)
+    x, fx, code = _run_nlopt(fn, x0, lower, upper, control, step)
     converged = code not in ("NLOPT_MAXEVAL_REACHED", "NLOPT_MAXTIME_REACHED")
     messages = []
     if not converged:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from mixedfx.formula import ParsedFormula, RandomBar, parse_formula
+from mixedfx.formula import FormulaError, ParsedFormula, RandomBar, parse_formula
 
 COLS = ["y", "x", "z", "g", "h", "k", "a", "b", "c", "t", "s", "n", "Reaction", "Days", "Subject"]
 
@@ -194,3 +194,50 @@ def test_columns_may_be_a_pandas_index() -> None:
 def test_str_of_bar() -> None:
     (bar,) = parse_formula("y ~ (1 + x | g)", COLS).bars
     assert str(bar) == "(1 + x | g)"
+
+
+def test_glmmtmb_structures_are_refused_by_default() -> None:
+    cols = ["gpa", "occasion", "occas", "student"]
+    with pytest.raises(FormulaError, match="covariance structure 'ar1\\(\\)'"):
+        parse_formula("gpa ~ occasion + ar1(0 + occas | student) + (1 | student)", cols)
+
+
+def test_glmmtmb_structures_on_request() -> None:
+    cols = ["gpa", "occasion", "occas", "student"]
+    p = parse_formula(
+        "gpa ~ occasion + ar1(0 + occas | student) + (1 | student)",
+        cols,
+        covariance_structures=True,
+    )
+    assert p.fixed_rhs == "occasion"
+    assert p.bars == (
+        RandomBar("0 + occas", ("student",), "student", "ar1"),
+        RandomBar("1", ("student",), "student", "us"),
+    )
+    assert str(p.bars[0]) == "ar1(0 + occas | student)"
+    p = parse_formula("gpa ~ 1 + diag(occasion | student/occas)", cols, covariance_structures=True)
+    assert [(b.text, b.structure) for b in p.bars] == [
+        ("occasion | occas:student", "diag"),
+        ("occasion | student", "diag"),
+    ]
+
+
+def test_us_structure_is_plain_lme4() -> None:
+    p = parse_formula("y ~ us(1 + x | g)", COLS)
+    assert p.bars == (RandomBar("1 + x", ("g",), "g"),)
+
+
+@pytest.mark.parametrize("formula", ["y ~ ar1(x)", "y ~ x + log(ar1(x | g))", "y ~ ar1(x || g)"])
+def test_structure_must_wrap_a_bar(formula: str) -> None:
+    with pytest.raises(FormulaError, match="must wrap a random-effects term"):
+        parse_formula(formula, COLS, covariance_structures=True)
+
+
+def test_hsb_and_nested_reference_formulas() -> None:
+    cols = ["mathach", "meanses", "cses", "sector", "school"]
+    p = parse_formula("mathach ~ meanses * cses + sector * cses + (cses | school)", cols)
+    assert p.fixed_terms == ("meanses", "cses", "sector", "meanses:cses", "cses:sector")
+    assert bars(p) == ["cses | school"]
+    p = parse_formula("strength ~ 1 + (1 | batch/cask)", ["strength", "batch", "cask"])
+    assert bars(p) == ["1 | cask:batch", "1 | batch"]
+    assert p.bars[0].group_vars == ("cask", "batch")

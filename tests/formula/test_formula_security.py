@@ -67,7 +67,9 @@ def test_parse_formula_refuses_code(target: Path) -> None:
 def test_build_design_refuses_code(target: Path) -> None:
     data = pd.DataFrame({"y": [1.0, 2.0, 3.0], "x": [1.0, 2.0, 4.0], "g": ["a", "b", "a"]})
     for formula in _attacks(target):
-        rhs = formula.split("~", 1)[1] if "~" in formula else formula
+        lhs, _, rhs = formula.partition("~")
+        if "__" in lhs:
+            continue  # the attack is in the response, which build_design never sees
         with pytest.raises(FormulaError):
             build_design(rhs, data)
     assert not target.exists()
@@ -128,5 +130,5 @@ def test_column_names_that_look_dangerous_are_just_data() -> None:
     data = pd.DataFrame({"y": [1.0, 2.0, 3.0], "__x": [1.0, 2.0, 4.0]})
     p = parse_formula("y ~ __x", list(data.columns))
     assert p.variables == ("y", "__x")
-    X, spec = build_design("`__x`", data)
+    _, spec = build_design("`__x`", data)
     assert spec.names == ["(Intercept)", "`__x`"]

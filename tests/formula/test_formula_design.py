@@ -308,12 +308,18 @@ def test_factor_call_on_integer_column_and_as_factor() -> None:
     assert spec.names == ["(Intercept)", "as.factor(k)2", "as.factor(k)3", "as.factor(k)100000"]
 
 
-def test_single_level_factor_with_contrasts_is_an_error() -> None:
-    d = pd.DataFrame({"g": pd.Categorical(["a", "a"])})
-    with pytest.raises(ValueError, match="2 or more levels"):
-        build_design("g", d)
-    X, spec = build_design("0 + g", d)  # indicator coding is fine
-    assert spec.names == ["ga"]
+def test_single_level_factor_is_an_error_as_in_r() -> None:
+    # R's model.matrix sets contrasts on every factor, whatever its coding in the terms
+    d = pd.DataFrame({"g": pd.Categorical(["a", "a"]), "x": [1.0, 2.0]})
+    for rhs in ["g", "0 + g", "g:x"]:
+        with pytest.raises(ValueError, match="2 or more levels"):
+            build_design(rhs, d)
+
+
+def test_logical_column_always_has_two_levels() -> None:
+    X, spec = build_design("b", pd.DataFrame({"b": [True, True]}))
+    assert spec.names == ["(Intercept)", "bTRUE"]
+    np.testing.assert_array_equal(X[:, 1], [1.0, 1.0])
 
 
 def test_unseen_level_in_new_data(small: pd.DataFrame) -> None:
@@ -341,7 +347,9 @@ def test_new_data_missing_column(small: pd.DataFrame) -> None:
 
 def test_new_data_missing_values_give_nan_rows(small: pd.DataFrame) -> None:
     _, spec = build_design("sex + Days", small)
-    new = pd.DataFrame({"sex": pd.Categorical([None, "M"], categories=["F", "M"]), "Days": [1.0, None]})
+    new = pd.DataFrame(
+        {"sex": pd.Categorical([None, "M"], categories=["F", "M"]), "Days": [1.0, None]}
+    )
     M = spec.matrix(new)
     assert np.isnan(M[0, 1]) and M[0, 2] == 1.0
     assert M[1, 1] == 1.0 and np.isnan(M[1, 2])
@@ -379,7 +387,7 @@ def test_bars_are_refused(small: pd.DataFrame) -> None:
 
 
 def test_unknown_column(small: pd.DataFrame) -> None:
-    with pytest.raises(FormulaError, match="unknown variable 'dayz'.*did you mean 'Days'"):
+    with pytest.raises(FormulaError, match=r"unknown variable 'dayz'.*did you mean 'Days'"):
         build_design("dayz", small)
 
 
