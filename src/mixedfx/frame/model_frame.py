@@ -91,7 +91,7 @@ def _vector_argument(value: Any, data: pd.DataFrame, what: str) -> np.ndarray | 
 
 def _drop_missing(frame: pd.DataFrame, extra: dict[str, np.ndarray | None], na_action: str,
                   ) -> tuple[pd.DataFrame, dict[str, np.ndarray | None], int]:
-    mask = frame.isna().any(axis=1).to_numpy()
+    mask = frame.isna().any(axis=1).to_numpy().copy()
     for arr in extra.values():
         if arr is not None:
             mask |= np.isnan(arr)

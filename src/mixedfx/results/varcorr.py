@@ -70,4 +70,11 @@ def varcorr_frame(covs: list[TermCovariance], sigma: float | None) -> pd.DataFra
                 rows.append((c.group, c.names[j], c.names[i], c.cov[i, j], corr[i, j]))
     if sigma is not None:
         rows.append(("Residual", None, None, sigma**2, sigma))
-    return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 5
+    return pd.DataFrame({
+        "grp": pd.Series(cols[0], dtype=object),
+        "var1": pd.Series(cols[1], dtype=object),
+        "var2": pd.Series(cols[2], dtype=object),
+        "vcov": np.asarray(cols[3], dtype=float),
+        "sdcor": np.asarray(cols[4], dtype=float),
+    })
