@@ -141,5 +141,5 @@ def test_unknown_control_setting(sleep: pd.DataFrame) -> None:
 def test_new_levels_in_predict_need_permission(sleep: pd.DataFrame) -> None:
     m = fit("Reaction ~ Days + (Days | Subject)", sleep)
     new = pd.DataFrame({"Days": [1.0], "Subject": ["999"]})
-    with pytest.raises(ValueError, match="new levels detected.*allow_new_levels=True"):
+    with pytest.raises(ValueError, match=r"new levels detected.*allow_new_levels=True"):
         m.predict(new)
