@@ -5,12 +5,12 @@
     print(m.summary())
 """
 
-from mixedfx import datasets
-from mixedfx.api import lmer
+from mixedfx import datasets, families
+from mixedfx.api import glmer, lmer
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__", "datasets",
-           "lmer"]
+__all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__",
+           "datasets", "families", "glmer", "lmer"]

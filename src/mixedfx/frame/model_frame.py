@@ -49,6 +49,19 @@ class ModelFrame:
     factor_levels: dict[str, list[str]]
     n_dropped: int = 0
     dropped_columns: list[str] = field(default_factory=list)
+    offset_column: str | None = None
+
+    def new_offset(self, newdata: pd.DataFrame) -> np.ndarray:
+        """The offset for new data: formula `offset(...)` terms plus an `offset=` column
+        (an `offset=` array cannot be carried to new data and contributes nothing)."""
+        total = np.zeros(len(newdata))
+        for expr in self.formula.offsets:
+            total += np.asarray(evaluate_response(expr, newdata), dtype=float)
+        if self.offset_column is not None:
+            if self.offset_column not in newdata.columns:
+                raise ValueError(f"newdata lacks the offset column {self.offset_column!r}")
+            total += newdata[self.offset_column].to_numpy(dtype=float)
+        return total
 
     @property
     def n(self) -> int:
@@ -108,14 +121,21 @@ def _drop_missing(frame: pd.DataFrame, extra: dict[str, np.ndarray | None], na_a
     return frame.loc[keep], extra, n_missing
 
 
-def _response(parsed: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
+def _response(parsed: ParsedFormula, frame: pd.DataFrame, glm: bool) -> np.ndarray:
     if parsed.response is None:
         raise ValueError("formula has no response: write it as 'y ~ x + (1 | g)'")
     col = parsed.response
-    if col in frame.columns and not pd.api.types.is_numeric_dtype(frame[col].dtype) \
-            and not pd.api.types.is_bool_dtype(frame[col].dtype):
+    is_factor = col in frame.columns and not pd.api.types.is_numeric_dtype(frame[col].dtype) \
+        and not pd.api.types.is_bool_dtype(frame[col].dtype)
+    if is_factor and not glm:
         raise ValueError(f"response {col!r} must be numeric, got {frame[col].dtype} values")
-    y = np.asarray(evaluate_response(parsed.response, frame), dtype=float)
+    if is_factor:
+        levels = frame[col].astype("category").cat.categories
+        if len(levels) != 2:
+            raise ValueError(f"factor response {col!r} must have exactly 2 levels for a "
+                             f"binomial model, got {len(levels)}")
+    y = np.asarray(evaluate_response(parsed.response, frame, factor_as_indicator=glm),
+                   dtype=float)
     bad = ~np.isfinite(y)
     if bad.any():
         raise ValueError(f"response {parsed.response!r} has {int(bad.sum())} non-finite "
@@ -123,15 +143,20 @@ def _response(parsed: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
     return y
 
 
-def _check_terms(terms: list[RandomEffectsTerm], n: int) -> None:
+def _check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:
+    """lme4's checks; glmer allows as many levels as observations (observation-level random
+    effects) and skips the random-effects-count check, as `glmerControl` does."""
     few = [t.group_name for t in terms if t.n_levels < 2]
     if few:
         raise ValueError("grouping factors must have > 1 sampled level "
                          f"(problems: {', '.join(dict.fromkeys(few))})")
-    many = [t.group_name for t in terms if t.n_levels >= n]
+    many = [t.group_name for t in terms if (t.n_levels > n if glm else t.n_levels >= n)]
     if many:
-        raise ValueError("number of levels of each grouping factor must be < number of "
-                         f"observations (problems: {', '.join(dict.fromkeys(many))})")
+        relation = "<=" if glm else "<"
+        raise ValueError(f"number of levels of each grouping factor must be {relation} number "
+                         f"of observations (problems: {', '.join(dict.fromkeys(many))})")
+    if glm:
+        return
     for t in terms:
         if n <= t.q:
             raise ValueError(
@@ -141,8 +166,12 @@ def _check_terms(terms: list[RandomEffectsTerm], n: int) -> None:
 
 
 def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any = None,
-                      na_action: str = "omit", require_random: bool = True) -> ModelFrame:
-    """Parse the formula against the data and build X, y and the random-effects terms."""
+                      na_action: str = "omit", require_random: bool = True,
+                      glm: bool = False) -> ModelFrame:
+    """Parse the formula against the data and build X, y and the random-effects terms.
+
+    With `glm=True` the response may also be a two-level factor or boolean (1 = second
+    level) or `cbind(successes, failures)` (then `y` has two columns)."""
     if na_action not in ("omit", "fail"):
         raise ValueError("na_action must be 'omit' or 'fail'")
     if not isinstance(formula, str):
@@ -167,7 +196,12 @@ def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any 
         if is_factor_like(frame[col]) and col != parsed.response:
             frame[col] = as_factor(frame[col])
             factor_levels[col] = list(frame[col].cat.categories)
-    y = _response(parsed, frame)
+    y = _response(parsed, frame, glm)
+    for expr in parsed.offsets:
+        term = np.asarray(evaluate_response(expr, frame), dtype=float)
+        if not np.all(np.isfinite(term)):
+            raise ValueError(f"offset({expr}) has non-finite values")
+        off = term if off is None else off + term
     if w is not None and (np.any(~np.isfinite(w)) or np.any(w <= 0)):
         raise ValueError("weights must be positive and finite")
     if off is not None and np.any(~np.isfinite(off)):
@@ -197,10 +231,11 @@ def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any 
             values=V, term_names=list(spec.names), covariance=structure_for(V.shape[1]),
             design=spec))
     n = len(y)
-    _check_terms(terms, n)
+    _check_terms(terms, n, glm)
     terms.sort(key=lambda t: -t.n_levels)
     return ModelFrame(formula=parsed, frame=frame, y=y, X=X, fixef_names=[names[j] for j in keep],
                       fixed_design=fixed_design, kept_columns=keep, weights=w, offset=off,
                       terms=terms, factor_levels=factor_levels, n_dropped=n_dropped,
-                      dropped_columns=dropped)
+                      dropped_columns=dropped,
+                      offset_column=offset if isinstance(offset, str) else None)
 

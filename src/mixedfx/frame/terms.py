@@ -49,4 +49,6 @@ class RandomEffectsTerm:
 
     def row_effects(self, b: np.ndarray) -> np.ndarray:
         """(Z_t b_t)_i = V[i, :] · b_t[codes[i], :] for b_t given as (levels, k)."""
+        if self.values.shape[1] == 1:
+            return self.values[:, 0] * b[:, 0][self.codes]
         return np.einsum("ik,ik->i", self.values, b[self.codes])

@@ -4,7 +4,8 @@ Partition the columns as (Z₁ | Z_rest, X, y) where Z₁ is the term with the m
 Stored pieces (with √w applied to every row when prior weights are present):
 
 * `A11`  (n₁, k₁, k₁)   the block-diagonal Z₁ᵀZ₁, one k₁×k₁ block per level;
-* `B`    (r × q₁)       [Z_rest X y]ᵀ Z₁, sparse (CSR) — X and y rows are dense in it;
+* `B`    (r × q₁)       [Z_rest X y]ᵀ Z₁: dense when small, else sparse (CSR; X and y rows
+                         are dense in it);
 * `Arr`  (r × r)        [Z_rest X y]ᵀ [Z_rest X y], dense.
 
 Everything the profiled deviance needs for any θ is a function of these: no later step touches
@@ -26,7 +27,7 @@ class CrossProducts:
     """The blocks of [Z X y]ᵀ W [Z X y] needed by the blocked Cholesky."""
 
     A11: np.ndarray
-    B: sp.csr_matrix
+    B: sp.csr_matrix | np.ndarray
     Arr: np.ndarray
     q_rest: int
     p: int
@@ -39,69 +40,119 @@ class CrossProducts:
         return self.Arr.shape[0]
 
 
-def _term_columns(term: RandomEffectsTerm) -> tuple[np.ndarray, np.ndarray]:
-    """Column index and value of every nonzero of Z_t, each (n, k)."""
-    k = term.k
-    cols = term.codes[:, None] * k + np.arange(k)[None, :]
-    return cols, term.values
+DENSE_B_LIMIT = 20_000_000   # r·r·q₁ (flops of B W Bᵀ) below which B is kept dense
+
+
+class CrossProductBuilder:
+    """Precomputed index structure of [Z X y]ᵀ W [Z X y] for fixed Z and X.
+
+    Everything that depends only on the grouping codes and the term values (positions of
+    each row's products in every block) is computed once; `compute(y, sqrt_w)` then needs a
+    handful of `bincount`s and one sparse-dense product per call. PIRLS calls it at every
+    iteration with new weights and working response.
+    """
+
+    def __init__(self, terms: list[RandomEffectsTerm], X: np.ndarray) -> None:
+        self.terms = terms
+        self.X = X
+        n, p = X.shape
+        self.n, self.p = n, p
+        first, rest = terms[0], terms[1:]
+        self.k1, self.n1 = first.k, first.n_levels
+        self.q1 = first.q
+        self.rest_offsets = [0]
+        for t in rest:
+            self.rest_offsets.append(self.rest_offsets[-1] + t.q)
+        q = self.q_rest = self.rest_offsets[-1]
+        r = q + p + 1
+        self.dense_B = q == 0 or (r * r * self.q1 <= DENSE_B_LIMIT and q * self.q1 <= 5_000_000)
+        # Z₁ᵀ as CSR (q₁ × n) for Z₁ᵀ W [X y]
+        self.Z1T = _sparse_z(first, n).T.tocsr()
+        # rows of B from Z_rest: every (row i, a, b) product's position in B
+        pos, vals = [], []
+        for t, off in zip(rest, self.rest_offsets[:-1], strict=True):
+            for a in range(t.k):
+                for b in range(self.k1):
+                    row = off + t.codes * t.k + a
+                    col = first.codes * self.k1 + b
+                    pos.append(row.astype(np.int64) * self.q1 + col)
+                    vals.append(t.values[:, a] * first.values[:, b])
+        if q:
+            key = np.concatenate(pos)
+            self.B_vals = np.concatenate(vals)
+            self.B_rowidx = np.tile(np.arange(n), len(pos))
+            if self.dense_B:
+                self.B_pos = key
+            else:
+                ukey, self.B_pos = np.unique(key, return_inverse=True)
+                self.B_rows = ukey // self.q1
+                self.B_cols = ukey % self.q1
+                self.B_nnz = len(ukey)
+            # Z_rest ᵀ Z_rest (dense q × q) positions
+            zz_pos, zz_vals = [], []
+            for t, ot in zip(rest, self.rest_offsets[:-1], strict=True):
+                for s_, os_ in zip(rest, self.rest_offsets[:-1], strict=True):
+                    for a in range(t.k):
+                        for b in range(s_.k):
+                            ra = ot + t.codes * t.k + a
+                            cb = os_ + s_.codes * s_.k + b
+                            zz_pos.append(ra.astype(np.int64) * q + cb)
+                            zz_vals.append(t.values[:, a] * s_.values[:, b])
+            self.ZZ_pos = np.concatenate(zz_pos)
+            self.ZZ_vals = np.concatenate(zz_vals)
+            self.ZZ_rowidx = np.tile(np.arange(n), len(zz_pos))
+            self.ZrT = sp.hstack([_sparse_z(t, n) for t in rest], format="csc").T.tocsr()
+        # A₁₁ products
+        self.A11_vals = [(a, b, first.values[:, a] * first.values[:, b])
+                         for a in range(self.k1) for b in range(a, self.k1)]
+
+    def compute(self, y: np.ndarray, sqrt_w: np.ndarray | None) -> CrossProducts:
+        n, p, q, q1, k1, n1 = self.n, self.p, self.q_rest, self.q1, self.k1, self.n1
+        first = self.terms[0]
+        w = np.ones(n) if sqrt_w is None else sqrt_w * sqrt_w
+        Xy = np.empty((n, p + 1))
+        Xy[:, :p] = self.X
+        Xy[:, p] = y
+        WXy = Xy * w[:, None]
+        A11 = np.empty((n1, k1, k1))
+        for a, b, v in self.A11_vals:
+            s = np.bincount(first.codes, weights=w * v, minlength=n1)
+            A11[:, a, b] = s
+            A11[:, b, a] = s
+        XyZ1 = np.asarray(self.Z1T @ WXy).T                      # (p+1) × q₁
+        if q:
+            bw = w[self.B_rowidx] * self.B_vals
+            Arr = np.empty((q + p + 1, q + p + 1))
+            Arr[:q, :q] = np.bincount(self.ZZ_pos, weights=w[self.ZZ_rowidx] * self.ZZ_vals,
+                                      minlength=q * q).reshape(q, q)
+            ZrXy = self.ZrT @ WXy
+            Arr[:q, q:] = ZrXy
+            Arr[q:, :q] = ZrXy.T
+            Arr[q:, q:] = Xy.T @ WXy
+            if self.dense_B:
+                Bz = np.bincount(self.B_pos, weights=bw, minlength=q * q1).reshape(q, q1)
+                B = np.vstack([Bz, XyZ1])
+            else:
+                data = np.bincount(self.B_pos, weights=bw, minlength=self.B_nnz)
+                Bz = sp.csr_matrix((data, (self.B_rows, self.B_cols)), shape=(q, q1))
+                B = sp.vstack([Bz, sp.csr_matrix(XyZ1)], format="csr")
+                B.sort_indices()
+        else:
+            Arr = Xy.T @ WXy
+            B = XyZ1
+        return CrossProducts(A11=A11, B=B, Arr=Arr, q_rest=q, p=p, n=n,
+                             rest_offsets=self.rest_offsets)
 
 
 def _sparse_z(term: RandomEffectsTerm, n: int) -> sp.csr_matrix:
-    cols, vals = _term_columns(term)
-    rows = np.repeat(np.arange(n), term.k)
-    return sp.csr_matrix((vals.ravel(), (rows, cols.ravel())), shape=(n, term.q))
+    k = term.k
+    cols = term.codes[:, None] * k + np.arange(k)[None, :]
+    rows = np.repeat(np.arange(n), k)
+    return sp.csr_matrix((term.values.ravel(), (rows, cols.ravel())), shape=(n, term.q))
 
 
 def compute_crossproducts(
     terms: list[RandomEffectsTerm], X: np.ndarray, y: np.ndarray, sqrt_w: np.ndarray | None
 ) -> CrossProducts:
     """Blocks of [Z X y]ᵀ W [Z X y] for terms already ordered by decreasing number of levels."""
-    n, p = X.shape
-    Xy = np.column_stack([X, y])
-    first, rest = terms[0], terms[1:]
-    V1 = first.values
-    if sqrt_w is not None:
-        Xy = Xy * sqrt_w[:, None]
-        V1 = V1 * sqrt_w[:, None]
-    k1, n1 = first.k, first.n_levels
-
-    A11 = np.empty((n1, k1, k1))
-    for a in range(k1):
-        for b in range(a, k1):
-            s = np.bincount(first.codes, weights=V1[:, a] * V1[:, b], minlength=n1)
-            A11[:, a, b] = s
-            A11[:, b, a] = s
-
-    # X̃ᵀZ₁ : dense (p+1) × q₁
-    XyZ1 = np.empty((p + 1, n1 * k1))
-    for c in range(p + 1):
-        for b in range(k1):
-            XyZ1[c, b::k1] = np.bincount(first.codes, weights=Xy[:, c] * V1[:, b], minlength=n1)
-
-    Z1 = _sparse_z(first, n)
-    if sqrt_w is not None:
-        Z1 = sp.diags(sqrt_w) @ Z1
-    rest_offsets = [0]
-    z_blocks = []
-    for term in rest:
-        Zt = _sparse_z(term, n)
-        if sqrt_w is not None:
-            Zt = sp.diags(sqrt_w) @ Zt
-        z_blocks.append(Zt.tocsc())
-        rest_offsets.append(rest_offsets[-1] + term.q)
-    q_rest = rest_offsets[-1]
-
-    if z_blocks:
-        Zr = sp.hstack(z_blocks, format="csc")
-        Bz = (Zr.T @ Z1).tocsr()
-        B = sp.vstack([Bz, sp.csr_matrix(XyZ1)], format="csr")
-        ZrZr = (Zr.T @ Zr).toarray()
-        ZrXy = np.asarray(Zr.T @ Xy)
-        Arr = np.block([[ZrZr, ZrXy], [ZrXy.T, Xy.T @ Xy]])
-    else:
-        B = sp.csr_matrix(XyZ1)
-        Arr = Xy.T @ Xy
-    B.sum_duplicates()
-    B.sort_indices()
-    return CrossProducts(A11=A11, B=B, Arr=np.ascontiguousarray(Arr), q_rest=q_rest, p=p, n=n,
-                         rest_offsets=rest_offsets)
+    return CrossProductBuilder(terms, X).compute(y, sqrt_w)

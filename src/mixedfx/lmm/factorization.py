@@ -105,13 +105,13 @@ class WeightedGram:
     serves the common case where B holds only the X and y rows.
     """
 
-    def __init__(self, B: sp.csr_matrix, k1: int, n1: int, dense_rows: bool) -> None:
+    def __init__(self, B: sp.csr_matrix | np.ndarray, k1: int, n1: int) -> None:
         self.r = r = B.shape[0]
         self.k1 = k1
         self.n1 = n1
-        self.dense = dense_rows
-        if dense_rows:
-            self.B3 = B.toarray().reshape(r, n1, k1)
+        self.dense = isinstance(B, np.ndarray)
+        if self.dense:
+            self.B3 = B.reshape(r, n1, k1)
             return
         indptr, rows, vals = _level_rows(B, k1, n1)
         pair_ptr, ia, ib = _pairs_by_level(indptr)
@@ -170,7 +170,7 @@ class BlockedCholesky:
             start += term.n_theta
         self.n_theta = start
         first = terms[0]
-        self.gram = WeightedGram(xp.B, first.k, first.n_levels, dense_rows=xp.q_rest == 0)
+        self.gram = WeightedGram(xp.B, first.k, first.n_levels)
         self._diag_idx = np.arange(xp.q_rest)
         self._all_scalar_rest = all(t.k == 1 for t in terms[1:])
 

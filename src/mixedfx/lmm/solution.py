@@ -90,7 +90,9 @@ def conditional_variances(chol: BlockedCholesky, f: Factorization, sigma: float,
         LM = np.einsum("ab,jbc->jac", T[0], M11_inv)
         for start in range(0, n1, chunk):
             stop = min(n1, start + chunk)
-            cols = Bz[:, start * k1:stop * k1].toarray().reshape(q, stop - start, k1)
+            block = Bz[:, start * k1:stop * k1]
+            cols = (block if isinstance(block, np.ndarray) else block.toarray()).reshape(
+                q, stop - start, k1)
             N = np.einsum("qjb,jbc->qjc", cols, LM[start:stop]).reshape(q, -1)
             chol.scale_rest_rows(N, f.templates)
             Y = solve_triangular(Lzz, N, lower=True).reshape(q, stop - start, k1)

@@ -137,13 +137,14 @@ def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
 
 def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
                    control: Control, nobs: int, counter: Callable[[], int] | None = None,
-                   presolve: bool = False) -> OptimizationResult:
+                   presolve: bool = False, initial_step: np.ndarray | None = None,
+                   ) -> OptimizationResult:
     """Minimize fn over θ ≥ lower with lme4's optimizeLmer steps (optionally after a
     log-scale presolve, see `Control.presolve`)."""
     lower = np.asarray(lower, dtype=float)
     upper = np.full_like(lower, np.inf)
     x0 = np.asarray(x0, dtype=float)
-    step = None
+    step = initial_step
     if presolve:
         x0, step = presolve_log_scale(fn, x0, lower, control)
     x, fx, code = _run_nlopt(fn, x0, lower, upper, control, step)

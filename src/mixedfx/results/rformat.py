@@ -99,16 +99,38 @@ def print_matrix(cells: list[list[str]], colnames: Sequence[str], rownames: Sequ
     return "\n".join(lines)
 
 
-def format_pval(p: Sequence[float], digits: int, eps: float = 2.220446e-16) -> list[str]:
-    """R's format.pval: values below eps print as '< eps'."""
-    out = []
-    for v in p:
-        if not math.isfinite(v):
-            out.append("NA")
-        elif v < eps:
-            out.append(f"<{format_real([eps], digits)[0].strip()}")
+def format_pval(p: Sequence[float], digits: int, eps: float = 2.220446049250313e-16
+                ) -> list[str]:
+    """R's format.pval: p-values ≥ 1e-4 (1e-3 when digits = 1) formatted together in fixed
+    notation, smaller ones together, values below eps as '<eps' (with a blank when the other
+    cells are wide)."""
+    pv = np.asarray(p, dtype=float)
+    out = ["NA"] * len(pv)
+    ok = np.isfinite(pv)
+    is0 = ok & (pv < eps)
+    rest = ok & ~is0
+    if rest.any():
+        vals = pv[rest]
+        expo = np.floor(np.log10(np.where(vals > 0, vals, 1e-50)))
+        fixp = (expo >= -3) | ((expo == -4) & (digits > 1))
+        cells = np.empty(len(vals), dtype=object)
+        for group in (fixp, ~fixp):
+            if group.any():
+                cells[group] = [c.strip() for c in format_real(vals[group], digits)]
+        for i, c in zip(np.flatnonzero(rest), cells, strict=True):
+            out[i] = c
+    if is0.any():
+        d = max(1, digits - 2)
+        if rest.any():
+            nc = max(len(out[i]) for i in np.flatnonzero(rest))
+            if d > 1 and d + 6 > nc:
+                d = max(1, nc - 7)
+            sep = "" if d == 1 and nc <= 6 else " "
         else:
-            out.append(format_real([v], digits)[0].strip())
+            sep = "" if d == 1 else " "
+        text = "<" + sep + format_real([eps], d)[0].strip()
+        for i in np.flatnonzero(is0):
+            out[i] = text
     return out
 
 

@@ -1,0 +1,20 @@
+"""GLM families and link functions, as R's `family` objects (stats package).
+
+    import mixedfx as mfx
+    mfx.families.binomial(link="probit"); mfx.families.Gamma(link="log")
+"""
+
+from mixedfx.families.family import (
+    Family,
+    Gamma,
+    binomial,
+    family_from,
+    gaussian,
+    inverse_gaussian,
+    negative_binomial,
+    poisson,
+)
+from mixedfx.families.links import Link, link_from
+
+__all__ = ["Family", "Gamma", "Link", "binomial", "family_from", "gaussian",
+           "inverse_gaussian", "link_from", "negative_binomial", "poisson"]

@@ -1,0 +1,200 @@
+"""GLM families: variance function, deviance residuals, −2 log-likelihood (`aic`), starting
+values and response checks — R's `binomial()`, `poisson()`, `Gamma()`, `inverse.gaussian()`,
+`gaussian()` and lme4's `negative.binomial(theta)`.
+
+`aic(y, n, mu, wt, dev)` follows R exactly: it is −2 log p(y | μ) with all constants (plus 2 for
+an estimated dispersion), which lme4's Laplace objective adds to log|L|² + ‖u‖².
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special, stats
+
+from mixedfx.families.links import Link, link_from
+
+
+def _ylogy(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """y log(y / μ), 0 where y = 0."""
+    return special.xlogy(y, y / mu)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A GLM family with its link (`name` as R spells it)."""
+
+    name: str
+    link: Link
+    allowed_links: tuple[str, ...] = field(default=(), repr=False)
+    theta: float | None = None        # negative binomial shape
+
+    @property
+    def has_dispersion(self) -> bool:
+        """Whether the family has a scale parameter to estimate (Gamma, inverse Gaussian,
+        Gaussian)."""
+        return self.name in ("Gamma", "inverse.gaussian", "gaussian")
+
+    # -- the family functions ---------------------------------------------------------
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        if self.name == "binomial":
+            return mu * (1 - mu)
+        if self.name == "poisson":
+            return mu
+        if self.name == "Gamma":
+            return mu * mu
+        if self.name == "inverse.gaussian":
+            return mu**3
+        if self.name == "negative.binomial":
+            return mu + mu * mu / self.theta
+        return np.ones_like(mu)
+
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """Unit deviances times prior weights (R's `dev.resids`)."""
+        if self.name == "binomial":
+            return 2 * wt * (_ylogy(y, mu) + _ylogy(1 - y, 1 - mu))
+        if self.name == "poisson":
+            r = mu * wt
+            pos = y > 0
+            r = np.where(pos, wt * (y * np.log(np.where(pos, y, 1.0) / mu) - (y - mu)), r)
+            return 2 * r
+        if self.name == "Gamma":
+            with np.errstate(divide="ignore"):
+                return -2 * wt * (np.log(np.where(y == 0, 1.0, y / mu)) - (y - mu) / mu)
+        if self.name == "inverse.gaussian":
+            return wt * ((y - mu) ** 2) / (y * mu**2)
+        if self.name == "negative.binomial":
+            th = self.theta
+            return 2 * wt * (_ylogy(y, mu) - (y + th) * np.log((y + th) / (mu + th)))
+        return wt * (y - mu) ** 2
+
+    def aic(self, y: np.ndarray, n: np.ndarray, mu: np.ndarray, wt: np.ndarray,
+            dev: float) -> float:
+        """−2 log-likelihood as R's `family$aic` (for binomial, `n` holds the trials)."""
+        if self.name == "binomial":
+            m = n if np.any(n > 1) else wt
+            with np.errstate(divide="ignore", invalid="ignore"):
+                factor = np.where(m > 0, wt / m, 0.0)
+            k, size = np.round(m * y), np.round(m)
+            log_choose = (special.gammaln(size + 1) - special.gammaln(k + 1)
+                          - special.gammaln(size - k + 1))
+            ll = log_choose + special.xlogy(k, mu) + special.xlog1py(size - k, -mu)
+            return float(-2 * np.sum(np.where(factor > 0, factor * ll, 0.0)))
+        if self.name == "poisson":
+            ll = special.xlogy(y, mu) - mu - special.gammaln(y + 1)
+            return float(-2 * np.sum(ll * wt))
+        if self.name == "Gamma":
+            disp = dev / np.sum(wt)
+            ll = stats.gamma.logpdf(y, 1 / disp, scale=mu * disp)
+            return float(-2 * np.sum(ll * wt) + 2)
+        if self.name == "inverse.gaussian":
+            disp = dev / np.sum(wt)
+            return float(np.sum(wt) * (math.log(disp * 2 * math.pi) + 1)
+                         + 3 * np.sum(np.log(y) * wt) + 2)
+        if self.name == "negative.binomial":
+            th = self.theta
+            term = (special.gammaln(th + y) - special.gammaln(th) - special.gammaln(y + 1)
+                    + th * np.log(th) + y * np.log(mu + (mu == 0)) - (th + y) * np.log(th + mu))
+            return float(-2 * np.sum(term * wt))
+        nobs = len(y)
+        return float(nobs * (math.log(2 * math.pi * dev / nobs) + 1) + 2
+                     - np.sum(np.log(np.where(wt > 0, wt, 1.0))))
+
+    def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """Starting means (R's `initialize` expressions)."""
+        if self.name == "binomial":
+            return (wt * y + 0.5) / (wt + 1)
+        if self.name in ("poisson", "negative.binomial"):
+            return y + 0.1
+        if self.name in ("Gamma", "inverse.gaussian"):
+            return y.astype(float).copy()
+        return y.astype(float).copy()
+
+    def validmu(self, mu: np.ndarray) -> bool:
+        if self.name == "binomial":
+            return bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1)))
+        if self.name in ("poisson", "negative.binomial", "Gamma", "inverse.gaussian"):
+            return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+        return True
+
+    def check_response(self, y: np.ndarray, n: np.ndarray | None = None) -> None:
+        """Refuse responses outside the family's support, with R's reasons."""
+        if self.name == "binomial":
+            if np.any((y < 0) | (y > 1)):
+                raise ValueError("binomial response must be in [0, 1] (proportions, 0/1 values, "
+                                 "a two-level factor or cbind(successes, failures))")
+            if n is not None:
+                s = y * n
+                if np.any(np.abs(s - np.round(s)) > 1e-7 * np.maximum(1, n)):
+                    raise ValueError("non-integer #successes in a binomial glm: with "
+                                     "proportions, weights= must give the number of trials")
+        elif self.name in ("poisson", "negative.binomial"):
+            if np.any(y < 0):
+                raise ValueError(f"negative values not allowed for the '{self.name}' family")
+            if np.any(np.abs(y - np.round(y)) > 1e-7):
+                raise ValueError(f"non-integer counts in a {self.name} model")
+        elif self.name == "Gamma":
+            if np.any(y <= 0):
+                raise ValueError("non-positive values not allowed for the 'Gamma' family")
+        elif self.name == "inverse.gaussian" and np.any(y <= 0):
+            raise ValueError("positive values only are allowed for the 'inverse.gaussian' "
+                             "family")
+
+    def __str__(self) -> str:
+        label = self.name if self.theta is None else f"Negative Binomial({self.theta:.4g})"
+        return f"{label}  ( {self.link.name} )"
+
+
+def _make(name: str, link: str | Link, allowed: tuple[str, ...]) -> Family:
+    lk = link_from(link)
+    if lk.name not in allowed:
+        raise ValueError(f"link {lk.name!r} is not available for the {name} family; "
+                         f"use one of {', '.join(allowed)}")
+    return Family(name, lk, allowed)
+
+
+def binomial(link: str | Link = "logit") -> Family:
+    return _make("binomial", link, ("logit", "probit", "cloglog", "cauchit", "log"))
+
+
+def poisson(link: str | Link = "log") -> Family:
+    return _make("poisson", link, ("log", "sqrt", "identity"))
+
+
+def Gamma(link: str | Link = "inverse") -> Family:
+    return _make("Gamma", link, ("inverse", "log", "identity"))
+
+
+def inverse_gaussian(link: str | Link = "1/mu^2") -> Family:
+    return _make("inverse.gaussian", link, ("1/mu^2", "inverse", "log", "identity"))
+
+
+def gaussian(link: str | Link = "identity") -> Family:
+    return _make("gaussian", link, ("identity", "log", "inverse"))
+
+
+def negative_binomial(theta: float, link: str | Link = "log") -> Family:
+    if not theta > 0:
+        raise ValueError("negative binomial theta must be positive")
+    fam = _make("negative.binomial", link, ("log", "sqrt", "identity"))
+    return Family(fam.name, fam.link, fam.allowed_links, theta=float(theta))
+
+
+_BY_NAME = {"binomial": binomial, "poisson": poisson, "gamma": Gamma,
+            "inverse_gaussian": inverse_gaussian, "inverse.gaussian": inverse_gaussian,
+            "gaussian": gaussian}
+
+
+def family_from(family: str | Family, link: str | None = None) -> Family:
+    """A Family from an object or R's name ("binomial", "poisson", "Gamma", ...)."""
+    if isinstance(family, Family):
+        return family if link is None else _BY_NAME[family.name.lower()](link)
+    if not isinstance(family, str):
+        raise TypeError("family must be a string or a mixedfx.families.Family")
+    key = family.strip().lower()
+    if key not in _BY_NAME:
+        raise ValueError(f"unknown family {family!r}; available: binomial, poisson, Gamma, "
+                         "inverse_gaussian, gaussian (and families.negative_binomial(theta))")
+    return _BY_NAME[key]() if link is None else _BY_NAME[key](link)

@@ -1,0 +1,53 @@
+"""The GLM response as R's `family$initialize` sets it up.
+
+Binomial: a 0/1 vector, a two-level factor or boolean (1 = second level), proportions with
+`weights=` giving the trials, or `cbind(successes, failures)`; then y is the proportion, the
+prior weights become weights × trials and `n` holds the trials (R's `glm` convention, which
+lme4 keeps). Other families: y as is, n = 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mixedfx.families import Family
+
+
+@dataclass
+class GlmResponse:
+    """y (proportions for binomial), trials n, and prior weights wt (× trials for binomial)."""
+
+    y: np.ndarray
+    n: np.ndarray
+    wt: np.ndarray
+    prior_weights: np.ndarray
+
+
+def encode_response(raw: np.ndarray, family: Family, weights: np.ndarray | None
+                    ) -> GlmResponse:
+    """Turn the evaluated response into (y, n, wt) for the family, checking its support."""
+    nobs = raw.shape[0]
+    prior = np.ones(nobs) if weights is None else np.asarray(weights, dtype=float)
+    if raw.ndim == 2:
+        if family.name != "binomial":
+            raise ValueError("cbind(successes, failures) responses need the binomial family")
+        s, f = raw[:, 0], raw[:, 1]
+        if np.any(s < 0) or np.any(f < 0):
+            raise ValueError("cbind(successes, failures): counts must be non-negative")
+        if np.any(np.abs(s - np.round(s)) > 1e-7) or np.any(np.abs(f - np.round(f)) > 1e-7):
+            raise ValueError("non-integer counts in cbind(successes, failures)")
+        trials = s + f
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(trials > 0, s / np.where(trials > 0, trials, 1), 0.0)
+        family.check_response(y)
+        return GlmResponse(y=y, n=trials, wt=prior * trials, prior_weights=prior)
+    y = raw.astype(float)
+    if family.name == "binomial":
+        family.check_response(y)
+        if weights is not None:
+            family.check_response(y, n=prior)
+        return GlmResponse(y=y, n=prior.copy(), wt=prior, prior_weights=prior)
+    family.check_response(y)
+    return GlmResponse(y=y, n=np.ones(nobs), wt=prior, prior_weights=prior)

@@ -1,0 +1,201 @@
+"""What every fitted mixed model shares: grouping structure, variance components, random
+effects and coefficients, link-scale predictions, Wald intervals and lme4's parameter names.
+
+Subclasses provide `_frame`, `beta`, `theta`, `sigma`, `vcov`, `_templates()`,
+`_random_effects()` (b per term, (levels, k)), `_conditional_variances()` and `_has_scale`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.optimize.convergence import is_singular
+from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
+from mixedfx.results.varcorr import TermCovariance, term_covariances, varcorr_frame
+
+
+def drops_random(re_form: str | None) -> bool:
+    """Whether `re_form` asks for no random effects ("NA", "~0")."""
+    if re_form is None:
+        return False
+    return re_form.replace(" ", "") in ("NA", "~0", "0", "~-1")
+
+
+class MixedModelBase:
+    """Shared behaviour of fitted linear and generalized linear mixed models."""
+
+    _frame: ModelFrame
+    _has_scale: bool = True
+
+    # -- supplied by subclasses -----------------------------------------------------------
+    beta: np.ndarray
+    theta: np.ndarray
+    sigma: float
+    vcov: pd.DataFrame
+
+    def _templates(self) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _random_effects(self) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _conditional_variances(self) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _lower(self) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- structure --------------------------------------------------------------------------
+    @property
+    def frame(self) -> ModelFrame:
+        """The model frame (rows used, X, y, random-effects terms)."""
+        return self._frame
+
+    @property
+    def formula(self) -> str:
+        return self._frame.formula.text
+
+    @property
+    def nobs(self) -> int:
+        return self._frame.n
+
+    @property
+    def ngrps(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self._frame.terms:
+            out.setdefault(t.group_name, t.n_levels)
+        return out
+
+    @property
+    def theta_names(self) -> list[str]:
+        return [name for t in self._frame.terms for name in t.theta_names()]
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.beta, index=self._frame.fixef_names, name="fixef")
+
+    def is_singular(self, tol: float = 1e-4) -> bool:
+        return is_singular(self.theta, self._lower(), tol)
+
+    # -- variance components ------------------------------------------------------------
+    @cached_property
+    def _covariances(self) -> list[TermCovariance]:
+        return term_covariances(self._frame.terms, self._templates(), self.sigma)
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        return varcorr_frame(self._covariances, self.sigma if self._has_scale else None)
+
+    def parameter_names(self) -> list[str]:
+        """lme4's `oldNames=FALSE` names of the variance parameters (then `sigma` when the
+        model has a scale parameter)."""
+        names = []
+        for t, c in zip(self._frame.terms, self._covariances, strict=True):
+            k = len(c.names)
+            for j in range(k):
+                names.append(f"sd_{c.names[j]}|{t.group_name}")
+                for i in range(j + 1, k):
+                    names.append(f"cor_{c.names[i]}.{c.names[j]}|{t.group_name}")
+        return [*names, "sigma"] if self._has_scale else names
+
+    # -- random effects -----------------------------------------------------------------
+    def ranef(self, condvar: bool = False) -> dict[str, pd.DataFrame]:
+        """Conditional modes per grouping factor (index: levels, columns: terms).
+
+        Terms sharing a grouping factor are joined into one frame, as lme4 does. With
+        `condvar=True` each frame carries `.attrs["condsd"]`, a frame of the same shape with
+        the conditional standard deviations, and `.attrs["condvar"]`, the per-level
+        conditional covariance matrices (levels, k, k) of each term in column order.
+        """
+        out: dict[str, pd.DataFrame] = {}
+        sds: dict[str, list[pd.DataFrame]] = {}
+        cvs: dict[str, list[np.ndarray]] = {}
+        condvars = self._conditional_variances() if condvar else None
+        for i, (t, b) in enumerate(zip(self._frame.terms, self._random_effects(),
+                                       strict=True)):
+            df = pd.DataFrame(b, index=pd.Index(t.levels, name=t.group_name),
+                              columns=t.term_names)
+            out[t.group_name] = pd.concat([out[t.group_name], df], axis=1) \
+                if t.group_name in out else df
+            if condvars is not None:
+                cv = condvars[i]
+                sd = np.sqrt(np.clip(np.diagonal(cv, axis1=1, axis2=2), 0, None))
+                sds.setdefault(t.group_name, []).append(
+                    pd.DataFrame(sd, index=df.index, columns=t.term_names))
+                cvs.setdefault(t.group_name, []).append(cv)
+        if condvars is not None:
+            for g in out:
+                out[g].attrs["condsd"] = pd.concat(sds[g], axis=1)
+                out[g].attrs["condvar"] = cvs[g]
+        return out
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per-level coefficients: fixed effects plus the level's random effects."""
+        fe = self.fixef
+        out = {}
+        for g, re in self.ranef().items():
+            cols = list(fe.index) + [c for c in re.columns if c not in fe.index]
+            df = pd.DataFrame({c: np.full(len(re), fe.get(c, 0.0)) for c in cols},
+                              index=re.index)
+            for c in re.columns:
+                df[c] = df[c] + re[c].to_numpy()
+            out[g] = df
+        return out
+
+    # -- linear predictor -----------------------------------------------------------------
+    def _eta(self, include: set[str] | None = None) -> np.ndarray:
+        """Xβ + offset + Σ Z_t b_t over the terms whose group is in `include` (all if None)."""
+        eta = self._frame.X @ self.beta
+        if self._frame.offset is not None:
+            eta = eta + self._frame.offset
+        for t, b in zip(self._frame.terms, self._random_effects(), strict=True):
+            if include is None or t.group_name in include:
+                eta = eta + t.row_effects(b)
+        return eta
+
+    def _eta_new(self, newdata: object, re_form: str | None, allow_new_levels: bool
+                 ) -> np.ndarray:
+        keep = self._terms_in(re_form)
+        if newdata is None:
+            return self._eta(keep)
+        new = prepare_newdata(self._frame, newdata)
+        eta = fixed_matrix(self._frame, new) @ self.beta + self._frame.new_offset(new.raw)
+        for t, b in zip(self._frame.terms, self._random_effects(), strict=True):
+            if t.group_name in keep:
+                eta = eta + term_contribution(t, b, new, allow_new_levels)
+        return eta
+
+    def _terms_in(self, re_form: str | None) -> set[str]:
+        groups = {t.group_name for t in self._frame.terms}
+        if re_form is None:
+            return groups
+        if drops_random(re_form):
+            return set()
+        from mixedfx.formula import parse_formula
+
+        text = re_form.strip()
+        if not text.startswith("~"):
+            text = "~" + text
+        cols = list(self._frame.frame.columns)
+        parsed = parse_formula("y_ " + text, [*cols, "y_"])
+        wanted = {bar.group_name for bar in parsed.bars}
+        unknown = wanted - groups
+        if unknown:
+            raise ValueError(f"re_form names grouping factors not in the model: "
+                             f"{sorted(unknown)}")
+        return wanted
+
+    # -- Wald intervals -------------------------------------------------------------------
+    def wald_confint(self, level: float = 0.95) -> pd.DataFrame:
+        """β̂ ± z·SE for the fixed effects; NaN rows for the variance parameters (lme4)."""
+        z = stats.norm.ppf(0.5 + level / 2)
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        fe = self.fixef
+        par = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=self.parameter_names())
+        fixed = pd.DataFrame({"lower": fe - z * se, "upper": fe + z * se})
+        return pd.concat([par, fixed])

@@ -1,0 +1,288 @@
+"""The fitted generalized linear mixed model (the object `mixedfx.glmer` returns).
+
+Quantities follow lme4's `glmerMod`: `loglik` is −½ × the Laplace/AGQ objective, `deviance` the
+sum of the deviance residuals, vcov(β) = (½ H_ββ)⁻¹ from the finite-difference Hessian of the
+objective when it was computed (lme4's `use.hessian`: the β block of 2H⁻¹), else
+σ² (R_XᵀR_X)⁻¹ at the final
+PIRLS weights; conditional variances σ² Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mixedfx.families import Family
+from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.glmm.fit import GlmmFit, fit_glmm
+from mixedfx.glmm.response import GlmResponse
+from mixedfx.lmm.solution import conditional_variances, solve
+from mixedfx.optimize import Control
+from mixedfx.results.base import MixedModelBase
+
+
+class GeneralizedLinearMixedModel(MixedModelBase):
+    """A GLMM fitted by maximum likelihood (Laplace or adaptive Gauss–Hermite)."""
+
+    def __init__(self, frame: ModelFrame, family: Family, resp: GlmResponse, fit: GlmmFit,
+                 control: Control, data_name: str | None = None) -> None:
+        self._frame = frame
+        self.family = family
+        self._resp = resp
+        self._fit = fit
+        self._control = control
+        self.data_name = data_name
+        self._has_scale = family.has_dispersion
+
+    # -- parameters ---------------------------------------------------------------------
+    @property
+    def REML(self) -> bool:
+        return False
+
+    @property
+    def nAGQ(self) -> int:
+        return self._fit.nagq
+
+    @property
+    def beta(self) -> np.ndarray:
+        return self._fit.beta.copy()
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self._fit.theta.copy()
+
+    @property
+    def lower(self) -> np.ndarray:
+        return self._fit.lower.copy()
+
+    def _lower(self) -> np.ndarray:
+        return self._fit.lower
+
+    @property
+    def _state(self):
+        return self._fit.state
+
+    def _templates(self) -> list[np.ndarray]:
+        return self._fit.objective.templates(self._fit.theta)
+
+    @property
+    def u(self) -> list[np.ndarray]:
+        return [x.copy() for x in self._state.u]
+
+    def _random_effects(self) -> list[np.ndarray]:
+        return [u @ T.T for u, T in zip(self._state.u, self._templates(), strict=True)]
+
+    @property
+    def sigma(self) -> float:
+        """1 for binomial and Poisson; otherwise lme4's √((Pearson χ² + ‖u‖²)/n)."""
+        if not self.family.has_dispersion:
+            return 1.0
+        mu = self._state.mu
+        chi2 = float(np.sum(self._resp.wt * (self._resp.y - mu) ** 2
+                            / self.family.variance(mu)))
+        return math.sqrt((chi2 + self._state.ussq) / self.nobs)
+
+    @cached_property
+    def _rx_vcov(self) -> np.ndarray:
+        pirls = self._fit.pirls
+        chol, f, _ = pirls.factorize(self._state, self._fit.theta, with_x=True)
+        Ri = solve(chol, f).RX_inv
+        return self.sigma**2 * (Ri.T @ Ri)
+
+    @cached_property
+    def _vcov_array(self) -> np.ndarray:
+        H = self._fit.hessian
+        nt = len(self._fit.theta)
+        if H is not None and H.shape[0] > nt:
+            try:
+                V = 2 * np.linalg.inv(H)[nt:, nt:]
+                if np.all(np.isfinite(V)) and np.min(np.linalg.eigvalsh((V + V.T) / 2)) > 0:
+                    return (V + V.T) / 2
+            except np.linalg.LinAlgError:
+                pass
+        return self._rx_vcov
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        names = self._frame.fixef_names
+        return pd.DataFrame(self._vcov_array, index=names, columns=names)
+
+    def _conditional_variances(self) -> list[np.ndarray]:
+        st = self._state
+        pirls = self._fit.pirls
+        chol, f, _ = pirls.factorize(st, self._fit.theta, with_x=False)
+        return conditional_variances(chol, f, self.sigma)
+
+    # -- likelihood ---------------------------------------------------------------------
+    @property
+    def npar(self) -> int:
+        return len(self.beta) + len(self.theta) + (1 if self._has_scale else 0)
+
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self._fit.objective_value
+
+    @property
+    def deviance(self) -> float:
+        """Sum of the deviance residuals (lme4's `deviance()` for glmer fits)."""
+        return self._state.dev_resid_sum
+
+    @property
+    def reml_criterion(self) -> None:
+        return None
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + self.npar * math.log(self.nobs)
+
+    @property
+    def df_residual(self) -> int:
+        return self.nobs - self.npar
+
+    @property
+    def optimizer_info(self) -> dict[str, Any]:
+        s2 = self._fit.stage2
+        return {"optimizer": "bobyqa" if s2 is None else "bobyqa + bobyqa",
+                "evaluations": self._fit.stage1.evaluations + (s2.evaluations if s2 else 0),
+                "converged": self._fit.stage1.converged and (s2 is None or s2.converged),
+                "messages": list(self._fit.messages)}
+
+    # -- fitted values, residuals, predictions ------------------------------------------
+    def fitted(self) -> np.ndarray:
+        """Fitted means μ (response scale), as lme4's `fitted()`."""
+        return self._state.mu.copy()
+
+    def residuals(self, type: str = "deviance", scaled: bool = False) -> np.ndarray:
+        """Residuals of type `deviance` (lme4's default for GLMMs), `pearson`, `response` or
+        `working`."""
+        y, mu, wt = self._resp.y, self._state.mu, self._resp.wt
+        if type == "response":
+            r = y - mu
+        elif type == "pearson":
+            r = (y - mu) * np.sqrt(wt) / np.sqrt(self.family.variance(mu))
+        elif type == "deviance":
+            d = self.family.dev_resids(y, mu, wt)
+            r = np.sign(y - mu) * np.sqrt(np.maximum(d, 0))
+        elif type == "working":
+            r = (y - mu) / self.family.link.mu_eta(self._state.eta)
+        else:
+            raise ValueError("type must be 'deviance', 'pearson', 'response' or 'working'")
+        return r / self.sigma if scaled else r
+
+    def predict(self, newdata: object = None, re_form: str | None = None,
+                allow_new_levels: bool = False, type: str = "link") -> np.ndarray:
+        """Predictions on the link scale (`type="link"`) or the response scale."""
+        if type not in ("link", "response"):
+            raise ValueError("type must be 'link' or 'response'")
+        eta = self._eta_new(newdata, re_form, allow_new_levels)
+        return eta if type == "link" else self.family.link.linkinv(eta)
+
+    # -- simulation and refitting ---------------------------------------------------------
+    def simulate(self, nsim: int = 1, seed: int | None = None,
+                 use_u: bool = False) -> np.ndarray:
+        """Responses simulated from the fitted model, shape (nobs, nsim): new random effects
+        (or the fitted ones with `use_u`), then the family's distribution. Binomial: 0/1 for
+        0/1 data, successes for cbind responses, proportions with trials as weights."""
+        rng = np.random.default_rng(seed)
+        out = np.empty((self.nobs, nsim))
+        templates = self._templates()
+        for j in range(nsim):
+            eta = self._eta(include=set()) if not use_u else self._eta()
+            if not use_u:
+                for t, T in zip(self._frame.terms, templates, strict=True):
+                    u = rng.standard_normal((t.n_levels, t.k))
+                    eta = eta + t.row_effects(u @ T.T) * (self.sigma if self._has_scale
+                                                          else 1.0)
+            out[:, j] = self._draw(self.family.link.linkinv(eta), rng)
+        return out
+
+    def _draw(self, mu: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        fam, resp = self.family.name, self._resp
+        if fam == "binomial":
+            trials = np.round(resp.n).astype(np.int64)
+            s = rng.binomial(np.maximum(trials, 0), mu)
+            if self._frame.y.ndim == 2:
+                return s.astype(float)
+            return np.where(trials > 0, s / np.maximum(trials, 1), 0.0)
+        if fam == "poisson":
+            return rng.poisson(mu).astype(float)
+        if fam == "negative.binomial":
+            th = self.family.theta
+            return rng.negative_binomial(th, th / (th + mu)).astype(float)
+        disp = self.sigma**2
+        if fam == "Gamma":
+            shape = 1 / disp
+            return rng.gamma(shape, mu / shape)
+        if fam == "inverse.gaussian":
+            return rng.wald(mu, 1 / disp)
+        return rng.normal(mu, self.sigma)
+
+    def refit(self, y: np.ndarray | pd.Series) -> GeneralizedLinearMixedModel:
+        """The same model fitted to a new response (successes for cbind responses), starting
+        from these estimates."""
+        from dataclasses import replace
+
+        from mixedfx.glmm.response import encode_response
+
+        y = np.asarray(y, dtype=float).ravel()
+        if y.shape != (self.nobs,):
+            raise ValueError(f"new response must have {self.nobs} values, got {y.shape}")
+        if self._frame.y.ndim == 2:
+            trials = self._resp.n
+            raw = np.column_stack([y, trials - y])
+        else:
+            raw = y
+        resp = encode_response(raw, self.family, self._frame.weights)
+        frame = replace(self._frame, y=raw)
+        fit = fit_glmm(frame, self.family, resp, self.nAGQ, self._control,
+                       start={"theta": self._fit.theta})
+        return GeneralizedLinearMixedModel(frame, self.family, resp, fit, self._control,
+                                           self.data_name)
+
+    def refit_ml(self) -> GeneralizedLinearMixedModel:
+        """GLMMs are already fitted by maximum likelihood."""
+        return self
+
+    def confint(self, method: str = "Wald", level: float = 0.95) -> pd.DataFrame:
+        """Wald intervals for the fixed effects (NaN for the variance parameters)."""
+        if method.lower() != "wald":
+            raise ValueError(f"confint method {method!r} is not available for GLMMs; "
+                             "use 'Wald'")
+        return self.wald_confint(level)
+
+    def summary(self) -> Any:
+        from mixedfx.results.glmm_summary import GlmmSummary
+
+        return GlmmSummary(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable record of the fit."""
+        se = np.sqrt(np.diag(self._vcov_array))
+        vc = self.varcorr.astype(object).where(self.varcorr.notna(), None)
+        return {
+            "formula": self.formula, "family": self.family.name,
+            "link": self.family.link.name, "nAGQ": self.nAGQ, "nobs": self.nobs,
+            "ngrps": self.ngrps, "fixef": {k: float(v) for k, v in self.fixef.items()},
+            "fixef_se": dict(zip(self._frame.fixef_names, map(float, se), strict=True)),
+            "theta": [float(v) for v in self.theta], "theta_names": self.theta_names,
+            "sigma": self.sigma, "varcorr": vc.to_dict(orient="records"),
+            "loglik": self.loglik, "deviance": self.deviance, "aic": self.aic,
+            "bic": self.bic, "df_residual": self.df_residual,
+            "is_singular": self.is_singular(), "optimizer": self.optimizer_info,
+        }
+
+    def __repr__(self) -> str:
+        groups = ", ".join(f"{g}: {n}" for g, n in self.ngrps.items())
+        return (f"<GeneralizedLinearMixedModel {self.formula!r} {self.family}; "
+                f"logLik {self.loglik:.4f}; nobs {self.nobs}; groups {groups}>")
+
+    def __str__(self) -> str:
+        return str(self.summary())

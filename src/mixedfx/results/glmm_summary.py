@@ -1,0 +1,94 @@
+"""`summary()` of a GLMM, printed as lme4's `print.summary.merMod` prints a glmerMod."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mixedfx.results.rformat import format_real, print_coefmat, print_named_vector, r_round
+from mixedfx.results.summary import (
+    COR_MAX,
+    DIGITS,
+    fixed_correlation,
+    groups_line,
+    random_effects_table,
+    scaled_residuals,
+)
+
+if TYPE_CHECKING:
+    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
+
+WIDTH = 80
+
+
+def strwrap(text: str, width: int, exdent: int = 0) -> str:
+    """R's strwrap: greedy word wrap into lines shorter than `width`, later lines indented."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        indent = " " * exdent if lines else ""
+        candidate = f"{current} {word}" if current else indent + word
+        if current and len(candidate) >= width:
+            lines.append(current)
+            current = " " * exdent + word
+        else:
+            current = candidate
+    lines.append(current)
+    return "\n".join(lines)
+
+
+class GlmmSummary:
+    """Summary of a GLMM; `str()` prints it as lme4 does."""
+
+    def __init__(self, model: GeneralizedLinearMixedModel) -> None:
+        self.model = model
+        fe = model.fixef
+        se = np.sqrt(np.diag(model.vcov.to_numpy()))
+        z = fe.to_numpy() / se
+        self.coefficients = pd.DataFrame(
+            {"Estimate": fe.to_numpy(), "Std. Error": se, "z value": z,
+             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=fe.index)
+
+    def title(self) -> str:
+        m = self.model
+        approx = "Laplace Approximation" if m.nAGQ <= 1 else \
+            f"Adaptive Gauss-Hermite Quadrature, nAGQ = {m.nAGQ}"
+        text = f"Generalized linear mixed model fit by maximum likelihood ({approx})"
+        cls = "glmerMod"
+        if len(text) + 5 + len(cls) > WIDTH:
+            return strwrap(f"{text} [{cls}]", WIDTH - 2, exdent=2)
+        return f"{text} ['{cls}']"
+
+    def aic_table(self) -> str:
+        m = self.model
+        vals = [m.aic, m.bic, m.loglik, -2.0 * m.loglik, m.df_residual]
+        cells = [c.strip() for c in format_real(r_round(np.array(vals), 1), 7)]
+        cells[-1] = str(int(m.df_residual))
+        return print_named_vector(["AIC", "BIC", "logLik", "deviance", "df.resid"], cells)
+
+    def __str__(self) -> str:
+        m = self.model
+        out = [self.title(), f" Family: {m.family}", f"Formula: {m.formula}"]
+        if m.data_name:
+            out.append(f"   Data: {m.data_name}")
+        out += ["", self.aic_table(), ""]
+        out.append(scaled_residuals(m.residuals(type="pearson", scaled=True)))
+        out += ["", "Random effects:",
+                random_effects_table(m._covariances, m.sigma if m._has_scale else None),
+                groups_line(m.nobs, m.ngrps)]
+        c = self.coefficients
+        if len(c):
+            out += ["", "Fixed effects:\n" + print_coefmat(
+                c.to_numpy(), list(c.index), list(c.columns), DIGITS, has_pvalue=True)]
+            p = len(c)
+            if 1 < p <= COR_MAX:
+                out += ["", fixed_correlation(m.vcov)]
+        if m.optimizer_info["messages"]:
+            out += ["optimizer convergence messages:", *m.optimizer_info["messages"]]
+        return "\n".join(out) + "\n"
+
+    def __repr__(self) -> str:
+        return str(self)
