@@ -6,11 +6,11 @@
 """
 
 from mixedfx import datasets, families
-from mixedfx.api import glmer, lmer
+from mixedfx.api import glmer, glmer_nb, lmer
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
 
 __version__ = "0.1.0"
 
 __all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__",
-           "datasets", "families", "glmer", "lmer"]
+           "datasets", "families", "glmer", "glmer_nb", "lmer"]

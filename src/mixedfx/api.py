@@ -62,3 +62,35 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
     return GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl, data_name=name)
+
+
+def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset: Any = None,
+             na_action: str = "omit", control: Control | dict[str, Any] | None = None,
+             link: str = "log", tol: float = 5e-5) -> Any:
+    """Negative binomial GLMM with its shape θ estimated (lme4's `glmer.nb`).
+
+    Fits the Poisson GLMM, starts θ at MASS's `theta.ml` for its fitted means, then minimizes
+    −2 log-likelihood over log θ ∈ log θ₀ ± 3 (Brent, tolerance `tol`), refitting at each θ.
+    The result's family is `negative_binomial(θ̂)`; `model.nb_theta` holds θ̂.
+    """
+    import math
+
+    from mixedfx.families import negative_binomial
+    from mixedfx.glmm.negbin import optimize_log_theta, theta_ml
+
+    common = {"nAGQ": nAGQ, "weights": weights, "offset": offset, "na_action": na_action,
+              "control": control}
+    poisson_fit = glmer(formula, data, family="poisson", link=link, **common)
+    prior = poisson_fit._resp.prior_weights
+    theta0 = theta_ml(poisson_fit._resp.y, poisson_fit.fitted(), prior, eps=2 * tol)
+    fits: dict[float, Any] = {}
+
+    def deviance_at(t: float) -> float:
+        start = None if not fits else {"theta": fits[min(fits, key=lambda k: abs(k - t))].theta}
+        m = glmer(formula, data, family=negative_binomial(math.exp(t), link=link),
+                  start=start, **common)
+        fits[t] = m
+        return -2.0 * m.loglik
+
+    best = optimize_log_theta(deviance_at, theta0, tol=tol)
+    return fits[best] if best in fits else (deviance_at(best), fits[best])[1]

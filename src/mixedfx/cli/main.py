@@ -1,4 +1,4 @@
-"""`mixedfx fit FORMULA --data NAME_OR_PATH [--ml] [--json]`: fit a model and print it.
+"""`mixedfx fit FORMULA --data NAME_OR_PATH [--ml] [--family F] [--json]`: fit and print.
 
 `--data` is a bundled data set name (`mixedfx.datasets.names()`) or a CSV / Parquet file.
 The summary is printed as lme4 prints it; `--json` prints the machine-readable record instead.
@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--data", required=True,
                      help="bundled data set name or path to a CSV / Parquet file")
     fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    fit.add_argument("--family", default="gaussian",
+                     help="gaussian (lmer, default), binomial, poisson, Gamma, "
+                          "inverse_gaussian or negative_binomial (glmer / glmer_nb)")
+    fit.add_argument("--link", default=None, help="link function (default: the family's)")
+    fit.add_argument("--nagq", type=int, default=1,
+                     help="glmer: 1 = Laplace (default), >1 adaptive Gauss-Hermite, 0 fast")
+    fit.add_argument("--weights", default=None, help="column of prior weights")
     fit.add_argument("--json", action="store_true", help="print machine-readable JSON")
     sub.add_parser("datasets", help="list the bundled data sets")
     return parser
@@ -57,14 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in datasets.names():
             print(name)
         return 0
-    from mixedfx.api import lmer
-
     data = load_data(args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = lmer(args.formula, data=data, REML=not args.ml)
-        except (ValueError, TypeError) as exc:
+            model = _fit(args, data)
+        except (ValueError, TypeError, RuntimeError) as exc:
             print(f"mixedfx: error: {exc}", file=sys.stderr)
             return 2
     for w in caught:
@@ -76,6 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(model.summary())
     return 0
+
+
+def _fit(args: argparse.Namespace, data: pd.DataFrame) -> object:
+    from mixedfx.api import glmer, glmer_nb, lmer
+
+    family = args.family.strip()
+    if family.lower() == "gaussian" and args.link in (None, "identity"):
+        return lmer(args.formula, data=data, REML=not args.ml, weights=args.weights)
+    if family.lower() in ("negative_binomial", "negbin", "nb"):
+        return glmer_nb(args.formula, data=data, nAGQ=args.nagq, weights=args.weights,
+                        link=args.link or "log")
+    return glmer(args.formula, data=data, family=family, link=args.link, nAGQ=args.nagq,
+                 weights=args.weights)
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ class Family:
                              "family")
 
     def __str__(self) -> str:
-        label = self.name if self.theta is None else f"Negative Binomial({self.theta:.4g})"
+        label = self.name if self.theta is None else f"Negative Binomial({self.theta:.5g})"
         return f"{label}  ( {self.link.name} )"
 
 

@@ -120,7 +120,14 @@ class GeneralizedLinearMixedModel(MixedModelBase):
     # -- likelihood ---------------------------------------------------------------------
     @property
     def npar(self) -> int:
-        return len(self.beta) + len(self.theta) + (1 if self._has_scale else 0)
+        """β, θ, and the scale (Gamma, inverse Gaussian) or NB shape when estimated."""
+        extra = 1 if self._has_scale or self.family.name == "negative.binomial" else 0
+        return len(self.beta) + len(self.theta) + extra
+
+    @property
+    def nb_theta(self) -> float | None:
+        """The negative binomial shape θ (lme4's `getME(m, "glmer.nb.theta")`)."""
+        return self.family.theta
 
     @property
     def loglik(self) -> float:

@@ -1,0 +1,48 @@
+"""The `mixedfx` command line: fits bundled data and CSV files, prints summaries or JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import mixedfx as mfx
+from mixedfx.cli.main import main
+
+
+def test_fit_prints_lme4_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy"]) == 0
+    out = capsys.readouterr().out
+    m = mfx.lmer("Reaction ~ Days + (Days | Subject)", data=mfx.datasets.load("sleepstudy"))
+    assert "Linear mixed model fit by REML" in out
+    assert f"REML criterion at convergence: {m.deviance:.1f}" in out
+    assert "   Data: sleepstudy" in out
+
+
+def test_fit_json_ml(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "Yield ~ 1 + (1 | Batch)", "--data", "Dyestuff", "--ml", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    m = mfx.lmer("Yield ~ 1 + (1 | Batch)", data=mfx.datasets.load("Dyestuff"), REML=False)
+    assert record["REML"] is False
+    assert record["loglik"] == pytest.approx(m.loglik)
+    assert record["fixef"]["(Intercept)"] == pytest.approx(m.fixef.iloc[0])
+
+
+def test_glmer_family(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["fit", "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                 "--data", "cbpp", "--family", "binomial", "--json"])
+    assert code == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["family"] == "binomial" and record["link"] == "logit"
+
+
+def test_csv_path_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "d.csv"
+    mfx.datasets.load("Dyestuff").to_csv(path, index=False)
+    assert main(["fit", "Yield ~ 1 + (1 | Batch)", "--data", str(path)]) == 0
+    assert "   Data: d" in capsys.readouterr().out
+    assert main(["fit", "Yield ~ x + (1 | Batch)", "--data", str(path)]) == 2
+    assert "unknown variable 'x'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="unknown data set"):
+        main(["fit", "y ~ 1 + (1 | g)", "--data", "no_such_data"])

@@ -1,0 +1,152 @@
+"""glmer features beyond the shared cases, against lme4 1.1-31 (tests/reference/extra/
+make_extra_glmer.R), and glmer's input checks."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedfx as mfx
+from mixedfx.families import negative_binomial
+
+EXTRA_DIR = Path(__file__).parents[1] / "reference" / "extra"
+CASES = {c["id"]: c for c in json.loads((EXTRA_DIR / "extra_glmer.json").read_text())}
+
+
+def data_for(cid: str) -> pd.DataFrame:
+    c = CASES[cid]
+    if c["data_note"] == "gamma_sim.csv":
+        d = pd.read_csv(EXTRA_DIR / "gamma_sim.csv")
+        d["g"] = pd.Categorical(d.g)
+        return d
+    if cid == "binary_random_slope":
+        return mfx.datasets.load("VerbAgg")
+    if cid == "negbin":
+        return mfx.datasets.load("grouseticks")
+    return mfx.datasets.load("cbpp")
+
+
+def fit(cid: str):
+    c = CASES[cid]
+    d = data_for(cid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if c["family"] == "negative.binomial":
+            return mfx.glmer_nb(c["formula"], data=d), c
+        return mfx.glmer(c["formula"], data=d, family=c["family"], link=c["link"],
+                         nAGQ=c["nAGQ"]), c
+
+
+@pytest.mark.parametrize("cid", sorted(CASES))
+def test_matches_lme4(cid: str) -> None:
+    m, c = fit(cid)
+    assert m.nobs == c["nobs"]
+    assert m.loglik >= c["loglik"] - 1e-3
+    assert m.loglik - c["loglik"] < 5e-2
+    assert m.aic == pytest.approx(c["aic"] + 2 * (c["loglik"] - m.loglik), abs=1e-9)
+    ref = np.array(list(c["fixef"].values()))
+    se = np.array(list(c["fixef_se"].values()))
+    assert list(m.fixef.index) == list(c["fixef"])
+    assert np.all(np.abs(m.fixef.to_numpy() - ref) <= np.maximum(2e-3 * np.abs(ref), 2e-2 * se))
+    np.testing.assert_allclose(np.sqrt(np.diag(m.vcov)), se, rtol=1e-2)
+    np.testing.assert_allclose(m.theta, c["theta"], rtol=3e-3, atol=2e-3)
+    np.testing.assert_allclose(m.varcorr.sdcor, c["sdcor"], rtol=3e-3, atol=2e-3)
+    assert m.sigma == pytest.approx(c["sigma"], rel=3e-3)
+    np.testing.assert_allclose(m.fitted()[:8], c["fitted_head"], rtol=3e-3)
+    if "nb_theta" in c:
+        assert m.nb_theta == pytest.approx(c["nb_theta"], rel=1e-3)
+        assert "Negative Binomial(2.052" in str(m.summary())
+
+
+def test_offset_enters_predictions() -> None:
+    m, _ = fit("poisson_offset")
+    d = mfx.datasets.load("cbpp").head(3)
+    eta = m.predict(d, re_form="NA")
+    X = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [1, 0, 1, 0]], dtype=float)
+    np.testing.assert_allclose(eta, X @ m.beta + np.log(d["size"].to_numpy()))
+    np.testing.assert_allclose(m.predict(d, re_form="NA", type="response"), np.exp(eta))
+
+
+def test_nagq_above_one_needs_a_single_scalar_term() -> None:
+    d = mfx.datasets.load("VerbAgg")
+    with pytest.raises(ValueError, match="nAGQ > 1 is only available for models with a single,"
+                                         " scalar random-effects term"):
+        mfx.glmer("r2 ~ Anger + (1 | id) + (1 | item)", data=d, family="binomial", nAGQ=5)
+
+
+def test_observation_level_random_effect_fits() -> None:
+    gt = mfx.datasets.load("grouseticks")
+    m = mfx.glmer("TICKS ~ YEAR + (1 | INDEX)", data=gt, family="poisson")
+    assert m.ngrps == {"INDEX": 403}
+    assert m.varcorr.sdcor.iloc[0] > 0.5
+
+
+@pytest.fixture(scope="module")
+def cbpp() -> pd.DataFrame:
+    return mfx.datasets.load("cbpp")
+
+
+def test_binomial_response_outside_unit_interval(cbpp: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match=r"binomial response must be in \[0, 1\]"):
+        mfx.glmer("incidence ~ period + (1 | herd)", data=cbpp, family="binomial")
+
+
+def test_non_integer_successes(cbpp: pd.DataFrame) -> None:
+    d = cbpp.assign(prop=cbpp.incidence / cbpp["size"] * 0.9)
+    with pytest.raises(ValueError, match="non-integer #successes"):
+        mfx.glmer("prop ~ period + (1 | herd)", data=d, family="binomial", weights="size")
+    with pytest.raises(ValueError, match="non-integer counts in cbind"):
+        mfx.glmer("cbind(incidence + 0.5, size - incidence) ~ period + (1 | herd)", data=cbpp,
+                  family="binomial")
+
+
+def test_poisson_counts_checked(cbpp: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="negative values not allowed for the 'poisson'"):
+        mfx.glmer("y ~ period + (1 | herd)", data=cbpp.assign(y=-cbpp.incidence),
+                  family="poisson")
+    with pytest.raises(ValueError, match="non-integer counts in a poisson model"):
+        mfx.glmer("y ~ period + (1 | herd)", data=cbpp.assign(y=cbpp.incidence + 0.5),
+                  family="poisson")
+
+
+def test_gamma_needs_positive_response(cbpp: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="non-positive values not allowed for the 'Gamma'"):
+        mfx.glmer("incidence ~ period + (1 | herd)", data=cbpp, family="Gamma")
+
+
+def test_unknown_family_and_link(cbpp: pd.DataFrame) -> None:
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    with pytest.raises(ValueError, match="unknown family 'binomal'"):
+        mfx.glmer(f, data=cbpp, family="binomal")
+    with pytest.raises(ValueError, match="unknown link 'logitt'"):
+        mfx.glmer(f, data=cbpp, family="binomial", link="logitt")
+    with pytest.raises(ValueError, match="link 'sqrt' is not available for the binomial"):
+        mfx.glmer(f, data=cbpp, family=mfx.families.binomial(link="sqrt"))
+    with pytest.raises(ValueError, match="theta must be positive"):
+        negative_binomial(0)
+
+
+def test_three_level_factor_response_refused(cbpp: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="exactly 2 levels"):
+        mfx.glmer("period ~ size + (1 | herd)", data=cbpp, family="binomial")
+
+
+def test_divergent_pirls_is_reported_not_garbage() -> None:
+    # complete separation: the conditional modes run off to infinity
+    d = pd.DataFrame({"g": np.repeat(list("abcdef"), 10), "x": np.tile(np.arange(10.0), 6)})
+    d["y"] = (d.x > 4.5).astype(float)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            m = mfx.glmer("y ~ x + (1 | g)", data=d, family="binomial")
+        except (RuntimeError, ValueError) as exc:
+            assert "PIRLS" in str(exc) or "converge" in str(exc)
+            return
+    messages = " ".join(str(w.message) for w in caught)
+    assert ("converge" in messages or "singular" in messages or "Hessian" in messages
+            or abs(m.fixef["x"]) > 10), messages
