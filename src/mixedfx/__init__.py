@@ -7,10 +7,11 @@
 
 from mixedfx import datasets, families
 from mixedfx.api import glmer, glmer_nb, lmer
+from mixedfx.inference.anova import anova
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__",
+__all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__", "anova",
            "datasets", "families", "glmer", "glmer_nb", "lmer"]

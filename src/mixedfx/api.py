@@ -7,10 +7,16 @@ from typing import Any
 import numpy as np
 
 from mixedfx.families import Family, family_from
-from mixedfx.frame.model_frame import build_model_frame
+from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.lmm.fit import fit_lmm
 from mixedfx.optimize import Control
+from mixedfx.optimize.threads import blas_threads_for
 from mixedfx.results.lmm_model import LinearMixedModel
+
+
+def dense_block_size(frame: ModelFrame) -> int:
+    """Rows of the dense trailing block: all random effects but the largest term's, X and y."""
+    return sum(t.q for t in frame.terms[1:]) + frame.X.shape[1] + 1
 
 
 def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset: Any = None,
@@ -26,7 +32,8 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     ctrl = Control.from_user(control)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action)
-    fit = fit_lmm(frame, bool(REML), ctrl, start=start)
+    with blas_threads_for(dense_block_size(frame)):
+        fit = fit_lmm(frame, bool(REML), ctrl, start=start)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
     return LinearMixedModel(frame, fit, ctrl, data_name=name)
 
@@ -59,7 +66,8 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, glm=True)
     resp = encode_response(frame.y, fam, frame.weights)
-    fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
+    with blas_threads_for(dense_block_size(frame)):
+        fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
     return GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl, data_name=name)
 

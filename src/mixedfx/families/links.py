@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 EPS = np.finfo(float).eps
 _THRESH = 30.0
@@ -31,15 +31,19 @@ class Link:
 
 def _logit_inv(eta: np.ndarray) -> np.ndarray:
     # R's logit_linkinv: exp(η) replaced by ε / 1/ε beyond |η| > 30
-    with np.errstate(over="ignore"):
-        tmp = np.where(eta < _MTHRESH, EPS, np.where(eta > _THRESH, _INVEPS, np.exp(eta)))
-    return tmp / (1 + tmp)
+    mu = special.expit(eta)
+    extreme = np.abs(eta) > _THRESH
+    if extreme.any():
+        mu = np.where(eta < _MTHRESH, EPS / (1 + EPS), np.where(eta > _THRESH,
+                      _INVEPS / (1 + _INVEPS), mu))
+    return mu
 
 
 def _logit_mu_eta(eta: np.ndarray) -> np.ndarray:
-    opexp = 1 + np.exp(eta)
-    out = np.exp(eta) / (opexp * opexp)
-    return np.where((eta > _THRESH) | (eta < _MTHRESH), EPS, out)
+    p = special.expit(eta)
+    out = p * (1 - p)
+    extreme = np.abs(eta) > _THRESH
+    return np.where(extreme, EPS, out) if extreme.any() else out
 
 
 def _probit_inv(eta: np.ndarray) -> np.ndarray:

@@ -18,9 +18,14 @@ constant and is not comparable with the Laplace value.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 from mixedfx.glmm.pirls import Pirls, PirlsError, PirlsState
+
+LAG_TOL = 1e-8   # reuse PIRLS's last factor when its weights are this close to the mode's
 
 
 def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,6 +45,7 @@ class GlmmObjective:
         self.nagq = nagq
         self.state = start
         self.evaluations = 0
+        self.lag_tol = LAG_TOL
         if nagq > 1:
             self.nodes, self.weights = gauss_hermite(nagq)
 
@@ -56,15 +62,28 @@ class GlmmObjective:
                                         start.beta if beta is None else beta, templates)
             return self.pirls.run(theta, fresh, beta is None, templates)
 
+    @contextlib.contextmanager
+    def precise(self, step_tol: float = 1e-12) -> Iterator[None]:
+        """Evaluate with PIRLS run to rounding level and a fresh factor at the mode: a
+        function smooth enough for finite-difference derivatives (warm starts otherwise leave
+        path-dependent differences of order 1e-7)."""
+        saved = self.pirls.step_tol, self.lag_tol
+        self.pirls.step_tol, self.lag_tol = step_tol, -1.0
+        try:
+            yield
+        finally:
+            self.pirls.step_tol, self.lag_tol = saved
+
     def value_at(self, state: PirlsState, theta: np.ndarray, f=None) -> float:
         """The Laplace / AGQ objective at converged conditional modes (factor `f` of
         ΛᵀZᵀWZΛ + I at the modes' weights unless given)."""
         pirls = self.pirls
+        if f is None and state.factor is not None and state.lag <= self.lag_tol:
+            f = state.factor
         if f is None:
             chol, f, _ = pirls.factorize(state, theta, with_x=False)
-            state.factor, state.chol = f, chol
-        aic = pirls.family.aic(pirls.resp.y, pirls.resp.n, state.mu, pirls.resp.wt,
-                               state.dev_resid_sum)
+            state.factor, state.chol, state.lag = f, chol, 0.0
+        aic = pirls.minus2_loglik(state)
         if self.nagq <= 1:
             return aic + state.ussq + f.ldL2
         # lme4's glmerAGQ sums deviance residuals, not −2 log p(y|μ): no saturated constant
@@ -82,8 +101,9 @@ class GlmmObjective:
         nl = term.n_levels
 
         def level_dev(u: np.ndarray) -> np.ndarray:
-            st = pirls.evaluate([u[:, None]], state.beta, templates)
-            per_obs = pirls.family.dev_resids(pirls.resp.y, st.mu, pirls.resp.wt)
+            eta = pirls.linear_predictor([u[:, None]], state.beta, templates)
+            mu = pirls.family.link.linkinv(eta)
+            per_obs = pirls.family.dev_resids(pirls.resp.y, mu, pirls.resp.wt)
             return np.bincount(codes, weights=per_obs, minlength=nl) + u * u
 
         g0 = level_dev(u0)

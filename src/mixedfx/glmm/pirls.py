@@ -7,8 +7,10 @@ z = η − offset + (y − μ)/(dμ/dη); solve the penalized weighted least squ
     min ‖W^½ (z − Xβ − ZΛu)‖² + ‖u‖²
 
 with the blocked factorization of the LMM engine; halve the step while the penalized deviance
-Σ dev.resids + ‖u‖² increases (lme4's `pwrssUpdate`); stop when its relative change is below
-the tolerance.
+Σ dev.resids + ‖u‖² increases (lme4's `pwrssUpdate`). PIRLS is Newton's method for the modes,
+so it stops once a step changes no u or β by more than `step_tol` (relative): the next step
+would be at rounding level. The factor of that last iteration, at weights one tiny step from
+the mode, is kept with the state (its log-determinant differs by O(step_tol)).
 """
 
 from __future__ import annotations
@@ -42,18 +44,29 @@ class PirlsState:
     factor: Factorization | None = None
     chol: BlockedCholesky | None = None
     iterations: int = 0
+    loglik_kernel: float | None = None
+    lag: float = np.inf           # size of the step since `factor` was computed
 
     @property
     def pdev(self) -> float:
         return self.dev_resid_sum + self.ussq
 
 
+def _max_rel_change(old: list[np.ndarray], new: list[np.ndarray]) -> float:
+    """max |new − old| / (1 + max |new|) over the blocks."""
+    out = 0.0
+    for a, b in zip(old, new, strict=True):
+        if b.size:
+            out = max(out, float(np.max(np.abs(b - a))) / (1.0 + float(np.max(np.abs(b)))))
+    return out
+
+
 class Pirls:
     """PIRLS for one model: X, terms, family, response, offset."""
 
     def __init__(self, X: np.ndarray, terms: list[RandomEffectsTerm], family: Family,
-                 resp: GlmResponse, offset: np.ndarray | None, tol: float = 1e-13,
-                 maxit: int = 100) -> None:
+                 resp: GlmResponse, offset: np.ndarray | None, tol: float = 1e-15,
+                 maxit: int = 100, step_tol: float = 1e-9) -> None:
         self.X = X
         self.terms = terms
         self.family = family
@@ -61,6 +74,12 @@ class Pirls:
         self.offset = np.zeros(len(resp.y)) if offset is None else offset
         self.tol = tol
         self.maxit = maxit
+        self.step_tol = step_tol
+        self._sat = None
+        if family.kernel(resp.y, family.mustart(resp.y, resp.wt), resp.wt) is not None:
+            self._sat = family.saturated(resp.y, resp.wt)
+            self._sat_sum = float(np.sum(self._sat))
+            self.aic_constant = family.aic_constant(resp.y, resp.n, resp.wt)
         self._builders = {True: CrossProductBuilder(terms, X),
                           False: CrossProductBuilder(terms, np.zeros((len(resp.y), 0)))}
 
@@ -76,9 +95,21 @@ class Pirls:
                  ) -> PirlsState:
         eta = self.linear_predictor(u, beta, templates)
         mu = self.family.link.linkinv(eta)
-        dev = float(np.sum(self.family.dev_resids(self.resp.y, mu, self.resp.wt)))
         ussq = float(sum(np.sum(x * x) for x in u))
+        if self._sat is not None:
+            kern = float(np.sum(self.family.kernel(self.resp.y, mu, self.resp.wt)))
+            dev = 2.0 * (self._sat_sum - kern)
+            return PirlsState(u=u, beta=beta, eta=eta, mu=mu, dev_resid_sum=dev, ussq=ussq,
+                              loglik_kernel=kern)
+        dev = float(np.sum(self.family.dev_resids(self.resp.y, mu, self.resp.wt)))
         return PirlsState(u=u, beta=beta, eta=eta, mu=mu, dev_resid_sum=dev, ussq=ussq)
+
+    def minus2_loglik(self, state: PirlsState) -> float:
+        """−2 log p(y | μ) with all constants (R's `family$aic` at the state's μ)."""
+        if self._sat is not None and state.loglik_kernel is not None:
+            return self.aic_constant - 2.0 * state.loglik_kernel
+        return self.family.aic(self.resp.y, self.resp.n, state.mu, self.resp.wt,
+                               state.dev_resid_sum)
 
     def weights(self, state: PirlsState) -> tuple[np.ndarray, np.ndarray]:
         """IRLS weights W and working response z − offset at the state's μ."""
@@ -123,10 +154,14 @@ class Pirls:
                 u_half = [(a + b) / 2 for a, b in zip(state.u, new.u, strict=True)]
                 b_half = (state.beta + new.beta) / 2 if update_beta else state.beta
                 new = self.evaluate(u_half, b_half, templates)
-            converged = abs(old - new.pdev) <= self.tol * max(abs(new.pdev), 1e-300)
+            step = max(_max_rel_change(state.u, new.u),
+                       _max_rel_change([state.beta], [new.beta]) if update_beta else 0.0)
+            converged = step <= self.step_tol or \
+                abs(old - new.pdev) <= self.tol * max(abs(new.pdev), 1e-300)
             state = new
             state.iterations = it
             if converged:
+                state.factor, state.chol, state.lag = f, chol, step
                 return state
             old = state.pdev
         raise PirlsError(f"pwrssUpdate did not converge in {self.maxit} iterations")

@@ -28,11 +28,17 @@ class Solution:
     b: list[np.ndarray]        # per term, (levels, k)
     pwrss: float
     ussq: float
-    RX_inv: np.ndarray         # L_xx⁻¹ (so vcov(β) = σ² L_xx⁻ᵀ L_xx⁻¹)
+    Lxx: np.ndarray            # fixed-effects block of the factor
 
     @property
     def wrss(self) -> float:
         return self.pwrss - self.ussq
+
+    @property
+    def RX_inv(self) -> np.ndarray:
+        """L_xx⁻¹, so that vcov(β) = σ² L_xx⁻ᵀ L_xx⁻¹."""
+        p = self.Lxx.shape[0]
+        return solve_triangular(self.Lxx, np.eye(p), lower=True) if p else np.zeros((0, 0))
 
 
 def _apply_template_rows(u: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -64,12 +70,11 @@ def solve(chol: BlockedCholesky, f: Factorization) -> Solution:
     first = terms[0]
     g = np.asarray(xp.B.T @ lam_v).reshape(first.n_levels, first.k)
     rhs = -(g @ T[0])                       # rows: (T₁ᵀ g_j)ᵀ
-    u1 = np.linalg.solve(f.M11, rhs[:, :, None])[:, :, 0]
+    u1 = rhs / f.M11[:, :, 0] if first.k == 1 else np.linalg.solve(f.M11, rhs[:, :, None])[:, :, 0]
     u_list[0] = u1
     b_list[0] = _apply_template_rows(u1, T[0])
     ussq = float(sum(np.sum(u * u) for u in u_list))
-    RX_inv = solve_triangular(Lxx, np.eye(p), lower=True) if p else np.zeros((0, 0))
-    return Solution(beta=beta, u=u_list, b=b_list, pwrss=f.pwrss, ussq=ussq, RX_inv=RX_inv)
+    return Solution(beta=beta, u=u_list, b=b_list, pwrss=f.pwrss, ussq=ussq, Lxx=Lxx.copy())
 
 
 def conditional_variances(chol: BlockedCholesky, f: Factorization, sigma: float,

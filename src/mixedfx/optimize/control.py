@@ -34,7 +34,7 @@ class Control:
     check_conv_hess_tol: float = 1e-6
     check_singular_tol: float = 1e-4
     check_conv: bool = True
-    glmm_xtol_abs: float = 1e-5
+    glmm_xtol_abs: float = 1e-4
     presolve: str = "auto"
     presolve_min_block: int = 256
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.lmm.fit import LmmFit, fit_lmm
@@ -251,17 +250,11 @@ class LinearMixedModel:
             return eta
         new = prepare_newdata(self._frame, newdata)
         eta = fixed_matrix(self._frame, new) @ self._fit.solution.beta
-        eta = eta + self._new_offset(new.raw)
+        eta = eta + self._frame.new_offset(new.raw)
         for t, b in zip(self._frame.terms, self._fit.solution.b, strict=True):
             if t.group_name in keep:
                 eta = eta + term_contribution(t, b, new, allow_new_levels)
         return eta
-
-    def _new_offset(self, nd: pd.DataFrame) -> np.ndarray | float:
-        src = getattr(self, "_offset_source", None)
-        if isinstance(src, str) and src in nd.columns:
-            return nd[src].to_numpy(dtype=float)
-        return 0.0
 
     def _terms_in(self, re_form: str | None) -> set[str]:
         groups = {t.group_name for t in self._frame.terms}
@@ -325,22 +318,18 @@ class LinearMixedModel:
         return self._new(self._frame, fit)
 
     def _new(self, frame: ModelFrame, fit: LmmFit) -> LinearMixedModel:
-        m = type(self)(frame, fit, self._control, self.data_name)
-        m._offset_source = getattr(self, "_offset_source", None)
-        return m
+        return type(self)(frame, fit, self._control, self.data_name)
 
     # ----- inference ------------------------------------------------------------------
-    def confint(self, method: str = "Wald", level: float = 0.95) -> pd.DataFrame:
-        """Confidence intervals; `Wald` gives β̂ ± z·SE for the fixed effects (the
-        variance parameters have no Wald interval, as in lme4: NaN rows)."""
-        if method.lower() != "wald":
-            raise ValueError(f"confint method {method!r} is not available; use 'Wald'")
-        z = stats.norm.ppf(0.5 + level / 2)
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        fe = self.fixef
-        par = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=self.parameter_names())
-        fixed = pd.DataFrame({"lower": fe - z * se, "upper": fe + z * se})
-        return pd.concat([par, fixed])
+    def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any
+                ) -> pd.DataFrame:
+        """Confidence intervals (lme4's `confint.merMod`), indexed by `parameter_names()` then
+        the fixed effects: `profile` (likelihood profile, the default), `Wald` (fixed effects
+        only; NaN rows for the variance parameters) or `boot` (parametric bootstrap percentile
+        intervals; `nsim`, `seed`, `n_jobs`). See `mixedfx.inference.intervals`."""
+        from mixedfx.inference.intervals import confint
+
+        return confint(self, method=method, level=level, **kwargs)
 
     def parameter_names(self) -> list[str]:
         """lme4's `oldNames=FALSE` names of the variance parameters, then `sigma`."""
@@ -354,13 +343,47 @@ class LinearMixedModel:
                     names.append(f"cor_{c.names[i]}.{c.names[j]}|{group}")
         return [*names, "sigma"]
 
-    def summary(self, ddf: str | None = "none") -> Any:
-        """lme4's summary; `ddf="none"` gives Wald t values without df (lme4's layout)."""
+    def summary(self, ddf: str | None = "Satterthwaite") -> Any:
+        """lme4's summary with lmerTest's t tests: `ddf="Satterthwaite"` (default) or
+        `"Kenward-Roger"` add `df` and `Pr(>|t|)` columns; `"none"` gives lme4's Wald t."""
+        from mixedfx.inference.contest import ddf_method
         from mixedfx.results.summary import LmmSummary
 
-        if ddf not in (None, "none"):
-            raise ValueError(f"ddf={ddf!r} is not available; use 'none'")
-        return LmmSummary(self)
+        plain = ddf is None or ddf.lower() in ("none", "lme4")
+        return LmmSummary(self, ddf=None if plain else ddf_method(ddf))
+
+    def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """F tests of the fixed-effects terms (lmerTest's `anova(m)`): columns `Sum Sq`,
+        `Mean Sq`, `NumDF`, `DenDF`, `F value`, `Pr(>F)`; type 3 (default) or 1."""
+        from mixedfx.inference.fixed_anova import anova_table
+
+        return anova_table(self, type=type, ddf=ddf)
+
+    def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
+        """Likelihood-ratio tests of the random-effects terms (lmerTest's `ranova`)."""
+        from mixedfx.inference.anova import ranova
+
+        return ranova(self, reduce_terms=reduce_terms)
+
+    def drop1(self, test: str = "F", ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """Single-term deletions of the marginal fixed-effects terms: F tests (lmerTest's
+        `drop1`) or likelihood-ratio tests (`test="Chisq"`, lme4's `drop1`)."""
+        from mixedfx.inference.anova import drop1
+
+        return drop1(self, test=test, ddf=ddf)
+
+    def profile(self, which: Any = None, **kwargs: Any) -> pd.DataFrame:
+        """The likelihood profile (lme4's `profile`), see `mixedfx.inference.profile`."""
+        from mixedfx.inference.profile import profile
+
+        return profile(self, which=which, **kwargs)
+
+    def bootstrap(self, func: Any = None, nsim: int = 100, seed: int | None = None,
+                  n_jobs: int = 1, **kwargs: Any) -> Any:
+        """Parametric bootstrap (lme4's `bootMer`), see `mixedfx.inference.bootstrap`."""
+        from mixedfx.inference.bootstrap import bootstrap
+
+        return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable record of the fit."""

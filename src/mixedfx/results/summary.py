@@ -103,8 +103,14 @@ def fixed_correlation(vcov: pd.DataFrame) -> str:
 class LmmSummary:
     """Summary of a linear mixed model; `str()` prints it as lme4 does."""
 
-    def __init__(self, model: LinearMixedModel) -> None:
+    def __init__(self, model: LinearMixedModel, ddf: str | None = None) -> None:
         self.model = model
+        self.ddf = ddf        # None (lme4's Wald t), "Satterthwaite" or "Kenward-Roger"
+        if ddf is not None:
+            from mixedfx.inference.contest import coefficient_table
+
+            self.coefficients = coefficient_table(model, ddf)
+            return
         fe = model.fixef
         se = np.sqrt(np.diag(model.vcov.to_numpy()))
         self.coefficients = pd.DataFrame(
@@ -112,6 +118,12 @@ class LmmSummary:
             index=fe.index)
 
     def title(self) -> str:
+        if self.ddf is not None:
+            from mixedfx.inference.printing import method_title
+
+            fit = "REML" if self.model.REML else "maximum likelihood "
+            return method_title(f"Linear mixed model fit by {fit}. t-tests use {self.ddf}'s "
+                                "method", "lmerModLmerTest")
         if self.model.REML:
             return "Linear mixed model fit by REML ['lmerMod']"
         return "Linear mixed model fit by maximum likelihood  ['lmerMod']"
@@ -128,6 +140,10 @@ class LmmSummary:
 
     def fixed_effects_table(self) -> str:
         c = self.coefficients
+        if self.ddf is not None:
+            from mixedfx.inference.printing import print_coefmat as print_tests
+
+            return "Fixed effects:\n" + print_tests(c, DIGITS)
         return "Fixed effects:\n" + print_coefmat(c.to_numpy(), list(c.index), list(c.columns),
                                                   DIGITS)
 

@@ -1,15 +1,19 @@
 #!/usr/bin/env python
-"""Benchmark ``mixedfx.lmer`` against R's ``lme4::lmer`` (time, peak memory, deviance).
+"""Benchmark ``mixedfx.lmer`` / ``mixedfx.glmer`` against R's lme4 (time, peak memory, fit).
 
 Models::
 
     sleepstudy  Reaction ~ Days + (Days | Subject)                   REML
     Penicillin  diameter ~ 1 + (1 | plate) + (1 | sample)            REML
     InstEval    y ~ service + (1 | s) + (1 | d) + (1 | dept)         ML   (skipped with --quick)
+    cbpp        cbind(incidence, size - incidence) ~ period + (1 | herd)      binomial, Laplace
+    VerbAgg     r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)    binomial, Laplace
+
+For GLMMs the last column compares −2 log-likelihood instead of the deviance.
 
 Usage::
 
-    python benchmarks/bench_lmer.py [--quick] [--repeats N] [--large-repeats N] [--no-r]
+    python benchmarks/bench_fit.py [--quick] [--repeats N] [--large-repeats N] [--no-r]
                                     [--no-tracemalloc] [--json FILE]
 
 Method
@@ -76,6 +80,20 @@ MODELS: list[dict[str, Any]] = [
         "formula": "diameter ~ 1 + (1 | plate) + (1 | sample)",
         "REML": True,
         "case": "penicillin_crossed_reml",
+    },
+    {
+        "key": "cbpp",
+        "dataset": "cbpp",
+        "formula": "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        "family": "binomial",
+        "case": "cbpp_binomial_laplace",
+    },
+    {
+        "key": "VerbAgg",
+        "dataset": "VerbAgg",
+        "formula": "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)",
+        "family": "binomial",
+        "case": "verbagg_binomial",
     },
     {
         "key": "InstEval",
@@ -197,8 +215,12 @@ def worker(key: str, repeats: int, trace: bool = True) -> dict[str, Any]:
     out["rows"] = len(data)
     try:
         mfx = _import_mixedfx()
-        lmer = mfx.lmer
         out["mixedfx_version"] = getattr(mfx, "__version__", "?")
+
+        def lmer(formula: str, data: Any, REML: bool | None) -> Any:
+            if "family" in model:
+                return mfx.glmer(formula, data=data, family=model["family"])
+            return mfx.lmer(formula, data=data, REML=REML)
     except Exception as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
         return out
@@ -218,7 +240,7 @@ def worker(key: str, repeats: int, trace: bool = True) -> dict[str, Any]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 t0 = time.perf_counter()
-                m = lmer(model["formula"], data=data, REML=model["REML"])
+                m = lmer(model["formula"], data=data, REML=model.get("REML"))
                 times.append(time.perf_counter() - t0)
             if last:
                 hwm = _status_kib("VmHWM")
@@ -230,7 +252,7 @@ def worker(key: str, repeats: int, trace: bool = True) -> dict[str, Any]:
                     out["peak_method"] = "ru_maxrss increase (lower bound)"
         out["times"] = times
         out["nobs"] = int(m.nobs)
-        out["deviance"] = float(m.deviance)
+        out["deviance"] = float(m.deviance if "family" not in model else -2 * m.loglik)
         if trace:
             # one more, untimed fit: peak of the allocations Python and NumPy report
             import tracemalloc
@@ -241,7 +263,7 @@ def worker(key: str, repeats: int, trace: bool = True) -> dict[str, Any]:
             tracemalloc.start()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                m = lmer(model["formula"], data=data, REML=model["REML"])
+                m = lmer(model["formula"], data=data, REML=model.get("REML"))
             out["tracemalloc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
     except Exception as exc:
@@ -297,14 +319,14 @@ for (i in seq_len(repeats)) {
     rss0 <- status_kib("VmRSS")
     g0 <- gc(reset = TRUE)
   }
-  times[i] <- system.time(m <- lmer(f, data = d, REML = @REML@))[["elapsed"]]
+  times[i] <- system.time(m <- @FIT@)[["elapsed"]]
   if (last) {
     hwm <- status_kib("VmHWM")
     g1 <- gc()
     heap_mib <- sum(g1[, 6]) - sum(g0[, 2])
   }
 }
-dev <- if (isREML(m)) REMLcrit(m) else deviance(m)
+dev <- if (isGLMM(m)) -2 * as.numeric(logLik(m)) else if (isREML(m)) REMLcrit(m) else deviance(m)
 cat("R_VERSION", paste(R.version$major, R.version$minor, sep = "."), "\n")
 cat("LME4_VERSION", as.character(packageVersion("lme4")), "\n")
 cat("NOBS", nobs(m), "\n")
@@ -343,7 +365,7 @@ def run_lme4(model: dict[str, Any], data: Any, repeats: int, rscript: str) -> di
     import pandas as pd
 
     out: dict[str, Any] = {"key": model["key"]}
-    with tempfile.TemporaryDirectory(prefix="bench_lmer_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_fit_") as tmp:
         tmpdir = Path(tmp)
         csv = tmpdir / "data.csv"
         data.to_csv(csv, index=False, na_rep="")
@@ -376,7 +398,7 @@ def run_lme4(model: dict[str, Any], data: Any, repeats: int, rscript: str) -> di
             .replace("@FACTORS@", "\n".join(factor_lines))
             .replace("@FORMULA@", f"as.formula({_r_string(model['formula'])})")
             .replace("@REPEATS@", str(int(repeats)))
-            .replace("@REML@", "TRUE" if model["REML"] else "FALSE")
+            .replace("@FIT@", _r_fit_call(model))
         )
         path = tmpdir / "bench.R"
         path.write_text(script, encoding="utf-8")
@@ -425,10 +447,19 @@ def _fmt(x: float | None, spec: str) -> str:
     return format(x, spec)
 
 
+def _r_fit_call(model: dict[str, Any]) -> str:
+    if "family" in model:
+        return f"glmer(f, data = d, family = {model['family']})"
+    return f"lmer(f, data = d, REML = {'TRUE' if model['REML'] else 'FALSE'})"
+
+
 def reference_deviance(model: dict[str, Any]) -> float | None:
     path = REFERENCE_DIR / f"{model['case']}.json"
     try:
-        return float(json.loads(path.read_text(encoding="utf-8"))["expected"]["deviance"])
+        expected = json.loads(path.read_text(encoding="utf-8"))["expected"]
+        if "family" in model:
+            return -2.0 * float(expected["loglik"])
+        return float(expected["deviance"])
     except (OSError, KeyError, ValueError):
         return None
 
@@ -482,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     notes: list[str] = []
     for model, py, r in rows:
-        label = f"{model['key']} {'REML' if model['REML'] else 'ML'}"
+        label = f"{model['key']} {model.get('family') or ('REML' if model['REML'] else 'ML')}"
         py_t = min(py["times"]) if py.get("times") and "error" not in py else None
         r_t = statistics.median(r["times"]) if r.get("times") else None
         ratio = r_t / py_t if py_t and r_t else None

@@ -1,0 +1,195 @@
+"""Parametric bootstrap of a fitted LMM, as lme4's `bootMer`, and bootstrap intervals as
+`confint(m, method="boot")` (boot's `boot.ci`).
+
+All `nsim` responses y*ₖ = Xβ̂ + ZΛ̂u*ₖ + ε*ₖ (u*, ε* ~ N(0, σ̂²I); with `use_u` the fitted u)
+are simulated first from one generator seeded with `seed` (`LinearMixedModel.simulate`), so the
+replicates do not depend on `n_jobs`; each is refitted (start: θ̂) and summarized by `func`.
+With `n_jobs` > 1 the refits run in worker processes (fork where available, so `func` may be
+any callable; elsewhere it must be picklable). A refit that fails gives a row of NaN.
+
+Percentile limits follow boot's `norm.inter`: with R finite replicates sorted and
+rk = (R + 1)α, the limit is t*_(k) for integer rk, otherwise interpolated between t*_(k) and
+t*_(k+1) on the normal-quantile scale, k = ⌊rk⌋.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing as mp
+import os
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mixedfx.inference.linalg import single_threaded_blas
+
+if TYPE_CHECKING:
+    from mixedfx.results.lmm_model import LinearMixedModel
+
+Func = Callable[[Any], Any]
+
+
+def parameter_vector(model: Any) -> pd.Series:
+    """lme4's default `bootFun` of `confint(method="boot")`: sd/cor (σ-scaled), σ, β."""
+    from mixedfx.inference.profile import cv_to_sv
+
+    ks = [t.k for t in model.frame.terms]
+    vals = np.concatenate([cv_to_sv(model.theta, ks, model.sigma), model.beta])
+    return pd.Series(vals, index=[*model.parameter_names(), *model.fixef.index])
+
+
+def _as_series(value: Any) -> pd.Series:
+    if isinstance(value, pd.Series):
+        return value.astype(float)
+    if isinstance(value, dict):
+        return pd.Series(value, dtype=float)
+    arr = np.atleast_1d(np.asarray(value, dtype=float)).ravel()
+    return pd.Series(arr)
+
+
+@dataclass
+class BootResult:
+    """lme4's `bootMer` value: `t0` = func(fitted model), `t` = one row per replicate."""
+
+    t0: pd.Series
+    t: pd.DataFrame
+    nsim: int
+    seed: int | None
+    n_failed: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    def confint(self, level: float = 0.95, type: str = "perc") -> pd.DataFrame:
+        """Bootstrap intervals per statistic: `perc` (default), `basic` or `norm`."""
+        rows = {}
+        for name in self.t.columns:
+            col = self.t[name].to_numpy(dtype=float)
+            rows[name] = boot_interval(col, float(self.t0[name]), level, type)
+        return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
+
+
+def norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """boot's `norm.inter`: interpolated order statistics at probabilities alpha."""
+    t = np.sort(t[np.isfinite(t)])
+    R = len(t)
+    if R == 0:
+        return np.full(len(alpha), np.nan)
+    out = np.empty(len(alpha))
+    for i, a in enumerate(alpha):
+        rk = (R + 1) * a
+        k = math.trunc(rk)
+        if k == rk and 0 < k <= R:
+            out[i] = t[k - 1]
+        elif k <= 0:
+            out[i] = t[0]
+        elif k >= R:
+            out[i] = t[R - 1]
+        else:
+            z1, z2, z3 = stats.norm.ppf([a, k / (R + 1), (k + 1) / (R + 1)])
+            out[i] = t[k - 1] + (z1 - z2) / (z3 - z2) * (t[k] - t[k - 1])
+    return out
+
+
+def boot_interval(t: np.ndarray, t0: float, level: float, type: str = "perc") -> list[float]:
+    """One statistic's interval, as boot's `boot.ci(type=)`."""
+    a = np.array([(1 - level) / 2, (1 + level) / 2])
+    fin = t[np.isfinite(t)]
+    if type == "perc":
+        return list(norm_inter(fin, a))
+    if type == "basic":
+        q = norm_inter(fin, a[::-1])
+        return list(2 * t0 - q)
+    if type == "norm":
+        bias = float(np.mean(fin)) - t0
+        merr = float(np.std(fin, ddof=1)) * stats.norm.ppf((1 + level) / 2)
+        return [t0 - bias - merr, t0 - bias + merr]
+    raise ValueError("type must be 'perc', 'basic' or 'norm'")
+
+
+# ----- the refits -----------------------------------------------------------------------------
+_WORK: dict[str, Any] = {}
+
+
+def _refit_one(model: LinearMixedModel, func: Func, y: np.ndarray) -> tuple[Any, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = func(model.refit(y))
+        except Exception as e:  # a failed replicate is recorded, as bootMer does
+            return None, [f"{type(e).__name__}: {e}"]
+    return value, [str(w.message) for w in caught]
+
+
+def _run_chunk(bounds: tuple[int, int]) -> list[tuple[Any, list[str]]]:
+    model, func, Y = _WORK["model"], _WORK["func"], _WORK["Y"]
+    return [_refit_one(model, func, Y[:, k]) for k in range(*bounds)]
+
+
+def _run_chunk_args(model: LinearMixedModel, func: Func, Y: np.ndarray
+                    ) -> list[tuple[Any, list[str]]]:
+    return [_refit_one(model, func, Y[:, k]) for k in range(Y.shape[1])]
+
+
+def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
+    edges = np.linspace(0, n, parts + 1).astype(int)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def _parallel(model: LinearMixedModel, func: Func, Y: np.ndarray, n_jobs: int
+              ) -> list[tuple[Any, list[str]]]:
+    nsim = Y.shape[1]
+    chunks = _chunks(nsim, min(nsim, 4 * n_jobs))
+    if "fork" in mp.get_all_start_methods():
+        _WORK.update(model=model, func=func, Y=Y)
+        try:
+            with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork"),
+                                     initializer=single_threaded_blas) as ex:
+                parts = list(ex.map(_run_chunk, chunks))
+        finally:
+            _WORK.clear()
+    else:
+        with ProcessPoolExecutor(n_jobs, initializer=single_threaded_blas) as ex:
+            futs = [ex.submit(_run_chunk_args, model, func, Y[:, a:b]) for a, b in chunks]
+            parts = [f.result() for f in futs]
+    return [r for part in parts for r in part]
+
+
+def bootstrap(model: LinearMixedModel, func: Func | None = None, nsim: int = 100,
+              seed: int | None = None, n_jobs: int = 1, use_u: bool = False) -> BootResult:
+    """lme4's `bootMer(m, FUN, nsim, seed, use.u)`: parametric bootstrap replicates of
+    `func(refitted model)` (default: the sd/cor/σ and fixed-effect vector). `n_jobs=-1` uses
+    every core."""
+    fn = func if func is not None else parameter_vector
+    t0 = _as_series(fn(model))
+    Y = model.simulate(nsim=nsim, seed=seed, use_u=use_u)
+    if n_jobs < 0:
+        n_jobs = os.cpu_count() or 1
+    results = _parallel(model, fn, Y, n_jobs) if n_jobs > 1 and nsim > 1 else \
+        _run_chunk_args(model, fn, Y)
+    rows, messages, failed = [], [], 0
+    for value, msgs in results:
+        messages.extend(msgs)
+        if value is None:
+            failed += 1
+            rows.append(np.full(len(t0), np.nan))
+        else:
+            rows.append(_as_series(value).to_numpy(dtype=float))
+    t = pd.DataFrame(np.vstack(rows) if rows else np.zeros((0, len(t0))), columns=t0.index)
+    return BootResult(t0=t0, t=t, nsim=nsim, seed=seed, n_failed=failed, messages=messages)
+
+
+def boot_confint(model: LinearMixedModel, level: float = 0.95, nsim: int = 500,
+                 seed: int | None = None, n_jobs: int = 1, type: str = "perc",
+                 func: Func | None = None, use_u: bool = False) -> pd.DataFrame:
+    """`confint(m, method="boot")`: bootstrap intervals of the sd/cor/σ and fixed effects
+    (or of `func`), percentile by default, `nsim = 500` as lme4."""
+    res = bootstrap(model, func, nsim=nsim, seed=seed, n_jobs=n_jobs, use_u=use_u)
+    if res.t.isna().all().all():
+        raise RuntimeError("*all* bootstrap runs failed!")
+    return res.confint(level, type)

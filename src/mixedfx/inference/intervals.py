@@ -1,0 +1,48 @@
+"""Confidence intervals of a fitted LMM, as lme4's `confint.merMod`.
+
+Rows: the variance parameters on the sd/cor/sigma scale (lme4's `oldNames=FALSE` names), then
+the fixed effects. Columns `lower`, `upper`.
+
+* `Wald`: β̂ ± z_{1−α/2} SE(β̂) for the fixed effects; NaN for the variance parameters;
+* `profile`: interpolation of the signed square-root deviance ζ (`profile.profile_confint`);
+* `boot`: percentile intervals of a parametric bootstrap (`bootstrap.bootstrap`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+if TYPE_CHECKING:
+    from mixedfx.results.lmm_model import LinearMixedModel
+
+
+def wald_confint(model: LinearMixedModel, level: float = 0.95) -> pd.DataFrame:
+    """β̂ ± z SE for the fixed effects, NaN rows for the variance parameters."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    se = np.sqrt(np.diag(model.vcov.to_numpy()))
+    fe = model.fixef
+    par = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=model.parameter_names())
+    fixed = pd.DataFrame({"lower": fe.to_numpy() - z * se, "upper": fe.to_numpy() + z * se},
+                         index=fe.index)
+    return pd.concat([par, fixed])
+
+
+def confint(model: LinearMixedModel, method: str = "profile", level: float = 0.95,
+            **kwargs: Any) -> pd.DataFrame:
+    """Dispatch on `method` ("profile", "Wald" or "boot"), lme4's defaults."""
+    key = method.lower()
+    if key == "wald":
+        return wald_confint(model, level)
+    if key == "profile":
+        from mixedfx.inference.profile import profile_confint
+
+        return profile_confint(model, level=level, **kwargs)
+    if key == "boot":
+        from mixedfx.inference.bootstrap import boot_confint
+
+        return boot_confint(model, level=level, **kwargs)
+    raise ValueError(f"confint method must be 'profile', 'Wald' or 'boot', got {method!r}")

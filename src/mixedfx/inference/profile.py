@@ -1,0 +1,551 @@
+"""Likelihood profiles and profile confidence intervals, as lme4's `profile.merMod` and
+`confint.thpr`.
+
+The profile is taken on the ML deviance (a REML fit is refitted by ML first, as lme4's
+`devfun2` does) over φ = (sd/cor of every term, σ) and the fixed effects β. For one parameter
+ψ held at a value, the deviance is minimized over the others and the signed square root
+
+    ζ(ψ) = sign(ψ − ψ̂) √(d(ψ) − d̂)
+
+is recorded. Variance parameters: d(φ) = log|L_θ|² − log|W| + pwrss(θ)/σ² + n log(2πσ²) with
+θ = chol(Σ(sd, cor)/σ²) (lme4's `Sv_to_Cv`), the others optimized by BOBYQA within their bounds
+(sd ≥ 0, −1 ≤ cor ≤ 1, σ ≥ 0), starting from the previous grid point. Fixed effect βⱼ = f: the
+profiled ML deviance over θ of the model with xⱼ removed and y − f xⱼ as response (lme4 refits
+with an offset); here the cross-products are transformed instead of the data, so no step touches
+the n rows. Grid: lme4's `nextpar` steps (δ = √χ²_{0.99, npar}/8 in ζ, at most 10 × the last
+step) from ψ̂·1.01 (or 0.001) away from ψ̂ in both directions until |ζ| > √χ²_{0.99, npar}, a
+bound, or 100 points.
+
+Intervals interpolate ψ(ζ) with the inverse (`splines.back_spline`) of the natural cubic spline
+ζ(ψ) at ζ = Φ⁻¹(α/2), Φ⁻¹(1 − α/2); a non-monotone profile falls back to linear
+interpolation, and a limit outside the profiled range is the parameter's bound (NaN for fixed
+effects), as lme4.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import multiprocessing as mp
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import nlopt
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.linalg import lapack
+
+from mixedfx.inference.linalg import lower_solve, single_threaded_blas
+from mixedfx.inference.splines import PolySpline, SplineError, approx, back_spline, interp_spline
+
+if TYPE_CHECKING:
+    from mixedfx.lmm.factorization import BlockedCholesky
+    from mixedfx.results.lmm_model import LinearMixedModel
+
+
+class ProfileWarning(UserWarning):
+    """Something lme4 would warn about while profiling (non-monotone profile, minstep, ...)."""
+
+
+# ----- sd/cor <-> theta ---------------------------------------------------------------------
+@functools.cache
+def _tri_index(k: int) -> tuple[np.ndarray, np.ndarray]:
+    cols, rows = np.triu_indices(k)
+    return rows, cols          # column-major lower triangle
+
+
+def cv_to_sv(theta: np.ndarray, ks: list[int], sigma: float) -> np.ndarray:
+    """lme4's `Cv_to_Sv`: θ -> (sd, cor per term, column-major lower triangle), σ appended."""
+    out, i = [], 0
+    for k in ks:
+        m = k * (k + 1) // 2
+        rows, cols = _tri_index(k)
+        T = np.zeros((k, k))
+        T[rows, cols] = theta[i:i + m]
+        S = T @ T.T * sigma**2
+        sd = np.sqrt(np.diag(S))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            R = S / np.outer(sd, sd)
+        R = np.where(np.isfinite(R), R, 0.0)
+        np.fill_diagonal(R, sd)
+        out.append(R[rows, cols])
+        i += m
+    return np.concatenate([*out, [sigma]])
+
+
+def _safe_chol(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots give zero columns)."""
+    k = A.shape[0]
+    L = np.zeros((k, k))
+    for j in range(k):
+        d = A[j, j] - L[j, :j] @ L[j, :j]
+        if d <= 0:
+            continue
+        L[j, j] = math.sqrt(d)
+        L[j + 1:, j] = (A[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+    return L
+
+
+def sv_to_cv(sv: np.ndarray, ks: list[int], sigma: float) -> np.ndarray:
+    """lme4's `Sv_to_Cv`: (sd, cor per term) -> θ = chol(Σ/σ²) column-major."""
+    out, i = [], 0
+    for k in ks:
+        if k == 1:
+            out.append(np.array([sv[i] / sigma]))
+            i += 1
+            continue
+        if k == 2:
+            s1, r, s2 = sv[i] / sigma, sv[i + 1], sv[i + 2] / sigma
+            l21 = r * s2 if s1 > 0 else 0.0
+            out.append(np.array([s1, l21, math.sqrt(max(s2 * s2 - l21 * l21, 0.0))]))
+            i += 3
+            continue
+        m = k * (k + 1) // 2
+        rows, cols = _tri_index(k)
+        M = np.zeros((k, k))
+        M[rows, cols] = sv[i:i + m]
+        M = np.tril(M) + np.tril(M, -1).T
+        sd = np.diag(M).copy()
+        C = M.copy()
+        np.fill_diagonal(C, 1.0)
+        S = C * np.outer(sd, sd) / sigma**2
+        L = np.sqrt(np.abs(S)) * np.sign(sd) if k == 1 else _safe_chol(S)
+        out.append(L[rows, cols])
+        i += m
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+# ----- deviance functions -------------------------------------------------------------------
+class VarparDeviance:
+    """lme4's `devfun2` for an LMM: ML deviance at (sd, cor, σ), β profiled out."""
+
+    def __init__(self, chol: BlockedCholesky, ks: list[int], ldW: float) -> None:
+        self.chol = chol
+        self.ks = ks
+        self.ldW = ldW
+        self.n = chol.xp.n
+
+    def theta(self, pars: np.ndarray) -> np.ndarray:
+        return sv_to_cv(pars[:-1], self.ks, float(pars[-1]))
+
+    def __call__(self, pars: np.ndarray) -> float:
+        sigma = float(pars[-1])
+        f = self.chol.factorize(self.theta(pars))
+        if f is None or sigma <= 0:
+            return math.inf
+        s2 = sigma * sigma
+        return f.ldL2 - self.ldW + f.pwrss / s2 + self.n * math.log(2.0 * math.pi * s2)
+
+    def beta(self, pars: np.ndarray) -> np.ndarray:
+        """β̂(θ): Lxxᵀβ = l_yx from the trailing factor."""
+        f = self.chol.factorize(self.theta(pars))
+        q, p = self.chol.xp.q_rest, self.chol.xp.p
+        if f is None:
+            return np.full(p, np.nan)
+        L = f.Lrr
+        return lower_solve(np.array(L[q:q + p, q:q + p]), L[-1, q:q + p].copy(),
+                           transpose=True)
+
+
+class FixedEffectDeviance:
+    """ML profiled deviance over θ with βⱼ fixed at f (lme4 refits with offset f·xⱼ).
+
+    The trailing block P = A_rr − B W Bᵀ of the full model is transformed instead of the data:
+    the row and column of xⱼ are dropped and the y column becomes y − f xⱼ.
+    """
+
+    def __init__(self, chol: BlockedCholesky, j: int, ldW: float) -> None:
+        self.chol = chol
+        xp = chol.xp
+        self.q, self.p, self.n = xp.q_rest, xp.p, xp.n
+        self.ix = self.q + j
+        r = xp.r
+        self.keep = np.array([i for i in range(r) if i != self.ix])
+        self.ldW = ldW
+        self.value = 0.0
+
+    def factor(self, theta: np.ndarray) -> tuple[np.ndarray, float] | None:
+        chol = self.chol
+        T = chol.templates(theta)
+        _, _, W, ld1 = chol.first_block(T[0])
+        P = chol.xp.Arr - chol.gram(W)
+        P = np.triu(P) + np.triu(P, 1).T
+        f, ix, iy = self.value, self.ix, P.shape[0] - 1
+        col = P[:, iy] - f * P[:, ix]
+        yy = P[iy, iy] - 2.0 * f * P[ix, iy] + f * f * P[ix, ix]
+        Pn = P[np.ix_(self.keep, self.keep)]
+        Pn[:, -1] = col[self.keep]
+        Pn[-1, :] = col[self.keep]
+        Pn[-1, -1] = yy
+        chol.scale_rest(Pn, T)
+        q = self.q
+        Pn[np.arange(q), np.arange(q)] += 1.0
+        L, info = lapack.dpotrf(Pn, lower=1, clean=1, overwrite_a=1)
+        if info != 0 or np.any(np.diagonal(L)[:-1] <= 0):
+            return None
+        ld = ld1 + 2.0 * float(np.sum(np.log(np.diagonal(L)[:q])))
+        return L, ld
+
+    def __call__(self, theta: np.ndarray) -> float:
+        res = self.factor(theta)
+        if res is None:
+            return math.inf
+        L, ldL2 = res
+        pwrss = L[-1, -1] ** 2
+        n = self.n
+        return ldL2 - self.ldW + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
+
+    def solution(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """(pwrss, β without βⱼ) at θ."""
+        res = self.factor(theta)
+        if res is None:
+            return math.nan, np.full(self.p - 1, np.nan)
+        L = res[0]
+        q, p1 = self.q, self.p - 1
+        Lxx = L[q:q + p1, q:q + p1]
+        beta = lower_solve(np.array(Lxx), L[-1, q:q + p1].copy(), transpose=True)
+        return float(L[-1, -1] ** 2), beta
+
+
+def bobyqa(fn: Any, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray
+           ) -> tuple[np.ndarray, float]:
+    """lme4's `nloptwrap` defaults: BOBYQA, xtol_abs = ftol_abs = 1e-8, maxeval = 1e5."""
+    x0 = np.clip(np.asarray(x0, dtype=float), lower, upper)
+    best: list[Any] = [math.inf, x0.copy()]
+
+    def f(x: np.ndarray, grad: np.ndarray) -> float:
+        v = float(fn(x))
+        if v < best[0]:
+            best[0], best[1] = v, x.copy()
+        return v
+
+    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
+    opt.set_lower_bounds(lower)
+    opt.set_upper_bounds(upper)
+    opt.set_min_objective(f)
+    opt.set_xtol_abs(1e-8)
+    opt.set_ftol_abs(1e-8)
+    opt.set_maxeval(100_000)
+    try:
+        x = opt.optimize(x0)
+        return np.asarray(x), float(opt.last_optimum_value())
+    except (nlopt.RoundoffLimited, RuntimeError, ValueError):
+        return best[1], best[0]
+
+
+# ----- the profile --------------------------------------------------------------------------
+@dataclass
+class ParameterProfile:
+    """The profile of one parameter: its table and the forward/backward splines."""
+
+    name: str
+    table: pd.DataFrame
+    forward: PolySpline | None
+    backward: PolySpline | None
+    error: str | None = None
+
+
+@dataclass
+class Profile:
+    """lme4's `thpr`: per-parameter profiles plus the bounds of the variance parameters."""
+
+    params: dict[str, ParameterProfile]
+    lower: dict[str, float]
+    upper: dict[str, float]
+    columns: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def frame(self) -> pd.DataFrame:
+        """All profiles stacked (lme4's data frame): `.zeta`, every parameter, `.par`."""
+        parts = [pp.table.assign(**{".par": name}) for name, pp in self.params.items()]
+        out = pd.concat(parts, ignore_index=True)
+        out[".par"] = pd.Categorical(out[".par"], categories=list(self.params))
+        return out
+
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """lme4's `confint.thpr`."""
+        a = (1.0 - level) / 2.0
+        zeta = stats.norm.ppf([a, 1.0 - a])
+        rows = {}
+        for name, pp in self.params.items():
+            if pp.backward is not None:
+                ci = pp.backward(zeta)
+            else:
+                tab = pp.table
+                z = tab[".zeta"].to_numpy()
+                if np.all(np.isnan(z)):
+                    self._warn(f"bad profile for {name}")
+                    rows[name] = [math.nan, math.nan]
+                    continue
+                dz = np.diff(z)
+                dz = dz[~np.isnan(dz)]
+                if len(dz) and np.all(dz < -0.01):
+                    self._warn(f"non-monotonic profile for {name}")
+                    rows[name] = [math.nan, math.nan]
+                    continue
+                self._warn(f"bad spline fit for {name}: falling back to linear interpolation")
+                ci = approx(z, tab[name].to_numpy(), zeta)
+            ci = np.array(ci, dtype=float)
+            if np.isnan(ci[0]):
+                ci[0] = self.lower.get(name, math.nan)
+            if np.isnan(ci[1]):
+                ci[1] = self.upper.get(name, math.nan)
+            rows[name] = list(ci)
+        return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
+
+    def _warn(self, msg: str) -> None:
+        self.warnings.append(msg)
+        warnings.warn(msg, ProfileWarning, stacklevel=3)
+
+
+class _Profiler:
+    """The state of lme4's `profile.merMod` for one (ML) model."""
+
+    def __init__(self, model: LinearMixedModel, alphamax: float = 0.01, maxpts: int = 100,
+                 delta_cutoff: float = 1 / 8, maxmult: float = 10.0, devtol: float = 1e-9
+                 ) -> None:
+        fm = model.refit_ml() if model.REML else model
+        self.fm = fm
+        obj = fm._fit.objective
+        self.chol = obj.chol
+        self.ldW = obj.ldW
+        self.ks = [t.k for t in fm.frame.terms]
+        self.base = -2.0 * fm.loglik
+        self.dd = VarparDeviance(self.chol, self.ks, self.ldW)
+        self.thopt = fm.theta
+        self.theta_lower = fm.lower
+        self.stderr = np.sqrt(np.diag(fm.vcov.to_numpy()))
+        vp = cv_to_sv(fm.theta, self.ks, fm.sigma)
+        self.nvp = len(vp)
+        self.p = len(fm.beta)
+        self.opt = np.concatenate([vp, fm.beta])
+        self.names = [*model.parameter_names(), *fm.fixef.index]
+        self.columns = [".zeta", *self.names]
+        nptot = len(self.opt)
+        self.cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, nptot))
+        self.delta = self.cutoff * delta_cutoff
+        self.maxpts = maxpts
+        self.maxmult = maxmult
+        self.devtol = devtol
+        lo = np.maximum(self.theta_lower, -1.0)
+        up = np.where(self.theta_lower == 0, np.inf, 1.0)
+        self.lower = np.concatenate([lo, [0.0], np.full(self.p, -np.inf)])
+        self.upper = np.concatenate([up, [np.inf], np.full(self.p, np.inf)])
+        self.messages: list[str] = []
+        d0 = self.dd(self.opt[:self.nvp])
+        if not math.isclose(d0, self.base, rel_tol=1e-5):
+            raise RuntimeError("profiling over the residual variance is not numerically "
+                               "consistent with the fitted deviance")
+
+    def _warn(self, msg: str) -> None:
+        self.messages.append(msg)
+        warnings.warn(msg, ProfileWarning, stacklevel=4)
+
+    # lme4's nextpar
+    def _nextpar(self, mat: np.ndarray, cc: int, r: int, lower: float, upper: float,
+                 minstep: float = 1e-6) -> float:
+        pvals = mat[r - 1:r + 1, cc]
+        zeta = mat[r - 1:r + 1, 0]
+        num = pvals[1] - pvals[0]
+        denom = zeta[1] - zeta[0]
+        if np.isnan(denom) or denom == 0:
+            self._warn("Last two rows have identical or NA .zeta values: using minstep")
+            step = minstep
+        else:
+            step = self.delta * num / denom
+            if step < 0:
+                self._warn("unexpected decrease in profile: using minstep")
+                step = minstep
+            elif abs(step) > (maxstep := abs(self.maxmult * num)):
+                step = math.copysign(maxstep, step)
+        return float(min(upper, max(lower, pvals[1] + np.sign(num) * step)))
+
+    def _fill(self, mat: np.ndarray, lowcut: float, upcut: float, zetafun: Any, cc: int
+              ) -> np.ndarray:
+        nr = mat.shape[0]
+        i = 1                          # 0-based index of lme4's row i = 2
+        while (i < nr - 1 and lowcut < mat[i, cc] < upcut
+               and (np.isnan(mat[i, 0]) or abs(mat[i, 0]) <= self.cutoff)):
+            npar = self._nextpar(mat, cc, i, lowcut, upcut)
+            start = np.delete(mat[i, 1:1 + self.nvp], cc - 1) if cc - 1 < self.nvp else None
+            mat[i + 1] = zetafun(npar, start)
+            i += 1
+        return mat
+
+    def _varpar_zeta(self, w: int) -> Any:
+        pw = self.opt[w]
+        lo = np.delete(self.lower[:self.nvp], w)
+        up = np.delete(self.upper[:self.nvp], w)
+
+        def zeta(xx: float, start: np.ndarray) -> np.ndarray:
+            full = np.empty(len(lo) + 1)
+            others = np.array([j for j in range(len(lo) + 1) if j != w])
+
+            def fn(x: np.ndarray) -> float:
+                full[others] = x
+                full[w] = xx
+                return self.dd(full)
+
+            pars, fval = bobyqa(fn, start, lo, up)
+            devdiff = fval - self.base
+            if not np.isfinite(devdiff):
+                self._warn("NAs detected in profiling")
+                return np.concatenate([[np.nan], np.full(self.nvp + self.p, np.nan)])
+            if devdiff < -self.devtol:
+                self._warn(f"profiling detected new, lower deviance (diff={devdiff:g})")
+            elif devdiff < 0:
+                self._warn(f"slightly lower deviances (diff={devdiff:g}) detected")
+            full = np.insert(pars, w, xx)
+            zz = math.copysign(math.sqrt(max(0.0, devdiff)), xx - pw) if xx != pw else 0.0
+            return np.concatenate([[zz], full, self.dd.beta(full)])
+
+        return zeta
+
+    def _fixef_zeta(self, j: int) -> Any:
+        dev = FixedEffectDeviance(self.chol, j, self.ldW)
+        est = self.opt[self.nvp + j]
+        n = self.chol.xp.n
+
+        def zeta(fw: float, start: np.ndarray | None = None) -> np.ndarray:
+            dev.value = fw
+            th, fv = bobyqa(dev, self.thopt, self.theta_lower,
+                            np.full(len(self.thopt), np.inf))
+            pwrss, beta = dev.solution(th)
+            sig = math.sqrt(pwrss / n)
+            zz = math.copysign(math.sqrt(max(0.0, fv - self.base)), fw - est) \
+                if fw != est else 0.0
+            return np.concatenate([[zz], cv_to_sv(th, self.ks, sig), np.insert(beta, j, fw)])
+
+        return zeta
+
+    def _base_matrix(self) -> np.ndarray:
+        return np.tile(np.concatenate([[0.0], self.opt]), (self.maxpts, 1))
+
+    def _table(self, upper: np.ndarray, lower: np.ndarray, cc: int) -> pd.DataFrame:
+        both = np.vstack([upper, lower])
+        _, idx = np.unique(both, axis=0, return_index=True)
+        rows = both[np.sort(idx)]
+        rows = rows[np.argsort(rows[:, cc], kind="stable")]
+        return pd.DataFrame(rows, columns=self.columns)
+
+    def profile_param(self, w: int) -> ParameterProfile:
+        name = self.names[w]
+        cc = w + 1
+        pw = self.opt[w]
+        if w < self.nvp:
+            zeta = self._varpar_zeta(w)
+            lowcut, upcut = self.lower[w], self.upper[w]
+            shift = 0.001 if pw == 0 else pw * 1.01
+            first = zeta(shift, np.delete(self.opt[:self.nvp], w))
+        else:
+            j = w - self.nvp
+            zeta = self._fixef_zeta(j)
+            lowcut, upcut = -np.inf, np.inf
+            first = zeta(pw + self.delta * self.stderr[j])
+        pres, nres = self._base_matrix(), self._base_matrix()
+        pres[1] = nres[0] = first
+        up = self._fill(pres, lowcut, upcut, zeta, cc)
+        lo = self._fill(nres, lowcut, upcut, zeta, cc) if pw > lowcut else nres
+        table = self._table(up, lo, cc)
+        ok = table[".zeta"].notna().to_numpy()
+        fwd = bak = None
+        err = None
+        try:
+            fwd = interp_spline(table[name].to_numpy()[ok], table[".zeta"].to_numpy()[ok])
+            bak = back_spline(fwd)
+        except (SplineError, np.linalg.LinAlgError) as e:
+            err = str(e)
+            bak = None
+            self._warn(f"non-monotonic profile for {name}")
+        return ParameterProfile(name=name, table=table, forward=fwd, backward=bak, error=err)
+
+    def run(self, which: list[int], n_jobs: int = 1) -> Profile:
+        if n_jobs < 0:
+            n_jobs = os.cpu_count() or 1
+        if n_jobs > 1 and len(which) > 1 and "fork" in mp.get_all_start_methods():
+            params = self._run_parallel(which, n_jobs)
+        else:
+            params = {self.names[w]: self.profile_param(w) for w in which}
+        lower = {self.names[w]: float(self.lower[w]) for w in which if w < self.nvp}
+        upper = {self.names[w]: float(self.upper[w]) for w in which if w < self.nvp}
+        return Profile(params=params, lower=lower, upper=upper, columns=self.columns,
+                       warnings=self.messages)
+
+
+    def _run_parallel(self, which: list[int], n_jobs: int) -> dict[str, ParameterProfile]:
+        """One parameter per task in forked workers (they inherit this profiler)."""
+        _ACTIVE["profiler"] = self
+        try:
+            with ProcessPoolExecutor(min(n_jobs, len(which)), mp_context=mp.get_context("fork"),
+                                     initializer=single_threaded_blas) as ex:
+                results = list(ex.map(_profile_in_worker, which))
+        finally:
+            _ACTIVE.clear()
+        params = {}
+        for pp, msgs in results:
+            params[pp.name] = pp
+            for msg in msgs:
+                self._warn(msg)
+        return params
+
+
+_ACTIVE: dict[str, _Profiler] = {}
+
+
+def _profile_in_worker(w: int) -> tuple[ParameterProfile, list[str]]:
+    prof = _ACTIVE["profiler"]
+    prof.messages = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp = prof.profile_param(w)
+    return pp, list(prof.messages)
+
+
+def _which(which: Any, names: list[str], nvp: int) -> list[int]:
+    if which is None:
+        return list(range(len(names)))
+    items = [which] if isinstance(which, (str, int)) else list(which)
+    out: set[int] = set()
+    for it in items:
+        if it == "theta_":
+            out.update(range(nvp))
+        elif it == "beta_":
+            out.update(range(nvp, len(names)))
+        elif isinstance(it, str):
+            if it not in names:
+                raise ValueError(f"unknown parameter {it!r}; parameters: {names}")
+            out.add(names.index(it))
+        else:
+            out.add(int(it))
+    return sorted(out)
+
+
+def profile_model(model: LinearMixedModel, which: Any = None, n_jobs: int = 1,
+                  **kwargs: Any) -> Profile:
+    """lme4's `profile(m, which=)`: `which` is None (all), parameter names or indices,
+    "theta_" (variance parameters) or "beta_" (fixed effects). `n_jobs` > 1 profiles the
+    parameters in parallel processes (-1: every core); `alphamax`, `maxpts`, `delta_cutoff`,
+    `maxmult`, `devtol` as lme4."""
+    prof = _Profiler(model, **kwargs)
+    return prof.run(_which(which, prof.names, prof.nvp), n_jobs=n_jobs)
+
+
+def profile(model: LinearMixedModel, which: Any = None, **kwargs: Any) -> pd.DataFrame:
+    """The profile as lme4's data frame: `.zeta`, every parameter, `.par` (one block of rows
+    per profiled parameter); `attrs` hold the variance parameters' `lower` and `upper` bounds.
+    `profile_model` returns the `Profile` object (splines, `confint`)."""
+    pr = profile_model(model, which, **kwargs)
+    df = pr.frame()
+    df.attrs["lower"] = dict(pr.lower)
+    df.attrs["upper"] = dict(pr.upper)
+    return df
+
+
+def profile_confint(model: LinearMixedModel, level: float = 0.95, which: Any = None,
+                    **kwargs: Any) -> pd.DataFrame:
+    """lme4's `confint(m, method="profile")`."""
+    return profile_model(model, which, **kwargs).confint(level)

@@ -1,0 +1,146 @@
+"""Satterthwaite degrees of freedom for t and F tests of fixed effects, as lmerTest.
+
+lmerTest works with the variance parameters φ = (θ, σ). Let D(φ) be the deviance with β
+profiled out but σ free (lmerTest's `devfun_vp`):
+
+    ML:    D(φ) = log|L_θ|² + pwrss(θ)/σ² + n log(2πσ²)
+    REML:  D(φ) = ML + log|R_X(θ)|² − p log(2πσ²).
+
+The asymptotic covariance of φ̂ is A = 2 H⁻¹ with H the Hessian of D at φ̂ (a pseudo-inverse
+over the eigenvalues > 1e-8), and the covariance of β̂ as a function of φ is
+C(φ) = σ² R_X⁻¹R_X⁻ᵀ. Both derivatives are numerical, with numDeriv's Richardson steps
+(`numderiv`). For a contrast vector l the variance is v = lᵀCl, its gradient
+gᵢ = lᵀ(∂C/∂φᵢ)l, and the Satterthwaite df is ν = 2v² / (gᵀAg). For a q-row contrast
+matrix L (F test) lmerTest rotates to the eigenvectors of LCLᵀ, takes ν_m for each of the q
+rows and combines them: E = Σ ν_m/(ν_m − 2), ν = 2E/(E − q) (ν = 2 if some ν_m ≤ 2).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mixedfx.inference.linalg import lower_inverse
+from mixedfx.inference.numderiv import hessian, jacobian
+
+if TYPE_CHECKING:
+    from mixedfx.lmm.factorization import BlockedCholesky
+    from mixedfx.results.lmm_model import LinearMixedModel
+
+EIGEN_TOL = 1e-8
+
+
+def varpar_deviance(chol: BlockedCholesky, varpar: np.ndarray, reml: bool) -> float:
+    """lmerTest's `devfun_vp`: the deviance at φ = (θ, σ), β profiled out."""
+    theta, sigma = varpar[:-1], float(varpar[-1])
+    f = chol.factorize(theta)
+    if f is None:
+        return math.nan
+    n, p = chol.xp.n, chol.xp.p
+    s2 = sigma * sigma
+    dev = f.ldL2 + f.pwrss / s2 + n * math.log(2.0 * math.pi * s2)
+    if reml:
+        dev += f.ldRX2 - p * math.log(2.0 * math.pi * s2)
+    return dev
+
+
+def covbeta(chol: BlockedCholesky, varpar: np.ndarray) -> np.ndarray:
+    """lmerTest's `get_covbeta`: σ² R_X⁻¹R_X⁻ᵀ at φ = (θ, σ), shape (p, p)."""
+    theta, sigma = varpar[:-1], float(varpar[-1])
+    f = chol.factorize(theta)
+    q, p = chol.xp.q_rest, chol.xp.p
+    if f is None:
+        return np.full((p, p), np.nan)
+    Lxx = f.Lrr[q:q + p, q:q + p]
+    Ri = lower_inverse(np.array(Lxx))
+    return sigma * sigma * (Ri.T @ Ri)
+
+
+@dataclass
+class SatterthwaiteState:
+    """The ingredients of every Satterthwaite test of one fitted model."""
+
+    varpar: np.ndarray             # (θ̂, σ̂)
+    beta: np.ndarray
+    vcov_beta: np.ndarray          # C(φ̂)
+    vcov_varpar: np.ndarray        # 2 H⁻¹
+    jacobian: np.ndarray           # (len(φ), p, p): ∂C/∂φᵢ
+    hessian_eigenvalues: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+    def variance_gradient(self, contrast: np.ndarray) -> np.ndarray:
+        """gᵢ = lᵀ (∂C/∂φᵢ) l."""
+        return np.einsum("a,iab,b->i", contrast, self.jacobian, contrast)
+
+    def df(self, contrast: np.ndarray) -> float:
+        """ν = 2 (lᵀCl)² / (gᵀAg) for one contrast vector l."""
+        v = float(contrast @ self.vcov_beta @ contrast)
+        g = self.variance_gradient(contrast)
+        return 2.0 * v * v / float(g @ self.vcov_varpar @ g)
+
+
+def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
+    """Hessian of `devfun_vp` and Jacobian of `get_covbeta` at the estimates (lmerTest's
+    `as_lmerModLT`)."""
+    fit = model._fit
+    chol = fit.objective.chol
+    reml = model.REML
+    varpar = np.append(model.theta, model.sigma)
+    H = hessian(lambda x: varpar_deviance(chol, x, reml), varpar)
+    H = 0.5 * (H + H.T)
+    evals, evecs = np.linalg.eigh(H)
+    evals, evecs = evals[::-1], evecs[:, ::-1]   # decreasing, as R's eigen
+    messages = []
+    neg = evals < -EIGEN_TOL
+    zero = (evals > -EIGEN_TOL) & (evals < EIGEN_TOL)
+    if neg.any():
+        messages.append(f"Model failed to converge with {int(neg.sum())} negative "
+                        f"eigenvalue{'s' if neg.sum() > 1 else ''}: "
+                        + " ".join(f"{v:.1e}" for v in evals[neg]))
+    if zero.any():
+        messages.append(f"Model may not have converged with {int(zero.sum())} "
+                        f"eigenvalue{'s' if zero.sum() > 1 else ''} close to zero: "
+                        + " ".join(f"{v:.1e}" for v in evals[zero]))
+    pos = evals > EIGEN_TOL
+    V = evecs[:, pos]
+    h_inv = (V / evals[pos]) @ V.T
+    p = len(model.beta)
+    J = jacobian(lambda x: covbeta(chol, x).ravel(), varpar)
+    jac = np.stack([J[:, i].reshape(p, p) for i in range(J.shape[1])]) if p else \
+        np.zeros((len(varpar), 0, 0))
+    return SatterthwaiteState(varpar=varpar, beta=model.beta, vcov_beta=model.vcov.to_numpy(),
+                              vcov_varpar=2.0 * h_inv, jacobian=jac,
+                              hessian_eigenvalues=evals, warnings=messages)
+
+
+_CACHE: weakref.WeakKeyDictionary[LinearMixedModel, SatterthwaiteState] = \
+    weakref.WeakKeyDictionary()
+
+
+def satterthwaite_state(model: LinearMixedModel) -> SatterthwaiteState:
+    """`compute_state`, computed once per fitted model."""
+    try:
+        state = _CACHE.get(model)
+    except TypeError:                 # an unhashable model: no caching
+        return compute_state(model)
+    if state is None:
+        state = compute_state(model)
+        _CACHE[model] = state
+    return state
+
+
+def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
+    """lmerTest's `get_Fstat_ddf`: combine the per-row df of a q-row F test."""
+    nu = np.asarray(nu, dtype=float)
+    if len(nu) == 1:
+        return float(nu[0])
+    if np.all(np.abs(np.diff(nu)) < tol):
+        return float(np.mean(nu))
+    if np.any(nu <= 2):
+        return 2.0
+    E = float(np.sum(nu / (nu - 2.0)))
+    return 2.0 * E / (E - len(nu))
