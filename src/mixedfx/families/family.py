@@ -73,18 +73,9 @@ class Family:
     def aic(self, y: np.ndarray, n: np.ndarray, mu: np.ndarray, wt: np.ndarray,
             dev: float) -> float:
         """−2 log-likelihood as R's `family$aic` (for binomial, `n` holds the trials)."""
-        if self.name == "binomial":
-            m = n if np.any(n > 1) else wt
-            with np.errstate(divide="ignore", invalid="ignore"):
-                factor = np.where(m > 0, wt / m, 0.0)
-            k, size = np.round(m * y), np.round(m)
-            log_choose = (special.gammaln(size + 1) - special.gammaln(k + 1)
-                          - special.gammaln(size - k + 1))
-            ll = log_choose + special.xlogy(k, mu) + special.xlog1py(size - k, -mu)
-            return float(-2 * np.sum(np.where(factor > 0, factor * ll, 0.0)))
-        if self.name == "poisson":
-            ll = special.xlogy(y, mu) - mu - special.gammaln(y + 1)
-            return float(-2 * np.sum(ll * wt))
+        kern = self.kernel(y, mu, wt)
+        if kern is not None:
+            return self.aic_constant(y, n, wt) - 2.0 * float(np.sum(kern))
         if self.name == "Gamma":
             disp = dev / np.sum(wt)
             ll = stats.gamma.logpdf(y, 1 / disp, scale=mu * disp)
@@ -93,11 +84,6 @@ class Family:
             disp = dev / np.sum(wt)
             return float(np.sum(wt) * (math.log(disp * 2 * math.pi) + 1)
                          + 3 * np.sum(np.log(y) * wt) + 2)
-        if self.name == "negative.binomial":
-            th = self.theta
-            term = (special.gammaln(th + y) - special.gammaln(th) - special.gammaln(y + 1)
-                    + th * np.log(th) + y * np.log(mu + (mu == 0)) - (th + y) * np.log(th + mu))
-            return float(-2 * np.sum(term * wt))
         nobs = len(y)
         return float(nobs * (math.log(2 * math.pi * dev / nobs) + 1) + 2
                      - np.sum(np.log(np.where(wt > 0, wt, 1.0))))

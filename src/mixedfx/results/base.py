@@ -1,13 +1,16 @@
 """What every fitted mixed model shares: grouping structure, variance components, random
 effects and coefficients, link-scale predictions, Wald intervals and lme4's parameter names.
 
-Subclasses provide `_frame`, `beta`, `theta`, `sigma`, `vcov`, `_templates()`,
-`_random_effects()` (b per term, (levels, k)), `_conditional_variances()` and `_has_scale`.
+Subclasses provide `_frame`, `_fit` (with `theta`, `lower`), `beta`, `sigma`, `vcov`,
+`loglik`, `npar`, `_templates()`, `_random_effects()` (b per term, (levels, k)),
+`_conditional_variances()` and `_has_scale`.
 """
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,13 +33,15 @@ class MixedModelBase:
     """Shared behaviour of fitted linear and generalized linear mixed models."""
 
     _frame: ModelFrame
+    _fit: Any              # the engine's fit record: has `theta` and `lower`
     _has_scale: bool = True
 
     # -- supplied by subclasses -----------------------------------------------------------
     beta: np.ndarray
-    theta: np.ndarray
     sigma: float
     vcov: pd.DataFrame
+    loglik: float
+    npar: int
 
     def _templates(self) -> list[np.ndarray]:
         raise NotImplementedError
@@ -47,8 +52,18 @@ class MixedModelBase:
     def _conditional_variances(self) -> list[np.ndarray]:
         raise NotImplementedError
 
+    @property
+    def theta(self) -> np.ndarray:
+        """The relative covariance parameters θ (lme4's `getME(m, "theta")`)."""
+        return self._fit.theta.copy()
+
+    @property
+    def lower(self) -> np.ndarray:
+        """Lower bounds of θ."""
+        return self._fit.lower.copy()
+
     def _lower(self) -> np.ndarray:
-        raise NotImplementedError
+        return self._fit.lower
 
     # -- structure --------------------------------------------------------------------------
     @property
@@ -78,6 +93,18 @@ class MixedModelBase:
     @property
     def fixef(self) -> pd.Series:
         return pd.Series(self.beta, index=self._frame.fixef_names, name="fixef")
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + self.npar * math.log(self.nobs)
+
+    @property
+    def df_residual(self) -> int:
+        return self.nobs - self.npar
 
     def is_singular(self, tol: float = 1e-4) -> bool:
         return is_singular(self.theta, self._lower(), tol)

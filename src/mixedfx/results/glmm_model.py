@@ -52,17 +52,6 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         return self._fit.beta.copy()
 
     @property
-    def theta(self) -> np.ndarray:
-        return self._fit.theta.copy()
-
-    @property
-    def lower(self) -> np.ndarray:
-        return self._fit.lower.copy()
-
-    def _lower(self) -> np.ndarray:
-        return self._fit.lower
-
-    @property
     def _state(self):
         return self._fit.state
 
@@ -141,18 +130,6 @@ class GeneralizedLinearMixedModel(MixedModelBase):
     @property
     def reml_criterion(self) -> None:
         return None
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + self.npar * math.log(self.nobs)
-
-    @property
-    def df_residual(self) -> int:
-        return self.nobs - self.npar
 
     @property
     def optimizer_info(self) -> dict[str, Any]:

@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedfx.results.rformat import format_real, print_coefmat, print_named_vector, r_round
+from mixedfx.results.rformat import (
+    format_real,
+    method_title,
+    print_coefmat,
+    print_named_vector,
+    r_round,
+)
 from mixedfx.results.summary import (
     COR_MAX,
     DIGITS,
@@ -21,23 +27,6 @@ from mixedfx.results.summary import (
 if TYPE_CHECKING:
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 
-WIDTH = 80
-
-
-def strwrap(text: str, width: int, exdent: int = 0) -> str:
-    """R's strwrap: greedy word wrap into lines shorter than `width`, later lines indented."""
-    lines: list[str] = []
-    current = ""
-    for word in text.split():
-        indent = " " * exdent if lines else ""
-        candidate = f"{current} {word}" if current else indent + word
-        if current and len(candidate) >= width:
-            lines.append(current)
-            current = " " * exdent + word
-        else:
-            current = candidate
-    lines.append(current)
-    return "\n".join(lines)
 
 
 class GlmmSummary:
@@ -57,10 +46,7 @@ class GlmmSummary:
         approx = "Laplace Approximation" if m.nAGQ <= 1 else \
             f"Adaptive Gauss-Hermite Quadrature, nAGQ = {m.nAGQ}"
         text = f"Generalized linear mixed model fit by maximum likelihood ({approx})"
-        cls = "glmerMod"
-        if len(text) + 5 + len(cls) > WIDTH:
-            return strwrap(f"{text} [{cls}]", WIDTH - 2, exdent=2)
-        return f"{text} ['{cls}']"
+        return method_title(text, "glmerMod")
 
     def aic_table(self) -> str:
         m = self.model
@@ -81,8 +67,7 @@ class GlmmSummary:
                 groups_line(m.nobs, m.ngrps)]
         c = self.coefficients
         if len(c):
-            out += ["", "Fixed effects:\n" + print_coefmat(
-                c.to_numpy(), list(c.index), list(c.columns), DIGITS, has_pvalue=True)]
+            out += ["", "Fixed effects:\n" + print_coefmat(c, DIGITS)]
             p = len(c)
             if 1 < p <= COR_MAX:
                 out += ["", fixed_correlation(m.vcov)]

@@ -18,19 +18,10 @@ from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.lmm.fit import LmmFit, fit_lmm
 from mixedfx.lmm.solution import conditional_variances
 from mixedfx.optimize import Control
-from mixedfx.optimize.convergence import is_singular
-from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
-from mixedfx.results.varcorr import TermCovariance, term_covariances, varcorr_frame
+from mixedfx.results.base import MixedModelBase
 
 
-def _drops_random(re_form: str | None) -> bool:
-    if re_form is None:
-        return False
-    text = re_form.replace(" ", "")
-    return text in ("NA", "~0", "0", "~-1")
-
-
-class LinearMixedModel:
+class LinearMixedModel(MixedModelBase):
     """A linear mixed model fitted by REML or ML (lme4's `lmerMod`)."""
 
     def __init__(self, frame: ModelFrame, fit: LmmFit, control: Control,
@@ -42,32 +33,8 @@ class LinearMixedModel:
 
     # ----- identification -------------------------------------------------------------
     @property
-    def formula(self) -> str:
-        return self._frame.formula.text
-
-    @property
     def REML(self) -> bool:
         return self._fit.reml
-
-    @property
-    def frame(self) -> ModelFrame:
-        """The model frame (rows used, X, y, random-effects terms)."""
-        return self._frame
-
-    @property
-    def nobs(self) -> int:
-        return self._frame.n
-
-    @property
-    def ngrps(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for t in self._frame.terms:
-            out.setdefault(t.group_name, t.n_levels)
-        return out
-
-    @property
-    def df_residual(self) -> int:
-        return self.nobs - self.npar
 
     @property
     def npar(self) -> int:
@@ -79,34 +46,18 @@ class LinearMixedModel:
     def beta(self) -> np.ndarray:
         return self._fit.solution.beta.copy()
 
-    @property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self._fit.solution.beta, index=self._frame.fixef_names, name="fixef")
+    def _templates(self) -> list[np.ndarray]:
+        return self._fit.factor.templates
 
-    @property
-    def theta(self) -> np.ndarray:
-        return self._fit.theta.copy()
+    def _random_effects(self) -> list[np.ndarray]:
+        return self._fit.solution.b
 
-    @property
-    def theta_names(self) -> list[str]:
-        return [name for t in self._frame.terms for name in t.theta_names()]
-
-    @property
-    def lower(self) -> np.ndarray:
-        """Lower bounds of θ."""
-        return self._fit.lower.copy()
+    def _conditional_variances(self) -> list[np.ndarray]:
+        return self._condvar
 
     @property
     def sigma(self) -> float:
         return self._fit.sigma
-
-    @cached_property
-    def _covariances(self) -> list[TermCovariance]:
-        return term_covariances(self._frame.terms, self._fit.factor.templates, self.sigma)
-
-    @property
-    def varcorr(self) -> pd.DataFrame:
-        return varcorr_frame(self._covariances, self.sigma)
 
     @property
     def vcov(self) -> pd.DataFrame:
@@ -135,14 +86,6 @@ class LinearMixedModel:
         return -0.5 * self._fit.criterion
 
     @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + self.npar * math.log(self.nobs)
-
-    @property
     def devcomp(self) -> dict[str, float]:
         """lme4's `getME(m, "devcomp")$cmp` pieces."""
         f, s = self._fit.factor, self._fit.solution
@@ -158,64 +101,13 @@ class LinearMixedModel:
                 "return_code": o.return_code, "converged": o.converged,
                 "messages": list(self._fit.messages)}
 
-    def is_singular(self, tol: float = 1e-4) -> bool:
-        return is_singular(self._fit.theta, self._fit.lower, tol)
-
-    # ----- random effects -------------------------------------------------------------
     @cached_property
     def _condvar(self) -> list[np.ndarray]:
         return conditional_variances(self._fit.chol, self._fit.factor, self.sigma)
 
-    def ranef(self, condvar: bool = False) -> dict[str, pd.DataFrame]:
-        """Conditional modes per grouping factor (index: levels, columns: terms).
-
-        Terms sharing a grouping factor are joined into one frame, as lme4 does. With
-        `condvar=True` each frame carries `.attrs["condsd"]`, a frame of the same shape with
-        the conditional standard deviations, and `.attrs["condvar"]`, the per-level
-        conditional covariance matrices (levels, k, k) of each term in column order.
-        """
-        out: dict[str, pd.DataFrame] = {}
-        sds: dict[str, list[pd.DataFrame]] = {}
-        cvs: dict[str, list[np.ndarray]] = {}
-        for i, (t, b) in enumerate(zip(self._frame.terms, self._fit.solution.b, strict=True)):
-            df = pd.DataFrame(b, index=pd.Index(t.levels, name=t.group_name),
-                              columns=t.term_names)
-            out[t.group_name] = pd.concat([out[t.group_name], df], axis=1) \
-                if t.group_name in out else df
-            if condvar:
-                cv = self._condvar[i]
-                sd = np.sqrt(np.clip(np.diagonal(cv, axis1=1, axis2=2), 0, None))
-                sds.setdefault(t.group_name, []).append(
-                    pd.DataFrame(sd, index=df.index, columns=t.term_names))
-                cvs.setdefault(t.group_name, []).append(cv)
-        if condvar:
-            for g in out:
-                out[g].attrs["condsd"] = pd.concat(sds[g], axis=1)
-                out[g].attrs["condvar"] = cvs[g]
-        return out
-
-    def coef(self) -> dict[str, pd.DataFrame]:
-        """Per-level coefficients: fixed effects plus the level's random effects."""
-        fe = self.fixef
-        out = {}
-        for g, re in self.ranef().items():
-            cols = list(fe.index) + [c for c in re.columns if c not in fe.index]
-            df = pd.DataFrame({c: np.full(len(re), fe.get(c, 0.0)) for c in cols},
-                              index=re.index)
-            for c in re.columns:
-                df[c] = df[c] + re[c].to_numpy()
-            out[g] = df
-        return out
-
     # ----- fitted values and residuals ------------------------------------------------
     def _linear_predictor(self, include_random: bool = True) -> np.ndarray:
-        eta = self._frame.X @ self._fit.solution.beta
-        if self._frame.offset is not None:
-            eta = eta + self._frame.offset
-        if include_random:
-            for t, b in zip(self._frame.terms, self._fit.solution.b, strict=True):
-                eta = eta + t.row_effects(b)
-        return eta
+        return self._eta(None if include_random else set())
 
     def fitted(self) -> np.ndarray:
         return self._linear_predictor()
@@ -241,39 +133,7 @@ class LinearMixedModel:
         """
         if type not in ("link", "response"):
             raise ValueError("type must be 'link' or 'response'")
-        keep = self._terms_in(re_form)
-        if newdata is None:
-            eta = self._linear_predictor(include_random=False)
-            for t, b in zip(self._frame.terms, self._fit.solution.b, strict=True):
-                if t.group_name in keep:
-                    eta = eta + t.row_effects(b)
-            return eta
-        new = prepare_newdata(self._frame, newdata)
-        eta = fixed_matrix(self._frame, new) @ self._fit.solution.beta
-        eta = eta + self._frame.new_offset(new.raw)
-        for t, b in zip(self._frame.terms, self._fit.solution.b, strict=True):
-            if t.group_name in keep:
-                eta = eta + term_contribution(t, b, new, allow_new_levels)
-        return eta
-
-    def _terms_in(self, re_form: str | None) -> set[str]:
-        groups = {t.group_name for t in self._frame.terms}
-        if re_form is None:
-            return groups
-        if _drops_random(re_form):
-            return set()
-        from mixedfx.formula import parse_formula
-
-        text = re_form.strip()
-        if not text.startswith("~"):
-            text = "~" + text
-        cols = list(self._frame.frame.columns)
-        parsed = parse_formula("y_ " + text, [*cols, "y_"])
-        wanted = {bar.group_name for bar in parsed.bars}
-        unknown = wanted - groups
-        if unknown:
-            raise ValueError(f"re_form names grouping factors not in the model: {sorted(unknown)}")
-        return wanted
+        return self._eta_new(newdata, re_form, allow_new_levels)
 
     # ----- simulation and refitting ---------------------------------------------------
     def simulate(self, nsim: int = 1, seed: int | None = None,
@@ -330,18 +190,6 @@ class LinearMixedModel:
         from mixedfx.inference.intervals import confint
 
         return confint(self, method=method, level=level, **kwargs)
-
-    def parameter_names(self) -> list[str]:
-        """lme4's `oldNames=FALSE` names of the variance parameters, then `sigma`."""
-        names = []
-        for t, c in zip(self._frame.terms, self._covariances, strict=True):
-            group = t.group_name
-            k = len(c.names)
-            for j in range(k):
-                names.append(f"sd_{c.names[j]}|{group}")
-                for i in range(j + 1, k):
-                    names.append(f"cor_{c.names[i]}.{c.names[j]}|{group}")
-        return [*names, "sigma"]
 
     def summary(self, ddf: str | None = "Satterthwaite") -> Any:
         """lme4's summary with lmerTest's t tests: `ddf="Satterthwaite"` (default) or

@@ -1,4 +1,5 @@
-"""Number and table formatting that reproduces R's printing (format, printCoefmat, abbreviate).
+"""Number and table formatting that reproduces R's printing: `format`, `format.pval`,
+`printCoefmat`, `print.anova`, `abbreviate` and lme4's title wrapping.
 
 `format_real` follows R's `formatReal`: every element of a vector gets the same number of
 decimals, the fewest that show each element with `digits` significant digits (after dropping
@@ -8,9 +9,11 @@ trailing zeros), unless scientific notation is narrower.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 
 def _sig_and_exponent(x: float, digits: int) -> tuple[int, int]:
@@ -134,66 +137,6 @@ def format_pval(p: Sequence[float], digits: int, eps: float = 2.220446049250313e
     return out
 
 
-def signif_stars(p: float) -> str:
-    if not math.isfinite(p):
-        return ""
-    for cut, sym in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p <= cut:
-            return sym
-    return " "
-
-
-def print_coefmat(table: np.ndarray, rownames: Sequence[str], colnames: Sequence[str],
-                  digits: int = 4, has_pvalue: bool = False, signif_legend: bool = True,
-                  n_cs: int = 2, tst_ind: Sequence[int] | None = None) -> str:
-    """R's printCoefmat: estimate/SE columns, test-statistic column(s) and optional p-values."""
-    table = np.asarray(table, dtype=float)
-    nr, nc = table.shape
-    dig_tst = max(1, min(5, digits - 1))
-    cells = [["" for _ in range(nc)] for _ in range(nr)]
-    cs = table[:, :n_cs]
-    acs = np.abs(cs[np.isfinite(cs) & (cs != 0)])
-    digmin = 1 + (math.floor(math.log10(acs.min())) if len(acs) else 0)
-    rounded = r_round(cs, max(1, digits - digmin))
-    formatted = format_real(rounded.T.ravel(), digits)
-    for j in range(n_cs):
-        for i in range(nr):
-            cells[i][j] = formatted[j * nr + i]
-    pcol = nc - 1 if has_pvalue else None
-    tst = list(tst_ind) if tst_ind is not None else [n_cs]
-    for j in range(nc):
-        if j < n_cs or j == pcol:
-            continue
-        col = table[:, j]
-        col_f = format_real(r_round(col, dig_tst), digits) if j in tst else format_real(col, digits)
-        for i in range(nr):
-            cells[i][j] = col_f[i]
-    for i in range(nr):
-        for j in range(n_cs):
-            v = table[i, j]
-            if v != 0 and np.isfinite(v) and float(cells[i][j]) == 0:
-                cells[i][j] = format_real([v], max(1, digits - 1))[0]
-    names = list(colnames)
-    if has_pvalue:
-        pv = format_pval(table[:, pcol], dig_tst)
-        w = max(len(s) for s in pv)
-        for i in range(nr):
-            cells[i][pcol] = pv[i].rjust(w)
-        stars = [signif_stars(v) for v in table[:, pcol]]
-        if any(s.strip() for s in stars):
-            for i in range(nr):
-                cells[i].append(stars[i])
-            names.append("")
-    for j in range(len(names)):
-        w = max(len(cells[i][j]) for i in range(nr)) if nr else 0
-        for i in range(nr):
-            cells[i][j] = cells[i][j].rjust(w) if j < nc else cells[i][j].ljust(w)
-    text = print_matrix(cells, names, rownames, right=True)
-    if has_pvalue and signif_legend and len(names) > nc:
-        text += ("\n---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
-    return text
-
-
 _VOWELS = set("aeiou")
 
 
@@ -219,3 +162,146 @@ def abbreviate(name: str, minlength: int = 6) -> str:
     if len(chars) > minlength:
         chars = [c for c in chars if c != " "]
     return "".join(chars[:max(minlength, 0)] if len(chars) > minlength else chars)
+
+
+EPS = float(np.finfo(float).eps)
+LEGEND = "0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"
+WIDTH = 80
+
+
+def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
+    fin = x[np.isfinite(x)]
+    if len(fin) == 0:
+        return x
+    mx = float(np.max(np.abs(fin)))
+    d = max(0, int(np.floor(digits - np.log10(mx) + 0.5))) if mx > 0 else digits
+    return np.round(x, d)
+
+
+def _fmt(values: np.ndarray, digits: int) -> list[str]:
+    """R's format(x, digits) for a numeric vector; NaN cells are left empty here."""
+    values = np.asarray(values, dtype=float)
+    out = [""] * len(values)
+    ok = np.isfinite(values)
+    if ok.any():
+        cells = [c.strip() for c in format_real(values[ok], digits)]
+        w = max(len(c) for c in cells)
+        for i, c in zip(np.flatnonzero(ok), cells, strict=True):
+            out[i] = c.rjust(w)
+    return out
+
+
+def _stars(p: float) -> str:
+    if not math.isfinite(p):
+        return ""
+    for cut, sym in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p <= cut:
+            return sym
+    return " "
+
+
+def print_coefmat(x: pd.DataFrame, digits: int, cs_ind: Sequence[int] | None = None,
+                  tst_ind: Sequence[int] | None = None, zap_ind: Sequence[int] = (),
+                  has_pvalue: bool | None = None, na_print: str = "NA",
+                  signif_stars: bool = True) -> str:
+    """R's `printCoefmat` for a data frame (0-based column indices)."""
+    xm = x.to_numpy(dtype=float).copy()
+    nr, nc = xm.shape
+    cn = list(x.columns)
+    if has_pvalue is None:
+        has_pvalue = nc >= 4 and cn[-1][:3] in ("Pr(", "p-v")
+    k = nc - int(has_pvalue) - (1 if tst_ind is None else len(tst_ind))
+    cs = list(range(k)) if cs_ind is None else list(cs_ind)
+    tst = [k] if tst_ind is None else list(tst_ind)
+    dig_tst = max(1, min(5, digits - 1))
+    cells = [["" for _ in range(nc)] for _ in range(nr)]
+    ina = np.isnan(xm)
+    for j in zap_ind:
+        xm[:, j] = _zapsmall(xm[:, j], digits)
+    if cs:
+        acs = np.abs(xm[:, cs])
+        fin = acs[np.isfinite(acs) & (acs != 0)]
+        if np.isfinite(acs).any():
+            digmin = 1 + (math.floor(math.log10(fin.min())) if len(fin) else 0)
+            vals = np.round(xm[:, cs], max(1, digits - digmin))
+            f = _fmt(vals.T.ravel(), digits)
+            for jj, j in enumerate(cs):
+                for i in range(nr):
+                    cells[i][j] = f[jj * nr + i]
+    if tst:
+        f = _fmt(np.round(xm[:, tst], dig_tst).T.ravel(), digits)
+        for jj, j in enumerate(tst):
+            for i in range(nr):
+                cells[i][j] = f[jj * nr + i]
+    pcol = nc - 1 if has_pvalue else -1
+    for j in range(nc):
+        if j in cs or j in tst or j == pcol:
+            continue
+        f = _fmt(xm[:, j], digits)
+        for i in range(nr):
+            cells[i][j] = f[i]
+    fix = [(i, j) for i in range(nr) for j in range(nc)
+           if j not in tst and j != pcol and not ina[i, j] and cells[i][j].strip()
+           and (xm[i, j] == 0) != (float(cells[i][j]) == 0)]
+    if fix:
+        f = _fmt(np.array([xm[i, j] for i, j in fix]), max(1, digits - 1))
+        for (i, j), c in zip(fix, f, strict=True):
+            cells[i][j] = c
+    for i in range(nr):
+        for j in range(nc):
+            if ina[i, j]:
+                cells[i][j] = na_print
+    names = list(cn)
+    show_stars = False
+    if has_pvalue:
+        okp = ~ina[:, pcol]
+        if okp.any():
+            pv = xm[:, pcol]
+            f = format_pval(pv[okp], dig_tst)
+            for i, c in zip(np.flatnonzero(okp), f, strict=True):
+                cells[i][pcol] = c
+            show_stars = signif_stars and bool(np.any(pv[okp] < 0.1))
+            if show_stars:
+                st = [_stars(p) if ok else "" for p, ok in zip(pv, okp, strict=True)]
+                w = max(len(s) for s in st)
+                for i in range(nr):
+                    cells[i].append(st[i].ljust(w))
+                names.append("")
+    text = print_matrix(cells, names, [str(r) for r in x.index], right=True)
+    if show_stars:
+        text += "\n---\nSignif. codes:  " + LEGEND
+    return text
+
+
+def print_anova(table: pd.DataFrame, heading: Sequence[str] = (), digits: int = 5) -> str:
+    """R's `print.anova`: heading lines, then printCoefmat with the statistics columns
+    (`F value`, `Chisq`, ...) as test columns and `Df` columns unzapped."""
+    cn = list(table.columns)
+    nc = len(cn)
+    has_p = cn[-1].startswith("Pr(") or cn[-1].startswith("P(")
+    zap = list(range(nc - 1 if has_p else nc))
+    tst = [j for j, c in enumerate(cn) if c[1:7] == " value"]
+    tst += [j for j, c in enumerate(cn) if c in ("F", "Cp", "Chisq")]
+    zap = [j for j in zap if j not in tst]
+    zap = [j for j in zap if not cn[j].endswith("Df")]
+    body = print_coefmat(table, digits, cs_ind=[], tst_ind=tst, zap_ind=zap,
+                         has_pvalue=has_p, na_print="")
+    return "\n".join([*heading, body])
+
+
+def method_title(title: str, cls: str, width: int = WIDTH) -> str:
+    """lme4's `.prt.methTit`: 'title [class]', wrapped with cat(fill = TRUE) when long."""
+    if len(title) + 5 + len(cls) <= width:
+        return f"{title} ['{cls}']"
+    parts = textwrap.wrap(title, width=width - 2, subsequent_indent="  ",
+                          break_long_words=False, break_on_hyphens=False)
+    items = [*parts, " [", cls, "]"]
+    lines, cur = [], ""
+    for it in items:
+        if cur and len(cur) + len(it) > width:
+            lines.append(cur)
+            cur = it
+        else:
+            cur += it
+    lines.append(cur)
+    return "\n".join(lines)

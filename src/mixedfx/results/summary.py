@@ -10,6 +10,7 @@ import pandas as pd
 from mixedfx.results.rformat import (
     abbreviate,
     format_real,
+    method_title,
     print_coefmat,
     print_matrix,
     print_named_vector,
@@ -119,8 +120,6 @@ class LmmSummary:
 
     def title(self) -> str:
         if self.ddf is not None:
-            from mixedfx.inference.printing import method_title
-
             fit = "REML" if self.model.REML else "maximum likelihood "
             return method_title(f"Linear mixed model fit by {fit}. t-tests use {self.ddf}'s "
                                 "method", "lmerModLmerTest")
@@ -139,13 +138,7 @@ class LmmSummary:
         return lines
 
     def fixed_effects_table(self) -> str:
-        c = self.coefficients
-        if self.ddf is not None:
-            from mixedfx.inference.printing import print_coefmat as print_tests
-
-            return "Fixed effects:\n" + print_tests(c, DIGITS)
-        return "Fixed effects:\n" + print_coefmat(c.to_numpy(), list(c.index), list(c.columns),
-                                                  DIGITS)
+        return "Fixed effects:\n" + print_coefmat(self.coefficients, DIGITS)
 
     def __str__(self) -> str:
         m = self.model
