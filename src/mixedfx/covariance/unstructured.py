@@ -7,9 +7,19 @@ The term's covariance is σ² T Tᵀ.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
+
+
+@functools.cache
+def _lower_triangle(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the lower triangle of a k×k matrix, column by column."""
+    cols, rows = np.triu_indices(k)
+    rows.setflags(write=False)
+    cols.setflags(write=False)
+    return rows, cols
 
 
 @dataclass(frozen=True)
@@ -50,10 +60,11 @@ class Unstructured(CovarianceStructure):
 
     def _index(self) -> tuple[np.ndarray, np.ndarray]:
         # column-major lower triangle: (0,0), (1,0), ..., (k-1,0), (1,1), ...
-        cols, rows = np.triu_indices(self.k)
-        return rows, cols
+        return _lower_triangle(self.k)
 
     def template(self, theta: np.ndarray) -> np.ndarray:
+        if self.k == 1:
+            return np.array(theta, dtype=float).reshape(1, 1)
         rows, cols = self._index()
         T = np.zeros((self.k, self.k))
         T[rows, cols] = theta

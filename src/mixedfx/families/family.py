@@ -32,6 +32,11 @@ class Family:
     theta: float | None = None        # negative binomial shape
 
     @property
+    def canonical(self) -> bool:
+        """Whether the link is the family's canonical link (then dμ/dη = V(μ))."""
+        return (self.name, self.link.name) in (("binomial", "logit"), ("poisson", "log"))
+
+    @property
     def has_dispersion(self) -> bool:
         """Whether the family has a scale parameter to estimate (Gamma, inverse Gaussian,
         Gaussian)."""

@@ -25,7 +25,7 @@ from mixedfx.optimize.convergence import (
     emit,
     is_singular,
 )
-from mixedfx.optimize.derivatives import deriv12
+from mixedfx.optimize.derivatives import forward_hessian
 
 STAGE1_STEP_TOL = 1e-7   # PIRLS step tolerance in stage 1 ...
 STAGE2_STEP_TOL = 1e-9   # ... and for the final objective
@@ -117,7 +117,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         value = obj(x_final)
         if calc and nagq > 0:
             g = central_gradient(obj, x_final)
-            _, H = deriv12(Lme4Devfun(obj, state1), x_final)
+            H = forward_hessian(Lme4Devfun(obj, state1), x_final)
             x_final, value, g = newton_polish(obj, x_final, value, g, H,
                                               lower2_of(lower, beta))
             theta, beta = x_final[:n_theta], x_final[n_theta:]

@@ -113,9 +113,13 @@ class Pirls:
 
     def weights(self, state: PirlsState) -> tuple[np.ndarray, np.ndarray]:
         """IRLS weights W and working response z − offset at the state's μ."""
-        mu_eta = self.family.link.mu_eta(state.eta)
-        var = self.family.variance(state.mu)
-        W = self.resp.wt * mu_eta * mu_eta / var
+        if self.family.canonical:
+            # dμ/dη = V(μ): W = wt V(μ), and no inverse-link derivative to evaluate
+            mu_eta = np.maximum(self.family.variance(state.mu), np.finfo(float).eps)
+            W = self.resp.wt * mu_eta
+        else:
+            mu_eta = self.family.link.mu_eta(state.eta)
+            W = self.resp.wt * mu_eta * mu_eta / self.family.variance(state.mu)
         z = state.eta - self.offset + (self.resp.y - state.mu) / mu_eta
         return W, z
 
