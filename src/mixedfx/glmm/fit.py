@@ -29,7 +29,8 @@ from mixedfx.optimize.derivatives import forward_hessian
 
 STAGE1_STEP_TOL = 1e-7   # PIRLS step tolerance in stage 1 ...
 STAGE2_STEP_TOL = 1e-9   # ... and for the final objective
-STAGE1_XTOL = 1e-4       # stage-1 trust-region radius at which BOBYQA stops
+STAGE1_XTOL = 1e-3       # stage-1 trust-region radius at which BOBYQA stops
+POLISH_TOL = 1e-4        # Newton-polish when lme4's scaled gradient exceeds this
 STEP_THETA = 0.1    # stage-2 initial trust region: 10 % of each θ ...
 STEP_GAMMA = 0.1    # ... and a tenth of a standard error for each fixed effect
 
@@ -118,8 +119,9 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         if calc and nagq > 0:
             g = central_gradient(obj, x_final)
             H = forward_hessian(Lme4Devfun(obj, state1), x_final)
-            x_final, value, g = newton_polish(obj, x_final, value, g, H,
-                                              lower2_of(lower, beta))
+            if check_gradient(g, H, POLISH_TOL):
+                x_final, value, g = newton_polish(obj, x_final, value, g, H,
+                                                  lower2_of(lower, beta))
             theta, beta = x_final[:n_theta], x_final[n_theta:]
             value = obj(x_final)
     state = obj.state
