@@ -38,10 +38,18 @@ class ProfiledDeviance:
         self.reml = reml
         self.ldW = ldW
         self.evaluations = 0
-        self._workspace = np.empty_like(chol.xp.Arr)
+        self._workspace: np.ndarray | None = None
+
+    def release_workspace(self) -> np.ndarray:
+        """Hand the r×r scratch array over (for a factor that outlives the optimization)."""
+        ws = self._workspace if self._workspace is not None else np.empty_like(self.chol.xp.Arr)
+        self._workspace = None
+        return ws
 
     def __call__(self, theta: np.ndarray) -> float:
         self.evaluations += 1
+        if self._workspace is None:
+            self._workspace = np.empty_like(self.chol.xp.Arr)
         f = self.chol.factorize(theta, self._workspace)
         if f is None:
             return math.inf

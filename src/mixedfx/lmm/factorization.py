@@ -18,6 +18,7 @@ X-block diagonal gives log|R_X|², and log|L_Z|² = log|L₁₁|² + log|L_zz|²
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,36 +63,25 @@ def _level_rows(B: sp.csr_matrix, k1: int, n1: int) -> tuple[np.ndarray, np.ndar
     return indptr, ukey % r, vals
 
 
-def _pairs_by_level(indptr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All index pairs (a ≤ b) of entries within each level's segment, in level order.
+def _pair_chunks(indptr: np.ndarray, max_pairs: int = 1 << 20
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """All index pairs (a ≤ b) of entries within each level's segment, in chunks.
 
-    Returns (pair indptr over levels, first entry index, second entry index).
+    Yields (positions of the pairs in level order, first entry index, second entry index);
+    the positions of all chunks together are 0 .. P−1, P the total number of pairs.
     """
     m = np.diff(indptr)
     npairs = m * (m + 1) // 2
     pair_ptr = np.concatenate([[0], np.cumsum(npairs)])
-    ia = np.empty(pair_ptr[-1], dtype=np.int64)
-    ib = np.empty(pair_ptr[-1], dtype=np.int64)
     for size in np.unique(m[m > 0]):
         levels = np.flatnonzero(m == size)
         ta, tb = np.triu_indices(size)
-        pos = pair_ptr[levels][:, None] + np.arange(len(ta))[None, :]
-        ia[pos] = indptr[levels][:, None] + ta[None, :]
-        ib[pos] = indptr[levels][:, None] + tb[None, :]
-    return pair_ptr, ia, ib
-
-
-def _compact_targets(target: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct flat positions (sorted) and each pair's index into them."""
-    if r * r <= 1 << 26:
-        mark = np.zeros(r * r, dtype=bool)
-        mark[target] = True
-        distinct = np.flatnonzero(mark)
-        lookup = np.zeros(r * r, dtype=np.int64)
-        lookup[distinct] = np.arange(len(distinct))
-        return distinct, lookup[target]
-    distinct, inverse = np.unique(target, return_inverse=True)
-    return distinct, inverse
+        step = max(1, max_pairs // len(ta))
+        for start in range(0, len(levels), step):
+            lv = levels[start:start + step]
+            pos = (pair_ptr[lv][:, None] + np.arange(len(ta))[None, :]).ravel()
+            yield (pos, (indptr[lv][:, None] + ta[None, :]).ravel(),
+                   (indptr[lv][:, None] + tb[None, :]).ravel())
 
 
 class WeightedGram:
@@ -114,26 +104,40 @@ class WeightedGram:
             self.B3 = B.reshape(r, n1, k1)
             return
         indptr, rows, vals = _level_rows(B, k1, n1)
-        pair_ptr, ia, ib = _pairs_by_level(indptr)
-        self.targets, row_of_pair = _compact_targets(rows[ia] * r + rows[ib], r)
+        m = np.diff(indptr)
+        npairs = m * (m + 1) // 2
+        total = int(npairs.sum())
         kk = k1 * k1
-        npairs = np.diff(pair_ptr)
-        if k1 == 1:
-            data = vals[ia, 0] * vals[ib, 0]
-            indices = row_of_pair
-            col_ptr = pair_ptr
-        else:
+        # pass 1: which flat positions (a, b) occur
+        mark = np.zeros(r * r, dtype=bool)
+        for _, ia, ib in _pair_chunks(indptr):
+            mark[rows[ia] * r + rows[ib]] = True
+        self.targets = np.flatnonzero(mark)
+        del mark
+        idx_type = np.int32 if len(self.targets) < 2**31 else np.int64
+        lookup = np.zeros(r * r, dtype=idx_type)
+        lookup[self.targets] = np.arange(len(self.targets), dtype=idx_type)
+        # pass 2: the products, written straight into Q's CSC arrays
+        data = np.empty(total * kk)
+        indices = np.empty(total * kk, dtype=idx_type)
+        level_of_pair = np.repeat(np.arange(n1), npairs) if k1 > 1 else None
+        pair_ptr = np.concatenate([[0], np.cumsum(npairs)])
+        for pos, ia, ib in _pair_chunks(indptr):
+            row_ids = lookup[rows[ia] * r + rows[ib]]
+            if k1 == 1:
+                data[pos] = vals[ia, 0] * vals[ib, 0]
+                indices[pos] = row_ids
+                continue
             # column (j, c, d) holds level j's pairs: data vals[a, c] * vals[b, d]
-            level_of_pair = np.repeat(np.arange(n1), npairs)
-            within = np.arange(len(ia)) - pair_ptr[level_of_pair]
-            data = np.empty(len(ia) * kk)
-            indices = np.empty(len(ia) * kk, dtype=np.int64)
+            lev = level_of_pair[pos]
+            base = pair_ptr[lev] * kk + (pos - pair_ptr[lev])
             for cd in range(kk):
                 c, d = divmod(cd, k1)
-                pos = pair_ptr[level_of_pair] * kk + cd * npairs[level_of_pair] + within
-                data[pos] = vals[ia, c] * vals[ib, d]
-                indices[pos] = row_of_pair
-            col_ptr = np.concatenate([[0], np.cumsum(np.repeat(npairs, kk))])
+                out = base + cd * npairs[lev]
+                data[out] = vals[ia, c] * vals[ib, d]
+                indices[out] = row_ids
+        del lookup
+        col_ptr = np.concatenate([[0], np.cumsum(np.repeat(npairs, kk))])
         self.Q = sp.csc_matrix((data, indices, col_ptr), shape=(len(self.targets), n1 * kk))
 
     def __call__(self, W: np.ndarray) -> np.ndarray:

@@ -87,7 +87,7 @@ def fit_lmm(frame: ModelFrame, reml: bool, control: Control, start: np.ndarray |
     opt = optimize_theta(objective, x0, lower, control, objective.n,
                          counter=lambda: objective.evaluations, presolve=presolve)
     theta = opt.x
-    factor = objective.chol.factorize(theta)
+    factor = objective.chol.factorize(theta, objective.release_workspace())
     if factor is None:
         raise np.linalg.LinAlgError("the penalized system is not positive definite at the "
                                     "optimum; is the fixed-effects model matrix rank deficient?")
