@@ -44,7 +44,7 @@ ORTHO_TYPE1 = "\n".join([
 ])
 
 LRT_TABLE = "\n".join([
-    'Data: data',
+    'Data: sleepstudy',
     'Models:',
     'm0: Reaction ~ Days + (1 | Subject)',
     'm1: Reaction ~ Days + (Days | Subject)',

@@ -139,7 +139,8 @@ def load(name: str) -> pd.DataFrame:
 
     Returns:
         The data with R's column order, row order, column types and factor level orders;
-        factors are ``pd.Categorical`` (ordered for R's ordered factors).
+        factors are ``pd.Categorical`` (ordered for R's ordered factors). ``attrs["name"]``
+        holds the data set's name, which model summaries print as ``Data:``.
 
     Raises:
         ValueError: if the name is unknown (the message lists the available names).
@@ -159,7 +160,9 @@ def load(name: str) -> pd.DataFrame:
     if list(raw.columns) != list(columns):
         raise ValueError(f"data file of {info['name']!r} does not match its metadata")
     data = {col: _convert(raw[col], spec, col) for col, spec in columns.items()}
-    return pd.DataFrame(data, index=pd.RangeIndex(len(raw)))
+    frame = pd.DataFrame(data, index=pd.RangeIndex(len(raw)))
+    frame.attrs["name"] = info["name"]   # shown as "Data: ..." in model summaries
+    return frame
 
 
 def _type_label(spec: dict[str, Any]) -> str:
