@@ -15,7 +15,8 @@ Modules (one concern each):
 * `bootstrap`      parametric bootstrap (bootMer) and bootstrap intervals
 * `rlrsim`         exact (R)LRT for one variance component (exactRLRT / exactLRT)
 * `posterior`      arm's sim, merTools' REsim / predictInterval, performance's icc
-* `printing`       R's printCoefmat / print.anova layouts
+
+Tables print through `mixedfx.results.rformat` (R's printCoefmat / print.anova).
 """
 
 from mixedfx.inference.anova import anova, drop1, ranova
