@@ -32,8 +32,7 @@ class Link:
 def _logit_inv(eta: np.ndarray) -> np.ndarray:
     # R's logit_linkinv: exp(η) replaced by ε / 1/ε beyond |η| > 30
     mu = special.expit(eta)
-    extreme = np.abs(eta) > _THRESH
-    if extreme.any():
+    if eta.max(initial=0.0) > _THRESH or eta.min(initial=0.0) < _MTHRESH:
         mu = np.where(eta < _MTHRESH, EPS / (1 + EPS), np.where(eta > _THRESH,
                       _INVEPS / (1 + _INVEPS), mu))
     return mu
@@ -42,8 +41,9 @@ def _logit_inv(eta: np.ndarray) -> np.ndarray:
 def _logit_mu_eta(eta: np.ndarray) -> np.ndarray:
     p = special.expit(eta)
     out = p * (1 - p)
-    extreme = np.abs(eta) > _THRESH
-    return np.where(extreme, EPS, out) if extreme.any() else out
+    if eta.max(initial=0.0) > _THRESH or eta.min(initial=0.0) < _MTHRESH:
+        return np.where(np.abs(eta) > _THRESH, EPS, out)
+    return out
 
 
 def _probit_inv(eta: np.ndarray) -> np.ndarray:

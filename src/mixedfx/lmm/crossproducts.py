@@ -79,8 +79,8 @@ class CrossProductBuilder:
                     vals.append(t.values[:, a] * first.values[:, b])
         if q:
             key = np.concatenate(pos)
-            self.B_vals = np.concatenate(vals)
-            self.B_rowidx = np.tile(np.arange(n), len(pos))
+            self.B_vals = _unless_ones(np.concatenate(vals))
+            self.B_rowidx = None if len(pos) == 1 else np.tile(np.arange(n), len(pos))
             if self.dense_B:
                 self.B_pos = key
             else:
@@ -99,11 +99,11 @@ class CrossProductBuilder:
                             zz_pos.append(ra.astype(np.int64) * q + cb)
                             zz_vals.append(t.values[:, a] * s_.values[:, b])
             self.ZZ_pos = np.concatenate(zz_pos)
-            self.ZZ_vals = np.concatenate(zz_vals)
-            self.ZZ_rowidx = np.tile(np.arange(n), len(zz_pos))
+            self.ZZ_vals = _unless_ones(np.concatenate(zz_vals))
+            self.ZZ_rowidx = None if len(zz_pos) == 1 else np.tile(np.arange(n), len(zz_pos))
             self.ZrT = sp.hstack([_sparse_z(t, n) for t in rest], format="csc").T.tocsr()
         # A₁₁ products
-        self.A11_vals = [(a, b, first.values[:, a] * first.values[:, b])
+        self.A11_vals = [(a, b, _unless_ones(first.values[:, a] * first.values[:, b]))
                          for a in range(self.k1) for b in range(a, self.k1)]
 
     def compute(self, y: np.ndarray, sqrt_w: np.ndarray | None) -> CrossProducts:
@@ -116,14 +116,15 @@ class CrossProductBuilder:
         WXy = Xy * w[:, None]
         A11 = np.empty((n1, k1, k1))
         for a, b, v in self.A11_vals:
-            s = np.bincount(first.codes, weights=w * v, minlength=n1)
+            s = np.bincount(first.codes, weights=w if v is None else w * v, minlength=n1)
             A11[:, a, b] = s
             A11[:, b, a] = s
         XyZ1 = np.asarray(self.Z1T @ WXy).T                      # (p+1) × q₁
         if q:
-            bw = w[self.B_rowidx] * self.B_vals
+            bw = _weighted(w, self.B_rowidx, self.B_vals)
             Arr = np.empty((q + p + 1, q + p + 1))
-            Arr[:q, :q] = np.bincount(self.ZZ_pos, weights=w[self.ZZ_rowidx] * self.ZZ_vals,
+            Arr[:q, :q] = np.bincount(self.ZZ_pos,
+                                      weights=_weighted(w, self.ZZ_rowidx, self.ZZ_vals),
                                       minlength=q * q).reshape(q, q)
             ZrXy = self.ZrT @ WXy
             Arr[:q, q:] = ZrXy
@@ -142,6 +143,19 @@ class CrossProductBuilder:
             B = XyZ1
         return CrossProducts(A11=A11, B=B, Arr=Arr, q_rest=q, p=p, n=n,
                              rest_offsets=self.rest_offsets)
+
+
+def _unless_ones(values: np.ndarray) -> np.ndarray | None:
+    """None for an all-ones product vector (intercept terms), so it is never multiplied."""
+    return None if np.all(values == 1.0) else values
+
+
+def _weighted(w: np.ndarray, rowidx: np.ndarray | None, values: np.ndarray | None
+              ) -> np.ndarray:
+    """w gathered to each stored product (rows repeat once per product block) times the
+    products' values."""
+    wr = w if rowidx is None else w[rowidx]
+    return wr if values is None else wr * values
 
 
 def _sparse_z(term: RandomEffectsTerm, n: int) -> sp.csr_matrix:
