@@ -120,8 +120,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
             g = central_gradient(obj, x_final)
             H = forward_hessian(Lme4Devfun(obj, state1), x_final)
             if check_gradient(g, H, POLISH_TOL):
+                # the gradient is recomputed after the step only when lme4's check would
+                # fail at BOBYQA's point; otherwise the step just sharpens the estimates
+                recheck = bool(check_gradient(g, H, control.check_conv_grad_tol))
                 x_final, value, g = newton_polish(obj, x_final, value, g, H,
-                                                  lower2_of(lower, beta))
+                                                  lower2_of(lower, beta), recheck)
             theta, beta = x_final[:n_theta], x_final[n_theta:]
             value = obj(x_final)
     state = obj.state
@@ -170,7 +173,8 @@ def lower2_of(lower: np.ndarray, beta: np.ndarray) -> np.ndarray:
 
 
 def newton_polish(fn, x: np.ndarray, fx: float, g: np.ndarray, H: np.ndarray,
-                  lower: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+                  lower: np.ndarray, recompute_gradient: bool = True,
+                  ) -> tuple[np.ndarray, float, np.ndarray]:
     """One Newton step x − H⁻¹g from BOBYQA's end point, kept when it stays feasible and
     lowers the objective (then the gradient is recomputed there). H is within about 1 % of
     the objective's Hessian, so the step shrinks the gradient about a hundredfold."""
@@ -184,7 +188,7 @@ def newton_polish(fn, x: np.ndarray, fx: float, g: np.ndarray, H: np.ndarray,
     f_trial = fn(trial)
     if not f_trial < fx:
         return x, fx, g
-    return trial, f_trial, central_gradient(fn, trial)
+    return trial, f_trial, central_gradient(fn, trial) if recompute_gradient else g
 
 
 def central_gradient(fn, x: np.ndarray, delta: float = 1e-4) -> np.ndarray:

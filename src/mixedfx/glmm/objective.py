@@ -52,8 +52,9 @@ class GlmmObjective:
     def _solve_modes(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
         templates = self.templates(theta)
         start = self.state
-        if beta is not None:
-            start = self.pirls.evaluate(start.u, beta, templates)
+        u0 = self._carry_u(start, templates)
+        if beta is not None or u0 is not start.u:
+            start = self.pirls.evaluate(u0, start.beta if beta is None else beta, templates)
         try:
             return self.pirls.run(theta, start, beta is None, templates)
         except PirlsError:
@@ -73,6 +74,25 @@ class GlmmObjective:
             yield
         finally:
             self.pirls.step_tol, self.lag_tol = saved
+
+    def _carry_u(self, state: PirlsState, templates: list[np.ndarray]) -> list[np.ndarray]:
+        """Warm start for new θ: keep the random effects b = Λu, so u ← T_new⁻¹ T_old u.
+
+        b moves little between nearby θ while u = Λ⁻¹b rescales with them."""
+        old = getattr(state, "templates", None)
+        if old is None:
+            return state.u
+        out = []
+        for u, T_old, T_new in zip(state.u, old, templates, strict=True):
+            if T_new.shape[0] == 1:
+                t = T_new[0, 0]
+                out.append(u * (T_old[0, 0] / t) if t > 1e-10 else u)
+            else:
+                try:
+                    out.append(np.linalg.solve(T_new, T_old @ u.T).T)
+                except np.linalg.LinAlgError:
+                    out.append(u)
+        return out
 
     def value_at(self, state: PirlsState, theta: np.ndarray, f=None) -> float:
         """The Laplace / AGQ objective at converged conditional modes (factor `f` of
@@ -126,6 +146,7 @@ class GlmmObjective:
             return np.inf
         value = self.value_at(state, theta)
         if np.isfinite(value):
+            state.templates = self.templates(theta)
             self.state = state
         return value
 

@@ -46,6 +46,7 @@ class PirlsState:
     iterations: int = 0
     loglik_kernel: float | None = None
     lag: float = np.inf           # size of the step since `factor` was computed
+    templates: list[np.ndarray] | None = None   # Λ templates the modes were found at
 
     @property
     def pdev(self) -> float:
