@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.results.rformat import (
+    convergence_footer,
     format_real,
     method_title,
     print_coefmat,
@@ -71,8 +72,8 @@ class GlmmSummary:
             p = len(c)
             if 1 < p <= COR_MAX:
                 out += ["", fixed_correlation(m.vcov)]
-        if m.optimizer_info["messages"]:
-            out += ["optimizer convergence messages:", *m.optimizer_info["messages"]]
+        info = m.optimizer_info
+        out += convergence_footer("bobyqa", info["converged"], info["messages"])
         return "\n".join(out) + "\n"
 
     def __repr__(self) -> str:

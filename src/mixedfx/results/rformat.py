@@ -305,3 +305,16 @@ def method_title(title: str, cls: str, width: int = WIDTH) -> str:
             cur += it
     lines.append(cur)
     return "\n".join(lines)
+
+
+LME4_OPTIMIZER_NAMES = {"bobyqa": "nloptwrap", "nelder_mead": "Nelder_Mead"}
+
+
+def convergence_footer(optimizer: str, converged: bool, messages: list[str]) -> list[str]:
+    """lme4's `.prt.warn` lines under a summary: the optimizer's convergence code, then the
+    convergence and singularity messages (nothing when there are none)."""
+    if not messages and converged:
+        return []
+    name = LME4_OPTIMIZER_NAMES.get(optimizer, optimizer)
+    code = "0 (OK)" if converged else "1 (failure)"
+    return [f"optimizer ({name}) convergence code: {code}", *messages]

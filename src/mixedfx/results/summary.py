@@ -9,6 +9,7 @@ import pandas as pd
 
 from mixedfx.results.rformat import (
     abbreviate,
+    convergence_footer,
     format_real,
     method_title,
     print_coefmat,
@@ -155,10 +156,8 @@ class LmmSummary:
                 out += ["", f"Correlation matrix not shown by default, as p = {p} > {COR_MAX}.",
                         "Use print(summary, correlation=TRUE)  or",
                         "    vcov(x)        if you need it"]
-        messages = m.optimizer_info["messages"]
-        if messages:
-            out += [f"optimizer ({m.optimizer_info['optimizer']}) convergence code: 0 (OK)",
-                    *messages]
+        info = m.optimizer_info
+        out += convergence_footer(info["optimizer"], info["converged"], info["messages"])
         return "\n".join(out) + "\n"
 
     def __repr__(self) -> str:
