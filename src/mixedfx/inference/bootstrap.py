@@ -1,11 +1,18 @@
-"""Parametric bootstrap of a fitted LMM, as lme4's `bootMer`, and bootstrap intervals as
-`confint(m, method="boot")` (boot's `boot.ci`).
+"""Parametric bootstrap of a fitted LMM or GLMM, as lme4's `bootMer`, and bootstrap intervals
+as `confint(m, method="boot")` (boot's `boot.ci`).
 
-All `nsim` responses y*ₖ = Xβ̂ + ZΛ̂u*ₖ + ε*ₖ (u*, ε* ~ N(0, σ̂²I); with `use_u` the fitted u)
-are simulated first from one generator seeded with `seed` (`LinearMixedModel.simulate`), so the
-replicates do not depend on `n_jobs`; each is refitted (start: θ̂) and summarized by `func`.
-With `n_jobs` > 1 the refits run in worker processes (fork where available, so `func` may be
-any callable; elsewhere it must be picklable). A refit that fails gives a row of NaN.
+All `nsim` responses are simulated first from one generator seeded with `seed` (the model's
+`simulate`: for an LMM y*ₖ = Xβ̂ + ZΛ̂u*ₖ + ε*ₖ, u*, ε* ~ N(0, σ̂²I); for a GLMM new random effects
+and then the family's distribution, successes for cbind responses; with `use_u` the fitted u),
+so the replicates do not depend on `n_jobs`; each is refitted by the model's `refit` (start:
+θ̂) and summarized by `func`. The driver only needs those two callables, so LMMs and GLMMs share
+it. With `n_jobs` > 1 the refits run in worker processes (fork where available, so `func` may
+be any callable; elsewhere it must be picklable). A refit that fails gives a row of NaN.
+
+Default `func` (lme4's `bootMer` has none; this is the statistic its `confint(method="boot")`
+uses, lme4's `bootFun`): `parameter_vector`, the sd/cor (σ-scaled for an LMM), σ when the model
+has a scale parameter, then β, named as `confint` names them. `theta_beta` gives lme4's
+`getME(m, c("theta", "beta"))` instead.
 
 Percentile limits follow boot's `norm.inter`: with R finite replicates sorted and
 rk = (R + 1)α, the limit is t*_(k) for integer rk, otherwise interpolated between t*_(k) and
@@ -31,18 +38,45 @@ from scipy import stats
 from mixedfx.inference.linalg import single_threaded_blas
 
 if TYPE_CHECKING:
+    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
     from mixedfx.results.lmm_model import LinearMixedModel
+
+    MixedModel = LinearMixedModel | GeneralizedLinearMixedModel
 
 Func = Callable[[Any], Any]
 
 
+def _is_glmm(model: Any) -> bool:
+    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
+
+    return isinstance(model, GeneralizedLinearMixedModel)
+
+
 def parameter_vector(model: Any) -> pd.Series:
-    """lme4's default `bootFun` of `confint(method="boot")`: sd/cor (σ-scaled), σ, β."""
+    """lme4's default `bootFun` of `confint(method="boot")`: sd/cor (σ-scaled for an LMM), σ
+    (LMMs and GLMMs with a scale parameter), β; named as `parameter_names()` and `fixef`."""
     from mixedfx.inference.profile import cv_to_sv
 
     ks = [t.k for t in model.frame.terms]
-    vals = np.concatenate([cv_to_sv(model.theta, ks, model.sigma), model.beta])
+    if _is_glmm(model):
+        sv = cv_to_sv(model.theta, ks, 1.0)[:-1]
+        if model._has_scale:
+            sv = np.append(sv, model.sigma)
+    else:
+        sv = cv_to_sv(model.theta, ks, model.sigma)
+    vals = np.concatenate([sv, model.beta])
     return pd.Series(vals, index=[*model.parameter_names(), *model.fixef.index])
+
+
+def theta_beta(model: Any) -> pd.Series:
+    """θ then β (lme4's `getME(m, c("theta", "beta"))`), named by `theta_names` and `fixef`."""
+    return pd.Series(np.concatenate([model.theta, model.beta]),
+                     index=[*model.theta_names, *model.fixef.index])
+
+
+def default_statistic(model: Any) -> Func:
+    """The default `func` of `bootstrap`: `parameter_vector`, for LMMs and GLMMs alike."""
+    return parameter_vector
 
 
 def _as_series(value: Any) -> pd.Series:
@@ -113,27 +147,27 @@ def boot_interval(t: np.ndarray, t0: float, level: float, type: str = "perc") ->
 
 
 # ----- the refits -----------------------------------------------------------------------------
+Refit = Callable[[np.ndarray], Any]
 _WORK: dict[str, Any] = {}
 
 
-def _refit_one(model: LinearMixedModel, func: Func, y: np.ndarray) -> tuple[Any, list[str]]:
+def _refit_one(refit: Refit, func: Func, y: np.ndarray) -> tuple[Any, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            value = func(model.refit(y))
+            value = func(refit(y))
         except Exception as e:  # a failed replicate is recorded, as bootMer does
             return None, [f"{type(e).__name__}: {e}"]
     return value, [str(w.message) for w in caught]
 
 
 def _run_chunk(bounds: tuple[int, int]) -> list[tuple[Any, list[str]]]:
-    model, func, Y = _WORK["model"], _WORK["func"], _WORK["Y"]
-    return [_refit_one(model, func, Y[:, k]) for k in range(*bounds)]
+    refit, func, Y = _WORK["refit"], _WORK["func"], _WORK["Y"]
+    return [_refit_one(refit, func, Y[:, k]) for k in range(*bounds)]
 
 
-def _run_chunk_args(model: LinearMixedModel, func: Func, Y: np.ndarray
-                    ) -> list[tuple[Any, list[str]]]:
-    return [_refit_one(model, func, Y[:, k]) for k in range(Y.shape[1])]
+def _run_chunk_args(refit: Refit, func: Func, Y: np.ndarray) -> list[tuple[Any, list[str]]]:
+    return [_refit_one(refit, func, Y[:, k]) for k in range(Y.shape[1])]
 
 
 def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
@@ -141,12 +175,12 @@ def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
 
 
-def _parallel(model: LinearMixedModel, func: Func, Y: np.ndarray, n_jobs: int
+def _parallel(refit: Refit, func: Func, Y: np.ndarray, n_jobs: int
               ) -> list[tuple[Any, list[str]]]:
     nsim = Y.shape[1]
     chunks = _chunks(nsim, min(nsim, 4 * n_jobs))
     if "fork" in mp.get_all_start_methods():
-        _WORK.update(model=model, func=func, Y=Y)
+        _WORK.update(refit=refit, func=func, Y=Y)
         try:
             with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork"),
                                      initializer=single_threaded_blas) as ex:
@@ -155,23 +189,23 @@ def _parallel(model: LinearMixedModel, func: Func, Y: np.ndarray, n_jobs: int
             _WORK.clear()
     else:
         with ProcessPoolExecutor(n_jobs, initializer=single_threaded_blas) as ex:
-            futs = [ex.submit(_run_chunk_args, model, func, Y[:, a:b]) for a, b in chunks]
+            futs = [ex.submit(_run_chunk_args, refit, func, Y[:, a:b]) for a, b in chunks]
             parts = [f.result() for f in futs]
     return [r for part in parts for r in part]
 
 
-def bootstrap(model: LinearMixedModel, func: Func | None = None, nsim: int = 100,
-              seed: int | None = None, n_jobs: int = 1, use_u: bool = False) -> BootResult:
-    """lme4's `bootMer(m, FUN, nsim, seed, use.u)`: parametric bootstrap replicates of
-    `func(refitted model)` (default: the sd/cor/σ and fixed-effect vector). `n_jobs=-1` uses
-    every core."""
-    fn = func if func is not None else parameter_vector
-    t0 = _as_series(fn(model))
-    Y = model.simulate(nsim=nsim, seed=seed, use_u=use_u)
+def run_bootstrap(simulate: Callable[..., np.ndarray], refit: Refit, func: Func, t0: Any,
+                  nsim: int, seed: int | None = None, n_jobs: int = 1, **sim_args: Any
+                  ) -> BootResult:
+    """The bootMer driver on callables: `Y = simulate(nsim=nsim, seed=seed, **sim_args)`
+    (n × nsim), then `func(refit(Y[:, k]))` per column (in `n_jobs` processes); `t0` is
+    `func` of the original fit."""
+    t0 = _as_series(t0)
+    Y = simulate(nsim=nsim, seed=seed, **sim_args)
     if n_jobs < 0:
         n_jobs = os.cpu_count() or 1
-    results = _parallel(model, fn, Y, n_jobs) if n_jobs > 1 and nsim > 1 else \
-        _run_chunk_args(model, fn, Y)
+    results = _parallel(refit, func, Y, n_jobs) if n_jobs > 1 and nsim > 1 else \
+        _run_chunk_args(refit, func, Y)
     rows, messages, failed = [], [], 0
     for value, msgs in results:
         messages.extend(msgs)
@@ -184,12 +218,23 @@ def bootstrap(model: LinearMixedModel, func: Func | None = None, nsim: int = 100
     return BootResult(t0=t0, t=t, nsim=nsim, seed=seed, n_failed=failed, messages=messages)
 
 
-def boot_confint(model: LinearMixedModel, level: float = 0.95, nsim: int = 500,
+def bootstrap(model: MixedModel, func: Func | None = None, nsim: int = 100,
+              seed: int | None = None, n_jobs: int = 1, use_u: bool = False) -> BootResult:
+    """lme4's `bootMer(m, FUN, nsim, seed, use.u)` for lmer and glmer fits: parametric
+    bootstrap replicates of `func(refitted model)` (default `default_statistic(model)`).
+    `n_jobs=-1` uses every core; the result does not depend on `n_jobs`."""
+    fn = func if func is not None else default_statistic(model)
+    return run_bootstrap(model.simulate, model.refit, fn, fn(model), nsim=nsim, seed=seed,
+                         n_jobs=n_jobs, use_u=use_u)
+
+
+def boot_confint(model: MixedModel, level: float = 0.95, nsim: int = 500,
                  seed: int | None = None, n_jobs: int = 1, type: str = "perc",
                  func: Func | None = None, use_u: bool = False) -> pd.DataFrame:
     """`confint(m, method="boot")`: bootstrap intervals of the sd/cor/σ and fixed effects
     (or of `func`), percentile by default, `nsim = 500` as lme4."""
-    res = bootstrap(model, func, nsim=nsim, seed=seed, n_jobs=n_jobs, use_u=use_u)
+    res = bootstrap(model, func if func is not None else parameter_vector, nsim=nsim,
+                    seed=seed, n_jobs=n_jobs, use_u=use_u)
     if res.t.isna().all().all():
         raise RuntimeError("*all* bootstrap runs failed!")
     return res.confint(level, type)

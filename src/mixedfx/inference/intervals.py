@@ -1,7 +1,7 @@
-"""Confidence intervals of a fitted LMM, as lme4's `confint.merMod`.
+"""Confidence intervals of a fitted LMM or GLMM, as lme4's `confint.merMod`.
 
-Rows: the variance parameters on the sd/cor/sigma scale (lme4's `oldNames=FALSE` names), then
-the fixed effects. Columns `lower`, `upper`.
+Rows: the variance parameters on the sd/cor/sigma scale (lme4's `oldNames=FALSE` names; no
+sigma for binomial and Poisson GLMMs), then the fixed effects. Columns `lower`, `upper`.
 
 * `Wald`: β̂ ± z_{1−α/2} SE(β̂) for the fixed effects; NaN for the variance parameters;
 * `profile`: interpolation of the signed square-root deviance ζ (`profile.profile_confint`);
@@ -17,10 +17,13 @@ import pandas as pd
 from scipy import stats
 
 if TYPE_CHECKING:
+    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
     from mixedfx.results.lmm_model import LinearMixedModel
 
+    MixedModel = LinearMixedModel | GeneralizedLinearMixedModel
 
-def wald_confint(model: LinearMixedModel, level: float = 0.95) -> pd.DataFrame:
+
+def wald_confint(model: MixedModel, level: float = 0.95) -> pd.DataFrame:
     """β̂ ± z SE for the fixed effects, NaN rows for the variance parameters."""
     z = stats.norm.ppf(0.5 + level / 2)
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
@@ -31,7 +34,7 @@ def wald_confint(model: LinearMixedModel, level: float = 0.95) -> pd.DataFrame:
     return pd.concat([par, fixed])
 
 
-def confint(model: LinearMixedModel, method: str = "profile", level: float = 0.95,
+def confint(model: MixedModel, method: str = "profile", level: float = 0.95,
             **kwargs: Any) -> pd.DataFrame:
     """Dispatch on `method` ("profile", "Wald" or "boot"), lme4's defaults."""
     key = method.lower()

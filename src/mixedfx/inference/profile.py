@@ -16,19 +16,32 @@ the n rows. Grid: lme4's `nextpar` steps (δ = √χ²_{0.99, npar}/8 in ζ, at 
 step) from ψ̂·1.01 (or 0.001) away from ψ̂ in both directions until |ζ| > √χ²_{0.99, npar}, a
 bound, or 100 points.
 
+GLMMs (binomial, Poisson, negative binomial with its shape fixed; lme4 refuses families with a
+scale parameter, and so does this): d is the fit's own objective (`GlmmObjective`: −2 × the
+Laplace or adaptive Gauss–Hermite log-likelihood at the conditional modes, nAGQ of the fit) at
+θ = Sv_to_Cv(sd, cor) and β, and, as lme4 does for glmerMod, every parameter — fixed effects
+included — is profiled by holding it and minimizing d over all the others (BOBYQA with initial
+steps of a tenth of each sd/cor and a quarter of each fixed effect's standard error; the first
+grid step is ψ̂·1.01 for fixed effects too). lme4 profiles its stage-2 devfun, which for the
+Laplace approximation restarts PIRLS from the stage-1 linear predictor and uses the factor of
+the previous iterate; away from the optimum that is up to a few 1e-3 above the exact Laplace
+deviance profiled here, so Laplace profile limits agree with lme4's to about 1e-3 (AGQ: 1e-7).
+
 Intervals interpolate ψ(ζ) with the inverse (`splines.back_spline`) of the natural cubic spline
 ζ(ψ) at ζ = Φ⁻¹(α/2), Φ⁻¹(1 − α/2); a non-monotone profile falls back to linear
-interpolation, and a limit outside the profiled range is the parameter's bound (NaN for fixed
-effects), as lme4.
+interpolation, and a limit outside the profiled range is the parameter's bound (NaN for LMM
+fixed effects, ∓∞ for GLMM fixed effects), as lme4.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import multiprocessing as mp
 import os
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,7 +57,10 @@ from mixedfx.inference.splines import PolySpline, SplineError, approx, back_spli
 
 if TYPE_CHECKING:
     from mixedfx.lmm.factorization import BlockedCholesky
+    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
     from mixedfx.results.lmm_model import LinearMixedModel
+
+    MixedModel = LinearMixedModel | GeneralizedLinearMixedModel
 
 
 class ProfileWarning(UserWarning):
@@ -211,9 +227,11 @@ class FixedEffectDeviance:
         return float(L[-1, -1] ** 2), beta
 
 
-def bobyqa(fn: Any, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray
-           ) -> tuple[np.ndarray, float]:
-    """lme4's `nloptwrap` defaults: BOBYQA, xtol_abs = ftol_abs = 1e-8, maxeval = 1e5."""
+def bobyqa(fn: Any, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+           initial_step: np.ndarray | None = None, ftol_abs: float = 1e-8,
+           xtol_abs: float = 1e-8) -> tuple[np.ndarray, float]:
+    """lme4's `nloptwrap` defaults: BOBYQA, xtol_abs = ftol_abs = 1e-8, maxeval = 1e5
+    (`initial_step`: nlopt's per-coordinate initial trust-region steps)."""
     x0 = np.clip(np.asarray(x0, dtype=float), lower, upper)
     best: list[Any] = [math.inf, x0.copy()]
 
@@ -227,9 +245,11 @@ def bobyqa(fn: Any, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(upper)
     opt.set_min_objective(f)
-    opt.set_xtol_abs(1e-8)
-    opt.set_ftol_abs(1e-8)
+    opt.set_xtol_abs(xtol_abs)
+    opt.set_ftol_abs(ftol_abs)
     opt.set_maxeval(100_000)
+    if initial_step is not None:
+        opt.set_initial_step(np.asarray(initial_step, dtype=float))
     try:
         x = opt.optimize(x0)
         return np.asarray(x), float(opt.last_optimum_value())
@@ -303,47 +323,57 @@ class Profile:
 
 
 class _Profiler:
-    """The state of lme4's `profile.merMod` for one (ML) model."""
+    """lme4's `profile.merMod` driver, independent of the model class.
 
-    def __init__(self, model: LinearMixedModel, alphamax: float = 0.01, maxpts: int = 100,
-                 delta_cutoff: float = 1 / 8, maxmult: float = 10.0, devtol: float = 1e-9
-                 ) -> None:
-        fm = model.refit_ml() if model.REML else model
-        self.fm = fm
-        obj = fm._fit.objective
-        self.chol = obj.chol
-        self.ldW = obj.ldW
-        self.ks = [t.k for t in fm.frame.terms]
-        self.base = -2.0 * fm.loglik
-        self.dd = VarparDeviance(self.chol, self.ks, self.ldW)
-        self.thopt = fm.theta
-        self.theta_lower = fm.lower
-        self.stderr = np.sqrt(np.diag(fm.vcov.to_numpy()))
-        vp = cv_to_sv(fm.theta, self.ks, fm.sigma)
-        self.nvp = len(vp)
-        self.p = len(fm.beta)
-        self.opt = np.concatenate([vp, fm.beta])
-        self.names = [*model.parameter_names(), *fm.fixef.index]
+    `dd` is the deviance as a function of the first `npar1` parameters of `opt` (lme4's
+    `devfun2`): for an LMM the sd/cor/σ vector (β profiled out), for a GLMM all of sd/cor and
+    β. Parameter w < npar1 is profiled by fixing it and minimizing `dd` over the other npar1 − 1
+    (BOBYQA within `lower`/`upper`); subclasses complete a row with the parameters beyond npar1
+    (`_complete`) and profile those (`_fixef_zeta`; the LMM's fixed effects).
+    """
+
+    def __init__(self, dd: Any, opt: np.ndarray, names: list[str], nvp: int, npar1: int,
+                 lower: np.ndarray, upper: np.ndarray, base: float, *, alphamax: float = 0.01,
+                 maxpts: int = 100, delta_cutoff: float = 1 / 8, maxmult: float = 10.0,
+                 devtol: float = 1e-9, devmatchtol: float = 1e-5) -> None:
+        self.dd = dd
+        self.opt = np.asarray(opt, dtype=float)
+        self.names = list(names)
         self.columns = [".zeta", *self.names]
-        nptot = len(self.opt)
-        self.cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, nptot))
+        self.nvp = nvp
+        self.npar1 = npar1
+        self.p = len(self.opt) - nvp
+        self.lower = np.asarray(lower, dtype=float)
+        self.upper = np.asarray(upper, dtype=float)
+        self.base = float(base)
+        self.cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, len(self.opt)))
         self.delta = self.cutoff * delta_cutoff
         self.maxpts = maxpts
         self.maxmult = maxmult
         self.devtol = devtol
-        lo = np.maximum(self.theta_lower, -1.0)
-        up = np.where(self.theta_lower == 0, np.inf, 1.0)
-        self.lower = np.concatenate([lo, [0.0], np.full(self.p, -np.inf)])
-        self.upper = np.concatenate([up, [np.inf], np.full(self.p, np.inf)])
         self.messages: list[str] = []
-        d0 = self.dd(self.opt[:self.nvp])
-        if not math.isclose(d0, self.base, rel_tol=1e-5):
-            raise RuntimeError("profiling over the residual variance is not numerically "
-                               "consistent with the fitted deviance")
+        d0 = self.dd(self.opt[:npar1])
+        if not math.isclose(d0, self.base, rel_tol=devmatchtol):
+            raise RuntimeError("the profiled deviance at the estimates is not numerically "
+                               f"consistent with the fitted deviance ({d0} vs {self.base})")
 
     def _warn(self, msg: str) -> None:
         self.messages.append(msg)
         warnings.warn(msg, ProfileWarning, stacklevel=4)
+
+    # hooks ----------------------------------------------------------------------------------
+    def _minimize(self, fn: Any, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                  w: int) -> tuple[np.ndarray, float]:
+        """Minimize `fn` over the npar1 − 1 parameters other than w."""
+        return bobyqa(fn, start, lower, upper)
+
+    def _complete(self, full: np.ndarray) -> np.ndarray:
+        """The parameters after the first npar1 at the conditional optimum `full`."""
+        return np.zeros(0)
+
+    def _fixef_zeta(self, j: int) -> tuple[Any, float]:
+        """(ζ function, first grid value) of fixed effect j when it is not among npar1."""
+        raise NotImplementedError
 
     # lme4's nextpar
     def _nextpar(self, mat: np.ndarray, cc: int, r: int, lower: float, upper: float,
@@ -371,54 +401,40 @@ class _Profiler:
         while (i < nr - 1 and lowcut < mat[i, cc] < upcut
                and (np.isnan(mat[i, 0]) or abs(mat[i, 0]) <= self.cutoff)):
             npar = self._nextpar(mat, cc, i, lowcut, upcut)
-            start = np.delete(mat[i, 1:1 + self.nvp], cc - 1) if cc - 1 < self.nvp else None
+            start = np.delete(mat[i, 1:1 + self.npar1], cc - 1) if cc - 1 < self.npar1 \
+                else None
             mat[i + 1] = zetafun(npar, start)
             i += 1
         return mat
 
     def _varpar_zeta(self, w: int) -> Any:
+        """ζ at parameter w < npar1 fixed: `dd` minimized over the other npar1 − 1."""
         pw = self.opt[w]
-        lo = np.delete(self.lower[:self.nvp], w)
-        up = np.delete(self.upper[:self.nvp], w)
+        lo = np.delete(self.lower[:self.npar1], w)
+        up = np.delete(self.upper[:self.npar1], w)
+        others = np.array([j for j in range(self.npar1) if j != w])
+        width = len(self.opt)
 
         def zeta(xx: float, start: np.ndarray) -> np.ndarray:
-            full = np.empty(len(lo) + 1)
-            others = np.array([j for j in range(len(lo) + 1) if j != w])
+            full = np.empty(self.npar1)
 
             def fn(x: np.ndarray) -> float:
                 full[others] = x
                 full[w] = xx
                 return self.dd(full)
 
-            pars, fval = bobyqa(fn, start, lo, up)
+            pars, fval = self._minimize(fn, start, lo, up, w)
             devdiff = fval - self.base
             if not np.isfinite(devdiff):
                 self._warn("NAs detected in profiling")
-                return np.concatenate([[np.nan], np.full(self.nvp + self.p, np.nan)])
+                return np.concatenate([[np.nan], np.full(width, np.nan)])
             if devdiff < -self.devtol:
                 self._warn(f"profiling detected new, lower deviance (diff={devdiff:g})")
             elif devdiff < 0:
                 self._warn(f"slightly lower deviances (diff={devdiff:g}) detected")
             full = np.insert(pars, w, xx)
             zz = math.copysign(math.sqrt(max(0.0, devdiff)), xx - pw) if xx != pw else 0.0
-            return np.concatenate([[zz], full, self.dd.beta(full)])
-
-        return zeta
-
-    def _fixef_zeta(self, j: int) -> Any:
-        dev = FixedEffectDeviance(self.chol, j, self.ldW)
-        est = self.opt[self.nvp + j]
-        n = self.chol.xp.n
-
-        def zeta(fw: float, start: np.ndarray | None = None) -> np.ndarray:
-            dev.value = fw
-            th, fv = bobyqa(dev, self.thopt, self.theta_lower,
-                            np.full(len(self.thopt), np.inf))
-            pwrss, beta = dev.solution(th)
-            sig = math.sqrt(pwrss / n)
-            zz = math.copysign(math.sqrt(max(0.0, fv - self.base)), fw - est) \
-                if fw != est else 0.0
-            return np.concatenate([[zz], cv_to_sv(th, self.ks, sig), np.insert(beta, j, fw)])
+            return np.concatenate([[zz], full, self._complete(full)])
 
         return zeta
 
@@ -436,16 +452,15 @@ class _Profiler:
         name = self.names[w]
         cc = w + 1
         pw = self.opt[w]
-        if w < self.nvp:
+        if w < self.npar1:
             zeta = self._varpar_zeta(w)
             lowcut, upcut = self.lower[w], self.upper[w]
             shift = 0.001 if pw == 0 else pw * 1.01
-            first = zeta(shift, np.delete(self.opt[:self.nvp], w))
+            first = zeta(shift, np.delete(self.opt[:self.npar1], w))
         else:
-            j = w - self.nvp
-            zeta = self._fixef_zeta(j)
+            zeta, start = self._fixef_zeta(w - self.nvp)
             lowcut, upcut = -np.inf, np.inf
-            first = zeta(pw + self.delta * self.stderr[j])
+            first = zeta(start)
         pres, nres = self._base_matrix(), self._base_matrix()
         pres[1] = nres[0] = first
         up = self._fill(pres, lowcut, upcut, zeta, cc)
@@ -470,11 +485,11 @@ class _Profiler:
             params = self._run_parallel(which, n_jobs)
         else:
             params = {self.names[w]: self.profile_param(w) for w in which}
-        lower = {self.names[w]: float(self.lower[w]) for w in which if w < self.nvp}
-        upper = {self.names[w]: float(self.upper[w]) for w in which if w < self.nvp}
+        # bounds of the parameters profiled through `dd` (lme4: lower[seqnvp])
+        lower = {self.names[w]: float(self.lower[w]) for w in which if w < self.npar1}
+        upper = {self.names[w]: float(self.upper[w]) for w in which if w < self.npar1}
         return Profile(params=params, lower=lower, upper=upper, columns=self.columns,
                        warnings=self.messages)
-
 
     def _run_parallel(self, which: list[int], n_jobs: int) -> dict[str, ParameterProfile]:
         """One parameter per task in forked workers (they inherit this profiler)."""
@@ -491,6 +506,132 @@ class _Profiler:
             for msg in msgs:
                 self._warn(msg)
         return params
+
+
+def _variance_bounds(theta_lower: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """lme4's bounds of sd (≥ 0) and cor ([−1, 1]) from θ's lower bounds."""
+    return np.maximum(theta_lower, -1.0), np.where(theta_lower == 0, np.inf, 1.0)
+
+
+class _LmmProfiler(_Profiler):
+    """An LMM (refitted by ML): `dd` over (sd, cor, σ) with β profiled out (β completes each
+    row); each fixed effect profiled by refitting θ with it held fixed."""
+
+    def __init__(self, model: LinearMixedModel, **kwargs: Any) -> None:
+        fm = model.refit_ml() if model.REML else model
+        self.fm = fm
+        obj = fm._fit.objective
+        self.chol = obj.chol
+        self.ldW = obj.ldW
+        self.ks = [t.k for t in fm.frame.terms]
+        self.thopt = fm.theta
+        self.theta_lower = fm.lower
+        self.stderr = np.sqrt(np.diag(fm.vcov.to_numpy()))
+        vp = cv_to_sv(fm.theta, self.ks, fm.sigma)
+        p = len(fm.beta)
+        lo, up = _variance_bounds(self.theta_lower)
+        super().__init__(
+            VarparDeviance(self.chol, self.ks, self.ldW), np.concatenate([vp, fm.beta]),
+            [*model.parameter_names(), *fm.fixef.index], len(vp), len(vp),
+            np.concatenate([lo, [0.0], np.full(p, -np.inf)]),
+            np.concatenate([up, [np.inf], np.full(p, np.inf)]), -2.0 * fm.loglik, **kwargs)
+
+    def _complete(self, full: np.ndarray) -> np.ndarray:
+        return self.dd.beta(full)
+
+    def _fixef_zeta(self, j: int) -> tuple[Any, float]:
+        dev = FixedEffectDeviance(self.chol, j, self.ldW)
+        est = self.opt[self.nvp + j]
+        n = self.chol.xp.n
+
+        def zeta(fw: float, start: np.ndarray | None = None) -> np.ndarray:
+            dev.value = fw
+            th, fv = bobyqa(dev, self.thopt, self.theta_lower,
+                            np.full(len(self.thopt), np.inf))
+            pwrss, beta = dev.solution(th)
+            sig = math.sqrt(pwrss / n)
+            zz = math.copysign(math.sqrt(max(0.0, fv - self.base)), fw - est) \
+                if fw != est else 0.0
+            return np.concatenate([[zz], cv_to_sv(th, self.ks, sig), np.insert(beta, j, fw)])
+
+        return zeta, est + self.delta * self.stderr[j]
+
+
+class GlmmDeviance:
+    """lme4's `devfun2` for a GLMM without a scale parameter: the fit's Laplace / AGQ
+    objective (−2 log-likelihood at the conditional modes) at (sd, cor, β), θ = Sv_to_Cv(sd,
+    cor)."""
+
+    def __init__(self, objective: Any, ks: list[int], nvp: int) -> None:
+        self.objective = objective
+        self.ks = ks
+        self.nvp = nvp
+
+    def theta(self, pars: np.ndarray) -> np.ndarray:
+        return sv_to_cv(pars[:self.nvp], self.ks, 1.0)
+
+    def __call__(self, pars: np.ndarray) -> float:
+        pars = np.asarray(pars, dtype=float)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            value = float(self.objective(np.concatenate([self.theta(pars),
+                                                         pars[self.nvp:]])))
+        return value if np.isfinite(value) else math.inf
+
+
+STEP_VARPAR = 0.1    # GLMM profile: initial BOBYQA step of an sd / cor (x max(|x|, 0.1)) ...
+STEP_FIXEF = 0.25    # ... and of a fixed effect (x its standard error); BOBYQA stops at a
+XTOL_ABS = 1e-6      # trust-region radius of XTOL_ABS (no ftol test: it can stop far too early)
+
+
+class _GlmmProfiler(_Profiler):
+    """A GLMM: every parameter (sd/cor and β) profiled through `dd`, the others re-optimized,
+    as lme4 does for glmerMod (npar1 = all parameters; the first step is ψ̂·1.01 for fixed
+    effects too)."""
+
+    def __init__(self, model: GeneralizedLinearMixedModel, **kwargs: Any) -> None:
+        if model.nAGQ == 0:
+            raise ValueError("profiling needs the Laplace or adaptive Gauss-Hermite objective "
+                             "(nAGQ >= 1)")
+        if model._has_scale:
+            raise ValueError("can't (yet) profile GLMMs with non-fixed scale parameters")
+        self.objective = model._fit.objective
+        ks = [t.k for t in model.frame.terms]
+        vp = cv_to_sv(model.theta, ks, 1.0)[:-1]
+        nvp, p = len(vp), len(model.beta)
+        lo, up = _variance_bounds(model.lower)
+        opt = np.concatenate([vp, model.beta])
+        # BOBYQA's initial steps: nlopt's default (a quarter of |x|, or of the distance to a
+        # bound) stalls when a standard deviation is near its bound 0
+        se = np.sqrt(np.diag(model.vcov.to_numpy()))
+        se = np.where(np.isfinite(se) & (se > 0), se, np.maximum(np.abs(model.beta), 1.0))
+        self.steps = np.concatenate([STEP_VARPAR * np.maximum(np.abs(vp), 0.1),
+                                     STEP_FIXEF * se])
+        self.ftol_abs, self.xtol_abs = 0.0, XTOL_ABS
+        with self._restoring_objective():
+            super().__init__(
+                GlmmDeviance(self.objective, ks, nvp), opt,
+                [*model.parameter_names(), *model.fixef.index], nvp, len(opt),
+                np.concatenate([lo, np.full(p, -np.inf)]),
+                np.concatenate([up, np.full(p, np.inf)]), -2.0 * model.loglik, **kwargs)
+
+    def _minimize(self, fn: Any, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                  w: int) -> tuple[np.ndarray, float]:
+        return bobyqa(fn, start, lower, upper, initial_step=np.delete(self.steps, w),
+                      ftol_abs=self.ftol_abs, xtol_abs=self.xtol_abs)
+
+    @contextlib.contextmanager
+    def _restoring_objective(self) -> Iterator[None]:
+        """The objective warm-starts PIRLS from its last evaluation: leave it as found."""
+        obj = self.objective
+        saved = obj.state, obj.evaluations
+        try:
+            yield
+        finally:
+            obj.state, obj.evaluations = saved
+
+    def profile_param(self, w: int) -> ParameterProfile:
+        with self._restoring_objective():
+            return super().profile_param(w)
 
 
 _ACTIVE: dict[str, _Profiler] = {}
@@ -524,19 +665,28 @@ def _which(which: Any, names: list[str], nvp: int) -> list[int]:
     return sorted(out)
 
 
-def profile_model(model: LinearMixedModel, which: Any = None, n_jobs: int = 1,
+def _profiler(model: MixedModel, **kwargs: Any) -> _Profiler:
+    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
+
+    if isinstance(model, GeneralizedLinearMixedModel):
+        return _GlmmProfiler(model, **kwargs)
+    return _LmmProfiler(model, **kwargs)
+
+
+def profile_model(model: MixedModel, which: Any = None, n_jobs: int = 1,
                   **kwargs: Any) -> Profile:
-    """lme4's `profile(m, which=)`: `which` is None (all), parameter names or indices,
-    "theta_" (variance parameters) or "beta_" (fixed effects). `n_jobs` > 1 profiles the
-    parameters in parallel processes (-1: every core); `alphamax`, `maxpts`, `delta_cutoff`,
-    `maxmult`, `devtol` as lme4."""
-    prof = _Profiler(model, **kwargs)
+    """lme4's `profile(m, which=)` for lmer and glmer fits: `which` is None (all), parameter
+    names or indices, "theta_" (variance parameters) or "beta_" (fixed effects). `n_jobs` > 1
+    profiles the parameters in parallel processes (-1: every core); `alphamax`, `maxpts`,
+    `delta_cutoff`, `maxmult`, `devtol`, `devmatchtol` as lme4."""
+    prof = _profiler(model, **kwargs)
     return prof.run(_which(which, prof.names, prof.nvp), n_jobs=n_jobs)
 
 
-def profile(model: LinearMixedModel, which: Any = None, **kwargs: Any) -> pd.DataFrame:
+def profile(model: MixedModel, which: Any = None, **kwargs: Any) -> pd.DataFrame:
     """The profile as lme4's data frame: `.zeta`, every parameter, `.par` (one block of rows
-    per profiled parameter); `attrs` hold the variance parameters' `lower` and `upper` bounds.
+    per profiled parameter); `attrs` hold the `lower` and `upper` bounds of the parameters
+    profiled through the deviance function (LMM: the variance parameters; GLMM: all).
     `profile_model` returns the `Profile` object (splines, `confint`)."""
     pr = profile_model(model, which, **kwargs)
     df = pr.frame()
@@ -545,7 +695,7 @@ def profile(model: LinearMixedModel, which: Any = None, **kwargs: Any) -> pd.Dat
     return df
 
 
-def profile_confint(model: LinearMixedModel, level: float = 0.95, which: Any = None,
+def profile_confint(model: MixedModel, level: float = 0.95, which: Any = None,
                     **kwargs: Any) -> pd.DataFrame:
     """lme4's `confint(m, method="profile")`."""
     return profile_model(model, which, **kwargs).confint(level)

@@ -226,3 +226,28 @@ class MixedModelBase:
         par = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=self.parameter_names())
         fixed = pd.DataFrame({"lower": fe - z * se, "upper": fe + z * se})
         return pd.concat([par, fixed])
+
+    # -- intervals, profiles, bootstrap (mixedfx.inference) ---------------------------------
+    def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any
+                ) -> pd.DataFrame:
+        """Confidence intervals (lme4's `confint.merMod`), indexed by `parameter_names()` then
+        the fixed effects: `profile` (likelihood profile, the default), `Wald` (fixed effects
+        only; NaN rows for the variance parameters) or `boot` (parametric bootstrap percentile
+        intervals; `nsim`, `seed`, `n_jobs`). See `mixedfx.inference.intervals`."""
+        from mixedfx.inference.intervals import confint
+
+        return confint(self, method=method, level=level, **kwargs)
+
+    def profile(self, which: Any = None, **kwargs: Any) -> pd.DataFrame:
+        """The likelihood profile (lme4's `profile`), see `mixedfx.inference.profile`."""
+        from mixedfx.inference.profile import profile
+
+        return profile(self, which=which, **kwargs)
+
+    def bootstrap(self, func: Any = None, nsim: int = 100, seed: int | None = None,
+                  n_jobs: int = 1, **kwargs: Any) -> Any:
+        """Parametric bootstrap (lme4's `bootMer`) of `func(refitted model)`, see
+        `mixedfx.inference.bootstrap` (default `func`: LMM sd/cor/σ and β; GLMM θ and β)."""
+        from mixedfx.inference.bootstrap import bootstrap
+
+        return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)

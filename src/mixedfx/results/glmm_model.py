@@ -235,13 +235,6 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         """GLMMs are already fitted by maximum likelihood."""
         return self
 
-    def confint(self, method: str = "Wald", level: float = 0.95) -> pd.DataFrame:
-        """Wald intervals for the fixed effects (NaN for the variance parameters)."""
-        if method.lower() != "wald":
-            raise ValueError(f"confint method {method!r} is not available for GLMMs; "
-                             "use 'Wald'")
-        return self.wald_confint(level)
-
     def summary(self) -> Any:
         from mixedfx.results.glmm_summary import GlmmSummary
 

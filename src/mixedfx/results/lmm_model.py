@@ -181,16 +181,6 @@ class LinearMixedModel(MixedModelBase):
         return type(self)(frame, fit, self._control, self.data_name)
 
     # ----- inference ------------------------------------------------------------------
-    def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any
-                ) -> pd.DataFrame:
-        """Confidence intervals (lme4's `confint.merMod`), indexed by `parameter_names()` then
-        the fixed effects: `profile` (likelihood profile, the default), `Wald` (fixed effects
-        only; NaN rows for the variance parameters) or `boot` (parametric bootstrap percentile
-        intervals; `nsim`, `seed`, `n_jobs`). See `mixedfx.inference.intervals`."""
-        from mixedfx.inference.intervals import confint
-
-        return confint(self, method=method, level=level, **kwargs)
-
     def summary(self, ddf: str | None = "Satterthwaite") -> Any:
         """lme4's summary with lmerTest's t tests: `ddf="Satterthwaite"` (default) or
         `"Kenward-Roger"` add `df` and `Pr(>|t|)` columns; `"none"` gives lme4's Wald t."""
@@ -219,19 +209,6 @@ class LinearMixedModel(MixedModelBase):
         from mixedfx.inference.anova import drop1
 
         return drop1(self, test=test, ddf=ddf)
-
-    def profile(self, which: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """The likelihood profile (lme4's `profile`), see `mixedfx.inference.profile`."""
-        from mixedfx.inference.profile import profile
-
-        return profile(self, which=which, **kwargs)
-
-    def bootstrap(self, func: Any = None, nsim: int = 100, seed: int | None = None,
-                  n_jobs: int = 1, **kwargs: Any) -> Any:
-        """Parametric bootstrap (lme4's `bootMer`), see `mixedfx.inference.bootstrap`."""
-        from mixedfx.inference.bootstrap import bootstrap
-
-        return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable record of the fit."""
