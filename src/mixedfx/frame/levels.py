@@ -1,8 +1,8 @@
 """Factor levels as R makes them: sorted unique values, labels formatted as R prints them.
 
-R sorts numbers numerically and strings by the locale's collation; the common en_US locale
-compares case-insensitively first and puts lower case before upper case on ties, which
-`r_string_sort_key` imitates. Booleans become the factor levels FALSE, TRUE.
+R sorts numbers numerically and strings by the locale's collation (ICU-like in UTF-8 locales:
+case-insensitive first, lower case before upper case on ties; `formula.rnames.r_sort_levels`
+imitates it). Booleans become the factor levels FALSE, TRUE.
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-
-def r_string_sort_key(s: str) -> tuple[str, str]:
-    """Collation key approximating R's default (en_US) string sort."""
-    return (s.casefold(), s.swapcase())
+from mixedfx.formula.rnames import r_sort_levels
 
 
 def format_r_number(v: object) -> str:
@@ -63,7 +60,7 @@ def as_factor(s: pd.Series) -> pd.Series:
         levels = sorted(values.tolist())
         labels = [format_r_number(v) for v in levels]
     else:
-        levels = sorted((str(v) for v in values), key=r_string_sort_key)
+        levels = r_sort_levels(str(v) for v in values)
         labels = levels
         s = s.map(lambda v: v if pd.isna(v) else str(v))
     mapping = {lv: i for i, lv in enumerate(levels)}
