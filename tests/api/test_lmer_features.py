@@ -198,3 +198,33 @@ def test_polars_and_dict_data() -> None:
     m2 = mfx.lmer("Yield ~ 1 + (1 | Batch)", data={"Yield": df.Yield.to_numpy(),
                                                     "Batch": df.Batch.astype(str).to_numpy()})
     assert m2.deviance == pytest.approx(m1.deviance, abs=1e-9)
+
+
+class _ToPandas:
+    """Stands in for polars / pyarrow tables, which expose `to_pandas()`."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self._frame.copy()
+
+
+class _Interchange:
+    """An object offering only the dataframe interchange protocol."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+
+    def __dataframe__(self, nan_as_null: bool = False, allow_copy: bool = True):
+        return self._frame.__dataframe__(nan_as_null=nan_as_null, allow_copy=allow_copy)
+
+
+def test_dataframe_like_inputs() -> None:
+    df = mfx.datasets.load("Dyestuff")
+    plain = df.assign(Batch=df.Batch.astype(str))
+    ref = mfx.lmer("Yield ~ 1 + (1 | Batch)", data=df)
+    for wrapped in (_ToPandas(plain), _Interchange(plain)):
+        m = mfx.lmer("Yield ~ 1 + (1 | Batch)", data=wrapped)
+        assert m.deviance == pytest.approx(ref.deviance, abs=1e-9)
+        assert list(m.ranef()["Batch"].index) == list(ref.ranef()["Batch"].index)

@@ -72,10 +72,17 @@ def as_pandas(data: Any) -> pd.DataFrame:
     """A pandas DataFrame from pandas, polars, Arrow or any `__dataframe__` object."""
     if isinstance(data, pd.DataFrame):
         return data
-    if hasattr(data, "to_pandas"):
+    if hasattr(data, "to_pandas"):                      # polars, pyarrow
         return data.to_pandas()
+    if hasattr(data, "__arrow_c_stream__") and hasattr(pd.DataFrame, "from_arrow"):
+        try:
+            return pd.DataFrame.from_arrow(data)        # Arrow PyCapsule (needs pyarrow)
+        except ImportError:
+            pass
     if hasattr(data, "__dataframe__"):
-        return pd.api.interchange.from_dataframe(data)
+        with warnings.catch_warnings():                 # deprecated in pandas 3, still works
+            warnings.simplefilter("ignore")
+            return pd.api.interchange.from_dataframe(data)
     if isinstance(data, dict):
         return pd.DataFrame(data)
     raise TypeError(

@@ -20,7 +20,6 @@ part is σ²I again). The df of a contrast L follows pbkrtest's `Lb_ddf` / `.KR_
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
 
+from mixedfx.inference.cache import per_model
 from mixedfx.inference.design import lambda_matrix, z_matrix
 
 if TYPE_CHECKING:
@@ -196,18 +196,11 @@ def kenward_roger_adjustment(model: LinearMixedModel) -> KenwardRoger:
     return KenwardRoger(vcov=Phi, vcov_adj=PhiA, P=P, W=W, condition=condi)
 
 
-_CACHE: weakref.WeakKeyDictionary[LinearMixedModel, KenwardRoger] = weakref.WeakKeyDictionary()
+_cached_adjustment = per_model(kenward_roger_adjustment)
 
 
 def kenward_roger(model: LinearMixedModel) -> KenwardRoger:
     """`kenward_roger_adjustment`, computed once per fitted model (REML fits only)."""
     if not model.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")
-    try:
-        kr = _CACHE.get(model)
-    except TypeError:                 # an unhashable model: no caching
-        return kenward_roger_adjustment(model)
-    if kr is None:
-        kr = kenward_roger_adjustment(model)
-        _CACHE[model] = kr
-    return kr
+    return _cached_adjustment(model)

@@ -18,12 +18,12 @@ rows and combines them: E = Σ ν_m/(ν_m − 2), ν = 2E/(E − q) (ν = 2 if s
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mixedfx.inference.cache import per_model
 from mixedfx.inference.linalg import lower_inverse
 from mixedfx.inference.numderiv import hessian, jacobian
 
@@ -117,20 +117,7 @@ def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
                               hessian_eigenvalues=evals, warnings=messages)
 
 
-_CACHE: weakref.WeakKeyDictionary[LinearMixedModel, SatterthwaiteState] = \
-    weakref.WeakKeyDictionary()
-
-
-def satterthwaite_state(model: LinearMixedModel) -> SatterthwaiteState:
-    """`compute_state`, computed once per fitted model."""
-    try:
-        state = _CACHE.get(model)
-    except TypeError:                 # an unhashable model: no caching
-        return compute_state(model)
-    if state is None:
-        state = compute_state(model)
-        _CACHE[model] = state
-    return state
+satterthwaite_state = per_model(compute_state)
 
 
 def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
