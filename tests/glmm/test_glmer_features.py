@@ -150,3 +150,19 @@ def test_divergent_pirls_is_reported_not_garbage() -> None:
     messages = " ".join(str(w.message) for w in caught)
     assert ("converge" in messages or "singular" in messages or "Hessian" in messages
             or abs(m.fixef["x"]) > 10), messages
+
+
+def test_sparse_cross_product_path_gives_the_same_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large crossed GLMMs keep B sparse and refresh the pair-product matrix in place at each
+    PIRLS step; forcing that path on VerbAgg must reproduce the dense-path fit."""
+    from mixedfx.lmm import crossproducts
+
+    f = "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)"
+    d = mfx.datasets.load("VerbAgg")
+    dense = mfx.glmer(f, data=d, family="binomial")
+    monkeypatch.setattr(crossproducts, "DENSE_B_LIMIT", 0)
+    sparse = mfx.glmer(f, data=d, family="binomial")
+    assert sparse._fit.pirls._grams, "the sparse path was not taken"
+    assert sparse.loglik == pytest.approx(dense.loglik, abs=1e-7)
+    np.testing.assert_allclose(sparse.fixef, dense.fixef, rtol=1e-5)   # optimizer precision
+    np.testing.assert_allclose(sparse.theta, dense.theta, rtol=1e-5)

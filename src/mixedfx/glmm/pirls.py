@@ -23,7 +23,7 @@ from mixedfx.families import Family
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.glmm.response import GlmResponse
 from mixedfx.lmm.crossproducts import CrossProductBuilder
-from mixedfx.lmm.factorization import BlockedCholesky, Factorization
+from mixedfx.lmm.factorization import BlockedCholesky, Factorization, WeightedGram
 from mixedfx.lmm.solution import solve
 
 
@@ -81,6 +81,7 @@ class Pirls:
             self._sat = family.saturated(resp.y, resp.wt)
             self._sat_sum = float(np.sum(self._sat))
             self.aic_constant = family.aic_constant(resp.y, resp.n, resp.wt)
+        self._grams: dict[bool, WeightedGram] = {}
         self._builders = {True: CrossProductBuilder(terms, X),
                           False: CrossProductBuilder(terms, np.zeros((len(resp.y), 0)))}
 
@@ -132,11 +133,23 @@ class Pirls:
         W, z = self.weights(state)
         resp = z if with_x else z - self.X @ state.beta
         xp = self._builders[with_x].compute(resp, np.sqrt(W))
-        chol = BlockedCholesky(self.terms, xp)
+        chol = BlockedCholesky(self.terms, xp, gram=self._gram_for(with_x, xp.B))
         f = chol.factorize(theta)
         if f is None:
             raise PirlsError("the penalized weighted system is not positive definite")
         return chol, f, z
+
+    def _gram_for(self, with_x: bool, B: np.ndarray | object) -> WeightedGram | None:
+        """The weighted Gram of a sparse B, refreshed in place when only B's values changed
+        (its pair structure is fixed by the terms, so rebuilding it each step is wasted)."""
+        if isinstance(B, np.ndarray):
+            return None
+        gram = self._grams.get(with_x)
+        if gram is None or not gram.refresh(B):
+            first = self.terms[0]
+            gram = WeightedGram(B, first.k, first.n_levels, refreshable=True)
+            self._grams[with_x] = gram
+        return gram
 
     # -- the iteration ----------------------------------------------------------------------
     def run(self, theta: np.ndarray, start: PirlsState, update_beta: bool,

@@ -95,11 +95,13 @@ class WeightedGram:
     serves the common case where B holds only the X and y rows.
     """
 
-    def __init__(self, B: sp.csr_matrix | np.ndarray, k1: int, n1: int) -> None:
+    def __init__(self, B: sp.csr_matrix | np.ndarray, k1: int, n1: int,
+                 refreshable: bool = False) -> None:
         self.r = r = B.shape[0]
         self.k1 = k1
         self.n1 = n1
         self.dense = isinstance(B, np.ndarray)
+        self._pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         if self.dense:
             self.B3 = B.reshape(r, n1, k1)
             return
@@ -122,11 +124,17 @@ class WeightedGram:
         indices = np.empty(total * kk, dtype=idx_type)
         level_of_pair = np.repeat(np.arange(n1), npairs) if k1 > 1 else None
         pair_ptr = np.concatenate([[0], np.cumsum(npairs)])
+        keep = refreshable and k1 == 1
+        if keep:
+            first = np.empty(total, dtype=idx_type)
+            second = np.empty(total, dtype=idx_type)
         for pos, ia, ib in _pair_chunks(indptr):
             row_ids = lookup[rows[ia] * r + rows[ib]]
             if k1 == 1:
                 data[pos] = vals[ia, 0] * vals[ib, 0]
                 indices[pos] = row_ids
+                if keep:
+                    first[pos], second[pos] = ia, ib
                 continue
             # column (j, c, d) holds level j's pairs: data vals[a, c] * vals[b, d]
             lev = level_of_pair[pos]
@@ -139,6 +147,25 @@ class WeightedGram:
         del lookup
         col_ptr = np.concatenate([[0], np.cumsum(np.repeat(npairs, kk))])
         self.Q = sp.csc_matrix((data, indices, col_ptr), shape=(len(self.targets), n1 * kk))
+        if keep:
+            Bc = B.tocsc()
+            Bc.sort_indices()
+            self._pairs = (Bc.indptr.copy(), Bc.indices.copy(), first, second)
+
+    def refresh(self, B: sp.csr_matrix | np.ndarray) -> bool:
+        """Take new values of a B with the same sparsity structure (PIRLS: new weights):
+        only Q's values are recomputed, from the pair indices kept at construction.
+        Returns False (nothing changed) when that is not possible."""
+        if self._pairs is None or isinstance(B, np.ndarray):
+            return False
+        indptr, indices, first, second = self._pairs
+        Bc = B.tocsc()
+        Bc.sort_indices()
+        if not (np.array_equal(Bc.indptr, indptr) and np.array_equal(Bc.indices, indices)):
+            return False
+        vals = Bc.data
+        np.multiply(vals[first], vals[second], out=self.Q.data)
+        return True
 
     def __call__(self, W: np.ndarray) -> np.ndarray:
         """B W Bᵀ as a dense r×r array (upper triangle in C order at least); W is (n₁,) when
@@ -164,7 +191,9 @@ class WeightedGram:
 class BlockedCholesky:
     """Factorizes the penalized system for any θ from precomputed cross-products."""
 
-    def __init__(self, terms: list[RandomEffectsTerm], xp: CrossProducts) -> None:
+    def __init__(self, terms: list[RandomEffectsTerm], xp: CrossProducts,
+                 gram: WeightedGram | None = None) -> None:
+        """`gram`: a WeightedGram already holding this xp's B (reused across PIRLS steps)."""
         self.terms = terms
         self.xp = xp
         self.theta_slices = []
@@ -174,7 +203,7 @@ class BlockedCholesky:
             start += term.n_theta
         self.n_theta = start
         first = terms[0]
-        self.gram = WeightedGram(xp.B, first.k, first.n_levels)
+        self.gram = gram if gram is not None else WeightedGram(xp.B, first.k, first.n_levels)
         self._diag_idx = np.arange(xp.q_rest)
         self._all_scalar_rest = all(t.k == 1 for t in terms[1:])
 
