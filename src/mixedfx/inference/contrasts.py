@@ -22,20 +22,10 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.formula import build_design
+from mixedfx.results.rformat import zapsmall
 
 if TYPE_CHECKING:
     from mixedfx.frame.model_frame import ModelFrame
-
-
-def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
-    """R 4.2's `zapsmall`: round to digits − log10(max |x|) decimals (R rounds that count
-    half up)."""
-    x = np.asarray(x, dtype=float)
-    if x.size == 0:
-        return x
-    mx = float(np.max(np.abs(x)))
-    d = max(0, int(np.floor(digits - np.log10(mx) + 0.5))) if mx > 0 else digits
-    return np.round(x, d)
 
 
 def doolittle(x: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:

@@ -169,7 +169,10 @@ LEGEND = "0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"
 WIDTH = 80
 
 
-def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
+def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
+    """R 4.2's `zapsmall`: round to digits − log10(max |x|) decimals (R rounds that count
+    half up); non-finite values are ignored for the maximum."""
+    x = np.asarray(x, dtype=float)
     fin = x[np.isfinite(x)]
     if len(fin) == 0:
         return x
@@ -217,7 +220,7 @@ def print_coefmat(x: pd.DataFrame, digits: int, cs_ind: Sequence[int] | None = N
     cells = [["" for _ in range(nc)] for _ in range(nr)]
     ina = np.isnan(xm)
     for j in zap_ind:
-        xm[:, j] = _zapsmall(xm[:, j], digits)
+        xm[:, j] = zapsmall(xm[:, j], digits)
     if cs:
         acs = np.abs(xm[:, cs])
         fin = acs[np.isfinite(acs) & (acs != 0)]

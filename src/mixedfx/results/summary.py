@@ -16,6 +16,7 @@ from mixedfx.results.rformat import (
     print_matrix,
     print_named_vector,
     r_round,
+    zapsmall,
 )
 from mixedfx.results.varcorr import TermCovariance
 
@@ -39,16 +40,9 @@ def aic_table(m: LinearMixedModel) -> str:
 def scaled_residuals(resid: np.ndarray) -> str:
     """Quantiles of the scaled residuals (type 7, as R's `quantile`)."""
     q = np.quantile(resid, [0.0, 0.25, 0.5, 0.75, 1.0])
-    q = _zapsmall(q, DIGITS + 1)
+    q = zapsmall(q, DIGITS + 1)
     return "Scaled residuals: \n" + print_named_vector(
         ["Min", "1Q", "Median", "3Q", "Max"], [c.strip() for c in format_real(q, DIGITS)])
-
-
-def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
-    mx = np.max(np.abs(x)) if len(x) else 0.0
-    if mx == 0:
-        return x
-    return np.round(x, max(0, digits - int(np.ceil(np.log10(mx)))))
 
 
 def random_effects_table(covs: list[TermCovariance], sigma: float | None) -> str:
