@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mixedfx.frame.levels import as_factor, format_r_number
+from mixedfx.formula.rnames import format_level
+from mixedfx.frame.levels import as_factor
 
 
 def grouping_factor(frame: pd.DataFrame, group_vars: tuple[str, ...]
@@ -42,7 +43,7 @@ def value_labels(col: pd.Series) -> np.ndarray:
     def label(v: object) -> object:
         if v is None or (not isinstance(v, str) and pd.isna(v)):
             return None
-        return v if isinstance(v, str) else format_r_number(v)
+        return v if isinstance(v, str) else format_level(v)
     return np.array([label(v) for v in col.astype(object)], dtype=object)
 
 

@@ -7,24 +7,10 @@ imitates it). Booleans become the factor levels FALSE, TRUE.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from mixedfx.formula.rnames import r_sort_levels
-
-
-def format_r_number(v: object) -> str:
-    """A number as R's `as.character` prints it: 3 -> '3', 2.5 -> '2.5'."""
-    if isinstance(v, (bool, np.bool_)):
-        return "TRUE" if v else "FALSE"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    f = float(v)  # type: ignore[arg-type]
-    if math.isfinite(f) and f == int(f) and abs(f) < 1e15:
-        return str(int(f))
-    return repr(f) if math.isfinite(f) else ("Inf" if f > 0 else "-Inf" if f < 0 else "NaN")
+from mixedfx.formula.rnames import format_level, r_sort_levels
 
 
 def is_factor_like(s: pd.Series) -> bool:
@@ -45,7 +31,7 @@ def as_factor(s: pd.Series) -> pd.Series:
     """
     if isinstance(s.dtype, pd.CategoricalDtype):
         cat = s.cat.remove_unused_categories()
-        labels = [c if isinstance(c, str) else format_r_number(c) for c in cat.cat.categories]
+        labels = [c if isinstance(c, str) else format_level(c) for c in cat.cat.categories]
         if len(set(labels)) != len(labels):
             raise ValueError(f"column {s.name!r} has categories that print identically")
         return pd.Series(
@@ -58,7 +44,7 @@ def as_factor(s: pd.Series) -> pd.Series:
         labels = ["FALSE" if not v else "TRUE" for v in levels]
     elif pd.api.types.is_numeric_dtype(s.dtype):
         levels = sorted(values.tolist())
-        labels = [format_r_number(v) for v in levels]
+        labels = [format_level(v) for v in levels]
     else:
         levels = r_sort_levels(str(v) for v in values)
         labels = levels
