@@ -42,6 +42,9 @@ class MixedModelBase:
     vcov: pd.DataFrame
     loglik: float
     npar: int
+    deviance: float
+    reml_criterion: float | None
+    optimizer_info: dict[str, Any]
 
     def _templates(self) -> list[np.ndarray]:
         raise NotImplementedError
@@ -216,6 +219,27 @@ class MixedModelBase:
             raise ValueError(f"re_form names grouping factors not in the model: "
                              f"{sorted(unknown)}")
         return wanted
+
+    # -- records ---------------------------------------------------------------------------
+    def _record(self) -> dict[str, Any]:
+        """Fields of `to_dict` that depend on the model type (REML flag, family, ...)."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable record of the fit."""
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        vc = self.varcorr.astype(object).where(self.varcorr.notna(), None)
+        return {
+            "formula": self.formula, **self._record(), "nobs": self.nobs, "ngrps": self.ngrps,
+            "fixef": {k: float(v) for k, v in self.fixef.items()},
+            "fixef_se": dict(zip(self._frame.fixef_names, map(float, se), strict=True)),
+            "theta": [float(v) for v in self.theta], "theta_names": self.theta_names,
+            "sigma": self.sigma, "varcorr": vc.to_dict(orient="records"),
+            "loglik": self.loglik, "deviance": self.deviance,
+            "reml_criterion": self.reml_criterion, "aic": self.aic, "bic": self.bic,
+            "df_residual": self.df_residual, "is_singular": self.is_singular(),
+            "optimizer": self.optimizer_info,
+        }
 
     # -- Wald intervals -------------------------------------------------------------------
     def wald_confint(self, level: float = 0.95) -> pd.DataFrame:

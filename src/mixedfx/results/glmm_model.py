@@ -240,21 +240,8 @@ class GeneralizedLinearMixedModel(MixedModelBase):
 
         return GlmmSummary(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serializable record of the fit."""
-        se = np.sqrt(np.diag(self._vcov_array))
-        vc = self.varcorr.astype(object).where(self.varcorr.notna(), None)
-        return {
-            "formula": self.formula, "family": self.family.name,
-            "link": self.family.link.name, "nAGQ": self.nAGQ, "nobs": self.nobs,
-            "ngrps": self.ngrps, "fixef": {k: float(v) for k, v in self.fixef.items()},
-            "fixef_se": dict(zip(self._frame.fixef_names, map(float, se), strict=True)),
-            "theta": [float(v) for v in self.theta], "theta_names": self.theta_names,
-            "sigma": self.sigma, "varcorr": vc.to_dict(orient="records"),
-            "loglik": self.loglik, "deviance": self.deviance, "aic": self.aic,
-            "bic": self.bic, "df_residual": self.df_residual,
-            "is_singular": self.is_singular(), "optimizer": self.optimizer_info,
-        }
+    def _record(self) -> dict[str, Any]:
+        return {"family": self.family.name, "link": self.family.link.name, "nAGQ": self.nAGQ}
 
     def __repr__(self) -> str:
         groups = ", ".join(f"{g}: {n}" for g, n in self.ngrps.items())

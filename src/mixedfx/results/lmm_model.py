@@ -210,21 +210,8 @@ class LinearMixedModel(MixedModelBase):
 
         return drop1(self, test=test, ddf=ddf)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serializable record of the fit."""
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        vc = self.varcorr.astype(object).where(self.varcorr.notna(), None)
-        return {
-            "formula": self.formula, "REML": self.REML, "nobs": self.nobs,
-            "ngrps": self.ngrps, "fixef": {k: float(v) for k, v in self.fixef.items()},
-            "fixef_se": dict(zip(self._frame.fixef_names, map(float, se), strict=True)),
-            "theta": [float(v) for v in self.theta], "theta_names": self.theta_names,
-            "sigma": self.sigma, "varcorr": vc.to_dict(orient="records"),
-            "loglik": self.loglik, "deviance": self.deviance,
-            "reml_criterion": self.reml_criterion, "aic": self.aic, "bic": self.bic,
-            "df_residual": self.df_residual, "is_singular": self.is_singular(),
-            "optimizer": self.optimizer_info,
-        }
+    def _record(self) -> dict[str, Any]:
+        return {"REML": self.REML}
 
     def __repr__(self) -> str:
         crit = f"REML criterion {self.deviance:.4f}" if self.REML else \
