@@ -26,6 +26,7 @@ import numpy as np
 from mixedfx.inference.cache import per_model
 from mixedfx.inference.linalg import lower_inverse
 from mixedfx.inference.numderiv import hessian, jacobian
+from mixedfx.optimize.polish import polished_optimum
 
 if TYPE_CHECKING:
     from mixedfx.lmm.factorization import BlockedCholesky
@@ -83,13 +84,33 @@ class SatterthwaiteState:
         return 2.0 * v * v / float(g @ self.vcov_varpar @ g)
 
 
+def optimum_varpar(model: LinearMixedModel) -> np.ndarray:
+    """φ̂ = (θ̂, σ̂) at the minimum of the profiled criterion.
+
+    BOBYQA stops within its tolerance of the minimum, and on a flat ridge where exactly it
+    stops depends on the last bits of every evaluation (another BLAS kernel moves θ̂ by 1e-4
+    on `distance ~ age + Sex + (age | Subject)`, and the df with it by 2e-4). The df are
+    derivatives at the optimum, so they are taken at the Newton-polished minimum
+    (`optimize.polish`), which is the same point whatever the path.
+    """
+    fit = model._fit
+    theta = polished_optimum(fit.objective, fit.theta, fit.lower)
+    if np.array_equal(theta, fit.theta):
+        return np.append(fit.theta, model.sigma)
+    f = fit.objective.chol.factorize(theta)
+    if f is None:
+        return np.append(fit.theta, model.sigma)
+    n, p = fit.objective.n, fit.objective.p
+    return np.append(theta, math.sqrt(f.pwrss / (n - p if model.REML else n)))
+
+
 def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
-    """Hessian of `devfun_vp` and Jacobian of `get_covbeta` at the estimates (lmerTest's
-    `as_lmerModLT`)."""
+    """Hessian of `devfun_vp` and Jacobian of `get_covbeta` at the optimum (lmerTest's
+    `as_lmerModLT`; see `optimum_varpar` for the point)."""
     fit = model._fit
     chol = fit.objective.chol
     reml = model.REML
-    varpar = np.append(model.theta, model.sigma)
+    varpar = optimum_varpar(model)
     H = hessian(lambda x: varpar_deviance(chol, x, reml), varpar)
     H = 0.5 * (H + H.T)
     evals, evecs = np.linalg.eigh(H)
@@ -112,7 +133,7 @@ def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
     J = jacobian(lambda x: covbeta(chol, x).ravel(), varpar)
     jac = np.stack([J[:, i].reshape(p, p) for i in range(J.shape[1])]) if p else \
         np.zeros((len(varpar), 0, 0))
-    return SatterthwaiteState(varpar=varpar, beta=model.beta, vcov_beta=model.vcov.to_numpy(),
+    return SatterthwaiteState(varpar=varpar, beta=model.beta, vcov_beta=covbeta(chol, varpar),
                               vcov_varpar=2.0 * h_inv, jacobian=jac,
                               hessian_eigenvalues=evals, warnings=messages)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from mixedfx.optimize.control import Control
 from mixedfx.optimize.derivatives import deriv12
+from mixedfx.optimize.polish import newton_polish
 
 _ALGORITHMS = {
     "bobyqa": nlopt.LN_BOBYQA,
@@ -157,6 +158,8 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
     calc = control.calc_derivs if control.calc_derivs is not None else nobs < 10_000
     if calc:
         g, H = deriv12(fn, x, fx)
+        if control.polish and converged:
+            x, fx, g = newton_polish(fn, x, fx, g, H, lower, upper)
     if control.restart_edge:
         x, fx, code2 = _restart_if_edge(fn, x, fx, lower, upper, control)
         code = code2 or code
