@@ -6,12 +6,22 @@
 """
 
 from mixedfx import datasets, families
-from mixedfx.api import glmer, glmer_nb, lmer
+from mixedfx.api import glmer, glmer_nb, gls, lmer
 from mixedfx.inference.anova import anova
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
+from mixedfx.residual import (
+    cor_ar1,
+    cor_car1,
+    cor_comp_symm,
+    cor_symm,
+    var_exp,
+    var_ident,
+    var_power,
+)
 
 __version__ = "0.1.0"
 
 __all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__", "anova",
-           "datasets", "families", "glmer", "glmer_nb", "lmer"]
+           "cor_ar1", "cor_car1", "cor_comp_symm", "cor_symm", "datasets", "families", "glmer",
+           "glmer_nb", "gls", "lmer", "var_exp", "var_ident", "var_power"]

@@ -9,8 +9,11 @@ import numpy as np
 from mixedfx.families import Family, family_from
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.lmm.fit import fit_lmm
+from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.optimize import Control
 from mixedfx.optimize.threads import blas_threads_for
+from mixedfx.residual import CorStruct, ResidualStructure, VarFunc, bind_structures
+from mixedfx.residual.structure import check_structure_types
 from mixedfx.results.lmm_model import LinearMixedModel
 
 
@@ -21,21 +24,86 @@ def dense_block_size(frame: ModelFrame) -> int:
 
 def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset: Any = None,
          na_action: str = "omit", control: Control | dict[str, Any] | None = None,
-         start: np.ndarray | None = None) -> LinearMixedModel:
+         start: np.ndarray | None = None, correlation: CorStruct | None = None
+         ) -> LinearMixedModel:
     """Fit a linear mixed model with lme4's formula syntax.
 
     Parameters mirror `lme4::lmer`: `REML` (default True), prior `weights` and an `offset`
     (column names or arrays), `na_action` ("omit" drops incomplete rows and says how many,
     "fail" refuses them), `control` (a `mixedfx.optimize.Control` or a dict of its fields) and
     `start` (θ start values, lme4's order).
+
+    As in nlme, `weights=` also takes a variance function (`mixedfx.var_ident("~ 1 | g")`,
+    `var_power("~ v")`, `var_exp("~ v")`) and `correlation=` a within-group correlation
+    structure (`cor_ar1`, `cor_car1`, `cor_comp_symm`, `cor_symm`); a form without `| g`
+    uses the innermost random-effect grouping factor. See `mixedfx.residual`.
     """
     ctrl = Control.from_user(control)
+    var_func = weights if isinstance(weights, VarFunc) else None
+    if var_func is not None or correlation is not None:
+        frame, residual = structured_frame(formula, data, var_func, correlation, offset,
+                                           na_action)
+        with blas_threads_for(dense_block_size(frame)):
+            fit = fit_structured_lmm(frame, bool(REML), ctrl, residual, start=start)
+        name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
+        return LinearMixedModel(frame, fit, ctrl, data_name=name)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action)
     with blas_threads_for(dense_block_size(frame)):
         fit = fit_lmm(frame, bool(REML), ctrl, start=start)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
     return LinearMixedModel(frame, fit, ctrl, data_name=name)
+
+
+def structured_frame(formula: str, data: Any, var_func: VarFunc | None,
+                     correlation: CorStruct | None, offset: Any, na_action: str,
+                     require_random: bool = True) -> tuple[ModelFrame, ResidualStructure]:
+    """The model frame (with the structures' columns) and the bound residual structure."""
+    check_structure_types(var_func, correlation)
+    extra = tuple(dict.fromkeys(
+        c for s in (var_func, correlation) if s is not None for c in s.form.columns))
+    frame = build_model_frame(formula, data, offset=offset, na_action=na_action,
+                              require_random=require_random, extra_variables=extra)
+    inner = frame.terms[0].codes if frame.terms else None
+    if inner is not None:
+        row_order = np.argsort(inner, kind="stable")
+    elif correlation is not None and correlation.form.groups:
+        from mixedfx.frame.grouping import grouping_factor
+
+        row_order = np.argsort(grouping_factor(frame.frame, correlation.form.groups)[0],
+                               kind="stable")
+    else:
+        row_order = np.arange(frame.n)
+    residual = bind_structures(frame.frame, var_func, correlation, inner, row_order)
+    return frame, residual
+
+
+def gls(formula: str, data: Any, weights: VarFunc | None = None,
+        correlation: CorStruct | None = None, REML: bool = True, offset: Any = None,
+        na_action: str = "omit", control: Control | dict[str, Any] | None = None) -> Any:
+    """Generalized least squares with nlme's residual structures and no random effects
+    (nlme's `gls(model, data, weights=varFunc, correlation=corStruct, method="REML")`):
+    `weights` a variance function (`var_ident`, `var_power`, `var_exp`), `correlation` a
+    correlation structure whose form names its groups (`cor_symm("~ visit | Subject")`; without
+    `| g` the whole data set is one group, as in nlme)."""
+    from mixedfx.gls_engine.fit import fit_gls
+    from mixedfx.results.gls_model import GlsModel
+
+    if not isinstance(REML, bool):
+        raise TypeError(f"REML must be True or False, got {REML!r}")
+    if weights is not None and not isinstance(weights, VarFunc):
+        raise TypeError("gls weights must be a variance function (mixedfx.var_ident, "
+                        "var_power, var_exp); for prior weights use mixedfx.lm")
+    ctrl = Control.from_user(control)
+    frame, residual = structured_frame(formula, data, weights, correlation, offset,
+                                       na_action, require_random=False)
+    if frame.terms:
+        raise ValueError("gls takes no random-effect terms; use mixedfx.lmer with "
+                         "weights= / correlation= for a mixed model")
+    with blas_threads_for(frame.X.shape[1] + 1):
+        fit = fit_gls(frame, REML, ctrl, residual)
+    name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
+    return GlsModel(frame, fit, ctrl, data_name=name)
 
 
 def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int = 1,
@@ -56,6 +124,9 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     from mixedfx.glmm.response import encode_response
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 
+    if isinstance(weights, VarFunc):
+        raise TypeError("glmer weights must be prior weights (a column name or an array); "
+                        "nlme variance functions (var_ident, ...) are for lmer and gls")
     fam = family_from(family, link)
     if fam.name == "gaussian" and fam.link.name == "identity":
         raise ValueError("family gaussian with identity link is a linear mixed model: "

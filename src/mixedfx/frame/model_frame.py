@@ -174,11 +174,13 @@ def _check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:
 
 def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any = None,
                       na_action: str = "omit", require_random: bool = True,
-                      glm: bool = False) -> ModelFrame:
+                      glm: bool = False, extra_variables: tuple[str, ...] = ()) -> ModelFrame:
     """Parse the formula against the data and build X, y and the random-effects terms.
 
     With `glm=True` the response may also be a two-level factor or boolean (1 = second
-    level) or `cbind(successes, failures)` (then `y` has two columns)."""
+    level) or `cbind(successes, failures)` (then `y` has two columns). `extra_variables`:
+    further columns the fit needs (a residual structure's covariate and strata); they are kept
+    in `frame` and take part in the missing-value handling."""
     if na_action not in ("omit", "fail"):
         raise ValueError("na_action must be 'omit' or 'fail'")
     if not isinstance(formula, str):
@@ -192,7 +194,10 @@ def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any 
                          "(1 | group)")
     w = _vector_argument(weights, data, "weights")
     off = _vector_argument(offset, data, "offset")
-    frame = data.loc[:, list(parsed.variables)]
+    missing = [v for v in extra_variables if v not in data.columns]
+    if missing:
+        raise ValueError(f"column(s) {missing} not found in data")
+    frame = data.loc[:, list(dict.fromkeys([*parsed.variables, *extra_variables]))]
     frame, extra, n_dropped = _drop_missing(frame, {"weights": w, "offset": off}, na_action)
     w, off = extra["weights"], extra["offset"]
     if len(frame) == 0:

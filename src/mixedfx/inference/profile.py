@@ -670,6 +670,10 @@ def _profiler(model: MixedModel, **kwargs: Any) -> _Profiler:
 
     if isinstance(model, GeneralizedLinearMixedModel):
         return _GlmmProfiler(model, **kwargs)
+    if getattr(model._fit, "residual", None) is not None:
+        raise ValueError("likelihood profiles are not available for models with an nlme "
+                         "residual structure (weights= variance function or correlation=); "
+                         "use confint(method='Wald') or confint(method='boot')")
     return _LmmProfiler(model, **kwargs)
 
 

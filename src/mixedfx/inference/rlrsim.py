@@ -47,6 +47,9 @@ class SimulatedTest:
 
 
 def _single_term(model: LinearMixedModel) -> RandomEffectsTerm:
+    if getattr(model._fit, "residual", None) is not None:
+        raise ValueError("RLRsim's exact tests assume independent residuals; this model has "
+                         "an nlme residual structure")
     terms = model.frame.terms
     if len(terms) != 1 or terms[0].k != 1:
         raise ValueError("the model must contain exactly one random-effects term with a "

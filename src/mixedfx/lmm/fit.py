@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,9 @@ class LmmFit:
     reml: bool
     criterion: float
     messages: list[str]
+    residual: Any = None          # residual.ResidualStructure of an nlme-structured fit
+    psi: np.ndarray | None = None  # its unconstrained parameters at the optimum
+    structured: Any = None        # lmm.structured.StructuredDeviance over (θ, ψ)
 
 
 def lower_bounds(frame: ModelFrame) -> np.ndarray:

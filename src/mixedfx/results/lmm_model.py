@@ -38,8 +38,45 @@ class LinearMixedModel(MixedModelBase):
 
     @property
     def npar(self) -> int:
-        """Number of estimated parameters: fixed effects, θ and σ."""
-        return len(self.beta) + len(self.theta) + 1
+        """Number of estimated parameters: fixed effects, θ, residual-structure parameters
+        and σ."""
+        psi = self._fit.psi
+        return len(self.beta) + len(self.theta) + (0 if psi is None else len(psi)) + 1
+
+    @property
+    def bic(self) -> float:
+        """−2ℓ + npar·log(n) (lme4). With an nlme residual structure and REML, nlme's
+        convention: log(n − p), so that the numbers equal `BIC(lme(...))`."""
+        n = self.nobs
+        if self._fit.residual is not None and self.REML:
+            n -= len(self.beta)
+        return -2.0 * self.loglik + self.npar * math.log(n)
+
+    # ----- residual structures (nlme) ---------------------------------------------------
+    @cached_property
+    def _structures(self) -> tuple[Any, Any]:
+        from mixedfx.results.residual_structures import fitted_structures
+
+        return fitted_structures(self._fit.residual, self._fit.psi, self.sigma)
+
+    @property
+    def var_struct(self) -> Any:
+        """The fitted variance function (`name`, `params`, `stratum_variances()`) or None."""
+        return self._structures[0]
+
+    @property
+    def cor_struct(self) -> Any:
+        """The fitted correlation structure (`name`, `params`) or None."""
+        return self._structures[1]
+
+    def _whiten_rows(self, r: np.ndarray) -> np.ndarray:
+        """L⁻¹r for the fitted residual covariance (the identity without structures)."""
+        res = self._fit.residual
+        if res is None:
+            return r
+        out = res.whiten(self._fit.psi, r[:, None])
+        assert out is not None
+        return out[0][:, 0]
 
     # ----- parameters -----------------------------------------------------------------
     @property
@@ -114,14 +151,24 @@ class LinearMixedModel(MixedModelBase):
 
     def residuals(self, type: str = "response", scaled: bool = False) -> np.ndarray:
         """Residuals: `response` y − μ, `working` (same for an LMM), `pearson` and `deviance`
-        √w (y − μ); divided by σ when `scaled`."""
+        √w (y − μ) / sᵢ (sᵢ: the variance function's SD multiplier, 1 without one), and
+        nlme's `normalized` σ⁻¹ L⁻¹ (y − μ), whitened by the fitted residual covariance
+        σ²LLᵀ (always scaled); the others are divided by σ when `scaled`."""
         r = self._frame.y - self.fitted()
         if type in ("response", "working"):
             out = r
         elif type in ("pearson", "deviance"):
             out = r if self._frame.weights is None else r * np.sqrt(self._frame.weights)
+            res = self._fit.residual
+            s = None if res is None else res.sd_multipliers(self._fit.psi)
+            if s is not None:
+                out = out / s
+        elif type == "normalized":
+            out = r if self._frame.weights is None else r * np.sqrt(self._frame.weights)
+            return self._whiten_rows(out) / self.sigma
         else:
-            raise ValueError("type must be 'response', 'pearson', 'deviance' or 'working'")
+            raise ValueError("type must be 'response', 'pearson', 'deviance', 'working' or "
+                             "'normalized'")
         return out / self.sigma if scaled else out
 
     def predict(self, newdata: object = None, re_form: str | None = None,
@@ -154,6 +201,8 @@ class LinearMixedModel(MixedModelBase):
                     u = rng.standard_normal((t.n_levels, t.k)) * self.sigma
                     y += t.row_effects(u @ T.T)
             eps = rng.standard_normal(n) * self.sigma
+            if self._fit.residual is not None:
+                eps = self._fit.residual.colour(self._fit.psi, eps)
             y += eps if w is None else eps / np.sqrt(w)
             out[:, j] = y
         return out
@@ -167,15 +216,23 @@ class LinearMixedModel(MixedModelBase):
             raise ValueError("new response has non-finite values")
         reml = self.REML if REML is None else REML
         frame = _with_response(self._frame, y)
-        fit = fit_lmm(frame, reml, self._control, start=self._fit.theta)
-        return self._new(frame, fit)
+        return self._new(frame, self._refit(frame, reml))
 
     def refit_ml(self) -> LinearMixedModel:
         """The model refitted by maximum likelihood (lme4's `refitML`)."""
         if not self.REML:
             return self
-        fit = fit_lmm(self._frame, False, self._control, start=self._fit.theta)
-        return self._new(self._frame, fit)
+        return self._new(self._frame, self._refit(self._frame, False))
+
+    def _refit(self, frame: ModelFrame, reml: bool) -> LmmFit:
+        """The engine fit of `frame`, started at these estimates."""
+        if self._fit.residual is None:
+            return fit_lmm(frame, reml, self._control, start=self._fit.theta)
+        from mixedfx.lmm.structured import fit_structured_lmm
+
+        start = np.concatenate([self._fit.theta, self._fit.psi])
+        return fit_structured_lmm(frame, reml, self._control, self._fit.residual,
+                                  start=start)
 
     def _new(self, frame: ModelFrame, fit: LmmFit) -> LinearMixedModel:
         return type(self)(frame, fit, self._control, self.data_name)

@@ -141,6 +141,10 @@ class LmmSummary:
         out.append(scaled_residuals(m.residuals(type="pearson", scaled=True)))
         out += ["", "Random effects:", random_effects_table(m._covariances, m.sigma),
                 groups_line(m.nobs, m.ngrps)]
+        if m.var_struct is not None or m.cor_struct is not None:
+            from mixedfx.results.residual_structures import structure_lines
+
+            out += ["", *structure_lines(m.var_struct, m.cor_struct)]
         if len(self.coefficients):
             out += ["", self.fixed_effects_table()]
             p = len(self.coefficients)

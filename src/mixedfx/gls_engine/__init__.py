@@ -1,0 +1,1 @@
+"""Generalized least squares with nlme residual structures (nlme's `gls`)."""

@@ -1,0 +1,175 @@
+"""Linear mixed models with nlme residual structures: the profiled deviance over (θ, ψ).
+
+For structure parameters ψ the rows of [X Z y] are whitened (`residual.structure`), the
+cross-products of the whitened rows are built and factorized for θ exactly as for lme4's
+model, and
+
+    d(θ, ψ) = d_white(θ; ψ) + log|V(ψ)|
+
+(the Jacobian enters through the `ldW` slot of `deviance_from_factor`, which holds −log of
+the residual covariance's determinant). A correlation structure mixes the rows of a group,
+so each correlation group must lie within one level of every grouping factor (nlme's
+nesting); the whitened Z rows then keep their levels and only their values change. A
+variance function alone is a row scaling and reuses one cross-product pattern.
+
+The fit optimizes θ at the start value of ψ (lme4's path), then (θ, ψ) jointly from there,
+and polishes the joint optimum with Newton steps, as nlme's optimizer converges tightly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.lmm.crossproducts import CrossProductBuilder, compute_crossproducts
+from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor
+from mixedfx.lmm.factorization import BlockedCholesky
+from mixedfx.lmm.fit import LmmFit, _convergence_messages, lower_bounds, start_values
+from mixedfx.lmm.solution import solve
+from mixedfx.optimize import Control, optimize_theta
+from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning, emit
+from mixedfx.residual.structure import ResidualStructure
+
+
+def check_nesting(frame: ModelFrame, residual: ResidualStructure) -> None:
+    """Each correlation group must sit within one level of every grouping factor."""
+    if residual.cor is None:
+        return
+    for t in frame.terms:
+        for _, rows in residual.cor.patterns:
+            codes = t.codes[rows]
+            if np.any(codes != codes[:, :1]):
+                raise ValueError(
+                    f"the correlation groups are not nested within the grouping factor "
+                    f"{t.group_name!r}: a correlation group spans several of its levels (nlme "
+                    "requires the correlation grouping to be the innermost grouping factor or "
+                    "nested in it; give the grouping with '| g' in the form)")
+
+
+class StructuredDeviance:
+    """Callable (θ, ψ) -> profiled deviance or REML criterion including log|V(ψ)|."""
+
+    def __init__(self, frame: ModelFrame, reml: bool, residual: ResidualStructure,
+                 y: np.ndarray | None = None) -> None:
+        self.frame, self.reml, self.residual = frame, reml, residual
+        yy = frame.y if y is None else y
+        if frame.offset is not None:
+            yy = yy - frame.offset
+        self.y = yy
+        self.terms = frame.terms
+        self.n, self.p = frame.X.shape
+        self.n_theta = int(sum(t.n_theta for t in frame.terms))
+        w = frame.weights
+        self.sqrt_prior = None if w is None else np.sqrt(w)
+        self.ld_prior = 0.0 if w is None else float(np.sum(np.log(w)))
+        self._builder = None if residual.cor is not None else \
+            CrossProductBuilder(frame.terms, frame.X)
+        if residual.cor is not None:
+            cols = [frame.X, self.y[:, None], *[t.values for t in frame.terms]]
+            M = np.hstack(cols)
+            self._M = M if self.sqrt_prior is None else M * self.sqrt_prior[:, None]
+        self.evaluations = 0
+        self._cache: tuple[bytes, BlockedCholesky | None, float] | None = None
+
+    def split(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        phi = np.asarray(phi, dtype=float)
+        return phi[:self.n_theta], phi[self.n_theta:]
+
+    def system(self, psi: np.ndarray) -> tuple[BlockedCholesky | None, float]:
+        """The factorizer of the whitened cross-products at ψ and log|W| − log|V(ψ)|."""
+        key = np.asarray(psi, dtype=float).tobytes()
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1], self._cache[2]
+        chol, ldW = self._build(psi)
+        self._cache = (key, chol, ldW)
+        return chol, ldW
+
+    def _build(self, psi: np.ndarray) -> tuple[BlockedCholesky | None, float]:
+        if self._builder is not None:
+            s = self.residual.sd_multipliers(psi)
+            if s is None or not np.all(np.isfinite(s)) or np.any(s <= 0):
+                return None, math.nan
+            sqrt_w = 1.0 / s if self.sqrt_prior is None else self.sqrt_prior / s
+            xp = self._builder.compute(self.y, sqrt_w)
+            return BlockedCholesky(self.terms, xp), self.ld_prior - 2.0 * float(
+                np.sum(np.log(s)))
+        res = self.residual.whiten(psi, self._M)
+        if res is None:
+            return None, math.nan
+        Mw, logdet = res
+        p = self.p
+        Xw, yw = Mw[:, :p], Mw[:, p]
+        terms, off = [], p + 1
+        for t in self.terms:
+            terms.append(replace(t, values=Mw[:, off:off + t.k]))
+            off += t.k
+        xp = compute_crossproducts(terms, Xw, yw, None)
+        return BlockedCholesky(terms, xp), self.ld_prior - logdet
+
+    def __call__(self, phi: np.ndarray) -> float:
+        self.evaluations += 1
+        theta, psi = self.split(phi)
+        chol, ldW = self.system(psi)
+        if chol is None:
+            return math.inf
+        f = chol.factorize(theta)
+        if f is None:
+            return math.inf
+        return deviance_from_factor(f, self.n, self.p, self.reml, ldW)
+
+    def at_psi(self, psi: np.ndarray) -> ProfiledDeviance:
+        """The θ-only objective with ψ held fixed (for inference at the estimates)."""
+        chol, ldW = self.system(psi)
+        if chol is None:
+            raise ValueError("residual structure parameters are invalid")
+        return ProfiledDeviance(chol, self.reml, ldW)
+
+
+def fit_structured_lmm(frame: ModelFrame, reml: bool, control: Control,
+                       residual: ResidualStructure, start: np.ndarray | None = None,
+                       y: np.ndarray | None = None, warn: bool = True) -> LmmFit:
+    """Optimize (θ, ψ) and recover β, u, σ at the optimum; `start` is (θ, ψ) or θ."""
+    check_nesting(frame, residual)
+    dev = StructuredDeviance(frame, reml, residual, y)
+    lower_t = lower_bounds(frame)
+    nt = len(lower_t)
+    psi0 = residual.start()
+    if start is None:
+        theta0 = start_values(frame)
+    else:
+        start = np.asarray(start, dtype=float)
+        if start.shape == (nt + len(psi0),):
+            theta0, psi0 = start[:nt], start[nt:]
+        elif start.shape == (nt,):
+            theta0 = start
+        else:
+            raise ValueError(f"start must have {nt} theta values (or {nt + len(psi0)} with "
+                             f"the residual structure's), got {start.shape}")
+    stage = replace(control, calc_derivs=False)
+    first = optimize_theta(lambda th: dev(np.concatenate([th, psi0])), theta0, lower_t,
+                           stage, dev.n)
+    lower = np.concatenate([lower_t, np.full(len(psi0), -np.inf)])
+    x0 = np.concatenate([first.x, psi0])
+    opt = optimize_theta(dev, x0, lower, replace(control, polish=True), dev.n,
+                         counter=lambda: dev.evaluations)
+    theta, psi = dev.split(opt.x)
+    objective = dev.at_psi(psi)
+    factor = objective.chol.factorize(theta, objective.release_workspace())
+    if factor is None:
+        raise np.linalg.LinAlgError("the penalized system is not positive definite at the "
+                                    "optimum")
+    solution = solve(objective.chol, factor)
+    n, p = dev.n, dev.p
+    sigma = math.sqrt(factor.pwrss / (n - p if reml else n))
+    criterion = deviance_from_factor(factor, n, p, reml, objective.ldW)
+    singular, conv = _convergence_messages(opt, opt.x, lower, control)
+    if warn:
+        emit(singular, SingularFitWarning)
+        emit(conv, ConvergenceWarning)
+    return LmmFit(chol=objective.chol, objective=objective, optimization=opt, factor=factor,
+                  solution=solution, theta=theta, lower=lower_t, sigma=sigma, reml=reml,
+                  criterion=criterion, messages=singular + conv, residual=residual,
+                  psi=psi, structured=dev)

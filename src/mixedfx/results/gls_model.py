@@ -1,0 +1,212 @@
+"""The fitted generalized least squares model (`mixedfx.gls`, nlme's `gls`).
+
+β̂ = (X̃ᵀX̃)⁻¹X̃ᵀỹ on the whitened rows, vcov(β̂) = σ̂²(X̃ᵀX̃)⁻¹, σ̂² = RSS/(n − p) (REML) or
+RSS/n (ML); t tests with n − p degrees of freedom, as nlme's `summary.gls`.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.linalg import solve_triangular
+
+from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.gls_engine.fit import GlsFit, fit_gls
+from mixedfx.optimize import Control
+from mixedfx.results.residual_structures import fitted_structures, structure_lines
+
+
+class GlsModel:
+    """A model fitted by generalized least squares (nlme's `gls` object)."""
+
+    def __init__(self, frame: ModelFrame, fit: GlsFit, control: Control,
+                 data_name: str | None = None) -> None:
+        self._frame, self._fit, self._control = frame, fit, control
+        self.data_name = data_name
+
+    # ----- identification ---------------------------------------------------------------
+    @property
+    def formula(self) -> str:
+        return self._frame.formula.text
+
+    @property
+    def REML(self) -> bool:
+        return self._fit.reml
+
+    @property
+    def nobs(self) -> int:
+        return self._frame.n
+
+    @property
+    def npar(self) -> int:
+        """Coefficients, structure parameters and σ (nlme's logLik df)."""
+        return len(self.beta) + len(self._fit.psi) + 1
+
+    @property
+    def df_residual(self) -> int:
+        return self.nobs - len(self.beta)
+
+    # ----- estimates ----------------------------------------------------------------------
+    @property
+    def beta(self) -> np.ndarray:
+        return self._fit.solution.beta.copy()
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.beta, index=self._frame.fixef_names, name="fixef")
+
+    coef = fixef
+
+    @property
+    def sigma(self) -> float:
+        return self._fit.sigma
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        R = self._fit.solution.R
+        p = R.shape[0]
+        Ri = solve_triangular(R, np.eye(p)) if p else np.zeros((0, 0))
+        names = self._frame.fixef_names
+        return pd.DataFrame(self.sigma**2 * (Ri @ Ri.T), index=names, columns=names)
+
+    @cached_property
+    def _structures(self) -> tuple[Any, Any]:
+        return fitted_structures(self._fit.residual, self._fit.psi, self.sigma)
+
+    @property
+    def var_struct(self) -> Any:
+        return self._structures[0]
+
+    @property
+    def cor_struct(self) -> Any:
+        return self._structures[1]
+
+    # ----- likelihood ---------------------------------------------------------------------
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self._fit.criterion
+
+    @property
+    def deviance(self) -> float:
+        return self._fit.criterion
+
+    @property
+    def reml_criterion(self) -> float | None:
+        return self._fit.criterion if self.REML else None
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.npar
+
+    @property
+    def bic(self) -> float:
+        """nlme's BIC: the number of observations is n − p for REML fits."""
+        n = self.nobs - (len(self.beta) if self.REML else 0)
+        return -2.0 * self.loglik + self.npar * math.log(n)
+
+    # ----- fitted values, residuals, predictions ------------------------------------------
+    def fitted(self) -> np.ndarray:
+        eta = self._frame.X @ self.beta
+        return eta if self._frame.offset is None else eta + self._frame.offset
+
+    def residuals(self, type: str = "response") -> np.ndarray:
+        """`response` y − Xβ̂, `pearson` (y − Xβ̂)/(σ sᵢ), `normalized` σ⁻¹L⁻¹(y − Xβ̂)."""
+        r = self._frame.y - self.fitted()
+        w = self._frame.weights
+        if type == "response":
+            return r
+        if w is not None:
+            r = r * np.sqrt(w)
+        res = self._fit.residual
+        if type == "pearson":
+            s = res.sd_multipliers(self._fit.psi)
+            return (r if s is None else r / s) / self.sigma
+        if type == "normalized":
+            if res.n_params:
+                out = res.whiten(self._fit.psi, r[:, None])
+                assert out is not None
+                r = out[0][:, 0]
+            return r / self.sigma
+        raise ValueError("type must be 'response', 'pearson' or 'normalized'")
+
+    def predict(self, newdata: object = None) -> np.ndarray:
+        """Xβ̂ (plus offsets) for the fitted rows or new data."""
+        if newdata is None:
+            return self.fitted()
+        from mixedfx.results.predict import fixed_matrix, prepare_newdata
+
+        new = prepare_newdata(self._frame, newdata)
+        return fixed_matrix(self._frame, new) @ self.beta + self._frame.new_offset(new.raw)
+
+    def refit_ml(self) -> GlsModel:
+        if not self.REML:
+            return self
+        fit = fit_gls(self._frame, False, self._control, self._fit.residual,
+                      start=self._fit.psi)
+        return GlsModel(self._frame, fit, self._control, self.data_name)
+
+    # ----- tables -------------------------------------------------------------------------
+    @property
+    def coefficients(self) -> pd.DataFrame:
+        """nlme's `summary(m)$tTable`: Value, Std.Error, t-value, p-value."""
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        t = self.beta / se
+        p = 2.0 * stats.t.sf(np.abs(t), self.df_residual)
+        return pd.DataFrame({"Value": self.beta, "Std.Error": se, "t-value": t,
+                             "p-value": p}, index=self._frame.fixef_names)
+
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """t intervals of the coefficients (nlme's `intervals(m, which = "coef")`)."""
+        if not 0 < level < 1:
+            raise ValueError("level must be between 0 and 1")
+        q = stats.t.ppf(0.5 + level / 2, self.df_residual)
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        return pd.DataFrame({"lower": self.beta - q * se, "upper": self.beta + q * se},
+                            index=self._frame.fixef_names)
+
+    def summary(self) -> str:
+        """nlme's `summary.gls` printout."""
+        from mixedfx.results.rformat import format_real, print_coefmat, print_named_vector
+
+        method = "REML" if self.REML else "maximum likelihood"
+        out = [f"Generalized least squares fit by {method}", f"  Model: {self.formula} "]
+        if self.data_name:
+            out.append(f"  Data: {self.data_name} ")
+        cells = [c.strip() for c in format_real(np.array([self.aic, self.bic, self.loglik]),
+                                                7)]
+        out.append(print_named_vector(["AIC", "BIC", "logLik"], cells))
+        lines = structure_lines(self.var_struct, self.cor_struct)
+        if lines:
+            out += ["", *lines]
+        out += ["", "Coefficients:", print_coefmat(self.coefficients, 4).rstrip("\n")]
+        z = self.residuals("pearson")
+        q = np.quantile(z, [0, 0.25, 0.5, 0.75, 1])
+        out += ["", "Standardized residuals:",
+                print_named_vector(["Min", "Q1", "Med", "Q3", "Max"],
+                                   [c.strip() for c in format_real(q, 7)]),
+                "", f"Residual standard error: {format_real([self.sigma], 7)[0].strip()} ",
+                f"Degrees of freedom: {self.nobs} total; {self.df_residual} residual"]
+        return "\n".join(out) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        return {"formula": self.formula, "REML": self.REML, "nobs": self.nobs,
+                "fixef": {k: float(v) for k, v in self.fixef.items()},
+                "fixef_se": dict(zip(self._frame.fixef_names, map(float, se), strict=True)),
+                "sigma": self.sigma, "loglik": self.loglik, "aic": self.aic, "bic": self.bic,
+                "var_struct": None if self.var_struct is None else
+                self.var_struct.params.to_dict(),
+                "cor_struct": None if self.cor_struct is None else
+                self.cor_struct.params.to_dict()}
+
+    def __repr__(self) -> str:
+        return (f"<GlsModel {self.formula!r} fit by {'REML' if self.REML else 'ML'}; "
+                f"logLik {self.loglik:.4f}; nobs {self.nobs}>")
+
+    def __str__(self) -> str:
+        return self.summary()

@@ -1,0 +1,114 @@
+"""Reported residual structures of a fitted model: nlme's `varStruct` and `corStruct` on their
+constrained scale, and the summary blocks nlme prints for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mixedfx.residual.structure import ResidualStructure
+
+VAR_TITLES = {
+    "varIdent": "Different standard deviations per stratum",
+    "varPower": "Power of variance covariate",
+    "varExp": "Exponential of variance covariate",
+}
+COR_TITLES = {
+    "corAR1": "AR(1)",
+    "corCAR1": "Continuous AR(1)",
+    "corCompSymm": "Compound symmetry",
+    "corSymm": "General correlation",
+}
+
+
+@dataclass
+class VarStruct:
+    """A fitted variance function: `name` (nlme's class), `params` (nlme's constrained
+    scale: SD ratios of the non-reference strata, `power` or `expon`) and `form`."""
+
+    name: str
+    form: str
+    params: pd.Series
+    _bound: object
+    _par: np.ndarray
+    _sigma: float
+
+    def stratum_variances(self) -> pd.Series:
+        """Residual variance σ²δ_s² of every stratum (`var_ident` only)."""
+        if self.name != "varIdent":
+            raise ValueError("stratum_variances() is defined for var_ident structures; "
+                             f"this one is {self.name}")
+        return self._bound.stratum_variances(self._par, self._sigma)  # type: ignore[attr-defined]
+
+    def stratum_sds(self) -> pd.Series:
+        """Residual SD σδ_s of every stratum (`var_ident` only)."""
+        return np.sqrt(self.stratum_variances()).rename("sd")
+
+    def __repr__(self) -> str:
+        return f"VarStruct({self.name}, form={self.form!r}, params={self.params.to_dict()})"
+
+
+@dataclass
+class CorStruct:
+    """A fitted correlation structure: `name`, `form` and `params` (`Phi`, `Rho`, or the
+    correlations of a general correlation matrix)."""
+
+    name: str
+    form: str
+    params: pd.Series
+    _bound: object
+    _par: np.ndarray
+
+    def matrix(self, times: np.ndarray | list[float] | None = None) -> np.ndarray:
+        """The within-group correlation matrix at `times` (cor_symm: all its times)."""
+        b = self._bound
+        if times is None:
+            if b.levels is None:            # type: ignore[attr-defined]
+                raise ValueError("give the times at which to evaluate the correlation")
+            times = b.levels                 # type: ignore[attr-defined]
+        return b.correlation(self._par, np.asarray(times, dtype=float))  # type: ignore
+
+    def __repr__(self) -> str:
+        return f"CorStruct({self.name}, form={self.form!r}, params={self.params.to_dict()})"
+
+
+def fitted_structures(residual: ResidualStructure | None, psi: np.ndarray | None,
+                      sigma: float) -> tuple[VarStruct | None, CorStruct | None]:
+    if residual is None or psi is None:
+        return None, None
+    pv, pc = residual.split(psi)
+    var = cor = None
+    if residual.var is not None:
+        b = residual.var
+        var = VarStruct(b.name, b.func.form.text, b.params(pv), b, pv, sigma)
+    if residual.cor is not None:
+        c = residual.cor
+        cor = CorStruct(c.name, c.struct.form.text, c.params(pc), c, pc)
+    return var, cor
+
+
+def _named_values(params: pd.Series, digits: int = 7) -> str:
+    from mixedfx.results.rformat import format_real, print_named_vector
+
+    cells = [c.strip() for c in format_real(params.to_numpy(dtype=float), digits)]
+    return print_named_vector([str(i) for i in params.index], cells)
+
+
+def structure_lines(var: VarStruct | None, cor: CorStruct | None) -> list[str]:
+    """nlme's summary blocks for the correlation structure and the variance function."""
+    out: list[str] = []
+    if cor is not None:
+        out += [f"Correlation Structure: {COR_TITLES[cor.name]}",
+                f" Formula: {cor.form} ", " Parameter estimate(s):",
+                _named_values(cor.params)]
+    if var is not None:
+        out += ["Variance function:", f" Structure: {VAR_TITLES[var.name]}",
+                f" Formula: {var.form} ", " Parameter estimates:"]
+        params = var.params
+        if var.name == "varIdent":
+            strata = var._bound.strata                      # type: ignore[attr-defined]
+            params = pd.Series(np.concatenate([[1.0], params.to_numpy()]), index=strata)
+        out.append(_named_values(params))
+    return out
