@@ -121,3 +121,18 @@ def test_summary_prints_structures(fitted) -> None:
 def test_bic_follows_nlme_for_reml(fitted) -> None:
     case, m = fitted
     assert m.bic == pytest.approx(case["expected"]["bic"], abs=1e-3)
+
+
+def test_satterthwaite_includes_structure_parameters(fitted) -> None:
+    """The df treat ψ as a variance parameter: they differ from those with ψ held fixed,
+    and stay between 1 and the residual df."""
+    _, m = fitted
+    coefs = m.summary().coefficients
+    df = coefs["df"].to_numpy()
+    assert np.all(np.isfinite(df)) and np.all(df > 1) and np.all(df <= m.nobs - 2)
+    from mixedfx.inference.satterthwaite import satterthwaite_state
+
+    st = satterthwaite_state(m)
+    assert len(st.varpar) == len(m.theta) + m.npar - len(m.theta) - len(m.beta)
+    with pytest.raises(ValueError, match="Kenward-Roger is not available"):
+        m.summary(ddf="Kenward-Roger")

@@ -118,6 +118,9 @@ class KenwardRoger:
 
 def kenward_roger_adjustment(model: LinearMixedModel) -> KenwardRoger:
     """pbkrtest's `vcovAdj` for a REML fit (see the module docstring)."""
+    if model._fit.residual is not None:
+        raise ValueError("Kenward-Roger is not available for models with an nlme residual "
+                         "structure; use ddf='Satterthwaite'")
     frame = model.frame
     terms = frame.terms
     n = frame.n

@@ -1,6 +1,7 @@
 """Satterthwaite degrees of freedom for t and F tests of fixed effects, as lmerTest.
 
-lmerTest works with the variance parameters φ = (θ, σ). Let D(φ) be the deviance with β
+lmerTest works with the variance parameters φ = (θ, σ) (with an nlme residual structure,
+φ = (θ, ψ, σ) and log|V(ψ)| joins D). Let D(φ) be the deviance with β
 profiled out but σ free (lmerTest's `devfun_vp`):
 
     ML:    D(φ) = log|L_θ|² + pwrss(θ)/σ² + n log(2πσ²)
@@ -29,31 +30,50 @@ from mixedfx.inference.numderiv import hessian, jacobian
 from mixedfx.optimize.polish import polished_optimum
 
 if TYPE_CHECKING:
-    from mixedfx.lmm.factorization import BlockedCholesky
+    from mixedfx.lmm.factorization import Factorization
     from mixedfx.results.lmm_model import LinearMixedModel
 
 EIGEN_TOL = 1e-8
 
 
-def varpar_deviance(chol: BlockedCholesky, varpar: np.ndarray, reml: bool) -> float:
-    """lmerTest's `devfun_vp`: the deviance at φ = (θ, σ), β profiled out."""
-    theta, sigma = varpar[:-1], float(varpar[-1])
-    f = chol.factorize(theta)
+class VarparSystem:
+    """Factorizations at the variance parameters x = θ, or x = (θ, ψ) for a model with an
+    nlme residual structure (then log|V(ψ)| enters through `ldW`)."""
+
+    def __init__(self, model: LinearMixedModel) -> None:
+        fit = model._fit
+        self.structured = fit.structured
+        self.chol = fit.objective.chol
+        self.n, self.p = fit.objective.n, fit.objective.p
+        self.q = self.chol.xp.q_rest
+
+    def factorize(self, x: np.ndarray) -> tuple[Factorization | None, float]:
+        if self.structured is None:
+            return self.chol.factorize(x), 0.0
+        theta, psi = self.structured.split(x)
+        chol, ldW = self.structured.system(psi)
+        return (None, math.nan) if chol is None else (chol.factorize(theta), ldW)
+
+
+def varpar_deviance(system: VarparSystem, varpar: np.ndarray, reml: bool) -> float:
+    """lmerTest's `devfun_vp`: the deviance at φ = (θ, [ψ,] σ), β profiled out."""
+    sigma = float(varpar[-1])
+    f, ldW = system.factorize(varpar[:-1])
     if f is None:
         return math.nan
-    n, p = chol.xp.n, chol.xp.p
+    n, p = system.n, system.p
     s2 = sigma * sigma
-    dev = f.ldL2 + f.pwrss / s2 + n * math.log(2.0 * math.pi * s2)
+    dev = f.ldL2 - ldW + f.pwrss / s2 + n * math.log(2.0 * math.pi * s2)
     if reml:
         dev += f.ldRX2 - p * math.log(2.0 * math.pi * s2)
     return dev
 
 
-def covbeta(chol: BlockedCholesky, varpar: np.ndarray) -> np.ndarray:
-    """lmerTest's `get_covbeta`: σ² R_X⁻¹R_X⁻ᵀ at φ = (θ, σ), shape (p, p)."""
-    theta, sigma = varpar[:-1], float(varpar[-1])
-    f = chol.factorize(theta)
-    q, p = chol.xp.q_rest, chol.xp.p
+def covbeta(system: VarparSystem, varpar: np.ndarray) -> np.ndarray:
+    """lmerTest's `get_covbeta`: σ² R_X⁻¹R_X⁻ᵀ at φ = (θ, [ψ,] σ), shape (p, p)."""
+    sigma = float(varpar[-1])
+    f, _ = system.factorize(varpar[:-1])
+    q, p = system.q, system.p
     if f is None:
         return np.full((p, p), np.nan)
     Lxx = f.Lrr[q:q + p, q:q + p]
@@ -94,6 +114,8 @@ def optimum_varpar(model: LinearMixedModel) -> np.ndarray:
     (`optimize.polish`), which is the same point whatever the path.
     """
     fit = model._fit
+    if fit.structured is not None:        # (θ, ψ) were polished jointly by the fit
+        return np.concatenate([fit.theta, fit.psi, [model.sigma]])
     theta = polished_optimum(fit.objective, fit.theta, fit.lower)
     if np.array_equal(theta, fit.theta):
         return np.append(fit.theta, model.sigma)
@@ -107,11 +129,10 @@ def optimum_varpar(model: LinearMixedModel) -> np.ndarray:
 def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
     """Hessian of `devfun_vp` and Jacobian of `get_covbeta` at the optimum (lmerTest's
     `as_lmerModLT`; see `optimum_varpar` for the point)."""
-    fit = model._fit
-    chol = fit.objective.chol
+    system = VarparSystem(model)
     reml = model.REML
     varpar = optimum_varpar(model)
-    H = hessian(lambda x: varpar_deviance(chol, x, reml), varpar)
+    H = hessian(lambda x: varpar_deviance(system, x, reml), varpar)
     H = 0.5 * (H + H.T)
     evals, evecs = np.linalg.eigh(H)
     evals, evecs = evals[::-1], evecs[:, ::-1]   # decreasing, as R's eigen
@@ -130,10 +151,10 @@ def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
     V = evecs[:, pos]
     h_inv = (V / evals[pos]) @ V.T
     p = len(model.beta)
-    J = jacobian(lambda x: covbeta(chol, x).ravel(), varpar)
+    J = jacobian(lambda x: covbeta(system, x).ravel(), varpar)
     jac = np.stack([J[:, i].reshape(p, p) for i in range(J.shape[1])]) if p else \
         np.zeros((len(varpar), 0, 0))
-    return SatterthwaiteState(varpar=varpar, beta=model.beta, vcov_beta=covbeta(chol, varpar),
+    return SatterthwaiteState(varpar=varpar, beta=model.beta, vcov_beta=covbeta(system, varpar),
                               vcov_varpar=2.0 * h_inv, jacobian=jac,
                               hessian_eigenvalues=evals, warnings=messages)
 
