@@ -86,17 +86,26 @@ def _formula(model: LinearMixedModel, fixed_rhs: str, bars: Sequence[str],
 
 
 def _refit(model: LinearMixedModel, formula: str, reml: bool) -> LinearMixedModel:
-    """Fit a variant formula to the model's rows; the frame's total offset (formula offsets
-    and `offset=`) is passed as an array, so `formula` must not repeat offset() terms."""
-    from mixedfx.api import lmer
+    """Fit a variant formula to the model's rows through the engine (model frame, fit,
+    results; not the top-level `lmer`); the frame's total offset (formula offsets and
+    `offset=`) is passed as an array, so `formula` must not repeat offset() terms. A residual
+    structure of the model is kept (it is bound to the same rows)."""
+    from mixedfx.frame.model_frame import build_model_frame
+    from mixedfx.lmm.fit import fit_lmm
+    from mixedfx.lmm.structured import fit_structured_lmm
+    from mixedfx.optimize.threads import blas_threads_for
 
     fr = model.frame
-    with warnings.catch_warnings():
+    frame = build_model_frame(formula, fr.frame, weights=fr.weights, offset=fr.offset)
+    dense = sum(t.q for t in frame.terms[1:]) + frame.X.shape[1] + 1
+    residual = model._fit.residual
+    with warnings.catch_warnings(), blas_threads_for(dense):
         warnings.simplefilter("ignore")
-        m = lmer(formula, fr.frame, REML=reml, weights=fr.weights, offset=fr.offset,
-                 control=model._control)
-    m.data_name = model.data_name
-    return m
+        if residual is None:
+            fit = fit_lmm(frame, reml, model._control, warn=False)
+        else:
+            fit = fit_structured_lmm(frame, reml, model._control, residual, warn=False)
+    return type(model)(frame, fit, model._control, data_name=model.data_name)
 
 
 def lm_loglik(model: LinearMixedModel, reml: bool) -> tuple[float, int]:
