@@ -14,8 +14,9 @@ whole data set as one group (gls), as nlme does.
 Unconstrained parameters for the optimizer: φ = tanh(ψ) (AR1), φ = logistic(ψ) (CAR1),
 ρ = lo + (1 − lo)·logistic(ψ) with lo = −1/(m_max − 1) (compound symmetry); for `cor_symm`
 the strictly lower entries of a unit lower-triangular L with R = N L Lᵀ N, N = diag(LLᵀ)^{-1/2},
-which is a correlation matrix for every value. Whitening multiplies each group's rows by
-L_C⁻¹ (C = L_C L_Cᵀ), computed once per distinct time pattern; log|C| joins the likelihood.
+which is a correlation matrix for every value. Whitening multiplies each group's rows by a
+factor F with F C Fᵀ = I (nlme's: L_C⁻¹ for C = L_C L_Cᵀ, the Helmert basis for compound
+symmetry), computed once per distinct time pattern; log|C| joins the likelihood.
 """
 
 from __future__ import annotations
@@ -198,18 +199,42 @@ class BoundCorStruct:
         for t, rows in self.patterns:
             if len(t) == 1:
                 continue
-            C = self.correlation(par, t)
-            try:
-                L = np.linalg.cholesky(C)
-            except np.linalg.LinAlgError:
+            factor = self.inverse_root(par, t)
+            if factor is None:
                 return None
-            d = np.diagonal(L)
-            if np.any(d <= 0) or not np.all(np.isfinite(d)):
-                return None
-            logdet += rows.shape[0] * 2.0 * float(np.sum(np.log(d)))
-            Linv = solve_triangular(L, np.eye(len(t)), lower=True)
+            Linv, ld = factor
+            logdet += rows.shape[0] * ld
             out[rows] = np.einsum("ij,gjc->gic", Linv, M[rows])
         return out, logdet
+
+    def inverse_root(self, par: np.ndarray, t: np.ndarray
+                     ) -> tuple[np.ndarray, float] | None:
+        """(F, log|C|) with F C Fᵀ = I for one group: nlme's factor, so that whitened
+        (normalized) residuals equal nlme's. That is the inverse lower Cholesky factor, except
+        for compound symmetry, where nlme uses the Helmert basis: row 0 is
+        (1, …, 1)/√(m(1 + (m − 1)ρ)) and row i ≥ 1 has −1/√((1 − ρ)i(i + 1)) in its first i
+        columns and i/√((1 − ρ)i(i + 1)) in column i. None when C is not positive definite."""
+        m = len(t)
+        if self.name == "corCompSymm":
+            rho = float(self.natural(par)[0])
+            top, rest = 1.0 + (m - 1) * rho, 1.0 - rho
+            if top <= 0 or rest <= 0:
+                return None
+            F = np.zeros((m, m))
+            F[0] = 1.0 / np.sqrt(m * top)
+            for i in range(1, m):
+                a = 1.0 / np.sqrt(rest * i * (i + 1))
+                F[i, :i] = -a
+                F[i, i] = i * a
+            return F, float(np.log(top) + (m - 1) * np.log(rest))
+        try:
+            L = np.linalg.cholesky(self.correlation(par, t))
+        except np.linalg.LinAlgError:
+            return None
+        d = np.diagonal(L)
+        if np.any(d <= 0) or not np.all(np.isfinite(d)):
+            return None
+        return solve_triangular(L, np.eye(m), lower=True), 2.0 * float(np.sum(np.log(d)))
 
     def colour(self, par: np.ndarray, E: np.ndarray) -> np.ndarray:
         """L_C E per group: independent N(0, 1) draws become correlated ones."""

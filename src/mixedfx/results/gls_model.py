@@ -68,11 +68,14 @@ class GlsModel:
 
     @property
     def vcov(self) -> pd.DataFrame:
+        """σ̃²(X̃ᵀX̃)⁻¹ with σ̃² = RSS/(n − p) for REML and ML fits alike (nlme's `varBeta`:
+        an ML fit reports σ̂² = RSS/n but scales the coefficients' covariance by n/(n − p))."""
         R = self._fit.solution.R
         p = R.shape[0]
         Ri = solve_triangular(R, np.eye(p)) if p else np.zeros((0, 0))
         names = self._frame.fixef_names
-        return pd.DataFrame(self.sigma**2 * (Ri @ Ri.T), index=names, columns=names)
+        s2 = self._fit.solution.rss / (self.nobs - p)
+        return pd.DataFrame(s2 * (Ri @ Ri.T), index=names, columns=names)
 
     @cached_property
     def _structures(self) -> tuple[Any, Any]:
