@@ -14,6 +14,7 @@ the n rows.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +68,7 @@ class CrossProductBuilder:
         r = q + p + 1
         self.dense_B = q == 0 or (r * r * self.q1 <= DENSE_B_LIMIT and q * self.q1 <= 5_000_000)
         # Z₁ᵀ as CSR (q₁ × n) for Z₁ᵀ W [X y]
-        self.Z1T = _sparse_z(first, n).T.tocsr()
+        self.Z1T, self._z1_order = _sparse_zt(first, n)
         # rows of B from Z_rest: every (row i, a, b) product's position in B
         pos, vals = [], []
         for t, off in zip(rest, self.rest_offsets[:-1], strict=True):
@@ -101,10 +102,31 @@ class CrossProductBuilder:
             self.ZZ_pos = np.concatenate(zz_pos)
             self.ZZ_vals = _unless_ones(np.concatenate(zz_vals))
             self.ZZ_rowidx = None if len(zz_pos) == 1 else np.tile(np.arange(n), len(zz_pos))
-            self.ZrT = sp.hstack([_sparse_z(t, n) for t in rest], format="csc").T.tocsr()
+            self.ZrT, self._zr_order = _sparse_zt_rest(rest, n)
         # A₁₁ products
         self.A11_vals = [(a, b, _unless_ones(first.values[:, a] * first.values[:, b]))
                          for a in range(self.k1) for b in range(a, self.k1)]
+
+    def with_values(self, terms: list[RandomEffectsTerm], X: np.ndarray) -> CrossProductBuilder:
+        """A builder for the same grouping codes with new term values and X (rows whitened
+        within groups that are nested in every grouping factor): the positions of every
+        product are reused, only the products and the sparse matrices' values are new."""
+        new = copy.copy(self)
+        new.terms, new.X = terms, X
+        first, rest = terms[0], terms[1:]
+        new.Z1T = _with_data(self.Z1T, first.values.ravel()[self._z1_order])
+        if self.q_rest:
+            vals = [t.values[:, a] * first.values[:, b]
+                    for t in rest for a in range(t.k) for b in range(self.k1)]
+            new.B_vals = np.concatenate(vals)
+            zz = [t.values[:, a] * s_.values[:, b]
+                  for t in rest for s_ in rest for a in range(t.k) for b in range(s_.k)]
+            new.ZZ_vals = np.concatenate(zz)
+            flat = np.concatenate([t.values.ravel() for t in rest])
+            new.ZrT = _with_data(self.ZrT, flat[self._zr_order])
+        new.A11_vals = [(a, b, first.values[:, a] * first.values[:, b])
+                        for a in range(self.k1) for b in range(a, self.k1)]
+        return new
 
     def compute(self, y: np.ndarray, sqrt_w: np.ndarray | None) -> CrossProducts:
         n, p, q, q1, k1, n1 = self.n, self.p, self.q_rest, self.q1, self.k1, self.n1
@@ -158,11 +180,36 @@ def _weighted(w: np.ndarray, rowidx: np.ndarray | None, values: np.ndarray | Non
     return wr if values is None else wr * values
 
 
-def _sparse_z(term: RandomEffectsTerm, n: int) -> sp.csr_matrix:
+def _with_data(m: sp.csr_matrix, data: np.ndarray) -> sp.csr_matrix:
+    """The same sparsity pattern with new values."""
+    return sp.csr_matrix((data, m.indices, m.indptr), shape=m.shape)
+
+
+def _sparse_zt(term: RandomEffectsTerm, n: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Z_tᵀ as CSR and, for each stored value, its index in `term.values.ravel()`."""
+    ZT = _sparse_z(term, n).T.tocsr()
+    order = _sparse_z(term, n, np.arange(1, n * term.k + 1, dtype=float)).T.tocsr().data
+    return ZT, order.astype(np.int64) - 1
+
+
+def _sparse_zt_rest(rest: list[RandomEffectsTerm], n: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """[Z_2 … Z_m]ᵀ as CSR and each stored value's index in the concatenated raveled
+    values of the terms."""
+    ZrT = sp.hstack([_sparse_z(t, n) for t in rest], format="csc").T.tocsr()
+    offsets = np.cumsum([0] + [n * t.k for t in rest])
+    labelled = [_sparse_z(t, n, off + np.arange(1, n * t.k + 1, dtype=float))
+                for t, off in zip(rest, offsets[:-1], strict=True)]
+    order = sp.hstack(labelled, format="csc").T.tocsr().data
+    return ZrT, order.astype(np.int64) - 1
+
+
+def _sparse_z(term: RandomEffectsTerm, n: int, data: np.ndarray | None = None
+              ) -> sp.csr_matrix:
     k = term.k
     cols = term.codes[:, None] * k + np.arange(k)[None, :]
     rows = np.repeat(np.arange(n), k)
-    return sp.csr_matrix((term.values.ravel(), (rows, cols.ravel())), shape=(n, term.q))
+    values = term.values.ravel() if data is None else data
+    return sp.csr_matrix((values, (rows, cols.ravel())), shape=(n, term.q))
 
 
 def compute_crossproducts(

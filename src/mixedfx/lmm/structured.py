@@ -24,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from mixedfx.frame.model_frame import ModelFrame
-from mixedfx.lmm.crossproducts import CrossProductBuilder, compute_crossproducts
+from mixedfx.lmm.crossproducts import CrossProductBuilder
 from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor
 from mixedfx.lmm.factorization import BlockedCholesky
 from mixedfx.lmm.fit import LmmFit, _convergence_messages, lower_bounds, start_values
@@ -65,8 +65,7 @@ class StructuredDeviance:
         w = frame.weights
         self.sqrt_prior = None if w is None else np.sqrt(w)
         self.ld_prior = 0.0 if w is None else float(np.sum(np.log(w)))
-        self._builder = None if residual.cor is not None else \
-            CrossProductBuilder(frame.terms, frame.X)
+        self._builder = CrossProductBuilder(frame.terms, frame.X)
         if residual.cor is not None:
             cols = [frame.X, self.y[:, None], *[t.values for t in frame.terms]]
             M = np.hstack(cols)
@@ -88,7 +87,7 @@ class StructuredDeviance:
         return chol, ldW
 
     def _build(self, psi: np.ndarray) -> tuple[BlockedCholesky | None, float]:
-        if self._builder is not None:
+        if self.residual.cor is None:
             s = self.residual.sd_multipliers(psi)
             if s is None or not np.all(np.isfinite(s)) or np.any(s <= 0):
                 return None, math.nan
@@ -106,7 +105,7 @@ class StructuredDeviance:
         for t in self.terms:
             terms.append(replace(t, values=Mw[:, off:off + t.k]))
             off += t.k
-        xp = compute_crossproducts(terms, Xw, yw, None)
+        xp = self._builder.with_values(terms, Xw).compute(yw, None)
         return BlockedCholesky(terms, xp), self.ld_prior - logdet
 
     def __call__(self, phi: np.ndarray) -> float:
