@@ -5,7 +5,7 @@
     print(m.summary())
 """
 
-from mixedfx import datasets, families
+from mixedfx import datasets, diagnostics, families, plots
 from mixedfx.api import glmer, glmer_nb, lmer
 from mixedfx.inference.anova import anova
 from mixedfx.optimize import Control
@@ -14,4 +14,4 @@ from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
 __version__ = "0.1.0"
 
 __all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__", "anova",
-           "datasets", "families", "glmer", "glmer_nb", "lmer"]
+           "datasets", "diagnostics", "families", "glmer", "glmer_nb", "lmer", "plots"]

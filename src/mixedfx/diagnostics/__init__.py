@@ -11,13 +11,20 @@ Modules (one concern each):
                  (performance's `check_collinearity`)
 * `prediction`   Wald standard errors and intervals of predictions (link and response scale)
 * `smooth`       R's `lowess` smoother, used by the residual plots
+* `binned`       arm's binned residuals for binomial models
 """
 
+from mixedfx.diagnostics.binned import binned_resids
 from mixedfx.diagnostics.collinearity import vif
 from mixedfx.diagnostics.influence import Influence, influence
-from mixedfx.diagnostics.leverage import cooks_distance, hatvalues
+from mixedfx.diagnostics.leverage import (
+    cooks_distance,
+    hatvalues,
+    leverage,
+    standardized_residuals,
+)
 from mixedfx.diagnostics.prediction import predict_se
 from mixedfx.diagnostics.smooth import lowess
 
-__all__ = ["Influence", "cooks_distance", "hatvalues", "influence", "lowess", "predict_se",
-           "vif"]
+__all__ = ["Influence", "binned_resids", "cooks_distance", "hatvalues", "influence", "leverage",
+           "lowess", "predict_se", "standardized_residuals", "vif"]

@@ -42,11 +42,23 @@ def _weights(model: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     return w, w, model._templates()
 
 
-def hatvalues(model: Any, chunk_elements: int = 4_000_000) -> np.ndarray:
+def hatvalues(model: Any) -> np.ndarray:
     """Diagonal of the hat matrix (lme4's `hatvalues(m)`); for a GLMM lme4 warns that the hat
     matrix may not make sense, and so does this function."""
     if hasattr(model, "family"):
         warnings.warn("the hat matrix may not make sense for GLMMs", UserWarning, stacklevel=3)
+    return _hat_diagonal(model, prior=True)
+
+
+def leverage(model: Any) -> np.ndarray:
+    """Leverages in [0, 1] for the diagnostic plots: the hat values for an LMM; for a GLMM
+    the diagonal of the working (IRLS) model's hat matrix, w_i a_iᵀ M⁻¹ a_i with the PIRLS
+    weights (lme4's `hatvalues` multiplies by the prior weights instead, which for binomial
+    trials can exceed 1)."""
+    return _hat_diagonal(model, prior=False)
+
+
+def _hat_diagonal(model: Any, prior: bool, chunk_elements: int = 4_000_000) -> np.ndarray:
     fr = model.frame
     Wk, Wp, templates = _weights(model)
     ZL = (z_matrix(fr.terms, fr.n) @ lambda_matrix(fr.terms, templates)).tocsr()
@@ -69,7 +81,7 @@ def hatvalues(model: Any, chunk_elements: int = 4_000_000) -> np.ndarray:
         for s in range(0, n, step):
             At = A[s:s + step].toarray().T
             out[s:s + step] = np.einsum("ij,ij->j", lu.solve(At), At)
-    return out * Wp
+    return out * (Wp if prior else Wk)
 
 
 def cooks_distance(model: Any) -> np.ndarray:
@@ -83,3 +95,12 @@ def cooks_distance(model: Any) -> np.ndarray:
         d = (r / (1.0 - h)) ** 2 * h / (model.sigma**2 * p)
     d[np.isinf(d)] = np.nan
     return d
+
+
+def standardized_residuals(model: Any) -> np.ndarray:
+    """Pearson residuals over σ√(1 − hᵢ), h from `leverage` (R's `rstandard`; for an LMM the
+    Cook's distance above is rᵢ*² hᵢ / (p (1 − hᵢ)) in these)."""
+    h = leverage(model)
+    r = model.residuals(type="pearson")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return r / (model.sigma * np.sqrt(1.0 - h))

@@ -1,5 +1,6 @@
-# lme4 hatvalues / cooks.distance / influence, performance::check_collinearity and Wald
-# prediction standard errors (R 4.2.2, lme4 1.1-31, performance 0.10.2).
+# lme4 hatvalues / cooks.distance / influence, performance::check_collinearity, Wald
+# prediction standard errors and arm's binned residuals (R 4.2.2, lme4 1.1-31,
+# performance 0.10.2, arm 1.13-1).
 # Run: Rscript make_diagnostics.R -> diagnostics.json
 suppressMessages({library(lme4); library(performance); library(jsonlite)})
 data(Orthodont, package = "nlme")
@@ -48,5 +49,7 @@ out <- list(
     cooks = unname(suppressWarnings(cooks.distance(cb))),
     influence = infl(cb, "herd"),
     pred_link = wald(cb, nd_cb, NULL),
-    pred_response = list(mu = unname(predict(cb, nd_cb, type = "response")))))
+    pred_response = list(mu = unname(predict(cb, nd_cb, type = "response"))),
+    binned = as.list(as.data.frame(arm::binned.resids(fitted(cb), resid(cb, type = "response"),
+                                                      nclass = 10)$binned))))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "diagnostics.json")
