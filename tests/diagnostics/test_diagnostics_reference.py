@@ -135,3 +135,16 @@ def test_predict_refuses_bad_interval(models):
         models["sleepstudy"].predict(interval="prediction")
     with pytest.raises(ValueError, match="level"):
         models["sleepstudy"].predict(se_fit=True, level=1.5)
+
+
+def test_influence_case_deletion_default():
+    m = mfx.lmer("Yield ~ 1 + (1 | Batch)", mfx.datasets.load("Dyestuff"))
+    inf = m.influence()
+    assert inf.groups == "case"
+    assert inf.deleted == [str(i) for i in range(1, 31)]
+    # deleting one row: the refit's intercept equals a fit on the data without that row
+    d = mfx.datasets.load("Dyestuff").drop(index=4).reset_index(drop=True)
+    m5 = mfx.lmer("Yield ~ 1 + (1 | Batch)", d)
+    assert inf.fixed_effects_deleted.loc["5", "(Intercept)"] == pytest.approx(
+        m5.fixef["(Intercept)"], rel=1e-7)
+    np.testing.assert_allclose(inf.dfbeta().loc["5"], m5.fixef - m.fixef, rtol=1e-6)
