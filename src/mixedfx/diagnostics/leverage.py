@@ -8,8 +8,9 @@ and the hat matrix is C_LᵀC_L + C_RᵀC_R = √W_p A M⁻¹ Aᵀ √W_p. Its d
 
     h_i = w_{p,i} a_iᵀ M⁻¹ a_i,
 
-is computed here from a Cholesky factor of M (dense when M is small, a sparse LU otherwise),
-a chunk of rows at a time.
+is computed from the dense M⁻¹ (Cholesky inverse) when M has at most 8,000 rows, as
+Σ_jk a_ij a_ik (M⁻¹)_jk over the few nonzeros of each row of A; larger systems use a sparse
+LU of M, a chunk of rows at a time.
 
 Cook's distance (lme4): D_i = (r_i / (1 − h_i))² h_i / (σ² p), r the Pearson residuals,
 p = rank(X), σ the model's sigma; infinite values become NaN.
@@ -18,16 +19,17 @@ p = rank(X), σ the model's sigma; infinite values become NaN.
 from __future__ import annotations
 
 import warnings
+import weakref
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.linalg import cho_factor, solve_triangular
+from scipy.linalg import lapack
 
 from mixedfx.inference.design import lambda_matrix, z_matrix
 
-_DENSE_LIMIT = 3000
+_DENSE_LIMIT = 8000
 
 
 def _weights(model: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -58,7 +60,22 @@ def leverage(model: Any) -> np.ndarray:
     return _hat_diagonal(model, prior=False)
 
 
-def _hat_diagonal(model: Any, prior: bool, chunk_elements: int = 4_000_000) -> np.ndarray:
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _hat_diagonal(model: Any, prior: bool) -> np.ndarray:
+    """The diagonal, cached per fitted model (fits are immutable; the plots reuse it)."""
+    try:
+        per_model = _CACHE.setdefault(model, {})
+    except TypeError:                     # not weak-referenceable: no cache
+        per_model = {}
+    if prior not in per_model:
+        per_model[prior] = _compute_hat_diagonal(model, prior)
+    return per_model[prior].copy()
+
+
+def _compute_hat_diagonal(model: Any, prior: bool, chunk_elements: int = 4_000_000
+                          ) -> np.ndarray:
     fr = model.frame
     Wk, Wp, templates = _weights(model)
     ZL = (z_matrix(fr.terms, fr.n) @ lambda_matrix(fr.terms, templates)).tocsr()
@@ -71,11 +88,18 @@ def _hat_diagonal(model: Any, prior: bool, chunk_elements: int = 4_000_000) -> n
     out = np.empty(n)
     step = max(1, chunk_elements // max(m, 1))
     if m <= _DENSE_LIMIT:
-        c, _ = cho_factor(M.toarray(), lower=True)
+        # dense M⁻¹ (from its Cholesky factor); each row of A has few nonzeros, so
+        # h_i = Σ_jk a_ij a_ik (M⁻¹)_jk costs nnz(A_i)·m per row
+        c, info = lapack.dpotrf(M.toarray(), lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the penalized system is not positive definite")
+        Minv, info = lapack.dpotri(c, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("could not invert the penalized system")
+        Minv = np.tril(Minv) + np.tril(Minv, -1).T
         for s in range(0, n, step):
-            At = A[s:s + step].toarray().T
-            Y = solve_triangular(c, At, lower=True, check_finite=False)
-            out[s:s + step] = np.einsum("ij,ij->j", Y, Y)
+            Ac = A[s:s + step]
+            out[s:s + step] = np.asarray(Ac.multiply(Ac @ Minv).sum(axis=1)).ravel()
     else:
         lu = spla.splu(M)
         for s in range(0, n, step):
