@@ -101,3 +101,19 @@ def test_plots_refuse_bad_arguments():
     with pytest.raises(TypeError):
         plots.residuals_by(sleep(), by=3)
     assert isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+def test_profile_plot_from_profile_frame():
+    m = dyestuff()
+    df = m.profile()
+    fig = plots.profile(df, levels=(0.95,))
+    for ax, name in zip(fig.axes, df[".par"].cat.categories, strict=False):
+        tab = df[df[".par"] == name]
+        o = np.argsort(tab[".zeta"].to_numpy())
+        z, x = tab[".zeta"].to_numpy()[o], tab[name].to_numpy()[o]
+        want = sorted(round(float(np.interp(s * 1.959963984540054, z, x)), 9) for s in (-1, 1))
+        drawn = sorted(round(line.get_xdata()[0], 9) for line in ax.lines
+                       if line.get_label() == "95% limit")
+        assert drawn == want
+    with pytest.raises(ValueError, match=r"\.zeta"):
+        plots.profile(pd.DataFrame({"a": [1.0]}))

@@ -27,15 +27,49 @@ def _grid(n: int) -> tuple[int, int]:
     return -(-n // ncols), ncols
 
 
+class _FrameProfile:
+    """A profile given as `m.profile()`'s data frame: limits by linear interpolation of ζ."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.params = {}
+        for name in df[".par"].cat.categories if isinstance(
+                df[".par"].dtype, pd.CategoricalDtype) else dict.fromkeys(df[".par"]):
+            tab = df[df[".par"] == name]
+            self.params[name] = type("P", (), {"table": tab})()
+
+    def confint(self, level: float) -> pd.DataFrame:
+        zq = stats.norm.ppf(0.5 + level / 2)
+        rows = {}
+        for name, pp in self.params.items():
+            x = pp.table[name].to_numpy(dtype=float)
+            z = pp.table[".zeta"].to_numpy(dtype=float)
+            ok = np.isfinite(x) & np.isfinite(z)
+            o = np.argsort(z[ok])
+            zs, xs = z[ok][o], x[ok][o]
+            rows[name] = [float(np.interp(-zq, zs, xs, left=np.nan, right=np.nan)),
+                          float(np.interp(zq, zs, xs, left=np.nan, right=np.nan))]
+        return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
+
+
 def profile(obj: Any, levels: Any = LEVELS, which: Any = None) -> Any:
     """Zeta plots of a likelihood profile: `obj` is a fitted model (profiled here, `which`
-    as `m.profile`) or a `mixedfx.inference.profile.Profile` (`profile_model`)."""
+    as `m.profile`), a `mixedfx.inference.profile.Profile` (`profile_model`; limits from its
+    splines, as lme4's confint) or the data frame `m.profile()` returns (limits by linear
+    interpolation of ζ)."""
     from mixedfx.inference.profile import Profile, profile_model
 
     levels = [levels] if isinstance(levels, float) else list(levels)
     if not levels or not all(0 < lv < 1 for lv in levels):
         raise ValueError("levels must be numbers between 0 and 1")
-    pr = obj if isinstance(obj, Profile) else profile_model(obj, which)
+    if isinstance(obj, Profile):
+        pr: Any = obj
+    elif isinstance(obj, pd.DataFrame):
+        if not {".zeta", ".par"} <= set(obj.columns):
+            raise ValueError("a profile data frame needs the columns .zeta and .par "
+                             "(as m.profile() returns)")
+        pr = _FrameProfile(obj)
+    else:
+        pr = profile_model(obj, which)
     names = list(pr.params)
     cis = {lv: pr.confint(lv) for lv in levels}
     nrows, ncols = _grid(len(names))
