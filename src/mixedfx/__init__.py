@@ -5,7 +5,7 @@
     print(m.summary())
 """
 
-from mixedfx import datasets, families
+from mixedfx import datasets, diagnostics, families, plots
 from mixedfx.api import glmer, glmer_nb, gls, lmer
 from mixedfx.inference.anova import anova
 from mixedfx.optimize import Control
@@ -23,5 +23,6 @@ from mixedfx.residual import (
 __version__ = "0.1.0"
 
 __all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__", "anova",
-           "cor_ar1", "cor_car1", "cor_comp_symm", "cor_symm", "datasets", "families", "glmer",
-           "glmer_nb", "gls", "lmer", "var_exp", "var_ident", "var_power"]
+           "cor_ar1", "cor_car1", "cor_comp_symm", "cor_symm", "datasets", "diagnostics",
+           "families", "glmer", "glmer_nb", "gls", "lmer", "plots", "var_exp", "var_ident",
+           "var_power"]

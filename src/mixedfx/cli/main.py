@@ -1,4 +1,5 @@
-"""`mixedfx fit FORMULA --data NAME_OR_PATH [--ml] [--family F] [--json]`: fit and print.
+"""`mixedfx fit FORMULA --data NAME_OR_PATH [--ml] [--family F] [--json] [--plot KIND PNG]`:
+fit and print (and draw: `--plot caterpillar|diagnostics|check out.png`, needs mixedfx[plot]).
 
 `--data` is a bundled data set name (`mixedfx.datasets.names()`) or a CSV / Parquet file.
 The summary is printed as lme4 prints it; `--json` prints the machine-readable record instead.
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="glmer: 1 = Laplace (default), >1 adaptive Gauss-Hermite, 0 fast")
     fit.add_argument("--weights", default=None, help="column of prior weights")
     fit.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    fit.add_argument("--plot", nargs=2, metavar=("KIND", "FILE"), default=None,
+                     help="also draw KIND (caterpillar, diagnostics or check) to FILE "
+                          "(e.g. out.png; needs mixedfx[plot])")
     sub.add_parser("datasets", help="list the bundled data sets")
     return parser
 
@@ -64,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in datasets.names():
             print(name)
         return 0
+    if args.plot is not None and args.plot[0] not in PLOTS:
+        print(f"mixedfx: error: unknown plot {args.plot[0]!r}; choose one of "
+              f"{', '.join(PLOTS)}", file=sys.stderr)
+        return 2
     data = load_data(args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -80,6 +88,36 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(record, indent=2, default=float))
     else:
         print(model.summary())
+    if args.plot is not None:
+        return _plot(model, *args.plot)
+    return 0
+
+
+PLOTS = ("caterpillar", "diagnostics", "check")
+
+
+def _plot(model: object, kind: str, path: str) -> int:
+    """Draw one of PLOTS with the Agg backend and save it."""
+    from mixedfx.plots import PlotDependencyError
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from mixedfx import plots
+
+        draw = {"caterpillar": plots.caterpillar, "diagnostics": plots.diagnostics,
+                "check": plots.check_model}[kind]
+        fig = draw(model)
+        fig.savefig(path, dpi=100)
+    except (PlotDependencyError, ImportError):
+        print("mixedfx: error: plotting needs matplotlib: pip install mixedfx[plot]",
+              file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"mixedfx: error: could not write the plot: {exc}", file=sys.stderr)
+        return 2
+    print(f"mixedfx: wrote {kind} plot to {path}", file=sys.stderr)
     return 0
 
 

@@ -275,3 +275,44 @@ class MixedModelBase:
         from mixedfx.inference.bootstrap import bootstrap
 
         return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
+
+    # -- diagnostics (mixedfx.diagnostics) and plots (mixedfx.plots) --------------------------
+    def hatvalues(self) -> np.ndarray:
+        """Diagonal of the hat matrix (lme4's `hatvalues`), see `mixedfx.diagnostics`."""
+        from mixedfx.diagnostics.leverage import hatvalues
+
+        return hatvalues(self)
+
+    def cooks_distance(self) -> np.ndarray:
+        """Cook's distances (lme4's `cooks.distance`), see `mixedfx.diagnostics`."""
+        from mixedfx.diagnostics.leverage import cooks_distance
+
+        return cooks_distance(self)
+
+    def influence(self, groups: Any = None, maxfun: int = 1000) -> Any:
+        """Leave-one-group-out refits (lme4's `influence(m, groups=)`), see
+        `mixedfx.diagnostics.influence`."""
+        from mixedfx.diagnostics.influence import influence
+
+        return influence(self, groups=groups, maxfun=maxfun)
+
+    def vif(self, ci: float = 0.95) -> pd.DataFrame:
+        """Variance inflation factors of the fixed-effects terms (performance's
+        `check_collinearity`)."""
+        from mixedfx.diagnostics.collinearity import vif
+
+        return vif(self, ci=ci)
+
+    def plot_ranef(self, level: float = 0.95, **kwargs: Any) -> Any:
+        """Caterpillar plot of the random effects (lme4's `dotplot(ranef(m, condVar=TRUE))`),
+        see `mixedfx.plots.caterpillar`."""
+        from mixedfx.plots import caterpillar
+
+        return caterpillar(self, level=level, **kwargs)
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Residuals against fitted values with a lowess smoother (lme4's `plot(m)`), see
+        `mixedfx.plots.residuals_fitted`."""
+        from mixedfx.plots import residuals_fitted
+
+        return residuals_fitted(self, **kwargs)

@@ -162,10 +162,19 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         return r / self.sigma if scaled else r
 
     def predict(self, newdata: object = None, re_form: str | None = None,
-                allow_new_levels: bool = False, type: str = "link") -> np.ndarray:
-        """Predictions on the link scale (`type="link"`) or the response scale."""
+                allow_new_levels: bool = False, type: str = "link", se_fit: bool = False,
+                interval: str = "none", level: float = 0.95) -> Any:
+        """Predictions on the link scale (`type="link"`) or the response scale.
+
+        With `se_fit=True` or `interval="confidence"`: a frame with `fit`, `se_fit`, `lower`,
+        `upper` (Wald, from vcov; see `mixedfx.diagnostics.prediction`)."""
         if type not in ("link", "response"):
             raise ValueError("type must be 'link' or 'response'")
+        if se_fit or interval != "none":
+            from mixedfx.diagnostics.prediction import predict_se
+
+            return predict_se(self, newdata, re_form, allow_new_levels, type, level,
+                              "confidence" if interval == "none" else interval)
         eta = self._eta_new(newdata, re_form, allow_new_levels)
         return eta if type == "link" else self.family.link.linkinv(eta)
 

@@ -172,14 +172,22 @@ class LinearMixedModel(MixedModelBase):
         return out / self.sigma if scaled else out
 
     def predict(self, newdata: object = None, re_form: str | None = None,
-                allow_new_levels: bool = False, type: str = "link") -> np.ndarray:
+                allow_new_levels: bool = False, type: str = "link", se_fit: bool = False,
+                interval: str = "none", level: float = 0.95) -> Any:
         """Predictions (identity link: `link` and `response` agree).
 
         `re_form=None` includes every random effect, `"NA"` / `"~0"` none; a formula such as
-        `"~(1|Subject)"` includes the terms whose grouping factors it names.
+        `"~(1|Subject)"` includes the terms whose grouping factors it names. With
+        `se_fit=True` or `interval="confidence"`: a frame with `fit`, `se_fit`, `lower`,
+        `upper` (Wald, from vcov; see `mixedfx.diagnostics.prediction`).
         """
         if type not in ("link", "response"):
             raise ValueError("type must be 'link' or 'response'")
+        if se_fit or interval != "none":
+            from mixedfx.diagnostics.prediction import predict_se
+
+            return predict_se(self, newdata, re_form, allow_new_levels, type, level,
+                              "confidence" if interval == "none" else interval)
         return self._eta_new(newdata, re_form, allow_new_levels)
 
     # ----- simulation and refitting ---------------------------------------------------
