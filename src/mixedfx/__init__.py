@@ -10,8 +10,10 @@ from mixedfx.api import glmer, glmer_nb, lmer
 from mixedfx.inference.anova import anova
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
+from mixedfx.tidy import aic_table, compare_models
 
 __version__ = "0.1.0"
 
 __all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__", "anova",
            "datasets", "families", "glmer", "glmer_nb", "lmer"]
+__all__ += ["aic_table", "compare_models"]

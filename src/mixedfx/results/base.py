@@ -275,3 +275,25 @@ class MixedModelBase:
         from mixedfx.inference.bootstrap import bootstrap
 
         return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
+
+    # -- tidy frames (mixedfx.tidy, broom.mixed) --------------------------------------------
+    def tidy(self, effects: Any = ("fixed", "ran_pars"), conf_int: bool = False,
+             conf_level: float = 0.95, conf_method: str = "Wald", **kwargs: Any
+             ) -> pd.DataFrame:
+        """broom.mixed's `tidy(m)`: one row per parameter, see `mixedfx.tidy.frames.tidy`."""
+        from mixedfx.tidy import tidy
+
+        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level,
+                    conf_method=conf_method, **kwargs)
+
+    def glance(self) -> pd.DataFrame:
+        """broom.mixed's `glance(m)`: one row of model statistics."""
+        from mixedfx.tidy import glance
+
+        return glance(self)
+
+    def augment(self, newdata: Any = None) -> pd.DataFrame:
+        """broom.mixed's `augment(m)`: the data with `.fitted`, `.resid`, `.hat`, ..."""
+        from mixedfx.tidy import augment
+
+        return augment(self, newdata=newdata)
