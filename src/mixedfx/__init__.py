@@ -7,6 +7,7 @@
 
 from mixedfx import datasets, families
 from mixedfx.api import glmer, glmer_nb, lmer
+from mixedfx.baseline import glm, lm
 from mixedfx.inference.anova import anova
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
@@ -16,4 +17,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__", "anova",
            "datasets", "families", "glmer", "glmer_nb", "lmer"]
-__all__ += ["aic_table", "compare_models"]
+__all__ += ["aic_table", "compare_models", "glm", "lm"]
