@@ -128,6 +128,11 @@ class FixedEffectsModel:
     def __str__(self) -> str:
         return str(self.summary())
 
+    def _repr_html_(self) -> str:
+        from mixedfx.results.varcorr_print import html_pre
+
+        return html_pre(repr(self))
+
     def summary(self) -> Any:
         raise NotImplementedError
 

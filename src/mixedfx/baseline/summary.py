@@ -91,6 +91,11 @@ class LmSummary:
     def __repr__(self) -> str:
         return str(self)
 
+    def _repr_html_(self) -> str:
+        from mixedfx.results.varcorr_print import html_pre
+
+        return html_pre(str(self))
+
 
 class GlmSummary:
     """Summary of a generalized linear model; `coefficients` holds the z or t tests."""
@@ -128,3 +133,8 @@ class GlmSummary:
 
     def __repr__(self) -> str:
         return str(self)
+
+    def _repr_html_(self) -> str:
+        from mixedfx.results.varcorr_print import html_pre
+
+        return html_pre(str(self))

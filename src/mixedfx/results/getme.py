@@ -27,7 +27,9 @@ def z_matrix(terms: list[RandomEffectsTerm], n: int) -> sp.csc_matrix:
         blocks.append(sp.csc_matrix((t.values.ravel(), (rows, cols)), shape=(n, t.q)))
     if not blocks:
         return sp.csc_matrix((n, 0))
-    return sp.hstack(blocks, format="csc")
+    Z = sp.hstack(blocks, format="csc")
+    Z.eliminate_zeros()                 # as lme4's Z: term values of 0 are not stored
+    return Z
 
 
 def lambda_matrix(terms: list[RandomEffectsTerm], templates: list[np.ndarray]
@@ -59,3 +61,71 @@ def cnms(terms: list[RandomEffectsTerm]) -> dict[str, list[str]]:
 
     return {g: list(t.term_names)
             for g, t in zip(unique_group_names(terms), terms, strict=True)}
+
+
+def re_pca(terms: list[RandomEffectsTerm], templates: list[np.ndarray],
+           group_names: list[str]) -> dict[str, pd.DataFrame]:
+    """lme4's `summary(rePCA(m))`: per grouping factor, the singular values of its relative
+    covariance factor (the block diagonal of the terms' templates Tₜ for that factor) as
+    standard deviations of the principal components (in units of σ), with the proportion of
+    variance sᵢ²/Σs² and its cumulative sum (rounded to 5 decimals, as `summary.prcomp`)."""
+    import scipy.linalg as la
+
+    out: dict[str, pd.DataFrame] = {}
+    for g in dict.fromkeys(group_names):
+        blocks = [T for T, name in zip(templates, group_names, strict=True) if name == g]
+        s = np.linalg.svd(la.block_diag(*blocks), compute_uv=False)
+        var = s**2 / np.sum(s**2) if np.sum(s**2) > 0 else np.zeros_like(s)
+        out[g] = pd.DataFrame([s, np.round(var, 5), np.round(np.cumsum(var), 5)],
+                              index=["Standard deviation", "Proportion of Variance",
+                                     "Cumulative Proportion"],
+                              columns=[f"PC{i + 1}" for i in range(len(s))])
+    return out
+
+
+GETME_NAMES = ("X", "Z", "Zt", "Lambda", "Lambdat", "u", "b", "theta", "beta", "flist",
+               "cnms", "sigma", "n", "p", "q", "Tlist", "lower")
+
+
+def getme(model: Any, name: str) -> Any:
+    """lme4's `getME(m, name)` for the names in `GETME_NAMES`."""
+    fr = model._frame
+    if name == "X":
+        return pd.DataFrame(fr.X, columns=fr.fixef_names)
+    if name in ("Z", "Zt"):
+        Z = z_matrix(fr.terms, fr.n)
+        return Z if name == "Z" else Z.T.tocsc()
+    if name in ("Lambda", "Lambdat"):
+        L = lambda_matrix(fr.terms, model._templates())
+        return L if name == "Lambda" else L.T.tocsc()
+    if name == "b":
+        return stacked(model._random_effects())
+    if name == "u":
+        out = []
+        for b, T in zip(model._random_effects(), model._templates(), strict=True):
+            # b = u Tᵀ per level; T may be singular, so least squares as lme4's u is defined
+            out.append(np.linalg.lstsq(T, b.T, rcond=None)[0].T)
+        return stacked(out)
+    if name == "theta":
+        return model.theta
+    if name == "beta":
+        return model.beta
+    if name == "flist":
+        return flist(fr.terms)
+    if name == "cnms":
+        return cnms(fr.terms)
+    if name == "sigma":
+        return model.sigma
+    if name == "n":
+        return fr.n
+    if name == "p":
+        return fr.X.shape[1]
+    if name == "q":
+        return sum(t.q for t in fr.terms)
+    if name == "Tlist":
+        from mixedfx.results.varcorr import unique_group_names
+
+        return dict(zip(unique_group_names(fr.terms), model._templates(), strict=True))
+    if name == "lower":
+        return model.lower
+    raise ValueError(f"unknown getME name {name!r}; available: {', '.join(GETME_NAMES)}")
