@@ -36,7 +36,8 @@ def compare(got: pd.DataFrame, key: str, rtol: float, atol: float = 0.0) -> None
     assert list(got.columns) == list(ref.columns)
     assert len(got) == len(ref)
     for c in ref.columns:
-        if ref[c].dtype == object or got[c].dtype == object:
+        if not (pd.api.types.is_numeric_dtype(ref[c]) or ref[c].isna().all()) \
+                or got[c].dtype == object:
             r = [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
                  for v in ref[c]]
             assert [None if v is None else str(v) for v in got[c]] == r, c
@@ -123,3 +124,14 @@ def test_bad_input():
         mfx.aic_table(lmm(), mfx.lmer("Reaction ~ Days + (1 | Subject)", ss.iloc[:100]))
     with pytest.raises(TypeError, match="fitted models"):
         mfx.aic_table(lmm(), "m2")
+
+
+def test_baseline_tidy_and_glance_match_broom():
+    ss = mfx.datasets.load("sleepstudy")
+    lm = mfx.lm("Reaction ~ Days", ss)
+    compare(lm.tidy(conf_int=True), "lm_tidy", rtol=1e-9)
+    compare(lm.glance(), "lm_glance", rtol=1e-9)
+    gl = mfx.glm("cbind(incidence, size - incidence) ~ period", mfx.datasets.load("cbpp"),
+                 family="binomial")
+    compare(gl.tidy(), "glm_tidy", rtol=1e-8)
+    compare(gl.glance(), "glm_glance", rtol=1e-9)

@@ -121,6 +121,19 @@ class FixedEffectsModel:
                              f"only, got {method!r}")
         return self.wald_confint(level)
 
+    def tidy(self, conf_int: bool = False, conf_level: float = 0.95,
+             exponentiate: bool = False) -> pd.DataFrame:
+        """broom's `tidy(fit)`: one row per coefficient."""
+        from mixedfx.tidy import tidy
+
+        return tidy(self, conf_int=conf_int, conf_level=conf_level, exponentiate=exponentiate)
+
+    def glance(self) -> pd.DataFrame:
+        """broom's `glance(fit)`: one row of model statistics."""
+        from mixedfx.tidy import glance
+
+        return glance(self)
+
     def refit_ml(self) -> FixedEffectsModel:
         """Already a maximum-likelihood fit (for `mfx.anova`)."""
         return self

@@ -153,6 +153,8 @@ def tidy(model: Any, effects: str | Iterable[str] = ("fixed", "ran_pars"),
     applies to LMMs. `conf_method`: "Wald", "profile" or "boot" (extra keyword arguments, e.g.
     `nsim`, `seed`, go to `confint`). `exponentiate` reports exp(β̂) with SE exp(β̂)·SE.
     """
+    if _is_fixed_only(model):
+        return _tidy_fixed_model(model, conf_int, conf_level, exponentiate)
     eff = _check_effects(effects)
     if not 0 < conf_level < 1:
         raise ValueError(f"conf_level must be in (0, 1), got {conf_level!r}")
@@ -193,9 +195,60 @@ def tidy(model: Any, effects: str | Iterable[str] = ("fixed", "ran_pars"),
     return out.reset_index(drop=True)
 
 
+def _is_fixed_only(model: Any) -> bool:
+    from mixedfx.baseline.base import FixedEffectsModel
+
+    return isinstance(model, FixedEffectsModel)
+
+
+def _tidy_fixed_model(model: Any, conf_int: bool, level: float, exponentiate: bool
+                      ) -> pd.DataFrame:
+    """broom's `tidy.lm` / `tidy.glm`: term, estimate, std.error, statistic, p.value;
+    intervals from `confint` (lm: t on the residual df; glm: Wald, R's `confint.default`,
+    where broom profiles)."""
+    cm = model.summary().coefficients
+    out = pd.DataFrame({"term": list(cm.index), "estimate": cm.iloc[:, 0].to_numpy(),
+                        "std.error": cm.iloc[:, 1].to_numpy(),
+                        "statistic": cm.iloc[:, 2].to_numpy(),
+                        "p.value": cm.iloc[:, 3].to_numpy()})
+    if conf_int:
+        ci = model.confint(level=level)
+        out["conf.low"] = ci["lower"].to_numpy()
+        out["conf.high"] = ci["upper"].to_numpy()
+    if exponentiate:
+        for c in ("estimate", "conf.low", "conf.high"):
+            if c in out:
+                out[c] = np.exp(out[c])
+        out["std.error"] = out["std.error"] * out["estimate"]
+    return out
+
+
+def _glance_fixed_model(model: Any) -> pd.DataFrame:
+    """broom's `glance.lm` / `glance.glm`."""
+    if hasattr(model, "family"):
+        row = {"null.deviance": model.null_deviance, "df.null": model.df_null,
+               "logLik": model.loglik, "AIC": model.aic, "BIC": model.bic,
+               "deviance": model.deviance, "df.residual": model.df_residual,
+               "nobs": model.nobs}
+    else:
+        from scipy import stats as st
+
+        F, d1, d2 = model.fstatistic or (np.nan, np.nan, model.df_residual)
+        row = {"r.squared": model.r_squared, "adj.r.squared": model.adj_r_squared,
+               "sigma": model.sigma, "statistic": F,
+               "p.value": float(st.f.sf(F, d1, d2)) if np.isfinite(F) else np.nan,
+               "df": d1, "logLik": model.loglik, "AIC": model.aic, "BIC": model.bic,
+               "deviance": model.deviance, "df.residual": model.df_residual,
+               "nobs": model.nobs}
+    return pd.DataFrame([row])
+
+
 def glance(model: Any) -> pd.DataFrame:
     """broom.mixed's `glance`: `nobs, sigma, logLik, AIC, BIC`, then `REMLcrit` (REML fits)
-    or `deviance` (ML LMMs: −2 logLik; GLMMs: the sum of deviance residuals), `df.residual`."""
+    or `deviance` (ML LMMs: −2 logLik; GLMMs: the sum of deviance residuals), `df.residual`.
+    For `lm` / `glm` fits, broom's `glance.lm` / `glance.glm` columns."""
+    if _is_fixed_only(model):
+        return _glance_fixed_model(model)
     row: dict[str, Any] = {"nobs": int(model.nobs), "sigma": float(model.sigma),
                            "logLik": float(model.loglik), "AIC": float(model.aic),
                            "BIC": float(model.bic)}
