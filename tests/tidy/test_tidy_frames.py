@@ -135,3 +135,8 @@ def test_baseline_tidy_and_glance_match_broom():
                  family="binomial")
     compare(gl.tidy(), "glm_tidy", rtol=1e-8)
     compare(gl.glance(), "glm_glance", rtol=1e-9)
+
+
+def test_ddf_refused_for_glmm():
+    with pytest.raises(ValueError, match="ddf applies to linear mixed models"):
+        glmm().tidy(ddf="Kenward-Roger")

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+_DEFAULT: Any = "Satterthwaite (default)"
 EFFECTS = ("fixed", "ran_pars", "ran_vals", "ran_coefs")
 CONF_METHODS = {"wald": "Wald", "profile": "profile", "boot": "boot"}
 
@@ -144,7 +145,7 @@ COLUMN_ORDER = ["effect", "group", "level", "term", "estimate", "std.error", "st
 
 def tidy(model: Any, effects: str | Iterable[str] = ("fixed", "ran_pars"),
          conf_int: bool = False, conf_level: float = 0.95, conf_method: str = "Wald",
-         ddf: str | None = "Satterthwaite", scales: str = "sdcor", exponentiate: bool = False,
+         ddf: str | None = _DEFAULT, scales: str = "sdcor", exponentiate: bool = False,
          **kwargs: Any) -> pd.DataFrame:
     """broom.mixed's `tidy(m, effects=, conf.int=, conf.level=, conf.method=)`.
 
@@ -165,6 +166,10 @@ def tidy(model: Any, effects: str | Iterable[str] = ("fixed", "ran_pars"),
     if kwargs and (not conf_int or method == "Wald"):
         raise TypeError(f"unexpected keyword argument(s) {sorted(kwargs)} (extra arguments "
                         "go to confint for conf_method='profile' or 'boot')")
+    if ddf is _DEFAULT:
+        ddf = "Satterthwaite"
+    elif not _is_lmm(model):
+        raise ValueError("ddf applies to linear mixed models (GLMM tests are Wald z tests)")
     if ddf is not None and str(ddf).lower() in ("none", "lme4"):
         ddf = None
     cis = None
