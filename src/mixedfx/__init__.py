@@ -7,6 +7,8 @@
 
 from mixedfx import datasets, diagnostics, families, plots
 from mixedfx.api import glmer, glmer_nb, gls, lmer
+from mixedfx.baseline import glm, lm
+from mixedfx.effects import effect, emmeans, pairs
 from mixedfx.inference.anova import anova
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
@@ -19,10 +21,36 @@ from mixedfx.residual import (
     var_ident,
     var_power,
 )
+from mixedfx.tidy import aic_table, compare_models
 
 __version__ = "0.1.0"
 
-__all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__", "anova",
-           "cor_ar1", "cor_car1", "cor_comp_symm", "cor_symm", "datasets", "diagnostics",
-           "families", "glmer", "glmer_nb", "gls", "lmer", "plots", "var_exp", "var_ident",
-           "var_power"]
+__all__ = [
+    "Control",
+    "ConvergenceWarning",
+    "SingularFitWarning",
+    "__version__",
+    "aic_table",
+    "anova",
+    "compare_models",
+    "cor_ar1",
+    "cor_car1",
+    "cor_comp_symm",
+    "cor_symm",
+    "datasets",
+    "diagnostics",
+    "effect",
+    "emmeans",
+    "families",
+    "glm",
+    "glmer",
+    "glmer_nb",
+    "gls",
+    "lm",
+    "lmer",
+    "pairs",
+    "plots",
+    "var_exp",
+    "var_ident",
+    "var_power",
+]

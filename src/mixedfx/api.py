@@ -52,7 +52,9 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     with blas_threads_for(dense_block_size(frame)):
         fit = fit_lmm(frame, bool(REML), ctrl, start=start)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
-    return LinearMixedModel(frame, fit, ctrl, data_name=name)
+    model = LinearMixedModel(frame, fit, ctrl, data_name=name)
+    model._data = data                  # for update(); R re-evaluates the call's data
+    return model
 
 
 def structured_frame(formula: str, data: Any, var_func: VarFunc | None,
@@ -140,7 +142,9 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     with blas_threads_for(dense_block_size(frame)):
         fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
-    return GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl, data_name=name)
+    model = GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl, data_name=name)
+    model._data = data                  # for update(); R re-evaluates the call's data
+    return model
 
 
 def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset: Any = None,

@@ -41,6 +41,11 @@ class AnovaTable(pd.DataFrame):
     def __repr__(self) -> str:
         return str(self)
 
+    def _repr_html_(self) -> str:
+        from mixedfx.results.varcorr_print import html_pre
+
+        return html_pre(str(self))
+
 
 def make_table(rows: list[dict[str, Any]], index: list[str], columns: list[str],
                heading: list[str]) -> AnovaTable:

@@ -34,18 +34,84 @@ def wald_confint(model: MixedModel, level: float = 0.95) -> pd.DataFrame:
     return pd.concat([par, fixed])
 
 
+def old_parameter_names(model: MixedModel) -> list[str]:
+    """lme4's `oldNames=TRUE` names: .sig01, .sig02, ... for the sd/cor parameters, .sigma,
+    then the fixed effects."""
+    new = model.parameter_names()
+    nsig = len(new) - (1 if model._has_scale else 0)
+    old = [f".sig{i + 1:02d}" for i in range(nsig)]
+    return [*old, ".sigma"] if model._has_scale else old
+
+
+def resolve_parm(model: MixedModel, parm: Any) -> list[str]:
+    """lme4's `parm`: names (new or old style), 0-based positions in the full table,
+    "theta_" (all variance parameters, σ included) or "beta_" (the fixed effects)."""
+    new = [*model.parameter_names(), *model.fixef.index]
+    old = [*old_parameter_names(model), *model.fixef.index]
+    nvp = len(model.parameter_names())
+    items = [parm] if isinstance(parm, (str, int, np.integer)) else list(parm)
+    out: list[str] = []
+    for it in items:
+        if isinstance(it, str):
+            if it == "theta_":
+                picked = new[:nvp]
+            elif it == "beta_":
+                picked = new[nvp:]
+            elif it in new:
+                picked = [it]
+            elif it in old:
+                picked = [new[old.index(it)]]
+            else:
+                raise ValueError(f"unknown parameter {it!r} in parm; parameters: {new} "
+                                 f"(or {old[:nvp]}, 'theta_', 'beta_')")
+        elif isinstance(it, (int, np.integer)) and not isinstance(it, bool):
+            if not 0 <= int(it) < len(new):
+                raise ValueError(f"parm position {it} out of range 0..{len(new) - 1}")
+            picked = [new[int(it)]]
+        else:
+            raise TypeError(f"parm entries must be names or integer positions, got {it!r}")
+        out += [p for p in picked if p not in out]
+    return [p for p in new if p in out]
+
+
+def percent_labels(level: float) -> list[str]:
+    """R's column names of a confint table: format(100 * a, digits = 3) followed by " %"."""
+    a = np.array([(1 - level) / 2, 1 - (1 - level) / 2]) * 100
+    return [f"{float(f'{x:.3g}'):g} %" for x in a]
+
+
 def confint(model: MixedModel, method: str = "profile", level: float = 0.95,
-            **kwargs: Any) -> pd.DataFrame:
-    """Dispatch on `method` ("profile", "Wald" or "boot"), lme4's defaults."""
+            parm: Any = None, old_names: bool = False, **kwargs: Any) -> pd.DataFrame:
+    """Dispatch on `method` ("profile", "Wald" or "boot"), lme4's defaults. `parm` selects
+    rows (see `resolve_parm`; profiles only those parameters); `old_names=True` labels them
+    as lme4's `oldNames=TRUE` (.sig01, .sigma) with R's "2.5 %" / "97.5 %" columns."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    rows = resolve_parm(model, parm) if parm is not None else None
     key = method.lower()
     if key == "wald":
-        return wald_confint(model, level)
-    if key == "profile":
+        if kwargs:
+            raise TypeError(f"unexpected keyword argument(s) for Wald intervals: "
+                            f"{sorted(kwargs)}")
+        out = wald_confint(model, level)
+    elif key == "profile":
         from mixedfx.inference.profile import profile_confint
 
-        return profile_confint(model, level=level, **kwargs)
-    if key == "boot":
+        if rows is not None and "which" not in kwargs:
+            kwargs["which"] = rows
+        out = profile_confint(model, level=level, **kwargs)
+    elif key == "boot":
         from mixedfx.inference.bootstrap import boot_confint
 
-        return boot_confint(model, level=level, **kwargs)
-    raise ValueError(f"confint method must be 'profile', 'Wald' or 'boot', got {method!r}")
+        out = boot_confint(model, level=level, **kwargs)
+    else:
+        raise ValueError(f"confint method must be 'profile', 'Wald' or 'boot', got {method!r}")
+    if rows is not None:
+        out = out.loc[rows]
+    if old_names:
+        new = [*model.parameter_names(), *model.fixef.index]
+        old = [*old_parameter_names(model), *model.fixef.index]
+        mapping = dict(zip(new, old, strict=True))
+        out = out.rename(index=mapping)
+        out.columns = percent_labels(level)
+    return out

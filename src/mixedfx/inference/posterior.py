@@ -51,9 +51,36 @@ def _sigma_draws(model: LinearMixedModel, nsim: int, rng: np.random.Generator) -
     return np.sqrt(1.0 / rng.gamma(0.5 * (n - p), 2.0 / pwrss, size=nsim))
 
 
+def _is_glmm(model: object) -> bool:
+    return hasattr(model, "family")
+
+
+def _sim_glmm(model: object, nsim: int, rng: np.random.Generator) -> PosteriorSims:
+    """arm's `sim` for a glmerMod: β* ~ N(β̂, vcov(β̂)) and, independently per level,
+    b*_l ~ N(b̂_l, condVar_l) (σ fixed at its estimate)."""
+    from mixedfx.results.varcorr import unique_group_names
+
+    fr = model.frame
+    beta = rng.multivariate_normal(model.beta, model.vcov.to_numpy(), size=nsim,
+                                   method="cholesky")
+    ranef, levels, names = {}, {}, {}
+    for t, g, b, cv in zip(fr.terms, unique_group_names(fr.terms), model._random_effects(),
+                           model._conditional_variances(), strict=True):
+        e = rng.standard_normal((nsim, t.n_levels, t.k))
+        ranef[g] = b[None] + np.einsum("lab,slb->sla", _psd_sqrt(cv), e)
+        levels[g] = [str(v) for v in t.levels]
+        names[g] = list(t.term_names)
+    return PosteriorSims(fixef=pd.DataFrame(beta, columns=model.fixef.index), ranef=ranef,
+                         ranef_levels=levels, ranef_terms=names,
+                         sigma=np.full(nsim, model.sigma))
+
+
 def sim(model: LinearMixedModel, nsim: int = 100, seed: int | None = None) -> PosteriorSims:
-    """arm's `sim(m, n.sims)`: joint draws of σ, β and the random effects."""
+    """arm's `sim(m, n.sims)`: joint draws of σ, β and the random effects (for a GLMM: β
+    from its Wald distribution, random effects from their conditional distributions)."""
     rng = np.random.default_rng(seed)
+    if _is_glmm(model):
+        return _sim_glmm(model, nsim, rng)
     fr = model.frame
     terms = fr.terms
     Z = z_matrix(terms, fr.n)
@@ -109,9 +136,18 @@ def re_sim(model: LinearMixedModel, nsim: int = 200, seed: int | None = None) ->
 
 def predict_interval(model: LinearMixedModel, newdata: object = None, level: float = 0.8,
                      nsim: int = 1000, stat: str = "median", include_resid_var: bool = True,
-                     seed: int | None = None, return_sims: bool = False) -> pd.DataFrame:
+                     seed: int | None = None, return_sims: bool = False,
+                     type: str = "linear_prediction") -> pd.DataFrame:
     """merTools' `predictInterval` (linear predictor): fit, upr, lwr per row of `newdata`
-    (default: the model's rows)."""
+    (default: the model's rows). For GLMMs the draws are on the link scale
+    (`type="linear_prediction"`) or mapped through the inverse link (`"probability"`, merTools'
+    name, for any family); no residual variance is added, as merTools for non-Gaussian
+    models."""
+    if type not in ("linear_prediction", "probability"):
+        raise ValueError("type must be 'linear_prediction' or 'probability'")
+    glmm = _is_glmm(model)
+    if type == "probability" and not glmm:
+        raise ValueError("type='probability' applies to GLMMs")
     from mixedfx.frame.grouping import level_labels_for_new_data
     from mixedfx.results.predict import fixed_matrix, prepare_newdata
 
@@ -135,8 +171,8 @@ def predict_interval(model: LinearMixedModel, newdata: object = None, level: flo
     beta_draws = rng.multivariate_normal(model.beta, model.vcov.to_numpy(), size=nsim,
                                          method="cholesky")
     yhat = beta_draws @ X.T + off                          # (nsim, nrow)
-    ranef = model._fit.solution.b
-    condvar = model._condvar
+    ranef = model._random_effects()
+    condvar = model._conditional_variances()
     for (t, codes, V), b, cv in zip(parts, ranef, condvar, strict=True):
         Lc = _psd_sqrt(cv)
         e = rng.standard_normal((nsim, t.n_levels, t.k))
@@ -145,9 +181,11 @@ def predict_interval(model: LinearMixedModel, newdata: object = None, level: flo
         contrib = np.zeros((nsim, len(codes)))
         contrib[:, known] = np.einsum("ik,sik->si", V[known], draws[:, codes[known], :])
         yhat += contrib
-    if include_resid_var:
+    if include_resid_var and not glmm:
         sig = _sigma_draws(model, nsim, rng)
         yhat += rng.standard_normal(yhat.shape) * sig[:, None]
+    if type == "probability":
+        yhat = model.family.link.linkinv(yhat)
     a = (1.0 - level) / 2.0
     center = np.median(yhat, axis=0) if stat == "median" else yhat.mean(axis=0)
     out = pd.DataFrame({"fit": center, "upr": np.quantile(yhat, 1.0 - a, axis=0),
@@ -163,15 +201,30 @@ def _psd_sqrt(C: np.ndarray) -> np.ndarray:
     return V * np.sqrt(np.clip(w, 0.0, None))[..., None, :]
 
 
+def latent_residual_variance(model: object) -> float:
+    """The distribution-specific residual variance of a GLMM on the latent scale, as
+    performance / insight use for binomial models: π²/3 (logit), 1 (probit), π²/6
+    (cloglog); other families are refused."""
+    fam = model.family
+    if fam.name == "binomial":
+        table = {"logit": np.pi**2 / 3, "probit": 1.0, "cloglog": np.pi**2 / 6}
+        if fam.link.name in table:
+            return float(table[fam.link.name])
+    raise ValueError(f"icc for a {fam.name} GLMM with {fam.link.name} link is not available "
+                     "(latent-scale residual variance defined here for binomial logit, probit "
+                     "and cloglog models)")
+
+
 def icc(model: LinearMixedModel) -> dict[str, float]:
-    """performance's `icc`: adjusted and conditional intraclass correlation."""
+    """performance's `icc`: adjusted and conditional intraclass correlation (GLMMs: with the
+    latent-scale residual variance of `latent_residual_variance`)."""
     fr = model.frame
     var_random = 0.0
     for t, c in zip(fr.terms, model._covariances, strict=True):
         V = t.values
         var_random += float(np.mean(np.einsum("ia,ab,ib->i", V, c.cov, V)))
     var_fixed = float(np.var(fr.X @ model.beta, ddof=1))
-    var_resid = model.sigma**2
+    var_resid = latent_residual_variance(model) if _is_glmm(model) else model.sigma**2
     return {"ICC_adjusted": var_random / (var_random + var_resid),
             "ICC_conditional": var_random / (var_fixed + var_random + var_resid),
             "var_random": var_random, "var_fixed": var_fixed, "var_residual": var_resid}

@@ -158,15 +158,26 @@ def exact_rlrt(m: LinearMixedModel, mA: LinearMixedModel | None = None,
 
 def exact_lrt(m: LinearMixedModel, m0_formula: str | None = None, seed: int | None = None,
               nsim: int = 10_000, gridlength: int = 200, log_grid_lo: float = -10.0,
-              log_grid_hi: float = 8.0) -> SimulatedTest:
+              log_grid_hi: float = 8.0, m0: object = None) -> SimulatedTest:
     """RLRsim's `exactLRT`: LRT of H₀: Var(b) = 0 (and, with `m0_formula`, restrictions on
     the fixed effects) against the linear model `m0_formula` (default: m's fixed part),
-    fitted by least squares on m's rows."""
+    fitted by least squares on m's rows. `m0` may instead be a `mixedfx.lm` fit of the null
+    model (RLRsim's `exactLRT(m, m0)`)."""
     from mixedfx.frame.model_frame import build_model_frame
 
     fr = m.frame
     _single_term(m)
     n, p = fr.n, fr.X.shape[1]
+    if m0 is not None:
+        from mixedfx.baseline import LinearModel
+
+        if not isinstance(m0, LinearModel):
+            raise TypeError(f"m0 must be a mixedfx.lm fit, got {type(m0).__name__}")
+        if m0_formula is not None:
+            raise ValueError("give m0 or m0_formula, not both")
+        if m0.nobs != n:
+            raise ValueError(f"m0 was fitted to {m0.nobs} observations, m to {n}")
+        m0_formula = m0.formula
     if m0_formula is None:
         X0 = fr.X
     else:

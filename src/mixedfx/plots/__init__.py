@@ -9,10 +9,12 @@ returns a matplotlib Figure.
 * `check_model`                                                  performance's check_model
 * `shrinkage`                                                    pooling (`shrinkage`)
 * `profile`, `bootstrap`                                         inference results (`inference`)
+* `effect`                                                       effects::effect with a ribbon
 """
 
 from mixedfx.plots._mpl import PlotDependencyError
 from mixedfx.plots.check import check_model
+from mixedfx.plots.effects import effect
 from mixedfx.plots.inference import bootstrap, profile
 from mixedfx.plots.ranef import caterpillar, qq_ranef, re_sim
 from mixedfx.plots.residuals import (
@@ -26,6 +28,6 @@ from mixedfx.plots.residuals import (
 from mixedfx.plots.shrinkage import pooling_estimates, shrinkage
 
 __all__ = ["PlotDependencyError", "binned_residuals", "bootstrap", "caterpillar",
-           "check_model", "diagnostics", "pooling_estimates", "profile", "qq_ranef",
+           "check_model", "diagnostics", "effect", "pooling_estimates", "profile", "qq_ranef",
            "qq_residuals", "re_sim", "residuals_by", "residuals_fitted", "scale_location",
            "shrinkage"]

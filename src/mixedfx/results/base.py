@@ -190,15 +190,54 @@ class MixedModelBase:
 
     def _eta_new(self, newdata: object, re_form: str | None, allow_new_levels: bool
                  ) -> np.ndarray:
-        keep = self._terms_in(re_form)
+        masks = self._re_masks(re_form)
         if newdata is None:
-            return self._eta(keep)
+            eta = self._eta(set())
+            for t, b, mask in zip(self._frame.terms, self._random_effects(), masks,
+                                  strict=True):
+                if mask is not None:
+                    eta = eta + t.row_effects(b * mask)
+            return eta
         new = prepare_newdata(self._frame, newdata)
         eta = fixed_matrix(self._frame, new) @ self.beta + self._frame.new_offset(new.raw)
-        for t, b in zip(self._frame.terms, self._random_effects(), strict=True):
-            if t.group_name in keep:
-                eta = eta + term_contribution(t, b, new, allow_new_levels)
+        for t, b, mask in zip(self._frame.terms, self._random_effects(), masks, strict=True):
+            if mask is not None:
+                eta = eta + term_contribution(t, b * mask, new, allow_new_levels)
         return eta
+
+    def _re_masks(self, re_form: str | None) -> list[np.ndarray | None]:
+        """Per term, which of its columns `re_form` keeps (None: the term is left out).
+
+        As lme4's `predict(re.form=)`: a bar `(lhs | g)` keeps the columns of g's terms that
+        its left-hand side names, so `~(1 | Subject)` on a `(Days | Subject)` model uses
+        the intercepts only."""
+        terms = self._frame.terms
+        if re_form is None:
+            return [np.ones(t.k) for t in terms]
+        keep = self._terms_in(re_form)
+        if not keep:
+            return [None] * len(terms)
+        from mixedfx.formula import build_design, parse_formula
+
+        text = re_form.strip()
+        text = text if text.startswith("~") else "~" + text
+        cols = list(self._frame.frame.columns)
+        wanted: dict[str, set[str]] = {}
+        for bar in parse_formula("y_ " + text, [*cols, "y_"]).bars:
+            _, spec = build_design(bar.lhs, self._frame.frame)
+            wanted.setdefault(bar.group_name, set()).update(spec.names)
+        out: list[np.ndarray | None] = []
+        for t in terms:
+            names = wanted.get(t.group_name)
+            out.append(None if names is None else
+                       np.array([n in names for n in t.term_names], dtype=float))
+        for g, names in wanted.items():
+            have = {n for t in terms if t.group_name == g for n in t.term_names}
+            extra = names - have
+            if extra:
+                raise ValueError(f"re_form names random-effect column(s) {sorted(extra)} for "
+                                 f"{g!r} that the model does not have ({sorted(have)})")
+        return [None if m is not None and not m.any() else m for m in out]
 
     def _terms_in(self, re_form: str | None) -> set[str]:
         groups = {t.group_name for t in self._frame.terms}
@@ -316,3 +355,95 @@ class MixedModelBase:
         from mixedfx.plots import residuals_fitted
 
         return residuals_fitted(self, **kwargs)
+
+    # -- tidy frames (mixedfx.tidy, broom.mixed) --------------------------------------------
+    def tidy(self, effects: Any = ("fixed", "ran_pars"), conf_int: bool = False,
+             conf_level: float = 0.95, conf_method: str = "Wald", **kwargs: Any
+             ) -> pd.DataFrame:
+        """broom.mixed's `tidy(m)`: one row per parameter, see `mixedfx.tidy.frames.tidy`."""
+        from mixedfx.tidy import tidy
+
+        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level,
+                    conf_method=conf_method, **kwargs)
+
+    def glance(self) -> pd.DataFrame:
+        """broom.mixed's `glance(m)`: one row of model statistics."""
+        from mixedfx.tidy import glance
+
+        return glance(self)
+
+    def augment(self, newdata: Any = None) -> pd.DataFrame:
+        """broom.mixed's `augment(m)`: the data with `.fitted`, `.resid`, `.hat`, ..."""
+        from mixedfx.tidy import augment
+
+        return augment(self, newdata=newdata)
+
+    # -- lme4's getME pieces, VarCorr printing, rePCA, update (issue 9) ---------------------
+    def getME(self, name: str) -> Any:
+        """lme4's `getME(m, name)`: "X" (DataFrame), "Z", "Zt", "Lambda", "Lambdat"
+        (scipy.sparse), "u", "b" (vectors in lme4's order), "theta", "beta", "flist",
+        "cnms", "sigma", "n", "p", "q", "Tlist", "lower"."""
+        from mixedfx.results.getme import getme
+
+        return getme(self, name)
+
+    @property
+    def X(self) -> pd.DataFrame:
+        """The fixed-effects model matrix with R's column names."""
+        return self.getME("X")
+
+    @property
+    def Z(self) -> Any:
+        """The random-effects model matrix Z (n × q, scipy.sparse CSC)."""
+        return self.getME("Z")
+
+    @property
+    def Lambda(self) -> Any:
+        """Λ(θ), the relative covariance factor (q × q, scipy.sparse)."""
+        return self.getME("Lambda")
+
+    @property
+    def Lambdat(self) -> Any:
+        """Λᵀ (lme4's `Lambdat`)."""
+        return self.getME("Lambdat")
+
+    @property
+    def flist(self) -> dict[str, pd.Categorical]:
+        """The grouping factors (lme4's `getME(m, "flist")`)."""
+        return self.getME("flist")
+
+    @property
+    def cnms(self) -> dict[str, list[str]]:
+        """Random-effect column names per term (lme4's `getME(m, "cnms")`)."""
+        return self.getME("cnms")
+
+    def model_frame(self) -> pd.DataFrame:
+        """The rows and variables the fit used (R's `model.frame(m)`)."""
+        return self._frame.frame.copy()
+
+    def varcorr_table(self, comp: Any = ("Std.Dev.",), digits: int = 5) -> Any:
+        """lme4's `print(VarCorr(m), comp=)`: an object whose `str()` is the table."""
+        from mixedfx.results.varcorr_print import VarCorrTable
+
+        return VarCorrTable(self._covariances, self.sigma if self._has_scale else None,
+                            comp=comp, digits=digits)
+
+    def re_pca(self) -> dict[str, pd.DataFrame]:
+        """lme4's `summary(rePCA(m))`: principal components of each grouping factor's
+        relative covariance factor (see `mixedfx.results.getme.re_pca`)."""
+        from mixedfx.results.getme import re_pca
+
+        return re_pca(self._frame.terms, self._templates(),
+                      [t.group_name for t in self._frame.terms])
+
+    def update(self, formula: str | None = None, data: Any = None, **kwargs: Any) -> Any:
+        """lme4's `update(m, formula, ...)`: refit with a formula using R's dot notation
+        (". ~ . - x", "log(.) ~ .") and/or new arguments (`REML`, `control`, `family`, ...)."""
+        from mixedfx.results.update import update_model
+
+        return update_model(self, formula, data=data, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from mixedfx.results.varcorr_print import html_pre
+
+        return html_pre(repr(self))

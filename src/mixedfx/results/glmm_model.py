@@ -244,10 +244,11 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         """GLMMs are already fitted by maximum likelihood."""
         return self
 
-    def summary(self) -> Any:
+    def summary(self, correlation: bool = True) -> Any:
+        """lme4's summary; `correlation=False` leaves out the fixed-effects correlations."""
         from mixedfx.results.glmm_summary import GlmmSummary
 
-        return GlmmSummary(self)
+        return GlmmSummary(self, correlation=correlation)
 
     def _record(self) -> dict[str, Any]:
         return {"family": self.family.name, "link": self.family.link.name, "nAGQ": self.nAGQ}

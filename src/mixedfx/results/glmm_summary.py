@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 class GlmmSummary:
     """Summary of a GLMM; `str()` prints it as lme4 does."""
 
-    def __init__(self, model: GeneralizedLinearMixedModel) -> None:
+    def __init__(self, model: GeneralizedLinearMixedModel, correlation: bool = True) -> None:
         self.model = model
+        self.correlation = correlation
         fe = model.fixef
         se = np.sqrt(np.diag(model.vcov.to_numpy()))
         z = fe.to_numpy() / se
@@ -70,7 +71,7 @@ class GlmmSummary:
         if len(c):
             out += ["", "Fixed effects:\n" + print_coefmat(c, DIGITS)]
             p = len(c)
-            if 1 < p <= COR_MAX:
+            if self.correlation and 1 < p <= COR_MAX:
                 out += ["", fixed_correlation(m.vcov)]
         info = m.optimizer_info
         out += convergence_footer("bobyqa", info["converged"], info["messages"])
@@ -78,3 +79,8 @@ class GlmmSummary:
 
     def __repr__(self) -> str:
         return str(self)
+
+    def _repr_html_(self) -> str:
+        from mixedfx.results.varcorr_print import html_pre
+
+        return html_pre(str(self))

@@ -246,14 +246,15 @@ class LinearMixedModel(MixedModelBase):
         return type(self)(frame, fit, self._control, self.data_name)
 
     # ----- inference ------------------------------------------------------------------
-    def summary(self, ddf: str | None = "Satterthwaite") -> Any:
+    def summary(self, ddf: str | None = "Satterthwaite", correlation: bool = True) -> Any:
         """lme4's summary with lmerTest's t tests: `ddf="Satterthwaite"` (default) or
-        `"Kenward-Roger"` add `df` and `Pr(>|t|)` columns; `"none"` gives lme4's Wald t."""
+        `"Kenward-Roger"` add `df` and `Pr(>|t|)` columns; `"none"` gives lme4's Wald t.
+        `correlation=False` leaves out the correlation of the fixed effects."""
         from mixedfx.inference.contest import ddf_method
         from mixedfx.results.summary import LmmSummary
 
         plain = ddf is None or ddf.lower() in ("none", "lme4")
-        return LmmSummary(self, ddf=None if plain else ddf_method(ddf))
+        return LmmSummary(self, ddf=None if plain else ddf_method(ddf), correlation=correlation)
 
     def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """F tests of the fixed-effects terms (lmerTest's `anova(m)`): columns `Sum Sq`,

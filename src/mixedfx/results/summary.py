@@ -99,8 +99,10 @@ def fixed_correlation(vcov: pd.DataFrame) -> str:
 class LmmSummary:
     """Summary of a linear mixed model; `str()` prints it as lme4 does."""
 
-    def __init__(self, model: LinearMixedModel, ddf: str | None = None) -> None:
+    def __init__(self, model: LinearMixedModel, ddf: str | None = None,
+                 correlation: bool = True) -> None:
         self.model = model
+        self.correlation = correlation
         self.ddf = ddf        # None (lme4's Wald t), "Satterthwaite" or "Kenward-Roger"
         if ddf is not None:
             from mixedfx.inference.contest import coefficient_table
@@ -148,7 +150,9 @@ class LmmSummary:
         if len(self.coefficients):
             out += ["", self.fixed_effects_table()]
             p = len(self.coefficients)
-            if 1 < p <= COR_MAX:
+            if not self.correlation:
+                pass
+            elif 1 < p <= COR_MAX:
                 out += ["", fixed_correlation(m.vcov)]
             elif p > COR_MAX:
                 out += ["", f"Correlation matrix not shown by default, as p = {p} > {COR_MAX}.",
@@ -160,3 +164,8 @@ class LmmSummary:
 
     def __repr__(self) -> str:
         return str(self)
+
+    def _repr_html_(self) -> str:
+        from mixedfx.results.varcorr_print import html_pre
+
+        return html_pre(str(self))

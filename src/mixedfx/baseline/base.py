@@ -1,0 +1,156 @@
+"""What `lm` and `glm` fits share: the model frame without random effects, coefficient names,
+information criteria, predictions for new data and Wald intervals.
+
+Subclasses set `_frame`, `beta`, `_unscaled` ((XᵀWX)⁻¹), `_rank`, and provide `dispersion`,
+`loglik`, `npar`, `nobs`, `fitted()`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mixedfx.frame.model_frame import ModelFrame, build_model_frame
+
+
+def baseline_frame(formula: str, data: Any, weights: Any, offset: Any, na_action: str,
+                   glm: bool, what: str) -> ModelFrame:
+    """The model frame of a formula without random-effects terms."""
+    frame = build_model_frame(formula, data, weights=weights, offset=offset,
+                              na_action=na_action, require_random=False, glm=glm)
+    if frame.terms:
+        raise ValueError(f"{what} formulas have no random-effects terms: use mixedfx.lmer / "
+                         f"mixedfx.glmer for {formula!r}")
+    return frame
+
+
+def data_name(data: Any) -> str | None:
+    return getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
+
+
+class FixedEffectsModel:
+    """Shared behaviour of `LinearModel` and `GeneralizedLinearModel`."""
+
+    _frame: ModelFrame
+    beta: np.ndarray
+    _unscaled: np.ndarray
+    data_name: str | None
+    _call: str
+    REML = False
+
+    # -- structure ----------------------------------------------------------------------
+    @property
+    def frame(self) -> ModelFrame:
+        return self._frame
+
+    @property
+    def formula(self) -> str:
+        return self._frame.formula.text
+
+    @property
+    def fixef(self) -> pd.Series:
+        """The coefficients (R's `coef(fit)`)."""
+        return pd.Series(self.beta, index=self._frame.fixef_names, name="coef")
+
+    def coef(self) -> pd.Series:
+        return self.fixef
+
+    @property
+    def dispersion(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """φ (XᵀWX)⁻¹ (R's `vcov`)."""
+        names = self._frame.fixef_names
+        return pd.DataFrame(self.dispersion * self._unscaled, index=names, columns=names)
+
+    @property
+    def has_intercept(self) -> bool:
+        return "(Intercept)" in self._frame.fixef_names
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + self.npar * math.log(self.nobs)
+
+    # -- predictions ----------------------------------------------------------------------
+    def _x_new(self, newdata: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(X, offset) for new data (the fit's own rows when None)."""
+        from mixedfx.results.predict import fixed_matrix, prepare_newdata
+
+        fr = self._frame
+        if newdata is None:
+            off = fr.offset if fr.offset is not None else np.zeros(fr.n)
+            return fr.X, off
+        new = prepare_newdata(fr, newdata)
+        return fixed_matrix(fr, new), fr.new_offset(new.raw)
+
+    def _linear_predictor_new(self, newdata: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(η̂, SE(η̂)) with SE = √(xᵀ V x)."""
+        X, off = self._x_new(newdata)
+        eta = X @ self.beta + off
+        V = self.vcov.to_numpy()
+        se = np.sqrt(np.einsum("ij,jk,ik->i", X, V, X))
+        return eta, se
+
+    def wald_confint(self, level: float = 0.95) -> pd.DataFrame:
+        """β̂ ± q SE with q the t quantile on the residual df when the dispersion is
+        estimated (R's `confint.lm`), the normal quantile otherwise (`confint.default`)."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1), got {level!r}")
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        a = 0.5 + level / 2
+        q = stats.t.ppf(a, self.df_residual) if self._t_based else stats.norm.ppf(a)
+        fe = self.fixef
+        return pd.DataFrame({"lower": fe - q * se, "upper": fe + q * se})
+
+    _t_based = True
+
+    def confint(self, level: float = 0.95, method: str = "Wald") -> pd.DataFrame:
+        """Intervals of the coefficients: `Wald` (see `wald_confint`)."""
+        if str(method).lower() != "wald":
+            raise ValueError(f"confint of an {type(self).__name__} supports method='Wald' "
+                             f"only, got {method!r}")
+        return self.wald_confint(level)
+
+    def tidy(self, conf_int: bool = False, conf_level: float = 0.95,
+             exponentiate: bool = False) -> pd.DataFrame:
+        """broom's `tidy(fit)`: one row per coefficient."""
+        from mixedfx.tidy import tidy
+
+        return tidy(self, conf_int=conf_int, conf_level=conf_level, exponentiate=exponentiate)
+
+    def glance(self) -> pd.DataFrame:
+        """broom's `glance(fit)`: one row of model statistics."""
+        from mixedfx.tidy import glance
+
+        return glance(self)
+
+    def refit_ml(self) -> FixedEffectsModel:
+        """Already a maximum-likelihood fit (for `mfx.anova`)."""
+        return self
+
+    def __str__(self) -> str:
+        return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        from mixedfx.results.varcorr_print import html_pre
+
+        return html_pre(repr(self))
+
+    def summary(self) -> Any:
+        raise NotImplementedError
+
+    # attributes the subclasses provide
+    loglik: float
+    npar: int
+    nobs: int
+    df_residual: int

@@ -1,0 +1,95 @@
+"""What the effects and emmeans grids need to know about a model's fixed-effects design:
+its predictors (data columns), which are factors, their levels and typical values, and which
+model-matrix columns belong to which predictors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mixedfx.formula.nodes import Name, iter_nodes
+
+
+@dataclass
+class Predictors:
+    """The fixed-effects predictors of a fitted model."""
+
+    names: list[str]                       # data columns used by the fixed design
+    factors: dict[str, list[str]]          # factor predictors -> levels
+    data: pd.DataFrame                     # the model frame's rows
+    column_vars: list[set[str]]            # per kept X column: predictors of its term
+    column_is_factor: list[bool]           # per kept X column: its term involves a factor
+    column_names: list[str]
+
+    def is_factor(self, name: str) -> bool:
+        return name in self.factors
+
+    def mean(self, name: str) -> float:
+        return float(np.mean(self.data[name].to_numpy(dtype=float)))
+
+
+def predictors(model: Any) -> Predictors:
+    """Inspect the fitted model's fixed-effects design (see `Predictors`)."""
+    frame = model._frame
+    spec = frame.fixed_design
+    var_cols: dict[int, set[str]] = {}
+    var_factor: dict[int, bool] = {}
+    for idx, var in spec._vars.items():
+        var_cols[idx] = {n.name for n in iter_nodes(var.node) if isinstance(n, Name)}
+        var_factor[idx] = var.kind == "factor"
+    column_vars, column_fac = [], []
+    for j in frame.kept_columns:
+        k = int(spec.assign[j])
+        if k == 0:
+            column_vars.append(set())
+            column_fac.append(False)
+            continue
+        term = spec._terms[k - 1]
+        column_vars.append(set().union(*(var_cols[v] for v in term)))
+        column_fac.append(any(var_factor[v] for v in term))
+    factors = {c: list(frame.factor_levels[c]) for c in spec.variables
+               if c in frame.factor_levels}
+    return Predictors(names=list(spec.variables), factors=factors, data=frame.frame,
+                      column_vars=column_vars, column_is_factor=column_fac,
+                      column_names=list(frame.fixef_names))
+
+
+def model_matrix(model: Any, grid: pd.DataFrame) -> np.ndarray:
+    """X of the grid rows with the fit's kept columns."""
+    frame = model._frame
+    g = grid.copy()
+    for col, levels in frame.factor_levels.items():
+        if col in g.columns:
+            g[col] = pd.Categorical(g[col].astype(str), categories=levels)
+    X = np.asarray(frame.fixed_design.matrix(g), dtype=float)
+    return X[:, frame.kept_columns]
+
+
+def parse_focal(term: str | list[str] | tuple[str, ...], preds: Predictors, what: str
+                ) -> list[str]:
+    """Focal predictors from "x1:group" or a list; each must be a predictor of the model."""
+    if isinstance(term, str):
+        names = [t.strip() for t in term.replace("*", ":").split(":")]
+    else:
+        names = [str(t).strip() for t in term]
+    if not names or any(not n for n in names):
+        raise ValueError(f"{what}: empty predictor name in {term!r}")
+    unknown = [n for n in names if n not in preds.names]
+    if unknown:
+        raise ValueError(f"{what}: {unknown} not among the model's fixed-effects predictors "
+                         f"{preds.names}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what}: repeated predictor in {term!r}")
+    return names
+
+
+def is_lmm(model: Any) -> bool:
+    """Linear mixed model (t-based inference with lmerTest / pbkrtest df)."""
+    return hasattr(model, "REML") and hasattr(model, "_fit") and hasattr(model, "ranova")
+
+
+def family_of(model: Any) -> Any:
+    return getattr(model, "family", None)

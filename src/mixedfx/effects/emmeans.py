@@ -1,0 +1,239 @@
+"""emmeans' estimated marginal means and pairwise contrasts.
+
+Reference grid: every fixed-effects predictor crossed, factors at all their levels (or the
+levels given in `at`), numeric predictors at their means (or the values in `at`); rows with
+the first predictor varying fastest. The EMM of a combination of the `specs` (within each
+`by` group) is the equally weighted average of the grid rows having it: L = mean of their
+model-matrix rows, EMM = Lβ̂.
+
+Inference: LMMs use Kenward–Roger (pbkrtest's adjusted covariance Φ_A and df; emmeans'
+default when pbkrtest is present and n ≤ 3000) or Satterthwaite (lmerTest's df, vcov(β̂)), or
+`lmer_df="asymptotic"`; GLMMs and GLMs without dispersion are asymptotic (df = Inf, normal
+quantiles: columns asymp.LCL / asymp.UCL); `lm` fits use the residual df.
+`type="response"` back-transforms GLMM means (named `prob`, `rate` or `response`), SE by the
+delta method, limits by the inverse link.
+Contrasts (`pairs`): every pair i < j of EMMs in a by-group, L_i − L_j, with t (or z) tests
+and Tukey's adjustment over the k means of the group (p = P(Q_{k,df} > √2 |t|)),
+`adjust="none"` or `"bonferroni"`; one pair is left unadjusted, as emmeans.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mixedfx.effects.design import family_of, is_lmm, model_matrix, parse_focal, predictors
+
+LMER_DF = {"kenward-roger": "Kenward-Roger", "kenward_roger": "Kenward-Roger",
+           "kr": "Kenward-Roger", "satterthwaite": "Satterthwaite",
+           "asymptotic": "asymptotic"}
+RESPONSE_NAMES = {"binomial": "prob", "poisson": "rate", "negative.binomial": "response"}
+
+
+def _names(x: str | Sequence[str] | None) -> list[str]:
+    if x is None:
+        return []
+    return [x] if isinstance(x, str) else list(x)
+
+
+class _Inference:
+    """SE and df of linear combinations lᵀβ̂ for one model and df method."""
+
+    def __init__(self, model: Any, lmer_df: str | None) -> None:
+        self.model = model
+        self.method = "asymptotic"
+        self.V = model.vcov.to_numpy()
+        if is_lmm(model):
+            if lmer_df is None:
+                key = "kenward-roger" if model.nobs <= 3000 else "asymptotic"
+            else:
+                key = str(lmer_df).lower()
+                if key not in LMER_DF:
+                    raise ValueError("lmer_df must be 'kenward-roger', 'satterthwaite' or "
+                                     f"'asymptotic', got {lmer_df!r}")
+            self.method = LMER_DF[key]
+            if self.method == "Kenward-Roger":
+                from mixedfx.inference.kenward_roger import kenward_roger
+
+                self._kr = kenward_roger(model)
+                self.V = self._kr.vcov_adj
+            elif self.method == "Satterthwaite":
+                from mixedfx.inference.satterthwaite import satterthwaite_state
+
+                self._st = satterthwaite_state(model)
+        else:
+            if lmer_df is not None:
+                raise ValueError("lmer_df applies to linear mixed models only")
+            fam = family_of(model)
+            if fam is None or fam.has_dispersion:
+                self.method = "residual"
+
+    def se_df(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        se = np.sqrt(np.einsum("ij,jk,ik->i", L, self.V, L))
+        if self.method == "Kenward-Roger":
+            df = np.array([self._kr.df(row[None, :]) for row in L])
+        elif self.method == "Satterthwaite":
+            df = np.array([self._st.df(row) for row in L])
+        elif self.method == "residual":
+            df = np.full(len(L), float(self.model.df_residual))
+        else:
+            df = np.full(len(L), np.inf)
+        return se, df
+
+
+def _grid(model: Any, at: dict[str, Any] | None) -> tuple[pd.DataFrame, np.ndarray]:
+    preds = predictors(model)
+    at = dict(at or {})
+    unknown = [k for k in at if k not in preds.names]
+    if unknown:
+        raise ValueError(f"at names {unknown} that are not predictors {preds.names}")
+    values = []
+    for name in preds.names:
+        if name in at:
+            v = at[name]
+            vals = list(v) if isinstance(v, (list, tuple, np.ndarray, pd.Series)) else [v]
+            if preds.is_factor(name):
+                vals = [str(x) for x in vals]
+                bad = [x for x in vals if x not in preds.factors[name]]
+                if bad:
+                    raise ValueError(f"at: {bad} are not levels of {name!r}")
+            values.append(vals)
+        elif preds.is_factor(name):
+            values.append(list(preds.factors[name]))
+        else:
+            values.append([preds.mean(name)])
+    combos = [tuple(reversed(c)) for c in itertools.product(*reversed(values))]
+    grid = pd.DataFrame(combos, columns=preds.names)
+    return grid, model_matrix(model, grid)
+
+
+def _cells(model: Any, specs: list[str], by: list[str], at: dict[str, Any] | None
+           ) -> tuple[pd.DataFrame, np.ndarray]:
+    grid, X = _grid(model, at)
+    keys = specs + by
+    order = by[::-1] + specs[::-1]          # slowest first: by groups, then specs
+    cells = grid[keys].drop_duplicates()
+    cells = cells.sort_values(order, key=lambda s: s.map(
+        {v: i for i, v in enumerate(pd.unique(grid[s.name]))}), kind="stable")
+    L = []
+    for _, row in cells.iterrows():
+        mask = np.all([grid[k].to_numpy() == row[k] for k in keys], axis=0)
+        L.append(X[mask].mean(axis=0))
+    return cells.reset_index(drop=True), np.array(L)
+
+
+def emmeans(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None = None,
+            at: dict[str, Any] | None = None, level: float = 0.95, type: str = "link",
+            lmer_df: str | None = None, pairwise: bool = False
+            ) -> pd.DataFrame | dict[str, pd.DataFrame]:
+    """emmeans' `summary(emmeans(model, specs, by=, at=, type=, lmer.df=))` as a frame: the
+    specs and by columns, `emmean` (or `prob` / `rate` / `response`), `SE`, `df` and
+    `lower.CL`, `upper.CL` (`asymp.LCL`, `asymp.UCL` when df = Inf). With `pairwise=True`
+    a dict {"emmeans": ..., "contrasts": pairs(...)} (R's `emmeans(m, pairwise ~ f)`)."""
+    if type not in ("link", "response"):
+        raise ValueError("type must be 'link' or 'response'")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    preds = predictors(model)
+    sp = parse_focal(_names(specs), preds, "emmeans specs")
+    bys = parse_focal(_names(by), preds, "emmeans by") if by is not None else []
+    if set(sp) & set(bys):
+        raise ValueError("a predictor cannot be in both specs and by")
+    cells, L = _cells(model, sp, bys, at)
+    inf = _Inference(model, lmer_df)
+    est = L @ model.beta
+    se, df = inf.se_df(L)
+    q = np.where(np.isfinite(df), stats.t.ppf(0.5 + level / 2, np.where(np.isfinite(df),
+                                                                          df, 1)),
+                 stats.norm.ppf(0.5 + level / 2))
+    lo, hi = est - q * se, est + q * se
+    name = "emmean"
+    fam = family_of(model)
+    if type == "response" and fam is not None and fam.link.name != "identity":
+        link = fam.link
+        se = se * np.abs(link.mu_eta(est))
+        a, b = link.linkinv(lo), link.linkinv(hi)
+        est, lo, hi = link.linkinv(est), np.minimum(a, b), np.maximum(a, b)
+        name = RESPONSE_NAMES.get(fam.name, "response")
+    out = cells.copy()
+    asym = not np.all(np.isfinite(df))
+    out[name], out["SE"], out["df"] = est, se, df
+    out["asymp.LCL" if asym else "lower.CL"] = lo
+    out["asymp.UCL" if asym else "upper.CL"] = hi
+    out.attrs["df_method"] = inf.method
+    if pairwise:
+        return {"emmeans": out, "contrasts": pairs(model, specs, by=by, at=at,
+                                                   lmer_df=lmer_df)}
+    return out
+
+
+def _label(row: pd.Series, specs: list[str]) -> str:
+    parts = []
+    for s in specs:
+        v = str(row[s])
+        parts.append(f"{s}{v}" if _numeric_label(v) else v)
+    return " ".join(parts)
+
+
+def _numeric_label(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None = None,
+          at: dict[str, Any] | None = None, adjust: str = "tukey",
+          lmer_df: str | None = None) -> pd.DataFrame:
+    """emmeans' `summary(pairs(emmeans(model, specs, by=)))`: columns `contrast` ("a - b";
+    numeric level labels get the predictor name, "period1 - period2"), the by columns,
+    `estimate`, `SE`, `df`, `t.ratio` (`z.ratio` when df = Inf) and `p.value`."""
+    if adjust not in ("tukey", "none", "bonferroni"):
+        raise ValueError("adjust must be 'tukey', 'none' or 'bonferroni'")
+    preds = predictors(model)
+    sp = parse_focal(_names(specs), preds, "pairs specs")
+    bys = parse_focal(_names(by), preds, "pairs by") if by is not None else []
+    cells, L = _cells(model, sp, bys, at)
+    inf = _Inference(model, lmer_df)
+    groups = cells.groupby(bys, sort=False).indices if bys else {(): np.arange(len(cells))}
+    rows, Ls, group_info = [], [], []
+    for _key, idx in groups.items():
+        idx = np.asarray(idx)
+        k = len(idx)
+        npairs = k * (k - 1) // 2
+        for a, b in itertools.combinations(idx, 2):
+            row = {"contrast": f"{_label(cells.iloc[a], sp)} - {_label(cells.iloc[b], sp)}"}
+            for bname in bys:
+                row[bname] = cells.iloc[a][bname]
+            rows.append(row)
+            Ls.append(L[a] - L[b])
+            group_info.append((k, npairs))
+    if not Ls:
+        raise ValueError("pairs needs at least two estimated marginal means per group")
+    Lc = np.array(Ls)
+    est = Lc @ model.beta
+    se, df = inf.se_df(Lc)
+    stat = est / se
+    finite = np.isfinite(df)
+    p_raw = np.where(finite, 2 * stats.t.sf(np.abs(stat), np.where(finite, df, 1)),
+                     2 * stats.norm.sf(np.abs(stat)))
+    p = p_raw.copy()
+    for i, (k, npairs) in enumerate(group_info):
+        if npairs <= 1 or adjust == "none":
+            continue
+        if adjust == "tukey":
+            p[i] = float(stats.studentized_range.sf(math.sqrt(2) * abs(stat[i]), k, df[i]))
+        else:
+            p[i] = min(1.0, p_raw[i] * npairs)
+    out = pd.DataFrame(rows)
+    out["estimate"], out["SE"], out["df"] = est, se, df
+    out["z.ratio" if not np.all(finite) else "t.ratio"] = stat
+    out["p.value"] = p
+    return out

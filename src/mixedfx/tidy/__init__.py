@@ -1,0 +1,17 @@
+"""Tidy data frames of fitted models, as R's broom / broom.mixed give them.
+
+* `tidy`       one row per estimated parameter (fixed effects, variance parameters,
+               conditional modes): broom.mixed's `tidy.merMod`
+* `glance`     one row of model-level statistics: `glance.merMod`
+* `augment`    the model frame with fitted values, residuals and influence: `augment.merMod`
+* `aic_table`  R's `AIC(m1, m2, ...)` / `BIC(...)` with Akaike weights
+
+Functions take a fitted model; the models' `tidy()`, `glance()` and `augment()` methods call
+them (imported lazily).
+"""
+
+from mixedfx.tidy.aic import aic_table, compare_models
+from mixedfx.tidy.augment import augment
+from mixedfx.tidy.frames import glance, tidy
+
+__all__ = ["aic_table", "augment", "compare_models", "glance", "tidy"]

@@ -1,0 +1,60 @@
+"""broom.mixed's `augment` for fitted mixed models.
+
+For the fitted data: the model frame, then `.fitted` (linear predictor Xβ̂ + Zb̂ + offset: the
+response for an LMM, the link scale for a GLMM), `.resid` (response residuals for LMMs,
+deviance residuals for GLMMs: lme4's `residuals()` default), `.hat` and `.cooksd`
+(`mixedfx.tidy.influence`), `.fixed` (Xβ̂ + offset), then lme4's response-module slots:
+`.mu` (μ), `.offset`, `.sqrtXwt` (√ of the working weights), `.sqrtrwt`
+(√(w / V(μ))), `.weights` (prior weights; × trials for binomial), `.wtres` (.sqrtrwt·(y − μ))
+and, for GLMMs, `.eta`.
+With `newdata`: its columns, `.fitted` (predict with all random effects, link scale) and
+`.fixed` (population level).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mixedfx.tidy.influence import cooks_distance, hat_values
+
+
+def augment(model: Any, newdata: Any = None) -> pd.DataFrame:
+    """The data with fitted values, residuals and influence columns (see module docstring)."""
+    if newdata is not None:
+        from mixedfx.frame.model_frame import as_pandas
+
+        out = as_pandas(newdata).reset_index(drop=True).copy()
+        out[".fitted"] = model.predict(newdata)
+        out[".fixed"] = model.predict(newdata, re_form="NA")
+        return out
+    frame = model._frame
+    n = model.nobs
+    out = frame.frame.copy().reset_index(drop=True)
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype(str).astype(object)
+    glmm = hasattr(model, "family")
+    offset = frame.offset if frame.offset is not None else np.zeros(n)
+    eta = model._eta()
+    h = hat_values(model)
+    if glmm:
+        fam, resp, st = model.family, model._resp, model._state
+        mu = st.mu
+        W, _ = model._fit.pirls.weights(st)
+        sqrtrwt = np.sqrt(resp.wt / fam.variance(mu))
+        cols = {".fitted": eta, ".resid": model.residuals(type="deviance"), ".hat": h,
+                ".cooksd": cooks_distance(model, h), ".fixed": model._eta(set()),
+                ".mu": mu, ".offset": offset, ".sqrtXwt": np.sqrt(W), ".sqrtrwt": sqrtrwt,
+                ".weights": resp.wt, ".wtres": sqrtrwt * (resp.y - mu), ".eta": eta}
+    else:
+        w = frame.weights if frame.weights is not None else np.ones(n)
+        cols = {".fitted": eta, ".resid": frame.y - eta, ".hat": h,
+                ".cooksd": cooks_distance(model, h), ".fixed": model._eta(set()),
+                ".mu": eta, ".offset": offset, ".sqrtXwt": np.sqrt(w), ".sqrtrwt": np.sqrt(w),
+                ".weights": w, ".wtres": np.sqrt(w) * (frame.y - eta)}
+    for k, v in cols.items():
+        out[k] = np.asarray(v, dtype=float)
+    return out

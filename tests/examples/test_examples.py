@@ -1,0 +1,76 @@
+"""Run every script in examples/ and check the numbers it prints against R's (the reference
+JSON files of tests/reference/extra, made by the R scripts beside them)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import runpy
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).parents[2]
+EXTRA = ROOT / "tests" / "reference" / "extra"
+
+
+def load(name: str) -> dict:
+    return json.loads((EXTRA / name).read_text())
+
+
+def run(script: str) -> dict[str, list[float]]:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        runpy.run_path(str(ROOT / "examples" / script), run_name="__main__")
+    out: dict[str, list[float]] = {}
+    for line in buf.getvalue().splitlines():
+        m = re.match(r"^([a-zA-Z][\w =.]*): (.*)$", line)
+        if m:
+            nums = re.findall(r"-?\d+\.\d+(?:e[-+]?\d+)?", m.group(2))
+            if nums:
+                out[m.group(1)] = [float(x) for x in nums]
+    return out
+
+
+def test_lm_to_lmer_walkthrough():
+    got = run("lm_to_lmer.py")
+    base, tidy, eff = load("baseline.json"), load("tidy.json"), load("effects.json")
+    lm = base["lm_simple"]
+    expect = {
+        "lm slope": [lm["coef"]["Days"][0]],
+        "lm slope SE": [lm["coefmat"]["Std. Error"][1]],
+        "lm sigma": lm["sigma"],
+        "lmer slope": [tidy["lmm_tidy_wald"]["estimate"][1]],
+        "lmer slope SE": [tidy["lmm_tidy_wald"]["std.error"][1]],
+        "lmer slope df": [tidy["lmm_tidy_wald"]["df"][1]],
+        "LRT chisq": [base["anova_lmer_lm"]["Chisq"][1]],
+        "AIC slopes": [tidy["aic_table"]["AIC"][1]],
+        "first cooksd": [tidy["lmm_augment"][".cooksd"][0]],
+        "effect at Days=9": [eff["eff_slope_model"][k][-1] for k in ("fit", "lower", "upper")],
+    }
+    for key, vals in expect.items():
+        assert key in got, key
+        np.testing.assert_allclose(got[key][-len(vals):], vals, rtol=2e-6, atol=1e-4,
+                                   err_msg=key)
+
+
+def test_glmm_cbpp_walkthrough():
+    got = run("glmm_cbpp.py")
+    base, tidy, conv = load("baseline.json"), load("tidy.json"), load("conveniences.json")
+    expect = {                      # GLMM values: our Laplace optimum is slightly above lme4's
+        "glm AIC": ([base["glm_binomial"]["aic"][0]], 1e-8),
+        "glmer AIC": (tidy["glmm_glance"]["AIC"], 1e-5),
+        "odds ratio period2": ([tidy["glmm_tidy_exp"]["estimate"][1]], 3e-3),
+        "ICC adjusted": ([conv["icc_glmm"]["ICC_adjusted"]], 3e-3),
+    }
+    for key, (vals, rtol) in expect.items():
+        np.testing.assert_allclose(got[key], vals, rtol=rtol, err_msg=key)
+
+
+CHECKED = {"lm_to_lmer.py", "glmm_cbpp.py"}
+
+
+def test_every_example_is_checked():
+    assert {p.name for p in (ROOT / "examples").glob("*.py")} == CHECKED

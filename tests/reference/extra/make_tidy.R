@@ -1,0 +1,38 @@
+# broom.mixed tidy / glance / augment and AIC/BIC tables (R 4.2.2, lme4 1.1-31, lmerTest,
+# broom.mixed 0.2.9.4). Run: Rscript make_tidy.R -> tidy.json
+suppressMessages({library(lmerTest); library(broom.mixed); library(jsonlite)})
+frame <- function(d) { d <- as.data.frame(d); lapply(d, function(x) if (is.factor(x)) as.character(x) else x) }
+out <- list()
+m <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy)
+m_lme4 <- lme4::lmer(Reaction ~ Days + (Days | Subject), sleepstudy)
+m1 <- lmer(Reaction ~ Days + (1 | Subject), sleepstudy)
+mml <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy, REML = FALSE)
+m1ml <- lmer(Reaction ~ Days + (1 | Subject), sleepstudy, REML = FALSE)
+out$lmm_tidy_wald <- frame(tidy(m, conf.int = TRUE))
+out$lmm_tidy_wald90 <- frame(tidy(m, effects = "fixed", conf.int = TRUE, conf.level = 0.9))
+out$lmm_tidy_profile <- frame(tidy(m_lme4, conf.int = TRUE, conf.method = "profile"))
+out$lmm_ran_vals <- frame(tidy(m, effects = "ran_vals", conf.int = TRUE))
+out$lmm_ran_coefs <- frame(tidy(m, effects = "ran_coefs"))
+out$lmm_glance <- frame(glance(m))
+out$lmm_ml_glance <- frame(glance(mml))
+out$lmm_augment <- frame(augment(m))
+g <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, family = binomial)
+out$glmm_tidy <- frame(tidy(g, conf.int = TRUE))
+out$glmm_tidy_exp <- frame(tidy(g, effects = "fixed", conf.int = TRUE, exponentiate = TRUE))
+out$glmm_ran_vals <- frame(tidy(g, effects = "ran_vals"))
+out$glmm_glance <- frame(glance(g))
+a <- suppressWarnings(augment(g))
+a <- as.data.frame(a)[, c("period", "herd", ".fitted", ".resid", ".hat", ".cooksd", ".fixed",
+                          ".mu", ".offset", ".sqrtXwt", ".sqrtrwt", ".weights", ".wtres", ".eta")]
+out$glmm_augment <- frame(a)
+aic <- AIC(m1ml, mml, m1, m)
+bic <- BIC(m1ml, mml, m1, m)
+out$aic_table <- list(model = rownames(aic), df = aic$df, AIC = aic$AIC, BIC = bic$BIC)
+# broom's tidy / glance for the fixed-effects baselines
+l <- lm(Reaction ~ Days, sleepstudy)
+out$lm_tidy <- frame(broom::tidy(l, conf.int = TRUE))
+out$lm_glance <- frame(broom::glance(l))
+gl <- glm(cbind(incidence, size - incidence) ~ period, binomial, cbpp)
+out$glm_tidy <- frame(broom::tidy(gl))
+out$glm_glance <- frame(broom::glance(gl))
+writeLines(toJSON(out, digits = NA, pretty = TRUE, na = "null"), "tidy.json")
