@@ -52,8 +52,8 @@ def solve(chol: BlockedCholesky, f: Factorization) -> Solution:
     q, p = xp.q_rest, xp.p
     L = f.Lrr
     Lxx = L[q:q + p, q:q + p]
-    # a strided row as right-hand side: scipy < 1.11 passes LAPACK a wrong leading dimension
-    beta = solve_triangular(Lxx, np.ascontiguousarray(L[-1, q:q + p]), lower=True, trans="T")
+    # p = 0 (β held fixed): scipy < 1.12 refuses empty systems ("illegal value in trtrs")
+    beta = solve_triangular(Lxx, L[-1, q:q + p], lower=True, trans="T") if p else np.zeros(0)
     u_rest = solve_triangular(L[:q, :q], L[-1, :q] - L[q:q + p, :q].T @ beta, lower=True,
                               trans="T") if q else np.zeros(0)
 
