@@ -7,6 +7,13 @@
 
 from mixedfx import datasets, families
 from mixedfx.api import glmer, glmer_nb, lmer
+from mixedfx.errors import (
+    ConvergenceError,
+    DataError,
+    FitError,
+    FormulaError,
+    MixedfxError,
+)
 from mixedfx.inference.anova import anova
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
@@ -15,3 +22,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__", "anova",
            "datasets", "families", "glmer", "glmer_nb", "lmer"]
+__all__ += ["ConvergenceError", "DataError", "FitError", "FormulaError", "MixedfxError"]

@@ -208,8 +208,10 @@ def gaussian(link: str | Link = "identity") -> Family:
 
 
 def negative_binomial(theta: float, link: str | Link = "log") -> Family:
-    if not theta > 0:
-        raise ValueError("negative binomial theta must be positive")
+    if isinstance(theta, bool) or not isinstance(theta, (int, float, np.integer, np.floating)):
+        raise TypeError(f"negative binomial theta must be a number, got {theta!r}")
+    if not (theta > 0 and math.isfinite(theta)):
+        raise ValueError(f"negative binomial theta must be positive and finite, got {theta!r}")
     fam = _make("negative.binomial", link, ("log", "sqrt", "identity"))
     return Family(fam.name, fam.link, fam.allowed_links, theta=float(theta))
 
@@ -221,8 +223,14 @@ _BY_NAME = {"binomial": binomial, "poisson": poisson, "gamma": Gamma,
 
 def family_from(family: str | Family, link: str | None = None) -> Family:
     """A Family from an object or R's name ("binomial", "poisson", "Gamma", ...)."""
+    if link is not None and not isinstance(link, (str, Link)):
+        raise TypeError(f"link must be a link name such as 'logit', got {link!r}")
     if isinstance(family, Family):
-        return family if link is None else _BY_NAME[family.name.lower()](link)
+        if link is None:
+            return family
+        if family.name == "negative.binomial":
+            return negative_binomial(family.theta, link)
+        return _BY_NAME[family.name.lower()](link)
     if not isinstance(family, str):
         raise TypeError("family must be a string or a mixedfx.families.Family")
     key = family.strip().lower()

@@ -19,16 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mixedfx.errors import PirlsError
 from mixedfx.families import Family
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.glmm.response import GlmResponse
 from mixedfx.lmm.crossproducts import CrossProductBuilder
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization, WeightedGram
 from mixedfx.lmm.solution import solve
-
-
-class PirlsError(RuntimeError):
-    """PIRLS could not find the conditional modes (step halving failed or no convergence)."""
 
 
 @dataclass

@@ -37,9 +37,30 @@ def wald_confint(model: MixedModel, level: float = 0.95) -> pd.DataFrame:
 def confint(model: MixedModel, method: str = "profile", level: float = 0.95,
             **kwargs: Any) -> pd.DataFrame:
     """Dispatch on `method` ("profile", "Wald" or "boot"), lme4's defaults."""
+    from mixedfx.validate import check_choice, check_level
+
+    level = check_level(level)
+    if not isinstance(method, str):
+        check_choice(method, "confint method", ("profile", "Wald", "boot"))
     key = method.lower()
     if key == "wald":
-        return wald_confint(model, level)
+        extra = sorted(set(kwargs) - {"parm"})
+        if extra:
+            from mixedfx.errors import ArgumentError
+
+            raise ArgumentError(f"unknown argument(s) {extra} for confint(method='Wald')")
+        out = wald_confint(model, level)
+        parm = kwargs.get("parm")
+        if parm is None:
+            return out
+        wanted = [parm] if isinstance(parm, str) else list(parm)
+        missing = [p for p in wanted if p not in out.index]
+        if missing:
+            from mixedfx.errors import ArgumentError
+
+            raise ArgumentError(f"parm names unknown parameter(s) {missing}; available: "
+                                f"{list(out.index)}")
+        return out.loc[wanted]
     if key == "profile":
         from mixedfx.inference.profile import profile_confint
 
