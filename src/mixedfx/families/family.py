@@ -85,13 +85,16 @@ class Family:
             disp = dev / np.sum(wt)
             ll = stats.gamma.logpdf(y, 1 / disp, scale=mu * disp)
             return float(-2 * np.sum(ll * wt) + 2)
-        if self.name == "inverse.gaussian":
-            disp = dev / np.sum(wt)
-            return float(np.sum(wt) * (math.log(disp * 2 * math.pi) + 1)
-                         + 3 * np.sum(np.log(y) * wt) + 2)
-        nobs = len(y)
-        return float(nobs * (math.log(2 * math.pi * dev / nobs) + 1) + 2
-                     - np.sum(np.log(np.where(wt > 0, wt, 1.0))))
+        # np.log, not math.log: a zero deviance gives -Inf (refused by the optimizer guard)
+        # rather than a "math domain error"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.name == "inverse.gaussian":
+                disp = dev / np.sum(wt)
+                return float(np.sum(wt) * (np.log(disp * 2 * math.pi) + 1)
+                             + 3 * np.sum(np.log(y) * wt) + 2)
+            nobs = len(y)
+            return float(nobs * (np.log(2 * math.pi * dev / nobs) + 1) + 2
+                         - np.sum(np.log(np.where(wt > 0, wt, 1.0))))
 
     # -- the log-likelihood split for fast repeated evaluation ---------------------------
     def kernel(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray | None:
