@@ -281,3 +281,11 @@ class MixedModelBase:
         nsim = check_positive_int(nsim, "nsim")
         n_jobs = check_positive_int(n_jobs, "n_jobs")
         return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path: Any) -> Any:
+        """Write the fit to `path` (.npz: arrays + JSON metadata, no pickle; see
+        `mixedfx.results.persist`); `mixedfx.load(path)` reads it back. Returns the path."""
+        from mixedfx.results.persist import save_model
+
+        return save_model(self, path)
