@@ -16,11 +16,11 @@ from mixedfx.errors import (
 )
 from mixedfx.inference.anova import anova
 from mixedfx.optimize import Control
-from mixedfx.results.persist import load_model as load
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
+from mixedfx.results.persist import load_model as load
 
 __version__ = "0.1.0"
 
 __all__ = ["Control", "ConvergenceWarning", "SingularFitWarning", "__version__", "anova",
            "datasets", "families", "glmer", "glmer_nb", "lmer"]
-__all__ += ["load", "ConvergenceError", "DataError", "FitError", "FormulaError", "MixedfxError"]
+__all__ += ["ConvergenceError", "DataError", "FitError", "FormulaError", "MixedfxError", "load"]

@@ -159,7 +159,9 @@ def _opt_from(rec: dict[str, Any] | None, prefix: str, arrays: Any) -> Any:
 
     if rec is None:
         return None
-    get = (lambda k: arrays[f"{prefix}/{k}"] if f"{prefix}/{k}" in arrays.files else None)
+    def get(k: str) -> np.ndarray | None:
+        return arrays[f"{prefix}/{k}"] if f"{prefix}/{k}" in arrays.files else None
+
     return OptimizationResult(x=get("x"), fun=_float(rec["fun"]), evaluations=rec["evaluations"],
                               optimizer=rec["optimizer"], return_code=rec["return_code"],
                               converged=rec["converged"], gradient=get("gradient"),
@@ -251,7 +253,9 @@ def _glmm_at(frame: Any, meta: dict[str, Any], arrays: Any, control: Any, theta:
     state.templates = templates(theta)
     nagq = int(meta["nAGQ"])
     objective = GlmmObjective(pirls, templates, len(theta), nagq, state)
-    get = (lambda k: arrays[k] if k in arrays.files else None)
+    def get(k: str) -> np.ndarray | None:
+        return arrays[k] if k in arrays.files else None
+
     opt = meta["optimization"]
     fit = GlmmFit(theta=theta, beta=beta, lower=lower_bounds(frame), state=state,
                   objective_value=_float(meta["objective"]), nagq=nagq,
