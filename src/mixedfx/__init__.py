@@ -9,6 +9,13 @@ from mixedfx import datasets, diagnostics, families, plots
 from mixedfx.api import glmer, glmer_nb, gls, lmer
 from mixedfx.baseline import glm, lm
 from mixedfx.effects import effect, emmeans, pairs
+from mixedfx.errors import (
+    ConvergenceError,
+    DataError,
+    FitError,
+    FormulaError,
+    MixedfxError,
+)
 from mixedfx.inference.anova import anova
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
@@ -21,13 +28,19 @@ from mixedfx.residual import (
     var_ident,
     var_power,
 )
+from mixedfx.results.persist import load_model as load
 from mixedfx.tidy import aic_table, compare_models
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Control",
+    "ConvergenceError",
     "ConvergenceWarning",
+    "DataError",
+    "FitError",
+    "FormulaError",
+    "MixedfxError",
     "SingularFitWarning",
     "__version__",
     "aic_table",
@@ -48,6 +61,7 @@ __all__ = [
     "gls",
     "lm",
     "lmer",
+    "load",
     "pairs",
     "plots",
     "var_exp",

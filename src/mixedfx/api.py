@@ -15,6 +15,7 @@ from mixedfx.optimize.threads import blas_threads_for
 from mixedfx.residual import CorStruct, ResidualStructure, VarFunc, bind_structures
 from mixedfx.residual.structure import check_structure_types
 from mixedfx.results.lmm_model import LinearMixedModel
+from mixedfx.validate import check_bool, check_choice, check_number, check_positive_int
 
 
 def dense_block_size(frame: ModelFrame) -> int:
@@ -38,6 +39,8 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     structure (`cor_ar1`, `cor_car1`, `cor_comp_symm`, `cor_symm`); a form without `| g`
     uses the innermost random-effect grouping factor. See `mixedfx.residual`.
     """
+    reml = check_bool(REML, "REML")
+    check_choice(na_action, "na_action", ("omit", "fail"))
     ctrl = Control.from_user(control)
     var_func = weights if isinstance(weights, VarFunc) else None
     if var_func is not None or correlation is not None:
@@ -49,8 +52,13 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
         return LinearMixedModel(frame, fit, ctrl, data_name=name)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action)
+    if start is not None:
+        from mixedfx.lmm.fit import lower_bounds
+        from mixedfx.validate import check_vector
+
+        start = check_vector(start, "start (theta)", len(lower_bounds(frame)))
     with blas_threads_for(dense_block_size(frame)):
-        fit = fit_lmm(frame, bool(REML), ctrl, start=start)
+        fit = fit_lmm(frame, reml, ctrl, start=start)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
     model = LinearMixedModel(frame, fit, ctrl, data_name=name)
     model._data = data                  # for update(); R re-evaluates the call's data
@@ -133,12 +141,30 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     if fam.name == "gaussian" and fam.link.name == "identity":
         raise ValueError("family gaussian with identity link is a linear mixed model: "
                          "use mixedfx.lmer")
-    if not isinstance(nAGQ, (int, np.integer)) or nAGQ < 0:
-        raise ValueError("nAGQ must be a non-negative integer")
+    nAGQ = check_positive_int(nAGQ, "nAGQ", minimum=0)
+    check_choice(na_action, "na_action", ("omit", "fail"))
     ctrl = Control.from_user(control)
+    if start is not None and not isinstance(start, dict):
+        from mixedfx.errors import ArgumentTypeError
+
+        raise ArgumentTypeError("glmer start must be a dict such as {'theta': [...]}, got "
+                                f"{type(start).__name__}")
+    if start:
+        unknown = sorted(set(start) - {"theta"})
+        if unknown:
+            from mixedfx.errors import ArgumentError
+
+            raise ArgumentError(f"unknown start component(s) {unknown}; glmer accepts "
+                                "{'theta': [...]}")
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, glm=True)
     resp = encode_response(frame.y, fam, frame.weights)
+    if start and "theta" in start:
+        from mixedfx.lmm.fit import lower_bounds
+        from mixedfx.validate import check_vector
+
+        start = {"theta": check_vector(start["theta"], "start['theta']",
+                                       len(lower_bounds(frame)))}
     with blas_threads_for(dense_block_size(frame)):
         fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
@@ -159,6 +185,10 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     import math
 
     from mixedfx.families import negative_binomial
+
+    check_number(tol, "tol", 0.0)
+    if not isinstance(link, str):
+        raise TypeError(f"link must be a link name such as 'log', got {link!r}")
     from mixedfx.glmm.negbin import optimize_log_theta, theta_ml
 
     common = {"nAGQ": nAGQ, "weights": weights, "offset": offset, "na_action": na_action,

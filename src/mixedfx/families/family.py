@@ -85,13 +85,16 @@ class Family:
             disp = dev / np.sum(wt)
             ll = stats.gamma.logpdf(y, 1 / disp, scale=mu * disp)
             return float(-2 * np.sum(ll * wt) + 2)
-        if self.name == "inverse.gaussian":
-            disp = dev / np.sum(wt)
-            return float(np.sum(wt) * (math.log(disp * 2 * math.pi) + 1)
-                         + 3 * np.sum(np.log(y) * wt) + 2)
-        nobs = len(y)
-        return float(nobs * (math.log(2 * math.pi * dev / nobs) + 1) + 2
-                     - np.sum(np.log(np.where(wt > 0, wt, 1.0))))
+        # np.log, not math.log: a zero deviance gives -Inf (refused by the optimizer guard)
+        # rather than a "math domain error"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.name == "inverse.gaussian":
+                disp = dev / np.sum(wt)
+                return float(np.sum(wt) * (np.log(disp * 2 * math.pi) + 1)
+                             + 3 * np.sum(np.log(y) * wt) + 2)
+            nobs = len(y)
+            return float(nobs * (np.log(2 * math.pi * dev / nobs) + 1) + 2
+                         - np.sum(np.log(np.where(wt > 0, wt, 1.0))))
 
     # -- the log-likelihood split for fast repeated evaluation ---------------------------
     def kernel(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray | None:
@@ -208,8 +211,10 @@ def gaussian(link: str | Link = "identity") -> Family:
 
 
 def negative_binomial(theta: float, link: str | Link = "log") -> Family:
-    if not theta > 0:
-        raise ValueError("negative binomial theta must be positive")
+    if isinstance(theta, bool) or not isinstance(theta, (int, float, np.integer, np.floating)):
+        raise TypeError(f"negative binomial theta must be a number, got {theta!r}")
+    if not (theta > 0 and math.isfinite(theta)):
+        raise ValueError(f"negative binomial theta must be positive and finite, got {theta!r}")
     fam = _make("negative.binomial", link, ("log", "sqrt", "identity"))
     return Family(fam.name, fam.link, fam.allowed_links, theta=float(theta))
 
@@ -221,8 +226,14 @@ _BY_NAME = {"binomial": binomial, "poisson": poisson, "gamma": Gamma,
 
 def family_from(family: str | Family, link: str | None = None) -> Family:
     """A Family from an object or R's name ("binomial", "poisson", "Gamma", ...)."""
+    if link is not None and not isinstance(link, (str, Link)):
+        raise TypeError(f"link must be a link name such as 'logit', got {link!r}")
     if isinstance(family, Family):
-        return family if link is None else _BY_NAME[family.name.lower()](link)
+        if link is None:
+            return family
+        if family.name == "negative.binomial":
+            return negative_binomial(family.theta, link)
+        return _BY_NAME[family.name.lower()](link)
     if not isinstance(family, str):
         raise TypeError("family must be a string or a mixedfx.families.Family")
     key = family.strip().lower()

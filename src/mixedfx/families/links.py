@@ -7,7 +7,7 @@ Inverse links are clamped where R clamps them (logit keeps μ in (ε, 1 − ε),
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special, stats
@@ -26,7 +26,19 @@ class Link:
     linkfun: Callable[[np.ndarray], np.ndarray]
     linkinv: Callable[[np.ndarray], np.ndarray]
     mu_eta: Callable[[np.ndarray], np.ndarray]
-    valideta: Callable[[np.ndarray], bool] = lambda eta: True
+    valideta: Callable[[np.ndarray], bool] = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.valideta is None:
+            object.__setattr__(self, "valideta", _always_valid)
+
+    def __reduce__(self):
+        # links are shared singletons: pickle by name (fits then unpickle to the same link)
+        return (link_from, (self.name,))
+
+
+def _always_valid(eta: np.ndarray) -> bool:
+    return True
 
 
 def _logit_inv(eta: np.ndarray) -> np.ndarray:
@@ -65,26 +77,82 @@ def _cloglog_mu_eta(eta: np.ndarray) -> np.ndarray:
     return np.maximum(np.exp(e) * np.exp(-np.exp(e)), EPS)
 
 
+# module-level functions (not lambdas) so that families, and fits holding them, pickle
+def _logit(mu: np.ndarray) -> np.ndarray:
+    return np.log(mu / (1 - mu))
+
+
+def _probit_mu_eta(eta: np.ndarray) -> np.ndarray:
+    return np.maximum(stats.norm.pdf(eta), EPS)
+
+
+def _cauchit_mu_eta(eta: np.ndarray) -> np.ndarray:
+    return np.maximum(stats.cauchy.pdf(eta), EPS)
+
+
+def _cloglog(mu: np.ndarray) -> np.ndarray:
+    return np.log(-np.log(1 - mu))
+
+
+def _identity(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+def _ones(eta: np.ndarray) -> np.ndarray:
+    return np.ones_like(eta)
+
+
+def _log_inv(eta: np.ndarray) -> np.ndarray:
+    return np.maximum(np.exp(eta), EPS)
+
+
+def _square(eta: np.ndarray) -> np.ndarray:
+    return eta * eta
+
+
+def _twice(eta: np.ndarray) -> np.ndarray:
+    return 2 * eta
+
+
+def _positive_finite(eta: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
+
+
+def _nonzero_finite(eta: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(eta)) and np.all(eta != 0))
+
+
+def _reciprocal(x: np.ndarray) -> np.ndarray:
+    return 1 / x
+
+
+def _inverse_mu_eta(eta: np.ndarray) -> np.ndarray:
+    return -1 / (eta * eta)
+
+
+def _inverse_square(mu: np.ndarray) -> np.ndarray:
+    return 1 / mu**2
+
+
+def _inverse_square_inv(eta: np.ndarray) -> np.ndarray:
+    return 1 / np.sqrt(eta)
+
+
+def _inverse_square_mu_eta(eta: np.ndarray) -> np.ndarray:
+    return -1 / (2 * eta**1.5)
+
+
 LINKS: dict[str, Link] = {
-    "logit": Link("logit", lambda mu: np.log(mu / (1 - mu)), _logit_inv, _logit_mu_eta),
-    "probit": Link("probit", stats.norm.ppf, _probit_inv,
-                   lambda eta: np.maximum(stats.norm.pdf(eta), EPS)),
-    "cauchit": Link("cauchit", stats.cauchy.ppf, _cauchit_inv,
-                    lambda eta: np.maximum(stats.cauchy.pdf(eta), EPS)),
-    "cloglog": Link("cloglog", lambda mu: np.log(-np.log(1 - mu)), _cloglog_inv,
-                    _cloglog_mu_eta),
-    "identity": Link("identity", lambda mu: mu, lambda eta: eta,
-                     lambda eta: np.ones_like(eta)),
-    "log": Link("log", np.log, lambda eta: np.maximum(np.exp(eta), EPS),
-                lambda eta: np.maximum(np.exp(eta), EPS)),
-    "sqrt": Link("sqrt", np.sqrt, lambda eta: eta * eta, lambda eta: 2 * eta,
-                 lambda eta: bool(np.all(np.isfinite(eta)) and np.all(eta > 0))),
-    "inverse": Link("inverse", lambda mu: 1 / mu, lambda eta: 1 / eta,
-                    lambda eta: -1 / (eta * eta),
-                    lambda eta: bool(np.all(np.isfinite(eta)) and np.all(eta != 0))),
-    "1/mu^2": Link("1/mu^2", lambda mu: 1 / mu**2, lambda eta: 1 / np.sqrt(eta),
-                   lambda eta: -1 / (2 * eta**1.5),
-                   lambda eta: bool(np.all(np.isfinite(eta)) and np.all(eta > 0))),
+    "logit": Link("logit", _logit, _logit_inv, _logit_mu_eta),
+    "probit": Link("probit", stats.norm.ppf, _probit_inv, _probit_mu_eta),
+    "cauchit": Link("cauchit", stats.cauchy.ppf, _cauchit_inv, _cauchit_mu_eta),
+    "cloglog": Link("cloglog", _cloglog, _cloglog_inv, _cloglog_mu_eta),
+    "identity": Link("identity", _identity, _identity, _ones),
+    "log": Link("log", np.log, _log_inv, _log_inv),
+    "sqrt": Link("sqrt", np.sqrt, _square, _twice, _positive_finite),
+    "inverse": Link("inverse", _reciprocal, _reciprocal, _inverse_mu_eta, _nonzero_finite),
+    "1/mu^2": Link("1/mu^2", _inverse_square, _inverse_square_inv, _inverse_square_mu_eta,
+                   _positive_finite),
 }
 _ALIASES = {"inverse_squared": "1/mu^2", "inverse-squared": "1/mu^2"}
 

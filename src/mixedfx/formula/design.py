@@ -202,6 +202,17 @@ def build_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
     codes = term_codes(terms)
     if not intercept:
         _no_intercept_fixup(terms, codes, variables)
+    width = int(intercept)
+    for k, term in enumerate(terms):
+        w = 1
+        for v in term:
+            var = variables[v]
+            w *= (len(var.levels) - (codes[k][v] == 1)) if var.kind == "factor" \
+                else len(var.colnames)
+        width += w
+    from mixedfx.validate import check_design_size
+
+    check_design_size(len(frame), width, f"model matrix of '~ {rhs}'")
     X, named = _assemble(variables, terms, codes, intercept, frame)
     contrasts: dict[str, str] = {}
     for k, term in enumerate(terms):

@@ -184,11 +184,25 @@ class _Parser:
         return Call(spec.name, tuple(args), start=name_tok.start, end=close.end)
 
 
+MAX_FORMULA_LENGTH = 20_000   # characters
+MAX_NESTING = 100             # parentheses inside parentheses
+MAX_OPERATORS = 400           # binary operators (each adds a level to the syntax tree)
+
+
 def _check_balance(text: str, tokens: list[Token]) -> None:
     stack: list[Token] = []
+    ops = [t for t in tokens if t.kind == "OP" and t.value != "~"]
+    if len(ops) > MAX_OPERATORS:
+        raise FormulaError(f"formula too long: {len(ops)} operators (the limit is "
+                           f"{MAX_OPERATORS}); build the model matrix in fewer terms, e.g. "
+                           "with a factor or poly()", text, ops[MAX_OPERATORS].start,
+                           ops[MAX_OPERATORS].end)
     for tok in tokens:
         if tok.kind == "(":
             stack.append(tok)
+            if len(stack) > MAX_NESTING:
+                raise FormulaError(f"formula too deeply nested: more than {MAX_NESTING} "
+                                   "levels of parentheses", text, tok.start, tok.end)
         elif tok.kind == ")":
             if not stack:
                 raise FormulaError(
@@ -209,6 +223,9 @@ def parse_text(text: str, columns: Sequence[str], mode: str = "formula") -> Node
     """
     if not isinstance(text, str):
         raise FormulaError(f"a formula must be a string, not {type(text).__name__}")
+    if len(text) > MAX_FORMULA_LENGTH:
+        raise FormulaError(f"formula too long ({len(text):,} characters; the limit is "
+                           f"{MAX_FORMULA_LENGTH:,})")
     cols = [c for c in columns if isinstance(c, str)]
     tokens = tokenize(text, cols)
     if tokens[0].kind == "EOF":

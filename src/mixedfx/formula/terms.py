@@ -56,12 +56,11 @@ class TermsInfo:
 _FORMULA_OPS = frozenset({"+", "-", "*", "/", ":", "%in%", "^"})
 
 
+MAX_TERMS = 2_000   # terms an expansion such as a*b*c*... may produce
+
+
 def _trim(terms: list[Term]) -> list[Term]:
-    out: list[Term] = []
-    for t in terms:
-        if t and t not in out:
-            out.append(t)
-    return out
+    return list(dict.fromkeys(t for t in terms if t))
 
 
 class _Encoder:
@@ -136,6 +135,9 @@ class _Encoder:
                 return self.power(node)
             left = self.encode(node.left)
             right = self.encode(node.right)
+            if node.op in (":", "*") and len(left) * len(right) > MAX_TERMS:
+                raise self.err(f"formula too long: '{node.op}' here would expand to more than "
+                               f"{MAX_TERMS:,} terms ({len(left)} x {len(right)})", node)
             if node.op == "+":
                 return _trim(left + right)
             if node.op == ":":
@@ -169,6 +171,9 @@ class _Encoder:
         left = self.encode(node.left)
         right = left
         for _ in range(int(exponent.value) - 1):
+            if len(left) * len(right) > MAX_TERMS:
+                raise self.err(f"formula too long: the power would expand to more than "
+                               f"{MAX_TERMS:,} terms", node)
             right = _trim([a | b for a in left for b in right])
         return right
 

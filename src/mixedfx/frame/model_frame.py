@@ -17,11 +17,18 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.covariance import structure_for
+from mixedfx.errors import DataError, FormulaError
 from mixedfx.formula import ParsedFormula, build_design, evaluate_response, parse_formula
 from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.levels import as_factor, is_factor_like
 from mixedfx.frame.rank import independent_columns
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.validate import (
+    check_column_names,
+    check_design_size,
+    check_finite_design,
+    check_used_columns,
+)
 
 
 class MissingDataWarning(UserWarning):
@@ -143,6 +150,10 @@ def _response(parsed: ParsedFormula, frame: pd.DataFrame, glm: bool) -> np.ndarr
                              f"binomial model, got {len(levels)}")
     y = np.asarray(evaluate_response(parsed.response, frame, factor_as_indicator=glm),
                    dtype=float)
+    if y.ndim == 2 and not glm:
+        raise DataError(f"response {parsed.response!r} has {y.shape[1]} columns: a cbind() "
+                        "response is for binomial models (mixedfx.glmer); lmer needs one "
+                        "numeric response")
     bad = ~np.isfinite(y)
     if bad.any():
         raise ValueError(f"response {parsed.response!r} has {int(bad.sum())} non-finite "
@@ -153,6 +164,13 @@ def _response(parsed: ParsedFormula, frame: pd.DataFrame, glm: bool) -> np.ndarr
 def _check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:
     """lme4's checks; glmer allows as many levels as observations (observation-level random
     effects) and skips the random-effects-count check, as `glmerControl` does."""
+    if glm:
+        for t in terms:
+            if n < t.q:          # lme4's check.nobs.vs.nRE for glmer (allow.n = TRUE)
+                raise DataError(
+                    f"number of observations (={n}) < number of random effects (={t.q}) for "
+                    f"term ({' + '.join(t.term_names)} | {t.group_name}); the random-effects "
+                    "parameters are probably unidentifiable")
     few = [t.group_name for t in terms if t.n_levels < 2]
     if few:
         raise ValueError("grouping factors must have > 1 sampled level "
@@ -172,22 +190,67 @@ def _check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:
                 "and the residual variance (or scale parameter) are probably unidentifiable")
 
 
+def _grouping_only(parsed: ParsedFormula) -> set[str]:
+    """Columns used only to define grouping factors (not as numbers anywhere)."""
+    import re
+
+    texts = [parsed.response or "", parsed.fixed_rhs, *parsed.offsets,
+             *(b.lhs for b in parsed.bars)]
+    out = set()
+    for v in parsed.group_vars:
+        pat = re.compile(r"(?<![\w.`])" + re.escape(v) + r"(?![\w.`])")
+        if not any(pat.search(t) for t in texts) and not any(f"`{v}`" in t for t in texts):
+            out.add(v)
+    return out
+
+
+def _nan_rows(arrays: list[np.ndarray]) -> np.ndarray:
+    """Rows holding NaN (not ±Inf) in any of the arrays (R's na.omit of the model frame)."""
+    mask = np.zeros(arrays[0].shape[0], dtype=bool)
+    for a in arrays:
+        a2 = a.reshape(a.shape[0], -1)
+        mask |= np.isnan(a2).any(axis=1)
+    return mask
+
+
 def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any = None,
                       na_action: str = "omit", require_random: bool = True,
                       glm: bool = False, extra_variables: tuple[str, ...] = ()) -> ModelFrame:
+    """Parse the formula against the data and build X, y and the random-effects terms (see
+    `_build_model_frame`); a formula too deeply nested for Python's recursion limit is refused
+    with a FormulaError. `extra_variables`: further columns the fit needs (a residual
+    structure's covariate and strata); they are kept in `frame` and take part in the
+    missing-value handling."""
+    try:
+        return _build_model_frame(formula, data, weights, offset, na_action, require_random,
+                                  glm, extra_variables=extra_variables)
+    except RecursionError:
+        raise FormulaError("formula too deeply nested (too many nested parentheses, calls or "
+                           "signs)") from None
+
+
+def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any = None,
+                       na_action: str = "omit", require_random: bool = True,
+                       glm: bool = False, _n_dropped: int = 0,
+                       extra_variables: tuple[str, ...] = ()) -> ModelFrame:
     """Parse the formula against the data and build X, y and the random-effects terms.
 
     With `glm=True` the response may also be a two-level factor or boolean (1 = second
-    level) or `cbind(successes, failures)` (then `y` has two columns). `extra_variables`:
-    further columns the fit needs (a residual structure's covariate and strata); they are kept
-    in `frame` and take part in the missing-value handling."""
+    level) or `cbind(successes, failures)` (then `y` has two columns).
+
+    Data checks (`mixedfx.validate`): unique string column names; used columns hold numbers,
+    strings, booleans or categories (no dicts / lists; datetimes only as grouping factors);
+    ±Inf in a used numeric column is refused, NaN / None is missing (`na_action`). NaN produced
+    by a transformation (sqrt of a negative) drops the row as R's na.omit does; ±Inf in a model
+    matrix (log of 0) is refused as lme4 refuses it."""
     if na_action not in ("omit", "fail"):
         raise ValueError("na_action must be 'omit' or 'fail'")
     if not isinstance(formula, str):
         raise TypeError("formula must be a string such as 'y ~ x + (1 | g)'")
     data = as_pandas(data)
+    check_column_names(data)
     if len(data) == 0:
-        raise ValueError("data has no rows")
+        raise DataError("data has no rows")
     parsed = parse_formula(formula, list(map(str, data.columns)))
     if require_random and not parsed.bars:
         raise ValueError("No random effects terms specified in formula: add a term such as "
@@ -196,32 +259,80 @@ def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any 
     off = _vector_argument(offset, data, "offset")
     missing = [v for v in extra_variables if v not in data.columns]
     if missing:
-        raise ValueError(f"column(s) {missing} not found in data")
+        raise DataError(f"column(s) {missing} not found in data")
     frame = data.loc[:, list(dict.fromkeys([*parsed.variables, *extra_variables]))]
-    frame, extra, n_dropped = _drop_missing(frame, {"weights": w, "offset": off}, na_action)
-    w, off = extra["weights"], extra["offset"]
+    check_used_columns(frame, parsed.variables, _grouping_only(parsed))
+    positions = np.arange(len(frame))
+    frame, extra, n_dropped = _drop_missing(frame, {"weights": w, "offset": off,
+                                                    "positions": positions}, na_action)
+    n_dropped += _n_dropped
+    w, off, positions = extra["weights"], extra["offset"], extra["positions"]
     if len(frame) == 0:
-        raise ValueError("no observations left after removing rows with missing values")
+        raise DataError("no observations left after removing rows with missing values")
     frame = frame.reset_index(drop=True)
     factor_levels: dict[str, list[str]] = {}
     for col in frame.columns:
         if is_factor_like(frame[col]) and col != parsed.response:
             frame[col] = as_factor(frame[col])
             factor_levels[col] = list(frame[col].cat.categories)
-    y = _response(parsed, frame, glm)
-    for expr in parsed.offsets:
-        term = np.asarray(evaluate_response(expr, frame), dtype=float)
-        if not np.all(np.isfinite(term)):
-            raise ValueError(f"offset({expr}) has non-finite values")
-        off = term if off is None else off + term
-    if w is not None and (np.any(~np.isfinite(w)) or np.any(w <= 0)):
-        raise ValueError("weights must be positive and finite")
-    if off is not None and np.any(~np.isfinite(off)):
-        raise ValueError("offset must be finite")
 
+    # NaN from transformations: drop the rows (R's na.omit of the model frame) and start over
     X_full, fixed_design = build_design(parsed.fixed_rhs, frame)
     X_full = np.asarray(X_full, dtype=float)
+    lhs_designs = [build_design(bar.lhs, frame) for bar in parsed.bars]
+    with np.errstate(all="ignore"):
+        offs = [np.asarray(evaluate_response(e, frame), dtype=float) for e in parsed.offsets]
+    arrays = [X_full, *(np.asarray(V, dtype=float) for V, _ in lhs_designs), *offs]
+    if parsed.response is not None:
+        try:
+            with np.errstate(all="ignore"):
+                arrays.append(np.asarray(evaluate_response(parsed.response, frame,
+                                                           factor_as_indicator=glm),
+                                         dtype=float))
+        except (ValueError, TypeError):
+            pass                                  # refused with its reason by _response
+    nan_rows = _nan_rows(arrays)
+    if nan_rows.any():
+        if na_action == "fail":
+            raise DataError(f"transformations in the formula give NaN in {int(nan_rows.sum())} "
+                            "row(s) (na_action='fail')")
+        keep_pos = positions[~nan_rows]
+        if len(keep_pos) == 0:
+            raise DataError("no observations left: the formula's transformations give NaN in "
+                            "every row")
+        warnings.warn(f"{int(nan_rows.sum())} observation(s) deleted due to missingness "
+                      "(NaN from the formula's transformations)", MissingDataWarning,
+                      stacklevel=3)
+        sub = lambda v: v if v is None or isinstance(v, str) else \
+            np.asarray(v)[keep_pos]  # noqa: E731
+        return _build_model_frame(formula, data.iloc[keep_pos], weights=sub(weights),
+                                 offset=sub(offset), na_action=na_action,
+                                 require_random=require_random, glm=glm,
+                                 _n_dropped=_n_dropped + int(nan_rows.sum()),
+                                 extra_variables=extra_variables)
+
+    y = _response(parsed, frame, glm)
+    for expr, term in zip(parsed.offsets, offs, strict=True):
+        if not np.all(np.isfinite(term)):
+            raise DataError(f"offset({expr}) has non-finite values")
+        off = term if off is None else off + term
+    if w is not None:
+        if np.any(~np.isfinite(w)) or np.any(w < 0):
+            raise DataError("weights must be non-negative and finite")
+        if not glm and np.any(w == 0):
+            raise DataError(f"weights must be positive for lmer ({int(np.sum(w == 0))} zero "
+                            "weight(s)); drop those rows instead (lme4 returns a -Inf "
+                            "log-likelihood)")
+        if not np.any(w > 0):
+            raise DataError("all weights are zero")
+    if off is not None and np.any(~np.isfinite(off)):
+        raise DataError("offset must be finite")
+    if not glm and y.ndim == 1 and len(y) > 1 and np.all(y == y[0]) and off is None:
+        raise DataError(f"response {parsed.response!r} is constant (every value is {y[0]:g}): "
+                        "the residual variance would be 0 and the log-likelihood infinite")
+
     names = list(fixed_design.names)
+    check_finite_design(X_full, names, "fixed-effects model matrix")
     keep = independent_columns(X_full) if X_full.shape[1] else np.arange(0)
     dropped = [names[j] for j in range(len(names)) if j not in set(keep.tolist())]
     if dropped:
@@ -232,11 +343,11 @@ def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any 
             RankDeficiencyWarning, stacklevel=3)
     X = X_full[:, keep]
     terms = []
-    for bar in parsed.bars:
-        V, spec = build_design(bar.lhs, frame)
+    for bar, (V, spec) in zip(parsed.bars, lhs_designs, strict=True):
         V = np.asarray(V, dtype=float)
         if V.shape[1] == 0:
             raise ValueError(f"random-effects term ({bar.lhs} | {bar.group_name}) has no columns")
+        check_finite_design(V, list(spec.names), f"random-effects model matrix of ({bar.text})")
         codes, levels = grouping_factor(frame, bar.group_vars)
         terms.append(RandomEffectsTerm(
             group_name=bar.group_name, group_vars=bar.group_vars, levels=levels, codes=codes,
@@ -245,9 +356,11 @@ def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any 
     n = len(y)
     _check_terms(terms, n, glm)
     terms.sort(key=lambda t: -t.n_levels)
+    r = sum(t.q for t in terms[1:]) + X.shape[1] + 1
+    check_design_size(r, r, "dense block of the penalized cross-products (random effects of "
+                      "all terms but the largest, fixed effects and response)")
     return ModelFrame(formula=parsed, frame=frame, y=y, X=X, fixef_names=[names[j] for j in keep],
                       fixed_design=fixed_design, kept_columns=keep, weights=w, offset=off,
                       terms=terms, factor_levels=factor_levels, n_dropped=n_dropped,
                       dropped_columns=dropped,
                       offset_column=offset if isinstance(offset, str) else None)
-

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mixedfx.errors import PirlsError
 from mixedfx.families import Family
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun
@@ -71,19 +72,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     theta0 = start_values(frame) if not start or "theta" not in start else \
         np.asarray(start["theta"], dtype=float)
 
-    cache: dict[bytes, list[np.ndarray]] = {}
-
-    def templates(theta: np.ndarray) -> list[np.ndarray]:
-        key = np.asarray(theta, dtype=float).tobytes()
-        if key not in cache:
-            if len(cache) > 64:
-                cache.clear()
-            out, i = [], 0
-            for t in terms:
-                out.append(t.covariance.template(theta[i:i + t.n_theta]))
-                i += t.n_theta
-            cache[key] = out
-        return cache[key]
+    templates = ThetaTemplates(terms)
 
     init = pirls.initial_state(templates(theta0))
     n_theta = len(theta0)
@@ -128,6 +117,13 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
             theta, beta = x_final[:n_theta], x_final[n_theta:]
             value = obj(x_final)
     state = obj.state
+    if not (np.isfinite(value) and np.all(np.isfinite(theta)) and np.all(np.isfinite(beta))
+            and np.all(np.isfinite(state.mu))):
+        raise PirlsError(f"PIRLS loop resulted in NaN value (the {family.name} GLMM with "
+                         f"{family.link.name} link has no finite likelihood at the estimates"
+                         f"{'; ' + stage1.return_code if not stage1.converged else ''}); the "
+                         "link may not suit the response (e.g. a log link for binomial "
+                         "probabilities near 1) or the model is too complex for the data")
     messages = [SINGULAR_MESSAGE] if is_singular(theta, lower, control.check_singular_tol) \
         else []
     conv: list[str] = list(stage1.messages) + (list(stage2.messages) if stage2 else [])
@@ -143,6 +139,27 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     return GlmmFit(theta=np.asarray(theta), beta=np.asarray(beta), lower=lower, state=state,
                    objective_value=value, nagq=nagq, stage1=stage1, stage2=stage2, gradient=g,
                    hessian=H, messages=messages + conv, pirls=pirls, objective=obj)
+
+
+class ThetaTemplates:
+    """θ -> the per-term lower Cholesky templates, with a small cache (a class rather than a
+    closure so that fits pickle)."""
+
+    def __init__(self, terms: list) -> None:
+        self.terms = terms
+        self.cache: dict[bytes, list[np.ndarray]] = {}
+
+    def __call__(self, theta: np.ndarray) -> list[np.ndarray]:
+        key = np.asarray(theta, dtype=float).tobytes()
+        if key not in self.cache:
+            if len(self.cache) > 64:
+                self.cache.clear()
+            out, i = [], 0
+            for t in self.terms:
+                out.append(t.covariance.template(theta[i:i + t.n_theta]))
+                i += t.n_theta
+            self.cache[key] = out
+        return self.cache[key]
 
 
 def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int):

@@ -14,6 +14,8 @@ import warnings
 import numpy as np
 from scipy import optimize, special
 
+from mixedfx.errors import FitError
+
 
 def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 20,
              eps: float = 1e-4) -> float:
@@ -29,21 +31,30 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 20
         return float(np.sum(weights * (-special.polygamma(1, th + y) + special.polygamma(1, th)
                                        - 1 / th + 2 / (mu + th) - (y + th) / (mu + th) ** 2)))
 
-    t0 = n / float(np.sum(weights * (y / mu - 1) ** 2))
+    spread = float(np.sum(weights * (y / mu - 1) ** 2))
+    if not (spread > 0 and math.isfinite(spread)):
+        raise FitError("glmer_nb: cannot start theta (theta.ml): the Poisson fit reproduces "
+                       "the counts exactly or its means are degenerate; fit a Poisson GLMM")
+    t0 = n / spread
     it, delta = 0, 1.0
     while (it := it + 1) < limit and abs(delta) > eps:
         t0 = abs(t0)
         delta = score(t0) / info(t0)
         t0 += delta
-    if t0 < 0:
+    if not math.isfinite(t0):
+        raise FitError("glmer_nb: theta.ml did not give a finite starting theta")
+    if t0 <= 0:
+        # MASS truncates at zero; log(0) has no Brent interval, so start just above it
         warnings.warn("theta.ml: estimate truncated at zero", stacklevel=2)
-        t0 = 0.0
+        t0 = 1e-4
     return t0
 
 
 def optimize_log_theta(deviance_at, start: float, half_width: float = 3.0,
                        tol: float = 5e-5) -> float:
     """argmin over t ∈ [log θ₀ − 3, log θ₀ + 3] of −2 logLik(NB(eᵗ)) by Brent's method."""
+    if not (start > 0 and math.isfinite(start)):
+        raise FitError(f"glmer_nb: invalid starting theta {start!r}")
     lo, hi = math.log(start) - half_width, math.log(start) + half_width
     res = optimize.minimize_scalar(deviance_at, bounds=(lo, hi), method="bounded",
                                    options={"xatol": tol})

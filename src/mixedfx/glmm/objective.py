@@ -148,6 +148,8 @@ class GlmmObjective:
         if np.isfinite(value):
             state.templates = self.templates(theta)
             self.state = state
+        elif np.isnan(value):
+            return np.inf       # like a PIRLS failure: the optimizer steps back
         return value
 
 

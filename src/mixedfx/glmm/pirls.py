@@ -19,16 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mixedfx.errors import PirlsError
 from mixedfx.families import Family
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.glmm.response import GlmResponse
 from mixedfx.lmm.crossproducts import CrossProductBuilder
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization, WeightedGram
 from mixedfx.lmm.solution import solve
-
-
-class PirlsError(RuntimeError):
-    """PIRLS could not find the conditional modes (step halving failed or no convergence)."""
 
 
 @dataclass
@@ -197,7 +194,17 @@ class Pirls:
             w = resp.wt * mu_eta**2 / fam.variance(mu)
             z = eta - self.offset + (resp.y - mu) / mu_eta
             sw = np.sqrt(w)
-            beta, *_ = np.linalg.lstsq(self.X * sw[:, None], z * sw, rcond=None)
+            if not (np.all(np.isfinite(sw)) and np.all(np.isfinite(z))):
+                # LAPACK's SVD would fail (and print DLASCL messages to stdout)
+                raise PirlsError("PIRLS loop resulted in NaN value while computing the "
+                                 f"starting values (the {fam.name} family with "
+                                 f"{fam.link.name} link gives non-finite working weights "
+                                 "for this response)")
+            try:
+                beta, *_ = np.linalg.lstsq(self.X * sw[:, None], z * sw, rcond=None)
+            except np.linalg.LinAlgError as exc:
+                raise PirlsError(f"the GLM fit for the starting values failed ({exc}); "
+                                 "rescale the covariates") from None
             eta = self.offset + self.X @ beta
             mu = fam.link.linkinv(eta)
             dev = float(np.sum(fam.dev_resids(resp.y, mu, resp.wt)))

@@ -85,14 +85,19 @@ def confint(model: MixedModel, method: str = "profile", level: float = 0.95,
     """Dispatch on `method` ("profile", "Wald" or "boot"), lme4's defaults. `parm` selects
     rows (see `resolve_parm`; profiles only those parameters); `old_names=True` labels them
     as lme4's `oldNames=TRUE` (.sig01, .sigma) with R's "2.5 %" / "97.5 %" columns."""
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    from mixedfx.validate import check_choice, check_level
+
+    level = check_level(level)
+    if not isinstance(method, str):
+        check_choice(method, "confint method", ("profile", "Wald", "boot"))
     rows = resolve_parm(model, parm) if parm is not None else None
     key = method.lower()
     if key == "wald":
         if kwargs:
-            raise TypeError(f"unexpected keyword argument(s) for Wald intervals: "
-                            f"{sorted(kwargs)}")
+            from mixedfx.errors import ArgumentError
+
+            raise ArgumentError(f"unknown argument(s) {sorted(kwargs)} for "
+                                "confint(method='Wald')")
         out = wald_confint(model, level)
     elif key == "profile":
         from mixedfx.inference.profile import profile_confint

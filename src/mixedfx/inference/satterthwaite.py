@@ -63,6 +63,8 @@ def varpar_deviance(system: VarparSystem, varpar: np.ndarray, reml: bool) -> flo
         return math.nan
     n, p = system.n, system.p
     s2 = sigma * sigma
+    if not (s2 > 0 and math.isfinite(s2)):
+        return math.nan          # a degenerate σ: lmerTest's df become NaN
     dev = f.ldL2 - ldW + f.pwrss / s2 + n * math.log(2.0 * math.pi * s2)
     if reml:
         dev += f.ldRX2 - p * math.log(2.0 * math.pi * s2)
@@ -101,7 +103,10 @@ class SatterthwaiteState:
         """ν = 2 (lᵀCl)² / (gᵀAg) for one contrast vector l."""
         v = float(contrast @ self.vcov_beta @ contrast)
         g = self.variance_gradient(contrast)
-        return 2.0 * v * v / float(g @ self.vcov_varpar @ g)
+        den = float(g @ self.vcov_varpar @ g)
+        if not (math.isfinite(den) and math.isfinite(v)) or den == 0:
+            return math.nan      # degenerate fit (lmerTest gives NaN)
+        return 2.0 * v * v / den
 
 
 def optimum_varpar(model: LinearMixedModel) -> np.ndarray:
@@ -134,6 +139,15 @@ def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
     varpar = optimum_varpar(model)
     H = hessian(lambda x: varpar_deviance(system, x, reml), varpar)
     H = 0.5 * (H + H.T)
+    if not np.all(np.isfinite(H)):
+        # degenerate fit (σ of order 1e-100, weights of order 1e-300): df are NaN, as lmerTest
+        k, p = len(varpar), len(model.beta)
+        return SatterthwaiteState(
+            varpar=varpar, beta=model.beta, vcov_beta=model.vcov.to_numpy(),
+            vcov_varpar=np.full((k, k), np.nan), jacobian=np.full((k, p, p), np.nan),
+            hessian_eigenvalues=np.full(k, np.nan),
+            warnings=["unable to evaluate the Hessian of the variance parameters: "
+                      "Satterthwaite degrees of freedom are NaN"])
     evals, evecs = np.linalg.eigh(H)
     evals, evecs = evals[::-1], evecs[:, ::-1]   # decreasing, as R's eigen
     messages = []

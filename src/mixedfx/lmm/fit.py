@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.errors import DataError, FitError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.lmm.crossproducts import compute_crossproducts
 from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor
@@ -46,6 +47,19 @@ class LmmFit:
     structured: Any = None        # lmm.structured.StructuredDeviance over (θ, ψ)
 
 
+def check_finite_fit(criterion: float, beta: np.ndarray, theta: np.ndarray, sigma: float
+                     ) -> None:
+    """Never hand back a fit with non-finite numbers."""
+    bad = [name for name, v in (("deviance", criterion), ("sigma", sigma))
+           if not math.isfinite(v)]
+    bad += [name for name, v in (("beta", beta), ("theta", theta)) if not np.all(np.isfinite(v))]
+    if bad or sigma <= 0:
+        what = ", ".join(bad) or "sigma = 0"
+        raise FitError(f"the fit has non-finite or degenerate estimates ({what}): the "
+                       "response is fitted exactly or the data are numerically degenerate "
+                       "(rescale the response and covariates)")
+
+
 def lower_bounds(frame: ModelFrame) -> np.ndarray:
     return np.concatenate([t.covariance.lower_bounds() for t in frame.terms])
 
@@ -81,6 +95,11 @@ def _convergence_messages(opt: OptimizationResult, theta: np.ndarray, lower: np.
 def fit_lmm(frame: ModelFrame, reml: bool, control: Control, start: np.ndarray | None = None,
             y: np.ndarray | None = None, warn: bool = True) -> LmmFit:
     """Optimize θ and recover β, u, σ at the optimum."""
+    n_obs, p_fixed = len(frame.y), frame.X.shape[1]
+    if reml and n_obs <= p_fixed:
+        raise DataError(f"REML needs more observations than fixed effects (n = {n_obs}, "
+                        f"p = {p_fixed}): the residual degrees of freedom n - p are "
+                        f"{n_obs - p_fixed}; fit with REML=False or simplify the fixed effects")
     objective = build_objective(frame, reml, y)
     lower = lower_bounds(frame)
     x0 = start_values(frame) if start is None else np.asarray(start, dtype=float)
@@ -93,12 +112,15 @@ def fit_lmm(frame: ModelFrame, reml: bool, control: Control, start: np.ndarray |
     theta = opt.x
     factor = objective.chol.factorize(theta, objective.release_workspace())
     if factor is None:
-        raise np.linalg.LinAlgError("the penalized system is not positive definite at the "
-                                    "optimum; is the fixed-effects model matrix rank deficient?")
+        raise FitError("the penalized system is not positive definite at the optimum theta = "
+                       f"{np.array2string(theta, precision=4, threshold=8)}: the fixed-effects "
+                       "model matrix is numerically rank deficient for these random effects "
+                       "(rescale or drop nearly collinear predictors)")
     solution = solve(objective.chol, factor)
     n, p = objective.n, objective.p
-    sigma = math.sqrt(factor.pwrss / (n - p if reml else n))
+    sigma = math.sqrt(max(factor.pwrss, 0.0) / (n - p if reml else n))
     criterion = deviance_from_factor(factor, n, p, reml, objective.ldW)
+    check_finite_fit(criterion, solution.beta, theta, sigma)
     singular, conv = _convergence_messages(opt, theta, lower, control)
     if warn:
         emit(singular, SingularFitWarning)

@@ -28,6 +28,9 @@ class Control:
     full-precision run then starts close by with a small trust region. "auto" does this only
     when one evaluation is costly (a dense trailing block of at least `presolve_min_block`
     rows); small models follow lme4's optimizer path exactly.
+
+    `max_time`: a wall-clock budget in seconds for each optimizer run (None: none, as lme4);
+    when it runs out the fit is returned with a convergence warning, like `maxeval`.
     """
 
     optimizer: str = "bobyqa"
@@ -45,6 +48,7 @@ class Control:
     presolve: str = "auto"
     presolve_min_block: int = 256
     polish: bool = False
+    max_time: float | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -53,8 +57,26 @@ class Control:
             )
         if self.presolve not in ("auto", "always", "never"):
             raise ValueError("control presolve must be 'auto', 'always' or 'never'")
-        if self.maxeval < 1:
-            raise ValueError("control maxeval must be a positive integer")
+        if isinstance(self.maxeval, bool) or not isinstance(self.maxeval, int) \
+                or self.maxeval < 1:
+            raise ValueError(f"control maxeval must be a positive integer, got {self.maxeval!r}")
+        for name in ("xtol_abs", "ftol_abs", "boundary_tol", "check_conv_grad_tol",
+                     "check_conv_hess_tol", "check_singular_tol", "glmm_xtol_abs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 \
+                    or v == float("inf"):
+                raise ValueError(f"control {name} must be a finite number >= 0, got {v!r}")
+        for name in ("restart_edge", "check_conv"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"control {name} must be True or False, got "
+                                 f"{getattr(self, name)!r}")
+        if self.calc_derivs is not None and not isinstance(self.calc_derivs, bool):
+            raise ValueError(f"control calc_derivs must be True, False or None, got "
+                             f"{self.calc_derivs!r}")
+        if self.max_time is not None and (isinstance(self.max_time, bool) or not isinstance(
+                self.max_time, (int, float)) or not self.max_time > 0):
+            raise ValueError(f"control max_time must be a positive number of seconds or None, "
+                             f"got {self.max_time!r}")
 
     @classmethod
     def from_user(cls, control: Control | dict[str, Any] | None) -> Control:

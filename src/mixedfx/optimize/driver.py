@@ -10,12 +10,15 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nlopt
 import numpy as np
 
+from mixedfx.errors import ConvergenceError
 from mixedfx.optimize.control import Control
 from mixedfx.optimize.derivatives import deriv12
 from mixedfx.optimize.polish import newton_polish
@@ -52,21 +55,101 @@ class OptimizationResult:
     messages: list[str] = field(default_factory=list)
 
 
+class _Guard:
+    """The objective as nlopt sees it: stops the run when the time budget is spent
+    (nlopt.ForcedStop), refuses NaN and −Inf values with a clear error (lme4: "PIRLS loop
+    resulted in NaN value"), and remembers the best point (to return it when nlopt gives up
+    with RoundoffLimited or a generic failure). KeyboardInterrupt raised inside the callback
+    stops nlopt and propagates, so Ctrl-C always works."""
+
+    def __init__(self, fn: Callable[[np.ndarray], float], control: Control) -> None:
+        self.fn = fn
+        self.deadline = None if control.max_time is None else \
+            time.monotonic() + float(control.max_time)
+        self.timed_out = False
+        self.best_x: np.ndarray | None = None
+        self.best_f = math.inf
+
+    def __call__(self, x: np.ndarray, grad: np.ndarray | None = None) -> float:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.timed_out = True
+            raise nlopt.ForcedStop("time budget exhausted")
+        v = float(self.fn(x))
+        if math.isnan(v):
+            raise ConvergenceError(
+                "the objective is NaN at theta/beta = "
+                f"{np.array2string(np.asarray(x), precision=4, threshold=8)} (lme4: 'PIRLS loop "
+                "resulted in NaN value'); the model may not suit these data (check the family, "
+                "link and response, or simplify the random effects)")
+        if v == -math.inf:
+            raise ConvergenceError(
+                "the objective is -Inf: the model reproduces the data exactly (e.g. a constant "
+                "or perfectly fitted response), so the likelihood is unbounded")
+        if v < self.best_f:
+            self.best_f, self.best_x = v, np.array(x, dtype=float)
+        return v
+
+
 def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
                upper: np.ndarray, control: Control, initial_step: np.ndarray | None = None,
                ) -> tuple[np.ndarray, float, str]:
     opt = nlopt.opt(_ALGORITHMS[control.optimizer], len(x0))
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(upper)
-    opt.set_min_objective(lambda x, grad: fn(x))
+    guard = _Guard(fn, control)
+    opt.set_min_objective(guard)
     opt.set_xtol_abs(control.xtol_abs)
     opt.set_ftol_abs(control.ftol_abs)
     opt.set_maxeval(control.maxeval)
+    if control.max_time is not None:
+        opt.set_maxtime(float(control.max_time))
     if initial_step is not None:
         opt.set_initial_step(initial_step)
-    x = opt.optimize(np.clip(x0, lower, upper))
-    code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
-    return np.asarray(x), float(opt.last_optimum_value()), code
+    return _optimize(opt, guard, np.clip(x0, lower, upper))
+
+
+def _optimize(opt: nlopt.opt, guard: _Guard, x0: np.ndarray) -> tuple[np.ndarray, float, str]:
+    """opt.optimize(x0), turning nlopt's stops into return codes (with the best point)."""
+    try:
+        x = opt.optimize(x0)
+        code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
+        return np.asarray(x), float(opt.last_optimum_value()), code
+    except nlopt.ForcedStop:
+        if not guard.timed_out:
+            raise
+        code = "NLOPT_MAXTIME_REACHED"
+    except nlopt.RoundoffLimited:
+        code = "NLOPT_ROUNDOFF_LIMITED"
+    except RuntimeError as exc:              # nlopt's generic failure
+        if isinstance(exc, ConvergenceError):
+            raise
+        code = "NLOPT_FAILURE"
+    if guard.best_x is None or not math.isfinite(guard.best_f):
+        raise ConvergenceError(f"the optimizer stopped ({code}) before finding a point with a "
+                               "finite objective")
+    return guard.best_x, guard.best_f, code
+
+
+_CODE_MESSAGES = {
+    "NLOPT_MAXTIME_REACHED": "convergence code 6 from {opt}: time budget (control max_time = "
+                             "{max_time} s) exhausted",
+    "NLOPT_ROUNDOFF_LIMITED": "convergence code -4 from {opt}: NLOPT_ROUNDOFF_LIMITED: Roundoff "
+                              "errors led to a breakdown of the optimization algorithm. In this "
+                              "case, the returned minimum may still be useful. (e.g. Nelder-Mead "
+                              "detected that it is going to perform an ill-conditioned step)",
+    "NLOPT_FAILURE": "convergence code -1 from {opt}: NLOPT_FAILURE: generic failure",
+    "NLOPT_MAXEVAL_REACHED": "convergence code 1 from {opt}: maximum number of function "
+                             "evaluations ({maxeval}) exceeded",
+}
+
+
+def code_message(code: str, control: Control) -> str | None:
+    """lme4's warning text for an optimizer return code that is not a success."""
+    tmpl = _CODE_MESSAGES.get(code)
+    if tmpl is None:
+        return None
+    return tmpl.format(opt=control.optimizer, max_time=control.max_time,
+                       maxeval=control.maxeval)
 
 
 LOG_FLOOR = 1e-6
@@ -92,12 +175,13 @@ def presolve_log_scale(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower:
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
     opt.set_lower_bounds(lo)
     opt.set_upper_bounds(hi)
-    opt.set_min_objective(lambda phi, grad: fn(to_theta(phi)))
+    guard = _Guard(lambda phi: fn(to_theta(phi)), control)
+    opt.set_min_objective(guard)
     opt.set_ftol_abs(1e-2)
     opt.set_xtol_abs(1e-3)
     opt.set_maxeval(control.maxeval)
     opt.set_initial_step(np.where(logged, 1.0, 0.5))
-    theta = to_theta(opt.optimize(np.clip(start, lo, hi)))
+    theta = to_theta(_optimize(opt, guard, np.clip(start, lo, hi))[0])
     theta[logged & (theta <= LOG_FLOOR * 1.0001)] = 0.0
     step = 0.05 * np.maximum(np.abs(theta), 0.02)
     return theta, step
@@ -149,11 +233,10 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
     if presolve:
         x0, step = presolve_log_scale(fn, x0, lower, control)
     x, fx, code = _run_nlopt(fn, x0, lower, upper, control, step)
-    converged = code not in ("NLOPT_MAXEVAL_REACHED", "NLOPT_MAXTIME_REACHED")
+    converged = code not in _CODE_MESSAGES
     messages = []
     if not converged:
-        messages.append(f"convergence code 1 from {control.optimizer}: maximum number of "
-                        f"function evaluations ({control.maxeval}) exceeded")
+        messages.append(code_message(code, control))
     g = H = None
     calc = control.calc_derivs if control.calc_derivs is not None else nobs < 10_000
     if calc:

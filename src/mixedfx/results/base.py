@@ -283,6 +283,9 @@ class MixedModelBase:
     # -- Wald intervals -------------------------------------------------------------------
     def wald_confint(self, level: float = 0.95) -> pd.DataFrame:
         """β̂ ± z·SE for the fixed effects; NaN rows for the variance parameters (lme4)."""
+        from mixedfx.validate import check_level
+
+        level = check_level(level)
         z = stats.norm.ppf(0.5 + level / 2)
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         fe = self.fixef
@@ -312,7 +315,10 @@ class MixedModelBase:
         """Parametric bootstrap (lme4's `bootMer`) of `func(refitted model)`, see
         `mixedfx.inference.bootstrap` (default `func`: LMM sd/cor/σ and β; GLMM θ and β)."""
         from mixedfx.inference.bootstrap import bootstrap
+        from mixedfx.validate import check_positive_int
 
+        nsim = check_positive_int(nsim, "nsim")
+        n_jobs = check_positive_int(n_jobs, "n_jobs")
         return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
 
     # -- diagnostics (mixedfx.diagnostics) and plots (mixedfx.plots) --------------------------
@@ -447,3 +453,11 @@ class MixedModelBase:
         from mixedfx.results.varcorr_print import html_pre
 
         return html_pre(repr(self))
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path: Any) -> Any:
+        """Write the fit to `path` (.npz: arrays + JSON metadata, no pickle; see
+        `mixedfx.results.persist`); `mixedfx.load(path)` reads it back. Returns the path."""
+        from mixedfx.results.persist import save_model
+
+        return save_model(self, path)

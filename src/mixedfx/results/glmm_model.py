@@ -184,6 +184,9 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         """Responses simulated from the fitted model, shape (nobs, nsim): new random effects
         (or the fitted ones with `use_u`), then the family's distribution. Binomial: 0/1 for
         0/1 data, successes for cbind responses, proportions with trials as weights."""
+        from mixedfx.validate import check_positive_int
+
+        nsim = check_positive_int(nsim, "nsim")
         rng = np.random.default_rng(seed)
         out = np.empty((self.nobs, nsim))
         templates = self._templates()

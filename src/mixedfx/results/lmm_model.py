@@ -197,6 +197,9 @@ class LinearMixedModel(MixedModelBase):
 
         y* = Xβ + Z Λ u* + ε*, u* ~ N(0, σ²I) (or the fitted u when `use_u`), ε* ~ N(0, σ²/w).
         """
+        from mixedfx.validate import check_positive_int
+
+        nsim = check_positive_int(nsim, "nsim")
         rng = np.random.default_rng(seed)
         n = self.nobs
         base = self._linear_predictor(include_random=use_u)

@@ -1,0 +1,274 @@
+"""A table of named bad inputs, each refused with its exact, helpful message and a mixedfx
+exception class (all subclasses of ValueError; argument-type errors are also TypeErrors)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedfx as mfx
+import mixedfx.validate
+from mixedfx.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DataError,
+    FormulaError,
+    MixedfxError,
+    ResourceError,
+)
+
+SL = mfx.datasets.load("sleepstudy")
+CB = mfx.datasets.load("cbpp")
+F = "Reaction ~ Days + (1 | Subject)"
+CBF = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+
+
+def _fit_lmm() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mfx.lmer(F, SL)
+
+
+M = _fit_lmm()
+
+
+def lmer(formula: str = F, data: Any = None, **kw: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mfx.lmer(formula, SL if data is None else data, **kw)
+
+
+def glmer(formula: str = CBF, data: Any = None, **kw: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mfx.glmer(formula, CB if data is None else data, **kw)
+
+
+def with_col(**cols: Any) -> pd.DataFrame:
+    d = SL.copy()
+    for k, v in cols.items():
+        d[k] = v
+    return d
+
+
+def inf_days() -> pd.DataFrame:
+    d = SL.copy()
+    d.loc[3, "Days"] = np.inf
+    return d
+
+
+def dup_cols() -> pd.DataFrame:
+    d = SL.copy()
+    d.columns = ["Reaction", "Days", "Days"]
+    return d
+
+
+def int_cols() -> pd.DataFrame:
+    d = SL.copy()
+    d.columns = ["Reaction", "Days", 7]
+    return d
+
+
+def na_row() -> pd.DataFrame:
+    d = SL.copy()
+    d.loc[0, "Days"] = np.nan
+    return d
+
+
+def big_design() -> Any:
+    old = mixedfx.validate.MAX_DESIGN_BYTES
+    mixedfx.validate.MAX_DESIGN_BYTES = 1000
+    try:
+        return lmer()
+    finally:
+        mixedfx.validate.MAX_DESIGN_BYTES = old
+
+
+SEP = "\n"
+CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
+    ("REML as the string 'no'", lambda: lmer(REML="no"), ArgumentTypeError,
+     "REML must be True or False, got 'no' (str)"),
+    ("REML as R's 'FALSE'", lambda: lmer(REML="FALSE"), ArgumentTypeError,
+     "REML must be True or False, got 'FALSE' (str)"),
+    ("REML as an integer", lambda: lmer(REML=1), ArgumentTypeError,
+     "REML must be True or False, got 1 (int)"),
+    ("negative nAGQ", lambda: glmer(nAGQ=-1), ArgumentError,
+     "nAGQ must be an integer >= 0, got -1"),
+    ("fractional nAGQ", lambda: glmer(nAGQ=1.5), ArgumentTypeError,
+     "nAGQ must be an integer >= 0, got 1.5 (float)"),
+    ("unknown na_action", lambda: lmer(na_action="drop"), ArgumentError,
+     "na_action must be one of 'omit', 'fail', got 'drop'"),
+    ("confidence level given in percent", lambda: M.confint(method="Wald", level=99),
+     ArgumentError, "level must be between 0 and 1 (e.g. 0.95), got 99; did you mean 0.99?"),
+    ("confidence level 0", lambda: M.confint(method="Wald", level=0), ArgumentError,
+     "level must be > 0 and < 1, got 0"),
+    ("confidence level as a string", lambda: M.confint(method="Wald", level="0.95"),
+     ArgumentTypeError, "level must be a number, got '0.95' (str)"),
+    ("unknown confint method", lambda: M.confint(method="wald2"), ValueError,
+     "confint method must be 'profile', 'Wald' or 'boot', got 'wald2'"),
+    ("confint parm naming no parameter", lambda: M.confint(method="Wald", parm=["Dayz"]),
+     ArgumentError, "parm names unknown parameter(s) ['Dayz']; available: "
+     "['sd_(Intercept)|Subject', 'sigma', '(Intercept)', 'Days']"),
+    ("unknown keyword for Wald intervals", lambda: M.confint(method="Wald", nsim=10),
+     ArgumentError, "unknown argument(s) ['nsim'] for confint(method='Wald')"),
+    ("unknown keyword for lmer", lambda: lmer(reml=False), TypeError,
+     "lmer() got an unexpected keyword argument 'reml'"),
+    ("zero simulations", lambda: M.simulate(nsim=0), ArgumentError,
+     "nsim must be an integer >= 1, got 0"),
+    ("fractional simulations", lambda: M.simulate(nsim=2.0), ArgumentTypeError,
+     "nsim must be an integer >= 1, got 2.0 (float)"),
+    ("negative bootstrap size", lambda: M.bootstrap(nsim=-5), ArgumentError,
+     "nsim must be an integer >= 1, got -5"),
+    ("NaN start value", lambda: lmer(start=[np.nan]), ArgumentError,
+     "start (theta) must be finite, got [nan]"),
+    ("start of the wrong length", lambda: lmer(start=[1.0, 2.0]), ArgumentError,
+     "start (theta) must have 1 values, got shape (2,)"),
+    ("glmer start not a dict", lambda: glmer(start=[1.0]), ArgumentTypeError,
+     "glmer start must be a dict such as {'theta': [...]}, got list"),
+    ("glmer start with unknown part", lambda: glmer(start={"fixef": [0.0]}), ArgumentError,
+     "unknown start component(s) ['fixef']; glmer accepts {'theta': [...]}"),
+    ("unknown optimizer", lambda: lmer(control={"optimizer": "lbfgs"}), ValueError,
+     "unknown optimizer 'lbfgs'; choose one of bobyqa, nelder_mead, cobyla, sbplx"),
+    ("zero evaluation budget", lambda: lmer(control={"maxeval": 0}), ValueError,
+     "control maxeval must be a positive integer, got 0"),
+    ("negative time budget", lambda: lmer(control={"max_time": -1}), ValueError,
+     "control max_time must be a positive number of seconds or None, got -1"),
+    ("NaN tolerance", lambda: lmer(control={"xtol_abs": float("nan")}), ValueError,
+     "control xtol_abs must be a finite number >= 0, got nan"),
+    ("misspelt family", lambda: glmer(family="binomal"), ValueError,
+     "unknown family 'binomal'; available: binomial, poisson, Gamma, inverse_gaussian, "
+     "gaussian (and families.negative_binomial(theta))"),
+    ("misspelt link", lambda: glmer(link="logt"), ValueError,
+     "unknown link 'logt'; available links: logit, probit, cauchit, cloglog, identity, log, "
+     "sqrt, inverse, 1/mu^2"),
+    ("link of another family", lambda: glmer("incidence ~ period + (1 | herd)",
+                                             family="poisson", link="logit"), ValueError,
+     "link 'logit' is not available for the poisson family; use one of log, sqrt, identity"),
+    ("negative NB shape", lambda: mfx.families.negative_binomial(-1), ValueError,
+     "negative binomial theta must be positive and finite, got -1"),
+    ("Gaussian identity GLMM", lambda: glmer("Reaction ~ Days + (1 | Subject)", SL,
+                                             family="gaussian"), ValueError,
+     "family gaussian with identity link is a linear mixed model: use mixedfx.lmer"),
+    ("glmer_nb negative tolerance", lambda: mfx.glmer_nb("incidence ~ period + (1 | herd)",
+                                                         CB, tol=-1), ArgumentError,
+     "tol must be > 0, got -1"),
+    ("formula without ~", lambda: lmer("Reaction + Days"), FormulaError,
+     "missing '~' in formula (expected 'response ~ terms')" + SEP + "  Reaction + Days"
+     + SEP + "  ^^^^^^^^^^^^^^^"),
+    # a long formula is shown as a 200-character window starting 80 characters before the
+    # problem, with the caret under it
+    ("formula nested too deeply", lambda: lmer("Reaction ~ " + "(" * 101 + "Days" + ")" * 101
+                                               + " + (1 | Subject)"), FormulaError,
+     "formula too deeply nested: more than 100 levels of parentheses" + SEP + "  "
+     + "(" * 81 + "Days" + ")" * 101 + " + (1 | Subjec" + SEP + "  " + " " * 80 + "^"),
+    ("formula with too many terms", lambda: lmer("Reaction ~ " + " + ".join(["Days"] * 401)
+                                                 + " + (1 | Subject)"), FormulaError,
+     # operator 401 is the '+' before (1 | Subject), at 11 + 401 * 7 - 2 = 2816
+     "formula too long: 402 operators (the limit is 400); build the model matrix in fewer "
+     "terms, e.g. with a factor or poly()" + SEP + "  "
+     + ("Reaction ~ " + " + ".join(["Days"] * 401) + " + (1 | Subject)")[2736:2936] + SEP
+     + "  " + " " * 80 + "^"),
+    ("interaction expanding past the term limit",
+     lambda: lmer("Reaction ~ " + "*".join(f"x{i}" for i in range(12)) + " + (1 | Subject)",
+                  with_col(**{f"x{i}": np.arange(180.0) % (i + 2) for i in range(12)})),
+     FormulaError, "formula too long: '*' here would expand to more than 2,000 terms "
+     "(2047 x 1)" + SEP + "  Reaction ~ x0*x1*x2*x3*x4*x5*x6*x7*x8*x9*x10*x11 + (1 | Subject)"
+     + SEP + "             " + "^" * 37),
+    ("unknown column", lambda: lmer("Reaction ~ Dayz + (1 | Subject)"), FormulaError,
+     "unknown variable 'Dayz' in formula; available columns: Reaction, Days, Subject (did you "
+     "mean 'Days'?)" + SEP + "  Reaction ~ Dayz + (1 | Subject)" + SEP + "             ^^^^"),
+    ("formula not a string", lambda: lmer(42), TypeError,
+     "formula must be a string such as 'y ~ x + (1 | g)'"),
+    ("no random effects", lambda: lmer("Reaction ~ Days"), ValueError,
+     "No random effects terms specified in formula: add a term such as (1 | group)"),
+    ("log of zero in a predictor", lambda: lmer("Reaction ~ log(Days) + (1 | Subject)"),
+     DataError, "the fixed-effects model matrix has non-finite values (NaN/Inf) in column "
+     "'log(Days)' for 18 row(s), e.g. log() of a zero or division by zero; lme4 stops with "
+     "'NA/NaN/Inf in foreign function call'. Remove those rows or change the transformation"),
+    ("1/x of zero in a random slope", lambda: lmer("Reaction ~ 1 + (I(1/Days) | Subject)"),
+     DataError, "the random-effects model matrix of (I(1/Days) | Subject) has non-finite "
+     "values (NaN/Inf) in column 'I(1/Days)' for 18 row(s), e.g. log() of a zero or division "
+     "by zero; lme4 stops with 'NA/NaN/Inf in foreign function call'. Remove those rows or "
+     "change the transformation"),
+    ("infinite predictor value", lambda: lmer(data=inf_days()), DataError,
+     "column 'Days' has 1 infinite value(s) (rows 3); remove or recode them (NaN / None are "
+     "treated as missing)"),
+    ("duplicated column names", lambda: lmer(data=dup_cols()), DataError,
+     "column name 'Days' duplicated in data; column names must be unique"),
+    ("non-string column name", lambda: lmer(data=int_cols()), DataError,
+     "data column names must be strings, got 7 (int); rename the columns, e.g. data.columns = "
+     "[f'x{i}' for i in data.columns]"),
+    ("column of dicts", lambda: lmer("Reaction ~ o + (1 | Subject)",
+                                     with_col(o=[{"a": 1}] * 180)), DataError,
+     "column 'o' holds dict values; model columns must hold numbers, strings, booleans or "
+     "categories"),
+    ("grouping column of lists", lambda: lmer("Reaction ~ Days + (1 | o)",
+                                              with_col(o=[[1, 2]] * 180)), DataError,
+     "column 'o' holds list values; model columns must hold numbers, strings, booleans or "
+     "categories"),
+    ("datetime used as a number", lambda: lmer("Reaction ~ t + (1 | Subject)", with_col(
+        t=pd.date_range("2020-01-01", periods=180).astype("datetime64[ns]"))), DataError,
+     "column 't' is a datetime64[ns] column and cannot be used as a number; convert it, e.g. "
+     "(t - t.min()).dt.days, or to a factor"),
+    ("empty data frame", lambda: lmer(data=SL.iloc[:0]), DataError, "data has no rows"),
+    ("data not a frame", lambda: lmer(data=[1, 2, 3]), TypeError,
+     "data must be a pandas DataFrame (or polars / Arrow / __dataframe__ object), got list"),
+    ("every row missing", lambda: lmer(data=with_col(Days=np.nan)), DataError,
+     "no observations left after removing rows with missing values"),
+    ("missing value with na_action='fail'", lambda: lmer(data=na_row(), na_action="fail"),
+     ValueError, "missing values in 1 row(s) of the model's variables (na_action='fail')"),
+    ("cbind response in lmer", lambda: lmer("cbind(Reaction, Days) ~ 1 + (1 | Subject)"),
+     DataError, "response 'cbind(Reaction, Days)' has 2 columns: a cbind() response is for "
+     "binomial models (mixedfx.glmer); lmer needs one numeric response"),
+    ("constant response", lambda: lmer(data=with_col(Reaction=5.0)), DataError,
+     "response 'Reaction' is constant (every value is 5): the residual variance would be 0 "
+     "and the log-likelihood infinite"),
+    ("zero weight in lmer", lambda: lmer(weights=np.r_[0.0, np.ones(179)]), DataError,
+     "weights must be positive for lmer (1 zero weight(s)); drop those rows instead (lme4 "
+     "returns a -Inf log-likelihood)"),
+    ("negative weight", lambda: lmer(weights=np.r_[-1.0, np.ones(179)]), DataError,
+     "weights must be non-negative and finite"),
+    ("weights of the wrong length", lambda: lmer(weights=[1.0, 2.0, 3.0]), ValueError,
+     "weights must have one value per row of data (180), got shape (3,)"),
+    ("single-level grouping factor", lambda: lmer(data=with_col(Subject="a")), ValueError,
+     "grouping factors must have > 1 sampled level (problems: Subject)"),
+    ("one observation per level in lmer", lambda: lmer("Reaction ~ Days + (1 | id)",
+                                                       with_col(id=np.arange(180))),
+     ValueError, "number of levels of each grouping factor must be < number of observations "
+     "(problems: id)"),
+    ("binomial response above 1", lambda: glmer("Reaction ~ Days + (1 | Subject)", SL),
+     ValueError, "binomial response must be in [0, 1] (proportions, 0/1 values, a two-level "
+     "factor or cbind(successes, failures))"),
+    ("glmer with fewer observations than random effects",
+     lambda: glmer("y ~ 1 + (x | g)", pd.DataFrame({"y": [0, 1, 0, 1, 1], "x": np.arange(5.0),
+                                                    "g": ["a", "b", "c", "a", "b"]})),
+     DataError, "number of observations (=5) < number of random effects (=6) for term "
+     "((Intercept) + x | g); the random-effects parameters are probably unidentifiable"),
+    ("design above the memory limit", big_design, ResourceError,
+     "the model matrix of '~ Days' would be a dense 180 x 2 array of 2.8 KiB, above the limit "
+     "of 1000 bytes (mixedfx.validate.MAX_DESIGN_BYTES); simplify the model (fewer "
+     "interactions or factor levels) or raise the limit"),
+]
+
+
+def test_table_is_large_and_names_are_unique() -> None:
+    names = [c[0] for c in CASES]
+    assert len(names) >= 40
+    assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize(("name", "call", "cls", "message"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_message(name: str, call: Callable[[], Any], cls: type[Exception],
+                           message: str) -> None:
+    with pytest.raises(cls) as info:
+        call()
+    assert str(info.value) == message
+    assert isinstance(info.value, ValueError | TypeError)
+    if not isinstance(info.value, TypeError) or isinstance(info.value, MixedfxError):
+        # everything mixedfx refuses on purpose can be caught as one family
+        assert isinstance(info.value, MixedfxError | ValueError)
