@@ -49,7 +49,13 @@ def resolve_parm(model: MixedModel, parm: Any) -> list[str]:
     new = [*model.parameter_names(), *model.fixef.index]
     old = [*old_parameter_names(model), *model.fixef.index]
     nvp = len(model.parameter_names())
+    from mixedfx.errors import ArgumentError
+
     items = [parm] if isinstance(parm, (str, int, np.integer)) else list(parm)
+    unknown = [it for it in items if isinstance(it, str)
+               and it not in ("theta_", "beta_", *new, *old)]
+    if unknown:
+        raise ArgumentError(f"parm names unknown parameter(s) {unknown}; available: {new}")
     out: list[str] = []
     for it in items:
         if isinstance(it, str):
