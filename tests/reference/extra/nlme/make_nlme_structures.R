@@ -43,15 +43,15 @@ named_vec <- function(x) {
 
 mat_json <- function(m) {
   m <- as.matrix(m)
-  list(rownames = if (is.null(rownames(m))) NULL else rownames(m),
-       colnames = if (is.null(colnames(m))) NULL else colnames(m),
-       matrix = lapply(seq_len(nrow(m)), function(i) unname(m[i, ])))
+  list(rownames = if (is.null(rownames(m))) NULL else I(rownames(m)),
+       colnames = if (is.null(colnames(m))) NULL else I(colnames(m)),
+       matrix = lapply(seq_len(nrow(m)), function(i) I(unname(m[i, ]))))
 }
 
 head_vec <- function(x, n = 10) {
   x <- head(x, n)
-  list(names = if (is.null(names(x))) NULL else names(x),
-       values = as.numeric(unname(x)))
+  list(names = if (is.null(names(x))) NULL else I(names(x)),
+       values = I(as.numeric(unname(x))))
 }
 
 intervals_json <- function(iv) {
@@ -92,13 +92,14 @@ ranef_summary <- function(m) {
   }
   vc <- VarCorr(m)
   list(by_group = out,
-       VarCorr_StdDev = setNames(as.list(as.numeric(vc[, "StdDev"])), rownames(vc)),
+       VarCorr_StdDev_rounded = setNames(as.list(as.numeric(vc[, "StdDev"])), rownames(vc)),
+       VarCorr_StdDev_note = "as.numeric(VarCorr(m)[, 'StdDev']) -- VarCorr.lme returns a character matrix, so these are rounded to ~7 digits; use by_group (pdMatrix * sigma^2) for full precision",
        VarCorr_text = capture.output(print(vc)))
 }
 
 struct_coefs <- function(m) {
   ms <- m$modelStruct
-  out <- list()
+  out <- setNames(list(), character(0))  # serialises as {} when there are no structures
   if (!is.null(ms$varStruct)) {
     vs <- ms$varStruct
     out$varStruct <- list(
@@ -120,6 +121,15 @@ struct_coefs <- function(m) {
       formula = paste(deparse(formula(cs)), collapse = ""),
       coef = named_vec(coef(cs, unconstrained = FALSE)),
       coef_unconstrained = named_vec(coef(cs, unconstrained = TRUE)))
+    out$corStruct$coef_names_given_by_nlme <- if (is.null(names(coef(cs, unconstrained = FALSE)))) "none (unnamed vector)" else I(names(coef(cs, unconstrained = FALSE)))
+    if (inherits(cs, "corSymm")) {
+      ## coef(corSymm, unconstrained = FALSE) is UNNAMED; order is upper triangle row-wise
+      ## (1,2),(1,3),...,(1,n),(2,3),... -- the labels intervals() uses
+      n <- nrow(corMatrix(cs)[[1]])
+      lab <- character(0)
+      for (i in 1:(n - 1)) for (j in (i + 1):n) lab <- c(lab, sprintf("cor(%d,%d)", i, j))
+      out$corStruct$coef_labels_as_in_intervals <- I(lab)
+    }
     cm <- corMatrix(cs)
     if (is.list(cm)) {
       ## first complete group (largest group size)
@@ -164,7 +174,7 @@ fit_case <- function(id, call, data, description = "", extra = NULL) {
     fixef = as.list(fe),
     fixef_se = as.list(sqrt(diag(V))),
     tTable = mat_json(tt),
-    vcov = list(names = colnames(V), matrix = lapply(seq_len(nrow(V)), function(i) unname(V[i, ]))),
+    vcov = list(names = I(colnames(V)), matrix = lapply(seq_len(nrow(V)), function(i) I(unname(V[i, ])))),
     sigma = m$sigma,
     loglik = as.numeric(ll),
     df = attr(ll, "df"),
@@ -175,9 +185,9 @@ fit_case <- function(id, call, data, description = "", extra = NULL) {
   if (is_lme) {
     res$random <- ranef_summary(m)
     re <- ranef(m)
-    res$ranef_first5 <- list(levels = head(rownames(re), 5),
-                             columns = colnames(re),
-                             matrix = lapply(seq_len(min(5, nrow(re))), function(i) unname(as.numeric(re[i, ]))))
+    res$ranef_first5 <- list(levels = I(head(rownames(re), 5)),
+                             columns = I(colnames(re)),
+                             matrix = lapply(seq_len(min(5, nrow(re))), function(i) I(unname(as.numeric(re[i, ])))))
     res$fitted_level1_head10 <- head_vec(fitted(m, level = 1))
     res$fitted_level0_head10 <- head_vec(fitted(m, level = 0))
     res$resid_normalized_head10 <- head_vec(resid(m, type = "normalized"))
@@ -194,8 +204,9 @@ fit_case <- function(id, call, data, description = "", extra = NULL) {
     res$resid_pearson_head10 <- head_vec(resid(m, type = "pearson"))
     res$resid_response_head10 <- head_vec(resid(m, type = "response"))
     res$getVarCov_group1 <- safe({
-      gv <- getVarCov(m)  # first individual
-      list(group = attr(gv, "group") %||% NULL, matrix = mat_json(unclass(gv)))
+      gv <- getVarCov(m, individual = 1)
+      grp <- if (!is.null(m$modelStruct$corStruct)) names(corMatrix(m$modelStruct$corStruct))[1] else NULL
+      list(call = "getVarCov(m, individual = 1)", group = grp, matrix = mat_json(unclass(gv)))
     })
   }
   res$intervals <- tryCatch(intervals_json(intervals(m)),
@@ -307,7 +318,7 @@ add(fit_case("bodyweight_lme_car1_ml",
 ## 6. compound symmetry on top of random intercept
 add(fit_case("orthodont_lme_compsymm_reml",
   'lme(distance ~ age + Sex, random = ~1 | Subject, data = Orthodont, correlation = corCompSymm(form = ~1 | Subject), method = "REML")',
-  "Orthodont.csv", "Orthodont random intercept + corCompSymm (not identifiable separately from the intercept variance; documents what nlme returns)"))
+  "Orthodont.csv", "Orthodont random intercept + corCompSymm. Not identifiable: Rho trades off against the intercept variance along a flat ridge; nlme stays at its start Rho = 0, so the fit equals the plain random-intercept fit and intervals() fails (non-positive-definite apVar)"))
 
 ## 7. MMRM
 add(fit_case("orthodont_gls_mmrm_reml",
@@ -331,7 +342,63 @@ add(fit_case("orthodont_gls_varident_sex_reml",
 ## 9. random slope + AR1
 add(fit_case("sleepstudy_lme_slope_ar1_reml",
   'lme(Reaction ~ Days, random = ~Days | Subject, data = sleepstudy, correlation = corAR1(form = ~Days | Subject), method = "REML")',
-  "sleepstudy.csv", "sleepstudy correlated random intercept+slope + AR(1) in Days, REML"))
+  "sleepstudy.csv", "sleepstudy correlated random intercept+slope + AR(1) in Days, REML (default control; fails in nlme 3.1-162)"))
+
+## The REML supremum of this model is on the boundary (random intercept/slope correlation -> 1),
+## so nlme's answer depends on the optimizer settings. Record the two nlme results that converge
+## plus an independent direct maximisation of the same REML log-likelihood (nlme's constant:
+## -0.5*(sum log|V_i| + log|X'V^-1X| + r'V^-1 r + (N-p) log(2*pi)), no +0.5 log|X'X| term).
+sleep_boundary <- function(m) {
+  y <- sleepstudy$Reaction; X <- cbind(1, sleepstudy$Days)
+  idx <- split(seq_along(y), sleepstudy$Subject)
+  parts <- function(th) {
+    s0 <- exp(th[1]); s1 <- exp(th[2]); r <- tanh(th[3]); sig <- exp(th[4]); phi <- tanh(th[5])
+    D <- matrix(c(s0^2, r * s0 * s1, r * s0 * s1, s1^2), 2)
+    XtVX <- 0; XtVy <- 0; ld <- 0; Vis <- list()
+    for (k in seq_along(idx)) {
+      i <- idx[[k]]; Z <- X[i, ]; d <- sleepstudy$Days[i]
+      V <- Z %*% D %*% t(Z) + sig^2 * phi^abs(outer(d, d, "-"))
+      C <- tryCatch(chol(V), error = function(e) NULL)
+      if (is.null(C)) return(NULL)
+      ld <- ld + 2 * sum(log(diag(C))); Vi <- chol2inv(C); Vis[[k]] <- Vi
+      XtVX <- XtVX + t(X[i, ]) %*% Vi %*% X[i, ]; XtVy <- XtVy + t(X[i, ]) %*% Vi %*% y[i]
+    }
+    b <- solve(XtVX, XtVy); q <- 0
+    for (k in seq_along(idx)) { e <- y[idx[[k]]] - X[idx[[k]], ] %*% b; q <- q + t(e) %*% Vis[[k]] %*% e }
+    list(ll = as.numeric(-0.5 * (ld + determinant(XtVX)$modulus + q + (length(y) - 2) * log(2 * pi))),
+         beta = as.numeric(b), vcov = solve(XtVX))
+  }
+  f <- function(th) { p <- parts(th); if (is.null(p)) 1e10 else -p$ll }
+  pd <- pdMatrix(m$modelStruct$reStruct[[1]]) * m$sigma^2
+  th0 <- c(log(sqrt(diag(pd))), atanh(cov2cor(pd)[1, 2]), log(m$sigma),
+           atanh(coef(m$modelStruct$corStruct, unconstrained = FALSE)))
+  at_nlme <- -f(th0)
+  o <- optim(th0, f, method = "BFGS", control = list(reltol = 1e-14, maxit = 5000))
+  o <- optim(o$par, f, method = "Nelder-Mead", control = list(reltol = 1e-14, maxit = 3000))
+  o <- optim(o$par, f, method = "BFGS", control = list(reltol = 1e-15, maxit = 5000))
+  p <- parts(o$par)
+  list(boundary_check = list(
+    note = paste("Independent direct maximisation (R optim, BFGS/Nelder-Mead, log-sd / atanh parameterisation) of the",
+                 "same REML log-likelihood nlme uses. It reproduces nlme's logLik at nlme's estimates exactly",
+                 "(loglik_at_nlme_estimates) and finds a higher value with the random-effect correlation -> 1 (boundary).",
+                 "So the supremum is on the boundary and nlme's estimates here are optimizer-dependent."),
+    loglik_at_nlme_estimates = at_nlme,
+    sup_loglik = p$ll,
+    sd_intercept = exp(o$par[1]), sd_Days = exp(o$par[2]), cor = tanh(o$par[3]),
+    sigma = exp(o$par[4]), Phi = tanh(o$par[5]),
+    fixef = as.list(setNames(p$beta, c("(Intercept)", "Days"))),
+    fixef_se = as.list(setNames(sqrt(diag(p$vcov)), c("(Intercept)", "Days")))))
+}
+add(fit_case("sleepstudy_lme_slope_ar1_reml_optim",
+  'lme(Reaction ~ Days, random = ~Days | Subject, data = sleepstudy, correlation = corAR1(form = ~Days | Subject), method = "REML", control = lmeControl(opt = "optim"))',
+  "sleepstudy.csv", "as sleepstudy_lme_slope_ar1_reml with opt='optim' (converges per nlme; NOT the REML supremum, see boundary_check)",
+  extra = sleep_boundary))
+add(fit_case("sleepstudy_lme_slope_ar1_reml_optim_noEM",
+  'lme(Reaction ~ Days, random = ~Days | Subject, data = sleepstudy, correlation = corAR1(form = ~Days | Subject), method = "REML", control = lmeControl(opt = "optim", niterEM = 0))',
+  "sleepstudy.csv", "as above with niterEM = 0: a different (slightly higher) nlme answer, showing optimizer dependence"))
+add(fit_case("sleepstudy_lme_diag_ar1_reml",
+  'lme(Reaction ~ Days, random = list(Subject = pdDiag(~Days)), data = sleepstudy, correlation = corAR1(form = ~Days | Subject), method = "REML")',
+  "sleepstudy.csv", "sleepstudy uncorrelated random intercept+slope (pdDiag) + AR(1) in Days, REML (well-posed alternative)"))
 
 out <- list(
   generated_by = "make_nlme_structures.R",
