@@ -112,7 +112,10 @@ def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
     J = jacobian(lambda x: covbeta(chol, x).ravel(), varpar)
     jac = np.stack([J[:, i].reshape(p, p) for i in range(J.shape[1])]) if p else \
         np.zeros((len(varpar), 0, 0))
-    return SatterthwaiteState(varpar=varpar, beta=model.beta, vcov_beta=model.vcov.to_numpy(),
+    # C(φ̂); for structured terms model.vcov is glmmTMB's, which includes this state's A
+    vcov_beta = covbeta(chol, varpar) if any(t.covariance.structured for t in
+                                             model.frame.terms) else model.vcov.to_numpy()
+    return SatterthwaiteState(varpar=varpar, beta=model.beta, vcov_beta=vcov_beta,
                               vcov_varpar=2.0 * h_inv, jacobian=jac,
                               hessian_eigenvalues=evals, warnings=messages)
 
