@@ -41,7 +41,7 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
 def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int = 1,
           weights: Any = None, offset: Any = None, na_action: str = "omit",
           control: Control | dict[str, Any] | None = None, start: dict | None = None,
-          link: str | None = None) -> Any:
+          link: str | None = None, dispersion: str = "ML") -> Any:
     """Fit a generalized linear mixed model with lme4's formula syntax (lme4's `glmer`).
 
     `family` is a name ("binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian") or a
@@ -51,6 +51,11 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     inside PIRLS. Binomial responses: 0/1, a two-level factor or boolean, proportions with
     `weights=` giving the trials, or `cbind(successes, failures)`. `offset=` and `offset(...)`
     terms in the formula are added on the link scale.
+
+    `dispersion` (Gamma and inverse Gaussian): "ML" (default) estimates the dispersion φ by
+    maximum likelihood jointly with θ and β, as glmmTMB does (θ then gives the random
+    effects' SDs on the link scale and `sigma` is √φ); "lme4" reproduces lme4, which fits
+    with φ = 1 inside PIRLS and estimates φ from the residuals afterwards.
     """
     from mixedfx.glmm.fit import fit_glmm
     from mixedfx.glmm.response import encode_response
@@ -65,9 +70,15 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     ctrl = Control.from_user(control)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, glm=True)
+    from mixedfx.glmm.dispersion import check_dispersion, fit_glmm_ml_dispersion
+
+    method = check_dispersion(dispersion, fam, int(nAGQ))
     resp = encode_response(frame.y, fam, frame.weights)
     with blas_threads_for(dense_block_size(frame)):
-        fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
+        if method == "ML":
+            fit = fit_glmm_ml_dispersion(frame, fam, resp, ctrl, start=start)
+        else:
+            fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
     return GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl, data_name=name)
 

@@ -17,10 +17,32 @@ REFERENCE_DIR = Path(__file__).resolve().parent
 EXTRA_DIR = REFERENCE_DIR / "extra"
 
 
+def _as_list(x: Any) -> list:
+    return x if isinstance(x, list) else [x]
+
+
+def _normalize(f: dict[str, Any]) -> dict[str, Any]:
+    """jsonlite's auto_unbox writes length-1 vectors as scalars: restore the shapes
+    (terms and sd lists, corr/cov k×k, ranef values levels×terms)."""
+    for comp in f["varcorr"]:
+        comp["terms"] = _as_list(comp["terms"])
+        k = len(comp["terms"])
+        comp["sd"] = _as_list(comp["sd"])
+        for key in ("corr", "cov"):
+            if comp.get(key) is not None:
+                comp[key] = np.asarray(comp[key], dtype=float).reshape(k, k).tolist()
+    for ref in f["ranef"].values():
+        ref["levels"] = [str(v) for v in _as_list(ref["levels"])]
+        ref["terms"] = _as_list(ref["terms"])
+        ref["values"] = np.asarray(ref["values"], dtype=float).reshape(
+            len(ref["levels"]), len(ref["terms"])).tolist()
+    return f
+
+
 @functools.cache
 def fits() -> dict[str, dict[str, Any]]:
     doc = json.loads((EXTRA_DIR / "structures_tmb.json").read_text())
-    return {f["id"]: f for f in doc["fits"]}
+    return {f["id"]: _normalize(f) for f in doc["fits"]}
 
 
 def _csv(name: str) -> pd.DataFrame:

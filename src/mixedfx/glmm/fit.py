@@ -52,6 +52,7 @@ class GlmmFit:
     messages: list[str]
     pirls: Pirls
     objective: GlmmObjective
+    dispersion: float | None = None   # φ̂ when estimated by maximum likelihood (glmmTMB)
 
 
 def check_nagq(frame: ModelFrame, nagq: int) -> None:

@@ -120,7 +120,17 @@ def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
                               hessian_eigenvalues=evals, warnings=messages)
 
 
-satterthwaite_state = per_model(compute_state)
+def _compute_state_threads(model: LinearMixedModel) -> SatterthwaiteState:
+    """`compute_state` with BLAS limited as during the fit: for a small dense block one
+    thread, else OpenBLAS's thread wake-ups cost more than the algebra (10× measured)."""
+    from mixedfx.optimize.threads import blas_threads_for
+
+    fr = model.frame
+    with blas_threads_for(sum(t.q for t in fr.terms[1:]) + fr.X.shape[1] + 1):
+        return compute_state(model)
+
+
+satterthwaite_state = per_model(_compute_state_threads)
 
 
 def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:

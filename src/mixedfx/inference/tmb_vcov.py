@@ -49,4 +49,13 @@ def _correction(model: LinearMixedModel) -> np.ndarray:
     return 0.5 * (C + C.T)
 
 
-variance_parameter_correction = per_model(_correction)
+def _correction_threads(model: LinearMixedModel) -> np.ndarray:
+    """`_correction` with BLAS limited as during the fit (small dense blocks: one thread)."""
+    from mixedfx.optimize.threads import blas_threads_for
+
+    fr = model.frame
+    with blas_threads_for(sum(t.q for t in fr.terms[1:]) + fr.X.shape[1] + 1):
+        return _correction(model)
+
+
+variance_parameter_correction = per_model(_correction_threads)

@@ -113,9 +113,15 @@ class MixedModelBase:
         return is_singular(self.theta, self._lower(), tol)
 
     # -- variance components ------------------------------------------------------------
+    @property
+    def _re_scale(self) -> float:
+        """The factor of the random-effect covariance: Σ = s² T Tᵀ (σ for LMMs and lme4's
+        GLMMs; 1 when θ is on the absolute scale, as for ML-dispersion GLMMs)."""
+        return self.sigma
+
     @cached_property
     def _covariances(self) -> list[TermCovariance]:
-        return term_covariances(self._frame.terms, self._templates(), self.sigma)
+        return term_covariances(self._frame.terms, self._templates(), self._re_scale)
 
     @property
     def varcorr(self) -> pd.DataFrame:
@@ -131,7 +137,7 @@ class MixedModelBase:
         """(name, value) of each term's SDs and correlations (structure-aware: a structured
         term gives its own parameters, e.g. ar1 one SD and the lag-1 correlation), on the
         scale of σ (the model's σ unless given)."""
-        s = self.sigma if sigma is None else sigma
+        s = self._re_scale if sigma is None else sigma
         out: list[tuple[str, float]] = []
         for t, T in zip(self._frame.terms, self._templates(), strict=True):
             out.extend(t.covariance.parameters(s**2 * (T @ T.T), list(t.term_names),
