@@ -14,12 +14,14 @@ observed information of the conditional density,
     W_φ = (w/φ) [μ'²/V(μ) − (y − μ) ∂(μ'/V(μ))/∂η],
 
 which equals PIRLS's Fisher weights for canonical links (Gamma's inverse link) and is
-(w/φ)·y/μ for the Gamma log link. lme4 instead runs PIRLS with φ = 1 and estimates φ after
-the fit from the residuals, which biases the random-effect variances (dispersion="lme4"
-keeps that behaviour). Here (θ, β, log φ) are optimized jointly by BOBYQA, starting from the
-lme4-style fit, in whitened β coordinates; vcov(β) is the β block of 2H⁻¹, H the
-central-difference Hessian of d over (θ, β, log φ) (glmmTMB inverts the Hessian of all its
-parameters). glmmTMB reports σ = √φ (for the Gamma, the coefficient of variation).
+(w/φ)·y/μ > 0 for the Gamma log link. For the inverse Gaussian (not a glmmTMB family) the
+Fisher weights are used: its observed information can be negative. lme4 instead runs
+PIRLS with φ = 1 and estimates φ after the fit from the residuals, which biases the
+random-effect variances (dispersion="lme4" keeps that behaviour). Here (θ, β, log φ) are
+optimized jointly by BOBYQA, starting from the lme4-style fit, in whitened β coordinates;
+vcov(β) is the β block of 2H⁻¹, H the central-difference Hessian of d over (θ, β, log φ)
+(glmmTMB inverts the Hessian of all its parameters). glmmTMB reports σ = √φ (for the Gamma,
+the coefficient of variation).
 """
 
 from __future__ import annotations
@@ -102,10 +104,15 @@ class DispersionObjective(GlmmObjective):
             self.pirls.resp = replace(self.base_resp, wt=self.base_resp.wt / phi)
 
     def laplace_logdet(self, state: PirlsState, theta: np.ndarray) -> float:
-        """log|ΛᵀZᵀW_φZΛ + I| at the observed-information weights."""
+        """log|ΛᵀZᵀW_φZΛ + I| at the observed-information weights (Gamma, as TMB), or at
+        PIRLS's Fisher weights (inverse Gaussian: its observed information (w/φ)(2y − μ)/μ²
+        under the log link is negative for y < μ/2, and glmmTMB has no such family)."""
         pirls, resp = self.pirls, self.pirls.resp
+        if pirls.family.name != "Gamma":
+            _, f, _ = pirls.factorize(state, theta, with_x=False)
+            return f.ldL2
         W = observed_weights(pirls.family, state, pirls.offset, resp.y, resp.wt)
-        if np.any(W <= 0):
+        if np.any(W <= 0):   # Gamma identity link with y < μ/2: no Laplace approximation
             raise PirlsError("observed information not positive at the mode")
         _, z = pirls.weights(state)        # any response with a nonzero residual will do
         xp = pirls._builders[False].compute(z - pirls.X @ state.beta, np.sqrt(W))

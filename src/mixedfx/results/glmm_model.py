@@ -140,7 +140,9 @@ class GeneralizedLinearMixedModel(MixedModelBase):
     @property
     def deviance(self) -> float:
         """Sum of the deviance residuals (lme4's `deviance()` for glmer fits)."""
-        return self._state.dev_resid_sum
+        d = self._state.dev_resid_sum
+        # with an ML dispersion PIRLS ran at prior weights w/φ̂
+        return d * self._fit.dispersion if self._fit.dispersion is not None else d
 
     @property
     def reml_criterion(self) -> None:
