@@ -119,7 +119,7 @@ def gls(formula: str, data: Any, weights: VarFunc | None = None,
 def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int = 1,
           weights: Any = None, offset: Any = None, na_action: str = "omit",
           control: Control | dict[str, Any] | None = None, start: dict | None = None,
-          link: str | None = None) -> Any:
+          link: str | None = None, dispersion: str = "ML") -> Any:
     """Fit a generalized linear mixed model with lme4's formula syntax (lme4's `glmer`).
 
     `family` is a name ("binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian") or a
@@ -129,6 +129,11 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     inside PIRLS. Binomial responses: 0/1, a two-level factor or boolean, proportions with
     `weights=` giving the trials, or `cbind(successes, failures)`. `offset=` and `offset(...)`
     terms in the formula are added on the link scale.
+
+    `dispersion` (Gamma and inverse Gaussian): "ML" (default) estimates the dispersion φ by
+    maximum likelihood jointly with θ and β, as glmmTMB does (θ then gives the random
+    effects' SDs on the link scale and `sigma` is √φ); "lme4" reproduces lme4, which fits
+    with φ = 1 inside PIRLS and estimates φ from the residuals afterwards.
     """
     from mixedfx.glmm.fit import fit_glmm
     from mixedfx.glmm.response import encode_response
@@ -158,6 +163,9 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
                                 "{'theta': [...]}")
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, glm=True)
+    from mixedfx.glmm.dispersion import check_dispersion, fit_glmm_ml_dispersion
+
+    method = check_dispersion(dispersion, fam, int(nAGQ))
     resp = encode_response(frame.y, fam, frame.weights)
     if start and "theta" in start:
         from mixedfx.lmm.fit import lower_bounds
@@ -166,7 +174,10 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
         start = {"theta": check_vector(start["theta"], "start['theta']",
                                        len(lower_bounds(frame)))}
     with blas_threads_for(dense_block_size(frame)):
-        fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
+        if method == "ML":
+            fit = fit_glmm_ml_dispersion(frame, fam, resp, ctrl, start=start)
+        else:
+            fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
     model = GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl, data_name=name)
     model._data = data                  # for update(); R re-evaluates the call's data

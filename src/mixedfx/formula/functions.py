@@ -10,7 +10,7 @@ Kinds:
 ``offset``    ``offset()``: only as a separate term of the fixed part
 ``cbind``     ``cbind(a, b)``: only as the whole response
 ``structure`` glmmTMB covariance structures wrapping a random-effects term
-              (``diag(x | g)``, ``ar1(0 + t | g)``, ``cs``, ``toep``, ``us``)
+              (``diag(x | g)``, ``ar1(0 + t | g)``, ``cs``, ``homcs``, ``toep``, ``us``)
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ _SPECS = [
     FunctionSpec("us", 1, 1, "structure"),
     FunctionSpec("diag", 1, 1, "structure"),
     FunctionSpec("cs", 1, 1, "structure"),
+    FunctionSpec("homcs", 1, 1, "structure"),
     FunctionSpec("ar1", 1, 1, "structure"),
     FunctionSpec("toep", 1, 1, "structure"),
 ]

@@ -62,6 +62,23 @@ class _Parser:
     def peek(self, offset: int = 0) -> Token:
         return self.tokens[min(self.pos + offset, len(self.tokens) - 1)]
 
+    def _wraps_bar(self) -> bool:
+        """Whether the parenthesized argument starting at the current token (just after a
+        function's '(') holds a '|' at its own nesting level: `name(x | g)`."""
+        depth = 0
+        for tok in self.tokens[self.pos:]:
+            if tok.kind == "(":
+                depth += 1
+            elif tok.kind == ")":
+                if depth == 0:
+                    return False
+                depth -= 1
+            elif tok.kind == "EOF":
+                return False
+            elif depth == 0 and tok.value in ("|", "||"):
+                return True
+        return False
+
     def advance(self) -> Token:
         tok = self.tokens[self.pos]
         self.pos += 1
@@ -149,6 +166,13 @@ class _Parser:
         name_tok = self.advance()
         open_tok = self.advance()
         spec = FUNCTIONS.get(name_tok.value)
+        if spec is None and self._wraps_bar():
+            structures = ", ".join(n for n, f in FUNCTIONS.items() if f.kind == "structure")
+            raise self.error(
+                f"unknown covariance structure '{name_tok.value}' around a random-effects "
+                f"term; available structures: {structures}",
+                name_tok,
+            )
         if spec is None:
             raise self.error(
                 f"unknown function '{name_tok.value}' in formula; allowed functions: "

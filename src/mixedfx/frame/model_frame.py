@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixedfx.covariance import structure_for
+from mixedfx.covariance import CovarianceStructure, StructuredCovariance, structure_for
 from mixedfx.errors import DataError, FormulaError
 from mixedfx.formula import ParsedFormula, build_design, evaluate_response, parse_formula
 from mixedfx.frame.grouping import grouping_factor
@@ -183,7 +183,10 @@ def _check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:
     if glm:
         return
     for t in terms:
-        if n <= t.q:
+        # glmmTMB makes no such check: a structured term (e.g. ar1 over the occasions of a
+        # student, one row each) may have as many effects as rows, its few parameters are
+        # identified through the structure
+        if n <= t.q and not t.covariance.structured:
             raise ValueError(
                 f"number of observations (={n}) <= number of random effects (={t.q}) for term "
                 f"({' + '.join(t.term_names)} | {t.group_name}); the random-effects parameters "
@@ -211,6 +214,41 @@ def _nan_rows(arrays: list[np.ndarray]) -> np.ndarray:
         a2 = a.reshape(a.shape[0], -1)
         mask |= np.isnan(a2).any(axis=1)
     return mask
+
+
+def _term_order_key(terms: list[RandomEffectsTerm]):
+    """lme4's order: decreasing number of levels, stable. Among terms with the same number
+    of levels where one is structured, the one with more columns goes first: the engine
+    factors the first term level by level and the others in one dense block, so a 6-column
+    `diag(0 + occas | student)` beside `(1 | student)` costs 200 6×6 factors instead of a
+    dense 1200×1200 one per evaluation. Models without structured terms keep lme4's order."""
+    tied = {t.n_levels for t in terms if t.covariance.structured}
+
+    def key(t: RandomEffectsTerm) -> tuple[int, int]:
+        return (-t.n_levels, -t.k if t.n_levels in tied else 0)
+
+    return key
+
+
+def term_structure(kind: str, bar: Any, spec: Any) -> CovarianceStructure:
+    """The covariance structure of a bar, refusing terms the structure makes no sense for:
+    `ar1` needs a single factor without intercept (`ar1(0 + f | g)`, glmmTMB's "ar1() expects
+    a single, factor variable as the time component"; glmmTMB only warns about an intercept,
+    whose column would join the time series as if it were a first time point), `cs`, `homcs`,
+    `ar1` and `toep` need at least two columns."""
+    structure = structure_for(len(spec.names), kind)
+    if kind == "ar1":
+        where = f"in ar1({bar.text})"
+        if spec.intercept:
+            raise ValueError(f"ar1() is for the columns of one time factor without an "
+                             f"intercept: write ar1(0 + f | g) ({where})")
+        if len(spec.term_names) != 1 or spec.term_names[0] not in spec.factor_levels:
+            raise ValueError(f"ar1() expects a single factor variable as the time component "
+                             f"({where}: {' + '.join(spec.term_names) or 'no terms'}); "
+                             "convert unit-spaced times with factor()")
+    if isinstance(structure, StructuredCovariance):
+        structure.check_columns(list(spec.names))
+    return structure
 
 
 def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any = None,
@@ -251,7 +289,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     check_column_names(data)
     if len(data) == 0:
         raise DataError("data has no rows")
-    parsed = parse_formula(formula, list(map(str, data.columns)))
+    parsed = parse_formula(formula, list(map(str, data.columns)), covariance_structures=True)
     if require_random and not parsed.bars:
         raise ValueError("No random effects terms specified in formula: add a term such as "
                          "(1 | group)")
@@ -351,11 +389,11 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
         codes, levels = grouping_factor(frame, bar.group_vars)
         terms.append(RandomEffectsTerm(
             group_name=bar.group_name, group_vars=bar.group_vars, levels=levels, codes=codes,
-            values=V, term_names=list(spec.names), covariance=structure_for(V.shape[1]),
-            design=spec))
+            values=V, term_names=list(spec.names),
+            covariance=term_structure(bar.structure, bar, spec), design=spec))
     n = len(y)
     _check_terms(terms, n, glm)
-    terms.sort(key=lambda t: -t.n_levels)
+    terms.sort(key=_term_order_key(terms))
     r = sum(t.q for t in terms[1:]) + X.shape[1] + 1
     check_design_size(r, r, "dense block of the penalized cross-products (random effects of "
                       "all terms but the largest, fixed effects and response)")

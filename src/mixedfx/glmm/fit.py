@@ -15,7 +15,7 @@ from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun
 from mixedfx.glmm.pirls import Pirls, PirlsState
 from mixedfx.glmm.response import GlmResponse
-from mixedfx.lmm.fit import lower_bounds, start_values
+from mixedfx.lmm.fit import lower_bounds, start_values, upper_bounds
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import (
     SINGULAR_MESSAGE,
@@ -26,7 +26,7 @@ from mixedfx.optimize.convergence import (
     emit,
     is_singular,
 )
-from mixedfx.optimize.derivatives import forward_hessian
+from mixedfx.optimize.derivatives import central_hessian, forward_hessian
 
 STAGE1_STEP_TOL = 1e-7   # PIRLS step tolerance in stage 1 ...
 STAGE2_STEP_TOL = 1e-9   # ... and for the final objective
@@ -53,6 +53,7 @@ class GlmmFit:
     messages: list[str]
     pirls: Pirls
     objective: GlmmObjective
+    dispersion: float | None = None   # φ̂ when estimated by maximum likelihood (glmmTMB)
 
 
 def check_nagq(frame: ModelFrame, nagq: int) -> None:
@@ -61,6 +62,9 @@ def check_nagq(frame: ModelFrame, nagq: int) -> None:
     if nagq > 1 and (len(frame.terms) != 1 or frame.terms[0].k != 1):
         raise ValueError("nAGQ > 1 is only available for models with a single, scalar "
                          "random-effects term")
+    if nagq > 1 and any(t.covariance.structured for t in frame.terms):
+        raise ValueError("nAGQ > 1 is not available with a structured covariance term "
+                         "(diag, cs, homcs, ar1, toep): use the Laplace approximation, nAGQ=1")
 
 
 def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
@@ -69,6 +73,8 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     terms = frame.terms
     pirls = Pirls(frame.X, terms, family, resp, frame.offset)
     lower = lower_bounds(frame)
+    upper = upper_bounds(frame)
+    structured = any(t.covariance.structured for t in terms)
     theta0 = start_values(frame) if not start or "theta" not in start else \
         np.asarray(start["theta"], dtype=float)
 
@@ -81,7 +87,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     stage1_obj = GlmmObjective(pirls, templates, n_theta, 0, init)
     stage1 = optimize_theta(stage1_obj, theta0, lower,
                             _stage_control(control, calc_derivs=False, xtol=STAGE1_XTOL),
-                            len(resp.y), counter=lambda: stage1_obj.evaluations)
+                            len(resp.y), counter=lambda: stage1_obj.evaluations, upper=upper)
     pirls.step_tol = STAGE2_STEP_TOL
     stage1_obj(stage1.x)
     state1 = stage1_obj.state
@@ -98,7 +104,8 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                                np.full(len(state1.beta), STEP_GAMMA)])
         stage2 = optimize_theta(lambda z: obj(to_x(z)), z0, lower2,
                                 _stage_control(control, calc_derivs=False), len(resp.y),
-                                counter=lambda: obj.evaluations, initial_step=step)
+                                counter=lambda: obj.evaluations, initial_step=step,
+                                upper=np.concatenate([upper, np.full(len(state1.beta), np.inf)]))
         x_final = to_x(stage2.x)
         theta, beta = x_final[:n_theta], x_final[n_theta:]
     calc = control.calc_derivs if control.calc_derivs is not None else len(resp.y) < 10_000
@@ -107,13 +114,17 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         value = obj(x_final)
         if calc and nagq > 0:
             g = central_gradient(obj, x_final)
-            H = forward_hessian(Lme4Devfun(obj, state1), x_final)
+            # lme4's SEs come from the Hessian of its devfun; with structured terms the
+            # reference is glmmTMB, whose SEs come from the exact Laplace objective
+            H = central_hessian(obj, x_final) if structured else \
+                forward_hessian(Lme4Devfun(obj, state1), x_final)
             if check_gradient(g, H, POLISH_TOL):
                 # the gradient is recomputed after the step only when lme4's check would
                 # fail at BOBYQA's point; otherwise the step just sharpens the estimates
                 recheck = bool(check_gradient(g, H, control.check_conv_grad_tol))
                 x_final, value, g = newton_polish(obj, x_final, value, g, H,
-                                                  lower2_of(lower, beta), recheck)
+                                                  lower2_of(lower, beta), recheck,
+                                                  lower2_of(upper, beta, np.inf))
             theta, beta = x_final[:n_theta], x_final[n_theta:]
             value = obj(x_final)
     state = obj.state
@@ -185,13 +196,14 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int):
     return to_x
 
 
-def lower2_of(lower: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    return np.concatenate([lower, np.full(len(beta), -np.inf)])
+def lower2_of(lower: np.ndarray, beta: np.ndarray, fill: float = -np.inf) -> np.ndarray:
+    """θ's bounds followed by `fill` for each fixed effect."""
+    return np.concatenate([lower, np.full(len(beta), fill)])
 
 
 def newton_polish(fn, x: np.ndarray, fx: float, g: np.ndarray, H: np.ndarray,
                   lower: np.ndarray, recompute_gradient: bool = True,
-                  ) -> tuple[np.ndarray, float, np.ndarray]:
+                  upper: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
     """One Newton step x − H⁻¹g from BOBYQA's end point, kept when it stays feasible and
     lowers the objective (then the gradient is recomputed there). H is within about 1 % of
     the objective's Hessian, so the step shrinks the gradient about a hundredfold."""
@@ -200,7 +212,8 @@ def newton_polish(fn, x: np.ndarray, fx: float, g: np.ndarray, H: np.ndarray,
     except np.linalg.LinAlgError:
         return x, fx, g
     trial = x + step
-    if not np.all(np.isfinite(trial)) or np.any(trial < lower):
+    if not np.all(np.isfinite(trial)) or np.any(trial < lower) or \
+            (upper is not None and np.any(trial > upper)):
         return x, fx, g
     f_trial = fn(trial)
     if not f_trial < fx:

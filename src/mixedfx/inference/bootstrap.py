@@ -58,6 +58,14 @@ def parameter_vector(model: Any) -> pd.Series:
     from mixedfx.inference.profile import cv_to_sv
 
     ks = [t.k for t in model.frame.terms]
+    if any(t.covariance.structured for t in model.frame.terms) or \
+            getattr(model, "dispersion_method", None) == "ML":
+        # each term's own parameters (structure-aware), on the scale the model reports
+        vals = [v for _, v in model._variance_parameters()]
+        if model._has_scale:
+            vals.append(model.sigma)
+        return pd.Series(np.concatenate([vals, model.beta]),
+                         index=[*model.parameter_names(), *model.fixef.index])
     if _is_glmm(model):
         sv = cv_to_sv(model.theta, ks, 1.0)[:-1]
         if model._has_scale:

@@ -206,4 +206,10 @@ def kenward_roger(model: LinearMixedModel) -> KenwardRoger:
     """`kenward_roger_adjustment`, computed once per fitted model (REML fits only)."""
     if not model.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")
+    if any(t.covariance.structured for t in model.frame.terms):
+        # pbkrtest's Σ = Σᵢ γᵢ Gᵢ is linear in the variance components; ar1, cs and toep are
+        # not, and the adjustment would need second derivatives of Σ
+        raise ValueError("Kenward-Roger's method is not available for models with structured "
+                         "covariance terms (diag, cs, homcs, ar1, toep): use "
+                         "ddf='Satterthwaite'")
     return _cached_adjustment(model)

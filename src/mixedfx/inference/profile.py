@@ -683,6 +683,12 @@ def profile_model(model: MixedModel, which: Any = None, n_jobs: int = 1,
     names or indices, "theta_" (variance parameters) or "beta_" (fixed effects). `n_jobs` > 1
     profiles the parameters in parallel processes (-1: every core); `alphamax`, `maxpts`,
     `delta_cutoff`, `maxmult`, `devtol`, `devmatchtol` as lme4."""
+    structured = [f"{t.covariance.name}({' + '.join(t.term_names)} | {t.group_name})"
+                  for t in model.frame.terms if t.covariance.structured]
+    if structured:
+        raise ValueError("likelihood profiles are not available for models with structured "
+                         f"covariance terms ({', '.join(structured)}); use "
+                         "confint(method='Wald') or confint(method='boot')")
     prof = _profiler(model, **kwargs)
     return prof.run(_which(which, prof.names, prof.nvp), n_jobs=n_jobs)
 

@@ -121,7 +121,9 @@ def optimum_varpar(model: LinearMixedModel) -> np.ndarray:
     fit = model._fit
     if fit.structured is not None:        # (θ, ψ) were polished jointly by the fit
         return np.concatenate([fit.theta, fit.psi, [model.sigma]])
-    theta = polished_optimum(fit.objective, fit.theta, fit.lower)
+    from mixedfx.lmm.fit import upper_bounds
+
+    theta = polished_optimum(fit.objective, fit.theta, fit.lower, upper_bounds(model.frame))
     if np.array_equal(theta, fit.theta):
         return np.append(fit.theta, model.sigma)
     f = fit.objective.chol.factorize(theta)
@@ -173,7 +175,17 @@ def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
                               hessian_eigenvalues=evals, warnings=messages)
 
 
-satterthwaite_state = per_model(compute_state)
+def _compute_state_threads(model: LinearMixedModel) -> SatterthwaiteState:
+    """`compute_state` with BLAS limited as during the fit: for a small dense block one
+    thread, else OpenBLAS's thread wake-ups cost more than the algebra (10× measured)."""
+    from mixedfx.optimize.threads import blas_threads_for
+
+    fr = model.frame
+    with blas_threads_for(sum(t.q for t in fr.terms[1:]) + fr.X.shape[1] + 1):
+        return compute_state(model)
+
+
+satterthwaite_state = per_model(_compute_state_threads)
 
 
 def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:

@@ -64,6 +64,11 @@ def lower_bounds(frame: ModelFrame) -> np.ndarray:
     return np.concatenate([t.covariance.lower_bounds() for t in frame.terms])
 
 
+def upper_bounds(frame: ModelFrame) -> np.ndarray:
+    """Upper bounds of θ: +∞ except for the correlation parameters of structured terms."""
+    return np.concatenate([t.covariance.upper_bounds() for t in frame.terms])
+
+
 def start_values(frame: ModelFrame) -> np.ndarray:
     return np.concatenate([t.covariance.start() for t in frame.terms])
 
@@ -108,7 +113,8 @@ def fit_lmm(frame: ModelFrame, reml: bool, control: Control, start: np.ndarray |
     presolve = control.presolve == "always" or (
         control.presolve == "auto" and objective.chol.xp.r >= control.presolve_min_block)
     opt = optimize_theta(objective, x0, lower, control, objective.n,
-                         counter=lambda: objective.evaluations, presolve=presolve)
+                         counter=lambda: objective.evaluations, presolve=presolve,
+                         upper=upper_bounds(frame))
     theta = opt.x
     factor = objective.chol.factorize(theta, objective.release_workspace())
     if factor is None:

@@ -27,7 +27,13 @@ from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.lmm.crossproducts import CrossProductBuilder
 from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor
 from mixedfx.lmm.factorization import BlockedCholesky
-from mixedfx.lmm.fit import LmmFit, _convergence_messages, lower_bounds, start_values
+from mixedfx.lmm.fit import (
+    LmmFit,
+    _convergence_messages,
+    lower_bounds,
+    start_values,
+    upper_bounds,
+)
 from mixedfx.lmm.solution import solve
 from mixedfx.optimize import Control, optimize_theta
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning, emit
@@ -148,12 +154,14 @@ def fit_structured_lmm(frame: ModelFrame, reml: bool, control: Control,
             raise ValueError(f"start must have {nt} theta values (or {nt + len(psi0)} with "
                              f"the residual structure's), got {start.shape}")
     stage = replace(control, calc_derivs=False)
+    upper_t = upper_bounds(frame)
     first = optimize_theta(lambda th: dev(np.concatenate([th, psi0])), theta0, lower_t,
-                           stage, dev.n)
+                           stage, dev.n, upper=upper_t)
     lower = np.concatenate([lower_t, np.full(len(psi0), -np.inf)])
+    upper = np.concatenate([upper_t, np.full(len(psi0), np.inf)])
     x0 = np.concatenate([first.x, psi0])
     opt = optimize_theta(dev, x0, lower, replace(control, polish=True), dev.n,
-                         counter=lambda: dev.evaluations)
+                         counter=lambda: dev.evaluations, upper=upper)
     theta, psi = dev.split(opt.x)
     objective = dev.at_psi(psi)
     factor = objective.chol.factorize(theta, objective.release_workspace())

@@ -56,3 +56,21 @@ def forward_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
         for j in range(i, n):
             H[i, j] = H[j, i] = (fun(x + eye[i] + eye[j]) - fi[i] - fi[j] + f0) / delta**2
     return H
+
+
+def central_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
+                    delta: float = 1e-3) -> np.ndarray:
+    """Hessian by central differences (error O(δ²), where the forward one is O(δ)):
+
+        Hᵢⱼ = (f(x + δeᵢ + δeⱼ) − f(x + δeᵢ − δeⱼ) − f(x − δeᵢ + δeⱼ) + f(x − δeᵢ − δeⱼ)) / 4δ²
+    """
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    eye = np.eye(n) * delta
+    H = np.empty((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            H[i, j] = H[j, i] = (fun(x + eye[i] + eye[j]) - fun(x + eye[i] - eye[j])
+                                 - fun(x - eye[i] + eye[j]) + fun(x - eye[i] - eye[j])
+                                 ) / (4 * delta**2)
+    return H

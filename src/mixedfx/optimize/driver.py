@@ -156,7 +156,8 @@ LOG_FLOOR = 1e-6
 
 
 def presolve_log_scale(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
-                       control: Control) -> tuple[np.ndarray, np.ndarray]:
+                       control: Control, upper: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """A rough optimum from BOBYQA over φ = log θ for the parameters bounded below by 0.
 
     Returns the point and a trust-region start (initial step) for the final run.
@@ -170,8 +171,8 @@ def presolve_log_scale(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower:
         theta[logged] = np.exp(phi[logged])
         return theta
 
-    lo = np.where(logged, np.log(LOG_FLOOR), -np.inf)
-    hi = np.where(logged, np.log(1e4), np.inf)
+    lo = np.where(logged, np.log(LOG_FLOOR), lower)
+    hi = np.where(logged, np.log(1e4), np.inf if upper is None else upper)
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
     opt.set_lower_bounds(lo)
     opt.set_upper_bounds(hi)
@@ -223,15 +224,16 @@ def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
 def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
                    control: Control, nobs: int, counter: Callable[[], int] | None = None,
                    presolve: bool = False, initial_step: np.ndarray | None = None,
-                   ) -> OptimizationResult:
-    """Minimize fn over θ ≥ lower with lme4's optimizeLmer steps (optionally after a
+                   upper: np.ndarray | None = None) -> OptimizationResult:
+    """Minimize fn over lower ≤ θ ≤ upper (upper +∞ unless given: bounded correlation
+    parameters of structured covariances) with lme4's optimizeLmer steps (optionally after a
     log-scale presolve, see `Control.presolve`)."""
     lower = np.asarray(lower, dtype=float)
-    upper = np.full_like(lower, np.inf)
+    upper = np.full_like(lower, np.inf) if upper is None else np.asarray(upper, dtype=float)
     x0 = np.asarray(x0, dtype=float)
     step = initial_step
     if presolve:
-        x0, step = presolve_log_scale(fn, x0, lower, control)
+        x0, step = presolve_log_scale(fn, x0, lower, control, upper)
     x, fx, code = _run_nlopt(fn, x0, lower, upper, control, step)
     converged = code not in _CODE_MESSAGES
     messages = []

@@ -82,13 +82,13 @@ def newton_polish(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
     return x, fx, gradient
 
 
-def polished_optimum(fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray
-                     ) -> np.ndarray:
+def polished_optimum(fun: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray,
+                     upper: np.ndarray | None = None) -> np.ndarray:
     """The minimum near x (lme4's deriv12 derivatives, then `newton_polish`), for quantities
     that are derivatives of the fit at its optimum and must not depend on where the optimizer
     stopped."""
     x = np.asarray(x, dtype=float)
     fx = fun(x)
     g, H = deriv12(fun, x, fx)
-    upper = np.full_like(x, np.inf)
+    upper = np.full_like(x, np.inf) if upper is None else np.asarray(upper, dtype=float)
     return newton_polish(fun, x, fx, g, H, np.asarray(lower, dtype=float), upper)[0]

@@ -113,9 +113,15 @@ class MixedModelBase:
         return is_singular(self.theta, self._lower(), tol)
 
     # -- variance components ------------------------------------------------------------
+    @property
+    def _re_scale(self) -> float:
+        """The factor of the random-effect covariance: Σ = s² T Tᵀ (σ for LMMs and lme4's
+        GLMMs; 1 when θ is on the absolute scale, as for ML-dispersion GLMMs)."""
+        return self.sigma
+
     @cached_property
     def _covariances(self) -> list[TermCovariance]:
-        return term_covariances(self._frame.terms, self._templates(), self.sigma)
+        return term_covariances(self._frame.terms, self._templates(), self._re_scale)
 
     @property
     def varcorr(self) -> pd.DataFrame:
@@ -124,14 +130,19 @@ class MixedModelBase:
     def parameter_names(self) -> list[str]:
         """lme4's `oldNames=FALSE` names of the variance parameters (then `sigma` when the
         model has a scale parameter)."""
-        names = []
-        for t, c in zip(self._frame.terms, self._covariances, strict=True):
-            k = len(c.names)
-            for j in range(k):
-                names.append(f"sd_{c.names[j]}|{t.group_name}")
-                for i in range(j + 1, k):
-                    names.append(f"cor_{c.names[i]}.{c.names[j]}|{t.group_name}")
+        names = [name for name, _ in self._variance_parameters()]
         return [*names, "sigma"] if self._has_scale else names
+
+    def _variance_parameters(self, sigma: float | None = None) -> list[tuple[str, float]]:
+        """(name, value) of each term's SDs and correlations (structure-aware: a structured
+        term gives its own parameters, e.g. ar1 one SD and the lag-1 correlation), on the
+        scale of σ (the model's σ unless given)."""
+        s = self._re_scale if sigma is None else sigma
+        out: list[tuple[str, float]] = []
+        for t, T in zip(self._frame.terms, self._templates(), strict=True):
+            out.extend(t.covariance.parameters(s**2 * (T @ T.T), list(t.term_names),
+                                               t.group_name))
+        return out
 
     # -- random effects -----------------------------------------------------------------
     def ranef(self, condvar: bool = False) -> dict[str, pd.DataFrame]:
@@ -251,7 +262,7 @@ class MixedModelBase:
         if not text.startswith("~"):
             text = "~" + text
         cols = list(self._frame.frame.columns)
-        parsed = parse_formula("y_ " + text, [*cols, "y_"])
+        parsed = parse_formula("y_ " + text, [*cols, "y_"], covariance_structures=True)
         wanted = {bar.group_name for bar in parsed.bars}
         unknown = wanted - groups
         if unknown:
@@ -461,3 +472,11 @@ class MixedModelBase:
         from mixedfx.results.persist import save_model
 
         return save_model(self, path)
+
+    # -- structured covariances (issue 7) -------------------------------------------------
+    def re_covariances(self) -> list[TermCovariance]:
+        """One object per random-effects term: `group` (R's name, repeated factors made
+        unique as `student.1`), `names`, `structure` (`"us"`, `"diag"`, `"cs"`, `"homcs"`,
+        `"ar1"`, `"toep"`), `cov` (on the data scale: σ²TTᵀ for an LMM), `sd`, `corr`
+        (glmmTMB's `VarCorr(m)$cond`, lme4's `VarCorr(m)`)."""
+        return list(self._covariances)

@@ -66,10 +66,25 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         return [u @ T.T for u, T in zip(self._state.u, self._templates(), strict=True)]
 
     @property
+    def dispersion_method(self) -> str:
+        """How the dispersion was estimated: "ML" (maximum likelihood, glmmTMB's), "lme4"
+        (lme4's estimate after the fit) or "none" (binomial, Poisson, negative binomial)."""
+        if self._fit.dispersion is not None:
+            return "ML"
+        return "lme4" if self.family.has_dispersion else "none"
+
+    @property
+    def _re_scale(self) -> float:
+        return 1.0 if self._fit.dispersion is not None else self.sigma
+
+    @property
     def sigma(self) -> float:
-        """1 for binomial and Poisson; otherwise lme4's √((Pearson χ² + ‖u‖²)/n)."""
+        """1 for binomial and Poisson; √φ̂ for an ML dispersion (glmmTMB's sigma: for the
+        Gamma the coefficient of variation); otherwise lme4's √((Pearson χ² + ‖u‖²)/n)."""
         if not self.family.has_dispersion:
             return 1.0
+        if self._fit.dispersion is not None:
+            return math.sqrt(self._fit.dispersion)
         mu = self._state.mu
         chi2 = float(np.sum(self._resp.wt * (self._resp.y - mu) ** 2
                             / self.family.variance(mu)))
@@ -80,7 +95,7 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         pirls = self._fit.pirls
         chol, f, _ = pirls.factorize(self._state, self._fit.theta, with_x=True)
         Ri = solve(chol, f).RX_inv
-        return self.sigma**2 * (Ri.T @ Ri)
+        return self._re_scale**2 * (Ri.T @ Ri)
 
     @cached_property
     def _vcov_array(self) -> np.ndarray:
@@ -88,7 +103,7 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         nt = len(self._fit.theta)
         if H is not None and H.shape[0] > nt:
             try:
-                V = 2 * np.linalg.inv(H)[nt:, nt:]
+                V = 2 * np.linalg.inv(H)[nt:nt + len(self._fit.beta), nt:nt + len(self._fit.beta)]
                 if np.all(np.isfinite(V)) and np.min(np.linalg.eigvalsh((V + V.T) / 2)) > 0:
                     return (V + V.T) / 2
             except np.linalg.LinAlgError:
@@ -104,7 +119,7 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         st = self._state
         pirls = self._fit.pirls
         chol, f, _ = pirls.factorize(st, self._fit.theta, with_x=False)
-        return conditional_variances(chol, f, self.sigma)
+        return conditional_variances(chol, f, self._re_scale)
 
     # -- likelihood ---------------------------------------------------------------------
     @property
@@ -125,7 +140,9 @@ class GeneralizedLinearMixedModel(MixedModelBase):
     @property
     def deviance(self) -> float:
         """Sum of the deviance residuals (lme4's `deviance()` for glmer fits)."""
-        return self._state.dev_resid_sum
+        d = self._state.dev_resid_sum
+        # with an ML dispersion PIRLS ran at prior weights w/φ̂
+        return d * self._fit.dispersion if self._fit.dispersion is not None else d
 
     @property
     def reml_criterion(self) -> None:
@@ -195,7 +212,7 @@ class GeneralizedLinearMixedModel(MixedModelBase):
             if not use_u:
                 for t, T in zip(self._frame.terms, templates, strict=True):
                     u = rng.standard_normal((t.n_levels, t.k))
-                    eta = eta + t.row_effects(u @ T.T) * (self.sigma if self._has_scale
+                    eta = eta + t.row_effects(u @ T.T) * (self._re_scale if self._has_scale
                                                           else 1.0)
             out[:, j] = self._draw(self.family.link.linkinv(eta), rng)
         return out
@@ -238,8 +255,14 @@ class GeneralizedLinearMixedModel(MixedModelBase):
             raw = y
         resp = encode_response(raw, self.family, self._frame.weights)
         frame = replace(self._frame, y=raw)
-        fit = fit_glmm(frame, self.family, resp, self.nAGQ, self._control,
-                       start={"theta": self._fit.theta})
+        if self.dispersion_method == "ML":
+            from mixedfx.glmm.dispersion import fit_glmm_ml_dispersion
+
+            fit = fit_glmm_ml_dispersion(frame, self.family, resp, self._control,
+                                         start={"theta": self._fit.theta})
+        else:
+            fit = fit_glmm(frame, self.family, resp, self.nAGQ, self._control,
+                           start={"theta": self._fit.theta})
         return GeneralizedLinearMixedModel(frame, self.family, resp, fit, self._control,
                                            self.data_name)
 
@@ -254,7 +277,8 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         return GlmmSummary(self, correlation=correlation)
 
     def _record(self) -> dict[str, Any]:
-        return {"family": self.family.name, "link": self.family.link.name, "nAGQ": self.nAGQ}
+        return {"family": self.family.name, "link": self.family.link.name, "nAGQ": self.nAGQ,
+                "dispersion": self.dispersion_method}
 
     def __repr__(self) -> str:
         groups = ", ".join(f"{g}: {n}" for g, n in self.ngrps.items())

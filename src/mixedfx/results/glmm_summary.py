@@ -64,9 +64,16 @@ class GlmmSummary:
             out.append(f"   Data: {m.data_name}")
         out += ["", self.aic_table(), ""]
         out.append(scaled_residuals(m.residuals(type="pearson", scaled=True)))
+        ml = m.dispersion_method == "ML"
         out += ["", "Random effects:",
-                random_effects_table(m._covariances, m.sigma if m._has_scale else None),
+                random_effects_table(m._covariances,
+                                     m.sigma if m._has_scale and not ml else None),
                 groups_line(m.nobs, m.ngrps)]
+        if ml:
+            phi = m.sigma**2
+            out += ["", f"Dispersion estimated by maximum likelihood (as glmmTMB): sigma = "
+                    f"{format_real([m.sigma], 3)[0].strip()}, "
+                    f"dispersion phi = sigma^2 = {format_real([phi], 3)[0].strip()}"]
         c = self.coefficients
         if len(c):
             out += ["", "Fixed effects:\n" + print_coefmat(c, DIGITS)]

@@ -100,6 +100,11 @@ class LinearMixedModel(MixedModelBase):
     def vcov(self) -> pd.DataFrame:
         Ri = self._fit.solution.RX_inv
         V = self.sigma**2 * (Ri.T @ Ri)
+        if any(t.covariance.structured for t in self._frame.terms):
+            # glmmTMB's vcov: plus the variance parameters' uncertainty (inference.tmb_vcov)
+            from mixedfx.inference.tmb_vcov import variance_parameter_correction
+
+            V = V + variance_parameter_correction(self)
         names = self._frame.fixef_names
         return pd.DataFrame(V, index=names, columns=names)
 

@@ -45,14 +45,44 @@ def scaled_residuals(resid: np.ndarray) -> str:
         ["Min", "1Q", "Median", "3Q", "Max"], [c.strip() for c in format_real(q, DIGITS)])
 
 
+def _display_rows(c: TermCovariance) -> int:
+    """Rows a term takes in the table: glmmTMB prints one SD for ar1 (and homcs)."""
+    return 1 if c.structure in ("ar1", "homcs") else len(c.names)
+
+
+def _corr_cells(c: TermCovariance, ncols: int) -> list[list[str]]:
+    """The Corr cells of a term: the lower triangle (us, toep), nothing (diag, one column),
+    or glmmTMB's single entry `0.84 (ar1)` / `0.50 (cs)` on the term's first row."""
+    k, rows = len(c.names), _display_rows(c)
+    if c.structure in ("ar1", "cs", "homcs"):
+        first = format_real(r_round(np.array([c.corr[1, 0]]), 2), 7, nsmall=2)[0].strip()
+        out = [[f"{first} ({c.structure})"] + [""] * (ncols - 1)]
+        return out + [[""] * ncols for _ in range(rows - 1)]
+    if c.structure == "diag" or k == 1:
+        return [[""] * ncols for _ in range(rows)]
+    cc = format_real(r_round(c.corr, 2).ravel(), 7, nsmall=2)
+    cc = np.array(cc, dtype=object).reshape(k, k)
+    return [[cc[i, j] if j < i else "" for j in range(ncols)] for i in range(k)]
+
+
+def _corr_width(c: TermCovariance) -> int:
+    if c.structure in ("ar1", "cs", "homcs"):
+        return 1
+    if c.structure == "diag":
+        return 0
+    return len(c.names) - 1
+
+
 def random_effects_table(covs: list[TermCovariance], sigma: float | None) -> str:
-    """lme4's `formatVC` table: Groups, Name, Variance, Std.Dev. and correlations."""
+    """lme4's `formatVC` table: Groups, Name, Variance, Std.Dev. and correlations; structured
+    terms as glmmTMB's `formatVC` prints them (ar1: one SD and `ρ (ar1)`; cs: the SDs and
+    `ρ (cs)`; diag: no correlations)."""
     groups, names, sds = [], [], []
     for c in covs:
-        for i, nm in enumerate(c.names):
+        for i in range(_display_rows(c)):
             groups.append(c.group if i == 0 else "")
-            names.append(nm)
-        sds.extend(c.sd.tolist())
+            names.append(c.names[i])
+            sds.append(float(c.sd[i]))
     if sigma is not None:
         groups.append("Residual")
         names.append("")
@@ -60,16 +90,10 @@ def random_effects_table(covs: list[TermCovariance], sigma: float | None) -> str
     sds_arr = np.asarray(sds)
     var_f = format_real(sds_arr**2, DIGITS)
     sd_f = format_real(sds_arr, DIGITS)
-    maxk = max(len(c.names) for c in covs)
-    corr_cols = max(maxk - 1, 0)
+    corr_cols = max(max(_corr_width(c) for c in covs), 0)
     corr_rows: list[list[str]] = []
     for c in covs:
-        k = len(c.names)
-        cc = format_real(r_round(c.corr, 2).ravel(), 7, nsmall=2)
-        cc = np.array(cc, dtype=object).reshape(k, k)
-        for i in range(k):
-            row = [cc[i, j] if j < i else "" for j in range(corr_cols)]
-            corr_rows.append(row)
+        corr_rows.extend(_corr_cells(c, corr_cols))
     while len(corr_rows) < len(groups):
         corr_rows.append([""] * corr_cols)
     header = ["Groups", "Name", "Variance", "Std.Dev."]

@@ -21,6 +21,7 @@ class TermCovariance:
     group: str            # display name (lme4 makes repeated group names unique: Subject.1)
     names: list[str]
     cov: np.ndarray
+    structure: str = "us"  # glmmTMB's name of the covariance structure
 
     @property
     def sd(self) -> np.ndarray:
@@ -52,7 +53,8 @@ def unique_group_names(terms: list[RandomEffectsTerm]) -> list[str]:
 def term_covariances(terms: list[RandomEffectsTerm], templates: list[np.ndarray],
                      sigma: float) -> list[TermCovariance]:
     names = unique_group_names(terms)
-    return [TermCovariance(group=g, names=list(t.term_names), cov=sigma**2 * (T @ T.T))
+    return [TermCovariance(group=g, names=list(t.term_names), cov=sigma**2 * (T @ T.T),
+                           structure=t.covariance.name)
             for g, t, T in zip(names, terms, templates, strict=True)]
 
 
