@@ -186,3 +186,15 @@ def test_slope_and_ar1_reaches_the_boundary_maximum() -> None:
                                rtol=1e-4)
     sd = m.varcorr["sdcor"].to_numpy()
     np.testing.assert_allclose(sd[:2], [best["sd_intercept"], best["sd_Days"]], rtol=3e-3)
+
+
+def test_structured_random_term_with_residual_structure() -> None:
+    """`diag(Days | Subject)` (glmmTMB syntax) with AR(1) residuals is nlme's
+    `random = list(Subject = pdDiag(~Days))` with corAR1."""
+    ref = CASES["sleepstudy_lme_diag_ar1_reml"]
+    m = mfx.lmer("Reaction ~ Days + diag(Days | Subject)", sleep(),
+                 correlation=mfx.cor_ar1("~ Days | Subject"))
+    assert m.loglik == pytest.approx(ref["loglik"], abs=1e-3)
+    assert m.cor_struct.params["Phi"] == pytest.approx(ref["structures"]["corStruct"]["coef"]
+                                                       ["Phi"], rel=2e-3)
+    np.testing.assert_allclose(m.fixef.to_numpy(), _values(ref["fixef"]), rtol=1e-4)
