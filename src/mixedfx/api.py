@@ -14,6 +14,7 @@ from mixedfx.optimize import Control
 from mixedfx.optimize.threads import blas_threads_for
 from mixedfx.residual import CorStruct, ResidualStructure, VarFunc, bind_structures
 from mixedfx.residual.structure import check_structure_types
+from mixedfx.residual.variance import check_no_empty_strata
 from mixedfx.results.lmm_model import LinearMixedModel
 from mixedfx.validate import check_bool, check_choice, check_number, check_positive_int
 
@@ -70,6 +71,8 @@ def structured_frame(formula: str, data: Any, var_func: VarFunc | None,
                      require_random: bool = True) -> tuple[ModelFrame, ResidualStructure]:
     """The model frame (with the structures' columns) and the bound residual structure."""
     check_structure_types(var_func, correlation)
+    if var_func is not None and hasattr(data, "columns"):
+        check_no_empty_strata(var_func, data)
     extra = tuple(dict.fromkeys(
         c for s in (var_func, correlation) if s is not None for c in s.form.columns))
     frame = build_model_frame(formula, data, offset=offset, na_action=na_action,

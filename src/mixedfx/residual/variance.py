@@ -79,6 +79,22 @@ def _numeric(frame: pd.DataFrame, column: str, what: str) -> np.ndarray:
     return v
 
 
+def check_no_empty_strata(func: VarFunc, frame: pd.DataFrame) -> None:
+    """A categorical stratum column of the user's data with a category that has no rows names
+    a stratum whose variance var_ident cannot estimate: refuse it (nlme would silently drop
+    it; here the user learns that the stratum is empty)."""
+    if func.name != "varIdent":
+        return
+    for g in func.form.groups:
+        col = frame[g] if g in frame.columns else None
+        if col is not None and isinstance(col.dtype, pd.CategoricalDtype):
+            counts = col.value_counts(sort=False)
+            empty = [str(k) for k, v in counts.items() if v == 0]
+            if empty:
+                raise ValueError(f"var_ident stratum with no rows: {g} = {empty} (drop unused "
+                                 "categories, e.g. with .cat.remove_unused_categories())")
+
+
 def _group_labels(frame: pd.DataFrame, groups: tuple[str, ...]) -> np.ndarray:
     for g in groups:
         if g not in frame.columns:
