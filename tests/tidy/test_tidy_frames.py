@@ -140,3 +140,12 @@ def test_baseline_tidy_and_glance_match_broom():
 def test_ddf_refused_for_glmm():
     with pytest.raises(ValueError, match="ddf applies to linear mixed models"):
         glmm().tidy(ddf="Kenward-Roger")
+
+
+def test_boot_intervals_are_confint_boot():
+    m = lmm(True, "(1 | Subject)")
+    t = m.tidy(conf_int=True, conf_method="boot", nsim=30, seed=5)
+    ci = m.confint(method="boot", nsim=30, seed=5)
+    np.testing.assert_allclose(t["conf.low"], ci["lower"].loc[
+        [*m.fixef.index, *m.parameter_names()]].to_numpy())
+    assert np.all(t["conf.low"] < t["estimate"]) and np.all(t["estimate"] < t["conf.high"])
