@@ -26,7 +26,7 @@ def run(script: str) -> dict[str, list[float]]:
         runpy.run_path(str(ROOT / "examples" / script), run_name="__main__")
     out: dict[str, list[float]] = {}
     for line in buf.getvalue().splitlines():
-        m = re.match(r"^([a-zA-Z][\w =.]*): (.*)$", line)
+        m = re.match(r"^([a-zA-Z][\w =.-]*): (.*)$", line)
         if m:
             nums = re.findall(r"-?\d+\.\d+(?:e[-+]?\d+)?", m.group(2))
             if nums:
@@ -69,7 +69,21 @@ def test_glmm_cbpp_walkthrough():
         np.testing.assert_allclose(got[key], vals, rtol=rtol, err_msg=key)
 
 
-CHECKED = {"lm_to_lmer.py", "glmm_cbpp.py"}
+def test_crossed_nested_walkthrough():
+    got = run("crossed_nested.py")
+    e = load("examples.json")
+    expect = {
+        "Penicillin REML criterion": [e["penicillin_reml"]],
+        "Penicillin SDs": e["penicillin_sd"],
+        "Pastes LRT chisq": [e["pastes_lrt_chisq"]],
+        "Pastes AIC": e["pastes_aic"],
+        "Pastes cask-only REML criterion": [e["pastes_sample_only_reml"]],
+    }
+    for key, vals in expect.items():       # printed to 5-6 decimals; lme4 optimum 1e-4 flat
+        np.testing.assert_allclose(got[key], vals, rtol=2e-4, atol=2e-6, err_msg=key)
+
+
+CHECKED = {"lm_to_lmer.py", "glmm_cbpp.py", "crossed_nested.py"}
 
 
 def test_every_example_is_checked():

@@ -81,5 +81,6 @@ def test_profile_refused_with_a_residual_structure(sleep: pd.DataFrame) -> None:
 def test_var_ident_stratum_with_no_rows(sleep: pd.DataFrame) -> None:
     d = sleep.assign(phase=pd.Categorical(np.where(sleep["Days"] < 5, "early", "late"),
                                           categories=["early", "late", "follow-up"]))
-    with pytest.raises(ValueError, match=r"var_ident stratum with no rows: phase = \['follow-up'\]"):
+    with pytest.raises(ValueError,
+                       match=r"var_ident stratum with no rows: phase = \['follow-up'\]"):
         mfx.lmer("Reaction ~ Days + (1 | Subject)", d, weights=mfx.var_ident("~ 1 | phase"))

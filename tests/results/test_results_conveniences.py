@@ -168,12 +168,15 @@ def test_glmm_simulation_helpers():
     g = glmm()
     s = inference.sim(g, nsim=400, seed=2)
     assert s.fixef.shape == (400, 4) and s.ranef["herd"].shape == (400, 15, 1)
-    se = np.sqrt(np.diag(g.vcov.to_numpy()))
+    assert np.all(np.isnan(s.sigma))                  # arm: NA for GLMMs
+    # arm draws (u, β) jointly from the penalized information at the PIRLS weights: the β
+    # margin is (R_XᵀR_X)⁻¹, the b margin at least the conditional variance
+    se = np.sqrt(np.diag(g._rx_vcov))
     np.testing.assert_allclose(s.fixef.std(ddof=1), se, rtol=0.15)
     r = inference.re_sim(g, nsim=400, seed=3)
     re = g.ranef(condvar=True)["herd"]
     np.testing.assert_allclose(r["mean"], re["(Intercept)"], atol=0.12)
-    np.testing.assert_allclose(r["sd"], re.attrs["condsd"]["(Intercept)"], rtol=0.2)
+    assert np.all(r["sd"].to_numpy() > 0.85 * re.attrs["condsd"]["(Intercept)"].to_numpy())
     pi = inference.predict_interval(g, nsim=500, seed=4, type="probability")
     assert np.all((pi["lwr"] < pi["fit"]) & (pi["fit"] < pi["upr"]))
     assert np.all((pi["lwr"] > 0) & (pi["upr"] < 1))

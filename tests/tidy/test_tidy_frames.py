@@ -140,3 +140,24 @@ def test_baseline_tidy_and_glance_match_broom():
 def test_ddf_refused_for_glmm():
     with pytest.raises(ValueError, match="ddf applies to linear mixed models"):
         glmm().tidy(ddf="Kenward-Roger")
+
+
+def test_boot_intervals_are_confint_boot():
+    m = lmm(True, "(1 | Subject)")
+    t = m.tidy(conf_int=True, conf_method="boot", nsim=30, seed=5)
+    ci = m.confint(method="boot", nsim=30, seed=5)
+    np.testing.assert_allclose(t["conf.low"], ci["lower"].loc[
+        [*m.fixef.index, *m.parameter_names()]].to_numpy())
+    assert np.all(t["conf.low"] < t["estimate"]) and np.all(t["estimate"] < t["conf.high"])
+
+
+def test_weighted_lmm_augment():
+    ss = mfx.datasets.load("sleepstudy")
+    ss["w"] = 1 + (ss.Days % 3) / 2
+    m = mfx.lmer("Reaction ~ Days + (Days | Subject)", ss, weights="w")
+    a, ref = m.augment(), pd.DataFrame(REF["lmm_weighted_augment"])
+    # the weighted fit agrees with lme4's to ~1e-5 (fitted values within 3e-3)
+    tol = {".hat": (1e-4, 0), ".cooksd": (3e-3, 1e-6), ".weights": (0, 0)}
+    for c in ref.columns:
+        rtol, atol = tol.get(c, (0, 5e-3))
+        np.testing.assert_allclose(a[c], ref[c], rtol=rtol, atol=atol, err_msg=c)

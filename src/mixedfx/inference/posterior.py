@@ -5,7 +5,8 @@ performance's `icc`.
 `sim` (arm's method for merMod, flat prior, conditional on θ̂): σ*² = pwrss/χ²_{n−p}
 (σ*⁻² ~ Gamma((n − p)/2, rate = pwrss/2)), then (u*, β*) ~ N((û, β̂), σ*² M⁻¹) with
 M = [[ΛᵀZᵀZΛ + I, ΛᵀZᵀX], [XᵀZΛ, XᵀX]], drawn as R⁻¹e for the upper Cholesky factor
-M = RᵀR; b* = Λu*.
+M = RᵀR; b* = Λu*. GLMMs (arm's glmerMod branch): M with the final PIRLS weights W
+(ΛᵀZᵀWZΛ + I, ...), unit scale, σ reported as NaN.
 
 `re_sim` summarizes the b* draws per grouping factor, level and term (mean, median, sd).
 
@@ -15,7 +16,9 @@ M = RᵀR; b* = Λu*.
 
 `icc` (performance::icc, Nakagawa et al.): σ²_u = Σ_terms mean_i(zᵢᵀ Σ_t zᵢ) over the rows
 (the random-effect variance at the observed covariates), σ²_f = var(Xβ̂), σ²_ε = σ̂²;
-adjusted ICC = σ²_u/(σ²_u + σ²_ε), conditional ICC = σ²_u/(σ²_f + σ²_u + σ²_ε).
+adjusted ICC = σ²_u/(σ²_u + σ²_ε), conditional ICC = σ²_u/(σ²_f + σ²_u + σ²_ε). For
+binomial GLMMs σ²_ε is the latent-scale variance (π²/3 logit, 1 probit, π²/6 cloglog);
+other families are refused.
 """
 
 from __future__ import annotations
@@ -55,41 +58,25 @@ def _is_glmm(model: object) -> bool:
     return hasattr(model, "family")
 
 
-def _sim_glmm(model: object, nsim: int, rng: np.random.Generator) -> PosteriorSims:
-    """arm's `sim` for a glmerMod: β* ~ N(β̂, vcov(β̂)) and, independently per level,
-    b*_l ~ N(b̂_l, condVar_l) (σ fixed at its estimate)."""
-    from mixedfx.results.varcorr import unique_group_names
-
-    fr = model.frame
-    beta = rng.multivariate_normal(model.beta, model.vcov.to_numpy(), size=nsim,
-                                   method="cholesky")
-    ranef, levels, names = {}, {}, {}
-    for t, g, b, cv in zip(fr.terms, unique_group_names(fr.terms), model._random_effects(),
-                           model._conditional_variances(), strict=True):
-        e = rng.standard_normal((nsim, t.n_levels, t.k))
-        ranef[g] = b[None] + np.einsum("lab,slb->sla", _psd_sqrt(cv), e)
-        levels[g] = [str(v) for v in t.levels]
-        names[g] = list(t.term_names)
-    return PosteriorSims(fixef=pd.DataFrame(beta, columns=model.fixef.index), ranef=ranef,
-                         ranef_levels=levels, ranef_terms=names,
-                         sigma=np.full(nsim, model.sigma))
-
-
 def sim(model: LinearMixedModel, nsim: int = 100, seed: int | None = None) -> PosteriorSims:
-    """arm's `sim(m, n.sims)`: joint draws of σ, β and the random effects (for a GLMM: β
-    from its Wald distribution, random effects from their conditional distributions)."""
+    """arm's `sim(m, n.sims)`: joint draws of σ, β and the random effects. For a GLMM, as
+    arm: M is built with the final PIRLS weights, the draws have unit scale and `sigma` is
+    NaN (arm's NA)."""
     rng = np.random.default_rng(seed)
-    if _is_glmm(model):
-        return _sim_glmm(model, nsim, rng)
+    glmm = _is_glmm(model)
     fr = model.frame
     terms = fr.terms
     Z = z_matrix(terms, fr.n)
     X = fr.X
-    if fr.weights is not None:
-        sw = np.sqrt(fr.weights)
+    if glmm:
+        W, _ = model._fit.pirls.weights(model._state)
+    else:
+        W = fr.weights
+    if W is not None:
+        sw = np.sqrt(W)
         Z = sp.csc_matrix(sp.diags(sw) @ Z)
         X = X * sw[:, None]
-    Lam = lambda_matrix(terms, model._fit.factor.templates)
+    Lam = lambda_matrix(terms, model._templates())
     ZL = (Z @ Lam).tocsc()
     q, p = Z.shape[1], X.shape[1]
     M = np.empty((q + p, q + p))
@@ -98,10 +85,11 @@ def sim(model: LinearMixedModel, nsim: int = 100, seed: int | None = None) -> Po
     M[q:, :q] = M[:q, q:].T
     M[q:, q:] = X.T @ X
     R = np.linalg.cholesky(M).T                       # M = RᵀR, R upper
-    u_hat = np.concatenate([u.ravel() for u in model._fit.solution.u])
+    u_list = model._state.u if glmm else model._fit.solution.u
+    u_hat = np.concatenate([u.ravel() for u in u_list])
     mean = np.concatenate([u_hat, model.beta])
-    sig = _sigma_draws(model, nsim, rng)
-    E = rng.standard_normal((q + p, nsim)) * sig[None, :]
+    sig = np.full(nsim, np.nan) if glmm else _sigma_draws(model, nsim, rng)
+    E = rng.standard_normal((q + p, nsim)) * (1.0 if glmm else sig[None, :])
     draws = solve_triangular(R, E, lower=False) + mean[:, None]   # (q + p, nsim)
     b = Lam @ draws[:q]
     ranef, levels, names = {}, {}, {}

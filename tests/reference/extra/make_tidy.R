@@ -28,6 +28,11 @@ out$glmm_augment <- frame(a)
 aic <- AIC(m1ml, mml, m1, m)
 bic <- BIC(m1ml, mml, m1, m)
 out$aic_table <- list(model = rownames(aic), df = aic$df, AIC = aic$AIC, BIC = bic$BIC)
+# augment of a weighted fit (hat values use the prior weights)
+ssw <- sleepstudy; ssw$w <- 1 + (ssw$Days %% 3) / 2
+mw <- lmer(Reaction ~ Days + (Days | Subject), ssw, weights = w)
+aw <- as.data.frame(augment(mw))
+out$lmm_weighted_augment <- frame(aw[, c(".fitted", ".resid", ".hat", ".cooksd", ".weights", ".wtres")])
 # broom's tidy / glance for the fixed-effects baselines
 l <- lm(Reaction ~ Days, sleepstudy)
 out$lm_tidy <- frame(broom::tidy(l, conf.int = TRUE))
