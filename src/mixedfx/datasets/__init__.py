@@ -122,7 +122,10 @@ def _convert(raw: pd.Series, spec: dict[str, Any], column: str) -> pd.Series | p
     if r_type == "integer":
         return pd.to_numeric(raw).astype("Int64" if has_na else "int64")
     if r_type == "numeric":
-        return pd.to_numeric(raw).astype("float64")
+        # numpy's string -> float conversion is correctly rounded; pandas < 3's to_numeric
+        # parser can be one unit in the last place off
+        return pd.Series(raw.to_numpy(dtype=object).astype("float64"), index=raw.index,
+                         name=raw.name)
     if r_type == "logical":
         mapped = raw.str.lower().map({"true": True, "false": False})
         return mapped.astype("boolean" if has_na else "bool")

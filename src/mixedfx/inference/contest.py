@@ -38,7 +38,11 @@ def ddf_method(ddf: str) -> str:
 
 def contest1d(model: LinearMixedModel, contrast: np.ndarray, ddf: str = "Satterthwaite"
               ) -> dict[str, float]:
-    """Estimate, SE, df, t and p of the contrast lᵀβ (H₀: lᵀβ = 0)."""
+    """Estimate, SE, df, t and p of the contrast lᵀβ (H₀: lᵀβ = 0).
+
+    With Satterthwaite's df the statistic is taken at the polished optimum of the
+    Satterthwaite state (lᵀβ* / SE*, see `satterthwaite.optimum`), so that t, F and p do not
+    depend on where the optimizer stopped; `Estimate` is the fit's lᵀβ̂."""
     l = np.asarray(contrast, dtype=float).ravel()  # noqa: E741
     method = ddf_method(ddf)
     est = float(l @ model.beta)
@@ -46,12 +50,14 @@ def contest1d(model: LinearMixedModel, contrast: np.ndarray, ddf: str = "Sattert
         kr = kenward_roger(model)
         var = float(l @ kr.vcov_adj @ l)
         df = kr.df(l[None, :])
+        centre = est
     else:
         st = satterthwaite_state(model)
         var = float(l @ st.vcov_beta @ l)
         df = st.df(l)
+        centre = float(l @ st.beta)
     se = float(np.sqrt(var))
-    t = est / se
+    t = centre / se
     return {"Estimate": est, "Std. Error": se, "df": df, "t value": t,
             "Pr(>|t|)": float(2.0 * stats.t.sf(abs(t), df))}
 

@@ -109,36 +109,38 @@ class SatterthwaiteState:
         return 2.0 * v * v / den
 
 
-def optimum_varpar(model: LinearMixedModel) -> np.ndarray:
-    """φ̂ = (θ̂, σ̂) at the minimum of the profiled criterion.
+def optimum(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:
+    """φ̂ = (θ̂, σ̂) and β̂ at the minimum of the profiled criterion.
 
     BOBYQA stops within its tolerance of the minimum, and on a flat ridge where exactly it
     stops depends on the last bits of every evaluation (another BLAS kernel moves θ̂ by 1e-4
-    on `distance ~ age + Sex + (age | Subject)`, and the df with it by 2e-4). The df are
-    derivatives at the optimum, so they are taken at the Newton-polished minimum
+    on `distance ~ age + Sex + (age | Subject)`, and the df with it by 2e-4). The df and F
+    statistics are functions of the optimum, so they are taken at the Newton-polished minimum
     (`optimize.polish`), which is the same point whatever the path.
     """
     fit = model._fit
     if fit.structured is not None:        # (θ, ψ) were polished jointly by the fit
-        return np.concatenate([fit.theta, fit.psi, [model.sigma]])
+        return np.concatenate([fit.theta, fit.psi, [model.sigma]]), model.beta
     from mixedfx.lmm.fit import upper_bounds
+    from mixedfx.lmm.solution import solve
 
     theta = polished_optimum(fit.objective, fit.theta, fit.lower, upper_bounds(model.frame))
     if np.array_equal(theta, fit.theta):
-        return np.append(fit.theta, model.sigma)
+        return np.append(fit.theta, model.sigma), model.beta
     f = fit.objective.chol.factorize(theta)
     if f is None:
-        return np.append(fit.theta, model.sigma)
+        return np.append(fit.theta, model.sigma), model.beta
     n, p = fit.objective.n, fit.objective.p
-    return np.append(theta, math.sqrt(f.pwrss / (n - p if model.REML else n)))
+    beta = solve(fit.objective.chol, f).beta
+    return np.append(theta, math.sqrt(f.pwrss / (n - p if model.REML else n))), beta
 
 
 def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
     """Hessian of `devfun_vp` and Jacobian of `get_covbeta` at the optimum (lmerTest's
-    `as_lmerModLT`; see `optimum_varpar` for the point)."""
+    `as_lmerModLT`; see `optimum` for the point)."""
     system = VarparSystem(model)
     reml = model.REML
-    varpar = optimum_varpar(model)
+    varpar, beta = optimum(model)
     H = hessian(lambda x: varpar_deviance(system, x, reml), varpar)
     H = 0.5 * (H + H.T)
     if not np.all(np.isfinite(H)):
@@ -170,7 +172,7 @@ def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
     J = jacobian(lambda x: covbeta(system, x).ravel(), varpar)
     jac = np.stack([J[:, i].reshape(p, p) for i in range(J.shape[1])]) if p else \
         np.zeros((len(varpar), 0, 0))
-    return SatterthwaiteState(varpar=varpar, beta=model.beta, vcov_beta=covbeta(system, varpar),
+    return SatterthwaiteState(varpar=varpar, beta=beta, vcov_beta=covbeta(system, varpar),
                               vcov_varpar=2.0 * h_inv, jacobian=jac,
                               hessian_eigenvalues=evals, warnings=messages)
 
