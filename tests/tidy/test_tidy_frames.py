@@ -31,6 +31,12 @@ def glmm():
                      mfx.datasets.load("cbpp"), family="binomial")
 
 
+# Satterthwaite df are derivatives at the optimum: lmerTest takes them where lme4's optimizer
+# stopped (sleepstudy: 16.99973), mixedfx at the Newton-polished optimum (17.000002); the
+# reference README's tolerance for df is 1e-3 relative.
+COLUMN_RTOL = {"df": 1e-3}
+
+
 def compare(got: pd.DataFrame, key: str, rtol: float, atol: float = 0.0) -> None:
     ref = pd.DataFrame(REF[key])
     assert list(got.columns) == list(ref.columns)
@@ -43,7 +49,8 @@ def compare(got: pd.DataFrame, key: str, rtol: float, atol: float = 0.0) -> None
             assert [None if v is None else str(v) for v in got[c]] == r, c
         else:
             np.testing.assert_allclose(got[c].to_numpy(dtype=float),
-                                       ref[c].to_numpy(dtype=float), rtol=rtol, atol=atol,
+                                       ref[c].to_numpy(dtype=float),
+                                       rtol=max(rtol, COLUMN_RTOL.get(c, 0.0)), atol=atol,
                                        err_msg=c)
 
 
