@@ -165,7 +165,9 @@ def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
     )
     from mixedfx.optimize.derivatives import central_hessian
 
-    base = fit_glmm(frame, family, resp, 1, control, start=start, warn=False)
+    # lme4's fit as the start (its derivatives and messages are not needed)
+    base = fit_glmm(frame, family, resp, 1, replace(control, calc_derivs=False), start=start,
+                    warn=False)
     pirls, state = base.pirls, base.state
     n_theta, p = len(base.theta), len(base.beta)
     mu = state.mu
