@@ -73,7 +73,8 @@ for (nm in names(spec$data)) {
 attach(dat)
 out <- lapply(spec$calls, function(cl) {
   e <- parse(text = cl)[[1]]
-  times <- replicate(reps, system.time(m <- eval(e))[["elapsed"]])
+  times <- numeric(reps)
+  for (i in seq_len(reps)) times[i] <- system.time(m <- eval(e))[["elapsed"]]
   list(time = median(times), loglik = as.numeric(logLik(m)))
 })
 cat(toJSON(out, auto_unbox = TRUE, digits = NA))
