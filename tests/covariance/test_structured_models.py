@@ -140,3 +140,13 @@ def test_glmm_structured_through_summary() -> None:
     assert "(ar1)" in text
     assert m.re_covariances()[0].structure == "ar1"
     assert m.simulate(1, seed=2).shape == (m.nobs, 1)
+
+
+def test_ranova_keeps_structures(pastes: pd.DataFrame) -> None:
+    """Reduced models keep the other terms' structures; a structured term is dropped whole."""
+    m = quiet(mfx.lmer, "strength ~ 1 + ar1(0 + cask | batch) + (1 | batch)", pastes)
+    tab = quiet(m.ranova)
+    assert list(tab.index) == ["<none>", "ar1(0 + cask | batch)", "(1 | batch)"]
+    only_ar1 = quiet(mfx.lmer, "strength ~ 1 + ar1(0 + cask | batch)", pastes)
+    assert tab["logLik"].iloc[2] == pytest.approx(only_ar1.loglik, abs=1e-6)
+    assert list(tab["npar"]) == [5, 3, 4]

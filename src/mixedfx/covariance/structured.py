@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixedfx.covariance.base import numeric_template_derivatives, sd_name
+from mixedfx.covariance.base import numeric_template_derivatives, psd_cholesky, sd_name
 from mixedfx.covariance.unstructured import CovarianceStructure, sd_corr
 
 
@@ -44,8 +44,6 @@ class StructuredCovariance(CovarianceStructure):
 
     def correlation_factor(self, rho: np.ndarray) -> np.ndarray:
         """C(ρ) with C Cᵀ = R(ρ), lower triangular."""
-        from mixedfx.covariance.base import psd_cholesky
-
         return psd_cholesky(self.correlation(rho))
 
     def cor_bounds(self) -> tuple[np.ndarray, np.ndarray]:

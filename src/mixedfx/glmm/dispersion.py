@@ -58,7 +58,9 @@ def check_dispersion(dispersion: str, family: Family, nagq: int) -> str:
 
 def minus2_loglik(family: Family, y: np.ndarray, mu: np.ndarray, wt: np.ndarray,
                   phi: float) -> float:
-    """−2 Σ wᵢ log f(yᵢ; μᵢ, φ) with all constants."""
+    """−2 Σ wᵢ log f(yᵢ; μᵢ, φ) with all constants (+∞ outside the family's μ > 0)."""
+    if not np.all(mu > 0):
+        return math.inf
     if family.name == "Gamma":
         a = 1.0 / phi
         logf = a * np.log(a * y / mu) - a * y / mu - np.log(y) - special.gammaln(a)
@@ -134,9 +136,12 @@ class DispersionObjective(GlmmObjective):
             return np.inf
         self.set_phi(math.exp(log_phi))
         try:
-            return super().__call__(x[:-1])
+            # trial points with an invalid μ (inverse link: η ≤ 0) are +∞, not warnings
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                value = super().__call__(x[:-1])
         except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
             return np.inf
+        return value if np.isfinite(value) else np.inf
 
 
 def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
@@ -165,7 +170,11 @@ def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
     )
     from mixedfx.optimize.derivatives import central_hessian
 
-    base = fit_glmm(frame, family, resp, 1, control, start=start, warn=False)
+    # lme4's fit as the start (its derivatives and messages are not needed)
+    # (PIRLS's step halving passes invalid μ, e.g. η ≤ 0 under the inverse link: not news)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        base = fit_glmm(frame, family, resp, 1, replace(control, calc_derivs=False),
+                        start=start, warn=False)
     pirls, state = base.pirls, base.state
     n_theta, p = len(base.theta), len(base.beta)
     mu = state.mu

@@ -76,12 +76,26 @@ def anova(*models: LinearMixedModel, refit: bool = True,
 
 
 # ----- refitting variants of a model --------------------------------------------------------
+def _is_structured(bar_text: str) -> bool:
+    """A bar written with its covariance structure, `ar1(0 + f | g)` (kept as written)."""
+    from mixedfx.covariance import STRUCTURES
+
+    head = bar_text.strip().split("(", 1)[0]
+    return head in STRUCTURES and bar_text.strip().endswith(")")
+
+
+def _bar_text(bar: RandomBar) -> str:
+    """The bar as the formula writes it: `1 + x | g`, or `ar1(0 + f | g)` for a structured
+    term (so that reduced models keep their structures)."""
+    return bar.text if bar.structure == "us" else str(bar)
+
+
 def _formula(model: LinearMixedModel, fixed_rhs: str, bars: Sequence[str],
              offsets: bool = True) -> str:
     """R text of a variant of the model formula (formula offsets kept when `offsets`)."""
     parsed = model.frame.formula
     offs = [f"offset({o})" for o in parsed.offsets] if offsets else []
-    parts = [fixed_rhs, *offs, *[f"({b})" for b in bars]]
+    parts = [fixed_rhs, *offs, *[b if _is_structured(b) else f"({b})" for b in bars]]
     return f"{parsed.response} ~ {' + '.join(parts)}"
 
 
@@ -158,12 +172,14 @@ def ranova(model: LinearMixedModel, reduce_terms: bool = True) -> AnovaTable:
     parsed = model.frame.formula
     bars = list(parsed.bars)
     reml = model.REML
-    full_bars = [b.text for b in bars]
+    full_bars = [_bar_text(b) for b in bars]
     fixed = parsed.fixed_rhs
     rows_ll: list[tuple[float, int]] = [(model.loglik, model.npar)]
     names = ["<none>"]
     for i, bar in enumerate(bars):
-        variants = _reduced_bars(bar, model) if reduce_terms else [(f"({bar.text})", None)]
+        # a structured term is tested as a whole (its columns share the structure)
+        variants = _reduced_bars(bar, model) if reduce_terms and bar.structure == "us" \
+            else [(str(bar), None)]
         for name, repl in variants:
             new_bars = full_bars[:i] + ([repl] if repl is not None else []) + full_bars[i + 1:]
             if new_bars:
@@ -199,7 +215,7 @@ def drop1(model: LinearMixedModel, test: str = "F", ddf: str = "Satterthwaite") 
         raise ValueError("test must be 'F' or 'Chisq'")
     full = model.refit_ml()
     parsed = model.frame.formula
-    bars = [b.text for b in parsed.bars]
+    bars = [_bar_text(b) for b in parsed.bars]
     ll0, df0 = full.loglik, full.npar
     rows = [{"npar": math.nan, "AIC": -2 * ll0 + 2 * df0, "LRT": math.nan,
              "Pr(Chi)": math.nan}]
