@@ -28,8 +28,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tests" / "reference"))
 
-import mixedfx as mfx  # noqa: E402
 from cases import load_case, load_data  # noqa: E402
+
+import mixedfx as mfx  # noqa: E402
 
 
 def _gpa() -> Any:
