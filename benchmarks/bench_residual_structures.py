@@ -86,7 +86,8 @@ def time_python(model: dict[str, Any], repeats: int) -> tuple[float, float]:
 R_TEMPLATE = """
 suppressMessages({{library(nlme); library(glmmTMB)}})
 d <- read.csv("{csv}", stringsAsFactors = FALSE)
-for (col in names(d)) if (col %in% c({factors})) d[[col]] <- factor(d[[col]], levels = {levels}[[col]])
+lv <- {levels}
+for (col in names(d)) if (col %in% c({factors})) d[[col]] <- factor(d[[col]], levels = lv[[col]])
 m <- {call}
 times <- replicate({repeats}, system.time(m <- {call})[["elapsed"]])
 cat(median(times), as.numeric(logLik(m)), "\\n")
