@@ -3,7 +3,8 @@
 For the fitted data: the model frame, then `.fitted` (linear predictor Xβ̂ + Zb̂ + offset: the
 response for an LMM, the link scale for a GLMM), `.resid` (response residuals for LMMs,
 deviance residuals for GLMMs: lme4's `residuals()` default), `.hat` and `.cooksd`
-(lme4's `hatvalues` / `cooks.distance`, from `mixedfx.diagnostics.leverage`), `.fixed` (Xβ̂ + offset), then lme4's response-module slots:
+(lme4's `hatvalues` / `cooks.distance`, from `mixedfx.diagnostics.leverage`), `.fixed`
+(Xβ̂ + offset), then lme4's response-module slots:
 `.mu` (μ), `.offset`, `.sqrtXwt` (√ of the working weights), `.sqrtrwt`
 (√(w / V(μ))), `.weights` (prior weights; × trials for binomial), `.wtres` (.sqrtrwt·(y − μ))
 and, for GLMMs, `.eta`.
