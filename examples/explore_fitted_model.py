@@ -1,6 +1,7 @@
 """Exploring a fitted model on the sleepstudy data: fixed effects, conditional modes with their
-conditional SDs, the intraclass correlation, simulated group effects (merTools' REsim), an exact
-restricted LRT of the random slope (RLRsim) and what-if predictions across subjects.
+conditional SDs, the intraclass correlation and R² effect sizes, simulated group effects
+(merTools' REsim), an exact restricted LRT of the random slope (RLRsim) and what-if
+predictions across subjects.
 Run: PYTHONPATH=src python examples/explore_fitted_model.py
 
 Lines of the form `name: value` are checked against R by tests/examples/test_examples.py.
@@ -28,6 +29,13 @@ print(f"intercept range: {re['(Intercept)'].min():.6f} {re['(Intercept)'].max():
 # 3. how much of the variation lies between subjects? (R: performance::icc(m))
 icc = mfx.inference.icc(m)
 print(f"ICC adjusted and conditional: {icc['ICC_adjusted']:.6f} {icc['ICC_conditional']:.6f}")
+
+# 3b. effect sizes from the same variance decomposition: Nakagawa's marginal R² (fixed effects)
+#     and conditional R² (fixed + random) (R: performance::r2_nakagawa(m))
+total = icc["var_fixed"] + icc["var_random"] + icc["var_residual"]
+r2_marginal = icc["var_fixed"] / total
+r2_conditional = (icc["var_fixed"] + icc["var_random"]) / total
+print(f"R2 marginal and conditional: {r2_marginal:.6f} {r2_conditional:.6f}")
 
 # 4. simulated group effects (R: merTools::REsim(m)): mean, median and sd of the draws
 sims = mfx.inference.re_sim(m, nsim=2000, seed=101)

@@ -92,6 +92,7 @@ def test_explore_fitted_model_walkthrough():
         "condsd 308": e["condsd_308"],
         "intercept range": e["ranef_int_range"],
         "ICC adjusted and conditional": e["icc"],
+        "R2 marginal and conditional": e["r2"],
         "RLRT": [e["rlrt"]],
         "what-if 308": [e["whatif_308"]],
         "what-if range": e["whatif_range"],

@@ -15,6 +15,8 @@ out$condsd_308 <- first$condsd
 out$ranef_int_range <- range(re$condval[re$term == "(Intercept)"])
 ic <- icc(m)
 out$icc <- c(ic$ICC_adjusted, ic$ICC_conditional)
+r2 <- r2_nakagawa(m)                         # effect sizes: Nakagawa's marginal / conditional R2
+out$r2 <- c(r2$R2_marginal[[1]], r2$R2_conditional[[1]])
 set.seed(101)
 rs <- REsim(m, n.sims = 2000)
 r308 <- rs[rs$groupID == "308", ]
