@@ -46,6 +46,7 @@ def main(only: list[str] | None = None) -> None:
         "residuals_fitted_cbpp": lambda: g.plot(),
         "shrinkage_sleepstudy": lambda: plots.shrinkage(m),
         "shrinkage_orthodont": lambda: plots.shrinkage(orth),
+        "shrinkage_cbpp": lambda: plots.shrinkage(g),
         "profile_dyestuff": lambda: plots.profile(dye),
         "bootstrap_dyestuff": lambda: plots.bootstrap(dye.bootstrap(nsim=300, seed=1)),
     }

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from mixedfx.families import Family, family_from
+from mixedfx.fitters import register
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.lmm.fit import fit_lmm
 from mixedfx.lmm.structured import fit_structured_lmm
@@ -221,3 +222,8 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
 
     best = optimize_log_theta(deviance_at, theta0, tol=tol)
     return fits[best] if best in fits else (deviance_at(best), fits[best])[1]
+
+
+register("lmer", lmer)
+register("glmer", glmer)
+register("gls", gls)

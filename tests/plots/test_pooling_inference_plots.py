@@ -52,9 +52,30 @@ def test_shrinkage_single_column_holds_other_fixed_effects():
     assert cp.get_xdata()[0] == pytest.approx(ols[0])
 
 
-def test_shrinkage_refuses_glmm_and_unknown_terms():
-    with pytest.raises(TypeError, match="linear mixed models"):
-        plots.shrinkage(cbpp())
+def test_shrinkage_glmm_per_group_glm_on_link_scale():
+    import json
+    from pathlib import Path
+
+    ref = json.loads((Path(__file__).parents[1] / "reference" / "extra" / "diagnostics.json")
+                     .read_text())["cbpp"]
+    m = cbpp()
+    est = plots.pooling_estimates(m)
+    # R: glm(cbind(incidence, size - incidence) ~ 1, binomial, offset = X_o β_o) per herd
+    # (with lme4's β_o, which differs from mixedfx's in the 4th digit) and the pooled glm
+    np.testing.assert_allclose(est.no_pooling["(Intercept)"], ref["no_pooling"], rtol=2e-3,
+                               atol=5e-4)
+    assert est.complete_pooling["(Intercept)"] == pytest.approx(ref["complete_pooling"][0],
+                                                                rel=1e-7)
+    ax = plots.shrinkage(m).axes[0]
+    q = next(c for c in ax.collections if c.get_label() == "shrinkage")
+    order = np.argsort(est.no_pooling["(Intercept)"].to_numpy(), kind="stable")
+    np.testing.assert_allclose(q.X, est.no_pooling["(Intercept)"].to_numpy()[order])
+    np.testing.assert_allclose(q.X + q.U, m.coef()["herd"]["(Intercept)"].to_numpy()[order])
+
+
+def test_shrinkage_refuses_unknown_terms():
+    with pytest.raises(ValueError, match="unknown grouping factor"):
+        plots.shrinkage(sleep(), group="nope")
     with pytest.raises(ValueError, match="terms"):
         plots.shrinkage(sleep(), terms=["nope"])
 

@@ -111,5 +111,10 @@ def test_re_sim_plot_matches_resim():
     # the highlighted (red) segments are exactly those excluding zero
     sig = _segments(ax.collections[1])
     assert all((s[0, 1] > 0) or (s[1, 1] < 0) for s in sig)
-    with pytest.raises(TypeError, match="linear mixed model"):
-        plots.re_sim(cbpp())
+    # GLMMs: arm's glmerMod simulation, effects on the link scale
+    g = cbpp()
+    gfig = plots.re_sim(g, nsim=200, seed=2)
+    gs = mfx.inference.re_sim(g, nsim=200, seed=2)
+    gpts = gfig.axes[0].collections[-1].get_offsets()
+    np.testing.assert_allclose(np.sort(gpts[:, 1]), np.sort(gs["median"].to_numpy()),
+                               rtol=1e-12)

@@ -136,3 +136,13 @@ def test_satterthwaite_includes_structure_parameters(fitted) -> None:
     assert len(st.varpar) == len(m.theta) + m.npar - len(m.theta) - len(m.beta)
     with pytest.raises(ValueError, match="Kenward-Roger is not available"):
         m.summary(ddf="Kenward-Roger")
+
+
+def test_update_and_influence_keep_the_residual_structure(fitted) -> None:
+    _, m = fitted
+    u = m.update(". ~ . - occasion")
+    assert (u.var_struct is None) == (m.var_struct is None)
+    assert (u.cor_struct is None) == (m.cor_struct is None)
+    assert list(u.fixef.index) == ["(Intercept)"]
+    same = m.update()
+    assert same.loglik == pytest.approx(m.loglik, abs=1e-6)

@@ -119,7 +119,9 @@ def _extra_offset(model: Any) -> np.ndarray | None:
 
 
 def _refit(model: Any, keep: np.ndarray, maxfun: int) -> Any:
-    from mixedfx.api import glmer, lmer
+    from mixedfx.fitters import fitter, residual_structure_kwargs
+
+    glmer, lmer = fitter("glmer"), fitter("lmer")
 
     fr = model.frame
     data = fr.frame.loc[keep].reset_index(drop=True)
@@ -130,6 +132,13 @@ def _refit(model: Any, keep: np.ndarray, maxfun: int) -> Any:
     if hasattr(model, "family"):
         return glmer(model.formula, data, family=model.family, nAGQ=model.nAGQ, weights=w,
                      offset=off, control=ctrl, start={"theta": model.theta})
+    structures = residual_structure_kwargs(model)
+    if structures:
+        if w is not None:
+            raise ValueError("influence() of a model with both prior weights and an nlme "
+                             "variance function is not available")
+        return lmer(model.formula, data, REML=model.REML, offset=off, control=ctrl,
+                    **structures)
     return lmer(model.formula, data, REML=model.REML, weights=w, offset=off, control=ctrl,
                 start=model.theta)
 

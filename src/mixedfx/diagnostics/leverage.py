@@ -69,9 +69,10 @@ def _hat_diagonal(model: Any, prior: bool) -> np.ndarray:
         per_model = _CACHE.setdefault(model, {})
     except TypeError:                     # not weak-referenceable: no cache
         per_model = {}
-    if prior not in per_model:
-        per_model[prior] = _compute_hat_diagonal(model, prior)
-    return per_model[prior].copy()
+    key = prior or not hasattr(model, "family")       # one hat matrix for an LMM
+    if key not in per_model:
+        per_model[key] = _compute_hat_diagonal(model, prior)
+    return per_model[key].copy()
 
 
 def _compute_hat_diagonal(model: Any, prior: bool, chunk_elements: int = 4_000_000

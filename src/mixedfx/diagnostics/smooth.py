@@ -17,23 +17,20 @@ def _lowest(x: np.ndarray, y: np.ndarray, n: int, xs: float, nleft: int, nright:
     rng = x[n - 1] - x[0]
     h = max(xs - x[nleft], x[nright] - xs)
     h9, h1 = 0.999 * h, 0.001 * h
-    a = 0.0
-    j = nleft
-    while j < n:
-        w[j] = 0.0
-        r = abs(x[j] - xs)
-        if r <= h9:
-            if r <= h1:
-                w[j] = 1.0
-            else:
-                w[j] = (1.0 - (r / h) ** 3) ** 3
-            if userw:
-                w[j] *= rw[j]
-            a += w[j]
-        elif x[j] > xs:
-            break
-        j += 1
-    nrt = j - 1
+    # R's loop over j ≥ nleft stops at the first point right of xs farther than h9
+    stop = min(n, int(np.searchsorted(x, xs + h9, side="right")) + 2)
+    seg = slice(nleft, stop)
+    r = np.abs(x[seg] - xs)
+    beyond = np.flatnonzero((r > h9) & (x[seg] > xs))
+    if len(beyond):
+        stop = nleft + int(beyond[0])
+        r = r[: beyond[0]]
+    wj = np.where(r <= h9, np.where(r <= h1, 1.0, (1.0 - (r / h) ** 3) ** 3), 0.0)
+    if userw:
+        wj = wj * rw[nleft:stop]
+    w[nleft:stop] = wj
+    a = float(wj.sum())
+    nrt = stop - 1
     if a <= 0.0:
         return 0.0, False
     sl = slice(nleft, nrt + 1)

@@ -48,8 +48,12 @@ def as_factor(s: pd.Series) -> pd.Series:
     else:
         levels = r_sort_levels(str(v) for v in values)
         labels = levels
-        s = s.map(lambda v: v if pd.isna(v) else str(v))
-    mapping = {lv: i for i, lv in enumerate(levels)}
-    codes = s.map(lambda v: -1 if pd.isna(v) else mapping[v]).to_numpy(dtype=np.int64)
+        if not (pd.api.types.is_string_dtype(s.dtype)
+                and all(isinstance(v, str) for v in values)):
+            s = s.map(lambda v: v if pd.isna(v) else str(v))
+    # vectorized coding: values not among the levels (missing ones) get code -1
+    codes = pd.Categorical(s.to_numpy(dtype=object) if not pd.api.types.is_numeric_dtype(
+        s.dtype) or pd.api.types.is_bool_dtype(s.dtype) else s.to_numpy(),
+        categories=levels).codes.astype(np.int64)
     return pd.Series(pd.Categorical.from_codes(codes, categories=labels), index=s.index,
                      name=s.name)

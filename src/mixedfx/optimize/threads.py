@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 SMALL_BLOCK = 400
 SAMPLE_SECONDS = 0.05
@@ -55,6 +55,18 @@ def other_cores_busy(window: float = SAMPLE_SECONDS) -> float | None:
     return max(0.0, busy_seconds / max(t1 - t0, 1e-9))
 
 
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _controller() -> ThreadpoolController:
+    """One ThreadpoolController per process: building it scans the loaded libraries, which
+    cost more than a small fit (about 1 ms idle) when done at every call."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
 @contextlib.contextmanager
 def blas_threads_for(dense_block_size: int) -> Iterator[None]:
     """One BLAS thread for a small dense block, or when other processes keep the machine's
@@ -64,5 +76,5 @@ def blas_threads_for(dense_block_size: int) -> Iterator[None]:
         if busy is None or busy < BUSY_CORES:
             yield
             return
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _controller().limit(limits=1, user_api="blas"):
         yield

@@ -124,14 +124,13 @@ def re_sim(model: Any, nsim: int = 200, seed: int | None = None, level: float = 
            stat: str = "median", groups: Any = None) -> Any:
     """merTools' `plotREsim(REsim(m))`: per grouping factor and term, the simulated random
     effects' `stat` (median or mean) ± z·sd against their rank; intervals that exclude zero
-    are highlighted. Simulation: `mixedfx.inference.re_sim` (arm's `sim`, LMMs)."""
+    are highlighted. Simulation: `mixedfx.inference.re_sim` (arm's `sim`; for GLMMs its
+    glmerMod branch, effects on the link scale)."""
     from mixedfx.inference.posterior import re_sim as simulate_re
 
     level = _check_level(level)
     if stat not in ("median", "mean"):
         raise ValueError("stat must be 'median' or 'mean'")
-    if hasattr(model, "family"):
-        raise TypeError("re_sim plots need a linear mixed model (arm's sim for lmer fits)")
     sims = simulate_re(model, nsim=nsim, seed=seed)
     z = stats.norm.ppf(1 - (1 - level) / 2)
     facets = list(dict.fromkeys(zip(sims["groupFctr"], sims["term"], strict=True)))

@@ -6,7 +6,12 @@ estimate of level j is the least-squares fit of y − offset − X_o β̂_o on V
 the fixed-effects columns without a random effect for g, held at the model's estimates;
 weighted by the prior weights; NaN when j's rows cannot identify all columns); partial pooling
 is coef(m)[g] restricted to those columns; complete pooling is the ordinary least-squares fit of
-y on X ignoring the groups (lm of the fixed part). Linear mixed models only.
+y on X ignoring the groups (lm of the fixed part).
+
+GLMMs, on the link scale: the per-group fits and the complete-pooling fit are the family's
+GLMs (R's glm.fit: IRLS from the family's starting values, prior weights / trials, the offset
+X_o β̂_o); a group whose GLM does not converge or diverges (e.g. a binomial group with no
+successes, whose estimate is −∞) gets NaN and no arrow.
 """
 
 from __future__ import annotations
@@ -31,9 +36,6 @@ class PoolingEstimates:
 
 def pooling_estimates(model: Any, group: str | None = None) -> PoolingEstimates:
     """The three sets of estimates the shrinkage plot draws."""
-    if hasattr(model, "family"):
-        raise TypeError("the shrinkage plot is for linear mixed models (per-group least "
-                        "squares); fit with mixedfx.lmer")
     fr = model.frame
     groups = list(dict.fromkeys(t.group_name for t in fr.terms))
     g = groups[0] if group is None else group
@@ -45,17 +47,27 @@ def pooling_estimates(model: Any, group: str | None = None) -> PoolingEstimates:
     codes, levels = terms[0].codes, list(terms[0].levels)
     names = list(fr.fixef_names)
     other = [j for j, nm in enumerate(names) if nm not in cols]
-    y = fr.y - (0.0 if fr.offset is None else fr.offset)
-    y_adj = y - fr.X[:, other] @ model.beta[other]
-    sw = np.ones(fr.n) if fr.weights is None else np.sqrt(fr.weights)
+    off = np.zeros(fr.n) if fr.offset is None else np.asarray(fr.offset, dtype=float)
+    fixed_other = fr.X[:, other] @ model.beta[other]
     k = V.shape[1]
     nop = np.full((len(levels), k), np.nan)
+    if hasattr(model, "family"):
+        fam, y, wt = model.family, model._resp.y, model._resp.wt
+
+        def fit(A: np.ndarray, rows: Any, o: np.ndarray) -> np.ndarray:
+            return glm_fit(A, y[rows], wt[rows], o, fam)
+    else:
+        y = fr.y
+        w = np.ones(fr.n) if fr.weights is None else np.asarray(fr.weights, dtype=float)
+
+        def fit(A: np.ndarray, rows: Any, o: np.ndarray) -> np.ndarray:
+            sw = np.sqrt(w[rows])
+            return np.linalg.lstsq(A * sw[:, None], (y[rows] - o) * sw, rcond=None)[0]
     for j in range(len(levels)):
         rows = codes == j
-        A = V[rows] * sw[rows, None]
-        if rows.sum() >= k and np.linalg.matrix_rank(A) == k:
-            nop[j] = np.linalg.lstsq(A, y_adj[rows] * sw[rows], rcond=None)[0]
-    ols = np.linalg.lstsq(fr.X * sw[:, None], y * sw, rcond=None)[0]
+        if rows.sum() >= k and np.linalg.matrix_rank(V[rows]) == k:
+            nop[j] = fit(V[rows], rows, off[rows] + fixed_other[rows])
+    ols = fit(fr.X, slice(None), off)
     fe = dict(zip(names, model.beta, strict=True))
     complete = pd.Series([float(ols[names.index(c)]) if c in names else 0.0 for c in cols],
                          index=cols)
@@ -66,10 +78,38 @@ def pooling_estimates(model: Any, group: str | None = None) -> PoolingEstimates:
         fixed=pd.Series([fe.get(c, 0.0) for c in cols], index=cols))
 
 
+def glm_fit(X: np.ndarray, y: np.ndarray, wt: np.ndarray, offset: np.ndarray, family: Any,
+            maxit: int = 25, epsilon: float = 1e-8) -> np.ndarray:
+    """R's glm.fit by IRLS; NaN coefficients when it does not converge or diverges."""
+    link = family.link
+    eta = link.linkfun(family.mustart(y, wt))
+    dev_old = np.inf
+    beta = np.full(X.shape[1], np.nan)
+    with np.errstate(all="ignore"):
+        for _ in range(maxit):
+            mu = link.linkinv(eta)
+            d = link.mu_eta(eta)
+            w = wt * d**2 / family.variance(mu)
+            good = (wt > 0) & (d != 0) & np.isfinite(w)
+            z = eta - offset + (y - mu) / d
+            sw = np.sqrt(w[good])
+            beta = np.linalg.lstsq(X[good] * sw[:, None], z[good] * sw, rcond=None)[0]
+            eta = X @ beta + offset
+            dev = float(np.sum(family.dev_resids(y, link.linkinv(eta), wt)))
+            if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
+                break
+            dev_old = dev
+        else:
+            return np.full(X.shape[1], np.nan)
+    if not np.all(np.isfinite(beta)) or np.max(np.abs(eta)) > 30:
+        return np.full(X.shape[1], np.nan)
+    return beta
+
+
 def shrinkage(model: Any, group: str | None = None, terms: Any = None) -> Any:
-    """No pooling vs partial pooling with arrows (a quiver from each level's per-group fit to
-    its model coefficient) and complete pooling; one random-effect column: a dot plot per level;
-    two or more: the plane of the first two (or `terms`)."""
+    """No pooling vs partial pooling (link scale for a GLMM) with arrows (a quiver from each
+    level's per-group fit to its model coefficient) and complete pooling; one random-effect
+    column: a dot plot per level; two or more: the plane of the first two (or `terms`)."""
     est = pooling_estimates(model, group)
     cols = list(est.partial_pooling.columns)
     if terms is not None:
@@ -80,6 +120,7 @@ def shrinkage(model: Any, group: str | None = None, terms: Any = None) -> Any:
         cols = wanted
     nop, part = est.no_pooling[cols], est.partial_pooling[cols]
     n = len(nop)
+    scale = f" ({model.family.link.name} scale)" if hasattr(model, "family") else ""
     if len(cols) == 1:
         c = cols[0]
         order = np.argsort(nop[c].to_numpy(), kind="stable")
@@ -99,7 +140,7 @@ def shrinkage(model: Any, group: str | None = None, terms: Any = None) -> Any:
         ax.set_yticks(pos)
         ax.set_yticklabels(np.asarray(nop.index.astype(str))[order],
                            fontsize=8 if n <= 40 else 5)
-        style(ax, f"Shrinkage of {est.group}: {c}", c, est.group)
+        style(ax, f"Shrinkage of {est.group}: {c}", c + scale, est.group)
     else:
         a, b = cols[:2]
         fig, axes = subplots(1, 1, 6.4, 5.4)
@@ -115,6 +156,6 @@ def shrinkage(model: Any, group: str | None = None, terms: Any = None) -> Any:
                    label="partial pooling")
         ax.scatter([est.complete_pooling[a]], [est.complete_pooling[b]], marker="*", s=160,
                    color="black", zorder=5, label="complete pooling")
-        style(ax, f"Shrinkage of {est.group}", a, b)
+        style(ax, f"Shrinkage of {est.group}", a + scale, b + scale)
     ax.legend(fontsize=8, loc="best")
     return fig

@@ -7,7 +7,6 @@ RSS/n (ML); t tests with n − p degrees of freedom, as nlme's `summary.gls`.
 from __future__ import annotations
 
 import math
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -18,10 +17,10 @@ from scipy.linalg import solve_triangular
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.gls_engine.fit import GlsFit, fit_gls
 from mixedfx.optimize import Control
-from mixedfx.results.residual_structures import fitted_structures, structure_lines
+from mixedfx.results.residual_structures import ResidualStructureAccess, structure_lines
 
 
-class GlsModel:
+class GlsModel(ResidualStructureAccess):
     """A model fitted by generalized least squares (nlme's `gls` object)."""
 
     def __init__(self, frame: ModelFrame, fit: GlsFit, control: Control,
@@ -77,18 +76,6 @@ class GlsModel:
         s2 = self._fit.solution.rss / (self.nobs - p)
         return pd.DataFrame(s2 * (Ri @ Ri.T), index=names, columns=names)
 
-    @cached_property
-    def _structures(self) -> tuple[Any, Any]:
-        return fitted_structures(self._fit.residual, self._fit.psi, self.sigma)
-
-    @property
-    def var_struct(self) -> Any:
-        return self._structures[0]
-
-    @property
-    def cor_struct(self) -> Any:
-        return self._structures[1]
-
     # ----- likelihood ---------------------------------------------------------------------
     @property
     def loglik(self) -> float:
@@ -130,11 +117,7 @@ class GlsModel:
             s = res.sd_multipliers(self._fit.psi)
             return (r if s is None else r / s) / self.sigma
         if type == "normalized":
-            if res.n_params:
-                out = res.whiten(self._fit.psi, r[:, None])
-                assert out is not None
-                r = out[0][:, 0]
-            return r / self.sigma
+            return self._whiten_rows(r) / self.sigma
         raise ValueError("type must be 'response', 'pearson' or 'normalized'")
 
     def predict(self, newdata: object = None) -> np.ndarray:

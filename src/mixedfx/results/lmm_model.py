@@ -19,9 +19,10 @@ from mixedfx.lmm.fit import LmmFit, fit_lmm
 from mixedfx.lmm.solution import conditional_variances
 from mixedfx.optimize import Control
 from mixedfx.results.base import MixedModelBase
+from mixedfx.results.residual_structures import ResidualStructureAccess
 
 
-class LinearMixedModel(MixedModelBase):
+class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
     """A linear mixed model fitted by REML or ML (lme4's `lmerMod`)."""
 
     def __init__(self, frame: ModelFrame, fit: LmmFit, control: Control,
@@ -52,31 +53,6 @@ class LinearMixedModel(MixedModelBase):
             n -= len(self.beta)
         return -2.0 * self.loglik + self.npar * math.log(n)
 
-    # ----- residual structures (nlme) ---------------------------------------------------
-    @cached_property
-    def _structures(self) -> tuple[Any, Any]:
-        from mixedfx.results.residual_structures import fitted_structures
-
-        return fitted_structures(self._fit.residual, self._fit.psi, self.sigma)
-
-    @property
-    def var_struct(self) -> Any:
-        """The fitted variance function (`name`, `params`, `stratum_variances()`) or None."""
-        return self._structures[0]
-
-    @property
-    def cor_struct(self) -> Any:
-        """The fitted correlation structure (`name`, `params`) or None."""
-        return self._structures[1]
-
-    def _whiten_rows(self, r: np.ndarray) -> np.ndarray:
-        """L⁻¹r for the fitted residual covariance (the identity without structures)."""
-        res = self._fit.residual
-        if res is None:
-            return r
-        out = res.whiten(self._fit.psi, r[:, None])
-        assert out is not None
-        return out[0][:, 0]
 
     # ----- parameters -----------------------------------------------------------------
     @property

@@ -4,6 +4,8 @@ constrained scale, and the summary blocks nlme prints for them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,6 +89,37 @@ def fitted_structures(residual: ResidualStructure | None, psi: np.ndarray | None
         c = residual.cor
         cor = CorStruct(c.name, c.struct.form.text, c.params(pc), c, pc)
     return var, cor
+
+
+class ResidualStructureAccess:
+    """Accessors of a fitted model with an optional nlme residual structure; the model has
+    `_fit.residual` (a `ResidualStructure` or None), `_fit.psi` and `sigma`."""
+
+    _fit: Any
+    sigma: float
+
+    @cached_property
+    def _structures(self) -> tuple[VarStruct | None, CorStruct | None]:
+        return fitted_structures(self._fit.residual, self._fit.psi, self.sigma)
+
+    @property
+    def var_struct(self) -> VarStruct | None:
+        """The fitted variance function (`name`, `params`, `stratum_variances()`) or None."""
+        return self._structures[0]
+
+    @property
+    def cor_struct(self) -> CorStruct | None:
+        """The fitted correlation structure (`name`, `params`, `matrix()`) or None."""
+        return self._structures[1]
+
+    def _whiten_rows(self, r: np.ndarray) -> np.ndarray:
+        """L⁻¹r for the fitted residual covariance (the identity without a structure)."""
+        res = self._fit.residual
+        if res is None or res.n_params == 0:
+            return r
+        out = res.whiten(self._fit.psi, r[:, None])
+        assert out is not None
+        return out[0][:, 0]
 
 
 def _named_values(params: pd.Series, digits: int = 7) -> str:

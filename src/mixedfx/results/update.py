@@ -102,9 +102,13 @@ def update_model(model: Any, formula: str | None = None, data: Any = None,
     if data is None:
         data = model.frame.frame
     glmm = hasattr(model, "family")
-    from mixedfx.api import glmer, lmer
+    from mixedfx.fitters import fitter, residual_structure_kwargs
 
-    allowed = {"REML", "control", "weights", "offset", "na_action", "start"} if not glmm \
+    glmer, lmer = fitter("glmer"), fitter("lmer")
+    for key, value in residual_structure_kwargs(model).items():
+        kwargs.setdefault(key, value)
+    allowed = {"REML", "control", "weights", "offset", "na_action", "start",
+               "correlation"} if not glmm \
         else {"family", "nAGQ", "control", "weights", "offset", "na_action", "start", "link"}
     unknown = sorted(set(kwargs) - allowed)
     if unknown:

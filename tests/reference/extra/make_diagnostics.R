@@ -50,6 +50,15 @@ out <- list(
     influence = infl(cb, "herd"),
     pred_link = wald(cb, nd_cb, NULL),
     pred_response = list(mu = unname(predict(cb, nd_cb, type = "response"))),
+    no_pooling = sapply(levels(cbpp$herd), function(h) {
+      X <- model.matrix(~ period, cbpp)
+      o <- drop(X[, -1] %*% fixef(cb)[-1])
+      d <- cbpp$herd == h
+      unname(coef(suppressWarnings(glm(cbind(incidence, size - incidence) ~ 1,
+                                       binomial, cbpp[d, ], offset = o[d]))))
+    }),
+    complete_pooling = unname(coef(glm(cbind(incidence, size - incidence) ~ period, binomial,
+                                       cbpp))),
     binned = as.list(as.data.frame(arm::binned.resids(fitted(cb), resid(cb, type = "response"),
                                                       nclass = 10)$binned))))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "diagnostics.json")
