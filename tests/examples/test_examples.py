@@ -83,7 +83,53 @@ def test_crossed_nested_walkthrough():
         np.testing.assert_allclose(got[key], vals, rtol=2e-4, atol=2e-6, err_msg=key)
 
 
-CHECKED = {"lm_to_lmer.py", "glmm_cbpp.py", "crossed_nested.py"}
+def test_explore_fitted_model_walkthrough():
+    got = run("explore_fitted_model.py")
+    e = load("examples2.json")
+    expect = {                              # deterministic numbers: R's to print precision
+        "fixef": e["fixef"],
+        "ranef 308": e["ranef_308"],
+        "condsd 308": e["condsd_308"],
+        "intercept range": e["ranef_int_range"],
+        "ICC adjusted and conditional": e["icc"],
+        "R2 marginal and conditional": e["r2"],
+        "RLRT": [e["rlrt"]],
+        "what-if 308": [e["whatif_308"]],
+        "what-if range": e["whatif_range"],
+        "what-if population": [e["whatif_population"]],
+    }
+    for key, vals in expect.items():
+        np.testing.assert_allclose(got[key], vals, rtol=2e-6, atol=2e-6, err_msg=key)
+    # simulation-based numbers: merTools' REsim and RLRsim's p-value are random in R too, so
+    # only agreement within Monte Carlo error (2000 draws: SE of a mean ≈ sd / 45)
+    np.testing.assert_allclose(got["REsim 308 mean"], e["resim_308_mean"], atol=1.5)
+    np.testing.assert_allclose(got["REsim 308 sd"], e["resim_308_sd"], rtol=0.1)
+    assert got["RLRT p-value"] == [e["rlrt_p"]]
+
+
+def test_hsb_introduction_walkthrough():
+    got = run("hsb_introduction.py")
+    e = load("examples2.json")
+    expect = {
+        "REML fit": e["hsb_reml"],
+        "ML fit": e["hsb_ml"],
+        "intercept SE REML and ML": e["hsb_se"],
+        "ICC": [e["hsb_icc"]] * 2,
+        "smallest school": e["hsb_smallest"],
+        "lambda range": e["hsb_lambda_range"],
+        "SD of raw and conditional means": [e["hsb_raw_sd"], e["hsb_cond_sd"]],
+    }
+    for key, vals in expect.items():      # the lme4 optimum is flat to ~1e-6 relative
+        np.testing.assert_allclose(got[key], vals, rtol=1e-5, atol=1e-5, err_msg=key)
+    # the bootstrap (100 draws) is random: the interval must hold R's estimate and be about
+    # as wide as the Wald interval ±1.96·SE (R's SE 0.2444 → width 0.958)
+    lo, hi = got["bootstrap CI of the mean"]
+    assert lo < e["hsb_reml"][0] < hi
+    assert 0.6 < (hi - lo) / (2 * 1.959964 * e["hsb_se"][0]) < 1.4
+
+
+CHECKED = {"lm_to_lmer.py", "glmm_cbpp.py", "crossed_nested.py", "explore_fitted_model.py",
+           "hsb_introduction.py"}
 
 
 def test_every_example_is_checked():

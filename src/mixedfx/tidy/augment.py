@@ -3,7 +3,8 @@
 For the fitted data: the model frame, then `.fitted` (linear predictor Xβ̂ + Zb̂ + offset: the
 response for an LMM, the link scale for a GLMM), `.resid` (response residuals for LMMs,
 deviance residuals for GLMMs: lme4's `residuals()` default), `.hat` and `.cooksd`
-(`mixedfx.tidy.influence`), `.fixed` (Xβ̂ + offset), then lme4's response-module slots:
+(lme4's `hatvalues` / `cooks.distance`, from `mixedfx.diagnostics.leverage`), `.fixed`
+(Xβ̂ + offset), then lme4's response-module slots:
 `.mu` (μ), `.offset`, `.sqrtXwt` (√ of the working weights), `.sqrtrwt`
 (√(w / V(μ))), `.weights` (prior weights; × trials for binomial), `.wtres` (.sqrtrwt·(y − μ))
 and, for GLMMs, `.eta`.
@@ -13,12 +14,13 @@ With `newdata`: its columns, `.fitted` (predict with all random effects, link sc
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mixedfx.tidy.influence import cooks_distance, hat_values
+from mixedfx.diagnostics.leverage import cooks_distance, hatvalues
 
 
 def augment(model: Any, newdata: Any = None) -> pd.DataFrame:
@@ -39,20 +41,23 @@ def augment(model: Any, newdata: Any = None) -> pd.DataFrame:
     glmm = hasattr(model, "family")
     offset = frame.offset if frame.offset is not None else np.zeros(n)
     eta = model._eta()
-    h = hat_values(model)
+    with warnings.catch_warnings():     # lme4's GLMM hat-matrix caveat: augment stays quiet
+        warnings.simplefilter("ignore", UserWarning)
+        h = hatvalues(model)
+    cooksd = cooks_distance(model)       # reuses the cached hat values
     if glmm:
         fam, resp, st = model.family, model._resp, model._state
         mu = st.mu
         W, _ = model._fit.pirls.weights(st)
         sqrtrwt = np.sqrt(resp.wt / fam.variance(mu))
         cols = {".fitted": eta, ".resid": model.residuals(type="deviance"), ".hat": h,
-                ".cooksd": cooks_distance(model, h), ".fixed": model._eta(set()),
+                ".cooksd": cooksd, ".fixed": model._eta(set()),
                 ".mu": mu, ".offset": offset, ".sqrtXwt": np.sqrt(W), ".sqrtrwt": sqrtrwt,
                 ".weights": resp.wt, ".wtres": sqrtrwt * (resp.y - mu), ".eta": eta}
     else:
         w = frame.weights if frame.weights is not None else np.ones(n)
         cols = {".fitted": eta, ".resid": frame.y - eta, ".hat": h,
-                ".cooksd": cooks_distance(model, h), ".fixed": model._eta(set()),
+                ".cooksd": cooksd, ".fixed": model._eta(set()),
                 ".mu": eta, ".offset": offset, ".sqrtXwt": np.sqrt(w), ".sqrtrwt": np.sqrt(w),
                 ".weights": w, ".wtres": np.sqrt(w) * (frame.y - eta)}
     for k, v in cols.items():
