@@ -128,8 +128,47 @@ def test_hsb_introduction_walkthrough():
     assert 0.6 < (hi - lo) / (2 * 1.959964 * e["hsb_se"][0]) < 1.4
 
 
-CHECKED = {"lm_to_lmer.py", "glmm_cbpp.py", "crossed_nested.py", "explore_fitted_model.py",
-           "hsb_introduction.py"}
+CHECKED = {"random_slopes.py", "residual_structures.py", "lm_to_lmer.py", "glmm_cbpp.py",
+           "crossed_nested.py", "explore_fitted_model.py", "hsb_introduction.py"}
+
+
+def test_random_slopes_walkthrough():
+    """Biomass simulation (tutorial numbers in tests/reference/biomass_sim_reml.json)."""
+    got = run("random_slopes.py")
+    ref = json.loads((ROOT / "tests" / "reference" / "biomass_sim_reml.json").read_text())
+    e = ref["expected"]
+    assert got["REML criterion"] == [round(e["reml_criterion"], 6)] or np.isclose(
+        got["REML criterion"][0], e["reml_criterion"], atol=1e-5)
+    np.testing.assert_allclose(got["fixed effects"], list(e["fixef"].values()), rtol=1e-5)
+    np.testing.assert_allclose(got["variance components"], [r["vcov"] for r in e["varcorr"]],
+                               rtol=1e-3)
+    np.testing.assert_allclose(got["Wald lower"], e["confint_wald"]["lower"], rtol=1e-5)
+    np.testing.assert_allclose(got["Wald upper"], e["confint_wald"]["upper"], rtol=1e-5)
+    np.testing.assert_allclose(got["profile lower"], e["confint_profile"]["lower"], rtol=1e-3)
+    np.testing.assert_allclose(got["profile upper"], e["confint_profile"]["upper"], rtol=1e-3)
+    lo, hi = got["bootstrap Temp interval"]
+    wl, wu = e["confint_wald"]["lower"][1], e["confint_wald"]["upper"][1]
+    # a parametric bootstrap interval: contains the estimate, about as wide as Wald's
+    assert lo < e["fixef"]["Temp"] < hi
+    assert 0.6 < (hi - lo) / (wu - wl) < 1.4
+
+
+def test_residual_structures_walkthrough():
+    """gpa: varIdent and AR(1) against nlme (tests/reference/extra/nlme/)."""
+    got = run("residual_structures.py")
+    ref = {c["id"]: c for c in json.loads(
+        (EXTRA / "nlme" / "nlme_structures.json").read_text())["cases"]}
+    vi, ar = ref["gpa_lme_varident_reml"], ref["gpa_lme_ar1_reml"]
+    np.testing.assert_allclose(got["varIdent variances"],
+                               list(vi["structures"]["varStruct"]["stratum_var"].values()),
+                               rtol=1e-3)
+    np.testing.assert_allclose(got["AR1 Phi"], [ar["structures"]["corStruct"]["coef"]["Phi"]],
+                               rtol=1e-3)
+    np.testing.assert_allclose(got["logLik"], [vi["loglik"], ar["loglik"]], atol=1e-3)
+    np.testing.assert_allclose(got["MMRM logLik"], [ref["orthodont_gls_mmrm_reml"]["loglik"]],
+                               atol=1e-3)
+    ml = [ref["gpa_lme_varident_ml"]["aic"], ref["gpa_lme_ar1_ml"]["aic"]]
+    np.testing.assert_allclose(got["ML AIC varIdent AR1"], ml, atol=2e-3)
 
 
 def test_every_example_is_checked():
