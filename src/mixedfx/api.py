@@ -24,8 +24,8 @@ def dense_block_size(frame: ModelFrame) -> int:
 
 def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset: Any = None,
          na_action: str = "omit", control: Control | dict[str, Any] | None = None,
-         start: np.ndarray | None = None, correlation: CorStruct | None = None
-         ) -> LinearMixedModel:
+         start: np.ndarray | None = None, correlation: CorStruct | None = None,
+         client: Any = None) -> LinearMixedModel:
     """Fit a linear mixed model with lme4's formula syntax.
 
     Parameters mirror `lme4::lmer`: `REML` (default True), prior `weights` and an `offset`
@@ -37,7 +37,18 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     `var_power("~ v")`, `var_exp("~ v")`) and `correlation=` a within-group correlation
     structure (`cor_ar1`, `cor_car1`, `cor_comp_symm`, `cor_symm`); a form without `| g`
     uses the innermost random-effect grouping factor. See `mixedfx.residual`.
+
+    `data` may be a Dask DataFrame or a Parquet path / glob (`mixedfx[dask]`): the fit then
+    runs on the Dask cluster `client=` (a Client or a scheduler address; None starts a local
+    cluster). See `mixedfx.distributed`.
     """
+    if _distributed(data, client):
+        if correlation is not None or isinstance(weights, VarFunc):
+            raise ValueError("nlme residual structures are not available for Dask data")
+        from mixedfx.distributed.lmer import dask_lmer
+
+        return dask_lmer(formula, data, client=client, REML=REML, weights=weights,
+                         offset=offset, na_action=na_action, control=control, start=start)
     ctrl = Control.from_user(control)
     var_func = weights if isinstance(weights, VarFunc) else None
     if var_func is not None or correlation is not None:
@@ -53,6 +64,18 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
         fit = fit_lmm(frame, bool(REML), ctrl, start=start)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
     return LinearMixedModel(frame, fit, ctrl, data_name=name)
+
+
+def _distributed(data: Any, client: Any) -> bool:
+    """Whether the fit runs on Dask (Dask data); `client=` without Dask data is refused."""
+    from mixedfx.distributed import is_distributed_data
+
+    if is_distributed_data(data):
+        return True
+    if client is not None:
+        raise ValueError("client= is for Dask data (a dask DataFrame or a Parquet path); "
+                         "in-memory data is fitted locally")
+    return False
 
 
 def structured_frame(formula: str, data: Any, var_func: VarFunc | None,
