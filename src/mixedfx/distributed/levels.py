@@ -67,10 +67,10 @@ def merge_reports(a: LevelReport, b: LevelReport) -> LevelReport:
 
 
 def _union(a: pd.Series, b: pd.Series) -> pd.Series:
-    if isinstance(a.dtype, pd.CategoricalDtype) and a.dtype == b.dtype:
-        return pd.concat([a, b], ignore_index=True).drop_duplicates().reset_index(drop=True)
-    return pd.concat([a.astype(object), b.astype(object)], ignore_index=True)\
-        .drop_duplicates().reset_index(drop=True)
+    cat_a, cat_b = (isinstance(s.dtype, pd.CategoricalDtype) for s in (a, b))
+    if (cat_a or cat_b) and a.dtype != b.dtype:     # categoricals with different categories
+        a, b = a.astype(object), b.astype(object)
+    return pd.concat([a, b], ignore_index=True).drop_duplicates().reset_index(drop=True)
 
 
 def check_report(report: LevelReport) -> None:
