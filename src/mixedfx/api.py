@@ -132,7 +132,7 @@ def gls(formula: str, data: Any, weights: VarFunc | None = None,
 def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int = 1,
           weights: Any = None, offset: Any = None, na_action: str = "omit",
           control: Control | dict[str, Any] | None = None, start: dict | None = None,
-          link: str | None = None) -> Any:
+          link: str | None = None, client: Any = None) -> Any:
     """Fit a generalized linear mixed model with lme4's formula syntax (lme4's `glmer`).
 
     `family` is a name ("binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian") or a
@@ -142,6 +142,9 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     inside PIRLS. Binomial responses: 0/1, a two-level factor or boolean, proportions with
     `weights=` giving the trials, or `cbind(successes, failures)`. `offset=` and `offset(...)`
     terms in the formula are added on the link scale.
+
+    `data` may be a Dask DataFrame or a Parquet path / glob, fitted on the Dask cluster
+    `client=` (binomial and poisson; nAGQ 0 or 1): see `mixedfx.distributed`.
     """
     from mixedfx.glmm.fit import fit_glmm
     from mixedfx.glmm.response import encode_response
@@ -156,6 +159,12 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
                          "use mixedfx.lmer")
     if not isinstance(nAGQ, (int, np.integer)) or nAGQ < 0:
         raise ValueError("nAGQ must be a non-negative integer")
+    if _distributed(data, client):
+        from mixedfx.distributed.glmer import dask_glmer
+
+        return dask_glmer(formula, data, fam, nAGQ=int(nAGQ), client=client,
+                          weights=weights, offset=offset, na_action=na_action,
+                          control=control, start=start)
     ctrl = Control.from_user(control)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, glm=True)

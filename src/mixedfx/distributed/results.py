@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 from mixedfx.results.lmm_model import LinearMixedModel
 
 
@@ -141,3 +142,93 @@ class DaskLinearMixedModel(LinearMixedModel):
     def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> Any:
         raise NotImplementedError("simulate() of a Dask fit would build row-sized arrays on "
                                   "the driver; it is not available for Dask fits")
+
+
+def _glm_fitted_partition(part: pd.DataFrame, predictor: RowPredictor,
+                          family: Any) -> pd.Series:
+    eta = predictor.training_eta(part)[0]
+    return pd.Series(family.link.linkinv(eta.to_numpy()), index=eta.index)
+
+
+def _glm_residual_partition(part: pd.DataFrame, predictor: RowPredictor, family: Any,
+                            kind: str) -> pd.Series:
+    from mixedfx.glmm.response import encode_response
+
+    eta_s, enc = predictor.training_eta(part)
+    if enc is None:
+        return eta_s
+    resp = encode_response(enc.y, family, enc.weights)
+    eta = eta_s.to_numpy()
+    mu = family.link.linkinv(eta)
+    y, wt = resp.y, resp.wt
+    if kind == "response":
+        r = y - mu
+    elif kind == "pearson":
+        r = (y - mu) * np.sqrt(wt) / np.sqrt(family.variance(mu))
+    elif kind == "working":
+        r = (y - mu) / family.link.mu_eta(eta)
+    else:
+        d = family.dev_resids(y, mu, wt)
+        r = np.sign(y - mu) * np.sqrt(np.maximum(d, 0.0))
+    return pd.Series(r, index=eta_s.index)
+
+
+def _glm_predict_partition(part: pd.DataFrame, predictor: RowPredictor, groups: set[str],
+                           allow_new_levels: bool, family: Any, response: bool) -> pd.Series:
+    eta = predictor.new_eta(part, groups, allow_new_levels)
+    return pd.Series(family.link.linkinv(eta.to_numpy()), index=eta.index) if response \
+        else eta
+
+
+class DaskGeneralizedLinearMixedModel(GeneralizedLinearMixedModel):
+    """A `GeneralizedLinearMixedModel` fitted to Dask data (`mixedfx.glmer(..., ddf)`);
+    `optimizer_info["distributed_passes"]` counts the passes over the data."""
+
+    distributed_passes: int = 0
+
+    @property
+    def optimizer_info(self) -> dict[str, Any]:
+        info = dict(super().optimizer_info)
+        info["distributed_passes"] = self.distributed_passes
+        return info
+
+    def fitted(self) -> Any:
+        """Fitted means μ as a Dask series."""
+        return self._frame.data.map_partitions(
+            _glm_fitted_partition, RowPredictor(self), self.family,
+            meta=pd.Series([], dtype=float))
+
+    def residuals(self, type: str = "deviance", scaled: bool = False) -> Any:
+        """Residuals as a Dask series (`deviance`, `pearson`, `response`, `working`)."""
+        if type not in ("deviance", "pearson", "response", "working"):
+            raise ValueError("type must be 'deviance', 'pearson', 'response' or "
+                             "'working'")
+        if scaled:
+            raise ValueError("scaled residuals are for models with a scale parameter")
+        return self._frame.data.map_partitions(
+            _glm_residual_partition, RowPredictor(self), self.family, type,
+            meta=pd.Series([], dtype=float))
+
+    def predict(self, newdata: object = None, re_form: str | None = None,
+                allow_new_levels: bool = False, type: str = "link") -> Any:
+        """Predictions on the link or response scale: a Dask series for Dask data (or
+        the training data when `newdata` is None), an array for in-memory new data."""
+        if type not in ("link", "response"):
+            raise ValueError("type must be 'link' or 'response'")
+        from mixedfx.distributed import is_distributed_data
+        from mixedfx.distributed.frame import as_dask_frame
+
+        if newdata is not None and not is_distributed_data(newdata):
+            return super().predict(newdata, re_form=re_form,
+                                   allow_new_levels=allow_new_levels, type=type)
+        ddf = self._frame.data if newdata is None else as_dask_frame(newdata)
+        return ddf.map_partitions(
+            _glm_predict_partition, RowPredictor(self), self._terms_in(re_form),
+            allow_new_levels, self.family, type == "response",
+            meta=pd.Series([], dtype=float))
+
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False
+                 ) -> Any:
+        raise NotImplementedError("simulate() of a Dask fit would build row-sized "
+                                  "arrays on the driver; it is not available for Dask "
+                                  "fits")
