@@ -16,14 +16,15 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 
+@pytest.mark.slow
 def test_killed_worker_gives_the_same_fit(data):
     from distributed import Client, LocalCluster
 
     formula = "y ~ x + f + (1 | g) + (1 | h)"
     reference = mfx.lmer(formula, data)
-    # slow partitions (0.4 s each) so that the kill lands while the passes run
+    # slow partitions (0.3 s each) so that the kill lands while the passes run
     ddf = dd.from_pandas(data, npartitions=12).map_partitions(
-        lambda d: (time.sleep(0.4), d)[1])
+        lambda d: (time.sleep(0.3), d)[1])
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         client.wait_for_workers(2)

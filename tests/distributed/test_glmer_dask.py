@@ -18,10 +18,16 @@ def small(data):
     return data.iloc[:4000].reset_index(drop=True)
 
 
+# every PIRLS step is a pass over the partitions (hundreds per fit): the larger models take
+# 30-60 s on a loaded 2-core machine and are marked slow
 @pytest.mark.parametrize(("formula", "family", "nagq"), [
-    ("yb ~ x + f + (1 | g) + (1 | h)", "binomial", 1),     # crossed, Laplace
-    ("cnt ~ x + (1 | h / f)", "poisson", 1),                # nested, Laplace
-    ("yb ~ x + (1 + x | h)", "binomial", 0),                # random slope, nAGQ = 0
+    ("cnt ~ x + (1 | h)", "poisson", 0),                    # nAGQ = 0, one term
+    pytest.param("yb ~ x + f + (1 | g) + (1 | h)", "binomial", 1,
+                 marks=pytest.mark.slow),                   # crossed, Laplace
+    pytest.param("cnt ~ x + (1 | h / f)", "poisson", 1,
+                 marks=pytest.mark.slow),                   # nested, Laplace
+    pytest.param("yb ~ x + (1 + x | h)", "binomial", 0,
+                 marks=pytest.mark.slow),                   # random slope, nAGQ = 0
 ])
 def test_glmer_equals_in_memory(formula, family, nagq, small, client):
     ddf = dd.from_pandas(small, npartitions=8)

@@ -3,6 +3,7 @@ optimization on the driver exactly as the in-memory path (`lmm.fit.fit_lmm_cross
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import replace
 from typing import Any
@@ -69,12 +70,19 @@ def dask_lmer(formula: str, data: Any, client: Any = None, REML: bool = True,
     require_dask()
     ctrl = Control.from_user(control)
     ddf = as_dask_frame(data)
+    clock = time.perf_counter()
+    timings = {}
     with client_for(client) as cl:
         frame = build_dask_frame(formula, ddf, cl, weights, offset, na_action, glm=False)
+        timings["levels_pass"] = time.perf_counter() - clock
         xp, ldW = reduced_crossproducts(frame, cl)
+        timings["crossproducts_pass"] = time.perf_counter() - clock - timings["levels_pass"]
     frame, xp = drop_dependent_columns(frame, xp)
     _check_terms(frame.terms, frame.n, glm=False)
+    clock = time.perf_counter()
     with blas_threads_for(dense_block_size(frame)):
         fit = fit_lmm_crossproducts(frame, xp, bool(REML), ctrl, ldW=ldW, start=start)
-    fit.optimization_passes = 1
-    return DaskLinearMixedModel(frame, fit, ctrl, data_name=None)
+    timings["optimization"] = time.perf_counter() - clock
+    model = DaskLinearMixedModel(frame, fit, ctrl, data_name=None)
+    model.timings = timings
+    return model

@@ -78,11 +78,14 @@ class DaskLinearMixedModel(LinearMixedModel):
     """A `LinearMixedModel` fitted to Dask data (`mixedfx.lmer(formula, data=ddf)`)."""
 
     distributed_passes: int = 2
+    timings: dict[str, float] | None = None     # seconds: the two passes, the optimization
 
     @property
     def optimizer_info(self) -> dict[str, Any]:
         info = dict(super().optimizer_info)
         info["distributed_passes"] = self.distributed_passes
+        if self.timings:
+            info["timings"] = dict(self.timings)
         return info
 
     def _predictor(self) -> RowPredictor:
