@@ -148,3 +148,18 @@ def test_rank_deficient_columns_dropped(data, client):
     assert m_dask.frame.dropped_columns == m_mem.frame.dropped_columns == ["x2"]
     assert_same_fit(m_dask, m_mem)
     assert isinstance(pd.DataFrame(m_dask.varcorr), pd.DataFrame)
+
+
+def test_profile_intervals_local_and_row_methods_refused(data, client):
+    small = data.iloc[:5000]
+    ddf = dd.from_pandas(small, npartitions=8)
+    formula = "y ~ x + f + (1 | g) + (1 | h)"
+    m_mem = mfx.lmer(formula, small)
+    m_dask = mfx.lmer(formula, ddf, client=client)
+    np.testing.assert_allclose(m_dask.confint().to_numpy(), m_mem.confint().to_numpy(),
+                               rtol=1e-6, atol=1e-6)
+    assert "Satterthwaite" in str(m_dask.summary())
+    for call in (m_dask.anova, m_dask.ranova, m_dask.drop1, m_dask.simulate,
+                 lambda: m_dask.summary(ddf="Kenward-Roger")):
+        with pytest.raises(NotImplementedError, match="Dask fit"):
+            call()

@@ -146,6 +146,29 @@ class DaskLinearMixedModel(LinearMixedModel):
         raise NotImplementedError("simulate() of a Dask fit would build row-sized arrays on "
                                   "the driver; it is not available for Dask fits")
 
+    def summary(self, ddf: str | None = "Satterthwaite") -> Any:
+        """lme4's summary with lmerTest's Satterthwaite t tests (Kenward-Roger needs the rows
+        and is refused)."""
+        if ddf is not None and ddf.lower().replace("_", "-") in ("kenward-roger", "kr"):
+            raise NotImplementedError(_ROWS_NEEDED.format("Kenward-Roger"))
+        return super().summary(ddf=ddf)
+
+    def anova(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(_ROWS_NEEDED.format("anova()"))
+
+    def drop1(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(_ROWS_NEEDED.format("drop1()"))
+
+    def ranova(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(_ROWS_NEEDED.format("ranova()"))
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(_ROWS_NEEDED.format("bootstrap()"))
+
+
+_ROWS_NEEDED = ("{} of a Dask fit is not available yet (it needs the model's rows on the "
+                "driver); fit a subset in memory for it")
+
 
 def _glm_fitted_partition(part: pd.DataFrame, predictor: RowPredictor,
                           family: Any) -> pd.Series:
