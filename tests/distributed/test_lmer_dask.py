@@ -150,7 +150,8 @@ def test_rank_deficient_columns_dropped(data, client):
     assert isinstance(pd.DataFrame(m_dask.varcorr), pd.DataFrame)
 
 
-def test_profile_intervals_local_and_row_methods_refused(data, client):
+@pytest.mark.slow
+def test_profile_intervals_equal_in_memory(data, client):
     small = data.iloc[:5000]
     ddf = dd.from_pandas(small, npartitions=8)
     formula = "y ~ x + f + (1 | g) + (1 | h)"
@@ -158,6 +159,10 @@ def test_profile_intervals_local_and_row_methods_refused(data, client):
     m_dask = mfx.lmer(formula, ddf, client=client)
     np.testing.assert_allclose(m_dask.confint().to_numpy(), m_mem.confint().to_numpy(),
                                rtol=1e-6, atol=1e-6)
+
+
+def test_row_methods_refused_clearly(ddf, client):
+    m_dask = mfx.lmer("y ~ x + (1 | h)", ddf, client=client)
     assert "Satterthwaite" in str(m_dask.summary())
     for call in (m_dask.anova, m_dask.ranova, m_dask.drop1, m_dask.simulate,
                  lambda: m_dask.summary(ddf="Kenward-Roger")):
