@@ -189,6 +189,10 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     from mixedfx.families import negative_binomial
     from mixedfx.glmm.negbin import optimize_log_theta, theta_ml
 
+    if _distributed(data, None):
+        raise ValueError("glmer_nb is not available for Dask data (its θ search needs the "
+                         "rows); use glmer with family=negative_binomial(theta)")
+
     common = {"nAGQ": nAGQ, "weights": weights, "offset": offset, "na_action": na_action,
               "control": control}
     poisson_fit = glmer(formula, data, family="poisson", link=link, **common)

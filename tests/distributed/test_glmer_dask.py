@@ -60,3 +60,8 @@ def test_glmer_refuses_what_it_cannot_distribute(small, client):
     with pytest.raises(ValueError, match="not available for Dask data"):
         mfx.glmer("y ~ x + (1 | h)", ddf.assign(y=ddf.y.abs() + 1), family="Gamma",
                   client=client)
+
+
+def test_glmer_nb_refused_for_dask_data(small):
+    with pytest.raises(ValueError, match="glmer_nb is not available for Dask data"):
+        mfx.glmer_nb("cnt ~ x + (1 | h)", dd.from_pandas(small, npartitions=8))
