@@ -84,7 +84,7 @@ def _pair_chunks(indptr: np.ndarray, max_pairs: int = 1 << 20
                    (indptr[lv][:, None] + tb[None, :]).ravel())
 
 
-PAIR_BYTES_BUDGET = 2 * 1024**3   # memory for the stored pair products Q of WeightedGram
+PAIR_BYTES_BUDGET = 1024**3   # memory for the stored pair products Q of WeightedGram
 
 
 class WeightedGram:
