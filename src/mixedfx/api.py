@@ -27,8 +27,8 @@ def dense_block_size(frame: ModelFrame) -> int:
 
 def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset: Any = None,
          na_action: str = "omit", control: Control | dict[str, Any] | None = None,
-         start: np.ndarray | None = None, correlation: CorStruct | None = None
-         ) -> LinearMixedModel:
+         start: np.ndarray | None = None, correlation: CorStruct | None = None,
+         client: Any = None) -> LinearMixedModel:
     """Fit a linear mixed model with lme4's formula syntax.
 
     Parameters mirror `lme4::lmer`: `REML` (default True), prior `weights` and an `offset`
@@ -40,9 +40,20 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     `var_power("~ v")`, `var_exp("~ v")`) and `correlation=` a within-group correlation
     structure (`cor_ar1`, `cor_car1`, `cor_comp_symm`, `cor_symm`); a form without `| g`
     uses the innermost random-effect grouping factor. See `mixedfx.residual`.
+
+    `data` may be a Dask DataFrame or a Parquet path / glob (`mixedfx[dask]`): the fit then
+    runs on the Dask cluster `client=` (a Client or a scheduler address; None starts a local
+    cluster). See `mixedfx.distributed`.
     """
     reml = check_bool(REML, "REML")
     check_choice(na_action, "na_action", ("omit", "fail"))
+    if _distributed(data, client):
+        if correlation is not None or isinstance(weights, VarFunc):
+            raise ValueError("nlme residual structures are not available for Dask data")
+        from mixedfx.distributed.lmer import dask_lmer
+
+        return dask_lmer(formula, data, client=client, REML=reml, weights=weights,
+                         offset=offset, na_action=na_action, control=control, start=start)
     ctrl = Control.from_user(control)
     var_func = weights if isinstance(weights, VarFunc) else None
     if var_func is not None or correlation is not None:
@@ -65,6 +76,18 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     model = LinearMixedModel(frame, fit, ctrl, data_name=name)
     model._data = data                  # for update(); R re-evaluates the call's data
     return model
+
+
+def _distributed(data: Any, client: Any) -> bool:
+    """Whether the fit runs on Dask (Dask data); `client=` without Dask data is refused."""
+    from mixedfx.distributed import is_distributed_data
+
+    if is_distributed_data(data):
+        return True
+    if client is not None:
+        raise ValueError("client= is for Dask data (a dask DataFrame or a Parquet path); "
+                         "in-memory data is fitted locally")
+    return False
 
 
 def structured_frame(formula: str, data: Any, var_func: VarFunc | None,
@@ -123,7 +146,7 @@ def gls(formula: str, data: Any, weights: VarFunc | None = None,
 def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int = 1,
           weights: Any = None, offset: Any = None, na_action: str = "omit",
           control: Control | dict[str, Any] | None = None, start: dict | None = None,
-          link: str | None = None, dispersion: str = "ML") -> Any:
+          link: str | None = None, dispersion: str = "ML", client: Any = None) -> Any:
     """Fit a generalized linear mixed model with lme4's formula syntax (lme4's `glmer`).
 
     `family` is a name ("binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian") or a
@@ -138,6 +161,9 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     maximum likelihood jointly with θ and β, as glmmTMB does (θ then gives the random
     effects' SDs on the link scale and `sigma` is √φ); "lme4" reproduces lme4, which fits
     with φ = 1 inside PIRLS and estimates φ from the residuals afterwards.
+
+    `data` may be a Dask DataFrame or a Parquet path / glob, fitted on the Dask cluster
+    `client=` (binomial and poisson; nAGQ 0 or 1): see `mixedfx.distributed`.
     """
     from mixedfx.glmm.fit import fit_glmm
     from mixedfx.glmm.response import encode_response
@@ -152,6 +178,12 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
                          "use mixedfx.lmer")
     nAGQ = check_positive_int(nAGQ, "nAGQ", minimum=0)
     check_choice(na_action, "na_action", ("omit", "fail"))
+    if _distributed(data, client):
+        from mixedfx.distributed.glmer import dask_glmer
+
+        return dask_glmer(formula, data, fam, nAGQ=int(nAGQ), client=client,
+                          weights=weights, offset=offset, na_action=na_action,
+                          control=control, start=start)
     ctrl = Control.from_user(control)
     if start is not None and not isinstance(start, dict):
         from mixedfx.errors import ArgumentTypeError
@@ -205,6 +237,10 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     if not isinstance(link, str):
         raise TypeError(f"link must be a link name such as 'log', got {link!r}")
     from mixedfx.glmm.negbin import optimize_log_theta, theta_ml
+
+    if _distributed(data, None):
+        raise ValueError("glmer_nb is not available for Dask data (its θ search needs the "
+                         "rows); use glmer with family=negative_binomial(theta)")
 
     common = {"nAGQ": nAGQ, "weights": weights, "offset": offset, "na_action": na_action,
               "control": control}

@@ -68,10 +68,13 @@ def check_nagq(frame: ModelFrame, nagq: int) -> None:
 
 
 def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
-             control: Control, start: dict | None = None, warn: bool = True) -> GlmmFit:
+             control: Control, start: dict | None = None, warn: bool = True,
+             pirls: Pirls | None = None) -> GlmmFit:
+    """`pirls`: a PIRLS engine built elsewhere (e.g. over the partitions of Dask data)."""
     check_nagq(frame, nagq)
     terms = frame.terms
-    pirls = Pirls(frame.X, terms, family, resp, frame.offset)
+    if pirls is None:
+        pirls = Pirls(frame.X, terms, family, resp, frame.offset)
     lower = lower_bounds(frame)
     upper = upper_bounds(frame)
     structured = any(t.covariance.structured for t in terms)
@@ -87,7 +90,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     stage1_obj = GlmmObjective(pirls, templates, n_theta, 0, init)
     stage1 = optimize_theta(stage1_obj, theta0, lower,
                             _stage_control(control, calc_derivs=False, xtol=STAGE1_XTOL),
-                            len(resp.y), counter=lambda: stage1_obj.evaluations, upper=upper)
+                            frame.n, counter=lambda: stage1_obj.evaluations, upper=upper)
     pirls.step_tol = STAGE2_STEP_TOL
     stage1_obj(stage1.x)
     state1 = stage1_obj.state
@@ -103,12 +106,12 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         step = np.concatenate([STEP_THETA * np.maximum(np.abs(stage1.x), 0.05),
                                np.full(len(state1.beta), STEP_GAMMA)])
         stage2 = optimize_theta(lambda z: obj(to_x(z)), z0, lower2,
-                                _stage_control(control, calc_derivs=False), len(resp.y),
+                                _stage_control(control, calc_derivs=False), frame.n,
                                 counter=lambda: obj.evaluations, initial_step=step,
                                 upper=np.concatenate([upper, np.full(len(state1.beta), np.inf)]))
         x_final = to_x(stage2.x)
         theta, beta = x_final[:n_theta], x_final[n_theta:]
-    calc = control.calc_derivs if control.calc_derivs is not None else len(resp.y) < 10_000
+    calc = control.calc_derivs if control.calc_derivs is not None else frame.n < 10_000
     g = H = None
     with obj.precise():
         value = obj(x_final)

@@ -84,6 +84,9 @@ def _pair_chunks(indptr: np.ndarray, max_pairs: int = 1 << 20
                    (indptr[lv][:, None] + tb[None, :]).ravel())
 
 
+PAIR_BYTES_BUDGET = 1024**3   # memory for the stored pair products Q of WeightedGram
+
+
 class WeightedGram:
     """Computes B W Bᵀ for a block-diagonal W (one k₁×k₁ block per level of Z₁).
 
@@ -102,6 +105,7 @@ class WeightedGram:
         self.n1 = n1
         self.dense = isinstance(B, np.ndarray)
         self._pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.direct = False
         if self.dense:
             self.B3 = B.reshape(r, n1, k1)
             return
@@ -110,6 +114,12 @@ class WeightedGram:
         npairs = m * (m + 1) // 2
         total = int(npairs.sum())
         kk = k1 * k1
+        # the stored pair products take ~12 bytes each (value + row index); past the budget
+        # B W Bᵀ is computed per evaluation from the sparse B instead (memory O(nnz(B) + r²))
+        self.direct = total * kk * 12 > PAIR_BYTES_BUDGET
+        if self.direct:
+            self.B = B.tocsr()
+            return
         # pass 1: which flat positions (a, b) occur
         mark = np.zeros(r * r, dtype=bool)
         for _, ia, ib in _pair_chunks(indptr):
@@ -156,6 +166,9 @@ class WeightedGram:
         """Take new values of a B with the same sparsity structure (PIRLS: new weights):
         only Q's values are recomputed, from the pair indices kept at construction.
         Returns False (nothing changed) when that is not possible."""
+        if getattr(self, "direct", False) and sp.issparse(B) and B.shape == self.B.shape:
+            self.B = B.tocsr()
+            return True
         if self._pairs is None or isinstance(B, np.ndarray):
             return False
         indptr, indices, first, second = self._pairs
@@ -176,13 +189,26 @@ class WeightedGram:
                 return (B2 * W) @ B2.T
             BW = np.einsum("rja,jab->rjb", self.B3, W).reshape(self.r, -1)
             return BW @ self.B3.reshape(self.r, -1).T
+        if self.direct:
+            return self._direct(W)
         G = np.zeros(self.r * self.r)
         G[self.targets] = self.Q @ W.ravel()
         return G.reshape(self.r, self.r)
 
+    def _direct(self, W: np.ndarray) -> np.ndarray:
+        """B W Bᵀ from the sparse B (W block diagonal: a diagonal or a BSR matrix)."""
+        if self.k1 == 1:
+            Wm = sp.diags(np.asarray(W, dtype=float).ravel())
+        else:
+            idx = np.arange(self.n1, dtype=np.int32)
+            Wm = sp.bsr_matrix((np.asarray(W, dtype=float), idx,
+                                np.arange(self.n1 + 1, dtype=np.int32)),
+                               shape=(self.n1 * self.k1, self.n1 * self.k1))
+        return np.asarray((self.B @ Wm @ self.B.T).toarray())
+
     def subtract_from(self, P: np.ndarray, W: np.ndarray) -> None:
         """In place: P ← P − B W Bᵀ (upper triangle in C order for the sparse path)."""
-        if self.dense:
+        if self.dense or self.direct:
             P -= self(W)
         else:
             P.ravel()[self.targets] -= self.Q @ W.ravel()

@@ -11,7 +11,7 @@ import numpy as np
 
 from mixedfx.errors import DataError, FitError
 from mixedfx.frame.model_frame import ModelFrame
-from mixedfx.lmm.crossproducts import compute_crossproducts
+from mixedfx.lmm.crossproducts import CrossProducts, compute_crossproducts
 from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 from mixedfx.lmm.solution import Solution, solve
@@ -105,7 +105,23 @@ def fit_lmm(frame: ModelFrame, reml: bool, control: Control, start: np.ndarray |
         raise DataError(f"REML needs more observations than fixed effects (n = {n_obs}, "
                         f"p = {p_fixed}): the residual degrees of freedom n - p are "
                         f"{n_obs - p_fixed}; fit with REML=False or simplify the fixed effects")
-    objective = build_objective(frame, reml, y)
+    return fit_lmm_objective(frame, build_objective(frame, reml, y), control, start, warn)
+
+
+def fit_lmm_crossproducts(frame: ModelFrame, xp: CrossProducts, reml: bool, control: Control,
+                          ldW: float = 0.0, start: np.ndarray | None = None,
+                          warn: bool = True) -> LmmFit:
+    """`fit_lmm` from cross-products computed elsewhere (e.g. reduced over the partitions of
+    a distributed data set): `xp` holds the blocks of [Z X y]ᵀ W [Z X y] for `frame.terms`
+    (offset already subtracted from y), `ldW` = Σ log wᵢ; no row of the data is touched."""
+    objective = ProfiledDeviance(BlockedCholesky(frame.terms, xp), reml, ldW)
+    return fit_lmm_objective(frame, objective, control, start, warn)
+
+
+def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: Control,
+                      start: np.ndarray | None = None, warn: bool = True) -> LmmFit:
+    """Optimize θ for a built profiled deviance and recover β, u, σ at the optimum."""
+    reml = objective.reml
     lower = lower_bounds(frame)
     x0 = start_values(frame) if start is None else np.asarray(start, dtype=float)
     if x0.shape != lower.shape:

@@ -1,0 +1,260 @@
+"""Fitted models of Dask data: the ordinary result classes, with the row-sized results
+(fitted values, residuals, predictions for a Dask frame) returned as Dask series computed
+partition by partition. Variance components, ranef, vcov, summary and Wald intervals are
+the in-memory classes' own (they need no rows)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
+from mixedfx.results.lmm_model import LinearMixedModel
+
+
+class RowPredictor:
+    """The small part of a fitted model needed to compute η for a partition's rows:
+    design specs, levels, β and the random effects (no rows, no factorization)."""
+
+    def __init__(self, model: Any) -> None:
+        frame = model._frame
+        self.frame = replace(frame, data=None, encoder=None)
+        self.encoder = frame.encoder
+        self.beta = np.asarray(model.beta, dtype=float)
+        self.b = [np.asarray(b) for b in model._random_effects()]
+        self.sigma = float(model.sigma) if model._has_scale else 1.0
+
+    def training_eta(self, part: pd.DataFrame) -> tuple[pd.Series, Any]:
+        """η of the partition's rows used in the fit (rows with missing values omitted)."""
+        enc = self.encoder.encode(part)
+        if enc is None:
+            return pd.Series([], dtype=float, index=part.index[:0]), None
+        eta = enc.X @ self.beta
+        if enc.offset is not None:
+            eta = eta + enc.offset
+        for t, b in zip(enc.terms, self.b, strict=True):
+            eta = eta + t.row_effects(b)
+        return pd.Series(eta, index=enc.index), enc
+
+    def new_eta(self, part: pd.DataFrame, re_form_groups: set[str],
+                allow_new_levels: bool) -> pd.Series:
+        """η of new rows (predict), encoded as the training data."""
+        from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
+
+        if len(part) == 0:
+            return pd.Series([], dtype=float, index=part.index)
+        new = prepare_newdata(self.frame, part)
+        eta = fixed_matrix(self.frame, new) @ self.beta + self.frame.new_offset(new.raw)
+        for t, b in zip(self.frame.terms, self.b, strict=True):
+            if t.group_name in re_form_groups:
+                eta = eta + term_contribution(t, b, new, allow_new_levels)
+        return pd.Series(eta, index=part.index)
+
+
+def _fitted_partition(part: pd.DataFrame, predictor: RowPredictor) -> pd.Series:
+    return predictor.training_eta(part)[0]
+
+
+def _residual_partition(part: pd.DataFrame, predictor: RowPredictor, kind: str,
+                        scale: float) -> pd.Series:
+    eta, enc = predictor.training_eta(part)
+    if enc is None:
+        return eta
+    r = enc.y - eta.to_numpy()
+    if kind == "pearson" and enc.weights is not None:
+        r = r * np.sqrt(enc.weights)
+    return pd.Series(r / scale, index=eta.index)
+
+
+def _predict_partition(part: pd.DataFrame, predictor: RowPredictor, groups: set[str],
+                       allow_new_levels: bool) -> pd.Series:
+    return predictor.new_eta(part, groups, allow_new_levels)
+
+
+class DaskLinearMixedModel(LinearMixedModel):
+    """A `LinearMixedModel` fitted to Dask data (`mixedfx.lmer(formula, data=ddf)`)."""
+
+    distributed_passes: int = 2
+    timings: dict[str, float] | None = None     # seconds: the two passes, the optimization
+
+    @property
+    def optimizer_info(self) -> dict[str, Any]:
+        info = dict(super().optimizer_info)
+        info["distributed_passes"] = self.distributed_passes
+        if self.timings:
+            info["timings"] = dict(self.timings)
+        return info
+
+    def _predictor(self) -> RowPredictor:
+        return RowPredictor(self)
+
+    def fitted(self) -> Any:
+        """Fitted values as a Dask series (one value per row used in the fit)."""
+        ddf = self._frame.data
+        return ddf.map_partitions(_fitted_partition, self._predictor(),
+                                  meta=pd.Series([], dtype=float))
+
+    def residuals(self, type: str = "response", scaled: bool = False) -> Any:
+        """Residuals as a Dask series: `response`/`working` y − μ, `pearson`/`deviance`
+        √w (y − μ); divided by σ when `scaled`."""
+        if type in ("response", "working"):
+            kind = "response"
+        elif type in ("pearson", "deviance", "normalized"):
+            kind = "pearson"
+            scaled = scaled or type == "normalized"
+        else:
+            raise ValueError("type must be 'response', 'pearson', 'deviance', 'working' or "
+                             "'normalized'")
+        scale = self.sigma if scaled else 1.0
+        return self._frame.data.map_partitions(_residual_partition, self._predictor(), kind,
+                                               scale, meta=pd.Series([], dtype=float))
+
+    def predict(self, newdata: object = None, re_form: str | None = None,
+                allow_new_levels: bool = False, type: str = "link") -> Any:
+        """Predictions: a Dask series for a Dask frame (or for the training data when
+        `newdata` is None), an array for in-memory new data."""
+        if type not in ("link", "response"):
+            raise ValueError("type must be 'link' or 'response'")
+        from mixedfx.distributed import is_distributed_data
+
+        if newdata is not None and not is_distributed_data(newdata):
+            return super().predict(newdata, re_form=re_form,
+                                   allow_new_levels=allow_new_levels, type=type)
+        if newdata is None and re_form is None:
+            return self.fitted()
+        from mixedfx.distributed.frame import as_dask_frame
+
+        ddf = self._frame.data if newdata is None else as_dask_frame(newdata)
+        groups = self._terms_in(re_form)
+        return ddf.map_partitions(_predict_partition, self._predictor(), groups,
+                                  allow_new_levels, meta=pd.Series([], dtype=float))
+
+    def _refit(self, frame: Any, reml: bool) -> Any:
+        """Refit with the other criterion (ML <-> REML) from the stored cross-products."""
+        if frame is not self._frame:
+            raise NotImplementedError("refitting a Dask fit to a new response is not "
+                                      "available; fit the new response with mixedfx.lmer")
+        from mixedfx.lmm.fit import fit_lmm_crossproducts
+
+        return fit_lmm_crossproducts(frame, self._fit.chol.xp, reml, self._control,
+                                     ldW=self._fit.objective.ldW, start=self._fit.theta)
+
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> Any:
+        raise NotImplementedError("simulate() of a Dask fit would build row-sized arrays on "
+                                  "the driver; it is not available for Dask fits")
+
+    def summary(self, ddf: str | None = "Satterthwaite") -> Any:
+        """lme4's summary with lmerTest's Satterthwaite t tests (Kenward-Roger needs the rows
+        and is refused)."""
+        if ddf is not None and ddf.lower().replace("_", "-") in ("kenward-roger", "kr"):
+            raise NotImplementedError(_ROWS_NEEDED.format("Kenward-Roger"))
+        return super().summary(ddf=ddf)
+
+    def anova(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(_ROWS_NEEDED.format("anova()"))
+
+    def drop1(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(_ROWS_NEEDED.format("drop1()"))
+
+    def ranova(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(_ROWS_NEEDED.format("ranova()"))
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(_ROWS_NEEDED.format("bootstrap()"))
+
+
+_ROWS_NEEDED = ("{} of a Dask fit is not available yet (it needs the model's rows on the "
+                "driver); fit a subset in memory for it")
+
+
+def _glm_fitted_partition(part: pd.DataFrame, predictor: RowPredictor,
+                          family: Any) -> pd.Series:
+    eta = predictor.training_eta(part)[0]
+    return pd.Series(family.link.linkinv(eta.to_numpy()), index=eta.index)
+
+
+def _glm_residual_partition(part: pd.DataFrame, predictor: RowPredictor, family: Any,
+                            kind: str) -> pd.Series:
+    from mixedfx.glmm.response import encode_response
+
+    eta_s, enc = predictor.training_eta(part)
+    if enc is None:
+        return eta_s
+    resp = encode_response(enc.y, family, enc.weights)
+    eta = eta_s.to_numpy()
+    mu = family.link.linkinv(eta)
+    y, wt = resp.y, resp.wt
+    if kind == "response":
+        r = y - mu
+    elif kind == "pearson":
+        r = (y - mu) * np.sqrt(wt) / np.sqrt(family.variance(mu))
+    elif kind == "working":
+        r = (y - mu) / family.link.mu_eta(eta)
+    else:
+        d = family.dev_resids(y, mu, wt)
+        r = np.sign(y - mu) * np.sqrt(np.maximum(d, 0.0))
+    return pd.Series(r, index=eta_s.index)
+
+
+def _glm_predict_partition(part: pd.DataFrame, predictor: RowPredictor, groups: set[str],
+                           allow_new_levels: bool, family: Any, response: bool) -> pd.Series:
+    eta = predictor.new_eta(part, groups, allow_new_levels)
+    return pd.Series(family.link.linkinv(eta.to_numpy()), index=eta.index) if response \
+        else eta
+
+
+class DaskGeneralizedLinearMixedModel(GeneralizedLinearMixedModel):
+    """A `GeneralizedLinearMixedModel` fitted to Dask data (`mixedfx.glmer(..., ddf)`);
+    `optimizer_info["distributed_passes"]` counts the passes over the data."""
+
+    distributed_passes: int = 0
+
+    @property
+    def optimizer_info(self) -> dict[str, Any]:
+        info = dict(super().optimizer_info)
+        info["distributed_passes"] = self.distributed_passes
+        return info
+
+    def fitted(self) -> Any:
+        """Fitted means μ as a Dask series."""
+        return self._frame.data.map_partitions(
+            _glm_fitted_partition, RowPredictor(self), self.family,
+            meta=pd.Series([], dtype=float))
+
+    def residuals(self, type: str = "deviance", scaled: bool = False) -> Any:
+        """Residuals as a Dask series (`deviance`, `pearson`, `response`, `working`)."""
+        if type not in ("deviance", "pearson", "response", "working"):
+            raise ValueError("type must be 'deviance', 'pearson', 'response' or "
+                             "'working'")
+        if scaled:
+            raise ValueError("scaled residuals are for models with a scale parameter")
+        return self._frame.data.map_partitions(
+            _glm_residual_partition, RowPredictor(self), self.family, type,
+            meta=pd.Series([], dtype=float))
+
+    def predict(self, newdata: object = None, re_form: str | None = None,
+                allow_new_levels: bool = False, type: str = "link") -> Any:
+        """Predictions on the link or response scale: a Dask series for Dask data (or
+        the training data when `newdata` is None), an array for in-memory new data."""
+        if type not in ("link", "response"):
+            raise ValueError("type must be 'link' or 'response'")
+        from mixedfx.distributed import is_distributed_data
+        from mixedfx.distributed.frame import as_dask_frame
+
+        if newdata is not None and not is_distributed_data(newdata):
+            return super().predict(newdata, re_form=re_form,
+                                   allow_new_levels=allow_new_levels, type=type)
+        ddf = self._frame.data if newdata is None else as_dask_frame(newdata)
+        return ddf.map_partitions(
+            _glm_predict_partition, RowPredictor(self), self._terms_in(re_form),
+            allow_new_levels, self.family, type == "response",
+            meta=pd.Series([], dtype=float))
+
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False
+                 ) -> Any:
+        raise NotImplementedError("simulate() of a Dask fit would build row-sized "
+                                  "arrays on the driver; it is not available for Dask "
+                                  "fits")

@@ -1,0 +1,67 @@
+"""glmer on Dask data (PIRLS passes over persisted partitions) equals the in-memory fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mixedfx as mfx
+
+dd = pytest.importorskip("dask.dataframe")
+
+# both fits stop where BOBYQA's trust region says; tight radii make them meet to 1e-6
+TIGHT = {"glmm_xtol_abs": 1e-6, "calc_derivs": False}
+
+
+@pytest.fixture(scope="module")
+def small(data):
+    return data.iloc[:4000].reset_index(drop=True)
+
+
+# every PIRLS step is a pass over the partitions (hundreds per fit): the larger models take
+# 30-60 s on a loaded 2-core machine and are marked slow
+@pytest.mark.parametrize(("formula", "family", "nagq"), [
+    ("cnt ~ x + (1 | h)", "poisson", 0),                    # nAGQ = 0, one term
+    pytest.param("yb ~ x + f + (1 | g) + (1 | h)", "binomial", 1,
+                 marks=pytest.mark.slow),                   # crossed, Laplace
+    pytest.param("cnt ~ x + (1 | h / f)", "poisson", 1,
+                 marks=pytest.mark.slow),                   # nested, Laplace
+    pytest.param("yb ~ x + (1 + x | h)", "binomial", 0,
+                 marks=pytest.mark.slow),                   # random slope, nAGQ = 0
+])
+def test_glmer_equals_in_memory(formula, family, nagq, small, client):
+    ddf = dd.from_pandas(small, npartitions=8)
+    m_mem = mfx.glmer(formula, small, family=family, nAGQ=nagq, control=TIGHT)
+    m_dask = mfx.glmer(formula, ddf, family=family, nAGQ=nagq, control=TIGHT, client=client)
+    assert m_dask.nobs == m_mem.nobs and m_dask.ngrps == m_mem.ngrps
+    assert abs(m_dask.loglik / m_mem.loglik - 1) < 1e-8
+    np.testing.assert_allclose(m_dask.fixef.to_numpy(), m_mem.fixef.to_numpy(), rtol=1e-6,
+                               atol=1e-6)
+    np.testing.assert_allclose(m_dask.theta, m_mem.theta, rtol=1e-6, atol=1e-6)
+    V = m_mem.vcov.to_numpy()
+    np.testing.assert_allclose(m_dask.vcov.to_numpy(), V, rtol=1e-5,
+                               atol=1e-5 * np.abs(V).max())
+    passes = m_dask.optimizer_info["distributed_passes"]
+    assert passes > 10
+    mu = m_dask.fitted()
+    assert isinstance(mu, dd.Series)
+    np.testing.assert_allclose(mu.compute().to_numpy(), m_mem.fitted(), atol=1e-6)
+    np.testing.assert_allclose(m_dask.residuals("pearson").compute().to_numpy(),
+                               m_mem.residuals("pearson"), atol=1e-5)
+    pred = m_dask.predict(dd.from_pandas(small.iloc[:300], npartitions=2), type="response")
+    np.testing.assert_allclose(pred.compute().to_numpy(),
+                               m_mem.predict(small.iloc[:300], type="response"), atol=1e-6)
+
+
+def test_glmer_refuses_what_it_cannot_distribute(small, client):
+    ddf = dd.from_pandas(small, npartitions=8)
+    with pytest.raises(ValueError, match="nAGQ > 1"):
+        mfx.glmer("yb ~ x + (1 | h)", ddf, family="binomial", nAGQ=5, client=client)
+    with pytest.raises(ValueError, match="not available for Dask data"):
+        mfx.glmer("y ~ x + (1 | h)", ddf.assign(y=ddf.y.abs() + 1), family="Gamma",
+                  client=client)
+
+
+def test_glmer_nb_refused_for_dask_data(small):
+    with pytest.raises(ValueError, match="glmer_nb is not available for Dask data"):
+        mfx.glmer_nb("cnt ~ x + (1 | h)", dd.from_pandas(small, npartitions=8))

@@ -1,0 +1,55 @@
+"""WeightedGram past its memory budget computes B W Bᵀ from the sparse B per evaluation; the
+numbers equal the stored-pair path and a dense reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import mixedfx as mfx
+from mixedfx.lmm import crossproducts, factorization
+from mixedfx.lmm.factorization import WeightedGram
+
+
+@pytest.mark.parametrize("k1", [1, 2])
+def test_direct_equals_pairs_and_dense(k1, monkeypatch):
+    rng = np.random.default_rng(3)
+    n1, r = 60, 25
+    B = sp.random(r, n1 * k1, density=0.2, random_state=4, format="csr")
+    if k1 == 1:
+        W = rng.uniform(0.1, 1.0, n1)
+        Wd = np.diag(W)
+    else:
+        A = rng.normal(size=(n1, k1, k1))
+        W = np.einsum("jab,jcb->jac", A, A) + np.eye(k1)
+        Wd = sp.block_diag(list(W)).toarray()
+    expected = B.toarray() @ Wd @ B.toarray().T
+    pairs = WeightedGram(B, k1, n1)
+    assert not pairs.direct
+    monkeypatch.setattr(factorization, "PAIR_BYTES_BUDGET", 0)
+    direct = WeightedGram(B, k1, n1)
+    assert direct.direct
+    iu = np.triu_indices(r)
+    np.testing.assert_allclose(pairs(W)[iu], expected[iu], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(direct(W), expected, rtol=1e-12, atol=1e-12)
+    P = np.eye(r)
+    direct.subtract_from(P, W)
+    np.testing.assert_allclose(P, np.eye(r) - expected, atol=1e-12)
+
+
+def test_lmer_fit_with_the_direct_gram_equals_the_default(monkeypatch):
+    from mixedfx.datasets import load
+
+    data = load("sleepstudy")
+    rng = np.random.default_rng(0)
+    data = data.assign(item=rng.integers(0, 6, len(data)).astype(str))
+    formula = "Reaction ~ Days + (Days | Subject) + (1 | item)"
+    monkeypatch.setattr(crossproducts, "DENSE_B_LIMIT", 0)     # sparse B, as for big data
+    m = mfx.lmer(formula, data)
+    assert not m._fit.chol.gram.direct and not m._fit.chol.gram.dense
+    monkeypatch.setattr(factorization, "PAIR_BYTES_BUDGET", 0)
+    m_direct = mfx.lmer(formula, data)
+    assert m_direct._fit.chol.gram.direct
+    assert m_direct.loglik == pytest.approx(m.loglik, rel=1e-10)
+    np.testing.assert_allclose(m_direct.fixef, m.fixef, rtol=1e-8)
