@@ -11,6 +11,7 @@ def require_dask() -> None:
     """Import check with a clear message when the optional dependency is missing."""
     try:
         import dask.dataframe  # noqa: F401
+
         import distributed  # noqa: F401
     except ImportError as exc:        # pragma: no cover - depends on the environment
         raise ImportError("fitting on Dask data needs the optional dependencies: "
