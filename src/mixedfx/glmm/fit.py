@@ -131,8 +131,10 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
             theta, beta = x_final[:n_theta], x_final[n_theta:]
             value = obj(x_final)
     state = obj.state
+    mu = getattr(state, "mu", None)       # row-sized: None / remote for a distributed fit
+    mu_finite = not isinstance(mu, np.ndarray) or bool(np.all(np.isfinite(mu)))
     if not (np.isfinite(value) and np.all(np.isfinite(theta)) and np.all(np.isfinite(beta))
-            and np.all(np.isfinite(state.mu))):
+            and mu_finite):
         raise PirlsError(f"PIRLS loop resulted in NaN value (the {family.name} GLMM with "
                          f"{family.link.name} link has no finite likelihood at the estimates"
                          f"{'; ' + stage1.return_code if not stage1.converged else ''}); the "
