@@ -33,8 +33,9 @@ def glmm():
 
 # Satterthwaite df are derivatives at the optimum: lmerTest takes them where lme4's optimizer
 # stopped (sleepstudy: 16.99973), mixedfx at the Newton-polished optimum (17.000002); the
-# reference README's tolerance for df is 1e-3 relative.
-COLUMN_RTOL = {"df": 1e-3}
+# reference README's tolerance for df is 1e-3 relative. A p-value far in the t tail moves
+# with the df (1.6e-5 in the df is 6e-4 in a p-value of 1e-17).
+COLUMN_RTOL = {"df": 1e-3, "p.value": 2e-3}
 
 
 def compare(got: pd.DataFrame, key: str, rtol: float, atol: float = 0.0) -> None:
