@@ -106,7 +106,10 @@ def fit_lmm(frame: ModelFrame, reml: bool, control: Control, start: np.ndarray |
     opt = optimize_theta(objective, x0, lower, control, objective.n,
                          counter=lambda: objective.evaluations, presolve=presolve)
     theta = opt.x
-    factor = objective.chol.factorize(theta, objective.release_workspace())
+    try:
+        factor = objective.chol.factorize(theta, objective.release_workspace())
+    except (np.linalg.LinAlgError, ValueError):
+        factor = None
     if factor is None:
         raise FitError("the penalized system is not positive definite at the optimum theta = "
                        f"{np.array2string(theta, precision=4, threshold=8)}: the fixed-effects "

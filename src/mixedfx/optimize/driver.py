@@ -54,6 +54,9 @@ class OptimizationResult:
     messages: list[str] = field(default_factory=list)
 
 
+INF_STREAK = 200   # evaluations at +Inf, with no finite value yet, before giving up
+
+
 class _Guard:
     """The objective as nlopt sees it: stops the run when the time budget is spent
     (nlopt.ForcedStop), refuses NaN and −Inf values with a clear error (lme4: "PIRLS loop
@@ -68,6 +71,7 @@ class _Guard:
         self.timed_out = False
         self.best_x: np.ndarray | None = None
         self.best_f = math.inf
+        self.inf_streak = 0
 
     def __call__(self, x: np.ndarray, grad: np.ndarray | None = None) -> float:
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -86,6 +90,16 @@ class _Guard:
                 "or perfectly fitted response), so the likelihood is unbounded")
         if v < self.best_f:
             self.best_f, self.best_x = v, np.array(x, dtype=float)
+        if v == math.inf:
+            self.inf_streak += 1
+            if self.best_x is None and self.inf_streak >= INF_STREAK:
+                raise ConvergenceError(
+                    f"the objective is +Inf at the first {INF_STREAK} points tried (the "
+                    "penalized system is singular or PIRLS fails everywhere): the model does "
+                    "not suit these data (check the family and link, or simplify the random "
+                    "effects)")
+        else:
+            self.inf_streak = 0
         return v
 
 
