@@ -55,6 +55,9 @@ class OptimizationResult:
 
 
 INF_STREAK = 200   # evaluations at +Inf, with no finite value yet, before giving up
+_INF_MESSAGE = ("the objective is +Inf at {n} point(s) tried (the penalized system is singular "
+                "or PIRLS fails everywhere): the model does not suit these data (check the "
+                "family and link, or simplify the random effects)")
 
 
 class _Guard:
@@ -74,7 +77,8 @@ class _Guard:
         self.inf_streak = 0
 
     def __call__(self, x: np.ndarray, grad: np.ndarray | None = None) -> float:
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline is not None and self.best_x is not None and \
+                time.monotonic() > self.deadline:
             self.timed_out = True
             raise nlopt.ForcedStop("time budget exhausted")
         v = float(self.fn(x))
@@ -93,11 +97,7 @@ class _Guard:
         if v == math.inf:
             self.inf_streak += 1
             if self.best_x is None and self.inf_streak >= INF_STREAK:
-                raise ConvergenceError(
-                    f"the objective is +Inf at the first {INF_STREAK} points tried (the "
-                    "penalized system is singular or PIRLS fails everywhere): the model does "
-                    "not suit these data (check the family and link, or simplify the random "
-                    "effects)")
+                raise ConvergenceError(_INF_MESSAGE.format(n=f"the first {INF_STREAK}"))
         else:
             self.inf_streak = 0
         return v
@@ -126,7 +126,10 @@ def _optimize(opt: nlopt.opt, guard: _Guard, x0: np.ndarray) -> tuple[np.ndarray
     try:
         x = opt.optimize(x0)
         code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
-        return np.asarray(x), float(opt.last_optimum_value()), code
+        fx = float(opt.last_optimum_value())
+        if not math.isfinite(fx):
+            raise ConvergenceError(_INF_MESSAGE.format(n="every"))
+        return np.asarray(x), fx, code
     except nlopt.ForcedStop:
         if not guard.timed_out:
             raise
