@@ -189,10 +189,17 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int):
     p = len(beta1)
     if p == 0:
         return lambda z: np.asarray(z, dtype=float)
-    chol, f, _ = pirls.factorize(state, theta, with_x=True)
-    q = chol.xp.q_rest
-    Lxx = f.Lrr[q:q + p, q:q + p]
-    M = solve_triangular(Lxx, np.eye(p), lower=True, trans="T")   # L_XX⁻ᵀ
+    try:
+        chol, f, _ = pirls.factorize(state, theta, with_x=True)
+        q = chol.xp.q_rest
+        Lxx = f.Lrr[q:q + p, q:q + p]
+        ok = bool(np.all(np.isfinite(Lxx))) and bool(np.all(np.diag(Lxx) != 0))
+    except (PirlsError, np.linalg.LinAlgError):
+        ok = False
+    # a degenerate stage-1 factor (non-finite weights): optimize β unwhitened
+    M = solve_triangular(Lxx, np.eye(p), lower=True, trans="T") if ok else np.eye(p)  # L_XX⁻ᵀ
+    if not np.all(np.isfinite(M)):
+        M = np.eye(p)
 
     def to_x(z: np.ndarray) -> np.ndarray:
         z = np.asarray(z, dtype=float)

@@ -39,7 +39,12 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 20
     it, delta = 0, 1.0
     while (it := it + 1) < limit and abs(delta) > eps:
         t0 = abs(t0)
-        delta = score(t0) / info(t0)
+        curvature = info(t0)
+        if curvature == 0 or not math.isfinite(curvature):
+            raise FitError("glmer_nb: theta.ml's Newton iteration broke down (zero or "
+                           "non-finite information for theta); the counts show no usable "
+                           "overdispersion: fit a Poisson GLMM")
+        delta = score(t0) / curvature
         t0 += delta
     if not math.isfinite(t0):
         raise FitError("glmer_nb: theta.ml did not give a finite starting theta")

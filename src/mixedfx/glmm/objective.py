@@ -142,7 +142,8 @@ class GlmmObjective:
         beta = None if len(x) == self.n_theta else np.asarray(x[self.n_theta:], dtype=float)
         try:
             state = self._solve_modes(theta, beta)
-        except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
+        except (PirlsError, np.linalg.LinAlgError, FloatingPointError, ValueError):
+            # ValueError: scipy's finiteness checks on a factor with NaN weights
             return np.inf
         value = self.value_at(state, theta)
         if np.isfinite(value):
@@ -189,7 +190,7 @@ class Lme4Devfun:
         for _ in range(self.maxit):
             try:
                 chol, f, _ = pirls.factorize(cur, theta, with_x=False)
-            except (PirlsError, np.linalg.LinAlgError):
+            except (PirlsError, np.linalg.LinAlgError, ValueError):
                 return np.inf
             new = pirls.evaluate(solve(chol, f).u, beta, templates)
             k = 0

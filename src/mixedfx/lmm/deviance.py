@@ -50,7 +50,10 @@ class ProfiledDeviance:
         self.evaluations += 1
         if self._workspace is None:
             self._workspace = np.empty_like(self.chol.xp.Arr)
-        f = self.chol.factorize(theta, self._workspace)
+        try:
+            f = self.chol.factorize(theta, self._workspace)
+        except (np.linalg.LinAlgError, ValueError):     # non-finite cross-products
+            return math.inf
         if f is None:
             return math.inf
         return deviance_from_factor(f, self.n, self.p, self.reml, self.ldW)

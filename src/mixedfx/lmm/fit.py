@@ -132,7 +132,10 @@ def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: C
                          counter=lambda: objective.evaluations, presolve=presolve,
                          upper=upper_bounds(frame))
     theta = opt.x
-    factor = objective.chol.factorize(theta, objective.release_workspace())
+    try:
+        factor = objective.chol.factorize(theta, objective.release_workspace())
+    except (np.linalg.LinAlgError, ValueError):
+        factor = None
     if factor is None:
         raise FitError("the penalized system is not positive definite at the optimum theta = "
                        f"{np.array2string(theta, precision=4, threshold=8)}: the fixed-effects "

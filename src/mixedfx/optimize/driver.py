@@ -55,6 +55,12 @@ class OptimizationResult:
     messages: list[str] = field(default_factory=list)
 
 
+INF_STREAK = 200   # evaluations at +Inf, with no finite value yet, before giving up
+_INF_MESSAGE = ("the objective is +Inf at {n} point(s) tried (the penalized system is singular "
+                "or PIRLS fails everywhere): the model does not suit these data (check the "
+                "family and link, or simplify the random effects)")
+
+
 class _Guard:
     """The objective as nlopt sees it: stops the run when the time budget is spent
     (nlopt.ForcedStop), refuses NaN and −Inf values with a clear error (lme4: "PIRLS loop
@@ -69,9 +75,11 @@ class _Guard:
         self.timed_out = False
         self.best_x: np.ndarray | None = None
         self.best_f = math.inf
+        self.inf_streak = 0
 
     def __call__(self, x: np.ndarray, grad: np.ndarray | None = None) -> float:
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline is not None and self.best_x is not None and \
+                time.monotonic() > self.deadline:
             self.timed_out = True
             raise nlopt.ForcedStop("time budget exhausted")
         v = float(self.fn(x))
@@ -87,6 +95,12 @@ class _Guard:
                 "or perfectly fitted response), so the likelihood is unbounded")
         if v < self.best_f:
             self.best_f, self.best_x = v, np.array(x, dtype=float)
+        if v == math.inf:
+            self.inf_streak += 1
+            if self.best_x is None and self.inf_streak >= INF_STREAK:
+                raise ConvergenceError(_INF_MESSAGE.format(n=f"the first {INF_STREAK}"))
+        else:
+            self.inf_streak = 0
         return v
 
 
@@ -113,7 +127,10 @@ def _optimize(opt: nlopt.opt, guard: _Guard, x0: np.ndarray) -> tuple[np.ndarray
     try:
         x = opt.optimize(x0)
         code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
-        return np.asarray(x), float(opt.last_optimum_value()), code
+        fx = float(opt.last_optimum_value())
+        if not math.isfinite(fx):
+            raise ConvergenceError(_INF_MESSAGE.format(n="every"))
+        return np.asarray(x), fx, code
     except nlopt.ForcedStop:
         if not guard.timed_out:
             raise
