@@ -160,13 +160,11 @@ def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
     from mixedfx.lmm.fit import upper_bounds
     from mixedfx.optimize import optimize_theta
     from mixedfx.optimize.convergence import (
-        SINGULAR_MESSAGE,
         ConvergenceWarning,
         SingularFitWarning,
         check_gradient,
-        check_hessian,
+        convergence_messages,
         emit,
-        is_singular,
     )
     from mixedfx.optimize.derivatives import central_hessian
 
@@ -210,12 +208,7 @@ def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
                 H = central_hessian(obj, x)
         value = obj(x)
     theta, beta, phi = x[:n_theta], x[n_theta:n_theta + p], math.exp(x[-1])
-    messages = [SINGULAR_MESSAGE] if is_singular(theta, base.lower,
-                                                 control.check_singular_tol) else []
-    conv = list(opt.messages)
-    if control.check_conv and g is not None and H is not None:
-        conv += check_gradient(g, H, control.check_conv_grad_tol)
-        conv += check_hessian(H, control.check_conv_hess_tol)
+    messages, conv = convergence_messages(theta, base.lower, opt.messages, g, H, control)
     if warn:
         emit(messages, SingularFitWarning)
         emit(conv, ConvergenceWarning)

@@ -17,13 +17,10 @@ from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 from mixedfx.lmm.solution import Solution, solve
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import (
-    SINGULAR_MESSAGE,
     ConvergenceWarning,
     SingularFitWarning,
-    check_gradient,
-    check_hessian,
+    convergence_messages,
     emit,
-    is_singular,
 )
 
 
@@ -88,13 +85,7 @@ def build_objective(frame: ModelFrame, reml: bool, y: np.ndarray | None = None
 
 def _convergence_messages(opt: OptimizationResult, theta: np.ndarray, lower: np.ndarray,
                           control: Control) -> tuple[list[str], list[str]]:
-    singular = [SINGULAR_MESSAGE] if is_singular(theta, lower, control.check_singular_tol) \
-        else []
-    conv = list(opt.messages)
-    if control.check_conv and opt.gradient is not None and opt.hessian is not None:
-        conv += check_gradient(opt.gradient, opt.hessian, control.check_conv_grad_tol)
-        conv += check_hessian(opt.hessian, control.check_conv_hess_tol)
-    return singular, conv
+    return convergence_messages(theta, lower, opt.messages, opt.gradient, opt.hessian, control)
 
 
 def fit_lmm(frame: ModelFrame, reml: bool, control: Control, start: np.ndarray | None = None,

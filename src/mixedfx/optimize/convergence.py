@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mixedfx.optimize.control import Control
 
 
 class ConvergenceWarning(UserWarning):
@@ -67,6 +71,20 @@ def check_gradient(g: np.ndarray, H: np.ndarray, tol: float) -> list[str]:
         return [f"Model failed to converge with max|grad| = {worst:.6g} "
                 f"(tol = {tol:g}, component {comp})"]
     return []
+
+
+def convergence_messages(theta: np.ndarray, lower: np.ndarray, optimizer_messages: list[str],
+                         gradient: np.ndarray | None, hessian: np.ndarray | None,
+                         control: Control) -> tuple[list[str], list[str]]:
+    """lme4's post-fit checks: (the singular-fit message, the optimizer's messages plus the
+    gradient and Hessian checks of `checkConv` when the derivatives were computed)."""
+    singular = [SINGULAR_MESSAGE] if is_singular(theta, lower, control.check_singular_tol) \
+        else []
+    conv = list(optimizer_messages)
+    if control.check_conv and gradient is not None and hessian is not None:
+        conv += check_gradient(gradient, hessian, control.check_conv_grad_tol)
+        conv += check_hessian(hessian, control.check_conv_hess_tol)
+    return singular, conv
 
 
 def emit(messages: list[str], category: type[Warning], stacklevel: int = 4) -> None:
