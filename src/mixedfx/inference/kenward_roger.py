@@ -202,14 +202,22 @@ def kenward_roger_adjustment(model: LinearMixedModel) -> KenwardRoger:
 _cached_adjustment = per_model(kenward_roger_adjustment)
 
 
+def _structured(model: LinearMixedModel) -> KenwardRoger:
+    from mixedfx.inference.kenward_roger_structured import structured_kenward_roger
+
+    return structured_kenward_roger(model)
+
+
+_cached_structured = per_model(_structured)
+
+
 def kenward_roger(model: LinearMixedModel) -> KenwardRoger:
     """`kenward_roger_adjustment`, computed once per fitted model (REML fits only)."""
     if not model.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")
-    if any(t.covariance.structured for t in model.frame.terms):
-        # pbkrtest's Σ = Σᵢ γᵢ Gᵢ is linear in the variance components; ar1, cs and toep are
-        # not, and the adjustment would need second derivatives of Σ
-        raise ValueError("Kenward-Roger's method is not available for models with structured "
-                         "covariance terms (diag, cs, homcs, ar1, toep): use "
-                         "ddf='Satterthwaite'")
+    if model._fit.residual is not None or any(t.covariance.structured
+                                              for t in model.frame.terms):
+        # Σ is not linear in pbkrtest's components: the general computation with the
+        # second-derivative term (`kenward_roger_structured`)
+        return _cached_structured(model)
     return _cached_adjustment(model)
