@@ -46,3 +46,24 @@ def test_csv_path_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "unknown variable 'x'" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="unknown data set"):
         main(["fit", "y ~ 1 + (1 | g)", "--data", "no_such_data"])
+
+
+def test_python_dash_m_runs_the_same_tool() -> None:
+    """`python -m mixedfx` is the `mixedfx` script (for environments without its entry point)."""
+    import os
+    import subprocess
+    import sys
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(src), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-m", "mixedfx", "fit",
+                          "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "REML criterion at convergence: 1743.6" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "mixedfx", "fit", "y ~ (1 | g)", "--data",
+                          "no_such_data"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert bad.returncode != 0 and "no_such_data" in bad.stderr
+    assert "Traceback" not in bad.stderr
