@@ -104,7 +104,12 @@ def structured_kenward_roger(model: LinearMixedModel) -> KenwardRoger:
     check_size(n, n_params)
     X = np.asarray(model.frame.X, dtype=float)
     Sigma = sum(b.build(b.values) for b in blocks)
-    factor = cho_factor(Sigma, lower=True)
+    try:
+        factor = cho_factor(Sigma, lower=True)
+    except np.linalg.LinAlgError:
+        raise ValueError("Kenward-Roger: the marginal covariance of the response is not "
+                         "positive definite at the estimates (a degenerate fit); use "
+                         "ddf='Satterthwaite'") from None
     Sinv = cho_solve(factor, np.eye(n))
     del Sigma
     Y = Sinv @ X                                  # Σ⁻¹X
