@@ -20,6 +20,9 @@ def grouping_factor(frame: pd.DataFrame, group_vars: tuple[str, ...]
     codes = [np.asarray(f.array.codes, dtype=np.int64) for f in factors]
     labels = [f.dtype.categories.tolist() for f in factors]
     if len(factors) == 1:
+        if len(codes[0]) and codes[0].min() >= 0 and \
+                np.bincount(codes[0], minlength=len(labels[0])).all():
+            return codes[0], labels[0]              # every level used: codes as they are
         used = np.unique(codes[0])
         remap = np.full(len(labels[0]), -1, dtype=np.int64)
         remap[used] = np.arange(len(used))
