@@ -214,58 +214,6 @@ class WeightedGram:
             P.ravel()[self.targets] -= self.Q @ W.ravel()
 
 
-def _first_block_2(T: np.ndarray, A: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """`first_block` for k₁ = 2 in closed form, vectorized over the levels.
-
-    With T = [[t₀, 0], [t₁, t₂]] and A_j = [[a, b], [b, c]]: M = TᵀA_jT + I has
-    m₀₀ = a t₀² + 2 b t₀ t₁ + c t₁² + 1, m₁₀ = t₂ (b t₀ + c t₁), m₁₁ = c t₂² + 1; its Cholesky
-    factor l₀₀ = √m₀₀, l₁₀ = m₁₀ / l₀₀, l₁₁ = √(m₁₁ − l₁₀²); M⁻¹ = [[m₁₁, −m₁₀], [−m₁₀, m₀₀]] / det
-    and W = T M⁻¹ Tᵀ. A non-positive pivot raises LinAlgError as numpy's cholesky does.
-    """
-    m00, m10, m11, s11 = _m_2(T, A)
-    l00 = np.sqrt(m00)
-    l10 = m10 / l00
-    n1 = len(m00)
-    M11 = np.empty((n1, 2, 2))
-    M11[:, 0, 0], M11[:, 0, 1], M11[:, 1, 0], M11[:, 1, 1] = m00, m10, m10, m11
-    L11 = np.zeros((n1, 2, 2))
-    L11[:, 0, 0], L11[:, 1, 0], L11[:, 1, 1] = l00, l10, np.sqrt(s11)
-    W, logdet = _weights_2(T, A, (m00, m10, m11, s11))
-    return M11, L11, W, logdet
-
-
-def _m_2(T: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """m₀₀, m₁₀, m₁₁ of M = TᵀA_jT + I and the second Cholesky pivot s₁₁ = det / m₀₀."""
-    t0, t1, t2 = T[0, 0], T[1, 0], T[1, 1]
-    a, b, c = A[:, 0, 0], A[:, 1, 0], A[:, 1, 1]
-    bc = b * t0 + c * t1
-    m00 = (a * t0 + b * t1) * t0 + bc * t1 + 1.0
-    m10 = t2 * bc
-    m11 = c * (t2 * t2) + 1.0
-    s11 = m11 - m10 * m10 / m00
-    if not (s11 > 0).all():
-        raise np.linalg.LinAlgError("Matrix is not positive definite")
-    return m00, m10, m11, s11
-
-
-def _weights_2(T: np.ndarray, A: np.ndarray,
-               m: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-               ) -> tuple[np.ndarray, float]:
-    """W = T M⁻¹ Tᵀ per level (n₁, 2, 2) and log|L₁₁|² = Σ log det M_j for k₁ = 2."""
-    m00, m10, m11, s11 = _m_2(T, A) if m is None else m
-    t0, t1, t2 = T[0, 0], T[1, 0], T[1, 1]
-    det = m00 * s11
-    i00, i01, i11 = m11 / det, -m10 / det, m00 / det
-    x10 = t1 * i00 + t2 * i01
-    W = np.empty((len(m00), 2, 2))
-    W[:, 0, 0] = (t0 * t0) * i00
-    W[:, 0, 1] = w01 = t0 * x10
-    W[:, 1, 0] = w01
-    W[:, 1, 1] = t1 * x10 + t2 * (t1 * i01 + t2 * i11)
-    return W, float(np.log(det).sum())
-
-
 class BlockedCholesky:
     """Factorizes the penalized system for any θ from precomputed cross-products."""
 
@@ -299,8 +247,6 @@ class BlockedCholesky:
             M11 = m[:, None, None]
             L11 = np.sqrt(M11)
             return M11, L11, t2 / m, float(np.sum(np.log(m)))
-        if k1 == 2:
-            return _first_block_2(T1, A11)
         M11 = np.einsum("ba,jbc,cd->jad", T1, A11, T1) + np.eye(k1)
         L11 = np.linalg.cholesky(M11)
         W = np.einsum("ab,jbc,dc->jad", T1, np.linalg.inv(M11), T1)
@@ -350,12 +296,9 @@ class BlockedCholesky:
         the per-level factors (the profiled deviance needs only these three numbers)."""
         theta = np.asarray(theta, dtype=float)
         templates = self.templates(theta)
-        T1 = templates[0]
-        if T1.shape[0] == 2:
-            W, ld1 = _weights_2(T1, self.xp.A11)
-        else:
-            _, _, W, ld1 = self.first_block(T1)
-        return self._schur(W, ld1, templates, workspace)[1:]
+        _, _, W, ld1 = self.first_block(templates[0])
+        parts = self._schur(W, ld1, templates, workspace)
+        return None if parts is None else parts[1:]
 
     def _schur(self, W: np.ndarray, ld1: float, templates: list[np.ndarray],
                workspace: np.ndarray | None) -> tuple[np.ndarray, float, float, float] | None:
