@@ -72,3 +72,17 @@ def test_refit_of_refit_and_validation() -> None:
         m.refit(np.ones(3))
     with pytest.raises(ValueError, match="non-finite"):
         m.refit(np.full(180, np.nan))
+
+
+def test_subclass_refit_is_honoured() -> None:
+    """A results class with its own `_refit` (Dask fits) keeps it: no fast path."""
+    from mixedfx.results.lmm_model import LinearMixedModel
+
+    class Own(LinearMixedModel):
+        def _refit(self, frame, reml):
+            raise NotImplementedError("own refit")
+
+    m = _quiet(mfx.lmer, "Reaction ~ Days + (1 | Subject)", SL)
+    own = Own(m._frame, m._fit, m._control, m.data_name)
+    with pytest.raises(NotImplementedError, match="own refit"):
+        own.refit(SL["Reaction"].to_numpy())

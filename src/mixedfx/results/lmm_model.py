@@ -207,7 +207,8 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         if not np.all(np.isfinite(y)):
             raise ValueError("new response has non-finite values")
         reml = self.REML if REML is None else REML
-        if self._fit.residual is None:          # fast path: the structure is reused
+        if self._fit.residual is None and type(self)._refit is LinearMixedModel._refit:
+            # fast path (subclasses that refit differently, e.g. Dask fits, keep theirs)
             frame, fit = self._refitter.fit(y, reml, self._control, start=self._fit.theta)
             new = self._new(frame, fit)
             new.__dict__["_refitter"] = self._refitter
