@@ -302,6 +302,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     # indexer on string columns costs several times more than the whole take
     used = dict.fromkeys([*parsed.variables, *extra_variables])
     frame = data.take([data.columns.get_loc(c) for c in used], axis=1)
+    frame.attrs = {}      # pandas deep-copies attrs at every column access of the frame
     check_used_columns(frame, parsed.variables, _grouping_only(parsed))
     positions = np.arange(len(frame))
     frame, extra, n_dropped = _drop_missing(frame, {"weights": w, "offset": off,
