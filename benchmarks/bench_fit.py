@@ -1,47 +1,48 @@
 #!/usr/bin/env python
-"""Benchmark ``mixedfx.lmer`` / ``mixedfx.glmer`` against R's lme4 (time, peak memory, fit).
+"""Benchmark mixedfx against lme4 and the Python peers ``glmm`` and ``mixedlm`` (issue 10).
 
-Models::
+Models (the letters of issue 10)::
 
-    sleepstudy  Reaction ~ Days + (Days | Subject)                   REML
-    Penicillin  diameter ~ 1 + (1 | plate) + (1 | sample)            REML
-    InstEval    y ~ service + (1 | s) + (1 | d) + (1 | dept)         ML   (skipped with --quick)
-    cbpp        cbind(incidence, size - incidence) ~ period + (1 | herd)      binomial, Laplace
-    VerbAgg     r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)    binomial, Laplace
+    A  sleepstudy  Reaction ~ Days + (Days | Subject)                          REML
+    B  Penicillin  diameter ~ 1 + (1 | plate) + (1 | sample)                   REML
+    C  InstEval    y ~ service + (1 | s) + (1 | d) + (1 | dept)                ML
+    D  cbpp        cbind(incidence, size - incidence) ~ period + (1 | herd)    binomial
+    E  VerbAgg     r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)  binomial
+    F  1M rows     y ~ x + (1 + x | g1) + (1 | g2), 10 000 x 500 levels        ML   (--large)
+    G  1M rows     y ~ x + (1 | g1) + (1 | g2), 50 000 x 5 000 levels          ML   (--large)
 
-For GLMMs the last column compares −2 log-likelihood instead of the deviance.
+F and G are simulated (seeded) and only run with ``--large``.
 
 Usage::
 
-    python benchmarks/bench_fit.py [--quick] [--repeats N] [--large-repeats N] [--no-r]
-                                    [--no-tracemalloc] [--json FILE]
+    python benchmarks/bench_fit.py [--models A,B,D] [--tools mixedfx,glmm,mixedlm,lme4]
+                                   [--conditions idle,busy] [--repeats N] [--large]
+                                   [--peer-python PATH] [--json FILE]
 
 Method
 ------
-* Every model is fitted in a fresh Python subprocess. The data are loaded beforehand with
-  ``mixedfx.datasets.load`` (or, if that fails, from ``tests/reference/data`` with the column
-  types and level orders of the reference case files), and mixedfx is imported before any
-  measurement.
-* Time: wall-clock seconds of the ``mixedfx.lmer(...)`` call alone (``time.perf_counter``);
-  the table shows the best of ``--repeats`` fits (``--large-repeats`` for models with more than
-  20000 rows). lme4: ``system.time(m <- lmer(...))["elapsed"]`` around the call alone, in one
-  Rscript process per model after ``library(lme4)`` and reading the same data (written to a
-  temporary CSV with the same factor levels); the table shows the median of the repeats.
-  Minimum and median of both are printed under the table.
-* Peak memory: peak resident-set-size increase during one fit (the last one; the previous
-  model is deleted and garbage-collected first). The kernel's high-water mark is reset just
-  before the fit (``echo 5 > /proc/self/clear_refs``), then ``VmHWM - VmRSS_before`` is read
-  from ``/proc/self/status``. The same method is used in Python and in R, so both include
-  memory allocated by C/C++ libraries (BLAS, CHOLMOD, Eigen). Where the high-water mark cannot
-  be reset, Python falls back to the increase of ``getrusage(RUSAGE_SELF).ru_maxrss`` (a lower
-  bound) and R to ``gc()``'s "max used" (R heap only); the method is printed. For small models
-  the RSS increase can be close to 0: the allocator reuses memory freed earlier in the process.
-  Allocation-based peaks are printed under the table as well: mixedfx's ``tracemalloc`` peak
-  (Python objects and NumPy arrays; measured in one extra, untimed fit; ``--no-tracemalloc``
-  skips it) and R's heap peak (``gc(reset = TRUE)`` before, ``gc()`` "max used" after; R
-  vectors only, not CHOLMOD's own allocations).
-* |Δ deviance|: absolute difference of the deviances (REML criterion for REML fits) of the two
-  fits of the same run; without R, against the value stored in the reference case file.
+* Every (tool, model, condition) runs in a fresh process: a Python worker for mixedfx and the
+  Python peers (the peers with ``--peer-python`` if given, else this interpreter), one Rscript
+  process for lme4. The data are loaded and a small warm-up fit of the same kind (sleepstudy
+  for linear, cbpp for binomial models) is run before timing, so imports and lazy loading are
+  not timed.
+* Time: wall-clock seconds of the fitting call alone (``time.perf_counter`` / R's
+  ``system.time``), the minimum of ``--repeats`` fits (``--large-repeats`` for models with
+  more than 20 000 rows); the median is kept in the JSON output.
+* Conditions: ``idle``; ``busy``: this script starts one CPU-bound process
+  (``while True: pass``) before the fits and stops it after.
+* Peak MiB: resident-memory high-water mark during the last fit, minus the resident size before
+  it (``/proc/self/clear_refs`` resets the mark; the same method in Python and in R).
+* evals: objective evaluations of the optimizer as each tool reports them (mixedfx:
+  ``optimizer_info["evaluations"]``, both stages for GLMMs; glmm: ``n_eval`` (+ ``n_grad``
+  gradient evaluations, shown as ``e+g``); mixedlm: ``function_evals`` / ``n_iter``; lme4:
+  ``optinfo$feval``, the last stage for GLMMs).
+* ratio: mixedfx time / the fastest peer's time in the same condition (< 1: mixedfx faster).
+* Δ: largest difference of −2 log-likelihood (REML criterion for REML fits) between any tool
+  and mixedfx, relative to |mixedfx's|.
+
+Peers get the data the way their APIs take them: glmm ``cbind(y, failures)`` with a computed
+failures column, mixedlm proportions with ``weights=`` the trials; numeric 0/1 responses.
 """
 
 from __future__ import annotations
@@ -56,119 +57,88 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-REFERENCE_DIR = REPO / "tests" / "reference"
 LARGE_NOBS = 20_000
 TIMEOUT_S = 3600
+TOOLS = ("mixedfx", "glmm", "mixedlm", "lme4")
+PEERS = ("glmm", "mixedlm", "lme4")
 
 MODELS: list[dict[str, Any]] = [
-    {
-        "key": "sleepstudy",
-        "dataset": "sleepstudy",
-        "formula": "Reaction ~ Days + (Days | Subject)",
-        "REML": True,
-        "case": "sleepstudy_slope_reml",
-    },
-    {
-        "key": "Penicillin",
-        "dataset": "Penicillin",
-        "formula": "diameter ~ 1 + (1 | plate) + (1 | sample)",
-        "REML": True,
-        "case": "penicillin_crossed_reml",
-    },
-    {
-        "key": "cbpp",
-        "dataset": "cbpp",
-        "formula": "cbind(incidence, size - incidence) ~ period + (1 | herd)",
-        "family": "binomial",
-        "case": "cbpp_binomial_laplace",
-    },
-    {
-        "key": "VerbAgg",
-        "dataset": "VerbAgg",
-        "formula": "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)",
-        "family": "binomial",
-        "case": "verbagg_binomial",
-    },
-    {
-        "key": "InstEval",
-        "dataset": "InstEval",
-        "formula": "y ~ service + (1 | s) + (1 | d) + (1 | dept)",
-        "REML": False,
-        "case": "insteval_crossed_ml",
-        "large": True,
-    },
+    {"key": "A", "name": "sleepstudy", "dataset": "sleepstudy",
+     "formula": "Reaction ~ Days + (Days | Subject)", "REML": True},
+    {"key": "B", "name": "Penicillin", "dataset": "Penicillin",
+     "formula": "diameter ~ 1 + (1 | plate) + (1 | sample)", "REML": True},
+    {"key": "C", "name": "InstEval", "dataset": "InstEval",
+     "formula": "y ~ service + (1 | s) + (1 | d) + (1 | dept)", "REML": False},
+    {"key": "D", "name": "cbpp", "dataset": "cbpp",
+     "formula": "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+     "glmm_formula": "cbind(incidence, failures) ~ period + (1 | herd)",
+     "mixedlm_formula": "proportion ~ period + (1 | herd)", "trials": "size",
+     "family": "binomial"},
+    {"key": "E", "name": "VerbAgg", "dataset": "VerbAgg",
+     "formula": "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)",
+     "family": "binomial"},
+    {"key": "F", "name": "sim 10k x 500", "simulate": (1_000_000, 10_000, 500, True),
+     "formula": "y ~ x + (1 + x | g1) + (1 | g2)", "REML": False, "large": True},
+    {"key": "G", "name": "sim 50k x 5k", "simulate": (1_000_000, 50_000, 5_000, False),
+     "formula": "y ~ x + (1 | g1) + (1 | g2)", "REML": False, "large": True},
 ]
 MODEL_BY_KEY = {m["key"]: m for m in MODELS}
+WARMUP = {"gaussian": "A", "binomial": "D"}
 
 
 # --------------------------------------------------------------------------------------------
 # data
 # --------------------------------------------------------------------------------------------
-def _import_mixedfx() -> Any:
+def _datasets() -> Any:
     try:
-        import mixedfx
+        from mixedfx import datasets
     except ImportError:
         sys.path.insert(0, str(REPO / "src"))
-        import mixedfx
-    return mixedfx
+        from mixedfx import datasets
+    return datasets
 
 
-def _load_reference_csv(model: dict[str, Any]) -> Any:
-    """Data from tests/reference/data, typed with the reference case file."""
+def simulate(n: int, n1: int, n2: int, slope: bool, seed: int = 20261129) -> Any:
+    """y = 1 + 0.5 x + b1[g1] (+ c1[g1] x) + b2[g2] + e, x ~ N(0, 1), seeded."""
+    import numpy as np
     import pandas as pd
 
-    case = json.loads((REFERENCE_DIR / f"{model['case']}.json").read_text(encoding="utf-8"))
-    columns: dict[str, str] = case["columns"]
-    factor_types = ("factor", "ordered factor")
-    string_cols = [c for c, t in columns.items() if t in (*factor_types, "character", "logical")]
-    df = pd.read_csv(
-        REFERENCE_DIR / "data" / f"{case['data']}.gz",
-        dtype=dict.fromkeys(string_cols, str),
-        keep_default_na=False,
-        na_values=[""],
-        # exact doubles: pandas >= 3 parses them exactly by default
-        **({} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}),
-    )
-    fixed = case.get("factor_levels") or {}
-    ranef = case["expected"].get("ranef") or {}
-    for name, rtype in columns.items():
-        col = df[name]
-        if rtype in factor_types:
-            if name in fixed:
-                levels = [str(v) for v in fixed[name]]
-            elif name in ranef:
-                levels = [str(v) for v in ranef[name]["levels"]]
-            else:
-                labels = sorted(set(col.dropna()))
-                try:
-                    levels = sorted(labels, key=float)
-                except ValueError:
-                    levels = labels
-            df[name] = pd.Categorical(col, categories=levels, ordered=rtype == "ordered factor")
-        elif rtype == "logical":
-            df[name] = col.str.lower().map({"true": True, "false": False})
-        elif rtype == "numeric":
-            df[name] = col.astype(float)
-    return df
+    rng = np.random.default_rng(seed)
+    g1 = rng.integers(0, n1, n)
+    g2 = rng.integers(0, n2, n)
+    x = rng.standard_normal(n)
+    y = 1.0 + 0.5 * x + rng.normal(0, 1.0, n1)[g1] + rng.normal(0, 0.7, n2)[g2]
+    if slope:
+        y += rng.normal(0, 0.3, n1)[g1] * x
+    y += rng.standard_normal(n)
+    cat1 = pd.Categorical.from_codes(g1, [f"a{i}" for i in range(n1)])
+    cat2 = pd.Categorical.from_codes(g2, [f"b{i}" for i in range(n2)])
+    return pd.DataFrame({"y": y, "x": x, "g1": cat1, "g2": cat2})
 
 
-def load_data(model: dict[str, Any]) -> tuple[Any, str]:
-    """(data frame, description of its source)."""
-    try:
-        mixedfx = _import_mixedfx()
-        from mixedfx import datasets
+def load_data(model: dict[str, Any]) -> Any:
+    if "simulate" in model:
+        return simulate(*model["simulate"])
+    return _datasets().load(model["dataset"])
 
-        del mixedfx
-        return datasets.load(model["dataset"]), "mixedfx.datasets"
-    except Exception as exc:  # module still being written: fall back to the reference copy
-        df = _load_reference_csv(model)
-        return df, f"tests/reference/data ({type(exc).__name__} from mixedfx.datasets)"
+
+def peer_data(model: dict[str, Any], data: Any) -> Any:
+    """The same data with the columns the peers' formula syntax needs."""
+    import pandas as pd
+
+    data = data.copy()
+    if "trials" in model:
+        data["failures"] = data[model["trials"]] - data["incidence"]
+        data["proportion"] = data["incidence"] / data[model["trials"]]
+    for name in data.columns:
+        if isinstance(data[name].dtype, pd.CategoricalDtype) and name == "r2":
+            data[name] = (data[name] == data[name].cat.categories[-1]).astype(float)
+    return data
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,98 +164,115 @@ def _reset_hwm() -> bool:
     return True
 
 
-def _maxrss_kib() -> int:
-    import resource
-
-    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return value // 1024 if sys.platform == "darwin" else value  # bytes on macOS
-
-
 # --------------------------------------------------------------------------------------------
-# mixedfx worker (runs in a fresh subprocess)
+# Python worker (fresh subprocess): one tool, one model
 # --------------------------------------------------------------------------------------------
-def worker(key: str, repeats: int, trace: bool = True) -> dict[str, Any]:
+def _fitter(tool: str, model: dict[str, Any]) -> Any:
+    """fit(data) -> (fitted object, -2 log L, evaluations) for one tool and model."""
+    family = model.get("family")
+    if tool == "mixedfx":
+        try:
+            import mixedfx
+        except ImportError:
+            sys.path.insert(0, str(REPO / "src"))
+            import mixedfx
+
+        def fit(data: Any) -> tuple[Any, float, str]:
+            if family:
+                m = mixedfx.glmer(model["formula"], data=data, family=family)
+            else:
+                m = mixedfx.lmer(model["formula"], data=data, REML=model["REML"])
+            return m, -2.0 * float(m.loglik), str(m.optimizer_info["evaluations"])
+        return fit
+    if tool == "glmm":
+        import glmm
+
+        formula = model.get("glmm_formula", model["formula"])
+
+        def fit(data: Any) -> tuple[Any, float, str]:
+            kw = {"family": family} if family else {"reml": model["REML"]}
+            f = glmm.fit(data, formula, satterthwaite=False, **kw)
+            grads = getattr(f, "n_grad", 0) or 0
+            return f, -2.0 * float(f.loglik), f"{f.n_eval}+{grads}" if grads else str(f.n_eval)
+        return fit
+    if tool == "mixedlm":
+        import mixedlm
+
+        formula = model.get("mixedlm_formula", model["formula"])
+
+        def fit(data: Any) -> tuple[Any, float, str]:
+            if family:
+                kw: dict[str, Any] = {}
+                if "trials" in model:
+                    kw["weights"] = data[model["trials"]].to_numpy(dtype=float)
+                g = mixedlm.glmer(formula, data, family=mixedlm.families.Binomial(), **kw)
+                evals = g.n_iter
+            else:
+                g = mixedlm.lmer(formula, data, REML=model["REML"])
+                evals = g.function_evals
+            return g, -2.0 * float(g.logLik().value if hasattr(g.logLik(), "value")
+                                   else g.logLik()), str(evals)
+        return fit
+    raise ValueError(f"unknown Python tool {tool!r}")
+
+
+def worker(tool: str, key: str, repeats: int) -> dict[str, Any]:
     import gc
     import warnings
 
     model = MODEL_BY_KEY[key]
-    out: dict[str, Any] = {"key": key}
-    data, source = load_data(model)
-    out["data_source"] = source
-    out["rows"] = len(data)
+    out: dict[str, Any] = {"tool": tool, "key": key}
     try:
-        mfx = _import_mixedfx()
-        out["mixedfx_version"] = getattr(mfx, "__version__", "?")
-
-        def lmer(formula: str, data: Any, REML: bool | None) -> Any:
-            if "family" in model:
-                return mfx.glmer(formula, data=data, family=model["family"])
-            return mfx.lmer(formula, data=data, REML=REML)
-    except Exception as exc:
-        out["error"] = f"{type(exc).__name__}: {exc}"
-        return out
-
-    times: list[float] = []
-    m = None
-    try:
-        for i in range(repeats):
-            last = i == repeats - 1
-            if last:
-                del m
-                m = None
-                gc.collect()
-                hwm_reset = _reset_hwm()
-                rss0 = _status_kib("VmRSS")
-                maxrss0 = _maxrss_kib()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                t0 = time.perf_counter()
-                m = lmer(model["formula"], data=data, REML=model.get("REML"))
-                times.append(time.perf_counter() - t0)
-            if last:
-                hwm = _status_kib("VmHWM")
-                if hwm_reset and hwm is not None and rss0 is not None:
-                    out["peak_mib"] = (hwm - rss0) / 1024
-                    out["peak_method"] = "VmHWM - VmRSS (high-water mark reset)"
-                else:
-                    out["peak_mib"] = (_maxrss_kib() - maxrss0) / 1024
-                    out["peak_method"] = "ru_maxrss increase (lower bound)"
-        out["times"] = times
-        out["nobs"] = int(m.nobs)
-        out["deviance"] = float(m.deviance if "family" not in model else -2 * m.loglik)
-        if trace:
-            # one more, untimed fit: peak of the allocations Python and NumPy report
-            import tracemalloc
-
-            del m
+        data = load_data(model)
+        warm_model = MODEL_BY_KEY[WARMUP[model.get("family", "gaussian")]]
+        warm = load_data(warm_model)
+        if tool != "mixedfx":
+            data, warm = peer_data(model, data), peer_data(warm_model, warm)
+        fit = _fitter(tool, model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _fitter(tool, warm_model)(warm)        # imports and lazy loading, untimed
+            times: list[float] = []
             m = None
-            gc.collect()
-            tracemalloc.start()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                m = lmer(model["formula"], data=data, REML=model.get("REML"))
-            out["tracemalloc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
-    except Exception as exc:
-        out["error"] = f"{type(exc).__name__}: {exc}"
-        out["times"] = times
+            for i in range(repeats):
+                last = i == repeats - 1
+                if last:
+                    del m
+                    m = None
+                    gc.collect()
+                    hwm_ok = _reset_hwm()
+                    rss0 = _status_kib("VmRSS")
+                t0 = time.perf_counter()
+                m, dev2, evals = fit(data)
+                times.append(time.perf_counter() - t0)
+            hwm = _status_kib("VmHWM")
+        out.update(times=times, m2ll=dev2, evals=evals, nobs=len(data))
+        if hwm_ok and hwm is not None and rss0 is not None:
+            out["peak_mib"] = (hwm - rss0) / 1024
+    except Exception as exc:  # report the failure in the table
+        out["error"] = f"{type(exc).__name__}: {exc}"[:300]
     return out
 
 
-def run_mixedfx(key: str, repeats: int, trace: bool) -> dict[str, Any]:
-    script = str(Path(__file__).resolve())
-    cmd = [sys.executable, script, "--worker", key, "--repeats", str(repeats)]
-    if not trace:
-        cmd.append("--no-tracemalloc")
+def run_python(tool: str, key: str, repeats: int, python: str) -> dict[str, Any]:
+    cmd = [python, str(Path(__file__).resolve()), "--worker", f"{tool}:{key}",
+           "--repeats", str(repeats)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
+                              check=False)
     except subprocess.TimeoutExpired:
-        return {"key": key, "error": f"timeout after {TIMEOUT_S} s"}
+        return {"tool": tool, "key": key, "error": f"timeout after {TIMEOUT_S} s"}
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-    return {"key": key, "error": f"worker exit {proc.returncode}: {' | '.join(tail)}"}
+            return json.loads(line[len("RESULT "):])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
+    return {"tool": tool, "key": key, "error": f"exit {proc.returncode}: {' | '.join(tail)}"}
+
+
+def python_has(python: str, module: str) -> bool:
+    proc = subprocess.run([python, "-c", f"import {module}"], capture_output=True, timeout=300,
+                          check=False)
+    return proc.returncode == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,41 +287,28 @@ status_kib <- function(field) {
   as.numeric(strsplit(trimws(sub(paste0(field, ":"), "", l)), "[[:space:]]+")[[1]][1])
 }
 reset_hwm <- function() {
-  ok <- tryCatch({ writeLines("5", "/proc/self/clear_refs"); TRUE }, error = function(e) FALSE)
-  isTRUE(ok)
+  isTRUE(tryCatch({ writeLines("5", "/proc/self/clear_refs"); TRUE }, error = function(e) FALSE))
 }
 d <- read.csv(@CSV@, colClasses = @CLASSES@, na.strings = "", check.names = FALSE,
               stringsAsFactors = FALSE)
 @FACTORS@
+invisible(@WARMUP@)
 f <- @FORMULA@
 repeats <- @REPEATS@
 times <- numeric(repeats)
 m <- NULL
 for (i in seq_len(repeats)) {
-  last <- i == repeats
-  if (last) {
-    m <- NULL
-    invisible(gc())
-    hwm_ok <- reset_hwm()
-    rss0 <- status_kib("VmRSS")
-    g0 <- gc(reset = TRUE)
+  if (i == repeats) {
+    m <- NULL; invisible(gc()); hwm_ok <- reset_hwm(); rss0 <- status_kib("VmRSS")
   }
   times[i] <- system.time(m <- @FIT@)[["elapsed"]]
-  if (last) {
-    hwm <- status_kib("VmHWM")
-    g1 <- gc()
-    heap_mib <- sum(g1[, 6]) - sum(g0[, 2])
-  }
 }
-dev <- if (isGLMM(m)) -2 * as.numeric(logLik(m)) else if (isREML(m)) REMLcrit(m) else deviance(m)
-cat("R_VERSION", paste(R.version$major, R.version$minor, sep = "."), "\n")
-cat("LME4_VERSION", as.character(packageVersion("lme4")), "\n")
-cat("NOBS", nobs(m), "\n")
-cat("DEVIANCE", format(dev, digits = 17), "\n")
+hwm <- status_kib("VmHWM")
+cat("M2LL", format(-2 * as.numeric(logLik(m)), digits = 17), "\n")
+cat("FEVAL", m@optinfo$feval, "\n")
 cat("TIMES", format(times, digits = 9), "\n")
-cat("HWM_OK", hwm_ok, "\n")
 cat("PEAK_RSS_MIB", if (hwm_ok) (hwm - rss0) / 1024 else NA, "\n")
-cat("PEAK_HEAP_MIB", heap_mib, "\n")
+cat("VERSION", as.character(packageVersion("lme4")), "\n")
 """
 
 
@@ -342,109 +316,13 @@ def _r_string(text: str) -> str:
     return json.dumps(text)  # a JSON string literal is a valid R string literal here
 
 
-def r_available() -> tuple[bool, str]:
+def r_available() -> str | None:
     rscript = shutil.which("Rscript")
     if rscript is None:
-        return False, "Rscript not on PATH"
-    try:
-        proc = subprocess.run(
-            [rscript, "-e", 'cat(requireNamespace("lme4", quietly = TRUE))'],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"Rscript failed: {exc}"
-    if proc.stdout.strip().endswith("TRUE"):
-        return True, rscript
-    return False, "R package lme4 not installed"
-
-
-def run_lme4(model: dict[str, Any], data: Any, repeats: int, rscript: str) -> dict[str, Any]:
-    import pandas as pd
-
-    out: dict[str, Any] = {"key": model["key"]}
-    with tempfile.TemporaryDirectory(prefix="bench_fit_") as tmp:
-        tmpdir = Path(tmp)
-        csv = tmpdir / "data.csv"
-        data.to_csv(csv, index=False, na_rep="")
-        classes = []
-        factor_lines = []
-        for i, name in enumerate(data.columns):
-            col = data[name]
-            if isinstance(col.dtype, pd.CategoricalDtype):
-                classes.append('"character"')
-                lv = tmpdir / f"levels_{i}.txt"
-                lv.write_text(
-                    "".join(f"{c}\n" for c in col.cat.categories.astype(str)), encoding="utf-8"
-                )
-                fun = "ordered" if col.cat.ordered else "factor"
-                factor_lines.append(
-                    f"d[[{_r_string(name)}]] <- {fun}(d[[{_r_string(name)}]], "
-                    f"levels = readLines({_r_string(str(lv))}, encoding = 'UTF-8'))"
-                )
-            elif pd.api.types.is_bool_dtype(col.dtype):
-                classes.append('"logical"')
-            elif pd.api.types.is_numeric_dtype(col.dtype):
-                classes.append('"numeric"')
-            else:
-                classes.append('"character"')
-                # strings are factors for lmer, levels sorted as R sorts them
-                factor_lines.append(f"d[[{_r_string(name)}]] <- factor(d[[{_r_string(name)}]])")
-        script = (
-            R_TEMPLATE.replace("@CSV@", _r_string(str(csv)))
-            .replace("@CLASSES@", "c(" + ", ".join(classes) + ")")
-            .replace("@FACTORS@", "\n".join(factor_lines))
-            .replace("@FORMULA@", f"as.formula({_r_string(model['formula'])})")
-            .replace("@REPEATS@", str(int(repeats)))
-            .replace("@FIT@", _r_fit_call(model))
-        )
-        path = tmpdir / "bench.R"
-        path.write_text(script, encoding="utf-8")
-        try:
-            proc = subprocess.run(
-                [rscript, "--vanilla", str(path)],
-                capture_output=True,
-                text=True,
-                timeout=TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            out["error"] = f"timeout after {TIMEOUT_S} s"
-            return out
-    fields: dict[str, list[str]] = {}
-    for line in proc.stdout.splitlines():
-        parts = line.split()
-        if parts:
-            fields[parts[0]] = parts[1:]
-    if proc.returncode != 0 or "DEVIANCE" not in fields:
-        tail = proc.stderr.strip().splitlines()[-3:]
-        out["error"] = f"Rscript exit {proc.returncode}: {' | '.join(tail)}"
-        return out
-    out["times"] = [float(x) for x in fields["TIMES"]]
-    out["nobs"] = int(fields["NOBS"][0])
-    out["deviance"] = float(fields["DEVIANCE"][0])
-    out["r_version"] = fields["R_VERSION"][0]
-    out["lme4_version"] = fields["LME4_VERSION"][0]
-    hwm_ok = fields.get("HWM_OK", ["FALSE"])[0] == "TRUE"
-    if hwm_ok:
-        out["peak_mib"] = float(fields["PEAK_RSS_MIB"][0])
-        out["peak_method"] = "VmHWM - VmRSS (high-water mark reset)"
-    else:
-        out["peak_mib"] = float(fields["PEAK_HEAP_MIB"][0])
-        out["peak_method"] = "gc() max used - used before (R heap only)"
-    out["peak_heap_mib"] = float(fields["PEAK_HEAP_MIB"][0])
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# report
-# --------------------------------------------------------------------------------------------
-def _fmt(x: float | None, spec: str) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    return format(x, spec)
+        return None
+    proc = subprocess.run([rscript, "-e", 'cat(requireNamespace("lme4", quietly = TRUE))'],
+                          capture_output=True, text=True, timeout=120, check=False)
+    return rscript if proc.stdout.strip().endswith("TRUE") else None
 
 
 def _r_fit_call(model: dict[str, Any]) -> str:
@@ -453,137 +331,186 @@ def _r_fit_call(model: dict[str, Any]) -> str:
     return f"lmer(f, data = d, REML = {'TRUE' if model['REML'] else 'FALSE'})"
 
 
-def reference_deviance(model: dict[str, Any]) -> float | None:
-    path = REFERENCE_DIR / f"{model['case']}.json"
-    try:
-        expected = json.loads(path.read_text(encoding="utf-8"))["expected"]
-        if "family" in model:
-            return -2.0 * float(expected["loglik"])
-        return float(expected["deviance"])
-    except (OSError, KeyError, ValueError):
-        return None
+def run_lme4(model: dict[str, Any], repeats: int, rscript: str) -> dict[str, Any]:
+    import pandas as pd
+
+    out: dict[str, Any] = {"tool": "lme4", "key": model["key"]}
+    data = load_data(model)
+    with tempfile.TemporaryDirectory(prefix="bench_fit_") as tmp:
+        tmpdir = Path(tmp)
+        csv = tmpdir / "data.csv"
+        data.to_csv(csv, index=False, na_rep="")
+        classes, factor_lines = [], []
+        for i, name in enumerate(data.columns):
+            col = data[name]
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                classes.append('"character"')
+                lv = tmpdir / f"levels_{i}.txt"
+                lv.write_text("".join(f"{c}\n" for c in col.cat.categories.astype(str)),
+                              encoding="utf-8")
+                fun = "ordered" if col.cat.ordered else "factor"
+                factor_lines.append(f"d[[{_r_string(name)}]] <- {fun}(d[[{_r_string(name)}]], "
+                                    f"levels = readLines({_r_string(str(lv))}))")
+            elif pd.api.types.is_numeric_dtype(col.dtype):
+                classes.append('"numeric"')
+            else:
+                classes.append('"character"')
+                factor_lines.append(f"d[[{_r_string(name)}]] <- factor(d[[{_r_string(name)}]])")
+        warm = ("glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial)"
+                if "family" in model else "lmer(Reaction ~ Days + (Days | Subject), sleepstudy)")
+        script = (R_TEMPLATE.replace("@CSV@", _r_string(str(csv)))
+                  .replace("@CLASSES@", "c(" + ", ".join(classes) + ")")
+                  .replace("@FACTORS@", "\n".join(factor_lines))
+                  .replace("@WARMUP@", warm)
+                  .replace("@FORMULA@", f"as.formula({_r_string(model['formula'])})")
+                  .replace("@REPEATS@", str(int(repeats)))
+                  .replace("@FIT@", _r_fit_call(model)))
+        path = tmpdir / "bench.R"
+        path.write_text(script, encoding="utf-8")
+        try:
+            proc = subprocess.run([rscript, "--vanilla", str(path)], capture_output=True,
+                                  text=True, timeout=TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            out["error"] = f"timeout after {TIMEOUT_S} s"
+            return out
+    fields = {p[0]: p[1:] for p in (ln.split() for ln in proc.stdout.splitlines()) if p}
+    if proc.returncode != 0 or "M2LL" not in fields:
+        out["error"] = f"Rscript exit {proc.returncode}: " + " | ".join(
+            proc.stderr.strip().splitlines()[-2:])
+        return out
+    out.update(times=[float(x) for x in fields["TIMES"]], m2ll=float(fields["M2LL"][0]),
+               evals=fields["FEVAL"][0] if fields.get("FEVAL") else "?", nobs=len(data),
+               version=fields["VERSION"][0])
+    if fields["PEAK_RSS_MIB"][0] != "NA":
+        out["peak_mib"] = float(fields["PEAK_RSS_MIB"][0])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# neighbour and report
+# --------------------------------------------------------------------------------------------
+def start_neighbour() -> subprocess.Popen[bytes]:
+    """One CPU-bound process beside the fits (stopped by the caller)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def _t(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{x * 1e3:.1f} ms" if x < 1 else f"{x:.2f} s"
+
+
+def report(results: list[dict[str, Any]], tools: list[str]) -> str:
+    by = {(r["tool"], r["key"], r["condition"]): r for r in results}
+    conds = list(dict.fromkeys(r["condition"] for r in results))
+    keys = list(dict.fromkeys(r["key"] for r in results))
+    head = ["model", "cond.", *[f"{t} s" for t in tools], "mixedfx / fastest peer",
+            "peak MiB (" + " / ".join(tools) + ")", "evals (" + " / ".join(tools) + ")",
+            "max rel. Δ(−2logL)"]
+    lines = ["| " + " | ".join(head) + " |", "| --- | --- |" + " ---: |" * (len(head) - 2)]
+    notes = []
+    for key in keys:
+        for cond in conds:
+            rows = [by.get((t, key, cond), {}) for t in tools]
+            best = {t: min(r["times"]) if r.get("times") and "error" not in r else None
+                    for t, r in zip(tools, rows, strict=True)}
+            peers = [v for t, v in best.items() if t != "mixedfx" and v is not None]
+            mfx = best.get("mixedfx")
+            ratio = f"{mfx / min(peers):.2f}" if mfx and peers else "–"
+            peak = " / ".join(f"{r['peak_mib']:.0f}" if "peak_mib" in r else "–" for r in rows)
+            evals = " / ".join(str(r.get("evals", "–")) for r in rows)
+            ref = by.get(("mixedfx", key, cond), {}).get("m2ll")
+            deltas = [abs(r["m2ll"] - ref) / abs(ref) for r in rows
+                      if ref is not None and "m2ll" in r]
+            delta = f"{max(deltas):.1e}" if len(deltas) > 1 else "–"
+            m = MODEL_BY_KEY[key]
+            lines.append(f"| {key} {m['name']} | {cond} | "
+                         + " | ".join(_t(best[t]) for t in tools)
+                         + f" | {ratio} | {peak} | {evals} | {delta} |")
+            for t, r in zip(tools, rows, strict=True):
+                if "error" in r:
+                    notes.append(f"{key} {cond} {t}: {r['error']}")
+    return "\n".join(lines + [""] + [f"- {n}" for n in notes])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="skip InstEval")
+    parser.add_argument("--models", default="A,B,C,D,E",
+                        help="comma-separated model letters (A-E; F,G need --large)")
+    parser.add_argument("--large", action="store_true", help="also run the 1M-row F and G")
+    parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--conditions", default="idle,busy")
     parser.add_argument("--repeats", type=int, default=5, help="fits per small model (5)")
-    parser.add_argument(
-        "--large-repeats", type=int, default=1, help=f"fits per model over {LARGE_NOBS} rows (1)"
-    )
-    parser.add_argument("--no-r", action="store_true", help="do not run lme4 even if available")
-    parser.add_argument(
-        "--no-tracemalloc",
-        action="store_true",
-        help="skip the extra mixedfx fit that measures Python-side allocations",
-    )
+    parser.add_argument("--large-repeats", type=int, default=1,
+                        help=f"fits per model over {LARGE_NOBS} rows (1)")
+    parser.add_argument("--peer-python", default=sys.executable,
+                        help="interpreter that has glmm / mixedlm installed")
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.large_repeats < 1:
         parser.error("repeats must be at least 1")
-
     if args.worker:
-        result = worker(args.worker, args.repeats, trace=not args.no_tracemalloc)
-        print("RESULT " + json.dumps(result), flush=True)
+        tool, key = args.worker.split(":")
+        print("RESULT " + json.dumps(worker(tool, key, args.repeats)), flush=True)
         return 0
 
-    models = [m for m in MODELS if not (args.quick and m.get("large"))]
-    if args.no_r:
-        have_r, r_info = False, "disabled (--no-r)"
-    else:
-        have_r, r_info = r_available()
+    keys = [k.strip().upper() for k in args.models.split(",") if k.strip()]
+    if args.large:
+        keys += [k for k in ("F", "G") if k not in keys]
+    unknown = [k for k in keys if k not in MODEL_BY_KEY]
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; choose from {sorted(MODEL_BY_KEY)}")
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    if bad := [t for t in tools if t not in TOOLS]:
+        parser.error(f"unknown tool(s) {bad}; choose from {TOOLS}")
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    if bad := [c for c in conditions if c not in ("idle", "busy")]:
+        parser.error(f"unknown condition(s) {bad}; choose idle and/or busy")
+    skipped = []
+    rscript = r_available() if "lme4" in tools else None
+    if "lme4" in tools and rscript is None:
+        tools.remove("lme4")
+        skipped.append("lme4 (no Rscript with lme4)")
+    for peer in ("glmm", "mixedlm"):
+        if peer in tools and not python_has(args.peer_python, peer):
+            tools.remove(peer)
+            skipped.append(f"{peer} (not importable by {args.peer_python})")
 
-    rows = []
-    for model in models:
-        repeats = args.large_repeats if model.get("large") else args.repeats
-        print(f"# {model['key']}: mixedfx ({repeats} fit(s)) ...", file=sys.stderr, flush=True)
-        py = run_mixedfx(model["key"], repeats, trace=not args.no_tracemalloc)
-        r: dict[str, Any] = {}
-        if have_r:
-            print(f"# {model['key']}: lme4 ({repeats} fit(s)) ...", file=sys.stderr, flush=True)
-            data, _ = load_data(model)
-            r = run_lme4(model, data, repeats, r_info)
-        rows.append((model, py, r))
-
-    lines = [
-        "| model | nobs | mixedfx s | lme4 s | ratio (lme4/mixedfx) | mixedfx peak MiB "
-        "| lme4 peak MiB | \\|Δ deviance\\| |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    notes: list[str] = []
-    for model, py, r in rows:
-        label = f"{model['key']} {model.get('family') or ('REML' if model['REML'] else 'ML')}"
-        py_t = min(py["times"]) if py.get("times") and "error" not in py else None
-        r_t = statistics.median(r["times"]) if r.get("times") else None
-        ratio = r_t / py_t if py_t and r_t else None
-        nobs = py.get("nobs") or r.get("nobs") or py.get("rows")
-        if "deviance" in py and "deviance" in r:
-            ddev: float | None = abs(py["deviance"] - r["deviance"])
-            dev_note = ""
-        elif "deviance" in py and (ref := reference_deviance(model)) is not None:
-            ddev, dev_note = abs(py["deviance"] - ref), " (ref.)"
-        else:
-            ddev, dev_note = None, ""
-        lines.append(
-            f"| {label} | {nobs if nobs is not None else '–'} | {_fmt(py_t, '.4f')} "
-            f"| {_fmt(r_t, '.4f')} | {_fmt(ratio, '.2f')} | {_fmt(py.get('peak_mib'), '.1f')} "
-            f"| {_fmt(r.get('peak_mib'), '.1f')} | {_fmt(ddev, '.2e')}{dev_note} |"
-        )
-        if "error" in py:
-            notes.append(f"{model['key']}: mixedfx failed: {py['error']}")
-        if "error" in r:
-            notes.append(f"{model['key']}: lme4 failed: {r['error']}")
-        detail = [f"{model['key']}: data from {py.get('data_source', '?')}"]
-        if py.get("times") and "error" not in py:
-            detail.append(
-                f"mixedfx min {min(py['times']):.4f} s / median "
-                f"{statistics.median(py['times']):.4f} s over {len(py['times'])}"
-                + (
-                    f", tracemalloc peak {py['tracemalloc_peak_mib']:.1f} MiB"
-                    if "tracemalloc_peak_mib" in py
-                    else ""
-                )
-            )
-        if r.get("times"):
-            detail.append(
-                f"lme4 min {min(r['times']):.4f} s / median "
-                f"{statistics.median(r['times']):.4f} s over {len(r['times'])}, "
-                f"R heap peak {r['peak_heap_mib']:.1f} MiB"
-            )
-        notes.append("; ".join(detail))
-
-    print("\n".join(lines))
-    print()
-    methods = {py.get("peak_method") for _, py, _ in rows if py.get("peak_method")}
-    r_methods = {r.get("peak_method") for _, _, r in rows if r.get("peak_method")}
-    versions = [f"Python {platform.python_version()}", f"{platform.machine()}"]
-    mfx_versions = {py.get("mixedfx_version") for _, py, _ in rows if py.get("mixedfx_version")}
-    versions += [f"mixedfx {v}" for v in sorted(mfx_versions)]
-    r_ver = next((r for _, _, r in rows if r.get("r_version")), None)
-    if r_ver:
-        versions.append(f"R {r_ver['r_version']}, lme4 {r_ver['lme4_version']}")
-    else:
-        versions.append(f"lme4 not run: {r_info}")
-    cpus = os.cpu_count()
-    print(
-        textwrap.dedent(
-            f"""\
-            Times: wall-clock seconds of the fitting call alone; mixedfx best of the repeats,
-            lme4 median of the repeats (system.time elapsed). Each model in a fresh process.
-            Peak MiB: resident-memory increase during one fit; mixedfx: {
-                ", ".join(sorted(methods)) or "–"
-            }; lme4: {", ".join(sorted(r_methods)) or "–"}.
-            |Δ deviance|: deviance (REML criterion for REML fits) of the two fits of this run;
-            "(ref.)" marks a comparison with the reference case file when lme4 did not run.
-            Machine: {cpus} CPU(s); {"; ".join(versions)}."""
-        )
-    )
-    for note in notes:
-        print(f"- {note}")
+    results = []
+    for cond in conditions:
+        neighbour = start_neighbour() if cond == "busy" else None
+        try:
+            for key in keys:
+                model = MODEL_BY_KEY[key]
+                repeats = args.large_repeats if model.get("large") or key == "C" else args.repeats
+                for tool in tools:
+                    print(f"# {cond} {key} {tool} ({repeats} fit(s))", file=sys.stderr,
+                          flush=True)
+                    if tool == "lme4":
+                        res = run_lme4(model, repeats, rscript)
+                    else:
+                        python = sys.executable if tool == "mixedfx" else args.peer_python
+                        res = run_python(tool, key, repeats, python)
+                    res["condition"] = cond
+                    results.append(res)
+        finally:
+            if neighbour is not None:
+                neighbour.kill()
+                neighbour.wait()
+    print(report(results, tools))
+    versions = [f"Python {platform.python_version()}", f"{os.cpu_count()} CPU(s)"]
+    lme4_v = next((r["version"] for r in results if r.get("version")), None)
+    if lme4_v:
+        versions.append(f"lme4 {lme4_v}")
+    print(f"\nTimes: fit call alone, min of repeats, fresh process per tool x model x condition,"
+          f" after an untimed warm-up fit. busy: one `while True: pass` process beside the fit."
+          f"\n{'; '.join(versions)}" + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+    for r in results:
+        if r.get("times") and len(r["times"]) > 1:
+            r["median"] = statistics.median(r["times"])
     if args.json:
-        payload = [{"model": m, "mixedfx": py, "lme4": r} for m, py, r in rows]
-        args.json.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0
 
 

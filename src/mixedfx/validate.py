@@ -101,11 +101,13 @@ def check_vector(value: Any, name: str, length: int | None = None) -> np.ndarray
 # -- data -----------------------------------------------------------------------------------
 def check_column_names(data: pd.DataFrame) -> None:
     """Column names must be unique strings (R's data frames have no other kind)."""
-    bad = [c for c in data.columns if not isinstance(c, str)]
+    bad = [c for c in data.columns.tolist() if not isinstance(c, str)]
     if bad:
         raise DataError(f"data column names must be strings, got {bad[0]!r} "
                         f"({type(bad[0]).__name__}); rename the columns, e.g. "
                         "data.columns = [f'x{i}' for i in data.columns]")
+    if data.columns.is_unique:
+        return
     dup = data.columns[data.columns.duplicated()].unique().tolist()
     if dup:
         raise DataError(f"column name{'s' if len(dup) > 1 else ''} "

@@ -10,6 +10,7 @@ and :mod:`.syntax`); nothing is ever evaluated here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -101,8 +102,23 @@ def parse_formula(
     Raises:
         FormulaError: malformed formula, unknown column or function, or unsafe text.
     """
-    cols = [c for c in columns if isinstance(c, str)]
-    tree = parse_text(text, cols, mode="formula")
+    cols = tuple(c for c in columns if isinstance(c, str))
+    if not isinstance(text, str):
+        return _parse_formula(text, cols, covariance_structures)
+    return _parse_formula_cached(text, cols, covariance_structures)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_formula_cached(text: str, cols: tuple[str, ...], covariance_structures: bool
+                          ) -> ParsedFormula:
+    """`_parse_formula` memoized: the result is immutable and depends only on the text and
+    the column names (a refused formula raises every time; exceptions are not cached)."""
+    return _parse_formula(text, cols, covariance_structures)
+
+
+def _parse_formula(text: str, cols: tuple[str, ...], covariance_structures: bool
+                   ) -> ParsedFormula:
+    tree = parse_text(text, list(cols), mode="formula")
     if isinstance(tree, BinOp):
         lhs: Node | None = tree.left
         rhs = tree.right

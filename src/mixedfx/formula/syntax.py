@@ -14,6 +14,7 @@ only as variables of the formula.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Sequence
 
 from .errors import FormulaError
@@ -244,9 +245,21 @@ def parse_text(text: str, columns: Sequence[str], mode: str = "formula") -> Node
     ``mode``: ``"formula"`` requires exactly one ``~`` (the tree is a ``~`` node);
     ``"rhs"`` is a right-hand side, optionally starting with ``~``;
     ``"expression"`` is a plain expression without ``~``.
+
+    Trees are immutable, so parses are memoized on (text, string columns, mode); a refused
+    text raises every time (exceptions are not cached).
     """
     if not isinstance(text, str):
         raise FormulaError(f"a formula must be a string, not {type(text).__name__}")
+    return _parse_text_cached(text, tuple(c for c in columns if isinstance(c, str)), mode)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_text_cached(text: str, columns: tuple[str, ...], mode: str) -> Node:
+    return _parse_text(text, columns, mode)
+
+
+def _parse_text(text: str, columns: Sequence[str], mode: str) -> Node:
     if len(text) > MAX_FORMULA_LENGTH:
         raise FormulaError(f"formula too long ({len(text):,} characters; the limit is "
                            f"{MAX_FORMULA_LENGTH:,})")

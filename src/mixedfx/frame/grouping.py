@@ -17,9 +17,12 @@ def grouping_factor(frame: pd.DataFrame, group_vars: tuple[str, ...]
                     ) -> tuple[np.ndarray, list[str]]:
     """Integer codes (0-based) and level labels of the (interaction of the) grouping columns."""
     factors = [as_factor(frame[v]) for v in group_vars]
-    codes = [f.cat.codes.to_numpy(dtype=np.int64) for f in factors]
-    labels = [list(f.cat.categories) for f in factors]
+    codes = [np.asarray(f.array.codes, dtype=np.int64) for f in factors]
+    labels = [f.dtype.categories.tolist() for f in factors]
     if len(factors) == 1:
+        if len(codes[0]) and codes[0].min() >= 0 and \
+                np.bincount(codes[0], minlength=len(labels[0])).all():
+            return codes[0], labels[0]              # every level used: codes as they are
         used = np.unique(codes[0])
         remap = np.full(len(labels[0]), -1, dtype=np.int64)
         remap[used] = np.arange(len(used))

@@ -23,6 +23,25 @@ def is_factor_like(s: pd.Series) -> bool:
     )
 
 
+_LABEL_DTYPE: object = None
+
+
+def _already_factor(s: pd.Series) -> bool:
+    """Whether a categorical column is already what `as_factor` would make of it: every
+    category used and the categories strings of the dtype a list of labels gets (then the
+    rebuilt categorical would equal it; most columns are, after the first call)."""
+    global _LABEL_DTYPE
+    if _LABEL_DTYPE is None:
+        _LABEL_DTYPE = pd.Index(["a"]).dtype
+    cats = s.dtype.categories
+    if cats.dtype != _LABEL_DTYPE:
+        return False
+    codes = np.asarray(s.array.codes)
+    used = np.zeros(len(cats) + 1, dtype=bool)
+    used[codes] = True                      # code -1 (missing) marks the spare last slot
+    return bool(used[:-1].all())
+
+
 def as_factor(s: pd.Series) -> pd.Series:
     """The column as a pandas categorical with R's level order and string labels.
 
@@ -30,6 +49,8 @@ def as_factor(s: pd.Series) -> pd.Series:
     numerically; booleans become FALSE/TRUE; strings are sorted as R sorts them.
     """
     if isinstance(s.dtype, pd.CategoricalDtype):
+        if _already_factor(s):
+            return s.copy(deep=False)
         cat = s.cat.remove_unused_categories()
         labels = [c if isinstance(c, str) else format_level(c) for c in cat.cat.categories]
         if len(set(labels)) != len(labels):

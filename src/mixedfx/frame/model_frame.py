@@ -298,7 +298,11 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     missing = [v for v in extra_variables if v not in data.columns]
     if missing:
         raise DataError(f"column(s) {missing} not found in data")
-    frame = data.loc[:, list(dict.fromkeys([*parsed.variables, *extra_variables]))]
+    # positional take: column names are unique strings (checked above), and pandas' label
+    # indexer on string columns costs several times more than the whole take
+    used = dict.fromkeys([*parsed.variables, *extra_variables])
+    frame = data.take([data.columns.get_loc(c) for c in used], axis=1)
+    frame.attrs = {}      # pandas deep-copies attrs at every column access of the frame
     check_used_columns(frame, parsed.variables, _grouping_only(parsed))
     positions = np.arange(len(frame))
     frame, extra, n_dropped = _drop_missing(frame, {"weights": w, "offset": off,

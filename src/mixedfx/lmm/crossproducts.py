@@ -68,7 +68,7 @@ class CrossProductBuilder:
         r = q + p + 1
         self.dense_B = q == 0 or (r * r * self.q1 <= DENSE_B_LIMIT and q * self.q1 <= 5_000_000)
         # Z₁ᵀ as CSR (q₁ × n) for Z₁ᵀ W [X y]
-        self.Z1T, self._z1_order = _sparse_zt(first, n)
+        self.Z1T = _sparse_z(first, n).T.tocsr()
         # rows of B from Z_rest: every (row i, a, b) product's position in B
         pos, vals = [], []
         for t, off in zip(rest, self.rest_offsets[:-1], strict=True):
@@ -102,7 +102,7 @@ class CrossProductBuilder:
             self.ZZ_pos = np.concatenate(zz_pos)
             self.ZZ_vals = _unless_ones(np.concatenate(zz_vals))
             self.ZZ_rowidx = None if len(zz_pos) == 1 else np.tile(np.arange(n), len(zz_pos))
-            self.ZrT, self._zr_order = _sparse_zt_rest(rest, n)
+            self.ZrT = sp.hstack([_sparse_z(t, n) for t in rest], format="csc").T.tocsr()
         # A₁₁ products
         self.A11_vals = [(a, b, _unless_ones(first.values[:, a] * first.values[:, b]))
                          for a in range(self.k1) for b in range(a, self.k1)]
@@ -114,7 +114,10 @@ class CrossProductBuilder:
         new = copy.copy(self)
         new.terms, new.X = terms, X
         first, rest = terms[0], terms[1:]
-        new.Z1T = _with_data(self.Z1T, first.values.ravel()[self._z1_order])
+        # where each stored value of Zᵀ comes from in the terms' raveled values (computed
+        # here, not at construction: only structured fits need it)
+        _, z1_order = _sparse_zt(self.terms[0], self.n)
+        new.Z1T = _with_data(self.Z1T, first.values.ravel()[z1_order])
         if self.q_rest:
             vals = [t.values[:, a] * first.values[:, b]
                     for t in rest for a in range(t.k) for b in range(self.k1)]
@@ -123,7 +126,8 @@ class CrossProductBuilder:
                   for t in rest for s_ in rest for a in range(t.k) for b in range(s_.k)]
             new.ZZ_vals = np.concatenate(zz)
             flat = np.concatenate([t.values.ravel() for t in rest])
-            new.ZrT = _with_data(self.ZrT, flat[self._zr_order])
+            _, zr_order = _sparse_zt_rest(self.terms[1:], self.n)
+            new.ZrT = _with_data(self.ZrT, flat[zr_order])
         new.A11_vals = [(a, b, first.values[:, a] * first.values[:, b])
                         for a in range(self.k1) for b in range(a, self.k1)]
         return new

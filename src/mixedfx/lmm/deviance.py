@@ -20,12 +20,18 @@ from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 
 def deviance_from_factor(f: Factorization, n: int, p: int, reml: bool, ldW: float) -> float:
     """Profiled ML deviance or REML criterion from a factorization."""
-    if f.pwrss <= 0:
+    return deviance_from_terms(f.ldL2, f.ldRX2, f.pwrss, n, p, reml, ldW)
+
+
+def deviance_from_terms(ldL2: float, ldRX2: float, pwrss: float, n: int, p: int, reml: bool,
+                        ldW: float) -> float:
+    """Profiled ML deviance or REML criterion from log|L_Z|², log|R_X|² and pwrss."""
+    if pwrss <= 0:
         return -math.inf
     if reml:
         nmp = n - p
-        return f.ldL2 - ldW + f.ldRX2 + nmp * (1.0 + math.log(2.0 * math.pi * f.pwrss / nmp))
-    return f.ldL2 - ldW + n * (1.0 + math.log(2.0 * math.pi * f.pwrss / n))
+        return ldL2 - ldW + ldRX2 + nmp * (1.0 + math.log(2.0 * math.pi * pwrss / nmp))
+    return ldL2 - ldW + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
 
 
 class ProfiledDeviance:
@@ -51,12 +57,12 @@ class ProfiledDeviance:
         if self._workspace is None:
             self._workspace = np.empty_like(self.chol.xp.Arr)
         try:
-            f = self.chol.factorize(theta, self._workspace)
+            parts = self.chol.deviance_terms(theta, self._workspace)
         except (np.linalg.LinAlgError, ValueError):     # non-finite cross-products
             return math.inf
-        if f is None:
+        if parts is None:
             return math.inf
-        return deviance_from_factor(f, self.n, self.p, self.reml, self.ldW)
+        return deviance_from_terms(*parts, self.n, self.p, self.reml, self.ldW)
 
     def at(self, theta: np.ndarray, reml: bool) -> float:
         """The ML deviance or REML criterion at θ, whatever this objective optimizes."""

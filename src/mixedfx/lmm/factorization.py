@@ -257,6 +257,8 @@ class BlockedCholesky:
         """In place: P ← Λ_rᵀ P Λ_r (X and y rows/columns are left unscaled)."""
         xp = self.xp
         r = P.shape[0]
+        if not xp.q_rest:
+            return
         if self._all_scalar_rest:
             s = np.ones(r)
             for term, T, off in zip(self.terms[1:], templates[1:], xp.rest_offsets[:-1],
@@ -288,6 +290,40 @@ class BlockedCholesky:
                 rows = N[sl].reshape(term.n_levels, term.k, -1)
                 N[sl] = np.einsum("ba,lbr->lar", T, rows).reshape(term.q, -1)
 
+    def deviance_terms(self, theta: np.ndarray, workspace: np.ndarray
+                       ) -> tuple[float, float, float] | None:
+        """(log|L_Z|², log|R_X|², pwrss) at θ, as `factorize` computes them, without keeping
+        the per-level factors (the profiled deviance needs only these three numbers)."""
+        theta = np.asarray(theta, dtype=float)
+        templates = self.templates(theta)
+        _, _, W, ld1 = self.first_block(templates[0])
+        parts = self._schur(W, ld1, templates, workspace)
+        return None if parts is None else parts[1:]
+
+    def _schur(self, W: np.ndarray, ld1: float, templates: list[np.ndarray],
+               workspace: np.ndarray | None) -> tuple[np.ndarray, float, float, float] | None:
+        """Factor the Schur complement: (L_rr, log|L_Z|², log|R_X|², pwrss) or None."""
+        if workspace is None:
+            P = self.xp.Arr.copy()
+        else:
+            P = workspace
+            np.copyto(P, self.xp.Arr)
+        self.gram.subtract_from(P, W)
+        self.scale_rest(P, templates)
+        if self.xp.q_rest:
+            P[self._diag_idx, self._diag_idx] += 1.0
+        # P is symmetric, so its transpose is a Fortran-ordered view LAPACK factors in place.
+        Lrr, info = lapack.dpotrf(P.T, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
+            return None
+        d = np.diagonal(Lrr)
+        q, p = self.xp.q_rest, self.xp.p
+        if (d[: q + p] <= 0).any():
+            return None
+        ldL2 = ld1 + 2.0 * float(np.log(d[:q]).sum()) if q else ld1
+        ldRX2 = 2.0 * float(np.log(d[q:q + p]).sum())
+        return Lrr, ldL2, ldRX2, float(d[-1] ** 2)
+
     def factorize(self, theta: np.ndarray, workspace: np.ndarray | None = None
                   ) -> Factorization | None:
         """The blocked factor at θ, or None when the Schur complement is not positive definite.
@@ -298,23 +334,9 @@ class BlockedCholesky:
         theta = np.asarray(theta, dtype=float)
         templates = self.templates(theta)
         M11, L11, W, ld1 = self.first_block(templates[0])
-        if workspace is None:
-            P = self.xp.Arr.copy()
-        else:
-            P = workspace
-            np.copyto(P, self.xp.Arr)
-        self.gram.subtract_from(P, W)
-        self.scale_rest(P, templates)
-        P[self._diag_idx, self._diag_idx] += 1.0
-        # P is symmetric, so its transpose is a Fortran-ordered view LAPACK factors in place.
-        Lrr, info = lapack.dpotrf(P.T, lower=1, clean=1, overwrite_a=1)
-        if info != 0:
+        parts = self._schur(W, ld1, templates, workspace)
+        if parts is None:
             return None
-        d = np.diagonal(Lrr)
-        q, p = self.xp.q_rest, self.xp.p
-        if np.any(d[: q + p] <= 0):
-            return None
-        ldL2 = ld1 + 2.0 * float(np.sum(np.log(d[:q])))
-        ldRX2 = 2.0 * float(np.sum(np.log(d[q:q + p])))
+        Lrr, ldL2, ldRX2, pwrss = parts
         return Factorization(theta=theta, templates=templates, M11=M11, L11=L11, Lrr=Lrr,
-                             ldL2=ldL2, ldRX2=ldRX2, pwrss=float(d[-1] ** 2))
+                             ldL2=ldL2, ldRX2=ldRX2, pwrss=pwrss)

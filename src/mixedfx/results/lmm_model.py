@@ -207,8 +207,21 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         if not np.all(np.isfinite(y)):
             raise ValueError("new response has non-finite values")
         reml = self.REML if REML is None else REML
+        if self._fit.residual is None and type(self)._refit is LinearMixedModel._refit:
+            # fast path (subclasses that refit differently, e.g. Dask fits, keep theirs)
+            frame, fit = self._refitter.fit(y, reml, self._control, start=self._fit.theta)
+            new = self._new(frame, fit)
+            new.__dict__["_refitter"] = self._refitter
+            return new
         frame = _with_response(self._frame, y)
         return self._new(frame, self._refit(frame, reml))
+
+    @cached_property
+    def _refitter(self) -> Any:
+        """The `lmm.refit.ResponseRefitter` of this model's frame (built on first refit)."""
+        from mixedfx.lmm.refit import ResponseRefitter
+
+        return ResponseRefitter(self._frame)
 
     def refit_ml(self) -> LinearMixedModel:
         """The model refitted by maximum likelihood (lme4's `refitML`)."""

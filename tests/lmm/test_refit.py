@@ -1,0 +1,88 @@
+"""The fast refit path (lmm.refit.ResponseRefitter) against a full fit of the same frame."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import mixedfx as mfx
+from mixedfx import datasets
+from mixedfx.lmm.fit import fit_lmm
+from mixedfx.results.lmm_model import _with_response
+
+SL = datasets.load("sleepstudy")
+PEN = datasets.load("Penicillin")
+
+CASES = [
+    ("Reaction ~ Days + (Days | Subject)", SL, {}),                      # dense B, k1 = 2
+    ("Reaction ~ Days + (1 | Subject)", SL, {"weights": np.linspace(0.5, 2.0, len(SL)),
+                                             "offset": np.full(len(SL), 3.0)}),
+    ("diameter ~ 1 + (1 | plate) + (1 | sample)", PEN, {}),             # crossed terms
+]
+
+
+def _quiet(fn, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kw)
+
+
+@pytest.mark.parametrize(("formula", "data", "kw"), CASES)
+@pytest.mark.parametrize("reml", [True, False])
+def test_refit_equals_full_fit(formula, data, kw, reml) -> None:
+    m = _quiet(mfx.lmer, formula, data, **kw)
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        y = m.fitted() + rng.normal(0.0, m.sigma, m.nobs)
+        fast = _quiet(m.refit, y, REML=reml)
+        frame = _with_response(m._frame, y)
+        full = _quiet(fit_lmm, frame, reml, m._control, start=m._fit.theta)
+        np.testing.assert_array_equal(fast.theta, full.theta)
+        np.testing.assert_array_equal(fast.beta, full.solution.beta)
+        assert fast._fit.criterion == full.criterion
+        assert fast.sigma == full.sigma
+        assert fast.optimizer_info["evaluations"] == full.optimization.evaluations
+        np.testing.assert_array_equal(fast._frame.y, y)
+
+
+def test_bootstrap_same_as_full_refits() -> None:
+    m = _quiet(mfx.lmer, "Reaction ~ Days + (Days | Subject)", SL)
+    fast = _quiet(m.bootstrap, nsim=12, seed=7)
+
+    m2 = _quiet(mfx.lmer, "Reaction ~ Days + (Days | Subject)", SL)
+
+    def slow_refit(y, REML=None):
+        frame = _with_response(m2._frame, np.asarray(y, dtype=float))
+        return m2._new(frame, m2._refit(frame, m2.REML))
+
+    m2.refit = slow_refit
+    slow = _quiet(m2.bootstrap, nsim=12, seed=7)
+    np.testing.assert_allclose(fast.t.to_numpy(), slow.t.to_numpy(), rtol=1e-13, atol=0)
+    assert list(fast.t.columns) == list(slow.t.columns)
+
+
+def test_refit_of_refit_and_validation() -> None:
+    m = _quiet(mfx.lmer, "Reaction ~ Days + (Days | Subject)", SL)
+    r1 = _quiet(m.refit, SL["Reaction"].to_numpy() * 1.01)
+    r2 = _quiet(r1.refit, SL["Reaction"].to_numpy())
+    assert r2.deviance == pytest.approx(m.deviance, rel=1e-7)
+    with pytest.raises(ValueError, match="180 values"):
+        m.refit(np.ones(3))
+    with pytest.raises(ValueError, match="non-finite"):
+        m.refit(np.full(180, np.nan))
+
+
+def test_subclass_refit_is_honoured() -> None:
+    """A results class with its own `_refit` (Dask fits) keeps it: no fast path."""
+    from mixedfx.results.lmm_model import LinearMixedModel
+
+    class Own(LinearMixedModel):
+        def _refit(self, frame, reml):
+            raise NotImplementedError("own refit")
+
+    m = _quiet(mfx.lmer, "Reaction ~ Days + (1 | Subject)", SL)
+    own = Own(m._frame, m._fit, m._control, m.data_name)
+    with pytest.raises(NotImplementedError, match="own refit"):
+        own.refit(SL["Reaction"].to_numpy())
