@@ -196,6 +196,7 @@ class DistributedPirls(Pirls):
         self.maxit = kwargs.get("maxit", 100)
         self.step_tol = kwargs.get("step_tol", 1e-9)
         self.passes = 0
+        self.progress = kwargs.get("progress")
         self._grams = {}
         self._with_x: bool | None = None
         self._fam = client.scatter([family], broadcast=True, hash=False)[0]
@@ -223,6 +224,8 @@ class DistributedPirls(Pirls):
             level = [cl.submit(_combine_all, *level[i:i + 16], pure=False)
                      for i in range(0, len(level), 16)]
         total = level[0].result()
+        if self.progress is not None:
+            self.progress.count("PIRLS passes over the data", self.passes)
         if total is None:
             raise ValueError("no observations in the data")
         return total.xp if isinstance(total, PartialSums) else total
