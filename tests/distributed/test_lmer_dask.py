@@ -150,9 +150,8 @@ def test_rank_deficient_columns_dropped(data, client):
     assert isinstance(pd.DataFrame(m_dask.varcorr), pd.DataFrame)
 
 
-@pytest.mark.slow
 def test_profile_intervals_equal_in_memory(data, client):
-    small = data.iloc[:5000]
+    small = data.iloc[:3000]
     ddf = dd.from_pandas(small, npartitions=8)
     formula = "y ~ x + f + (1 | g) + (1 | h)"
     m_mem = mfx.lmer(formula, small)

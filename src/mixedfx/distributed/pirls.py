@@ -159,6 +159,14 @@ def glm_start_pass(p: GlmPartition | None, family: Family, beta: np.ndarray | No
     return np.concatenate([(XtW @ X).ravel(), XtW @ z, [dev]])
 
 
+def _nbytes(params: Any) -> int:
+    if isinstance(params, np.ndarray):
+        return params.nbytes
+    if isinstance(params, (tuple, list)):
+        return sum(_nbytes(p) for p in params)
+    return 0
+
+
 def combine(a: Any, b: Any) -> Any:
     """The sum of two partial results (arrays, cross-products, or tuples of them)."""
     from mixedfx.distributed.encode import PartialSums, add_sums
@@ -216,8 +224,11 @@ class DistributedPirls(Pirls):
 
         self.passes += 1
         cl = self.client
-        shared = None if params is None else cl.scatter([params], broadcast=True,
-                                                         hash=False)[0]
+        # small parameters travel inside the tasks (one round trip less per pass); large
+        # ones (random effects of many levels) are sent to every worker once
+        shared = params
+        if params is not None and _nbytes(params) > 1 << 20:
+            shared = cl.scatter([params], broadcast=True, hash=False)[0]
         n = len(self.parts)
         level = cl.map(fn, self.parts, [self._fam] * n, [shared] * n, pure=False)
         while len(level) > 1:
