@@ -163,7 +163,7 @@ def test_profile_intervals_equal_in_memory(data, client):
 def test_row_methods_refused_clearly(ddf, client):
     m_dask = mfx.lmer("y ~ x + (1 | h)", ddf, client=client)
     assert "Satterthwaite" in str(m_dask.summary())
-    for call in (m_dask.anova, m_dask.ranova, m_dask.drop1, m_dask.simulate,
+    for call in (m_dask.anova, m_dask.ranova, m_dask.drop1,
                  lambda: m_dask.summary(ddf="Kenward-Roger")):
         with pytest.raises(NotImplementedError, match="Dask fit"):
             call()

@@ -166,6 +166,16 @@ class SlicedB:
             out.add(LevelSlice.from_matrix(M, self.k1, a, b))
         return out
 
+    def with_last_row(self, row: np.ndarray) -> SlicedB:
+        """B with its last row (the response's) replaced, as a new SlicedB."""
+        row = np.asarray(row, dtype=float)
+        out = SlicedB(self.r, self.n1, self.k1, os.path.dirname(self.dir))
+        for i, (a, b) in enumerate(self.bounds):
+            M = self.load(i).to_csc(self.r)[:-1]
+            last = sp.csr_matrix(row[None, a * self.k1:b * self.k1])
+            out.add(LevelSlice.from_matrix(sp.vstack([M, last]), self.k1, a, b))
+        return out
+
     def to_csr(self) -> sp.csr_matrix:
         """The whole B in memory (pickling a fitted model)."""
         return self.block(np.arange(self.r), slice(None))
