@@ -151,7 +151,7 @@ def test_rank_deficient_columns_dropped(data, client):
 
 
 def test_profile_intervals_equal_in_memory(data, client):
-    small = data.iloc[:3000]
+    small = data.iloc[:1500]
     ddf = dd.from_pandas(small, npartitions=8)
     formula = "y ~ x + f + (1 | g) + (1 | h)"
     m_mem = mfx.lmer(formula, small)

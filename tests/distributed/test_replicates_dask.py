@@ -102,8 +102,34 @@ def test_bootstrap_with_sliced_b_and_arguments(fits, client, monkeypatch):
         m_dask.simulate(nsim=0)
 
 
-def test_profile_of_a_dask_fit_needs_no_rows(fits):
+def test_profile_runs_its_parameters_on_the_cluster(fits, monkeypatch):
+    """profile / confint(method="profile") of a fit made with a running Client: one parameter
+    per task on that cluster (the profiler pickles with the task); equal to in memory."""
+    import importlib
+
+    import cloudpickle
+
+    profile_module = importlib.import_module("mixedfx.inference.profile")
+
     m_mem, m_dask = fits
-    np.testing.assert_allclose(m_dask.confint(parm=["(Intercept)", "x"]).to_numpy(),
-                               m_mem.confint(parm=["(Intercept)", "x"]).to_numpy(),
-                               rtol=1e-5, atol=1e-6)
+    mapped: list[int] = []
+    original = m_dask._cluster_map
+
+    def counting_map():
+        inner = original()
+        assert inner is not None
+
+        def mapper(fn, *iterables):
+            mapped.append(len(iterables[0]))
+            return inner(fn, *iterables)
+        return mapper
+
+    monkeypatch.setattr(m_dask, "_cluster_map", counting_map)
+    prof = profile_module._profiler(m_dask)
+    assert cloudpickle.loads(cloudpickle.dumps(prof)).names == prof.names
+    parm = [*m_mem.parameter_names()[:2], "x"]
+    ci_dask = m_dask.confint(method="profile", parm=parm)
+    assert mapped == [3]
+    np.testing.assert_allclose(ci_dask.to_numpy(),
+                               m_mem.confint(method="profile", parm=parm).to_numpy(),
+                               rtol=1e-4, atol=1e-5)

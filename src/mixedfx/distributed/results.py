@@ -189,6 +189,25 @@ class DaskLinearMixedModel(LinearMixedModel):
                 client = None
         return bootstrap(self, func, nsim, seed, check_bool(use_u, "use_u"), client=client)
 
+    def _cluster_map(self) -> Any:
+        """`profile`'s mapper: one parameter per task on the fit's Client while it runs
+        (None: profile on the driver, as in memory; the profile needs no rows)."""
+        client = getattr(self, "_client", None)
+        if client is None or isinstance(client, str) or \
+                getattr(client, "status", None) != "running":
+            return None
+
+        def mapper(fn: Any, *iterables: Any) -> list[Any]:
+            return client.gather(client.map(fn, *iterables, pure=False))
+        return mapper
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled Dask fit (sent to a worker) carries no Client."""
+        state = dict(self.__dict__)
+        state.pop("_client", None)
+        state.pop("_boot_client", None)
+        return state
+
     def _require_data(self, what: str) -> None:
         if self._frame.data is None:
             raise ValueError(f"{what} needs the model's Dask data; this model (a bootstrap "
