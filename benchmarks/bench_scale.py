@@ -70,11 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench_scale_data"))
     ap.add_argument("--keep", action="store_true", help="reuse / keep the Parquet files")
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--maxeval", type=int, default=None,
+                    help="cap the optimizer's evaluations (both fits): a memory / per-"
+                         "evaluation-time run on a busy machine; the fit is then unconverged")
     args = ap.parse_args(argv)
 
     import mixedfx as mfx
     from distributed import Client, LocalCluster
 
+    control = None if args.maxeval is None else {"maxeval": args.maxeval}
     t0 = time.perf_counter()
     if not (args.keep and args.out.exists()):
         write_data(args.out, args.rows, args.chunk, args.g_levels, args.h_levels, args.seed)
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                       processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         t0 = time.perf_counter()
-        m = mfx.lmer(FORMULA, str(args.out / "*.parquet"), client=client)
+        m = mfx.lmer(FORMULA, str(args.out / "*.parquet"), client=client, control=control)
         t_dask = time.perf_counter() - t0
         driver_peak = peak_rss_mib()
         workers_peak = client.run(peak_rss_mib)
@@ -110,10 +114,27 @@ def main(argv: list[str] | None = None) -> int:
             n += len(parts[-1])
         df = pd.concat(parts, ignore_index=True).iloc[:args.subset]
         t0 = time.perf_counter()
-        m_mem = mfx.lmer(FORMULA, df)
+        m_mem = mfx.lmer(FORMULA, df, control=control)
         t_mem = time.perf_counter() - t0
+        t_mem_opt = t_mem
         print(f"in-memory fit of the first {len(df):,} rows: {t_mem:.1f} s "
               f"(process peak RSS now {peak_rss_mib():,.0f} MiB); logLik {m_mem.loglik:.4f}")
+    else:
+        t_mem, df = float("nan"), []
+    timings = info["timings"]
+    phases = " + ".join(f"{timings[k]:.0f}" for k in ("levels_pass", "crossproducts_pass",
+                                                       "optimization") if k in timings)
+    print("\n| rows | g × h levels | Dask fit (levels pass + cross-products pass + "
+          "optimization) | driver peak RSS | workers' peak RSS | in-memory fit, subset |")
+    print("|---|---|---|---|---|---|")
+    mem = (f"{t_mem:.0f} s on {len(df):,} rows ({m_mem.optimizer_info['evaluations']} "
+           f"evaluations, ≈{t_mem_opt / m_mem.optimizer_info['evaluations']:.1f} s each)"
+           if args.subset else "skipped")
+    per_eval = timings["optimization"] / info["evaluations"]
+    phases += f" s; {per_eval:.1f} s per evaluation"
+    print(f"| {args.rows:,} | {args.g_levels:,} × {args.h_levels:,} | {t_dask:.0f} s "
+          f"({phases}; {info['evaluations']} evaluations) | {driver_peak:,.0f} MiB | "
+          + " / ".join(f"{v:,.0f}" for v in workers_peak.values()) + f" MiB | {mem} |")
     if not args.keep:
         shutil.rmtree(args.out)
     return 0

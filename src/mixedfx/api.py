@@ -28,7 +28,7 @@ def dense_block_size(frame: ModelFrame) -> int:
 def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset: Any = None,
          na_action: str = "omit", control: Control | dict[str, Any] | None = None,
          start: np.ndarray | None = None, correlation: CorStruct | None = None,
-         client: Any = None) -> LinearMixedModel:
+         client: Any = None, progress: bool = False) -> LinearMixedModel:
     """Fit a linear mixed model with lme4's formula syntax.
 
     Parameters mirror `lme4::lmer`: `REML` (default True), prior `weights` and an `offset`
@@ -43,17 +43,19 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
 
     `data` may be a Dask DataFrame or a Parquet path / glob (`mixedfx[dask]`): the fit then
     runs on the Dask cluster `client=` (a Client or a scheduler address; None starts a local
-    cluster). See `mixedfx.distributed`.
+    cluster). See `mixedfx.distributed`. `progress=True` shows Dask's progress bar for each
+    pass over the data and a running count of the optimizer's evaluations.
     """
     reml = check_bool(REML, "REML")
     check_choice(na_action, "na_action", ("omit", "fail"))
-    if _distributed(data, client):
+    if _distributed(data, client, progress):
         if correlation is not None or isinstance(weights, VarFunc):
             raise ValueError("nlme residual structures are not available for Dask data")
         from mixedfx.distributed.lmer import dask_lmer
 
         return dask_lmer(formula, data, client=client, REML=reml, weights=weights,
-                         offset=offset, na_action=na_action, control=control, start=start)
+                         offset=offset, na_action=na_action, control=control, start=start,
+                         progress=progress)
     ctrl = Control.from_user(control)
     var_func = weights if isinstance(weights, VarFunc) else None
     if var_func is not None or correlation is not None:
@@ -78,12 +80,18 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     return model
 
 
-def _distributed(data: Any, client: Any) -> bool:
-    """Whether the fit runs on Dask (Dask data); `client=` without Dask data is refused."""
+def _distributed(data: Any, client: Any, progress: Any = False) -> bool:
+    """Whether the fit runs on Dask (Dask data); `client=` or `progress=True` without Dask
+    data is refused."""
     from mixedfx.distributed import is_distributed_data
 
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {type(progress).__name__}")
     if is_distributed_data(data):
         return True
+    if progress:
+        raise ValueError("progress= is for Dask data (a dask DataFrame or a Parquet path); "
+                         "in-memory fits run without a progress display")
     if client is not None:
         raise ValueError("client= is for Dask data (a dask DataFrame or a Parquet path); "
                          "in-memory data is fitted locally")
@@ -146,7 +154,8 @@ def gls(formula: str, data: Any, weights: VarFunc | None = None,
 def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int = 1,
           weights: Any = None, offset: Any = None, na_action: str = "omit",
           control: Control | dict[str, Any] | None = None, start: dict | None = None,
-          link: str | None = None, dispersion: str = "ML", client: Any = None) -> Any:
+          link: str | None = None, dispersion: str = "ML", client: Any = None,
+          progress: bool = False) -> Any:
     """Fit a generalized linear mixed model with lme4's formula syntax (lme4's `glmer`).
 
     `family` is a name ("binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian") or a
@@ -163,7 +172,8 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     with φ = 1 inside PIRLS and estimates φ from the residuals afterwards.
 
     `data` may be a Dask DataFrame or a Parquet path / glob, fitted on the Dask cluster
-    `client=` (binomial and poisson; nAGQ 0 or 1): see `mixedfx.distributed`.
+    `client=` (binomial and poisson; nAGQ 0 or 1): see `mixedfx.distributed`; `progress=True`
+    shows Dask's progress bar for the first passes and a running count of the PIRLS passes.
     """
     from mixedfx.glmm.fit import fit_glmm
     from mixedfx.glmm.response import encode_response
@@ -178,12 +188,12 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
                          "use mixedfx.lmer")
     nAGQ = check_positive_int(nAGQ, "nAGQ", minimum=0)
     check_choice(na_action, "na_action", ("omit", "fail"))
-    if _distributed(data, client):
+    if _distributed(data, client, progress):
         from mixedfx.distributed.glmer import dask_glmer
 
         return dask_glmer(formula, data, fam, nAGQ=int(nAGQ), client=client,
                           weights=weights, offset=offset, na_action=na_action,
-                          control=control, start=start)
+                          control=control, start=start, progress=progress)
     ctrl = Control.from_user(control)
     if start is not None and not isinstance(start, dict):
         from mixedfx.errors import ArgumentTypeError

@@ -150,9 +150,8 @@ def test_rank_deficient_columns_dropped(data, client):
     assert isinstance(pd.DataFrame(m_dask.varcorr), pd.DataFrame)
 
 
-@pytest.mark.slow
 def test_profile_intervals_equal_in_memory(data, client):
-    small = data.iloc[:5000]
+    small = data.iloc[:1500]
     ddf = dd.from_pandas(small, npartitions=8)
     formula = "y ~ x + f + (1 | g) + (1 | h)"
     m_mem = mfx.lmer(formula, small)
@@ -164,7 +163,47 @@ def test_profile_intervals_equal_in_memory(data, client):
 def test_row_methods_refused_clearly(ddf, client):
     m_dask = mfx.lmer("y ~ x + (1 | h)", ddf, client=client)
     assert "Satterthwaite" in str(m_dask.summary())
-    for call in (m_dask.anova, m_dask.ranova, m_dask.drop1, m_dask.simulate,
+    for call in (m_dask.anova, m_dask.ranova, m_dask.drop1,
                  lambda: m_dask.summary(ddf="Kenward-Roger")):
         with pytest.raises(NotImplementedError, match="Dask fit"):
             call()
+
+
+def test_b_sliced_on_disk_equals_in_memory(data, ddf, client, monkeypatch):
+    """Past the driver budget B's level slices are reduced apart and kept on disk: the fit
+    (and ranef's conditional variances, read back slice by slice) is unchanged."""
+    from mixedfx.lmm import sliced
+
+    monkeypatch.setattr(sliced, "SLICED_B_BYTES", 0)
+    monkeypatch.setattr(sliced, "SLICE_BYTES", 200_000)
+    formula = "y ~ x + f + (1 + x | g) + (1 | h)"
+    tight = {"ftol_abs": 1e-12, "xtol_abs": 1e-10}
+    m_mem = mfx.lmer(formula, data, control=tight)
+    m_dask = mfx.lmer(formula, ddf, client=client, control=tight)
+    B = m_dask._fit.chol.xp.B
+    assert isinstance(B, sliced.SlicedB) and len(B.bounds) > 2
+    assert_same_fit(m_dask, m_mem)
+    re_mem, re_dask = m_mem.ranef(condvar=True), m_dask.ranef(condvar=True)
+    for g in ("g", "h"):
+        np.testing.assert_allclose(re_dask[g].attrs["condsd"].to_numpy(),
+                                   re_mem[g].attrs["condsd"].to_numpy(), rtol=1e-5)
+
+
+def test_progress_prints_passes_and_evaluations(ddf, client, capsys):
+    m = mfx.lmer("y ~ x + (1 | h)", ddf, client=client)
+    assert capsys.readouterr().out == ""                       # off by default
+    m2 = mfx.lmer("y ~ x + (1 | h)", ddf, client=client, progress=True)
+    out = capsys.readouterr().out
+    assert "pass 1 over 10 partitions" in out and "pass 2 over 10 partitions" in out
+    assert "% Completed" in out                                # Dask's progress bar
+    assert f"optimizer evaluations: {m2.optimizer_info['evaluations']}" in out
+    assert m2.loglik == m.loglik
+
+
+def test_progress_argument_checked(data, ddf, client):
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        mfx.lmer("y ~ x + (1 | h)", ddf, client=client, progress="yes")
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        mfx.glmer("yb ~ x + (1 | h)", ddf, family="binomial", client=client, progress=1)
+    with pytest.raises(ValueError, match="progress= is for Dask data"):
+        mfx.lmer("y ~ x + (1 | h)", data, progress=True)

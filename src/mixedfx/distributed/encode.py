@@ -11,6 +11,7 @@ have identical shapes and add.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -166,3 +167,36 @@ def independent_gram_columns(G: np.ndarray, tol: float = 1e-7) -> np.ndarray:
         if resid2 > tol * tol * gjj:
             keep.append(j)
     return np.asarray(keep, dtype=np.int64)
+
+
+def split_sums(ps: PartialSums | None, level_bounds: list[tuple[int, int]], k1: int
+               ) -> tuple[PartialSums | None, list[sp.csc_matrix | None]]:
+    """A partition's sums without B, and B's column slices (levels [a, b) of Z₁ each)."""
+    if ps is None:
+        return None, [None] * len(level_bounds)
+    Bc = sp.csc_matrix(ps.xp.B)
+    slices = [Bc[:, a * k1:b * k1] for a, b in level_bounds]
+    return PartialSums(replace(ps.xp, B=None), ps.ldW), slices
+
+
+def add_small(a: PartialSums, b: PartialSums) -> PartialSums:
+    """`add_sums` for sums whose B is kept apart (sliced)."""
+    xa, xb = a.xp, b.xp
+    xp = CrossProducts(A11=xa.A11 + xb.A11, B=None, Arr=xa.Arr + xb.Arr, q_rest=xa.q_rest,
+                       p=xa.p, n=xa.n + xb.n, rest_offsets=xa.rest_offsets)
+    return PartialSums(xp, a.ldW + b.ldW)
+
+
+def add_slices(a: sp.csc_matrix, b: sp.csc_matrix) -> sp.csc_matrix:
+    out = (a + b).tocsc()
+    out.sum_duplicates()
+    return out
+
+
+def slice_levels(M: sp.csc_matrix | None, k1: int, start: int, stop: int) -> Any:
+    """A reduced slice of B in the level-major form of `lmm.sliced.LevelSlice`."""
+    from mixedfx.lmm.sliced import LevelSlice
+
+    if M is None:
+        raise ValueError("no observations in the data")
+    return LevelSlice.from_matrix(M, k1, start, stop)

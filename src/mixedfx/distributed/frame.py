@@ -45,7 +45,7 @@ def as_dask_frame(data: Any) -> Any:
 
 
 def build_dask_frame(formula: str, ddf: Any, client: Any, weights: Any, offset: Any,
-                     na_action: str, glm: bool) -> DaskModelFrame:
+                     na_action: str, glm: bool, progress: Any = None) -> DaskModelFrame:
     """Pass 1 over the partitions and the driver's model frame (levels in R's order)."""
     from dask import delayed
 
@@ -92,7 +92,11 @@ def build_dask_frame(formula: str, ddf: Any, client: Any, weights: Any, offset: 
     parts = ddf[columns].to_delayed()
     reports = [delayed(partition_report, pure=True)(p, columns, factor_columns, interactions,
                                                     group_columns) for p in parts]
-    report = client.compute(tree_reduce(reports, merge_reports)).result()
+    future = client.compute(tree_reduce(reports, merge_reports))
+    if progress is not None:
+        progress.wait(future, f"pass 1 over {len(parts)} partitions: levels, missing values, "
+                              "column types")
+    report = future.result()
     check_report(report)
     n_dropped = report.n_rows - report.n_complete
     if n_dropped:

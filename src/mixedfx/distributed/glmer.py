@@ -26,19 +26,21 @@ def _keep_columns(p: Any, keep: np.ndarray) -> Any:
 
 def dask_glmer(formula: str, data: Any, family: Any, nAGQ: int = 1, client: Any = None,
                weights: Any = None, offset: Any = None, na_action: str = "omit",
-               control: Control | dict[str, Any] | None = None, start: dict | None = None
-               ) -> Any:
+               control: Control | dict[str, Any] | None = None, start: dict | None = None,
+               progress: bool = False) -> Any:
     """`mixedfx.glmer` for a Dask DataFrame or a Parquet path / glob (Laplace or nAGQ=0)."""
     from dask import delayed
 
     from mixedfx.distributed.cluster import client_for, require_dask
     from mixedfx.distributed.encode import independent_gram_columns
     from mixedfx.distributed.pirls import DistributedPirls, encode_glm_partition
+    from mixedfx.distributed.progress import Progress, check_progress
     from mixedfx.distributed.results import DaskGeneralizedLinearMixedModel
     from mixedfx.glmm.fit import fit_glmm
     from mixedfx.glmm.response import GlmResponse
 
     require_dask()
+    shown = Progress(check_progress(progress))
     if nAGQ > 1:
         raise ValueError("nAGQ > 1 (adaptive Gauss-Hermite) is not available for Dask data; "
                          "use nAGQ=1 (Laplace) or nAGQ=0")
@@ -49,13 +51,16 @@ def dask_glmer(formula: str, data: Any, family: Any, nAGQ: int = 1, client: Any 
     ctrl = replace(ctrl, calc_derivs=False)
     ddf = as_dask_frame(data)
     with client_for(client) as cl:
-        frame = build_dask_frame(formula, ddf, cl, weights, offset, na_action, glm=True)
+        frame = build_dask_frame(formula, ddf, cl, weights, offset, na_action, glm=True,
+                                 progress=shown)
         cols = list(dict.fromkeys([*frame.encoder.columns,
                                    *(c for c in (weights, offset) if c)]))
         encoder = delayed(frame.encoder, pure=True)
         # encoded partitions, held on the workers (futures) for every PIRLS pass
         parts = cl.compute([delayed(encode_glm_partition, pure=True)(p, encoder, family)
                             for p in ddf[cols].to_delayed()])
+        shown.wait(parts, f"pass 2 over {len(parts)} partitions: encoding, kept on the "
+                          "workers")
         grams = [g for g in cl.gather(cl.map(_gram_pass, parts, pure=False))
                  if g is not None]
         G = sum(grams[1:], grams[0])
@@ -71,11 +76,13 @@ def dask_glmer(formula: str, data: Any, family: Any, nAGQ: int = 1, client: Any 
                             X=np.zeros((0, len(keep))), dropped_columns=dropped,
                             encoder=replace(frame.encoder, kept_columns=keep))
         _check_terms(frame.terms, frame.n, glm=True)
-        pirls = DistributedPirls(parts, cl, frame.terms, family, p=len(keep), n=frame.n)
+        pirls = DistributedPirls(parts, cl, frame.terms, family, p=len(keep), n=frame.n,
+                                 progress=shown)
         empty = np.zeros(0)
         resp = GlmResponse(y=empty, n=empty, wt=empty, prior_weights=empty)
         fit = fit_glmm(frame, family, resp, int(nAGQ), ctrl, start=start, pirls=pirls)
         passes = pirls.passes + 2           # + pass 1 (levels) and the rank check
+        shown.finish("PIRLS passes over the data", pirls.passes)
         pirls.freeze(fit.state, fit.theta)  # the partitions are released with the client
     model = DaskGeneralizedLinearMixedModel(frame, family, resp, fit, ctrl, data_name=None)
     model.distributed_passes = passes

@@ -159,6 +159,14 @@ def glm_start_pass(p: GlmPartition | None, family: Family, beta: np.ndarray | No
     return np.concatenate([(XtW @ X).ravel(), XtW @ z, [dev]])
 
 
+def _nbytes(params: Any) -> int:
+    if isinstance(params, np.ndarray):
+        return params.nbytes
+    if isinstance(params, (tuple, list)):
+        return sum(_nbytes(p) for p in params)
+    return 0
+
+
 def combine(a: Any, b: Any) -> Any:
     """The sum of two partial results (arrays, cross-products, or tuples of them)."""
     from mixedfx.distributed.encode import PartialSums, add_sums
@@ -196,6 +204,7 @@ class DistributedPirls(Pirls):
         self.maxit = kwargs.get("maxit", 100)
         self.step_tol = kwargs.get("step_tol", 1e-9)
         self.passes = 0
+        self.progress = kwargs.get("progress")
         self._grams = {}
         self._with_x: bool | None = None
         self._fam = client.scatter([family], broadcast=True, hash=False)[0]
@@ -215,14 +224,19 @@ class DistributedPirls(Pirls):
 
         self.passes += 1
         cl = self.client
-        shared = None if params is None else cl.scatter([params], broadcast=True,
-                                                         hash=False)[0]
+        # small parameters travel inside the tasks (one round trip less per pass); large
+        # ones (random effects of many levels) are sent to every worker once
+        shared = params
+        if params is not None and _nbytes(params) > 1 << 20:
+            shared = cl.scatter([params], broadcast=True, hash=False)[0]
         n = len(self.parts)
         level = cl.map(fn, self.parts, [self._fam] * n, [shared] * n, pure=False)
         while len(level) > 1:
             level = [cl.submit(_combine_all, *level[i:i + 16], pure=False)
                      for i in range(0, len(level), 16)]
         total = level[0].result()
+        if self.progress is not None:
+            self.progress.count("PIRLS passes over the data", self.passes)
         if total is None:
             raise ValueError("no observations in the data")
         return total.xp if isinstance(total, PartialSums) else total

@@ -143,8 +143,75 @@ class DaskLinearMixedModel(LinearMixedModel):
                                      ldW=self._fit.objective.ldW, start=self._fit.theta)
 
     def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> Any:
-        raise NotImplementedError("simulate() of a Dask fit would build row-sized arrays on "
-                                  "the driver; it is not available for Dask fits")
+        """Simulated responses as a lazy Dask DataFrame (columns sim_1 … sim_nsim, one row
+        per row used in the fit), made partition by partition on the workers from `seed`
+        (`mixedfx.distributed.replicates`: same distribution as the in-memory `simulate`,
+        reproducible per seed and partitioning, not the in-memory random stream)."""
+        from mixedfx.distributed.replicates import simulate
+        from mixedfx.validate import check_bool, check_positive_int
+
+        nsim = check_positive_int(nsim, "nsim")
+        self._require_data("simulate()")
+        return simulate(self, nsim, seed, check_bool(use_u, "use_u"))
+
+    def bootstrap(self, func: Any = None, nsim: int = 100, seed: int | None = None,
+                  n_jobs: int = 1, use_u: bool = False, client: Any = None) -> Any:
+        """Parametric bootstrap (lme4's `bootMer`) on the cluster: each replicate's response
+        is made on the workers partition by partition (the responses of `simulate(nsim,
+        seed)`), its cross-products reduced like the fit's, and θ refitted from them (on the
+        workers, or on the driver when B is kept sliced on its disk). `client=`: the
+        cluster (default: the fit's Client while it runs, else a new local cluster)."""
+        from mixedfx.inference.bootstrap import bootstrap
+        from mixedfx.validate import check_positive_int
+
+        nsim = check_positive_int(nsim, "nsim")
+        check_positive_int(n_jobs, "n_jobs")
+        self._boot_client = client
+        try:
+            return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, use_u=use_u)
+        finally:
+            self._boot_client = None
+
+    def _distributed_bootstrap(self, func: Any, nsim: int, seed: int | None, n_jobs: int,
+                               use_u: bool) -> Any:
+        """`inference.bootstrap.bootstrap` (and `confint(method="boot")`) of a Dask fit."""
+        from mixedfx.distributed.replicates import bootstrap
+        from mixedfx.validate import check_bool
+
+        if n_jobs != 1:
+            raise ValueError("n_jobs is for in-memory fits: a Dask fit's bootstrap "
+                             "replicates run on its Dask cluster (client=)")
+        self._require_data("bootstrap()")
+        client = getattr(self, "_boot_client", None)
+        if client is None:
+            client = getattr(self, "_client", None)
+            if client is not None and getattr(client, "status", "running") != "running":
+                client = None
+        return bootstrap(self, func, nsim, seed, check_bool(use_u, "use_u"), client=client)
+
+    def _cluster_map(self) -> Any:
+        """`profile`'s mapper: one parameter per task on the fit's Client while it runs
+        (None: profile on the driver, as in memory; the profile needs no rows)."""
+        client = getattr(self, "_client", None)
+        if client is None or isinstance(client, str) or \
+                getattr(client, "status", None) != "running":
+            return None
+
+        def mapper(fn: Any, *iterables: Any) -> list[Any]:
+            return client.gather(client.map(fn, *iterables, pure=False))
+        return mapper
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled Dask fit (sent to a worker) carries no Client."""
+        state = dict(self.__dict__)
+        state.pop("_client", None)
+        state.pop("_boot_client", None)
+        return state
+
+    def _require_data(self, what: str) -> None:
+        if self._frame.data is None:
+            raise ValueError(f"{what} needs the model's Dask data; this model (a bootstrap "
+                             "replicate) has none")
 
     def summary(self, ddf: str | None = "Satterthwaite") -> Any:
         """lme4's summary with lmerTest's Satterthwaite t tests (Kenward-Roger needs the rows
@@ -162,8 +229,6 @@ class DaskLinearMixedModel(LinearMixedModel):
     def ranova(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(_ROWS_NEEDED.format("ranova()"))
 
-    def bootstrap(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(_ROWS_NEEDED.format("bootstrap()"))
 
 
 _ROWS_NEEDED = ("{} of a Dask fit is not available yet (it needs the model's rows on the "

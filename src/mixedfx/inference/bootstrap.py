@@ -232,6 +232,9 @@ def bootstrap(model: MixedModel, func: Func | None = None, nsim: int = 100,
     bootstrap replicates of `func(refitted model)` (default `default_statistic(model)`).
     `n_jobs=-1` uses every core; the result does not depend on `n_jobs`."""
     fn = func if func is not None else default_statistic(model)
+    distributed = getattr(model, "_distributed_bootstrap", None)
+    if distributed is not None:       # a Dask fit: replicates made on its cluster
+        return distributed(fn, nsim=nsim, seed=seed, n_jobs=n_jobs, use_u=use_u)
     return run_bootstrap(model.simulate, model.refit, fn, fn(model), nsim=nsim, seed=seed,
                          n_jobs=n_jobs, use_u=use_u)
 

@@ -478,10 +478,14 @@ class _Profiler:
             self._warn(f"non-monotonic profile for {name}")
         return ParameterProfile(name=name, table=table, forward=fwd, backward=bak, error=err)
 
-    def run(self, which: list[int], n_jobs: int = 1) -> Profile:
+    def run(self, which: list[int], n_jobs: int = 1, mapper: Any = None) -> Profile:
+        """Profile the parameters `which`: here, in `n_jobs` forked processes, or through
+        `mapper(fn, profilers, which)` (a Dask fit's cluster: one parameter per task)."""
         if n_jobs < 0:
             n_jobs = os.cpu_count() or 1
-        if n_jobs > 1 and len(which) > 1 and "fork" in mp.get_all_start_methods():
+        if mapper is not None and len(which) > 1:
+            params = self._collect(mapper(_profile_task, [self] * len(which), which))
+        elif n_jobs > 1 and len(which) > 1 and "fork" in mp.get_all_start_methods():
             params = self._run_parallel(which, n_jobs)
         else:
             params = {self.names[w]: self.profile_param(w) for w in which}
@@ -500,6 +504,10 @@ class _Profiler:
                 results = list(ex.map(_profile_in_worker, which))
         finally:
             _ACTIVE.clear()
+        return self._collect(results)
+
+    def _collect(self, results: list[tuple[ParameterProfile, list[str]]]
+                 ) -> dict[str, ParameterProfile]:
         params = {}
         for pp, msgs in results:
             params[pp.name] = pp
@@ -646,6 +654,15 @@ def _profile_in_worker(w: int) -> tuple[ParameterProfile, list[str]]:
     return pp, list(prof.messages)
 
 
+def _profile_task(prof: _Profiler, w: int) -> tuple[ParameterProfile, list[str]]:
+    """One parameter's profile on a Dask worker (the profiler travels with the task)."""
+    prof.messages = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp = prof.profile_param(w)
+    return pp, list(prof.messages)
+
+
 def _which(which: Any, names: list[str], nvp: int) -> list[int]:
     if which is None:
         return list(range(len(names)))
@@ -690,7 +707,9 @@ def profile_model(model: MixedModel, which: Any = None, n_jobs: int = 1,
                          f"covariance terms ({', '.join(structured)}); use "
                          "confint(method='Wald') or confint(method='boot')")
     prof = _profiler(model, **kwargs)
-    return prof.run(_which(which, prof.names, prof.nvp), n_jobs=n_jobs)
+    mapper = getattr(model, "_cluster_map", None)
+    return prof.run(_which(which, prof.names, prof.nvp), n_jobs=n_jobs,
+                    mapper=mapper() if mapper is not None and n_jobs == 1 else None)
 
 
 def profile(model: MixedModel, which: Any = None, **kwargs: Any) -> pd.DataFrame:

@@ -229,7 +229,12 @@ class BlockedCholesky:
             start += term.n_theta
         self.n_theta = start
         first = terms[0]
-        self.gram = gram if gram is not None else WeightedGram(xp.B, first.k, first.n_levels)
+        if gram is None:
+            from mixedfx.lmm.sliced import SlicedB, SlicedGram
+
+            gram = SlicedGram(xp.B, first.k, first.n_levels) if isinstance(xp.B, SlicedB) \
+                else WeightedGram(xp.B, first.k, first.n_levels)
+        self.gram = gram
         self._diag_idx = np.arange(xp.q_rest)
         self._all_scalar_rest = all(t.k == 1 for t in terms[1:])
 

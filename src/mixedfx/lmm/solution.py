@@ -89,7 +89,7 @@ def solve(chol: BlockedCholesky, f: Factorization) -> Solution:
 
 
 def conditional_variances(chol: BlockedCholesky, f: Factorization, sigma: float,
-                          chunk: int = 4096) -> list[np.ndarray]:
+                          chunk: int | None = None) -> list[np.ndarray]:
     """Diagonal blocks of Var(b | y): per term an array (levels, k, k), lme4's `condVar`."""
     xp = chol.xp
     q = xp.q_rest
@@ -99,6 +99,8 @@ def conditional_variances(chol: BlockedCholesky, f: Factorization, sigma: float,
     M11_inv = np.linalg.inv(f.M11)
     V1 = M11_inv.copy()
     out: list[np.ndarray] = []
+    if chunk is None:       # levels per block: dense q × chunk·k₁ blocks of at most 64 MiB
+        chunk = int(min(4096, max(1, (1 << 23) // max(1, q * k1))))
     if q:
         Lzz = np.asfortranarray(f.Lrr[:q, :q])
         Bz = xp.B[:q, :]

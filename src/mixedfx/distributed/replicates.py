@@ -1,0 +1,225 @@
+"""Simulation and parametric bootstrap of a Dask lmer fit, replicate responses made on the
+workers partition by partition.
+
+Seeding (reproducible for a given `seed` and partitioning of the data): with
+`ss = SeedSequence(seed)`, replicate k draws its spherical random effects u*ₖ on the driver
+from `SeedSequence(ss.entropy, spawn_key=(k, 0))` (levels-sized, as the in-memory
+`simulate`: u* ~ N(0, σ̂²I) per term, b* = u* Tᵀ; the fitted b with `use_u`), and partition p
+draws its residuals from `SeedSequence(ss.entropy, spawn_key=(k, 1, p))`:
+
+    y*ₖ = offset + Xβ̂ + Σ_t Z_t b*_{t,k} + ε*ₖ,   ε*ₖ ~ N(0, σ̂² / w).
+
+This is the in-memory model's distribution, not its random stream (one generator cannot be
+split across partitions), so a Dask fit's replicates are statistically equivalent to the
+in-memory model's, not equal draw for draw. `simulate` and `bootstrap` use the same scheme:
+the responses `simulate(nsim, seed)` returns are the ones `bootstrap(nsim=nsim, seed=seed)`
+refits.
+
+A replicate changes only the response, so of the cross-products of [Z X y*] only the y
+row of B and the y column of A_rr change: each partition returns, for a batch of
+replicates, Z₁ᵀWy*, [Z_rest X]ᵀWy* and y*ᵀWy* (levels-sized), reduced in a tree like the
+fit's; the driver (or a worker, when B fits in memory) refits θ from the fit's blocks with
+those replaced, starting at θ̂.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+BATCH_BYTES = 64 * 1024**2          # per-partition sums of one batch of replicates
+
+
+def _entropy(seed: int | None) -> int:
+    return int(np.random.SeedSequence(seed).entropy)
+
+
+def random_effects_draw(model: Any, entropy: int, k: int, use_u: bool) -> list[np.ndarray]:
+    """b*ₖ per term (levels × k): new draws, or the fitted b with `use_u`."""
+    if use_u:
+        return [np.asarray(b, dtype=float) for b in model._random_effects()]
+    rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(k, 0)))
+    out = []
+    for t, T in zip(model._frame.terms, model._fit.factor.templates, strict=True):
+        u = rng.standard_normal((t.n_levels, t.k)) * model.sigma
+        out.append(u @ T.T)
+    return out
+
+
+def _responses(enc: Any, beta: np.ndarray, draws: list[tuple[int, list[np.ndarray]]],
+               sigma: float, entropy: int, part_id: int) -> np.ndarray:
+    """y*ₖ − offset of a partition's rows for each (k, b*ₖ), as columns."""
+    base = enc.X @ beta
+    n = len(base)
+    scale = sigma if enc.weights is None else sigma / np.sqrt(enc.weights)
+    Y = np.empty((n, len(draws)))
+    for col, (k, b) in enumerate(draws):
+        y = base.copy()
+        for t, bt in zip(enc.terms, b, strict=True):
+            y += t.row_effects(bt)
+        rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(k, 1, part_id)))
+        Y[:, col] = y + rng.standard_normal(n) * scale
+    return Y
+
+
+def simulate_partition(part: pd.DataFrame, encoder: Any, beta: np.ndarray,
+                       draws: list[tuple[int, list[np.ndarray]]], sigma: float,
+                       entropy: int, part_id: int, columns: list[str]) -> pd.DataFrame:
+    """A partition's simulated responses (offset included), one column per replicate."""
+    enc = encoder.encode(part)
+    if enc is None:
+        return pd.DataFrame({c: pd.Series([], dtype=float) for c in columns},
+                            index=part.index[:0])
+    Y = _responses(enc, beta, draws, sigma, entropy, part_id)
+    if enc.offset is not None:
+        Y += enc.offset[:, None]
+    return pd.DataFrame(Y, index=enc.index, columns=columns)
+
+
+def response_sums(part: pd.DataFrame, encoder: Any, beta: np.ndarray,
+                  draws: list[tuple[int, list[np.ndarray]]], sigma: float, entropy: int,
+                  part_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """For each replicate (columns): [Z_rest X y*]ᵀ W y* (r × K) and Z₁ᵀ W y* (q₁ × K)."""
+    enc = encoder.encode(part)
+    if enc is None:
+        return None
+    Y = _responses(enc, beta, draws, sigma, entropy, part_id)
+    WY = Y if enc.weights is None else Y * enc.weights[:, None]
+    n = len(Y)
+    blocks = []
+    for t in enc.terms[1:]:
+        blocks.append(_zt(t, n) @ WY)
+    blocks.append(enc.X.T @ WY)
+    blocks.append(np.einsum("ik,ik->k", WY, Y)[None, :])
+    return np.vstack(blocks), np.asarray(_zt(enc.terms[0], n) @ WY)
+
+
+def _zt(t: Any, n: int) -> sp.csr_matrix:
+    """Z_tᵀ (levels·k × n): row code·k + a holds the term's column a."""
+    rows = (t.codes[:, None] * t.k + np.arange(t.k)[None, :]).ravel()
+    cols = np.repeat(np.arange(n), t.k)
+    return sp.csr_matrix((t.values.ravel(), (rows, cols)), shape=(t.n_levels * t.k, n))
+
+
+def _add(a: Any, b: Any) -> Any:
+    if a is None or b is None:
+        return a if b is None else b
+    return a[0] + b[0], a[1] + b[1]
+
+
+def replicate_crossproducts(xp: Any, rr: np.ndarray, r1: np.ndarray) -> Any:
+    """The fit's cross-products with the y row / column replaced by a replicate's."""
+    from mixedfx.lmm.sliced import SlicedB
+
+    Arr = xp.Arr.copy()
+    Arr[:, -1] = rr
+    Arr[-1, :] = rr
+    B = xp.B
+    if isinstance(B, np.ndarray):
+        B = B.copy()
+        B[-1] = r1
+    elif isinstance(B, SlicedB):
+        B = B.with_last_row(r1)
+    else:
+        B = sp.vstack([sp.csr_matrix(B)[:-1], sp.csr_matrix(r1[None, :])], format="csr")
+    return replace(xp, B=B, Arr=Arr)
+
+
+def refit_replicate(frame: Any, xp: Any, rr: np.ndarray, r1: np.ndarray, reml: bool,
+                    control: Any, ldW: float, start: np.ndarray, func: Any
+                    ) -> tuple[Any, list[str]]:
+    """func(model refitted to one replicate) and the warnings (None when the refit fails)."""
+    from mixedfx.distributed.results import DaskLinearMixedModel
+    from mixedfx.lmm.fit import fit_lmm_crossproducts
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit = fit_lmm_crossproducts(frame, replicate_crossproducts(xp, rr, r1), reml,
+                                        control, ldW=ldW, start=start, warn=True)
+            value = func(DaskLinearMixedModel(frame, fit, control, data_name=None))
+        except Exception as e:      # a failed replicate is recorded, as bootMer does
+            return None, [f"{type(e).__name__}: {e}"]
+    return value, [str(w.message) for w in caught]
+
+
+def simulate(model: Any, nsim: int, seed: int | None, use_u: bool) -> Any:
+    """`simulate()` of a Dask lmer fit: a lazy Dask DataFrame, columns sim_1 … sim_nsim."""
+    import dask.dataframe as dd
+    from dask import delayed
+
+    frame = model._frame
+    entropy = _entropy(seed)
+    draws = [(k, random_effects_draw(model, entropy, k, use_u)) for k in range(nsim)]
+    columns = [f"sim_{k + 1}" for k in range(nsim)]
+    encoder = delayed(frame.encoder, pure=True)
+    beta = np.asarray(model.beta, dtype=float)
+    parts = frame.data[_model_columns(frame)].to_delayed()
+    meta = pd.DataFrame({c: pd.Series([], dtype=float) for c in columns})
+    pieces = [delayed(simulate_partition, pure=True)(p, encoder, beta, draws, model.sigma,
+                                                     entropy, i, columns)
+              for i, p in enumerate(parts)]
+    return dd.from_delayed(pieces, meta=meta)
+
+
+def _model_columns(frame: Any) -> list[str]:
+    enc = frame.encoder
+    return list(dict.fromkeys([*enc.columns, *(c for c in (enc.weights_column,
+                                                           enc.offset_column) if c)]))
+
+
+def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
+              client: Any = None) -> Any:
+    """`bootMer` for a Dask lmer fit (see the module docstring for the seeding)."""
+    from dask import delayed
+
+    from mixedfx.distributed.cluster import client_for, tree_reduce
+    from mixedfx.inference.bootstrap import BootResult, _as_series
+    from mixedfx.lmm.sliced import SlicedB
+
+    frame = model._frame
+    if frame.data is None:
+        raise ValueError("this model has no Dask data (a bootstrap replicate)")
+    t0 = _as_series(func(model))
+    xp, fit = model._fit.chol.xp, model._fit
+    entropy = _entropy(seed)
+    beta = np.asarray(model.beta, dtype=float)
+    small_frame = replace(frame, data=None)
+    per_replicate = 8 * (xp.r + xp.B.shape[1])
+    batch = int(max(1, min(nsim, BATCH_BYTES // per_replicate)))
+    results: list[tuple[Any, list[str]]] = []
+    with client_for(client) as cl:
+        encoder = delayed(frame.encoder, pure=True)
+        parts = frame.data[_model_columns(frame)].to_delayed()
+        sliced_b = isinstance(xp.B, SlicedB)
+        xp_remote = None if sliced_b else cl.scatter(xp, broadcast=True)
+        for start in range(0, nsim, batch):
+            ks = range(start, min(nsim, start + batch))
+            draws = [(k, random_effects_draw(model, entropy, k, use_u)) for k in ks]
+            sums = [delayed(response_sums, pure=True)(p, encoder, beta, draws, model.sigma,
+                                                      entropy, i)
+                    for i, p in enumerate(parts)]
+            rr, r1 = cl.compute(tree_reduce(sums, _add)).result()
+            args = (model.REML, model._control, fit.objective.ldW, fit.theta, func)
+            if sliced_b:         # B is on the driver's disk: refit here
+                results += [refit_replicate(small_frame, xp, rr[:, j], r1[:, j], *args)
+                            for j in range(len(ks))]
+            else:
+                futs = [cl.submit(refit_replicate, small_frame, xp_remote, rr[:, j],
+                                  r1[:, j], *args, pure=False) for j in range(len(ks))]
+                results += cl.gather(futs)
+    rows, messages, failed = [], [], 0
+    for value, msgs in results:
+        messages.extend(msgs)
+        if value is None:
+            failed += 1
+            rows.append(np.full(len(t0), np.nan))
+        else:
+            rows.append(_as_series(value).to_numpy(dtype=float))
+    t = pd.DataFrame(np.vstack(rows), columns=t0.index)
+    return BootResult(t0=t0, t=t, nsim=nsim, seed=seed, n_failed=failed, messages=messages)

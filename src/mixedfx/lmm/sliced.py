@@ -1,0 +1,295 @@
+"""B = [Z_rest X y]ᵀ Z₁ kept out of memory, in slices of Z₁'s levels, and B W Bᵀ from it.
+
+For data far larger than one machine's memory (a Dask fit) the number of nonzeros of B
+grows with the rows until every (level of Z₁, row of B) pair occurs: 20 million rows with
+200,000 × 5,000 crossed levels give ≈ 40 million. `SlicedB` keeps B as column slices (one
+contiguous range of Z₁'s levels each) in files of a private temporary directory; the driver
+holds one slice at a time, so its memory stays O(slice + r²) whatever the number of rows.
+
+A slice is stored level-major (as `factorization._level_rows`): for each level j the sorted
+rows a of B with a nonzero in j's k₁ columns and their values v_a (k₁ each), plus the same
+entries ordered by row. B W Bᵀ, with W block diagonal (W_j k₁×k₁), is
+
+    (B W Bᵀ)[a, b] = Σ_j v_{a,j}ᵀ W_j v_{b,j}        (sum over the levels j holding a and b)
+
+computed row-major: for each row a and each level j holding a, the products with j's
+rows b ≥ a are added to row a of the result (the upper triangle, in C order), so writes
+stay in one row of the r×r result; compiled with numba when it is installed (rows in
+parallel), otherwise as scipy's sparse product per slice.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+SLICE_BYTES = 64 * 1024**2          # target size of one slice of B in memory
+SLICED_B_BYTES = 256 * 1024**2      # B estimated above this is kept sliced on disk
+
+
+@dataclass
+class LevelSlice:
+    """Levels [start, stop) of Z₁: per level the rows of B and their k₁ values.
+
+    `indptr` (levels + 1) delimits each level's entries in `rows` (sorted within a level)
+    and `vals` (entries × k₁); `order` lists the entries by row, `rptr` (r + 1) delimits
+    each row's run in it."""
+
+    start: int
+    stop: int
+    indptr: np.ndarray
+    rows: np.ndarray
+    vals: np.ndarray
+    order: np.ndarray
+    rptr: np.ndarray
+
+    @classmethod
+    def from_matrix(cls, M: sp.spmatrix | np.ndarray, k1: int, start: int, stop: int
+                    ) -> LevelSlice:
+        """From B's columns of levels [start, stop) (an r × (stop−start)·k₁ matrix)."""
+        from mixedfx.lmm.factorization import _level_rows
+
+        M = sp.csr_matrix(M)
+        M.eliminate_zeros()
+        indptr, rows, vals = _level_rows(M, k1, stop - start)
+        rows = rows.astype(np.int32)
+        order = np.argsort(rows, kind="stable")
+        rptr = np.searchsorted(rows[order], np.arange(M.shape[0] + 1)).astype(np.int64)
+        return cls(start, stop, indptr.astype(np.int64), rows, np.ascontiguousarray(vals),
+                   order.astype(np.int64), rptr)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.indptr, self.rows, self.vals, self.order,
+                                      self.rptr))
+
+    def to_csc(self, r: int) -> sp.csc_matrix:
+        """The slice as an r × (levels·k₁) CSC matrix."""
+        n, k1 = self.stop - self.start, self.vals.shape[1]
+        level = np.repeat(np.arange(n), np.diff(self.indptr))
+        cols = (level[:, None] * k1 + np.arange(k1)[None, :]).ravel()
+        rows = np.repeat(self.rows, k1)
+        M = sp.csc_matrix((self.vals.ravel(), (rows, cols)), shape=(r, n * k1))
+        M.eliminate_zeros()
+        return M
+
+
+class SlicedB:
+    """B (r × n₁·k₁) as level slices in files; the driver loads one slice at a time.
+
+    Supports what the engine asks of B: `shape`, `B.T @ v`, row selection `B[rows]`
+    (a new SlicedB), row/column blocks `B[:q, c0:c1]` (a CSR matrix) and `to_csr()`.
+    The files are removed when the object is garbage collected."""
+
+    def __init__(self, r: int, n1: int, k1: int, directory: str | None = None) -> None:
+        self.shape = (r, n1 * k1)
+        self.r, self.n1, self.k1 = r, n1, k1
+        self.dir = tempfile.mkdtemp(prefix="mixedfx-B-", dir=directory)
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.dir, True)
+        self.bounds: list[tuple[int, int]] = []
+        self.nnz = 0
+        self._row_select: np.ndarray | None = None
+
+    def add(self, s: LevelSlice) -> None:
+        """Store the next slice (slices come in level order and cover 0 .. n₁)."""
+        expect = self.bounds[-1][1] if self.bounds else 0
+        if s.start != expect:
+            raise ValueError(f"slice starts at level {s.start}, expected {expect}")
+        path = os.path.join(self.dir, f"slice{len(self.bounds):05d}.npz")
+        np.savez(path, indptr=s.indptr, rows=s.rows, vals=s.vals, order=s.order,
+                 rptr=s.rptr)
+        self.bounds.append((s.start, s.stop))
+        self.nnz += int(len(s.rows) * self.k1)
+
+    def load(self, i: int) -> LevelSlice:
+        start, stop = self.bounds[i]
+        with np.load(os.path.join(self.dir, f"slice{i:05d}.npz")) as z:
+            return LevelSlice(start, stop, z["indptr"], z["rows"], z["vals"], z["order"],
+                              z["rptr"])
+
+    def __iter__(self) -> Iterator[LevelSlice]:
+        for i in range(len(self.bounds)):
+            yield self.load(i)
+
+    @property
+    def T(self) -> _TransposedB:
+        return _TransposedB(self)
+
+    def rmatvec(self, v: np.ndarray) -> np.ndarray:
+        """Bᵀ v (length n₁·k₁)."""
+        v = np.asarray(v, dtype=float)
+        out = np.zeros((self.n1, self.k1))
+        for s in self:
+            level = np.repeat(np.arange(s.start, s.stop), np.diff(s.indptr))
+            np.add.at(out, level, s.vals * v[s.rows][:, None])
+        return out.ravel()
+
+    def __getitem__(self, key: object) -> SlicedB | _RowBlock | sp.csr_matrix:
+        if isinstance(key, tuple):
+            rows, cols = key
+            if not isinstance(cols, slice):
+                raise TypeError("SlicedB columns are selected by a slice")
+            if cols == slice(None):           # a row block: columns are read on request
+                return _RowBlock(self, np.arange(self.r)[rows])
+            return self.block(np.arange(self.r)[rows], cols)
+        return self.take_rows(np.arange(self.r)[key])
+
+    def block(self, rows: np.ndarray, cols: slice) -> sp.csr_matrix:
+        """B[rows, cols] as CSR (the slices overlapping the column range are loaded)."""
+        c0, c1, step = cols.indices(self.shape[1])
+        if step != 1:
+            raise ValueError("SlicedB column slices must be contiguous")
+        l0, l1 = c0 // self.k1, -(-c1 // self.k1)
+        pieces = []
+        for i, (a, b) in enumerate(self.bounds):
+            if b <= l0 or a >= l1:
+                continue
+            M = self.load(i).to_csc(self.r)
+            lo, hi = max(c0, a * self.k1) - a * self.k1, min(c1, b * self.k1) - a * self.k1
+            pieces.append(M[:, lo:hi])
+        M = sp.hstack(pieces, format="csr") if pieces else sp.csr_matrix((self.r, 0))
+        return M[rows] if len(rows) != self.r or np.any(rows != np.arange(self.r)) else M
+
+    def take_rows(self, rows: np.ndarray) -> SlicedB:
+        """B[rows] as a new SlicedB (each slice rewritten)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = SlicedB(len(rows), self.n1, self.k1, os.path.dirname(self.dir))
+        for i, (a, b) in enumerate(self.bounds):
+            M = self.load(i).to_csc(self.r)[rows]
+            out.add(LevelSlice.from_matrix(M, self.k1, a, b))
+        return out
+
+    def with_last_row(self, row: np.ndarray) -> SlicedB:
+        """B with its last row (the response's) replaced, as a new SlicedB."""
+        row = np.asarray(row, dtype=float)
+        out = SlicedB(self.r, self.n1, self.k1, os.path.dirname(self.dir))
+        for i, (a, b) in enumerate(self.bounds):
+            M = self.load(i).to_csc(self.r)[:-1]
+            last = sp.csr_matrix(row[None, a * self.k1:b * self.k1])
+            out.add(LevelSlice.from_matrix(sp.vstack([M, last]), self.k1, a, b))
+        return out
+
+    def to_csr(self) -> sp.csr_matrix:
+        """The whole B in memory (pickling a fitted model)."""
+        return self.block(np.arange(self.r), slice(None))
+
+    def __reduce__(self) -> tuple:
+        return (_csr_from_parts, (self.to_csr(),))
+
+
+def _csr_from_parts(M: sp.csr_matrix) -> sp.csr_matrix:
+    return M
+
+
+class _RowBlock:
+    """B[rows, :] whose column blocks `[:, c0:c1]` are read from the slices on request."""
+
+    def __init__(self, B: SlicedB, rows: np.ndarray) -> None:
+        self.B, self.rows = B, rows
+        self.shape = (len(rows), B.shape[1])
+
+    def __getitem__(self, key: tuple) -> sp.csr_matrix:
+        rows, cols = key
+        return self.B.block(self.rows[rows], cols)
+
+
+class _TransposedB:
+    def __init__(self, B: SlicedB) -> None:
+        self.B = B
+
+    def __matmul__(self, v: np.ndarray) -> np.ndarray:
+        return self.B.rmatvec(v)
+
+
+def _numba_kernel():  # pragma: no cover - exercised when numba is installed
+    try:
+        import numba
+    except ImportError:
+        return None
+
+    @numba.njit(parallel=True, cache=False)
+    def subtract_slice(indptr, rows, vals, level, order, rptr, start, W, P):
+        k1 = vals.shape[1]
+        r = rptr.shape[0] - 1
+        for a in numba.prange(r):
+            d = np.empty(k1)
+            for ii in range(rptr[a], rptr[a + 1]):
+                e = order[ii]
+                j = level[e]
+                for c in range(k1):
+                    acc = 0.0
+                    for cc in range(k1):
+                        acc += vals[e, cc] * W[start + j, cc, c]
+                    d[c] = acc
+                for f in range(e, indptr[j + 1]):
+                    acc = 0.0
+                    for c in range(k1):
+                        acc += d[c] * vals[f, c]
+                    P[a, rows[f]] -= acc
+    return subtract_slice
+
+
+_KERNEL: list = []
+
+
+def _kernel():
+    if not _KERNEL:
+        _KERNEL.append(_numba_kernel())
+    return _KERNEL[0]
+
+
+class SlicedGram:
+    """`factorization.WeightedGram` for a `SlicedB`: B W Bᵀ slice by slice, never storing
+    pair products (memory: one slice plus the r×r result)."""
+
+    dense = False
+    direct = True
+
+    def __init__(self, B: SlicedB, k1: int, n1: int) -> None:
+        if (B.k1, B.n1) != (k1, n1):
+            raise ValueError("SlicedB does not match the first term")
+        self.B, self.r, self.k1, self.n1 = B, B.r, k1, n1
+
+    def refresh(self, B: object) -> bool:
+        return False
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        """B W Bᵀ as a dense r×r array (upper triangle in C order)."""
+        P = np.zeros((self.r, self.r))
+        self.subtract_from(P, W)
+        np.negative(P, out=P)
+        return P
+
+    def subtract_from(self, P: np.ndarray, W: np.ndarray) -> None:
+        """In place: P ← P − B W Bᵀ on the upper triangle (C order)."""
+        W3 = np.ascontiguousarray(np.asarray(W, dtype=float).reshape(self.n1, self.k1,
+                                                                      self.k1))
+        kernel = _kernel()
+        for s in self.B:
+            if kernel is not None and P.flags.c_contiguous:
+                level = np.repeat(np.arange(s.stop - s.start, dtype=np.int64), np.diff(s.indptr))
+                kernel(s.indptr, s.rows, s.vals, level, s.order, s.rptr, s.start, W3, P)
+                continue
+            M = s.to_csc(self.r)
+            n = s.stop - s.start
+            idx = np.arange(n, dtype=np.int32)
+            Wm = sp.bsr_matrix((W3[s.start:s.stop], idx, np.arange(n + 1, dtype=np.int32)),
+                               shape=(n * self.k1, n * self.k1))
+            G = (M @ Wm @ M.T).tocoo()
+            up = G.row <= G.col
+            np.subtract.at(P, (G.row[up], G.col[up]), G.data[up])
+
+
+def estimated_b_bytes(n_rows: int, k1: int, rest_nonzeros_per_row: int, p: int,
+                      n1: int, r: int) -> int:
+    """An upper bound on the memory of a sparse B: ≈ 16 bytes per nonzero (value, row,
+    order), nonzeros ≤ min(n·k₁·(nonzeros of a row of Z_rest) + (p+1)·n₁·k₁, r·n₁·k₁)."""
+    nnz = min(n_rows * k1 * rest_nonzeros_per_row + (p + 1) * n1 * k1, r * n1 * k1)
+    return 16 * nnz

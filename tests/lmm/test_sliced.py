@@ -1,0 +1,111 @@
+"""B kept in level slices on disk (`lmm.sliced`): B W Bᵀ, Bᵀv, blocks and row selection
+equal the in-memory B's, and a fit from the sliced cross-products equals the ordinary fit."""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import mixedfx as mfx
+from mixedfx.lmm import sliced
+from mixedfx.lmm.factorization import WeightedGram
+from mixedfx.lmm.fit import build_objective, fit_lmm_crossproducts
+
+
+def _data(n: int = 6000, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g, h = rng.integers(0, 150, n), rng.integers(0, 30, n)
+    x = rng.normal(size=n)
+    y = 1 + 0.5 * x + rng.normal(size=150)[g] + 0.4 * rng.normal(size=150)[g] * x \
+        + rng.normal(size=30)[h] + rng.normal(size=n)
+    return pd.DataFrame({"g": g, "h": h, "x": x, "y": y,
+                         "f": rng.choice(["a", "b"], n)})
+
+
+def _sliced(xp, term, n_slices: int) -> sliced.SlicedB:
+    out = sliced.SlicedB(xp.r, term.n_levels, term.k)
+    Bc = sp.csc_matrix(xp.B)
+    edges = np.linspace(0, term.n_levels, n_slices + 1).astype(int)
+    for a, b in itertools.pairwise(edges):
+        out.add(sliced.LevelSlice.from_matrix(Bc[:, a * term.k:b * term.k], term.k, a, b))
+    return out
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + f + (1 + x | g) + (1 | h)",
+                                     "y ~ x + (1 | g) + (1 | h)",
+                                     "y ~ x + (1 | h / f)"])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_sliced_gram_equals_weighted_gram(formula, compiled, monkeypatch):
+    if not compiled:
+        monkeypatch.setattr(sliced, "_KERNEL", [None])       # scipy's sparse product
+    elif sliced._kernel() is None:
+        pytest.skip("numba is not installed")
+    frame = mfx.lmer(formula, _data()).frame
+    xp = build_objective(frame, True).chol.xp
+    t = frame.terms[0]
+    SB = _sliced(xp, t, 4)
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(t.n_levels, t.k, t.k))
+    W = W @ W.transpose(0, 2, 1)
+    Wi = W if t.k > 1 else W[:, 0, 0]
+    ref = np.triu(WeightedGram(xp.B, t.k, t.n_levels)(Wi))
+    got = np.triu(sliced.SlicedGram(SB, t.k, t.n_levels)(Wi))
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9 * np.abs(ref).max())
+    P = xp.Arr.copy()
+    sliced.SlicedGram(SB, t.k, t.n_levels).subtract_from(P, Wi)
+    np.testing.assert_allclose(np.triu(P), np.triu(xp.Arr) - ref, atol=1e-9 * np.abs(ref).max())
+
+
+def test_sliced_b_accessors():
+    frame = mfx.lmer("y ~ x + f + (1 + x | g) + (1 | h)", _data()).frame
+    xp = build_objective(frame, True).chol.xp
+    B = sp.csr_matrix(xp.B)
+    SB = _sliced(xp, frame.terms[0], 3)
+    v = np.arange(xp.r, dtype=float)
+    np.testing.assert_allclose(SB.T @ v, B.T @ v, rtol=1e-12)
+    assert SB.shape == B.shape and SB.nnz == B.nnz
+    assert abs(SB[:5, 7:201] - B[:5, 7:201]).max() == 0
+    rows = [0, 3, xp.r - 1]
+    assert abs(SB[rows].to_csr() - B[rows]).max() == 0
+    assert abs(SB[:4, :][:, 10:20] - B[:4, 10:20]).max() == 0
+    assert abs(pickle.loads(pickle.dumps(SB)) - B).max() == 0    # pickles as the whole B
+    with pytest.raises(ValueError, match="expected 0"):
+        sliced.SlicedB(xp.r, 5, 2).add(sliced.LevelSlice.from_matrix(B[:, 2:4], 2, 1, 2))
+
+
+def test_sliced_files_removed_with_the_object():
+    import gc
+    import os
+
+    frame = mfx.lmer("y ~ x + (1 | g) + (1 | h)", _data(2000)).frame
+    xp = build_objective(frame, True).chol.xp
+    SB = _sliced(xp, frame.terms[0], 2)
+    directory = SB.dir
+    assert len(os.listdir(directory)) == 2
+    del SB
+    gc.collect()
+    assert not os.path.exists(directory)
+
+
+def test_fit_from_sliced_crossproducts_equals_fit():
+    df = _data()
+    tight = {"ftol_abs": 1e-12, "xtol_abs": 1e-10}
+    m = mfx.lmer("y ~ x + f + (1 + x | g) + (1 | h)", df, control=tight)
+    xp = m._fit.chol.xp
+    SB = _sliced(xp, m.frame.terms[0], 5)
+    fit = fit_lmm_crossproducts(m.frame, replace(xp, B=SB), True, m._control)
+    assert abs(fit.criterion / m._fit.criterion - 1) < 1e-10
+    np.testing.assert_allclose(fit.theta, m.theta, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fit.solution.beta, m.beta, rtol=1e-6)
+    from mixedfx.lmm.solution import conditional_variances
+
+    cv = conditional_variances(fit.chol, fit.factor, fit.sigma, chunk=37)
+    ref = conditional_variances(m._fit.chol, m._fit.factor, m._fit.sigma)
+    for a, b in zip(cv, ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-10)
