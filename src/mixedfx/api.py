@@ -236,6 +236,7 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     check_number(tol, "tol", 0.0)
     if not isinstance(link, str):
         raise TypeError(f"link must be a link name such as 'log', got {link!r}")
+    from mixedfx.errors import PirlsError
     from mixedfx.glmm.negbin import optimize_log_theta, theta_ml
 
     if _distributed(data, None):
@@ -246,18 +247,50 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
               "control": control}
     poisson_fit = glmer(formula, data, family="poisson", link=link, **common)
     prior = poisson_fit._resp.prior_weights
-    theta0 = theta_ml(poisson_fit._resp.y, poisson_fit.fitted(), prior, eps=2 * tol)
+    report: dict[str, bool] = {}
+    theta0 = theta_ml(poisson_fit._resp.y, poisson_fit.fitted(), prior, eps=2 * tol,
+                      report=report)
     fits: dict[float, Any] = {}
+    from dataclasses import replace as _replace
+
+    # the search's refits skip the finite-difference derivatives (about a fifth of a fit);
+    # the fit at θ̂ is redone with the user's control, which computes them
+    user_ctrl = Control.from_user(control)
+    search_ctrl = _replace(user_ctrl, calc_derivs=False)
 
     def deviance_at(t: float) -> float:
+        # warm start from the nearest θ fitted so far
         start = None if not fits else {"theta": fits[min(fits, key=lambda k: abs(k - t))].theta}
-        m = glmer(formula, data, family=negative_binomial(math.exp(t), link=link),
-                  start=start, **common)
+        try:
+            m = glmer(formula, data, family=negative_binomial(math.exp(t), link=link),
+                      start=start, **{**common, "control": search_ctrl})
+        except PirlsError:
+            return math.inf         # no finite likelihood at this θ: not the minimum
         fits[t] = m
         return -2.0 * m.loglik
 
+    def final(t: float) -> Any:
+        if user_ctrl.calc_derivs is False:
+            return fits[t]
+        return glmer(formula, data, family=negative_binomial(math.exp(t), link=link),
+                     start={"theta": fits[t].theta}, **{**common, "control": user_ctrl})
+
+    if report.get("diverging"):
+        # theta.ml ran out of iterations with θ still growing: the Poisson fit shows no
+        # overdispersion and −2 logLik falls towards the Poisson limit θ = ∞ across lme4's
+        # whole search interval, where Brent's method ends at its upper end log θ₀ + 3 after
+        # ~25 refits (minutes on a degenerate model). Refit there, checked against the centre.
+        fits[math.inf] = poisson_fit             # the Poisson fit starts the first refit
+        hi = math.log(theta0) + 3.0
+        # (the search fits are optimized to ~1e-4 in the deviance: "lower" within 1e-2)
+        if deviance_at(hi) <= deviance_at(math.log(theta0)) + 1e-2 and hi in fits:
+            return final(hi)
+        fits.clear()
     best = optimize_log_theta(deviance_at, theta0, tol=tol)
-    return fits[best] if best in fits else (deviance_at(best), fits[best])[1]
+    if best not in fits and not math.isfinite(deviance_at(best)):
+        raise PirlsError("glmer_nb: PIRLS resulted in NaN values at the estimated theta "
+                         f"{math.exp(best):.6g}; the model is too complex for the data")
+    return final(best)
 
 
 register("lmer", lmer)

@@ -115,6 +115,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     g = H = None
     with obj.precise():
         value = obj(x_final)
+        at_optimum = obj.state
         if calc and nagq > 0:
             g = central_gradient(obj, x_final)
             # lme4's SEs come from the Hessian of its devfun; with structured terms the
@@ -130,6 +131,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                                                   lower2_of(upper, beta, np.inf))
             theta, beta = x_final[:n_theta], x_final[n_theta:]
             value = obj(x_final)
+            if not np.isfinite(value):
+                # PIRLS warm-starts from the last evaluation: after the derivatives' far
+                # points it can diverge where it converged from the optimizer's own state
+                obj.state = at_optimum
+                value = obj(x_final)
     state = obj.state
     mu = getattr(state, "mu", None)       # row-sized: None / remote for a distributed fit
     mu_finite = not isinstance(mu, np.ndarray) or bool(np.all(np.isfinite(mu)))
