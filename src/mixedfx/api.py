@@ -191,12 +191,17 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
         raise ArgumentTypeError("glmer start must be a dict such as {'theta': [...]}, got "
                                 f"{type(start).__name__}")
     if start:
-        unknown = sorted(set(start) - {"theta"})
+        unknown = sorted(set(start) - {"theta", "fixef"})
         if unknown:
             from mixedfx.errors import ArgumentError
 
             raise ArgumentError(f"unknown start component(s) {unknown}; glmer accepts "
-                                "{'theta': [...]}")
+                                "{'theta': [...]} and, with it, 'fixef': [...]")
+        if "fixef" in start and ("theta" not in start or int(nAGQ) == 0):
+            from mixedfx.errors import ArgumentError
+
+            raise ArgumentError("glmer start 'fixef' needs 'theta' too and nAGQ >= 1 (with "
+                                "nAGQ=0 the fixed effects are estimated inside PIRLS)")
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, glm=True)
     from mixedfx.glmm.dispersion import check_dispersion, fit_glmm_ml_dispersion
@@ -208,7 +213,9 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
         from mixedfx.validate import check_vector
 
         start = {"theta": check_vector(start["theta"], "start['theta']",
-                                       len(lower_bounds(frame)))}
+                                       len(lower_bounds(frame))),
+                 **({"fixef": check_vector(start["fixef"], "start['fixef']",
+                                           frame.X.shape[1])} if "fixef" in start else {})}
     with blas_threads_for(dense_block_size(frame)):
         if method == "ML":
             fit = fit_glmm_ml_dispersion(frame, fam, resp, ctrl, start=start)
@@ -260,7 +267,8 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
 
     def deviance_at(t: float) -> float:
         # warm start from the nearest θ fitted so far
-        start = None if not fits else {"theta": fits[min(fits, key=lambda k: abs(k - t))].theta}
+        near = fits[min(fits, key=lambda k: abs(k - t))] if fits else None
+        start = None if near is None else {"theta": near.theta, "fixef": near.beta}
         try:
             m = glmer(formula, data, family=negative_binomial(math.exp(t), link=link),
                       start=start, **{**common, "control": search_ctrl})
@@ -279,11 +287,13 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
         # theta.ml ran out of iterations with θ still growing: the Poisson fit shows no
         # overdispersion and −2 logLik falls towards the Poisson limit θ = ∞ across lme4's
         # whole search interval, where Brent's method ends at its upper end log θ₀ + 3 after
-        # ~25 refits (minutes on a degenerate model). Refit there, checked against the centre.
+        # ~25 refits (minutes on a degenerate model). Refit there, checked against the centre
+        # and the lower end (refitted random effects can still make an interior θ better).
         fits[math.inf] = poisson_fit             # the Poisson fit starts the first refit
         hi = math.log(theta0) + 3.0
-        # (the search fits are optimized to ~1e-4 in the deviance: "lower" within 1e-2)
-        if deviance_at(hi) <= deviance_at(math.log(theta0)) + 1e-2 and hi in fits:
+        d_hi = deviance_at(hi)
+        if d_hi <= deviance_at(hi - 3.0) + 1e-4 and d_hi <= deviance_at(hi - 6.0) + 1e-4 \
+                and hi in fits:
             return final(hi)
         fits.clear()
     best = optimize_log_theta(deviance_at, theta0, tol=tol)

@@ -167,3 +167,18 @@ def test_sparse_cross_product_path_gives_the_same_fit(monkeypatch: pytest.Monkey
     assert sparse.loglik == pytest.approx(dense.loglik, abs=1e-7)
     np.testing.assert_allclose(sparse.fixef, dense.fixef, rtol=1e-5)   # optimizer precision
     np.testing.assert_allclose(sparse.theta, dense.theta, rtol=1e-5)
+
+
+def test_start_theta_and_fixef_skips_stage_one() -> None:
+    """lme4's glmer(start = list(theta =, fixef =)): stage 2 starts there (glmer_nb's θ
+    search warm-starts its refits this way)."""
+    d = mfx.datasets.load("cbpp")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    cold = mfx.glmer(f, d, family="binomial")
+    warm = mfx.glmer(f, d, family="binomial",
+                     start={"theta": cold.theta * 1.1, "fixef": cold.beta + 0.01})
+    assert warm._fit.stage1.evaluations == 0
+    assert warm.loglik == pytest.approx(cold.loglik, abs=1e-6)
+    np.testing.assert_allclose(warm.beta, cold.beta, atol=2e-3)
+    with pytest.raises(ValueError, match="start\\['fixef'\\] must have 4 values"):
+        mfx.glmer(f, d, family="binomial", start={"theta": [1.0], "fixef": [0.0]})

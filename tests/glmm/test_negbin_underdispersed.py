@@ -46,13 +46,13 @@ def fit_counting(name: str, monkeypatch: pytest.MonkeyPatch):
     return m, calls, {str(x.message) for x in w}
 
 
-def test_small_underdispersed_matches_lme4_in_four_fits(monkeypatch: pytest.MonkeyPatch
+def test_small_underdispersed_matches_lme4_in_five_fits(monkeypatch: pytest.MonkeyPatch
                                                          ) -> None:
     ref = REF["small"]
     m, calls, msgs = fit_counting("small", monkeypatch)
-    # Poisson, the upper end log θ₀ + 3 and the centre (without derivatives), the upper end
-    # with derivatives: no Brent search
-    assert len(calls) == 4
+    # Poisson; the upper end log θ₀ + 3, the centre and the lower end (without derivatives);
+    # the upper end with derivatives: no Brent search
+    assert len(calls) == 5
     assert "iteration limit reached" in msgs and "iteration limit reached" in ref["warnings"]
     assert m.loglik == pytest.approx(ref["logLik"], abs=1e-4)
     # lme4's Brent stops within its tolerance (5e-5 on log θ) of the upper end
@@ -87,7 +87,7 @@ def test_degenerate_model_finishes_with_lme4_warnings(monkeypatch: pytest.Monkey
     is below ours); both end at θ̂ = θ₀·e³, θ₀ from each one's Poisson fit."""
     ref = REF["degenerate"]
     m, calls, msgs = fit_counting("degenerate", monkeypatch)
-    assert len(calls) == 4
+    assert len(calls) == 5
     assert "iteration limit reached" in msgs and "iteration limit reached" in ref["warnings"]
     assert m.nb_theta > 1e4 and ref["nb_theta"] > 1e4
     assert m.loglik >= ref["logLik"] - 1e-3
