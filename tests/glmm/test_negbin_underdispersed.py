@@ -93,3 +93,15 @@ def test_degenerate_model_finishes_with_lme4_warnings(monkeypatch: pytest.Monkey
     assert m.loglik >= ref["logLik"] - 1e-3
     assert m.loglik - ref["logLik"] < 1.0
     assert np.all(np.isfinite(m.fixef.to_numpy()))
+
+
+def test_slopes_underdispersed_matches_lme4(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fuzz seed 20261201 case 5 (a hang > 60 s before the shortcut and warm starts)."""
+    ref = REF["slopes"]
+    m, calls, msgs = fit_counting("slopes", monkeypatch)
+    assert len(calls) == 5
+    assert "iteration limit reached" in msgs and "iteration limit reached" in ref["warnings"]
+    assert m.loglik == pytest.approx(ref["logLik"], abs=1e-4)
+    # θ₀ comes from each one's Poisson fit (11840 here, 11842 in lme4)
+    assert m.nb_theta == pytest.approx(ref["nb_theta"], rel=1e-3)
+    np.testing.assert_allclose(m.fixef.to_numpy(), list(ref["fixef"].values()), atol=2e-3)

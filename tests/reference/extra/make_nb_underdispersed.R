@@ -1,5 +1,5 @@
 # glmer.nb on counts with no overdispersion left after the Poisson GLMM (found by the fuzz
-# harness, seeds 20261129 case 47 and 20261130 case 2160): MASS::theta.ml reaches its
+# harness, seeds 20261129 case 47, 20261130 case 2160 and 20261201 case 5): MASS::theta.ml reaches its
 # iteration limit with theta still growing and lme4's Brent search ends at the upper end of
 # its interval, log(theta0) + 3.  Writes nb_underdispersed.json.
 suppressMessages({library(lme4); library(MASS); library(jsonlite)})
@@ -18,5 +18,6 @@ run <- function(file, formula) {
 }
 out <- list(
   small = run("nb_underdispersed_30.csv", "y ~ offset(x) + x + (1 | g) + (1 | g)"),
-  degenerate = run("nb_underdispersed_60.csv", "y ~ f + h + x:f + (1|x) + (f*x | g)"))
+  degenerate = run("nb_underdispersed_60.csv", "y ~ f + h + x:f + (1|x) + (f*x | g)"),
+  slopes = run("nb_underdispersed_slopes_30.csv", "y ~ x + x2 + (x + x2 | g)"))
 write(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "nb_underdispersed.json")
