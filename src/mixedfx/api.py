@@ -164,6 +164,10 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
 
     `data` may be a Dask DataFrame or a Parquet path / glob, fitted on the Dask cluster
     `client=` (binomial and poisson; nAGQ 0 or 1): see `mixedfx.distributed`.
+
+    `start`: {"theta": [...]} starts both stages at θ; {"theta": [...], "fixef": [...]}
+    (lme4's `start = list(theta =, fixef =)`, nAGQ >= 1) starts the joint (θ, β) stage there
+    with a smaller trust region and skips the θ-only stage, e.g. from a nearby fit.
     """
     from mixedfx.glmm.fit import fit_glmm
     from mixedfx.glmm.response import encode_response
