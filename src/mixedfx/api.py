@@ -182,13 +182,6 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
                          "use mixedfx.lmer")
     nAGQ = check_positive_int(nAGQ, "nAGQ", minimum=0)
     check_choice(na_action, "na_action", ("omit", "fail"))
-    if _distributed(data, client):
-        from mixedfx.distributed.glmer import dask_glmer
-
-        return dask_glmer(formula, data, fam, nAGQ=int(nAGQ), client=client,
-                          weights=weights, offset=offset, na_action=na_action,
-                          control=control, start=start)
-    ctrl = Control.from_user(control)
     if start is not None and not isinstance(start, dict):
         from mixedfx.errors import ArgumentTypeError
 
@@ -206,6 +199,19 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
 
             raise ArgumentError("glmer start 'fixef' needs 'theta' too and nAGQ >= 1 (with "
                                 "nAGQ=0 the fixed effects are estimated inside PIRLS)")
+    if _distributed(data, client):
+        from mixedfx.distributed.glmer import dask_glmer
+
+        if start and "fixef" in start:
+            from mixedfx.errors import ArgumentError
+
+            raise ArgumentError("glmer start 'fixef' is not available for Dask data; give "
+                                "start={'theta': [...]}")
+
+        return dask_glmer(formula, data, fam, nAGQ=int(nAGQ), client=client,
+                          weights=weights, offset=offset, na_action=na_action,
+                          control=control, start=start)
+    ctrl = Control.from_user(control)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, glm=True)
     from mixedfx.glmm.dispersion import check_dispersion, fit_glmm_ml_dispersion
