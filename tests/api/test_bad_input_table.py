@@ -130,8 +130,12 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
      "start (theta) must have 1 values, got shape (2,)"),
     ("glmer start not a dict", lambda: glmer(start=[1.0]), ArgumentTypeError,
      "glmer start must be a dict such as {'theta': [...]}, got list"),
-    ("glmer start with unknown part", lambda: glmer(start={"fixef": [0.0]}), ArgumentError,
-     "unknown start component(s) ['fixef']; glmer accepts {'theta': [...]}"),
+    ("glmer start with unknown part", lambda: glmer(start={"beta": [0.0]}), ArgumentError,
+     "unknown start component(s) ['beta']; glmer accepts {'theta': [...]} and, with it, "
+     "'fixef': [...]"),
+    ("glmer start fixef without theta", lambda: glmer(start={"fixef": [0.0]}), ArgumentError,
+     "glmer start 'fixef' needs 'theta' too and nAGQ >= 1 (with nAGQ=0 the fixed effects "
+     "are estimated inside PIRLS)"),
     ("unknown optimizer", lambda: lmer(control={"optimizer": "lbfgs"}), ValueError,
      "unknown optimizer 'lbfgs'; choose one of bobyqa, nelder_mead, cobyla, sbplx"),
     ("zero evaluation budget", lambda: lmer(control={"maxeval": 0}), ValueError,

@@ -47,6 +47,7 @@ def caret_of(err: FormulaError) -> str:
         ("y ~ log()", "log() needs an argument", "("),
         ("y ~ x + offset(x):g", "offset() must be added", "offset(x)"),
         ("y ~ (x^2.5)", "invalid power", "2.5"),
+        ("y ~ (x^1e400)", "invalid power", "1e400"),   # Inf (fuzz seed 20261204)
         ("y ~ x + (1 | g | x)", "nested '|'", "|"),
         ("", "empty formula", None),
         ("y ~ x %o% g", "operator '%o%' is not supported", "%o%"),
@@ -106,3 +107,13 @@ def test_caret_display_has_formula_and_marker() -> None:
 def test_non_string_formula() -> None:
     with pytest.raises(FormulaError, match="must be a string"):
         parse_formula(42, COLS)  # type: ignore[arg-type]
+
+
+def test_huge_power_expands_at_once() -> None:
+    """(a + b)^1e300 is (a + b)^2: the expansion stops once it stops growing (it looped)."""
+    import mixedfx as mfx
+
+    d = mfx.datasets.load("sleepstudy")
+    d["x2"] = d["Days"] ** 0.5
+    m = mfx.lmer("Reaction ~ (Days + x2)^1e300 + (1 | Subject)", d)
+    assert list(m.fixef.index) == ["(Intercept)", "Days", "x2", "Days:x2"]

@@ -167,3 +167,40 @@ def test_sparse_cross_product_path_gives_the_same_fit(monkeypatch: pytest.Monkey
     assert sparse.loglik == pytest.approx(dense.loglik, abs=1e-7)
     np.testing.assert_allclose(sparse.fixef, dense.fixef, rtol=1e-5)   # optimizer precision
     np.testing.assert_allclose(sparse.theta, dense.theta, rtol=1e-5)
+
+
+def test_start_theta_and_fixef_skips_stage_one() -> None:
+    """lme4's glmer(start = list(theta =, fixef =)): stage 2 starts there (glmer_nb's θ
+    search warm-starts its refits this way)."""
+    d = mfx.datasets.load("cbpp")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    cold = mfx.glmer(f, d, family="binomial")
+    warm = mfx.glmer(f, d, family="binomial",
+                     start={"theta": cold.theta * 1.1, "fixef": cold.beta + 0.01})
+    assert warm._fit.stage1.evaluations == 0
+    assert warm.loglik == pytest.approx(cold.loglik, abs=1e-6)
+    np.testing.assert_allclose(warm.beta, cold.beta, atol=2e-3)
+    with pytest.raises(ValueError, match="start\\['fixef'\\] must have 4 values"):
+        mfx.glmer(f, d, family="binomial", start={"theta": [1.0], "fixef": [0.0]})
+
+
+def test_ml_dispersion_without_finite_likelihood_is_an_error() -> None:
+    """Fuzz seed 20261202: 9 usable rows, 5 fixed effects and (1 | g:h) reproduce the
+    response, the ML dispersion collapses to ~1e-7 and the log-likelihood was returned as
+    -Inf; now a clear PirlsError (as fit_glmm gives for a non-finite Laplace objective)."""
+    d = pd.DataFrame({
+        "y": [1.8339176159894155, 0.49498693386127696, 0.38208938522470653,
+              0.30668118217545304, 0.14111047161241658, 0.6445659031578839,
+              0.18539149057825516, 0.5755350013618533, 0.16138214674209206,
+              0.3153008853143056, 0.2821000787497274, 0.306892999377024],
+        "x": [-0.971037295041827, -0.37857003206863515, -0.2601499720170918,
+              0.3143287057812609, -1.325535869630594, -2.039837380226958,
+              -1.2904227511251487, -1.3688636914138659, -0.03893400217767185,
+              0.17275478416174203, 0.3811031162268356, -1.274618127457035],
+        "f": list("acacbaaaccaa"), "g": list("413234202203"),
+        "h": [0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 1]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(mfx.errors.PirlsError, match="no finite likelihood at the estimates "
+                           "with its dispersion estimated by maximum likelihood"):
+            mfx.glmer("y ~ x %in% f + offset(x) + log(-x) + (1 | g:h)", d, family="Gamma")

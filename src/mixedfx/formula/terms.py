@@ -21,6 +21,7 @@ contained in an earlier term, 2 (full indicator coding) otherwise.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .errors import FormulaError
@@ -164,13 +165,16 @@ class _Encoder:
             exponent = exponent.expr
         if not (
             isinstance(exponent, Num)
+            and math.isfinite(exponent.value)
             and exponent.value == int(exponent.value)
             and exponent.value >= 1
         ):
             raise self.err("invalid power in formula (use a positive whole number)", node.right)
         left = self.encode(node.left)
         right = left
-        for _ in range(int(exponent.value) - 1):
+        # (a + b + ...)^k stops growing once k reaches the number of terms: stop there too
+        # (a huge k such as 1e300 would otherwise loop for ever)
+        for _ in range(min(int(exponent.value), len(left) + 1) - 1):
             if len(left) * len(right) > MAX_TERMS:
                 raise self.err(f"formula too long: the power would expand to more than "
                                f"{MAX_TERMS:,} terms", node)

@@ -208,6 +208,11 @@ def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
                 H = central_hessian(obj, x)
         value = obj(x)
     theta, beta, phi = x[:n_theta], x[n_theta:n_theta + p], math.exp(x[-1])
+    if not (np.isfinite(value) and np.all(np.isfinite(x)) and phi > 0):
+        raise PirlsError(f"the {family.name} GLMM has no finite likelihood at the estimates "
+                         f"with its dispersion estimated by maximum likelihood (dispersion "
+                         f"{phi:.3g}): the model is too complex for the data (the fixed and "
+                         "random effects reproduce the response); simplify it")
     messages, conv = convergence_messages(theta, base.lower, opt.messages, g, H, control)
     if warn:
         emit(messages, SingularFitWarning)

@@ -5,6 +5,7 @@ feed lme4's convergence checks and the Hessian-based vcov(β)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ STAGE1_XTOL = 1e-3       # stage-1 trust-region radius at which BOBYQA stops
 POLISH_TOL = 1e-4        # Newton-polish when lme4's scaled gradient exceeds this
 STEP_THETA = 0.1    # stage-2 initial trust region: 10 % of each θ ...
 STEP_GAMMA = 0.1    # ... and a tenth of a standard error for each fixed effect
+WARM_STEP = 0.2     # both scaled by this when the start gives θ and β (a nearby fit)
 
 
 @dataclass
@@ -85,14 +87,24 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
 
     init = pirls.initial_state(templates(theta0))
     n_theta = len(theta0)
+    # start = {"theta": ..., "fixef": ...} (lme4's glmer start list): stage 2 starts at
+    # (θ, β) with a fifth of the usual trust region, and stage 1 is skipped
+    warm = nagq > 0 and start is not None and "theta" in start and "fixef" in start
     # stage 1 only supplies stage 2's start: looser PIRLS steps and trust-region radius
     pirls.step_tol = STAGE1_STEP_TOL
     stage1_obj = GlmmObjective(pirls, templates, n_theta, 0, init)
-    stage1 = optimize_theta(stage1_obj, theta0, lower,
-                            _stage_control(control, calc_derivs=False, xtol=STAGE1_XTOL),
-                            frame.n, counter=lambda: stage1_obj.evaluations, upper=upper)
+    if warm:
+        stage1 = OptimizationResult(x=np.clip(theta0, lower, upper), fun=math.nan,
+                                    evaluations=0, optimizer=control.optimizer,
+                                    return_code="skipped (start fixef given)", converged=True)
+    else:
+        stage1 = optimize_theta(stage1_obj, theta0, lower,
+                                _stage_control(control, calc_derivs=False, xtol=STAGE1_XTOL),
+                                frame.n, counter=lambda: stage1_obj.evaluations, upper=upper)
     pirls.step_tol = STAGE2_STEP_TOL
-    stage1_obj(stage1.x)
+    stage1.fun = stage1_obj(stage1.x) if warm else stage1.fun
+    if not warm:
+        stage1_obj(stage1.x)
     state1 = stage1_obj.state
     if nagq == 0:
         obj, stage2 = stage1_obj, None
@@ -100,11 +112,13 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         x_final = theta
     else:
         obj = GlmmObjective(pirls, templates, n_theta, nagq, state1)
-        to_x = whitening(pirls, state1, stage1.x, n_theta)
+        center = np.asarray(start["fixef"], dtype=float) if warm else None
+        to_x = whitening(pirls, state1, stage1.x, n_theta, center)
         lower2 = np.concatenate([lower, np.full(len(state1.beta), -np.inf)])
         z0 = np.concatenate([stage1.x, np.zeros(len(state1.beta))])
-        step = np.concatenate([STEP_THETA * np.maximum(np.abs(stage1.x), 0.05),
-                               np.full(len(state1.beta), STEP_GAMMA)])
+        shrink = WARM_STEP if warm else 1.0
+        step = shrink * np.concatenate([STEP_THETA * np.maximum(np.abs(stage1.x), 0.05),
+                                        np.full(len(state1.beta), STEP_GAMMA)])
         stage2 = optimize_theta(lambda z: obj(to_x(z)), z0, lower2,
                                 _stage_control(control, calc_derivs=False), frame.n,
                                 counter=lambda: obj.evaluations, initial_step=step,
@@ -115,6 +129,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     g = H = None
     with obj.precise():
         value = obj(x_final)
+        at_optimum = obj.state
         if calc and nagq > 0:
             g = central_gradient(obj, x_final)
             # lme4's SEs come from the Hessian of its devfun; with structured terms the
@@ -130,6 +145,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                                                   lower2_of(upper, beta, np.inf))
             theta, beta = x_final[:n_theta], x_final[n_theta:]
             value = obj(x_final)
+            if not np.isfinite(value):
+                # PIRLS warm-starts from the last evaluation: after the derivatives' far
+                # points it can diverge where it converged from the optimizer's own state
+                obj.state = at_optimum
+                value = obj(x_final)
     state = obj.state
     mu = getattr(state, "mu", None)       # row-sized: None / remote for a distributed fit
     mu_finite = not isinstance(mu, np.ndarray) or bool(np.all(np.isfinite(mu)))
@@ -178,14 +198,15 @@ class ThetaTemplates:
         return self.cache[key]
 
 
-def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int):
+def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
+              center: np.ndarray | None = None):
     """Map (θ, γ) -> (θ, β) with β = β₁ + L_XX⁻ᵀ γ, L_XX the fixed-effects block of the
     stage-1 factor (so vcov(β) ≈ L_XX⁻ᵀ L_XX⁻¹ and γ has unit curvature): BOBYQA's single
-    trust-region radius then suits every coordinate, however correlated the fixed effects."""
+    trust-region radius then suits every coordinate, however correlated the fixed effects.
+    β₁ is stage 1's β, or `center` (a starting β) when given."""
     from scipy.linalg import solve_triangular
 
-
-    beta1 = state.beta.copy()
+    beta1 = state.beta.copy() if center is None else np.asarray(center, dtype=float).copy()
     p = len(beta1)
     if p == 0:
         return lambda z: np.asarray(z, dtype=float)

@@ -3,7 +3,11 @@
 1. Fit the Poisson GLMM; start θ₀ from MASS's `theta.ml` (Newton on the NB score for θ at the
    Poisson fitted means).
 2. Minimize −2 log-likelihood of the NB(θ) GLMM over log θ ∈ log θ₀ ± 3 with Brent's method
-   (R's `optimize`, tolerance 5e-5), refitting the GLMM at each trial θ (warm-started).
+   (R's `optimize`, tolerance 5e-5), refitting the GLMM at each trial θ (warm-started, without
+   the finite-difference derivatives, which the final refit at θ̂ computes).
+3. When theta.ml diverges (no overdispersion in the Poisson fit), −2 log-likelihood falls
+   towards θ = ∞ across the interval and Brent's method ends at its upper end: refit there
+   directly (checked against the centre).
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ from mixedfx.errors import FitError
 
 
 def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 20,
-             eps: float = 1e-4) -> float:
-    """MASS::theta.ml: ML estimate of the NB shape θ for fixed means μ (Newton's method)."""
+             eps: float = 1e-4, report: dict | None = None) -> float:
+    """MASS::theta.ml: ML estimate of the NB shape θ for fixed means μ (Newton's method).
+
+    As MASS, warns "iteration limit reached" when `limit` Newton steps did not converge.
+    `report`, if given, receives `limit_reached` and `diverging`: the limit was reached with θ
+    still increasing (the last Newton step positive), i.e. the counts show no overdispersion
+    at these means and the likelihood keeps increasing towards the Poisson limit θ = ∞."""
     n = float(np.sum(weights))
 
     def score(th: float) -> float:
@@ -46,12 +55,18 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 20
                            "overdispersion: fit a Poisson GLMM")
         delta = score(t0) / curvature
         t0 += delta
+    limit_reached = it == limit
     if not math.isfinite(t0):
         raise FitError("glmer_nb: theta.ml did not give a finite starting theta")
     if t0 <= 0:
         # MASS truncates at zero; log(0) has no Brent interval, so start just above it
         warnings.warn("theta.ml: estimate truncated at zero", stacklevel=2)
         t0 = 1e-4
+    if limit_reached:
+        warnings.warn("iteration limit reached", stacklevel=2)
+    if report is not None:
+        report["limit_reached"] = limit_reached
+        report["diverging"] = limit_reached and delta > 0
     return t0
 
 

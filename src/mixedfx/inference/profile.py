@@ -31,6 +31,15 @@ Intervals interpolate ψ(ζ) with the inverse (`splines.back_spline`) of the nat
 ζ(ψ) at ζ = Φ⁻¹(α/2), Φ⁻¹(1 − α/2); a non-monotone profile falls back to linear
 interpolation, and a limit outside the profiled range is the parameter's bound (NaN for LMM
 fixed effects, ∓∞ for GLMM fixed effects), as lme4.
+
+Points on a parameter's bound (a correlation of ±1, an sd of 0) are minimized from the
+neighbouring point and then restarted from that result and from the estimates (the feasible
+set of the other correlations is degenerate there: ρ₁₂ = −1 forces ρ₁₃ = −ρ₂₃), keeping the
+lowest deviance; an interval end the spline bends outside the two points whose ζ bracket ±z
+is replaced by linear interpolation between them. lme4 evaluates indefinite correlation
+vectors through a pivoted Cholesky factor, so its rows at ±1 of a three-column term are
+not correlation matrices and differ from these (tests/inference/
+test_inference_profile_boundary.py).
 """
 
 from __future__ import annotations
@@ -309,13 +318,39 @@ class Profile:
                     continue
                 self._warn(f"bad spline fit for {name}: falling back to linear interpolation")
                 ci = approx(z, tab[name].to_numpy(), zeta)
-            ci = np.array(ci, dtype=float)
+            ci = self._within_bracket(name, pp, zeta, np.array(ci, dtype=float))
             if np.isnan(ci[0]):
                 ci[0] = self.lower.get(name, math.nan)
             if np.isnan(ci[1]):
                 ci[1] = self.upper.get(name, math.nan)
             rows[name] = list(ci)
         return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
+
+    @staticmethod
+    def _within_bracket(name: str, pp: ParameterProfile, zeta: np.ndarray,
+                        ci: np.ndarray) -> np.ndarray:
+        """Each interval end must lie between the two profile points whose ζ bracket its zₖ
+        (ζ is monotone between them): an end the interpolating spline bent outside that
+        bracket (e.g. pulled by a poorly minimized point on the parameter's bound) is
+        replaced by linear interpolation between the bracketing points."""
+        tab = pp.table
+        v = tab[name].to_numpy()
+        z = tab[".zeta"].to_numpy()
+        ok = np.isfinite(v) & np.isfinite(z)
+        v, z = v[ok], z[ok]
+        out = ci.copy()
+        for k, zk in enumerate(zeta):
+            if not np.isfinite(out[k]):
+                continue
+            hits = np.flatnonzero((z[:-1] - zk) * (z[1:] - zk) <= 0)
+            hits = hits[z[hits] != z[hits + 1]]
+            if len(hits) != 1:
+                continue
+            i = hits[0]
+            lo, hi = sorted((v[i], v[i + 1]))
+            if not lo <= out[k] <= hi:
+                out[k] = v[i] + (zk - z[i]) * (v[i + 1] - v[i]) / (z[i + 1] - z[i])
+        return out
 
     def _warn(self, msg: str) -> None:
         self.warnings.append(msg)
@@ -424,6 +459,8 @@ class _Profiler:
                 return self.dd(full)
 
             pars, fval = self._minimize(fn, start, lo, up, w)
+            if xx in (self.lower[w], self.upper[w]):
+                pars, fval = self._boundary_restarts(fn, pars, fval, lo, up, w)
             devdiff = fval - self.base
             if not np.isfinite(devdiff):
                 self._warn("NAs detected in profiling")
@@ -437,6 +474,18 @@ class _Profiler:
             return np.concatenate([[zz], full, self._complete(full)])
 
         return zeta
+
+    def _boundary_restarts(self, fn: Any, pars: np.ndarray, fval: float, lo: np.ndarray,
+                           up: np.ndarray, w: int) -> tuple[np.ndarray, float]:
+        """A profile point on the parameter's bound (a correlation of ±1, an sd of 0): the
+        feasible set of the others is degenerate there (ρ₁₂ = −1 forces ρ₁₃ = −ρ₂₃), where
+        BOBYQA from the neighbouring point can stop early. Restart from its result and from
+        the estimates, keeping the lowest deviance (up to three runs)."""
+        for start in (pars, np.delete(self.opt[:self.npar1], w)):
+            p2, f2 = self._minimize(fn, start, lo, up, w)
+            if f2 < fval:
+                pars, fval = p2, f2
+        return pars, fval
 
     def _base_matrix(self) -> np.ndarray:
         return np.tile(np.concatenate([[0.0], self.opt]), (self.maxpts, 1))
