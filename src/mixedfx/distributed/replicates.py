@@ -179,7 +179,7 @@ def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
     from dask import delayed
 
     from mixedfx.distributed.cluster import client_for, tree_reduce
-    from mixedfx.inference.bootstrap import BootResult, _as_series
+    from mixedfx.inference.bootstrap import _as_series, collect_replicates
     from mixedfx.lmm.sliced import SlicedB
 
     frame = model._frame
@@ -213,13 +213,4 @@ def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
                 futs = [cl.submit(refit_replicate, small_frame, xp_remote, rr[:, j],
                                   r1[:, j], *args, pure=False) for j in range(len(ks))]
                 results += cl.gather(futs)
-    rows, messages, failed = [], [], 0
-    for value, msgs in results:
-        messages.extend(msgs)
-        if value is None:
-            failed += 1
-            rows.append(np.full(len(t0), np.nan))
-        else:
-            rows.append(_as_series(value).to_numpy(dtype=float))
-    t = pd.DataFrame(np.vstack(rows), columns=t0.index)
-    return BootResult(t0=t0, t=t, nsim=nsim, seed=seed, n_failed=failed, messages=messages)
+    return collect_replicates(t0, results, nsim, seed)

@@ -214,6 +214,13 @@ def run_bootstrap(simulate: Callable[..., np.ndarray], refit: Refit, func: Func,
         n_jobs = os.cpu_count() or 1
     results = _parallel(refit, func, Y, n_jobs) if n_jobs > 1 and nsim > 1 else \
         _run_chunk_args(refit, func, Y)
+    return collect_replicates(t0, results, nsim, seed)
+
+
+def collect_replicates(t0: pd.Series, results: list[tuple[Any, list[str]]], nsim: int,
+                       seed: int | None) -> BootResult:
+    """The BootResult of per-replicate (func value or None, messages): a failed refit is a
+    row of NaN and is counted in `n_failed`."""
     rows, messages, failed = [], [], 0
     for value, msgs in results:
         messages.extend(msgs)
