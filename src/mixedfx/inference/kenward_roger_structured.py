@@ -26,6 +26,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from mixedfx.inference.kenward_roger import KenwardRoger
 from mixedfx.inference.kr_parameters import CovarianceBlock, covariance_blocks
+from mixedfx.inference.numderiv import _extrapolate
 
 if TYPE_CHECKING:
     from mixedfx.results.lmm_model import LinearMixedModel
@@ -38,14 +39,6 @@ RICHARDSON = 3
 
 def _step(x: float) -> float:
     return REL_STEP * abs(x) if abs(x) > 1e-6 else REL_STEP
-
-
-def _extrapolate(values: list[np.ndarray]) -> np.ndarray:
-    """Richardson extrapolation of central differences whose step halves each time."""
-    a = list(values)
-    for m in range(1, len(a)):
-        a = [(4.0**m * a[i + 1] - a[i]) / (4.0**m - 1.0) for i in range(len(a) - 1)]
-    return a[0]
 
 
 def _first_derivatives(block: CovarianceBlock) -> list[np.ndarray]:
