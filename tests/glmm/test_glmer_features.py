@@ -214,3 +214,52 @@ def test_ml_dispersion_without_finite_likelihood_is_an_error() -> None:
     assert np.isfinite(m.loglik) and np.isfinite(m.sigma) and np.all(np.isfinite(m.theta))
     assert m.optimizer_info["messages"]
     assert any(issubclass(w.category, mfx.ConvergenceWarning) for w in caught)
+
+
+def test_ml_dispersion_degenerate_gamma_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fuzz seed 20261204's one hang (> 60 s CPU): a Gamma GLMM with the same (x + x2 | g)
+    term twice (12 θ) on 20 rows of log(y) ≈ 230. At the derivatives' rounding-level PIRLS
+    runs, the deviance wanders in its last digits: 30 step halvings then an error, or 100
+    iterations without convergence, at each of ~450 Hessian points (268,000 PIRLS
+    evaluations). lme4 stops after 10 halvings when the deviance has not risen past its
+    tolerance; mixedfx now does too, and stops a precise run once a full step gains nothing.
+    The result is either the clear error or a finite fit (the model is degenerate)."""
+    from mixedfx.glmm import pirls as pirls_module
+
+    d = pd.DataFrame({
+        "logy": [230.38768924110278, 231.56253307501044, 230.8553059695013, 229.855054929591,
+                 229.7435592328916, 231.40432631133606, 229.38405293705878, 231.05349012932308,
+                 228.70868583764158, 229.42731804764426, 230.93654826240925, 230.6297960251922,
+                 230.00414053839364, 229.09702747002063, 230.2273058524248, 230.02660231667193,
+                 230.36405118739268, 229.6813599504575, 230.121318864062, 227.85294056775714],
+        "x": [0.23538091873745476, 1.5756260314314627, 0.3166450164719021, 0.5105466616976417,
+              -1.4931166849642326, 2.2527291247240275, -1.9156455579583005, 1.1018018558224842,
+              -0.3299040738738497, -0.8806465179277969, -0.6562850109290311,
+              -0.6720146806586559, 0.3801890922489917, -0.11005869527805158,
+              1.482571163033857, -1.8296040234453508, -0.0030809646658509597,
+              -0.892055788321591, 0.7758718474580595, -2.118060042185068],
+        "x2": [-0.3436943500994811, 0.21017292733610196, -1.4842685839963512,
+               0.9852155828581877, 0.1787134291183962, 1.006856770707084, 0.9591848586745111,
+               -0.9798545663746768, -0.7977957578895382, -0.20333248577190258,
+               0.7479597259631346, 0.8509672909755427, -0.7096848707086849,
+               -0.6071971852553313, -0.7978229151665286, -0.584238229157347,
+               -0.2379233775647261, -0.13181504769026442, 2.058114468497711,
+               -0.5064036597864299],
+        "f": list("bbabbbbababbaabbabba"), "g": list("34424440231134203412")})
+    evaluations = [0]
+    evaluate = pirls_module.Pirls.evaluate
+
+    def counted(self, *args, **kwargs):
+        evaluations[0] += 1
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(pirls_module.Pirls, "evaluate", counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            m = mfx.glmer("logy ~ f + (x + x2 | g) + (x + x2 | g)", d, family="Gamma")
+        except mfx.errors.PirlsError as exc:
+            assert "no finite likelihood" in str(exc) or "PIRLS" in str(exc)
+        else:
+            assert np.isfinite(m.loglik) and np.all(np.isfinite(m.theta))
+    assert evaluations[0] < 80_000, evaluations[0]

@@ -144,6 +144,13 @@ class DispersionObjective(GlmmObjective):
         return value if np.isfinite(value) else np.inf
 
 
+def _no_finite_likelihood(family: Family, phi: float) -> None:
+    raise PirlsError(f"the {family.name} GLMM has no finite likelihood at the estimates "
+                     f"with its dispersion estimated by maximum likelihood (dispersion "
+                     f"{phi:.3g}): the model is too complex for the data (the fixed and "
+                     "random effects reproduce the response); simplify it")
+
+
 def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
                            start: dict | None = None, warn: bool = True):
     """Fit (θ, β, φ) by maximizing the Laplace likelihood (see the module docstring).
@@ -200,6 +207,8 @@ def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
     calc = control.calc_derivs if control.calc_derivs is not None else len(resp.y) < 10_000
     with obj.precise():
         value = obj(x)
+        if not np.isfinite(value):   # no derivatives of an infinite objective (hundreds of
+            _no_finite_likelihood(family, math.exp(x[-1]))   # PIRLS runs for nothing)
         if calc:
             g = central_gradient(obj, x)
             H = central_hessian(obj, x)
@@ -209,10 +218,7 @@ def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
         value = obj(x)
     theta, beta, phi = x[:n_theta], x[n_theta:n_theta + p], math.exp(x[-1])
     if not (np.isfinite(value) and np.all(np.isfinite(x)) and phi > 0):
-        raise PirlsError(f"the {family.name} GLMM has no finite likelihood at the estimates "
-                         f"with its dispersion estimated by maximum likelihood (dispersion "
-                         f"{phi:.3g}): the model is too complex for the data (the fixed and "
-                         "random effects reproduce the response); simplify it")
+        _no_finite_likelihood(family, phi)
     messages, conv = convergence_messages(theta, base.lower, opt.messages, g, H, control)
     if warn:
         emit(messages, SingularFitWarning)

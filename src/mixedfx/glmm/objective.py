@@ -68,12 +68,12 @@ class GlmmObjective:
         """Evaluate with PIRLS run to rounding level and a fresh factor at the mode: a
         function smooth enough for finite-difference derivatives (warm starts otherwise leave
         path-dependent differences of order 1e-7)."""
-        saved = self.pirls.step_tol, self.lag_tol
-        self.pirls.step_tol, self.lag_tol = step_tol, -1.0
+        saved = self.pirls.step_tol, self.lag_tol, self.pirls.stop_on_stagnation
+        self.pirls.step_tol, self.lag_tol, self.pirls.stop_on_stagnation = step_tol, -1.0, True
         try:
             yield
         finally:
-            self.pirls.step_tol, self.lag_tol = saved
+            self.pirls.step_tol, self.lag_tol, self.pirls.stop_on_stagnation = saved
 
     def _carry_u(self, state: PirlsState, templates: list[np.ndarray]) -> list[np.ndarray]:
         """Warm start for new θ: keep the random effects b = Λu, so u ← T_new⁻¹ T_old u.

@@ -59,6 +59,12 @@ def _max_rel_change(old: list[np.ndarray], new: list[np.ndarray]) -> float:
     return out
 
 
+#: lme4's `maxstephalfit` in pwrssUpdate
+MAX_STEP_HALVINGS = 10
+#: a deviance increase this small (relative) after all halvings is rounding, not divergence
+ROUNDING_PDEV = 1e-10
+
+
 class Pirls:
     """PIRLS for one model: X, terms, family, response, offset."""
 
@@ -73,6 +79,9 @@ class Pirls:
         self.tol = tol
         self.maxit = maxit
         self.step_tol = step_tol
+        #: stop once a full Newton step gains nothing (set while evaluating to rounding level
+        #: for derivatives, where the deviance can only wander in its last digits)
+        self.stop_on_stagnation = False
         self._sat = None
         if family.kernel(resp.y, family.mustart(resp.y, resp.wt), resp.wt) is not None:
             self._sat = family.saturated(resp.y, resp.wt)
@@ -163,7 +172,13 @@ class Pirls:
             while not (np.isfinite(new.pdev) and self.family.validmu(new.mu)) \
                     or new.pdev > old * (1 + 1e-12):
                 k += 1
-                if k > 30:
+                if k > MAX_STEP_HALVINGS:
+                    if it > 1 and np.isfinite(new.pdev) and self.family.validmu(new.mu) \
+                            and new.pdev - old <= ROUNDING_PDEV * abs(old):
+                        # a step 2⁻¹⁰ of Newton's cannot lower the deviance past rounding:
+                        # `state` is the mode, and f its factor
+                        state.factor, state.chol, state.lag = f, chol, 0.0
+                        return state
                     raise PirlsError("PIRLS step-halvings failed to reduce deviance in "
                                      "pwrssUpdate")
                 u_half = [(a + b) / 2 for a, b in zip(state.u, new.u, strict=True)]
@@ -171,8 +186,10 @@ class Pirls:
                 new = self.evaluate(u_half, b_half, templates)
             step = max(_max_rel_change(state.u, new.u),
                        _max_rel_change([state.beta], [new.beta]) if update_beta else 0.0)
+            change = abs(old - new.pdev)
             converged = step <= self.step_tol or \
-                abs(old - new.pdev) <= self.tol * max(abs(new.pdev), 1e-300)
+                change <= self.tol * max(abs(new.pdev), 1e-300) or \
+                (self.stop_on_stagnation and it > 1 and new.pdev >= old)
             state = new
             state.iterations = it
             if converged:
