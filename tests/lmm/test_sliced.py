@@ -44,7 +44,7 @@ def _sliced(xp, term, n_slices: int) -> sliced.SlicedB:
 def test_sliced_gram_equals_weighted_gram(formula, compiled, monkeypatch):
     if not compiled:
         monkeypatch.setattr(sliced, "_KERNEL", [None])       # scipy's sparse product
-    elif sliced._kernel() is None:
+    elif sliced.compiled_kernel() is None:
         pytest.skip("numba is not installed")
     frame = mfx.lmer(formula, _data()).frame
     xp = build_objective(frame, True).chol.xp

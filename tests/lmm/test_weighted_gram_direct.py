@@ -12,8 +12,15 @@ from mixedfx.lmm import crossproducts, factorization
 from mixedfx.lmm.factorization import WeightedGram
 
 
-@pytest.mark.parametrize("k1", [1, 2])
-def test_direct_equals_pairs_and_dense(k1, monkeypatch):
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("k1", [1, 2, 3])
+def test_direct_equals_pairs_and_dense(k1, compiled, monkeypatch):
+    from mixedfx.lmm import sliced
+
+    if compiled:
+        pytest.importorskip("numba")
+    else:
+        monkeypatch.setattr(sliced, "_KERNEL", [None])
     rng = np.random.default_rng(3)
     n1, r = 60, 25
     B = sp.random(r, n1 * k1, density=0.2, random_state=4, format="csr")
@@ -29,13 +36,19 @@ def test_direct_equals_pairs_and_dense(k1, monkeypatch):
     assert not pairs.direct
     monkeypatch.setattr(factorization, "PAIR_BYTES_BUDGET", 0)
     direct = WeightedGram(B, k1, n1)
-    assert direct.direct
+    assert direct.direct and (direct._slice is not None) == compiled
     iu = np.triu_indices(r)
     np.testing.assert_allclose(pairs(W)[iu], expected[iu], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(direct(W), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(direct(W)[iu], expected[iu], rtol=1e-12, atol=1e-12)
     P = np.eye(r)
     direct.subtract_from(P, W)
-    np.testing.assert_allclose(P, np.eye(r) - expected, atol=1e-12)
+    np.testing.assert_allclose(P[iu], (np.eye(r) - expected)[iu], atol=1e-12)
+    # new values of the same B (a PIRLS step's weights) are taken by refresh
+    B2 = B.copy()
+    B2.data = B2.data * np.linspace(0.5, 2.0, B2.nnz)
+    assert direct.refresh(B2)
+    expected2 = B2.toarray() @ Wd @ B2.toarray().T
+    np.testing.assert_allclose(direct(W)[iu], expected2[iu], rtol=1e-12, atol=1e-12)
 
 
 def test_lmer_fit_with_the_direct_gram_equals_the_default(monkeypatch):
@@ -57,3 +70,20 @@ def test_lmer_fit_with_the_direct_gram_equals_the_default(monkeypatch):
     assert m_direct._fit.chol.gram.direct
     assert m_direct.loglik == pytest.approx(m.loglik, rel=1e-10)
     np.testing.assert_allclose(m_direct.fixef, m.fixef, rtol=1e-8)
+
+
+def test_glmer_fit_with_the_direct_gram_equals_the_default(monkeypatch):
+    """PIRLS refreshes the direct gram's B at each step's weights (`refresh`)."""
+    from mixedfx.datasets import load
+
+    data = load("cbpp")
+    data = data.assign(obs=[str(i) for i in range(len(data))])
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | obs)"
+    monkeypatch.setattr(crossproducts, "DENSE_B_LIMIT", 0)
+    m = mfx.glmer(formula, data, family="binomial")
+    assert not m._fit.pirls._grams[False].direct
+    monkeypatch.setattr(factorization, "PAIR_BYTES_BUDGET", 0)
+    m_direct = mfx.glmer(formula, data, family="binomial")
+    assert m_direct._fit.pirls._grams[False].direct
+    assert m_direct.loglik == pytest.approx(m.loglik, rel=1e-9)
+    np.testing.assert_allclose(m_direct.fixef, m.fixef, rtol=1e-6, atol=1e-8)

@@ -6,16 +6,21 @@ Inverse links are clamped where R clamps them (logit keeps μ in (ε, 1 − ε),
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 EPS = np.finfo(float).eps
 _THRESH = 30.0
 _MTHRESH = -30.0
 _INVEPS = 1.0 / EPS
+# R's clamps of the probit and cauchit inverse links: -qnorm(ε) and -qcauchy(ε) = 1/tanpi(ε)
+_PROBIT_THRESH = -float(special.ndtri(EPS))
+_CAUCHIT_THRESH = 1.0 / math.tan(math.pi * EPS)
+_SQRT_2PI = math.sqrt(2 * math.pi)
 
 
 @dataclass(frozen=True)
@@ -59,13 +64,24 @@ def _logit_mu_eta(eta: np.ndarray) -> np.ndarray:
 
 
 def _probit_inv(eta: np.ndarray) -> np.ndarray:
-    thresh = -stats.norm.ppf(EPS)
-    return stats.norm.cdf(np.clip(eta, -thresh, thresh))
+    return special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH))
 
 
 def _cauchit_inv(eta: np.ndarray) -> np.ndarray:
-    thresh = -stats.cauchy.ppf(EPS)
-    return stats.cauchy.cdf(np.clip(eta, -thresh, thresh))
+    """The Cauchy CDF 1/2 + atan(η)/π, written atan2(1, −η)/π (no cancellation for η ≪ 0)."""
+    return np.arctan2(1.0, -np.clip(eta, -_CAUCHIT_THRESH, _CAUCHIT_THRESH)) / np.pi
+
+
+def _probit(mu: np.ndarray) -> np.ndarray:
+    return special.ndtri(mu)
+
+
+def _cauchit(mu: np.ndarray) -> np.ndarray:
+    """The Cauchy quantile tan(π(μ − 1/2)), as R's qcauchy: −1/tan(πμ) below 1/2 and
+    1/tan(π(1 − μ)) above (no cancellation in the tails)."""
+    mu = np.asarray(mu, dtype=float)
+    with np.errstate(divide="ignore"):
+        return np.where(mu > 0.5, 1.0 / np.tan(np.pi * (1.0 - mu)), -1.0 / np.tan(np.pi * mu))
 
 
 def _cloglog_inv(eta: np.ndarray) -> np.ndarray:
@@ -83,11 +99,12 @@ def _logit(mu: np.ndarray) -> np.ndarray:
 
 
 def _probit_mu_eta(eta: np.ndarray) -> np.ndarray:
-    return np.maximum(stats.norm.pdf(eta), EPS)
+    return np.maximum(np.exp(-np.asarray(eta, dtype=float) ** 2 / 2.0) / _SQRT_2PI, EPS)
 
 
 def _cauchit_mu_eta(eta: np.ndarray) -> np.ndarray:
-    return np.maximum(stats.cauchy.pdf(eta), EPS)
+    eta = np.asarray(eta, dtype=float)
+    return np.maximum(1.0 / np.pi / (1.0 + eta * eta), EPS)
 
 
 def _cloglog(mu: np.ndarray) -> np.ndarray:
@@ -144,8 +161,8 @@ def _inverse_square_mu_eta(eta: np.ndarray) -> np.ndarray:
 
 LINKS: dict[str, Link] = {
     "logit": Link("logit", _logit, _logit_inv, _logit_mu_eta),
-    "probit": Link("probit", stats.norm.ppf, _probit_inv, _probit_mu_eta),
-    "cauchit": Link("cauchit", stats.cauchy.ppf, _cauchit_inv, _cauchit_mu_eta),
+    "probit": Link("probit", _probit, _probit_inv, _probit_mu_eta),
+    "cauchit": Link("cauchit", _cauchit, _cauchit_inv, _cauchit_mu_eta),
     "cloglog": Link("cloglog", _cloglog, _cloglog_inv, _cloglog_mu_eta),
     "identity": Link("identity", _identity, _identity, _ones),
     "log": Link("log", np.log, _log_inv, _log_inv),

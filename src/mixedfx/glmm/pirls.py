@@ -68,6 +68,10 @@ ROUNDING_PDEV = 1e-10
 class Pirls:
     """PIRLS for one model: X, terms, family, response, offset."""
 
+    #: stop once a full Newton step gains nothing (set while evaluating to rounding level for
+    #: derivatives, where the deviance can only wander in its last digits)
+    stop_on_stagnation: bool = False
+
     def __init__(self, X: np.ndarray, terms: list[RandomEffectsTerm], family: Family,
                  resp: GlmResponse, offset: np.ndarray | None, tol: float = 1e-15,
                  maxit: int = 100, step_tol: float = 1e-9) -> None:
@@ -79,9 +83,6 @@ class Pirls:
         self.tol = tol
         self.maxit = maxit
         self.step_tol = step_tol
-        #: stop once a full Newton step gains nothing (set while evaluating to rounding level
-        #: for derivatives, where the deviance can only wander in its last digits)
-        self.stop_on_stagnation = False
         self._sat = None
         if family.kernel(resp.y, family.mustart(resp.y, resp.wt), resp.wt) is not None:
             self._sat = family.saturated(resp.y, resp.wt)

@@ -118,7 +118,7 @@ class WeightedGram:
         # B W Bᵀ is computed per evaluation from the sparse B instead (memory O(nnz(B) + r²))
         self.direct = total * kk * 12 > PAIR_BYTES_BUDGET
         if self.direct:
-            self.B = B.tocsr()
+            self._set_direct(B)
             return
         # pass 1: which flat positions (a, b) occur
         mark = np.zeros(r * r, dtype=bool)
@@ -167,7 +167,7 @@ class WeightedGram:
         only Q's values are recomputed, from the pair indices kept at construction.
         Returns False (nothing changed) when that is not possible."""
         if getattr(self, "direct", False) and sp.issparse(B) and B.shape == self.B.shape:
-            self.B = B.tocsr()
+            self._set_direct(B)
             return True
         if self._pairs is None or isinstance(B, np.ndarray):
             return False
@@ -195,8 +195,23 @@ class WeightedGram:
         G[self.targets] = self.Q @ W.ravel()
         return G.reshape(self.r, self.r)
 
+    def _set_direct(self, B: sp.spmatrix) -> None:
+        """Keep B for per-evaluation products: level-major (`sliced.LevelSlice`) for the
+        compiled kernel when numba is installed, else as CSR for scipy's sparse product."""
+        from mixedfx.lmm import sliced
+
+        self.B = B.tocsr()
+        self._slice = None
+        if sliced.compiled_kernel() is not None:
+            self._slice = sliced.LevelSlice.from_matrix(self.B, self.k1, 0, self.n1)
+
     def _direct(self, W: np.ndarray) -> np.ndarray:
         """B W Bᵀ from the sparse B (W block diagonal: a diagonal or a BSR matrix)."""
+        if self._slice is not None:
+            P = np.zeros((self.r, self.r))
+            self._subtract_compiled(P, W)
+            np.negative(P, out=P)
+            return P
         if self.k1 == 1:
             Wm = sp.diags(np.asarray(W, dtype=float).ravel())
         else:
@@ -208,10 +223,23 @@ class WeightedGram:
 
     def subtract_from(self, P: np.ndarray, W: np.ndarray) -> None:
         """In place: P ← P − B W Bᵀ (upper triangle in C order for the sparse path)."""
-        if self.dense or self.direct:
+        if self.direct and self._slice is not None and P.flags.c_contiguous:
+            self._subtract_compiled(P, W)
+        elif self.dense or self.direct:
             P -= self(W)
         else:
             P.ravel()[self.targets] -= self.Q @ W.ravel()
+
+
+    def _subtract_compiled(self, P: np.ndarray, W: np.ndarray) -> None:
+        """P ← P − B W Bᵀ on the upper triangle with the compiled level-major kernel
+        (O(Σ_j m_j² k₁) for m_j rows of B at level j)."""
+        from mixedfx.lmm import sliced
+
+        s = self._slice
+        W3 = np.ascontiguousarray(np.asarray(W, dtype=float).reshape(self.n1, self.k1,
+                                                                      self.k1))
+        sliced.compiled_kernel()(s.indptr, s.rows, s.vals, 0, W3, P)
 
 
 class BlockedCholesky:

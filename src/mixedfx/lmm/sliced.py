@@ -12,10 +12,10 @@ entries ordered by row. B W Bᵀ, with W block diagonal (W_j k₁×k₁), is
 
     (B W Bᵀ)[a, b] = Σ_j v_{a,j}ᵀ W_j v_{b,j}        (sum over the levels j holding a and b)
 
-computed row-major: for each row a and each level j holding a, the products with j's
-rows b ≥ a are added to row a of the result (the upper triangle, in C order), so writes
-stay in one row of the r×r result; compiled with numba when it is installed (rows in
-parallel), otherwise as scipy's sparse product per slice.
+computed level by level: D_j = V_j W_j once, then for each row a of level j the products
+with j's rows b ≥ a go to row a of the result (the upper triangle, in C order); compiled
+with numba when it is installed (one thread), otherwise as scipy's sparse product per
+slice.
 """
 
 from __future__ import annotations
@@ -214,32 +214,54 @@ def _numba_kernel():  # pragma: no cover - exercised when numba is installed
     except ImportError:
         return None
 
-    @numba.njit(parallel=True, cache=False)
-    def subtract_slice(indptr, rows, vals, level, order, rptr, start, W, P):
+    @numba.njit(cache=False, boundscheck=False)
+    def subtract_slice(indptr, rows, vals, start, W, P):
+        """P[a, b] −= v_{a,j}ᵀ W_j v_{b,j} for each level j of the slice and its rows a ≤ b:
+        D = V_j W_start+j once per level, then each row a's products with the rows b ≥ a
+        of the same level (one thread: the writes of a row stay in one row of P)."""
+        n = indptr.shape[0] - 1
         k1 = vals.shape[1]
-        r = rptr.shape[0] - 1
-        for a in numba.prange(r):
-            d = np.empty(k1)
-            for ii in range(rptr[a], rptr[a + 1]):
-                e = order[ii]
-                j = level[e]
+        m_max = 0
+        for j in range(n):
+            m_max = max(m_max, indptr[j + 1] - indptr[j])
+        D = np.empty((m_max, k1))
+        for j in range(n):
+            e0, e1 = indptr[j], indptr[j + 1]
+            for e in range(e0, e1):
                 for c in range(k1):
                     acc = 0.0
                     for cc in range(k1):
                         acc += vals[e, cc] * W[start + j, cc, c]
-                    d[c] = acc
-                for f in range(e, indptr[j + 1]):
-                    acc = 0.0
-                    for c in range(k1):
-                        acc += d[c] * vals[f, c]
-                    P[a, rows[f]] -= acc
+                    D[e - e0, c] = acc
+            if k1 == 1:
+                for e in range(e0, e1):
+                    Pa = P[rows[e]]
+                    d0 = D[e - e0, 0]
+                    for f in range(e, e1):
+                        Pa[rows[f]] -= d0 * vals[f, 0]
+            elif k1 == 2:
+                for e in range(e0, e1):
+                    Pa = P[rows[e]]
+                    d0, d1 = D[e - e0, 0], D[e - e0, 1]
+                    for f in range(e, e1):
+                        Pa[rows[f]] -= d0 * vals[f, 0] + d1 * vals[f, 1]
+            else:
+                for e in range(e0, e1):
+                    Pa = P[rows[e]]
+                    for f in range(e, e1):
+                        acc = 0.0
+                        for c in range(k1):
+                            acc += D[e - e0, c] * vals[f, c]
+                        Pa[rows[f]] -= acc
     return subtract_slice
 
 
 _KERNEL: list = []
 
 
-def _kernel():
+def compiled_kernel():
+    """The level-major kernel P ← P − B W Bᵀ (upper triangle) compiled with numba, or None
+    when numba is not installed (then scipy's sparse product serves)."""
     if not _KERNEL:
         _KERNEL.append(_numba_kernel())
     return _KERNEL[0]
@@ -271,11 +293,10 @@ class SlicedGram:
         """In place: P ← P − B W Bᵀ on the upper triangle (C order)."""
         W3 = np.ascontiguousarray(np.asarray(W, dtype=float).reshape(self.n1, self.k1,
                                                                       self.k1))
-        kernel = _kernel()
+        kernel = compiled_kernel()
         for s in self.B:
             if kernel is not None and P.flags.c_contiguous:
-                level = np.repeat(np.arange(s.stop - s.start, dtype=np.int64), np.diff(s.indptr))
-                kernel(s.indptr, s.rows, s.vals, level, s.order, s.rptr, s.start, W3, P)
+                kernel(s.indptr, s.rows, s.vals, s.start, W3, P)
                 continue
             M = s.to_csc(self.r)
             n = s.stop - s.start

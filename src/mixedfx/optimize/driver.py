@@ -55,6 +55,7 @@ class OptimizationResult:
     messages: list[str] = field(default_factory=list)
 
 
+COBYLA_INF = 1e100  # COBYLA's stand-in for +Inf before any finite value is known
 INF_STREAK = 200   # evaluations at +Inf, with no finite value yet, before giving up
 _INF_MESSAGE = ("the objective is +Inf at {n} point(s) tried (the penalized system is singular "
                 "or PIRLS fails everywhere): the model does not suit these data (check the "
@@ -70,6 +71,9 @@ class _Guard:
 
     def __init__(self, fn: Callable[[np.ndarray], float], control: Control) -> None:
         self.fn = fn
+        # COBYLA's trust-region step (trstlp) loops forever, inside nlopt's C code where no
+        # signal reaches it, once a simplex value is infinite: it gets a large finite one
+        self.finite_only = control.optimizer == "cobyla"
         self.deadline = None if control.max_time is None else \
             time.monotonic() + float(control.max_time)
         self.timed_out = False
@@ -101,6 +105,9 @@ class _Guard:
                 raise ConvergenceError(_INF_MESSAGE.format(n=f"the first {INF_STREAK}"))
         else:
             self.inf_streak = 0
+        if v == math.inf and self.finite_only:
+            return COBYLA_INF if self.best_x is None else \
+                self.best_f + 1e10 * (1.0 + abs(self.best_f))
         return v
 
 
@@ -128,7 +135,7 @@ def _optimize(opt: nlopt.opt, guard: _Guard, x0: np.ndarray) -> tuple[np.ndarray
         x = opt.optimize(x0)
         code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
         fx = float(opt.last_optimum_value())
-        if not math.isfinite(fx):
+        if not math.isfinite(fx) or guard.best_x is None:
             raise ConvergenceError(_INF_MESSAGE.format(n="every"))
         return np.asarray(x), fx, code
     except nlopt.ForcedStop:
