@@ -400,6 +400,13 @@ def _t(x: float | None) -> str:
     return f"{x * 1e3:.1f} ms" if x < 1 else f"{x:.2f} s"
 
 
+def _cell(best: float | None, result: dict[str, Any]) -> str:
+    """A time, or "> limit" for a fit stopped at the time limit."""
+    if best is None and str(result.get("error", "")).startswith("timeout after "):
+        return "> " + result["error"][len("timeout after "):]
+    return _t(best)
+
+
 def report(results: list[dict[str, Any]], tools: list[str]) -> str:
     by = {(r["tool"], r["key"], r["condition"]): r for r in results}
     conds = list(dict.fromkeys(r["condition"] for r in results))
@@ -425,7 +432,8 @@ def report(results: list[dict[str, Any]], tools: list[str]) -> str:
             delta = f"{max(deltas):.1e}" if len(deltas) > 1 else "–"
             m = MODEL_BY_KEY[key]
             lines.append(f"| {key} {m['name']} | {cond} | "
-                         + " | ".join(_t(best[t]) for t in tools)
+                         + " | ".join(_cell(best[t], r) for t, r in zip(tools, rows,
+                                                                        strict=True))
                          + f" | {ratio} | {peak} | {evals} | {delta} |")
             for t, r in zip(tools, rows, strict=True):
                 if "error" in r:
@@ -446,10 +454,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-python", default=sys.executable,
                         help="interpreter that has glmm / mixedlm installed")
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_S,
+                        help=f"seconds per tool x model x condition process ({TIMEOUT_S})")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.large_repeats < 1:
         parser.error("repeats must be at least 1")
+    if not args.timeout > 0:
+        parser.error("timeout must be positive")
+    global TIMEOUT_S
+    TIMEOUT_S = int(args.timeout) if float(args.timeout).is_integer() else args.timeout
     if args.worker:
         tool, key = args.worker.split(":")
         print("RESULT " + json.dumps(worker(tool, key, args.repeats)), flush=True)

@@ -1,5 +1,5 @@
 """Simulation and parametric bootstrap of a Dask lmer fit, replicate responses made on the
-workers partition by partition.
+workers partition by partition (a Dask glmer fit's: `distributed.glm_replicates`).
 
 Seeding (reproducible for a given `seed` and partitioning of the data): with
 `ss = SeedSequence(seed)`, replicate k draws its spherical random effects u*ₖ on the driver

@@ -320,6 +320,57 @@ class DaskGeneralizedLinearMixedModel(GeneralizedLinearMixedModel):
 
     def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False
                  ) -> Any:
-        raise NotImplementedError("simulate() of a Dask fit would build row-sized "
-                                  "arrays on the driver; it is not available for Dask "
-                                  "fits")
+        """Simulated responses as a lazy Dask DataFrame (columns sim_1 … sim_nsim, one row
+        per row used in the fit), drawn on the workers partition by partition from `seed`
+        (`mixedfx.distributed.replicates`: the in-memory model's distribution, reproducible
+        per seed and partitioning, not the in-memory random stream)."""
+        from mixedfx.distributed.glm_replicates import glm_simulate
+        from mixedfx.validate import check_bool, check_positive_int
+
+        nsim = check_positive_int(nsim, "nsim")
+        if self._frame.data is None:
+            raise ValueError("simulate() needs the model's Dask data; this model (a "
+                             "bootstrap replicate) has none")
+        return glm_simulate(self, nsim, seed, check_bool(use_u, "use_u"))
+
+    def bootstrap(self, func: Any = None, nsim: int = 100, seed: int | None = None,
+                  n_jobs: int = 1, use_u: bool = False, client: Any = None) -> Any:
+        """Parametric bootstrap (lme4's `bootMer`) on the cluster: each replicate's
+        response is drawn on the workers partition by partition (the responses of
+        `simulate(nsim, seed)`) and refitted there by the distributed PIRLS from (θ̂, β̂),
+        one replicate after another. `client=`: the cluster (default: the fit's Client while
+        it runs, else a new local cluster)."""
+        from mixedfx.inference.bootstrap import bootstrap
+        from mixedfx.validate import check_positive_int
+
+        nsim = check_positive_int(nsim, "nsim")
+        check_positive_int(n_jobs, "n_jobs")
+        self._boot_client = client
+        try:
+            return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, use_u=use_u)
+        finally:
+            self._boot_client = None
+
+    def _distributed_bootstrap(self, func: Any, nsim: int, seed: int | None, n_jobs: int,
+                               use_u: bool) -> Any:
+        """`inference.bootstrap.bootstrap` (and `confint(method="boot")`) of a Dask fit."""
+        from mixedfx.distributed.glm_replicates import glm_bootstrap
+        from mixedfx.validate import check_bool
+
+        if n_jobs != 1:
+            raise ValueError("n_jobs is for in-memory fits: a Dask fit's bootstrap "
+                             "replicates run on its Dask cluster (client=)")
+        client = getattr(self, "_boot_client", None)
+        if client is None:
+            client = getattr(self, "_client", None)
+            if client is not None and getattr(client, "status", "running") != "running":
+                client = None
+        return glm_bootstrap(self, func, nsim, seed, check_bool(use_u, "use_u"),
+                             client=client)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled Dask fit carries no Client."""
+        state = dict(self.__dict__)
+        state.pop("_client", None)
+        state.pop("_boot_client", None)
+        return state

@@ -218,25 +218,10 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         return out
 
     def _draw(self, mu: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        fam, resp = self.family.name, self._resp
-        if fam == "binomial":
-            trials = np.round(resp.n).astype(np.int64)
-            s = rng.binomial(np.maximum(trials, 0), mu)
-            if self._frame.y.ndim == 2:
-                return s.astype(float)
-            return np.where(trials > 0, s / np.maximum(trials, 1), 0.0)
-        if fam == "poisson":
-            return rng.poisson(mu).astype(float)
-        if fam == "negative.binomial":
-            th = self.family.theta
-            return rng.negative_binomial(th, th / (th + mu)).astype(float)
-        disp = self.sigma**2
-        if fam == "Gamma":
-            shape = 1 / disp
-            return rng.gamma(shape, mu / shape)
-        if fam == "inverse.gaussian":
-            return rng.wald(mu, 1 / disp)
-        return rng.normal(mu, self.sigma)
+        from mixedfx.glmm.simulate import draw_response
+
+        return draw_response(self.family, mu, self._resp.n, self._frame.y.ndim == 2,
+                             self.sigma if self.family.has_dispersion else 1.0, rng)
 
     def refit(self, y: np.ndarray | pd.Series) -> GeneralizedLinearMixedModel:
         """The same model fitted to a new response (successes for cbind responses), starting
