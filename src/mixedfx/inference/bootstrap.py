@@ -55,7 +55,7 @@ def _is_glmm(model: Any) -> bool:
 def parameter_vector(model: Any) -> pd.Series:
     """lme4's default `bootFun` of `confint(method="boot")`: sd/cor (σ-scaled for an LMM), σ
     (LMMs and GLMMs with a scale parameter), β; named as `parameter_names()` and `fixef`."""
-    from mixedfx.inference.profile import cv_to_sv
+    from mixedfx.inference.profile_scale import cv_to_sv
 
     ks = [t.k for t in model.frame.terms]
     if any(t.covariance.structured for t in model.frame.terms) or \

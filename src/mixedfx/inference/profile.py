@@ -7,25 +7,15 @@ The profile is taken on the ML deviance (a REML fit is refitted by ML first, as 
 
     ζ(ψ) = sign(ψ − ψ̂) √(d(ψ) − d̂)
 
-is recorded. Variance parameters: d(φ) = log|L_θ|² − log|W| + pwrss(θ)/σ² + n log(2πσ²) with
-θ = chol(Σ(sd, cor)/σ²) (lme4's `Sv_to_Cv`), the others optimized by BOBYQA within their bounds
-(sd ≥ 0, −1 ≤ cor ≤ 1, σ ≥ 0), starting from the previous grid point. Fixed effect βⱼ = f: the
-profiled ML deviance over θ of the model with xⱼ removed and y − f xⱼ as response (lme4 refits
-with an offset); here the cross-products are transformed instead of the data, so no step touches
-the n rows. Grid: lme4's `nextpar` steps (δ = √χ²_{0.99, npar}/8 in ζ, at most 10 × the last
+is recorded. The deviances d are in `mixedfx.inference.profile_deviance`, the sd/cor <-> θ
+conversions in `mixedfx.inference.profile_scale`. LMM variance parameters: the others are
+optimized by BOBYQA within their bounds (sd ≥ 0, −1 ≤ cor ≤ 1, σ ≥ 0), starting from the
+previous grid point; LMM fixed effects: θ is re-optimized with βⱼ held. GLMMs (no scale
+parameter), as lme4 does for glmerMod: every parameter — fixed effects included — is profiled
+by holding it and minimizing d over all the others (the first grid step is ψ̂·1.01 for fixed
+effects too). Grid: lme4's `nextpar` steps (δ = √χ²_{0.99, npar}/8 in ζ, at most 10 × the last
 step) from ψ̂·1.01 (or 0.001) away from ψ̂ in both directions until |ζ| > √χ²_{0.99, npar}, a
 bound, or 100 points.
-
-GLMMs (binomial, Poisson, negative binomial with its shape fixed; lme4 refuses families with a
-scale parameter, and so does this): d is the fit's own objective (`GlmmObjective`: −2 × the
-Laplace or adaptive Gauss–Hermite log-likelihood at the conditional modes, nAGQ of the fit) at
-θ = Sv_to_Cv(sd, cor) and β, and, as lme4 does for glmerMod, every parameter — fixed effects
-included — is profiled by holding it and minimizing d over all the others (BOBYQA with initial
-steps of a tenth of each sd/cor and a quarter of each fixed effect's standard error; the first
-grid step is ψ̂·1.01 for fixed effects too). lme4 profiles its stage-2 devfun, which for the
-Laplace approximation restarts PIRLS from the stage-1 linear predictor and uses the factor of
-the previous iterate; away from the optimum that is up to a few 1e-3 above the exact Laplace
-deviance profiled here, so Laplace profile limits agree with lme4's to about 1e-3 (AGQ: 1e-7).
 
 Intervals interpolate ψ(ζ) with the inverse (`splines.back_spline`) of the natural cubic spline
 ζ(ψ) at ζ = Φ⁻¹(α/2), Φ⁻¹(1 − α/2); a non-monotone profile falls back to linear
@@ -45,7 +35,6 @@ test_inference_profile_boundary.py).
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import multiprocessing as mp
 import os
@@ -55,17 +44,25 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import nlopt
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.linalg import lapack
 
-from mixedfx.inference.linalg import lower_solve, single_threaded_blas
+from mixedfx.inference.linalg import single_threaded_blas
+from mixedfx.inference.profile_deviance import (
+    STEP_FIXEF,
+    STEP_VARPAR,
+    XTOL_ABS,
+    FixedEffectDeviance,
+    GlmmDeviance,
+    VarparDeviance,
+    bobyqa,
+)
+from mixedfx.inference.profile_scale import cv_to_sv
+from mixedfx.inference.profile_scale import sv_to_cv as sv_to_cv  # re-exported
 from mixedfx.inference.splines import PolySpline, SplineError, approx, back_spline, interp_spline
 
 if TYPE_CHECKING:
-    from mixedfx.lmm.factorization import BlockedCholesky
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
     from mixedfx.results.lmm_model import LinearMixedModel
 
@@ -74,196 +71,6 @@ if TYPE_CHECKING:
 
 class ProfileWarning(UserWarning):
     """Something lme4 would warn about while profiling (non-monotone profile, minstep, ...)."""
-
-
-# ----- sd/cor <-> theta ---------------------------------------------------------------------
-@functools.cache
-def _tri_index(k: int) -> tuple[np.ndarray, np.ndarray]:
-    cols, rows = np.triu_indices(k)
-    return rows, cols          # column-major lower triangle
-
-
-def cv_to_sv(theta: np.ndarray, ks: list[int], sigma: float) -> np.ndarray:
-    """lme4's `Cv_to_Sv`: θ -> (sd, cor per term, column-major lower triangle), σ appended."""
-    out, i = [], 0
-    for k in ks:
-        m = k * (k + 1) // 2
-        rows, cols = _tri_index(k)
-        T = np.zeros((k, k))
-        T[rows, cols] = theta[i:i + m]
-        S = T @ T.T * sigma**2
-        sd = np.sqrt(np.diag(S))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            R = S / np.outer(sd, sd)
-        R = np.where(np.isfinite(R), R, 0.0)
-        np.fill_diagonal(R, sd)
-        out.append(R[rows, cols])
-        i += m
-    return np.concatenate([*out, [sigma]])
-
-
-def _safe_chol(A: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots give zero columns)."""
-    k = A.shape[0]
-    L = np.zeros((k, k))
-    for j in range(k):
-        d = A[j, j] - L[j, :j] @ L[j, :j]
-        if d <= 0:
-            continue
-        L[j, j] = math.sqrt(d)
-        L[j + 1:, j] = (A[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
-    return L
-
-
-def sv_to_cv(sv: np.ndarray, ks: list[int], sigma: float) -> np.ndarray:
-    """lme4's `Sv_to_Cv`: (sd, cor per term) -> θ = chol(Σ/σ²) column-major."""
-    out, i = [], 0
-    for k in ks:
-        if k == 1:
-            out.append(np.array([sv[i] / sigma]))
-            i += 1
-            continue
-        if k == 2:
-            s1, r, s2 = sv[i] / sigma, sv[i + 1], sv[i + 2] / sigma
-            l21 = r * s2 if s1 > 0 else 0.0
-            out.append(np.array([s1, l21, math.sqrt(max(s2 * s2 - l21 * l21, 0.0))]))
-            i += 3
-            continue
-        m = k * (k + 1) // 2
-        rows, cols = _tri_index(k)
-        M = np.zeros((k, k))
-        M[rows, cols] = sv[i:i + m]
-        M = np.tril(M) + np.tril(M, -1).T
-        sd = np.diag(M).copy()
-        C = M.copy()
-        np.fill_diagonal(C, 1.0)
-        S = C * np.outer(sd, sd) / sigma**2
-        L = np.sqrt(np.abs(S)) * np.sign(sd) if k == 1 else _safe_chol(S)
-        out.append(L[rows, cols])
-        i += m
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-# ----- deviance functions -------------------------------------------------------------------
-class VarparDeviance:
-    """lme4's `devfun2` for an LMM: ML deviance at (sd, cor, σ), β profiled out."""
-
-    def __init__(self, chol: BlockedCholesky, ks: list[int], ldW: float) -> None:
-        self.chol = chol
-        self.ks = ks
-        self.ldW = ldW
-        self.n = chol.xp.n
-
-    def theta(self, pars: np.ndarray) -> np.ndarray:
-        return sv_to_cv(pars[:-1], self.ks, float(pars[-1]))
-
-    def __call__(self, pars: np.ndarray) -> float:
-        sigma = float(pars[-1])
-        f = self.chol.factorize(self.theta(pars))
-        if f is None or sigma <= 0:
-            return math.inf
-        s2 = sigma * sigma
-        return f.ldL2 - self.ldW + f.pwrss / s2 + self.n * math.log(2.0 * math.pi * s2)
-
-    def beta(self, pars: np.ndarray) -> np.ndarray:
-        """β̂(θ): Lxxᵀβ = l_yx from the trailing factor."""
-        f = self.chol.factorize(self.theta(pars))
-        q, p = self.chol.xp.q_rest, self.chol.xp.p
-        if f is None:
-            return np.full(p, np.nan)
-        L = f.Lrr
-        return lower_solve(np.array(L[q:q + p, q:q + p]), L[-1, q:q + p].copy(),
-                           transpose=True)
-
-
-class FixedEffectDeviance:
-    """ML profiled deviance over θ with βⱼ fixed at f (lme4 refits with offset f·xⱼ).
-
-    The trailing block P = A_rr − B W Bᵀ of the full model is transformed instead of the data:
-    the row and column of xⱼ are dropped and the y column becomes y − f xⱼ.
-    """
-
-    def __init__(self, chol: BlockedCholesky, j: int, ldW: float) -> None:
-        self.chol = chol
-        xp = chol.xp
-        self.q, self.p, self.n = xp.q_rest, xp.p, xp.n
-        self.ix = self.q + j
-        r = xp.r
-        self.keep = np.array([i for i in range(r) if i != self.ix])
-        self.ldW = ldW
-        self.value = 0.0
-
-    def factor(self, theta: np.ndarray) -> tuple[np.ndarray, float] | None:
-        chol = self.chol
-        T = chol.templates(theta)
-        _, _, W, ld1 = chol.first_block(T[0])
-        P = chol.xp.Arr - chol.gram(W)
-        P = np.triu(P) + np.triu(P, 1).T
-        f, ix, iy = self.value, self.ix, P.shape[0] - 1
-        col = P[:, iy] - f * P[:, ix]
-        yy = P[iy, iy] - 2.0 * f * P[ix, iy] + f * f * P[ix, ix]
-        Pn = P[np.ix_(self.keep, self.keep)]
-        Pn[:, -1] = col[self.keep]
-        Pn[-1, :] = col[self.keep]
-        Pn[-1, -1] = yy
-        chol.scale_rest(Pn, T)
-        q = self.q
-        Pn[np.arange(q), np.arange(q)] += 1.0
-        L, info = lapack.dpotrf(Pn, lower=1, clean=1, overwrite_a=1)
-        if info != 0 or np.any(np.diagonal(L)[:-1] <= 0):
-            return None
-        ld = ld1 + 2.0 * float(np.sum(np.log(np.diagonal(L)[:q])))
-        return L, ld
-
-    def __call__(self, theta: np.ndarray) -> float:
-        res = self.factor(theta)
-        if res is None:
-            return math.inf
-        L, ldL2 = res
-        pwrss = L[-1, -1] ** 2
-        n = self.n
-        return ldL2 - self.ldW + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
-
-    def solution(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """(pwrss, β without βⱼ) at θ."""
-        res = self.factor(theta)
-        if res is None:
-            return math.nan, np.full(self.p - 1, np.nan)
-        L = res[0]
-        q, p1 = self.q, self.p - 1
-        Lxx = L[q:q + p1, q:q + p1]
-        beta = lower_solve(np.array(Lxx), L[-1, q:q + p1].copy(), transpose=True)
-        return float(L[-1, -1] ** 2), beta
-
-
-def bobyqa(fn: Any, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-           initial_step: np.ndarray | None = None, ftol_abs: float = 1e-8,
-           xtol_abs: float = 1e-8) -> tuple[np.ndarray, float]:
-    """lme4's `nloptwrap` defaults: BOBYQA, xtol_abs = ftol_abs = 1e-8, maxeval = 1e5
-    (`initial_step`: nlopt's per-coordinate initial trust-region steps)."""
-    x0 = np.clip(np.asarray(x0, dtype=float), lower, upper)
-    best: list[Any] = [math.inf, x0.copy()]
-
-    def f(x: np.ndarray, grad: np.ndarray) -> float:
-        v = float(fn(x))
-        if v < best[0]:
-            best[0], best[1] = v, x.copy()
-        return v
-
-    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
-    opt.set_lower_bounds(lower)
-    opt.set_upper_bounds(upper)
-    opt.set_min_objective(f)
-    opt.set_xtol_abs(xtol_abs)
-    opt.set_ftol_abs(ftol_abs)
-    opt.set_maxeval(100_000)
-    if initial_step is not None:
-        opt.set_initial_step(np.asarray(initial_step, dtype=float))
-    try:
-        x = opt.optimize(x0)
-        return np.asarray(x), float(opt.last_optimum_value())
-    except (nlopt.RoundoffLimited, RuntimeError, ValueError):
-        return best[1], best[0]
 
 
 # ----- the profile --------------------------------------------------------------------------
@@ -612,32 +419,6 @@ class _LmmProfiler(_Profiler):
             return np.concatenate([[zz], cv_to_sv(th, self.ks, sig), np.insert(beta, j, fw)])
 
         return zeta, est + self.delta * self.stderr[j]
-
-
-class GlmmDeviance:
-    """lme4's `devfun2` for a GLMM without a scale parameter: the fit's Laplace / AGQ
-    objective (−2 log-likelihood at the conditional modes) at (sd, cor, β), θ = Sv_to_Cv(sd,
-    cor)."""
-
-    def __init__(self, objective: Any, ks: list[int], nvp: int) -> None:
-        self.objective = objective
-        self.ks = ks
-        self.nvp = nvp
-
-    def theta(self, pars: np.ndarray) -> np.ndarray:
-        return sv_to_cv(pars[:self.nvp], self.ks, 1.0)
-
-    def __call__(self, pars: np.ndarray) -> float:
-        pars = np.asarray(pars, dtype=float)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            value = float(self.objective(np.concatenate([self.theta(pars),
-                                                         pars[self.nvp:]])))
-        return value if np.isfinite(value) else math.inf
-
-
-STEP_VARPAR = 0.1    # GLMM profile: initial BOBYQA step of an sd / cor (x max(|x|, 0.1)) ...
-STEP_FIXEF = 0.25    # ... and of a fixed effect (x its standard error); BOBYQA stops at a
-XTOL_ABS = 1e-6      # trust-region radius of XTOL_ABS (no ftol test: it can stop far too early)
 
 
 class _GlmmProfiler(_Profiler):
