@@ -304,14 +304,14 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"clock must be 'wall' or 'cpu', got {clock!r}")
     counts: dict[str, int] = {}
     bad: list[dict[str, str]] = []
-    slowest = [0.0]
+    slowest: list = [0.0, ""]
     t0 = time.time()
 
     def write() -> None:
         with open(report, "w") as fh:
             json.dump({"seed": seed_, "cases": sum(counts.values()), "counts": counts,
                        "time_limit_s": limit, "time_limit_clock": clock,
-                       "slowest_case_s": round(slowest[0], 2),
+                       "slowest_case_s": round(slowest[0], 2), "slowest_case": slowest[1],
                        "elapsed_s": round(time.time() - t0, 1), "bad": bad}, fh, indent=1)
 
     @hseed(seed_)
@@ -321,7 +321,8 @@ def main(argv: list[str]) -> None:
     def body(case: Case) -> None:
         t = time.time()
         outcome, detail = run_case(case, limit, clock)
-        slowest[0] = max(slowest[0], time.time() - t)
+        if time.time() - t > slowest[0]:
+            slowest[:] = [time.time() - t, repr(case)]
         counts[outcome] = counts.get(outcome, 0) + 1
         if outcome not in BAD:
             bad.append({"outcome": outcome, "detail": detail, "case": repr(case)})
