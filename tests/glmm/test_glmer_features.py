@@ -221,8 +221,9 @@ def test_ml_dispersion_degenerate_gamma_stays_bounded(monkeypatch: pytest.Monkey
     term twice (12 θ) on 20 rows of log(y) ≈ 230. At the derivatives' rounding-level PIRLS
     runs, the deviance wanders in its last digits: 30 step halvings then an error, or 100
     iterations without convergence, at each of ~450 Hessian points (268,000 PIRLS
-    evaluations). lme4 stops after 10 halvings when the deviance has not risen past its
-    tolerance; mixedfx now does too, and stops a precise run once a full step gains nothing.
+    evaluations). lme4 accepts a step whose deviance has not risen past its tolerance after
+    its halvings; mixedfx now does too, and stops a precise run once a full step gains
+    nothing.
     The result is either the clear error or a finite fit (the model is degenerate)."""
     from mixedfx.glmm import pirls as pirls_module
 
