@@ -442,6 +442,7 @@ def report(results: list[dict[str, Any]], tools: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global TIMEOUT_S
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--models", default="A,B,C,D,E",
                         help="comma-separated model letters (A-E; F,G need --large)")
@@ -462,7 +463,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("repeats must be at least 1")
     if not args.timeout > 0:
         parser.error("timeout must be positive")
-    global TIMEOUT_S
     TIMEOUT_S = int(args.timeout) if float(args.timeout).is_integer() else args.timeout
     if args.worker:
         tool, key = args.worker.split(":")
