@@ -74,7 +74,55 @@ def _predict_partition(part: pd.DataFrame, predictor: RowPredictor, groups: set[
     return predictor.new_eta(part, groups, allow_new_levels)
 
 
-class DaskLinearMixedModel(LinearMixedModel):
+class DaskReplicates:
+    """The parametric bootstrap of a Dask fit (lme4's `bootMer`), shared by the lmer and
+    glmer results: replicates run on a Dask cluster, made by `_replicate_bootstrap`."""
+
+    def bootstrap(self, func: Any = None, nsim: int = 100, seed: int | None = None,
+                  n_jobs: int = 1, use_u: bool = False, client: Any = None) -> Any:
+        """Parametric bootstrap on the cluster (see `_replicate_bootstrap` of the model).
+        `client=`: the cluster (default: the fit's Client while it runs, else a new local
+        cluster)."""
+        from mixedfx.inference.bootstrap import bootstrap
+        from mixedfx.validate import check_positive_int
+
+        nsim = check_positive_int(nsim, "nsim")
+        check_positive_int(n_jobs, "n_jobs")
+        self._boot_client = client
+        try:
+            return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, use_u=use_u)
+        finally:
+            self._boot_client = None
+
+    def _distributed_bootstrap(self, func: Any, nsim: int, seed: int | None, n_jobs: int,
+                               use_u: bool) -> Any:
+        """`inference.bootstrap.bootstrap` (and `confint(method="boot")`) of a Dask fit."""
+        from mixedfx.validate import check_bool
+
+        if n_jobs != 1:
+            raise ValueError("n_jobs is for in-memory fits: a Dask fit's bootstrap "
+                             "replicates run on its Dask cluster (client=)")
+        client = getattr(self, "_boot_client", None)
+        if client is None:
+            client = getattr(self, "_client", None)
+            if client is not None and getattr(client, "status", "running") != "running":
+                client = None
+        return self._replicate_bootstrap(func, nsim, seed, check_bool(use_u, "use_u"),
+                                         client)
+
+    def _replicate_bootstrap(self, func: Any, nsim: int, seed: int | None, use_u: bool,
+                             client: Any) -> Any:
+        raise NotImplementedError
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled Dask fit (sent to a worker) carries no Client."""
+        state = dict(self.__dict__)
+        state.pop("_client", None)
+        state.pop("_boot_client", None)
+        return state
+
+
+class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
     """A `LinearMixedModel` fitted to Dask data (`mixedfx.lmer(formula, data=ddf)`)."""
 
     distributed_passes: int = 2
@@ -154,40 +202,16 @@ class DaskLinearMixedModel(LinearMixedModel):
         self._require_data("simulate()")
         return simulate(self, nsim, seed, check_bool(use_u, "use_u"))
 
-    def bootstrap(self, func: Any = None, nsim: int = 100, seed: int | None = None,
-                  n_jobs: int = 1, use_u: bool = False, client: Any = None) -> Any:
-        """Parametric bootstrap (lme4's `bootMer`) on the cluster: each replicate's response
-        is made on the workers partition by partition (the responses of `simulate(nsim,
-        seed)`), its cross-products reduced like the fit's, and θ refitted from them (on the
-        workers, or on the driver when B is kept sliced on its disk). `client=`: the
-        cluster (default: the fit's Client while it runs, else a new local cluster)."""
-        from mixedfx.inference.bootstrap import bootstrap
-        from mixedfx.validate import check_positive_int
-
-        nsim = check_positive_int(nsim, "nsim")
-        check_positive_int(n_jobs, "n_jobs")
-        self._boot_client = client
-        try:
-            return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, use_u=use_u)
-        finally:
-            self._boot_client = None
-
-    def _distributed_bootstrap(self, func: Any, nsim: int, seed: int | None, n_jobs: int,
-                               use_u: bool) -> Any:
-        """`inference.bootstrap.bootstrap` (and `confint(method="boot")`) of a Dask fit."""
+    def _replicate_bootstrap(self, func: Any, nsim: int, seed: int | None, use_u: bool,
+                             client: Any) -> Any:
+        """Each replicate's response is made on the workers partition by partition (the
+        responses of `simulate(nsim, seed)`), its cross-products reduced like the fit's,
+        and θ refitted from them (on the workers, or on the driver when B is kept sliced on
+        its disk)."""
         from mixedfx.distributed.replicates import bootstrap
-        from mixedfx.validate import check_bool
 
-        if n_jobs != 1:
-            raise ValueError("n_jobs is for in-memory fits: a Dask fit's bootstrap "
-                             "replicates run on its Dask cluster (client=)")
         self._require_data("bootstrap()")
-        client = getattr(self, "_boot_client", None)
-        if client is None:
-            client = getattr(self, "_client", None)
-            if client is not None and getattr(client, "status", "running") != "running":
-                client = None
-        return bootstrap(self, func, nsim, seed, check_bool(use_u, "use_u"), client=client)
+        return bootstrap(self, func, nsim, seed, use_u, client=client)
 
     def _cluster_map(self) -> Any:
         """`profile`'s mapper: one parameter per task on the fit's Client while it runs
@@ -200,13 +224,6 @@ class DaskLinearMixedModel(LinearMixedModel):
         def mapper(fn: Any, *iterables: Any) -> list[Any]:
             return client.gather(client.map(fn, *iterables, pure=False))
         return mapper
-
-    def __getstate__(self) -> dict[str, Any]:
-        """A pickled Dask fit (sent to a worker) carries no Client."""
-        state = dict(self.__dict__)
-        state.pop("_client", None)
-        state.pop("_boot_client", None)
-        return state
 
     def _require_data(self, what: str) -> None:
         if self._frame.data is None:
@@ -271,7 +288,7 @@ def _glm_predict_partition(part: pd.DataFrame, predictor: RowPredictor, groups: 
         else eta
 
 
-class DaskGeneralizedLinearMixedModel(GeneralizedLinearMixedModel):
+class DaskGeneralizedLinearMixedModel(DaskReplicates, GeneralizedLinearMixedModel):
     """A `GeneralizedLinearMixedModel` fitted to Dask data (`mixedfx.glmer(..., ddf)`);
     `optimizer_info["distributed_passes"]` counts the passes over the data."""
 
@@ -333,44 +350,11 @@ class DaskGeneralizedLinearMixedModel(GeneralizedLinearMixedModel):
                              "bootstrap replicate) has none")
         return glm_simulate(self, nsim, seed, check_bool(use_u, "use_u"))
 
-    def bootstrap(self, func: Any = None, nsim: int = 100, seed: int | None = None,
-                  n_jobs: int = 1, use_u: bool = False, client: Any = None) -> Any:
-        """Parametric bootstrap (lme4's `bootMer`) on the cluster: each replicate's
-        response is drawn on the workers partition by partition (the responses of
-        `simulate(nsim, seed)`) and refitted there by the distributed PIRLS from (θ̂, β̂),
-        one replicate after another. `client=`: the cluster (default: the fit's Client while
-        it runs, else a new local cluster)."""
-        from mixedfx.inference.bootstrap import bootstrap
-        from mixedfx.validate import check_positive_int
-
-        nsim = check_positive_int(nsim, "nsim")
-        check_positive_int(n_jobs, "n_jobs")
-        self._boot_client = client
-        try:
-            return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, use_u=use_u)
-        finally:
-            self._boot_client = None
-
-    def _distributed_bootstrap(self, func: Any, nsim: int, seed: int | None, n_jobs: int,
-                               use_u: bool) -> Any:
-        """`inference.bootstrap.bootstrap` (and `confint(method="boot")`) of a Dask fit."""
+    def _replicate_bootstrap(self, func: Any, nsim: int, seed: int | None, use_u: bool,
+                             client: Any) -> Any:
+        """Each replicate's response is drawn on the workers partition by partition (the
+        responses of `simulate(nsim, seed)`) and refitted there by the distributed PIRLS
+        from (θ̂, β̂), one replicate after another."""
         from mixedfx.distributed.glm_replicates import glm_bootstrap
-        from mixedfx.validate import check_bool
 
-        if n_jobs != 1:
-            raise ValueError("n_jobs is for in-memory fits: a Dask fit's bootstrap "
-                             "replicates run on its Dask cluster (client=)")
-        client = getattr(self, "_boot_client", None)
-        if client is None:
-            client = getattr(self, "_client", None)
-            if client is not None and getattr(client, "status", "running") != "running":
-                client = None
-        return glm_bootstrap(self, func, nsim, seed, check_bool(use_u, "use_u"),
-                             client=client)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """A pickled Dask fit carries no Client."""
-        state = dict(self.__dict__)
-        state.pop("_client", None)
-        state.pop("_boot_client", None)
-        return state
+        return glm_bootstrap(self, func, nsim, seed, use_u, client=client)
