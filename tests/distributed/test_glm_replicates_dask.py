@@ -83,3 +83,31 @@ def test_confint_boot_and_arguments(binomial_fits, client):
         m_dask.bootstrap(nsim=2, n_jobs=2, client=client)
     with pytest.raises(ValueError, match="nsim"):
         m_dask.simulate(nsim=0)
+
+
+def test_profile_evaluates_the_deviance_on_the_cluster(binomial_fits, client):
+    """A Dask glmer fit's likelihood profile: every deviance evaluation is a distributed
+    PIRLS over the data encoded onto the fit's cluster again. Its points equal the
+    in-memory model's to the two fits' optimizer tolerance (their estimates, hence the grid
+    and the base deviance, agree to about 1e-6). A few points a side keep it short."""
+    m_mem, m_dask = binomial_fits
+    kw = {"which": "sd_(Intercept)|h", "alphamax": 0.3, "maxpts": 4}
+    pr_dask = m_dask.profile(**kw)
+    pr_mem = m_mem.profile(**kw)
+    assert list(pr_dask.columns) == list(pr_mem.columns)
+    assert len(pr_dask) == len(pr_mem) == 6
+    np.testing.assert_allclose(pr_dask[".zeta"], pr_mem[".zeta"], rtol=0, atol=2e-4)
+    cols = ["sd_(Intercept)|h", "(Intercept)", "x"]
+    np.testing.assert_allclose(pr_dask[cols].to_numpy(), pr_mem[cols].to_numpy(), rtol=5e-5)
+    assert pr_dask.attrs["lower"] == pr_mem.attrs["lower"]
+    with pytest.raises(ValueError, match="n_jobs"):
+        m_dask.profile(which="x", n_jobs=2)
+
+
+@pytest.mark.slow
+def test_confint_profile_equals_in_memory(binomial_fits):
+    """confint(method="profile") (the default method) of a Dask glmer fit, on the fit's
+    client: the in-memory interval to the fits' tolerance."""
+    m_mem, m_dask = binomial_fits
+    ci = m_dask.confint(parm="x")
+    np.testing.assert_allclose(ci.to_numpy(), m_mem.confint(parm="x").to_numpy(), rtol=1e-4)

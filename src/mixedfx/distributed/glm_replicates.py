@@ -20,30 +20,35 @@ distributed PIRLS fit from (θ̂, β̂), one replicate at a time on the cluster.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mixedfx.distributed.replicates import _entropy, _model_columns
+from mixedfx.distributed.replicates import (
+    _entropy,
+    _model_columns,
+    empty_simulation,
+    simulated_frame,
+    spherical_draw,
+)
 
 
 def glm_random_effects_draw(model: Any, entropy: int, k: int, use_u: bool
                             ) -> list[np.ndarray]:
-    """A GLMM's b*ₖ per term: u* ~ N(0, I) per level, b* = u* Tᵀ (scaled as the in-memory
-    `simulate` scales them), or the fitted b with `use_u`."""
-    if use_u:
-        return [np.asarray(b, dtype=float) for b in model._random_effects()]
-    rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(k, 0)))
+    """A GLMM's b*ₖ per term: u* ~ N(0, I) per level, b* = u* Tᵀ (scaled by σ̂ when the
+    family has a dispersion, as the in-memory `simulate` scales them), or the fitted b."""
     scale = model._re_scale if model._has_scale else 1.0
-    return [rng.standard_normal((t.n_levels, t.k)) @ T.T * scale
-            for t, T in zip(model._frame.terms, model._templates(), strict=True)]
+    return spherical_draw(model, entropy, k, use_u, model._templates(), scale)
 
 
-def glm_simulate_partition(part: pd.DataFrame, encoder: Any, family: Any, beta: np.ndarray,
-                           draws: list[tuple[int, list[np.ndarray]]], sigma: float,
-                           entropy: int, part_id: int, columns: list[str]) -> pd.DataFrame:
+def glm_simulate_partition(part: pd.DataFrame, encoder: Any,
+                           draws: list[tuple[int, list[np.ndarray]]], entropy: int,
+                           part_id: int, columns: list[str], beta: np.ndarray, sigma: float,
+                           family: Any) -> pd.DataFrame:
     """A partition's simulated GLMM responses, one column per replicate: μ = g⁻¹(offset +
     Xβ̂ + Σ_t Z_t b*_t), then the family's draw (`glmm.simulate.draw_response`) from
     `SeedSequence(entropy, spawn_key=(k, 1, partition))`."""
@@ -52,8 +57,7 @@ def glm_simulate_partition(part: pd.DataFrame, encoder: Any, family: Any, beta: 
 
     enc = encoder.encode(part)
     if enc is None:
-        return pd.DataFrame({c: pd.Series([], dtype=float) for c in columns},
-                            index=part.index[:0])
+        return empty_simulation(part, columns)
     resp = encode_response(enc.y, family, enc.weights)
     base = enc.X @ beta
     if enc.offset is not None:
@@ -72,22 +76,10 @@ def glm_simulate_partition(part: pd.DataFrame, encoder: Any, family: Any, beta: 
 def glm_simulate(model: Any, nsim: int, seed: int | None, use_u: bool) -> Any:
     """`simulate()` of a Dask glmer fit: a lazy Dask DataFrame, columns sim_1 … sim_nsim
     (successes for a cbind response, proportions with trials as weights, as in memory)."""
-    import dask.dataframe as dd
-    from dask import delayed
-
-    frame = model._frame
-    entropy = _entropy(seed)
-    draws = [(k, glm_random_effects_draw(model, entropy, k, use_u)) for k in range(nsim)]
-    columns = [f"sim_{k + 1}" for k in range(nsim)]
-    encoder = delayed(frame.encoder, pure=True)
-    beta = np.asarray(model.beta, dtype=float)
     sigma = model.sigma if model.family.has_dispersion else 1.0
-    parts = frame.data[_model_columns(frame)].to_delayed()
-    meta = pd.DataFrame({c: pd.Series([], dtype=float) for c in columns})
-    pieces = [delayed(glm_simulate_partition, pure=True)(p, encoder, model.family, beta, draws,
-                                                         sigma, entropy, i, columns)
-              for i, p in enumerate(parts)]
-    return dd.from_delayed(pieces, meta=meta)
+    return simulated_frame(model, nsim, seed, use_u, glm_random_effects_draw,
+                           glm_simulate_partition, np.asarray(model.beta, dtype=float),
+                           sigma, model.family)
 
 
 def replicate_partition(p: Any, family: Any, beta: np.ndarray, b: list[np.ndarray],
@@ -137,10 +129,7 @@ def _refit_replicate(model: Any, parts: list[Any], cl: Any, func: Any
 def glm_bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
                   client: Any = None) -> Any:
     """`bootMer` for a Dask glmer fit (see the module docstring)."""
-    from dask import delayed
-
     from mixedfx.distributed.cluster import client_for
-    from mixedfx.distributed.pirls import encode_glm_partition
     from mixedfx.inference.bootstrap import _as_series, collect_replicates
 
     frame = model._frame
@@ -152,9 +141,7 @@ def glm_bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: boo
     sigma = model.sigma if model.family.has_dispersion else 1.0
     results: list[tuple[Any, list[str]]] = []
     with client_for(client) as cl:
-        encoder = delayed(frame.encoder, pure=True)
-        parts = cl.compute([delayed(encode_glm_partition, pure=True)(p, encoder, model.family)
-                            for p in frame.data[_model_columns(frame)].to_delayed()])
+        parts = encoded_partitions(model, cl)
         n = len(parts)
         for k in range(nsim):
             b = cl.scatter([glm_random_effects_draw(model, entropy, k, use_u)],
@@ -165,3 +152,43 @@ def glm_bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: boo
             results.append(_refit_replicate(model, rep_parts, cl, func))
             del rep_parts
     return collect_replicates(t0, results, nsim, seed)
+
+
+def encoded_partitions(model: Any, cl: Any) -> list[Any]:
+    """The model's partitions encoded for the GLMM (`distributed.pirls.GlmPartition`), held
+    on the workers of `cl` as futures (the fit's encoder: its levels and kept columns)."""
+    from dask import delayed
+
+    from mixedfx.distributed.pirls import encode_glm_partition
+
+    frame = model._frame
+    encoder = delayed(frame.encoder, pure=True)
+    return cl.compute([delayed(encode_glm_partition, pure=True)(p, encoder, model.family)
+                       for p in frame.data[_model_columns(frame)].to_delayed()])
+
+
+@contextmanager
+def live_objective(model: Any, client: Any) -> Iterator[Any]:
+    """The fit's Laplace objective over the model's Dask data, for `profile`: the data are
+    encoded onto the cluster again (a fit releases its partitions), and every evaluation
+    runs the distributed PIRLS (one pass per PIRLS step), warm-started from the fit's
+    final state as the in-memory objective is."""
+    from mixedfx.distributed.cluster import client_for
+    from mixedfx.distributed.pirls import DistributedPirls
+    from mixedfx.glmm.objective import GlmmObjective
+
+    frame = model._frame
+    if frame.data is None:
+        raise ValueError("profile() needs the model's Dask data; this model (a bootstrap "
+                         "replicate) has none")
+    fitted = model._fit.objective
+    with client_for(client) as cl:
+        parts = encoded_partitions(model, cl)
+        pirls = DistributedPirls(parts, cl, frame.terms, model.family, p=len(model.beta),
+                                 n=frame.n, step_tol=fitted.pirls.step_tol)
+        try:
+            yield GlmmObjective(pirls, fitted.templates, fitted.n_theta, fitted.nagq,
+                                fitted.state)
+        finally:
+            pirls.parts = []
+            del parts

@@ -40,15 +40,20 @@ def _entropy(seed: int | None) -> int:
 
 
 def random_effects_draw(model: Any, entropy: int, k: int, use_u: bool) -> list[np.ndarray]:
-    """b*ₖ per term (levels × k): new draws, or the fitted b with `use_u`."""
+    """b*ₖ per term (levels × k) of an LMM: u* ~ N(0, σ̂²I), b* = u* Tᵀ, or the fitted b."""
+    return spherical_draw(model, entropy, k, use_u, model._fit.factor.templates, model.sigma)
+
+
+def spherical_draw(model: Any, entropy: int, k: int, use_u: bool,
+                   templates: list[np.ndarray], scale: float) -> list[np.ndarray]:
+    """Replicate k's random effects per term (levels × k): u* ~ N(0, I) per level from
+    `SeedSequence(entropy, spawn_key=(k, 0))`, b* = (scale · u*) Tᵀ with T the term's
+    relative covariance factor; the fitted b with `use_u`."""
     if use_u:
         return [np.asarray(b, dtype=float) for b in model._random_effects()]
     rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(k, 0)))
-    out = []
-    for t, T in zip(model._frame.terms, model._fit.factor.templates, strict=True):
-        u = rng.standard_normal((t.n_levels, t.k)) * model.sigma
-        out.append(u @ T.T)
-    return out
+    return [(rng.standard_normal((t.n_levels, t.k)) * scale) @ T.T
+            for t, T in zip(model._frame.terms, templates, strict=True)]
 
 
 def _responses(enc: Any, beta: np.ndarray, draws: list[tuple[int, list[np.ndarray]]],
@@ -67,18 +72,22 @@ def _responses(enc: Any, beta: np.ndarray, draws: list[tuple[int, list[np.ndarra
     return Y
 
 
-def simulate_partition(part: pd.DataFrame, encoder: Any, beta: np.ndarray,
-                       draws: list[tuple[int, list[np.ndarray]]], sigma: float,
-                       entropy: int, part_id: int, columns: list[str]) -> pd.DataFrame:
+def simulate_partition(part: pd.DataFrame, encoder: Any,
+                       draws: list[tuple[int, list[np.ndarray]]], entropy: int, part_id: int,
+                       columns: list[str], beta: np.ndarray, sigma: float) -> pd.DataFrame:
     """A partition's simulated responses (offset included), one column per replicate."""
     enc = encoder.encode(part)
     if enc is None:
-        return pd.DataFrame({c: pd.Series([], dtype=float) for c in columns},
-                            index=part.index[:0])
+        return empty_simulation(part, columns)
     Y = _responses(enc, beta, draws, sigma, entropy, part_id)
     if enc.offset is not None:
         Y += enc.offset[:, None]
     return pd.DataFrame(Y, index=enc.index, columns=columns)
+
+
+def empty_simulation(part: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The simulation of a partition without complete rows: no rows, float columns."""
+    return pd.DataFrame({c: pd.Series([], dtype=float) for c in columns}, index=part.index[:0])
 
 
 def response_sums(part: pd.DataFrame, encoder: Any, beta: np.ndarray,
@@ -150,19 +159,29 @@ def refit_replicate(frame: Any, xp: Any, rr: np.ndarray, r1: np.ndarray, reml: b
 
 def simulate(model: Any, nsim: int, seed: int | None, use_u: bool) -> Any:
     """`simulate()` of a Dask lmer fit: a lazy Dask DataFrame, columns sim_1 … sim_nsim."""
+    return simulated_frame(model, nsim, seed, use_u, random_effects_draw, simulate_partition,
+                           np.asarray(model.beta, dtype=float), model.sigma)
+
+
+def simulated_frame(model: Any, nsim: int, seed: int | None, use_u: bool, draw: Any,
+                    simulate_part: Any, *args: Any) -> Any:
+    """A lazy Dask DataFrame of nsim simulated responses (columns sim_1 … sim_nsim).
+
+    The driver draws each replicate's random effects, `draw(model, entropy, k, use_u)`
+    (levels-sized); each partition's responses are drawn on the workers by
+    `simulate_part(partition, encoder, draws, entropy, partition index, columns, *args)`.
+    """
     import dask.dataframe as dd
     from dask import delayed
 
     frame = model._frame
     entropy = _entropy(seed)
-    draws = [(k, random_effects_draw(model, entropy, k, use_u)) for k in range(nsim)]
+    draws = [(k, draw(model, entropy, k, use_u)) for k in range(nsim)]
     columns = [f"sim_{k + 1}" for k in range(nsim)]
     encoder = delayed(frame.encoder, pure=True)
-    beta = np.asarray(model.beta, dtype=float)
     parts = frame.data[_model_columns(frame)].to_delayed()
     meta = pd.DataFrame({c: pd.Series([], dtype=float) for c in columns})
-    pieces = [delayed(simulate_partition, pure=True)(p, encoder, beta, draws, model.sigma,
-                                                     entropy, i, columns)
+    pieces = [delayed(simulate_part, pure=True)(p, encoder, draws, entropy, i, columns, *args)
               for i, p in enumerate(parts)]
     return dd.from_delayed(pieces, meta=meta)
 

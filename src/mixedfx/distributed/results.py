@@ -104,11 +104,16 @@ class DaskReplicates:
                              "replicates run on its Dask cluster (client=)")
         client = getattr(self, "_boot_client", None)
         if client is None:
-            client = getattr(self, "_client", None)
-            if client is not None and getattr(client, "status", "running") != "running":
-                client = None
+            client = self._running_client()
         return self._replicate_bootstrap(func, nsim, seed, check_bool(use_u, "use_u"),
                                          client)
+
+    def _running_client(self) -> Any:
+        """The fit's Client (or scheduler address) while it runs, else None."""
+        client = getattr(self, "_client", None)
+        if client is not None and getattr(client, "status", "running") != "running":
+            return None
+        return client
 
     def _replicate_bootstrap(self, func: Any, nsim: int, seed: int | None, use_u: bool,
                              client: Any) -> Any:
@@ -358,3 +363,11 @@ class DaskGeneralizedLinearMixedModel(DaskReplicates, GeneralizedLinearMixedMode
         from mixedfx.distributed.glm_replicates import glm_bootstrap
 
         return glm_bootstrap(self, func, nsim, seed, use_u, client=client)
+
+    def _profile_objective(self) -> Any:
+        """`profile`'s objective: the Laplace deviance evaluated by the distributed PIRLS
+        over the model's data on the fit's Client while it runs (else a new local
+        cluster), one evaluation after another on the driver."""
+        from mixedfx.distributed.glm_replicates import live_objective
+
+        return live_objective(self, self._running_client())

@@ -41,7 +41,6 @@ import os
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -58,110 +57,16 @@ from mixedfx.inference.profile_deviance import (
     VarparDeviance,
     bobyqa,
 )
+from mixedfx.inference.profile_result import ParameterProfile, Profile, ProfileWarning
 from mixedfx.inference.profile_scale import cv_to_sv
 from mixedfx.inference.profile_scale import sv_to_cv as sv_to_cv  # re-exported
-from mixedfx.inference.splines import PolySpline, SplineError, approx, back_spline, interp_spline
+from mixedfx.inference.splines import SplineError, back_spline, interp_spline
 
 if TYPE_CHECKING:
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
     from mixedfx.results.lmm_model import LinearMixedModel
 
     MixedModel = LinearMixedModel | GeneralizedLinearMixedModel
-
-
-class ProfileWarning(UserWarning):
-    """Something lme4 would warn about while profiling (non-monotone profile, minstep, ...)."""
-
-
-# ----- the profile --------------------------------------------------------------------------
-@dataclass
-class ParameterProfile:
-    """The profile of one parameter: its table and the forward/backward splines."""
-
-    name: str
-    table: pd.DataFrame
-    forward: PolySpline | None
-    backward: PolySpline | None
-    error: str | None = None
-
-
-@dataclass
-class Profile:
-    """lme4's `thpr`: per-parameter profiles plus the bounds of the variance parameters."""
-
-    params: dict[str, ParameterProfile]
-    lower: dict[str, float]
-    upper: dict[str, float]
-    columns: list[str]
-    warnings: list[str] = field(default_factory=list)
-
-    def frame(self) -> pd.DataFrame:
-        """All profiles stacked (lme4's data frame): `.zeta`, every parameter, `.par`."""
-        parts = [pp.table.assign(**{".par": name}) for name, pp in self.params.items()]
-        out = pd.concat(parts, ignore_index=True)
-        out[".par"] = pd.Categorical(out[".par"], categories=list(self.params))
-        return out
-
-    def confint(self, level: float = 0.95) -> pd.DataFrame:
-        """lme4's `confint.thpr`."""
-        a = (1.0 - level) / 2.0
-        zeta = stats.norm.ppf([a, 1.0 - a])
-        rows = {}
-        for name, pp in self.params.items():
-            if pp.backward is not None:
-                ci = pp.backward(zeta)
-            else:
-                tab = pp.table
-                z = tab[".zeta"].to_numpy()
-                if np.all(np.isnan(z)):
-                    self._warn(f"bad profile for {name}")
-                    rows[name] = [math.nan, math.nan]
-                    continue
-                dz = np.diff(z)
-                dz = dz[~np.isnan(dz)]
-                if len(dz) and np.all(dz < -0.01):
-                    self._warn(f"non-monotonic profile for {name}")
-                    rows[name] = [math.nan, math.nan]
-                    continue
-                self._warn(f"bad spline fit for {name}: falling back to linear interpolation")
-                ci = approx(z, tab[name].to_numpy(), zeta)
-            ci = self._within_bracket(name, pp, zeta, np.array(ci, dtype=float))
-            if np.isnan(ci[0]):
-                ci[0] = self.lower.get(name, math.nan)
-            if np.isnan(ci[1]):
-                ci[1] = self.upper.get(name, math.nan)
-            rows[name] = list(ci)
-        return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
-
-    @staticmethod
-    def _within_bracket(name: str, pp: ParameterProfile, zeta: np.ndarray,
-                        ci: np.ndarray) -> np.ndarray:
-        """Each interval end must lie between the two profile points whose ζ bracket its zₖ
-        (ζ is monotone between them): an end the interpolating spline bent outside that
-        bracket (e.g. pulled by a poorly minimized point on the parameter's bound) is
-        replaced by linear interpolation between the bracketing points."""
-        tab = pp.table
-        v = tab[name].to_numpy()
-        z = tab[".zeta"].to_numpy()
-        ok = np.isfinite(v) & np.isfinite(z)
-        v, z = v[ok], z[ok]
-        out = ci.copy()
-        for k, zk in enumerate(zeta):
-            if not np.isfinite(out[k]):
-                continue
-            hits = np.flatnonzero((z[:-1] - zk) * (z[1:] - zk) <= 0)
-            hits = hits[z[hits] != z[hits + 1]]
-            if len(hits) != 1:
-                continue
-            i = hits[0]
-            lo, hi = sorted((v[i], v[i + 1]))
-            if not lo <= out[k] <= hi:
-                out[k] = v[i] + (zk - z[i]) * (v[i + 1] - v[i]) / (z[i + 1] - z[i])
-        return out
-
-    def _warn(self, msg: str) -> None:
-        self.warnings.append(msg)
-        warnings.warn(msg, ProfileWarning, stacklevel=3)
 
 
 class _Profiler:
@@ -426,13 +331,15 @@ class _GlmmProfiler(_Profiler):
     as lme4 does for glmerMod (npar1 = all parameters; the first step is ψ̂·1.01 for fixed
     effects too)."""
 
-    def __init__(self, model: GeneralizedLinearMixedModel, **kwargs: Any) -> None:
+    def __init__(self, model: GeneralizedLinearMixedModel, objective: Any = None,
+                 **kwargs: Any) -> None:
+        """`objective`: the deviance of (θ, β) (default: the fit's own objective)."""
         if model.nAGQ == 0:
             raise ValueError("profiling needs the Laplace or adaptive Gauss-Hermite objective "
                              "(nAGQ >= 1)")
         if model._has_scale:
             raise ValueError("can't (yet) profile GLMMs with non-fixed scale parameters")
-        self.objective = model._fit.objective
+        self.objective = model._fit.objective if objective is None else objective
         ks = [t.k for t in model.frame.terms]
         vp = cv_to_sv(model.theta, ks, 1.0)[:-1]
         nvp, p = len(vp), len(model.beta)
@@ -536,10 +443,20 @@ def profile_model(model: MixedModel, which: Any = None, n_jobs: int = 1,
         raise ValueError("likelihood profiles are not available for models with structured "
                          f"covariance terms ({', '.join(structured)}); use "
                          "confint(method='Wald') or confint(method='boot')")
-    prof = _profiler(model, **kwargs)
-    mapper = getattr(model, "_cluster_map", None)
-    return prof.run(_which(which, prof.names, prof.nvp), n_jobs=n_jobs,
-                    mapper=mapper() if mapper is not None and n_jobs == 1 else None)
+    live = getattr(model, "_profile_objective", None)
+    if live is None:
+        prof = _profiler(model, **kwargs)
+        mapper = getattr(model, "_cluster_map", None)
+        return prof.run(_which(which, prof.names, prof.nvp), n_jobs=n_jobs,
+                        mapper=mapper() if mapper is not None and n_jobs == 1 else None)
+    # a model whose deviance needs its (distributed) rows: evaluated through the objective
+    # the model provides, one parameter after another here
+    if n_jobs != 1:
+        raise ValueError("n_jobs is for in-memory fits: this model's profile evaluates its "
+                         "deviance on its Dask cluster")
+    with live() as objective:
+        prof = _profiler(model, objective=objective, **kwargs)
+        return prof.run(_which(which, prof.names, prof.nvp))
 
 
 def profile(model: MixedModel, which: Any = None, **kwargs: Any) -> pd.DataFrame:
