@@ -109,3 +109,27 @@ def test_fit_from_sliced_crossproducts_equals_fit():
     ref = conditional_variances(m._fit.chol, m._fit.factor, m._fit.sigma)
     for a, b in zip(cv, ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-10)
+
+
+@pytest.mark.parametrize("k1", [1, 2, 3])
+def test_compiled_kernel_across_tiles_equals_dense_product(k1):
+    """The compiled kernel works on P one `TILE` × `TILE` tile at a time: with B's rows
+    spanning several tiles (and a ragged last one) P − B W Bᵀ equals the dense product on
+    the upper triangle, for one, two and three columns per level."""
+    kernel = sliced.compiled_kernel()
+    if kernel is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(k1)
+    r, n1 = 2 * sliced.TILE + 37, 90
+    B = sp.random(r, n1 * k1, density=0.3, random_state=rng, format="csc")
+    s = sliced.LevelSlice.from_matrix(B, k1, 0, n1)
+    A = rng.normal(size=(n1, k1, k1))
+    W = A @ A.transpose(0, 2, 1)
+    Bd = B.toarray()
+    ref = sum(Bd[:, j * k1:(j + 1) * k1] @ W[j] @ Bd[:, j * k1:(j + 1) * k1].T
+              for j in range(n1))
+    P0 = rng.normal(size=(r, r))
+    P = P0.copy()
+    kernel(s.indptr, s.rows, s.vals, 0, np.ascontiguousarray(W), P)
+    np.testing.assert_allclose(np.triu(P), np.triu(P0 - ref), rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(np.tril(P, -1), np.tril(P0, -1))   # lower left alone

@@ -216,47 +216,81 @@ def _numba_kernel():  # pragma: no cover - exercised when numba is installed
 
     @numba.njit(cache=False, boundscheck=False)
     def subtract_slice(indptr, rows, vals, start, W, P):
-        """P[a, b] −= v_{a,j}ᵀ W_j v_{b,j} for each level j of the slice and its rows a ≤ b:
-        D = V_j W_start+j once per level, then each row a's products with the rows b ≥ a
-        of the same level (one thread: the writes of a row stay in one row of P)."""
+        """P[a, b] −= v_{a,j}ᵀ W_j v_{b,j} for each level j of the slice and its rows a ≤ b.
+
+        A level's pairs land at scattered places of P, and once P outgrows the cache each
+        such write is a trip to memory. So P is updated one TILE × TILE tile at a time (a
+        tile stays in the cache): the entries are first regrouped by the tile of their row,
+        keeping level order (a counting sort), so that a pair of tiles (s, t) reads, level
+        after level, the level's entries in s (with d = v W_j) and in t, both in one
+        forward pass. Each entry of P still receives its levels in their order: the sums
+        are the plain level-major loop's, bit for bit."""
         n = indptr.shape[0] - 1
         k1 = vals.shape[1]
-        m_max = 0
+        nnz = rows.shape[0]
+        nt = (P.shape[0] + TILE - 1) // TILE
+        # tptr[t, j] .. tptr[t, j + 1]: level j's entries whose row is in tile t
+        tptr = np.zeros((nt, n + 1), dtype=np.int64)
         for j in range(n):
-            m_max = max(m_max, indptr[j + 1] - indptr[j])
-        D = np.empty((m_max, k1))
+            for e in range(indptr[j], indptr[j + 1]):
+                tptr[rows[e] // TILE, j + 1] += 1
+        base = 0
+        for t in range(nt):
+            tptr[t, 0] = base
+            for j in range(n):
+                tptr[t, j + 1] += tptr[t, j]
+            base = tptr[t, n]
+        fill = np.empty((nt, n), dtype=np.int64)
+        for t in range(nt):
+            for j in range(n):
+                fill[t, j] = tptr[t, j]
+        trows = np.empty(nnz, dtype=np.int32)
+        tvals = np.empty((nnz, k1))
+        tD = np.empty((nnz, k1))
         for j in range(n):
-            e0, e1 = indptr[j], indptr[j + 1]
-            for e in range(e0, e1):
+            for e in range(indptr[j], indptr[j + 1]):
+                t = rows[e] // TILE
+                q = fill[t, j]
+                fill[t, j] = q + 1
+                trows[q] = rows[e]
                 for c in range(k1):
+                    tvals[q, c] = vals[e, c]
                     acc = 0.0
                     for cc in range(k1):
                         acc += vals[e, cc] * W[start + j, cc, c]
-                    D[e - e0, c] = acc
-            if k1 == 1:
-                for e in range(e0, e1):
-                    Pa = P[rows[e]]
-                    d0 = D[e - e0, 0]
-                    for f in range(e, e1):
-                        Pa[rows[f]] -= d0 * vals[f, 0]
-            elif k1 == 2:
-                for e in range(e0, e1):
-                    Pa = P[rows[e]]
-                    d0, d1 = D[e - e0, 0], D[e - e0, 1]
-                    for f in range(e, e1):
-                        Pa[rows[f]] -= d0 * vals[f, 0] + d1 * vals[f, 1]
-            else:
-                for e in range(e0, e1):
-                    Pa = P[rows[e]]
-                    for f in range(e, e1):
-                        acc = 0.0
-                        for c in range(k1):
-                            acc += D[e - e0, c] * vals[f, c]
-                        Pa[rows[f]] -= acc
+                    tD[q, c] = acc
+        for ti in range(nt):
+            for tj in range(ti, nt):
+                for j in range(n):
+                    a0, a1 = tptr[ti, j], tptr[ti, j + 1]
+                    if a0 == a1:
+                        continue
+                    b0, b1 = tptr[tj, j], tptr[tj, j + 1]
+                    if b0 == b1:
+                        continue
+                    for e in range(a0, a1):
+                        Pa = P[trows[e]]
+                        f0 = e if ti == tj else b0
+                        if k1 == 1:
+                            d0 = tD[e, 0]
+                            for f in range(f0, b1):
+                                Pa[trows[f]] -= d0 * tvals[f, 0]
+                        elif k1 == 2:
+                            d0, d1 = tD[e, 0], tD[e, 1]
+                            for f in range(f0, b1):
+                                Pa[trows[f]] -= d0 * tvals[f, 0] + d1 * tvals[f, 1]
+                        else:
+                            for f in range(f0, b1):
+                                acc = 0.0
+                                for c in range(k1):
+                                    acc += tD[e, c] * tvals[f, c]
+                                Pa[trows[f]] -= acc
     return subtract_slice
 
 
 _KERNEL: list = []
+# rows and columns of P per tile of the compiled kernel: a 512 KiB tile fits the L2 cache
+TILE = 256
 
 
 def compiled_kernel():
