@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{v:,.0f}" for v in workers_peak.values()) + " MiB")
     print(f"  logLik {m.loglik:.4f}; fixef {dict(m.fixef.round(5))}; theta "
           f"{np.round(m.theta, 5).tolist()}")
+    print(f"  optimizer: {info['optimizer']} {info['return_code']}, converged "
+          f"{info['converged']}; messages {info['messages'] or 'none'}")
     if args.subset:
         files = sorted(args.out.glob("*.parquet"))
         parts, n = [], 0
