@@ -172,8 +172,9 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     with φ = 1 inside PIRLS and estimates φ from the residuals afterwards.
 
     `data` may be a Dask DataFrame or a Parquet path / glob, fitted on the Dask cluster
-    `client=` (binomial and poisson; nAGQ 0 or 1): see `mixedfx.distributed`; `progress=True`
-    shows Dask's progress bar for the first passes and a running count of the PIRLS passes.
+    `client=` (binomial, poisson, negative_binomial(θ); nAGQ 0 or 1): see
+    `mixedfx.distributed`; `progress=True` shows Dask's progress bar for the first passes
+    and a running count of the PIRLS passes.
 
     `start`: {"theta": [...]} starts both stages at θ; {"theta": [...], "fixef": [...]}
     (lme4's `start = list(theta =, fixef =)`, nAGQ >= 1) starts the joint (θ, β) stage there

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import mixedfx as mfx
+from mixedfx.families import negative_binomial
 
 dd = pytest.importorskip("dask.dataframe")
 
@@ -29,6 +30,7 @@ def small(data):
                  marks=pytest.mark.slow),                   # nested, Laplace
     pytest.param("yb ~ x + (1 + x | h)", "binomial", 0,
                  marks=pytest.mark.slow),                   # random slope, nAGQ = 0
+    ("cnt ~ x + (1 | h)", negative_binomial(2.0), 0),       # negative binomial, fixed θ
 ])
 def test_glmer_equals_in_memory(formula, family, nagq, small, client):
     ddf = dd.from_pandas(small, npartitions=8)

@@ -33,13 +33,18 @@ def dask_glmer(formula: str, data: Any, family: Any, nAGQ: int = 1, client: Any 
 
     from mixedfx.distributed.cluster import client_for, require_dask
     from mixedfx.distributed.encode import independent_gram_columns
-    from mixedfx.distributed.pirls import DistributedPirls, encode_glm_partition
+    from mixedfx.distributed.pirls import (
+        DistributedPirls,
+        check_distributable_family,
+        encode_glm_partition,
+    )
     from mixedfx.distributed.progress import Progress, check_progress
     from mixedfx.distributed.results import DaskGeneralizedLinearMixedModel
     from mixedfx.glmm.fit import fit_glmm
     from mixedfx.glmm.response import GlmResponse
 
     require_dask()
+    check_distributable_family(family)
     shown = Progress(check_progress(progress))
     if nAGQ > 1:
         raise ValueError("nAGQ > 1 (adaptive Gauss-Hermite) is not available for Dask data; "

@@ -187,6 +187,14 @@ def _combine_all(*parts: Any) -> Any:
     return out
 
 
+def check_distributable_family(family: Family) -> None:
+    """The families whose log-likelihood is a plain sum over rows at given μ (no dispersion
+    to estimate from the same rows): binomial, poisson, negative binomial with fixed θ."""
+    if family.kernel(np.array([0.5]), np.array([0.5]), np.array([1.0])) is None:
+        raise ValueError(f"family {family.name} is not available for Dask data (binomial, "
+                         "poisson and negative_binomial(theta) are)")
+
+
 class DistributedPirls(Pirls):
     """`glmm.pirls.Pirls` whose row computations run as passes over persisted partitions."""
 
@@ -208,9 +216,7 @@ class DistributedPirls(Pirls):
         self._grams = {}
         self._with_x: bool | None = None
         self._fam = client.scatter([family], broadcast=True, hash=False)[0]
-        if family.kernel(np.array([0.5]), np.array([0.5]), np.array([1.0])) is None:
-            raise ValueError(f"family {family.name} is not available for Dask data "
-                             "(binomial and poisson are)")
+        check_distributable_family(family)
         sat, aic_const, _, _ = self._reduce(constants_pass, None)
         self._sat = True
         self._sat_sum = float(sat)
