@@ -1,4 +1,4 @@
-"""Simulation and parametric bootstrap of a Dask glmer fit.
+"""Simulation, parametric bootstrap and the likelihood profile of a Dask glmer fit.
 
 Seeding as for a Dask lmer fit (`distributed.replicates`): with ss = SeedSequence(seed),
 replicate k draws its spherical random effects u*ₖ ~ N(0, I) on the driver from
@@ -15,6 +15,9 @@ A GLMM replicate is a complete fit: PIRLS's weights depend on the response, so n
 cross-products can be reused. The data are encoded once onto the workers; each replicate
 maps them to partitions holding its response (drawn there, never collected), then runs the
 distributed PIRLS fit from (θ̂, β̂), one replicate at a time on the cluster.
+
+The profile (`live_objective`) needs the Laplace deviance at (θ, β) away from the fit, so the
+data are encoded onto the cluster again and each evaluation runs the distributed PIRLS.
 """
 
 from __future__ import annotations
