@@ -35,6 +35,7 @@ from mixedfx.distributed.replicates import (
     _entropy,
     _model_columns,
     empty_simulation,
+    replicate_rng,
     simulated_frame,
     spherical_draw,
 )
@@ -70,36 +71,32 @@ def glm_simulate_partition(part: pd.DataFrame, encoder: Any,
         eta = base.copy()
         for t, bt in zip(enc.terms, b, strict=True):
             eta += t.row_effects(bt)
-        rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(k, 1, part_id)))
         Y[:, col] = draw_response(family, family.link.linkinv(eta), resp.n, enc.y.ndim == 2,
-                                  sigma, rng)
+                                  sigma, replicate_rng(entropy, k, part_id))
     return pd.DataFrame(Y, index=enc.index, columns=columns)
 
 
 def glm_simulate(model: Any, nsim: int, seed: int | None, use_u: bool) -> Any:
     """`simulate()` of a Dask glmer fit: a lazy Dask DataFrame, columns sim_1 … sim_nsim
     (successes for a cbind response, proportions with trials as weights, as in memory)."""
-    sigma = model.sigma if model.family.has_dispersion else 1.0
     return simulated_frame(model, nsim, seed, use_u, glm_random_effects_draw,
                            glm_simulate_partition, np.asarray(model.beta, dtype=float),
-                           sigma, model.family)
+                           model.sigma, model.family)
 
 
 def replicate_partition(p: Any, family: Any, beta: np.ndarray, b: list[np.ndarray],
                         sigma: float, entropy: int, k: int, part_id: int) -> Any:
     """An encoded partition (`distributed.pirls.GlmPartition`) with replicate k's response,
     drawn as `glm_simulate_partition` draws it (cbind responses: successes and failures)."""
+    from mixedfx.distributed.pirls import _eta
     from mixedfx.glmm.response import encode_response
     from mixedfx.glmm.simulate import draw_response
 
     if p is None:
         return None
-    eta = p.offset + p.enc.X @ beta
-    for t, bt in zip(p.enc.terms, b, strict=True):
-        eta = eta + t.row_effects(bt)
-    rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(k, 1, part_id)))
     cbind = p.enc.y.ndim == 2
-    y = draw_response(family, family.link.linkinv(eta), p.resp.n, cbind, sigma, rng)
+    y = draw_response(family, family.link.linkinv(_eta(p, b, beta)), p.resp.n, cbind, sigma,
+                      replicate_rng(entropy, k, part_id))
     raw = np.column_stack([y, p.resp.n - y]) if cbind else y
     return replace(p, enc=replace(p.enc, y=raw),
                    resp=encode_response(raw, family, p.enc.weights))
@@ -135,13 +132,10 @@ def glm_bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: boo
     from mixedfx.distributed.cluster import client_for
     from mixedfx.inference.bootstrap import _as_series, collect_replicates
 
-    frame = model._frame
-    if frame.data is None:
-        raise ValueError("this model has no Dask data (a bootstrap replicate)")
     t0 = _as_series(func(model))
     entropy = _entropy(seed)
     beta = np.asarray(model.beta, dtype=float)
-    sigma = model.sigma if model.family.has_dispersion else 1.0
+    sigma = model.sigma
     results: list[tuple[Any, list[str]]] = []
     with client_for(client) as cl:
         parts = encoded_partitions(model, cl)
@@ -181,9 +175,6 @@ def live_objective(model: Any, client: Any) -> Iterator[Any]:
     from mixedfx.glmm.objective import GlmmObjective
 
     frame = model._frame
-    if frame.data is None:
-        raise ValueError("profile() needs the model's Dask data; this model (a bootstrap "
-                         "replicate) has none")
     fitted = model._fit.objective
     with client_for(client) as cl:
         parts = encoded_partitions(model, cl)

@@ -91,8 +91,5 @@ def dask_glmer(formula: str, data: Any, family: Any, nAGQ: int = 1, client: Any 
         pirls.freeze(fit.state, fit.theta)  # the partitions are released with the client
     model = DaskGeneralizedLinearMixedModel(frame, family, resp, fit, ctrl, data_name=None)
     model.distributed_passes = passes
-    from distributed import Client
-
-    if isinstance(client, (Client, str)):     # the cluster bootstrap() uses by default
-        model._client = client
+    model._remember_client(client)
     return model

@@ -142,8 +142,5 @@ def dask_lmer(formula: str, data: Any, client: Any = None, REML: bool = True,
     timings["optimization"] = time.perf_counter() - clock
     model = DaskLinearMixedModel(frame, fit, ctrl, data_name=None)
     model.timings = timings
-    from distributed import Client
-
-    if isinstance(client, (Client, str)):     # the cluster bootstrap() uses by default
-        model._client = client
+    model._remember_client(client)
     return model

@@ -39,6 +39,13 @@ def _entropy(seed: int | None) -> int:
     return int(np.random.SeedSequence(seed).entropy)
 
 
+def replicate_rng(entropy: int, k: int, part_id: int | None = None) -> np.random.Generator:
+    """Replicate k's generator: its random effects on the driver (spawn key (k, 0)), or its
+    responses in partition `part_id` on a worker (spawn key (k, 1, part_id))."""
+    key = (k, 0) if part_id is None else (k, 1, part_id)
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=key))
+
+
 def random_effects_draw(model: Any, entropy: int, k: int, use_u: bool) -> list[np.ndarray]:
     """b*ₖ per term (levels × k) of an LMM: u* ~ N(0, σ̂²I), b* = u* Tᵀ, or the fitted b."""
     return spherical_draw(model, entropy, k, use_u, model._fit.factor.templates, model.sigma)
@@ -51,7 +58,7 @@ def spherical_draw(model: Any, entropy: int, k: int, use_u: bool,
     relative covariance factor; the fitted b with `use_u`."""
     if use_u:
         return [np.asarray(b, dtype=float) for b in model._random_effects()]
-    rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(k, 0)))
+    rng = replicate_rng(entropy, k)
     return [(rng.standard_normal((t.n_levels, t.k)) * scale) @ T.T
             for t, T in zip(model._frame.terms, templates, strict=True)]
 
@@ -67,8 +74,7 @@ def _responses(enc: Any, beta: np.ndarray, draws: list[tuple[int, list[np.ndarra
         y = base.copy()
         for t, bt in zip(enc.terms, b, strict=True):
             y += t.row_effects(bt)
-        rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(k, 1, part_id)))
-        Y[:, col] = y + rng.standard_normal(n) * scale
+        Y[:, col] = y + replicate_rng(entropy, k, part_id).standard_normal(n) * scale
     return Y
 
 
@@ -202,8 +208,6 @@ def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
     from mixedfx.lmm.sliced import SlicedB
 
     frame = model._frame
-    if frame.data is None:
-        raise ValueError("this model has no Dask data (a bootstrap replicate)")
     t0 = _as_series(func(model))
     xp, fit = model._fit.chol.xp, model._fit
     entropy = _entropy(seed)

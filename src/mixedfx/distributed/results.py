@@ -102,11 +102,25 @@ class DaskReplicates:
         if n_jobs != 1:
             raise ValueError("n_jobs is for in-memory fits: a Dask fit's bootstrap "
                              "replicates run on its Dask cluster (client=)")
+        self._require_data("bootstrap()")
         client = getattr(self, "_boot_client", None)
         if client is None:
             client = self._running_client()
         return self._replicate_bootstrap(func, nsim, seed, check_bool(use_u, "use_u"),
                                          client)
+
+    def _require_data(self, what: str) -> None:
+        if self._frame.data is None:
+            raise ValueError(f"{what} needs the model's Dask data; this model (a bootstrap "
+                             "replicate) has none")
+
+    def _remember_client(self, client: Any) -> None:
+        """Keep the fit's Client or scheduler address: `bootstrap` and `profile` use that
+        cluster by default while it runs (a local cluster started for the fit is closed)."""
+        from distributed import Client
+
+        if isinstance(client, (Client, str)):
+            self._client = client
 
     def _running_client(self) -> Any:
         """The fit's Client (or scheduler address) while it runs, else None."""
@@ -215,7 +229,6 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
         its disk)."""
         from mixedfx.distributed.replicates import bootstrap
 
-        self._require_data("bootstrap()")
         return bootstrap(self, func, nsim, seed, use_u, client=client)
 
     def _cluster_map(self) -> Any:
@@ -229,11 +242,6 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
         def mapper(fn: Any, *iterables: Any) -> list[Any]:
             return client.gather(client.map(fn, *iterables, pure=False))
         return mapper
-
-    def _require_data(self, what: str) -> None:
-        if self._frame.data is None:
-            raise ValueError(f"{what} needs the model's Dask data; this model (a bootstrap "
-                             "replicate) has none")
 
     def summary(self, ddf: str | None = "Satterthwaite") -> Any:
         """lme4's summary with lmerTest's Satterthwaite t tests (Kenward-Roger needs the rows
@@ -350,9 +358,7 @@ class DaskGeneralizedLinearMixedModel(DaskReplicates, GeneralizedLinearMixedMode
         from mixedfx.validate import check_bool, check_positive_int
 
         nsim = check_positive_int(nsim, "nsim")
-        if self._frame.data is None:
-            raise ValueError("simulate() needs the model's Dask data; this model (a "
-                             "bootstrap replicate) has none")
+        self._require_data("simulate()")
         return glm_simulate(self, nsim, seed, check_bool(use_u, "use_u"))
 
     def _replicate_bootstrap(self, func: Any, nsim: int, seed: int | None, use_u: bool,
@@ -370,4 +376,5 @@ class DaskGeneralizedLinearMixedModel(DaskReplicates, GeneralizedLinearMixedMode
         cluster), one evaluation after another on the driver."""
         from mixedfx.distributed.glm_replicates import live_objective
 
+        self._require_data("profile()")
         return live_objective(self, self._running_client())

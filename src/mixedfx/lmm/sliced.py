@@ -240,10 +240,7 @@ def _numba_kernel():  # pragma: no cover - exercised when numba is installed
             for j in range(n):
                 tptr[t, j + 1] += tptr[t, j]
             base = tptr[t, n]
-        fill = np.empty((nt, n), dtype=np.int64)
-        for t in range(nt):
-            for j in range(n):
-                fill[t, j] = tptr[t, j]
+        fill = tptr[:, :n].copy()                  # the next free place of each run
         trows = np.empty(nnz, dtype=np.int32)
         tvals = np.empty((nnz, k1))
         tD = np.empty((nnz, k1))

@@ -221,7 +221,7 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         from mixedfx.glmm.simulate import draw_response
 
         return draw_response(self.family, mu, self._resp.n, self._frame.y.ndim == 2,
-                             self.sigma if self.family.has_dispersion else 1.0, rng)
+                             self.sigma, rng)
 
     def refit(self, y: np.ndarray | pd.Series) -> GeneralizedLinearMixedModel:
         """The same model fitted to a new response (successes for cbind responses), starting
