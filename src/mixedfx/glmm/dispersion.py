@@ -213,8 +213,10 @@ def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
             g = central_gradient(obj, x)
             H = central_hessian(obj, x)
             if check_gradient(g, H, 1e-4):
-                x, value, g = newton_polish(obj, x, value, g, H, lower_x, True, upper)
-                H = central_hessian(obj, x)
+                x_polished, value, g = newton_polish(obj, x, value, g, H, lower_x, True, upper)
+                if not np.array_equal(x_polished, x):   # a kept step: the Hessian there
+                    x = x_polished
+                    H = central_hessian(obj, x)
         value = obj(x)
     theta, beta, phi = x[:n_theta], x[n_theta:n_theta + p], math.exp(x[-1])
     if not (np.isfinite(value) and np.all(np.isfinite(x)) and phi > 0):

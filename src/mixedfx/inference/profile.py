@@ -152,7 +152,29 @@ class _Profiler:
                 else None
             mat[i + 1] = zetafun(npar, start)
             i += 1
+        if cc - 1 < self.npar1:
+            self._sweep_back(mat, i, zetafun, cc)
         return mat
+
+    def _sweep_back(self, mat: np.ndarray, last: int, zetafun: Any, cc: int) -> None:
+        """Re-minimize a side whose deviance falls going outward (rows 1..`last`, from the
+        estimate out). The profile deviance d(ψ) (a minimum over the others) does not fall
+        below an inner point's as ψ moves away from ψ̂ unless the chain of warm starts left
+        that inner point in a worse local minimum — and which one it reaches depends on the
+        last bits of every evaluation, i.e. on the BLAS kernel (an interval end would then
+        switch between the spline and linear interpolation). Each point from `last` − 1
+        inwards is minimized again from its outer neighbour's optimum, keeping the lower
+        deviance; a monotone side (the usual case) costs nothing and keeps lme4's chain."""
+        dev = mat[1:last + 1, 0] ** 2
+        dev = dev[np.isfinite(dev)]
+        if not np.any(np.diff(dev) < -self.devtol * max(1.0, abs(self.base))):
+            return
+        for r in range(last - 1, 1, -1):
+            if not (np.all(np.isfinite(mat[r + 1])) and np.isfinite(mat[r, 0])):
+                continue
+            again = zetafun(mat[r, cc], np.delete(mat[r + 1, 1:1 + self.npar1], cc - 1))
+            if np.isfinite(again[0]) and abs(again[0]) < abs(mat[r, 0]):
+                mat[r] = again
 
     def _varpar_zeta(self, w: int) -> Any:
         """ζ at parameter w < npar1 fixed: `dd` minimized over the other npar1 − 1."""

@@ -19,6 +19,10 @@ import math
 
 import numpy as np
 
+#: a Cholesky pivot this small relative to its diagonal entry is rounding of an exact zero
+#: (the relative rounding error of the pivot is a few machine epsilons times k)
+ZERO_PIVOT = 1e-12
+
 
 @functools.cache
 def _tri_index(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,12 +50,17 @@ def cv_to_sv(theta: np.ndarray, ks: list[int], sigma: float) -> np.ndarray:
 
 
 def _safe_chol(A: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots give zero columns)."""
+    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots give zero columns).
+
+    A pivot dⱼ = Aⱼⱼ − Σₖ Lⱼₖ² within rounding of zero (≤ `ZERO_PIVOT` Aⱼⱼ) is zero: at a
+    correlation of exactly ±1 the computed pivot is a few ulps of either sign, and taking
+    its square root would put an arbitrary, rounding-sized divisor under the column (a
+    deviance that jumps with the last bits of the arithmetic, i.e. with the BLAS kernel)."""
     k = A.shape[0]
     L = np.zeros((k, k))
     for j in range(k):
         d = A[j, j] - L[j, :j] @ L[j, :j]
-        if d <= 0:
+        if d <= ZERO_PIVOT * A[j, j]:
             continue
         L[j, j] = math.sqrt(d)
         L[j + 1:, j] = (A[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
