@@ -321,7 +321,11 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     if best not in fits and not math.isfinite(deviance_at(best)):
         raise PirlsError("glmer_nb: PIRLS resulted in NaN values at the estimated theta "
                          f"{math.exp(best):.6g}; the model is too complex for the data")
-    return final(best)
+    out = final(best)
+    # the θ search's cost: refits (Brent steps) and the GLMM evaluations they took
+    out.nb_search = {"refits": len(fits), "evaluations": sum(
+        f.optimizer_info["evaluations"] for f in fits.values() if f is not poisson_fit)}
+    return out
 
 
 register("lmer", lmer)

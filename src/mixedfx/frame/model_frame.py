@@ -173,12 +173,12 @@ def _check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:
                     "parameters are probably unidentifiable")
     few = [t.group_name for t in terms if t.n_levels < 2]
     if few:
-        raise ValueError("grouping factors must have > 1 sampled level "
+        raise DataError("grouping factors must have > 1 sampled level "
                          f"(problems: {', '.join(dict.fromkeys(few))})")
     many = [t.group_name for t in terms if (t.n_levels > n if glm else t.n_levels >= n)]
     if many:
         relation = "<=" if glm else "<"
-        raise ValueError(f"number of levels of each grouping factor must be {relation} number "
+        raise DataError(f"number of levels of each grouping factor must be {relation} number "
                          f"of observations (problems: {', '.join(dict.fromkeys(many))})")
     if glm:
         return
@@ -187,7 +187,7 @@ def _check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:
         # student, one row each) may have as many effects as rows, its few parameters are
         # identified through the structure
         if n <= t.q and not t.covariance.structured:
-            raise ValueError(
+            raise DataError(
                 f"number of observations (={n}) <= number of random effects (={t.q}) for term "
                 f"({' + '.join(t.term_names)} | {t.group_name}); the random-effects parameters "
                 "and the residual variance (or scale parameter) are probably unidentifiable")

@@ -15,12 +15,13 @@ the n rows.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
 
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.lmm.row_order import canonical_rows
 
 
 @dataclass
@@ -219,5 +220,10 @@ def _sparse_z(term: RandomEffectsTerm, n: int, data: np.ndarray | None = None
 def compute_crossproducts(
     terms: list[RandomEffectsTerm], X: np.ndarray, y: np.ndarray, sqrt_w: np.ndarray | None
 ) -> CrossProducts:
-    """Blocks of [Z X y]ᵀ W [Z X y] for terms already ordered by decreasing number of levels."""
-    return CrossProductBuilder(terms, X).compute(y, sqrt_w)
+    """Blocks of [Z X y]ᵀ W [Z X y] for terms already ordered by decreasing number of levels,
+    accumulated over the rows in the model's canonical order (`lmm.row_order`), so that the
+    blocks do not depend on the order of the data's rows."""
+    perm = canonical_rows(terms, X, y, sqrt_w)
+    terms = [replace(t, codes=t.codes[perm], values=t.values[perm]) for t in terms]
+    return CrossProductBuilder(terms, X[perm]).compute(
+        np.asarray(y)[perm], None if sqrt_w is None else sqrt_w[perm])

@@ -66,6 +66,16 @@ def upper_bounds(frame: ModelFrame) -> np.ndarray:
     return np.concatenate([t.covariance.upper_bounds() for t in frame.terms])
 
 
+def unstructured_blocks(frame: ModelFrame) -> list[tuple[int, int]]:
+    """(offset into θ, k) of each term with lme4's unstructured (Cholesky) covariance."""
+    out, off = [], 0
+    for t in frame.terms:
+        if not t.covariance.structured:
+            out.append((off, t.k))
+        off += t.covariance.n_theta
+    return out
+
+
 def start_values(frame: ModelFrame) -> np.ndarray:
     return np.concatenate([t.covariance.start() for t in frame.terms])
 
@@ -79,7 +89,8 @@ def build_objective(frame: ModelFrame, reml: bool, y: np.ndarray | None = None
     sqrt_w = None if frame.weights is None else np.sqrt(frame.weights)
     xp = compute_crossproducts(frame.terms, frame.X, yy, sqrt_w)
     chol = BlockedCholesky(frame.terms, xp)
-    ldW = 0.0 if frame.weights is None else float(np.sum(np.log(frame.weights)))
+    # fsum: exactly rounded, so independent of the row order (see lmm.row_order)
+    ldW = 0.0 if frame.weights is None else math.fsum(np.log(frame.weights))
     return ProfiledDeviance(chol, reml, ldW)
 
 
@@ -121,7 +132,7 @@ def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: C
         control.presolve == "auto" and objective.chol.xp.r >= control.presolve_min_block)
     opt = optimize_theta(objective, x0, lower, control, objective.n,
                          counter=lambda: objective.evaluations, presolve=presolve,
-                         upper=upper_bounds(frame))
+                         upper=upper_bounds(frame), blocks=unstructured_blocks(frame))
     theta = opt.x
     try:
         factor = objective.chol.factorize(theta, objective.release_workspace())

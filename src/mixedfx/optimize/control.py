@@ -8,6 +8,15 @@ from typing import Any
 OPTIMIZERS = ("bobyqa", "nelder_mead", "cobyla", "sbplx")
 
 
+MAXEVAL_FLOOR = 1_000
+MAXEVAL_CEILING = 100_000     # lme4's nloptwrap default maxeval
+
+
+def eval_budget(n_params: int) -> int:
+    """100·(d + 1)² evaluations for d parameters, within [1 000, 100 000]."""
+    return int(min(MAXEVAL_CEILING, max(MAXEVAL_FLOOR, 100 * (n_params + 1) ** 2)))
+
+
 @dataclass(frozen=True)
 class Control:
     """Settings of the θ optimization (lme4's `lmerControl` defaults unless stated).
@@ -29,6 +38,17 @@ class Control:
     when one evaluation is costly (a dense trailing block of at least `presolve_min_block`
     rows); small models follow lme4's optimizer path exactly.
 
+    `restart_singular`: a linear mixed model whose fit ends singular (`is_singular`) is
+    optimized again from the boundary point and from an interior point with fresh trust
+    regions, and the better optimum is kept (`optimize.restart`); lme4 does not do this, but
+    its one-sided `restart_edge` test cannot see every better optimum across a boundary.
+
+    `maxeval`: the evaluation budget of each optimizer run. None (default): scaled with the
+    number d of parameters optimized, `eval_budget(d)` = 100·(d + 1)², at least 1 000 and at
+    most lme4's 100 000 (a derivative-free run converges in O(d²) evaluations; a flat
+    objective, e.g. a GLMM fixed effect drifting off to ±∞ under separation, otherwise runs
+    all of lme4's 1e5 evaluations on a 30-row problem). An integer is used as given.
+
     `max_time`: a wall-clock budget in seconds for each optimizer run (None: none, as lme4);
     when it runs out the fit is returned with a convergence warning, like `maxeval`.
     """
@@ -36,8 +56,9 @@ class Control:
     optimizer: str = "bobyqa"
     xtol_abs: float = 1e-8
     ftol_abs: float = 1e-8
-    maxeval: int = 100_000
+    maxeval: int | None = None
     restart_edge: bool = True
+    restart_singular: bool = True
     boundary_tol: float = 1e-5
     calc_derivs: bool | None = None
     check_conv_grad_tol: float = 2e-3
@@ -57,8 +78,8 @@ class Control:
             )
         if self.presolve not in ("auto", "always", "never"):
             raise ValueError("control presolve must be 'auto', 'always' or 'never'")
-        if isinstance(self.maxeval, bool) or not isinstance(self.maxeval, int) \
-                or self.maxeval < 1:
+        if self.maxeval is not None and (isinstance(self.maxeval, bool) or not isinstance(
+                self.maxeval, int) or self.maxeval < 1):
             raise ValueError(f"control maxeval must be a positive integer, got {self.maxeval!r}")
         for name in ("xtol_abs", "ftol_abs", "boundary_tol", "check_conv_grad_tol",
                      "check_conv_hess_tol", "check_singular_tol", "glmm_xtol_abs"):
@@ -66,7 +87,7 @@ class Control:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 \
                     or v == float("inf"):
                 raise ValueError(f"control {name} must be a finite number >= 0, got {v!r}")
-        for name in ("restart_edge", "check_conv"):
+        for name in ("restart_edge", "restart_singular", "check_conv"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"control {name} must be True or False, got "
                                  f"{getattr(self, name)!r}")
@@ -77,6 +98,10 @@ class Control:
                 self.max_time, (int, float)) or not self.max_time > 0):
             raise ValueError(f"control max_time must be a positive number of seconds or None, "
                              f"got {self.max_time!r}")
+
+    def budget(self, n_params: int) -> int:
+        """The evaluation budget of a run over `n_params` parameters (see `maxeval`)."""
+        return self.maxeval if self.maxeval is not None else eval_budget(n_params)
 
     @classmethod
     def from_user(cls, control: Control | dict[str, Any] | None) -> Control:

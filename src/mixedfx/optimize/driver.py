@@ -5,14 +5,17 @@
    negative, optimize again from there;
 3. `check.boundary`: θ components within `boundary_tol` of their bound are set to the bound when
    that lowers the objective;
-4. finite-difference derivatives for the convergence checks (when requested).
+4. finite-difference derivatives for the convergence checks (when requested);
+5. `restart_singular` (when the caller gives the terms' blocks): a fit that still ends
+   singular is optimized again from the boundary point and from the interior with fresh trust
+   regions, and the better optimum is kept (see `optimize.restart`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import nlopt
@@ -20,8 +23,10 @@ import numpy as np
 
 from mixedfx.errors import ConvergenceError
 from mixedfx.optimize.control import Control
+from mixedfx.optimize.convergence import is_singular
 from mixedfx.optimize.derivatives import deriv12
 from mixedfx.optimize.polish import newton_polish
+from mixedfx.optimize.restart import interior_points, restart_singular
 
 _ALGORITHMS = {
     "bobyqa": nlopt.LN_BOBYQA,
@@ -53,6 +58,7 @@ class OptimizationResult:
     gradient: np.ndarray | None = None
     hessian: np.ndarray | None = None
     messages: list[str] = field(default_factory=list)
+    restarts: list[tuple[str, float]] = field(default_factory=list)
 
 
 COBYLA_INF = 1e100  # COBYLA's stand-in for +Inf before any finite value is known
@@ -121,7 +127,7 @@ def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndar
     opt.set_min_objective(guard)
     opt.set_xtol_abs(control.xtol_abs)
     opt.set_ftol_abs(control.ftol_abs)
-    opt.set_maxeval(control.maxeval)
+    opt.set_maxeval(control.budget(len(x0)))
     if control.max_time is not None:
         opt.set_maxtime(float(control.max_time))
     if initial_step is not None:
@@ -167,13 +173,13 @@ _CODE_MESSAGES = {
 }
 
 
-def code_message(code: str, control: Control) -> str | None:
+def code_message(code: str, control: Control, n_params: int) -> str | None:
     """lme4's warning text for an optimizer return code that is not a success."""
     tmpl = _CODE_MESSAGES.get(code)
     if tmpl is None:
         return None
     return tmpl.format(opt=control.optimizer, max_time=control.max_time,
-                       maxeval=control.maxeval)
+                       maxeval=control.budget(n_params))
 
 
 LOG_FLOOR = 1e-6
@@ -204,7 +210,7 @@ def presolve_log_scale(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower:
     opt.set_min_objective(guard)
     opt.set_ftol_abs(1e-2)
     opt.set_xtol_abs(1e-3)
-    opt.set_maxeval(control.maxeval)
+    opt.set_maxeval(control.budget(len(x0)))
     opt.set_initial_step(np.where(logged, 1.0, 0.5))
     theta = to_theta(_optimize(opt, guard, np.clip(start, lo, hi))[0])
     theta[logged & (theta <= LOG_FLOOR * 1.0001)] = 0.0
@@ -248,10 +254,14 @@ def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
 def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
                    control: Control, nobs: int, counter: Callable[[], int] | None = None,
                    presolve: bool = False, initial_step: np.ndarray | None = None,
-                   upper: np.ndarray | None = None) -> OptimizationResult:
+                   upper: np.ndarray | None = None,
+                   blocks: Sequence[tuple[int, int]] | None = None) -> OptimizationResult:
     """Minimize fn over lower ≤ θ ≤ upper (upper +∞ unless given: bounded correlation
     parameters of structured covariances) with lme4's optimizeLmer steps (optionally after a
-    log-scale presolve, see `Control.presolve`)."""
+    log-scale presolve, see `Control.presolve`).
+
+    `blocks`: (offset, k) of each unstructured term's θ; given, a fit that ends singular is
+    restarted (`Control.restart_singular`, see `optimize.restart`)."""
     lower = np.asarray(lower, dtype=float)
     upper = np.full_like(lower, np.inf) if upper is None else np.asarray(upper, dtype=float)
     x0 = np.asarray(x0, dtype=float)
@@ -262,7 +272,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
     converged = code not in _CODE_MESSAGES
     messages = []
     if not converged:
-        messages.append(code_message(code, control))
+        messages.append(code_message(code, control, len(x0)))
     g = H = None
     calc = control.calc_derivs if control.calc_derivs is not None else nobs < 10_000
     if calc:
@@ -274,7 +284,21 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
         code = code2 or code
     if control.boundary_tol > 0:
         x, fx = _check_boundary(fn, x, fx, lower, control.boundary_tol)
+    restarts: list[tuple[str, float]] = []
+    if blocks is not None and control.restart_singular and \
+            is_singular(x, lower, control.check_singular_tol):
+        x2, fx2, code2, restarts = restart_singular(
+            lambda s: _run_nlopt(fn, s, lower, upper, control), x, fx,
+            interior_points(x, lower, blocks), control.ftol_abs)
+        if code2 is not None:
+            x, fx, code = x2, fx2, code2
+            if control.boundary_tol > 0:
+                x, fx = _check_boundary(fn, x, fx, lower, control.boundary_tol)
+            converged = code not in _CODE_MESSAGES
+            messages = [] if converged else [code_message(code, control, len(x0))]
+            if calc:
+                g, H = deriv12(fn, x, fx)
     evaluations = counter() if counter is not None else -1
     return OptimizationResult(x=x, fun=fx, evaluations=evaluations, optimizer=control.optimizer,
                               return_code=code, converged=converged, gradient=g, hessian=H,
-                              messages=messages)
+                              messages=messages, restarts=restarts)

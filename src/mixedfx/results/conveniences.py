@@ -1,7 +1,7 @@
 """Conveniences every fitted mixed model has, as R users know them: broom.mixed's tidy
 frames, lme4's `getME` pieces, `print(VarCorr(m), comp=)`, `rePCA`, `update` with dot
-formulas and notebook display. Each method imports its implementation lazily
-(`mixedfx.tidy`, `mixedfx.results.getme`, `.varcorr_print`, `.update`).
+formulas, lme4's `allFit` and notebook display. Each method imports its implementation lazily
+(`mixedfx.tidy`, `mixedfx.results.getme`, `.varcorr_print`, `.update`, `.all_fit`).
 """
 
 from __future__ import annotations
@@ -100,6 +100,13 @@ class ModelConveniences:
         from mixedfx.results.update import update_model
 
         return update_model(self, formula, data=data, **kwargs)
+
+    def all_fit(self, optimizers: Any = None) -> pd.DataFrame:
+        """lme4's `allFit(m)` (as `summary(allFit(m))` reports it): the model refitted with
+        every optimizer, one row each; see `mixedfx.results.all_fit.all_fit`."""
+        from mixedfx.results.all_fit import all_fit
+
+        return all_fit(self, optimizers)
 
     def _repr_html_(self) -> str:
         from mixedfx.results.varcorr_print import html_pre

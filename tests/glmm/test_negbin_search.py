@@ -1,0 +1,48 @@
+"""glmer_nb's θ search is bounded (issue 18, part 5): at most MAX_SEARCH_STEPS refits, with
+a warning when Brent's method has not reached its tolerance by then."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedfx as mfx
+from mixedfx.glmm.negbin import MAX_SEARCH_STEPS, optimize_log_theta
+from mixedfx.optimize.control import eval_budget
+
+
+def test_search_stops_after_its_step_budget() -> None:
+    calls = []
+
+    def wiggly(t: float) -> float:        # many shallow local minima keep Brent busy
+        calls.append(t)
+        return float(np.sin(40 * t) + 1e-3 * t * t)
+
+    with pytest.warns(UserWarning, match="stopped after 5 refits"):
+        optimize_log_theta(wiggly, 1.0, tol=1e-12, max_steps=5)
+    assert len(calls) <= 5 + 1
+
+
+def test_tiny_negative_binomial_fit_is_bounded() -> None:
+    """200 rows, a nested random-slope model: the θ search's refits and their evaluations
+    stay within the budgets (each refit: eval_budget of its θ and β)."""
+    rng = np.random.default_rng(3)
+    n = 200
+    g, h = rng.integers(0, 6, n), rng.integers(0, 2, n)
+    x = rng.normal(size=n)
+    s = rng.poisson(np.exp(1 + 0.5 * x + rng.normal(0, 0.7, 6)[g])).astype(float)
+    d = pd.DataFrame({"s": s, "t": np.arange(n, dtype=float), "x": x, "g": g.astype(str),
+                      "h": h, "off": rng.normal(0, 0.1, n)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer_nb("s ~ sqrt(t) + (x | g/h) + I(x - 2)", d, offset="off")
+    assert np.isfinite(m.loglik) and m.nb_theta > 0
+    refits = m.nb_search["refits"]
+    assert refits <= MAX_SEARCH_STEPS + 3
+    n_par = len(m.theta) + len(m.beta)
+    assert m.nb_search["evaluations"] <= refits * eval_budget(n_par)
+    # in practice far below the budget: a warm-started refit takes a few hundred
+    assert m.nb_search["evaluations"] <= 400 * refits

@@ -1,0 +1,106 @@
+"""Invariances of a linear mixed model (issue 18, part 4): row shuffles, relabelled levels
+that keep R's level order, renamed columns and an unused extra column change the loglik,
+fixef, θ and standard errors by ≤ 1e-10 (relative): the cross-products are accumulated in the
+model's canonical row order (`lmm.row_order`). Row-wise outputs keep the user's rows."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedfx as mfx
+from mixedfx.lmm.row_order import canonical_rows
+
+TOL = 1e-10
+
+
+def _quiet(fn, *a, **k):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*a, **k)
+
+
+def _weighted() -> pd.DataFrame:
+    d = mfx.datasets.load("sleepstudy").copy()
+    d["w"] = np.linspace(0.5, 2.0, len(d))
+    return d
+
+
+MODELS = {
+    "slopes": ("Reaction ~ Days + (Days | Subject)", lambda: mfx.datasets.load("sleepstudy"),
+               {}),
+    "crossed": ("diameter ~ 1 + (1 | plate) + (1 | sample)",
+                lambda: mfx.datasets.load("Penicillin"), {}),
+    "nested": ("strength ~ 1 + (1 | batch/cask)", lambda: mfx.datasets.load("Pastes"), {}),
+    "weighted": ("Reaction ~ Days + (1 | Subject)", _weighted, {"weights": "w"}),
+}
+
+
+def _numbers(m) -> np.ndarray:
+    se = np.sqrt(np.diag(m.vcov.to_numpy()))
+    return np.concatenate([[m.loglik], m.fixef.to_numpy(), m.theta, se, [m.sigma]])
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> None:
+    np.testing.assert_allclose(a, b, rtol=TOL, atol=TOL * np.max(np.abs(b)))
+
+
+def _relabel(d: pd.DataFrame, col: str) -> pd.DataFrame:
+    """Renamed levels in the same (R's) order: prefix 'L' keeps the sort order."""
+    s = d[col]
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return d.assign(**{col: s.cat.rename_categories([f"L{c}" for c in s.cat.categories])})
+    return d.assign(**{col: "L" + s.astype(str)})
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def base(request):
+    formula, data, kw = MODELS[request.param]
+    d = data()
+    return formula, d, kw, _quiet(mfx.lmer, formula, d, **kw)
+
+
+def test_row_shuffles(base) -> None:
+    formula, d, kw, m0 = base
+    for seed in (1, 2):
+        perm = np.random.default_rng(seed).permutation(len(d))
+        m = _quiet(mfx.lmer, formula, d.iloc[perm], **kw)
+        _close(_numbers(m), _numbers(m0))
+        # row-wise results are in the user's (shuffled) rows
+        fitted = pd.Series(np.asarray(m.fitted()), index=d.index[perm])
+        np.testing.assert_allclose(fitted.loc[d.index].to_numpy(), np.asarray(m0.fitted()),
+                                   rtol=1e-9)
+
+
+def test_relabelled_levels_renamed_columns_and_an_unused_column(base) -> None:
+    formula, d, kw, m0 = base
+    groups = [c for c in d.columns if c in formula.split("|", 1)[1]]
+    d2 = d
+    for g in groups:
+        d2 = _relabel(d2, g)
+    d2 = d2.assign(unused=np.arange(len(d2)) % 7)
+    rename = {c: f"{c}_new" for c in d2.columns if c != "unused"}
+    d2 = d2.rename(columns=rename)
+    pattern = r"\b(" + "|".join(map(re.escape, rename)) + r")\b"
+    f2 = re.sub(pattern, lambda mt: rename[mt.group(1)], formula)
+    kw2 = {k: rename.get(v, v) for k, v in kw.items()}
+    m = _quiet(mfx.lmer, f2, d2, **kw2)
+    _close(_numbers(m), _numbers(m0))
+
+
+def test_canonical_order_ignores_the_row_order() -> None:
+    d = mfx.datasets.load("sleepstudy")
+    m = _quiet(mfx.lmer, "Reaction ~ Days + (Days | Subject)", d)
+    fr = m.frame
+    perm = np.random.default_rng(0).permutation(len(d))
+    t = fr.terms[0]
+    a = canonical_rows([t], fr.X, fr.y)
+    from dataclasses import replace
+
+    b = canonical_rows([replace(t, codes=t.codes[perm], values=t.values[perm])],
+                       fr.X[perm], fr.y[perm])
+    np.testing.assert_array_equal(fr.y[a], fr.y[perm][b])
