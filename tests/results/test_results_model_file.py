@@ -188,6 +188,7 @@ ARRAY_CASES = [
     ("lmer", "col/0", np.zeros((180, 2)), "shape"),
     ("lmer", "col/2", np.full(180, 99, dtype=np.int64), "category codes"),
     ("glmer", "hessian", np.eye(3), r"'hessian' has shape \(3, 3\); expected \(5, 5\)"),
+    ("glmer", "hessian", np.triu(np.ones((5, 5))), "'hessian' is not symmetric"),
     ("glmer", "u/0", np.full((15, 1), np.inf), "non-finite"),
     ("glmer", "eta", np.zeros(56), "'eta' does not match"),
     ("vi", "psi", np.array([0.1, 0.2]), r"'psi' has shape \(2,\); expected \(1,\)"),
@@ -309,6 +310,9 @@ def test_huge_declared_shape_fails_before_allocating(saved, tmp_path) -> None:
     _refused(path, "declares shape")
     members["col/0"] = _zeros_member(20_000_000)
     _refused(_write(tmp_path / "big.npz", members), r"'col/0 \(Reaction\)' has shape")
+    members = _members(saved["lmer"][0])
+    members["meta.json"] = np.zeros(80 << 20, np.uint8)         # 80 MB of JSON declared
+    _refused(_write(tmp_path / "bigmeta.npz", members), "meta.json declares")
 
 
 def test_declared_content_is_bounded_by_the_file_size(saved, tmp_path, monkeypatch) -> None:

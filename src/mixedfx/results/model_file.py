@@ -37,7 +37,7 @@ from mixedfx.errors import DataError, MixedfxError
 
 MAGIC_NPY = b"\x93NUMPY"
 MAX_HEADER = 10_000                 # bytes of one .npy header (numpy's own default limit)
-MAX_MEMBERS = 100_000
+MAX_MEMBERS = 20_000             # a model frame's columns plus a few dozen arrays
 MAX_META_BYTES = 64 << 20           # meta.json: formula, column names and category labels
 DEFLATE_RATIO = 1100                # deflate expands one byte to at most ~1032
 TOTAL_FLOOR = 256 << 20             # any file may declare this much content in total
@@ -207,9 +207,11 @@ class ModelFileReader:
 
     def meta(self) -> dict[str, Any]:
         """The JSON header of the model file (a dict)."""
+        declared = self._nbytes(self.headers[META])
+        if declared > MAX_META_BYTES:
+            raise self.fail(f"meta.json declares {declared:,} bytes; at most "
+                            f"{MAX_META_BYTES:,}")
         raw = self.read(META, (None,), "uint8", "meta.json")
-        if raw.nbytes > MAX_META_BYTES:
-            raise self.fail(f"meta.json has {raw.nbytes:,} bytes; at most {MAX_META_BYTES:,}")
         try:
             text = raw.tobytes().decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -226,8 +226,9 @@ def load_model(path: str | Path) -> Any:
         return rebuild(reader)
     except MixedfxError:
         raise
-    except (OSError, MemoryError, RecursionError) as exc:
-        raise DataError(f"model file {str(path)!r} cannot be loaded: {exc}") from None
+    except Exception as exc:  # (whatever a damaged file provokes is the file's)
+        raise DataError(f"model file {str(path)!r} cannot be loaded "
+                        f"({type(exc).__name__}: {exc})") from None
     finally:
         if reader is not None and hasattr(reader, "zip"):
             reader.close()

@@ -331,6 +331,9 @@ def _glmer(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
         raise ld.fail("field 'optimization.stage2' must be stored exactly when nAGQ > 0")
     gradient = ld.vector("gradient", n_joint, False) if ld.meta.boolean("gradient") else None
     hessian = ld.matrix("hessian", n_joint) if ld.meta.boolean("hessian") else None
+    if hessian is not None and not np.array_equal(hessian, hessian.T, equal_nan=True):
+        raise ld.fail("field 'hessian' is not symmetric (a fit's Hessian is, by "
+                      "construction)")
     resp = encode_response(frame.y, family, frame.weights)
     dense = sum(t.q for t in frame.terms[1:]) + p + 1
     with blas_threads_for(dense), np.errstate(all="ignore"):
