@@ -159,6 +159,8 @@ META_CASES = [
                                                            "form": "~ 1 | Nope"}),
      "do not rebuild"),
     ("gls", _set("residual", None), "'residual' is missing"),
+    ("vi", _set("weights", True), "'weights' is (set|missing)"),
+    ("glmer", lambda m: m.update(family="gaussian", link="identity"), "an lmer, not a glmer"),
     ("lm", _set("call", None), "'call' must be a string"),
     ("lm", _set("kind", "glm"), "unexpected field|'family' is missing"),
 ]
@@ -180,6 +182,8 @@ ARRAY_CASES = [
     ("lmer", "beta", np.array([250.0, 10.0]), "'beta' does not match"),
     ("lmer", "beta", np.array([250.0]), r"'beta' has shape \(1,\); expected \(2,\)"),
     ("lmer", "beta", np.array([1, 2]), "'beta' has dtype int64; expected float"),
+    ("lmer", "beta", np.array([250.0, 10.0], np.float32), "'beta' has dtype float32"),
+    ("lmer", "col/2", np.zeros(180, np.int8), "'col/2 .Subject.' has dtype int8"),
     ("lmer", "theta", np.array([1.0, 0.1]), r"'theta' has shape \(2,\); expected \(3,\)"),
     ("lmer", "theta", np.array([-1.0, 0.0, 0.2]), "'theta' lies outside"),
     ("lmer", "theta", None, "'theta' is missing"),

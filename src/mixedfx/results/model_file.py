@@ -161,7 +161,7 @@ class ModelFileReader:
                 offset = f.tell()
         except MixedfxError:
             raise
-        except Exception as exc:
+        except Exception as exc:      # zip, zlib, encryption, numpy's header parser
             raise self.fail(f"member {name!r} has no valid .npy header: {exc}") from None
         if dtype.hasobject or dtype.kind not in _KINDS or dtype.fields is not None \
                 or dtype.subdtype is not None:
@@ -189,8 +189,10 @@ class ModelFileReader:
         if name not in self.members:
             raise self.fail(f"field {label!r} is missing")
         dims, _, dtype = self.headers[name]
-        if _KINDS[dtype.kind] != kind:
-            raise self.fail(f"field {label!r} has dtype {dtype}; expected {kind}")
+        width = {"float": 8, "int": 8, "bool": 1, "uint8": 1}.get(kind)
+        if _KINDS[dtype.kind] != kind or (width is not None and dtype.itemsize != width):
+            want = f"{kind} ({width * 8}-bit)" if kind in ("float", "int") else kind
+            raise self.fail(f"field {label!r} has dtype {dtype}; expected {want}")
         if shape is not None and (len(dims) != len(shape) or any(
                 s is not None and d != s for d, s in zip(dims, shape, strict=True))):
             want = tuple("n" if s is None else s for s in shape)
@@ -200,7 +202,7 @@ class ModelFileReader:
                 with self.zip.open(self.members[name]) as f:
                     arr = np.lib.format.read_array(f, allow_pickle=False,
                                                    max_header_size=MAX_HEADER)
-            except Exception as exc:
+            except Exception as exc:  # zip, zlib, truncated or corrupted data
                 raise self.fail(f"field {label!r} cannot be read: {exc}") from None
             self.arrays[name] = arr
         return self.arrays[name]

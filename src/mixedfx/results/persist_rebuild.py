@@ -176,6 +176,9 @@ def _frame(ld: Loader, glm: bool, var_func: Any = None, cor: Any = None,
     formula = ld.meta.text("formula")
     df, weights, offset = ld.data_frame()
     random = ld.kind in ("lmer", "glmer")
+    if structured and weights is not None:
+        raise ld.fail("field 'weights' is set, but a model with an nlme residual structure "
+                      "has no prior weights (its weights= is the variance function)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")      # the fit's warnings were given when it was fitted
         if structured:
@@ -287,7 +290,11 @@ def _family(ld: Loader) -> Any:
             return negative_binomial(ld.meta.number("nb_theta", positive=True), link)
         if ld.kind == "glmer" and ld.meta.raw("nb_theta") is not None:
             raise ld.fail("field 'nb_theta' is set for a family other than negative.binomial")
-        return family_from(name, link)
+        family = family_from(name, link)
+        if ld.kind == "glmer" and family.name == "gaussian" and family.link.name == "identity":
+            raise ld.fail("fields 'family' / 'link' are gaussian / identity: that model is "
+                          "an lmer, not a glmer")
+        return family
     except MixedfxError as exc:
         if str(exc).startswith("model file"):
             raise
