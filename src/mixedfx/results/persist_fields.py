@@ -1,12 +1,22 @@
-"""Validation of a model file's JSON fields (`results.persist`): each field's type and range,
-refused with a `DataError` naming the field and what would be valid."""
+"""Validation of a model file's fields (`results.persist`): each JSON field's type and range
+and each array's type, shape and values, refused with a `DataError` naming the field and what
+would be valid; `Loader` gives a file's validated fields to `results.persist_rebuild`.
+
+Rebuilt numbers must agree with the stored ones to RTOL: they are the stored estimates run
+through the same deterministic evaluation, equal to the last bits on the machine that saved
+them and to rounding (≈1e-12 relative) elsewhere; a tampered value moves them by far more.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from mixedfx.errors import DataError
+from mixedfx.results.model_file import ModelFileReader
 
 MAX_NAGQ = 100          # lme4's Gauss–Hermite rules stop at 100 points
 MAX_ROWS = 2**40
@@ -150,3 +160,125 @@ def opt_record(f: Fields | None, key: str) -> dict[str, Any] | None:
             "optimizer": r.text("optimizer"), "return_code": r.text("return_code"),
             "converged": r.boolean("converged"), "messages": r.texts("messages"),
             "gradient": r.boolean("gradient"), "hessian": r.boolean("hessian")}
+
+
+RTOL = 1e-7
+_COMMON = {"format", "version", "mixedfx_version", "kind", "formula", "nobs", "columns",
+           "data_name", "n_dropped", "offset_column", "weights", "offset", "messages"}
+_KIND_FIELDS = {
+    "lmer": {"control", "REML", "criterion", "residual", "optimization"},
+    "gls": {"control", "REML", "criterion", "residual", "optimization"},
+    "glmer": {"control", "family", "link", "nb_theta", "nAGQ", "objective", "dispersion",
+              "gradient", "hessian", "optimization"},
+    "lm": {"call"},
+    "glm": {"call", "family", "link"},
+}
+
+
+class Loader:
+    """One model file being rebuilt: the reader, the validated header and what is read."""
+
+    def __init__(self, reader: ModelFileReader) -> None:
+        from mixedfx.results.persist import FORMAT, FORMAT_VERSION, KINDS
+
+        self.r = reader
+        self.fail = reader.fail
+        meta = Fields(reader.meta(), "", self.fail)
+        if meta.data.get("format") != FORMAT:
+            raise self.fail(f"is not a mixedfx model file (field 'format' is "
+                            f"{meta.data.get('format')!r}, expected {FORMAT!r})")
+        version = meta.integer("version", 1, 2**31)
+        if version > FORMAT_VERSION:
+            raise self.fail(f"has format version {version}; this mixedfx reads versions up "
+                            f"to {FORMAT_VERSION} (upgrade mixedfx)")
+        if version < FORMAT_VERSION:
+            raise self.fail(f"has format version {version}, written by an older mixedfx "
+                            f"before files were checksummed; refit and save again (this "
+                            f"mixedfx reads version {FORMAT_VERSION})")
+        self.kind = meta.text("kind", choices=KINDS)
+        meta.only(_COMMON | _KIND_FIELDS[self.kind])
+        meta.text("mixedfx_version")
+        self.meta = meta
+        self.n = meta.integer("nobs", 1)
+
+    # -- arrays ------------------------------------------------------------------------------
+    def vector(self, name: str, length: int | None, finite: bool = True) -> np.ndarray:
+        arr = self.r.read(name, (length,), "float")
+        if finite and not np.all(np.isfinite(arr)):
+            raise self.fail(f"field {name!r} has non-finite values (NaN or infinite)")
+        return arr
+
+    def matrix(self, name: str, size: int) -> np.ndarray:
+        return self.r.read(name, (size, size), "float")
+
+    def data_frame(self) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]:
+        """The stored rows as a DataFrame, prior weights and total offset."""
+        data = {}
+        for i, c in enumerate(column_specs(self.meta, self.n)):
+            kind = {"category": "int"}.get(c["kind"], c["kind"])
+            arr = self.r.read(f"col/{i}", (self.n,), kind, f"col/{i} ({c['name']})")
+            if c["kind"] == "category":
+                if np.any(arr < -1) or np.any(arr >= len(c["categories"])):
+                    raise self.fail(f"field 'col/{i}' ({c['name']}) has category codes "
+                                    f"outside [-1, {len(c['categories'])})")
+                data[c["name"]] = pd.Categorical.from_codes(
+                    arr, categories=pd.Index(c["categories"], dtype=object
+                                             if any(isinstance(v, str) for v in
+                                                    c["categories"]) else None),
+                    ordered=c["ordered"])
+            elif c["kind"] == "str":
+                data[c["name"]] = pd.Series(arr.tolist(), dtype=object)
+            else:
+                data[c["name"]] = arr
+        weights = offset = None
+        if self.meta.boolean("weights"):
+            weights = self.vector("weights", self.n)
+            if np.any(weights < 0):
+                raise self.fail("field 'weights' has negative prior weights")
+        if self.meta.boolean("offset"):
+            offset = self.vector("offset", self.n)
+        return pd.DataFrame(data), weights, offset
+
+    def control(self) -> Any:
+        from mixedfx.optimize import Control
+
+        raw = self.meta.sub("control")
+        try:
+            return Control.from_user(dict(raw.data))
+        except (TypeError, ValueError) as exc:
+            raise self.fail(f"field 'control' is not valid: {exc}") from None
+
+    def optimization(self, key: str, prefix: str, length: int) -> Any:
+        from mixedfx.optimize import OptimizationResult
+
+        rec = opt_record(self.meta.sub("optimization"), key)
+        if rec is None:
+            return None
+        x = self.vector(f"{prefix}/x", length, finite=False)
+        g = self.vector(f"{prefix}/gradient", length, False) if rec["gradient"] else None
+        H = self.matrix(f"{prefix}/hessian", length) if rec["hessian"] else None
+        return OptimizationResult(x=x, fun=rec["fun"], evaluations=rec["evaluations"],
+                                  optimizer=rec["optimizer"], return_code=rec["return_code"],
+                                  converged=rec["converged"], gradient=g, hessian=H,
+                                  messages=rec["messages"])
+
+    def check_opt_keys(self, allowed: set[str]) -> None:
+        self.meta.sub("optimization").only(allowed)
+
+    def agree(self, what: str, rebuilt: Any, stored: Any) -> None:
+        """The rebuilt value equals the stored one (to RTOL, see the module docstring)."""
+        a, b = np.asarray(rebuilt, dtype=float), np.asarray(stored, dtype=float)
+        scale = max(1.0, float(np.max(np.abs(b)))) if b.size else 1.0
+        if a.shape != b.shape or not np.allclose(a, b, rtol=RTOL, atol=RTOL * scale):
+            raise self.fail(f"field {what!r} does not match the model rebuilt from the stored "
+                            "data and estimates: the file is corrupted or was edited")
+
+    def theta(self, frame: Any) -> np.ndarray:
+        from mixedfx.lmm.fit import lower_bounds, upper_bounds
+
+        lower, upper = lower_bounds(frame), upper_bounds(frame)
+        theta = self.vector("theta", len(lower))
+        if np.any(theta < lower) or np.any(theta > upper):
+            raise self.fail("field 'theta' lies outside the parameter's bounds for this "
+                            "model's random-effects terms")
+        return theta
