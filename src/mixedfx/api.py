@@ -331,3 +331,4 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
 register("lmer", lmer)
 register("glmer", glmer)
 register("gls", gls)
+register("structured_frame", structured_frame)   # mixedfx.load rebuilds nlme structures

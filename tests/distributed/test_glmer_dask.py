@@ -68,3 +68,24 @@ def test_glmer_refuses_what_it_cannot_distribute(small, client):
 def test_glmer_nb_refused_for_dask_data(small):
     with pytest.raises(ValueError, match="glmer_nb is not available for Dask data"):
         mfx.glmer_nb("cnt ~ x + (1 | h)", dd.from_pandas(small, npartitions=8))
+
+
+def test_dask_glmer_pickles_deep_copies_and_refuses_save(small, client, tmp_path):
+    """A Dask glmer pickles and deep-copies (no recursion through the row family's
+    attribute forwarding) with identical numbers; saving it is refused with the reason."""
+    import copy
+    import pickle
+
+    from mixedfx.errors import DataError
+
+    ddf = dd.from_pandas(small.iloc[:600], npartitions=4)
+    m = mfx.glmer("cnt ~ x + (1 | h)", ddf, family="poisson", nAGQ=0, control=TIGHT,
+                  client=client)
+    new = small.iloc[:50]
+    for m2 in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        assert str(m2.summary()) == str(m.summary())
+        np.testing.assert_array_equal(m2.vcov.to_numpy(), m.vcov.to_numpy())
+        np.testing.assert_array_equal(m2.fixef.to_numpy(), m.fixef.to_numpy())
+        np.testing.assert_array_equal(m2.predict(new), m.predict(new))
+    with pytest.raises(DataError, match="Dask data"):
+        m.save(tmp_path / "dask.npz")

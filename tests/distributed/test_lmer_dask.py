@@ -207,3 +207,23 @@ def test_progress_argument_checked(data, ddf, client):
         mfx.glmer("yb ~ x + (1 | h)", ddf, family="binomial", client=client, progress=1)
     with pytest.raises(ValueError, match="progress= is for Dask data"):
         mfx.lmer("y ~ x + (1 | h)", data, progress=True)
+
+
+def test_dask_lmer_pickles_deep_copies_and_refuses_save(data, client, tmp_path):
+    """A Dask lmer pickles and deep-copies with identical numbers; `save` is refused with
+    the reason (a model file stores the rows, which stay on the cluster)."""
+    import copy
+    import pickle
+
+    from mixedfx.errors import DataError
+
+    ddf = dd.from_pandas(data.iloc[:3000], npartitions=4)
+    m = mfx.lmer("y ~ x + (1 | g)", ddf, client=client)
+    new = data.iloc[:50]
+    for m2 in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        assert str(m2.summary()) == str(m.summary())
+        np.testing.assert_array_equal(m2.vcov.to_numpy(), m.vcov.to_numpy())
+        np.testing.assert_array_equal(m2.theta, m.theta)
+        np.testing.assert_array_equal(m2.predict(new), m.predict(new))
+    with pytest.raises(DataError, match="Dask data"):
+        m.save(tmp_path / "dask.npz")

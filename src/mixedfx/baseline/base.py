@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
+from mixedfx.results.persist import Saveable
 
 
 def baseline_frame(formula: str, data: Any, weights: Any, offset: Any, na_action: str,
@@ -32,7 +33,7 @@ def data_name(data: Any) -> str | None:
     return getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
 
 
-class FixedEffectsModel:
+class FixedEffectsModel(Saveable):
     """Shared behaviour of `LinearModel` and `GeneralizedLinearModel`."""
 
     _frame: ModelFrame

@@ -47,6 +47,10 @@ class _RowFamily:
         return mu.valid if isinstance(mu, RowValues) else self._family.validmu(mu)
 
     def __getattr__(self, name: str) -> Any:
+        # only called for attributes not found normally; while unpickling or deep-copying,
+        # `_family` itself is not set yet and must not recurse into this method
+        if name.startswith("__") or "_family" not in self.__dict__:
+            raise AttributeError(name)
         return getattr(self._family, name)
 
 

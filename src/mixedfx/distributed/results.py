@@ -133,6 +133,19 @@ class DaskReplicates:
                              client: Any) -> Any:
         raise NotImplementedError
 
+    def save(self, path: Any) -> Any:
+        """Refused: a model file stores the rows a fit used (to rebuild the model through
+        the fitting code), and a Dask fit keeps its rows on the cluster. Pickle the model
+        instead (estimates, vcov, summary and predict on new data work on the unpickled
+        model; fitted values and residuals need the Dask data)."""
+        from mixedfx.errors import DataError
+
+        raise DataError(
+            f"cannot save a model fitted to Dask data to {str(path)!r}: a mixedfx model file "
+            "stores the rows the fit used, and this fit's rows live on the Dask cluster. "
+            "Use pickle.dump(model, file) instead (summary, vcov and predict(newdata) work on "
+            "the unpickled model), or fit an in-memory subset to save it")
+
     def __getstate__(self) -> dict[str, Any]:
         """A pickled Dask fit (sent to a worker) carries no Client."""
         state = dict(self.__dict__)
@@ -324,8 +337,9 @@ class DaskGeneralizedLinearMixedModel(DaskReplicates, GeneralizedLinearMixedMode
         if type not in ("deviance", "pearson", "response", "working"):
             raise ValueError("type must be 'deviance', 'pearson', 'response' or "
                              "'working'")
-        if scaled:
+        if scaled and self.family.has_dispersion:
             raise ValueError("scaled residuals are for models with a scale parameter")
+        # (binomial, Poisson, negative binomial with fixed θ: σ = 1, scaled = unscaled)
         return self._frame.data.map_partitions(
             _glm_residual_partition, RowPredictor(self), self.family, type,
             meta=pd.Series([], dtype=float))

@@ -101,9 +101,12 @@ class Pirls:
             eta = eta + t.row_effects(ut @ T.T)
         return eta
 
-    def evaluate(self, u: list[np.ndarray], beta: np.ndarray, templates: list[np.ndarray]
-                 ) -> PirlsState:
-        eta = self.linear_predictor(u, beta, templates)
+    def evaluate(self, u: list[np.ndarray], beta: np.ndarray, templates: list[np.ndarray],
+                 eta: np.ndarray | None = None) -> PirlsState:
+        """The state at (u, β); `eta`: the linear predictor at them when known (a saved
+        model's, equal to PIRLS's last update to rounding), else computed."""
+        if eta is None:
+            eta = self.linear_predictor(u, beta, templates)
         mu = self.family.link.linkinv(eta)
         ussq = float(sum(np.sum(x * x) for x in u))
         if self._sat is not None:

@@ -113,12 +113,21 @@ def fit_gls(frame: ModelFrame, reml: bool, control: Control, residual: ResidualS
                              counter=lambda: crit.evaluations)
         psi = opt.x
         messages = list(opt.messages)
+    if warn:
+        emit(messages, ConvergenceWarning)
+    return gls_fit_at(crit, psi, opt, messages)
+
+
+def gls_fit_at(crit: GlsCriterion, psi: np.ndarray, opt: OptimizationResult | None,
+               messages: list[str]) -> GlsFit:
+    """The fitted state at ψ: β̂(ψ) and σ² = RSS / (n − p) (REML) or RSS / n (ML) of the
+    whitened least squares (used by the fit at its optimum and by `mixedfx.load`)."""
     solution = crit.solve(psi)
     if solution is None:
         raise np.linalg.LinAlgError("the whitened fixed-effects matrix is rank deficient at "
                                     "the optimum")
-    sigma = math.sqrt(solution.rss / (n - p if reml else n))
-    if warn:
-        emit(messages, ConvergenceWarning)
-    return GlsFit(residual=residual, psi=psi, solution=solution, sigma=sigma, reml=reml,
-                  criterion=crit.value(solution), optimization=opt, messages=messages)
+    n, p = crit.n, crit.p
+    sigma = math.sqrt(solution.rss / (n - p if crit.reml else n))
+    return GlsFit(residual=crit.residual, psi=psi, solution=solution, sigma=sigma,
+                  reml=crit.reml, criterion=crit.value(solution), optimization=opt,
+                  messages=messages)

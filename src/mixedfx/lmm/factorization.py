@@ -107,7 +107,9 @@ class WeightedGram:
         self._pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.direct = False
         if self.dense:
-            self.B3 = B.reshape(r, n1, k1)
+            # C order whatever B's layout: the products' rounding follows the memory layout,
+            # and a pickled copy of a strided view comes back C-contiguous (same numbers)
+            self.B3 = np.ascontiguousarray(B).reshape(r, n1, k1)
             return
         indptr, rows, vals = _level_rows(B, k1, n1)
         m = np.diff(indptr)

@@ -35,7 +35,7 @@ from mixedfx.lmm.fit import (
     upper_bounds,
 )
 from mixedfx.lmm.solution import solve
-from mixedfx.optimize import Control, optimize_theta
+from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning, emit
 from mixedfx.residual.structure import ResidualStructure
 
@@ -163,20 +163,28 @@ def fit_structured_lmm(frame: ModelFrame, reml: bool, control: Control,
     opt = optimize_theta(dev, x0, lower, replace(control, polish=True), dev.n,
                          counter=lambda: dev.evaluations, upper=upper)
     theta, psi = dev.split(opt.x)
+    singular, conv = _convergence_messages(opt, opt.x, lower, control)
+    if warn:
+        emit(singular, SingularFitWarning)
+        emit(conv, ConvergenceWarning)
+    return structured_fit_at(dev, theta, psi, opt, singular + conv)
+
+
+def structured_fit_at(dev: StructuredDeviance, theta: np.ndarray, psi: np.ndarray,
+                      opt: OptimizationResult | None, messages: list[str]) -> LmmFit:
+    """The fitted state at (θ, ψ): the whitened system at ψ factorized at θ, β, u and
+    σ² = pwrss / (n − p) (REML) or pwrss / n (ML) read off the factor (used by the fit at its
+    optimum and by `mixedfx.load` at the stored estimates)."""
     objective = dev.at_psi(psi)
     factor = objective.chol.factorize(theta, objective.release_workspace())
     if factor is None:
         raise np.linalg.LinAlgError("the penalized system is not positive definite at the "
                                     "optimum")
     solution = solve(objective.chol, factor)
-    n, p = dev.n, dev.p
+    n, p, reml = dev.n, dev.p, dev.reml
     sigma = math.sqrt(factor.pwrss / (n - p if reml else n))
     criterion = deviance_from_factor(factor, n, p, reml, objective.ldW)
-    singular, conv = _convergence_messages(opt, opt.x, lower, control)
-    if warn:
-        emit(singular, SingularFitWarning)
-        emit(conv, ConvergenceWarning)
     return LmmFit(chol=objective.chol, objective=objective, optimization=opt, factor=factor,
-                  solution=solution, theta=theta, lower=lower_t, sigma=sigma, reml=reml,
-                  criterion=criterion, messages=singular + conv, residual=residual,
-                  psi=psi, structured=dev)
+                  solution=solution, theta=theta, lower=lower_bounds(dev.frame), sigma=sigma,
+                  reml=reml, criterion=criterion, messages=messages,
+                  residual=dev.residual, psi=psi, structured=dev)

@@ -19,6 +19,7 @@ from scipy import stats
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.optimize.convergence import is_singular
 from mixedfx.results.conveniences import ModelConveniences
+from mixedfx.results.persist import Saveable
 from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
 from mixedfx.results.varcorr import TermCovariance, term_covariances, varcorr_frame
 
@@ -30,7 +31,7 @@ def drops_random(re_form: str | None) -> bool:
     return re_form.replace(" ", "") in ("NA", "~0", "0", "~-1")
 
 
-class MixedModelBase(ModelConveniences):
+class MixedModelBase(Saveable, ModelConveniences):
     """Shared behaviour of fitted linear and generalized linear mixed models."""
 
     _frame: ModelFrame
@@ -373,14 +374,6 @@ class MixedModelBase(ModelConveniences):
         from mixedfx.plots import residuals_fitted
 
         return residuals_fitted(self, **kwargs)
-
-    # -- persistence ------------------------------------------------------------------------
-    def save(self, path: Any) -> Any:
-        """Write the fit to `path` (.npz: arrays + JSON metadata, no pickle; see
-        `mixedfx.results.persist`); `mixedfx.load(path)` reads it back. Returns the path."""
-        from mixedfx.results.persist import save_model
-
-        return save_model(self, path)
 
     # -- structured covariances (issue 7) -------------------------------------------------
     def re_covariances(self) -> list[TermCovariance]:

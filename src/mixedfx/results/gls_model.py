@@ -17,10 +17,11 @@ from scipy.linalg import solve_triangular
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.gls_engine.fit import GlsFit, fit_gls
 from mixedfx.optimize import Control
+from mixedfx.results.persist import Saveable
 from mixedfx.results.residual_structures import ResidualStructureAccess, structure_lines
 
 
-class GlsModel(ResidualStructureAccess):
+class GlsModel(Saveable, ResidualStructureAccess):
     """A model fitted by generalized least squares (nlme's `gls` object)."""
 
     def __init__(self, frame: ModelFrame, fit: GlsFit, control: Control,

@@ -1,58 +1,73 @@
 """Saving and loading fitted models in a documented, versioned, code-free format.
 
 `model.save(path)` writes one `.npz` file (a zip of `.npy` arrays, readable with
-`numpy.load(path, allow_pickle=False)`; no pickled Python objects, no code):
+`numpy.load(path, allow_pickle=False)`; no pickled Python objects, no code) holding what the
+fit needs to rebuild itself — the rows it used, its call and its estimates:
 
-* `meta.json` — a uint8 array holding UTF-8 JSON:
-    `format` ("mixedfx-fit"), `version` (FORMAT_VERSION), `mixedfx_version`, `kind` ("lmer" or
-    "glmer"), `formula`, `REML`, `family` / `link` / `nb_theta` (GLMMs), `nAGQ`, `control`
-    (every `Control` field), `data_name`, `na_action`, `n_dropped`, `offset_column`,
-    `columns` (for each column of the model frame: `name`, `kind` in
-    float/int/bool/str/category, `categories` and `ordered` for categories),
-    `optimization` (the optimizer records: fun, evaluations, optimizer, return_code,
-    converged, messages per stage), `messages` (the fit's warnings).
+* `meta.json` — a uint8 array holding UTF-8 JSON: `format` ("mixedfx-fit"), `version`
+  (FORMAT_VERSION), `mixedfx_version`, `kind` ("lmer", "glmer", "gls", "lm" or "glm"),
+  `formula`, `nobs`, `columns` (per model-frame column: `name`, `kind` in
+  float/int/bool/str/category, `categories` and `ordered` for categories), `data_name`,
+  `n_dropped`, `offset_column`, `weights` / `offset` (whether those arrays are stored),
+  `messages` (the fit's warnings) and per kind: `REML`, `residual` (the nlme variance function
+  and correlation structure: nlme name and form), `criterion`, `control` (every `Control`
+  field), `optimization` (the optimizer records); GLMMs `family`, `link`, `nb_theta`, `nAGQ`,
+  `dispersion` (φ̂ of an ML dispersion, else null), `objective`, `gradient` / `hessian`
+  (whether stored); lm / glm `call` (and `family`, `link`).
 * `col/<i>` — the model frame's columns (rows used by the fit; categories as integer codes);
-* `weights`, `offset` — prior weights and the total offset (formula `offset()` terms plus the
-  `offset=` argument), if any;
-* `theta` — θ̂; for GLMMs also `beta`, `u/<t>` (spherical modes per term), `objective`,
-  `gradient`, `hessian` (when computed) and the stage-1 / stage-2 optimizer end points.
+  `weights`, `offset` — prior weights and the total offset, if any;
+* the estimates: `theta`, `beta`, `psi` (residual-structure parameters), `u/<t>` (GLMM
+  spherical modes per term), `eta` (GLMM linear predictor), `gradient`, `hessian`, and the
+  optimizer end points (`opt/x`, `stage1/x`, `stage2/x`, with their `gradient` / `hessian`
+  when computed);
+* `sha256` — the SHA-256 of the canonical content (`results.model_file`).
 
-`mixedfx.load(path)` rebuilds the model frame from the stored rows with the stored formula and
-settings and evaluates the model at the stored estimates without optimizing: an LMM is
-refactorized at θ̂ (β, u, σ follow exactly), a GLMM's state is evaluated at the stored
-(θ̂, β̂, u) with the stored Hessian behind vcov(β). Summaries and predictions of a loaded model
-are identical to the original's.
+`mixedfx.load(path)` reads the file with bounded memory (every declared size is checked
+before anything is allocated), validates every field (types, ranges, shapes against the
+model's structure), verifies the checksum, rebuilds the model frame from the stored rows
+through the same code a fit uses and evaluates the model at the stored estimates without
+optimizing (`results.persist_rebuild`); the rebuilt β and criterion must equal the stored ones.
+Summaries and predictions of a loaded model are identical to the original's.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import warnings
-import zipfile
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mixedfx.errors import DataError
+from mixedfx.errors import DataError, MixedfxError
+from mixedfx.results.model_file import ModelFileReader, write_container
 
 FORMAT = "mixedfx-fit"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+KINDS = ("lmer", "glmer", "gls", "lm", "glm")
 
 
 # -- writing --------------------------------------------------------------------------------
+def _category_label(c: Any) -> Any:
+    """A category label as JSON keeps it: ints and floats stay numbers, others text."""
+    if isinstance(c, (bool, np.bool_)):
+        return str(c)
+    if isinstance(c, (int, np.integer)):
+        return int(c)
+    if isinstance(c, (float, np.floating)) and math.isfinite(c):
+        return float(c)
+    return str(c)
+
+
 def _column_arrays(df: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     meta, arrays = [], {}
     for i, name in enumerate(df.columns):
         s = df[name]
-        entry: dict[str, Any] = {"name": name}
+        entry: dict[str, Any] = {"name": str(name)}
         if isinstance(s.dtype, pd.CategoricalDtype):
-            entry.update(kind="category", categories=[str(c) for c in s.cat.categories],
-                         ordered=bool(s.cat.ordered))
+            entry.update(kind="category", ordered=bool(s.cat.ordered),
+                         categories=[_category_label(c) for c in s.cat.categories])
             arr = s.cat.codes.to_numpy(dtype=np.int64)
         elif pd.api.types.is_bool_dtype(s.dtype):
             entry["kind"] = "bool"
@@ -71,29 +86,97 @@ def _column_arrays(df: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, np
     return meta, arrays
 
 
+def num(v: float) -> float | str:
+    """A float for JSON: non-finite values as the strings "inf", "-inf", "nan"."""
+    v = float(v)
+    return v if math.isfinite(v) else repr(v)
+
+
 def _opt_record(opt: Any, prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any] | None:
     if opt is None:
         return None
     arrays[f"{prefix}/x"] = np.asarray(opt.x, dtype=float)
+    rec = {"fun": num(opt.fun), "evaluations": int(opt.evaluations),
+           "optimizer": str(opt.optimizer), "return_code": str(opt.return_code),
+           "converged": bool(opt.converged), "messages": [str(m) for m in opt.messages]}
     for name in ("gradient", "hessian"):
         value = getattr(opt, name)
+        rec[name] = value is not None
         if value is not None:
             arrays[f"{prefix}/{name}"] = np.asarray(value, dtype=float)
-    return {"fun": _num(opt.fun), "evaluations": int(opt.evaluations),
-            "optimizer": opt.optimizer, "return_code": opt.return_code,
-            "converged": bool(opt.converged), "messages": list(opt.messages)}
+    return rec
 
 
-def _num(v: float) -> float | str:
-    return v if math.isfinite(v) else repr(v)
+def _structure_spec(obj: Any) -> dict[str, str] | None:
+    return None if obj is None else {"name": obj.name, "form": obj.form.text}
+
+
+def _residual_meta(fit: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    residual = getattr(fit, "residual", None)
+    if residual is None:
+        return None
+    arrays["psi"] = np.asarray(fit.psi, dtype=float)
+    return {"weights": _structure_spec(residual.var.func if residual.var else None),
+            "correlation": _structure_spec(residual.cor.struct if residual.cor else None)}
+
+
+def _kind(model: Any) -> str:
+    from mixedfx.baseline import GeneralizedLinearModel, LinearModel
+    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
+    from mixedfx.results.gls_model import GlsModel
+    from mixedfx.results.lmm_model import LinearMixedModel
+
+    for cls, kind in ((GeneralizedLinearMixedModel, "glmer"), (LinearMixedModel, "lmer"),
+                      (GlsModel, "gls"), (GeneralizedLinearModel, "glm"),
+                      (LinearModel, "lm")):
+        if isinstance(model, cls):
+            return kind
+    raise DataError(f"cannot save a {type(model).__name__}: model files hold lmer, glmer, "
+                    "glmer_nb, gls, lm and glm fits")
+
+
+def _kind_meta(model: Any, kind: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    fit = getattr(model, "_fit", None)
+    if kind in ("lm", "glm"):
+        arrays["beta"] = np.asarray(model.beta, dtype=float)
+        out: dict[str, Any] = {"call": model._call, "messages": []}
+        if kind == "glm":
+            out.update(family=model.family.name, link=model.family.link.name)
+        return out
+    out = {"control": asdict(model._control), "messages": [str(m) for m in fit.messages]}
+    if kind == "glmer":
+        fam = model.family
+        out.update(family=fam.name, link=fam.link.name,
+                   nb_theta=None if fam.theta is None else float(fam.theta),
+                   nAGQ=int(fit.nagq), objective=num(fit.objective_value),
+                   dispersion=None if fit.dispersion is None else float(fit.dispersion),
+                   gradient=fit.gradient is not None, hessian=fit.hessian is not None,
+                   optimization={"stage1": _opt_record(fit.stage1, "stage1", arrays),
+                                 "stage2": _opt_record(fit.stage2, "stage2", arrays)})
+        arrays["theta"] = np.asarray(fit.theta, dtype=float)
+        arrays["beta"] = np.asarray(fit.beta, dtype=float)
+        arrays["eta"] = np.asarray(fit.state.eta, dtype=float)
+        for t, u in enumerate(fit.state.u):
+            arrays[f"u/{t}"] = np.asarray(u, dtype=float)
+        for name in ("gradient", "hessian"):
+            if getattr(fit, name) is not None:
+                arrays[name] = np.asarray(getattr(fit, name), dtype=float)
+        return out
+    out.update(REML=bool(fit.reml), criterion=num(fit.criterion),
+               residual=_residual_meta(fit, arrays),
+               optimization={"stage1": _opt_record(fit.optimization, "opt", arrays)})
+    arrays["beta"] = np.asarray(fit.solution.beta, dtype=float)
+    if kind == "lmer":
+        arrays["theta"] = np.asarray(fit.theta, dtype=float)
+    return out
 
 
 def save_model(model: Any, path: str | Path) -> Path:
-    """Write `model` (an lmer, glmer or glmer_nb fit) to `path` (".npz" is appended if
-    missing). Returns the path written."""
+    """Write `model` (an lmer, glmer, glmer_nb, gls, lm or glm fit) to `path` (".npz" is
+    appended if missing). Returns the path written."""
     from mixedfx import __version__
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 
+    kind = _kind(model)
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
@@ -103,165 +186,49 @@ def save_model(model: Any, path: str | Path) -> Path:
         arrays["weights"] = np.asarray(frame.weights, dtype=float)
     if frame.offset is not None:
         arrays["offset"] = np.asarray(frame.offset, dtype=float)
-    fit = model._fit
-    arrays["theta"] = np.asarray(fit.theta, dtype=float)
     meta: dict[str, Any] = {
         "format": FORMAT, "version": FORMAT_VERSION, "mixedfx_version": __version__,
-        "formula": model.formula, "columns": cols, "data_name": model.data_name,
-        "n_dropped": int(frame.n_dropped), "offset_column": frame.offset_column,
-        "control": asdict(model._control), "messages": list(fit.messages),
+        "kind": kind, "formula": model.formula, "nobs": len(frame.frame),
+        "columns": cols, "data_name": model.data_name, "n_dropped": int(frame.n_dropped),
+        "offset_column": frame.offset_column, "weights": frame.weights is not None,
+        "offset": frame.offset is not None,
     }
-    if isinstance(model, GeneralizedLinearMixedModel):
-        fam = model.family
-        meta.update(kind="glmer", family=fam.name, link=fam.link.name, nb_theta=fam.theta,
-                    nAGQ=int(fit.nagq), objective=_num(float(fit.objective_value)),
-                    optimization={"stage1": _opt_record(fit.stage1, "stage1", arrays),
-                                  "stage2": _opt_record(fit.stage2, "stage2", arrays)})
-        arrays["beta"] = np.asarray(fit.beta, dtype=float)
-        for t, u in enumerate(fit.state.u):
-            arrays[f"u/{t}"] = np.asarray(u, dtype=float)
-        if fit.gradient is not None:
-            arrays["gradient"] = np.asarray(fit.gradient, dtype=float)
-        if fit.hessian is not None:
-            arrays["hessian"] = np.asarray(fit.hessian, dtype=float)
-    else:
-        meta.update(kind="lmer", REML=bool(fit.reml),
-                    optimization={"stage1": _opt_record(fit.optimization, "opt", arrays)})
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays,
-                        **{"meta.json": np.frombuffer(json.dumps(meta).encode(), np.uint8)})
-    path.write_bytes(buf.getvalue())
+    meta.update(_kind_meta(model, kind, arrays))
+    write_container(path, meta, arrays)
     return path
 
 
+class Saveable:
+    """Mixin of the model classes that `save` writes (lmer, glmer, gls, lm, glm)."""
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to `path` (.npz: arrays + JSON metadata + a SHA-256 checksum, no
+        pickle; see `mixedfx.results.persist`); `mixedfx.load(path)` reads it back. Returns
+        the path written (".npz" appended if missing)."""
+        return save_model(self, path)
+
+
 # -- reading --------------------------------------------------------------------------------
-def _frame_from(meta: dict[str, Any], arrays: Any) -> pd.DataFrame:
-    data = {}
-    for i, c in enumerate(meta["columns"]):
-        arr = arrays[f"col/{i}"]
-        if c["kind"] == "category":
-            data[c["name"]] = pd.Categorical.from_codes(arr, categories=c["categories"],
-                                                        ordered=c["ordered"])
-        elif c["kind"] == "str":
-            data[c["name"]] = pd.Series(arr.tolist(), dtype=object)
-        else:
-            data[c["name"]] = arr
-    return pd.DataFrame(data)
-
-
-def _float(v: Any) -> float:
-    return float(v) if not isinstance(v, str) else float(v.replace("inf", "Infinity")
-                                                          .replace("Infinity", "inf"))
-
-
-def _opt_from(rec: dict[str, Any] | None, prefix: str, arrays: Any) -> Any:
-    from mixedfx.optimize import OptimizationResult
-
-    if rec is None:
-        return None
-    def get(k: str) -> np.ndarray | None:
-        return arrays[f"{prefix}/{k}"] if f"{prefix}/{k}" in arrays.files else None
-
-    return OptimizationResult(x=get("x"), fun=_float(rec["fun"]), evaluations=rec["evaluations"],
-                              optimizer=rec["optimizer"], return_code=rec["return_code"],
-                              converged=rec["converged"], gradient=get("gradient"),
-                              hessian=get("hessian"), messages=list(rec["messages"]))
-
-
 def load_model(path: str | Path) -> Any:
-    """Read a model written by `save` (see the module docstring for the format)."""
-    from mixedfx.frame.model_frame import build_model_frame
-    from mixedfx.optimize import Control
-    from mixedfx.optimize.threads import blas_threads_for
+    """Read a model written by `save` (see the module docstring): every field validated, the
+    checksum verified, the model rebuilt at the stored estimates. Any problem with the file
+    raises `mixedfx.DataError` naming the field."""
+    from mixedfx.results.persist_rebuild import rebuild
 
+    if not isinstance(path, (str, Path)):
+        from mixedfx.errors import ArgumentTypeError
+
+        raise ArgumentTypeError(f"path must be a str or pathlib.Path, got "
+                                f"{type(path).__name__}")
+    reader = None
     try:
-        arrays = np.load(Path(path), allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"cannot read a mixedfx model from {str(path)!r}: {exc}") from None
-    if "meta.json" not in arrays.files:
-        raise DataError(f"{str(path)!r} is not a mixedfx model file (no meta.json)")
-    meta = json.loads(arrays["meta.json"].tobytes().decode())
-    if meta.get("format") != FORMAT:
-        raise DataError(f"{str(path)!r} is not a mixedfx model file")
-    if meta.get("version", 0) > FORMAT_VERSION:
-        raise DataError(f"{str(path)!r} has format version {meta['version']}; this mixedfx "
-                        f"reads versions up to {FORMAT_VERSION} (upgrade mixedfx)")
-    df = _frame_from(meta, arrays)
-    weights = arrays["weights"] if "weights" in arrays.files else None
-    offset = arrays["offset"] if "offset" in arrays.files else None
-    glm = meta["kind"] == "glmer"
-    known = {f.name for f in fields(Control)}
-    control = Control(**{k: v for k, v in meta["control"].items() if k in known})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")      # the fit's warnings were given when it was fitted
-        frame = build_model_frame(meta["formula"], df, weights=weights, glm=glm)
-    frame.offset = offset          # the total offset (formula terms and offset=) as fitted
-    frame.n_dropped = meta["n_dropped"]
-    frame.offset_column = meta["offset_column"]
-    theta = arrays["theta"]
-    dense = sum(t.q for t in frame.terms[1:]) + frame.X.shape[1] + 1
-    with blas_threads_for(dense):
-        if glm:
-            return _glmm_at(frame, meta, arrays, control, theta)
-        return _lmm_at(frame, meta, arrays, control, theta)
-
-
-def _lmm_at(frame: Any, meta: dict[str, Any], arrays: Any, control: Any, theta: np.ndarray
-            ) -> Any:
-    from mixedfx.lmm.deviance import deviance_from_factor
-    from mixedfx.lmm.fit import LmmFit, build_objective, lower_bounds
-    from mixedfx.lmm.solution import solve
-    from mixedfx.results.lmm_model import LinearMixedModel
-
-    reml = bool(meta["REML"])
-    objective = build_objective(frame, reml)
-    factor = objective.chol.factorize(theta, objective.release_workspace())
-    if factor is None:
-        raise DataError("the stored theta does not give a positive definite system for the "
-                        "stored data (corrupted file?)")
-    solution = solve(objective.chol, factor)
-    n, p = objective.n, objective.p
-    sigma = math.sqrt(factor.pwrss / (n - p if reml else n))
-    criterion = deviance_from_factor(factor, n, p, reml, objective.ldW)
-    opt = _opt_from(meta["optimization"]["stage1"], "opt", arrays)
-    fit = LmmFit(chol=objective.chol, objective=objective, optimization=opt, factor=factor,
-                 solution=solution, theta=theta, lower=lower_bounds(frame), sigma=sigma,
-                 reml=reml, criterion=criterion, messages=list(meta["messages"]))
-    return LinearMixedModel(frame, fit, control, data_name=meta["data_name"])
-
-
-def _glmm_at(frame: Any, meta: dict[str, Any], arrays: Any, control: Any, theta: np.ndarray
-             ) -> Any:
-    from mixedfx.families import family_from, negative_binomial
-    from mixedfx.glmm.fit import GlmmFit, ThetaTemplates
-    from mixedfx.glmm.objective import GlmmObjective
-    from mixedfx.glmm.pirls import Pirls
-    from mixedfx.glmm.response import encode_response
-    from mixedfx.lmm.fit import lower_bounds
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
-
-    if meta["family"] == "negative.binomial":
-        family = negative_binomial(meta["nb_theta"], meta["link"])
-    else:
-        family = family_from(meta["family"], meta["link"])
-    resp = encode_response(frame.y, family, frame.weights)
-    pirls = Pirls(frame.X, frame.terms, family, resp, frame.offset)
-    templates = ThetaTemplates(frame.terms)
-    beta = arrays["beta"]
-    u = [arrays[f"u/{t}"] for t in range(len(frame.terms))]
-    state = pirls.evaluate(u, beta, templates(theta))
-    state.templates = templates(theta)
-    nagq = int(meta["nAGQ"])
-    objective = GlmmObjective(pirls, templates, len(theta), nagq, state)
-    def get(k: str) -> np.ndarray | None:
-        return arrays[k] if k in arrays.files else None
-
-    opt = meta["optimization"]
-    fit = GlmmFit(theta=theta, beta=beta, lower=lower_bounds(frame), state=state,
-                  objective_value=_float(meta["objective"]), nagq=nagq,
-                  stage1=_opt_from(opt["stage1"], "stage1", arrays),
-                  stage2=_opt_from(opt["stage2"], "stage2", arrays), gradient=get("gradient"),
-                  hessian=get("hessian"), messages=list(meta["messages"]), pirls=pirls,
-                  objective=objective)
-    return GeneralizedLinearMixedModel(frame, family, resp, fit, control,
-                                       data_name=meta["data_name"])
+        reader = ModelFileReader(path)
+        return rebuild(reader)
+    except MixedfxError:
+        raise
+    except Exception as exc:  # (whatever a damaged file provokes is the file's)
+        raise DataError(f"model file {str(path)!r} cannot be loaded "
+                        f"({type(exc).__name__}: {exc})") from None
+    finally:
+        if reader is not None and hasattr(reader, "zip"):
+            reader.close()
