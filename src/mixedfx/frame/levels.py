@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import DataError
 from mixedfx.formula.rnames import format_level, r_sort_levels
 
 
@@ -42,6 +43,21 @@ def _already_factor(s: pd.Series) -> bool:
     return bool(used[:-1].all())
 
 
+def check_distinct_labels(name: object, values: np.ndarray) -> None:
+    """Refuse an object column whose distinct values print identically (1 and "1", True and
+    "True"): as factor levels they would silently merge into one level."""
+    seen: dict[str, object] = {}
+    for v in values.tolist():
+        label = str(v)
+        if label in seen and type(seen[label]) is not type(v):
+            raise DataError(
+                f"column {name!r} holds {seen[label]!r} ({type(seen[label]).__name__}) and "
+                f"{v!r} ({type(v).__name__}), which would become the same factor level "
+                f"{label!r}; convert the column to one type first, e.g. "
+                f"data[{name!r}].astype(str)")
+        seen.setdefault(label, v)
+
+
 def as_factor(s: pd.Series) -> pd.Series:
     """The column as a pandas categorical with R's level order and string labels.
 
@@ -54,7 +70,7 @@ def as_factor(s: pd.Series) -> pd.Series:
         cat = s.cat.remove_unused_categories()
         labels = [c if isinstance(c, str) else format_level(c) for c in cat.cat.categories]
         if len(set(labels)) != len(labels):
-            raise ValueError(f"column {s.name!r} has categories that print identically")
+            raise DataError(f"column {s.name!r} has categories that print identically")
         return pd.Series(
             pd.Categorical.from_codes(cat.cat.codes, categories=labels,
                                       ordered=bool(cat.cat.ordered)),
@@ -71,6 +87,7 @@ def as_factor(s: pd.Series) -> pd.Series:
         labels = levels
         if not (pd.api.types.is_string_dtype(s.dtype)
                 and all(isinstance(v, str) for v in values)):
+            check_distinct_labels(s.name, values)
             s = s.map(lambda v: v if pd.isna(v) else str(v))
     # vectorized coding: values not among the levels (missing ones) get code -1
     codes = pd.Categorical(s.to_numpy(dtype=object) if not pd.api.types.is_numeric_dtype(

@@ -9,6 +9,7 @@ Subclasses provide `_frame`, `_fit` (with `theta`, `lower`), `beta`, `sigma`, `v
 from __future__ import annotations
 
 import math
+import re as regex
 from functools import cached_property
 from typing import Any
 
@@ -16,17 +17,23 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError, FormulaError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.optimize.convergence import is_singular
 from mixedfx.results.conveniences import ModelConveniences
 from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
 from mixedfx.results.varcorr import TermCovariance, term_covariances, varcorr_frame
 
+_RE_FORM_LHS = "re_form_response_"     # a response that makes `re_form` a whole formula
+
 
 def drops_random(re_form: str | None) -> bool:
     """Whether `re_form` asks for no random effects ("NA", "~0")."""
     if re_form is None:
         return False
+    if not isinstance(re_form, str):
+        raise ArgumentTypeError("re_form must be None, 'NA', '~0' or a formula such as "
+                                f"'~(1 | g)', got {re_form!r} ({type(re_form).__name__})")
     return re_form.replace(" ", "") in ("NA", "~0", "0", "~-1")
 
 
@@ -157,7 +164,9 @@ class MixedModelBase(ModelConveniences):
         out: dict[str, pd.DataFrame] = {}
         sds: dict[str, list[pd.DataFrame]] = {}
         cvs: dict[str, list[np.ndarray]] = {}
-        condvars = self._conditional_variances() if condvar else None
+        from mixedfx.validate import check_bool
+
+        condvars = self._conditional_variances() if check_bool(condvar, "condvar") else None
         for i, (t, b) in enumerate(zip(self._frame.terms, self._random_effects(),
                                        strict=True)):
             df = pd.DataFrame(b, index=pd.Index(t.levels, name=t.group_name),
@@ -202,6 +211,9 @@ class MixedModelBase(ModelConveniences):
 
     def _eta_new(self, newdata: object, re_form: str | None, allow_new_levels: bool
                  ) -> np.ndarray:
+        from mixedfx.validate import check_bool
+
+        check_bool(allow_new_levels, "allow_new_levels")
         masks = self._re_masks(re_form)
         if newdata is None:
             eta = self._eta(set())
@@ -229,13 +241,10 @@ class MixedModelBase(ModelConveniences):
         keep = self._terms_in(re_form)
         if not keep:
             return [None] * len(terms)
-        from mixedfx.formula import build_design, parse_formula
+        from mixedfx.formula import build_design
 
-        text = re_form.strip()
-        text = text if text.startswith("~") else "~" + text
-        cols = list(self._frame.frame.columns)
         wanted: dict[str, set[str]] = {}
-        for bar in parse_formula("y_ " + text, [*cols, "y_"]).bars:
+        for bar in self._parse_re_form(re_form, structures=False).bars:
             _, spec = build_design(bar.lhs, self._frame.frame)
             wanted.setdefault(bar.group_name, set()).update(spec.names)
         out: list[np.ndarray | None] = []
@@ -247,9 +256,37 @@ class MixedModelBase(ModelConveniences):
             have = {n for t in terms if t.group_name == g for n in t.term_names}
             extra = names - have
             if extra:
-                raise ValueError(f"re_form names random-effect column(s) {sorted(extra)} for "
-                                 f"{g!r} that the model does not have ({sorted(have)})")
+                raise ArgumentError(f"re_form names random-effect column(s) {sorted(extra)} for "
+                                    f"{g!r} that the model does not have ({sorted(have)})")
         return [None if m is not None and not m.any() else m for m in out]
+
+    def _parse_re_form(self, re_form: str, structures: bool) -> Any:
+        """`re_form` parsed as the right-hand side of a formula over the model's columns; a
+        typo is reported against `re_form` itself and the model's random-effects terms."""
+        from mixedfx.errors import did_you_mean
+        from mixedfx.formula import parse_formula
+
+        if not isinstance(re_form, str):
+            raise ArgumentTypeError("re_form must be None, 'NA', '~0' or a formula such as "
+                                    f"'~(1 | g)', got {re_form!r} ({type(re_form).__name__})")
+        text = re_form.strip()
+        text = text if text.startswith("~") else "~" + text
+        cols = [str(c) for c in self._frame.frame.columns]
+        try:
+            return parse_formula(_RE_FORM_LHS + " " + text, [*cols, _RE_FORM_LHS],
+                                 covariance_structures=structures)
+        except FormulaError as exc:
+            terms = ", ".join(f"({' + '.join(t.term_names)} | {t.group_name})"
+                              for t in self._frame.terms)
+            m = regex.match(r"unknown variable '([^']*)'", exc.reason)
+            hidden = len(_RE_FORM_LHS) + 1
+            reason = (f"re_form names unknown variable {m.group(1)!r}"
+                      f"{did_you_mean(m.group(1), cols)}" if m else
+                      "re_form: " + exc.reason.replace(", " + _RE_FORM_LHS, ""))
+            start = None if exc.start is None else max(0, exc.start - hidden)
+            end = None if exc.end is None else max(1, exc.end - hidden)
+            raise FormulaError(f"{reason}; the model's random-effects terms are {terms}",
+                               text, start, end) from None
 
     def _terms_in(self, re_form: str | None) -> set[str]:
         groups = {t.group_name for t in self._frame.terms}
@@ -257,18 +294,12 @@ class MixedModelBase(ModelConveniences):
             return groups
         if drops_random(re_form):
             return set()
-        from mixedfx.formula import parse_formula
-
-        text = re_form.strip()
-        if not text.startswith("~"):
-            text = "~" + text
-        cols = list(self._frame.frame.columns)
-        parsed = parse_formula("y_ " + text, [*cols, "y_"], covariance_structures=True)
+        parsed = self._parse_re_form(re_form, structures=True)
         wanted = {bar.group_name for bar in parsed.bars}
         unknown = wanted - groups
         if unknown:
-            raise ValueError(f"re_form names grouping factors not in the model: "
-                             f"{sorted(unknown)}")
+            raise ArgumentError(f"re_form names grouping factors not in the model: "
+                                f"{sorted(unknown)}; the model's are {sorted(groups)}")
         return wanted
 
     # -- records ---------------------------------------------------------------------------
@@ -334,17 +365,19 @@ class MixedModelBase(ModelConveniences):
         return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
 
     # -- diagnostics (mixedfx.diagnostics) and plots (mixedfx.plots) --------------------------
-    def hatvalues(self) -> np.ndarray:
-        """Diagonal of the hat matrix (lme4's `hatvalues`), see `mixedfx.diagnostics`."""
+    def hatvalues(self) -> pd.Series:
+        """Diagonal of the hat matrix (lme4's `hatvalues`), see `mixedfx.diagnostics`; a
+        Series indexed as `fitted()`."""
         from mixedfx.diagnostics.leverage import hatvalues
 
-        return hatvalues(self)
+        return self._frame.rowwise(hatvalues(self))
 
-    def cooks_distance(self) -> np.ndarray:
-        """Cook's distances (lme4's `cooks.distance`), see `mixedfx.diagnostics`."""
+    def cooks_distance(self) -> pd.Series:
+        """Cook's distances (lme4's `cooks.distance`), see `mixedfx.diagnostics`; a Series
+        indexed as `fitted()`."""
         from mixedfx.diagnostics.leverage import cooks_distance
 
-        return cooks_distance(self)
+        return self._frame.rowwise(cooks_distance(self))
 
     def influence(self, groups: Any = None, maxfun: int = 1000) -> Any:
         """Leave-one-group-out refits (lme4's `influence(m, groups=)`), see

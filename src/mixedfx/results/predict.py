@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import DataError, NewLevelError
 from mixedfx.frame.grouping import level_labels_for_new_data, value_labels
 from mixedfx.frame.model_frame import ModelFrame, as_pandas
 from mixedfx.frame.terms import RandomEffectsTerm
@@ -23,17 +24,19 @@ class NewData:
 
     frame: pd.DataFrame           # factor columns as categoricals with training levels
     raw: pd.DataFrame             # the data as given (for matching grouping levels)
+    index: pd.Index               # the user's row labels (predictions keep them)
 
 
 def prepare_newdata(frame: ModelFrame, newdata: object) -> NewData:
-    raw = as_pandas(newdata).reset_index(drop=True)
+    given = as_pandas(newdata)
+    raw = given.reset_index(drop=True)
     nd = raw.copy()
     for col, levels in frame.factor_levels.items():
         if col in nd.columns:
             known = set(levels)
             labels = [v if v in known else None for v in value_labels(nd[col])]
             nd[col] = pd.Categorical(labels, categories=levels)
-    return NewData(frame=nd, raw=raw)
+    return NewData(frame=nd, raw=raw, index=given.index)
 
 
 def fixed_matrix(frame: ModelFrame, new: NewData) -> np.ndarray:
@@ -44,7 +47,10 @@ def fixed_matrix(frame: ModelFrame, new: NewData) -> np.ndarray:
             unknown = sorted({str(v) for v in labels
                               if v is not None and v not in set(frame.factor_levels[col])})
             if unknown:
-                raise ValueError(f"factor {col!r} has new level(s) {unknown} in newdata")
+                known = frame.factor_levels[col]
+                raise NewLevelError(f"factor {col!r} has new level(s) {unknown[:10]} in "
+                                    f"newdata; the fit knows {known[:20]}"
+                                    f"{' ...' if len(known) > 20 else ''}")
     X = np.asarray(frame.fixed_design.matrix(new.frame), dtype=float)
     return X[:, frame.kept_columns]
 
@@ -54,17 +60,26 @@ def term_contribution(term: RandomEffectsTerm, b: np.ndarray, new: NewData,
     """(Z_t b_t) for the rows of new data; unseen or missing levels contribute 0 when allowed."""
     missing_cols = [v for v in term.group_vars if v not in new.raw.columns]
     if missing_cols:
-        raise ValueError(f"newdata lacks grouping column(s) {missing_cols} needed by the "
-                         f"random-effects term for {term.group_name!r}")
+        raise DataError(f"newdata lacks grouping column(s) {missing_cols} needed by the "
+                        f"random-effects term for {term.group_name!r}; add it, or drop the "
+                        "term with re_form='NA'")
     labels = level_labels_for_new_data(new.raw, term.group_vars)
     index = {lv: i for i, lv in enumerate(term.levels)}
     codes = np.array([-1 if lb is None else index.get(lb, -1) for lb in labels],
                      dtype=np.int64)
     if np.any(codes < 0) and not allow_new_levels:
+        absent = [lb is None for lb in labels]
+        if any(absent):
+            rows = [str(new.index[i]) for i in np.flatnonzero(absent)[:5]]
+            cols = [v for v in term.group_vars if new.raw[v].isna().any()]
+            raise DataError(f"newdata has missing values in grouping column(s) {cols} "
+                            f"({sum(absent)} row(s), e.g. row(s) {', '.join(rows)}); give their "
+                            "level, or use allow_new_levels=True to predict those rows with "
+                            "zero random effects (the population level)")
         new_levels = sorted({str(lb) for lb, c in zip(labels, codes, strict=True) if c < 0})
-        raise ValueError(f"new levels detected in newdata for {term.group_name!r}: "
-                         f"{new_levels[:10]}; use allow_new_levels=True to predict them with "
-                         "zero random effects")
+        raise NewLevelError(f"new levels detected in newdata for {term.group_name!r}: "
+                            f"{new_levels[:10]}; use allow_new_levels=True to predict them "
+                            "with zero random effects")
     known = codes >= 0
     contrib = np.zeros(len(labels))
     if known.any():
