@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.effects.design import family_of, is_lmm, model_matrix, parse_focal, predictors
-from mixedfx.errors import ArgumentError
+from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.validate import refuse_unknown_arguments
 
 LMER_DF = {"kenward-roger": "Kenward-Roger", "kenward_roger": "Kenward-Roger",
@@ -41,7 +41,12 @@ RESPONSE_NAMES = {"binomial": "prob", "poisson": "rate", "negative.binomial": "r
 def _names(x: str | Sequence[str] | None) -> list[str]:
     if x is None:
         return []
-    return [x] if isinstance(x, str) else list(x)
+    if isinstance(x, str):
+        return [x]
+    if not isinstance(x, (list, tuple)) or not all(isinstance(v, str) for v in x):
+        raise ArgumentTypeError(f"specs / by must be a column name or a list of names, got "
+                                f"{x!r} ({type(x).__name__})")
+    return list(x)
 
 
 class _Inference:

@@ -22,7 +22,15 @@ from mixedfx.formula import ParsedFormula, build_design, evaluate_response, pars
 from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.levels import as_factor, is_factor_like
 from mixedfx.frame.rank import independent_columns
-from mixedfx.frame.rows import RowMap, frame_for, newdata_index, row_map, series_for
+from mixedfx.frame.rows import (
+    MissingDataWarning,
+    RowMap,
+    drop_missing,
+    frame_for,
+    newdata_index,
+    row_map,
+    series_for,
+)
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.validate import (
     check_column_names,
@@ -31,10 +39,6 @@ from mixedfx.validate import (
     check_used_columns,
     numeric_vector,
 )
-
-
-class MissingDataWarning(UserWarning):
-    """Rows with missing values in the model's variables were dropped."""
 
 
 class RankDeficiencyWarning(UserWarning):
@@ -131,28 +135,6 @@ def _vector_argument(value: Any, data: pd.DataFrame, what: str) -> np.ndarray | 
             raise DataError(f"{what} must have one value per row of data ({len(data)}), "
                             f"got shape {arr.shape}")
     return numeric_vector(arr, what)
-
-
-def _drop_missing(frame: pd.DataFrame, extra: dict[str, np.ndarray | None], na_action: str,
-                  ) -> tuple[pd.DataFrame, dict[str, np.ndarray | None], int]:
-    mask = frame.isna().any(axis=1).to_numpy().copy()
-    for arr in extra.values():
-        if arr is not None:
-            mask |= np.isnan(arr)
-    n_missing = int(mask.sum())
-    if n_missing == 0:
-        return frame, extra, 0
-    if na_action == "fail":
-        cols = [str(c) for c in frame.columns[frame.isna().any(axis=0).to_numpy()]]
-        cols += [k for k, v in extra.items() if v is not None and np.isnan(v).any()]
-        raise DataError(f"missing values in {n_missing} row(s) of the model's variables "
-                        f"(column(s) {', '.join(map(repr, cols))}) with na_action='fail'; "
-                        "drop them or use na_action='omit' / 'exclude'")
-    keep = ~mask
-    warnings.warn(f"{n_missing} observation(s) deleted due to missingness",
-                  MissingDataWarning, stacklevel=4)
-    extra = {k: (v[keep] if v is not None else None) for k, v in extra.items()}
-    return frame.loc[keep], extra, n_missing
 
 
 def _response(parsed: ParsedFormula, frame: pd.DataFrame, glm: bool) -> np.ndarray:
@@ -341,7 +323,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     frame.attrs = {}      # pandas deep-copies attrs at every column access of the frame
     check_used_columns(frame, parsed.variables, _grouping_only(parsed))
     positions = np.arange(len(frame))
-    frame, extra, n_dropped = _drop_missing(frame, {"weights": w, "offset": off,
+    frame, extra, n_dropped = drop_missing(frame, {"weights": w, "offset": off,
                                                     "positions": positions}, na_action)
     n_dropped += _n_dropped
     w, off, positions = extra["weights"], extra["offset"], extra["positions"]

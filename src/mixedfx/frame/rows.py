@@ -10,12 +10,45 @@ data's full length instead, NaN at the dropped rows, in the data's own row order
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["RowMap", "newdata_index", "row_map", "series_for", "used_rows"]
+from mixedfx.errors import DataError
+
+__all__ = ["MissingDataWarning", "RowMap", "drop_missing", "newdata_index", "row_map",
+           "series_for", "used_rows"]
+
+
+class MissingDataWarning(UserWarning):
+    """Rows with missing values in the model's variables were dropped."""
+
+
+def drop_missing(frame: pd.DataFrame, extra: dict[str, np.ndarray | None], na_action: str,
+                 ) -> tuple[pd.DataFrame, dict[str, np.ndarray | None], int]:
+    """R's `na.omit` / `na.exclude` / `na.fail` of the model's columns and the per-row
+    vectors in `extra` (weights, offset, positions): the rows kept, the vectors subset alike
+    and the number dropped; "fail" refuses missing values naming their columns."""
+    mask = frame.isna().any(axis=1).to_numpy().copy()
+    for arr in extra.values():
+        if arr is not None:
+            mask |= np.isnan(arr)
+    n_missing = int(mask.sum())
+    if n_missing == 0:
+        return frame, extra, 0
+    if na_action == "fail":
+        cols = [str(c) for c in frame.columns[frame.isna().any(axis=0).to_numpy()]]
+        cols += [k for k, v in extra.items() if v is not None and np.isnan(v).any()]
+        raise DataError(f"missing values in {n_missing} row(s) of the model's variables "
+                        f"(column(s) {', '.join(map(repr, cols))}) with na_action='fail'; "
+                        "drop them or use na_action='omit' / 'exclude'")
+    keep = ~mask
+    warnings.warn(f"{n_missing} observation(s) deleted due to missingness",
+                  MissingDataWarning, stacklevel=5)
+    extra = {k: (v[keep] if v is not None else None) for k, v in extra.items()}
+    return frame.loc[keep], extra, n_missing
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ Subclasses provide `_frame`, `_fit` (with `theta`, `lower`), `beta`, `sigma`, `v
 from __future__ import annotations
 
 import math
-import re as regex
 from functools import cached_property
 from typing import Any
 
@@ -17,14 +16,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedfx.errors import ArgumentError, ArgumentTypeError, FormulaError
+from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.optimize.convergence import is_singular
 from mixedfx.results.conveniences import ModelConveniences
-from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
+from mixedfx.results.predict import (
+    fixed_matrix,
+    parse_re_form,
+    prepare_newdata,
+    term_contribution,
+)
 from mixedfx.results.varcorr import TermCovariance, term_covariances, varcorr_frame
-
-_RE_FORM_LHS = "re_form_response_"     # a response that makes `re_form` a whole formula
 
 
 def drops_random(re_form: str | None) -> bool:
@@ -198,6 +200,17 @@ class MixedModelBase(ModelConveniences):
             out[g] = df
         return out
 
+    def _new_response(self, y: Any) -> np.ndarray:
+        """A new response for `refit`: one real value per row used (a vector padded to every
+        row, as row-wise results are with na_action="exclude", is accepted too)."""
+        from mixedfx.validate import numeric_vector
+
+        arr = self._frame.rows.used(y) if self._frame.rows is not None else np.asarray(y)
+        arr = numeric_vector(np.asarray(arr).ravel(), "new response (refit)")
+        if arr.shape != (self.nobs,):
+            raise ArgumentError(f"new response must have {self.nobs} values, got {arr.shape}")
+        return arr
+
     # -- linear predictor -----------------------------------------------------------------
     def _eta(self, include: set[str] | None = None) -> np.ndarray:
         """Xβ + offset + Σ Z_t b_t over the terms whose group is in `include` (all if None)."""
@@ -244,7 +257,7 @@ class MixedModelBase(ModelConveniences):
         from mixedfx.formula import build_design
 
         wanted: dict[str, set[str]] = {}
-        for bar in self._parse_re_form(re_form, structures=False).bars:
+        for bar in parse_re_form(self._frame, re_form, structures=False).bars:
             _, spec = build_design(bar.lhs, self._frame.frame)
             wanted.setdefault(bar.group_name, set()).update(spec.names)
         out: list[np.ndarray | None] = []
@@ -260,41 +273,13 @@ class MixedModelBase(ModelConveniences):
                                     f"{g!r} that the model does not have ({sorted(have)})")
         return [None if m is not None and not m.any() else m for m in out]
 
-    def _parse_re_form(self, re_form: str, structures: bool) -> Any:
-        """`re_form` parsed as the right-hand side of a formula over the model's columns; a
-        typo is reported against `re_form` itself and the model's random-effects terms."""
-        from mixedfx.errors import did_you_mean
-        from mixedfx.formula import parse_formula
-
-        if not isinstance(re_form, str):
-            raise ArgumentTypeError("re_form must be None, 'NA', '~0' or a formula such as "
-                                    f"'~(1 | g)', got {re_form!r} ({type(re_form).__name__})")
-        text = re_form.strip()
-        text = text if text.startswith("~") else "~" + text
-        cols = [str(c) for c in self._frame.frame.columns]
-        try:
-            return parse_formula(_RE_FORM_LHS + " " + text, [*cols, _RE_FORM_LHS],
-                                 covariance_structures=structures)
-        except FormulaError as exc:
-            terms = ", ".join(f"({' + '.join(t.term_names)} | {t.group_name})"
-                              for t in self._frame.terms)
-            m = regex.match(r"unknown variable '([^']*)'", exc.reason)
-            hidden = len(_RE_FORM_LHS) + 1
-            reason = (f"re_form names unknown variable {m.group(1)!r}"
-                      f"{did_you_mean(m.group(1), cols)}" if m else
-                      "re_form: " + exc.reason.replace(", " + _RE_FORM_LHS, ""))
-            start = None if exc.start is None else max(0, exc.start - hidden)
-            end = None if exc.end is None else max(1, exc.end - hidden)
-            raise FormulaError(f"{reason}; the model's random-effects terms are {terms}",
-                               text, start, end) from None
-
     def _terms_in(self, re_form: str | None) -> set[str]:
         groups = {t.group_name for t in self._frame.terms}
         if re_form is None:
             return groups
         if drops_random(re_form):
             return set()
-        parsed = self._parse_re_form(re_form, structures=True)
+        parsed = parse_re_form(self._frame, re_form, structures=True)
         wanted = {bar.group_name for bar in parsed.bars}
         unknown = wanted - groups
         if unknown:

@@ -238,9 +238,7 @@ class GeneralizedLinearMixedModel(MixedModelBase):
 
         from mixedfx.glmm.response import encode_response
 
-        y = np.asarray(y, dtype=float).ravel()
-        if y.shape != (self.nobs,):
-            raise ArgumentError(f"new response must have {self.nobs} values, got {y.shape}")
+        y = self._new_response(y)
         if self._frame.y.ndim == 2:
             trials = self._resp.n
             raw = np.column_stack([y, trials - y])

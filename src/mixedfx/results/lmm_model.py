@@ -211,9 +211,7 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
 
     def refit(self, y: np.ndarray | pd.Series, REML: bool | None = None) -> LinearMixedModel:
         """The same model fitted to a new response vector (start: these estimates)."""
-        y = np.asarray(y, dtype=float).ravel()
-        if y.shape != (self.nobs,):
-            raise ArgumentError(f"new response must have {self.nobs} values, got {y.shape}")
+        y = self._new_response(y)
         if not np.all(np.isfinite(y)):
             raise ArgumentError("new response has non-finite values")
         reml = self.REML if REML is None else REML

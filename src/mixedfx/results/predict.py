@@ -7,12 +7,14 @@ by label. New levels get zero random effects when allowed (lme4's `allow.new.lev
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mixedfx.errors import DataError, NewLevelError
+from mixedfx.errors import ArgumentTypeError, DataError, FormulaError, NewLevelError, did_you_mean
 from mixedfx.frame.grouping import level_labels_for_new_data, value_labels
 from mixedfx.frame.model_frame import ModelFrame, as_pandas
 from mixedfx.frame.terms import RandomEffectsTerm
@@ -86,3 +88,35 @@ def term_contribution(term: RandomEffectsTerm, b: np.ndarray, new: NewData,
         V = np.asarray(term.design.matrix(new.frame), dtype=float)
         contrib[known] = np.einsum("ik,ik->i", V[known], b[codes[known]])
     return contrib
+
+
+_RE_FORM_LHS = "re_form_response_"     # a response that makes `re_form` a whole formula
+
+
+def parse_re_form(frame: ModelFrame, re_form: Any, structures: bool) -> Any:
+    """`re_form` (e.g. "~(1 | Subject)") parsed as the right-hand side of a formula over the
+    model's columns; a typo is reported against `re_form` itself, with the model's
+    random-effects terms and no internal names."""
+    from mixedfx.formula import parse_formula
+
+    if not isinstance(re_form, str):
+        raise ArgumentTypeError("re_form must be None, 'NA', '~0' or a formula such as "
+                                f"'~(1 | g)', got {re_form!r} ({type(re_form).__name__})")
+    text = re_form.strip()
+    text = text if text.startswith("~") else "~" + text
+    cols = [str(c) for c in frame.frame.columns]
+    try:
+        return parse_formula(_RE_FORM_LHS + " " + text, [*cols, _RE_FORM_LHS],
+                             covariance_structures=structures)
+    except FormulaError as exc:
+        terms = ", ".join(f"({' + '.join(t.term_names)} | {t.group_name})"
+                          for t in frame.terms)
+        m = re.match(r"unknown variable '([^']*)'", exc.reason)
+        hidden = len(_RE_FORM_LHS) + 1
+        reason = (f"re_form names unknown variable {m.group(1)!r}"
+                  f"{did_you_mean(m.group(1), cols)}" if m else
+                  "re_form: " + exc.reason.replace(", " + _RE_FORM_LHS, ""))
+        start = None if exc.start is None else max(0, exc.start - hidden)
+        end = None if exc.end is None else max(1, exc.end - hidden)
+        raise FormulaError(f"{reason}; the model's random-effects terms are {terms}",
+                           text, start, end) from None

@@ -129,6 +129,8 @@ def update_model(model: Any, formula: str | None = None, data: Any = None,
                                 "pass offset= to update")
         kwargs["offset"] = fr.offset if fr.offset_column is None else fr.offset_column
     kwargs.setdefault("control", model._control)
+    if getattr(getattr(fr, "rows", None), "exclude", False):
+        kwargs.setdefault("na_action", "exclude")       # the refit pads its results too
     if glmm:
         kwargs.setdefault("family", model.family)
         kwargs.setdefault("nAGQ", model.nAGQ)
