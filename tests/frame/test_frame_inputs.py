@@ -129,3 +129,17 @@ def test_object_weights_with_missing_values_are_missing() -> None:
     with pytest.warns(UserWarning, match="1 observation"):
         m = mfx.lmer("Reaction ~ Days + (1 | Subject)", _sleep(), weights=w)
     assert m.nobs == 179
+
+
+def test_object_column_levels_are_labelled_value_by_value() -> None:
+    """pandas' unique() treats True, 1 and 1.0 as one value; the levels must not: 1 and 1.0
+    are one level "1" (R's as.character), True is "TRUE", and no row loses its level."""
+    d = _sleep(g=np.array([True, 1, 0, False, 2, 3.0] * 30, dtype=object))
+    m = mfx.lmer("Reaction ~ Days + (1 | g)", d)
+    assert m.ngrps == {"g": 6}
+    assert sorted(m.ranef()["g"].index) == ["0", "1", "2", "3", "FALSE", "TRUE"]
+    d = _sleep(g=np.array([1.0, 1, 2, 2.0, 3, 3] * 30, dtype=object))
+    m = mfx.lmer("Reaction ~ Days + (1 | g)", d)
+    assert list(m.ranef()["g"].index) == ["1", "2", "3"]
+    p = m.predict(pd.DataFrame({"Days": [0.0, 0.0], "g": np.array([1, 1.0], dtype=object)}))
+    assert p.iloc[0] == p.iloc[1]

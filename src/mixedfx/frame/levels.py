@@ -7,6 +7,8 @@ imitates it). Booleans become the factor levels FALSE, TRUE.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -43,19 +45,33 @@ def _already_factor(s: pd.Series) -> bool:
     return bool(used[:-1].all())
 
 
-def check_distinct_labels(name: object, values: np.ndarray) -> None:
-    """Refuse an object column whose distinct values print identically (1 and "1", True and
-    "True"): as factor levels they would silently merge into one level."""
-    seen: dict[str, object] = {}
-    for v in values.tolist():
-        label = str(v)
-        if label in seen and type(seen[label]) is not type(v):
+def _kind(v: object) -> str:
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, (bool, np.bool_)):
+        return "logical"
+    return "number" if isinstance(v, numbers.Number) else type(v).__name__
+
+
+def object_labels(s: pd.Series) -> pd.Series:
+    """Each value's level label as R's `as.character` makes it (`format_level`: 1 and 1.0 give
+    "1", True gives "TRUE"), missing values None. Values of different kinds that would print
+    alike (1 and "1", True and "TRUE") are refused: as factor levels they would merge."""
+    first: dict[str, object] = {}
+    out: list[object] = []
+    for v in s.tolist():
+        if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
+            out.append(None)
+            continue
+        label = v if isinstance(v, str) else format_level(v)
+        seen = first.setdefault(label, v)
+        if _kind(seen) != _kind(v):
             raise DataError(
-                f"column {name!r} holds {seen[label]!r} ({type(seen[label]).__name__}) and "
-                f"{v!r} ({type(v).__name__}), which would become the same factor level "
-                f"{label!r}; convert the column to one type first, e.g. "
-                f"data[{name!r}].astype(str)")
-        seen.setdefault(label, v)
+                f"column {s.name!r} holds {seen!r} ({type(seen).__name__}) and {v!r} "
+                f"({type(v).__name__}), which would become the same factor level {label!r}; "
+                f"convert the column to one type first, e.g. data[{s.name!r}].astype(str)")
+        out.append(label)
+    return pd.Series(out, index=s.index, name=s.name, dtype=object)
 
 
 def as_factor(s: pd.Series) -> pd.Series:
@@ -83,12 +99,12 @@ def as_factor(s: pd.Series) -> pd.Series:
         levels = sorted(values.tolist())
         labels = [format_level(v) for v in levels]
     else:
-        levels = r_sort_levels(str(v) for v in values)
-        labels = levels
         if not (pd.api.types.is_string_dtype(s.dtype)
                 and all(isinstance(v, str) for v in values)):
-            check_distinct_labels(s.name, values)
-            s = s.map(lambda v: v if pd.isna(v) else str(v))
+            s = object_labels(s)              # mixed kinds: label each value as R would
+            values = s.dropna().unique()
+        levels = r_sort_levels(str(v) for v in values)
+        labels = levels
     # vectorized coding: values not among the levels (missing ones) get code -1
     codes = pd.Categorical(s.to_numpy(dtype=object) if not pd.api.types.is_numeric_dtype(
         s.dtype) or pd.api.types.is_bool_dtype(s.dtype) else s.to_numpy(),
