@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError
 from mixedfx.families import Family, family_from
 from mixedfx.fitters import register
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
@@ -17,7 +18,13 @@ from mixedfx.residual import CorStruct, ResidualStructure, VarFunc, bind_structu
 from mixedfx.residual.structure import check_structure_types
 from mixedfx.residual.variance import check_no_empty_strata
 from mixedfx.results.lmm_model import LinearMixedModel
-from mixedfx.validate import check_bool, check_choice, check_number, check_positive_int
+from mixedfx.validate import (
+    check_bool,
+    check_choice,
+    check_nagq,
+    check_number,
+    refuse_unknown_arguments,
+)
 
 
 def dense_block_size(frame: ModelFrame) -> int:
@@ -25,6 +32,7 @@ def dense_block_size(frame: ModelFrame) -> int:
     return sum(t.q for t in frame.terms[1:]) + frame.X.shape[1] + 1
 
 
+@refuse_unknown_arguments
 def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset: Any = None,
          na_action: str = "omit", control: Control | dict[str, Any] | None = None,
          start: np.ndarray | None = None, correlation: CorStruct | None = None,
@@ -33,8 +41,9 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
 
     Parameters mirror `lme4::lmer`: `REML` (default True), prior `weights` and an `offset`
     (column names or arrays), `na_action` ("omit" drops incomplete rows and says how many,
-    "fail" refuses them), `control` (a `mixedfx.optimize.Control` or a dict of its fields) and
-    `start` (θ start values, lme4's order).
+    "exclude" drops them too but pads row-wise results to every row with NaN, as R's
+    `na.exclude`, "fail" refuses them), `control` (a `mixedfx.optimize.Control` or a dict
+    of its fields) and `start` (θ start values, lme4's order).
 
     As in nlme, `weights=` also takes a variance function (`mixedfx.var_ident("~ 1 | g")`,
     `var_power("~ v")`, `var_exp("~ v")`) and `correlation=` a within-group correlation
@@ -47,10 +56,10 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     pass over the data and a running count of the optimizer's evaluations.
     """
     reml = check_bool(REML, "REML")
-    check_choice(na_action, "na_action", ("omit", "fail"))
+    check_choice(na_action, "na_action", ("omit", "exclude", "fail"))
     if _distributed(data, client, progress):
         if correlation is not None or isinstance(weights, VarFunc):
-            raise ValueError("nlme residual structures are not available for Dask data")
+            raise ArgumentError("nlme residual structures are not available for Dask data")
         from mixedfx.distributed.lmer import dask_lmer
 
         return dask_lmer(formula, data, client=client, REML=reml, weights=weights,
@@ -86,15 +95,15 @@ def _distributed(data: Any, client: Any, progress: Any = False) -> bool:
     from mixedfx.distributed import is_distributed_data
 
     if not isinstance(progress, bool):
-        raise TypeError(f"progress must be True or False, got {type(progress).__name__}")
+        raise ArgumentTypeError(f"progress must be True or False, got {type(progress).__name__}")
     if is_distributed_data(data):
         return True
     if progress:
-        raise ValueError("progress= is for Dask data (a dask DataFrame or a Parquet path); "
-                         "in-memory fits run without a progress display")
+        raise ArgumentError("progress= is for Dask data (a dask DataFrame or a Parquet path); "
+                            "in-memory fits run without a progress display")
     if client is not None:
-        raise ValueError("client= is for Dask data (a dask DataFrame or a Parquet path); "
-                         "in-memory data is fitted locally")
+        raise ArgumentError("client= is for Dask data (a dask DataFrame or a Parquet path); "
+                            "in-memory data is fitted locally")
     return False
 
 
@@ -123,6 +132,7 @@ def structured_frame(formula: str, data: Any, var_func: VarFunc | None,
     return frame, residual
 
 
+@refuse_unknown_arguments
 def gls(formula: str, data: Any, weights: VarFunc | None = None,
         correlation: CorStruct | None = None, REML: bool = True, offset: Any = None,
         na_action: str = "omit", control: Control | dict[str, Any] | None = None) -> Any:
@@ -135,22 +145,23 @@ def gls(formula: str, data: Any, weights: VarFunc | None = None,
     from mixedfx.results.gls_model import GlsModel
 
     if not isinstance(REML, bool):
-        raise TypeError(f"REML must be True or False, got {REML!r}")
+        raise ArgumentTypeError(f"REML must be True or False, got {REML!r}")
     if weights is not None and not isinstance(weights, VarFunc):
-        raise TypeError("gls weights must be a variance function (mixedfx.var_ident, "
-                        "var_power, var_exp); for prior weights use mixedfx.lm")
+        raise ArgumentTypeError("gls weights must be a variance function (mixedfx.var_ident, "
+                                "var_power, var_exp); for prior weights use mixedfx.lm")
     ctrl = Control.from_user(control)
     frame, residual = structured_frame(formula, data, weights, correlation, offset,
                                        na_action, require_random=False)
     if frame.terms:
-        raise ValueError("gls takes no random-effect terms; use mixedfx.lmer with "
-                         "weights= / correlation= for a mixed model")
+        raise ArgumentError("gls takes no random-effect terms; use mixedfx.lmer with "
+                            "weights= / correlation= for a mixed model")
     with blas_threads_for(frame.X.shape[1] + 1):
         fit = fit_gls(frame, REML, ctrl, residual)
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
     return GlsModel(frame, fit, ctrl, data_name=name)
 
 
+@refuse_unknown_arguments
 def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int = 1,
           weights: Any = None, offset: Any = None, na_action: str = "omit",
           control: Control | dict[str, Any] | None = None, start: dict | None = None,
@@ -185,37 +196,29 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 
     if isinstance(weights, VarFunc):
-        raise TypeError("glmer weights must be prior weights (a column name or an array); "
-                        "nlme variance functions (var_ident, ...) are for lmer and gls")
+        raise ArgumentTypeError("glmer weights must be prior weights (a column name or an array); "
+                                "nlme variance functions (var_ident, ...) are for lmer and gls")
     fam = family_from(family, link)
     if fam.name == "gaussian" and fam.link.name == "identity":
-        raise ValueError("family gaussian with identity link is a linear mixed model: "
-                         "use mixedfx.lmer")
-    nAGQ = check_positive_int(nAGQ, "nAGQ", minimum=0)
-    check_choice(na_action, "na_action", ("omit", "fail"))
+        raise ArgumentError("family gaussian with identity link is a linear mixed model: "
+                            "use mixedfx.lmer")
+    nAGQ = check_nagq(nAGQ)
+    check_choice(na_action, "na_action", ("omit", "exclude", "fail"))
     if start is not None and not isinstance(start, dict):
-        from mixedfx.errors import ArgumentTypeError
-
         raise ArgumentTypeError("glmer start must be a dict such as {'theta': [...]}, got "
                                 f"{type(start).__name__}")
     if start:
         unknown = sorted(set(start) - {"theta", "fixef"})
         if unknown:
-            from mixedfx.errors import ArgumentError
-
             raise ArgumentError(f"unknown start component(s) {unknown}; glmer accepts "
                                 "{'theta': [...]} and, with it, 'fixef': [...]")
         if "fixef" in start and ("theta" not in start or int(nAGQ) == 0):
-            from mixedfx.errors import ArgumentError
-
             raise ArgumentError("glmer start 'fixef' needs 'theta' too and nAGQ >= 1 (with "
                                 "nAGQ=0 the fixed effects are estimated inside PIRLS)")
     if _distributed(data, client, progress):
         from mixedfx.distributed.glmer import dask_glmer
 
         if start and "fixef" in start:
-            from mixedfx.errors import ArgumentError
-
             raise ArgumentError("glmer start 'fixef' is not available for Dask data; give "
                                 "start={'theta': [...]}")
 
@@ -228,7 +231,8 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     from mixedfx.glmm.dispersion import check_dispersion, fit_glmm_ml_dispersion
 
     method = check_dispersion(dispersion, fam, int(nAGQ))
-    resp = encode_response(frame.y, fam, frame.weights)
+    resp = encode_response(frame.y, fam, frame.weights,
+                           frame.formula.response or "response")
     if start and "theta" in start:
         from mixedfx.lmm.fit import lower_bounds
         from mixedfx.validate import check_vector
@@ -248,6 +252,7 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     return model
 
 
+@refuse_unknown_arguments
 def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset: Any = None,
              na_action: str = "omit", control: Control | dict[str, Any] | None = None,
              link: str = "log", tol: float = 5e-5) -> Any:
@@ -263,20 +268,26 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
 
     check_number(tol, "tol", 0.0)
     if not isinstance(link, str):
-        raise TypeError(f"link must be a link name such as 'log', got {link!r}")
+        raise ArgumentTypeError(f"link must be a link name such as 'log', got {link!r}")
     from mixedfx.errors import PirlsError
     from mixedfx.glmm.negbin import optimize_log_theta, theta_ml
 
     if _distributed(data, None):
-        raise ValueError("glmer_nb is not available for Dask data (its θ search needs the "
-                         "rows); use glmer with family=negative_binomial(theta)")
+        raise ArgumentError("glmer_nb is not available for Dask data (its θ search needs the "
+                            "rows); use glmer with family=negative_binomial(theta)")
 
     common = {"nAGQ": nAGQ, "weights": weights, "offset": offset, "na_action": na_action,
               "control": control}
-    poisson_fit = glmer(formula, data, family="poisson", link=link, **common)
+    try:
+        poisson_fit = glmer(formula, data, family="poisson", link=link, **common)
+    except DataError as exc:      # the counts are checked by the Poisson start fit
+        if "the poisson family needs" not in str(exc):
+            raise
+        raise DataError("glmer_nb: " + str(exc).replace(
+            "the poisson family", "the negative binomial family of glmer_nb")) from None
     prior = poisson_fit._resp.prior_weights
     report: dict[str, bool] = {}
-    theta0 = theta_ml(poisson_fit._resp.y, poisson_fit.fitted(), prior, eps=2 * tol,
+    theta0 = theta_ml(poisson_fit._resp.y, poisson_fit._state.mu, prior, eps=2 * tol,
                       report=report)
     fits: dict[float, Any] = {}
     from dataclasses import replace as _replace

@@ -17,8 +17,25 @@ subclass RuntimeError (what PirlsError was before). This module imports nothing 
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = ["ArgumentError", "ArgumentTypeError", "ConvergenceError", "DataError", "FitError",
-           "FormulaError", "MixedfxError", "NewLevelError", "PirlsError", "ResourceError"]
+           "FormulaError", "MixedfxError", "NewLevelError", "PirlsError", "ResourceError",
+           "did_you_mean"]
+
+
+def did_you_mean(name: object, choices: Iterable[str]) -> str:
+    """`" (did you mean 'x'?)"` for the choice closest to `name` (case-insensitive,
+    difflib's ratio >= 0.6), or `""` when none is close or `name` is not a string."""
+    if not isinstance(name, str):
+        return ""
+    lower: dict[str, str] = {}
+    for c in choices:
+        if isinstance(c, str):
+            lower.setdefault(c.lower(), c)
+    close = difflib.get_close_matches(name.lower(), list(lower), n=1)
+    return f" (did you mean '{lower[close[0]]}'?)" if close else ""
 
 
 class MixedfxError(ValueError):

@@ -11,21 +11,45 @@ with the size it would have needed.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError, ResourceError
+from mixedfx.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DataError,
+    MixedfxError,
+    ResourceError,
+    did_you_mean,
+)
 
 MAX_DESIGN_BYTES = 4 * 2**30
+MAX_NAGQ = 100          # lme4's GHrule: stopifnot(ord < 101L)
 
-__all__ = ["MAX_DESIGN_BYTES", "check_bool", "check_choice", "check_column_names",
-           "check_design_size", "check_finite_design", "check_level", "check_number",
-           "check_positive_int", "check_used_columns", "check_vector"]
+__all__ = [
+    "MAX_DESIGN_BYTES",
+    "MAX_NAGQ",
+    "check_bool",
+    "check_choice",
+    "check_column_names",
+    "check_design_size",
+    "check_finite_design",
+    "check_keywords",
+    "check_level",
+    "check_number",
+    "check_positive_int",
+    "check_used_columns",
+    "check_vector", "numeric_vector",
+    "refuse_unknown_arguments",
+    "refuse_unknown_arguments_in",
+]
 
 
 def check_bool(value: Any, name: str) -> bool:
@@ -76,11 +100,36 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_seed(seed: Any, name: str = "seed") -> np.random.Generator:
+    """A numpy Generator from `seed`: None, a non-negative integer, a SeedSequence or a
+    Generator (used as is)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, np.random.SeedSequence) or (
+            isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_))
+            and int(seed) >= 0):
+        return np.random.default_rng(seed)
+    raise ArgumentTypeError(f"{name} must be None, an integer >= 0 or a numpy Generator, got "
+                            f"{seed!r} ({type(seed).__name__})")
+
+
+def check_nagq(value: Any) -> int:
+    """nAGQ as an integer in 0..`MAX_NAGQ` (lme4's Gauss–Hermite rules stop at 100; numpy's
+    rule overflows to non-finite weights beyond a few hundred nodes, and the quadrature
+    arrays grow with nAGQ²), checked before anything is allocated."""
+    n = check_positive_int(value, "nAGQ", minimum=0)
+    if n > MAX_NAGQ:
+        raise ArgumentError(f"nAGQ must be at most {MAX_NAGQ} (lme4's Gauss-Hermite rules stop "
+                            f"at 100 nodes; more overflow the quadrature weights), got {n}; "
+                            "nAGQ=25 is ample for a scalar random effect")
+    return n
+
+
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     """One of the strings in `choices`."""
     if not isinstance(value, str) or value not in choices:
         raise ArgumentError(f"{name} must be one of {', '.join(map(repr, choices))}, "
-                            f"got {value!r}")
+                            f"got {value!r}{did_you_mean(value, choices)}")
     return value
 
 
@@ -96,6 +145,91 @@ def check_vector(value: Any, name: str, length: int | None = None) -> np.ndarray
     if not np.all(np.isfinite(arr)):
         raise ArgumentError(f"{name} must be finite, got {arr.tolist()}")
     return arr
+
+
+# -- unknown arguments ------------------------------------------------------------------------
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _accepted(sig: inspect.Signature) -> list[str]:
+    return [n for n, p in sig.parameters.items() if n not in ("self", "cls")
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def _call_name(fn: Callable[..., Any]) -> str:
+    qual = getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
+    return qual.rsplit(".<locals>.", 1)[-1]
+
+
+def _bind_error(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> str | None:
+    """Why `fn(*args, **kwargs)` cannot bind (unknown keyword, too many or missing arguments),
+    as a message naming the argument and listing the accepted ones; None if it binds."""
+    sig = inspect.signature(fn)
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        names = _accepted(sig)
+        accepts = f"it accepts: {', '.join(names)}" if names else "it takes no arguments"
+        unknown = [k for k in kwargs if k not in sig.parameters
+                   or sig.parameters[k].kind == inspect.Parameter.VAR_POSITIONAL]
+        call = f"{_call_name(fn)}()"
+        if unknown and not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+            return (f"{call} got an unexpected keyword argument {unknown[0]!r}"
+                    f"{did_you_mean(unknown[0], names)}; {accepts}")
+        return f"{call}: {exc}; {accepts}"
+    return None
+
+
+def refuse_unknown_arguments(fn: F) -> F:
+    """Decorator: a call that does not fit `fn`'s signature (an unknown keyword such as
+    `reml=`, too many positional arguments) raises ArgumentTypeError naming the argument,
+    with a "did you mean" and the accepted names, instead of Python's bare TypeError.
+    The signature is only inspected after a TypeError, so calls cost nothing extra."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TypeError as exc:
+            if isinstance(exc, MixedfxError):
+                raise
+            message = _bind_error(fn, args, kwargs)
+            if message is None:
+                raise
+            raise ArgumentTypeError(message) from None
+
+    wrapper.__refuses_unknown__ = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def refuse_unknown_arguments_in(cls: type) -> type:
+    """Apply `refuse_unknown_arguments` to the public methods `cls` defines itself."""
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_") or not inspect.isfunction(value) \
+                or getattr(value, "__refuses_unknown__", False):
+            continue
+        setattr(cls, name, refuse_unknown_arguments(value))
+    return cls
+
+
+class RefusesUnknownArguments:
+    """Mixin: every public method a subclass defines refuses calls that do not fit its
+    signature with an ArgumentTypeError (see `refuse_unknown_arguments`)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        refuse_unknown_arguments_in(cls)
+
+
+def check_keywords(kwargs: Mapping[str, Any], target: Callable[..., Any], where: str,
+                   skip: Iterable[str] = ()) -> None:
+    """Keywords forwarded by `where` (e.g. "confint(method='profile')") to `target` must be
+    among `target`'s parameters (less `skip`, which `where` fills itself)."""
+    names = [n for n in _accepted(inspect.signature(target)) if n not in set(skip)]
+    unknown = [k for k in kwargs if k not in names]
+    if unknown:
+        raise ArgumentTypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}"
+                                f"{did_you_mean(unknown[0], names)}; it accepts: "
+                                f"{', '.join(names) or 'no further keywords'}")
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -135,11 +269,19 @@ def check_used_columns(data: pd.DataFrame, variables: Iterable[str],
                                 "model columns must hold numbers, strings, booleans or "
                                 "categories")
             others = {type(v).__name__ for v in nonnull
-                      if not isinstance(v, (str, numbers.Number, np.bool_, bool))}
+                      if not isinstance(v, (str, numbers.Real, np.bool_, bool))}
+            if any(isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real)
+                   for v in nonnull):
+                raise DataError(f"column {name!r} holds complex numbers; models need real "
+                                "values: use the real part, the modulus or two columns")
             if others and name not in grouping:
                 raise DataError(f"column {name!r} holds {'/'.join(sorted(others))} values, "
                                 "which cannot be used as numbers or factor levels; convert it "
                                 "to numbers or strings")
+        if pd.api.types.is_complex_dtype(dtype):
+            raise DataError(f"column {name!r} is a {dtype} column of complex numbers; models "
+                            "need real values: use the real part (np.real), the modulus "
+                            "(np.abs) or two columns")
         if name in grouping:
             continue
         if pd.api.types.is_datetime64_any_dtype(dtype) or \
@@ -155,6 +297,24 @@ def check_used_columns(data: pd.DataFrame, variables: Iterable[str],
                 raise DataError(f"column {name!r} has {int(inf.sum())} infinite value(s) "
                                 f"(rows {shown}{', ...' if len(rows) > 5 else ''}); remove or "
                                 "recode them (NaN / None are treated as missing)")
+
+
+def numeric_vector(arr: np.ndarray, what: str) -> np.ndarray:
+    """`arr` as floats, refusing what would be converted silently: strings ("1.5"), complex
+    numbers (the imaginary part dropped), dates; missing values (None / NaN) become NaN."""
+    if arr.dtype.kind in "biuf":
+        return arr.astype(float)
+    bad = None
+    if arr.dtype.kind == "O":
+        bad = next((v for v in arr.tolist() if v is not None and not (
+            isinstance(v, numbers.Real) or (isinstance(v, float) and np.isnan(v)))
+            and not (pd.api.types.is_scalar(v) and pd.isna(v))), None)
+        if bad is None:
+            return np.array([np.nan if v is None or pd.isna(v) else float(v)
+                             for v in arr.tolist()], dtype=float)
+    shown = f"{bad!r} ({type(bad).__name__})" if bad is not None else f"{arr.dtype} values"
+    raise DataError(f"{what} must be real numbers, got {shown}; convert them first, e.g. "
+                    "pd.to_numeric(...)")
 
 
 def check_finite_design(X: np.ndarray, names: Sequence[str], what: str) -> None:

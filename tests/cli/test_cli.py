@@ -44,8 +44,8 @@ def test_csv_path_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "   Data: d" in capsys.readouterr().out
     assert main(["fit", "Yield ~ x + (1 | Batch)", "--data", str(path)]) == 2
     assert "unknown variable 'x'" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="unknown data set"):
-        main(["fit", "y ~ 1 + (1 | g)", "--data", "no_such_data"])
+    assert main(["fit", "y ~ 1 + (1 | g)", "--data", "no_such_data"]) == 2
+    assert "neither a file nor a bundled data set" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_the_same_tool() -> None:

@@ -103,7 +103,7 @@ def test_predict_se_lmm(models):
     m, r = models["sleepstudy"], REF["sleepstudy"]
     nd = pd.DataFrame({"Days": np.arange(10), "Subject": "308"})
     plain = m.predict(nd)
-    assert isinstance(plain, np.ndarray)
+    assert isinstance(plain, pd.Series) and plain.index.equals(nd.index)
     fx = m.predict(nd, re_form="NA", se_fit=True)
     full = m.predict(nd, se_fit=True, interval="confidence", level=0.9)
     assert list(full.columns) == ["fit", "se_fit", "lower", "upper"]

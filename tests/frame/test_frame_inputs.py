@@ -82,3 +82,64 @@ def test_nullable_pandas_dtypes(ref) -> None:
         m2 = mfx.lmer("Reaction ~ Days + flag + (Days | Subject)", with_na)
     assert m2.nobs == len(d) - 3
     assert "flagTRUE" in m2.fixef.index
+
+
+# -- no silent coercion at intake (issue 19) ----------------------------------------------
+def _sleep(**cols: object) -> pd.DataFrame:
+    d = mfx.datasets.load("sleepstudy")
+    for k, v in cols.items():
+        d[k] = v
+    return d
+
+
+@pytest.mark.parametrize("values", [[1, "1", 2, "2", 3, "3"], [True, "True", 0, "0", 2, "2"]])
+def test_values_that_print_alike_are_not_merged_into_one_level(values: list[object]) -> None:
+    d = _sleep(g=np.array(values * 30, dtype=object))
+    with pytest.raises(mfx.DataError, match=r"column 'g' holds .* same factor level"):
+        mfx.lmer("Reaction ~ Days + (1 | g)", d)
+    with pytest.raises(mfx.DataError, match="column 'g'"):
+        mfx.lmer("Reaction ~ g + (1 | Subject)", d)
+
+
+def test_one_type_per_column_is_fine() -> None:
+    d = _sleep(g=np.array(["1", "2", "3"] * 60, dtype=object))
+    m = mfx.lmer("Reaction ~ Days + (1 | g)", d)
+    assert m.ngrps == {"g": 3}
+
+
+def test_complex_values_are_refused_not_cast() -> None:
+    with pytest.raises(mfx.DataError, match=r"column 'z' .*complex"):
+        mfx.lmer("Reaction ~ z + (1 | Subject)", _sleep(z=np.arange(180) + 1j))
+    with pytest.raises(mfx.DataError, match="column 'z' holds complex"):
+        mfx.lmer("Reaction ~ z + (1 | Subject)",
+                 _sleep(z=np.array([1 + 1j] * 180, dtype=object)))
+    with pytest.raises(mfx.DataError, match="weights must be real numbers"):
+        mfx.lmer("Reaction ~ Days + (1 | Subject)", _sleep(), weights=np.ones(180) + 0j)
+
+
+def test_string_weights_and_offsets_are_refused_not_parsed() -> None:
+    with pytest.raises(mfx.DataError, match=r"weights must be real numbers, got '1.5' \(str\)"):
+        mfx.lmer("Reaction ~ Days + (1 | Subject)", _sleep(w=["1.5"] * 180), weights="w")
+    with pytest.raises(mfx.DataError, match="offset must be real numbers"):
+        mfx.lmer("Reaction ~ Days + (1 | Subject)", _sleep(), offset=["0"] * 180)
+
+
+def test_object_weights_with_missing_values_are_missing() -> None:
+    w = np.array([None, *[1.0] * 179], dtype=object)
+    with pytest.warns(UserWarning, match="1 observation"):
+        m = mfx.lmer("Reaction ~ Days + (1 | Subject)", _sleep(), weights=w)
+    assert m.nobs == 179
+
+
+def test_object_column_levels_are_labelled_value_by_value() -> None:
+    """pandas' unique() treats True, 1 and 1.0 as one value; the levels must not: 1 and 1.0
+    are one level "1" (R's as.character), True is "TRUE", and no row loses its level."""
+    d = _sleep(g=np.array([True, 1, 0, False, 2, 3.0] * 30, dtype=object))
+    m = mfx.lmer("Reaction ~ Days + (1 | g)", d)
+    assert m.ngrps == {"g": 6}
+    assert sorted(m.ranef()["g"].index) == ["0", "1", "2", "3", "FALSE", "TRUE"]
+    d = _sleep(g=np.array([1.0, 1, 2, 2.0, 3, 3] * 30, dtype=object))
+    m = mfx.lmer("Reaction ~ Days + (1 | g)", d)
+    assert list(m.ranef()["g"].index) == ["1", "2", "3"]
+    p = m.predict(pd.DataFrame({"Days": [0.0, 0.0], "g": np.array([1, 1.0], dtype=object)}))
+    assert p.iloc[0] == p.iloc[1]

@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.results.persist import Saveable
+from mixedfx.validate import RefusesUnknownArguments
 
 
 def baseline_frame(formula: str, data: Any, weights: Any, offset: Any, na_action: str,
@@ -24,8 +26,8 @@ def baseline_frame(formula: str, data: Any, weights: Any, offset: Any, na_action
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, require_random=False, glm=glm)
     if frame.terms:
-        raise ValueError(f"{what} formulas have no random-effects terms: use mixedfx.lmer / "
-                         f"mixedfx.glmer for {formula!r}")
+        raise ArgumentError(f"{what} formulas have no random-effects terms: use mixedfx.lmer / "
+                            f"mixedfx.glmer for {formula!r}")
     return frame
 
 
@@ -33,7 +35,7 @@ def data_name(data: Any) -> str | None:
     return getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
 
 
-class FixedEffectsModel(Saveable):
+class FixedEffectsModel(Saveable, RefusesUnknownArguments):
     """Shared behaviour of `LinearModel` and `GeneralizedLinearModel`."""
 
     _frame: ModelFrame
@@ -106,7 +108,7 @@ class FixedEffectsModel(Saveable):
         """β̂ ± q SE with q the t quantile on the residual df when the dispersion is
         estimated (R's `confint.lm`), the normal quantile otherwise (`confint.default`)."""
         if not 0 < level < 1:
-            raise ValueError(f"level must be in (0, 1), got {level!r}")
+            raise ArgumentError(f"level must be in (0, 1), got {level!r}")
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         a = 0.5 + level / 2
         q = stats.t.ppf(a, self.df_residual) if self._t_based else stats.norm.ppf(a)
@@ -118,8 +120,8 @@ class FixedEffectsModel(Saveable):
     def confint(self, level: float = 0.95, method: str = "Wald") -> pd.DataFrame:
         """Intervals of the coefficients: `Wald` (see `wald_confint`)."""
         if str(method).lower() != "wald":
-            raise ValueError(f"confint of an {type(self).__name__} supports method='Wald' "
-                             f"only, got {method!r}")
+            raise ArgumentError(f"confint of an {type(self).__name__} supports method='Wald' "
+                                f"only, got {method!r}")
         return self.wald_confint(level)
 
     def tidy(self, conf_int: bool = False, conf_level: float = 0.95,

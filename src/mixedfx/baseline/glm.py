@@ -20,9 +20,11 @@ from scipy import stats
 
 from mixedfx.baseline.base import FixedEffectsModel, baseline_frame, data_name
 from mixedfx.baseline.linear import call_text
+from mixedfx.errors import ArgumentError
 from mixedfx.families import Family, family_from
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.response import GlmResponse, encode_response
+from mixedfx.validate import refuse_unknown_arguments
 
 
 class IrlsResult:
@@ -65,8 +67,8 @@ def irls(X: np.ndarray, resp: GlmResponse, family: Family, offset: np.ndarray,
         halvings = 0
         while not (math.isfinite(dev) and family.validmu(new_mu)):
             if it == 1 or halvings > maxit:
-                raise ValueError("IRLS failed: no valid set of coefficients found; please "
-                                 "supply starting values")
+                raise ArgumentError("IRLS failed: no valid set of coefficients found; please "
+                                    "supply starting values")
             new_beta = (new_beta + beta) / 2
             new_eta = X @ new_beta + offset
             new_mu = link.linkinv(new_eta)
@@ -154,7 +156,7 @@ class GeneralizedLinearModel(FixedEffectsModel):
     def dispersion(self) -> float:
         if not self.family.has_dispersion:
             return 1.0
-        W, r = self._fit.W, self.residuals("working")
+        W, r = self._fit.W, self._residual_values("working")
         keep = W > 0
         return float(np.sum((W * r * r)[keep]) / self.df_residual)
 
@@ -182,12 +184,17 @@ class GeneralizedLinearModel(FixedEffectsModel):
         return self.npar - self.aic / 2
 
     # -- fitted values, residuals, predictions ------------------------------------------
-    def fitted(self) -> np.ndarray:
-        """Fitted means μ̂."""
-        return self._fit.mu.copy()
+    def fitted(self) -> pd.Series:
+        """Fitted means μ̂: a Series indexed by the data's rows used (with
+        na_action="exclude": every row, NaN at the dropped ones)."""
+        return self._frame.rowwise(self._fit.mu)
 
-    def residuals(self, type: str = "deviance") -> np.ndarray:
-        """R's `residuals.glm`: `deviance` (default), `pearson`, `working`, `response`."""
+    def residuals(self, type: str = "deviance") -> pd.Series:
+        """R's `residuals.glm`: `deviance` (default), `pearson`, `working`, `response`; a
+        Series indexed as `fitted()`."""
+        return self._frame.rowwise(self._residual_values(type))
+
+    def _residual_values(self, type: str) -> np.ndarray:
         y, mu, wt, fam = self._resp.y, self._fit.mu, self._resp.wt, self.family
         if type == "deviance":
             d = fam.dev_resids(y, mu, wt)
@@ -198,21 +205,21 @@ class GeneralizedLinearModel(FixedEffectsModel):
             return (y - mu) / fam.link.mu_eta(self._fit.eta)
         if type == "response":
             return y - mu
-        raise ValueError("type must be 'deviance', 'pearson', 'working' or 'response'")
+        raise ArgumentError("type must be 'deviance', 'pearson', 'working' or 'response'")
 
     def predict(self, newdata: Any = None, type: str = "link", se_fit: bool = False
                 ) -> np.ndarray | pd.DataFrame:
         """R's `predict.glm`: link or response scale; with `se_fit` a frame `fit, se.fit`
         (response scale: SE × |μ'(η)|, the delta method as R)."""
         if type not in ("link", "response"):
-            raise ValueError("type must be 'link' or 'response'")
+            raise ArgumentError("type must be 'link' or 'response'")
         eta, se = self._linear_predictor_new(newdata)
         if type == "response":
             d = np.abs(self.family.link.mu_eta(eta))
             eta, se = self.family.link.linkinv(eta), se * d
         if not se_fit:
-            return eta
-        return pd.DataFrame({"fit": eta, "se.fit": se})
+            return self._frame.prediction(newdata, eta)
+        return self._frame.prediction_frame(newdata, pd.DataFrame({"fit": eta, "se.fit": se}))
 
     def summary(self) -> Any:
         """R's `summary.glm` (z or t tests, dispersion, deviances, AIC, iterations)."""
@@ -225,6 +232,7 @@ class GeneralizedLinearModel(FixedEffectsModel):
                 f"deviance {self.deviance:.4f}; nobs {self.nobs}>")
 
 
+@refuse_unknown_arguments
 def glm(formula: str, data: Any, family: str | Family = "gaussian", weights: Any = None,
         offset: Any = None, na_action: str = "omit", link: str | None = None
         ) -> GeneralizedLinearModel:
@@ -234,7 +242,8 @@ def glm(formula: str, data: Any, family: str | Family = "gaussian", weights: Any
     `cbind(successes, failures)`)."""
     fam = family_from(family, link)
     frame = baseline_frame(formula, data, weights, offset, na_action, glm=True, what="glm")
-    resp = encode_response(frame.y, fam, frame.weights)
+    resp = encode_response(frame.y, fam, frame.weights,
+                           frame.formula.response or "response")
     name = data_name(data)
     fam_text = fam.name if fam.link.name == _default_link(fam) else \
         f'{fam.name}(link = "{fam.link.name}")'

@@ -18,7 +18,9 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.baseline.base import FixedEffectsModel, baseline_frame, data_name
+from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.validate import refuse_unknown_arguments
 
 
 class LinearModel(FixedEffectsModel):
@@ -57,21 +59,30 @@ class LinearModel(FixedEffectsModel):
     def df_residual(self) -> int:
         return self._frame.n - self._rank
 
-    def fitted(self) -> np.ndarray:
+    def _fitted_values(self) -> np.ndarray:
         return self._frame.X @ self.beta + self._offset
 
-    def residuals(self, type: str = "response") -> np.ndarray:
-        """`response` (y − ŷ, R's default) or `pearson` / `working` (√w (y − ŷ) and y − ŷ)."""
-        e = self._frame.y - self.fitted()
+    def fitted(self) -> pd.Series:
+        """ŷ = Xβ̂ (+ offset): a Series indexed by the data's rows used (with
+        na_action="exclude": every row, NaN at the dropped ones)."""
+        return self._frame.rowwise(self._fitted_values())
+
+    def residuals(self, type: str = "response") -> pd.Series:
+        """`response` (y − ŷ, R's default) or `pearson` / `working` (√w (y − ŷ) and y − ŷ);
+        a Series indexed as `fitted()`."""
+        return self._frame.rowwise(self._residual_values(type))
+
+    def _residual_values(self, type: str) -> np.ndarray:
+        e = self._frame.y - self._fitted_values()
         if type in ("response", "working"):
             return e
         if type in ("pearson", "deviance"):
             return e * np.sqrt(self.prior_weights)
-        raise ValueError("type must be 'response', 'pearson', 'deviance' or 'working'")
+        raise ArgumentError("type must be 'response', 'pearson', 'deviance' or 'working'")
 
     @property
     def rss(self) -> float:
-        e = self.residuals()
+        e = self._residual_values("response")
         return float(np.sum(self.prior_weights * e * e))
 
     @property
@@ -109,7 +120,8 @@ class LinearModel(FixedEffectsModel):
 
     # -- R² and F -----------------------------------------------------------------------
     def _mss(self) -> float:
-        f = self.fitted() - self._offset if self._frame.offset is not None else self.fitted()
+        f = self._fitted_values()
+        f = f - self._offset if self._frame.offset is not None else f
         w = self.prior_weights
         if self.has_intercept:
             m = float(np.sum(w * f) / np.sum(w))
@@ -143,12 +155,12 @@ class LinearModel(FixedEffectsModel):
         `"prediction"` a frame `fit, se.fit, lwr, upr` (prediction intervals add σ̂² to the
         variance: ŷ ± t SE√(1 + ...) as R, assuming unit weights for new observations)."""
         if interval not in ("none", "confidence", "prediction"):
-            raise ValueError("interval must be 'none', 'confidence' or 'prediction'")
+            raise ArgumentError("interval must be 'none', 'confidence' or 'prediction'")
         if not 0 < level < 1:
-            raise ValueError(f"level must be in (0, 1), got {level!r}")
+            raise ArgumentError(f"level must be in (0, 1), got {level!r}")
         fit, se = self._linear_predictor_new(newdata)
         if not se_fit and interval == "none":
-            return fit
+            return self._frame.prediction(newdata, fit)
         out = pd.DataFrame({"fit": fit})
         if se_fit:
             out["se.fit"] = se
@@ -157,7 +169,7 @@ class LinearModel(FixedEffectsModel):
             var = se**2 + (self.dispersion if interval == "prediction" else 0.0)
             out["lwr"] = fit - t * np.sqrt(var)
             out["upr"] = fit + t * np.sqrt(var)
-        return out
+        return self._frame.prediction_frame(newdata, out)
 
     def summary(self) -> Any:
         """R's `summary.lm` (coefficients with t tests, σ̂, R², F)."""
@@ -177,6 +189,7 @@ def call_text(fn: str, formula: str, data: Any, name: str | None, **extra: Any) 
     return f"{fn}({', '.join(parts)})"
 
 
+@refuse_unknown_arguments
 def lm(formula: str, data: Any, weights: Any = None, offset: Any = None,
        na_action: str = "omit") -> LinearModel:
     """Fit a linear model by least squares (R's `lm`), with the formula engine of `lmer`

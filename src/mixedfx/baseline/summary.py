@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.frame.rows import used_rows
 from mixedfx.results.rformat import format_pval, format_real, print_coefmat, zapsmall
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class LmSummary:
         m = self.model
         weighted = m.frame.weights is not None
         out = ["", "Call:", m._call, ""]
-        r = m.residuals("pearson")[m.prior_weights != 0]
+        r = used_rows(m, m.residuals("pearson"))[m.prior_weights != 0]
         out.append("Weighted Residuals:" if weighted else "Residuals:")
         if m.df_residual > 5:
             q = _quantiles(r)
@@ -110,7 +111,7 @@ class GlmSummary:
     def __str__(self) -> str:
         m = self.model
         out = ["", "Call:", m._call, "", "Deviance Residuals: "]
-        r = m.residuals("deviance")
+        r = used_rows(m, m.residuals("deviance"))
         if m.df_residual > 5:
             names, vals = QUANTILE_NAMES, _quantiles(r)
         else:

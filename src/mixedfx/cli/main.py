@@ -1,8 +1,14 @@
 """`mixedfx fit FORMULA --data NAME_OR_PATH [--ml] [--family F] [--json] [--plot KIND PNG]`:
 fit and print (and draw: `--plot caterpillar|diagnostics|check out.png`, needs mixedfx[plot]).
 
-`--data` is a bundled data set name (`mixedfx.datasets.names()`) or a CSV / Parquet file.
-The summary is printed as lme4 prints it; `--json` prints the machine-readable record instead.
+`--data` is a bundled data set name (`mixedfx.datasets.names()`) or a CSV / Parquet file
+(see `mixedfx.cli.data`). The summary is printed as lme4 prints it; `--json` prints the
+machine-readable record instead.
+
+Exit status: 0 on success; 2 for every usage or input error (a bad option, an option that does
+not apply to the model, unreadable data, a formula or data the model refuses), reported as one
+line `mixedfx: error: ...` on stderr without a traceback; 1 for an unexpected internal error
+(also one line); 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -11,36 +17,25 @@ import argparse
 import json
 import sys
 import warnings
-from pathlib import Path
 
 import pandas as pd
 
 from mixedfx import datasets
+from mixedfx.cli.data import CliError, load_data
+from mixedfx.errors import FormulaError, MixedfxError
 
 
-def load_data(source: str) -> pd.DataFrame:
-    """A bundled data set by name, or a CSV / Parquet file by path."""
-    path = Path(source)
-    if path.suffix.lower() in (".csv", ".gz", ".parquet", ".pq", ".tsv") or path.exists():
-        if not path.exists():
-            raise SystemExit(f"mixedfx: data file not found: {source}")
-        if path.suffix.lower() in (".parquet", ".pq"):
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
-        df.attrs["name"] = path.stem
-        return df
-    try:
-        df = datasets.load(source)
-    except ValueError as exc:
-        raise SystemExit(f"mixedfx: {exc}") from None
-    df.attrs["name"] = source
-    return df
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are raised (one line, exit 2) instead of printed with the
+    usage text."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CliError(f"{message} (see mixedfx {self.prog.split()[-1]} --help)"
+                       if " " in self.prog else f"{message} (see mixedfx --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mixedfx",
-                                     description="Mixed-effects models with lme4's formulas.")
+    parser = _Parser(prog="mixedfx", description="Mixed-effects models with lme4's formulas.")
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="fit a model and print its summary")
     fit.add_argument("formula", help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
@@ -51,9 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="gaussian (lmer, default), binomial, poisson, Gamma, "
                           "inverse_gaussian or negative_binomial (glmer / glmer_nb)")
     fit.add_argument("--link", default=None, help="link function (default: the family's)")
-    fit.add_argument("--nagq", type=int, default=1,
-                     help="glmer: 1 = Laplace (default), >1 adaptive Gauss-Hermite, 0 fast")
+    fit.add_argument("--nagq", type=int, default=None,
+                     help="glmer: 1 = Laplace (default), >1 adaptive Gauss-Hermite (at most "
+                          "100), 0 fast")
     fit.add_argument("--weights", default=None, help="column of prior weights")
+    fit.add_argument("--sep", default=None,
+                     help="field separator of a text file (default: detected; e.g. ';')")
+    fit.add_argument("--encoding", default="utf-8",
+                     help="text encoding of a CSV file (default utf-8; e.g. latin-1)")
     fit.add_argument("--json", action="store_true", help="print machine-readable JSON")
     fit.add_argument("--plot", nargs=2, metavar=("KIND", "FILE"), default=None,
                      help="also draw KIND (caterpillar, diagnostics or check) to FILE "
@@ -63,25 +63,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (see the module docstring)."""
+    try:
+        return _main(argv)
+    except CliError as exc:
+        return _fail(str(exc))
+    except MixedfxError as exc:
+        return _fail(exc.reason if isinstance(exc, FormulaError) else str(exc))
+    except KeyboardInterrupt:
+        print("mixedfx: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: one line, no traceback, a distinct status
+        return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it",
+                     status=1)
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print(f"mixedfx: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:          # --help / --version print and exit 0
+        return int(exc.code or 0)
     if args.command == "datasets":
         for name in datasets.names():
             print(name)
         return 0
     if args.plot is not None and args.plot[0] not in PLOTS:
-        print(f"mixedfx: error: unknown plot {args.plot[0]!r}; choose one of "
-              f"{', '.join(PLOTS)}", file=sys.stderr)
-        return 2
-    data = load_data(args.data)
+        raise CliError(f"unknown plot {args.plot[0]!r}; choose one of {', '.join(PLOTS)}")
+    _check_options(args)
+    data = load_data(args.data, sep="\t" if args.sep == "\\t" else args.sep,
+                     encoding=args.encoding)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            model = _fit(args, data)
-        except (ValueError, TypeError, RuntimeError) as exc:
-            print(f"mixedfx: error: {exc}", file=sys.stderr)
-            return 2
+        model = _fit(args, data)
     for w in caught:
-        print(f"mixedfx: warning: {w.message}", file=sys.stderr)
+        print(f"mixedfx: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
     if args.json:
         record = model.to_dict()
         record["warnings"] = [str(w.message) for w in caught]
@@ -91,6 +112,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot is not None:
         return _plot(model, *args.plot)
     return 0
+
+
+def _is_lmm(args: argparse.Namespace) -> bool:
+    return args.family.strip().lower() == "gaussian" and args.link in (None, "identity")
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Options that do not apply to the model asked for are refused, not ignored."""
+    if _is_lmm(args) and args.nagq is not None:
+        raise CliError("--nagq applies to generalized models (--family binomial, poisson, ...);"
+                       " a gaussian fit (lmer) has no quadrature")
+    if not _is_lmm(args) and args.ml:
+        raise CliError("--ml applies to linear mixed models; glmer fits are always maximum "
+                       "likelihood")
+    if args.sep is not None and len(args.sep) != 1 and args.sep != "\\t":
+        raise CliError(f"--sep must be one character (e.g. ';' or a tab), got {args.sep!r}")
 
 
 PLOTS = ("caterpillar", "diagnostics", "check")
@@ -125,12 +162,13 @@ def _fit(args: argparse.Namespace, data: pd.DataFrame) -> object:
     from mixedfx.api import glmer, glmer_nb, lmer
 
     family = args.family.strip()
-    if family.lower() == "gaussian" and args.link in (None, "identity"):
+    nagq = 1 if args.nagq is None else args.nagq
+    if _is_lmm(args):
         return lmer(args.formula, data=data, REML=not args.ml, weights=args.weights)
     if family.lower() in ("negative_binomial", "negbin", "nb"):
-        return glmer_nb(args.formula, data=data, nAGQ=args.nagq, weights=args.weights,
+        return glmer_nb(args.formula, data=data, nAGQ=nagq, weights=args.weights,
                         link=args.link or "log")
-    return glmer(args.formula, data=data, family=family, link=args.link, nAGQ=args.nagq,
+    return glmer(args.formula, data=data, family=family, link=args.link, nAGQ=nagq,
                  weights=args.weights)
 
 

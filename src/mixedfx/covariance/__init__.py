@@ -13,6 +13,7 @@ from mixedfx.covariance.diagonal import Diagonal
 from mixedfx.covariance.structured import StructuredCovariance
 from mixedfx.covariance.toeplitz import Toeplitz
 from mixedfx.covariance.unstructured import CovarianceStructure, Unstructured
+from mixedfx.errors import ArgumentError
 
 #: glmmTMB's name -> class, for the structures mixedfx implements
 STRUCTURES: dict[str, type[CovarianceStructure]] = {
@@ -30,8 +31,8 @@ def structure_for(k: int, kind: str = "us") -> CovarianceStructure:
     try:
         cls = STRUCTURES[kind]
     except KeyError:
-        raise ValueError(f"unknown covariance structure {kind!r}; available: "
-                         f"{', '.join(STRUCTURES)}") from None
+        raise ArgumentError(f"unknown covariance structure {kind!r}; available: "
+                            f"{', '.join(STRUCTURES)}") from None
     return cls(k)
 
 

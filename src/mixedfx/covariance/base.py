@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from mixedfx.errors import ArgumentError
+
 #: pivots below this are treated as zero in the semi-definite Cholesky factor
 PIVOT_TOL = 1e-12
 
@@ -27,7 +29,7 @@ def psd_cholesky(R: np.ndarray) -> np.ndarray:
         d = R[j, j] - C[j, :j] @ C[j, :j]
         if d <= PIVOT_TOL * scale:
             if d < -1e-8 * scale:
-                raise ValueError("correlation matrix is not positive semi-definite")
+                raise ArgumentError("correlation matrix is not positive semi-definite")
             continue
         C[j, j] = math.sqrt(d)
         C[j + 1:, j] = (R[j + 1:, j] - C[j + 1:, :j] @ C[j, :j]) / C[j, j]

@@ -16,6 +16,7 @@ import numpy as np
 
 from mixedfx.covariance.base import numeric_template_derivatives, psd_cholesky, sd_name
 from mixedfx.covariance.unstructured import CovarianceStructure, sd_corr
+from mixedfx.errors import ArgumentError
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,6 @@ class StructuredCovariance(CovarianceStructure):
     def check_columns(self, names: list[str]) -> None:
         """Refuse a term this structure makes no sense for (too few columns)."""
         if self.k < self.min_columns:
-            raise ValueError(
-                f"{self.name}() needs a term with at least {self.min_columns} columns "
-                f"(it has {self.k}: {', '.join(names)}); with one column use (x | g)")
+            raise ArgumentError(
+                   f"{self.name}() needs a term with at least {self.min_columns} columns "
+                   f"(it has {self.k}: {', '.join(names)}); with one column use (x | g)")

@@ -42,6 +42,8 @@ from typing import Any
 
 import pandas as pd
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
+
 __all__ = ["describe", "load", "metadata", "names"]
 
 _DATA_PACKAGE = "mixedfx.datasets"
@@ -75,12 +77,13 @@ def names() -> list[str]:
 def _resolve(name: str) -> str:
     """Map a case-insensitive data set name to its canonical spelling."""
     if not isinstance(name, str):
-        raise TypeError(f"data set name must be a str, not {type(name).__name__}")
+        raise ArgumentTypeError(f"data set name must be a str, not {type(name).__name__}")
     available = names()
     lookup = {n.lower(): n for n in available}
     key = name.strip().lower()
     if key not in lookup:
-        raise ValueError(f"unknown data set {name!r}; available data sets: {', '.join(available)}")
+        raise ArgumentError(f"unknown data set {name!r}{did_you_mean(name, available)}; "
+                            f"available data sets: {', '.join(available)}")
     return lookup[key]
 
 
@@ -117,7 +120,7 @@ def _convert(raw: pd.Series, spec: dict[str, Any], column: str) -> pd.Series | p
         unmatched = (cat.codes == -1) & values.notna().to_numpy()
         if unmatched.any():
             bad = sorted(set(values[unmatched]))[:5]
-            raise ValueError(f"column {column!r}: values {bad} are not among the stored levels")
+            raise ArgumentError(f"column {column!r}: values {bad} are not among the stored levels")
         return cat
     if r_type == "integer":
         return pd.to_numeric(raw).astype("Int64" if has_na else "int64")
@@ -131,7 +134,7 @@ def _convert(raw: pd.Series, spec: dict[str, Any], column: str) -> pd.Series | p
         return mapped.astype("boolean" if has_na else "bool")
     if r_type == "character":
         return raw.astype(object)
-    raise ValueError(f"column {column!r}: unsupported R type {r_type!r}")
+    raise ArgumentError(f"column {column!r}: unsupported R type {r_type!r}")
 
 
 def load(name: str) -> pd.DataFrame:
@@ -161,7 +164,7 @@ def load(name: str) -> pd.DataFrame:
             na_values=[""],
         )
     if list(raw.columns) != list(columns):
-        raise ValueError(f"data file of {info['name']!r} does not match its metadata")
+        raise ArgumentError(f"data file of {info['name']!r} does not match its metadata")
     data = {col: _convert(raw[col], spec, col) for col, spec in columns.items()}
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(raw)))
     frame.attrs["name"] = info["name"]   # shown as "Data: ..." in model summaries

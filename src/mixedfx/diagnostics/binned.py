@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError
+
 
 def default_nclass(n: int) -> int:
     if n >= 100:
@@ -27,11 +29,11 @@ def binned_resids(x: np.ndarray, y: np.ndarray, nclass: int | None = None) -> pd
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1 or len(x) == 0:
-        raise ValueError("x and y must be non-empty one-dimensional arrays of the same length")
+        raise ArgumentError("x and y must be non-empty one-dimensional arrays of the same length")
     n = len(x)
     nclass = default_nclass(n) if nclass is None else int(nclass)
     if nclass < 1:
-        raise ValueError("nclass must be a positive integer")
+        raise ArgumentError("nclass must be a positive integer")
     idx = np.floor(n * np.arange(1, nclass) / nclass).astype(int)
     if np.any(idx == 0):
         nclass = 1

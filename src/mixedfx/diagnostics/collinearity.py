@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError
 from mixedfx.inference.contrasts import fixed_terms, term_columns
 
 
@@ -33,7 +34,7 @@ def vif(model: Any, ci: float = 0.95) -> pd.DataFrame:
         keep = idx
     labels = [t for t in fixed_terms(fr) if t in cols]
     if len(labels) < 2:
-        raise ValueError("VIFs need at least two fixed-effects terms besides the intercept")
+        raise ArgumentError("VIFs need at least two fixed-effects terms besides the intercept")
     pos = {j: i for i, j in enumerate(keep)}
     Vk = V[np.ix_(keep, keep)]
     sd = np.sqrt(np.diag(Vk))

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError
+
 
 @dataclass
 class Influence:
@@ -45,7 +47,7 @@ class Influence:
             return self.fixed_effects_deleted - self.fixed_effects
         if which in ("var.cov", "var_cov"):
             return self.var_cov_comps_deleted - self.var_cov_comps
-        raise ValueError("which must be 'fixed' or 'var.cov'")
+        raise ArgumentError("which must be 'fixed' or 'var.cov'")
 
     def dfbetas(self) -> pd.DataFrame:
         """dfbeta of the fixed effects divided by the refits' standard errors."""
@@ -92,16 +94,16 @@ def _group_labels(model: Any, groups: Any) -> tuple[str, np.ndarray]:
     if isinstance(groups, (list, tuple)) and all(isinstance(g, str) for g in groups):
         missing = [g for g in groups if g not in fr.frame.columns]
         if missing:
-            raise ValueError(f"groups names column(s) {missing} not in the model frame; "
-                             f"available: {list(fr.frame.columns)}")
+            raise ArgumentError(f"groups names column(s) {missing} not in the model frame; "
+                                f"available: {list(fr.frame.columns)}")
         parts = [_labels(fr.frame[g].to_numpy()) for g in groups]
         labels = parts[0] if len(parts) == 1 else \
             np.array([".".join(t) for t in zip(*parts, strict=True)], dtype=object)
         return ".".join(groups), labels
     arr = np.asarray(groups)
     if arr.shape != (fr.n,):
-        raise ValueError(f"groups must be column name(s) of the model frame or an array of "
-                         f"{fr.n} labels, got shape {arr.shape}")
+        raise ArgumentError(f"groups must be column name(s) of the model frame or an array of "
+                            f"{fr.n} labels, got shape {arr.shape}")
     return "groups", _labels(arr)
 
 
@@ -135,8 +137,8 @@ def _refit(model: Any, keep: np.ndarray, maxfun: int) -> Any:
     structures = residual_structure_kwargs(model)
     if structures:
         if w is not None:
-            raise ValueError("influence() of a model with both prior weights and an nlme "
-                             "variance function is not available")
+            raise ArgumentError("influence() of a model with both prior weights and an nlme "
+                                "variance function is not available")
         return lmer(model.formula, data, REML=model.REML, offset=off, control=ctrl,
                     **structures)
     return lmer(model.formula, data, REML=model.REML, weights=w, offset=off, control=ctrl,
@@ -149,7 +151,7 @@ def influence(model: Any, groups: Any = None, maxfun: int = 1000) -> Influence:
     `groups`: column name(s) of the model frame (several are pasted with "."), or an array of
     one label per row of the fit. `maxfun`: optimizer evaluations per refit."""
     if not isinstance(maxfun, (int, np.integer)) or maxfun < 1:
-        raise ValueError("maxfun must be a positive integer")
+        raise ArgumentError("maxfun must be a positive integer")
     name, labels = _group_labels(model, groups)
     deleted = list(dict.fromkeys(labels))
     fe0 = model.fixef

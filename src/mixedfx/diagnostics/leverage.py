@@ -27,6 +27,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.linalg import lapack
 
+from mixedfx.frame.rows import used_rows
 from mixedfx.inference.design import lambda_matrix, z_matrix
 
 _DENSE_LIMIT = 8000
@@ -115,7 +116,7 @@ def cooks_distance(model: Any) -> np.ndarray:
         warnings.simplefilter("ignore")
         h = hatvalues(model)
     p = np.linalg.matrix_rank(model.frame.X)
-    r = model.residuals(type="pearson")
+    r = used_rows(model, model.residuals(type="pearson")).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         d = (r / (1.0 - h)) ** 2 * h / (model.sigma**2 * p)
     d[np.isinf(d)] = np.nan
@@ -126,6 +127,6 @@ def standardized_residuals(model: Any) -> np.ndarray:
     """Pearson residuals over σ√(1 − hᵢ), h from `leverage` (R's `rstandard`; for an LMM the
     Cook's distance above is rᵢ*² hᵢ / (p (1 − hᵢ)) in these)."""
     h = leverage(model)
-    r = model.residuals(type="pearson")
+    r = used_rows(model, model.residuals(type="pearson")).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return r / (model.sigma * np.sqrt(1.0 - h))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError
 from mixedfx.results.predict import fixed_matrix, prepare_newdata
 
 
@@ -25,12 +26,12 @@ def predict_se(model: Any, newdata: object = None, re_form: str | None = None,
     """Predictions with Wald standard errors: columns `fit`, `se_fit`, and `lower`, `upper`
     (at `level`) unless `interval="none"`."""
     if type not in ("link", "response"):
-        raise ValueError("type must be 'link' or 'response'")
+        raise ArgumentError("type must be 'link' or 'response'")
     if interval not in ("none", "confidence"):
-        raise ValueError("interval must be 'none' or 'confidence' (prediction intervals for "
-                         "mixed models: mixedfx.inference.predict_interval)")
+        raise ArgumentError("interval must be 'none' or 'confidence' (prediction intervals for "
+                            "mixed models: mixedfx.inference.predict_interval)")
     if not 0 < level < 1:
-        raise ValueError("level must be between 0 and 1")
+        raise ArgumentError("level must be between 0 and 1")
     fr = model.frame
     X = fr.X if newdata is None else fixed_matrix(fr, prepare_newdata(fr, newdata))
     V = model.vcov.to_numpy()
@@ -49,4 +50,4 @@ def predict_se(model: Any, newdata: object = None, re_form: str | None = None,
     if interval == "confidence":
         out["lower"] = lo
         out["upper"] = hi
-    return out
+    return fr.prediction_frame(newdata, out)

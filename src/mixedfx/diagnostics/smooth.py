@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mixedfx.errors import ArgumentError
+
 
 def _lowest(x: np.ndarray, y: np.ndarray, n: int, xs: float, nleft: int, nright: int,
             w: np.ndarray, userw: bool, rw: np.ndarray) -> tuple[float, bool]:
@@ -51,7 +53,7 @@ def lowess(x: np.ndarray, y: np.ndarray, f: float = 2 / 3, iter: int = 3,
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1:
-        raise ValueError("x and y must be one-dimensional arrays of the same length")
+        raise ArgumentError("x and y must be one-dimensional arrays of the same length")
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     o = np.argsort(x, kind="stable")

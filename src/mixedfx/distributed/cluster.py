@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError
+
 
 def require_dask() -> None:
     """Import check with a clear message when the optional dependency is missing."""
@@ -42,8 +44,8 @@ def client_for(client: Any) -> Iterator[Any]:
             cluster.close()
         return
     if not isinstance(client, str):
-        raise TypeError("client must be a dask.distributed.Client, a scheduler address "
-                        f"string or None, got {type(client).__name__}")
+        raise ArgumentTypeError("client must be a dask.distributed.Client, a scheduler address "
+                                f"string or None, got {type(client).__name__}")
     try:
         own = Client(client)
     except (OSError, TimeoutError) as exc:
@@ -72,7 +74,7 @@ def tree_reduce(items: list[Any], combine: Callable[[Any, Any], Any],
 
     level = list(items)
     if not level:
-        raise ValueError("the data has no partitions")
+        raise ArgumentError("the data has no partitions")
     while len(level) > 1:
         level = [delayed(combine_all, pure=True)(*level[i:i + split_every])
                  for i in range(0, len(level), split_every)]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from mixedfx.errors import DataError
 from mixedfx.formula import evaluate_response
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.lmm.crossproducts import CrossProductBuilder, CrossProducts
@@ -72,8 +73,8 @@ class PartitionEncoder:
         y = np.asarray(evaluate_response(self.response, frame, factor_as_indicator=self.glm),
                        dtype=float)
         if not np.all(np.isfinite(y)):
-            raise ValueError(f"response {self.response!r} has non-finite value(s) (Inf or "
-                             "NaN after transformation)")
+            raise DataError(f"response {self.response!r} has non-finite value(s) (Inf or "
+                            "NaN after transformation)")
         off = None
         for expr in self.offsets:
             term = np.asarray(evaluate_response(expr, frame), dtype=float)
@@ -82,12 +83,12 @@ class PartitionEncoder:
             col = sub[self.offset_column].to_numpy(dtype=float)
             off = col if off is None else off + col
         if off is not None and not np.all(np.isfinite(off)):
-            raise ValueError("offset must be finite")
+            raise DataError("offset must be finite")
         w = None
         if self.weights_column is not None:
             w = sub[self.weights_column].to_numpy(dtype=float)
             if np.any(~np.isfinite(w)) or np.any(w <= 0):
-                raise ValueError("weights must be positive and finite")
+                raise DataError("weights must be positive and finite")
         X = np.asarray(self.fixed_design.matrix(frame), dtype=float)[:, self.kept_columns]
         terms = []
         for t in self.terms:
@@ -198,5 +199,5 @@ def slice_levels(M: sp.csc_matrix | None, k1: int, start: int, stop: int) -> Any
     from mixedfx.lmm.sliced import LevelSlice
 
     if M is None:
-        raise ValueError("no observations in the data")
+        raise DataError("no observations in the data")
     return LevelSlice.from_matrix(M, k1, start, stop)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.covariance import structure_for
+from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError
 from mixedfx.formula import ParsedFormula, build_design, parse_formula
 from mixedfx.frame.levels import is_factor_like
 from mixedfx.frame.model_frame import MissingDataWarning, ModelFrame
@@ -60,27 +61,29 @@ def build_dask_frame(formula: str, ddf: Any, client: Any, weights: Any, offset: 
     )
 
     if na_action not in ("omit", "fail"):
-        raise ValueError("na_action must be 'omit' or 'fail'")
+        raise ArgumentError(f"na_action must be 'omit' or 'fail' for Dask data, got "
+                            f"{na_action!r} ('exclude' pads results to the rows of in-memory "
+                            "data)")
     if not isinstance(formula, str):
-        raise TypeError("formula must be a string such as 'y ~ x + (1 | g)'")
+        raise ArgumentTypeError("formula must be a string such as 'y ~ x + (1 | g)'")
     for what, value in (("weights", weights), ("offset", offset)):
         if value is not None and not isinstance(value, str):
-            raise TypeError(f"{what}= must be a column name for Dask data (arrays cannot be "
-                            "aligned with the partitions)")
+            raise ArgumentTypeError(f"{what}= must be a column name for Dask data (arrays "
+                                    "cannot be aligned with the partitions)")
     data_columns = list(map(str, ddf.columns))
     parsed = parse_formula(formula, data_columns)
     if not parsed.bars:
-        raise ValueError("No random effects terms specified in formula: add a term such as "
-                         "(1 | group)")
+        raise DataError("No random effects terms specified in formula: add a term such as "
+                        "(1 | group)")
     match = _DATA_DEPENDENT.search(formula)
     if match:
-        raise ValueError(f"{match.group(1)}() learns from all rows and is not available for "
-                         "Dask data: compute the column (or cast it to a string / category "
-                         "column) before fitting")
+        raise DataError(f"{match.group(1)}() learns from all rows and is not available for "
+                        "Dask data: compute the column (or cast it to a string / category "
+                        "column) before fitting")
     extra = [c for c in (weights, offset) if c is not None]
     missing = [c for c in extra if c not in data_columns]
     if missing:
-        raise ValueError(f"column(s) {missing} not found in data")
+        raise DataError(f"column(s) {missing} not found in data")
     columns = list(dict.fromkeys([*parsed.variables, *extra]))
     meta = ddf._meta
     group_columns = list(dict.fromkeys(v for bar in parsed.bars for v in bar.group_vars))
@@ -101,14 +104,14 @@ def build_dask_frame(formula: str, ddf: Any, client: Any, weights: Any, offset: 
     n_dropped = report.n_rows - report.n_complete
     if n_dropped:
         if na_action == "fail":
-            raise ValueError(f"missing values in {n_dropped} row(s) of the model's variables "
-                             "(na_action='fail')")
+            raise DataError(f"missing values in {n_dropped} row(s) of the model's variables "
+                            "(na_action='fail')")
         warnings.warn(f"{n_dropped} observation(s) deleted due to missingness",
                       MissingDataWarning, stacklevel=4)
     if parsed.response in report.kinds and report.kinds[parsed.response] - {"numeric",
                                                                             "logical"}:
-        raise ValueError(f"response {parsed.response!r} must be numeric (or 0/1 / boolean for "
-                         "a binomial model) for Dask data")
+        raise DataError(f"response {parsed.response!r} must be numeric (or 0/1 / boolean for "
+                        "a binomial model) for Dask data")
     labels = {c: level_labels(report.uniques[c]) for c in factor_columns}
     template = _template(report.head, labels, parsed)
     X_full, fixed_design = build_design(parsed.fixed_rhs, template)
@@ -117,7 +120,7 @@ def build_dask_frame(formula: str, ddf: Any, client: Any, weights: Any, offset: 
     for bar in parsed.bars:
         _, spec = build_design(bar.lhs, template)
         if spec.ncol == 0:
-            raise ValueError(f"random-effects term ({bar.lhs} | {bar.group_name}) has no columns")
+            raise DataError(f"random-effects term ({bar.lhs} | {bar.group_name}) has no columns")
         if len(bar.group_vars) == 1:
             levels = labels[bar.group_vars[0]]
         else:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mixedfx.distributed.frame import as_dask_frame, build_dask_frame
+from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import RankDeficiencyWarning, _check_terms
 from mixedfx.optimize import Control
 
@@ -47,12 +48,12 @@ def dask_glmer(formula: str, data: Any, family: Any, nAGQ: int = 1, client: Any 
     check_distributable_family(family)
     shown = Progress(check_progress(progress))
     if nAGQ > 1:
-        raise ValueError("nAGQ > 1 (adaptive Gauss-Hermite) is not available for Dask data; "
-                         "use nAGQ=1 (Laplace) or nAGQ=0")
+        raise ArgumentError("nAGQ > 1 (adaptive Gauss-Hermite) is not available for Dask data; "
+                            "use nAGQ=1 (Laplace) or nAGQ=0")
     ctrl = Control.from_user(control)
     if ctrl.calc_derivs is True:
-        raise ValueError("calc_derivs (finite-difference Hessian) is not available for Dask "
-                         "data")
+        raise ArgumentError("calc_derivs (finite-difference Hessian) is not available for Dask "
+                            "data")
     ctrl = replace(ctrl, calc_derivs=False)
     ddf = as_dask_frame(data)
     with client_for(client) as cl:

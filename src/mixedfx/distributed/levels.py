@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentTypeError, DataError
 from mixedfx.formula.evaluate import column_kind
 from mixedfx.formula.rnames import format_level
 from mixedfx.frame.levels import as_factor
@@ -80,15 +81,15 @@ def check_report(report: LevelReport) -> None:
              if len(k - {"numeric"}) > 0 and len(k) > 1}
     if mixed:
         desc = "; ".join(f"{c!r}: {', '.join(k)}" for c, k in mixed.items())
-        raise TypeError(f"the partitions of the data disagree on column types ({desc}); "
-                        "cast the column to one type (e.g. ddf.astype) before fitting")
+        raise ArgumentTypeError(f"the partitions of the data disagree on column types ({desc}); "
+                                "cast the column to one type (e.g. ddf.astype) before fitting")
     bad = {c: n for c, n in report.group_missing.items() if n}
     if bad:
         desc = ", ".join(f"{c!r} ({n} row(s))" for c, n in bad.items())
-        raise ValueError(f"grouping column(s) with missing values: {desc}; drop or fill "
-                         "those rows before fitting on Dask")
+        raise DataError(f"grouping column(s) with missing values: {desc}; drop or fill "
+                        "those rows before fitting on Dask")
     if report.n_complete == 0:
-        raise ValueError("no observations left after removing rows with missing values")
+        raise DataError("no observations left after removing rows with missing values")
 
 
 def level_labels(values: pd.Series) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.errors import ArgumentError
 from mixedfx.families import Family
 from mixedfx.glmm.pirls import Pirls, PirlsError, PirlsState
 from mixedfx.glmm.response import GlmResponse, encode_response
@@ -195,8 +196,8 @@ def check_distributable_family(family: Family) -> None:
     """The families whose log-likelihood is a plain sum over rows at given μ (no dispersion
     to estimate from the same rows): binomial, poisson, negative binomial with fixed θ."""
     if family.kernel(np.array([0.5]), np.array([0.5]), np.array([1.0])) is None:
-        raise ValueError(f"family {family.name} is not available for Dask data (binomial, "
-                         "poisson and negative_binomial(theta) are)")
+        raise ArgumentError(f"family {family.name} is not available for Dask data (binomial, "
+                            "poisson and negative_binomial(theta) are)")
 
 
 class DistributedPirls(Pirls):
@@ -248,7 +249,7 @@ class DistributedPirls(Pirls):
         if self.progress is not None:
             self.progress.count("PIRLS passes over the data", self.passes)
         if total is None:
-            raise ValueError("no observations in the data")
+            raise ArgumentError("no observations in the data")
         return total.xp if isinstance(total, PartialSums) else total
 
     def _b(self, u: list[np.ndarray], templates: list[np.ndarray]) -> list[np.ndarray]:

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from mixedfx.errors import ArgumentTypeError
 from mixedfx.lmm.deviance import ProfiledDeviance
 
 
@@ -80,5 +81,5 @@ class ReportingDeviance(ProfiledDeviance):
 def check_progress(progress: Any) -> bool:
     """`progress=` must be True or False."""
     if not isinstance(progress, bool):
-        raise TypeError(f"progress must be True or False, got {type(progress).__name__}")
+        raise ArgumentTypeError(f"progress must be True or False, got {type(progress).__name__}")
     return progress

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError
 from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 from mixedfx.results.lmm_model import LinearMixedModel
 
@@ -100,8 +101,8 @@ class DaskReplicates:
         from mixedfx.validate import check_bool
 
         if n_jobs != 1:
-            raise ValueError("n_jobs is for in-memory fits: a Dask fit's bootstrap "
-                             "replicates run on its Dask cluster (client=)")
+            raise ArgumentError("n_jobs is for in-memory fits: a Dask fit's bootstrap "
+                                "replicates run on its Dask cluster (client=)")
         self._require_data("bootstrap()")
         client = getattr(self, "_boot_client", None)
         if client is None:
@@ -111,8 +112,8 @@ class DaskReplicates:
 
     def _require_data(self, what: str) -> None:
         if self._frame.data is None:
-            raise ValueError(f"{what} needs the model's Dask data; this model (a bootstrap "
-                             "replicate) has none")
+            raise ArgumentError(f"{what} needs the model's Dask data; this model (a bootstrap "
+                                "replicate) has none")
 
     def _remember_client(self, client: Any) -> None:
         """Keep the fit's Client or scheduler address: `bootstrap` and `profile` use that
@@ -186,8 +187,8 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
             kind = "pearson"
             scaled = scaled or type == "normalized"
         else:
-            raise ValueError("type must be 'response', 'pearson', 'deviance', 'working' or "
-                             "'normalized'")
+            raise ArgumentError("type must be 'response', 'pearson', 'deviance', 'working' or "
+                                "'normalized'")
         scale = self.sigma if scaled else 1.0
         return self._frame.data.map_partitions(_residual_partition, self._predictor(), kind,
                                                scale, meta=pd.Series([], dtype=float))
@@ -197,7 +198,7 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
         """Predictions: a Dask series for a Dask frame (or for the training data when
         `newdata` is None), an array for in-memory new data."""
         if type not in ("link", "response"):
-            raise ValueError("type must be 'link' or 'response'")
+            raise ArgumentError("type must be 'link' or 'response'")
         from mixedfx.distributed import is_distributed_data
 
         if newdata is not None and not is_distributed_data(newdata):
@@ -335,10 +336,10 @@ class DaskGeneralizedLinearMixedModel(DaskReplicates, GeneralizedLinearMixedMode
     def residuals(self, type: str = "deviance", scaled: bool = False) -> Any:
         """Residuals as a Dask series (`deviance`, `pearson`, `response`, `working`)."""
         if type not in ("deviance", "pearson", "response", "working"):
-            raise ValueError("type must be 'deviance', 'pearson', 'response' or "
-                             "'working'")
+            raise ArgumentError("type must be 'deviance', 'pearson', 'response' or "
+                                "'working'")
         if scaled and self.family.has_dispersion:
-            raise ValueError("scaled residuals are for models with a scale parameter")
+            raise ArgumentError("scaled residuals are for models with a scale parameter")
         # (binomial, Poisson, negative binomial with fixed θ: σ = 1, scaled = unscaled)
         return self._frame.data.map_partitions(
             _glm_residual_partition, RowPredictor(self), self.family, type,
@@ -349,7 +350,7 @@ class DaskGeneralizedLinearMixedModel(DaskReplicates, GeneralizedLinearMixedMode
         """Predictions on the link or response scale: a Dask series for Dask data (or
         the training data when `newdata` is None), an array for in-memory new data."""
         if type not in ("link", "response"):
-            raise ValueError("type must be 'link' or 'response'")
+            raise ArgumentError("type must be 'link' or 'response'")
         from mixedfx.distributed import is_distributed_data
         from mixedfx.distributed.frame import as_dask_frame
 

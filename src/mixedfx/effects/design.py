@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError
 from mixedfx.formula.nodes import Name, iter_nodes
 
 
@@ -76,13 +77,13 @@ def parse_focal(term: str | list[str] | tuple[str, ...], preds: Predictors, what
     else:
         names = [str(t).strip() for t in term]
     if not names or any(not n for n in names):
-        raise ValueError(f"{what}: empty predictor name in {term!r}")
+        raise ArgumentError(f"{what}: empty predictor name in {term!r}")
     unknown = [n for n in names if n not in preds.names]
     if unknown:
-        raise ValueError(f"{what}: {unknown} not among the model's fixed-effects predictors "
-                         f"{preds.names}")
+        raise ArgumentError(f"{what}: {unknown} not among the model's fixed-effects predictors "
+                            f"{preds.names}")
     if len(set(names)) != len(names):
-        raise ValueError(f"{what}: repeated predictor in {term!r}")
+        raise ArgumentError(f"{what}: repeated predictor in {term!r}")
     return names
 
 

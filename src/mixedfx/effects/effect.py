@@ -24,6 +24,8 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.effects.design import Predictors, family_of, model_matrix, parse_focal, predictors
+from mixedfx.errors import ArgumentError
+from mixedfx.validate import refuse_unknown_arguments
 
 
 def nice(x: float) -> float:
@@ -47,11 +49,11 @@ def _focal_values(name: str, preds: Predictors, xlevels: Any) -> list[Any]:
         spec = 5
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         if spec < 2:
-            raise ValueError(f"xlevels for {name!r} must ask for at least 2 values")
+            raise ArgumentError(f"xlevels for {name!r} must ask for at least 2 values")
         return default_levels(preds.data[name].to_numpy(dtype=float), int(spec))
     vals = np.asarray(spec, dtype=float).ravel()
     if vals.size == 0 or not np.all(np.isfinite(vals)):
-        raise ValueError(f"xlevels for {name!r} must be finite numbers")
+        raise ArgumentError(f"xlevels for {name!r} must be finite numbers")
     return vals.tolist()
 
 
@@ -64,6 +66,7 @@ def _quantile(model: Any, level: float) -> float:
     return float(stats.norm.ppf(a))
 
 
+@refuse_unknown_arguments
 def effect(model: Any, term: str | list[str], xlevels: Any = None, level: float = 0.95,
            type: str = "response") -> pd.DataFrame:
     """effects' `as.data.frame(effect(term, model, xlevels=, confidence.level=))`.
@@ -74,15 +77,15 @@ def effect(model: Any, term: str | list[str], xlevels: Any = None, level: float 
     Returns the focal columns, then `fit`, `se`, `lower`, `upper`.
     """
     if type not in ("response", "link"):
-        raise ValueError("type must be 'response' or 'link'")
+        raise ArgumentError("type must be 'response' or 'link'")
     if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
+        raise ArgumentError(f"level must be in (0, 1), got {level!r}")
     preds = predictors(model)
     focal = parse_focal(term, preds, "effect")
     if isinstance(xlevels, dict):
         extra = [k for k in xlevels if k not in focal]
         if extra:
-            raise ValueError(f"xlevels names {extra} that are not focal predictors {focal}")
+            raise ArgumentError(f"xlevels names {extra} that are not focal predictors {focal}")
     values = [_focal_values(f, preds, xlevels) for f in focal]
     combos = list(itertools.product(*reversed(values)))       # first focal fastest
     grid = pd.DataFrame([tuple(reversed(c)) for c in combos], columns=focal)

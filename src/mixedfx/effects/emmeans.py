@@ -29,6 +29,8 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.effects.design import family_of, is_lmm, model_matrix, parse_focal, predictors
+from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.validate import refuse_unknown_arguments
 
 LMER_DF = {"kenward-roger": "Kenward-Roger", "kenward_roger": "Kenward-Roger",
            "kr": "Kenward-Roger", "satterthwaite": "Satterthwaite",
@@ -39,7 +41,12 @@ RESPONSE_NAMES = {"binomial": "prob", "poisson": "rate", "negative.binomial": "r
 def _names(x: str | Sequence[str] | None) -> list[str]:
     if x is None:
         return []
-    return [x] if isinstance(x, str) else list(x)
+    if isinstance(x, str):
+        return [x]
+    if not isinstance(x, (list, tuple)) or not all(isinstance(v, str) for v in x):
+        raise ArgumentTypeError(f"specs / by must be a column name or a list of names, got "
+                                f"{x!r} ({type(x).__name__})")
+    return list(x)
 
 
 class _Inference:
@@ -55,8 +62,8 @@ class _Inference:
             else:
                 key = str(lmer_df).lower()
                 if key not in LMER_DF:
-                    raise ValueError("lmer_df must be 'kenward-roger', 'satterthwaite' or "
-                                     f"'asymptotic', got {lmer_df!r}")
+                    raise ArgumentError("lmer_df must be 'kenward-roger', 'satterthwaite' or "
+                                        f"'asymptotic', got {lmer_df!r}")
             self.method = LMER_DF[key]
             if self.method == "Kenward-Roger":
                 from mixedfx.inference.kenward_roger import kenward_roger
@@ -69,7 +76,7 @@ class _Inference:
                 self._st = satterthwaite_state(model)
         else:
             if lmer_df is not None:
-                raise ValueError("lmer_df applies to linear mixed models only")
+                raise ArgumentError("lmer_df applies to linear mixed models only")
             fam = family_of(model)
             if fam is None or fam.has_dispersion:
                 self.method = "residual"
@@ -92,7 +99,7 @@ def _grid(model: Any, at: dict[str, Any] | None) -> tuple[pd.DataFrame, np.ndarr
     at = dict(at or {})
     unknown = [k for k in at if k not in preds.names]
     if unknown:
-        raise ValueError(f"at names {unknown} that are not predictors {preds.names}")
+        raise ArgumentError(f"at names {unknown} that are not predictors {preds.names}")
     values = []
     for name in preds.names:
         if name in at:
@@ -102,7 +109,7 @@ def _grid(model: Any, at: dict[str, Any] | None) -> tuple[pd.DataFrame, np.ndarr
                 vals = [str(x) for x in vals]
                 bad = [x for x in vals if x not in preds.factors[name]]
                 if bad:
-                    raise ValueError(f"at: {bad} are not levels of {name!r}")
+                    raise ArgumentError(f"at: {bad} are not levels of {name!r}")
             values.append(vals)
         elif preds.is_factor(name):
             values.append(list(preds.factors[name]))
@@ -128,6 +135,7 @@ def _cells(model: Any, specs: list[str], by: list[str], at: dict[str, Any] | Non
     return cells.reset_index(drop=True), np.array(L)
 
 
+@refuse_unknown_arguments
 def emmeans(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None = None,
             at: dict[str, Any] | None = None, level: float = 0.95, type: str = "link",
             lmer_df: str | None = None, pairwise: bool = False
@@ -137,14 +145,14 @@ def emmeans(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | No
     `lower.CL`, `upper.CL` (`asymp.LCL`, `asymp.UCL` when df = Inf). With `pairwise=True`
     a dict {"emmeans": ..., "contrasts": pairs(...)} (R's `emmeans(m, pairwise ~ f)`)."""
     if type not in ("link", "response"):
-        raise ValueError("type must be 'link' or 'response'")
+        raise ArgumentError("type must be 'link' or 'response'")
     if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
+        raise ArgumentError(f"level must be in (0, 1), got {level!r}")
     preds = predictors(model)
     sp = parse_focal(_names(specs), preds, "emmeans specs")
     bys = parse_focal(_names(by), preds, "emmeans by") if by is not None else []
     if set(sp) & set(bys):
-        raise ValueError("a predictor cannot be in both specs and by")
+        raise ArgumentError("a predictor cannot be in both specs and by")
     cells, L = _cells(model, sp, bys, at)
     inf = _Inference(model, lmer_df)
     est = L @ model.beta
@@ -189,6 +197,7 @@ def _numeric_label(v: str) -> bool:
     return True
 
 
+@refuse_unknown_arguments
 def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None = None,
           at: dict[str, Any] | None = None, adjust: str = "tukey",
           lmer_df: str | None = None) -> pd.DataFrame:
@@ -196,7 +205,7 @@ def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None
     numeric level labels get the predictor name, "period1 - period2"), the by columns,
     `estimate`, `SE`, `df`, `t.ratio` (`z.ratio` when df = Inf) and `p.value`."""
     if adjust not in ("tukey", "none", "bonferroni"):
-        raise ValueError("adjust must be 'tukey', 'none' or 'bonferroni'")
+        raise ArgumentError("adjust must be 'tukey', 'none' or 'bonferroni'")
     preds = predictors(model)
     sp = parse_focal(_names(specs), preds, "pairs specs")
     bys = parse_focal(_names(by), preds, "pairs by") if by is not None else []
@@ -216,7 +225,7 @@ def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None
             Ls.append(L[a] - L[b])
             group_info.append((k, npairs))
     if not Ls:
-        raise ValueError("pairs needs at least two estimated marginal means per group")
+        raise ArgumentError("pairs needs at least two estimated marginal means per group")
     Lc = np.array(Ls)
     est = Lc @ model.beta
     se, df = inf.se_df(Lc)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError, did_you_mean
 from mixedfx.families.links import Link, link_from
 
 
@@ -154,28 +155,43 @@ class Family:
             return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
         return True
 
-    def check_response(self, y: np.ndarray, n: np.ndarray | None = None) -> None:
-        """Refuse responses outside the family's support, with R's reasons."""
+    def check_response(self, y: np.ndarray, n: np.ndarray | None = None,
+                       name: str = "response") -> None:
+        """Refuse responses outside the family's support (R's `family$initialize` checks),
+        naming the response `name`, the family and what it accepts. Non-integer counts are
+        refused for the Poisson and negative binomial families (R only warns)."""
+        label = "negative_binomial" if self.name == "negative.binomial" else \
+            "inverse_gaussian" if self.name == "inverse.gaussian" else self.name
+
+        def example(bad: np.ndarray) -> str:
+            return f"{int(bad.sum())} value(s), e.g. {float(y[np.flatnonzero(bad)[0]]):g}"
+
         if self.name == "binomial":
-            if np.any((y < 0) | (y > 1)):
-                raise ValueError("binomial response must be in [0, 1] (proportions, 0/1 values, "
-                                 "a two-level factor or cbind(successes, failures))")
+            bad = (y < 0) | (y > 1)
+            if np.any(bad):
+                raise DataError(f"binomial response {name!r} has values outside [0, 1] "
+                                f"({example(bad)}); give 0/1 values, proportions with "
+                                "weights= giving the trials, a two-level factor or "
+                                "cbind(successes, failures)")
             if n is not None:
                 s = y * n
                 if np.any(np.abs(s - np.round(s)) > 1e-7 * np.maximum(1, n)):
-                    raise ValueError("non-integer #successes in a binomial glm: with "
-                                     "proportions, weights= must give the number of trials")
+                    raise DataError(f"binomial response {name!r}: non-integer #successes "
+                                    "(proportion x weights); with proportions, weights= must "
+                                    "give the number of trials")
         elif self.name in ("poisson", "negative.binomial"):
             if np.any(y < 0):
-                raise ValueError(f"negative values not allowed for the '{self.name}' family")
-            if np.any(np.abs(y - np.round(y)) > 1e-7):
-                raise ValueError(f"non-integer counts in a {self.name} model")
-        elif self.name == "Gamma":
-            if np.any(y <= 0):
-                raise ValueError("non-positive values not allowed for the 'Gamma' family")
-        elif self.name == "inverse.gaussian" and np.any(y <= 0):
-            raise ValueError("positive values only are allowed for the 'inverse.gaussian' "
-                             "family")
+                raise DataError(f"response {name!r} has negative values ({example(y < 0)}); "
+                                f"the {label} family needs counts 0, 1, 2, ...")
+            bad = np.abs(y - np.round(y)) > 1e-7
+            if np.any(bad):
+                raise DataError(f"response {name!r} has non-integer values ({example(bad)}); "
+                                f"the {label} family needs whole-number counts 0, 1, 2, ... "
+                                "(R only warns 'non-integer x'); round them or choose a "
+                                "family for continuous data (Gamma, gaussian)")
+        elif self.name in ("Gamma", "inverse.gaussian") and np.any(y <= 0):
+            raise DataError(f"response {name!r} has values <= 0 ({example(y <= 0)}); the "
+                            f"{label} family needs a response > 0")
 
     def __str__(self) -> str:
         label = self.name if self.theta is None else f"Negative Binomial({self.theta:.5g})"
@@ -185,8 +201,8 @@ class Family:
 def _make(name: str, link: str | Link, allowed: tuple[str, ...]) -> Family:
     lk = link_from(link)
     if lk.name not in allowed:
-        raise ValueError(f"link {lk.name!r} is not available for the {name} family; "
-                         f"use one of {', '.join(allowed)}")
+        raise ArgumentError(f"link {lk.name!r} is not available for the {name} family; "
+                            f"use one of {', '.join(allowed)}")
     return Family(name, lk, allowed)
 
 
@@ -212,9 +228,9 @@ def gaussian(link: str | Link = "identity") -> Family:
 
 def negative_binomial(theta: float, link: str | Link = "log") -> Family:
     if isinstance(theta, bool) or not isinstance(theta, (int, float, np.integer, np.floating)):
-        raise TypeError(f"negative binomial theta must be a number, got {theta!r}")
+        raise ArgumentTypeError(f"negative binomial theta must be a number, got {theta!r}")
     if not (theta > 0 and math.isfinite(theta)):
-        raise ValueError(f"negative binomial theta must be positive and finite, got {theta!r}")
+        raise ArgumentError(f"negative binomial theta must be positive and finite, got {theta!r}")
     fam = _make("negative.binomial", link, ("log", "sqrt", "identity"))
     return Family(fam.name, fam.link, fam.allowed_links, theta=float(theta))
 
@@ -227,7 +243,7 @@ _BY_NAME = {"binomial": binomial, "poisson": poisson, "gamma": Gamma,
 def family_from(family: str | Family, link: str | None = None) -> Family:
     """A Family from an object or R's name ("binomial", "poisson", "Gamma", ...)."""
     if link is not None and not isinstance(link, (str, Link)):
-        raise TypeError(f"link must be a link name such as 'logit', got {link!r}")
+        raise ArgumentTypeError(f"link must be a link name such as 'logit', got {link!r}")
     if isinstance(family, Family):
         if link is None:
             return family
@@ -235,9 +251,13 @@ def family_from(family: str | Family, link: str | None = None) -> Family:
             return negative_binomial(family.theta, link)
         return _BY_NAME[family.name.lower()](link)
     if not isinstance(family, str):
-        raise TypeError("family must be a string or a mixedfx.families.Family")
+        raise ArgumentTypeError("family must be a string or a mixedfx.families.Family, got "
+                                f"{family!r} ({type(family).__name__})")
     key = family.strip().lower()
     if key not in _BY_NAME:
-        raise ValueError(f"unknown family {family!r}; available: binomial, poisson, Gamma, "
-                         "inverse_gaussian, gaussian (and families.negative_binomial(theta))")
+        hint = did_you_mean(key, [*_BY_NAME, "inverse_gaussian", "negative_binomial"])
+        hint = hint.replace("'gamma'", "'Gamma'")
+        raise ArgumentError(f"unknown family {family!r}{hint}; available: binomial, poisson, "
+                            "Gamma, inverse_gaussian, gaussian (and "
+                            "families.negative_binomial(theta))")
     return _BY_NAME[key]() if link is None else _BY_NAME[key](link)

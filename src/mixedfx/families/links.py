@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
+
 EPS = np.finfo(float).eps
 _THRESH = 30.0
 _MTHRESH = -30.0
@@ -179,7 +181,11 @@ def link_from(name: str | Link) -> Link:
     1/mu^2."""
     if isinstance(name, Link):
         return name
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"link must be a link name such as 'logit', got {name!r} "
+                                f"({type(name).__name__})")
     key = _ALIASES.get(name, name)
     if key not in LINKS:
-        raise ValueError(f"unknown link {name!r}; available links: {', '.join(LINKS)}")
+        raise ArgumentError(f"unknown link {name!r}{did_you_mean(name, LINKS)}; available "
+                            f"links: {', '.join(LINKS)}")
     return LINKS[key]

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from formulaic.transforms.contrasts import PolyContrasts, TreatmentContrasts
 
+from mixedfx.errors import ArgumentError
+
 __all__ = ["contrast_matrix", "poly_contrast_names"]
 
 
@@ -34,9 +36,9 @@ def contrast_matrix(
     """
     k = len(levels)
     if k < 2:
-        raise ValueError(
-            f"contrasts can be applied only to factors with 2 or more levels: "
-            f"'{variable}' has {k} level{'s' if k != 1 else ''}"
+        raise ArgumentError(
+               f"contrasts can be applied only to factors with 2 or more levels: "
+               f"'{variable}' has {k} level{'s' if k != 1 else ''}"
         )
     labels = [str(v) for v in levels]
     if ordered:

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError, DataError
+
 from .bars import split_rhs
 from .contrasts import contrast_matrix
 from .errors import FormulaError
@@ -95,9 +97,11 @@ class DesignSpec:
         data = _as_frame(newdata)
         missing = [v for v in self.variables if v not in data.columns]
         if missing:
-            raise ValueError(
-                f"new data lack column{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(repr(m) for m in missing)} needed by '{self.rhs}'"
+            have = ", ".join(map(str, list(data.columns)[:20]))
+            raise DataError(
+                f"newdata lacks column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(m) for m in missing)} needed by '{self.rhs}' "
+                f"(newdata has: {have or 'no columns'})"
             )
         X, _ = _assemble(self._vars, self._terms, self._codes, self.intercept, data)
         return X
@@ -195,9 +199,9 @@ def build_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
     for var in variables.values():
         if var.kind == "factor" and len(var.levels) < 2:
             # R's model.matrix sets contrasts on every factor first, and fails here
-            raise ValueError(
-                "contrasts can be applied only to factors with 2 or more levels: "
-                f"'{var.label}' has {len(var.levels)} level{'s' if len(var.levels) != 1 else ''}"
+            raise ArgumentError(
+                   "contrasts can be applied only to factors with 2 or more levels: "
+                   f"'{var.label}' has {len(var.levels)} level{'s' if len(var.levels) != 1 else ''}"
             )
     codes = term_codes(terms)
     if not intercept:

@@ -25,6 +25,8 @@ from formulaic.transforms import center as _ft_center
 from formulaic.transforms import poly as _ft_poly
 from formulaic.transforms import scale as _ft_scale
 
+from mixedfx.errors import ArgumentTypeError, DataError
+
 from .errors import FormulaError, NewLevelError
 from .functions import FUNCTIONS
 from .nodes import BinOp, Call, Name, Node, Num, Paren, UnaryOp, deparse
@@ -78,10 +80,10 @@ def column_kind(series: pd.Series) -> str:
 
 def _column(data: pd.DataFrame, name: str) -> pd.Series:
     if name not in data.columns:
-        raise ValueError(f"data lack column '{name}' used in the formula")
+        raise DataError(f"data lack column '{name}' used in the formula")
     col = data[name]
     if isinstance(col, pd.DataFrame):
-        raise ValueError(f"column name '{name}' is duplicated in the data")
+        raise DataError(f"column name '{name}' is duplicated in the data")
     return col
 
 
@@ -150,7 +152,7 @@ def _eval(node: Node, data: pd.DataFrame, states: dict[Node, dict[str, Any]], n:
             out = np.asarray(fn(np.asarray(args[0], dtype=float), _state=state), dtype=float)
             return out.reshape(-1)
         raise FormulaError(f"{node.func}() cannot be used inside an expression: {deparse(node)}")
-    raise TypeError(f"unexpected node {node!r}")  # pragma: no cover
+    raise ArgumentTypeError(f"unexpected node {node!r}")  # pragma: no cover
 
 
 @dataclass

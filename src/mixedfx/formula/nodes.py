@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from mixedfx.errors import ArgumentTypeError
+
 from .rnames import format_number, quote_name
 
 __all__ = [
@@ -168,4 +170,4 @@ def deparse(node: Node) -> str:
         if node.op in _SPACED:
             return f"{left} {node.op} {right}"
         return f"{left}{node.op}{right}"
-    raise TypeError(f"cannot deparse {node!r}")
+    raise ArgumentTypeError(f"cannot deparse {node!r}")

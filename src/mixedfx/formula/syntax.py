@@ -13,9 +13,10 @@ only as variables of the formula.
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Sequence
+
+from mixedfx.errors import ArgumentTypeError, did_you_mean
 
 from .errors import FormulaError
 from .functions import FUNCTIONS, allowed_function_list
@@ -43,13 +44,7 @@ def unknown_variable_message(name: str, columns: Sequence[str]) -> str:
     cols = [c for c in columns if isinstance(c, str)]
     shown = ", ".join(cols[:30]) + (", ..." if len(cols) > 30 else "")
     msg = f"unknown variable '{name}' in formula; available columns: {shown or '(none)'}"
-    lower: dict[str, str] = {}
-    for c in cols:
-        lower.setdefault(c.lower(), c)
-    close = [lower[m] for m in difflib.get_close_matches(name.lower(), list(lower), n=1)]
-    if close:
-        msg += f" (did you mean '{close[0]}'?)"
-    return msg
+    return msg + did_you_mean(name, cols)
 
 
 class _Parser:
@@ -367,7 +362,7 @@ def check_context(node: Node, context: str, text: str) -> None:
             for arg in n.args:
                 visit(arg, "arith")
             return
-        raise TypeError(f"unexpected node {n!r}")
+        raise ArgumentTypeError(f"unexpected node {n!r}")
 
     if context == "response":
         inner = node

@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mixedfx.errors import ArgumentTypeError
+
 from .errors import FormulaError
 from .functions import FUNCTIONS
 from .nodes import BinOp, Call, Name, Node, Num, Paren, UnaryOp, deparse
@@ -104,7 +106,7 @@ class _Encoder:
                 self.labels.append(label)
                 self.variables.append(node)
         else:  # pragma: no cover - defensive
-            raise TypeError(f"unexpected node {node!r}")
+            raise ArgumentTypeError(f"unexpected node {node!r}")
 
     # EncodeVars
     def encode(self, node: Node) -> list[Term]:

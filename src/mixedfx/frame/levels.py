@@ -7,9 +7,12 @@ imitates it). Booleans become the factor levels FALSE, TRUE.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import DataError
 from mixedfx.formula.rnames import format_level, r_sort_levels
 
 
@@ -42,6 +45,35 @@ def _already_factor(s: pd.Series) -> bool:
     return bool(used[:-1].all())
 
 
+def _kind(v: object) -> str:
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, (bool, np.bool_)):
+        return "logical"
+    return "number" if isinstance(v, numbers.Number) else type(v).__name__
+
+
+def object_labels(s: pd.Series) -> pd.Series:
+    """Each value's level label as R's `as.character` makes it (`format_level`: 1 and 1.0 give
+    "1", True gives "TRUE"), missing values None. Values of different kinds that would print
+    alike (1 and "1", True and "TRUE") are refused: as factor levels they would merge."""
+    first: dict[str, object] = {}
+    out: list[object] = []
+    for v in s.tolist():
+        if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
+            out.append(None)
+            continue
+        label = v if isinstance(v, str) else format_level(v)
+        seen = first.setdefault(label, v)
+        if _kind(seen) != _kind(v):
+            raise DataError(
+                f"column {s.name!r} holds {seen!r} ({type(seen).__name__}) and {v!r} "
+                f"({type(v).__name__}), which would become the same factor level {label!r}; "
+                f"convert the column to one type first, e.g. data[{s.name!r}].astype(str)")
+        out.append(label)
+    return pd.Series(out, index=s.index, name=s.name, dtype=object)
+
+
 def as_factor(s: pd.Series) -> pd.Series:
     """The column as a pandas categorical with R's level order and string labels.
 
@@ -54,7 +86,7 @@ def as_factor(s: pd.Series) -> pd.Series:
         cat = s.cat.remove_unused_categories()
         labels = [c if isinstance(c, str) else format_level(c) for c in cat.cat.categories]
         if len(set(labels)) != len(labels):
-            raise ValueError(f"column {s.name!r} has categories that print identically")
+            raise DataError(f"column {s.name!r} has categories that print identically")
         return pd.Series(
             pd.Categorical.from_codes(cat.cat.codes, categories=labels,
                                       ordered=bool(cat.cat.ordered)),
@@ -67,11 +99,12 @@ def as_factor(s: pd.Series) -> pd.Series:
         levels = sorted(values.tolist())
         labels = [format_level(v) for v in levels]
     else:
-        levels = r_sort_levels(str(v) for v in values)
-        labels = levels
         if not (pd.api.types.is_string_dtype(s.dtype)
                 and all(isinstance(v, str) for v in values)):
-            s = s.map(lambda v: v if pd.isna(v) else str(v))
+            s = object_labels(s)              # mixed kinds: label each value as R would
+            values = s.dropna().unique()
+        levels = r_sort_levels(str(v) for v in values)
+        labels = levels
     # vectorized coding: values not among the levels (missing ones) get code -1
     codes = pd.Categorical(s.to_numpy(dtype=object) if not pd.api.types.is_numeric_dtype(
         s.dtype) or pd.api.types.is_bool_dtype(s.dtype) else s.to_numpy(),

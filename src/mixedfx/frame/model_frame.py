@@ -17,22 +17,28 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.covariance import CovarianceStructure, StructuredCovariance, structure_for
-from mixedfx.errors import DataError, FormulaError
+from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError, FormulaError
 from mixedfx.formula import ParsedFormula, build_design, evaluate_response, parse_formula
 from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.levels import as_factor, is_factor_like
 from mixedfx.frame.rank import independent_columns
+from mixedfx.frame.rows import (
+    MissingDataWarning,
+    RowMap,
+    drop_missing,
+    frame_for,
+    newdata_index,
+    row_map,
+    series_for,
+)
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.validate import (
     check_column_names,
     check_design_size,
     check_finite_design,
     check_used_columns,
+    numeric_vector,
 )
-
-
-class MissingDataWarning(UserWarning):
-    """Rows with missing values in the model's variables were dropped."""
 
 
 class RankDeficiencyWarning(UserWarning):
@@ -57,6 +63,24 @@ class ModelFrame:
     n_dropped: int = 0
     dropped_columns: list[str] = field(default_factory=list)
     offset_column: str | None = None
+    rows: RowMap | None = None      # the user's rows used (None: 0..n-1, no padding)
+
+    def rowwise(self, values: np.ndarray, name: str | None = None) -> pd.Series:
+        """Per-row values as a Series indexed by the user's rows (see `frame.rows`)."""
+        return series_for(self.rows, values, name)
+
+    def prediction(self, newdata: object, values: np.ndarray) -> pd.Series:
+        """Predictions indexed like `newdata`, or (None) like `rowwise`."""
+        if newdata is None:
+            return self.rowwise(values)
+        values = np.asarray(values, dtype=float)
+        return pd.Series(values, index=newdata_index(newdata, len(values)))
+
+    def prediction_frame(self, newdata: object, df: pd.DataFrame) -> pd.DataFrame:
+        """A frame of per-row results indexed like `newdata`, or (None) the rows used."""
+        if newdata is None:
+            return frame_for(self.rows, df)
+        return df.set_axis(newdata_index(newdata, len(df)), axis=0)
 
     def new_offset(self, newdata: pd.DataFrame) -> np.ndarray:
         """The offset for new data: formula `offset(...)` terms plus an `offset=` column
@@ -66,7 +90,7 @@ class ModelFrame:
             total += np.asarray(evaluate_response(expr, newdata), dtype=float)
         if self.offset_column is not None:
             if self.offset_column not in newdata.columns:
-                raise ValueError(f"newdata lacks the offset column {self.offset_column!r}")
+                raise DataError(f"newdata lacks the offset column {self.offset_column!r}")
             total += newdata[self.offset_column].to_numpy(dtype=float)
         return total
 
@@ -92,9 +116,9 @@ def as_pandas(data: Any) -> pd.DataFrame:
             return pd.api.interchange.from_dataframe(data)
     if isinstance(data, dict):
         return pd.DataFrame(data)
-    raise TypeError(
-        f"data must be a pandas DataFrame (or polars / Arrow / __dataframe__ object), "
-        f"got {type(data).__name__}"
+    raise ArgumentTypeError(
+                f"data must be a pandas DataFrame (or polars / Arrow / __dataframe__ object), "
+                f"got {type(data).__name__}"
     )
 
 
@@ -103,51 +127,34 @@ def _vector_argument(value: Any, data: pd.DataFrame, what: str) -> np.ndarray | 
         return None
     if isinstance(value, str):
         if value not in data.columns:
-            raise ValueError(f"{what} column {value!r} not found in data")
+            raise DataError(f"{what} column {value!r} not found in data")
         arr = data[value].to_numpy()
     else:
         arr = np.asarray(value)
         if arr.shape != (len(data),):
-            raise ValueError(f"{what} must have one value per row of data ({len(data)}), "
-                             f"got shape {arr.shape}")
-    try:
-        return arr.astype(float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be numeric") from None
-
-
-def _drop_missing(frame: pd.DataFrame, extra: dict[str, np.ndarray | None], na_action: str,
-                  ) -> tuple[pd.DataFrame, dict[str, np.ndarray | None], int]:
-    mask = frame.isna().any(axis=1).to_numpy().copy()
-    for arr in extra.values():
-        if arr is not None:
-            mask |= np.isnan(arr)
-    n_missing = int(mask.sum())
-    if n_missing == 0:
-        return frame, extra, 0
-    if na_action == "fail":
-        raise ValueError(f"missing values in {n_missing} row(s) of the model's variables "
-                         "(na_action='fail')")
-    keep = ~mask
-    warnings.warn(f"{n_missing} observation(s) deleted due to missingness",
-                  MissingDataWarning, stacklevel=4)
-    extra = {k: (v[keep] if v is not None else None) for k, v in extra.items()}
-    return frame.loc[keep], extra, n_missing
+            raise DataError(f"{what} must have one value per row of data ({len(data)}), "
+                            f"got shape {arr.shape}")
+    return numeric_vector(arr, what)
 
 
 def _response(parsed: ParsedFormula, frame: pd.DataFrame, glm: bool) -> np.ndarray:
     if parsed.response is None:
-        raise ValueError("formula has no response: write it as 'y ~ x + (1 | g)'")
+        raise DataError("formula has no response: write it as 'y ~ x + (1 | g)'")
     col = parsed.response
     is_factor = col in frame.columns and not pd.api.types.is_numeric_dtype(frame[col].dtype) \
         and not pd.api.types.is_bool_dtype(frame[col].dtype)
     if is_factor and not glm:
-        raise ValueError(f"response {col!r} must be numeric, got {frame[col].dtype} values")
+        raise DataError(f"response {col!r} must be numeric, got {frame[col].dtype} values; "
+                        "convert it to numbers (a two-level factor response needs "
+                        "mixedfx.glmer with family='binomial')")
     if is_factor:
         levels = frame[col].astype("category").cat.categories
         if len(levels) != 2:
-            raise ValueError(f"factor response {col!r} must have exactly 2 levels for a "
-                             f"binomial model, got {len(levels)}")
+            raise DataError(f"factor response {col!r} must have exactly 2 levels for a "
+                            f"binomial model, got {len(levels)} "
+                            f"({', '.join(map(str, list(levels)[:5]))}"
+                            f"{', ...' if len(levels) > 5 else ''}); recode it to two "
+                            "levels or 0/1")
     y = np.asarray(evaluate_response(parsed.response, frame, factor_as_indicator=glm),
                    dtype=float)
     if y.ndim == 2 and not glm:
@@ -156,8 +163,8 @@ def _response(parsed: ParsedFormula, frame: pd.DataFrame, glm: bool) -> np.ndarr
                         "numeric response")
     bad = ~np.isfinite(y)
     if bad.any():
-        raise ValueError(f"response {parsed.response!r} has {int(bad.sum())} non-finite "
-                         "value(s) (Inf or NaN after transformation)")
+        raise DataError(f"response {parsed.response!r} has {int(bad.sum())} non-finite "
+                        "value(s) (Inf or NaN after transformation)")
     return y
 
 
@@ -174,12 +181,15 @@ def _check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:
     few = [t.group_name for t in terms if t.n_levels < 2]
     if few:
         raise DataError("grouping factors must have > 1 sampled level "
-                         f"(problems: {', '.join(dict.fromkeys(few))})")
+                        f"(problems: {', '.join(dict.fromkeys(few))}): a random effect needs "
+                        "at least two groups; drop the term or use mixedfx.lm")
     many = [t.group_name for t in terms if (t.n_levels > n if glm else t.n_levels >= n)]
     if many:
         relation = "<=" if glm else "<"
         raise DataError(f"number of levels of each grouping factor must be {relation} number "
-                         f"of observations (problems: {', '.join(dict.fromkeys(many))})")
+                        f"of observations (problems: {', '.join(dict.fromkeys(many))}): with "
+                        "one observation per level the random effect cannot be told apart "
+                        "from the residual")
     if glm:
         return
     for t in terms:
@@ -188,9 +198,9 @@ def _check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:
         # identified through the structure
         if n <= t.q and not t.covariance.structured:
             raise DataError(
-                f"number of observations (={n}) <= number of random effects (={t.q}) for term "
-                f"({' + '.join(t.term_names)} | {t.group_name}); the random-effects parameters "
-                "and the residual variance (or scale parameter) are probably unidentifiable")
+               f"number of observations (={n}) <= number of random effects (={t.q}) for term "
+               f"({' + '.join(t.term_names)} | {t.group_name}); the random-effects parameters "
+               "and the residual variance (or scale parameter) are probably unidentifiable")
 
 
 def _grouping_only(parsed: ParsedFormula) -> set[str]:
@@ -240,12 +250,12 @@ def term_structure(kind: str, bar: Any, spec: Any) -> CovarianceStructure:
     if kind == "ar1":
         where = f"in ar1({bar.text})"
         if spec.intercept:
-            raise ValueError(f"ar1() is for the columns of one time factor without an "
-                             f"intercept: write ar1(0 + f | g) ({where})")
+            raise DataError(f"ar1() is for the columns of one time factor without an "
+                            f"intercept: write ar1(0 + f | g) ({where})")
         if len(spec.term_names) != 1 or spec.term_names[0] not in spec.factor_levels:
-            raise ValueError(f"ar1() expects a single factor variable as the time component "
-                             f"({where}: {' + '.join(spec.term_names) or 'no terms'}); "
-                             "convert unit-spaced times with factor()")
+            raise DataError(f"ar1() expects a single factor variable as the time component "
+                            f"({where}: {' + '.join(spec.term_names) or 'no terms'}); "
+                            "convert unit-spaced times with factor()")
     if isinstance(structure, StructuredCovariance):
         structure.check_columns(list(spec.names))
     return structure
@@ -270,7 +280,8 @@ def build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any 
 def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any = None,
                        na_action: str = "omit", require_random: bool = True,
                        glm: bool = False, _n_dropped: int = 0,
-                       extra_variables: tuple[str, ...] = ()) -> ModelFrame:
+                       extra_variables: tuple[str, ...] = (),
+                       _origin: tuple[pd.Index, np.ndarray] | None = None) -> ModelFrame:
     """Parse the formula against the data and build X, y and the random-effects terms.
 
     With `glm=True` the response may also be a two-level factor or boolean (1 = second
@@ -281,18 +292,25 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     ±Inf in a used numeric column is refused, NaN / None is missing (`na_action`). NaN produced
     by a transformation (sqrt of a negative) drops the row as R's na.omit does; ±Inf in a model
     matrix (log of 0) is refused as lme4 refuses it."""
-    if na_action not in ("omit", "fail"):
-        raise ValueError("na_action must be 'omit' or 'fail'")
+    if na_action not in ("omit", "exclude", "fail"):
+        raise ArgumentError(f"na_action must be one of 'omit', 'exclude', 'fail', got "
+                            f"{na_action!r}")
     if not isinstance(formula, str):
-        raise TypeError("formula must be a string such as 'y ~ x + (1 | g)'")
+        raise ArgumentTypeError("formula must be a string such as 'y ~ x + (1 | g)'")
     data = as_pandas(data)
+    # the user's index and each row's position in the data as first given (a transformation
+    # giving NaN restarts the build on a subset: positions stay those of the original data)
+    origin_index, base = _origin if _origin is not None else \
+        (data.index, np.arange(len(data)))
     check_column_names(data)
     if len(data) == 0:
         raise DataError("data has no rows")
     parsed = parse_formula(formula, list(map(str, data.columns)), covariance_structures=True)
     if require_random and not parsed.bars:
-        raise ValueError("No random effects terms specified in formula: add a term such as "
-                         "(1 | group)")
+        raise FormulaError(f"formula {formula!r} has no random-effects term: add one such as "
+                           "(1 | group) (lme4: 'No random effects terms specified in "
+                           "formula'); for a model without random effects use mixedfx.lm, "
+                           "mixedfx.glm or mixedfx.gls")
     w = _vector_argument(weights, data, "weights")
     off = _vector_argument(offset, data, "offset")
     missing = [v for v in extra_variables if v not in data.columns]
@@ -305,7 +323,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     frame.attrs = {}      # pandas deep-copies attrs at every column access of the frame
     check_used_columns(frame, parsed.variables, _grouping_only(parsed))
     positions = np.arange(len(frame))
-    frame, extra, n_dropped = _drop_missing(frame, {"weights": w, "offset": off,
+    frame, extra, n_dropped = drop_missing(frame, {"weights": w, "offset": off,
                                                     "positions": positions}, na_action)
     n_dropped += _n_dropped
     w, off, positions = extra["weights"], extra["offset"], extra["positions"]
@@ -351,7 +369,8 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
                                  offset=sub(offset), na_action=na_action,
                                  require_random=require_random, glm=glm,
                                  _n_dropped=_n_dropped + int(nan_rows.sum()),
-                                 extra_variables=extra_variables)
+                                 extra_variables=extra_variables,
+                                 _origin=(origin_index, base[keep_pos]))
 
     y = _response(parsed, frame, glm)
     for expr, term in zip(parsed.offsets, offs, strict=True):
@@ -388,7 +407,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     for bar, (V, spec) in zip(parsed.bars, lhs_designs, strict=True):
         V = np.asarray(V, dtype=float)
         if V.shape[1] == 0:
-            raise ValueError(f"random-effects term ({bar.lhs} | {bar.group_name}) has no columns")
+            raise DataError(f"random-effects term ({bar.lhs} | {bar.group_name}) has no columns")
         check_finite_design(V, list(spec.names), f"random-effects model matrix of ({bar.text})")
         codes, levels = grouping_factor(frame, bar.group_vars)
         terms.append(RandomEffectsTerm(
@@ -405,4 +424,5 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
                       fixed_design=fixed_design, kept_columns=keep, weights=w, offset=off,
                       terms=terms, factor_levels=factor_levels, n_dropped=n_dropped,
                       dropped_columns=dropped,
-                      offset_column=offset if isinstance(offset, str) else None)
+                      offset_column=offset if isinstance(offset, str) else None,
+                      rows=row_map(origin_index, base[positions], na_action))

@@ -32,6 +32,7 @@ from dataclasses import replace
 import numpy as np
 from scipy import special
 
+from mixedfx.errors import ArgumentError
 from mixedfx.families import Family
 from mixedfx.glmm.objective import GlmmObjective
 from mixedfx.glmm.pirls import Pirls, PirlsError, PirlsState
@@ -46,13 +47,13 @@ def check_dispersion(dispersion: str, family: Family, nagq: int) -> str:
     """Validate `dispersion=` for glmer: "ML" (glmmTMB) or "lme4"; only Gamma and inverse
     Gaussian families estimate a dispersion by ML. Returns the method that applies."""
     if dispersion not in DISPERSION_METHODS:
-        raise ValueError(f"dispersion must be 'ML' (maximum likelihood, as glmmTMB) or 'lme4' "
-                         f"(lme4's estimate after the fit), got {dispersion!r}")
+        raise ArgumentError(f"dispersion must be 'ML' (maximum likelihood, as glmmTMB) or 'lme4' "
+                            f"(lme4's estimate after the fit), got {dispersion!r}")
     if family.name not in ML_FAMILIES:
         return "none"
     if dispersion == "ML" and nagq != 1:
-        raise ValueError("dispersion='ML' uses the Laplace approximation (nAGQ=1); for "
-                         f"nAGQ={nagq} use dispersion='lme4'")
+        raise ArgumentError("dispersion='ML' uses the Laplace approximation (nAGQ=1); for "
+                            f"nAGQ={nagq} use dispersion='lme4'")
     return dispersion
 
 
@@ -67,7 +68,7 @@ def minus2_loglik(family: Family, y: np.ndarray, mu: np.ndarray, wt: np.ndarray,
     elif family.name == "inverse.gaussian":
         logf = -0.5 * (np.log(2 * math.pi * phi * y**3) + (y - mu) ** 2 / (phi * mu**2 * y))
     else:
-        raise ValueError(f"no ML dispersion for family {family.name}")
+        raise ArgumentError(f"no ML dispersion for family {family.name}")
     return float(-2.0 * np.sum(wt * logf))
 
 

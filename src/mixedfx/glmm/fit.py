@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixedfx.errors import PirlsError
+from mixedfx.errors import ArgumentError, PirlsError
 from mixedfx.families import Family
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun
@@ -60,13 +60,14 @@ class GlmmFit:
 
 def check_nagq(frame: ModelFrame, nagq: int) -> None:
     if nagq < 0:
-        raise ValueError("nAGQ must be a non-negative integer")
+        raise ArgumentError("nAGQ must be a non-negative integer")
     if nagq > 1 and (len(frame.terms) != 1 or frame.terms[0].k != 1):
-        raise ValueError("nAGQ > 1 is only available for models with a single, scalar "
-                         "random-effects term")
+        raise ArgumentError(f"nAGQ={nagq} (adaptive Gauss-Hermite quadrature) is only "
+                            "available for models with a single, scalar random-effects term "
+                            "such as (1 | g), as in lme4; use nAGQ=1 (Laplace) or nAGQ=0")
     if nagq > 1 and any(t.covariance.structured for t in frame.terms):
-        raise ValueError("nAGQ > 1 is not available with a structured covariance term "
-                         "(diag, cs, homcs, ar1, toep): use the Laplace approximation, nAGQ=1")
+        raise ArgumentError("nAGQ > 1 is not available with a structured covariance term "
+                            "(diag, cs, homcs, ar1, toep): use the Laplace approximation, nAGQ=1")
 
 
 def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,

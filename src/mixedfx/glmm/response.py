@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mixedfx.errors import DataError
 from mixedfx.families import Family
 
 
@@ -25,29 +26,35 @@ class GlmResponse:
     prior_weights: np.ndarray
 
 
-def encode_response(raw: np.ndarray, family: Family, weights: np.ndarray | None
-                    ) -> GlmResponse:
-    """Turn the evaluated response into (y, n, wt) for the family, checking its support."""
+def encode_response(raw: np.ndarray, family: Family, weights: np.ndarray | None,
+                    name: str = "response") -> GlmResponse:
+    """Turn the evaluated response `name` into (y, n, wt) for the family, checking its
+    support."""
     nobs = raw.shape[0]
     prior = np.ones(nobs) if weights is None else np.asarray(weights, dtype=float)
     if raw.ndim == 2:
         if family.name != "binomial":
-            raise ValueError("cbind(successes, failures) responses need the binomial family")
+            raise DataError(f"response {name!r}: cbind(successes, failures) responses need "
+                            f"the binomial family, not {family.name}")
         s, f = raw[:, 0], raw[:, 1]
         if np.any(s < 0) or np.any(f < 0):
-            raise ValueError("cbind(successes, failures): counts must be non-negative")
+            which = "successes" if np.any(s < 0) else "failures"
+            bad = int(np.sum((s < 0) | (f < 0)))
+            raise DataError(f"response {name!r} has negative {which} in {bad} row(s); "
+                            "cbind(successes, failures) needs counts >= 0")
         if np.any(np.abs(s - np.round(s)) > 1e-7) or np.any(np.abs(f - np.round(f)) > 1e-7):
-            raise ValueError("non-integer counts in cbind(successes, failures)")
+            raise DataError(f"response {name!r} has non-integer counts; cbind(successes, "
+                            "failures) needs whole numbers >= 0")
         trials = s + f
         with np.errstate(invalid="ignore", divide="ignore"):
             y = np.where(trials > 0, s / np.where(trials > 0, trials, 1), 0.0)
-        family.check_response(y)
+        family.check_response(y, name=name)
         return GlmResponse(y=y, n=trials, wt=prior * trials, prior_weights=prior)
     y = raw.astype(float)
     if family.name == "binomial":
-        family.check_response(y)
+        family.check_response(y, name=name)
         if weights is not None:
-            family.check_response(y, n=prior)
+            family.check_response(y, n=prior, name=name)
         return GlmResponse(y=y, n=prior.copy(), wt=prior, prior_weights=prior)
-    family.check_response(y)
+    family.check_response(y, name=name)
     return GlmResponse(y=y, n=np.ones(nobs), wt=prior, prior_weights=prior)

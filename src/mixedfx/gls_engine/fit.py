@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.linalg import qr, solve_triangular
 
+from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import ConvergenceWarning, emit
@@ -101,10 +102,10 @@ def fit_gls(frame: ModelFrame, reml: bool, control: Control, residual: ResidualS
     crit = GlsCriterion(frame, reml, residual, y)
     n, p = crit.n, crit.p
     if n - p <= 0:
-        raise ValueError(f"gls needs more observations ({n}) than coefficients ({p})")
+        raise ArgumentError(f"gls needs more observations ({n}) than coefficients ({p})")
     psi = residual.start() if start is None else np.asarray(start, dtype=float)
     if psi.shape != (residual.n_params,):
-        raise ValueError(f"start must have {residual.n_params} values, got {psi.shape}")
+        raise ArgumentError(f"start must have {residual.n_params} values, got {psi.shape}")
     opt = None
     messages: list[str] = []
     if residual.n_params:

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.formula import build_design
 from mixedfx.inference.contrasts import marginal_terms
 from mixedfx.inference.fixed_anova import AnovaTable, drop1_ftests, make_table
+from mixedfx.validate import refuse_unknown_arguments
 
 if TYPE_CHECKING:
     from mixedfx.formula import RandomBar
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 LRT_COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
 
 
+@refuse_unknown_arguments
 def anova(*models: LinearMixedModel, refit: bool = True,
           model_names: Sequence[str] | None = None) -> AnovaTable:
     """lme4's `anova.merMod` for two or more models: one row per model, fewest parameters
@@ -44,14 +47,19 @@ def anova(*models: LinearMixedModel, refit: bool = True,
     if len(models) == 1 and hasattr(models[0], "anova"):
         return models[0].anova()
     if len(models) < 2:
-        raise ValueError("anova() needs a linear mixed model or two or more fitted models")
+        raise ArgumentError("anova() needs a linear mixed model or two or more fitted models")
+    bad = [i for i, m in enumerate(models) if not hasattr(m, "loglik")
+           or not hasattr(m, "nobs")]
+    if bad:
+        raise ArgumentTypeError(f"anova() takes fitted models; argument {bad[0] + 1} is a "
+                                f"{type(models[bad[0]]).__name__}")
     names = list(model_names) if model_names is not None else \
         [f"m{i}" for i in range(len(models))]
     if len(names) != len(models):
-        raise ValueError("model_names must name every model")
+        raise ArgumentError("model_names must name every model")
     nobs = {m.nobs for m in models}
     if len(nobs) > 1:
-        raise ValueError("models were not all fitted to the same size of dataset")
+        raise ArgumentError("models were not all fitted to the same size of dataset")
     mods = list(models)
     if refit and any(getattr(m, "REML", False) for m in mods):
         mods = [m.refit_ml() if getattr(m, "REML", False) else m for m in mods]
@@ -212,7 +220,7 @@ def drop1(model: LinearMixedModel, test: str = "F", ddf: str = "Satterthwaite") 
     if test.lower() == "f":
         return drop1_ftests(model, ddf)
     if test.lower() not in ("chisq", "lrt"):
-        raise ValueError("test must be 'F' or 'Chisq'")
+        raise ArgumentError("test must be 'F' or 'Chisq'")
     full = model.refit_ml()
     parsed = model.frame.formula
     bars = [_bar_text(b) for b in parsed.bars]

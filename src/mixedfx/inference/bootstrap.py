@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError
 from mixedfx.inference.linalg import single_threaded_blas
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ def boot_interval(t: np.ndarray, t0: float, level: float, type: str = "perc") ->
         bias = float(np.mean(fin)) - t0
         merr = float(np.std(fin, ddof=1)) * stats.norm.ppf((1 + level) / 2)
         return [t0 - bias - merr, t0 - bias + merr]
-    raise ValueError("type must be 'perc', 'basic' or 'norm'")
+    raise ArgumentError("type must be 'perc', 'basic' or 'norm'")
 
 
 # ----- the refits -----------------------------------------------------------------------------

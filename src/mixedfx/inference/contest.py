@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError
 from mixedfx.inference.kenward_roger import kenward_roger
 from mixedfx.inference.satterthwaite import fstat_ddf, satterthwaite_state
 
@@ -32,7 +33,7 @@ def ddf_method(ddf: str) -> str:
     """Normalize a ddf name to "Satterthwaite" or "Kenward-Roger"."""
     key = ddf.lower()
     if key not in DDF_METHODS:
-        raise ValueError(f"ddf must be 'Satterthwaite' or 'Kenward-Roger', got {ddf!r}")
+        raise ArgumentError(f"ddf must be 'Satterthwaite' or 'Kenward-Roger', got {ddf!r}")
     return DDF_METHODS[key]
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError
 from mixedfx.inference.contest import F_COLUMNS, contest_md, ddf_method
 from mixedfx.inference.contrasts import (
     marginal_contrasts,
@@ -64,7 +65,7 @@ def anova_table(model: LinearMixedModel, type: int | str = 3,
     """lmerTest's `anova(m, type=, ddf=)`: one F test per fixed-effects term."""
     kind = _TYPES.get(str(type).lower())
     if kind is None:
-        raise ValueError(f"type must be 1 or 3 (or 'marginal'), got {type!r}")
+        raise ArgumentError(f"type must be 1 or 3 (or 'marginal'), got {type!r}")
     method = ddf_method(ddf)
     frame = model.frame
     contrasts = {"I": type1_contrasts, "III": type3_contrasts,

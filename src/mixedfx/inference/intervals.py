@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
+
 if TYPE_CHECKING:
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
     from mixedfx.results.lmm_model import LinearMixedModel
@@ -49,7 +51,6 @@ def resolve_parm(model: MixedModel, parm: Any) -> list[str]:
     new = [*model.parameter_names(), *model.fixef.index]
     old = [*old_parameter_names(model), *model.fixef.index]
     nvp = len(model.parameter_names())
-    from mixedfx.errors import ArgumentError
 
     items = [parm] if isinstance(parm, (str, int, np.integer)) else list(parm)
     unknown = [it for it in items if isinstance(it, str)
@@ -68,14 +69,14 @@ def resolve_parm(model: MixedModel, parm: Any) -> list[str]:
             elif it in old:
                 picked = [new[old.index(it)]]
             else:
-                raise ValueError(f"unknown parameter {it!r} in parm; parameters: {new} "
-                                 f"(or {old[:nvp]}, 'theta_', 'beta_')")
+                raise ArgumentError(f"unknown parameter {it!r} in parm; parameters: {new} "
+                                    f"(or {old[:nvp]}, 'theta_', 'beta_')")
         elif isinstance(it, (int, np.integer)) and not isinstance(it, bool):
             if not 0 <= int(it) < len(new):
-                raise ValueError(f"parm position {it} out of range 0..{len(new) - 1}")
+                raise ArgumentError(f"parm position {it} out of range 0..{len(new) - 1}")
             picked = [new[int(it)]]
         else:
-            raise TypeError(f"parm entries must be names or integer positions, got {it!r}")
+            raise ArgumentTypeError(f"parm entries must be names or integer positions, got {it!r}")
         out += [p for p in picked if p not in out]
     return [p for p in new if p in out]
 
@@ -91,7 +92,7 @@ def confint(model: MixedModel, method: str = "profile", level: float = 0.95,
     """Dispatch on `method` ("profile", "Wald" or "boot"), lme4's defaults. `parm` selects
     rows (see `resolve_parm`; profiles only those parameters); `old_names=True` labels them
     as lme4's `oldNames=TRUE` (.sig01, .sigma) with R's "2.5 %" / "97.5 %" columns."""
-    from mixedfx.validate import check_choice, check_level
+    from mixedfx.validate import check_choice, check_keywords, check_level
 
     level = check_level(level)
     if not isinstance(method, str):
@@ -100,8 +101,6 @@ def confint(model: MixedModel, method: str = "profile", level: float = 0.95,
     key = method.lower()
     if key == "wald":
         if kwargs:
-            from mixedfx.errors import ArgumentError
-
             raise ArgumentError(f"unknown argument(s) {sorted(kwargs)} for "
                                 "confint(method='Wald')")
         out = wald_confint(model, level)
@@ -114,9 +113,11 @@ def confint(model: MixedModel, method: str = "profile", level: float = 0.95,
     elif key == "boot":
         from mixedfx.inference.bootstrap import boot_confint
 
+        check_keywords(kwargs, boot_confint, "confint(method='boot')", skip=("model", "level"))
         out = boot_confint(model, level=level, **kwargs)
     else:
-        raise ValueError(f"confint method must be 'profile', 'Wald' or 'boot', got {method!r}")
+        raise ArgumentError(f"confint method must be 'profile', 'Wald' or 'boot', got {method!r}"
+                            f"{did_you_mean(method, ('profile', 'Wald', 'boot'))}")
     if rows is not None:
         out = out.loc[rows]
     if old_names:

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
 
+from mixedfx.errors import ArgumentError
 from mixedfx.inference.cache import per_model
 from mixedfx.inference.design import lambda_matrix, z_matrix
 
@@ -119,8 +120,8 @@ class KenwardRoger:
 def kenward_roger_adjustment(model: LinearMixedModel) -> KenwardRoger:
     """pbkrtest's `vcovAdj` for a REML fit (see the module docstring)."""
     if model._fit.residual is not None:
-        raise ValueError("Kenward-Roger is not available for models with an nlme residual "
-                         "structure; use ddf='Satterthwaite'")
+        raise ArgumentError("Kenward-Roger is not available for models with an nlme residual "
+                            "structure; use ddf='Satterthwaite'")
     frame = model.frame
     terms = frame.terms
     n = frame.n
@@ -214,7 +215,7 @@ _cached_structured = per_model(_structured)
 def kenward_roger(model: LinearMixedModel) -> KenwardRoger:
     """`kenward_roger_adjustment`, computed once per fitted model (REML fits only)."""
     if not model.REML:
-        raise ValueError("Kenward-Roger's method is only available for REML model fits")
+        raise ArgumentError("Kenward-Roger's method is only available for REML model fits")
     if model._fit.residual is not None or any(t.covariance.structured
                                               for t in model.frame.terms):
         # Σ is not linear in pbkrtest's components: the general computation with the

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
+from mixedfx.errors import ArgumentError
 from mixedfx.inference.kenward_roger import KenwardRoger
 from mixedfx.inference.kr_parameters import CovarianceBlock, covariance_blocks
 from mixedfx.inference.numderiv import _extrapolate
@@ -84,9 +85,9 @@ def check_size(n: int, n_params: int) -> None:
     """Refuse when the dense n×n matrices would not fit the memory budget."""
     need = (n_params + 6) * n * n * 8
     if need > MEMORY_BUDGET:
-        raise ValueError(
-            f"Kenward-Roger for this structured model needs {n_params + 6} dense {n}x{n} "
-            f"matrices ({need / 1024**3:.1f} GiB); use ddf='Satterthwaite'")
+        raise ArgumentError(
+               f"Kenward-Roger for this structured model needs {n_params + 6} dense {n}x{n} "
+               f"matrices ({need / 1024**3:.1f} GiB); use ddf='Satterthwaite'")
 
 
 def structured_kenward_roger(model: LinearMixedModel) -> KenwardRoger:
@@ -100,9 +101,9 @@ def structured_kenward_roger(model: LinearMixedModel) -> KenwardRoger:
     try:
         factor = cho_factor(Sigma, lower=True)
     except np.linalg.LinAlgError:
-        raise ValueError("Kenward-Roger: the marginal covariance of the response is not "
-                         "positive definite at the estimates (a degenerate fit); use "
-                         "ddf='Satterthwaite'") from None
+        raise ArgumentError("Kenward-Roger: the marginal covariance of the response is not "
+                            "positive definite at the estimates (a degenerate fit); use "
+                            "ddf='Satterthwaite'") from None
     Sinv = cho_solve(factor, np.eye(n))
     del Sigma
     Y = Sinv @ X                                  # Σ⁻¹X

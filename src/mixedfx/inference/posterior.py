@@ -31,7 +31,9 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.linalg import solve_triangular
 
+from mixedfx.errors import ArgumentError
 from mixedfx.inference.design import lambda_matrix, z_matrix
+from mixedfx.validate import check_seed
 
 if TYPE_CHECKING:
     from mixedfx.results.lmm_model import LinearMixedModel
@@ -62,7 +64,7 @@ def sim(model: LinearMixedModel, nsim: int = 100, seed: int | None = None) -> Po
     """arm's `sim(m, n.sims)`: joint draws of σ, β and the random effects. For a GLMM, as
     arm: M is built with the final PIRLS weights, the draws have unit scale and `sigma` is
     NaN (arm's NA)."""
-    rng = np.random.default_rng(seed)
+    rng = check_seed(seed)
     glmm = _is_glmm(model)
     fr = model.frame
     terms = fr.terms
@@ -132,14 +134,14 @@ def predict_interval(model: LinearMixedModel, newdata: object = None, level: flo
     name, for any family); no residual variance is added, as merTools for non-Gaussian
     models."""
     if type not in ("linear_prediction", "probability"):
-        raise ValueError("type must be 'linear_prediction' or 'probability'")
+        raise ArgumentError("type must be 'linear_prediction' or 'probability'")
     glmm = _is_glmm(model)
     if type == "probability" and not glmm:
-        raise ValueError("type='probability' applies to GLMMs")
+        raise ArgumentError("type='probability' applies to GLMMs")
     from mixedfx.frame.grouping import level_labels_for_new_data
     from mixedfx.results.predict import fixed_matrix, prepare_newdata
 
-    rng = np.random.default_rng(seed)
+    rng = check_seed(seed)
     fr = model.frame
     if newdata is None:
         X = fr.X
@@ -198,9 +200,9 @@ def latent_residual_variance(model: object) -> float:
         table = {"logit": np.pi**2 / 3, "probit": 1.0, "cloglog": np.pi**2 / 6}
         if fam.link.name in table:
             return float(table[fam.link.name])
-    raise ValueError(f"icc for a {fam.name} GLMM with {fam.link.name} link is not available "
-                     "(latent-scale residual variance defined here for binomial logit, probit "
-                     "and cloglog models)")
+    raise ArgumentError(f"icc for a {fam.name} GLMM with {fam.link.name} link is not available "
+                        "(latent-scale residual variance defined here for binomial logit, probit "
+                        "and cloglog models)")
 
 
 def icc(model: LinearMixedModel) -> dict[str, float]:

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError
 from mixedfx.inference.linalg import single_threaded_blas
 from mixedfx.inference.profile_deviance import (
     STEP_FIXEF,
@@ -357,10 +358,10 @@ class _GlmmProfiler(_Profiler):
                  **kwargs: Any) -> None:
         """`objective`: the deviance of (θ, β) (default: the fit's own objective)."""
         if model.nAGQ == 0:
-            raise ValueError("profiling needs the Laplace or adaptive Gauss-Hermite objective "
-                             "(nAGQ >= 1)")
+            raise ArgumentError("profiling needs the Laplace or adaptive Gauss-Hermite objective "
+                                "(nAGQ >= 1)")
         if model._has_scale:
-            raise ValueError("can't (yet) profile GLMMs with non-fixed scale parameters")
+            raise ArgumentError("can't (yet) profile GLMMs with non-fixed scale parameters")
         self.objective = model._fit.objective if objective is None else objective
         ks = [t.k for t in model.frame.terms]
         vp = cv_to_sv(model.theta, ks, 1.0)[:-1]
@@ -434,7 +435,7 @@ def _which(which: Any, names: list[str], nvp: int) -> list[int]:
             out.update(range(nvp, len(names)))
         elif isinstance(it, str):
             if it not in names:
-                raise ValueError(f"unknown parameter {it!r}; parameters: {names}")
+                raise ArgumentError(f"unknown parameter {it!r}; parameters: {names}")
             out.add(names.index(it))
         else:
             out.add(int(it))
@@ -447,9 +448,9 @@ def _profiler(model: MixedModel, **kwargs: Any) -> _Profiler:
     if isinstance(model, GeneralizedLinearMixedModel):
         return _GlmmProfiler(model, **kwargs)
     if getattr(model._fit, "residual", None) is not None:
-        raise ValueError("likelihood profiles are not available for models with an nlme "
-                         "residual structure (weights= variance function or correlation=); "
-                         "use confint(method='Wald') or confint(method='boot')")
+        raise ArgumentError("likelihood profiles are not available for models with an nlme "
+                            "residual structure (weights= variance function or correlation=); "
+                            "use confint(method='Wald') or confint(method='boot')")
     return _LmmProfiler(model, **kwargs)
 
 
@@ -459,12 +460,16 @@ def profile_model(model: MixedModel, which: Any = None, n_jobs: int = 1,
     names or indices, "theta_" (variance parameters) or "beta_" (fixed effects). `n_jobs` > 1
     profiles the parameters in parallel processes (-1: every core); `alphamax`, `maxpts`,
     `delta_cutoff`, `maxmult`, `devtol`, `devmatchtol` as lme4."""
+    from mixedfx.validate import check_keywords
+
+    check_keywords(kwargs, _Profiler.__init__, "profile (confint(method='profile'))",
+                   skip=("dd", "opt", "names", "nvp", "npar1", "lower", "upper", "base"))
     structured = [f"{t.covariance.name}({' + '.join(t.term_names)} | {t.group_name})"
                   for t in model.frame.terms if t.covariance.structured]
     if structured:
-        raise ValueError("likelihood profiles are not available for models with structured "
-                         f"covariance terms ({', '.join(structured)}); use "
-                         "confint(method='Wald') or confint(method='boot')")
+        raise ArgumentError("likelihood profiles are not available for models with structured "
+                            f"covariance terms ({', '.join(structured)}); use "
+                            "confint(method='Wald') or confint(method='boot')")
     live = getattr(model, "_profile_objective", None)
     if live is None:
         prof = _profiler(model, **kwargs)
@@ -474,8 +479,8 @@ def profile_model(model: MixedModel, which: Any = None, n_jobs: int = 1,
     # a model whose deviance needs its (distributed) rows: evaluated through the objective
     # the model provides, one parameter after another here
     if n_jobs != 1:
-        raise ValueError("n_jobs is for in-memory fits: this model's profile evaluates its "
-                         "deviance on its Dask cluster")
+        raise ArgumentError("n_jobs is for in-memory fits: this model's profile evaluates its "
+                            "deviance on its Dask cluster")
     with live() as objective:
         prof = _profiler(model, objective=objective, **kwargs)
         return prof.run(_which(which, prof.names, prof.nvp))

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.inference.design import z_matrix
+from mixedfx.validate import check_seed
 
 if TYPE_CHECKING:
     from mixedfx.frame.terms import RandomEffectsTerm
@@ -48,12 +50,12 @@ class SimulatedTest:
 
 def _single_term(model: LinearMixedModel) -> RandomEffectsTerm:
     if getattr(model._fit, "residual", None) is not None:
-        raise ValueError("RLRsim's exact tests assume independent residuals; this model has "
-                         "an nlme residual structure")
+        raise ArgumentError("RLRsim's exact tests assume independent residuals; this model has "
+                            "an nlme residual structure")
     terms = model.frame.terms
     if len(terms) != 1 or terms[0].k != 1:
-        raise ValueError("the model must contain exactly one random-effects term with a "
-                         "single column (the variance component being tested)")
+        raise ArgumentError("the model must contain exactly one random-effects term with a "
+                            "single column (the variance component being tested)")
     return terms[0]
 
 
@@ -85,7 +87,7 @@ def simulate_null(mu: np.ndarray, n: int, p: int, nsim: int, seed: int | None,
                   gridlength: int = 200, log_grid_lo: float = -10.0,
                   log_grid_hi: float = 8.0, chunk: int = 2000) -> np.ndarray:
     """RLRsim's `RLRsimCpp`: nsim draws of the (R)LRT under λ = 0."""
-    rng = np.random.default_rng(seed)
+    rng = check_seed(seed)
     k = len(mu)
     lam = lambda_grid(gridlength, log_grid_lo, log_grid_hi)
     xi_ = mu if reml or xi is None else xi
@@ -137,13 +139,13 @@ def exact_rlrt(m: LinearMixedModel, mA: LinearMixedModel | None = None,
         obs = max(0.0, reml_obs - reml_h0)
     else:
         if mA is None or m0 is None:
-            raise ValueError("give both mA and m0, or neither")
+            raise ArgumentError("give both mA and m0, or neither")
         if mA.frame.X.shape != m0.frame.X.shape or not np.allclose(mA.frame.X, m0.frame.X):
-            raise ValueError("Fixed effects structures of mA and m0 not identical: REML-based "
-                             "inference not appropriate")
+            raise ArgumentError("Fixed effects structures of mA and m0 not identical: REML-based "
+                                "inference not appropriate")
         if abs(mA.npar - m0.npar) > 1:
-            raise ValueError("exactRLRT can only test a single variance (the models differ "
-                             "by more than one parameter)")
+            raise ArgumentError("exactRLRT can only test a single variance (the models differ "
+                                "by more than one parameter)")
         obs = max(0.0, _reml_criterion(m0) - _reml_criterion(mA))
     mu, _, n, p = _eigen(m)
     mu = mu / mu.max()
@@ -172,11 +174,11 @@ def exact_lrt(m: LinearMixedModel, m0_formula: str | None = None, seed: int | No
         from mixedfx.baseline import LinearModel
 
         if not isinstance(m0, LinearModel):
-            raise TypeError(f"m0 must be a mixedfx.lm fit, got {type(m0).__name__}")
+            raise ArgumentTypeError(f"m0 must be a mixedfx.lm fit, got {type(m0).__name__}")
         if m0_formula is not None:
-            raise ValueError("give m0 or m0_formula, not both")
+            raise ArgumentError("give m0 or m0_formula, not both")
         if m0.nobs != n:
-            raise ValueError(f"m0 was fitted to {m0.nobs} observations, m to {n}")
+            raise ArgumentError(f"m0 was fitted to {m0.nobs} observations, m to {n}")
         m0_formula = m0.formula
     if m0_formula is None:
         X0 = fr.X
@@ -184,7 +186,7 @@ def exact_lrt(m: LinearMixedModel, m0_formula: str | None = None, seed: int | No
         X0 = build_model_frame(m0_formula, fr.frame, require_random=False).X
     q = p - X0.shape[1]
     if q < 0:
-        raise ValueError("m0 not nested in m")
+        raise ArgumentError("m0 not nested in m")
     y = fr.y - (fr.offset if fr.offset is not None else 0.0)
     Q0, _ = np.linalg.qr(X0)
     r0 = y - Q0 @ (Q0.T @ y)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from mixedfx.errors import DataError, FitError
+from mixedfx.errors import ArgumentError, DataError, FitError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.lmm.crossproducts import CrossProducts, compute_crossproducts
 from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor
@@ -127,7 +127,7 @@ def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: C
     lower = lower_bounds(frame)
     x0 = start_values(frame) if start is None else np.asarray(start, dtype=float)
     if x0.shape != lower.shape:
-        raise ValueError(f"start must have {len(lower)} theta values, got {x0.shape}")
+        raise ArgumentError(f"start must have {len(lower)} theta values, got {x0.shape}")
     presolve = control.presolve == "always" or (
         control.presolve == "auto" and objective.chol.xp.r >= control.presolve_min_block)
     opt = optimize_theta(objective, x0, lower, control, objective.n,

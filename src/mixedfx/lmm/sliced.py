@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError
+
 SLICE_BYTES = 64 * 1024**2          # target size of one slice of B in memory
 SLICED_B_BYTES = 256 * 1024**2      # B estimated above this is kept sliced on disk
 
@@ -101,7 +103,7 @@ class SlicedB:
         """Store the next slice (slices come in level order and cover 0 .. n₁)."""
         expect = self.bounds[-1][1] if self.bounds else 0
         if s.start != expect:
-            raise ValueError(f"slice starts at level {s.start}, expected {expect}")
+            raise ArgumentError(f"slice starts at level {s.start}, expected {expect}")
         path = os.path.join(self.dir, f"slice{len(self.bounds):05d}.npz")
         np.savez(path, indptr=s.indptr, rows=s.rows, vals=s.vals, order=s.order,
                  rptr=s.rptr)
@@ -135,7 +137,7 @@ class SlicedB:
         if isinstance(key, tuple):
             rows, cols = key
             if not isinstance(cols, slice):
-                raise TypeError("SlicedB columns are selected by a slice")
+                raise ArgumentTypeError("SlicedB columns are selected by a slice")
             if cols == slice(None):           # a row block: columns are read on request
                 return _RowBlock(self, np.arange(self.r)[rows])
             return self.block(np.arange(self.r)[rows], cols)
@@ -145,7 +147,7 @@ class SlicedB:
         """B[rows, cols] as CSR (the slices overlapping the column range are loaded)."""
         c0, c1, step = cols.indices(self.shape[1])
         if step != 1:
-            raise ValueError("SlicedB column slices must be contiguous")
+            raise ArgumentError("SlicedB column slices must be contiguous")
         l0, l1 = c0 // self.k1, -(-c1 // self.k1)
         pieces = []
         for i, (a, b) in enumerate(self.bounds):
@@ -307,7 +309,7 @@ class SlicedGram:
 
     def __init__(self, B: SlicedB, k1: int, n1: int) -> None:
         if (B.k1, B.n1) != (k1, n1):
-            raise ValueError("SlicedB does not match the first term")
+            raise ArgumentError("SlicedB does not match the first term")
         self.B, self.r, self.k1, self.n1 = B, B.r, k1, n1
 
     def refresh(self, B: object) -> bool:

@@ -23,6 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.lmm.crossproducts import CrossProductBuilder
 from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor
@@ -48,11 +49,11 @@ def check_nesting(frame: ModelFrame, residual: ResidualStructure) -> None:
         for _, rows in residual.cor.patterns:
             codes = t.codes[rows]
             if np.any(codes != codes[:, :1]):
-                raise ValueError(
-                    f"the correlation groups are not nested within the grouping factor "
-                    f"{t.group_name!r}: a correlation group spans several of its levels (nlme "
-                    "requires the correlation grouping to be the innermost grouping factor or "
-                    "nested in it; give the grouping with '| g' in the form)")
+                raise ArgumentError(
+                       f"the correlation groups are not nested within the grouping factor "
+                       f"{t.group_name!r}: a correlation group spans several of its levels (nlme "
+                       "requires the correlation grouping to be the innermost grouping factor or "
+                       "nested in it; give the grouping with '| g' in the form)")
 
 
 class StructuredDeviance:
@@ -129,7 +130,7 @@ class StructuredDeviance:
         """The θ-only objective with ψ held fixed (for inference at the estimates)."""
         chol, ldW = self.system(psi)
         if chol is None:
-            raise ValueError("residual structure parameters are invalid")
+            raise ArgumentError("residual structure parameters are invalid")
         return ProfiledDeviance(chol, self.reml, ldW)
 
 
@@ -151,8 +152,8 @@ def fit_structured_lmm(frame: ModelFrame, reml: bool, control: Control,
         elif start.shape == (nt,):
             theta0 = start
         else:
-            raise ValueError(f"start must have {nt} theta values (or {nt + len(psi0)} with "
-                             f"the residual structure's), got {start.shape}")
+            raise ArgumentError(f"start must have {nt} theta values (or {nt + len(psi0)} with "
+                                f"the residual structure's), got {start.shape}")
     stage = replace(control, calc_derivs=False)
     upper_t = upper_bounds(frame)
     first = optimize_theta(lambda th: dev(np.concatenate([th, psi0])), theta0, lower_t,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError
+
 OPTIMIZERS = ("bobyqa", "nelder_mead", "cobyla", "sbplx")
 
 
@@ -73,31 +75,31 @@ class Control:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            raise ArgumentError(
+                   f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
             )
         if self.presolve not in ("auto", "always", "never"):
-            raise ValueError("control presolve must be 'auto', 'always' or 'never'")
+            raise ArgumentError("control presolve must be 'auto', 'always' or 'never'")
         if self.maxeval is not None and (isinstance(self.maxeval, bool) or not isinstance(
                 self.maxeval, int) or self.maxeval < 1):
-            raise ValueError(f"control maxeval must be a positive integer, got {self.maxeval!r}")
+            raise ArgumentError(f"control maxeval must be a positive integer, got {self.maxeval!r}")
         for name in ("xtol_abs", "ftol_abs", "boundary_tol", "check_conv_grad_tol",
                      "check_conv_hess_tol", "check_singular_tol", "glmm_xtol_abs"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 \
                     or v == float("inf"):
-                raise ValueError(f"control {name} must be a finite number >= 0, got {v!r}")
+                raise ArgumentError(f"control {name} must be a finite number >= 0, got {v!r}")
         for name in ("restart_edge", "restart_singular", "check_conv"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"control {name} must be True or False, got "
-                                 f"{getattr(self, name)!r}")
+                raise ArgumentError(f"control {name} must be True or False, got "
+                                    f"{getattr(self, name)!r}")
         if self.calc_derivs is not None and not isinstance(self.calc_derivs, bool):
-            raise ValueError(f"control calc_derivs must be True, False or None, got "
-                             f"{self.calc_derivs!r}")
+            raise ArgumentError(f"control calc_derivs must be True, False or None, got "
+                                f"{self.calc_derivs!r}")
         if self.max_time is not None and (isinstance(self.max_time, bool) or not isinstance(
                 self.max_time, (int, float)) or not self.max_time > 0):
-            raise ValueError(f"control max_time must be a positive number of seconds or None, "
-                             f"got {self.max_time!r}")
+            raise ArgumentError(f"control max_time must be a positive number of seconds or None, "
+                                f"got {self.max_time!r}")
 
     def budget(self, n_params: int) -> int:
         """The evaluation budget of a run over `n_params` parameters (see `maxeval`)."""
@@ -114,8 +116,8 @@ class Control:
             known = {f.name for f in fields(cls)}
             unknown = sorted(set(control) - known)
             if unknown:
-                raise ValueError(
-                    f"unknown control setting(s) {unknown}; known: {sorted(known)}"
+                raise ArgumentError(
+                       f"unknown control setting(s) {unknown}; known: {sorted(known)}"
                 )
             return cls(**control)
-        raise TypeError("control must be a mixedfx.optimize.Control, a dict or None")
+        raise ArgumentTypeError("control must be a mixedfx.optimize.Control, a dict or None")

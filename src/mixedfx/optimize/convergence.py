@@ -19,7 +19,9 @@ class SingularFitWarning(UserWarning):
     """Some variance parameters are (near) zero: lme4's 'boundary (singular) fit'."""
 
 
-SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
+SINGULAR_MESSAGE = ("boundary (singular) fit: a variance is estimated at 0 or a correlation "
+                    "at +-1 (m.is_singular()); see 'Singular fits' in mixedfx's docs "
+                    "(docs/fitting.md#singular-fits)")
 
 
 def is_singular(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-4) -> bool:

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import stats
 
 from mixedfx.diagnostics.leverage import leverage, standardized_residuals
+from mixedfx.errors import ArgumentError
 from mixedfx.plots._mpl import GREY, MODEL, POINT, draw_qq, marker_size, style, subplots
 from mixedfx.plots.residuals import binned_residuals, residuals_fitted, scale_location
 
@@ -120,7 +121,7 @@ def check_model(model: Any, nsim: int = 50, seed: int | None = 1) -> Any:
     """performance's `check_model(m)`: see the module docstring for the panels (the
     collinearity panel is left out when the model has fewer than two fixed-effects terms)."""
     if not isinstance(nsim, (int, np.integer)) or nsim < 1:
-        raise ValueError("nsim must be a positive integer")
+        raise ArgumentError("nsim must be a positive integer")
     try:
         vifs = model.vif()
     except ValueError:

@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.errors import ArgumentError
+from mixedfx.frame.rows import used_rows
+
 
 def effect(model: Any, term: str, xlevels: Any = None, level: float = 0.95,
            type: str = "response", group_lines: bool = False, ax: Any = None,
@@ -23,7 +26,7 @@ def effect(model: Any, term: str, xlevels: Any = None, level: float = 0.95,
     preds = predictors(model)
     focal = parse_focal(term, preds, "effect plot")
     if len(focal) > 2:
-        raise ValueError("effect plots show one or two focal predictors")
+        raise ArgumentError("effect plots show one or two focal predictors")
     x = focal[0]
     if xlevels is None and not preds.is_factor(x):
         v = preds.data[x].to_numpy(dtype=float)
@@ -65,7 +68,8 @@ def _group_lines(model: Any, x: str, preds: Any, ax: Any, type: str) -> None:
     if not getattr(frame, "terms", None):
         return
     term = frame.terms[0]
-    fitted = model.predict(type=type) if hasattr(model, "family") else model.predict()
+    fitted = used_rows(model, model.predict(type=type) if hasattr(model, "family")
+                       else model.predict())
     xs = preds.data[x].to_numpy(dtype=float) if not preds.is_factor(x) else None
     if xs is None:
         return

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError
 from mixedfx.plots._mpl import GREY, MODEL, POINT, style, subplots
 
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
@@ -60,13 +61,13 @@ def profile(obj: Any, levels: Any = LEVELS, which: Any = None) -> Any:
 
     levels = [levels] if isinstance(levels, float) else list(levels)
     if not levels or not all(0 < lv < 1 for lv in levels):
-        raise ValueError("levels must be numbers between 0 and 1")
+        raise ArgumentError("levels must be numbers between 0 and 1")
     if isinstance(obj, Profile):
         pr: Any = obj
     elif isinstance(obj, pd.DataFrame):
         if not {".zeta", ".par"} <= set(obj.columns):
-            raise ValueError("a profile data frame needs the columns .zeta and .par "
-                             "(as m.profile() returns)")
+            raise ArgumentError("a profile data frame needs the columns .zeta and .par "
+                                "(as m.profile() returns)")
         pr = _FrameProfile(obj)
     else:
         pr = profile_model(obj, which)
@@ -109,9 +110,9 @@ def bootstrap(boot: Any, level: float = 0.95, which: Any = None) -> Any:
         [which] if isinstance(which, str) else list(which))
     unknown = [nm for nm in names if nm not in t.columns]
     if unknown:
-        raise ValueError(f"unknown statistic(s) {unknown}; available: {list(t.columns)}")
+        raise ArgumentError(f"unknown statistic(s) {unknown}; available: {list(t.columns)}")
     if not 0 < level < 1:
-        raise ValueError("level must be between 0 and 1")
+        raise ArgumentError("level must be between 0 and 1")
     ci = boot.confint(level=level)
     nrows, ncols = _grid(len(names))
     fig, axes = subplots(nrows, ncols, 3.6 * ncols + 0.4, 2.9 * nrows)

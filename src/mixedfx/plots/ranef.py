@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError
 from mixedfx.plots._mpl import (
     GREY,
     MODEL,
@@ -31,7 +32,7 @@ from mixedfx.plots._mpl import (
 
 def _check_level(level: float) -> float:
     if not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise ValueError(f"level must be a number between 0 and 1, got {level!r}")
+        raise ArgumentError(f"level must be a number between 0 and 1, got {level!r}")
     return float(level)
 
 
@@ -41,7 +42,7 @@ def _select_groups(ranef: dict[str, pd.DataFrame], groups: Any) -> list[str]:
     wanted = [groups] if isinstance(groups, str) else list(groups)
     unknown = [g for g in wanted if g not in ranef]
     if unknown:
-        raise ValueError(f"unknown grouping factor(s) {unknown}; the model has {list(ranef)}")
+        raise ArgumentError(f"unknown grouping factor(s) {unknown}; the model has {list(ranef)}")
     return wanted
 
 
@@ -52,7 +53,7 @@ def caterpillar(model: Any, level: float = 0.95, groups: Any = None, max_labels:
     (thinned evenly; none for more than 1,000 levels)."""
     level = _check_level(level)
     if not isinstance(max_labels, (int, np.integer)) or max_labels < 0:
-        raise ValueError("max_labels must be a non-negative integer")
+        raise ArgumentError("max_labels must be a non-negative integer")
     z = stats.norm.ppf(0.5 + level / 2)
     re = model.ranef(condvar=True)
     names = _select_groups(re, groups)
@@ -130,7 +131,7 @@ def re_sim(model: Any, nsim: int = 200, seed: int | None = None, level: float = 
 
     level = _check_level(level)
     if stat not in ("median", "mean"):
-        raise ValueError("stat must be 'median' or 'mean'")
+        raise ArgumentError("stat must be 'median' or 'mean'")
     sims = simulate_re(model, nsim=nsim, seed=seed)
     z = stats.norm.ppf(1 - (1 - level) / 2)
     facets = list(dict.fromkeys(zip(sims["groupFctr"], sims["term"], strict=True)))
@@ -138,7 +139,7 @@ def re_sim(model: Any, nsim: int = 200, seed: int | None = None, level: float = 
         wanted = {groups} if isinstance(groups, str) else set(groups)
         unknown = wanted - {g for g, _ in facets}
         if unknown:
-            raise ValueError(f"unknown grouping factor(s) {sorted(unknown)}")
+            raise ArgumentError(f"unknown grouping factor(s) {sorted(unknown)}")
         facets = [f for f in facets if f[0] in wanted]
     ncols = min(3, len(facets))
     nrows = -(-len(facets) // ncols)

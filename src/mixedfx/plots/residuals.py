@@ -18,14 +18,16 @@ import pandas as pd
 from mixedfx.diagnostics.binned import binned_resids
 from mixedfx.diagnostics.leverage import standardized_residuals
 from mixedfx.diagnostics.smooth import lowess
+from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.frame.rows import used_rows
 from mixedfx.plots._mpl import GREY, MODEL, POINT, draw_qq, marker_size, style, subplots
 
 
 def fitted_axis(model: Any) -> tuple[np.ndarray, str]:
     """(x values, label): fitted values for an LMM, the linear predictor for a GLMM."""
     if hasattr(model, "family"):
-        return model.predict(type="link"), "linear predictor"
-    return model.fitted(), "fitted values"
+        return used_rows(model, model.predict(type="link")), "linear predictor"
+    return used_rows(model, model.fitted()), "fitted values"
 
 
 def _new_ax(ax: Any, width: float = 5.2, height: float = 4.0) -> tuple[Any, Any]:
@@ -48,7 +50,7 @@ def residuals_fitted(model: Any, smooth: bool = True, ax: Any = None) -> Any:
     line and a lowess smoother."""
     fig, ax = _new_ax(ax)
     x, xlab = fitted_axis(model)
-    r = model.residuals(type="pearson")
+    r = used_rows(model, model.residuals(type="pearson"))
     ax.axhline(0.0, color=GREY, linewidth=0.9, linestyle="--")
     _scatter_smooth(ax, x, r, smooth)
     style(ax, "Residuals vs fitted", xlab, "Pearson residuals")
@@ -78,8 +80,8 @@ def residuals_by(model: Any, by: str, ax: Any = None) -> Any:
     lme4's `plot(m, g ~ resid(.))`), or against a numeric column with a lowess smoother."""
     fr = model.frame
     if not isinstance(by, str):
-        raise TypeError("by must be a column name of the model frame or a grouping factor")
-    r = model.residuals(type="pearson")
+        raise ArgumentTypeError("by must be a column name of the model frame or a grouping factor")
+    r = used_rows(model, model.residuals(type="pearson"))
     term = next((t for t in fr.terms if t.group_name == by), None)
     if term is not None:
         labels = np.asarray(term.levels, dtype=object)[term.codes]
@@ -96,8 +98,8 @@ def residuals_by(model: Any, by: str, ax: Any = None) -> Any:
         levels = list(col.cat.categories.astype(str)) if isinstance(
             col.dtype, pd.CategoricalDtype) else sorted(set(labels))
     else:
-        raise ValueError(f"{by!r} is neither a grouping factor nor a column of the model frame; "
-                         f"columns: {list(fr.frame.columns)}")
+        raise ArgumentError(f"{by!r} is neither a grouping factor nor a column of the model frame; "
+                            f"columns: {list(fr.frame.columns)}")
     groups = [r[labels == lv] for lv in levels]
     keep = [i for i, g in enumerate(groups) if len(g)]
     fig, ax = _new_ax(ax, 5.2, float(np.clip(0.22 * len(keep) + 1.2, 3.0, 12.0)))
@@ -131,9 +133,9 @@ def diagnostics(model: Any) -> Any:
 def binned_response(model: Any) -> tuple[np.ndarray, np.ndarray]:
     """(fitted probabilities, response residuals y/n − μ̂) of a binomial model."""
     if getattr(getattr(model, "family", None), "name", None) != "binomial":
-        raise TypeError("binned residuals are for binomial GLMMs")
-    mu = model.fitted()
-    return mu, model.residuals(type="response")
+        raise ArgumentTypeError("binned residuals are for binomial GLMMs")
+    mu = used_rows(model, model.fitted())
+    return mu, used_rows(model, model.residuals(type="response"))
 
 
 def binned_residuals(model: Any, nclass: int | None = None, ax: Any = None) -> Any:

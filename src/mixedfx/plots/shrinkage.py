@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError
 from mixedfx.plots._mpl import GREY, MODEL, POINT, marker_size, style, subplots
 
 
@@ -40,7 +41,7 @@ def pooling_estimates(model: Any, group: str | None = None) -> PoolingEstimates:
     groups = list(dict.fromkeys(t.group_name for t in fr.terms))
     g = groups[0] if group is None else group
     if g not in groups:
-        raise ValueError(f"unknown grouping factor {g!r}; the model has {groups}")
+        raise ArgumentError(f"unknown grouping factor {g!r}; the model has {groups}")
     terms = [t for t in fr.terms if t.group_name == g]
     V = np.hstack([t.values for t in terms])
     cols = [c for t in terms for c in t.term_names]
@@ -116,7 +117,7 @@ def shrinkage(model: Any, group: str | None = None, terms: Any = None) -> Any:
         wanted = [terms] if isinstance(terms, str) else list(terms)
         unknown = [t for t in wanted if t not in cols]
         if unknown or len(wanted) not in (1, 2):
-            raise ValueError(f"terms must name one or two of {cols}")
+            raise ArgumentError(f"terms must name one or two of {cols}")
         cols = wanted
     nop, part = est.no_pooling[cols], est.partial_pooling[cols]
     n = len(nop)

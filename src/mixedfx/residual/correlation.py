@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import solve_triangular
 
+from mixedfx.errors import ArgumentError
 from mixedfx.residual.form import StructureForm, parse_form
 
 
@@ -46,8 +47,8 @@ class CorStruct:
 
             for g in self.form.groups:
                 if g not in frame.columns:
-                    raise ValueError(f"grouping column {g!r} of {_CONSTRUCTOR[self.name]} not "
-                                     "found in data")
+                    raise ArgumentError(f"grouping column {g!r} of {_CONSTRUCTOR[self.name]} not "
+                                        "found in data")
             group_codes, _ = grouping_factor(frame, self.form.groups)
         elif group_codes is None:
             group_codes = np.zeros(len(frame), dtype=np.int64)
@@ -59,8 +60,8 @@ class CorStruct:
         what = _CONSTRUCTOR[self.name]
         if cov is None:
             if self.name == "corCAR1":
-                raise ValueError("cor_car1 needs a continuous time covariate: write "
-                                 "cor_car1('~ time | g')")
+                raise ArgumentError("cor_car1 needs a continuous time covariate: write "
+                                    "cor_car1('~ time | g')")
             order = np.argsort(group_codes, kind="stable")
             pos = np.empty(len(frame))
             sorted_codes = group_codes[order]
@@ -69,7 +70,7 @@ class CorStruct:
             pos[order] = run + 1
             return pos
         if cov not in frame.columns:
-            raise ValueError(f"{what} covariate {cov!r} not found in data")
+            raise ArgumentError(f"{what} covariate {cov!r} not found in data")
         col = frame[cov]
         if isinstance(col.dtype, pd.CategoricalDtype) and self.name == "corSymm":
             t = col.cat.codes.to_numpy(dtype=float) + 1
@@ -77,12 +78,12 @@ class CorStruct:
                 col.dtype):
             t = col.to_numpy(dtype=float)
         else:
-            raise ValueError(f"{what} covariate {cov!r} must be numeric, got {col.dtype}")
+            raise ArgumentError(f"{what} covariate {cov!r} must be numeric, got {col.dtype}")
         if not np.all(np.isfinite(t)):
-            raise ValueError(f"{what} covariate {cov!r} has non-finite values")
+            raise ArgumentError(f"{what} covariate {cov!r} has non-finite values")
         if self.name in ("corAR1", "corSymm") and np.any(t != np.round(t)):
-            raise ValueError(f"{what} covariate {cov!r} must be integer-valued (times "
-                             "1, 2, ...); use cor_car1 for continuous times")
+            raise ArgumentError(f"{what} covariate {cov!r} must be integer-valued (times "
+                                "1, 2, ...); use cor_car1 for continuous times")
         return t
 
 
@@ -110,9 +111,9 @@ class BoundCorStruct:
             rows = order[a:b]
             key = tuple(times[rows].tolist())
             if len(set(key)) != len(key):
-                raise ValueError(f"{what}: times (covariate {struct.form.covariate!r}) must "
-                                 "be unique within each group; group "
-                                 f"{int(group_codes[rows[0]])} repeats a time")
+                raise ArgumentError(f"{what}: times (covariate {struct.form.covariate!r}) must "
+                                    "be unique within each group; group "
+                                    f"{int(group_codes[rows[0]])} repeats a time")
             patterns.setdefault(key, []).append(rows)
         self.patterns = [(np.array(k), np.stack(v)) for k, v in patterns.items()]
         self.max_size = max(len(k) for k, _ in self.patterns)

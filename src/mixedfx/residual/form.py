@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError
+
 _NAME = re.compile(r"^(?:[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`)$")
 
 
@@ -29,8 +31,8 @@ class StructureForm:
 def _name(token: str, text: str) -> str:
     token = token.strip()
     if not _NAME.match(token):
-        raise ValueError(f"form {text!r}: {token!r} is not a column name (nlme forms take a "
-                         "covariate name or 1, then optionally '| group')")
+        raise ArgumentError(f"form {text!r}: {token!r} is not a column name (nlme forms take a "
+                            "covariate name or 1, then optionally '| group')")
     return token.strip("`")
 
 
@@ -39,22 +41,22 @@ def parse_form(text: str | None, what: str) -> StructureForm:
     if text is None:
         return StructureForm("~1", None, ())
     if not isinstance(text, str):
-        raise TypeError(f"{what} form must be a string such as '~ 1 | g', got "
-                        f"{type(text).__name__}")
+        raise ArgumentTypeError(f"{what} form must be a string such as '~ 1 | g', got "
+                                f"{type(text).__name__}")
     body = text.strip()
     if not body.startswith("~"):
-        raise ValueError(f"{what} form {text!r} must be one-sided and start with '~'")
+        raise ArgumentError(f"{what} form {text!r} must be one-sided and start with '~'")
     body = body[1:]
     if body.count("|") > 1:
-        raise ValueError(f"{what} form {text!r} has more than one '|'")
+        raise ArgumentError(f"{what} form {text!r} has more than one '|'")
     cov_text, _, group_text = body.partition("|")
     cov_text = cov_text.strip()
     if not cov_text:
-        raise ValueError(f"{what} form {text!r} has no covariate: write '~ 1 | g' for none")
+        raise ArgumentError(f"{what} form {text!r} has no covariate: write '~ 1 | g' for none")
     covariate = None if cov_text == "1" else _name(cov_text, text)
     groups: tuple[str, ...] = ()
     if group_text.strip():
         groups = tuple(_name(g, text) for g in re.split(r"[/:*]", group_text))
     elif "|" in body:
-        raise ValueError(f"{what} form {text!r} has an empty grouping after '|'")
+        raise ArgumentError(f"{what} form {text!r} has an empty grouping after '|'")
     return StructureForm(text.strip(), covariate, groups)

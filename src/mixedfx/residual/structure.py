@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentTypeError
 from mixedfx.residual.correlation import BoundCorStruct, CorStruct
 from mixedfx.residual.variance import BoundVarFunc, VarFunc
 
@@ -81,11 +82,11 @@ class ResidualStructure:
 def check_structure_types(weights: object, correlation: object) -> None:
     """Refuse anything but the constructors' objects."""
     if weights is not None and not isinstance(weights, VarFunc):
-        raise TypeError("a residual variance function must come from mixedfx.var_ident, "
-                        "var_power or var_exp")
+        raise ArgumentTypeError("a residual variance function must come from mixedfx.var_ident, "
+                                "var_power or var_exp")
     if correlation is not None and not isinstance(correlation, CorStruct):
-        raise TypeError("correlation must come from mixedfx.cor_ar1, cor_car1, cor_comp_symm "
-                        "or cor_symm")
+        raise ArgumentTypeError("correlation must come from mixedfx.cor_ar1, cor_car1, "
+                                "cor_comp_symm or cor_symm")
 
 
 def bind_structures(frame: pd.DataFrame, weights: VarFunc | None,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError
 from mixedfx.frame.grouping import value_labels
 from mixedfx.residual.form import StructureForm, parse_form
 
@@ -48,19 +49,19 @@ class VarFunc:
             strata_codes, strata_names = strata_in_order(labels, row_order)
         if self.name == "varIdent":
             if cov is not None:
-                raise ValueError(f"var_ident form {self.form.text!r} takes no covariate: "
-                                 "write '~ 1 | stratum'")
+                raise ArgumentError(f"var_ident form {self.form.text!r} takes no covariate: "
+                                    "write '~ 1 | stratum'")
             if not self.form.groups:
-                raise ValueError("var_ident needs a stratum: write var_ident('~ 1 | g')")
+                raise ArgumentError("var_ident needs a stratum: write var_ident('~ 1 | g')")
             return BoundVarIdent(self, strata_codes, strata_names)
         if cov is None:
-            raise ValueError(f"{_CONSTRUCTOR[self.name]} needs a covariate: write "
-                             f"{_CONSTRUCTOR[self.name]}('~ v')")
+            raise ArgumentError(f"{_CONSTRUCTOR[self.name]} needs a covariate: write "
+                                f"{_CONSTRUCTOR[self.name]}('~ v')")
         v = _numeric(frame, cov, self.name)
         if self.name == "varPower" and np.any(v == 0):
             # |0|^δ is 0 or undefined for δ ≤ 0: nlme refuses as well
-            raise ValueError(f"var_power covariate {cov!r} has zero values; the residual SD "
-                             "|v|^δ would vanish there")
+            raise ArgumentError(f"var_power covariate {cov!r} has zero values; the residual SD "
+                                "|v|^δ would vanish there")
         return BoundCovariateVar(self, strata_codes, strata_names, v)
 
 
@@ -69,13 +70,13 @@ _CONSTRUCTOR = {"varIdent": "var_ident", "varPower": "var_power", "varExp": "var
 
 def _numeric(frame: pd.DataFrame, column: str, what: str) -> np.ndarray:
     if column not in frame.columns:
-        raise ValueError(f"{what} covariate {column!r} not found in data")
+        raise ArgumentError(f"{what} covariate {column!r} not found in data")
     col = frame[column]
     if not pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
-        raise ValueError(f"{what} covariate {column!r} must be numeric, got {col.dtype}")
+        raise ArgumentError(f"{what} covariate {column!r} must be numeric, got {col.dtype}")
     v = col.to_numpy(dtype=float)
     if not np.all(np.isfinite(v)):
-        raise ValueError(f"{what} covariate {column!r} has non-finite values")
+        raise ArgumentError(f"{what} covariate {column!r} has non-finite values")
     return v
 
 
@@ -91,14 +92,14 @@ def check_no_empty_strata(func: VarFunc, frame: pd.DataFrame) -> None:
             counts = col.value_counts(sort=False)
             empty = [str(k) for k, v in counts.items() if v == 0]
             if empty:
-                raise ValueError(f"var_ident stratum with no rows: {g} = {empty} (drop unused "
-                                 "categories, e.g. with .cat.remove_unused_categories())")
+                raise ArgumentError(f"var_ident stratum with no rows: {g} = {empty} (drop unused "
+                                    "categories, e.g. with .cat.remove_unused_categories())")
 
 
 def _group_labels(frame: pd.DataFrame, groups: tuple[str, ...]) -> np.ndarray:
     for g in groups:
         if g not in frame.columns:
-            raise ValueError(f"grouping column {g!r} of a residual structure not found in data")
+            raise ArgumentError(f"grouping column {g!r} of a residual structure not found in data")
     parts = [value_labels(frame[g]) for g in groups]
     out = parts[0].astype(object)
     for p in parts[1:]:
@@ -136,7 +137,7 @@ class BoundVarIdent(BoundVarFunc):
         counts = np.bincount(codes, minlength=len(names))
         if np.any(counts == 0):
             empty = [n for n, c in zip(names, counts, strict=True) if c == 0]
-            raise ValueError(f"var_ident stratum with no rows: {empty}")
+            raise ArgumentError(f"var_ident stratum with no rows: {empty}")
         self.n_params = len(names) - 1
 
     def ratios(self, par: np.ndarray) -> np.ndarray:
@@ -184,14 +185,14 @@ def var_ident(form: str = "~ 1") -> VarFunc:
 def var_power(form: str = "~ fitted") -> VarFunc:
     """nlme's `varPower(form = ~ v)`: residual SD σ|v|^δ (`"~ v | g"`: one δ per stratum)."""
     if form.replace(" ", "") in ("~fitted", "~fitted(.)"):
-        raise ValueError("var_power on fitted values is not supported; give a covariate "
-                         "column, e.g. var_power('~ age')")
+        raise ArgumentError("var_power on fitted values is not supported; give a covariate "
+                            "column, e.g. var_power('~ age')")
     return VarFunc("varPower", parse_form(form, "var_power"))
 
 
 def var_exp(form: str = "~ fitted") -> VarFunc:
     """nlme's `varExp(form = ~ v)`: residual SD σ exp(δ v) (`"~ v | g"`: one δ per stratum)."""
     if form.replace(" ", "") in ("~fitted", "~fitted(.)"):
-        raise ValueError("var_exp on fitted values is not supported; give a covariate "
-                         "column, e.g. var_exp('~ age')")
+        raise ArgumentError("var_exp on fitted values is not supported; give a covariate "
+                            "column, e.g. var_exp('~ age')")
     return VarFunc("varExp", parse_form(form, "var_exp"))

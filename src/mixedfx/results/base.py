@@ -16,11 +16,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.optimize.convergence import is_singular
 from mixedfx.results.conveniences import ModelConveniences
 from mixedfx.results.persist import Saveable
-from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
+from mixedfx.results.predict import (
+    fixed_matrix,
+    parse_re_form,
+    prepare_newdata,
+    term_contribution,
+)
 from mixedfx.results.varcorr import TermCovariance, term_covariances, varcorr_frame
 
 
@@ -28,6 +34,9 @@ def drops_random(re_form: str | None) -> bool:
     """Whether `re_form` asks for no random effects ("NA", "~0")."""
     if re_form is None:
         return False
+    if not isinstance(re_form, str):
+        raise ArgumentTypeError("re_form must be None, 'NA', '~0' or a formula such as "
+                                f"'~(1 | g)', got {re_form!r} ({type(re_form).__name__})")
     return re_form.replace(" ", "") in ("NA", "~0", "0", "~-1")
 
 
@@ -158,7 +167,9 @@ class MixedModelBase(Saveable, ModelConveniences):
         out: dict[str, pd.DataFrame] = {}
         sds: dict[str, list[pd.DataFrame]] = {}
         cvs: dict[str, list[np.ndarray]] = {}
-        condvars = self._conditional_variances() if condvar else None
+        from mixedfx.validate import check_bool
+
+        condvars = self._conditional_variances() if check_bool(condvar, "condvar") else None
         for i, (t, b) in enumerate(zip(self._frame.terms, self._random_effects(),
                                        strict=True)):
             df = pd.DataFrame(b, index=pd.Index(t.levels, name=t.group_name),
@@ -190,6 +201,17 @@ class MixedModelBase(Saveable, ModelConveniences):
             out[g] = df
         return out
 
+    def _new_response(self, y: Any) -> np.ndarray:
+        """A new response for `refit`: one real value per row used (a vector padded to every
+        row, as row-wise results are with na_action="exclude", is accepted too)."""
+        from mixedfx.validate import numeric_vector
+
+        arr = self._frame.rows.used(y) if self._frame.rows is not None else np.asarray(y)
+        arr = numeric_vector(np.asarray(arr).ravel(), "new response (refit)")
+        if arr.shape != (self.nobs,):
+            raise ArgumentError(f"new response must have {self.nobs} values, got {arr.shape}")
+        return arr
+
     # -- linear predictor -----------------------------------------------------------------
     def _eta(self, include: set[str] | None = None) -> np.ndarray:
         """Xβ + offset + Σ Z_t b_t over the terms whose group is in `include` (all if None)."""
@@ -203,6 +225,9 @@ class MixedModelBase(Saveable, ModelConveniences):
 
     def _eta_new(self, newdata: object, re_form: str | None, allow_new_levels: bool
                  ) -> np.ndarray:
+        from mixedfx.validate import check_bool
+
+        check_bool(allow_new_levels, "allow_new_levels")
         masks = self._re_masks(re_form)
         if newdata is None:
             eta = self._eta(set())
@@ -230,13 +255,10 @@ class MixedModelBase(Saveable, ModelConveniences):
         keep = self._terms_in(re_form)
         if not keep:
             return [None] * len(terms)
-        from mixedfx.formula import build_design, parse_formula
+        from mixedfx.formula import build_design
 
-        text = re_form.strip()
-        text = text if text.startswith("~") else "~" + text
-        cols = list(self._frame.frame.columns)
         wanted: dict[str, set[str]] = {}
-        for bar in parse_formula("y_ " + text, [*cols, "y_"]).bars:
+        for bar in parse_re_form(self._frame, re_form, structures=False).bars:
             _, spec = build_design(bar.lhs, self._frame.frame)
             wanted.setdefault(bar.group_name, set()).update(spec.names)
         out: list[np.ndarray | None] = []
@@ -248,8 +270,8 @@ class MixedModelBase(Saveable, ModelConveniences):
             have = {n for t in terms if t.group_name == g for n in t.term_names}
             extra = names - have
             if extra:
-                raise ValueError(f"re_form names random-effect column(s) {sorted(extra)} for "
-                                 f"{g!r} that the model does not have ({sorted(have)})")
+                raise ArgumentError(f"re_form names random-effect column(s) {sorted(extra)} for "
+                                    f"{g!r} that the model does not have ({sorted(have)})")
         return [None if m is not None and not m.any() else m for m in out]
 
     def _terms_in(self, re_form: str | None) -> set[str]:
@@ -258,18 +280,12 @@ class MixedModelBase(Saveable, ModelConveniences):
             return groups
         if drops_random(re_form):
             return set()
-        from mixedfx.formula import parse_formula
-
-        text = re_form.strip()
-        if not text.startswith("~"):
-            text = "~" + text
-        cols = list(self._frame.frame.columns)
-        parsed = parse_formula("y_ " + text, [*cols, "y_"], covariance_structures=True)
+        parsed = parse_re_form(self._frame, re_form, structures=True)
         wanted = {bar.group_name for bar in parsed.bars}
         unknown = wanted - groups
         if unknown:
-            raise ValueError(f"re_form names grouping factors not in the model: "
-                             f"{sorted(unknown)}")
+            raise ArgumentError(f"re_form names grouping factors not in the model: "
+                                f"{sorted(unknown)}; the model's are {sorted(groups)}")
         return wanted
 
     # -- records ---------------------------------------------------------------------------
@@ -335,17 +351,19 @@ class MixedModelBase(Saveable, ModelConveniences):
         return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
 
     # -- diagnostics (mixedfx.diagnostics) and plots (mixedfx.plots) --------------------------
-    def hatvalues(self) -> np.ndarray:
-        """Diagonal of the hat matrix (lme4's `hatvalues`), see `mixedfx.diagnostics`."""
+    def hatvalues(self) -> pd.Series:
+        """Diagonal of the hat matrix (lme4's `hatvalues`), see `mixedfx.diagnostics`; a
+        Series indexed as `fitted()`."""
         from mixedfx.diagnostics.leverage import hatvalues
 
-        return hatvalues(self)
+        return self._frame.rowwise(hatvalues(self))
 
-    def cooks_distance(self) -> np.ndarray:
-        """Cook's distances (lme4's `cooks.distance`), see `mixedfx.diagnostics`."""
+    def cooks_distance(self) -> pd.Series:
+        """Cook's distances (lme4's `cooks.distance`), see `mixedfx.diagnostics`; a Series
+        indexed as `fitted()`."""
         from mixedfx.diagnostics.leverage import cooks_distance
 
-        return cooks_distance(self)
+        return self._frame.rowwise(cooks_distance(self))
 
     def influence(self, groups: Any = None, maxfun: int = 1000) -> Any:
         """Leave-one-group-out refits (lme4's `influence(m, groups=)`), see

@@ -10,8 +10,10 @@ from typing import Any
 
 import pandas as pd
 
+from mixedfx.validate import RefusesUnknownArguments
 
-class ModelConveniences:
+
+class ModelConveniences(RefusesUnknownArguments):
     """Mixin of `MixedModelBase`: methods over the fitted model's own accessors."""
 
     # -- tidy frames (mixedfx.tidy, broom.mixed) --------------------------------------------

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from mixedfx.errors import ArgumentError
 from mixedfx.frame.terms import RandomEffectsTerm
 
 
@@ -128,4 +129,4 @@ def getme(model: Any, name: str) -> Any:
         return dict(zip(unique_group_names(fr.terms), model._templates(), strict=True))
     if name == "lower":
         return model.lower
-    raise ValueError(f"unknown getME name {name!r}; available: {', '.join(GETME_NAMES)}")
+    raise ArgumentError(f"unknown getME name {name!r}; available: {', '.join(GETME_NAMES)}")

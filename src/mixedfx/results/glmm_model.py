@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError
 from mixedfx.families import Family
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.fit import GlmmFit, fit_glmm
@@ -23,6 +24,7 @@ from mixedfx.glmm.response import GlmResponse
 from mixedfx.lmm.solution import conditional_variances, solve
 from mixedfx.optimize import Control
 from mixedfx.results.base import MixedModelBase
+from mixedfx.validate import check_seed
 
 
 class GeneralizedLinearMixedModel(MixedModelBase):
@@ -157,13 +159,18 @@ class GeneralizedLinearMixedModel(MixedModelBase):
                 "messages": list(self._fit.messages)}
 
     # -- fitted values, residuals, predictions ------------------------------------------
-    def fitted(self) -> np.ndarray:
-        """Fitted means μ (response scale), as lme4's `fitted()`."""
-        return self._state.mu.copy()
+    def fitted(self) -> pd.Series:
+        """Fitted means μ (response scale), as lme4's `fitted()`: a Series indexed by the
+        data's rows used (with na_action="exclude": every row, NaN at the dropped ones)."""
+        return self._frame.rowwise(self._state.mu)
 
-    def residuals(self, type: str = "deviance", scaled: bool = False) -> np.ndarray:
+    def residuals(self, type: str = "deviance", scaled: bool = False) -> pd.Series:
         """Residuals of type `deviance` (lme4's default for GLMMs), `pearson`, `response` or
-        `working`."""
+        `working`: a Series indexed as `fitted()`."""
+        return self._frame.rowwise(self._residual_values(type, scaled))
+
+    def _residual_values(self, type: str, scaled: bool) -> np.ndarray:
+        """`residuals()` as an array over the rows used."""
         y, mu, wt = self._resp.y, self._state.mu, self._resp.wt
         if type == "response":
             r = y - mu
@@ -175,7 +182,7 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         elif type == "working":
             r = (y - mu) / self.family.link.mu_eta(self._state.eta)
         else:
-            raise ValueError("type must be 'deviance', 'pearson', 'response' or 'working'")
+            raise ArgumentError("type must be 'deviance', 'pearson', 'response' or 'working'")
         return r / self.sigma if scaled else r
 
     def predict(self, newdata: object = None, re_form: str | None = None,
@@ -186,14 +193,15 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         With `se_fit=True` or `interval="confidence"`: a frame with `fit`, `se_fit`, `lower`,
         `upper` (Wald, from vcov; see `mixedfx.diagnostics.prediction`)."""
         if type not in ("link", "response"):
-            raise ValueError("type must be 'link' or 'response'")
+            raise ArgumentError("type must be 'link' or 'response'")
         if se_fit or interval != "none":
             from mixedfx.diagnostics.prediction import predict_se
 
             return predict_se(self, newdata, re_form, allow_new_levels, type, level,
                               "confidence" if interval == "none" else interval)
         eta = self._eta_new(newdata, re_form, allow_new_levels)
-        return eta if type == "link" else self.family.link.linkinv(eta)
+        return self._frame.prediction(
+            newdata, eta if type == "link" else self.family.link.linkinv(eta))
 
     # -- simulation and refitting ---------------------------------------------------------
     def simulate(self, nsim: int = 1, seed: int | None = None,
@@ -204,7 +212,7 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         from mixedfx.validate import check_positive_int
 
         nsim = check_positive_int(nsim, "nsim")
-        rng = np.random.default_rng(seed)
+        rng = check_seed(seed)
         out = np.empty((self.nobs, nsim))
         templates = self._templates()
         for j in range(nsim):
@@ -230,9 +238,7 @@ class GeneralizedLinearMixedModel(MixedModelBase):
 
         from mixedfx.glmm.response import encode_response
 
-        y = np.asarray(y, dtype=float).ravel()
-        if y.shape != (self.nobs,):
-            raise ValueError(f"new response must have {self.nobs} values, got {y.shape}")
+        y = self._new_response(y)
         if self._frame.y.ndim == 2:
             trials = self._resp.n
             raw = np.column_stack([y, trials - y])

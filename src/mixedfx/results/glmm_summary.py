@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.frame.rows import used_rows
 from mixedfx.results.rformat import (
     convergence_footer,
     format_real,
@@ -63,7 +64,7 @@ class GlmmSummary:
         if m.data_name:
             out.append(f"   Data: {m.data_name}")
         out += ["", self.aic_table(), ""]
-        out.append(scaled_residuals(m.residuals(type="pearson", scaled=True)))
+        out.append(scaled_residuals(used_rows(m, m.residuals(type="pearson", scaled=True))))
         ml = m.dispersion_method == "ML"
         out += ["", "Random effects:",
                 random_effects_table(m._covariances,

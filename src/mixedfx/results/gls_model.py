@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats
 from scipy.linalg import solve_triangular
 
+from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.gls_engine.fit import GlsFit, fit_gls
 from mixedfx.optimize import Control
@@ -101,13 +102,22 @@ class GlsModel(Saveable, ResidualStructureAccess):
         return -2.0 * self.loglik + self.npar * math.log(n)
 
     # ----- fitted values, residuals, predictions ------------------------------------------
-    def fitted(self) -> np.ndarray:
+    def _fitted_values(self) -> np.ndarray:
         eta = self._frame.X @ self.beta
         return eta if self._frame.offset is None else eta + self._frame.offset
 
-    def residuals(self, type: str = "response") -> np.ndarray:
-        """`response` y − Xβ̂, `pearson` (y − Xβ̂)/(σ sᵢ), `normalized` σ⁻¹L⁻¹(y − Xβ̂)."""
-        r = self._frame.y - self.fitted()
+    def fitted(self) -> pd.Series:
+        """Xβ̂ (plus offsets): a Series indexed by the data's rows used (with
+        na_action="exclude": every row, NaN at the dropped ones)."""
+        return self._frame.rowwise(self._fitted_values())
+
+    def residuals(self, type: str = "response") -> pd.Series:
+        """`response` y − Xβ̂, `pearson` (y − Xβ̂)/(σ sᵢ), `normalized` σ⁻¹L⁻¹(y − Xβ̂); a
+        Series indexed as `fitted()`."""
+        return self._frame.rowwise(self._residual_values(type))
+
+    def _residual_values(self, type: str) -> np.ndarray:
+        r = self._frame.y - self._fitted_values()
         w = self._frame.weights
         if type == "response":
             return r
@@ -119,16 +129,17 @@ class GlsModel(Saveable, ResidualStructureAccess):
             return (r if s is None else r / s) / self.sigma
         if type == "normalized":
             return self._whiten_rows(r) / self.sigma
-        raise ValueError("type must be 'response', 'pearson' or 'normalized'")
+        raise ArgumentError("type must be 'response', 'pearson' or 'normalized'")
 
-    def predict(self, newdata: object = None) -> np.ndarray:
+    def predict(self, newdata: object = None) -> pd.Series:
         """Xβ̂ (plus offsets) for the fitted rows or new data."""
         if newdata is None:
             return self.fitted()
         from mixedfx.results.predict import fixed_matrix, prepare_newdata
 
         new = prepare_newdata(self._frame, newdata)
-        return fixed_matrix(self._frame, new) @ self.beta + self._frame.new_offset(new.raw)
+        return self._frame.prediction(newdata, fixed_matrix(self._frame, new) @ self.beta
+                                      + self._frame.new_offset(new.raw))
 
     def refit_ml(self) -> GlsModel:
         if not self.REML:
@@ -150,7 +161,7 @@ class GlsModel(Saveable, ResidualStructureAccess):
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """t intervals of the coefficients (nlme's `intervals(m, which = "coef")`)."""
         if not 0 < level < 1:
-            raise ValueError("level must be between 0 and 1")
+            raise ArgumentError("level must be between 0 and 1")
         q = stats.t.ppf(0.5 + level / 2, self.df_residual)
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         return pd.DataFrame({"lower": self.beta - q * se, "upper": self.beta + q * se},
@@ -171,7 +182,7 @@ class GlsModel(Saveable, ResidualStructureAccess):
         if lines:
             out += ["", *lines]
         out += ["", "Coefficients:", print_coefmat(self.coefficients, 4).rstrip("\n")]
-        z = self.residuals("pearson")
+        z = self._residual_values("pearson")
         q = np.quantile(z, [0, 0.25, 0.5, 0.75, 1])
         out += ["", "Standardized residuals:",
                 print_named_vector(["Min", "Q1", "Med", "Q3", "Max"],

@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.lmm.fit import LmmFit, fit_lmm
 from mixedfx.lmm.solution import conditional_variances
 from mixedfx.optimize import Control
 from mixedfx.results.base import MixedModelBase
 from mixedfx.results.residual_structures import ResidualStructureAccess
+from mixedfx.validate import check_seed
 
 
 class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
@@ -127,15 +129,22 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
     def _linear_predictor(self, include_random: bool = True) -> np.ndarray:
         return self._eta(None if include_random else set())
 
-    def fitted(self) -> np.ndarray:
-        return self._linear_predictor()
+    def fitted(self) -> pd.Series:
+        """Fitted values Xβ̂ + Zb̂ (+ offset), lme4's `fitted()`: a Series indexed by the data's
+        rows used (with na_action="exclude": every row, NaN at the dropped ones)."""
+        return self._frame.rowwise(self._linear_predictor())
 
-    def residuals(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+    def residuals(self, type: str = "response", scaled: bool = False) -> pd.Series:
         """Residuals: `response` y − μ, `working` (same for an LMM), `pearson` and `deviance`
         √w (y − μ) / sᵢ (sᵢ: the variance function's SD multiplier, 1 without one), and
         nlme's `normalized` σ⁻¹ L⁻¹ (y − μ), whitened by the fitted residual covariance
-        σ²LLᵀ (always scaled); the others are divided by σ when `scaled`."""
-        r = self._frame.y - self.fitted()
+        σ²LLᵀ (always scaled); the others are divided by σ when `scaled`. A Series indexed
+        as `fitted()`."""
+        return self._frame.rowwise(self._residual_values(type, scaled))
+
+    def _residual_values(self, type: str, scaled: bool) -> np.ndarray:
+        """`residuals()` as an array over the rows used."""
+        r = self._frame.y - self._linear_predictor()
         if type in ("response", "working"):
             out = r
         elif type in ("pearson", "deviance"):
@@ -148,8 +157,8 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
             out = r if self._frame.weights is None else r * np.sqrt(self._frame.weights)
             return self._whiten_rows(out) / self.sigma
         else:
-            raise ValueError("type must be 'response', 'pearson', 'deviance', 'working' or "
-                             "'normalized'")
+            raise ArgumentError("type must be 'response', 'pearson', 'deviance', 'working' or "
+                                "'normalized'")
         return out / self.sigma if scaled else out
 
     def predict(self, newdata: object = None, re_form: str | None = None,
@@ -163,13 +172,14 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         `upper` (Wald, from vcov; see `mixedfx.diagnostics.prediction`).
         """
         if type not in ("link", "response"):
-            raise ValueError("type must be 'link' or 'response'")
+            raise ArgumentError("type must be 'link' or 'response'")
         if se_fit or interval != "none":
             from mixedfx.diagnostics.prediction import predict_se
 
             return predict_se(self, newdata, re_form, allow_new_levels, type, level,
                               "confidence" if interval == "none" else interval)
-        return self._eta_new(newdata, re_form, allow_new_levels)
+        return self._frame.prediction(newdata,
+                                      self._eta_new(newdata, re_form, allow_new_levels))
 
     # ----- simulation and refitting ---------------------------------------------------
     def simulate(self, nsim: int = 1, seed: int | None = None,
@@ -181,7 +191,7 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         from mixedfx.validate import check_positive_int
 
         nsim = check_positive_int(nsim, "nsim")
-        rng = np.random.default_rng(seed)
+        rng = check_seed(seed)
         n = self.nobs
         base = self._linear_predictor(include_random=use_u)
         out = np.empty((n, nsim))
@@ -201,11 +211,9 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
 
     def refit(self, y: np.ndarray | pd.Series, REML: bool | None = None) -> LinearMixedModel:
         """The same model fitted to a new response vector (start: these estimates)."""
-        y = np.asarray(y, dtype=float).ravel()
-        if y.shape != (self.nobs,):
-            raise ValueError(f"new response must have {self.nobs} values, got {y.shape}")
+        y = self._new_response(y)
         if not np.all(np.isfinite(y)):
-            raise ValueError("new response has non-finite values")
+            raise ArgumentError("new response has non-finite values")
         reml = self.REML if REML is None else REML
         if self._fit.residual is None and type(self)._refit is LinearMixedModel._refit:
             # fast path (subclasses that refit differently, e.g. Dask fits, keep theirs)

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError
 from mixedfx.residual.structure import ResidualStructure
+from mixedfx.validate import RefusesUnknownArguments
 
 VAR_TITLES = {
     "varIdent": "Different standard deviations per stratum",
@@ -40,8 +42,8 @@ class VarStruct:
     def stratum_variances(self) -> pd.Series:
         """Residual variance σ²δ_s² of every stratum (`var_ident` only)."""
         if self.name != "varIdent":
-            raise ValueError("stratum_variances() is defined for var_ident structures; "
-                             f"this one is {self.name}")
+            raise ArgumentError("stratum_variances() is defined for var_ident structures; "
+                                f"this one is {self.name}")
         return self._bound.stratum_variances(self._par, self._sigma)  # type: ignore[attr-defined]
 
     def stratum_sds(self) -> pd.Series:
@@ -68,7 +70,7 @@ class CorStruct:
         b = self._bound
         if times is None:
             if b.levels is None:            # type: ignore[attr-defined]
-                raise ValueError("give the times at which to evaluate the correlation")
+                raise ArgumentError("give the times at which to evaluate the correlation")
             times = b.levels                 # type: ignore[attr-defined]
         return b.correlation(self._par, np.asarray(times, dtype=float))  # type: ignore
 
@@ -91,7 +93,7 @@ def fitted_structures(residual: ResidualStructure | None, psi: np.ndarray | None
     return var, cor
 
 
-class ResidualStructureAccess:
+class ResidualStructureAccess(RefusesUnknownArguments):
     """Accessors of a fitted model with an optional nlme residual structure; the model has
     `_fit.residual` (a `ResidualStructure` or None), `_fit.psi` and `sigma`."""
 

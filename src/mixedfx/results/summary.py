@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from mixedfx.frame.rows import used_rows
 from mixedfx.results.rformat import (
     abbreviate,
     convergence_footer,
@@ -164,7 +165,7 @@ class LmmSummary:
     def __str__(self) -> str:
         m = self.model
         out = [*self.header_lines(), "", aic_table(m), ""]
-        out.append(scaled_residuals(m.residuals(type="pearson", scaled=True)))
+        out.append(scaled_residuals(used_rows(m, m.residuals(type="pearson", scaled=True))))
         out += ["", "Random effects:", random_effects_table(m._covariances, m.sigma),
                 groups_line(m.nobs, m.ngrps)]
         if m.var_struct is not None or m.cor_struct is not None:

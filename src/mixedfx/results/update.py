@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError
+
 
 def _split_top(text: str) -> list[tuple[str, str]]:
     """Top-level signed summands of a right-hand side: [("+", "Days"), ("-", "x"), ...]."""
@@ -46,13 +48,14 @@ def _substitute_dot(text: str, value: str) -> str:
 def update_formula(old: str, new: str) -> str:
     """The formula `new` with lme4's dots filled in from `old` (see the module docstring)."""
     if not isinstance(new, str) or "~" not in new:
-        raise TypeError(f"formula must be a string with '~', such as '. ~ . - x', got {new!r}")
+        raise ArgumentTypeError("formula must be a string with '~', such as '. ~ . - x', "
+                                f"got {new!r}")
     old_lhs, old_rhs = (s.strip() for s in old.split("~", 1))
     lhs, rhs = (s.strip() for s in new.split("~", 1))
     lhs = old_lhs if lhs in ("", ".") else _substitute_dot(lhs, old_lhs)
     if lhs in ("NULL", "0", "1") or not lhs:
-        raise ValueError(f"update would drop the response {old_lhs!r}: the new formula "
-                         f"{new!r} has no left-hand side to fit")
+        raise ArgumentError(f"update would drop the response {old_lhs!r}: the new formula "
+                            f"{new!r} has no left-hand side to fit")
     parts = _split_top(_substitute_dot(rhs, f"({old_rhs})")) if "." in rhs else \
         _split_top(rhs)
     terms: list[str] = []
@@ -112,20 +115,22 @@ def update_model(model: Any, formula: str | None = None, data: Any = None,
         else {"family", "nAGQ", "control", "weights", "offset", "na_action", "start", "link"}
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
-        raise TypeError(f"update got unexpected argument(s) {unknown}; allowed: "
-                        f"{sorted(allowed)}")
+        raise ArgumentTypeError(f"update got unexpected argument(s) {unknown}; allowed: "
+                                f"{sorted(allowed)}")
     fr = model.frame
     if "weights" not in kwargs and fr.weights is not None:
         if len(data) != fr.n:
-            raise ValueError("the model has prior weights for rows that differ from the data: "
-                             "pass weights= to update")
+            raise ArgumentError("the model has prior weights for rows that differ from the data: "
+                                "pass weights= to update")
         kwargs["weights"] = fr.weights
     if "offset" not in kwargs and fr.offset is not None and not fr.formula.offsets:
         if len(data) != fr.n:
-            raise ValueError("the model has an offset for rows that differ from the data: "
-                             "pass offset= to update")
+            raise ArgumentError("the model has an offset for rows that differ from the data: "
+                                "pass offset= to update")
         kwargs["offset"] = fr.offset if fr.offset_column is None else fr.offset_column
     kwargs.setdefault("control", model._control)
+    if getattr(getattr(fr, "rows", None), "exclude", False):
+        kwargs.setdefault("na_action", "exclude")       # the refit pads its results too
     if glmm:
         kwargs.setdefault("family", model.family)
         kwargs.setdefault("nAGQ", model.nAGQ)

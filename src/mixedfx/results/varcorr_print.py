@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mixedfx.errors import ArgumentError
 from mixedfx.results.rformat import format_real, print_matrix, r_round
 from mixedfx.results.varcorr import TermCovariance
 
@@ -26,7 +27,7 @@ class VarCorrTable:
         comp = [comp] if isinstance(comp, str) else list(comp)
         bad = [c for c in comp if c not in COMPONENTS]
         if bad or not comp:
-            raise ValueError(f"comp must name 'Variance' and/or 'Std.Dev.', got {comp!r}")
+            raise ArgumentError(f"comp must name 'Variance' and/or 'Std.Dev.', got {comp!r}")
         self.covs, self.sigma, self.comp, self.digits = covs, sigma, comp, int(digits)
 
     def __str__(self) -> str:

@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError
+
 
 def _npar(m: Any) -> int:
     if hasattr(m, "npar"):
         return int(m.npar)
-    raise TypeError(f"cannot count the parameters of a {type(m).__name__}")
+    raise ArgumentTypeError(f"cannot count the parameters of a {type(m).__name__}")
 
 
 def aic_table(*models: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
@@ -26,19 +28,19 @@ def aic_table(*models: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
     if len(models) == 1 and isinstance(models[0], (list, tuple)):
         models = tuple(models[0])
     if not models:
-        raise ValueError("aic_table needs at least one fitted model")
+        raise ArgumentError("aic_table needs at least one fitted model")
     for m in models:
         if not all(hasattr(m, a) for a in ("loglik", "nobs", "aic", "bic")):
-            raise TypeError(f"aic_table takes fitted models, got {type(m).__name__}")
+            raise ArgumentTypeError(f"aic_table takes fitted models, got {type(m).__name__}")
     if names is None:
         names = [f"m{i + 1}" for i in range(len(models))]
     names = list(names)
     if len(names) != len(models):
-        raise ValueError(f"{len(names)} names for {len(models)} models")
+        raise ArgumentError(f"{len(names)} names for {len(models)} models")
     nobs = {int(m.nobs) for m in models}
     if len(nobs) > 1:
-        raise ValueError(f"models are not all fitted to the same number of observations: "
-                         f"{sorted(nobs)}")
+        raise ArgumentError(f"models are not all fitted to the same number of observations: "
+                            f"{sorted(nobs)}")
     aic = np.array([m.aic for m in models], dtype=float)
     delta = aic - aic.min()
     w = np.exp(-0.5 * delta)

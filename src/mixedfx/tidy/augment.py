@@ -10,6 +10,9 @@ deviance residuals for GLMMs: lme4's `residuals()` default), `.hat` and `.cooksd
 and, for GLMMs, `.eta`.
 With `newdata`: its columns, `.fitted` (predict with all random effects, link scale) and
 `.fixed` (population level).
+
+Rows: the frame is indexed by the data's rows used (newdata's own index with `newdata`); with
+`na_action="exclude"` it has every row of the data, NaN at the rows the fit dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.diagnostics.leverage import cooks_distance, hatvalues
+from mixedfx.frame.rows import used_rows
 
 
 def augment(model: Any, newdata: Any = None) -> pd.DataFrame:
@@ -28,9 +32,9 @@ def augment(model: Any, newdata: Any = None) -> pd.DataFrame:
     if newdata is not None:
         from mixedfx.frame.model_frame import as_pandas
 
-        out = as_pandas(newdata).reset_index(drop=True).copy()
-        out[".fitted"] = model.predict(newdata)
-        out[".fixed"] = model.predict(newdata, re_form="NA")
+        out = as_pandas(newdata).copy()
+        out[".fitted"] = np.asarray(model.predict(newdata), dtype=float)
+        out[".fixed"] = np.asarray(model.predict(newdata, re_form="NA"), dtype=float)
         return out
     frame = model._frame
     n = model.nobs
@@ -50,7 +54,8 @@ def augment(model: Any, newdata: Any = None) -> pd.DataFrame:
         mu = st.mu
         W, _ = model._fit.pirls.weights(st)
         sqrtrwt = np.sqrt(resp.wt / fam.variance(mu))
-        cols = {".fitted": eta, ".resid": model.residuals(type="deviance"), ".hat": h,
+        cols = {".fitted": eta, ".resid": used_rows(model, model.residuals(type="deviance")),
+                ".hat": h,
                 ".cooksd": cooksd, ".fixed": model._eta(set()),
                 ".mu": mu, ".offset": offset, ".sqrtXwt": np.sqrt(W), ".sqrtrwt": sqrtrwt,
                 ".weights": resp.wt, ".wtres": sqrtrwt * (resp.y - mu), ".eta": eta}
@@ -62,4 +67,4 @@ def augment(model: Any, newdata: Any = None) -> pd.DataFrame:
                 ".weights": w, ".wtres": np.sqrt(w) * (frame.y - eta)}
     for k, v in cols.items():
         out[k] = np.asarray(v, dtype=float)
-    return out
+    return frame.prediction_frame(None, out)

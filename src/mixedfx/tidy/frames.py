@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.errors import ArgumentError, ArgumentTypeError
+
 _DEFAULT: Any = "Satterthwaite (default)"
 EFFECTS = ("fixed", "ran_pars", "ran_vals", "ran_coefs")
 CONF_METHODS = {"wald": "Wald", "profile": "profile", "boot": "boot"}
@@ -36,7 +38,7 @@ def _check_effects(effects: str | Iterable[str]) -> list[str]:
     eff = [effects] if isinstance(effects, str) else list(effects)
     unknown = [e for e in eff if e not in EFFECTS]
     if unknown or not eff:
-        raise ValueError(f"unknown effect type(s) {unknown}: choose from {list(EFFECTS)}")
+        raise ArgumentError(f"unknown effect type(s) {unknown}: choose from {list(EFFECTS)}")
     return eff
 
 
@@ -78,7 +80,7 @@ def _fixed_rows(model: Any, ddf: str | None, conf_int: bool, level: float, metho
 def _ran_pars_rows(model: Any, scales: str, conf_int: bool, method: str,
                    cis: pd.DataFrame | None) -> pd.DataFrame:
     if scales not in ("sdcor", "vcov"):
-        raise ValueError(f"scales must be 'sdcor' or 'vcov', got {scales!r}")
+        raise ArgumentError(f"scales must be 'sdcor' or 'vcov', got {scales!r}")
     sd_p, cor_p = ("sd", "cor") if scales == "sdcor" else ("var", "cov")
     rows = []
     for c in model._covariances:
@@ -100,8 +102,8 @@ def _ran_pars_rows(model: Any, scales: str, conf_int: bool, method: str,
             out["conf.high"] = np.nan
         else:
             if scales != "sdcor":
-                raise ValueError("profile and bootstrap intervals of the variance parameters "
-                                 "are on the sd/cor scale: use scales='sdcor'")
+                raise ArgumentError("profile and bootstrap intervals of the variance parameters "
+                                    "are on the sd/cor scale: use scales='sdcor'")
             names = model.parameter_names()
             out["conf.low"] = cis.loc[names, "lower"].to_numpy()
             out["conf.high"] = cis.loc[names, "upper"].to_numpy()
@@ -110,7 +112,7 @@ def _ran_pars_rows(model: Any, scales: str, conf_int: bool, method: str,
 
 def _ran_vals_rows(model: Any, conf_int: bool, level: float, method: str) -> pd.DataFrame:
     if conf_int and method != "Wald":
-        raise ValueError("only Wald intervals are available for conditional modes")
+        raise ArgumentError("only Wald intervals are available for conditional modes")
     parts = []
     for g, re in model.ranef(condvar=True).items():
         sd = re.attrs["condsd"]
@@ -158,18 +160,18 @@ def tidy(model: Any, effects: str | Iterable[str] = ("fixed", "ran_pars"),
         return _tidy_fixed_model(model, conf_int, conf_level, exponentiate)
     eff = _check_effects(effects)
     if not 0 < conf_level < 1:
-        raise ValueError(f"conf_level must be in (0, 1), got {conf_level!r}")
+        raise ArgumentError(f"conf_level must be in (0, 1), got {conf_level!r}")
     method = CONF_METHODS.get(str(conf_method).lower())
     if method is None:
-        raise ValueError(f"conf_method must be 'Wald', 'profile' or 'boot', "
-                         f"got {conf_method!r}")
+        raise ArgumentError(f"conf_method must be 'Wald', 'profile' or 'boot', "
+                            f"got {conf_method!r}")
     if kwargs and (not conf_int or method == "Wald"):
-        raise TypeError(f"unexpected keyword argument(s) {sorted(kwargs)} (extra arguments "
-                        "go to confint for conf_method='profile' or 'boot')")
+        raise ArgumentTypeError(f"unexpected keyword argument(s) {sorted(kwargs)} (extra arguments "
+                                "go to confint for conf_method='profile' or 'boot')")
     if ddf is _DEFAULT:
         ddf = "Satterthwaite"
     elif not _is_lmm(model):
-        raise ValueError("ddf applies to linear mixed models (GLMM tests are Wald z tests)")
+        raise ArgumentError("ddf applies to linear mixed models (GLMM tests are Wald z tests)")
     if ddf is not None and str(ddf).lower() in ("none", "lme4"):
         ddf = None
     cis = None
