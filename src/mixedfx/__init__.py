@@ -17,6 +17,7 @@ from mixedfx.errors import (
     MixedfxError,
 )
 from mixedfx.inference.anova import anova
+from mixedfx.mmrm import mmrm
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
 from mixedfx.residual import (
@@ -62,6 +63,7 @@ __all__ = [
     "lm",
     "lmer",
     "load",
+    "mmrm",
     "pairs",
     "plots",
     "var_exp",
