@@ -6,7 +6,7 @@
 """
 
 from mixedfx import datasets, diagnostics, families, plots
-from mixedfx.api import glmer, glmer_nb, gls, lmer
+from mixedfx.api import glmer, glmer_nb, gls, lmer, mmrm
 from mixedfx.baseline import glm, lm
 from mixedfx.effects import effect, emmeans, pairs
 from mixedfx.errors import (
@@ -17,7 +17,6 @@ from mixedfx.errors import (
     MixedfxError,
 )
 from mixedfx.inference.anova import anova
-from mixedfx.mmrm import mmrm
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
 from mixedfx.residual import (

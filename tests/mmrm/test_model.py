@@ -89,6 +89,8 @@ def test_anova_and_f_test(fit):
                                                                           "t value"] ** 2)
     with pytest.raises(ArgumentError):
         fit.anova(type=1)
+    t2 = fit.anova(type=2)                 # highest-order term: Type II = Type III
+    np.testing.assert_allclose(t2.loc["ARMCD:AVISIT"], tab.loc["ARMCD:AVISIT"], rtol=1e-10)
 
 
 def test_emmeans_uses_the_fit_df(fit, kr):
@@ -100,6 +102,17 @@ def test_emmeans_uses_the_fit_df(fit, kr):
     assert np.all(em_kr["SE"] > em["SE"])
     with pytest.raises(ValueError):
         mfx.emmeans(fit, "ARMCD", lmer_df="kenward-roger")
+
+
+def test_predict(fev, fit):
+    pred = fit.predict(newdata=fev)
+    assert list(pred.columns) == ["fit", "se"] and pred.index.equals(fev.index)
+    marginal = fit.predict(newdata=fev, conditional=False)
+    observed = fev["FEV1"].notna().to_numpy()
+    np.testing.assert_allclose(pred[observed], marginal[observed])
+    assert np.all(pred["se"][~observed] > marginal["se"][~observed])
+    used = fit.predict(se_fit=False)
+    assert isinstance(used, pd.Series) and len(used) == 537
 
 
 def test_tidy_glance(fit):

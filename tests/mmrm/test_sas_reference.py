@@ -97,8 +97,11 @@ def _actual(m, check, fev):
                "emmean_df": "df"}[what]
         v = em[col].to_numpy()
         return list(np.round(v)) if what.endswith("_round") else list(v)
-    if what.startswith("anova3"):
-        tab = m.anova(type=3)
+    if what.startswith("predict_"):
+        pred = m.predict(newdata=fev).iloc[check["rows"]]
+        return list(pred["fit" if what == "predict_fit" else "se"])
+    if what.startswith("anova"):
+        tab = m.anova(type=int(what[5]))
         return list(tab["DenDF" if what.endswith("dendf") else "F value"])
     raise AssertionError(f"unknown check {what}")
 

@@ -164,7 +164,7 @@ class MmrmModel:
 
     def anova(self, type: int | str = 3) -> pd.DataFrame:
         """F tests of the fixed-effects terms: Type III (SAS's, as lmerTest builds them) or
-        Type II; columns NumDF, DenDF, F value, Pr(>F)."""
+        Type II (SAS's); columns NumDF, DenDF, F value, Pr(>F)."""
         from mixedfx.mmrm.anova import term_contrasts
 
         out = {}
@@ -172,6 +172,18 @@ class MmrmModel:
             r, ddf, F, p = self._inf.f_test(L)
             out[term] = {"NumDF": r, "DenDF": ddf, "F value": F, "Pr(>F)": p}
         return pd.DataFrame.from_dict(out, orient="index")
+
+    def predict(self, newdata: Any = None, conditional: bool = True, se_fit: bool = True,
+                weights: Any = None) -> pd.DataFrame | pd.Series:
+        """Predictions conditional on each subject's observed visits (SAS OUTP=): a frame
+        with `fit` and `se` (SAS's StdErrPred), or the `fit` Series when `se_fit=False`;
+        `newdata` rows with a missing response are the visits predicted (default: the rows
+        used in the fit). See `mixedfx.mmrm.predict`."""
+        from mixedfx.mmrm.predict import predict
+        from mixedfx.validate import check_bool
+
+        out = predict(self, newdata, check_bool(conditional, "conditional"), weights)
+        return out if check_bool(se_fit, "se_fit") else out["fit"]
 
     # -- covariance ---------------------------------------------------------------------
     def _sigma_frame(self, g: int) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 (openpharma/mmrm, Apache-2.0, commit ec290b2695b25057b31bc98e27c39d3f498cd0d6), each value
 located by its literal text in the test file so that every check cites file and line.
 
-Usage: python make_sas_cases.py <dir with mmrm's tests/testthat/*.R>
+Usage: python make_sas_cases.py <dir with mmrm's tests/testthat/*.R and, below it,
+design/predict_interval/{un,toep}_satterthwaite.csv>
 
 Only values the mmrm tests attribute to SAS (design/SAS, design/Robust, design/anova,
 design/ddfm_covtype listings) are used; never mmrm's own output.
@@ -31,8 +32,9 @@ def where(file: str, text: str, after: int = 0) -> int:
 def check(what: str, file: str, texts: list[str], anchor: int, tol: float, **kw) -> dict:
     lines = [where(file, t, anchor) for t in texts]
     vals = [float(t.rstrip("L")) for t in texts]
+    where_ = file if file.startswith("design/") else f"tests/testthat/{file}"
     return {"what": what, "values": vals, "rtol": tol,
-            "source": f"mmrm@{COMMIT[:10]}:tests/testthat/{file}:" +
+            "source": f"mmrm@{COMMIT[:10]}:{where_}:" +
                       ",".join(map(str, sorted(set(lines)))), **kw}
 
 
@@ -336,21 +338,31 @@ cases.append({"id": "lsmeans_us_weighted", "formula":
                          check("emmean_se", EM, ["0.772", "0.776", "0.617", "0.585", "0.468",
                                                  "0.543", "1.163", "1.226"], a, 1e-3)]})
 
-# ---- Type III F tests (test-interop-car.R; design/anova/test3_1.csv) -----------------------
+# ---- Type II / III F tests (test-interop-car.R; design/anova/test2_1.csv, test3_1.csv) ---
 C = "test-interop-car.R"
 a = where(C, "Anova give similar results to SAS")
-cases.append({"id": "anova3_ar1_fev1bl",
+cases.append({"id": "anova_ar1_fev1bl",
               "formula": "FEV1 ~ ARMCD * FEV1_BL + ar1(AVISIT | USUBJID)",
               "reml": True, "method": "Satterthwaite", "vcov": None, "weights": None,
-              "checks": [check("anova3_dendf", C, ["199.582314485653", "198.163532037936",
+              "checks": [check("anova2_dendf", C, ["199.582314485653", "196.41571750149",
+                                                   "198.163532037944"], a, 1e-4),
+                         check("anova2_f", C, ["0.03099660681111", "11.5301174147263",
+                                               "0.7644368094469"], a, 1e-4),
+                         check("anova3_dendf", C, ["199.582314485653", "198.163532037936",
                                                    "198.163532037944"], a + 17, 1e-4),
                          check("anova3_f", C, ["0.03099660681111", "11.0435094615508",
                                                "0.7644368094469"], a + 22, 1e-4)]})
 a = where(C, "Anova give similar results to SAS", a)
-cases.append({"id": "anova3_ar1_sex", "formula":
+cases.append({"id": "anova_ar1_sex", "formula":
               "FEV1 ~ ARMCD * SEX + ARMCD * FEV1_BL - FEV1_BL + ar1(AVISIT | USUBJID)",
               "reml": True, "method": "Satterthwaite", "vcov": None, "weights": None,
-              "checks": [check("anova3_dendf", C, ["197.423866403271", "186.119018537661",
+              "checks": [check("anova2_dendf", C, ["196.700026021882", "186.404412481085",
+                                                   "186.11901853766", "194.942672335072"],
+                               a, 1e-4),
+                         check("anova2_f", C, ["0.03093826913613", "0.10489707559679",
+                                               "0.46643535342468", "6.11482167585228"],
+                               a, 1e-4),
+                         check("anova3_dendf", C, ["197.423866403271", "186.119018537661",
                                                    "186.11901853766", "194.942672335072"],
                                a + 20, 1e-4),
                          check("anova3_f", C, ["0.04875135180324", "0.09277653315012",
@@ -362,5 +374,45 @@ out = {"description": "SAS PROC MIXED values as hard-coded in the mmrm R package
        "(0 for values SAS reports rounded to integers, compared after rounding; atol where the "
        "source test compares with an absolute tolerance).",
        "mmrm_commit": COMMIT, "cases": cases}
+
+# ---- conditional predictions (rows 1 and 3 of fev_data: PT1's VIS1 and VIS3, no FEV1);
+# SAS's programs and listings: design/predict_interval/predict_interval.Rmd and *.csv (for
+# the unstructured model the listing is un_satterthwaite.csv; mmrm's test fits it with KR
+# but SAS's numbers are the Satterthwaite run's); values from test-tmb-methods.R
+T = "test-tmb-methods.R"
+for struct, vcov, fit, sd in [
+        ("us", None, ("44.9753553724207", "41.4074753229983"),
+         ("7.07537882030293", "4.72199122235202")),
+        ("toep", None, ("49.2972533971016", "32.5585487765097"),
+         ("7.89495102841021", "7.32982693449642")),
+        ("ar1", "Asymptotic", ("42.7404650408987", "34.8347780646782"),
+         ("8.469966361884", "7.88346546930503")),
+        ("ar1", "Kenward-Roger", ("42.7404650408987", "34.8347780646782"),
+         ("8.50085016679827", "7.91455389252041")),
+        ("cs", "Asymptotic", ("44.0595030539703", "44.0595030539703"),
+         ("9.10525401644359", "9.10525401644359")),
+        ("cs", "Kenward-Roger", ("44.0595030539703", "44.0595030539703"),
+         ("9.13792825096229", "9.13792825096229"))]:
+    name = struct if struct != "us" else "unstructured"
+    a = where(T, f"predict gives same result with sas in {name}")
+    if vcov == "Kenward-Roger" and struct != "us":      # the second block: adjusted vcov
+        a = where(T, "sas_res_p <-", where(T, "sas_res_p <-", a)) - 1
+    method = "Satterthwaite" if vcov in (None, "Asymptotic") else vcov
+    cases.append({"id": f"predict_{struct}_{(vcov or 'default').replace('-', '_').lower()}",
+                  "formula": f"FEV1 ~ ARMCD + {struct}(AVISIT | USUBJID)", "reml": True,
+                  "method": method, "vcov": None,
+                  "weights": None,
+                  "checks": [check("predict_fit", T, list(fit), a, 1e-3, rows=[0, 2]),
+                             check("predict_se", T, list(sd), a, 1e-3, rows=[0, 2])]})
+
+# observed rows: SAS's OUTP= gives X β̂ with se √(x V xᵀ) there (PT1's VIS2, row 2)
+for struct, file in [("us", "un_satterthwaite.csv"), ("toep", "toep_satterthwaite.csv")]:
+    f = f"design/predict_interval/{file}"
+    row = _lines.setdefault(f, (SRC / f).read_text().splitlines())[2].split(",")
+    case = next(c for c in cases if c["id"].startswith(f"predict_{struct}_"))
+    case["checks"].append(check("predict_fit", f, [row[4]], 2, 1e-4, rows=[1]))
+    case["checks"].append(check("predict_se", f, [row[5]], 2, 1e-3, rows=[1]))
+
+out["cases"] = cases
 Path(__file__).with_name("sas_cases.json").write_text(json.dumps(out, indent=1) + "\n")
 print(len(cases), "cases,", sum(len(c["checks"]) for c in cases), "checks")
