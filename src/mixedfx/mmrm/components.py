@@ -27,15 +27,29 @@ class Components:
 
 
 def p_matrices(fit: MmrmFit, blocks: list[Block]) -> np.ndarray:
-    """P_k for every θ_k."""
+    """P_k for every θ_k. Non-spatial structures: with C_g[t,u,:,:] = Σ_i A_i[t]ᵀA_i[u]
+    summed over group g's subjects on the full visit grid, P_k = Σ_tu ∂Σ_g/∂θ_k[t,u] C_g[t,u]
+    (one pass over the rows, then a small contraction per parameter)."""
     st, smap = fit.state, fit.smap
-    jacs = smap.jacobians(st.theta, blocks)
     p = st.beta.size
     P = np.zeros((smap.n_theta, p, p))
-    for blk, Si, J in zip(blocks, st.sigma_inv, jacs, strict=True):
-        A = Si @ blk.X                                          # (s, t, p)
-        T = np.einsum("ktu,sup->kstp", J, A)
-        P[smap.group_slice(blk.group)] += np.einsum("stp,kstq->kpq", A, T)
+    if smap.structure.sigma is None:
+        jacs = smap.jacobians(st.theta, blocks)
+        for blk, Si, J in zip(blocks, st.sigma_inv, jacs, strict=True):
+            A = Si @ blk.X                                      # (s, t, p)
+            T = np.einsum("ktu,sup->kstp", J, A)
+            P[smap.group_slice(blk.group)] += np.einsum("stp,kstq->kpq", A, T)
+        return P
+    m = smap.m
+    C = np.zeros((smap.n_groups, m, p, m, p))
+    for blk, Si in zip(blocks, st.sigma_inv, strict=True):
+        A = (Si @ blk.X).reshape(blk.X.shape[0], -1)            # (s, t·p)
+        t = blk.size
+        Cb = (A.T @ A).reshape(t, p, t, p)
+        C[blk.group][np.ix_(blk.visits, np.arange(p), blk.visits, np.arange(p))] += Cb
+    for g in range(smap.n_groups):
+        J = smap.group_jacobian(st.theta, g)                    # (k, m, m)
+        P[smap.group_slice(g)] = np.einsum("ktu,tpuq->kpq", J, C[g])
     return P
 
 

@@ -64,6 +64,11 @@ class SigmaMap:
             out.append(fn(z).imag / _H)
         return np.array(out)
 
+    def group_jacobian(self, theta: np.ndarray, g: int) -> np.ndarray:
+        """∂Σ_g/∂θ_k of group g's m × m Σ (non-spatial), (k, m, m)."""
+        return self._group_jac(lambda th: self.structure.sigma(th, self.m),
+                               theta[self.group_slice(g)])
+
     def jacobians(self, theta: np.ndarray, blocks: list[Block]) -> list[np.ndarray]:
         """∂Σ_b/∂θ_k for the block's group parameters: one (k, t, t) array per block."""
         if self.structure.sigma is None:

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from mixedfx.errors import ConvergenceError
+from mixedfx.mmrm.batched import stack_blocks
 from mixedfx.mmrm.derivatives import SigmaMap
 from mixedfx.mmrm.design import MmrmDesign
 from mixedfx.mmrm.likelihood import NotPositiveDefiniteError, State, evaluate, gradient
@@ -41,6 +42,7 @@ class Objective:
     def __init__(self, design: MmrmDesign, reml: bool) -> None:
         self.design = design
         self.blocks = design.blocks
+        self.stacks = stack_blocks(design.blocks)
         self.reml = reml
         self.smap = SigmaMap(design.term.structure, max(design.n_visits, 1), design.n_groups)
         self.log_w_sum = float(np.log(design.weights).sum())
@@ -48,10 +50,10 @@ class Objective:
 
     def state(self, theta: np.ndarray) -> State:
         self.n_eval += 1
-        return evaluate(theta, self.blocks, self.smap, self.reml, self.log_w_sum)
+        return evaluate(theta, self.stacks, self.smap, self.reml, self.log_w_sum)
 
     def grad(self, st: State) -> np.ndarray:
-        return gradient(st, self.blocks, self.smap, self.reml)
+        return gradient(st, self.smap, self.reml)
 
     def value_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         try:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mixedfx.mmrm.batched import SizeGroup
 from mixedfx.mmrm.derivatives import SigmaMap
-from mixedfx.mmrm.design import Block
+from mixedfx.mmrm.structures import spatial_sigma
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -32,16 +33,40 @@ class NotPositiveDefiniteError(ArithmeticError):
 
 @dataclass
 class State:
-    """Everything computed at one θ."""
+    """Everything computed at one θ (per size group of blocks; per block on demand)."""
 
     theta: np.ndarray
     deviance: float
     beta: np.ndarray
     A: np.ndarray                       # XᵀΣ⁻¹X
     A_inv: np.ndarray                   # the asymptotic vcov of β̂
-    sigma_inv: list[np.ndarray]         # per block
-    sigmas: list[np.ndarray]
-    resid: list[np.ndarray]             # per block (s, t): whitened residuals r̃
+    stack_inv: list[np.ndarray]         # per size group (b, t, t): Σ⁻¹ of its blocks
+    stack_sigma: list[np.ndarray]       # per size group (b, t, t)
+    stack_resid: list[np.ndarray]       # per size group (n_s, t): whitened residuals r̃
+    stacks: list[SizeGroup]
+
+    def _per_block(self, arrays: list[np.ndarray], per_subject: bool) -> list[np.ndarray]:
+        n = sum(len(sg.blocks) for sg in self.stacks)
+        out: list[np.ndarray] = [np.empty(0)] * n
+        for sg, arr in zip(self.stacks, arrays, strict=True):
+            for j, pos in enumerate(sg.blocks):
+                out[pos] = arr[sg.starts[j]:sg.starts[j] + sg.counts[j]] if per_subject \
+                    else arr[j]
+        return out
+
+    @property
+    def sigma_inv(self) -> list[np.ndarray]:
+        """Σ⁻¹ per block, in the design's block order."""
+        return self._per_block(self.stack_inv, False)
+
+    @property
+    def sigmas(self) -> list[np.ndarray]:
+        return self._per_block(self.stack_sigma, False)
+
+    @property
+    def resid(self) -> list[np.ndarray]:
+        """Whitened residuals per block, (s, t)."""
+        return self._per_block(self.stack_resid, True)
 
 
 def _chol_inv(S: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -58,50 +83,83 @@ def _chol_inv(S: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     return Li.T @ Li, 2.0 * float(np.log(d).sum()), L
 
 
-def evaluate(theta: np.ndarray, blocks: list[Block], smap: SigmaMap, reml: bool,
+def _sigma_stack(sg: SizeGroup, theta: np.ndarray, smap: SigmaMap) -> np.ndarray:
+    """Σ of every block of a size group, (b, t, t)."""
+    if sg.dist is not None:
+        th = np.array([theta[smap.group_slice(g)] for g in sg.groups])
+        return spatial_sigma(smap.structure.name, th.T[:, :, None, None], sg.dist)
+    full = np.array([smap.full(theta, g) for g in range(smap.n_groups)])
+    return full[sg.groups[:, None, None], sg.visits[:, :, None], sg.visits[:, None, :]]
+
+
+def evaluate(theta: np.ndarray, stacks: list[SizeGroup], smap: SigmaMap, reml: bool,
              log_w_sum: float) -> State:
     """β̂(θ), A(θ) and the criterion at θ (raises NotPositiveDefiniteError)."""
-    sigmas = smap.sigmas(theta, blocks)
-    p = blocks[0].X.shape[2]
+    p = stacks[0].X.shape[2]
     A = np.zeros((p, p))
     b = np.zeros(p)
     logdet = -log_w_sum
-    inv = []
     n = 0
-    for blk, S in zip(blocks, sigmas, strict=True):
-        Si, ld, _ = _chol_inv(S)
+    sig, inv = [], []
+    for sg in stacks:
+        S = _sigma_stack(sg, theta, smap)
+        try:
+            L = np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            raise NotPositiveDefiniteError from None
+        d = np.diagonal(L, axis1=1, axis2=2)
+        if not np.all(d > 0) or not np.all(np.isfinite(d)):
+            raise NotPositiveDefiniteError
+        Li = np.linalg.inv(L)
+        Si = np.swapaxes(Li, 1, 2) @ Li
+        sig.append(S)
         inv.append(Si)
-        s, t = blk.y.shape
-        n += s * t
-        logdet += s * ld
-        W = Si @ blk.X                                     # Σ⁻¹X̃, (s, t, p)
-        A += np.einsum("stp,stq->pq", W, blk.X)
-        b += np.einsum("stp,st->p", W, blk.y)
+        n += sg.y.size
+        logdet += 2.0 * float(np.log(d).sum(axis=1) @ sg.counts)
+        W = Si[sg.owner] @ sg.X                                  # Σ⁻¹X̃, (n_s, t, p)
+        A += sg.X.reshape(-1, p).T @ W.reshape(-1, p)
+        b += W.reshape(-1, p).T @ sg.y.ravel()
     A_inv, logdet_A, _ = _chol_inv(A)
     beta = A_inv @ b
     quad = 0.0
     resid = []
-    for blk, Si in zip(blocks, inv, strict=True):
-        r = blk.y - blk.X @ beta
+    for sg, Si in zip(stacks, inv, strict=True):
+        r = sg.y - sg.X @ beta
         resid.append(r)
-        quad += float(np.einsum("st,tu,su->", r, Si, r))
+        quad += float(np.sum(r * (Si[sg.owner] @ r[:, :, None])[:, :, 0]))
     dev = logdet + quad + n * LOG_2PI
     if reml:
         dev += logdet_A - p * LOG_2PI
     if not math.isfinite(dev):
         raise NotPositiveDefiniteError
-    return State(theta, dev, beta, A, A_inv, inv, sigmas, resid)
+    return State(theta, dev, beta, A, A_inv, inv, sig, resid, stacks)
 
 
-def gradient(state: State, blocks: list[Block], smap: SigmaMap, reml: bool) -> np.ndarray:
+def gradient(state: State, smap: SigmaMap, reml: bool) -> np.ndarray:
     """∂(−2ℓ)/∂θ at the state's θ (see the module docstring)."""
-    jacs = smap.jacobians(state.theta, blocks)
     g = np.zeros(smap.n_theta)
-    for blk, Si, r, J in zip(blocks, state.sigma_inv, state.resid, jacs, strict=True):
-        M = r.T @ r
+    m = smap.m
+    Gfull = np.zeros((smap.n_groups, m, m))
+    for sg, Si, S, r in zip(state.stacks, state.stack_inv, state.stack_sigma, state.stack_resid,
+                            strict=True):
+        M = r[:, :, None] * r[:, None, :]                        # (n_s, t, t)
         if reml:
-            XA = blk.X @ state.A_inv                            # (s, t, p)
-            M = M + np.einsum("stp,sup->tu", XA, blk.X)
-        G = blk.y.shape[0] * Si - Si @ M @ Si
-        g[smap.group_slice(blk.group)] += np.einsum("tu,ktu->k", G, J)
+            M = M + (sg.X @ state.A_inv) @ np.swapaxes(sg.X, 1, 2)
+        Mb = np.add.reduceat(M, sg.starts, axis=0)               # per block
+        G = sg.counts[:, None, None] * Si - Si @ Mb @ Si
+        if sg.dist is None:
+            np.add.at(Gfull, (sg.groups[:, None, None], sg.visits[:, :, None],
+                              sg.visits[:, None, :]), G)
+            continue
+        power = sg.dist if smap.structure.name == "sp_exp" else sg.dist ** 2
+        for grp in np.unique(sg.groups):
+            sel = sg.groups == grp
+            sl = smap.group_slice(int(grp))
+            rho = 1.0 / (1.0 + np.exp(-state.theta[sl][1]))
+            g[sl] += [np.sum(G[sel] * S[sel]),
+                      (1.0 - rho) * np.sum(G[sel] * S[sel] * power[sel])]
+    if smap.structure.sigma is not None:
+        for grp in range(smap.n_groups):
+            J = smap.group_jacobian(state.theta, grp)                # (k, m, m)
+            g[smap.group_slice(grp)] += np.einsum("tu,ktu->k", Gfull[grp], J)
     return g

@@ -18,6 +18,7 @@ complex θ: `mixedfx.mmrm.derivatives` differentiates it by the complex step.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,12 +44,17 @@ def _scale(sd: np.ndarray, R: np.ndarray) -> np.ndarray:
     return sd[:, None] * R * sd[None, :]
 
 
+@functools.lru_cache(maxsize=64)
+def _tril(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise strictly lower positions: (1,0), (2,0), (2,1), ... (numpy's order)."""
+    return np.tril_indices(m, -1)
+
+
 def _us(th: np.ndarray, m: int) -> np.ndarray:
     sd = np.exp(th[:m])
-    U = np.eye(m, dtype=th.dtype)
-    rows, cols = np.tril_indices(m, -1)
-    order = np.lexsort((cols, rows))                    # row-wise: (1,0), (2,0), (2,1), ...
-    U[rows[order], cols[order]] = th[m:]
+    U = np.zeros((m, m), dtype=th.dtype)
+    U[_tril(m)] = th[m:]
+    U[np.diag_indices(m)] = 1.0
     L = sd[:, None] * U
     return L @ L.T
 
