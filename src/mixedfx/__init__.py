@@ -6,7 +6,7 @@
 """
 
 from mixedfx import datasets, diagnostics, families, plots
-from mixedfx.api import glmer, glmer_nb, gls, lmer
+from mixedfx.api import glmer, glmer_nb, gls, lmer, mmrm
 from mixedfx.baseline import glm, lm
 from mixedfx.effects import effect, emmeans, pairs
 from mixedfx.errors import (
@@ -62,6 +62,7 @@ __all__ = [
     "lm",
     "lmer",
     "load",
+    "mmrm",
     "pairs",
     "plots",
     "var_exp",

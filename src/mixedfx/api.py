@@ -1,4 +1,4 @@
-"""The fitting entry points: `lmer` and `glmer`."""
+"""The fitting entry points: `lmer`, `glmer`, `gls` and (from `mixedfx.mmrm`) `mmrm`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from mixedfx.fitters import register
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.lmm.fit import fit_lmm
 from mixedfx.lmm.structured import fit_structured_lmm
+from mixedfx.mmrm import mmrm
 from mixedfx.optimize import Control
 from mixedfx.optimize.threads import blas_threads_for
 from mixedfx.residual import CorStruct, ResidualStructure, VarFunc, bind_structures
@@ -343,3 +344,4 @@ register("lmer", lmer)
 register("glmer", glmer)
 register("gls", gls)
 register("structured_frame", structured_frame)   # mixedfx.load rebuilds nlme structures
+register("mmrm", mmrm)

@@ -56,6 +56,13 @@ class _Inference:
         self.model = model
         self.method = "asymptotic"
         self.V = model.vcov.to_numpy()
+        if callable(getattr(model, "contrast_se_df", None)):
+            # models with their own df method (mfx.mmrm: the fit's method and vcov)
+            if lmer_df is not None:
+                raise ValueError("lmer_df does not apply: this model's df method is fixed "
+                                 "when it is fitted (e.g. mfx.mmrm(method=...))")
+            self.method = "model"
+            return
         if is_lmm(model):
             if lmer_df is None:
                 key = "kenward-roger" if model.nobs <= 3000 else "asymptotic"
@@ -82,6 +89,8 @@ class _Inference:
                 self.method = "residual"
 
     def se_df(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.method == "model":
+            return self.model.contrast_se_df(L)
         se = np.sqrt(np.einsum("ij,jk,ik->i", L, self.V, L))
         if self.method == "Kenward-Roger":
             df = np.array([self._kr.df(row[None, :]) for row in L])

@@ -1,0 +1,129 @@
+"""Kenward–Roger for the MMRM (Kenward & Roger 1997; SAS DDFM=KR, mmrm's `h_var_adj`,
+`h_kr_df`).
+
+Adjusted covariance, with Φ = (XᵀΣ⁻¹X)⁻¹, W the covariance of θ̂ and P, Q, R from
+`mixedfx.mmrm.components`:
+
+    Φ_A = Φ + 2 Φ [Σ_kl W_kl (Q_kl − P_k Φ P_l − ¼ R_kl)] Φ
+
+("Kenward-Roger-Linear" drops R, i.e. treats Σ as linear in mmrm's θ). Denominator df and
+F scale of a contrast L (ℓ rows), M = Lᵀ(LΦLᵀ)⁻¹L:
+
+    A1 = Σ_kl W_kl tr(MΦP_kΦ) tr(MΦP_lΦ),  A2 = Σ_kl W_kl tr(MΦP_kΦ MΦP_lΦ)
+    B = (A1 + 6A2)/(2ℓ),  g = ((ℓ+1)A1 − (ℓ+4)A2)/((ℓ+2)A2),  d = 3ℓ + 2 − 2g
+    c1 = g/d, c2 = (ℓ − g)/d, c3 = (ℓ + 2 − g)/d,  E* = 1/(1 − A2/ℓ)
+    V* = (2/ℓ)(1 + c1B)/((1 − c2B)²(1 − c3B)),  ρ = V*/(2E*²)
+    m = 4 + (ℓ + 2)/(ℓρ − 1),  λ = m/(E*(m − 2))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mixedfx.mmrm.components import Components
+
+
+def adjusted_vcov(phi: np.ndarray, W: np.ndarray, comp: Components, linear: bool
+                  ) -> np.ndarray:
+    """Φ_A (see the module docstring)."""
+    P, Q, R = comp.P, comp.Q, comp.R
+    PP = np.einsum("kab,bc,lcd->klad", P, phi, P)
+    inner = Q - PP if linear else Q - PP - 0.25 * R
+    U = np.einsum("kl,klab->ab", W, inner)
+    adj = phi + 2.0 * phi @ U @ phi
+    return 0.5 * (adj + adj.T)
+
+
+@dataclass
+class KrDf:
+    """df and F scale λ of one contrast."""
+
+    df: float
+    scale: float
+
+
+def kr_df(phi: np.ndarray, W: np.ndarray, P: np.ndarray, L: np.ndarray) -> KrDf:
+    """Kenward–Roger df and scale λ of the contrast rows L."""
+    L = np.atleast_2d(L)
+    ell = L.shape[0]
+    M = L.T @ np.linalg.solve(L @ phi @ L.T, L)
+    T = np.einsum("ab,bc,kcd,de->kae", M, phi, P, phi)      # M Φ P_k Φ
+    tr = np.einsum("kaa->k", T)
+    a1 = float(tr @ W @ tr)
+    a2 = float(np.einsum("kl,kab,lba->", W, T, T))
+    b = (a1 + 6.0 * a2) / (2.0 * ell)
+    g = ((ell + 1) * a1 - (ell + 4) * a2) / ((ell + 2) * a2)
+    den = 3.0 * ell + 2.0 - 2.0 * g
+    c1, c2, c3 = g / den, (ell - g) / den, (ell + 2 - g) / den
+    e_star = 1.0 / (1.0 - a2 / ell)
+    v_star = 2.0 / ell * (1.0 + c1 * b) / (1.0 - c2 * b) ** 2 / (1.0 - c3 * b)
+    rho = v_star / (2.0 * e_star ** 2)
+    m = 4.0 + (ell + 2.0) / (ell * rho - 1.0)
+    return KrDf(m, m / (e_star * (m - 2.0)))
+
+
+def sas_second_order(fit: Any, blocks: list[Any]) -> np.ndarray:
+    """Σ_kl W_kl R_kl in SAS's parameterization ψ (`mixedfx.mmrm.sas_parameters`):
+    Σ_i A_iᵀ D_i A_i with D_i = Σ_kl W^ψ_kl ∂²Σ_i/∂ψ_k∂ψ_l, W^ψ = J W Jᵀ, J = ∂ψ/∂θ."""
+    from mixedfx.mmrm.sas_parameters import LINEAR, psi_of, sigma_of
+
+    smap, st = fit.smap, fit.state
+    p = st.beta.size
+    structure = smap.structure.name
+    if structure in LINEAR:
+        return np.zeros((p, p))
+    spatial = smap.structure.sigma is None
+    m = 2 if spatial else smap.m
+    unit = np.array([[0.0, 1.0], [1.0, 0.0]])
+
+    def sigma_theta(th: np.ndarray) -> np.ndarray:
+        from mixedfx.mmrm.structures import spatial_sigma
+
+        return spatial_sigma(structure, th, unit) if spatial else smap.structure.sigma(th, m)
+
+    D_by_group = []
+    for g in range(smap.n_groups):
+        th = st.theta[smap.group_slice(g)]
+        psi = psi_of(structure, sigma_theta(th), m).real
+        J = np.empty((len(psi), len(th)))
+        for k in range(len(th)):
+            z = th.astype(complex)
+            z[k] += 1e-20j
+            J[:, k] = psi_of(structure, sigma_theta(z), m).imag / 1e-20
+        Wg = fit.theta_vcov[smap.group_slice(g), smap.group_slice(g)]
+        D_by_group.append((psi, J @ Wg @ J.T))
+    out = np.zeros((p, p))
+    for blk, Si in zip(blocks, st.sigma_inv, strict=True):
+        psi, Wpsi = D_by_group[blk.group]
+        if spatial:
+            fn = lambda ps, d=blk.dist: sigma_of(structure, ps, 0, d)   # noqa: E731
+        else:
+            idx = blk.visits
+            fn = lambda ps, ix=idx: sigma_of(structure, ps, m)[np.ix_(ix, ix)]  # noqa: E731
+        D = _weighted_second(fn, psi, Wpsi)
+        A = Si @ blk.X
+        out += np.einsum("stp,tu,suq->pq", A, D, A)
+    return out
+
+
+def _weighted_second(fn: Any, psi: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Σ_kl W_kl ∂²fn/∂ψ_k∂ψ_l (complex step in k, central difference in l)."""
+    def jac(x: np.ndarray) -> np.ndarray:
+        out = []
+        for k in range(len(x)):
+            z = x.astype(complex)
+            z[k] += 1e-20j
+            out.append(fn(z).imag / 1e-20)
+        return np.array(out)
+    total = 0.0
+    for ell in range(len(psi)):
+        d = 1e-5 * max(1.0, abs(psi[ell]))
+        up, dn = psi.copy(), psi.copy()
+        up[ell] += d
+        dn[ell] -= d
+        H_l = (jac(up) - jac(dn)) / (2 * d)                  # (k, t, t): ∂²/∂ψ_k∂ψ_l
+        total = total + np.einsum("k,ktu->tu", W[:, ell], H_l)
+    return total
