@@ -20,7 +20,7 @@ models <- list(
                       family = binomial(link = "probit")),
   ticks_pois = glmer(TICKS ~ YEAR + cHEIGHT + (1 | BROOD), gt, family = poisson),
   epil_pois = glmer(y ~ visit + trt + lbase + (1 | subject), ep, family = poisson),
-  epil_logit = glmer(pos ~ visit * trt + lbase + (1 | subject), ep, family = binomial),
+  epil_logit = glmer(pos ~ visit + trt + lbase + (1 | subject), ep, family = binomial),
   epil_glm = glm(y ~ visit + trt + lbase, data = ep, family = poisson),
   cbpp_glm = glm(cbind(incidence, size - incidence) ~ period, data = cb, family = binomial))
 cases <- list(
