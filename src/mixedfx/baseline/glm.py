@@ -214,6 +214,13 @@ class GeneralizedLinearModel(FixedEffectsModel):
             return eta
         return pd.DataFrame({"fit": eta, "se.fit": se})
 
+    def anova(self, test: str | None = None) -> Any:
+        """R's `anova(glm, test=)`: sequential analysis of deviance, `test` None, "Chisq" /
+        "LRT" or "F"."""
+        from mixedfx.baseline.anova import glm_anova
+
+        return glm_anova(self, test=test)
+
     def summary(self) -> Any:
         """R's `summary.glm` (z or t tests, dispersion, deviances, AIC, iterations)."""
         from mixedfx.baseline.summary import GlmSummary

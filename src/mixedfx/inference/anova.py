@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from mixedfx.errors import ArgumentError
 from mixedfx.formula import build_design
 from mixedfx.inference.contrasts import marginal_terms
 from mixedfx.inference.fixed_anova import AnovaTable, drop1_ftests, make_table
@@ -37,12 +38,17 @@ LRT_COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>C
 
 
 def anova(*models: LinearMixedModel, refit: bool = True,
-          model_names: Sequence[str] | None = None) -> AnovaTable:
+          model_names: Sequence[str] | None = None, test: str | None = None) -> AnovaTable:
     """lme4's `anova.merMod` for two or more models: one row per model, fewest parameters
     first, columns npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq). With a single
-    linear mixed model: lmerTest's type III F tests (`m.anova()`)."""
+    model, its own `anova()`: lmerTest's type III F tests for a linear mixed model, R's
+    sequential tables for `lm` and `glm` fits (`test=` "Chisq", "LRT" or "F" for a glm)."""
+    if test is not None and (len(models) != 1 or not hasattr(models[0], "family")
+                             or not hasattr(models[0], "null_deviance")):
+        raise ArgumentError("test= applies to the anova of a single glm fit "
+                            "(mfx.anova(mfx.glm(...), test='Chisq'))")
     if len(models) == 1 and hasattr(models[0], "anova"):
-        return models[0].anova()
+        return models[0].anova() if test is None else models[0].anova(test=test)
     if len(models) < 2:
         raise ValueError("anova() needs a linear mixed model or two or more fitted models")
     names = list(model_names) if model_names is not None else \
