@@ -7,7 +7,7 @@
 
 from mixedfx import datasets, diagnostics, families, plots
 from mixedfx.api import glmer, glmer_nb, gls, lmer
-from mixedfx.baseline import glm, lm
+from mixedfx.baseline import aov, glm, lm
 from mixedfx.effects import effect, emmeans, pairs
 from mixedfx.errors import (
     ConvergenceError,
@@ -45,6 +45,7 @@ __all__ = [
     "__version__",
     "aic_table",
     "anova",
+    "aov",
     "compare_models",
     "cor_ar1",
     "cor_car1",
