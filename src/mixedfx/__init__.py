@@ -29,7 +29,7 @@ from mixedfx.residual import (
     var_power,
 )
 from mixedfx.results.persist import load_model as load
-from mixedfx.tidy import aic_table, compare_models
+from mixedfx.tidy import aic_table, compare_models, display
 
 __version__ = "0.1.0"
 
@@ -53,6 +53,7 @@ __all__ = [
     "cor_symm",
     "datasets",
     "diagnostics",
+    "display",
     "effect",
     "emmeans",
     "families",
