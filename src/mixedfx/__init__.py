@@ -7,7 +7,7 @@
 
 from mixedfx import datasets, diagnostics, families, plots
 from mixedfx.api import glmer, glmer_nb, gls, lmer, mmrm
-from mixedfx.baseline import glm, lm
+from mixedfx.baseline import aov, glm, lm
 from mixedfx.effects import effect, emmeans, pairs
 from mixedfx.errors import (
     ConvergenceError,
@@ -29,7 +29,7 @@ from mixedfx.residual import (
     var_power,
 )
 from mixedfx.results.persist import load_model as load
-from mixedfx.tidy import aic_table, compare_models
+from mixedfx.tidy import aic_table, compare_models, display
 
 __version__ = "0.1.0"
 
@@ -45,6 +45,7 @@ __all__ = [
     "__version__",
     "aic_table",
     "anova",
+    "aov",
     "compare_models",
     "cor_ar1",
     "cor_car1",
@@ -52,6 +53,7 @@ __all__ = [
     "cor_symm",
     "datasets",
     "diagnostics",
+    "display",
     "effect",
     "emmeans",
     "families",

@@ -12,7 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference_refs import fit_case
 
-from mixedfx.inference.posterior import icc, predict_interval, re_sim, sim
+from mixedfx.inference.posterior import predict_interval, re_sim, sim
+from mixedfx.inference.r2 import icc
 
 
 def test_sim_moments_match_estimates() -> None:

@@ -55,6 +55,11 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
         return self._frame.formula.text
 
     @property
+    def call(self) -> str:
+        """The call as R prints it on one line, `lm(formula = y ~ x, data = d)`."""
+        return self._call
+
+    @property
     def fixef(self) -> pd.Series:
         """The coefficients (R's `coef(fit)`)."""
         return pd.Series(self.beta, index=self._frame.fixef_names, name="coef")

@@ -221,6 +221,13 @@ class GeneralizedLinearModel(FixedEffectsModel):
             return self._frame.prediction(newdata, eta)
         return self._frame.prediction_frame(newdata, pd.DataFrame({"fit": eta, "se.fit": se}))
 
+    def anova(self, test: str | None = None) -> Any:
+        """R's `anova(glm, test=)`: sequential analysis of deviance, `test` None, "Chisq" /
+        "LRT" or "F"."""
+        from mixedfx.baseline.anova import glm_anova
+
+        return glm_anova(self, test=test)
+
     def summary(self) -> Any:
         """R's `summary.glm` (z or t tests, dispersion, deviances, AIC, iterations)."""
         from mixedfx.baseline.summary import GlmSummary

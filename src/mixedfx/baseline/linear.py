@@ -171,6 +171,12 @@ class LinearModel(FixedEffectsModel):
             out["upr"] = fit + t * np.sqrt(var)
         return self._frame.prediction_frame(newdata, out)
 
+    def anova(self) -> Any:
+        """R's `anova(lm)`: sequential sums of squares and F tests by term."""
+        from mixedfx.baseline.anova import lm_anova
+
+        return lm_anova(self)
+
     def summary(self) -> Any:
         """R's `summary.lm` (coefficients with t tests, σ̂, R², F)."""
         from mixedfx.baseline.summary import LmSummary

@@ -14,13 +14,16 @@ quantiles: columns asymp.LCL / asymp.UCL); `lm` fits use the residual df.
 delta method, limits by the inverse link.
 Contrasts (`pairs`): every pair i < j of EMMs in a by-group, L_i − L_j, with t (or z) tests
 and Tukey's adjustment over the k means of the group (p = P(Q_{k,df} > √2 |t|)),
-`adjust="none"` or `"bonferroni"`; one pair is left unadjusted, as emmeans.
+`adjust="none"` or `"bonferroni"`; one pair is left unadjusted, as emmeans. With
+`type="response"` and a logit or log link the contrasts are ratios exp(L_i − L_j)β̂ (odds
+ratios, rate ratios), SE by the delta method, tests on the link scale.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -186,19 +189,18 @@ def emmeans(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | No
     out.attrs["df_method"] = inf.method
     if pairwise:
         return {"emmeans": out, "contrasts": pairs(model, specs, by=by, at=at,
-                                                   lmer_df=lmer_df)}
+                                                   lmer_df=lmer_df, type=type)}
     return out
 
 
-def _label(row: pd.Series, specs: list[str]) -> str:
-    parts = []
-    for s in specs:
-        v = str(row[s])
-        parts.append(f"{s}{v}" if _numeric_label(v) else v)
-    return " ".join(parts)
+PARENS = re.compile(r"-|\+|/|\*")       # emmeans' option parens: levels wrapped in ( )
+RATIO_NAMES = {"logit": "odds.ratio", "log": "ratio"}
 
 
 def _numeric_label(v: str) -> bool:
+    """R's `!is.na(as.numeric(v))`."""
+    if "_" in v:
+        return False
     try:
         float(v)
     except ValueError:
@@ -206,28 +208,54 @@ def _numeric_label(v: str) -> bool:
     return True
 
 
+def _level_labels(cells: pd.DataFrame, specs: list[str]) -> list[str]:
+    """emmeans' contrast level labels: the specs' levels pasted with " "; a predictor whose
+    levels are all numeric-looking gets its name in front of each ("period1"); a label
+    containing + - * / is wrapped in parentheses ("(3+)")."""
+    cols = []
+    for s in specs:
+        vals = cells[s].astype(str).tolist()
+        if all(_numeric_label(v) for v in vals):
+            vals = [f"{s}{v}" for v in vals]
+        cols.append(vals)
+    labels = [" ".join(parts) for parts in zip(*cols, strict=True)]
+    return [f"({lb})" if PARENS.search(lb) else lb for lb in labels]
+
+
 @refuse_unknown_arguments
 def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None = None,
           at: dict[str, Any] | None = None, adjust: str = "tukey",
-          lmer_df: str | None = None) -> pd.DataFrame:
-    """emmeans' `summary(pairs(emmeans(model, specs, by=)))`: columns `contrast` ("a - b";
-    numeric level labels get the predictor name, "period1 - period2"), the by columns,
-    `estimate`, `SE`, `df`, `t.ratio` (`z.ratio` when df = Inf) and `p.value`."""
+          lmer_df: str | None = None, type: str = "link") -> pd.DataFrame:
+    """emmeans' `summary(pairs(emmeans(model, specs, by=), type=))`: columns `contrast`
+    ("a - b", labels as `_level_labels`), the by columns, `estimate`, `SE`, `df`, `t.ratio`
+    (`z.ratio` when df = Inf) and `p.value`.
+
+    `type="response"` with a logit or log link gives ratios: exp(dᵢⱼ) for the link-scale
+    difference dᵢⱼ, labelled "a / b", named `odds.ratio` (logit) or `ratio` (log), SE by the
+    delta method exp(dᵢⱼ)·SE(dᵢⱼ), a `null` column of 1, and the test and its adjustment on the
+    link scale. Other links (and LMMs) keep link-scale differences, as emmeans ("contrasts are
+    still on the probit scale")."""
     if adjust not in ("tukey", "none", "bonferroni"):
         raise ArgumentError("adjust must be 'tukey', 'none' or 'bonferroni'")
+    if type not in ("link", "response"):
+        raise ArgumentError(f"type must be 'link' or 'response', got {type!r}")
+    fam = family_of(model)
+    ratio = RATIO_NAMES.get(fam.link.name) if type == "response" and fam is not None else None
     preds = predictors(model)
     sp = parse_focal(_names(specs), preds, "pairs specs")
     bys = parse_focal(_names(by), preds, "pairs by") if by is not None else []
     cells, L = _cells(model, sp, bys, at)
     inf = _Inference(model, lmer_df)
     groups = cells.groupby(bys, sort=False).indices if bys else {(): np.arange(len(cells))}
+    labels = _level_labels(cells, sp)
+    sep = " / " if ratio else " - "
     rows, Ls, group_info = [], [], []
     for _key, idx in groups.items():
         idx = np.asarray(idx)
         k = len(idx)
         npairs = k * (k - 1) // 2
         for a, b in itertools.combinations(idx, 2):
-            row = {"contrast": f"{_label(cells.iloc[a], sp)} - {_label(cells.iloc[b], sp)}"}
+            row = {"contrast": f"{labels[a]}{sep}{labels[b]}"}
             for bname in bys:
                 row[bname] = cells.iloc[a][bname]
             rows.append(row)
@@ -251,7 +279,10 @@ def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None
         else:
             p[i] = min(1.0, p_raw[i] * npairs)
     out = pd.DataFrame(rows)
-    out["estimate"], out["SE"], out["df"] = est, se, df
+    if ratio:
+        out[ratio], out["SE"], out["df"], out["null"] = np.exp(est), np.exp(est) * se, df, 1.0
+    else:
+        out["estimate"], out["SE"], out["df"] = est, se, df
     out["z.ratio" if not np.all(finite) else "t.ratio"] = stat
     out["p.value"] = p
     return out

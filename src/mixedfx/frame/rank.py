@@ -12,18 +12,25 @@ import numpy as np
 
 def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """Indices of the columns kept: each kept column is not (nearly) in the span of earlier ones."""
+    return np.asarray(orthonormal_basis(X, tol)[1], dtype=np.int64)
+
+
+def orthonormal_basis(X: np.ndarray, tol: float = 1e-7) -> tuple[np.ndarray, list[int]]:
+    """(Q, kept): the kept columns (the rule above) and an orthonormal basis Q of their span
+    whose first k columns span the first k kept columns (Gram–Schmidt, reorthogonalized)."""
     n, p = X.shape
+    Q = np.zeros((n, p))
     keep: list[int] = []
-    Q = np.zeros((n, 0))
     for j in range(p):
-        x = X[:, j]
+        x = np.asarray(X[:, j], dtype=float)
         norm = np.linalg.norm(x)
         if norm == 0:
             continue
-        resid = x - Q @ (Q.T @ x)
-        resid = resid - Q @ (Q.T @ resid)
+        B = Q[:, :len(keep)]
+        resid = x - B @ (B.T @ x)
+        resid = resid - B @ (B.T @ resid)
         rnorm = np.linalg.norm(resid)
         if rnorm > tol * norm:
+            Q[:, len(keep)] = resid / rnorm
             keep.append(j)
-            Q = np.column_stack([Q, resid / rnorm])
-    return np.asarray(keep, dtype=np.int64)
+    return Q[:, :len(keep)], keep

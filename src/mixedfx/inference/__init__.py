@@ -14,7 +14,8 @@ Modules (one concern each):
 * `intervals`      confint dispatch (profile, Wald, boot)
 * `bootstrap`      parametric bootstrap (bootMer) and bootstrap intervals
 * `rlrsim`         exact (R)LRT for one variance component (exactRLRT / exactLRT)
-* `posterior`      arm's sim, merTools' REsim / predictInterval, performance's icc
+* `posterior`      arm's sim, merTools' REsim / predictInterval
+* `r2`             performance's variance decomposition: r2_nakagawa and icc
 
 Tables print through `mixedfx.results.rformat` (R's printCoefmat / print.anova).
 """
@@ -25,12 +26,13 @@ from mixedfx.inference.contest import coefficient_table, contest1d, contest_md
 from mixedfx.inference.fixed_anova import anova_table
 from mixedfx.inference.intervals import confint
 from mixedfx.inference.kenward_roger import kenward_roger
-from mixedfx.inference.posterior import icc, predict_interval, re_sim, sim
+from mixedfx.inference.posterior import predict_interval, re_sim, sim
 from mixedfx.inference.profile import profile, profile_model
+from mixedfx.inference.r2 import icc, r2, variance_parts
 from mixedfx.inference.rlrsim import exact_lrt, exact_rlrt
 from mixedfx.inference.satterthwaite import satterthwaite_state
 
 __all__ = ["BootResult", "anova", "anova_table", "bootstrap", "coefficient_table", "confint",
            "contest1d", "contest_md", "drop1", "exact_lrt", "exact_rlrt", "icc",
-           "kenward_roger", "predict_interval", "profile", "profile_model", "ranova", "re_sim",
-           "satterthwaite_state", "sim"]
+           "kenward_roger", "predict_interval", "profile", "profile_model", "r2", "ranova",
+           "re_sim", "satterthwaite_state", "sim", "variance_parts"]

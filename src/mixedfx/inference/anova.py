@@ -40,12 +40,17 @@ LRT_COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>C
 
 @refuse_unknown_arguments
 def anova(*models: LinearMixedModel, refit: bool = True,
-          model_names: Sequence[str] | None = None) -> AnovaTable:
+          model_names: Sequence[str] | None = None, test: str | None = None) -> AnovaTable:
     """lme4's `anova.merMod` for two or more models: one row per model, fewest parameters
     first, columns npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq). With a single
-    linear mixed model: lmerTest's type III F tests (`m.anova()`)."""
+    model, its own `anova()`: lmerTest's type III F tests for a linear mixed model, R's
+    sequential tables for `lm` and `glm` fits (`test=` "Chisq", "LRT" or "F" for a glm)."""
+    if test is not None and (len(models) != 1 or not hasattr(models[0], "family")
+                             or not hasattr(models[0], "null_deviance")):
+        raise ArgumentError("test= applies to the anova of a single glm fit "
+                            "(mfx.anova(mfx.glm(...), test='Chisq'))")
     if len(models) == 1 and hasattr(models[0], "anova"):
-        return models[0].anova()
+        return models[0].anova() if test is None else models[0].anova(test=test)
     if len(models) < 2:
         raise ArgumentError("anova() needs a linear mixed model or two or more fitted models")
     bad = [i for i, m in enumerate(models) if not hasattr(m, "loglik")

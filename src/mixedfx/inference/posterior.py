@@ -1,6 +1,5 @@
-"""Simulation-based uncertainty for fixed and random effects and predictions, and the
-intraclass correlation: arm's `sim`, merTools' `REsim` and `predictInterval`, and
-performance's `icc`.
+"""Simulation-based uncertainty for fixed and random effects and predictions: arm's `sim`,
+merTools' `REsim` and `predictInterval`.
 
 `sim` (arm's method for merMod, flat prior, conditional on θ̂): σ*² = pwrss/χ²_{n−p}
 (σ*⁻² ~ Gamma((n − p)/2, rate = pwrss/2)), then (u*, β*) ~ N((û, β̂), σ*² M⁻¹) with
@@ -14,11 +13,7 @@ M = RᵀR; b* = Λu*. GLMMs (arm's glmerMod branch): M with the final PIRLS weig
 σ* as above, y* = Xβ* + Σ Z b* (+ N(0, σ*²) when `include_resid_var`); new levels get 0;
 `fit` is the median (or mean) of the draws, `lwr`/`upr` the (1 ± level)/2 quantiles.
 
-`icc` (performance::icc, Nakagawa et al.): σ²_u = Σ_terms mean_i(zᵢᵀ Σ_t zᵢ) over the rows
-(the random-effect variance at the observed covariates), σ²_f = var(Xβ̂), σ²_ε = σ̂²;
-adjusted ICC = σ²_u/(σ²_u + σ²_ε), conditional ICC = σ²_u/(σ²_f + σ²_u + σ²_ε). For
-binomial GLMMs σ²_ε is the latent-scale variance (π²/3 logit, 1 probit, π²/6 cloglog);
-other families are refused.
+(performance's `icc` lives in `mixedfx.inference.r2`, with `r2_nakagawa`.)
 """
 
 from __future__ import annotations
@@ -189,32 +184,3 @@ def _psd_sqrt(C: np.ndarray) -> np.ndarray:
     """A square root S Sᵀ = C of each positive semi-definite block of C (…, k, k)."""
     w, V = np.linalg.eigh(C)
     return V * np.sqrt(np.clip(w, 0.0, None))[..., None, :]
-
-
-def latent_residual_variance(model: object) -> float:
-    """The distribution-specific residual variance of a GLMM on the latent scale, as
-    performance / insight use for binomial models: π²/3 (logit), 1 (probit), π²/6
-    (cloglog); other families are refused."""
-    fam = model.family
-    if fam.name == "binomial":
-        table = {"logit": np.pi**2 / 3, "probit": 1.0, "cloglog": np.pi**2 / 6}
-        if fam.link.name in table:
-            return float(table[fam.link.name])
-    raise ArgumentError(f"icc for a {fam.name} GLMM with {fam.link.name} link is not available "
-                        "(latent-scale residual variance defined here for binomial logit, probit "
-                        "and cloglog models)")
-
-
-def icc(model: LinearMixedModel) -> dict[str, float]:
-    """performance's `icc`: adjusted and conditional intraclass correlation (GLMMs: with the
-    latent-scale residual variance of `latent_residual_variance`)."""
-    fr = model.frame
-    var_random = 0.0
-    for t, c in zip(fr.terms, model._covariances, strict=True):
-        V = t.values
-        var_random += float(np.mean(np.einsum("ia,ab,ib->i", V, c.cov, V)))
-    var_fixed = float(np.var(fr.X @ model.beta, ddof=1))
-    var_resid = latent_residual_variance(model) if _is_glmm(model) else model.sigma**2
-    return {"ICC_adjusted": var_random / (var_random + var_resid),
-            "ICC_conditional": var_random / (var_fixed + var_random + var_resid),
-            "var_random": var_random, "var_fixed": var_fixed, "var_residual": var_resid}

@@ -1,0 +1,51 @@
+# emmeans' pairs(emmeans(m, specs, by), type = "response") reference tables
+# (R 4.2.2, lme4 1.1-31, emmeans 1.8.4-1). Run: Rscript make_pairs_response.R -> pairs_response.json
+# epil_visits.csv: MASS's epil with `visit`, a factor with levels 0, 1, 2, 3+ (labels emmeans
+# writes without the variable name and with parentheses: "0 / (3+)").
+suppressMessages({library(lme4); library(emmeans); library(jsonlite)})
+stopifnot(packageVersion("emmeans") == "1.8.4.1")
+epil <- MASS::epil
+epil$visit <- c("0", "1", "2", "3+")[epil$period]
+epil$pos <- as.integer(epil$y > 4)
+write.csv(epil[, c("y", "pos", "trt", "lbase", "lage", "subject", "visit")], "epil_visits.csv",
+          row.names = FALSE)
+ep <- read.csv("epil_visits.csv", stringsAsFactors = TRUE)
+ep$subject <- factor(ep$subject)
+cb <- lme4::cbpp
+gt <- lme4::grouseticks
+models <- list(
+  cbpp_logit = glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cb,
+                     family = binomial),
+  cbpp_probit = glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cb,
+                      family = binomial(link = "probit")),
+  ticks_pois = glmer(TICKS ~ YEAR + cHEIGHT + (1 | BROOD), gt, family = poisson),
+  epil_pois = glmer(y ~ visit + trt + lbase + (1 | subject), ep, family = poisson),
+  epil_logit = glmer(pos ~ visit + trt + lbase + (1 | subject), ep, family = binomial),
+  epil_glm = glm(y ~ visit + trt + lbase, data = ep, family = poisson),
+  cbpp_glm = glm(cbind(incidence, size - incidence) ~ period, data = cb, family = binomial))
+cases <- list(
+  list(key = "cbpp_logit_period", model = "cbpp_logit", specs = "period"),
+  list(key = "cbpp_logit_period_none", model = "cbpp_logit", specs = "period", adjust = "none"),
+  list(key = "cbpp_logit_period_bonf", model = "cbpp_logit", specs = "period",
+       adjust = "bonferroni"),
+  list(key = "cbpp_probit_period", model = "cbpp_probit", specs = "period"),
+  list(key = "ticks_pois_year", model = "ticks_pois", specs = "YEAR"),
+  list(key = "epil_pois_visit", model = "epil_pois", specs = "visit"),
+  list(key = "epil_pois_visit_link", model = "epil_pois", specs = "visit", type = "link"),
+  list(key = "epil_pois_trt", model = "epil_pois", specs = "trt"),
+  list(key = "epil_logit_visit_by_trt", model = "epil_logit", specs = "visit", by = "trt"),
+  list(key = "epil_logit_trt_visit", model = "epil_logit", specs = c("trt", "visit")),
+  list(key = "epil_glm_visit", model = "epil_glm", specs = "visit"),
+  list(key = "cbpp_glm_period", model = "cbpp_glm", specs = "period"))
+out <- list()
+for (cs in cases) {
+  em <- if (is.null(cs$by)) emmeans(models[[cs$model]], cs$specs) else
+    emmeans(models[[cs$model]], cs$specs, by = cs$by)
+  type <- if (is.null(cs$type)) "response" else cs$type
+  pr <- if (is.null(cs$adjust)) pairs(em, type = type) else pairs(em, type = type, adjust = cs$adjust)
+  s <- as.data.frame(summary(pr))
+  for (j in seq_along(s)) if (is.factor(s[[j]])) s[[j]] <- as.character(s[[j]])
+  out[[cs$key]] <- list(case = cs, table = s, printed = capture.output(print(pr)))
+}
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"),
+           "pairs_response.json")
