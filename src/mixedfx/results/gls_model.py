@@ -34,6 +34,14 @@ class GlsModel(ResidualStructureAccess):
         return self._frame.formula.text
 
     @property
+    def call(self) -> str:
+        """The call as nlme prints `m$call`: `gls(model = ..., data = ..., method = "ML")`
+        (see `mixedfx.results.call`)."""
+        from mixedfx.results.call import r_call
+
+        return r_call("gls", self.formula, self.data_name, reml=self.REML)
+
+    @property
     def REML(self) -> bool:
         return self._fit.reml
 
