@@ -198,6 +198,15 @@ class GlsModel(ResidualStructureAccess):
                 "cor_struct": None if self.cor_struct is None else
                 self.cor_struct.params.to_dict()}
 
+    def _repr_html_(self) -> str:
+        """Notebook display: the fit statistics, structure parameters and nlme's t table as
+        HTML (`mixedfx.results.html`)."""
+        from mixedfx.results.html import model_html
+
+        method = "REML" if self.REML else "maximum likelihood"
+        return model_html(self, f"Generalized least squares fit by {method}",
+                          self.coefficients)
+
     def __repr__(self) -> str:
         return (f"<GlsModel {self.formula!r} fit by {'REML' if self.REML else 'ML'}; "
                 f"logLik {self.loglik:.4f}; nobs {self.nobs}>")
