@@ -8,6 +8,7 @@ import numpy as np
 
 from mixedfx.families import Family, family_from
 from mixedfx.fitters import register
+from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.lmm.fit import fit_lmm
 from mixedfx.lmm.structured import fit_structured_lmm
@@ -127,13 +128,18 @@ def structured_frame(formula: str, data: Any, var_func: VarFunc | None,
     frame = build_model_frame(formula, data, offset=offset, na_action=na_action,
                               require_random=require_random, extra_variables=extra)
     inner = frame.terms[0].codes if frame.terms else None
-    if inner is not None:
+    cor_groups = (grouping_factor(frame.frame, correlation.form.groups)[0]
+                  if correlation is not None and correlation.form.groups else None)
+    if inner is not None and cor_groups is not None:
+        # nlme orders the rows by every grouping level, outer to inner; a correlation
+        # grouping finer than the random effects' (corCompSymm(~ 1 | Dog/Side) with
+        # random = ~ day | Dog) is the innermost level, so the first stratum met (varIdent's
+        # reference) is read in that order. lexsort: last key primary, stable.
+        row_order = np.lexsort((cor_groups, inner))
+    elif inner is not None:
         row_order = np.argsort(inner, kind="stable")
-    elif correlation is not None and correlation.form.groups:
-        from mixedfx.frame.grouping import grouping_factor
-
-        row_order = np.argsort(grouping_factor(frame.frame, correlation.form.groups)[0],
-                               kind="stable")
+    elif cor_groups is not None:
+        row_order = np.argsort(cor_groups, kind="stable")
     else:
         row_order = np.arange(frame.n)
     residual = bind_structures(frame.frame, var_func, correlation, inner, row_order)
