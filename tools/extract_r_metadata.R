@@ -69,6 +69,20 @@ build_hsb <- function() {
   hsb
 }
 
+# The reference cases' simulated random-slopes data (seed 10; R's runif / rnorm streams).
+build_biomass <- function() {
+  set.seed(10)
+  data <- data.frame(Temp = runif(100, -2, 2), N = runif(100, -2, 2),
+                     Site = gl(n = 20, k = 5, labels = paste0("Site", 1:20)))
+  params <- c(10, 0.3, 2.2)
+  rnd_int <- rnorm(20, 0, 1.2)
+  rnd_slp <- rnorm(20, 0, 0.5)
+  mus <- params[1] + rnd_int[data$Site] + (params[2] + rnd_slp[data$Site]) * data$Temp +
+    params[3] * data$N
+  data$Biomass <- rnorm(100, mus, 1)
+  data
+}
+
 datasets <- list(
   sleepstudy = list(df = lme4::sleepstudy, csv = "sleepstudy.csv", pkg = "lme4"),
   Dyestuff = list(df = lme4::Dyestuff, csv = "Dyestuff.csv", pkg = "lme4"),
@@ -85,7 +99,8 @@ datasets <- list(
   nurses = list(df = tutorial("nurses"), csv = "nurses.csv", dir = tut_csv, pkg = NA),
   pupils = list(df = tutorial("pupils"), csv = "pupils.csv", dir = tut_csv, pkg = NA),
   sociometric = list(df = tutorial("sociometric"), csv = "sociometric.csv", dir = tut_csv,
-                     pkg = NA)
+                     pkg = NA),
+  biomass_sim = list(df = build_biomass(), csv = "biomass_sim.csv", pkg = NA)
 )
 
 r_type <- function(x) {
