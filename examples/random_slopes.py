@@ -1,22 +1,17 @@
 """Random slopes on simulated data (the biomass tutorial: `set.seed(10)` simulation of 20
 sites with site-specific intercepts and temperature slopes): the fit, diagnostics, the three
 kinds of confidence intervals (Wald, profile, parametric bootstrap) and prediction bands.
-Run: PYTHONPATH=src python examples/random_slopes.py
+Run: python examples/random_slopes.py (with mixedfx installed)
 
 Lines of the form `name: value` are checked against R by tests/examples/test_examples.py.
 """
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import mixedfx as mfx
 
-ROOT = Path(__file__).resolve().parents[1]
-data = pd.read_csv(ROOT / "tests" / "reference" / "data" / "biomass_sim.csv.gz")
-data["Site"] = pd.Categorical(data["Site"].astype(str),
-                              categories=[str(i) for i in sorted(data["Site"].unique())])
+data = mfx.datasets.load("biomass_sim")          # mfx.datasets.describe("biomass_sim")
 
 m = mfx.lmer("Biomass ~ Temp + N + (1 + Temp | Site)", data)
 print(m.summary())

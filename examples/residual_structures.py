@@ -1,21 +1,14 @@
 """Residual variance functions and correlation structures (nlme's varIdent, corAR1, corSymm)
 on the gpa data of the tutorial: one residual SD per occasion, autocorrelated residuals, their
 comparison by AIC (ML fits), and the MMRM of clinical trials as a gls.
-Run: PYTHONPATH=src python examples/residual_structures.py
+Run: python examples/residual_structures.py (with mixedfx installed)
 
 Lines of the form `name: value` are checked against nlme by tests/examples/test_examples.py.
 """
 
-from pathlib import Path
-
-import pandas as pd
-
 import mixedfx as mfx
 
-ROOT = Path(__file__).resolve().parents[1]
-gpa = pd.read_csv(ROOT / "tests" / "reference" / "data" / "gpa.csv.gz")
-gpa["student"] = pd.Categorical(gpa["student"].astype(str),
-                                categories=[str(i) for i in sorted(gpa["student"].unique())])
+gpa = mfx.datasets.load("gpa")                    # Mixed Models with R's gpa data
 
 # one residual variance per occasion (nlme: weights = varIdent(form = ~1 | occasion))
 vi = mfx.lmer("gpa ~ occasion + (1 | student)", gpa, weights=mfx.var_ident("~ 1 | occasion"))

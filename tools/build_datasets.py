@@ -284,6 +284,144 @@ SPECS: dict[str, dict[str, Any]] = {
     },
 }
 
+# The tutorial data sets of M. Clark's "Mixed Models with R" whose licence allows
+# redistribution: J. Hox's simulated / constructed teaching data, as converted to R by Clark
+# and published in the tutorial's repository under CC BY-SA 4.0. (The tutorial's speed
+# dating and patents data are real study data without a stated licence: not bundled; the
+# docs say where to get them.) Read from --tutorial-dir (CSV files written by
+# extract_r_metadata.R from the tutorial's .RData files).
+_MMWR = ("M. Clark, Mixed Models with R (https://m-clark.github.io/mixed-models-with-R/; "
+         "data/{file}.RData in https://github.com/m-clark/mixed-models-with-R, commit "
+         "aea3c381); originally from J. Hox, Multilevel Analysis: Techniques and "
+         "Applications, 2nd ed. (Routledge, 2010), example data ({hox})")
+_MMWR_LICENCE = ("CC BY-SA 4.0 (Creative Commons Attribution-ShareAlike 4.0, "
+                 "https://creativecommons.org/licenses/by-sa/4.0/), the licence of the "
+                 "tutorial it is taken from; constructed data (no real persons), distributed "
+                 "freely by J. Hox for teaching with the book. Redistribution keeps this "
+                 "attribution and licence.")
+TUTORIAL: dict[str, dict[str, Any]] = {
+    "gpa": {
+        "csv": "gpa.csv",
+        "title": "Grade point average of 200 college students over six semesters",
+        "description": (
+            "Simulated longitudinal data: the GPA of 200 college students on 6 consecutive "
+            "semesters with their job status (hours worked) in each semester, sex, high-school "
+            "GPA and whether they were admitted to the university of their choice (missing "
+            "for students who did not apply). Used in the tutorial's first chapters: "
+            "gpa ~ occasion + (1 | student)."
+        ),
+        "citation": _MMWR.format(file="gpa", hox="gpa2long.sav; the data are simulated"),
+        "licence": _MMWR_LICENCE,
+        "columns": {
+            "student": "student identifier (200 students)",
+            "occas": "semester, 'year 1 semester 1' to 'year 3 semester 2'",
+            "gpa": "grade point average in the semester (1-4)",
+            "job": "hours worked in the semester (no job, 1 hour, ..., 4+ hours)",
+            "sex": "student's sex",
+            "highgpa": "high-school GPA",
+            "admitted": "admitted to the university of choice (missing: did not apply)",
+            "year": "year of study (1-3)",
+            "semester": "semester within the year (1, 2)",
+            "occasion": "semester as a number, 0-5 (time in the growth models)",
+        },
+    },
+    "nurses": {
+        "csv": "nurses.csv",
+        "title": "Stress of nurses in wards within hospitals (cluster-randomised training)",
+        "description": (
+            "Hypothetical study of job-related stress of 1000 nurses in 100 wards of 25 "
+            "hospitals; in each hospital four wards were randomly assigned to a stress "
+            "management training or to control (treatment at the ward level, a cluster "
+            "randomised trial). Used in the tutorial for nested random effects: "
+            "(1 | hospital) + (1 | hospital:ward)."
+        ),
+        "citation": _MMWR.format(file="nurses", hox="nurses.sav; hypothetical data"),
+        "licence": _MMWR_LICENCE,
+        "columns": {
+            "hospital": "hospital identifier (1-25)",
+            "ward": "ward within the hospital (1-4)",
+            "wardid": "unique ward identifier",
+            "nurse": "nurse identifier",
+            "age": "nurse's age (years)",
+            "sex": "nurse's sex",
+            "experience": "nurse's experience (years)",
+            "stress": "stress score",
+            "wardtype": "type of ward (general care, special care)",
+            "hospsize": "hospital size (small, medium, large)",
+            "treatment": "experimental condition of the ward (Ctrl, Training)",
+        },
+    },
+    "pupils": {
+        "csv": "pupils.csv",
+        "title": "Achievement of pupils in crossed primary and secondary schools",
+        "description": (
+            "Constructed data on 1000 pupils who attended 100 primary schools and then 30 "
+            "secondary schools (primary and secondary school crossed): achievement measured "
+            "in secondary school, pupil sex and SES, and whether each school is "
+            "denominational. Used in the tutorial for crossed random effects: "
+            "(1 | primary_school_id) + (1 | secondary_school_id)."
+        ),
+        "citation": _MMWR.format(file="pupils", hox="pupcross.sav; constructed data"),
+        "licence": _MMWR_LICENCE,
+        "columns": {
+            "PUPIL": "pupil identifier",
+            "primary_school_id": "primary school (100 schools)",
+            "secondary_school_id": "secondary school (30 schools)",
+            "achievement": "achievement score in secondary school",
+            "sex": "pupil's sex",
+            "ses": "pupil's socio-economic status, six ordered categories (lowest ... highest)",
+            "primary_denominational": "primary school is denominational",
+            "secondary_denominational": "secondary school is denominational",
+        },
+    },
+    "sociometric": {
+        "csv": "sociometric.csv",
+        "title": "Sociometric ratings among children in small groups",
+        "description": (
+            "Constructed data in which every member of 20 small groups (4 to 11 children) "
+            "rates every other member on a 1-9 scale (how much they would like to share an "
+            "activity with them): sender and receiver are crossed within groups, with age "
+            "and sex of both and the group size. Used in the tutorial's exercise on crossed "
+            "random effects: (1 | group) + (1 | group:sender) + (1 | group:receiver)."
+        ),
+        "citation": _MMWR.format(file="sociometric", hox="SocsLong.sav; constructed data"),
+        "licence": _MMWR_LICENCE,
+        "columns": {
+            "group": "group identifier (20 groups)",
+            "sender": "rating child, within the group",
+            "receiver": "rated child, within the group",
+            "rating": "sociometric rating, 1 (lowest) to 9 (highest)",
+            "agesend": "age of the sender (years)",
+            "sexsend": "sex of the sender",
+            "agerec": "age of the receiver (years)",
+            "sexrec": "sex of the receiver",
+            "grsize": "group size",
+        },
+    },
+}
+TUTORIAL["biomass_sim"] = {
+    "csv": "biomass_sim.csv",
+    "title": "Simulated biomass at 20 sites with site-specific temperature slopes",
+    "description": (
+        "Simulated in R (4.2.2) by the reference cases: set.seed(10); Temp and N uniform on "
+        "(-2, 2) for 100 plots, 5 at each of 20 sites; Biomass = 10 + a_site + (0.3 + "
+        "b_site) * Temp + 2.2 * N + e with site intercepts a ~ N(0, 1.2^2), site slopes "
+        "b ~ N(0, 0.5^2) and e ~ N(0, 1). The random-slopes example: Biomass ~ Temp + N + "
+        "(1 + Temp | Site)."
+    ),
+    "citation": ("Simulated by mixedfx's reference generator (the R code above; R's "
+                 "runif / rnorm streams reproduce it exactly)"),
+    "licence": "simulated data, no restrictions (same licence as mixedfx, MIT)",
+    "reference_dir": True,
+    "columns": {
+        "Temp": "temperature (standardised scale)",
+        "N": "nitrogen (standardised scale)",
+        "Site": "site (Site1-Site20)",
+        "Biomass": "simulated biomass",
+    },
+}
+DEFAULT_TUTORIAL = Path("/tmp/mixedfx_tutorial_csv")
+
 # (data set, column, 0-based row) -> shortest text that reads back as R's double.
 # hsb cses row 6708 (school 9104): R's value is 0.992 - 0.7434545454545455 =
 # 0x1.fd056636bcc9cp-3; the CSV text "0.2485454545454545" is the neighbouring double
@@ -364,17 +502,17 @@ def _build_one(
         columns[col] = entry
 
     text = raw.to_csv(index=False, lineterminator="\n")
-    info = {
-        "title": spec["title"],
-        "description": spec["description"],
-        "citation": spec["citation"],
-        "source_package": rmeta["source_package"],
-        "source_package_version": rmeta["package_version"],
-        "r_object": R_OBJECT.get(name, f"{rmeta['source_package']}::{name}"),
-        "file": f"{name}.csv.gz",
-        "nrow": len(raw),
-        "columns": columns,
-    }
+    info = {"title": spec["title"], "description": spec["description"],
+            "citation": spec["citation"]}
+    if "licence" in spec:            # a tutorial data set: no R package, a stated licence
+        info["licence"] = spec["licence"]
+    else:
+        info.update({
+            "source_package": rmeta["source_package"],
+            "source_package_version": rmeta["package_version"],
+            "r_object": R_OBJECT.get(name, f"{rmeta['source_package']}::{name}"),
+        })
+    info.update({"file": f"{name}.csv.gz", "nrow": len(raw), "columns": columns})
     return _gzip_bytes(text.encode("utf-8")), info
 
 
@@ -401,7 +539,8 @@ def _verify_doubles(name: str, raw_csv: bytes, r_doubles: Path) -> int:
 
 def _cross_check(meta: dict[str, Any], cases_dir: Path) -> int:
     """Compare the metadata with the reference case files; return the number of checks."""
-    by_csv = {SPECS[n]["csv"]: n for n in SPECS}
+    specs = {**SPECS, **TUTORIAL}
+    by_csv = {specs[n]["csv"]: n for n in specs}
     n_checks = 0
     for case_path in sorted(cases_dir.glob("*.json")):
         case = json.loads(case_path.read_text())
@@ -410,7 +549,7 @@ def _cross_check(meta: dict[str, Any], cases_dir: Path) -> int:
             continue
         cols = meta[name]["columns"]
         for col, r_type in case.get("columns", {}).items():
-            if col in SPECS[name].get("drop", []):
+            if col in specs[name].get("drop", []):
                 continue
             if cols[col]["r_type"] != r_type:
                 raise SystemExit(f"{case_path.name}: {col} is {r_type}, R says {cols[col]}")
@@ -420,7 +559,7 @@ def _cross_check(meta: dict[str, Any], cases_dir: Path) -> int:
                 raise SystemExit(f"{case_path.name}: level order of {col} differs")
             n_checks += 1
         for grp, re in (case.get("expected", {}).get("ranef") or {}).items():
-            if grp in cols:
+            if grp in cols and "levels" in cols[grp]:   # numeric grouping: no levels
                 if cols[grp]["levels"] != re["levels"]:
                     raise SystemExit(f"{case_path.name}: ranef level order of {grp} differs")
                 n_checks += 1
@@ -430,6 +569,8 @@ def _cross_check(meta: dict[str, Any], cases_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference-dir", type=Path, default=DEFAULT_REFERENCE)
+    parser.add_argument("--tutorial-dir", type=Path, default=DEFAULT_TUTORIAL,
+                        help="CSV files of the tutorial data sets (from extract_r_metadata.R)")
     parser.add_argument(
         "--r-doubles",
         type=Path,
@@ -448,16 +589,19 @@ def main(argv: list[str] | None = None) -> int:
     datasets: dict[str, Any] = {}
     for name, spec in SPECS.items():
         files[name], datasets[name] = _build_one(name, spec, rmeta_all[name], args.reference_dir)
+    for name, spec in TUTORIAL.items():
+        folder = args.reference_dir if spec.get("reference_dir") else args.tutorial_dir
+        files[name], datasets[name] = _build_one(name, spec, rmeta_all[name], folder)
 
     if args.r_doubles is not None:
-        n_dbl = sum(_verify_doubles(n, files[n], args.r_doubles) for n in SPECS)
+        n_dbl = sum(_verify_doubles(n, files[n], args.r_doubles) for n in files)
         print(f"verified {n_dbl} doubles bit for bit against {args.r_doubles}")
 
     cases_dir = args.reference_dir.parent / "cases"
     n_checks = _cross_check(datasets, cases_dir) if cases_dir.is_dir() else 0
     print(f"cross-checked {n_checks} column types / level orders against {cases_dir}")
 
-    r_versions = sorted({rmeta_all[n]["r_version"] for n in SPECS})
+    r_versions = sorted({rmeta_all[n]["r_version"] for n in files})
     meta = {
         "format_version": 1,
         "generated_by": "tools/build_datasets.py (levels and types from "

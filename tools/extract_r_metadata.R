@@ -1,7 +1,14 @@
 # Extract column types and factor level orders of the bundled data sets from R.
 #
 # Usage (from the repository root, with R, lme4, nlme and jsonlite installed):
-#   Rscript tools/extract_r_metadata.R [reference_data_dir] [doubles_dir]
+#   Rscript tools/extract_r_metadata.R [reference_data_dir] [doubles_dir] [tutorial_dir]
+#                                      [tutorial_csv_dir]
+#
+# tutorial_dir holds the .RData files of M. Clark's "Mixed Models with R" tutorial
+# (https://github.com/m-clark/mixed-models-with-R, folder data/, commit aea3c381; default
+# /work/shared/refgen_sources/mixed-models-with-R, with sociometric.RData copied from that
+# folder). Those data sets are written as CSV to tutorial_csv_dir (default
+# /tmp/mixedfx_tutorial_csv), from where tools/build_datasets.py --tutorial-dir reads them.
 #
 # Writes tools/r_metadata.json, which tools/build_datasets.py reads.  It also checks
 # that every reference CSV holds the same values as R's own data set (after the
@@ -22,7 +29,28 @@ suppressPackageStartupMessages({
 args <- commandArgs(trailingOnly = TRUE)
 ref_dir <- if (length(args) >= 1) args[[1]] else "/work/shared/reference/data"
 dbl_dir <- if (length(args) >= 2) args[[2]] else "/tmp/mixedfx_r_doubles"
+tut_dir <- if (length(args) >= 3) args[[3]] else "/work/shared/refgen_sources/mixed-models-with-R"
+tut_csv <- if (length(args) >= 4) args[[4]] else "/tmp/mixedfx_tutorial_csv"
 dir.create(dbl_dir, showWarnings = FALSE, recursive = TRUE)
+dir.create(tut_csv, showWarnings = FALSE, recursive = TRUE)
+
+# A tutorial data set as a plain data frame: SPSS labels and haven's 'labelled' class
+# dropped (values unchanged), written to tut_csv with 15 significant digits (the values are
+# short decimals; the doubles are verified bit for bit by build_datasets.py --r-doubles).
+tutorial <- function(name) {
+  e <- new.env()
+  load(file.path(tut_dir, paste0(name, ".RData")), envir = e)
+  d <- as.data.frame(e[[name]])
+  for (cn in names(d)) {
+    x <- d[[cn]]
+    attr(x, "label") <- NULL; attr(x, "format.spss") <- NULL; attr(x, "labels") <- NULL
+    if (inherits(x, "labelled") || inherits(x, "haven_labelled")) x <- unclass(x)
+    d[[cn]] <- x
+  }
+  rownames(d) <- NULL
+  write.csv(d, file.path(tut_csv, paste0(name, ".csv")), row.names = FALSE, na = "")
+  d
+}
 
 # High School and Beyond, built as in the reference cases (base R instead of dplyr;
 # aggregate() sorts by School like group_by() does, and merge() gives the same rows).
@@ -41,6 +69,20 @@ build_hsb <- function() {
   hsb
 }
 
+# The reference cases' simulated random-slopes data (seed 10; R's runif / rnorm streams).
+build_biomass <- function() {
+  set.seed(10)
+  data <- data.frame(Temp = runif(100, -2, 2), N = runif(100, -2, 2),
+                     Site = gl(n = 20, k = 5, labels = paste0("Site", 1:20)))
+  params <- c(10, 0.3, 2.2)
+  rnd_int <- rnorm(20, 0, 1.2)
+  rnd_slp <- rnorm(20, 0, 0.5)
+  mus <- params[1] + rnd_int[data$Site] + (params[2] + rnd_slp[data$Site]) * data$Temp +
+    params[3] * data$N
+  data$Biomass <- rnorm(100, mus, 1)
+  data
+}
+
 datasets <- list(
   sleepstudy = list(df = lme4::sleepstudy, csv = "sleepstudy.csv", pkg = "lme4"),
   Dyestuff = list(df = lme4::Dyestuff, csv = "Dyestuff.csv", pkg = "lme4"),
@@ -52,7 +94,13 @@ datasets <- list(
   grouseticks = list(df = lme4::grouseticks, csv = "grouseticks.csv", pkg = "lme4"),
   VerbAgg = list(df = lme4::VerbAgg, csv = "VerbAgg.csv", pkg = "lme4"),
   Orthodont = list(df = as.data.frame(nlme::Orthodont), csv = "Orthodont.csv", pkg = "nlme"),
-  hsb = list(df = build_hsb(), csv = "HSB.csv", pkg = "nlme")
+  hsb = list(df = build_hsb(), csv = "HSB.csv", pkg = "nlme"),
+  gpa = list(df = tutorial("gpa"), csv = "gpa.csv", dir = tut_csv, pkg = NA),
+  nurses = list(df = tutorial("nurses"), csv = "nurses.csv", dir = tut_csv, pkg = NA),
+  pupils = list(df = tutorial("pupils"), csv = "pupils.csv", dir = tut_csv, pkg = NA),
+  sociometric = list(df = tutorial("sociometric"), csv = "sociometric.csv", dir = tut_csv,
+                     pkg = NA),
+  biomass_sim = list(df = build_biomass(), csv = "biomass_sim.csv", pkg = NA)
 )
 
 r_type <- function(x) {
@@ -76,7 +124,8 @@ out <- list()
 ok <- TRUE
 for (nm in names(datasets)) {
   d <- datasets[[nm]]$df
-  csv <- read.csv(file.path(ref_dir, datasets[[nm]]$csv), stringsAsFactors = FALSE,
+  src_dir <- if (is.null(datasets[[nm]]$dir)) ref_dir else datasets[[nm]]$dir
+  csv <- read.csv(file.path(src_dir, datasets[[nm]]$csv), stringsAsFactors = FALSE,
                   colClasses = "character")
   cols <- list()
   for (cn in names(d)) {
@@ -92,7 +141,9 @@ for (nm in names(datasets)) {
         # binary factor recoded to 0/1 in the CSV (1 = second level)
         entry$csv_recoded_01 <- TRUE
         v <- levels(x)[as.integer(v) + 1L]
-      } else if (!is.factor(x) && !is.character(x)) {
+      } else if (is.factor(x)) {
+        v[v == ""] <- NA                     # missing factor values are empty fields
+      } else if (!is.character(x)) {
         v <- as.numeric(ifelse(v == "", NA, v))
       }
       if (!same_values(x, v)) { message(nm, "$", cn, ": values differ from CSV"); ok <- FALSE }
@@ -106,10 +157,11 @@ for (nm in names(datasets)) {
   }
   extra <- setdiff(names(csv), names(d))
   if (nrow(csv) != nrow(d)) { message(nm, ": row count differs"); ok <- FALSE }
-  out[[nm]] <- list(source_package = datasets[[nm]]$pkg, nrow = nrow(d),
+  pkg <- datasets[[nm]]$pkg
+  out[[nm]] <- list(source_package = if (is.na(pkg)) NULL else pkg, nrow = nrow(d),
                     columns = cols, csv_extra_columns = I(extra),
                     r_version = paste(R.version$major, R.version$minor, sep = "."),
-                    package_version = packageDescription(datasets[[nm]]$pkg)$Version)
+                    package_version = if (is.na(pkg)) NULL else packageDescription(pkg)$Version)
   cat(sprintf("%-12s %6d rows, extra CSV columns: %s\n", nm, nrow(d),
               paste(extra, collapse = ", ")))
 }

@@ -9,6 +9,7 @@ import numpy as np
 from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError
 from mixedfx.families import Family, family_from
 from mixedfx.fitters import register
+from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.lmm.fit import fit_lmm
 from mixedfx.lmm.structured import fit_structured_lmm
@@ -37,7 +38,8 @@ def dense_block_size(frame: ModelFrame) -> int:
 def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset: Any = None,
          na_action: str = "omit", control: Control | dict[str, Any] | None = None,
          start: np.ndarray | None = None, correlation: CorStruct | None = None,
-         client: Any = None, progress: bool = False) -> LinearMixedModel:
+         client: Any = None, progress: bool = False, data_name: str | None = None
+         ) -> LinearMixedModel:
     """Fit a linear mixed model with lme4's formula syntax.
 
     Parameters mirror `lme4::lmer`: `REML` (default True), prior `weights` and an `offset`
@@ -55,17 +57,24 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     runs on the Dask cluster `client=` (a Client or a scheduler address; None starts a local
     cluster). See `mixedfx.distributed`. `progress=True` shows Dask's progress bar for each
     pass over the data and a running count of the optimizer's evaluations.
+
+    `data_name` is the data's name for the summary's `Data:` line and `m.call` (R prints the
+    name of the data argument; Python cannot see it): by default `data.attrs["name"]`, which
+    `mixedfx.datasets.load` sets; without either the line is left out.
     """
     reml = check_bool(REML, "REML")
+    name = _data_name(data, data_name)
     check_choice(na_action, "na_action", ("omit", "exclude", "fail"))
     if _distributed(data, client, progress):
         if correlation is not None or isinstance(weights, VarFunc):
             raise ArgumentError("nlme residual structures are not available for Dask data")
         from mixedfx.distributed.lmer import dask_lmer
 
-        return dask_lmer(formula, data, client=client, REML=reml, weights=weights,
-                         offset=offset, na_action=na_action, control=control, start=start,
-                         progress=progress)
+        fitted = dask_lmer(formula, data, client=client, REML=reml, weights=weights,
+                           offset=offset, na_action=na_action, control=control, start=start,
+                           progress=progress)
+        fitted.data_name = name or fitted.data_name
+        return fitted
     ctrl = Control.from_user(control)
     var_func = weights if isinstance(weights, VarFunc) else None
     if var_func is not None or correlation is not None:
@@ -73,7 +82,6 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
                                            na_action)
         with blas_threads_for(dense_block_size(frame)):
             fit = fit_structured_lmm(frame, bool(REML), ctrl, residual, start=start)
-        name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
         return LinearMixedModel(frame, fit, ctrl, data_name=name)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action)
@@ -84,10 +92,20 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
         start = check_vector(start, "start (theta)", len(lower_bounds(frame)))
     with blas_threads_for(dense_block_size(frame)):
         fit = fit_lmm(frame, reml, ctrl, start=start)
-    name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
     model = LinearMixedModel(frame, fit, ctrl, data_name=name)
     model._data = data                  # for update(); R re-evaluates the call's data
     return model
+
+
+def _data_name(data: Any, data_name: Any) -> str | None:
+    """`data_name` if given (a non-empty str), else the data's `attrs["name"]`, else None."""
+    if data_name is not None:
+        if not isinstance(data_name, str) or not data_name.strip():
+            raise TypeError(f"data_name must be a non-empty string, got {data_name!r}")
+        return data_name.strip()
+    attrs = getattr(data, "attrs", None)
+    name = attrs.get("name") if isinstance(attrs, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _distributed(data: Any, client: Any, progress: Any = False) -> bool:
@@ -120,13 +138,18 @@ def structured_frame(formula: str, data: Any, var_func: VarFunc | None,
     frame = build_model_frame(formula, data, offset=offset, na_action=na_action,
                               require_random=require_random, extra_variables=extra)
     inner = frame.terms[0].codes if frame.terms else None
-    if inner is not None:
+    cor_groups = (grouping_factor(frame.frame, correlation.form.groups)[0]
+                  if correlation is not None and correlation.form.groups else None)
+    if inner is not None and cor_groups is not None:
+        # nlme orders the rows by every grouping level, outer to inner; a correlation
+        # grouping finer than the random effects' (corCompSymm(~ 1 | Dog/Side) with
+        # random = ~ day | Dog) is the innermost level, so the first stratum met (varIdent's
+        # reference) is read in that order. lexsort: last key primary, stable.
+        row_order = np.lexsort((cor_groups, inner))
+    elif inner is not None:
         row_order = np.argsort(inner, kind="stable")
-    elif correlation is not None and correlation.form.groups:
-        from mixedfx.frame.grouping import grouping_factor
-
-        row_order = np.argsort(grouping_factor(frame.frame, correlation.form.groups)[0],
-                               kind="stable")
+    elif cor_groups is not None:
+        row_order = np.argsort(cor_groups, kind="stable")
     else:
         row_order = np.arange(frame.n)
     residual = bind_structures(frame.frame, var_func, correlation, inner, row_order)
@@ -136,7 +159,8 @@ def structured_frame(formula: str, data: Any, var_func: VarFunc | None,
 @refuse_unknown_arguments
 def gls(formula: str, data: Any, weights: VarFunc | None = None,
         correlation: CorStruct | None = None, REML: bool = True, offset: Any = None,
-        na_action: str = "omit", control: Control | dict[str, Any] | None = None) -> Any:
+        na_action: str = "omit", control: Control | dict[str, Any] | None = None,
+        data_name: str | None = None) -> Any:
     """Generalized least squares with nlme's residual structures and no random effects
     (nlme's `gls(model, data, weights=varFunc, correlation=corStruct, method="REML")`):
     `weights` a variance function (`var_ident`, `var_power`, `var_exp`), `correlation` a
@@ -158,8 +182,7 @@ def gls(formula: str, data: Any, weights: VarFunc | None = None,
                             "weights= / correlation= for a mixed model")
     with blas_threads_for(frame.X.shape[1] + 1):
         fit = fit_gls(frame, REML, ctrl, residual)
-    name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
-    return GlsModel(frame, fit, ctrl, data_name=name)
+    return GlsModel(frame, fit, ctrl, data_name=_data_name(data, data_name))
 
 
 @refuse_unknown_arguments
@@ -167,7 +190,7 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
           weights: Any = None, offset: Any = None, na_action: str = "omit",
           control: Control | dict[str, Any] | None = None, start: dict | None = None,
           link: str | None = None, dispersion: str = "ML", client: Any = None,
-          progress: bool = False) -> Any:
+          progress: bool = False, data_name: str | None = None) -> Any:
     """Fit a generalized linear mixed model with lme4's formula syntax (lme4's `glmer`).
 
     `family` is a name ("binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian") or a
@@ -223,9 +246,11 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
             raise ArgumentError("glmer start 'fixef' is not available for Dask data; give "
                                 "start={'theta': [...]}")
 
-        return dask_glmer(formula, data, fam, nAGQ=int(nAGQ), client=client,
-                          weights=weights, offset=offset, na_action=na_action,
-                          control=control, start=start, progress=progress)
+        fitted = dask_glmer(formula, data, fam, nAGQ=int(nAGQ), client=client,
+                            weights=weights, offset=offset, na_action=na_action,
+                            control=control, start=start, progress=progress)
+        fitted.data_name = _data_name(data, data_name) or fitted.data_name
+        return fitted
     ctrl = Control.from_user(control)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, glm=True)
@@ -247,8 +272,8 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
             fit = fit_glmm_ml_dispersion(frame, fam, resp, ctrl, start=start)
         else:
             fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
-    name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
-    model = GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl, data_name=name)
+    model = GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl,
+                                        data_name=_data_name(data, data_name))
     model._data = data                  # for update(); R re-evaluates the call's data
     return model
 
@@ -256,7 +281,7 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
 @refuse_unknown_arguments
 def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset: Any = None,
              na_action: str = "omit", control: Control | dict[str, Any] | None = None,
-             link: str = "log", tol: float = 5e-5) -> Any:
+             link: str = "log", tol: float = 5e-5, data_name: str | None = None) -> Any:
     """Negative binomial GLMM with its shape θ estimated (lme4's `glmer.nb`).
 
     Fits the Poisson GLMM, starts θ at MASS's `theta.ml` for its fitted means, then minimizes
@@ -278,7 +303,7 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
                             "rows); use glmer with family=negative_binomial(theta)")
 
     common = {"nAGQ": nAGQ, "weights": weights, "offset": offset, "na_action": na_action,
-              "control": control}
+              "control": control, "data_name": data_name}
     try:
         poisson_fit = glmer(formula, data, family="poisson", link=link, **common)
     except DataError as exc:      # the counts are checked by the Poisson start fit

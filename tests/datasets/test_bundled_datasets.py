@@ -34,7 +34,15 @@ R_NROW = {
     "VerbAgg": 7584,
     "Orthodont": 108,
     "hsb": 7185,
+    # M. Clark's "Mixed Models with R" (R's nrow() of its .RData files)
+    "gpa": 1200,
+    "nurses": 1000,
+    "pupils": 1000,
+    "sociometric": 1106,
+    "biomass_sim": 100,             # the reference cases' simulation (set.seed(10))
 }
+# tutorial data sets without a reference case (used in the tutorial's exercises only)
+NO_CASE = {"sociometric"}
 
 # Reference CSV file of each bundled data set.
 CSV_OF = {name: f"{name}.csv" for name in R_NROW}
@@ -129,13 +137,16 @@ def test_types_and_levels_match_case_file(case_id: str, name: str, case: dict[st
         assert list(df[col].cat.categories) == levels, col
     for grp, re in (case["expected"].get("ranef") or {}).items():
         if grp in df.columns:  # simple grouping factors; interactions like cask:batch skipped
-            assert list(df[grp].cat.categories) == re["levels"], grp
+            col = df[grp]
+            levels = (list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype)
+                      else [f"{v:g}" for v in sorted(col.unique())])   # numeric ids (nurses)
+            assert levels == re["levels"], grp
 
 
 def test_every_bundled_dataset_has_a_case_file() -> None:
     if not _case_files():
         pytest.skip("no reference case files")
-    assert {name for _, name, _ in CASES} == set(R_NROW)
+    assert {name for _, name, _ in CASES} == set(R_NROW) - NO_CASE
 
 
 @pytest.mark.parametrize("name", list(R_NROW))
@@ -278,13 +289,27 @@ def test_describe(name: str) -> None:
     info = datasets.metadata(name)
     assert isinstance(text, str)
     assert text.startswith(f"{name}: ")
-    assert info["source_package"] in text
     assert f"{R_NROW[name]} rows" in text
     for col, spec in info["columns"].items():
         assert f"  {col} " in text
         assert spec["r_type"] in text
-    assert info["source_package"] in {"lme4", "nlme"}
     assert info["description"] and info["citation"]
+    if "licence" in info:          # the tutorial data: source and licence are stated
+        assert "\nSource: " in text and "\nLicence: " in text
+        if name != "biomass_sim":
+            assert "Mixed Models with R" in text and "Hox" in text
+            assert "Licence: CC BY-SA 4.0" in text
+    else:
+        assert info["source_package"] in text
+        assert info["source_package"] in {"lme4", "nlme"}
+
+
+def test_tutorial_data_not_bundled_say_where_to_get_them() -> None:
+    for name in ("speed_dating", "patents"):
+        assert name not in datasets.names()
+        with pytest.raises(ValueError, match=r"is not bundled; get it from .*mixed-models-with-R"):
+            datasets.load(name)
+        assert "redistribution" in datasets.NOT_BUNDLED[name]
 
 
 def test_describe_mentions_r2_recoding() -> None:
@@ -318,3 +343,21 @@ def _env_with_src() -> dict[str, str]:
     src = str(Path(next(iter(mixedfx.__path__))).parent)
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
     return env
+
+
+@pytest.mark.parametrize("case_id", ["gpa_intercept_reml", "pupils_crossed_reml",
+                                     "nurses_nested_slash_reml"])
+def test_tutorial_models_on_bundled_data_match_r(case_id: str) -> None:
+    """The tutorial's models fitted to the bundled data give lme4's numbers (R's values in
+    the reference case files)."""
+    import mixedfx as mfx
+
+    case = json.loads((REFERENCE / f"{case_id}.json").read_text())
+    name = DATASET_OF_CSV[case["data"]]
+    m = mfx.lmer(case["formula"], datasets.load(name), REML=True)
+    exp = case["expected"]
+    assert m.nobs == exp["nobs"]
+    assert m.deviance == pytest.approx(exp["deviance"], rel=1e-7)   # reference README
+    np.testing.assert_allclose(m.fixef[list(exp["fixef"])], list(exp["fixef"].values()),
+                               rtol=1e-4)                        # reference README
+    assert m.data_name == name      # printed as "Data: gpa" as R prints the data's name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -70,3 +71,51 @@ def test_exact_lrt_orthodont() -> None:
 def test_rlrt_needs_single_scalar_term(sleep: dict) -> None:
     with pytest.raises(ValueError, match="exactly one random-effects term"):
         exact_rlrt(sleep["mA"])
+
+
+_PRINT_REF = json.loads((Path(__file__).resolve().parents[1] / "reference" / "extra"
+                         / "rlrsim_print" / "rlrsim_print.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def sleep_intercept() -> dict[str, object]:
+    d = mfx.datasets.load("sleepstudy")
+    return {"reml": mfx.lmer("Reaction ~ Days + (1 | Subject)", d),
+            "ml": mfx.lmer("Reaction ~ Days + (1 | Subject)", d, REML=False)}
+
+
+def test_rlrt_prints_as_rlrsim(sleep_intercept: dict) -> None:
+    """print(exactRLRT(m, nsim = 1000)): no simulated value beats 107.2, so R's print.htest
+    writes `p-value < 2.2e-16`; the layout (tab-indented method, `data:` line) is R's."""
+    r = exact_rlrt(sleep_intercept["reml"], seed=1, nsim=1000)
+    assert r.statistic == pytest.approx(_PRINT_REF["rlrt_statistic"], rel=1e-7)
+    assert r.p_value == _PRINT_REF["rlrt_p"] == 0
+    assert repr(r) == _PRINT_REF["rlrt_print"]
+
+
+def test_lrt_prints_as_rlrsim(sleep_intercept: dict) -> None:
+    """exactLRT(m_ML, lm(Reaction ~ 1)): statistic 166.97, wrapped method line as R's."""
+    r = exact_lrt(sleep_intercept["ml"], "Reaction ~ 1", seed=1, nsim=1000)
+    assert r.statistic == pytest.approx(_PRINT_REF["lrt_ml_statistic"], rel=1e-7)
+    assert repr(r) == _PRINT_REF["lrt_ml_print"]
+
+
+def test_lrt_on_reml_fit_warns_as_rlrsim(sleep_intercept: dict) -> None:
+    """RLRsim evaluates the ML likelihood at the REML estimates and says to refit by ML."""
+    with pytest.warns(UserWarning, match="likelihood evaluated at REML estimators") as rec:
+        r = exact_lrt(sleep_intercept["reml"], "Reaction ~ 1", seed=1, nsim=200)
+    assert any("refit" in str(w.message) for w in rec)
+    assert r.statistic == pytest.approx(_PRINT_REF["lrt_reml_statistic"], rel=1e-7)
+    assert "Please refit" in _PRINT_REF["lrt_reml_messages"][1]
+
+
+def test_lrt_without_fixed_restrictions_says_reml_preferable(sleep_intercept: dict) -> None:
+    with pytest.warns(UserWarning, match="REML-based inference preferable"):
+        exact_lrt(sleep_intercept["ml"], seed=1, nsim=200)
+
+
+def test_nonzero_p_prints_with_equals() -> None:
+    from mixedfx.inference.rlrsim import SimulatedTest
+
+    t = SimulatedTest(statistic=1.5, p_value=0.0123, method="m", sample=np.zeros(3))
+    assert repr(t).endswith("RLRT = 1.5, p-value = 0.0123\n")

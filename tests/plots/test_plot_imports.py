@@ -39,4 +39,7 @@ def test_plot_without_matplotlib_says_what_to_install():
     out = _run(code)
     assert out.returncode == 0, out.stderr
     assert "PlotDependencyError" in out.stdout
-    assert "pip install mixedfx[plot]" in out.stdout
+    # names the missing package and both routes: the package itself and the extra
+    assert "needs the package matplotlib" in out.stdout
+    assert "pip install matplotlib" in out.stdout
+    assert 'pip install "mixedfx[plot]"' in out.stdout

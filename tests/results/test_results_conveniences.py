@@ -191,7 +191,9 @@ def test_summary_without_correlation_and_html():
     assert "Correlation of Fixed Effects" in str(m.summary())
     assert "Correlation of Fixed Effects" not in str(m.summary(correlation=False))
     assert "Correlation of Fixed Effects" not in str(glmm().summary(correlation=False))
-    for obj in (m, m.summary(), glmm(), glmm().summary(), m.varcorr_table(),
+    for model in (m, glmm()):         # fitted models: the summary's tables (test_html.py)
+        assert "<caption>Fixed effects</caption>" in model._repr_html_()
+    for obj in (m.summary(), glmm().summary(), m.varcorr_table(),
                 mfx.anova(m, m.update(". ~ . - Days")), mfx.lm("Reaction ~ Days", m.model_frame()),
                 mfx.lm("Reaction ~ Days", m.model_frame()).summary()):
         out = obj._repr_html_()

@@ -136,6 +136,7 @@ PLOTS = ("caterpillar", "diagnostics", "check")
 def _plot(model: object, kind: str, path: str) -> int:
     """Draw one of PLOTS with the Agg backend and save it."""
     from mixedfx.plots import PlotDependencyError
+    from mixedfx.plots._mpl import INSTALL_HINT
 
     try:
         import matplotlib
@@ -148,8 +149,7 @@ def _plot(model: object, kind: str, path: str) -> int:
         fig = draw(model)
         fig.savefig(path, dpi=100)
     except (PlotDependencyError, ImportError):
-        print("mixedfx: error: plotting needs matplotlib: pip install mixedfx[plot]",
-              file=sys.stderr)
+        print(f"mixedfx: error: {INSTALL_HINT}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:
         print(f"mixedfx: error: could not write the plot: {exc}", file=sys.stderr)

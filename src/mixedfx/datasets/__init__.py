@@ -13,7 +13,11 @@ Available data sets (see :func:`names` and :func:`describe`)::
 
     sleepstudy, Dyestuff, Dyestuff2, Penicillin, Pastes, InstEval, cbpp, grouseticks,
     VerbAgg (lme4); Orthodont (nlme); hsb (High School and Beyond, built from nlme's
-    MathAchieve and MathAchSchool)
+    MathAchieve and MathAchSchool); gpa, nurses, pupils, sociometric (the data of M. Clark's
+    tutorial "Mixed Models with R", from J. Hox's Multilevel Analysis; CC BY-SA 4.0)
+
+The tutorial's speed dating and patents data are not bundled (real study data without a
+licence that allows redistribution); :data:`NOT_BUNDLED` says where to get them.
 
 Names are case-insensitive.  Nothing is read at import time, and every call to :func:`load`
 returns a new DataFrame, so callers may modify the result freely.
@@ -44,7 +48,23 @@ import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
 
-__all__ = ["describe", "load", "metadata", "names"]
+__all__ = ["NOT_BUNDLED", "describe", "load", "metadata", "names"]
+
+#: Data sets of the tutorials that cannot be bundled, and where to get them.
+NOT_BUNDLED: dict[str, str] = {
+    "speed_dating": (
+        "the speed dating experiment of Fisman, Iyengar, Kamenica and Simonson (2006), "
+        "Quarterly Journal of Economics 121, 673-697, as prepared in M. Clark's Mixed Models "
+        "with R: data/speed_dating.RData in https://github.com/m-clark/mixed-models-with-R "
+        "(read it in R and write a CSV, or with the Python package pyreadr); the raw data "
+        "'Speed Dating Data.csv' is in the same folder. It is real study data published "
+        "without a licence that allows redistribution."),
+    "patents": (
+        "the patent opposition data of Fahrmeir, Kneib, Lang and Marx, Regression (Springer, "
+        "2013), from the book's data sets; prepared in M. Clark's Mixed Models with R as "
+        "data/patents.RData in https://github.com/m-clark/mixed-models-with-R. It is real "
+        "data published without a licence that allows redistribution."),
+}
 
 _DATA_PACKAGE = "mixedfx.datasets"
 _DATA_DIR = "data"
@@ -82,7 +102,9 @@ def _resolve(name: str) -> str:
     lookup = {n.lower(): n for n in available}
     key = name.strip().lower()
     if key not in lookup:
-        raise ArgumentError(f"unknown data set {name!r}{did_you_mean(name, available)}; "
+        hint = next((f" ({k} is not bundled; get it from {v})" for k, v in NOT_BUNDLED.items()
+                     if key.replace(" ", "_") == k), "")
+        raise ArgumentError(f"unknown data set {name!r}{hint or did_you_mean(name, available)}; "
                             f"available data sets: {', '.join(available)}")
     return lookup[key]
 
@@ -95,7 +117,9 @@ def metadata(name: str) -> dict[str, Any]:
 
     Returns:
         A dict with ``title``, ``description``, ``citation``, ``source_package``,
-        ``source_package_version``, ``r_object``, ``file``, ``nrow`` and ``columns``
+        ``source_package_version``, ``r_object`` (data sets of an R package) or ``licence``
+        (the tutorial data sets, whose ``citation`` names the source), ``file``, ``nrow``
+        and ``columns``
         (column name -> dict with ``r_type``, ``description``, ``missing`` and, for factors,
         ``levels`` in R's order).  A column stored differently from R (VerbAgg's ``r2``)
         has ``r_original`` with R's type and levels.
@@ -203,17 +227,18 @@ def describe(name: str) -> str:
     info = metadata(name)
     columns: dict[str, Any] = info["columns"]
     wrap = functools.partial(textwrap.fill, width=88)
-    lines = [
-        f"{info['name']}: {info['title']}",
-        f"Source: R package {info['source_package']} {info['source_package_version']} "
-        f"({info['r_object']}); {info['nrow']} rows, {len(columns)} columns.",
-        "",
-        wrap(info["description"]),
-        "",
-        wrap("Reference: " + info["citation"], subsequent_indent="  "),
-        "",
-        "Columns:",
-    ]
+    shape = f"{info['nrow']} rows, {len(columns)} columns."
+    if "licence" in info:
+        head = [f"{info['name']}: {info['title']}", shape, "", wrap(info["description"]), "",
+                wrap("Source: " + info["citation"], subsequent_indent="  "),
+                wrap("Licence: " + info["licence"], subsequent_indent="  ")]
+    else:
+        head = [f"{info['name']}: {info['title']}",
+                f"Source: R package {info['source_package']} "
+                f"{info['source_package_version']} ({info['r_object']}); {shape}",
+                "", wrap(info["description"]), "",
+                wrap("Reference: " + info["citation"], subsequent_indent="  ")]
+    lines = [*head, "", "Columns:"]
     width = max(len(c) for c in columns)
     for col, spec in columns.items():
         lines.append(f"  {col:<{width}}  {spec['description']}")

@@ -16,8 +16,15 @@ def require_dask() -> None:
 
         import distributed  # noqa: F401
     except ImportError as exc:        # pragma: no cover - depends on the environment
-        raise ImportError("fitting on Dask data needs the optional dependencies: "
-                          "pip install 'mixedfx[dask]'") from exc
+        raise ImportError(dask_install_hint(exc.name)) from exc
+
+
+def dask_install_hint(missing: str | None) -> str:
+    """The message for a missing Dask dependency: the package and both install routes."""
+    package = (missing or "dask").split(".")[0]
+    return (f"fitting on Dask data needs the package {package}, which is not installed: "
+            'pip install "dask[dataframe,distributed]" (or, installing mixedfx from PyPI, '
+            'pip install "mixedfx[dask]"; from a checkout, pip install ".[dask]")')
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from mixedfx.errors import ArgumentTypeError, DataError
 
 from .errors import FormulaError, NewLevelError
 from .functions import FUNCTIONS
-from .nodes import BinOp, Call, Name, Node, Num, Paren, UnaryOp, deparse
+from .nodes import BinOp, Call, Kw, Name, Node, Num, Paren, Str, UnaryOp, deparse
 from .rnames import format_level, r_sort_levels
 
 __all__ = ["Variable", "column_kind", "evaluate_numeric", "make_variable"]
@@ -227,10 +227,14 @@ class Variable:
 
     def _factor_input(self, data: pd.DataFrame) -> pd.Series:
         node = self.node
-        if isinstance(node, Call):
-            node = node.args[0]
         while isinstance(node, Paren):
             node = node.expr
+        # factor(x), relevel(f, "b"), relevel(factor(x), "3"): the values are the innermost
+        # argument's (the call only sets the levels)
+        while isinstance(node, Call) and FUNCTIONS[node.func].kind == "factor":
+            node = node.args[0]
+            while isinstance(node, Paren):
+                node = node.expr
         if isinstance(node, Name):
             series = _column(data, node.name)
             if column_kind(series) == "logical":
@@ -294,7 +298,38 @@ def make_variable(node: Node, label: str, data: pd.DataFrame) -> Variable:
     return var
 
 
+def _make_relevel(core: Call, node: Node, label: str, data: pd.DataFrame) -> Variable:
+    """R's `relevel(f, ref)`: the levels of the unordered factor `f` with `ref` (a level
+    name, or its 1-based position) moved to the front, so it becomes the reference level."""
+    inner = core.args[0]
+    var = make_variable(inner, deparse(inner), data)
+    what = f"column '{var.source}'" if var.source else f"'{deparse(inner)}'"
+    if var.kind != "factor":
+        raise FormulaError(f"relevel() only for (unordered) factors: {what} is numeric; "
+                           f"write relevel(factor({deparse(inner)}), ...) to use its values "
+                           "as levels")
+    if var.ordered:
+        raise FormulaError(f"relevel() only for unordered factors: {what} is ordered")
+    ref = core.args[1].value if isinstance(core.args[1], Kw) else core.args[1]
+    if isinstance(ref, Str):
+        if ref.value not in var.levels:
+            raise FormulaError(f"relevel(): 'ref' must be an existing level of {what}: "
+                               f"{ref.value!r} is not among {', '.join(var.levels)}")
+        pos = var.levels.index(ref.value)
+    else:
+        assert isinstance(ref, Num)
+        pos = int(ref.value) - 1
+        if pos >= len(var.levels):
+            raise FormulaError(f"relevel(): ref = {int(ref.value)} must be in "
+                               f"1:{len(var.levels)} (the levels of {what})")
+    order = [pos, *(i for i in range(len(var.levels)) if i != pos)]
+    return Variable(label, node, "factor", levels=[var.levels[i] for i in order],
+                    raw_levels=[var.raw_levels[i] for i in order], source=var.source)
+
+
 def _make_factor_call(core: Call, node: Node, label: str, data: pd.DataFrame) -> Variable:
+    if core.func == "relevel":
+        return _make_relevel(core, node, label, data)
     arg = core.args[0]
     while isinstance(arg, Paren):
         arg = arg.expr

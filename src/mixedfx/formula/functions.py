@@ -5,7 +5,8 @@ Kinds:
 ``math``      elementwise numeric functions (``log``, ``sqrt``, ...), usable anywhere
 ``identity``  ``I()``: its argument is ordinary arithmetic
 ``stateful``  ``scale()``, ``center()``: remember the training mean/sd for new data
-``factor``    ``factor()``, ``as.factor()``: a variable of the formula, not arithmetic
+``factor``    ``factor()``, ``as.factor()``, ``relevel(f, "b")`` / ``relevel(f, ref = "b")``:
+              a variable of the formula, not arithmetic
 ``poly``      ``poly(x, degree)``: orthogonal polynomials, a variable of the formula
 ``offset``    ``offset()``: only as a separate term of the fixed part
 ``cbind``     ``cbind(a, b)``: only as the whole response
@@ -44,6 +45,7 @@ _SPECS = [
     FunctionSpec("center", 1, 1, "stateful"),
     FunctionSpec("factor", 1, 1, "factor"),
     FunctionSpec("as.factor", 1, 1, "factor"),
+    FunctionSpec("relevel", 2, 2, "factor"),
     FunctionSpec("poly", 1, 2, "poly"),
     FunctionSpec("offset", 1, 1, "offset"),
     FunctionSpec("cbind", 2, 2, "cbind"),

@@ -23,10 +23,12 @@ __all__ = [
     "BINARY_PRECEDENCE",
     "BinOp",
     "Call",
+    "Kw",
     "Name",
     "Node",
     "Num",
     "Paren",
+    "Str",
     "UnaryOp",
     "deparse",
     "iter_nodes",
@@ -71,6 +73,21 @@ class Name(Node):
     """A data column (possibly given in backticks)."""
 
     name: str
+
+
+@dataclass(frozen=True)
+class Str(Node):
+    """A quoted level name (only as relevel()'s reference level)."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Kw(Node):
+    """A named argument, ``ref = "b"`` (only relevel()'s ``ref``)."""
+
+    name: str
+    value: Node
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,10 @@ def deparse(node: Node) -> str:
         return format_number(node.value)
     if isinstance(node, Name):
         return quote_name(node.name)
+    if isinstance(node, Str):
+        return f'"{node.value}"'
+    if isinstance(node, Kw):
+        return f"{node.name} = {deparse(node.value)}"
     if isinstance(node, Paren):
         return f"({deparse(node.expr)})"
     if isinstance(node, Call):

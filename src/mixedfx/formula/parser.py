@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .bars import RandomBar, split_rhs
+from .dot import expand_dot
 from .errors import FormulaError
 from .functions import FUNCTIONS
 from .nodes import BinOp, Call, Name, Node, UnaryOp, deparse, iter_nodes
@@ -29,7 +30,7 @@ class ParsedFormula:
     """An lme4 formula split into its parts (all text in R's deparsed form).
 
     Attributes:
-        text: the formula as given.
+        text: the formula as given (with `.` unexpanded, as R's `formula(m)`).
         response: R text of the left side (``"Reaction"``, ``"cbind(s, n - s)"``),
             ``None`` for a one-sided formula.
         fixed_rhs: R text of the fixed part, bars and ``offset()`` removed
@@ -39,6 +40,8 @@ class ParsedFormula:
         variables: every data column the formula uses, in order of appearance.
         intercept: whether the fixed part has an intercept.
         fixed_terms: R's term labels of the fixed part, in R's order.
+        expanded: the formula with lme4's `.` expanded (all columns but the response;
+            see :mod:`.dot`), or None when it has no `.`; the other fields describe it.
     """
 
     text: str
@@ -49,6 +52,7 @@ class ParsedFormula:
     variables: tuple[str, ...]
     intercept: bool = True
     fixed_terms: tuple[str, ...] = ()
+    expanded: str | None = None
 
     @property
     def fixed_formula(self) -> str:
@@ -118,7 +122,9 @@ def _parse_formula_cached(text: str, cols: tuple[str, ...], covariance_structure
 
 def _parse_formula(text: str, cols: tuple[str, ...], covariance_structures: bool
                    ) -> ParsedFormula:
-    tree = parse_text(text, list(cols), mode="formula")
+    expanded = expand_dot(text, cols)
+    source = text if expanded is None else expanded
+    tree = parse_text(source, list(cols), mode="formula")
     if isinstance(tree, BinOp):
         lhs: Node | None = tree.left
         rhs = tree.right
@@ -126,15 +132,15 @@ def _parse_formula(text: str, cols: tuple[str, ...], covariance_structures: bool
         assert isinstance(tree, UnaryOp)
         lhs, rhs = None, tree.operand
     if lhs is not None:
-        check_context(lhs, "response", text)
-    check_context(rhs, "formula", text)
-    split = split_rhs(rhs, text)
+        check_context(lhs, "response", source)
+    check_context(rhs, "formula", source)
+    split = split_rhs(rhs, source)
     if not covariance_structures:
-        _refuse_structures(rhs, text)
+        _refuse_structures(rhs, source)
     fixed_text = split.fixed_text()
     # Validate the fixed part with R's terms algebra (raises on invalid terms).
     fixed = split.fixed_node()
-    info = expand_terms(fixed, text) if fixed is not None else None
+    info = expand_terms(fixed, source) if fixed is not None else None
     return ParsedFormula(
         text=text,
         response=deparse(lhs) if lhs is not None else None,
@@ -144,4 +150,5 @@ def _parse_formula(text: str, cols: tuple[str, ...], covariance_structures: bool
         variables=_variables(tree),
         intercept=info.intercept if info is not None else True,
         fixed_terms=info.term_labels if info is not None else (),
+        expanded=expanded,
     )

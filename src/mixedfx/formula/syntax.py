@@ -26,10 +26,12 @@ from .nodes import (
     UNARY_PRECEDENCE,
     BinOp,
     Call,
+    Kw,
     Name,
     Node,
     Num,
     Paren,
+    Str,
     UnaryOp,
 )
 from .tokens import Token, tokenize
@@ -128,9 +130,8 @@ class _Parser:
             if tok.is_column:
                 return Name(tok.value, start=tok.start, end=tok.end)
             if tok.value == ".":
-                raise self.error(
-                    "'.' (all remaining columns) is not supported; list the variables", tok
-                )
+                raise self.error("'.' (all other columns) may only appear on the right of "
+                                 "'~', with a plain column as the response", tok)
             raise self.error(unknown_variable_message(tok.value, self.columns), tok)
         if tok.kind == "(":
             self.advance()
@@ -181,7 +182,8 @@ class _Parser:
         while True:
             if self.peek().kind in (",", ")"):
                 raise self.error(f"empty argument in {name_tok.value}()", self.peek())
-            args.append(self.expression())
+            args.append(self.relevel_ref() if self.peek().kind == "STRING" or
+                        self.peek(1).kind == "=" else self.expression())
             tok = self.peek()
             if tok.kind == ",":
                 self.advance()
@@ -201,7 +203,32 @@ class _Parser:
                 name_tok.start,
                 close.end,
             )
+        if spec.name == "relevel":
+            self._check_relevel(args, name_tok, close)
         return Call(spec.name, tuple(args), start=name_tok.start, end=close.end)
+
+    def relevel_ref(self) -> Node:
+        """relevel()'s reference level: "b" or ref = "b" (the tokenizer admits strings and
+        '=' only there)."""
+        tok = self.advance()
+        if tok.kind == "STRING":
+            return Str(tok.value, start=tok.start, end=tok.end)
+        self.advance()                                   # '='
+        value = self.peek()
+        if value.kind == "STRING":
+            self.advance()
+            inner: Node = Str(value.value, start=value.start, end=value.end)
+        else:
+            inner = self.expression()
+        return Kw(tok.value, inner, start=tok.start, end=inner.end)
+
+    def _check_relevel(self, args: list[Node], name_tok: Token, close: Token) -> None:
+        ref = args[1].value if isinstance(args[1], Kw) else args[1]
+        whole = isinstance(ref, Num) and ref.value == int(ref.value) and ref.value >= 1
+        if isinstance(args[0], (Str, Kw)) or not (isinstance(ref, Str) or whole):
+            raise FormulaError('relevel() takes a factor and its reference level: '
+                               'relevel(f, "b") or relevel(f, ref = "b")', self.text,
+                               name_tok.start, close.end)
 
 
 MAX_FORMULA_LENGTH = 20_000   # characters
@@ -301,6 +328,13 @@ def _parse_text(text: str, columns: Sequence[str], mode: str) -> Node:
     return tree
 
 
+def _is_factor_call(node: Node) -> bool:
+    """`factor(x)` / `as.factor(x)` as relevel()'s argument (a factor, as R requires)."""
+    while isinstance(node, Paren):
+        node = node.expr
+    return isinstance(node, Call) and node.func in ("factor", "as.factor")
+
+
 def check_context(node: Node, context: str, text: str) -> None:
     """Raise :class:`FormulaError` for constructs not allowed in ``context``.
 
@@ -315,6 +349,8 @@ def check_context(node: Node, context: str, text: str) -> None:
     def visit(n: Node, ctx: str) -> None:
         if isinstance(n, (Num, Name)):
             return
+        if isinstance(n, (Str, Kw)):              # only relevel()'s level (checked below)
+            raise err("a quoted level is only allowed as relevel()'s reference level", n)
         if isinstance(n, Paren):
             visit(n.expr, ctx)
             return
@@ -358,6 +394,9 @@ def check_context(node: Node, context: str, text: str) -> None:
                 ):
                     raise err("the degree of poly() must be a positive whole number", degree)
                 visit(n.args[0], "arith")
+                return
+            if n.func == "relevel":                  # the level was checked by the parser
+                visit(n.args[0], "formula" if _is_factor_call(n.args[0]) else "arith")
                 return
             for arg in n.args:
                 visit(arg, "arith")

@@ -12,8 +12,10 @@ tokens exist:
 * ``NUMBER`` a decimal literal (``1``, ``0.5``, ``.5``, ``1e-3``).
 * ``OP``     one of ``~ + - * / ^ ** : | || %in%``.
 * ``(`` ``)`` ``,``.
+* ``STRING`` a quoted level name, and ``=``, only as ``relevel()``'s reference level:
+  ``relevel(f, "b")`` or ``relevel(f, ref = "b")`` (no escapes, no quotes inside).
 
-Anything else -- string literals, brackets, ``$``/``@``, ``=``, ``;``, braces,
+Anything else -- other string literals, brackets, ``$``/``@``, ``=``, ``;``, braces,
 comparison and logical operators, ``::`` -- raises :class:`FormulaError` with a
 caret under the offending character.  Nothing in this package ever hands formula
 text to ``eval``; the strict token set keeps error messages precise and the
@@ -55,7 +57,7 @@ _FORBIDDEN: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Token:
-    """One token: ``kind`` is NAME, NUMBER, OP, '(', ')', ',' or EOF."""
+    """One token: ``kind`` is NAME, NUMBER, OP, STRING, '(', ')', ',', '=' or EOF."""
 
     kind: str
     value: str
@@ -88,11 +90,28 @@ def tokenize(text: str, columns: Iterable[str]) -> list[Token]:
         reverse=True,
     )
     tokens: list[Token] = []
+    calls: list[str | None] = []     # the function each open '(' belongs to (None: grouping)
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
         if ch.isspace():
             i += 1
+            continue
+        if ch in "\"'=" and _relevel_argument(ch, text, i, tokens, calls):
+            if ch == "=":
+                tokens.append(Token("=", "=", i, i + 1))
+                i += 1
+                continue
+            close = text.find(ch, i + 1)
+            if close < 0:
+                raise FormulaError("unterminated string", text, i, n)
+            value = text[i + 1 : close]
+            bad = next((c for c in value if c in "\\\n\r"), None)
+            if bad is not None:
+                raise FormulaError("escapes and line breaks are not allowed in a level name",
+                                   text, i, close + 1)
+            tokens.append(Token("STRING", value, i, close + 1))
+            i = close + 1
             continue
         if ch == "`":
             close = text.find("`", i + 1)
@@ -169,6 +188,12 @@ def tokenize(text: str, columns: Iterable[str]) -> list[Token]:
             i += 1
             continue
         if ch in "(),":
+            if ch == "(":
+                prev = tokens[-1] if tokens else None
+                calls.append(prev.value if prev is not None and prev.kind == "NAME"
+                             and not prev.backticked else None)
+            elif ch == ")" and calls:
+                calls.pop()
             tokens.append(Token(ch, ch, i, i + 1))
             i += 1
             continue
@@ -176,6 +201,20 @@ def tokenize(text: str, columns: Iterable[str]) -> list[Token]:
         raise FormulaError(reason, text, i, i + 1)
     tokens.append(Token("EOF", "", n, n))
     return tokens
+
+
+def _relevel_argument(ch: str, text: str, i: int, tokens: list[Token],
+                      calls: list[str | None]) -> bool:
+    """Whether a quote or '=' at `i` is relevel()'s reference level: directly inside
+    `relevel(`, a string right after the first ',' or after `ref =`, and '=' only in
+    `, ref =` (not '=='). Everywhere else the tokenizer refuses them."""
+    if not calls or calls[-1] != "relevel" or not tokens:
+        return False
+    prev = tokens[-1]
+    if ch == "=":
+        return (text[i + 1 : i + 2] != "=" and prev.kind == "NAME" and prev.value == "ref"
+                and not prev.backticked and len(tokens) >= 2 and tokens[-2].kind == ",")
+    return prev.kind in (",", "=")
 
 
 def _match_special_column(text: str, i: int, special_cols: list[str]) -> str | None:

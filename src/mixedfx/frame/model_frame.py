@@ -319,6 +319,10 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     # positional take: column names are unique strings (checked above), and pandas' label
     # indexer on string columns costs several times more than the whole take
     used = dict.fromkeys([*parsed.variables, *extra_variables])
+    if parsed.expanded is not None:
+        # `.` uses every column: keep the data's order, so the stored frame (save / load,
+        # update) expands `.` to the same terms again
+        used = dict.fromkeys(c for c in map(str, data.columns) if c in used)
     frame = data.take([data.columns.get_loc(c) for c in used], axis=1)
     frame.attrs = {}      # pandas deep-copies attrs at every column access of the frame
     check_used_columns(frame, parsed.variables, _grouping_only(parsed))

@@ -19,6 +19,9 @@ reproduced); the observed statistic and the method are RLRsim's.
 from __future__ import annotations
 
 import math
+import re
+import textwrap
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +29,7 @@ import numpy as np
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.inference.design import z_matrix
+from mixedfx.results.rformat import format_pval, format_real
 from mixedfx.validate import check_seed
 
 if TYPE_CHECKING:
@@ -44,8 +48,19 @@ class SimulatedTest:
     name: str = "RLRT"
 
     def __repr__(self) -> str:
-        return (f"{self.method}\n{self.name} = {self.statistic:.4g}, "
-                f"p-value = {self.p_value:.4g}")
+        """R's `print.htest` (digits 7): the method wrapped and tab-indented, the statistic
+        with 5 significant digits, the p-value by `format.pval(p, 4)`. A simulated p of 0 (no
+        simulated value above the statistic) prints `p-value < 2.2e-16`, exactly as RLRsim's
+        result prints in R; its resolution is 1/nsim."""
+        paragraphs = [" ".join(par.split()) for par in re.split(r"\n\s*\n", self.method)]
+        method = "\n\t\n".join(
+            "\n".join(textwrap.wrap(par, width=72, initial_indent="\t",
+                                     subsequent_indent="\t", expand_tabs=False))
+            for par in paragraphs)
+        stat = format_real([self.statistic], 5)[0].strip()
+        fp = format_pval([self.p_value], 4)[0]
+        pv = f"p-value {fp}" if fp.startswith("<") else f"p-value = {fp}"
+        return f"\n{method}\n\ndata:  \n{self.name} = {stat}, {pv}\n"
 
 
 def _single_term(model: LinearMixedModel) -> RandomEffectsTerm:
@@ -154,7 +169,7 @@ def exact_rlrt(m: LinearMixedModel, mA: LinearMixedModel | None = None,
         else np.zeros(0)
     pval = float(np.mean(obs < sample)) if obs != 0 else 1.0
     return SimulatedTest(statistic=obs, p_value=pval, name="RLRT", sample=sample,
-                         method="simulated finite sample distribution of RLRT.\n"
+                         method="simulated finite sample distribution of RLRT.\n\n"
                                 f"(p-value based on {nsim} simulated values)")
 
 
@@ -187,6 +202,14 @@ def exact_lrt(m: LinearMixedModel, m0_formula: str | None = None, seed: int | No
     q = p - X0.shape[1]
     if q < 0:
         raise ArgumentError("m0 not nested in m")
+    if q == 0:
+        warnings.warn("exact_lrt: no restrictions on fixed effects. REML-based inference "
+                      "preferable (exact_rlrt)", UserWarning, stacklevel=2)
+    if m.REML:
+        # RLRsim's messages: the LRT is evaluated at the REML estimates, not at the ML fit
+        warnings.warn("exact_lrt: using likelihood evaluated at REML estimators. Please "
+                      "refit model with REML=False (m.refit_ml()) for exact results.",
+                      UserWarning, stacklevel=2)
     y = fr.y - (fr.offset if fr.offset is not None else 0.0)
     Q0, _ = np.linalg.qr(X0)
     r0 = y - Q0 @ (Q0.T @ y)

@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-INSTALL_HINT = "plotting needs matplotlib: pip install mixedfx[plot]"
+INSTALL_HINT = ("plotting needs the package matplotlib, which is not installed: "
+                "pip install matplotlib (or, installing mixedfx from PyPI, "
+                "pip install \"mixedfx[plot]\"; from a checkout, pip install \".[plot]\")")
 POINT = "#1f4e79"         # observed points
 MODEL = "#c0392b"         # model / smoother / reference lines
 GREY = "#7f7f7f"

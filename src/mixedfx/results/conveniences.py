@@ -111,6 +111,8 @@ class ModelConveniences(RefusesUnknownArguments):
         return all_fit(self, optimizers)
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
+        """Notebook display: the summary's tables as HTML (`mixedfx.results.html`)."""
+        from mixedfx.results.html import model_html
 
-        return html_pre(repr(self))
+        summary = self.summary()  # type: ignore[attr-defined]
+        return model_html(self, summary.title(), summary.coefficients)

@@ -267,6 +267,15 @@ class GeneralizedLinearMixedModel(MixedModelBase):
 
         return GlmmSummary(self, correlation=correlation)
 
+    @property
+    def call(self) -> str:
+        """The call as R prints `m@call`: `glmer(formula = ..., data = ..., family = ...)`
+        (see `mixedfx.results.call`)."""
+        from mixedfx.results.call import r_call
+
+        return r_call("glmer", self.formula, self.data_name, family=self.family,
+                      nagq=self.nAGQ)
+
     def _record(self) -> dict[str, Any]:
         return {"family": self.family.name, "link": self.family.link.name, "nAGQ": self.nAGQ,
                 "dispersion": self.dispersion_method}

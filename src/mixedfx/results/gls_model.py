@@ -36,6 +36,14 @@ class GlsModel(Saveable, ResidualStructureAccess):
         return self._frame.formula.text
 
     @property
+    def call(self) -> str:
+        """The call as nlme prints `m$call`: `gls(model = ..., data = ..., method = "ML")`
+        (see `mixedfx.results.call`)."""
+        from mixedfx.results.call import r_call
+
+        return r_call("gls", self.formula, self.data_name, reml=self.REML)
+
+    @property
     def REML(self) -> bool:
         return self._fit.reml
 
@@ -201,6 +209,15 @@ class GlsModel(Saveable, ResidualStructureAccess):
                 self.var_struct.params.to_dict(),
                 "cor_struct": None if self.cor_struct is None else
                 self.cor_struct.params.to_dict()}
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the fit statistics, structure parameters and nlme's t table as
+        HTML (`mixedfx.results.html`)."""
+        from mixedfx.results.html import model_html
+
+        method = "REML" if self.REML else "maximum likelihood"
+        return model_html(self, f"Generalized least squares fit by {method}",
+                          self.coefficients)
 
     def __repr__(self) -> str:
         return (f"<GlsModel {self.formula!r} fit by {'REML' if self.REML else 'ML'}; "

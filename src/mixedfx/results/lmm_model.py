@@ -284,6 +284,14 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
     def _record(self) -> dict[str, Any]:
         return {"REML": self.REML}
 
+    @property
+    def call(self) -> str:
+        """The call as R prints `m@call`: `lmer(formula = ..., data = ..., REML = FALSE)`
+        (see `mixedfx.results.call`)."""
+        from mixedfx.results.call import r_call
+
+        return r_call("lmer", self.formula, self.data_name, reml=self.REML)
+
     def __repr__(self) -> str:
         crit = f"REML criterion {self.deviance:.4f}" if self.REML else \
             f"logLik {self.loglik:.4f}"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from mixedfx.frame.rows import used_rows
 from mixedfx.results.rformat import (
@@ -121,6 +123,33 @@ def fixed_correlation(vcov: pd.DataFrame) -> str:
         cells, [abbreviate(n, 6) for n in names[:-1]], names[1:])
 
 
+def nlme_se_factor(model: LinearMixedModel) -> float:
+    """nlme's `adjustSigma` for the summary of an ML fit with an nlme residual structure
+    (`weights=` variance function or `correlation=`): the fixed-effect standard errors are
+    multiplied by √(N / (N − p)), N observations and p fixed effects, i.e. σ̂ is turned into a
+    REML-like estimate (`summary.lme`). 1 for REML fits and for lme4-style fits, which follow
+    lme4 (no adjustment); `vcov` is never adjusted (nlme's `vcov(m)` is `m$varFix`)."""
+    if model.REML or (model.var_struct is None and model.cor_struct is None):
+        return 1.0
+    n, p = model.nobs, len(model.beta)
+    return math.sqrt(n / (n - p))
+
+
+def nlme_adjust_sigma(table: pd.DataFrame, model: LinearMixedModel) -> pd.DataFrame:
+    """The coefficient table with nlme's ML standard errors (`nlme_se_factor`): Std. Error
+    scaled, t value and Pr(>|t|) recomputed with the same df (Satterthwaite's df are
+    invariant to scaling the covariance by a constant)."""
+    f = nlme_se_factor(model)
+    if f == 1.0:
+        return table
+    out = table.copy()
+    out["Std. Error"] = out["Std. Error"] * f
+    out["t value"] = out["Estimate"] / out["Std. Error"]
+    if "Pr(>|t|)" in out:
+        out["Pr(>|t|)"] = 2.0 * stats.t.sf(np.abs(out["t value"]), out["df"])
+    return out
+
+
 class LmmSummary:
     """Summary of a linear mixed model; `str()` prints it as lme4 does."""
 
@@ -133,12 +162,14 @@ class LmmSummary:
             from mixedfx.inference.contest import coefficient_table
 
             self.coefficients = coefficient_table(model, ddf)
-            return
-        fe = model.fixef
-        se = np.sqrt(np.diag(model.vcov.to_numpy()))
-        self.coefficients = pd.DataFrame(
-            {"Estimate": fe.to_numpy(), "Std. Error": se, "t value": fe.to_numpy() / se},
-            index=fe.index)
+        else:
+            fe = model.fixef
+            se = np.sqrt(np.diag(model.vcov.to_numpy()))
+            self.coefficients = pd.DataFrame(
+                {"Estimate": fe.to_numpy(), "Std. Error": se, "t value": fe.to_numpy() / se},
+                index=fe.index)
+        if ddf != "Kenward-Roger":
+            self.coefficients = nlme_adjust_sigma(self.coefficients, model)
 
     def title(self) -> str:
         if self.ddf is not None:

@@ -1,0 +1,3 @@
+"""The fitted-model classes users hold (`lmer`, `glmer`, `gls` results), their summaries and
+printouts (lme4's and nlme's layouts, notebook HTML), persistence, `update` and the call.
+Nothing is imported here: the entry points in `mixedfx.api` import the classes they build."""
