@@ -216,3 +216,13 @@ def test_save_refuses_other_objects(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match="cannot save a dict"):
         save_model({}, tmp_path / "x.npz")
+
+
+def test_save_refuses_bad_paths(fits, tmp_path: Path) -> None:
+    from mixedfx.errors import ArgumentTypeError
+
+    m, _ = fits["lm"]
+    with pytest.raises(ArgumentTypeError, match="path must be a str"):
+        m.save(3)
+    with pytest.raises(DataError, match="cannot write the model file"):
+        m.save(tmp_path / "no" / "such" / "dir" / "m.npz")

@@ -33,6 +33,7 @@ Summaries and predictions of a loaded model are identical to the original's.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,7 @@ def save_model(model: Any, path: str | Path) -> Path:
     from mixedfx import __version__
 
     kind = _kind(model)
-    path = Path(path)
+    path = _check_path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     frame = model._frame
@@ -194,8 +195,20 @@ def save_model(model: Any, path: str | Path) -> Path:
         "offset": frame.offset is not None,
     }
     meta.update(_kind_meta(model, kind, arrays))
-    write_container(path, meta, arrays)
+    try:
+        write_container(path, meta, arrays)
+    except OSError as exc:
+        raise DataError(f"cannot write the model file {str(path)!r}: {exc}") from None
     return path
+
+
+def _check_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        from mixedfx.errors import ArgumentTypeError
+
+        raise ArgumentTypeError(f"path must be a str or pathlib.Path, got "
+                                f"{type(path).__name__}")
+    return Path(path)
 
 
 class Saveable:
@@ -215,11 +228,7 @@ def load_model(path: str | Path) -> Any:
     raises `mixedfx.DataError` naming the field."""
     from mixedfx.results.persist_rebuild import rebuild
 
-    if not isinstance(path, (str, Path)):
-        from mixedfx.errors import ArgumentTypeError
-
-        raise ArgumentTypeError(f"path must be a str or pathlib.Path, got "
-                                f"{type(path).__name__}")
+    path = _check_path(path)
     reader = None
     try:
         reader = ModelFileReader(path)
