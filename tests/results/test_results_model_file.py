@@ -332,3 +332,36 @@ def test_declared_content_is_bounded_by_the_file_size(saved, tmp_path, monkeypat
 def test_valid_files_load(saved) -> None:
     for path, m in saved.values():
         assert str(mfx.load(path).summary()) == str(m.summary())
+
+
+def _as_zip64(raw: bytes) -> bytes:
+    """The same zip with its end record replaced by a zip64 end record, locator and an end
+    record whose fields say "see zip64" (as zipfile writes for very large archives)."""
+    import struct
+
+    at = raw.rfind(b"PK\x05\x06")
+    _, disk, disk_cd, n_disk, n_total, cd_size, cd_offset, _ = struct.unpack(
+        "<4s4H2LH", raw[at:at + 22])
+    z64 = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, disk, disk_cd, n_disk,
+                      n_total, cd_size, cd_offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, at, 1)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", disk, disk_cd, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
+                      0xFFFFFFFF, 0)
+    return raw[:at] + z64 + locator + end
+
+
+def test_zip_directory_size_is_checked_before_parsing(saved, tmp_path, monkeypatch) -> None:
+    """The central directory's declared size is read from the end record (plain or zip64)
+    before zipfile parses it; an oversized directory is refused."""
+    src, m = saved["lmer"]
+    with zipfile.ZipFile(src) as z:
+        expected = sum(46 + len(i.filename.encode()) + len(i.extra) + len(i.comment)
+                       for i in z.infolist())
+    assert model_file.central_directory_size(src, src.stat().st_size) == expected
+    z64 = tmp_path / "zip64.npz"
+    z64.write_bytes(_as_zip64(src.read_bytes()))
+    assert model_file.central_directory_size(z64, z64.stat().st_size) == expected
+    assert str(mfx.load(z64).summary()) == str(m.summary())
+    monkeypatch.setattr(model_file, "MAX_DIRECTORY", expected - 1)
+    _refused(src, "zip directory of")
+    _refused(z64, "zip directory of")
