@@ -190,6 +190,8 @@ ARRAY_CASES = [
     ("lmer", "beta", np.array([1, 2]), "'beta' has dtype int64; expected float"),
     ("lmer", "beta", np.array([250.0, 10.0], np.float32), "'beta' has dtype float32"),
     ("lmer", "col/2", np.zeros(180, np.int8), "'col/2 .Subject.' has dtype int8"),
+    ("lmer", "theta", np.array([0.967, 0.0152, 0.230]), "'sigma' does not match"),
+    ("vi", "psi", np.array([-0.3]), "'(sigma|criterion|beta)' does not match"),
     ("lmer", "theta", np.array([1.0, 0.1]), r"'theta' has shape \(2,\); expected \(3,\)"),
     ("lmer", "theta", np.array([-1.0, 0.0, 0.2]), "'theta' lies outside"),
     ("lmer", "theta", None, "'theta' is missing"),

@@ -10,7 +10,7 @@ fit needs to rebuild itself — the rows it used, its call and its estimates:
   float/int/bool/str/category, `categories` and `ordered` for categories), `data_name`,
   `n_dropped`, `offset_column`, `weights` / `offset` (whether those arrays are stored),
   `messages` (the fit's warnings) and per kind: `REML`, `residual` (the nlme variance function
-  and correlation structure: nlme name and form), `criterion`, `control` (every `Control`
+  and correlation structure: nlme name and form), `criterion`, `sigma`, `control` (every `Control`
   field), `optimization` (the optimizer records); GLMMs `family`, `link`, `nb_theta`, `nAGQ`,
   `dispersion` (φ̂ of an ML dispersion, else null), `objective`, `gradient` / `hessian`
   (whether stored); lm / glm `call` (and `family`, `link`).
@@ -163,7 +163,7 @@ def _kind_meta(model: Any, kind: str, arrays: dict[str, np.ndarray]) -> dict[str
             if getattr(fit, name) is not None:
                 arrays[name] = np.asarray(getattr(fit, name), dtype=float)
         return out
-    out.update(REML=bool(fit.reml), criterion=num(fit.criterion),
+    out.update(REML=bool(fit.reml), criterion=num(fit.criterion), sigma=num(fit.sigma),
                residual=_residual_meta(fit, arrays),
                optimization={"stage1": _opt_record(fit.optimization, "opt", arrays)})
     arrays["beta"] = np.asarray(fit.solution.beta, dtype=float)

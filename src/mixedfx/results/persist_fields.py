@@ -166,8 +166,8 @@ RTOL = 1e-7
 _COMMON = {"format", "version", "mixedfx_version", "kind", "formula", "nobs", "columns",
            "data_name", "n_dropped", "offset_column", "weights", "offset", "messages"}
 _KIND_FIELDS = {
-    "lmer": {"control", "REML", "criterion", "residual", "optimization"},
-    "gls": {"control", "REML", "criterion", "residual", "optimization"},
+    "lmer": {"control", "REML", "criterion", "sigma", "residual", "optimization"},
+    "gls": {"control", "REML", "criterion", "sigma", "residual", "optimization"},
     "glmer": {"control", "family", "link", "nb_theta", "nAGQ", "objective", "dispersion",
               "gradient", "hessian", "optimization"},
     "lm": {"call"},
