@@ -140,6 +140,12 @@ META_CASES = [
     ("lmer", lambda m: m["columns"].pop(), "do not rebuild the model"),
     ("lmer", lambda m: m["optimization"]["stage1"].__setitem__("evaluations", -5),
      "optimization.stage1.evaluations"),
+    ("lmer", _set("REML", False), "'criterion' does not match"),
+    ("vi", _set("REML", False), "'criterion' does not match"),
+    ("gls", _set("REML", False), "'criterion' does not match"),
+    ("glmer", _set("family", "poisson"), "do not rebuild|'family'|'objective' does not match"),
+    ("gamma", _set("dispersion", None), r"'stage2/x' has shape \(6,\); expected \(5,\)"),
+    ("gamma", _set("link", "inverse"), "'objective' does not match|'eta' does not match"),
     ("glmer", _set("nAGQ", -3), "'nAGQ' must be an integer in \\[0, 100\\]"),
     ("glmer", _set("nAGQ", 10**9), "'nAGQ' must be an integer in \\[0, 100\\]"),
     ("glmer", _set("nAGQ", 1.5), "'nAGQ' must be an integer"),
@@ -184,6 +190,8 @@ ARRAY_CASES = [
     ("lmer", "beta", np.array([1, 2]), "'beta' has dtype int64; expected float"),
     ("lmer", "beta", np.array([250.0, 10.0], np.float32), "'beta' has dtype float32"),
     ("lmer", "col/2", np.zeros(180, np.int8), "'col/2 .Subject.' has dtype int8"),
+    ("lmer", "theta", np.array([0.967, 0.0152, 0.230]), "'sigma' does not match"),
+    ("vi", "psi", np.array([-0.3]), "'(sigma|criterion|beta)' does not match"),
     ("lmer", "theta", np.array([1.0, 0.1]), r"'theta' has shape \(2,\); expected \(3,\)"),
     ("lmer", "theta", np.array([-1.0, 0.0, 0.2]), "'theta' lies outside"),
     ("lmer", "theta", None, "'theta' is missing"),
@@ -332,3 +340,36 @@ def test_declared_content_is_bounded_by_the_file_size(saved, tmp_path, monkeypat
 def test_valid_files_load(saved) -> None:
     for path, m in saved.values():
         assert str(mfx.load(path).summary()) == str(m.summary())
+
+
+def _as_zip64(raw: bytes) -> bytes:
+    """The same zip with its end record replaced by a zip64 end record, locator and an end
+    record whose fields say "see zip64" (as zipfile writes for very large archives)."""
+    import struct
+
+    at = raw.rfind(b"PK\x05\x06")
+    _, disk, disk_cd, n_disk, n_total, cd_size, cd_offset, _ = struct.unpack(
+        "<4s4H2LH", raw[at:at + 22])
+    z64 = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, disk, disk_cd, n_disk,
+                      n_total, cd_size, cd_offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, at, 1)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", disk, disk_cd, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
+                      0xFFFFFFFF, 0)
+    return raw[:at] + z64 + locator + end
+
+
+def test_zip_directory_size_is_checked_before_parsing(saved, tmp_path, monkeypatch) -> None:
+    """The central directory's declared size is read from the end record (plain or zip64)
+    before zipfile parses it; an oversized directory is refused."""
+    src, m = saved["lmer"]
+    with zipfile.ZipFile(src) as z:
+        expected = sum(46 + len(i.filename.encode()) + len(i.extra) + len(i.comment)
+                       for i in z.infolist())
+    assert model_file.central_directory_size(src, src.stat().st_size) == expected
+    z64 = tmp_path / "zip64.npz"
+    z64.write_bytes(_as_zip64(src.read_bytes()))
+    assert model_file.central_directory_size(z64, z64.stat().st_size) == expected
+    assert str(mfx.load(z64).summary()) == str(m.summary())
+    monkeypatch.setattr(model_file, "MAX_DIRECTORY", expected - 1)
+    _refused(src, "zip directory of")
+    _refused(z64, "zip directory of")

@@ -44,6 +44,14 @@ def _visits() -> pd.DataFrame:
     return d
 
 
+def _cbpp_positive() -> pd.DataFrame:
+    """cbpp with a positive response, prior weights and an offset."""
+    cb = mfx.datasets.load("cbpp")
+    rng = np.random.default_rng(2)
+    return cb.assign(pos=rng.gamma(3, (1 + cb["incidence"]) / 3, len(cb)),
+                     w=rng.uniform(0.5, 2, len(cb)), off=rng.normal(0, 0.1, len(cb)))
+
+
 MODELS = {
     # kind: (fit, data name)
     "lmer": (lambda D: mfx.lmer("Reaction ~ Days + (Days | Subject)", D["sl"]), "sl"),
@@ -85,6 +93,15 @@ MODELS = {
         "cbind(incidence, size - incidence) ~ period + (1 | herd)", D["cb"], nAGQ=0), "cb"),
     "glmer_poisson": (lambda D: mfx.glmer("incidence ~ period + (1 | herd)", D["cb"],
                                           family="poisson"), "cb"),
+    "glmer_cloglog_offset": (lambda D: mfx.glmer(
+        "cbind(incidence, size - incidence) ~ period + offset(off) + (1 | herd)", D["cbp"],
+        link="cloglog"), "cbp"),
+    "glmer_inverse_gaussian": (lambda D: mfx.glmer("pos ~ period + (1 | herd)", D["cbp"],
+                                                   family="inverse_gaussian", link="log"),
+                               "cbp"),
+    "glmer_gaussian_log_weights": (lambda D: mfx.glmer(
+        "pos ~ period + (1 | herd)", D["cbp"], family="gaussian", link="log", weights="w"),
+        "cbp"),
     "glmer_gamma_ml": (lambda D: mfx.glmer("g ~ time + (1 | id)", D["vis"],
                                            family=mfx.families.Gamma(link="log")), "vis"),
     "glmer_gamma_lme4": (lambda D: mfx.glmer("g ~ time + (1 | id)", D["vis"],
@@ -104,7 +121,7 @@ MODELS = {
 def data() -> dict[str, pd.DataFrame]:
     return {"sl": mfx.datasets.load("sleepstudy"), "cb": mfx.datasets.load("cbpp"),
             "orth": mfx.datasets.load("Orthodont"), "vis": _visits(),
-            "pastes": mfx.datasets.load("Pastes"),
+            "pastes": mfx.datasets.load("Pastes"), "cbp": _cbpp_positive(),
             "vis0": _visits().query("rep == 0").reset_index(drop=True)}
 
 
@@ -157,7 +174,12 @@ def test_save_load_round_trip(fits, name: str, tmp_path: Path) -> None:
     m, data = fits[name]
     path = m.save(tmp_path / name)
     assert path.suffix == ".npz"
-    _same(m, mfx.load(path), data)
+    m2 = mfx.load(path)
+    _same(m, m2, data)
+    # the loaded model saves the same content again (same checksum)
+    again = m2.save(tmp_path / f"{name}_again")
+    with np.load(path, allow_pickle=False) as a, np.load(again, allow_pickle=False) as b:
+        assert a["sha256"].tobytes() == b["sha256"].tobytes()
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -216,3 +238,13 @@ def test_save_refuses_other_objects(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match="cannot save a dict"):
         save_model({}, tmp_path / "x.npz")
+
+
+def test_save_refuses_bad_paths(fits, tmp_path: Path) -> None:
+    from mixedfx.errors import ArgumentTypeError
+
+    m, _ = fits["lm"]
+    with pytest.raises(ArgumentTypeError, match="path must be a str"):
+        m.save(3)
+    with pytest.raises(DataError, match="cannot write the model file"):
+        m.save(tmp_path / "no" / "such" / "dir" / "m.npz")

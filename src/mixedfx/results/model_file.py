@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import math
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -38,6 +39,8 @@ from mixedfx.errors import DataError, MixedfxError
 MAGIC_NPY = b"\x93NUMPY"
 MAX_HEADER = 10_000                 # bytes of one .npy header (numpy's own default limit)
 MAX_MEMBERS = 20_000             # a model frame's columns plus a few dozen arrays
+MAX_DIRECTORY = MAX_MEMBERS * 1024  # zip central directory: ~50 bytes + a name per member
+EOCD_SEARCH = 22 + 65535 + 20       # the end record, its longest comment, zip64's locator
 MAX_META_BYTES = 64 << 20           # meta.json: formula, column names and category labels
 DEFLATE_RATIO = 1100                # deflate expands one byte to at most ~1032
 TOTAL_FLOOR = 256 << 20             # any file may declare this much content in total
@@ -114,6 +117,10 @@ class ModelFileReader:
         if head == MAGIC_NPY:
             raise self.fail("is a single .npy array, not a model file (.npz) written by "
                             "model.save()")
+        directory = central_directory_size(p, self.size)
+        if directory is not None and directory > MAX_DIRECTORY:
+            raise self.fail(f"has a zip directory of {directory:,} bytes; a model file's is "
+                            f"at most {MAX_DIRECTORY:,}")
         try:
             self.zip = zipfile.ZipFile(p)
             infos = self.zip.infolist()
@@ -239,6 +246,30 @@ class ModelFileReader:
 
     def close(self) -> None:
         self.zip.close()
+
+
+def central_directory_size(path: Path, size: int) -> int | None:
+    """The size the zip's end-of-central-directory record (zip64's when present) declares
+    for the central directory, read from the file's tail before `zipfile` parses (and
+    allocates for) the directory; None when there is no such record (not a zip)."""
+    with open(path, "rb") as f:
+        tail_start = max(0, size - EOCD_SEARCH)
+        f.seek(tail_start)
+        tail = f.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < 22:
+            return None
+        _, _, _, _, _, cd_size, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
+        if cd_size != 0xFFFFFFFF or at < 20:
+            return int(cd_size)
+        sig, _, z64_offset, _ = struct.unpack("<4sLQL", tail[at - 20:at])
+        if sig != b"PK\x06\x07" or z64_offset > size - 56:
+            return None
+        f.seek(z64_offset)
+        record = f.read(56)
+        if len(record) < 56 or record[:4] != b"PK\x06\x06":
+            return None
+        return int(struct.unpack("<Q", record[40:48])[0])
 
 
 def _no_constant(token: str) -> Any:

@@ -10,7 +10,7 @@ fit needs to rebuild itself — the rows it used, its call and its estimates:
   float/int/bool/str/category, `categories` and `ordered` for categories), `data_name`,
   `n_dropped`, `offset_column`, `weights` / `offset` (whether those arrays are stored),
   `messages` (the fit's warnings) and per kind: `REML`, `residual` (the nlme variance function
-  and correlation structure: nlme name and form), `criterion`, `control` (every `Control`
+  and correlation structure: nlme name and form), `criterion`, `sigma`, `control` (every `Control`
   field), `optimization` (the optimizer records); GLMMs `family`, `link`, `nb_theta`, `nAGQ`,
   `dispersion` (φ̂ of an ML dispersion, else null), `objective`, `gradient` / `hessian`
   (whether stored); lm / glm `call` (and `family`, `link`).
@@ -33,6 +33,7 @@ Summaries and predictions of a loaded model are identical to the original's.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,7 @@ def _kind_meta(model: Any, kind: str, arrays: dict[str, np.ndarray]) -> dict[str
             if getattr(fit, name) is not None:
                 arrays[name] = np.asarray(getattr(fit, name), dtype=float)
         return out
-    out.update(REML=bool(fit.reml), criterion=num(fit.criterion),
+    out.update(REML=bool(fit.reml), criterion=num(fit.criterion), sigma=num(fit.sigma),
                residual=_residual_meta(fit, arrays),
                optimization={"stage1": _opt_record(fit.optimization, "opt", arrays)})
     arrays["beta"] = np.asarray(fit.solution.beta, dtype=float)
@@ -177,7 +178,7 @@ def save_model(model: Any, path: str | Path) -> Path:
     from mixedfx import __version__
 
     kind = _kind(model)
-    path = Path(path)
+    path = _check_path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     frame = model._frame
@@ -194,8 +195,20 @@ def save_model(model: Any, path: str | Path) -> Path:
         "offset": frame.offset is not None,
     }
     meta.update(_kind_meta(model, kind, arrays))
-    write_container(path, meta, arrays)
+    try:
+        write_container(path, meta, arrays)
+    except OSError as exc:
+        raise DataError(f"cannot write the model file {str(path)!r}: {exc}") from None
     return path
+
+
+def _check_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        from mixedfx.errors import ArgumentTypeError
+
+        raise ArgumentTypeError(f"path must be a str or pathlib.Path, got "
+                                f"{type(path).__name__}")
+    return Path(path)
 
 
 class Saveable:
@@ -215,11 +228,7 @@ def load_model(path: str | Path) -> Any:
     raises `mixedfx.DataError` naming the field."""
     from mixedfx.results.persist_rebuild import rebuild
 
-    if not isinstance(path, (str, Path)):
-        from mixedfx.errors import ArgumentTypeError
-
-        raise ArgumentTypeError(f"path must be a str or pathlib.Path, got "
-                                f"{type(path).__name__}")
+    path = _check_path(path)
     reader = None
     try:
         reader = ModelFileReader(path)

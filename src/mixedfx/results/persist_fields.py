@@ -109,7 +109,7 @@ class Fields:
             raise self.fail(f"unexpected field(s) {[self._name(k) for k in extra]}")
 
 
-def column_specs(meta: Fields, nobs: int) -> list[dict[str, Any]]:
+def column_specs(meta: Fields) -> list[dict[str, Any]]:
     """The `columns` entries, validated: name, kind, categories (unique JSON scalars)."""
     out = []
     names: set[str] = set()
@@ -166,8 +166,8 @@ RTOL = 1e-7
 _COMMON = {"format", "version", "mixedfx_version", "kind", "formula", "nobs", "columns",
            "data_name", "n_dropped", "offset_column", "weights", "offset", "messages"}
 _KIND_FIELDS = {
-    "lmer": {"control", "REML", "criterion", "residual", "optimization"},
-    "gls": {"control", "REML", "criterion", "residual", "optimization"},
+    "lmer": {"control", "REML", "criterion", "sigma", "residual", "optimization"},
+    "gls": {"control", "REML", "criterion", "sigma", "residual", "optimization"},
     "glmer": {"control", "family", "link", "nb_theta", "nAGQ", "objective", "dispersion",
               "gradient", "hessian", "optimization"},
     "lm": {"call"},
@@ -214,7 +214,7 @@ class Loader:
     def data_frame(self) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]:
         """The stored rows as a DataFrame, prior weights and total offset."""
         data = {}
-        for i, c in enumerate(column_specs(self.meta, self.n)):
+        for i, c in enumerate(column_specs(self.meta)):
             kind = {"category": "int"}.get(c["kind"], c["kind"])
             arr = self.r.read(f"col/{i}", (self.n,), kind, f"col/{i} ({c['name']})")
             if c["kind"] == "category":

@@ -126,6 +126,8 @@ def _lmer(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
                          messages=messages)
     ld.agree("beta", fit.solution.beta, ld.vector("beta", frame.X.shape[1]))
     ld.agree("criterion", fit.criterion, ld.meta.number("criterion"))
+    # σ moves to first order with θ and ψ (the criterion is stationary in them)
+    ld.agree("sigma", fit.sigma, ld.meta.number("sigma", positive=True))
     return LinearMixedModel(frame, fit, control, data_name=data_name)
 
 
@@ -147,6 +149,7 @@ def _gls(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
         fit = gls_fit_at(GlsCriterion(frame, reml, residual), psi, opt, messages)
     ld.agree("beta", fit.solution.beta, ld.vector("beta", frame.X.shape[1]))
     ld.agree("criterion", fit.criterion, ld.meta.number("criterion"))
+    ld.agree("sigma", fit.sigma, ld.meta.number("sigma", positive=True))
     return GlsModel(frame, fit, control, data_name=data_name)
 
 
