@@ -70,3 +70,13 @@ def test_relevel_errors_at_design_time(data: pd.DataFrame, formula: str, message
 def test_strings_only_as_relevels_level(formula: str, message: str) -> None:
     with pytest.raises(FormulaError, match=message):
         parse_formula(formula, COLS)
+
+
+def test_a_level_holding_a_double_quote() -> None:
+    """A single-quoted level may hold '"'; its label keeps single quotes, so the deparsed
+    term parses again (formulas take no escapes)."""
+    d = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "f": ['a"b', "c", 'a"b', "c"]})
+    _, spec = build_design("relevel(f, 'c')", d)
+    assert list(spec.names) == ["(Intercept)", 'relevel(f, "c")a"b']
+    _, spec = build_design("relevel(f, 'a\"b')", d)
+    assert list(spec.names) == ["(Intercept)", "relevel(f, 'a\"b')c"]

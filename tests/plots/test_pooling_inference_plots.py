@@ -138,3 +138,21 @@ def test_profile_plot_from_profile_frame():
         assert drawn == want
     with pytest.raises(ValueError, match=r"\.zeta"):
         plots.profile(pd.DataFrame({"a": [1.0]}))
+
+
+def test_profile_grid_labels_clear_the_next_rows_titles():
+    """Issue 23 item 14: in a grid of zeta plots the tick labels of a row end well above the
+    titles of the row below (at least 10 px at 100 dpi), and no x label repeats the title."""
+    fig = plots.profile(sleep(), levels=(0.95,))
+    fig.set_dpi(100)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    axes = [a for a in fig.axes if a.get_visible()]
+    assert len(axes) == 6
+    for ax in axes:
+        assert ax.get_xlabel() == ""
+        below = [b for b in axes if abs(b.get_position().x0 - ax.get_position().x0) < 1e-9
+                 and b.get_position().y0 < ax.get_position().y0 - 1e-9]
+        for b in below:
+            gap = ax.xaxis.get_tightbbox(renderer).y0 - b.title.get_window_extent(renderer).y1
+            assert gap >= 10, (ax.get_title(), b.get_title(), gap)

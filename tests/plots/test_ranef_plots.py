@@ -118,3 +118,30 @@ def test_re_sim_plot_matches_resim():
     gpts = gfig.axes[0].collections[-1].get_offsets()
     np.testing.assert_allclose(np.sort(gpts[:, 1]), np.sort(gs["median"].to_numpy()),
                                rtol=1e-12)
+
+
+def test_re_sim_shares_the_y_axis_and_takes_sigma_scale():
+    """Issue 23 item 14: with two grouping factors (Penicillin's plate and sample) the panels
+    share one y-axis, as merTools' facet_grid(scales = "free_x"); `sigma_scale` (merTools'
+    sigmaScale) divides the drawn effects and their intervals."""
+    m = mfx.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", mfx.datasets.load("Penicillin"))
+    sims = mfx.inference.re_sim(m, nsim=150, seed=3)
+    fig = plots.re_sim(m, nsim=150, seed=3, sigma_scale=m.sigma)
+    axes = [a for a in fig.axes if a.get_visible()]
+    assert len(axes) == 2
+    assert axes[0].get_ylim() == axes[1].get_ylim()
+    z = stats.norm.ppf(0.975)
+    for ax, group in zip(axes, ["plate", "sample"], strict=True):
+        d = sims[sims["groupFctr"] == group]
+        med = d["median"].to_numpy() / m.sigma
+        sd = d["sd"].to_numpy() / m.sigma
+        pts = ax.collections[-1].get_offsets()
+        np.testing.assert_allclose(pts[:, 1], np.sort(med), rtol=1e-12)
+        drawn = np.vstack([_segments(c) for c in ax.collections[:2] if len(c.get_segments())])
+        got = sorted((round(s[0, 1], 9), round(s[1, 1], 9)) for s in drawn)
+        assert got == sorted((round(a, 9), round(b, 9))
+                             for a, b in zip(med - z * sd, med + z * sd, strict=True))
+        lo, hi = ax.get_ylim()
+        assert lo <= (med - z * sd).min() and hi >= (med + z * sd).max()
+    with pytest.raises(ValueError, match="sigma_scale"):
+        plots.re_sim(m, nsim=10, seed=1, sigma_scale=0)

@@ -8,10 +8,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from plot_models import cbpp, orthodont, sleep
 from scipy import stats
 
+import mixedfx as mfx
 from mixedfx import plots
 from mixedfx.diagnostics import binned_resids, leverage, lowess, standardized_residuals
 
@@ -121,7 +123,9 @@ def test_check_model_binomial_uses_binned_residuals():
     m = cbpp()
     fig = plots.check_model(m, nsim=30, seed=2)
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
-    assert "Binned residual plot" in titles and "Normality of residuals" not in titles
+    # performance's binomial panel set (issue 23 item 13; no collinearity: one term)
+    assert titles == ["Posterior predictive check", "Binned residuals",
+                      "Influential observations", "Normality of random effects: herd: (Intercept)"]
     # the discrete predictive check compares proportions of observed counts
     ppc = fig.axes[0]
     obs = ppc.collections[-1].get_offsets()
@@ -147,3 +151,76 @@ def test_binned_residuals_match_arm():
     np.testing.assert_allclose(upper.get_ydata(), b["2se"])
     with pytest.raises(TypeError, match="binomial"):
         plots.binned_residuals(sleep())
+
+
+CHECK_REF = Path(__file__).resolve().parents[1] / "reference" / "extra" / "check_binomial"
+
+
+@pytest.fixture(scope="module")
+def bernoulli():
+    d = pd.read_csv(CHECK_REF / "check_binomial.csv")
+    ref = json.loads((CHECK_REF / "check_binomial.json").read_text())
+    return mfx.glmer("y ~ x1 + x2 + (1 | g)", d, family="binomial"), ref
+
+
+def test_check_model_bernoulli_panels_and_binned_residuals_as_performance(bernoulli):
+    """Issue 23 item 13: a Bernoulli GLMM's check_model has performance's binomial panels;
+    the binned residuals drawn are performance::binned_residuals(m)'s (R reference), the
+    VIF points check_collinearity's, and no point sits on the axes' edge."""
+    m, ref = bernoulli
+    np.testing.assert_allclose(m.fixef, list(ref["fixef"].values()), rtol=1e-3)
+    assert "BINNED_RESID" in ref["check_model_data"]
+    fig = plots.check_model(m, nsim=20, seed=1)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == [
+        "Posterior predictive check", "Binned residuals", "Influential observations",
+        "Collinearity (VIF)", "Normality of random effects: g: (Intercept)"]
+    binned = axes[1]
+    pts = np.vstack([c.get_offsets() for c in binned.collections
+                     if c.get_label() in ("within the band", "outside the band")])
+    order = np.argsort(pts[:, 0])
+    b = ref["binned"]
+    # fitted values agree with lme4 to ~1e-4: the bins' means to that order
+    np.testing.assert_allclose(pts[order, 0], b["xbar"], atol=1e-4)
+    np.testing.assert_allclose(pts[order, 1], b["ybar"], atol=1e-4)
+    band = next(line for line in binned.lines if line.get_label().startswith("±1.96"))
+    np.testing.assert_allclose(band.get_ydata(), b["se"], atol=1e-4)
+    red = next(c for c in binned.collections if c.get_label() == "outside the band")
+    n_out = sum(g == "no" for g in b["group"])
+    assert len(red.get_offsets()) == n_out
+    vif_ax = axes[3]
+    vif = vif_ax.collections[-1].get_offsets()[:, 1]
+    np.testing.assert_allclose(vif, ref["vif"]["VIF"], rtol=1e-3)
+    lo, hi = vif_ax.get_ylim()
+    assert lo < 1.0 <= vif.min() and hi > vif.max()
+
+
+def test_performance_binned_residuals_function_matches_r(bernoulli):
+    from mixedfx.diagnostics import performance_binned_residuals
+
+    m, ref = bernoulli
+    out = performance_binned_residuals(m.fitted(), m.residuals(type="response"))
+    assert out["n"].tolist() == ref["binned"]["n"]
+    for col in ("xbar", "ybar", "se", "CI_low", "CI_high"):
+        np.testing.assert_allclose(out[col], ref["binned"][col], atol=1e-4, err_msg=col)
+    assert out["group"].tolist() == ref["binned"]["group"]
+
+
+def test_scale_location_smoother_stays_non_negative():
+    """√|residual| ≥ 0, so its smoother must not dip below 0 (lowess overshoots beside a
+    step): the scale-location panel's smoother is bounded below by 0."""
+    import matplotlib.pyplot as plt
+
+    from mixedfx.plots.residuals import _scatter_smooth
+
+    x = np.linspace(0, 1, 60)
+    y = np.where(x < 0.5, 0.0, 2.0)
+    y[29] = 3.0
+    assert lowess(x, y)[1].min() < 0                # the raw smoother dips
+    fig, ax = plt.subplots()
+    _scatter_smooth(ax, x, y, True, floor=0.0)      # as scale_location draws it
+    smooth = next(line for line in ax.lines if line.get_label() == "lowess")
+    assert smooth.get_ydata().min() == 0.0
+    plt.close(fig)
+    ax = plots.scale_location(sleep()).axes[0]
+    assert next(line for line in ax.lines if line.get_label() == "lowess").get_ydata().min() >= 0

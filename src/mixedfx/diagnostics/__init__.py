@@ -14,7 +14,7 @@ Modules (one concern each):
 * `binned`       arm's binned residuals for binomial models
 """
 
-from mixedfx.diagnostics.binned import binned_resids
+from mixedfx.diagnostics.binned import binned_resids, performance_binned_residuals
 from mixedfx.diagnostics.collinearity import vif
 from mixedfx.diagnostics.influence import Influence, influence
 from mixedfx.diagnostics.leverage import (
@@ -27,4 +27,5 @@ from mixedfx.diagnostics.prediction import predict_se
 from mixedfx.diagnostics.smooth import lowess
 
 __all__ = ["Influence", "binned_resids", "cooks_distance", "hatvalues", "influence", "leverage",
-           "lowess", "predict_se", "standardized_residuals", "vif"]
+           "lowess", "performance_binned_residuals", "predict_se", "standardized_residuals",
+           "vif"]

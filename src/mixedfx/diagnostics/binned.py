@@ -4,6 +4,9 @@ The fitted values x are cut into `nclass` bins of about equal counts (arm's brea
 between the order statistics at ⌊n·i/nclass⌋ and the next one, ties moved down); per bin the
 mean x, the mean residual, the count, the x range and 2·sd(residual)/√n. arm's default
 `nclass`: ⌊√n⌋ for n ≥ 100, 10 for 10 < n < 100, ⌊n/2⌋ otherwise.
+
+performance's `binned_residuals` (its check_model panel) bins differently: see
+`performance_binned_residuals`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from mixedfx.errors import ArgumentError
 
@@ -62,3 +66,40 @@ def binned_resids(x: np.ndarray, y: np.ndarray, nclass: int | None = None) -> pd
         sd = float(np.std(yv, ddof=1)) if k > 1 else 0.0
         rows.append([xv.mean(), yv.mean(), k, xv.min(), xv.max(), 2 * sd / math.sqrt(k)])
     return pd.DataFrame(rows, columns=["xbar", "ybar", "n", "x.lo", "x.hi", "2se"])
+
+
+def performance_binned_residuals(x: np.ndarray, y: np.ndarray, n_bins: int | None = None
+                                 ) -> pd.DataFrame:
+    """performance's `binned_residuals(m)` (the check_model panel), for predicted values x and
+    response residuals y: `n_bins` = round(√n) bins cut at the order statistics
+    x₍⌊n·i/n_bins⌋₎ (R's `cut`, right-closed); per bin the mean x, the mean residual, the count,
+    the x range, `se` = Φ⁻¹(0.975)·sd/√n (the band), `CI_low` / `CI_high` = ybar ∓ se, and
+    `group` "yes" when |ybar| ≤ se (the residual is within the band), else "no". Empty bins
+    are dropped, as `complete.cases` drops them."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
+        raise ValueError("x and y must be one-dimensional arrays of the same length (n >= 2)")
+    n = len(x)
+    n_bins = int(np.floor(math.sqrt(n) + 0.5)) if n_bins is None else int(n_bins)
+    if n_bins < 2:
+        raise ValueError("n_bins must be at least 2")
+    idx = np.floor(n * np.arange(1, n_bins) / n_bins).astype(int)      # R's 1-based index
+    idx = idx[idx >= 1]                                                  # x[0] is empty in R
+    breaks = np.unique(np.concatenate([[-math.inf], np.sort(x)[idx - 1], [math.inf]]))
+    binned = np.searchsorted(breaks, x, side="left")                     # (a, b] -> 1..
+    z = stats.norm.ppf(0.975)
+    rows = []
+    for b in range(1, n_bins + 1):
+        sel = binned == b
+        k = int(sel.sum())
+        if k < 2:            # R: NA sd (k = 1) or NaN means (k = 0); complete.cases drops it
+            continue
+        xv, yv = x[sel], y[sel]
+        half = z * float(np.std(yv, ddof=1)) / math.sqrt(k)
+        rows.append([xv.mean(), yv.mean(), k, xv.min(), xv.max(), half])
+    out = pd.DataFrame(rows, columns=["xbar", "ybar", "n", "x.lo", "x.hi", "se"])
+    out["CI_low"] = out["ybar"] - out["se"]
+    out["CI_high"] = out["ybar"] + out["se"]
+    out["group"] = np.where(np.abs(out["ybar"]) > np.abs(out["se"]), "no", "yes")
+    return out

@@ -165,8 +165,8 @@ def deparse(node: Node) -> str:
         return format_number(node.value)
     if isinstance(node, Name):
         return quote_name(node.name)
-    if isinstance(node, Str):
-        return f'"{node.value}"'
+    if isinstance(node, Str):    # R writes "..."; a level holding " keeps '...' (no escapes)
+        return f"'{node.value}'" if '"' in node.value else f'"{node.value}"'
     if isinstance(node, Kw):
         return f"{node.name} = {deparse(node.value)}"
     if isinstance(node, Paren):

@@ -9,9 +9,14 @@
   those of the working IRLS model, `mixedfx.diagnostics.leverage`) with the
   Cook's distance contours r* = ±√(D p (1 − h)/h) at D = 0.5 and 1; points beyond 0.5 in red.
 * Collinearity: VIFs of the fixed-effects terms with their intervals (bands at 5 and 10).
-* Normality of residuals: normal QQ of the standardized residuals (binomial models: arm's
-  binned residual plot instead, as performance does).
+* Normality of residuals: normal QQ of the standardized residuals.
 * Normality of random effects: normal QQ of each random-effect column.
+
+Binomial models get performance's binomial panel set instead: posterior predictive check,
+binned residuals (performance's `binned_residuals`: mean response residual per bin of
+fitted probabilities with its ±1.96·sd/√n band, bins outside the band in red), influential
+observations, collinearity and normality of random effects — no linearity, homogeneity or
+residual-QQ panels, which mean nothing for 0/1 outcomes.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from mixedfx.diagnostics.binned import performance_binned_residuals
 from mixedfx.diagnostics.leverage import leverage, standardized_residuals
 from mixedfx.errors import ArgumentError
 from mixedfx.plots._mpl import GREY, MODEL, POINT, draw_qq, marker_size, style, subplots
-from mixedfx.plots.residuals import binned_residuals, residuals_fitted, scale_location
+from mixedfx.plots.residuals import binned_response, residuals_fitted, scale_location
 
 COOK_LEVELS = (0.5, 1.0)
 DISCRETE = ("binomial", "poisson", "negative.binomial")
@@ -101,10 +107,39 @@ def _influence(ax: Any, model: Any) -> None:
     ax.legend(fontsize=7, loc="best")
 
 
+def _binned(ax: Any, model: Any) -> None:
+    """performance's binned residuals: bins within their ±se band blue, outside red."""
+    mu, r = binned_response(model)
+    b = performance_binned_residuals(mu, r)
+    inside = (b["group"] == "yes").to_numpy()
+    ax.axhline(0.0, color=GREY, linewidth=0.9, linestyle="--")
+    ax.plot(b["xbar"], b["se"], color=GREY, linewidth=1.0, label="±1.96 sd/√n")
+    ax.plot(b["xbar"], -b["se"], color=GREY, linewidth=1.0, label="_band")
+    for mask, color, label in ((inside, POINT, "within the band"),
+                               (~inside, MODEL, "outside the band")):
+        if mask.any():
+            ax.vlines(b["xbar"][mask], b["CI_low"][mask], b["CI_high"][mask], color=color,
+                      linewidth=1.0, label="_ci")
+            ax.scatter(b["xbar"][mask], b["ybar"][mask], s=22, color=color, zorder=3,
+                       label=label)
+    style(ax, "Binned residuals", "estimated probability of the response",
+          "average residual")
+    ax.legend(fontsize=7, loc="best")
+
+
+def vif_limits(v: Any) -> tuple[float, float]:
+    """y-limits of the collinearity panel: from a margin below 1 (the smallest VIF) to 10 %
+    above the largest finite VIF or interval end, at least 12 (the bands at 5 and 10 show)."""
+    vals = np.concatenate([np.asarray(v["VIF"], dtype=float),
+                           np.asarray(v["VIF_CI_high"], dtype=float)])
+    vals = vals[np.isfinite(vals)]
+    top = max(12.0, 1.1 * float(vals.max())) if len(vals) else 12.0
+    return 1.0 - 0.05 * (top - 1.0), top
+
+
 def _collinearity(ax: Any, v: Any) -> None:
     x = np.arange(len(v))
-    top = max(12.0, float(np.nanmax(v["VIF_CI_high"].replace(np.inf, np.nan))) * 1.1
-              if np.isfinite(v["VIF_CI_high"]).any() else 12.0)
+    bottom, top = vif_limits(v)
     ax.axhspan(1, 5, color="#d5f0d5", zorder=0)
     ax.axhspan(5, 10, color="#fbe8c8", zorder=0)
     ax.axhspan(10, top, color="#f6d0d0", zorder=0)
@@ -113,7 +148,8 @@ def _collinearity(ax: Any, v: Any) -> None:
     ax.scatter(x, v["VIF"], color=POINT, s=30, zorder=3, label="VIF")
     ax.set_xticks(x)
     ax.set_xticklabels(v["Term"], rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(1, top)
+    ax.set_xlim(-0.6, len(v) - 0.4)
+    ax.set_ylim(bottom, top)
     style(ax, "Collinearity (VIF)", None, "variance inflation factor")
 
 
@@ -128,18 +164,19 @@ def check_model(model: Any, nsim: int = 50, seed: int | None = 1) -> Any:
         vifs = None
     binomial = getattr(getattr(model, "family", None), "name", None) == "binomial"
     re = model.ranef()
-    panels: list[Any] = [
-        lambda ax: _ppc(ax, model, int(nsim), seed),
-        lambda ax: (residuals_fitted(model, ax=ax), ax.set_title("Linearity", fontsize=10)),
-        lambda ax: (scale_location(model, ax=ax),
-                    ax.set_title("Homogeneity of variance", fontsize=10)),
-        lambda ax: _influence(ax, model),
-    ]
+    panels: list[Any] = [lambda ax: _ppc(ax, model, int(nsim), seed)]
+    if binomial:                                  # performance's binomial panel set
+        panels += [lambda ax: _binned(ax, model), lambda ax: _influence(ax, model)]
+    else:
+        panels += [
+            lambda ax: (residuals_fitted(model, ax=ax), ax.set_title("Linearity", fontsize=10)),
+            lambda ax: (scale_location(model, ax=ax),
+                        ax.set_title("Homogeneity of variance", fontsize=10)),
+            lambda ax: _influence(ax, model),
+        ]
     if vifs is not None:
         panels.append(lambda ax: _collinearity(ax, vifs))
-    if binomial:
-        panels.append(lambda ax: binned_residuals(model, ax=ax))
-    else:
+    if not binomial:
         panels.append(lambda ax: draw_qq(ax, standardized_residuals(model),
                                          "Normality of residuals", "standardized residuals"))
     for g, df in re.items():

@@ -1,7 +1,9 @@
 """The effects package's effect plot: the fitted line of `mixedfx.effects.effect` with its
 confidence band (a shaded ribbon between `lower` and `upper`), points with error bars for a
-factor, one line per level of a second focal factor; optionally the group-specific fitted
-lines of the first grouping factor beneath (`group_lines=True`)."""
+factor, one line per level of a second focal factor, a rug of the observed values of a
+numeric focal predictor along the x-axis (as `plot(effect(...))` draws with `rug = TRUE`);
+optionally the group-specific fitted lines of the first grouping factor beneath
+(`group_lines=True`)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ import numpy as np
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.rows import used_rows
 
+RUG_Y = 0.03          # height of the rug's centre, as a fraction of the axes
+
 
 def effect(model: Any, term: str, xlevels: Any = None, level: float = 0.95,
            type: str = "response", group_lines: bool = False, ax: Any = None,
-           n_points: int = 50) -> Any:
+           n_points: int = 50, rug: bool = True) -> Any:
     """Effect plot of `term` ("x" or "x:f"); numeric x uses `n_points` grid values unless
-    `xlevels` gives them. Returns the Figure."""
+    `xlevels` gives them; `rug` marks the observed x values (the model's rows) along the
+    x-axis. Returns the Figure."""
     from matplotlib.figure import Figure
 
     from mixedfx.effects import effect as effect_frame
@@ -54,6 +59,12 @@ def effect(model: Any, term: str, xlevels: Any = None, level: float = 0.95,
             ax.fill_between(part[x].to_numpy(dtype=float), part["lower"].to_numpy(),
                             part["upper"].to_numpy(), alpha=0.25, color=line.get_color(),
                             lw=0, label="_ribbon")
+    if rug and not preds.is_factor(x):
+        observed = preds.data[x].to_numpy(dtype=float)
+        # ticks standing on the bottom of the axes (x in data, y in axes coordinates)
+        ax.plot(observed, np.full_like(observed, RUG_Y), "|", color="0.2", markersize=12,
+                markeredgewidth=1.0, alpha=0.7, transform=ax.get_xaxis_transform(),
+                label="_rug")
     ax.set_xlabel(x)
     ax.set_ylabel(model.frame.formula.response or "fit")
     ax.set_title(f"{':'.join(focal)} effect plot")

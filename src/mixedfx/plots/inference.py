@@ -74,7 +74,7 @@ def profile(obj: Any, levels: Any = LEVELS, which: Any = None) -> Any:
     names = list(pr.params)
     cis = {lv: pr.confint(lv) for lv in levels}
     nrows, ncols = _grid(len(names))
-    fig, axes = subplots(nrows, ncols, 3.6 * ncols + 0.4, 3.1 * nrows)
+    fig, axes = subplots(nrows, ncols, 3.6 * ncols + 0.4, 3.2 * nrows)
     for i, ax in enumerate(axes.flat):
         if i >= len(names):
             ax.set_visible(False)
@@ -96,7 +96,10 @@ def profile(obj: Any, levels: Any = LEVELS, which: Any = None) -> Any:
                     ax.plot([lim, lim], [0.0 if zs > 0 else zs, zs if zs > 0 else 0.0],
                             color=MODEL, linewidth=0.9, label=f"{100 * lv:g}% limit")
         ax.axhline(0.0, color=GREY, linewidth=0.8, linestyle="--")
-        style(ax, nm, nm, "ζ" if i % ncols == 0 else None)
+        # the title names the parameter (lme4's strip); no x label repeating it just above
+        # the next row's titles
+        style(ax, nm, None, "ζ" if i % ncols == 0 else None)
+    fig.get_layout_engine().set(h_pad=0.12)       # inches between rows
     fig.suptitle(f"Profile zeta plots (levels {', '.join(f'{100 * lv:g}%' for lv in levels)})",
                  fontsize=11)
     return fig

@@ -122,16 +122,26 @@ def qq_ranef(model: Any, level: float = 0.95, groups: Any = None) -> Any:
 
 
 def re_sim(model: Any, nsim: int = 200, seed: int | None = None, level: float = 0.95,
-           stat: str = "median", groups: Any = None) -> Any:
+           stat: str = "median", groups: Any = None, sigma_scale: float | None = None) -> Any:
     """merTools' `plotREsim(REsim(m))`: per grouping factor and term, the simulated random
     effects' `stat` (median or mean) ± z·sd against their rank; intervals that exclude zero
     are highlighted. Simulation: `mixedfx.inference.re_sim` (arm's `sim`; for GLMMs its
-    glmerMod branch, effects on the link scale)."""
+    glmerMod branch, effects on the link scale).
+
+    As merTools' facets (`facet_grid(term ~ groupFctr, scales = "free_x")`) every panel shares
+    the y-axis, so factors whose effects vary less show as such. `sigma_scale` is merTools'
+    `sigmaScale`: effects and SDs are divided by it (e.g. `sigma_scale=m.sigma` shows the
+    effects in residual-SD units)."""
     from mixedfx.inference.posterior import re_sim as simulate_re
 
     level = _check_level(level)
     if stat not in ("median", "mean"):
         raise ArgumentError("stat must be 'median' or 'mean'")
+    if sigma_scale is not None and (isinstance(sigma_scale, bool) or not isinstance(
+            sigma_scale, (int, float, np.integer, np.floating)) or not sigma_scale > 0
+            or not np.isfinite(sigma_scale)):
+        raise ArgumentError(f"sigma_scale must be a positive number, got {sigma_scale!r}")
+    scale = 1.0 if sigma_scale is None else float(sigma_scale)
     sims = simulate_re(model, nsim=nsim, seed=seed)
     z = stats.norm.ppf(1 - (1 - level) / 2)
     facets = list(dict.fromkeys(zip(sims["groupFctr"], sims["term"], strict=True)))
@@ -143,15 +153,16 @@ def re_sim(model: Any, nsim: int = 200, seed: int | None = None, level: float = 
         facets = [f for f in facets if f[0] in wanted]
     ncols = min(3, len(facets))
     nrows = -(-len(facets) // ncols)
-    fig, axes = subplots(nrows, ncols, 3.8 * ncols + 0.4, 3.0 * nrows)
+    fig, axes = subplots(nrows, ncols, 3.8 * ncols + 0.4, 3.0 * nrows, sharey=True)
     for i, ax in enumerate(axes.flat):
         if i >= len(facets):
             ax.set_visible(False)
             continue
         g, term = facets[i]
         d = sims[(sims["groupFctr"] == g) & (sims["term"] == term)]
-        y = d[stat].to_numpy()
-        lo, hi = y - z * d["sd"].to_numpy(), y + z * d["sd"].to_numpy()
+        y = d[stat].to_numpy() / scale
+        sd = d["sd"].to_numpy() / scale
+        lo, hi = y - z * sd, y + z * sd
         order = np.argsort(y, kind="stable")
         x = np.arange(1, len(y) + 1)
         sig = (lo[order] > 0) | (hi[order] < 0)
@@ -162,7 +173,9 @@ def re_sim(model: Any, nsim: int = 200, seed: int | None = None, level: float = 
                       linewidth=1.0 if len(y) < 200 else 0.4, label=lab)
         ax.scatter(x, y[order], s=marker_size(len(y)), color="black", zorder=3,
                    linewidths=0, label=stat)
-        style(ax, f"{g}: {term}", "rank of level", f"effect ({stat} ± {z:.3g} sd)")
+        unit = "" if sigma_scale is None else f" / {scale:.4g}"
+        style(ax, f"{g}: {term}", "rank of level",
+              f"effect{unit} ({stat} ± {z:.3g} sd)" if i % ncols == 0 else None)
     fig.suptitle(f"Simulated random effects ({nsim} draws, {100 * level:g}% intervals)",
                  fontsize=11)
     return fig

@@ -37,11 +37,16 @@ def _new_ax(ax: Any, width: float = 5.2, height: float = 4.0) -> tuple[Any, Any]
     return fig, axes[0, 0]
 
 
-def _scatter_smooth(ax: Any, x: np.ndarray, y: np.ndarray, smooth: bool) -> None:
+def _scatter_smooth(ax: Any, x: np.ndarray, y: np.ndarray, smooth: bool,
+                    floor: float | None = None) -> None:
+    """Points and a lowess smoother; `floor` bounds the smoother below (a smoother of
+    √|residual| that dips under 0 would show an impossible value)."""
     ax.scatter(x, y, s=marker_size(len(x)), color=POINT, alpha=0.6, linewidths=0,
                label="points")
     if smooth and len(x) > 2:
         sx, sy = lowess(x, y)
+        if floor is not None:
+            sy = np.maximum(sy, floor)
         ax.plot(sx, sy, color=MODEL, linewidth=1.6, label="lowess")
 
 
@@ -62,7 +67,7 @@ def scale_location(model: Any, smooth: bool = True, ax: Any = None) -> Any:
     fig, ax = _new_ax(ax)
     x, xlab = fitted_axis(model)
     y = np.sqrt(np.abs(standardized_residuals(model)))
-    _scatter_smooth(ax, x, y, smooth)
+    _scatter_smooth(ax, x, y, smooth, floor=0.0)
     style(ax, "Scale-location", xlab, "√|standardized residuals|")
     return fig
 
