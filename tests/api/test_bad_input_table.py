@@ -119,7 +119,7 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("unknown keyword for lmer", lambda: lmer(reml=False), ArgumentTypeError,
      "lmer() got an unexpected keyword argument 'reml' (did you mean 'REML'?); it accepts: "
      "formula, data, REML, weights, offset, na_action, control, start, correlation, client, "
-     "progress"),
+     "progress, data_name"),
     ("zero simulations", lambda: M.simulate(nsim=0), ArgumentError,
      "nsim must be an integer >= 1, got 0"),
     ("fractional simulations", lambda: M.simulate(nsim=2.0), ArgumentTypeError,
