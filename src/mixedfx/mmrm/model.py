@@ -156,8 +156,12 @@ class MmrmModel:
         r, ddf, F, p = self._inf.f_test(L)
         return pd.Series({"NumDF": r, "DenDF": ddf, "F value": F, "Pr(>F)": p})
 
-    def contrast_se_df(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """SE and df of the rows of L (used by `mfx.emmeans`)."""
+    def contrast_se_df(self, L: np.ndarray, ddf: str | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """SE and df of the rows of L with the fit's method (used by `mfx.emmeans`)."""
+        if ddf is not None:
+            raise ArgumentError("an MMRM's df method is chosen when it is fitted "
+                                "(mfx.mmrm(method=...)); lmer_df does not apply")
         V = self._inf.vcov
         se = np.sqrt(np.einsum("ij,jk,ik->i", L, V, L))
         return se, np.array([self._inf.df_1d(row) for row in L])
