@@ -146,3 +146,12 @@ def test_sandwich_variants_order(fev, vcov):
         v = mfx.mmrm("FEV1 ~ ARMCD + ar1(AVISIT | USUBJID)", fev, vcov=vcov)
     assert np.all(np.diag(v.vcov) > np.diag(e.vcov))
     assert np.all(v.coef_table()["df"] > 1)
+
+
+def test_pickle_and_deepcopy(kr):
+    import copy
+    import pickle
+
+    for clone in (pickle.loads(pickle.dumps(kr)), copy.deepcopy(kr)):
+        np.testing.assert_array_equal(clone.vcov, kr.vcov)
+        pd.testing.assert_frame_equal(clone.coef_table(), kr.coef_table())

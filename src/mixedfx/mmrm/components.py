@@ -33,7 +33,7 @@ def p_matrices(fit: MmrmFit, blocks: list[Block]) -> np.ndarray:
     st, smap = fit.state, fit.smap
     p = st.beta.size
     P = np.zeros((smap.n_theta, p, p))
-    if smap.structure.sigma is None:
+    if smap.structure.spatial:
         jacs = smap.jacobians(st.theta, blocks)
         for blk, Si, J in zip(blocks, st.sigma_inv, jacs, strict=True):
             A = Si @ blk.X                                      # (s, t, p)

@@ -49,7 +49,7 @@ class SigmaMap:
 
     def sigmas(self, theta: np.ndarray, blocks: list[Block]) -> list[np.ndarray]:
         """Σ of every block (the group's Σ computed once per group)."""
-        if self.structure.sigma is None:
+        if self.structure.spatial:
             return [spatial_sigma(self.structure.name, theta[self.group_slice(b.group)],
                                   b.dist) for b in blocks]
         full = [self.full(theta, g) for g in range(self.n_groups)]
@@ -71,7 +71,7 @@ class SigmaMap:
 
     def jacobians(self, theta: np.ndarray, blocks: list[Block]) -> list[np.ndarray]:
         """∂Σ_b/∂θ_k for the block's group parameters: one (k, t, t) array per block."""
-        if self.structure.sigma is None:
+        if self.structure.spatial:
             return [self._group_jac(self._block_fn(b), theta[self.group_slice(b.group)])
                     for b in blocks]
         full = [self._group_jac(lambda th: self.structure.sigma(th, self.m),
@@ -90,7 +90,7 @@ class SigmaMap:
                 out.append((self._group_jac(fn, up) - self._group_jac(fn, dn)) / (2 * d))
             H = np.array(out)                                  # (l, k, t, t)
             return 0.5 * (H + H.transpose(1, 0, 2, 3))
-        if self.structure.sigma is None:
+        if self.structure.spatial:
             return [second(self._block_fn(b), theta[self.group_slice(b.group)])
                     for b in blocks]
         full = [second(lambda th: self.structure.sigma(th, self.m),
