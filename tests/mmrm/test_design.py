@@ -98,5 +98,5 @@ def test_non_convergence_suggests_a_simpler_structure():
     d = pd.DataFrame({"id": np.repeat(np.arange(30).astype(str), 3),
                       "v": np.tile(["a", "b", "c"], 30),
                       "y": np.column_stack([y1, y1, y3]).ravel()})
-    with pytest.raises(mfx.ConvergenceError, match="did not converge.*simpler covariance"):
+    with pytest.raises(mfx.ConvergenceError, match=r"did not converge.*simpler covariance"):
         mfx.mmrm("y ~ us(v | id)", d)

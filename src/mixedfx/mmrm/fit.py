@@ -1,11 +1,11 @@
 """Fit an MMRM: minimize the REML / ML criterion over θ (quasi-Newton with the analytic
 gradient, then Newton steps with the Hessian), and return the estimates with the Hessian.
 
-The Hessian H of −2ℓ is the central difference of the analytic gradient (error O(h²),
-h = 1e-4 |θ|-scaled); the asymptotic covariance of θ̂ is 2 H⁻¹ (the inverse observed
-information, as SAS's ASYCOV and mmrm's `theta_vcov`). A fit whose gradient does not vanish
-or whose Hessian is not positive definite raises `ConvergenceError` with a suggestion to use
-a simpler structure (mmrm tries other optimizers, then fails the same way).
+The Hessian H of −2ℓ is analytic (`mixedfx.mmrm.hessian`); the asymptotic covariance of
+θ̂ is 2 H⁻¹ (the inverse observed information, as SAS's ASYCOV and mmrm's `theta_vcov`). A
+fit whose gradient does not vanish or whose Hessian is not positive definite raises
+`ConvergenceError` with a suggestion to use a simpler structure (mmrm tries other
+optimizers, then fails the same way).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from mixedfx.errors import ConvergenceError
 from mixedfx.mmrm.batched import stack_blocks
 from mixedfx.mmrm.derivatives import SigmaMap
 from mixedfx.mmrm.design import MmrmDesign
+from mixedfx.mmrm.hessian import hessian
 from mixedfx.mmrm.likelihood import NotPositiveDefiniteError, State, evaluate, gradient
 
 
@@ -62,16 +63,9 @@ class Objective:
             return np.inf, np.zeros_like(theta)
         return st.deviance, self.grad(st)
 
-    def hessian(self, theta: np.ndarray) -> np.ndarray:
-        k = len(theta)
-        H = np.empty((k, k))
-        for j in range(k):
-            h = 1e-4 * max(1.0, abs(theta[j]))
-            up, dn = theta.copy(), theta.copy()
-            up[j] += h
-            dn[j] -= h
-            H[:, j] = (self.grad(self.state(up)) - self.grad(self.state(dn))) / (2 * h)
-        return 0.5 * (H + H.T)
+    def hessian(self, st: State) -> np.ndarray:
+        """The analytic Hessian of −2ℓ at the state's θ (`mixedfx.mmrm.hessian`)."""
+        return hessian(st, self.blocks, self.smap, self.reml)
 
 
 def start_values(obj: Objective) -> np.ndarray:
@@ -115,7 +109,7 @@ def fit_mmrm(design: MmrmDesign, reml: bool, start: np.ndarray | None = None) ->
         st = obj.state(theta)
     except NotPositiveDefiniteError:
         raise _fail(obj, "Σ is not positive definite at the optimizer's end point") from None
-    H = obj.hessian(theta)
+    H = obj.hessian(st)
     for _ in range(4):                                  # Newton polish
         g = obj.grad(st)
         if np.max(np.abs(g)) < 1e-8:
