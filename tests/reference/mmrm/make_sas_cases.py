@@ -185,11 +185,19 @@ for reml, tag, dev, se, b0, v, r in [
               sig(FIT, A, "sigma_var", [v[1]], group="TRT", index=0),
               sig(FIT, A, "sigma_lower", [r[0]], 1e-2, group="PBO", index=0),
               sig(FIT, A, "sigma_lower", [r[1]], 1e-2, group="TRT", index=0)])
-for reml, tag, dev, se, b0 in [(False, "ml", "3764.21336404", "0.3363", "41.8492"),
-                               (True, "reml", "3764.55218946", "0.3372", "41.8458")]:
+for reml, tag, dev, se, b0, var, rho in [
+        (False, "ml", "3764.21336404", "0.3363", "41.8492",
+         ["122.6", "45.101", "21.2903", "125.92", "82.6", "31.2298", "44.5561", "234.25"],
+         ["0.07915", "0.2082"]),
+        (True, "reml", "3764.55218946", "0.3372", "41.8458",
+         ["122.64", "45.1705", "21.411", "126.14", "82.7175", "31.3308", "44.6841", "234.52"],
+         ["0.08074", "0.2097"])]:
     A = f"sas_group_csh_{tag}.txt"
     fit_case(f"group_csh_{tag}", "FEV1 ~ csh(AVISIT | ARMCD / USUBJID)", reml, A, dev, se,
-             b0, [])
+             b0, [sig(FIT, A, "sigma_var", var[:4], group="PBO"),
+                  sig(FIT, A, "sigma_var", var[4:], group="TRT"),
+                  sig(FIT, A, "corr", rho[:1], group="PBO", pairs=[[0, 1]]),
+                  sig(FIT, A, "corr", rho[1:], group="TRT", pairs=[[0, 1]])])
 for reml, tag, dev, b0, corr2, v in [(False, "ml", "3875.95353357", "42.3252", "0.1805",
                                       "88.7005"),
                                      (True, "reml", "3875.49946734", "42.3254", "0.1823",
