@@ -4,7 +4,7 @@ located by its literal text in the test file so that every check cites file and 
 
 Usage: python make_sas_cases.py <dir with mmrm's tests/testthat/*.R and, below it, the
 design/ listings used: predict_interval/{un,toep}_satterthwaite.csv, Robust/*_lsmean.csv,
-ddfm_covtype/kr{,1}_spexp.csv>
+ddfm_covtype/kr{,1}_spexp.csv, SAS/sas_log_simple{,_reml}.txt>
 
 Only values the mmrm tests attribute to SAS (design/SAS, design/Robust, design/anova,
 design/ddfm_covtype listings) are used; never mmrm's own output.
@@ -464,6 +464,17 @@ for vcov, file in [("Kenward-Roger", "kr1_spexp.csv"), ("Kenward-Roger-Linear", 
                                    contrast=[0, 1]),
                              check("contrast_se", f, [row["StdErr"]], 1, 1e-4, contrast=[0, 1]),
                              check("contrast_df", f, [row["DF"]], 1, 1e-3, contrast=[0, 1])]})
+
+# ---- fit statistics from the SAS listings (printed to one decimal) --------------------------
+for cid, file in [("us_ml", "design/SAS/sas_log_simple.txt"),
+                  ("us_reml", "design/SAS/sas_log_simple_reml.txt")]:
+    lines = _lines.setdefault(file, (SRC / file).read_text().splitlines())
+    case = next(c for c in cases if c["id"] == cid)
+    for what, label in [("aic", "AIC (Smaller"), ("aicc", "AICC (Smaller"),
+                        ("bic", "BIC (Smaller")]:
+        line = where(file, label)
+        value = lines[line - 1].split()[-1]
+        case["checks"].append(dict(check(what, file, [value], line - 1, 0.0), atol=0.05))
 
 out["cases"] = cases
 Path(__file__).with_name("sas_cases.json").write_text(json.dumps(out, indent=1) + "\n")
