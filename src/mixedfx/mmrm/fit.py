@@ -96,6 +96,35 @@ def _fail(obj: Objective, why: str) -> ConvergenceError:
                             "instead of us) or check the data")
 
 
+def _newton_polish(obj: Objective, theta: np.ndarray, st: State
+                   ) -> tuple[np.ndarray, State, np.ndarray]:
+    """Newton steps with the analytic Hessian (halved until −2ℓ decreases) from the
+    quasi-Newton end point; returns θ, its state and the Hessian there."""
+    H = obj.hessian(st)
+    for _ in range(20):
+        g = obj.grad(st)
+        if np.max(np.abs(g)) < 1e-8:
+            break
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        for t in 0.5 ** np.arange(12):
+            try:
+                cand = obj.state(theta - t * step)
+            except NotPositiveDefiniteError:
+                continue
+            if cand.deviance <= st.deviance + 1e-10:
+                break
+        else:
+            break
+        if np.max(np.abs(t * step)) < 1e-12:
+            break
+        theta, st = theta - t * step, cand
+        H = obj.hessian(st)
+    return theta, st, H
+
+
 def fit_mmrm(design: MmrmDesign, reml: bool, start: np.ndarray | None = None) -> MmrmFit:
     """Minimize −2ℓ over θ and return the optimum with its Hessian."""
     obj = Objective(design, reml)
@@ -109,22 +138,7 @@ def fit_mmrm(design: MmrmDesign, reml: bool, start: np.ndarray | None = None) ->
         st = obj.state(theta)
     except NotPositiveDefiniteError:
         raise _fail(obj, "Σ is not positive definite at the optimizer's end point") from None
-    H = obj.hessian(st)
-    for _ in range(4):                                  # Newton polish
-        g = obj.grad(st)
-        if np.max(np.abs(g)) < 1e-8:
-            break
-        try:
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            break
-        try:
-            cand = obj.state(theta - step)
-        except NotPositiveDefiniteError:
-            break
-        if cand.deviance > st.deviance + 1e-10:
-            break
-        theta, st = theta - step, cand
+    theta, st, H = _newton_polish(obj, theta, st)
     g = obj.grad(st)
     ev = np.linalg.eigvalsh(H)
     scale = max(1.0, abs(st.deviance))
