@@ -401,15 +401,21 @@ for struct, vcov, fit, sd in [
         ("cs", "Asymptotic", ("44.0595030539703", "44.0595030539703"),
          ("9.10525401644359", "9.10525401644359")),
         ("cs", "Kenward-Roger", ("44.0595030539703", "44.0595030539703"),
-         ("9.13792825096229", "9.13792825096229"))]:
+         ("9.13792825096229", "9.13792825096229")),
+        ("sp_exp", "Asymptotic", ("43.0487253094136", "41.7658999941086"),
+         ("8.70129696071474", "8.78510718323017")),
+        ("sp_exp", "Kenward-Roger", ("43.0487253094136", "41.7658999941086"),
+         ("8.73761421183867", "8.82021391504478"))]:
     name = struct if struct != "us" else "unstructured"
     a = where(T, f"predict gives same result with sas in {name}")
     if vcov == "Kenward-Roger" and struct != "us":      # the second block: adjusted vcov
         a = where(T, "sas_res_p <-", where(T, "sas_res_p <-", a)) - 1
     method = "Satterthwaite" if vcov in (None, "Asymptotic") else vcov
     cases.append({"id": f"predict_{struct}_{(vcov or 'default').replace('-', '_').lower()}",
-                  "formula": f"FEV1 ~ ARMCD + {struct}(AVISIT | USUBJID)", "reml": True,
-                  "method": method, "vcov": None,
+                  "formula": "FEV1 ~ ARMCD + " + ("sp_exp(VISITN, VISITN2 | USUBJID)"
+                                                  if struct == "sp_exp" else
+                                                  f"{struct}(AVISIT | USUBJID)"),
+                  "reml": True, "method": method, "vcov": None,
                   "weights": None,
                   "checks": [check("predict_fit", T, list(fit), a, 1e-3, rows=[0, 2]),
                              check("predict_se", T, list(sd), a, 1e-3, rows=[0, 2])]})
