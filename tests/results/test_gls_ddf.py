@@ -1,5 +1,6 @@
-"""`mfx.gls` with the MMRM df methods: Satterthwaite df against SAS (through the same model
-fitted by PROC MIXED, mmrm's tests) and R's emmeans, coefficient tables, anova, emmeans."""
+"""`mfx.gls` with the MMRM df methods: Satterthwaite and Kenward–Roger-linear against SAS
+(through the same model fitted by PROC MIXED, mmrm's tests) and R's emmeans, coefficient
+tables, anova, emmeans."""
 
 from __future__ import annotations
 
@@ -42,6 +43,18 @@ def test_satterthwaite_df_matches_sas(ar1_fit):
     np.testing.assert_allclose(ar1_fit.coef_table("Residual")["df"], ar1_fit.df_residual)
 
 
+def test_kenward_roger_linear_matches_sas(ar1_fit):
+    # SAS DDFM=KR(LINEAR), AR(1), TRT − PBO: SE 0.96058142305176, df 188.46934887972
+    # (mmrm@ec290b2695:tests/testthat/test-kenwardroger.R:240)
+    tab = ar1_fit.coef_table("Kenward-Roger-Linear")
+    assert tab.loc["ARMCDTRT", "Std. Error"] == pytest.approx(0.96058142305176, rel=1e-4)
+    assert tab.loc["ARMCDTRT", "df"] == pytest.approx(188.46934887972, rel=1e-4)
+    row = ar1_fit.anova(ddf="Kenward-Roger-Linear").loc["ARMCD"]
+    assert row["F value"] == pytest.approx(tab.loc["ARMCDTRT", "t value"] ** 2, rel=1e-8)
+    em = mfx.emmeans(ar1_fit, "ARMCD", lmer_df="Kenward-Roger-Linear")
+    assert np.all(em["SE"] > mfx.emmeans(ar1_fit, "ARMCD")["SE"] * 0.99)
+
+
 def test_emmeans_satterthwaite_matches_r():
     ref = json.loads((REF / "extra" / "gls_df" / "gls_df.json").read_text())["ar1_reml"]
     d = mfx.datasets.load("Orthodont")
@@ -64,6 +77,6 @@ def test_anova_summary_and_bad_ddf(ar1_fit):
     assert tab.loc["ARMCD", "DenDF"] == pytest.approx(coef.loc["ARMCDTRT", "df"])
     assert " df " in ar1_fit.summary(ddf="Satterthwaite").split("Coefficients:")[1]
     with pytest.raises(ArgumentError):
-        ar1_fit.coef_table("Kenward-Roger")
+        ar1_fit.coef_table("Kenward-Roger")          # only the invariant linear version
     with pytest.raises(ArgumentError):
         ar1_fit.anova(type=2)

@@ -75,3 +75,60 @@ class GlsSatterthwaite:
         v = float(c @ self._phi(self.x0) @ c)
         g = np.einsum("a,kab,b->k", c, self.dphi, c)
         return 2.0 * v * v / float(g @ self.W @ g)
+
+
+class GlsKenwardRogerLinear:
+    """Kenward–Roger without the second-order term (SAS DDFM=KR(LINEARCOVARIANCE)), which does
+    not depend on how the covariance is parameterized, for REML gls fits.
+
+    With Ω = σ²V(ψ) the rows' covariance and D_k = ∂Ω⁻¹/∂x_k (x = (ψ, log σ²), Richardson
+    differences of Ω⁻¹ = V⁻¹/σ² built by whitening the identity): P_k = −XᵀD_kX,
+    Q_kl = XᵀD_kΩD_lX, Φ_A = Φ + 2Φ[Σ_kl W_kl (Q_kl − P_kΦP_l)]Φ with W from
+    `GlsSatterthwaite`; df and F scale as `mixedfx.mmrm.kenward_roger.kr_df`. Ω is n × n, so
+    the method is limited to MAX_ROWS rows.
+    """
+
+    MAX_ROWS = 3000
+
+    def __init__(self, sat: GlsSatterthwaite) -> None:
+        crit = sat.crit
+        if not sat.reml:
+            from mixedfx.errors import ArgumentError
+
+            raise ArgumentError("Kenward-Roger needs a REML fit (REML=True)")
+        if crit.n > self.MAX_ROWS:
+            from mixedfx.errors import ResourceError
+
+            raise ResourceError(f"Kenward-Roger for gls forms n × n matrices; {crit.n} rows "
+                                f"exceed {self.MAX_ROWS} (use mfx.mmrm, or Satterthwaite)")
+        self.sat = sat
+        X = crit.M[:, :crit.p]
+        x0 = sat.x0
+        eye = np.eye(crit.n)
+
+        def omega_inv(x: np.ndarray) -> np.ndarray:
+            Li = crit.residual.whiten(x[:-1], eye)[0] if crit.residual.n_params else eye
+            return (Li.T @ Li) / math.exp(x[-1])
+
+        from mixedfx.inference.numderiv import jacobian
+
+        n, p = crit.n, crit.p
+        D = jacobian(lambda x: omega_inv(x).ravel(), x0).T.reshape(-1, n, n)
+        omega = np.linalg.inv(omega_inv(x0))
+        DX = D @ X                                              # (k, n, p)
+        self.P = -np.einsum("na,knb->kab", X, DX)
+        OD = np.einsum("nm,kmb->knb", omega, DX)
+        Q = np.einsum("kna,lnb->klab", DX, OD)
+        self.phi = sat._phi(x0)
+        PP = np.einsum("kab,bc,lcd->klad", self.P, self.phi, self.P)
+        U = np.einsum("kl,klab->ab", sat.W, Q - PP)
+        adj = self.phi + 2.0 * self.phi @ U @ self.phi
+        self.vcov = 0.5 * (adj + adj.T)
+        self.p = p
+
+    def df(self, L: np.ndarray) -> tuple[float, float]:
+        """(df, F scale λ) of the contrast rows L."""
+        from mixedfx.mmrm.kenward_roger import kr_df
+
+        res = kr_df(self.phi, self.sat.W, self.P, np.atleast_2d(L))
+        return res.df, res.scale

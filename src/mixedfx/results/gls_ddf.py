@@ -1,7 +1,8 @@
 """Degrees-of-freedom methods for `gls` fits (`ddf=`): "Residual" (n − p, nlme's t tests and
-emmeans' `mode = "df.error"`) and "Satterthwaite" (`mixedfx.gls_engine.ddf`; emmeans'
-`mode = "satterthwaite"`, SAS's DDFM=SATTERTHWAITE). Used by `coef_table`, `anova` and
-`mfx.emmeans(m, ..., lmer_df="satterthwaite")`.
+emmeans' `mode = "df.error"`), "Satterthwaite" (`mixedfx.gls_engine.ddf`; emmeans'
+`mode = "satterthwaite"`, SAS's DDFM=SATTERTHWAITE) and "Kenward-Roger-Linear" (SAS's
+DDFM=KR(LINEARCOVARIANCE): adjusted standard errors, REML fits). Used by `coef_table`, `anova`
+and `mfx.emmeans(m, ..., lmer_df=...)`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from scipy import stats
 
 from mixedfx.errors import ArgumentError
 
-DDF = {"residual": "Residual", "df.error": "Residual", "satterthwaite": "Satterthwaite"}
+DDF = {"residual": "Residual", "df.error": "Residual", "satterthwaite": "Satterthwaite",
+       "kenward-roger-linear": "Kenward-Roger-Linear"}
 
 
 def ddf_choice(ddf: str | None) -> str:
@@ -24,7 +26,8 @@ def ddf_choice(ddf: str | None) -> str:
         return "Residual"
     key = str(ddf).lower()
     if key not in DDF:
-        raise ArgumentError(f"ddf for gls must be 'Residual' or 'Satterthwaite', got {ddf!r}")
+        raise ArgumentError("ddf for gls must be 'Residual', 'Satterthwaite' or "
+                            f"'Kenward-Roger-Linear', got {ddf!r}")
     return DDF[key]
 
 
@@ -40,16 +43,29 @@ class GlsDdfMethods:
 
         return GlsSatterthwaite(self._frame, self._fit)
 
+    @cached_property
+    def _kenward_roger(self) -> Any:
+        from mixedfx.gls_engine.ddf import GlsKenwardRogerLinear
+
+        return GlsKenwardRogerLinear(self._satterthwaite)
+
     def _df(self, c: np.ndarray, method: str) -> float:
         if method == "Residual":
             return float(self.df_residual)
+        if method == "Kenward-Roger-Linear":
+            return self._kenward_roger.df(np.asarray(c, float))[0]
         return self._satterthwaite.df(np.asarray(c, float))
+
+    def _vcov_for(self, method: str) -> np.ndarray:
+        if method == "Kenward-Roger-Linear":
+            return self._kenward_roger.vcov
+        return self.vcov.to_numpy()
 
     def contrast_se_df(self, L: np.ndarray, ddf: str | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
         """SE and df of the rows of L (used by `mfx.emmeans`)."""
         method = ddf_choice(ddf)
-        V = self.vcov.to_numpy()
+        V = self._vcov_for(method)
         se = np.sqrt(np.einsum("ij,jk,ik->i", L, V, L))
         return se, np.array([self._df(row, method) for row in L])
 
@@ -72,14 +88,18 @@ class GlsDdfMethods:
         if str(type).upper() not in ("3", "III"):
             raise ArgumentError(f"gls anova supports type=3, got {type!r}")
         method = ddf_choice(ddf)
-        V, beta = self.vcov.to_numpy(), self.beta
+        V, beta = self._vcov_for(method), self.beta
         out = {}
         for term, L in type3_contrasts(self._frame).items():
             vals, vecs = np.linalg.eigh(L @ V @ L.T)
             keep = vals > max(np.sqrt(np.finfo(float).eps) * vals.max(), 0.0)
             rows = (vecs[:, keep].T @ L)
             F = float(np.sum((rows @ beta) ** 2 / vals[keep]) / rows.shape[0])
-            ddf_ = fstat_ddf(np.array([self._df(r, method) for r in rows]))
+            if method == "Kenward-Roger-Linear":
+                ddf_, scale = self._kenward_roger.df(rows)
+                F *= scale
+            else:
+                ddf_ = fstat_ddf(np.array([self._df(r, method) for r in rows]))
             out[term] = {"NumDF": rows.shape[0], "DenDF": ddf_, "F value": F,
                          "Pr(>F)": float(stats.f.sf(F, rows.shape[0], ddf_))}
         return pd.DataFrame.from_dict(out, orient="index")
