@@ -89,3 +89,14 @@ def test_subject_in_two_groups(fev):
     bad.loc[1, "ARMCD"] = "PBO" if bad.loc[1, "ARMCD"] == "TRT" else "TRT"
     with pytest.raises(DataError, match="more than one level"):
         mfx.mmrm("FEV1 ~ cs(AVISIT | ARMCD / USUBJID)", bad)
+
+
+def test_non_convergence_suggests_a_simpler_structure():
+    # visit b repeats visit a exactly: the unstructured Σ is singular at the optimum
+    rng = np.random.default_rng(3)
+    y1, y3 = rng.normal(size=30), rng.normal(size=30)
+    d = pd.DataFrame({"id": np.repeat(np.arange(30).astype(str), 3),
+                      "v": np.tile(["a", "b", "c"], 30),
+                      "y": np.column_stack([y1, y1, y3]).ravel()})
+    with pytest.raises(mfx.ConvergenceError, match=r"did not converge.*simpler covariance"):
+        mfx.mmrm("y ~ us(v | id)", d)

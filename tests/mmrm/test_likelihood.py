@@ -53,3 +53,22 @@ def test_jacobians_match_finite_differences(fev):
         Jup = obj.smap.jacobians(theta + e, obj.blocks)
         Jdn = obj.smap.jacobians(theta - e, obj.blocks)
         np.testing.assert_allclose(H[0][:, k], (Jup[0] - Jdn[0]) / 2e-6, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("formula, reml, weights", [
+    ("FEV1 ~ ARMCD + us(AVISIT | USUBJID)", True, None),
+    ("FEV1 ~ ARMCD + us(AVISIT | USUBJID)", False, None),
+    ("FEV1 ~ ARMCD + adh(AVISIT | ARMCD / USUBJID)", True, "WEIGHT"),
+    ("FEV1 ~ ARMCD + sp_exp(VISITN, VISITN2 | USUBJID)", True, None),
+])
+def test_analytic_hessian_matches_differences_of_the_gradient(fev, formula, reml, weights):
+    obj = _objective(formula, fev, reml, weights)
+    theta = start_values(obj) + 0.1
+    H = obj.hessian(obj.state(theta))
+    num = np.empty_like(H)
+    for k in range(len(theta)):
+        h = 1e-4 * max(1.0, abs(theta[k]))
+        e = np.zeros_like(theta)
+        e[k] = h
+        num[:, k] = (obj.value_grad(theta + e)[1] - obj.value_grad(theta - e)[1]) / (2 * h)
+    np.testing.assert_allclose(H, 0.5 * (num + num.T), rtol=0, atol=1e-6 * np.abs(num).max())

@@ -43,9 +43,11 @@ def test_summary_layout(fit):
 
 def test_criteria_follow_sas(fit):
     assert fit.aic == pytest.approx(fit.deviance + 2 * 10)
-    assert fit.bic == pytest.approx(fit.deviance + 10 * np.log(197))
+    assert fit.bic == pytest.approx(fit.deviance + 10 * np.log(200))   # SAS: all subjects
     assert fit.loglik == pytest.approx(-fit.deviance / 2)
     assert fit.nobs == 537 and fit.n_subjects == 197
+    table = mfx.aic_table(fit)
+    assert table.loc["m1", "df"] == 10 and table.loc["m1", "AIC"] == pytest.approx(fit.aic)
 
 
 def test_coef_table_and_confint(fit):
@@ -146,3 +148,12 @@ def test_sandwich_variants_order(fev, vcov):
         v = mfx.mmrm("FEV1 ~ ARMCD + ar1(AVISIT | USUBJID)", fev, vcov=vcov)
     assert np.all(np.diag(v.vcov) > np.diag(e.vcov))
     assert np.all(v.coef_table()["df"] > 1)
+
+
+def test_pickle_and_deepcopy(kr):
+    import copy
+    import pickle
+
+    for clone in (pickle.loads(pickle.dumps(kr)), copy.deepcopy(kr)):
+        np.testing.assert_array_equal(clone.vcov, kr.vcov)
+        pd.testing.assert_frame_equal(clone.coef_table(), kr.coef_table())

@@ -45,6 +45,8 @@ def _actual(m, check, fev):
     what = check["what"]
     if what == "deviance":
         return [m.deviance]
+    if what in ("aic", "aicc", "bic"):
+        return [getattr(m, what)]
     if what == "beta":
         return [m.beta[check["index"]]]
     if what == "se":

@@ -60,11 +60,9 @@ class _Inference:
         self.method = "asymptotic"
         self.V = model.vcov.to_numpy()
         if callable(getattr(model, "contrast_se_df", None)):
-            # models with their own df method (mfx.mmrm: the fit's method and vcov)
-            if lmer_df is not None:
-                raise ValueError("lmer_df does not apply: this model's df method is fixed "
-                                 "when it is fitted (e.g. mfx.mmrm(method=...))")
-            self.method = "model"
+            # models that compute their own df: mfx.mmrm (the fit's method; lmer_df refused)
+            # and mfx.gls (lmer_df="satterthwaite"; default: the residual df)
+            self.method, self._ddf = "model", lmer_df
             return
         if is_lmm(model):
             if lmer_df is None:
@@ -93,7 +91,7 @@ class _Inference:
 
     def se_df(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.method == "model":
-            return self.model.contrast_se_df(L)
+            return self.model.contrast_se_df(L, ddf=self._ddf)
         se = np.sqrt(np.einsum("ij,jk,ik->i", L, self.V, L))
         if self.method == "Kenward-Roger":
             df = np.array([self._kr.df(row[None, :]) for row in L])

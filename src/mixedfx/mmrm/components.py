@@ -12,11 +12,16 @@ The Jacobian of Φ = (XᵀΣ⁻¹X)⁻¹ is ∂Φ/∂θ_k = Φ P_k Φ.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mixedfx.mmrm.derivatives import SigmaMap
 from mixedfx.mmrm.design import Block
-from mixedfx.mmrm.fit import MmrmFit
+from mixedfx.mmrm.likelihood import State
+
+if TYPE_CHECKING:
+    from mixedfx.mmrm.fit import MmrmFit
 
 
 @dataclass
@@ -27,13 +32,17 @@ class Components:
 
 
 def p_matrices(fit: MmrmFit, blocks: list[Block]) -> np.ndarray:
+    """P_k for every θ_k at the fit's optimum (see `p_from_state`)."""
+    return p_from_state(fit.state, fit.smap, blocks)
+
+
+def p_from_state(st: State, smap: SigmaMap, blocks: list[Block]) -> np.ndarray:
     """P_k for every θ_k. Non-spatial structures: with C_g[t,u,:,:] = Σ_i A_i[t]ᵀA_i[u]
     summed over group g's subjects on the full visit grid, P_k = Σ_tu ∂Σ_g/∂θ_k[t,u] C_g[t,u]
     (one pass over the rows, then a small contraction per parameter)."""
-    st, smap = fit.state, fit.smap
     p = st.beta.size
     P = np.zeros((smap.n_theta, p, p))
-    if smap.structure.sigma is None:
+    if smap.structure.spatial:
         jacs = smap.jacobians(st.theta, blocks)
         for blk, Si, J in zip(blocks, st.sigma_inv, jacs, strict=True):
             A = Si @ blk.X                                      # (s, t, p)

@@ -49,7 +49,7 @@ class SigmaMap:
 
     def sigmas(self, theta: np.ndarray, blocks: list[Block]) -> list[np.ndarray]:
         """Σ of every block (the group's Σ computed once per group)."""
-        if self.structure.sigma is None:
+        if self.structure.spatial:
             return [spatial_sigma(self.structure.name, theta[self.group_slice(b.group)],
                                   b.dist) for b in blocks]
         full = [self.full(theta, g) for g in range(self.n_groups)]
@@ -71,28 +71,33 @@ class SigmaMap:
 
     def jacobians(self, theta: np.ndarray, blocks: list[Block]) -> list[np.ndarray]:
         """∂Σ_b/∂θ_k for the block's group parameters: one (k, t, t) array per block."""
-        if self.structure.sigma is None:
+        if self.structure.spatial:
             return [self._group_jac(self._block_fn(b), theta[self.group_slice(b.group)])
                     for b in blocks]
         full = [self._group_jac(lambda th: self.structure.sigma(th, self.m),
                                 theta[self.group_slice(g)]) for g in range(self.n_groups)]
         return [full[b.group][:, b.visits][:, :, b.visits] for b in blocks]
 
+    def _second(self, fn: Callable[[np.ndarray], np.ndarray], th: np.ndarray) -> np.ndarray:
+        out = []
+        for ell in range(len(th)):
+            d = 1e-4 * max(1.0, abs(th[ell]))
+            up, dn = th.copy(), th.copy()
+            up[ell] += d
+            dn[ell] -= d
+            out.append((self._group_jac(fn, up) - self._group_jac(fn, dn)) / (2 * d))
+        H = np.array(out)                                      # (l, k, t, t)
+        return 0.5 * (H + H.transpose(1, 0, 2, 3))
+
+    def group_hessian(self, theta: np.ndarray, g: int) -> np.ndarray:
+        """∂²Σ_g/∂θ_k∂θ_l of group g's m × m Σ (non-spatial), (k, k, m, m)."""
+        return self._second(lambda th: self.structure.sigma(th, self.m),
+                            theta[self.group_slice(g)])
+
     def hessians(self, theta: np.ndarray, blocks: list[Block]) -> list[np.ndarray]:
         """∂²Σ_b/∂θ_k∂θ_l: one (k, k, t, t) array per block."""
-        def second(fn: Callable[[np.ndarray], np.ndarray], th: np.ndarray) -> np.ndarray:
-            out = []
-            for ell in range(len(th)):
-                d = 1e-4 * max(1.0, abs(th[ell]))
-                up, dn = th.copy(), th.copy()
-                up[ell] += d
-                dn[ell] -= d
-                out.append((self._group_jac(fn, up) - self._group_jac(fn, dn)) / (2 * d))
-            H = np.array(out)                                  # (l, k, t, t)
-            return 0.5 * (H + H.transpose(1, 0, 2, 3))
-        if self.structure.sigma is None:
-            return [second(self._block_fn(b), theta[self.group_slice(b.group)])
+        if self.structure.spatial:
+            return [self._second(self._block_fn(b), theta[self.group_slice(b.group)])
                     for b in blocks]
-        full = [second(lambda th: self.structure.sigma(th, self.m),
-                       theta[self.group_slice(g)]) for g in range(self.n_groups)]
+        full = [self.group_hessian(theta, g) for g in range(self.n_groups)]
         return [full[b.group][:, :, b.visits][:, :, :, b.visits] for b in blocks]

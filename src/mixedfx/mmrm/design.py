@@ -54,6 +54,7 @@ class MmrmDesign:
     coords: np.ndarray | None         # (n, d) spatial coordinates
     weights: np.ndarray               # per used row (ones without weights)
     blocks: list[Block] = field(default_factory=list)
+    n_subjects_data: int = 0          # subjects in the data, with or without a used row
 
     @property
     def n_groups(self) -> int:
@@ -137,7 +138,8 @@ def build_design(fixed: str, term: CovarianceTerm, data: Any, weights: Any) -> M
     w = frame.weights if frame.weights is not None else np.ones(frame.n)
     design = MmrmDesign(frame, term, visit_levels, group_levels, subject_levels,
                         subject_codes, visit_codes, group_codes, coords,
-                        np.asarray(w, dtype=float))
+                        np.asarray(w, dtype=float),
+                        n_subjects_data=int(data[term.subject].dropna().nunique()))
     _check(design)
     design.blocks = make_blocks(design)
     return design

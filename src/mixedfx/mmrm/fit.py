@@ -1,11 +1,11 @@
 """Fit an MMRM: minimize the REML / ML criterion over θ (quasi-Newton with the analytic
 gradient, then Newton steps with the Hessian), and return the estimates with the Hessian.
 
-The Hessian H of −2ℓ is the central difference of the analytic gradient (error O(h²),
-h = 1e-4 |θ|-scaled); the asymptotic covariance of θ̂ is 2 H⁻¹ (the inverse observed
-information, as SAS's ASYCOV and mmrm's `theta_vcov`). A fit whose gradient does not vanish
-or whose Hessian is not positive definite raises `ConvergenceError` with a suggestion to use
-a simpler structure (mmrm tries other optimizers, then fails the same way).
+The Hessian H of −2ℓ is analytic (`mixedfx.mmrm.hessian`); the asymptotic covariance of
+θ̂ is 2 H⁻¹ (the inverse observed information, as SAS's ASYCOV and mmrm's `theta_vcov`). A
+fit whose gradient does not vanish or whose Hessian is not positive definite raises
+`ConvergenceError` with a suggestion to use a simpler structure (mmrm tries other
+optimizers, then fails the same way).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from mixedfx.errors import ConvergenceError
 from mixedfx.mmrm.batched import stack_blocks
 from mixedfx.mmrm.derivatives import SigmaMap
 from mixedfx.mmrm.design import MmrmDesign
+from mixedfx.mmrm.hessian import hessian
 from mixedfx.mmrm.likelihood import NotPositiveDefiniteError, State, evaluate, gradient
 
 
@@ -62,16 +63,9 @@ class Objective:
             return np.inf, np.zeros_like(theta)
         return st.deviance, self.grad(st)
 
-    def hessian(self, theta: np.ndarray) -> np.ndarray:
-        k = len(theta)
-        H = np.empty((k, k))
-        for j in range(k):
-            h = 1e-4 * max(1.0, abs(theta[j]))
-            up, dn = theta.copy(), theta.copy()
-            up[j] += h
-            dn[j] -= h
-            H[:, j] = (self.grad(self.state(up)) - self.grad(self.state(dn))) / (2 * h)
-        return 0.5 * (H + H.T)
+    def hessian(self, st: State) -> np.ndarray:
+        """The analytic Hessian of −2ℓ at the state's θ (`mixedfx.mmrm.hessian`)."""
+        return hessian(st, self.blocks, self.smap, self.reml)
 
 
 def start_values(obj: Objective) -> np.ndarray:
@@ -102,6 +96,35 @@ def _fail(obj: Objective, why: str) -> ConvergenceError:
                             "instead of us) or check the data")
 
 
+def _newton_polish(obj: Objective, theta: np.ndarray, st: State
+                   ) -> tuple[np.ndarray, State, np.ndarray]:
+    """Newton steps with the analytic Hessian (halved until −2ℓ decreases) from the
+    quasi-Newton end point; returns θ, its state and the Hessian there."""
+    H = obj.hessian(st)
+    for _ in range(20):
+        g = obj.grad(st)
+        if np.max(np.abs(g)) < 1e-8:
+            break
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        for t in 0.5 ** np.arange(12):
+            try:
+                cand = obj.state(theta - t * step)
+            except NotPositiveDefiniteError:
+                continue
+            if cand.deviance <= st.deviance + 1e-10:
+                break
+        else:
+            break
+        if np.max(np.abs(t * step)) < 1e-12:
+            break
+        theta, st = theta - t * step, cand
+        H = obj.hessian(st)
+    return theta, st, H
+
+
 def fit_mmrm(design: MmrmDesign, reml: bool, start: np.ndarray | None = None) -> MmrmFit:
     """Minimize −2ℓ over θ and return the optimum with its Hessian."""
     obj = Objective(design, reml)
@@ -115,22 +138,7 @@ def fit_mmrm(design: MmrmDesign, reml: bool, start: np.ndarray | None = None) ->
         st = obj.state(theta)
     except NotPositiveDefiniteError:
         raise _fail(obj, "Σ is not positive definite at the optimizer's end point") from None
-    H = obj.hessian(theta)
-    for _ in range(4):                                  # Newton polish
-        g = obj.grad(st)
-        if np.max(np.abs(g)) < 1e-8:
-            break
-        try:
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            break
-        try:
-            cand = obj.state(theta - step)
-        except NotPositiveDefiniteError:
-            break
-        if cand.deviance > st.deviance + 1e-10:
-            break
-        theta, st = theta - step, cand
+    theta, st, H = _newton_polish(obj, theta, st)
     g = obj.grad(st)
     ev = np.linalg.eigvalsh(H)
     scale = max(1.0, abs(st.deviance))

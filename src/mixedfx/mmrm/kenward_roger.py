@@ -75,7 +75,7 @@ def sas_second_order(fit: Any, blocks: list[Any]) -> np.ndarray:
     structure = smap.structure.name
     if structure in LINEAR:
         return np.zeros((p, p))
-    spatial = smap.structure.sigma is None
+    spatial = smap.structure.spatial
     m = 2 if spatial else smap.m
     unit = np.array([[0.0, 1.0], [1.0, 0.0]])
 

@@ -158,7 +158,7 @@ def gradient(state: State, smap: SigmaMap, reml: bool) -> np.ndarray:
             rho = 1.0 / (1.0 + np.exp(-state.theta[sl][1]))
             g[sl] += [np.sum(G[sel] * S[sel]),
                       (1.0 - rho) * np.sum(G[sel] * S[sel] * power[sel])]
-    if smap.structure.sigma is not None:
+    if not smap.structure.spatial:
         for grp in range(smap.n_groups):
             J = smap.group_jacobian(state.theta, grp)                # (k, m, m)
             g[smap.group_slice(grp)] += np.einsum("tu,ktu->k", Gfull[grp], J)

@@ -1,8 +1,8 @@
 """The fitted MMRM (`mfx.mmrm`): estimates, criteria, coefficient table, intervals, Type III
 F tests, the covariance estimate and LS-means support, with SAS PROC MIXED's conventions
 (ML standard errors without nlme's N/(N − p) rescaling; AIC counts the covariance parameters
-for REML and covariance plus fixed-effects parameters for ML; BIC's penalty uses the log of
-the number of subjects).
+for REML and covariance plus fixed-effects parameters for ML; AICC uses n − p observations
+for REML; BIC's penalty uses the log of the number of subjects in the data).
 """
 
 from __future__ import annotations
@@ -101,20 +101,26 @@ class MmrmModel:
         return self.nobs - len(self._names)
 
     @property
+    def npar(self) -> int:
+        """Parameters counted by SAS's criteria: the covariance parameters, plus the fixed
+        effects for ML fits."""
+        return self.n_theta + (0 if self.REML else len(self._names))
+
+    @property
     def aic(self) -> float:
-        k = self.n_theta + (0 if self.REML else len(self._names))
-        return self.deviance + 2.0 * k
+        return self.deviance + 2.0 * self.npar
 
     @property
     def aicc(self) -> float:
-        k = self.n_theta + (0 if self.REML else len(self._names))
+        k = self.npar
         n = self.nobs - (len(self._names) if self.REML else 0)
         return self.aic + 2.0 * k * (k + 1) / (n - k - 1)
 
     @property
     def bic(self) -> float:
-        k = self.n_theta + (0 if self.REML else len(self._names))
-        return self.deviance + k * math.log(self.n_subjects)
+        """SAS's BIC: the penalty uses the number of subjects in the data, including those
+        whose rows all lack the response (SAS's "Subjects" dimension)."""
+        return self.deviance + self.npar * math.log(self._design.n_subjects_data)
 
     # -- inference ----------------------------------------------------------------------
     def coef_table(self) -> pd.DataFrame:
@@ -156,8 +162,12 @@ class MmrmModel:
         r, ddf, F, p = self._inf.f_test(L)
         return pd.Series({"NumDF": r, "DenDF": ddf, "F value": F, "Pr(>F)": p})
 
-    def contrast_se_df(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """SE and df of the rows of L (used by `mfx.emmeans`)."""
+    def contrast_se_df(self, L: np.ndarray, ddf: str | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """SE and df of the rows of L with the fit's method (used by `mfx.emmeans`)."""
+        if ddf is not None:
+            raise ArgumentError("an MMRM's df method is chosen when it is fitted "
+                                "(mfx.mmrm(method=...)); lmer_df does not apply")
         V = self._inf.vcov
         se = np.sqrt(np.einsum("ij,jk,ik->i", L, V, L))
         return se, np.array([self._inf.df_1d(row) for row in L])

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Sigma = Callable[[np.ndarray, int], np.ndarray]
 
-
-def _rho(t: np.ndarray) -> np.ndarray:
+def rho_of(t: np.ndarray) -> np.ndarray:
+    """mmrm's map to correlations, θ / √(1 + θ²)."""
     return t / np.sqrt(1.0 + t * t)
 
 
@@ -89,22 +88,6 @@ def _cs_corr(t: np.ndarray, m: int) -> np.ndarray:
     return (1.0 - r) * np.eye(m) + r * np.ones((m, m))
 
 
-def _homogeneous(corr: Callable[[np.ndarray, int], np.ndarray], rho: bool = True) -> Sigma:
-    def sigma(th: np.ndarray, m: int) -> np.ndarray:
-        par = th[1:]
-        R = corr(_rho(par) if rho else par[0], m)
-        return np.exp(2.0 * th[0]) * R
-    return sigma
-
-
-def _heterogeneous(corr: Callable[[np.ndarray, int], np.ndarray], rho: bool = True) -> Sigma:
-    def sigma(th: np.ndarray, m: int) -> np.ndarray:
-        par = th[m:]
-        R = corr(_rho(par) if rho else par[0], m)
-        return _scale(np.exp(th[:m]), R)
-    return sigma
-
-
 def spatial_sigma(structure: str, th: np.ndarray, dist: np.ndarray) -> np.ndarray:
     """Σ of one subject from its distance matrix (sp_exp / sp_gau)."""
     log_rho = -np.log1p(np.exp(-th[1]))
@@ -112,33 +95,58 @@ def spatial_sigma(structure: str, th: np.ndarray, dist: np.ndarray) -> np.ndarra
     return np.exp(th[0]) * np.exp(power * log_rho)
 
 
+def _corr_count(kind: str, m: int) -> int:
+    return {"us": m * (m - 1) // 2, "lags": m - 1, "one": 1}[kind]
+
+
 @dataclass(frozen=True)
 class Structure:
-    """A covariance structure: its parameter count and Σ(θ) for m visits."""
+    """A covariance structure: its parameter count and Σ(θ) for m visits. `corr` maps the
+    correlation parameters (after θ / √(1 + θ²) when `mapped`) to the m × m correlation
+    matrix; None for us (its own Cholesky form) and the spatial structures. Only
+    module-level functions are stored, so fitted models pickle."""
 
     name: str
     heterogeneous: bool
-    n_corr: Callable[[int], int]
-    sigma: Sigma | None                     # None for spatial structures
+    corr_kind: str                      # "us", "lags" (m − 1), "one"
+    corr: Callable[[np.ndarray, int], np.ndarray] | None = None
+    mapped: bool = True
+
+    @property
+    def spatial(self) -> bool:
+        return self.name in ("sp_exp", "sp_gau")
+
+    def n_corr(self, m: int) -> int:
+        return _corr_count(self.corr_kind, m)
+
+    def sigma(self, th: np.ndarray, m: int) -> np.ndarray:
+        """Σ(θ), m × m (non-spatial structures)."""
+        if self.name == "us":
+            return _us(th, m)
+        k = m if self.heterogeneous else 1
+        par = th[k:]
+        R = self.corr(rho_of(par) if self.mapped else par[0], m)
+        if self.heterogeneous:
+            return _scale(np.exp(th[:m]), R)
+        return np.exp(2.0 * th[0]) * R
 
     def n_params(self, m: int) -> int:
-        if self.sigma is None:
+        if self.spatial:
             return 2
         return (m if self.heterogeneous else 1) + self.n_corr(m)
 
     def start(self, sd: np.ndarray) -> np.ndarray:
-        """Start values: the visits' marginal SDs, zero correlation parameters (for cs a
-        small positive correlation, spatial ρ = 0.5)."""
-        m = len(sd)
-        if self.sigma is None:
+        """Start values: the visits' marginal SDs, zero correlation parameters (spatial:
+        the mean variance, ρ = 0.5)."""
+        if self.spatial:
             return np.array([np.log(np.mean(sd ** 2)), 0.0])
+        m = len(sd)
         lsd = np.log(sd) if self.heterogeneous else np.array([np.log(np.mean(sd))])
-        corr = np.zeros(self.n_corr(m))
-        return np.concatenate([lsd, corr])
+        return np.concatenate([lsd, np.zeros(self.n_corr(m))])
 
     def param_names(self, visits: list[str]) -> list[str]:
         m = len(visits)
-        if self.sigma is None:
+        if self.spatial:
             return ["log_var", "logit_rho"]
         sds = [f"log_sd_{v}" for v in visits] if self.heterogeneous else ["log_sd"]
         if self.name == "us":
@@ -153,17 +161,17 @@ class Structure:
 
 
 STRUCTURE_TABLE: dict[str, Structure] = {
-    "us": Structure("us", True, lambda m: m * (m - 1) // 2, _us),
-    "toep": Structure("toep", False, lambda m: m - 1, _homogeneous(toeplitz_corr)),
-    "toeph": Structure("toeph", True, lambda m: m - 1, _heterogeneous(toeplitz_corr)),
-    "ar1": Structure("ar1", False, lambda m: 1, _homogeneous(ar1_corr)),
-    "ar1h": Structure("ar1h", True, lambda m: 1, _heterogeneous(ar1_corr)),
-    "ad": Structure("ad", False, lambda m: m - 1, _homogeneous(ante_corr)),
-    "adh": Structure("adh", True, lambda m: m - 1, _heterogeneous(ante_corr)),
-    "cs": Structure("cs", False, lambda m: 1, _homogeneous(_cs_corr, rho=False)),
-    "csh": Structure("csh", True, lambda m: 1, _heterogeneous(_cs_corr, rho=False)),
-    "sp_exp": Structure("sp_exp", False, lambda m: 1, None),
-    "sp_gau": Structure("sp_gau", False, lambda m: 1, None),
+    "us": Structure("us", True, "us"),
+    "toep": Structure("toep", False, "lags", toeplitz_corr),
+    "toeph": Structure("toeph", True, "lags", toeplitz_corr),
+    "ar1": Structure("ar1", False, "one", ar1_corr),
+    "ar1h": Structure("ar1h", True, "one", ar1_corr),
+    "ad": Structure("ad", False, "lags", ante_corr),
+    "adh": Structure("adh", True, "lags", ante_corr),
+    "cs": Structure("cs", False, "one", _cs_corr, mapped=False),
+    "csh": Structure("csh", True, "one", _cs_corr, mapped=False),
+    "sp_exp": Structure("sp_exp", False, "one"),
+    "sp_gau": Structure("sp_gau", False, "one"),
 }
 
 DESCRIPTIONS = {

@@ -18,11 +18,12 @@ from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.gls_engine.fit import GlsFit, fit_gls
 from mixedfx.optimize import Control
+from mixedfx.results.gls_ddf import GlsDdfMethods
 from mixedfx.results.persist import Saveable
 from mixedfx.results.residual_structures import ResidualStructureAccess, structure_lines
 
 
-class GlsModel(Saveable, ResidualStructureAccess):
+class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     """A model fitted by generalized least squares (nlme's `gls` object)."""
 
     def __init__(self, frame: ModelFrame, fit: GlsFit, control: Control,
@@ -175,8 +176,9 @@ class GlsModel(Saveable, ResidualStructureAccess):
         return pd.DataFrame({"lower": self.beta - q * se, "upper": self.beta + q * se},
                             index=self._frame.fixef_names)
 
-    def summary(self) -> str:
-        """nlme's `summary.gls` printout."""
+    def summary(self, ddf: str | None = None) -> str:
+        """nlme's `summary.gls` printout; with `ddf` ("Satterthwaite", "Residual") the
+        coefficient table is `coef_table(ddf)` (Estimate, Std. Error, df, t value, Pr(>|t|))."""
         from mixedfx.results.rformat import format_real, print_coefmat, print_named_vector
 
         method = "REML" if self.REML else "maximum likelihood"
@@ -189,7 +191,8 @@ class GlsModel(Saveable, ResidualStructureAccess):
         lines = structure_lines(self.var_struct, self.cor_struct)
         if lines:
             out += ["", *lines]
-        out += ["", "Coefficients:", print_coefmat(self.coefficients, 4).rstrip("\n")]
+        table = self.coefficients if ddf is None else self.coef_table(ddf)
+        out += ["", "Coefficients:", print_coefmat(table, 4).rstrip("\n")]
         z = self._residual_values("pearson")
         q = np.quantile(z, [0, 0.25, 0.5, 0.75, 1])
         out += ["", "Standardized residuals:",

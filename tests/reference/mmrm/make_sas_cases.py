@@ -4,7 +4,7 @@ located by its literal text in the test file so that every check cites file and 
 
 Usage: python make_sas_cases.py <dir with mmrm's tests/testthat/*.R and, below it, the
 design/ listings used: predict_interval/{un,toep}_satterthwaite.csv, Robust/*_lsmean.csv,
-ddfm_covtype/kr{,1}_spexp.csv>
+ddfm_covtype/kr{,1}_spexp.csv, SAS/sas_log_simple{,_reml}.txt>
 
 Only values the mmrm tests attribute to SAS (design/SAS, design/Robust, design/anova,
 design/ddfm_covtype listings) are used; never mmrm's own output.
@@ -185,11 +185,19 @@ for reml, tag, dev, se, b0, v, r in [
               sig(FIT, A, "sigma_var", [v[1]], group="TRT", index=0),
               sig(FIT, A, "sigma_lower", [r[0]], 1e-2, group="PBO", index=0),
               sig(FIT, A, "sigma_lower", [r[1]], 1e-2, group="TRT", index=0)])
-for reml, tag, dev, se, b0 in [(False, "ml", "3764.21336404", "0.3363", "41.8492"),
-                               (True, "reml", "3764.55218946", "0.3372", "41.8458")]:
+for reml, tag, dev, se, b0, var, rho in [
+        (False, "ml", "3764.21336404", "0.3363", "41.8492",
+         ["122.6", "45.101", "21.2903", "125.92", "82.6", "31.2298", "44.5561", "234.25"],
+         ["0.07915", "0.2082"]),
+        (True, "reml", "3764.55218946", "0.3372", "41.8458",
+         ["122.64", "45.1705", "21.411", "126.14", "82.7175", "31.3308", "44.6841", "234.52"],
+         ["0.08074", "0.2097"])]:
     A = f"sas_group_csh_{tag}.txt"
     fit_case(f"group_csh_{tag}", "FEV1 ~ csh(AVISIT | ARMCD / USUBJID)", reml, A, dev, se,
-             b0, [])
+             b0, [sig(FIT, A, "sigma_var", var[:4], group="PBO"),
+                  sig(FIT, A, "sigma_var", var[4:], group="TRT"),
+                  sig(FIT, A, "corr", rho[:1], group="PBO", pairs=[[0, 1]]),
+                  sig(FIT, A, "corr", rho[1:], group="TRT", pairs=[[0, 1]])])
 for reml, tag, dev, b0, corr2, v in [(False, "ml", "3875.95353357", "42.3252", "0.1805",
                                       "88.7005"),
                                      (True, "reml", "3875.49946734", "42.3254", "0.1823",
@@ -393,15 +401,21 @@ for struct, vcov, fit, sd in [
         ("cs", "Asymptotic", ("44.0595030539703", "44.0595030539703"),
          ("9.10525401644359", "9.10525401644359")),
         ("cs", "Kenward-Roger", ("44.0595030539703", "44.0595030539703"),
-         ("9.13792825096229", "9.13792825096229"))]:
+         ("9.13792825096229", "9.13792825096229")),
+        ("sp_exp", "Asymptotic", ("43.0487253094136", "41.7658999941086"),
+         ("8.70129696071474", "8.78510718323017")),
+        ("sp_exp", "Kenward-Roger", ("43.0487253094136", "41.7658999941086"),
+         ("8.73761421183867", "8.82021391504478"))]:
     name = struct if struct != "us" else "unstructured"
     a = where(T, f"predict gives same result with sas in {name}")
     if vcov == "Kenward-Roger" and struct != "us":      # the second block: adjusted vcov
         a = where(T, "sas_res_p <-", where(T, "sas_res_p <-", a)) - 1
     method = "Satterthwaite" if vcov in (None, "Asymptotic") else vcov
     cases.append({"id": f"predict_{struct}_{(vcov or 'default').replace('-', '_').lower()}",
-                  "formula": f"FEV1 ~ ARMCD + {struct}(AVISIT | USUBJID)", "reml": True,
-                  "method": method, "vcov": None,
+                  "formula": "FEV1 ~ ARMCD + " + ("sp_exp(VISITN, VISITN2 | USUBJID)"
+                                                  if struct == "sp_exp" else
+                                                  f"{struct}(AVISIT | USUBJID)"),
+                  "reml": True, "method": method, "vcov": None,
                   "weights": None,
                   "checks": [check("predict_fit", T, list(fit), a, 1e-3, rows=[0, 2]),
                              check("predict_se", T, list(sd), a, 1e-3, rows=[0, 2])]})
@@ -456,6 +470,17 @@ for vcov, file in [("Kenward-Roger", "kr1_spexp.csv"), ("Kenward-Roger-Linear", 
                                    contrast=[0, 1]),
                              check("contrast_se", f, [row["StdErr"]], 1, 1e-4, contrast=[0, 1]),
                              check("contrast_df", f, [row["DF"]], 1, 1e-3, contrast=[0, 1])]})
+
+# ---- fit statistics from the SAS listings (printed to one decimal) --------------------------
+for cid, file in [("us_ml", "design/SAS/sas_log_simple.txt"),
+                  ("us_reml", "design/SAS/sas_log_simple_reml.txt")]:
+    lines = _lines.setdefault(file, (SRC / file).read_text().splitlines())
+    case = next(c for c in cases if c["id"] == cid)
+    for what, label in [("aic", "AIC (Smaller"), ("aicc", "AICC (Smaller"),
+                        ("bic", "BIC (Smaller")]:
+        line = where(file, label)
+        value = lines[line - 1].split()[-1]
+        case["checks"].append(dict(check(what, file, [value], line - 1, 0.0), atol=0.05))
 
 out["cases"] = cases
 Path(__file__).with_name("sas_cases.json").write_text(json.dumps(out, indent=1) + "\n")
