@@ -27,13 +27,14 @@ def _data(name: str) -> pd.DataFrame:
     d = mfx.datasets.load(name)
     if name == "sleepstudy":
         d["phase"] = np.where(d.Days <= 4, "early", "late")
+        d["w"] = d.Days + 1.0
     return d
 
 
 def _fit(case: dict) -> object:
     d = _data(case["data"])
     if case["fun"] == "lm":
-        return mfx.lm(case["formula"], d)
+        return mfx.lm(case["formula"], d, weights=case.get("weights"))
     return mfx.glm(case["formula"], d, family=case["family"])
 
 
