@@ -12,6 +12,8 @@ write.csv(epil[, c("y", "pos", "trt", "lbase", "lage", "subject", "visit")], "ep
 ep <- read.csv("epil_visits.csv", stringsAsFactors = TRUE)
 ep$subject <- factor(ep$subject)
 cb <- lme4::cbpp
+ss <- lme4::sleepstudy
+ss$phase <- ifelse(ss$Days <= 4, "early", "late")
 gt <- lme4::grouseticks
 models <- list(
   cbpp_logit = glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cb,
@@ -21,6 +23,8 @@ models <- list(
   ticks_pois = glmer(TICKS ~ YEAR + cHEIGHT + (1 | BROOD), gt, family = poisson),
   epil_pois = glmer(y ~ visit + trt + lbase + (1 | subject), ep, family = poisson),
   epil_logit = glmer(pos ~ visit + trt + lbase + (1 | subject), ep, family = binomial),
+  ticks_nb = glmer.nb(TICKS ~ YEAR + cHEIGHT + (1 | BROOD), gt),
+  sleep_lmm = lmer(Reaction ~ Days + phase + (1 | Subject), ss),
   epil_glm = glm(y ~ visit + trt + lbase, data = ep, family = poisson),
   cbpp_glm = glm(cbind(incidence, size - incidence) ~ period, data = cb, family = binomial))
 cases <- list(
@@ -35,6 +39,8 @@ cases <- list(
   list(key = "epil_pois_trt", model = "epil_pois", specs = "trt"),
   list(key = "epil_logit_visit_by_trt", model = "epil_logit", specs = "visit", by = "trt"),
   list(key = "epil_logit_trt_visit", model = "epil_logit", specs = c("trt", "visit")),
+  list(key = "ticks_nb_year", model = "ticks_nb", specs = "YEAR"),
+  list(key = "sleep_lmm_phase", model = "sleep_lmm", specs = "phase"),
   list(key = "epil_glm_visit", model = "epil_glm", specs = "visit"),
   list(key = "cbpp_glm_period", model = "cbpp_glm", specs = "period"))
 out <- list()
