@@ -58,6 +58,8 @@ def test_method_and_errors() -> None:
     assert fit.anova(test="LRT").equals(mfx.anova(fit, test="Chisq"))
     with pytest.raises(ArgumentError, match="test must be"):
         fit.anova(test="Rao")
+    with pytest.warns(UserWarning, match="F test with a 'binomial' family is inappropriate"):
+        fit.anova(test="F")
     lm_fit = _fit(REF["lm_sleep"]["case"])
     with pytest.raises(ArgumentError, match="single glm"):
         mfx.anova(lm_fit, test="Chisq")

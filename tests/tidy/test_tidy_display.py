@@ -82,5 +82,7 @@ def test_display_matches_arm(key: str, variant: str) -> None:
 def test_display_refuses_other_objects() -> None:
     with pytest.raises(ArgumentError, match="lmer, glmer, lm or glm"):
         mfx.display("model")
+    with pytest.raises(ArgumentError, match="lmer, glmer, lm or glm"):
+        mfx.display(mfx.gls("distance ~ age", mfx.datasets.load("Orthodont")))
     with pytest.raises(ArgumentError, match="digits"):
         mfx.display(models()["lm_sleep"], digits=-1)
