@@ -27,13 +27,14 @@ def _data(name: str) -> pd.DataFrame:
     d = mfx.datasets.load(name)
     if name == "sleepstudy":
         d["phase"] = np.where(d.Days <= 4, "early", "late")
+        d["w"] = d.Days + 1.0
     return d
 
 
 def _fit(case: dict) -> object:
     d = _data(case["data"])
     if case["fun"] == "lm":
-        return mfx.lm(case["formula"], d)
+        return mfx.lm(case["formula"], d, weights=case.get("weights"))
     return mfx.glm(case["formula"], d, family=case["family"])
 
 
@@ -57,6 +58,8 @@ def test_method_and_errors() -> None:
     assert fit.anova(test="LRT").equals(mfx.anova(fit, test="Chisq"))
     with pytest.raises(ArgumentError, match="test must be"):
         fit.anova(test="Rao")
+    with pytest.warns(UserWarning, match="F test with a 'binomial' family is inappropriate"):
+        fit.anova(test="F")
     lm_fit = _fit(REF["lm_sleep"]["case"])
     with pytest.raises(ArgumentError, match="single glm"):
         mfx.anova(lm_fit, test="Chisq")

@@ -35,6 +35,10 @@ def _data(name: str) -> pd.DataFrame:
         d = pd.read_csv(HERE / "epil.csv")
         d["subject"] = d["subject"].astype(str)
         return d
+    if name == "sleep01":
+        d = mfx.datasets.load("sleepstudy")
+        d["slow"] = (d["Reaction"] > 300).astype(int)
+        return d
     return mfx.datasets.load(name)
 
 

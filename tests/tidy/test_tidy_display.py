@@ -1,6 +1,7 @@
 """display() against arm 1.13-1's printed output (tests/reference/extra/display/make_display.R
 -> display.json) for lmer (REML and ML, slopes with a correlation, crossed factors), glmer
-(binomial, Poisson), lm and glm (binomial, Poisson, Gaussian with its dispersion lines), each
+(binomial, Poisson), nested and uncorrelated (`||`, printed in lme4's expanded call) terms,
+lm and glm (binomial, Poisson, Gaussian with its dispersion lines), each
 with the defaults, `detail=True` and `digits=3`.
 
 LMM, lm and glm lines must be identical. GLMM numbers come from lme4's Laplace optimum, which
@@ -39,6 +40,9 @@ def models() -> dict:
             "lmer_sleep_ml": mfx.lmer("Reaction ~ Days + (1 | Subject)", ss, REML=False),
             "lmer_orth": mfx.lmer("distance ~ age * Sex + (age | Subject)", o),
             "lmer_penicillin": mfx.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", pen),
+            "lmer_pastes_nested": mfx.lmer("strength ~ 1 + (1 | batch / cask)",
+                                           mfx.datasets.load("Pastes")),
+            "lmer_sleep_uncor": mfx.lmer("Reaction ~ Days + (Days || Subject)", ss),
             "glmer_cbpp": mfx.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
                                     cb, family="binomial"),
             "glmer_ticks": mfx.glmer("TICKS ~ YEAR + cHEIGHT + (1 | BROOD)", gt,
@@ -78,5 +82,7 @@ def test_display_matches_arm(key: str, variant: str) -> None:
 def test_display_refuses_other_objects() -> None:
     with pytest.raises(ArgumentError, match="lmer, glmer, lm or glm"):
         mfx.display("model")
+    with pytest.raises(ArgumentError, match="lmer, glmer, lm or glm"):
+        mfx.display(mfx.gls("distance ~ age", mfx.datasets.load("Orthodont")))
     with pytest.raises(ArgumentError, match="digits"):
         mfx.display(models()["lm_sleep"], digits=-1)

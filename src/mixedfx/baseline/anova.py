@@ -16,6 +16,7 @@ estimate on d = its residual df).
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -87,6 +88,9 @@ def glm_anova(model: GeneralizedLinearModel, test: str | None = None) -> AnovaTa
         names.append(label)
         prev = dev
     columns = list(GLM_COLUMNS)
+    if kind == "F" and not fam.has_dispersion:
+        warnings.warn(f"using F test with a '{fam.name}' family is inappropriate", UserWarning,
+                      stacklevel=3)
     if kind is not None:
         phi = model.dispersion
         df_phi = np.inf if not fam.has_dispersion else model.df_residual

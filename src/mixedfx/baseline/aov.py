@@ -25,7 +25,9 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.baseline.base import baseline_frame
-from mixedfx.errors import ArgumentError, FormulaError
+from mixedfx.errors import ArgumentError, DataError, FormulaError
+from mixedfx.formula import parse_formula
+from mixedfx.frame.model_frame import MissingDataWarning, as_pandas
 from mixedfx.frame.rank import orthonormal_basis
 from mixedfx.inference.contrasts import term_columns
 from mixedfx.inference.fixed_anova import AnovaTable, make_table
@@ -103,6 +105,25 @@ def _stratum_table(y: np.ndarray, X: np.ndarray, col_term: list[str],
     return make_table(rows, names, columns, [])
 
 
+def _complete_rows(data: pd.DataFrame, formulas: list[str], na_action: str) -> pd.DataFrame:
+    """The rows without missing values in any variable of the formulas (R's na.omit of the
+    model frame of the treatment and Error() variables together)."""
+    if na_action not in ("omit", "fail"):
+        raise ArgumentError(f"na_action must be 'omit' or 'fail', got {na_action!r}")
+    columns = list(map(str, data.columns))
+    used = list(dict.fromkeys(v for f in formulas for v in parse_formula(f, columns).variables))
+    missing = data[used].isna().any(axis=1).to_numpy()
+    n = int(missing.sum())
+    if n == 0:
+        return data
+    if na_action == "fail":
+        raise DataError(f"missing values in {n} row(s) of the model's variables "
+                        "(na_action='fail')")
+    warnings.warn(f"{n} observation(s) deleted due to missingness", MissingDataWarning,
+                  stacklevel=3)
+    return data.loc[~missing]
+
+
 def aov(formula: str, data: Any, na_action: str = "omit") -> AovStrata:
     """R's `summary(aov(formula, data))` for a formula with an `Error()` term: a dict of
     ANOVA tables by stratum, keyed "Error: subject", "Error: subject:A", ..., "Error: Within"
@@ -113,19 +134,18 @@ def aov(formula: str, data: Any, na_action: str = "omit") -> AovStrata:
     lhs = treatment.split("~", 1)[0].strip()
     if not lhs:
         raise FormulaError(f"aov needs a response on the left of '~', got {formula!r}")
-    variables = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    error_formula = f"{lhs} ~ {error}"
+    variables = _complete_rows(as_pandas(data), [treatment, error_formula], na_action)
     frame = baseline_frame(treatment, variables, None, None, na_action, glm=False, what="aov")
-    rows = frame.frame.index
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")        # the error model's aliased columns are dropped
-        eframe = baseline_frame(f"{lhs} ~ {error}", variables.loc[rows], None, None,
-                                "fail", glm=False, what="aov Error()")
-    if eframe.n != frame.n:
-        raise ArgumentError("the Error() variables have missing values where the treatment "
-                            "variables have none; drop those rows first")
+        eframe = baseline_frame(error_formula, variables, None, None, na_action, glm=False,
+                                what="aov Error()")
     col_term = [frame.fixed_design.column_terms[j] for j in frame.kept_columns]
     e_terms = [(t, cols) for t, cols in term_columns(eframe).items()]
     Qe, kept = orthonormal_basis(eframe.X)
+    if eframe.dropped_columns or len(kept) < eframe.X.shape[1]:
+        warnings.warn("Error() model is singular", UserWarning, stacklevel=2)
     y, X = frame.y, frame.X
     out = AovStrata()
     for name, cols in e_terms:

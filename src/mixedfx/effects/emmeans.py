@@ -10,8 +10,9 @@ Inference: LMMs use Kenward–Roger (pbkrtest's adjusted covariance Φ_A and df;
 default when pbkrtest is present and n ≤ 3000) or Satterthwaite (lmerTest's df, vcov(β̂)), or
 `lmer_df="asymptotic"`; GLMMs and GLMs without dispersion are asymptotic (df = Inf, normal
 quantiles: columns asymp.LCL / asymp.UCL); `lm` fits use the residual df.
-`type="response"` back-transforms GLMM means (named `prob`, `rate` or `response`), SE by the
-delta method, limits by the inverse link.
+`type="response"` back-transforms GLMM means (named `prob`, `rate` or `response`) and the means
+of a linear model of log(y), log10(y), log2(y) or sqrt(y) (`response`), SE by the delta method,
+limits by the inverse (`effects.response_scale`).
 Contrasts (`pairs`): every pair i < j of EMMs in a by-group, L_i − L_j, with t (or z) tests
 and Tukey's adjustment over the k means of the group (p = P(Q_{k,df} > √2 |t|)),
 `adjust="none"` or `"bonferroni"`; one pair is left unadjusted, as emmeans. With
@@ -32,13 +33,13 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.effects.design import family_of, is_lmm, model_matrix, parse_focal, predictors
+from mixedfx.effects.response_scale import response_scale
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.validate import refuse_unknown_arguments
 
 LMER_DF = {"kenward-roger": "Kenward-Roger", "kenward_roger": "Kenward-Roger",
            "kr": "Kenward-Roger", "satterthwaite": "Satterthwaite",
            "asymptotic": "asymptotic"}
-RESPONSE_NAMES = {"binomial": "prob", "poisson": "rate", "negative.binomial": "response"}
 
 
 def _names(x: str | Sequence[str] | None) -> list[str]:
@@ -172,13 +173,12 @@ def emmeans(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | No
                  stats.norm.ppf(0.5 + level / 2))
     lo, hi = est - q * se, est + q * se
     name = "emmean"
-    fam = family_of(model)
-    if type == "response" and fam is not None and fam.link.name != "identity":
-        link = fam.link
-        se = se * np.abs(link.mu_eta(est))
-        a, b = link.linkinv(lo), link.linkinv(hi)
-        est, lo, hi = link.linkinv(est), np.minimum(a, b), np.maximum(a, b)
-        name = RESPONSE_NAMES.get(fam.name, "response")
+    scale = response_scale(model) if type == "response" else None
+    if scale is not None:
+        se = se * np.abs(scale.derivative(est))
+        a, b = scale.inverse(lo), scale.inverse(hi)
+        est, lo, hi = scale.inverse(est), np.minimum(a, b), np.maximum(a, b)
+        name = scale.name
     out = cells.copy()
     asym = not np.all(np.isfinite(df))
     out[name], out["SE"], out["df"] = est, se, df
@@ -192,7 +192,6 @@ def emmeans(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | No
 
 
 PARENS = re.compile(r"-|\+|/|\*")       # emmeans' option parens: levels wrapped in ( )
-RATIO_NAMES = {"logit": "odds.ratio", "log": "ratio"}
 
 
 def _numeric_label(v: str) -> bool:
@@ -228,17 +227,17 @@ def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None
     ("a - b", labels as `_level_labels`), the by columns, `estimate`, `SE`, `df`, `t.ratio`
     (`z.ratio` when df = Inf) and `p.value`.
 
-    `type="response"` with a logit or log link gives ratios: exp(dᵢⱼ) for the link-scale
-    difference dᵢⱼ, labelled "a / b", named `odds.ratio` (logit) or `ratio` (log), SE by the
-    delta method exp(dᵢⱼ)·SE(dᵢⱼ), a `null` column of 1, and the test and its adjustment on the
-    link scale. Other links (and LMMs) keep link-scale differences, as emmeans ("contrasts are
-    still on the probit scale")."""
+    `type="response"` with a logit or log link (or a linear model of log(y), log10(y),
+    log2(y)) gives ratios: b^dᵢⱼ for the link-scale difference dᵢⱼ (b = e, 10, 2), labelled
+    "a / b", named `odds.ratio` (logit) or `ratio`, SE by the delta method b^dᵢⱼ·ln b·SE(dᵢⱼ),
+    a `null` column of 1, and the test and its adjustment on the link scale. Other scales keep
+    link-scale differences, as emmeans ("contrasts are still on the probit scale")."""
     if adjust not in ("tukey", "none", "bonferroni"):
         raise ArgumentError("adjust must be 'tukey', 'none' or 'bonferroni'")
     if type not in ("link", "response"):
         raise ArgumentError(f"type must be 'link' or 'response', got {type!r}")
-    fam = family_of(model)
-    ratio = RATIO_NAMES.get(fam.link.name) if type == "response" and fam is not None else None
+    scale = response_scale(model) if type == "response" else None
+    ratio = scale.ratio_name if scale is not None else None
     preds = predictors(model)
     sp = parse_focal(_names(specs), preds, "pairs specs")
     bys = parse_focal(_names(by), preds, "pairs by") if by is not None else []
@@ -278,7 +277,8 @@ def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None
             p[i] = min(1.0, p_raw[i] * npairs)
     out = pd.DataFrame(rows)
     if ratio:
-        out[ratio], out["SE"], out["df"], out["null"] = np.exp(est), np.exp(est) * se, df, 1.0
+        r = np.power(scale.base, est)
+        out[ratio], out["SE"], out["df"], out["null"] = r, r * math.log(scale.base) * se, df, 1.0
     else:
         out["estimate"], out["SE"], out["df"] = est, se, df
     out["z.ratio" if not np.all(finite) else "t.ratio"] = stat

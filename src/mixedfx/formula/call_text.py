@@ -27,6 +27,7 @@ from mixedfx.formula.nodes import (
 )
 
 SPACED = frozenset({"~", "|", "||", "+", "-", "*", "%in%"})
+MIXED_FITTERS = frozenset({"lmer", "glmer", "glmer.nb"})
 CUTOFF = 60
 
 
@@ -145,7 +146,8 @@ def _split_top(text: str) -> list[str]:
 def call_text_lines(text: str, columns: Sequence[str] = (), cutoff: int = CUTOFF
                     ) -> list[str]:
     """`call_lines` of a call given as one line of text, `lm(formula = y ~ x, data = d)`:
-    values containing `~` are parsed as formulas (names from `columns`), others kept."""
+    values containing `~` are parsed as formulas (names from `columns`; in lme4's calls with
+    `||` expanded as lme4 stores them), others kept."""
     from mixedfx.formula.syntax import parse_text
 
     func, _, rest = text.partition("(")
@@ -156,6 +158,49 @@ def call_text_lines(text: str, columns: Sequence[str] = (), cutoff: int = CUTOFF
         tag, eq, value = part.partition(" = ")
         if not eq:
             tag, value = "", part
-        node: Node | str = parse_text(value, columns) if "~" in value else value
+        node: Node | str = value
+        if "~" in value:
+            node = parse_text(value, columns)
+            if func.strip() in MIXED_FITTERS:
+                node = expand_double_verts(node)
         args.append((tag or None, node))
     return call_lines(func.strip(), args, cutoff)
+
+
+def _plus_terms(node: Node) -> list[Node]:
+    """The summands of a left side, `1 + Days` -> [1, Days]."""
+    node = node.expr if isinstance(node, Paren) else node
+    if isinstance(node, BinOp) and node.op == "+":
+        return _plus_terms(node.left) + _plus_terms(node.right)
+    return [node]
+
+
+def _is_zero(node: Node) -> bool:
+    return isinstance(node, Num) and node.value == 0
+
+
+def expand_double_verts(node: Node) -> Node:
+    """lme4's `expandDoubleVerts`, which rewrites the call's formula: `(x || g)` becomes
+    `((1 | g) + (0 + x | g))` — the bars replace `x || g` inside its parentheses — with no
+    `(1 | g)` when the left side has `0` or `- 1`."""
+    if isinstance(node, Paren):
+        return Paren(expand_double_verts(node.expr))
+    if isinstance(node, UnaryOp):
+        return UnaryOp(node.op, expand_double_verts(node.operand))
+    if not isinstance(node, BinOp):
+        return node
+    if node.op != "||":
+        return BinOp(node.op, expand_double_verts(node.left), expand_double_verts(node.right))
+    terms = _plus_terms(node.left)
+    no_intercept = any(_is_zero(t) for t in terms) or (
+        isinstance(node.left, BinOp) and node.left.op == "-" and
+        isinstance(node.left.right, Num) and node.left.right.value == 1)
+    bars: list[Node] = [] if no_intercept else [Paren(BinOp("|", Num(1.0), node.right))]
+    for t in terms:
+        if isinstance(t, Num):
+            continue
+        bars.append(Paren(BinOp("|", BinOp("+", Num(0.0), t), node.right)))
+    out = bars[0]
+    for b in bars[1:]:
+        out = BinOp("+", out, b)
+    return out

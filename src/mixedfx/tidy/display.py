@@ -145,7 +145,7 @@ def display(model: Any, digits: int = 2, detail: bool = False) -> Display:
         raise ArgumentError(f"digits must be a non-negative integer, got {digits!r}")
     if not isinstance(detail, bool):
         raise ArgumentError(f"detail must be True or False, got {detail!r}")
-    mixed = hasattr(model, "re_covariances")
+    mixed = hasattr(model, "re_covariances") and bool(model.frame.terms)
     if not mixed and not hasattr(model, "r_squared") and not hasattr(model, "null_deviance"):
         raise ArgumentError("display needs an lmer, glmer, lm or glm fit, got "
                             f"{type(model).__name__}")

@@ -20,9 +20,12 @@ co2 <- read.csv("co2.csv", stringsAsFactors = TRUE)
 co2$fconc <- factor(co2$fconc, levels = c("95", "175", "250", "350", "500", "675", "1000"))
 hsb <- read.csv(gzfile("../../data/HSB.csv.gz"), stringsAsFactors = TRUE)
 hsb$school <- factor(hsb$school)
-data_of <- list(npk = npk, rm2 = rm2, co2 = co2, hsb = hsb)
+rm2m <- rm2
+rm2m$y[c(5, 17)] <- NA                 # unbalanced: rows 5 and 17 dropped by na.omit
+data_of <- list(npk = npk, rm2 = rm2, rm2m = rm2m, co2 = co2, hsb = hsb)
 cases <- list(
   list(key = "rm2_AxB", formula = "y ~ A * B + Error(subject / (A * B))", data = "rm2"),
+  list(key = "rm2_missing", formula = "y ~ A * B + Error(subject / (A * B))", data = "rm2m"),
   list(key = "rm2_A", formula = "y ~ A + Error(subject / A)", data = "rm2"),
   list(key = "npk_block", formula = "yield ~ N * P * K + Error(block)", data = "npk"),
   list(key = "npk_NP", formula = "yield ~ N + P + K + Error(block)", data = "npk"),

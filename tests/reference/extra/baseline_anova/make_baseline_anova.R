@@ -3,6 +3,7 @@
 suppressMessages({library(lme4); library(jsonlite)})
 ss <- lme4::sleepstudy
 ss$phase <- ifelse(ss$Days <= 4, "early", "late")
+ss$w <- ss$Days + 1
 orth <- as.data.frame(nlme::Orthodont)
 orth$Subject <- factor(as.character(orth$Subject))
 cb <- lme4::cbpp
@@ -13,6 +14,10 @@ cases <- list(
   list(key = "lm_sleep", fun = "lm", formula = "Reaction ~ Days * phase", data = "sleepstudy"),
   list(key = "lm_orth", fun = "lm", formula = "distance ~ age + Sex + age:Sex", data = "Orthodont"),
   list(key = "lm_ticks", fun = "lm", formula = "log(TICKS + 1) ~ YEAR + HEIGHT", data = "grouseticks"),
+  list(key = "lm_sleep_weighted", fun = "lm", formula = "Reaction ~ Days + phase",
+       data = "sleepstudy", weights = "w"),
+  list(key = "glm_ticks_noint", fun = "glm", family = "poisson", test = "Chisq",
+       formula = "TICKS ~ 0 + YEAR + cHEIGHT", data = "grouseticks"),
   list(key = "glm_cbpp_chisq", fun = "glm", family = "binomial", test = "Chisq",
        formula = "cbind(incidence, size - incidence) ~ period", data = "cbpp"),
   list(key = "glm_ticks_chisq", fun = "glm", family = "poisson", test = "Chisq",
@@ -28,7 +33,10 @@ cases <- list(
 out <- list()
 for (cs in cases) {
   d <- data_of[[cs$data]]
-  fit <- if (cs$fun == "lm") lm(as.formula(cs$formula), d) else
+  fit <- if (cs$fun == "lm") {
+    if (is.null(cs$weights)) lm(as.formula(cs$formula), d) else
+      lm(as.formula(cs$formula), d, weights = d[[cs$weights]])
+  } else
     glm(as.formula(cs$formula), family = cs$family, data = d)
   a <- if (is.null(cs$test)) anova(fit) else anova(fit, test = cs$test)
   tab <- as.data.frame(a)

@@ -8,6 +8,7 @@ cbpp <- lme4::cbpp
 grouseticks <- lme4::grouseticks
 Orthodont <- as.data.frame(nlme::Orthodont)
 Orthodont$Subject <- factor(as.character(Orthodont$Subject))
+Pastes <- lme4::Pastes
 cases <- list(
   list(key = "lmer_sleep_reml", call = quote(lmer(formula = Reaction ~ Days + (Days | Subject),
                                                   data = sleepstudy))),
@@ -17,6 +18,10 @@ cases <- list(
                                             data = Orthodont))),
   list(key = "lmer_penicillin", call = quote(lmer(formula = diameter ~ 1 + (1 | plate) +
                                                     (1 | sample), data = Penicillin))),
+  list(key = "lmer_pastes_nested", call = quote(lmer(formula = strength ~ 1 + (1 | batch / cask),
+                                                     data = Pastes))),
+  list(key = "lmer_sleep_uncor", call = quote(lmer(formula = Reaction ~ Days + (Days || Subject),
+                                                   data = sleepstudy))),
   list(key = "glmer_cbpp", call = quote(glmer(formula = cbind(incidence, size - incidence) ~
                                                 period + (1 | herd), data = cbpp,
                                               family = binomial))),

@@ -1,4 +1,5 @@
-# emmeans' pairs(emmeans(m, specs, by), type = "response") reference tables
+# emmeans' pairs(emmeans(m, specs, by), type = "response") reference tables (and two
+# summary(emmeans(m, specs), type = "response") tables of transformed LMM responses)
 # (R 4.2.2, lme4 1.1-31, emmeans 1.8.4-1). Run: Rscript make_pairs_response.R -> pairs_response.json
 # epil_visits.csv: MASS's epil with `visit`, a factor with levels 0, 1, 2, 3+ (labels emmeans
 # writes without the variable name and with parentheses: "0 / (3+)").
@@ -12,6 +13,8 @@ write.csv(epil[, c("y", "pos", "trt", "lbase", "lage", "subject", "visit")], "ep
 ep <- read.csv("epil_visits.csv", stringsAsFactors = TRUE)
 ep$subject <- factor(ep$subject)
 cb <- lme4::cbpp
+ss <- lme4::sleepstudy
+ss$phase <- ifelse(ss$Days <= 4, "early", "late")
 gt <- lme4::grouseticks
 models <- list(
   cbpp_logit = glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cb,
@@ -21,6 +24,11 @@ models <- list(
   ticks_pois = glmer(TICKS ~ YEAR + cHEIGHT + (1 | BROOD), gt, family = poisson),
   epil_pois = glmer(y ~ visit + trt + lbase + (1 | subject), ep, family = poisson),
   epil_logit = glmer(pos ~ visit + trt + lbase + (1 | subject), ep, family = binomial),
+  ticks_nb = glmer.nb(TICKS ~ YEAR + cHEIGHT + (1 | BROOD), gt),
+  sleep_lmm = lmer(Reaction ~ Days + phase + (1 | Subject), ss),
+  sleep_log = lmer(log(Reaction) ~ Days + phase + (1 | Subject), ss),
+  sleep_log10 = lmer(log10(Reaction) ~ phase + (1 | Subject), ss),
+  sleep_sqrt = lmer(sqrt(Reaction) ~ phase + (1 | Subject), ss),
   epil_glm = glm(y ~ visit + trt + lbase, data = ep, family = poisson),
   cbpp_glm = glm(cbind(incidence, size - incidence) ~ period, data = cb, family = binomial))
 cases <- list(
@@ -35,6 +43,14 @@ cases <- list(
   list(key = "epil_pois_trt", model = "epil_pois", specs = "trt"),
   list(key = "epil_logit_visit_by_trt", model = "epil_logit", specs = "visit", by = "trt"),
   list(key = "epil_logit_trt_visit", model = "epil_logit", specs = c("trt", "visit")),
+  list(key = "ticks_nb_year", model = "ticks_nb", specs = "YEAR"),
+  list(key = "sleep_lmm_phase", model = "sleep_lmm", specs = "phase"),
+  list(key = "sleep_log_phase", model = "sleep_log", specs = "phase"),
+  list(key = "sleep_log_phase_emmeans", model = "sleep_log", specs = "phase", what = "emmeans"),
+  list(key = "sleep_log10_phase", model = "sleep_log10", specs = "phase"),
+  list(key = "sleep_sqrt_phase", model = "sleep_sqrt", specs = "phase"),
+  list(key = "sleep_sqrt_phase_emmeans", model = "sleep_sqrt", specs = "phase",
+       what = "emmeans"),
   list(key = "epil_glm_visit", model = "epil_glm", specs = "visit"),
   list(key = "cbpp_glm_period", model = "cbpp_glm", specs = "period"))
 out <- list()
@@ -42,10 +58,12 @@ for (cs in cases) {
   em <- if (is.null(cs$by)) emmeans(models[[cs$model]], cs$specs) else
     emmeans(models[[cs$model]], cs$specs, by = cs$by)
   type <- if (is.null(cs$type)) "response" else cs$type
-  pr <- if (is.null(cs$adjust)) pairs(em, type = type) else pairs(em, type = type, adjust = cs$adjust)
-  s <- as.data.frame(summary(pr))
+  pr <- if (!is.null(cs$what)) em else
+    if (is.null(cs$adjust)) pairs(em, type = type) else pairs(em, type = type, adjust = cs$adjust)
+  s <- as.data.frame(if (is.null(cs$what)) summary(pr) else summary(pr, type = type))
   for (j in seq_along(s)) if (is.factor(s[[j]])) s[[j]] <- as.character(s[[j]])
-  out[[cs$key]] <- list(case = cs, table = s, printed = capture.output(print(pr)))
+  out[[cs$key]] <- list(case = cs, table = s, printed = capture.output(
+    if (is.null(cs$what)) print(pr) else print(summary(pr, type = type))))
 }
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"),
            "pairs_response.json")

@@ -12,13 +12,19 @@ epil$subject <- factor(epil$subject)
 orth <- as.data.frame(nlme::Orthodont)
 orth$Subject <- factor(as.character(orth$Subject))
 gt <- lme4::grouseticks
-data_of <- list(sleepstudy = sleepstudy, Penicillin = Penicillin, cbpp = cbpp,
+sleep01 <- sleepstudy
+sleep01$slow <- as.integer(sleep01$Reaction > 300)
+data_of <- list(sleepstudy = sleepstudy, sleep01 = sleep01, Penicillin = Penicillin, cbpp = cbpp,
                 grouseticks = gt, epil = epil, Orthodont = orth)
 fits <- list(
   list(formula = "Reaction ~ Days + (1 | Subject)", data = "sleepstudy", family = "gaussian"),
   list(formula = "Reaction ~ Days + (Days | Subject)", data = "sleepstudy", family = "gaussian"),
   list(formula = "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", data = "sleepstudy",
        family = "gaussian"),
+  list(formula = "Reaction ~ 1 + (Days | Subject)", data = "sleepstudy", family = "gaussian"),
+  list(formula = "slow ~ Days + (1 | Subject)", data = "sleep01", family = "binomial"),
+  list(formula = "incidence ~ period + offset(log(size)) + (1 | herd)", data = "cbpp",
+       family = "poisson"),
   list(formula = "diameter ~ 1 + (1 | plate) + (1 | sample)", data = "Penicillin",
        family = "gaussian"),
   list(formula = "distance ~ age * Sex + (age | Subject)", data = "Orthodont",
