@@ -49,7 +49,7 @@ def test_simulate_is_lazy_reproducible_and_has_the_model_distribution(fits):
     assert 0.7 < ratio < 1.4
     # use_u: only the residual noise remains around the fitted values
     fu = m_dask.simulate(nsim=5, seed=1, use_u=True).compute().to_numpy()
-    r = (fu - m_mem.fitted()[:, None]) * np.sqrt(m_mem._frame.weights)[:, None]
+    r = (fu - m_mem.fitted().to_numpy()[:, None]) * np.sqrt(m_mem._frame.weights)[:, None]
     assert abs(r.std() / m_mem.sigma - 1) < 0.05
 
 
