@@ -238,3 +238,27 @@ def test_singular_fit_message_points_at_mixedfx_docs() -> None:
     assert "singular" in text
     assert "help('isSingular')" not in text
     assert "mixedfx" in text
+
+
+def _public_methods(model: Any) -> list[str]:
+    import inspect
+
+    return [n for n in dir(model) if not n.startswith("_")
+            and inspect.isfunction(getattr(type(model), n, None))]
+
+
+@pytest.mark.parametrize("kind", ["lmer", "glmer", "gls", "lm", "glm"])
+def test_every_public_method_refuses_an_unknown_keyword(kind: str) -> None:
+    """Nothing is ignored and nothing escapes as Python's TypeError: each method of each model
+    kind names the unknown keyword (methods forwarding **kwargs check them against the
+    function they forward to)."""
+    model = {"lmer": lambda: M, "glmer": lambda: G,
+             "gls": lambda: mfx.gls("Reaction ~ Days", SL),
+             "lm": lambda: mfx.lm("Reaction ~ Days", SL),
+             "glm": lambda: mfx.glm("incidence ~ period", CB, family="poisson")}[kind]()
+    names = _public_methods(model)
+    assert {"summary", "confint"} <= set(names)
+    for name in names:
+        with pytest.raises(mfx.errors.ArgumentTypeError, match="'bogus_'") as info:
+            _quiet(lambda name=name: getattr(model, name)(bogus_=1))
+        assert "bogus_" in str(info.value), name
