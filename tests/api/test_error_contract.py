@@ -262,3 +262,23 @@ def test_every_public_method_refuses_an_unknown_keyword(kind: str) -> None:
         with pytest.raises(mfx.errors.ArgumentTypeError, match="'bogus_'") as info:
             _quiet(lambda name=name: getattr(model, name)(bogus_=1))
         assert "bogus_" in str(info.value), name
+
+
+@pytest.mark.parametrize("package", ["mixedfx", "mixedfx.datasets", "mixedfx.families",
+                                     "mixedfx.inference", "mixedfx.plots", "mixedfx.tidy",
+                                     "mixedfx.diagnostics", "mixedfx.effects",
+                                     "mixedfx.residual"])
+def test_every_public_function_refuses_an_unknown_keyword(package: str) -> None:
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(package)
+    functions = [n for n in mod.__all__ if inspect.isfunction(getattr(mod, n))]
+    assert functions
+    for name in functions:
+        fn = getattr(mod, name)
+        forwards = any(p.kind == p.VAR_KEYWORD
+                       for p in inspect.signature(fn).parameters.values())
+        args = (M,) if forwards else ()      # **kwargs are checked once the model is known
+        with pytest.raises(mfx.errors.ArgumentTypeError, match="'bogus_'"):
+            _quiet(lambda fn=fn, args=args: fn(*args, bogus_=1))

@@ -43,6 +43,7 @@ from typing import Any
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
+from mixedfx.validate import refuse_unknown_arguments_of
 
 __all__ = ["describe", "load", "metadata", "names"]
 
@@ -222,3 +223,5 @@ def describe(name: str) -> str:
         if original:
             lines.append(f"  {'':<{width}}  [in R: {_type_label(original)}]")
     return "\n".join(lines)
+
+refuse_unknown_arguments_of(globals(), __all__)       # unknown keywords: ArgumentTypeError

@@ -25,6 +25,9 @@ from mixedfx.diagnostics.leverage import (
 )
 from mixedfx.diagnostics.prediction import predict_se
 from mixedfx.diagnostics.smooth import lowess
+from mixedfx.validate import refuse_unknown_arguments_of
 
 __all__ = ["Influence", "binned_resids", "cooks_distance", "hatvalues", "influence", "leverage",
            "lowess", "predict_se", "standardized_residuals", "vif"]
+
+refuse_unknown_arguments_of(globals(), __all__)       # unknown keywords: ArgumentTypeError

@@ -29,8 +29,11 @@ from mixedfx.inference.posterior import icc, predict_interval, re_sim, sim
 from mixedfx.inference.profile import profile, profile_model
 from mixedfx.inference.rlrsim import exact_lrt, exact_rlrt
 from mixedfx.inference.satterthwaite import satterthwaite_state
+from mixedfx.validate import refuse_unknown_arguments_of
 
 __all__ = ["BootResult", "anova", "anova_table", "bootstrap", "coefficient_table", "confint",
            "contest1d", "contest_md", "drop1", "exact_lrt", "exact_rlrt", "icc",
            "kenward_roger", "predict_interval", "profile", "profile_model", "ranova", "re_sim",
            "satterthwaite_state", "sim"]
+
+refuse_unknown_arguments_of(globals(), __all__)       # unknown keywords: ArgumentTypeError

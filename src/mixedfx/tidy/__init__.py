@@ -13,5 +13,8 @@ them (imported lazily).
 from mixedfx.tidy.aic import aic_table, compare_models
 from mixedfx.tidy.augment import augment
 from mixedfx.tidy.frames import glance, tidy
+from mixedfx.validate import refuse_unknown_arguments_of
 
 __all__ = ["aic_table", "augment", "compare_models", "glance", "tidy"]
+
+refuse_unknown_arguments_of(globals(), __all__)       # unknown keywords: ArgumentTypeError
