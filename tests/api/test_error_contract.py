@@ -165,6 +165,9 @@ SWEEP_CASES: list[tuple[str, Callable[[], Any], str]] = [
      "did you mean 'exclude'"),
     ("unknown residual type", lambda: M.residuals(type="raw"), "type"),
     ("unknown effect type in tidy", lambda: M.tidy(effects="foo"), "'foo'"),
+    ("non-bool conf_int in tidy", lambda: M.tidy(conf_int="yes"), "conf_int"),
+    ("emmeans specs of the wrong type", lambda: mfx.emmeans(M, 3), "specs"),
+    ("refit with strings", lambda: M.refit(["a"] * 180), "new response"),
 ]
 
 
