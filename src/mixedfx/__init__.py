@@ -30,6 +30,7 @@ from mixedfx.residual import (
 )
 from mixedfx.results.persist import load_model as load
 from mixedfx.tidy import aic_table, compare_models, display
+from mixedfx.validate import refuse_unknown_arguments_of
 
 __version__ = "0.1.0"
 
@@ -71,3 +72,5 @@ __all__ = [
     "var_ident",
     "var_power",
 ]
+
+refuse_unknown_arguments_of(globals(), __all__)       # unknown keywords: ArgumentTypeError

@@ -2,7 +2,8 @@
 
     MixedfxError (ValueError)          anything mixedfx refuses or cannot do
     ├── ArgumentError                  an argument of the wrong value (REML="no", level=99)
-    │   └── ArgumentTypeError (+TypeError)   ... or of the wrong type
+    │   ├── ArgumentTypeError (+TypeError)   ... or of the wrong type
+    │   └── UnsupportedError (+NotImplementedError)  an operation this kind of model lacks
     ├── FormulaError                   malformed, unsafe or too large formula
     ├── DataError                      data that cannot be modelled (inf, dict cells, empty)
     │   ├── NewLevelError              new data with a factor level the fit never saw
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 
 __all__ = ["ArgumentError", "ArgumentTypeError", "ConvergenceError", "DataError", "FitError",
            "FormulaError", "MixedfxError", "NewLevelError", "PirlsError", "ResourceError",
-           "did_you_mean"]
+           "UnsupportedError", "did_you_mean"]
 
 
 def did_you_mean(name: object, choices: Iterable[str]) -> str:
@@ -48,6 +49,11 @@ class ArgumentError(MixedfxError):
 
 class ArgumentTypeError(ArgumentError, TypeError):
     """An argument of the wrong type (also a TypeError)."""
+
+
+class UnsupportedError(ArgumentError, NotImplementedError):
+    """An operation this kind of model does not offer (e.g. Kenward-Roger for a Dask fit);
+    also a NotImplementedError."""
 
 
 class DataError(MixedfxError):

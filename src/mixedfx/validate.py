@@ -211,6 +211,16 @@ def refuse_unknown_arguments_in(cls: type) -> type:
     return cls
 
 
+def refuse_unknown_arguments_of(namespace: dict[str, Any], names: Iterable[str]) -> None:
+    """Rebind the public functions `names` of a package's `namespace` (its `globals()`) to
+    `refuse_unknown_arguments` wrappers: what users reach as `mfx.plots.caterpillar` refuses
+    an unknown keyword with an ArgumentTypeError."""
+    for name in names:
+        fn = namespace.get(name)
+        if inspect.isfunction(fn) and not getattr(fn, "__refuses_unknown__", False):
+            namespace[name] = refuse_unknown_arguments(fn)
+
+
 class RefusesUnknownArguments:
     """Mixin: every public method a subclass defines refuses calls that do not fit its
     signature with an ArgumentTypeError (see `refuse_unknown_arguments`)."""

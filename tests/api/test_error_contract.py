@@ -165,6 +165,9 @@ SWEEP_CASES: list[tuple[str, Callable[[], Any], str]] = [
      "did you mean 'exclude'"),
     ("unknown residual type", lambda: M.residuals(type="raw"), "type"),
     ("unknown effect type in tidy", lambda: M.tidy(effects="foo"), "'foo'"),
+    ("non-bool conf_int in tidy", lambda: M.tidy(conf_int="yes"), "conf_int"),
+    ("emmeans specs of the wrong type", lambda: mfx.emmeans(M, 3), "specs"),
+    ("refit with strings", lambda: M.refit(["a"] * 180), "new response"),
 ]
 
 
@@ -238,3 +241,47 @@ def test_singular_fit_message_points_at_mixedfx_docs() -> None:
     assert "singular" in text
     assert "help('isSingular')" not in text
     assert "mixedfx" in text
+
+
+def _public_methods(model: Any) -> list[str]:
+    import inspect
+
+    return [n for n in dir(model) if not n.startswith("_")
+            and inspect.isfunction(getattr(type(model), n, None))]
+
+
+@pytest.mark.parametrize("kind", ["lmer", "glmer", "gls", "lm", "glm"])
+def test_every_public_method_refuses_an_unknown_keyword(kind: str) -> None:
+    """Nothing is ignored and nothing escapes as Python's TypeError: each method of each model
+    kind names the unknown keyword (methods forwarding **kwargs check them against the
+    function they forward to)."""
+    model = {"lmer": lambda: M, "glmer": lambda: G,
+             "gls": lambda: mfx.gls("Reaction ~ Days", SL),
+             "lm": lambda: mfx.lm("Reaction ~ Days", SL),
+             "glm": lambda: mfx.glm("incidence ~ period", CB, family="poisson")}[kind]()
+    names = _public_methods(model)
+    assert {"summary", "confint"} <= set(names)
+    for name in names:
+        with pytest.raises(mfx.errors.ArgumentTypeError, match="'bogus_'") as info:
+            _quiet(lambda name=name: getattr(model, name)(bogus_=1))
+        assert "bogus_" in str(info.value), name
+
+
+@pytest.mark.parametrize("package", ["mixedfx", "mixedfx.datasets", "mixedfx.families",
+                                     "mixedfx.inference", "mixedfx.plots", "mixedfx.tidy",
+                                     "mixedfx.diagnostics", "mixedfx.effects",
+                                     "mixedfx.residual"])
+def test_every_public_function_refuses_an_unknown_keyword(package: str) -> None:
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(package)
+    functions = [n for n in mod.__all__ if inspect.isfunction(getattr(mod, n))]
+    assert functions
+    for name in functions:
+        fn = getattr(mod, name)
+        forwards = any(p.kind == p.VAR_KEYWORD
+                       for p in inspect.signature(fn).parameters.values())
+        args = (M,) if forwards else ()      # **kwargs are checked once the model is known
+        with pytest.raises(mfx.errors.ArgumentTypeError, match="'bogus_'"):
+            _quiet(lambda fn=fn, args=args: fn(*args, bogus_=1))

@@ -34,6 +34,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "text.parquet").write_text("Batch,Yield\nA,1\n")
     (d / "adir").mkdir()
     (d / "ragged.csv").write_text('a,b\n1,2\n3,"4\n')
+    (d / "bad.csv.gz").write_bytes(b"\x1f\x8bnot gzip")
+    (d / "garbage.csv").write_bytes(bytes(range(256)) * 20)
+    os.symlink(d / "loop.csv", d / "loop.csv")
     return d
 
 
@@ -56,6 +59,10 @@ def _cases(d: Path) -> list[tuple[str, list[str], str]]:
         ("unknown column", ["fit", "Yield ~ x + (1 | Batch)", "--data", str(d / "ok.csv")],
          "unknown variable 'x'"),
         ("missing file", ["fit", F, "--data", str(d / "nope.csv")], "no such file"),
+        ("empty --data", ["fit", F, "--data", ""], "--data is empty"),
+        ("symlink loop", ["fit", F, "--data", str(d / "loop.csv")], "loop.csv"),
+        ("corrupt gzip", ["fit", F, "--data", str(d / "bad.csv.gz")], "bad.csv.gz"),
+        ("random bytes", ["fit", F, "--data", str(d / "garbage.csv")], "garbage.csv"),
         ("unknown data set", ["fit", F, "--data", "Dyestuf"], "did you mean 'Dyestuff'"),
         ("--nagq on a Gaussian fit", ["fit", F, "--data", "Dyestuff", "--nagq", "5"],
          "--nagq applies to generalized models"),

@@ -165,8 +165,9 @@ def test_row_methods_refused_clearly(ddf, client):
     assert "Satterthwaite" in str(m_dask.summary())
     for call in (m_dask.anova, m_dask.ranova, m_dask.drop1,
                  lambda: m_dask.summary(ddf="Kenward-Roger")):
-        with pytest.raises(NotImplementedError, match="Dask fit"):
+        with pytest.raises(NotImplementedError, match="Dask fit") as info:
             call()
+        assert isinstance(info.value, mfx.MixedfxError)     # issue 19's error contract
 
 
 def test_b_sliced_on_disk_equals_in_memory(data, ddf, client, monkeypatch):

@@ -33,6 +33,9 @@ class CliError(Exception):
 def load_data(source: str, sep: str | None = None, encoding: str = "utf-8") -> pd.DataFrame:
     """A bundled data set by name, or a CSV / TSV / Parquet file by path (see the module
     docstring); the frame's `attrs["name"]` is the data set name or the file's stem."""
+    if not source.strip():
+        raise CliError("--data is empty; give a bundled data set name (mixedfx datasets) or "
+                       "the path of a CSV / Parquet file")
     path = Path(source)
     if path.exists() or path.is_symlink() or path.suffix.lower() in DATA_SUFFIXES \
             or "/" in source or "\\" in source:

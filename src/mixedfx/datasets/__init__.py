@@ -47,6 +47,7 @@ from typing import Any
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
+from mixedfx.validate import refuse_unknown_arguments_of
 
 __all__ = ["NOT_BUNDLED", "describe", "load", "metadata", "names"]
 
@@ -247,3 +248,5 @@ def describe(name: str) -> str:
         if original:
             lines.append(f"  {'':<{width}}  [in R: {_type_label(original)}]")
     return "\n".join(lines)
+
+refuse_unknown_arguments_of(globals(), __all__)       # unknown keywords: ArgumentTypeError

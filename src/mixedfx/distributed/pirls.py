@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mixedfx.errors import ArgumentError
+from mixedfx.errors import ArgumentError, UnsupportedError
 from mixedfx.families import Family
 from mixedfx.glmm.pirls import Pirls, PirlsError, PirlsState
 from mixedfx.glmm.response import GlmResponse, encode_response
@@ -257,7 +257,7 @@ class DistributedPirls(Pirls):
 
     # -- the Pirls interface -----------------------------------------------------------------
     def linear_predictor(self, u, beta, templates):             # pragma: no cover - guard
-        raise NotImplementedError("the linear predictor of Dask data stays on the workers")
+        raise UnsupportedError("the linear predictor of Dask data stays on the workers")
 
     def evaluate(self, u: list[np.ndarray], beta: np.ndarray, templates: list[np.ndarray]
                  ) -> PirlsState:
@@ -277,7 +277,7 @@ class DistributedPirls(Pirls):
         return self.aic_constant - 2.0 * state.loglik_kernel
 
     def weights(self, state: PirlsState):                       # pragma: no cover - guard
-        raise NotImplementedError("IRLS weights of Dask data stay on the workers")
+        raise UnsupportedError("IRLS weights of Dask data stay on the workers")
 
     def freeze(self, state: PirlsState, theta: np.ndarray) -> None:
         """Keep the factors at the final state (for vcov and conditional variances) and

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixedfx.errors import ArgumentError
+from mixedfx.errors import ArgumentError, UnsupportedError
 from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 from mixedfx.results.lmm_model import LinearMixedModel
 
@@ -216,7 +216,7 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
     def _refit(self, frame: Any, reml: bool) -> Any:
         """Refit with the other criterion (ML <-> REML) from the stored cross-products."""
         if frame is not self._frame:
-            raise NotImplementedError("refitting a Dask fit to a new response is not "
+            raise UnsupportedError("refitting a Dask fit to a new response is not "
                                       "available; fit the new response with mixedfx.lmer")
         from mixedfx.lmm.fit import fit_lmm_crossproducts
 
@@ -261,17 +261,17 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
         """lme4's summary with lmerTest's Satterthwaite t tests (Kenward-Roger needs the rows
         and is refused)."""
         if ddf is not None and ddf.lower().replace("_", "-") in ("kenward-roger", "kr"):
-            raise NotImplementedError(_ROWS_NEEDED.format("Kenward-Roger"))
+            raise UnsupportedError(_ROWS_NEEDED.format("Kenward-Roger"))
         return super().summary(ddf=ddf)
 
     def anova(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(_ROWS_NEEDED.format("anova()"))
+        raise UnsupportedError(_ROWS_NEEDED.format("anova()"))
 
     def drop1(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(_ROWS_NEEDED.format("drop1()"))
+        raise UnsupportedError(_ROWS_NEEDED.format("drop1()"))
 
     def ranova(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(_ROWS_NEEDED.format("ranova()"))
+        raise UnsupportedError(_ROWS_NEEDED.format("ranova()"))
 
 
 

@@ -9,5 +9,8 @@
 
 from mixedfx.effects.effect import effect
 from mixedfx.effects.emmeans import emmeans, pairs
+from mixedfx.validate import refuse_unknown_arguments_of
 
 __all__ = ["effect", "emmeans", "pairs"]
+
+refuse_unknown_arguments_of(globals(), __all__)       # unknown keywords: ArgumentTypeError

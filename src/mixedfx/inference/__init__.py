@@ -31,8 +31,11 @@ from mixedfx.inference.profile import profile, profile_model
 from mixedfx.inference.r2 import icc, r2, variance_parts
 from mixedfx.inference.rlrsim import exact_lrt, exact_rlrt
 from mixedfx.inference.satterthwaite import satterthwaite_state
+from mixedfx.validate import refuse_unknown_arguments_of
 
 __all__ = ["BootResult", "anova", "anova_table", "bootstrap", "coefficient_table", "confint",
            "contest1d", "contest_md", "drop1", "exact_lrt", "exact_rlrt", "icc",
            "kenward_roger", "predict_interval", "profile", "profile_model", "r2", "ranova",
            "re_sim", "satterthwaite_state", "sim", "variance_parts"]
+
+refuse_unknown_arguments_of(globals(), __all__)       # unknown keywords: ArgumentTypeError

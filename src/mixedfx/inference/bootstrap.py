@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedfx.errors import ArgumentError
+from mixedfx.errors import ArgumentError, FitError
 from mixedfx.inference.linalg import single_threaded_blas
 
 if TYPE_CHECKING:
@@ -255,5 +255,5 @@ def boot_confint(model: MixedModel, level: float = 0.95, nsim: int = 500,
     res = bootstrap(model, func if func is not None else parameter_vector, nsim=nsim,
                     seed=seed, n_jobs=n_jobs, use_u=use_u)
     if res.t.isna().all().all():
-        raise RuntimeError("*all* bootstrap runs failed!")
+        raise FitError("*all* bootstrap runs failed!")
     return res.confint(level, type)

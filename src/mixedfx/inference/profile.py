@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedfx.errors import ArgumentError
+from mixedfx.errors import ArgumentError, FitError
 from mixedfx.inference.linalg import single_threaded_blas
 from mixedfx.inference.profile_deviance import (
     STEP_FIXEF,
@@ -102,8 +102,8 @@ class _Profiler:
         self.messages: list[str] = []
         d0 = self.dd(self.opt[:npar1])
         if not math.isclose(d0, self.base, rel_tol=devmatchtol):
-            raise RuntimeError("the profiled deviance at the estimates is not numerically "
-                               f"consistent with the fitted deviance ({d0} vs {self.base})")
+            raise FitError("the profiled deviance at the estimates is not numerically "
+                           f"consistent with the fitted deviance ({d0} vs {self.base})")
 
     def _warn(self, msg: str) -> None:
         self.messages.append(msg)

@@ -26,8 +26,11 @@ from mixedfx.plots.residuals import (
     scale_location,
 )
 from mixedfx.plots.shrinkage import pooling_estimates, shrinkage
+from mixedfx.validate import refuse_unknown_arguments_of
 
 __all__ = ["PlotDependencyError", "binned_residuals", "bootstrap", "caterpillar",
            "check_model", "diagnostics", "effect", "pooling_estimates", "profile", "qq_ranef",
            "qq_residuals", "re_sim", "residuals_by", "residuals_fitted", "scale_location",
            "shrinkage"]
+
+refuse_unknown_arguments_of(globals(), __all__)       # unknown keywords: ArgumentTypeError

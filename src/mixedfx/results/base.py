@@ -344,8 +344,10 @@ class MixedModelBase(Saveable, ModelConveniences):
         """Parametric bootstrap (lme4's `bootMer`) of `func(refitted model)`, see
         `mixedfx.inference.bootstrap` (default `func`: LMM sd/cor/σ and β; GLMM θ and β)."""
         from mixedfx.inference.bootstrap import bootstrap
-        from mixedfx.validate import check_positive_int
+        from mixedfx.validate import check_keywords, check_positive_int
 
+        check_keywords(kwargs, bootstrap, "bootstrap()",
+                       skip=("model", "func", "nsim", "seed", "n_jobs"))
         nsim = check_positive_int(nsim, "nsim")
         n_jobs = check_positive_int(n_jobs, "n_jobs")
         return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
@@ -383,14 +385,18 @@ class MixedModelBase(Saveable, ModelConveniences):
         """Caterpillar plot of the random effects (lme4's `dotplot(ranef(m, condVar=TRUE))`),
         see `mixedfx.plots.caterpillar`."""
         from mixedfx.plots import caterpillar
+        from mixedfx.validate import check_keywords
 
+        check_keywords(kwargs, caterpillar, "plot_ranef()", skip=("model", "level"))
         return caterpillar(self, level=level, **kwargs)
 
     def plot(self, **kwargs: Any) -> Any:
         """Residuals against fitted values with a lowess smoother (lme4's `plot(m)`), see
         `mixedfx.plots.residuals_fitted`."""
         from mixedfx.plots import residuals_fitted
+        from mixedfx.validate import check_keywords
 
+        check_keywords(kwargs, residuals_fitted, "plot()", skip=("model",))
         return residuals_fitted(self, **kwargs)
 
     # -- structured covariances (issue 7) -------------------------------------------------

@@ -156,11 +156,14 @@ def tidy(model: Any, effects: str | Iterable[str] = ("fixed", "ran_pars"),
     applies to LMMs. `conf_method`: "Wald", "profile" or "boot" (extra keyword arguments, e.g.
     `nsim`, `seed`, go to `confint`). `exponentiate` reports exp(β̂) with SE exp(β̂)·SE.
     """
+    from mixedfx.validate import check_bool, check_number
+
+    conf_int = check_bool(conf_int, "conf_int")
+    exponentiate = check_bool(exponentiate, "exponentiate")
+    conf_level = check_number(conf_level, "conf_level", 0.0, 1.0)
     if _is_fixed_only(model):
         return _tidy_fixed_model(model, conf_int, conf_level, exponentiate)
     eff = _check_effects(effects)
-    if not 0 < conf_level < 1:
-        raise ArgumentError(f"conf_level must be in (0, 1), got {conf_level!r}")
     method = CONF_METHODS.get(str(conf_method).lower())
     if method is None:
         raise ArgumentError(f"conf_method must be 'Wald', 'profile' or 'boot', "
