@@ -202,12 +202,17 @@ def refuse_unknown_arguments(fn: F) -> F:
 
 
 def refuse_unknown_arguments_in(cls: type) -> type:
-    """Apply `refuse_unknown_arguments` to the public methods `cls` defines itself."""
-    for name, value in list(vars(cls).items()):
-        if name.startswith("_") or not inspect.isfunction(value) \
-                or getattr(value, "__refuses_unknown__", False):
+    """Apply `refuse_unknown_arguments` to the public methods of `cls`, including those it
+    inherits from mixins that do not derive from `RefusesUnknownArguments` (each is wrapped
+    once, in the class that defines it)."""
+    for klass in cls.__mro__:
+        if klass is object:
             continue
-        setattr(cls, name, refuse_unknown_arguments(value))
+        for name, value in list(vars(klass).items()):
+            if name.startswith("_") or not inspect.isfunction(value) \
+                    or getattr(value, "__refuses_unknown__", False):
+                continue
+            setattr(klass, name, refuse_unknown_arguments(value))
     return cls
 
 
