@@ -1,7 +1,8 @@
-"""Invariances of a linear mixed model (issue 18, part 4): row shuffles, relabelled levels
-that keep R's level order, renamed columns and an unused extra column change the loglik,
-fixef, θ and standard errors by ≤ 1e-10 (relative): the cross-products are accumulated in the
-model's canonical row order (`lmm.row_order`). Row-wise outputs keep the user's rows."""
+"""Invariances of mixed models (issue 18, part 4): row shuffles, relabelled levels that keep
+R's level order, renamed columns and an unused extra column change the loglik, fixef, θ and
+standard errors by ≤ 1e-10 (relative) for LMMs and ≤ 1e-7 for GLMMs: the cross-products and
+PIRLS's sums are accumulated in the model's canonical row order (`lmm.row_order`).
+Row-wise outputs keep the user's rows."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 import mixedfx as mfx
 from mixedfx.lmm.row_order import canonical_rows
 
-TOL = 1e-10
+TOL = {"lmer": 1e-10, "glmer": 1e-7}
 
 
 def _quiet(fn, *a, **k):
@@ -31,12 +32,19 @@ def _weighted() -> pd.DataFrame:
 
 
 MODELS = {
-    "slopes": ("Reaction ~ Days + (Days | Subject)", lambda: mfx.datasets.load("sleepstudy"),
-               {}),
-    "crossed": ("diameter ~ 1 + (1 | plate) + (1 | sample)",
+    "slopes": ("lmer", "Reaction ~ Days + (Days | Subject)",
+               lambda: mfx.datasets.load("sleepstudy"), {}),
+    "crossed": ("lmer", "diameter ~ 1 + (1 | plate) + (1 | sample)",
                 lambda: mfx.datasets.load("Penicillin"), {}),
-    "nested": ("strength ~ 1 + (1 | batch/cask)", lambda: mfx.datasets.load("Pastes"), {}),
-    "weighted": ("Reaction ~ Days + (1 | Subject)", _weighted, {"weights": "w"}),
+    "nested": ("lmer", "strength ~ 1 + (1 | batch/cask)", lambda: mfx.datasets.load("Pastes"),
+               {}),
+    "weighted": ("lmer", "Reaction ~ Days + (1 | Subject)", _weighted, {"weights": "w"}),
+    "cbpp": ("glmer", "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+             lambda: mfx.datasets.load("cbpp"), {"family": "binomial"}),
+    "cbpp_agq": ("glmer", "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                 lambda: mfx.datasets.load("cbpp"), {"family": "binomial", "nAGQ": 9}),
+    "poisson": ("glmer", "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | LOCATION)",
+                lambda: mfx.datasets.load("grouseticks"), {"family": "poisson"}),
 }
 
 
@@ -45,8 +53,9 @@ def _numbers(m) -> np.ndarray:
     return np.concatenate([[m.loglik], m.fixef.to_numpy(), m.theta, se, [m.sigma]])
 
 
-def _close(a: np.ndarray, b: np.ndarray) -> None:
-    np.testing.assert_allclose(a, b, rtol=TOL, atol=TOL * np.max(np.abs(b)))
+def _close(a: np.ndarray, b: np.ndarray, kind: str) -> None:
+    tol = TOL[kind]
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
 
 
 def _relabel(d: pd.DataFrame, col: str) -> pd.DataFrame:
@@ -59,17 +68,18 @@ def _relabel(d: pd.DataFrame, col: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module", params=list(MODELS))
 def base(request):
-    formula, data, kw = MODELS[request.param]
+    kind, formula, data, kw = MODELS[request.param]
     d = data()
-    return formula, d, kw, _quiet(mfx.lmer, formula, d, **kw)
+    fit = getattr(mfx, kind)
+    return kind, fit, formula, d, kw, _quiet(fit, formula, d, **kw)
 
 
 def test_row_shuffles(base) -> None:
-    formula, d, kw, m0 = base
+    kind, fit, formula, d, kw, m0 = base
     for seed in (1, 2):
         perm = np.random.default_rng(seed).permutation(len(d))
-        m = _quiet(mfx.lmer, formula, d.iloc[perm], **kw)
-        _close(_numbers(m), _numbers(m0))
+        m = _quiet(fit, formula, d.iloc[perm], **kw)
+        _close(_numbers(m), _numbers(m0), kind)
         # row-wise results are in the user's (shuffled) rows
         fitted = pd.Series(np.asarray(m.fitted()), index=d.index[perm])
         np.testing.assert_allclose(fitted.loc[d.index].to_numpy(), np.asarray(m0.fitted()),
@@ -77,7 +87,7 @@ def test_row_shuffles(base) -> None:
 
 
 def test_relabelled_levels_renamed_columns_and_an_unused_column(base) -> None:
-    formula, d, kw, m0 = base
+    kind, fit, formula, d, kw, m0 = base
     groups = [c for c in d.columns if c in formula.split("|", 1)[1]]
     d2 = d
     for g in groups:
@@ -87,9 +97,10 @@ def test_relabelled_levels_renamed_columns_and_an_unused_column(base) -> None:
     d2 = d2.rename(columns=rename)
     pattern = r"\b(" + "|".join(map(re.escape, rename)) + r")\b"
     f2 = re.sub(pattern, lambda mt: rename[mt.group(1)], formula)
-    kw2 = {k: rename.get(v, v) for k, v in kw.items()}
-    m = _quiet(mfx.lmer, f2, d2, **kw2)
-    _close(_numbers(m), _numbers(m0))
+    kw2 = {k: rename.get(v, v) if isinstance(v, str) and k == "weights" else v
+           for k, v in kw.items()}
+    m = _quiet(fit, f2, d2, **kw2)
+    _close(_numbers(m), _numbers(m0), kind)
 
 
 def test_canonical_order_ignores_the_row_order() -> None:
@@ -104,3 +115,23 @@ def test_canonical_order_ignores_the_row_order() -> None:
     b = canonical_rows([replace(t, codes=t.codes[perm], values=t.values[perm])],
                        fr.X[perm], fr.y[perm])
     np.testing.assert_array_equal(fr.y[a], fr.y[perm][b])
+
+
+@pytest.mark.parametrize(("kind", "formula", "data", "col", "kw"), [
+    ("lmer", "Reaction ~ Days + (Days | Subject)", "sleepstudy", "Days", {}),
+    ("glmer", "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", "grouseticks",
+     "cHEIGHT", {"family": "poisson"}),
+])
+def test_rescaled_covariate_moves_a_fit_only_with_a_convergence_warning(
+        kind: str, formula: str, data: str, col: str, kw: dict) -> None:
+    """x → 1000·x is the same model; an ill-conditioned rescaled fit may end elsewhere, but
+    then with lme4's convergence warning (as lme4: 'Rescale variables?')."""
+    d = mfx.datasets.load(data)
+    fit = getattr(mfx, kind)
+    m0 = _quiet(fit, formula, d, **kw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = fit(formula, d.assign(**{col: d[col] * 1e3}), **kw)
+    warned = any(issubclass(w.category, mfx.ConvergenceWarning) for w in caught)
+    if abs(m.loglik - m0.loglik) > TOL[kind] * abs(m0.loglik):
+        assert warned

@@ -62,3 +62,14 @@ def test_singular_fit_is_restarted_to_the_better_optimum() -> None:
     assert old.deviance - cob.deviance > 0.5              # what the issue reports
     assert new.deviance <= cob.deviance + 1e-6 * abs(cob.deviance)
     assert new.deviance < old.deviance - 0.5
+
+
+def test_signed_interior_starts_only_below_a_zero_diagonal() -> None:
+    from mixedfx.optimize.restart import interior_points
+
+    lower = np.array([0.0, -np.inf, 0.0, 0.0])
+    singular_block = interior_points(np.array([0.0, -0.03, 0.004, 0.5]), lower, [(0, 2)])
+    assert [label for label, _ in singular_block] == \
+        ["interior", "interior rho=+0.5", "interior rho=-0.5"]
+    other_term = interior_points(np.array([0.3, -0.03, 0.2, 0.0]), lower, [(0, 2)])
+    assert [label for label, _ in other_term] == ["interior"]

@@ -58,8 +58,9 @@ def check_dispersion(dispersion: str, family: Family, nagq: int) -> str:
 
 
 def minus2_loglik(family: Family, y: np.ndarray, mu: np.ndarray, wt: np.ndarray,
-                  phi: float) -> float:
-    """−2 Σ wᵢ log f(yᵢ; μᵢ, φ) with all constants (+∞ outside the family's μ > 0)."""
+                  phi: float, order: np.ndarray | None = None) -> float:
+    """−2 Σ wᵢ log f(yᵢ; μᵢ, φ) with all constants (+∞ outside the family's μ > 0), summed
+    over the rows in `order` (the canonical row order) when given."""
     if not np.all(mu > 0):
         return math.inf
     if family.name == "Gamma":
@@ -69,7 +70,8 @@ def minus2_loglik(family: Family, y: np.ndarray, mu: np.ndarray, wt: np.ndarray,
         logf = -0.5 * (np.log(2 * math.pi * phi * y**3) + (y - mu) ** 2 / (phi * mu**2 * y))
     else:
         raise ArgumentError(f"no ML dispersion for family {family.name}")
-    return float(-2.0 * np.sum(wt * logf))
+    terms = wt * logf
+    return float(-2.0 * np.sum(terms if order is None else terms[order]))
 
 
 def observed_weights(family: Family, state: PirlsState, offset: np.ndarray, y: np.ndarray,
@@ -118,7 +120,7 @@ class DispersionObjective(GlmmObjective):
         if np.any(W <= 0):   # Gamma identity link with y < μ/2: no Laplace approximation
             raise PirlsError("observed information not positive at the mode")
         _, z = pirls.weights(state)        # any response with a nonzero residual will do
-        xp = pirls._builders[False].compute(z - pirls.X @ state.beta, np.sqrt(W))
+        xp = pirls.crossproducts(False, z - pirls.xbeta(state.beta), np.sqrt(W))
         chol = BlockedCholesky(pirls.terms, xp, gram=pirls._gram_for(False, xp.B))
         f = chol.factorize(theta)
         if f is None:
@@ -127,7 +129,7 @@ class DispersionObjective(GlmmObjective):
 
     def value_at(self, state: PirlsState, theta: np.ndarray, f=None) -> float:
         m2ll = minus2_loglik(self.pirls.family, self.base_resp.y, state.mu,
-                             self.base_resp.wt, self.phi)
+                             self.base_resp.wt, self.phi, self.pirls.order)
         return m2ll + state.ussq + self.laplace_logdet(state, theta)
 
     def __call__(self, x: np.ndarray) -> float:
@@ -184,7 +186,7 @@ def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
     pirls, state = base.pirls, base.state
     n_theta, p = len(base.theta), len(base.beta)
     mu = state.mu
-    chi2 = float(np.sum(resp.wt * (resp.y - mu) ** 2 / family.variance(mu)))
+    chi2 = pirls.row_sum(resp.wt * (resp.y - mu) ** 2 / family.variance(mu))
     phi0 = max((chi2 + state.ussq) / len(resp.y), 1e-8)
     obj = DispersionObjective(pirls, base.objective.templates, n_theta, state, resp)
     obj.set_phi(phi0)

@@ -117,13 +117,15 @@ class GlmmObjective:
         Ljj = f.L11[:, 0, 0]
         sd = 1.0 / Ljj
         u0 = state.u[0][:, 0]
-        codes = term.codes
+        o = pirls.order                  # sums per level in the canonical row order
+        codes = term.codes if o is None else term.codes[o]
         nl = term.n_levels
 
         def level_dev(u: np.ndarray) -> np.ndarray:
             eta = pirls.linear_predictor([u[:, None]], state.beta, templates)
             mu = pirls.family.link.linkinv(eta)
             per_obs = pirls.family.dev_resids(pirls.resp.y, mu, pirls.resp.wt)
+            per_obs = per_obs if o is None else per_obs[o]
             return np.bincount(codes, weights=per_obs, minlength=nl) + u * u
 
         g0 = level_dev(u0)

@@ -16,6 +16,7 @@ the mode, is kept with the state (its log-determinant differs by O(step_tol)).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.glmm.response import GlmResponse
 from mixedfx.lmm.crossproducts import CrossProductBuilder
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization, WeightedGram
+from mixedfx.lmm.row_order import canonical_rows, permuted_terms
 from mixedfx.lmm.solution import solve
 
 
@@ -72,6 +74,10 @@ class Pirls:
     #: stop once a full Newton step gains nothing (set while evaluating to rounding level for
     #: derivatives, where the deviance can only wander in its last digits)
     stop_on_stagnation: bool = False
+    #: the model's canonical row order (`lmm.row_order`): every sum over the rows (deviance,
+    #: log-likelihood constants, cross-products, the starting GLM) runs in it, so the fit does
+    #: not depend on the order of the data's rows; row-wise arrays (η, μ) stay in the data's
+    order: np.ndarray | None = None
 
     def __init__(self, X: np.ndarray, terms: list[RandomEffectsTerm], family: Family,
                  resp: GlmResponse, offset: np.ndarray | None, tol: float = 1e-15,
@@ -84,19 +90,42 @@ class Pirls:
         self.tol = tol
         self.maxit = maxit
         self.step_tol = step_tol
+        self.order = o = canonical_rows(terms, X, resp.y, resp.n, resp.wt, self.offset)
         self._sat = None
         if family.kernel(resp.y, family.mustart(resp.y, resp.wt), resp.wt) is not None:
             self._sat = family.saturated(resp.y, resp.wt)
-            self._sat_sum = float(np.sum(self._sat))
-            self.aic_constant = family.aic_constant(resp.y, resp.n, resp.wt)
+            self._sat_sum = self.row_sum(self._sat)
+            self.aic_constant = family.aic_constant(resp.y[o], resp.n[o], resp.wt[o])
         self._grams: dict[bool, WeightedGram] = {}
-        self._builders = {True: CrossProductBuilder(terms, X),
-                          False: CrossProductBuilder(terms, np.zeros((len(resp.y), 0)))}
+        terms_o = permuted_terms(terms, o)
+        self._X_o = X[o]
+        self._builders = {True: CrossProductBuilder(terms_o, self._X_o),
+                          False: CrossProductBuilder(terms_o, np.zeros((len(resp.y), 0)))}
+
+    def xbeta(self, beta: np.ndarray) -> np.ndarray:
+        """Xβ in the data's row order, computed over the rows in the canonical order: a BLAS
+        kernel may round a row's dot product differently by its position in the block it
+        processes (vector body or scalar tail), so the position must not follow the data."""
+        if self.order is None:
+            return self.X @ beta
+        out = np.empty(self.X.shape[0])
+        out[self.order] = self._X_o @ beta
+        return out
+
+    def row_sum(self, v: np.ndarray) -> float:
+        """Σᵢ vᵢ over the rows, in the canonical order."""
+        return float(np.sum(v if self.order is None else np.asarray(v)[self.order]))
+
+    def crossproducts(self, with_x: bool, resp: np.ndarray, sqrt_w: np.ndarray) -> Any:
+        """[Z X r]ᵀ W [Z X r] (X only when `with_x`) for a working response r and √W
+        given in the data's row order."""
+        o = self.order
+        return self._builders[with_x].compute(resp[o], sqrt_w[o])
 
     # -- pieces ---------------------------------------------------------------------------
     def linear_predictor(self, u: list[np.ndarray], beta: np.ndarray,
                          templates: list[np.ndarray]) -> np.ndarray:
-        eta = self.offset + self.X @ beta
+        eta = self.offset + self.xbeta(beta)
         for t, ut, T in zip(self.terms, u, templates, strict=True):
             eta = eta + t.row_effects(ut @ T.T)
         return eta
@@ -110,19 +139,19 @@ class Pirls:
         mu = self.family.link.linkinv(eta)
         ussq = float(sum(np.sum(x * x) for x in u))
         if self._sat is not None:
-            kern = float(np.sum(self.family.kernel(self.resp.y, mu, self.resp.wt)))
+            kern = self.row_sum(self.family.kernel(self.resp.y, mu, self.resp.wt))
             dev = 2.0 * (self._sat_sum - kern)
             return PirlsState(u=u, beta=beta, eta=eta, mu=mu, dev_resid_sum=dev, ussq=ussq,
                               loglik_kernel=kern)
-        dev = float(np.sum(self.family.dev_resids(self.resp.y, mu, self.resp.wt)))
+        dev = self.row_sum(self.family.dev_resids(self.resp.y, mu, self.resp.wt))
         return PirlsState(u=u, beta=beta, eta=eta, mu=mu, dev_resid_sum=dev, ussq=ussq)
 
     def minus2_loglik(self, state: PirlsState) -> float:
         """−2 log p(y | μ) with all constants (R's `family$aic` at the state's μ)."""
         if self._sat is not None and state.loglik_kernel is not None:
             return self.aic_constant - 2.0 * state.loglik_kernel
-        return self.family.aic(self.resp.y, self.resp.n, state.mu, self.resp.wt,
-                               state.dev_resid_sum)
+        o, r = self.order, self.resp
+        return self.family.aic(r.y[o], r.n[o], state.mu[o], r.wt[o], state.dev_resid_sum)
 
     def weights(self, state: PirlsState) -> tuple[np.ndarray, np.ndarray]:
         """IRLS weights W and working response z − offset at the state's μ."""
@@ -142,8 +171,8 @@ class Pirls:
 
         Returns the factorization and the working response it was built with."""
         W, z = self.weights(state)
-        resp = z if with_x else z - self.X @ state.beta
-        xp = self._builders[with_x].compute(resp, np.sqrt(W))
+        resp = z if with_x else z - self.xbeta(state.beta)
+        xp = self.crossproducts(with_x, resp, np.sqrt(W))
         chol = BlockedCholesky(self.terms, xp, gram=self._gram_for(with_x, xp.B))
         f = chol.factorize(theta)
         if f is None:
@@ -223,13 +252,14 @@ class Pirls:
                                  f"{fam.link.name} link gives non-finite working weights "
                                  "for this response)")
             try:
-                beta, *_ = np.linalg.lstsq(self.X * sw[:, None], z * sw, rcond=None)
+                o = self.order
+                beta, *_ = np.linalg.lstsq(self.X[o] * sw[o, None], z[o] * sw[o], rcond=None)
             except np.linalg.LinAlgError as exc:
                 raise PirlsError(f"the GLM fit for the starting values failed ({exc}); "
                                  "rescale the covariates") from None
-            eta = self.offset + self.X @ beta
+            eta = self.offset + self.xbeta(beta)
             mu = fam.link.linkinv(eta)
-            dev = float(np.sum(fam.dev_resids(resp.y, mu, resp.wt)))
+            dev = self.row_sum(fam.dev_resids(resp.y, mu, resp.wt))
             if abs(dev - dev_old) <= 1e-10 * (abs(dev) + 0.1):
                 break
             dev_old = dev

@@ -15,13 +15,13 @@ the n rows.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from mixedfx.frame.terms import RandomEffectsTerm
-from mixedfx.lmm.row_order import canonical_rows
+from mixedfx.lmm.row_order import CanonicalOrder, permuted_terms
 
 
 @dataclass
@@ -223,7 +223,20 @@ def compute_crossproducts(
     """Blocks of [Z X y]ᵀ W [Z X y] for terms already ordered by decreasing number of levels,
     accumulated over the rows in the model's canonical order (`lmm.row_order`), so that the
     blocks do not depend on the order of the data's rows."""
-    perm = canonical_rows(terms, X, y, sqrt_w)
-    terms = [replace(t, codes=t.codes[perm], values=t.values[perm]) for t in terms]
-    return CrossProductBuilder(terms, X[perm]).compute(
-        np.asarray(y)[perm], None if sqrt_w is None else sqrt_w[perm])
+    canon = CanonicalOrder(terms, X, sqrt_w)
+    return canonical_builder(terms, X, canon).compute(
+        *canonical_response(canon, y, sqrt_w))
+
+
+def canonical_builder(terms: list[RandomEffectsTerm], X: np.ndarray, canon: CanonicalOrder
+                      ) -> CrossProductBuilder:
+    """The builder over the rows in the canonical order (valid for every response)."""
+    return CrossProductBuilder(permuted_terms(terms, canon.order), X[canon.order])
+
+
+def canonical_response(canon: CanonicalOrder, y: np.ndarray, sqrt_w: np.ndarray | None
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(y, √w) in the canonical order for this response, for `canonical_builder`'s
+    `compute`."""
+    perm = canon.with_response(y)
+    return np.asarray(y)[perm], None if sqrt_w is None else sqrt_w[perm]

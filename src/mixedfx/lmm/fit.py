@@ -80,6 +80,12 @@ def start_values(frame: ModelFrame) -> np.ndarray:
     return np.concatenate([t.covariance.start() for t in frame.terms])
 
 
+def log_weights_sum(weights: np.ndarray | None) -> float:
+    """Σ log wᵢ (0 without prior weights), exactly rounded (math.fsum), so independent of
+    the row order (see lmm.row_order)."""
+    return 0.0 if weights is None else math.fsum(np.log(weights))
+
+
 def build_objective(frame: ModelFrame, reml: bool, y: np.ndarray | None = None
                     ) -> ProfiledDeviance:
     """The profiled deviance (ML) or REML criterion for this model frame and response."""
@@ -89,8 +95,7 @@ def build_objective(frame: ModelFrame, reml: bool, y: np.ndarray | None = None
     sqrt_w = None if frame.weights is None else np.sqrt(frame.weights)
     xp = compute_crossproducts(frame.terms, frame.X, yy, sqrt_w)
     chol = BlockedCholesky(frame.terms, xp)
-    # fsum: exactly rounded, so independent of the row order (see lmm.row_order)
-    ldW = 0.0 if frame.weights is None else math.fsum(np.log(frame.weights))
+    ldW = log_weights_sum(frame.weights)
     return ProfiledDeviance(chol, reml, ldW)
 
 

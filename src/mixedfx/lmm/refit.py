@@ -18,10 +18,11 @@ import numpy as np
 
 from mixedfx.errors import DataError
 from mixedfx.frame.model_frame import ModelFrame
-from mixedfx.lmm.crossproducts import CrossProductBuilder
+from mixedfx.lmm.crossproducts import canonical_builder, canonical_response
 from mixedfx.lmm.deviance import ProfiledDeviance
 from mixedfx.lmm.factorization import BlockedCholesky, WeightedGram
-from mixedfx.lmm.fit import LmmFit, fit_lmm_objective
+from mixedfx.lmm.fit import LmmFit, fit_lmm_objective, log_weights_sum
+from mixedfx.lmm.row_order import CanonicalOrder
 from mixedfx.optimize import Control
 
 
@@ -30,15 +31,17 @@ class ResponseRefitter:
 
     def __init__(self, frame: ModelFrame) -> None:
         self.frame = frame
-        self.builder = CrossProductBuilder(frame.terms, frame.X)
         self.sqrt_w = None if frame.weights is None else np.sqrt(frame.weights)
-        self.ldW = 0.0 if frame.weights is None else float(np.sum(np.log(frame.weights)))
+        # the rows in the model's canonical order, as compute_crossproducts takes them
+        self.canon = CanonicalOrder(frame.terms, frame.X, self.sqrt_w)
+        self.builder = canonical_builder(frame.terms, frame.X, self.canon)
+        self.ldW = log_weights_sum(frame.weights)
         self._gram: WeightedGram | None = None
 
     def objective(self, y: np.ndarray, reml: bool) -> ProfiledDeviance:
         """The profiled deviance (ML) or REML criterion for response `y`."""
         yy = y if self.frame.offset is None else y - self.frame.offset
-        xp = self.builder.compute(yy, self.sqrt_w)
+        xp = self.builder.compute(*canonical_response(self.canon, yy, self.sqrt_w))
         gram = None
         if not isinstance(xp.B, np.ndarray):
             first = self.frame.terms[0]

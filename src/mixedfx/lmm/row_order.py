@@ -15,19 +15,52 @@ relative order cannot change any sum.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from mixedfx.frame.terms import RandomEffectsTerm
 
 
-def canonical_rows(terms: list[RandomEffectsTerm], X: np.ndarray, y: np.ndarray,
-                   sqrt_w: np.ndarray | None = None) -> np.ndarray:
-    """The permutation that puts the rows in the canonical order (see the module)."""
+def canonical_rows(terms: list[RandomEffectsTerm], X: np.ndarray,
+                   *columns: np.ndarray | None) -> np.ndarray:
+    """The permutation that puts the rows in the canonical order (see the module);
+    `columns`: the other per-row numbers the sums see (response, weights, offset; None
+    entries are skipped)."""
     keys: list[np.ndarray] = [t.codes for t in terms]
     keys += [t.values[:, a] for t in terms for a in range(t.k)]
     keys += [X[:, j] for j in range(X.shape[1])]
-    keys.append(np.asarray(y))
-    if sqrt_w is not None:
-        keys.append(sqrt_w)
+    keys += [np.asarray(c) for c in columns if c is not None]
     # np.lexsort sorts by its last key first
     return np.lexsort(keys[::-1])
+
+
+class CanonicalOrder:
+    """The canonical order of rows whose fixed keys (terms, X, weights) are known once and
+    whose response changes (refits): `with_response(y)` orders the rows tied on every fixed
+    key by y, which equals `canonical_rows(terms, X, *columns, y)`. Rows tied on the fixed
+    keys hold the same numbers in Z, X and W, so a `CrossProductBuilder` built on the rows in
+    `order` serves every response."""
+
+    def __init__(self, terms: list[RandomEffectsTerm], X: np.ndarray,
+                 *columns: np.ndarray | None) -> None:
+        self.order = canonical_rows(terms, X, *columns)
+        keys = [t.codes for t in terms] + [t.values for t in terms] + [X] + \
+            [np.asarray(c) for c in columns if c is not None]
+        sorted_keys = np.column_stack([np.asarray(k, dtype=float).reshape(len(self.order), -1)
+                                       for k in keys])[self.order]
+        starts = np.r_[True, np.any(sorted_keys[1:] != sorted_keys[:-1], axis=1)]
+        self.tied = not bool(starts.all())
+        self.group = np.cumsum(starts)
+
+    def with_response(self, y: np.ndarray) -> np.ndarray:
+        """The permutation of the rows for response y."""
+        if not self.tied:
+            return self.order
+        return self.order[np.lexsort((np.asarray(y)[self.order], self.group))]
+
+
+def permuted_terms(terms: list[RandomEffectsTerm], order: np.ndarray
+                   ) -> list[RandomEffectsTerm]:
+    """The terms with their rows (codes and values) taken in `order`."""
+    return [replace(t, codes=t.codes[order], values=t.values[order]) for t in terms]

@@ -29,6 +29,7 @@ import numpy as np
 
 INTERIOR_MIN_SD = 0.1     # relative SD the interior restart gives a term at least
 INTERIOR_RHO = 0.5         # correlation of the signed interior restarts (k = 2)
+SINGULAR_TOL = 1e-4        # lme4's isSingular tolerance
 RESTART_GAIN = 1e-9       # relative improvement of the criterion needed to move the fit
 
 
@@ -60,13 +61,19 @@ def interior_point(theta: np.ndarray, lower: np.ndarray, blocks: Sequence[tuple[
     return out
 
 
+def _diagonal(theta: np.ndarray, off: int, k: int) -> np.ndarray:
+    """The diagonal of a term's T from its column-wise lower triangle."""
+    cols, rows = np.triu_indices(k)
+    return theta[off:off + len(rows)][rows == cols]
+
+
 def interior_points(theta: np.ndarray, lower: np.ndarray, blocks: Sequence[tuple[int, int]]
                     ) -> list[tuple[str, np.ndarray]]:
-    """The interior starts: correlations 0, and ±INTERIOR_RHO/(k−1) when some term has k ≥ 2
-    (the sign of a column below a zero diagonal is free, and BOBYQA keeps the one it starts
-    with)."""
+    """The interior starts: correlations 0, and ±INTERIOR_RHO/(k−1) when a term with k ≥ 2
+    has a (near) zero diagonal (the sign of the column below it is free, and BOBYQA keeps
+    the one it starts with)."""
     out = [("interior", interior_point(theta, lower, blocks))]
-    if any(k >= 2 for _, k in blocks):
+    if any(k >= 2 and np.min(_diagonal(theta, off, k)) < SINGULAR_TOL for off, k in blocks):
         out += [(f"interior rho={s:+g}", interior_point(theta, lower, blocks, s))
                 for s in (INTERIOR_RHO, -INTERIOR_RHO)]
     return out
