@@ -101,7 +101,7 @@ def _data_name(data: Any, data_name: Any) -> str | None:
     """`data_name` if given (a non-empty str), else the data's `attrs["name"]`, else None."""
     if data_name is not None:
         if not isinstance(data_name, str) or not data_name.strip():
-            raise TypeError(f"data_name must be a non-empty string, got {data_name!r}")
+            raise ArgumentTypeError(f"data_name must be a non-empty string, got {data_name!r}")
         return data_name.strip()
     attrs = getattr(data, "attrs", None)
     name = attrs.get("name") if isinstance(attrs, dict) else None

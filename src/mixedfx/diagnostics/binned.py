@@ -79,11 +79,11 @@ def performance_binned_residuals(x: np.ndarray, y: np.ndarray, n_bins: int | Non
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
-        raise ValueError("x and y must be one-dimensional arrays of the same length (n >= 2)")
+        raise ArgumentError("x and y must be one-dimensional arrays of the same length (n >= 2)")
     n = len(x)
     n_bins = int(np.floor(math.sqrt(n) + 0.5)) if n_bins is None else int(n_bins)
     if n_bins < 2:
-        raise ValueError("n_bins must be at least 2")
+        raise ArgumentError("n_bins must be at least 2")
     idx = np.floor(n * np.arange(1, n_bins) / n_bins).astype(int)      # R's 1-based index
     idx = idx[idx >= 1]                                                  # x[0] is empty in R
     breaks = np.unique(np.concatenate([[-math.inf], np.sort(x)[idx - 1], [math.inf]]))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixedfx.errors import MixedfxError
+from mixedfx.errors import ArgumentError, MixedfxError
 from mixedfx.optimize.control import OPTIMIZERS
 from mixedfx.optimize.convergence import SINGULAR_MESSAGE
 
@@ -58,8 +58,8 @@ def all_fit(model: Any, optimizers: tuple[str, ...] | list[str] | None = None
     names = list(OPTIMIZERS if optimizers is None else optimizers)
     unknown = [o for o in names if o not in OPTIMIZERS]
     if unknown or not names:
-        raise ValueError(f"all_fit optimizers must be a non-empty list from "
-                         f"{list(OPTIMIZERS)}, got {unknown or names}")
+        raise ArgumentError(f"all_fit optimizers must be a non-empty list from "
+                            f"{list(OPTIMIZERS)}, got {unknown or names}")
     crit_name = "REML" if getattr(model, "REML", False) else "deviance"
     rows = []
     for name in names:
