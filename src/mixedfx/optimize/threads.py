@@ -61,9 +61,11 @@ def _setter(lib):
     Python thread that limited OpenBLAS change it while that thread lives, and silently
     ignores the others — a fit in a pool thread would keep the count of the main thread —
     so OpenBLAS's process-wide setter is called directly (`_BlasMode` owns it meanwhile)."""
-    if lib.internal_api == "openblas" and getattr(lib, "threading_layer", "") != "openmp":
+    dynlib = getattr(lib, "dynlib", None)       # (threadpoolctl < 3.6: no such policy)
+    if dynlib is not None and lib.internal_api == "openblas" \
+            and getattr(lib, "threading_layer", "") != "openmp":
         for name in _OPENBLAS_SETTERS:
-            fn = getattr(lib.dynlib, name, None)
+            fn = getattr(dynlib, name, None)
             if fn is not None:
                 return fn
     return lib.set_num_threads
