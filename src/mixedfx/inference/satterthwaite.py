@@ -17,7 +17,7 @@ M(x) = R_X⁻¹R_X⁻ᵀ,
     ∂C/∂σ = 2σ M,                            ∂C/∂xᵢ = σ² ∂M/∂xᵢ,
 
 and ∂pwrss/∂x, ∂M/∂x are Richardson central differences at the points of the Hessian's
-diagonal (d = 0.1), so each point is factored once (`_Points`): 1 + 4·k(k + 3)/2 factorizations
+diagonal (d = 0.1), so each point is factored once (`_Points`): 1 + 4k(k + 1) factorizations
 for k = len(x) (25 for two θ), where numDeriv on (x, σ) takes 73 — a summary of a large model
 costs about as much as its fit. For a contrast vector l the variance is v = lᵀCl, its gradient
 gᵢ = lᵀ(∂C/∂φᵢ)l, and the Satterthwaite df is ν = 2v² / (gᵀAg). For a q-row contrast
