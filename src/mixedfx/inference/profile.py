@@ -61,6 +61,7 @@ from mixedfx.inference.profile_result import ParameterProfile, Profile, ProfileW
 from mixedfx.inference.profile_scale import cv_to_sv
 from mixedfx.inference.profile_scale import sv_to_cv as sv_to_cv  # re-exported
 from mixedfx.inference.splines import SplineError, back_spline, interp_spline
+from mixedfx.optimize.threads import one_blas_thread
 
 if TYPE_CHECKING:
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
@@ -270,8 +271,9 @@ class _Profiler:
             params = self._collect(mapper(_profile_task, [self] * len(which), which))
         elif n_jobs > 1 and len(which) > 1 and "fork" in mp.get_all_start_methods():
             params = self._run_parallel(which, n_jobs)
-        else:
-            params = {self.names[w]: self.profile_param(w) for w in which}
+        else:        # on one BLAS thread, as the parallel workers: the same numbers
+            with one_blas_thread():
+                params = {self.names[w]: self.profile_param(w) for w in which}
         # bounds of the parameters profiled through `dd` (lme4: lower[seqnvp])
         lower = {self.names[w]: float(self.lower[w]) for w in which if w < self.npar1}
         upper = {self.names[w]: float(self.upper[w]) for w in which if w < self.npar1}

@@ -167,3 +167,12 @@ def blas_threads_for(dense_block_size: int) -> Iterator[None]:
     while concurrent fits run under the other count (see the module docstring)."""
     with _MODE.hold(mode_for(dense_block_size)):
         yield
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block on one BLAS thread (in the shared mode): for work that also runs in
+    single-threaded worker processes (profiles, bootstrap replicates), so that its numbers do
+    not depend on how many processes share it."""
+    with _MODE.hold(SINGLE):
+        yield
