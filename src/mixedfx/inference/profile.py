@@ -25,7 +25,9 @@ fixed effects, ∓∞ for GLMM fixed effects), as lme4.
 Points on a parameter's bound (a correlation of ±1, an sd of 0) are minimized from the
 neighbouring point and then restarted from that result and from the estimates (the feasible
 set of the other correlations is degenerate there: ρ₁₂ = −1 forces ρ₁₃ = −ρ₂₃), keeping the
-lowest deviance; an interval end the spline bends outside the two points whose ζ bracket ±z
+lowest deviance; a side whose deviance falls going outward (a warm-started point left in a
+worse local minimum) is minimized again inwards from each point's outer neighbour
+(`_sweep_back`); an interval end the spline bends outside the two points whose ζ bracket ±z
 is replaced by linear interpolation between them. lme4 evaluates indefinite correlation
 vectors through a pivoted Cholesky factor, so its rows at ±1 of a three-column term are
 not correlation matrices and differ from these (tests/inference/
