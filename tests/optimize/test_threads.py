@@ -83,7 +83,9 @@ def _fits() -> list[tuple[str, str, pd.DataFrame, dict]]:
     return [
         # 20k rows, g first (1000 levels): a dense block of 53 rows, one BLAS thread
         ("lmer", "y ~ x + (x | g) + (1 | h)", _simulated(20_000, 1000, 50, 18), {}),
-        # g (500 levels) first, h's 150 levels in the dense block: BLAS's own count
+        # g (500 levels) first, h's 150 levels in the dense block: BLAS's own count (with
+        # OpenBLAS on 2 cores its θ differs in the last bits between 2 threads and 1, so a
+        # count changed under it mid-fit shows; a block below ~128 rows is not threaded)
         ("lmer", "y ~ x + (1 | g) + (1 | h)", _simulated(1_500, 500, 150, 3), {}),
         ("lmer", "Reaction ~ Days + (Days | Subject)", sleep, {}),
         ("lmer", "Reaction ~ Days + (1 | Subject)", sleep, {"REML": False}),
