@@ -107,8 +107,11 @@ def test_fit_from_sliced_crossproducts_equals_fit():
 
     cv = conditional_variances(fit.chol, fit.factor, fit.sigma, chunk=37)
     ref = conditional_variances(m._fit.chol, m._fit.factor, m._fit.sigma)
+    # θ agrees to 1e-6, so each k × k block agrees to about that relative to its scale;
+    # entrywise relative errors of near-zero covariances are not bounded (4.8e-5 seen)
     for a, b in zip(cv, ref, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-10)
+        scale = np.max(np.abs(b), axis=(-2, -1), keepdims=True) if b.ndim == 3 else np.abs(b)
+        assert np.all(np.abs(a - b) <= 1e-5 * scale + 1e-12)
 
 
 @pytest.mark.parametrize("k1", [1, 2, 3])

@@ -37,6 +37,7 @@ from scipy import stats
 
 from mixedfx.errors import ArgumentError, FitError
 from mixedfx.inference.linalg import single_threaded_blas
+from mixedfx.optimize.threads import one_blas_thread
 
 if TYPE_CHECKING:
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
@@ -213,8 +214,11 @@ def run_bootstrap(simulate: Callable[..., np.ndarray], refit: Refit, func: Func,
     Y = simulate(nsim=nsim, seed=seed, **sim_args)
     if n_jobs < 0:
         n_jobs = os.cpu_count() or 1
-    results = _parallel(refit, func, Y, n_jobs) if n_jobs > 1 and nsim > 1 else \
-        _run_chunk_args(refit, func, Y)
+    if n_jobs > 1 and nsim > 1:
+        results = _parallel(refit, func, Y, n_jobs)
+    else:            # on one BLAS thread, as the parallel workers: the same numbers
+        with one_blas_thread():
+            results = _run_chunk_args(refit, func, Y)
     return collect_replicates(t0, results, nsim, seed)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 EPS = 1e-4
 ZERO_TOL = float(np.sqrt(np.finfo(float).eps / 7e-7))
 R_STEPS = 4
+HESSIAN_D = 0.1      # numDeriv's `hessian` base step (d of `genD`)
 V_RATIO = 2.0
 
 
@@ -63,7 +64,8 @@ def grad(fun: Callable[[np.ndarray], float], x: np.ndarray, d: float = 1e-4) -> 
     return jacobian(lambda z: np.atleast_1d(fun(z)), x, d)[0]
 
 
-def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, d: float = 0.1) -> np.ndarray:
+def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, d: float = HESSIAN_D
+            ) -> np.ndarray:
     """Hessian of a scalar function, numDeriv's `hessian` (genD with d = 0.1)."""
     x = np.asarray(x, dtype=float)
     n = len(x)

@@ -25,7 +25,9 @@ fixed effects, ∓∞ for GLMM fixed effects), as lme4.
 Points on a parameter's bound (a correlation of ±1, an sd of 0) are minimized from the
 neighbouring point and then restarted from that result and from the estimates (the feasible
 set of the other correlations is degenerate there: ρ₁₂ = −1 forces ρ₁₃ = −ρ₂₃), keeping the
-lowest deviance; an interval end the spline bends outside the two points whose ζ bracket ±z
+lowest deviance; a side whose deviance falls going outward (a warm-started point left in a
+worse local minimum) is minimized again inwards from each point's outer neighbour
+(`_sweep_back`); an interval end the spline bends outside the two points whose ζ bracket ±z
 is replaced by linear interpolation between them. lme4 evaluates indefinite correlation
 vectors through a pivoted Cholesky factor, so its rows at ±1 of a three-column term are
 not correlation matrices and differ from these (tests/inference/
@@ -62,6 +64,7 @@ from mixedfx.inference.profile_result import ParameterProfile, Profile, ProfileW
 from mixedfx.inference.profile_scale import cv_to_sv
 from mixedfx.inference.profile_scale import sv_to_cv as sv_to_cv  # re-exported
 from mixedfx.inference.splines import SplineError, back_spline, interp_spline
+from mixedfx.optimize.threads import one_blas_thread
 
 if TYPE_CHECKING:
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
@@ -271,8 +274,9 @@ class _Profiler:
             params = self._collect(mapper(_profile_task, [self] * len(which), which))
         elif n_jobs > 1 and len(which) > 1 and "fork" in mp.get_all_start_methods():
             params = self._run_parallel(which, n_jobs)
-        else:
-            params = {self.names[w]: self.profile_param(w) for w in which}
+        else:        # on one BLAS thread, as the parallel workers: the same numbers
+            with one_blas_thread():
+                params = {self.names[w]: self.profile_param(w) for w in which}
         # bounds of the parameters profiled through `dd` (lme4: lower[seqnvp])
         lower = {self.names[w]: float(self.lower[w]) for w in which if w < self.npar1}
         upper = {self.names[w]: float(self.upper[w]) for w in which if w < self.npar1}

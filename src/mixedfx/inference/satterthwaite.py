@@ -10,7 +10,16 @@ profiled out but σ free (lmerTest's `devfun_vp`):
 The asymptotic covariance of φ̂ is A = 2 H⁻¹ with H the Hessian of D at φ̂ (a pseudo-inverse
 over the eigenvalues > 1e-8), and the covariance of β̂ as a function of φ is
 C(φ) = σ² R_X⁻¹R_X⁻ᵀ. Both derivatives are numerical, with numDeriv's Richardson steps
-(`numderiv`). For a contrast vector l the variance is v = lᵀCl, its gradient
+(`numderiv`), in x = (θ, [ψ]) only: σ enters D and C in closed form, with x = (θ, [ψ]) and
+M(x) = R_X⁻¹R_X⁻ᵀ,
+
+    ∂²D/∂σ² = 6 pwrss/σ⁴ − 2(n − [p])/σ²,   ∂²D/∂xᵢ∂σ = −2 (∂pwrss/∂xᵢ)/σ³,
+    ∂C/∂σ = 2σ M,                            ∂C/∂xᵢ = σ² ∂M/∂xᵢ,
+
+and ∂pwrss/∂x, ∂M/∂x are Richardson central differences at the points of the Hessian's
+diagonal (d = 0.1), so each point is factored once (`_Points`): 1 + 4k(k + 1) factorizations
+for k = len(x) (25 for two θ), where numDeriv on (x, σ) takes 73 — a summary of a large model
+costs about as much as its fit. For a contrast vector l the variance is v = lᵀCl, its gradient
 gᵢ = lᵀ(∂C/∂φᵢ)l, and the Satterthwaite df is ν = 2v² / (gᵀAg). For a q-row contrast
 matrix L (F test) lmerTest rotates to the eigenvectors of LCLᵀ, takes ν_m for each of the q
 rows and combines them: E = Σ ν_m/(ν_m − 2), ν = 2E/(E − q) (ν = 2 if some ν_m ≤ 2).
@@ -26,7 +35,7 @@ import numpy as np
 
 from mixedfx.inference.cache import per_model
 from mixedfx.inference.linalg import lower_inverse
-from mixedfx.inference.numderiv import hessian, jacobian
+from mixedfx.inference.numderiv import HESSIAN_D, hessian, jacobian
 from mixedfx.optimize.polish import polished_optimum
 
 if TYPE_CHECKING:
@@ -57,10 +66,13 @@ class VarparSystem:
 
 def varpar_deviance(system: VarparSystem, varpar: np.ndarray, reml: bool) -> float:
     """lmerTest's `devfun_vp`: the deviance at φ = (θ, [ψ,] σ), β profiled out."""
-    sigma = float(varpar[-1])
     f, ldW = system.factorize(varpar[:-1])
-    if f is None:
-        return math.nan
+    return math.nan if f is None else _deviance(system, f, ldW, float(varpar[-1]), reml)
+
+
+def _deviance(system: VarparSystem, f: Factorization, ldW: float, sigma: float,
+              reml: bool) -> float:
+    """`devfun_vp` from the factorization at x."""
     n, p = system.n, system.p
     s2 = sigma * sigma
     if not (s2 > 0 and math.isfinite(s2)):
@@ -81,6 +93,51 @@ def covbeta(system: VarparSystem, varpar: np.ndarray) -> np.ndarray:
     Lxx = f.Lrr[q:q + p, q:q + p]
     Ri = lower_inverse(np.array(Lxx))
     return sigma * sigma * (Ri.T @ Ri)
+
+
+class _Points:
+    """One factorization per point x = (θ, [ψ]): its deviance parts and M(x) = R_X⁻¹R_X⁻ᵀ."""
+
+    def __init__(self, system: VarparSystem, sigma: float, reml: bool) -> None:
+        self.system, self.sigma, self.reml = system, sigma, reml
+        self.cache: dict[bytes, tuple[float, float, np.ndarray]] = {}
+
+    def at(self, x: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """(D(x, σ), pwrss(x), M(x)); NaNs where the system is not positive definite."""
+        key = np.asarray(x, dtype=float).tobytes()
+        if key not in self.cache:
+            self.cache[key] = self._evaluate(np.asarray(x, dtype=float))
+        return self.cache[key]
+
+    def _evaluate(self, x: np.ndarray) -> tuple[float, float, np.ndarray]:
+        system, p = self.system, self.system.p
+        f, ldW = system.factorize(x)
+        dev = math.nan if f is None else _deviance(system, f, ldW, self.sigma, self.reml)
+        if f is None or not math.isfinite(dev):
+            return math.nan, math.nan, np.full((p, p), np.nan)
+        q = system.q
+        Ri = lower_inverse(np.array(f.Lrr[q:q + p, q:q + p]))
+        return dev, f.pwrss, Ri.T @ Ri
+
+
+def varpar_derivatives(system: VarparSystem, varpar: np.ndarray, reml: bool
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(H, J): the Hessian of `devfun_vp` over φ = (x, σ) and ∂C/∂φ, shape (len(φ), p, p),
+    with σ in closed form (see the module docstring)."""
+    x, sigma = np.asarray(varpar[:-1], dtype=float), float(varpar[-1])
+    k, p, n = len(x), system.p, system.n
+    pts = _Points(system, sigma, reml)
+    dev_x = hessian(lambda z: pts.at(z)[0], x)
+    d1 = jacobian(lambda z: np.append(pts.at(z)[1], pts.at(z)[2].ravel()), x, d=HESSIAN_D) \
+        if k else np.zeros((1 + p * p, 0))
+    _, pwrss, M = pts.at(x)
+    H = np.empty((k + 1, k + 1))
+    H[:k, :k] = dev_x
+    H[:k, k] = H[k, :k] = -2.0 * d1[0] / sigma**3
+    H[k, k] = 6.0 * pwrss / sigma**4 - 2.0 * (n - (p if reml else 0)) / sigma**2
+    J = np.concatenate([np.stack([sigma**2 * d1[1:, i].reshape(p, p) for i in range(k)])
+                        if k else np.zeros((0, p, p)), (2.0 * sigma * M)[None]])
+    return H, J
 
 
 @dataclass
@@ -141,7 +198,7 @@ def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
     system = VarparSystem(model)
     reml = model.REML
     varpar, beta = optimum(model)
-    H = hessian(lambda x: varpar_deviance(system, x, reml), varpar)
+    H, jac = varpar_derivatives(system, varpar, reml)
     H = 0.5 * (H + H.T)
     if not np.all(np.isfinite(H)):
         # degenerate fit (σ of order 1e-100, weights of order 1e-300): df are NaN, as lmerTest
@@ -168,10 +225,6 @@ def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
     pos = evals > EIGEN_TOL
     V = evecs[:, pos]
     h_inv = (V / evals[pos]) @ V.T
-    p = len(model.beta)
-    J = jacobian(lambda x: covbeta(system, x).ravel(), varpar)
-    jac = np.stack([J[:, i].reshape(p, p) for i in range(J.shape[1])]) if p else \
-        np.zeros((len(varpar), 0, 0))
     return SatterthwaiteState(varpar=varpar, beta=beta, vcov_beta=covbeta(system, varpar),
                               vcov_varpar=2.0 * h_inv, jacobian=jac,
                               hessian_eigenvalues=evals, warnings=messages)

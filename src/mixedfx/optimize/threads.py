@@ -1,59 +1,44 @@
-"""BLAS threading for a fit: one thread unless the dense algebra is large and the machine's
-other cores are idle.
+"""BLAS threading for a fit: the thread count comes from the problem alone, and concurrent
+fits never run under each other's count.
 
-The per-θ work of a model whose trailing dense block is small consists of many small matrix
-products; OpenBLAS then spends more time waking its thread pool than computing (measured 3–12×
-slower on 2 cores for cbpp and VerbAgg). Large dense blocks (InstEval's 1145 × 1145 Cholesky)
-gain from more threads only while the other cores are free: beside a CPU-bound neighbour,
-OpenBLAS's threads spin against it and a fit became 2–8× slower than with one thread. So a
-large-block fit first samples the machine (`other_cores_busy`): the CPU time every process
-but this one used over a short window, from /proc/stat and this process's own CPU time. If
-the others keep at least half a core busy, the fit runs on one BLAS thread.
+A BLAS call's result depends on the number of threads it runs with (a threaded GEMV, SYRK
+or POTRF splits its sums differently), so the count a fit's dense algebra runs with is part
+of its numbers. It is chosen from the problem only — never from the machine's load:
+
+- a trailing dense block of fewer than `SMALL_BLOCK` rows runs on one thread. Small blocks'
+  many small products cost OpenBLAS more to wake its thread pool than to compute (3–12×
+  slower on 2 cores for cbpp and VerbAgg); a medium block gains little from a second core
+  even when it is idle (InstEval's 1145 × 1145 Cholesky: 2.57 s on two threads, 2.87 s on
+  one) and loses 2–8× beside a busy neighbour, where OpenBLAS's threads spin against it
+  (a 436-row block on a machine loaded ten times over: 37 s on two threads, 0.65 s on one);
+- a larger block runs on BLAS's own count, the one in effect while no fit runs (the
+  library's default, or what the user set, e.g. with threadpoolctl or
+  OPENBLAS_NUM_THREADS — the way to keep a large fit off a busy machine's other cores).
+
+OpenBLAS's thread count is one setting for the whole process. Fits running concurrently in
+threads therefore share a *mode* (`_BlasMode`): a fit enters when no fit runs or the running
+ones use its count, and otherwise waits until they have all left; the first fit of a mode
+sets the count, the last one restores the setting it found. While a fit waits for the other
+count, newcomers of the running count wait too, so neither kind starves. A fit in a thread
+pool thus runs its BLAS calls with exactly the count it has alone, and gives the same bits.
+Nested use in one thread (an inner fit inside an outer one) runs under the count the thread
+already holds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
+import threading
+from collections import Counter
 from collections.abc import Iterator
 
 from threadpoolctl import ThreadpoolController
 
-SMALL_BLOCK = 400
-SAMPLE_SECONDS = 0.05
-BUSY_CORES = 0.5
+SMALL_BLOCK = 2000
 
-
-def _busy_jiffies() -> tuple[int, int] | None:
-    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat (Linux)."""
-    try:
-        with open("/proc/stat") as fh:
-            fields = fh.readline().split()
-    except OSError:
-        return None
-    if not fields or fields[0] != "cpu":
-        return None
-    ticks = [int(v) for v in fields[1:]]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)      # idle + iowait
-    return sum(ticks) - idle, sum(ticks)
-
-
-def other_cores_busy(window: float = SAMPLE_SECONDS) -> float | None:
-    """Cores kept busy by other processes over `window` seconds (None where unknown)."""
-    start = _busy_jiffies()
-    if start is None:
-        return None
-    own0, t0 = time.process_time(), time.perf_counter()
-    time.sleep(window)
-    end = _busy_jiffies()
-    own1, t1 = time.process_time(), time.perf_counter()
-    if end is None:
-        return None
-    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    busy_seconds = (end[0] - start[0]) / hz - (own1 - own0)
-    return max(0.0, busy_seconds / max(t1 - t0, 1e-9))
-
+#: the two modes: one BLAS thread, or BLAS's own count
+SINGLE, OWN = 1, 0
 
 _CONTROLLER: ThreadpoolController | None = None
 
@@ -67,14 +52,127 @@ def _controller() -> ThreadpoolController:
     return _CONTROLLER
 
 
+_OPENBLAS_SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_",
+                     "scipy_openblas_set_num_threads", "scipy_openblas_set_num_threads64_")
+
+
+def _setter(lib):
+    """The library's own thread-count setter. threadpoolctl (≥ 3.6) lets only the first
+    Python thread that limited OpenBLAS change it while that thread lives, and silently
+    ignores the others — a fit in a pool thread would keep the count of the main thread —
+    so OpenBLAS's process-wide setter is called directly (`_BlasMode` owns it meanwhile)."""
+    dynlib = getattr(lib, "dynlib", None)       # (threadpoolctl < 3.6: no such policy)
+    if dynlib is not None and lib.internal_api == "openblas" \
+            and getattr(lib, "threading_layer", "") != "openmp":
+        for name in _OPENBLAS_SETTERS:
+            fn = getattr(dynlib, name, None)
+            if fn is not None:
+                return fn
+    return lib.set_num_threads
+
+
+def _set_blas_threads(counts: list[int] | int) -> list[int]:
+    """Set every BLAS library's thread count (one count, or one per library as returned);
+    returns the counts they had."""
+    libs = [lib for lib in _controller().lib_controllers if lib.user_api == "blas"]
+    before = [int(lib.get_num_threads() or 1) for lib in libs]
+    for lib, n in zip(libs, counts if isinstance(counts, list) else [counts] * len(libs),
+                      strict=True):
+        _setter(lib)(n)
+    return before
+
+
+def mode_for(dense_block_size: int) -> int:
+    """`SINGLE` for a dense block of fewer than `SMALL_BLOCK` rows, else `OWN`."""
+    return SINGLE if dense_block_size < SMALL_BLOCK else OWN
+
+
+class _BlasMode:
+    """The process-wide BLAS mode of the running fits, reference-counted (see the module
+    docstring)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._mode: int | None = None        # mode of the running fits (None: none runs)
+        self._users = 0
+        self._waiting: Counter[int] = Counter()
+        self._saved: list[int] | None = None   # the counts to restore, in SINGLE mode
+        self._local = threading.local()
+
+    @property
+    def mode(self) -> int | None:
+        return self._mode
+
+    def _may_enter(self, mode: int) -> bool:
+        if self._mode is None:
+            return True
+        others_wait = any(n for m, n in self._waiting.items() if m != mode)
+        return self._mode == mode and not others_wait
+
+    @contextlib.contextmanager
+    def hold(self, mode: int) -> Iterator[None]:
+        depth = getattr(self._local, "depth", 0)
+        if depth:                            # nested in this thread: keep its mode
+            self._local.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._local.depth = depth
+            return
+        with self._cond:
+            self._waiting[mode] += 1
+            try:
+                self._cond.wait_for(lambda: self._may_enter(mode))
+            finally:
+                self._waiting[mode] -= 1
+            if self._mode is None:
+                if mode == SINGLE:
+                    self._saved = _set_blas_threads(1)
+                self._mode = mode
+            self._users += 1
+            self._cond.notify_all()          # the waiting counts changed
+        self._local.depth = 1
+        try:
+            yield
+        finally:
+            self._local.depth = 0
+            with self._cond:
+                self._users -= 1
+                if self._users == 0:
+                    if self._saved is not None:
+                        _set_blas_threads(self._saved)
+                        self._saved = None
+                    self._mode = None
+                self._cond.notify_all()
+
+
+_MODE = _BlasMode()
+
+
+def _reset_in_child() -> None:
+    """A forked child has one thread: the fits that held the mode in the parent's other
+    threads do not exist there (its workers set their own count, e.g. one thread)."""
+    global _MODE
+    _MODE = _BlasMode()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
+
+
 @contextlib.contextmanager
 def blas_threads_for(dense_block_size: int) -> Iterator[None]:
-    """One BLAS thread for a small dense block, or when other processes keep the machine's
-    other cores busy; otherwise BLAS's own thread count."""
-    if dense_block_size >= SMALL_BLOCK:
-        busy = other_cores_busy()
-        if busy is None or busy < BUSY_CORES:
-            yield
-            return
-    with _controller().limit(limits=1, user_api="blas"):
+    """Run the block under the BLAS thread count of a problem whose trailing dense block has
+    `dense_block_size` rows: one thread below `SMALL_BLOCK`, else BLAS's own count; waits
+    while concurrent fits run under the other count (see the module docstring)."""
+    with _MODE.hold(mode_for(dense_block_size)):
+        yield
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block on one BLAS thread (in the shared mode): for work that also runs in
+    single-threaded worker processes (profiles, bootstrap replicates), so that its numbers do
+    not depend on how many processes share it."""
+    with _MODE.hold(SINGLE):
         yield
