@@ -54,6 +54,19 @@ def test_dot_includes_the_grouping_variable_as_lme4(dot_data: pd.DataFrame) -> N
     assert list(m.fixef.index) == REF["dot_all_names"]
 
 
+@pytest.mark.parametrize("case", ["lm_log_dot", "glm_cbind_dot"])
+def test_lm_glm_dot_leaves_out_the_response_columns(dot_data: pd.DataFrame, case: str) -> None:
+    """R's lm / glm: `log(y) ~ .` and `cbind(s, f) ~ .` leave out the columns the response
+    names (lme4 would not; mfx.lmer refuses those formulas)."""
+    data = dot_data[CASES["dot"]]
+    if case == "lm_log_dot":
+        m = mfx.lm("log(Reaction) ~ . - Subject", data)
+    else:
+        m = mfx.glm("cbind(Days, 9 - Days) ~ . - Subject", data, family="binomial")
+    assert list(m.fixef.index) == REF[case]["fixef_names"]
+    np.testing.assert_allclose(m.fixef, REF[case]["fixef"], rtol=1e-6)
+
+
 def test_dot_model_survives_save_and_load(dot_data: pd.DataFrame, tmp_path: Path) -> None:
     m = mfx.lmer("Reaction ~ x + . - Subject + f:Days + (1 | Subject)",
                  dot_data[CASES["dot"]])

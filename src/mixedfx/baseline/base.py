@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError
+from mixedfx.formula.dot import expand_dot
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.results.persist import Saveable
 from mixedfx.validate import RefusesUnknownArguments
@@ -22,7 +23,11 @@ from mixedfx.validate import RefusesUnknownArguments
 
 def baseline_frame(formula: str, data: Any, weights: Any, offset: Any, na_action: str,
                    glm: bool, what: str) -> ModelFrame:
-    """The model frame of a formula without random-effects terms."""
+    """The model frame of a formula without random-effects terms. A `.` stands for every
+    column the response does not name (R's `terms.formula`: `log(y) ~ .`, `cbind(s, f) ~ .`)."""
+    columns = [c for c in getattr(data, "columns", ()) if isinstance(c, str)]
+    if isinstance(formula, str):
+        formula = expand_dot(formula, columns, stats=True) or formula
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, require_random=False, glm=glm)
     if frame.terms:

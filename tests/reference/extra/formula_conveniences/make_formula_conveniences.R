@@ -29,6 +29,11 @@ out <- list(
                     nlme::Orthodont, method = "ML")$call)),
   data_line = grep("Data:", capture.output(summary(lmer(Reaction ~ Days + (1 | Subject),
                                                           sleepstudy))), value = TRUE),
+  # stats' terms.formula (lm, glm): '.' leaves out every column the response names
+  lm_log_dot = with(list(m = lm(log(Reaction) ~ . - Subject, dd)),
+                    list(fixef_names = names(coef(m)), fixef = unname(coef(m)))),
+  glm_cbind_dot = with(list(m = glm(cbind(Days, 9 - Days) ~ . - Subject, binomial, dd)),
+                       list(fixef_names = names(coef(m)), fixef = unname(coef(m)))),
   versions = list(lme4 = as.character(packageVersion("lme4")))
 )
 write_json(out, "formula_conveniences.json", auto_unbox = TRUE, digits = NA, pretty = TRUE)
