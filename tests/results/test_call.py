@@ -67,6 +67,21 @@ def test_lm_glm_dot_leaves_out_the_response_columns(dot_data: pd.DataFrame, case
     np.testing.assert_allclose(m.fixef, REF[case]["fixef"], rtol=1e-6)
 
 
+def test_relevel_emmeans_in_the_relevelled_order(dot_data: pd.DataFrame) -> None:
+    """emmeans / pairs of `relevel(f, ref = "c")` list c first, as emmeans does for the
+    relevelled column (same model, same numbers)."""
+    m = mfx.lmer("Reaction ~ Days * relevel(f, ref = \"c\") + (1 | Subject)", dot_data)
+    for got, want in ((mfx.emmeans(m, "f"), REF["relevel_emmeans"]["emmeans"]),
+                      (mfx.pairs(m, "f"), REF["relevel_emmeans"]["pairs"])):
+        want = pd.DataFrame(want)
+        assert list(got.columns) == list(want.columns)
+        key = "contrast" if "contrast" in want else "f"
+        assert got[key].astype(str).tolist() == want[key].tolist()
+        for col in want.columns.drop(key):
+            np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float),
+                                       rtol=1e-4, err_msg=col)
+
+
 def test_dot_model_survives_save_and_load(dot_data: pd.DataFrame, tmp_path: Path) -> None:
     m = mfx.lmer("Reaction ~ x + . - Subject + f:Days + (1 | Subject)",
                  dot_data[CASES["dot"]])

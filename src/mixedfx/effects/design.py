@@ -53,11 +53,16 @@ def predictors(model: Any) -> Predictors:
         column_fac.append(any(var_factor[v] for v in term))
     factors = {c: list(frame.factor_levels[c]) for c in spec.variables
                if c in frame.factor_levels}
+    # the levels the formula gives a column: factor(x) of a numeric x (emmeans' grid does the
+    # same), relevel(f, "b") (the order of R's relevelled column) — when the formula uses
+    # the column with one level order only
+    orders: dict[str, set[tuple[str, ...]]] = {}
     for var in spec._vars.values():
-        # a numeric column used as factor(x) / as.factor(x) is a factor of the grid, at the
-        # levels of that call (emmeans' reference grid does the same)
-        if var.kind == "factor" and var.source in spec.variables and var.source not in factors:
-            factors[var.source] = list(var.levels)
+        if var.kind == "factor" and var.source in spec.variables:
+            orders.setdefault(var.source, set()).add(tuple(var.levels))
+    for source, levels in orders.items():
+        if len(levels) == 1:
+            factors[source] = list(next(iter(levels)))
     return Predictors(names=list(spec.variables), factors=factors, data=frame.frame,
                       column_vars=column_vars, column_is_factor=column_fac,
                       column_names=list(frame.fixef_names))
