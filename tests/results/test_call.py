@@ -130,3 +130,8 @@ def test_data_line_and_data_name() -> None:
     assert "data = sleep2" in named.call
     with pytest.raises(TypeError, match="data_name must be a non-empty string"):
         mfx.lmer("Reaction ~ Days + (1 | Subject)", plain, data_name="")
+    assert mfx.lm("Reaction ~ Days", plain, data_name="sleep2").call == \
+        "lm(formula = Reaction ~ Days, data = sleep2)"
+    assert mfx.lm("Reaction ~ Days", plain).call.endswith("data = data)")
+    with pytest.raises(TypeError, match="data_name must be a non-empty string"):
+        mfx.glm("Reaction ~ Days", plain, data_name=3)
