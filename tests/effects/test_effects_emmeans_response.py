@@ -2,7 +2,8 @@
 (tests/reference/extra/pairs_response/make_pairs_response.R -> pairs_response.json): odds
 ratios (logit), rate ratios (log: Poisson, negative binomial), link-scale differences for
 probit and for an LMM (Kenward–Roger df), LMMs of log(y) / log10(y) (ratios, and emmeans'
-back-transformed `response`) and sqrt(y) (differences stay on the sqrt scale), emmeans'
+back-transformed `response`) and sqrt(y) (differences stay on the sqrt scale), log(y + c),
+log1p(y) and sqrt(y + c) (emmeans' additive constant: exp(η) − c), emmeans'
 contrast labels ("period1 / period2", "0 / (3+)", "(placebo 3+) / (progabide 3+)"), by
 groups, Tukey / Bonferroni / no adjustment, GLMMs and GLMs.
 
@@ -62,6 +63,9 @@ def models() -> dict:
                                 family="binomial"),
             "cbpp_sev": mfx.glmer("cbind(incidence, size - incidence) ~ factor(sev) + (1 | herd)",
                                   sev, family="binomial"),
+            "sleep_logc": mfx.lmer("log(Reaction + 10) ~ phase + (1 | Subject)", ss2),
+            "sleep_log1p": mfx.lmer("log1p(Reaction) ~ phase + (1 | Subject)", ss2),
+            "sleep_sqrtc": mfx.lmer("sqrt(Reaction + 0.5) ~ phase + (1 | Subject)", ss2),
         }
 
 

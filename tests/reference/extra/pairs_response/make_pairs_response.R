@@ -39,7 +39,11 @@ models <- list(
   epil_glm = glm(y ~ visit + trt + lbase, data = ep, family = poisson),
   cbpp_glm = glm(cbind(incidence, size - incidence) ~ period, data = cb, family = binomial),
   cbpp_sev = glmer(cbind(incidence, size - incidence) ~ factor(sev) + (1 | herd), cbn,
-                   family = binomial))
+                   family = binomial),
+  # emmeans' additive constant (log(y + c): exp(eta) - c) and log1p
+  sleep_logc = lmer(log(Reaction + 10) ~ phase + (1 | Subject), ss),
+  sleep_log1p = lmer(log1p(Reaction) ~ phase + (1 | Subject), ss),
+  sleep_sqrtc = lmer(sqrt(Reaction + 0.5) ~ phase + (1 | Subject), ss))
 cases <- list(
   list(key = "cbpp_logit_period", model = "cbpp_logit", specs = "period"),
   list(key = "cbpp_logit_period_none", model = "cbpp_logit", specs = "period", adjust = "none"),
@@ -81,7 +85,15 @@ cases <- list(
   list(key = "sleep_log_phase_days_scheffe", model = "sleep_log", specs = "phase",
        adjust = "scheffe"),
   list(key = "cbpp_glm_period_bonf_prefix", model = "cbpp_glm", specs = "period",
-       adjust = "bonf"))
+       adjust = "bonf"),
+  list(key = "sleep_logc_phase", model = "sleep_logc", specs = "phase"),
+  list(key = "sleep_logc_phase_emmeans", model = "sleep_logc", specs = "phase",
+       what = "emmeans"),
+  list(key = "sleep_log1p_phase", model = "sleep_log1p", specs = "phase"),
+  list(key = "sleep_log1p_phase_emmeans", model = "sleep_log1p", specs = "phase",
+       what = "emmeans"),
+  list(key = "sleep_sqrtc_phase_emmeans", model = "sleep_sqrtc", specs = "phase",
+       what = "emmeans"))
 out <- list()
 for (cs in cases) {
   dat <- if (cs$model == "cbpp_sev") list(data = cbn) else list()
