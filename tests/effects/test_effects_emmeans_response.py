@@ -3,7 +3,8 @@
 ratios (logit), rate ratios (log: Poisson, negative binomial), link-scale differences for
 probit and for an LMM (Kenward–Roger df), LMMs of log(y) / log10(y) (ratios, and emmeans'
 back-transformed `response`) and sqrt(y) (differences stay on the sqrt scale), log(y + c),
-log1p(y) and sqrt(y + c) (emmeans' additive constant: exp(η) − c), emmeans'
+log1p(y) and sqrt(y + c) (emmeans' additive constant: exp(η) − c), offsets (the grid's
+offset is the mean of the model's, emmeans' `.offset.`), emmeans'
 contrast labels ("period1 / period2", "0 / (3+)", "(placebo 3+) / (progabide 3+)"), by
 groups, Tukey / Bonferroni / no adjustment, GLMMs and GLMs.
 
@@ -66,11 +67,15 @@ def models() -> dict:
             "sleep_logc": mfx.lmer("log(Reaction + 10) ~ phase + (1 | Subject)", ss2),
             "sleep_log1p": mfx.lmer("log1p(Reaction) ~ phase + (1 | Subject)", ss2),
             "sleep_sqrtc": mfx.lmer("sqrt(Reaction + 0.5) ~ phase + (1 | Subject)", ss2),
+            "cbpp_offset": mfx.glmer("incidence ~ period + offset(log(size)) + (1 | herd)", cb,
+                                     family="poisson"),
+            "cbpp_offset_glm": mfx.glm("incidence ~ period + offset(log(size))", cb,
+                                       family="poisson"),
         }
 
 
 GLMMS = {"cbpp_logit", "cbpp_probit", "ticks_pois", "epil_pois", "epil_logit", "ticks_nb",
-         "cbpp_sev"}
+         "cbpp_sev", "cbpp_offset"}
 
 
 @pytest.mark.parametrize("key", list(REF))

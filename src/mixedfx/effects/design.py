@@ -79,6 +79,14 @@ def model_matrix(model: Any, grid: pd.DataFrame) -> np.ndarray:
     return X[:, frame.kept_columns]
 
 
+def grid_offset(model: Any) -> float:
+    """emmeans' offset of the reference grid (its `.offset.` column): the mean over the fitted
+    rows of the model's offset, formula `offset(...)` terms and `offset=` together
+    (`offset(log(n))` → mean(log n)); 0 without an offset."""
+    offset = model._frame.offset
+    return 0.0 if offset is None else float(np.mean(np.asarray(offset, dtype=float)))
+
+
 def parse_focal(term: str | list[str] | tuple[str, ...], preds: Predictors, what: str
                 ) -> list[str]:
     """Focal predictors from "x1:group" or a list; each must be a predictor of the model."""

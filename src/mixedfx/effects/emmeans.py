@@ -35,7 +35,14 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.effects.adjust import adjust_family, match_adjust
-from mixedfx.effects.design import family_of, is_lmm, model_matrix, parse_focal, predictors
+from mixedfx.effects.design import (
+    family_of,
+    grid_offset,
+    is_lmm,
+    model_matrix,
+    parse_focal,
+    predictors,
+)
 from mixedfx.effects.response_scale import response_scale
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.validate import refuse_unknown_arguments
@@ -169,7 +176,7 @@ def emmeans(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | No
         raise ArgumentError("a predictor cannot be in both specs and by")
     cells, L = _cells(model, sp, bys, at)
     inf = _Inference(model, lmer_df)
-    est = L @ model.beta
+    est = L @ model.beta + grid_offset(model)
     se, df = inf.se_df(L)
     q = np.where(np.isfinite(df), stats.t.ppf(0.5 + level / 2, np.where(np.isfinite(df),
                                                                           df, 1)),

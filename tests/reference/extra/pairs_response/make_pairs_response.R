@@ -43,7 +43,10 @@ models <- list(
   # emmeans' additive constant (log(y + c): exp(eta) - c) and log1p
   sleep_logc = lmer(log(Reaction + 10) ~ phase + (1 | Subject), ss),
   sleep_log1p = lmer(log1p(Reaction) ~ phase + (1 | Subject), ss),
-  sleep_sqrtc = lmer(sqrt(Reaction + 0.5) ~ phase + (1 | Subject), ss))
+  sleep_sqrtc = lmer(sqrt(Reaction + 0.5) ~ phase + (1 | Subject), ss),
+  # offsets: the grid's offset is the mean of the model's offset (emmeans' .offset.)
+  cbpp_offset = glmer(incidence ~ period + offset(log(size)) + (1 | herd), cb, family = poisson),
+  cbpp_offset_glm = glm(incidence ~ period + offset(log(size)), data = cb, family = poisson))
 cases <- list(
   list(key = "cbpp_logit_period", model = "cbpp_logit", specs = "period"),
   list(key = "cbpp_logit_period_none", model = "cbpp_logit", specs = "period", adjust = "none"),
@@ -93,6 +96,11 @@ cases <- list(
   list(key = "sleep_log1p_phase_emmeans", model = "sleep_log1p", specs = "phase",
        what = "emmeans"),
   list(key = "sleep_sqrtc_phase_emmeans", model = "sleep_sqrtc", specs = "phase",
+       what = "emmeans"),
+  list(key = "cbpp_offset_period_emmeans", model = "cbpp_offset", specs = "period",
+       what = "emmeans"),
+  list(key = "cbpp_offset_period", model = "cbpp_offset", specs = "period"),
+  list(key = "cbpp_offset_glm_period_emmeans", model = "cbpp_offset_glm", specs = "period",
        what = "emmeans"))
 out <- list()
 for (cs in cases) {
