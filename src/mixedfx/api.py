@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.baseline.base import data_name as baseline_data_name
 from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError
 from mixedfx.families import Family, family_from
 from mixedfx.fitters import register
@@ -99,13 +100,7 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
 
 def _data_name(data: Any, data_name: Any) -> str | None:
     """`data_name` if given (a non-empty str), else the data's `attrs["name"]`, else None."""
-    if data_name is not None:
-        if not isinstance(data_name, str) or not data_name.strip():
-            raise ArgumentTypeError(f"data_name must be a non-empty string, got {data_name!r}")
-        return data_name.strip()
-    attrs = getattr(data, "attrs", None)
-    name = attrs.get("name") if isinstance(attrs, dict) else None
-    return name if isinstance(name, str) and name else None
+    return baseline_data_name(data, data_name)
 
 
 def _distributed(data: Any, client: Any, progress: Any = False) -> bool:

@@ -103,4 +103,4 @@ def test_bad_input():
     with pytest.raises(ValueError, match="not levels"):
         mfx.emmeans(M["m"], "grp", at={"grp": ["C"]})
     with pytest.raises(ValueError, match="adjust"):
-        mfx.pairs(M["m"], "grp", adjust="scheffe")
+        mfx.pairs(M["m"], "grp", adjust="mvt")

@@ -2,7 +2,9 @@
 (tests/reference/extra/pairs_response/make_pairs_response.R -> pairs_response.json): odds
 ratios (logit), rate ratios (log: Poisson, negative binomial), link-scale differences for
 probit and for an LMM (Kenward–Roger df), LMMs of log(y) / log10(y) (ratios, and emmeans'
-back-transformed `response`) and sqrt(y) (differences stay on the sqrt scale), emmeans'
+back-transformed `response`) and sqrt(y) (differences stay on the sqrt scale), log(y + c),
+log1p(y) and sqrt(y + c) (emmeans' additive constant: exp(η) − c), offsets (the grid's
+offset is the mean of the model's, emmeans' `.offset.`), emmeans'
 contrast labels ("period1 / period2", "0 / (3+)", "(placebo 3+) / (progabide 3+)"), by
 groups, Tukey / Bonferroni / no adjustment, GLMMs and GLMs.
 
@@ -22,7 +24,9 @@ import pandas as pd
 import pytest
 
 import mixedfx as mfx
+from mixedfx.effects.adjust import match_adjust, p_adjust
 from mixedfx.effects.emmeans import _level_labels
+from mixedfx.errors import ArgumentError
 
 HERE = Path(__file__).parents[1] / "reference" / "extra" / "pairs_response"
 REF = json.loads((HERE / "pairs_response.json").read_text())
@@ -36,6 +40,8 @@ def models() -> dict:
     gt = mfx.datasets.load("grouseticks")
     ss = mfx.datasets.load("sleepstudy")
     ss2 = ss.assign(phase=np.where(ss.Days <= 4, "early", "late"))
+    sev = pd.read_csv(HERE / "cbpp_sev.csv")
+    sev["herd"] = sev["herd"].astype(str)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return {
@@ -56,10 +62,20 @@ def models() -> dict:
             "epil_glm": mfx.glm("y ~ visit + trt + lbase", ep, family="poisson"),
             "cbpp_glm": mfx.glm("cbind(incidence, size - incidence) ~ period", cb,
                                 family="binomial"),
+            "cbpp_sev": mfx.glmer("cbind(incidence, size - incidence) ~ factor(sev) + (1 | herd)",
+                                  sev, family="binomial"),
+            "sleep_logc": mfx.lmer("log(Reaction + 10) ~ phase + (1 | Subject)", ss2),
+            "sleep_log1p": mfx.lmer("log1p(Reaction) ~ phase + (1 | Subject)", ss2),
+            "sleep_sqrtc": mfx.lmer("sqrt(Reaction + 0.5) ~ phase + (1 | Subject)", ss2),
+            "cbpp_offset": mfx.glmer("incidence ~ period + offset(log(size)) + (1 | herd)", cb,
+                                     family="poisson"),
+            "cbpp_offset_glm": mfx.glm("incidence ~ period + offset(log(size))", cb,
+                                       family="poisson"),
         }
 
 
-GLMMS = {"cbpp_logit", "cbpp_probit", "ticks_pois", "epil_pois", "epil_logit", "ticks_nb"}
+GLMMS = {"cbpp_logit", "cbpp_probit", "ticks_pois", "epil_pois", "epil_logit", "ticks_nb",
+         "cbpp_sev", "cbpp_offset"}
 
 
 @pytest.mark.parametrize("key", list(REF))
@@ -73,7 +89,8 @@ def test_pairs_match_emmeans(key: str) -> None:
     model = models()[case["model"]]
     if case.get("what") == "emmeans":
         got = mfx.emmeans(model, case["specs"], **kwargs)
-        assert got["phase"].tolist() == ref["phase"].tolist()
+        spec = case["specs"]
+        assert got[spec].astype(str).tolist() == ref[spec].astype(str).tolist()
     else:
         got = mfx.pairs(model, case["specs"], **kwargs)
         assert got["contrast"].tolist() == ref["contrast"].tolist()
@@ -100,6 +117,27 @@ def test_level_labels() -> None:
     assert _level_labels(cells, ["f"]) == ["0", "1", "(3+)"]
     assert _level_labels(cells, ["g"]) == ["g1", "g2", "g3"]
     assert _level_labels(cells, ["h", "g"]) == ["(a-b g1)", "c g2", "d g3"]
+
+
+def test_adjust_names() -> None:
+    assert match_adjust("bonf") == "bonferroni" and match_adjust("fdr") == "fdr"
+    for bad in ("mvt", "dunnettx", "h", "tukeyy"):
+        with pytest.raises(ArgumentError, match="adjust"):
+            match_adjust(bad)
+    with pytest.raises(ArgumentError, match="adjust"):
+        mfx.pairs(models()["cbpp_glm"], "period", adjust="mvt")
+
+
+def test_p_adjust_against_r_definitions() -> None:
+    # R: p.adjust(c(0.01, 0.04, 0.03, 0.005, 0.2), m) for each method
+    p = np.array([0.01, 0.04, 0.03, 0.005, 0.2])
+    expected = {"holm": [0.04, 0.09, 0.09, 0.025, 0.2],
+                "hochberg": [0.04, 0.08, 0.08, 0.025, 0.2],
+                "hommel": [0.04, 0.08, 0.06, 0.025, 0.2],
+                "BH": [0.025, 0.05, 0.05, 0.025, 0.2],
+                "BY": [0.05708333, 0.11416667, 0.11416667, 0.05708333, 0.45666667]}
+    for method, want in expected.items():
+        np.testing.assert_allclose(p_adjust(p, method), want, rtol=1e-6, err_msg=method)
 
 
 def test_response_type_is_checked() -> None:

@@ -43,7 +43,7 @@ def test_dot_quotes_non_syntactic_names() -> None:
 
 @pytest.mark.parametrize(("formula", "message"), [
     ("log(Reaction) ~ . + (1 | Subject)", r"with the response 'log\(Reaction\)'"),
-    ("cbind(Days, x) ~ .", "use the response's own columns"),
+    ("cbind(Days, x) ~ .", "use the response itself as a predictor"),
 ])
 def test_dot_with_a_transformed_response_is_refused(formula: str, message: str) -> None:
     with pytest.raises(FormulaError, match=message):

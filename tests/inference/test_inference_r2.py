@@ -75,6 +75,16 @@ def test_r2_and_icc_match_performance(i: int) -> None:
     assert got["marginal"] == pytest.approx(ref["marginal"], abs=tol)
     assert ic["ICC_adjusted"] == pytest.approx(ref["ICC_adjusted"], abs=tol)
     assert ic["ICC_conditional"] == pytest.approx(ref["ICC_conditional"], abs=tol)
+    by = ref.get("icc_by_group")
+    if by is not None:                          # performance's icc(m, by_group = TRUE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # "Model contains random slopes ..."
+            table = icc(m, by_group=True)
+        assert list(table.columns) == ["Group", "ICC"]
+        assert table["Group"].tolist() == by["Group"]
+        # σ²_0 of a slope model is the variance at x = 0 (age 0 for Orthodont, outside the
+        # data), a flat direction of the REML criterion: both optima agree to ~5e-5 there
+        np.testing.assert_allclose(table["ICC"], by["ICC"], rtol=max(tol, 2e-4), atol=tol)
     scale = max(1.0, abs(ref["var_fixed"]))
     assert ic["var_fixed"] == pytest.approx(ref["var_fixed"], abs=tol * scale)
     assert ic["var_residual"] == pytest.approx(ref["var_residual"], rel=tol)
@@ -130,3 +140,11 @@ def test_refuses_unsupported_models() -> None:
     with pytest.raises(ArgumentError, match="Gamma"):
         icc(g)
     assert np.isfinite(variance_parts(fitted(0)).fixed)
+
+
+def test_icc_by_group_warns_for_random_slopes() -> None:
+    m = fitted(1)                               # Reaction ~ Days + (Days | Subject)
+    with pytest.warns(UserWarning, match="Model contains random slopes"):
+        icc(m, by_group=True)
+    with pytest.raises(ArgumentError, match="by_group"):
+        icc(m, by_group="yes")

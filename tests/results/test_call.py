@@ -54,6 +54,34 @@ def test_dot_includes_the_grouping_variable_as_lme4(dot_data: pd.DataFrame) -> N
     assert list(m.fixef.index) == REF["dot_all_names"]
 
 
+@pytest.mark.parametrize("case", ["lm_log_dot", "glm_cbind_dot"])
+def test_lm_glm_dot_leaves_out_the_response_columns(dot_data: pd.DataFrame, case: str) -> None:
+    """R's lm / glm: `log(y) ~ .` and `cbind(s, f) ~ .` leave out the columns the response
+    names (lme4 would not; mfx.lmer refuses those formulas)."""
+    data = dot_data[CASES["dot"]]
+    if case == "lm_log_dot":
+        m = mfx.lm("log(Reaction) ~ . - Subject", data)
+    else:
+        m = mfx.glm("cbind(Days, 9 - Days) ~ . - Subject", data, family="binomial")
+    assert list(m.fixef.index) == REF[case]["fixef_names"]
+    np.testing.assert_allclose(m.fixef, REF[case]["fixef"], rtol=1e-6)
+
+
+def test_relevel_emmeans_in_the_relevelled_order(dot_data: pd.DataFrame) -> None:
+    """emmeans / pairs of `relevel(f, ref = "c")` list c first, as emmeans does for the
+    relevelled column (same model, same numbers)."""
+    m = mfx.lmer("Reaction ~ Days * relevel(f, ref = \"c\") + (1 | Subject)", dot_data)
+    for got, want in ((mfx.emmeans(m, "f"), REF["relevel_emmeans"]["emmeans"]),
+                      (mfx.pairs(m, "f"), REF["relevel_emmeans"]["pairs"])):
+        want = pd.DataFrame(want)
+        assert list(got.columns) == list(want.columns)
+        key = "contrast" if "contrast" in want else "f"
+        assert got[key].astype(str).tolist() == want[key].tolist()
+        for col in want.columns.drop(key):
+            np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float),
+                                       rtol=1e-4, err_msg=col)
+
+
 def test_dot_model_survives_save_and_load(dot_data: pd.DataFrame, tmp_path: Path) -> None:
     m = mfx.lmer("Reaction ~ x + . - Subject + f:Days + (1 | Subject)",
                  dot_data[CASES["dot"]])
@@ -102,3 +130,8 @@ def test_data_line_and_data_name() -> None:
     assert "data = sleep2" in named.call
     with pytest.raises(TypeError, match="data_name must be a non-empty string"):
         mfx.lmer("Reaction ~ Days + (1 | Subject)", plain, data_name="")
+    assert mfx.lm("Reaction ~ Days", plain, data_name="sleep2").call == \
+        "lm(formula = Reaction ~ Days, data = sleep2)"
+    assert mfx.lm("Reaction ~ Days", plain).call.endswith("data = data)")
+    with pytest.raises(TypeError, match="data_name must be a non-empty string"):
+        mfx.glm("Reaction ~ Days", plain, data_name=3)

@@ -1,7 +1,8 @@
 """display() against arm 1.13-1's printed output (tests/reference/extra/display/make_display.R
 -> display.json) for lmer (REML and ML, slopes with a correlation, crossed factors), glmer
 (binomial, Poisson), nested and uncorrelated (`||`, printed in lme4's expanded call) terms,
-lm and glm (binomial, Poisson, Gaussian with its dispersion lines), each
+lm and glm (binomial, Poisson, Gaussian with its dispersion lines; user data named with
+`data_name=`), each
 with the defaults, `detail=True` and `digits=3`.
 
 LMM, lm and glm lines must be identical. GLMM numbers come from lme4's Laplace optimum, which
@@ -53,6 +54,9 @@ def models() -> dict:
                                 family="binomial"),
             "glm_ticks": mfx.glm("TICKS ~ YEAR + cHEIGHT", gt, family="poisson"),
             "glm_orth_gauss": mfx.glm("distance ~ age + Sex", o, family="gaussian"),
+            "lm_orth_named": mfx.lm("distance ~ age + Sex", o, data_name="orth2"),
+            "glm_cbpp_named": mfx.glm("cbind(incidence, size - incidence) ~ period", cb,
+                                      family="binomial", data_name="herds"),
         }
 
 

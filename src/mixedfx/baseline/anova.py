@@ -102,7 +102,9 @@ def glm_anova(model: GeneralizedLinearModel, test: str | None = None) -> AnovaTa
             else:
                 f = d / df / phi if ok else np.nan
                 row["F"] = f
-                row["Pr(>F)"] = float(stats.f.sf(f, df, df_phi)) if ok else np.nan
+                # F_{df, ∞} = χ²_df / df (R's pf(F, df, Inf); scipy's f.sf gives NaN there)
+                p = stats.f.sf(f, df, df_phi) if np.isfinite(df_phi) else stats.chi2.sf(f * df, df)
+                row["Pr(>F)"] = float(p) if ok else np.nan
         columns += ["Pr(>Chi)"] if kind == "Chisq" else ["F", "Pr(>F)"]
     heading = ["Analysis of Deviance Table", "", f"Model: {fam.name}, link: {fam.link.name}",
                "", f"Response: {fr.formula.response}", "",

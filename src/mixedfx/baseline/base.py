@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedfx.errors import ArgumentError
+from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.formula.dot import expand_dot
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.results.persist import Saveable
 from mixedfx.validate import RefusesUnknownArguments
@@ -22,7 +23,11 @@ from mixedfx.validate import RefusesUnknownArguments
 
 def baseline_frame(formula: str, data: Any, weights: Any, offset: Any, na_action: str,
                    glm: bool, what: str) -> ModelFrame:
-    """The model frame of a formula without random-effects terms."""
+    """The model frame of a formula without random-effects terms. A `.` stands for every
+    column the response does not name (R's `terms.formula`: `log(y) ~ .`, `cbind(s, f) ~ .`)."""
+    columns = [c for c in getattr(data, "columns", ()) if isinstance(c, str)]
+    if isinstance(formula, str):
+        formula = expand_dot(formula, columns, stats=True) or formula
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, require_random=False, glm=glm)
     if frame.terms:
@@ -31,8 +36,16 @@ def baseline_frame(formula: str, data: Any, weights: Any, offset: Any, na_action
     return frame
 
 
-def data_name(data: Any) -> str | None:
-    return getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
+def data_name(data: Any, given: Any = None) -> str | None:
+    """The data's name for `m.call` and the summary: `given` (`data_name=`, a non-empty str)
+    if any, else the data's `attrs["name"]` (bundled data sets), else None."""
+    if given is not None:
+        if not isinstance(given, str) or not given.strip():
+            raise ArgumentTypeError(f"data_name must be a non-empty string, got {given!r}")
+        return given.strip()
+    attrs = getattr(data, "attrs", None)
+    name = attrs.get("name") if isinstance(attrs, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 class FixedEffectsModel(Saveable, RefusesUnknownArguments):

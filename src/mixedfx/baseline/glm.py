@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedfx.baseline.base import FixedEffectsModel, baseline_frame, data_name
+from mixedfx.baseline.base import FixedEffectsModel, baseline_frame
+from mixedfx.baseline.base import data_name as data_name_of
 from mixedfx.baseline.linear import call_text
 from mixedfx.errors import ArgumentError
 from mixedfx.families import Family, family_from
@@ -241,17 +242,17 @@ class GeneralizedLinearModel(FixedEffectsModel):
 
 @refuse_unknown_arguments
 def glm(formula: str, data: Any, family: str | Family = "gaussian", weights: Any = None,
-        offset: Any = None, na_action: str = "omit", link: str | None = None
-        ) -> GeneralizedLinearModel:
+        offset: Any = None, na_action: str = "omit", link: str | None = None,
+        data_name: str | None = None) -> GeneralizedLinearModel:
     """Fit a generalized linear model by IRLS (R's `glm`). `family`: a name ("binomial",
     "poisson", "Gamma", "inverse_gaussian", "gaussian") or a `mixedfx.families` object;
     binomial responses as in `glmer` (0/1, proportions with `weights=` trials, or
-    `cbind(successes, failures)`)."""
+    `cbind(successes, failures)`). `data_name` names the data in `m.call` (as glmer's)."""
     fam = family_from(family, link)
     frame = baseline_frame(formula, data, weights, offset, na_action, glm=True, what="glm")
     resp = encode_response(frame.y, fam, frame.weights,
                            frame.formula.response or "response")
-    name = data_name(data)
+    name = data_name_of(data, data_name)
     fam_text = fam.name if fam.link.name == _default_link(fam) else \
         f'{fam.name}(link = "{fam.link.name}")'
     call = call_text("glm", formula, data, name, weights=weights, offset=offset).replace(

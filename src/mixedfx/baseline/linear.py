@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedfx.baseline.base import FixedEffectsModel, baseline_frame, data_name
+from mixedfx.baseline.base import FixedEffectsModel, baseline_frame
+from mixedfx.baseline.base import data_name as data_name_of
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.validate import refuse_unknown_arguments
@@ -197,12 +198,13 @@ def call_text(fn: str, formula: str, data: Any, name: str | None, **extra: Any) 
 
 @refuse_unknown_arguments
 def lm(formula: str, data: Any, weights: Any = None, offset: Any = None,
-       na_action: str = "omit") -> LinearModel:
+       na_action: str = "omit", data_name: str | None = None) -> LinearModel:
     """Fit a linear model by least squares (R's `lm`), with the formula engine of `lmer`
     (factors, interactions, transformations, `offset()`); `weights` and `offset` are column
     names or arrays. Linearly dependent columns are dropped with a warning (R keeps them as
-    NA coefficients)."""
+    NA coefficients). `data_name` names the data in `m.call` (as lmer's; default: the data's
+    `attrs["name"]`, else `data`)."""
     frame = baseline_frame(formula, data, weights, offset, na_action, glm=False, what="lm")
-    name = data_name(data)
+    name = data_name_of(data, data_name)
     return LinearModel(frame, name, call_text("lm", formula, data, name, weights=weights,
                                               offset=offset))

@@ -53,6 +53,16 @@ def predictors(model: Any) -> Predictors:
         column_fac.append(any(var_factor[v] for v in term))
     factors = {c: list(frame.factor_levels[c]) for c in spec.variables
                if c in frame.factor_levels}
+    # the levels the formula gives a column: factor(x) of a numeric x (emmeans' grid does the
+    # same), relevel(f, "b") (the order of R's relevelled column) — when the formula uses
+    # the column with one level order only
+    orders: dict[str, set[tuple[str, ...]]] = {}
+    for var in spec._vars.values():
+        if var.kind == "factor" and var.source in spec.variables:
+            orders.setdefault(var.source, set()).add(tuple(var.levels))
+    for source, levels in orders.items():
+        if len(levels) == 1:
+            factors[source] = list(next(iter(levels)))
     return Predictors(names=list(spec.variables), factors=factors, data=frame.frame,
                       column_vars=column_vars, column_is_factor=column_fac,
                       column_names=list(frame.fixef_names))
@@ -67,6 +77,14 @@ def model_matrix(model: Any, grid: pd.DataFrame) -> np.ndarray:
             g[col] = pd.Categorical(g[col].astype(str), categories=levels)
     X = np.asarray(frame.fixed_design.matrix(g), dtype=float)
     return X[:, frame.kept_columns]
+
+
+def grid_offset(model: Any) -> float:
+    """emmeans' offset of the reference grid (its `.offset.` column): the mean over the fitted
+    rows of the model's offset, formula `offset(...)` terms and `offset=` together
+    (`offset(log(n))` → mean(log n)); 0 without an offset."""
+    offset = model._frame.offset
+    return 0.0 if offset is None else float(np.mean(np.asarray(offset, dtype=float)))
 
 
 def parse_focal(term: str | list[str] | tuple[str, ...], preds: Predictors, what: str

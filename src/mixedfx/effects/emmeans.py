@@ -14,8 +14,10 @@ quantiles: columns asymp.LCL / asymp.UCL); `lm` fits use the residual df.
 of a linear model of log(y), log10(y), log2(y) or sqrt(y) (`response`), SE by the delta method,
 limits by the inverse (`effects.response_scale`).
 Contrasts (`pairs`): every pair i < j of EMMs in a by-group, L_i − L_j, with t (or z) tests
-and Tukey's adjustment over the k means of the group (p = P(Q_{k,df} > √2 |t|)),
-`adjust="none"` or `"bonferroni"`; one pair is left unadjusted, as emmeans. With
+and, within each by group, Tukey's adjustment over the k means of the group (p =
+P(Q_{k,df} > √2 |t|)) or emmeans' other `adjust=` methods (`effects.adjust`: sidak, scheffe,
+holm, hochberg, hommel, bonferroni, BH / fdr, BY, none); one pair is left unadjusted, as
+emmeans. With
 `type="response"` and a logit or log link the contrasts are ratios exp(L_i − L_j)β̂ (odds
 ratios, rate ratios), SE by the delta method, tests on the link scale.
 """
@@ -32,7 +34,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedfx.effects.design import family_of, is_lmm, model_matrix, parse_focal, predictors
+from mixedfx.effects.adjust import adjust_family, match_adjust
+from mixedfx.effects.design import (
+    family_of,
+    grid_offset,
+    is_lmm,
+    model_matrix,
+    parse_focal,
+    predictors,
+)
 from mixedfx.effects.response_scale import response_scale
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.validate import refuse_unknown_arguments
@@ -166,7 +176,7 @@ def emmeans(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | No
         raise ArgumentError("a predictor cannot be in both specs and by")
     cells, L = _cells(model, sp, bys, at)
     inf = _Inference(model, lmer_df)
-    est = L @ model.beta
+    est = L @ model.beta + grid_offset(model)
     se, df = inf.se_df(L)
     q = np.where(np.isfinite(df), stats.t.ppf(0.5 + level / 2, np.where(np.isfinite(df),
                                                                           df, 1)),
@@ -231,9 +241,12 @@ def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None
     log2(y)) gives ratios: b^dᵢⱼ for the link-scale difference dᵢⱼ (b = e, 10, 2), labelled
     "a / b", named `odds.ratio` (logit) or `ratio`, SE by the delta method b^dᵢⱼ·ln b·SE(dᵢⱼ),
     a `null` column of 1, and the test and its adjustment on the link scale. Other scales keep
-    link-scale differences, as emmeans ("contrasts are still on the probit scale")."""
-    if adjust not in ("tukey", "none", "bonferroni"):
-        raise ArgumentError("adjust must be 'tukey', 'none' or 'bonferroni'")
+    link-scale differences, as emmeans ("contrasts are still on the probit scale").
+
+    `adjust`: emmeans' multiplicity adjustment within each by group (`effects.adjust`):
+    "tukey" (default), "sidak", "scheffe", "holm", "hochberg", "hommel", "bonferroni",
+    "BH" / "fdr", "BY" or "none"; a unique prefix suffices, as R's `pmatch`."""
+    adjust = match_adjust(adjust)
     if type not in ("link", "response"):
         raise ArgumentError(f"type must be 'link' or 'response', got {type!r}")
     scale = response_scale(model) if type == "response" else None
@@ -246,18 +259,17 @@ def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None
     groups = cells.groupby(bys, sort=False).indices if bys else {(): np.arange(len(cells))}
     labels = _level_labels(cells, sp)
     sep = " / " if ratio else " - "
-    rows, Ls, group_info = [], [], []
+    rows, Ls, families = [], [], []
     for _key, idx in groups.items():
         idx = np.asarray(idx)
-        k = len(idx)
-        npairs = k * (k - 1) // 2
+        first = len(Ls)
         for a, b in itertools.combinations(idx, 2):
             row = {"contrast": f"{labels[a]}{sep}{labels[b]}"}
             for bname in bys:
                 row[bname] = cells.iloc[a][bname]
             rows.append(row)
             Ls.append(L[a] - L[b])
-            group_info.append((k, npairs))
+        families.append((np.arange(first, len(Ls)), len(idx)))
     if not Ls:
         raise ArgumentError("pairs needs at least two estimated marginal means per group")
     Lc = np.array(Ls)
@@ -268,13 +280,10 @@ def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None
     p_raw = np.where(finite, 2 * stats.t.sf(np.abs(stat), np.where(finite, df, 1)),
                      2 * stats.norm.sf(np.abs(stat)))
     p = p_raw.copy()
-    for i, (k, npairs) in enumerate(group_info):
-        if npairs <= 1 or adjust == "none":
-            continue
-        if adjust == "tukey":
-            p[i] = float(stats.studentized_range.sf(math.sqrt(2) * abs(stat[i]), k, df[i]))
-        else:
-            p[i] = min(1.0, p_raw[i] * npairs)
+    for rows_f, k in families:
+        if len(rows_f):
+            rank = int(np.linalg.matrix_rank(Lc[rows_f], tol=1e-8 * max(1.0, np.abs(Lc).max())))
+            p[rows_f] = adjust_family(stat[rows_f], df[rows_f], p_raw[rows_f], adjust, k, rank)
     out = pd.DataFrame(rows)
     if ratio:
         r = np.power(scale.base, est)

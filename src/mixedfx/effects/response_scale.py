@@ -1,6 +1,8 @@
 """The response scale emmeans back-transforms to: a GLM(M)'s link, or for a linear (mixed)
 model a transformation of the response in the formula that emmeans recognizes (`log(y)`,
-`log10(y)`, `log2(y)`, `sqrt(y)`).
+`log10(y)`, `log2(y)`, `log1p(y)`, `sqrt(y)`), with emmeans' additive constant: for
+`f(y + c)` with a number c the response is f⁻¹(η) − c (`log(y + 1)`: exp(η) − 1), the SE and
+the contrasts being those of f.
 
 `type="response"` means `prob` / `rate` / `response` (μ = g⁻¹(η), SE·|dμ/dη| by the delta
 method) and, for contrasts, ratios when the scale is logit (odds ratios) or a logarithm
@@ -21,7 +23,7 @@ import numpy as np
 from mixedfx.effects.design import family_of
 
 RESPONSE_NAMES = {"binomial": "prob", "poisson": "rate", "negative.binomial": "response"}
-TRANSFORM = re.compile(r"^(log|log10|log2|sqrt)\((.+)\)$")
+TRANSFORM = re.compile(r"^(log|log10|log2|log1p|sqrt)\((.+)\)$")
 LOG_BASES = {"log": math.e, "log10": 10.0, "log2": 2.0}
 
 
@@ -37,12 +39,28 @@ class ResponseScale:
     base: float = math.e
 
 
-def _transform(name: str) -> ResponseScale:
-    if name == "sqrt":
-        return ResponseScale("response", np.square, lambda e: 2.0 * e)
+def _transform(name: str, shift: float = 0.0) -> ResponseScale:
+    """emmeans' scale of `name(y + shift)`: μ = f⁻¹(η) − shift."""
+    if name == "sqrt":               # emmeans: max(0, η)², 2·max(0, η)
+        return ResponseScale("response", lambda e: np.square(np.maximum(e, 0.0)) - shift,
+                             lambda e: 2.0 * np.maximum(e, 0.0))
+    if name == "log1p":              # contrasts stay on the log1p scale
+        return ResponseScale("response", lambda e: np.expm1(e) - shift, np.exp)
     b = LOG_BASES[name]
-    return ResponseScale("response", lambda e: np.power(b, e),
+    return ResponseScale("response", lambda e: np.power(b, e) - shift,
                          lambda e: np.power(b, e) * math.log(b), "ratio", b)
+
+
+def _shift(response: str) -> float:
+    """emmeans' additive constant: the third piece of the response split at ( ) +, when it
+    is a number (`log(y + 1)` -> 1; `log(1 + y)` has none)."""
+    pieces = re.split(r"[()+]", response)
+    if len(pieces) > 2:
+        try:
+            return float(pieces[2])
+        except ValueError:
+            return 0.0
+    return 0.0
 
 
 def response_scale(model: Any) -> ResponseScale | None:
@@ -55,6 +73,6 @@ def response_scale(model: Any) -> ResponseScale | None:
         ratio = {"logit": "odds.ratio", "log": "ratio"}.get(link.name)
         return ResponseScale(RESPONSE_NAMES.get(fam.name, "response"), link.linkinv,
                              link.mu_eta, ratio)
-    response = getattr(model.frame.formula, "response", None) or ""
-    m = TRANSFORM.match(response.replace(" ", ""))
-    return _transform(m.group(1)) if m else None
+    response = (getattr(model.frame.formula, "response", None) or "").replace(" ", "")
+    m = TRANSFORM.match(response)
+    return _transform(m.group(1), _shift(response)) if m else None

@@ -7,9 +7,11 @@ as a fixed effect, as in R; write `y ~ . - g + (1 | g)` to leave it out). Here `
 `(a + b + ...)` in the formula text before parsing, so `.^2`, `. - x` and `. + a:b` follow
 R's term algebra.
 
-R excludes a column only when it is the whole response: with a transformed response
-(`log(y) ~ .`) or `cbind(s, f) ~ .` R would use the response's own columns as predictors;
-those formulas are refused here, with a message saying to list the predictors.
+lme4 excludes a column only when it is the whole response: with a transformed response
+(`log(y) ~ .`) or `cbind(s, f) ~ .` lme4 would use the response expression itself as a
+predictor; those formulas are refused here, with a message saying to list the predictors.
+R's `lm` and `glm` (stats' `terms.formula`) instead leave out every column the response
+names (`log(y) ~ .` without `y`, `cbind(s, f) ~ .` without `s` and `f`): `stats=True`.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ def _is_dot(tok: Token) -> bool:
     return tok.kind == "NAME" and tok.value == "." and not tok.backticked and not tok.is_column
 
 
-def expand_dot(text: str, columns: Sequence[str]) -> str | None:
+def expand_dot(text: str, columns: Sequence[str], stats: bool = False) -> str | None:
     """`text` with each `.` right of `~` replaced by `(c1 + c2 + ...)`, the data's columns
-    but the response; None when the formula has no such `.`.
+    but the response (with `stats=True`, but every column named in the response, as R's
+    `lm` / `glm`); None when the formula has no such `.`.
 
     Raises:
-        FormulaError: `.` with a response that is not a plain column, or no column left.
+        FormulaError: `.` with a response that is not a plain column (lme4's rule), or no
+        column left.
     """
     tokens = tokenize(text, columns)
     tilde = next((k for k, t in enumerate(tokens) if t.kind == "OP" and t.value == "~"), None)
@@ -42,16 +46,14 @@ def expand_dot(text: str, columns: Sequence[str]) -> str | None:
     if not dots:
         return None
     lhs = tokens[:tilde]
-    if len(lhs) == 1 and lhs[0].kind == "NAME" and lhs[0].is_column:
-        response: str | None = lhs[0].value
-    elif not lhs:
-        response = None
-    else:
+    excluded = {t.value for t in lhs if t.kind == "NAME" and t.is_column}
+    plain = len(lhs) == 1 and lhs[0].kind == "NAME" and lhs[0].is_column
+    if lhs and not plain and not stats:
         raise FormulaError(
-            f"'.' with the response {text[lhs[0].start:lhs[-1].end]!r}: R's expansion would "
-            "use the response's own columns as predictors; list the predictors instead",
+            f"'.' with the response {text[lhs[0].start:lhs[-1].end]!r}: lme4's expansion would "
+            "use the response itself as a predictor; list the predictors instead",
             text, dots[0].start, dots[0].end)
-    rest = [c for c in columns if isinstance(c, str) and c != response]
+    rest = [c for c in columns if isinstance(c, str) and c not in excluded]
     if not rest:
         raise FormulaError("'.' stands for no column: the data has only the response",
                            text, dots[0].start, dots[0].end)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixedfx.errors import ArgumentError
+from mixedfx.errors import ArgumentError, ArgumentTypeError
 
 SINGULAR_TOLERANCE = 1e-5
 LATENT_BINOMIAL = {"logit": math.pi**2 / 3, "probit": 1.0, "cloglog": math.pi**2 / 6}
@@ -166,11 +166,26 @@ def r2(model: Any) -> pd.Series:
     return pd.Series(values, index=["conditional", "marginal"], name="R2")
 
 
-def icc(model: Any) -> dict[str, float]:
+def icc(model: Any, by_group: bool = False) -> dict[str, float] | pd.DataFrame:
     """performance's `icc`: `ICC_adjusted` = σ²_u/(σ²_u + σ²_ε) and `ICC_conditional` =
     σ²_u/(σ²_f + σ²_u + σ²_ε), with `var_random`, `var_fixed`, `var_residual` (NaN ICCs for a
-    singular fit)."""
+    singular fit).
+
+    `by_group=True` (performance's `icc(m, by_group = TRUE)`): a frame `Group`, `ICC` with, per
+    random-effects term that has an intercept (lme4's `VarCorr` order), σ²_0 of that term over
+    σ²_u + σ²_ε; with random slopes this is not an exact ICC and a warning says so, as
+    performance's."""
+    if not isinstance(by_group, bool):
+        raise ArgumentTypeError(f"by_group must be True or False, got {by_group!r}")
     parts = variance_parts(model)
     f, u, e = parts.fixed, parts.random, parts.residual
+    if by_group:
+        covs = list(model.re_covariances())
+        if any(nm != "(Intercept)" for c in covs for nm in c.names):
+            warnings.warn("Model contains random slopes. Cannot compute accurate ICCs by group "
+                          "factors.", UserWarning, stacklevel=2)
+        rows = [(c.group, float(np.asarray(c.cov, dtype=float)[j, j]) / (u + e))
+                for c in covs for j, nm in enumerate(c.names) if nm == "(Intercept)"]
+        return pd.DataFrame(rows, columns=["Group", "ICC"])
     return {"ICC_adjusted": u / (u + e), "ICC_conditional": u / (f + u + e),
             "var_random": u, "var_fixed": f, "var_residual": e}

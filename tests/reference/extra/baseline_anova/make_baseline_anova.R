@@ -29,7 +29,12 @@ cases <- list(
   list(key = "glm_orth_gauss_F", fun = "glm", family = "gaussian", test = "F",
        formula = "distance ~ age + Sex", data = "Orthodont"),
   list(key = "glm_orth_gauss_chisq", fun = "glm", family = "gaussian", test = "Chisq",
-       formula = "distance ~ age + Sex", data = "Orthodont"))
+       formula = "distance ~ age + Sex", data = "Orthodont"),
+  # test = "F" with a fixed dispersion (R warns): Pr(>F) from F on (Df, Inf) df
+  list(key = "glm_ticks_F", fun = "glm", family = "poisson", test = "F",
+       formula = "TICKS ~ YEAR + cHEIGHT", data = "grouseticks"),
+  list(key = "glm_cbpp_F", fun = "glm", family = "binomial", test = "F",
+       formula = "cbind(incidence, size - incidence) ~ period", data = "cbpp"))
 out <- list()
 for (cs in cases) {
   d <- data_of[[cs$data]]
@@ -38,7 +43,7 @@ for (cs in cases) {
       lm(as.formula(cs$formula), d, weights = d[[cs$weights]])
   } else
     glm(as.formula(cs$formula), family = cs$family, data = d)
-  a <- if (is.null(cs$test)) anova(fit) else anova(fit, test = cs$test)
+  a <- suppressWarnings(if (is.null(cs$test)) anova(fit) else anova(fit, test = cs$test))
   tab <- as.data.frame(a)
   out[[cs$key]] <- list(case = cs, rows = rownames(tab), columns = names(tab),
                         values = lapply(tab, function(x) x),

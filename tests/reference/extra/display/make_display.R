@@ -34,7 +34,13 @@ cases <- list(
   list(key = "glm_ticks", call = quote(glm(formula = TICKS ~ YEAR + cHEIGHT, family = poisson,
                                            data = grouseticks))),
   list(key = "glm_orth_gauss", call = quote(glm(formula = distance ~ age + Sex,
-                                                family = gaussian, data = Orthodont))))
+                                                family = gaussian, data = Orthodont))),
+  # user data under another name (mixedfx: data_name="orth2" / "herds")
+  list(key = "lm_orth_named", call = quote(lm(formula = distance ~ age + Sex, data = orth2))),
+  list(key = "glm_cbpp_named", call = quote(glm(formula = cbind(incidence, size - incidence) ~
+                                                  period, family = binomial, data = herds))))
+orth2 <- Orthodont
+herds <- cbpp
 out <- list()
 for (cs in cases) {
   fit <- eval(cs$call)

@@ -1,7 +1,7 @@
 # Formula conveniences (issue 23 item 7): lme4's expansion of `.` (all columns of the data
 # but the response; grouping variables included), relevel() inside a formula, the call as
 # m@call prints it and the summary's Data: line. Run: Rscript make_formula_conveniences.R
-suppressMessages({library(lme4); library(jsonlite)})
+suppressMessages({library(lme4); library(emmeans); library(jsonlite)})
 d <- sleepstudy
 d$f <- factor(rep(c("a", "b", "c"), 60))
 d$x <- round(sin(seq_len(180)), 6)
@@ -29,6 +29,23 @@ out <- list(
                     nlme::Orthodont, method = "ML")$call)),
   data_line = grep("Data:", capture.output(summary(lmer(Reaction ~ Days + (1 | Subject),
                                                           sleepstudy))), value = TRUE),
+  # stats' terms.formula (lm, glm): '.' leaves out every column the response names
+  lm_log_dot = with(list(m = lm(log(Reaction) ~ . - Subject, dd)),
+                    list(fixef_names = names(coef(m)), fixef = unname(coef(m)))),
+  glm_cbind_dot = with(list(m = glm(cbind(Days, 9 - Days) ~ . - Subject, binomial, dd)),
+                       list(fixef_names = names(coef(m)), fixef = unname(coef(m)))),
+  # emmeans of a model with relevel(f, ref = "c") in the formula: levels in the relevelled
+  # order, as emmeans lists them for the relevelled column (emmeans itself cannot rebuild
+  # the grid of relevel() with a quoted level inside the formula)
+  relevel_emmeans = local({
+    dr <- d
+    dr$f <- relevel(dr$f, ref = "c")
+    m <- lmer(Reaction ~ Days * f + (1 | Subject), dr)
+    em <- emmeans(m, "f", data = dr)
+    tab <- function(x) { x <- as.data.frame(x); if (!is.null(x$f)) x$f <- as.character(x$f)
+                         if (!is.null(x$contrast)) x$contrast <- as.character(x$contrast); x }
+    list(emmeans = tab(summary(em)), pairs = tab(summary(pairs(em))))
+  }),
   versions = list(lme4 = as.character(packageVersion("lme4")))
 )
 write_json(out, "formula_conveniences.json", auto_unbox = TRUE, digits = NA, pretty = TRUE)

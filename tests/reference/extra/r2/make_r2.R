@@ -54,11 +54,13 @@ out <- lapply(fits, function(f) {
   v <- suppressWarnings(get_variance(m))
   r <- suppressWarnings(r2_nakagawa(m))
   i <- suppressWarnings(icc(m))
+  ib <- suppressWarnings(icc(m, by_group = TRUE))      # NULL for a singular fit
   c(f, list(conditional = unname(r$R2_conditional), marginal = unname(r$R2_marginal),
             ICC_adjusted = i$ICC_adjusted, ICC_conditional = i$ICC_conditional,
             var_fixed = v$var.fixed, var_random = v$var.random,
             var_residual = v$var.residual,
             nb_theta = if (f$family == "negative_binomial") getME(m, "glmer.nb.theta") else NA,
+            icc_by_group = if (is.data.frame(ib)) list(Group = I(ib$Group), ICC = I(ib$ICC)) else NA,
             fixef = as.list(fixef(m))))
 })
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"), "r2.json")
