@@ -50,15 +50,21 @@ def p_from_state(st: State, smap: SigmaMap, blocks: list[Block]) -> np.ndarray:
             P[smap.group_slice(blk.group)] += np.einsum("stp,kstq->kpq", A, T)
         return P
     m = smap.m
-    C = np.zeros((smap.n_groups, m, p, m, p))
-    for blk, Si in zip(blocks, st.sigma_inv, strict=True):
-        A = (Si @ blk.X).reshape(blk.X.shape[0], -1)            # (s, t·p)
-        t = blk.size
-        Cb = (A.T @ A).reshape(t, p, t, p)
-        C[blk.group][np.ix_(blk.visits, np.arange(p), blk.visits, np.arange(p))] += Cb
+    C = np.zeros((smap.n_groups, m * p, m * p))
+    for sg, W in zip(st.stacks, st.stack_w, strict=True):
+        n_s = W.shape[0]
+        Wf = np.zeros((n_s, m, p))                              # Σ⁻¹X̃ on the full visit grid
+        Wf[np.arange(n_s)[:, None], sg.visits[sg.owner]] = W
+        Wf = Wf.reshape(n_s, m * p)
+        subj_group = sg.groups[sg.owner]
+        for g in np.unique(subj_group):
+            Wg = Wf[subj_group == g]
+            C[g] += Wg.T @ Wg
+    C = C.reshape(smap.n_groups, m, p, m, p)
     for g in range(smap.n_groups):
         J = smap.group_jacobian(st.theta, g)                    # (k, m, m)
-        P[smap.group_slice(g)] = np.einsum("ktu,tpuq->kpq", J, C[g])
+        Cg = C[g].transpose(0, 2, 1, 3).reshape(m * m, p * p)  # [(t, u), (p, q)]
+        P[smap.group_slice(g)] = (J.reshape(-1, m * m) @ Cg).reshape(-1, p, p)
     return P
 
 

@@ -22,45 +22,65 @@ from mixedfx.mmrm.design import Block
 from mixedfx.mmrm.likelihood import State
 
 
+def _tr_pairs(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """tr(A_k B_l) for all k, l as one matrix product, (k, l)."""
+    k = A.shape[0]
+    return A.reshape(k, -1) @ B.transpose(0, 2, 1).reshape(B.shape[0], -1).T
+
+
 def hessian(state: State, blocks: list[Block], smap: SigmaMap, reml: bool) -> np.ndarray:
-    """H = ∂²(−2ℓ)/∂θ∂θᵀ at the state's θ."""
+    """H = ∂²(−2ℓ)/∂θ∂θᵀ at the state's θ (per block of subjects sharing Σ: a few small
+    matrix products; the subjects enter through the block sums E, B and F)."""
     K, p = smap.n_theta, state.beta.size
-    jacs = smap.jacobians(state.theta, blocks)
     spatial = smap.structure.spatial
-    hess = smap.hessians(state.theta, blocks) if spatial else [None] * len(blocks)
+    if spatial:
+        jacs = smap.jacobians(state.theta, blocks)
+        hess = smap.hessians(state.theta, blocks)
+    else:
+        full = [smap.group_jacobian(state.theta, g) for g in range(smap.n_groups)]
+        jacs = [full[b.group][:, b.visits][:, :, b.visits] for b in blocks]
+        hess = [None] * len(blocks)
     m = smap.m
     Mfull = np.zeros((smap.n_groups, m, m))          # Σ_b M_b on the visit grid
     phi = state.A_inv
     H = np.zeros((K, K))
     u = np.zeros((K, p))
-    for blk, Si, r, J, Hs in zip(blocks, state.sigma_inv, state.resid, jacs, hess,
-                                 strict=True):
+    W = state._per_block(state.stack_w, True)       # Σ⁻¹X̃ per block, (s, t, p)
+    for blk, Si, r, SX, J, Hs in zip(blocks, state.sigma_inv, state.resid, W, jacs, hess,
+                                     strict=True):
         sl = smap.group_slice(blk.group)
         s = r.shape[0]
         e = r @ Si                                               # (s, t)
         E = e.T @ e
-        SX = Si @ blk.X                                          # (s, t, p)
         A = J @ Si                                               # Σ_kΣ⁻¹, (k, t, t)
         M = s * Si - E
-        h = np.einsum("ktu,lut->kl", A, A) * (-s)
-        h += 2.0 * np.einsum("ktu,lut->kl", A, J @ E)
+        h = -s * _tr_pairs(A, A)
+        h += 2.0 * _tr_pairs(A, J @ E)
         if reml:
-            B = Si @ np.einsum("stp,sup->tu", blk.X @ phi, blk.X) @ Si
+            t = blk.size
+            XPhi = (blk.X.reshape(-1, p) @ phi).reshape(s, t, p)
+            XX = XPhi.transpose(1, 0, 2).reshape(t, -1) @ \
+                blk.X.transpose(1, 0, 2).reshape(t, -1).T           # Σ_s X̃_s Φ X̃_sᵀ
+            B = Si @ XX @ Si
             M = M - B
-            h += 2.0 * np.einsum("ltu,kut->kl", A, J @ B)
+            h += 2.0 * _tr_pairs(J @ B, A)
         if spatial:
             h += np.einsum("kltu,ut->kl", Hs, M)
         else:
             Mfull[blk.group][np.ix_(blk.visits, blk.visits)] += M
         H[sl, sl] += h
-        Je = np.einsum("ktu,su->kst", J, e)                     # Σ_k e_i
-        u[sl] += np.einsum("stp,kst->kp", SX, Je)
+        k, t = J.shape[0], J.shape[1]
+        F = (SX.transpose(1, 2, 0).reshape(t * p, s) @ e).reshape(t, p, t)
+        F = F.transpose(0, 2, 1)                                 # Σ_s (Σ⁻¹X̃)_s[t] e_s[u]
+        u[sl] += J.reshape(k, t * t) @ F.reshape(t * t, p)
     if not spatial:
         for g in range(smap.n_groups):
             sl = smap.group_slice(g)
-            H[sl, sl] += np.einsum("kltu,tu->kl", smap.group_hessian(state.theta, g), Mfull[g])
+            Hg = smap.group_hessian(state.theta, g)
+            k = Hg.shape[0]
+            H[sl, sl] += (Hg.reshape(k * k, m * m) @ Mfull[g].ravel()).reshape(k, k)
     H -= 2.0 * u @ phi @ u.T
     if reml:
         PP = phi @ p_from_state(state, smap, blocks)             # (k, p, p): ΦP_k
-        H -= np.einsum("kab,lba->kl", PP, PP)
+        H -= _tr_pairs(PP, PP)
     return 0.5 * (H + H.T)

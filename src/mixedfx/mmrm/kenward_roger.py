@@ -50,10 +50,12 @@ def kr_df(phi: np.ndarray, W: np.ndarray, P: np.ndarray, L: np.ndarray) -> KrDf:
     L = np.atleast_2d(L)
     ell = L.shape[0]
     M = L.T @ np.linalg.solve(L @ phi @ L.T, L)
-    T = np.einsum("ab,bc,kcd,de->kae", M, phi, P, phi)      # M Φ P_k Φ
+    T = (M @ phi) @ P @ phi                                  # M Φ P_k Φ, (k, p, p)
     tr = np.einsum("kaa->k", T)
     a1 = float(tr @ W @ tr)
-    a2 = float(np.einsum("kl,kab,lba->", W, T, T))
+    k = T.shape[0]
+    TT = T.reshape(k, -1) @ T.transpose(0, 2, 1).reshape(k, -1).T   # tr(T_k T_l)
+    a2 = float(np.sum(W * TT))
     b = (a1 + 6.0 * a2) / (2.0 * ell)
     g = ((ell + 1) * a1 - (ell + 4) * a2) / ((ell + 2) * a2)
     den = 3.0 * ell + 2.0 - 2.0 * g
