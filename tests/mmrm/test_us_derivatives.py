@@ -43,3 +43,16 @@ def test_second_derivatives_match_differences(m: int) -> None:
         np.testing.assert_allclose(H[:, ell], num, rtol=1e-7, atol=1e-7)
     assert np.allclose(H, H.transpose(1, 0, 2, 3))
     assert np.allclose(H, H.transpose(0, 1, 3, 2))
+
+
+@pytest.mark.parametrize("m", [1, 3, 5])
+def test_contracted_second_derivatives(m: int) -> None:
+    from mixedfx.mmrm.us_derivatives import us_hessian_contracted
+
+    rng = np.random.default_rng(20 + m)
+    th = rng.normal(size=US.n_params(m))
+    M = rng.normal(size=(m, m))
+    M = M + M.T
+    full = np.einsum("abtu,tu->ab", us_hessian(th, m), M)
+    np.testing.assert_allclose(us_hessian_contracted(th, m, M), full, rtol=1e-12,
+                               atol=1e-12 * np.abs(full).max())

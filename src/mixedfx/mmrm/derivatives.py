@@ -17,7 +17,7 @@ import numpy as np
 
 from mixedfx.mmrm.design import Block
 from mixedfx.mmrm.structures import STRUCTURE_TABLE, spatial_sigma
-from mixedfx.mmrm.us_derivatives import us_hessian, us_jacobian
+from mixedfx.mmrm.us_derivatives import us_hessian, us_hessian_contracted, us_jacobian
 
 _H = 1e-20
 
@@ -99,6 +99,15 @@ class SigmaMap:
             return us_hessian(theta[self.group_slice(g)], self.m)
         return self._second(lambda th: self.structure.sigma(th, self.m),
                             theta[self.group_slice(g)])
+
+    def group_hessian_contracted(self, theta: np.ndarray, g: int, M: np.ndarray
+                                 ) -> np.ndarray:
+        """Σ_tu ∂²Σ_g/∂θ_k∂θ_l[t, u] M[t, u] for a symmetric m × m M, (k, k)."""
+        if self.structure.name == "us":
+            return us_hessian_contracted(theta[self.group_slice(g)], self.m, M)
+        Hg = self.group_hessian(theta, g)
+        k = Hg.shape[0]
+        return (Hg.reshape(k * k, -1) @ M.ravel()).reshape(k, k)
 
     def hessians(self, theta: np.ndarray, blocks: list[Block]) -> list[np.ndarray]:
         """∂²Σ_b/∂θ_k∂θ_l: one (k, k, t, t) array per block."""

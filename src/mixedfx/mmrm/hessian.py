@@ -76,9 +76,8 @@ def hessian(state: State, blocks: list[Block], smap: SigmaMap, reml: bool) -> np
     if not spatial:
         for g in range(smap.n_groups):
             sl = smap.group_slice(g)
-            Hg = smap.group_hessian(state.theta, g)
-            k = Hg.shape[0]
-            H[sl, sl] += (Hg.reshape(k * k, m * m) @ Mfull[g].ravel()).reshape(k, k)
+            Mg = 0.5 * (Mfull[g] + Mfull[g].T)
+            H[sl, sl] += smap.group_hessian_contracted(state.theta, g, Mg)
     H -= 2.0 * u @ phi @ u.T
     if reml:
         PP = phi @ p_from_state(state, smap, blocks)             # (k, p, p): ΦP_k

@@ -70,3 +70,25 @@ def us_hessian(th: np.ndarray, m: int) -> np.ndarray:
     H += T
     H = H + H.transpose(0, 1, 3, 2)
     return H
+
+
+def us_hessian_contracted(th: np.ndarray, m: int, M: np.ndarray) -> np.ndarray:
+    """Σ_tu ∂²Σ/∂θ_a∂θ_b[t, u] M[t, u] for a symmetric M, (k, k), without the (k, k, m, m)
+    array: 2 Σ (L_a L_bᵀ)∘M + 2 tr(L_ab Lᵀ M), where L_a L_bᵀ = (ℓ_a·ℓ_b) e_{r_a}e_{r_b}ᵀ
+    (ℓ_a the non-zero row r_a of L_a) and L_ab is non-zero only on the pairs listed in the
+    module docstring."""
+    sd, L, rows, cols = _factor(th, m)
+    dL = _first_factor(sd, L, rows, cols)
+    k = dL.shape[0]
+    ra = np.concatenate([np.arange(m), rows])
+    vec = dL[np.arange(k), ra, :]
+    out = (vec @ vec.T) * M[np.ix_(ra, ra)]
+    ML = M @ L
+    diag = np.arange(m)
+    q = m + np.arange(len(rows))
+    second = np.zeros((k, k))
+    second[diag, diag] = np.einsum("ij,ij->i", L, ML)          # L_ii = e_i e_iᵀ L
+    off = sd[rows] * ML[rows, cols]                            # L_{r,(r,c)} = sd_r e_r e_cᵀ
+    second[rows, q] = off
+    second[q, rows] = off
+    return 2.0 * (out + second)
