@@ -166,7 +166,20 @@ def fit_mmrm(design: MmrmDesign, reml: bool, start: np.ndarray | None = None) ->
                 raise _fail(obj, "Σ is not positive definite at the optimizer's end "
                                  "point") from None
             theta, st, H = _newton(obj, res.x, st, max_iter=20)
+    return _finish(obj, st, H)
+
+
+def _finish(obj: Objective, st: State, H: np.ndarray) -> MmrmFit:
+    """The fit at the state st with Hessian H, or ConvergenceError if st is not a minimum."""
     ok, why = _converged(st, obj.grad(st), H)
     if not ok:
         raise _fail(obj, why)
-    return MmrmFit(st, H, 2.0 * np.linalg.inv(H), reml, obj.smap, obj.n_eval, ok)
+    return MmrmFit(st, H, 2.0 * np.linalg.inv(H), obj.reml, obj.smap, obj.n_eval, ok)
+
+
+def fit_mmrm_at(design: MmrmDesign, reml: bool, theta: np.ndarray) -> MmrmFit:
+    """The fit at given θ without optimizing (a loaded model: the same state, Hessian and
+    checks as the end of `fit_mmrm`); NotPositiveDefiniteError if Σ(θ) is not."""
+    obj = Objective(design, reml)
+    st = obj.state(np.asarray(theta, float))
+    return _finish(obj, st, obj.hessian(st))
