@@ -95,3 +95,17 @@ def test_ml_fit_refused(fev) -> None:
                     REML=False)
     with pytest.raises(ArgumentError, match="REML"):
         m.coef_table("Kenward-Roger")
+
+
+def test_car1_maps_to_sp_exp(fev) -> None:
+    """No SAS value for this pair: the gls cor_car1 model's KR equals the KR of mfx.mmrm's
+    sp_exp fit of the same model (whose KR is SAS-checked in tests/mmrm)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = mfx.gls("FEV1 ~ ARMCD", fev, correlation=mfx.cor_car1("~ VISITN | USUBJID"))
+        m = mfx.mmrm("FEV1 ~ ARMCD + sp_exp(VISITN | USUBJID)", fev,
+                     method="Kenward-Roger")
+    kr_g, kr_m = g.coef_table("Kenward-Roger"), m.coef_table()
+    np.testing.assert_allclose(kr_g["Std. Error"], kr_m["Std. Error"], rtol=1e-5)
+    np.testing.assert_allclose(kr_g["df"], kr_m["df"], rtol=1e-4)
+    np.testing.assert_allclose(kr_g["Estimate"], kr_m["Estimate"], rtol=1e-6)
