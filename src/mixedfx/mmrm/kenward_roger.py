@@ -23,17 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from mixedfx.mmrm.components import Components
 
-
-def adjusted_vcov(phi: np.ndarray, W: np.ndarray, comp: Components, linear: bool
+def adjusted_vcov(phi: np.ndarray, W: np.ndarray, P: np.ndarray, WQ: np.ndarray
                   ) -> np.ndarray:
-    """Φ_A (see the module docstring)."""
-    P, Q, R = comp.P, comp.Q, comp.R
-    PP = np.einsum("kab,bc,lcd->klad", P, phi, P)
-    inner = Q - PP if linear else Q - PP - 0.25 * R
-    U = np.einsum("kl,klab->ab", W, inner)
-    adj = phi + 2.0 * phi @ U @ phi
+    """Φ_A without the second-order term (see the module docstring): with WQ = Σ_kl W_kl Q_kl
+    and Σ_kl W_kl P_kΦP_l = Σ_k P_kΦ(Σ_l W_kl P_l)."""
+    WP = np.tensordot(W, P, axes=(1, 0))                       # Σ_l W_kl P_l, (k, p, p)
+    PPW = np.einsum("kab,kbc->ac", P @ phi, WP)
+    adj = phi + 2.0 * phi @ (WQ - PPW) @ phi
     return 0.5 * (adj + adj.T)
 
 
