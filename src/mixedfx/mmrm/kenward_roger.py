@@ -95,14 +95,17 @@ def sas_second_order(fit: Any, blocks: list[Any]) -> np.ndarray:
         Wg = fit.theta_vcov[smap.group_slice(g), smap.group_slice(g)]
         D_by_group.append((psi, J @ Wg @ J.T))
     out = np.zeros((p, p))
+    # non-spatial: a block's Σ is a submatrix of the group's m × m Σ, so is its D
+    full = None if spatial else [
+        _weighted_second(lambda ps: sigma_of(structure, ps, m), psi, Wpsi)
+        for psi, Wpsi in D_by_group]
     for blk, Si in zip(blocks, st.sigma_inv, strict=True):
-        psi, Wpsi = D_by_group[blk.group]
         if spatial:
-            fn = lambda ps, d=blk.dist: sigma_of(structure, ps, 0, d)   # noqa: E731
+            psi, Wpsi = D_by_group[blk.group]
+            D = _weighted_second(lambda ps, d=blk.dist: sigma_of(structure, ps, 0, d),
+                                 psi, Wpsi)
         else:
-            idx = blk.visits
-            fn = lambda ps, ix=idx: sigma_of(structure, ps, m)[np.ix_(ix, ix)]  # noqa: E731
-        D = _weighted_second(fn, psi, Wpsi)
+            D = full[blk.group][np.ix_(blk.visits, blk.visits)]
         A = Si @ blk.X
         out += np.einsum("stp,tu,suq->pq", A, D, A)
     return out
