@@ -76,7 +76,7 @@ def weighted_q(fit: MmrmFit, blocks: list[Block]) -> np.ndarray:
     W_by_group = [fit.theta_vcov[smap.group_slice(g), smap.group_slice(g)]
                   for g in range(smap.n_groups)]
     out = np.zeros((p, p))
-    A_blocks = st._per_block(st.stack_w, True)                 # Σ⁻¹X̃ per block, (s, t, p)
+    A_blocks = st.per_block(st.stack_w, True)                 # Σ⁻¹X̃ per block, (s, t, p)
     for blk, Si, J, A in zip(blocks, st.sigma_inv, jacs, A_blocks, strict=True):
         k, t = J.shape[0], J.shape[1]
         JS = J @ Si                                             # Σ_kΣ⁻¹

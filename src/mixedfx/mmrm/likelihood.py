@@ -46,7 +46,7 @@ class State:
     stacks: list[SizeGroup]
     stack_w: list[np.ndarray]           # per size group (n_s, t, p): Σ⁻¹X̃ per subject
 
-    def _per_block(self, arrays: list[np.ndarray], per_subject: bool) -> list[np.ndarray]:
+    def per_block(self, arrays: list[np.ndarray], per_subject: bool) -> list[np.ndarray]:
         n = sum(len(sg.blocks) for sg in self.stacks)
         out: list[np.ndarray] = [np.empty(0)] * n
         for sg, arr in zip(self.stacks, arrays, strict=True):
@@ -58,16 +58,16 @@ class State:
     @property
     def sigma_inv(self) -> list[np.ndarray]:
         """Σ⁻¹ per block, in the design's block order."""
-        return self._per_block(self.stack_inv, False)
+        return self.per_block(self.stack_inv, False)
 
     @property
     def sigmas(self) -> list[np.ndarray]:
-        return self._per_block(self.stack_sigma, False)
+        return self.per_block(self.stack_sigma, False)
 
     @property
     def resid(self) -> list[np.ndarray]:
         """Whitened residuals per block, (s, t)."""
-        return self._per_block(self.stack_resid, True)
+        return self.per_block(self.stack_resid, True)
 
 
 def _chol_inv(S: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
