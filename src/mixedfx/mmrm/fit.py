@@ -151,7 +151,7 @@ def fit_mmrm(design: MmrmDesign, reml: bool, start: np.ndarray | None = None) ->
         warnings.simplefilter("ignore", RuntimeWarning)
         try:                                   # Newton with the analytic Hessian first
             st = obj.state(theta)
-            theta_n, st, H = _newton(obj, theta, st, max_iter=100)
+            theta_n, st, H = _newton(obj, theta, st, max_iter=40)
             ok, _ = _converged(st, obj.grad(st), H)
         except NotPositiveDefiniteError:
             ok = False
