@@ -6,6 +6,7 @@ until measured on an idle machine).
                (8,605 rows, 10 visits, 55 covariance parameters)
 
 mmrm's authors report 3.4 s for the BCVA fit with mmrm and 36 s with SAS on their machine.
+The data are the bundled `mfx.datasets.load("fev_data")` / `("bcva_data")`.
 Run from the repository root: `python benchmarks/bench_mmrm.py [repeats]`.
 """
 
@@ -14,21 +15,8 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from pathlib import Path
-
-import pandas as pd
 
 import mixedfx as mfx
-
-REF = Path(__file__).resolve().parents[1] / "tests" / "reference" / "mmrm"
-
-
-def load(name: str) -> pd.DataFrame:
-    d = pd.read_csv(REF / f"{name}.csv")
-    for line in (REF / f"{name}_levels.tsv").read_text().splitlines():
-        col, *levels = line.split("\t")
-        d[col] = pd.Categorical(d[col].astype(str), categories=levels)
-    return d
 
 
 def fit_and_table(fit):
@@ -49,7 +37,7 @@ def best_of(repeats: int, fn) -> tuple[float, object]:
 
 def main(repeats: int = 3) -> None:
     warnings.simplefilter("ignore")
-    fev, bcva = load("fev_data"), load("bcva_data")
+    fev, bcva = mfx.datasets.load("fev_data"), mfx.datasets.load("bcva_data")
     cases = [
         ("fev us REML KR (fit + coef table)", lambda: mfx.mmrm(
             "FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID)", fev,

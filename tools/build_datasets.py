@@ -17,6 +17,10 @@ Inputs:
   double by a correctly rounding parser (R's own parser reads them back, so the reference
   files were checked as exact in R).  With ``--r-doubles`` (the hexadecimal dumps written by
   the R script) every double is verified bit for bit and missing corrections are reported.
+* ``--mmrm-dir`` (default ``/tmp/mixedfx_mmrm_csv``) and ``tools/r_metadata_mmrm.json``:
+  the mmrm package's fev_data and bcva_data, written from its ``data/*.rda`` by
+  ``Rscript tools/extract_mmrm_metadata.R <rda dir>`` (which also writes their exact doubles
+  for ``--r-doubles``).
 * ``REFERENCE_DATA_DIR/../cases/*.json``: the reference case files; their ``columns``,
   ``factor_levels`` and ``expected.ranef.<factor>.levels`` are cross-checked against the
   R metadata, and the build fails on any disagreement.
@@ -422,6 +426,70 @@ TUTORIAL["biomass_sim"] = {
 }
 DEFAULT_TUTORIAL = Path("/tmp/mixedfx_tutorial_csv")
 
+# The example data of the R package mmrm (artificial clinical-trial data, Apache-2.0), read
+# from --mmrm-dir (CSV files with 17-digit doubles written by tools/extract_mmrm_metadata.R
+# from the package's data/*.rda); types and levels from tools/r_metadata_mmrm.json. Doubles
+# are bundled in their shortest round-trip text (the same doubles, fewer digits).
+_MMRM = ("the R package mmrm 0.3.18 (https://github.com/openpharma/mmrm, data/{file}.rda at "
+         "commit ec290b26; documented in R/data.R as an artificial data set)")
+_MMRM_LICENCE = ("Apache License 2.0 (https://www.apache.org/licenses/LICENSE-2.0), the "
+                 "licence of the mmrm package (copyright Boehringer Ingelheim Ltd., Gilead "
+                 "Sciences, Inc., F. Hoffmann-La Roche AG, Merck Sharp & Dohme, Inc., "
+                 "AstraZeneca plc and inferential.biostatistics GmbH); artificial data, no "
+                 "real persons. Redistribution keeps this attribution and licence.")
+MMRM: dict[str, dict[str, Any]] = {
+    "fev_data": {
+        "csv": "fev_data.csv",
+        "title": "Artificial COPD trial: FEV1 at four visits (mmrm)",
+        "description": (
+            "Artificial data of a two-arm trial in chronic obstructive pulmonary disease: "
+            "forced expired volume in one second (FEV1) of 200 subjects at visits VIS1-VIS4, "
+            "with missing visits (FEV1 is missing in 263 rows). The mmrm package's main "
+            "example: FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID)."
+        ),
+        "citation": _MMRM.format(file="fev_data"),
+        "licence": _MMRM_LICENCE,
+        "shortest_doubles": True,
+        "columns": {
+            "USUBJID": "subject identifier",
+            "AVISIT": "visit (VIS1-VIS4)",
+            "ARMCD": "treatment arm, PBO (placebo) or TRT",
+            "RACE": "race, three categories",
+            "SEX": "sex",
+            "FEV1_BL": "FEV1 at baseline (%)",
+            "FEV1": "FEV1 at the visit (missing when the visit was missed)",
+            "WEIGHT": "a weighting variable (for weighted fits)",
+            "VISITN": "visit number (1-4)",
+            "VISITN2": "visit coordinate for distance-based (spatial) covariance",
+        },
+    },
+    "bcva_data": {
+        "csv": "bcva_data.csv",
+        "title": "Artificial ophthalmology trial: change in BCVA at ten visits (mmrm)",
+        "description": (
+            "Artificial data of a two-arm ophthalmology trial: change from baseline in best "
+            "corrected visual acuity (letters read on an eye chart) of 1,000 subjects at up "
+            "to 10 visits (8,605 rows; missed visits are absent). The mmrm package's "
+            "large example: BCVA_CHG ~ BCVA_BL + ARMCD * AVISIT + us(AVISIT | USUBJID), 55 "
+            "covariance parameters."
+        ),
+        "citation": _MMRM.format(file="bcva_data"),
+        "licence": _MMRM_LICENCE,
+        "shortest_doubles": True,
+        "columns": {
+            "USUBJID": "subject identifier",
+            "VISITN": "visit number (1-10)",
+            "AVISIT": "visit (VIS01-VIS10)",
+            "ARMCD": "treatment arm, CTL (control) or TRT",
+            "RACE": "race, three categories",
+            "BCVA_BL": "BCVA at baseline (letters)",
+            "BCVA_CHG": "change in BCVA from baseline at the visit (letters)",
+        },
+    },
+}
+R_METADATA_MMRM = ROOT / "tools" / "r_metadata_mmrm.json"
+DEFAULT_MMRM = Path("/tmp/mixedfx_mmrm_csv")
+
 # (data set, column, 0-based row) -> shortest text that reads back as R's double.
 # hsb cses row 6708 (school 9104): R's value is 0.992 - 0.7434545454545455 =
 # 0x1.fd056636bcc9cp-3; the CSV text "0.2485454545454545" is the neighbouring double
@@ -471,6 +539,10 @@ def _build_one(
 ) -> tuple[bytes, dict[str, Any]]:
     raw = _read_raw(ref_dir / spec["csv"])
     raw = raw.drop(columns=spec.get("drop", []))
+    if spec.get("shortest_doubles"):
+        for col, r in rmeta["columns"].items():
+            if r["r_type"] == "numeric":
+                raw[col] = [v if pd.isna(v) else repr(float(v)) for v in raw[col]]
     for (ds, col, row), text in CORRECTIONS.items():
         if ds == name:
             raw.loc[row, col] = text
@@ -539,7 +611,7 @@ def _verify_doubles(name: str, raw_csv: bytes, r_doubles: Path) -> int:
 
 def _cross_check(meta: dict[str, Any], cases_dir: Path) -> int:
     """Compare the metadata with the reference case files; return the number of checks."""
-    specs = {**SPECS, **TUTORIAL}
+    specs = {**SPECS, **TUTORIAL, **MMRM}
     by_csv = {specs[n]["csv"]: n for n in specs}
     n_checks = 0
     for case_path in sorted(cases_dir.glob("*.json")):
@@ -571,6 +643,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-dir", type=Path, default=DEFAULT_REFERENCE)
     parser.add_argument("--tutorial-dir", type=Path, default=DEFAULT_TUTORIAL,
                         help="CSV files of the tutorial data sets (from extract_r_metadata.R)")
+    parser.add_argument("--mmrm-dir", type=Path, default=DEFAULT_MMRM,
+                        help="CSV files of mmrm's data sets (from extract_mmrm_metadata.R)")
     parser.add_argument(
         "--r-doubles",
         type=Path,
@@ -585,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rmeta_all = json.loads(R_METADATA.read_text())
+    rmeta_mmrm = json.loads(R_METADATA_MMRM.read_text())
     files: dict[str, bytes] = {}
     datasets: dict[str, Any] = {}
     for name, spec in SPECS.items():
@@ -592,6 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, spec in TUTORIAL.items():
         folder = args.reference_dir if spec.get("reference_dir") else args.tutorial_dir
         files[name], datasets[name] = _build_one(name, spec, rmeta_all[name], folder)
+    for name, spec in MMRM.items():
+        files[name], datasets[name] = _build_one(name, spec, rmeta_mmrm[name], args.mmrm_dir)
 
     if args.r_doubles is not None:
         n_dbl = sum(_verify_doubles(n, files[n], args.r_doubles) for n in files)
@@ -601,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     n_checks = _cross_check(datasets, cases_dir) if cases_dir.is_dir() else 0
     print(f"cross-checked {n_checks} column types / level orders against {cases_dir}")
 
-    r_versions = sorted({rmeta_all[n]["r_version"] for n in files})
+    r_versions = sorted({m["r_version"] for m in (*rmeta_all.values(), *rmeta_mmrm.values())})
     meta = {
         "format_version": 1,
         "generated_by": "tools/build_datasets.py (levels and types from "

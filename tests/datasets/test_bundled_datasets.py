@@ -40,9 +40,13 @@ R_NROW = {
     "pupils": 1000,
     "sociometric": 1106,
     "biomass_sim": 100,             # the reference cases' simulation (set.seed(10))
+    # the R package mmrm 0.3.18's example data (nrow() of data/*.rda)
+    "fev_data": 800,
+    "bcva_data": 8605,
 }
+MMRM_DATA = ("fev_data", "bcva_data")
 # tutorial data sets without a reference case (used in the tutorial's exercises only)
-NO_CASE = {"sociometric"}
+NO_CASE = {"sociometric", "fev_data", "bcva_data"}   # mmrm's: tests/reference/mmrm
 
 # Reference CSV file of each bundled data set.
 CSV_OF = {name: f"{name}.csv" for name in R_NROW}
@@ -57,7 +61,7 @@ CSV_ONLY_COLUMNS = {"cbpp": {"failures"}}
 # tools/build_datasets.py).
 ONE_ULP_FIXES = {("hsb", "cses"): 1}
 
-EXPECTED_DTYPE_KIND = {"numeric": "f", "integer": "i", "logical": "b"}
+EXPECTED_DTYPE_KIND = {"numeric": "f", "integer": "i", "logical": "b", "character": "O"}
 
 
 def _case_files() -> list[Path]:
@@ -296,7 +300,10 @@ def test_describe(name: str) -> None:
     assert info["description"] and info["citation"]
     if "licence" in info:          # the tutorial data: source and licence are stated
         assert "\nSource: " in text and "\nLicence: " in text
-        if name != "biomass_sim":
+        if name in MMRM_DATA:
+            assert "R package mmrm" in text and "openpharma/mmrm" in text
+            assert "Licence: Apache License 2.0" in text
+        elif name != "biomass_sim":
             assert "Mixed Models with R" in text and "Hox" in text
             assert "Licence: CC BY-SA 4.0" in text
     else:
@@ -361,3 +368,44 @@ def test_tutorial_models_on_bundled_data_match_r(case_id: str) -> None:
     np.testing.assert_allclose(m.fixef[list(exp["fixef"])], list(exp["fixef"].values()),
                                rtol=1e-4)                        # reference README
     assert m.data_name == name      # printed as "Data: gpa" as R prints the data's name
+
+
+@pytest.mark.parametrize("name", MMRM_DATA)
+def test_mmrm_data_match_the_reference_export(name: str) -> None:
+    """The bundled mmrm data hold R's doubles exactly (verified bit for bit by
+    tools/build_datasets.py --r-doubles); tests/reference/mmrm/<name>.csv is R's write.csv
+    export with 15 significant digits, so the values agree to 15 digits and the factor
+    levels (export_data.R's sidecar file) exactly."""
+    df = datasets.load(name)
+    ref = pd.read_csv(REFERENCE / "mmrm" / f"{name}.csv")
+    assert list(df.columns) == list(ref.columns)
+    for col in df.columns:
+        if df[col].dtype.kind == "f":
+            np.testing.assert_allclose(df[col].to_numpy(), ref[col].to_numpy(), rtol=5e-15,
+                                       atol=0)
+        else:
+            assert df[col].astype(str).tolist() == ref[col].astype(str).tolist(), col
+    for line in (REFERENCE / "mmrm" / f"{name}_levels.tsv").read_text().splitlines():
+        col, *levels = line.split("\t")
+        assert list(df[col].cat.categories) == levels, col
+
+
+@pytest.mark.parametrize("case_id", ["us_reml", "us_ml"])
+def test_mmrm_example_on_bundled_data_matches_sas(case_id: str) -> None:
+    """mmrm's FEV1 models on the bundled data give SAS's −2 log-likelihood and estimates
+    (tests/reference/mmrm/sas_cases.json: SAS values from mmrm's tests, with their
+    tolerances)."""
+    import warnings
+
+    import mixedfx as mfx
+
+    cases = json.loads((REFERENCE / "mmrm" / "sas_cases.json").read_text())["cases"]
+    case = next(c for c in cases if c["id"] == case_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.mmrm(case["formula"], datasets.load("fev_data"), reml=case["reml"])
+    checks = {c["what"]: c for c in case["checks"]}
+    dev = checks["deviance"]
+    assert m.deviance == pytest.approx(dev["values"][0], rel=dev["rtol"])
+    beta = checks["beta"]
+    assert m.beta[beta["index"]] == pytest.approx(beta["values"][0], rel=beta["rtol"])

@@ -14,7 +14,8 @@ Available data sets (see :func:`names` and :func:`describe`)::
     sleepstudy, Dyestuff, Dyestuff2, Penicillin, Pastes, InstEval, cbpp, grouseticks,
     VerbAgg (lme4); Orthodont (nlme); hsb (High School and Beyond, built from nlme's
     MathAchieve and MathAchSchool); gpa, nurses, pupils, sociometric (the data of M. Clark's
-    tutorial "Mixed Models with R", from J. Hox's Multilevel Analysis; CC BY-SA 4.0)
+    tutorial "Mixed Models with R", from J. Hox's Multilevel Analysis; CC BY-SA 4.0);
+    fev_data, bcva_data (the R package mmrm's artificial trial data; Apache-2.0)
 
 The tutorial's speed dating and patents data are not bundled (real study data without a
 licence that allows redistribution); :data:`NOT_BUNDLED` says where to get them.

@@ -6,12 +6,13 @@ over subjects block by block (A_i = Σ_i⁻¹ X̃_i, Σ_k = ∂Σ/∂θ_k, Σ_kl
     R_kl = Σ_i A_iᵀ Σ_kl A_i
 
 Parameters of different covariance groups never meet in one subject: their Q and R are 0.
-The Jacobian of Φ = (XᵀΣ⁻¹X)⁻¹ is ∂Φ/∂θ_k = Φ P_k Φ.
+The Jacobian of Φ = (XᵀΣ⁻¹X)⁻¹ is ∂Φ/∂θ_k = Φ P_k Φ. Kenward–Roger needs Q only contracted
+with the covariance W of θ̂ (`weighted_q`); R (second derivatives) enters in SAS's
+parameterization (`kenward_roger.sas_second_order`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,13 +23,6 @@ from mixedfx.mmrm.likelihood import State
 
 if TYPE_CHECKING:
     from mixedfx.mmrm.fit import MmrmFit
-
-
-@dataclass
-class Components:
-    P: np.ndarray                       # (K, p, p)
-    Q: np.ndarray | None = None         # (K, K, p, p)
-    R: np.ndarray | None = None         # (K, K, p, p)
 
 
 def p_matrices(fit: MmrmFit, blocks: list[Block]) -> np.ndarray:
@@ -50,40 +44,44 @@ def p_from_state(st: State, smap: SigmaMap, blocks: list[Block]) -> np.ndarray:
             P[smap.group_slice(blk.group)] += np.einsum("stp,kstq->kpq", A, T)
         return P
     m = smap.m
-    C = np.zeros((smap.n_groups, m, p, m, p))
-    for blk, Si in zip(blocks, st.sigma_inv, strict=True):
-        A = (Si @ blk.X).reshape(blk.X.shape[0], -1)            # (s, t·p)
-        t = blk.size
-        Cb = (A.T @ A).reshape(t, p, t, p)
-        C[blk.group][np.ix_(blk.visits, np.arange(p), blk.visits, np.arange(p))] += Cb
+    C = np.zeros((smap.n_groups, m * p, m * p))
+    for sg, W in zip(st.stacks, st.stack_w, strict=True):
+        n_s = W.shape[0]
+        Wf = np.zeros((n_s, m, p))                              # Σ⁻¹X̃ on the full visit grid
+        Wf[np.arange(n_s)[:, None], sg.visits[sg.owner]] = W
+        Wf = Wf.reshape(n_s, m * p)
+        subj_group = sg.groups[sg.owner]
+        for g in np.unique(subj_group):
+            Wg = Wf[subj_group == g]
+            C[g] += Wg.T @ Wg
+    C = C.reshape(smap.n_groups, m, p, m, p)
     for g in range(smap.n_groups):
         J = smap.group_jacobian(st.theta, g)                    # (k, m, m)
-        P[smap.group_slice(g)] = np.einsum("ktu,tpuq->kpq", J, C[g])
+        Cg = C[g].transpose(0, 2, 1, 3).reshape(m * m, p * p)  # [(t, u), (p, q)]
+        P[smap.group_slice(g)] = (J.reshape(-1, m * m) @ Cg).reshape(-1, p, p)
     return P
 
 
-def kr_components(fit: MmrmFit, blocks: list[Block], second: bool = True) -> Components:
-    """P, Q and (with `second`) R for Kenward–Roger."""
+def weighted_q(fit: MmrmFit, blocks: list[Block]) -> np.ndarray:
+    """Σ_kl W_kl Q_kl with W the covariance of θ̂, without the (K, K, p, p) array: per block
+    of subjects sharing Σ, D = Σ_kl W_kl Σ_kΣ⁻¹Σ_l (t × t, only the block's group's
+    parameters), then Σ_i A_iᵀ D A_i."""
     st, smap = fit.state, fit.smap
-    jacs = smap.jacobians(st.theta, blocks)
-    hess = smap.hessians(st.theta, blocks) if second else [None] * len(blocks)
-    p, K = st.beta.size, smap.n_theta
-    P = np.zeros((K, p, p))
-    Q = np.zeros((K, K, p, p))
-    R = np.zeros((K, K, p, p))
-    for blk, Si, J, H in zip(blocks, st.sigma_inv, jacs, hess, strict=True):
-        g = smap.group_slice(blk.group)
-        A = Si @ blk.X                                          # (s, t, p)
-        s, t, _ = A.shape
-        U = np.einsum("ktu,sup->kstp", J, A)                    # Σ_k A
-        V = np.einsum("tu,ksup->kstp", Si, U)                   # Σ⁻¹ Σ_k A
-        Af = A.reshape(s * t, p)
-        P[g] += np.einsum("np,knq->kpq", Af, U.reshape(-1, s * t, p))
-        k = U.shape[0]
-        Uf = U.reshape(k, s * t, p).transpose(0, 2, 1).reshape(k * p, s * t)
-        Vf = V.reshape(k, s * t, p).transpose(1, 0, 2).reshape(s * t, k * p)
-        Q[g, g] += (Uf @ Vf).reshape(k, p, k, p).transpose(0, 2, 1, 3)
-        if H is not None:
-            HA = np.einsum("kltu,sup->klstp", H, A).reshape(k, k, s * t, p)
-            R[g, g] += np.einsum("np,klnq->klpq", Af, HA)
-    return Components(P, Q, R if second else np.zeros_like(Q))
+    p = st.beta.size
+    if smap.structure.spatial:
+        jacs = smap.jacobians(st.theta, blocks)
+    else:
+        full = [smap.group_jacobian(st.theta, g) for g in range(smap.n_groups)]
+        jacs = [full[b.group][:, b.visits][:, :, b.visits] for b in blocks]
+    W_by_group = [fit.theta_vcov[smap.group_slice(g), smap.group_slice(g)]
+                  for g in range(smap.n_groups)]
+    out = np.zeros((p, p))
+    A_blocks = st.per_block(st.stack_w, True)                 # Σ⁻¹X̃ per block, (s, t, p)
+    for blk, Si, J, A in zip(blocks, st.sigma_inv, jacs, A_blocks, strict=True):
+        k, t = J.shape[0], J.shape[1]
+        JS = J @ Si                                             # Σ_kΣ⁻¹
+        WJ = np.tensordot(W_by_group[blk.group], J, axes=(1, 0))   # Σ_l W_kl Σ_l
+        D = JS.transpose(1, 0, 2).reshape(t, k * t) @ WJ.reshape(k * t, t)
+        DA = np.matmul(D, A)                                    # (s, t, p)
+        out += A.reshape(-1, p).T @ DA.reshape(-1, p)
+    return 0.5 * (out + out.T)

@@ -1,7 +1,9 @@
 """Σ of every block and its first and second derivatives with respect to θ.
 
-First derivatives by the complex step, ∂Σ/∂θ_k = Im Σ(θ + i h e_k) / h with h = 1e-20, which
-is exact to rounding (no subtraction); second derivatives by central differences of those,
+The unstructured Σ (`us`) has analytic derivatives (`mixedfx.mmrm.us_derivatives`). For the
+other structures, first derivatives by the complex step, ∂Σ/∂θ_k = Im Σ(θ + i h e_k) / h
+with h = 1e-20, which is exact to rounding (no subtraction); second derivatives by central
+differences of those,
 ∂²Σ/∂θ_k∂θ_l ≈ [∂_kΣ(θ + δe_l) − ∂_kΣ(θ − δe_l)] / 2δ, error O(δ²) with δ = 1e-4 (|θ|
 scaled). θ is the whole parameter vector, the groups' parameters one after another; a block
 of group g depends on group g's slice only.
@@ -15,6 +17,7 @@ import numpy as np
 
 from mixedfx.mmrm.design import Block
 from mixedfx.mmrm.structures import STRUCTURE_TABLE, spatial_sigma
+from mixedfx.mmrm.us_derivatives import us_hessian, us_hessian_contracted, us_jacobian
 
 _H = 1e-20
 
@@ -66,6 +69,8 @@ class SigmaMap:
 
     def group_jacobian(self, theta: np.ndarray, g: int) -> np.ndarray:
         """∂Σ_g/∂θ_k of group g's m × m Σ (non-spatial), (k, m, m)."""
+        if self.structure.name == "us":
+            return us_jacobian(theta[self.group_slice(g)], self.m)
         return self._group_jac(lambda th: self.structure.sigma(th, self.m),
                                theta[self.group_slice(g)])
 
@@ -74,8 +79,7 @@ class SigmaMap:
         if self.structure.spatial:
             return [self._group_jac(self._block_fn(b), theta[self.group_slice(b.group)])
                     for b in blocks]
-        full = [self._group_jac(lambda th: self.structure.sigma(th, self.m),
-                                theta[self.group_slice(g)]) for g in range(self.n_groups)]
+        full = [self.group_jacobian(theta, g) for g in range(self.n_groups)]
         return [full[b.group][:, b.visits][:, :, b.visits] for b in blocks]
 
     def _second(self, fn: Callable[[np.ndarray], np.ndarray], th: np.ndarray) -> np.ndarray:
@@ -91,8 +95,19 @@ class SigmaMap:
 
     def group_hessian(self, theta: np.ndarray, g: int) -> np.ndarray:
         """∂²Σ_g/∂θ_k∂θ_l of group g's m × m Σ (non-spatial), (k, k, m, m)."""
+        if self.structure.name == "us":
+            return us_hessian(theta[self.group_slice(g)], self.m)
         return self._second(lambda th: self.structure.sigma(th, self.m),
                             theta[self.group_slice(g)])
+
+    def group_hessian_contracted(self, theta: np.ndarray, g: int, M: np.ndarray
+                                 ) -> np.ndarray:
+        """Σ_tu ∂²Σ_g/∂θ_k∂θ_l[t, u] M[t, u] for a symmetric m × m M, (k, k)."""
+        if self.structure.name == "us":
+            return us_hessian_contracted(theta[self.group_slice(g)], self.m, M)
+        Hg = self.group_hessian(theta, g)
+        k = Hg.shape[0]
+        return (Hg.reshape(k * k, -1) @ M.ravel()).reshape(k, k)
 
     def hessians(self, theta: np.ndarray, blocks: list[Block]) -> list[np.ndarray]:
         """∂²Σ_b/∂θ_k∂θ_l: one (k, k, t, t) array per block."""

@@ -9,7 +9,8 @@ H_ii = X̆_i Φ X̆_iᵀ and A_i = I (Empirical), (I − H_ii)⁻¹ (Jackknife) 
 
 Degrees of freedom of cᵀβ̂ (Bell & McCaffrey; mmrm's `h_df_1d_sat_empirical`): with
 a_i = A_iᵀ X̆_i Φ c and B = [X̆_1ᵀa_1, …, X̆_Nᵀa_N] (p × N), the N × N matrix
-G = diag(‖a_i‖²) − BᵀΦB gives df = tr(G)² / ‖G‖²_F (the n × n projection is never formed).
+G = diag(‖a_i‖²) − BᵀΦB gives df = tr(G)² / ‖G‖²_F (neither G nor the n × n projection is
+formed: `Sandwich.df`).
 """
 
 from __future__ import annotations
@@ -32,21 +33,30 @@ def _inv_sqrt(M: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Sandwich:
-    """The sandwich covariance and, per subject, X̆_iᵀ A_i and X̆_i (for the df)."""
+    """The sandwich covariance and, per block of subjects sharing Σ, X̆_iᵀ A_i and X̆_i
+    stacked over the block's subjects (for the df)."""
 
     vcov: np.ndarray
-    xta: list[np.ndarray]               # per subject (p, t_i): X̆_iᵀ A_i
-    xw: list[np.ndarray]                # per subject (t_i, p): X̆_i
+    xta: list[np.ndarray]               # per block (s, p, t): X̆_iᵀ A_i
+    xw: list[np.ndarray]                # per block (s, t, p): X̆_i
     phi: np.ndarray
 
     def df(self, c: np.ndarray) -> float:
-        """Bell–McCaffrey df of cᵀβ̂."""
+        """Bell–McCaffrey df of cᵀβ̂, without the N × N matrix G: with d_i = ‖a_i‖²,
+        b_i = X̆_iᵀa_i, h_i = b_iᵀΦb_i and M = Σ_i b_i b_iᵀ, tr(G) = Σ d_i − Σ h_i and
+        ‖G‖²_F = Σ d_i² − 2 Σ d_i h_i + tr(ΦMΦM)."""
         pc = self.phi @ c
-        a = [xa.T @ pc for xa in self.xta]                      # (t_i,)
-        B = np.column_stack([xw.T @ ai for xw, ai in zip(self.xw, a, strict=True)])
-        G = -(B.T @ self.phi @ B)
-        G[np.diag_indices_from(G)] += np.array([ai @ ai for ai in a])
-        return float(np.trace(G) ** 2 / np.sum(G * G))
+        d_parts, b_parts = [], []
+        for XA, Xs in zip(self.xta, self.xw, strict=True):
+            a = np.einsum("spt,p->st", XA, pc)                  # a_i, (s, t)
+            d_parts.append(np.einsum("st,st->s", a, a))
+            b_parts.append(np.einsum("stp,st->sp", Xs, a))     # b_i, (s, p)
+        d, b = np.concatenate(d_parts), np.concatenate(b_parts)
+        h = np.einsum("np,np->n", b @ self.phi, b)
+        PM = self.phi @ (b.T @ b)
+        trace = float(d.sum() - h.sum())
+        fro = float(d @ d - 2.0 * (d @ h) + np.sum(PM * PM.T))
+        return trace * trace / fro
 
 
 def sandwich(state: State, blocks: list[Block], kind: str) -> Sandwich:
@@ -70,7 +80,7 @@ def sandwich(state: State, blocks: list[Block], kind: str) -> Sandwich:
         XA = Xs.transpose(0, 2, 1) @ A                          # (s, p, t)
         z = np.einsum("spt,st->sp", XA, es)
         meat += z.T @ z
-        xta.extend(XA)
-        xw.extend(Xs)
+        xta.append(XA)
+        xw.append(Xs)
     V = phi @ meat @ phi
     return Sandwich(0.5 * (V + V.T), xta, xw, phi)

@@ -1,5 +1,7 @@
-"""Fit an MMRM: minimize the REML / ML criterion over θ (quasi-Newton with the analytic
-gradient, then Newton steps with the Hessian), and return the estimates with the Hessian.
+"""Fit an MMRM: minimize the REML / ML criterion over θ (Newton steps with the analytic
+Hessian from the start values; if they do not reach a stationary point with a positive
+definite Hessian, quasi-Newton with the analytic gradient followed by Newton steps), and
+return the estimates with the Hessian.
 
 The Hessian H of −2ℓ is analytic (`mixedfx.mmrm.hessian`); the asymptotic covariance of
 θ̂ is 2 H⁻¹ (the inverse observed information, as SAS's ASYCOV and mmrm's `theta_vcov`). A
@@ -96,20 +98,25 @@ def _fail(obj: Objective, why: str) -> ConvergenceError:
                             "instead of us) or check the data")
 
 
-def _newton_polish(obj: Objective, theta: np.ndarray, st: State
-                   ) -> tuple[np.ndarray, State, np.ndarray]:
-    """Newton steps with the analytic Hessian (halved until −2ℓ decreases) from the
-    quasi-Newton end point; returns θ, its state and the Hessian there."""
+def _newton_step(H: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """The Newton step H⁻¹g with H's eigenvalues replaced by their absolute values (floored
+    at 1e-8 of the largest), so that far from the optimum the step still descends."""
+    w, V = np.linalg.eigh(H)
+    w = np.maximum(np.abs(w), 1e-8 * max(float(np.max(np.abs(w))), 1e-300))
+    return V @ ((V.T @ g) / w)
+
+
+def _newton(obj: Objective, theta: np.ndarray, st: State, max_iter: int
+            ) -> tuple[np.ndarray, State, np.ndarray]:
+    """Newton steps with the analytic Hessian (`_newton_step`, halved until −2ℓ decreases);
+    returns θ, its state and the Hessian there."""
     H = obj.hessian(st)
-    for _ in range(20):
+    for _ in range(max_iter):
         g = obj.grad(st)
         if np.max(np.abs(g)) < 1e-8:
             break
-        try:
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            break
-        for t in 0.5 ** np.arange(12):
+        step = _newton_step(H, g)
+        for t in 0.5 ** np.arange(30):
             try:
                 cand = obj.state(theta - t * step)
             except NotPositiveDefiniteError:
@@ -125,26 +132,54 @@ def _newton_polish(obj: Objective, theta: np.ndarray, st: State
     return theta, st, H
 
 
+def _converged(st: State, g: np.ndarray, H: np.ndarray) -> tuple[bool, str]:
+    """Gradient small relative to the criterion's scale and H positive definite."""
+    ev_min = float(np.linalg.eigvalsh(H).min())
+    scale = max(1.0, abs(st.deviance))
+    if ev_min <= 0:
+        return False, "the Hessian is not positive definite"
+    if not np.max(np.abs(g)) < 1e-3 * max(1.0, scale / 1e3):
+        return False, f"gradient {np.max(np.abs(g)):.3g} at the end point"
+    return True, ""
+
+
 def fit_mmrm(design: MmrmDesign, reml: bool, start: np.ndarray | None = None) -> MmrmFit:
     """Minimize −2ℓ over θ and return the optimum with its Hessian."""
     obj = Objective(design, reml)
     theta = start_values(obj) if start is None else np.asarray(start, float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = minimize(obj.value_grad, theta, jac=True, method="BFGS",
-                       options={"gtol": 1e-6, "maxiter": 2000})
-    theta = res.x
-    try:
-        st = obj.state(theta)
-    except NotPositiveDefiniteError:
-        raise _fail(obj, "Σ is not positive definite at the optimizer's end point") from None
-    theta, st, H = _newton_polish(obj, theta, st)
-    g = obj.grad(st)
-    ev = np.linalg.eigvalsh(H)
-    scale = max(1.0, abs(st.deviance))
-    converged = bool(np.max(np.abs(g)) < 1e-3 * max(1.0, scale / 1e3) and ev.min() > 0)
-    if not converged:
-        why = ("the Hessian is not positive definite" if ev.min() <= 0 else
-               f"gradient {np.max(np.abs(g)):.3g} at the end point")
+        try:                                   # Newton with the analytic Hessian first
+            st = obj.state(theta)
+            theta_n, st, H = _newton(obj, theta, st, max_iter=40)
+            ok, _ = _converged(st, obj.grad(st), H)
+        except NotPositiveDefiniteError:
+            ok = False
+        if ok:
+            theta = theta_n
+        else:                                  # quasi-Newton from the start, then Newton
+            res = minimize(obj.value_grad, theta, jac=True, method="BFGS",
+                           options={"gtol": 1e-6, "maxiter": 2000})
+            try:
+                st = obj.state(res.x)
+            except NotPositiveDefiniteError:
+                raise _fail(obj, "Σ is not positive definite at the optimizer's end "
+                                 "point") from None
+            theta, st, H = _newton(obj, res.x, st, max_iter=20)
+    return _finish(obj, st, H)
+
+
+def _finish(obj: Objective, st: State, H: np.ndarray) -> MmrmFit:
+    """The fit at the state st with Hessian H, or ConvergenceError if st is not a minimum."""
+    ok, why = _converged(st, obj.grad(st), H)
+    if not ok:
         raise _fail(obj, why)
-    return MmrmFit(st, H, 2.0 * np.linalg.inv(H), reml, obj.smap, obj.n_eval, converged)
+    return MmrmFit(st, H, 2.0 * np.linalg.inv(H), obj.reml, obj.smap, obj.n_eval, ok)
+
+
+def fit_mmrm_at(design: MmrmDesign, reml: bool, theta: np.ndarray) -> MmrmFit:
+    """The fit at given θ without optimizing (a loaded model: the same state, Hessian and
+    checks as the end of `fit_mmrm`); NotPositiveDefiniteError if Σ(θ) is not."""
+    obj = Objective(design, reml)
+    st = obj.state(np.asarray(theta, float))
+    return _finish(obj, st, obj.hessian(st))

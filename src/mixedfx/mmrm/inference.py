@@ -23,7 +23,7 @@ import numpy as np
 from scipy import stats
 
 from mixedfx.errors import ArgumentError
-from mixedfx.mmrm.components import kr_components, p_matrices
+from mixedfx.mmrm.components import p_matrices, weighted_q
 from mixedfx.mmrm.design import MmrmDesign
 from mixedfx.mmrm.empirical import EMPIRICAL, sandwich
 from mixedfx.mmrm.fit import MmrmFit
@@ -64,19 +64,17 @@ class MmrmInference:
 
     @cached_property
     def P(self) -> np.ndarray:
-        if self.method.startswith("Kenward-Roger"):
-            return self._kr[1]
         return p_matrices(self.fit, self.design.blocks)
 
     @cached_property
-    def _kr(self) -> tuple[np.ndarray, np.ndarray]:
-        """(Φ_A, P) for the Kenward–Roger methods."""
-        comp = kr_components(self.fit, self.design.blocks, second=False)
-        adj = adjusted_vcov(self.phi, self.fit.theta_vcov, comp, linear=True)
+    def _kr(self) -> np.ndarray:
+        """Φ_A for the Kenward–Roger methods."""
+        WQ = weighted_q(self.fit, self.design.blocks)
+        adj = adjusted_vcov(self.phi, self.fit.theta_vcov, self.P, WQ)
         if self.vcov_type == "Kenward-Roger":        # SAS's second-order term, in SAS's ψ
             R = sas_second_order(self.fit, self.design.blocks)
             adj = adj - 0.5 * self.phi @ R @ self.phi
-        return 0.5 * (adj + adj.T), comp.P
+        return 0.5 * (adj + adj.T)
 
     @cached_property
     def _sandwich(self):
@@ -85,7 +83,7 @@ class MmrmInference:
     @cached_property
     def vcov(self) -> np.ndarray:
         if self.vcov_type.startswith("Kenward-Roger"):
-            return self._kr[0]
+            return self._kr
         if self.vcov_type in EMPIRICAL:
             return self._sandwich.vcov
         return self.phi

@@ -23,17 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from mixedfx.mmrm.components import Components
 
-
-def adjusted_vcov(phi: np.ndarray, W: np.ndarray, comp: Components, linear: bool
+def adjusted_vcov(phi: np.ndarray, W: np.ndarray, P: np.ndarray, WQ: np.ndarray
                   ) -> np.ndarray:
-    """Φ_A (see the module docstring)."""
-    P, Q, R = comp.P, comp.Q, comp.R
-    PP = np.einsum("kab,bc,lcd->klad", P, phi, P)
-    inner = Q - PP if linear else Q - PP - 0.25 * R
-    U = np.einsum("kl,klab->ab", W, inner)
-    adj = phi + 2.0 * phi @ U @ phi
+    """Φ_A without the second-order term (see the module docstring): with WQ = Σ_kl W_kl Q_kl
+    and Σ_kl W_kl P_kΦP_l = Σ_k P_kΦ(Σ_l W_kl P_l)."""
+    WP = np.tensordot(W, P, axes=(1, 0))                       # Σ_l W_kl P_l, (k, p, p)
+    PPW = np.einsum("kab,kbc->ac", P @ phi, WP)
+    adj = phi + 2.0 * phi @ (WQ - PPW) @ phi
     return 0.5 * (adj + adj.T)
 
 
@@ -50,10 +47,12 @@ def kr_df(phi: np.ndarray, W: np.ndarray, P: np.ndarray, L: np.ndarray) -> KrDf:
     L = np.atleast_2d(L)
     ell = L.shape[0]
     M = L.T @ np.linalg.solve(L @ phi @ L.T, L)
-    T = np.einsum("ab,bc,kcd,de->kae", M, phi, P, phi)      # M Φ P_k Φ
+    T = (M @ phi) @ P @ phi                                  # M Φ P_k Φ, (k, p, p)
     tr = np.einsum("kaa->k", T)
     a1 = float(tr @ W @ tr)
-    a2 = float(np.einsum("kl,kab,lba->", W, T, T))
+    k = T.shape[0]
+    TT = T.reshape(k, -1) @ T.transpose(0, 2, 1).reshape(k, -1).T   # tr(T_k T_l)
+    a2 = float(np.sum(W * TT))
     b = (a1 + 6.0 * a2) / (2.0 * ell)
     g = ((ell + 1) * a1 - (ell + 4) * a2) / ((ell + 2) * a2)
     den = 3.0 * ell + 2.0 - 2.0 * g
@@ -96,14 +95,17 @@ def sas_second_order(fit: Any, blocks: list[Any]) -> np.ndarray:
         Wg = fit.theta_vcov[smap.group_slice(g), smap.group_slice(g)]
         D_by_group.append((psi, J @ Wg @ J.T))
     out = np.zeros((p, p))
+    # non-spatial: a block's Σ is a submatrix of the group's m × m Σ, so is its D
+    full = None if spatial else [
+        _weighted_second(lambda ps: sigma_of(structure, ps, m), psi, Wpsi)
+        for psi, Wpsi in D_by_group]
     for blk, Si in zip(blocks, st.sigma_inv, strict=True):
-        psi, Wpsi = D_by_group[blk.group]
         if spatial:
-            fn = lambda ps, d=blk.dist: sigma_of(structure, ps, 0, d)   # noqa: E731
+            psi, Wpsi = D_by_group[blk.group]
+            D = _weighted_second(lambda ps, d=blk.dist: sigma_of(structure, ps, 0, d),
+                                 psi, Wpsi)
         else:
-            idx = blk.visits
-            fn = lambda ps, ix=idx: sigma_of(structure, ps, m)[np.ix_(ix, ix)]  # noqa: E731
-        D = _weighted_second(fn, psi, Wpsi)
+            D = full[blk.group][np.ix_(blk.visits, blk.visits)]
         A = Si @ blk.X
         out += np.einsum("stp,tu,suq->pq", A, D, A)
     return out

@@ -44,8 +44,9 @@ class State:
     stack_sigma: list[np.ndarray]       # per size group (b, t, t)
     stack_resid: list[np.ndarray]       # per size group (n_s, t): whitened residuals r̃
     stacks: list[SizeGroup]
+    stack_w: list[np.ndarray]           # per size group (n_s, t, p): Σ⁻¹X̃ per subject
 
-    def _per_block(self, arrays: list[np.ndarray], per_subject: bool) -> list[np.ndarray]:
+    def per_block(self, arrays: list[np.ndarray], per_subject: bool) -> list[np.ndarray]:
         n = sum(len(sg.blocks) for sg in self.stacks)
         out: list[np.ndarray] = [np.empty(0)] * n
         for sg, arr in zip(self.stacks, arrays, strict=True):
@@ -57,16 +58,16 @@ class State:
     @property
     def sigma_inv(self) -> list[np.ndarray]:
         """Σ⁻¹ per block, in the design's block order."""
-        return self._per_block(self.stack_inv, False)
+        return self.per_block(self.stack_inv, False)
 
     @property
     def sigmas(self) -> list[np.ndarray]:
-        return self._per_block(self.stack_sigma, False)
+        return self.per_block(self.stack_sigma, False)
 
     @property
     def resid(self) -> list[np.ndarray]:
         """Whitened residuals per block, (s, t)."""
-        return self._per_block(self.stack_resid, True)
+        return self.per_block(self.stack_resid, True)
 
 
 def _chol_inv(S: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -100,7 +101,7 @@ def evaluate(theta: np.ndarray, stacks: list[SizeGroup], smap: SigmaMap, reml: b
     b = np.zeros(p)
     logdet = -log_w_sum
     n = 0
-    sig, inv = [], []
+    sig, inv, ws = [], [], []
     for sg in stacks:
         S = _sigma_stack(sg, theta, smap)
         try:
@@ -117,6 +118,7 @@ def evaluate(theta: np.ndarray, stacks: list[SizeGroup], smap: SigmaMap, reml: b
         n += sg.y.size
         logdet += 2.0 * float(np.log(d).sum(axis=1) @ sg.counts)
         W = Si[sg.owner] @ sg.X                                  # Σ⁻¹X̃, (n_s, t, p)
+        ws.append(W)
         A += sg.X.reshape(-1, p).T @ W.reshape(-1, p)
         b += W.reshape(-1, p).T @ sg.y.ravel()
     A_inv, logdet_A, _ = _chol_inv(A)
@@ -132,7 +134,7 @@ def evaluate(theta: np.ndarray, stacks: list[SizeGroup], smap: SigmaMap, reml: b
         dev += logdet_A - p * LOG_2PI
     if not math.isfinite(dev):
         raise NotPositiveDefiniteError
-    return State(theta, dev, beta, A, A_inv, inv, sig, resid, stacks)
+    return State(theta, dev, beta, A, A_inv, inv, sig, resid, stacks, ws)
 
 
 def gradient(state: State, smap: SigmaMap, reml: bool) -> np.ndarray:

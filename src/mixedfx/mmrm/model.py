@@ -19,10 +19,11 @@ from mixedfx.mmrm.design import MmrmDesign
 from mixedfx.mmrm.fit import MmrmFit
 from mixedfx.mmrm.inference import MmrmInference
 from mixedfx.mmrm.structures import spatial_sigma
+from mixedfx.results.persist import Saveable
 from mixedfx.validate import check_level
 
 
-class MmrmModel:
+class MmrmModel(Saveable):
     """A fitted mixed model for repeated measures (see `mixedfx.mmrm.api.mmrm`)."""
 
     def __init__(self, formula: str, design: MmrmDesign, fit: MmrmFit, method: str,

@@ -44,7 +44,7 @@ def _scale(sd: np.ndarray, R: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _tril(m: int) -> tuple[np.ndarray, np.ndarray]:
+def tril_positions(m: int) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise strictly lower positions: (1,0), (2,0), (2,1), ... (numpy's order)."""
     return np.tril_indices(m, -1)
 
@@ -52,7 +52,7 @@ def _tril(m: int) -> tuple[np.ndarray, np.ndarray]:
 def _us(th: np.ndarray, m: int) -> np.ndarray:
     sd = np.exp(th[:m])
     U = np.zeros((m, m), dtype=th.dtype)
-    U[_tril(m)] = th[m:]
+    U[tril_positions(m)] = th[m:]
     U[np.diag_indices(m)] = 1.0
     L = sd[:, None] * U
     return L @ L.T

@@ -1,8 +1,9 @@
 """Degrees-of-freedom methods for `gls` fits (`ddf=`): "Residual" (n − p, nlme's t tests and
 emmeans' `mode = "df.error"`), "Satterthwaite" (`mixedfx.gls_engine.ddf`; emmeans'
-`mode = "satterthwaite"`, SAS's DDFM=SATTERTHWAITE) and "Kenward-Roger-Linear" (SAS's
-DDFM=KR(LINEARCOVARIANCE): adjusted standard errors, REML fits). Used by `coef_table`, `anova`
-and `mfx.emmeans(m, ..., lmer_df=...)`.
+`mode = "satterthwaite"`, SAS's DDFM=SATTERTHWAITE), "Kenward-Roger-Linear" (SAS's
+DDFM=KR(LINEARCOVARIANCE): adjusted standard errors, REML fits, any structure) and
+"Kenward-Roger" (SAS's DDFM=KR, for the structures SAS has: `gls_engine.kenward_roger`).
+Used by `coef_table`, `anova` and `mfx.emmeans(m, ..., lmer_df=...)`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from scipy import stats
 from mixedfx.errors import ArgumentError
 
 DDF = {"residual": "Residual", "df.error": "Residual", "satterthwaite": "Satterthwaite",
-       "kenward-roger-linear": "Kenward-Roger-Linear"}
+       "kenward-roger-linear": "Kenward-Roger-Linear", "kenward-roger": "Kenward-Roger"}
+KR = ("Kenward-Roger", "Kenward-Roger-Linear")
 
 
 def ddf_choice(ddf: str | None) -> str:
@@ -26,8 +28,8 @@ def ddf_choice(ddf: str | None) -> str:
         return "Residual"
     key = str(ddf).lower()
     if key not in DDF:
-        raise ArgumentError("ddf for gls must be 'Residual', 'Satterthwaite' or "
-                            f"'Kenward-Roger-Linear', got {ddf!r}")
+        raise ArgumentError("ddf for gls must be 'Residual', 'Satterthwaite', "
+                            f"'Kenward-Roger' or 'Kenward-Roger-Linear', got {ddf!r}")
     return DDF[key]
 
 
@@ -36,6 +38,7 @@ class GlsDdfMethods:
 
     _frame: Any
     _fit: Any
+    formula: str
 
     @cached_property
     def _satterthwaite(self) -> Any:
@@ -49,16 +52,26 @@ class GlsDdfMethods:
 
         return GlsKenwardRogerLinear(self._satterthwaite)
 
+    @cached_property
+    def _kenward_roger_full(self) -> Any:
+        from mixedfx.gls_engine.kenward_roger import GlsKenwardRoger
+
+        return GlsKenwardRoger(self.formula, self._frame, self._fit)
+
+    def _kr(self, method: str) -> Any:
+        return self._kenward_roger if method == "Kenward-Roger-Linear" \
+            else self._kenward_roger_full
+
     def _df(self, c: np.ndarray, method: str) -> float:
         if method == "Residual":
             return float(self.df_residual)
-        if method == "Kenward-Roger-Linear":
-            return self._kenward_roger.df(np.asarray(c, float))[0]
+        if method in KR:
+            return self._kr(method).df(np.asarray(c, float))[0]
         return self._satterthwaite.df(np.asarray(c, float))
 
     def _vcov_for(self, method: str) -> np.ndarray:
-        if method == "Kenward-Roger-Linear":
-            return self._kenward_roger.vcov
+        if method in KR:
+            return self._kr(method).vcov
         return self.vcov.to_numpy()
 
     def contrast_se_df(self, L: np.ndarray, ddf: str | None = None
@@ -95,8 +108,8 @@ class GlsDdfMethods:
             keep = vals > max(np.sqrt(np.finfo(float).eps) * vals.max(), 0.0)
             rows = (vecs[:, keep].T @ L)
             F = float(np.sum((rows @ beta) ** 2 / vals[keep]) / rows.shape[0])
-            if method == "Kenward-Roger-Linear":
-                ddf_, scale = self._kenward_roger.df(rows)
+            if method in KR:
+                ddf_, scale = self._kr(method).df(rows)
                 F *= scale
             else:
                 ddf_ = fstat_ddf(np.array([self._df(r, method) for r in rows]))

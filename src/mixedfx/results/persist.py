@@ -5,7 +5,7 @@
 fit needs to rebuild itself — the rows it used, its call and its estimates:
 
 * `meta.json` — a uint8 array holding UTF-8 JSON: `format` ("mixedfx-fit"), `version`
-  (FORMAT_VERSION), `mixedfx_version`, `kind` ("lmer", "glmer", "gls", "lm" or "glm"),
+  (FORMAT_VERSION), `mixedfx_version`, `kind` ("lmer", "glmer", "gls", "lm", "glm" or "mmrm"),
   `formula`, `nobs`, `columns` (per model-frame column: `name`, `kind` in
   float/int/bool/str/category, `categories` and `ordered` for categories), `data_name`,
   `n_dropped`, `offset_column`, `weights` / `offset` (whether those arrays are stored),
@@ -13,7 +13,8 @@ fit needs to rebuild itself — the rows it used, its call and its estimates:
   and correlation structure: nlme name and form), `criterion`, `sigma`, `control` (every `Control`
   field), `optimization` (the optimizer records); GLMMs `family`, `link`, `nb_theta`, `nAGQ`,
   `dispersion` (φ̂ of an ML dispersion, else null), `objective`, `gradient` / `hessian`
-  (whether stored); lm / glm `call` (and `family`, `link`).
+  (whether stored); lm / glm `call` (and `family`, `link`); mmrm `REML`, `method`, `vcov`,
+  `criterion` (−2ℓ), `n_subjects_data` (subjects in the data, for SAS's BIC), `evaluations`.
 * `col/<i>` — the model frame's columns (rows used by the fit; categories as integer codes);
   `weights`, `offset` — prior weights and the total offset, if any;
 * the estimates: `theta`, `beta`, `psi` (residual-structure parameters), `u/<t>` (GLMM
@@ -46,7 +47,7 @@ from mixedfx.results.model_file import ModelFileReader, write_container
 
 FORMAT = "mixedfx-fit"
 FORMAT_VERSION = 2
-KINDS = ("lmer", "glmer", "gls", "lm", "glm")
+KINDS = ("lmer", "glmer", "gls", "lm", "glm", "mmrm")
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -123,21 +124,29 @@ def _residual_meta(fit: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any] | 
 
 def _kind(model: Any) -> str:
     from mixedfx.baseline import GeneralizedLinearModel, LinearModel
+    from mixedfx.mmrm.model import MmrmModel
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
     from mixedfx.results.gls_model import GlsModel
     from mixedfx.results.lmm_model import LinearMixedModel
 
     for cls, kind in ((GeneralizedLinearMixedModel, "glmer"), (LinearMixedModel, "lmer"),
                       (GlsModel, "gls"), (GeneralizedLinearModel, "glm"),
-                      (LinearModel, "lm")):
+                      (LinearModel, "lm"), (MmrmModel, "mmrm")):
         if isinstance(model, cls):
             return kind
     raise DataError(f"cannot save a {type(model).__name__}: model files hold lmer, glmer, "
-                    "glmer_nb, gls, lm and glm fits")
+                    "glmer_nb, gls, lm, glm and mmrm fits")
 
 
 def _kind_meta(model: Any, kind: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     fit = getattr(model, "_fit", None)
+    if kind == "mmrm":
+        arrays["theta"] = np.asarray(fit.state.theta, dtype=float)
+        arrays["beta"] = np.asarray(fit.state.beta, dtype=float)
+        return {"messages": [], "REML": bool(fit.reml), "method": model.method,
+                "vcov": model.vcov_method, "criterion": num(fit.state.deviance),
+                "n_subjects_data": int(model._design.n_subjects_data),
+                "evaluations": int(fit.n_evaluations)}
     if kind in ("lm", "glm"):
         arrays["beta"] = np.asarray(model.beta, dtype=float)
         out: dict[str, Any] = {"call": model._call, "messages": []}
@@ -173,7 +182,7 @@ def _kind_meta(model: Any, kind: str, arrays: dict[str, np.ndarray]) -> dict[str
 
 
 def save_model(model: Any, path: str | Path) -> Path:
-    """Write `model` (an lmer, glmer, glmer_nb, gls, lm or glm fit) to `path` (".npz" is
+    """Write `model` (an lmer, glmer, glmer_nb, gls, lm, glm or mmrm fit) to `path` (".npz" is
     appended if missing). Returns the path written."""
     from mixedfx import __version__
 
@@ -212,7 +221,7 @@ def _check_path(path: Any) -> Path:
 
 
 class Saveable:
-    """Mixin of the model classes that `save` writes (lmer, glmer, gls, lm, glm)."""
+    """Mixin of the model classes that `save` writes (lmer, glmer, gls, lm, glm, mmrm)."""
 
     def save(self, path: str | Path) -> Path:
         """Write the fit to `path` (.npz: arrays + JSON metadata + a SHA-256 checksum, no

@@ -172,6 +172,7 @@ _KIND_FIELDS = {
               "gradient", "hessian", "optimization"},
     "lm": {"call"},
     "glm": {"call", "family", "link"},
+    "mmrm": {"REML", "method", "vcov", "criterion", "n_subjects_data", "evaluations"},
 }
 
 

@@ -264,5 +264,62 @@ def _baseline(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
     return model
 
 
-_KINDS = {"lmer": _lmer, "gls": _gls, "glmer": _glmer, "lm": _baseline, "glm": _baseline}
+def _mmrm(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
+    """An MMRM: the design rebuilt from the stored rows (formula, weights) through
+    `mmrm.design.build_design`, the fit evaluated at the stored θ (`fit_mmrm_at`)."""
+    from mixedfx.mmrm.design import build_design
+    from mixedfx.mmrm.fit import fit_mmrm_at
+    from mixedfx.mmrm.inference import METHODS, VCOVS, resolve
+    from mixedfx.mmrm.likelihood import NotPositiveDefiniteError
+    from mixedfx.mmrm.model import MmrmModel
+    from mixedfx.mmrm.terms import split_formula
+    from mixedfx.optimize.threads import blas_threads_for
+
+    if messages:
+        raise ld.fail("field 'messages' must be empty for an mmrm model")
+    if ld.meta.boolean("offset") or ld.meta.raw("offset_column") is not None:
+        raise ld.fail("fields 'offset' / 'offset_column' are set; an mmrm model has no offset")
+    reml = ld.meta.boolean("REML")
+    method = ld.meta.text("method", choices=METHODS)
+    vcov = ld.meta.text("vcov", choices=VCOVS)
+    try:
+        resolve(method, vcov, reml)
+    except MixedfxError as exc:
+        raise ld.fail(f"fields 'method' / 'vcov' / 'REML' do not go together: {exc}"
+                      ) from None
+    formula = ld.meta.text("formula")
+    df, weights, _ = ld.data_frame()
+    fixed, term = split_formula(formula)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # the fit's warnings were given when it was fitted
+        design = build_design(fixed, term, df, weights)
+    if design.frame.n != ld.n:
+        raise ld.fail(f"field 'nobs' is {ld.n} but the stored rows give a model frame of "
+                      f"{design.frame.n} rows")
+    n_subj = len(np.unique(design.subject_codes))
+    design.n_subjects_data = ld.meta.integer("n_subjects_data", n_subj)
+    design.frame.n_dropped = ld.meta.integer("n_dropped")
+    k = design.n_groups * design_n_params(design)
+    theta = ld.vector("theta", k)
+    try:
+        with blas_threads_for(design.frame.X.shape[1] + 1):
+            fit = fit_mmrm_at(design, reml, theta)
+    except NotPositiveDefiniteError:
+        raise ld.fail("field 'theta' does not give positive definite covariance matrices "
+                      "for the stored data") from None
+    fit.n_evaluations = ld.meta.integer("evaluations")
+    ld.agree("beta", fit.state.beta, ld.vector("beta", design.frame.X.shape[1]))
+    ld.agree("criterion", fit.state.deviance, ld.meta.number("criterion"))
+    return MmrmModel(formula, design, fit, method, vcov, data_name=data_name)
+
+
+def design_n_params(design: Any) -> int:
+    """Covariance parameters per group of an MMRM design."""
+    from mixedfx.mmrm.structures import STRUCTURE_TABLE
+
+    return STRUCTURE_TABLE[design.term.structure].n_params(max(design.n_visits, 1))
+
+
+_KINDS = {"lmer": _lmer, "gls": _gls, "glmer": _glmer, "lm": _baseline, "glm": _baseline,
+          "mmrm": _mmrm}
 
