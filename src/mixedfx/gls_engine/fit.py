@@ -8,7 +8,8 @@ sum of squares of the whitened least-squares fit, β and σ profile out:
     REML:  d(ψ) = (n − p)(1 + log(2π RSS / (n − p))) + log|RᵀR| + log|V| − log|W|
 
 (W: prior weights), which is R's `logLik.lm(REML = TRUE)` and nlme's `gls` criterion. ψ is
-optimized by BOBYQA and polished with Newton steps.
+optimized by BOBYQA and polished with Newton steps. The rows are taken in the canonical order
+of `lmm.row_order.structured_rows`, so the numbers do not depend on the data's row order.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from scipy.linalg import qr, solve_triangular
 
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.lmm.fit import log_weights_sum
+from mixedfx.lmm.row_order import structured_rows
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import ConvergenceWarning, emit
 from mixedfx.residual.structure import ResidualStructure
@@ -59,13 +62,19 @@ class GlsCriterion:
             yy = yy - frame.offset
         M = np.column_stack([frame.X, yy])
         w = frame.weights
-        self.ld_prior = 0.0 if w is None else float(np.sum(np.log(w)))
+        self.ld_prior = log_weights_sum(w)
         self.M = M if w is None else M * np.sqrt(w)[:, None]
         self.n, self.p = frame.X.shape
+        # the criterion works on the rows in the canonical order (lmm.row_order), so that
+        # the QR and the sums do not depend on the data's row order; `M` and `residual`
+        # keep the user's rows
+        order = structured_rows([], frame.X, residual, yy, w)
+        self._M = self.M[order]
+        self._residual = residual.permuted(order)
         self.evaluations = 0
 
     def solve(self, psi: np.ndarray) -> GlsSolution | None:
-        res = self.residual.whiten(psi, self.M) if self.residual.n_params else (self.M, 0.0)
+        res = self._residual.whiten(psi, self._M) if self.residual.n_params else (self._M, 0.0)
         if res is None:
             return None
         Mw, logdet = res

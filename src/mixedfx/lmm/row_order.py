@@ -16,10 +16,14 @@ relative order cannot change any sum.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mixedfx.frame.terms import RandomEffectsTerm
+
+if TYPE_CHECKING:
+    from mixedfx.residual.structure import ResidualStructure
 
 
 def canonical_rows(terms: list[RandomEffectsTerm], X: np.ndarray,
@@ -64,3 +68,19 @@ def permuted_terms(terms: list[RandomEffectsTerm], order: np.ndarray
                    ) -> list[RandomEffectsTerm]:
     """The terms with their rows (codes and values) taken in `order`."""
     return [replace(t, codes=t.codes[order], values=t.values[order]) for t in terms]
+
+
+def structured_rows(terms: list[RandomEffectsTerm], X: np.ndarray,
+                    residual: ResidualStructure, *columns: np.ndarray | None) -> np.ndarray:
+    """The canonical order for a model with an nlme residual structure (see the module).
+
+    With a correlation structure the rows are sorted by correlation group and, within a
+    group, by time (the form's covariate, or the row's position in its group when the form
+    has none): times are unique within a group, so this order is total, and C_g, a function
+    of the times, is the same matrix whatever order the data give the rows of a covariate
+    form (for `~ 1 | g` the positions are the data's order within the group, as nlme's).
+    Without one the rows follow `canonical_rows`, with the variance function's keys added."""
+    if residual.cor is not None:
+        return np.lexsort((residual.cor.times, residual.cor.group_codes))
+    keys = [] if residual.var is None else residual.var.row_keys()
+    return canonical_rows(terms, X, *columns, *keys)

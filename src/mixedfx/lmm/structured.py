@@ -31,10 +31,12 @@ from mixedfx.lmm.factorization import BlockedCholesky
 from mixedfx.lmm.fit import (
     LmmFit,
     _convergence_messages,
+    log_weights_sum,
     lower_bounds,
     start_values,
     upper_bounds,
 )
+from mixedfx.lmm.row_order import permuted_terms, structured_rows
 from mixedfx.lmm.solution import solve
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning, emit
@@ -70,11 +72,18 @@ class StructuredDeviance:
         self.n, self.p = frame.X.shape
         self.n_theta = int(sum(t.n_theta for t in frame.terms))
         w = frame.weights
-        self.sqrt_prior = None if w is None else np.sqrt(w)
-        self.ld_prior = 0.0 if w is None else float(np.sum(np.log(w)))
-        self._builder = CrossProductBuilder(frame.terms, frame.X)
+        # the sums run over the rows in the canonical order (lmm.row_order): `_residual` and
+        # `_terms` are bound to the rows taken in `_order`; `residual` keeps the user's rows
+        order = structured_rows(frame.terms, frame.X, residual, yy, w)
+        self._order = order
+        self._residual = residual.permuted(order)
+        self._terms = permuted_terms(frame.terms, order)
+        self._y = yy[order]
+        self.sqrt_prior = None if w is None else np.sqrt(w[order])
+        self.ld_prior = log_weights_sum(w)
+        self._builder = CrossProductBuilder(self._terms, frame.X[order])
         if residual.cor is not None:
-            cols = [frame.X, self.y[:, None], *[t.values for t in frame.terms]]
+            cols = [frame.X[order], self._y[:, None], *[t.values for t in self._terms]]
             M = np.hstack(cols)
             self._M = M if self.sqrt_prior is None else M * self.sqrt_prior[:, None]
         self.evaluations = 0
@@ -95,21 +104,21 @@ class StructuredDeviance:
 
     def _build(self, psi: np.ndarray) -> tuple[BlockedCholesky | None, float]:
         if self.residual.cor is None:
-            s = self.residual.sd_multipliers(psi)
+            s = self._residual.sd_multipliers(psi)
             if s is None or not np.all(np.isfinite(s)) or np.any(s <= 0):
                 return None, math.nan
             sqrt_w = 1.0 / s if self.sqrt_prior is None else self.sqrt_prior / s
-            xp = self._builder.compute(self.y, sqrt_w)
+            xp = self._builder.compute(self._y, sqrt_w)
             return BlockedCholesky(self.terms, xp), self.ld_prior - 2.0 * float(
                 np.sum(np.log(s)))
-        res = self.residual.whiten(psi, self._M)
+        res = self._residual.whiten(psi, self._M)
         if res is None:
             return None, math.nan
         Mw, logdet = res
         p = self.p
         Xw, yw = Mw[:, :p], Mw[:, p]
         terms, off = [], p + 1
-        for t in self.terms:
+        for t in self._terms:
             terms.append(replace(t, values=Mw[:, off:off + t.k]))
             off += t.k
         xp = self._builder.with_values(terms, Xw).compute(yw, None)

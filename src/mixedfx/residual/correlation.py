@@ -130,6 +130,11 @@ class BoundCorStruct:
     def name(self) -> str:
         return self.struct.name
 
+    def permuted(self, order: np.ndarray) -> BoundCorStruct:
+        """The same structure bound to the rows taken in `order` (a group's times stay
+        with its rows, so C_g is the same matrix with its rows and columns permuted)."""
+        return BoundCorStruct(self.struct, self.group_codes[order], self.times[order])
+
     def start(self) -> np.ndarray:
         if self.name == "corCAR1":
             return np.array([np.log(0.2 / 0.8)])         # nlme's default φ = 0.2

@@ -47,6 +47,11 @@ class ResidualStructure:
         psi = np.asarray(psi, dtype=float)
         return psi[:self.n_var], psi[self.n_var:]
 
+    def permuted(self, order: np.ndarray) -> ResidualStructure:
+        """The structure bound to the rows taken in `order`."""
+        return ResidualStructure(None if self.var is None else self.var.permuted(order),
+                                 None if self.cor is None else self.cor.permuted(order))
+
     def sd_multipliers(self, psi: np.ndarray) -> np.ndarray | None:
         """sᵢ of the variance function (None without one)."""
         return None if self.var is None else self.var.sd_multipliers(self.split(psi)[0])

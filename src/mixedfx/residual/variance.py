@@ -128,6 +128,14 @@ class BoundVarFunc:
         """nlme's constrained-scale coefficients."""
         raise NotImplementedError
 
+    def permuted(self, order: np.ndarray) -> BoundVarFunc:
+        """The same function bound to the rows taken in `order`."""
+        raise NotImplementedError
+
+    def row_keys(self) -> list[np.ndarray]:
+        """The per-row numbers sᵢ depends on (for the canonical row order)."""
+        raise NotImplementedError
+
 
 class BoundVarIdent(BoundVarFunc):
     """varIdent: log ratios of the non-reference strata."""
@@ -149,6 +157,12 @@ class BoundVarIdent(BoundVarFunc):
     def params(self, par: np.ndarray) -> pd.Series:
         return pd.Series(np.exp(par), index=self.strata[1:], name="varIdent")
 
+    def permuted(self, order: np.ndarray) -> BoundVarIdent:
+        return BoundVarIdent(self.func, self.codes[order], self.strata)
+
+    def row_keys(self) -> list[np.ndarray]:
+        return [self.codes]
+
     def stratum_variances(self, par: np.ndarray, sigma: float) -> pd.Series:
         """The residual variance of each stratum, σ² δ_s² (reference first)."""
         return pd.Series((sigma * self.ratios(par)) ** 2, index=self.strata,
@@ -169,6 +183,12 @@ class BoundCovariateVar(BoundVarFunc):
         if self._log_abs is not None:
             return np.exp(delta * self._log_abs)
         return np.exp(delta * self.v)
+
+    def permuted(self, order: np.ndarray) -> BoundCovariateVar:
+        return BoundCovariateVar(self.func, self.codes[order], self.strata, self.v[order])
+
+    def row_keys(self) -> list[np.ndarray]:
+        return [self.codes, self.v]
 
     def params(self, par: np.ndarray) -> pd.Series:
         label = "power" if self.func.name == "varPower" else "expon"
