@@ -131,12 +131,16 @@ def test_interval_ends_match_where_lme4_brackets_genuine_points(fitted) -> None:
     1.8e-6 (sd_(Intercept)), 1e-7 / 7.9e-6 (cor_x1 lower, cor_x2.(Intercept) upper),
     7.2e-4 (cor_x2.x1 lower: the spline through each one's own boundary point), 2e-5
     (sd_x2), 6e-6 (sigma); sd_x1 differs by 9e-4 / 1.9e-3 (lme4's spline passes through
-    its indefinite row at sd = 0 and rows on the edge of definiteness)."""
+    its indefinite row at sd = 0 and rows on the edge of definiteness). cor_x2.(Intercept)'s
+    profile is non-monotonic at rounding level near its upper end, so whether the end is read
+    off the spline or (as lme4 does here) the linear interpolant depends on the BLAS kernel's
+    rounding and the row order of the sums: the two interpolants differ by 5.4e-4 there, which
+    sets that end's tolerance."""
     _, pr = fitted
     ci = pr.confint()
     ref = pd.DataFrame({"lower": REF["lower"], "upper": REF["upper"]}, index=REF["names"])
     exact = [("sd_(Intercept)|g", "lower", 1e-4), ("sd_(Intercept)|g", "upper", 1e-4),
-             ("cor_x1.(Intercept)|g", "lower", 1e-4), ("cor_x2.(Intercept)|g", "upper", 1e-4),
+             ("cor_x1.(Intercept)|g", "lower", 1e-4), ("cor_x2.(Intercept)|g", "upper", 1e-3),
              ("cor_x2.x1|g", "lower", 1.5e-3), ("sd_x2|g", "lower", 1e-4),
              ("sd_x2|g", "upper", 1e-4), ("sigma", "lower", 1e-4), ("sigma", "upper", 1e-4),
              ("sd_x1|g", "lower", 2.5e-3), ("sd_x1|g", "upper", 4e-3)]
