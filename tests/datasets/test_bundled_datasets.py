@@ -379,7 +379,7 @@ def test_mmrm_data_match_the_reference_export(name: str) -> None:
     export with 15 significant digits, so the values agree to 15 digits and the factor
     levels (export_data.R's sidecar file) exactly."""
     df = datasets.load(name)
-    ref = pd.read_csv(REFERENCE / "mmrm" / f"{name}.csv")
+    ref = pd.read_csv(REFERENCE / "mmrm" / f"{name}.csv", float_precision="round_trip")
     assert list(df.columns) == list(ref.columns)
     for col in df.columns:
         if df[col].dtype.kind == "f":
