@@ -46,9 +46,11 @@ __all__ = [
     "check_number",
     "check_positive_int",
     "check_used_columns",
-    "check_vector", "numeric_vector",
+    "check_vector",
+    "numeric_vector",
     "refuse_unknown_arguments",
     "refuse_unknown_arguments_in",
+    "short_repr",
 ]
 
 
@@ -125,11 +127,20 @@ def check_nagq(value: Any) -> int:
     return n
 
 
+def short_repr(value: Any, width: int = 60) -> str:
+    """`repr(value)` cut to `width` characters (a frame or array passed by mistake would
+    otherwise fill the message)."""
+    text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) \
+        else f"{type(value).__name__} {value!r}"
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     """One of the strings in `choices`."""
     if not isinstance(value, str) or value not in choices:
         raise ArgumentError(f"{name} must be one of {', '.join(map(repr, choices))}, "
-                            f"got {value!r}{did_you_mean(value, choices)}")
+                            f"got {short_repr(value)}{did_you_mean(value, choices)}")
     return value
 
 
