@@ -265,8 +265,20 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
      "the model matrix of '~ Days' would be a dense 180 x 2 array of 2.8 KiB, above the limit "
      "of 1000 bytes (mixedfx.validate.MAX_DESIGN_BYTES); simplify the model (fewer "
      "interactions or factor levels) or raise the limit"),
+    ("data as a dict of scalars", lambda: mfx.lm("Reaction ~ Days", {"Reaction": 1, "Days": 2}),
+     DataError, "data given as a dict must map column names to equal-length columns (If using "
+     "all scalar values, you must pass an index)"),
+    ("data as a single Series", lambda: lmer(data=SL["Reaction"]), ArgumentTypeError,
+     "data must be a data frame holding the model's columns, got a single column (pandas "
+     "Series); pass a frame (e.g. series.to_frame())"),
+    ("na_action as a frame (lm)", lambda: mfx.lm("Reaction ~ Days", SL, na_action=SL.head(1)),
+     ArgumentError, "na_action must be one of 'omit', 'exclude', 'fail', got DataFrame "
+     "Reaction Days Subject 0 249.56 0.0 308"),
+    ("binomial factor response holding 1 and '1'",
+     lambda: glmer("o ~ period + (1 | herd)", CB.assign(o=pd.Series([1, "1"] * 28, dtype=object))),
+     DataError, "column 'o' holds 1 (int) and '1' (str), which would become the same factor "
+     "level '1'; convert the column to one type first, e.g. data['o'].astype(str)"),
 ]
-
 
 def test_table_is_large_and_names_are_unique() -> None:
     names = [c[0] for c in CASES]
