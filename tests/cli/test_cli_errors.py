@@ -33,6 +33,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
     (d / "text.parquet").write_text("Batch,Yield\nA,1\n")
     (d / "adir").mkdir()
+    (d / "adir.png").mkdir()
     (d / "ragged.csv").write_text('a,b\n1,2\n3,"4\n')
     return d
 
@@ -76,6 +77,16 @@ def _cases(d: Path) -> list[tuple[str, list[str], str]]:
         ("model the data refuse", ["fit", F, "--data", "Dyestuff", "--family", "binomial"],
          "response 'Yield'"),
         ("missing weights column", ["fit", F, "--data", "Dyestuff", "--weights", "w"], "'w'"),
+        ("empty --data", ["fit", F, "--data", ""], "--data is empty"),
+        ("--data name too long for the file system", ["fit", F, "--data", "a" * 5000],
+         "File name too long"),
+        # a bad --plot target is refused before the fit (no warning line ahead of the error)
+        ("--plot to a missing folder", ["fit", F, "--data", "Dyestuff", "--plot", "caterpillar",
+                                        str(d / "nope" / "x.png")], "does not exist"),
+        ("--plot file without an image suffix", ["fit", F, "--data", "Dyestuff", "--plot",
+                                                  "caterpillar", str(d / "x.txt")], ".png"),
+        ("--plot to a directory", ["fit", F, "--data", "Dyestuff", "--plot", "caterpillar",
+                                   str(d / "adir.png")], "is a directory"),
     ]
 
 
