@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.validate import check_number, short_repr
 
 _DEFAULT: Any = "Satterthwaite (default)"
 EFFECTS = ("fixed", "ran_pars", "ran_vals", "ran_coefs")
@@ -35,6 +36,9 @@ def _is_lmm(model: Any) -> bool:
 
 
 def _check_effects(effects: str | Iterable[str]) -> list[str]:
+    if not isinstance(effects, (str, list, tuple)):
+        raise ArgumentTypeError(f"effects must be one of {', '.join(map(repr, EFFECTS))} or a "
+                                f"list of them, got {short_repr(effects)}")
     eff = [effects] if isinstance(effects, str) else list(effects)
     unknown = [e for e in eff if e not in EFFECTS]
     if unknown or not eff:
@@ -159,8 +163,7 @@ def tidy(model: Any, effects: str | Iterable[str] = ("fixed", "ran_pars"),
     if _is_fixed_only(model):
         return _tidy_fixed_model(model, conf_int, conf_level, exponentiate)
     eff = _check_effects(effects)
-    if not 0 < conf_level < 1:
-        raise ArgumentError(f"conf_level must be in (0, 1), got {conf_level!r}")
+    check_number(conf_level, "conf_level", 0.0, 1.0)
     method = CONF_METHODS.get(str(conf_method).lower())
     if method is None:
         raise ArgumentError(f"conf_method must be 'Wald', 'profile' or 'boot', "
