@@ -344,8 +344,9 @@ class MixedModelBase(Saveable, ModelConveniences):
         """Parametric bootstrap (lme4's `bootMer`) of `func(refitted model)`, see
         `mixedfx.inference.bootstrap` (default `func`: LMM sd/cor/σ and β; GLMM θ and β)."""
         from mixedfx.inference.bootstrap import bootstrap
-        from mixedfx.validate import check_positive_int
+        from mixedfx.validate import check_keywords, check_positive_int
 
+        check_keywords(kwargs, bootstrap, "bootstrap")
         nsim = check_positive_int(nsim, "nsim")
         n_jobs = check_positive_int(n_jobs, "n_jobs")
         return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
