@@ -112,6 +112,11 @@ def test_semicolon_file_is_read_by_detecting_the_delimiter(
     assert main(["fit", F, "--data", str(files / "latin.csv"), "--encoding", "latin-1"]) == 0
 
 
+def test_version_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"mixedfx {mfx.__version__}"
+
+
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     assert "usage" in capsys.readouterr().out

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mixedfx import datasets
+from mixedfx import __version__, datasets
 from mixedfx.cli.data import CliError, load_data
 from mixedfx.errors import FormulaError, MixedfxError
 
@@ -37,6 +37,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mixedfx", description="Mixed-effects models with lme4's formulas.")
+    parser.add_argument("--version", action="version", version=f"mixedfx {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="fit a model and print its summary")
     fit.add_argument("formula", help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
