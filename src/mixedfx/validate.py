@@ -169,7 +169,7 @@ def _accepted(sig: inspect.Signature) -> list[str]:
 
 def _call_name(fn: Callable[..., Any]) -> str:
     qual = getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
-    return qual.rsplit(".<locals>.", 1)[-1]
+    return qual.rsplit(".<locals>.", 1)[-1].removesuffix(".__init__")
 
 
 def _bind_error(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> str | None:

@@ -314,8 +314,16 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
      lambda: glmer("o ~ period + (1 | herd)", CB.assign(o=pd.Series([1, "1"] * 28, dtype=object))),
      DataError, "column 'o' holds 1 (int) and '1' (str), which would become the same factor "
      "level '1'; convert the column to one type first, e.g. data['o'].astype(str)"),
+    ("Control with lme4's maxfun", lambda: mfx.Control(maxfun=10), ArgumentTypeError,
+     "Control() got an unexpected keyword argument 'maxfun'; it accepts: optimizer, xtol_abs, "
+     "ftol_abs, maxeval, restart_edge, restart_singular, boundary_tol, calc_derivs, "
+     "check_conv_grad_tol, check_conv_hess_tol, check_singular_tol, check_conv, "
+     "glmm_xtol_abs, presolve, presolve_min_block, polish, max_time"),
+    ("cor_ar1 given a value and form", lambda: mfx.cor_ar1(0.5, form="~ 1 | Subject"),
+     ArgumentTypeError, "cor_ar1(): multiple values for argument 'form'; it accepts: form"),
+    ("var_ident with an unknown keyword", lambda: mfx.var_ident(fixed=1), ArgumentTypeError,
+     "var_ident() got an unexpected keyword argument 'fixed'; it accepts: form"),
 ]
-
 def test_table_is_large_and_names_are_unique() -> None:
     names = [c[0] for c in CASES]
     assert len(names) >= 40
