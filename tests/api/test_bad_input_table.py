@@ -323,7 +323,14 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
      ArgumentTypeError, "cor_ar1(): multiple values for argument 'form'; it accepts: form"),
     ("var_ident with an unknown keyword", lambda: mfx.var_ident(fixed=1), ArgumentTypeError,
      "var_ident() got an unexpected keyword argument 'fixed'; it accepts: form"),
+    ("datasets.load with an unknown keyword", lambda: mfx.datasets.load("cbpp", cache=False),
+     ArgumentTypeError, "load() got an unexpected keyword argument 'cache'; it accepts: name"),
+    ("influence maxfun beyond the optimizer's range", lambda: M.influence(maxfun=10**12),
+     ArgumentError, "maxfun must be an integer from 1 to 2147483647 (the optimizer's "
+     "evaluation limit per refit), got 1000000000000"),
 ]
+
+
 def test_table_is_large_and_names_are_unique() -> None:
     names = [c[0] for c in CASES]
     assert len(names) >= 40

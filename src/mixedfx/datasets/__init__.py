@@ -47,6 +47,7 @@ from typing import Any
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
+from mixedfx.validate import refuse_unknown_arguments
 
 __all__ = ["NOT_BUNDLED", "describe", "load", "metadata", "names"]
 
@@ -161,6 +162,7 @@ def _convert(raw: pd.Series, spec: dict[str, Any], column: str) -> pd.Series | p
     raise ArgumentError(f"column {column!r}: unsupported R type {r_type!r}")
 
 
+@refuse_unknown_arguments
 def load(name: str) -> pd.DataFrame:
     """Load a bundled data set as a new pandas DataFrame.
 
