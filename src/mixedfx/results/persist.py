@@ -7,7 +7,9 @@ fit needs to rebuild itself — the rows it used, its call and its estimates:
 * `meta.json` — a uint8 array holding UTF-8 JSON: `format` ("mixedfx-fit"), `version`
   (FORMAT_VERSION), `mixedfx_version`, `kind` ("lmer", "glmer", "gls", "lm" or "glm"),
   `formula`, `nobs`, `columns` (per model-frame column: `name`, `kind` in
-  float/int/bool/str/category, `categories` and `ordered` for categories), `data_name`,
+  float/int/bool/str/category/datetime, `categories` and `ordered` for categories, `unit`
+  and `tz` for datetimes, stored as integer ticks; a column of any other type is refused
+  at save rather than stored as text), `data_name`,
   `n_dropped`, `offset_column`, `weights` / `offset` (whether those arrays are stored),
   `messages` (the fit's warnings) and per kind: `REML`, `residual` (the nlme variance function
   and correlation structure: nlme name and form), `criterion`, `sigma`, `control` (every `Control`
