@@ -322,6 +322,8 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
         # warm start from the nearest θ fitted so far
         near = fits[min(fits, key=lambda k: abs(k - t))] if fits else None
         start = None if near is None else {"theta": near.theta, "fixef": near.beta}
+        if start is not None and nAGQ == 0:     # nAGQ=0 estimates the fixed effects in PIRLS
+            del start["fixef"]
         try:
             m = glmer(formula, data, family=negative_binomial(math.exp(t), link=link),
                       start=start, **{**common, "control": search_ctrl})

@@ -46,9 +46,11 @@ __all__ = [
     "check_number",
     "check_positive_int",
     "check_used_columns",
-    "check_vector", "numeric_vector",
+    "check_vector",
+    "numeric_vector",
     "refuse_unknown_arguments",
     "refuse_unknown_arguments_in",
+    "short_repr",
 ]
 
 
@@ -57,7 +59,7 @@ def check_bool(value: Any, name: str) -> bool:
     such as REML="FALSE" (a non-empty, hence true, string) cannot flip a setting silently."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    raise ArgumentTypeError(f"{name} must be True or False, got {value!r} "
+    raise ArgumentTypeError(f"{name} must be True or False, got {short_repr(value)} "
                             f"({type(value).__name__})")
 
 
@@ -65,7 +67,7 @@ def check_number(value: Any, name: str, low: float | None = None, high: float | 
                  low_open: bool = True, high_open: bool = True) -> float:
     """A finite real number within the given (open by default) bounds."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ArgumentTypeError(f"{name} must be a number, got {value!r} "
+        raise ArgumentTypeError(f"{name} must be a number, got {short_repr(value)} "
                                 f"({type(value).__name__})")
     v = float(value)
     bad = not math.isfinite(v)
@@ -125,11 +127,20 @@ def check_nagq(value: Any) -> int:
     return n
 
 
+def short_repr(value: Any, width: int = 60) -> str:
+    """`repr(value)` cut to `width` characters (a frame or array passed by mistake would
+    otherwise fill the message)."""
+    text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) \
+        else f"{type(value).__name__} {value!r}"
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     """One of the strings in `choices`."""
     if not isinstance(value, str) or value not in choices:
         raise ArgumentError(f"{name} must be one of {', '.join(map(repr, choices))}, "
-                            f"got {value!r}{did_you_mean(value, choices)}")
+                            f"got {short_repr(value)}{did_you_mean(value, choices)}")
     return value
 
 
@@ -158,7 +169,7 @@ def _accepted(sig: inspect.Signature) -> list[str]:
 
 def _call_name(fn: Callable[..., Any]) -> str:
     qual = getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
-    return qual.rsplit(".<locals>.", 1)[-1]
+    return qual.rsplit(".<locals>.", 1)[-1].removesuffix(".__init__")
 
 
 def _bind_error(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> str | None:
@@ -180,13 +191,52 @@ def _bind_error(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) 
     return None
 
 
+_SCALAR_ANNOTATIONS = {"str": "a string", "bool": "True or False",
+                       "str | None": "a string or None", "bool | None": "True, False or None"}
+_CONTAINERS_OR_FRAMES = (dict, list, set, tuple, frozenset, np.ndarray, pd.Series,
+                         pd.DataFrame, pd.Index)
+
+
+def _is_foreign_frame(value: Any) -> bool:
+    """A polars / Arrow frame or column (anything exposing a data-frame protocol)."""
+    return hasattr(value, "__dataframe__") or hasattr(value, "__arrow_c_stream__") \
+        or hasattr(value, "__arrow_c_array__")
+
+
+def _scalar_parameters(fn: Callable[..., Any]) -> list[tuple[int, str, str]]:
+    """(position, name, what is valid) of the parameters annotated `str` or `bool` (alone or
+    with None): a frame, array or list given there is a mistake that would otherwise surface
+    as pandas' "truth value of a DataFrame is ambiguous" or be compared silently."""
+    out = []
+    params = list(inspect.signature(fn).parameters.values())
+    for pos, p in enumerate(params):
+        ann = p.annotation if isinstance(p.annotation, str) else getattr(
+            p.annotation, "__name__", None)
+        if ann in _SCALAR_ANNOTATIONS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            out.append((pos if p.kind == p.POSITIONAL_OR_KEYWORD else 1 << 30, p.name,
+                        _SCALAR_ANNOTATIONS[ann]))
+    return out
+
+
 def refuse_unknown_arguments(fn: F) -> F:
     """Decorator: a call that does not fit `fn`'s signature (an unknown keyword such as
     `reml=`, too many positional arguments) raises ArgumentTypeError naming the argument,
     with a "did you mean" and the accepted names, instead of Python's bare TypeError.
     The signature is only inspected after a TypeError, so calls cost nothing extra."""
+    scalar_params: list[tuple[int, str, str]] | None = None
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal scalar_params
+        if scalar_params is None:
+            scalar_params = _scalar_parameters(fn)
+        for pos, name, kind in scalar_params:
+            value = args[pos] if pos < len(args) else kwargs.get(name)
+            if isinstance(value, _CONTAINERS_OR_FRAMES) or _is_foreign_frame(value):
+                lib = type(value).__module__.split(".")[0]
+                raise ArgumentTypeError(
+                    f"{_call_name(fn)}(): {name} must be {kind}, got a "
+                    f"{'' if lib == 'builtins' else lib + ' '}{type(value).__name__}")
         try:
             return fn(*args, **kwargs)
         except TypeError as exc:
@@ -355,12 +405,13 @@ def format_bytes(nbytes: float) -> str:
     return f"{nbytes:.1f} TiB"
 
 
-def check_design_size(rows: int, cols: int, what: str) -> None:
+def check_design_size(rows: int, cols: int, what: str,
+                      hint: str = "simplify the model (fewer interactions or factor levels)"
+                      ) -> None:
     """Refuse a dense float64 `rows` × `cols` array above `MAX_DESIGN_BYTES`."""
     nbytes = 8.0 * rows * cols
     if nbytes > MAX_DESIGN_BYTES:
         raise ResourceError(
             f"the {what} would be a dense {rows:,} x {cols:,} array of "
             f"{format_bytes(nbytes)}, above the limit of {format_bytes(MAX_DESIGN_BYTES)} "
-            "(mixedfx.validate.MAX_DESIGN_BYTES); simplify the model (fewer interactions or "
-            "factor levels) or raise the limit")
+            f"(mixedfx.validate.MAX_DESIGN_BYTES); {hint} or raise the limit")

@@ -265,6 +265,69 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
      "the model matrix of '~ Days' would be a dense 180 x 2 array of 2.8 KiB, above the limit "
      "of 1000 bytes (mixedfx.validate.MAX_DESIGN_BYTES); simplify the model (fewer "
      "interactions or factor levels) or raise the limit"),
+    ("data as a dict of scalars", lambda: mfx.lm("Reaction ~ Days", {"Reaction": 1, "Days": 2}),
+     DataError, "data given as a dict must map column names to equal-length columns (If using "
+     "all scalar values, you must pass an index)"),
+    ("data as a single Series", lambda: lmer(data=SL["Reaction"]), ArgumentTypeError,
+     "data must be a data frame holding the model's columns, got a single column (pandas "
+     "Series); pass a frame (e.g. series.to_frame())"),
+    ("na_action as a frame (lm)", lambda: mfx.lm("Reaction ~ Days", SL, na_action=SL.head(1)),
+     ArgumentTypeError, "lm(): na_action must be a string, got a pandas DataFrame"),
+    ("na_action as a list (gls)", lambda: mfx.gls("Reaction ~ Days", SL, na_action=["omit"]),
+     ArgumentTypeError, "gls(): na_action must be a string, got a list"),
+    ("residual type given a frame", lambda: M.residuals(SL), ArgumentTypeError,
+     "LinearMixedModel.residuals(): type must be a string, got a pandas DataFrame"),
+    ("ddf as a number", lambda: M.anova(ddf=1), ArgumentTypeError,
+     "ddf must be one of 'Satterthwaite', 'Kenward-Roger' (or 'none' in summary), got 1"),
+    ("drop1 test as None", lambda: M.drop1(test=None), ArgumentError,
+     "test must be 'F' or 'Chisq', got None"),
+    ("is_singular tol as None", lambda: M.is_singular(tol=None), ArgumentTypeError,
+     "tol must be a number, got None (NoneType)"),
+    ("simulate beyond the memory limit", lambda: M.simulate(nsim=10**12), ResourceError,
+     "the simulate(nsim=1000000000000)'s result would be a dense 180 x 1,000,000,000,000 "
+     "array of 1309.7 TiB, above the limit of 4.0 GiB (mixedfx.validate.MAX_DESIGN_BYTES); "
+     "simulate in smaller batches of nsim or raise the limit"),
+    ("simulate use_u as a string", lambda: M.simulate(use_u="yes"), ArgumentTypeError,
+     "use_u must be True or False, got 'yes' (str)"),
+    ("bootstrap with an unknown keyword", lambda: M.bootstrap(nsim=2, type="parametric"),
+     ArgumentTypeError, "bootstrap got an unexpected keyword argument 'type'; it accepts: "
+     "model, func, nsim, seed, n_jobs, use_u"),
+    ("profile alphamax as a string", lambda: M.profile(alphamax="a"), ArgumentTypeError,
+     "alphamax must be a number, got 'a' (str)"),
+    ("profile with no points", lambda: M.profile(maxpts=0), ArgumentError,
+     "maxpts must be an integer >= 1, got 0"),
+    ("lm predict level None", lambda: mfx.lm("Reaction ~ Days", SL).predict(level=None),
+     ArgumentTypeError, "level must be a number, got None (NoneType)"),
+    ("tidy effects None", lambda: M.tidy(effects=None), ArgumentTypeError,
+     "effects must be one of 'fixed', 'ran_pars', 'ran_vals', 'ran_coefs' or a list of them, "
+     "got None"),
+    ("varcorr_table digits None", lambda: M.varcorr_table(digits=None), ArgumentTypeError,
+     "digits must be an integer >= 1, got None (NoneType)"),
+    ("emmeans of no model", lambda: mfx.emmeans(None, "Days"), ArgumentTypeError,
+     "model must be a fitted mixedfx model (lmer, glmer, gls, lm, glm, ...), got NoneType"),
+    ("emmeans at as a number", lambda: mfx.emmeans(M, "Days", at=3), ArgumentTypeError,
+     "at must be a dict of predictor values such as {'x': [1, 2]}, got int"),
+    ("effect focal None", lambda: mfx.effect(M, None), ArgumentTypeError,
+     "effect: the focal predictors must be a name such as 'x' or 'x:group', or a list of "
+     "names, got NoneType"),
+    ("binomial factor response holding 1 and '1'",
+     lambda: glmer("o ~ period + (1 | herd)", CB.assign(o=pd.Series([1, "1"] * 28, dtype=object))),
+     DataError, "column 'o' holds 1 (int) and '1' (str), which would become the same factor "
+     "level '1'; convert the column to one type first, e.g. data['o'].astype(str)"),
+    ("Control with lme4's maxfun", lambda: mfx.Control(maxfun=10), ArgumentTypeError,
+     "Control() got an unexpected keyword argument 'maxfun'; it accepts: optimizer, xtol_abs, "
+     "ftol_abs, maxeval, restart_edge, restart_singular, boundary_tol, calc_derivs, "
+     "check_conv_grad_tol, check_conv_hess_tol, check_singular_tol, check_conv, "
+     "glmm_xtol_abs, presolve, presolve_min_block, polish, max_time"),
+    ("cor_ar1 given a value and form", lambda: mfx.cor_ar1(0.5, form="~ 1 | Subject"),
+     ArgumentTypeError, "cor_ar1(): multiple values for argument 'form'; it accepts: form"),
+    ("var_ident with an unknown keyword", lambda: mfx.var_ident(fixed=1), ArgumentTypeError,
+     "var_ident() got an unexpected keyword argument 'fixed'; it accepts: form"),
+    ("datasets.load with an unknown keyword", lambda: mfx.datasets.load("cbpp", cache=False),
+     ArgumentTypeError, "load() got an unexpected keyword argument 'cache'; it accepts: name"),
+    ("influence maxfun beyond the optimizer's range", lambda: M.influence(maxfun=10**12),
+     ArgumentError, "maxfun must be an integer from 1 to 2147483647 (the optimizer's "
+     "evaluation limit per refit), got 1000000000000"),
 ]
 
 

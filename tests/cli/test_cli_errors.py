@@ -33,6 +33,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
     (d / "text.parquet").write_text("Batch,Yield\nA,1\n")
     (d / "adir").mkdir()
+    (d / "adir.png").mkdir()
     (d / "ragged.csv").write_text('a,b\n1,2\n3,"4\n')
     (d / "bad.csv.gz").write_bytes(b"\x1f\x8bnot gzip")
     (d / "garbage.csv").write_bytes(bytes(range(256)) * 20)
@@ -83,6 +84,16 @@ def _cases(d: Path) -> list[tuple[str, list[str], str]]:
         ("model the data refuse", ["fit", F, "--data", "Dyestuff", "--family", "binomial"],
          "response 'Yield'"),
         ("missing weights column", ["fit", F, "--data", "Dyestuff", "--weights", "w"], "'w'"),
+        ("empty --data", ["fit", F, "--data", ""], "--data is empty"),
+        ("--data name too long for the file system", ["fit", F, "--data", "a" * 5000],
+         "File name too long"),
+        # a bad --plot target is refused before the fit (no warning line ahead of the error)
+        ("--plot to a missing folder", ["fit", F, "--data", "Dyestuff", "--plot", "caterpillar",
+                                        str(d / "nope" / "x.png")], "does not exist"),
+        ("--plot file without an image suffix", ["fit", F, "--data", "Dyestuff", "--plot",
+                                                  "caterpillar", str(d / "x.txt")], ".png"),
+        ("--plot to a directory", ["fit", F, "--data", "Dyestuff", "--plot", "caterpillar",
+                                   str(d / "adir.png")], "is a directory"),
     ]
 
 
@@ -106,6 +117,11 @@ def test_semicolon_file_is_read_by_detecting_the_delimiter(
     assert main(["fit", F, "--data", str(files / "semi.csv"), "--json"]) == 0
     assert '"nobs": 30' in capsys.readouterr().out
     assert main(["fit", F, "--data", str(files / "latin.csv"), "--encoding", "latin-1"]) == 0
+
+
+def test_version_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"mixedfx {mfx.__version__}"
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:

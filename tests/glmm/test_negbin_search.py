@@ -46,3 +46,20 @@ def test_tiny_negative_binomial_fit_is_bounded() -> None:
     assert m.nb_search["evaluations"] <= refits * eval_budget(n_par)
     # in practice far below the budget: a warm-started refit takes a few hundred
     assert m.nb_search["evaluations"] <= 400 * refits
+
+
+def test_nagq_0_search_warm_starts_with_theta_only() -> None:
+    """nAGQ=0 estimates β inside PIRLS, so the θ search's warm starts must not pass fixef
+    (glmer refuses that combination); the fit ends like the Laplace fit's θ search."""
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(8), 10)
+    x = rng.normal(size=80)
+    y = rng.negative_binomial(3, 3 / (3 + np.exp(1 + 0.3 * x + rng.normal(0, 0.5, 8)[g])))
+    d = pd.DataFrame({"y": y.astype(float), "x": x, "g": g.astype(str)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m0 = mfx.glmer_nb("y ~ x + (1 | g)", d, nAGQ=0)
+        m1 = mfx.glmer_nb("y ~ x + (1 | g)", d)
+    assert np.isfinite(m0.loglik) and m0.nb_theta > 0
+    # nAGQ=0 and Laplace estimate the same model: θ̂ agrees to the search's own precision
+    assert abs(np.log(m0.nb_theta) - np.log(m1.nb_theta)) < 0.1

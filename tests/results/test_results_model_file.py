@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import mixedfx as mfx
@@ -32,6 +33,14 @@ def _quiet(fn, *args, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fn(*args, **kw)
+
+
+WIDE = [f"x{i}" if i else "x" for i in range(20)]
+
+
+def _wide_data() -> pd.DataFrame:
+    rng = np.random.default_rng(8)
+    return pd.DataFrame(rng.normal(size=(30, 21)), columns=["y", *WIDE])
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +62,12 @@ def saved(tmp_path_factory) -> dict[str, tuple[Path, object]]:
                      weights=mfx.var_ident("~ 1 | Sex")),
         "gls": _quiet(mfx.gls, "distance ~ age", orth, weights=mfx.var_ident("~ 1 | Sex")),
         "lm": _quiet(mfx.lm, "distance ~ age", orth),
+        # 20 stored predictors (a formula edited to a*b*...*t must be refused unexpanded)
+        "wide": _quiet(mfx.lm, "y ~ " + " + ".join(WIDE), _wide_data()),
+        # a datetime grouping column (stored as ticks with unit and time zone)
+        "dt": _quiet(mfx.lmer, "y ~ x + (1 | day)", _wide_data().assign(day=pd.Series(
+            pd.to_datetime(["2020-01-01", "2020-05-01", "2021-01-01"] * 10)).dt.tz_localize(
+            "UTC"))),
     }
     return {k: (m.save(d / k), m) for k, m in models.items()}
 
@@ -117,7 +132,18 @@ def _drop(key):
     return lambda m: m.pop(key)
 
 
+def _set_column(name, key, value):
+    def edit(m):
+        next(c for c in m["columns"] if c["name"] == name)[key] = value
+    return edit
+
+
 META_CASES = [
+    ("wide", _set("formula", "y ~ " + "*".join(WIDE)), "more than 2,000 terms"),
+    ("wide", _set("formula", "y ~ (" + "+".join(WIDE) + ")^20"), "more than 2,000 terms"),
+    ("dt", _set_column("day", "unit", "ps"), r"columns\[2\]\.unit"),
+    ("dt", _set_column("day", "tz", "Mars/Olympus_Mons"), "not a time zone"),
+    ("dt", _set_column("day", "kind", "str"), "unexpected field"),
     ("lmer", _set("REML", "no"), "'REML' must be true or false"),
     ("lmer", _set("kind", "evil"), "'kind' must be one of"),
     ("lmer", _set("version", "2"), "'version' must be an integer"),

@@ -225,6 +225,36 @@ def test_integer_category_labels_survive(tmp_path: Path) -> None:
     np.testing.assert_array_equal(m2.predict(sl.iloc[:5]), m.predict(sl.iloc[:5]))
 
 
+@pytest.mark.parametrize("tz", [None, "Europe/Paris"])
+def test_datetime_grouping_column_keeps_its_type(tmp_path: Path, tz: str | None) -> None:
+    """A datetime grouping column is stored as integer ticks with its unit and time zone and
+    comes back as the same datetime column (not strings, not a category); predict with the
+    user's timestamps finds the levels."""
+    rng = np.random.default_rng(4)
+    day = pd.Series(pd.to_datetime(rng.choice(["2020-01-01", "2020-03-01", "2021-06-30",
+                                               "2022-02-02"], 80)))
+    d = pd.DataFrame({"y": rng.normal(size=80), "x": rng.normal(size=80),
+                      "day": day if tz is None else day.dt.tz_localize(tz)})
+    m = _quiet(mfx.lmer, "y ~ x + (1 | day)", d)
+    m2 = mfx.load(m.save(tmp_path / "dt"))
+    assert m2.model_frame()["day"].dtype == m.model_frame()["day"].dtype
+    pd.testing.assert_series_equal(m2.model_frame()["day"], m.model_frame()["day"])
+    assert str(m2.summary()) == str(m.summary())
+    np.testing.assert_array_equal(m2.predict(d.iloc[:7]), m.predict(d.iloc[:7]))
+
+
+def test_column_of_another_type_is_refused_at_save(tmp_path: Path) -> None:
+    """A grouping column a model file cannot keep with its type (here timedeltas) is refused
+    at save naming the column, instead of being stored as strings."""
+    d = pd.DataFrame({"y": np.arange(12.0) % 5, "x": np.arange(12.0),
+                      "g": pd.to_timedelta([1, 2, 3] * 4, unit="D")})
+    m = _quiet(mfx.lmer, "y ~ x + (1 | g)", d)
+    assert m.model_frame()["g"].dtype.kind == "m"
+    with pytest.raises(DataError, match=r"column 'g' is a timedelta64\[.s\] column holding "
+                                        r"Timedelta values"):
+        m.save(tmp_path / "td")
+
+
 def test_dask_fit_refuses_to_save_with_the_reason(tmp_path: Path) -> None:
     pytest.importorskip("dask.dataframe")
     from mixedfx.distributed.results import DaskReplicates

@@ -18,7 +18,7 @@ from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.formula.dot import expand_dot
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.results.persist import Saveable
-from mixedfx.validate import RefusesUnknownArguments
+from mixedfx.validate import RefusesUnknownArguments, check_level
 
 
 def baseline_frame(formula: str, data: Any, weights: Any, offset: Any, na_action: str,
@@ -125,8 +125,7 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
     def wald_confint(self, level: float = 0.95) -> pd.DataFrame:
         """β̂ ± q SE with q the t quantile on the residual df when the dispersion is
         estimated (R's `confint.lm`), the normal quantile otherwise (`confint.default`)."""
-        if not 0 < level < 1:
-            raise ArgumentError(f"level must be in (0, 1), got {level!r}")
+        level = check_level(level)
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         a = 0.5 + level / 2
         q = stats.t.ppf(a, self.df_residual) if self._t_based else stats.norm.ppf(a)

@@ -21,7 +21,7 @@ from mixedfx.baseline.base import FixedEffectsModel, baseline_frame
 from mixedfx.baseline.base import data_name as data_name_of
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
-from mixedfx.validate import refuse_unknown_arguments
+from mixedfx.validate import check_choice, check_level, refuse_unknown_arguments
 
 
 class LinearModel(FixedEffectsModel):
@@ -155,10 +155,8 @@ class LinearModel(FixedEffectsModel):
         """R's `predict.lm`: the fit, or with `se_fit` / `interval="confidence"` /
         `"prediction"` a frame `fit, se.fit, lwr, upr` (prediction intervals add σ̂² to the
         variance: ŷ ± t SE√(1 + ...) as R, assuming unit weights for new observations)."""
-        if interval not in ("none", "confidence", "prediction"):
-            raise ArgumentError("interval must be 'none', 'confidence' or 'prediction'")
-        if not 0 < level < 1:
-            raise ArgumentError(f"level must be in (0, 1), got {level!r}")
+        check_choice(interval, "interval", ("none", "confidence", "prediction"))
+        level = check_level(level)
         fit, se = self._linear_predictor_new(newdata)
         if not se_fit and interval == "none":
             return self._frame.prediction(newdata, fit)

@@ -37,8 +37,12 @@ def load_data(source: str, sep: str | None = None, encoding: str = "utf-8") -> p
         raise CliError("--data is empty; give a bundled data set name (mixedfx datasets) or "
                        "the path of a CSV / Parquet file")
     path = Path(source)
-    if path.exists() or path.is_symlink() or path.suffix.lower() in DATA_SUFFIXES \
-            or "/" in source or "\\" in source:
+    try:
+        on_disk = path.exists() or path.is_symlink()
+    except OSError as exc:                   # a name too long for the file system, ...
+        raise CliError(f"--data {source[:80]!r}{'...' if len(source) > 80 else ''}: cannot "
+                       f"read it ({exc.strerror or exc})") from None
+    if on_disk or path.suffix.lower() in DATA_SUFFIXES or "/" in source or "\\" in source:
         df = read_file(path, source, sep, encoding)
         df.attrs["name"] = path.stem
         return df

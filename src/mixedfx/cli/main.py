@@ -17,10 +17,11 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 
 import pandas as pd
 
-from mixedfx import datasets
+from mixedfx import __version__, datasets
 from mixedfx.cli.data import CliError, load_data
 from mixedfx.errors import FormulaError, MixedfxError
 
@@ -36,6 +37,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mixedfx", description="Mixed-effects models with lme4's formulas.")
+    parser.add_argument("--version", action="version", version=f"mixedfx {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="fit a model and print its summary")
     fit.add_argument("formula", help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
@@ -93,8 +95,8 @@ def _main(argv: list[str] | None) -> int:
         for name in datasets.names():
             print(name)
         return 0
-    if args.plot is not None and args.plot[0] not in PLOTS:
-        raise CliError(f"unknown plot {args.plot[0]!r}; choose one of {', '.join(PLOTS)}")
+    if args.plot is not None:
+        _check_plot_target(*args.plot)
     _check_options(args)
     data = load_data(args.data, sep="\t" if args.sep == "\\t" else args.sep,
                      encoding=args.encoding)
@@ -131,6 +133,29 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 PLOTS = ("caterpillar", "diagnostics", "check")
+# matplotlib's savefig formats (Agg, PDF, PS, SVG, PGF backends)
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".tif", ".tiff", ".webp",
+                 ".eps", ".ps", ".pgf", ".raw", ".rgba")
+
+
+def _check_plot_target(kind: str, path: str) -> None:
+    """Refuse a bad --plot before the fit: an unknown kind, a file type matplotlib cannot
+    write, a directory, or a folder that does not exist."""
+    if kind not in PLOTS:
+        raise CliError(f"unknown plot {kind!r}; choose one of {', '.join(PLOTS)}")
+    target = Path(path)
+    if target.suffix.lower() not in PLOT_SUFFIXES:
+        raise CliError(f"--plot FILE {path!r} must end in an image suffix such as .png, .pdf "
+                       f"or .svg (one of {', '.join(PLOT_SUFFIXES)})")
+    try:
+        if target.is_dir():
+            raise CliError(f"--plot FILE {path!r} is a directory; give a file name such as "
+                           "out.png")
+        folder = target.parent if str(target.parent) else Path(".")
+        if not folder.is_dir():
+            raise CliError(f"--plot FILE {path!r}: the folder {str(folder)!r} does not exist")
+    except OSError as exc:
+        raise CliError(f"--plot FILE {path!r}: {exc.strerror or exc}") from None
 
 
 def _plot(model: object, kind: str, path: str) -> int:

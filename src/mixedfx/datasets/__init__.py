@@ -48,7 +48,7 @@ from typing import Any
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
-from mixedfx.validate import refuse_unknown_arguments_of
+from mixedfx.validate import refuse_unknown_arguments, refuse_unknown_arguments_of
 
 __all__ = ["NOT_BUNDLED", "describe", "load", "metadata", "names"]
 
@@ -163,6 +163,7 @@ def _convert(raw: pd.Series, spec: dict[str, Any], column: str) -> pd.Series | p
     raise ArgumentError(f"column {column!r}: unsupported R type {r_type!r}")
 
 
+@refuse_unknown_arguments
 def load(name: str) -> pd.DataFrame:
     """Load a bundled data set as a new pandas DataFrame.
 

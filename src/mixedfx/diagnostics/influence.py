@@ -150,8 +150,10 @@ def influence(model: Any, groups: Any = None, maxfun: int = 1000) -> Influence:
 
     `groups`: column name(s) of the model frame (several are pasted with "."), or an array of
     one label per row of the fit. `maxfun`: optimizer evaluations per refit."""
-    if not isinstance(maxfun, (int, np.integer)) or maxfun < 1:
-        raise ArgumentError("maxfun must be a positive integer")
+    if isinstance(maxfun, bool) or not isinstance(maxfun, (int, np.integer)) \
+            or not 1 <= maxfun <= 2**31 - 1:
+        raise ArgumentError(f"maxfun must be an integer from 1 to {2**31 - 1} (the optimizer's "
+                            f"evaluation limit per refit), got {maxfun!r}")
     name, labels = _group_labels(model, groups)
     deleted = list(dict.fromkeys(labels))
     fe0 = model.fixef

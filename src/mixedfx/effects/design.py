@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixedfx.errors import ArgumentError
+from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.formula.nodes import Name, iter_nodes
 
 
@@ -34,7 +34,10 @@ class Predictors:
 
 def predictors(model: Any) -> Predictors:
     """Inspect the fitted model's fixed-effects design (see `Predictors`)."""
-    frame = model._frame
+    frame = getattr(model, "_frame", None)
+    if getattr(frame, "fixed_design", None) is None:
+        raise ArgumentTypeError(f"model must be a fitted mixedfx model (lmer, glmer, gls, lm, "
+                                f"glm, ...), got {type(model).__name__}")
     spec = frame.fixed_design
     var_cols: dict[int, set[str]] = {}
     var_factor: dict[int, bool] = {}
@@ -92,8 +95,11 @@ def parse_focal(term: str | list[str] | tuple[str, ...], preds: Predictors, what
     """Focal predictors from "x1:group" or a list; each must be a predictor of the model."""
     if isinstance(term, str):
         names = [t.strip() for t in term.replace("*", ":").split(":")]
+    elif isinstance(term, (list, tuple)) and all(isinstance(t, str) for t in term):
+        names = [t.strip() for t in term]
     else:
-        names = [str(t).strip() for t in term]
+        raise ArgumentTypeError(f"{what}: the focal predictors must be a name such as 'x' or "
+                                f"'x:group', or a list of names, got {type(term).__name__}")
     if not names or any(not n for n in names):
         raise ArgumentError(f"{what}: empty predictor name in {term!r}")
     unknown = [n for n in names if n not in preds.names]

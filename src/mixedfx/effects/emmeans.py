@@ -117,6 +117,9 @@ class _Inference:
 
 def _grid(model: Any, at: dict[str, Any] | None) -> tuple[pd.DataFrame, np.ndarray]:
     preds = predictors(model)
+    if at is not None and not isinstance(at, dict):
+        raise ArgumentTypeError(f"at must be a dict of predictor values such as {{'x': [1, 2]}}, "
+                                f"got {type(at).__name__}")
     at = dict(at or {})
     unknown = [k for k in at if k not in preds.names]
     if unknown:

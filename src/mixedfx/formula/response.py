@@ -17,7 +17,7 @@ import pandas as pd
 from .errors import FormulaError
 from .evaluate import column_kind, evaluate_numeric
 from .nodes import Call, Name, strip_parens
-from .rnames import r_sort_levels
+from .rnames import object_labels, r_sort_levels
 from .syntax import check_context, parse_text
 
 __all__ = ["evaluate_response"]
@@ -66,6 +66,8 @@ def _factor_indicator(series: pd.Series) -> np.ndarray:
     if isinstance(series.dtype, pd.CategoricalDtype):
         codes = series.cat.codes.to_numpy()
     else:
+        if not all(isinstance(v, str) for v in series.dropna().tolist()):
+            series = object_labels(series)   # 1 and 1.0 are one level; 1 and "1" are refused
         levels = r_sort_levels(series.dropna().unique().tolist())
         codes = pd.Index(levels, dtype=object).get_indexer(series.astype(object).to_numpy())
     out = (codes > 0).astype(np.float64)

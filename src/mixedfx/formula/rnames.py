@@ -16,17 +16,22 @@ These helpers reproduce how R prints things that end up in coefficient names:
 from __future__ import annotations
 
 import math
+import numbers
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from mixedfx.errors import DataError
 
 __all__ = [
     "R_RESERVED",
     "format_level",
     "format_number",
     "is_syntactic_name",
+    "object_labels",
     "quote_name",
     "r_sort_levels",
 ]
@@ -134,3 +139,32 @@ def r_sort_levels(values: Iterable[Any]) -> list[Any]:
     ):
         return sorted(uniq)
     return sorted(uniq, key=lambda v: _collation_key(str(v)))
+
+
+def _kind(v: object) -> str:
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, (bool, np.bool_)):
+        return "logical"
+    return "number" if isinstance(v, numbers.Number) else type(v).__name__
+
+
+def object_labels(s: pd.Series) -> pd.Series:
+    """Each value's level label as R's `as.character` makes it (`format_level`: 1 and 1.0 give
+    "1", True gives "TRUE"), missing values None. Values of different kinds that would print
+    alike (1 and "1", True and "TRUE") are refused: as factor levels they would merge."""
+    first: dict[str, object] = {}
+    out: list[object] = []
+    for v in s.tolist():
+        if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
+            out.append(None)
+            continue
+        label = v if isinstance(v, str) else format_level(v)
+        seen = first.setdefault(label, v)
+        if _kind(seen) != _kind(v):
+            raise DataError(
+                f"column {s.name!r} holds {seen!r} ({type(seen).__name__}) and {v!r} "
+                f"({type(v).__name__}), which would become the same factor level {label!r}; "
+                f"convert the column to one type first, e.g. data[{s.name!r}].astype(str)")
+        out.append(label)
+    return pd.Series(out, index=s.index, name=s.name, dtype=object)

@@ -7,13 +7,11 @@ imitates it). Booleans become the factor levels FALSE, TRUE.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import DataError
-from mixedfx.formula.rnames import format_level, r_sort_levels
+from mixedfx.formula.rnames import format_level, object_labels, r_sort_levels
 
 
 def is_factor_like(s: pd.Series) -> bool:
@@ -43,35 +41,6 @@ def _already_factor(s: pd.Series) -> bool:
     used = np.zeros(len(cats) + 1, dtype=bool)
     used[codes] = True                      # code -1 (missing) marks the spare last slot
     return bool(used[:-1].all())
-
-
-def _kind(v: object) -> str:
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, (bool, np.bool_)):
-        return "logical"
-    return "number" if isinstance(v, numbers.Number) else type(v).__name__
-
-
-def object_labels(s: pd.Series) -> pd.Series:
-    """Each value's level label as R's `as.character` makes it (`format_level`: 1 and 1.0 give
-    "1", True gives "TRUE"), missing values None. Values of different kinds that would print
-    alike (1 and "1", True and "TRUE") are refused: as factor levels they would merge."""
-    first: dict[str, object] = {}
-    out: list[object] = []
-    for v in s.tolist():
-        if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
-            out.append(None)
-            continue
-        label = v if isinstance(v, str) else format_level(v)
-        seen = first.setdefault(label, v)
-        if _kind(seen) != _kind(v):
-            raise DataError(
-                f"column {s.name!r} holds {seen!r} ({type(seen).__name__}) and {v!r} "
-                f"({type(v).__name__}), which would become the same factor level {label!r}; "
-                f"convert the column to one type first, e.g. data[{s.name!r}].astype(str)")
-        out.append(label)
-    return pd.Series(out, index=s.index, name=s.name, dtype=object)
 
 
 def as_factor(s: pd.Series) -> pd.Series:

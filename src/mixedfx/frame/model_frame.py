@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.covariance import CovarianceStructure, StructuredCovariance, structure_for
-from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError, FormulaError
+from mixedfx.errors import ArgumentTypeError, DataError, FormulaError
 from mixedfx.formula import ParsedFormula, build_design, evaluate_response, parse_formula
 from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.levels import as_factor, is_factor_like
@@ -33,6 +33,7 @@ from mixedfx.frame.rows import (
 )
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.validate import (
+    check_choice,
     check_column_names,
     check_design_size,
     check_finite_design,
@@ -100,26 +101,40 @@ class ModelFrame:
 
 
 def as_pandas(data: Any) -> pd.DataFrame:
-    """A pandas DataFrame from pandas, polars, Arrow or any `__dataframe__` object."""
+    """A pandas DataFrame from pandas, polars, Arrow, any `__dataframe__` object or a dict of
+    equal-length columns. A single column (a Series) is refused: a model needs the response and
+    the predictors in one frame."""
     if isinstance(data, pd.DataFrame):
         return data
+    if isinstance(data, pd.Series) or type(data).__name__ in ("Series", "ChunkedArray", "Array"):
+        raise ArgumentTypeError(
+            f"data must be a data frame holding the model's columns, got a single column "
+            f"({type(data).__module__.split('.')[0]} {type(data).__name__}); pass a frame "
+            "(e.g. series.to_frame())")
     if hasattr(data, "to_pandas"):                      # polars, pyarrow
-        return data.to_pandas()
-    if hasattr(data, "__arrow_c_stream__") and hasattr(pd.DataFrame, "from_arrow"):
+        out = data.to_pandas()
+    elif hasattr(data, "__arrow_c_stream__") and hasattr(pd.DataFrame, "from_arrow"):
         try:
-            return pd.DataFrame.from_arrow(data)        # Arrow PyCapsule (needs pyarrow)
+            out = pd.DataFrame.from_arrow(data)         # Arrow PyCapsule (needs pyarrow)
         except ImportError:
-            pass
-    if hasattr(data, "__dataframe__"):
+            out = None
+    else:
+        out = None
+    if out is None and hasattr(data, "__dataframe__"):
         with warnings.catch_warnings():                 # deprecated in pandas 3, still works
             warnings.simplefilter("ignore")
-            return pd.api.interchange.from_dataframe(data)
-    if isinstance(data, dict):
-        return pd.DataFrame(data)
-    raise ArgumentTypeError(
-                f"data must be a pandas DataFrame (or polars / Arrow / __dataframe__ object), "
-                f"got {type(data).__name__}"
-    )
+            out = pd.api.interchange.from_dataframe(data)
+    if out is None and isinstance(data, dict):
+        try:
+            out = pd.DataFrame(data)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"data given as a dict must map column names to equal-length "
+                            f"columns ({exc})") from None
+    if not isinstance(out, pd.DataFrame):
+        raise ArgumentTypeError(
+            f"data must be a pandas DataFrame (or polars / Arrow / __dataframe__ object), "
+            f"got {type(data).__name__}")
+    return out
 
 
 def _vector_argument(value: Any, data: pd.DataFrame, what: str) -> np.ndarray | None:
@@ -292,9 +307,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     ±Inf in a used numeric column is refused, NaN / None is missing (`na_action`). NaN produced
     by a transformation (sqrt of a negative) drops the row as R's na.omit does; ±Inf in a model
     matrix (log of 0) is refused as lme4 refuses it."""
-    if na_action not in ("omit", "exclude", "fail"):
-        raise ArgumentError(f"na_action must be one of 'omit', 'exclude', 'fail', got "
-                            f"{na_action!r}")
+    check_choice(na_action, "na_action", ("omit", "exclude", "fail"))
     if not isinstance(formula, str):
         raise ArgumentTypeError("formula must be a string such as 'y ~ x + (1 | g)'")
     data = as_pandas(data)

@@ -22,6 +22,8 @@ def orthonormal_basis(X: np.ndarray, tol: float = 1e-7) -> tuple[np.ndarray, lis
     Q = np.zeros((n, p))
     keep: list[int] = []
     for j in range(p):
+        if len(keep) == n:      # the kept columns span R^n: every later column is dependent
+            break
         x = np.asarray(X[:, j], dtype=float)
         norm = np.linalg.norm(x)
         if norm == 0:

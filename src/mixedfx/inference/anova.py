@@ -29,7 +29,7 @@ from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.formula import build_design
 from mixedfx.inference.contrasts import marginal_terms
 from mixedfx.inference.fixed_anova import AnovaTable, drop1_ftests, make_table
-from mixedfx.validate import refuse_unknown_arguments
+from mixedfx.validate import refuse_unknown_arguments, short_repr
 
 if TYPE_CHECKING:
     from mixedfx.formula import RandomBar
@@ -222,10 +222,10 @@ def drop1(model: LinearMixedModel, test: str = "F", ddf: str = "Satterthwaite") 
     """Single-term deletions of the marginal fixed terms: lmerTest's F tests (`test="F"`) or
     lme4's likelihood-ratio version (`test="Chisq"`, ML fits: npar (the df of the test), AIC,
     LRT, Pr(Chi))."""
+    if not isinstance(test, str) or test.lower() not in ("f", "chisq", "lrt"):
+        raise ArgumentError(f"test must be 'F' or 'Chisq', got {short_repr(test)}")
     if test.lower() == "f":
         return drop1_ftests(model, ddf)
-    if test.lower() not in ("chisq", "lrt"):
-        raise ArgumentError("test must be 'F' or 'Chisq'")
     full = model.refit_ml()
     parsed = model.frame.formula
     bars = [_bar_text(b) for b in parsed.bars]

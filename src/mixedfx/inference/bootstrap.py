@@ -38,6 +38,7 @@ from scipy import stats
 from mixedfx.errors import ArgumentError, FitError
 from mixedfx.inference.linalg import single_threaded_blas
 from mixedfx.optimize.threads import one_blas_thread
+from mixedfx.validate import check_bool
 
 if TYPE_CHECKING:
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
@@ -243,6 +244,7 @@ def bootstrap(model: MixedModel, func: Func | None = None, nsim: int = 100,
     """lme4's `bootMer(m, FUN, nsim, seed, use.u)` for lmer and glmer fits: parametric
     bootstrap replicates of `func(refitted model)` (default `default_statistic(model)`).
     `n_jobs=-1` uses every core; the result does not depend on `n_jobs`."""
+    use_u = check_bool(use_u, "use_u")
     fn = func if func is not None else default_statistic(model)
     distributed = getattr(model, "_distributed_bootstrap", None)
     if distributed is not None:       # a Dask fit: replicates made on its cluster

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedfx.errors import ArgumentError
+from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.inference.kenward_roger import kenward_roger
 from mixedfx.inference.satterthwaite import fstat_ddf, satterthwaite_state
+from mixedfx.validate import short_repr
 
 if TYPE_CHECKING:
     from mixedfx.results.lmm_model import LinearMixedModel
@@ -31,6 +32,9 @@ F_COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
 
 def ddf_method(ddf: str) -> str:
     """Normalize a ddf name to "Satterthwaite" or "Kenward-Roger"."""
+    if not isinstance(ddf, str):
+        raise ArgumentTypeError(f"ddf must be one of 'Satterthwaite', 'Kenward-Roger' (or 'none' "
+                                f"in summary), got {short_repr(ddf)}")
     key = ddf.lower()
     if key not in DDF_METHODS:
         raise ArgumentError(f"ddf must be 'Satterthwaite' or 'Kenward-Roger', got {ddf!r}")

@@ -87,6 +87,14 @@ class _Profiler:
                  lower: np.ndarray, upper: np.ndarray, base: float, *, alphamax: float = 0.01,
                  maxpts: int = 100, delta_cutoff: float = 1 / 8, maxmult: float = 10.0,
                  devtol: float = 1e-9, devmatchtol: float = 1e-5) -> None:
+        from mixedfx.validate import check_number, check_positive_int
+
+        alphamax = check_number(alphamax, "alphamax", 0.0, 1.0)
+        maxpts = check_positive_int(maxpts, "maxpts")
+        delta_cutoff = check_number(delta_cutoff, "delta_cutoff", 0.0)
+        maxmult = check_number(maxmult, "maxmult", 1.0, low_open=False)
+        devtol = check_number(devtol, "devtol", 0.0, low_open=False)
+        devmatchtol = check_number(devmatchtol, "devmatchtol", 0.0, low_open=False)
         self.dd = dd
         self.opt = np.asarray(opt, dtype=float)
         self.names = list(names)

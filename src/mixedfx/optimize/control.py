@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.validate import refuse_unknown_arguments
 
 OPTIMIZERS = ("bobyqa", "nelder_mead", "cobyla", "sbplx")
 
@@ -121,3 +122,7 @@ class Control:
                 )
             return cls(**control)
         raise ArgumentTypeError("control must be a mixedfx.optimize.Control, a dict or None")
+
+
+# Control(maxfun=...) names the unknown field (ArgumentTypeError), not a bare TypeError
+Control.__init__ = refuse_unknown_arguments(Control.__init__)  # type: ignore[method-assign]

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mixedfx.validate import check_number
+
 if TYPE_CHECKING:
     from mixedfx.optimize.control import Control
 
@@ -26,6 +28,7 @@ SINGULAR_MESSAGE = ("boundary (singular) fit: a variance is estimated at 0 or a 
 
 def is_singular(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-4) -> bool:
     """lme4's `isSingular`: any θ with lower bound 0 below `tol`."""
+    tol = check_number(tol, "tol", 0.0, low_open=False)
     theta = np.asarray(theta)
     return bool(np.any(theta[np.asarray(lower) == 0] < tol))
 

@@ -30,6 +30,7 @@ from scipy.linalg import solve_triangular
 
 from mixedfx.errors import ArgumentError
 from mixedfx.residual.form import StructureForm, parse_form
+from mixedfx.validate import refuse_unknown_arguments
 
 
 @dataclass(frozen=True)
@@ -256,21 +257,25 @@ def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
+@refuse_unknown_arguments
 def cor_ar1(form: str | None = None) -> CorStruct:
     """nlme's `corAR1(form = ~ t | g)`: AR(1) over integer times t within groups g."""
     return CorStruct("corAR1", parse_form(form, "cor_ar1"))
 
 
+@refuse_unknown_arguments
 def cor_car1(form: str | None = None) -> CorStruct:
     """nlme's `corCAR1(form = ~ t | g)`: continuous-time AR(1), Corr = φ^|Δt|."""
     return CorStruct("corCAR1", parse_form(form, "cor_car1"))
 
 
+@refuse_unknown_arguments
 def cor_comp_symm(form: str | None = None) -> CorStruct:
     """nlme's `corCompSymm(form = ~ 1 | g)`: one common within-group correlation ρ."""
     return CorStruct("corCompSymm", parse_form(form, "cor_comp_symm"))
 
 
+@refuse_unknown_arguments
 def cor_symm(form: str | None = None) -> CorStruct:
     """nlme's `corSymm(form = ~ t | g)`: a general correlation matrix over the times t."""
     return CorStruct("corSymm", parse_form(form, "cor_symm"))

@@ -20,6 +20,7 @@ import pandas as pd
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.grouping import value_labels
 from mixedfx.residual.form import StructureForm, parse_form
+from mixedfx.validate import refuse_unknown_arguments
 
 
 def strata_in_order(labels: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -196,12 +197,14 @@ class BoundCovariateVar(BoundVarFunc):
         return pd.Series(np.asarray(par, dtype=float), index=index, name=self.func.name)
 
 
+@refuse_unknown_arguments
 def var_ident(form: str = "~ 1") -> VarFunc:
     """nlme's `varIdent(form = ~ 1 | g)`: one residual SD per stratum of g (the first
     stratum, in the order the sorted data meet them, is the reference with ratio 1)."""
     return VarFunc("varIdent", parse_form(form, "var_ident"))
 
 
+@refuse_unknown_arguments
 def var_power(form: str = "~ fitted") -> VarFunc:
     """nlme's `varPower(form = ~ v)`: residual SD σ|v|^δ (`"~ v | g"`: one δ per stratum)."""
     if form.replace(" ", "") in ("~fitted", "~fitted(.)"):
@@ -210,6 +213,7 @@ def var_power(form: str = "~ fitted") -> VarFunc:
     return VarFunc("varPower", parse_form(form, "var_power"))
 
 
+@refuse_unknown_arguments
 def var_exp(form: str = "~ fitted") -> VarFunc:
     """nlme's `varExp(form = ~ v)`: residual SD σ exp(δ v) (`"~ v | g"`: one δ per stratum)."""
     if form.replace(" ", "") in ("~fitted", "~fitted(.)"):

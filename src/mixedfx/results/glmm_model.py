@@ -209,9 +209,12 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         """Responses simulated from the fitted model, shape (nobs, nsim): new random effects
         (or the fitted ones with `use_u`), then the family's distribution. Binomial: 0/1 for
         0/1 data, successes for cbind responses, proportions with trials as weights."""
-        from mixedfx.validate import check_positive_int
+        from mixedfx.validate import check_bool, check_design_size, check_positive_int
 
         nsim = check_positive_int(nsim, "nsim")
+        check_design_size(self.nobs, nsim, f"simulate(nsim={nsim})'s result",
+                          "simulate in smaller batches of nsim")
+        use_u = check_bool(use_u, "use_u")
         rng = check_seed(seed)
         out = np.empty((self.nobs, nsim))
         templates = self._templates()

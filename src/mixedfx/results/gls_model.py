@@ -169,8 +169,9 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
 
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """t intervals of the coefficients (nlme's `intervals(m, which = "coef")`)."""
-        if not 0 < level < 1:
-            raise ArgumentError("level must be between 0 and 1")
+        from mixedfx.validate import check_level
+
+        level = check_level(level)
         q = stats.t.ppf(0.5 + level / 2, self.df_residual)
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         return pd.DataFrame({"lower": self.beta - q * se, "upper": self.beta + q * se},

@@ -188,9 +188,12 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
 
         y* = Xβ + Z Λ u* + ε*, u* ~ N(0, σ²I) (or the fitted u when `use_u`), ε* ~ N(0, σ²/w).
         """
-        from mixedfx.validate import check_positive_int
+        from mixedfx.validate import check_bool, check_design_size, check_positive_int
 
         nsim = check_positive_int(nsim, "nsim")
+        check_design_size(self.nobs, nsim, f"simulate(nsim={nsim})'s result",
+                          "simulate in smaller batches of nsim")
+        use_u = check_bool(use_u, "use_u")
         rng = check_seed(seed)
         n = self.nobs
         base = self._linear_predictor(include_random=use_u)
@@ -258,7 +261,7 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         from mixedfx.inference.contest import ddf_method
         from mixedfx.results.summary import LmmSummary
 
-        plain = ddf is None or ddf.lower() in ("none", "lme4")
+        plain = ddf is None or (isinstance(ddf, str) and ddf.lower() in ("none", "lme4"))
         return LmmSummary(self, ddf=None if plain else ddf_method(ddf), correlation=correlation)
 
     def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:

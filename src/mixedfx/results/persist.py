@@ -7,7 +7,9 @@ fit needs to rebuild itself — the rows it used, its call and its estimates:
 * `meta.json` — a uint8 array holding UTF-8 JSON: `format` ("mixedfx-fit"), `version`
   (FORMAT_VERSION), `mixedfx_version`, `kind` ("lmer", "glmer", "gls", "lm", "glm" or "mmrm"),
   `formula`, `nobs`, `columns` (per model-frame column: `name`, `kind` in
-  float/int/bool/str/category, `categories` and `ordered` for categories), `data_name`,
+  float/int/bool/str/category/datetime, `categories` and `ordered` for categories, `unit`
+  and `tz` for datetimes, stored as integer ticks; a column of any other type is refused
+  at save rather than stored as text), `data_name`,
   `n_dropped`, `offset_column`, `weights` / `offset` (whether those arrays are stored),
   `messages` (the fit's warnings) and per kind: `REML`, `residual` (the nlme variance function
   and correlation structure: nlme name and form), `criterion`, `sigma`, `control` (every `Control`
@@ -80,9 +82,22 @@ def _column_arrays(df: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, np
         elif pd.api.types.is_numeric_dtype(s.dtype):
             entry["kind"] = "float"
             arr = s.to_numpy(dtype=float)
-        else:
+        elif isinstance(s.dtype, pd.DatetimeTZDtype) or \
+                pd.api.types.is_datetime64_dtype(s.dtype):
+            # a datetime grouping column keeps its type: integer ticks of its unit, time zone
+            unit = np.datetime_data(s.dtype.base if hasattr(s.dtype, "base") else s.dtype)[0]
+            entry.update(kind="datetime", unit=unit,
+                         tz=None if s.dt.tz is None else str(s.dt.tz))
+            arr = np.asarray(s.array.asi8, dtype=np.int64)
+        elif pd.api.types.is_string_dtype(s.dtype) and all(isinstance(v, str) for v in s):
             entry["kind"] = "str"
-            arr = np.array([str(v) for v in s], dtype=str)
+            arr = np.array(s.tolist(), dtype=str)
+        else:
+            raise DataError(
+                f"cannot save the model: column {str(name)!r} is a {s.dtype} column holding "
+                f"{', '.join(sorted({type(v).__name__ for v in s}))} values, which a model "
+                "file cannot keep with their type; convert it (e.g. to strings or a "
+                "categorical) before fitting")
         meta.append(entry)
         arrays[f"col/{i}"] = arr
     return meta, arrays

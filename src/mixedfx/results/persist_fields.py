@@ -119,8 +119,21 @@ def column_specs(meta: Fields) -> list[dict[str, Any]]:
         if name in names:
             raise meta.fail(f"field 'columns[{i}].name' repeats the column {name!r}")
         names.add(name)
-        kind = c.text("kind", choices=("float", "int", "bool", "str", "category"))
+        kind = c.text("kind", choices=("float", "int", "bool", "str", "category", "datetime"))
         spec: dict[str, Any] = {"name": name, "kind": kind}
+        if kind == "datetime":
+            unit = c.text("unit", choices=("s", "ms", "us", "ns"))
+            tz = c.text("tz", optional=True)
+            if tz is not None:
+                try:
+                    pd.DatetimeTZDtype(unit, tz)
+                except Exception:
+                    raise meta.fail(f"field 'columns[{i}].tz' is not a time zone: "
+                                    f"{tz[:40]!r}") from None
+            spec.update(unit=unit, tz=tz)
+            c.only({"name", "kind", "unit", "tz"})
+            out.append(spec)
+            continue
         if kind == "category":
             cats = c.items("categories")
             if not all(type(v) in (int, float, str) for v in cats) or \
@@ -216,7 +229,7 @@ class Loader:
         """The stored rows as a DataFrame, prior weights and total offset."""
         data = {}
         for i, c in enumerate(column_specs(self.meta)):
-            kind = {"category": "int"}.get(c["kind"], c["kind"])
+            kind = {"category": "int", "datetime": "int"}.get(c["kind"], c["kind"])
             arr = self.r.read(f"col/{i}", (self.n,), kind, f"col/{i} ({c['name']})")
             if c["kind"] == "category":
                 if np.any(arr < -1) or np.any(arr >= len(c["categories"])):
@@ -227,6 +240,10 @@ class Loader:
                                              if any(isinstance(v, str) for v in
                                                     c["categories"]) else None),
                     ordered=c["ordered"])
+            elif c["kind"] == "datetime":
+                stamps = pd.Series(arr.view(f"M8[{c['unit']}]"))
+                data[c["name"]] = stamps if c["tz"] is None else \
+                    stamps.dt.tz_localize("UTC").dt.tz_convert(c["tz"])
             elif c["kind"] == "str":
                 data[c["name"]] = pd.Series(arr.tolist(), dtype=object)
             else:

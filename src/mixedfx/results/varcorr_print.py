@@ -15,6 +15,7 @@ import numpy as np
 from mixedfx.errors import ArgumentError
 from mixedfx.results.rformat import format_real, print_matrix, r_round
 from mixedfx.results.varcorr import TermCovariance
+from mixedfx.validate import check_positive_int
 
 COMPONENTS = ("Variance", "Std.Dev.")
 
@@ -24,11 +25,15 @@ class VarCorrTable:
 
     def __init__(self, covs: list[TermCovariance], sigma: float | None,
                  comp: Sequence[str] = ("Std.Dev.",), digits: int = 5) -> None:
+        if not isinstance(comp, (str, list, tuple)):
+            raise ArgumentError(f"comp must be one or more of {', '.join(COMPONENTS)}, got "
+                                f"{type(comp).__name__}")
         comp = [comp] if isinstance(comp, str) else list(comp)
         bad = [c for c in comp if c not in COMPONENTS]
         if bad or not comp:
             raise ArgumentError(f"comp must name 'Variance' and/or 'Std.Dev.', got {comp!r}")
-        self.covs, self.sigma, self.comp, self.digits = covs, sigma, comp, int(digits)
+        digits = check_positive_int(digits, "digits")
+        self.covs, self.sigma, self.comp, self.digits = covs, sigma, comp, digits
 
     def __str__(self) -> str:
         groups, names, sds = [], [], []

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.validate import check_bool, check_number, short_repr
 
 _DEFAULT: Any = "Satterthwaite (default)"
 EFFECTS = ("fixed", "ran_pars", "ran_vals", "ran_coefs")
@@ -35,6 +36,9 @@ def _is_lmm(model: Any) -> bool:
 
 
 def _check_effects(effects: str | Iterable[str]) -> list[str]:
+    if not isinstance(effects, (str, list, tuple)):
+        raise ArgumentTypeError(f"effects must be one of {', '.join(map(repr, EFFECTS))} or a "
+                                f"list of them, got {short_repr(effects)}")
     eff = [effects] if isinstance(effects, str) else list(effects)
     unknown = [e for e in eff if e not in EFFECTS]
     if unknown or not eff:
@@ -156,8 +160,6 @@ def tidy(model: Any, effects: str | Iterable[str] = ("fixed", "ran_pars"),
     applies to LMMs. `conf_method`: "Wald", "profile" or "boot" (extra keyword arguments, e.g.
     `nsim`, `seed`, go to `confint`). `exponentiate` reports exp(β̂) with SE exp(β̂)·SE.
     """
-    from mixedfx.validate import check_bool, check_number
-
     conf_int = check_bool(conf_int, "conf_int")
     exponentiate = check_bool(exponentiate, "exponentiate")
     conf_level = check_number(conf_level, "conf_level", 0.0, 1.0)
