@@ -290,8 +290,8 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("simulate use_u as a string", lambda: M.simulate(use_u="yes"), ArgumentTypeError,
      "use_u must be True or False, got 'yes' (str)"),
     ("bootstrap with an unknown keyword", lambda: M.bootstrap(nsim=2, type="parametric"),
-     ArgumentTypeError, "bootstrap got an unexpected keyword argument 'type'; it accepts: "
-     "model, func, nsim, seed, n_jobs, use_u"),
+     ArgumentTypeError, "bootstrap() got an unexpected keyword argument 'type'; it accepts: "
+     "func, nsim, seed, n_jobs, use_u"),
     ("profile alphamax as a string", lambda: M.profile(alphamax="a"), ArgumentTypeError,
      "alphamax must be a number, got 'a' (str)"),
     ("profile with no points", lambda: M.profile(maxpts=0), ArgumentError,

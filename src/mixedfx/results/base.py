@@ -346,8 +346,7 @@ class MixedModelBase(Saveable, ModelConveniences):
         from mixedfx.inference.bootstrap import bootstrap
         from mixedfx.validate import check_keywords, check_positive_int
 
-        check_keywords(kwargs, bootstrap, "bootstrap()",
-                       skip=("model", "func", "nsim", "seed", "n_jobs"))
+        check_keywords(kwargs, bootstrap, "bootstrap()", skip=("model",))
         nsim = check_positive_int(nsim, "nsim")
         n_jobs = check_positive_int(n_jobs, "n_jobs")
         return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
