@@ -272,3 +272,19 @@ def test_ml_dispersion_degenerate_gamma_stays_bounded(monkeypatch: pytest.Monkey
         else:
             assert np.isfinite(m.loglik) and np.all(np.isfinite(m.theta))
     assert evaluations[0] < 80_000, evaluations[0]
+
+
+def test_optimizer_info_names_the_optimizer_of_each_stage(tmp_path) -> None:
+    """optimizer_info reports the optimizers the two stages ran (it said 'bobyqa + bobyqa'
+    whatever control chose), also after a save / load round trip."""
+    d = mfx.datasets.load("cbpp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nm = mfx.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", d,
+                       family="binomial", control={"optimizer": "nelder_mead"})
+        stage1 = mfx.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", d,
+                           family="binomial", nAGQ=0)
+    assert nm.optimizer_info["optimizer"] == "nelder_mead + nelder_mead"
+    assert stage1.optimizer_info["optimizer"] == "bobyqa"
+    loaded = mfx.load(nm.save(tmp_path / "nm.npz"))
+    assert loaded.optimizer_info["optimizer"] == "nelder_mead + nelder_mead"

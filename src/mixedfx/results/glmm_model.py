@@ -152,8 +152,8 @@ class GeneralizedLinearMixedModel(MixedModelBase):
 
     @property
     def optimizer_info(self) -> dict[str, Any]:
-        s2 = self._fit.stage2
-        return {"optimizer": "bobyqa" if s2 is None else "bobyqa + bobyqa",
+        s1, s2 = self._fit.stage1, self._fit.stage2
+        return {"optimizer": s1.optimizer if s2 is None else f"{s1.optimizer} + {s2.optimizer}",
                 "evaluations": self._fit.stage1.evaluations + (s2.evaluations if s2 else 0),
                 "converged": self._fit.stage1.converged and (s2 is None or s2.converged),
                 "messages": list(self._fit.messages)}
