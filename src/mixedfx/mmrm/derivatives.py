@@ -22,6 +22,18 @@ from mixedfx.mmrm.us_derivatives import us_hessian, us_hessian_contracted, us_ja
 _H = 1e-20
 
 
+def complex_step_jacobian(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray
+                          ) -> np.ndarray:
+    """∂fn/∂x_k for each k, stacked on a leading axis: Im fn(x + i·h·e_k) / h with
+    h = 1e-20 (exact to rounding for a real-analytic fn)."""
+    out = []
+    for k in range(len(x)):
+        z = x.astype(complex)
+        z[k] += 1j * _H
+        out.append(fn(z).imag / _H)
+    return np.array(out)
+
+
 class SigmaMap:
     """Σ(θ) per block for one structure, number of visits and number of groups."""
 
@@ -60,12 +72,7 @@ class SigmaMap:
 
     def _group_jac(self, fn: Callable[[np.ndarray], np.ndarray], th: np.ndarray
                    ) -> np.ndarray:
-        out = []
-        for k in range(len(th)):
-            z = th.astype(complex)
-            z[k] += 1j * _H
-            out.append(fn(z).imag / _H)
-        return np.array(out)
+        return complex_step_jacobian(fn, th)
 
     def group_jacobian(self, theta: np.ndarray, g: int) -> np.ndarray:
         """∂Σ_g/∂θ_k of group g's m × m Σ (non-spatial), (k, m, m)."""

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.mmrm.derivatives import complex_step_jacobian
+
 
 def adjusted_vcov(phi: np.ndarray, W: np.ndarray, P: np.ndarray, WQ: np.ndarray
                   ) -> np.ndarray:
@@ -87,11 +89,7 @@ def sas_second_order(fit: Any, blocks: list[Any]) -> np.ndarray:
     for g in range(smap.n_groups):
         th = st.theta[smap.group_slice(g)]
         psi = psi_of(structure, sigma_theta(th), m).real
-        J = np.empty((len(psi), len(th)))
-        for k in range(len(th)):
-            z = th.astype(complex)
-            z[k] += 1e-20j
-            J[:, k] = psi_of(structure, sigma_theta(z), m).imag / 1e-20
+        J = complex_step_jacobian(lambda z: psi_of(structure, sigma_theta(z), m), th).T
         Wg = fit.theta_vcov[smap.group_slice(g), smap.group_slice(g)]
         D_by_group.append((psi, J @ Wg @ J.T))
     out = np.zeros((p, p))
@@ -114,12 +112,7 @@ def sas_second_order(fit: Any, blocks: list[Any]) -> np.ndarray:
 def _weighted_second(fn: Any, psi: np.ndarray, W: np.ndarray) -> np.ndarray:
     """Σ_kl W_kl ∂²fn/∂ψ_k∂ψ_l (complex step in k, central difference in l)."""
     def jac(x: np.ndarray) -> np.ndarray:
-        out = []
-        for k in range(len(x)):
-            z = x.astype(complex)
-            z[k] += 1e-20j
-            out.append(fn(z).imag / 1e-20)
-        return np.array(out)
+        return complex_step_jacobian(fn, x)
     total = 0.0
     for ell in range(len(psi)):
         d = 1e-5 * max(1.0, abs(psi[ell]))

@@ -25,6 +25,7 @@ import pandas as pd
 from mixedfx.errors import DataError
 from mixedfx.formula import evaluate_response
 from mixedfx.frame.model_frame import as_pandas
+from mixedfx.mmrm.derivatives import complex_step_jacobian
 from mixedfx.mmrm.structures import spatial_sigma
 
 if TYPE_CHECKING:
@@ -73,12 +74,7 @@ def _kackar_harville(model: MmrmModel, g: int, where: np.ndarray, scale: np.ndar
     def gain(t: np.ndarray) -> np.ndarray:
         S = _sigma(model, t, where) / scale
         return S[np.ix_(im, io)] @ np.linalg.inv(S[np.ix_(io, io)])
-    dK = []
-    for k in range(len(th)):
-        z = th.astype(complex)
-        z[k] += 1e-20j
-        dK.append(gain(z).imag / 1e-20)
-    dK = np.array(dK)                                          # (k, m, o)
+    dK = complex_step_jacobian(gain, th)                       # (k, m, o)
     Soo = (_sigma(model, th, where) / scale)[np.ix_(io, io)]
     return 2.0 * np.einsum("kl,kmo,op,lmp->m", W, dK, Soo, dK)
 
