@@ -1,0 +1,26 @@
+"""Build the compiled kernels of mixedfx.
+
+The kernels are plain C against the CPython API only: arrays cross the boundary through the
+buffer protocol, so no NumPy headers are needed at build time and one build serves every NumPy
+the package supports. `-ffp-contract=off` keeps the compiler from fusing a*b+c into one
+rounding, so a kernel gives the same bits whichever x86 machine built the wheel. Everything
+else about the package is declared in pyproject.toml.
+
+Each kernel is one extension module ``mixedfx._native.<name>`` built from
+``src/mixedfx/_native/<name>.c``; `mixedfx.native.kernel(name)` loads it.
+"""
+
+from setuptools import Extension, setup
+
+# (extension name, C sources); one line per kernel
+KERNELS: list[tuple[str, list[str]]] = [
+]
+
+COMPILE_ARGS = ["-O2", "-ffp-contract=off", "-fno-math-errno", "-std=c99"]
+
+setup(
+    ext_modules=[
+        Extension(name, sources, extra_compile_args=COMPILE_ARGS)
+        for name, sources in KERNELS
+    ],
+)

@@ -1,0 +1,1 @@
+"""The compiled C kernels (built by setup.py; loaded through `mixedfx.native`)."""
