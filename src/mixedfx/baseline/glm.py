@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.baseline.base import FixedEffectsModel, baseline_frame
 from mixedfx.baseline.base import data_name as data_name_of
@@ -25,7 +24,10 @@ from mixedfx.errors import ArgumentError
 from mixedfx.families import Family, family_from
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.response import GlmResponse, encode_response
+from mixedfx.lazy import lazy_module
 from mixedfx.validate import refuse_unknown_arguments
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 class IrlsResult:

@@ -15,9 +15,11 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.errors import ArgumentError
+from mixedfx.lazy import lazy_module
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 def default_nclass(n: int) -> int:

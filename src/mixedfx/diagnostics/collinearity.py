@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.errors import ArgumentError
 from mixedfx.inference.contrasts import fixed_terms, term_columns
+from mixedfx.lazy import lazy_module
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 def vif(model: Any, ci: float = 0.95) -> pd.DataFrame:

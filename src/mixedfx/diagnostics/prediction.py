@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.errors import ArgumentError
+from mixedfx.lazy import lazy_module
 from mixedfx.results.predict import fixed_matrix, prepare_newdata
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 def predict_se(model: Any, newdata: object = None, re_form: str | None = None,

@@ -20,9 +20,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from mixedfx.errors import ArgumentError
+from mixedfx.lazy import lazy_module
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 P_ADJUST = ("holm", "hochberg", "hommel", "bonferroni", "BH", "BY", "fdr", "none")
 METHODS = ("sidak", "tukey", "scheffe", *P_ADJUST)

@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.effects.design import Predictors, family_of, model_matrix, parse_focal, predictors
 from mixedfx.errors import ArgumentError
+from mixedfx.lazy import lazy_module
 from mixedfx.validate import refuse_unknown_arguments
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 def nice(x: float) -> float:

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.effects.adjust import adjust_family, match_adjust
 from mixedfx.effects.design import (
@@ -45,7 +44,10 @@ from mixedfx.effects.design import (
 )
 from mixedfx.effects.response_scale import response_scale
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.lazy import lazy_module
 from mixedfx.validate import refuse_unknown_arguments
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 LMER_DF = {"kenward-roger": "Kenward-Roger", "kenward_roger": "Kenward-Roger",
            "kr": "Kenward-Roger", "satterthwaite": "Satterthwaite",

@@ -12,10 +12,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special, stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError, did_you_mean
 from mixedfx.families.links import Link, link_from
+from mixedfx.lazy import lazy_module
+
+special = lazy_module("scipy.special")  # scipy.special costs ~50 ms at import; only needed here
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 def _ylogy(y: np.ndarray, mu: np.ndarray) -> np.ndarray:

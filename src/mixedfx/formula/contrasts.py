@@ -1,7 +1,8 @@
-"""Contrast matrices with R's defaults, computed by formulaic.
+"""Contrast matrices with R's defaults.
 
 * unordered factors: ``contr.treatment`` (first level is the reference; columns are
-  named by the remaining levels, so ``sex`` gives ``sexM``);
+  named by the remaining levels, so ``sex`` gives ``sexM``): the identity matrix without its
+  first column, built here directly;
 * ordered factors: ``contr.poly`` (orthonormal polynomials on 1..k; columns
   ``.L``, ``.Q``, ``.C``, ``^4``, ...).  formulaic's ``PolyContrasts`` agrees with R's
   ``contr.poly`` to about 1e-15.
@@ -12,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from formulaic.transforms.contrasts import PolyContrasts, TreatmentContrasts
 
 from mixedfx.errors import ArgumentError
+from mixedfx.lazy import lazy_module
+
+# formulaic costs ~80 ms at import; only needed here for contr.poly (ordered factors)
+formulaic_contrasts = lazy_module("formulaic.transforms.contrasts")
 
 __all__ = ["contrast_matrix", "poly_contrast_names"]
 
@@ -42,7 +46,7 @@ def contrast_matrix(
         )
     labels = [str(v) for v in levels]
     if ordered:
-        coding = PolyContrasts().get_coding_matrix(labels, reduced_rank=True)
+        coding = formulaic_contrasts.PolyContrasts().get_coding_matrix(labels, reduced_rank=True)
         return np.asarray(coding, dtype=float), poly_contrast_names(k), "contr.poly"
-    coding = TreatmentContrasts().get_coding_matrix(labels, reduced_rank=True)
-    return np.asarray(coding, dtype=float), labels[1:], "contr.treatment"
+    # contr.treatment: row i codes level i; level 1 (the reference) is all zeros.
+    return np.eye(k)[:, 1:], labels[1:], "contr.treatment"

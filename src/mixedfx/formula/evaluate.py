@@ -21,11 +21,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from formulaic.transforms import center as _ft_center
-from formulaic.transforms import poly as _ft_poly
-from formulaic.transforms import scale as _ft_scale
 
 from mixedfx.errors import ArgumentTypeError, DataError
+from mixedfx.lazy import lazy_module
 
 from .errors import FormulaError, NewLevelError
 from .functions import FUNCTIONS
@@ -33,6 +31,9 @@ from .nodes import BinOp, Call, Kw, Name, Node, Num, Paren, Str, UnaryOp, depars
 from .rnames import format_level, r_sort_levels
 
 __all__ = ["Variable", "column_kind", "evaluate_numeric", "make_variable"]
+
+# formulaic costs ~80 ms at import; only needed here for scale(), center() and poly()
+transforms = lazy_module("formulaic.transforms")
 
 _MATH = {
     "log2": np.log2,
@@ -148,7 +149,7 @@ def _eval(node: Node, data: pd.DataFrame, states: dict[Node, dict[str, Any]], n:
             return _MATH[node.func](args[0])
         if node.func in ("scale", "center"):
             state = states.setdefault(node, {})
-            fn = _ft_scale if node.func == "scale" else _ft_center
+            fn = transforms.scale if node.func == "scale" else transforms.center
             out = np.asarray(fn(np.asarray(args[0], dtype=float), _state=state), dtype=float)
             return out.reshape(-1)
         raise FormulaError(f"{node.func}() cannot be used inside an expression: {deparse(node)}")
@@ -192,7 +193,7 @@ class Variable:
                 raise FormulaError(
                     f"{self.label}: 'degree' must be less than number of unique points"
                 )
-            out = np.asarray(_ft_poly(x, degree, _state=state), dtype=float)
+            out = np.asarray(transforms.poly(x, degree, _state=state), dtype=float)
             return out.reshape(len(data), degree)
         return evaluate_numeric(node, data, self.states).reshape(-1, 1)
 

@@ -16,9 +16,12 @@ import math
 import warnings
 
 import numpy as np
-from scipy import optimize, special
 
 from mixedfx.errors import FitError
+from mixedfx.lazy import lazy_module
+
+optimize = lazy_module("scipy.optimize")  # scipy.optimize costs ~0.1 s at import; only needed here
+special = lazy_module("scipy.special")  # scipy.special costs ~50 ms at import; only needed here
 
 
 def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 20,

@@ -23,17 +23,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.formula import build_design
 from mixedfx.inference.contrasts import marginal_terms
 from mixedfx.inference.fixed_anova import AnovaTable, drop1_ftests, make_table
+from mixedfx.lazy import lazy_module
 from mixedfx.validate import refuse_unknown_arguments, short_repr
 
 if TYPE_CHECKING:
     from mixedfx.formula import RandomBar
     from mixedfx.results.lmm_model import LinearMixedModel
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 LRT_COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
 

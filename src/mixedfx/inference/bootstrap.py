@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.errors import ArgumentError, FitError
 from mixedfx.inference.linalg import single_threaded_blas
+from mixedfx.lazy import lazy_module
 from mixedfx.optimize.threads import one_blas_thread
 from mixedfx.validate import check_bool
 
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from mixedfx.results.lmm_model import LinearMixedModel
 
     MixedModel = LinearMixedModel | GeneralizedLinearMixedModel
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 Func = Callable[[Any], Any]
 

@@ -15,15 +15,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.inference.kenward_roger import kenward_roger
 from mixedfx.inference.satterthwaite import fstat_ddf, satterthwaite_state
+from mixedfx.lazy import lazy_module
 from mixedfx.validate import short_repr
 
 if TYPE_CHECKING:
     from mixedfx.results.lmm_model import LinearMixedModel
+
+# stdtr / fdtrc are what scipy.stats' t.sf / f.sf evaluate, without importing scipy.stats
+special = lazy_module("scipy.special")  # ~50 ms at import (scipy.stats ~0.4 s); only here
 
 DDF_METHODS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger",
                "kenward_roger": "Kenward-Roger", "kr": "Kenward-Roger"}
@@ -64,7 +67,7 @@ def contest1d(model: LinearMixedModel, contrast: np.ndarray, ddf: str = "Sattert
     se = float(np.sqrt(var))
     t = centre / se
     return {"Estimate": est, "Std. Error": se, "df": df, "t value": t,
-            "Pr(>|t|)": float(2.0 * stats.t.sf(abs(t), df))}
+            "Pr(>|t|)": float(2.0 * special.stdtr(df, -abs(t)))}
 
 
 def coefficient_table(model: LinearMixedModel, ddf: str = "Satterthwaite") -> pd.DataFrame:
@@ -80,7 +83,7 @@ def _ftable(F: float, ndf: float, ddf: float, sigma: float, scale: float = 1.0
     ms = F * sigma**2
     Fv = F * scale
     return {"Sum Sq": ms * ndf, "Mean Sq": ms, "NumDF": ndf, "DenDF": ddf, "F value": Fv,
-            "Pr(>F)": float(stats.f.sf(Fv, ndf, ddf))}
+            "Pr(>F)": float(special.fdtrc(ndf, ddf, Fv))}
 
 
 def contest_md(model: LinearMixedModel, L: np.ndarray, ddf: str = "Satterthwaite",

@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
+from mixedfx.lazy import lazy_module
 
 if TYPE_CHECKING:
     from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
     from mixedfx.results.lmm_model import LinearMixedModel
 
     MixedModel = LinearMixedModel | GeneralizedLinearMixedModel
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 def wald_confint(model: MixedModel, level: float = 0.95) -> pd.DataFrame:

@@ -15,7 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import CubicSpline
+
+from mixedfx.lazy import lazy_module
+
+interpolate = lazy_module("scipy.interpolate")  # ~0.1 s at import (scipy.spatial, ...); only here
 
 
 class SplineError(ValueError):
@@ -54,7 +57,7 @@ def interp_spline(x: np.ndarray, y: np.ndarray) -> PolySpline:
         raise SplineError("must have at least 'ord'=4 points")
     if np.any(np.diff(x) == 0):
         raise SplineError("values of 'x' must be distinct")
-    cs = CubicSpline(x, y, bc_type="natural")
+    cs = interpolate.CubicSpline(x, y, bc_type="natural")
     coef = np.column_stack([y, cs(x, 1), cs(x, 2) / 2.0, cs(x, 3) / 6.0])
     coef[0, 2] = coef[-1, 2] = 0.0
     return PolySpline(knots=x, coef=coef)

@@ -12,15 +12,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.errors import ArgumentError
+from mixedfx.lazy import lazy_module
 from mixedfx.mmrm.design import MmrmDesign
 from mixedfx.mmrm.fit import MmrmFit
 from mixedfx.mmrm.inference import MmrmInference
 from mixedfx.mmrm.structures import spatial_sigma
 from mixedfx.results.persist import Saveable
 from mixedfx.validate import check_level
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 class MmrmModel(Saveable):

@@ -10,7 +10,10 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats
+
+from mixedfx.lazy import lazy_module
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 INSTALL_HINT = ("plotting needs the package matplotlib, which is not installed: "
                 "pip install matplotlib (or, installing mixedfx from PyPI, "

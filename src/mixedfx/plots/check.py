@@ -25,13 +25,15 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from mixedfx.diagnostics.binned import performance_binned_residuals
 from mixedfx.diagnostics.leverage import leverage, standardized_residuals
 from mixedfx.errors import ArgumentError
+from mixedfx.lazy import lazy_module
 from mixedfx.plots._mpl import GREY, MODEL, POINT, draw_qq, marker_size, style, subplots
 from mixedfx.plots.residuals import binned_response, residuals_fitted, scale_location
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 COOK_LEVELS = (0.5, 1.0)
 DISCRETE = ("binomial", "poisson", "negative.binomial")

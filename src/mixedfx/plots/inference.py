@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.errors import ArgumentError
+from mixedfx.lazy import lazy_module
 from mixedfx.plots._mpl import GREY, MODEL, POINT, style, subplots
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
 

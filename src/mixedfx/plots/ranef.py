@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.errors import ArgumentError
+from mixedfx.lazy import lazy_module
 from mixedfx.plots._mpl import (
     GREY,
     MODEL,
@@ -28,6 +28,8 @@ from mixedfx.plots._mpl import (
     subplots,
     thin_labels,
 )
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 def _check_level(level: float) -> float:

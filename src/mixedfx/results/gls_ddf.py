@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.errors import ArgumentError
+from mixedfx.lazy import lazy_module
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 DDF = {"residual": "Residual", "df.error": "Residual", "satterthwaite": "Satterthwaite",
        "kenward-roger-linear": "Kenward-Roger-Linear", "kenward-roger": "Kenward-Roger"}

@@ -11,16 +11,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.linalg import solve_triangular
 
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.gls_engine.fit import GlsFit, fit_gls
+from mixedfx.lazy import lazy_module
 from mixedfx.optimize import Control
 from mixedfx.results.gls_ddf import GlsDdfMethods
 from mixedfx.results.persist import Saveable
 from mixedfx.results.residual_structures import ResidualStructureAccess, structure_lines
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):

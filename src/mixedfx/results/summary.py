@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.frame.rows import used_rows
+from mixedfx.lazy import lazy_module
 from mixedfx.results.rformat import (
     abbreviate,
     convergence_footer,
@@ -25,6 +25,8 @@ from mixedfx.results.varcorr import TermCovariance
 
 if TYPE_CHECKING:
     from mixedfx.results.lmm_model import LinearMixedModel
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 DIGITS = 4          # lme4: max(3, getOption("digits") - 3)
 COR_MAX = 12        # lme4.summary.cor.max

@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.lazy import lazy_module
 from mixedfx.validate import check_bool, check_number, short_repr
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 _DEFAULT: Any = "Satterthwaite (default)"
 EFFECTS = ("fixed", "ran_pars", "ran_vals", "ran_coefs")
