@@ -10,14 +10,41 @@ Models (the letters of issue 10)::
     E  VerbAgg     r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)  binomial
     F  1M rows     y ~ x + (1 + x | g1) + (1 | g2), 10 000 x 500 levels        ML   (--large)
     G  1M rows     y ~ x + (1 | g1) + (1 | g2), 50 000 x 5 000 levels          ML   (--large)
+    H  500k rows   y ~ x + (1 + x | g), 125 000 groups of 4 rows               ML   (--large)
 
-F and G are simulated (seeded) and only run with ``--large``.
+F, G and H are simulated (seeded) and only run with ``--large``. H is the shape of statsmodels'
+issue 9097: x ~ N(0, 1), intercept SD 1, slope SD 0.4 (independent), residual SD 1.
+
+After the model table a second table ("extras", ``--extras``) gives, for mixedfx alone:
+a sleepstudy refit ``m.refit(y*)`` (median µs over ``--refit-repeats`` refits to simulated
+responses), a 1,000-replicate parametric bootstrap ``m.bootstrap(nsim=1000, seed=1)`` of
+sleepstudy, ``import mixedfx`` against ``import numpy, scipy.linalg, pandas`` (median wall
+time of ``--process-repeats`` fresh interpreters each, after one untimed run that writes the
+bytecode caches), and the CLI's sleepstudy run (``python -m mixedfx fit "Reaction ~ Days +
+(Days | Subject)" --data sleepstudy``) end to end, the same way.
 
 Usage::
 
     python benchmarks/bench_fit.py [--models A,B,D] [--tools mixedfx,glmm,mixedlm,lme4]
                                    [--conditions idle,busy] [--repeats N] [--large]
-                                   [--peer-python PATH] [--json FILE]
+                                   [--peer-python PATH] [--mixedfx-python PATH]
+                                   [--plain-install DIR] [--extras refit,bootstrap,import,cli]
+                                   [--json FILE]
+
+Measuring a plain install
+-------------------------
+Issue 21's targets are for what ``pip install .`` gives (no extras). Either let the harness
+build that venv::
+
+    python benchmarks/bench_fit.py --plain-install /tmp/mixedfx-plain \
+        --peer-python /work/peers/bin/python
+
+(it runs ``python -m venv DIR`` and ``DIR/bin/pip install <repo>`` when ``DIR/bin/python``
+does not exist yet, then runs every mixedfx worker, the import and the CLI rows with
+``DIR/bin/python``), or build it yourself and pass ``--mixedfx-python DIR/bin/python``. The
+peers belong in a separate venv (``python3 -m venv /work/peers && /work/peers/bin/pip install
+glmm statsmodels pandas numpy``) given as ``--peer-python``. The footer names the mixedfx the
+workers imported (its path), so a run that fell back to the source tree is visible.
 
 Method
 ------
@@ -49,7 +76,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import shutil
@@ -60,6 +86,20 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench_support import (
+    EXTRAS,
+    datasets_module,
+    export_dataset,
+    fmt_seconds,
+    import_mixedfx,
+    plain_install,
+    python_has,
+    read_exported,
+    report_extras,
+    run_extras,
+    worker_result,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 LARGE_NOBS = 20_000
@@ -86,7 +126,10 @@ MODELS: list[dict[str, Any]] = [
      "formula": "y ~ x + (1 + x | g1) + (1 | g2)", "REML": False, "large": True},
     {"key": "G", "name": "sim 50k x 5k", "simulate": (1_000_000, 50_000, 5_000, False),
      "formula": "y ~ x + (1 | g1) + (1 | g2)", "REML": False, "large": True},
+    {"key": "H", "name": "sim 125k groups of 4", "simulate_blocks": (125_000, 4),
+     "formula": "y ~ x + (1 + x | g)", "REML": False, "large": True},
 ]
+LARGE_KEYS = ("F", "G", "H")
 MODEL_BY_KEY = {m["key"]: m for m in MODELS}
 WARMUP = {"gaussian": "A", "binomial": "D"}
 
@@ -94,15 +137,6 @@ WARMUP = {"gaussian": "A", "binomial": "D"}
 # --------------------------------------------------------------------------------------------
 # data
 # --------------------------------------------------------------------------------------------
-def _datasets() -> Any:
-    try:
-        from mixedfx import datasets
-    except ImportError:
-        sys.path.insert(0, str(REPO / "src"))
-        from mixedfx import datasets
-    return datasets
-
-
 def simulate(n: int, n1: int, n2: int, slope: bool, seed: int = 20261129) -> Any:
     """y = 1 + 0.5 x + b1[g1] (+ c1[g1] x) + b2[g2] + e, x ~ N(0, 1), seeded."""
     import numpy as np
@@ -121,10 +155,34 @@ def simulate(n: int, n1: int, n2: int, slope: bool, seed: int = 20261129) -> Any
     return pd.DataFrame({"y": y, "x": x, "g1": cat1, "g2": cat2})
 
 
+def simulate_blocks(n_groups: int, size: int, seed: int = 20261206) -> Any:
+    """Model H's data: `n_groups` groups of `size` rows, y = 1 + 0.5 x + b0[g] + b1[g] x + e
+    with x, e ~ N(0, 1), b0 ~ N(0, 1), b1 ~ N(0, 0.4²) independent; seeded."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    n = n_groups * size
+    g = np.repeat(np.arange(n_groups), size)
+    x = rng.standard_normal(n)
+    b0 = rng.normal(0.0, 1.0, n_groups)
+    b1 = rng.normal(0.0, 0.4, n_groups)
+    y = 1.0 + 0.5 * x + b0[g] + b1[g] * x + rng.standard_normal(n)
+    cat = pd.Categorical.from_codes(g, [f"g{i}" for i in range(n_groups)])
+    return pd.DataFrame({"y": y, "x": x, "g": cat})
+
+
+DATA_DIR: Path | None = None       # --data-dir: bundled data sets exported for the peers
+
+
 def load_data(model: dict[str, Any]) -> Any:
     if "simulate" in model:
         return simulate(*model["simulate"])
-    return _datasets().load(model["dataset"])
+    if "simulate_blocks" in model:
+        return simulate_blocks(*model["simulate_blocks"])
+    if DATA_DIR is not None:
+        return read_exported(model["dataset"], DATA_DIR)
+    return datasets_module().load(model["dataset"])
 
 
 def peer_data(model: dict[str, Any], data: Any) -> Any:
@@ -171,11 +229,7 @@ def _fitter(tool: str, model: dict[str, Any]) -> Any:
     """fit(data) -> (fitted object, -2 log L, evaluations) for one tool and model."""
     family = model.get("family")
     if tool == "mixedfx":
-        try:
-            import mixedfx
-        except ImportError:
-            sys.path.insert(0, str(REPO / "src"))
-            import mixedfx
+        mixedfx = import_mixedfx()
 
         def fit(data: Any) -> tuple[Any, float, str]:
             if family:
@@ -247,6 +301,8 @@ def worker(tool: str, key: str, repeats: int) -> dict[str, Any]:
                 times.append(time.perf_counter() - t0)
             hwm = _status_kib("VmHWM")
         out.update(times=times, m2ll=dev2, evals=evals, nobs=len(data))
+        if tool == "mixedfx":
+            out["mixedfx_path"] = str(Path(sys.modules["mixedfx"].__file__).resolve().parent)
         if hwm_ok and hwm is not None and rss0 is not None:
             out["peak_mib"] = (hwm - rss0) / 1024
     except Exception as exc:  # report the failure in the table
@@ -254,25 +310,18 @@ def worker(tool: str, key: str, repeats: int) -> dict[str, Any]:
     return out
 
 
-def run_python(tool: str, key: str, repeats: int, python: str) -> dict[str, Any]:
+def run_python(tool: str, key: str, repeats: int, python: str,
+               data_dir: Path | None = None) -> dict[str, Any]:
     cmd = [python, str(Path(__file__).resolve()), "--worker", f"{tool}:{key}",
            "--repeats", str(repeats)]
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
                               check=False)
     except subprocess.TimeoutExpired:
         return {"tool": tool, "key": key, "error": f"timeout after {TIMEOUT_S} s"}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
-    return {"tool": tool, "key": key, "error": f"exit {proc.returncode}: {' | '.join(tail)}"}
-
-
-def python_has(python: str, module: str) -> bool:
-    proc = subprocess.run([python, "-c", f"import {module}"], capture_output=True, timeout=300,
-                          check=False)
-    return proc.returncode == 0
+    return worker_result(proc, {"tool": tool, "key": key})
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,17 +443,11 @@ def start_neighbour() -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
-def _t(x: float | None) -> str:
-    if x is None or not math.isfinite(x):
-        return "–"
-    return f"{x * 1e3:.1f} ms" if x < 1 else f"{x:.2f} s"
-
-
 def _cell(best: float | None, result: dict[str, Any]) -> str:
     """A time, or "> limit" for a fit stopped at the time limit."""
     if best is None and str(result.get("error", "")).startswith("timeout after "):
         return "> " + result["error"][len("timeout after "):]
-    return _t(best)
+    return fmt_seconds(best)
 
 
 def report(results: list[dict[str, Any]], tools: list[str]) -> str:
@@ -445,8 +488,10 @@ def main(argv: list[str] | None = None) -> int:
     global TIMEOUT_S
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--models", default="A,B,C,D,E",
-                        help="comma-separated model letters (A-E; F,G need --large)")
-    parser.add_argument("--large", action="store_true", help="also run the 1M-row F and G")
+                        help="comma-separated model letters (A-E; F, G, H need --large); "
+                             "'none' for the extras alone")
+    parser.add_argument("--large", action="store_true",
+                        help="also run the simulated F, G (1M rows) and H (500k rows)")
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--conditions", default="idle,busy")
     parser.add_argument("--repeats", type=int, default=5, help="fits per small model (5)")
@@ -454,24 +499,47 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"fits per model over {LARGE_NOBS} rows (1)")
     parser.add_argument("--peer-python", default=sys.executable,
                         help="interpreter that has glmm / mixedlm installed")
+    parser.add_argument("--mixedfx-python", default=sys.executable,
+                        help="interpreter that runs mixedfx (e.g. a plain `pip install .` "
+                             "venv's bin/python); the source tree is used if it has no mixedfx")
+    parser.add_argument("--plain-install", type=Path, default=None, metavar="DIR",
+                        help="make (if missing) a venv DIR with `pip install <repo>` and run "
+                             "mixedfx from it (overrides --mixedfx-python)")
+    parser.add_argument("--extras", default=",".join(EXTRAS),
+                        help="extra mixedfx rows: refit, bootstrap, import, cli (all by "
+                             "default; 'none' for none)")
+    parser.add_argument("--refit-repeats", type=int, default=200,
+                        help="timed sleepstudy refits (200)")
+    parser.add_argument("--process-repeats", type=int, default=7,
+                        help="fresh processes per import / CLI row (7)")
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S,
                         help=f"seconds per tool x model x condition process ({TIMEOUT_S})")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.large_repeats < 1:
+    if min(args.repeats, args.large_repeats, args.refit_repeats, args.process_repeats) < 1:
         parser.error("repeats must be at least 1")
     if not args.timeout > 0:
         parser.error("timeout must be positive")
     TIMEOUT_S = int(args.timeout) if float(args.timeout).is_integer() else args.timeout
     if args.worker:
+        global DATA_DIR
+        DATA_DIR = args.data_dir
         tool, key = args.worker.split(":")
         print("RESULT " + json.dumps(worker(tool, key, args.repeats)), flush=True)
         return 0
 
-    keys = [k.strip().upper() for k in args.models.split(",") if k.strip()]
+    keys = [k.strip().upper() for k in args.models.split(",")
+            if k.strip() and k.strip().lower() != "none"]
     if args.large:
-        keys += [k for k in ("F", "G") if k not in keys]
+        keys += [k for k in LARGE_KEYS if k not in keys]
+    extras = [e.strip().lower() for e in args.extras.split(",")
+              if e.strip() and e.strip().lower() != "none"]
+    if bad := [e for e in extras if e not in EXTRAS]:
+        parser.error(f"unknown extra(s) {bad}; choose from {EXTRAS} or none")
+    mixedfx_python = (plain_install(args.plain_install) if args.plain_install is not None
+                      else args.mixedfx_python)
     unknown = [k for k in keys if k not in MODEL_BY_KEY]
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {sorted(MODEL_BY_KEY)}")
@@ -492,6 +560,11 @@ def main(argv: list[str] | None = None) -> int:
             skipped.append(f"{peer} (not importable by {args.peer_python})")
 
     results = []
+    # the peers' interpreter may lack mixedfx's dependencies: give it the bundled data as files
+    export_dir = Path(tempfile.mkdtemp(prefix="bench_fit_data_"))
+    for name in {MODEL_BY_KEY[k]["dataset"] for k in [*keys, *WARMUP.values()]
+                 if "dataset" in MODEL_BY_KEY[k]} if set(tools) & {"glmm", "mixedlm"} else ():
+        export_dataset(name, export_dir)
     for cond in conditions:
         neighbour = start_neighbour() if cond == "busy" else None
         try:
@@ -504,16 +577,27 @@ def main(argv: list[str] | None = None) -> int:
                     if tool == "lme4":
                         res = run_lme4(model, repeats, rscript)
                     else:
-                        python = sys.executable if tool == "mixedfx" else args.peer_python
-                        res = run_python(tool, key, repeats, python)
+                        if tool == "mixedfx":
+                            res = run_python(tool, key, repeats, mixedfx_python)
+                        else:
+                            res = run_python(tool, key, repeats, args.peer_python, export_dir)
                     res["condition"] = cond
                     results.append(res)
         finally:
             if neighbour is not None:
                 neighbour.kill()
                 neighbour.wait()
-    print(report(results, tools))
+    shutil.rmtree(export_dir, ignore_errors=True)
+    extra_rows = run_extras(extras, mixedfx_python, args.refit_repeats,
+                            args.process_repeats, TIMEOUT_S) if extras else []
+    if results:
+        print(report(results, tools))
+    if extra_rows:
+        print("\n" + report_extras(extra_rows))
     versions = [f"Python {platform.python_version()}", f"{os.cpu_count()} CPU(s)"]
+    paths = sorted({r["mixedfx_path"] for r in results + extra_rows if "mixedfx_path" in r})
+    if paths:
+        versions.append(f"mixedfx from {', '.join(paths)} ({mixedfx_python})")
     lme4_v = next((r["version"] for r in results if r.get("version")), None)
     if lme4_v:
         versions.append(f"lme4 {lme4_v}")
@@ -523,8 +607,12 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         if r.get("times") and len(r["times"]) > 1:
             r["median"] = statistics.median(r["times"])
+    for r in extra_rows:
+        if r.get("times"):
+            r["median"] = statistics.median(r["times"])
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+        rows = results + [dict(r, extra=True) for r in extra_rows]
+        args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     return 0
 
 

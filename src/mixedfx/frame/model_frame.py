@@ -351,7 +351,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     for col in frame.columns:
         if is_factor_like(frame[col]) and col != parsed.response:
             frame[col] = as_factor(frame[col])
-            factor_levels[col] = list(frame[col].cat.categories)
+            factor_levels[col] = frame[col].cat.categories.tolist()  # list(): slow on Arrow
 
     # NaN from transformations: drop the rows (R's na.omit of the model frame) and start over
     X_full, fixed_design = build_design(parsed.fixed_rhs, frame)

@@ -69,7 +69,7 @@ class CrossProductBuilder:
         r = q + p + 1
         self.dense_B = q == 0 or (r * r * self.q1 <= DENSE_B_LIMIT and q * self.q1 <= 5_000_000)
         # Z₁ᵀ as CSR (q₁ × n) for Z₁ᵀ W [X y]
-        self.Z1T = _sparse_z(first, n).T.tocsr()
+        self.Z1T = _sparse_zt(first, n)[0]
         # rows of B from Z_rest: every (row i, a, b) product's position in B
         pos, vals = [], []
         for t, off in zip(rest, self.rest_offsets[:-1], strict=True):
@@ -191,10 +191,28 @@ def _with_data(m: sp.csr_matrix, data: np.ndarray) -> sp.csr_matrix:
 
 
 def _sparse_zt(term: RandomEffectsTerm, n: int) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Z_tᵀ as CSR and, for each stored value, its index in `term.values.ravel()`."""
-    ZT = _sparse_z(term, n).T.tocsr()
-    order = _sparse_z(term, n, np.arange(1, n * term.k + 1, dtype=float)).T.tocsr().data
-    return ZT, order.astype(np.int64) - 1
+    """Z_tᵀ as CSR and, for each stored value, its index in `term.values.ravel()`.
+
+    Built directly in CSR form (no COO → CSR → transpose → CSR conversions, which cost more
+    than the whole cross-product computation of a small model): row j·k + a of Z_tᵀ holds
+    values[i, a] of the rows i at level j in increasing i, zeros included, which is exactly
+    what `_sparse_z(term, n).T.tocsr()` stores."""
+    k, codes = term.k, term.codes
+    rows = np.argsort(codes, kind="stable")            # the rows level by level, i ascending
+    counts = np.bincount(codes, minlength=term.n_levels)
+    starts = np.cumsum(counts) - counts                # first position of each level in rows
+    level = codes[rows]
+    within = np.arange(n) - starts[level]
+    # entry (rows[p], a) goes to slot k·start(level) + a·count(level) + its place in the level
+    slot = (k * starts[level] + within)[:, None] + counts[level][:, None] * np.arange(k)
+    order = np.empty(n * k, dtype=np.int64)
+    order[slot.ravel()] = (rows[:, None] * k + np.arange(k)).ravel()
+    indices = np.empty(n * k, dtype=np.int32 if n < 2**31 else np.int64)
+    indices[slot.ravel()] = np.repeat(rows, k)
+    indptr = np.zeros(term.q + 1, dtype=indices.dtype)
+    np.cumsum(np.repeat(counts, k), out=indptr[1:])
+    ZT = sp.csr_matrix((term.values.ravel()[order], indices, indptr), shape=(term.q, n))
+    return ZT, order
 
 
 def _sparse_zt_rest(rest: list[RandomEffectsTerm], n: int) -> tuple[sp.csr_matrix, np.ndarray]:
