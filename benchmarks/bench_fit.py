@@ -562,8 +562,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     # the peers' interpreter may lack mixedfx's dependencies: give it the bundled data as files
     export_dir = Path(tempfile.mkdtemp(prefix="bench_fit_data_"))
-    for name in {MODEL_BY_KEY[k]["dataset"] for k in [*keys, *WARMUP.values()]
-                 if "dataset" in MODEL_BY_KEY[k]} if set(tools) & {"glmm", "mixedlm"} else ():
+    peer_keys = [*keys, *WARMUP.values()] if keys and {"glmm", "mixedlm"} & set(tools) else []
+    for name in {MODEL_BY_KEY[k]["dataset"] for k in peer_keys if "dataset" in MODEL_BY_KEY[k]}:
         export_dataset(name, export_dir)
     for cond in conditions:
         neighbour = start_neighbour() if cond == "busy" else None
@@ -596,8 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + report_extras(extra_rows))
     versions = [f"Python {platform.python_version()}", f"{os.cpu_count()} CPU(s)"]
     paths = sorted({r["mixedfx_path"] for r in results + extra_rows if "mixedfx_path" in r})
-    if paths:
-        versions.append(f"mixedfx from {', '.join(paths)} ({mixedfx_python})")
+    versions.append(f"mixedfx run by {mixedfx_python}"
+                    + (f" from {', '.join(paths)}" if paths else ""))
     lme4_v = next((r["version"] for r in results if r.get("version")), None)
     if lme4_v:
         versions.append(f"lme4 {lme4_v}")
