@@ -20,7 +20,10 @@ import numpy as np
 
 from mixedfx.errors import ArgumentError
 from mixedfx.formula.call_text import call_text_lines
+from mixedfx.lazy import lazy_module
 from mixedfx.results.rformat import print_matrix, print_named_vector
+
+stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 def fround(x: Any, digits: int) -> list[str]:
@@ -87,8 +90,6 @@ def _mixed(model: Any, digits: int, detail: bool) -> list[str]:
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
     cols = {"coef.est": fe.to_numpy(), "coef.se": se}
     if detail:
-        from scipy import stats
-
         z = fe.to_numpy() / se
         if hasattr(model, "family"):
             cols |= {"z value": z, "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}

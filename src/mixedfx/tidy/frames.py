@@ -245,12 +245,10 @@ def _glance_fixed_model(model: Any) -> pd.DataFrame:
                "deviance": model.deviance, "df.residual": model.df_residual,
                "nobs": model.nobs}
     else:
-        from scipy import stats as st
-
         F, d1, d2 = model.fstatistic or (np.nan, np.nan, model.df_residual)
         row = {"r.squared": model.r_squared, "adj.r.squared": model.adj_r_squared,
                "sigma": model.sigma, "statistic": F,
-               "p.value": float(st.f.sf(F, d1, d2)) if np.isfinite(F) else np.nan,
+               "p.value": float(stats.f.sf(F, d1, d2)) if np.isfinite(F) else np.nan,
                "df": d1, "logLik": model.loglik, "AIC": model.aic, "BIC": model.bic,
                "deviance": model.deviance, "df.residual": model.df_residual,
                "nobs": model.nobs}
