@@ -55,12 +55,16 @@ class PartitionEncoder:
     offset_column: str | None
     glm: bool
 
-    def encode(self, part: pd.DataFrame) -> EncodedPartition | None:
-        """The partition's complete rows encoded (None when it has none)."""
-        cols = list(dict.fromkeys([*self.columns,
+    @property
+    def read_columns(self) -> list[str]:
+        """The data columns the model reads: its variables, the weights and offset columns."""
+        return list(dict.fromkeys([*self.columns,
                                    *(c for c in (self.weights_column, self.offset_column)
                                      if c is not None)]))
-        sub = part.loc[:, cols]
+
+    def encode(self, part: pd.DataFrame) -> EncodedPartition | None:
+        """The partition's complete rows encoded (None when it has none)."""
+        sub = part.loc[:, self.read_columns]
         sub = sub.loc[~sub.isna().any(axis=1).to_numpy()]
         index = sub.index
         sub = sub.reset_index(drop=True)

@@ -35,7 +35,6 @@ from mixedfx.distributed.cluster import client_for
 from mixedfx.distributed.pirls import DistributedPirls, encode_glm_partition, partition_eta
 from mixedfx.distributed.replicates import (
     empty_simulation,
-    model_columns,
     replicate_entropy,
     replicate_rng,
     simulated_frame,
@@ -152,7 +151,7 @@ def encoded_partitions(model: Any, cl: Any) -> list[Any]:
     frame = model._frame
     encoder = delayed(frame.encoder, pure=True)
     return cl.compute([delayed(encode_glm_partition, pure=True)(p, encoder, model.family)
-                       for p in frame.data[model_columns(frame)].to_delayed()])
+                       for p in frame.data[frame.encoder.read_columns].to_delayed()])
 
 
 @contextmanager

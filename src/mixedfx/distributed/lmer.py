@@ -27,6 +27,7 @@ from mixedfx.distributed.progress import Progress, ReportingDeviance, check_prog
 from mixedfx.distributed.results import DaskLinearMixedModel
 from mixedfx.frame.checks import check_terms
 from mixedfx.frame.model_frame import RankDeficiencyWarning
+from mixedfx.frame.terms import dense_block_rows
 from mixedfx.lmm import sliced
 from mixedfx.lmm.crossproducts import CrossProducts
 from mixedfx.lmm.factorization import BlockedCholesky
@@ -44,15 +45,12 @@ def reduced_crossproducts(frame: DaskModelFrame, client: Any, progress: Any = No
     into a `SlicedB` on disk: the driver never holds more than one slice of B."""
     from dask import delayed  # dask is optional (the `dask` extra): imported when used
 
-    cols = list(dict.fromkeys([*frame.encoder.columns,
-                               *(c for c in (frame.encoder.weights_column,
-                                             frame.encoder.offset_column) if c)]))
-    parts = frame.data[cols].to_delayed()
+    parts = frame.data[frame.encoder.read_columns].to_delayed()
     encoder = delayed(frame.encoder, pure=True)
     sums = [delayed(partition_crossproducts, pure=True)(p, encoder) for p in parts]
     first = frame.terms[0]
     q_rest = sum(t.q for t in frame.terms[1:])
-    r = q_rest + len(frame.fixef_names) + 1
+    r = dense_block_rows(frame.terms, len(frame.fixef_names))
     est = sliced.estimated_b_bytes(frame.n, first.k, sum(t.k for t in frame.terms[1:]),
                                    len(frame.fixef_names), first.n_levels, r)
     label = f"pass 2 over {len(parts)} partitions: cross-products of [Z X y]"

@@ -188,18 +188,11 @@ def simulated_frame(model: Any, nsim: int, seed: int | None, use_u: bool, draw: 
     draws = [(k, draw(model, entropy, k, use_u)) for k in range(nsim)]
     columns = [f"sim_{k + 1}" for k in range(nsim)]
     encoder = delayed(frame.encoder, pure=True)
-    parts = frame.data[model_columns(frame)].to_delayed()
+    parts = frame.data[frame.encoder.read_columns].to_delayed()
     meta = pd.DataFrame({c: pd.Series([], dtype=float) for c in columns})
     pieces = [delayed(simulate_part, pure=True)(p, encoder, draws, entropy, i, columns, *args)
               for i, p in enumerate(parts)]
     return dd.from_delayed(pieces, meta=meta)
-
-
-def model_columns(frame: Any) -> list[str]:
-    """The Dask data's columns the model reads (variables, weights, offset)."""
-    enc = frame.encoder
-    return list(dict.fromkeys([*enc.columns, *(c for c in (enc.weights_column,
-                                                           enc.offset_column) if c)]))
 
 
 def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
@@ -219,7 +212,7 @@ def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
     results: list[tuple[Any, list[str]]] = []
     with client_for(client) as cl:
         encoder = delayed(frame.encoder, pure=True)
-        parts = frame.data[model_columns(frame)].to_delayed()
+        parts = frame.data[frame.encoder.read_columns].to_delayed()
         sliced_b = isinstance(xp.B, SlicedB)
         xp_remote = None if sliced_b else cl.scatter(xp, broadcast=True)
         for start in range(0, nsim, batch):

@@ -42,7 +42,7 @@ from mixedfx.frame.rows import (
     row_map,
     series_for,
 )
-from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.frame.terms import RandomEffectsTerm, dense_block_rows
 from mixedfx.validate import (
     check_choice,
     check_column_names,
@@ -242,7 +242,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     terms = _random_terms(parsed, designs.lhs, frame)
     check_terms(terms, len(y), glm)
     terms.sort(key=_term_order_key(terms))
-    r = sum(t.q for t in terms[1:]) + X.shape[1] + 1
+    r = dense_block_rows(terms, X.shape[1])
     check_design_size(r, r, "dense block of the penalized cross-products (random effects of "
                       "all terms but the largest, fixed effects and response)")
     return ModelFrame(formula=parsed, frame=frame, y=y, X=X, fixef_names=[names[j] for j in keep],

@@ -11,6 +11,7 @@ import numpy as np
 
 from mixedfx.errors import ArgumentError, DataError, FitError
 from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.frame.terms import dense_block_rows
 from mixedfx.lmm.crossproducts import CrossProducts, compute_crossproducts
 from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor, profiled_sigma
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
@@ -62,8 +63,9 @@ def lower_bounds(frame: ModelFrame) -> np.ndarray:
 
 
 def dense_block_size(frame: ModelFrame) -> int:
-    """Rows of the dense trailing block: all random effects but the largest term's, X and y."""
-    return sum(t.q for t in frame.terms[1:]) + frame.X.shape[1] + 1
+    """Rows of the dense trailing block: all random effects but the largest term's, X and y
+    (`frame.terms.dense_block_rows`); it sets the BLAS threads of a fit."""
+    return dense_block_rows(frame.terms, frame.X.shape[1])
 
 
 def upper_bounds(frame: ModelFrame) -> np.ndarray:
