@@ -12,7 +12,8 @@ from mixedfx.families import Family, family_from
 from mixedfx.fitters import register
 from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
-from mixedfx.lmm.fit import fit_lmm
+from mixedfx.glmm.negbin import search_theta
+from mixedfx.lmm.fit import dense_block_size, fit_lmm
 from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.mmrm import mmrm
 from mixedfx.optimize import Control
@@ -28,11 +29,6 @@ from mixedfx.validate import (
     check_number,
     refuse_unknown_arguments,
 )
-
-
-def dense_block_size(frame: ModelFrame) -> int:
-    """Rows of the dense trailing block: all random effects but the largest term's, X and y."""
-    return sum(t.q for t in frame.terms[1:]) + frame.X.shape[1] + 1
 
 
 @refuse_unknown_arguments
@@ -283,16 +279,9 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     −2 log-likelihood over log θ ∈ log θ₀ ± 3 (Brent, tolerance `tol`), refitting at each θ.
     The result's family is `negative_binomial(θ̂)`; `model.nb_theta` holds θ̂.
     """
-    import math
-
-    from mixedfx.families import negative_binomial
-
     check_number(tol, "tol", 0.0)
     if not isinstance(link, str):
         raise ArgumentTypeError(f"link must be a link name such as 'log', got {link!r}")
-    from mixedfx.errors import PirlsError
-    from mixedfx.glmm.negbin import optimize_log_theta, theta_ml
-
     if _distributed(data, None):
         raise ArgumentError("glmer_nb is not available for Dask data (its θ search needs the "
                             "rows); use glmer with family=negative_binomial(theta)")
@@ -306,60 +295,13 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
             raise
         raise DataError("glmer_nb: " + str(exc).replace(
             "the poisson family", "the negative binomial family of glmer_nb")) from None
-    prior = poisson_fit._resp.prior_weights
-    report: dict[str, bool] = {}
-    theta0 = theta_ml(poisson_fit._resp.y, poisson_fit._state.mu, prior, eps=2 * tol,
-                      report=report)
-    fits: dict[float, Any] = {}
-    from dataclasses import replace as _replace
 
-    # the search's refits skip the finite-difference derivatives (about a fifth of a fit);
-    # the fit at θ̂ is redone with the user's control, which computes them
-    user_ctrl = Control.from_user(control)
-    search_ctrl = _replace(user_ctrl, calc_derivs=False)
+    def refit(family: Family, start: dict[str, Any] | None, ctrl: Control) -> Any:
+        return glmer(formula, data, family=family, start=start, **{**common, "control": ctrl})
 
-    def deviance_at(t: float) -> float:
-        # warm start from the nearest θ fitted so far
-        near = fits[min(fits, key=lambda k: abs(k - t))] if fits else None
-        start = None if near is None else {"theta": near.theta, "fixef": near.beta}
-        if start is not None and nAGQ == 0:     # nAGQ=0 estimates the fixed effects in PIRLS
-            del start["fixef"]
-        try:
-            m = glmer(formula, data, family=negative_binomial(math.exp(t), link=link),
-                      start=start, **{**common, "control": search_ctrl})
-        except PirlsError:
-            return math.inf         # no finite likelihood at this θ: not the minimum
-        fits[t] = m
-        return -2.0 * m.loglik
-
-    def final(t: float) -> Any:
-        if user_ctrl.calc_derivs is False:
-            return fits[t]
-        return glmer(formula, data, family=negative_binomial(math.exp(t), link=link),
-                     start={"theta": fits[t].theta}, **{**common, "control": user_ctrl})
-
-    if report.get("diverging"):
-        # theta.ml ran out of iterations with θ still growing: the Poisson fit shows no
-        # overdispersion and −2 logLik falls towards the Poisson limit θ = ∞ across lme4's
-        # whole search interval, where Brent's method ends at its upper end log θ₀ + 3 after
-        # ~25 refits (minutes on a degenerate model). Refit there, checked against the centre
-        # and the lower end (refitted random effects can still make an interior θ better).
-        fits[math.inf] = poisson_fit             # the Poisson fit starts the first refit
-        hi = math.log(theta0) + 3.0
-        d_hi = deviance_at(hi)
-        if d_hi <= deviance_at(hi - 3.0) + 1e-4 and d_hi <= deviance_at(hi - 6.0) + 1e-4 \
-                and hi in fits:
-            return final(hi)
-        fits.clear()
-    best = optimize_log_theta(deviance_at, theta0, tol=tol)
-    if best not in fits and not math.isfinite(deviance_at(best)):
-        raise PirlsError("glmer_nb: PIRLS resulted in NaN values at the estimated theta "
-                         f"{math.exp(best):.6g}; the model is too complex for the data")
-    out = final(best)
-    # the θ search's cost: refits (Brent steps) and the GLMM evaluations they took
-    out.nb_search = {"refits": len(fits), "evaluations": sum(
-        f.optimizer_info["evaluations"] for f in fits.values() if f is not poisson_fit)}
-    return out
+    resp = poisson_fit._resp
+    return search_theta(refit, poisson_fit, resp.y, poisson_fit._state.mu,
+                        resp.prior_weights, link=link, nAGQ=nAGQ, control=control, tol=tol)
 
 
 register("lmer", lmer)

@@ -63,3 +63,42 @@ def test_nagq_0_search_warm_starts_with_theta_only() -> None:
     assert np.isfinite(m0.loglik) and m0.nb_theta > 0
     # nAGQ=0 and Laplace estimate the same model: θ̂ agrees to the search's own precision
     assert abs(np.log(m0.nb_theta) - np.log(m1.nb_theta)) < 0.1
+
+
+class _StandIn:
+    """What search_theta reads from a fit: θ, β, logLik and the evaluations it took."""
+
+    def __init__(self, theta_nb: float, loglik: float) -> None:
+        self.theta_nb = theta_nb
+        self.theta = np.array([1.0])
+        self.beta = np.array([0.0])
+        self.loglik = loglik
+        self.optimizer_info = {"evaluations": 3}
+
+
+def test_search_theta_minimizes_the_refits_deviance_and_refits_at_the_minimum() -> None:
+    """search_theta on a stand-in refit whose −2 logLik is (log θ − log 2.5)²: θ̂ = 2.5 to the
+    search's tolerance; the search's refits skip the derivatives (calc_derivs=False) and are
+    warm-started after the first; the result is a final refit with the user's control."""
+    from mixedfx.glmm.negbin import search_theta
+
+    rng = np.random.default_rng(1)
+    mu = np.full(400, 4.0)
+    y = rng.negative_binomial(2.0, 2.0 / (2.0 + mu)).astype(float)   # θ₀ near 2
+    calls = []
+
+    def refit(family, start, control):
+        calls.append((family, start, control))
+        assert family.name == "negative.binomial" and family.link.name == "log"
+        t = float(np.log(family.theta))
+        return _StandIn(family.theta, -0.5 * (t - np.log(2.5)) ** 2)
+
+    out = search_theta(refit, None, y, mu, np.ones_like(y), link="log", nAGQ=1,
+                       control=None, tol=1e-6)
+    assert out.theta_nb == pytest.approx(2.5, rel=1e-4)
+    search, final = calls[:-1], calls[-1]
+    assert all(c.calc_derivs is False for _, _, c in search)
+    assert search[0][1] is None and all(s is not None and "fixef" in s for _, s, _ in search[1:])
+    assert final[2].calc_derivs is not False and list(final[1]) == ["theta"]
+    refits = out.nb_search["refits"]
+    assert 0 < refits <= len(search) and out.nb_search["evaluations"] == 3 * refits

@@ -15,8 +15,8 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import mixedfx as mfx
-from mixedfx.api import dense_block_size
 from mixedfx.datasets import load
+from mixedfx.lmm.fit import dense_block_size
 from mixedfx.optimize import threads
 
 

@@ -36,7 +36,7 @@ def client_for(client: Any) -> Iterator[Any]:
     or None (a LocalCluster sized to the machine is started and closed afterwards).
     """
     require_dask()
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster  # dask is optional: imported when used
 
     if isinstance(client, Client):
         yield client
@@ -69,7 +69,7 @@ def tree_reduce(items: list[Any], combine: Callable[[Any, Any], Any],
                 split_every: int = 8) -> Any:
     """A delayed tree reduction: `combine` applied over groups of at most `split_every`
     items per level, so no task receives more than `split_every` partial sums."""
-    from dask import delayed
+    from dask import delayed  # dask is optional (the `dask` extra): imported when used
 
     def combine_all(*parts: Any) -> Any:
         out = None

@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from mixedfx.distributed.levels import interaction_key, value_codes
 from mixedfx.errors import DataError
 from mixedfx.formula import evaluate_response
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.lmm.crossproducts import CrossProductBuilder, CrossProducts
+from mixedfx.lmm.sliced import LevelSlice
 
 
 @dataclass
@@ -53,14 +55,16 @@ class PartitionEncoder:
     offset_column: str | None
     glm: bool
 
-    def encode(self, part: pd.DataFrame) -> EncodedPartition | None:
-        """The partition's complete rows encoded (None when it has none)."""
-        from mixedfx.distributed.levels import interaction_key, value_codes
-
-        cols = list(dict.fromkeys([*self.columns,
+    @property
+    def read_columns(self) -> list[str]:
+        """The data columns the model reads: its variables, the weights and offset columns."""
+        return list(dict.fromkeys([*self.columns,
                                    *(c for c in (self.weights_column, self.offset_column)
                                      if c is not None)]))
-        sub = part.loc[:, cols]
+
+    def encode(self, part: pd.DataFrame) -> EncodedPartition | None:
+        """The partition's complete rows encoded (None when it has none)."""
+        sub = part.loc[:, self.read_columns]
         sub = sub.loc[~sub.isna().any(axis=1).to_numpy()]
         index = sub.index
         sub = sub.reset_index(drop=True)
@@ -196,8 +200,6 @@ def add_slices(a: sp.csc_matrix, b: sp.csc_matrix) -> sp.csc_matrix:
 
 def slice_levels(M: sp.csc_matrix | None, k1: int, start: int, stop: int) -> Any:
     """A reduced slice of B in the level-major form of `lmm.sliced.LevelSlice`."""
-    from mixedfx.lmm.sliced import LevelSlice
-
     if M is None:
         raise DataError("no observations in the data")
     return LevelSlice.from_matrix(M, k1, start, stop)

@@ -12,6 +12,15 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.covariance import structure_for
+from mixedfx.distributed.cluster import tree_reduce
+from mixedfx.distributed.encode import PartitionEncoder
+from mixedfx.distributed.levels import (
+    check_report,
+    interaction_levels,
+    level_labels,
+    merge_reports,
+    partition_report,
+)
 from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError
 from mixedfx.formula import ParsedFormula, build_design, parse_formula
 from mixedfx.frame.levels import is_factor_like
@@ -38,7 +47,7 @@ class DaskModelFrame(ModelFrame):
 
 def as_dask_frame(data: Any) -> Any:
     """A dask DataFrame from a dask DataFrame or a Parquet path / glob (read lazily)."""
-    import dask.dataframe as dd
+    import dask.dataframe as dd  # dask is optional (the `dask` extra): imported when used
 
     if isinstance(data, str):
         return dd.read_parquet(data)
@@ -48,17 +57,7 @@ def as_dask_frame(data: Any) -> Any:
 def build_dask_frame(formula: str, ddf: Any, client: Any, weights: Any, offset: Any,
                      na_action: str, glm: bool, progress: Any = None) -> DaskModelFrame:
     """Pass 1 over the partitions and the driver's model frame (levels in R's order)."""
-    from dask import delayed
-
-    from mixedfx.distributed.cluster import tree_reduce
-    from mixedfx.distributed.encode import PartitionEncoder
-    from mixedfx.distributed.levels import (
-        check_report,
-        interaction_levels,
-        level_labels,
-        merge_reports,
-        partition_report,
-    )
+    from dask import delayed  # dask is optional (the `dask` extra): imported when used
 
     if na_action not in ("omit", "fail"):
         raise ArgumentError(f"na_action must be 'omit' or 'fail' for Dask data, got "

@@ -23,7 +23,7 @@ data are encoded onto the cluster again and each evaluation runs the distributed
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -31,14 +31,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.distributed.cluster import client_for
+from mixedfx.distributed.pirls import DistributedPirls, encode_glm_partition, partition_eta
 from mixedfx.distributed.replicates import (
-    _entropy,
-    _model_columns,
     empty_simulation,
+    replicate_entropy,
     replicate_rng,
     simulated_frame,
     spherical_draw,
 )
+from mixedfx.glmm.fit import GlmmFit, fit_glmm
+from mixedfx.glmm.objective import GlmmObjective
+from mixedfx.glmm.response import encode_response
+from mixedfx.glmm.simulate import draw_response
+from mixedfx.inference.bootstrap import BootResult, as_series, collect_replicates
 
 
 def glm_random_effects_draw(model: Any, entropy: int, k: int, use_u: bool
@@ -56,9 +62,6 @@ def glm_simulate_partition(part: pd.DataFrame, encoder: Any,
     """A partition's simulated GLMM responses, one column per replicate: μ = g⁻¹(offset +
     Xβ̂ + Σ_t Z_t b*_t), then the family's draw (`glmm.simulate.draw_response`) from
     `SeedSequence(entropy, spawn_key=(k, 1, partition))`."""
-    from mixedfx.glmm.response import encode_response
-    from mixedfx.glmm.simulate import draw_response
-
     enc = encoder.encode(part)
     if enc is None:
         return empty_simulation(part, columns)
@@ -88,27 +91,20 @@ def replicate_partition(p: Any, family: Any, beta: np.ndarray, b: list[np.ndarra
                         sigma: float, entropy: int, k: int, part_id: int) -> Any:
     """An encoded partition (`distributed.pirls.GlmPartition`) with replicate k's response,
     drawn as `glm_simulate_partition` draws it (cbind responses: successes and failures)."""
-    from mixedfx.distributed.pirls import _eta
-    from mixedfx.glmm.response import encode_response
-    from mixedfx.glmm.simulate import draw_response
-
     if p is None:
         return None
     cbind = p.enc.y.ndim == 2
-    y = draw_response(family, family.link.linkinv(_eta(p, b, beta)), p.resp.n, cbind, sigma,
-                      replicate_rng(entropy, k, part_id))
+    mu = family.link.linkinv(partition_eta(p, b, beta))
+    y = draw_response(family, mu, p.resp.n, cbind, sigma, replicate_rng(entropy, k, part_id))
     raw = np.column_stack([y, p.resp.n - y]) if cbind else y
     return replace(p, enc=replace(p.enc, y=raw),
                    resp=encode_response(raw, family, p.enc.weights))
 
 
-def _refit_replicate(model: Any, parts: list[Any], cl: Any, func: Any
-                     ) -> tuple[Any, list[str]]:
-    """func(the replicate's fit), or None and the error; the fit's warnings as messages."""
-    from mixedfx.distributed.pirls import DistributedPirls
-    from mixedfx.distributed.results import DaskGeneralizedLinearMixedModel
-    from mixedfx.glmm.fit import fit_glmm
-
+def _refit_replicate(model: Any, parts: list[Any], cl: Any, func: Any,
+                     wrap: Callable[[Any, GlmmFit], Any]) -> tuple[Any, list[str]]:
+    """func(the replicate's fit, wrapped as a model by `wrap(frame, fit)`), or None and the
+    error; the fit's warnings as messages."""
     frame = model._frame
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -118,22 +114,18 @@ def _refit_replicate(model: Any, parts: list[Any], cl: Any, func: Any
             fit = fit_glmm(frame, model.family, model._resp, model.nAGQ, model._control,
                            start={"theta": model.theta, "fixef": model.beta}, pirls=pirls)
             pirls.freeze(fit.state, fit.theta)
-            rep = DaskGeneralizedLinearMixedModel(replace(frame, data=None), model.family,
-                                                  model._resp, fit, model._control)
-            value = func(rep)
+            value = func(wrap(replace(frame, data=None), fit))
         except Exception as e:  # a failed replicate is recorded, as bootMer does
             return None, [f"{type(e).__name__}: {e}"]
     return value, [str(w.message) for w in caught]
 
 
 def glm_bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
-                  client: Any = None) -> Any:
-    """`bootMer` for a Dask glmer fit (see the module docstring)."""
-    from mixedfx.distributed.cluster import client_for
-    from mixedfx.inference.bootstrap import _as_series, collect_replicates
-
-    t0 = _as_series(func(model))
-    entropy = _entropy(seed)
+                  wrap: Callable[[Any, GlmmFit], Any], client: Any = None) -> BootResult:
+    """`bootMer` for a Dask glmer fit (see the module docstring); each replicate's refit is
+    wrapped as a model by `wrap(frame, fit)` for `func`."""
+    t0 = as_series(func(model))
+    entropy = replicate_entropy(seed)
     beta = np.asarray(model.beta, dtype=float)
     sigma = model.sigma
     results: list[tuple[Any, list[str]]] = []
@@ -146,7 +138,7 @@ def glm_bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: boo
             rep_parts = cl.map(replicate_partition, parts, [model.family] * n, [beta] * n,
                                [b] * n, [sigma] * n, [entropy] * n, [k] * n, range(n),
                                pure=False)
-            results.append(_refit_replicate(model, rep_parts, cl, func))
+            results.append(_refit_replicate(model, rep_parts, cl, func, wrap))
             del rep_parts
     return collect_replicates(t0, results, nsim, seed)
 
@@ -154,14 +146,12 @@ def glm_bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: boo
 def encoded_partitions(model: Any, cl: Any) -> list[Any]:
     """The model's partitions encoded for the GLMM (`distributed.pirls.GlmPartition`), held
     on the workers of `cl` as futures (the fit's encoder: its levels and kept columns)."""
-    from dask import delayed
-
-    from mixedfx.distributed.pirls import encode_glm_partition
+    from dask import delayed  # dask is optional: imported when a Dask fit is refitted
 
     frame = model._frame
     encoder = delayed(frame.encoder, pure=True)
     return cl.compute([delayed(encode_glm_partition, pure=True)(p, encoder, model.family)
-                       for p in frame.data[_model_columns(frame)].to_delayed()])
+                       for p in frame.data[frame.encoder.read_columns].to_delayed()])
 
 
 @contextmanager
@@ -170,10 +160,6 @@ def live_objective(model: Any, client: Any) -> Iterator[Any]:
     encoded onto the cluster again (a fit releases its partitions), and every evaluation
     runs the distributed PIRLS (one pass per PIRLS step), warm-started from the fit's
     final state as the in-memory objective is."""
-    from mixedfx.distributed.cluster import client_for
-    from mixedfx.distributed.pirls import DistributedPirls
-    from mixedfx.glmm.objective import GlmmObjective
-
     frame = model._frame
     fitted = model._fit.objective
     with client_for(client) as cl:

@@ -9,9 +9,21 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.distributed.cluster import client_for, require_dask
+from mixedfx.distributed.encode import independent_gram_columns
 from mixedfx.distributed.frame import as_dask_frame, build_dask_frame
+from mixedfx.distributed.pirls import (
+    DistributedPirls,
+    check_distributable_family,
+    encode_glm_partition,
+)
+from mixedfx.distributed.progress import Progress, check_progress
+from mixedfx.distributed.results import DaskGeneralizedLinearMixedModel
 from mixedfx.errors import ArgumentError
-from mixedfx.frame.model_frame import RankDeficiencyWarning, _check_terms
+from mixedfx.frame.checks import check_terms
+from mixedfx.frame.model_frame import RankDeficiencyWarning
+from mixedfx.glmm.fit import fit_glmm
+from mixedfx.glmm.response import GlmResponse
 from mixedfx.optimize import Control
 
 
@@ -30,19 +42,7 @@ def dask_glmer(formula: str, data: Any, family: Any, nAGQ: int = 1, client: Any 
                control: Control | dict[str, Any] | None = None, start: dict | None = None,
                progress: bool = False) -> Any:
     """`mixedfx.glmer` for a Dask DataFrame or a Parquet path / glob (Laplace or nAGQ=0)."""
-    from dask import delayed
-
-    from mixedfx.distributed.cluster import client_for, require_dask
-    from mixedfx.distributed.encode import independent_gram_columns
-    from mixedfx.distributed.pirls import (
-        DistributedPirls,
-        check_distributable_family,
-        encode_glm_partition,
-    )
-    from mixedfx.distributed.progress import Progress, check_progress
-    from mixedfx.distributed.results import DaskGeneralizedLinearMixedModel
-    from mixedfx.glmm.fit import fit_glmm
-    from mixedfx.glmm.response import GlmResponse
+    from dask import delayed  # dask is optional (the `dask` extra): imported when used
 
     require_dask()
     check_distributable_family(family)
@@ -81,7 +81,7 @@ def dask_glmer(formula: str, data: Any, family: Any, nAGQ: int = 1, client: Any 
             frame = replace(frame, fixef_names=[names[j] for j in keep], kept_columns=keep,
                             X=np.zeros((0, len(keep))), dropped_columns=dropped,
                             encoder=replace(frame.encoder, kept_columns=keep))
-        _check_terms(frame.terms, frame.n, glm=True)
+        check_terms(frame.terms, frame.n, glm=True)
         pirls = DistributedPirls(parts, cl, frame.terms, family, p=len(keep), n=frame.n,
                                  progress=shown)
         empty = np.zeros(0)

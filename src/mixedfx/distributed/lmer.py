@@ -11,10 +11,29 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.distributed.cluster import client_for, require_dask, tree_reduce
+from mixedfx.distributed.encode import (
+    add_slices,
+    add_small,
+    add_sums,
+    drop_fixed_columns,
+    independent_gram_columns,
+    partition_crossproducts,
+    slice_levels,
+    split_sums,
+)
 from mixedfx.distributed.frame import DaskModelFrame, as_dask_frame, build_dask_frame
-from mixedfx.frame.model_frame import RankDeficiencyWarning, _check_terms
+from mixedfx.distributed.progress import Progress, ReportingDeviance, check_progress
+from mixedfx.distributed.results import DaskLinearMixedModel
+from mixedfx.frame.checks import check_terms
+from mixedfx.frame.model_frame import RankDeficiencyWarning
+from mixedfx.frame.terms import dense_block_rows
+from mixedfx.lmm import sliced
 from mixedfx.lmm.crossproducts import CrossProducts
+from mixedfx.lmm.factorization import BlockedCholesky
+from mixedfx.lmm.fit import dense_block_size, fit_lmm_objective
 from mixedfx.optimize import Control
+from mixedfx.optimize.threads import blas_threads_for
 
 
 def reduced_crossproducts(frame: DaskModelFrame, client: Any, progress: Any = None
@@ -24,21 +43,14 @@ def reduced_crossproducts(frame: DaskModelFrame, client: Any, progress: Any = No
     When B = [Z_rest X y]ᵀ Z₁ could outgrow the driver's memory (`lmm.sliced`), its column
     slices (ranges of Z₁'s levels) are reduced in separate trees and fetched one at a time
     into a `SlicedB` on disk: the driver never holds more than one slice of B."""
-    from dask import delayed
+    from dask import delayed  # dask is optional (the `dask` extra): imported when used
 
-    from mixedfx.distributed.cluster import tree_reduce
-    from mixedfx.distributed.encode import add_sums, partition_crossproducts
-    from mixedfx.lmm import sliced
-
-    cols = list(dict.fromkeys([*frame.encoder.columns,
-                               *(c for c in (frame.encoder.weights_column,
-                                             frame.encoder.offset_column) if c)]))
-    parts = frame.data[cols].to_delayed()
+    parts = frame.data[frame.encoder.read_columns].to_delayed()
     encoder = delayed(frame.encoder, pure=True)
     sums = [delayed(partition_crossproducts, pure=True)(p, encoder) for p in parts]
     first = frame.terms[0]
     q_rest = sum(t.q for t in frame.terms[1:])
-    r = q_rest + len(frame.fixef_names) + 1
+    r = dense_block_rows(frame.terms, len(frame.fixef_names))
     est = sliced.estimated_b_bytes(frame.n, first.k, sum(t.k for t in frame.terms[1:]),
                                    len(frame.fixef_names), first.n_levels, r)
     label = f"pass 2 over {len(parts)} partitions: cross-products of [Z X y]"
@@ -53,11 +65,7 @@ def reduced_crossproducts(frame: DaskModelFrame, client: Any, progress: Any = No
 
 def _sliced_crossproducts(sums: list[Any], first: Any, r: int, est: int, client: Any,
                           progress: Any, label: str) -> tuple[CrossProducts, float]:
-    from dask import delayed
-
-    from mixedfx.distributed.cluster import tree_reduce
-    from mixedfx.distributed.encode import add_slices, add_small, slice_levels, split_sums
-    from mixedfx.lmm import sliced
+    from dask import delayed  # dask is optional (the `dask` extra): imported when used
 
     n1, k1 = first.n_levels, first.k
     n_slices = int(min(n1, max(1, -(-est // sliced.SLICE_BYTES))))
@@ -86,8 +94,6 @@ def _item(seq: Any, i: int) -> Any:
 def drop_dependent_columns(frame: DaskModelFrame, xp: CrossProducts
                            ) -> tuple[DaskModelFrame, CrossProducts]:
     """lme4's rank check on XᵀX (from A_rr): dependent columns are dropped with a warning."""
-    from mixedfx.distributed.encode import drop_fixed_columns, independent_gram_columns
-
     q, p = xp.q_rest, xp.p
     keep = independent_gram_columns(xp.Arr[q:q + p, q:q + p])
     if len(keep) == p:
@@ -111,14 +117,6 @@ def dask_lmer(formula: str, data: Any, client: Any = None, REML: bool = True,
               control: Control | dict[str, Any] | None = None,
               start: np.ndarray | None = None, progress: bool = False) -> Any:
     """`mixedfx.lmer` for a Dask DataFrame or a Parquet path / glob."""
-    from mixedfx.api import dense_block_size
-    from mixedfx.distributed.cluster import client_for, require_dask
-    from mixedfx.distributed.progress import Progress, ReportingDeviance, check_progress
-    from mixedfx.distributed.results import DaskLinearMixedModel
-    from mixedfx.lmm.factorization import BlockedCholesky
-    from mixedfx.lmm.fit import fit_lmm_objective
-    from mixedfx.optimize.threads import blas_threads_for
-
     require_dask()
     shown = Progress(check_progress(progress))
     ctrl = Control.from_user(control)
@@ -132,7 +130,7 @@ def dask_lmer(formula: str, data: Any, client: Any = None, REML: bool = True,
         xp, ldW = reduced_crossproducts(frame, cl, shown)
         timings["crossproducts_pass"] = time.perf_counter() - clock - timings["levels_pass"]
     frame, xp = drop_dependent_columns(frame, xp)
-    _check_terms(frame.terms, frame.n, glm=False)
+    check_terms(frame.terms, frame.n, glm=False)
     clock = time.perf_counter()
     objective = ReportingDeviance(BlockedCholesky(frame.terms, xp), bool(REML), ldW,
                                   progress=shown)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.distributed.encode import PartialSums, add_sums
 from mixedfx.errors import ArgumentError, UnsupportedError
 from mixedfx.families import Family
 from mixedfx.glmm.pirls import Pirls, PirlsError, PirlsState
@@ -73,7 +74,7 @@ def encode_glm_partition(part: Any, encoder: Any, family: Family) -> GlmPartitio
     return GlmPartition(enc, resp, off)
 
 
-def _eta(p: GlmPartition, b: list[np.ndarray] | None, beta: np.ndarray) -> np.ndarray:
+def partition_eta(p: GlmPartition, b: list[np.ndarray] | None, beta: np.ndarray) -> np.ndarray:
     eta = p.offset + p.enc.X @ beta
     if b is not None:
         for t, bt in zip(p.enc.terms, b, strict=True):
@@ -98,7 +99,7 @@ def evaluate_pass(p: GlmPartition | None, family: Family, params: tuple) -> Any:
     if p is None:
         return None
     b, beta, with_x = params
-    eta = _eta(p, b, beta)
+    eta = partition_eta(p, b, beta)
     mu = family.link.linkinv(eta)
     ok = bool(family.validmu(mu)) and bool(np.all(np.isfinite(mu)))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -111,8 +112,6 @@ def evaluate_pass(p: GlmPartition | None, family: Family, params: tuple) -> Any:
 
 def _crossproducts(p: GlmPartition, family: Family, eta: np.ndarray, mu: np.ndarray,
                    beta: np.ndarray, with_x: bool) -> Any:
-    from mixedfx.distributed.encode import PartialSums
-
     W, z = _irls(p, family, eta, mu)
     X = p.enc.X if with_x else np.zeros((len(z), 0))
     resp = z if with_x else z - p.enc.X @ beta
@@ -138,7 +137,7 @@ def factorize_pass(p: GlmPartition | None, family: Family, params: tuple) -> Any
     if p is None:
         return None
     b, beta, with_x = params
-    eta = _eta(p, b, beta)
+    eta = partition_eta(p, b, beta)
     return _crossproducts(p, family, eta, family.link.linkinv(eta), beta, with_x)
 
 
@@ -153,7 +152,7 @@ def glm_start_pass(p: GlmPartition | None, family: Family, beta: np.ndarray | No
         eta = family.link.linkfun(mu)
         dev = np.nan
     else:
-        eta = _eta(p, None, beta)
+        eta = partition_eta(p, None, beta)
         mu = family.link.linkinv(eta)
         dev = float(np.sum(family.dev_resids(r.y, mu, r.wt)))
     mu_eta = family.link.mu_eta(eta)
@@ -174,8 +173,6 @@ def _nbytes(params: Any) -> int:
 
 def combine(a: Any, b: Any) -> Any:
     """The sum of two partial results (arrays, cross-products, or tuples of them)."""
-    from mixedfx.distributed.encode import PartialSums, add_sums
-
     if a is None or b is None:
         return a if b is None else b
     if isinstance(a, tuple):
@@ -231,8 +228,6 @@ class DistributedPirls(Pirls):
     def _reduce(self, fn: Any, params: Any) -> Any:
         """One pass: `fn(partition, family, params)` on every persisted partition, summed
         in a tree (at most 16 partial results per task)."""
-        from mixedfx.distributed.encode import PartialSums
-
         self.passes += 1
         cl = self.client
         # small parameters travel inside the tasks (one round trip less per pass); large

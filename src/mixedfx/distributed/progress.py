@@ -29,7 +29,7 @@ class Progress:
         """Dask's progress bar for the futures of one pass (returns when they finish)."""
         if not self.enabled:
             return
-        from distributed import progress
+        from distributed import progress  # dask is optional (the `dask` extra): imported when used
 
         self._close_line()
         sys.stdout.write(f"{label}\n")

@@ -25,6 +25,7 @@ those replaced, starting at θ̂.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -32,10 +33,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from mixedfx.distributed.cluster import client_for, tree_reduce
+from mixedfx.inference.bootstrap import BootResult, as_series, collect_replicates
+from mixedfx.lmm.fit import LmmFit, fit_lmm_crossproducts
+from mixedfx.lmm.sliced import SlicedB
+
 BATCH_BYTES = 64 * 1024**2          # per-partition sums of one batch of replicates
 
 
-def _entropy(seed: int | None) -> int:
+def replicate_entropy(seed: int | None) -> int:
+    """The entropy of `SeedSequence(seed)` that every replicate's generator derives from."""
     return int(np.random.SeedSequence(seed).entropy)
 
 
@@ -129,8 +136,6 @@ def _add(a: Any, b: Any) -> Any:
 
 def replicate_crossproducts(xp: Any, rr: np.ndarray, r1: np.ndarray) -> Any:
     """The fit's cross-products with the y row / column replaced by a replicate's."""
-    from mixedfx.lmm.sliced import SlicedB
-
     Arr = xp.Arr.copy()
     Arr[:, -1] = rr
     Arr[-1, :] = rr
@@ -146,18 +151,16 @@ def replicate_crossproducts(xp: Any, rr: np.ndarray, r1: np.ndarray) -> Any:
 
 
 def refit_replicate(frame: Any, xp: Any, rr: np.ndarray, r1: np.ndarray, reml: bool,
-                    control: Any, ldW: float, start: np.ndarray, func: Any
-                    ) -> tuple[Any, list[str]]:
-    """func(model refitted to one replicate) and the warnings (None when the refit fails)."""
-    from mixedfx.distributed.results import DaskLinearMixedModel
-    from mixedfx.lmm.fit import fit_lmm_crossproducts
-
+                    control: Any, ldW: float, start: np.ndarray, func: Any,
+                    wrap: Callable[[Any, LmmFit], Any]) -> tuple[Any, list[str]]:
+    """func(model refitted to one replicate) and the warnings (None when the refit fails);
+    the model is `wrap(frame, fit)` of the refit (the result layer's class)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             fit = fit_lmm_crossproducts(frame, replicate_crossproducts(xp, rr, r1), reml,
                                         control, ldW=ldW, start=start, warn=True)
-            value = func(DaskLinearMixedModel(frame, fit, control, data_name=None))
+            value = func(wrap(frame, fit))
         except Exception as e:      # a failed replicate is recorded, as bootMer does
             return None, [f"{type(e).__name__}: {e}"]
     return value, [str(w.message) for w in caught]
@@ -177,40 +180,31 @@ def simulated_frame(model: Any, nsim: int, seed: int | None, use_u: bool, draw: 
     (levels-sized); each partition's responses are drawn on the workers by
     `simulate_part(partition, encoder, draws, entropy, partition index, columns, *args)`.
     """
-    import dask.dataframe as dd
+    import dask.dataframe as dd  # dask is optional: imported when a Dask fit simulates
     from dask import delayed
 
     frame = model._frame
-    entropy = _entropy(seed)
+    entropy = replicate_entropy(seed)
     draws = [(k, draw(model, entropy, k, use_u)) for k in range(nsim)]
     columns = [f"sim_{k + 1}" for k in range(nsim)]
     encoder = delayed(frame.encoder, pure=True)
-    parts = frame.data[_model_columns(frame)].to_delayed()
+    parts = frame.data[frame.encoder.read_columns].to_delayed()
     meta = pd.DataFrame({c: pd.Series([], dtype=float) for c in columns})
     pieces = [delayed(simulate_part, pure=True)(p, encoder, draws, entropy, i, columns, *args)
               for i, p in enumerate(parts)]
     return dd.from_delayed(pieces, meta=meta)
 
 
-def _model_columns(frame: Any) -> list[str]:
-    enc = frame.encoder
-    return list(dict.fromkeys([*enc.columns, *(c for c in (enc.weights_column,
-                                                           enc.offset_column) if c)]))
-
-
 def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
-              client: Any = None) -> Any:
-    """`bootMer` for a Dask lmer fit (see the module docstring for the seeding)."""
-    from dask import delayed
-
-    from mixedfx.distributed.cluster import client_for, tree_reduce
-    from mixedfx.inference.bootstrap import _as_series, collect_replicates
-    from mixedfx.lmm.sliced import SlicedB
+              wrap: Callable[[Any, LmmFit], Any], client: Any = None) -> BootResult:
+    """`bootMer` for a Dask lmer fit (see the module docstring for the seeding); each
+    replicate's refit is wrapped as a model by `wrap(frame, fit)` for `func`."""
+    from dask import delayed  # dask is optional: imported when a Dask fit bootstraps
 
     frame = model._frame
-    t0 = _as_series(func(model))
+    t0 = as_series(func(model))
     xp, fit = model._fit.chol.xp, model._fit
-    entropy = _entropy(seed)
+    entropy = replicate_entropy(seed)
     beta = np.asarray(model.beta, dtype=float)
     small_frame = replace(frame, data=None)
     per_replicate = 8 * (xp.r + xp.B.shape[1])
@@ -218,7 +212,7 @@ def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
     results: list[tuple[Any, list[str]]] = []
     with client_for(client) as cl:
         encoder = delayed(frame.encoder, pure=True)
-        parts = frame.data[_model_columns(frame)].to_delayed()
+        parts = frame.data[frame.encoder.read_columns].to_delayed()
         sliced_b = isinstance(xp.B, SlicedB)
         xp_remote = None if sliced_b else cl.scatter(xp, broadcast=True)
         for start in range(0, nsim, batch):
@@ -228,7 +222,7 @@ def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
                                                       entropy, i)
                     for i, p in enumerate(parts)]
             rr, r1 = cl.compute(tree_reduce(sums, _add)).result()
-            args = (model.REML, model._control, fit.objective.ldW, fit.theta, func)
+            args = (model.REML, model._control, fit.objective.ldW, fit.theta, func, wrap)
             if sliced_b:         # B is on the driver's disk: refit here
                 results += [refit_replicate(small_frame, xp, rr[:, j], r1[:, j], *args)
                             for j in range(len(ks))]

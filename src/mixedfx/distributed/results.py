@@ -6,14 +6,22 @@ the in-memory classes' own (they need no rows)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mixedfx.errors import ArgumentError, UnsupportedError
+from mixedfx.distributed import glm_replicates, is_distributed_data, replicates
+from mixedfx.distributed.frame import as_dask_frame
+from mixedfx.errors import ArgumentError, DataError, UnsupportedError
+from mixedfx.glmm.response import encode_response
+from mixedfx.inference.bootstrap import bootstrap
+from mixedfx.lmm.fit import fit_lmm_crossproducts
 from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 from mixedfx.results.lmm_model import LinearMixedModel
+from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
+from mixedfx.validate import check_bool, check_positive_int
 
 
 class RowPredictor:
@@ -43,8 +51,6 @@ class RowPredictor:
     def new_eta(self, part: pd.DataFrame, re_form_groups: set[str],
                 allow_new_levels: bool) -> pd.Series:
         """η of new rows (predict), encoded as the training data."""
-        from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
-
         if len(part) == 0:
             return pd.Series([], dtype=float, index=part.index)
         new = prepare_newdata(self.frame, part)
@@ -84,9 +90,6 @@ class DaskReplicates:
         """Parametric bootstrap on the cluster (see `_replicate_bootstrap` of the model).
         `client=`: the cluster (default: the fit's Client while it runs, else a new local
         cluster)."""
-        from mixedfx.inference.bootstrap import bootstrap
-        from mixedfx.validate import check_positive_int
-
         nsim = check_positive_int(nsim, "nsim")
         check_positive_int(n_jobs, "n_jobs")
         self._boot_client = client
@@ -98,8 +101,6 @@ class DaskReplicates:
     def _distributed_bootstrap(self, func: Any, nsim: int, seed: int | None, n_jobs: int,
                                use_u: bool) -> Any:
         """`inference.bootstrap.bootstrap` (and `confint(method="boot")`) of a Dask fit."""
-        from mixedfx.validate import check_bool
-
         if n_jobs != 1:
             raise ArgumentError("n_jobs is for in-memory fits: a Dask fit's bootstrap "
                                 "replicates run on its Dask cluster (client=)")
@@ -118,7 +119,7 @@ class DaskReplicates:
     def _remember_client(self, client: Any) -> None:
         """Keep the fit's Client or scheduler address: `bootstrap` and `profile` use that
         cluster by default while it runs (a local cluster started for the fit is closed)."""
-        from distributed import Client
+        from distributed import Client  # dask is optional (the `dask` extra): imported when used
 
         if isinstance(client, (Client, str)):
             self._client = client
@@ -139,8 +140,6 @@ class DaskReplicates:
         the fitting code), and a Dask fit keeps its rows on the cluster. Pickle the model
         instead (estimates, vcov, summary and predict on new data work on the unpickled
         model; fitted values and residuals need the Dask data)."""
-        from mixedfx.errors import DataError
-
         raise DataError(
             f"cannot save a model fitted to Dask data to {str(path)!r}: a mixedfx model file "
             "stores the rows the fit used, and this fit's rows live on the Dask cluster. "
@@ -199,15 +198,11 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
         `newdata` is None), an array for in-memory new data."""
         if type not in ("link", "response"):
             raise ArgumentError("type must be 'link' or 'response'")
-        from mixedfx.distributed import is_distributed_data
-
         if newdata is not None and not is_distributed_data(newdata):
             return super().predict(newdata, re_form=re_form,
                                    allow_new_levels=allow_new_levels, type=type)
         if newdata is None and re_form is None:
             return self.fitted()
-        from mixedfx.distributed.frame import as_dask_frame
-
         ddf = self._frame.data if newdata is None else as_dask_frame(newdata)
         groups = self._terms_in(re_form)
         return ddf.map_partitions(_predict_partition, self._predictor(), groups,
@@ -218,8 +213,6 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
         if frame is not self._frame:
             raise UnsupportedError("refitting a Dask fit to a new response is not "
                                       "available; fit the new response with mixedfx.lmer")
-        from mixedfx.lmm.fit import fit_lmm_crossproducts
-
         return fit_lmm_crossproducts(frame, self._fit.chol.xp, reml, self._control,
                                      ldW=self._fit.objective.ldW, start=self._fit.theta)
 
@@ -228,12 +221,9 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
         per row used in the fit), made partition by partition on the workers from `seed`
         (`mixedfx.distributed.replicates`: same distribution as the in-memory `simulate`,
         reproducible per seed and partitioning, not the in-memory random stream)."""
-        from mixedfx.distributed.replicates import simulate
-        from mixedfx.validate import check_bool, check_positive_int
-
         nsim = check_positive_int(nsim, "nsim")
         self._require_data("simulate()")
-        return simulate(self, nsim, seed, check_bool(use_u, "use_u"))
+        return replicates.simulate(self, nsim, seed, check_bool(use_u, "use_u"))
 
     def _replicate_bootstrap(self, func: Any, nsim: int, seed: int | None, use_u: bool,
                              client: Any) -> Any:
@@ -241,9 +231,8 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
         responses of `simulate(nsim, seed)`), its cross-products reduced like the fit's,
         and θ refitted from them (on the workers, or on the driver when B is kept sliced on
         its disk)."""
-        from mixedfx.distributed.replicates import bootstrap
-
-        return bootstrap(self, func, nsim, seed, use_u, client=client)
+        return replicates.bootstrap(self, func, nsim, seed, use_u,
+                                    partial(_lmm_replicate, self._control), client=client)
 
     def _cluster_map(self) -> Any:
         """`profile`'s mapper: one parameter per task on the fit's Client while it runs
@@ -275,6 +264,11 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
 
 
 
+def _lmm_replicate(control: Any, frame: Any, fit: Any) -> DaskLinearMixedModel:
+    """A bootstrap replicate's model: its refit on the fit's frame (without the data)."""
+    return DaskLinearMixedModel(frame, fit, control, data_name=None)
+
+
 _ROWS_NEEDED = ("{} of a Dask fit is not available yet (it needs the model's rows on the "
                 "driver); fit a subset in memory for it")
 
@@ -287,8 +281,6 @@ def _glm_fitted_partition(part: pd.DataFrame, predictor: RowPredictor,
 
 def _glm_residual_partition(part: pd.DataFrame, predictor: RowPredictor, family: Any,
                             kind: str) -> pd.Series:
-    from mixedfx.glmm.response import encode_response
-
     eta_s, enc = predictor.training_eta(part)
     if enc is None:
         return eta_s
@@ -351,9 +343,6 @@ class DaskGeneralizedLinearMixedModel(DaskReplicates, GeneralizedLinearMixedMode
         the training data when `newdata` is None), an array for in-memory new data."""
         if type not in ("link", "response"):
             raise ArgumentError("type must be 'link' or 'response'")
-        from mixedfx.distributed import is_distributed_data
-        from mixedfx.distributed.frame import as_dask_frame
-
         if newdata is not None and not is_distributed_data(newdata):
             return super().predict(newdata, re_form=re_form,
                                    allow_new_levels=allow_new_levels, type=type)
@@ -369,27 +358,28 @@ class DaskGeneralizedLinearMixedModel(DaskReplicates, GeneralizedLinearMixedMode
         per row used in the fit), drawn on the workers partition by partition from `seed`
         (`mixedfx.distributed.replicates`: the in-memory model's distribution, reproducible
         per seed and partitioning, not the in-memory random stream)."""
-        from mixedfx.distributed.glm_replicates import glm_simulate
-        from mixedfx.validate import check_bool, check_positive_int
-
         nsim = check_positive_int(nsim, "nsim")
         self._require_data("simulate()")
-        return glm_simulate(self, nsim, seed, check_bool(use_u, "use_u"))
+        return glm_replicates.glm_simulate(self, nsim, seed, check_bool(use_u, "use_u"))
 
     def _replicate_bootstrap(self, func: Any, nsim: int, seed: int | None, use_u: bool,
                              client: Any) -> Any:
         """Each replicate's response is drawn on the workers partition by partition (the
         responses of `simulate(nsim, seed)`) and refitted there by the distributed PIRLS
         from (θ̂, β̂), one replicate after another."""
-        from mixedfx.distributed.glm_replicates import glm_bootstrap
-
-        return glm_bootstrap(self, func, nsim, seed, use_u, client=client)
+        return glm_replicates.glm_bootstrap(
+            self, func, nsim, seed, use_u,
+            partial(_glmm_replicate, self.family, self._resp, self._control), client=client)
 
     def _profile_objective(self) -> Any:
         """`profile`'s objective: the Laplace deviance evaluated by the distributed PIRLS
         over the model's data on the fit's Client while it runs (else a new local
         cluster), one evaluation after another on the driver."""
-        from mixedfx.distributed.glm_replicates import live_objective
-
         self._require_data("profile()")
-        return live_objective(self, self._running_client())
+        return glm_replicates.live_objective(self, self._running_client())
+
+
+def _glmm_replicate(family: Any, resp: Any, control: Any, frame: Any, fit: Any
+                    ) -> DaskGeneralizedLinearMixedModel:
+    """A bootstrap replicate's model: its refit on the fit's frame (without the data)."""
+    return DaskGeneralizedLinearMixedModel(frame, family, resp, fit, control)

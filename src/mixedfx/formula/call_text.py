@@ -25,6 +25,7 @@ from mixedfx.formula.nodes import (
     _needs_parens,
     deparse,
 )
+from mixedfx.formula.syntax import parse_text
 
 SPACED = frozenset({"~", "|", "||", "+", "-", "*", "%in%"})
 MIXED_FITTERS = frozenset({"lmer", "glmer", "glmer.nb"})
@@ -148,8 +149,6 @@ def call_text_lines(text: str, columns: Sequence[str] = (), cutoff: int = CUTOFF
     """`call_lines` of a call given as one line of text, `lm(formula = y ~ x, data = d)`:
     values containing `~` are parsed as formulas (names from `columns`; in lme4's calls with
     `||` expanded as lme4 stores them), others kept."""
-    from mixedfx.formula.syntax import parse_text
-
     func, _, rest = text.partition("(")
     if not rest.endswith(")"):
         return [text]

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, DataError
+from mixedfx.validate import check_design_size
 
 from .bars import split_rhs
 from .contrasts import contrast_matrix
@@ -214,8 +215,6 @@ def build_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
             w *= (len(var.levels) - (codes[k][v] == 1)) if var.kind == "factor" \
                 else len(var.colnames)
         width += w
-    from mixedfx.validate import check_design_size
-
     check_design_size(len(frame), width, f"model matrix of '~ {rhs}'")
     X, named = _assemble(variables, terms, codes, intercept, frame)
     contrasts: dict[str, str] = {}

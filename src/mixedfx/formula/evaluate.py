@@ -244,6 +244,14 @@ class Variable:
         return pd.Series(evaluate_numeric(node, data, self.states), index=data.index)
 
 
+def _factor(label: str, node: Node, raw: list[Any], source: str | None,
+            ordered: bool = False) -> Variable:
+    """A factor variable with the given raw levels (in order), named as R's
+    `as.character` names them."""
+    return Variable(label, node, "factor", levels=[format_level(v) for v in raw],
+                    raw_levels=raw, ordered=ordered, source=source)
+
+
 def make_variable(node: Node, label: str, data: pd.DataFrame) -> Variable:
     """Inspect a variable on the training data: numeric or factor, levels, state."""
     core = node
@@ -255,35 +263,13 @@ def make_variable(node: Node, label: str, data: pd.DataFrame) -> Variable:
         if kind == "numeric":
             return Variable(label, node, "numeric", source=core.name)
         if kind == "factor":
-            cats = list(series.cat.categories)
-            return Variable(
-                label,
-                node,
-                "factor",
-                levels=[format_level(c) for c in cats],
-                raw_levels=cats,
-                ordered=bool(series.cat.ordered),
-                source=core.name,
-            )
+            return _factor(label, node, list(series.cat.categories), core.name,
+                           ordered=bool(series.cat.ordered))
         if kind == "logical":
-            return Variable(
-                label,
-                node,
-                "factor",
-                levels=["FALSE", "TRUE"],
-                raw_levels=[False, True],
-                source=core.name,
-            )
+            return _factor(label, node, [False, True], core.name)
         if kind == "character":
-            raw = r_sort_levels(series.dropna().unique().tolist())
-            return Variable(
-                label,
-                node,
-                "factor",
-                levels=[format_level(v) for v in raw],
-                raw_levels=raw,
-                source=core.name,
-            )
+            return _factor(label, node, r_sort_levels(series.dropna().unique().tolist()),
+                           core.name)
         raise FormulaError(
             f"column '{core.name}' has unsupported type {series.dtype} for a model matrix"
         )
@@ -343,31 +329,16 @@ def _make_factor_call(core: Call, node: Node, label: str, data: pd.DataFrame) ->
             if core.func == "factor":
                 used = set(series.cat.codes[series.cat.codes >= 0].unique().tolist())
                 cats = [c for i, c in enumerate(cats) if i in used]
-            return Variable(
-                label,
-                node,
-                "factor",
-                levels=[format_level(c) for c in cats],
-                raw_levels=cats,
-                ordered=bool(series.cat.ordered),
-                source=source,
-            )
+            return _factor(label, node, cats, source, ordered=bool(series.cat.ordered))
         if kind == "logical":
             present = series.astype("boolean").dropna().unique().tolist()
-            raw = [v for v in (False, True) if v in present]
-            return Variable(
-                label, node, "factor", levels=[format_level(v) for v in raw],
-                raw_levels=raw, source=source,
-            )  # fmt: skip
+            return _factor(label, node, [v for v in (False, True) if v in present], source)
         if kind == "numeric":
             values = series.to_numpy(dtype=float, na_value=np.nan)
             integer = pd.api.types.is_integer_dtype(series.dtype)
         elif kind == "character":
-            raw = r_sort_levels(series.dropna().unique().tolist())
-            return Variable(
-                label, node, "factor", levels=[format_level(v) for v in raw],
-                raw_levels=raw, source=source,
-            )  # fmt: skip
+            return _factor(label, node, r_sort_levels(series.dropna().unique().tolist()),
+                           source)
         else:
             raise FormulaError(f"column '{arg.name}' has unsupported type {series.dtype}")
     else:

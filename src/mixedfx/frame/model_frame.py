@@ -4,11 +4,14 @@ Steps, in lme4's order: select the formula's variables; drop rows with missing v
 (`na_action="omit"`, reported) or refuse them (`"fail"`); make factors (R level order, unused
 levels dropped); evaluate the response, X (dropping linearly dependent columns, as lme4 does) and
 one RandomEffectsTerm per bar; run lme4's sanity checks; order terms by decreasing number of
-levels (stable, as lme4 does).
+levels (stable, as lme4 does). `_build_model_frame` runs them in that order, one function a
+step; the data conversion is `frame.data`, the checks on y, weights, offset and terms
+`frame.checks`.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +22,14 @@ import pandas as pd
 from mixedfx.covariance import CovarianceStructure, StructuredCovariance, structure_for
 from mixedfx.errors import ArgumentTypeError, DataError, FormulaError
 from mixedfx.formula import ParsedFormula, build_design, evaluate_response, parse_formula
+from mixedfx.frame.checks import (
+    check_not_constant,
+    check_terms,
+    check_weights,
+    response_values,
+    total_offset,
+)
+from mixedfx.frame.data import as_pandas, vector_argument
 from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.levels import as_factor, is_factor_like
 from mixedfx.frame.rank import independent_columns
@@ -31,14 +42,13 @@ from mixedfx.frame.rows import (
     row_map,
     series_for,
 )
-from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.frame.terms import RandomEffectsTerm, dense_block_rows
 from mixedfx.validate import (
     check_choice,
     check_column_names,
     check_design_size,
     check_finite_design,
     check_used_columns,
-    numeric_vector,
 )
 
 
@@ -100,128 +110,8 @@ class ModelFrame:
         return len(self.y)
 
 
-def as_pandas(data: Any) -> pd.DataFrame:
-    """A pandas DataFrame from pandas, polars, Arrow, any `__dataframe__` object or a dict of
-    equal-length columns. A single column (a Series) is refused: a model needs the response and
-    the predictors in one frame."""
-    if isinstance(data, pd.DataFrame):
-        return data
-    if isinstance(data, pd.Series) or type(data).__name__ in ("Series", "ChunkedArray", "Array"):
-        raise ArgumentTypeError(
-            f"data must be a data frame holding the model's columns, got a single column "
-            f"({type(data).__module__.split('.')[0]} {type(data).__name__}); pass a frame "
-            "(e.g. series.to_frame())")
-    if hasattr(data, "to_pandas"):                      # polars, pyarrow
-        out = data.to_pandas()
-    elif hasattr(data, "__arrow_c_stream__") and hasattr(pd.DataFrame, "from_arrow"):
-        try:
-            out = pd.DataFrame.from_arrow(data)         # Arrow PyCapsule (needs pyarrow)
-        except ImportError:
-            out = None
-    else:
-        out = None
-    if out is None and hasattr(data, "__dataframe__"):
-        with warnings.catch_warnings():                 # deprecated in pandas 3, still works
-            warnings.simplefilter("ignore")
-            out = pd.api.interchange.from_dataframe(data)
-    if out is None and isinstance(data, dict):
-        try:
-            out = pd.DataFrame(data)
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"data given as a dict must map column names to equal-length "
-                            f"columns ({exc})") from None
-    if not isinstance(out, pd.DataFrame):
-        raise ArgumentTypeError(
-            f"data must be a pandas DataFrame (or polars / Arrow / __dataframe__ object), "
-            f"got {type(data).__name__}")
-    return out
-
-
-def _vector_argument(value: Any, data: pd.DataFrame, what: str) -> np.ndarray | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value not in data.columns:
-            raise DataError(f"{what} column {value!r} not found in data")
-        arr = data[value].to_numpy()
-    else:
-        arr = np.asarray(value)
-        if arr.shape != (len(data),):
-            raise DataError(f"{what} must have one value per row of data ({len(data)}), "
-                            f"got shape {arr.shape}")
-    return numeric_vector(arr, what)
-
-
-def _response(parsed: ParsedFormula, frame: pd.DataFrame, glm: bool) -> np.ndarray:
-    if parsed.response is None:
-        raise DataError("formula has no response: write it as 'y ~ x + (1 | g)'")
-    col = parsed.response
-    is_factor = col in frame.columns and not pd.api.types.is_numeric_dtype(frame[col].dtype) \
-        and not pd.api.types.is_bool_dtype(frame[col].dtype)
-    if is_factor and not glm:
-        raise DataError(f"response {col!r} must be numeric, got {frame[col].dtype} values; "
-                        "convert it to numbers (a two-level factor response needs "
-                        "mixedfx.glmer with family='binomial')")
-    if is_factor:
-        levels = frame[col].astype("category").cat.categories
-        if len(levels) != 2:
-            raise DataError(f"factor response {col!r} must have exactly 2 levels for a "
-                            f"binomial model, got {len(levels)} "
-                            f"({', '.join(map(str, list(levels)[:5]))}"
-                            f"{', ...' if len(levels) > 5 else ''}); recode it to two "
-                            "levels or 0/1")
-    y = np.asarray(evaluate_response(parsed.response, frame, factor_as_indicator=glm),
-                   dtype=float)
-    if y.ndim == 2 and not glm:
-        raise DataError(f"response {parsed.response!r} has {y.shape[1]} columns: a cbind() "
-                        "response is for binomial models (mixedfx.glmer); lmer needs one "
-                        "numeric response")
-    bad = ~np.isfinite(y)
-    if bad.any():
-        raise DataError(f"response {parsed.response!r} has {int(bad.sum())} non-finite "
-                        "value(s) (Inf or NaN after transformation)")
-    return y
-
-
-def _check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:
-    """lme4's checks; glmer allows as many levels as observations (observation-level random
-    effects) and skips the random-effects-count check, as `glmerControl` does."""
-    if glm:
-        for t in terms:
-            if n < t.q:          # lme4's check.nobs.vs.nRE for glmer (allow.n = TRUE)
-                raise DataError(
-                    f"number of observations (={n}) < number of random effects (={t.q}) for "
-                    f"term ({' + '.join(t.term_names)} | {t.group_name}); the random-effects "
-                    "parameters are probably unidentifiable")
-    few = [t.group_name for t in terms if t.n_levels < 2]
-    if few:
-        raise DataError("grouping factors must have > 1 sampled level "
-                        f"(problems: {', '.join(dict.fromkeys(few))}): a random effect needs "
-                        "at least two groups; drop the term or use mixedfx.lm")
-    many = [t.group_name for t in terms if (t.n_levels > n if glm else t.n_levels >= n)]
-    if many:
-        relation = "<=" if glm else "<"
-        raise DataError(f"number of levels of each grouping factor must be {relation} number "
-                        f"of observations (problems: {', '.join(dict.fromkeys(many))}): with "
-                        "one observation per level the random effect cannot be told apart "
-                        "from the residual")
-    if glm:
-        return
-    for t in terms:
-        # glmmTMB makes no such check: a structured term (e.g. ar1 over the occasions of a
-        # student, one row each) may have as many effects as rows, its few parameters are
-        # identified through the structure
-        if n <= t.q and not t.covariance.structured:
-            raise DataError(
-               f"number of observations (={n}) <= number of random effects (={t.q}) for term "
-               f"({' + '.join(t.term_names)} | {t.group_name}); the random-effects parameters "
-               "and the residual variance (or scale parameter) are probably unidentifiable")
-
-
 def _grouping_only(parsed: ParsedFormula) -> set[str]:
     """Columns used only to define grouping factors (not as numbers anywhere)."""
-    import re
-
     texts = [parsed.response or "", parsed.fixed_rhs, *parsed.offsets,
              *(b.lhs for b in parsed.bars)]
     out = set()
@@ -315,6 +205,56 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     # giving NaN restarts the build on a subset: positions stay those of the original data)
     origin_index, base = _origin if _origin is not None else \
         (data.index, np.arange(len(data)))
+    parsed = _parse(formula, data, require_random)
+    w = vector_argument(weights, data, "weights")
+    off = vector_argument(offset, data, "offset")
+    frame = _used_columns(data, parsed, extra_variables)
+    positions = np.arange(len(frame))
+    frame, extra, n_dropped = drop_missing(frame, {"weights": w, "offset": off,
+                                                    "positions": positions}, na_action)
+    n_dropped += _n_dropped
+    w, off, positions = extra["weights"], extra["offset"], extra["positions"]
+    if len(frame) == 0:
+        raise DataError("no observations left after removing rows with missing values")
+    frame, factor_levels = _with_factors(frame.reset_index(drop=True), parsed)
+    designs = _Designs.evaluate(parsed, frame, glm)
+
+    # NaN from transformations: drop the rows (R's na.omit of the model frame) and start over
+    nan_rows = designs.nan_rows()
+    if nan_rows.any():
+        keep_pos = _rows_without_nan(nan_rows, positions, na_action)
+        sub = lambda v: v if v is None or isinstance(v, str) else \
+            np.asarray(v)[keep_pos]  # noqa: E731
+        return _build_model_frame(formula, data.iloc[keep_pos], weights=sub(weights),
+                                 offset=sub(offset), na_action=na_action,
+                                 require_random=require_random, glm=glm,
+                                 _n_dropped=_n_dropped + int(nan_rows.sum()),
+                                 extra_variables=extra_variables,
+                                 _origin=(origin_index, base[keep_pos]))
+
+    y = response_values(parsed, frame, glm)
+    off = total_offset(parsed, designs.offsets, off)
+    check_weights(w, glm)
+    check_not_constant(parsed, y, off, glm)
+    names = list(designs.fixed.names)
+    keep, dropped = _independent_fixed_columns(designs.X_full, names)
+    X = designs.X_full[:, keep]
+    terms = _random_terms(parsed, designs.lhs, frame)
+    check_terms(terms, len(y), glm)
+    terms.sort(key=_term_order_key(terms))
+    r = dense_block_rows(terms, X.shape[1])
+    check_design_size(r, r, "dense block of the penalized cross-products (random effects of "
+                      "all terms but the largest, fixed effects and response)")
+    return ModelFrame(formula=parsed, frame=frame, y=y, X=X, fixef_names=[names[j] for j in keep],
+                      fixed_design=designs.fixed, kept_columns=keep, weights=w, offset=off,
+                      terms=terms, factor_levels=factor_levels, n_dropped=n_dropped,
+                      dropped_columns=dropped,
+                      offset_column=offset if isinstance(offset, str) else None,
+                      rows=row_map(origin_index, base[positions], na_action))
+
+
+def _parse(formula: str, data: pd.DataFrame, require_random: bool) -> ParsedFormula:
+    """The formula parsed against the data's (checked) column names."""
     check_column_names(data)
     if len(data) == 0:
         raise DataError("data has no rows")
@@ -324,8 +264,12 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
                            "(1 | group) (lme4: 'No random effects terms specified in "
                            "formula'); for a model without random effects use mixedfx.lm, "
                            "mixedfx.glm or mixedfx.gls")
-    w = _vector_argument(weights, data, "weights")
-    off = _vector_argument(offset, data, "offset")
+    return parsed
+
+
+def _used_columns(data: pd.DataFrame, parsed: ParsedFormula,
+                  extra_variables: tuple[str, ...]) -> pd.DataFrame:
+    """The columns the model uses (the formula's variables and `extra_variables`), checked."""
     missing = [v for v in extra_variables if v not in data.columns]
     if missing:
         raise DataError(f"column(s) {missing} not found in data")
@@ -339,77 +283,79 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     frame = data.take([data.columns.get_loc(c) for c in used], axis=1)
     frame.attrs = {}      # pandas deep-copies attrs at every column access of the frame
     check_used_columns(frame, parsed.variables, _grouping_only(parsed))
-    positions = np.arange(len(frame))
-    frame, extra, n_dropped = drop_missing(frame, {"weights": w, "offset": off,
-                                                    "positions": positions}, na_action)
-    n_dropped += _n_dropped
-    w, off, positions = extra["weights"], extra["offset"], extra["positions"]
-    if len(frame) == 0:
-        raise DataError("no observations left after removing rows with missing values")
-    frame = frame.reset_index(drop=True)
+    return frame
+
+
+def _with_factors(frame: pd.DataFrame, parsed: ParsedFormula
+                  ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Factor-like columns (not the response) as categoricals in R's level order (unused
+    levels dropped), and their levels."""
     factor_levels: dict[str, list[str]] = {}
     for col in frame.columns:
         if is_factor_like(frame[col]) and col != parsed.response:
             frame[col] = as_factor(frame[col])
             factor_levels[col] = frame[col].cat.categories.tolist()  # list(): slow on Arrow
+    return frame, factor_levels
 
-    # NaN from transformations: drop the rows (R's na.omit of the model frame) and start over
-    X_full, fixed_design = build_design(parsed.fixed_rhs, frame)
-    X_full = np.asarray(X_full, dtype=float)
-    lhs_designs = [build_design(bar.lhs, frame) for bar in parsed.bars]
-    with np.errstate(all="ignore"):
-        offs = [np.asarray(evaluate_response(e, frame), dtype=float) for e in parsed.offsets]
-    arrays = [X_full, *(np.asarray(V, dtype=float) for V, _ in lhs_designs), *offs]
-    if parsed.response is not None:
-        try:
-            with np.errstate(all="ignore"):
-                arrays.append(np.asarray(evaluate_response(parsed.response, frame,
-                                                           factor_as_indicator=glm),
-                                         dtype=float))
-        except (ValueError, TypeError):
-            pass                                  # refused with its reason by _response
-    nan_rows = _nan_rows(arrays)
-    if nan_rows.any():
-        if na_action == "fail":
-            raise DataError(f"transformations in the formula give NaN in {int(nan_rows.sum())} "
-                            "row(s) (na_action='fail')")
-        keep_pos = positions[~nan_rows]
-        if len(keep_pos) == 0:
-            raise DataError("no observations left: the formula's transformations give NaN in "
-                            "every row")
-        warnings.warn(f"{int(nan_rows.sum())} observation(s) deleted due to missingness "
-                      "(NaN from the formula's transformations)", MissingDataWarning,
-                      stacklevel=3)
-        sub = lambda v: v if v is None or isinstance(v, str) else \
-            np.asarray(v)[keep_pos]  # noqa: E731
-        return _build_model_frame(formula, data.iloc[keep_pos], weights=sub(weights),
-                                 offset=sub(offset), na_action=na_action,
-                                 require_random=require_random, glm=glm,
-                                 _n_dropped=_n_dropped + int(nan_rows.sum()),
-                                 extra_variables=extra_variables,
-                                 _origin=(origin_index, base[keep_pos]))
 
-    y = _response(parsed, frame, glm)
-    for expr, term in zip(parsed.offsets, offs, strict=True):
-        if not np.all(np.isfinite(term)):
-            raise DataError(f"offset({expr}) has non-finite values")
-        off = term if off is None else off + term
-    if w is not None:
-        if np.any(~np.isfinite(w)) or np.any(w < 0):
-            raise DataError("weights must be non-negative and finite")
-        if not glm and np.any(w == 0):
-            raise DataError(f"weights must be positive for lmer ({int(np.sum(w == 0))} zero "
-                            "weight(s)); drop those rows instead (lme4 returns a -Inf "
-                            "log-likelihood)")
-        if not np.any(w > 0):
-            raise DataError("all weights are zero")
-    if off is not None and np.any(~np.isfinite(off)):
-        raise DataError("offset must be finite")
-    if not glm and y.ndim == 1 and len(y) > 1 and np.all(y == y[0]) and off is None:
-        raise DataError(f"response {parsed.response!r} is constant (every value is {y[0]:g}): "
-                        "the residual variance would be 0 and the log-likelihood infinite")
+@dataclass
+class _Designs:
+    """The formula evaluated on the complete rows: the full fixed-effects matrix, each bar's
+    left-hand side, the formula's offsets and (when it evaluates) the response."""
 
-    names = list(fixed_design.names)
+    X_full: np.ndarray
+    fixed: Any
+    lhs: list[tuple[Any, Any]]
+    offsets: list[np.ndarray]
+    response: np.ndarray | None
+
+    @classmethod
+    def evaluate(cls, parsed: ParsedFormula, frame: pd.DataFrame, glm: bool) -> _Designs:
+        X_full, fixed_design = build_design(parsed.fixed_rhs, frame)
+        lhs = [build_design(bar.lhs, frame) for bar in parsed.bars]
+        with np.errstate(all="ignore"):
+            offs = [np.asarray(evaluate_response(e, frame), dtype=float)
+                    for e in parsed.offsets]
+        response = None
+        if parsed.response is not None:
+            try:
+                with np.errstate(all="ignore"):
+                    response = np.asarray(evaluate_response(parsed.response, frame,
+                                                            factor_as_indicator=glm),
+                                          dtype=float)
+            except (ValueError, TypeError):
+                pass                              # refused with its reason by response_values
+        return cls(np.asarray(X_full, dtype=float), fixed_design, lhs, offs, response)
+
+    def nan_rows(self) -> np.ndarray:
+        """Rows holding NaN (not ±Inf) in any evaluated array (R's na.omit of the model
+        frame)."""
+        arrays = [self.X_full, *(np.asarray(V, dtype=float) for V, _ in self.lhs),
+                  *self.offsets, *([] if self.response is None else [self.response])]
+        return _nan_rows(arrays)
+
+
+def _rows_without_nan(nan_rows: np.ndarray, positions: np.ndarray, na_action: str
+                      ) -> np.ndarray:
+    """Positions (in the data) of the rows to refit on when transformations gave NaN, with
+    R's warning (refused under na_action='fail')."""
+    if na_action == "fail":
+        raise DataError(f"transformations in the formula give NaN in {int(nan_rows.sum())} "
+                        "row(s) (na_action='fail')")
+    keep_pos = positions[~nan_rows]
+    if len(keep_pos) == 0:
+        raise DataError("no observations left: the formula's transformations give NaN in "
+                        "every row")
+    warnings.warn(f"{int(nan_rows.sum())} observation(s) deleted due to missingness "
+                  "(NaN from the formula's transformations)", MissingDataWarning,
+                  stacklevel=4)
+    return keep_pos
+
+
+def _independent_fixed_columns(X_full: np.ndarray, names: list[str]
+                               ) -> tuple[np.ndarray, list[str]]:
+    """The kept columns of X (lme4 drops linearly dependent ones, with a warning) and the
+    names of the dropped ones; ±Inf in X is refused."""
     check_finite_design(X_full, names, "fixed-effects model matrix")
     keep = independent_columns(X_full) if X_full.shape[1] else np.arange(0)
     dropped = [names[j] for j in range(len(names)) if j not in set(keep.tolist())]
@@ -418,8 +364,14 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
             f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
             f"column{'s' if len(dropped) > 1 else ''} / coefficient"
             f"{'s' if len(dropped) > 1 else ''} ({', '.join(dropped)})",
-            RankDeficiencyWarning, stacklevel=3)
-    X = X_full[:, keep]
+            RankDeficiencyWarning, stacklevel=4)
+    return keep, dropped
+
+
+def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
+                  frame: pd.DataFrame) -> list[RandomEffectsTerm]:
+    """One RandomEffectsTerm per bar: its columns, grouping factor and covariance
+    structure."""
     terms = []
     for bar, (V, spec) in zip(parsed.bars, lhs_designs, strict=True):
         V = np.asarray(V, dtype=float)
@@ -431,15 +383,4 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
             group_name=bar.group_name, group_vars=bar.group_vars, levels=levels, codes=codes,
             values=V, term_names=list(spec.names),
             covariance=term_structure(bar.structure, bar, spec), design=spec))
-    n = len(y)
-    _check_terms(terms, n, glm)
-    terms.sort(key=_term_order_key(terms))
-    r = sum(t.q for t in terms[1:]) + X.shape[1] + 1
-    check_design_size(r, r, "dense block of the penalized cross-products (random effects of "
-                      "all terms but the largest, fixed effects and response)")
-    return ModelFrame(formula=parsed, frame=frame, y=y, X=X, fixef_names=[names[j] for j in keep],
-                      fixed_design=fixed_design, kept_columns=keep, weights=w, offset=off,
-                      terms=terms, factor_levels=factor_levels, n_dropped=n_dropped,
-                      dropped_columns=dropped,
-                      offset_column=offset if isinstance(offset, str) else None,
-                      rows=row_map(origin_index, base[positions], na_action))
+    return terms

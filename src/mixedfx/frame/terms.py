@@ -52,3 +52,9 @@ class RandomEffectsTerm:
         if self.values.shape[1] == 1:
             return self.values[:, 0] * b[:, 0][self.codes]
         return np.einsum("ik,ik->i", self.values, b[self.codes])
+
+
+def dense_block_rows(terms: list[RandomEffectsTerm], p: int) -> int:
+    """Rows of the penalized system's dense trailing block (terms sorted, largest first): the
+    random effects of all terms but the first, the p fixed effects and the response."""
+    return sum(t.q for t in terms[1:]) + p + 1

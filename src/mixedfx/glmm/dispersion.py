@@ -33,11 +33,22 @@ import numpy as np
 
 from mixedfx.errors import ArgumentError
 from mixedfx.families import Family
+from mixedfx.glmm.fit import _stage_control, central_gradient, fit_glmm, newton_polish, whitening
 from mixedfx.glmm.objective import GlmmObjective
 from mixedfx.glmm.pirls import Pirls, PirlsError, PirlsState
 from mixedfx.glmm.response import GlmResponse
 from mixedfx.lazy import lazy_module
 from mixedfx.lmm.factorization import BlockedCholesky
+from mixedfx.lmm.fit import upper_bounds
+from mixedfx.optimize import optimize_theta
+from mixedfx.optimize.convergence import (
+    ConvergenceWarning,
+    SingularFitWarning,
+    check_gradient,
+    convergence_messages,
+    emit,
+)
+from mixedfx.optimize.derivatives import central_hessian
 
 special = lazy_module("scipy.special")  # scipy.special costs ~50 ms at import; only needed here
 
@@ -162,24 +173,6 @@ def fit_glmm_ml_dispersion(frame, family: Family, resp: GlmResponse, control,
 
     Starts from lme4's two-stage fit (φ₀ = lme4's (Pearson χ² + ‖u‖²)/n); returns a GlmmFit
     whose `dispersion` is φ̂ and whose Hessian is over (θ, β, log φ)."""
-    from mixedfx.glmm.fit import (
-        _stage_control,
-        central_gradient,
-        fit_glmm,
-        newton_polish,
-        whitening,
-    )
-    from mixedfx.lmm.fit import upper_bounds
-    from mixedfx.optimize import optimize_theta
-    from mixedfx.optimize.convergence import (
-        ConvergenceWarning,
-        SingularFitWarning,
-        check_gradient,
-        convergence_messages,
-        emit,
-    )
-    from mixedfx.optimize.derivatives import central_hessian
-
     # lme4's fit as the start (its derivatives and messages are not needed)
     # (PIRLS's step halving passes invalid μ, e.g. η ≤ 0 under the inverse link: not news)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):

@@ -6,9 +6,10 @@ feed lme4's convergence checks and the Hessian-based vcov(β)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from mixedfx.errors import ArgumentError, PirlsError
 from mixedfx.families import Family
@@ -205,8 +206,6 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
     stage-1 factor (so vcov(β) ≈ L_XX⁻ᵀ L_XX⁻¹ and γ has unit curvature): BOBYQA's single
     trust-region radius then suits every coordinate, however correlated the fixed effects.
     β₁ is stage 1's β, or `center` (a starting β) when given."""
-    from scipy.linalg import solve_triangular
-
     beta1 = state.beta.copy() if center is None else np.asarray(center, dtype=float).copy()
     p = len(beta1)
     if p == 0:
@@ -268,7 +267,5 @@ def central_gradient(fn, x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
 def _stage_control(control: Control, calc_derivs: bool, xtol: float | None = None) -> Control:
     """Stage settings: stop on the trust-region radius only. nlopt's ftol test compares
     consecutive evaluations, which in 5+ dimensions can end BOBYQA far from the optimum."""
-    from dataclasses import replace
-
     return replace(control, calc_derivs=calc_derivs, presolve="never", ftol_abs=0.0,
                    xtol_abs=control.glmm_xtol_abs if xtol is None else xtol)

@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
-from mixedfx.errors import FitError
+from mixedfx.errors import FitError, PirlsError
+from mixedfx.families import Family, negative_binomial
 from mixedfx.lazy import lazy_module
+from mixedfx.optimize import Control
 
 optimize = lazy_module("scipy.optimize")  # scipy.optimize costs ~0.1 s at import; only needed here
 special = lazy_module("scipy.special")  # scipy.special costs ~50 ms at import; only needed here
@@ -91,3 +96,64 @@ def optimize_log_theta(deviance_at, start: float, half_width: float = 3.0,
         warnings.warn(f"glmer_nb: the search for theta stopped after {max_steps} refits "
                       f"before reaching tol = {tol:g} on log(theta)", stacklevel=3)
     return float(res.x)
+
+
+Refit = Callable[[Family, dict | None, Control], Any]   # (family, start, control) -> fit
+
+
+def search_theta(refit: Refit, poisson_fit: Any, y: np.ndarray, mu: np.ndarray,
+                 prior_weights: np.ndarray, link: str, nAGQ: int,
+                 control: Control | dict[str, Any] | None, tol: float) -> Any:
+    """Steps 1–3 above given the Poisson fit (its response y, fitted means μ and prior
+    weights): θ₀ = theta.ml(y, μ), then the Brent search over log θ, each trial a
+    `refit(negative_binomial(θ, link), start, control)` warm-started from the nearest θ
+    fitted so far. Returns the fit at θ̂ (redone with the user's control, which computes the
+    finite-difference derivatives the search's refits skip) with `nb_search` set to the
+    search's cost: refits and the GLMM evaluations they took."""
+    report: dict[str, bool] = {}
+    theta0 = theta_ml(y, mu, prior_weights, eps=2 * tol, report=report)
+    fits: dict[float, Any] = {}
+    user_ctrl = Control.from_user(control)
+    search_ctrl = replace(user_ctrl, calc_derivs=False)
+
+    def deviance_at(t: float) -> float:
+        # warm start from the nearest θ fitted so far
+        near = fits[min(fits, key=lambda k: abs(k - t))] if fits else None
+        start = None if near is None else {"theta": near.theta, "fixef": near.beta}
+        if start is not None and nAGQ == 0:     # nAGQ=0 estimates the fixed effects in PIRLS
+            del start["fixef"]
+        try:
+            m = refit(negative_binomial(math.exp(t), link=link), start, search_ctrl)
+        except PirlsError:
+            return math.inf         # no finite likelihood at this θ: not the minimum
+        fits[t] = m
+        return -2.0 * m.loglik
+
+    def final(t: float) -> Any:
+        if user_ctrl.calc_derivs is False:
+            return fits[t]
+        return refit(negative_binomial(math.exp(t), link=link), {"theta": fits[t].theta},
+                     user_ctrl)
+
+    if report.get("diverging"):
+        # theta.ml ran out of iterations with θ still growing: the Poisson fit shows no
+        # overdispersion and −2 logLik falls towards the Poisson limit θ = ∞ across lme4's
+        # whole search interval, where Brent's method ends at its upper end log θ₀ + 3 after
+        # ~25 refits (minutes on a degenerate model). Refit there, checked against the centre
+        # and the lower end (refitted random effects can still make an interior θ better).
+        fits[math.inf] = poisson_fit             # the Poisson fit starts the first refit
+        hi = math.log(theta0) + 3.0
+        d_hi = deviance_at(hi)
+        if d_hi <= deviance_at(hi - 3.0) + 1e-4 and d_hi <= deviance_at(hi - 6.0) + 1e-4 \
+                and hi in fits:
+            return final(hi)
+        fits.clear()
+    best = optimize_log_theta(deviance_at, theta0, tol=tol)
+    if best not in fits and not math.isfinite(deviance_at(best)):
+        raise PirlsError("glmer_nb: PIRLS resulted in NaN values at the estimated theta "
+                         f"{math.exp(best):.6g}; the model is too complex for the data")
+    out = final(best)
+    # the θ search's cost: refits (Brent steps) and the GLMM evaluations they took
+    out.nb_search = {"refits": len(fits), "evaluations": sum(
+        f.optimizer_info["evaluations"] for f in fits.values() if f is not poisson_fit)}
+    return out

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from mixedfx.glmm.pirls import Pirls, PirlsError, PirlsState
+from mixedfx.lmm.solution import solve
 
 LAG_TOL = 1e-8   # reuse PIRLS's last factor when its weights are this close to the mode's
 
@@ -178,8 +179,6 @@ class Lme4Devfun:
         self.maxit = maxit
 
     def __call__(self, x: np.ndarray) -> float:
-        from mixedfx.lmm.solution import solve
-
         obj, pirls = self.objective, self.pirls
         theta = np.asarray(x[: obj.n_theta], dtype=float)
         beta = np.asarray(x[obj.n_theta:], dtype=float)

@@ -92,7 +92,8 @@ def default_statistic(model: Any) -> Func:
     return parameter_vector
 
 
-def _as_series(value: Any) -> pd.Series:
+def as_series(value: Any) -> pd.Series:
+    """A statistic's value as a float Series (a Series, a dict of named values, an array)."""
     if isinstance(value, pd.Series):
         return value.astype(float)
     if isinstance(value, dict):
@@ -213,7 +214,7 @@ def run_bootstrap(simulate: Callable[..., np.ndarray], refit: Refit, func: Func,
     """The bootMer driver on callables: `Y = simulate(nsim=nsim, seed=seed, **sim_args)`
     (n × nsim), then `func(refit(Y[:, k]))` per column (in `n_jobs` processes); `t0` is
     `func` of the original fit."""
-    t0 = _as_series(t0)
+    t0 = as_series(t0)
     Y = simulate(nsim=nsim, seed=seed, **sim_args)
     if n_jobs < 0:
         n_jobs = os.cpu_count() or 1
@@ -236,7 +237,7 @@ def collect_replicates(t0: pd.Series, results: list[tuple[Any, list[str]]], nsim
             failed += 1
             rows.append(np.full(len(t0), np.nan))
         else:
-            rows.append(_as_series(value).to_numpy(dtype=float))
+            rows.append(as_series(value).to_numpy(dtype=float))
     t = pd.DataFrame(np.vstack(rows) if rows else np.zeros((0, len(t0))), columns=t0.index)
     return BootResult(t0=t0, t=t, nsim=nsim, seed=seed, n_failed=failed, messages=messages)
 

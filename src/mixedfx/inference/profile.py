@@ -64,6 +64,7 @@ from mixedfx.inference.profile_scale import cv_to_sv
 from mixedfx.inference.profile_scale import sv_to_cv as sv_to_cv  # re-exported
 from mixedfx.inference.splines import SplineError, back_spline, interp_spline
 from mixedfx.lazy import lazy_module
+from mixedfx.lmm.deviance import profiled_sigma
 from mixedfx.optimize.threads import one_blas_thread
 
 if TYPE_CHECKING:
@@ -355,7 +356,7 @@ class _LmmProfiler(_Profiler):
             th, fv = bobyqa(dev, self.thopt, self.theta_lower,
                             np.full(len(self.thopt), np.inf))
             pwrss, beta = dev.solution(th)
-            sig = math.sqrt(pwrss / n)
+            sig = profiled_sigma(pwrss, n, 0, reml=False)
             zz = math.copysign(math.sqrt(max(0.0, fv - self.base)), fw - est) \
                 if fw != est else 0.0
             return np.concatenate([[zz], cv_to_sv(th, self.ks, sig), np.insert(beta, j, fw)])

@@ -36,6 +36,7 @@ import numpy as np
 from mixedfx.inference.cache import per_model
 from mixedfx.inference.linalg import lower_inverse
 from mixedfx.inference.numderiv import HESSIAN_D, hessian, jacobian
+from mixedfx.lmm.deviance import profiled_sigma
 from mixedfx.optimize.polish import polished_optimum
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ def optimum(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:
         return np.append(fit.theta, model.sigma), model.beta
     n, p = fit.objective.n, fit.objective.p
     beta = solve(fit.objective.chol, f).beta
-    return np.append(theta, math.sqrt(f.pwrss / (n - p if model.REML else n))), beta
+    return np.append(theta, profiled_sigma(f.pwrss, n, p, model.REML)), beta
 
 
 def compute_state(model: LinearMixedModel) -> SatterthwaiteState:

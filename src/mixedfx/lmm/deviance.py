@@ -34,6 +34,12 @@ def deviance_from_terms(ldL2: float, ldRX2: float, pwrss: float, n: int, p: int,
     return ldL2 - ldW + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
 
 
+def profiled_sigma(pwrss: float, n: int, p: int, reml: bool) -> float:
+    """σ̂ at θ, profiled out of the deviance: √(pwrss / (n − p)) for REML, √(pwrss / n) for
+    ML (a pwrss rounded below zero counts as 0)."""
+    return math.sqrt(max(pwrss, 0.0) / (n - p if reml else n))
+
+
 class ProfiledDeviance:
     """Callable θ -> profiled deviance (ML) or REML criterion; counts evaluations."""
 

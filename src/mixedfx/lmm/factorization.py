@@ -26,7 +26,9 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.lmm import sliced
 from mixedfx.lmm.crossproducts import CrossProducts
+from mixedfx.lmm.sliced import SlicedB, SlicedGram, level_rows
 
 
 @dataclass
@@ -41,26 +43,6 @@ class Factorization:
     ldL2: float              # log|L_Z|²
     ldRX2: float             # log|R_X|²
     pwrss: float             # penalized weighted residual sum of squares
-
-
-def _level_rows(B: sp.csr_matrix, k1: int, n1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each level j of Z₁: the sorted rows of B with a nonzero in j's k₁ columns.
-
-    Returns (indptr over levels, row index per entry, (entries, k₁) values), level-major.
-    """
-    if k1 == 1:
-        Bc = B.tocsc()
-        Bc.sort_indices()
-        return Bc.indptr.astype(np.int64), Bc.indices.astype(np.int64), Bc.data[:, None]
-    coo = B.tocoo()
-    r = B.shape[0]
-    key = (coo.col // k1).astype(np.int64) * r + coo.row
-    ukey, inv = np.unique(key, return_inverse=True)
-    vals = np.zeros((len(ukey), k1))
-    np.add.at(vals, (inv, coo.col % k1), coo.data)
-    level = ukey // r
-    indptr = np.searchsorted(level, np.arange(n1 + 1)).astype(np.int64)
-    return indptr, ukey % r, vals
 
 
 def _pair_chunks(indptr: np.ndarray, max_pairs: int = 1 << 20
@@ -111,7 +93,7 @@ class WeightedGram:
             # and a pickled copy of a strided view comes back C-contiguous (same numbers)
             self.B3 = np.ascontiguousarray(B).reshape(r, n1, k1)
             return
-        indptr, rows, vals = _level_rows(B, k1, n1)
+        indptr, rows, vals = level_rows(B, k1, n1)
         m = np.diff(indptr)
         npairs = m * (m + 1) // 2
         total = int(npairs.sum())
@@ -200,8 +182,6 @@ class WeightedGram:
     def _set_direct(self, B: sp.spmatrix) -> None:
         """Keep B for per-evaluation products: level-major (`sliced.LevelSlice`) for the
         compiled kernel when numba is installed, else as CSR for scipy's sparse product."""
-        from mixedfx.lmm import sliced
-
         self.B = B.tocsr()
         self._slice = None
         if sliced.compiled_kernel() is not None:
@@ -236,8 +216,6 @@ class WeightedGram:
     def _subtract_compiled(self, P: np.ndarray, W: np.ndarray) -> None:
         """P ← P − B W Bᵀ on the upper triangle with the compiled level-major kernel
         (O(Σ_j m_j² k₁) for m_j rows of B at level j)."""
-        from mixedfx.lmm import sliced
-
         s = self._slice
         W3 = np.ascontiguousarray(np.asarray(W, dtype=float).reshape(self.n1, self.k1,
                                                                       self.k1))
@@ -260,8 +238,6 @@ class BlockedCholesky:
         self.n_theta = start
         first = terms[0]
         if gram is None:
-            from mixedfx.lmm.sliced import SlicedB, SlicedGram
-
             gram = SlicedGram(xp.B, first.k, first.n_levels) if isinstance(xp.B, SlicedB) \
                 else WeightedGram(xp.B, first.k, first.n_levels)
         self.gram = gram

@@ -11,8 +11,9 @@ import numpy as np
 
 from mixedfx.errors import ArgumentError, DataError, FitError
 from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.frame.terms import dense_block_rows
 from mixedfx.lmm.crossproducts import CrossProducts, compute_crossproducts
-from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor
+from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor, profiled_sigma
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 from mixedfx.lmm.solution import Solution, solve
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
@@ -59,6 +60,12 @@ def check_finite_fit(criterion: float, beta: np.ndarray, theta: np.ndarray, sigm
 
 def lower_bounds(frame: ModelFrame) -> np.ndarray:
     return np.concatenate([t.covariance.lower_bounds() for t in frame.terms])
+
+
+def dense_block_size(frame: ModelFrame) -> int:
+    """Rows of the dense trailing block: all random effects but the largest term's, X and y
+    (`frame.terms.dense_block_rows`); it sets the BLAS threads of a fit."""
+    return dense_block_rows(frame.terms, frame.X.shape[1])
 
 
 def upper_bounds(frame: ModelFrame) -> np.ndarray:
@@ -128,7 +135,6 @@ def fit_lmm_crossproducts(frame: ModelFrame, xp: CrossProducts, reml: bool, cont
 def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: Control,
                       start: np.ndarray | None = None, warn: bool = True) -> LmmFit:
     """Optimize θ for a built profiled deviance and recover β, u, σ at the optimum."""
-    reml = objective.reml
     lower = lower_bounds(frame)
     x0 = start_values(frame) if start is None else np.asarray(start, dtype=float)
     if x0.shape != lower.shape:
@@ -148,15 +154,25 @@ def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: C
                        f"{np.array2string(theta, precision=4, threshold=8)}: the fixed-effects "
                        "model matrix is numerically rank deficient for these random effects "
                        "(rescale or drop nearly collinear predictors)")
-    solution = solve(objective.chol, factor)
-    n, p = objective.n, objective.p
-    sigma = math.sqrt(max(factor.pwrss, 0.0) / (n - p if reml else n))
-    criterion = deviance_from_factor(factor, n, p, reml, objective.ldW)
-    check_finite_fit(criterion, solution.beta, theta, sigma)
     singular, conv = _convergence_messages(opt, theta, lower, control)
+    fit = fit_record(frame, objective, factor, theta, opt, singular + conv)
+    check_finite_fit(fit.criterion, fit.solution.beta, theta, fit.sigma)
     if warn:
         emit(singular, SingularFitWarning)
         emit(conv, ConvergenceWarning)
-    return LmmFit(chol=objective.chol, objective=objective, optimization=opt, factor=factor,
-                  solution=solution, theta=theta, lower=lower, sigma=sigma, reml=reml,
-                  criterion=criterion, messages=singular + conv)
+    return fit
+
+
+def fit_record(frame: ModelFrame, objective: ProfiledDeviance, factor: Factorization,
+               theta: np.ndarray, optimization: OptimizationResult | None,
+               messages: list[str]) -> LmmFit:
+    """The record of a fit at θ from its factorization: β and u (`solve`), σ̂ =
+    √(pwrss / (n − p)) (REML) or √(pwrss / n) (ML) and the criterion. The one place an
+    unstructured LMM's record is assembled: by the fit at its optimum and, at the stored θ,
+    by `mixedfx.load`, so that a loaded model cannot drift from a fitted one."""
+    n, p, reml = objective.n, objective.p, objective.reml
+    return LmmFit(chol=objective.chol, objective=objective, optimization=optimization,
+                  factor=factor, solution=solve(objective.chol, factor), theta=theta,
+                  lower=lower_bounds(frame), sigma=profiled_sigma(factor.pwrss, n, p, reml),
+                  reml=reml, criterion=deviance_from_factor(factor, n, p, reml, objective.ldW),
+                  messages=messages)

@@ -6,7 +6,7 @@ grows with the rows until every (level of Z₁, row of B) pair occurs: 20 millio
 contiguous range of Z₁'s levels each) in files of a private temporary directory; the driver
 holds one slice at a time, so its memory stays O(slice + r²) whatever the number of rows.
 
-A slice is stored level-major (as `factorization._level_rows`): for each level j the sorted
+A slice is stored level-major (as `level_rows` returns it): for each level j the sorted
 rows a of B with a nonzero in j's k₁ columns and their values v_a (k₁ each), plus the same
 entries ordered by row. B W Bᵀ, with W block diagonal (W_j k₁×k₁), is
 
@@ -36,6 +36,27 @@ SLICE_BYTES = 64 * 1024**2          # target size of one slice of B in memory
 SLICED_B_BYTES = 256 * 1024**2      # B estimated above this is kept sliced on disk
 
 
+def level_rows(B: sp.csr_matrix, k1: int, n1: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each level j of Z₁: the sorted rows of B with a nonzero in j's k₁ columns.
+
+    Returns (indptr over levels, row index per entry, (entries, k₁) values), level-major.
+    """
+    if k1 == 1:
+        Bc = B.tocsc()
+        Bc.sort_indices()
+        return Bc.indptr.astype(np.int64), Bc.indices.astype(np.int64), Bc.data[:, None]
+    coo = B.tocoo()
+    r = B.shape[0]
+    key = (coo.col // k1).astype(np.int64) * r + coo.row
+    ukey, inv = np.unique(key, return_inverse=True)
+    vals = np.zeros((len(ukey), k1))
+    np.add.at(vals, (inv, coo.col % k1), coo.data)
+    level = ukey // r
+    indptr = np.searchsorted(level, np.arange(n1 + 1)).astype(np.int64)
+    return indptr, ukey % r, vals
+
+
 @dataclass
 class LevelSlice:
     """Levels [start, stop) of Z₁: per level the rows of B and their k₁ values.
@@ -56,11 +77,9 @@ class LevelSlice:
     def from_matrix(cls, M: sp.spmatrix | np.ndarray, k1: int, start: int, stop: int
                     ) -> LevelSlice:
         """From B's columns of levels [start, stop) (an r × (stop−start)·k₁ matrix)."""
-        from mixedfx.lmm.factorization import _level_rows
-
         M = sp.csr_matrix(M)
         M.eliminate_zeros()
-        indptr, rows, vals = _level_rows(M, k1, stop - start)
+        indptr, rows, vals = level_rows(M, k1, stop - start)
         rows = rows.astype(np.int32)
         order = np.argsort(rows, kind="stable")
         rptr = np.searchsorted(rows[order], np.arange(M.shape[0] + 1)).astype(np.int64)
@@ -212,7 +231,7 @@ class _TransposedB:
 
 def _numba_kernel():  # pragma: no cover - exercised when numba is installed
     try:
-        import numba
+        import numba  # optional (the `fast` extra): compiled only when first needed
     except ImportError:
         return None
 

@@ -26,7 +26,7 @@ import numpy as np
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.lmm.crossproducts import CrossProductBuilder
-from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor
+from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor, profiled_sigma
 from mixedfx.lmm.factorization import BlockedCholesky
 from mixedfx.lmm.fit import (
     LmmFit,
@@ -192,7 +192,7 @@ def structured_fit_at(dev: StructuredDeviance, theta: np.ndarray, psi: np.ndarra
                                     "optimum")
     solution = solve(objective.chol, factor)
     n, p, reml = dev.n, dev.p, dev.reml
-    sigma = math.sqrt(factor.pwrss / (n - p if reml else n))
+    sigma = profiled_sigma(factor.pwrss, n, p, reml)
     criterion = deviance_from_factor(factor, n, p, reml, objective.ldW)
     return LmmFit(chol=objective.chol, objective=objective, optimization=opt, factor=factor,
                   solution=solution, theta=theta, lower=lower_bounds(dev.frame), sigma=sigma,

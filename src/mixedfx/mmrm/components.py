@@ -13,16 +13,12 @@ parameterization (`kenward_roger.sas_second_order`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from mixedfx.mmrm.derivatives import SigmaMap
 from mixedfx.mmrm.design import Block
 from mixedfx.mmrm.likelihood import State
-
-if TYPE_CHECKING:
-    from mixedfx.mmrm.fit import MmrmFit
+from mixedfx.mmrm.optimum import MmrmFit
 
 
 def p_matrices(fit: MmrmFit, blocks: list[Block]) -> np.ndarray:

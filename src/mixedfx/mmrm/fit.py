@@ -13,7 +13,6 @@ optimizers, then fails the same way).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,21 +23,11 @@ from mixedfx.mmrm.derivatives import SigmaMap
 from mixedfx.mmrm.design import MmrmDesign
 from mixedfx.mmrm.hessian import hessian
 from mixedfx.mmrm.likelihood import NotPositiveDefiniteError, State, evaluate, gradient
+from mixedfx.mmrm.optimum import MmrmFit
 
 optimize = lazy_module("scipy.optimize")  # scipy.optimize costs ~0.1 s at import; only here
 
 
-@dataclass
-class MmrmFit:
-    """The optimum: its state, the Hessian of −2ℓ, θ's covariance and optimizer facts."""
-
-    state: State
-    hessian: np.ndarray
-    theta_vcov: np.ndarray
-    reml: bool
-    smap: SigmaMap
-    n_evaluations: int
-    converged: bool
 
 
 class Objective:

@@ -26,8 +26,8 @@ from mixedfx.lazy import lazy_module
 from mixedfx.mmrm.components import p_matrices, weighted_q
 from mixedfx.mmrm.design import MmrmDesign
 from mixedfx.mmrm.empirical import EMPIRICAL, sandwich
-from mixedfx.mmrm.fit import MmrmFit
 from mixedfx.mmrm.kenward_roger import adjusted_vcov, kr_df, sas_second_order
+from mixedfx.mmrm.optimum import MmrmFit
 from mixedfx.mmrm.satterthwaite import combine_df, orthogonal_rows, sat_df_1d
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from mixedfx.mmrm.derivatives import complex_step_jacobian
+from mixedfx.mmrm.sas_parameters import LINEAR, psi_of, sigma_of
+from mixedfx.mmrm.structures import spatial_sigma
 
 
 def adjusted_vcov(phi: np.ndarray, W: np.ndarray, P: np.ndarray, WQ: np.ndarray
@@ -69,8 +71,6 @@ def kr_df(phi: np.ndarray, W: np.ndarray, P: np.ndarray, L: np.ndarray) -> KrDf:
 def sas_second_order(fit: Any, blocks: list[Any]) -> np.ndarray:
     """Σ_kl W_kl R_kl in SAS's parameterization ψ (`mixedfx.mmrm.sas_parameters`):
     Σ_i A_iᵀ D_i A_i with D_i = Σ_kl W^ψ_kl ∂²Σ_i/∂ψ_k∂ψ_l, W^ψ = J W Jᵀ, J = ∂ψ/∂θ."""
-    from mixedfx.mmrm.sas_parameters import LINEAR, psi_of, sigma_of
-
     smap, st = fit.smap, fit.state
     p = st.beta.size
     structure = smap.structure.name
@@ -81,8 +81,6 @@ def sas_second_order(fit: Any, blocks: list[Any]) -> np.ndarray:
     unit = np.array([[0.0, 1.0], [1.0, 0.0]])
 
     def sigma_theta(th: np.ndarray) -> np.ndarray:
-        from mixedfx.mmrm.structures import spatial_sigma
-
         return spatial_sigma(structure, th, unit) if spatial else smap.structure.sigma(th, m)
 
     D_by_group = []

@@ -29,6 +29,7 @@ import pandas as pd
 from scipy.linalg import solve_triangular
 
 from mixedfx.errors import ArgumentError
+from mixedfx.frame.grouping import grouping_factor
 from mixedfx.residual.form import StructureForm, parse_form
 from mixedfx.validate import refuse_unknown_arguments
 
@@ -44,8 +45,6 @@ class CorStruct:
         """Bind to the rows of `frame`; `group_codes` is the default grouping (the form's
         `| g` takes precedence; None and no `| g`: one group)."""
         if self.form.groups:
-            from mixedfx.frame.grouping import grouping_factor
-
             for g in self.form.groups:
                 if g not in frame.columns:
                     raise ArgumentError(f"grouping column {g!r} of {_CONSTRUCTOR[self.name]} not "

@@ -204,19 +204,22 @@ def var_ident(form: str = "~ 1") -> VarFunc:
     return VarFunc("varIdent", parse_form(form, "var_ident"))
 
 
+def _covariate_form(form: str, func: str) -> StructureForm:
+    """The parsed form of a variance function of a covariate (`func`: var_power, var_exp);
+    nlme's default, fitted values, is not supported."""
+    if form.replace(" ", "") in ("~fitted", "~fitted(.)"):
+        raise ArgumentError(f"{func} on fitted values is not supported; give a covariate "
+                            f"column, e.g. {func}('~ age')")
+    return parse_form(form, func)
+
+
 @refuse_unknown_arguments
 def var_power(form: str = "~ fitted") -> VarFunc:
     """nlme's `varPower(form = ~ v)`: residual SD σ|v|^δ (`"~ v | g"`: one δ per stratum)."""
-    if form.replace(" ", "") in ("~fitted", "~fitted(.)"):
-        raise ArgumentError("var_power on fitted values is not supported; give a covariate "
-                            "column, e.g. var_power('~ age')")
-    return VarFunc("varPower", parse_form(form, "var_power"))
+    return VarFunc("varPower", _covariate_form(form, "var_power"))
 
 
 @refuse_unknown_arguments
 def var_exp(form: str = "~ fitted") -> VarFunc:
     """nlme's `varExp(form = ~ v)`: residual SD σ exp(δ v) (`"~ v | g"`: one δ per stratum)."""
-    if form.replace(" ", "") in ("~fitted", "~fitted(.)"):
-        raise ArgumentError("var_exp on fitted values is not supported; give a covariate "
-                            "column, e.g. var_exp('~ age')")
-    return VarFunc("varExp", parse_form(form, "var_exp"))
+    return VarFunc("varExp", _covariate_form(form, "var_exp"))

@@ -16,6 +16,7 @@ import pandas as pd
 
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.lmm.deviance import profiled_sigma
 from mixedfx.lmm.fit import LmmFit, fit_lmm
 from mixedfx.lmm.solution import conditional_variances
 from mixedfx.optimize import Control
@@ -111,8 +112,8 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         f, s = self._fit.factor, self._fit.solution
         n, p = self.nobs, len(self.beta)
         return {"ldL2": f.ldL2, "ldRX2": f.ldRX2, "wrss": s.wrss, "ussq": s.ussq,
-                "pwrss": s.pwrss, "sigmaML": math.sqrt(s.pwrss / n),
-                "sigmaREML": math.sqrt(s.pwrss / (n - p))}
+                "pwrss": s.pwrss, "sigmaML": profiled_sigma(s.pwrss, n, p, reml=False),
+                "sigmaREML": profiled_sigma(s.pwrss, n, p, reml=True)}
 
     @property
     def optimizer_info(self) -> dict[str, Any]:

@@ -7,7 +7,6 @@ stored ones (`persist_fields.Loader.agree`).
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
@@ -89,7 +88,7 @@ def rebuild(reader: ModelFileReader) -> Any:
 
 
 def _lmer(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
-    from mixedfx.lmm.deviance import deviance_from_factor
+    from mixedfx.lmm.deviance import deviance_from_factor, profiled_sigma
     from mixedfx.lmm.fit import LmmFit, build_objective, lower_bounds
     from mixedfx.lmm.solution import solve
     from mixedfx.lmm.structured import StructuredDeviance, structured_fit_at
@@ -121,7 +120,7 @@ def _lmer(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
             fit = LmmFit(chol=objective.chol, objective=objective, optimization=opt,
                          factor=factor, solution=solve(objective.chol, factor), theta=theta,
                          lower=lower_bounds(frame),
-                         sigma=math.sqrt(factor.pwrss / (n - p if reml else n)), reml=reml,
+                         sigma=profiled_sigma(factor.pwrss, n, p, reml), reml=reml,
                          criterion=deviance_from_factor(factor, n, p, reml, objective.ldW),
                          messages=messages)
     ld.agree("beta", fit.solution.beta, ld.vector("beta", frame.X.shape[1]))
