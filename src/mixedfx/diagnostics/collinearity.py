@@ -10,17 +10,17 @@ back-transformed to 1/(1 − r).
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError
+from mixedfx.fitted.protocol import FramedFit
 from mixedfx.inference.contrasts import fixed_terms, term_columns
 
 
-def vif(model: Any, ci: float = 0.95) -> pd.DataFrame:
+def vif(model: FramedFit, ci: float = 0.95) -> pd.DataFrame:
     """Columns Term, VIF, VIF_CI_low, VIF_CI_high, SE_factor, Tolerance (performance)."""
     fr = model.frame
     V = model.vcov.to_numpy()

@@ -130,9 +130,9 @@ def glm_bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: boo
                   client: Any = None) -> Any:
     """`bootMer` for a Dask glmer fit (see the module docstring)."""
     from mixedfx.distributed.cluster import client_for
-    from mixedfx.inference.bootstrap import _as_series, collect_replicates
+    from mixedfx.inference.bootstrap import as_series, collect_replicates
 
-    t0 = _as_series(func(model))
+    t0 = as_series(func(model))
     entropy = _entropy(seed)
     beta = np.asarray(model.beta, dtype=float)
     sigma = model.sigma

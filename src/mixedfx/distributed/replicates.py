@@ -204,11 +204,11 @@ def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
     from dask import delayed
 
     from mixedfx.distributed.cluster import client_for, tree_reduce
-    from mixedfx.inference.bootstrap import _as_series, collect_replicates
+    from mixedfx.inference.bootstrap import as_series, collect_replicates
     from mixedfx.lmm.sliced import SlicedB
 
     frame = model._frame
-    t0 = _as_series(func(model))
+    t0 = as_series(func(model))
     xp, fit = model._fit.chol.xp, model._fit
     entropy = _entropy(seed)
     beta = np.asarray(model.beta, dtype=float)

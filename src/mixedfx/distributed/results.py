@@ -43,7 +43,7 @@ class RowPredictor:
     def new_eta(self, part: pd.DataFrame, re_form_groups: set[str],
                 allow_new_levels: bool) -> pd.Series:
         """η of new rows (predict), encoded as the training data."""
-        from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
+        from mixedfx.fitted.predict import fixed_matrix, prepare_newdata, term_contribution
 
         if len(part) == 0:
             return pd.Series([], dtype=float, index=part.index)
@@ -95,7 +95,7 @@ class DaskReplicates:
         finally:
             self._boot_client = None
 
-    def _distributed_bootstrap(self, func: Any, nsim: int, seed: int | None, n_jobs: int,
+    def distributed_bootstrap(self, func: Any, nsim: int, seed: int | None, n_jobs: int,
                                use_u: bool) -> Any:
         """`inference.bootstrap.bootstrap` (and `confint(method="boot")`) of a Dask fit."""
         from mixedfx.validate import check_bool
@@ -245,7 +245,7 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
 
         return bootstrap(self, func, nsim, seed, use_u, client=client)
 
-    def _cluster_map(self) -> Any:
+    def cluster_map(self) -> Any:
         """`profile`'s mapper: one parameter per task on the fit's Client while it runs
         (None: profile on the driver, as in memory; the profile needs no rows)."""
         client = getattr(self, "_client", None)
@@ -385,7 +385,7 @@ class DaskGeneralizedLinearMixedModel(DaskReplicates, GeneralizedLinearMixedMode
 
         return glm_bootstrap(self, func, nsim, seed, use_u, client=client)
 
-    def _profile_objective(self) -> Any:
+    def profile_objective(self) -> Any:
         """`profile`'s objective: the Laplace deviance evaluated by the distributed PIRLS
         over the model's data on the fit's Client while it runs (else a new local
         cluster), one evaluation after another on the driver."""

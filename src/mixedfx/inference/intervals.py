@@ -10,23 +10,23 @@ sigma for binomial and Poisson GLMMs), then the fixed effects. Columns `lower`, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
-
-if TYPE_CHECKING:
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
-    from mixedfx.results.lmm_model import LinearMixedModel
-
-    MixedModel = LinearMixedModel | GeneralizedLinearMixedModel
+from mixedfx.fitted.protocol import MixedModel
+from mixedfx.inference.bootstrap import boot_confint
+from mixedfx.inference.profile import profile_confint
+from mixedfx.validate import check_choice, check_keywords, check_level
 
 
 def wald_confint(model: MixedModel, level: float = 0.95) -> pd.DataFrame:
-    """β̂ ± z SE for the fixed effects, NaN rows for the variance parameters."""
+    """β̂ ± z SE for the fixed effects (z the standard normal (1 + level)/2 quantile), NaN
+    rows for the variance parameters (lme4's `confint(m, method="Wald")`)."""
+    level = check_level(level)
     z = stats.norm.ppf(0.5 + level / 2)
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
     fe = model.fixef
@@ -40,9 +40,9 @@ def old_parameter_names(model: MixedModel) -> list[str]:
     """lme4's `oldNames=TRUE` names: .sig01, .sig02, ... for the sd/cor parameters, .sigma,
     then the fixed effects."""
     new = model.parameter_names()
-    nsig = len(new) - (1 if model._has_scale else 0)
+    nsig = len(new) - (1 if model.has_scale else 0)
     old = [f".sig{i + 1:02d}" for i in range(nsig)]
-    return [*old, ".sigma"] if model._has_scale else old
+    return [*old, ".sigma"] if model.has_scale else old
 
 
 def resolve_parm(model: MixedModel, parm: Any) -> list[str]:
@@ -92,8 +92,6 @@ def confint(model: MixedModel, method: str = "profile", level: float = 0.95,
     """Dispatch on `method` ("profile", "Wald" or "boot"), lme4's defaults. `parm` selects
     rows (see `resolve_parm`; profiles only those parameters); `old_names=True` labels them
     as lme4's `oldNames=TRUE` (.sig01, .sigma) with R's "2.5 %" / "97.5 %" columns."""
-    from mixedfx.validate import check_choice, check_keywords, check_level
-
     level = check_level(level)
     if not isinstance(method, str):
         check_choice(method, "confint method", ("profile", "Wald", "boot"))
@@ -105,14 +103,10 @@ def confint(model: MixedModel, method: str = "profile", level: float = 0.95,
                                 "confint(method='Wald')")
         out = wald_confint(model, level)
     elif key == "profile":
-        from mixedfx.inference.profile import profile_confint
-
         if rows is not None and "which" not in kwargs:
             kwargs["which"] = rows
         out = profile_confint(model, level=level, **kwargs)
     elif key == "boot":
-        from mixedfx.inference.bootstrap import boot_confint
-
         check_keywords(kwargs, boot_confint, "confint(method='boot')", skip=("model", "level"))
         out = boot_confint(model, level=level, **kwargs)
     else:

@@ -43,13 +43,14 @@ import os
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError, FitError
+from mixedfx.fitted.protocol import GeneralizedMixedFit, LinearMixedFit, MixedModel
 from mixedfx.inference.linalg import single_threaded_blas
 from mixedfx.inference.profile_deviance import (
     STEP_FIXEF,
@@ -65,12 +66,7 @@ from mixedfx.inference.profile_scale import cv_to_sv
 from mixedfx.inference.profile_scale import sv_to_cv as sv_to_cv  # re-exported
 from mixedfx.inference.splines import SplineError, back_spline, interp_spline
 from mixedfx.optimize.threads import one_blas_thread
-
-if TYPE_CHECKING:
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
-    from mixedfx.results.lmm_model import LinearMixedModel
-
-    MixedModel = LinearMixedModel | GeneralizedLinearMixedModel
+from mixedfx.validate import check_keywords, check_number, check_positive_int
 
 
 class _Profiler:
@@ -87,8 +83,6 @@ class _Profiler:
                  lower: np.ndarray, upper: np.ndarray, base: float, *, alphamax: float = 0.01,
                  maxpts: int = 100, delta_cutoff: float = 1 / 8, maxmult: float = 10.0,
                  devtol: float = 1e-9, devmatchtol: float = 1e-5) -> None:
-        from mixedfx.validate import check_number, check_positive_int
-
         alphamax = check_number(alphamax, "alphamax", 0.0, 1.0)
         maxpts = check_positive_int(maxpts, "maxpts")
         delta_cutoff = check_number(delta_cutoff, "delta_cutoff", 0.0)
@@ -321,10 +315,10 @@ class _LmmProfiler(_Profiler):
     """An LMM (refitted by ML): `dd` over (sd, cor, σ) with β profiled out (β completes each
     row); each fixed effect profiled by refitting θ with it held fixed."""
 
-    def __init__(self, model: LinearMixedModel, **kwargs: Any) -> None:
+    def __init__(self, model: LinearMixedFit, **kwargs: Any) -> None:
         fm = model.refit_ml() if model.REML else model
         self.fm = fm
-        obj = fm._fit.objective
+        obj = fm.engine_fit.objective
         self.chol = obj.chol
         self.ldW = obj.ldW
         self.ks = [t.k for t in fm.frame.terms]
@@ -366,15 +360,15 @@ class _GlmmProfiler(_Profiler):
     as lme4 does for glmerMod (npar1 = all parameters; the first step is ψ̂·1.01 for fixed
     effects too)."""
 
-    def __init__(self, model: GeneralizedLinearMixedModel, objective: Any = None,
+    def __init__(self, model: GeneralizedMixedFit, objective: Any = None,
                  **kwargs: Any) -> None:
         """`objective`: the deviance of (θ, β) (default: the fit's own objective)."""
         if model.nAGQ == 0:
             raise ArgumentError("profiling needs the Laplace or adaptive Gauss-Hermite objective "
                                 "(nAGQ >= 1)")
-        if model._has_scale:
+        if model.has_scale:
             raise ArgumentError("can't (yet) profile GLMMs with non-fixed scale parameters")
-        self.objective = model._fit.objective if objective is None else objective
+        self.objective = model.engine_fit.objective if objective is None else objective
         ks = [t.k for t in model.frame.terms]
         vp = cv_to_sv(model.theta, ks, 1.0)[:-1]
         nvp, p = len(vp), len(model.beta)
@@ -455,11 +449,9 @@ def _which(which: Any, names: list[str], nvp: int) -> list[int]:
 
 
 def _profiler(model: MixedModel, **kwargs: Any) -> _Profiler:
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
-
-    if isinstance(model, GeneralizedLinearMixedModel):
+    if model.kind == "glmer":
         return _GlmmProfiler(model, **kwargs)
-    if getattr(model._fit, "residual", None) is not None:
+    if model.residual_structure is not None:
         raise ArgumentError("likelihood profiles are not available for models with an nlme "
                             "residual structure (weights= variance function or correlation=); "
                             "use confint(method='Wald') or confint(method='boot')")
@@ -472,8 +464,6 @@ def profile_model(model: MixedModel, which: Any = None, n_jobs: int = 1,
     names or indices, "theta_" (variance parameters) or "beta_" (fixed effects). `n_jobs` > 1
     profiles the parameters in parallel processes (-1: every core); `alphamax`, `maxpts`,
     `delta_cutoff`, `maxmult`, `devtol`, `devmatchtol` as lme4."""
-    from mixedfx.validate import check_keywords
-
     check_keywords(kwargs, _Profiler.__init__, "profile (confint(method='profile'))",
                    skip=("dd", "opt", "names", "nvp", "npar1", "lower", "upper", "base"))
     structured = [f"{t.covariance.name}({' + '.join(t.term_names)} | {t.group_name})"
@@ -482,10 +472,10 @@ def profile_model(model: MixedModel, which: Any = None, n_jobs: int = 1,
         raise ArgumentError("likelihood profiles are not available for models with structured "
                             f"covariance terms ({', '.join(structured)}); use "
                             "confint(method='Wald') or confint(method='boot')")
-    live = getattr(model, "_profile_objective", None)
+    live = getattr(model, "profile_objective", None)
     if live is None:
         prof = _profiler(model, **kwargs)
-        mapper = getattr(model, "_cluster_map", None)
+        mapper = getattr(model, "cluster_map", None)
         return prof.run(_which(which, prof.names, prof.nvp), n_jobs=n_jobs,
                         mapper=mapper() if mapper is not None and n_jobs == 1 else None)
     # a model whose deviance needs its (distributed) rows: evaluated through the objective

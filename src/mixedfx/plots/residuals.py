@@ -19,11 +19,12 @@ from mixedfx.diagnostics.binned import binned_resids
 from mixedfx.diagnostics.leverage import standardized_residuals
 from mixedfx.diagnostics.smooth import lowess
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.fitted.protocol import FramedFit
 from mixedfx.frame.rows import used_rows
 from mixedfx.plots._mpl import GREY, MODEL, POINT, draw_qq, marker_size, style, subplots
 
 
-def fitted_axis(model: Any) -> tuple[np.ndarray, str]:
+def fitted_axis(model: FramedFit) -> tuple[np.ndarray, str]:
     """(x values, label): fitted values for an LMM, the linear predictor for a GLMM."""
     if hasattr(model, "family"):
         return used_rows(model, model.predict(type="link")), "linear predictor"
@@ -50,7 +51,7 @@ def _scatter_smooth(ax: Any, x: np.ndarray, y: np.ndarray, smooth: bool,
         ax.plot(sx, sy, color=MODEL, linewidth=1.6, label="lowess")
 
 
-def residuals_fitted(model: Any, smooth: bool = True, ax: Any = None) -> Any:
+def residuals_fitted(model: FramedFit, smooth: bool = True, ax: Any = None) -> Any:
     """Pearson residuals against fitted values (LMM) or the linear predictor (GLMM), a zero
     line and a lowess smoother."""
     fig, ax = _new_ax(ax)
@@ -62,7 +63,7 @@ def residuals_fitted(model: Any, smooth: bool = True, ax: Any = None) -> Any:
     return fig
 
 
-def scale_location(model: Any, smooth: bool = True, ax: Any = None) -> Any:
+def scale_location(model: FramedFit, smooth: bool = True, ax: Any = None) -> Any:
     """√|standardized residual| against fitted values, with a lowess smoother."""
     fig, ax = _new_ax(ax)
     x, xlab = fitted_axis(model)
@@ -72,7 +73,7 @@ def scale_location(model: Any, smooth: bool = True, ax: Any = None) -> Any:
     return fig
 
 
-def qq_residuals(model: Any, ax: Any = None) -> Any:
+def qq_residuals(model: FramedFit, ax: Any = None) -> Any:
     """Normal QQ plot of the standardized residuals with R's qqline."""
     fig, ax = _new_ax(ax)
     draw_qq(ax, standardized_residuals(model), "Normal QQ of residuals",
@@ -80,7 +81,7 @@ def qq_residuals(model: Any, ax: Any = None) -> Any:
     return fig
 
 
-def residuals_by(model: Any, by: str, ax: Any = None) -> Any:
+def residuals_by(model: FramedFit, by: str, ax: Any = None) -> Any:
     """Pearson residuals by the levels of a grouping factor or categorical column (boxplots,
     lme4's `plot(m, g ~ resid(.))`), or against a numeric column with a lowess smoother."""
     fr = model.frame
@@ -121,7 +122,7 @@ def residuals_by(model: Any, by: str, ax: Any = None) -> Any:
     return fig
 
 
-def diagnostics(model: Any) -> Any:
+def diagnostics(model: FramedFit) -> Any:
     """A 2×2 figure: residuals vs fitted, scale-location, QQ of the residuals, QQ of the first
     random-effect column."""
     fig, axes = subplots(2, 2, 9.5, 7.6)
@@ -135,7 +136,7 @@ def diagnostics(model: Any) -> Any:
     return fig
 
 
-def binned_response(model: Any) -> tuple[np.ndarray, np.ndarray]:
+def binned_response(model: FramedFit) -> tuple[np.ndarray, np.ndarray]:
     """(fitted probabilities, response residuals y/n − μ̂) of a binomial model."""
     if getattr(getattr(model, "family", None), "name", None) != "binomial":
         raise ArgumentTypeError("binned residuals are for binomial GLMMs")
@@ -143,7 +144,7 @@ def binned_response(model: Any) -> tuple[np.ndarray, np.ndarray]:
     return mu, used_rows(model, model.residuals(type="response"))
 
 
-def binned_residuals(model: Any, nclass: int | None = None, ax: Any = None) -> Any:
+def binned_residuals(model: FramedFit, nclass: int | None = None, ax: Any = None) -> Any:
     """arm's `binnedplot(fitted(m), resid(m, type = "response"))`: mean residual per bin of
     fitted probabilities with ±2 SE bounds (about 95% of the points should fall inside)."""
     fig, ax = _new_ax(ax)

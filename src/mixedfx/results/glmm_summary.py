@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedfx.fitted.protocol import GeneralizedMixedFit
 from mixedfx.frame.rows import used_rows
 from mixedfx.results.rformat import (
     convergence_footer,
@@ -26,15 +25,11 @@ from mixedfx.results.summary import (
     scaled_residuals,
 )
 
-if TYPE_CHECKING:
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
-
-
 
 class GlmmSummary:
     """Summary of a GLMM; `str()` prints it as lme4 does."""
 
-    def __init__(self, model: GeneralizedLinearMixedModel, correlation: bool = True) -> None:
+    def __init__(self, model: GeneralizedMixedFit, correlation: bool = True) -> None:
         self.model = model
         self.correlation = correlation
         fe = model.fixef
@@ -67,8 +62,8 @@ class GlmmSummary:
         out.append(scaled_residuals(used_rows(m, m.residuals(type="pearson", scaled=True))))
         ml = m.dispersion_method == "ML"
         out += ["", "Random effects:",
-                random_effects_table(m._covariances,
-                                     m.sigma if m._has_scale and not ml else None),
+                random_effects_table(m.re_covariances(),
+                                     m.sigma if m.has_scale and not ml else None),
                 groups_line(m.nobs, m.ngrps)]
         if ml:
             phi = m.sigma**2
@@ -89,6 +84,6 @@ class GlmmSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
+        from mixedfx.fitted.varcorr_print import html_pre
 
         return html_pre(str(self))

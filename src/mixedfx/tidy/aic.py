@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.fitted.protocol import FittedModel
 
 
-def _npar(m: Any) -> int:
+def _npar(m: FittedModel) -> int:
     if hasattr(m, "npar"):
         return int(m.npar)
     raise ArgumentTypeError(f"cannot count the parameters of a {type(m).__name__}")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mixedfx.errors import ArgumentError
+from mixedfx.fitted.protocol import FramedFit
 from mixedfx.formula.call_text import call_text_lines
 from mixedfx.results.rformat import print_matrix, print_named_vector
 
@@ -45,7 +46,7 @@ def _coef_block(names: list[str], columns: dict[str, np.ndarray], digits: int,
     return print_matrix(cells, colnames, names)
 
 
-def _call(model: Any, mixed: bool) -> list[str]:
+def _call(model: FramedFit, mixed: bool) -> list[str]:
     text = getattr(model, "call", None)
     if not isinstance(text, str):
         fn = "glmer" if hasattr(model, "family") else "lmer"
@@ -58,7 +59,7 @@ def _call(model: Any, mixed: bool) -> list[str]:
     return call_text_lines(text, list(model.frame.frame.columns))
 
 
-def _error_terms(model: Any, digits: int) -> str:
+def _error_terms(model: FramedFit, digits: int) -> str:
     """arm's `as.matrix.VarCorr` without its Variance column."""
     covs = model.re_covariances()
     sds = np.concatenate([np.asarray(c.sd, dtype=float) for c in covs] + [[model.sigma]])
@@ -82,7 +83,7 @@ def _error_terms(model: Any, digits: int) -> str:
     return print_matrix(rows, colnames, [""] * len(rows))
 
 
-def _mixed(model: Any, digits: int, detail: bool) -> list[str]:
+def _mixed(model: FramedFit, digits: int, detail: bool) -> list[str]:
     fe = model.fixef
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
     cols = {"coef.est": fe.to_numpy(), "coef.se": se}
@@ -106,7 +107,7 @@ def _mixed(model: Any, digits: int, detail: bool) -> list[str]:
     return lines
 
 
-def _lm(model: Any, digits: int, detail: bool) -> list[str]:
+def _lm(model: FramedFit, digits: int, detail: bool) -> list[str]:
     coefs = model.summary().coefficients
     cols = {"coef.est": coefs.iloc[:, 0].to_numpy(), "coef.se": coefs.iloc[:, 1].to_numpy()}
     if detail:
@@ -138,7 +139,7 @@ class Display(str):
         return str(self)
 
 
-def display(model: Any, digits: int = 2, detail: bool = False) -> Display:
+def display(model: FramedFit, digits: int = 2, detail: bool = False) -> Display:
     """arm's `display(model, digits = 2, detail = FALSE)` for lmer / glmer / lm / glm fits
     (see the module docstring); returns the text (print it)."""
     if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:

@@ -11,19 +11,15 @@ The F table reports Mean Sq = F σ̂² and Sum Sq = Mean Sq · NumDF, as lmerTes
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.fitted.protocol import LinearMixedFit
 from mixedfx.inference.kenward_roger import kenward_roger
 from mixedfx.inference.satterthwaite import fstat_ddf, satterthwaite_state
 from mixedfx.validate import short_repr
-
-if TYPE_CHECKING:
-    from mixedfx.results.lmm_model import LinearMixedModel
 
 DDF_METHODS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger",
                "kenward_roger": "Kenward-Roger", "kr": "Kenward-Roger"}
@@ -41,7 +37,7 @@ def ddf_method(ddf: str) -> str:
     return DDF_METHODS[key]
 
 
-def contest1d(model: LinearMixedModel, contrast: np.ndarray, ddf: str = "Satterthwaite"
+def contest1d(model: LinearMixedFit, contrast: np.ndarray, ddf: str = "Satterthwaite"
               ) -> dict[str, float]:
     """Estimate, SE, df, t and p of the contrast lᵀβ (H₀: lᵀβ = 0).
 
@@ -67,7 +63,7 @@ def contest1d(model: LinearMixedModel, contrast: np.ndarray, ddf: str = "Sattert
             "Pr(>|t|)": float(2.0 * stats.t.sf(abs(t), df))}
 
 
-def coefficient_table(model: LinearMixedModel, ddf: str = "Satterthwaite") -> pd.DataFrame:
+def coefficient_table(model: LinearMixedFit, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """lmerTest's `get_coefmat`: one t test per coefficient."""
     p = len(model.beta)
     rows = [contest1d(model, np.eye(p)[i], ddf) for i in range(p)]
@@ -83,7 +79,7 @@ def _ftable(F: float, ndf: float, ddf: float, sigma: float, scale: float = 1.0
             "Pr(>F)": float(stats.f.sf(Fv, ndf, ddf))}
 
 
-def contest_md(model: LinearMixedModel, L: np.ndarray, ddf: str = "Satterthwaite",
+def contest_md(model: LinearMixedFit, L: np.ndarray, ddf: str = "Satterthwaite",
                eps: float = float(np.sqrt(np.finfo(float).eps))) -> dict[str, float]:
     """F test of H₀: Lβ = 0 (lmerTest's `contestMD`), one row of an anova table."""
     L = np.atleast_2d(np.asarray(L, dtype=float))
