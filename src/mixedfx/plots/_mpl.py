@@ -30,7 +30,7 @@ class PlotDependencyError(ImportError):
 def pyplot() -> Any:
     """matplotlib.pyplot, or PlotDependencyError."""
     try:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # optional dependency (plot extra): on first plot
     except ImportError as exc:
         raise PlotDependencyError(INSTALL_HINT) from exc
     return plt

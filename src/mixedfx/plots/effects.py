@@ -26,7 +26,7 @@ def effect(model: FramedFit, term: str, xlevels: Any = None, level: float = 0.95
     """Effect plot of `term` ("x" or "x:f"); numeric x uses `n_points` grid values unless
     `xlevels` gives them; `rug` marks the observed x values (the model's rows) along the
     x-axis. Returns the Figure."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # optional dependency (plot extra): when drawn
 
     preds = predictors(model)
     focal = parse_focal(term, preds, "effect plot")

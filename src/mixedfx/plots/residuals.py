@@ -110,7 +110,7 @@ def residuals_by(model: FramedFit, by: str, ax: Any = None) -> Any:
     keep = [i for i, g in enumerate(groups) if len(g)]
     fig, ax = _new_ax(ax, 5.2, float(np.clip(0.22 * len(keep) + 1.2, 3.0, 12.0)))
     ax.axvline(0.0, color=GREY, linewidth=0.9, linestyle="--")
-    import matplotlib
+    import matplotlib  # optional dependency (plot extra): imported when a plot is drawn
 
     horizontal = {"orientation": "horizontal"} if tuple(
         int(v) for v in matplotlib.__version__.split(".")[:2]) >= (3, 10) else {"vert": False}

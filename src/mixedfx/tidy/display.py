@@ -88,7 +88,7 @@ def _mixed(model: FramedFit, digits: int, detail: bool) -> list[str]:
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
     cols = {"coef.est": fe.to_numpy(), "coef.se": se}
     if detail:
-        from scipy import stats
+        from scipy import stats  # scipy.stats: import-time cost, only for p-values
 
         z = fe.to_numpy() / se
         if hasattr(model, "family"):

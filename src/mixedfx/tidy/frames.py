@@ -238,7 +238,7 @@ def _glance_fixed_model(model: FittedModel) -> pd.DataFrame:
                "deviance": model.deviance, "df.residual": model.df_residual,
                "nobs": model.nobs}
     else:
-        from scipy import stats as st
+        from scipy import stats as st  # scipy.stats: import-time cost, only for the F p-value
 
         F, d1, d2 = model.fstatistic or (np.nan, np.nan, model.df_residual)
         row = {"r.squared": model.r_squared, "adj.r.squared": model.adj_r_squared,
