@@ -4,7 +4,9 @@ user-facing results (ranef, fitted, VarCorr) and with their defining formulas.""
 
 from __future__ import annotations
 
+import ast
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +111,22 @@ def test_engine_fit_is_the_fit_the_model_reports(lmm):
     np.testing.assert_array_equal(fit.theta, lmm.theta)
     assert fit.objective.at(lmm.theta, reml=True) == pytest.approx(lmm.deviance, rel=1e-12)
     assert lmm.control is not None and lmm.residual_structure is None
+
+
+FEATURES = ("inference", "tidy", "plots", "effects", "diagnostics", "fitted")
+
+
+def test_features_touch_no_private_attribute():
+    """The features read fits through the contract: no `x._name` on anything but `self` /
+    `cls` (dunders aside) anywhere in the feature packages or the contract itself."""
+    root = Path(mfx.__file__).parent
+    found = []
+    for pkg in FEATURES:
+        for path in sorted((root / pkg).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Attribute) and node.attr.startswith("_") \
+                        and not (node.attr.startswith("__") and node.attr.endswith("__")) \
+                        and not (isinstance(node.value, ast.Name)
+                                 and node.value.id in ("self", "cls")):
+                    found.append(f"{pkg}/{path.name}:{node.lineno} .{node.attr}")
+    assert found == []

@@ -10,14 +10,17 @@ back-transformed to 1/(1 − r).
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import FramedFit
 from mixedfx.inference.contrasts import fixed_terms, term_columns
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 
 def vif(model: FramedFit, ci: float = 0.95) -> pd.DataFrame:

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import MixedModel
 from mixedfx.formula import evaluate_response
 from mixedfx.frame.grouping import value_labels
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 
 @dataclass

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,8 +28,10 @@ import scipy.sparse.linalg as spla
 from scipy.linalg import lapack
 
 from mixedfx.fitted.getme import lambda_matrix, z_matrix
-from mixedfx.fitted.protocol import MixedModel
 from mixedfx.frame.rows import used_rows
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 _DENSE_LIMIT = 8000
 

@@ -10,13 +10,17 @@ is η̂ᵢ ± z·se. On the response scale the standard error is the delta metho
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError
 from mixedfx.fitted.predict import fixed_matrix, prepare_newdata
-from mixedfx.fitted.protocol import MixedModel
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 
 def predict_se(model: MixedModel, newdata: object = None, re_form: str | None = None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,8 +25,10 @@ from scipy import stats
 
 from mixedfx.effects.design import Predictors, family_of, model_matrix, parse_focal, predictors
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import FramedFit
 from mixedfx.validate import check_choice, check_level, refuse_unknown_arguments
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 
 def nice(x: float) -> float:

@@ -28,7 +28,7 @@ import itertools
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -45,10 +45,12 @@ from mixedfx.effects.design import (
 )
 from mixedfx.effects.response_scale import response_scale
 from mixedfx.errors import ArgumentError, ArgumentTypeError
-from mixedfx.fitted.protocol import FittedModel
 from mixedfx.inference.kenward_roger import kenward_roger
 from mixedfx.inference.satterthwaite import satterthwaite_state
 from mixedfx.validate import check_choice, check_level, refuse_unknown_arguments
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FittedModel
 
 LMER_DF = {"kenward-roger": "Kenward-Roger", "kenward_roger": "Kenward-Roger",
            "kr": "Kenward-Roger", "satterthwaite": "Satterthwaite",

@@ -16,11 +16,14 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mixedfx.effects.design import family_of
-from mixedfx.fitted.protocol import FramedFit
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 RESPONSE_NAMES = {"binomial": "prob", "poisson": "rate", "negative.binomial": "response"}
 TRANSFORM = re.compile(r"^(log|log10|log2|log1p|sqrt)\((.+)\)$")

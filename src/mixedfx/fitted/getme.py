@@ -8,7 +8,7 @@ lower template Tₜ repeated per level (Λᵀ = `Lambdat`); u the spherical mode
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,9 +16,11 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import MixedModel
 from mixedfx.fitted.varcorr import unique_group_names
 from mixedfx.frame.terms import RandomEffectsTerm
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 
 def z_matrix(terms: list[RandomEffectsTerm], n: int) -> sp.csc_matrix:

@@ -27,13 +27,13 @@ from scipy import stats
 
 from mixedfx.covariance import STRUCTURES
 from mixedfx.errors import ArgumentError, ArgumentTypeError
-from mixedfx.fitted.protocol import LinearMixedFit
 from mixedfx.formula import build_design
 from mixedfx.inference.contrasts import marginal_terms
 from mixedfx.inference.fixed_anova import AnovaTable, drop1_ftests, make_table
 from mixedfx.validate import refuse_unknown_arguments, short_repr
 
 if TYPE_CHECKING:
+    from mixedfx.fitted.protocol import LinearMixedFit
     from mixedfx.formula import RandomBar
 
 LRT_COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]

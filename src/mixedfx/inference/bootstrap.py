@@ -29,18 +29,20 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError, FitError
-from mixedfx.fitted.protocol import MixedModel
 from mixedfx.inference.linalg import single_threaded_blas
 from mixedfx.inference.profile_scale import cv_to_sv
 from mixedfx.optimize.threads import one_blas_thread
 from mixedfx.validate import check_bool
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 Func = Callable[[Any], Any]
 

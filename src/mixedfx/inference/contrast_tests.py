@@ -11,15 +11,19 @@ The F table reports Mean Sq = F σ̂² and Sum Sq = Mean Sq · NumDF, as lmerTes
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
-from mixedfx.fitted.protocol import LinearMixedFit
 from mixedfx.inference.kenward_roger import kenward_roger
 from mixedfx.inference.satterthwaite import fstat_ddf, satterthwaite_state
 from mixedfx.validate import short_repr
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 DDF_METHODS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger",
                "kenward_roger": "Kenward-Roger", "kr": "Kenward-Roger"}

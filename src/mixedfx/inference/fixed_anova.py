@@ -8,13 +8,12 @@ Each term's hypothesis Lβ = 0 comes from `contrasts` (type I, III or marginal) 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import LinearMixedFit
 from mixedfx.fitted.varcorr_print import html_pre
 from mixedfx.inference.contrast_tests import F_COLUMNS, contest_md, ddf_method
 from mixedfx.inference.contrasts import (
@@ -24,6 +23,9 @@ from mixedfx.inference.contrasts import (
     type3_contrasts,
 )
 from mixedfx.results.rformat import print_anova
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 
 class AnovaTable(pd.DataFrame):

@@ -10,17 +10,19 @@ sigma for binomial and Poisson GLMMs), then the fixed effects. Columns `lower`, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
-from mixedfx.fitted.protocol import MixedModel
 from mixedfx.inference.bootstrap import boot_confint
 from mixedfx.inference.profile import profile_confint
 from mixedfx.validate import check_choice, check_keywords, check_level
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 
 def wald_confint(model: MixedModel, level: float = 0.95) -> pd.DataFrame:

@@ -28,12 +28,12 @@ from scipy.linalg import cho_factor, cho_solve
 
 from mixedfx.errors import ArgumentError
 from mixedfx.fitted.getme import lambda_matrix, z_matrix
-from mixedfx.fitted.protocol import LinearMixedFit
 from mixedfx.inference.cache import per_model
 from mixedfx.inference.kenward_roger_structured import structured_kenward_roger
 from mixedfx.inference.kr_ddf import KenwardRoger, information_weights
 
 if TYPE_CHECKING:
+    from mixedfx.fitted.protocol import LinearMixedFit
     from mixedfx.frame.terms import RandomEffectsTerm
 
 

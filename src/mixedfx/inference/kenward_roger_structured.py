@@ -19,14 +19,18 @@ are zero and skipped). Σ is formed densely, so the method is limited to moderat
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import LinearMixedFit
 from mixedfx.inference.kr_ddf import KenwardRoger, information_weights
 from mixedfx.inference.kr_parameters import CovarianceBlock, covariance_blocks
 from mixedfx.inference.numderiv import extrapolate
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 #: the dense n×n matrices held at once may take at most this many bytes
 MEMORY_BUDGET = 2 * 1024**3

@@ -33,10 +33,10 @@ import numpy as np
 from scipy.linalg import toeplitz
 
 from mixedfx.covariance.toeplitz import Toeplitz, lag_correlations
-from mixedfx.fitted.protocol import LinearMixedFit
 from mixedfx.residual.variance import BoundVarIdent
 
 if TYPE_CHECKING:
+    from mixedfx.fitted.protocol import LinearMixedFit
     from mixedfx.frame.terms import RandomEffectsTerm
     from mixedfx.residual.correlation import BoundCorStruct
     from mixedfx.residual.structure import ResidualStructure

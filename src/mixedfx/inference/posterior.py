@@ -19,6 +19,7 @@ M = RᵀR; b* = Λu*. GLMMs (arm's glmerMod branch): M with the final PIRLS weig
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,10 +29,12 @@ from scipy.linalg import solve_triangular
 from mixedfx.errors import ArgumentError
 from mixedfx.fitted.getme import lambda_matrix, z_matrix
 from mixedfx.fitted.predict import fixed_matrix, prepare_newdata
-from mixedfx.fitted.protocol import LinearMixedFit
 from mixedfx.fitted.varcorr import unique_group_names
 from mixedfx.frame.grouping import level_labels_for_new_data
 from mixedfx.validate import check_seed
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 
 @dataclass

@@ -40,13 +40,12 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import GeneralizedMixedFit, LinearMixedFit, MixedModel
 from mixedfx.inference.profile_deviance import (
     STEP_FIXEF,
     STEP_VARPAR,
@@ -61,6 +60,9 @@ from mixedfx.inference.profile_result import ParameterProfile, Profile
 from mixedfx.inference.profile_scale import cv_to_sv
 from mixedfx.inference.profile_scale import sv_to_cv as sv_to_cv  # re-exported
 from mixedfx.validate import check_keywords
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import GeneralizedMixedFit, LinearMixedFit, MixedModel
 
 
 def _variance_bounds(theta_lower: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

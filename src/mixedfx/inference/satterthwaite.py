@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mixedfx.fitted.protocol import LinearMixedFit
 from mixedfx.inference.cache import per_model
 from mixedfx.inference.linalg import lower_inverse
 from mixedfx.inference.numderiv import HESSIAN_D, hessian, jacobian
@@ -43,6 +42,7 @@ from mixedfx.optimize.polish import polished_optimum
 from mixedfx.optimize.threads import blas_threads_for
 
 if TYPE_CHECKING:
+    from mixedfx.fitted.protocol import LinearMixedFit
     from mixedfx.lmm.factorization import Factorization
 
 EIGEN_TOL = 1e-8

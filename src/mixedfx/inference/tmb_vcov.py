@@ -17,14 +17,18 @@ glmmTMB's standard errors exceed lme4's for heterogeneous structures (diag, cs, 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from mixedfx.fitted.protocol import LinearMixedFit
 from mixedfx.inference.cache import per_model
 from mixedfx.inference.numderiv import jacobian
 from mixedfx.inference.satterthwaite import satterthwaite_state
 from mixedfx.lmm.solution import solve
 from mixedfx.optimize.threads import blas_threads_for
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 
 def _beta_hat(chol, theta: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ residual-QQ panels, which mean nothing for 0/1 outcomes.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
@@ -30,9 +30,11 @@ from scipy import stats
 from mixedfx.diagnostics.binned import performance_binned_residuals
 from mixedfx.diagnostics.leverage import leverage, standardized_residuals
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import FramedFit
 from mixedfx.plots._mpl import GREY, MODEL, POINT, draw_qq, marker_size, style, subplots
 from mixedfx.plots.residuals import binned_response, residuals_fitted, scale_location
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 COOK_LEVELS = (0.5, 1.0)
 DISCRETE = ("binomial", "poisson", "negative.binomial")

@@ -7,15 +7,17 @@ optionally the group-specific fitted lines of the first grouping factor beneath
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mixedfx.effects import effect as effect_frame
 from mixedfx.effects.design import parse_focal, predictors
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import FramedFit
 from mixedfx.frame.rows import used_rows
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 RUG_Y = 0.03          # height of the rug's centre, as a fraction of the axes
 

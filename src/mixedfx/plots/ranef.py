@@ -11,14 +11,13 @@ markers shrink.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import MixedModel
 from mixedfx.inference.posterior import re_sim as simulate_re
 from mixedfx.plots._mpl import (
     GREY,
@@ -31,6 +30,9 @@ from mixedfx.plots._mpl import (
     subplots,
     thin_labels,
 )
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 
 def _check_level(level: float) -> float:

@@ -10,7 +10,7 @@ residuals / (σ√(1 − h)), h the hat values. The smoother is R's `lowess`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,9 +19,11 @@ from mixedfx.diagnostics.binned import binned_resids
 from mixedfx.diagnostics.leverage import standardized_residuals
 from mixedfx.diagnostics.smooth import lowess
 from mixedfx.errors import ArgumentError, ArgumentTypeError
-from mixedfx.fitted.protocol import FramedFit
 from mixedfx.frame.rows import used_rows
 from mixedfx.plots._mpl import GREY, MODEL, POINT, draw_qq, marker_size, style, subplots
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 
 def fitted_axis(model: FramedFit) -> tuple[np.ndarray, str]:

@@ -17,14 +17,16 @@ successes, whose estimate is −∞) gets NaN and no arrow.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import MixedModel
 from mixedfx.plots._mpl import GREY, MODEL, POINT, marker_size, style, subplots
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 
 @dataclass

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedfx.fitted.protocol import GeneralizedMixedFit
 from mixedfx.frame.rows import used_rows
 from mixedfx.results.rformat import (
     convergence_footer,
@@ -24,6 +25,9 @@ from mixedfx.results.summary import (
     random_effects_table,
     scaled_residuals,
 )
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import GeneralizedMixedFit
 
 
 class GlmmSummary:

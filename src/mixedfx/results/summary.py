@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedfx.fitted.protocol import LinearMixedFit
 from mixedfx.fitted.varcorr import TermCovariance
 from mixedfx.frame.rows import used_rows
 from mixedfx.results.rformat import (
@@ -22,6 +22,9 @@ from mixedfx.results.rformat import (
     r_round,
     zapsmall,
 )
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 DIGITS = 4          # lme4: max(3, getOption("digits") - 3)
 COR_MAX = 12        # lme4.summary.cor.max

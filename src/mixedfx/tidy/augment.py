@@ -18,15 +18,17 @@ Rows: the frame is indexed by the data's rows used (newdata's own index with `ne
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.diagnostics.leverage import cooks_distance, hatvalues
-from mixedfx.fitted.protocol import FramedFit
 from mixedfx.frame.model_frame import as_pandas
 from mixedfx.frame.rows import used_rows
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 
 def augment(model: FramedFit, newdata: Any = None) -> pd.DataFrame:

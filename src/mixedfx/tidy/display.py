@@ -14,14 +14,16 @@ and formatted together (`detail=True` adds the test columns). Then
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mixedfx.errors import ArgumentError
-from mixedfx.fitted.protocol import FramedFit
 from mixedfx.formula.call_text import call_text_lines
 from mixedfx.results.rformat import print_matrix, print_named_vector
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 
 def fround(x: Any, digits: int) -> list[str]:

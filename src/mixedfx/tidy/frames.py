@@ -17,16 +17,18 @@ parameter. Conditional modes get b ± z·condsd.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
-from mixedfx.fitted.protocol import FittedModel
 from mixedfx.inference.contrast_tests import coefficient_table
 from mixedfx.validate import check_bool, check_choices, check_number
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FittedModel
 
 _DEFAULT: Any = "Satterthwaite (default)"
 EFFECTS = ("fixed", "ran_pars", "ran_vals", "ran_coefs")
