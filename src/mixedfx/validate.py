@@ -144,6 +144,19 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     return value
 
 
+def check_choices(value: Any, name: str, choices: Sequence[str], what: str) -> list[str]:
+    """One string of `choices` or a non-empty list of them, as a list (`what` names the
+    items in the message, e.g. "effect type(s)")."""
+    if not isinstance(value, (str, list, tuple)):
+        raise ArgumentTypeError(f"{name} must be one of {', '.join(map(repr, choices))} or a "
+                                f"list of them, got {short_repr(value)}")
+    out = [value] if isinstance(value, str) else list(value)
+    unknown = [v for v in out if v not in choices]
+    if unknown or not out:
+        raise ArgumentError(f"unknown {what} {unknown}: choose from {list(choices)}")
+    return out
+
+
 def check_vector(value: Any, name: str, length: int | None = None) -> np.ndarray:
     """A finite float vector (of `length` values when given)."""
     try:

@@ -113,7 +113,7 @@ def test_profile_runs_its_parameters_on_the_cluster(fits, monkeypatch):
 
     m_mem, m_dask = fits
     mapped: list[int] = []
-    original = m_dask._cluster_map
+    original = m_dask.cluster_map
 
     def counting_map():
         inner = original()
@@ -124,7 +124,7 @@ def test_profile_runs_its_parameters_on_the_cluster(fits, monkeypatch):
             return inner(fn, *iterables)
         return mapper
 
-    monkeypatch.setattr(m_dask, "_cluster_map", counting_map)
+    monkeypatch.setattr(m_dask, "cluster_map", counting_map)
     prof = profile_module._profiler(m_dask)
     assert cloudpickle.loads(cloudpickle.dumps(prof)).names == prof.names
     parm = [*m_mem.parameter_names()[:2], "x"]

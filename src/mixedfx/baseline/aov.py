@@ -53,7 +53,7 @@ class AovStrata(dict):
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
+        from mixedfx.fitted.varcorr_print import html_pre
 
         return html_pre(str(self))
 

@@ -107,7 +107,7 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
     # -- predictions ----------------------------------------------------------------------
     def _x_new(self, newdata: Any) -> tuple[np.ndarray, np.ndarray]:
         """(X, offset) for new data (the fit's own rows when None)."""
-        from mixedfx.results.predict import fixed_matrix, prepare_newdata
+        from mixedfx.fitted.predict import fixed_matrix, prepare_newdata
 
         fr = self._frame
         if newdata is None:
@@ -164,7 +164,7 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
         return str(self.summary())
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
+        from mixedfx.fitted.varcorr_print import html_pre
 
         return html_pre(repr(self))
 

@@ -29,6 +29,8 @@ stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only n
 class LinearModel(FixedEffectsModel):
     """A linear model fitted by (weighted) least squares (R's `lm`)."""
 
+    kind = "lm"     # fitted-model contract (mixedfx.fitted.protocol): an lm fit
+
     def __init__(self, frame: ModelFrame, name: str | None, call: str) -> None:
         self._frame = frame
         self.data_name = name

@@ -95,7 +95,7 @@ class LmSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
+        from mixedfx.fitted.varcorr_print import html_pre
 
         return html_pre(str(self))
 
@@ -138,6 +138,6 @@ class GlmSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
+        from mixedfx.fitted.varcorr_print import html_pre
 
         return html_pre(str(self))

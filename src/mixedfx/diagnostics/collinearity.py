@@ -10,7 +10,7 @@ back-transformed to 1/(1 − r).
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,8 +21,11 @@ from mixedfx.lazy import lazy_module
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
-def vif(model: Any, ci: float = 0.95) -> pd.DataFrame:
+
+def vif(model: FramedFit, ci: float = 0.95) -> pd.DataFrame:
     """Columns Term, VIF, VIF_CI_low, VIF_CI_high, SE_factor, Tolerance (performance)."""
     fr = model.frame
     V = model.vcov.to_numpy()

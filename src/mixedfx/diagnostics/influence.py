@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
+from mixedfx.formula import evaluate_response
+from mixedfx.frame.grouping import value_labels
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 
 @dataclass
@@ -64,9 +69,9 @@ class Influence:
         return pd.Series(d, index=self.deleted, name="cooks.distance")
 
 
-def var_cov_components(model: Any) -> pd.Series:
+def var_cov_components(model: MixedModel) -> pd.Series:
     """σ² then the lower triangles of the term covariances, named as lme4's influence."""
-    covs = model._covariances
+    covs = model.re_covariances()
     single = len(covs) == 1
     names, vals = ["sigma^2"], [model.sigma**2]
     for c in covs:
@@ -80,12 +85,10 @@ def var_cov_components(model: Any) -> pd.Series:
 
 
 def _labels(values: Any) -> np.ndarray:
-    from mixedfx.frame.grouping import value_labels
-
     return np.array([str(v) for v in value_labels(pd.Series(values))], dtype=object)
 
 
-def _group_labels(model: Any, groups: Any) -> tuple[str, np.ndarray]:
+def _group_labels(model: MixedModel, groups: Any) -> tuple[str, np.ndarray]:
     fr = model.frame
     if groups is None:
         return "case", np.array([str(i + 1) for i in range(fr.n)], dtype=object)
@@ -107,10 +110,8 @@ def _group_labels(model: Any, groups: Any) -> tuple[str, np.ndarray]:
     return "groups", _labels(arr)
 
 
-def _extra_offset(model: Any) -> np.ndarray | None:
+def _extra_offset(model: MixedModel) -> np.ndarray | None:
     """The part of the frame's offset not written in the formula (an `offset=` argument)."""
-    from mixedfx.formula import evaluate_response
-
     fr = model.frame
     if fr.offset is None:
         return None
@@ -120,32 +121,28 @@ def _extra_offset(model: Any) -> np.ndarray | None:
     return None if np.allclose(total, 0.0) else total
 
 
-def _refit(model: Any, keep: np.ndarray, maxfun: int) -> Any:
-    from mixedfx.fitters import fitter, residual_structure_kwargs
-
-    glmer, lmer = fitter("glmer"), fitter("lmer")
-
+def _refit(model: MixedModel, keep: np.ndarray, maxfun: int) -> MixedModel:
+    """The model refitted (through its public `update`) to the rows `keep`, started at θ̂,
+    with at most `maxfun` optimizer evaluations; its residual structure (kept by `update`)
+    restarts from its default."""
     fr = model.frame
     data = fr.frame.loc[keep].reset_index(drop=True)
     w = None if fr.weights is None else np.asarray(fr.weights)[keep]
     off = _extra_offset(model)
     off = None if off is None else off[keep]
-    ctrl = replace(model._control, maxeval=maxfun)
-    if hasattr(model, "family"):
-        return glmer(model.formula, data, family=model.family, nAGQ=model.nAGQ, weights=w,
-                     offset=off, control=ctrl, start={"theta": model.theta})
-    structures = residual_structure_kwargs(model)
-    if structures:
+    ctrl = replace(model.control, maxeval=maxfun)
+    if model.kind == "glmer":
+        return model.update(data=data, weights=w, offset=off, control=ctrl,
+                            start={"theta": model.theta})
+    if model.residual_structure is not None:
         if w is not None:
             raise ArgumentError("influence() of a model with both prior weights and an nlme "
                                 "variance function is not available")
-        return lmer(model.formula, data, REML=model.REML, offset=off, control=ctrl,
-                    **structures)
-    return lmer(model.formula, data, REML=model.REML, weights=w, offset=off, control=ctrl,
-                start=model.theta)
+        return model.update(data=data, offset=off, control=ctrl)
+    return model.update(data=data, weights=w, offset=off, control=ctrl, start=model.theta)
 
 
-def influence(model: Any, groups: Any = None, maxfun: int = 1000) -> Influence:
+def influence(model: MixedModel, groups: Any = None, maxfun: int = 1000) -> Influence:
     """lme4's `influence(m, groups=)`: refit without each group (each row when None).
 
     `groups`: column name(s) of the model frame (several are pasted with "."), or an array of

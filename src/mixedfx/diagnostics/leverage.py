@@ -20,32 +20,33 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.linalg import lapack
 
+from mixedfx.fitted.getme import lambda_matrix, z_matrix
 from mixedfx.frame.rows import used_rows
-from mixedfx.inference.design import lambda_matrix, z_matrix
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 _DENSE_LIMIT = 8000
 
 
-def _weights(model: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def _weights(model: MixedModel) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """(working weights, prior weights, Λ templates) at the fitted state."""
     fr = model.frame
     if hasattr(model, "family"):
-        pirls, state = model._fit.pirls, model._fit.state
-        W, _ = pirls.weights(state)
-        return np.asarray(W, dtype=float), np.asarray(model._resp.wt, dtype=float), \
-            model._templates()
+        return model.working_weights, np.asarray(model.response.wt, dtype=float), \
+            model.templates
     w = np.ones(fr.n) if fr.weights is None else np.asarray(fr.weights, dtype=float)
-    return w, w, model._templates()
+    return w, w, model.templates
 
 
-def hatvalues(model: Any) -> np.ndarray:
+def hatvalues(model: MixedModel) -> np.ndarray:
     """Diagonal of the hat matrix (lme4's `hatvalues(m)`); for a GLMM lme4 warns that the hat
     matrix may not make sense, and so does this function."""
     if hasattr(model, "family"):
@@ -53,7 +54,7 @@ def hatvalues(model: Any) -> np.ndarray:
     return _hat_diagonal(model, prior=True)
 
 
-def leverage(model: Any) -> np.ndarray:
+def leverage(model: MixedModel) -> np.ndarray:
     """Leverages in [0, 1] for the diagnostic plots: the hat values for an LMM; for a GLMM
     the diagonal of the working (IRLS) model's hat matrix, w_i a_iᵀ M⁻¹ a_i with the PIRLS
     weights (lme4's `hatvalues` multiplies by the prior weights instead, which for binomial
@@ -64,7 +65,7 @@ def leverage(model: Any) -> np.ndarray:
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _hat_diagonal(model: Any, prior: bool) -> np.ndarray:
+def _hat_diagonal(model: MixedModel, prior: bool) -> np.ndarray:
     """The diagonal, cached per fitted model (fits are immutable; the plots reuse it)."""
     try:
         per_model = _CACHE.setdefault(model, {})
@@ -76,7 +77,7 @@ def _hat_diagonal(model: Any, prior: bool) -> np.ndarray:
     return per_model[key].copy()
 
 
-def _compute_hat_diagonal(model: Any, prior: bool, chunk_elements: int = 4_000_000
+def _compute_hat_diagonal(model: MixedModel, prior: bool, chunk_elements: int = 4_000_000
                           ) -> np.ndarray:
     fr = model.frame
     Wk, Wp, templates = _weights(model)
@@ -110,7 +111,7 @@ def _compute_hat_diagonal(model: Any, prior: bool, chunk_elements: int = 4_000_0
     return out * (Wp if prior else Wk)
 
 
-def cooks_distance(model: Any) -> np.ndarray:
+def cooks_distance(model: MixedModel) -> np.ndarray:
     """Cook's distances (lme4's `cooks.distance(m)`): (r/(1−h))² h/(σ² p), Pearson r."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -123,7 +124,7 @@ def cooks_distance(model: Any) -> np.ndarray:
     return d
 
 
-def standardized_residuals(model: Any) -> np.ndarray:
+def standardized_residuals(model: MixedModel) -> np.ndarray:
     """Pearson residuals over σ√(1 − hᵢ), h from `leverage` (R's `rstandard`; for an LMM the
     Cook's distance above is rᵢ*² hᵢ / (p (1 − hᵢ)) in these)."""
     h = leverage(model)

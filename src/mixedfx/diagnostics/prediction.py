@@ -10,19 +10,22 @@ is η̂ᵢ ± z·se. On the response scale the standard error is the delta metho
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
+from mixedfx.fitted.predict import fixed_matrix, prepare_newdata
 from mixedfx.lazy import lazy_module
-from mixedfx.results.predict import fixed_matrix, prepare_newdata
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
-def predict_se(model: Any, newdata: object = None, re_form: str | None = None,
+def predict_se(model: MixedModel, newdata: object = None, re_form: str | None = None,
                allow_new_levels: bool = False, type: str = "link", level: float = 0.95,
                interval: str = "confidence") -> pd.DataFrame:
     """Predictions with Wald standard errors: columns `fit`, `se_fit`, and `lower`, `upper`
@@ -38,7 +41,7 @@ def predict_se(model: Any, newdata: object = None, re_form: str | None = None,
     X = fr.X if newdata is None else fixed_matrix(fr, prepare_newdata(fr, newdata))
     V = model.vcov.to_numpy()
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", X, V, X), 0.0))
-    eta = model._eta_new(newdata, re_form, allow_new_levels)
+    eta = model.linear_predictor_new(newdata, re_form, allow_new_levels)
     z = stats.norm.ppf(0.5 + level / 2)
     lo, hi = eta - z * se, eta + z * se
     fit = eta

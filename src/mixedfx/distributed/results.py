@@ -20,7 +20,7 @@ from mixedfx.inference.bootstrap import bootstrap
 from mixedfx.lmm.fit import fit_lmm_crossproducts
 from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 from mixedfx.results.lmm_model import LinearMixedModel
-from mixedfx.results.predict import fixed_matrix, prepare_newdata, term_contribution
+from mixedfx.fitted.predict import fixed_matrix, prepare_newdata, term_contribution
 from mixedfx.validate import check_bool, check_positive_int
 
 
@@ -98,7 +98,7 @@ class DaskReplicates:
         finally:
             self._boot_client = None
 
-    def _distributed_bootstrap(self, func: Any, nsim: int, seed: int | None, n_jobs: int,
+    def distributed_bootstrap(self, func: Any, nsim: int, seed: int | None, n_jobs: int,
                                use_u: bool) -> Any:
         """`inference.bootstrap.bootstrap` (and `confint(method="boot")`) of a Dask fit."""
         if n_jobs != 1:
@@ -234,7 +234,7 @@ class DaskLinearMixedModel(DaskReplicates, LinearMixedModel):
         return replicates.bootstrap(self, func, nsim, seed, use_u,
                                     partial(_lmm_replicate, self._control), client=client)
 
-    def _cluster_map(self) -> Any:
+    def cluster_map(self) -> Any:
         """`profile`'s mapper: one parameter per task on the fit's Client while it runs
         (None: profile on the driver, as in memory; the profile needs no rows)."""
         client = getattr(self, "_client", None)
@@ -371,7 +371,7 @@ class DaskGeneralizedLinearMixedModel(DaskReplicates, GeneralizedLinearMixedMode
             self, func, nsim, seed, use_u,
             partial(_glmm_replicate, self.family, self._resp, self._control), client=client)
 
-    def _profile_objective(self) -> Any:
+    def profile_objective(self) -> Any:
         """`profile`'s objective: the Laplace deviance evaluated by the distributed PIRLS
         over the model's data on the fit's Client while it runs (else a new local
         cluster), one evaluation after another on the driver."""

@@ -5,13 +5,16 @@ model-matrix columns belong to which predictors."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.formula.nodes import Name, iter_nodes
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 
 @dataclass
@@ -32,16 +35,16 @@ class Predictors:
         return float(np.mean(self.data[name].to_numpy(dtype=float)))
 
 
-def predictors(model: Any) -> Predictors:
+def predictors(model: FramedFit) -> Predictors:
     """Inspect the fitted model's fixed-effects design (see `Predictors`)."""
-    frame = getattr(model, "_frame", None)
+    frame = getattr(model, "frame", None)
     if getattr(frame, "fixed_design", None) is None:
         raise ArgumentTypeError(f"model must be a fitted mixedfx model (lmer, glmer, gls, lm, "
                                 f"glm, ...), got {type(model).__name__}")
     spec = frame.fixed_design
     var_cols: dict[int, set[str]] = {}
     var_factor: dict[int, bool] = {}
-    for idx, var in spec._vars.items():
+    for idx, var in spec.encoded_variables.items():
         var_cols[idx] = {n.name for n in iter_nodes(var.node) if isinstance(n, Name)}
         var_factor[idx] = var.kind == "factor"
     column_vars, column_fac = [], []
@@ -51,7 +54,7 @@ def predictors(model: Any) -> Predictors:
             column_vars.append(set())
             column_fac.append(False)
             continue
-        term = spec._terms[k - 1]
+        term = spec.term_variables[k - 1]
         column_vars.append(set().union(*(var_cols[v] for v in term)))
         column_fac.append(any(var_factor[v] for v in term))
     factors = {c: list(frame.factor_levels[c]) for c in spec.variables
@@ -60,7 +63,7 @@ def predictors(model: Any) -> Predictors:
     # same), relevel(f, "b") (the order of R's relevelled column) — when the formula uses
     # the column with one level order only
     orders: dict[str, set[tuple[str, ...]]] = {}
-    for var in spec._vars.values():
+    for var in spec.encoded_variables.values():
         if var.kind == "factor" and var.source in spec.variables:
             orders.setdefault(var.source, set()).add(tuple(var.levels))
     for source, levels in orders.items():
@@ -71,9 +74,9 @@ def predictors(model: Any) -> Predictors:
                       column_names=list(frame.fixef_names))
 
 
-def model_matrix(model: Any, grid: pd.DataFrame) -> np.ndarray:
+def model_matrix(model: FramedFit, grid: pd.DataFrame) -> np.ndarray:
     """X of the grid rows with the fit's kept columns."""
-    frame = model._frame
+    frame = model.frame
     g = grid.copy()
     for col, levels in frame.factor_levels.items():
         if col in g.columns:
@@ -82,11 +85,11 @@ def model_matrix(model: Any, grid: pd.DataFrame) -> np.ndarray:
     return X[:, frame.kept_columns]
 
 
-def grid_offset(model: Any) -> float:
+def grid_offset(model: FramedFit) -> float:
     """emmeans' offset of the reference grid (its `.offset.` column): the mean over the fitted
     rows of the model's offset, formula `offset(...)` terms and `offset=` together
     (`offset(log(n))` → mean(log n)); 0 without an offset."""
-    offset = model._frame.offset
+    offset = model.frame.offset
     return 0.0 if offset is None else float(np.mean(np.asarray(offset, dtype=float)))
 
 
@@ -111,10 +114,10 @@ def parse_focal(term: str | list[str] | tuple[str, ...], preds: Predictors, what
     return names
 
 
-def is_lmm(model: Any) -> bool:
+def is_lmm(model: FramedFit) -> bool:
     """Linear mixed model (t-based inference with lmerTest / pbkrtest df)."""
     return hasattr(model, "REML") and hasattr(model, "_fit") and hasattr(model, "ranova")
 
 
-def family_of(model: Any) -> Any:
+def family_of(model: FramedFit) -> Any:
     return getattr(model, "family", None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,10 @@ import pandas as pd
 from mixedfx.effects.design import Predictors, family_of, model_matrix, parse_focal, predictors
 from mixedfx.errors import ArgumentError
 from mixedfx.lazy import lazy_module
-from mixedfx.validate import refuse_unknown_arguments
+from mixedfx.validate import check_choice, check_level, refuse_unknown_arguments
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -59,17 +62,17 @@ def _focal_values(name: str, preds: Predictors, xlevels: Any) -> list[Any]:
     return vals.tolist()
 
 
-def _quantile(model: Any, level: float) -> float:
+def _quantile(model: FramedFit, level: float) -> float:
     a = 0.5 + level / 2
     fam = family_of(model)
     if fam is None or (fam.name == "gaussian" and fam.link.name == "identity"):
-        frame = model._frame
+        frame = model.frame
         return float(stats.t.ppf(a, frame.n - frame.X.shape[1]))
     return float(stats.norm.ppf(a))
 
 
 @refuse_unknown_arguments
-def effect(model: Any, term: str | list[str], xlevels: Any = None, level: float = 0.95,
+def effect(model: FramedFit, term: str | list[str], xlevels: Any = None, level: float = 0.95,
            type: str = "response") -> pd.DataFrame:
     """effects' `as.data.frame(effect(term, model, xlevels=, confidence.level=))`.
 
@@ -78,10 +81,8 @@ def effect(model: Any, term: str | list[str], xlevels: Any = None, level: float 
     `type`: "response" (GLM(M)s: inverse-link scale, as effects' data frame) or "link".
     Returns the focal columns, then `fit`, `se`, `lower`, `upper`.
     """
-    if type not in ("response", "link"):
-        raise ArgumentError("type must be 'response' or 'link'")
-    if not 0 < level < 1:
-        raise ArgumentError(f"level must be in (0, 1), got {level!r}")
+    type = check_choice(type, "type", ("response", "link"))
+    level = check_level(level)
     preds = predictors(model)
     focal = parse_focal(term, preds, "effect")
     if isinstance(xlevels, dict):
@@ -97,7 +98,7 @@ def effect(model: Any, term: str | list[str], xlevels: Any = None, level: float 
             continue
         full[name] = preds.factors[name][0] if preds.is_factor(name) else preds.mean(name)
     X = model_matrix(model, full)
-    means = model._frame.X.mean(axis=0)
+    means = model.frame.X.mean(axis=0)
     focal_set = set(focal)
     for j, (vars_j, fac) in enumerate(zip(preds.column_vars, preds.column_is_factor,
                                           strict=True)):

@@ -28,7 +28,7 @@ import itertools
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,8 +44,13 @@ from mixedfx.effects.design import (
 )
 from mixedfx.effects.response_scale import response_scale
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.inference.kenward_roger import kenward_roger
+from mixedfx.inference.satterthwaite import satterthwaite_state
 from mixedfx.lazy import lazy_module
-from mixedfx.validate import refuse_unknown_arguments
+from mixedfx.validate import check_choice, check_level, refuse_unknown_arguments
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FittedModel
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -68,7 +73,7 @@ def _names(x: str | Sequence[str] | None) -> list[str]:
 class _Inference:
     """SE and df of linear combinations lᵀβ̂ for one model and df method."""
 
-    def __init__(self, model: Any, lmer_df: str | None) -> None:
+    def __init__(self, model: FittedModel, lmer_df: str | None) -> None:
         self.model = model
         self.method = "asymptotic"
         self.V = model.vcov.to_numpy()
@@ -87,13 +92,9 @@ class _Inference:
                                         f"'asymptotic', got {lmer_df!r}")
             self.method = LMER_DF[key]
             if self.method == "Kenward-Roger":
-                from mixedfx.inference.kenward_roger import kenward_roger
-
                 self._kr = kenward_roger(model)
                 self.V = self._kr.vcov_adj
             elif self.method == "Satterthwaite":
-                from mixedfx.inference.satterthwaite import satterthwaite_state
-
                 self._st = satterthwaite_state(model)
         else:
             if lmer_df is not None:
@@ -117,7 +118,7 @@ class _Inference:
         return se, df
 
 
-def _grid(model: Any, at: dict[str, Any] | None) -> tuple[pd.DataFrame, np.ndarray]:
+def _grid(model: FittedModel, at: dict[str, Any] | None) -> tuple[pd.DataFrame, np.ndarray]:
     preds = predictors(model)
     if at is not None and not isinstance(at, dict):
         raise ArgumentTypeError(f"at must be a dict of predictor values such as {{'x': [1, 2]}}, "
@@ -146,7 +147,7 @@ def _grid(model: Any, at: dict[str, Any] | None) -> tuple[pd.DataFrame, np.ndarr
     return grid, model_matrix(model, grid)
 
 
-def _cells(model: Any, specs: list[str], by: list[str], at: dict[str, Any] | None
+def _cells(model: FittedModel, specs: list[str], by: list[str], at: dict[str, Any] | None
            ) -> tuple[pd.DataFrame, np.ndarray]:
     grid, X = _grid(model, at)
     keys = specs + by
@@ -162,7 +163,7 @@ def _cells(model: Any, specs: list[str], by: list[str], at: dict[str, Any] | Non
 
 
 @refuse_unknown_arguments
-def emmeans(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None = None,
+def emmeans(model: FittedModel, specs: str | Sequence[str], by: str | Sequence[str] | None = None,
             at: dict[str, Any] | None = None, level: float = 0.95, type: str = "link",
             lmer_df: str | None = None, pairwise: bool = False
             ) -> pd.DataFrame | dict[str, pd.DataFrame]:
@@ -170,10 +171,8 @@ def emmeans(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | No
     specs and by columns, `emmean` (or `prob` / `rate` / `response`), `SE`, `df` and
     `lower.CL`, `upper.CL` (`asymp.LCL`, `asymp.UCL` when df = Inf). With `pairwise=True`
     a dict {"emmeans": ..., "contrasts": pairs(...)} (R's `emmeans(m, pairwise ~ f)`)."""
-    if type not in ("link", "response"):
-        raise ArgumentError("type must be 'link' or 'response'")
-    if not 0 < level < 1:
-        raise ArgumentError(f"level must be in (0, 1), got {level!r}")
+    type = check_choice(type, "type", ("link", "response"))
+    level = check_level(level)
     preds = predictors(model)
     sp = parse_focal(_names(specs), preds, "emmeans specs")
     bys = parse_focal(_names(by), preds, "emmeans by") if by is not None else []
@@ -235,7 +234,7 @@ def _level_labels(cells: pd.DataFrame, specs: list[str]) -> list[str]:
 
 
 @refuse_unknown_arguments
-def pairs(model: Any, specs: str | Sequence[str], by: str | Sequence[str] | None = None,
+def pairs(model: FittedModel, specs: str | Sequence[str], by: str | Sequence[str] | None = None,
           at: dict[str, Any] | None = None, adjust: str = "tukey",
           lmer_df: str | None = None, type: str = "link") -> pd.DataFrame:
     """emmeans' `summary(pairs(emmeans(model, specs, by=), type=))`: columns `contrast`

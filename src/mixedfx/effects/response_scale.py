@@ -16,11 +16,14 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mixedfx.effects.design import family_of
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 RESPONSE_NAMES = {"binomial": "prob", "poisson": "rate", "negative.binomial": "response"}
 TRANSFORM = re.compile(r"^(log|log10|log2|log1p|sqrt)\((.+)\)$")
@@ -63,7 +66,7 @@ def _shift(response: str) -> float:
     return 0.0
 
 
-def response_scale(model: Any) -> ResponseScale | None:
+def response_scale(model: FramedFit) -> ResponseScale | None:
     """The model's response scale (None when it is the linear predictor's own scale)."""
     fam = family_of(model)
     if fam is not None:

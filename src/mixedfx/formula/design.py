@@ -76,6 +76,16 @@ class DesignSpec:
     _codes: list[dict[int, int]] = field(default_factory=list, repr=False)
 
     @property
+    def encoded_variables(self) -> dict[int, Variable]:
+        """The variables the terms are made of, by index (how each is encoded)."""
+        return self._vars
+
+    @property
+    def term_variables(self) -> tuple[tuple[int, ...], ...]:
+        """Each term (in `term_names` order) as the indices of its `encoded_variables`."""
+        return self._terms
+
+    @property
     def ncol(self) -> int:
         """Number of columns."""
         return len(self.names)

@@ -22,7 +22,7 @@ Tables print through `mixedfx.results.rformat` (R's printCoefmat / print.anova).
 
 from mixedfx.inference.anova import anova, drop1, ranova
 from mixedfx.inference.bootstrap import BootResult, bootstrap
-from mixedfx.inference.contest import coefficient_table, contest1d, contest_md
+from mixedfx.inference.contrast_tests import coefficient_table, contest1d, contest_md
 from mixedfx.inference.fixed_anova import anova_table
 from mixedfx.inference.intervals import confint
 from mixedfx.inference.kenward_roger import kenward_roger

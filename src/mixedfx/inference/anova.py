@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mixedfx.covariance import STRUCTURES
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.formula import build_design
 from mixedfx.inference.contrasts import marginal_terms
@@ -32,8 +33,8 @@ from mixedfx.lazy import lazy_module
 from mixedfx.validate import refuse_unknown_arguments, short_repr
 
 if TYPE_CHECKING:
+    from mixedfx.fitted.protocol import LinearMixedFit
     from mixedfx.formula import RandomBar
-    from mixedfx.results.lmm_model import LinearMixedModel
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -41,7 +42,7 @@ LRT_COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>C
 
 
 @refuse_unknown_arguments
-def anova(*models: LinearMixedModel, refit: bool = True,
+def anova(*models: LinearMixedFit, refit: bool = True,
           model_names: Sequence[str] | None = None, test: str | None = None) -> AnovaTable:
     """lme4's `anova.merMod` for two or more models: one row per model, fewest parameters
     first, columns npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq). With a single
@@ -93,8 +94,6 @@ def anova(*models: LinearMixedModel, refit: bool = True,
 # ----- refitting variants of a model --------------------------------------------------------
 def _is_structured(bar_text: str) -> bool:
     """A bar written with its covariance structure, `ar1(0 + f | g)` (kept as written)."""
-    from mixedfx.covariance import STRUCTURES
-
     head = bar_text.strip().split("(", 1)[0]
     return head in STRUCTURES and bar_text.strip().endswith(")")
 
@@ -105,7 +104,7 @@ def _bar_text(bar: RandomBar) -> str:
     return bar.text if bar.structure == "us" else str(bar)
 
 
-def _formula(model: LinearMixedModel, fixed_rhs: str, bars: Sequence[str],
+def _formula(model: LinearMixedFit, fixed_rhs: str, bars: Sequence[str],
              offsets: bool = True) -> str:
     """R text of a variant of the model formula (formula offsets kept when `offsets`)."""
     parsed = model.frame.formula
@@ -114,30 +113,21 @@ def _formula(model: LinearMixedModel, fixed_rhs: str, bars: Sequence[str],
     return f"{parsed.response} ~ {' + '.join(parts)}"
 
 
-def _refit(model: LinearMixedModel, formula: str, reml: bool) -> LinearMixedModel:
-    """Fit a variant formula to the model's rows through the engine (model frame, fit,
-    results; not the top-level `lmer`); the frame's total offset (formula offsets and
-    `offset=`) is passed as an array, so `formula` must not repeat offset() terms. A residual
-    structure of the model is kept (it is bound to the same rows)."""
-    from mixedfx.frame.model_frame import build_model_frame
-    from mixedfx.lmm.fit import fit_lmm
-    from mixedfx.lmm.structured import fit_structured_lmm
-    from mixedfx.optimize.threads import blas_threads_for
-
+def _refit(model: LinearMixedFit, formula: str, reml: bool) -> LinearMixedFit:
+    """Fit a variant formula to the model's rows through the model's public `update` (its
+    model-frame data; prior weights, control and a residual structure kept by `update`); the
+    frame's total offset (formula offsets and `offset=`) is passed as an array, so `formula`
+    must not repeat offset() terms. Fit warnings are silenced, as lmerTest's refits."""
     fr = model.frame
-    frame = build_model_frame(formula, fr.frame, weights=fr.weights, offset=fr.offset)
-    dense = sum(t.q for t in frame.terms[1:]) + frame.X.shape[1] + 1
-    residual = model._fit.residual
-    with warnings.catch_warnings(), blas_threads_for(dense):
+    extra: dict[str, Any] = {"REML": reml}
+    if fr.offset is not None:
+        extra["offset"] = fr.offset
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if residual is None:
-            fit = fit_lmm(frame, reml, model._control, warn=False)
-        else:
-            fit = fit_structured_lmm(frame, reml, model._control, residual, warn=False)
-    return type(model)(frame, fit, model._control, data_name=model.data_name)
+        return model.update(formula, data=fr.frame, **extra)
 
 
-def lm_loglik(model: LinearMixedModel, reml: bool) -> tuple[float, int]:
+def lm_loglik(model: LinearMixedFit, reml: bool) -> tuple[float, int]:
     """R's `logLik(lm(fixed part), REML=)` on the model's rows: (log-likelihood, df)."""
     fr = model.frame
     X, y = fr.X, fr.y - (fr.offset if fr.offset is not None else 0.0)
@@ -158,7 +148,7 @@ def lm_loglik(model: LinearMixedModel, reml: bool) -> tuple[float, int]:
     return float(ll), p + 1
 
 
-def _reduced_bars(bar: RandomBar, model: LinearMixedModel) -> list[tuple[str, str | None]]:
+def _reduced_bars(bar: RandomBar, model: LinearMixedFit) -> list[tuple[str, str | None]]:
     """lmerTest's `get_newforms` for one bar: (row name, replacement bar or None)."""
     _, spec = build_design(bar.lhs, model.frame.frame)
     labels = list(spec.term_names)
@@ -177,12 +167,12 @@ def _reduced_bars(bar: RandomBar, model: LinearMixedModel) -> list[tuple[str, st
 
 
 def _lhs_scope(spec: Any) -> list[str]:
-    sets = [{spec._vars[v].label for v in term} for term in spec._terms]
+    sets = [{spec.encoded_variables[v].label for v in term} for term in spec.term_variables]
     return [lab for lab, s in zip(spec.term_names, sets, strict=True)
             if not any(s < o for o in sets)]
 
 
-def ranova(model: LinearMixedModel, reduce_terms: bool = True) -> AnovaTable:
+def ranova(model: LinearMixedFit, reduce_terms: bool = True) -> AnovaTable:
     """lmerTest's `ranova`: LRT of each random-effects term against the full model."""
     parsed = model.frame.formula
     bars = list(parsed.bars)
@@ -220,7 +210,7 @@ def ranova(model: LinearMixedModel, reduce_terms: bool = True) -> AnovaTable:
                       heading)
 
 
-def drop1(model: LinearMixedModel, test: str = "F", ddf: str = "Satterthwaite") -> AnovaTable:
+def drop1(model: LinearMixedFit, test: str = "F", ddf: str = "Satterthwaite") -> AnovaTable:
     """Single-term deletions of the marginal fixed terms: lmerTest's F tests (`test="F"`) or
     lme4's likelihood-ratio version (`test="Chisq"`, ML fits: npar (the df of the test), AIC,
     LRT, Pr(Chi))."""

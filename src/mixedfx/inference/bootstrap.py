@@ -36,44 +36,39 @@ import pandas as pd
 
 from mixedfx.errors import ArgumentError, FitError
 from mixedfx.inference.linalg import single_threaded_blas
+from mixedfx.inference.profile_scale import cv_to_sv
 from mixedfx.lazy import lazy_module
 from mixedfx.optimize.threads import one_blas_thread
 from mixedfx.validate import check_bool
 
-if TYPE_CHECKING:
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
-    from mixedfx.results.lmm_model import LinearMixedModel
-
-    MixedModel = LinearMixedModel | GeneralizedLinearMixedModel
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 Func = Callable[[Any], Any]
 
 
-def _is_glmm(model: Any) -> bool:
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
+def _is_glmm(model: MixedModel) -> bool:
+    """A glmer fit (the contract's `kind`)."""
+    return model.kind == "glmer"
 
-    return isinstance(model, GeneralizedLinearMixedModel)
 
-
-def parameter_vector(model: Any) -> pd.Series:
+def parameter_vector(model: MixedModel) -> pd.Series:
     """lme4's default `bootFun` of `confint(method="boot")`: sd/cor (σ-scaled for an LMM), σ
     (LMMs and GLMMs with a scale parameter), β; named as `parameter_names()` and `fixef`."""
-    from mixedfx.inference.profile_scale import cv_to_sv
-
     ks = [t.k for t in model.frame.terms]
     if any(t.covariance.structured for t in model.frame.terms) or \
             getattr(model, "dispersion_method", None) == "ML":
         # each term's own parameters (structure-aware), on the scale the model reports
-        vals = [v for _, v in model._variance_parameters()]
-        if model._has_scale:
+        vals = [v for _, v in model.variance_parameters()]
+        if model.has_scale:
             vals.append(model.sigma)
         return pd.Series(np.concatenate([vals, model.beta]),
                          index=[*model.parameter_names(), *model.fixef.index])
     if _is_glmm(model):
         sv = cv_to_sv(model.theta, ks, 1.0)[:-1]
-        if model._has_scale:
+        if model.has_scale:
             sv = np.append(sv, model.sigma)
     else:
         sv = cv_to_sv(model.theta, ks, model.sigma)
@@ -81,19 +76,20 @@ def parameter_vector(model: Any) -> pd.Series:
     return pd.Series(vals, index=[*model.parameter_names(), *model.fixef.index])
 
 
-def theta_beta(model: Any) -> pd.Series:
+def theta_beta(model: MixedModel) -> pd.Series:
     """θ then β (lme4's `getME(m, c("theta", "beta"))`), named by `theta_names` and `fixef`."""
     return pd.Series(np.concatenate([model.theta, model.beta]),
                      index=[*model.theta_names, *model.fixef.index])
 
 
-def default_statistic(model: Any) -> Func:
+def default_statistic(model: MixedModel) -> Func:
     """The default `func` of `bootstrap`: `parameter_vector`, for LMMs and GLMMs alike."""
     return parameter_vector
 
 
 def as_series(value: Any) -> pd.Series:
-    """A statistic's value as a float Series (a Series, a dict of named values, an array)."""
+    """A bootstrap statistic's value (a Series, dict, scalar or vector) as a float Series;
+    an unnamed vector keeps positional labels 0, 1, ..."""
     if isinstance(value, pd.Series):
         return value.astype(float)
     if isinstance(value, dict):
@@ -249,7 +245,7 @@ def bootstrap(model: MixedModel, func: Func | None = None, nsim: int = 100,
     `n_jobs=-1` uses every core; the result does not depend on `n_jobs`."""
     use_u = check_bool(use_u, "use_u")
     fn = func if func is not None else default_statistic(model)
-    distributed = getattr(model, "_distributed_bootstrap", None)
+    distributed = getattr(model, "distributed_bootstrap", None)
     if distributed is not None:       # a Dask fit: replicates made on its cluster
         return distributed(fn, nsim=nsim, seed=seed, n_jobs=n_jobs, use_u=use_u)
     return run_bootstrap(model.simulate, model.refit, fn, fn(model), nsim=nsim, seed=seed,

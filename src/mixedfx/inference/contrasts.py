@@ -64,8 +64,8 @@ def _term_variables(frame: ModelFrame) -> tuple[dict[str, set[str]], dict[str, s
     labels = fixed_terms(frame)
     allv: dict[str, set[str]] = {}
     numv: dict[str, set[str]] = {}
-    for label, term in zip(labels, spec._terms, strict=True):
-        vs = [spec._vars[v] for v in term]
+    for label, term in zip(labels, spec.term_variables, strict=True):
+        vs = [spec.encoded_variables[v] for v in term]
         allv[label] = {v.label for v in vs}
         numv[label] = {v.label for v in vs if v.kind == "numeric"}
     return allv, numv

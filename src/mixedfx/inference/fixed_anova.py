@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
-from mixedfx.inference.contest import F_COLUMNS, contest_md, ddf_method
+from mixedfx.fitted.varcorr_print import html_pre
+from mixedfx.inference.contrast_tests import F_COLUMNS, contest_md, ddf_method
 from mixedfx.inference.contrasts import (
     marginal_contrasts,
     marginal_terms,
@@ -23,8 +24,8 @@ from mixedfx.inference.contrasts import (
 )
 from mixedfx.results.rformat import print_anova
 
-if TYPE_CHECKING:
-    from mixedfx.results.lmm_model import LinearMixedModel
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 
 class AnovaTable(pd.DataFrame):
@@ -43,8 +44,6 @@ class AnovaTable(pd.DataFrame):
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
-
         return html_pre(str(self))
 
 
@@ -60,7 +59,7 @@ def make_table(rows: list[dict[str, Any]], index: list[str], columns: list[str],
 _TYPES = {"1": "I", "i": "I", "3": "III", "iii": "III", "marginal": "marginal"}
 
 
-def anova_table(model: LinearMixedModel, type: int | str = 3,
+def anova_table(model: LinearMixedFit, type: int | str = 3,
                 ddf: str = "Satterthwaite") -> AnovaTable:
     """lmerTest's `anova(m, type=, ddf=)`: one F test per fixed-effects term."""
     kind = _TYPES.get(str(type).lower())
@@ -77,7 +76,7 @@ def anova_table(model: LinearMixedModel, type: int | str = 3,
                       [f"{title} Analysis of Variance Table with {method_name} method"])
 
 
-def drop1_ftests(model: LinearMixedModel, ddf: str = "Satterthwaite") -> AnovaTable:
+def drop1_ftests(model: LinearMixedFit, ddf: str = "Satterthwaite") -> AnovaTable:
     """lmerTest's `drop1(m)`: F tests of the marginal terms (those not contained in another)."""
     method = ddf_method(ddf)
     frame = model.frame

@@ -16,19 +16,21 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
+from mixedfx.inference.bootstrap import boot_confint
+from mixedfx.inference.profile import profile_confint
 from mixedfx.lazy import lazy_module
+from mixedfx.validate import check_choice, check_keywords, check_level
 
-if TYPE_CHECKING:
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
-    from mixedfx.results.lmm_model import LinearMixedModel
-
-    MixedModel = LinearMixedModel | GeneralizedLinearMixedModel
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 def wald_confint(model: MixedModel, level: float = 0.95) -> pd.DataFrame:
-    """β̂ ± z SE for the fixed effects, NaN rows for the variance parameters."""
+    """β̂ ± z SE for the fixed effects (z the standard normal (1 + level)/2 quantile), NaN
+    rows for the variance parameters (lme4's `confint(m, method="Wald")`)."""
+    level = check_level(level)
     z = stats.norm.ppf(0.5 + level / 2)
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
     fe = model.fixef
@@ -42,9 +44,9 @@ def old_parameter_names(model: MixedModel) -> list[str]:
     """lme4's `oldNames=TRUE` names: .sig01, .sig02, ... for the sd/cor parameters, .sigma,
     then the fixed effects."""
     new = model.parameter_names()
-    nsig = len(new) - (1 if model._has_scale else 0)
+    nsig = len(new) - (1 if model.has_scale else 0)
     old = [f".sig{i + 1:02d}" for i in range(nsig)]
-    return [*old, ".sigma"] if model._has_scale else old
+    return [*old, ".sigma"] if model.has_scale else old
 
 
 def resolve_parm(model: MixedModel, parm: Any) -> list[str]:
@@ -94,8 +96,6 @@ def confint(model: MixedModel, method: str = "profile", level: float = 0.95,
     """Dispatch on `method` ("profile", "Wald" or "boot"), lme4's defaults. `parm` selects
     rows (see `resolve_parm`; profiles only those parameters); `old_names=True` labels them
     as lme4's `oldNames=TRUE` (.sig01, .sigma) with R's "2.5 %" / "97.5 %" columns."""
-    from mixedfx.validate import check_choice, check_keywords, check_level
-
     level = check_level(level)
     if not isinstance(method, str):
         check_choice(method, "confint method", ("profile", "Wald", "boot"))
@@ -107,14 +107,10 @@ def confint(model: MixedModel, method: str = "profile", level: float = 0.95,
                                 "confint(method='Wald')")
         out = wald_confint(model, level)
     elif key == "profile":
-        from mixedfx.inference.profile import profile_confint
-
         if rows is not None and "which" not in kwargs:
             kwargs["which"] = rows
         out = profile_confint(model, level=level, **kwargs)
     elif key == "boot":
-        from mixedfx.inference.bootstrap import boot_confint
-
         check_keywords(kwargs, boot_confint, "confint(method='boot')", skip=("model", "level"))
         out = boot_confint(model, level=level, **kwargs)
     else:

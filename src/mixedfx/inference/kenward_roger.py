@@ -20,7 +20,6 @@ part is σ²I again). The df of a contrast L follows pbkrtest's `Lb_ddf` / `.KR_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,13 +27,15 @@ import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
 
 from mixedfx.errors import ArgumentError
+from mixedfx.fitted.getme import lambda_matrix, z_matrix
 from mixedfx.inference.cache import per_model
-from mixedfx.inference.design import lambda_matrix, z_matrix
+from mixedfx.inference.kenward_roger_structured import structured_kenward_roger
+from mixedfx.inference.kr_ddf import KenwardRoger, information_weights
 from mixedfx.lazy import lazy_module
 
 if TYPE_CHECKING:
+    from mixedfx.fitted.protocol import LinearMixedFit
     from mixedfx.frame.terms import RandomEffectsTerm
-    from mixedfx.results.lmm_model import LinearMixedModel
 
 # fdtrc is what scipy.stats' f.sf evaluates, without importing scipy.stats (~0.4 s)
 special = lazy_module("scipy.special")  # ~50 ms at import; only needed here
@@ -55,72 +56,9 @@ def component_indicators(terms: list[RandomEffectsTerm]) -> list[sp.csr_matrix]:
     return out
 
 
-@dataclass
-class KenwardRoger:
-    """Φ, the adjusted Φ_A and pbkrtest's P and W (for df of any contrast)."""
-
-    vcov: np.ndarray
-    vcov_adj: np.ndarray
-    P: list[np.ndarray]
-    W: np.ndarray
-    condition: float
-
-    def _A1_A2(self, L: np.ndarray) -> tuple[float, float]:
-        V0 = self.vcov
-        Theta = L.T @ np.linalg.solve(L @ V0 @ L.T, L)
-        TV = Theta @ V0
-        U = [TV @ P @ V0 for P in self.P]
-        A1 = A2 = 0.0
-        m = len(U)
-        for i in range(m):
-            for j in range(i, m):
-                e = 1.0 if i == j else 2.0
-                A1 += e * self.W[i, j] * np.trace(U[i]) * np.trace(U[j])
-                A2 += e * self.W[i, j] * float(np.sum(U[i] * U[j].T))
-        return A1, A2
-
-    @staticmethod
-    def _ddf_parts(A1: float, A2: float, q: int) -> tuple[float, float]:
-        B = (A1 + 6.0 * A2) / (2.0 * q)
-        g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
-        den = 3.0 * q + 2.0 * (1.0 - g)
-        c1, c2, c3 = g / den, (q - g) / den, (q + 2 - g) / den
-        V0 = 1.0 + c1 * B
-        V1 = 1.0 - c2 * B
-        V2 = 1.0 - c3 * B
-        if abs(V0) < 1e-10:
-            V0 = 0.0
-        x = 1.0 - A2 / q
-        ratio = 1.0 if (abs(x) < 1e-14 and abs(V1) < 1e-14) else x / V1
-        rho = ratio**2 * V0 / V2 / q
-        df2 = 4.0 + (q + 2) / (q * rho - 1.0)
-        return df2, x
-
-    def df(self, L: np.ndarray) -> float:
-        """pbkrtest's `Lb_ddf`: the KR denominator df of the contrast rows L."""
-        L = np.atleast_2d(np.asarray(L, dtype=float))
-        A1, A2 = self._A1_A2(L)
-        return self._ddf_parts(A1, A2, L.shape[0])[0]
-
-    def ftest(self, L: np.ndarray, beta: np.ndarray) -> dict[str, float]:
-        """pbkrtest's `.KR_adjust` for H₀: Lβ = 0: ndf, ddf, scaled F and its p-value, and
-        the unscaled F (from Φ_A) with its scaling factor."""
-        L = np.atleast_2d(np.asarray(L, dtype=float))
-        A1, A2 = self._A1_A2(L)
-        q = int(np.linalg.matrix_rank(L))
-        df2, x = self._ddf_parts(A1, A2, q)
-        scaling = 1.0 if abs(df2 - 2.0) < 0.01 else df2 * x / (df2 - 2.0)
-        Lb = L @ beta
-        wald = float(Lb @ np.linalg.solve(L @ self.vcov_adj @ L.T, Lb))
-        FU = wald / q
-        F = scaling * FU
-        return {"ndf": q, "ddf": df2, "F": F, "p": float(special.fdtrc(q, df2, F)),
-                "F_unscaled": FU, "scaling": scaling}
-
-
-def kenward_roger_adjustment(model: LinearMixedModel) -> KenwardRoger:
+def kenward_roger_adjustment(model: LinearMixedFit) -> KenwardRoger:
     """pbkrtest's `vcovAdj` for a REML fit (see the module docstring)."""
-    if model._fit.residual is not None:
+    if model.residual_structure is not None:
         raise ArgumentError("Kenward-Roger is not available for models with an nlme residual "
                             "structure; use ddf='Satterthwaite'")
     frame = model.frame
@@ -137,7 +75,7 @@ def kenward_roger_adjustment(model: LinearMixedModel) -> KenwardRoger:
     q = Z.shape[1]
     A = (Z.T @ Z).toarray()
     ZX = np.asarray(Z.T @ X)
-    Lam = lambda_matrix(terms, model._fit.factor.templates)
+    Lam = lambda_matrix(terms, model.engine_fit.factor.templates)
     M = (Lam.T @ A @ Lam) + np.eye(q)
     LamT = Lam.T.toarray()
     C = Lam @ cho_solve(cho_factor(M, lower=True), LamT)
@@ -186,9 +124,7 @@ def kenward_roger_adjustment(model: LinearMixedModel) -> KenwardRoger:
         for j in range(i, m):
             IE2[i, j] = IE2[j, i] = (ktrace(i, j) - 2.0 * float(np.sum(Phi * Q[i, j]))
                                      + float(np.sum(PhiP[i] * PhiP[j].T)))
-    condi = float(np.min(np.abs(np.linalg.eigvalsh(IE2))))
-    W = 2.0 * (np.linalg.inv(IE2) if condi > 1e-10 else np.linalg.pinv(IE2))
-    W = 0.5 * (W + W.T)
+    W, condi = information_weights(IE2)
     p = Phi.shape[0]
     UU = np.zeros((p, p))
     for i in range(m - 1):
@@ -204,20 +140,14 @@ def kenward_roger_adjustment(model: LinearMixedModel) -> KenwardRoger:
 _cached_adjustment = per_model(kenward_roger_adjustment)
 
 
-def _structured(model: LinearMixedModel) -> KenwardRoger:
-    from mixedfx.inference.kenward_roger_structured import structured_kenward_roger
-
-    return structured_kenward_roger(model)
+_cached_structured = per_model(structured_kenward_roger)
 
 
-_cached_structured = per_model(_structured)
-
-
-def kenward_roger(model: LinearMixedModel) -> KenwardRoger:
+def kenward_roger(model: LinearMixedFit) -> KenwardRoger:
     """`kenward_roger_adjustment`, computed once per fitted model (REML fits only)."""
     if not model.REML:
         raise ArgumentError("Kenward-Roger's method is only available for REML model fits")
-    if model._fit.residual is not None or any(t.covariance.structured
+    if model.residual_structure is not None or any(t.covariance.structured
                                               for t in model.frame.terms):
         # Σ is not linear in pbkrtest's components: the general computation with the
         # second-derivative term (`kenward_roger_structured`)

@@ -25,12 +25,12 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 from mixedfx.errors import ArgumentError
-from mixedfx.inference.kenward_roger import KenwardRoger
+from mixedfx.inference.kr_ddf import KenwardRoger, information_weights
 from mixedfx.inference.kr_parameters import CovarianceBlock, covariance_blocks
-from mixedfx.inference.numderiv import _extrapolate
+from mixedfx.inference.numderiv import extrapolate
 
-if TYPE_CHECKING:
-    from mixedfx.results.lmm_model import LinearMixedModel
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 #: the dense n×n matrices held at once may take at most this many bytes
 MEMORY_BUDGET = 2 * 1024**3
@@ -56,7 +56,7 @@ def _first_derivatives(block: CovarianceBlock) -> list[np.ndarray]:
         for _ in range(RICHARDSON):
             diffs.append((block.build(tau + h * e) - block.build(tau - h * e)) / (2.0 * h))
             h /= 2.0
-        out.append(_extrapolate(diffs))
+        out.append(extrapolate(diffs))
     return out
 
 
@@ -78,7 +78,7 @@ def _second_derivative(block: CovarianceBlock, i: int, j: int) -> np.ndarray:
                  + block.build(tau - hi * ei - hj * ej)) / (4.0 * hi * hj)
         diffs.append(d)
         hi, hj = hi / 2.0, hj / 2.0
-    return _extrapolate(diffs)
+    return extrapolate(diffs)
 
 
 def check_size(n: int, n_params: int) -> None:
@@ -90,7 +90,7 @@ def check_size(n: int, n_params: int) -> None:
                f"matrices ({need / 1024**3:.1f} GiB); use ddf='Satterthwaite'")
 
 
-def structured_kenward_roger(model: LinearMixedModel) -> KenwardRoger:
+def structured_kenward_roger(model: LinearMixedFit) -> KenwardRoger:
     """Φ_A and the ingredients of the KR df for a REML fit with any covariance structure."""
     blocks = covariance_blocks(model)
     n = model.frame.n
@@ -129,9 +129,7 @@ def structured_kenward_roger(model: LinearMixedModel) -> KenwardRoger:
         for j in range(i, m):
             info[i, j] = info[j, i] = float(np.sum(A[i] * A[j].T))
     del A
-    condition = float(np.min(np.abs(np.linalg.eigvalsh(info))))
-    W = 2.0 * (np.linalg.inv(info) if condition > 1e-10 else np.linalg.pinv(info))
-    W = 0.5 * (W + W.T)
+    W, condition = information_weights(info)
 
     p = X.shape[1]
     U = np.zeros((p, p))

@@ -36,10 +36,10 @@ from mixedfx.covariance.toeplitz import Toeplitz, lag_correlations
 from mixedfx.residual.variance import BoundVarIdent
 
 if TYPE_CHECKING:
+    from mixedfx.fitted.protocol import LinearMixedFit
     from mixedfx.frame.terms import RandomEffectsTerm
     from mixedfx.residual.correlation import BoundCorStruct
     from mixedfx.residual.structure import ResidualStructure
-    from mixedfx.results.lmm_model import LinearMixedModel
 
 AFFINE_CORRELATIONS = ("corCompSymm", "corSymm")
 
@@ -234,9 +234,9 @@ def residual_block(residual: ResidualStructure | None, psi: np.ndarray | None,
     return CovarianceBlock(v_names + nu_names, np.concatenate([v_hat, nu_hat]), build, False)
 
 
-def covariance_blocks(model: LinearMixedModel) -> list[CovarianceBlock]:
+def covariance_blocks(model: LinearMixedFit) -> list[CovarianceBlock]:
     """The blocks of Σ(τ) at the estimates: one per random-effects term, then the residual."""
-    fit = model._fit
+    fit = model.engine_fit
     frame = model.frame
     sigma2 = float(model.sigma) ** 2
     blocks = []

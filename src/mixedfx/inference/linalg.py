@@ -39,7 +39,7 @@ _BLAS_SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_",
 def single_threaded_blas() -> None:
     """Worker initializer: one BLAS thread per process (workers already use every core)."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # optional dependency (fallback below)
 
         threadpool_limits(1)
         return

@@ -30,7 +30,7 @@ def _base_step(x: np.ndarray, d: float) -> np.ndarray:
     return np.abs(d * x) + EPS * (np.abs(x) < ZERO_TOL)
 
 
-def _extrapolate(a: np.ndarray) -> np.ndarray:
+def extrapolate(a: np.ndarray) -> np.ndarray:
     """Richardson extrapolation along axis 0 (the r step sizes); returns a[0] at the end."""
     a = np.array(a, dtype=float)
     r = a.shape[0]
@@ -55,7 +55,7 @@ def jacobian(fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray, d: float = 
             a.append((np.asarray(fun(x + e), dtype=float) - np.asarray(fun(x - e), dtype=float))
                      / (2.0 * hk[i]))
             hk = hk / V_RATIO
-        cols.append(_extrapolate(np.array(a)))
+        cols.append(extrapolate(np.array(a)))
     return np.column_stack(cols)
 
 
@@ -81,7 +81,7 @@ def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, d: float = HESSIA
             f1, f2 = float(fun(x + e)), float(fun(x - e))
             hap.append((f1 - 2.0 * f0 + f2) / h[i] ** 2)
             h = h / V_RATIO
-        hdiag[i] = _extrapolate(np.array(hap))
+        hdiag[i] = extrapolate(np.array(hap))
     H = np.diag(hdiag)
     for i in range(n):
         for j in range(i):
@@ -95,5 +95,5 @@ def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, d: float = HESSIA
                 dap.append((f1 - 2.0 * f0 + f2 - hdiag[i] * h[i] ** 2 - hdiag[j] * h[j] ** 2)
                            / (2.0 * h[i] * h[j]))
                 h = h / V_RATIO
-            H[i, j] = H[j, i] = _extrapolate(np.array(dap))
+            H[i, j] = H[j, i] = extrapolate(np.array(dap))
     return H

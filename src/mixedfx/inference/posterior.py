@@ -27,11 +27,14 @@ import scipy.sparse as sp
 from scipy.linalg import solve_triangular
 
 from mixedfx.errors import ArgumentError
-from mixedfx.inference.design import lambda_matrix, z_matrix
+from mixedfx.fitted.getme import lambda_matrix, z_matrix
+from mixedfx.fitted.predict import fixed_matrix, prepare_newdata
+from mixedfx.fitted.varcorr import unique_group_names
+from mixedfx.frame.grouping import level_labels_for_new_data
 from mixedfx.validate import check_seed
 
-if TYPE_CHECKING:
-    from mixedfx.results.lmm_model import LinearMixedModel
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 
 @dataclass
@@ -45,9 +48,9 @@ class PosteriorSims:
     sigma: np.ndarray
 
 
-def _sigma_draws(model: LinearMixedModel, nsim: int, rng: np.random.Generator) -> np.ndarray:
+def _sigma_draws(model: LinearMixedFit, nsim: int, rng: np.random.Generator) -> np.ndarray:
     n, p = model.nobs, len(model.beta)
-    pwrss = model._fit.factor.pwrss
+    pwrss = model.engine_fit.factor.pwrss
     return np.sqrt(1.0 / rng.gamma(0.5 * (n - p), 2.0 / pwrss, size=nsim))
 
 
@@ -55,7 +58,7 @@ def _is_glmm(model: object) -> bool:
     return hasattr(model, "family")
 
 
-def sim(model: LinearMixedModel, nsim: int = 100, seed: int | None = None) -> PosteriorSims:
+def sim(model: LinearMixedFit, nsim: int = 100, seed: int | None = None) -> PosteriorSims:
     """arm's `sim(m, n.sims)`: joint draws of σ, β and the random effects. For a GLMM, as
     arm: M is built with the final PIRLS weights, the draws have unit scale and `sigma` is
     NaN (arm's NA)."""
@@ -65,15 +68,12 @@ def sim(model: LinearMixedModel, nsim: int = 100, seed: int | None = None) -> Po
     terms = fr.terms
     Z = z_matrix(terms, fr.n)
     X = fr.X
-    if glmm:
-        W, _ = model._fit.pirls.weights(model._state)
-    else:
-        W = fr.weights
+    W = model.working_weights if glmm else fr.weights
     if W is not None:
         sw = np.sqrt(W)
         Z = sp.csc_matrix(sp.diags(sw) @ Z)
         X = X * sw[:, None]
-    Lam = lambda_matrix(terms, model._templates())
+    Lam = lambda_matrix(terms, model.templates)
     ZL = (Z @ Lam).tocsc()
     q, p = Z.shape[1], X.shape[1]
     M = np.empty((q + p, q + p))
@@ -82,7 +82,7 @@ def sim(model: LinearMixedModel, nsim: int = 100, seed: int | None = None) -> Po
     M[q:, :q] = M[:q, q:].T
     M[q:, q:] = X.T @ X
     R = np.linalg.cholesky(M).T                       # M = RᵀR, R upper
-    u_list = model._state.u if glmm else model._fit.solution.u
+    u_list = model.u
     u_hat = np.concatenate([u.ravel() for u in u_list])
     mean = np.concatenate([u_hat, model.beta])
     sig = np.full(nsim, np.nan) if glmm else _sigma_draws(model, nsim, rng)
@@ -91,8 +91,6 @@ def sim(model: LinearMixedModel, nsim: int = 100, seed: int | None = None) -> Po
     b = Lam @ draws[:q]
     ranef, levels, names = {}, {}, {}
     off = 0
-    from mixedfx.results.varcorr import unique_group_names
-
     for t, g in zip(terms, unique_group_names(terms), strict=True):
         block = b[off:off + t.q].reshape(t.n_levels, t.k, nsim)
         ranef[g] = np.transpose(block, (2, 0, 1))
@@ -104,7 +102,7 @@ def sim(model: LinearMixedModel, nsim: int = 100, seed: int | None = None) -> Po
                          sigma=sig)
 
 
-def re_sim(model: LinearMixedModel, nsim: int = 200, seed: int | None = None) -> pd.DataFrame:
+def re_sim(model: LinearMixedFit, nsim: int = 200, seed: int | None = None) -> pd.DataFrame:
     """merTools' `REsim`: mean, median and sd of the simulated random effects, one row per
     grouping factor, level and term (columns groupFctr, groupID, term, mean, median, sd)."""
     s = sim(model, nsim, seed)
@@ -119,7 +117,7 @@ def re_sim(model: LinearMixedModel, nsim: int = 200, seed: int | None = None) ->
     return pd.concat(rows, ignore_index=True)
 
 
-def predict_interval(model: LinearMixedModel, newdata: object = None, level: float = 0.8,
+def predict_interval(model: LinearMixedFit, newdata: object = None, level: float = 0.8,
                      nsim: int = 1000, stat: str = "median", include_resid_var: bool = True,
                      seed: int | None = None, return_sims: bool = False,
                      type: str = "linear_prediction") -> pd.DataFrame:
@@ -133,9 +131,6 @@ def predict_interval(model: LinearMixedModel, newdata: object = None, level: flo
     glmm = _is_glmm(model)
     if type == "probability" and not glmm:
         raise ArgumentError("type='probability' applies to GLMMs")
-    from mixedfx.frame.grouping import level_labels_for_new_data
-    from mixedfx.results.predict import fixed_matrix, prepare_newdata
-
     rng = check_seed(seed)
     fr = model.frame
     if newdata is None:
@@ -156,8 +151,8 @@ def predict_interval(model: LinearMixedModel, newdata: object = None, level: flo
     beta_draws = rng.multivariate_normal(model.beta, model.vcov.to_numpy(), size=nsim,
                                          method="cholesky")
     yhat = beta_draws @ X.T + off                          # (nsim, nrow)
-    ranef = model._random_effects()
-    condvar = model._conditional_variances()
+    ranef = model.random_effects
+    condvar = model.conditional_variances()
     for (t, codes, V), b, cv in zip(parts, ranef, condvar, strict=True):
         Lc = _psd_sqrt(cv)
         e = rng.standard_normal((nsim, t.n_levels, t.k))

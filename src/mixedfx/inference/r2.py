@@ -27,12 +27,15 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 SINGULAR_TOLERANCE = 1e-5
 LATENT_BINOMIAL = {"logit": math.pi**2 / 3, "probit": 1.0, "cloglog": math.pi**2 / 6}
@@ -53,17 +56,17 @@ class VarianceParts:
         return self.distribution + self.dispersion
 
 
-def _family(model: Any) -> Any:
+def _family(model: MixedModel) -> Any:
     return getattr(model, "family", None)
 
 
-def _check_mixed(model: Any, what: str) -> None:
+def _check_mixed(model: MixedModel, what: str) -> None:
     if not hasattr(model, "re_covariances") or not model.frame.terms:
         raise ArgumentError(f"{what} needs a fitted mixed model (mfx.lmer / mfx.glmer), got "
                             f"{type(model).__name__}")
 
 
-def _is_singular(model: Any) -> bool:
+def _is_singular(model: MixedModel) -> bool:
     lower = np.asarray(model.lower, dtype=float)
     theta = np.asarray(model.theta, dtype=float)
     on_bound = lower == 0
@@ -80,7 +83,7 @@ def _term_variance(X: pd.DataFrame, names: list[str], cov: np.ndarray) -> float:
     return float(np.einsum("ia,ab,ib->", Z, S, Z)) / len(Z)
 
 
-def _random_variances(model: Any) -> tuple[float, float]:
+def _random_variances(model: MixedModel) -> tuple[float, float]:
     """(σ²_u over the non-observation-level terms, σ²_e over the observation-level ones)."""
     fr = model.frame
     X = pd.DataFrame(fr.X, columns=fr.fixef_names)
@@ -99,7 +102,7 @@ def _random_variances(model: Any) -> tuple[float, float]:
     return random, dispersion
 
 
-def _null_intercept(model: Any) -> float:
+def _null_intercept(model: MixedModel) -> float:
     """β₀ of the null model: the same random effects and offset, an intercept only."""
     fr = model.frame
     rhs = [f"({bar})" for bar in fr.formula.bars]
@@ -108,7 +111,7 @@ def _null_intercept(model: Any) -> float:
     return float(null.fixef.iloc[0])
 
 
-def _count_variance(model: Any, fam: Any) -> float:
+def _count_variance(model: MixedModel, fam: Any) -> float:
     """ln(1 + V(μ)/μ²) at μ = exp(β₀ of the null model) (insight's lognormal approximation)."""
     mu = math.exp(_null_intercept(model))
     if mu < 6:
@@ -118,7 +121,7 @@ def _count_variance(model: Any, fam: Any) -> float:
     return math.log1p(variance / mu**2)
 
 
-def distribution_variance(model: Any) -> float:
+def distribution_variance(model: MixedModel) -> float:
     """σ²_d: the residual variance on the latent (link) scale, as insight computes it."""
     fam = _family(model)
     if fam is None:
@@ -137,7 +140,7 @@ def distribution_variance(model: Any) -> float:
         "Poisson and negative binomial (log, sqrt) GLMMs")
 
 
-def variance_parts(model: Any) -> VarianceParts:
+def variance_parts(model: MixedModel) -> VarianceParts:
     """insight's `get_variance(model)` (see the module docstring)."""
     _check_mixed(model, "variance_parts")
     fr = model.frame
@@ -153,7 +156,7 @@ def variance_parts(model: Any) -> VarianceParts:
     return VarianceParts(fixed=fixed, random=random, distribution=dist, dispersion=dispersion)
 
 
-def r2(model: Any) -> pd.Series:
+def r2(model: MixedModel) -> pd.Series:
     """Nakagawa's R² (`performance::r2_nakagawa`): Series `conditional`, `marginal`.
 
     R²_m = σ²_f/(σ²_f + σ²_u + σ²_ε), R²_c = (σ²_f + σ²_u)/(σ²_f + σ²_u + σ²_ε); for a
@@ -166,7 +169,7 @@ def r2(model: Any) -> pd.Series:
     return pd.Series(values, index=["conditional", "marginal"], name="R2")
 
 
-def icc(model: Any, by_group: bool = False) -> dict[str, float] | pd.DataFrame:
+def icc(model: MixedModel, by_group: bool = False) -> dict[str, float] | pd.DataFrame:
     """performance's `icc`: `ICC_adjusted` = σ²_u/(σ²_u + σ²_ε) and `ICC_conditional` =
     σ²_u/(σ²_f + σ²_u + σ²_ε), with `var_random`, `var_fixed`, `var_residual` (NaN ICCs for a
     singular fit).

@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
-from mixedfx.inference.design import z_matrix
+from mixedfx.fitted.getme import z_matrix
+from mixedfx.frame.model_frame import build_model_frame
 from mixedfx.results.rformat import format_pval, format_real
 from mixedfx.validate import check_seed
 
 if TYPE_CHECKING:
+    from mixedfx.fitted.protocol import LinearMixedFit
     from mixedfx.frame.terms import RandomEffectsTerm
-    from mixedfx.results.lmm_model import LinearMixedModel
 
 
 @dataclass
@@ -63,8 +64,8 @@ class SimulatedTest:
         return f"\n{method}\n\ndata:  \n{self.name} = {stat}, {pv}\n"
 
 
-def _single_term(model: LinearMixedModel) -> RandomEffectsTerm:
-    if getattr(model._fit, "residual", None) is not None:
+def _single_term(model: LinearMixedFit) -> RandomEffectsTerm:
+    if model.residual_structure is not None:
         raise ArgumentError("RLRsim's exact tests assume independent residuals; this model has "
                             "an nlme residual structure")
     terms = model.frame.terms
@@ -74,7 +75,7 @@ def _single_term(model: LinearMixedModel) -> RandomEffectsTerm:
     return terms[0]
 
 
-def _eigen(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _eigen(model: LinearMixedFit) -> tuple[np.ndarray, np.ndarray, int, int]:
     """(μ, ξ) unnormalized, n, p for the model's X and single-term Z."""
     term = _single_term(model)
     fr = model.frame
@@ -131,8 +132,8 @@ def simulate_null(mu: np.ndarray, n: int, p: int, nsim: int, seed: int | None,
     return out
 
 
-def exact_rlrt(m: LinearMixedModel, mA: LinearMixedModel | None = None,
-               m0: LinearMixedModel | None = None, seed: int | None = None,
+def exact_rlrt(m: LinearMixedFit, mA: LinearMixedFit | None = None,
+               m0: LinearMixedFit | None = None, seed: int | None = None,
                nsim: int = 10_000, gridlength: int = 200, log_grid_lo: float = -10.0,
                log_grid_hi: float = 8.0) -> SimulatedTest:
     """RLRsim's `exactRLRT`: restricted LRT of H₀: Var(b) = 0.
@@ -173,22 +174,18 @@ def exact_rlrt(m: LinearMixedModel, mA: LinearMixedModel | None = None,
                                 f"(p-value based on {nsim} simulated values)")
 
 
-def exact_lrt(m: LinearMixedModel, m0_formula: str | None = None, seed: int | None = None,
+def exact_lrt(m: LinearMixedFit, m0_formula: str | None = None, seed: int | None = None,
               nsim: int = 10_000, gridlength: int = 200, log_grid_lo: float = -10.0,
               log_grid_hi: float = 8.0, m0: object = None) -> SimulatedTest:
     """RLRsim's `exactLRT`: LRT of H₀: Var(b) = 0 (and, with `m0_formula`, restrictions on
     the fixed effects) against the linear model `m0_formula` (default: m's fixed part),
     fitted by least squares on m's rows. `m0` may instead be a `mixedfx.lm` fit of the null
     model (RLRsim's `exactLRT(m, m0)`)."""
-    from mixedfx.frame.model_frame import build_model_frame
-
     fr = m.frame
     _single_term(m)
     n, p = fr.n, fr.X.shape[1]
     if m0 is not None:
-        from mixedfx.baseline import LinearModel
-
-        if not isinstance(m0, LinearModel):
+        if getattr(m0, "kind", None) != "lm":       # the contract's kind of an lm fit
             raise ArgumentTypeError(f"m0 must be a mixedfx.lm fit, got {type(m0).__name__}")
         if m0_formula is not None:
             raise ArgumentError("give m0 or m0_formula, not both")
@@ -214,7 +211,7 @@ def exact_lrt(m: LinearMixedModel, m0_formula: str | None = None, seed: int | No
     Q0, _ = np.linalg.qr(X0)
     r0 = y - Q0 @ (Q0.T @ y)
     ll0 = -0.5 * n * (math.log(2 * math.pi) + math.log(float(r0 @ r0) / n) + 1.0)
-    ll_m = -0.5 * m._fit.objective.at(m.theta, reml=False)
+    ll_m = -0.5 * m.engine_fit.objective.at(m.theta, reml=False)
     obs = max(0.0, 2.0 * ll_m - 2.0 * ll0)
     mu, xi, n, p = _eigen(m)
     mx = max(mu.max(), xi.max())
@@ -228,7 +225,7 @@ def exact_lrt(m: LinearMixedModel, m0_formula: str | None = None, seed: int | No
                                 f"on {nsim} simulated values)")
 
 
-def _reml_criterion(m: LinearMixedModel) -> float:
+def _reml_criterion(m: LinearMixedFit) -> float:
     """−2 × REML log-likelihood (at the ML estimates for an ML fit, as lme4's
     `logLik(m, REML = TRUE)`)."""
-    return m.deviance if m.REML else m._fit.objective.at(m.theta, reml=True)
+    return m.deviance if m.REML else m.engine_fit.objective.at(m.theta, reml=True)

@@ -37,11 +37,14 @@ from mixedfx.inference.cache import per_model
 from mixedfx.inference.linalg import lower_inverse
 from mixedfx.inference.numderiv import HESSIAN_D, hessian, jacobian
 from mixedfx.lmm.deviance import profiled_sigma
+from mixedfx.lmm.fit import upper_bounds
+from mixedfx.lmm.solution import solve
 from mixedfx.optimize.polish import polished_optimum
+from mixedfx.optimize.threads import blas_threads_for
 
 if TYPE_CHECKING:
+    from mixedfx.fitted.protocol import LinearMixedFit
     from mixedfx.lmm.factorization import Factorization
-    from mixedfx.results.lmm_model import LinearMixedModel
 
 EIGEN_TOL = 1e-8
 
@@ -50,8 +53,8 @@ class VarparSystem:
     """Factorizations at the variance parameters x = θ, or x = (θ, ψ) for a model with an
     nlme residual structure (then log|V(ψ)| enters through `ldW`)."""
 
-    def __init__(self, model: LinearMixedModel) -> None:
-        fit = model._fit
+    def __init__(self, model: LinearMixedFit) -> None:
+        fit = model.engine_fit
         self.structured = fit.structured
         self.chol = fit.objective.chol
         self.n, self.p = fit.objective.n, fit.objective.p
@@ -167,7 +170,7 @@ class SatterthwaiteState:
         return 2.0 * v * v / den
 
 
-def optimum(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:
+def optimum(model: LinearMixedFit) -> tuple[np.ndarray, np.ndarray]:
     """φ̂ = (θ̂, σ̂) and β̂ at the minimum of the profiled criterion.
 
     BOBYQA stops within its tolerance of the minimum, and on a flat ridge where exactly it
@@ -176,12 +179,9 @@ def optimum(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:
     statistics are functions of the optimum, so they are taken at the Newton-polished minimum
     (`optimize.polish`), which is the same point whatever the path.
     """
-    fit = model._fit
+    fit = model.engine_fit
     if fit.structured is not None:        # (θ, ψ) were polished jointly by the fit
         return np.concatenate([fit.theta, fit.psi, [model.sigma]]), model.beta
-    from mixedfx.lmm.fit import upper_bounds
-    from mixedfx.lmm.solution import solve
-
     theta = polished_optimum(fit.objective, fit.theta, fit.lower, upper_bounds(model.frame))
     if np.array_equal(theta, fit.theta):
         return np.append(fit.theta, model.sigma), model.beta
@@ -193,7 +193,7 @@ def optimum(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:
     return np.append(theta, profiled_sigma(f.pwrss, n, p, model.REML)), beta
 
 
-def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
+def compute_state(model: LinearMixedFit) -> SatterthwaiteState:
     """Hessian of `devfun_vp` and Jacobian of `get_covbeta` at the optimum (lmerTest's
     `as_lmerModLT`; see `optimum` for the point)."""
     system = VarparSystem(model)
@@ -231,11 +231,9 @@ def compute_state(model: LinearMixedModel) -> SatterthwaiteState:
                               hessian_eigenvalues=evals, warnings=messages)
 
 
-def _compute_state_threads(model: LinearMixedModel) -> SatterthwaiteState:
+def _compute_state_threads(model: LinearMixedFit) -> SatterthwaiteState:
     """`compute_state` with BLAS limited as during the fit: for a small dense block one
     thread, else OpenBLAS's thread wake-ups cost more than the algebra (10× measured)."""
-    from mixedfx.optimize.threads import blas_threads_for
-
     fr = model.frame
     with blas_threads_for(sum(t.q for t in fr.terms[1:]) + fr.X.shape[1] + 1):
         return compute_state(model)

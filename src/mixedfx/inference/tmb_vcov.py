@@ -23,36 +23,33 @@ import numpy as np
 
 from mixedfx.inference.cache import per_model
 from mixedfx.inference.numderiv import jacobian
+from mixedfx.inference.satterthwaite import satterthwaite_state
+from mixedfx.lmm.solution import solve
+from mixedfx.optimize.threads import blas_threads_for
 
-if TYPE_CHECKING:
-    from mixedfx.results.lmm_model import LinearMixedModel
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 
 def _beta_hat(chol, theta: np.ndarray) -> np.ndarray:
-    from mixedfx.lmm.solution import solve
-
     f = chol.factorize(theta)
     if f is None:
         return np.full(chol.xp.p, np.nan)
     return solve(chol, f).beta
 
 
-def _correction(model: LinearMixedModel) -> np.ndarray:
+def _correction(model: LinearMixedFit) -> np.ndarray:
     """J A Jᵀ (p×p)."""
-    from mixedfx.inference.satterthwaite import satterthwaite_state
-
     state = satterthwaite_state(model)
-    chol = model._fit.objective.chol
+    chol = model.engine_fit.objective.chol
     J = jacobian(lambda th: _beta_hat(chol, th), model.theta)          # (p, n_theta)
     J = np.column_stack([J, np.zeros(J.shape[0])])                      # β̂ free of σ
     C = J @ state.vcov_varpar @ J.T
     return 0.5 * (C + C.T)
 
 
-def _correction_threads(model: LinearMixedModel) -> np.ndarray:
+def _correction_threads(model: LinearMixedFit) -> np.ndarray:
     """`_correction` with BLAS limited as during the fit (small dense blocks: one thread)."""
-    from mixedfx.optimize.threads import blas_threads_for
-
     fr = model.frame
     with blas_threads_for(sum(t.q for t in fr.terms[1:]) + fr.X.shape[1] + 1):
         return _correction(model)

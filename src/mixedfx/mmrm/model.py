@@ -28,6 +28,8 @@ stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only n
 class MmrmModel(Saveable):
     """A fitted mixed model for repeated measures (see `mixedfx.mmrm.api.mmrm`)."""
 
+    kind = "mmrm"   # fitted-model contract (mixedfx.fitted.protocol): an MMRM fit
+
     def __init__(self, formula: str, design: MmrmDesign, fit: MmrmFit, method: str,
                  vcov: str, data_name: str | None = None) -> None:
         self.formula = formula
@@ -38,6 +40,12 @@ class MmrmModel(Saveable):
         self.method = method
         self.vcov_method = vcov
         self.data_name = data_name
+
+    # == fitted-model contract (mixedfx.fitted.protocol.MmrmFit) ============================
+    @property
+    def frame(self) -> Any:
+        """The model frame of the fixed effects (the emmeans reference grid reads it)."""
+        return self._frame
 
     # -- estimates --------------------------------------------------------------------
     @property

@@ -7,7 +7,8 @@ install it. Shared drawing helpers: figure grids, reference lines, label thinnin
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +23,8 @@ POINT = "#1f4e79"         # observed points
 MODEL = "#c0392b"         # model / smoother / reference lines
 GREY = "#7f7f7f"
 
+T = TypeVar("T")
+
 
 class PlotDependencyError(ImportError):
     """matplotlib is not installed (install the `plot` extra)."""
@@ -30,7 +33,7 @@ class PlotDependencyError(ImportError):
 def pyplot() -> Any:
     """matplotlib.pyplot, or PlotDependencyError."""
     try:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # optional dependency (plot extra): on first plot
     except ImportError as exc:
         raise PlotDependencyError(INSTALL_HINT) from exc
     return plt
@@ -43,6 +46,22 @@ def subplots(nrows: int, ncols: int, width: float, height: float, **kwargs: Any
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False,
                              layout="constrained", **kwargs)
     return fig, axes
+
+
+def panel_grid(items: Sequence[T], width: float, height: float, ncols: int = 3,
+               **kwargs: Any) -> tuple[Any, int, list[tuple[int, Any, T]]]:
+    """One panel per item, at most `ncols` a row (`width` × `height` inches each, plus a
+    0.4-inch margin), the unused panels hidden: (figure, columns, [(index, axes, item)])."""
+    ncols = min(ncols, len(items))
+    nrows = -(-len(items) // ncols)
+    fig, axes = subplots(nrows, ncols, width * ncols + 0.4, height * nrows, **kwargs)
+    panels = []
+    for i, ax in enumerate(axes.flat):
+        if i < len(items):
+            panels.append((i, ax, items[i]))
+        else:
+            ax.set_visible(False)
+    return fig, ncols, panels
 
 
 def style(ax: Any, title: str | None = None, xlabel: str | None = None,

@@ -22,7 +22,7 @@ residual-QQ panels, which mean nothing for 0/1 outcomes.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,18 +34,20 @@ from mixedfx.plots._mpl import GREY, MODEL, POINT, draw_qq, marker_size, style, 
 from mixedfx.plots.residuals import binned_response, residuals_fitted, scale_location
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 COOK_LEVELS = (0.5, 1.0)
 DISCRETE = ("binomial", "poisson", "negative.binomial")
 
 
-def observed_response(model: Any) -> np.ndarray:
+def observed_response(model: FramedFit) -> np.ndarray:
     """The response on the scale `simulate` draws it (successes for cbind responses)."""
     y = model.frame.y
     if y.ndim == 2:
         return np.asarray(y[:, 0], dtype=float)
     if hasattr(model, "_resp"):
-        return np.asarray(model._resp.y, dtype=float)
+        return np.asarray(model.response.y, dtype=float)
     return np.asarray(y, dtype=float)
 
 
@@ -54,7 +56,7 @@ def cook_contour(h: np.ndarray, level: float, p: int) -> np.ndarray:
     return np.sqrt(level * p * (1.0 - h) / h)
 
 
-def _ppc(ax: Any, model: Any, nsim: int, seed: int | None) -> None:
+def _ppc(ax: Any, model: FramedFit, nsim: int, seed: int | None) -> None:
     y = observed_response(model)
     sims = model.simulate(nsim=nsim, seed=seed)
     fam = getattr(getattr(model, "family", None), "name", "gaussian")
@@ -83,7 +85,7 @@ def _ppc(ax: Any, model: Any, nsim: int, seed: int | None) -> None:
     ax.legend(fontsize=7, loc="best")
 
 
-def _influence(ax: Any, model: Any) -> None:
+def _influence(ax: Any, model: FramedFit) -> None:
     h = leverage(model)
     r = standardized_residuals(model)
     p = int(np.linalg.matrix_rank(model.frame.X))
@@ -109,7 +111,7 @@ def _influence(ax: Any, model: Any) -> None:
     ax.legend(fontsize=7, loc="best")
 
 
-def _binned(ax: Any, model: Any) -> None:
+def _binned(ax: Any, model: FramedFit) -> None:
     """performance's binned residuals: bins within their ±se band blue, outside red."""
     mu, r = binned_response(model)
     b = performance_binned_residuals(mu, r)
@@ -155,7 +157,7 @@ def _collinearity(ax: Any, v: Any) -> None:
     style(ax, "Collinearity (VIF)", None, "variance inflation factor")
 
 
-def check_model(model: Any, nsim: int = 50, seed: int | None = 1) -> Any:
+def check_model(model: FramedFit, nsim: int = 50, seed: int | None = 1) -> Any:
     """performance's `check_model(m)`: see the module docstring for the panels (the
     collinearity panel is left out when the model has fewer than two fixed-effects terms)."""
     if not isinstance(nsim, (int, np.integer)) or nsim < 1:

@@ -7,26 +7,28 @@ optionally the group-specific fitted lines of the first grouping factor beneath
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mixedfx.effects import effect as effect_frame
+from mixedfx.effects.design import parse_focal, predictors
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.rows import used_rows
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 RUG_Y = 0.03          # height of the rug's centre, as a fraction of the axes
 
 
-def effect(model: Any, term: str, xlevels: Any = None, level: float = 0.95,
+def effect(model: FramedFit, term: str, xlevels: Any = None, level: float = 0.95,
            type: str = "response", group_lines: bool = False, ax: Any = None,
            n_points: int = 50, rug: bool = True) -> Any:
     """Effect plot of `term` ("x" or "x:f"); numeric x uses `n_points` grid values unless
     `xlevels` gives them; `rug` marks the observed x values (the model's rows) along the
     x-axis. Returns the Figure."""
-    from matplotlib.figure import Figure
-
-    from mixedfx.effects import effect as effect_frame
-    from mixedfx.effects.design import parse_focal, predictors
+    from matplotlib.figure import Figure  # optional dependency (plot extra): when drawn
 
     preds = predictors(model)
     focal = parse_focal(term, preds, "effect plot")
@@ -73,7 +75,7 @@ def effect(model: Any, term: str, xlevels: Any = None, level: float = 0.95,
     return fig
 
 
-def _group_lines(model: Any, x: str, preds: Any, ax: Any, type: str) -> None:
+def _group_lines(model: FramedFit, x: str, preds: Any, ax: Any, type: str) -> None:
     """Fitted values of each level of the first grouping factor, joined along x."""
     frame = model.frame
     if not getattr(frame, "terms", None):

@@ -17,17 +17,13 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
+from mixedfx.inference.profile import Profile, profile_model
 from mixedfx.lazy import lazy_module
-from mixedfx.plots._mpl import GREY, MODEL, POINT, style, subplots
+from mixedfx.plots._mpl import GREY, MODEL, POINT, panel_grid, style
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
-
-
-def _grid(n: int) -> tuple[int, int]:
-    ncols = min(3, n)
-    return -(-n // ncols), ncols
 
 
 class _FrameProfile:
@@ -59,8 +55,6 @@ def profile(obj: Any, levels: Any = LEVELS, which: Any = None) -> Any:
     as `m.profile`), a `mixedfx.inference.profile.Profile` (`profile_model`; limits from its
     splines, as lme4's confint) or the data frame `m.profile()` returns (limits by linear
     interpolation of ζ)."""
-    from mixedfx.inference.profile import Profile, profile_model
-
     levels = [levels] if isinstance(levels, float) else list(levels)
     if not levels or not all(0 < lv < 1 for lv in levels):
         raise ArgumentError("levels must be numbers between 0 and 1")
@@ -75,13 +69,8 @@ def profile(obj: Any, levels: Any = LEVELS, which: Any = None) -> Any:
         pr = profile_model(obj, which)
     names = list(pr.params)
     cis = {lv: pr.confint(lv) for lv in levels}
-    nrows, ncols = _grid(len(names))
-    fig, axes = subplots(nrows, ncols, 3.6 * ncols + 0.4, 3.2 * nrows)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(names):
-            ax.set_visible(False)
-            continue
-        nm = names[i]
+    fig, ncols, panels = panel_grid(names, 3.6, 3.2)
+    for i, ax, nm in panels:
         tab = pr.params[nm].table
         x, z = tab[nm].to_numpy(dtype=float), tab[".zeta"].to_numpy(dtype=float)
         ok = np.isfinite(x) & np.isfinite(z)
@@ -119,13 +108,8 @@ def bootstrap(boot: Any, level: float = 0.95, which: Any = None) -> Any:
     if not 0 < level < 1:
         raise ArgumentError("level must be between 0 and 1")
     ci = boot.confint(level=level)
-    nrows, ncols = _grid(len(names))
-    fig, axes = subplots(nrows, ncols, 3.6 * ncols + 0.4, 2.9 * nrows)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(names):
-            ax.set_visible(False)
-            continue
-        nm = names[i]
+    fig, ncols, panels = panel_grid(names, 3.6, 2.9)
+    for i, ax, nm in panels:
         v = t[nm].to_numpy(dtype=float)
         v = v[np.isfinite(v)]
         if len(v) > 1 and np.ptp(v) > 0:

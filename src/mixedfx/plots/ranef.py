@@ -11,12 +11,13 @@ markers shrink.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
+from mixedfx.inference.posterior import re_sim as simulate_re
 from mixedfx.lazy import lazy_module
 from mixedfx.plots._mpl import (
     GREY,
@@ -24,12 +25,15 @@ from mixedfx.plots._mpl import (
     POINT,
     draw_qq,
     marker_size,
+    panel_grid,
     style,
     subplots,
     thin_labels,
 )
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 
 def _check_level(level: float) -> float:
@@ -48,7 +52,7 @@ def _select_groups(ranef: dict[str, pd.DataFrame], groups: Any) -> list[str]:
     return wanted
 
 
-def caterpillar(model: Any, level: float = 0.95, groups: Any = None, max_labels: int = 60,
+def caterpillar(model: MixedModel, level: float = 0.95, groups: Any = None, max_labels: int = 60,
                 width: float | None = None) -> Any:
     """lme4's `dotplot(ranef(m, condVar = TRUE))`: a figure with one panel per grouping factor
     and term; `groups` restricts the factors; at most `max_labels` level labels per panel
@@ -95,7 +99,7 @@ def caterpillar(model: Any, level: float = 0.95, groups: Any = None, max_labels:
     return fig
 
 
-def qq_ranef(model: Any, level: float = 0.95, groups: Any = None) -> Any:
+def qq_ranef(model: MixedModel, level: float = 0.95, groups: Any = None) -> Any:
     """lme4's `qqmath(ranef(m, condVar = TRUE))`: per grouping factor and term, the sorted
     conditional modes against standard normal quantiles, with R's qqline and vertical
     ±z·condsd intervals."""
@@ -103,15 +107,9 @@ def qq_ranef(model: Any, level: float = 0.95, groups: Any = None) -> Any:
     z = stats.norm.ppf(0.5 + level / 2)
     re = model.ranef(condvar=True)
     names = _select_groups(re, groups)
-    panels = [(g, j) for g in names for j in range(re[g].shape[1])]
-    ncols = min(3, len(panels))
-    nrows = -(-len(panels) // ncols)
-    fig, axes = subplots(nrows, ncols, 3.6 * ncols + 0.4, 3.2 * nrows)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(panels):
-            ax.set_visible(False)
-            continue
-        g, j = panels[i]
+    fig, _, panels = panel_grid([(g, j) for g in names for j in range(re[g].shape[1])],
+                                3.6, 3.2)
+    for _, ax, (g, j) in panels:
         b = re[g].iloc[:, j].to_numpy()
         s = re[g].attrs["condsd"].iloc[:, j].to_numpy()
         draw_qq(ax, b, f"{g}: {re[g].columns[j]}", "conditional mode")
@@ -123,7 +121,7 @@ def qq_ranef(model: Any, level: float = 0.95, groups: Any = None) -> Any:
     return fig
 
 
-def re_sim(model: Any, nsim: int = 200, seed: int | None = None, level: float = 0.95,
+def re_sim(model: MixedModel, nsim: int = 200, seed: int | None = None, level: float = 0.95,
            stat: str = "median", groups: Any = None, sigma_scale: float | None = None) -> Any:
     """merTools' `plotREsim(REsim(m))`: per grouping factor and term, the simulated random
     effects' `stat` (median or mean) ± z·sd against their rank; intervals that exclude zero
@@ -134,8 +132,6 @@ def re_sim(model: Any, nsim: int = 200, seed: int | None = None, level: float = 
     the y-axis, so factors whose effects vary less show as such. `sigma_scale` is merTools'
     `sigmaScale`: effects and SDs are divided by it (e.g. `sigma_scale=m.sigma` shows the
     effects in residual-SD units)."""
-    from mixedfx.inference.posterior import re_sim as simulate_re
-
     level = _check_level(level)
     if stat not in ("median", "mean"):
         raise ArgumentError("stat must be 'median' or 'mean'")
@@ -153,14 +149,8 @@ def re_sim(model: Any, nsim: int = 200, seed: int | None = None, level: float = 
         if unknown:
             raise ArgumentError(f"unknown grouping factor(s) {sorted(unknown)}")
         facets = [f for f in facets if f[0] in wanted]
-    ncols = min(3, len(facets))
-    nrows = -(-len(facets) // ncols)
-    fig, axes = subplots(nrows, ncols, 3.8 * ncols + 0.4, 3.0 * nrows, sharey=True)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(facets):
-            ax.set_visible(False)
-            continue
-        g, term = facets[i]
+    fig, ncols, panels = panel_grid(facets, 3.8, 3.0, sharey=True)
+    for i, ax, (g, term) in panels:
         d = sims[(sims["groupFctr"] == g) & (sims["term"] == term)]
         y = d[stat].to_numpy() / scale
         sd = d["sd"].to_numpy() / scale

@@ -10,7 +10,7 @@ residuals / (σ√(1 − h)), h the hat values. The smoother is R's `lowess`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,11 @@ from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.frame.rows import used_rows
 from mixedfx.plots._mpl import GREY, MODEL, POINT, draw_qq, marker_size, style, subplots
 
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
-def fitted_axis(model: Any) -> tuple[np.ndarray, str]:
+
+def fitted_axis(model: FramedFit) -> tuple[np.ndarray, str]:
     """(x values, label): fitted values for an LMM, the linear predictor for a GLMM."""
     if hasattr(model, "family"):
         return used_rows(model, model.predict(type="link")), "linear predictor"
@@ -50,7 +53,7 @@ def _scatter_smooth(ax: Any, x: np.ndarray, y: np.ndarray, smooth: bool,
         ax.plot(sx, sy, color=MODEL, linewidth=1.6, label="lowess")
 
 
-def residuals_fitted(model: Any, smooth: bool = True, ax: Any = None) -> Any:
+def residuals_fitted(model: FramedFit, smooth: bool = True, ax: Any = None) -> Any:
     """Pearson residuals against fitted values (LMM) or the linear predictor (GLMM), a zero
     line and a lowess smoother."""
     fig, ax = _new_ax(ax)
@@ -62,7 +65,7 @@ def residuals_fitted(model: Any, smooth: bool = True, ax: Any = None) -> Any:
     return fig
 
 
-def scale_location(model: Any, smooth: bool = True, ax: Any = None) -> Any:
+def scale_location(model: FramedFit, smooth: bool = True, ax: Any = None) -> Any:
     """√|standardized residual| against fitted values, with a lowess smoother."""
     fig, ax = _new_ax(ax)
     x, xlab = fitted_axis(model)
@@ -72,7 +75,7 @@ def scale_location(model: Any, smooth: bool = True, ax: Any = None) -> Any:
     return fig
 
 
-def qq_residuals(model: Any, ax: Any = None) -> Any:
+def qq_residuals(model: FramedFit, ax: Any = None) -> Any:
     """Normal QQ plot of the standardized residuals with R's qqline."""
     fig, ax = _new_ax(ax)
     draw_qq(ax, standardized_residuals(model), "Normal QQ of residuals",
@@ -80,7 +83,7 @@ def qq_residuals(model: Any, ax: Any = None) -> Any:
     return fig
 
 
-def residuals_by(model: Any, by: str, ax: Any = None) -> Any:
+def residuals_by(model: FramedFit, by: str, ax: Any = None) -> Any:
     """Pearson residuals by the levels of a grouping factor or categorical column (boxplots,
     lme4's `plot(m, g ~ resid(.))`), or against a numeric column with a lowess smoother."""
     fr = model.frame
@@ -109,7 +112,7 @@ def residuals_by(model: Any, by: str, ax: Any = None) -> Any:
     keep = [i for i, g in enumerate(groups) if len(g)]
     fig, ax = _new_ax(ax, 5.2, float(np.clip(0.22 * len(keep) + 1.2, 3.0, 12.0)))
     ax.axvline(0.0, color=GREY, linewidth=0.9, linestyle="--")
-    import matplotlib
+    import matplotlib  # optional dependency (plot extra): imported when a plot is drawn
 
     horizontal = {"orientation": "horizontal"} if tuple(
         int(v) for v in matplotlib.__version__.split(".")[:2]) >= (3, 10) else {"vert": False}
@@ -121,7 +124,7 @@ def residuals_by(model: Any, by: str, ax: Any = None) -> Any:
     return fig
 
 
-def diagnostics(model: Any) -> Any:
+def diagnostics(model: FramedFit) -> Any:
     """A 2×2 figure: residuals vs fitted, scale-location, QQ of the residuals, QQ of the first
     random-effect column."""
     fig, axes = subplots(2, 2, 9.5, 7.6)
@@ -135,7 +138,7 @@ def diagnostics(model: Any) -> Any:
     return fig
 
 
-def binned_response(model: Any) -> tuple[np.ndarray, np.ndarray]:
+def binned_response(model: FramedFit) -> tuple[np.ndarray, np.ndarray]:
     """(fitted probabilities, response residuals y/n − μ̂) of a binomial model."""
     if getattr(getattr(model, "family", None), "name", None) != "binomial":
         raise ArgumentTypeError("binned residuals are for binomial GLMMs")
@@ -143,7 +146,7 @@ def binned_response(model: Any) -> tuple[np.ndarray, np.ndarray]:
     return mu, used_rows(model, model.residuals(type="response"))
 
 
-def binned_residuals(model: Any, nclass: int | None = None, ax: Any = None) -> Any:
+def binned_residuals(model: FramedFit, nclass: int | None = None, ax: Any = None) -> Any:
     """arm's `binnedplot(fitted(m), resid(m, type = "response"))`: mean residual per bin of
     fitted probabilities with ±2 SE bounds (about 95% of the points should fall inside)."""
     fig, ax = _new_ax(ax)

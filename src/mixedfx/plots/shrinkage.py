@@ -17,13 +17,16 @@ successes, whose estimate is −∞) gets NaN and no arrow.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
 from mixedfx.plots._mpl import GREY, MODEL, POINT, marker_size, style, subplots
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 
 @dataclass
@@ -35,7 +38,7 @@ class PoolingEstimates:
     fixed: pd.Series               # the model's fixed effects for the columns (0 if absent)
 
 
-def pooling_estimates(model: Any, group: str | None = None) -> PoolingEstimates:
+def pooling_estimates(model: MixedModel, group: str | None = None) -> PoolingEstimates:
     """The three sets of estimates the shrinkage plot draws."""
     fr = model.frame
     groups = list(dict.fromkeys(t.group_name for t in fr.terms))
@@ -53,7 +56,7 @@ def pooling_estimates(model: Any, group: str | None = None) -> PoolingEstimates:
     k = V.shape[1]
     nop = np.full((len(levels), k), np.nan)
     if hasattr(model, "family"):
-        fam, y, wt = model.family, model._resp.y, model._resp.wt
+        fam, y, wt = model.family, model.response.y, model.response.wt
 
         def fit(A: np.ndarray, rows: Any, o: np.ndarray) -> np.ndarray:
             return glm_fit(A, y[rows], wt[rows], o, fam)
@@ -107,7 +110,20 @@ def glm_fit(X: np.ndarray, y: np.ndarray, wt: np.ndarray, offset: np.ndarray, fa
     return beta
 
 
-def shrinkage(model: Any, group: str | None = None, terms: Any = None) -> Any:
+def _draw_shrinkage(ax: Any, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray,
+                    y1: np.ndarray, n: int) -> None:
+    """No-pooling points (x0, y0) (open), partial-pooling points (x1, y1) (filled) and an
+    arrow from each to the other where the no-pooling estimate is finite."""
+    ok = np.isfinite(x0) & np.isfinite(y0)
+    ax.quiver(x0[ok], y0[ok], (x1 - x0)[ok], (y1 - y0)[ok], angles="xy",
+              scale_units="xy", scale=1, color=GREY, width=0.004, label="shrinkage")
+    ax.scatter(x0, y0, s=marker_size(n) * 1.4, facecolors="white", edgecolors=POINT,
+               zorder=3, label="no pooling")
+    ax.scatter(x1, y1, s=marker_size(n) * 1.4, color=MODEL, zorder=4,
+               label="partial pooling")
+
+
+def shrinkage(model: MixedModel, group: str | None = None, terms: Any = None) -> Any:
     """No pooling vs partial pooling (link scale for a GLMM) with arrows (a quiver from each
     level's per-group fit to its model coefficient) and complete pooling; one random-effect
     column: a dot plot per level; two or more: the plane of the first two (or `terms`)."""
@@ -131,13 +147,7 @@ def shrinkage(model: Any, group: str | None = None, terms: Any = None) -> Any:
         ax = axes[0, 0]
         ax.axvline(est.complete_pooling[c], color=GREY, linestyle="--", linewidth=1,
                    label="complete pooling")
-        ok = np.isfinite(x0)
-        ax.quiver(x0[ok], pos[ok], (x1 - x0)[ok], np.zeros(ok.sum()), angles="xy",
-                  scale_units="xy", scale=1, color=GREY, width=0.004, label="shrinkage")
-        ax.scatter(x0, pos, s=marker_size(n) * 1.4, facecolors="white", edgecolors=POINT,
-                   zorder=3, label="no pooling")
-        ax.scatter(x1, pos, s=marker_size(n) * 1.4, color=MODEL, zorder=4,
-                   label="partial pooling")
+        _draw_shrinkage(ax, x0, pos, x1, pos, n)
         ax.set_yticks(pos)
         ax.set_yticklabels(np.asarray(nop.index.astype(str))[order],
                            fontsize=8 if n <= 40 else 5)
@@ -148,13 +158,7 @@ def shrinkage(model: Any, group: str | None = None, terms: Any = None) -> Any:
         ax = axes[0, 0]
         x0, y0 = nop[a].to_numpy(), nop[b].to_numpy()
         x1, y1 = part[a].to_numpy(), part[b].to_numpy()
-        ok = np.isfinite(x0) & np.isfinite(y0)
-        ax.quiver(x0[ok], y0[ok], (x1 - x0)[ok], (y1 - y0)[ok], angles="xy",
-                  scale_units="xy", scale=1, color=GREY, width=0.004, label="shrinkage")
-        ax.scatter(x0, y0, s=marker_size(n) * 1.4, facecolors="white", edgecolors=POINT,
-                   zorder=3, label="no pooling")
-        ax.scatter(x1, y1, s=marker_size(n) * 1.4, color=MODEL, zorder=4,
-                   label="partial pooling")
+        _draw_shrinkage(ax, x0, y0, x1, y1, n)
         ax.scatter([est.complete_pooling[a]], [est.complete_pooling[b]], marker="*", s=160,
                    color="black", zorder=5, label="complete pooling")
         style(ax, f"Shrinkage of {est.group}", a + scale, b + scale)

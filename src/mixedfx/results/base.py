@@ -16,18 +16,18 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
-from mixedfx.frame.model_frame import ModelFrame
-from mixedfx.lazy import lazy_module
-from mixedfx.optimize.convergence import is_singular
-from mixedfx.results.conveniences import ModelConveniences
-from mixedfx.results.persist import Saveable
-from mixedfx.results.predict import (
+from mixedfx.fitted.predict import (
     fixed_matrix,
     parse_re_form,
     prepare_newdata,
     term_contribution,
 )
-from mixedfx.results.varcorr import TermCovariance, term_covariances, varcorr_frame
+from mixedfx.fitted.varcorr import TermCovariance, term_covariances, varcorr_frame
+from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.lazy import lazy_module
+from mixedfx.optimize.convergence import is_singular
+from mixedfx.results.conveniences import ModelConveniences
+from mixedfx.results.persist import Saveable
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -313,16 +313,11 @@ class MixedModelBase(Saveable, ModelConveniences):
 
     # -- Wald intervals -------------------------------------------------------------------
     def wald_confint(self, level: float = 0.95) -> pd.DataFrame:
-        """β̂ ± z·SE for the fixed effects; NaN rows for the variance parameters (lme4)."""
-        from mixedfx.validate import check_level
+        """β̂ ± z·SE for the fixed effects; NaN rows for the variance parameters (lme4), see
+        `mixedfx.inference.intervals.wald_confint`."""
+        from mixedfx.inference.intervals import wald_confint
 
-        level = check_level(level)
-        z = stats.norm.ppf(0.5 + level / 2)
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        fe = self.fixef
-        par = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=self.parameter_names())
-        fixed = pd.DataFrame({"lower": fe - z * se, "upper": fe + z * se})
-        return pd.concat([par, fixed])
+        return wald_confint(self, level)
 
     # -- intervals, profiles, bootstrap (mixedfx.inference) ---------------------------------
     def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any
@@ -399,6 +394,63 @@ class MixedModelBase(Saveable, ModelConveniences):
 
         check_keywords(kwargs, residuals_fitted, "plot()", skip=("model",))
         return residuals_fitted(self, **kwargs)
+
+    # == fitted-model contract (mixedfx.fitted.protocol.MixedFit) ===========================
+    # Public read-only views that the features (inference, tidy, plots, effects,
+    # diagnostics) read instead of the private state above.
+    @property
+    def engine_fit(self) -> Any:
+        """The engine's fit record (`lmm.fit.LmmFit` / `glmm.fit.GlmmFit`): θ, bounds, the
+        objective (factorization and deviance at any θ) and the converged state."""
+        return self._fit
+
+    @property
+    def control(self) -> Any:
+        """The optimizer `Control` the model was fitted with (refits reuse it)."""
+        return self._control
+
+    @property
+    def has_scale(self) -> bool:
+        """Whether the model has a scale parameter σ (LMMs; GLMMs with a dispersion)."""
+        return self._has_scale
+
+    @property
+    def re_scale(self) -> float:
+        """s in Σ_t = s² T_t T_tᵀ (see `_re_scale`)."""
+        return self._re_scale
+
+    @property
+    def templates(self) -> list[np.ndarray]:
+        """Per random-effects term the k×k lower-triangular block T_t of Λθ."""
+        return self._templates()
+
+    @property
+    def random_effects(self) -> list[np.ndarray]:
+        """Per term the conditional modes b_t = T_t u_t, shape (levels, k)."""
+        return self._random_effects()
+
+    def conditional_variances(self) -> list[np.ndarray]:
+        """Per term the conditional covariances of b_t, shape (levels, k, k)."""
+        return self._conditional_variances()
+
+    def variance_parameters(self, sigma: float | None = None) -> list[tuple[str, float]]:
+        """(name, value) of each term's SDs and correlations (see `_variance_parameters`)."""
+        return self._variance_parameters(sigma)
+
+    @property
+    def residual_structure(self) -> Any:
+        """The nlme residual structure (`residual.structure.ResidualStructure`) or None."""
+        return getattr(self._fit, "residual", None)
+
+    def linear_predictor(self, include: set[str] | None = None) -> np.ndarray:
+        """η = Xβ + offset + Σ Z_t b_t over the terms whose group is in `include` (all if
+        None), on the rows used."""
+        return self._eta(include)
+
+    def linear_predictor_new(self, newdata: object, re_form: str | None,
+                             allow_new_levels: bool) -> np.ndarray:
+        """η for `newdata` (None: the rows used) with the random effects `re_form` keeps."""
+        return self._eta_new(newdata, re_form, allow_new_levels)
 
     # -- structured covariances (issue 7) -------------------------------------------------
     def re_covariances(self) -> list[TermCovariance]:

@@ -1,7 +1,7 @@
 """Conveniences every fitted mixed model has, as R users know them: broom.mixed's tidy
 frames, lme4's `getME` pieces, `print(VarCorr(m), comp=)`, `rePCA`, `update` with dot
 formulas, lme4's `allFit` and notebook display. Each method imports its implementation lazily
-(`mixedfx.tidy`, `mixedfx.results.getme`, `.varcorr_print`, `.update`, `.all_fit`).
+(`mixedfx.tidy`, `mixedfx.fitted.getme`, `.varcorr_print`, `.update`, `.all_fit`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class ModelConveniences(RefusesUnknownArguments):
         """lme4's `getME(m, name)`: "X" (DataFrame), "Z", "Zt", "Lambda", "Lambdat"
         (scipy.sparse), "u", "b" (vectors in lme4's order), "theta", "beta", "flist",
         "cnms", "sigma", "n", "p", "q", "Tlist", "lower"."""
-        from mixedfx.results.getme import getme
+        from mixedfx.fitted.getme import getme
 
         return getme(self, name)
 
@@ -83,15 +83,15 @@ class ModelConveniences(RefusesUnknownArguments):
 
     def varcorr_table(self, comp: Any = ("Std.Dev.",), digits: int = 5) -> Any:
         """lme4's `print(VarCorr(m), comp=)`: an object whose `str()` is the table."""
-        from mixedfx.results.varcorr_print import VarCorrTable
+        from mixedfx.fitted.varcorr_print import VarCorrTable
 
         return VarCorrTable(self._covariances, self.sigma if self._has_scale else None,
                             comp=comp, digits=digits)
 
     def re_pca(self) -> dict[str, pd.DataFrame]:
         """lme4's `summary(rePCA(m))`: principal components of each grouping factor's
-        relative covariance factor (see `mixedfx.results.getme.re_pca`)."""
-        from mixedfx.results.getme import re_pca
+        relative covariance factor (see `mixedfx.fitted.getme.re_pca`)."""
+        from mixedfx.fitted.getme import re_pca
 
         return re_pca(self._frame.terms, self._templates(),
                       [t.group_name for t in self._frame.terms])

@@ -30,6 +30,8 @@ from mixedfx.validate import check_seed
 class GeneralizedLinearMixedModel(MixedModelBase):
     """A GLMM fitted by maximum likelihood (Laplace or adaptive Gauss–Hermite)."""
 
+    kind = "glmer"  # fitted-model contract (mixedfx.fitted.protocol): a GLMM fit
+
     def __init__(self, frame: ModelFrame, family: Family, resp: GlmResponse, fit: GlmmFit,
                  control: Control, data_name: str | None = None) -> None:
         self._frame = frame
@@ -122,6 +124,23 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         pirls = self._fit.pirls
         chol, f, _ = pirls.factorize(st, self._fit.theta, with_x=False)
         return conditional_variances(chol, f, self._re_scale)
+
+    # == fitted-model contract (mixedfx.fitted.protocol.GeneralizedMixedFit) ================
+    @property
+    def response(self) -> GlmResponse:
+        """The encoded response: `y` (proportions for binomial) and prior weights `wt`."""
+        return self._resp
+
+    @property
+    def pirls_state(self) -> Any:
+        """The converged PIRLS state: `mu`, `u`, `ussq` at (θ̂, β̂)."""
+        return self._state
+
+    @property
+    def working_weights(self) -> np.ndarray:
+        """The final PIRLS working weights W = wt μ'(η)² / V(μ)."""
+        W, _ = self._fit.pirls.weights(self._state)
+        return np.asarray(W, dtype=float)
 
     # -- likelihood ---------------------------------------------------------------------
     @property

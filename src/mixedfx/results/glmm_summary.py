@@ -26,17 +26,16 @@ from mixedfx.results.summary import (
     scaled_residuals,
 )
 
-if TYPE_CHECKING:
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import GeneralizedMixedFit
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
-
 
 
 class GlmmSummary:
     """Summary of a GLMM; `str()` prints it as lme4 does."""
 
-    def __init__(self, model: GeneralizedLinearMixedModel, correlation: bool = True) -> None:
+    def __init__(self, model: GeneralizedMixedFit, correlation: bool = True) -> None:
         self.model = model
         self.correlation = correlation
         fe = model.fixef
@@ -69,8 +68,8 @@ class GlmmSummary:
         out.append(scaled_residuals(used_rows(m, m.residuals(type="pearson", scaled=True))))
         ml = m.dispersion_method == "ML"
         out += ["", "Random effects:",
-                random_effects_table(m._covariances,
-                                     m.sigma if m._has_scale and not ml else None),
+                random_effects_table(m.re_covariances(),
+                                     m.sigma if m.has_scale and not ml else None),
                 groups_line(m.nobs, m.ngrps)]
         if ml:
             phi = m.sigma**2
@@ -91,6 +90,6 @@ class GlmmSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
+        from mixedfx.fitted.varcorr_print import html_pre
 
         return html_pre(str(self))

@@ -28,10 +28,18 @@ stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only n
 class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     """A model fitted by generalized least squares (nlme's `gls` object)."""
 
+    kind = "gls"    # fitted-model contract (mixedfx.fitted.protocol): a GLS fit
+
     def __init__(self, frame: ModelFrame, fit: GlsFit, control: Control,
                  data_name: str | None = None) -> None:
         self._frame, self._fit, self._control = frame, fit, control
         self.data_name = data_name
+
+    # == fitted-model contract (mixedfx.fitted.protocol.GlsFit) =============================
+    @property
+    def frame(self) -> ModelFrame:
+        """The model frame (rows used, X, y, weights)."""
+        return self._frame
 
     # ----- identification ---------------------------------------------------------------
     @property
@@ -146,7 +154,7 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
         """Xβ̂ (plus offsets) for the fitted rows or new data."""
         if newdata is None:
             return self.fitted()
-        from mixedfx.results.predict import fixed_matrix, prepare_newdata
+        from mixedfx.fitted.predict import fixed_matrix, prepare_newdata
 
         new = prepare_newdata(self._frame, newdata)
         return self._frame.prediction(newdata, fixed_matrix(self._frame, new) @ self.beta

@@ -28,6 +28,8 @@ from mixedfx.validate import check_seed
 class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
     """A linear mixed model fitted by REML or ML (lme4's `lmerMod`)."""
 
+    kind = "lmer"   # fitted-model contract (mixedfx.fitted.protocol): a linear mixed fit
+
     def __init__(self, frame: ModelFrame, fit: LmmFit, control: Control,
                  data_name: str | None = None) -> None:
         self._frame = frame
@@ -254,12 +256,18 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
     def _new(self, frame: ModelFrame, fit: LmmFit) -> LinearMixedModel:
         return type(self)(frame, fit, self._control, self.data_name)
 
+    # == fitted-model contract (mixedfx.fitted.protocol.LinearMixedFit) =====================
+    @property
+    def u(self) -> list[np.ndarray]:
+        """Per term the spherical conditional modes u_t (b_t = T_t u_t), (levels, k)."""
+        return [x.copy() for x in self._fit.solution.u]
+
     # ----- inference ------------------------------------------------------------------
     def summary(self, ddf: str | None = "Satterthwaite", correlation: bool = True) -> Any:
         """lme4's summary with lmerTest's t tests: `ddf="Satterthwaite"` (default) or
         `"Kenward-Roger"` add `df` and `Pr(>|t|)` columns; `"none"` gives lme4's Wald t.
         `correlation=False` leaves out the correlation of the fixed effects."""
-        from mixedfx.inference.contest import ddf_method
+        from mixedfx.inference.contrast_tests import ddf_method
         from mixedfx.results.summary import LmmSummary
 
         plain = ddf is None or (isinstance(ddf, str) and ddf.lower() in ("none", "lme4"))

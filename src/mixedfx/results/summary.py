@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from mixedfx.fitted.varcorr import TermCovariance
 from mixedfx.frame.rows import used_rows
 from mixedfx.lazy import lazy_module
 from mixedfx.results.rformat import (
@@ -21,10 +22,9 @@ from mixedfx.results.rformat import (
     r_round,
     zapsmall,
 )
-from mixedfx.results.varcorr import TermCovariance
 
-if TYPE_CHECKING:
-    from mixedfx.results.lmm_model import LinearMixedModel
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -32,7 +32,7 @@ DIGITS = 4          # lme4: max(3, getOption("digits") - 3)
 COR_MAX = 12        # lme4.summary.cor.max
 
 
-def aic_table(m: LinearMixedModel) -> str:
+def aic_table(m: LinearMixedFit) -> str:
     """The REML criterion line, or the AIC / BIC / logLik / deviance / df.resid table."""
     if m.REML:
         return f"REML criterion at convergence: {format_real([r_round(m.deviance, 1)], 7)[0]}"
@@ -125,7 +125,7 @@ def fixed_correlation(vcov: pd.DataFrame) -> str:
         cells, [abbreviate(n, 6) for n in names[:-1]], names[1:])
 
 
-def nlme_se_factor(model: LinearMixedModel) -> float:
+def nlme_se_factor(model: LinearMixedFit) -> float:
     """nlme's `adjustSigma` for the summary of an ML fit with an nlme residual structure
     (`weights=` variance function or `correlation=`): the fixed-effect standard errors are
     multiplied by √(N / (N − p)), N observations and p fixed effects, i.e. σ̂ is turned into a
@@ -137,7 +137,7 @@ def nlme_se_factor(model: LinearMixedModel) -> float:
     return math.sqrt(n / (n - p))
 
 
-def nlme_adjust_sigma(table: pd.DataFrame, model: LinearMixedModel) -> pd.DataFrame:
+def nlme_adjust_sigma(table: pd.DataFrame, model: LinearMixedFit) -> pd.DataFrame:
     """The coefficient table with nlme's ML standard errors (`nlme_se_factor`): Std. Error
     scaled, t value and Pr(>|t|) recomputed with the same df (Satterthwaite's df are
     invariant to scaling the covariance by a constant)."""
@@ -155,13 +155,13 @@ def nlme_adjust_sigma(table: pd.DataFrame, model: LinearMixedModel) -> pd.DataFr
 class LmmSummary:
     """Summary of a linear mixed model; `str()` prints it as lme4 does."""
 
-    def __init__(self, model: LinearMixedModel, ddf: str | None = None,
+    def __init__(self, model: LinearMixedFit, ddf: str | None = None,
                  correlation: bool = True) -> None:
         self.model = model
         self.correlation = correlation
         self.ddf = ddf        # None (lme4's Wald t), "Satterthwaite" or "Kenward-Roger"
         if ddf is not None:
-            from mixedfx.inference.contest import coefficient_table
+            from mixedfx.inference.contrast_tests import coefficient_table
 
             self.coefficients = coefficient_table(model, ddf)
         else:
@@ -199,7 +199,7 @@ class LmmSummary:
         m = self.model
         out = [*self.header_lines(), "", aic_table(m), ""]
         out.append(scaled_residuals(used_rows(m, m.residuals(type="pearson", scaled=True))))
-        out += ["", "Random effects:", random_effects_table(m._covariances, m.sigma),
+        out += ["", "Random effects:", random_effects_table(m.re_covariances(), m.sigma),
                 groups_line(m.nobs, m.ngrps)]
         if m.var_struct is not None or m.cor_struct is not None:
             from mixedfx.results.residual_structures import structure_lines
@@ -224,6 +224,6 @@ class LmmSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
+        from mixedfx.fitted.varcorr_print import html_pre
 
         return html_pre(str(self))

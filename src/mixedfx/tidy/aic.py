@@ -9,15 +9,18 @@ the same number of observations (R warns; this refuses).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FittedModel
 
-def _npar(m: Any) -> int:
+
+def _npar(m: FittedModel) -> int:
     if hasattr(m, "npar"):
         return int(m.npar)
     raise ArgumentTypeError(f"cannot count the parameters of a {type(m).__name__}")

@@ -18,25 +18,27 @@ Rows: the frame is indexed by the data's rows used (newdata's own index with `ne
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.diagnostics.leverage import cooks_distance, hatvalues
+from mixedfx.frame.model_frame import as_pandas
 from mixedfx.frame.rows import used_rows
 
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
-def augment(model: Any, newdata: Any = None) -> pd.DataFrame:
+
+def augment(model: FramedFit, newdata: Any = None) -> pd.DataFrame:
     """The data with fitted values, residuals and influence columns (see module docstring)."""
     if newdata is not None:
-        from mixedfx.frame.model_frame import as_pandas
-
         out = as_pandas(newdata).copy()
         out[".fitted"] = np.asarray(model.predict(newdata), dtype=float)
         out[".fixed"] = np.asarray(model.predict(newdata, re_form="NA"), dtype=float)
         return out
-    frame = model._frame
+    frame = model.frame
     n = model.nobs
     out = frame.frame.copy().reset_index(drop=True)
     for col in out.columns:
@@ -44,25 +46,25 @@ def augment(model: Any, newdata: Any = None) -> pd.DataFrame:
             out[col] = out[col].astype(str).astype(object)
     glmm = hasattr(model, "family")
     offset = frame.offset if frame.offset is not None else np.zeros(n)
-    eta = model._eta()
+    eta = model.linear_predictor()
     with warnings.catch_warnings():     # lme4's GLMM hat-matrix caveat: augment stays quiet
         warnings.simplefilter("ignore", UserWarning)
         h = hatvalues(model)
     cooksd = cooks_distance(model)       # reuses the cached hat values
     if glmm:
-        fam, resp, st = model.family, model._resp, model._state
+        fam, resp, st = model.family, model.response, model.pirls_state
         mu = st.mu
-        W, _ = model._fit.pirls.weights(st)
+        W = model.working_weights
         sqrtrwt = np.sqrt(resp.wt / fam.variance(mu))
         cols = {".fitted": eta, ".resid": used_rows(model, model.residuals(type="deviance")),
                 ".hat": h,
-                ".cooksd": cooksd, ".fixed": model._eta(set()),
+                ".cooksd": cooksd, ".fixed": model.linear_predictor(set()),
                 ".mu": mu, ".offset": offset, ".sqrtXwt": np.sqrt(W), ".sqrtrwt": sqrtrwt,
                 ".weights": resp.wt, ".wtres": sqrtrwt * (resp.y - mu), ".eta": eta}
     else:
         w = frame.weights if frame.weights is not None else np.ones(n)
         cols = {".fitted": eta, ".resid": frame.y - eta, ".hat": h,
-                ".cooksd": cooksd, ".fixed": model._eta(set()),
+                ".cooksd": cooksd, ".fixed": model.linear_predictor(set()),
                 ".mu": eta, ".offset": offset, ".sqrtXwt": np.sqrt(w), ".sqrtrwt": np.sqrt(w),
                 ".weights": w, ".wtres": np.sqrt(w) * (frame.y - eta)}
     for k, v in cols.items():

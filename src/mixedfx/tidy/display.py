@@ -14,7 +14,7 @@ and formatted together (`detail=True` adds the test columns). Then
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,8 @@ from mixedfx.lazy import lazy_module
 from mixedfx.results.rformat import print_matrix, print_named_vector
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FramedFit
 
 
 def fround(x: Any, digits: int) -> list[str]:
@@ -48,7 +50,7 @@ def _coef_block(names: list[str], columns: dict[str, np.ndarray], digits: int,
     return print_matrix(cells, colnames, names)
 
 
-def _call(model: Any, mixed: bool) -> list[str]:
+def _call(model: FramedFit, mixed: bool) -> list[str]:
     text = getattr(model, "call", None)
     if not isinstance(text, str):
         fn = "glmer" if hasattr(model, "family") else "lmer"
@@ -61,7 +63,7 @@ def _call(model: Any, mixed: bool) -> list[str]:
     return call_text_lines(text, list(model.frame.frame.columns))
 
 
-def _error_terms(model: Any, digits: int) -> str:
+def _error_terms(model: FramedFit, digits: int) -> str:
     """arm's `as.matrix.VarCorr` without its Variance column."""
     covs = model.re_covariances()
     sds = np.concatenate([np.asarray(c.sd, dtype=float) for c in covs] + [[model.sigma]])
@@ -85,7 +87,7 @@ def _error_terms(model: Any, digits: int) -> str:
     return print_matrix(rows, colnames, [""] * len(rows))
 
 
-def _mixed(model: Any, digits: int, detail: bool) -> list[str]:
+def _mixed(model: FramedFit, digits: int, detail: bool) -> list[str]:
     fe = model.fixef
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
     cols = {"coef.est": fe.to_numpy(), "coef.se": se}
@@ -107,7 +109,7 @@ def _mixed(model: Any, digits: int, detail: bool) -> list[str]:
     return lines
 
 
-def _lm(model: Any, digits: int, detail: bool) -> list[str]:
+def _lm(model: FramedFit, digits: int, detail: bool) -> list[str]:
     coefs = model.summary().coefficients
     cols = {"coef.est": coefs.iloc[:, 0].to_numpy(), "coef.se": coefs.iloc[:, 1].to_numpy()}
     if detail:
@@ -139,7 +141,7 @@ class Display(str):
         return str(self)
 
 
-def display(model: Any, digits: int = 2, detail: bool = False) -> Display:
+def display(model: FramedFit, digits: int = 2, detail: bool = False) -> Display:
     """arm's `display(model, digits = 2, detail = FALSE)` for lmer / glmer / lm / glm fits
     (see the module docstring); returns the text (print it)."""
     if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:

@@ -17,14 +17,18 @@ parameter. Conditional modes get b ± z·condsd.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.inference.contrast_tests import coefficient_table
 from mixedfx.lazy import lazy_module
-from mixedfx.validate import check_bool, check_number, short_repr
+from mixedfx.validate import check_bool, check_choices, check_number
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FittedModel
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -33,22 +37,15 @@ EFFECTS = ("fixed", "ran_pars", "ran_vals", "ran_coefs")
 CONF_METHODS = {"wald": "Wald", "profile": "profile", "boot": "boot"}
 
 
-def _is_lmm(model: Any) -> bool:
+def _is_lmm(model: FittedModel) -> bool:
     return not hasattr(model, "family")
 
 
 def _check_effects(effects: str | Iterable[str]) -> list[str]:
-    if not isinstance(effects, (str, list, tuple)):
-        raise ArgumentTypeError(f"effects must be one of {', '.join(map(repr, EFFECTS))} or a "
-                                f"list of them, got {short_repr(effects)}")
-    eff = [effects] if isinstance(effects, str) else list(effects)
-    unknown = [e for e in eff if e not in EFFECTS]
-    if unknown or not eff:
-        raise ArgumentError(f"unknown effect type(s) {unknown}: choose from {list(EFFECTS)}")
-    return eff
+    return check_choices(effects, "effects", EFFECTS, "effect type(s)")
 
 
-def _fixed_rows(model: Any, ddf: str | None, conf_int: bool, level: float, method: str,
+def _fixed_rows(model: FittedModel, ddf: str | None, conf_int: bool, level: float, method: str,
                 cis: pd.DataFrame | None, exponentiate: bool) -> pd.DataFrame:
     fe = model.fixef
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
@@ -56,8 +53,6 @@ def _fixed_rows(model: Any, ddf: str | None, conf_int: bool, level: float, metho
                         "statistic": fe.to_numpy() / se})
     df = None
     if _is_lmm(model) and ddf is not None:
-        from mixedfx.inference.contest import coefficient_table
-
         ct = coefficient_table(model, ddf)
         df = ct["df"].to_numpy()
         out["df"] = df
@@ -75,21 +70,18 @@ def _fixed_rows(model: Any, ddf: str | None, conf_int: bool, level: float, metho
             out["conf.low"] = cis.loc[list(fe.index), "lower"].to_numpy()
             out["conf.high"] = cis.loc[list(fe.index), "upper"].to_numpy()
     if exponentiate:
-        for c in ("estimate", "conf.low", "conf.high"):
-            if c in out:
-                out[c] = np.exp(out[c])
-        out["std.error"] = out["std.error"] * out["estimate"]
+        _exponentiate(out)
     out.insert(0, "group", None)
     return out
 
 
-def _ran_pars_rows(model: Any, scales: str, conf_int: bool, method: str,
+def _ran_pars_rows(model: FittedModel, scales: str, conf_int: bool, method: str,
                    cis: pd.DataFrame | None) -> pd.DataFrame:
     if scales not in ("sdcor", "vcov"):
         raise ArgumentError(f"scales must be 'sdcor' or 'vcov', got {scales!r}")
     sd_p, cor_p = ("sd", "cor") if scales == "sdcor" else ("var", "cov")
     rows = []
-    for c in model._covariances:
+    for c in model.re_covariances():
         k = len(c.names)
         sd, corr = c.sd, c.corr
         for j in range(k):
@@ -98,7 +90,7 @@ def _ran_pars_rows(model: Any, scales: str, conf_int: bool, method: str,
             for i in range(j + 1, k):
                 rows.append((c.group, f"{cor_p}__{c.names[j]}.{c.names[i]}",
                              corr[i, j] if scales == "sdcor" else c.cov[i, j]))
-    if model._has_scale:
+    if model.has_scale:
         s = model.sigma
         rows.append(("Residual", f"{sd_p}__Observation", s if scales == "sdcor" else s * s))
     out = pd.DataFrame(rows, columns=["group", "term", "estimate"])
@@ -116,7 +108,7 @@ def _ran_pars_rows(model: Any, scales: str, conf_int: bool, method: str,
     return out
 
 
-def _ran_vals_rows(model: Any, conf_int: bool, level: float, method: str) -> pd.DataFrame:
+def _ran_vals_rows(model: FittedModel, conf_int: bool, level: float, method: str) -> pd.DataFrame:
     if conf_int and method != "Wald":
         raise ArgumentError("only Wald intervals are available for conditional modes")
     parts = []
@@ -134,7 +126,7 @@ def _ran_vals_rows(model: Any, conf_int: bool, level: float, method: str) -> pd.
     return out
 
 
-def _ran_coefs_rows(model: Any, conf_int: bool) -> pd.DataFrame:
+def _ran_coefs_rows(model: FittedModel, conf_int: bool) -> pd.DataFrame:
     parts = []
     for g, co in model.coef().items():
         for term in co.columns:
@@ -151,7 +143,7 @@ COLUMN_ORDER = ["effect", "group", "level", "term", "estimate", "std.error", "st
                 "p.value", "conf.low", "conf.high"]
 
 
-def tidy(model: Any, effects: str | Iterable[str] = ("fixed", "ran_pars"),
+def tidy(model: FittedModel, effects: str | Iterable[str] = ("fixed", "ran_pars"),
          conf_int: bool = False, conf_level: float = 0.95, conf_method: str = "Wald",
          ddf: str | None = _DEFAULT, scales: str = "sdcor", exponentiate: bool = False,
          **kwargs: Any) -> pd.DataFrame:
@@ -209,13 +201,21 @@ def tidy(model: Any, effects: str | Iterable[str] = ("fixed", "ran_pars"),
     return out.reset_index(drop=True)
 
 
-def _is_fixed_only(model: Any) -> bool:
-    from mixedfx.baseline.base import FixedEffectsModel
+def _exponentiate(out: pd.DataFrame) -> None:
+    """broom's `exponentiate=TRUE`: exp of the estimate and interval limits, and the delta
+    method's SE exp(β̂)·SE (in place)."""
+    for c in ("estimate", "conf.low", "conf.high"):
+        if c in out:
+            out[c] = np.exp(out[c])
+    out["std.error"] = out["std.error"] * out["estimate"]
 
-    return isinstance(model, FixedEffectsModel)
+
+def _is_fixed_only(model: FittedModel) -> bool:
+    """An lm or glm fit (the contract's `kind`)."""
+    return getattr(model, "kind", None) in ("lm", "glm")
 
 
-def _tidy_fixed_model(model: Any, conf_int: bool, level: float, exponentiate: bool
+def _tidy_fixed_model(model: FittedModel, conf_int: bool, level: float, exponentiate: bool
                       ) -> pd.DataFrame:
     """broom's `tidy.lm` / `tidy.glm`: term, estimate, std.error, statistic, p.value;
     intervals from `confint` (lm: t on the residual df; glm: Wald, R's `confint.default`,
@@ -230,14 +230,11 @@ def _tidy_fixed_model(model: Any, conf_int: bool, level: float, exponentiate: bo
         out["conf.low"] = ci["lower"].to_numpy()
         out["conf.high"] = ci["upper"].to_numpy()
     if exponentiate:
-        for c in ("estimate", "conf.low", "conf.high"):
-            if c in out:
-                out[c] = np.exp(out[c])
-        out["std.error"] = out["std.error"] * out["estimate"]
+        _exponentiate(out)
     return out
 
 
-def _glance_fixed_model(model: Any) -> pd.DataFrame:
+def _glance_fixed_model(model: FittedModel) -> pd.DataFrame:
     """broom's `glance.lm` / `glance.glm`."""
     if hasattr(model, "family"):
         row = {"null.deviance": model.null_deviance, "df.null": model.df_null,
@@ -255,7 +252,7 @@ def _glance_fixed_model(model: Any) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
-def glance(model: Any) -> pd.DataFrame:
+def glance(model: FittedModel) -> pd.DataFrame:
     """broom.mixed's `glance`: `nobs, sigma, logLik, AIC, BIC`, then `REMLcrit` (REML fits)
     or `deviance` (ML LMMs: −2 logLik; GLMMs: the sum of deviance residuals), `df.residual`.
     For `lm` / `glm` fits, broom's `glance.lm` / `glance.glm` columns."""

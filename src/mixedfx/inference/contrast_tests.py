@@ -22,8 +22,8 @@ from mixedfx.inference.satterthwaite import fstat_ddf, satterthwaite_state
 from mixedfx.lazy import lazy_module
 from mixedfx.validate import short_repr
 
-if TYPE_CHECKING:
-    from mixedfx.results.lmm_model import LinearMixedModel
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 # stdtr / fdtrc are what scipy.stats' t.sf / f.sf evaluate, without importing scipy.stats
 special = lazy_module("scipy.special")  # ~50 ms at import (scipy.stats ~0.4 s); only here
@@ -44,7 +44,7 @@ def ddf_method(ddf: str) -> str:
     return DDF_METHODS[key]
 
 
-def contest1d(model: LinearMixedModel, contrast: np.ndarray, ddf: str = "Satterthwaite"
+def contest1d(model: LinearMixedFit, contrast: np.ndarray, ddf: str = "Satterthwaite"
               ) -> dict[str, float]:
     """Estimate, SE, df, t and p of the contrast lᵀβ (H₀: lᵀβ = 0).
 
@@ -70,7 +70,7 @@ def contest1d(model: LinearMixedModel, contrast: np.ndarray, ddf: str = "Sattert
             "Pr(>|t|)": float(2.0 * special.stdtr(df, -abs(t)))}
 
 
-def coefficient_table(model: LinearMixedModel, ddf: str = "Satterthwaite") -> pd.DataFrame:
+def coefficient_table(model: LinearMixedFit, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """lmerTest's `get_coefmat`: one t test per coefficient."""
     p = len(model.beta)
     rows = [contest1d(model, np.eye(p)[i], ddf) for i in range(p)]
@@ -86,7 +86,7 @@ def _ftable(F: float, ndf: float, ddf: float, sigma: float, scale: float = 1.0
             "Pr(>F)": float(special.fdtrc(ndf, ddf, Fv))}
 
 
-def contest_md(model: LinearMixedModel, L: np.ndarray, ddf: str = "Satterthwaite",
+def contest_md(model: LinearMixedFit, L: np.ndarray, ddf: str = "Satterthwaite",
                eps: float = float(np.sqrt(np.finfo(float).eps))) -> dict[str, float]:
     """F test of H₀: Lβ = 0 (lmerTest's `contestMD`), one row of an anova table."""
     L = np.atleast_2d(np.asarray(L, dtype=float))

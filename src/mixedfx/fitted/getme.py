@@ -8,14 +8,19 @@ lower template Tₜ repeated per level (Λᵀ = `Lambdat`); u the spherical mode
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import scipy.linalg as la
 import scipy.sparse as sp
 
 from mixedfx.errors import ArgumentError
+from mixedfx.fitted.varcorr import unique_group_names
 from mixedfx.frame.terms import RandomEffectsTerm
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedModel
 
 
 def z_matrix(terms: list[RandomEffectsTerm], n: int) -> sp.csc_matrix:
@@ -58,8 +63,6 @@ def flist(terms: list[RandomEffectsTerm]) -> dict[str, pd.Categorical]:
 
 def cnms(terms: list[RandomEffectsTerm]) -> dict[str, list[str]]:
     """Term column names per term (repeated group names made unique as lme4 prints them)."""
-    from mixedfx.results.varcorr import unique_group_names
-
     return {g: list(t.term_names)
             for g, t in zip(unique_group_names(terms), terms, strict=True)}
 
@@ -70,8 +73,6 @@ def re_pca(terms: list[RandomEffectsTerm], templates: list[np.ndarray],
     covariance factor (the block diagonal of the terms' templates Tₜ for that factor) as
     standard deviations of the principal components (in units of σ), with the proportion of
     variance sᵢ²/Σs² and its cumulative sum (rounded to 5 decimals, as `summary.prcomp`)."""
-    import scipy.linalg as la
-
     out: dict[str, pd.DataFrame] = {}
     for g in dict.fromkeys(group_names):
         blocks = [T for T, name in zip(templates, group_names, strict=True) if name == g]
@@ -88,22 +89,22 @@ GETME_NAMES = ("X", "Z", "Zt", "Lambda", "Lambdat", "u", "b", "theta", "beta", "
                "cnms", "sigma", "n", "p", "q", "Tlist", "lower")
 
 
-def getme(model: Any, name: str) -> Any:
+def getme(model: MixedModel, name: str) -> Any:
     """lme4's `getME(m, name)` for the names in `GETME_NAMES`."""
-    fr = model._frame
+    fr = model.frame
     if name == "X":
         return pd.DataFrame(fr.X, columns=fr.fixef_names)
     if name in ("Z", "Zt"):
         Z = z_matrix(fr.terms, fr.n)
         return Z if name == "Z" else Z.T.tocsc()
     if name in ("Lambda", "Lambdat"):
-        L = lambda_matrix(fr.terms, model._templates())
+        L = lambda_matrix(fr.terms, model.templates)
         return L if name == "Lambda" else L.T.tocsc()
     if name == "b":
-        return stacked(model._random_effects())
+        return stacked(model.random_effects)
     if name == "u":
         out = []
-        for b, T in zip(model._random_effects(), model._templates(), strict=True):
+        for b, T in zip(model.random_effects, model.templates, strict=True):
             # b = u Tᵀ per level; T may be singular, so least squares as lme4's u is defined
             out.append(np.linalg.lstsq(T, b.T, rcond=None)[0].T)
         return stacked(out)
@@ -124,9 +125,7 @@ def getme(model: Any, name: str) -> Any:
     if name == "q":
         return sum(t.q for t in fr.terms)
     if name == "Tlist":
-        from mixedfx.results.varcorr import unique_group_names
-
-        return dict(zip(unique_group_names(fr.terms), model._templates(), strict=True))
+        return dict(zip(unique_group_names(fr.terms), model.templates, strict=True))
     if name == "lower":
         return model.lower
     raise ArgumentError(f"unknown getME name {name!r}; available: {', '.join(GETME_NAMES)}")

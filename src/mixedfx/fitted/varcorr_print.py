@@ -8,14 +8,14 @@ model has a scale; printed left-aligned as R prints a character matrix.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import numpy as np
 
-from mixedfx.errors import ArgumentError
+from mixedfx.fitted.varcorr import TermCovariance
 from mixedfx.results.rformat import format_real, print_matrix, r_round
-from mixedfx.results.varcorr import TermCovariance
-from mixedfx.validate import check_positive_int
+from mixedfx.validate import check_choices, check_positive_int
 
 COMPONENTS = ("Variance", "Std.Dev.")
 
@@ -25,13 +25,7 @@ class VarCorrTable:
 
     def __init__(self, covs: list[TermCovariance], sigma: float | None,
                  comp: Sequence[str] = ("Std.Dev.",), digits: int = 5) -> None:
-        if not isinstance(comp, (str, list, tuple)):
-            raise ArgumentError(f"comp must be one or more of {', '.join(COMPONENTS)}, got "
-                                f"{type(comp).__name__}")
-        comp = [comp] if isinstance(comp, str) else list(comp)
-        bad = [c for c in comp if c not in COMPONENTS]
-        if bad or not comp:
-            raise ArgumentError(f"comp must name 'Variance' and/or 'Std.Dev.', got {comp!r}")
+        comp = check_choices(comp, "comp", COMPONENTS, "comp component(s)")
         digits = check_positive_int(digits, "digits")
         self.covs, self.sigma, self.comp, self.digits = covs, sigma, comp, digits
 
@@ -74,6 +68,4 @@ class VarCorrTable:
 
 def html_pre(text: str) -> str:
     """Text in a <pre> block for notebooks."""
-    import html
-
     return f"<pre>{html.escape(text)}</pre>"
