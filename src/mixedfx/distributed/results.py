@@ -15,12 +15,12 @@ import pandas as pd
 from mixedfx.distributed import glm_replicates, is_distributed_data, replicates
 from mixedfx.distributed.frame import as_dask_frame
 from mixedfx.errors import ArgumentError, DataError, UnsupportedError
+from mixedfx.fitted.predict import fixed_matrix, prepare_newdata, term_contribution
 from mixedfx.glmm.response import encode_response
 from mixedfx.inference.bootstrap import bootstrap
 from mixedfx.lmm.fit import fit_lmm_crossproducts
 from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 from mixedfx.results.lmm_model import LinearMixedModel
-from mixedfx.fitted.predict import fixed_matrix, prepare_newdata, term_contribution
 from mixedfx.validate import check_bool, check_positive_int
 
 
