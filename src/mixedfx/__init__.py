@@ -31,8 +31,7 @@ from mixedfx.residual import (
 from mixedfx.results.persist import load_model as load
 from mixedfx.tidy import aic_table, compare_models, display
 from mixedfx.validate import refuse_unknown_arguments_of
-
-__version__ = "0.1.0"
+from mixedfx.version import __version__
 
 __all__ = [
     "Control",

@@ -31,7 +31,7 @@ from mixedfx.frame.model_frame import MissingDataWarning, as_pandas
 from mixedfx.frame.rank import orthonormal_basis
 from mixedfx.inference.contrasts import term_columns
 from mixedfx.inference.fixed_anova import AnovaTable, make_table
-from mixedfx.results.rformat import print_anova
+from mixedfx.rformat import print_anova
 
 ERROR_TERM = re.compile(r"(\+\s*)?\bError\s*\(")
 ZERO_COLUMN = 1e-5            # aov: colSums(xi^2) > 1e-5

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.frame.rows import used_rows
-from mixedfx.results.rformat import format_pval, format_real, print_coefmat, zapsmall
+from mixedfx.rformat import format_pval, format_real, print_coefmat, zapsmall
 
 if TYPE_CHECKING:
     from mixedfx.baseline.glm import GeneralizedLinearModel

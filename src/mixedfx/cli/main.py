@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mixedfx import __version__, datasets
+from mixedfx import datasets
 from mixedfx.cli.data import CliError, load_data
 from mixedfx.errors import FormulaError, MixedfxError
+from mixedfx.version import __version__
 
 
 class _Parser(argparse.ArgumentParser):

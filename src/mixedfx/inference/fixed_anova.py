@@ -21,7 +21,7 @@ from mixedfx.inference.contrasts import (
     type1_contrasts,
     type3_contrasts,
 )
-from mixedfx.results.rformat import print_anova
+from mixedfx.rformat import print_anova
 
 if TYPE_CHECKING:
     from mixedfx.results.lmm_model import LinearMixedModel

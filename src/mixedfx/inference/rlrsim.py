@@ -29,7 +29,7 @@ import numpy as np
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.inference.design import z_matrix
-from mixedfx.results.rformat import format_pval, format_real
+from mixedfx.rformat import format_pval, format_real
 from mixedfx.validate import check_seed
 
 if TYPE_CHECKING:

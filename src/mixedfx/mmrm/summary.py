@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mixedfx.mmrm.structures import DESCRIPTIONS
-from mixedfx.results.rformat import format_real, print_coefmat, print_matrix, print_named_vector
+from mixedfx.rformat import format_real, print_coefmat, print_matrix, print_named_vector
 
 if TYPE_CHECKING:
     from mixedfx.mmrm.model import MmrmModel

@@ -9,14 +9,6 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.frame.rows import used_rows
-from mixedfx.results.rformat import (
-    convergence_footer,
-    format_real,
-    method_title,
-    print_coefmat,
-    print_named_vector,
-    r_round,
-)
 from mixedfx.results.summary import (
     COR_MAX,
     DIGITS,
@@ -24,6 +16,14 @@ from mixedfx.results.summary import (
     groups_line,
     random_effects_table,
     scaled_residuals,
+)
+from mixedfx.rformat import (
+    convergence_footer,
+    format_real,
+    method_title,
+    print_coefmat,
+    print_named_vector,
+    r_round,
 )
 
 if TYPE_CHECKING:

@@ -180,7 +180,7 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     def summary(self, ddf: str | None = None) -> str:
         """nlme's `summary.gls` printout; with `ddf` ("Satterthwaite", "Residual") the
         coefficient table is `coef_table(ddf)` (Estimate, Std. Error, df, t value, Pr(>|t|))."""
-        from mixedfx.results.rformat import format_real, print_coefmat, print_named_vector
+        from mixedfx.rformat import format_real, print_coefmat, print_named_vector
 
         method = "REML" if self.REML else "maximum likelihood"
         out = [f"Generalized least squares fit by {method}", f"  Model: {self.formula} "]

@@ -125,7 +125,7 @@ class ResidualStructureAccess(RefusesUnknownArguments):
 
 
 def _named_values(params: pd.Series, digits: int = 7) -> str:
-    from mixedfx.results.rformat import format_real, print_named_vector
+    from mixedfx.rformat import format_real, print_named_vector
 
     cells = [c.strip() for c in format_real(params.to_numpy(dtype=float), digits)]
     return print_named_vector([str(i) for i in params.index], cells)

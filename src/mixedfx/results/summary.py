@@ -10,7 +10,8 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.frame.rows import used_rows
-from mixedfx.results.rformat import (
+from mixedfx.results.varcorr import TermCovariance
+from mixedfx.rformat import (
     abbreviate,
     convergence_footer,
     format_real,
@@ -21,7 +22,6 @@ from mixedfx.results.rformat import (
     r_round,
     zapsmall,
 )
-from mixedfx.results.varcorr import TermCovariance
 
 if TYPE_CHECKING:
     from mixedfx.results.lmm_model import LinearMixedModel

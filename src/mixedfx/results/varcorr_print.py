@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from mixedfx.errors import ArgumentError
-from mixedfx.results.rformat import format_real, print_matrix, r_round
 from mixedfx.results.varcorr import TermCovariance
+from mixedfx.rformat import format_real, print_matrix, r_round
 from mixedfx.validate import check_positive_int
 
 COMPONENTS = ("Variance", "Std.Dev.")

@@ -20,7 +20,7 @@ import numpy as np
 
 from mixedfx.errors import ArgumentError
 from mixedfx.formula.call_text import call_text_lines
-from mixedfx.results.rformat import print_matrix, print_named_vector
+from mixedfx.rformat import print_matrix, print_named_vector
 
 
 def fround(x: Any, digits: int) -> list[str]:
