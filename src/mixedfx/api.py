@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from mixedfx.baseline.base import data_name as baseline_data_name
-from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError
-from mixedfx.families import Family, family_from
-from mixedfx.fitters import register
+from mixedfx.distributed import is_distributed_data
+from mixedfx.distributed.glmer import dask_glmer
+from mixedfx.distributed.lmer import dask_lmer
+from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError, PirlsError
+from mixedfx.families import Family, family_from, negative_binomial
 from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
-from mixedfx.lmm.fit import fit_lmm
+from mixedfx.glmm.dispersion import check_dispersion, fit_glmm_ml_dispersion
+from mixedfx.glmm.fit import fit_glmm
+from mixedfx.glmm.negbin import optimize_log_theta, theta_ml
+from mixedfx.glmm.response import encode_response
+from mixedfx.gls_engine.fit import fit_gls
+from mixedfx.lmm.dense_block import dense_block_size
+from mixedfx.lmm.fit import fit_lmm, lower_bounds
 from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.mmrm import mmrm
 from mixedfx.optimize import Control
@@ -20,19 +30,19 @@ from mixedfx.optimize.threads import blas_threads_for
 from mixedfx.residual import CorStruct, ResidualStructure, VarFunc, bind_structures
 from mixedfx.residual.structure import check_structure_types
 from mixedfx.residual.variance import check_no_empty_strata
+from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
+from mixedfx.results.gls_model import GlsModel
 from mixedfx.results.lmm_model import LinearMixedModel
 from mixedfx.validate import (
     check_bool,
     check_choice,
     check_nagq,
     check_number,
+    check_vector,
     refuse_unknown_arguments,
 )
 
-
-def dense_block_size(frame: ModelFrame) -> int:
-    """Rows of the dense trailing block: all random effects but the largest term's, X and y."""
-    return sum(t.q for t in frame.terms[1:]) + frame.X.shape[1] + 1
+__all__ = ["glmer", "glmer_nb", "gls", "lmer", "mmrm", "structured_frame"]
 
 
 @refuse_unknown_arguments
@@ -69,12 +79,11 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     if _distributed(data, client, progress):
         if correlation is not None or isinstance(weights, VarFunc):
             raise ArgumentError("nlme residual structures are not available for Dask data")
-        from mixedfx.distributed.lmer import dask_lmer
-
         fitted = dask_lmer(formula, data, client=client, REML=reml, weights=weights,
                            offset=offset, na_action=na_action, control=control, start=start,
                            progress=progress)
         fitted.data_name = name or fitted.data_name
+        fitted.fitted_by = lmer
         return fitted
     ctrl = Control.from_user(control)
     var_func = weights if isinstance(weights, VarFunc) else None
@@ -83,19 +92,14 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
                                            na_action)
         with blas_threads_for(dense_block_size(frame)):
             fit = fit_structured_lmm(frame, bool(REML), ctrl, residual, start=start)
-        return LinearMixedModel(frame, fit, ctrl, data_name=name)
+        return LinearMixedModel(frame, fit, ctrl, data_name=name, fitted_by=lmer)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action)
     if start is not None:
-        from mixedfx.lmm.fit import lower_bounds
-        from mixedfx.validate import check_vector
-
         start = check_vector(start, "start (theta)", len(lower_bounds(frame)))
     with blas_threads_for(dense_block_size(frame)):
         fit = fit_lmm(frame, reml, ctrl, start=start)
-    model = LinearMixedModel(frame, fit, ctrl, data_name=name)
-    model._data = data                  # for update(); R re-evaluates the call's data
-    return model
+    return LinearMixedModel(frame, fit, ctrl, data_name=name, fitted_by=lmer, data=data)
 
 
 def _data_name(data: Any, data_name: Any) -> str | None:
@@ -106,8 +110,6 @@ def _data_name(data: Any, data_name: Any) -> str | None:
 def _distributed(data: Any, client: Any, progress: Any = False) -> bool:
     """Whether the fit runs on Dask (Dask data); `client=` or `progress=True` without Dask
     data is refused."""
-    from mixedfx.distributed import is_distributed_data
-
     if not isinstance(progress, bool):
         raise ArgumentTypeError(f"progress must be True or False, got {type(progress).__name__}")
     if is_distributed_data(data):
@@ -161,9 +163,6 @@ def gls(formula: str, data: Any, weights: VarFunc | None = None,
     `weights` a variance function (`var_ident`, `var_power`, `var_exp`), `correlation` a
     correlation structure whose form names its groups (`cor_symm("~ visit | Subject")`; without
     `| g` the whole data set is one group, as in nlme)."""
-    from mixedfx.gls_engine.fit import fit_gls
-    from mixedfx.results.gls_model import GlsModel
-
     if not isinstance(REML, bool):
         raise ArgumentTypeError(f"REML must be True or False, got {REML!r}")
     if weights is not None and not isinstance(weights, VarFunc):
@@ -177,7 +176,7 @@ def gls(formula: str, data: Any, weights: VarFunc | None = None,
                             "weights= / correlation= for a mixed model")
     with blas_threads_for(frame.X.shape[1] + 1):
         fit = fit_gls(frame, REML, ctrl, residual)
-    return GlsModel(frame, fit, ctrl, data_name=_data_name(data, data_name))
+    return GlsModel(frame, fit, ctrl, data_name=_data_name(data, data_name), fitted_by=gls)
 
 
 @refuse_unknown_arguments
@@ -210,10 +209,6 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     (lme4's `start = list(theta =, fixef =)`, nAGQ >= 1) starts the joint (θ, β) stage there
     with a smaller trust region and skips the θ-only stage, e.g. from a nearby fit.
     """
-    from mixedfx.glmm.fit import fit_glmm
-    from mixedfx.glmm.response import encode_response
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
-
     if isinstance(weights, VarFunc):
         raise ArgumentTypeError("glmer weights must be prior weights (a column name or an array); "
                                 "nlme variance functions (var_ident, ...) are for lmer and gls")
@@ -235,8 +230,6 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
             raise ArgumentError("glmer start 'fixef' needs 'theta' too and nAGQ >= 1 (with "
                                 "nAGQ=0 the fixed effects are estimated inside PIRLS)")
     if _distributed(data, client, progress):
-        from mixedfx.distributed.glmer import dask_glmer
-
         if start and "fixef" in start:
             raise ArgumentError("glmer start 'fixef' is not available for Dask data; give "
                                 "start={'theta': [...]}")
@@ -245,19 +238,15 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
                             weights=weights, offset=offset, na_action=na_action,
                             control=control, start=start, progress=progress)
         fitted.data_name = _data_name(data, data_name) or fitted.data_name
+        fitted.fitted_by = glmer
         return fitted
     ctrl = Control.from_user(control)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, glm=True)
-    from mixedfx.glmm.dispersion import check_dispersion, fit_glmm_ml_dispersion
-
     method = check_dispersion(dispersion, fam, int(nAGQ))
     resp = encode_response(frame.y, fam, frame.weights,
                            frame.formula.response or "response")
     if start and "theta" in start:
-        from mixedfx.lmm.fit import lower_bounds
-        from mixedfx.validate import check_vector
-
         start = {"theta": check_vector(start["theta"], "start['theta']",
                                        len(lower_bounds(frame))),
                  **({"fixef": check_vector(start["fixef"], "start['fixef']",
@@ -267,10 +256,9 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
             fit = fit_glmm_ml_dispersion(frame, fam, resp, ctrl, start=start)
         else:
             fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
-    model = GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl,
-                                        data_name=_data_name(data, data_name))
-    model._data = data                  # for update(); R re-evaluates the call's data
-    return model
+    return GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl,
+                                       data_name=_data_name(data, data_name),
+                                       fitted_by=glmer, data=data)
 
 
 @refuse_unknown_arguments
@@ -283,16 +271,9 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     −2 log-likelihood over log θ ∈ log θ₀ ± 3 (Brent, tolerance `tol`), refitting at each θ.
     The result's family is `negative_binomial(θ̂)`; `model.nb_theta` holds θ̂.
     """
-    import math
-
-    from mixedfx.families import negative_binomial
-
     check_number(tol, "tol", 0.0)
     if not isinstance(link, str):
         raise ArgumentTypeError(f"link must be a link name such as 'log', got {link!r}")
-    from mixedfx.errors import PirlsError
-    from mixedfx.glmm.negbin import optimize_log_theta, theta_ml
-
     if _distributed(data, None):
         raise ArgumentError("glmer_nb is not available for Dask data (its θ search needs the "
                             "rows); use glmer with family=negative_binomial(theta)")
@@ -311,12 +292,10 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     theta0 = theta_ml(poisson_fit._resp.y, poisson_fit._state.mu, prior, eps=2 * tol,
                       report=report)
     fits: dict[float, Any] = {}
-    from dataclasses import replace as _replace
-
     # the search's refits skip the finite-difference derivatives (about a fifth of a fit);
     # the fit at θ̂ is redone with the user's control, which computes them
     user_ctrl = Control.from_user(control)
-    search_ctrl = _replace(user_ctrl, calc_derivs=False)
+    search_ctrl = replace(user_ctrl, calc_derivs=False)
 
     def deviance_at(t: float) -> float:
         # warm start from the nearest θ fitted so far
@@ -361,9 +340,3 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
         f.optimizer_info["evaluations"] for f in fits.values() if f is not poisson_fit)}
     return out
 
-
-register("lmer", lmer)
-register("glmer", glmer)
-register("gls", gls)
-register("structured_frame", structured_frame)   # mixedfx.load rebuilds nlme structures
-register("mmrm", mmrm)

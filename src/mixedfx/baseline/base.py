@@ -15,9 +15,9 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.fitted.saving import Saveable
 from mixedfx.formula.dot import expand_dot
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
-from mixedfx.results.persist import Saveable
 from mixedfx.validate import RefusesUnknownArguments, check_level
 
 

@@ -89,6 +89,8 @@ def irls(X: np.ndarray, resp: GlmResponse, family: Family, offset: np.ndarray,
 class GeneralizedLinearModel(FixedEffectsModel):
     """A generalized linear model fitted by IRLS (R's `glm`)."""
 
+    saved_kind = "glm"
+
     def __init__(self, frame: ModelFrame, family: Family, resp: GlmResponse,
                  name: str | None, call: str) -> None:
         self._frame = frame

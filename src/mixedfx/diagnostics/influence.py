@@ -121,10 +121,7 @@ def _extra_offset(model: Any) -> np.ndarray | None:
 
 
 def _refit(model: Any, keep: np.ndarray, maxfun: int) -> Any:
-    from mixedfx.fitters import fitter, residual_structure_kwargs
-
-    glmer, lmer = fitter("glmer"), fitter("lmer")
-
+    """The model refitted (through its own `update`) to the rows `keep`."""
     fr = model.frame
     data = fr.frame.loc[keep].reset_index(drop=True)
     w = None if fr.weights is None else np.asarray(fr.weights)[keep]
@@ -132,17 +129,14 @@ def _refit(model: Any, keep: np.ndarray, maxfun: int) -> Any:
     off = None if off is None else off[keep]
     ctrl = replace(model._control, maxeval=maxfun)
     if hasattr(model, "family"):
-        return glmer(model.formula, data, family=model.family, nAGQ=model.nAGQ, weights=w,
-                     offset=off, control=ctrl, start={"theta": model.theta})
-    structures = residual_structure_kwargs(model)
-    if structures:
+        return model.update(data=data, weights=w, offset=off, control=ctrl,
+                            start={"theta": model.theta})
+    if model.structure_arguments():
         if w is not None:
             raise ArgumentError("influence() of a model with both prior weights and an nlme "
                                 "variance function is not available")
-        return lmer(model.formula, data, REML=model.REML, offset=off, control=ctrl,
-                    **structures)
-    return lmer(model.formula, data, REML=model.REML, weights=w, offset=off, control=ctrl,
-                start=model.theta)
+        return model.update(data=data, offset=off, control=ctrl)
+    return model.update(data=data, weights=w, offset=off, control=ctrl, start=model.theta)
 
 
 def influence(model: Any, groups: Any = None, maxfun: int = 1000) -> Influence:

@@ -15,16 +15,18 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError
+from mixedfx.fitted.saving import Saveable
 from mixedfx.mmrm.design import MmrmDesign
 from mixedfx.mmrm.fit import MmrmFit
 from mixedfx.mmrm.inference import MmrmInference
 from mixedfx.mmrm.structures import spatial_sigma
-from mixedfx.results.persist import Saveable
 from mixedfx.validate import check_level
 
 
 class MmrmModel(Saveable):
     """A fitted mixed model for repeated measures (see `mixedfx.mmrm.api.mmrm`)."""
+
+    saved_kind = "mmrm"
 
     def __init__(self, formula: str, design: MmrmDesign, fit: MmrmFit, method: str,
                  vcov: str, data_name: str | None = None) -> None:

@@ -7,6 +7,7 @@ RSS/n (ML); t tests with n − p degrees of freedom, as nlme's `summary.gls`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,21 +16,31 @@ from scipy import stats
 from scipy.linalg import solve_triangular
 
 from mixedfx.errors import ArgumentError
+from mixedfx.fitted.saving import Saveable
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.gls_engine.fit import GlsFit, fit_gls
 from mixedfx.optimize import Control
+from mixedfx.results.call import r_call
 from mixedfx.results.gls_ddf import GlsDdfMethods
-from mixedfx.results.persist import Saveable
+from mixedfx.results.html import model_html
+from mixedfx.results.predict import fixed_matrix, prepare_newdata
 from mixedfx.results.residual_structures import ResidualStructureAccess, structure_lines
+from mixedfx.rformat import format_real, print_coefmat, print_named_vector
+from mixedfx.validate import check_level
 
 
 class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     """A model fitted by generalized least squares (nlme's `gls` object)."""
 
+    saved_kind = "gls"
+
     def __init__(self, frame: ModelFrame, fit: GlsFit, control: Control,
-                 data_name: str | None = None) -> None:
+                 data_name: str | None = None,
+                 fitted_by: Callable[..., Any] | None = None) -> None:
         self._frame, self._fit, self._control = frame, fit, control
         self.data_name = data_name
+        self.fitted_by = fitted_by
+        """The function that fitted the model (`mixedfx.gls`)."""
 
     # ----- identification ---------------------------------------------------------------
     @property
@@ -40,8 +51,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     def call(self) -> str:
         """The call as nlme prints `m$call`: `gls(model = ..., data = ..., method = "ML")`
         (see `mixedfx.results.call`)."""
-        from mixedfx.results.call import r_call
-
         return r_call("gls", self.formula, self.data_name, reml=self.REML)
 
     @property
@@ -144,8 +153,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
         """Xβ̂ (plus offsets) for the fitted rows or new data."""
         if newdata is None:
             return self.fitted()
-        from mixedfx.results.predict import fixed_matrix, prepare_newdata
-
         new = prepare_newdata(self._frame, newdata)
         return self._frame.prediction(newdata, fixed_matrix(self._frame, new) @ self.beta
                                       + self._frame.new_offset(new.raw))
@@ -155,7 +162,8 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
             return self
         fit = fit_gls(self._frame, False, self._control, self._fit.residual,
                       start=self._fit.psi)
-        return GlsModel(self._frame, fit, self._control, self.data_name)
+        return GlsModel(self._frame, fit, self._control, self.data_name,
+                        fitted_by=self.fitted_by)
 
     # ----- tables -------------------------------------------------------------------------
     @property
@@ -169,8 +177,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
 
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """t intervals of the coefficients (nlme's `intervals(m, which = "coef")`)."""
-        from mixedfx.validate import check_level
-
         level = check_level(level)
         q = stats.t.ppf(0.5 + level / 2, self.df_residual)
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
@@ -180,8 +186,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     def summary(self, ddf: str | None = None) -> str:
         """nlme's `summary.gls` printout; with `ddf` ("Satterthwaite", "Residual") the
         coefficient table is `coef_table(ddf)` (Estimate, Std. Error, df, t value, Pr(>|t|))."""
-        from mixedfx.rformat import format_real, print_coefmat, print_named_vector
-
         method = "REML" if self.REML else "maximum likelihood"
         out = [f"Generalized least squares fit by {method}", f"  Model: {self.formula} "]
         if self.data_name:
@@ -217,8 +221,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     def _repr_html_(self) -> str:
         """Notebook display: the fit statistics, structure parameters and nlme's t table as
         HTML (`mixedfx.results.html`)."""
-        from mixedfx.results.html import model_html
-
         method = "REML" if self.REML else "maximum likelihood"
         return model_html(self, f"Generalized least squares fit by {method}",
                           self.coefficients)

@@ -8,31 +8,47 @@ variance components σ² TTᵀ, the likelihood, fitted values, predictions and s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mixedfx.diagnostics.prediction import predict_se
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.inference.anova import drop1, ranova
+from mixedfx.inference.contest import ddf_method
+from mixedfx.inference.fixed_anova import anova_table
+from mixedfx.inference.tmb_vcov import variance_parameter_correction
 from mixedfx.lmm.fit import LmmFit, fit_lmm
+from mixedfx.lmm.refit import ResponseRefitter
 from mixedfx.lmm.solution import conditional_variances
+from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.optimize import Control
 from mixedfx.results.base import MixedModelBase
+from mixedfx.results.call import r_call
 from mixedfx.results.residual_structures import ResidualStructureAccess
-from mixedfx.validate import check_seed
+from mixedfx.results.summary import LmmSummary
+from mixedfx.validate import check_bool, check_design_size, check_positive_int, check_seed
 
 
 class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
     """A linear mixed model fitted by REML or ML (lme4's `lmerMod`)."""
 
+    saved_kind = "lmer"
+
     def __init__(self, frame: ModelFrame, fit: LmmFit, control: Control,
-                 data_name: str | None = None) -> None:
+                 data_name: str | None = None,
+                 fitted_by: Callable[..., Any] | None = None, data: Any = None) -> None:
         self._frame = frame
         self._fit = fit
         self._control = control
         self.data_name = data_name
+        self.fitted_by = fitted_by
+        self._data = data               # for update(); R re-evaluates the call's data
 
     # ----- identification -------------------------------------------------------------
     @property
@@ -80,8 +96,6 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         V = self.sigma**2 * (Ri.T @ Ri)
         if any(t.covariance.structured for t in self._frame.terms):
             # glmmTMB's vcov: plus the variance parameters' uncertainty (inference.tmb_vcov)
-            from mixedfx.inference.tmb_vcov import variance_parameter_correction
-
             V = V + variance_parameter_correction(self)
         names = self._frame.fixef_names
         return pd.DataFrame(V, index=names, columns=names)
@@ -174,8 +188,6 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         if type not in ("link", "response"):
             raise ArgumentError("type must be 'link' or 'response'")
         if se_fit or interval != "none":
-            from mixedfx.diagnostics.prediction import predict_se
-
             return predict_se(self, newdata, re_form, allow_new_levels, type, level,
                               "confidence" if interval == "none" else interval)
         return self._frame.prediction(newdata,
@@ -188,8 +200,6 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
 
         y* = Xβ + Z Λ u* + ε*, u* ~ N(0, σ²I) (or the fitted u when `use_u`), ε* ~ N(0, σ²/w).
         """
-        from mixedfx.validate import check_bool, check_design_size, check_positive_int
-
         nsim = check_positive_int(nsim, "nsim")
         check_design_size(self.nobs, nsim, f"simulate(nsim={nsim})'s result",
                           "simulate in smaller batches of nsim")
@@ -230,8 +240,6 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
     @cached_property
     def _refitter(self) -> Any:
         """The `lmm.refit.ResponseRefitter` of this model's frame (built on first refit)."""
-        from mixedfx.lmm.refit import ResponseRefitter
-
         return ResponseRefitter(self._frame)
 
     def refit_ml(self) -> LinearMixedModel:
@@ -244,44 +252,34 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         """The engine fit of `frame`, started at these estimates."""
         if self._fit.residual is None:
             return fit_lmm(frame, reml, self._control, start=self._fit.theta)
-        from mixedfx.lmm.structured import fit_structured_lmm
-
         start = np.concatenate([self._fit.theta, self._fit.psi])
         return fit_structured_lmm(frame, reml, self._control, self._fit.residual,
                                   start=start)
 
     def _new(self, frame: ModelFrame, fit: LmmFit) -> LinearMixedModel:
-        return type(self)(frame, fit, self._control, self.data_name)
+        return type(self)(frame, fit, self._control, self.data_name,
+                          fitted_by=self.fitted_by)
 
     # ----- inference ------------------------------------------------------------------
     def summary(self, ddf: str | None = "Satterthwaite", correlation: bool = True) -> Any:
         """lme4's summary with lmerTest's t tests: `ddf="Satterthwaite"` (default) or
         `"Kenward-Roger"` add `df` and `Pr(>|t|)` columns; `"none"` gives lme4's Wald t.
         `correlation=False` leaves out the correlation of the fixed effects."""
-        from mixedfx.inference.contest import ddf_method
-        from mixedfx.results.summary import LmmSummary
-
         plain = ddf is None or (isinstance(ddf, str) and ddf.lower() in ("none", "lme4"))
         return LmmSummary(self, ddf=None if plain else ddf_method(ddf), correlation=correlation)
 
     def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """F tests of the fixed-effects terms (lmerTest's `anova(m)`): columns `Sum Sq`,
         `Mean Sq`, `NumDF`, `DenDF`, `F value`, `Pr(>F)`; type 3 (default) or 1."""
-        from mixedfx.inference.fixed_anova import anova_table
-
         return anova_table(self, type=type, ddf=ddf)
 
     def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
         """Likelihood-ratio tests of the random-effects terms (lmerTest's `ranova`)."""
-        from mixedfx.inference.anova import ranova
-
         return ranova(self, reduce_terms=reduce_terms)
 
     def drop1(self, test: str = "F", ddf: str = "Satterthwaite") -> pd.DataFrame:
         """Single-term deletions of the marginal fixed-effects terms: F tests (lmerTest's
         `drop1`) or likelihood-ratio tests (`test="Chisq"`, lme4's `drop1`)."""
-        from mixedfx.inference.anova import drop1
-
         return drop1(self, test=test, ddf=ddf)
 
     def _record(self) -> dict[str, Any]:
@@ -291,8 +289,6 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
     def call(self) -> str:
         """The call as R prints `m@call`: `lmer(formula = ..., data = ..., REML = FALSE)`
         (see `mixedfx.results.call`)."""
-        from mixedfx.results.call import r_call
-
         return r_call("lmer", self.formula, self.data_name, reml=self.REML)
 
     def __repr__(self) -> str:
@@ -307,6 +303,4 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
 
 
 def _with_response(frame: ModelFrame, y: np.ndarray) -> ModelFrame:
-    from dataclasses import replace
-
     return replace(frame, y=y)

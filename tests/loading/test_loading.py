@@ -1,5 +1,6 @@
-"""Save / load (mixedfx.results.persist) and pickle / deepcopy round trips of every model kind:
-lmer with and without nlme residual structures and glmmTMB-style covariance terms, gls,
+"""Save (`fitted.saving`) / load (`mixedfx.loading`) and pickle / deepcopy round trips of
+every model kind: lmer with and without nlme residual structures and glmmTMB-style
+covariance terms, gls,
 glmer (families, links, nAGQ 0 / 1 / 5, Gamma with the ML dispersion and with lme4's),
 glmer_nb, lm and glm. The loaded (unpickled, copied) model reports identical numbers: fixef,
 vcov, θ, ranef with conditional variances, varcorr, residual-structure parameters, σ,
@@ -19,7 +20,7 @@ import pytest
 
 import mixedfx as mfx
 from mixedfx.errors import DataError
-from mixedfx.results.persist import FORMAT_VERSION
+from mixedfx.fitted.saving import FORMAT_VERSION
 
 
 def _quiet(fn, *args, **kw):
@@ -264,7 +265,7 @@ def test_dask_fit_refuses_to_save_with_the_reason(tmp_path: Path) -> None:
 
 
 def test_save_refuses_other_objects(tmp_path: Path) -> None:
-    from mixedfx.results.persist import save_model
+    from mixedfx.fitted.saving import save_model
 
     with pytest.raises(DataError, match="cannot save a dict"):
         save_model({}, tmp_path / "x.npz")

@@ -1,0 +1,1 @@
+"""The fitted-model contract: what features read from a fit, and how a fit is saved."""
