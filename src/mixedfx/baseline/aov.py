@@ -31,6 +31,7 @@ from mixedfx.frame.model_frame import MissingDataWarning, as_pandas
 from mixedfx.frame.rank import orthonormal_basis
 from mixedfx.inference.contrasts import term_columns
 from mixedfx.inference.fixed_anova import AnovaTable, make_table
+from mixedfx.results.varcorr_print import html_pre
 from mixedfx.rformat import print_anova
 
 ERROR_TERM = re.compile(r"(\+\s*)?\bError\s*\(")
@@ -51,8 +52,6 @@ class AovStrata(dict):
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
-
         return html_pre(str(self))
 
 

@@ -18,6 +18,10 @@ from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.fitted.saving import Saveable
 from mixedfx.formula.dot import expand_dot
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
+from mixedfx.results.predict import fixed_matrix, prepare_newdata
+from mixedfx.results.varcorr_print import html_pre
+from mixedfx.tidy import glance as broom_glance
+from mixedfx.tidy import tidy as broom_tidy
 from mixedfx.validate import RefusesUnknownArguments, check_level
 
 
@@ -64,6 +68,12 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
         return self._frame
 
     @property
+    def _offset(self) -> np.ndarray:
+        """The total offset per row (zeros without one)."""
+        fr = self._frame
+        return fr.offset if fr.offset is not None else np.zeros(fr.n)
+
+    @property
     def formula(self) -> str:
         return self._frame.formula.text
 
@@ -105,8 +115,6 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
     # -- predictions ----------------------------------------------------------------------
     def _x_new(self, newdata: Any) -> tuple[np.ndarray, np.ndarray]:
         """(X, offset) for new data (the fit's own rows when None)."""
-        from mixedfx.results.predict import fixed_matrix, prepare_newdata
-
         fr = self._frame
         if newdata is None:
             off = fr.offset if fr.offset is not None else np.zeros(fr.n)
@@ -144,15 +152,11 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
     def tidy(self, conf_int: bool = False, conf_level: float = 0.95,
              exponentiate: bool = False) -> pd.DataFrame:
         """broom's `tidy(fit)`: one row per coefficient."""
-        from mixedfx.tidy import tidy
-
-        return tidy(self, conf_int=conf_int, conf_level=conf_level, exponentiate=exponentiate)
+        return broom_tidy(self, conf_int=conf_int, conf_level=conf_level, exponentiate=exponentiate)
 
     def glance(self) -> pd.DataFrame:
         """broom's `glance(fit)`: one row of model statistics."""
-        from mixedfx.tidy import glance
-
-        return glance(self)
+        return broom_glance(self)
 
     def refit_ml(self) -> FixedEffectsModel:
         """Already a maximum-likelihood fit (for `mfx.anova`)."""
@@ -162,8 +166,6 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
         return str(self.summary())
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
-
         return html_pre(repr(self))
 
     def summary(self) -> Any:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from scipy import stats
 
 from mixedfx.frame.rows import used_rows
 from mixedfx.results.summary import (
@@ -17,6 +15,7 @@ from mixedfx.results.summary import (
     random_effects_table,
     scaled_residuals,
 )
+from mixedfx.results.wald_table import wald_table
 from mixedfx.rformat import (
     convergence_footer,
     format_real,
@@ -37,12 +36,7 @@ class GlmmSummary:
     def __init__(self, model: GeneralizedLinearMixedModel, correlation: bool = True) -> None:
         self.model = model
         self.correlation = correlation
-        fe = model.fixef
-        se = np.sqrt(np.diag(model.vcov.to_numpy()))
-        z = fe.to_numpy() / se
-        self.coefficients = pd.DataFrame(
-            {"Estimate": fe.to_numpy(), "Std. Error": se, "z value": z,
-             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=fe.index)
+        self.coefficients = wald_table(model.fixef, model.vcov)
 
     def title(self) -> str:
         m = self.model
