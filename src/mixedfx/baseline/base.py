@@ -7,7 +7,6 @@ Subclasses set `_frame`, `beta`, `_unscaled` ((XᵀWX)⁻¹), `_rank`, and provi
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.fitted.saving import Saveable
 from mixedfx.formula.dot import expand_dot
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
+from mixedfx.results.accessors import FitAccessors
 from mixedfx.results.predict import fixed_matrix, prepare_newdata
 from mixedfx.results.varcorr_print import html_pre
 from mixedfx.tidy import glance as broom_glance
@@ -52,8 +52,10 @@ def data_name(data: Any, given: Any = None) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-class FixedEffectsModel(Saveable, RefusesUnknownArguments):
+class FixedEffectsModel(Saveable, FitAccessors, RefusesUnknownArguments):
     """Shared behaviour of `LinearModel` and `GeneralizedLinearModel`."""
+
+    _fixef_name = "coef"            # `fixef` is R's `coef(fit)`
 
     _frame: ModelFrame
     beta: np.ndarray
@@ -64,28 +66,15 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
 
     # -- structure ----------------------------------------------------------------------
     @property
-    def frame(self) -> ModelFrame:
-        return self._frame
-
-    @property
     def _offset(self) -> np.ndarray:
         """The total offset per row (zeros without one)."""
         fr = self._frame
         return fr.offset if fr.offset is not None else np.zeros(fr.n)
 
     @property
-    def formula(self) -> str:
-        return self._frame.formula.text
-
-    @property
     def call(self) -> str:
         """The call as R prints it on one line, `lm(formula = y ~ x, data = d)`."""
         return self._call
-
-    @property
-    def fixef(self) -> pd.Series:
-        """The coefficients (R's `coef(fit)`)."""
-        return pd.Series(self.beta, index=self._frame.fixef_names, name="coef")
 
     def coef(self) -> pd.Series:
         return self.fixef
@@ -103,14 +92,6 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
     @property
     def has_intercept(self) -> bool:
         return "(Intercept)" in self._frame.fixef_names
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + self.npar * math.log(self.nobs)
 
     # -- predictions ----------------------------------------------------------------------
     def _x_new(self, newdata: Any) -> tuple[np.ndarray, np.ndarray]:

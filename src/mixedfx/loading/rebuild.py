@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx import residual as nlme_structures
 from mixedfx.api import dense_block_size, glmer, gls, lmer, structured_frame
 from mixedfx.baseline import GeneralizedLinearModel, LinearModel
 from mixedfx.errors import DataError, MixedfxError
@@ -43,22 +44,15 @@ from mixedfx.mmrm.model import MmrmModel
 from mixedfx.mmrm.structures import STRUCTURE_TABLE
 from mixedfx.mmrm.terms import split_formula
 from mixedfx.optimize.threads import blas_threads_for
-from mixedfx.residual import (
-    cor_ar1,
-    cor_car1,
-    cor_comp_symm,
-    cor_symm,
-    var_exp,
-    var_ident,
-    var_power,
-)
 from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 from mixedfx.results.gls_model import GlsModel
 from mixedfx.results.lmm_model import LinearMixedModel
 
-_VAR = {"varIdent": var_ident, "varPower": var_power, "varExp": var_exp}
-_COR = {"corAR1": cor_ar1, "corCAR1": cor_car1, "corCompSymm": cor_comp_symm,
-        "corSymm": cor_symm}
+# nlme's names of the stored structures -> their constructors
+_VAR = {"varIdent": nlme_structures.var_ident, "varPower": nlme_structures.var_power,
+        "varExp": nlme_structures.var_exp}
+_COR = {"corAR1": nlme_structures.cor_ar1, "corCAR1": nlme_structures.cor_car1,
+        "corCompSymm": nlme_structures.cor_comp_symm, "corSymm": nlme_structures.cor_symm}
 
 
 def load_model(path: str | Path) -> Any:

@@ -8,14 +8,12 @@ Subclasses provide `_frame`, `_fit` (with `theta`, `lower`), `beta`, `sigma`, `v
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mixedfx.diagnostics.collinearity import vif as collinearity_vif
 from mixedfx.diagnostics.influence import influence as group_influence
@@ -27,9 +25,11 @@ from mixedfx.formula import build_design
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.inference.bootstrap import bootstrap as parametric_bootstrap
 from mixedfx.inference.intervals import confint as model_confint
+from mixedfx.inference.intervals import wald_confint as wald_intervals
 from mixedfx.inference.profile import profile as likelihood_profile
 from mixedfx.optimize.convergence import is_singular
 from mixedfx.plots import caterpillar, residuals_fitted
+from mixedfx.results.accessors import FitAccessors
 from mixedfx.results.lme4_methods import Lme4Methods
 from mixedfx.results.predict import (
     fixed_matrix,
@@ -57,7 +57,7 @@ def drops_random(re_form: str | None) -> bool:
     return re_form.replace(" ", "") in ("NA", "~0", "0", "~-1")
 
 
-class MixedModelBase(Saveable, Lme4Methods):
+class MixedModelBase(Saveable, FitAccessors, Lme4Methods):
     """Shared behaviour of fitted linear and generalized linear mixed models."""
 
     _frame: ModelFrame
@@ -102,19 +102,6 @@ class MixedModelBase(Saveable, Lme4Methods):
 
     # -- structure --------------------------------------------------------------------------
     @property
-    def frame(self) -> ModelFrame:
-        """The model frame (rows used, X, y, random-effects terms)."""
-        return self._frame
-
-    @property
-    def formula(self) -> str:
-        return self._frame.formula.text
-
-    @property
-    def nobs(self) -> int:
-        return self._frame.n
-
-    @property
     def ngrps(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for t in self._frame.terms:
@@ -124,18 +111,6 @@ class MixedModelBase(Saveable, Lme4Methods):
     @property
     def theta_names(self) -> list[str]:
         return [name for t in self._frame.terms for name in t.theta_names()]
-
-    @property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self.beta, index=self._frame.fixef_names, name="fixef")
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + self.npar * math.log(self.nobs)
 
     @property
     def df_residual(self) -> int:
@@ -324,14 +299,9 @@ class MixedModelBase(Saveable, Lme4Methods):
 
     # -- Wald intervals -------------------------------------------------------------------
     def wald_confint(self, level: float = 0.95) -> pd.DataFrame:
-        """β̂ ± z·SE for the fixed effects; NaN rows for the variance parameters (lme4)."""
-        level = check_level(level)
-        z = stats.norm.ppf(0.5 + level / 2)
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        fe = self.fixef
-        par = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=self.parameter_names())
-        fixed = pd.DataFrame({"lower": fe - z * se, "upper": fe + z * se})
-        return pd.concat([par, fixed])
+        """β̂ ± z·SE for the fixed effects; NaN rows for the variance parameters (lme4), see
+        `mixedfx.inference.intervals.wald_confint`."""
+        return wald_intervals(self, check_level(level))
 
     # -- intervals, profiles, bootstrap (mixedfx.inference) ---------------------------------
     def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any

@@ -20,6 +20,7 @@ from mixedfx.fitted.saving import Saveable
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.gls_engine.fit import GlsFit, fit_gls
 from mixedfx.optimize import Control
+from mixedfx.results.accessors import CriterionLikelihood, FitAccessors
 from mixedfx.results.call import r_call
 from mixedfx.results.gls_ddf import GlsDdfMethods
 from mixedfx.results.html import model_html
@@ -29,7 +30,8 @@ from mixedfx.rformat import format_real, print_coefmat, print_named_vector
 from mixedfx.validate import check_level
 
 
-class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
+class GlsModel(Saveable, FitAccessors, CriterionLikelihood, ResidualStructureAccess,
+               GlsDdfMethods):
     """A model fitted by generalized least squares (nlme's `gls` object)."""
 
     saved_kind = "gls"
@@ -44,10 +46,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
 
     # ----- identification ---------------------------------------------------------------
     @property
-    def formula(self) -> str:
-        return self._frame.formula.text
-
-    @property
     def call(self) -> str:
         """The call as nlme prints `m$call`: `gls(model = ..., data = ..., method = "ML")`
         (see `mixedfx.results.call`)."""
@@ -56,10 +54,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     @property
     def REML(self) -> bool:
         return self._fit.reml
-
-    @property
-    def nobs(self) -> int:
-        return self._frame.n
 
     @property
     def npar(self) -> int:
@@ -75,11 +69,7 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     def beta(self) -> np.ndarray:
         return self._fit.solution.beta.copy()
 
-    @property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self.beta, index=self._frame.fixef_names, name="fixef")
-
-    coef = fixef
+    coef = FitAccessors.fixef
 
     @property
     def sigma(self) -> float:
@@ -97,22 +87,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
         return pd.DataFrame(s2 * (Ri @ Ri.T), index=names, columns=names)
 
     # ----- likelihood ---------------------------------------------------------------------
-    @property
-    def loglik(self) -> float:
-        return -0.5 * self._fit.criterion
-
-    @property
-    def deviance(self) -> float:
-        return self._fit.criterion
-
-    @property
-    def reml_criterion(self) -> float | None:
-        return self._fit.criterion if self.REML else None
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
     @property
     def bic(self) -> float:
         """nlme's BIC: the number of observations is n − p for REML fits."""

@@ -28,6 +28,7 @@ from mixedfx.lmm.refit import ResponseRefitter
 from mixedfx.lmm.solution import conditional_variances
 from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.optimize import Control
+from mixedfx.results.accessors import CriterionLikelihood
 from mixedfx.results.base import MixedModelBase
 from mixedfx.results.call import r_call
 from mixedfx.results.residual_structures import ResidualStructureAccess
@@ -35,7 +36,7 @@ from mixedfx.results.summary import LmmSummary
 from mixedfx.validate import check_bool, check_design_size, check_positive_int, check_seed
 
 
-class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
+class LinearMixedModel(CriterionLikelihood, ResidualStructureAccess, MixedModelBase):
     """A linear mixed model fitted by REML or ML (lme4's `lmerMod`)."""
 
     saved_kind = "lmer"
@@ -102,22 +103,9 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
 
     # ----- likelihood -----------------------------------------------------------------
     @property
-    def deviance(self) -> float:
-        """ML deviance, or the REML criterion for REML fits (as lme4 reports)."""
-        return self._fit.criterion
-
-    @property
-    def reml_criterion(self) -> float | None:
-        return self._fit.criterion if self.REML else None
-
-    @property
     def deviance_ml(self) -> float:
         """-2 × the ML log-likelihood at these estimates (lme4's `deviance(m, REML=FALSE)`)."""
         return self._fit.objective.at(self._fit.theta, reml=False)
-
-    @property
-    def loglik(self) -> float:
-        return -0.5 * self._fit.criterion
 
     @property
     def devcomp(self) -> dict[str, float]:
