@@ -21,7 +21,6 @@ from mixedfx.glmm.fit import fit_glmm
 from mixedfx.glmm.negbin import optimize_log_theta, theta_ml
 from mixedfx.glmm.response import encode_response
 from mixedfx.gls_engine.fit import fit_gls
-from mixedfx.lmm.dense_block import dense_block_size
 from mixedfx.lmm.fit import fit_lmm, lower_bounds
 from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.mmrm import mmrm
@@ -43,6 +42,11 @@ from mixedfx.validate import (
 )
 
 __all__ = ["glmer", "glmer_nb", "gls", "lmer", "mmrm", "structured_frame"]
+
+
+def dense_block_size(frame: ModelFrame) -> int:
+    """Rows of the dense trailing block: all random effects but the largest term's, X and y."""
+    return sum(t.q for t in frame.terms[1:]) + frame.X.shape[1] + 1
 
 
 @refuse_unknown_arguments

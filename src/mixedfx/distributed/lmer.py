@@ -111,10 +111,10 @@ def dask_lmer(formula: str, data: Any, client: Any = None, REML: bool = True,
               control: Control | dict[str, Any] | None = None,
               start: np.ndarray | None = None, progress: bool = False) -> Any:
     """`mixedfx.lmer` for a Dask DataFrame or a Parquet path / glob."""
+    from mixedfx.api import dense_block_size
     from mixedfx.distributed.cluster import client_for, require_dask
     from mixedfx.distributed.progress import Progress, ReportingDeviance, check_progress
     from mixedfx.distributed.results import DaskLinearMixedModel
-    from mixedfx.lmm.dense_block import dense_block_size
     from mixedfx.lmm.factorization import BlockedCholesky
     from mixedfx.lmm.fit import fit_lmm_objective
     from mixedfx.optimize.threads import blas_threads_for

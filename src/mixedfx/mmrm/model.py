@@ -16,11 +16,14 @@ from scipy import stats
 
 from mixedfx.errors import ArgumentError
 from mixedfx.fitted.saving import Saveable
+from mixedfx.mmrm.anova import term_contrasts
 from mixedfx.mmrm.design import MmrmDesign
 from mixedfx.mmrm.fit import MmrmFit
 from mixedfx.mmrm.inference import MmrmInference
+from mixedfx.mmrm.predict import predict as conditional_predict
 from mixedfx.mmrm.structures import spatial_sigma
-from mixedfx.validate import check_level
+from mixedfx.mmrm.summary import MmrmSummary
+from mixedfx.validate import check_bool, check_level
 
 
 class MmrmModel(Saveable):
@@ -178,8 +181,6 @@ class MmrmModel(Saveable):
     def anova(self, type: int | str = 3) -> pd.DataFrame:
         """F tests of the fixed-effects terms: Type III (SAS's, as lmerTest builds them) or
         Type II (SAS's); columns NumDF, DenDF, F value, Pr(>F)."""
-        from mixedfx.mmrm.anova import term_contrasts
-
         out = {}
         for term, L in term_contrasts(self._design.frame, type).items():
             r, ddf, F, p = self._inf.f_test(L)
@@ -192,10 +193,7 @@ class MmrmModel(Saveable):
         with `fit` and `se` (SAS's StdErrPred), or the `fit` Series when `se_fit=False`;
         `newdata` rows with a missing response are the visits predicted (default: the rows
         used in the fit). See `mixedfx.mmrm.predict`."""
-        from mixedfx.mmrm.predict import predict
-        from mixedfx.validate import check_bool
-
-        out = predict(self, newdata, check_bool(conditional, "conditional"), weights)
+        out = conditional_predict(self, newdata, check_bool(conditional, "conditional"), weights)
         return out if check_bool(se_fit, "se_fit") else out["fit"]
 
     # -- covariance ---------------------------------------------------------------------
@@ -216,8 +214,6 @@ class MmrmModel(Saveable):
 
     # -- printing -------------------------------------------------------------------------
     def summary(self) -> Any:
-        from mixedfx.mmrm.summary import MmrmSummary
-
         return MmrmSummary(self)
 
     def tidy(self, conf_int: bool = False, conf_level: float = 0.95) -> pd.DataFrame:

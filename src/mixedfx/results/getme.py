@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.results.varcorr import unique_group_names
 
 
 def z_matrix(terms: list[RandomEffectsTerm], n: int) -> sp.csc_matrix:
@@ -58,8 +59,6 @@ def flist(terms: list[RandomEffectsTerm]) -> dict[str, pd.Categorical]:
 
 def cnms(terms: list[RandomEffectsTerm]) -> dict[str, list[str]]:
     """Term column names per term (repeated group names made unique as lme4 prints them)."""
-    from mixedfx.results.varcorr import unique_group_names
-
     return {g: list(t.term_names)
             for g, t in zip(unique_group_names(terms), terms, strict=True)}
 
@@ -124,8 +123,6 @@ def getme(model: Any, name: str) -> Any:
     if name == "q":
         return sum(t.q for t in fr.terms)
     if name == "Tlist":
-        from mixedfx.results.varcorr import unique_group_names
-
         return dict(zip(unique_group_names(fr.terms), model._templates(), strict=True))
     if name == "lower":
         return model.lower

@@ -15,6 +15,7 @@ from mixedfx.results.summary import (
     random_effects_table,
     scaled_residuals,
 )
+from mixedfx.results.varcorr_print import html_pre
 from mixedfx.results.wald_table import wald_table
 from mixedfx.rformat import (
     convergence_footer,
@@ -83,6 +84,4 @@ class GlmmSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
-
         return html_pre(str(self))

@@ -16,6 +16,10 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.errors import ArgumentError
+from mixedfx.gls_engine.ddf import GlsKenwardRogerLinear, GlsSatterthwaite
+from mixedfx.gls_engine.kenward_roger import GlsKenwardRoger
+from mixedfx.inference.contrasts import type3_contrasts
+from mixedfx.inference.satterthwaite import fstat_ddf
 
 DDF = {"residual": "Residual", "df.error": "Residual", "satterthwaite": "Satterthwaite",
        "kenward-roger-linear": "Kenward-Roger-Linear", "kenward-roger": "Kenward-Roger"}
@@ -42,20 +46,14 @@ class GlsDdfMethods:
 
     @cached_property
     def _satterthwaite(self) -> Any:
-        from mixedfx.gls_engine.ddf import GlsSatterthwaite
-
         return GlsSatterthwaite(self._frame, self._fit)
 
     @cached_property
     def _kenward_roger(self) -> Any:
-        from mixedfx.gls_engine.ddf import GlsKenwardRogerLinear
-
         return GlsKenwardRogerLinear(self._satterthwaite)
 
     @cached_property
     def _kenward_roger_full(self) -> Any:
-        from mixedfx.gls_engine.kenward_roger import GlsKenwardRoger
-
         return GlsKenwardRoger(self.formula, self._frame, self._fit)
 
     def _kr(self, method: str) -> Any:
@@ -95,9 +93,6 @@ class GlsDdfMethods:
     def anova(self, type: int | str = 3, ddf: str | None = "Satterthwaite") -> pd.DataFrame:
         """F tests of the terms (Type III as lmerTest / SAS): NumDF, DenDF, F value, Pr(>F).
         The denominator df combine the per-row df of the orthogonalized rows (lmerTest)."""
-        from mixedfx.inference.contrasts import type3_contrasts
-        from mixedfx.inference.satterthwaite import fstat_ddf
-
         if str(type).upper() not in ("3", "III"):
             raise ArgumentError(f"gls anova supports type=3, got {type!r}")
         method = ddf_choice(ddf)

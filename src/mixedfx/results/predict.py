@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentTypeError, DataError, FormulaError, NewLevelError, did_you_mean
+from mixedfx.formula import parse_formula
 from mixedfx.frame.grouping import level_labels_for_new_data, value_labels
 from mixedfx.frame.model_frame import ModelFrame, as_pandas
 from mixedfx.frame.terms import RandomEffectsTerm
@@ -97,8 +98,6 @@ def parse_re_form(frame: ModelFrame, re_form: Any, structures: bool) -> Any:
     """`re_form` (e.g. "~(1 | Subject)") parsed as the right-hand side of a formula over the
     model's columns; a typo is reported against `re_form` itself, with the model's
     random-effects terms and no internal names."""
-    from mixedfx.formula import parse_formula
-
     if not isinstance(re_form, str):
         raise ArgumentTypeError("re_form must be None, 'NA', '~0' or a formula such as "
                                 f"'~(1 | g)', got {re_form!r} ({type(re_form).__name__})")

@@ -10,7 +10,10 @@ import pandas as pd
 from scipy import stats
 
 from mixedfx.frame.rows import used_rows
+from mixedfx.inference.contest import coefficient_table
+from mixedfx.results.residual_structures import structure_lines
 from mixedfx.results.varcorr import TermCovariance
+from mixedfx.results.varcorr_print import html_pre
 from mixedfx.rformat import (
     abbreviate,
     convergence_footer,
@@ -159,8 +162,6 @@ class LmmSummary:
         self.correlation = correlation
         self.ddf = ddf        # None (lme4's Wald t), "Satterthwaite" or "Kenward-Roger"
         if ddf is not None:
-            from mixedfx.inference.contest import coefficient_table
-
             self.coefficients = coefficient_table(model, ddf)
         else:
             fe = model.fixef
@@ -200,8 +201,6 @@ class LmmSummary:
         out += ["", "Random effects:", random_effects_table(m._covariances, m.sigma),
                 groups_line(m.nobs, m.ngrps)]
         if m.var_struct is not None or m.cor_struct is not None:
-            from mixedfx.results.residual_structures import structure_lines
-
             out += ["", *structure_lines(m.var_struct, m.cor_struct)]
         if len(self.coefficients):
             out += ["", self.fixed_effects_table()]
@@ -222,6 +221,4 @@ class LmmSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.results.varcorr_print import html_pre
-
         return html_pre(str(self))
