@@ -32,4 +32,4 @@ def test_saveable_class_names_its_kind(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match="cannot save a Unnamed"):
         Unnamed().save(tmp_path / "u")
-    assert mfx.lm("distance ~ age", mfx.datasets.load("Orthodont")).saved_kind == "lm"
+    assert mfx.lm("distance ~ age", mfx.datasets.load("Orthodont")).kind == "lm"

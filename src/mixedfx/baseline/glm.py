@@ -29,7 +29,7 @@ from mixedfx.validate import refuse_unknown_arguments
 class GeneralizedLinearModel(FixedEffectsModel):
     """A generalized linear model fitted by IRLS (R's `glm`)."""
 
-    saved_kind = "glm"
+    kind = "glm"    # fitted-model contract (mixedfx.fitted.protocol): a glm fit
 
     def __init__(self, frame: ModelFrame, family: Family, resp: GlmResponse,
                  name: str | None, call: str) -> None:

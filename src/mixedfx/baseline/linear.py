@@ -29,7 +29,7 @@ from mixedfx.validate import check_choice, check_level, refuse_unknown_arguments
 class LinearModel(FixedEffectsModel):
     """A linear model fitted by (weighted) least squares (R's `lm`)."""
 
-    saved_kind = "lm"
+    kind = "lm"     # fitted-model contract (mixedfx.fitted.protocol): an lm fit
 
     def __init__(self, frame: ModelFrame, name: str | None, call: str) -> None:
         self._frame = frame

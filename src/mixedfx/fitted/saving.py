@@ -29,7 +29,7 @@ fit needs to rebuild itself — the rows it used, its call and its estimates:
 The JSON fields of each kind are declared once, in `COMMON_FIELDS` and `KIND_FIELDS`: the
 writer refuses to write a record whose fields differ from them, and the loader
 (`mixedfx.loading`) refuses a file whose fields differ, so the two cannot drift apart. A model
-class is saveable when it mixes in `Saveable` and names its kind in `saved_kind`.
+class is saveable when it mixes in `Saveable` and names its kind in `kind`.
 
 `mixedfx.load(path)` reads the file with bounded memory, validates every field, verifies the
 checksum, and rebuilds the model at the stored estimates (see `mixedfx.loading`).
@@ -154,7 +154,7 @@ def _residual_meta(fit: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any] | 
 
 
 def _kind(model: Any) -> str:
-    kind = getattr(type(model), "saved_kind", None)
+    kind = getattr(type(model), "kind", None)
     if kind not in KINDS:
         raise DataError(f"cannot save a {type(model).__name__}: model files hold lmer, glmer, "
                         "glmer_nb, gls, lm, glm and mmrm fits")
@@ -245,9 +245,9 @@ def check_path(path: Any) -> Path:
 
 class Saveable:
     """Mixin of the model classes that `save` writes (lmer, glmer, gls, lm, glm, mmrm); the
-    class names its kind of record in `saved_kind` (one of `KINDS`)."""
+    class names its kind in `kind` (one of `KINDS`; the fitted-model contract's `kind`)."""
 
-    saved_kind: str
+    kind: str
 
     def save(self, path: str | Path) -> Path:
         """Write the fit to `path` (.npz: arrays + JSON metadata + a SHA-256 checksum, no

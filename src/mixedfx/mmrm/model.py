@@ -29,7 +29,7 @@ from mixedfx.validate import check_bool, check_level
 class MmrmModel(Saveable):
     """A fitted mixed model for repeated measures (see `mixedfx.mmrm.api.mmrm`)."""
 
-    saved_kind = "mmrm"
+    kind = "mmrm"   # fitted-model contract (mixedfx.fitted.protocol): an MMRM fit
 
     def __init__(self, formula: str, design: MmrmDesign, fit: MmrmFit, method: str,
                  vcov: str, data_name: str | None = None) -> None:

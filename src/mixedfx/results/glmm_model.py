@@ -37,7 +37,7 @@ from mixedfx.validate import check_bool, check_design_size, check_positive_int, 
 class GeneralizedLinearMixedModel(MixedModelBase):
     """A GLMM fitted by maximum likelihood (Laplace or adaptive Gauss–Hermite)."""
 
-    saved_kind = "glmer"
+    kind = "glmer"  # fitted-model contract (mixedfx.fitted.protocol): a GLMM fit
 
     def __init__(self, frame: ModelFrame, family: Family, resp: GlmResponse, fit: GlmmFit,
                  control: Control, data_name: str | None = None,

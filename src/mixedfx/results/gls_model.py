@@ -34,7 +34,7 @@ class GlsModel(Saveable, FitAccessors, CriterionLikelihood, ResidualStructureAcc
                GlsDdfMethods):
     """A model fitted by generalized least squares (nlme's `gls` object)."""
 
-    saved_kind = "gls"
+    kind = "gls"    # fitted-model contract (mixedfx.fitted.protocol): a GLS fit
 
     def __init__(self, frame: ModelFrame, fit: GlsFit, control: Control,
                  data_name: str | None = None,

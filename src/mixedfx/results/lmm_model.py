@@ -39,7 +39,7 @@ from mixedfx.validate import check_bool, check_design_size, check_positive_int, 
 class LinearMixedModel(CriterionLikelihood, ResidualStructureAccess, MixedModelBase):
     """A linear mixed model fitted by REML or ML (lme4's `lmerMod`)."""
 
-    saved_kind = "lmer"
+    kind = "lmer"   # fitted-model contract (mixedfx.fitted.protocol): a linear mixed fit
 
     def __init__(self, frame: ModelFrame, fit: LmmFit, control: Control,
                  data_name: str | None = None,
