@@ -23,6 +23,7 @@ from mixedfx.errors import ArgumentError
 from mixedfx.families import Family, family_from
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.response import GlmResponse, encode_response
+from mixedfx.results.call import DEFAULT_LINK
 from mixedfx.validate import refuse_unknown_arguments
 
 
@@ -184,14 +185,10 @@ def glm(formula: str, data: Any, family: str | Family = "gaussian", weights: Any
     resp = encode_response(frame.y, fam, frame.weights,
                            frame.formula.response or "response")
     name = data_name_of(data, data_name)
-    fam_text = fam.name if fam.link.name == _default_link(fam) else \
+    fam_text = fam.name if fam.link.name == DEFAULT_LINK.get(fam.name, "") else \
         f'{fam.name}(link = "{fam.link.name}")'
     call = call_text("glm", formula, data, name, weights=weights, offset=offset).replace(
         ", data =", f", family = {fam_text}, data =", 1)
     return GeneralizedLinearModel(frame, fam, resp, name, call)
 
-
-def _default_link(fam: Family) -> str:
-    return {"binomial": "logit", "poisson": "log", "Gamma": "inverse",
-            "inverse.gaussian": "1/mu^2", "gaussian": "identity"}.get(fam.name, "")
 
