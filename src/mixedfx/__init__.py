@@ -17,6 +17,7 @@ from mixedfx.errors import (
     MixedfxError,
 )
 from mixedfx.inference.anova import anova
+from mixedfx.loading import load_model as load
 from mixedfx.optimize import Control
 from mixedfx.optimize.convergence import ConvergenceWarning, SingularFitWarning
 from mixedfx.residual import (
@@ -28,11 +29,9 @@ from mixedfx.residual import (
     var_ident,
     var_power,
 )
-from mixedfx.results.persist import load_model as load
 from mixedfx.tidy import aic_table, compare_models, display
 from mixedfx.validate import refuse_unknown_arguments_of
-
-__version__ = "0.1.0"
+from mixedfx.version import __version__
 
 __all__ = [
     "Control",

@@ -7,13 +7,19 @@ from typing import Any
 import numpy as np
 
 from mixedfx.baseline.base import data_name as baseline_data_name
+from mixedfx.distributed import is_distributed_data
+from mixedfx.distributed.glmer import dask_glmer
+from mixedfx.distributed.lmer import dask_lmer
 from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError
 from mixedfx.families import Family, family_from
-from mixedfx.fitters import register
 from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
+from mixedfx.glmm.dispersion import check_dispersion, fit_glmm_ml_dispersion
+from mixedfx.glmm.fit import fit_glmm
 from mixedfx.glmm.negbin import search_theta
-from mixedfx.lmm.fit import dense_block_size, fit_lmm
+from mixedfx.glmm.response import encode_response
+from mixedfx.gls_engine.fit import fit_gls
+from mixedfx.lmm.fit import dense_block_size, fit_lmm, lower_bounds
 from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.mmrm import mmrm
 from mixedfx.optimize import Control
@@ -21,14 +27,19 @@ from mixedfx.optimize.threads import blas_threads_for
 from mixedfx.residual import CorStruct, ResidualStructure, VarFunc, bind_structures
 from mixedfx.residual.structure import check_structure_types
 from mixedfx.residual.variance import check_no_empty_strata
+from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
+from mixedfx.results.gls_model import GlsModel
 from mixedfx.results.lmm_model import LinearMixedModel
 from mixedfx.validate import (
     check_bool,
     check_choice,
     check_nagq,
     check_number,
+    check_vector,
     refuse_unknown_arguments,
 )
+
+__all__ = ["glmer", "glmer_nb", "gls", "lmer", "mmrm", "structured_frame"]
 
 
 @refuse_unknown_arguments
@@ -65,12 +76,11 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     if _distributed(data, client, progress):
         if correlation is not None or isinstance(weights, VarFunc):
             raise ArgumentError("nlme residual structures are not available for Dask data")
-        from mixedfx.distributed.lmer import dask_lmer
-
         fitted = dask_lmer(formula, data, client=client, REML=reml, weights=weights,
                            offset=offset, na_action=na_action, control=control, start=start,
                            progress=progress)
         fitted.data_name = name or fitted.data_name
+        fitted.fitted_by = lmer
         return fitted
     ctrl = Control.from_user(control)
     var_func = weights if isinstance(weights, VarFunc) else None
@@ -79,19 +89,14 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
                                            na_action)
         with blas_threads_for(dense_block_size(frame)):
             fit = fit_structured_lmm(frame, bool(REML), ctrl, residual, start=start)
-        return LinearMixedModel(frame, fit, ctrl, data_name=name)
+        return LinearMixedModel(frame, fit, ctrl, data_name=name, fitted_by=lmer)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action)
     if start is not None:
-        from mixedfx.lmm.fit import lower_bounds
-        from mixedfx.validate import check_vector
-
         start = check_vector(start, "start (theta)", len(lower_bounds(frame)))
     with blas_threads_for(dense_block_size(frame)):
         fit = fit_lmm(frame, reml, ctrl, start=start)
-    model = LinearMixedModel(frame, fit, ctrl, data_name=name)
-    model._data = data                  # for update(); R re-evaluates the call's data
-    return model
+    return LinearMixedModel(frame, fit, ctrl, data_name=name, fitted_by=lmer, data=data)
 
 
 def _data_name(data: Any, data_name: Any) -> str | None:
@@ -102,8 +107,6 @@ def _data_name(data: Any, data_name: Any) -> str | None:
 def _distributed(data: Any, client: Any, progress: Any = False) -> bool:
     """Whether the fit runs on Dask (Dask data); `client=` or `progress=True` without Dask
     data is refused."""
-    from mixedfx.distributed import is_distributed_data
-
     if not isinstance(progress, bool):
         raise ArgumentTypeError(f"progress must be True or False, got {type(progress).__name__}")
     if is_distributed_data(data):
@@ -157,9 +160,6 @@ def gls(formula: str, data: Any, weights: VarFunc | None = None,
     `weights` a variance function (`var_ident`, `var_power`, `var_exp`), `correlation` a
     correlation structure whose form names its groups (`cor_symm("~ visit | Subject")`; without
     `| g` the whole data set is one group, as in nlme)."""
-    from mixedfx.gls_engine.fit import fit_gls
-    from mixedfx.results.gls_model import GlsModel
-
     if not isinstance(REML, bool):
         raise ArgumentTypeError(f"REML must be True or False, got {REML!r}")
     if weights is not None and not isinstance(weights, VarFunc):
@@ -173,7 +173,7 @@ def gls(formula: str, data: Any, weights: VarFunc | None = None,
                             "weights= / correlation= for a mixed model")
     with blas_threads_for(frame.X.shape[1] + 1):
         fit = fit_gls(frame, REML, ctrl, residual)
-    return GlsModel(frame, fit, ctrl, data_name=_data_name(data, data_name))
+    return GlsModel(frame, fit, ctrl, data_name=_data_name(data, data_name), fitted_by=gls)
 
 
 @refuse_unknown_arguments
@@ -206,10 +206,6 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     (lme4's `start = list(theta =, fixef =)`, nAGQ >= 1) starts the joint (θ, β) stage there
     with a smaller trust region and skips the θ-only stage, e.g. from a nearby fit.
     """
-    from mixedfx.glmm.fit import fit_glmm
-    from mixedfx.glmm.response import encode_response
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
-
     if isinstance(weights, VarFunc):
         raise ArgumentTypeError("glmer weights must be prior weights (a column name or an array); "
                                 "nlme variance functions (var_ident, ...) are for lmer and gls")
@@ -231,8 +227,6 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
             raise ArgumentError("glmer start 'fixef' needs 'theta' too and nAGQ >= 1 (with "
                                 "nAGQ=0 the fixed effects are estimated inside PIRLS)")
     if _distributed(data, client, progress):
-        from mixedfx.distributed.glmer import dask_glmer
-
         if start and "fixef" in start:
             raise ArgumentError("glmer start 'fixef' is not available for Dask data; give "
                                 "start={'theta': [...]}")
@@ -241,19 +235,15 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
                             weights=weights, offset=offset, na_action=na_action,
                             control=control, start=start, progress=progress)
         fitted.data_name = _data_name(data, data_name) or fitted.data_name
+        fitted.fitted_by = glmer
         return fitted
     ctrl = Control.from_user(control)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action, glm=True)
-    from mixedfx.glmm.dispersion import check_dispersion, fit_glmm_ml_dispersion
-
     method = check_dispersion(dispersion, fam, int(nAGQ))
     resp = encode_response(frame.y, fam, frame.weights,
                            frame.formula.response or "response")
     if start and "theta" in start:
-        from mixedfx.lmm.fit import lower_bounds
-        from mixedfx.validate import check_vector
-
         start = {"theta": check_vector(start["theta"], "start['theta']",
                                        len(lower_bounds(frame))),
                  **({"fixef": check_vector(start["fixef"], "start['fixef']",
@@ -263,10 +253,9 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
             fit = fit_glmm_ml_dispersion(frame, fam, resp, ctrl, start=start)
         else:
             fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
-    model = GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl,
-                                        data_name=_data_name(data, data_name))
-    model._data = data                  # for update(); R re-evaluates the call's data
-    return model
+    return GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl,
+                                       data_name=_data_name(data, data_name),
+                                       fitted_by=glmer, data=data)
 
 
 @refuse_unknown_arguments
@@ -303,9 +292,3 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     return search_theta(refit, poisson_fit, resp.y, poisson_fit._state.mu,
                         resp.prior_weights, link=link, nAGQ=nAGQ, control=control, tol=tol)
 
-
-register("lmer", lmer)
-register("glmer", glmer)
-register("gls", gls)
-register("structured_frame", structured_frame)   # mixedfx.load rebuilds nlme structures
-register("mmrm", mmrm)

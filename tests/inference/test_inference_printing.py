@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference_refs import fit_case
 
 import mixedfx as mfx
-from mixedfx.results.rformat import format_pval, method_title, print_coefmat
+from mixedfx.rformat import format_pval, method_title, print_coefmat
 
 SLEEP_FIXED = "\n".join([
     'Fixed effects:',

@@ -17,18 +17,15 @@ estimate on d = its residual df).
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mixedfx.baseline.base import FixedEffectsModel
+from mixedfx.baseline.irls import irls
 from mixedfx.errors import ArgumentError
 from mixedfx.inference.contrasts import term_columns
 from mixedfx.inference.fixed_anova import AnovaTable, make_table
 from mixedfx.lazy import lazy_module
-
-if TYPE_CHECKING:
-    from mixedfx.baseline.glm import GeneralizedLinearModel
-    from mixedfx.baseline.linear import LinearModel
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -37,12 +34,12 @@ GLM_COLUMNS = ["Df", "Deviance", "Resid. Df", "Resid. Dev"]
 GLM_TESTS = {"chisq": "Chisq", "lrt": "Chisq", "f": "F"}
 
 
-def _terms(model: LinearModel | GeneralizedLinearModel) -> list[tuple[str, list[int]]]:
+def _terms(model: FixedEffectsModel) -> list[tuple[str, list[int]]]:
     """(term label, its columns of X) in formula order, the intercept left out."""
     return [(t, cols) for t, cols in term_columns(model.frame).items() if t != "(Intercept)"]
 
 
-def lm_anova(model: LinearModel) -> AnovaTable:
+def lm_anova(model: FixedEffectsModel) -> AnovaTable:
     """R's `anova(lm)` (see the module docstring)."""
     fr = model.frame
     sw = np.sqrt(model.prior_weights)
@@ -64,11 +61,9 @@ def lm_anova(model: LinearModel) -> AnovaTable:
                                                 f"Response: {fr.formula.response}"])
 
 
-def glm_anova(model: GeneralizedLinearModel, test: str | None = None) -> AnovaTable:
+def glm_anova(model: FixedEffectsModel, test: str | None = None) -> AnovaTable:
     """R's `anova(glm, test=)`: `test` None (no test column, R 4.2's default), `"Chisq"` /
     `"LRT"` or `"F"` (see the module docstring)."""
-    from mixedfx.baseline.glm import irls
-
     kind = None
     if test is not None:
         kind = GLM_TESTS.get(str(test).lower())

@@ -25,13 +25,14 @@ import pandas as pd
 
 from mixedfx.baseline.base import baseline_frame
 from mixedfx.errors import ArgumentError, DataError, FormulaError
+from mixedfx.fitted.varcorr_print import html_pre
 from mixedfx.formula import parse_formula
 from mixedfx.frame.model_frame import MissingDataWarning, as_pandas
 from mixedfx.frame.rank import orthonormal_basis
 from mixedfx.inference.contrasts import term_columns
 from mixedfx.inference.fixed_anova import AnovaTable, make_table
 from mixedfx.lazy import lazy_module
-from mixedfx.results.rformat import print_anova
+from mixedfx.rformat import print_anova
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -53,8 +54,6 @@ class AovStrata(dict):
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.fitted.varcorr_print import html_pre
-
         return html_pre(str(self))
 
 

@@ -7,17 +7,21 @@ Subclasses set `_frame`, `beta`, `_unscaled` ((XᵀWX)⁻¹), `_rank`, and provi
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.fitted.predict import fixed_matrix, prepare_newdata
+from mixedfx.fitted.saving import Saveable
+from mixedfx.fitted.varcorr_print import html_pre
 from mixedfx.formula.dot import expand_dot
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.lazy import lazy_module
-from mixedfx.results.persist import Saveable
+from mixedfx.results.accessors import FitAccessors
+from mixedfx.tidy import glance as broom_glance
+from mixedfx.tidy import tidy as broom_tidy
 from mixedfx.validate import RefusesUnknownArguments, check_level
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
@@ -50,8 +54,10 @@ def data_name(data: Any, given: Any = None) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-class FixedEffectsModel(Saveable, RefusesUnknownArguments):
+class FixedEffectsModel(Saveable, FitAccessors, RefusesUnknownArguments):
     """Shared behaviour of `LinearModel` and `GeneralizedLinearModel`."""
+
+    _fixef_name = "coef"            # `fixef` is R's `coef(fit)`
 
     _frame: ModelFrame
     beta: np.ndarray
@@ -62,22 +68,15 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
 
     # -- structure ----------------------------------------------------------------------
     @property
-    def frame(self) -> ModelFrame:
-        return self._frame
-
-    @property
-    def formula(self) -> str:
-        return self._frame.formula.text
+    def _offset(self) -> np.ndarray:
+        """The total offset per row (zeros without one)."""
+        fr = self._frame
+        return fr.offset if fr.offset is not None else np.zeros(fr.n)
 
     @property
     def call(self) -> str:
         """The call as R prints it on one line, `lm(formula = y ~ x, data = d)`."""
         return self._call
-
-    @property
-    def fixef(self) -> pd.Series:
-        """The coefficients (R's `coef(fit)`)."""
-        return pd.Series(self.beta, index=self._frame.fixef_names, name="coef")
 
     def coef(self) -> pd.Series:
         return self.fixef
@@ -96,19 +95,9 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
     def has_intercept(self) -> bool:
         return "(Intercept)" in self._frame.fixef_names
 
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + self.npar * math.log(self.nobs)
-
     # -- predictions ----------------------------------------------------------------------
     def _x_new(self, newdata: Any) -> tuple[np.ndarray, np.ndarray]:
         """(X, offset) for new data (the fit's own rows when None)."""
-        from mixedfx.fitted.predict import fixed_matrix, prepare_newdata
-
         fr = self._frame
         if newdata is None:
             off = fr.offset if fr.offset is not None else np.zeros(fr.n)
@@ -146,15 +135,11 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
     def tidy(self, conf_int: bool = False, conf_level: float = 0.95,
              exponentiate: bool = False) -> pd.DataFrame:
         """broom's `tidy(fit)`: one row per coefficient."""
-        from mixedfx.tidy import tidy
-
-        return tidy(self, conf_int=conf_int, conf_level=conf_level, exponentiate=exponentiate)
+        return broom_tidy(self, conf_int=conf_int, conf_level=conf_level, exponentiate=exponentiate)
 
     def glance(self) -> pd.DataFrame:
         """broom's `glance(fit)`: one row of model statistics."""
-        from mixedfx.tidy import glance
-
-        return glance(self)
+        return broom_glance(self)
 
     def refit_ml(self) -> FixedEffectsModel:
         """Already a maximum-likelihood fit (for `mfx.anova`)."""
@@ -164,8 +149,6 @@ class FixedEffectsModel(Saveable, RefusesUnknownArguments):
         return str(self.summary())
 
     def _repr_html_(self) -> str:
-        from mixedfx.fitted.varcorr_print import html_pre
-
         return html_pre(repr(self))
 
     def summary(self) -> Any:

@@ -1,91 +1,33 @@
-"""R's `glm`: iteratively reweighted least squares as `glm.fit` runs it.
-
-From μ₀ = the family's `initialize` value, repeat: η = g(μ), working response
-z = η − o + (y − μ)/μ'(η), weights W = w μ'(η)² / V(μ), β = argmin ‖√W (z − Xβ)‖ (QR), new
-η = Xβ + o; until |D − D_old| / (|D| + 0.1) < ε (ε = 1e-8, at most 25 iterations; the
-deviance step is halved if it becomes non-finite or μ leaves the family's range).
-The final W and (XᵀWX)⁻¹ are those of the last least-squares step, as R keeps them.
-Dispersion φ = 1 for binomial and Poisson, else Σ Wᵢ rᵢ² / (n − p) with rᵢ the working
-residuals; vcov = φ (XᵀWX)⁻¹. AIC = family aic + 2p; logLik = −(aic_family)/2 + [φ estimated].
+"""R's `glm`: the model fitted by iteratively reweighted least squares (`baseline.irls`, as
+`glm.fit` runs it). Dispersion φ = 1 for binomial and Poisson, else Σ Wᵢ rᵢ² / (n − p) with
+rᵢ the working residuals; vcov = φ (XᵀWX)⁻¹. AIC = family aic + 2p;
+logLik = −(aic_family)/2 + [φ estimated].
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mixedfx.baseline.anova import glm_anova
 from mixedfx.baseline.base import FixedEffectsModel, baseline_frame
 from mixedfx.baseline.base import data_name as data_name_of
+from mixedfx.baseline.irls import irls
 from mixedfx.baseline.linear import call_text
+from mixedfx.baseline.summary import GlmSummary
 from mixedfx.errors import ArgumentError
 from mixedfx.families import Family, family_from
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.response import GlmResponse, encode_response
 from mixedfx.lazy import lazy_module
+from mixedfx.results.call import DEFAULT_LINK
 from mixedfx.validate import refuse_unknown_arguments
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
-
-
-class IrlsResult:
-    """β, η, μ, the final working weights, (XᵀWX)⁻¹, deviance, iterations, convergence."""
-
-    def __init__(self, beta: np.ndarray, eta: np.ndarray, mu: np.ndarray, W: np.ndarray,
-                 unscaled: np.ndarray, deviance: float, iterations: int, converged: bool
-                 ) -> None:
-        self.beta, self.eta, self.mu, self.W = beta, eta, mu, W
-        self.unscaled, self.deviance = unscaled, deviance
-        self.iterations, self.converged = iterations, converged
-
-
-def irls(X: np.ndarray, resp: GlmResponse, family: Family, offset: np.ndarray,
-         epsilon: float = 1e-8, maxit: int = 25) -> IrlsResult:
-    """`glm.fit`'s iteration (see the module docstring)."""
-    y, wt = resp.y, resp.wt
-    link = family.link
-    mu = family.mustart(y, wt)
-    eta = link.linkfun(mu)
-    dev_old = float(np.sum(family.dev_resids(y, mu, wt)))
-    p = X.shape[1]
-    beta = np.zeros(p)
-    converged = False
-    W = np.zeros(len(y))
-    unscaled = np.zeros((p, p))
-    dev = dev_old
-    it = 0
-    for it in range(1, maxit + 1):
-        mu_eta = link.mu_eta(eta)
-        good = (wt > 0) & (mu_eta != 0)
-        z = (eta - offset)[good] + (y - mu)[good] / mu_eta[good]
-        w = np.sqrt(wt[good] * mu_eta[good] ** 2 / family.variance(mu[good]))
-        Q, R = np.linalg.qr(X[good] * w[:, None])
-        new_beta = np.linalg.solve(R, Q.T @ (z * w))
-        Ri = np.linalg.inv(R)
-        new_eta = X @ new_beta + offset
-        new_mu = link.linkinv(new_eta)
-        dev = float(np.sum(family.dev_resids(y, new_mu, wt)))
-        halvings = 0
-        while not (math.isfinite(dev) and family.validmu(new_mu)):
-            if it == 1 or halvings > maxit:
-                raise ArgumentError("IRLS failed: no valid set of coefficients found; please "
-                                    "supply starting values")
-            new_beta = (new_beta + beta) / 2
-            new_eta = X @ new_beta + offset
-            new_mu = link.linkinv(new_eta)
-            dev = float(np.sum(family.dev_resids(y, new_mu, wt)))
-            halvings += 1
-        beta, eta, mu = new_beta, new_eta, new_mu
-        W = np.zeros(len(y))
-        W[good] = w**2
-        unscaled = Ri @ Ri.T
-        if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
-            converged = True
-            break
-        dev_old = dev
-    return IrlsResult(beta, eta, mu, W, unscaled, dev, it, converged)
 
 
 class GeneralizedLinearModel(FixedEffectsModel):
@@ -102,18 +44,11 @@ class GeneralizedLinearModel(FixedEffectsModel):
         self._call = call
         self._fit = irls(frame.X, resp, family, self._offset)
         if not self._fit.converged:
-            import warnings
-
             warnings.warn("glm.fit: algorithm did not converge", RuntimeWarning, stacklevel=3)
         self.beta = self._fit.beta
         self._unscaled = self._fit.unscaled
         self._rank = frame.X.shape[1]
         self._t_based = False          # confint.default: normal quantiles
-
-    @property
-    def _offset(self) -> np.ndarray:
-        fr = self._frame
-        return fr.offset if fr.offset is not None else np.zeros(fr.n)
 
     @property
     def iterations(self) -> int:
@@ -229,14 +164,10 @@ class GeneralizedLinearModel(FixedEffectsModel):
     def anova(self, test: str | None = None) -> Any:
         """R's `anova(glm, test=)`: sequential analysis of deviance, `test` None, "Chisq" /
         "LRT" or "F"."""
-        from mixedfx.baseline.anova import glm_anova
-
         return glm_anova(self, test=test)
 
     def summary(self) -> Any:
         """R's `summary.glm` (z or t tests, dispersion, deviances, AIC, iterations)."""
-        from mixedfx.baseline.summary import GlmSummary
-
         return GlmSummary(self)
 
     def __repr__(self) -> str:
@@ -257,26 +188,10 @@ def glm(formula: str, data: Any, family: str | Family = "gaussian", weights: Any
     resp = encode_response(frame.y, fam, frame.weights,
                            frame.formula.response or "response")
     name = data_name_of(data, data_name)
-    fam_text = fam.name if fam.link.name == _default_link(fam) else \
+    fam_text = fam.name if fam.link.name == DEFAULT_LINK.get(fam.name, "") else \
         f'{fam.name}(link = "{fam.link.name}")'
     call = call_text("glm", formula, data, name, weights=weights, offset=offset).replace(
         ", data =", f", family = {fam_text}, data =", 1)
     return GeneralizedLinearModel(frame, fam, resp, name, call)
 
 
-def _default_link(fam: Family) -> str:
-    return {"binomial": "logit", "poisson": "log", "Gamma": "inverse",
-            "inverse.gaussian": "1/mu^2", "gaussian": "identity"}.get(fam.name, "")
-
-
-def wald_tests(model: GeneralizedLinearModel) -> pd.DataFrame:
-    """The coefficient table of `summary.glm`: z tests (φ = 1) or t tests on n − p df."""
-    fe = model.fixef
-    se = np.sqrt(np.diag(model.vcov.to_numpy()))
-    stat = fe.to_numpy() / se
-    if model.family.has_dispersion:
-        return pd.DataFrame({"Estimate": fe.to_numpy(), "Std. Error": se, "t value": stat,
-                             "Pr(>|t|)": 2 * stats.t.sf(np.abs(stat), model.df_residual)},
-                            index=fe.index)
-    return pd.DataFrame({"Estimate": fe.to_numpy(), "Std. Error": se, "z value": stat,
-                         "Pr(>|z|)": 2 * stats.norm.sf(np.abs(stat))}, index=fe.index)

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.baseline.anova import lm_anova
 from mixedfx.baseline.base import FixedEffectsModel, baseline_frame
 from mixedfx.baseline.base import data_name as data_name_of
+from mixedfx.baseline.summary import LmSummary
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.lazy import lazy_module
@@ -45,11 +47,6 @@ class LinearModel(FixedEffectsModel):
         self._unscaled = Ri @ Ri.T
         self._logdet_r = float(np.sum(np.log(np.abs(np.diag(R))))) if p else 0.0
         self._rank = p
-
-    @property
-    def _offset(self) -> np.ndarray:
-        fr = self._frame
-        return fr.offset if fr.offset is not None else np.zeros(fr.n)
 
     @property
     def prior_weights(self) -> np.ndarray:
@@ -176,14 +173,10 @@ class LinearModel(FixedEffectsModel):
 
     def anova(self) -> Any:
         """R's `anova(lm)`: sequential sums of squares and F tests by term."""
-        from mixedfx.baseline.anova import lm_anova
-
         return lm_anova(self)
 
     def summary(self) -> Any:
         """R's `summary.lm` (coefficients with t tests, σ̂, R², F)."""
-        from mixedfx.baseline.summary import LmSummary
-
         return LmSummary(self)
 
     def __repr__(self) -> str:

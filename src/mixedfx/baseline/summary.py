@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from mixedfx.baseline.base import FixedEffectsModel
+from mixedfx.fitted.varcorr_print import html_pre
 from mixedfx.frame.rows import used_rows
 from mixedfx.lazy import lazy_module
-from mixedfx.results.rformat import format_pval, format_real, print_coefmat, zapsmall
-
-if TYPE_CHECKING:
-    from mixedfx.baseline.glm import GeneralizedLinearModel
-    from mixedfx.baseline.linear import LinearModel
+from mixedfx.results.wald_table import wald_table
+from mixedfx.rformat import format_pval, format_real, print_coefmat, zapsmall
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -52,14 +49,9 @@ def _missing_note(n: int) -> list[str]:
 class LmSummary:
     """Summary of a linear model; `coefficients` holds the t-test table."""
 
-    def __init__(self, model: LinearModel) -> None:
+    def __init__(self, model: FixedEffectsModel) -> None:
         self.model = model
-        fe = model.fixef
-        se = np.sqrt(np.diag(model.vcov.to_numpy()))
-        t = fe.to_numpy() / se
-        self.coefficients = pd.DataFrame(
-            {"Estimate": fe.to_numpy(), "Std. Error": se, "t value": t,
-             "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), model.df_residual)}, index=fe.index)
+        self.coefficients = wald_table(model.fixef, model.vcov, model.df_residual)
         self.sigma = model.sigma
         self.r_squared = model.r_squared
         self.adj_r_squared = model.adj_r_squared
@@ -95,19 +87,17 @@ class LmSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.fitted.varcorr_print import html_pre
-
         return html_pre(str(self))
 
 
 class GlmSummary:
     """Summary of a generalized linear model; `coefficients` holds the z or t tests."""
 
-    def __init__(self, model: GeneralizedLinearModel) -> None:
-        from mixedfx.baseline.glm import wald_tests
-
+    def __init__(self, model: FixedEffectsModel) -> None:
         self.model = model
-        self.coefficients = wald_tests(model)
+        # z tests when the dispersion is known (φ = 1), t tests on n − p df when estimated
+        self.coefficients = wald_table(model.fixef, model.vcov, model.df_residual
+                                       if model.family.has_dispersion else None)
         self.dispersion = model.dispersion
 
     def __str__(self) -> str:
@@ -138,6 +128,4 @@ class GlmSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.fitted.varcorr_print import html_pre
-
         return html_pre(str(self))

@@ -21,9 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from mixedfx import __version__, datasets
+from mixedfx import datasets, plots
+from mixedfx.api import glmer, glmer_nb, lmer
 from mixedfx.cli.data import CliError, load_data
 from mixedfx.errors import FormulaError, MixedfxError
+from mixedfx.plots import PlotDependencyError
+from mixedfx.version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,21 +163,22 @@ def _check_plot_target(kind: str, path: str) -> None:
 
 def _plot(model: object, kind: str, path: str) -> int:
     """Draw one of PLOTS with the Agg backend and save it."""
-    from mixedfx.plots import PlotDependencyError
-    from mixedfx.plots._mpl import INSTALL_HINT
-
     try:
-        import matplotlib
+        import matplotlib  # optional dependency (mixedfx[plot]): only a plot needs it
 
         matplotlib.use("Agg")
-        from mixedfx import plots
-
-        draw = {"caterpillar": plots.caterpillar, "diagnostics": plots.diagnostics,
-                "check": plots.check_model}[kind]
+    except ImportError:
+        pass            # the plot function raises PlotDependencyError with the install hint
+    draw = {"caterpillar": plots.caterpillar, "diagnostics": plots.diagnostics,
+            "check": plots.check_model}[kind]
+    try:
         fig = draw(model)
         fig.savefig(path, dpi=100)
-    except (PlotDependencyError, ImportError):
-        print(f"mixedfx: error: {INSTALL_HINT}", file=sys.stderr)
+    except PlotDependencyError as exc:
+        print(f"mixedfx: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"mixedfx: error: could not draw the plot: {exc}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:
         print(f"mixedfx: error: could not write the plot: {exc}", file=sys.stderr)
@@ -184,8 +188,6 @@ def _plot(model: object, kind: str, path: str) -> int:
 
 
 def _fit(args: argparse.Namespace, data: pd.DataFrame) -> object:
-    from mixedfx.api import glmer, glmer_nb, lmer
-
     family = args.family.strip()
     nagq = 1 if args.nagq is None else args.nagq
     if _is_lmm(args):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mixedfx.fitted.varcorr import TermCovariance
-from mixedfx.results.rformat import format_real, print_matrix, r_round
+from mixedfx.rformat import format_real, print_matrix, r_round
 from mixedfx.validate import check_choices, check_positive_int
 
 COMPONENTS = ("Variance", "Std.Dev.")

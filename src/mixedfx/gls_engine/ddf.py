@@ -22,8 +22,11 @@ from functools import cached_property
 
 import numpy as np
 
+from mixedfx.errors import ArgumentError, ResourceError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.gls_engine.fit import GlsCriterion, GlsFit
+from mixedfx.inference.numderiv import hessian, jacobian
+from mixedfx.mmrm.kenward_roger import kr_df
 
 
 class GlsSatterthwaite:
@@ -57,15 +60,11 @@ class GlsSatterthwaite:
     @cached_property
     def W(self) -> np.ndarray:
         """Covariance of x̂: twice the inverse Hessian of f."""
-        from mixedfx.inference.numderiv import hessian
-
         return 2.0 * np.linalg.inv(hessian(self._full, self.x0))
 
     @cached_property
     def dphi(self) -> np.ndarray:
         """∂Φ/∂x_k, (k, p, p)."""
-        from mixedfx.inference.numderiv import jacobian
-
         p = self.crit.p
         J = jacobian(lambda x: self._phi(x).ravel(), self.x0)      # (p², k)
         return J.T.reshape(-1, p, p)
@@ -93,12 +92,8 @@ class GlsKenwardRogerLinear:
     def __init__(self, sat: GlsSatterthwaite) -> None:
         crit = sat.crit
         if not sat.reml:
-            from mixedfx.errors import ArgumentError
-
             raise ArgumentError("Kenward-Roger needs a REML fit (REML=True)")
         if crit.n > self.MAX_ROWS:
-            from mixedfx.errors import ResourceError
-
             raise ResourceError(f"Kenward-Roger for gls forms n × n matrices; {crit.n} rows "
                                 f"exceed {self.MAX_ROWS} (use mfx.mmrm, or Satterthwaite)")
         self.sat = sat
@@ -109,8 +104,6 @@ class GlsKenwardRogerLinear:
         def omega_inv(x: np.ndarray) -> np.ndarray:
             Li = crit.residual.whiten(x[:-1], eye)[0] if crit.residual.n_params else eye
             return (Li.T @ Li) / math.exp(x[-1])
-
-        from mixedfx.inference.numderiv import jacobian
 
         n, p = crit.n, crit.p
         D = jacobian(lambda x: omega_inv(x).ravel(), x0).T.reshape(-1, n, n)
@@ -128,7 +121,5 @@ class GlsKenwardRogerLinear:
 
     def df(self, L: np.ndarray) -> tuple[float, float]:
         """(df, F scale λ) of the contrast rows L."""
-        from mixedfx.mmrm.kenward_roger import kr_df
-
         res = kr_df(self.phi, self.sat.W, self.P, np.atleast_2d(L))
         return res.df, res.scale

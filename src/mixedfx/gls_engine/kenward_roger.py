@@ -22,12 +22,18 @@ against the gls fit's) and its Kenward–Roger covariance, df and F scale are us
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ConvergenceError
+from mixedfx.mmrm.design import build_design
+from mixedfx.mmrm.fit import fit_mmrm
+from mixedfx.mmrm.inference import MmrmInference
+from mixedfx.mmrm.kenward_roger import kr_df
+from mixedfx.mmrm.terms import split_formula
 
 _BY_CORRELATION = {("corSymm", True): "us", ("corAR1", False): "ar1",
                    ("corAR1", True): "ar1h", ("corCompSymm", False): "cs",
@@ -96,13 +102,6 @@ class GlsKenwardRoger:
     """SAS's Kenward–Roger for a REML gls fit, through the equivalent MMRM."""
 
     def __init__(self, formula: str, frame: Any, fit: Any) -> None:
-        import warnings
-
-        from mixedfx.mmrm.design import build_design
-        from mixedfx.mmrm.fit import fit_mmrm
-        from mixedfx.mmrm.inference import MmrmInference
-        from mixedfx.mmrm.terms import split_formula
-
         if not fit.reml:
             raise ArgumentError("Kenward-Roger needs a REML fit (REML=True)")
         mformula, data = mmrm_equivalent(formula, frame, fit.residual)
@@ -132,7 +131,5 @@ class GlsKenwardRoger:
 
     def df(self, L: np.ndarray) -> tuple[float, float]:
         """(df, F scale λ) of the contrast rows L."""
-        from mixedfx.mmrm.kenward_roger import kr_df
-
         res = kr_df(self.inf.phi, self.inf.fit.theta_vcov, self.inf.P, np.atleast_2d(L))
         return res.df, res.scale

@@ -17,7 +17,7 @@ Modules (one concern each):
 * `posterior`      arm's sim, merTools' REsim / predictInterval
 * `r2`             performance's variance decomposition: r2_nakagawa and icc
 
-Tables print through `mixedfx.results.rformat` (R's printCoefmat / print.anova).
+Tables print through `mixedfx.rformat` (R's printCoefmat / print.anova).
 """
 
 from mixedfx.inference.anova import anova, drop1, ranova

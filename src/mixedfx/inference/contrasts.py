@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.formula import build_design
-from mixedfx.results.rformat import zapsmall
+from mixedfx.rformat import zapsmall
 
 if TYPE_CHECKING:
     from mixedfx.frame.model_frame import ModelFrame

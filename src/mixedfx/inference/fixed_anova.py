@@ -22,7 +22,7 @@ from mixedfx.inference.contrasts import (
     type1_contrasts,
     type3_contrasts,
 )
-from mixedfx.results.rformat import print_anova
+from mixedfx.rformat import print_anova
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
     from mixedfx.fitted.protocol import LinearMixedFit

@@ -30,7 +30,7 @@ import numpy as np
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.fitted.getme import z_matrix
 from mixedfx.frame.model_frame import build_model_frame
-from mixedfx.results.rformat import format_pval, format_real
+from mixedfx.rformat import format_pval, format_real
 from mixedfx.validate import check_seed
 
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ between-within df and asymptotic or sandwich covariances of β̂.
 Modules: `terms` (the covariance term of the formula), `structures` (Σ(θ)), `design` (data
 layout and checks), `derivatives` (∂Σ/∂θ), `likelihood` (criterion and gradient), `fit`
 (optimizer, Hessian), `components` (P, Q, R), `satterthwaite`, `kenward_roger`, `empirical`,
-`inference` (tests with the chosen method), `anova`, `model` (the result), `summary`, `api`.
+`inference` (tests with the chosen method), `anova`, `predict` (conditional predictions),
+`model` (the result and its summary printout), `api`.
 """
 
 from mixedfx.mmrm.api import mmrm

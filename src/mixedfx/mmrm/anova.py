@@ -17,12 +17,11 @@ import numpy as np
 
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.inference.contrasts import _term_variables, term_columns, type3_contrasts
 
 
 def term_contrasts(frame: ModelFrame, type: int | str = 3) -> dict[str, np.ndarray]:
     """One contrast matrix per term (R's term labels, in formula order)."""
-    from mixedfx.inference.contrasts import type3_contrasts
-
     key = str(type).upper()
     if key in ("3", "III"):
         return type3_contrasts(frame)
@@ -35,8 +34,6 @@ def term_contrasts(frame: ModelFrame, type: int | str = 3) -> dict[str, np.ndarr
 
 def type2_contrasts(frame: ModelFrame, tol: float = 1.5e-8) -> dict[str, np.ndarray]:
     """SAS's Type II contrasts, one (rows × p) matrix per term (see the module docstring)."""
-    from mixedfx.inference.contrasts import _term_variables, term_columns
-
     X = frame.X
     p = X.shape[1]
     allv, numv = _term_variables(frame)

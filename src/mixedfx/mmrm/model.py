@@ -2,7 +2,8 @@
 F tests, the covariance estimate and LS-means support, with SAS PROC MIXED's conventions
 (ML standard errors without nlme's N/(N − p) rescaling; AIC counts the covariance parameters
 for REML and covariance plus fixed-effects parameters for ML; AICC uses n − p observations
-for REML; BIC's penalty uses the log of the number of subjects in the data).
+for REML; BIC's penalty uses the log of the number of subjects in the data); `summary()`
+prints mmrm's layout (`MmrmSummary`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
+from mixedfx.fitted.saving import Saveable
 from mixedfx.lazy import lazy_module
+from mixedfx.mmrm.anova import term_contrasts
 from mixedfx.mmrm.design import MmrmDesign
 from mixedfx.mmrm.fit import MmrmFit
 from mixedfx.mmrm.inference import MmrmInference
-from mixedfx.mmrm.structures import spatial_sigma
-from mixedfx.results.persist import Saveable
-from mixedfx.validate import check_level
+from mixedfx.mmrm.predict import predict as conditional_predict
+from mixedfx.mmrm.structures import DESCRIPTIONS, spatial_sigma
+from mixedfx.rformat import format_real, print_coefmat, print_matrix, print_named_vector
+from mixedfx.validate import check_bool, check_level
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -186,8 +190,6 @@ class MmrmModel(Saveable):
     def anova(self, type: int | str = 3) -> pd.DataFrame:
         """F tests of the fixed-effects terms: Type III (SAS's, as lmerTest builds them) or
         Type II (SAS's); columns NumDF, DenDF, F value, Pr(>F)."""
-        from mixedfx.mmrm.anova import term_contrasts
-
         out = {}
         for term, L in term_contrasts(self._design.frame, type).items():
             r, ddf, F, p = self._inf.f_test(L)
@@ -200,10 +202,8 @@ class MmrmModel(Saveable):
         with `fit` and `se` (SAS's StdErrPred), or the `fit` Series when `se_fit=False`;
         `newdata` rows with a missing response are the visits predicted (default: the rows
         used in the fit). See `mixedfx.mmrm.predict`."""
-        from mixedfx.mmrm.predict import predict
-        from mixedfx.validate import check_bool
-
-        out = predict(self, newdata, check_bool(conditional, "conditional"), weights)
+        out = conditional_predict(self._design, self._fit, self._inf, newdata,
+                                  check_bool(conditional, "conditional"), weights)
         return out if check_bool(se_fit, "se_fit") else out["fit"]
 
     # -- covariance ---------------------------------------------------------------------
@@ -224,8 +224,6 @@ class MmrmModel(Saveable):
 
     # -- printing -------------------------------------------------------------------------
     def summary(self) -> Any:
-        from mixedfx.mmrm.summary import MmrmSummary
-
         return MmrmSummary(self)
 
     def tidy(self, conf_int: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
@@ -248,3 +246,52 @@ class MmrmModel(Saveable):
     def __repr__(self) -> str:
         return (f"<MmrmModel {self.formula!r}: {self.structure}, "
                 f"{'REML' if self.REML else 'ML'}, {self.method}>")
+
+
+# -- mmrm's summary() layout: formula, data, covariance, method, model selection criteria,
+# the coefficient table (R's printCoefmat) and the covariance estimate ------------------
+def _matrix(frame: pd.DataFrame) -> str:
+    vals = np.round(frame.to_numpy(), 4)
+    cells = format_real(vals.ravel(), 7)
+    w = len(frame.columns)
+    rows = [list(cells[i * w:(i + 1) * w]) for i in range(len(frame))]
+    return print_matrix(rows, list(map(str, frame.columns)), list(map(str, frame.index)),
+                        right=True)
+
+
+class MmrmSummary:
+    """Printable summary; `.coefficients` is the coefficient table."""
+
+    def __init__(self, model: MmrmModel) -> None:
+        self.model = model
+        self.coefficients = model.coef_table()
+
+    def __str__(self) -> str:
+        m = self.model
+        d = m._design
+        data = m.data_name or "data"
+        n_visits = max(np.bincount(d.subject_codes))
+        lines = ["mmrm fit", "",
+                 f"Formula:     {m.formula}",
+                 f"Data:        {data} (used {m.nobs} observations from {m.n_subjects} "
+                 f"subjects with maximum {n_visits} timepoints)",
+                 f"Covariance:  {DESCRIPTIONS[m.structure]} ({m.n_theta} variance parameters"
+                 + (f" of {d.n_groups} groups" if d.term.group else "") + ")",
+                 f"Method:      {m.method}",
+                 f"Vcov Method: {m.vcov_method}",
+                 f"Inference:   {'REML' if m.REML else 'ML'}", "",
+                 "Model selection criteria:"]
+        crit = [m.aic, m.bic, m.loglik, m.deviance]
+        lines.append(print_named_vector(["AIC", "BIC", "logLik", "deviance"],
+                                        format_real(np.round(crit, 1), 7)))
+        lines += ["", "Coefficients: ", print_coefmat(self.coefficients, digits=4), "",
+                  "Covariance estimate:"]
+        cov = m.cov_matrix()
+        if isinstance(cov, dict):
+            for lev, frame in cov.items():
+                lines += [f"Group: {lev}", _matrix(frame), ""]
+        else:
+            lines += [_matrix(cov), ""]
+        return "\n".join(lines)
+
+    __repr__ = __str__

@@ -17,7 +17,7 @@ Var(y_ij) = Σ_jj / w_ij.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,15 +26,14 @@ from mixedfx.errors import DataError
 from mixedfx.formula import evaluate_response
 from mixedfx.frame.model_frame import as_pandas
 from mixedfx.mmrm.derivatives import complex_step_jacobian
+from mixedfx.mmrm.design import MmrmDesign
+from mixedfx.mmrm.fit import MmrmFit
+from mixedfx.mmrm.inference import MmrmInference
 from mixedfx.mmrm.structures import spatial_sigma
 
-if TYPE_CHECKING:
-    from mixedfx.mmrm.model import MmrmModel
 
-
-def _codes(model: MmrmModel, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _codes(d: MmrmDesign, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per row: covariance group index and visit index (or coordinates)."""
-    d = model._design
     term = d.term
     if term.group:
         lookup = {g: i for i, g in enumerate(d.group_levels)}
@@ -54,39 +53,38 @@ def _codes(model: MmrmModel, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     return groups, np.array([lookup[str(v)] for v in data[term.visits[0]]])
 
 
-def _sigma(model: MmrmModel, th: np.ndarray, where: np.ndarray) -> np.ndarray:
+def _sigma(fit: MmrmFit, spatial: bool, th: np.ndarray, where: np.ndarray) -> np.ndarray:
     """Σ on the rows' visits (or coordinates) for one group's parameters `th`."""
-    smap = model._fit.smap
-    if model._design.term.spatial:
+    smap = fit.smap
+    if spatial:
         dist = np.sqrt(((where[:, None, :] - where[None, :, :]) ** 2).sum(axis=2))
         return spatial_sigma(smap.structure.name, th, dist)
     return smap.structure.sigma(th, smap.m)[np.ix_(where, where)]
 
 
-def _kackar_harville(model: MmrmModel, g: int, where: np.ndarray, scale: np.ndarray,
-                     io: list[int], im: list[int]) -> np.ndarray:
+def _kackar_harville(fit: MmrmFit, spatial: bool, g: int, where: np.ndarray,
+                     scale: np.ndarray, io: list[int], im: list[int]) -> np.ndarray:
     """2 Σ_kl W_kl diag(∂_kK Σ_oo ∂_lKᵀ) with ∂_kK by the complex step."""
-    smap = model._fit.smap
-    sl = smap.group_slice(g)
-    th = model._fit.state.theta[sl]
-    W = model._fit.theta_vcov[sl, sl]
+    sl = fit.smap.group_slice(g)
+    th = fit.state.theta[sl]
+    W = fit.theta_vcov[sl, sl]
 
     def gain(t: np.ndarray) -> np.ndarray:
-        S = _sigma(model, t, where) / scale
+        S = _sigma(fit, spatial, t, where) / scale
         return S[np.ix_(im, io)] @ np.linalg.inv(S[np.ix_(io, io)])
     dK = complex_step_jacobian(gain, th)                       # (k, m, o)
-    Soo = (_sigma(model, th, where) / scale)[np.ix_(io, io)]
+    Soo = (_sigma(fit, spatial, th, where) / scale)[np.ix_(io, io)]
     return 2.0 * np.einsum("kl,kmo,op,lmp->m", W, dK, Soo, dK)
 
 
-def predict(model: MmrmModel, newdata: Any = None, conditional: bool = True,
-            weights: Any = None) -> pd.DataFrame:
-    """Frame with `fit` and `se` (StdErrPred), indexed like `newdata` (see module doc)."""
-    d = model._design
+def predict(d: MmrmDesign, mfit: MmrmFit, inference: MmrmInference, newdata: Any = None,
+            conditional: bool = True, weights: Any = None) -> pd.DataFrame:
+    """Frame with `fit` and `se` (StdErrPred), indexed like `newdata` (see module doc), for
+    the fit `mfit` of the design `d` with its inference (`inference.vcov`: V)."""
     data = as_pandas(newdata) if newdata is not None else d.frame.frame
     frame = d.frame
     X = np.asarray(frame.fixed_design.matrix(data), float)[:, frame.kept_columns]
-    beta, V = model._fit.state.beta, model._inf.vcov
+    beta, V = mfit.state.beta, inference.vcov
     fit = X @ beta
     var_fix = np.einsum("ij,jk,ik->i", X, V, X)
     if not conditional:
@@ -98,11 +96,12 @@ def predict(model: MmrmModel, newdata: Any = None, conditional: bool = True,
                         f"values mark the visits to predict): {err}") from None
     w = np.ones(len(data)) if weights is None else np.asarray(
         data[weights] if isinstance(weights, str) else weights, float)
-    groups, where = _codes(model, data)
+    groups, where = _codes(d, data)
     subj = data[d.term.subject].astype(str).to_numpy()
     out_fit, out_var = fit.copy(), var_fix.copy()
-    smap, theta = model._fit.smap, model._fit.state.theta
-    kr = model._inf.vcov_type == "Kenward-Roger"
+    smap, theta = mfit.smap, mfit.state.theta
+    kr = inference.vcov_type == "Kenward-Roger"
+    spatial = d.term.spatial
     for s in pd.unique(subj):
         rows = np.flatnonzero(subj == s)
         obs, mis = rows[~np.isnan(y[rows])], rows[np.isnan(y[rows])]
@@ -110,7 +109,7 @@ def predict(model: MmrmModel, newdata: Any = None, conditional: bool = True,
             continue
         g = int(groups[rows[0]])
         scale = np.sqrt(np.outer(w[rows], w[rows]))
-        S = _sigma(model, theta[smap.group_slice(g)], where[rows]) / scale
+        S = _sigma(mfit, spatial, theta[smap.group_slice(g)], where[rows]) / scale
         pos = {r: k for k, r in enumerate(rows)}
         io, im = [pos[r] for r in obs], [pos[r] for r in mis]
         Smm = S[np.ix_(im, im)]
@@ -125,5 +124,5 @@ def predict(model: MmrmModel, newdata: Any = None, conditional: bool = True,
             cond = Smm
         out_var[mis] = np.einsum("ij,jk,ik->i", Z, V, Z) + np.diag(cond)
         if kr and len(obs):
-            out_var[mis] += _kackar_harville(model, g, where[rows], scale, io, im)
+            out_var[mis] += _kackar_harville(mfit, spatial, g, where[rows], scale, io, im)
     return pd.DataFrame({"fit": out_fit, "se": np.sqrt(out_var)}, index=data.index)

@@ -8,13 +8,17 @@ Subclasses provide `_frame`, `_fit` (with `theta`, `lower`), `beta`, `sigma`, `v
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mixedfx.diagnostics.collinearity import vif as collinearity_vif
+from mixedfx.diagnostics.influence import influence as group_influence
+from mixedfx.diagnostics.leverage import cooks_distance as leverage_cooks_distance
+from mixedfx.diagnostics.leverage import hatvalues as leverage_hatvalues
 from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.fitted.predict import (
     fixed_matrix,
@@ -22,12 +26,26 @@ from mixedfx.fitted.predict import (
     prepare_newdata,
     term_contribution,
 )
+from mixedfx.fitted.saving import Saveable
 from mixedfx.fitted.varcorr import TermCovariance, term_covariances, varcorr_frame
+from mixedfx.formula import build_design
 from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.inference.bootstrap import bootstrap as parametric_bootstrap
+from mixedfx.inference.intervals import confint as model_confint
+from mixedfx.inference.intervals import wald_confint as wald_intervals
+from mixedfx.inference.profile import profile as likelihood_profile
 from mixedfx.lazy import lazy_module
 from mixedfx.optimize.convergence import is_singular
-from mixedfx.results.conveniences import ModelConveniences
-from mixedfx.results.persist import Saveable
+from mixedfx.plots import caterpillar, residuals_fitted
+from mixedfx.results.accessors import FitAccessors
+from mixedfx.results.lme4_methods import Lme4Methods
+from mixedfx.validate import (
+    check_bool,
+    check_keywords,
+    check_level,
+    check_positive_int,
+    numeric_vector,
+)
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -42,12 +60,16 @@ def drops_random(re_form: str | None) -> bool:
     return re_form.replace(" ", "") in ("NA", "~0", "0", "~-1")
 
 
-class MixedModelBase(Saveable, ModelConveniences):
+class MixedModelBase(Saveable, FitAccessors, Lme4Methods):
     """Shared behaviour of fitted linear and generalized linear mixed models."""
 
     _frame: ModelFrame
     _fit: Any              # the engine's fit record: has `theta` and `lower`
     _has_scale: bool = True
+    _data: Any = None      # the data given to the fitting function (update re-reads it)
+    fitted_by: Callable[..., Any] | None = None
+    """The function that fitted the model (`mixedfx.lmer`, `mixedfx.glmer`), which `update`
+    calls to refit it; None for a model built otherwise (e.g. a bootstrap replicate)."""
 
     # -- supplied by subclasses -----------------------------------------------------------
     beta: np.ndarray
@@ -83,19 +105,6 @@ class MixedModelBase(Saveable, ModelConveniences):
 
     # -- structure --------------------------------------------------------------------------
     @property
-    def frame(self) -> ModelFrame:
-        """The model frame (rows used, X, y, random-effects terms)."""
-        return self._frame
-
-    @property
-    def formula(self) -> str:
-        return self._frame.formula.text
-
-    @property
-    def nobs(self) -> int:
-        return self._frame.n
-
-    @property
     def ngrps(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for t in self._frame.terms:
@@ -105,18 +114,6 @@ class MixedModelBase(Saveable, ModelConveniences):
     @property
     def theta_names(self) -> list[str]:
         return [name for t in self._frame.terms for name in t.theta_names()]
-
-    @property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self.beta, index=self._frame.fixef_names, name="fixef")
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + self.npar * math.log(self.nobs)
 
     @property
     def df_residual(self) -> int:
@@ -169,8 +166,6 @@ class MixedModelBase(Saveable, ModelConveniences):
         out: dict[str, pd.DataFrame] = {}
         sds: dict[str, list[pd.DataFrame]] = {}
         cvs: dict[str, list[np.ndarray]] = {}
-        from mixedfx.validate import check_bool
-
         condvars = self._conditional_variances() if check_bool(condvar, "condvar") else None
         for i, (t, b) in enumerate(zip(self._frame.terms, self._random_effects(),
                                        strict=True)):
@@ -206,8 +201,6 @@ class MixedModelBase(Saveable, ModelConveniences):
     def _new_response(self, y: Any) -> np.ndarray:
         """A new response for `refit`: one real value per row used (a vector padded to every
         row, as row-wise results are with na_action="exclude", is accepted too)."""
-        from mixedfx.validate import numeric_vector
-
         arr = self._frame.rows.used(y) if self._frame.rows is not None else np.asarray(y)
         arr = numeric_vector(np.asarray(arr).ravel(), "new response (refit)")
         if arr.shape != (self.nobs,):
@@ -227,8 +220,6 @@ class MixedModelBase(Saveable, ModelConveniences):
 
     def _eta_new(self, newdata: object, re_form: str | None, allow_new_levels: bool
                  ) -> np.ndarray:
-        from mixedfx.validate import check_bool
-
         check_bool(allow_new_levels, "allow_new_levels")
         masks = self._re_masks(re_form)
         if newdata is None:
@@ -257,8 +248,6 @@ class MixedModelBase(Saveable, ModelConveniences):
         keep = self._terms_in(re_form)
         if not keep:
             return [None] * len(terms)
-        from mixedfx.formula import build_design
-
         wanted: dict[str, set[str]] = {}
         for bar in parse_re_form(self._frame, re_form, structures=False).bars:
             _, spec = build_design(bar.lhs, self._frame.frame)
@@ -315,9 +304,7 @@ class MixedModelBase(Saveable, ModelConveniences):
     def wald_confint(self, level: float = 0.95) -> pd.DataFrame:
         """β̂ ± z·SE for the fixed effects; NaN rows for the variance parameters (lme4), see
         `mixedfx.inference.intervals.wald_confint`."""
-        from mixedfx.inference.intervals import wald_confint
-
-        return wald_confint(self, level)
+        return wald_intervals(self, check_level(level))
 
     # -- intervals, profiles, bootstrap (mixedfx.inference) ---------------------------------
     def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any
@@ -326,72 +313,51 @@ class MixedModelBase(Saveable, ModelConveniences):
         the fixed effects: `profile` (likelihood profile, the default), `Wald` (fixed effects
         only; NaN rows for the variance parameters) or `boot` (parametric bootstrap percentile
         intervals; `nsim`, `seed`, `n_jobs`). See `mixedfx.inference.intervals`."""
-        from mixedfx.inference.intervals import confint
-
-        return confint(self, method=method, level=level, **kwargs)
+        return model_confint(self, method=method, level=level, **kwargs)
 
     def profile(self, which: Any = None, **kwargs: Any) -> pd.DataFrame:
         """The likelihood profile (lme4's `profile`), see `mixedfx.inference.profile`."""
-        from mixedfx.inference.profile import profile
-
-        return profile(self, which=which, **kwargs)
+        return likelihood_profile(self, which=which, **kwargs)
 
     def bootstrap(self, func: Any = None, nsim: int = 100, seed: int | None = None,
                   n_jobs: int = 1, **kwargs: Any) -> Any:
         """Parametric bootstrap (lme4's `bootMer`) of `func(refitted model)`, see
         `mixedfx.inference.bootstrap` (default `func`: LMM sd/cor/σ and β; GLMM θ and β)."""
-        from mixedfx.inference.bootstrap import bootstrap
-        from mixedfx.validate import check_keywords, check_positive_int
-
-        check_keywords(kwargs, bootstrap, "bootstrap()", skip=("model",))
+        check_keywords(kwargs, parametric_bootstrap, "bootstrap()", skip=("model",))
         nsim = check_positive_int(nsim, "nsim")
         n_jobs = check_positive_int(n_jobs, "n_jobs")
-        return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
+        return parametric_bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
 
     # -- diagnostics (mixedfx.diagnostics) and plots (mixedfx.plots) --------------------------
     def hatvalues(self) -> pd.Series:
         """Diagonal of the hat matrix (lme4's `hatvalues`), see `mixedfx.diagnostics`; a
         Series indexed as `fitted()`."""
-        from mixedfx.diagnostics.leverage import hatvalues
-
-        return self._frame.rowwise(hatvalues(self))
+        return self._frame.rowwise(leverage_hatvalues(self))
 
     def cooks_distance(self) -> pd.Series:
         """Cook's distances (lme4's `cooks.distance`), see `mixedfx.diagnostics`; a Series
         indexed as `fitted()`."""
-        from mixedfx.diagnostics.leverage import cooks_distance
-
-        return self._frame.rowwise(cooks_distance(self))
+        return self._frame.rowwise(leverage_cooks_distance(self))
 
     def influence(self, groups: Any = None, maxfun: int = 1000) -> Any:
         """Leave-one-group-out refits (lme4's `influence(m, groups=)`), see
         `mixedfx.diagnostics.influence`."""
-        from mixedfx.diagnostics.influence import influence
-
-        return influence(self, groups=groups, maxfun=maxfun)
+        return group_influence(self, groups=groups, maxfun=maxfun)
 
     def vif(self, ci: float = 0.95) -> pd.DataFrame:
         """Variance inflation factors of the fixed-effects terms (performance's
         `check_collinearity`)."""
-        from mixedfx.diagnostics.collinearity import vif
-
-        return vif(self, ci=ci)
+        return collinearity_vif(self, ci=ci)
 
     def plot_ranef(self, level: float = 0.95, **kwargs: Any) -> Any:
         """Caterpillar plot of the random effects (lme4's `dotplot(ranef(m, condVar=TRUE))`),
         see `mixedfx.plots.caterpillar`."""
-        from mixedfx.plots import caterpillar
-        from mixedfx.validate import check_keywords
-
         check_keywords(kwargs, caterpillar, "plot_ranef()", skip=("model", "level"))
         return caterpillar(self, level=level, **kwargs)
 
     def plot(self, **kwargs: Any) -> Any:
         """Residuals against fitted values with a lowess smoother (lme4's `plot(m)`), see
         `mixedfx.plots.residuals_fitted`."""
-        from mixedfx.plots import residuals_fitted
-        from mixedfx.validate import check_keywords
-
         check_keywords(kwargs, residuals_fitted, "plot()", skip=("model",))
         return residuals_fitted(self, **kwargs)
 

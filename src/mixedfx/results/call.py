@@ -15,14 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 # R's default link of each family (a call names the link only when it differs)
-_DEFAULT_LINK = {"binomial": "logit", "poisson": "log", "Gamma": "inverse",
+DEFAULT_LINK = {"binomial": "logit", "poisson": "log", "Gamma": "inverse",
                  "gaussian": "identity", "inverse.gaussian": "1/mu^2"}
 
 
 def _family_text(family: Any) -> str:
     if family.theta is not None:                      # glmer.nb's fit, as R records it
         return f"MASS::negative.binomial(theta = {family.theta:.15g})"
-    if _DEFAULT_LINK.get(family.name) == family.link.name:
+    if DEFAULT_LINK.get(family.name) == family.link.name:
         return family.name
     return f'{family.name}(link = "{family.link.name}")'
 

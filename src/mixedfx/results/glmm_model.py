@@ -10,21 +10,28 @@ PIRLS weights; conditional variances σ² Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mixedfx.diagnostics.prediction import predict_se
 from mixedfx.errors import ArgumentError
 from mixedfx.families import Family
 from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.glmm.dispersion import fit_glmm_ml_dispersion
 from mixedfx.glmm.fit import GlmmFit, fit_glmm
-from mixedfx.glmm.response import GlmResponse
+from mixedfx.glmm.response import GlmResponse, encode_response
+from mixedfx.glmm.simulate import draw_response
 from mixedfx.lmm.solution import conditional_variances, solve
 from mixedfx.optimize import Control
 from mixedfx.results.base import MixedModelBase
-from mixedfx.validate import check_seed
+from mixedfx.results.call import r_call
+from mixedfx.results.glmm_summary import GlmmSummary
+from mixedfx.validate import check_bool, check_design_size, check_positive_int, check_seed
 
 
 class GeneralizedLinearMixedModel(MixedModelBase):
@@ -33,7 +40,8 @@ class GeneralizedLinearMixedModel(MixedModelBase):
     kind = "glmer"  # fitted-model contract (mixedfx.fitted.protocol): a GLMM fit
 
     def __init__(self, frame: ModelFrame, family: Family, resp: GlmResponse, fit: GlmmFit,
-                 control: Control, data_name: str | None = None) -> None:
+                 control: Control, data_name: str | None = None,
+                 fitted_by: Callable[..., Any] | None = None, data: Any = None) -> None:
         self._frame = frame
         self.family = family
         self._resp = resp
@@ -41,6 +49,8 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         self._control = control
         self.data_name = data_name
         self._has_scale = family.has_dispersion
+        self.fitted_by = fitted_by
+        self._data = data               # for update(); R re-evaluates the call's data
 
     # -- parameters ---------------------------------------------------------------------
     @property
@@ -214,8 +224,6 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         if type not in ("link", "response"):
             raise ArgumentError("type must be 'link' or 'response'")
         if se_fit or interval != "none":
-            from mixedfx.diagnostics.prediction import predict_se
-
             return predict_se(self, newdata, re_form, allow_new_levels, type, level,
                               "confidence" if interval == "none" else interval)
         eta = self._eta_new(newdata, re_form, allow_new_levels)
@@ -228,8 +236,6 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         """Responses simulated from the fitted model, shape (nobs, nsim): new random effects
         (or the fitted ones with `use_u`), then the family's distribution. Binomial: 0/1 for
         0/1 data, successes for cbind responses, proportions with trials as weights."""
-        from mixedfx.validate import check_bool, check_design_size, check_positive_int
-
         nsim = check_positive_int(nsim, "nsim")
         check_design_size(self.nobs, nsim, f"simulate(nsim={nsim})'s result",
                           "simulate in smaller batches of nsim")
@@ -248,18 +254,12 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         return out
 
     def _draw(self, mu: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        from mixedfx.glmm.simulate import draw_response
-
         return draw_response(self.family, mu, self._resp.n, self._frame.y.ndim == 2,
                              self.sigma, rng)
 
     def refit(self, y: np.ndarray | pd.Series) -> GeneralizedLinearMixedModel:
         """The same model fitted to a new response (successes for cbind responses), starting
         from these estimates."""
-        from dataclasses import replace
-
-        from mixedfx.glmm.response import encode_response
-
         y = self._new_response(y)
         if self._frame.y.ndim == 2:
             trials = self._resp.n
@@ -269,15 +269,13 @@ class GeneralizedLinearMixedModel(MixedModelBase):
         resp = encode_response(raw, self.family, self._frame.weights)
         frame = replace(self._frame, y=raw)
         if self.dispersion_method == "ML":
-            from mixedfx.glmm.dispersion import fit_glmm_ml_dispersion
-
             fit = fit_glmm_ml_dispersion(frame, self.family, resp, self._control,
                                          start={"theta": self._fit.theta})
         else:
             fit = fit_glmm(frame, self.family, resp, self.nAGQ, self._control,
                            start={"theta": self._fit.theta})
         return GeneralizedLinearMixedModel(frame, self.family, resp, fit, self._control,
-                                           self.data_name)
+                                           self.data_name, fitted_by=self.fitted_by)
 
     def refit_ml(self) -> GeneralizedLinearMixedModel:
         """GLMMs are already fitted by maximum likelihood."""
@@ -285,16 +283,12 @@ class GeneralizedLinearMixedModel(MixedModelBase):
 
     def summary(self, correlation: bool = True) -> Any:
         """lme4's summary; `correlation=False` leaves out the fixed-effects correlations."""
-        from mixedfx.results.glmm_summary import GlmmSummary
-
         return GlmmSummary(self, correlation=correlation)
 
     @property
     def call(self) -> str:
         """The call as R prints `m@call`: `glmer(formula = ..., data = ..., family = ...)`
         (see `mixedfx.results.call`)."""
-        from mixedfx.results.call import r_call
-
         return r_call("glmer", self.formula, self.data_name, family=self.family,
                       nagq=self.nAGQ)
 

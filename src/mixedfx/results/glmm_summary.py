@@ -5,18 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from mixedfx.fitted.varcorr_print import html_pre
 from mixedfx.frame.rows import used_rows
 from mixedfx.lazy import lazy_module
-from mixedfx.results.rformat import (
-    convergence_footer,
-    format_real,
-    method_title,
-    print_coefmat,
-    print_named_vector,
-    r_round,
-)
 from mixedfx.results.summary import (
     COR_MAX,
     DIGITS,
@@ -24,6 +16,15 @@ from mixedfx.results.summary import (
     groups_line,
     random_effects_table,
     scaled_residuals,
+)
+from mixedfx.results.wald_table import wald_table
+from mixedfx.rformat import (
+    convergence_footer,
+    format_real,
+    method_title,
+    print_coefmat,
+    print_named_vector,
+    r_round,
 )
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
@@ -38,12 +39,7 @@ class GlmmSummary:
     def __init__(self, model: GeneralizedMixedFit, correlation: bool = True) -> None:
         self.model = model
         self.correlation = correlation
-        fe = model.fixef
-        se = np.sqrt(np.diag(model.vcov.to_numpy()))
-        z = fe.to_numpy() / se
-        self.coefficients = pd.DataFrame(
-            {"Estimate": fe.to_numpy(), "Std. Error": se, "z value": z,
-             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=fe.index)
+        self.coefficients = wald_table(model.fixef, model.vcov)
 
     def title(self) -> str:
         m = self.model
@@ -90,6 +86,4 @@ class GlmmSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.fitted.varcorr_print import html_pre
-
         return html_pre(str(self))

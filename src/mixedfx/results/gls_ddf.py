@@ -15,6 +15,10 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError
+from mixedfx.gls_engine.ddf import GlsKenwardRogerLinear, GlsSatterthwaite
+from mixedfx.gls_engine.kenward_roger import GlsKenwardRoger
+from mixedfx.inference.contrasts import type3_contrasts
+from mixedfx.inference.satterthwaite import fstat_ddf
 from mixedfx.lazy import lazy_module
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
@@ -44,20 +48,14 @@ class GlsDdfMethods:
 
     @cached_property
     def _satterthwaite(self) -> Any:
-        from mixedfx.gls_engine.ddf import GlsSatterthwaite
-
         return GlsSatterthwaite(self._frame, self._fit)
 
     @cached_property
     def _kenward_roger(self) -> Any:
-        from mixedfx.gls_engine.ddf import GlsKenwardRogerLinear
-
         return GlsKenwardRogerLinear(self._satterthwaite)
 
     @cached_property
     def _kenward_roger_full(self) -> Any:
-        from mixedfx.gls_engine.kenward_roger import GlsKenwardRoger
-
         return GlsKenwardRoger(self.formula, self._frame, self._fit)
 
     def _kr(self, method: str) -> Any:
@@ -97,9 +95,6 @@ class GlsDdfMethods:
     def anova(self, type: int | str = 3, ddf: str | None = "Satterthwaite") -> pd.DataFrame:
         """F tests of the terms (Type III as lmerTest / SAS): NumDF, DenDF, F value, Pr(>F).
         The denominator df combine the per-row df of the orthogonalized rows (lmerTest)."""
-        from mixedfx.inference.contrasts import type3_contrasts
-        from mixedfx.inference.satterthwaite import fstat_ddf
-
         if str(type).upper() not in ("3", "III"):
             raise ArgumentError(f"gls anova supports type=3, got {type!r}")
         method = ddf_choice(ddf)

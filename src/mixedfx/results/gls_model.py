@@ -7,6 +7,7 @@ RSS/n (ML); t tests with n − p degrees of freedom, as nlme's `summary.gls`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,26 +15,36 @@ import pandas as pd
 from scipy.linalg import solve_triangular
 
 from mixedfx.errors import ArgumentError
+from mixedfx.fitted.predict import fixed_matrix, prepare_newdata
+from mixedfx.fitted.saving import Saveable
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.gls_engine.fit import GlsFit, fit_gls
 from mixedfx.lazy import lazy_module
 from mixedfx.optimize import Control
+from mixedfx.results.accessors import CriterionLikelihood, FitAccessors
+from mixedfx.results.call import r_call
 from mixedfx.results.gls_ddf import GlsDdfMethods
-from mixedfx.results.persist import Saveable
+from mixedfx.results.html import model_html
 from mixedfx.results.residual_structures import ResidualStructureAccess, structure_lines
+from mixedfx.rformat import format_real, print_coefmat, print_named_vector
+from mixedfx.validate import check_level
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
-class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
+class GlsModel(Saveable, FitAccessors, CriterionLikelihood, ResidualStructureAccess,
+               GlsDdfMethods):
     """A model fitted by generalized least squares (nlme's `gls` object)."""
 
     kind = "gls"    # fitted-model contract (mixedfx.fitted.protocol): a GLS fit
 
     def __init__(self, frame: ModelFrame, fit: GlsFit, control: Control,
-                 data_name: str | None = None) -> None:
+                 data_name: str | None = None,
+                 fitted_by: Callable[..., Any] | None = None) -> None:
         self._frame, self._fit, self._control = frame, fit, control
         self.data_name = data_name
+        self.fitted_by = fitted_by
+        """The function that fitted the model (`mixedfx.gls`)."""
 
     # == fitted-model contract (mixedfx.fitted.protocol.GlsFit) =============================
     @property
@@ -43,24 +54,14 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
 
     # ----- identification ---------------------------------------------------------------
     @property
-    def formula(self) -> str:
-        return self._frame.formula.text
-
-    @property
     def call(self) -> str:
         """The call as nlme prints `m$call`: `gls(model = ..., data = ..., method = "ML")`
         (see `mixedfx.results.call`)."""
-        from mixedfx.results.call import r_call
-
         return r_call("gls", self.formula, self.data_name, reml=self.REML)
 
     @property
     def REML(self) -> bool:
         return self._fit.reml
-
-    @property
-    def nobs(self) -> int:
-        return self._frame.n
 
     @property
     def npar(self) -> int:
@@ -76,11 +77,7 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     def beta(self) -> np.ndarray:
         return self._fit.solution.beta.copy()
 
-    @property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self.beta, index=self._frame.fixef_names, name="fixef")
-
-    coef = fixef
+    coef = FitAccessors.fixef
 
     @property
     def sigma(self) -> float:
@@ -98,22 +95,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
         return pd.DataFrame(s2 * (Ri @ Ri.T), index=names, columns=names)
 
     # ----- likelihood ---------------------------------------------------------------------
-    @property
-    def loglik(self) -> float:
-        return -0.5 * self._fit.criterion
-
-    @property
-    def deviance(self) -> float:
-        return self._fit.criterion
-
-    @property
-    def reml_criterion(self) -> float | None:
-        return self._fit.criterion if self.REML else None
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
     @property
     def bic(self) -> float:
         """nlme's BIC: the number of observations is n − p for REML fits."""
@@ -154,8 +135,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
         """Xβ̂ (plus offsets) for the fitted rows or new data."""
         if newdata is None:
             return self.fitted()
-        from mixedfx.fitted.predict import fixed_matrix, prepare_newdata
-
         new = prepare_newdata(self._frame, newdata)
         return self._frame.prediction(newdata, fixed_matrix(self._frame, new) @ self.beta
                                       + self._frame.new_offset(new.raw))
@@ -165,7 +144,8 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
             return self
         fit = fit_gls(self._frame, False, self._control, self._fit.residual,
                       start=self._fit.psi)
-        return GlsModel(self._frame, fit, self._control, self.data_name)
+        return GlsModel(self._frame, fit, self._control, self.data_name,
+                        fitted_by=self.fitted_by)
 
     # ----- tables -------------------------------------------------------------------------
     @property
@@ -179,8 +159,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
 
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """t intervals of the coefficients (nlme's `intervals(m, which = "coef")`)."""
-        from mixedfx.validate import check_level
-
         level = check_level(level)
         q = stats.t.ppf(0.5 + level / 2, self.df_residual)
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
@@ -190,8 +168,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     def summary(self, ddf: str | None = None) -> str:
         """nlme's `summary.gls` printout; with `ddf` ("Satterthwaite", "Residual") the
         coefficient table is `coef_table(ddf)` (Estimate, Std. Error, df, t value, Pr(>|t|))."""
-        from mixedfx.results.rformat import format_real, print_coefmat, print_named_vector
-
         method = "REML" if self.REML else "maximum likelihood"
         out = [f"Generalized least squares fit by {method}", f"  Model: {self.formula} "]
         if self.data_name:
@@ -227,8 +203,6 @@ class GlsModel(Saveable, ResidualStructureAccess, GlsDdfMethods):
     def _repr_html_(self) -> str:
         """Notebook display: the fit statistics, structure parameters and nlme's t table as
         HTML (`mixedfx.results.html`)."""
-        from mixedfx.results.html import model_html
-
         method = "REML" if self.REML else "maximum likelihood"
         return model_html(self, f"Generalized least squares fit by {method}",
                           self.coefficients)

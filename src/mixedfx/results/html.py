@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixedfx.results.rformat import format_pval, format_real
+from mixedfx.rformat import format_pval, format_real
 
 DIGITS = 4
 _STYLE = ("<style>.mixedfx-model table{border-collapse:collapse;margin:0.3em 0 0.8em 0}"

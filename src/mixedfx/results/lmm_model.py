@@ -8,34 +8,49 @@ variance components σ² TTᵀ, the likelihood, fitted values, predictions and s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mixedfx.diagnostics.prediction import predict_se
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.inference.anova import drop1, ranova
+from mixedfx.inference.contrast_tests import ddf_method
+from mixedfx.inference.fixed_anova import anova_table
+from mixedfx.inference.tmb_vcov import variance_parameter_correction
 from mixedfx.lmm.deviance import profiled_sigma
 from mixedfx.lmm.fit import LmmFit, fit_lmm
+from mixedfx.lmm.refit import ResponseRefitter
 from mixedfx.lmm.solution import conditional_variances
+from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.optimize import Control
+from mixedfx.results.accessors import CriterionLikelihood
 from mixedfx.results.base import MixedModelBase
+from mixedfx.results.call import r_call
 from mixedfx.results.residual_structures import ResidualStructureAccess
-from mixedfx.validate import check_seed
+from mixedfx.results.summary import LmmSummary
+from mixedfx.validate import check_bool, check_design_size, check_positive_int, check_seed
 
 
-class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
+class LinearMixedModel(CriterionLikelihood, ResidualStructureAccess, MixedModelBase):
     """A linear mixed model fitted by REML or ML (lme4's `lmerMod`)."""
 
     kind = "lmer"   # fitted-model contract (mixedfx.fitted.protocol): a linear mixed fit
 
     def __init__(self, frame: ModelFrame, fit: LmmFit, control: Control,
-                 data_name: str | None = None) -> None:
+                 data_name: str | None = None,
+                 fitted_by: Callable[..., Any] | None = None, data: Any = None) -> None:
         self._frame = frame
         self._fit = fit
         self._control = control
         self.data_name = data_name
+        self.fitted_by = fitted_by
+        self._data = data               # for update(); R re-evaluates the call's data
 
     # ----- identification -------------------------------------------------------------
     @property
@@ -83,30 +98,15 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         V = self.sigma**2 * (Ri.T @ Ri)
         if any(t.covariance.structured for t in self._frame.terms):
             # glmmTMB's vcov: plus the variance parameters' uncertainty (inference.tmb_vcov)
-            from mixedfx.inference.tmb_vcov import variance_parameter_correction
-
             V = V + variance_parameter_correction(self)
         names = self._frame.fixef_names
         return pd.DataFrame(V, index=names, columns=names)
 
     # ----- likelihood -----------------------------------------------------------------
     @property
-    def deviance(self) -> float:
-        """ML deviance, or the REML criterion for REML fits (as lme4 reports)."""
-        return self._fit.criterion
-
-    @property
-    def reml_criterion(self) -> float | None:
-        return self._fit.criterion if self.REML else None
-
-    @property
     def deviance_ml(self) -> float:
         """-2 × the ML log-likelihood at these estimates (lme4's `deviance(m, REML=FALSE)`)."""
         return self._fit.objective.at(self._fit.theta, reml=False)
-
-    @property
-    def loglik(self) -> float:
-        return -0.5 * self._fit.criterion
 
     @property
     def devcomp(self) -> dict[str, float]:
@@ -177,8 +177,6 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         if type not in ("link", "response"):
             raise ArgumentError("type must be 'link' or 'response'")
         if se_fit or interval != "none":
-            from mixedfx.diagnostics.prediction import predict_se
-
             return predict_se(self, newdata, re_form, allow_new_levels, type, level,
                               "confidence" if interval == "none" else interval)
         return self._frame.prediction(newdata,
@@ -191,8 +189,6 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
 
         y* = Xβ + Z Λ u* + ε*, u* ~ N(0, σ²I) (or the fitted u when `use_u`), ε* ~ N(0, σ²/w).
         """
-        from mixedfx.validate import check_bool, check_design_size, check_positive_int
-
         nsim = check_positive_int(nsim, "nsim")
         check_design_size(self.nobs, nsim, f"simulate(nsim={nsim})'s result",
                           "simulate in smaller batches of nsim")
@@ -233,8 +229,6 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
     @cached_property
     def _refitter(self) -> Any:
         """The `lmm.refit.ResponseRefitter` of this model's frame (built on first refit)."""
-        from mixedfx.lmm.refit import ResponseRefitter
-
         return ResponseRefitter(self._frame)
 
     def refit_ml(self) -> LinearMixedModel:
@@ -247,14 +241,13 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         """The engine fit of `frame`, started at these estimates."""
         if self._fit.residual is None:
             return fit_lmm(frame, reml, self._control, start=self._fit.theta)
-        from mixedfx.lmm.structured import fit_structured_lmm
-
         start = np.concatenate([self._fit.theta, self._fit.psi])
         return fit_structured_lmm(frame, reml, self._control, self._fit.residual,
                                   start=start)
 
     def _new(self, frame: ModelFrame, fit: LmmFit) -> LinearMixedModel:
-        return type(self)(frame, fit, self._control, self.data_name)
+        return type(self)(frame, fit, self._control, self.data_name,
+                          fitted_by=self.fitted_by)
 
     # == fitted-model contract (mixedfx.fitted.protocol.LinearMixedFit) =====================
     @property
@@ -267,30 +260,21 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
         """lme4's summary with lmerTest's t tests: `ddf="Satterthwaite"` (default) or
         `"Kenward-Roger"` add `df` and `Pr(>|t|)` columns; `"none"` gives lme4's Wald t.
         `correlation=False` leaves out the correlation of the fixed effects."""
-        from mixedfx.inference.contrast_tests import ddf_method
-        from mixedfx.results.summary import LmmSummary
-
         plain = ddf is None or (isinstance(ddf, str) and ddf.lower() in ("none", "lme4"))
         return LmmSummary(self, ddf=None if plain else ddf_method(ddf), correlation=correlation)
 
     def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """F tests of the fixed-effects terms (lmerTest's `anova(m)`): columns `Sum Sq`,
         `Mean Sq`, `NumDF`, `DenDF`, `F value`, `Pr(>F)`; type 3 (default) or 1."""
-        from mixedfx.inference.fixed_anova import anova_table
-
         return anova_table(self, type=type, ddf=ddf)
 
     def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
         """Likelihood-ratio tests of the random-effects terms (lmerTest's `ranova`)."""
-        from mixedfx.inference.anova import ranova
-
         return ranova(self, reduce_terms=reduce_terms)
 
     def drop1(self, test: str = "F", ddf: str = "Satterthwaite") -> pd.DataFrame:
         """Single-term deletions of the marginal fixed-effects terms: F tests (lmerTest's
         `drop1`) or likelihood-ratio tests (`test="Chisq"`, lme4's `drop1`)."""
-        from mixedfx.inference.anova import drop1
-
         return drop1(self, test=test, ddf=ddf)
 
     def _record(self) -> dict[str, Any]:
@@ -300,8 +284,6 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
     def call(self) -> str:
         """The call as R prints `m@call`: `lmer(formula = ..., data = ..., REML = FALSE)`
         (see `mixedfx.results.call`)."""
-        from mixedfx.results.call import r_call
-
         return r_call("lmer", self.formula, self.data_name, reml=self.REML)
 
     def __repr__(self) -> str:
@@ -316,6 +298,4 @@ class LinearMixedModel(ResidualStructureAccess, MixedModelBase):
 
 
 def _with_response(frame: ModelFrame, y: np.ndarray) -> ModelFrame:
-    from dataclasses import replace
-
     return replace(frame, y=y)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from mixedfx.errors import ArgumentError
 from mixedfx.residual.structure import ResidualStructure
+from mixedfx.rformat import format_real, print_named_vector
 from mixedfx.validate import RefusesUnknownArguments
 
 VAR_TITLES = {
@@ -114,6 +115,17 @@ class ResidualStructureAccess(RefusesUnknownArguments):
         """The fitted correlation structure (`name`, `params`, `matrix()`) or None."""
         return self._structures[1]
 
+    def structure_arguments(self) -> dict[str, Any]:
+        """`weights=` / `correlation=` that refit this model's nlme residual structure (the
+        variance function and correlation structure as given; empty without them)."""
+        residual = self._fit.residual
+        out: dict[str, Any] = {}
+        if residual is not None and residual.var is not None:
+            out["weights"] = residual.var.func
+        if residual is not None and residual.cor is not None:
+            out["correlation"] = residual.cor.struct
+        return out
+
     def _whiten_rows(self, r: np.ndarray) -> np.ndarray:
         """L⁻¹r for the fitted residual covariance (the identity without a structure)."""
         res = self._fit.residual
@@ -125,8 +137,6 @@ class ResidualStructureAccess(RefusesUnknownArguments):
 
 
 def _named_values(params: pd.Series, digits: int = 7) -> str:
-    from mixedfx.results.rformat import format_real, print_named_vector
-
     cells = [c.strip() for c in format_real(params.to_numpy(dtype=float), digits)]
     return print_named_vector([str(i) for i in params.index], cells)
 

@@ -9,9 +9,12 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.fitted.varcorr import TermCovariance
+from mixedfx.fitted.varcorr_print import html_pre
 from mixedfx.frame.rows import used_rows
+from mixedfx.inference.contrast_tests import coefficient_table
 from mixedfx.lazy import lazy_module
-from mixedfx.results.rformat import (
+from mixedfx.results.residual_structures import structure_lines
+from mixedfx.rformat import (
     abbreviate,
     convergence_footer,
     format_real,
@@ -161,8 +164,6 @@ class LmmSummary:
         self.correlation = correlation
         self.ddf = ddf        # None (lme4's Wald t), "Satterthwaite" or "Kenward-Roger"
         if ddf is not None:
-            from mixedfx.inference.contrast_tests import coefficient_table
-
             self.coefficients = coefficient_table(model, ddf)
         else:
             fe = model.fixef
@@ -202,8 +203,6 @@ class LmmSummary:
         out += ["", "Random effects:", random_effects_table(m.re_covariances(), m.sigma),
                 groups_line(m.nobs, m.ngrps)]
         if m.var_struct is not None or m.cor_struct is not None:
-            from mixedfx.results.residual_structures import structure_lines
-
             out += ["", *structure_lines(m.var_struct, m.cor_struct)]
         if len(self.coefficients):
             out += ["", self.fixed_effects_table()]
@@ -224,6 +223,4 @@ class LmmSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        from mixedfx.fitted.varcorr_print import html_pre
-
         return html_pre(str(self))

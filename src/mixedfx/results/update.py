@@ -98,18 +98,22 @@ def _expand(parts: list[tuple[str, str]], old_rhs: str) -> list[tuple[str, str]]
 def update_model(model: Any, formula: str | None = None, data: Any = None,
                  **kwargs: Any) -> Any:
     """Refit `model` with an updated formula and/or other arguments (lmer's REML, control;
-    glmer's family, nAGQ). Data: `data`, else the data the model was fitted to."""
+    glmer's family, nAGQ) through the function that fitted it (`model.fitted_by`: lmer or
+    glmer). Data: `data`, else the data the model was fitted to."""
+    fit = model.fitted_by
+    if fit is None:
+        raise ArgumentError(f"update() needs the function that fitted the model; this "
+                            f"{type(model).__name__} was built without one (a bootstrap "
+                            "replicate or a model constructed directly)")
     new_formula = model.formula if formula is None else update_formula(model.formula, formula)
     if data is None:
-        data = getattr(model, "_data", None)
+        data = model._data
     if data is None:
         data = model.frame.frame
     glmm = hasattr(model, "family")
-    from mixedfx.fitters import fitter, residual_structure_kwargs
-
-    glmer, lmer = fitter("glmer"), fitter("lmer")
-    for key, value in residual_structure_kwargs(model).items():
-        kwargs.setdefault(key, value)
+    if not glmm:
+        for key, value in model.structure_arguments().items():
+            kwargs.setdefault(key, value)
     allowed = {"REML", "control", "weights", "offset", "na_action", "start",
                "correlation"} if not glmm \
         else {"family", "nAGQ", "control", "weights", "offset", "na_action", "start", "link"}
@@ -134,10 +138,9 @@ def update_model(model: Any, formula: str | None = None, data: Any = None,
     if glmm:
         kwargs.setdefault("family", model.family)
         kwargs.setdefault("nAGQ", model.nAGQ)
-        out = glmer(new_formula, data, **kwargs)
     else:
         kwargs.setdefault("REML", model.REML)
-        out = lmer(new_formula, data, **kwargs)
+    out = fit(new_formula, data, **kwargs)
     if getattr(out, "data_name", None) is None:
         out.data_name = model.data_name
     out._data = data

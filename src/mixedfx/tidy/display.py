@@ -21,7 +21,7 @@ import numpy as np
 from mixedfx.errors import ArgumentError
 from mixedfx.formula.call_text import call_text_lines
 from mixedfx.lazy import lazy_module
-from mixedfx.results.rformat import print_matrix, print_named_vector
+from mixedfx.rformat import print_matrix, print_named_vector
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`

@@ -1,4 +1,5 @@
-"""Saving and loading fitted models in a documented, versioned, code-free format.
+"""Saving fitted models in a documented, versioned, code-free format (the writing half;
+`mixedfx.loading` reads the files back).
 
 `model.save(path)` writes one `.npz` file (a zip of `.npy` arrays, readable with
 `numpy.load(path, allow_pickle=False)`; no pickled Python objects, no code) holding what the
@@ -23,14 +24,15 @@ fit needs to rebuild itself — the rows it used, its call and its estimates:
   spherical modes per term), `eta` (GLMM linear predictor), `gradient`, `hessian`, and the
   optimizer end points (`opt/x`, `stage1/x`, `stage2/x`, with their `gradient` / `hessian`
   when computed);
-* `sha256` — the SHA-256 of the canonical content (`results.model_file`).
+* `sha256` — the SHA-256 of the canonical content (`fitted.model_file`).
 
-`mixedfx.load(path)` reads the file with bounded memory (every declared size is checked
-before anything is allocated), validates every field (types, ranges, shapes against the
-model's structure), verifies the checksum, rebuilds the model frame from the stored rows
-through the same code a fit uses and evaluates the model at the stored estimates without
-optimizing (`results.persist_rebuild`); the rebuilt β and criterion must equal the stored ones.
-Summaries and predictions of a loaded model are identical to the original's.
+The JSON fields of each kind are declared once, in `COMMON_FIELDS` and `KIND_FIELDS`: the
+writer refuses to write a record whose fields differ from them, and the loader
+(`mixedfx.loading`) refuses a file whose fields differ, so the two cannot drift apart. A model
+class is saveable when it mixes in `Saveable` and names its kind in `kind`.
+
+`mixedfx.load(path)` reads the file with bounded memory, validates every field, verifies the
+checksum, and rebuilds the model at the stored estimates (see `mixedfx.loading`).
 """
 
 from __future__ import annotations
@@ -44,12 +46,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixedfx.errors import DataError, MixedfxError
-from mixedfx.results.model_file import ModelFileReader, write_container
+from mixedfx.errors import ArgumentTypeError, DataError
+from mixedfx.fitted.model_file import write_container
+from mixedfx.version import __version__
 
 FORMAT = "mixedfx-fit"
 FORMAT_VERSION = 2
 KINDS = ("lmer", "glmer", "gls", "lm", "glm", "mmrm")
+COMMON_FIELDS = frozenset({"format", "version", "mixedfx_version", "kind", "formula", "nobs",
+                           "columns", "data_name", "n_dropped", "offset_column", "weights",
+                           "offset", "messages"})
+KIND_FIELDS = {
+    "lmer": frozenset({"control", "REML", "criterion", "sigma", "residual", "optimization"}),
+    "gls": frozenset({"control", "REML", "criterion", "sigma", "residual", "optimization"}),
+    "glmer": frozenset({"control", "family", "link", "nb_theta", "nAGQ", "objective",
+                        "dispersion", "gradient", "hessian", "optimization"}),
+    "lm": frozenset({"call"}),
+    "glm": frozenset({"call", "family", "link"}),
+    "mmrm": frozenset({"REML", "method", "vcov", "criterion", "n_subjects_data",
+                       "evaluations"}),
+}
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -138,19 +154,11 @@ def _residual_meta(fit: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any] | 
 
 
 def _kind(model: Any) -> str:
-    from mixedfx.baseline import GeneralizedLinearModel, LinearModel
-    from mixedfx.mmrm.model import MmrmModel
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
-    from mixedfx.results.gls_model import GlsModel
-    from mixedfx.results.lmm_model import LinearMixedModel
-
-    for cls, kind in ((GeneralizedLinearMixedModel, "glmer"), (LinearMixedModel, "lmer"),
-                      (GlsModel, "gls"), (GeneralizedLinearModel, "glm"),
-                      (LinearModel, "lm"), (MmrmModel, "mmrm")):
-        if isinstance(model, cls):
-            return kind
-    raise DataError(f"cannot save a {type(model).__name__}: model files hold lmer, glmer, "
-                    "glmer_nb, gls, lm, glm and mmrm fits")
+    kind = getattr(type(model), "kind", None)
+    if kind not in KINDS:
+        raise DataError(f"cannot save a {type(model).__name__}: model files hold lmer, glmer, "
+                        "glmer_nb, gls, lm, glm and mmrm fits")
+    return kind
 
 
 def _kind_meta(model: Any, kind: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -199,10 +207,8 @@ def _kind_meta(model: Any, kind: str, arrays: dict[str, np.ndarray]) -> dict[str
 def save_model(model: Any, path: str | Path) -> Path:
     """Write `model` (an lmer, glmer, glmer_nb, gls, lm, glm or mmrm fit) to `path` (".npz" is
     appended if missing). Returns the path written."""
-    from mixedfx import __version__
-
     kind = _kind(model)
-    path = _check_path(path)
+    path = check_path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     frame = model._frame
@@ -219,6 +225,9 @@ def save_model(model: Any, path: str | Path) -> Path:
         "offset": frame.offset is not None,
     }
     meta.update(_kind_meta(model, kind, arrays))
+    if set(meta) != COMMON_FIELDS | KIND_FIELDS[kind]:   # the schema the loader reads
+        raise RuntimeError(f"the {kind} record's fields {sorted(meta)} differ from "
+                           "KIND_FIELDS; update both together")
     try:
         write_container(path, meta, arrays)
     except OSError as exc:
@@ -226,42 +235,22 @@ def save_model(model: Any, path: str | Path) -> Path:
     return path
 
 
-def _check_path(path: Any) -> Path:
+def check_path(path: Any) -> Path:
+    """`path` as a Path (a str or os.PathLike; anything else is refused)."""
     if not isinstance(path, (str, os.PathLike)):
-        from mixedfx.errors import ArgumentTypeError
-
         raise ArgumentTypeError(f"path must be a str or pathlib.Path, got "
                                 f"{type(path).__name__}")
     return Path(path)
 
 
 class Saveable:
-    """Mixin of the model classes that `save` writes (lmer, glmer, gls, lm, glm, mmrm)."""
+    """Mixin of the model classes that `save` writes (lmer, glmer, gls, lm, glm, mmrm); the
+    class names its kind in `kind` (one of `KINDS`; the fitted-model contract's `kind`)."""
+
+    kind: str
 
     def save(self, path: str | Path) -> Path:
         """Write the fit to `path` (.npz: arrays + JSON metadata + a SHA-256 checksum, no
-        pickle; see `mixedfx.results.persist`); `mixedfx.load(path)` reads it back. Returns
+        pickle; see `mixedfx.fitted.saving`); `mixedfx.load(path)` reads it back. Returns
         the path written (".npz" appended if missing)."""
         return save_model(self, path)
-
-
-# -- reading --------------------------------------------------------------------------------
-def load_model(path: str | Path) -> Any:
-    """Read a model written by `save` (see the module docstring): every field validated, the
-    checksum verified, the model rebuilt at the stored estimates. Any problem with the file
-    raises `mixedfx.DataError` naming the field."""
-    from mixedfx.results.persist_rebuild import rebuild
-
-    path = _check_path(path)
-    reader = None
-    try:
-        reader = ModelFileReader(path)
-        return rebuild(reader)
-    except MixedfxError:
-        raise
-    except Exception as exc:  # (whatever a damaged file provokes is the file's)
-        raise DataError(f"model file {str(path)!r} cannot be loaded "
-                        f"({type(exc).__name__}: {exc})") from None
-    finally:
-        if reader is not None and hasattr(reader, "zip"):
-            reader.close()

@@ -22,8 +22,8 @@ import pytest
 
 import mixedfx as mfx
 from mixedfx.errors import MixedfxError
-from mixedfx.results import model_file
-from mixedfx.results.model_file import checksum
+from mixedfx.fitted import model_file
+from mixedfx.fitted.model_file import checksum
 
 PEAK_BYTES = 64 << 20        # far below what the hostile sizes would allocate (≥ 160 MB)
 SECONDS = 30.0               # generous on a loaded machine; a valid load takes well under 1 s

@@ -1,5 +1,6 @@
-"""Save / load (mixedfx.results.persist) and pickle / deepcopy round trips of every model kind:
-lmer with and without nlme residual structures and glmmTMB-style covariance terms, gls,
+"""Save (`fitted.saving`) / load (`mixedfx.loading`) and pickle / deepcopy round trips of
+every model kind: lmer with and without nlme residual structures and glmmTMB-style
+covariance terms, gls,
 glmer (families, links, nAGQ 0 / 1 / 5, Gamma with the ML dispersion and with lme4's),
 glmer_nb, lm and glm. The loaded (unpickled, copied) model reports identical numbers: fixef,
 vcov, θ, ranef with conditional variances, varcorr, residual-structure parameters, σ,
@@ -19,7 +20,7 @@ import pytest
 
 import mixedfx as mfx
 from mixedfx.errors import DataError
-from mixedfx.results.persist import FORMAT_VERSION
+from mixedfx.fitted.saving import FORMAT_VERSION
 
 
 def _quiet(fn, *args, **kw):
@@ -201,6 +202,25 @@ def test_loaded_model_keeps_structures_and_dispersion(fits, tmp_path: Path) -> N
     assert g2.dispersion_method == "ML" and g2.sigma == g.sigma
 
 
+def test_loaded_model_refits_through_its_fitting_function(fits, tmp_path: Path) -> None:
+    """A loaded model records the function that fitted it (`fitted_by`), so `update` refits
+    it as it refits the original (on the stored rows: the same fit)."""
+    for name, fitting in (("lmer_var_ident", mfx.lmer), ("glmer", mfx.glmer),
+                          ("gls_plain", mfx.gls)):
+        m, _ = fits[name]
+        assert m.fitted_by is fitting
+        assert mfx.load(m.save(tmp_path / name)).fitted_by is fitting
+    m, _ = fits["lmer_var_ident"]
+    m2 = mfx.load(tmp_path / "lmer_var_ident.npz")
+    u, u2 = _quiet(m.update, REML=False), _quiet(m2.update, REML=False)
+    assert u2.var_struct.name == "varIdent" and not u2.REML
+    np.testing.assert_allclose(u2.loglik, u.loglik, rtol=1e-9)
+    g, _ = fits["glmer"]
+    g2 = mfx.load(tmp_path / "glmer.npz")
+    h, h2 = _quiet(g.update, ". ~ . - period"), _quiet(g2.update, ". ~ . - period")
+    np.testing.assert_allclose(h2.loglik, h.loglik, rtol=1e-9)
+
+
 def test_file_is_code_free_versioned_and_checksummed(fits, tmp_path: Path) -> None:
     m, _ = fits["glmer_nb"]
     path = m.save(tmp_path / "nb.npz")
@@ -264,7 +284,7 @@ def test_dask_fit_refuses_to_save_with_the_reason(tmp_path: Path) -> None:
 
 
 def test_save_refuses_other_objects(tmp_path: Path) -> None:
-    from mixedfx.results.persist import save_model
+    from mixedfx.fitted.saving import save_model
 
     with pytest.raises(DataError, match="cannot save a dict"):
         save_model({}, tmp_path / "x.npz")

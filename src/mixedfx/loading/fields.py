@@ -1,6 +1,6 @@
-"""Validation of a model file's fields (`results.persist`): each JSON field's type and range
-and each array's type, shape and values, refused with a `DataError` naming the field and what
-would be valid; `Loader` gives a file's validated fields to `results.persist_rebuild`.
+"""Validation of a model file's fields (the format of `fitted.saving`): each JSON field's type
+and range and each array's type, shape and values, refused with a `DataError` naming the field
+and what would be valid; `Loader` gives a file's validated fields to `loading.rebuild`.
 
 Rebuilt numbers must agree with the stored ones to RTOL: they are the stored estimates run
 through the same deterministic evaluation, equal to the last bits on the machine that saved
@@ -16,7 +16,10 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.errors import DataError
-from mixedfx.results.model_file import ModelFileReader
+from mixedfx.fitted.model_file import ModelFileReader
+from mixedfx.fitted.saving import COMMON_FIELDS, FORMAT, FORMAT_VERSION, KIND_FIELDS, KINDS
+from mixedfx.lmm.fit import lower_bounds, upper_bounds
+from mixedfx.optimize import Control, OptimizationResult
 
 MAX_NAGQ = 100          # lme4's Gauss–Hermite rules stop at 100 points
 MAX_ROWS = 2**40
@@ -176,25 +179,12 @@ def opt_record(f: Fields | None, key: str) -> dict[str, Any] | None:
 
 
 RTOL = 1e-7
-_COMMON = {"format", "version", "mixedfx_version", "kind", "formula", "nobs", "columns",
-           "data_name", "n_dropped", "offset_column", "weights", "offset", "messages"}
-_KIND_FIELDS = {
-    "lmer": {"control", "REML", "criterion", "sigma", "residual", "optimization"},
-    "gls": {"control", "REML", "criterion", "sigma", "residual", "optimization"},
-    "glmer": {"control", "family", "link", "nb_theta", "nAGQ", "objective", "dispersion",
-              "gradient", "hessian", "optimization"},
-    "lm": {"call"},
-    "glm": {"call", "family", "link"},
-    "mmrm": {"REML", "method", "vcov", "criterion", "n_subjects_data", "evaluations"},
-}
 
 
 class Loader:
     """One model file being rebuilt: the reader, the validated header and what is read."""
 
     def __init__(self, reader: ModelFileReader) -> None:
-        from mixedfx.results.persist import FORMAT, FORMAT_VERSION, KINDS
-
         self.r = reader
         self.fail = reader.fail
         meta = Fields(reader.meta(), "", self.fail)
@@ -210,7 +200,7 @@ class Loader:
                             f"before files were checksummed; refit and save again (this "
                             f"mixedfx reads version {FORMAT_VERSION})")
         self.kind = meta.text("kind", choices=KINDS)
-        meta.only(_COMMON | _KIND_FIELDS[self.kind])
+        meta.only(COMMON_FIELDS | KIND_FIELDS[self.kind])
         meta.text("mixedfx_version")
         self.meta = meta
         self.n = meta.integer("nobs", 1)
@@ -258,8 +248,6 @@ class Loader:
         return pd.DataFrame(data), weights, offset
 
     def control(self) -> Any:
-        from mixedfx.optimize import Control
-
         raw = self.meta.sub("control")
         try:
             return Control.from_user(dict(raw.data))
@@ -267,8 +255,6 @@ class Loader:
             raise self.fail(f"field 'control' is not valid: {exc}") from None
 
     def optimization(self, key: str, prefix: str, length: int) -> Any:
-        from mixedfx.optimize import OptimizationResult
-
         rec = opt_record(self.meta.sub("optimization"), key)
         if rec is None:
             return None
@@ -292,8 +278,6 @@ class Loader:
                             "data and estimates: the file is corrupted or was edited")
 
     def theta(self, frame: Any) -> np.ndarray:
-        from mixedfx.lmm.fit import lower_bounds, upper_bounds
-
         lower, upper = lower_bounds(frame), upper_bounds(frame)
         theta = self.vector("theta", len(lower))
         if np.any(theta < lower) or np.any(theta > upper):

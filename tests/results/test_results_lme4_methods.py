@@ -130,6 +130,18 @@ def test_update_with_dots():
     assert g.family.name == "binomial"
 
 
+def test_update_refits_through_the_fitting_function():
+    """`update` calls the function that fitted the model (`fitted_by`, kept by refits); a
+    model built without one says so."""
+    m = lmm()
+    assert m.fitted_by is mfx.lmer and glmm().fitted_by is mfx.glmer
+    assert m.refit_ml().fitted_by is mfx.lmer
+    assert m.update(REML=False).fitted_by is mfx.lmer
+    bare = type(m)(m.frame, m._fit, m._control)
+    with pytest.raises(mfx.MixedfxError, match="needs the function that fitted the model"):
+        bare.update(". ~ . - Days")
+
+
 def test_getme_pieces():
     m, e = lmm(), REF["getme"]
     Z = m.Z

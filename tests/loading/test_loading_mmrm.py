@@ -1,7 +1,7 @@
-"""Saving and loading MMRM fits (`results.persist`, kind "mmrm"): every public quantity of
-the loaded model is identical to the original's for each df method and covariance of β̂,
-for grouped, weighted and spatial structures; pickle and deepcopy too; edited fields are
-refused."""
+"""Saving and loading MMRM fits (`fitted.saving`, `mixedfx.loading`; kind "mmrm"): every
+public quantity of the loaded model is identical to the original's for each df method and
+covariance of β̂, for grouped, weighted and spatial structures; pickle and deepcopy too;
+edited fields are refused."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 import mixedfx as mfx
 from mixedfx.errors import DataError
-from mixedfx.results.model_file import checksum
+from mixedfx.fitted.model_file import checksum
 
 REF = Path(__file__).resolve().parents[1] / "reference" / "mmrm"
 US = "FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID)"

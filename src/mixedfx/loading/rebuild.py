@@ -1,30 +1,80 @@
-"""Rebuilding a saved model (`results.persist`): validate the fields, rebuild the model frame
-from the stored rows through the code a fit uses, check every stored array's shape against
-the rebuilt structure before reading it, evaluate the engine at the stored estimates (the
-same `*_fit_at` functions a fit ends with), and check the rebuilt β and criterion against the
-stored ones (`persist_fields.Loader.agree`).
+"""Loading a saved model (`mixedfx.load`): validate the fields (`loading.fields`), rebuild the
+model frame from the stored rows through the code a fit uses, check every stored array's shape
+against the rebuilt structure before reading it, evaluate the engine at the stored estimates
+(the same `*_fit_at` functions a fit ends with), and check the rebuilt β and criterion against
+the stored ones (`Loader.agree`). The file format is `mixedfx.fitted.saving`'s.
+
+A loaded model is the object its fitting function returns, with that function recorded
+(`fitted_by`), so `update` refits it as it would the original.
 """
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mixedfx.errors import MixedfxError
-from mixedfx.results.model_file import ModelFileReader
-from mixedfx.results.persist_fields import MAX_NAGQ, Loader, structure_spec
+from mixedfx import residual as nlme_structures
+from mixedfx.api import dense_block_size, glmer, gls, lmer, structured_frame
+from mixedfx.baseline import GeneralizedLinearModel, LinearModel
+from mixedfx.errors import DataError, MixedfxError
+from mixedfx.families import family_from, negative_binomial
+from mixedfx.fitted.model_file import ModelFileReader
+from mixedfx.fitted.saving import check_path
+from mixedfx.frame.model_frame import build_model_frame
+from mixedfx.glmm.dispersion import DispersionObjective
+from mixedfx.glmm.fit import GlmmFit, ThetaTemplates, check_nagq
+from mixedfx.glmm.objective import GlmmObjective
+from mixedfx.glmm.pirls import Pirls
+from mixedfx.glmm.response import encode_response
+from mixedfx.gls_engine.fit import GlsCriterion, gls_fit_at
+from mixedfx.lmm.deviance import deviance_from_factor, profiled_sigma
+from mixedfx.lmm.fit import LmmFit, build_objective, lower_bounds
+from mixedfx.lmm.solution import solve
+from mixedfx.lmm.structured import StructuredDeviance, structured_fit_at
+from mixedfx.loading.fields import MAX_NAGQ, Loader, structure_spec
+from mixedfx.mmrm.design import build_design
+from mixedfx.mmrm.fit import fit_mmrm_at
+from mixedfx.mmrm.inference import METHODS, VCOVS, resolve
+from mixedfx.mmrm.likelihood import NotPositiveDefiniteError
+from mixedfx.mmrm.model import MmrmModel
+from mixedfx.mmrm.structures import STRUCTURE_TABLE
+from mixedfx.mmrm.terms import split_formula
+from mixedfx.optimize.threads import blas_threads_for
+from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
+from mixedfx.results.gls_model import GlsModel
+from mixedfx.results.lmm_model import LinearMixedModel
 
-_VAR = {"varIdent": "var_ident", "varPower": "var_power", "varExp": "var_exp"}
-_COR = {"corAR1": "cor_ar1", "corCAR1": "cor_car1", "corCompSymm": "cor_comp_symm",
-        "corSymm": "cor_symm"}
+# nlme's names of the stored structures -> their constructors
+_VAR = {"varIdent": nlme_structures.var_ident, "varPower": nlme_structures.var_power,
+        "varExp": nlme_structures.var_exp}
+_COR = {"corAR1": nlme_structures.cor_ar1, "corCAR1": nlme_structures.cor_car1,
+        "corCompSymm": nlme_structures.cor_comp_symm, "corSymm": nlme_structures.cor_symm}
+
+
+def load_model(path: str | Path) -> Any:
+    """Read a model written by `save` (see `mixedfx.fitted.saving`): every field validated,
+    the checksum verified, the model rebuilt at the stored estimates. Any problem with the file
+    raises `mixedfx.DataError` naming the field."""
+    path = check_path(path)
+    reader = None
+    try:
+        reader = ModelFileReader(path)
+        return rebuild(reader)
+    except MixedfxError:
+        raise
+    except Exception as exc:  # (whatever a damaged file provokes is the file's)
+        raise DataError(f"model file {str(path)!r} cannot be loaded "
+                        f"({type(exc).__name__}: {exc})") from None
+    finally:
+        if reader is not None and hasattr(reader, "zip"):
+            reader.close()
 
 
 # -- the model frame ------------------------------------------------------------------------
 def _structures(ld: Loader) -> tuple[Any, Any]:
-    import mixedfx.residual as res
-
     spec = ld.meta.sub("residual", optional=True)
     if spec is None:
         return None, None
@@ -32,15 +82,12 @@ def _structures(ld: Loader) -> tuple[Any, Any]:
     out = []
     for key, table in (("weights", _VAR), ("correlation", _COR)):
         s = structure_spec(spec, key, tuple(table))
-        out.append(None if s is None else getattr(res, table[s[0]])(s[1]))
+        out.append(None if s is None else table[s[0]](s[1]))
     return out[0], out[1]
 
 
 def _frame(ld: Loader, glm: bool, var_func: Any = None, cor: Any = None,
            structured: bool = False) -> Any:
-    from mixedfx.fitters import fitter
-    from mixedfx.frame.model_frame import build_model_frame
-
     formula = ld.meta.text("formula")
     df, weights, offset = ld.data_frame()
     random = ld.kind in ("lmer", "glmer")
@@ -50,8 +97,8 @@ def _frame(ld: Loader, glm: bool, var_func: Any = None, cor: Any = None,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")      # the fit's warnings were given when it was fitted
         if structured:
-            frame, residual = fitter("structured_frame")(
-                formula, df, var_func, cor, None, "omit", require_random=random)
+            frame, residual = structured_frame(formula, df, var_func, cor, None, "omit",
+                                               require_random=random)
         else:
             frame = build_model_frame(formula, df, weights=weights, glm=glm,
                                       require_random=random)
@@ -88,13 +135,6 @@ def rebuild(reader: ModelFileReader) -> Any:
 
 
 def _lmer(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
-    from mixedfx.lmm.deviance import deviance_from_factor, profiled_sigma
-    from mixedfx.lmm.fit import LmmFit, build_objective, lower_bounds
-    from mixedfx.lmm.solution import solve
-    from mixedfx.lmm.structured import StructuredDeviance, structured_fit_at
-    from mixedfx.optimize.threads import blas_threads_for
-    from mixedfx.results.lmm_model import LinearMixedModel
-
     reml = ld.meta.boolean("REML")
     control = ld.control()
     var_func, cor = _structures(ld)
@@ -102,8 +142,7 @@ def _lmer(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
     frame, residual = _frame(ld, False, var_func, cor, structured)
     theta = ld.theta(frame)
     ld.check_opt_keys({"stage1"})
-    dense = sum(t.q for t in frame.terms[1:]) + frame.X.shape[1] + 1
-    with blas_threads_for(dense):
+    with blas_threads_for(dense_block_size(frame)):
         if structured:
             psi = ld.vector("psi", residual.n_params)
             opt = ld.optimization("stage1", "opt", len(theta) + len(psi))
@@ -127,14 +166,10 @@ def _lmer(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
     ld.agree("criterion", fit.criterion, ld.meta.number("criterion"))
     # σ moves to first order with θ and ψ (the criterion is stationary in them)
     ld.agree("sigma", fit.sigma, ld.meta.number("sigma", positive=True))
-    return LinearMixedModel(frame, fit, control, data_name=data_name)
+    return LinearMixedModel(frame, fit, control, data_name=data_name, fitted_by=lmer)
 
 
 def _gls(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
-    from mixedfx.gls_engine.fit import GlsCriterion, gls_fit_at
-    from mixedfx.optimize.threads import blas_threads_for
-    from mixedfx.results.gls_model import GlsModel
-
     reml = ld.meta.boolean("REML")
     control = ld.control()
     var_func, cor = _structures(ld)
@@ -149,12 +184,10 @@ def _gls(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
     ld.agree("beta", fit.solution.beta, ld.vector("beta", frame.X.shape[1]))
     ld.agree("criterion", fit.criterion, ld.meta.number("criterion"))
     ld.agree("sigma", fit.sigma, ld.meta.number("sigma", positive=True))
-    return GlsModel(frame, fit, control, data_name=data_name)
+    return GlsModel(frame, fit, control, data_name=data_name, fitted_by=gls)
 
 
 def _family(ld: Loader) -> Any:
-    from mixedfx.families import family_from, negative_binomial
-
     name, link = ld.meta.text("family"), ld.meta.text("link")
     try:
         if name == "negative.binomial":
@@ -175,14 +208,6 @@ def _family(ld: Loader) -> Any:
 
 
 def _glmer(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
-    from mixedfx.glmm.fit import GlmmFit, ThetaTemplates, check_nagq
-    from mixedfx.glmm.objective import GlmmObjective
-    from mixedfx.glmm.pirls import Pirls
-    from mixedfx.glmm.response import encode_response
-    from mixedfx.lmm.fit import lower_bounds
-    from mixedfx.optimize.threads import blas_threads_for
-    from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
-
     family = _family(ld)
     nagq = ld.meta.integer("nAGQ", 0, MAX_NAGQ)
     dispersion = ld.meta.number("dispersion", positive=True, optional=True)
@@ -213,13 +238,10 @@ def _glmer(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
         raise ld.fail("field 'hessian' is not symmetric (a fit's Hessian is, by "
                       "construction)")
     resp = encode_response(frame.y, family, frame.weights)
-    dense = sum(t.q for t in frame.terms[1:]) + p + 1
-    with blas_threads_for(dense), np.errstate(all="ignore"):
+    with blas_threads_for(dense_block_size(frame)), np.errstate(all="ignore"):
         pirls = Pirls(frame.X, frame.terms, family, resp, frame.offset)
         templates = ThetaTemplates(frame.terms)
         if dispersion is not None:
-            from mixedfx.glmm.dispersion import DispersionObjective
-
             state = pirls.evaluate(u, beta, templates(theta))
             objective: Any = DispersionObjective(pirls, templates, nt, state, resp)
             objective.set_phi(dispersion)
@@ -240,13 +262,10 @@ def _glmer(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
                   gradient=gradient, hessian=hessian, messages=messages, pirls=pirls,
                   objective=objective, dispersion=dispersion)
     return GeneralizedLinearMixedModel(frame, family, resp, fit, control,
-                                       data_name=data_name)
+                                       data_name=data_name, fitted_by=glmer)
 
 
 def _baseline(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
-    from mixedfx.baseline import GeneralizedLinearModel, LinearModel
-    from mixedfx.glmm.response import encode_response
-
     call = ld.meta.text("call")
     glm = ld.kind == "glm"
     family = _family(ld) if glm else None
@@ -266,14 +285,6 @@ def _baseline(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
 def _mmrm(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
     """An MMRM: the design rebuilt from the stored rows (formula, weights) through
     `mmrm.design.build_design`, the fit evaluated at the stored θ (`fit_mmrm_at`)."""
-    from mixedfx.mmrm.design import build_design
-    from mixedfx.mmrm.fit import fit_mmrm_at
-    from mixedfx.mmrm.inference import METHODS, VCOVS, resolve
-    from mixedfx.mmrm.likelihood import NotPositiveDefiniteError
-    from mixedfx.mmrm.model import MmrmModel
-    from mixedfx.mmrm.terms import split_formula
-    from mixedfx.optimize.threads import blas_threads_for
-
     if messages:
         raise ld.fail("field 'messages' must be empty for an mmrm model")
     if ld.meta.boolean("offset") or ld.meta.raw("offset_column") is not None:
@@ -314,8 +325,6 @@ def _mmrm(ld: Loader, data_name: str | None, messages: list[str]) -> Any:
 
 def design_n_params(design: Any) -> int:
     """Covariance parameters per group of an MMRM design."""
-    from mixedfx.mmrm.structures import STRUCTURE_TABLE
-
     return STRUCTURE_TABLE[design.term.structure].n_params(max(design.n_visits, 1))
 
 
