@@ -162,21 +162,21 @@ def _kind(model: Any) -> str:
 
 
 def _kind_meta(model: Any, kind: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    fit = getattr(model, "_fit", None)
+    fit = getattr(model, "engine_fit", None)
     if kind == "mmrm":
         arrays["theta"] = np.asarray(fit.state.theta, dtype=float)
         arrays["beta"] = np.asarray(fit.state.beta, dtype=float)
         return {"messages": [], "REML": bool(fit.reml), "method": model.method,
                 "vcov": model.vcov_method, "criterion": num(fit.state.deviance),
-                "n_subjects_data": int(model._design.n_subjects_data),
+                "n_subjects_data": model.n_subjects_data,
                 "evaluations": int(fit.n_evaluations)}
     if kind in ("lm", "glm"):
         arrays["beta"] = np.asarray(model.beta, dtype=float)
-        out: dict[str, Any] = {"call": model._call, "messages": []}
+        out: dict[str, Any] = {"call": model.call, "messages": []}
         if kind == "glm":
             out.update(family=model.family.name, link=model.family.link.name)
         return out
-    out = {"control": asdict(model._control), "messages": [str(m) for m in fit.messages]}
+    out = {"control": asdict(model.control), "messages": [str(m) for m in fit.messages]}
     if kind == "glmer":
         fam = model.family
         out.update(family=fam.name, link=fam.link.name,
@@ -211,7 +211,7 @@ def save_model(model: Any, path: str | Path) -> Path:
     path = check_path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    frame = model._frame
+    frame = model.frame
     cols, arrays = _column_arrays(frame.frame)
     if frame.weights is not None:
         arrays["weights"] = np.asarray(frame.weights, dtype=float)

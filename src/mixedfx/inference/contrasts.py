@@ -58,7 +58,7 @@ def term_columns(frame: ModelFrame) -> dict[str, list[int]]:
     return out
 
 
-def _term_variables(frame: ModelFrame) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+def term_variables(frame: ModelFrame) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     """Per term: its variables and its numeric variables (lmerTest's `containment`)."""
     spec: Any = frame.fixed_design
     labels = fixed_terms(frame)
@@ -73,7 +73,7 @@ def _term_variables(frame: ModelFrame) -> tuple[dict[str, set[str]], dict[str, s
 
 def containment(frame: ModelFrame) -> dict[str, list[str]]:
     """For each term, the terms that contain it."""
-    allv, numv = _term_variables(frame)
+    allv, numv = term_variables(frame)
     out = {}
     for t in allv:
         out[t] = [u for u in allv if allv[t] <= allv[u] and allv[u] - allv[t]
@@ -83,7 +83,7 @@ def containment(frame: ModelFrame) -> dict[str, list[str]]:
 
 def marginal_terms(frame: ModelFrame) -> list[str]:
     """R's `drop.scope`: terms not contained (as variable sets) in another term."""
-    allv, _ = _term_variables(frame)
+    allv, _ = term_variables(frame)
     return [t for t in allv if not any(allv[t] < allv[u] for u in allv if u != t)]
 
 
@@ -154,7 +154,7 @@ def _extract_type3(frame: ModelFrame, X: np.ndarray, xnames: list[str],
     rdX = np.column_stack(blocks)
     L = zapsmall((np.linalg.pinv(X) @ rdX).T)           # (ncol rdX) × p
     contained = containment(frame)
-    order = [len(v) for v in _term_variables(frame)[0].values()]
+    order = [len(v) for v in term_variables(frame)[0].values()]
     orthog = [labels[i] for i in sorted(range(len(labels)), key=lambda i: -order[i])]
     for t in orthog:
         if contained[t]:

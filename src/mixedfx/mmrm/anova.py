@@ -17,7 +17,7 @@ import numpy as np
 
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
-from mixedfx.inference.contrasts import _term_variables, term_columns, type3_contrasts
+from mixedfx.inference.contrasts import term_columns, term_variables, type3_contrasts
 
 
 def term_contrasts(frame: ModelFrame, type: int | str = 3) -> dict[str, np.ndarray]:
@@ -36,7 +36,7 @@ def type2_contrasts(frame: ModelFrame, tol: float = 1.5e-8) -> dict[str, np.ndar
     """SAS's Type II contrasts, one (rows × p) matrix per term (see the module docstring)."""
     X = frame.X
     p = X.shape[1]
-    allv, numv = _term_variables(frame)
+    allv, numv = term_variables(frame)
     cols = {t: c for t, c in term_columns(frame).items() if t in allv}
     out = {}
     for t, ct in cols.items():

@@ -51,6 +51,18 @@ class MmrmModel(Saveable):
         """The model frame of the fixed effects (the emmeans reference grid reads it)."""
         return self._frame
 
+    @property
+    def engine_fit(self) -> MmrmFit:
+        """The engine's fit record (`mmrm.optimum.MmrmFit`): the state at the optimum, the
+        Hessian of −2ℓ and the optimizer's facts."""
+        return self._fit
+
+    @property
+    def n_subjects_data(self) -> int:
+        """Subjects in the data before rows with missing values were dropped (SAS's BIC
+        counts them)."""
+        return int(self._design.n_subjects_data)
+
     # -- estimates --------------------------------------------------------------------
     @property
     def REML(self) -> bool:

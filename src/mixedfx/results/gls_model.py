@@ -52,6 +52,17 @@ class GlsModel(Saveable, FitAccessors, CriterionLikelihood, ResidualStructureAcc
         """The model frame (rows used, X, y, weights)."""
         return self._frame
 
+    @property
+    def engine_fit(self) -> Any:
+        """The engine's fit record (`gls_engine.fit.GlsFit`): β, σ, the criterion, the
+        residual structure's fitted parameters and the optimizer's record."""
+        return self._fit
+
+    @property
+    def control(self) -> Any:
+        """The optimizer `Control` the model was fitted with (refits reuse it)."""
+        return self._control
+
     # ----- identification ---------------------------------------------------------------
     @property
     def call(self) -> str:

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from mixedfx.lazy import lazy_module
+
+# scipy.special costs ~50 ms at import; ndtr / stdtr are what stats.norm.sf / stats.t.sf evaluate
+special = lazy_module("scipy.special")
 
 
 def wald_table(fixef: pd.Series, vcov: pd.DataFrame, df: float | None = None) -> pd.DataFrame:
@@ -18,6 +22,6 @@ def wald_table(fixef: pd.Series, vcov: pd.DataFrame, df: float | None = None) ->
     stat = est / se
     if df is None:
         return pd.DataFrame({"Estimate": est, "Std. Error": se, "z value": stat,
-                             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(stat))}, index=fixef.index)
+                             "Pr(>|z|)": 2 * special.ndtr(-np.abs(stat))}, index=fixef.index)
     return pd.DataFrame({"Estimate": est, "Std. Error": se, "t value": stat,
-                         "Pr(>|t|)": 2 * stats.t.sf(np.abs(stat), df)}, index=fixef.index)
+                         "Pr(>|t|)": 2 * special.stdtr(df, -np.abs(stat))}, index=fixef.index)
