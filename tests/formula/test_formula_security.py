@@ -107,6 +107,12 @@ def test_no_eval_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("eval/exec/compile called")
 
+    # the heavy third-party modules (formulaic, scipy.special) are imported lazily, at first
+    # use; importing a module compiles its source, so load them before compile is patched
+    import formulaic
+    import scipy.special
+
+    assert formulaic and scipy.special
     monkeypatch.setattr(builtins, "eval", forbidden)
     monkeypatch.setattr(builtins, "exec", forbidden)
     monkeypatch.setattr(builtins, "compile", forbidden)
