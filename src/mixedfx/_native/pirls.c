@@ -178,6 +178,11 @@ static void evaluate(const Model *m, State *s, const double *xb)
     double *b = NULL;
     /* b_t = u_t T_t' per level, computed once (q_tot values) */
     b = (double *)malloc(sizeof(double) * (m->q_tot ? m->q_tot : 1));
+    if (!b) {                       /* out of memory: a state PIRLS can only reject */
+        s->dev = s->ussq = s->kern = s->pdev = NAN;
+        s->valid = 0;
+        return;
+    }
     for (t = 0; t < m->nt; t++) {
         Py_ssize_t kt = m->k[t], l;
         const double *T = m->T[t], *u = s->u + m->uoff[t];
@@ -221,8 +226,21 @@ static void evaluate_at_eta(const Model *m, State *s)
     double ussq = 0.0, dev = 0.0, kern = 0.0;
     int valid = 1;
     for (i = 0; i < m->q_tot; i++) ussq += s->u[i] * s->u[i];
+    int logit = m->fam == F_BINOMIAL && m->link == L_LOGIT;
     for (i = 0; i < n; i++) {
-        double mu = linkinv(m, s->eta[i]);
+        double eta = s->eta[i];
+        if (logit && fabs(eta) <= THRESH) {
+            /* mu = expit(eta) and log mu, log(1 - mu) from one exp and one log1p:
+             * with e = exp(-|eta|), l = log1p(e): log mu = -l - max(-eta, 0) and
+             * log(1 - mu) = -l - max(eta, 0) */
+            double e = exp(-fabs(eta)), l = log1p(e), y = m->y[i];
+            double mu = eta >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+            double lmu = eta >= 0 ? -l : eta - l, l1mu = eta >= 0 ? -eta - l : -l;
+            s->mu[i] = mu;
+            kern += m->wt[i] * (y * lmu + (1 - y) * l1mu);
+            continue;
+        }
+        double mu = linkinv(m, eta);
         s->mu[i] = mu;
         if (!valid_mu(m, mu)) valid = 0;
         if (m->has_kernel) kern += kernel(m, m->y[i], mu, m->wt[i]);
@@ -266,22 +284,47 @@ static void factor_free(Factor *f)
     free(f->xy); free(f->sol);
 }
 
+/* sum_k a[k] b[k] over k < len, in four interleaved partial sums (a fixed order) */
+static double dot(const double *a, const double *b, Py_ssize_t len)
+{
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    Py_ssize_t k = 0;
+    for (; k + 4 <= len; k += 4) {
+        s0 += a[k] * b[k];
+        s1 += a[k + 1] * b[k + 1];
+        s2 += a[k + 2] * b[k + 2];
+        s3 += a[k + 3] * b[k + 3];
+    }
+    for (; k < len; k++) s0 += a[k] * b[k];
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* y[k] -= a x[k] for k < len */
+static void sub_scaled(double *restrict y, const double *restrict x, double a, Py_ssize_t len)
+{
+    Py_ssize_t k = 0;
+    for (; k + 4 <= len; k += 4) {
+        y[k] -= a * x[k];
+        y[k + 1] -= a * x[k + 1];
+        y[k + 2] -= a * x[k + 2];
+        y[k + 3] -= a * x[k + 3];
+    }
+    for (; k < len; k++) y[k] -= a * x[k];
+}
+
 /* in place lower Cholesky of an n x n row-major matrix (lower triangle read); 0 on success */
 static int cholesky(double *A, Py_ssize_t n)
 {
-    Py_ssize_t i, j, k;
+    Py_ssize_t i, j;
     for (j = 0; j < n; j++) {
         double *Lj = A + j * n;
-        double d = Lj[j];
-        for (k = 0; k < j; k++) d -= Lj[k] * Lj[k];
+        double d = Lj[j] - dot(Lj, Lj, j);
         if (!(d > 0)) return 1;
         d = sqrt(d);
         Lj[j] = d;
         for (i = j + 1; i < n; i++) {
             double *Li = A + i * n;
-            double acc = Li[j];
-            for (k = 0; k < j; k++) acc -= Li[k] * Lj[k];
-            Li[j] = acc / d;
+            Li[j] = (Li[j] - dot(Li, Lj, j)) / d;
         }
     }
     for (i = 0; i < n; i++)
@@ -315,7 +358,7 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
             W = m->wt[i] * me * me / variance(m, mu);
         }
         double z = eta - m->off[i] + (m->y[i] - mu) / me;
-        double sw = sqrt(W), w = sw * sw;
+        double w = W;
         for (c = 0; c < pp; c++) xy[c] = m->X[i * m->p + c];
         xy[pp] = xb ? z - xb[i] : z;
         j = m->codes[i];
@@ -416,7 +459,8 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
         double *G = (double *)malloc(sizeof(double) * mmax * k1);
         double *H = (double *)malloc(sizeof(double) * mmax * k1);
         Py_ssize_t *R = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * mmax);
-        if (!G || !H || !R) { free(G); free(H); free(R); return ST_NOMEM; }
+        double *gd = (double *)calloc(r, sizeof(double));
+        if (!G || !H || !R || !gd) { free(G); free(H); free(R); free(gd); return ST_NOMEM; }
         for (j = 0; j < n1; j++) {
             Py_ssize_t mj = 0, e0 = 0, e;
             if (q) {
@@ -433,6 +477,29 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
             }
             Py_ssize_t mt = mj + pp1;
             const double *Wj = f->W1 + j * kk;
+            if (k1 == 1) {
+                /* rank-one update W_j g g' (lower): sparse Z_rest rows, then the dense X, z rows */
+                double wj = Wj[0];
+                if (mj > 0 && R[mj - 1] + 1 <= 2 * mj) {
+                    /* the level meets most Z_rest rows up to its last: the same updates
+                     * through a dense copy of g (zeros elsewhere), contiguous in each row */
+                    for (e = 0; e < mt; e++) gd[R[e]] = G[e];
+                    for (a = 0; a < mt; a++) sub_scaled(P + R[a] * r, gd, G[a] * wj, R[a] + 1);
+                    for (e = 0; e < mt; e++) gd[R[e]] = 0.0;
+                    continue;
+                }
+                for (a = 0; a < mt; a++) {
+                    double ha = G[a] * wj, *Prow = P + R[a] * r;
+                    Py_ssize_t top = a < mj ? a + 1 : mj;
+                    for (e = 0; e < top; e++) Prow[R[e]] -= ha * G[e];
+                    if (a >= mj) {
+                        double *Pd = Prow + q;
+                        const double *Gd = G + mj;
+                        for (e = 0; e <= a - mj; e++) Pd[e] -= ha * Gd[e];
+                    }
+                }
+                continue;
+            }
             for (e = 0; e < mt; e++)
                 for (b = 0; b < k1; b++) {
                     double acc = 0.0;
@@ -448,7 +515,7 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
                 }
             }
         }
-        free(G); free(H); free(R);
+        free(G); free(H); free(R); free(gd);
     }
     for (a = 0; a < r; a++)
         for (b = a + 1; b < r; b++) P[a * r + b] = P[b * r + a];

@@ -35,6 +35,9 @@ LINK_CODES = {"logit": 0, "probit": 1, "cauchit": 2, "cloglog": 3, "identity": 4
               "sqrt": 6, "inverse": 7, "1/mu^2": 8}
 MAX_TERMS = 32          # the kernel's limits (pirls.c: MAXT, and 8 columns per term)
 MAX_TERM_COLUMNS = 8
+#: the largest dense trailing block (Z_rest, X, z) the kernel factors: its Cholesky is plain C
+#: (about 3 GFlop/s), so beyond this LAPACK's blocked factorization of the NumPy path wins
+MAX_DENSE_ORDER = 2500
 # the kernel's status codes
 _OK, _HALVING, _MAXIT, _NOT_PD, _FAILED = 0, 1, 2, 3, 4
 
@@ -50,13 +53,15 @@ class NativeFactor:
 
 
 def serves(pirls: Pirls) -> bool:
-    """Whether the kernel handles this model (family, link and term shapes)."""
+    """Whether the kernel handles this model (family, link, term shapes, size of the dense
+    block)."""
     fam = pirls.family
     terms = pirls.terms
     return (fam.name in FAMILY_CODES and fam.link.name in LINK_CODES
             and 1 <= len(terms) <= MAX_TERMS
             and all(1 <= t.k <= MAX_TERM_COLUMNS for t in terms)
-            and sum(t.k for t in terms[1:]) <= 4 * MAX_TERMS)
+            and sum(t.k for t in terms[1:]) <= 4 * MAX_TERMS
+            and sum(t.q for t in terms[1:]) + pirls.X.shape[1] + 1 <= MAX_DENSE_ORDER)
 
 
 def for_model(pirls: Pirls) -> NativePirls | None:
@@ -86,6 +91,14 @@ class NativePirls:
         if self._model is not None and pl.resp is self._resp:
             return self._model
         o = pl.order
+        resp = pl.resp
+        y = np.ascontiguousarray(resp.y[o], dtype=float)
+        wt = np.ascontiguousarray(resp.wt[o], dtype=float)
+        if self._model is not None:         # only the response changed
+            m = self._model
+            self._model = (m[0], m[1], m[2], y, wt, *m[5:])
+            self._resp = resp
+            return self._model
         terms, fam = pl.terms, pl.family
         n, p = pl.X.shape
         codes = np.ascontiguousarray(np.stack([t.codes[o] for t in terms]), dtype=np.int64)
@@ -97,10 +110,7 @@ class NativePirls:
                         + [t.k for t in terms] + [t.n_levels for t in terms], dtype=np.int64)
         dbl = np.array([fam.theta if fam.theta is not None else 0.0,
                         pl._sat_sum if has_kernel else 0.0, _PROBIT_THRESH, _CAUCHIT_THRESH])
-        resp = pl.resp
-        self._model = (ints, dbl, np.ascontiguousarray(pl.X[o], dtype=float),
-                       np.ascontiguousarray(resp.y[o], dtype=float),
-                       np.ascontiguousarray(resp.wt[o], dtype=float),
+        self._model = (ints, dbl, np.ascontiguousarray(pl.X[o], dtype=float), y, wt,
                        np.ascontiguousarray(pl.offset[o], dtype=float), codes, values,
                        slot_pos, lvl_ptr, rho)
         self._resp = resp
