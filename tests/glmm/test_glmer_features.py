@@ -160,9 +160,12 @@ def test_divergent_pirls_is_reported_not_garbage() -> None:
 
 def test_sparse_cross_product_path_gives_the_same_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large crossed GLMMs keep B sparse and refresh the pair-product matrix in place at each
-    PIRLS step; forcing that path on VerbAgg must reproduce the dense-path fit."""
+    PIRLS step; forcing that path on VerbAgg must reproduce the dense-path fit. (The NumPy
+    PIRLS: the compiled one, tests/glmm/test_pirls_kernel.py, keeps its own sparse B.)"""
+    from mixedfx.glmm import pirls
     from mixedfx.lmm import crossproducts
 
+    monkeypatch.setattr(pirls, "for_model", lambda _: None)
     f = "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)"
     d = mfx.datasets.load("VerbAgg")
     dense = mfx.glmer(f, data=d, family="binomial")

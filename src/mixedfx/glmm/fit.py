@@ -211,9 +211,12 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
     if p == 0:
         return lambda z: np.asarray(z, dtype=float)
     try:
-        chol, f, _ = pirls.factorize(state, theta, with_x=True)
-        q = chol.xp.q_rest
-        Lxx = f.Lrr[q:q + p, q:q + p]
+        if pirls.native is not None:
+            Lrr = pirls.native.factor(state, ThetaTemplates(pirls.terms)(theta), with_x=True).Lrr
+        else:
+            Lrr = pirls.factorize(state, theta, with_x=True)[1].Lrr
+        q = Lrr.shape[0] - p - 1
+        Lxx = Lrr[q:q + p, q:q + p]
         ok = bool(np.all(np.isfinite(Lxx))) and bool(np.all(np.diag(Lxx) != 0))
     except (PirlsError, np.linalg.LinAlgError):
         ok = False

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from mixedfx.glmm.pirls import Pirls, PirlsError, PirlsState
+from mixedfx.glmm.pirls import ROUNDING_PDEV, Pirls, PirlsError, PirlsState
 from mixedfx.lmm.solution import solve
 
 LAG_TOL = 1e-8   # reuse PIRLS's last factor when its weights are this close to the mode's
@@ -54,6 +54,13 @@ class GlmmObjective:
         templates = self.templates(theta)
         start = self.state
         u0 = self._carry_u(start, templates)
+        native = self.pirls.native
+        if native is not None:      # the compiled PIRLS evaluates its start itself
+            b0 = start.beta if beta is None else beta
+            try:
+                return native.run(u0, b0, beta is None, templates)
+            except PirlsError:
+                return native.run([np.zeros_like(u) for u in u0], b0, beta is None, templates)
         if beta is not None or u0 is not start.u:
             start = self.pirls.evaluate(u0, start.beta if beta is None else beta, templates)
         try:
@@ -101,7 +108,10 @@ class GlmmObjective:
         pirls = self.pirls
         if f is None and state.factor is not None and state.lag <= self.lag_tol:
             f = state.factor
-        if f is None:
+        if f is None and pirls.native is not None:
+            f = pirls.native.factor(state, self.templates(theta))
+            state.factor, state.chol, state.lag = f, None, 0.0
+        elif f is None:
             chol, f, _ = pirls.factorize(state, theta, with_x=False)
             state.factor, state.chol, state.lag = f, chol, 0.0
         aic = pirls.minus2_loglik(state)
@@ -116,6 +126,8 @@ class GlmmObjective:
         term = pirls.terms[0]
         templates = self.templates(theta)
         Ljj = f.L11[:, 0, 0]
+        if pirls.native is not None:
+            return pirls.native.agq(state, templates, Ljj, self.nodes, self.weights)
         sd = 1.0 / Ljj
         u0 = state.u[0][:, 0]
         o = pirls.order                  # sums per level in the canonical row order
@@ -184,6 +196,9 @@ class Lme4Devfun:
         beta = np.asarray(x[obj.n_theta:], dtype=float)
         templates = obj.templates(theta)
         eta = pirls.offset + self.lp0
+        if pirls.native is not None:
+            state = pirls.native.devfun(templates, beta, eta, self.u0, self.tol, self.maxit)
+            return np.inf if state is None else obj.value_at(state, theta, state.factor)
         cur = PirlsState(u=self.u0, beta=beta, eta=eta, mu=pirls.family.link.linkinv(eta),
                          dev_resid_sum=np.inf, ussq=0.0)
         old = np.finfo(float).max
@@ -198,6 +213,8 @@ class Lme4Devfun:
             while not np.isfinite(new.pdev) or new.pdev > old:
                 k += 1
                 if k > 20:
+                    if np.isfinite(new.pdev) and new.pdev - old <= ROUNDING_PDEV * abs(old):
+                        break       # an increase at rounding level: `cur` is the mode
                     return np.inf
                 half = [(a + b) / 2 for a, b in zip(cur.u, new.u, strict=True)]
                 new = pirls.evaluate(half, beta, templates)

@@ -15,7 +15,7 @@ the mode, is kept with the state (its log-determinant differs by O(step_tol)).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -23,33 +23,15 @@ import numpy as np
 from mixedfx.errors import PirlsError
 from mixedfx.families import Family
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.glmm.pirls_native import NativePirls, for_model
 from mixedfx.glmm.response import GlmResponse
+from mixedfx.glmm.state import PirlsState
 from mixedfx.lmm.crossproducts import CrossProductBuilder
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization, WeightedGram
 from mixedfx.lmm.row_order import canonical_rows, permuted_terms
 from mixedfx.lmm.solution import solve
 
-
-@dataclass
-class PirlsState:
-    """Conditional modes and everything evaluated at them."""
-
-    u: list[np.ndarray]             # spherical random effects per term, (levels, k)
-    beta: np.ndarray
-    eta: np.ndarray
-    mu: np.ndarray
-    dev_resid_sum: float
-    ussq: float
-    factor: Factorization | None = None
-    chol: BlockedCholesky | None = None
-    iterations: int = 0
-    loglik_kernel: float | None = None
-    lag: float = np.inf           # size of the step since `factor` was computed
-    templates: list[np.ndarray] | None = None   # Λ templates the modes were found at
-
-    @property
-    def pdev(self) -> float:
-        return self.dev_resid_sum + self.ussq
+__all__ = ["Pirls", "PirlsError", "PirlsState"]
 
 
 def _max_rel_change(old: list[np.ndarray], new: list[np.ndarray]) -> float:
@@ -78,6 +60,9 @@ class Pirls:
     #: log-likelihood constants, cross-products, the starting GLM) runs in it, so the fit does
     #: not depend on the order of the data's rows; row-wise arrays (η, μ) stay in the data's
     order: np.ndarray | None = None
+    #: the compiled PIRLS (`glmm.pirls_native`) when built and serving the model, else None
+    #: (subclasses that replace the row computations keep None)
+    native: NativePirls | None = None
 
     def __init__(self, X: np.ndarray, terms: list[RandomEffectsTerm], family: Family,
                  resp: GlmResponse, offset: np.ndarray | None, tol: float = 1e-15,
@@ -97,10 +82,8 @@ class Pirls:
             self._sat_sum = self.row_sum(self._sat)
             self.aic_constant = family.aic_constant(resp.y[o], resp.n[o], resp.wt[o])
         self._grams: dict[bool, WeightedGram] = {}
-        terms_o = permuted_terms(terms, o)
         self._X_o = X[o]
-        self._builders = {True: CrossProductBuilder(terms_o, self._X_o),
-                          False: CrossProductBuilder(terms_o, np.zeros((len(resp.y), 0)))}
+        self.native = for_model(self)
 
     def xbeta(self, beta: np.ndarray) -> np.ndarray:
         """Xβ in the data's row order, computed over the rows in the canonical order: a BLAS
@@ -111,6 +94,14 @@ class Pirls:
         out = np.empty(self.X.shape[0])
         out[self.order] = self._X_o @ beta
         return out
+
+    @cached_property
+    def _builders(self) -> dict[bool, CrossProductBuilder]:
+        """Cross-product builders over the canonical rows, with X (β updated) and without,
+        built when the NumPy factorization is first needed (the compiled PIRLS has its own)."""
+        terms_o = permuted_terms(self.terms, self.order)
+        return {True: CrossProductBuilder(terms_o, self._X_o),
+                False: CrossProductBuilder(terms_o, np.zeros((len(self.resp.y), 0)))}
 
     def row_sum(self, v: np.ndarray) -> float:
         """Σᵢ vᵢ over the rows, in the canonical order."""
@@ -134,6 +125,8 @@ class Pirls:
                  eta: np.ndarray | None = None) -> PirlsState:
         """The state at (u, β); `eta`: the linear predictor at them when known (a saved
         model's, equal to PIRLS's last update to rounding), else computed."""
+        if self.native is not None:
+            return self.native.evaluate(u, beta, templates, eta)
         if eta is None:
             eta = self.linear_predictor(u, beta, templates)
         mu = self.family.link.linkinv(eta)
@@ -195,6 +188,8 @@ class Pirls:
     def run(self, theta: np.ndarray, start: PirlsState, update_beta: bool,
             templates: list[np.ndarray]) -> PirlsState:
         """Conditional modes u (and β when `update_beta`) at θ from a starting state."""
+        if self.native is not None:
+            return self.native.run(start.u, start.beta, update_beta, templates)
         state = start
         old = state.pdev if np.isfinite(state.pdev) else np.inf
         for it in range(1, self.maxit + 1):

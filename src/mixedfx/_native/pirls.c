@@ -1,0 +1,1135 @@
+/* PIRLS (penalized iteratively reweighted least squares) for GLMM conditional modes, in C.
+ *
+ * One call runs a whole PIRLS solve at fixed theta (and beta when beta is not updated), as
+ * mixedfx.glmm.pirls.Pirls.run does it in NumPy (mode 0), or as lme4's stage-2 devfun
+ * evaluates (mode 1, mixedfx.glmm.objective.Lme4Devfun): IRLS weights and working response
+ * from the family and link, the weighted cross-products of [Z X z] over the rows, the blocked
+ * Cholesky factor (one k1 x k1 block per level of the first term, a dense Schur complement for
+ * the other terms, X and z), the solve for beta and u, step-halving on the penalized deviance.
+ * `factor` gives the factor of Lambda'Z'WZ Lambda + I at a state's weights, `agq` the adaptive
+ * Gauss-Hermite correction for one scalar term.
+ *
+ * Arrays cross the boundary through the buffer protocol (C-contiguous float64 / int64), rows
+ * in the model's canonical order, so every sum runs in an order fixed by the model. No BLAS:
+ * the loops are plain C and run without the GIL.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { F_BINOMIAL, F_POISSON, F_GAMMA, F_INVGAUSS, F_GAUSSIAN, F_NEGBIN };
+enum { L_LOGIT, L_PROBIT, L_CAUCHIT, L_CLOGLOG, L_IDENTITY, L_LOG, L_SQRT, L_INVERSE, L_INVSQ };
+enum { ST_OK = 0, ST_HALVING = 1, ST_MAXIT = 2, ST_NOTPD = 3, ST_FAIL = 4, ST_NOMEM = 5 };
+
+#define MAXT 32
+#define MAX_HALVINGS 30
+#define ROUNDING_PDEV 1e-10
+#define EPS DBL_EPSILON
+#define THRESH 30.0
+
+typedef struct {
+    int fam, link, canonical, has_kernel;
+    double nbth, sat_sum, probit_th, cauchit_th;
+    Py_ssize_t n, p, nt, q_rest, S, nnz, q_tot;
+    const double *X, *y, *wt, *off;
+    const int64_t *codes;                 /* nt x n */
+    const double *vals[MAXT];             /* per term n x k */
+    Py_ssize_t k[MAXT], nl[MAXT], uoff[MAXT + 1], roff[MAXT + 1];
+    const int64_t *slot_pos, *lvl_ptr, *rho;
+    const double *T[MAXT];                /* per term k x k lower template, row-major */
+} Model;
+
+/* ---- families and links -------------------------------------------------------------- */
+
+static double ndtr(double a)
+{
+    /* the standard normal CDF as cephes' ndtr (scipy.special.ndtr) */
+    double x = a * M_SQRT1_2, z = fabs(x), y;
+    if (z < M_SQRT1_2)
+        return 0.5 + 0.5 * erf(x);
+    y = 0.5 * erfc(z);
+    return x > 0 ? 1.0 - y : y;
+}
+
+static double expit(double x)
+{
+    if (x >= 0)
+        return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+static double linkinv(const Model *m, double eta)
+{
+    switch (m->link) {
+    case L_LOGIT:
+        if (eta < -THRESH) return EPS / (1 + EPS);
+        if (eta > THRESH) return (1.0 / EPS) / (1 + 1.0 / EPS);
+        return expit(eta);
+    case L_PROBIT: {
+        double e = eta < -m->probit_th ? -m->probit_th : eta > m->probit_th ? m->probit_th : eta;
+        return ndtr(e);
+    }
+    case L_CAUCHIT: {
+        double e = eta < -m->cauchit_th ? -m->cauchit_th
+                   : eta > m->cauchit_th ? m->cauchit_th : eta;
+        return atan2(1.0, -e) / M_PI;
+    }
+    case L_CLOGLOG: {
+        double v = -expm1(-exp(eta));
+        return v < EPS ? EPS : v > 1 - EPS ? 1 - EPS : v;
+    }
+    case L_IDENTITY: return eta;
+    case L_LOG: { double v = exp(eta); return v > EPS ? v : EPS; }
+    case L_SQRT: return eta * eta;
+    case L_INVERSE: return 1 / eta;
+    default: return 1 / sqrt(eta);
+    }
+}
+
+static double mu_eta(const Model *m, double eta)
+{
+    switch (m->link) {
+    case L_LOGIT: {
+        if (fabs(eta) > THRESH) return EPS;
+        double p = expit(eta);
+        return p * (1 - p);
+    }
+    case L_PROBIT: { double v = exp(-eta * eta / 2.0) / sqrt(2 * M_PI); return v > EPS ? v : EPS; }
+    case L_CAUCHIT: { double v = 1.0 / M_PI / (1.0 + eta * eta); return v > EPS ? v : EPS; }
+    case L_CLOGLOG: {
+        double e = eta < 700.0 ? eta : 700.0;
+        double v = exp(e) * exp(-exp(e));
+        return v > EPS ? v : EPS;
+    }
+    case L_IDENTITY: return 1.0;
+    case L_LOG: { double v = exp(eta); return v > EPS ? v : EPS; }
+    case L_SQRT: return 2 * eta;
+    case L_INVERSE: return -1 / (eta * eta);
+    default: return -1 / (2 * pow(eta, 1.5));
+    }
+}
+
+static double variance(const Model *m, double mu)
+{
+    switch (m->fam) {
+    case F_BINOMIAL: return mu * (1 - mu);
+    case F_POISSON: return mu;
+    case F_GAMMA: return mu * mu;
+    case F_INVGAUSS: return mu * mu * mu;
+    case F_NEGBIN: return mu + mu * mu / m->nbth;
+    default: return 1.0;
+    }
+}
+
+static double xlogy_ratio(double y, double mu) { return y == 0 ? 0.0 : y * log(y / mu); }
+
+/* R's dev.resids for one observation */
+static double dev_resid(const Model *m, double y, double mu, double wt)
+{
+    switch (m->fam) {
+    case F_BINOMIAL: return 2 * wt * (xlogy_ratio(y, mu) + xlogy_ratio(1 - y, 1 - mu));
+    case F_POISSON: return 2 * (y > 0 ? wt * (y * log(y / mu) - (y - mu)) : mu * wt);
+    case F_GAMMA: return -2 * wt * (log(y == 0 ? 1.0 : y / mu) - (y - mu) / mu);
+    case F_INVGAUSS: return wt * ((y - mu) * (y - mu)) / (y * (mu * mu));
+    case F_NEGBIN: {
+        double th = m->nbth;
+        return 2 * wt * (xlogy_ratio(y, mu) - (y + th) * log((y + th) / (mu + th)));
+    }
+    default: return wt * ((y - mu) * (y - mu));
+    }
+}
+
+/* the mu-dependent part of the log-likelihood (families with a saturated split) */
+static double kernel(const Model *m, double y, double mu, double wt)
+{
+    switch (m->fam) {
+    case F_BINOMIAL: return wt * (y * log(mu) + (1 - y) * log1p(-mu));
+    case F_POISSON: return wt * (y * log(mu) - mu);
+    default: return wt * (y * log(mu) - (y + m->nbth) * log(mu + m->nbth));
+    }
+}
+
+static int valid_mu(const Model *m, double mu)
+{
+    if (m->fam == F_GAUSSIAN) return 1;
+    if (!isfinite(mu) || !(mu > 0)) return 0;
+    return m->fam != F_BINOMIAL || mu < 1;
+}
+
+/* ---- states ---------------------------------------------------------------------------- */
+
+typedef struct {
+    double *u, *beta, *eta, *mu;
+    double dev, ussq, kern, pdev;
+    int valid;
+} State;
+
+static void evaluate_at_eta(const Model *m, State *s);
+
+/* eta = offset + X beta + sum_t Z_t (T_t u_t), mu, the deviance, ||u||^2 */
+static void evaluate(const Model *m, State *s, const double *xb)
+{
+    Py_ssize_t n = m->n, i, t, a, c;
+    double *b = NULL;
+    /* b_t = u_t T_t' per level, computed once (q_tot values) */
+    b = (double *)malloc(sizeof(double) * (m->q_tot ? m->q_tot : 1));
+    if (!b) {                       /* out of memory: a state PIRLS can only reject */
+        s->dev = s->ussq = s->kern = s->pdev = NAN;
+        s->valid = 0;
+        return;
+    }
+    for (t = 0; t < m->nt; t++) {
+        Py_ssize_t kt = m->k[t], l;
+        const double *T = m->T[t], *u = s->u + m->uoff[t];
+        double *bt = b + m->uoff[t];
+        for (l = 0; l < m->nl[t]; l++)
+            for (a = 0; a < kt; a++) {
+                double acc = 0.0;
+                for (c = 0; c < kt; c++) acc += u[l * kt + c] * T[a * kt + c];
+                bt[l * kt + a] = acc;
+            }
+    }
+    for (i = 0; i < n; i++) {
+        double e;
+        if (xb) e = m->off[i] + xb[i];
+        else {
+            double acc = 0.0;
+            for (c = 0; c < m->p; c++) acc += m->X[i * m->p + c] * s->beta[c];
+            e = m->off[i] + acc;
+        }
+        for (t = 0; t < m->nt; t++) {
+            Py_ssize_t kt = m->k[t];
+            const double *v = m->vals[t] + i * kt;
+            const double *bt = b + m->uoff[t] + m->codes[t * n + i] * kt;
+            if (kt == 1) e = e + v[0] * bt[0];
+            else {
+                double acc = 0.0;
+                for (a = 0; a < kt; a++) acc += v[a] * bt[a];
+                e = e + acc;
+            }
+        }
+        s->eta[i] = e;
+    }
+    free(b);
+    evaluate_at_eta(m, s);
+}
+
+/* mu = g^-1(eta), the deviance (or the log-likelihood kernel), ||u||^2 at the state's eta */
+static void evaluate_at_eta(const Model *m, State *s)
+{
+    Py_ssize_t n = m->n, i;
+    double ussq = 0.0, dev = 0.0, kern = 0.0;
+    int valid = 1;
+    for (i = 0; i < m->q_tot; i++) ussq += s->u[i] * s->u[i];
+    int logit = m->fam == F_BINOMIAL && m->link == L_LOGIT;
+    for (i = 0; i < n; i++) {
+        double eta = s->eta[i];
+        if (logit && fabs(eta) <= THRESH) {
+            /* mu = expit(eta) and log mu, log(1 - mu) from one exp and one log1p:
+             * with e = exp(-|eta|), l = log1p(e): log mu = -l - max(-eta, 0) and
+             * log(1 - mu) = -l - max(eta, 0) */
+            double e = exp(-fabs(eta)), l = log1p(e), y = m->y[i];
+            double mu = eta >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+            double lmu = eta >= 0 ? -l : eta - l, l1mu = eta >= 0 ? -eta - l : -l;
+            s->mu[i] = mu;
+            kern += m->wt[i] * (y * lmu + (1 - y) * l1mu);
+            continue;
+        }
+        double mu = linkinv(m, eta);
+        s->mu[i] = mu;
+        if (!valid_mu(m, mu)) valid = 0;
+        if (m->has_kernel) kern += kernel(m, m->y[i], mu, m->wt[i]);
+        else dev += dev_resid(m, m->y[i], mu, m->wt[i]);
+    }
+    if (m->has_kernel) dev = 2.0 * (m->sat_sum - kern);
+    s->dev = dev;
+    s->ussq = ussq;
+    s->kern = kern;
+    s->pdev = dev + ussq;
+    s->valid = valid;
+}
+
+/* ---- the blocked factor ------------------------------------------------------------------ */
+
+typedef struct {
+    Py_ssize_t pp, r;            /* pp: X columns in the system (p or 0); r = q_rest + pp + 1 */
+    double *A11, *L11, *W1, *Bz, *BXY, *P, *xy, *sol;
+    double ldL2, pwrss;
+} Factor;
+
+static int factor_alloc(const Model *m, Factor *f, int with_x)
+{
+    Py_ssize_t k1 = m->k[0], n1 = m->nl[0];
+    f->pp = with_x ? m->p : 0;
+    f->r = m->q_rest + f->pp + 1;
+    f->A11 = (double *)malloc(sizeof(double) * n1 * k1 * k1);
+    f->L11 = (double *)malloc(sizeof(double) * n1 * k1 * k1);
+    f->W1 = (double *)malloc(sizeof(double) * n1 * k1 * k1);
+    f->Bz = (double *)malloc(sizeof(double) * (m->nnz * k1 + 1));
+    f->BXY = (double *)malloc(sizeof(double) * n1 * k1 * (f->pp + 1));
+    f->P = (double *)malloc(sizeof(double) * f->r * f->r);
+    f->xy = (double *)malloc(sizeof(double) * (f->pp + 1));
+    f->sol = (double *)malloc(sizeof(double) * (f->r + m->q_tot + 1));
+    return f->A11 && f->L11 && f->W1 && f->Bz && f->BXY && f->P && f->xy && f->sol;
+}
+
+static void factor_free(Factor *f)
+{
+    free(f->A11); free(f->L11); free(f->W1); free(f->Bz); free(f->BXY); free(f->P);
+    free(f->xy); free(f->sol);
+}
+
+/* sum_k a[k] b[k] over k < len, in four interleaved partial sums (a fixed order) */
+static double dot(const double *a, const double *b, Py_ssize_t len)
+{
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    Py_ssize_t k = 0;
+    for (; k + 4 <= len; k += 4) {
+        s0 += a[k] * b[k];
+        s1 += a[k + 1] * b[k + 1];
+        s2 += a[k + 2] * b[k + 2];
+        s3 += a[k + 3] * b[k + 3];
+    }
+    for (; k < len; k++) s0 += a[k] * b[k];
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* y[k] -= a x[k] for k < len */
+static void sub_scaled(double *restrict y, const double *restrict x, double a, Py_ssize_t len)
+{
+    Py_ssize_t k = 0;
+    for (; k + 4 <= len; k += 4) {
+        y[k] -= a * x[k];
+        y[k + 1] -= a * x[k + 1];
+        y[k + 2] -= a * x[k + 2];
+        y[k + 3] -= a * x[k + 3];
+    }
+    for (; k < len; k++) y[k] -= a * x[k];
+}
+
+/* in place lower Cholesky of an n x n row-major matrix (lower triangle read); 0 on success */
+static int cholesky(double *A, Py_ssize_t n)
+{
+    Py_ssize_t i, j;
+    for (j = 0; j < n; j++) {
+        double *Lj = A + j * n;
+        double d = Lj[j] - dot(Lj, Lj, j);
+        if (!(d > 0)) return 1;
+        d = sqrt(d);
+        Lj[j] = d;
+        for (i = j + 1; i < n; i++) {
+            double *Li = A + i * n;
+            Li[j] = (Li[j] - dot(Li, Lj, j)) / d;
+        }
+    }
+    for (i = 0; i < n; i++)
+        for (j = i + 1; j < n; j++) A[i * n + j] = 0.0;
+    return 0;
+}
+
+/* The factor of Lambda'[Z X z]'W[Z X z]Lambda + I at the state's IRLS weights (X only with
+ * with_x; z the working response, minus X beta without X). Returns ST_OK or ST_NOTPD. */
+static int factorize(const Model *m, Factor *f, const State *s, const double *xb)
+{
+    Py_ssize_t n = m->n, i, j, a, b, c, d, t;
+    Py_ssize_t k1 = m->k[0], n1 = m->nl[0], kk = k1 * k1, q = m->q_rest, pp = f->pp;
+    Py_ssize_t pp1 = pp + 1, r = f->r, S = m->S;
+    double *P = f->P, *xy = f->xy;
+    Py_ssize_t rho_s[MAXT * 4];
+    double v_s[MAXT * 4];
+    memset(f->A11, 0, sizeof(double) * n1 * kk);
+    memset(f->Bz, 0, sizeof(double) * (m->nnz * k1 + 1));
+    memset(f->BXY, 0, sizeof(double) * n1 * k1 * pp1);
+    memset(P, 0, sizeof(double) * r * r);
+    const double *v1all = m->vals[0];
+    for (i = 0; i < n; i++) {
+        double eta = s->eta[i], mu = s->mu[i], me, W;
+        if (m->canonical) {
+            me = variance(m, mu);
+            if (!(me >= EPS)) me = (me != me) ? me : EPS;     /* np.maximum keeps NaN */
+            W = m->wt[i] * me;
+        } else {
+            me = mu_eta(m, eta);
+            W = m->wt[i] * me * me / variance(m, mu);
+        }
+        double z = eta - m->off[i] + (m->y[i] - mu) / me;
+        double w = W;
+        for (c = 0; c < pp; c++) xy[c] = m->X[i * m->p + c];
+        xy[pp] = xb ? z - xb[i] : z;
+        j = m->codes[i];
+        const double *v1 = v1all + i * k1;
+        double *A = f->A11 + j * kk;
+        for (a = 0; a < k1; a++)
+            for (b = a; b < k1; b++) A[a * k1 + b] += w * (v1[a] * v1[b]);
+        double *BX = f->BXY + j * k1 * pp1;
+        for (b = 0; b < k1; b++)
+            for (c = 0; c < pp1; c++) BX[b * pp1 + c] += v1[b] * (xy[c] * w);
+        if (q) {
+            Py_ssize_t sidx = 0;
+            for (t = 1; t < m->nt; t++) {
+                Py_ssize_t kt = m->k[t], code = m->codes[t * n + i];
+                for (a = 0; a < kt; a++, sidx++) {
+                    rho_s[sidx] = m->roff[t] + code * kt + a;
+                    v_s[sidx] = m->vals[t][i * kt + a];
+                }
+            }
+            const int64_t *pos = m->slot_pos + i * S;
+            for (a = 0; a < S; a++) {
+                double *Bzr = f->Bz + pos[a] * k1;
+                for (b = 0; b < k1; b++) Bzr[b] += w * (v_s[a] * v1[b]);
+                for (d = 0; d < S; d++)
+                    if (rho_s[d] <= rho_s[a]) P[rho_s[a] * r + rho_s[d]] += w * (v_s[a] * v_s[d]);
+                for (c = 0; c < pp1; c++) P[(q + c) * r + rho_s[a]] += v_s[a] * (xy[c] * w);
+            }
+        }
+        for (c = 0; c < pp1; c++)
+            for (d = 0; d <= c; d++) P[(q + c) * r + q + d] += xy[c] * (xy[d] * w);
+    }
+    /* first term: M_j = T1'A_j T1 + I, its factor, W_j = T1 M_j^-1 T1', log|L11|^2 */
+    const double *T1 = m->T[0];
+    double ld1 = 0.0;
+    if (k1 == 1) {
+        double t2 = T1[0] * T1[0];
+        for (j = 0; j < n1; j++) {
+            double mm = t2 * f->A11[j] + 1.0;
+            f->L11[j] = sqrt(mm);
+            f->W1[j] = t2 / mm;
+            ld1 += log(mm);
+        }
+    } else {
+        double M[64], Minv[64], TM[64];
+        if (k1 > 8) return ST_FAIL;
+        for (j = 0; j < n1; j++) {
+            double *A = f->A11 + j * kk, *L = f->L11 + j * kk;
+            for (a = 0; a < k1; a++)
+                for (b = 0; b < a; b++) A[a * k1 + b] = A[b * k1 + a];
+            for (a = 0; a < k1; a++)
+                for (d = 0; d < k1; d++) {
+                    double acc = 0.0;
+                    for (b = 0; b < k1; b++)
+                        for (c = 0; c < k1; c++) acc += T1[b * k1 + a] * A[b * k1 + c] * T1[c * k1 + d];
+                    M[a * k1 + d] = acc + (a == d ? 1.0 : 0.0);
+                }
+            memcpy(L, M, sizeof(double) * kk);
+            if (cholesky(L, k1)) return ST_NOTPD;
+            for (a = 0; a < k1; a++) ld1 += 2.0 * log(L[a * k1 + a]);
+            /* M^-1 column by column from L L' x = e_c */
+            for (c = 0; c < k1; c++) {
+                double x[8];
+                for (a = 0; a < k1; a++) {
+                    double acc = (a == c) ? 1.0 : 0.0;
+                    for (b = 0; b < a; b++) acc -= L[a * k1 + b] * x[b];
+                    x[a] = acc / L[a * k1 + a];
+                }
+                for (a = k1 - 1; a >= 0; a--) {
+                    double acc = x[a];
+                    for (b = a + 1; b < k1; b++) acc -= L[b * k1 + a] * x[b];
+                    x[a] = acc / L[a * k1 + a];
+                }
+                for (a = 0; a < k1; a++) Minv[a * k1 + c] = x[a];
+            }
+            for (a = 0; a < k1; a++)
+                for (c = 0; c < k1; c++) {
+                    double acc = 0.0;
+                    for (b = 0; b < k1; b++) acc += T1[a * k1 + b] * Minv[b * k1 + c];
+                    TM[a * k1 + c] = acc;
+                }
+            double *Wj = f->W1 + j * kk;
+            for (a = 0; a < k1; a++)
+                for (d = 0; d < k1; d++) {
+                    double acc = 0.0;
+                    for (c = 0; c < k1; c++) acc += TM[a * k1 + c] * T1[d * k1 + c];
+                    Wj[a * k1 + d] = acc;
+                }
+        }
+    }
+    /* P -= B W B' (lower triangle), level by level over B's nonzero rows */
+    {
+        Py_ssize_t maxm = 0;
+        for (j = 0; j < n1; j++) {
+            Py_ssize_t mj = q ? (Py_ssize_t)(m->lvl_ptr[j + 1] - m->lvl_ptr[j]) : 0;
+            if (mj > maxm) maxm = mj;
+        }
+        Py_ssize_t mmax = maxm + pp1;
+        double *G = (double *)malloc(sizeof(double) * mmax * k1);
+        double *H = (double *)malloc(sizeof(double) * mmax * k1);
+        Py_ssize_t *R = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * mmax);
+        double *gd = (double *)calloc(r, sizeof(double));
+        if (!G || !H || !R || !gd) { free(G); free(H); free(R); free(gd); return ST_NOMEM; }
+        for (j = 0; j < n1; j++) {
+            Py_ssize_t mj = 0, e0 = 0, e;
+            if (q) {
+                e0 = (Py_ssize_t)m->lvl_ptr[j];
+                mj = (Py_ssize_t)m->lvl_ptr[j + 1] - e0;
+            }
+            for (e = 0; e < mj; e++) {
+                R[e] = (Py_ssize_t)m->rho[e0 + e];
+                for (b = 0; b < k1; b++) G[e * k1 + b] = f->Bz[(e0 + e) * k1 + b];
+            }
+            for (c = 0; c < pp1; c++) {
+                R[mj + c] = q + c;
+                for (b = 0; b < k1; b++) G[(mj + c) * k1 + b] = f->BXY[(j * k1 + b) * pp1 + c];
+            }
+            Py_ssize_t mt = mj + pp1;
+            const double *Wj = f->W1 + j * kk;
+            if (k1 == 1) {
+                /* rank-one update W_j g g' (lower): sparse Z_rest rows, then the dense X, z rows */
+                double wj = Wj[0];
+                if (mj > 0 && R[mj - 1] + 1 <= 2 * mj) {
+                    /* the level meets most Z_rest rows up to its last: the same updates
+                     * through a dense copy of g (zeros elsewhere), contiguous in each row */
+                    for (e = 0; e < mt; e++) gd[R[e]] = G[e];
+                    for (a = 0; a < mt; a++) sub_scaled(P + R[a] * r, gd, G[a] * wj, R[a] + 1);
+                    for (e = 0; e < mt; e++) gd[R[e]] = 0.0;
+                    continue;
+                }
+                for (a = 0; a < mt; a++) {
+                    double ha = G[a] * wj, *Prow = P + R[a] * r;
+                    Py_ssize_t top = a < mj ? a + 1 : mj;
+                    for (e = 0; e < top; e++) Prow[R[e]] -= ha * G[e];
+                    if (a >= mj) {
+                        double *Pd = Prow + q;
+                        const double *Gd = G + mj;
+                        for (e = 0; e <= a - mj; e++) Pd[e] -= ha * Gd[e];
+                    }
+                }
+                continue;
+            }
+            for (e = 0; e < mt; e++)
+                for (b = 0; b < k1; b++) {
+                    double acc = 0.0;
+                    for (c = 0; c < k1; c++) acc += G[e * k1 + c] * Wj[c * k1 + b];
+                    H[e * k1 + b] = acc;
+                }
+            for (a = 0; a < mt; a++) {
+                double *Prow = P + R[a] * r;
+                for (e = 0; e <= a; e++) {
+                    double acc = 0.0;
+                    for (b = 0; b < k1; b++) acc += H[a * k1 + b] * G[e * k1 + b];
+                    Prow[R[e]] -= acc;
+                }
+            }
+        }
+        free(G); free(H); free(R); free(gd);
+    }
+    for (a = 0; a < r; a++)
+        for (b = a + 1; b < r; b++) P[a * r + b] = P[b * r + a];
+    /* P <- Lambda_r' P Lambda_r on the rest rows and columns, + I on their diagonal */
+    for (t = 1; t < m->nt; t++) {
+        Py_ssize_t kt = m->k[t], off = m->roff[t], l;
+        const double *T = m->T[t];
+        if (kt == 1) {
+            double s0 = T[0];
+            for (l = 0; l < m->nl[t]; l++) {
+                Py_ssize_t row = off + l;
+                for (b = 0; b < r; b++) P[row * r + b] *= s0;
+                for (b = 0; b < r; b++) P[b * r + row] *= s0;
+            }
+            continue;
+        }
+        double tmp[8];
+        if (kt > 8) return ST_FAIL;
+        for (l = 0; l < m->nl[t]; l++) {
+            Py_ssize_t row = off + l * kt;
+            for (b = 0; b < r; b++) {            /* rows: new_a = sum_c T[c, a] old_c */
+                for (a = 0; a < kt; a++) {
+                    double acc = 0.0;
+                    for (c = 0; c < kt; c++) acc += T[c * kt + a] * P[(row + c) * r + b];
+                    tmp[a] = acc;
+                }
+                for (a = 0; a < kt; a++) P[(row + a) * r + b] = tmp[a];
+            }
+            for (b = 0; b < r; b++) {            /* columns likewise */
+                double *Pb = P + b * r + row;
+                for (a = 0; a < kt; a++) {
+                    double acc = 0.0;
+                    for (c = 0; c < kt; c++) acc += Pb[c] * T[c * kt + a];
+                    tmp[a] = acc;
+                }
+                for (a = 0; a < kt; a++) Pb[a] = tmp[a];
+            }
+        }
+    }
+    for (a = 0; a < q; a++) P[a * r + a] += 1.0;
+    if (cholesky(P, r)) return ST_NOTPD;
+    double ldz = 0.0;
+    for (a = 0; a < q; a++) ldz += log(P[a * r + a]);
+    f->ldL2 = q ? ld1 + 2.0 * ldz : ld1;
+    f->pwrss = P[(r - 1) * r + r - 1] * P[(r - 1) * r + r - 1];
+    return ST_OK;
+}
+
+/* beta (with X in the system) and u from the factor: L_xx' beta = l_yx,
+ * L_zz' u_rest = l_yz - L_xz' beta, M_j u1_j = -T1' B_j' [b_rest; beta; -1] */
+static void solve_modes(const Model *m, Factor *f, double *u, double *beta)
+{
+    Py_ssize_t q = m->q_rest, pp = f->pp, r = f->r, pp1 = pp + 1, i, k, t, a, b, c, j;
+    Py_ssize_t k1 = m->k[0], n1 = m->nl[0];
+    const double *L = f->P, *ly = f->P + (r - 1) * r;
+    double *lam = f->sol;                   /* r: [b_rest; beta; -1] */
+    for (i = pp - 1; i >= 0; i--) {
+        double acc = ly[q + i];
+        for (k = i + 1; k < pp; k++) acc -= L[(q + k) * r + q + i] * beta[k];
+        beta[i] = acc / L[(q + i) * r + q + i];
+    }
+    double *ur = u + m->uoff[1 < m->nt ? 1 : 0];
+    for (i = q - 1; i >= 0; i--) {
+        double acc = ly[i];
+        for (k = 0; k < pp; k++) acc -= L[(q + k) * r + i] * beta[k];
+        for (k = i + 1; k < q; k++) acc -= L[k * r + i] * ur[k];
+        ur[i] = acc / L[i * r + i];
+    }
+    for (t = 1; t < m->nt; t++) {
+        Py_ssize_t kt = m->k[t], l;
+        const double *T = m->T[t];
+        const double *ut = ur + m->roff[t];
+        for (l = 0; l < m->nl[t]; l++)
+            for (a = 0; a < kt; a++) {
+                double acc = 0.0;
+                for (c = 0; c < kt; c++) acc += ut[l * kt + c] * T[a * kt + c];
+                lam[m->roff[t] + l * kt + a] = acc;
+            }
+    }
+    for (c = 0; c < pp; c++) lam[q + c] = beta[c];
+    lam[q + pp] = -1.0;
+    const double *T1 = m->T[0];
+    double g[8], rhs[8];
+    for (j = 0; j < n1; j++) {
+        for (b = 0; b < k1; b++) g[b] = 0.0;
+        if (q) {
+            Py_ssize_t e;
+            for (e = (Py_ssize_t)m->lvl_ptr[j]; e < (Py_ssize_t)m->lvl_ptr[j + 1]; e++)
+                for (b = 0; b < k1; b++) g[b] += f->Bz[e * k1 + b] * lam[m->rho[e]];
+        }
+        for (b = 0; b < k1; b++)
+            for (c = 0; c < pp1; c++) g[b] += f->BXY[(j * k1 + b) * pp1 + c] * lam[q + c];
+        for (a = 0; a < k1; a++) {
+            double acc = 0.0;
+            for (b = 0; b < k1; b++) acc += g[b] * T1[b * k1 + a];
+            rhs[a] = -acc;
+        }
+        double *u1 = u + j * k1;
+        if (k1 == 1) {
+            u1[0] = rhs[0] / (f->L11[j] * f->L11[j]);
+            continue;
+        }
+        const double *Lj = f->L11 + j * k1 * k1;
+        for (a = 0; a < k1; a++) {
+            double acc = rhs[a];
+            for (b = 0; b < a; b++) acc -= Lj[a * k1 + b] * u1[b];
+            u1[a] = acc / Lj[a * k1 + a];
+        }
+        for (a = k1 - 1; a >= 0; a--) {
+            double acc = u1[a];
+            for (b = a + 1; b < k1; b++) acc -= Lj[b * k1 + a] * u1[b];
+            u1[a] = acc / Lj[a * k1 + a];
+        }
+    }
+}
+
+/* max over terms (and beta) of max|new - old| / (1 + max|new|) */
+static double rel_change(const double *old, const double *nw, Py_ssize_t len)
+{
+    double dmax = 0.0, vmax = 0.0;
+    Py_ssize_t i;
+    if (!len) return 0.0;
+    for (i = 0; i < len; i++) {
+        double d = fabs(nw[i] - old[i]), v = fabs(nw[i]);
+        if (d > dmax || d != d) dmax = d;
+        if (v > vmax || v != v) vmax = v;
+    }
+    return dmax / (1.0 + vmax);
+}
+
+/* ---- buffers ----------------------------------------------------------------------------- */
+
+typedef struct {
+    Py_buffer views[64];
+    int count;
+} Buffers;
+
+static void release_all(Buffers *bufs)
+{
+    for (int i = 0; i < bufs->count; i++) PyBuffer_Release(&bufs->views[i]);
+    bufs->count = 0;
+}
+
+/* a C-contiguous buffer of `len` 8-byte items ('d' for doubles, an integer format else) */
+static void *get_buf(Buffers *bufs, PyObject *obj, Py_ssize_t len, int is_double, int writable,
+                     const char *what)
+{
+    Py_buffer *v;
+    if (bufs->count >= 64) { PyErr_SetString(PyExc_RuntimeError, "too many buffers"); return NULL; }
+    v = &bufs->views[bufs->count];
+    if (PyObject_GetBuffer(obj, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT |
+                                   (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return NULL;
+    bufs->count++;
+    const char *fmt = v->format ? v->format : "B";
+    if (*fmt == '<' || *fmt == '=' || *fmt == '@') fmt++;
+    int ok_fmt = is_double ? strcmp(fmt, "d") == 0 : (strcmp(fmt, "l") == 0 || strcmp(fmt, "q") == 0);
+    if (v->itemsize != 8 || !ok_fmt || (len >= 0 && v->len != len * 8)) {
+        PyErr_Format(PyExc_ValueError, "pirls kernel: %s must hold %zd %s values", what, len,
+                     is_double ? "float64" : "int64");
+        return NULL;
+    }
+    return v->buf;
+}
+
+/* model = (ints, doubles, X, y, wt, offset, codes, values (tuple), slot_pos, lvl_ptr, rho)
+ * ints = [family, link, canonical, has_kernel, n, p, nt, q_rest, S, nnz, k_0.., nl_0..]
+ * doubles = [nb theta, saturated sum, probit threshold, cauchit threshold] */
+static int parse_model(Buffers *bufs, PyObject *model, PyObject *templates, Model *m)
+{
+    if (!PyTuple_Check(model) || PyTuple_GET_SIZE(model) != 11) {
+        PyErr_SetString(PyExc_TypeError, "pirls kernel: model must be an 11-tuple");
+        return -1;
+    }
+    Py_buffer *iv = &bufs->views[bufs->count];
+    const int64_t *ints = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(model, 0), -1, 0, 0, "ints");
+    if (!ints) return -1;
+    Py_ssize_t nint = iv->len / 8;
+    if (nint < 10) { PyErr_SetString(PyExc_ValueError, "pirls kernel: short ints"); return -1; }
+    m->fam = (int)ints[0]; m->link = (int)ints[1]; m->canonical = (int)ints[2];
+    m->has_kernel = (int)ints[3];
+    m->n = ints[4]; m->p = ints[5]; m->nt = ints[6]; m->q_rest = ints[7]; m->S = ints[8];
+    m->nnz = ints[9];
+    if (m->nt < 1 || m->nt > MAXT || nint != 10 + 2 * m->nt || m->S > MAXT * 4) {
+        PyErr_SetString(PyExc_ValueError, "pirls kernel: bad term count");
+        return -1;
+    }
+    Py_ssize_t t;
+    m->uoff[0] = 0;
+    m->roff[0] = 0; m->roff[1] = 0;
+    for (t = 0; t < m->nt; t++) {
+        m->k[t] = ints[10 + t];
+        m->nl[t] = ints[10 + m->nt + t];
+        if (m->k[t] < 1 || m->k[t] > 8) {
+            PyErr_SetString(PyExc_ValueError, "pirls kernel: terms of 1 to 8 columns only");
+            return -1;
+        }
+        m->uoff[t + 1] = m->uoff[t] + m->k[t] * m->nl[t];
+        if (t >= 1) m->roff[t + 1] = m->roff[t] + m->k[t] * m->nl[t];
+    }
+    /* roff[t] is term t's offset among the rest rows (t >= 1) */
+    m->q_tot = m->uoff[m->nt];
+    if (m->roff[m->nt] != m->q_rest) {
+        PyErr_SetString(PyExc_ValueError, "pirls kernel: q_rest mismatch");
+        return -1;
+    }
+    const double *dbl = (const double *)get_buf(bufs, PyTuple_GET_ITEM(model, 1), 4, 1, 0, "doubles");
+    if (!dbl) return -1;
+    m->nbth = dbl[0]; m->sat_sum = dbl[1]; m->probit_th = dbl[2]; m->cauchit_th = dbl[3];
+    Py_ssize_t n = m->n;
+    if (!(m->X = (const double *)get_buf(bufs, PyTuple_GET_ITEM(model, 2), n * m->p, 1, 0, "X"))) return -1;
+    if (!(m->y = (const double *)get_buf(bufs, PyTuple_GET_ITEM(model, 3), n, 1, 0, "y"))) return -1;
+    if (!(m->wt = (const double *)get_buf(bufs, PyTuple_GET_ITEM(model, 4), n, 1, 0, "wt"))) return -1;
+    if (!(m->off = (const double *)get_buf(bufs, PyTuple_GET_ITEM(model, 5), n, 1, 0, "offset"))) return -1;
+    if (!(m->codes = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(model, 6), n * m->nt, 0, 0, "codes"))) return -1;
+    PyObject *vals = PyTuple_GET_ITEM(model, 7);
+    if (!PyTuple_Check(vals) || PyTuple_GET_SIZE(vals) != m->nt || !PyTuple_Check(templates) ||
+        PyTuple_GET_SIZE(templates) != m->nt) {
+        PyErr_SetString(PyExc_TypeError, "pirls kernel: values and templates: one per term");
+        return -1;
+    }
+    for (t = 0; t < m->nt; t++) {
+        if (!(m->vals[t] = (const double *)get_buf(bufs, PyTuple_GET_ITEM(vals, t), n * m->k[t], 1, 0, "values"))) return -1;
+        if (!(m->T[t] = (const double *)get_buf(bufs, PyTuple_GET_ITEM(templates, t), m->k[t] * m->k[t], 1, 0, "template"))) return -1;
+    }
+    /* codes must lie in range (they index arrays) */
+    for (t = 0; t < m->nt; t++)
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (m->codes[t * n + i] < 0 || m->codes[t * n + i] >= m->nl[t]) {
+                PyErr_SetString(PyExc_ValueError, "pirls kernel: grouping code out of range");
+                return -1;
+            }
+    if (m->nt > 1) {
+        if (!(m->slot_pos = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(model, 8), n * m->S, 0, 0, "slot_pos"))) return -1;
+        if (!(m->lvl_ptr = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(model, 9), m->nl[0] + 1, 0, 0, "lvl_ptr"))) return -1;
+        if (!(m->rho = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(model, 10), m->nnz, 0, 0, "rho"))) return -1;
+    } else {
+        m->slot_pos = m->lvl_ptr = m->rho = NULL;
+    }
+    return 0;
+}
+
+static int state_alloc(const Model *m, State *s)
+{
+    s->u = (double *)malloc(sizeof(double) * (m->q_tot + 1));
+    s->beta = (double *)malloc(sizeof(double) * (m->p + 1));
+    s->eta = (double *)malloc(sizeof(double) * (m->n + 1));
+    s->mu = (double *)malloc(sizeof(double) * (m->n + 1));
+    return s->u && s->beta && s->eta && s->mu;
+}
+
+static void state_free(State *s) { free(s->u); free(s->beta); free(s->eta); free(s->mu); }
+
+static double max_rel_change(const Model *m, const State *a, const State *b, int with_beta)
+{
+    double out = 0.0, v;
+    for (Py_ssize_t t = 0; t < m->nt; t++) {
+        v = rel_change(a->u + m->uoff[t], b->u + m->uoff[t], m->uoff[t + 1] - m->uoff[t]);
+        if (v > out) out = v;
+    }
+    if (with_beta) {
+        v = rel_change(a->beta, b->beta, m->p);
+        if (v > out) out = v;
+    }
+    return out;
+}
+
+static void halve(const Model *m, const State *cur, State *nw, int with_beta)
+{
+    for (Py_ssize_t i = 0; i < m->q_tot; i++) nw->u[i] = (cur->u[i] + nw->u[i]) / 2;
+    if (with_beta)
+        for (Py_ssize_t i = 0; i < m->p; i++) nw->beta[i] = (cur->beta[i] + nw->beta[i]) / 2;
+}
+
+static void xbeta(const Model *m, const double *beta, double *xb)
+{
+    for (Py_ssize_t i = 0; i < m->n; i++) {
+        double acc = 0.0;
+        for (Py_ssize_t c = 0; c < m->p; c++) acc += m->X[i * m->p + c] * beta[c];
+        xb[i] = acc;
+    }
+}
+
+/* mode 0: mixedfx's PIRLS (Pirls.run); mode 1: lme4's stage-2 devfun (Lme4Devfun) */
+typedef struct {
+    int mode, update_beta, stop_stag, iterations;
+    Py_ssize_t maxit;
+    double step_tol, tol, lag;
+} RunOpts;
+
+static int run_pirls(const Model *m, const double *u0, const double *beta0, const double *eta0,
+                     RunOpts *o, State *out, Factor *f)
+{
+    State s1, s2, *cur = &s1, *nw = &s2, *tmp;
+    double *xb = NULL;
+    int status = ST_OK, with_x = o->mode == 0 && o->update_beta;
+    Py_ssize_t it;
+    memset(&s1, 0, sizeof s1); memset(&s2, 0, sizeof s2);
+    if (!state_alloc(m, &s1) || !state_alloc(m, &s2) || !factor_alloc(m, f, with_x) ||
+        !(xb = (double *)malloc(sizeof(double) * (m->n + 1)))) {
+        status = ST_NOMEM;
+        goto done;
+    }
+    memcpy(cur->u, u0, sizeof(double) * m->q_tot);
+    memcpy(cur->beta, beta0, sizeof(double) * m->p);
+    double old;
+    if (o->mode == 1) {
+        /* lme4 restarts from the stage-1 linear predictor, whatever u it holds */
+        xbeta(m, cur->beta, xb);
+        for (Py_ssize_t i = 0; i < m->n; i++) {
+            cur->eta[i] = eta0[i];
+            cur->mu[i] = linkinv(m, eta0[i]);
+        }
+        old = DBL_MAX;
+    } else {
+        xbeta(m, cur->beta, xb);
+        evaluate(m, cur, xb);
+        old = isfinite(cur->pdev) ? cur->pdev : INFINITY;
+    }
+    o->iterations = 0;
+    for (it = 1; it <= o->maxit; it++) {
+        if (with_x) xbeta(m, cur->beta, xb);
+        int st = factorize(m, f, cur, with_x ? NULL : xb);
+        if (st != ST_OK) { status = o->mode == 1 ? ST_FAIL : st; goto done; }
+        solve_modes(m, f, nw->u, with_x ? nw->beta : f->sol + f->r);
+        if (!with_x) memcpy(nw->beta, cur->beta, sizeof(double) * m->p);
+        if (with_x) xbeta(m, nw->beta, xb);
+        evaluate(m, nw, xb);
+        int k = 0;
+        if (o->mode == 1) {
+            while (!isfinite(nw->pdev) || nw->pdev > old) {
+                if (++k > 20) {
+                    /* an increase at rounding level: the previous iterate is the mode */
+                    if (isfinite(nw->pdev) && nw->pdev - old <= ROUNDING_PDEV * fabs(old))
+                        break;
+                    status = ST_FAIL;
+                    goto done;
+                }
+                halve(m, cur, nw, 0);
+                evaluate(m, nw, xb);
+            }
+            int fin = fabs((old - nw->pdev) / nw->pdev) < o->tol;
+            tmp = cur; cur = nw; nw = tmp;
+            old = cur->pdev;
+            if (fin) goto finish;
+            continue;
+        }
+        while (!(isfinite(nw->pdev) && nw->valid) || nw->pdev > old * (1 + 1e-12)) {
+            if (++k > MAX_HALVINGS) {
+                if (it > 1 && isfinite(nw->pdev) && nw->valid &&
+                    nw->pdev - old <= ROUNDING_PDEV * fabs(old)) {
+                    o->lag = 0.0;      /* cur is the mode and f its factor */
+                    goto finish_lagged;
+                }
+                status = ST_HALVING;
+                goto done;
+            }
+            halve(m, cur, nw, o->update_beta);
+            if (o->update_beta) xbeta(m, nw->beta, xb);
+            evaluate(m, nw, xb);
+        }
+        double step = max_rel_change(m, cur, nw, o->update_beta);
+        double change = fabs(old - nw->pdev);
+        double scale = fabs(nw->pdev) > 1e-300 ? fabs(nw->pdev) : 1e-300;
+        int conv = step <= o->step_tol || change <= o->tol * scale ||
+                   (o->stop_stag && it > 1 && nw->pdev >= old);
+        tmp = cur; cur = nw; nw = tmp;
+        o->iterations = (int)it;
+        if (conv) { o->lag = step; goto finish_lagged; }
+        old = cur->pdev;
+    }
+    status = o->mode == 1 ? ST_FAIL : ST_MAXIT;
+    goto done;
+finish:
+    o->lag = 0.0;
+finish_lagged:
+    memcpy(out->u, cur->u, sizeof(double) * m->q_tot);
+    memcpy(out->beta, cur->beta, sizeof(double) * m->p);
+    memcpy(out->eta, cur->eta, sizeof(double) * m->n);
+    memcpy(out->mu, cur->mu, sizeof(double) * m->n);
+    out->dev = cur->dev; out->ussq = cur->ussq; out->kern = cur->kern; out->pdev = cur->pdev;
+done:
+    state_free(&s1); state_free(&s2); free(xb);
+    return status;
+}
+
+static PyObject *py_run(PyObject *self, PyObject *args)
+{
+    PyObject *model, *templates, *u0o, *b0o, *eta0o, *uo, *bo, *etao, *muo, *L11o;
+    int mode, update_beta, stop_stag;
+    Py_ssize_t maxit;
+    double step_tol, tol;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOiinddi", &model, &templates, &u0o, &b0o, &eta0o, &uo,
+                          &bo, &etao, &muo, &L11o, &mode, &update_beta, &maxit, &step_tol, &tol,
+                          &stop_stag))
+        return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    Model m;
+    State out;
+    out.dev = out.ussq = out.kern = out.pdev = NAN;
+    if (parse_model(&bufs, model, templates, &m) < 0) goto fail;
+    const double *u0 = (const double *)get_buf(&bufs, u0o, m.q_tot, 1, 0, "u0");
+    if (!u0) goto fail;
+    const double *b0 = (const double *)get_buf(&bufs, b0o, m.p, 1, 0, "beta0");
+    if (!b0) goto fail;
+    const double *eta0 = NULL;
+    if (eta0o != Py_None && !(eta0 = (const double *)get_buf(&bufs, eta0o, m.n, 1, 0, "eta0"))) goto fail;
+    if (mode == 1 && !eta0) { PyErr_SetString(PyExc_ValueError, "mode 1 needs eta0"); goto fail; }
+    if (!(out.u = (double *)get_buf(&bufs, uo, m.q_tot, 1, 1, "u_out"))) goto fail;
+    if (!(out.beta = (double *)get_buf(&bufs, bo, m.p, 1, 1, "beta_out"))) goto fail;
+    if (!(out.eta = (double *)get_buf(&bufs, etao, m.n, 1, 1, "eta_out"))) goto fail;
+    if (!(out.mu = (double *)get_buf(&bufs, muo, m.n, 1, 1, "mu_out"))) goto fail;
+    double *L11 = (double *)get_buf(&bufs, L11o, m.nl[0] * m.k[0] * m.k[0], 1, 1, "L11_out");
+    if (!L11) goto fail;
+    RunOpts o = {mode, update_beta, stop_stag, 0, maxit, step_tol, tol, 0.0};
+    Factor f;
+    memset(&f, 0, sizeof f);
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = run_pirls(&m, u0, b0, eta0, &o, &out, &f);
+    if (status == ST_OK) memcpy(L11, f.L11, sizeof(double) * m.nl[0] * m.k[0] * m.k[0]);
+    factor_free(&f);
+    Py_END_ALLOW_THREADS
+    release_all(&bufs);
+    if (status == ST_NOMEM) return PyErr_NoMemory();
+    return Py_BuildValue("iddddidd", status, out.dev, out.ussq, out.kern, out.pdev, o.iterations,
+                         o.lag, status == ST_OK ? f.ldL2 : NAN);
+fail:
+    release_all(&bufs);
+    return NULL;
+}
+
+static PyObject *py_factor(PyObject *self, PyObject *args)
+{
+    PyObject *model, *templates, *bo, *etao, *muo, *L11o, *Lrro;
+    int with_x;
+    if (!PyArg_ParseTuple(args, "OOOOOOiO", &model, &templates, &bo, &etao, &muo, &L11o,
+                          &with_x, &Lrro))
+        return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    Model m;
+    State s;
+    memset(&s, 0, sizeof s);
+    if (parse_model(&bufs, model, templates, &m) < 0) goto fail;
+    if (!(s.beta = (double *)get_buf(&bufs, bo, m.p, 1, 0, "beta"))) goto fail;
+    if (!(s.eta = (double *)get_buf(&bufs, etao, m.n, 1, 0, "eta"))) goto fail;
+    if (!(s.mu = (double *)get_buf(&bufs, muo, m.n, 1, 0, "mu"))) goto fail;
+    double *L11 = (double *)get_buf(&bufs, L11o, m.nl[0] * m.k[0] * m.k[0], 1, 1, "L11_out");
+    if (!L11) goto fail;
+    Py_ssize_t r = m.q_rest + (with_x ? m.p : 0) + 1;
+    double *Lrr = NULL;
+    if (Lrro != Py_None && !(Lrr = (double *)get_buf(&bufs, Lrro, r * r, 1, 1, "Lrr_out"))) goto fail;
+    Factor f;
+    memset(&f, 0, sizeof f);
+    int status;
+    double ld = NAN;
+    Py_BEGIN_ALLOW_THREADS
+    double *xb = (double *)malloc(sizeof(double) * (m.n + 1));
+    if (!xb || !factor_alloc(&m, &f, with_x)) status = ST_NOMEM;
+    else {
+        xbeta(&m, s.beta, xb);
+        status = factorize(&m, &f, &s, with_x ? NULL : xb);
+        if (status == ST_OK) {
+            ld = f.ldL2;
+            memcpy(L11, f.L11, sizeof(double) * m.nl[0] * m.k[0] * m.k[0]);
+            if (Lrr) memcpy(Lrr, f.P, sizeof(double) * r * r);
+        }
+    }
+    free(xb);
+    factor_free(&f);
+    Py_END_ALLOW_THREADS
+    release_all(&bufs);
+    if (status == ST_NOMEM) return PyErr_NoMemory();
+    return Py_BuildValue("id", status, ld);
+fail:
+    release_all(&bufs);
+    return NULL;
+}
+
+/* the state at (u, beta), or at a given eta: eta and mu into the output buffers */
+static PyObject *py_evaluate(PyObject *self, PyObject *args)
+{
+    PyObject *model, *templates, *uo, *bo, *eta0o, *etao, *muo;
+    if (!PyArg_ParseTuple(args, "OOOOOOO", &model, &templates, &uo, &bo, &eta0o, &etao, &muo))
+        return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    Model m;
+    State s;
+    const double *eta0 = NULL;
+    if (parse_model(&bufs, model, templates, &m) < 0) goto fail;
+    if (!(s.u = (double *)get_buf(&bufs, uo, m.q_tot, 1, 0, "u"))) goto fail;
+    if (!(s.beta = (double *)get_buf(&bufs, bo, m.p, 1, 0, "beta"))) goto fail;
+    if (eta0o != Py_None && !(eta0 = (const double *)get_buf(&bufs, eta0o, m.n, 1, 0, "eta0"))) goto fail;
+    if (!(s.eta = (double *)get_buf(&bufs, etao, m.n, 1, 1, "eta_out"))) goto fail;
+    if (!(s.mu = (double *)get_buf(&bufs, muo, m.n, 1, 1, "mu_out"))) goto fail;
+    int nomem = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (eta0) {
+        memcpy(s.eta, eta0, sizeof(double) * m.n);
+        evaluate_at_eta(&m, &s);
+    } else {
+        double *xb = (double *)malloc(sizeof(double) * (m.n + 1));
+        if (!xb) nomem = 1;
+        else {
+            xbeta(&m, s.beta, xb);
+            evaluate(&m, &s, xb);
+        }
+        free(xb);
+    }
+    Py_END_ALLOW_THREADS
+    release_all(&bufs);
+    if (nomem) return PyErr_NoMemory();
+    return Py_BuildValue("dddi", s.dev, s.ussq, s.kern, s.valid);
+fail:
+    release_all(&bufs);
+    return NULL;
+}
+
+/* sum_j log L_jj^2 - 2 sum_j log sum_k w_k exp(-dg_jk / 2 + z_k^2 / 2) for one scalar term
+ * (GlmmObjective._agq_correction), dg_jk the change of level j's deviance residuals + u^2
+ * when u_j moves to u_j + z_k / L_jj */
+static PyObject *py_agq(PyObject *self, PyObject *args)
+{
+    PyObject *model, *templates, *bo, *u0o, *Ljjo, *zo, *wo;
+    if (!PyArg_ParseTuple(args, "OOOOOOO", &model, &templates, &bo, &u0o, &Ljjo, &zo, &wo))
+        return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    Model m;
+    if (parse_model(&bufs, model, templates, &m) < 0) goto fail;
+    if (m.nt != 1 || m.k[0] != 1) {
+        PyErr_SetString(PyExc_ValueError, "pirls kernel: agq needs one scalar term");
+        goto fail;
+    }
+    Py_ssize_t nl = m.nl[0];
+    const double *beta = (const double *)get_buf(&bufs, bo, m.p, 1, 0, "beta");
+    if (!beta) goto fail;
+    const double *u0 = (const double *)get_buf(&bufs, u0o, nl, 1, 0, "u0");
+    if (!u0) goto fail;
+    const double *Ljj = (const double *)get_buf(&bufs, Ljjo, nl, 1, 0, "Ljj");
+    if (!Ljj) goto fail;
+    Py_buffer *zv = &bufs.views[bufs.count];
+    const double *z = (const double *)get_buf(&bufs, zo, -1, 1, 0, "nodes");
+    if (!z) goto fail;
+    Py_ssize_t nq = zv->len / 8;
+    const double *w = (const double *)get_buf(&bufs, wo, nq, 1, 0, "weights");
+    if (!w) goto fail;
+    double result = NAN;
+    int nomem = 0;
+    Py_BEGIN_ALLOW_THREADS
+    double *xb = (double *)malloc(sizeof(double) * (m.n + 1));
+    double *g0 = (double *)calloc(nl + 1, sizeof(double));
+    double *g = (double *)calloc(nl + 1, sizeof(double));
+    double *acc = (double *)calloc(nl + 1, sizeof(double));
+    double *uk = (double *)malloc(sizeof(double) * (nl + 1));
+    if (!xb || !g0 || !g || !acc || !uk) nomem = 1;
+    else {
+        xbeta(&m, beta, xb);
+        double t0 = m.T[0][0];
+        for (Py_ssize_t k = -1; k < nq; k++) {
+            double *gk = k < 0 ? g0 : g;
+            for (Py_ssize_t j = 0; j < nl; j++) {
+                uk[j] = k < 0 ? u0[j] : u0[j] + z[k] * (1.0 / Ljj[j]);
+                gk[j] = 0.0;
+            }
+            if (k >= 0 && z[k] == 0) {
+                for (Py_ssize_t j = 0; j < nl; j++) acc[j] += w[k];
+                continue;
+            }
+            for (Py_ssize_t i = 0; i < m.n; i++) {
+                Py_ssize_t j = m.codes[i];
+                double eta = m.off[i] + xb[i] + m.vals[0][i] * (uk[j] * t0);
+                gk[j] += dev_resid(&m, m.y[i], linkinv(&m, eta), m.wt[i]);
+            }
+            for (Py_ssize_t j = 0; j < nl; j++) gk[j] += uk[j] * uk[j];
+            if (k >= 0)
+                for (Py_ssize_t j = 0; j < nl; j++)
+                    acc[j] += w[k] * exp(-(g[j] - g0[j]) / 2 + z[k] * z[k] / 2);
+        }
+        double s1 = 0.0, s2 = 0.0;
+        for (Py_ssize_t j = 0; j < nl; j++) { s1 += log(Ljj[j]); s2 += log(acc[j]); }
+        result = 2 * s1 - 2 * s2;
+    }
+    free(xb); free(g0); free(g); free(acc); free(uk);
+    Py_END_ALLOW_THREADS
+    release_all(&bufs);
+    if (nomem) return PyErr_NoMemory();
+    return PyFloat_FromDouble(result);
+fail:
+    release_all(&bufs);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"run", py_run, METH_VARARGS,
+     "run(model, templates, u0, beta0, eta0, u_out, beta_out, eta_out, mu_out, L11_out, mode, "
+     "update_beta, maxit, step_tol, tol, stop_on_stagnation) -> (status, dev, ussq, kernel, "
+     "pdev, iterations, lag, ldL2): one PIRLS solve"},
+    {"evaluate", py_evaluate, METH_VARARGS,
+     "evaluate(model, templates, u, beta, eta_or_None, eta_out, mu_out) -> (dev, ussq, kernel, "
+     "valid): the state at (u, beta), or at a given linear predictor"},
+    {"factor", py_factor, METH_VARARGS,
+     "factor(model, templates, beta, eta, mu, L11_out, with_x, Lrr_out_or_None) -> (status, "
+     "ldL2): the blocked factor at a state's IRLS weights (the Laplace factor without X)"},
+    {"agq", py_agq, METH_VARARGS,
+     "agq(model, templates, beta, u0, Ljj, nodes, weights) -> the adaptive Gauss-Hermite "
+     "correction for one scalar term"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "pirls",
+                                    "PIRLS for GLMM conditional modes (see pirls.c).", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit_pirls(void) { return PyModule_Create(&moddef); }

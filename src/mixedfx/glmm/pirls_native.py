@@ -1,0 +1,257 @@
+"""The compiled PIRLS kernel (`mixedfx._native.pirls`, C) bound to one model.
+
+`glmm.pirls.Pirls` holds one `NativePirls` when the kernel is built and the model is one it
+serves (every family and link of `mixedfx.families`; random-effects terms of at most 8
+columns; at most 32 terms). One call runs a whole PIRLS solve at θ — the same iteration as
+`Pirls.run`: IRLS weights W and working response z from the family and link, the blocked
+factor of Λᵀ[Z X z]ᵀW[Z X z]Λ + I (per-level k₁×k₁ blocks for the first term, a dense Schur
+complement for the rest), the solve for β and u, step-halving while the penalized deviance
+Σ dev.resids + ‖u‖² increases, and the same convergence tests — with no Python per
+iteration. `devfun` runs lme4's stage-2 variant (`objective.Lme4Devfun`), `factor` the Laplace
+factor at a state's weights, `agq` the adaptive Gauss–Hermite correction for one scalar term.
+
+The kernel sees the rows in the model's canonical order (`lmm.row_order`), so its sums do not
+depend on the data's row order; η and μ come back in the data's order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mixedfx.errors import PirlsError
+from mixedfx.families.links import _CAUCHIT_THRESH, _PROBIT_THRESH
+from mixedfx.glmm.state import PirlsState
+from mixedfx.native import kernel
+
+if TYPE_CHECKING:
+    from mixedfx.glmm.pirls import Pirls
+
+FAMILY_CODES = {"binomial": 0, "poisson": 1, "Gamma": 2, "inverse.gaussian": 3,
+                "gaussian": 4, "negative.binomial": 5}
+LINK_CODES = {"logit": 0, "probit": 1, "cauchit": 2, "cloglog": 3, "identity": 4, "log": 5,
+              "sqrt": 6, "inverse": 7, "1/mu^2": 8}
+MAX_TERMS = 32          # the kernel's limits (pirls.c: MAXT, and 8 columns per term)
+MAX_TERM_COLUMNS = 8
+#: the largest dense trailing block (Z_rest, X, z) the kernel factors: its Cholesky is plain C
+#: (about 3 GFlop/s), so beyond this LAPACK's blocked factorization of the NumPy path wins
+MAX_DENSE_ORDER = 2500
+# the kernel's status codes
+_OK, _HALVING, _MAXIT, _NOT_PD, _FAILED = 0, 1, 2, 3, 4
+
+
+@dataclass
+class NativeFactor:
+    """What the objective reads of the Laplace factor: log|L_Z|² = log|ΛᵀZᵀWZΛ + I| and the
+    first term's per-level lower Cholesky factors L₁₁ (levels, k₁, k₁)."""
+
+    ldL2: float
+    L11: np.ndarray
+    Lrr: np.ndarray | None = None    # the dense trailing factor (Z_rest, X when asked, z)
+
+
+def serves(pirls: Pirls) -> bool:
+    """Whether the kernel handles this model (family, link, term shapes, size of the dense
+    block)."""
+    fam = pirls.family
+    terms = pirls.terms
+    return (fam.name in FAMILY_CODES and fam.link.name in LINK_CODES
+            and 1 <= len(terms) <= MAX_TERMS
+            and all(1 <= t.k <= MAX_TERM_COLUMNS for t in terms)
+            and sum(t.k for t in terms[1:]) <= 4 * MAX_TERMS
+            and sum(t.q for t in terms[1:]) + pirls.X.shape[1] + 1 <= MAX_DENSE_ORDER)
+
+
+def for_model(pirls: Pirls) -> NativePirls | None:
+    """A `NativePirls` for the model, or None when the kernel is not built (`kernel` then
+    warns once) or does not serve the model."""
+    if not serves(pirls) or kernel("pirls") is None:
+        return None
+    return NativePirls(pirls)
+
+
+class NativePirls:
+    """The model's arrays in the kernel's layout (built on first use, dropped when pickled)."""
+
+    def __init__(self, pirls: Pirls) -> None:
+        self.pirls = pirls
+        self._model: tuple | None = None
+        self._resp: Any = None
+
+    def __getstate__(self) -> dict:
+        return {"pirls": self.pirls, "_model": None, "_resp": None}
+
+    # -- the model ---------------------------------------------------------------------------
+    def model(self) -> tuple:
+        """The kernel's model tuple; y and the weights are re-read when the response object
+        changed (the ML-dispersion objective rescales the weights by 1/φ)."""
+        pl = self.pirls
+        if self._model is not None and pl.resp is self._resp:
+            return self._model
+        o = pl.order
+        resp = pl.resp
+        y = np.ascontiguousarray(resp.y[o], dtype=float)
+        wt = np.ascontiguousarray(resp.wt[o], dtype=float)
+        if self._model is not None:         # only the response changed
+            m = self._model
+            self._model = (m[0], m[1], m[2], y, wt, *m[5:])
+            self._resp = resp
+            return self._model
+        terms, fam = pl.terms, pl.family
+        n, p = pl.X.shape
+        codes = np.ascontiguousarray(np.stack([t.codes[o] for t in terms]), dtype=np.int64)
+        values = tuple(np.ascontiguousarray(t.values[o], dtype=float) for t in terms)
+        slot_pos, lvl_ptr, rho, q_rest, S, nnz = _rest_structure(terms, o)
+        has_kernel = pl._sat is not None
+        ints = np.array([FAMILY_CODES[fam.name], LINK_CODES[fam.link.name],
+                         int(fam.canonical), int(has_kernel), n, p, len(terms), q_rest, S, nnz]
+                        + [t.k for t in terms] + [t.n_levels for t in terms], dtype=np.int64)
+        dbl = np.array([fam.theta if fam.theta is not None else 0.0,
+                        pl._sat_sum if has_kernel else 0.0, _PROBIT_THRESH, _CAUCHIT_THRESH])
+        self._model = (ints, dbl, np.ascontiguousarray(pl.X[o], dtype=float), y, wt,
+                       np.ascontiguousarray(pl.offset[o], dtype=float), codes, values,
+                       slot_pos, lvl_ptr, rho)
+        self._resp = resp
+        return self._model
+
+    def _templates(self, templates: list[np.ndarray]) -> tuple:
+        return tuple(np.ascontiguousarray(T, dtype=float) for T in templates)
+
+    def _state(self, u: np.ndarray, beta: np.ndarray, eta_c: np.ndarray, mu_c: np.ndarray,
+               dev: float, ussq: float, kern: float, factor: NativeFactor | None,
+               iterations: int, lag: float) -> PirlsState:
+        pl = self.pirls
+        out_u, i = [], 0
+        for t in pl.terms:
+            out_u.append(u[i:i + t.q].reshape(t.n_levels, t.k))
+            i += t.q
+        eta = np.empty_like(eta_c)
+        mu = np.empty_like(mu_c)
+        eta[pl.order] = eta_c
+        mu[pl.order] = mu_c
+        return PirlsState(u=out_u, beta=beta, eta=eta, mu=mu, dev_resid_sum=dev, ussq=ussq,
+                          factor=factor, iterations=iterations,
+                          loglik_kernel=kern if pl._sat is not None else None, lag=lag)
+
+    def _call(self, templates: list[np.ndarray], u0: list[np.ndarray], beta: np.ndarray,
+              eta0: np.ndarray | None, mode: int, update_beta: bool, maxit: int,
+              tol: float) -> tuple[int, PirlsState | None]:
+        pl = self.pirls
+        model = self.model()
+        q = sum(t.q for t in pl.terms)
+        n = pl.X.shape[0]
+        first = pl.terms[0]
+        u_in = np.ascontiguousarray(np.concatenate([np.ravel(x) for x in u0]), dtype=float) \
+            if q else np.zeros(0)
+        b_in = np.ascontiguousarray(beta, dtype=float)
+        u_out, b_out = np.empty(q), np.empty(len(b_in))
+        eta_c, mu_c = np.empty(n), np.empty(n)
+        L11 = np.empty((first.n_levels, first.k, first.k))
+        status, dev, ussq, kern, _, its, lag, ld = kernel("pirls").run(
+            model, self._templates(templates), u_in, b_in, eta0, u_out, b_out, eta_c, mu_c,
+            L11, mode, int(update_beta), maxit, pl.step_tol, tol, int(pl.stop_on_stagnation))
+        if status != _OK:
+            return status, None
+        return status, self._state(u_out, b_out, eta_c, mu_c, dev, ussq, kern,
+                                   NativeFactor(ld, L11), its, lag)
+
+    # -- entry points ------------------------------------------------------------------------
+    def run(self, u0: list[np.ndarray], beta: np.ndarray, update_beta: bool,
+            templates: list[np.ndarray]) -> PirlsState:
+        """PIRLS from (u0, β) at the templates' θ, as `Pirls.run` (raises PirlsError as it)."""
+        pl = self.pirls
+        status, state = self._call(templates, u0, beta, None, 0, update_beta, pl.maxit, pl.tol)
+        if state is not None:
+            return state
+        if status == _NOT_PD:
+            raise PirlsError("the penalized weighted system is not positive definite")
+        if status == _HALVING:
+            raise PirlsError("PIRLS step-halvings failed to reduce deviance in pwrssUpdate")
+        raise PirlsError(f"pwrssUpdate did not converge in {pl.maxit} iterations")
+
+    def evaluate(self, u: list[np.ndarray], beta: np.ndarray, templates: list[np.ndarray],
+                 eta: np.ndarray | None = None) -> PirlsState:
+        """The state at (u, β), as `Pirls.evaluate`: η (unless given, in the data's order),
+        μ, the deviance and ‖u‖², computed as the kernel's iterations compute them, so a state
+        rebuilt from saved (u, β, η) has the fit's numbers to the last bit."""
+        pl = self.pirls
+        o = pl.order
+        n = pl.X.shape[0]
+        q = sum(t.q for t in pl.terms)
+        u_in = np.ascontiguousarray(np.concatenate([np.ravel(x) for x in u]), dtype=float) \
+            if q else np.zeros(0)
+        b_in = np.ascontiguousarray(beta, dtype=float)
+        eta_in = None if eta is None else np.ascontiguousarray(np.asarray(eta)[o], dtype=float)
+        eta_c, mu_c = np.empty(n), np.empty(n)
+        dev, ussq, kern, _ = kernel("pirls").evaluate(
+            self.model(), self._templates(templates), u_in, b_in, eta_in, eta_c, mu_c)
+        state = self._state(u_in, b_in, eta_c, mu_c, dev, ussq, kern, None, 0, np.inf)
+        state.u = list(u)
+        return state
+
+    def devfun(self, templates: list[np.ndarray], beta: np.ndarray, eta0: np.ndarray,
+               u0: list[np.ndarray], tol: float, maxit: int) -> PirlsState | None:
+        """lme4's stage-2 PIRLS (`objective.Lme4Devfun`): u from the linear predictor eta0
+        (data order) at fixed β; None where lme4's devfun gives +∞."""
+        eta_c = np.ascontiguousarray(eta0[self.pirls.order], dtype=float)
+        return self._call(templates, u0, beta, eta_c, 1, False, maxit, tol)[1]
+
+    def factor(self, state: PirlsState, templates: list[np.ndarray],
+               with_x: bool = False) -> NativeFactor:
+        """The blocked factor at the state's IRLS weights: the Laplace factor, and with
+        `with_x` also the dense trailing factor L_rr over (Z_rest, X, z), whose X block is
+        R_X (as `Pirls.factorize(state, θ, with_x=True)` gives it)."""
+        pl = self.pirls
+        o = pl.order
+        first = pl.terms[0]
+        L11 = np.empty((first.n_levels, first.k, first.k))
+        r = sum(t.q for t in pl.terms[1:]) + (pl.X.shape[1] if with_x else 0) + 1
+        Lrr = np.empty((r, r)) if with_x else None
+        status, ld = kernel("pirls").factor(
+            self.model(), self._templates(templates),
+            np.ascontiguousarray(state.beta, dtype=float),
+            np.ascontiguousarray(state.eta[o], dtype=float),
+            np.ascontiguousarray(state.mu[o], dtype=float), L11, int(with_x), Lrr)
+        if status != _OK:
+            raise PirlsError("the penalized weighted system is not positive definite")
+        return NativeFactor(ld, L11, Lrr)
+
+    def agq(self, state: PirlsState, templates: list[np.ndarray], Ljj: np.ndarray,
+            nodes: np.ndarray, weights: np.ndarray) -> float:
+        """Σ_j log L_jj² − 2 Σ_j log Σ_k w_k exp(−Δg_jk/2 + z_k²/2) (one scalar term; see
+        `objective.GlmmObjective._agq_correction`)."""
+        return kernel("pirls").agq(
+            self.model(), self._templates(templates),
+            np.ascontiguousarray(state.beta, dtype=float),
+            np.ascontiguousarray(state.u[0][:, 0], dtype=float),
+            np.ascontiguousarray(Ljj, dtype=float), np.ascontiguousarray(nodes, dtype=float),
+            np.ascontiguousarray(weights, dtype=float))
+
+
+def _rest_structure(terms: list, order: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, int]:
+    """The sparse block B = Z_restᵀ W Z₁ in level-major form: for each level j of the first
+    term the sorted rows ρ of Z_rest with a nonzero in j's columns (`rho`, `lvl_ptr`), and for
+    each row i and each column (term t ≥ 1, coefficient a) of Z_rest the index of the entry
+    (j(i), ρ) its products accumulate into (`slot_pos`, rows × slots)."""
+    first, rest = terms[0], terms[1:]
+    n = len(order)
+    empty = np.zeros(1, dtype=np.int64)
+    if not rest:
+        return empty, empty, empty, 0, 0, 0
+    q_rest = sum(t.q for t in rest)
+    codes1 = first.codes[order].astype(np.int64)
+    keys, off = [], 0
+    for t in rest:
+        ct = t.codes[order].astype(np.int64)
+        for a in range(t.k):
+            keys.append(codes1 * q_rest + off + ct * t.k + a)
+        off += t.q
+    K = np.stack(keys, axis=1)
+    ukey, inv = np.unique(K.ravel(), return_inverse=True)
+    lvl_ptr = np.searchsorted(ukey // q_rest, np.arange(first.n_levels + 1)).astype(np.int64)
+    slot_pos = np.ascontiguousarray(inv.reshape(n, K.shape[1]), dtype=np.int64)
+    rho = np.ascontiguousarray(ukey % q_rest, dtype=np.int64)
+    return slot_pos, lvl_ptr, rho, q_rest, K.shape[1], len(ukey)

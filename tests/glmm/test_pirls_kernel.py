@@ -1,0 +1,249 @@
+"""The compiled PIRLS (glmm/pirls_native.py over _native/pirls.c) against the NumPy PIRLS of
+glmm/pirls.py, which it replaces by default: the same iteration (weights, blocked factor,
+solve, step-halving, convergence tests) with sums in another order, so both reach the same
+conditional modes to rounding. Compared at θ and starts away from the optimum, run to rounding
+level (`GlmmObjective.precise`), on binomial (cbpp; crossed and random-slope simulated sets;
+probit; no fixed effects), Poisson (grouseticks, two grouping factors; an offset and prior
+weights), Gamma (log link) and negative binomial models: penalized deviance and log|L|² to
+1e-10 relative, and β, u, η, μ to 1e-10 for the canonical links (PIRLS is Newton's method
+there). For the other links PIRLS is Fisher scoring, which converges linearly, and it stops
+once the penalized deviance changes by ≤ 1e-15 (relative): the deviance is quadratic in the
+error of the modes, so that fixes u and β only to about √1e-15 ≈ 3e-8, and the two paths'
+modes agree to 1e-7. lme4's stage-2 devfun, the Laplace objective and the adaptive
+Gauss–Hermite objective agree to 1e-10."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedfx as mfx
+from mixedfx.errors import PirlsError
+from mixedfx.families import Gamma, binomial, negative_binomial
+from mixedfx.glmm import pirls as pirls_module
+from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun
+from mixedfx.glmm.pirls import Pirls
+from mixedfx.native import kernel
+
+pytestmark = pytest.mark.skipif(kernel("pirls") is None,
+                                reason="the compiled PIRLS kernel is not built")
+
+REL = 1e-10
+REL_FISHER = 1e-7     # modes under Fisher scoring (non-canonical links): see the module
+
+
+def _simulated() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    n = 400
+    g, h = rng.integers(0, 20, n), rng.integers(0, 7, n)
+    x = rng.standard_normal(n)
+    eta = (0.3 + 0.5 * x + rng.normal(0, 0.5, 20)[g] + rng.normal(0, 0.3, 20)[g] * x
+           + rng.normal(0, 0.4, 7)[h])
+    exposure = rng.uniform(0.5, 2.0, n)
+    return pd.DataFrame({"g": g.astype(str), "h": h.astype(str), "x": x,
+                         "yb": rng.binomial(1, 1 / (1 + np.exp(-eta))),
+                         "yp": rng.poisson(np.exp(eta)),
+                         "ye": rng.poisson(exposure * np.exp(eta)),
+                         "log_e": np.log(exposure), "w": rng.integers(1, 4, n).astype(float),
+                         "yg": rng.gamma(2.0, np.exp(eta) / 2.0)})
+
+
+SIM = _simulated()
+CASES = {
+    "cbpp": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", "binomial"),
+    "grouseticks": ("TICKS ~ YEAR + HEIGHT_z + (1 | BROOD) + (1 | LOCATION)", "grouseticks",
+                    "poisson"),
+    "crossed_binomial": ("yb ~ x + (1 | g) + (1 | h)", None, "binomial"),
+    "slopes_binomial": ("yb ~ x + (x | g) + (1 | h)", None, "binomial"),
+    "slopes_rest_poisson": ("yp ~ x + (1 | h) + (x | g)", None, "poisson"),
+    "gamma_log": ("yg ~ x + (1 | g)", None, Gamma(link="log")),
+    "probit": ("yb ~ x + (1 | g)", None, binomial(link="probit")),
+    "negbin": ("yp ~ x + (1 | g)", None, negative_binomial(2.0)),
+    "offset_weights_poisson": ("ye ~ x + offset(log_e) + (1 | g) + (1 | h)", None, "poisson"),
+    "no_fixed_effects": ("yb ~ 0 + (1 | g)", None, "binomial"),
+}
+WEIGHTED = {"offset_weights_poisson": "w"}     # cases fitted with prior weights (column)
+
+
+@pytest.fixture(scope="module")
+def fits() -> dict:
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, (formula, data, family) in CASES.items():
+            d = SIM if data is None else mfx.datasets.load(data)
+            if data == "grouseticks":       # lme4's example centres and scales HEIGHT
+                d = d.assign(HEIGHT_z=(d.HEIGHT - d.HEIGHT.mean()) / d.HEIGHT.std())
+            w = d[WEIGHTED[name]] if name in WEIGHTED else None
+            out[name] = mfx.glmer(formula, d, family=family, nAGQ=0, dispersion="lme4",
+                                  weights=w)
+    return out
+
+
+@contextmanager
+def numpy_path(pirls: Pirls) -> Iterator[None]:
+    """Run the NumPy PIRLS of glmm/pirls.py instead of the compiled one."""
+    native = pirls.native
+    assert native is not None
+    pirls.native = None
+    try:
+        yield
+    finally:
+        pirls.native = native
+
+
+def close(a: np.ndarray | float, b: np.ndarray | float, rel: float = REL) -> bool:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return bool(np.all(np.abs(a - b) <= rel * (1.0 + np.max(np.abs(a), initial=0.0))))
+
+
+def _start(m, shift: float, scale: float):
+    """θ 30 % above the estimate; a start u = `scale`, β shifted by `shift`."""
+    pl, obj = m._fit.pirls, m._fit.objective
+    theta = m._fit.theta * 1.3 + 0.01
+    templates = obj.templates(theta)
+    start = pl.evaluate([np.full_like(u, scale) for u in m._fit.state.u],
+                        m._fit.beta + shift, templates)
+    return pl, obj, theta, templates, start
+
+
+def assert_same_state(a, b, rel: float = REL) -> None:
+    """Same penalized deviance (to 1e-10) and modes, η, μ (to `rel`)."""
+    assert abs(a.pdev - b.pdev) <= REL * abs(a.pdev)
+    assert close(a.beta, b.beta, rel)
+    for ua, ub in zip(a.u, b.u, strict=True):
+        assert ua.shape == ub.shape
+        assert close(ua, ub, rel)
+    assert close(a.eta, b.eta, rel)
+    assert close(a.mu, b.mu, rel)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("update_beta", [True, False])
+def test_modes_match_numpy_pirls(fits: dict, name: str, update_beta: bool) -> None:
+    m = fits[name]
+    pl, obj, theta, templates, start = _start(m, 0.05, 0.0)
+    assert pl.native is not None
+    with obj.precise():
+        c = pl.run(theta, start, update_beta, templates)
+        with numpy_path(pl):
+            p = pl.run(theta, start, update_beta, templates)
+    rel = REL if pl.family.canonical else REL_FISHER
+    assert_same_state(p, c, rel)
+    # Σ log p(y | μ) is first order in the modes (the penalized deviance is stationary there)
+    assert c.loglik_kernel is None or \
+        abs(c.loglik_kernel - p.loglik_kernel) <= rel * abs(p.loglik_kernel)
+    # the Laplace factor at the modes' weights: log|L|² and the first term's blocks
+    f_c = pl.native.factor(c, templates)
+    _, f_p, _ = pl.factorize(c, theta, with_x=False)
+    assert abs(f_c.ldL2 - f_p.ldL2) <= REL * max(1.0, abs(f_p.ldL2))
+    assert close(f_c.L11, f_p.L11)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_laplace_objective_and_lme4_devfun_match(fits: dict, name: str) -> None:
+    m = fits[name]
+    pl, obj = m._fit.pirls, m._fit.objective
+    x = np.concatenate([m._fit.theta * 1.1 + 0.01, m._fit.beta + 0.02])
+    laplace = GlmmObjective(pl, obj.templates, len(m._fit.theta), 1, m._fit.state)
+    devfun = Lme4Devfun(laplace, m._fit.state)
+    with laplace.precise():
+        v_c, d_c = laplace(x), devfun(x)
+        laplace.state = m._fit.state
+        with numpy_path(pl):
+            v_p, d_p = laplace(x), devfun(x)
+    assert np.isfinite(v_p) and np.isfinite(d_p)
+    assert abs(v_c - v_p) <= REL * abs(v_p)
+    assert abs(d_c - d_p) <= REL * abs(d_p)
+
+
+def test_step_halving_matches(fits: dict) -> None:
+    """From a start far from the modes the full Newton steps overshoot: both paths halve
+    (the NumPy path then evaluates more often than it iterates) and agree."""
+    m = fits["cbpp"]
+    pl, obj, theta, templates, start = _start(m, 2.0, 1.0)
+    calls = []
+    evaluate = pl.evaluate
+    with obj.precise(), numpy_path(pl):
+        pl.evaluate = lambda *a, **k: calls.append(1) or evaluate(*a, **k)
+        try:
+            p = pl.run(theta, start, True, templates)
+        finally:
+            del pl.evaluate
+    assert len(calls) > p.iterations + 3         # step-halvings took place
+    with obj.precise():
+        c = pl.run(theta, start, True, templates)
+    assert_same_state(p, c)
+
+
+def test_failures_raise_as_numpy_pirls(fits: dict) -> None:
+    """Step-halvings that cannot reduce the deviance, and the iteration limit, raise
+    PirlsError on both paths."""
+    m = fits["cbpp"]
+    pl, _, theta, templates, start = _start(m, 5.0, 1.0)
+    with pytest.raises(PirlsError, match="step-halvings failed"):
+        pl.run(theta, start, True, templates)
+    with numpy_path(pl), pytest.raises(PirlsError, match="step-halvings failed"):
+        pl.run(theta, start, True, templates)
+    saved = pl.maxit
+    pl.maxit = 2
+    try:
+        with pytest.raises(PirlsError, match="did not converge in 2"):
+            pl.run(theta, start, False, templates)
+        with numpy_path(pl), pytest.raises(PirlsError, match="did not converge in 2"):
+            pl.run(theta, start, False, templates)
+    finally:
+        pl.maxit = saved
+
+
+def test_adaptive_gauss_hermite_matches() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer("yb ~ x + (1 | g)", SIM, family=binomial(link="cloglog"), nAGQ=9)
+    pl, obj = m._fit.pirls, m._fit.objective
+    x = np.concatenate([m._fit.theta * 1.2, m._fit.beta - 0.03])
+    with obj.precise():
+        v_c = obj(x)
+        obj.state = m._fit.state
+        with numpy_path(pl):
+            v_p = obj(x)
+    assert np.isfinite(v_p)
+    assert abs(v_c - v_p) <= REL * abs(v_p)
+
+
+def test_whole_fit_matches_numpy_path(fits: dict) -> None:
+    """A Laplace fit of cbpp on either path: the optimizer sees objectives equal to
+    rounding, so it ends at the same optimum to within its tolerance."""
+    d = mfx.datasets.load("cbpp")
+    formula = CASES["cbpp"][0]
+    c = mfx.glmer(formula, d, family="binomial")
+    orig = pirls_module.for_model
+    pirls_module.for_model = lambda _: None      # every Pirls built now takes the NumPy path
+    try:
+        p = mfx.glmer(formula, d, family="binomial")
+    finally:
+        pirls_module.for_model = orig
+    assert p._fit.pirls.native is None and c._fit.pirls.native is not None
+    assert c._fit.objective_value == pytest.approx(p._fit.objective_value, rel=1e-10)
+    np.testing.assert_allclose(c.beta, p.beta, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c.theta, p.theta, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.diag(c.vcov), np.diag(p.vcov), rtol=1e-4)
+
+
+def test_pickled_fit_rebuilds_the_kernel_arrays(fits: dict) -> None:
+    m = fits["crossed_binomial"]
+    pl = m._fit.pirls
+    pl.native.model()                              # built before pickling ...
+    back = pickle.loads(pickle.dumps(m))
+    assert back._fit.pirls.native._model is None   # ... and not stored
+    x = np.concatenate([m._fit.theta, m._fit.beta])
+    obj, obj2 = m._fit.objective, back._fit.objective
+    obj2.state = obj.state = m._fit.state
+    with obj.precise(), obj2.precise():
+        assert obj2(x) == pytest.approx(obj(x), rel=REL)
