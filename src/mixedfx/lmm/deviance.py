@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from mixedfx.lmm.compiled import NATIVE_CHOL_MAX
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 
 
@@ -48,14 +49,20 @@ class ProfiledDeviance:
 
     def release_workspace(self) -> np.ndarray:
         """Hand the r×r scratch array over (for a factor that outlives the optimization)."""
-        ws = self._workspace if self._workspace is not None else np.empty_like(self.chol.xp.Arr)
+        ws = self._workspace if self._workspace is not None else np.empty(self.chol.xp.Arr.shape)
         self._workspace = None
         return ws
 
     def __call__(self, theta: np.ndarray) -> float:
         self.evaluations += 1
         if self._workspace is None:
-            self._workspace = np.empty_like(self.chol.xp.Arr)
+            self._workspace = np.empty(self.chol.xp.Arr.shape)
+        nat = self.chol.native()
+        if nat is not None and self.chol.xp.r <= NATIVE_CHOL_MAX:
+            # the whole evaluation in one compiled call
+            ev, tmap = nat
+            x = self.chol.native_input(np.asarray(theta, dtype=float), tmap)
+            return ev.deviance(x, self._workspace, self.reml, self.ldW)
         try:
             parts = self.chol.deviance_terms(theta, self._workspace)
         except (np.linalg.LinAlgError, ValueError):     # non-finite cross-products
