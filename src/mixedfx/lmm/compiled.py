@@ -16,6 +16,7 @@ built (`mixedfx.native` then warns once) or the model has a form the kernel does
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,14 +40,27 @@ def template_map(terms: list[RandomEffectsTerm]) -> np.ndarray | None:
     θ (then its templates are computed in Python for every θ). lme4's unstructured and the
     diagonal structures place each θ value in one entry: their template at θ = (1, 2, …)
     labels the entries."""
+    structures = tuple(t.covariance for t in terms)
+    try:
+        return _template_map(structures)
+    except TypeError:                   # a structure holding unhashable fields
+        return _template_map.__wrapped__(structures)
+
+
+@lru_cache(maxsize=64)
+def _template_map(structures: tuple) -> np.ndarray | None:
+    """`template_map` by the terms' covariance structures (frozen, so hashable: a refit or
+    a PIRLS step reuses the map)."""
     out, start = [], 0
-    for t in terms:
-        if type(t.covariance) not in (Unstructured, Diagonal):
+    for cov in structures:
+        if type(cov) not in (Unstructured, Diagonal):
             return None
-        labels = t.covariance.template(np.arange(1.0, t.n_theta + 1.0))
+        labels = cov.template(np.arange(1.0, cov.n_theta + 1.0))
         out.append(np.where(labels > 0, labels - 1 + start, -1).astype(np.int64).ravel())
-        start += t.n_theta
-    return np.concatenate(out)
+        start += cov.n_theta
+    tmap = np.concatenate(out)
+    tmap.flags.writeable = False
+    return tmap
 
 
 def evaluator(chol: BlockedCholesky) -> tuple[Any, np.ndarray | None] | None:
