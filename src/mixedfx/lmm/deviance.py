@@ -40,6 +40,7 @@ class ProfiledDeviance:
 
     def __init__(self, chol: BlockedCholesky, reml: bool, ldW: float = 0.0) -> None:
         self.chol = chol
+        chol.compiled = True        # the LMM's evaluations and factors run in compiled code
         self.n = chol.xp.n
         self.p = chol.xp.p
         self.reml = reml

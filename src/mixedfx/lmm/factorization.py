@@ -280,6 +280,9 @@ class BlockedCholesky:
         self.gram = gram
         self._diag_idx = np.arange(xp.q_rest)
         self._all_scalar_rest = all(t.k == 1 for t in terms[1:])
+        # whether `native` may serve: set by the LMM's ProfiledDeviance (PIRLS's one
+        # factorization per step keeps the NumPy path until its own kernel serves it)
+        self.compiled = False
         self._native: tuple | None = None      # (C evaluator, template map), built lazily
         self._native_built = False
 
@@ -292,6 +295,8 @@ class BlockedCholesky:
     def native(self) -> tuple | None:
         """(the compiled evaluator, the template map or None), or None when the NumPy path
         serves (kernel not built, or a model form the kernel does not take)."""
+        if not self.compiled:
+            return None
         if not self._native_built:
             self._native = compiled.evaluator(self)
             self._native_built = True
