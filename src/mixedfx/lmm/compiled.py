@@ -86,3 +86,28 @@ def evaluator(chol: BlockedCholesky) -> tuple[Any, np.ndarray | None] | None:
                        np.ascontiguousarray(xp.Arr, dtype=float), xp.p, rest, gram, tmap,
                        chol.n_theta, xp.n)
     return ev, tmap
+
+
+def native_input(chol: BlockedCholesky, theta: np.ndarray, tmap: np.ndarray | None
+                 ) -> np.ndarray:
+    """What the evaluator reads: θ itself, or the packed templates when some structure is
+    not a 0/1 map of θ."""
+    if tmap is not None:
+        return theta
+    return np.concatenate([T.ravel() for T in chol.templates(theta)])
+
+
+def factor(chol: BlockedCholesky, nat: tuple, theta: np.ndarray, workspace: np.ndarray
+           ) -> tuple[np.ndarray, float, float, float] | None:
+    """(L_rr, log|L_Z|², log|R_X|², pwrss) as `BlockedCholesky._schur` gives them, from the
+    evaluator `nat` = `chol.native()`: S built (and, up to `NATIVE_CHOL_MAX` rows, factored)
+    in C, in `workspace` (L_rr is a view of it); None when S is not positive definite."""
+    ev, tmap = nat
+    x = native_input(chol, theta, tmap)
+    if not workspace.flags.c_contiguous:
+        workspace = np.empty(workspace.shape)
+    if chol.xp.r <= NATIVE_CHOL_MAX:
+        parts = ev.factor(x, workspace)
+        return None if parts is None else (workspace.T, *parts)
+    ld1 = ev.schur(x, workspace)
+    return None if ld1 is None else chol.factor_schur(workspace, ld1)

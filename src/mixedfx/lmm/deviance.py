@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from mixedfx.lmm import compiled
 from mixedfx.lmm.compiled import NATIVE_CHOL_MAX
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 
@@ -40,7 +41,6 @@ class ProfiledDeviance:
 
     def __init__(self, chol: BlockedCholesky, reml: bool, ldW: float = 0.0) -> None:
         self.chol = chol
-        chol.compiled = True        # the LMM's evaluations and factors run in compiled code
         self.n = chol.xp.n
         self.p = chol.xp.p
         self.reml = reml
@@ -82,7 +82,7 @@ class ProfiledDeviance:
             deviance, tmap = fast
             x = np.asarray(theta, dtype=float)
             if tmap is None:
-                x = self.chol.native_input(x, tmap)
+                x = compiled.native_input(self.chol, x, tmap)
             return deviance(x, self._workspace, self.reml, self.ldW)
         try:
             parts = self.chol.deviance_terms(theta, self._workspace)

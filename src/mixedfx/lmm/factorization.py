@@ -261,8 +261,11 @@ class BlockedCholesky:
     """Factorizes the penalized system for any θ from precomputed cross-products."""
 
     def __init__(self, terms: list[RandomEffectsTerm], xp: CrossProducts,
-                 gram: WeightedGram | None = None) -> None:
-        """`gram`: a WeightedGram already holding this xp's B (reused across PIRLS steps)."""
+                 gram: WeightedGram | None = None, compiled: bool = False) -> None:
+        """`gram`: a WeightedGram already holding this xp's B (reused across PIRLS steps).
+        `compiled`: evaluate and factor through the compiled kernel when it is built (the
+        LMM's objective, called for many θ; PIRLS factors once per step, where building
+        the evaluator costs more than it saves)."""
         self.terms = terms
         self.xp = xp
         self.theta_slices = []
@@ -280,9 +283,7 @@ class BlockedCholesky:
         self.gram = gram
         self._diag_idx = np.arange(xp.q_rest)
         self._all_scalar_rest = all(t.k == 1 for t in terms[1:])
-        # whether `native` may serve: set by the LMM's ProfiledDeviance (PIRLS's one
-        # factorization per step keeps the NumPy path until its own kernel serves it)
-        self.compiled = False
+        self.compiled = compiled
         self._native: tuple | None = None      # (C evaluator, template map), built lazily
         self._native_built = False
 
@@ -301,13 +302,6 @@ class BlockedCholesky:
             self._native = compiled.evaluator(self)
             self._native_built = True
         return self._native
-
-    def native_input(self, theta: np.ndarray, tmap: np.ndarray | None) -> np.ndarray:
-        """What the evaluator reads: θ itself, or the packed templates when some structure
-        is not a 0/1 map of θ."""
-        if tmap is not None:
-            return theta
-        return np.concatenate([T.ravel() for T in self.templates(theta)])
 
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
         return [t.covariance.template(theta[s]) for t, s in zip(self.terms, self.theta_slices,
@@ -373,26 +367,12 @@ class BlockedCholesky:
         theta = np.asarray(theta, dtype=float)
         nat = self.native()
         if nat is not None:
-            parts = self._native_factor(nat, theta, workspace)
+            parts = compiled.factor(self, nat, theta, workspace)
             return None if parts is None else parts[1:]
         templates = self.templates(theta)
         _, _, W, ld1 = self.first_block(templates[0])
         parts = self._schur(W, ld1, templates, workspace)
         return None if parts is None else parts[1:]
-
-    def _native_factor(self, nat: tuple, theta: np.ndarray, workspace: np.ndarray
-                       ) -> tuple[np.ndarray, float, float, float] | None:
-        """`_schur`'s result from the compiled evaluator: S built (and, up to
-        `compiled.NATIVE_CHOL_MAX` rows, factored) in C, in `workspace`."""
-        ev, tmap = nat
-        x = self.native_input(theta, tmap)
-        if not workspace.flags.c_contiguous:
-            workspace = np.empty(workspace.shape)
-        if self.xp.r <= compiled.NATIVE_CHOL_MAX:
-            parts = ev.factor(x, workspace)
-            return None if parts is None else (workspace.T, *parts)
-        ld1 = ev.schur(x, workspace)
-        return None if ld1 is None else self._factor_schur(workspace, ld1)
 
     def _schur(self, W: np.ndarray, ld1: float, templates: list[np.ndarray],
                workspace: np.ndarray | None) -> tuple[np.ndarray, float, float, float] | None:
@@ -412,9 +392,9 @@ class BlockedCholesky:
         self.scale_rest(P, templates)
         if self.xp.q_rest:
             P[self._diag_idx, self._diag_idx] += 1.0
-        return self._factor_schur(P, ld1)
+        return self.factor_schur(P, ld1)
 
-    def _factor_schur(self, P: np.ndarray, ld1: float
+    def factor_schur(self, P: np.ndarray, ld1: float
                       ) -> tuple[np.ndarray, float, float, float] | None:
         """LAPACK's Cholesky factor of S (upper triangle of the C-ordered P, in place) and
         (L_rr, log|L_Z|², log|R_X|², pwrss), or None when S is not positive definite."""
@@ -442,8 +422,8 @@ class BlockedCholesky:
         M11, L11, W, ld1 = self.first_block(templates[0])
         nat = self.native()
         if nat is not None:
-            ws = np.empty_like(self.xp.Arr) if workspace is None else workspace
-            parts = self._native_factor(nat, theta, ws)
+            ws = np.empty(self.xp.Arr.shape) if workspace is None else workspace
+            parts = compiled.factor(self, nat, theta, ws)
         else:
             parts = self._schur(W, ld1, templates, workspace)
         if parts is None:
