@@ -15,6 +15,7 @@ from setuptools import Extension, setup
 # (extension name, C sources); one line per kernel
 KERNELS: list[tuple[str, list[str]]] = [
     ("mixedfx._native.pirls", ["src/mixedfx/_native/pirls.c"]),
+    ("mixedfx._native.lmm", ["src/mixedfx/_native/lmm.c"]),
 ]
 
 COMPILE_ARGS = ["-O2", "-ffp-contract=off", "-fno-math-errno", "-std=c99"]

@@ -142,12 +142,12 @@ def test_derivatives_factor_each_point_once(monkeypatch) -> None:
     system = sw.VarparSystem(m)
     varpar, _ = sw.optimum(m)
     calls = [0]
-    schur = BlockedCholesky._schur
+    factorize = BlockedCholesky.factorize
 
     def counted(self, *args, **kwargs):
         calls[0] += 1
-        return schur(self, *args, **kwargs)
+        return factorize(self, *args, **kwargs)
 
-    monkeypatch.setattr(BlockedCholesky, "_schur", counted)
+    monkeypatch.setattr(BlockedCholesky, "factorize", counted)
     sw.varpar_derivatives(system, varpar, m.REML)
     assert calls[0] == 25

@@ -45,7 +45,7 @@ def test_sliced_gram_equals_weighted_gram(formula, compiled, monkeypatch):
     if not compiled:
         monkeypatch.setattr(sliced, "_KERNEL", [None])       # scipy's sparse product
     elif sliced.compiled_kernel() is None:
-        pytest.skip("numba is not installed")
+        pytest.skip("the compiled kernel mixedfx._native.lmm is not built")
     frame = mfx.lmer(formula, _data()).frame
     xp = build_objective(frame, True).chol.xp
     t = frame.terms[0]
@@ -121,7 +121,7 @@ def test_compiled_kernel_across_tiles_equals_dense_product(k1):
     the upper triangle, for one, two and three columns per level."""
     kernel = sliced.compiled_kernel()
     if kernel is None:
-        pytest.skip("numba is not installed")
+        pytest.skip("the compiled kernel mixedfx._native.lmm is not built")
     rng = np.random.default_rng(k1)
     r, n1 = 2 * sliced.TILE + 37, 90
     B = sp.random(r, n1 * k1, density=0.3, random_state=rng, format="csc")

@@ -132,7 +132,7 @@ def dask_lmer(formula: str, data: Any, client: Any = None, REML: bool = True,
     frame, xp = drop_dependent_columns(frame, xp)
     check_terms(frame.terms, frame.n, glm=False)
     clock = time.perf_counter()
-    objective = ReportingDeviance(BlockedCholesky(frame.terms, xp), bool(REML), ldW,
+    objective = ReportingDeviance(BlockedCholesky(frame.terms, xp, compiled=True), bool(REML), ldW,
                                   progress=shown)
     with blas_threads_for(dense_block_size(frame)):
         fit = fit_lmm_objective(frame, objective, ctrl, start=start)

@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from mixedfx.lmm import compiled
+from mixedfx.lmm.compiled import NATIVE_CHOL_MAX
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 
 
@@ -51,17 +53,43 @@ class ProfiledDeviance:
         self.ldW = ldW
         self.evaluations = 0
         self._workspace: np.ndarray | None = None
+        # (the compiled evaluator's deviance method, its template map) when one compiled
+        # call computes the whole value; False when not; None until the first call
+        self._compiled: tuple | bool | None = None
+
+    def __getstate__(self) -> dict:
+        """Pickled and copied without the compiled evaluator (rebuilt on first use)."""
+        state = self.__dict__.copy()
+        state["_compiled"] = None
+        return state
 
     def release_workspace(self) -> np.ndarray:
         """Hand the r×r scratch array over (for a factor that outlives the optimization)."""
-        ws = self._workspace if self._workspace is not None else np.empty_like(self.chol.xp.Arr)
+        ws = self._workspace if self._workspace is not None else np.empty(self.chol.xp.Arr.shape)
         self._workspace = None
         return ws
+
+    def _compiled_call(self) -> tuple | bool:
+        nat = self.chol.native()
+        if nat is None or self.chol.xp.r > NATIVE_CHOL_MAX:
+            return False
+        ev, tmap = nat
+        return ev.deviance, tmap
 
     def __call__(self, theta: np.ndarray) -> float:
         self.evaluations += 1
         if self._workspace is None:
-            self._workspace = np.empty_like(self.chol.xp.Arr)
+            self._workspace = np.empty(self.chol.xp.Arr.shape)
+        fast = self._compiled
+        if fast is None:
+            fast = self._compiled = self._compiled_call()
+        if fast:
+            # the whole evaluation in one compiled call
+            deviance, tmap = fast
+            x = np.asarray(theta, dtype=float)
+            if tmap is None:
+                x = compiled.native_input(self.chol, x, tmap)
+            return deviance(x, self._workspace, self.reml, self.ldW)
         try:
             parts = self.chol.deviance_terms(theta, self._workspace)
         except (np.linalg.LinAlgError, ValueError):     # non-finite cross-products

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from mixedfx.frame.terms import RandomEffectsTerm
-from mixedfx.lmm import sliced
+from mixedfx.lmm import compiled, sliced
 from mixedfx.lmm.crossproducts import CrossProducts
 from mixedfx.lmm.sliced import SlicedB, SlicedGram, level_rows
 
@@ -179,9 +179,21 @@ class WeightedGram:
         G[self.targets] = self.Q @ W.ravel()
         return G.reshape(self.r, self.r)
 
+    def kernel_arrays(self) -> tuple | None:
+        """The arrays the compiled evaluator (`lmm.compiled`) reads B W Bᵀ from:
+        ('dense', B3), ('pairs', Q's data, indices, indptr, targets) or ('slice', indptr,
+        rows, vals); None when B is kept for scipy's sparse product."""
+        if self.dense:
+            return ("dense", self.B3)
+        if self.direct:
+            s = self._slice
+            return None if s is None else ("slice", s.indptr, s.rows, s.vals)
+        return ("pairs", self.Q.data, self.Q.indices, self.Q.indptr.astype(np.int64),
+                self.targets.astype(np.int64, copy=False))
+
     def _set_direct(self, B: sp.spmatrix) -> None:
         """Keep B for per-evaluation products: level-major (`sliced.LevelSlice`) for the
-        compiled kernel when numba is installed, else as CSR for scipy's sparse product."""
+        compiled kernel when it is built, else as CSR for scipy's sparse product."""
         self.B = B.tocsr()
         self._slice = None
         if sliced.compiled_kernel() is not None:
@@ -226,8 +238,11 @@ class BlockedCholesky:
     """Factorizes the penalized system for any θ from precomputed cross-products."""
 
     def __init__(self, terms: list[RandomEffectsTerm], xp: CrossProducts,
-                 gram: WeightedGram | None = None) -> None:
-        """`gram`: a WeightedGram already holding this xp's B (reused across PIRLS steps)."""
+                 gram: WeightedGram | None = None, compiled: bool = False) -> None:
+        """`gram`: a WeightedGram already holding this xp's B (reused across PIRLS steps).
+        `compiled`: evaluate and factor through the compiled kernel when it is built (the
+        LMM's objective, called for many θ; PIRLS factors once per step, where building
+        the evaluator costs more than it saves)."""
         self.terms = terms
         self.xp = xp
         self.theta_slices = []
@@ -243,6 +258,25 @@ class BlockedCholesky:
         self.gram = gram
         self._diag_idx = np.arange(xp.q_rest)
         self._all_scalar_rest = all(t.k == 1 for t in terms[1:])
+        self.compiled = compiled
+        self._native: tuple | None = None      # (C evaluator, template map), built lazily
+        self._native_built = False
+
+    def __getstate__(self) -> dict:
+        """Pickled and copied without the compiled evaluator (rebuilt on first use)."""
+        state = self.__dict__.copy()
+        state["_native"], state["_native_built"] = None, False
+        return state
+
+    def native(self) -> tuple | None:
+        """(the compiled evaluator, the template map or None), or None when the NumPy path
+        serves (kernel not built, or a model form the kernel does not take)."""
+        if not self.compiled:
+            return None
+        if not self._native_built:
+            self._native = compiled.evaluator(self)
+            self._native_built = True
+        return self._native
 
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
         return [t.covariance.template(theta[s]) for t, s in zip(self.terms, self.theta_slices,
@@ -306,6 +340,10 @@ class BlockedCholesky:
         """(log|L_Z|², log|R_X|², pwrss) at θ, as `factorize` computes them, without keeping
         the per-level factors (the profiled deviance needs only these three numbers)."""
         theta = np.asarray(theta, dtype=float)
+        nat = self.native()
+        if nat is not None:
+            parts = compiled.factor(self, nat, theta, workspace)
+            return None if parts is None else parts[1:]
         templates = self.templates(theta)
         _, _, W, ld1 = self.first_block(templates[0])
         parts = self._schur(W, ld1, templates, workspace)
@@ -320,9 +358,21 @@ class BlockedCholesky:
             P = workspace
             np.copyto(P, self.xp.Arr)
         self.gram.subtract_from(P, W)
+        if not (self._all_scalar_rest or self.gram.dense):
+            # the sparse forms update the upper triangle only, and a vector-valued term's
+            # Λ_t mixes rows (and columns) across its diagonal blocks: take the lower
+            # triangle from the upper one first
+            il = np.tril_indices(P.shape[0], -1)
+            P[il] = P.T[il]
         self.scale_rest(P, templates)
         if self.xp.q_rest:
             P[self._diag_idx, self._diag_idx] += 1.0
+        return self.factor_schur(P, ld1)
+
+    def factor_schur(self, P: np.ndarray, ld1: float
+                      ) -> tuple[np.ndarray, float, float, float] | None:
+        """LAPACK's Cholesky factor of S (upper triangle of the C-ordered P, in place) and
+        (L_rr, log|L_Z|², log|R_X|², pwrss), or None when S is not positive definite."""
         # P is symmetric, so its transpose is a Fortran-ordered view LAPACK factors in place.
         Lrr, info = lapack.dpotrf(P.T, lower=1, clean=1, overwrite_a=1)
         if info != 0:
@@ -345,7 +395,12 @@ class BlockedCholesky:
         theta = np.asarray(theta, dtype=float)
         templates = self.templates(theta)
         M11, L11, W, ld1 = self.first_block(templates[0])
-        parts = self._schur(W, ld1, templates, workspace)
+        nat = self.native()
+        if nat is not None:
+            ws = np.empty(self.xp.Arr.shape) if workspace is None else workspace
+            parts = compiled.factor(self, nat, theta, ws)
+        else:
+            parts = self._schur(W, ld1, templates, workspace)
         if parts is None:
             return None
         Lrr, ldL2, ldRX2, pwrss = parts

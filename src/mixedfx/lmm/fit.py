@@ -101,7 +101,7 @@ def build_objective(frame: ModelFrame, reml: bool, y: np.ndarray | None = None
         yy = yy - frame.offset
     sqrt_w = None if frame.weights is None else np.sqrt(frame.weights)
     xp = compute_crossproducts(frame.terms, frame.X, yy, sqrt_w)
-    chol = BlockedCholesky(frame.terms, xp)
+    chol = BlockedCholesky(frame.terms, xp, compiled=True)
     ldW = log_weights_sum(frame.weights)
     return ProfiledDeviance(chol, reml, ldW)
 
@@ -128,7 +128,7 @@ def fit_lmm_crossproducts(frame: ModelFrame, xp: CrossProducts, reml: bool, cont
     """`fit_lmm` from cross-products computed elsewhere (e.g. reduced over the partitions of
     a distributed data set): `xp` holds the blocks of [Z X y]ᵀ W [Z X y] for `frame.terms`
     (offset already subtracted from y), `ldW` = Σ log wᵢ; no row of the data is touched."""
-    objective = ProfiledDeviance(BlockedCholesky(frame.terms, xp), reml, ldW)
+    objective = ProfiledDeviance(BlockedCholesky(frame.terms, xp, compiled=True), reml, ldW)
     return fit_lmm_objective(frame, objective, control, start, warn)
 
 

@@ -48,7 +48,8 @@ class ResponseRefitter:
             if self._gram is None or not self._gram.refresh(xp.B):
                 self._gram = WeightedGram(xp.B, first.k, first.n_levels, refreshable=True)
             gram = self._gram
-        return ProfiledDeviance(BlockedCholesky(self.frame.terms, xp, gram=gram), reml, self.ldW)
+        chol = BlockedCholesky(self.frame.terms, xp, gram=gram, compiled=True)
+        return ProfiledDeviance(chol, reml, self.ldW)
 
     def fit(self, y: np.ndarray, reml: bool, control: Control, start: np.ndarray | None = None,
             warn: bool = True) -> tuple[ModelFrame, LmmFit]:

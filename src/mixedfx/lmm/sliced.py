@@ -13,9 +13,9 @@ entries ordered by row. B W Bᵀ, with W block diagonal (W_j k₁×k₁), is
     (B W Bᵀ)[a, b] = Σ_j v_{a,j}ᵀ W_j v_{b,j}        (sum over the levels j holding a and b)
 
 computed level by level: D_j = V_j W_j once, then for each row a of level j the products
-with j's rows b ≥ a go to row a of the result (the upper triangle, in C order); compiled
-with numba when it is installed (one thread), otherwise as scipy's sparse product per
-slice.
+with j's rows b ≥ a go to row a of the result (the upper triangle, in C order), by the
+compiled kernel of `mixedfx._native.lmm` (one thread), or as scipy's sparse product per
+slice when the kernel is not built.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.native import kernel
 
 SLICE_BYTES = 64 * 1024**2          # target size of one slice of B in memory
 SLICED_B_BYTES = 256 * 1024**2      # B estimated above this is kept sliced on disk
@@ -229,93 +230,20 @@ class _TransposedB:
         return self.B.rmatvec(v)
 
 
-def _numba_kernel():  # pragma: no cover - exercised when numba is installed
-    try:
-        import numba  # optional (the `fast` extra): compiled only when first needed
-    except ImportError:
-        return None
-
-    @numba.njit(cache=False, boundscheck=False)
-    def subtract_slice(indptr, rows, vals, start, W, P):
-        """P[a, b] −= v_{a,j}ᵀ W_j v_{b,j} for each level j of the slice and its rows a ≤ b.
-
-        A level's pairs land at scattered places of P, and once P outgrows the cache each
-        such write is a trip to memory. So P is updated one TILE × TILE tile at a time (a
-        tile stays in the cache): the entries are first regrouped by the tile of their row,
-        keeping level order (a counting sort), so that a pair of tiles (s, t) reads, level
-        after level, the level's entries in s (with d = v W_j) and in t, both in one
-        forward pass. Each entry of P still receives its levels in their order: the sums
-        are the plain level-major loop's, bit for bit."""
-        n = indptr.shape[0] - 1
-        k1 = vals.shape[1]
-        nnz = rows.shape[0]
-        nt = (P.shape[0] + TILE - 1) // TILE
-        # tptr[t, j] .. tptr[t, j + 1]: level j's entries whose row is in tile t
-        tptr = np.zeros((nt, n + 1), dtype=np.int64)
-        for j in range(n):
-            for e in range(indptr[j], indptr[j + 1]):
-                tptr[rows[e] // TILE, j + 1] += 1
-        base = 0
-        for t in range(nt):
-            tptr[t, 0] = base
-            for j in range(n):
-                tptr[t, j + 1] += tptr[t, j]
-            base = tptr[t, n]
-        fill = tptr[:, :n].copy()                  # the next free place of each run
-        trows = np.empty(nnz, dtype=np.int32)
-        tvals = np.empty((nnz, k1))
-        tD = np.empty((nnz, k1))
-        for j in range(n):
-            for e in range(indptr[j], indptr[j + 1]):
-                t = rows[e] // TILE
-                q = fill[t, j]
-                fill[t, j] = q + 1
-                trows[q] = rows[e]
-                for c in range(k1):
-                    tvals[q, c] = vals[e, c]
-                    acc = 0.0
-                    for cc in range(k1):
-                        acc += vals[e, cc] * W[start + j, cc, c]
-                    tD[q, c] = acc
-        for ti in range(nt):
-            for tj in range(ti, nt):
-                for j in range(n):
-                    a0, a1 = tptr[ti, j], tptr[ti, j + 1]
-                    if a0 == a1:
-                        continue
-                    b0, b1 = tptr[tj, j], tptr[tj, j + 1]
-                    if b0 == b1:
-                        continue
-                    for e in range(a0, a1):
-                        Pa = P[trows[e]]
-                        f0 = e if ti == tj else b0
-                        if k1 == 1:
-                            d0 = tD[e, 0]
-                            for f in range(f0, b1):
-                                Pa[trows[f]] -= d0 * tvals[f, 0]
-                        elif k1 == 2:
-                            d0, d1 = tD[e, 0], tD[e, 1]
-                            for f in range(f0, b1):
-                                Pa[trows[f]] -= d0 * tvals[f, 0] + d1 * tvals[f, 1]
-                        else:
-                            for f in range(f0, b1):
-                                acc = 0.0
-                                for c in range(k1):
-                                    acc += tD[e, c] * tvals[f, c]
-                                Pa[trows[f]] -= acc
-    return subtract_slice
-
-
 _KERNEL: list = []
-# rows and columns of P per tile of the compiled kernel: a 512 KiB tile fits the L2 cache
+# rows and columns of P per tile of the compiled kernel (TILE in _native/lmm.c): a 512 KiB
+# tile fits the L2 cache
 TILE = 256
 
 
 def compiled_kernel():
-    """The level-major kernel P ← P − B W Bᵀ (upper triangle) compiled with numba, or None
-    when numba is not installed (then scipy's sparse product serves)."""
+    """The compiled level-major kernel ``subtract_slice(indptr, rows, vals, start, W, P)``:
+    P ← P − B W Bᵀ on the upper triangle for one slice, updating P one TILE × TILE tile at a
+    time with each entry's levels summed in level order (`mixedfx._native.lmm`); None when
+    the kernel is not built (`mixedfx.native` warns once; scipy's sparse product serves)."""
     if not _KERNEL:
-        _KERNEL.append(_numba_kernel())
+        mod = kernel("lmm")
+        _KERNEL.append(None if mod is None else mod.subtract_slice)
     return _KERNEL[0]
 
 

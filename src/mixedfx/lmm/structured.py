@@ -109,7 +109,7 @@ class StructuredDeviance:
                 return None, math.nan
             sqrt_w = 1.0 / s if self.sqrt_prior is None else self.sqrt_prior / s
             xp = self._builder.compute(self._y, sqrt_w)
-            return BlockedCholesky(self.terms, xp), self.ld_prior - 2.0 * float(
+            return BlockedCholesky(self.terms, xp, compiled=True), self.ld_prior - 2.0 * float(
                 np.sum(np.log(s)))
         res = self._residual.whiten(psi, self._M)
         if res is None:
@@ -122,7 +122,7 @@ class StructuredDeviance:
             terms.append(replace(t, values=Mw[:, off:off + t.k]))
             off += t.k
         xp = self._builder.with_values(terms, Xw).compute(yw, None)
-        return BlockedCholesky(terms, xp), self.ld_prior - logdet
+        return BlockedCholesky(terms, xp, compiled=True), self.ld_prior - logdet
 
     def __call__(self, phi: np.ndarray) -> float:
         self.evaluations += 1

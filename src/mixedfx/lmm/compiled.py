@@ -1,0 +1,113 @@
+"""The compiled profiled-deviance evaluation (`mixedfx._native.lmm`) of a `BlockedCholesky`.
+
+The C evaluator holds the cross-products (A₁₁, A_rr and B in one of the forms
+`WeightedGram` keeps: dense, stored pair products, or level-major) and computes, for one θ,
+the templates, the per-level factors of Λ₁ᵀA₁₁Λ₁ + I, W = Λ₁(Λ₁ᵀA₁₁Λ₁ + I)⁻¹Λ₁ᵀ, the Schur
+complement S = Λ_rᵀ(A_rr − B W Bᵀ)Λ_r + I and — up to `NATIVE_CHOL_MAX` rows — its
+Cholesky factor, the log-determinants and pwrss, in one call without the GIL. Past that size
+the C code builds S and LAPACK's `dpotrf` factors it (faster there than a plain C loop).
+
+This module only translates: which θ entries fill which template entries (a 0/1 map for
+lme4's unstructured and the diagonal structures; other structures pass their templates), and
+which arrays of the gram the kernel reads. `evaluator` returns None when the kernel is not
+built (`mixedfx.native` then warns once) or the model has a form the kernel does not take
+(a term with more than 32 columns, B kept sliced on disk); the NumPy path then serves.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mixedfx.covariance.diagonal import Diagonal
+from mixedfx.covariance.unstructured import Unstructured
+from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.native import kernel
+
+if TYPE_CHECKING:
+    from mixedfx.lmm.factorization import BlockedCholesky
+
+# the largest Schur complement (rows) the C loop factors; LAPACK's blocked dpotrf beyond.
+# Measured (one thread, CPU time, C / dpotrf incl. its Python call): r = 8: 0.46, 32: 0.84,
+# 48: 1.08, 64: 1.39, 96: 1.85, 1145 (InstEval): ≈ 4
+NATIVE_CHOL_MAX = 48
+KMAX = 32   # the kernel's largest number of columns per term
+
+
+def template_map(terms: list[RandomEffectsTerm]) -> np.ndarray | None:
+    """For each entry of the packed templates (term by term, k×k row-major) the index of the
+    θ value it holds (−1: a structural zero), or None when some structure is not a 0/1 map of
+    θ (then its templates are computed in Python for every θ). lme4's unstructured and the
+    diagonal structures place each θ value in one entry: their template at θ = (1, 2, …)
+    labels the entries."""
+    structures = tuple(t.covariance for t in terms)
+    try:
+        return _template_map(structures)
+    except TypeError:                   # a structure holding unhashable fields
+        return _template_map.__wrapped__(structures)
+
+
+@lru_cache(maxsize=64)
+def _template_map(structures: tuple) -> np.ndarray | None:
+    """`template_map` by the terms' covariance structures (frozen, so hashable: a refit or
+    a PIRLS step reuses the map)."""
+    out, start = [], 0
+    for cov in structures:
+        if type(cov) not in (Unstructured, Diagonal):
+            return None
+        labels = cov.template(np.arange(1.0, cov.n_theta + 1.0))
+        out.append(np.where(labels > 0, labels - 1 + start, -1).astype(np.int64).ravel())
+        start += cov.n_theta
+    tmap = np.concatenate(out)
+    tmap.flags.writeable = False
+    return tmap
+
+
+def evaluator(chol: BlockedCholesky) -> tuple[Any, np.ndarray | None] | None:
+    """(the C evaluator, the template map or None) for this factorization, or None when the
+    NumPy path must serve."""
+    if any(t.k > KMAX for t in chol.terms):
+        return None
+    arrays = getattr(chol.gram, "kernel_arrays", None)
+    gram = None if arrays is None else arrays()
+    if gram is None:
+        return None
+    mod = kernel("lmm")
+    if mod is None:
+        return None
+    xp = chol.xp
+    rest = np.array([[off, t.k, t.n_levels] for t, off in
+                     zip(chol.terms[1:], xp.rest_offsets[:-1], strict=True)],
+                    dtype=np.int64).reshape(-1, 3)
+    tmap = template_map(chol.terms)
+    ev = mod.evaluator(np.ascontiguousarray(xp.A11, dtype=float),
+                       np.ascontiguousarray(xp.Arr, dtype=float), xp.p, rest, gram, tmap,
+                       chol.n_theta, xp.n)
+    return ev, tmap
+
+
+def native_input(chol: BlockedCholesky, theta: np.ndarray, tmap: np.ndarray | None
+                 ) -> np.ndarray:
+    """What the evaluator reads: θ itself, or the packed templates when some structure is
+    not a 0/1 map of θ."""
+    if tmap is not None:
+        return theta
+    return np.concatenate([T.ravel() for T in chol.templates(theta)])
+
+
+def factor(chol: BlockedCholesky, nat: tuple, theta: np.ndarray, workspace: np.ndarray
+           ) -> tuple[np.ndarray, float, float, float] | None:
+    """(L_rr, log|L_Z|², log|R_X|², pwrss) as `BlockedCholesky._schur` gives them, from the
+    evaluator `nat` = `chol.native()`: S built (and, up to `NATIVE_CHOL_MAX` rows, factored)
+    in C, in `workspace` (L_rr is a view of it); None when S is not positive definite."""
+    ev, tmap = nat
+    x = native_input(chol, theta, tmap)
+    if not workspace.flags.c_contiguous:
+        workspace = np.empty(workspace.shape)
+    if chol.xp.r <= NATIVE_CHOL_MAX:
+        parts = ev.factor(x, workspace)
+        return None if parts is None else (workspace.T, *parts)
+    ld1 = ev.schur(x, workspace)
+    return None if ld1 is None else chol.factor_schur(workspace, ld1)
