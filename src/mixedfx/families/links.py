@@ -23,8 +23,8 @@ _THRESH = 30.0
 _MTHRESH = -30.0
 _INVEPS = 1.0 / EPS
 # R's clamps of the probit and cauchit inverse links: -qnorm(ε) and -qcauchy(ε) = 1/tanpi(ε)
-_PROBIT_THRESH = -NormalDist().inv_cdf(EPS)    # 8.125890664701906, R's digits exactly
-_CAUCHIT_THRESH = 1.0 / math.tan(math.pi * EPS)
+PROBIT_THRESHOLD = -NormalDist().inv_cdf(EPS)    # 8.125890664701906, R's digits exactly
+CAUCHIT_THRESHOLD = 1.0 / math.tan(math.pi * EPS)
 _SQRT_2PI = math.sqrt(2 * math.pi)
 
 
@@ -69,12 +69,12 @@ def _logit_mu_eta(eta: np.ndarray) -> np.ndarray:
 
 
 def _probit_inv(eta: np.ndarray) -> np.ndarray:
-    return special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH))
+    return special.ndtr(np.clip(eta, -PROBIT_THRESHOLD, PROBIT_THRESHOLD))
 
 
 def _cauchit_inv(eta: np.ndarray) -> np.ndarray:
     """The Cauchy CDF 1/2 + atan(η)/π, written atan2(1, −η)/π (no cancellation for η ≪ 0)."""
-    return np.arctan2(1.0, -np.clip(eta, -_CAUCHIT_THRESH, _CAUCHIT_THRESH)) / np.pi
+    return np.arctan2(1.0, -np.clip(eta, -CAUCHIT_THRESHOLD, CAUCHIT_THRESHOLD)) / np.pi
 
 
 def _probit(mu: np.ndarray) -> np.ndarray:

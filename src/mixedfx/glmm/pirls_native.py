@@ -17,17 +17,14 @@ depend on the data's row order; η and μ come back in the data's order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from mixedfx.errors import PirlsError
-from mixedfx.families.links import _CAUCHIT_THRESH, _PROBIT_THRESH
+from mixedfx.families.links import CAUCHIT_THRESHOLD, PROBIT_THRESHOLD
 from mixedfx.glmm.state import PirlsState
 from mixedfx.native import kernel
-
-if TYPE_CHECKING:
-    from mixedfx.glmm.pirls import Pirls
 
 FAMILY_CODES = {"binomial": 0, "poisson": 1, "Gamma": 2, "inverse.gaussian": 3,
                 "gaussian": 4, "negative.binomial": 5}
@@ -52,7 +49,7 @@ class NativeFactor:
     Lrr: np.ndarray | None = None    # the dense trailing factor (Z_rest, X when asked, z)
 
 
-def serves(pirls: Pirls) -> bool:
+def serves(pirls: Any) -> bool:
     """Whether the kernel handles this model (family, link, term shapes, size of the dense
     block)."""
     fam = pirls.family
@@ -64,7 +61,7 @@ def serves(pirls: Pirls) -> bool:
             and sum(t.q for t in terms[1:]) + pirls.X.shape[1] + 1 <= MAX_DENSE_ORDER)
 
 
-def for_model(pirls: Pirls) -> NativePirls | None:
+def for_model(pirls: Any) -> NativePirls | None:
     """A `NativePirls` for the model, or None when the kernel is not built (`kernel` then
     warns once) or does not serve the model."""
     if not serves(pirls) or kernel("pirls") is None:
@@ -75,7 +72,7 @@ def for_model(pirls: Pirls) -> NativePirls | None:
 class NativePirls:
     """The model's arrays in the kernel's layout (built on first use, dropped when pickled)."""
 
-    def __init__(self, pirls: Pirls) -> None:
+    def __init__(self, pirls: Any) -> None:
         self.pirls = pirls
         self._model: tuple | None = None
         self._resp: Any = None
@@ -109,7 +106,7 @@ class NativePirls:
                          int(fam.canonical), int(has_kernel), n, p, len(terms), q_rest, S, nnz]
                         + [t.k for t in terms] + [t.n_levels for t in terms], dtype=np.int64)
         dbl = np.array([fam.theta if fam.theta is not None else 0.0,
-                        pl._sat_sum if has_kernel else 0.0, _PROBIT_THRESH, _CAUCHIT_THRESH])
+                        pl._sat_sum if has_kernel else 0.0, PROBIT_THRESHOLD, CAUCHIT_THRESHOLD])
         self._model = (ints, dbl, np.ascontiguousarray(pl.X[o], dtype=float), y, wt,
                        np.ascontiguousarray(pl.offset[o], dtype=float), codes, values,
                        slot_pos, lvl_ptr, rho)

@@ -17,7 +17,7 @@ built (`mixedfx.native` then warns once) or the model has a form the kernel does
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -25,9 +25,6 @@ from mixedfx.covariance.diagonal import Diagonal
 from mixedfx.covariance.unstructured import Unstructured
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.native import kernel
-
-if TYPE_CHECKING:
-    from mixedfx.lmm.factorization import BlockedCholesky
 
 # the largest Schur complement (rows) the C loop factors; LAPACK's blocked dpotrf beyond.
 # Measured (one thread, CPU time, C / dpotrf incl. its Python call): r = 8: 0.46, 32: 0.84,
@@ -65,7 +62,7 @@ def _template_map(structures: tuple) -> np.ndarray | None:
     return tmap
 
 
-def evaluator(chol: BlockedCholesky) -> tuple[Any, np.ndarray | None] | None:
+def evaluator(chol: Any) -> tuple[Any, np.ndarray | None] | None:
     """(the C evaluator, the template map or None) for this factorization, or None when the
     NumPy path must serve."""
     if any(t.k > KMAX for t in chol.terms):
@@ -88,7 +85,7 @@ def evaluator(chol: BlockedCholesky) -> tuple[Any, np.ndarray | None] | None:
     return ev, tmap
 
 
-def native_input(chol: BlockedCholesky, theta: np.ndarray, tmap: np.ndarray | None
+def native_input(chol: Any, theta: np.ndarray, tmap: np.ndarray | None
                  ) -> np.ndarray:
     """What the evaluator reads: θ itself, or the packed templates when some structure is
     not a 0/1 map of θ."""
@@ -97,7 +94,7 @@ def native_input(chol: BlockedCholesky, theta: np.ndarray, tmap: np.ndarray | No
     return np.concatenate([T.ravel() for T in chol.templates(theta)])
 
 
-def factor(chol: BlockedCholesky, nat: tuple, theta: np.ndarray, workspace: np.ndarray
+def factor(chol: Any, nat: tuple, theta: np.ndarray, workspace: np.ndarray
            ) -> tuple[np.ndarray, float, float, float] | None:
     """(L_rr, log|L_Z|², log|R_X|², pwrss) as `BlockedCholesky._schur` gives them, from the
     evaluator `nat` = `chol.native()`: S built (and, up to `NATIVE_CHOL_MAX` rows, factored)
