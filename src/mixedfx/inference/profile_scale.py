@@ -38,7 +38,9 @@ def cv_to_sv(theta: np.ndarray, ks: list[int], sigma: float) -> np.ndarray:
         rows, cols = _tri_index(k)
         T = np.zeros((k, k))
         T[rows, cols] = theta[i:i + m]
-        S = T @ T.T * sigma**2
+        # T Tᵀ as elementwise products summed in index order (no BLAS: the same bits on
+        # every OpenBLAS kernel; a profile's inner optimizer path follows these bits)
+        S = (T[:, None, :] * T[None, :, :]).sum(axis=-1) * sigma**2
         sd = np.sqrt(np.diag(S))
         with np.errstate(invalid="ignore", divide="ignore"):
             R = S / np.outer(sd, sd)
@@ -59,11 +61,11 @@ def _safe_chol(A: np.ndarray) -> np.ndarray:
     k = A.shape[0]
     L = np.zeros((k, k))
     for j in range(k):
-        d = A[j, j] - L[j, :j] @ L[j, :j]
+        d = A[j, j] - np.sum(L[j, :j] * L[j, :j])      # no BLAS dot: fixed-order sums
         if d <= ZERO_PIVOT * A[j, j]:
             continue
         L[j, j] = math.sqrt(d)
-        L[j + 1:, j] = (A[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+        L[j + 1:, j] = (A[j + 1:, j] - (L[j + 1:, :j] * L[j, :j]).sum(axis=1)) / L[j, j]
     return L
 
 
