@@ -95,7 +95,11 @@ def test_pairs_match_emmeans(key: str) -> None:
         got = mfx.pairs(model, case["specs"], **kwargs)
         assert got["contrast"].tolist() == ref["contrast"].tolist()
     assert list(got.columns) == list(ref.columns)
-    rtol = 2e-3 if case["model"] in GLMMS else 1e-6
+    # LMMs: SEs depend on θ̂, which BOBYQA finds to its tolerance only: agreement closer than
+    # ~1e-6 relative depends on the optimizer's path (it moved by 1.2e-6 between NumPy 1.26
+    # and 2.4 once the deviance was evaluated in C); 1e-5 stays 100x tighter than the
+    # reference README's 1e-3 for standard errors
+    rtol = 2e-3 if case["model"] in GLMMS else 1e-5
     if "by" in case:
         by = case["by"]
         assert got[by].astype(str).tolist() == ref[by].astype(str).tolist()
