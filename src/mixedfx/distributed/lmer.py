@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.distributed.canonical import canonical_partitions
 from mixedfx.distributed.frame import DaskModelFrame, as_dask_frame, build_dask_frame
 from mixedfx.frame.model_frame import RankDeficiencyWarning, _check_terms
 from mixedfx.lmm.crossproducts import CrossProducts
@@ -33,7 +34,9 @@ def reduced_crossproducts(frame: DaskModelFrame, client: Any, progress: Any = No
     cols = list(dict.fromkeys([*frame.encoder.columns,
                                *(c for c in (frame.encoder.weights_column,
                                              frame.encoder.offset_column) if c)]))
-    parts = frame.data[cols].to_delayed()
+    # partitions in the model's canonical layout: the sums do not depend on the input's
+    # partitioning or row order (distributed.canonical)
+    parts = canonical_partitions(frame.data, cols, frame.n_rows)
     encoder = delayed(frame.encoder, pure=True)
     sums = [delayed(partition_crossproducts, pure=True)(p, encoder) for p in parts]
     first = frame.terms[0]
