@@ -291,7 +291,7 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     if not isinstance(link, str):
         raise ArgumentTypeError(f"link must be a link name such as 'log', got {link!r}")
     from mixedfx.errors import PirlsError
-    from mixedfx.glmm.negbin import optimize_log_theta, theta_ml
+    from mixedfx.glmm.negbin import optimize_log_theta, theta_ml, warm_scale
 
     if _distributed(data, None):
         raise ArgumentError("glmer_nb is not available for Dask data (its θ search needs the "
@@ -313,20 +313,30 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     fits: dict[float, Any] = {}
     from dataclasses import replace as _replace
 
-    # the search's refits skip the finite-difference derivatives (about a fifth of a fit);
-    # the fit at θ̂ is redone with the user's control, which computes them
+    # the search's warm-started refits skip the finite-difference derivatives (about a fifth
+    # of a fit) and the singular-fit restarts (each starts from a neighbour's optimum, so the
+    # basin the first refit, or the Poisson fit, found with restarts carries along); the fit
+    # at θ̂, warm-started too, is redone with the user's control to compute the derivatives
     user_ctrl = Control.from_user(control)
-    search_ctrl = _replace(user_ctrl, calc_derivs=False)
+    search_ctrl = _replace(user_ctrl, calc_derivs=False, restart_singular=False)
+    final_ctrl = _replace(user_ctrl, restart_singular=False)
 
     def deviance_at(t: float) -> float:
-        # warm start from the nearest θ fitted so far
-        near = fits[min(fits, key=lambda k: abs(k - t))] if fits else None
+        # warm start from the nearest θ fitted so far, with a trust region that shrinks with
+        # the distance in log θ (Brent's late steps move θ by 1e-3 or less)
+        t_near = min(fits, key=lambda k: abs(k - t)) if fits else None
+        near = None if t_near is None else fits[t_near]
         start = None if near is None else {"theta": near.theta, "fixef": near.beta}
         if start is not None and nAGQ == 0:     # nAGQ=0 estimates the fixed effects in PIRLS
             del start["fixef"]
+        # the first refit starts afresh: it restarts a singular fit as the user's control
+        # says, so that the warm-started refits after it carry the better basin along
+        ctrl = _replace(search_ctrl, restart_singular=user_ctrl.restart_singular) \
+            if t_near is None else _replace(
+                search_ctrl, warm_step=search_ctrl.warm_step * warm_scale(abs(t - t_near)))
         try:
             m = glmer(formula, data, family=negative_binomial(math.exp(t), link=link),
-                      start=start, **{**common, "control": search_ctrl})
+                      start=start, **{**common, "control": ctrl})
         except PirlsError:
             return math.inf         # no finite likelihood at this θ: not the minimum
         fits[t] = m
@@ -335,8 +345,11 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     def final(t: float) -> Any:
         if user_ctrl.calc_derivs is False:
             return fits[t]
+        # warm (θ and β: stage 2 only, as lme4's refits) unless nAGQ=0 estimates β in PIRLS
+        start = {"theta": fits[t].theta} if nAGQ == 0 else \
+            {"theta": fits[t].theta, "fixef": fits[t].beta}
         return glmer(formula, data, family=negative_binomial(math.exp(t), link=link),
-                     start={"theta": fits[t].theta}, **{**common, "control": user_ctrl})
+                     start=start, **{**common, "control": final_ctrl})
 
     if report.get("diverging"):
         # theta.ml ran out of iterations with θ still growing: the Poisson fit shows no

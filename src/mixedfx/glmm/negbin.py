@@ -70,6 +70,16 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 20
     return t0
 
 
+WARM_SPAN = 0.5     # a refit this far (in log θ) from its warm start keeps the whole ...
+WARM_FLOOR = 0.25   # ... warm trust region; nearer, a fraction |Δ log θ| / WARM_SPAN of it
+
+
+def warm_scale(distance: float) -> float:
+    """The factor on `Control.warm_step` of a θ-search refit started from the fit at a θ
+    `distance` away in log θ: min(1, max(WARM_FLOOR, distance / WARM_SPAN))."""
+    return min(1.0, max(WARM_FLOOR, distance / WARM_SPAN))
+
+
 MAX_SEARCH_STEPS = 30   # golden sections from width 6 to 5e-5 take 24; Brent usually ~12
 
 
