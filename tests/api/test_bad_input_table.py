@@ -318,7 +318,7 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
      "Control() got an unexpected keyword argument 'maxfun'; it accepts: optimizer, xtol_abs, "
      "ftol_abs, maxeval, restart_edge, restart_singular, boundary_tol, calc_derivs, "
      "check_conv_grad_tol, check_conv_hess_tol, check_singular_tol, check_conv, "
-     "glmm_xtol_abs, presolve, presolve_min_block, polish, max_time"),
+     "glmm_xtol_abs, presolve, presolve_min_block, polish, max_time, warm_step"),
     ("cor_ar1 given a value and form", lambda: mfx.cor_ar1(0.5, form="~ 1 | Subject"),
      ArgumentTypeError, "cor_ar1(): multiple values for argument 'form'; it accepts: form"),
     ("var_ident with an unknown keyword", lambda: mfx.var_ident(fixed=1), ArgumentTypeError,

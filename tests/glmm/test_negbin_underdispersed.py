@@ -96,12 +96,21 @@ def test_degenerate_model_finishes_with_lme4_warnings(monkeypatch: pytest.Monkey
 
 
 def test_slopes_underdispersed_matches_lme4(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fuzz seed 20261201 case 5 (a hang > 60 s before the shortcut and warm starts)."""
+    """Fuzz seed 20261201 case 5 (a hang > 60 s before the shortcut and warm starts).
+
+    lme4's fit ends singular with T₁₁ = 0 and the column below it of one sign; the restarts
+    of the singular fits (optimize.restart) find the higher optimum with the other sign,
+    which glmer reaches at lme4's θ̂ from a start of that sign
+    (extra/glmm_restart/make_glmm_restart.R, nb_slopes)."""
     ref = REF["slopes"]
+    better = json.loads((EXTRA_DIR / "glmm_restart" / "glmm_restart.json").read_text()
+                        )["nb_slopes"]["signed_start"]
     m, calls, msgs = fit_counting("slopes", monkeypatch)
     assert len(calls) == 5
     assert "iteration limit reached" in msgs and "iteration limit reached" in ref["warnings"]
-    assert m.loglik == pytest.approx(ref["logLik"], abs=1e-4)
-    # θ₀ comes from each one's Poisson fit (11840 here, 11842 in lme4)
-    assert m.nb_theta == pytest.approx(ref["nb_theta"], rel=1e-3)
-    np.testing.assert_allclose(m.fixef.to_numpy(), list(ref["fixef"].values()), atol=2e-3)
+    assert m.loglik > ref["logLik"] + 0.1
+    assert m.loglik == pytest.approx(better["loglik"], abs=1e-4)
+    # θ̂ = θ₀·e³ with θ₀ from each one's Poisson fit, whose restart also finds the other
+    # sign here: its means, so θ₀, differ by 4 % from lme4's (θ̂ ≈ 2.4e5: a Poisson model)
+    assert m.nb_theta == pytest.approx(ref["nb_theta"], rel=0.05)
+    np.testing.assert_allclose(m.fixef.to_numpy(), better["fixef"], atol=2e-3)

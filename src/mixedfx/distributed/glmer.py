@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.distributed.canonical import canonical_partitions
 from mixedfx.distributed.cluster import client_for, require_dask
 from mixedfx.distributed.encode import independent_gram_columns
 from mixedfx.distributed.frame import as_dask_frame, build_dask_frame
@@ -62,9 +63,11 @@ def dask_glmer(formula: str, data: Any, family: Any, nAGQ: int = 1, client: Any 
         cols = list(dict.fromkeys([*frame.encoder.columns,
                                    *(c for c in (weights, offset) if c)]))
         encoder = delayed(frame.encoder, pure=True)
-        # encoded partitions, held on the workers (futures) for every PIRLS pass
+        # encoded partitions in the model's canonical layout (distributed.canonical: the sums
+        # do not depend on the input's partitioning or row order), held on the workers
+        # (futures) for every PIRLS pass
         parts = cl.compute([delayed(encode_glm_partition, pure=True)(p, encoder, family)
-                            for p in ddf[cols].to_delayed()])
+                            for p in canonical_partitions(ddf, cols, frame.n_rows)])
         shown.wait(parts, f"pass 2 over {len(parts)} partitions: encoding, kept on the "
                           "workers")
         grams = [g for g in cl.gather(cl.map(_gram_pass, parts, pure=False))

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.distributed.canonical import canonical_partitions
 from mixedfx.distributed.cluster import client_for, require_dask, tree_reduce
 from mixedfx.distributed.encode import (
     add_slices,
@@ -45,7 +46,9 @@ def reduced_crossproducts(frame: DaskModelFrame, client: Any, progress: Any = No
     into a `SlicedB` on disk: the driver never holds more than one slice of B."""
     from dask import delayed  # dask is optional (the `dask` extra): imported when used
 
-    parts = frame.data[frame.encoder.read_columns].to_delayed()
+    # partitions in the model's canonical layout: the sums do not depend on the input's
+    # partitioning or row order (distributed.canonical)
+    parts = canonical_partitions(frame.data, frame.encoder.read_columns, frame.n_rows)
     encoder = delayed(frame.encoder, pure=True)
     sums = [delayed(partition_crossproducts, pure=True)(p, encoder) for p in parts]
     first = frame.terms[0]

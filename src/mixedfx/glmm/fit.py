@@ -17,7 +17,7 @@ from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun
 from mixedfx.glmm.pirls import Pirls, PirlsState
 from mixedfx.glmm.response import GlmResponse
-from mixedfx.lmm.fit import lower_bounds, start_values, upper_bounds
+from mixedfx.lmm.fit import lower_bounds, start_values, unstructured_blocks, upper_bounds
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import (
     SINGULAR_MESSAGE,
@@ -36,7 +36,12 @@ STAGE1_XTOL = 1e-3       # stage-1 trust-region radius at which BOBYQA stops
 POLISH_TOL = 1e-4        # Newton-polish when lme4's scaled gradient exceeds this
 STEP_THETA = 0.1    # stage-2 initial trust region: 10 % of each θ ...
 STEP_GAMMA = 0.1    # ... and a tenth of a standard error for each fixed effect
-WARM_STEP = 0.2     # both scaled by this when the start gives θ and β (a nearby fit)
+# both scaled by Control.warm_step when the start gives θ and β (a nearby fit)
+# a singular fit is restarted (optimize.restart) in its final stage, and a restart replaces
+# it when it lowers the deviance by more than this, relative: lme4's glmer does not restart
+# (its optimizeGlmer has no restart_edge), and BOBYQA's end point at the stage's trust-region
+# radius (1e-4) is within about this of the optimum, so fits that match lme4 keep its numbers
+GLMM_RESTART_GAIN = 1e-7
 
 
 @dataclass
@@ -86,6 +91,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         np.asarray(start["theta"], dtype=float)
 
     templates = ThetaTemplates(terms)
+    blocks = unstructured_blocks(frame)
 
     init = pirls.initial_state(templates(theta0))
     n_theta = len(theta0)
@@ -100,9 +106,12 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                                     evaluations=0, optimizer=control.optimizer,
                                     return_code="skipped (start fixef given)", converged=True)
     else:
+        # nAGQ = 0 ends here: a singular fit is restarted (stage 2 restarts its own)
         stage1 = optimize_theta(stage1_obj, theta0, lower,
                                 _stage_control(control, calc_derivs=False, xtol=STAGE1_XTOL),
-                                frame.n, counter=lambda: stage1_obj.evaluations, upper=upper)
+                                frame.n, counter=lambda: stage1_obj.evaluations, upper=upper,
+                                blocks=blocks if nagq == 0 else None,
+                                restart_gain=GLMM_RESTART_GAIN)
     pirls.step_tol = STAGE2_STEP_TOL
     stage1.fun = stage1_obj(stage1.x) if warm else stage1.fun
     if not warm:
@@ -118,13 +127,14 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         to_x = whitening(pirls, state1, stage1.x, n_theta, center)
         lower2 = np.concatenate([lower, np.full(len(state1.beta), -np.inf)])
         z0 = np.concatenate([stage1.x, np.zeros(len(state1.beta))])
-        shrink = WARM_STEP if warm else 1.0
-        step = shrink * np.concatenate([STEP_THETA * np.maximum(np.abs(stage1.x), 0.05),
-                                        np.full(len(state1.beta), STEP_GAMMA)])
+        shrink = control.warm_step if warm else 1.0
+        step = shrink * stage2_step(stage1.x, len(state1.beta))
         stage2 = optimize_theta(lambda z: obj(to_x(z)), z0, lower2,
                                 _stage_control(control, calc_derivs=False), frame.n,
                                 counter=lambda: obj.evaluations, initial_step=step,
-                                upper=np.concatenate([upper, np.full(len(state1.beta), np.inf)]))
+                                upper=np.concatenate([upper, np.full(len(state1.beta), np.inf)]),
+                                blocks=blocks, restart_gain=GLMM_RESTART_GAIN,
+                                restart_step=lambda z: stage2_step(z[:n_theta], len(z) - n_theta))
         x_final = to_x(stage2.x)
         theta, beta = x_final[:n_theta], x_final[n_theta:]
     calc = control.calc_derivs if control.calc_derivs is not None else frame.n < 10_000
@@ -177,6 +187,13 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     return GlmmFit(theta=np.asarray(theta), beta=np.asarray(beta), lower=lower, state=state,
                    objective_value=value, nagq=nagq, stage1=stage1, stage2=stage2, gradient=g,
                    hessian=H, messages=messages + conv, pirls=pirls, objective=obj)
+
+
+def stage2_step(theta: np.ndarray, p: int) -> np.ndarray:
+    """Stage 2's initial trust region over (θ, γ): 10 % of each θ (at least 0.005) and a tenth
+    of a standard error for each (whitened) fixed effect."""
+    return np.concatenate([STEP_THETA * np.maximum(np.abs(theta), 0.05),
+                           np.full(p, STEP_GAMMA)])
 
 
 class ThetaTemplates:

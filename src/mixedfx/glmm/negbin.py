@@ -78,6 +78,16 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 20
     return t0
 
 
+WARM_SPAN = 0.5     # a refit this far (in log θ) from its warm start keeps the whole ...
+WARM_FLOOR = 0.25   # ... warm trust region; nearer, a fraction |Δ log θ| / WARM_SPAN of it
+
+
+def warm_scale(distance: float) -> float:
+    """The factor on `Control.warm_step` of a θ-search refit started from the fit at a θ
+    `distance` away in log θ: min(1, max(WARM_FLOOR, distance / WARM_SPAN))."""
+    return min(1.0, max(WARM_FLOOR, distance / WARM_SPAN))
+
+
 MAX_SEARCH_STEPS = 30   # golden sections from width 6 to 5e-5 take 24; Brent usually ~12
 
 
@@ -113,17 +123,29 @@ def search_theta(refit: Refit, poisson_fit: Any, y: np.ndarray, mu: np.ndarray,
     report: dict[str, bool] = {}
     theta0 = theta_ml(y, mu, prior_weights, eps=2 * tol, report=report)
     fits: dict[float, Any] = {}
+    # the search's warm-started refits skip the finite-difference derivatives (about a fifth
+    # of a fit) and the singular-fit restarts (each starts from a neighbour's optimum, so the
+    # basin the first refit, or the Poisson fit, found with restarts carries along); the fit
+    # at θ̂, warm-started too, is redone with the user's control to compute the derivatives
     user_ctrl = Control.from_user(control)
-    search_ctrl = replace(user_ctrl, calc_derivs=False)
+    search_ctrl = replace(user_ctrl, calc_derivs=False, restart_singular=False)
+    final_ctrl = replace(user_ctrl, restart_singular=False)
 
     def deviance_at(t: float) -> float:
-        # warm start from the nearest θ fitted so far
-        near = fits[min(fits, key=lambda k: abs(k - t))] if fits else None
+        # warm start from the nearest θ fitted so far, with a trust region that shrinks with
+        # the distance in log θ (Brent's late steps move θ by 1e-3 or less)
+        t_near = min(fits, key=lambda k: abs(k - t)) if fits else None
+        near = None if t_near is None else fits[t_near]
         start = None if near is None else {"theta": near.theta, "fixef": near.beta}
         if start is not None and nAGQ == 0:     # nAGQ=0 estimates the fixed effects in PIRLS
             del start["fixef"]
+        # the first refit starts afresh: it restarts a singular fit as the user's control
+        # says, so that the warm-started refits after it carry the better basin along
+        ctrl = replace(search_ctrl, restart_singular=user_ctrl.restart_singular) \
+            if t_near is None else replace(
+                search_ctrl, warm_step=search_ctrl.warm_step * warm_scale(abs(t - t_near)))
         try:
-            m = refit(negative_binomial(math.exp(t), link=link), start, search_ctrl)
+            m = refit(negative_binomial(math.exp(t), link=link), start, ctrl)
         except PirlsError:
             return math.inf         # no finite likelihood at this θ: not the minimum
         fits[t] = m
@@ -132,8 +154,10 @@ def search_theta(refit: Refit, poisson_fit: Any, y: np.ndarray, mu: np.ndarray,
     def final(t: float) -> Any:
         if user_ctrl.calc_derivs is False:
             return fits[t]
-        return refit(negative_binomial(math.exp(t), link=link), {"theta": fits[t].theta},
-                     user_ctrl)
+        # warm (θ and β: stage 2 only, as lme4's refits) unless nAGQ=0 estimates β in PIRLS
+        start = {"theta": fits[t].theta} if nAGQ == 0 else \
+            {"theta": fits[t].theta, "fixef": fits[t].beta}
+        return refit(negative_binomial(math.exp(t), link=link), start, final_ctrl)
 
     if report.get("diverging"):
         # theta.ml ran out of iterations with θ still growing: the Poisson fit shows no

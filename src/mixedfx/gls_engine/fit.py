@@ -10,6 +10,11 @@ sum of squares of the whitened least-squares fit, β and σ profile out:
 (W: prior weights), which is R's `logLik.lm(REML = TRUE)` and nlme's `gls` criterion. ψ is
 optimized by BOBYQA and polished with Newton steps. The rows are taken in the canonical order
 of `lmm.row_order.structured_rows`, so the numbers do not depend on the data's row order.
+
+Unlike the mixed models, a gls fit is not restarted at a boundary (`optimize.restart`): ψ is
+nlme's unconstrained parameterization (log standard-deviation ratios, transformed
+correlations), so the box has no finite bound where BOBYQA could stop falsely; a variance or
+correlation at its limit is ψ → ±∞, as in nlme.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from mixedfx.lmm.fit import (
     log_weights_sum,
     lower_bounds,
     start_values,
+    unstructured_blocks,
     upper_bounds,
 )
 from mixedfx.lmm.row_order import permuted_terms, structured_rows
@@ -170,8 +171,11 @@ def fit_structured_lmm(frame: ModelFrame, reml: bool, control: Control,
     lower = np.concatenate([lower_t, np.full(len(psi0), -np.inf)])
     upper = np.concatenate([upper_t, np.full(len(psi0), np.inf)])
     x0 = np.concatenate([first.x, psi0])
+    # a singular joint optimum is restarted as an LMM's is (optimize.restart: θ's blocks come
+    # first; ψ is unbounded, nlme's transformed scale, and keeps its value)
     opt = optimize_theta(dev, x0, lower, replace(control, polish=True), dev.n,
-                         counter=lambda: dev.evaluations, upper=upper)
+                         counter=lambda: dev.evaluations, upper=upper,
+                         blocks=unstructured_blocks(frame))
     theta, psi = dev.split(opt.x)
     singular, conv = _convergence_messages(opt, opt.x, lower, control)
     if warn:

@@ -54,6 +54,10 @@ class Control:
 
     `max_time`: a wall-clock budget in seconds for each optimizer run (None: none, as lme4);
     when it runs out the fit is returned with a convergence warning, like `maxeval`.
+
+    `warm_step`: a GLMM started at θ and fixed effects (`start={"theta": ..., "fixef": ...}`,
+    a nearby fit) skips stage 1 and begins stage 2 with this fraction of its usual initial
+    trust region (`glmer_nb`'s θ search makes it smaller the nearer the start's θ).
     """
 
     optimizer: str = "bobyqa"
@@ -73,6 +77,7 @@ class Control:
     presolve_min_block: int = 256
     polish: bool = False
     max_time: float | None = None
+    warm_step: float = 0.2
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -90,6 +95,10 @@ class Control:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 \
                     or v == float("inf"):
                 raise ArgumentError(f"control {name} must be a finite number >= 0, got {v!r}")
+        if isinstance(self.warm_step, bool) or not isinstance(self.warm_step, (int, float)) \
+                or not 0 < self.warm_step <= 1:
+            raise ArgumentError(f"control warm_step must be a number in (0, 1], got "
+                                f"{self.warm_step!r}")
         for name in ("restart_edge", "restart_singular", "check_conv"):
             if not isinstance(getattr(self, name), bool):
                 raise ArgumentError(f"control {name} must be True or False, got "

@@ -26,7 +26,7 @@ from mixedfx.optimize.control import Control
 from mixedfx.optimize.convergence import is_singular
 from mixedfx.optimize.derivatives import deriv12
 from mixedfx.optimize.polish import newton_polish
-from mixedfx.optimize.restart import interior_points, restart_singular
+from mixedfx.optimize.restart import RESTART_GAIN, interior_points, restart_singular
 
 _ALGORITHMS = {
     "bobyqa": nlopt.LN_BOBYQA,
@@ -255,13 +255,19 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
                    control: Control, nobs: int, counter: Callable[[], int] | None = None,
                    presolve: bool = False, initial_step: np.ndarray | None = None,
                    upper: np.ndarray | None = None,
-                   blocks: Sequence[tuple[int, int]] | None = None) -> OptimizationResult:
+                   blocks: Sequence[tuple[int, int]] | None = None,
+                   restart_gain: float = RESTART_GAIN,
+                   restart_step: Callable[[np.ndarray], np.ndarray] | None = None,
+                   ) -> OptimizationResult:
     """Minimize fn over lower ≤ θ ≤ upper (upper +∞ unless given: bounded correlation
     parameters of structured covariances) with lme4's optimizeLmer steps (optionally after a
     log-scale presolve, see `Control.presolve`).
 
-    `blocks`: (offset, k) of each unstructured term's θ; given, a fit that ends singular is
-    restarted (`Control.restart_singular`, see `optimize.restart`)."""
+    `blocks`: (offset, k) of each unstructured term's θ (the first coordinates of x); given,
+    a fit that ends singular is restarted (`Control.restart_singular`, see
+    `optimize.restart`) and a restart replaces it when it lowers fn by more than
+    `restart_gain` relative; `restart_step(x0)`, when given, is each restart's initial
+    trust region (nlopt's default otherwise)."""
     lower = np.asarray(lower, dtype=float)
     upper = np.full_like(lower, np.inf) if upper is None else np.asarray(upper, dtype=float)
     x0 = np.asarray(x0, dtype=float)
@@ -288,8 +294,9 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
     if blocks is not None and control.restart_singular and \
             is_singular(x, lower, control.check_singular_tol):
         x2, fx2, code2, restarts = restart_singular(
-            lambda s: _run_nlopt(fn, s, lower, upper, control), x, fx,
-            interior_points(x, lower, blocks), control.ftol_abs)
+            lambda s: _run_nlopt(fn, s, lower, upper, control,
+                                 None if restart_step is None else restart_step(s)), x, fx,
+            interior_points(x, lower, blocks), control.ftol_abs, restart_gain)
         if code2 is not None:
             x, fx, code = x2, fx2, code2
             if control.boundary_tol > 0:

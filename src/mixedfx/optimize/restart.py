@@ -81,11 +81,13 @@ def interior_points(theta: np.ndarray, lower: np.ndarray, blocks: Sequence[tuple
 
 def restart_singular(run: Callable[[np.ndarray], tuple[np.ndarray, float, str]],
                      x: np.ndarray, fx: float, starts: list[tuple[str, np.ndarray]],
-                     ftol_abs: float
+                     ftol_abs: float, gain: float = RESTART_GAIN
                      ) -> tuple[np.ndarray, float, str | None, list[tuple[str, float]]]:
     """Optimize from `x` and from each of `starts` with fresh trust regions (`run(x0)`
     returns (x, f, return code)); return the best point, its value, the return code of the
-    run that found it (None when `x` is kept) and (start, value) of each restart."""
+    run that found it (None when `x` is kept) and (start, value) of each restart. `x` is
+    replaced only when the best restart lowers the criterion by more than
+    max(10·ftol_abs, gain·|f(x)|)."""
     best_x, best_f, best_code = x, fx, None
     tried = []
     for label, start in [("boundary", x), *starts]:
@@ -93,7 +95,6 @@ def restart_singular(run: Callable[[np.ndarray], tuple[np.ndarray, float, str]],
         tried.append((label, float(f2)))
         if f2 < best_f:
             best_x, best_f, best_code = x2, f2, code
-    gain = fx - best_f
-    if best_code is None or gain <= max(10.0 * ftol_abs, RESTART_GAIN * abs(fx)):
+    if best_code is None or fx - best_f <= max(10.0 * ftol_abs, gain * abs(fx)):
         return x, fx, None, tried
     return best_x, best_f, best_code, tried
