@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,13 +46,16 @@ from mixedfx.glmm.response import encode_response
 from mixedfx.glmm.simulate import draw_response
 from mixedfx.inference.bootstrap import BootResult, as_series, collect_replicates
 
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import GeneralizedMixedFit
 
-def glm_random_effects_draw(model: Any, entropy: int, k: int, use_u: bool
+
+def glm_random_effects_draw(model: GeneralizedMixedFit, entropy: int, k: int, use_u: bool
                             ) -> list[np.ndarray]:
     """A GLMM's b*ₖ per term: u* ~ N(0, I) per level, b* = u* Tᵀ (scaled by σ̂ when the
     family has a dispersion, as the in-memory `simulate` scales them), or the fitted b."""
-    scale = model._re_scale if model._has_scale else 1.0
-    return spherical_draw(model, entropy, k, use_u, model._templates(), scale)
+    scale = model.re_scale if model.has_scale else 1.0
+    return spherical_draw(model, entropy, k, use_u, model.templates, scale)
 
 
 def glm_simulate_partition(part: pd.DataFrame, encoder: Any,
@@ -79,7 +82,7 @@ def glm_simulate_partition(part: pd.DataFrame, encoder: Any,
     return pd.DataFrame(Y, index=enc.index, columns=columns)
 
 
-def glm_simulate(model: Any, nsim: int, seed: int | None, use_u: bool) -> Any:
+def glm_simulate(model: GeneralizedMixedFit, nsim: int, seed: int | None, use_u: bool) -> Any:
     """`simulate()` of a Dask glmer fit: a lazy Dask DataFrame, columns sim_1 … sim_nsim
     (successes for a cbind response, proportions with trials as weights, as in memory)."""
     return simulated_frame(model, nsim, seed, use_u, glm_random_effects_draw,
@@ -101,17 +104,17 @@ def replicate_partition(p: Any, family: Any, beta: np.ndarray, b: list[np.ndarra
                    resp=encode_response(raw, family, p.enc.weights))
 
 
-def _refit_replicate(model: Any, parts: list[Any], cl: Any, func: Any,
+def _refit_replicate(model: GeneralizedMixedFit, parts: list[Any], cl: Any, func: Any,
                      wrap: Callable[[Any, GlmmFit], Any]) -> tuple[Any, list[str]]:
     """func(the replicate's fit, wrapped as a model by `wrap(frame, fit)`), or None and the
     error; the fit's warnings as messages."""
-    frame = model._frame
+    frame = model.frame
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             pirls = DistributedPirls(parts, cl, frame.terms, model.family, p=len(model.beta),
                                      n=frame.n)
-            fit = fit_glmm(frame, model.family, model._resp, model.nAGQ, model._control,
+            fit = fit_glmm(frame, model.family, model.response, model.nAGQ, model.control,
                            start={"theta": model.theta, "fixef": model.beta}, pirls=pirls)
             pirls.freeze(fit.state, fit.theta)
             value = func(wrap(replace(frame, data=None), fit))
@@ -120,7 +123,7 @@ def _refit_replicate(model: Any, parts: list[Any], cl: Any, func: Any,
     return value, [str(w.message) for w in caught]
 
 
-def glm_bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
+def glm_bootstrap(model: GeneralizedMixedFit, func: Any, nsim: int, seed: int | None, use_u: bool,
                   wrap: Callable[[Any, GlmmFit], Any], client: Any = None) -> BootResult:
     """`bootMer` for a Dask glmer fit (see the module docstring); each replicate's refit is
     wrapped as a model by `wrap(frame, fit)` for `func`."""
@@ -143,25 +146,25 @@ def glm_bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: boo
     return collect_replicates(t0, results, nsim, seed)
 
 
-def encoded_partitions(model: Any, cl: Any) -> list[Any]:
+def encoded_partitions(model: GeneralizedMixedFit, cl: Any) -> list[Any]:
     """The model's partitions encoded for the GLMM (`distributed.pirls.GlmPartition`), held
     on the workers of `cl` as futures (the fit's encoder: its levels and kept columns)."""
     from dask import delayed  # dask is optional: imported when a Dask fit is refitted
 
-    frame = model._frame
+    frame = model.frame
     encoder = delayed(frame.encoder, pure=True)
     return cl.compute([delayed(encode_glm_partition, pure=True)(p, encoder, model.family)
                        for p in frame.data[frame.encoder.read_columns].to_delayed()])
 
 
 @contextmanager
-def live_objective(model: Any, client: Any) -> Iterator[Any]:
+def live_objective(model: GeneralizedMixedFit, client: Any) -> Iterator[Any]:
     """The fit's Laplace objective over the model's Dask data, for `profile`: the data are
     encoded onto the cluster again (a fit releases its partitions), and every evaluation
     runs the distributed PIRLS (one pass per PIRLS step), warm-started from the fit's
     final state as the in-memory objective is."""
-    frame = model._frame
-    fitted = model._fit.objective
+    frame = model.frame
+    fitted = model.engine_fit.objective
     with client_for(client) as cl:
         parts = encoded_partitions(model, cl)
         pirls = DistributedPirls(parts, cl, frame.terms, model.family, p=len(model.beta),

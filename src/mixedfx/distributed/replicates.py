@@ -27,7 +27,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ from mixedfx.distributed.cluster import client_for, tree_reduce
 from mixedfx.inference.bootstrap import BootResult, as_series, collect_replicates
 from mixedfx.lmm.fit import LmmFit, fit_lmm_crossproducts
 from mixedfx.lmm.sliced import SlicedB
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import LinearMixedFit
 
 BATCH_BYTES = 64 * 1024**2          # per-partition sums of one batch of replicates
 
@@ -53,21 +56,22 @@ def replicate_rng(entropy: int, k: int, part_id: int | None = None) -> np.random
     return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=key))
 
 
-def random_effects_draw(model: Any, entropy: int, k: int, use_u: bool) -> list[np.ndarray]:
+def random_effects_draw(model: LinearMixedFit, entropy: int, k: int, use_u: bool
+                        ) -> list[np.ndarray]:
     """b*ₖ per term (levels × k) of an LMM: u* ~ N(0, σ̂²I), b* = u* Tᵀ, or the fitted b."""
-    return spherical_draw(model, entropy, k, use_u, model._fit.factor.templates, model.sigma)
+    return spherical_draw(model, entropy, k, use_u, model.engine_fit.factor.templates, model.sigma)
 
 
-def spherical_draw(model: Any, entropy: int, k: int, use_u: bool,
+def spherical_draw(model: LinearMixedFit, entropy: int, k: int, use_u: bool,
                    templates: list[np.ndarray], scale: float) -> list[np.ndarray]:
     """Replicate k's random effects per term (levels × k): u* ~ N(0, I) per level from
     `SeedSequence(entropy, spawn_key=(k, 0))`, b* = (scale · u*) Tᵀ with T the term's
     relative covariance factor; the fitted b with `use_u`."""
     if use_u:
-        return [np.asarray(b, dtype=float) for b in model._random_effects()]
+        return [np.asarray(b, dtype=float) for b in model.random_effects]
     rng = replicate_rng(entropy, k)
     return [(rng.standard_normal((t.n_levels, t.k)) * scale) @ T.T
-            for t, T in zip(model._frame.terms, templates, strict=True)]
+            for t, T in zip(model.frame.terms, templates, strict=True)]
 
 
 def _responses(enc: Any, beta: np.ndarray, draws: list[tuple[int, list[np.ndarray]]],
@@ -166,13 +170,13 @@ def refit_replicate(frame: Any, xp: Any, rr: np.ndarray, r1: np.ndarray, reml: b
     return value, [str(w.message) for w in caught]
 
 
-def simulate(model: Any, nsim: int, seed: int | None, use_u: bool) -> Any:
+def simulate(model: LinearMixedFit, nsim: int, seed: int | None, use_u: bool) -> Any:
     """`simulate()` of a Dask lmer fit: a lazy Dask DataFrame, columns sim_1 … sim_nsim."""
     return simulated_frame(model, nsim, seed, use_u, random_effects_draw, simulate_partition,
                            np.asarray(model.beta, dtype=float), model.sigma)
 
 
-def simulated_frame(model: Any, nsim: int, seed: int | None, use_u: bool, draw: Any,
+def simulated_frame(model: LinearMixedFit, nsim: int, seed: int | None, use_u: bool, draw: Any,
                     simulate_part: Any, *args: Any) -> Any:
     """A lazy Dask DataFrame of nsim simulated responses (columns sim_1 … sim_nsim).
 
@@ -183,7 +187,7 @@ def simulated_frame(model: Any, nsim: int, seed: int | None, use_u: bool, draw: 
     import dask.dataframe as dd  # dask is optional: imported when a Dask fit simulates
     from dask import delayed
 
-    frame = model._frame
+    frame = model.frame
     entropy = replicate_entropy(seed)
     draws = [(k, draw(model, entropy, k, use_u)) for k in range(nsim)]
     columns = [f"sim_{k + 1}" for k in range(nsim)]
@@ -195,15 +199,15 @@ def simulated_frame(model: Any, nsim: int, seed: int | None, use_u: bool, draw: 
     return dd.from_delayed(pieces, meta=meta)
 
 
-def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
+def bootstrap(model: LinearMixedFit, func: Any, nsim: int, seed: int | None, use_u: bool,
               wrap: Callable[[Any, LmmFit], Any], client: Any = None) -> BootResult:
     """`bootMer` for a Dask lmer fit (see the module docstring for the seeding); each
     replicate's refit is wrapped as a model by `wrap(frame, fit)` for `func`."""
     from dask import delayed  # dask is optional: imported when a Dask fit bootstraps
 
-    frame = model._frame
+    frame = model.frame
     t0 = as_series(func(model))
-    xp, fit = model._fit.chol.xp, model._fit
+    xp, fit = model.engine_fit.chol.xp, model.engine_fit
     entropy = replicate_entropy(seed)
     beta = np.asarray(model.beta, dtype=float)
     small_frame = replace(frame, data=None)
@@ -222,7 +226,7 @@ def bootstrap(model: Any, func: Any, nsim: int, seed: int | None, use_u: bool,
                                                       entropy, i)
                     for i, p in enumerate(parts)]
             rr, r1 = cl.compute(tree_reduce(sums, _add)).result()
-            args = (model.REML, model._control, fit.objective.ldW, fit.theta, func, wrap)
+            args = (model.REML, model.control, fit.objective.ldW, fit.theta, func, wrap)
             if sliced_b:         # B is on the driver's disk: refit here
                 results += [refit_replicate(small_frame, xp, rr[:, j], r1[:, j], *args)
                             for j in range(len(ks))]

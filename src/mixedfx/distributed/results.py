@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,18 +23,21 @@ from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 from mixedfx.results.lmm_model import LinearMixedModel
 from mixedfx.validate import check_bool, check_positive_int
 
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedFit
+
 
 class RowPredictor:
     """The small part of a fitted model needed to compute η for a partition's rows:
     design specs, levels, β and the random effects (no rows, no factorization)."""
 
-    def __init__(self, model: Any) -> None:
-        frame = model._frame
+    def __init__(self, model: MixedFit) -> None:
+        frame = model.frame
         self.frame = replace(frame, data=None, encoder=None)
         self.encoder = frame.encoder
         self.beta = np.asarray(model.beta, dtype=float)
-        self.b = [np.asarray(b) for b in model._random_effects()]
-        self.sigma = float(model.sigma) if model._has_scale else 1.0
+        self.b = [np.asarray(b) for b in model.random_effects]
+        self.sigma = float(model.sigma) if model.has_scale else 1.0
 
     def training_eta(self, part: pd.DataFrame) -> tuple[pd.Series, Any]:
         """η of the partition's rows used in the fit (rows with missing values omitted)."""

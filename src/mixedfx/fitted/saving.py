@@ -41,7 +41,7 @@ import math
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,9 @@ import pandas as pd
 from mixedfx.errors import ArgumentTypeError, DataError
 from mixedfx.fitted.model_file import write_container
 from mixedfx.version import __version__
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FittedModel
 
 FORMAT = "mixedfx-fit"
 FORMAT_VERSION = 2
@@ -153,7 +156,7 @@ def _residual_meta(fit: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any] | 
             "correlation": _structure_spec(residual.cor.struct if residual.cor else None)}
 
 
-def _kind(model: Any) -> str:
+def _kind(model: FittedModel) -> str:
     kind = getattr(type(model), "kind", None)
     if kind not in KINDS:
         raise DataError(f"cannot save a {type(model).__name__}: model files hold lmer, glmer, "
@@ -161,7 +164,7 @@ def _kind(model: Any) -> str:
     return kind
 
 
-def _kind_meta(model: Any, kind: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+def _kind_meta(model: FittedModel, kind: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     fit = getattr(model, "engine_fit", None)
     if kind == "mmrm":
         arrays["theta"] = np.asarray(fit.state.theta, dtype=float)
@@ -204,7 +207,7 @@ def _kind_meta(model: Any, kind: str, arrays: dict[str, np.ndarray]) -> dict[str
     return out
 
 
-def save_model(model: Any, path: str | Path) -> Path:
+def save_model(model: FittedModel, path: str | Path) -> Path:
     """Write `model` (an lmer, glmer, glmer_nb, gls, lm, glm or mmrm fit) to `path` (".npz" is
     appended if missing). Returns the path written."""
     kind = _kind(model)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FittedModel
 
 T = TypeVar("T")
 
@@ -15,7 +18,7 @@ def per_model(compute: Callable[[Any], T]) -> Callable[[Any], T]:
     unhashable model is simply not cached)."""
     cache: weakref.WeakKeyDictionary[Any, T] = weakref.WeakKeyDictionary()
 
-    def cached(model: Any) -> T:
+    def cached(model: FittedModel) -> T:
         try:
             value = cache.get(model)
         except TypeError:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,8 +24,11 @@ from mixedfx.errors import ArgumentError, MixedfxError
 from mixedfx.optimize.control import OPTIMIZERS
 from mixedfx.optimize.convergence import SINGULAR_MESSAGE
 
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedFit
 
-def _sdcor(model: Any) -> pd.Series:
+
+def _sdcor(model: MixedFit) -> pd.Series:
     vc = model.varcorr
     names = [f"{g}.{a}" if b is None or (isinstance(b, float) and np.isnan(b))
              else f"{g}.{a}.{b}" for g, a, b in zip(vc["grp"], vc["var1"], vc["var2"],
@@ -33,7 +36,7 @@ def _sdcor(model: Any) -> pd.Series:
     return pd.Series(vc["sdcor"].to_numpy(dtype=float), index=names)
 
 
-def _row(name: str, model: Any, seconds: float, crit_name: str) -> dict[str, Any]:
+def _row(name: str, model: MixedFit, seconds: float, crit_name: str) -> dict[str, Any]:
     info = model.optimizer_info
     messages = [m for m in info["messages"] if m != SINGULAR_MESSAGE]
     return {"optimizer": name, "ok": True,
@@ -47,7 +50,7 @@ def _row(name: str, model: Any, seconds: float, crit_name: str) -> dict[str, Any
             "feval": int(info["evaluations"]), "time": seconds}
 
 
-def all_fit(model: Any, optimizers: tuple[str, ...] | list[str] | None = None
+def all_fit(model: MixedFit, optimizers: tuple[str, ...] | list[str] | None = None
             ) -> pd.DataFrame:
     """One row per optimizer: `optimizer`, `ok` (the fit ran: lme4's `which.OK`),
     `converged` (no convergence warning), `messages` (the warnings, "; "-joined), the REML
@@ -67,7 +70,7 @@ def all_fit(model: Any, optimizers: tuple[str, ...] | list[str] | None = None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                refit = model.update(control=replace(model._control, optimizer=name))
+                refit = model.update(control=replace(model.control, optimizer=name))
         except MixedfxError as exc:
             rows.append({"optimizer": name, "ok": False, "converged": False,
                          "messages": f"{type(exc).__name__}: {exc}", crit_name: np.nan,

@@ -13,12 +13,15 @@ so they read as in the printed summary. The printed text stays `str(m.summary())
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.rformat import format_pval, format_real
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import FittedModel
 
 DIGITS = 4
 _STYLE = ("<style>.mixedfx-model table{border-collapse:collapse;margin:0.3em 0 0.8em 0}"
@@ -57,7 +60,7 @@ def format_columns(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def fit_statistics(model: Any) -> pd.DataFrame:
+def fit_statistics(model: FittedModel) -> pd.DataFrame:
     """One row: AIC, BIC, logLik, then the deviance (ML fits) or the REML criterion at
     convergence (REML fits), and df.resid."""
     vals = {"AIC": model.aic, "BIC": model.bic, "logLik": model.loglik}
@@ -70,7 +73,7 @@ def fit_statistics(model: Any) -> pd.DataFrame:
     return pd.DataFrame([cells], index=[""])
 
 
-def random_effects(model: Any) -> pd.DataFrame:
+def random_effects(model: FittedModel) -> pd.DataFrame:
     """lme4's VarCorr table: one row per variance, correlations with the earlier terms of
     the same group in the Corr column (as `print(VarCorr(m))` lays them out)."""
     vc = model.varcorr
@@ -98,7 +101,7 @@ def random_effects(model: Any) -> pd.DataFrame:
     return frame
 
 
-def structure_parameters(model: Any) -> pd.DataFrame | None:
+def structure_parameters(model: FittedModel) -> pd.DataFrame | None:
     """nlme's residual structure parameters (variance function, correlation), if any."""
     rows = []
     for label, struct in (("variance", getattr(model, "var_struct", None)),
@@ -111,7 +114,7 @@ def structure_parameters(model: Any) -> pd.DataFrame | None:
     return pd.DataFrame(rows) if rows else None
 
 
-def model_html(model: Any, title: str, coefficients: pd.DataFrame) -> str:
+def model_html(model: FittedModel, title: str, coefficients: pd.DataFrame) -> str:
     """The HTML of a fitted model: header, fit statistics, random effects, fixed effects."""
     head = [f"<b>{html.escape(' '.join(title.split()))}</b>",
             f"Formula: {html.escape(model.formula)}"]

@@ -10,9 +10,12 @@ old terms (matched as written, spaces ignored), terms after `+` appended when no
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+
+if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
+    from mixedfx.fitted.protocol import MixedFit
 
 
 def _split_top(text: str) -> list[tuple[str, str]]:
@@ -95,7 +98,7 @@ def _expand(parts: list[tuple[str, str]], old_rhs: str) -> list[tuple[str, str]]
     return out
 
 
-def update_model(model: Any, formula: str | None = None, data: Any = None,
+def update_model(model: MixedFit, formula: str | None = None, data: Any = None,
                  **kwargs: Any) -> Any:
     """Refit `model` with an updated formula and/or other arguments (lmer's REML, control;
     glmer's family, nAGQ) through the function that fitted it (`model.fitted_by`: lmer or
