@@ -23,11 +23,8 @@ from mixedfx.errors import ArgumentError
 from mixedfx.families import Family, family_from
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.response import GlmResponse, encode_response
-from mixedfx.lazy import lazy_module
 from mixedfx.results.call import DEFAULT_LINK
 from mixedfx.validate import refuse_unknown_arguments
-
-stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 class GeneralizedLinearModel(FixedEffectsModel):

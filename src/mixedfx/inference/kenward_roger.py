@@ -31,14 +31,11 @@ from mixedfx.fitted.getme import lambda_matrix, z_matrix
 from mixedfx.inference.cache import per_model
 from mixedfx.inference.kenward_roger_structured import structured_kenward_roger
 from mixedfx.inference.kr_ddf import KenwardRoger, information_weights
-from mixedfx.lazy import lazy_module
 
 if TYPE_CHECKING:
     from mixedfx.fitted.protocol import LinearMixedFit
     from mixedfx.frame.terms import RandomEffectsTerm
 
-# fdtrc is what scipy.stats' f.sf evaluates, without importing scipy.stats (~0.4 s)
-special = lazy_module("scipy.special")  # ~50 ms at import; only needed here
 
 def component_indicators(terms: list[RandomEffectsTerm]) -> list[sp.csr_matrix]:
     """Eᵢ for every variance/covariance component, term by term, (a, b) row-major a ≤ b."""

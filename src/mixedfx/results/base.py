@@ -34,7 +34,6 @@ from mixedfx.inference.bootstrap import bootstrap as parametric_bootstrap
 from mixedfx.inference.intervals import confint as model_confint
 from mixedfx.inference.intervals import wald_confint as wald_intervals
 from mixedfx.inference.profile import profile as likelihood_profile
-from mixedfx.lazy import lazy_module
 from mixedfx.optimize.convergence import is_singular
 from mixedfx.plots import caterpillar, residuals_fitted
 from mixedfx.results.accessors import FitAccessors
@@ -46,8 +45,6 @@ from mixedfx.validate import (
     check_positive_int,
     numeric_vector,
 )
-
-stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 def drops_random(re_form: str | None) -> bool:

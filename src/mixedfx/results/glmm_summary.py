@@ -8,7 +8,6 @@ import numpy as np
 
 from mixedfx.fitted.varcorr_print import html_pre
 from mixedfx.frame.rows import used_rows
-from mixedfx.lazy import lazy_module
 from mixedfx.results.summary import (
     COR_MAX,
     DIGITS,
@@ -29,8 +28,6 @@ from mixedfx.rformat import (
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
     from mixedfx.fitted.protocol import GeneralizedMixedFit
-
-stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
 
 class GlmmSummary:
