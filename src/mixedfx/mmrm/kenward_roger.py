@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.inference.kr_ddf import kr_df_and_scale
 from mixedfx.mmrm.derivatives import complex_step_jacobian
 from mixedfx.mmrm.sas_parameters import LINEAR, psi_of, sigma_of
 from mixedfx.mmrm.structures import spatial_sigma
@@ -47,7 +48,8 @@ class KrDf:
 
 
 def kr_df(phi: np.ndarray, W: np.ndarray, P: np.ndarray, L: np.ndarray) -> KrDf:
-    """Kenward–Roger df and scale λ of the contrast rows L."""
+    """Kenward–Roger df and scale λ of the contrast rows L (A1, A2 as in the module
+    docstring; the rest is `mixedfx.inference.kr_ddf.kr_df_and_scale`)."""
     L = np.atleast_2d(L)
     ell = L.shape[0]
     M = L.T @ np.linalg.solve(L @ phi @ L.T, L)
@@ -57,15 +59,7 @@ def kr_df(phi: np.ndarray, W: np.ndarray, P: np.ndarray, L: np.ndarray) -> KrDf:
     k = T.shape[0]
     TT = T.reshape(k, -1) @ T.transpose(0, 2, 1).reshape(k, -1).T   # tr(T_k T_l)
     a2 = float(np.sum(W * TT))
-    b = (a1 + 6.0 * a2) / (2.0 * ell)
-    g = ((ell + 1) * a1 - (ell + 4) * a2) / ((ell + 2) * a2)
-    den = 3.0 * ell + 2.0 - 2.0 * g
-    c1, c2, c3 = g / den, (ell - g) / den, (ell + 2 - g) / den
-    e_star = 1.0 / (1.0 - a2 / ell)
-    v_star = 2.0 / ell * (1.0 + c1 * b) / (1.0 - c2 * b) ** 2 / (1.0 - c3 * b)
-    rho = v_star / (2.0 * e_star ** 2)
-    m = 4.0 + (ell + 2.0) / (ell * rho - 1.0)
-    return KrDf(m, m / (e_star * (m - 2.0)))
+    return KrDf(*kr_df_and_scale(a1, a2, ell))
 
 
 def sas_second_order(fit: Any, blocks: list[Any]) -> np.ndarray:
