@@ -45,15 +45,19 @@ def test_tiny_binomial_sbplx_fit_is_bounded() -> None:
                       control={"optimizer": "sbplx"})
     assert np.isfinite(m.loglik)
     stage1, stage2 = eval_budget(2), eval_budget(9)
-    # plus the finite-difference gradient and Hessian at the end (~2 d² evaluations)
+    # plus the finite-difference gradient and Hessian at the end (~2 d² evaluations); a stage
+    # 2 that ends singular is rerun from the boundary point and from one interior point per
+    # sign pattern (optimize.restart: at most 3 runs here), each with the stage's budget
     evaluations = m.optimizer_info["evaluations"]
-    assert evaluations <= stage1 + stage2 + 2 * 9 * 9 + 50
+    singular = any("singular" in s for s in m.optimizer_info["messages"])
+    restarts = 3 if singular else 0
+    assert evaluations <= stage1 + (1 + restarts) * stage2 + 2 * 9 * 9 + 50
     # the objective is flat along the separated coefficient: Sbplx either runs out of its
     # budget (lme4's warning) or stops earlier where lme4's checks complain (which one
     # depends on the last bits of every evaluation, i.e. on the BLAS kernel)
     text = " ".join(str(w.message) for w in caught
                     if issubclass(w.category, mfx.ConvergenceWarning))
-    if evaluations >= stage2:
+    if not singular and evaluations >= stage2:
         assert "maximum number of function evaluations (10000) exceeded" in text
     assert text
 
