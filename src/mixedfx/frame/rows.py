@@ -26,29 +26,32 @@ class MissingDataWarning(UserWarning):
     """Rows with missing values in the model's variables were dropped."""
 
 
-def drop_missing(frame: pd.DataFrame, extra: dict[str, np.ndarray | None], na_action: str,
-                 ) -> tuple[pd.DataFrame, dict[str, np.ndarray | None], int]:
-    """R's `na.omit` / `na.exclude` / `na.fail` of the model's columns and the per-row
-    vectors in `extra` (weights, offset, positions): the rows kept, the vectors subset alike
+def drop_missing(missing: dict[str, np.ndarray | None], n: int,
+                 extra: dict[str, np.ndarray | None], na_action: str,
+                 ) -> tuple[np.ndarray | None, dict[str, np.ndarray | None], int]:
+    """R's `na.omit` / `na.exclude` / `na.fail` of the model's columns (given as each
+    column's missing-value mask, None for none) and the per-row vectors in `extra` (weights,
+    offset): the positions of the n rows kept (None: every row), the vectors subset alike
     and the number dropped; "fail" refuses missing values naming their columns."""
-    mask = frame.isna().any(axis=1).to_numpy().copy()
-    for arr in extra.values():
-        if arr is not None:
-            mask |= np.isnan(arr)
+    masks = {k: m for k, m in missing.items() if m is not None and m.any()}
+    masks.update({k: np.isnan(v) for k, v in extra.items() if v is not None})
+    masks = {k: m for k, m in masks.items() if m.any()}
+    if not masks:
+        return None, extra, 0
+    mask = np.zeros(n, dtype=bool)
+    for m in masks.values():
+        mask |= m
     n_missing = int(mask.sum())
-    if n_missing == 0:
-        return frame, extra, 0
     if na_action == "fail":
-        cols = [str(c) for c in frame.columns[frame.isna().any(axis=0).to_numpy()]]
-        cols += [k for k, v in extra.items() if v is not None and np.isnan(v).any()]
+        cols = [str(c) for c in masks]
         raise DataError(f"missing values in {n_missing} row(s) of the model's variables "
                         f"(column(s) {', '.join(map(repr, cols))}) with na_action='fail'; "
                         "drop them or use na_action='omit' / 'exclude'")
-    keep = ~mask
+    keep = np.flatnonzero(~mask)
     warnings.warn(f"{n_missing} observation(s) deleted due to missingness",
                   MissingDataWarning, stacklevel=5)
     extra = {k: (v[keep] if v is not None else None) for k, v in extra.items()}
-    return frame.loc[keep], extra, n_missing
+    return keep, extra, n_missing
 
 
 @dataclass(frozen=True)
