@@ -7,6 +7,9 @@ imitates it). Booleans become the factor levels FALSE, TRUE.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+
 import numpy as np
 import pandas as pd
 
@@ -76,7 +79,7 @@ def _used_categories(codes: np.ndarray, categories: pd.Index, name: object
     used = np.bincount(codes + 1, minlength=k + 1)[1:] > 0   # code −1 (missing) in slot 0
     strings = isinstance(categories.dtype, pd.StringDtype)
     if used.all():
-        cats = categories.to_numpy().tolist()
+        cats = _category_list(categories)
     else:
         remap = np.full(k + 1, -1, dtype=np.int64)
         remap[:-1][used] = np.arange(int(used.sum()))
@@ -88,6 +91,28 @@ def _used_categories(codes: np.ndarray, categories: pd.Index, name: object
     if len(set(labels)) != len(labels):
         raise DataError(f"column {name!r} has categories that print identically")
     return codes, labels
+
+
+_CATEGORY_LISTS: dict[int, tuple[weakref.ref[pd.Index], list[object]]] = {}
+_CATEGORY_LISTS_MAX = 32
+
+
+def _category_list(categories: pd.Index) -> list[object]:
+    """`categories` as a new list. Reading a large Arrow-backed index into Python objects
+    costs ~0.2 µs a level, so the lists of the last few (immutable) category indexes are
+    remembered, by identity (a weak reference checks that the index is still the same)."""
+    if len(categories) < 1000:
+        return categories.to_numpy().tolist()
+    hit = _CATEGORY_LISTS.get(id(categories))
+    if hit is not None and hit[0]() is categories:
+        return list(hit[1])
+    values = categories.to_numpy().tolist()
+    if len(_CATEGORY_LISTS) >= _CATEGORY_LISTS_MAX:
+        # the oldest; another thread may be first
+        with contextlib.suppress(RuntimeError, StopIteration):
+            _CATEGORY_LISTS.pop(next(iter(_CATEGORY_LISTS)), None)
+    _CATEGORY_LISTS[id(categories)] = (weakref.ref(categories), values)
+    return list(values)
 
 
 def _numeric_levels(values: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -17,22 +17,28 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
 
 def orthonormal_basis(X: np.ndarray, tol: float = 1e-7) -> tuple[np.ndarray, list[int]]:
     """(Q, kept): the kept columns (the rule above) and an orthonormal basis Q of their span
-    whose first k columns span the first k kept columns (Gram–Schmidt, reorthogonalized)."""
+    whose first k columns span the first k kept columns (Gram–Schmidt, reorthogonalized).
+
+    The columns are processed as contiguous rows of Xᵀ (a tall X's columns are strided)."""
     n, p = X.shape
-    Q = np.zeros((n, p))
+    Xt = np.array(X.T, dtype=float, order="C")
+    Qt = np.empty((min(n, p), n))
     keep: list[int] = []
     for j in range(p):
         if len(keep) == n:      # the kept columns span R^n: every later column is dependent
             break
-        x = np.asarray(X[:, j], dtype=float)
+        x = Xt[j]
         norm = np.linalg.norm(x)
         if norm == 0:
             continue
-        B = Q[:, :len(keep)]
-        resid = x - B @ (B.T @ x)
-        resid = resid - B @ (B.T @ resid)
+        k = len(keep)
+        resid = x
+        if k:
+            B = Qt[:k]
+            resid = x - (B @ x) @ B
+            resid -= (B @ resid) @ B
         rnorm = np.linalg.norm(resid)
         if rnorm > tol * norm:
-            Q[:, len(keep)] = resid / rnorm
+            Qt[k] = resid / rnorm
             keep.append(j)
-    return Q[:, :len(keep)], keep
+    return Qt[:len(keep)].T, keep
