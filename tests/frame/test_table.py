@@ -147,3 +147,14 @@ def test_missing_mask_by_dtype() -> None:
                                   [False, True])
     np.testing.assert_array_equal(missing_mask(pd.Series([1, None], dtype="Int64")),
                                   [False, True])
+
+
+def test_changing_the_data_after_the_fit_does_not_change_the_model_frame() -> None:
+    data = _data()
+    y0 = data["y"].to_numpy().copy()
+    mf = _frame("y ~ x + (1 | g)", data)
+    data.loc["r0", "y"] = 1e6
+    data["g"] = "one"
+    np.testing.assert_array_equal(mf.frame["y"].to_numpy(), y0)
+    assert list(mf.frame["g"].cat.categories) == [f"s{i}" for i in range(6)]
+    np.testing.assert_array_equal(mf.y, y0)

@@ -126,8 +126,10 @@ def _block(var: Variable, code: int, data: ColumnTable) -> tuple[np.ndarray, lis
         mat, suffixes, _ = contrast_matrix(var.levels, var.ordered, var.label)
     else:
         mat, suffixes = np.eye(len(var.levels)), list(var.levels)
-    out = np.full((len(codes), mat.shape[1]), np.nan)
     ok = codes >= 0
+    if ok.all():
+        return mat[codes], suffixes
+    out = np.full((len(codes), mat.shape[1]), np.nan)
     out[ok] = mat[codes[ok]]
     return out, suffixes
 
@@ -143,7 +145,6 @@ def _assemble(
     blocks: list[np.ndarray] = []
     names: list[tuple[str, int]] = []
     if intercept:
-        blocks.append(np.ones((n, 1)))
         names.append(("(Intercept)", 0))
     cache: dict[tuple[int, int], tuple[np.ndarray, list[str]]] = {}
     for k, term in enumerate(terms, start=1):
@@ -164,8 +165,16 @@ def _assemble(
         assert cols is not None
         blocks.append(cols)
         names.extend((c, k) for c in cnames)
-    X = np.concatenate(blocks, axis=1) if blocks else np.empty((n, 0))
-    return np.ascontiguousarray(X, dtype=np.float64), names
+    # one allocation: X filled block by block (the intercept column set in place)
+    X = np.empty((n, int(intercept) + sum(b.shape[1] for b in blocks)), dtype=np.float64)
+    j = 0
+    if intercept:
+        X[:, 0] = 1.0
+        j = 1
+    for b in blocks:
+        X[:, j:j + b.shape[1]] = b
+        j += b.shape[1]
+    return X, names
 
 
 @dataclass(frozen=True)

@@ -69,18 +69,20 @@ def _numeric_values(col: Column, name: str) -> np.ndarray:
 
 
 def evaluate_numeric(
-    node: Node, data: ColumnTable | pd.DataFrame, states: dict[Node, dict[str, Any]]
+    node: Node, data: ColumnTable | pd.DataFrame, states: dict[Node, dict[str, Any]],
+    *, copy: bool = True
 ) -> np.ndarray:
     """Evaluate an arithmetic expression to a float vector of length ``len(data)``.
 
     ``states`` holds the state of stateful calls (``scale``, ``center``), keyed by
     node; empty on the training data, reused on new data.  The result is a new array
-    (never a column of the data itself).
+    (never a column of the data itself) unless ``copy=False`` (a caller that only reads it).
     """
     table = as_table(data)
     with np.errstate(all="ignore"):
         out = _eval(node, table, states, table.n)
-    if any(out is table.column(v.name).values for v in iter_nodes(node) if isinstance(v, Name)):
+    if copy and any(out is table.column(v.name).values for v in iter_nodes(node)
+                    if isinstance(v, Name)):
         out = out.copy()
     return out
 
@@ -168,7 +170,8 @@ class Variable:
                 )
             out = np.asarray(transforms.poly(x, degree, _state=state), dtype=float)
             return out.reshape(len(x), degree)
-        return evaluate_numeric(node, data, self.states).reshape(-1, 1)
+        # read-only use: the design assembly copies every block into X
+        return evaluate_numeric(node, data, self.states, copy=False).reshape(-1, 1)
 
     # ------------------------------------------------------------------- factor
     def codes(self, data: ColumnTable | pd.DataFrame) -> np.ndarray:

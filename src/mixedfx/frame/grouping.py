@@ -19,15 +19,16 @@ def grouping_factor(frame: pd.DataFrame, group_vars: tuple[str, ...]
     return combine_factors([factor_codes(frame[v])[:2] for v in group_vars])
 
 
-def combine_factors(factors: list[tuple[np.ndarray, list[str]]]
+def combine_factors(factors: list[tuple[np.ndarray, list[str]]], complete: bool = False
                     ) -> tuple[np.ndarray, list[str]]:
     """The grouping factor of factors given as (codes, labels): one factor without its unused
-    levels, or the interaction of several (observed combinations, first factor slowest)."""
+    levels, or the interaction of several (observed combinations, first factor slowest).
+    `complete`: the factors have no missing values and use every level (the model frame's)."""
     codes = [c for c, _ in factors]
     labels = [lab for _, lab in factors]
     if len(factors) == 1:
-        if len(codes[0]) and codes[0].min() >= 0 and \
-                np.bincount(codes[0], minlength=len(labels[0])).all():
+        if complete or (len(codes[0]) and codes[0].min() >= 0 and \
+                np.bincount(codes[0], minlength=len(labels[0])).all()):
             return codes[0], labels[0]              # every level used: codes as they are
         used = np.unique(codes[0])
         remap = np.full(len(labels[0]), -1, dtype=np.int64)

@@ -6,7 +6,9 @@ levels dropped); evaluate the response, X (dropping linearly dependent columns, 
 one RandomEffectsTerm per bar; run lme4's sanity checks; order terms by decreasing number of
 levels (stable, as lme4 does). `_build_model_frame` runs them in that order, one function a
 step; the data conversion is `frame.data`, the checks on y, weights, offset and terms
-`frame.checks`.
+`frame.checks`. Every step after reading each used column once works on NumPy arrays
+(`frame.table`); the pandas frame of the rows used is built only when `ModelFrame.frame` is
+read.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from mixedfx.frame.rank import independent_columns
 from mixedfx.frame.rows import (
     MissingDataWarning,
     RowMap,
+    compose_positions,
     drop_missing,
     frame_for,
     newdata_index,
@@ -47,11 +50,11 @@ from mixedfx.frame.table import (
     Factor,
     FrameRecipe,
     LazyFrame,
-    attrs_free,
     factor_of,
     missing_mask,
     model_table,
     read_columns,
+    snapshot,
 )
 from mixedfx.frame.terms import RandomEffectsTerm, dense_block_rows
 from mixedfx.validate import (
@@ -221,7 +224,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     parsed = _parse(formula, data, require_random)
     w = vector_argument(weights, data, "weights")
     off = vector_argument(offset, data, "offset")
-    view = attrs_free(data)
+    view = snapshot(data)
     columns = _used_columns(view, parsed, extra_variables)
     missing = {name: missing_mask(s) for name, s in columns.items()}
     rows, extra, n_dropped = drop_missing(missing, len(data), {"weights": w, "offset": off},
@@ -246,7 +249,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
                                  require_random=require_random, glm=glm,
                                  _n_dropped=_n_dropped + int(nan_rows.sum()),
                                  extra_variables=extra_variables,
-                                 _origin=(origin_index, _positions(base, keep_pos, len(data))))
+                                 _origin=(origin_index, compose_positions(base, keep_pos)))
 
     y = response_values(parsed, table, glm, designs.response)
     off = total_offset(parsed, designs.offsets, off)
@@ -267,15 +270,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
                       terms=terms, factor_levels={k: f[1] for k, f in factors.items()},
                       n_dropped=n_dropped, dropped_columns=dropped,
                       offset_column=offset if isinstance(offset, str) else None,
-                      rows=row_map(origin_index, _positions(base, rows, len(data)), na_action))
-
-
-def _positions(base: np.ndarray | None, rows: np.ndarray | None, n: int) -> np.ndarray:
-    """Positions in the original data of the `rows` (None: all n) of data that is itself the
-    rows `base` (None: all) of the original."""
-    if rows is None:
-        return np.arange(n) if base is None else base
-    return rows if base is None else base[rows]
+                      rows=row_map(origin_index, compose_positions(base, rows), na_action))
 
 
 def _parse(formula: str, data: pd.DataFrame, require_random: bool) -> ParsedFormula:
@@ -283,7 +278,7 @@ def _parse(formula: str, data: pd.DataFrame, require_random: bool) -> ParsedForm
     check_column_names(data)
     if len(data) == 0:
         raise DataError("data has no rows")
-    parsed = parse_formula(formula, list(map(str, data.columns)), covariance_structures=True)
+    parsed = parse_formula(formula, data.columns.tolist(), covariance_structures=True)
     if require_random and not parsed.bars:
         raise FormulaError(f"formula {formula!r} has no random-effects term: add one such as "
                            "(1 | group) (lme4: 'No random effects terms specified in "
@@ -393,8 +388,9 @@ def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
         if not np.isfinite(V.sum()):
             check_finite_design(V, list(spec.names),
                                 f"random-effects model matrix of ({bar.text})")
+        # the model frame's factors: no missing values (dropped), every level used
         codes, levels = combine_factors([factor_of(v, columns, factors, rows)
-                                         for v in bar.group_vars])
+                                         for v in bar.group_vars], complete=True)
         terms.append(RandomEffectsTerm(
             group_name=bar.group_name, group_vars=bar.group_vars, levels=levels, codes=codes,
             values=V, term_names=list(spec.names),

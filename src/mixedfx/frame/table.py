@@ -1,10 +1,10 @@
 """The model's columns as NumPy arrays: each used column read from the data once, its missing
 values found, the rows kept taken and the factors encoded, without building pandas objects.
 
-`read_columns` gives each used column (a Series of an attrs-free view of the data: pandas
-deep-copies `attrs` at every column access); `missing_mask` its missing cells; `model_table`
-the kept rows as a `formula.columns.ColumnTable` (factor-like columns but the response as
-factors in R's level order, `frame.levels.factor_codes`), which the formula is evaluated on.
+`read_columns` gives each used column (a Series of a `snapshot` of the data); `missing_mask`
+its missing cells; `model_table` the kept rows as a `formula.columns.ColumnTable`
+(factor-like columns but the response as factors in R's level order,
+`frame.levels.factor_codes`), which the formula is evaluated on.
 The pandas model frame users see (`ModelFrame.frame`) is only built when asked for
 (`FrameRecipe`, through the `LazyFrame` field).
 """
@@ -21,17 +21,17 @@ import pandas as pd
 from mixedfx.formula.columns import Column, ColumnTable, column_from_series
 from mixedfx.frame.levels import factor_codes, is_factor_like
 
-__all__ = ["FrameRecipe", "LazyFrame", "missing_mask", "model_table", "read_columns"]
+__all__ = ["FrameRecipe", "LazyFrame", "missing_mask", "model_table", "read_columns",
+           "snapshot"]
 
 #: a factor of the model frame: codes (−1 missing) into labels in R's order, ordered or not
 Factor = tuple[np.ndarray, list[str], bool]
 
 
-def attrs_free(data: pd.DataFrame) -> pd.DataFrame:
-    """`data`, or a shallow view of it without `attrs` (each column access of a frame with
-    attrs deep-copies them)."""
-    if not data.attrs:
-        return data
+def snapshot(data: pd.DataFrame) -> pd.DataFrame:
+    """A shallow copy of `data` without `attrs`: under pandas' copy-on-write, later changes to
+    the user's frame do not reach it (the model frame built from it on demand shows the data
+    as fitted), and its column accesses do not deep-copy `attrs` as the user's frame's do."""
     view = data.copy(deep=False)
     view.attrs = {}
     return view
