@@ -330,15 +330,22 @@ def check_column_names(data: pd.DataFrame) -> None:
 _CONTAINERS = (dict, list, set, tuple, frozenset, np.ndarray, pd.Series, pd.DataFrame)
 
 
-def check_used_columns(data: pd.DataFrame, variables: Iterable[str],
+def check_used_columns(data: pd.DataFrame | Mapping[str, pd.Series], variables: Iterable[str],
                        grouping_only: Iterable[str] = ()) -> None:
     """Refuse cells no model can use: containers (dict, list, ...) in any used column; and,
     in columns used as numbers (not only as grouping factors), datetimes, timedeltas and
-    infinite values. Missing values (NaN, None, NA) are left to `na_action`."""
+    infinite values. Missing values (NaN, None, NA) are left to `na_action`. `data`: a frame
+    or the used columns by name."""
     grouping = set(grouping_only)
     for name in variables:
         col = data[name]
         dtype = col.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iubf":   # plain NumPy numbers
+            if dtype.kind == "f" and name not in grouping:
+                _refuse_infinite(col.to_numpy(), name, col.index)
+            continue
+        if isinstance(dtype, pd.CategoricalDtype):     # hashable levels: nothing to refuse
+            continue
         if pd.api.types.is_object_dtype(dtype):
             nonnull = col[col.notna().to_numpy(dtype=bool)] if len(col) else col
             kinds = {type(v).__name__ for v in nonnull if isinstance(v, _CONTAINERS)}
@@ -367,14 +374,18 @@ def check_used_columns(data: pd.DataFrame, variables: Iterable[str],
             raise DataError(f"column {name!r} is a {dtype} column and cannot be used as a "
                             "number; convert it, e.g. (t - t.min()).dt.days, or to a factor")
         if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-            values = col.to_numpy(dtype=float, na_value=np.nan)
-            inf = np.isinf(values)
-            if inf.any():
-                rows = np.flatnonzero(inf)
-                shown = ", ".join(str(data.index[i]) for i in rows[:5])
-                raise DataError(f"column {name!r} has {int(inf.sum())} infinite value(s) "
-                                f"(rows {shown}{', ...' if len(rows) > 5 else ''}); remove or "
-                                "recode them (NaN / None are treated as missing)")
+            _refuse_infinite(col.to_numpy(dtype=float, na_value=np.nan), name, col.index)
+
+
+def _refuse_infinite(values: np.ndarray, name: str, index: pd.Index) -> None:
+    """±Inf in a column used as numbers is refused, naming the first rows."""
+    inf = np.isinf(values)
+    if inf.any():
+        rows = np.flatnonzero(inf)
+        shown = ", ".join(str(index[i]) for i in rows[:5])
+        raise DataError(f"column {name!r} has {int(inf.sum())} infinite value(s) "
+                        f"(rows {shown}{', ...' if len(rows) > 5 else ''}); remove or "
+                        "recode them (NaN / None are treated as missing)")
 
 
 def numeric_vector(arr: np.ndarray, what: str) -> np.ndarray:

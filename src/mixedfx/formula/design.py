@@ -24,9 +24,8 @@ matrices.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,10 +34,11 @@ from mixedfx.errors import ArgumentError, DataError
 from mixedfx.validate import check_design_size
 
 from .bars import split_rhs
+from .columns import ColumnTable, as_table
 from .contrasts import contrast_matrix
 from .errors import FormulaError
 from .evaluate import Variable, make_variable
-from .nodes import Name, iter_nodes
+from .nodes import Name, Node, iter_nodes
 from .syntax import check_context, parse_text
 from .terms import expand_terms, term_codes
 
@@ -105,10 +105,10 @@ class DesignSpec:
             NewLevelError: a factor has a level the training data did not have.
             ValueError: a needed column is missing.
         """
-        data = _as_frame(newdata)
-        missing = [v for v in self.variables if v not in data.columns]
+        data = as_table(newdata)
+        missing = [v for v in self.variables if v not in data]
         if missing:
-            have = ", ".join(map(str, list(data.columns)[:20]))
+            have = ", ".join(map(str, list(data.names)[:20]))
             raise DataError(
                 f"newdata lacks column{'s' if len(missing) > 1 else ''} "
                 f"{', '.join(repr(m) for m in missing)} needed by '{self.rhs}' "
@@ -118,15 +118,7 @@ class DesignSpec:
         return X
 
 
-def _as_frame(data: Any) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame):
-        return data
-    if isinstance(data, Mapping):
-        return pd.DataFrame(dict(data))
-    return pd.DataFrame(data)
-
-
-def _block(var: Variable, code: int, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+def _block(var: Variable, code: int, data: ColumnTable) -> tuple[np.ndarray, list[str]]:
     if var.kind == "numeric":
         return var.numeric(data), list(var.colnames)
     codes = var.codes(data)
@@ -134,8 +126,10 @@ def _block(var: Variable, code: int, data: pd.DataFrame) -> tuple[np.ndarray, li
         mat, suffixes, _ = contrast_matrix(var.levels, var.ordered, var.label)
     else:
         mat, suffixes = np.eye(len(var.levels)), list(var.levels)
-    out = np.full((len(codes), mat.shape[1]), np.nan)
     ok = codes >= 0
+    if ok.all():
+        return mat[codes], suffixes
+    out = np.full((len(codes), mat.shape[1]), np.nan)
     out[ok] = mat[codes[ok]]
     return out, suffixes
 
@@ -145,13 +139,12 @@ def _assemble(
     terms: tuple[tuple[int, ...], ...],
     codes: list[dict[int, int]],
     intercept: bool,
-    data: pd.DataFrame,
+    data: ColumnTable,
 ) -> tuple[np.ndarray, list[tuple[str, int]]]:
     n = len(data)
     blocks: list[np.ndarray] = []
     names: list[tuple[str, int]] = []
     if intercept:
-        blocks.append(np.ones((n, 1)))
         names.append(("(Intercept)", 0))
     cache: dict[tuple[int, int], tuple[np.ndarray, list[str]]] = {}
     for k, term in enumerate(terms, start=1):
@@ -172,22 +165,36 @@ def _assemble(
         assert cols is not None
         blocks.append(cols)
         names.extend((c, k) for c in cnames)
-    X = np.concatenate(blocks, axis=1) if blocks else np.empty((n, 0))
-    return np.ascontiguousarray(X, dtype=np.float64), names
+    # one allocation: X filled block by block (the intercept column set in place)
+    X = np.empty((n, int(intercept) + sum(b.shape[1] for b in blocks)), dtype=np.float64)
+    j = 0
+    if intercept:
+        X[:, 0] = 1.0
+        j = 1
+    for b in blocks:
+        X[:, j:j + b.shape[1]] = b
+        j += b.shape[1]
+    return X, names
 
 
-def build_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
-    """R's ``model.matrix(~ rhs, data)`` and a spec that encodes new data the same way.
+@dataclass(frozen=True)
+class _Plan:
+    """What a right-hand side's text alone determines (cached on the text and the column
+    names): its variables and R's terms."""
 
-    ``rhs`` is R text (``"1 + Days"``, ``"0 + f"``, ``"sex * I(age^2)"``); a leading
-    ``~`` is accepted, bars are not.  ``offset()`` terms are ignored, as in R.
+    intercept: bool
+    terms: tuple[tuple[int, ...], ...]
+    labels: tuple[str, ...]
+    var_nodes: tuple[Node, ...]
+    var_labels: tuple[str, ...]
+    codes: tuple[tuple[tuple[int, int], ...], ...]
+    data_columns: tuple[str, ...]
 
-    Raises:
-        FormulaError: malformed or unsafe text, unknown column or function.
-        ValueError: a factor has fewer than two levels (as R's ``model.matrix``).
-    """
-    frame = _as_frame(data)
-    columns = [c for c in frame.columns if isinstance(c, str)]
+
+@functools.lru_cache(maxsize=512)
+def _plan(rhs: str, columns: tuple[str, ...]) -> _Plan:
+    """The parsed, checked and expanded right-hand side (immutable, so it is memoized; a
+    refused text raises every time: exceptions are not cached)."""
     node = parse_text(rhs, columns, mode="rhs")
     check_context(node, "formula", rhs)
     split = split_rhs(node, rhs)
@@ -201,10 +208,32 @@ def build_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
     fixed = split.fixed_node()
     info = expand_terms(fixed, rhs) if fixed is not None else None
     if info is None:
-        intercept, terms, labels, var_nodes, var_labels = True, (), (), (), ()
-    else:
-        intercept, terms, labels = info.intercept, info.terms, info.term_labels
-        var_nodes, var_labels = info.variables, info.variable_labels
+        return _Plan(True, (), (), (), (), (), ())
+    codes = term_codes(info.terms)
+    data_columns: list[str] = []
+    for v in sorted({v for t in info.terms for v in t}):
+        for n in iter_nodes(info.variables[v]):
+            if isinstance(n, Name) and n.name not in data_columns:
+                data_columns.append(n.name)
+    return _Plan(info.intercept, info.terms, info.term_labels, info.variables,
+                 info.variable_labels, tuple(tuple(c.items()) for c in codes),
+                 tuple(data_columns))
+
+
+def build_design(rhs: str, data: ColumnTable | pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
+    """R's ``model.matrix(~ rhs, data)`` and a spec that encodes new data the same way.
+
+    ``rhs`` is R text (``"1 + Days"``, ``"0 + f"``, ``"sex * I(age^2)"``); a leading
+    ``~`` is accepted, bars are not.  ``offset()`` terms are ignored, as in R.
+
+    Raises:
+        FormulaError: malformed or unsafe text, unknown column or function.
+        ValueError: a factor has fewer than two levels (as R's ``model.matrix``).
+    """
+    frame = as_table(data)
+    plan = _plan(rhs, frame.names)
+    intercept, terms, labels = plan.intercept, plan.terms, plan.labels
+    var_nodes, var_labels = plan.var_nodes, plan.var_labels
     used = sorted({v for t in terms for v in t})
     variables = {v: make_variable(var_nodes[v], var_labels[v], frame) for v in used}
     for var in variables.values():
@@ -214,7 +243,7 @@ def build_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
                    "contrasts can be applied only to factors with 2 or more levels: "
                    f"'{var.label}' has {len(var.levels)} level{'s' if len(var.levels) != 1 else ''}"
             )
-    codes = term_codes(terms)
+    codes = [dict(c) for c in plan.codes]      # a fresh copy: the fix-up below edits it
     if not intercept:
         _no_intercept_fixup(terms, codes, variables)
     width = int(intercept)
@@ -233,11 +262,6 @@ def build_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
             var = variables[v]
             if var.kind == "factor" and codes[k][v] == 1:
                 contrasts[var.label] = "contr.poly" if var.ordered else "contr.treatment"
-    data_columns: list[str] = []
-    for v in used:
-        for n in iter_nodes(var_nodes[v]):
-            if isinstance(n, Name) and n.name not in data_columns:
-                data_columns.append(n.name)
     spec = DesignSpec(
         rhs=rhs,
         names=[name for name, _ in named],
@@ -245,7 +269,7 @@ def build_design(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
         column_terms=[labels[k - 1] if k else "(Intercept)" for _, k in named],
         assign=np.array([k for _, k in named], dtype=np.int64),
         intercept=intercept,
-        variables=tuple(data_columns),
+        variables=plan.data_columns,
         contrasts=contrasts,
         factor_levels={
             var.label: list(var.levels) for var in variables.values() if var.kind == "factor"

@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixedfx.errors import ArgumentTypeError, DataError
+from mixedfx.errors import ArgumentTypeError
 from mixedfx.lazy import lazy_module
 
+from .columns import Column, ColumnTable, as_table, column_kind
 from .errors import FormulaError, NewLevelError
 from .functions import FUNCTIONS
-from .nodes import BinOp, Call, Kw, Name, Node, Num, Paren, Str, UnaryOp, deparse
+from .nodes import BinOp, Call, Kw, Name, Node, Num, Paren, Str, UnaryOp, deparse, iter_nodes
 from .rnames import format_level, r_sort_levels
 
 __all__ = ["Variable", "column_kind", "evaluate_numeric", "make_variable"]
@@ -55,64 +56,38 @@ def _poly_degree(call: Call) -> int:
     return int(degree.value)
 
 
-def column_kind(series: pd.Series) -> str:
-    """How R's ``model.matrix`` treats a column: ``numeric``, ``factor``, ``logical``,
-    ``character`` or ``unsupported``."""
-    dtype = series.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "factor"
-    if pd.api.types.is_bool_dtype(dtype):
-        return "logical"
-    if pd.api.types.is_numeric_dtype(dtype):
-        return "numeric"
-    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
-        return "character"
-    if pd.api.types.is_object_dtype(dtype):
-        inferred = pd.api.types.infer_dtype(series, skipna=True)
-        if inferred == "boolean":
-            return "logical"
-        if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
-            return "numeric"
-        if inferred == "empty":
-            return "numeric"
-        return "character"
-    return "unsupported"
+def _column(data: ColumnTable, name: str) -> Column:
+    return data.column(name)
 
 
-def _column(data: pd.DataFrame, name: str) -> pd.Series:
-    if name not in data.columns:
-        raise DataError(f"data lack column '{name}' used in the formula")
-    col = data[name]
-    if isinstance(col, pd.DataFrame):
-        raise DataError(f"column name '{name}' is duplicated in the data")
-    return col
-
-
-def _numeric_values(series: pd.Series, name: str) -> np.ndarray:
-    kind = column_kind(series)
-    if kind == "numeric":
-        return series.to_numpy(dtype=float, na_value=np.nan)
-    if kind == "logical":
-        return series.astype("boolean").to_numpy(dtype=float, na_value=np.nan)
+def _numeric_values(col: Column, name: str) -> np.ndarray:
+    if col.kind in ("numeric", "logical"):
+        return col.values
     raise FormulaError(
-        f"column '{name}' is a factor ({series.dtype}); it cannot be used in arithmetic"
+        f"column '{name}' is a factor ({col.dtype}); it cannot be used in arithmetic"
     )
 
 
 def evaluate_numeric(
-    node: Node, data: pd.DataFrame, states: dict[Node, dict[str, Any]]
+    node: Node, data: ColumnTable | pd.DataFrame, states: dict[Node, dict[str, Any]],
+    *, copy: bool = True
 ) -> np.ndarray:
     """Evaluate an arithmetic expression to a float vector of length ``len(data)``.
 
     ``states`` holds the state of stateful calls (``scale``, ``center``), keyed by
-    node; empty on the training data, reused on new data.
+    node; empty on the training data, reused on new data.  The result is a new array
+    (never a column of the data itself) unless ``copy=False`` (a caller that only reads it).
     """
-    n = len(data)
+    table = as_table(data)
     with np.errstate(all="ignore"):
-        return _eval(node, data, states, n)
+        out = _eval(node, table, states, table.n)
+    if copy and any(out is table.column(v.name).values for v in iter_nodes(node)
+                    if isinstance(v, Name)):
+        out = out.copy()
+    return out
 
 
-def _eval(node: Node, data: pd.DataFrame, states: dict[Node, dict[str, Any]], n: int) -> Any:
+def _eval(node: Node, data: ColumnTable, states: dict[Node, dict[str, Any]], n: int) -> Any:
     if isinstance(node, Num):
         return np.full(n, node.value, dtype=float)
     if isinstance(node, Name):
@@ -181,7 +156,7 @@ class Variable:
     states: dict[Node, dict[str, Any]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ numeric
-    def numeric(self, data: pd.DataFrame) -> np.ndarray:
+    def numeric(self, data: ColumnTable | pd.DataFrame) -> np.ndarray:
         """The variable's ``n x m`` numeric block (numeric variables only)."""
         node = self.node
         if isinstance(node, Call) and node.func == "poly":
@@ -194,26 +169,30 @@ class Variable:
                     f"{self.label}: 'degree' must be less than number of unique points"
                 )
             out = np.asarray(transforms.poly(x, degree, _state=state), dtype=float)
-            return out.reshape(len(data), degree)
-        return evaluate_numeric(node, data, self.states).reshape(-1, 1)
+            return out.reshape(len(x), degree)
+        # read-only use: the design assembly copies every block into X
+        return evaluate_numeric(node, data, self.states, copy=False).reshape(-1, 1)
 
     # ------------------------------------------------------------------- factor
-    def codes(self, data: pd.DataFrame) -> np.ndarray:
+    def codes(self, data: ColumnTable | pd.DataFrame) -> np.ndarray:
         """Integer codes into :attr:`levels` (``-1`` for missing values)."""
-        values = self._factor_input(data)
-        index = pd.Index(self.raw_levels, dtype=object)
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            cat_codes = values.cat.codes.to_numpy()
-            mapping = index.get_indexer(pd.Index(values.cat.categories, dtype=object))
+        col = self._factor_input(as_table(data))
+        if col.kind == "factor":
+            cat_codes = col.values
+            if list(col.levels) == self.raw_levels:
+                return cat_codes.astype(np.int64)       # the training categories: as they are
+            index = pd.Index(self.raw_levels, dtype=object)
+            mapping = index.get_indexer(pd.Index(list(col.levels), dtype=object))
             codes = np.where(cat_codes >= 0, mapping[cat_codes], -1)
             missing = cat_codes < 0
-            objects = values.astype(object).to_numpy()
         else:
-            objects = values.astype(object).to_numpy()
+            index = pd.Index(self.raw_levels, dtype=object)
+            objects = col.objects()
             codes = index.get_indexer(objects)
             missing = pd.isna(objects)
         unseen = (codes < 0) & ~missing
         if unseen.any():
+            objects = col.objects()
             by_label = {lab: i for i, lab in enumerate(self.levels)}
             for pos in np.flatnonzero(unseen):
                 lab = format_level(objects[pos])
@@ -226,7 +205,7 @@ class Variable:
                 codes[pos] = by_label[lab]
         return codes.astype(np.int64)
 
-    def _factor_input(self, data: pd.DataFrame) -> pd.Series:
+    def _factor_input(self, data: ColumnTable) -> Column:
         node = self.node
         while isinstance(node, Paren):
             node = node.expr
@@ -237,11 +216,8 @@ class Variable:
             while isinstance(node, Paren):
                 node = node.expr
         if isinstance(node, Name):
-            series = _column(data, node.name)
-            if column_kind(series) == "logical":
-                return series.astype("boolean").astype(object)
-            return series
-        return pd.Series(evaluate_numeric(node, data, self.states), index=data.index)
+            return _column(data, node.name)
+        return Column("numeric", evaluate_numeric(node, data, self.states))
 
 
 def _factor(label: str, node: Node, raw: list[Any], source: str | None,
@@ -252,26 +228,31 @@ def _factor(label: str, node: Node, raw: list[Any], source: str | None,
                     raw_levels=raw, ordered=ordered, source=source)
 
 
-def make_variable(node: Node, label: str, data: pd.DataFrame) -> Variable:
+def _present(values: np.ndarray) -> list[Any]:
+    """The distinct non-missing cells of an object column, in order of appearance."""
+    uniq = pd.unique(values)
+    return uniq[~pd.isna(uniq)].tolist()
+
+
+def make_variable(node: Node, label: str, data: ColumnTable | pd.DataFrame) -> Variable:
     """Inspect a variable on the training data: numeric or factor, levels, state."""
+    data = as_table(data)
     core = node
     while isinstance(core, Paren):
         core = core.expr
     if isinstance(core, Name):
-        series = _column(data, core.name)
-        kind = column_kind(series)
+        col = _column(data, core.name)
+        kind = col.kind
         if kind == "numeric":
             return Variable(label, node, "numeric", source=core.name)
         if kind == "factor":
-            return _factor(label, node, list(series.cat.categories), core.name,
-                           ordered=bool(series.cat.ordered))
+            return _factor(label, node, list(col.levels), core.name, ordered=col.ordered)
         if kind == "logical":
             return _factor(label, node, [False, True], core.name)
         if kind == "character":
-            return _factor(label, node, r_sort_levels(series.dropna().unique().tolist()),
-                           core.name)
+            return _factor(label, node, r_sort_levels(_present(col.values)), core.name)
         raise FormulaError(
-            f"column '{core.name}' has unsupported type {series.dtype} for a model matrix"
+            f"column '{core.name}' has unsupported type {col.dtype} for a model matrix"
         )
     if isinstance(core, Call) and FUNCTIONS[core.func].kind == "factor":
         return _make_factor_call(core, node, label, data)
@@ -285,7 +266,7 @@ def make_variable(node: Node, label: str, data: pd.DataFrame) -> Variable:
     return var
 
 
-def _make_relevel(core: Call, node: Node, label: str, data: pd.DataFrame) -> Variable:
+def _make_relevel(core: Call, node: Node, label: str, data: ColumnTable) -> Variable:
     """R's `relevel(f, ref)`: the levels of the unordered factor `f` with `ref` (a level
     name, or its 1-based position) moved to the front, so it becomes the reference level."""
     inner = core.args[0]
@@ -314,7 +295,7 @@ def _make_relevel(core: Call, node: Node, label: str, data: pd.DataFrame) -> Var
                     raw_levels=[var.raw_levels[i] for i in order], source=var.source)
 
 
-def _make_factor_call(core: Call, node: Node, label: str, data: pd.DataFrame) -> Variable:
+def _make_factor_call(core: Call, node: Node, label: str, data: ColumnTable) -> Variable:
     if core.func == "relevel":
         return _make_relevel(core, node, label, data)
     arg = core.args[0]
@@ -322,25 +303,24 @@ def _make_factor_call(core: Call, node: Node, label: str, data: pd.DataFrame) ->
         arg = arg.expr
     source = arg.name if isinstance(arg, Name) else None
     if isinstance(arg, Name):
-        series = _column(data, arg.name)
-        kind = column_kind(series)
+        col = _column(data, arg.name)
+        kind = col.kind
         if kind == "factor":
-            cats = list(series.cat.categories)
+            cats = list(col.levels)
             if core.func == "factor":
-                used = set(series.cat.codes[series.cat.codes >= 0].unique().tolist())
+                used = set(np.unique(col.values[col.values >= 0]).tolist())
                 cats = [c for i, c in enumerate(cats) if i in used]
-            return _factor(label, node, cats, source, ordered=bool(series.cat.ordered))
+            return _factor(label, node, cats, source, ordered=col.ordered)
         if kind == "logical":
-            present = series.astype("boolean").dropna().unique().tolist()
+            present = set((col.values[~np.isnan(col.values)] == 1.0).tolist())
             return _factor(label, node, [v for v in (False, True) if v in present], source)
         if kind == "numeric":
-            values = series.to_numpy(dtype=float, na_value=np.nan)
-            integer = pd.api.types.is_integer_dtype(series.dtype)
+            values = col.values
+            integer = col.integer
         elif kind == "character":
-            return _factor(label, node, r_sort_levels(series.dropna().unique().tolist()),
-                           source)
+            return _factor(label, node, r_sort_levels(_present(col.values)), source)
         else:
-            raise FormulaError(f"column '{arg.name}' has unsupported type {series.dtype}")
+            raise FormulaError(f"column '{arg.name}' has unsupported type {col.dtype}")
     else:
         values = evaluate_numeric(arg, data, {})
         integer = False

@@ -8,15 +8,15 @@ evaluates the expressions inside ``offset(...)``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import functools
 
 import numpy as np
 import pandas as pd
 
+from .columns import Column, ColumnTable, as_table
 from .errors import FormulaError
-from .evaluate import column_kind, evaluate_numeric
-from .nodes import Call, Name, strip_parens
+from .evaluate import evaluate_numeric
+from .nodes import Call, Name, Node, strip_parens
 from .rnames import object_labels, r_sort_levels
 from .syntax import check_context, parse_text
 
@@ -24,7 +24,7 @@ __all__ = ["evaluate_response"]
 
 
 def evaluate_response(
-    expr: str, data: pd.DataFrame, *, factor_as_indicator: bool = False
+    expr: str, data: ColumnTable | pd.DataFrame, *, factor_as_indicator: bool = False
 ) -> np.ndarray:
     """Evaluate ``expr`` on ``data``: shape ``(n,)``, or ``(n, 2)`` for ``cbind(a, b)``.
 
@@ -35,18 +35,14 @@ def evaluate_response(
     Raises:
         FormulaError: malformed or unsafe text, unknown column, or a factor in arithmetic.
     """
-    frame = data if isinstance(data, pd.DataFrame) else _frame(data)
-    columns = [c for c in frame.columns if isinstance(c, str)]
-    node = parse_text(expr, columns, mode="expression")
-    check_context(node, "response", expr)
-    core = strip_parens(node)
+    frame = as_table(data)
+    node, core = _parsed(expr, frame.names)
     if isinstance(core, Call) and core.func == "cbind":
         parts = [evaluate_numeric(arg, frame, {}) for arg in core.args]
         return np.column_stack(parts).astype(np.float64)
     if isinstance(core, Name):
-        series = frame[core.name]
-        kind = column_kind(series)
-        if kind in ("factor", "character"):
+        col = frame.column(core.name)
+        if col.kind in ("factor", "character"):
             if not factor_as_indicator:
                 raise FormulaError(
                     f"response '{core.name}' is a factor; a numeric response is needed",
@@ -54,22 +50,32 @@ def evaluate_response(
                     core.start,
                     core.end,
                 )
-            return _factor_indicator(series)
+            return _factor_indicator(col, core.name)
     return np.asarray(evaluate_numeric(node, frame, {}), dtype=np.float64)
 
 
-def _frame(data: Any) -> pd.DataFrame:
-    return pd.DataFrame(dict(data)) if isinstance(data, Mapping) else pd.DataFrame(data)
+@functools.lru_cache(maxsize=512)
+def _parsed(expr: str, columns: tuple[str, ...]) -> tuple[Node, Node]:
+    """The checked tree of a response expression and its core (parentheses stripped);
+    immutable, so memoized (a refused text raises every time)."""
+    node = parse_text(expr, columns, mode="expression")
+    check_context(node, "response", expr)
+    return node, strip_parens(node)
 
 
-def _factor_indicator(series: pd.Series) -> np.ndarray:
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        codes = series.cat.codes.to_numpy()
+def _factor_indicator(col: Column, name: str) -> np.ndarray:
+    if col.kind == "factor":
+        codes = col.values
     else:
-        if not all(isinstance(v, str) for v in series.dropna().tolist()):
-            series = object_labels(series)   # 1 and 1.0 are one level; 1 and "1" are refused
-        levels = r_sort_levels(series.dropna().unique().tolist())
-        codes = pd.Index(levels, dtype=object).get_indexer(series.astype(object).to_numpy())
+        values = col.values
+        missing = pd.isna(values)
+        if not all(isinstance(v, str) for v in values[~missing].tolist()):
+            # 1 and 1.0 are one level; 1 and "1" are refused
+            values = object_labels(pd.Series(values, name=name, dtype=object)).to_numpy()
+            missing = pd.isna(values)
+        levels = r_sort_levels(pd.unique(values[~missing]).tolist())
+        codes = pd.Index(levels, dtype=object).get_indexer(values)
+        codes[missing] = -1
     out = (codes > 0).astype(np.float64)
     out[codes < 0] = np.nan
     return out

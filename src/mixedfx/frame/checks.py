@@ -8,30 +8,35 @@ import pandas as pd
 
 from mixedfx.errors import DataError
 from mixedfx.formula import ParsedFormula, evaluate_response
+from mixedfx.formula.columns import Column, ColumnTable
 from mixedfx.frame.terms import RandomEffectsTerm
 
 
-def response_values(parsed: ParsedFormula, frame: pd.DataFrame, glm: bool) -> np.ndarray:
+def response_values(parsed: ParsedFormula, frame: ColumnTable, glm: bool,
+                    evaluated: np.ndarray | None = None) -> np.ndarray:
     """y evaluated on the complete rows: numeric for lmer; for glmer also a two-level factor
-    or boolean (1 = second level) or cbind(successes, failures) (two columns); finite."""
+    or boolean (1 = second level) or cbind(successes, failures) (two columns); finite.
+    `evaluated`: y as already evaluated on `frame` (the checks are made all the same)."""
     if parsed.response is None:
         raise DataError("formula has no response: write it as 'y ~ x + (1 | g)'")
     col = parsed.response
-    is_factor = col in frame.columns and not pd.api.types.is_numeric_dtype(frame[col].dtype) \
-        and not pd.api.types.is_bool_dtype(frame[col].dtype)
+    dtype = frame.column(col).dtype if col in frame else None
+    is_factor = dtype is not None and not pd.api.types.is_numeric_dtype(dtype) \
+        and not pd.api.types.is_bool_dtype(dtype)
     if is_factor and not glm:
-        raise DataError(f"response {col!r} must be numeric, got {frame[col].dtype} values; "
+        raise DataError(f"response {col!r} must be numeric, got {dtype} values; "
                         "convert it to numbers (a two-level factor response needs "
                         "mixedfx.glmer with family='binomial')")
     if is_factor:
-        levels = frame[col].astype("category").cat.categories
+        levels = _distinct(frame.column(col))
         if len(levels) != 2:
             raise DataError(f"factor response {col!r} must have exactly 2 levels for a "
                             f"binomial model, got {len(levels)} "
                             f"({', '.join(map(str, list(levels)[:5]))}"
                             f"{', ...' if len(levels) > 5 else ''}); recode it to two "
                             "levels or 0/1")
-    y = np.asarray(evaluate_response(parsed.response, frame, factor_as_indicator=glm),
+    y = evaluated if evaluated is not None else \
+        np.asarray(evaluate_response(parsed.response, frame, factor_as_indicator=glm),
                    dtype=float)
     if y.ndim == 2 and not glm:
         raise DataError(f"response {parsed.response!r} has {y.shape[1]} columns: a cbind() "
@@ -42,6 +47,20 @@ def response_values(parsed: ParsedFormula, frame: pd.DataFrame, glm: bool) -> np
         raise DataError(f"response {parsed.response!r} has {int(bad.sum())} non-finite "
                         "value(s) (Inf or NaN after transformation)")
     return y
+
+
+def _distinct(col: Column) -> list[object]:
+    """The levels pandas' `astype("category")` gives a column: a categorical's categories
+    (used or not), else its sorted distinct non-missing values."""
+    if col.kind == "factor":
+        return list(col.levels)
+    values = col.values
+    uniq = pd.unique(values)
+    present = uniq[~pd.isna(uniq)].tolist()
+    try:
+        return sorted(present)
+    except TypeError:                       # mixed kinds: in the order of their text
+        return sorted(present, key=str)
 
 
 def check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:

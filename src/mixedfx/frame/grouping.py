@@ -10,24 +10,31 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.formula.rnames import format_level
-from mixedfx.frame.levels import as_factor
+from mixedfx.frame.levels import factor_codes
 
 
 def grouping_factor(frame: pd.DataFrame, group_vars: tuple[str, ...]
                     ) -> tuple[np.ndarray, list[str]]:
     """Integer codes (0-based) and level labels of the (interaction of the) grouping columns."""
-    factors = [as_factor(frame[v]) for v in group_vars]
-    codes = [np.asarray(f.array.codes, dtype=np.int64) for f in factors]
-    labels = [f.dtype.categories.tolist() for f in factors]
+    return combine_factors([factor_codes(frame[v])[:2] for v in group_vars])
+
+
+def combine_factors(factors: list[tuple[np.ndarray, list[str]]], complete: bool = False
+                    ) -> tuple[np.ndarray, list[str]]:
+    """The grouping factor of factors given as (codes, labels): one factor without its unused
+    levels, or the interaction of several (observed combinations, first factor slowest).
+    `complete`: the factors have no missing values and use every level (the model frame's)."""
+    codes = [c for c, _ in factors]
+    labels = [lab for _, lab in factors]
     if len(factors) == 1:
-        if len(codes[0]) and codes[0].min() >= 0 and \
-                np.bincount(codes[0], minlength=len(labels[0])).all():
+        if complete or (len(codes[0]) and codes[0].min() >= 0 and \
+                np.bincount(codes[0], minlength=len(labels[0])).all()):
             return codes[0], labels[0]              # every level used: codes as they are
         used = np.unique(codes[0])
         remap = np.full(len(labels[0]), -1, dtype=np.int64)
         remap[used] = np.arange(len(used))
         return remap[codes[0]], [labels[0][i] for i in used]
-    key = np.zeros(len(frame), dtype=np.int64)
+    key = np.zeros(len(codes[0]), dtype=np.int64)
     for c, lab in zip(codes, labels, strict=True):
         key = key * len(lab) + c
     ukey, inverse = np.unique(key, return_inverse=True)

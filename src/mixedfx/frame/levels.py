@@ -7,6 +7,9 @@ imitates it). Booleans become the factor levels FALSE, TRUE.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+
 import numpy as np
 import pandas as pd
 
@@ -16,6 +19,8 @@ from mixedfx.formula.rnames import format_level, object_labels, r_sort_levels
 
 def is_factor_like(s: pd.Series) -> bool:
     """String, boolean, object and categorical columns are factors (API.md)."""
+    if isinstance(s.dtype, np.dtype):
+        return s.dtype.kind in "bO"
     return (
         isinstance(s.dtype, pd.CategoricalDtype)
         or pd.api.types.is_bool_dtype(s.dtype)
@@ -24,59 +29,107 @@ def is_factor_like(s: pd.Series) -> bool:
     )
 
 
-_LABEL_DTYPE: object = None
-
-
-def _already_factor(s: pd.Series) -> bool:
-    """Whether a categorical column is already what `as_factor` would make of it: every
-    category used and the categories strings of the dtype a list of labels gets (then the
-    rebuilt categorical would equal it; most columns are, after the first call)."""
-    global _LABEL_DTYPE
-    if _LABEL_DTYPE is None:
-        _LABEL_DTYPE = pd.Index(["a"]).dtype
-    cats = s.dtype.categories
-    if cats.dtype != _LABEL_DTYPE:
-        return False
-    codes = np.asarray(s.array.codes)
-    used = np.zeros(len(cats) + 1, dtype=bool)
-    used[codes] = True                      # code -1 (missing) marks the spare last slot
-    return bool(used[:-1].all())
-
-
-def as_factor(s: pd.Series) -> pd.Series:
-    """The column as a pandas categorical with R's level order and string labels.
+def factor_codes(s: pd.Series, rows: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, list[str], bool]:
+    """The column (at `rows`, default all) as R's factor: int64 codes (−1 missing) into the
+    level labels in R's order, and whether it is ordered.
 
     Categoricals keep their category order (unused categories are dropped); numbers are sorted
     numerically; booleans become FALSE/TRUE; strings are sorted as R sorts them.
     """
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        if _already_factor(s):
-            return s.copy(deep=False)
-        cat = s.cat.remove_unused_categories()
-        labels = [c if isinstance(c, str) else format_level(c) for c in cat.cat.categories]
-        if len(set(labels)) != len(labels):
-            raise DataError(f"column {s.name!r} has categories that print identically")
-        return pd.Series(
-            pd.Categorical.from_codes(cat.cat.codes, categories=labels,
-                                      ordered=bool(cat.cat.ordered)),
-            index=s.index, name=s.name)
-    values = s.dropna().unique()
-    if pd.api.types.is_bool_dtype(s.dtype):
-        levels = [v for v in (False, True) if v in set(values.tolist())]
-        labels = ["FALSE" if not v else "TRUE" for v in levels]
-    elif pd.api.types.is_numeric_dtype(s.dtype):
-        levels = sorted(values.tolist())
-        labels = [format_level(v) for v in levels]
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = np.asarray(s.array.codes, dtype=np.int64)
+        return (*_used_categories(codes if rows is None else codes[rows], dtype.categories,
+                                  s.name), bool(dtype.ordered))
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        values = s.to_numpy()
+        return (*_numeric_levels(values if rows is None else values[rows]), False)
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        values = s.to_numpy(dtype=object, na_value=None)
+        kind = "b" if pd.api.types.is_bool_dtype(dtype) else "f"
+        values = values if rows is None else values[rows]
+        present = values != None  # noqa: E711 (elementwise)
+        codes = np.full(len(values), -1, dtype=np.int64)
+        if kind == "f":
+            as_int = pd.api.types.is_integer_dtype(dtype)
+            typed = values[present].astype(np.int64 if as_int else np.float64)
+        else:
+            typed = values[present].astype(bool)
+        sub, labels = _numeric_levels(typed)
+        codes[present] = sub
+        return codes, labels, False
+    values = s.to_numpy(dtype=object)
+    values = values if rows is None else values[rows]
+    codes, uniques = pd.factorize(values)
+    if not (pd.api.types.is_string_dtype(dtype) and all(isinstance(v, str) for v in uniques)):
+        values = object_labels(pd.Series(values, name=s.name, dtype=object)).to_numpy()
+        codes, uniques = pd.factorize(values)     # mixed kinds: label each value as R would
+    labels = r_sort_levels(str(v) for v in uniques)
+    where = {lab: i for i, lab in enumerate(labels)}
+    remap = np.array([where[str(v)] for v in uniques] + [-1], dtype=np.int64)
+    return remap[codes], labels, False
+
+
+def _used_categories(codes: np.ndarray, categories: pd.Index, name: object
+                     ) -> tuple[np.ndarray, list[str]]:
+    """Codes and labels of a categorical without its unused categories (labels as R prints
+    them; categories that print alike are refused)."""
+    k = len(categories)
+    used = np.bincount(codes + 1, minlength=k + 1)[1:] > 0   # code −1 (missing) in slot 0
+    strings = isinstance(categories.dtype, pd.StringDtype)
+    if used.all():
+        cats = _category_list(categories)
     else:
-        if not (pd.api.types.is_string_dtype(s.dtype)
-                and all(isinstance(v, str) for v in values)):
-            s = object_labels(s)              # mixed kinds: label each value as R would
-            values = s.dropna().unique()
-        levels = r_sort_levels(str(v) for v in values)
-        labels = levels
-    # vectorized coding: values not among the levels (missing ones) get code -1
-    codes = pd.Categorical(s.to_numpy(dtype=object) if not pd.api.types.is_numeric_dtype(
-        s.dtype) or pd.api.types.is_bool_dtype(s.dtype) else s.to_numpy(),
-        categories=levels).codes.astype(np.int64)
-    return pd.Series(pd.Categorical.from_codes(codes, categories=labels), index=s.index,
-                     name=s.name)
+        remap = np.full(k + 1, -1, dtype=np.int64)
+        remap[:-1][used] = np.arange(int(used.sum()))
+        codes = remap[codes]
+        cats = categories[used].to_numpy().tolist()
+    if strings:
+        return codes, cats
+    labels = [c if isinstance(c, str) else format_level(c) for c in cats]
+    if len(set(labels)) != len(labels):
+        raise DataError(f"column {name!r} has categories that print identically")
+    return codes, labels
+
+
+_CATEGORY_LISTS: dict[int, tuple[weakref.ref[pd.Index], list[object]]] = {}
+_CATEGORY_LISTS_MAX = 32
+
+
+def _category_list(categories: pd.Index) -> list[object]:
+    """`categories` as a new list. Reading an Arrow-backed index into Python objects costs
+    ~10 µs plus ~0.2 µs a level, so the lists of the last few (immutable) category indexes
+    are remembered, by identity (a weak reference checks that the index is still the same)."""
+    hit = _CATEGORY_LISTS.get(id(categories))
+    if hit is not None and hit[0]() is categories:
+        return list(hit[1])
+    values = categories.to_numpy().tolist()
+    if len(_CATEGORY_LISTS) >= _CATEGORY_LISTS_MAX:
+        # the oldest; another thread may be first
+        with contextlib.suppress(RuntimeError, StopIteration):
+            _CATEGORY_LISTS.pop(next(iter(_CATEGORY_LISTS)), None)
+    _CATEGORY_LISTS[id(categories)] = (weakref.ref(categories), values)
+    return list(values)
+
+
+def _numeric_levels(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Codes (−1 for NaN) and labels of numbers or booleans as levels: sorted distinct values,
+    as R's `as.character` prints them (booleans FALSE / TRUE)."""
+    if values.dtype.kind == "f":
+        ok = ~np.isnan(values)
+        if not ok.all():
+            codes = np.full(len(values), -1, dtype=np.int64)
+            sub, labels = _numeric_levels(values[ok])
+            codes[ok] = sub
+            return codes, labels
+    uniq, codes = np.unique(values, return_inverse=True)
+    return codes.astype(np.int64).reshape(-1), [format_level(v) for v in uniq.tolist()]
+
+
+def as_factor(s: pd.Series) -> pd.Series:
+    """The column as a pandas categorical with R's level order and string labels
+    (`factor_codes`)."""
+    codes, labels, ordered = factor_codes(s)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=labels, ordered=ordered),
+                     index=s.index, name=s.name)

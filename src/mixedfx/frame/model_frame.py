@@ -6,11 +6,14 @@ levels dropped); evaluate the response, X (dropping linearly dependent columns, 
 one RandomEffectsTerm per bar; run lme4's sanity checks; order terms by decreasing number of
 levels (stable, as lme4 does). `_build_model_frame` runs them in that order, one function a
 step; the data conversion is `frame.data`, the checks on y, weights, offset and terms
-`frame.checks`.
+`frame.checks`. Every step after reading each used column once works on NumPy arrays
+(`frame.table`); the pandas frame of the rows used is built only when `ModelFrame.frame` is
+read.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -22,6 +25,7 @@ import pandas as pd
 from mixedfx.covariance import CovarianceStructure, StructuredCovariance, structure_for
 from mixedfx.errors import ArgumentTypeError, DataError, FormulaError
 from mixedfx.formula import ParsedFormula, build_design, evaluate_response, parse_formula
+from mixedfx.formula.columns import ColumnTable
 from mixedfx.frame.checks import (
     check_not_constant,
     check_terms,
@@ -30,17 +34,27 @@ from mixedfx.frame.checks import (
     total_offset,
 )
 from mixedfx.frame.data import as_pandas, vector_argument
-from mixedfx.frame.grouping import grouping_factor
-from mixedfx.frame.levels import as_factor, is_factor_like
+from mixedfx.frame.grouping import combine_factors
 from mixedfx.frame.rank import independent_columns
 from mixedfx.frame.rows import (
     MissingDataWarning,
     RowMap,
+    compose_positions,
     drop_missing,
     frame_for,
     newdata_index,
     row_map,
     series_for,
+)
+from mixedfx.frame.table import (
+    Factor,
+    FrameRecipe,
+    LazyFrame,
+    factor_of,
+    missing_mask,
+    model_table,
+    read_columns,
+    snapshot,
 )
 from mixedfx.frame.terms import RandomEffectsTerm, dense_block_rows
 from mixedfx.validate import (
@@ -61,7 +75,7 @@ class ModelFrame:
     """Everything the engine and the results need from the data."""
 
     formula: ParsedFormula
-    frame: pd.DataFrame
+    frame: pd.DataFrame = LazyFrame()  # noqa: RUF009 (a descriptor: no default; built when read)
     y: np.ndarray
     X: np.ndarray
     fixef_names: list[str]
@@ -110,7 +124,8 @@ class ModelFrame:
         return len(self.y)
 
 
-def _grouping_only(parsed: ParsedFormula) -> set[str]:
+@functools.lru_cache(maxsize=256)
+def _grouping_only(parsed: ParsedFormula) -> frozenset[str]:
     """Columns used only to define grouping factors (not as numbers anywhere)."""
     texts = [parsed.response or "", parsed.fixed_rhs, *parsed.offsets,
              *(b.lhs for b in parsed.bars)]
@@ -119,13 +134,15 @@ def _grouping_only(parsed: ParsedFormula) -> set[str]:
         pat = re.compile(r"(?<![\w.`])" + re.escape(v) + r"(?![\w.`])")
         if not any(pat.search(t) for t in texts) and not any(f"`{v}`" in t for t in texts):
             out.add(v)
-    return out
+    return frozenset(out)
 
 
 def _nan_rows(arrays: list[np.ndarray]) -> np.ndarray:
     """Rows holding NaN (not ±Inf) in any of the arrays (R's na.omit of the model frame)."""
     mask = np.zeros(arrays[0].shape[0], dtype=bool)
     for a in arrays:
+        if not np.isnan(a.sum()):       # one pass: a sum is NaN whenever a cell is
+            continue
         a2 = a.reshape(a.shape[0], -1)
         mask |= np.isnan(a2).any(axis=1)
     return mask
@@ -203,25 +220,27 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     data = as_pandas(data)
     # the user's index and each row's position in the data as first given (a transformation
     # giving NaN restarts the build on a subset: positions stay those of the original data)
-    origin_index, base = _origin if _origin is not None else \
-        (data.index, np.arange(len(data)))
+    origin_index, base = _origin if _origin is not None else (data.index, None)
     parsed = _parse(formula, data, require_random)
     w = vector_argument(weights, data, "weights")
     off = vector_argument(offset, data, "offset")
-    frame = _used_columns(data, parsed, extra_variables)
-    positions = np.arange(len(frame))
-    frame, extra, n_dropped = drop_missing(frame, {"weights": w, "offset": off,
-                                                    "positions": positions}, na_action)
+    view = snapshot(data)
+    columns = _used_columns(view, parsed, extra_variables)
+    missing = {name: missing_mask(s) for name, s in columns.items()}
+    rows, extra, n_dropped = drop_missing(missing, len(data), {"weights": w, "offset": off},
+                                          na_action)
     n_dropped += _n_dropped
-    w, off, positions = extra["weights"], extra["offset"], extra["positions"]
-    if len(frame) == 0:
+    w, off = extra["weights"], extra["offset"]
+    n = len(data) if rows is None else len(rows)
+    if n == 0:
         raise DataError("no observations left after removing rows with missing values")
-    frame, factor_levels = _with_factors(frame.reset_index(drop=True), parsed)
-    designs = _Designs.evaluate(parsed, frame, glm)
+    table, factors = model_table(columns, rows, n, parsed.response)
+    designs = _Designs.evaluate(parsed, table, glm)
 
     # NaN from transformations: drop the rows (R's na.omit of the model frame) and start over
     nan_rows = designs.nan_rows()
     if nan_rows.any():
+        positions = np.arange(len(data)) if rows is None else rows
         keep_pos = _rows_without_nan(nan_rows, positions, na_action)
         sub = lambda v: v if v is None or isinstance(v, str) else \
             np.asarray(v)[keep_pos]  # noqa: E731
@@ -230,27 +249,28 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
                                  require_random=require_random, glm=glm,
                                  _n_dropped=_n_dropped + int(nan_rows.sum()),
                                  extra_variables=extra_variables,
-                                 _origin=(origin_index, base[keep_pos]))
+                                 _origin=(origin_index, compose_positions(base, keep_pos)))
 
-    y = response_values(parsed, frame, glm)
+    y = response_values(parsed, table, glm, designs.response)
     off = total_offset(parsed, designs.offsets, off)
     check_weights(w, glm)
     check_not_constant(parsed, y, off, glm)
     names = list(designs.fixed.names)
     keep, dropped = _independent_fixed_columns(designs.X_full, names)
-    X = designs.X_full[:, keep]
-    terms = _random_terms(parsed, designs.lhs, frame)
+    X = designs.X_full if len(keep) == designs.X_full.shape[1] else designs.X_full[:, keep]
+    terms = _random_terms(parsed, designs.lhs, columns, factors, rows)
     check_terms(terms, len(y), glm)
     terms.sort(key=_term_order_key(terms))
     r = dense_block_rows(terms, X.shape[1])
     check_design_size(r, r, "dense block of the penalized cross-products (random effects of "
                       "all terms but the largest, fixed effects and response)")
-    return ModelFrame(formula=parsed, frame=frame, y=y, X=X, fixef_names=[names[j] for j in keep],
+    return ModelFrame(formula=parsed, frame=FrameRecipe(view, tuple(columns), rows, factors),
+                      y=y, X=X, fixef_names=[names[j] for j in keep],
                       fixed_design=designs.fixed, kept_columns=keep, weights=w, offset=off,
-                      terms=terms, factor_levels=factor_levels, n_dropped=n_dropped,
-                      dropped_columns=dropped,
+                      terms=terms, factor_levels={k: f[1] for k, f in factors.items()},
+                      n_dropped=n_dropped, dropped_columns=dropped,
                       offset_column=offset if isinstance(offset, str) else None,
-                      rows=row_map(origin_index, base[positions], na_action))
+                      rows=row_map(origin_index, compose_positions(base, rows), na_action))
 
 
 def _parse(formula: str, data: pd.DataFrame, require_random: bool) -> ParsedFormula:
@@ -258,7 +278,7 @@ def _parse(formula: str, data: pd.DataFrame, require_random: bool) -> ParsedForm
     check_column_names(data)
     if len(data) == 0:
         raise DataError("data has no rows")
-    parsed = parse_formula(formula, list(map(str, data.columns)), covariance_structures=True)
+    parsed = parse_formula(formula, data.columns.tolist(), covariance_structures=True)
     if require_random and not parsed.bars:
         raise FormulaError(f"formula {formula!r} has no random-effects term: add one such as "
                            "(1 | group) (lme4: 'No random effects terms specified in "
@@ -268,34 +288,20 @@ def _parse(formula: str, data: pd.DataFrame, require_random: bool) -> ParsedForm
 
 
 def _used_columns(data: pd.DataFrame, parsed: ParsedFormula,
-                  extra_variables: tuple[str, ...]) -> pd.DataFrame:
-    """The columns the model uses (the formula's variables and `extra_variables`), checked."""
+                  extra_variables: tuple[str, ...]) -> dict[str, pd.Series]:
+    """The columns the model uses (the formula's variables and `extra_variables`), each read
+    once, checked."""
     missing = [v for v in extra_variables if v not in data.columns]
     if missing:
         raise DataError(f"column(s) {missing} not found in data")
-    # positional take: column names are unique strings (checked above), and pandas' label
-    # indexer on string columns costs several times more than the whole take
     used = dict.fromkeys([*parsed.variables, *extra_variables])
     if parsed.expanded is not None:
         # `.` uses every column: keep the data's order, so the stored frame (save / load,
         # update) expands `.` to the same terms again
         used = dict.fromkeys(c for c in map(str, data.columns) if c in used)
-    frame = data.take([data.columns.get_loc(c) for c in used], axis=1)
-    frame.attrs = {}      # pandas deep-copies attrs at every column access of the frame
-    check_used_columns(frame, parsed.variables, _grouping_only(parsed))
-    return frame
-
-
-def _with_factors(frame: pd.DataFrame, parsed: ParsedFormula
-                  ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Factor-like columns (not the response) as categoricals in R's level order (unused
-    levels dropped), and their levels."""
-    factor_levels: dict[str, list[str]] = {}
-    for col in frame.columns:
-        if is_factor_like(frame[col]) and col != parsed.response:
-            frame[col] = as_factor(frame[col])
-            factor_levels[col] = frame[col].cat.categories.tolist()  # list(): slow on Arrow
-    return frame, factor_levels
+    columns = read_columns(data, list(used))
+    check_used_columns(columns, parsed.variables, _grouping_only(parsed))
+    return columns
 
 
 @dataclass
@@ -310,7 +316,7 @@ class _Designs:
     response: np.ndarray | None
 
     @classmethod
-    def evaluate(cls, parsed: ParsedFormula, frame: pd.DataFrame, glm: bool) -> _Designs:
+    def evaluate(cls, parsed: ParsedFormula, frame: ColumnTable, glm: bool) -> _Designs:
         X_full, fixed_design = build_design(parsed.fixed_rhs, frame)
         lhs = [build_design(bar.lhs, frame) for bar in parsed.bars]
         with np.errstate(all="ignore"):
@@ -356,7 +362,8 @@ def _independent_fixed_columns(X_full: np.ndarray, names: list[str]
                                ) -> tuple[np.ndarray, list[str]]:
     """The kept columns of X (lme4 drops linearly dependent ones, with a warning) and the
     names of the dropped ones; ±Inf in X is refused."""
-    check_finite_design(X_full, names, "fixed-effects model matrix")
+    if not np.isfinite(X_full.sum()):        # one pass; finite sums have finite cells
+        check_finite_design(X_full, names, "fixed-effects model matrix")
     keep = independent_columns(X_full) if X_full.shape[1] else np.arange(0)
     dropped = [names[j] for j in range(len(names)) if j not in set(keep.tolist())]
     if dropped:
@@ -369,7 +376,8 @@ def _independent_fixed_columns(X_full: np.ndarray, names: list[str]
 
 
 def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
-                  frame: pd.DataFrame) -> list[RandomEffectsTerm]:
+                  columns: dict[str, pd.Series], factors: dict[str, Factor],
+                  rows: np.ndarray | None) -> list[RandomEffectsTerm]:
     """One RandomEffectsTerm per bar: its columns, grouping factor and covariance
     structure."""
     terms = []
@@ -377,8 +385,12 @@ def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
         V = np.asarray(V, dtype=float)
         if V.shape[1] == 0:
             raise DataError(f"random-effects term ({bar.lhs} | {bar.group_name}) has no columns")
-        check_finite_design(V, list(spec.names), f"random-effects model matrix of ({bar.text})")
-        codes, levels = grouping_factor(frame, bar.group_vars)
+        if not np.isfinite(V.sum()):
+            check_finite_design(V, list(spec.names),
+                                f"random-effects model matrix of ({bar.text})")
+        # the model frame's factors: no missing values (dropped), every level used
+        codes, levels = combine_factors([factor_of(v, columns, factors, rows)
+                                         for v in bar.group_vars], complete=True)
         terms.append(RandomEffectsTerm(
             group_name=bar.group_name, group_vars=bar.group_vars, levels=levels, codes=codes,
             values=V, term_names=list(spec.names),

@@ -18,52 +18,61 @@ import pandas as pd
 
 from mixedfx.errors import DataError
 
-__all__ = ["MissingDataWarning", "RowMap", "drop_missing", "newdata_index", "row_map",
-           "series_for", "used_rows"]
+__all__ = ["MissingDataWarning", "RowMap", "compose_positions", "drop_missing",
+           "newdata_index", "row_map", "series_for", "used_rows"]
 
 
 class MissingDataWarning(UserWarning):
     """Rows with missing values in the model's variables were dropped."""
 
 
-def drop_missing(frame: pd.DataFrame, extra: dict[str, np.ndarray | None], na_action: str,
-                 ) -> tuple[pd.DataFrame, dict[str, np.ndarray | None], int]:
-    """R's `na.omit` / `na.exclude` / `na.fail` of the model's columns and the per-row
-    vectors in `extra` (weights, offset, positions): the rows kept, the vectors subset alike
+def drop_missing(missing: dict[str, np.ndarray | None], n: int,
+                 extra: dict[str, np.ndarray | None], na_action: str,
+                 ) -> tuple[np.ndarray | None, dict[str, np.ndarray | None], int]:
+    """R's `na.omit` / `na.exclude` / `na.fail` of the model's columns (given as each
+    column's missing-value mask, None for none) and the per-row vectors in `extra` (weights,
+    offset): the positions of the n rows kept (None: every row), the vectors subset alike
     and the number dropped; "fail" refuses missing values naming their columns."""
-    mask = frame.isna().any(axis=1).to_numpy().copy()
-    for arr in extra.values():
-        if arr is not None:
-            mask |= np.isnan(arr)
+    masks = {k: m for k, m in missing.items() if m is not None and m.any()}
+    masks.update({k: np.isnan(v) for k, v in extra.items() if v is not None})
+    masks = {k: m for k, m in masks.items() if m.any()}
+    if not masks:
+        return None, extra, 0
+    mask = np.zeros(n, dtype=bool)
+    for m in masks.values():
+        mask |= m
     n_missing = int(mask.sum())
-    if n_missing == 0:
-        return frame, extra, 0
     if na_action == "fail":
-        cols = [str(c) for c in frame.columns[frame.isna().any(axis=0).to_numpy()]]
-        cols += [k for k, v in extra.items() if v is not None and np.isnan(v).any()]
+        cols = [str(c) for c in masks]
         raise DataError(f"missing values in {n_missing} row(s) of the model's variables "
                         f"(column(s) {', '.join(map(repr, cols))}) with na_action='fail'; "
                         "drop them or use na_action='omit' / 'exclude'")
-    keep = ~mask
+    keep = np.flatnonzero(~mask)
     warnings.warn(f"{n_missing} observation(s) deleted due to missingness",
                   MissingDataWarning, stacklevel=5)
     extra = {k: (v[keep] if v is not None else None) for k, v in extra.items()}
-    return frame.loc[keep], extra, n_missing
+    return keep, extra, n_missing
 
 
 @dataclass(frozen=True)
 class RowMap:
-    """The rows used: `positions` (0-based, in the data as given), the data's `index` (all
-    rows) and whether results are padded to every row (`exclude`)."""
+    """The rows used: `kept`, their positions (0-based, in the data as given; None: every
+    row, in order), the data's `index` (all rows) and whether results are padded to every
+    row (`exclude`)."""
 
     index: pd.Index
-    positions: np.ndarray
+    kept: np.ndarray | None = None
     exclude: bool = False
+
+    @property
+    def positions(self) -> np.ndarray:
+        """The positions of the rows used, in the fit's row order."""
+        return np.arange(len(self.index)) if self.kept is None else self.kept
 
     @property
     def used_index(self) -> pd.Index:
         """The user's labels of the rows used, in the fit's row order."""
-        return self.index[self.positions]
+        return self.index if self.kept is None else self.index[self.kept]
 
     @property
     def result_index(self) -> pd.Index:
@@ -74,19 +83,19 @@ class RowMap:
         """Per-row values of the n rows used as a Series on `result_index` (NaN-padded
         at the dropped rows with `exclude`)."""
         values = np.asarray(values, dtype=float)
-        if not self.exclude:
+        if not self.exclude or self.kept is None:
             return pd.Series(values, index=self.used_index, name=name)
         out = np.full(len(self.index), np.nan)
-        out[self.positions] = values
+        out[self.kept] = values
         return pd.Series(out, index=self.index, name=name)
 
     def frame(self, df: pd.DataFrame) -> pd.DataFrame:
         """Rows of the n rows used (a frame with n rows) on `result_index`; with `exclude`
         the dropped rows are added back as rows of missing values, in the data's order."""
-        if not self.exclude:
+        if not self.exclude or self.kept is None:
             return df.set_axis(self.used_index, axis=0)
         slot = np.full(len(self.index), -1, dtype=np.int64)
-        slot[self.positions] = np.arange(len(self.positions))
+        slot[self.kept] = np.arange(len(self.kept))
         full = df.reset_index(drop=True).reindex(slot)
         return full.set_axis(self.index, axis=0)
 
@@ -94,16 +103,25 @@ class RowMap:
         """The values of the rows used, as an array: undoes `series` (a full-length
         `exclude` result loses its padding)."""
         arr = np.asarray(values)
-        if self.exclude and arr.shape[:1] == (len(self.index),) \
-                and len(self.index) != len(self.positions):
-            return arr[self.positions]
+        if self.exclude and self.kept is not None and arr.shape[:1] == (len(self.index),) \
+                and len(self.index) != len(self.kept):
+            return arr[self.kept]
         return arr
 
 
-def row_map(index: pd.Index, positions: np.ndarray, na_action: str) -> RowMap:
-    """The RowMap of a fit that used the rows at `positions` of data indexed by `index`."""
-    return RowMap(index=index, positions=np.asarray(positions, dtype=np.int64),
-                  exclude=na_action == "exclude")
+def row_map(index: pd.Index, positions: np.ndarray | None, na_action: str) -> RowMap:
+    """The RowMap of a fit that used the rows at `positions` (None: every row, in order) of
+    data indexed by `index`."""
+    kept = None if positions is None else np.asarray(positions, dtype=np.int64)
+    return RowMap(index=index, kept=kept, exclude=na_action == "exclude")
+
+
+def compose_positions(base: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray | None:
+    """Positions in the original data of the `rows` (None: all) of data that is itself the
+    rows `base` (None: all) of the original; None when that is every row."""
+    if rows is None:
+        return base
+    return rows if base is None else base[rows]
 
 
 def series_for(rows: RowMap | None, values: np.ndarray, name: str | None = None
