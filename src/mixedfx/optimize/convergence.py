@@ -52,18 +52,21 @@ def check_hessian(H: np.ndarray, tol: float, kind: str = "") -> list[str]:
     ev, _, info = lapack.dsyevd(H, compute_v=0, lower=1)     # numpy's eigvalsh(H)
     if info != 0:
         raise np.linalg.LinAlgError("eigenvalues did not converge")
-    negative = int((ev < -tol).sum())
+    evs = ev.tolist()                      # a few values: Python floats, same numbers
+    negative = sum(e < -tol for e in evs)
     if negative:
         return [f"Model failed to converge: degenerate{label} Hessian with {negative} "
                 "negative eigenvalues"]
-    if (np.abs(ev) < tol).any() or _upper_cholesky(H) is None:
+    if any(abs(e) < tol for e in evs) or _upper_cholesky(H) is None:
         return [f"{kind + ' ' if kind else ''}Hessian is numerically singular: parameters are "
                 "not uniquely determined"]
     messages = []
-    if ev.max() * tol > 1:
+    if not evs:
+        return messages
+    if max(evs) * tol > 1:
         messages.append("Model is nearly unidentifiable: very large eigenvalue\n"
                         " - Rescale variables?")
-    elif ev.min() / ev.max() < tol:
+    elif min(evs) / max(evs) < tol:
         messages.append("Model is nearly unidentifiable: large eigenvalue ratio\n"
                         " - Rescale variables?")
     return messages
@@ -83,10 +86,10 @@ def check_gradient(g: np.ndarray, H: np.ndarray, tol: float) -> list[str]:
             return ["unable to evaluate scaled gradient"]
     else:
         scgrad = g
-    mingrad = np.minimum(np.abs(scgrad), np.abs(g))
-    worst = float(mingrad.max()) if len(mingrad) else 0.0
-    if worst > tol:
-        comp = int(np.argmax(mingrad)) + 1
+    mingrad = [min(abs(s), abs(v)) for s, v in zip(scgrad.tolist(), g.tolist(), strict=True)]
+    worst = max(mingrad, default=0.0)
+    if worst > tol and not any(m != m for m in mingrad):     # a NaN: no verdict, as before
+        comp = mingrad.index(worst) + 1
         return [f"Model failed to converge with max|grad| = {worst:.6g} "
                 f"(tol = {tol:g}, component {comp})"]
     return []

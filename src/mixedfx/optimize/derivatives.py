@@ -13,9 +13,10 @@ from functools import lru_cache
 import numpy as np
 
 
-@lru_cache(maxsize=16)
-def _deriv12_signs(nx: int) -> np.ndarray:
-    """The ±1 / 0 steps of `deriv12_points` for nx coordinates, one row per point."""
+@lru_cache(maxsize=32)
+def _deriv12_steps(nx: int, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """(which coordinates stay, the ±δ steps) of `deriv12_points` for nx coordinates, one
+    row per point."""
     rows = []
     for i in range(nx):
         add, sub = np.zeros(nx), np.zeros(nx)
@@ -27,8 +28,9 @@ def _deriv12_signs(nx: int) -> np.ndarray:
                 r[j] = sj
                 rows.append(r)
     signs = np.array(rows).reshape(len(rows), nx)
-    signs.flags.writeable = False
-    return signs
+    stay, steps = signs == 0.0, signs * delta
+    stay.flags.writeable = steps.flags.writeable = False
+    return stay, steps
 
 
 def deriv12_points(x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
@@ -36,8 +38,8 @@ def deriv12_points(x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
     x − δeᵢ, then for each j < i the four x ± δeᵢ ± δeⱼ (++, +−, −+, −−). Each moved
     coordinate is xᵢ + δ or xᵢ − δ (one rounding), the others are xᵢ itself."""
     x = np.asarray(x, dtype=float)
-    signs = _deriv12_signs(len(x))
-    return np.where(signs == 0.0, x, x + signs * delta)
+    stay, steps = _deriv12_steps(len(x), float(delta))
+    return np.where(stay, x, x + steps)
 
 
 def deriv12(
