@@ -10,6 +10,7 @@ import pytest
 import mixedfx as mfx
 from mixedfx import datasets
 from mixedfx.lmm.fit import fit_lmm
+from mixedfx.lmm.refit import refit_step
 from mixedfx.results.lmm_model import _with_response
 
 SL = datasets.load("sleepstudy")
@@ -38,7 +39,8 @@ def test_refit_equals_full_fit(formula, data, kw, reml) -> None:
         y = m.fitted() + rng.normal(0.0, m.sigma, m.nobs)
         fast = _quiet(m.refit, y, REML=reml)
         frame = _with_response(m._frame, y)
-        full = _quiet(fit_lmm, frame, reml, m._control, start=m._fit.theta)
+        full = _quiet(fit_lmm, frame, reml, m._control, start=m._fit.theta,
+                      initial_step=refit_step(m._fit.theta))
         np.testing.assert_array_equal(fast.theta, full.theta)
         np.testing.assert_array_equal(fast.beta, full.solution.beta)
         assert fast._fit.criterion == full.criterion
@@ -55,7 +57,8 @@ def test_bootstrap_same_as_full_refits() -> None:
 
     def slow_refit(y, REML=None):
         frame = _with_response(m2._frame, np.asarray(y, dtype=float))
-        return m2._new(frame, m2._refit(frame, m2.REML))
+        return m2._new(frame, fit_lmm(frame, m2.REML, m2._control, start=m2._fit.theta,
+                                      initial_step=refit_step(m2._fit.theta)))
 
     m2.refit = slow_refit
     slow = _quiet(m2.bootstrap, nsim=12, seed=7)
@@ -86,3 +89,56 @@ def test_subclass_refit_is_honoured() -> None:
     own = Own(m._frame, m._fit, m._control, m.data_name)
     with pytest.raises(NotImplementedError, match="own refit"):
         own.refit(SL["Reaction"].to_numpy())
+
+
+@pytest.mark.parametrize(("formula", "data", "kw"), CASES)
+def test_response_blocks_equal_a_full_computation(formula, data, kw) -> None:
+    """`compute_response` shares the blocks without y and recomputes the others by the
+    same operations: the bits of `compute`."""
+    from mixedfx.lmm.crossproducts import canonical_response
+    from mixedfx.lmm.refit import ResponseRefitter
+
+    m = _quiet(mfx.lmer, formula, data, **kw)
+    r = ResponseRefitter(m._frame)
+    base = r.builder.compute(*canonical_response(r.canon, m._frame.y, r.sqrt_w))
+    rng = np.random.default_rng(11)
+    for _ in range(2):
+        y = m._frame.y + rng.normal(0.0, 1.0, m.nobs)
+        args = canonical_response(r.canon, y, r.sqrt_w)
+        fast, full = r.builder.compute_response(base, *args), r.builder.compute(*args)
+        for name in ("A11", "B", "Arr"):
+            assert np.asarray(getattr(fast, name)).tobytes() == \
+                np.asarray(getattr(full, name)).tobytes(), name
+        assert fast.A11 is base.A11
+
+
+def test_repeated_refits_are_bit_identical_and_leave_the_model_alone() -> None:
+    m = _quiet(mfx.lmer, "diameter ~ 1 + (1 | plate) + (1 | sample)", PEN)
+    before = (m.theta.tobytes(), m.beta.tobytes(), m.deviance, m._fit.chol.xp.Arr.tobytes())
+    ys = m.simulate(nsim=3, seed=4)
+    first = [_quiet(m.refit, ys[:, j]) for j in range(3)]
+    again = [_quiet(m.refit, ys[:, j]) for j in range(3)]
+    for a, b in zip(first, again, strict=True):
+        assert a.theta.tobytes() == b.theta.tobytes()
+        assert a.beta.tobytes() == b.beta.tobytes()
+        assert a.deviance == b.deviance
+        assert a.ranef()["plate"].equals(b.ranef()["plate"])
+    assert (m.theta.tobytes(), m.beta.tobytes(), m.deviance,
+            m._fit.chol.xp.Arr.tobytes()) == before
+    # each refit keeps its own response blocks
+    assert first[0]._fit.chol.xp.Arr.tobytes() != first[1]._fit.chol.xp.Arr.tobytes()
+
+
+@pytest.mark.parametrize(("formula", "data", "kw"), CASES)
+def test_refit_equals_a_fresh_fit_to_the_optimizers_tolerance(formula, data, kw) -> None:
+    """The refit (started at θ̂ with a small trust region) and a fresh fit of the new
+    response from lme4's start values reach the same optimum."""
+    m = _quiet(mfx.lmer, formula, data, **kw)
+    ys = m.simulate(nsim=4, seed=8)
+    for j in range(ys.shape[1]):
+        fast = _quiet(m.refit, ys[:, j])
+        fresh = _quiet(fit_lmm, _with_response(m._frame, ys[:, j]), m.REML, m._control)
+        assert fast._fit.criterion == pytest.approx(fresh.criterion, rel=1e-8, abs=1e-6)
+        np.testing.assert_allclose(fast.theta, fresh.theta, rtol=2e-3, atol=1e-3)
+        np.testing.assert_allclose(fast.beta, fresh.solution.beta, rtol=1e-4)
+        assert fast.optimizer_info["evaluations"] < fresh.optimization.evaluations + 5

@@ -984,6 +984,11 @@ fail:
     return NULL;
 }
 
+/* many thetas in one call, and the optimizer loop in C (defined at the end of the file) */
+static PyObject *py_deviance_many(PyObject *self, PyObject *args);
+static PyObject *py_bind_nlopt(PyObject *self, PyObject *args);
+static PyObject *py_minimize(PyObject *self, PyObject *args);
+
 static PyMethodDef module_methods[] = {
     {"evaluator", py_evaluator, METH_VARARGS,
      "evaluator(A11, Arr, p, rest, gram, tmap, ntheta, n) -> Evaluator of the profiled "
@@ -991,6 +996,14 @@ static PyMethodDef module_methods[] = {
     {"subtract_slice", py_subtract_slice, METH_VARARGS,
      "subtract_slice(indptr, rows, vals, start, W, P): P <- P - B W B' (upper triangle) for "
      "one level-major slice of B."},
+    {"deviance_many", py_deviance_many, METH_VARARGS,
+     "deviance_many(ev, X, P, reml, ldW, out): out[i] <- deviance at row i of X (as "
+     "Evaluator.deviance)."},
+    {"bind_nlopt", py_bind_nlopt, METH_VARARGS,
+     "bind_nlopt(addresses): the NLopt C functions minimize calls."},
+    {"minimize", py_minimize, METH_VARARGS,
+     "minimize(ev, P, reml, ldW, algorithm, x, lower, upper, xtol, ftol, maxeval, step, "
+     "inf_limit, best, bad) -> (code, minf, evaluations, best_f, stop)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1021,4 +1034,281 @@ PyMODINIT_FUNC PyInit_lmm(void)
         return NULL;
     }
     return m;
+}
+
+/* ------------------------------------------------------------------ many thetas; the optimizer loop
+ *
+ * A small model's evaluation takes a microsecond or two, less than a call from Python costs:
+ * `deviance_many` evaluates the deviance at every row of a matrix of thetas (the finite
+ * differences of lme4's convergence checks) and `minimize` runs NLopt's optimizer with this
+ * file's deviance as its C objective, so that no evaluation crosses into Python. Both compute
+ * each value exactly as Evaluator.deviance does (same functions, same order), and `minimize`
+ * calls the NLopt library the `nlopt` Python package wraps, through the addresses of its C
+ * functions (`bind_nlopt`, given by mixedfx.lmm.native_opt): the optimizer sees the same
+ * values and takes the same path as when it calls back into Python. Both take theta (a
+ * template map is required) and keep the GIL during `minimize` (NLopt's per-run state is not
+ * documented as thread-safe). */
+
+/* The ML deviance or REML criterion at x into *dev, with the arithmetic of ev_deviance
+ * (+inf when the system is not positive definite, -inf when pwrss <= 0); -2 when out of
+ * memory, else 0. */
+static int deviance_at(const Evaluator *ev, const double *x, double *P, double *scratch,
+                       int reml, double ldW, double *dev)
+{
+    double ld1 = 0.0, out[3];
+    int rc = build_schur(ev, x, P, scratch, &ld1);
+    if (rc == -2)
+        return -2;
+    if (rc == 0 && chol_upper(P, ev->r) != 0)
+        rc = -1;
+    if (rc) {
+        *dev = INFINITY;
+        return 0;
+    }
+    factor_terms(ev, P, ld1, out);
+    double pwrss = out[2], n = ev->n_obs;
+    if (!(pwrss > 0.0)) {
+        *dev = -INFINITY;
+        return 0;
+    }
+    if (reml) {
+        double nmp = n - (double)ev->p;
+        *dev = out[0] - ldW + out[1] + nmp * (1.0 + log(TWO_PI * pwrss / nmp));
+    }
+    else
+        *dev = out[0] - ldW + n * (1.0 + log(TWO_PI * pwrss / n));
+    return 0;
+}
+
+static int check_evaluator(PyObject *o)
+{
+    if (!PyObject_TypeCheck(o, &EvaluatorType)) {
+        PyErr_Format(ArgumentTypeError, "ev must be an Evaluator, got %.80s",
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    if (((Evaluator *)o)->tmap.obj == NULL) {
+        PyErr_SetString(ArgumentError, "the evaluator has no template map (takes templates, "
+                        "not theta)");
+        return -1;
+    }
+    return 0;
+}
+
+/* deviance_many(ev, X, P, reml, ldW, out): out[i] = the deviance at X[i] (m x ntheta). */
+static PyObject *py_deviance_many(PyObject *self, PyObject *args)
+{
+    PyObject *oev, *oX, *oP, *oout;
+    int reml;
+    double ldW;
+    if (!PyArg_ParseTuple(args, "OOOpdO:deviance_many", &oev, &oX, &oP, &reml, &ldW, &oout))
+        return NULL;
+    if (check_evaluator(oev))
+        return NULL;
+    Evaluator *ev = (Evaluator *)oev;
+    Py_buffer Xb = {0}, Pb = {0}, ob = {0};
+    PyObject *result = NULL;
+    double *scratch = NULL;
+    if (get_array(oX, &Xb, "X", 'd', 2, 0) || get_P(ev, oP, &Pb) ||
+        get_array(oout, &ob, "out", 'd', 1, 1))
+        goto done;
+    Py_ssize_t m = dim(&Xb, 0);
+    if (dim(&Xb, 1) != ev->ntheta || dim(&ob, 0) != m) {
+        PyErr_Format(ArgumentError, "X must have shape (m, %zd) and out m values", ev->ntheta);
+        goto done;
+    }
+    scratch = malloc((size_t)ev->scratch_len * sizeof(double));
+    if (scratch == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int rc = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < m && rc == 0; i++)
+        rc = deviance_at(ev, (const double *)Xb.buf + i * ev->ntheta, Pb.buf, scratch, reml,
+                         ldW, (double *)ob.buf + i);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    free(scratch);
+    release(&Xb); release(&Pb); release(&ob);
+    return result;
+}
+
+/* NLopt's C interface (nlopt.h), as the functions' addresses */
+typedef double (*nlopt_func_t)(unsigned, const double *, double *, void *);
+static struct {
+    void *(*create)(int, unsigned);
+    void (*destroy)(void *);
+    int (*set_lower_bounds)(void *, const double *);
+    int (*set_upper_bounds)(void *, const double *);
+    int (*set_min_objective)(void *, nlopt_func_t, void *);
+    int (*set_xtol_abs1)(void *, double);
+    int (*set_ftol_abs)(void *, double);
+    int (*set_maxeval)(void *, int);
+    int (*set_initial_step)(void *, const double *);
+    int (*optimize)(void *, double *, double *);
+    int (*force_stop)(void *);
+} nlopt_api;
+static int nlopt_bound = 0;
+
+/* bind_nlopt((create, destroy, set_lower_bounds, set_upper_bounds, set_min_objective,
+ *             set_xtol_abs1, set_ftol_abs, set_maxeval, set_initial_step, optimize,
+ *             force_stop)) with each entry the address of that nlopt_* function */
+static PyObject *py_bind_nlopt(PyObject *self, PyObject *args)
+{
+    PyObject *t;
+    if (!PyArg_ParseTuple(args, "O!:bind_nlopt", &PyTuple_Type, &t))
+        return NULL;
+    void *a[11];
+    if (PyTuple_GET_SIZE(t) != 11) {
+        PyErr_SetString(ArgumentError, "bind_nlopt takes the addresses of 11 functions");
+        return NULL;
+    }
+    for (int i = 0; i < 11; i++) {
+        a[i] = PyLong_AsVoidPtr(PyTuple_GET_ITEM(t, i));
+        if (a[i] == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(ArgumentError, "bind_nlopt: a function address is NULL");
+            return NULL;
+        }
+    }
+    nlopt_api.create = (void *(*)(int, unsigned))a[0];
+    nlopt_api.destroy = (void (*)(void *))a[1];
+    nlopt_api.set_lower_bounds = (int (*)(void *, const double *))a[2];
+    nlopt_api.set_upper_bounds = (int (*)(void *, const double *))a[3];
+    nlopt_api.set_min_objective = (int (*)(void *, nlopt_func_t, void *))a[4];
+    nlopt_api.set_xtol_abs1 = (int (*)(void *, double))a[5];
+    nlopt_api.set_ftol_abs = (int (*)(void *, double))a[6];
+    nlopt_api.set_maxeval = (int (*)(void *, int))a[7];
+    nlopt_api.set_initial_step = (int (*)(void *, const double *))a[8];
+    nlopt_api.optimize = (int (*)(void *, double *, double *))a[9];
+    nlopt_api.force_stop = (int (*)(void *))a[10];
+    nlopt_bound = 1;
+    Py_RETURN_NONE;
+}
+
+enum { STOP_NONE = 0, STOP_NAN = 1, STOP_NEGINF = 2, STOP_INF_STREAK = 3, STOP_MEMORY = 4 };
+
+typedef struct {
+    const Evaluator *ev;
+    double *P, *scratch, *best, *bad;
+    int reml;
+    double ldW;
+    void *opt;
+    long evaluations, streak, inf_limit;
+    double best_f;
+    int have_best, stop;
+} MinData;
+
+/* The objective NLopt calls: the deviance, with the checks of mixedfx.optimize.driver._Guard
+ * (NaN and -inf stop the run, +inf at every one of the first `inf_limit` points stops it,
+ * the best point is kept). */
+static double min_objective(unsigned n, const double *x, double *grad, void *data)
+{
+    MinData *d = data;
+    double v;
+    (void)grad;
+    d->evaluations++;
+    if (deviance_at(d->ev, x, d->P, d->scratch, d->reml, d->ldW, &v)) {
+        d->stop = STOP_MEMORY;
+        nlopt_api.force_stop(d->opt);
+        return HUGE_VAL;
+    }
+    if (isnan(v) || v == -INFINITY) {
+        d->stop = isnan(v) ? STOP_NAN : STOP_NEGINF;
+        memcpy(d->bad, x, n * sizeof(double));
+        nlopt_api.force_stop(d->opt);
+        return v;
+    }
+    if (v < d->best_f) {
+        d->best_f = v;
+        d->have_best = 1;
+        memcpy(d->best, x, n * sizeof(double));
+    }
+    if (v == INFINITY) {
+        d->streak++;
+        if (!d->have_best && d->streak >= d->inf_limit) {
+            d->stop = STOP_INF_STREAK;
+            nlopt_api.force_stop(d->opt);
+        }
+    }
+    else
+        d->streak = 0;
+    return v;
+}
+
+/* minimize(ev, P, reml, ldW, algorithm, x, lower, upper, xtol, ftol, maxeval, step,
+ *          inf_limit, best, bad) -> (code, minf, evaluations, best_f, stop)
+ * x: the start on entry, NLopt's point on return; step: None or the initial step;
+ * best / bad: receive the best point and the point where a NaN or -inf stopped the run. */
+static PyObject *py_minimize(PyObject *self, PyObject *args)
+{
+    PyObject *oev, *oP, *ox, *olo, *ohi, *ostep, *obest, *obad;
+    int reml, algorithm, maxeval;
+    long inf_limit;
+    double ldW, xtol, ftol;
+    if (!PyArg_ParseTuple(args, "OOpdiOOOddiOlOO:minimize", &oev, &oP, &reml, &ldW,
+                          &algorithm, &ox, &olo, &ohi, &xtol, &ftol, &maxeval, &ostep,
+                          &inf_limit, &obest, &obad))
+        return NULL;
+    if (!nlopt_bound) {
+        PyErr_SetString(ArgumentError, "minimize needs bind_nlopt first");
+        return NULL;
+    }
+    if (check_evaluator(oev))
+        return NULL;
+    Evaluator *ev = (Evaluator *)oev;
+    Py_ssize_t n = ev->ntheta;
+    Py_buffer Pb = {0}, xb = {0}, lb = {0}, hb = {0}, sb = {0}, bb = {0}, db = {0};
+    PyObject *result = NULL;
+    double *scratch = NULL;
+    void *opt = NULL;
+    if (get_P(ev, oP, &Pb) || get_array(ox, &xb, "x", 'd', 1, 1) ||
+        get_array(olo, &lb, "lower", 'd', 1, 0) || get_array(ohi, &hb, "upper", 'd', 1, 0) ||
+        (ostep != Py_None && get_array(ostep, &sb, "step", 'd', 1, 0)) ||
+        get_array(obest, &bb, "best", 'd', 1, 1) || get_array(obad, &db, "bad", 'd', 1, 1))
+        goto done;
+    if (n < 1 || dim(&xb, 0) != n || dim(&lb, 0) != n || dim(&hb, 0) != n ||
+        dim(&bb, 0) != n || dim(&db, 0) != n || (sb.obj != NULL && dim(&sb, 0) != n)) {
+        PyErr_Format(ArgumentError, "x, lower, upper, step, best and bad must have %zd values",
+                     n);
+        goto done;
+    }
+    scratch = malloc((size_t)ev->scratch_len * sizeof(double));
+    opt = scratch == NULL ? NULL : nlopt_api.create(algorithm, (unsigned)n);
+    if (opt == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    MinData d = {ev, Pb.buf, scratch, bb.buf, db.buf, reml, ldW, opt, 0, 0, inf_limit,
+                 INFINITY, 0, STOP_NONE};
+    if (nlopt_api.set_lower_bounds(opt, lb.buf) < 0 ||
+        nlopt_api.set_upper_bounds(opt, hb.buf) < 0 ||
+        nlopt_api.set_min_objective(opt, min_objective, &d) < 0 ||
+        nlopt_api.set_xtol_abs1(opt, xtol) < 0 || nlopt_api.set_ftol_abs(opt, ftol) < 0 ||
+        nlopt_api.set_maxeval(opt, maxeval) < 0 ||
+        (sb.obj != NULL && nlopt_api.set_initial_step(opt, sb.buf) < 0)) {
+        PyErr_SetString(ArgumentError, "NLopt refused the optimizer's settings");
+        goto done;
+    }
+    double minf = HUGE_VAL;
+    int code = nlopt_api.optimize(opt, xb.buf, &minf);
+    if (d.stop == STOP_MEMORY) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_BuildValue("(idldi)", code, minf, d.evaluations, d.best_f, d.stop);
+done:
+    if (opt != NULL)
+        nlopt_api.destroy(opt);
+    free(scratch);
+    release(&Pb); release(&xb); release(&lb); release(&hb); release(&sb); release(&bb);
+    release(&db);
+    return result;
 }

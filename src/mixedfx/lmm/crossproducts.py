@@ -103,7 +103,7 @@ class CrossProductBuilder:
             self.ZZ_pos = np.concatenate(zz_pos)
             self.ZZ_vals = _unless_ones(np.concatenate(zz_vals))
             self.ZZ_rowidx = None if len(zz_pos) == 1 else np.tile(np.arange(n), len(zz_pos))
-            self.ZrT = sp.hstack([_sparse_z(t, n) for t in rest], format="csc").T.tocsr()
+            self.ZrT = _stack_rows([_sparse_zt(t, n)[0] for t in rest], n)
         # A₁₁ products
         self.A11_vals = [(a, b, _unless_ones(first.values[:, a] * first.values[:, b]))
                          for a in range(self.k1) for b in range(a, self.k1)]
@@ -172,6 +172,36 @@ class CrossProductBuilder:
                              rest_offsets=self.rest_offsets)
 
 
+    def compute_response(self, base: CrossProducts, y: np.ndarray, sqrt_w: np.ndarray | None
+                         ) -> CrossProducts:
+        """`compute(y, sqrt_w)` for a new response, from the cross-products `base` this
+        builder computed with the same weights: the blocks without y (A₁₁, Z_restᵀWZ_rest
+        and Z_restᵀWZ₁) are shared with `base` (never modified), and every block with y is
+        computed by the same operations as `compute`, so the numbers are the same bits."""
+        if not isinstance(base.B, np.ndarray) or not (self.dense_B or not self.q_rest):
+            return self.compute(y, sqrt_w)
+        n, p, q = self.n, self.p, self.q_rest
+        w = np.ones(n) if sqrt_w is None else sqrt_w * sqrt_w
+        Xy = np.empty((n, p + 1))
+        Xy[:, :p] = self.X
+        Xy[:, p] = y
+        WXy = Xy * w[:, None]
+        XyZ1 = np.asarray(self.Z1T @ WXy).T                      # (p+1) × q₁
+        if q:
+            Arr = np.empty((q + p + 1, q + p + 1))
+            Arr[:q, :q] = base.Arr[:q, :q]
+            ZrXy = self.ZrT @ WXy
+            Arr[:q, q:] = ZrXy
+            Arr[q:, :q] = ZrXy.T
+            Arr[q:, q:] = Xy.T @ WXy
+            B = np.vstack([base.B[:q], XyZ1])
+        else:
+            Arr = Xy.T @ WXy
+            B = XyZ1
+        return CrossProducts(A11=base.A11, B=B, Arr=Arr, q_rest=q, p=p, n=n,
+                             rest_offsets=self.rest_offsets)
+
+
 def _unless_ones(values: np.ndarray) -> np.ndarray | None:
     """None for an all-ones product vector (intercept terms), so it is never multiplied."""
     return None if np.all(values == 1.0) else values
@@ -213,6 +243,20 @@ def _sparse_zt(term: RandomEffectsTerm, n: int) -> tuple[sp.csr_matrix, np.ndarr
     np.cumsum(np.repeat(counts, k), out=indptr[1:])
     ZT = sp.csr_matrix((term.values.ravel()[order], indices, indptr), shape=(term.q, n))
     return ZT, order
+
+
+def _stack_rows(blocks: list[sp.csr_matrix], n: int) -> sp.csr_matrix:
+    """The CSR matrices (n columns each) stacked by rows, their stored entries kept in
+    order (what `sp.vstack` gives, without its format conversions)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    offsets = np.cumsum([0] + [b.nnz for b in blocks[:-1]])
+    indptr = np.concatenate([blocks[0].indptr[:1]] +
+                            [b.indptr[1:] + off for b, off in zip(blocks, offsets, strict=True)])
+    data = np.concatenate([b.data for b in blocks])
+    indices = np.concatenate([b.indices for b in blocks])
+    return sp.csr_matrix((data, indices, indptr.astype(indices.dtype)),
+                         shape=(sum(b.shape[0] for b in blocks), n))
 
 
 def _sparse_zt_rest(rest: list[RandomEffectsTerm], n: int) -> tuple[sp.csr_matrix, np.ndarray]:

@@ -15,9 +15,10 @@ import math
 
 import numpy as np
 
-from mixedfx.lmm import compiled
+from mixedfx.lmm import compiled, native_opt
 from mixedfx.lmm.compiled import NATIVE_CHOL_MAX
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
+from mixedfx.optimize.native_run import RunRecord
 
 
 def deviance_from_factor(f: Factorization, n: int, p: int, reml: bool, ldW: float) -> float:
@@ -40,6 +41,11 @@ def profiled_sigma(pwrss: float, n: int, p: int, reml: bool) -> float:
     """σ̂ at θ, profiled out of the deviance: √(pwrss / (n − p)) for REML, √(pwrss / n) for
     ML (a pwrss rounded below zero counts as 0)."""
     return math.sqrt(max(pwrss, 0.0) / (n - p if reml else n))
+
+
+# the largest A₁₁ entries × Schur rows for which the optimizer runs from C holding the
+# interpreter (one evaluation then takes well under a millisecond)
+NATIVE_LOOP_WORK = 1_000_000
 
 
 class ProfiledDeviance:
@@ -74,7 +80,7 @@ class ProfiledDeviance:
         if nat is None or self.chol.xp.r > NATIVE_CHOL_MAX:
             return False
         ev, tmap = nat
-        return ev.deviance, tmap
+        return ev.deviance, tmap, ev
 
     def __call__(self, theta: np.ndarray) -> float:
         self.evaluations += 1
@@ -85,7 +91,7 @@ class ProfiledDeviance:
             fast = self._compiled = self._compiled_call()
         if fast:
             # the whole evaluation in one compiled call
-            deviance, tmap = fast
+            deviance, tmap, _ = fast
             x = np.asarray(theta, dtype=float)
             if tmap is None:
                 x = compiled.native_input(self.chol, x, tmap)
@@ -97,6 +103,48 @@ class ProfiledDeviance:
         if parts is None:
             return math.inf
         return deviance_from_terms(*parts, self.n, self.p, self.reml, self.ldW)
+
+    def _theta_evaluator(self, cheap: bool = False) -> object | None:
+        """The compiled evaluator when it takes θ itself (a template map), else None; with
+        `cheap`, only when one evaluation is cheap (`NATIVE_LOOP_WORK`), so that a run of
+        them may hold the interpreter."""
+        fast = self._compiled
+        if fast is None:
+            fast = self._compiled = self._compiled_call()
+        if not fast or fast[1] is None:
+            return None
+        if cheap and self.chol.xp.A11.size * self.chol.xp.r > NATIVE_LOOP_WORK:
+            return None
+        if self._workspace is None:
+            self._workspace = np.empty(self.chol.xp.Arr.shape)
+        return fast[2]
+
+    def evaluate_many(self, X: np.ndarray) -> np.ndarray | None:
+        """The value at each row of X (m × nθ) in one compiled call — each equal to
+        `self(X[i])` — or None when the compiled evaluator does not serve this model."""
+        ev = self._theta_evaluator()
+        if ev is None:
+            return None
+        out = native_opt.deviance_many(ev, X, self._workspace, self.reml, self.ldW)
+        if out is not None:
+            self.evaluations += len(out)
+        return out
+
+    def minimize_natively(self, algorithm: int, x0: np.ndarray, lower: np.ndarray,
+                          upper: np.ndarray, xtol: float, ftol: float, maxeval: int,
+                          step: np.ndarray | None, inf_limit: int
+                          ) -> RunRecord | None:
+        """NLopt's run over this objective from C (`lmm.native_opt.minimize`): the same
+        path as through the Python callback, without a Python call per evaluation; None
+        when that is not available for this model."""
+        ev = self._theta_evaluator(cheap=True)
+        if ev is None:
+            return None
+        run = native_opt.minimize(ev, self._workspace, self.reml, self.ldW, algorithm, x0,
+                                  lower, upper, xtol, ftol, maxeval, step, inf_limit)
+        if run is not None:
+            self.evaluations += run.evaluations
+        return run
 
     def at(self, theta: np.ndarray, reml: bool) -> float:
         """The ML deviance or REML criterion at θ, whatever this objective optimizes."""

@@ -33,16 +33,36 @@ from mixedfx.lmm.sliced import SlicedB, SlicedGram, level_rows
 
 @dataclass
 class Factorization:
-    """L₁₁ pieces and the dense L_rr for one θ, plus the log-determinants."""
+    """L₁₁ pieces and the dense L_rr for one θ, plus the log-determinants.
+
+    M₁₁ and L₁₁ are computed on first access (`BlockedCholesky.first_block`, the numbers
+    of an eager factorization) when the compiled kernel gave the rest: a fit's optimum
+    needs only L_rr for β, σ and the criterion."""
 
     theta: np.ndarray
     templates: list[np.ndarray]
-    M11: np.ndarray          # (n₁, k₁, k₁) Λ₁ᵀA₁₁Λ₁ + I
-    L11: np.ndarray          # (n₁, k₁, k₁) lower Cholesky factors of M11
     Lrr: np.ndarray          # (r, r) lower Cholesky factor of the Schur complement
     ldL2: float              # log|L_Z|²
     ldRX2: float             # log|R_X|²
     pwrss: float             # penalized weighted residual sum of squares
+    first: tuple[np.ndarray, np.ndarray] | BlockedCholesky | None = None
+    # (M11, L11), or the factorization to compute them from
+
+    @property
+    def M11(self) -> np.ndarray:
+        """(n₁, k₁, k₁) Λ₁ᵀA₁₁Λ₁ + I."""
+        return self._first()[0]
+
+    @property
+    def L11(self) -> np.ndarray:
+        """(n₁, k₁, k₁) lower Cholesky factors of M11."""
+        return self._first()[1]
+
+    def _first(self) -> tuple[np.ndarray, np.ndarray]:
+        if not isinstance(self.first, tuple):
+            M11, L11, _, _ = self.first.first_block(self.templates[0])
+            self.first = (M11, L11)
+        return self.first
 
 
 def _pair_chunks(indptr: np.ndarray, max_pairs: int = 1 << 20
@@ -394,15 +414,17 @@ class BlockedCholesky:
         """
         theta = np.asarray(theta, dtype=float)
         templates = self.templates(theta)
-        M11, L11, W, ld1 = self.first_block(templates[0])
         nat = self.native()
         if nat is not None:
             ws = np.empty(self.xp.Arr.shape) if workspace is None else workspace
             parts = compiled.factor(self, nat, theta, ws)
+            first: tuple | BlockedCholesky = self          # M₁₁, L₁₁ on first access
         else:
+            M11, L11, W, ld1 = self.first_block(templates[0])
             parts = self._schur(W, ld1, templates, workspace)
+            first = (M11, L11)
         if parts is None:
             return None
         Lrr, ldL2, ldRX2, pwrss = parts
-        return Factorization(theta=theta, templates=templates, M11=M11, L11=L11, Lrr=Lrr,
-                             ldL2=ldL2, ldRX2=ldRX2, pwrss=pwrss)
+        return Factorization(theta=theta, templates=templates, Lrr=Lrr, ldL2=ldL2,
+                             ldRX2=ldRX2, pwrss=pwrss, first=first)

@@ -112,14 +112,17 @@ def _convergence_messages(opt: OptimizationResult, theta: np.ndarray, lower: np.
 
 
 def fit_lmm(frame: ModelFrame, reml: bool, control: Control, start: np.ndarray | None = None,
-            y: np.ndarray | None = None, warn: bool = True) -> LmmFit:
-    """Optimize θ and recover β, u, σ at the optimum."""
+            y: np.ndarray | None = None, warn: bool = True,
+            initial_step: np.ndarray | None = None) -> LmmFit:
+    """Optimize θ and recover β, u, σ at the optimum (`initial_step`: the optimizer's
+    initial trust region, NLopt's default unless given; see `lmm.refit.refit_step`)."""
     n_obs, p_fixed = len(frame.y), frame.X.shape[1]
     if reml and n_obs <= p_fixed:
         raise DataError(f"REML needs more observations than fixed effects (n = {n_obs}, "
                         f"p = {p_fixed}): the residual degrees of freedom n - p are "
                         f"{n_obs - p_fixed}; fit with REML=False or simplify the fixed effects")
-    return fit_lmm_objective(frame, build_objective(frame, reml, y), control, start, warn)
+    return fit_lmm_objective(frame, build_objective(frame, reml, y), control, start, warn,
+                             initial_step)
 
 
 def fit_lmm_crossproducts(frame: ModelFrame, xp: CrossProducts, reml: bool, control: Control,
@@ -133,7 +136,8 @@ def fit_lmm_crossproducts(frame: ModelFrame, xp: CrossProducts, reml: bool, cont
 
 
 def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: Control,
-                      start: np.ndarray | None = None, warn: bool = True) -> LmmFit:
+                      start: np.ndarray | None = None, warn: bool = True,
+                      initial_step: np.ndarray | None = None) -> LmmFit:
     """Optimize θ for a built profiled deviance and recover β, u, σ at the optimum."""
     lower = lower_bounds(frame)
     x0 = start_values(frame) if start is None else np.asarray(start, dtype=float)
@@ -143,6 +147,7 @@ def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: C
         control.presolve == "auto" and objective.chol.xp.r >= control.presolve_min_block)
     opt = optimize_theta(objective, x0, lower, control, objective.n,
                          counter=lambda: objective.evaluations, presolve=presolve,
+                         initial_step=initial_step,
                          upper=upper_bounds(frame), blocks=unstructured_blocks(frame))
     theta = opt.x
     try:
@@ -155,7 +160,7 @@ def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: C
                        "model matrix is numerically rank deficient for these random effects "
                        "(rescale or drop nearly collinear predictors)")
     singular, conv = _convergence_messages(opt, theta, lower, control)
-    fit = fit_record(frame, objective, factor, theta, opt, singular + conv)
+    fit = fit_record(frame, objective, factor, theta, opt, singular + conv, lower)
     check_finite_fit(fit.criterion, fit.solution.beta, theta, fit.sigma)
     if warn:
         emit(singular, SingularFitWarning)
@@ -165,14 +170,16 @@ def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: C
 
 def fit_record(frame: ModelFrame, objective: ProfiledDeviance, factor: Factorization,
                theta: np.ndarray, optimization: OptimizationResult | None,
-               messages: list[str]) -> LmmFit:
+               messages: list[str], lower: np.ndarray | None = None) -> LmmFit:
     """The record of a fit at θ from its factorization: β and u (`solve`), σ̂ =
     √(pwrss / (n − p)) (REML) or √(pwrss / n) (ML) and the criterion. The one place an
     unstructured LMM's record is assembled: by the fit at its optimum and, at the stored θ,
-    by `mixedfx.load`, so that a loaded model cannot drift from a fitted one."""
+    by `mixedfx.load`, so that a loaded model cannot drift from a fitted one (`lower`: θ's
+    lower bounds when the caller has them)."""
     n, p, reml = objective.n, objective.p, objective.reml
     return LmmFit(chol=objective.chol, objective=objective, optimization=optimization,
                   factor=factor, solution=solve(objective.chol, factor), theta=theta,
-                  lower=lower_bounds(frame), sigma=profiled_sigma(factor.pwrss, n, p, reml),
+                  lower=lower_bounds(frame) if lower is None else lower,
+                  sigma=profiled_sigma(factor.pwrss, n, p, reml),
                   reml=reml, criterion=deviance_from_factor(factor, n, p, reml, objective.ldW),
                   messages=messages)

@@ -11,7 +11,8 @@ and b = Λu. The conditional covariance of b given y at the estimates (lme4's `c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.linalg import lapack, solve_triangular
@@ -21,14 +22,33 @@ from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 
 @dataclass
 class Solution:
-    """Conditional estimates at one θ."""
+    """Conditional estimates at one θ: β̂ at once (it needs only L_rr); u and b = Λu, which
+    need the first block's factor, on first access (`random_effects`, the same numbers as
+    computed eagerly)."""
 
     beta: np.ndarray
-    u: list[np.ndarray]        # per term, (levels, k)
-    b: list[np.ndarray]        # per term, (levels, k)
     pwrss: float
-    ussq: float
     Lxx: np.ndarray            # fixed-effects block of the factor
+    source: tuple[BlockedCholesky, Factorization] = field(repr=False)
+
+    @cached_property
+    def _effects(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        return random_effects(*self.source, self.beta)
+
+    @property
+    def u(self) -> list[np.ndarray]:
+        """Per term the spherical conditional modes, (levels, k)."""
+        return self._effects[0]
+
+    @property
+    def b(self) -> list[np.ndarray]:
+        """Per term the conditional modes b = Λu, (levels, k)."""
+        return self._effects[1]
+
+    @cached_property
+    def ussq(self) -> float:
+        """‖u‖²."""
+        return float(sum(np.sum(u * u) for u in self.u))
 
     @property
     def wrss(self) -> float:
@@ -59,12 +79,20 @@ def _apply_template_rows(u: np.ndarray, T: np.ndarray) -> np.ndarray:
 
 
 def solve(chol: BlockedCholesky, f: Factorization) -> Solution:
-    """β, u and b at the factorization's θ."""
-    xp = chol.xp
-    q, p = xp.q_rest, xp.p
+    """β (now) and u, b (on first access) at the factorization's θ."""
+    q, p = chol.xp.q_rest, chol.xp.p
     L = f.Lrr
     Lxx = L[q:q + p, q:q + p]
     beta = _solve_lower_transposed(Lxx, L[-1, q:q + p])        # p = 0: β held fixed
+    return Solution(beta=beta, pwrss=f.pwrss, Lxx=Lxx.copy(), source=(chol, f))
+
+
+def random_effects(chol: BlockedCholesky, f: Factorization, beta: np.ndarray
+                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(u, b) per term at the factorization's θ, given β̂ from it."""
+    xp = chol.xp
+    q, p = xp.q_rest, xp.p
+    L = f.Lrr
     u_rest = _solve_lower_transposed(L[:q, :q], L[-1, :q] - L[q:q + p, :q].T @ beta)
 
     terms, T = chol.terms, f.templates
@@ -84,8 +112,7 @@ def solve(chol: BlockedCholesky, f: Factorization) -> Solution:
     u1 = rhs / f.M11[:, :, 0] if first.k == 1 else np.linalg.solve(f.M11, rhs[:, :, None])[:, :, 0]
     u_list[0] = u1
     b_list[0] = _apply_template_rows(u1, T[0])
-    ussq = float(sum(np.sum(u * u) for u in u_list))
-    return Solution(beta=beta, u=u_list, b=b_list, pwrss=f.pwrss, ussq=ussq, Lxx=Lxx.copy())
+    return u_list, b_list
 
 
 def conditional_variances(chol: BlockedCholesky, f: Factorization, sigma: float,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.linalg import lapack
 
 from mixedfx.validate import check_number
 
@@ -28,34 +30,43 @@ SINGULAR_MESSAGE = ("boundary (singular) fit: a variance is estimated at 0 or a 
 
 def is_singular(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-4) -> bool:
     """lme4's `isSingular`: any θ with lower bound 0 below `tol`."""
-    tol = check_number(tol, "tol", 0.0, low_open=False)
+    if type(tol) is not float or not tol >= 0.0 or tol == math.inf:
+        tol = check_number(tol, "tol", 0.0, low_open=False)
     theta = np.asarray(theta)
-    return bool(np.any(theta[np.asarray(lower) == 0] < tol))
+    return bool((theta[np.asarray(lower) == 0] < tol).any())
+
+
+def _upper_cholesky(H: np.ndarray) -> np.ndarray | None:
+    """The upper Cholesky factor R of H = RᵀR (LAPACK's dpotrf: numpy's `cholesky(H).T`
+    without its wrapper), or None when H is not positive definite."""
+    R, info = lapack.dpotrf(H, lower=0, clean=1)
+    return R if info == 0 else None
 
 
 def check_hessian(H: np.ndarray, tol: float, kind: str = "") -> list[str]:
     """lme4's `checkHess`: negative, zero or badly scaled eigenvalues of the Hessian."""
     label = f" {kind}" if kind else ""
-    if not np.all(np.isfinite(H)):
+    H = np.asarray(H, dtype=float)
+    if not np.isfinite(H).all():
         return ["Problem with Hessian check (infinite or missing values?)"]
-    ev = np.linalg.eigvalsh(H)
-    negative = int(np.sum(ev < -tol))
+    ev, _, info = lapack.dsyevd(H, compute_v=0, lower=1)     # numpy's eigvalsh(H)
+    if info != 0:
+        raise np.linalg.LinAlgError("eigenvalues did not converge")
+    evs = ev.tolist()                      # a few values: Python floats, same numbers
+    negative = sum(e < -tol for e in evs)
     if negative:
         return [f"Model failed to converge: degenerate{label} Hessian with {negative} "
                 "negative eigenvalues"]
-    try:
-        np.linalg.cholesky(H)
-        chol_ok = True
-    except np.linalg.LinAlgError:
-        chol_ok = False
-    if np.any(np.abs(ev) < tol) or not chol_ok:
+    if any(abs(e) < tol for e in evs) or _upper_cholesky(H) is None:
         return [f"{kind + ' ' if kind else ''}Hessian is numerically singular: parameters are "
                 "not uniquely determined"]
     messages = []
-    if ev.max() * tol > 1:
+    if not evs:
+        return messages
+    if max(evs) * tol > 1:
         messages.append("Model is nearly unidentifiable: very large eigenvalue\n"
                         " - Rescale variables?")
-    elif ev.min() / ev.max() < tol:
+    elif min(evs) / max(evs) < tol:
         messages.append("Model is nearly unidentifiable: large eigenvalue ratio\n"
                         " - Rescale variables?")
     return messages
@@ -64,15 +75,21 @@ def check_hessian(H: np.ndarray, tol: float, kind: str = "") -> list[str]:
 def check_gradient(g: np.ndarray, H: np.ndarray, tol: float) -> list[str]:
     """lme4's scaled-gradient check: max over i of min(|gᵢ|, |sᵢ|) ≤ tol, where s solves
     R s = g for the upper Cholesky factor R of the Hessian (H = RᵀR)."""
-    try:
-        R = np.linalg.cholesky(H).T          # H = RᵀR, R upper (R's chol)
-        scgrad = np.linalg.solve(R, g)
-    except np.linalg.LinAlgError:
+    g = np.asarray(g, dtype=float)
+    H = np.asarray(H, dtype=float)
+    R = _upper_cholesky(H) if np.isfinite(H).all() else None
+    if R is None:
         return ["unable to evaluate scaled gradient"]
-    mingrad = np.minimum(np.abs(scgrad), np.abs(g))
-    worst = float(mingrad.max()) if len(mingrad) else 0.0
-    if worst > tol:
-        comp = int(np.argmax(mingrad)) + 1
+    if len(g):
+        scgrad, info = lapack.dtrtrs(R, g, lower=0)
+        if info != 0:
+            return ["unable to evaluate scaled gradient"]
+    else:
+        scgrad = g
+    mingrad = [min(abs(s), abs(v)) for s, v in zip(scgrad.tolist(), g.tolist(), strict=True)]
+    worst = max(mingrad, default=0.0)
+    if worst > tol and not any(m != m for m in mingrad):     # a NaN: no verdict, as before
+        comp = mingrad.index(worst) + 1
         return [f"Model failed to converge with max|grad| = {worst:.6g} "
                 f"(tol = {tol:g}, component {comp})"]
     return []

@@ -8,34 +8,67 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
 
+@lru_cache(maxsize=32)
+def _deriv12_steps(nx: int, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """(which coordinates stay, the ±δ steps) of `deriv12_points` for nx coordinates, one
+    row per point."""
+    rows = []
+    for i in range(nx):
+        add, sub = np.zeros(nx), np.zeros(nx)
+        add[i], sub[i] = 1.0, -1.0
+        rows += [add, sub]
+        for j in range(i):
+            for base, sj in ((add, 1.0), (add, -1.0), (sub, 1.0), (sub, -1.0)):
+                r = base.copy()
+                r[j] = sj
+                rows.append(r)
+    signs = np.array(rows).reshape(len(rows), nx)
+    stay, steps = signs == 0.0, signs * delta
+    stay.flags.writeable = steps.flags.writeable = False
+    return stay, steps
+
+
+def deriv12_points(x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
+    """The points `deriv12` evaluates, one per row, in its order: for each i, x + δeᵢ and
+    x − δeᵢ, then for each j < i the four x ± δeᵢ ± δeⱼ (++, +−, −+, −−). Each moved
+    coordinate is xᵢ + δ or xᵢ − δ (one rounding), the others are xᵢ itself."""
+    x = np.asarray(x, dtype=float)
+    stay, steps = _deriv12_steps(len(x), float(delta))
+    return np.where(stay, x, x + steps)
+
+
 def deriv12(
     fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float | None = None,
-    delta: float = 1e-4,
+    delta: float = 1e-4, many: Callable[[np.ndarray], np.ndarray | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient and Hessian of `fun` at x by central differences."""
+    """Gradient and Hessian of `fun` at x by central differences. `many`, when given,
+    evaluates `fun` at every row of a matrix in one call (or returns None: then `fun` is
+    called point by point); the values and so the derivatives are the same."""
     x = np.asarray(x, dtype=float)
     nx = len(x)
     fx = fun(x) if fx is None else fx
+    points = deriv12_points(x, delta)
+    values = None if many is None else many(points)
+    if values is None:
+        values = [fun(p) for p in points]
+    values = [float(v) for v in values]
     g = np.zeros(nx)
     H = np.zeros((nx, nx))
+    k = 0
     for i in range(nx):
-        xadd, xsub = x.copy(), x.copy()
-        xadd[i] += delta
-        xsub[i] -= delta
-        fadd, fsub = fun(xadd), fun(xsub)
+        fadd, fsub = values[k], values[k + 1]
+        k += 2
         H[i, i] = (fadd - 2.0 * fx + fsub) / delta**2
         g[i] = (fadd - fsub) / (2.0 * delta)
         for j in range(i):
-            xaa, xas, xsa, xss = xadd.copy(), xadd.copy(), xsub.copy(), xsub.copy()
-            xaa[j] += delta
-            xas[j] -= delta
-            xsa[j] += delta
-            xss[j] -= delta
-            H[i, j] = H[j, i] = (fun(xaa) - fun(xas) - fun(xsa) + fun(xss)) / (4.0 * delta**2)
+            faa, fas, fsa, fss = values[k:k + 4]
+            k += 4
+            H[i, j] = H[j, i] = (faa - fas - fsa + fss) / (4.0 * delta**2)
     return g, H
 
 

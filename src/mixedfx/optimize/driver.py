@@ -25,6 +25,7 @@ from mixedfx.errors import ConvergenceError
 from mixedfx.optimize.control import Control
 from mixedfx.optimize.convergence import is_singular
 from mixedfx.optimize.derivatives import deriv12
+from mixedfx.optimize.native_run import STOP_INF_STREAK, STOP_NAN, STOP_NEGINF, RunRecord
 from mixedfx.optimize.polish import newton_polish
 from mixedfx.optimize.restart import RESTART_GAIN, interior_points, restart_singular
 
@@ -68,6 +69,17 @@ _INF_MESSAGE = ("the objective is +Inf at {n} point(s) tried (the penalized syst
                 "family and link, or simplify the random effects)")
 
 
+_NEGINF_MESSAGE = ("the objective is -Inf: the model reproduces the data exactly (e.g. a "
+                   "constant or perfectly fitted response), so the likelihood is unbounded")
+
+
+def _nan_message(x: np.ndarray) -> str:
+    return ("the objective is NaN at theta/beta = "
+            f"{np.array2string(np.asarray(x), precision=4, threshold=8)} (lme4: 'PIRLS loop "
+            "resulted in NaN value'); the model may not suit these data (check the family, "
+            "link and response, or simplify the random effects)")
+
+
 class _Guard:
     """The objective as nlopt sees it: stops the run when the time budget is spent
     (nlopt.ForcedStop), refuses NaN and −Inf values with a clear error (lme4: "PIRLS loop
@@ -94,15 +106,9 @@ class _Guard:
             raise nlopt.ForcedStop("time budget exhausted")
         v = float(self.fn(x))
         if math.isnan(v):
-            raise ConvergenceError(
-                "the objective is NaN at theta/beta = "
-                f"{np.array2string(np.asarray(x), precision=4, threshold=8)} (lme4: 'PIRLS loop "
-                "resulted in NaN value'); the model may not suit these data (check the family, "
-                "link and response, or simplify the random effects)")
+            raise ConvergenceError(_nan_message(x))
         if v == -math.inf:
-            raise ConvergenceError(
-                "the objective is -Inf: the model reproduces the data exactly (e.g. a constant "
-                "or perfectly fitted response), so the likelihood is unbounded")
+            raise ConvergenceError(_NEGINF_MESSAGE)
         if v < self.best_f:
             self.best_f, self.best_x = v, np.array(x, dtype=float)
         if v == math.inf:
@@ -120,6 +126,15 @@ class _Guard:
 def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
                upper: np.ndarray, control: Control, initial_step: np.ndarray | None = None,
                ) -> tuple[np.ndarray, float, str]:
+    native = getattr(fn, "minimize_natively", None)
+    if native is not None and control.max_time is None and control.optimizer != "cobyla":
+        # the objective runs NLopt from compiled code (same path, no Python call per
+        # evaluation); COBYLA's infinite-value stand-in and the time budget stay in _Guard
+        run = native(_ALGORITHMS[control.optimizer], np.clip(x0, lower, upper), lower, upper,
+                     control.xtol_abs, control.ftol_abs, control.budget(len(x0)),
+                     initial_step, INF_STREAK)
+        if run is not None:
+            return _native_outcome(run)
     opt = nlopt.opt(_ALGORITHMS[control.optimizer], len(x0))
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(upper)
@@ -158,6 +173,34 @@ def _optimize(opt: nlopt.opt, guard: _Guard, x0: np.ndarray) -> tuple[np.ndarray
         raise ConvergenceError(f"the optimizer stopped ({code}) before finding a point with a "
                                "finite objective")
     return guard.best_x, guard.best_f, code
+
+
+def _native_outcome(run: RunRecord) -> tuple[np.ndarray, float, str]:
+    """(x, f, return code) of a native run (`minimize_natively`'s record: NLopt's code and
+    point, the best point seen, why the objective stopped it), with the errors and the
+    fallbacks of `_Guard` and `_optimize`."""
+    if run.stop == STOP_NAN:
+        raise ConvergenceError(_nan_message(run.bad_x))
+    if run.stop == STOP_NEGINF:
+        raise ConvergenceError(_NEGINF_MESSAGE)
+    if run.stop == STOP_INF_STREAK:
+        raise ConvergenceError(_INF_MESSAGE.format(n=f"the first {INF_STREAK}"))
+    if run.code > 0:
+        if not math.isfinite(run.fx) or run.best_x is None:
+            raise ConvergenceError(_INF_MESSAGE.format(n="every"))
+        return run.x, float(run.fx), _RETURN_CODES.get(run.code, str(run.code))
+    if run.code == nlopt.ROUNDOFF_LIMITED:
+        code = "NLOPT_ROUNDOFF_LIMITED"
+    elif run.code == nlopt.FAILURE:
+        code = "NLOPT_FAILURE"
+    elif run.code == nlopt.OUT_OF_MEMORY:
+        raise MemoryError("NLopt ran out of memory")
+    else:                               # invalid arguments (nlopt raises ValueError)
+        raise ValueError(f"NLopt refused the problem (return code {run.code})")
+    if run.best_x is None or not math.isfinite(run.best_f):
+        raise ConvergenceError(f"the optimizer stopped ({code}) before finding a point with a "
+                               "finite objective")
+    return run.best_x, float(run.best_f), code
 
 
 _CODE_MESSAGES = {
@@ -282,7 +325,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
     g = H = None
     calc = control.calc_derivs if control.calc_derivs is not None else nobs < 10_000
     if calc:
-        g, H = deriv12(fn, x, fx)
+        g, H = deriv12(fn, x, fx, many=getattr(fn, "evaluate_many", None))
         if control.polish and converged:
             x, fx, g = newton_polish(fn, x, fx, g, H, lower, upper)
     if control.restart_edge:
@@ -304,7 +347,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
             converged = code not in _CODE_MESSAGES
             messages = [] if converged else [code_message(code, control, len(x0))]
             if calc:
-                g, H = deriv12(fn, x, fx)
+                g, H = deriv12(fn, x, fx, many=getattr(fn, "evaluate_many", None))
     evaluations = counter() if counter is not None else -1
     return OptimizationResult(x=x, fun=fx, evaluations=evaluations, optimizer=control.optimizer,
                               return_code=code, converged=converged, gradient=g, hessian=H,

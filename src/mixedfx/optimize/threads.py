@@ -71,14 +71,27 @@ def _setter(lib):
     return lib.set_num_threads
 
 
+_BLAS_LIBS: list[tuple] | None = None
+
+
+def _blas_libs() -> list[tuple]:
+    """(controller, setter) of every BLAS library, found once per process (looking the
+    setter up costs more than calling it; a small fit sets and restores the count)."""
+    global _BLAS_LIBS
+    if _BLAS_LIBS is None:
+        _BLAS_LIBS = [(lib, _setter(lib)) for lib in _controller().lib_controllers
+                      if lib.user_api == "blas"]
+    return _BLAS_LIBS
+
+
 def _set_blas_threads(counts: list[int] | int) -> list[int]:
     """Set every BLAS library's thread count (one count, or one per library as returned);
     returns the counts they had."""
-    libs = [lib for lib in _controller().lib_controllers if lib.user_api == "blas"]
-    before = [int(lib.get_num_threads() or 1) for lib in libs]
-    for lib, n in zip(libs, counts if isinstance(counts, list) else [counts] * len(libs),
-                      strict=True):
-        _setter(lib)(n)
+    libs = _blas_libs()
+    before = [int(lib.get_num_threads() or 1) for lib, _ in libs]
+    for (_, setter), n in zip(libs, counts if isinstance(counts, list) else [counts] * len(libs),
+                              strict=True):
+        setter(n)
     return before
 
 

@@ -6,12 +6,21 @@ AIC = −2ℓ + 2k and BIC = −2ℓ + k log n (k = `npar`); and, for fits whose
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.frame.model_frame import ModelFrame
+
+
+@lru_cache(maxsize=256)
+def names_index(names: tuple[str, ...]) -> pd.Index:
+    """The pandas Index of these names, made once per set of names: refits and bootstrap
+    replicates share it (building an Index from strings infers its dtype every time, which
+    costs more than a small refit)."""
+    return pd.Index(list(names))
 
 
 class FitAccessors:
@@ -41,7 +50,8 @@ class FitAccessors:
     @property
     def fixef(self) -> pd.Series:
         """The fixed-effects estimates, indexed by R's coefficient names."""
-        return pd.Series(self.beta, index=self._frame.fixef_names, name=self._fixef_name)
+        index = names_index(tuple(self._frame.fixef_names)).copy()    # its name is settable
+        return pd.Series(self.beta, index=index, name=self._fixef_name)
 
     @property
     def aic(self) -> float:

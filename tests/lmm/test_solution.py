@@ -1,0 +1,64 @@
+"""β̂ at once, u and b on first access; M₁₁ and L₁₁ on first access when the compiled kernel
+factored: the same numbers as the eager NumPy path."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import mixedfx as mfx
+from mixedfx import datasets
+from mixedfx.lmm.factorization import BlockedCholesky
+from mixedfx.lmm.solution import random_effects, solve
+
+SL = datasets.load("sleepstudy")
+PEN = datasets.load("Penicillin")
+
+
+@pytest.fixture(scope="module", params=[
+    ("Reaction ~ Days + (Days | Subject)", SL),
+    ("diameter ~ 1 + (1 | plate) + (1 | sample)", PEN),
+    ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", SL),
+])
+def model(request):
+    return mfx.lmer(*request.param)
+
+
+def test_lazy_first_block_equals_the_eager_one(model) -> None:
+    fit = model._fit
+    f = fit.factor
+    assert not isinstance(f.first, tuple)           # not computed at the fit
+    M11, L11, _, _ = fit.chol.first_block(f.templates[0])
+    assert f.M11.tobytes() == M11.tobytes()
+    assert f.L11.tobytes() == L11.tobytes()
+    # the NumPy path computes them eagerly, with the same numbers
+    eager = BlockedCholesky(fit.chol.terms, fit.chol.xp).factorize(fit.theta)
+    assert isinstance(eager.first, tuple)
+    np.testing.assert_array_equal(eager.M11, f.M11)
+
+
+def test_lazy_effects_equal_the_eager_solution(model) -> None:
+    fit = model._fit
+    sol = fit.solution
+    assert "_effects" not in sol.__dict__             # u, b not computed at the fit
+    chol = BlockedCholesky(fit.chol.terms, fit.chol.xp)  # NumPy path, eager first block
+    f = chol.factorize(fit.theta)
+    eager = solve(chol, f)
+    np.testing.assert_allclose(eager.beta, sol.beta, rtol=1e-12)
+    u, b = random_effects(chol, f, eager.beta)
+    for got, want in zip(sol.u + sol.b, u + b, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert sol.ussq == pytest.approx(sum(float(np.sum(x * x)) for x in u), rel=1e-12)
+    assert sol.wrss == pytest.approx(sol.pwrss - sol.ussq)
+    assert sol.u is sol.u                              # computed once, then kept
+
+
+def test_a_pickled_fit_computes_its_effects_on_its_own() -> None:
+    m = mfx.lmer("Reaction ~ Days + (Days | Subject)", SL)
+    copy = pickle.loads(pickle.dumps(m))
+    assert "_effects" not in copy._fit.solution.__dict__
+    for got, want in zip(copy._fit.solution.b, m._fit.solution.b, strict=True):
+        assert got.tobytes() == want.tobytes()
+    assert copy.ranef()["Subject"].equals(m.ranef()["Subject"])

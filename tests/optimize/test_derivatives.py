@@ -1,0 +1,52 @@
+"""deriv12's points built at once equal the coordinate-by-coordinate steps of lme4's
+`deriv12`, bit for bit, and the derivatives of a quadratic are exact to rounding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixedfx.optimize.derivatives import deriv12, deriv12_points
+
+
+def _stepwise(x: np.ndarray, delta: float) -> np.ndarray:
+    rows = []
+    for i in range(len(x)):
+        xadd, xsub = x.copy(), x.copy()
+        xadd[i] += delta
+        xsub[i] -= delta
+        rows += [xadd, xsub]
+        for j in range(i):
+            xaa, xas, xsa, xss = xadd.copy(), xadd.copy(), xsub.copy(), xsub.copy()
+            xaa[j] += delta
+            xas[j] -= delta
+            xsa[j] += delta
+            xss[j] -= delta
+            rows += [xaa, xas, xsa, xss]
+    return np.array(rows).reshape(len(rows), len(x))
+
+
+@pytest.mark.parametrize("nx", [1, 2, 3, 6])
+@pytest.mark.parametrize("delta", [1e-4, 1e-3])
+def test_points_equal_the_stepwise_construction(nx, delta) -> None:
+    rng = np.random.default_rng(nx)
+    for _ in range(50):
+        x = rng.normal(size=nx) * 10.0 ** rng.uniform(-9, 3, size=nx)
+        x[rng.random(nx) < 0.2] = 0.0
+        x[rng.random(nx) < 0.1] = -0.0
+        assert deriv12_points(x, delta).tobytes() == _stepwise(x, delta).tobytes()
+
+
+def test_quadratic_derivatives() -> None:
+    A = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 3.0]])
+    b = np.array([1.0, -2.0, 0.5])
+
+    def f(x):
+        return float(0.5 * x @ A @ x + b @ x)
+
+    x = np.array([0.3, -0.1, 0.7])
+    g, H = deriv12(f, x)
+    np.testing.assert_allclose(g, A @ x + b, rtol=1e-7)
+    np.testing.assert_allclose(H, A, rtol=1e-5, atol=1e-6)
+    g2, H2 = deriv12(f, x, many=lambda X: np.array([f(p) for p in X]))
+    assert g2.tobytes() == g.tobytes() and H2.tobytes() == H.tobytes()
