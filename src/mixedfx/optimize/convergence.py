@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mixedfx.validate import check_number
+from mixedfx.warn import warn
 
 if TYPE_CHECKING:
     from mixedfx.optimize.control import Control
@@ -92,7 +92,8 @@ def convergence_messages(theta: np.ndarray, lower: np.ndarray, optimizer_message
     return singular, conv
 
 
-def emit(messages: list[str], category: type[Warning], stacklevel: int = 4) -> None:
-    """Issue each message as a warning of the given category."""
+def emit(messages: list[str], category: type[Warning]) -> None:
+    """Issue each message as a warning of the given category, attributed to the user's line
+    (`mixedfx.warn`)."""
     for msg in messages:
-        warnings.warn(msg, category, stacklevel=stacklevel)
+        warn(msg, category)
