@@ -77,3 +77,31 @@ def test_python_dash_m_runs_the_same_tool() -> None:
                          timeout=120)
     assert bad.returncode != 0 and "no_such_data" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_the_entry_point_freezes_the_collector_before_exit() -> None:
+    """`run` (the script and `python -m mixedfx`) ends with gc.freeze(), so the interpreter's
+    exit skips its full collections; `main` called as a function does not touch the
+    collector."""
+    import gc
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    pyproject = (root / "pyproject.toml").read_text()
+    scripts = pyproject.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    assert scripts.strip() == 'mixedfx = "mixedfx.cli.main:run"'
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(root / "src"), os.environ.get("PYTHONPATH", "")])}
+    code = ("import gc, sys\nfrom mixedfx.cli.main import run\n"
+            "sys.argv = ['mixedfx', 'fit', 'Yield ~ 1 + (1 | Batch)', '--data', 'Dyestuff']\n"
+            "before = gc.get_freeze_count()\nstatus = run()\n"
+            "print(status, before, gc.get_freeze_count() > 1000)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-3:] == ["0", "0", "True"]
+    frozen = gc.get_freeze_count()
+    assert main(["fit", "Yield ~ 1 + (1 | Batch)", "--data", "Dyestuff"]) == 0
+    assert gc.get_freeze_count() == frozen
