@@ -14,8 +14,13 @@ from mixedfx.lazy import LazyModule, lazy_module
 # functions that need it (issue 21: import mixedfx within 0.25 s of numpy + scipy.linalg + pandas).
 NOT_AT_IMPORT = (
     "scipy.stats", "scipy.optimize", "scipy.special", "scipy.spatial", "scipy.interpolate",
-    "formulaic", "matplotlib", "dask", "numba", "polars",
+    "scipy.sparse", "formulaic", "matplotlib", "dask", "numba", "polars", "multiprocessing",
+    "concurrent.futures.process",
 )
+# The only third-party packages `import mixedfx` may add to `import numpy, scipy.linalg,
+# pandas` (every fit needs them, and they cost a few ms); anything else it adds is mixedfx's
+# own modules or the standard library's.
+THIRD_PARTY_AT_IMPORT = {"nlopt", "threadpoolctl"}
 
 
 def imported_modules(code: str) -> list[str]:
@@ -49,6 +54,14 @@ def test_import_mixedfx_reads_the_importtime_report(import_mixedfx_modules):
 def test_import_mixedfx_does_not_load(import_mixedfx_modules, package):
     loaded = [m for m in import_mixedfx_modules if m == package or m.startswith(package + ".")]
     assert loaded == [], f"`import mixedfx` imports {loaded[:5]}"
+
+
+def test_import_mixedfx_adds_no_other_third_party_module(import_mixedfx_modules):
+    baseline = set(imported_modules("import numpy, scipy.linalg, pandas"))
+    allowed = set(sys.stdlib_module_names) | THIRD_PARTY_AT_IMPORT | {"mixedfx"}
+    added = sorted(m for m in set(import_mixedfx_modules) - baseline
+                   if m.split(".")[0] not in allowed)
+    assert added == [], f"`import mixedfx` adds {added[:8]} (defer them with lazy_module)"
 
 
 def test_the_check_sees_a_module_that_is_loaded():

@@ -1,6 +1,6 @@
 """`python -m mixedfx ...`: the same command-line tool as the `mixedfx` script."""
 
-from mixedfx.cli.main import main
+from mixedfx.cli.main import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run())

@@ -19,7 +19,7 @@ from mixedfx.glmm.fit import fit_glmm
 from mixedfx.glmm.negbin import search_theta
 from mixedfx.glmm.response import encode_response
 from mixedfx.gls_engine.fit import fit_gls
-from mixedfx.lmm.fit import dense_block_size, fit_lmm, lower_bounds
+from mixedfx.lmm.fit import dense_block_size, fit_lmm, lower_bounds, upper_bounds
 from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.mmrm import mmrm
 from mixedfx.optimize import Control
@@ -35,6 +35,7 @@ from mixedfx.validate import (
     check_choice,
     check_nagq,
     check_number,
+    check_start,
     check_vector,
     refuse_unknown_arguments,
 )
@@ -87,13 +88,16 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
     if var_func is not None or correlation is not None:
         frame, residual = structured_frame(formula, data, var_func, correlation, offset,
                                            na_action)
+        if start is not None:       # θ (bounded as in lme4), then optionally ψ (unbounded)
+            start, nt = check_vector(start, "start"), len(lower_bounds(frame))
+            check_start(start[:nt], "start (theta)", lower_bounds(frame), upper_bounds(frame))
         with blas_threads_for(dense_block_size(frame)):
             fit = fit_structured_lmm(frame, bool(REML), ctrl, residual, start=start)
         return LinearMixedModel(frame, fit, ctrl, data_name=name, fitted_by=lmer)
     frame = build_model_frame(formula, data, weights=weights, offset=offset,
                               na_action=na_action)
     if start is not None:
-        start = check_vector(start, "start (theta)", len(lower_bounds(frame)))
+        start = check_start(start, "start (theta)", lower_bounds(frame), upper_bounds(frame))
     with blas_threads_for(dense_block_size(frame)):
         fit = fit_lmm(frame, reml, ctrl, start=start)
     return LinearMixedModel(frame, fit, ctrl, data_name=name, fitted_by=lmer, data=data)
@@ -244,8 +248,8 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
     resp = encode_response(frame.y, fam, frame.weights,
                            frame.formula.response or "response")
     if start and "theta" in start:
-        start = {"theta": check_vector(start["theta"], "start['theta']",
-                                       len(lower_bounds(frame))),
+        start = {"theta": check_start(start["theta"], "start['theta']", lower_bounds(frame),
+                                      upper_bounds(frame)),
                  **({"fixef": check_vector(start["fixef"], "start['fixef']",
                                            frame.X.shape[1])} if "fixef" in start else {})}
     with blas_threads_for(dense_block_size(frame)):

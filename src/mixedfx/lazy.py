@@ -10,8 +10,9 @@ writes, after its imports::
 and uses ``stats.norm.cdf(...)`` as before: the first attribute access imports the real module
 (through the ordinary import system, so it runs nothing but that package's own import), and each
 attribute read is then cached on the proxy, so later reads cost an ordinary attribute lookup.
-Only third-party modules are deferred this way; mixedfx's own modules are always imported at
-the top of the module that uses them (docs/ARCHITECTURE.md).
+Only modules outside mixedfx are deferred this way (third-party ones, and multiprocessing, which
+only `n_jobs > 1` needs); mixedfx's own modules are always imported at the top of the module
+that uses them (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations

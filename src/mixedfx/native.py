@@ -9,8 +9,9 @@ that the caller takes that path. ``python setup.py build_ext --inplace`` builds 
 from __future__ import annotations
 
 import importlib
-import warnings
 from types import ModuleType
+
+from mixedfx.warn import warn
 
 __all__ = ["CompiledKernelWarning", "kernel"]
 
@@ -31,10 +32,10 @@ def kernel(name: str) -> ModuleType | None:
         module: ModuleType | None = importlib.import_module(f"mixedfx._native.{name}")
     except ImportError:
         module = None
-        warnings.warn(
+        warn(
             f"the compiled kernel mixedfx._native.{name} is not built, so mixedfx runs its "
             "slower NumPy path; install the package with `pip install .` (or build in place "
             "with `python setup.py build_ext --inplace`)",
-            CompiledKernelWarning, stacklevel=2)
+            CompiledKernelWarning)
     _loaded[name] = module
     return module

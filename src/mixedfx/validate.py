@@ -45,6 +45,7 @@ __all__ = [
     "check_level",
     "check_number",
     "check_positive_int",
+    "check_start",
     "check_used_columns",
     "check_vector",
     "numeric_vector",
@@ -168,6 +169,25 @@ def check_vector(value: Any, name: str, length: int | None = None) -> np.ndarray
         raise ArgumentError(f"{name} must have {want}, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ArgumentError(f"{name} must be finite, got {arr.tolist()}")
+    return arr
+
+
+def check_start(value: Any, name: str, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """θ start values: `len(lower)` finite numbers with lower ≤ θ ≤ upper, elementwise.
+
+    lme4 refuses a start outside the optimizer's box rather than moving it (lmer: nloptr's
+    "at least one element in x0 < lb"; glmer: bobyqa's "Starting values violate bounds"), e.g.
+    a negative diagonal element of a relative covariance factor Λ (lower bound 0)."""
+    arr = check_vector(value, name, len(lower))
+    bad = [f"{name}[{i}] = {arr[i]:g} is below its lower bound {lower[i]:g}" if arr[i] < lower[i]
+           else f"{name}[{i}] = {arr[i]:g} is above its upper bound {upper[i]:g}"
+           for i in np.flatnonzero((arr < lower) | (arr > upper))]
+    if bad:
+        raise ArgumentError(
+            f"{name} must lie within the bounds of theta, as lme4 requires: {'; '.join(bad)} "
+            "(the diagonal elements of each relative covariance factor, ratios of standard "
+            f"deviations, are >= 0); lower bounds {np.asarray(lower).tolist()}, upper bounds "
+            f"{np.asarray(upper).tolist()}")
     return arr
 
 

@@ -130,6 +130,22 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
      "start (theta) must be finite, got [nan]"),
     ("start of the wrong length", lambda: lmer(start=[1.0, 2.0]), ArgumentError,
      "start (theta) must have 1 values, got shape (2,)"),
+    # lme4 refuses these too (tests/api/test_start_bounds.py, against lme4's behaviour)
+    ("negative start for a standard deviation ratio", lambda: lmer(start=[-1.0]), ArgumentError,
+     "start (theta) must lie within the bounds of theta, as lme4 requires: start (theta)[0] = "
+     "-1 is below its lower bound 0 (the diagonal elements of each relative covariance factor, "
+     "ratios of standard deviations, are >= 0); lower bounds [0.0], upper bounds [inf]"),
+    ("negative start with a residual correlation structure",
+     lambda: lmer(start=[-0.5, 0.2], correlation=mfx.cor_ar1("~ Days | Subject")),
+     ArgumentError, "start (theta) must lie within the bounds of theta, as lme4 requires: "
+     "start (theta)[0] = -0.5 is below its lower bound 0 (the diagonal elements of each "
+     "relative covariance factor, ratios of standard deviations, are >= 0); lower bounds "
+     "[0.0], upper bounds [inf]"),
+    ("negative glmer theta start", lambda: glmer(start={"theta": [-1.0]}), ArgumentError,
+     "start['theta'] must lie within the bounds of theta, as lme4 requires: start['theta'][0] "
+     "= -1 is below its lower bound 0 (the diagonal elements of each relative covariance "
+     "factor, ratios of standard deviations, are >= 0); lower bounds [0.0], upper bounds "
+     "[inf]"),
     ("glmer start not a dict", lambda: glmer(start=[1.0]), ArgumentTypeError,
      "glmer start must be a dict such as {'theta': [...]}, got list"),
     ("glmer start with unknown part", lambda: glmer(start={"beta": [0.0]}), ArgumentError,

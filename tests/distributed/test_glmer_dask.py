@@ -63,6 +63,10 @@ def test_glmer_refuses_what_it_cannot_distribute(small, client):
     with pytest.raises(ValueError, match="not available for Dask data"):
         mfx.glmer("y ~ x + (1 | h)", ddf.assign(y=ddf.y.abs() + 1), family="Gamma",
                   client=client)
+    with pytest.raises(mfx.errors.ArgumentError,
+                       match=r"start\['theta'\]\[0\] = -0.5 is below its lower bound 0"):
+        mfx.glmer("yb ~ x + (1 | h)", ddf, family="binomial", start={"theta": [-0.5]},
+                  client=client)
 
 
 def test_glmer_nb_refused_for_dask_data(small):

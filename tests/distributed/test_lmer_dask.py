@@ -127,6 +127,10 @@ def test_invalid_arguments(data, ddf, client):
         mfx.lmer("y ~ scale(x) + (1 | g)", ddf, client=client)
     with pytest.raises(TypeError, match="client must be"):
         mfx.lmer("y ~ x + (1 | g)", ddf, client=3)
+    # refused after the levels pass, before the cross-products pass (lme4 refuses it too)
+    with pytest.raises(mfx.errors.ArgumentError,
+                       match=r"start \(theta\)\[0\] = -1 is below its lower bound 0"):
+        mfx.lmer("y ~ x + (1 | g)", ddf, start=[-1.0], client=client)
 
 
 def test_import_does_not_import_dask():

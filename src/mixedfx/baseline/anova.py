@@ -16,8 +16,6 @@ estimate on d = its residual df).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from mixedfx.baseline.base import FixedEffectsModel
@@ -26,6 +24,7 @@ from mixedfx.errors import ArgumentError
 from mixedfx.inference.contrasts import term_columns
 from mixedfx.inference.fixed_anova import AnovaTable, make_table
 from mixedfx.lazy import lazy_module
+from mixedfx.warn import warn
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -86,8 +85,7 @@ def glm_anova(model: FixedEffectsModel, test: str | None = None) -> AnovaTable:
         prev = dev
     columns = list(GLM_COLUMNS)
     if kind == "F" and not fam.has_dispersion:
-        warnings.warn(f"using F test with a '{fam.name}' family is inappropriate", UserWarning,
-                      stacklevel=3)
+        warn(f"using F test with a '{fam.name}' family is inappropriate", UserWarning)
     if kind is not None:
         phi = model.dispersion
         df_phi = np.inf if not fam.has_dispersion else model.df_residual

@@ -33,6 +33,7 @@ from mixedfx.inference.contrasts import term_columns
 from mixedfx.inference.fixed_anova import AnovaTable, make_table
 from mixedfx.lazy import lazy_module
 from mixedfx.rformat import print_anova
+from mixedfx.warn import warn
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -120,8 +121,7 @@ def _complete_rows(data: pd.DataFrame, formulas: list[str], na_action: str) -> p
     if na_action == "fail":
         raise DataError(f"missing values in {n} row(s) of the model's variables "
                         "(na_action='fail')")
-    warnings.warn(f"{n} observation(s) deleted due to missingness", MissingDataWarning,
-                  stacklevel=3)
+    warn(f"{n} observation(s) deleted due to missingness", MissingDataWarning)
     return data.loc[~missing]
 
 
@@ -146,7 +146,7 @@ def aov(formula: str, data: Any, na_action: str = "omit") -> AovStrata:
     e_terms = [(t, cols) for t, cols in term_columns(eframe).items()]
     Qe, kept = orthonormal_basis(eframe.X)
     if eframe.dropped_columns or len(kept) < eframe.X.shape[1]:
-        warnings.warn("Error() model is singular", UserWarning, stacklevel=2)
+        warn("Error() model is singular", UserWarning)
     y, X = frame.y, frame.X
     out = AovStrata()
     for name, cols in e_terms:

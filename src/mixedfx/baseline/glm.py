@@ -7,7 +7,6 @@ logLik = −(aic_family)/2 + [φ estimated].
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.response import GlmResponse, encode_response
 from mixedfx.results.call import DEFAULT_LINK
 from mixedfx.validate import refuse_unknown_arguments
+from mixedfx.warn import warn
 
 
 class GeneralizedLinearModel(FixedEffectsModel):
@@ -41,7 +41,7 @@ class GeneralizedLinearModel(FixedEffectsModel):
         self._call = call
         self._fit = irls(frame.X, resp, family, self._offset)
         if not self._fit.converged:
-            warnings.warn("glm.fit: algorithm did not converge", RuntimeWarning, stacklevel=3)
+            warn("glm.fit: algorithm did not converge", RuntimeWarning)
         self.beta = self._fit.beta
         self._unscaled = self._fit.unscaled
         self._rank = frame.X.shape[1]

@@ -9,7 +9,6 @@ back-transformed to 1/(1 − r).
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 from mixedfx.errors import ArgumentError
 from mixedfx.inference.contrasts import fixed_terms, term_columns
 from mixedfx.lazy import lazy_module
+from mixedfx.warn import warn
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -34,8 +34,7 @@ def vif(model: FramedFit, ci: float = 0.95) -> pd.DataFrame:
     if fr.fixed_design.intercept and "(Intercept)" in cols:
         keep = np.setdiff1d(idx, cols["(Intercept)"])
     else:
-        warnings.warn("Model has no intercept. VIFs may not be sensible.", UserWarning,
-                      stacklevel=2)
+        warn("Model has no intercept. VIFs may not be sensible.", UserWarning)
         keep = idx
     labels = [t for t in fixed_terms(fr) if t in cols]
     if len(labels) < 2:

@@ -23,12 +23,15 @@ import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy.linalg import lapack
 
 from mixedfx.fitted.getme import lambda_matrix, z_matrix
 from mixedfx.frame.rows import used_rows
+from mixedfx.lazy import lazy_module
+from mixedfx.warn import warn
+
+sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
+spla = lazy_module("scipy.sparse.linalg")  # with scipy.sparse; only for splu
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
     from mixedfx.fitted.protocol import MixedModel
@@ -50,7 +53,7 @@ def hatvalues(model: MixedModel) -> np.ndarray:
     """Diagonal of the hat matrix (lme4's `hatvalues(m)`); for a GLMM lme4 warns that the hat
     matrix may not make sense, and so does this function."""
     if hasattr(model, "family"):
-        warnings.warn("the hat matrix may not make sense for GLMMs", UserWarning, stacklevel=3)
+        warn("the hat matrix may not make sense for GLMMs", UserWarning)
     return _hat_diagonal(model, prior=True)
 
 

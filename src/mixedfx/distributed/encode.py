@@ -15,14 +15,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from mixedfx.distributed.levels import interaction_key, value_codes
 from mixedfx.errors import DataError
 from mixedfx.formula import evaluate_response
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.lazy import lazy_module
 from mixedfx.lmm.crossproducts import CrossProductBuilder, CrossProducts
 from mixedfx.lmm.sliced import LevelSlice
+
+sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
 
 
 @dataclass

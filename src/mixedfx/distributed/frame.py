@@ -4,7 +4,6 @@ specs, and a `ModelFrame` that holds no rows (`DaskModelFrame`)."""
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +25,7 @@ from mixedfx.formula import ParsedFormula, build_design, parse_formula
 from mixedfx.frame.levels import is_factor_like
 from mixedfx.frame.model_frame import MissingDataWarning, ModelFrame
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.warn import warn
 
 _DATA_DEPENDENT = re.compile(r"\b(scale|center|poly|factor|as\.factor)\s*\(")
 
@@ -105,8 +105,7 @@ def build_dask_frame(formula: str, ddf: Any, client: Any, weights: Any, offset: 
         if na_action == "fail":
             raise DataError(f"missing values in {n_dropped} row(s) of the model's variables "
                             "(na_action='fail')")
-        warnings.warn(f"{n_dropped} observation(s) deleted due to missingness",
-                      MissingDataWarning, stacklevel=4)
+        warn(f"{n_dropped} observation(s) deleted due to missingness", MissingDataWarning)
     if parsed.response in report.kinds and report.kinds[parsed.response] - {"numeric",
                                                                             "logical"}:
         raise DataError(f"response {parsed.response!r} must be numeric (or 0/1 / boolean for "

@@ -3,7 +3,6 @@ the persisted, encoded partitions (`distributed.pirls.DistributedPirls`)."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -25,7 +24,10 @@ from mixedfx.frame.checks import check_terms
 from mixedfx.frame.model_frame import RankDeficiencyWarning
 from mixedfx.glmm.fit import fit_glmm
 from mixedfx.glmm.response import GlmResponse
+from mixedfx.lmm.fit import lower_bounds, upper_bounds
 from mixedfx.optimize import Control
+from mixedfx.validate import check_start
+from mixedfx.warn import warn
 
 
 def _gram_pass(p: Any) -> np.ndarray | None:
@@ -60,6 +62,9 @@ def dask_glmer(formula: str, data: Any, family: Any, nAGQ: int = 1, client: Any 
     with client_for(client) as cl:
         frame = build_dask_frame(formula, ddf, cl, weights, offset, na_action, glm=True,
                                  progress=shown)
+        if start and "theta" in start:
+            start = {**start, "theta": check_start(start["theta"], "start['theta']",
+                                                   lower_bounds(frame), upper_bounds(frame))}
         cols = list(dict.fromkeys([*frame.encoder.columns,
                                    *(c for c in (weights, offset) if c)]))
         encoder = delayed(frame.encoder, pure=True)
@@ -77,9 +82,9 @@ def dask_glmer(formula: str, data: Any, family: Any, nAGQ: int = 1, client: Any 
         if len(keep) < G.shape[0]:
             names = frame.fixef_names
             dropped = [names[j] for j in range(G.shape[0]) if j not in set(keep.tolist())]
-            warnings.warn(f"fixed-effect model matrix is rank deficient so dropping "
-                          f"{len(dropped)} column(s) / coefficient(s) ({', '.join(dropped)})",
-                          RankDeficiencyWarning, stacklevel=3)
+            warn(f"fixed-effect model matrix is rank deficient so dropping "
+                 f"{len(dropped)} column(s) / coefficient(s) ({', '.join(dropped)})",
+                 RankDeficiencyWarning)
             parts = cl.map(_keep_columns, parts, [keep] * len(parts), pure=False)
             frame = replace(frame, fixef_names=[names[j] for j in keep], kept_columns=keep,
                             X=np.zeros((0, len(keep))), dropped_columns=dropped,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import time
-import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -32,9 +31,11 @@ from mixedfx.frame.terms import dense_block_rows
 from mixedfx.lmm import sliced
 from mixedfx.lmm.crossproducts import CrossProducts
 from mixedfx.lmm.factorization import BlockedCholesky
-from mixedfx.lmm.fit import dense_block_size, fit_lmm_objective
+from mixedfx.lmm.fit import dense_block_size, fit_lmm_objective, lower_bounds, upper_bounds
 from mixedfx.optimize import Control
 from mixedfx.optimize.threads import blas_threads_for
+from mixedfx.validate import check_start
+from mixedfx.warn import warn
 
 
 def reduced_crossproducts(frame: DaskModelFrame, client: Any, progress: Any = None
@@ -103,11 +104,11 @@ def drop_dependent_columns(frame: DaskModelFrame, xp: CrossProducts
         return frame, xp
     names = frame.fixef_names
     dropped = [names[j] for j in range(p) if j not in set(keep.tolist())]
-    warnings.warn(
+    warn(
         f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
         f"column{'s' if len(dropped) > 1 else ''} / coefficient"
         f"{'s' if len(dropped) > 1 else ''} ({', '.join(dropped)})",
-        RankDeficiencyWarning, stacklevel=4)
+        RankDeficiencyWarning)
     xp = drop_fixed_columns(xp, np.setdiff1d(np.arange(p), keep))
     encoder = replace(frame.encoder, kept_columns=keep)
     frame = replace(frame, fixef_names=[names[j] for j in keep], kept_columns=keep,
@@ -129,6 +130,9 @@ def dask_lmer(formula: str, data: Any, client: Any = None, REML: bool = True,
     with client_for(client) as cl:
         frame = build_dask_frame(formula, ddf, cl, weights, offset, na_action, glm=False,
                                  progress=shown)
+        if start is not None:       # refused before the cross-products pass
+            start = check_start(start, "start (theta)", lower_bounds(frame),
+                                upper_bounds(frame))
         timings["levels_pass"] = time.perf_counter() - clock
         xp, ldW = reduced_crossproducts(frame, cl, shown)
         timings["crossproducts_pass"] = time.perf_counter() - clock - timings["levels_pass"]

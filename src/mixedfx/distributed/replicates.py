@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from mixedfx.distributed.cluster import client_for, tree_reduce
 from mixedfx.inference.bootstrap import BootResult, as_series, collect_replicates
+from mixedfx.lazy import lazy_module
 from mixedfx.lmm.fit import LmmFit, fit_lmm_crossproducts
 from mixedfx.lmm.sliced import SlicedB
+
+sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
     from mixedfx.fitted.protocol import LinearMixedFit

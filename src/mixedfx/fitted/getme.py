@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import scipy.linalg as la
-import scipy.sparse as sp
 
 from mixedfx.errors import ArgumentError
 from mixedfx.fitted.varcorr import unique_group_names
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.lazy import lazy_module
+
+sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
     from mixedfx.fitted.protocol import MixedModel

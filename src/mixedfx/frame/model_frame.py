@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +63,7 @@ from mixedfx.validate import (
     check_finite_design,
     check_used_columns,
 )
+from mixedfx.warn import warn
 
 
 class RankDeficiencyWarning(UserWarning):
@@ -352,9 +352,8 @@ def _rows_without_nan(nan_rows: np.ndarray, positions: np.ndarray, na_action: st
     if len(keep_pos) == 0:
         raise DataError("no observations left: the formula's transformations give NaN in "
                         "every row")
-    warnings.warn(f"{int(nan_rows.sum())} observation(s) deleted due to missingness "
-                  "(NaN from the formula's transformations)", MissingDataWarning,
-                  stacklevel=4)
+    warn(f"{int(nan_rows.sum())} observation(s) deleted due to missingness "
+         "(NaN from the formula's transformations)", MissingDataWarning)
     return keep_pos
 
 
@@ -367,11 +366,11 @@ def _independent_fixed_columns(X_full: np.ndarray, names: list[str]
     keep = independent_columns(X_full) if X_full.shape[1] else np.arange(0)
     dropped = [names[j] for j in range(len(names)) if j not in set(keep.tolist())]
     if dropped:
-        warnings.warn(
+        warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
             f"column{'s' if len(dropped) > 1 else ''} / coefficient"
             f"{'s' if len(dropped) > 1 else ''} ({', '.join(dropped)})",
-            RankDeficiencyWarning, stacklevel=4)
+            RankDeficiencyWarning)
     return keep, dropped
 
 

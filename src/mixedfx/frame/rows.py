@@ -10,13 +10,13 @@ data's full length instead, NaN at the dropped rows, in the data's own row order
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import DataError
+from mixedfx.warn import warn
 
 __all__ = ["MissingDataWarning", "RowMap", "compose_positions", "drop_missing",
            "newdata_index", "row_map", "series_for", "used_rows"]
@@ -48,8 +48,7 @@ def drop_missing(missing: dict[str, np.ndarray | None], n: int,
                         f"(column(s) {', '.join(map(repr, cols))}) with na_action='fail'; "
                         "drop them or use na_action='omit' / 'exclude'")
     keep = np.flatnonzero(~mask)
-    warnings.warn(f"{n_missing} observation(s) deleted due to missingness",
-                  MissingDataWarning, stacklevel=5)
+    warn(f"{n_missing} observation(s) deleted due to missingness", MissingDataWarning)
     extra = {k: (v[keep] if v is not None else None) for k, v in extra.items()}
     return keep, extra, n_missing
 

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -24,6 +23,7 @@ from mixedfx.errors import FitError, PirlsError
 from mixedfx.families import Family, negative_binomial
 from mixedfx.lazy import lazy_module
 from mixedfx.optimize import Control
+from mixedfx.warn import warn
 
 optimize = lazy_module("scipy.optimize")  # scipy.optimize costs ~0.1 s at import; only needed here
 special = lazy_module("scipy.special")  # scipy.special costs ~50 ms at import; only needed here
@@ -68,10 +68,10 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 20
         raise FitError("glmer_nb: theta.ml did not give a finite starting theta")
     if t0 <= 0:
         # MASS truncates at zero; log(0) has no Brent interval, so start just above it
-        warnings.warn("theta.ml: estimate truncated at zero", stacklevel=2)
+        warn("theta.ml: estimate truncated at zero")
         t0 = 1e-4
     if limit_reached:
-        warnings.warn("iteration limit reached", stacklevel=2)
+        warn("iteration limit reached")
     if report is not None:
         report["limit_reached"] = limit_reached
         report["diverging"] = limit_reached and delta > 0
@@ -103,8 +103,8 @@ def optimize_log_theta(deviance_at, start: float, half_width: float = 3.0,
     res = optimize.minimize_scalar(deviance_at, bounds=(lo, hi), method="bounded",
                                    options={"xatol": tol, "maxiter": max_steps})
     if not res.success:
-        warnings.warn(f"glmer_nb: the search for theta stopped after {max_steps} refits "
-                      f"before reaching tol = {tol:g} on log(theta)", stacklevel=3)
+        warn(f"glmer_nb: the search for theta stopped after {max_steps} refits "
+             f"before reaching tol = {tol:g} on log(theta)")
     return float(res.x)
 
 

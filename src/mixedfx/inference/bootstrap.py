@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import itertools
 import math
-import multiprocessing as mp
 import os
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +43,9 @@ if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixe
     from mixedfx.fitted.protocol import MixedModel
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
+# multiprocessing and concurrent.futures.process: ~3 ms at import; only for n_jobs > 1
+mp = lazy_module("multiprocessing")
+futures = lazy_module("concurrent.futures")
 
 Func = Callable[[Any], Any]
 
@@ -192,13 +193,13 @@ def _parallel(refit: Refit, func: Func, Y: np.ndarray, n_jobs: int
     if "fork" in mp.get_all_start_methods():
         _WORK.update(refit=refit, func=func, Y=Y)
         try:
-            with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork"),
-                                     initializer=single_threaded_blas) as ex:
+            with futures.ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork"),
+                                             initializer=single_threaded_blas) as ex:
                 parts = list(ex.map(_run_chunk, chunks))
         finally:
             _WORK.clear()
     else:
-        with ProcessPoolExecutor(n_jobs, initializer=single_threaded_blas) as ex:
+        with futures.ProcessPoolExecutor(n_jobs, initializer=single_threaded_blas) as ex:
             futs = [ex.submit(_run_chunk_args, refit, func, Y[:, a:b]) for a, b in chunks]
             parts = [f.result() for f in futs]
     return [r for part in parts for r in part]

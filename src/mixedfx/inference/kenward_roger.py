@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
 
 from mixedfx.errors import ArgumentError
@@ -31,6 +30,9 @@ from mixedfx.fitted.getme import lambda_matrix, z_matrix
 from mixedfx.inference.cache import per_model
 from mixedfx.inference.kenward_roger_structured import structured_kenward_roger
 from mixedfx.inference.kr_ddf import KenwardRoger, information_weights
+from mixedfx.lazy import lazy_module
+
+sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
 
 if TYPE_CHECKING:
     from mixedfx.fitted.protocol import LinearMixedFit

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from scipy.linalg import solve_triangular
 
 from mixedfx.errors import ArgumentError
@@ -31,7 +30,10 @@ from mixedfx.fitted.getme import lambda_matrix, z_matrix
 from mixedfx.fitted.predict import fixed_matrix, prepare_newdata
 from mixedfx.fitted.varcorr import unique_group_names
 from mixedfx.frame.grouping import level_labels_for_new_data
+from mixedfx.lazy import lazy_module
 from mixedfx.validate import check_seed
+
+sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
     from mixedfx.fitted.protocol import LinearMixedFit

@@ -13,10 +13,8 @@ Parameters run here, in forked processes, or through a mapper (a Dask fit's clus
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -30,8 +28,12 @@ from mixedfx.inference.splines import SplineError, back_spline, interp_spline
 from mixedfx.lazy import lazy_module
 from mixedfx.optimize.threads import one_blas_thread
 from mixedfx.validate import check_number, check_positive_int
+from mixedfx.warn import warn
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
+# multiprocessing and concurrent.futures.process: ~3 ms at import; only for n_jobs > 1
+mp = lazy_module("multiprocessing")
+futures = lazy_module("concurrent.futures")
 
 
 class Profiler:
@@ -77,7 +79,7 @@ class Profiler:
 
     def _warn(self, msg: str) -> None:
         self.messages.append(msg)
-        warnings.warn(msg, ProfileWarning, stacklevel=4)
+        warn(msg, ProfileWarning)
 
     # hooks ----------------------------------------------------------------------------------
     def _minimize(self, fn: Any, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -254,8 +256,9 @@ class Profiler:
         """One parameter per task in forked workers (they inherit this profiler)."""
         _ACTIVE["profiler"] = self
         try:
-            with ProcessPoolExecutor(min(n_jobs, len(which)), mp_context=mp.get_context("fork"),
-                                     initializer=single_threaded_blas) as ex:
+            with futures.ProcessPoolExecutor(min(n_jobs, len(which)),
+                                             mp_context=mp.get_context("fork"),
+                                             initializer=single_threaded_blas) as ex:
                 results = list(ex.map(_profile_in_worker, which))
         finally:
             _ACTIVE.clear()

@@ -10,7 +10,6 @@ computed is in `mixedfx.inference.profile`.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 
 from mixedfx.inference.splines import PolySpline, approx
 from mixedfx.lazy import lazy_module
+from mixedfx.warn import warn
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 
@@ -113,4 +113,4 @@ class Profile:
 
     def _warn(self, msg: str) -> None:
         self.warnings.append(msg)
-        warnings.warn(msg, ProfileWarning, stacklevel=3)
+        warn(msg, ProfileWarning)

@@ -25,7 +25,6 @@ performance 0.10.2) term by term.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.warn import warn
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
     from mixedfx.fitted.protocol import MixedModel
@@ -115,8 +115,8 @@ def _count_variance(model: MixedModel, fam: Any) -> float:
     """ln(1 + V(μ)/μ²) at μ = exp(β₀ of the null model) (insight's lognormal approximation)."""
     mu = math.exp(_null_intercept(model))
     if mu < 6:
-        warnings.warn(f"mu of {mu:.1f} is too close to zero, estimate of random effect "
-                      "variances may be unreliable.", UserWarning, stacklevel=3)
+        warn(f"mu of {mu:.1f} is too close to zero, estimate of random effect "
+             "variances may be unreliable.", UserWarning)
     variance = mu if fam.name == "poisson" else mu * (1.0 + mu / fam.theta)
     return math.log1p(variance / mu**2)
 
@@ -150,8 +150,8 @@ def variance_parts(model: MixedModel) -> VarianceParts:
     if _family(model) is None:
         dispersion = 0.0
     if _is_singular(model):
-        warnings.warn("Some variance components equal zero (a singular fit): the random-effect "
-                      "variance is not available.", UserWarning, stacklevel=2)
+        warn("Some variance components equal zero (a singular fit): the random-effect "
+             "variance is not available.", UserWarning)
         random = math.nan
     return VarianceParts(fixed=fixed, random=random, distribution=dist, dispersion=dispersion)
 
@@ -185,8 +185,8 @@ def icc(model: MixedModel, by_group: bool = False) -> dict[str, float] | pd.Data
     if by_group:
         covs = list(model.re_covariances())
         if any(nm != "(Intercept)" for c in covs for nm in c.names):
-            warnings.warn("Model contains random slopes. Cannot compute accurate ICCs by group "
-                          "factors.", UserWarning, stacklevel=2)
+            warn("Model contains random slopes. Cannot compute accurate ICCs by group "
+                 "factors.", UserWarning)
         rows = [(c.group, float(np.asarray(c.cov, dtype=float)[j, j]) / (u + e))
                 for c in covs for j, nm in enumerate(c.names) if nm == "(Intercept)"]
         return pd.DataFrame(rows, columns=["Group", "ICC"])

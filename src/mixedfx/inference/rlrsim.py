@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +31,7 @@ from mixedfx.fitted.getme import z_matrix
 from mixedfx.frame.model_frame import build_model_frame
 from mixedfx.rformat import format_pval, format_real
 from mixedfx.validate import check_seed
+from mixedfx.warn import warn
 
 if TYPE_CHECKING:
     from mixedfx.fitted.protocol import LinearMixedFit
@@ -200,13 +200,13 @@ def exact_lrt(m: LinearMixedFit, m0_formula: str | None = None, seed: int | None
     if q < 0:
         raise ArgumentError("m0 not nested in m")
     if q == 0:
-        warnings.warn("exact_lrt: no restrictions on fixed effects. REML-based inference "
-                      "preferable (exact_rlrt)", UserWarning, stacklevel=2)
+        warn("exact_lrt: no restrictions on fixed effects. REML-based inference "
+             "preferable (exact_rlrt)", UserWarning)
     if m.REML:
         # RLRsim's messages: the LRT is evaluated at the REML estimates, not at the ML fit
-        warnings.warn("exact_lrt: using likelihood evaluated at REML estimators. Please "
-                      "refit model with REML=False (m.refit_ml()) for exact results.",
-                      UserWarning, stacklevel=2)
+        warn("exact_lrt: using likelihood evaluated at REML estimators. Please "
+             "refit model with REML=False (m.refit_ml()) for exact results.",
+             UserWarning)
     y = fr.y - (fr.offset if fr.offset is not None else 0.0)
     Q0, _ = np.linalg.qr(X0)
     r0 = y - Q0 @ (Q0.T @ y)

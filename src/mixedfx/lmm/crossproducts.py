@@ -18,10 +18,12 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.lazy import lazy_module
 from mixedfx.lmm.row_order import CanonicalOrder, permuted_terms
+
+sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
 
 
 @dataclass

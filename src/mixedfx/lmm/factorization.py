@@ -22,13 +22,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.lazy import lazy_module
 from mixedfx.lmm import compiled, sliced
 from mixedfx.lmm.crossproducts import CrossProducts
 from mixedfx.lmm.sliced import SlicedB, SlicedGram, level_rows
+
+sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
 
 
 @dataclass

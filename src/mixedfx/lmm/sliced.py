@@ -28,10 +28,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
+from mixedfx.lazy import lazy_module
 from mixedfx.native import kernel
+
+sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
 
 SLICE_BYTES = 64 * 1024**2          # target size of one slice of B in memory
 SLICED_B_BYTES = 256 * 1024**2      # B estimated above this is kept sliced on disk

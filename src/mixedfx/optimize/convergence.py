@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.linalg import lapack
 
 from mixedfx.validate import check_number
+from mixedfx.warn import warn
 
 if TYPE_CHECKING:
     from mixedfx.optimize.control import Control
@@ -109,7 +109,8 @@ def convergence_messages(theta: np.ndarray, lower: np.ndarray, optimizer_message
     return singular, conv
 
 
-def emit(messages: list[str], category: type[Warning], stacklevel: int = 4) -> None:
-    """Issue each message as a warning of the given category."""
+def emit(messages: list[str], category: type[Warning]) -> None:
+    """Issue each message as a warning of the given category, attributed to the user's line
+    (`mixedfx.warn`)."""
     for msg in messages:
-        warnings.warn(msg, category, stacklevel=stacklevel)
+        warn(msg, category)
