@@ -55,9 +55,9 @@ def _is_glmm(model: MixedModel) -> bool:
     return model.kind == "glmer"
 
 
-def parameter_vector(model: MixedModel) -> pd.Series:
-    """lme4's default `bootFun` of `confint(method="boot")`: sd/cor (σ-scaled for an LMM), σ
-    (LMMs and GLMMs with a scale parameter), β; named as `parameter_names()` and `fixef`."""
+def parameter_values(model: MixedModel) -> np.ndarray:
+    """The values of `parameter_vector` without their names (what each replicate computes:
+    the names are those of t0, so a replicate need not build them)."""
     ks = [t.k for t in model.frame.terms]
     if any(t.covariance.structured for t in model.frame.terms) or \
             getattr(model, "dispersion_method", None) == "ML":
@@ -65,16 +65,21 @@ def parameter_vector(model: MixedModel) -> pd.Series:
         vals = [v for _, v in model.variance_parameters()]
         if model.has_scale:
             vals.append(model.sigma)
-        return pd.Series(np.concatenate([vals, model.beta]),
-                         index=[*model.parameter_names(), *model.fixef.index])
+        return np.concatenate([vals, model.beta]).astype(float)
     if _is_glmm(model):
         sv = cv_to_sv(model.theta, ks, 1.0)[:-1]
         if model.has_scale:
             sv = np.append(sv, model.sigma)
     else:
         sv = cv_to_sv(model.theta, ks, model.sigma)
-    vals = np.concatenate([sv, model.beta])
-    return pd.Series(vals, index=[*model.parameter_names(), *model.fixef.index])
+    return np.concatenate([sv, model.beta]).astype(float)
+
+
+def parameter_vector(model: MixedModel) -> pd.Series:
+    """lme4's default `bootFun` of `confint(method="boot")`: sd/cor (σ-scaled for an LMM), σ
+    (LMMs and GLMMs with a scale parameter), β; named as `parameter_names()` and `fixef`."""
+    return pd.Series(parameter_values(model),
+                     index=[*model.parameter_names(), *model.fixef.index])
 
 
 def theta_beta(model: MixedModel) -> pd.Series:
@@ -163,10 +168,12 @@ _WORK: dict[str, Any] = {}
 
 
 def _refit_one(refit: Refit, func: Func, y: np.ndarray) -> tuple[Any, list[str]]:
+    # the default statistic's values alone: t0 carries their names
+    statistic = parameter_values if func is parameter_vector else func
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            value = func(refit(y))
+            value = statistic(refit(y))
         except Exception as e:  # a failed replicate is recorded, as bootMer does
             return None, [f"{type(e).__name__}: {e}"]
     return value, [str(w.message) for w in caught]
@@ -234,7 +241,8 @@ def collect_replicates(t0: pd.Series, results: list[tuple[Any, list[str]]], nsim
             failed += 1
             rows.append(np.full(len(t0), np.nan))
         else:
-            rows.append(as_series(value).to_numpy(dtype=float))
+            rows.append(value if isinstance(value, np.ndarray) and value.ndim == 1
+                        else as_series(value).to_numpy(dtype=float))
     t = pd.DataFrame(np.vstack(rows) if rows else np.zeros((0, len(t0))), columns=t0.index)
     return BootResult(t0=t0, t=t, nsim=nsim, seed=seed, n_failed=failed, messages=messages)
 
