@@ -20,6 +20,7 @@ from mixedfx.glmm.negbin import (
     MAX_SEARCH_STEPS,
     WARM_FLOOR,
     optimize_log_theta,
+    poisson_control,
     search_budget,
     search_theta,
     warm_scale,
@@ -208,3 +209,40 @@ def test_search_stops_with_a_warning_when_its_evaluation_budget_is_spent() -> No
         out, thetas = _stand_in_search(lambda t: 40 * (t - np.log(1.2)) ** 2, evaluations=700)
     assert len(thetas) == 3 + 1                      # three refits and the final one
     assert out.nb_search["evaluations"] == 2_100
+
+
+def test_a_better_optimum_from_the_final_restarts_is_searched_on() -> None:
+    """The final refit's singular-fit restarts land in another basin (a stand-in whose −2
+    logLik is 40(t − log 1.2)² in basin 0 and 40(t − log 1.5)² − 2 in basin 1, the basin
+    carried by the warm starts' θ): the search goes on from there, without restarts, to
+    basin 1's minimum θ = 1.5, and refits there once more."""
+    rng = np.random.default_rng(1)
+    mu = np.full(400, 4.0)
+    y = rng.negative_binomial(2.0, 2.0 / (2.0 + mu)).astype(float)
+    calls = []
+
+    def refit(family, start, control):
+        basin = 1.0 if control.restart_singular else \
+            (0.0 if start is None else float(start["theta"][0]))
+        calls.append((basin, control.restart_singular))
+        t = float(np.log(family.theta))
+        dev = 40 * (t - np.log(1.5)) ** 2 - 2 if basin else 40 * (t - np.log(1.2)) ** 2
+        fit = _StandIn(family.theta, -0.5 * dev)
+        fit.theta = np.array([basin])
+        return fit
+
+    out = search_theta(refit, None, y, mu, np.ones_like(y), link="log", nAGQ=1,
+                       control=None, tol=5e-5)
+    assert out.theta_nb == pytest.approx(1.5, rel=1e-4) and out.theta[0] == 1.0
+    restarted = [i for i, (_, r) in enumerate(calls) if r]
+    assert len(restarted) == 1                      # the final refit after the first search
+    assert all(b == 1.0 for b, _ in calls[restarted[0]:])
+    assert calls[-1] == (1.0, False)               # the last refit: at θ̂, no restarts
+
+
+def test_poisson_start_fit_keeps_the_users_control_but_skips_derivatives_and_restarts() -> None:
+    ctrl = poisson_control({"optimizer": "nelder_mead", "warm_step": 0.5})
+    assert ctrl.optimizer == "nelder_mead" and ctrl.warm_step == 0.5
+    assert ctrl.calc_derivs is False and ctrl.restart_singular is False
+    with pytest.raises(ArgumentError, match="unknown control setting"):
+        poisson_control({"maxfun": 10})

@@ -120,7 +120,8 @@ def first_step(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, theta0: float
 
 def optimize_log_theta(deviance_at: Callable[[float], float], start: float,
                        half_width: float = 3.0, tol: float = 5e-5,
-                       max_steps: int = MAX_SEARCH_STEPS, step: float = STEP_MAX) -> float:
+                       max_steps: int = MAX_SEARCH_STEPS, step: float = STEP_MAX,
+                       bounds: tuple[float, float] | None = None) -> float:
     """argmin over t ∈ [log θ₀ − 3, log θ₀ + 3] of −2 logLik(NB(eᵗ)), lme4's interval and
     tolerance, found locally: from t₀ = log θ₀ downhill in steps `step`, `step`, then ×GROW
     until the deviance rises again (first towards smaller θ: the Poisson GLMM's random effects
@@ -131,11 +132,11 @@ def optimize_log_theta(deviance_at: Callable[[float], float], start: float,
 
     At most `max_steps` refits (each a full GLMM fit): beyond that, or when `deviance_at`
     raises SearchBudgetError, the search stops with a warning at its best point, where R's
-    `optimize` would go on."""
+    `optimize` would go on. `bounds`: the interval in log θ, if not log θ₀ ± `half_width`."""
     if not (start > 0 and math.isfinite(start)):
         raise FitError(f"glmer_nb: invalid starting theta {start!r}")
     t0 = math.log(start)
-    lo, hi = t0 - half_width, t0 + half_width
+    lo, hi = (t0 - half_width, t0 + half_width) if bounds is None else bounds
     seen: dict[float, float] = {}
 
     def f(t: float) -> float:
@@ -194,7 +195,7 @@ def brent(f: Callable[[float], float], a: float, b: float, x: tuple[float, float
         if abs(x - xm) <= t2 - 0.5 * (b - a):
             return x
         p = q = r = 0.0
-        if abs(e) > tol1:
+        if abs(e) > tol1 and math.isfinite(fx + fw + fv):   # no parabola through +∞
             r = (x - w) * (fx - fv)
             q = (x - v) * (fx - fw)
             p = (x - v) * q - (x - w) * r
@@ -290,7 +291,8 @@ def search_theta(refit: Refit, poisson_fit: Any, y: np.ndarray, mu: np.ndarray,
         # profile through it is another one; search on from there (without restarts)
         search.fits = {best: out}
         t0 = best
-        best = optimize_log_theta(search.deviance, math.exp(t0), tol=tol, step=0.25 * step)
+        best = optimize_log_theta(search.deviance, math.exp(t0), tol=tol, step=0.25 * step,
+                                  bounds=(math.log(theta0) - 3.0, math.log(theta0) + 3.0))
         out = search.final(best, restart=False) if best != t0 else out
     return search.result(best, out)
 
