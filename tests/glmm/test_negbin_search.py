@@ -19,6 +19,7 @@ from mixedfx.errors import ArgumentError
 from mixedfx.glmm.negbin import (
     MAX_SEARCH_STEPS,
     WARM_FLOOR,
+    brent,
     optimize_log_theta,
     poisson_control,
     search_budget,
@@ -246,3 +247,17 @@ def test_poisson_start_fit_keeps_the_users_control_but_skips_derivatives_and_res
     assert ctrl.calc_derivs is False and ctrl.restart_singular is False
     with pytest.raises(ArgumentError, match="unknown control setting"):
         poisson_control({"maxfun": 10})
+
+
+def test_brent_closes_the_far_side_of_the_bracket_with_a_short_probe() -> None:
+    """grouseticks' TICKS ~ YEAR + cHEIGHT + (1 | BROOD): Brent's parabolic steps converge
+    next to one end of the bracket; R's golden sections would creep in from its far end
+    (19 refits in all), a probe 2·tol1 into the larger part ends the search (13). A plateau
+    of equal values (cached refits) still terminates."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer_nb("TICKS ~ YEAR + cHEIGHT + (1 | BROOD)",
+                         mfx.datasets.load("grouseticks"))
+    assert m.nb_search["refits"] <= 16
+    flat = brent(lambda t: 1.0, 0.0, 1.0, (0.5, 1.0), (0.0, 1.0), (1.0, 1.0), 5e-5)
+    assert 0.0 <= flat <= 1.0

@@ -101,6 +101,7 @@ def warm_scale(distance: float) -> float:
 MAX_SEARCH_STEPS = 30   # refits of the θ search (bracket and Brent); usually 8 to 14
 GOLDEN = 0.3819660112501051     # (3 − √5) / 2, Brent's golden-section fraction
 GROW = 1.618033988749895        # bracket expansion after the first two equal steps
+BRENT_MAX_ITER = 200            # Brent's iterations (its refits are bounded by max_steps)
 STEP_MIN, STEP_MAX = 0.1, 0.5   # first step in log θ: theta.ml's standard error, clipped
 
 
@@ -188,7 +189,7 @@ def brent(f: Callable[[float], float], a: float, b: float, x: tuple[float, float
     eps = math.sqrt(np.finfo(float).eps)
     (x, fx), (w, fw), (v, fv) = x, w, v
     d = e = b - a                                # allow a parabolic first step
-    while True:
+    for _ in range(BRENT_MAX_ITER):             # (f may repeat cached values: no refit count)
         xm = 0.5 * (a + b)
         tol1 = eps * abs(x) + tol / 3.0
         t2 = 2.0 * tol1
@@ -206,8 +207,12 @@ def brent(f: Callable[[float], float], a: float, b: float, x: tuple[float, float
                 q = -q
             r, e = e, d
         if abs(p) >= abs(0.5 * q * r) or p <= q * (a - x) or p >= q * (b - x):
-            e = (a - x) if x >= xm else (b - x)  # golden section into the larger part
-            d = GOLDEN * e
+            e = (a - x) if x >= xm else (b - x)  # golden section into the larger part ...
+            # ... unless x is within 2·tol1 of the other end: then a probe 2·tol1 into the
+            # larger part ends the search when it is higher (the minimum is within tol of x),
+            # where golden sections would creep in from the far end of the bracket
+            d = math.copysign(t2, e) if min(x - a, b - x) <= t2 < 0.5 * abs(e) \
+                else GOLDEN * e
         else:
             d = p / q
             if (x + d) - a < t2 or b - (x + d) < t2:
@@ -229,6 +234,7 @@ def brent(f: Callable[[float], float], a: float, b: float, x: tuple[float, float
                 v, fv, w, fw = w, fw, u, fu
             elif fu <= fv or v in (x, w):
                 v, fv = u, fu
+    return x
 
 
 Refit = Callable[[Family, dict | None, Control], Any]   # (family, start, control) -> fit
