@@ -276,3 +276,11 @@ def test_brent_closes_the_far_side_of_the_bracket_with_a_short_probe() -> None:
     assert m.nb_search["refits"] <= 16
     flat = brent(lambda t: 1.0, 0.0, 1.0, (0.5, 1.0), (0.0, 1.0), (1.0, 1.0), 5e-5)
     assert 0.0 <= flat <= 1.0
+
+
+def test_budget_spent_at_the_first_refit_still_ends_in_a_fit() -> None:
+    """One stand-in refit already spends the 2 000-evaluation budget: the search stops with
+    its warning before a second refit, and the result is the final refit at its only point."""
+    with pytest.warns(UserWarning, match=r"stopped after 2500 GLMM evaluations"):
+        out, thetas = _stand_in_search(lambda t: 40 * (t - np.log(1.2)) ** 2, evaluations=2500)
+    assert len(thetas) == 1 + 1 and out.theta_nb == pytest.approx(thetas[0])

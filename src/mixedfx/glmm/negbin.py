@@ -281,13 +281,16 @@ def search_theta(refit: Refit, poisson_fit: Any, y: np.ndarray, mu: np.ndarray,
         # and the lower end (refitted random effects can still make an interior θ better).
         search.fits[math.inf] = poisson_fit     # the Poisson fit starts the first refit
         hi = math.log(theta0) + 3.0
+        search.budgeted = False                 # three refits at most
         d_hi = search.deviance(hi)
         if d_hi <= search.deviance(hi - 3.0) + 1e-4 and \
                 d_hi <= search.deviance(hi - 6.0) + 1e-4 and hi in search.fits:
             return search.result(hi, search.final(hi))
         search.fits.clear()
+        search.budgeted = True
     step = first_step(y, mu, prior_weights, theta0)
     best = optimize_log_theta(search.deviance, theta0, tol=tol, step=step)
+    search.budgeted = False                     # (a last refit when no trial had a fit)
     if best not in search.fits and not math.isfinite(search.deviance(best)):
         raise PirlsError("glmer_nb: PIRLS resulted in NaN values at the estimated theta "
                          f"{math.exp(best):.6g}; the model is too complex for the data")
@@ -295,7 +298,7 @@ def search_theta(refit: Refit, poisson_fit: Any, y: np.ndarray, mu: np.ndarray,
     if search.improved(best, out):
         # the final refit's singular-fit restarts found a better optimum at θ̂: the deviance
         # profile through it is another one; search on from there (without restarts)
-        search.fits = {best: out}
+        search.fits, search.budgeted = {best: out}, True
         t0 = best
         best = optimize_log_theta(search.deviance, math.exp(t0), tol=tol, step=0.25 * step,
                                   bounds=(math.log(theta0) - 3.0, math.log(theta0) + 3.0))
@@ -316,6 +319,7 @@ class _Search:
         self.fits: dict[float, Any] = {}
         self.refits = self.evaluations = 0
         self.budget: int | None = None
+        self.budgeted = True
 
     def start(self, fit: Any) -> dict[str, Any]:
         """Warm start from `fit`: θ and β (stage 2 only, as lme4's refits), θ alone when
@@ -328,7 +332,7 @@ class _Search:
         trust region that shrinks with the distance in log θ."""
         if t in self.fits:
             return -2.0 * self.fits[t].loglik
-        if self.budget is not None and self.evaluations >= self.budget:
+        if self.budgeted and self.budget is not None and self.evaluations >= self.budget:
             raise SearchBudgetError(f"after {self.evaluations} GLMM evaluations (its budget "
                                 f"{self.budget})")
         t_near = min(self.fits, key=lambda k: abs(k - t)) if self.fits else None
