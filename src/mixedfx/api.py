@@ -16,7 +16,7 @@ from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.glmm.dispersion import check_dispersion, fit_glmm_ml_dispersion
 from mixedfx.glmm.fit import fit_glmm
-from mixedfx.glmm.negbin import search_theta
+from mixedfx.glmm.negbin import poisson_control, search_theta
 from mixedfx.glmm.response import encode_response
 from mixedfx.gls_engine.fit import fit_gls
 from mixedfx.lmm.fit import dense_block_size, fit_lmm, lower_bounds, upper_bounds
@@ -282,7 +282,8 @@ def glmer_nb(formula: str, data: Any, nAGQ: int = 1, weights: Any = None, offset
     common = {"nAGQ": nAGQ, "weights": weights, "offset": offset, "na_action": na_action,
               "control": control, "data_name": data_name}
     try:
-        poisson_fit = glmer(formula, data, family="poisson", link=link, **common)
+        poisson_fit = glmer(formula, data, family="poisson", link=link,
+                            **{**common, "control": poisson_control(control)})
     except DataError as exc:      # the counts are checked by the Poisson start fit
         if "the poisson family needs" not in str(exc):
             raise
