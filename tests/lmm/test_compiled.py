@@ -41,10 +41,32 @@ CASES = {
     "vector_rest": ("Reaction ~ Days + (Days | Subject) + (Days | item)", "sleep_item"),
     "structured": ("strength ~ 1 + cs(0 + cask | batch)", "Pastes"),
     "diagonal": ("strength ~ 1 + diag(0 + cask | batch) + (1 | batch)", "Pastes"),
+    # one vector-valued term, dense B: up to 16 rows of B W Bᵀ are summed level by level
+    # beside the first block (3000 levels: log|L₁₁|² sums logs of long products), past
+    # 16 rows from the stored W
+    "blocks": ("y ~ x1 + (1 + x1 | g)", "sim_blocks"),
+    "many_fixed": ("y ~ " + " + ".join(f"x{i}" for i in range(1, 18)) + " + (1 + x1 | g)",
+                   "sim_fixed"),
 }
 
 
+def _simulated(n_groups: int, size: int, n_x: int) -> pd.DataFrame:
+    """`n_groups` groups of `size` rows, covariates x1 … x{n_x}, a random intercept and
+    slope on x1."""
+    rng = np.random.default_rng(7)
+    g = np.repeat(np.arange(n_groups), size)
+    x = rng.standard_normal((len(g), n_x))
+    y = x @ rng.normal(0, 0.5, n_x) + rng.normal(0, 1, n_groups)[g] \
+        + rng.normal(0, 0.4, n_groups)[g] * x[:, 0] + rng.standard_normal(len(g))
+    data = pd.DataFrame(x, columns=[f"x{i}" for i in range(1, n_x + 1)])
+    return data.assign(y=y, g=[f"g{j}" for j in g])
+
+
 def _data(name: str) -> pd.DataFrame:
+    if name == "sim_blocks":
+        return _simulated(3000, 3, 1)
+    if name == "sim_fixed":
+        return _simulated(300, 4, 17)
     return _sleep_with_item() if name == "sleep_item" else mfx.datasets.load(name)
 
 

@@ -716,6 +716,15 @@ static void scale_rest(const Evaluator *ev, const double *T, double *P, double *
         P[i * r + i] += 1.0;
 }
 
+/* P <- the upper triangle of A (r x r, row-major): every step reads and writes the upper
+ * triangle only (the scaling of vector-valued terms mirrors it first), so the lower half
+ * of A_rr is never copied. */
+static void copy_upper(double *P, const double *A, Py_ssize_t r)
+{
+    for (Py_ssize_t a = 0; a < r; a++)
+        memcpy(P + a * r + a, A + a * r + a, (size_t)(r - a) * sizeof(double));
+}
+
 /* Steps 1-3: S into P (upper triangle valid); -1 not PD, -2 out of memory. */
 static int build_schur(const Evaluator *ev, const double *x, double *P, double *scratch,
                        double *ld1)
@@ -724,14 +733,14 @@ static int build_schur(const Evaluator *ev, const double *x, double *P, double *
     double *work = fused(ev) ? W : W + ev->n1 * ev->k1 * ev->k1;
     fill_templates(ev, x, T);
     if (fused(ev)) {
-        memcpy(P, ev->Arr.buf, (size_t)(ev->r * ev->r) * sizeof(double));
+        copy_upper(P, ev->Arr.buf, ev->r);
         if (first_block_dense(ev, T, P, work, ld1))
             return -1;
     }
     else {
         if (first_block(ev, T, W, ld1))
             return -1;
-        memcpy(P, ev->Arr.buf, (size_t)(ev->r * ev->r) * sizeof(double));
+        copy_upper(P, ev->Arr.buf, ev->r);
         if (subtract_gram(ev, W, P, work))
             return -2;
     }

@@ -18,6 +18,9 @@ from scipy.linalg import lapack, solve_triangular
 
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 
+# random effects in the dense block from which `solve` solves with the whole factor
+WHOLE_SOLVE_MIN = 256
+
 
 @dataclass
 class Solution:
@@ -64,8 +67,16 @@ def solve(chol: BlockedCholesky, f: Factorization) -> Solution:
     q, p = xp.q_rest, xp.p
     L = f.Lrr
     Lxx = L[q:q + p, q:q + p]
-    beta = _solve_lower_transposed(Lxx, L[-1, q:q + p])        # p = 0: β held fixed
-    u_rest = _solve_lower_transposed(L[:q, :q], L[-1, :q] - L[q:q + p, :q].T @ beta)
+    if q >= WHOLE_SOLVE_MIN and L.flags.f_contiguous and L[-1, -1] > 0:
+        # Lᵀ [u_rest; β; −1] = [0; 0; −l_yy] in one solve with the whole factor: LAPACK
+        # would copy the non-contiguous L_zz block (r² doubles: 190 MiB at r = 5,000)
+        rhs = np.zeros(L.shape[0])
+        rhs[-1] = -L[-1, -1]
+        v = _solve_lower_transposed(L, rhs)
+        u_rest, beta = v[:q], v[q:q + p]
+    else:
+        beta = _solve_lower_transposed(Lxx, L[-1, q:q + p])        # p = 0: β held fixed
+        u_rest = _solve_lower_transposed(L[:q, :q], L[-1, :q] - L[q:q + p, :q].T @ beta)
 
     terms, T = chol.terms, f.templates
     u_list: list[np.ndarray] = [np.empty(0)]
