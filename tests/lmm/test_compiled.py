@@ -171,7 +171,7 @@ def test_same_bits_alone_and_in_a_thread_pool(gram: str, monkeypatch) -> None:
     if gram == "slice":
         monkeypatch.setattr(factorization, "PAIR_BYTES_BUDGET", 0)
     obj = _objective("crossed")
-    assert obj.chol.gram.kernel_arrays()[0] == gram
+    assert obj.chol.gram.kernel_arrays()[0] == {"pairs": "pair_rows"}.get(gram, gram)
     ev, _ = obj.chol.native()
     r = obj.chol.xp.r
 
@@ -184,6 +184,27 @@ def test_same_bits_alone_and_in_a_thread_pool(gram: str, monkeypatch) -> None:
         pooled = list(pool.map(deviance, thetas * 3))
     assert pooled == alone * 3
     assert alone[0] == obj(thetas[0])
+
+
+def test_pair_products_by_target_give_the_bits_of_the_products_by_column(monkeypatch
+                                                                         ) -> None:
+    """Q stored by target (each target's products in column order) sums exactly as Q
+    stored by column (the form refreshable grams keep)."""
+    monkeypatch.setattr(crossproducts, "DENSE_B_LIMIT", -1)
+    obj = _objective("crossed")
+    chol, xp = obj.chol, obj.chol.xp
+    kind, *_, targets = chol.gram.kernel_arrays()
+    assert kind == "pair_rows" and targets.dtype == np.int32
+    Qc = chol.gram.Q.tocsc()
+    by_column = ("pairs", Qc.data, Qc.indices, Qc.indptr.astype(np.int64),
+                 targets.astype(np.int64))
+    rest = np.array([[off, t.k, t.n_levels] for t, off in
+                     zip(chol.terms[1:], xp.rest_offsets[:-1], strict=True)], dtype=np.int64)
+    evs = [lmm.evaluator(xp.A11, xp.Arr, xp.p, rest, gram, compiled.template_map(chol.terms),
+                         chol.n_theta, xp.n) for gram in (chol.gram.kernel_arrays(), by_column)]
+    for th in _thetas(obj):
+        got = [ev.deviance(th, np.empty(xp.Arr.shape), True, 0.0) for ev in evs]
+        assert got[0] == got[1]
 
 
 def _valid_args(r: int = 3, n1: int = 4) -> list:
@@ -215,6 +236,13 @@ def test_evaluator_accepts_valid_arrays() -> None:
          np.array([0], dtype=np.int64)), ArgumentError, "indices must lie"),
     (4, ("pairs", np.ones(2), np.array([0, 0], dtype=np.int32), np.array([0, 1, 2, 2, 2]),
          np.array([99], dtype=np.int64)), ArgumentError, "targets must lie"),
+    (4, ("pair_rows", np.ones(2), np.array([0, 4], dtype=np.int32),
+         np.array([0, 2], dtype=np.int32), np.array([0], dtype=np.int32)), ArgumentError,
+     "columns must lie"),
+    (4, ("pair_rows", np.ones(2), np.array([0, 1]), np.array([0, 2]), np.array([9])),
+     ArgumentError, "targets lie"),
+    (4, ("pair_rows", np.ones(2), np.array([0, 1]), np.array([0, 1]), np.array([0])),
+     ArgumentError, "row pointers must have"),
     (4, ("slice", np.array([0, 1, 1, 1, 1]), np.array([5], dtype=np.int32), np.ones((1, 1))),
      ArgumentError, "rows must lie"),
     (5, np.array([0, 3], dtype=np.int64), ArgumentError, "tmap must have"),

@@ -362,7 +362,7 @@ done:
 
 /* ------------------------------------------------------------------ the evaluator */
 
-enum { GRAM_DENSE = 0, GRAM_PAIRS = 1, GRAM_SLICE = 2 };
+enum { GRAM_DENSE = 0, GRAM_PAIRS = 1, GRAM_SLICE = 2, GRAM_PAIR_ROWS = 3 };
 
 typedef struct {
     PyObject_HEAD
@@ -373,8 +373,9 @@ typedef struct {
     int all_scalar_rest;
     Py_buffer A11, Arr, tmap;
     Py_buffer g0, g1, g2, g3;      /* dense: B3; pairs: data, indices, indptr, targets;
+                                      pair rows: data, columns, row pointers, targets;
                                       slice: indptr, rows, vals */
-    int pair_index_size;            /* 4 or 8: Q's row indices */
+    int pair_index_size;            /* 4 or 8: Q's row (pair rows: column) indices */
     Py_ssize_t ntargets;
     Py_ssize_t *roff, *rk, *rlev, *rtpl;   /* rest terms: offset, k, levels, template start */
     double *scratch;               /* cached work space (when not busy) */
@@ -590,6 +591,13 @@ static int first_block_dense(const Evaluator *ev, const double *T1, double *P, d
     return 0;
 }
 
+/* Entry i of an int32 or int64 index array. */
+static inline int64_t index_at(const Py_buffer *b, Py_ssize_t i)
+{
+    return b->itemsize == 4 ? (int64_t)((const int32_t *)b->buf)[i]
+                            : ((const int64_t *)b->buf)[i];
+}
+
 /* Step 3, B W B' part: P <- P - B W B' on the upper triangle; work has scratch_size room. */
 static int subtract_gram(const Evaluator *ev, const double *W, double *P, double *work)
 {
@@ -622,6 +630,28 @@ static int subtract_gram(const Evaluator *ev, const double *W, double *P, double
                     s += D[j] * Bb[j];
                 Pa[b] -= s;
             }
+        }
+        return 0;
+    }
+    if (ev->gram == GRAM_PAIR_ROWS) {
+        /* Q by target: each target's products in increasing column order, as the pairs
+         * path adds them (the same sums, bit for bit), gathered from W (small, in cache)
+         * instead of scattered into a vector of all targets */
+        const double *data = ev->g0.buf;
+        for (Py_ssize_t t = 0; t < ev->ntargets; t++) {
+            int64_t e0 = index_at(&ev->g2, t), e1 = index_at(&ev->g2, t + 1);
+            double y = 0.0;
+            if (ev->pair_index_size == 4) {
+                const int32_t *col = ev->g1.buf;
+                for (int64_t e = e0; e < e1; e++)
+                    y += data[e] * W[col[e]];
+            }
+            else {
+                const int64_t *col = ev->g1.buf;
+                for (int64_t e = e0; e < e1; e++)
+                    y += data[e] * W[col[e]];
+            }
+            P[index_at(&ev->g3, t)] -= y;
         }
         return 0;
     }
@@ -966,12 +996,46 @@ static int check_pairs(Evaluator *ev)
     return 0;
 }
 
+/* Validate the pair products by target (data, columns, row pointers, targets; the index
+ * arrays int32 or int64). */
+static int check_pair_rows(Evaluator *ev)
+{
+    Py_ssize_t ncol = ev->n1 * ev->k1 * ev->k1;
+    Py_ssize_t nnz = dim(&ev->g0, 0);
+    ev->ntargets = dim(&ev->g3, 0);
+    if (dim(&ev->g2, 0) != ev->ntargets + 1 || index_at(&ev->g2, 0) != 0 ||
+        index_at(&ev->g2, ev->ntargets) != nnz || dim(&ev->g1, 0) != nnz) {
+        PyErr_Format(ArgumentError, "pair rows: the row pointers must have %zd entries from 0 "
+                     "to the %zd values", ev->ntargets + 1, nnz);
+        return -1;
+    }
+    for (Py_ssize_t t = 0; t < ev->ntargets; t++) {
+        int64_t target = index_at(&ev->g3, t);
+        if (index_at(&ev->g2, t + 1) < index_at(&ev->g2, t) || target < 0 ||
+            target >= ev->r * ev->r) {
+            PyErr_Format(ArgumentError, "pair rows: row pointers must be non-decreasing and "
+                         "targets lie in [0, %zd)", ev->r * ev->r);
+            return -1;
+        }
+    }
+    ev->pair_index_size = (int)ev->g1.itemsize;
+    for (Py_ssize_t e = 0; e < nnz; e++) {
+        int64_t v = index_at(&ev->g1, e);
+        if (v < 0 || v >= ncol) {
+            PyErr_Format(ArgumentError, "pair rows: columns must lie in [0, %zd)", ncol);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* evaluator(A11, Arr, p, rest, gram, tmap, ntheta, n) -> Evaluator
  *   A11   float64 (n1, k1, k1)           block-diagonal Z1'Z1
  *   Arr   float64 (r, r)                 [Z_rest X y]'[Z_rest X y]
  *   p     number of fixed effects
  *   rest  int64 (m, 3)                   per other term: row offset in Arr, k, levels
  *   gram  ("dense", B3 (r, n1, k1)) | ("pairs", data, indices, indptr, targets)
+ *         | ("pair_rows", data, columns, row pointers, targets)
  *         | ("slice", indptr int64, rows int32, vals (nnz, k1))
  *   tmap  int64 (sum of k_t^2) or None   packed template entry -> theta index (-1: zero);
  *                                        None: callers pass the packed templates instead
@@ -1084,6 +1148,15 @@ static PyObject *py_evaluator(PyObject *self, PyObject *args)
             check_pairs(ev))
             goto fail;
     }
+    else if (strcmp(kind, "pair_rows") == 0 && glen == 5) {
+        ev->gram = GRAM_PAIR_ROWS;
+        if (get_array(PyTuple_GET_ITEM(ogram, 1), &ev->g0, "data", 'd', 1, 0) ||
+            get_array(PyTuple_GET_ITEM(ogram, 2), &ev->g1, "columns", 'x', 1, 0) ||
+            get_array(PyTuple_GET_ITEM(ogram, 3), &ev->g2, "row pointers", 'x', 1, 0) ||
+            get_array(PyTuple_GET_ITEM(ogram, 4), &ev->g3, "targets", 'x', 1, 0) ||
+            check_pair_rows(ev))
+            goto fail;
+    }
     else if (strcmp(kind, "slice") == 0 && glen == 4) {
         ev->gram = GRAM_SLICE;
         Py_ssize_t n;
@@ -1100,8 +1173,9 @@ static PyObject *py_evaluator(PyObject *self, PyObject *args)
     }
     else {
         PyErr_Format(ArgumentError, "gram must be ('dense', B3), ('pairs', data, indices, "
-                     "indptr, targets) or ('slice', indptr, rows, vals), got '%s' with %zd "
-                     "arrays", kind, glen - 1);
+                     "indptr, targets), ('pair_rows', data, columns, row pointers, targets) "
+                     "or ('slice', indptr, rows, vals), got '%s' with %zd arrays", kind,
+                     glen - 1);
         goto fail;
     }
     ev->scratch_len = scratch_size(ev);
