@@ -41,10 +41,32 @@ CASES = {
     "vector_rest": ("Reaction ~ Days + (Days | Subject) + (Days | item)", "sleep_item"),
     "structured": ("strength ~ 1 + cs(0 + cask | batch)", "Pastes"),
     "diagonal": ("strength ~ 1 + diag(0 + cask | batch) + (1 | batch)", "Pastes"),
+    # one vector-valued term, dense B: up to 16 rows of B W Bᵀ are summed level by level
+    # beside the first block (3000 levels: log|L₁₁|² sums logs of long products), past
+    # 16 rows from the stored W
+    "blocks": ("y ~ x1 + (1 + x1 | g)", "sim_blocks"),
+    "many_fixed": ("y ~ " + " + ".join(f"x{i}" for i in range(1, 18)) + " + (1 + x1 | g)",
+                   "sim_fixed"),
 }
 
 
+def _simulated(n_groups: int, size: int, n_x: int) -> pd.DataFrame:
+    """`n_groups` groups of `size` rows, covariates x1 … x{n_x}, a random intercept and
+    slope on x1."""
+    rng = np.random.default_rng(7)
+    g = np.repeat(np.arange(n_groups), size)
+    x = rng.standard_normal((len(g), n_x))
+    y = x @ rng.normal(0, 0.5, n_x) + rng.normal(0, 1, n_groups)[g] \
+        + rng.normal(0, 0.4, n_groups)[g] * x[:, 0] + rng.standard_normal(len(g))
+    data = pd.DataFrame(x, columns=[f"x{i}" for i in range(1, n_x + 1)])
+    return data.assign(y=y, g=[f"g{j}" for j in g])
+
+
 def _data(name: str) -> pd.DataFrame:
+    if name == "sim_blocks":
+        return _simulated(3000, 3, 1)
+    if name == "sim_fixed":
+        return _simulated(300, 4, 17)
     return _sleep_with_item() if name == "sleep_item" else mfx.datasets.load(name)
 
 
@@ -149,7 +171,7 @@ def test_same_bits_alone_and_in_a_thread_pool(gram: str, monkeypatch) -> None:
     if gram == "slice":
         monkeypatch.setattr(factorization, "PAIR_BYTES_BUDGET", 0)
     obj = _objective("crossed")
-    assert obj.chol.gram.kernel_arrays()[0] == gram
+    assert obj.chol.gram.kernel_arrays()[0] == {"pairs": "pair_rows"}.get(gram, gram)
     ev, _ = obj.chol.native()
     r = obj.chol.xp.r
 
@@ -162,6 +184,27 @@ def test_same_bits_alone_and_in_a_thread_pool(gram: str, monkeypatch) -> None:
         pooled = list(pool.map(deviance, thetas * 3))
     assert pooled == alone * 3
     assert alone[0] == obj(thetas[0])
+
+
+def test_pair_products_by_target_give_the_bits_of_the_products_by_column(monkeypatch
+                                                                         ) -> None:
+    """Q stored by target (each target's products in column order) sums exactly as Q
+    stored by column (the form refreshable grams keep)."""
+    monkeypatch.setattr(crossproducts, "DENSE_B_LIMIT", -1)
+    obj = _objective("crossed")
+    chol, xp = obj.chol, obj.chol.xp
+    kind, *_, targets = chol.gram.kernel_arrays()
+    assert kind == "pair_rows" and targets.dtype == np.int32
+    Qc = chol.gram.Q.tocsc()
+    by_column = ("pairs", Qc.data, Qc.indices, Qc.indptr.astype(np.int64),
+                 targets.astype(np.int64))
+    rest = np.array([[off, t.k, t.n_levels] for t, off in
+                     zip(chol.terms[1:], xp.rest_offsets[:-1], strict=True)], dtype=np.int64)
+    evs = [lmm.evaluator(xp.A11, xp.Arr, xp.p, rest, gram, compiled.template_map(chol.terms),
+                         chol.n_theta, xp.n) for gram in (chol.gram.kernel_arrays(), by_column)]
+    for th in _thetas(obj):
+        got = [ev.deviance(th, np.empty(xp.Arr.shape), True, 0.0) for ev in evs]
+        assert got[0] == got[1]
 
 
 def _valid_args(r: int = 3, n1: int = 4) -> list:
@@ -193,6 +236,13 @@ def test_evaluator_accepts_valid_arrays() -> None:
          np.array([0], dtype=np.int64)), ArgumentError, "indices must lie"),
     (4, ("pairs", np.ones(2), np.array([0, 0], dtype=np.int32), np.array([0, 1, 2, 2, 2]),
          np.array([99], dtype=np.int64)), ArgumentError, "targets must lie"),
+    (4, ("pair_rows", np.ones(2), np.array([0, 4], dtype=np.int32),
+         np.array([0, 2], dtype=np.int32), np.array([0], dtype=np.int32)), ArgumentError,
+     "columns must lie"),
+    (4, ("pair_rows", np.ones(2), np.array([0, 1]), np.array([0, 2]), np.array([9])),
+     ArgumentError, "targets lie"),
+    (4, ("pair_rows", np.ones(2), np.array([0, 1]), np.array([0, 1]), np.array([0])),
+     ArgumentError, "row pointers must have"),
     (4, ("slice", np.array([0, 1, 1, 1, 1]), np.array([5], dtype=np.int32), np.ones((1, 1))),
      ArgumentError, "rows must lie"),
     (5, np.array([0, 3], dtype=np.int64), ArgumentError, "tmap must have"),

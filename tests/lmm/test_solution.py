@@ -1,16 +1,20 @@
 """β̂ at once, u and b on first access; M₁₁ and L₁₁ on first access when the compiled kernel
-factored: the same numbers as the eager NumPy path."""
+factored: the same numbers as the eager NumPy path. The one-solve form for a large dense block
+(Lᵀ[u; β; −1] = [0; 0; −l_yy] with the whole factor, no copy of L_zz) equals the two-step form."""
 
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 
 import mixedfx as mfx
 from mixedfx import datasets
+from mixedfx.lmm import solution
 from mixedfx.lmm.factorization import BlockedCholesky
+from mixedfx.lmm.fit import build_objective
 from mixedfx.lmm.solution import random_effects, solve
 
 SL = datasets.load("sleepstudy")
@@ -62,3 +66,24 @@ def test_a_pickled_fit_computes_its_effects_on_its_own() -> None:
     for got, want in zip(copy._fit.solution.b, m._fit.solution.b, strict=True):
         assert got.tobytes() == want.tobytes()
     assert copy.ranef()["Subject"].equals(m.ranef()["Subject"])
+
+
+@pytest.mark.parametrize(("formula", "data"), [
+    ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin"),
+    ("Reaction ~ Days + (Days | Subject) + (1 | Days)", "sleepstudy"),
+])
+def test_the_whole_factor_solve_equals_the_two_step_solve(formula, data, monkeypatch) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.lmer(formula, mfx.datasets.load(data))
+    obj = build_objective(m.frame, True)
+    f = obj.chol.factorize(np.asarray(m.theta) * 1.1 + 0.05)
+    assert f.Lrr.flags.f_contiguous
+    monkeypatch.setattr(solution, "WHOLE_SOLVE_MIN", 0)
+    whole = solution.solve(obj.chol, f)
+    monkeypatch.setattr(solution, "WHOLE_SOLVE_MIN", 10**9)
+    steps = solution.solve(obj.chol, f)
+    np.testing.assert_allclose(whole.beta, steps.beta, rtol=1e-12)
+    for a, b in zip(whole.u, steps.u, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12 * np.abs(b).max())
+    assert abs(whole.ussq - steps.ussq) <= 1e-11 * steps.ussq

@@ -362,7 +362,7 @@ done:
 
 /* ------------------------------------------------------------------ the evaluator */
 
-enum { GRAM_DENSE = 0, GRAM_PAIRS = 1, GRAM_SLICE = 2 };
+enum { GRAM_DENSE = 0, GRAM_PAIRS = 1, GRAM_SLICE = 2, GRAM_PAIR_ROWS = 3 };
 
 typedef struct {
     PyObject_HEAD
@@ -373,8 +373,9 @@ typedef struct {
     int all_scalar_rest;
     Py_buffer A11, Arr, tmap;
     Py_buffer g0, g1, g2, g3;      /* dense: B3; pairs: data, indices, indptr, targets;
+                                      pair rows: data, columns, row pointers, targets;
                                       slice: indptr, rows, vals */
-    int pair_index_size;            /* 4 or 8: Q's row indices */
+    int pair_index_size;            /* 4 or 8: Q's row (pair rows: column) indices */
     Py_ssize_t ntargets;
     Py_ssize_t *roff, *rk, *rlev, *rtpl;   /* rest terms: offset, k, levels, template start */
     double *scratch;               /* cached work space (when not busy) */
@@ -384,8 +385,16 @@ typedef struct {
 
 /* doubles of work space one evaluation needs beyond P: templates, W, the dense path's row of
  * D = B W or the pair path's target sums, and a row buffer for the templates of the rest */
+/* the largest r of a dense B whose B W B' is accumulated level by level beside step 2
+ * (r(r+1)/2 running sums; r rows of B read in step): W is then never stored */
+#define FUSED_RMAX 16
+
+static int fused(const Evaluator *ev) { return ev->gram == GRAM_DENSE && ev->r <= FUSED_RMAX; }
+
 static Py_ssize_t scratch_size(const Evaluator *ev)
 {
+    if (fused(ev))
+        return ev->ntpl + KMAX * (ev->r + 1);
     Py_ssize_t s = ev->ntpl + ev->n1 * ev->k1 * ev->k1;
     Py_ssize_t extra = 0;
     if (ev->gram == GRAM_DENSE)
@@ -410,12 +419,106 @@ static void fill_templates(const Evaluator *ev, const double *x, double *T)
         T[i] = map[i] < 0 ? 0.0 : x[map[i]];
 }
 
-/* Step 2: W (n1, k1, k1) and log|L11|^2; -1 when some M_j is not positive definite. */
+/* A sum of logarithms of positive numbers taken as logs of running products: one log per
+ * ~100 factors instead of one per factor (the first block of a large model has one or two
+ * logarithms per level). Factors outside [1e-100, 1e100] are logged one by one, and the
+ * product is logged and reset when it leaves [1e-200, 1e200], so it never overflows or
+ * underflows. The order of the operations is fixed by the order of the factors. */
+typedef struct {
+    double acc, prod;
+} LogSum;
+
+static void logsum_add(LogSum *s, double v)
+{
+    if (!(v <= 1e100 && v >= 1e-100)) {
+        s->acc += log(v);
+        return;
+    }
+    s->prod *= v;
+    if (!(s->prod <= 1e200 && s->prod >= 1e-200)) {
+        s->acc += log(s->prod);
+        s->prod = 1.0;
+    }
+}
+
+static double logsum_total(const LogSum *s) { return s->acc + log(s->prod); }
+
+/* One level of step 2: from A_j (k x k) and T1, W_j = T1 M^-1 T1' (k x k, full) for
+ * M = T1' A_j T1 + I, with M's Cholesky factor L's squared diagonal added to `ls`
+ * (log|M| = sum_a log L_aa^2); -1 when M is not positive definite.
+ * k = 2 (random intercept and slope), the common vector-valued term, is written out as
+ * M = L D L' (L unit lower): d0 = m00, l = m10 / d0, d1 = m11 - l m10, and with
+ * h_i = T1[i, 0], g_i = T1[i, 1] - l h_i (so T1 L^-T = [h, g]):
+ * W = h h' / d0 + g g' / d1 — two divisions and no square root per level. */
+static int level_w(int k, const double *Aj, const double *T1, double *Wj, LogSum *ls)
+{
+    if (k == 2) {
+        double c00 = Aj[0] * T1[0] + Aj[1] * T1[2], c01 = Aj[0] * T1[1] + Aj[1] * T1[3];
+        double c10 = Aj[2] * T1[0] + Aj[3] * T1[2], c11 = Aj[2] * T1[1] + Aj[3] * T1[3];
+        double d0 = (T1[0] * c00 + T1[2] * c10) + 1.0;
+        double m10 = T1[1] * c00 + T1[3] * c10;
+        double m11 = (T1[1] * c01 + T1[3] * c11) + 1.0;
+        if (!(d0 > 0.0))
+            return -1;
+        double i0 = 1.0 / d0;
+        double l = m10 * i0;
+        double d1 = m11 - l * m10;
+        if (!(d1 > 0.0))
+            return -1;
+        double i1 = 1.0 / d1;
+        logsum_add(ls, d0);
+        logsum_add(ls, d1);
+        double h0 = T1[0], h1 = T1[2];
+        double g0 = T1[1] - l * h0, g1 = T1[3] - l * h1;
+        Wj[0] = h0 * h0 * i0 + g0 * g0 * i1;
+        Wj[1] = Wj[2] = h0 * h1 * i0 + g0 * g1 * i1;
+        Wj[3] = h1 * h1 * i0 + g1 * g1 * i1;
+        return 0;
+    }
+    double C[KMAX * KMAX], M[KMAX * KMAX], G[KMAX * KMAX];
+    for (int b = 0; b < k; b++)           /* C = A_j T1 */
+        for (int d = 0; d < k; d++) {
+            double s = Aj[b * k] * T1[d];
+            for (int c = 1; c < k; c++)
+                s += Aj[b * k + c] * T1[c * k + d];
+            C[b * k + d] = s;
+        }
+    for (int a = 0; a < k; a++)           /* M = T1' C + I */
+        for (int d = 0; d < k; d++) {
+            double s = T1[a] * C[d];
+            for (int b = 1; b < k; b++)
+                s += T1[b * k + a] * C[b * k + d];
+            M[a * k + d] = s + (a == d ? 1.0 : 0.0);
+        }
+    if (chol_small(M, k))
+        return -1;
+    for (int a = 0; a < k; a++)
+        logsum_add(ls, M[a * k + a] * M[a * k + a]);
+    for (int i = 0; i < k; i++)           /* G = T1 L^-T: L G[i,:]' = T1[i,:]' */
+        for (int a = 0; a < k; a++) {
+            double s = T1[i * k + a];
+            for (int b = 0; b < a; b++)
+                s -= M[a * k + b] * G[i * k + b];
+            G[i * k + a] = s / M[a * k + a];
+        }
+    for (int a = 0; a < k; a++)           /* W = G G' */
+        for (int d = a; d < k; d++) {
+            double s = G[a * k] * G[d * k];
+            for (int c = 1; c < k; c++)
+                s += G[a * k + c] * G[d * k + c];
+            Wj[a * k + d] = s;
+            Wj[d * k + a] = s;
+        }
+    return 0;
+}
+
+/* Step 2: W (n1, k1, k1) and log|L11|^2 = sum_j log|M_j|; -1 when some M_j is not
+ * positive definite. */
 static int first_block(const Evaluator *ev, const double *T1, double *W, double *ld1)
 {
     const int k = ev->k1;
     const double *A = ev->A11.buf;
-    double acc = 0.0;
+    LogSum ls = {0.0, 1.0};
     if (k == 1) {
         double t2 = T1[0] * T1[0];
         for (Py_ssize_t j = 0; j < ev->n1; j++) {
@@ -423,52 +526,76 @@ static int first_block(const Evaluator *ev, const double *T1, double *W, double 
             if (!(m > 0.0))
                 return -1;
             W[j] = t2 / m;
-            acc += log(m);
+            logsum_add(&ls, m);
         }
-        *ld1 = acc;
+        *ld1 = logsum_total(&ls);
         return 0;
     }
-    double C[KMAX * KMAX], M[KMAX * KMAX], G[KMAX * KMAX];
     const int kk = k * k;
-    for (Py_ssize_t j = 0; j < ev->n1; j++) {
-        const double *Aj = A + j * kk;
-        for (int b = 0; b < k; b++)           /* C = A_j T1 */
-            for (int d = 0; d < k; d++) {
-                double s = 0.0;
-                for (int c = 0; c < k; c++)
-                    s += Aj[b * k + c] * T1[c * k + d];
-                C[b * k + d] = s;
-            }
-        for (int a = 0; a < k; a++)           /* M = T1' C + I */
-            for (int d = 0; d < k; d++) {
-                double s = 0.0;
-                for (int b = 0; b < k; b++)
-                    s += T1[b * k + a] * C[b * k + d];
-                M[a * k + d] = s + (a == d ? 1.0 : 0.0);
-            }
-        if (chol_small(M, k))
+    for (Py_ssize_t j = 0; j < ev->n1; j++)
+        if (level_w(k, A + j * kk, T1, W + j * kk, &ls))
             return -1;
-        for (int a = 0; a < k; a++)
-            acc += 2.0 * log(M[a * k + a]);
-        for (int i = 0; i < k; i++)           /* G = T1 L^-T: L G[i,:]' = T1[i,:]' */
-            for (int a = 0; a < k; a++) {
-                double s = T1[i * k + a];
-                for (int b = 0; b < a; b++)
-                    s -= M[a * k + b] * G[i * k + b];
-                G[i * k + a] = s / M[a * k + a];
+    *ld1 = logsum_total(&ls);
+    return 0;
+}
+
+/* Steps 2 and 3 (B W B' part) together for a dense B of at most FUSED_RMAX rows: per level
+ * j, W_j (never stored), D_j = B_j W_j (r x k) and the running sums
+ * s_ab += sum_c D_j[a, c] B_j[b, c] (a <= b); then P[a, b] -= s_ab. The sums run over
+ * (j, c) in order, as `subtract_gram`'s dense loop runs them, so P gets the same bits;
+ * `acc` holds r(r+1)/2 doubles. -1 when some M_j is not positive definite. */
+static int first_block_dense(const Evaluator *ev, const double *T1, double *P, double *acc,
+                             double *ld1)
+{
+    const int k = ev->k1;
+    const Py_ssize_t r = ev->r, m = ev->n1 * k;
+    const double *A = ev->A11.buf, *B = ev->g0.buf;
+    LogSum ls = {0.0, 1.0};
+    double Wj[KMAX * KMAX], D[FUSED_RMAX * KMAX];
+    const Py_ssize_t npair = r * (r + 1) / 2;
+    for (Py_ssize_t i = 0; i < npair; i++)
+        acc[i] = 0.0;
+    for (Py_ssize_t j = 0; j < ev->n1; j++) {
+        if (k == 1) {
+            double t2 = T1[0] * T1[0];
+            double mj = t2 * A[j] + 1.0;
+            if (!(mj > 0.0))
+                return -1;
+            Wj[0] = t2 / mj;
+            logsum_add(&ls, mj);
+        }
+        else if (level_w(k, A + j * k * k, T1, Wj, &ls))
+            return -1;
+        const double *Bj = B + j * k;
+        for (Py_ssize_t a = 0; a < r; a++)
+            for (int c = 0; c < k; c++) {
+                double s = Bj[a * m] * Wj[c];
+                for (int d = 1; d < k; d++)
+                    s += Bj[a * m + d] * Wj[d * k + c];
+                D[a * k + c] = s;
             }
-        double *Wj = W + j * kk;
-        for (int a = 0; a < k; a++)           /* W = G G' */
-            for (int d = a; d < k; d++) {
-                double s = 0.0;
+        Py_ssize_t i = 0;
+        for (Py_ssize_t a = 0; a < r; a++)
+            for (Py_ssize_t b = a; b < r; b++, i++) {
+                double s = acc[i];
                 for (int c = 0; c < k; c++)
-                    s += G[a * k + c] * G[d * k + c];
-                Wj[a * k + d] = s;
-                Wj[d * k + a] = s;
+                    s += D[a * k + c] * Bj[b * m + c];
+                acc[i] = s;
             }
     }
-    *ld1 = acc;
+    Py_ssize_t i = 0;
+    for (Py_ssize_t a = 0; a < r; a++)
+        for (Py_ssize_t b = a; b < r; b++, i++)
+            P[a * r + b] -= acc[i];
+    *ld1 = logsum_total(&ls);
     return 0;
+}
+
+/* Entry i of an int32 or int64 index array. */
+static inline int64_t index_at(const Py_buffer *b, Py_ssize_t i)
+{
+    return b->itemsize == 4 ? (int64_t)((const int32_t *)b->buf)[i]
+                            : ((const int64_t *)b->buf)[i];
 }
 
 /* Step 3, B W B' part: P <- P - B W B' on the upper triangle; work has scratch_size room. */
@@ -503,6 +630,28 @@ static int subtract_gram(const Evaluator *ev, const double *W, double *P, double
                     s += D[j] * Bb[j];
                 Pa[b] -= s;
             }
+        }
+        return 0;
+    }
+    if (ev->gram == GRAM_PAIR_ROWS) {
+        /* Q by target: each target's products in increasing column order, as the pairs
+         * path adds them (the same sums, bit for bit), gathered from W (small, in cache)
+         * instead of scattered into a vector of all targets */
+        const double *data = ev->g0.buf;
+        for (Py_ssize_t t = 0; t < ev->ntargets; t++) {
+            int64_t e0 = index_at(&ev->g2, t), e1 = index_at(&ev->g2, t + 1);
+            double y = 0.0;
+            if (ev->pair_index_size == 4) {
+                const int32_t *col = ev->g1.buf;
+                for (int64_t e = e0; e < e1; e++)
+                    y += data[e] * W[col[e]];
+            }
+            else {
+                const int64_t *col = ev->g1.buf;
+                for (int64_t e = e0; e < e1; e++)
+                    y += data[e] * W[col[e]];
+            }
+            P[index_at(&ev->g3, t)] -= y;
         }
         return 0;
     }
@@ -597,19 +746,34 @@ static void scale_rest(const Evaluator *ev, const double *T, double *P, double *
         P[i * r + i] += 1.0;
 }
 
+/* P <- the upper triangle of A (r x r, row-major): every step reads and writes the upper
+ * triangle only (the scaling of vector-valued terms mirrors it first), so the lower half
+ * of A_rr is never copied. */
+static void copy_upper(double *P, const double *A, Py_ssize_t r)
+{
+    for (Py_ssize_t a = 0; a < r; a++)
+        memcpy(P + a * r + a, A + a * r + a, (size_t)(r - a) * sizeof(double));
+}
+
 /* Steps 1-3: S into P (upper triangle valid); -1 not PD, -2 out of memory. */
 static int build_schur(const Evaluator *ev, const double *x, double *P, double *scratch,
                        double *ld1)
 {
-    double *T = scratch;
-    double *W = T + ev->ntpl;
-    double *work = W + ev->n1 * ev->k1 * ev->k1;
+    double *T = scratch, *W = T + ev->ntpl;
+    double *work = fused(ev) ? W : W + ev->n1 * ev->k1 * ev->k1;
     fill_templates(ev, x, T);
-    if (first_block(ev, T, W, ld1))
-        return -1;
-    memcpy(P, ev->Arr.buf, (size_t)(ev->r * ev->r) * sizeof(double));
-    if (subtract_gram(ev, W, P, work))
-        return -2;
+    if (fused(ev)) {
+        copy_upper(P, ev->Arr.buf, ev->r);
+        if (first_block_dense(ev, T, P, work, ld1))
+            return -1;
+    }
+    else {
+        if (first_block(ev, T, W, ld1))
+            return -1;
+        copy_upper(P, ev->Arr.buf, ev->r);
+        if (subtract_gram(ev, W, P, work))
+            return -2;
+    }
     scale_rest(ev, T, P, work);
     return 0;
 }
@@ -832,12 +996,46 @@ static int check_pairs(Evaluator *ev)
     return 0;
 }
 
+/* Validate the pair products by target (data, columns, row pointers, targets; the index
+ * arrays int32 or int64). */
+static int check_pair_rows(Evaluator *ev)
+{
+    Py_ssize_t ncol = ev->n1 * ev->k1 * ev->k1;
+    Py_ssize_t nnz = dim(&ev->g0, 0);
+    ev->ntargets = dim(&ev->g3, 0);
+    if (dim(&ev->g2, 0) != ev->ntargets + 1 || index_at(&ev->g2, 0) != 0 ||
+        index_at(&ev->g2, ev->ntargets) != nnz || dim(&ev->g1, 0) != nnz) {
+        PyErr_Format(ArgumentError, "pair rows: the row pointers must have %zd entries from 0 "
+                     "to the %zd values", ev->ntargets + 1, nnz);
+        return -1;
+    }
+    for (Py_ssize_t t = 0; t < ev->ntargets; t++) {
+        int64_t target = index_at(&ev->g3, t);
+        if (index_at(&ev->g2, t + 1) < index_at(&ev->g2, t) || target < 0 ||
+            target >= ev->r * ev->r) {
+            PyErr_Format(ArgumentError, "pair rows: row pointers must be non-decreasing and "
+                         "targets lie in [0, %zd)", ev->r * ev->r);
+            return -1;
+        }
+    }
+    ev->pair_index_size = (int)ev->g1.itemsize;
+    for (Py_ssize_t e = 0; e < nnz; e++) {
+        int64_t v = index_at(&ev->g1, e);
+        if (v < 0 || v >= ncol) {
+            PyErr_Format(ArgumentError, "pair rows: columns must lie in [0, %zd)", ncol);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* evaluator(A11, Arr, p, rest, gram, tmap, ntheta, n) -> Evaluator
  *   A11   float64 (n1, k1, k1)           block-diagonal Z1'Z1
  *   Arr   float64 (r, r)                 [Z_rest X y]'[Z_rest X y]
  *   p     number of fixed effects
  *   rest  int64 (m, 3)                   per other term: row offset in Arr, k, levels
  *   gram  ("dense", B3 (r, n1, k1)) | ("pairs", data, indices, indptr, targets)
+ *         | ("pair_rows", data, columns, row pointers, targets)
  *         | ("slice", indptr int64, rows int32, vals (nnz, k1))
  *   tmap  int64 (sum of k_t^2) or None   packed template entry -> theta index (-1: zero);
  *                                        None: callers pass the packed templates instead
@@ -950,6 +1148,15 @@ static PyObject *py_evaluator(PyObject *self, PyObject *args)
             check_pairs(ev))
             goto fail;
     }
+    else if (strcmp(kind, "pair_rows") == 0 && glen == 5) {
+        ev->gram = GRAM_PAIR_ROWS;
+        if (get_array(PyTuple_GET_ITEM(ogram, 1), &ev->g0, "data", 'd', 1, 0) ||
+            get_array(PyTuple_GET_ITEM(ogram, 2), &ev->g1, "columns", 'x', 1, 0) ||
+            get_array(PyTuple_GET_ITEM(ogram, 3), &ev->g2, "row pointers", 'x', 1, 0) ||
+            get_array(PyTuple_GET_ITEM(ogram, 4), &ev->g3, "targets", 'x', 1, 0) ||
+            check_pair_rows(ev))
+            goto fail;
+    }
     else if (strcmp(kind, "slice") == 0 && glen == 4) {
         ev->gram = GRAM_SLICE;
         Py_ssize_t n;
@@ -966,8 +1173,9 @@ static PyObject *py_evaluator(PyObject *self, PyObject *args)
     }
     else {
         PyErr_Format(ArgumentError, "gram must be ('dense', B3), ('pairs', data, indices, "
-                     "indptr, targets) or ('slice', indptr, rows, vals), got '%s' with %zd "
-                     "arrays", kind, glen - 1);
+                     "indptr, targets), ('pair_rows', data, columns, row pointers, targets) "
+                     "or ('slice', indptr, rows, vals), got '%s' with %zd arrays", kind,
+                     glen - 1);
         goto fail;
     }
     ev->scratch_len = scratch_size(ev);

@@ -31,12 +31,84 @@ def canonical_rows(terms: list[RandomEffectsTerm], X: np.ndarray,
     """The permutation that puts the rows in the canonical order (see the module);
     `columns`: the other per-row numbers the sums see (response, weights, offset; None
     entries are skipped)."""
+    return lexicographic_order(_keys(terms, X, columns))[0]
+
+
+def _keys(terms: list[RandomEffectsTerm], X: np.ndarray,
+          columns: tuple[np.ndarray | None, ...]) -> list[np.ndarray]:
+    """The sort keys, most significant first."""
     keys: list[np.ndarray] = [t.codes for t in terms]
     keys += [t.values[:, a] for t in terms for a in range(t.k)]
     keys += [X[:, j] for j in range(X.shape[1])]
     keys += [np.asarray(c) for c in columns if c is not None]
-    # np.lexsort sorts by its last key first
-    return np.lexsort(keys[::-1])
+    return keys
+
+
+def _ranks(key: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integers r ∈ [0, m) with r_i < r_j ⇔ key_i < key_j (and equal for equal keys): the
+    grouping codes as they are, other keys by their dense ranks."""
+    key = np.asarray(key)
+    if key.dtype.kind in "iu" and len(key) and key.min() >= 0 and key.max() < 2**31:
+        return key.astype(np.int64, copy=False), int(key.max()) + 1
+    key = np.asarray(key, dtype=float)
+    order = np.argsort(key)                 # any order: ties get one rank whatever it is
+    sk = key[order]
+    new = np.empty(len(key), dtype=bool)
+    new[:1] = True
+    np.not_equal(sk[1:], sk[:-1], out=new[1:])
+    ranks = np.empty(len(key), dtype=np.int64)
+    ranks[order] = np.cumsum(new) - 1
+    return ranks, int(new.sum())
+
+
+def lexicographic_order(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """`np.lexsort(keys[::-1])` (keys most significant first, stable) and, in that order,
+    where a run of rows tied on every key starts (bool per sorted row).
+
+    The keys are folded into one integer code (code · m + rank of the next key, exact),
+    and the rows sorted by it, key by key until no two rows tie: the keys after that cannot
+    change the order (no sort while the codes are fewer than the rows). A key constant over
+    the rows is skipped. For 500,000 rows this costs
+    a third of the 6-key lexsort of a random-slope model, where the grouping codes and x
+    already order the rows."""
+    n = len(keys[0]) if keys else 0
+    code: np.ndarray | None = None
+    size = 1
+    order = np.arange(n)
+    starts = np.zeros(n, dtype=bool)
+    starts[:1] = True
+    current = True                          # `order` and `starts` follow `code`
+    for key in keys:
+        ranks, m = _ranks(key)
+        if m <= 1:
+            continue
+        if code is None:
+            code, size = ranks, m
+        else:
+            if size * m >= 2**62:           # keep the folded code exact
+                code, size = _ranks(code)
+            code = code * m + ranks
+            size *= m
+        current = False
+        if size < n:
+            continue                        # fewer codes than rows: ties remain
+        order, starts = _sorted_runs(code)
+        current = True
+        if starts.all():
+            break
+    if not current:
+        order, starts = _sorted_runs(code)
+    return order, starts
+
+
+def _sorted_runs(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stable order of the codes and where each run of equal codes starts in it."""
+    order = np.argsort(code, kind="stable")
+    sc = code[order]
+    starts = np.empty(len(code), dtype=bool)
+    starts[:1] = True
+    np.not_equal(sc[1:], sc[:-1], out=starts[1:])
+    return order, starts
 
 
 class CanonicalOrder:
@@ -48,12 +120,7 @@ class CanonicalOrder:
 
     def __init__(self, terms: list[RandomEffectsTerm], X: np.ndarray,
                  *columns: np.ndarray | None) -> None:
-        self.order = canonical_rows(terms, X, *columns)
-        keys = [t.codes for t in terms] + [t.values for t in terms] + [X] + \
-            [np.asarray(c) for c in columns if c is not None]
-        sorted_keys = np.column_stack([np.asarray(k, dtype=float).reshape(len(self.order), -1)
-                                       for k in keys])[self.order]
-        starts = np.r_[True, np.any(sorted_keys[1:] != sorted_keys[:-1], axis=1)]
+        self.order, starts = lexicographic_order(_keys(terms, X, columns))
         self.tied = not bool(starts.all())
         self.group = np.cumsum(starts)
 

@@ -19,6 +19,9 @@ from scipy.linalg import lapack, solve_triangular
 
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 
+# random effects in the dense block from which `solve` solves with the whole factor
+WHOLE_SOLVE_MIN = 256
+
 
 @dataclass
 class Solution:
@@ -29,11 +32,13 @@ class Solution:
     beta: np.ndarray
     pwrss: float
     Lxx: np.ndarray            # fixed-effects block of the factor
-    source: tuple[BlockedCholesky, Factorization] = field(repr=False)
+    # (chol, f, u of the terms after the first when `solve` found them, else None)
+    source: tuple[BlockedCholesky, Factorization, np.ndarray | None] = field(repr=False)
 
     @cached_property
     def _effects(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        return random_effects(*self.source, self.beta)
+        chol, f, u_rest = self.source
+        return random_effects(chol, f, self.beta, u_rest)
 
     @property
     def u(self) -> list[np.ndarray]:
@@ -83,17 +88,29 @@ def solve(chol: BlockedCholesky, f: Factorization) -> Solution:
     q, p = chol.xp.q_rest, chol.xp.p
     L = f.Lrr
     Lxx = L[q:q + p, q:q + p]
-    beta = _solve_lower_transposed(Lxx, L[-1, q:q + p])        # p = 0: β held fixed
-    return Solution(beta=beta, pwrss=f.pwrss, Lxx=Lxx.copy(), source=(chol, f))
+    u_rest = None
+    if q >= WHOLE_SOLVE_MIN and L.flags.f_contiguous and L[-1, -1] > 0:
+        # Lᵀ [u_rest; β; −1] = [0; 0; −l_yy] in one solve with the whole factor: LAPACK
+        # would copy the non-contiguous L_zz block (r² doubles: 190 MiB at r = 5,000)
+        rhs = np.zeros(L.shape[0])
+        rhs[-1] = -L[-1, -1]
+        v = _solve_lower_transposed(L, rhs)
+        u_rest, beta = v[:q], v[q:q + p]
+    else:
+        beta = _solve_lower_transposed(Lxx, L[-1, q:q + p])        # p = 0: β held fixed
+    return Solution(beta=beta, pwrss=f.pwrss, Lxx=Lxx.copy(), source=(chol, f, u_rest))
 
 
-def random_effects(chol: BlockedCholesky, f: Factorization, beta: np.ndarray
+def random_effects(chol: BlockedCholesky, f: Factorization, beta: np.ndarray,
+                   u_rest: np.ndarray | None = None
                    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(u, b) per term at the factorization's θ, given β̂ from it."""
+    """(u, b) per term at the factorization's θ, given β̂ from it (and u of the terms after
+    the first when `solve` found them with β̂)."""
     xp = chol.xp
     q, p = xp.q_rest, xp.p
     L = f.Lrr
-    u_rest = _solve_lower_transposed(L[:q, :q], L[-1, :q] - L[q:q + p, :q].T @ beta)
+    if u_rest is None:
+        u_rest = _solve_lower_transposed(L[:q, :q], L[-1, :q] - L[q:q + p, :q].T @ beta)
 
     terms, T = chol.terms, f.templates
     u_list: list[np.ndarray] = [np.empty(0)]
