@@ -23,7 +23,7 @@ from mixedfx.lmm.fit import dense_block_size, fit_lmm, lower_bounds, upper_bound
 from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.mmrm import mmrm
 from mixedfx.optimize import Control
-from mixedfx.optimize.threads import blas_threads_for
+from mixedfx.optimize.threads import blas_threads_for, one_blas_thread
 from mixedfx.residual import CorStruct, ResidualStructure, VarFunc, bind_structures
 from mixedfx.residual.structure import check_structure_types
 from mixedfx.residual.variance import check_no_empty_strata
@@ -94,8 +94,9 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
         with blas_threads_for(dense_block_size(frame)):
             fit = fit_structured_lmm(frame, bool(REML), ctrl, residual, start=start)
         return LinearMixedModel(frame, fit, ctrl, data_name=name, fitted_by=lmer)
-    frame = build_model_frame(formula, data, weights=weights, offset=offset,
-                              na_action=na_action)
+    with one_blas_thread():     # the frame's few BLAS calls (rank check): never contended
+        frame = build_model_frame(formula, data, weights=weights, offset=offset,
+                                  na_action=na_action)
     if start is not None:
         start = check_start(start, "start (theta)", lower_bounds(frame), upper_bounds(frame))
     with blas_threads_for(dense_block_size(frame)):
@@ -242,8 +243,9 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
         fitted.fitted_by = glmer
         return fitted
     ctrl = Control.from_user(control)
-    frame = build_model_frame(formula, data, weights=weights, offset=offset,
-                              na_action=na_action, glm=True)
+    with one_blas_thread():     # the frame's few BLAS calls (rank check): never contended
+        frame = build_model_frame(formula, data, weights=weights, offset=offset,
+                                  na_action=na_action, glm=True)
     method = check_dispersion(dispersion, fam, int(nAGQ))
     resp = encode_response(frame.y, fam, frame.weights,
                            frame.formula.response or "response")
