@@ -77,8 +77,10 @@ def test_influence(models, key):
     assert np.max(np.abs(inf.var_cov_comps_deleted.to_numpy() - vd) / scale) < 2e-3
     np.testing.assert_allclose(inf.cooks_distance().to_numpy(), ri["cooks"],
                                rtol=max(tol, 1e-5))
+    # dfbetas = (β̂ − β̂₍ᵢ₎) / SE₍ᵢ₎: each refit's β̂₍ᵢ₎ is found to the optimizer's tolerance
+    # (~1e-6 relative), i.e. ~4e-5 in these units for sleepstudy's intercept (251, SE 6.8)
     np.testing.assert_allclose(inf.dfbetas().to_numpy(), np.array(ri["dfbetas"]),
-                               atol=max(tol, 1e-5))
+                               atol=max(tol, 5e-5))
 
 
 def test_influence_refuses_unknown_group(models):

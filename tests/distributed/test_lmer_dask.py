@@ -25,7 +25,8 @@ def assert_same_fit(m_dask, m_mem) -> None:
     np.testing.assert_allclose(m_dask.theta, m_mem.theta, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(m_dask.sigma, m_mem.sigma, rtol=1e-6)
     V = m_mem.vcov.to_numpy()
-    np.testing.assert_allclose(m_dask.vcov.to_numpy(), V, rtol=1e-6,
+    # vcov follows θ̂, which two optimizer paths (different summation orders) find to ~1e-6
+    np.testing.assert_allclose(m_dask.vcov.to_numpy(), V, rtol=1e-5,
                                atol=1e-6 * np.abs(V).max())
     for g, re in m_mem.ranef().items():
         other = m_dask.ranef()[g]
