@@ -332,6 +332,100 @@ static int cholesky(double *A, Py_ssize_t n)
     return 0;
 }
 
+#define MAX_LOCAL_X 16        /* X columns + 1 up to which the scalar row loop keeps sums local */
+
+/* IRLS weight W and working response z - offset of row i at the state's mu */
+static inline void irls_wz(const Model *m, const State *s, Py_ssize_t i, double *w, double *z)
+{
+    double eta = s->eta[i], mu = s->mu[i], me, W;
+    if (m->canonical) {
+        me = variance(m, mu);
+        if (!(me >= EPS)) me = (me != me) ? me : EPS;     /* np.maximum keeps NaN */
+        W = m->wt[i] * me;
+    } else {
+        me = mu_eta(m, eta);
+        W = m->wt[i] * me * me / variance(m, mu);
+    }
+    *z = eta - m->off[i] + (m->y[i] - mu) / me;
+    *w = W;
+}
+
+/* The row loop of `factorize` when the first term is scalar (k1 = 1) and [X z] has at most
+ * MAX_LOCAL_X columns: the same products, added to each sum in the same row order as the
+ * general loop (so the same bits), but the sums of the current first-term level (A11, its
+ * B row over [X z]) and of [X z]'W[X z] are held in locals, written back when the level
+ * changes, instead of being read and written through memory at every row. */
+static void rows_scalar_first(const Model *m, Factor *f, const State *s, const double *xb)
+{
+    Py_ssize_t n = m->n, i, a, c, d, t, q = m->q_rest, pp = f->pp, pp1 = pp + 1, r = f->r;
+    Py_ssize_t S = m->S, nrest = m->nt - 1;
+    double *P = f->P;
+    const double *v1all = m->vals[0];
+    const int64_t *c1 = m->codes;
+    double xy[MAX_LOCAL_X], accB[MAX_LOCAL_X], accP[MAX_LOCAL_X * MAX_LOCAL_X];
+    double accA = 0.0;
+    Py_ssize_t rho_s[MAXT * 4], jcur = -1;
+    double v_s[MAXT * 4];
+    int scalar_rest = 1;
+    for (t = 1; t < m->nt; t++)
+        if (m->k[t] != 1) scalar_rest = 0;
+    for (c = 0; c < pp1; c++)
+        for (d = 0; d <= c; d++) accP[c * MAX_LOCAL_X + d] = 0.0;
+    for (i = 0; i < n; i++) {
+        double w, z;
+        irls_wz(m, s, i, &w, &z);
+        for (c = 0; c < pp; c++) xy[c] = m->X[i * m->p + c];
+        xy[pp] = xb ? z - xb[i] : z;
+        Py_ssize_t j = c1[i];
+        if (j != jcur) {
+            if (jcur >= 0) {
+                f->A11[jcur] = accA;
+                for (c = 0; c < pp1; c++) f->BXY[jcur * pp1 + c] = accB[c];
+            }
+            jcur = j;
+            accA = f->A11[j];
+            for (c = 0; c < pp1; c++) accB[c] = f->BXY[j * pp1 + c];
+        }
+        double v1 = v1all[i];
+        accA += w * (v1 * v1);
+        for (c = 0; c < pp1; c++) accB[c] += v1 * (xy[c] * w);
+        if (q) {
+            const int64_t *pos = m->slot_pos + i * S;
+            if (scalar_rest) {
+                for (t = 0; t < nrest; t++) {
+                    rho_s[t] = m->roff[t + 1] + m->codes[(t + 1) * n + i];
+                    v_s[t] = m->vals[t + 1][i];
+                }
+            } else {
+                Py_ssize_t sidx = 0;
+                for (t = 1; t < m->nt; t++) {
+                    Py_ssize_t kt = m->k[t], code = m->codes[t * n + i];
+                    for (a = 0; a < kt; a++, sidx++) {
+                        rho_s[sidx] = m->roff[t] + code * kt + a;
+                        v_s[sidx] = m->vals[t][i * kt + a];
+                    }
+                }
+            }
+            for (a = 0; a < S; a++) {
+                double va = v_s[a];
+                Py_ssize_t ra = rho_s[a];
+                f->Bz[pos[a]] += w * (va * v1);
+                for (d = 0; d < S; d++)
+                    if (rho_s[d] <= ra) P[ra * r + rho_s[d]] += w * (va * v_s[d]);
+                for (c = 0; c < pp1; c++) P[(q + c) * r + ra] += va * (xy[c] * w);
+            }
+        }
+        for (c = 0; c < pp1; c++)
+            for (d = 0; d <= c; d++) accP[c * MAX_LOCAL_X + d] += xy[c] * (xy[d] * w);
+    }
+    if (jcur >= 0) {
+        f->A11[jcur] = accA;
+        for (c = 0; c < pp1; c++) f->BXY[jcur * pp1 + c] = accB[c];
+    }
+    for (c = 0; c < pp1; c++)
+        for (d = 0; d <= c; d++) P[(q + c) * r + q + d] = accP[c * MAX_LOCAL_X + d];
+}
+
 /* The factor of Lambda'[Z X z]'W[Z X z]Lambda + I at the state's IRLS weights (X only with
  * with_x; z the working response, minus X beta without X). Returns ST_OK or ST_NOTPD. */
 static int factorize(const Model *m, Factor *f, const State *s, const double *xb)
@@ -347,18 +441,14 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
     memset(f->BXY, 0, sizeof(double) * n1 * k1 * pp1);
     memset(P, 0, sizeof(double) * r * r);
     const double *v1all = m->vals[0];
-    for (i = 0; i < n; i++) {
-        double eta = s->eta[i], mu = s->mu[i], me, W;
-        if (m->canonical) {
-            me = variance(m, mu);
-            if (!(me >= EPS)) me = (me != me) ? me : EPS;     /* np.maximum keeps NaN */
-            W = m->wt[i] * me;
-        } else {
-            me = mu_eta(m, eta);
-            W = m->wt[i] * me * me / variance(m, mu);
-        }
-        double z = eta - m->off[i] + (m->y[i] - mu) / me;
-        double w = W;
+    if (k1 == 1 && pp1 <= MAX_LOCAL_X) {
+        rows_scalar_first(m, f, s, xb);
+        i = n;                                  /* the general loop below is skipped */
+    } else
+        i = 0;
+    for (; i < n; i++) {
+        double w, z;
+        irls_wz(m, s, i, &w, &z);
         for (c = 0; c < pp; c++) xy[c] = m->X[i * m->p + c];
         xy[pp] = xb ? z - xb[i] : z;
         j = m->codes[i];
@@ -732,14 +822,18 @@ static int parse_model(Buffers *bufs, PyObject *model, PyObject *templates, Mode
     if (!(m->off = (const double *)get_buf(bufs, PyTuple_GET_ITEM(model, 5), n, 1, 0, "offset"))) return -1;
     if (!(m->codes = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(model, 6), n * m->nt, 0, 0, "codes"))) return -1;
     PyObject *vals = PyTuple_GET_ITEM(model, 7);
-    if (!PyTuple_Check(vals) || PyTuple_GET_SIZE(vals) != m->nt || !PyTuple_Check(templates) ||
-        PyTuple_GET_SIZE(templates) != m->nt) {
+    /* templates: a tuple or a list (the objective's cached per-theta list) */
+    int tlist = PyList_Check(templates);
+    if (!PyTuple_Check(vals) || PyTuple_GET_SIZE(vals) != m->nt ||
+        !(tlist || PyTuple_Check(templates)) ||
+        (tlist ? PyList_GET_SIZE(templates) : PyTuple_GET_SIZE(templates)) != m->nt) {
         PyErr_SetString(PyExc_TypeError, "pirls kernel: values and templates: one per term");
         return -1;
     }
     for (t = 0; t < m->nt; t++) {
+        PyObject *Tt = tlist ? PyList_GET_ITEM(templates, t) : PyTuple_GET_ITEM(templates, t);
         if (!(m->vals[t] = (const double *)get_buf(bufs, PyTuple_GET_ITEM(vals, t), n * m->k[t], 1, 0, "values"))) return -1;
-        if (!(m->T[t] = (const double *)get_buf(bufs, PyTuple_GET_ITEM(templates, t), m->k[t] * m->k[t], 1, 0, "template"))) return -1;
+        if (!(m->T[t] = (const double *)get_buf(bufs, Tt, m->k[t] * m->k[t], 1, 0, "template"))) return -1;
     }
     /* codes must lie in range (they index arrays) */
     for (t = 0; t < m->nt; t++)

@@ -19,6 +19,7 @@ constant and is not comparable with the Laplace value.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -50,8 +51,10 @@ class GlmmObjective:
         if nagq > 1:
             self.nodes, self.weights = gauss_hermite(nagq)
 
-    def _solve_modes(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
-        templates = self.templates(theta)
+    def _solve_modes(self, theta: np.ndarray, beta: np.ndarray | None,
+                     templates: list[np.ndarray] | None = None) -> PirlsState:
+        if templates is None:
+            templates = self.templates(theta)
         start = self.state
         u0 = self._carry_u(start, templates)
         native = self.pirls.native
@@ -93,8 +96,8 @@ class GlmmObjective:
         out = []
         for u, T_old, T_new in zip(state.u, old, templates, strict=True):
             if T_new.shape[0] == 1:
-                t = T_new[0, 0]
-                out.append(u * (T_old[0, 0] / t) if t > 1e-10 else u)
+                t = T_new.item()
+                out.append(u * (T_old.item() / t) if t > 1e-10 else u)
             else:
                 try:
                     out.append(np.linalg.solve(T_new, T_old @ u.T).T)
@@ -155,16 +158,17 @@ class GlmmObjective:
         self.evaluations += 1
         theta = np.asarray(x[: self.n_theta], dtype=float)
         beta = None if len(x) == self.n_theta else np.asarray(x[self.n_theta:], dtype=float)
+        templates = self.templates(theta)
         try:
-            state = self._solve_modes(theta, beta)
+            state = self._solve_modes(theta, beta, templates)
         except (PirlsError, np.linalg.LinAlgError, FloatingPointError, ValueError):
             # ValueError: scipy's finiteness checks on a factor with NaN weights
             return np.inf
-        value = self.value_at(state, theta)
-        if np.isfinite(value):
-            state.templates = self.templates(theta)
+        value = float(self.value_at(state, theta))
+        if math.isfinite(value):
+            state.templates = templates
             self.state = state
-        elif np.isnan(value):
+        elif math.isnan(value):
             return np.inf       # like a PIRLS failure: the optimizer steps back
         return value
 
