@@ -39,6 +39,10 @@ def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
 class GlmmObjective:
     """Callable objective for stage 1 (θ; β updated in PIRLS) or stage 2 ((θ, β))."""
 
+    #: `value_at` reads log|L|² of the factor at the modes' IRLS weights (a subclass with its
+    #: own log-determinant sets False, so the compiled PIRLS does not form that factor)
+    uses_laplace_factor = True
+
     def __init__(self, pirls: Pirls, theta_templates, n_theta: int, nagq: int,
                  start: PirlsState) -> None:
         self.pirls = pirls
@@ -60,10 +64,14 @@ class GlmmObjective:
         native = self.pirls.native
         if native is not None:      # the compiled PIRLS evaluates its start itself
             b0 = start.beta if beta is None else beta
+            # the Laplace factor at the mode's weights, when `value_at` would not reuse the
+            # last iteration's, comes from the same kernel call
+            refactor = self.lag_tol if self.uses_laplace_factor else math.inf
             try:
-                return native.run(u0, b0, beta is None, templates)
+                return native.run(u0, b0, beta is None, templates, refactor)
             except PirlsError:
-                return native.run([np.zeros_like(u) for u in u0], b0, beta is None, templates)
+                return native.run([np.zeros_like(u) for u in u0], b0, beta is None, templates,
+                                  refactor)
         if beta is not None or u0 is not start.u:
             start = self.pirls.evaluate(u0, start.beta if beta is None else beta, templates)
         try:

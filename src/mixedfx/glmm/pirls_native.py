@@ -16,6 +16,7 @@ depend on the data's row order; η and μ come back in the data's order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,7 +164,7 @@ class NativePirls:
 
     def _call(self, templates: list[np.ndarray], u0: list[np.ndarray], beta: np.ndarray,
               eta0: np.ndarray | None, mode: int, update_beta: bool, maxit: int,
-              tol: float) -> tuple[int, PirlsState | None]:
+              tol: float, refactor_above: float = math.inf) -> tuple[int, PirlsState | None]:
         pl = self.pirls
         sh = self.shape()
         model = self.model()
@@ -174,7 +175,8 @@ class NativePirls:
         L11 = np.empty(sh.l11)
         status, dev, ussq, kern, _, its, lag, ld = sh.kernel.run(
             model, self._templates(templates), u_in, b_in, eta0, u_out, b_out, eta_c, mu_c,
-            L11, mode, int(update_beta), maxit, pl.step_tol, tol, int(pl.stop_on_stagnation))
+            L11, mode, int(update_beta), maxit, pl.step_tol, tol, int(pl.stop_on_stagnation),
+            refactor_above)
         if status != _OK:
             return status, None
         return status, self._state(u_out, b_out, eta_c, mu_c, dev, ussq, kern,
@@ -182,10 +184,13 @@ class NativePirls:
 
     # -- entry points ------------------------------------------------------------------------
     def run(self, u0: list[np.ndarray], beta: np.ndarray, update_beta: bool,
-            templates: list[np.ndarray]) -> PirlsState:
-        """PIRLS from (u0, β) at the templates' θ, as `Pirls.run` (raises PirlsError as it)."""
+            templates: list[np.ndarray], refactor_above: float = math.inf) -> PirlsState:
+        """PIRLS from (u0, β) at the templates' θ, as `Pirls.run` (raises PirlsError as it).
+        When the last step (the state's `lag`) exceeds `refactor_above`, the state's factor
+        is formed again at the mode's own weights (lag 0), as `factor(state)` would give it."""
         pl = self.pirls
-        status, state = self._call(templates, u0, beta, None, 0, update_beta, pl.maxit, pl.tol)
+        status, state = self._call(templates, u0, beta, None, 0, update_beta, pl.maxit, pl.tol,
+                                   refactor_above)
         if state is not None:
             return state
         if status == _NOT_PD:
