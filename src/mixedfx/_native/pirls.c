@@ -383,7 +383,7 @@ static void rows_local(const Model *m, Factor *f, const State *s, const double *
     const double *v1all = m->vals[0];
     const int64_t *c1 = m->codes;
     double xy[MAX_LOCAL_X], accA[64], accB[8 * MAX_LOCAL_X], accP[MAX_LOCAL_X * MAX_LOCAL_X];
-    Py_ssize_t rho_s[MAXT * 4], jcur = -1;
+    Py_ssize_t rho_s[MAXT * 4], jcur = -1, cols[MAX_LOCAL_X], e;
     double v_s[MAXT * 4];
     int scalar_rest = 1;
     for (t = 1; t < m->nt; t++)
@@ -395,6 +395,18 @@ static void rows_local(const Model *m, Factor *f, const State *s, const double *
         irls_wz(m, s, i, &w, &z);
         for (c = 0; c < pp; c++) xy[c] = m->X[i * m->p + c];
         xy[pp] = xb ? z - xb[i] : z;
+        /* the columns of [X z] this row contributes to: with a finite weight and working
+         * response, a zero X entry adds only zeros (+-0 to a sum that is +0 or nonzero
+         * leaves it unchanged), so skipping it changes no bit */
+        Py_ssize_t nc = 0;
+        if (pp == 0)
+            cols[nc++] = 0;
+        else if (isfinite(w) && isfinite(xy[pp])) {
+            for (c = 0; c < pp; c++)
+                if (xy[c] != 0.0) cols[nc++] = c;
+            cols[nc++] = pp;
+        } else
+            for (c = 0; c < pp1; c++) cols[nc++] = c;
         Py_ssize_t j = c1[i];
         if (j != jcur) {
             if (jcur >= 0) {
@@ -409,12 +421,14 @@ static void rows_local(const Model *m, Factor *f, const State *s, const double *
         if (k1 == 1) {
             double v = v1[0];
             accA[0] += w * (v * v);
-            for (c = 0; c < pp1; c++) accB[c] += v * (xy[c] * w);
+            if (pp == 0) accB[0] += v * (xy[0] * w);
+            else
+                for (e = 0; e < nc; e++) accB[cols[e]] += v * (xy[cols[e]] * w);
         } else {
             for (a = 0; a < k1; a++)
                 for (b = a; b < k1; b++) accA[a * k1 + b] += w * (v1[a] * v1[b]);
             for (b = 0; b < k1; b++)
-                for (c = 0; c < pp1; c++) accB[b * pp1 + c] += v1[b] * (xy[c] * w);
+                for (e = 0; e < nc; e++) accB[b * pp1 + cols[e]] += v1[b] * (xy[cols[e]] * w);
         }
         if (q) {
             const int64_t *pos = m->slot_pos + i * S;
@@ -440,11 +454,20 @@ static void rows_local(const Model *m, Factor *f, const State *s, const double *
                 for (b = 0; b < k1; b++) Bzr[b] += w * (va * v1[b]);
                 double *Pra = P + ra * r;
                 for (d = 0; d <= a; d++) Pra[rho_s[d]] += w * (va * v_s[d]);
-                for (c = 0; c < pp1; c++) P[(q + c) * r + ra] += va * (xy[c] * w);
+                if (pp == 0) P[q * r + ra] += va * (xy[0] * w);
+                else
+                    for (e = 0; e < nc; e++) P[(q + cols[e]) * r + ra] += va * (xy[cols[e]] * w);
             }
         }
-        for (c = 0; c < pp1; c++)
-            for (d = 0; d <= c; d++) accP[c * MAX_LOCAL_X + d] += xy[c] * (xy[d] * w);
+        if (pp == 0) {
+            accP[0] += xy[0] * (xy[0] * w);
+            continue;
+        }
+        for (e = 0; e < nc; e++) {
+            Py_ssize_t ce = cols[e], g;
+            double *accr = accP + ce * MAX_LOCAL_X;
+            for (g = 0; g <= e; g++) accr[cols[g]] += xy[ce] * (xy[cols[g]] * w);
+        }
     }
     if (jcur >= 0) {
         memcpy(f->A11 + jcur * kk, accA, sizeof(double) * kk);

@@ -117,7 +117,8 @@ class GlmmObjective:
         """The Laplace / AGQ objective at converged conditional modes (factor `f` of
         ΛᵀZᵀWZΛ + I at the modes' weights unless given)."""
         pirls = self.pirls
-        if f is None and state.factor is not None and state.lag <= self.lag_tol:
+        # lag 0: the factor was formed at the modes' own weights (also when `precise`)
+        if f is None and state.factor is not None and state.lag <= max(self.lag_tol, 0.0):
             f = state.factor
         if f is None and pirls.native is not None:
             f = pirls.native.factor(state, self.templates(theta))
