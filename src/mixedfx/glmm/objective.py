@@ -199,6 +199,7 @@ class Lme4Devfun:
         self.objective = objective
         self.pirls = objective.pirls
         self.lp0 = stage1.eta - self.pirls.offset
+        self.eta0 = self.pirls.offset + self.lp0      # every evaluation restarts here
         self.u0 = [x.copy() for x in stage1.u]
         self.tol = tol
         self.maxit = maxit
@@ -208,11 +209,11 @@ class Lme4Devfun:
         theta = np.asarray(x[: obj.n_theta], dtype=float)
         beta = np.asarray(x[obj.n_theta:], dtype=float)
         templates = obj.templates(theta)
-        eta = pirls.offset + self.lp0
+        eta = self.eta0
         if pirls.native is not None:
             state = pirls.native.devfun(templates, beta, eta, self.u0, self.tol, self.maxit)
             return np.inf if state is None else obj.value_at(state, theta, state.factor)
-        cur = PirlsState(u=self.u0, beta=beta, eta=eta, mu=pirls.family.link.linkinv(eta),
+        cur = PirlsState(u=self.u0, beta=beta, eta=eta.copy(), mu=pirls.family.link.linkinv(eta),
                          dev_resid_sum=np.inf, ussq=0.0)
         old = np.finfo(float).max
         f = None

@@ -78,13 +78,16 @@ class NativePirls:
         self._model: tuple | None = None
         self._resp: Any = None
         self._shape: _Shape | None = None
+        self._eta0: tuple | None = None     # (η₀, η₀ in the canonical order) of `devfun`
 
     def __getstate__(self) -> dict:
-        return {"pirls": self.pirls, "_model": None, "_resp": None, "_shape": None}
+        return {"pirls": self.pirls, "_model": None, "_resp": None, "_shape": None,
+                "_eta0": None}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_shape", None)
+        self.__dict__.setdefault("_eta0", None)
 
     def shape(self) -> _Shape:
         """The model's sizes and row order, read once (every call needs them)."""
@@ -140,9 +143,9 @@ class NativePirls:
             return PirlsState(u=out_u, beta=beta, eta=eta_c, mu=mu_c, dev_resid_sum=dev,
                               ussq=ussq, factor=factor, iterations=iterations,
                               loglik_kernel=kern_or_none, lag=lag)
-        return CanonicalState(eta_c=eta_c, mu_c=mu_c, order=sh.order, u=out_u, beta=beta,
-                              dev_resid_sum=dev, ussq=ussq, factor=factor,
-                              iterations=iterations, loglik_kernel=kern_or_none, lag=lag)
+        return CanonicalState.make(eta_c, mu_c, sh.order, u=out_u, beta=beta,
+                                   dev_resid_sum=dev, ussq=ussq, factor=factor,
+                                   iterations=iterations, loglik_kernel=kern_or_none, lag=lag)
 
     def _rows(self, state: PirlsState) -> tuple[np.ndarray, np.ndarray]:
         """η and μ of a state in the canonical row order."""
@@ -220,7 +223,9 @@ class NativePirls:
                u0: list[np.ndarray], tol: float, maxit: int) -> PirlsState | None:
         """lme4's stage-2 PIRLS (`objective.Lme4Devfun`): u from the linear predictor eta0
         (data order) at fixed β; None where lme4's devfun gives +∞."""
-        eta_c = np.ascontiguousarray(eta0[self.shape().order_any], dtype=float)
+        if self._eta0 is None or self._eta0[0] is not eta0:     # one start, many calls
+            self._eta0 = (eta0, np.ascontiguousarray(eta0[self.shape().order_any], dtype=float))
+        eta_c = self._eta0[1]
         return self._call(templates, u0, beta, eta_c, 1, False, maxit, tol)[1]
 
     def factor(self, state: PirlsState, templates: list[np.ndarray],

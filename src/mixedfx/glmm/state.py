@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,16 @@ class CanonicalState(PirlsState):
         self.__dict__["_canon"] = (eta_c, mu_c, order)
         super().__init__(eta=None, mu=None, **fields)
 
+    @classmethod
+    def make(cls, eta_c: np.ndarray, mu_c: np.ndarray, order: np.ndarray,
+             **fields: Any) -> CanonicalState:
+        """As the constructor, without the dataclass's per-field assignments (one state per
+        PIRLS call: this is on the objective's hot path)."""
+        state = object.__new__(cls)
+        state.__dict__.update(_DEFAULTS, _canon=(eta_c, mu_c, order), _eta=None, _mu=None,
+                              **fields)
+        return state
+
     def canonical_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
         c = self.__dict__.get("_canon")
         return None if c is None else (c[0], c[1])
@@ -66,3 +77,7 @@ class CanonicalState(PirlsState):
                    lambda self, v: self._set("_eta", v))
     mu = property(lambda self: self._get("_mu", 1),            # type: ignore[assignment]
                   lambda self, v: self._set("_mu", v))
+
+
+#: PirlsState's field defaults, for `CanonicalState.make`
+_DEFAULTS = {f.name: f.default for f in dataclass_fields(PirlsState) if f.default is not MISSING}
