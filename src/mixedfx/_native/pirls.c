@@ -421,14 +421,20 @@ static void rows_local(const Model *m, Factor *f, const State *s, const double *
         if (k1 == 1) {
             double v = v1[0];
             accA[0] += w * (v * v);
-            if (pp == 0) accB[0] += v * (xy[0] * w);
+            if (nc == pp1)
+                for (c = 0; c < pp1; c++) accB[c] += v * (xy[c] * w);
             else
                 for (e = 0; e < nc; e++) accB[cols[e]] += v * (xy[cols[e]] * w);
         } else {
             for (a = 0; a < k1; a++)
                 for (b = a; b < k1; b++) accA[a * k1 + b] += w * (v1[a] * v1[b]);
-            for (b = 0; b < k1; b++)
-                for (e = 0; e < nc; e++) accB[b * pp1 + cols[e]] += v1[b] * (xy[cols[e]] * w);
+            if (nc == pp1)
+                for (b = 0; b < k1; b++)
+                    for (c = 0; c < pp1; c++) accB[b * pp1 + c] += v1[b] * (xy[c] * w);
+            else
+                for (b = 0; b < k1; b++)
+                    for (e = 0; e < nc; e++)
+                        accB[b * pp1 + cols[e]] += v1[b] * (xy[cols[e]] * w);
         }
         if (q) {
             const int64_t *pos = m->slot_pos + i * S;
@@ -454,13 +460,15 @@ static void rows_local(const Model *m, Factor *f, const State *s, const double *
                 for (b = 0; b < k1; b++) Bzr[b] += w * (va * v1[b]);
                 double *Pra = P + ra * r;
                 for (d = 0; d <= a; d++) Pra[rho_s[d]] += w * (va * v_s[d]);
-                if (pp == 0) P[q * r + ra] += va * (xy[0] * w);
+                if (nc == pp1)
+                    for (c = 0; c < pp1; c++) P[(q + c) * r + ra] += va * (xy[c] * w);
                 else
                     for (e = 0; e < nc; e++) P[(q + cols[e]) * r + ra] += va * (xy[cols[e]] * w);
             }
         }
-        if (pp == 0) {
-            accP[0] += xy[0] * (xy[0] * w);
+        if (nc == pp1) {
+            for (c = 0; c < pp1; c++)
+                for (d = 0; d <= c; d++) accP[c * MAX_LOCAL_X + d] += xy[c] * (xy[d] * w);
             continue;
         }
         for (e = 0; e < nc; e++) {
