@@ -254,7 +254,7 @@ def test_factor_at_the_mode_from_the_run_call(fits: dict, name: str) -> None:
     """`run(..., refactor_above)` forms the Laplace factor at the mode's weights in the same
     call: the same bits as `factor(state)` afterwards, and lag 0."""
     m = fits[name]
-    pl, obj, theta, templates, start = _start(m, 0.05, 0.0)
+    pl, _obj, _theta, templates, start = _start(m, 0.05, 0.0)
     nat = pl.native
     lagged = nat.run(start.u, start.beta, True, templates)
     fresh = nat.run(start.u, start.beta, True, templates, -1.0)

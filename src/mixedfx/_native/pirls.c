@@ -408,14 +408,14 @@ static void rows_local(const Model *m, Factor *f, const State *s, const double *
         } else
             for (c = 0; c < pp1; c++) cols[nc++] = c;
         Py_ssize_t j = c1[i];
-        if (j != jcur) {
+        if (j != jcur) {              /* plain loops: a few values, no library call */
             if (jcur >= 0) {
-                memcpy(f->A11 + jcur * kk, accA, sizeof(double) * kk);
-                memcpy(f->BXY + jcur * kp, accB, sizeof(double) * kp);
+                for (a = 0; a < kk; a++) f->A11[jcur * kk + a] = accA[a];
+                for (a = 0; a < kp; a++) f->BXY[jcur * kp + a] = accB[a];
             }
             jcur = j;
-            memcpy(accA, f->A11 + j * kk, sizeof(double) * kk);
-            memcpy(accB, f->BXY + j * kp, sizeof(double) * kp);
+            for (a = 0; a < kk; a++) accA[a] = f->A11[j * kk + a];
+            for (a = 0; a < kp; a++) accB[a] = f->BXY[j * kp + a];
         }
         const double *v1 = v1all + i * k1;
         if (k1 == 1) {
