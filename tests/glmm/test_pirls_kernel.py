@@ -247,3 +247,18 @@ def test_pickled_fit_rebuilds_the_kernel_arrays(fits: dict) -> None:
     obj2.state = obj.state = m._fit.state
     with obj.precise(), obj2.precise():
         assert obj2(x) == pytest.approx(obj(x), rel=REL)
+
+
+@pytest.mark.parametrize("name", ["cbpp", "crossed_binomial", "slopes_binomial"])
+def test_factor_at_the_mode_from_the_run_call(fits: dict, name: str) -> None:
+    """`run(..., refactor_above)` forms the Laplace factor at the mode's weights in the same
+    call: the same bits as `factor(state)` afterwards, and lag 0."""
+    m = fits[name]
+    pl, _obj, _theta, templates, start = _start(m, 0.05, 0.0)
+    nat = pl.native
+    lagged = nat.run(start.u, start.beta, True, templates)
+    fresh = nat.run(start.u, start.beta, True, templates, -1.0)
+    assert fresh.lag == 0.0 and fresh.pdev == lagged.pdev
+    again = nat.factor(fresh, templates)
+    assert fresh.factor.ldL2 == again.ldL2
+    np.testing.assert_array_equal(fresh.factor.L11, again.L11)

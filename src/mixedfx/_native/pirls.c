@@ -171,13 +171,14 @@ typedef struct {
 
 static void evaluate_at_eta(const Model *m, State *s);
 
-/* eta = offset + X beta + sum_t Z_t (T_t u_t), mu, the deviance, ||u||^2 */
-static void evaluate(const Model *m, State *s, const double *xb)
+/* eta = offset + X beta + sum_t Z_t (T_t u_t), mu, the deviance, ||u||^2; `b`: workspace of
+ * q_tot values (NULL: allocated here) */
+static void evaluate_ws(const Model *m, State *s, const double *xb, double *bws)
 {
     Py_ssize_t n = m->n, i, t, a, c;
-    double *b = NULL;
+    double *b = bws;
     /* b_t = u_t T_t' per level, computed once (q_tot values) */
-    b = (double *)malloc(sizeof(double) * (m->q_tot ? m->q_tot : 1));
+    if (!b) b = (double *)malloc(sizeof(double) * (m->q_tot ? m->q_tot : 1));
     if (!b) {                       /* out of memory: a state PIRLS can only reject */
         s->dev = s->ussq = s->kern = s->pdev = NAN;
         s->valid = 0;
@@ -215,9 +216,11 @@ static void evaluate(const Model *m, State *s, const double *xb)
         }
         s->eta[i] = e;
     }
-    free(b);
+    if (b != bws) free(b);
     evaluate_at_eta(m, s);
 }
+
+static void evaluate(const Model *m, State *s, const double *xb) { evaluate_ws(m, s, xb, NULL); }
 
 /* mu = g^-1(eta), the deviance (or the log-likelihood kernel), ||u||^2 at the state's eta */
 static void evaluate_at_eta(const Model *m, State *s)
@@ -259,6 +262,8 @@ static void evaluate_at_eta(const Model *m, State *s)
 typedef struct {
     Py_ssize_t pp, r;            /* pp: X columns in the system (p or 0); r = q_rest + pp + 1 */
     double *A11, *L11, *W1, *Bz, *BXY, *P, *xy, *sol;
+    double *G, *H, *gd, *bws;     /* workspaces: the Schur step's level block, evaluate's b */
+    Py_ssize_t *R;
     double ldL2, pwrss;
 } Factor;
 
@@ -275,13 +280,26 @@ static int factor_alloc(const Model *m, Factor *f, int with_x)
     f->P = (double *)malloc(sizeof(double) * f->r * f->r);
     f->xy = (double *)malloc(sizeof(double) * (f->pp + 1));
     f->sol = (double *)malloc(sizeof(double) * (f->r + m->q_tot + 1));
-    return f->A11 && f->L11 && f->W1 && f->Bz && f->BXY && f->P && f->xy && f->sol;
+    Py_ssize_t maxm = 0, j;           /* the most Z_rest rows any first-term level meets */
+    if (m->q_rest)
+        for (j = 0; j < n1; j++) {
+            Py_ssize_t mj = (Py_ssize_t)(m->lvl_ptr[j + 1] - m->lvl_ptr[j]);
+            if (mj > maxm) maxm = mj;
+        }
+    Py_ssize_t mmax = maxm + f->pp + 1;
+    f->G = (double *)malloc(sizeof(double) * mmax * k1);
+    f->H = (double *)malloc(sizeof(double) * mmax * k1);
+    f->R = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * mmax);
+    f->gd = (double *)calloc(f->r, sizeof(double));
+    f->bws = (double *)malloc(sizeof(double) * (m->q_tot + 1));
+    return f->A11 && f->L11 && f->W1 && f->Bz && f->BXY && f->P && f->xy && f->sol && f->G &&
+           f->H && f->R && f->gd && f->bws;
 }
 
 static void factor_free(Factor *f)
 {
     free(f->A11); free(f->L11); free(f->W1); free(f->Bz); free(f->BXY); free(f->P);
-    free(f->xy); free(f->sol);
+    free(f->xy); free(f->sol); free(f->G); free(f->H); free(f->R); free(f->gd); free(f->bws);
 }
 
 /* sum_k a[k] b[k] over k < len, in four interleaved partial sums (a fixed order) */
@@ -332,6 +350,141 @@ static int cholesky(double *A, Py_ssize_t n)
     return 0;
 }
 
+#define MAX_LOCAL_X 16        /* X columns + 1 up to which the scalar row loop keeps sums local */
+
+/* IRLS weight W and working response z - offset of row i at the state's mu */
+static inline void irls_wz(const Model *m, const State *s, Py_ssize_t i, double *w, double *z)
+{
+    double eta = s->eta[i], mu = s->mu[i], me, W;
+    if (m->canonical) {
+        me = variance(m, mu);
+        if (!(me >= EPS)) me = (me != me) ? me : EPS;     /* np.maximum keeps NaN */
+        W = m->wt[i] * me;
+    } else {
+        me = mu_eta(m, eta);
+        W = m->wt[i] * me * me / variance(m, mu);
+    }
+    *z = eta - m->off[i] + (m->y[i] - mu) / me;
+    *w = W;
+}
+
+/* The row loop of `factorize` when [X z] has at most MAX_LOCAL_X columns (k1 <= 8 always):
+ * the same products, added to each sum in the same row order as the general loop (so the
+ * same bits), but the sums of the current first-term level (its block of A11 and its rows of
+ * B over [X z]) and of [X z]'W[X z] are held in locals, written back when the level changes,
+ * instead of being read and written through memory at every row. The Z_rest columns of a
+ * row come in increasing order (terms by offset, then coefficients), so the lower triangle of
+ * their products is the pairs d <= a. */
+static void rows_local(const Model *m, Factor *f, const State *s, const double *xb)
+{
+    Py_ssize_t n = m->n, i, a, b, c, d, t, q = m->q_rest, pp = f->pp, pp1 = pp + 1, r = f->r;
+    Py_ssize_t S = m->S, nrest = m->nt - 1, k1 = m->k[0], kk = k1 * k1, kp = k1 * pp1;
+    double *P = f->P;
+    const double *v1all = m->vals[0];
+    const int64_t *c1 = m->codes;
+    double xy[MAX_LOCAL_X], accA[64], accB[8 * MAX_LOCAL_X], accP[MAX_LOCAL_X * MAX_LOCAL_X];
+    Py_ssize_t rho_s[MAXT * 4], jcur = -1, cols[MAX_LOCAL_X], e;
+    double v_s[MAXT * 4];
+    int scalar_rest = 1;
+    for (t = 1; t < m->nt; t++)
+        if (m->k[t] != 1) scalar_rest = 0;
+    for (c = 0; c < pp1; c++)
+        for (d = 0; d <= c; d++) accP[c * MAX_LOCAL_X + d] = 0.0;
+    for (i = 0; i < n; i++) {
+        double w, z;
+        irls_wz(m, s, i, &w, &z);
+        for (c = 0; c < pp; c++) xy[c] = m->X[i * m->p + c];
+        xy[pp] = xb ? z - xb[i] : z;
+        /* the columns of [X z] this row contributes to: with a finite weight and working
+         * response, a zero X entry adds only zeros (+-0 to a sum that is +0 or nonzero
+         * leaves it unchanged), so skipping it changes no bit */
+        Py_ssize_t nc = 0;
+        if (pp == 0)
+            cols[nc++] = 0;
+        else if (isfinite(w) && isfinite(xy[pp])) {
+            for (c = 0; c < pp; c++)
+                if (xy[c] != 0.0) cols[nc++] = c;
+            cols[nc++] = pp;
+        } else
+            for (c = 0; c < pp1; c++) cols[nc++] = c;
+        Py_ssize_t j = c1[i];
+        if (j != jcur) {              /* plain loops: a few values, no library call */
+            if (jcur >= 0) {
+                for (a = 0; a < kk; a++) f->A11[jcur * kk + a] = accA[a];
+                for (a = 0; a < kp; a++) f->BXY[jcur * kp + a] = accB[a];
+            }
+            jcur = j;
+            for (a = 0; a < kk; a++) accA[a] = f->A11[j * kk + a];
+            for (a = 0; a < kp; a++) accB[a] = f->BXY[j * kp + a];
+        }
+        const double *v1 = v1all + i * k1;
+        if (k1 == 1) {
+            double v = v1[0];
+            accA[0] += w * (v * v);
+            if (nc == pp1)
+                for (c = 0; c < pp1; c++) accB[c] += v * (xy[c] * w);
+            else
+                for (e = 0; e < nc; e++) accB[cols[e]] += v * (xy[cols[e]] * w);
+        } else {
+            for (a = 0; a < k1; a++)
+                for (b = a; b < k1; b++) accA[a * k1 + b] += w * (v1[a] * v1[b]);
+            if (nc == pp1)
+                for (b = 0; b < k1; b++)
+                    for (c = 0; c < pp1; c++) accB[b * pp1 + c] += v1[b] * (xy[c] * w);
+            else
+                for (b = 0; b < k1; b++)
+                    for (e = 0; e < nc; e++)
+                        accB[b * pp1 + cols[e]] += v1[b] * (xy[cols[e]] * w);
+        }
+        if (q) {
+            const int64_t *pos = m->slot_pos + i * S;
+            if (scalar_rest) {
+                for (t = 0; t < nrest; t++) {
+                    rho_s[t] = m->roff[t + 1] + m->codes[(t + 1) * n + i];
+                    v_s[t] = m->vals[t + 1][i];
+                }
+            } else {
+                Py_ssize_t sidx = 0;
+                for (t = 1; t < m->nt; t++) {
+                    Py_ssize_t kt = m->k[t], code = m->codes[t * n + i];
+                    for (a = 0; a < kt; a++, sidx++) {
+                        rho_s[sidx] = m->roff[t] + code * kt + a;
+                        v_s[sidx] = m->vals[t][i * kt + a];
+                    }
+                }
+            }
+            for (a = 0; a < S; a++) {
+                double va = v_s[a];
+                Py_ssize_t ra = rho_s[a];
+                double *Bzr = f->Bz + pos[a] * k1;
+                for (b = 0; b < k1; b++) Bzr[b] += w * (va * v1[b]);
+                double *Pra = P + ra * r;
+                for (d = 0; d <= a; d++) Pra[rho_s[d]] += w * (va * v_s[d]);
+                if (nc == pp1)
+                    for (c = 0; c < pp1; c++) P[(q + c) * r + ra] += va * (xy[c] * w);
+                else
+                    for (e = 0; e < nc; e++) P[(q + cols[e]) * r + ra] += va * (xy[cols[e]] * w);
+            }
+        }
+        if (nc == pp1) {
+            for (c = 0; c < pp1; c++)
+                for (d = 0; d <= c; d++) accP[c * MAX_LOCAL_X + d] += xy[c] * (xy[d] * w);
+            continue;
+        }
+        for (e = 0; e < nc; e++) {
+            Py_ssize_t ce = cols[e], g;
+            double *accr = accP + ce * MAX_LOCAL_X;
+            for (g = 0; g <= e; g++) accr[cols[g]] += xy[ce] * (xy[cols[g]] * w);
+        }
+    }
+    if (jcur >= 0) {
+        memcpy(f->A11 + jcur * kk, accA, sizeof(double) * kk);
+        memcpy(f->BXY + jcur * kp, accB, sizeof(double) * kp);
+    }
+    for (c = 0; c < pp1; c++)
+        for (d = 0; d <= c; d++) P[(q + c) * r + q + d] = accP[c * MAX_LOCAL_X + d];
+}
+
 /* The factor of Lambda'[Z X z]'W[Z X z]Lambda + I at the state's IRLS weights (X only with
  * with_x; z the working response, minus X beta without X). Returns ST_OK or ST_NOTPD. */
 static int factorize(const Model *m, Factor *f, const State *s, const double *xb)
@@ -347,18 +500,14 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
     memset(f->BXY, 0, sizeof(double) * n1 * k1 * pp1);
     memset(P, 0, sizeof(double) * r * r);
     const double *v1all = m->vals[0];
-    for (i = 0; i < n; i++) {
-        double eta = s->eta[i], mu = s->mu[i], me, W;
-        if (m->canonical) {
-            me = variance(m, mu);
-            if (!(me >= EPS)) me = (me != me) ? me : EPS;     /* np.maximum keeps NaN */
-            W = m->wt[i] * me;
-        } else {
-            me = mu_eta(m, eta);
-            W = m->wt[i] * me * me / variance(m, mu);
-        }
-        double z = eta - m->off[i] + (m->y[i] - mu) / me;
-        double w = W;
+    if (k1 <= 8 && pp1 <= MAX_LOCAL_X) {
+        rows_local(m, f, s, xb);
+        i = n;                                  /* the general loop below is skipped */
+    } else
+        i = 0;
+    for (; i < n; i++) {
+        double w, z;
+        irls_wz(m, s, i, &w, &z);
         for (c = 0; c < pp; c++) xy[c] = m->X[i * m->p + c];
         xy[pp] = xb ? z - xb[i] : z;
         j = m->codes[i];
@@ -402,17 +551,23 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
             ld1 += log(mm);
         }
     } else {
-        double M[64], Minv[64], TM[64];
+        double M[64], Minv[64], TM[64], U[512];
         if (k1 > 8) return ST_FAIL;
         for (j = 0; j < n1; j++) {
             double *A = f->A11 + j * kk, *L = f->L11 + j * kk;
             for (a = 0; a < k1; a++)
                 for (b = 0; b < a; b++) A[a * k1 + b] = A[b * k1 + a];
+            /* U[a][b][c] = T1[b, a] A[b, c], the left products, formed once for every d */
+            for (a = 0; a < k1; a++)
+                for (b = 0; b < k1; b++)
+                    for (c = 0; c < k1; c++)
+                        U[(a * k1 + b) * k1 + c] = T1[b * k1 + a] * A[b * k1 + c];
             for (a = 0; a < k1; a++)
                 for (d = 0; d < k1; d++) {
                     double acc = 0.0;
+                    const double *Ua = U + a * kk;
                     for (b = 0; b < k1; b++)
-                        for (c = 0; c < k1; c++) acc += T1[b * k1 + a] * A[b * k1 + c] * T1[c * k1 + d];
+                        for (c = 0; c < k1; c++) acc += Ua[b * k1 + c] * T1[c * k1 + d];
                     M[a * k1 + d] = acc + (a == d ? 1.0 : 0.0);
                 }
             memcpy(L, M, sizeof(double) * kk);
@@ -450,17 +605,8 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
     }
     /* P -= B W B' (lower triangle), level by level over B's nonzero rows */
     {
-        Py_ssize_t maxm = 0;
-        for (j = 0; j < n1; j++) {
-            Py_ssize_t mj = q ? (Py_ssize_t)(m->lvl_ptr[j + 1] - m->lvl_ptr[j]) : 0;
-            if (mj > maxm) maxm = mj;
-        }
-        Py_ssize_t mmax = maxm + pp1;
-        double *G = (double *)malloc(sizeof(double) * mmax * k1);
-        double *H = (double *)malloc(sizeof(double) * mmax * k1);
-        Py_ssize_t *R = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * mmax);
-        double *gd = (double *)calloc(r, sizeof(double));
-        if (!G || !H || !R || !gd) { free(G); free(H); free(R); free(gd); return ST_NOMEM; }
+        double *G = f->G, *H = f->H, *gd = f->gd;      /* gd: zeros between uses */
+        Py_ssize_t *R = f->R;
         for (j = 0; j < n1; j++) {
             Py_ssize_t mj = 0, e0 = 0, e;
             if (q) {
@@ -515,7 +661,6 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
                 }
             }
         }
-        free(G); free(H); free(R); free(gd);
     }
     for (a = 0; a < r; a++)
         for (b = a + 1; b < r; b++) P[a * r + b] = P[b * r + a];
@@ -732,14 +877,18 @@ static int parse_model(Buffers *bufs, PyObject *model, PyObject *templates, Mode
     if (!(m->off = (const double *)get_buf(bufs, PyTuple_GET_ITEM(model, 5), n, 1, 0, "offset"))) return -1;
     if (!(m->codes = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(model, 6), n * m->nt, 0, 0, "codes"))) return -1;
     PyObject *vals = PyTuple_GET_ITEM(model, 7);
-    if (!PyTuple_Check(vals) || PyTuple_GET_SIZE(vals) != m->nt || !PyTuple_Check(templates) ||
-        PyTuple_GET_SIZE(templates) != m->nt) {
+    /* templates: a tuple or a list (the objective's cached per-theta list) */
+    int tlist = PyList_Check(templates);
+    if (!PyTuple_Check(vals) || PyTuple_GET_SIZE(vals) != m->nt ||
+        !(tlist || PyTuple_Check(templates)) ||
+        (tlist ? PyList_GET_SIZE(templates) : PyTuple_GET_SIZE(templates)) != m->nt) {
         PyErr_SetString(PyExc_TypeError, "pirls kernel: values and templates: one per term");
         return -1;
     }
     for (t = 0; t < m->nt; t++) {
+        PyObject *Tt = tlist ? PyList_GET_ITEM(templates, t) : PyTuple_GET_ITEM(templates, t);
         if (!(m->vals[t] = (const double *)get_buf(bufs, PyTuple_GET_ITEM(vals, t), n * m->k[t], 1, 0, "values"))) return -1;
-        if (!(m->T[t] = (const double *)get_buf(bufs, PyTuple_GET_ITEM(templates, t), m->k[t] * m->k[t], 1, 0, "template"))) return -1;
+        if (!(m->T[t] = (const double *)get_buf(bufs, Tt, m->k[t] * m->k[t], 1, 0, "template"))) return -1;
     }
     /* codes must lie in range (they index arrays) */
     for (t = 0; t < m->nt; t++)
@@ -804,6 +953,7 @@ typedef struct {
     int mode, update_beta, stop_stag, iterations;
     Py_ssize_t maxit;
     double step_tol, tol, lag;
+    double refactor_above;    /* mode 0: refactor at the mode when lag exceeds this */
 } RunOpts;
 
 static int run_pirls(const Model *m, const double *u0, const double *beta0, const double *eta0,
@@ -832,7 +982,7 @@ static int run_pirls(const Model *m, const double *u0, const double *beta0, cons
         old = DBL_MAX;
     } else {
         xbeta(m, cur->beta, xb);
-        evaluate(m, cur, xb);
+        evaluate_ws(m, cur, xb, f->bws);
         old = isfinite(cur->pdev) ? cur->pdev : INFINITY;
     }
     o->iterations = 0;
@@ -843,7 +993,7 @@ static int run_pirls(const Model *m, const double *u0, const double *beta0, cons
         solve_modes(m, f, nw->u, with_x ? nw->beta : f->sol + f->r);
         if (!with_x) memcpy(nw->beta, cur->beta, sizeof(double) * m->p);
         if (with_x) xbeta(m, nw->beta, xb);
-        evaluate(m, nw, xb);
+        evaluate_ws(m, nw, xb, f->bws);
         int k = 0;
         if (o->mode == 1) {
             while (!isfinite(nw->pdev) || nw->pdev > old) {
@@ -855,7 +1005,7 @@ static int run_pirls(const Model *m, const double *u0, const double *beta0, cons
                     goto done;
                 }
                 halve(m, cur, nw, 0);
-                evaluate(m, nw, xb);
+                evaluate_ws(m, nw, xb, f->bws);
             }
             int fin = fabs((old - nw->pdev) / nw->pdev) < o->tol;
             tmp = cur; cur = nw; nw = tmp;
@@ -875,7 +1025,7 @@ static int run_pirls(const Model *m, const double *u0, const double *beta0, cons
             }
             halve(m, cur, nw, o->update_beta);
             if (o->update_beta) xbeta(m, nw->beta, xb);
-            evaluate(m, nw, xb);
+            evaluate_ws(m, nw, xb, f->bws);
         }
         double step = max_rel_change(m, cur, nw, o->update_beta);
         double change = fabs(old - nw->pdev);
@@ -907,10 +1057,10 @@ static PyObject *py_run(PyObject *self, PyObject *args)
     PyObject *model, *templates, *u0o, *b0o, *eta0o, *uo, *bo, *etao, *muo, *L11o;
     int mode, update_beta, stop_stag;
     Py_ssize_t maxit;
-    double step_tol, tol;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOiinddi", &model, &templates, &u0o, &b0o, &eta0o, &uo,
-                          &bo, &etao, &muo, &L11o, &mode, &update_beta, &maxit, &step_tol, &tol,
-                          &stop_stag))
+    double step_tol, tol, refactor_above = INFINITY;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOiinddi|d", &model, &templates, &u0o, &b0o, &eta0o,
+                          &uo, &bo, &etao, &muo, &L11o, &mode, &update_beta, &maxit, &step_tol,
+                          &tol, &stop_stag, &refactor_above))
         return NULL;
     Buffers bufs;
     bufs.count = 0;
@@ -931,19 +1081,37 @@ static PyObject *py_run(PyObject *self, PyObject *args)
     if (!(out.mu = (double *)get_buf(&bufs, muo, m.n, 1, 1, "mu_out"))) goto fail;
     double *L11 = (double *)get_buf(&bufs, L11o, m.nl[0] * m.k[0] * m.k[0], 1, 1, "L11_out");
     if (!L11) goto fail;
-    RunOpts o = {mode, update_beta, stop_stag, 0, maxit, step_tol, tol, 0.0};
-    Factor f;
+    RunOpts o = {mode, update_beta, stop_stag, 0, maxit, step_tol, tol, 0.0, refactor_above};
+    Factor f, fz;
     memset(&f, 0, sizeof f);
+    memset(&fz, 0, sizeof fz);
     int status;
+    double ldL2 = NAN;
     Py_BEGIN_ALLOW_THREADS
     status = run_pirls(&m, u0, b0, eta0, &o, &out, &f);
-    if (status == ST_OK) memcpy(L11, f.L11, sizeof(double) * m.nl[0] * m.k[0] * m.k[0]);
+    Factor *fl = &f;
+    if (status == ST_OK && mode == 0 && o.lag > o.refactor_above) {
+        /* the Laplace factor at the mode's own weights, as `factor` computes it (without X,
+         * the working response less X beta): one call instead of two */
+        double *xb = (double *)malloc(sizeof(double) * (m.n + 1));
+        if (!xb || !factor_alloc(&m, &fz, 0)) status = ST_NOMEM;
+        else {
+            xbeta(&m, out.beta, xb);
+            /* not positive definite: the lagged factor is returned, and `factor` at the
+             * mode reports the failure as it always did */
+            if (factorize(&m, &fz, &out, xb) == ST_OK) { fl = &fz; o.lag = 0.0; }
+        }
+        free(xb);
+    }
+    if (status == ST_OK) memcpy(L11, fl->L11, sizeof(double) * m.nl[0] * m.k[0] * m.k[0]);
+    ldL2 = fl->ldL2;
     factor_free(&f);
+    factor_free(&fz);
     Py_END_ALLOW_THREADS
     release_all(&bufs);
     if (status == ST_NOMEM) return PyErr_NoMemory();
     return Py_BuildValue("iddddidd", status, out.dev, out.ussq, out.kern, out.pdev, o.iterations,
-                         o.lag, status == ST_OK ? f.ldL2 : NAN);
+                         o.lag, status == ST_OK ? ldL2 : NAN);
 fail:
     release_all(&bufs);
     return NULL;
@@ -1115,8 +1283,10 @@ fail:
 static PyMethodDef methods[] = {
     {"run", py_run, METH_VARARGS,
      "run(model, templates, u0, beta0, eta0, u_out, beta_out, eta_out, mu_out, L11_out, mode, "
-     "update_beta, maxit, step_tol, tol, stop_on_stagnation) -> (status, dev, ussq, kernel, "
-     "pdev, iterations, lag, ldL2): one PIRLS solve"},
+     "update_beta, maxit, step_tol, tol, stop_on_stagnation[, refactor_above]) -> (status, dev, "
+     "ussq, kernel, pdev, iterations, lag, ldL2): one PIRLS solve; in mode 0, when the last "
+     "step exceeds refactor_above, L11 and ldL2 are refactored at the mode's weights (lag 0) "
+     "unless that factor is not positive definite"},
     {"evaluate", py_evaluate, METH_VARARGS,
      "evaluate(model, templates, u, beta, eta_or_None, eta_out, mu_out) -> (dev, ussq, kernel, "
      "valid): the state at (u, beta), or at a given linear predictor"},

@@ -109,6 +109,8 @@ def observed_weights(family: Family, state: PirlsState, offset: np.ndarray, y: n
 class DispersionObjective(GlmmObjective):
     """x = (θ, β, log φ) -> the ML Laplace deviance d(θ, β, φ)."""
 
+    uses_laplace_factor = False     # `laplace_logdet` forms its own factor
+
     def __init__(self, pirls: Pirls, templates, n_theta: int, start: PirlsState,
                  resp: GlmResponse) -> None:
         super().__init__(pirls, templates, n_theta, 1, start)

@@ -16,6 +16,7 @@ from mixedfx.families import Family
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun
 from mixedfx.glmm.pirls import Pirls, PirlsState
+from mixedfx.glmm.pirls_native import kernel_templates
 from mixedfx.glmm.response import GlmResponse
 from mixedfx.lmm.fit import lower_bounds, start_values, unstructured_blocks, upper_bounds
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
@@ -213,7 +214,7 @@ class ThetaTemplates:
             for t in self.terms:
                 out.append(t.covariance.template(theta[i:i + t.n_theta]))
                 i += t.n_theta
-            self.cache[key] = out
+            self.cache[key] = kernel_templates(out)
         return self.cache[key]
 
 

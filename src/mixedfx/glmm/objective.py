@@ -19,6 +19,7 @@ constant and is not comparable with the Laplace value.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -38,6 +39,10 @@ def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
 class GlmmObjective:
     """Callable objective for stage 1 (θ; β updated in PIRLS) or stage 2 ((θ, β))."""
 
+    #: `value_at` reads log|L|² of the factor at the modes' IRLS weights (a subclass with its
+    #: own log-determinant sets False, so the compiled PIRLS does not form that factor)
+    uses_laplace_factor = True
+
     def __init__(self, pirls: Pirls, theta_templates, n_theta: int, nagq: int,
                  start: PirlsState) -> None:
         self.pirls = pirls
@@ -50,17 +55,23 @@ class GlmmObjective:
         if nagq > 1:
             self.nodes, self.weights = gauss_hermite(nagq)
 
-    def _solve_modes(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
-        templates = self.templates(theta)
+    def _solve_modes(self, theta: np.ndarray, beta: np.ndarray | None,
+                     templates: list[np.ndarray] | None = None) -> PirlsState:
+        if templates is None:
+            templates = self.templates(theta)
         start = self.state
         u0 = self._carry_u(start, templates)
         native = self.pirls.native
         if native is not None:      # the compiled PIRLS evaluates its start itself
             b0 = start.beta if beta is None else beta
+            # the Laplace factor at the mode's weights, when `value_at` would not reuse the
+            # last iteration's, comes from the same kernel call
+            refactor = self.lag_tol if self.uses_laplace_factor else math.inf
             try:
-                return native.run(u0, b0, beta is None, templates)
+                return native.run(u0, b0, beta is None, templates, refactor)
             except PirlsError:
-                return native.run([np.zeros_like(u) for u in u0], b0, beta is None, templates)
+                return native.run([np.zeros_like(u) for u in u0], b0, beta is None, templates,
+                                  refactor)
         if beta is not None or u0 is not start.u:
             start = self.pirls.evaluate(u0, start.beta if beta is None else beta, templates)
         try:
@@ -93,8 +104,8 @@ class GlmmObjective:
         out = []
         for u, T_old, T_new in zip(state.u, old, templates, strict=True):
             if T_new.shape[0] == 1:
-                t = T_new[0, 0]
-                out.append(u * (T_old[0, 0] / t) if t > 1e-10 else u)
+                t = T_new.item()
+                out.append(u * (T_old.item() / t) if t > 1e-10 else u)
             else:
                 try:
                     out.append(np.linalg.solve(T_new, T_old @ u.T).T)
@@ -106,7 +117,8 @@ class GlmmObjective:
         """The Laplace / AGQ objective at converged conditional modes (factor `f` of
         ΛᵀZᵀWZΛ + I at the modes' weights unless given)."""
         pirls = self.pirls
-        if f is None and state.factor is not None and state.lag <= self.lag_tol:
+        # lag 0: the factor was formed at the modes' own weights (also when `precise`)
+        if f is None and state.factor is not None and state.lag <= max(self.lag_tol, 0.0):
             f = state.factor
         if f is None and pirls.native is not None:
             f = pirls.native.factor(state, self.templates(theta))
@@ -155,16 +167,17 @@ class GlmmObjective:
         self.evaluations += 1
         theta = np.asarray(x[: self.n_theta], dtype=float)
         beta = None if len(x) == self.n_theta else np.asarray(x[self.n_theta:], dtype=float)
+        templates = self.templates(theta)
         try:
-            state = self._solve_modes(theta, beta)
+            state = self._solve_modes(theta, beta, templates)
         except (PirlsError, np.linalg.LinAlgError, FloatingPointError, ValueError):
             # ValueError: scipy's finiteness checks on a factor with NaN weights
             return np.inf
-        value = self.value_at(state, theta)
-        if np.isfinite(value):
-            state.templates = self.templates(theta)
+        value = float(self.value_at(state, theta))
+        if math.isfinite(value):
+            state.templates = templates
             self.state = state
-        elif np.isnan(value):
+        elif math.isnan(value):
             return np.inf       # like a PIRLS failure: the optimizer steps back
         return value
 
@@ -186,6 +199,7 @@ class Lme4Devfun:
         self.objective = objective
         self.pirls = objective.pirls
         self.lp0 = stage1.eta - self.pirls.offset
+        self.eta0 = self.pirls.offset + self.lp0      # every evaluation restarts here
         self.u0 = [x.copy() for x in stage1.u]
         self.tol = tol
         self.maxit = maxit
@@ -195,11 +209,11 @@ class Lme4Devfun:
         theta = np.asarray(x[: obj.n_theta], dtype=float)
         beta = np.asarray(x[obj.n_theta:], dtype=float)
         templates = obj.templates(theta)
-        eta = pirls.offset + self.lp0
+        eta = self.eta0
         if pirls.native is not None:
             state = pirls.native.devfun(templates, beta, eta, self.u0, self.tol, self.maxit)
             return np.inf if state is None else obj.value_at(state, theta, state.factor)
-        cur = PirlsState(u=self.u0, beta=beta, eta=eta, mu=pirls.family.link.linkinv(eta),
+        cur = PirlsState(u=self.u0, beta=beta, eta=eta.copy(), mu=pirls.family.link.linkinv(eta),
                          dev_resid_sum=np.inf, ussq=0.0)
         old = np.finfo(float).max
         f = None

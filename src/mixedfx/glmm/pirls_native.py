@@ -16,6 +16,7 @@ depend on the data's row order; η and μ come back in the data's order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from mixedfx.errors import PirlsError
 from mixedfx.families.links import CAUCHIT_THRESHOLD, PROBIT_THRESHOLD
-from mixedfx.glmm.state import PirlsState
+from mixedfx.glmm.state import CanonicalState, PirlsState
 from mixedfx.native import kernel
 
 FAMILY_CODES = {"binomial": 0, "poisson": 1, "Gamma": 2, "inverse.gaussian": 3,
@@ -76,9 +77,23 @@ class NativePirls:
         self.pirls = pirls
         self._model: tuple | None = None
         self._resp: Any = None
+        self._shape: _Shape | None = None
+        self._eta0: tuple | None = None     # (η₀, η₀ in the canonical order) of `devfun`
 
     def __getstate__(self) -> dict:
-        return {"pirls": self.pirls, "_model": None, "_resp": None}
+        return {"pirls": self.pirls, "_model": None, "_resp": None, "_shape": None,
+                "_eta0": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_shape", None)
+        self.__dict__.setdefault("_eta0", None)
+
+    def shape(self) -> _Shape:
+        """The model's sizes and row order, read once (every call needs them)."""
+        if self._shape is None:
+            self._shape = _Shape(self.pirls)
+        return self._shape
 
     # -- the model ---------------------------------------------------------------------------
     def model(self) -> tuple:
@@ -114,41 +129,57 @@ class NativePirls:
         return self._model
 
     def _templates(self, templates: list[np.ndarray]) -> tuple:
+        if type(templates) is _KernelTemplates:     # already in the kernel's layout
+            return templates
         return tuple(np.ascontiguousarray(T, dtype=float) for T in templates)
 
     def _state(self, u: np.ndarray, beta: np.ndarray, eta_c: np.ndarray, mu_c: np.ndarray,
                dev: float, ussq: float, kern: float, factor: NativeFactor | None,
                iterations: int, lag: float) -> PirlsState:
-        pl = self.pirls
-        out_u, i = [], 0
-        for t in pl.terms:
-            out_u.append(u[i:i + t.q].reshape(t.n_levels, t.k))
-            i += t.q
-        eta = np.empty_like(eta_c)
-        mu = np.empty_like(mu_c)
-        eta[pl.order] = eta_c
-        mu[pl.order] = mu_c
-        return PirlsState(u=out_u, beta=beta, eta=eta, mu=mu, dev_resid_sum=dev, ussq=ussq,
-                          factor=factor, iterations=iterations,
-                          loglik_kernel=kern if pl._sat is not None else None, lag=lag)
+        sh = self.shape()
+        out_u = [u[a:b].reshape(nl, k) for a, b, nl, k in sh.blocks]
+        kern_or_none = kern if sh.has_kernel else None
+        if sh.order is None:                # rows already in the canonical order
+            return PirlsState(u=out_u, beta=beta, eta=eta_c, mu=mu_c, dev_resid_sum=dev,
+                              ussq=ussq, factor=factor, iterations=iterations,
+                              loglik_kernel=kern_or_none, lag=lag)
+        return CanonicalState.make(eta_c, mu_c, sh.order, u=out_u, beta=beta,
+                                   dev_resid_sum=dev, ussq=ussq, factor=factor,
+                                   iterations=iterations, loglik_kernel=kern_or_none, lag=lag)
+
+    def _rows(self, state: PirlsState) -> tuple[np.ndarray, np.ndarray]:
+        """η and μ of a state in the canonical row order."""
+        if isinstance(state, CanonicalState):
+            rows = state.canonical_rows()
+            if rows is not None:
+                return rows
+        o = self.shape().order_any
+        return (np.ascontiguousarray(state.eta[o], dtype=float),
+                np.ascontiguousarray(state.mu[o], dtype=float))
+
+    def _u_in(self, u0: list[np.ndarray]) -> np.ndarray:
+        sh = self.shape()
+        if not sh.q:
+            return np.zeros(0)
+        if len(u0) == 1:
+            return np.ascontiguousarray(u0[0], dtype=float).reshape(-1)
+        return np.ascontiguousarray(np.concatenate([np.ravel(x) for x in u0]), dtype=float)
 
     def _call(self, templates: list[np.ndarray], u0: list[np.ndarray], beta: np.ndarray,
               eta0: np.ndarray | None, mode: int, update_beta: bool, maxit: int,
-              tol: float) -> tuple[int, PirlsState | None]:
+              tol: float, refactor_above: float = math.inf) -> tuple[int, PirlsState | None]:
         pl = self.pirls
+        sh = self.shape()
         model = self.model()
-        q = sum(t.q for t in pl.terms)
-        n = pl.X.shape[0]
-        first = pl.terms[0]
-        u_in = np.ascontiguousarray(np.concatenate([np.ravel(x) for x in u0]), dtype=float) \
-            if q else np.zeros(0)
+        u_in = self._u_in(u0)
         b_in = np.ascontiguousarray(beta, dtype=float)
-        u_out, b_out = np.empty(q), np.empty(len(b_in))
-        eta_c, mu_c = np.empty(n), np.empty(n)
-        L11 = np.empty((first.n_levels, first.k, first.k))
-        status, dev, ussq, kern, _, its, lag, ld = kernel("pirls").run(
+        u_out, b_out = np.empty(sh.q), np.empty(sh.p)
+        eta_c, mu_c = np.empty(sh.n), np.empty(sh.n)
+        L11 = np.empty(sh.l11)
+        status, dev, ussq, kern, _, its, lag, ld = sh.kernel.run(
             model, self._templates(templates), u_in, b_in, eta0, u_out, b_out, eta_c, mu_c,
-            L11, mode, int(update_beta), maxit, pl.step_tol, tol, int(pl.stop_on_stagnation))
+            L11, mode, int(update_beta), maxit, pl.step_tol, tol, int(pl.stop_on_stagnation),
+            refactor_above)
         if status != _OK:
             return status, None
         return status, self._state(u_out, b_out, eta_c, mu_c, dev, ussq, kern,
@@ -156,10 +187,13 @@ class NativePirls:
 
     # -- entry points ------------------------------------------------------------------------
     def run(self, u0: list[np.ndarray], beta: np.ndarray, update_beta: bool,
-            templates: list[np.ndarray]) -> PirlsState:
-        """PIRLS from (u0, β) at the templates' θ, as `Pirls.run` (raises PirlsError as it)."""
+            templates: list[np.ndarray], refactor_above: float = math.inf) -> PirlsState:
+        """PIRLS from (u0, β) at the templates' θ, as `Pirls.run` (raises PirlsError as it).
+        When the last step (the state's `lag`) exceeds `refactor_above`, the state's factor
+        is formed again at the mode's own weights (lag 0), as `factor(state)` would give it."""
         pl = self.pirls
-        status, state = self._call(templates, u0, beta, None, 0, update_beta, pl.maxit, pl.tol)
+        status, state = self._call(templates, u0, beta, None, 0, update_beta, pl.maxit, pl.tol,
+                                   refactor_above)
         if state is not None:
             return state
         if status == _NOT_PD:
@@ -173,16 +207,13 @@ class NativePirls:
         """The state at (u, β), as `Pirls.evaluate`: η (unless given, in the data's order),
         μ, the deviance and ‖u‖², computed as the kernel's iterations compute them, so a state
         rebuilt from saved (u, β, η) has the fit's numbers to the last bit."""
-        pl = self.pirls
-        o = pl.order
-        n = pl.X.shape[0]
-        q = sum(t.q for t in pl.terms)
-        u_in = np.ascontiguousarray(np.concatenate([np.ravel(x) for x in u]), dtype=float) \
-            if q else np.zeros(0)
+        sh = self.shape()
+        u_in = self._u_in(u)
         b_in = np.ascontiguousarray(beta, dtype=float)
-        eta_in = None if eta is None else np.ascontiguousarray(np.asarray(eta)[o], dtype=float)
-        eta_c, mu_c = np.empty(n), np.empty(n)
-        dev, ussq, kern, _ = kernel("pirls").evaluate(
+        eta_in = None if eta is None else \
+            np.ascontiguousarray(np.asarray(eta)[sh.order_any], dtype=float)
+        eta_c, mu_c = np.empty(sh.n), np.empty(sh.n)
+        dev, ussq, kern, _ = sh.kernel.evaluate(
             self.model(), self._templates(templates), u_in, b_in, eta_in, eta_c, mu_c)
         state = self._state(u_in, b_in, eta_c, mu_c, dev, ussq, kern, None, 0, np.inf)
         state.u = list(u)
@@ -192,7 +223,9 @@ class NativePirls:
                u0: list[np.ndarray], tol: float, maxit: int) -> PirlsState | None:
         """lme4's stage-2 PIRLS (`objective.Lme4Devfun`): u from the linear predictor eta0
         (data order) at fixed β; None where lme4's devfun gives +∞."""
-        eta_c = np.ascontiguousarray(eta0[self.pirls.order], dtype=float)
+        if self._eta0 is None or self._eta0[0] is not eta0:     # one start, many calls
+            self._eta0 = (eta0, np.ascontiguousarray(eta0[self.shape().order_any], dtype=float))
+        eta_c = self._eta0[1]
         return self._call(templates, u0, beta, eta_c, 1, False, maxit, tol)[1]
 
     def factor(self, state: PirlsState, templates: list[np.ndarray],
@@ -200,17 +233,14 @@ class NativePirls:
         """The blocked factor at the state's IRLS weights: the Laplace factor, and with
         `with_x` also the dense trailing factor L_rr over (Z_rest, X, z), whose X block is
         R_X (as `Pirls.factorize(state, θ, with_x=True)` gives it)."""
-        pl = self.pirls
-        o = pl.order
-        first = pl.terms[0]
-        L11 = np.empty((first.n_levels, first.k, first.k))
-        r = sum(t.q for t in pl.terms[1:]) + (pl.X.shape[1] if with_x else 0) + 1
+        sh = self.shape()
+        L11 = np.empty(sh.l11)
+        r = sh.q_rest + (sh.p if with_x else 0) + 1
         Lrr = np.empty((r, r)) if with_x else None
-        status, ld = kernel("pirls").factor(
+        eta_c, mu_c = self._rows(state)
+        status, ld = sh.kernel.factor(
             self.model(), self._templates(templates),
-            np.ascontiguousarray(state.beta, dtype=float),
-            np.ascontiguousarray(state.eta[o], dtype=float),
-            np.ascontiguousarray(state.mu[o], dtype=float), L11, int(with_x), Lrr)
+            np.ascontiguousarray(state.beta, dtype=float), eta_c, mu_c, L11, int(with_x), Lrr)
         if status != _OK:
             raise PirlsError("the penalized weighted system is not positive definite")
         return NativeFactor(ld, L11, Lrr)
@@ -219,12 +249,43 @@ class NativePirls:
             nodes: np.ndarray, weights: np.ndarray) -> float:
         """Σ_j log L_jj² − 2 Σ_j log Σ_k w_k exp(−Δg_jk/2 + z_k²/2) (one scalar term; see
         `objective.GlmmObjective._agq_correction`)."""
-        return kernel("pirls").agq(
+        return self.shape().kernel.agq(
             self.model(), self._templates(templates),
             np.ascontiguousarray(state.beta, dtype=float),
             np.ascontiguousarray(state.u[0][:, 0], dtype=float),
             np.ascontiguousarray(Ljj, dtype=float), np.ascontiguousarray(nodes, dtype=float),
             np.ascontiguousarray(weights, dtype=float))
+
+
+class _Shape:
+    """Sizes of a model the kernel serves: q, n, p, the per-term blocks of u, the first term's
+    factor shape, and the canonical row order (None when it is the identity)."""
+
+    def __init__(self, pirls: Any) -> None:
+        terms = pirls.terms
+        self.n, self.p = pirls.X.shape
+        self.blocks, i = [], 0
+        for t in terms:
+            self.blocks.append((i, i + t.q, t.n_levels, t.k))
+            i += t.q
+        self.q = i
+        self.q_rest = i - terms[0].q
+        self.l11 = (terms[0].n_levels, terms[0].k, terms[0].k)
+        self.has_kernel = pirls._sat is not None
+        o = pirls.order
+        self.order_any = np.arange(self.n) if o is None else o
+        self.order = None if o is None or np.array_equal(o, np.arange(len(o))) else o
+        self.kernel = kernel("pirls")
+
+
+class _KernelTemplates(list):
+    """Templates already C-contiguous float64 (a list, as the objective expects, that the
+    kernel also takes as its tuple of templates)."""
+
+
+def kernel_templates(templates: list[np.ndarray]) -> list[np.ndarray]:
+    """The per-term templates in the kernel's layout, built once per θ by the caller."""
+    return _KernelTemplates(np.ascontiguousarray(T, dtype=float) for T in templates)
 
 
 def _rest_structure(terms: list, order: np.ndarray

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import numpy as np
@@ -28,3 +29,55 @@ class PirlsState:
     @property
     def pdev(self) -> float:
         return self.dev_resid_sum + self.ussq
+
+
+
+class CanonicalState(PirlsState):
+    """A state from the compiled PIRLS, whose η and μ come in the model's canonical row order
+    and are put in the data's order only when first read (η[order] = η_c): most states of a
+    fit are only compared by their objective value, so the scatter is skipped for them.
+    `canonical_rows()` gives (η_c, μ_c) while they are still the kernel's (nothing assigned)."""
+
+    def __init__(self, *, eta_c: np.ndarray, mu_c: np.ndarray, order: np.ndarray,
+                 **fields: Any) -> None:
+        self.__dict__["_canon"] = (eta_c, mu_c, order)
+        super().__init__(eta=None, mu=None, **fields)
+
+    @classmethod
+    def make(cls, eta_c: np.ndarray, mu_c: np.ndarray, order: np.ndarray,
+             **fields: Any) -> CanonicalState:
+        """As the constructor, without the dataclass's per-field assignments (one state per
+        PIRLS call: this is on the objective's hot path)."""
+        state = object.__new__(cls)
+        state.__dict__.update(_DEFAULTS, _canon=(eta_c, mu_c, order), _eta=None, _mu=None,
+                              **fields)
+        return state
+
+    def canonical_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
+        c = self.__dict__.get("_canon")
+        return None if c is None else (c[0], c[1])
+
+    def _get(self, name: str, which: int) -> np.ndarray:
+        value = self.__dict__.get(name)
+        canon = self.__dict__.get("_canon")
+        if value is None and canon is not None:
+            value = np.empty_like(canon[which])
+            value[canon[2]] = canon[which]
+            self.__dict__[name] = value
+        return value
+
+    def _set(self, name: str, value: np.ndarray | None) -> None:
+        if value is not None and self.__dict__.get("_canon") is not None:
+            self._get("_eta", 0)      # both in the data's order before the kernel's
+            self._get("_mu", 1)       # copies are dropped
+            self.__dict__["_canon"] = None
+        self.__dict__[name] = value
+
+    eta = property(lambda self: self._get("_eta", 0),          # type: ignore[assignment]
+                   lambda self, v: self._set("_eta", v))
+    mu = property(lambda self: self._get("_mu", 1),            # type: ignore[assignment]
+                  lambda self, v: self._set("_mu", v))
+
+
+#: PirlsState's field defaults, for `CanonicalState.make`
+_DEFAULTS = {f.name: f.default for f in dataclass_fields(PirlsState) if f.default is not MISSING}
