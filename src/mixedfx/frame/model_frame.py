@@ -49,6 +49,7 @@ from mixedfx.frame.table import (
     Factor,
     FrameRecipe,
     LazyFrame,
+    detached,
     factor_of,
     missing_mask,
     model_table,
@@ -264,7 +265,8 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     r = dense_block_rows(terms, X.shape[1])
     check_design_size(r, r, "dense block of the penalized cross-products (random effects of "
                       "all terms but the largest, fixed effects and response)")
-    return ModelFrame(formula=parsed, frame=FrameRecipe(view, tuple(columns), rows, factors),
+    return ModelFrame(formula=parsed, frame=FrameRecipe(detached(view, tuple(columns)),
+                                                           tuple(columns), rows, factors),
                       y=y, X=X, fixef_names=[names[j] for j in keep],
                       fixed_design=designs.fixed, kept_columns=keep, weights=w, offset=off,
                       terms=terms, factor_levels={k: f[1] for k, f in factors.items()},

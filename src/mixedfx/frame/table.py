@@ -21,8 +21,8 @@ import pandas as pd
 from mixedfx.formula.columns import Column, ColumnTable, column_from_series
 from mixedfx.frame.levels import factor_codes, is_factor_like
 
-__all__ = ["FrameRecipe", "LazyFrame", "missing_mask", "model_table", "read_columns",
-           "snapshot"]
+__all__ = ["FrameRecipe", "LazyFrame", "detached", "missing_mask", "model_table",
+           "read_columns", "snapshot"]
 
 #: a factor of the model frame: codes (−1 missing) into labels in R's order, ordered or not
 Factor = tuple[np.ndarray, list[str], bool]
@@ -35,6 +35,19 @@ def snapshot(data: pd.DataFrame) -> pd.DataFrame:
     view = data.copy(deep=False)
     view.attrs = {}
     return view
+
+
+def _copy_on_write() -> bool:
+    """Whether pandas copies on write (always from pandas 3; opt-in before)."""
+    return int(pd.__version__.split(".")[0]) >= 3 or pd.options.mode.copy_on_write is True
+
+
+def detached(view: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """`view` itself under copy-on-write; otherwise a deep copy of its columns `names` (without
+    copy-on-write a shallow copy shares the user's arrays, so later edits would reach it)."""
+    if _copy_on_write():
+        return view
+    return view.take([view.columns.get_loc(c) for c in names], axis=1).copy(deep=True)
 
 
 def read_columns(data: pd.DataFrame, names: Sequence[str]) -> dict[str, pd.Series]:
