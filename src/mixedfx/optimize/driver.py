@@ -169,10 +169,17 @@ def _optimize(opt: nlopt.opt, guard: _Guard, x0: np.ndarray) -> tuple[np.ndarray
         if isinstance(exc, ConvergenceError):
             raise
         code = "NLOPT_FAILURE"
-    if guard.best_x is None or not math.isfinite(guard.best_f):
+    return _best_seen(guard.best_x, guard.best_f, code)
+
+
+def _best_seen(best_x: np.ndarray | None, best_f: float, code: str
+               ) -> tuple[np.ndarray, float, str]:
+    """(the best point the objective saw, its value, code) after an optimizer stop that is
+    not a convergence; an error when no value was finite."""
+    if best_x is None or not math.isfinite(best_f):
         raise ConvergenceError(f"the optimizer stopped ({code}) before finding a point with a "
                                "finite objective")
-    return guard.best_x, guard.best_f, code
+    return best_x, float(best_f), code
 
 
 def _native_outcome(run: RunRecord) -> tuple[np.ndarray, float, str]:
@@ -197,10 +204,7 @@ def _native_outcome(run: RunRecord) -> tuple[np.ndarray, float, str]:
         raise MemoryError("NLopt ran out of memory")
     else:                               # invalid arguments (nlopt raises ValueError)
         raise ValueError(f"NLopt refused the problem (return code {run.code})")
-    if run.best_x is None or not math.isfinite(run.best_f):
-        raise ConvergenceError(f"the optimizer stopped ({code}) before finding a point with a "
-                               "finite objective")
-    return run.best_x, float(run.best_f), code
+    return _best_seen(run.best_x, run.best_f, code)
 
 
 _CODE_MESSAGES = {
