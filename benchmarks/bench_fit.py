@@ -494,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run the simulated F, G (1M rows) and H (500k rows)")
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--conditions", default="idle,busy")
-    parser.add_argument("--repeats", type=int, default=5, help="fits per small model (5)")
+    parser.add_argument("--repeats", type=int, default=20, help="fits per small model (20)")
     parser.add_argument("--large-repeats", type=int, default=1,
                         help=f"fits per model over {LARGE_NOBS} rows (1)")
     parser.add_argument("--peer-python", default=sys.executable,
