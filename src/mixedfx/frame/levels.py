@@ -76,7 +76,10 @@ def _used_categories(codes: np.ndarray, categories: pd.Index, name: object
     """Codes and labels of a categorical without its unused categories (labels as R prints
     them; categories that print alike are refused)."""
     k = len(categories)
-    used = np.bincount(codes + 1, minlength=k + 1)[1:] > 0   # code −1 (missing) in slot 0
+    if not len(codes) or codes.min() >= 0:
+        used = np.bincount(codes, minlength=k) > 0
+    else:
+        used = np.bincount(codes + 1, minlength=k + 1)[1:] > 0   # code −1 (missing) in slot 0
     strings = isinstance(categories.dtype, pd.StringDtype)
     if used.all():
         cats = _category_list(categories)

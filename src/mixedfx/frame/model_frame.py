@@ -14,6 +14,7 @@ read.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,7 @@ from mixedfx.frame.checks import (
     response_values,
     total_offset,
 )
-from mixedfx.frame.data import as_pandas, vector_argument
+from mixedfx.frame.data import as_pandas, column_names, vector_argument
 from mixedfx.frame.grouping import combine_factors
 from mixedfx.frame.rank import independent_columns
 from mixedfx.frame.rows import (
@@ -49,6 +50,7 @@ from mixedfx.frame.table import (
     Factor,
     FrameRecipe,
     LazyFrame,
+    UsedColumn,
     detached,
     factor_of,
     missing_mask,
@@ -59,7 +61,6 @@ from mixedfx.frame.table import (
 from mixedfx.frame.terms import RandomEffectsTerm, dense_block_rows
 from mixedfx.validate import (
     check_choice,
-    check_column_names,
     check_design_size,
     check_finite_design,
     check_used_columns,
@@ -138,15 +139,19 @@ def _grouping_only(parsed: ParsedFormula) -> frozenset[str]:
     return frozenset(out)
 
 
-def _nan_rows(arrays: list[np.ndarray]) -> np.ndarray:
-    """Rows holding NaN (not ±Inf) in any of the arrays (R's na.omit of the model frame)."""
+def _nan_rows(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[bool]]:
+    """Rows holding NaN (not ±Inf) in any of the arrays (R's na.omit of the model frame),
+    and whether each array's sum is finite (then every cell is: no NaN, no ±Inf)."""
     mask = np.zeros(arrays[0].shape[0], dtype=bool)
+    finite = []
     for a in arrays:
-        if not np.isnan(a.sum()):       # one pass: a sum is NaN whenever a cell is
+        total = float(a.sum())          # one pass: a sum is NaN whenever a cell is
+        finite.append(math.isfinite(total))
+        if not math.isnan(total):
             continue
         a2 = a.reshape(a.shape[0], -1)
         mask |= np.isnan(a2).any(axis=1)
-    return mask
+    return mask, finite
 
 
 def _term_order_key(terms: list[RandomEffectsTerm]):
@@ -226,7 +231,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     w = vector_argument(weights, data, "weights")
     off = vector_argument(offset, data, "offset")
     view = snapshot(data)
-    columns = _used_columns(view, parsed, extra_variables)
+    columns = _used_columns(data, view, parsed, extra_variables)
     missing = {name: missing_mask(s) for name, s in columns.items()}
     rows, extra, n_dropped = drop_missing(missing, len(data), {"weights": w, "offset": off},
                                           na_action)
@@ -257,9 +262,9 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     check_weights(w, glm)
     check_not_constant(parsed, y, off, glm)
     names = list(designs.fixed.names)
-    keep, dropped = _independent_fixed_columns(designs.X_full, names)
+    keep, dropped = _independent_fixed_columns(designs.X_full, names, designs.finite[0])
     X = designs.X_full if len(keep) == designs.X_full.shape[1] else designs.X_full[:, keep]
-    terms = _random_terms(parsed, designs.lhs, columns, factors, rows)
+    terms = _random_terms(parsed, designs.lhs, columns, factors, rows, designs.finite[1:])
     check_terms(terms, len(y), glm)
     terms.sort(key=_term_order_key(terms))
     r = dense_block_rows(terms, X.shape[1])
@@ -277,10 +282,10 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
 
 def _parse(formula: str, data: pd.DataFrame, require_random: bool) -> ParsedFormula:
     """The formula parsed against the data's (checked) column names."""
-    check_column_names(data)
+    names = column_names(data)
     if len(data) == 0:
         raise DataError("data has no rows")
-    parsed = parse_formula(formula, data.columns.tolist(), covariance_structures=True)
+    parsed = parse_formula(formula, names, covariance_structures=True)
     if require_random and not parsed.bars:
         raise FormulaError(f"formula {formula!r} has no random-effects term: add one such as "
                            "(1 | group) (lme4: 'No random effects terms specified in "
@@ -289,10 +294,10 @@ def _parse(formula: str, data: pd.DataFrame, require_random: bool) -> ParsedForm
     return parsed
 
 
-def _used_columns(data: pd.DataFrame, parsed: ParsedFormula,
-                  extra_variables: tuple[str, ...]) -> dict[str, pd.Series]:
+def _used_columns(data: pd.DataFrame, view: pd.DataFrame, parsed: ParsedFormula,
+                  extra_variables: tuple[str, ...]) -> dict[str, pd.Series | UsedColumn]:
     """The columns the model uses (the formula's variables and `extra_variables`), each read
-    once, checked."""
+    once (from `data`, or its snapshot `view`: `read_columns`), checked."""
     missing = [v for v in extra_variables if v not in data.columns]
     if missing:
         raise DataError(f"column(s) {missing} not found in data")
@@ -301,7 +306,7 @@ def _used_columns(data: pd.DataFrame, parsed: ParsedFormula,
         # `.` uses every column: keep the data's order, so the stored frame (save / load,
         # update) expands `.` to the same terms again
         used = dict.fromkeys(c for c in map(str, data.columns) if c in used)
-    columns = read_columns(data, list(used))
+    columns = read_columns(data, view, list(used))
     check_used_columns(columns, parsed.variables, _grouping_only(parsed))
     return columns
 
@@ -316,6 +321,7 @@ class _Designs:
     lhs: list[tuple[Any, Any]]
     offsets: list[np.ndarray]
     response: np.ndarray | None
+    finite: list[bool] | None = None    # X, then each bar's matrix: all cells finite
 
     @classmethod
     def evaluate(cls, parsed: ParsedFormula, frame: ColumnTable, glm: bool) -> _Designs:
@@ -337,10 +343,12 @@ class _Designs:
 
     def nan_rows(self) -> np.ndarray:
         """Rows holding NaN (not ±Inf) in any evaluated array (R's na.omit of the model
-        frame)."""
+        frame). Records in `finite` whether X and each bar's matrix are finite."""
         arrays = [self.X_full, *(np.asarray(V, dtype=float) for V, _ in self.lhs),
                   *self.offsets, *([] if self.response is None else [self.response])]
-        return _nan_rows(arrays)
+        mask, finite = _nan_rows(arrays)
+        self.finite = finite[:1 + len(self.lhs)]
+        return mask
 
 
 def _rows_without_nan(nan_rows: np.ndarray, positions: np.ndarray, na_action: str
@@ -359,14 +367,16 @@ def _rows_without_nan(nan_rows: np.ndarray, positions: np.ndarray, na_action: st
     return keep_pos
 
 
-def _independent_fixed_columns(X_full: np.ndarray, names: list[str]
+def _independent_fixed_columns(X_full: np.ndarray, names: list[str], finite: bool
                                ) -> tuple[np.ndarray, list[str]]:
     """The kept columns of X (lme4 drops linearly dependent ones, with a warning) and the
-    names of the dropped ones; ±Inf in X is refused."""
-    if not np.isfinite(X_full.sum()):        # one pass; finite sums have finite cells
+    names of the dropped ones; ±Inf in X is refused (`finite`: X's sum is finite, so every
+    cell is)."""
+    if not finite:
         check_finite_design(X_full, names, "fixed-effects model matrix")
     keep = independent_columns(X_full) if X_full.shape[1] else np.arange(0)
-    dropped = [names[j] for j in range(len(names)) if j not in set(keep.tolist())]
+    kept = set(keep.tolist())
+    dropped = [names[j] for j in range(len(names)) if j not in kept]
     if dropped:
         warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
@@ -377,16 +387,16 @@ def _independent_fixed_columns(X_full: np.ndarray, names: list[str]
 
 
 def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
-                  columns: dict[str, pd.Series], factors: dict[str, Factor],
-                  rows: np.ndarray | None) -> list[RandomEffectsTerm]:
+                  columns: dict[str, pd.Series | UsedColumn], factors: dict[str, Factor],
+                  rows: np.ndarray | None, finite: list[bool]) -> list[RandomEffectsTerm]:
     """One RandomEffectsTerm per bar: its columns, grouping factor and covariance
-    structure."""
+    structure (`finite`: whether each bar's matrix has a finite sum, so finite cells)."""
     terms = []
-    for bar, (V, spec) in zip(parsed.bars, lhs_designs, strict=True):
+    for bar, (V, spec), ok in zip(parsed.bars, lhs_designs, finite, strict=True):
         V = np.asarray(V, dtype=float)
         if V.shape[1] == 0:
             raise DataError(f"random-effects term ({bar.lhs} | {bar.group_name}) has no columns")
-        if not np.isfinite(V.sum()):
+        if not ok:
             check_finite_design(V, list(spec.names),
                                 f"random-effects model matrix of ({bar.text})")
         # the model frame's factors: no missing values (dropped), every level used

@@ -7,6 +7,8 @@ it, is negligible relative to its original norm. The same sequential rule is app
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -30,6 +32,8 @@ def _clearly_independent(X: np.ndarray) -> bool:
     decision at the rule's 10⁻⁷ can differ. Otherwise (nearly dependent, zero or non-finite
     columns) the caller runs Gram–Schmidt."""
     G = X.T @ X
+    if X.shape[1] <= _SMALL_P:
+        return _clear_pivots(G.tolist())
     d = np.sqrt(np.diag(G))
     if not (np.all(np.isfinite(G)) and np.all(d > 0)):
         return False
@@ -38,6 +42,34 @@ def _clearly_independent(X: np.ndarray) -> bool:
     except np.linalg.LinAlgError:
         return False
     return bool(np.all(np.diag(L) > _CLEAR * d))
+
+
+_SMALL_P = 8
+
+
+def _clear_pivots(G: list[list[float]]) -> bool:
+    """`_clearly_independent`'s test for a small Gram matrix (given as lists), by the
+    Cholesky recurrence L_jj² = G_jj − Σ_{k<j} L_jk², L_ij = (G_ij − Σ_{k<j} L_ik L_jk) / L_jj
+    in Python floats: for a few columns NumPy's per-call overhead costs more than the
+    arithmetic. A pivot that is not positive (or not a number) fails the test, as LAPACK's
+    Cholesky does; the 10⁻³ margin makes the decision insensitive to rounding order."""
+    if not all(math.isfinite(v) for row in G for v in row):
+        return False
+    p = len(G)
+    L = [[0.0] * p for _ in range(p)]
+    for j in range(p):
+        gjj = G[j][j]
+        if not gjj > 0:
+            return False
+        Lj = L[j]
+        pivot = gjj - sum(v * v for v in Lj[:j])
+        if not pivot > _CLEAR * _CLEAR * gjj:       # L_jj > 10⁻³·‖x_j‖, squared
+            return False
+        Lj[j] = ljj = math.sqrt(pivot)
+        for i in range(j + 1, p):
+            Li = L[i]
+            Li[j] = (G[i][j] - sum(a * b for a, b in zip(Li[:j], Lj[:j], strict=True))) / ljj
+    return True
 
 
 def orthonormal_basis(X: np.ndarray, tol: float = 1e-7) -> tuple[np.ndarray, list[int]]:

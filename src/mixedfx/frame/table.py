@@ -1,7 +1,10 @@
 """The model's columns as NumPy arrays: each used column read from the data once, its missing
 values found, the rows kept taken and the factors encoded, without building pandas objects.
 
-`read_columns` gives each used column (a Series of a `snapshot` of the data); `missing_mask`
+`read_columns` gives each used column of a `snapshot` of the data: a `UsedColumn`, its array
+without a pandas Series around it (building a Series costs more than the rest of a small
+column's work); columns of other kinds (strings, nullable or extension dtypes, objects) are
+read as Series, which every step handles as before; `missing_mask`
 its missing cells; `model_table` the kept rows as a `formula.columns.ColumnTable`
 (factor-like columns but the response as factors in R's level order,
 `frame.levels.factor_codes`), which the formula is evaluated on.
@@ -11,6 +14,7 @@ The pandas model frame users see (`ModelFrame.frame`) is only built when asked f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +25,7 @@ import pandas as pd
 from mixedfx.formula.columns import Column, ColumnTable, column_from_series
 from mixedfx.frame.levels import factor_codes, is_factor_like
 
-__all__ = ["FrameRecipe", "LazyFrame", "detached", "missing_mask", "model_table",
+__all__ = ["FrameRecipe", "LazyFrame", "UsedColumn", "detached", "missing_mask", "model_table",
            "read_columns", "snapshot"]
 
 #: a factor of the model frame: codes (−1 missing) into labels in R's order, ordered or not
@@ -50,29 +54,76 @@ def detached(view: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     return view.take([view.columns.get_loc(c) for c in names], axis=1).copy(deep=True)
 
 
-def read_columns(data: pd.DataFrame, names: Sequence[str]) -> dict[str, pd.Series]:
-    """Each named column of `data` (unique string names, checked by the caller), read once."""
-    return {name: data[name] for name in names}
+class UsedColumn:
+    """A column of a plain kind (NumPy integers, booleans or float64; a pandas categorical)
+    read as its array: the part of a Series' interface the model frame's steps use for these
+    kinds (`dtype`, `name`, `index`, `array`, `to_numpy()`), without building a Series."""
+
+    __slots__ = ("_values", "dtype", "index", "name")
+
+    def __init__(self, name: str, values: Any, index: pd.Index) -> None:
+        self.name, self._values, self.dtype, self.index = name, values, values.dtype, index
+
+    @property
+    def array(self) -> Any:
+        """The pandas array (a Categorical) or the NumPy array."""
+        return self._values
+
+    def to_numpy(self) -> np.ndarray:
+        """The values as a read-only NumPy array (as a copy-on-write Series gives them)."""
+        out = self._values.view()
+        out.flags.writeable = False
+        return out
 
 
-def missing_mask(s: pd.Series) -> np.ndarray | None:
+def _plain(dtype: Any) -> bool:
+    """The kinds `UsedColumn` reads: NumPy integers, booleans, float64; categoricals."""
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "iub" or dtype == np.float64
+    return isinstance(dtype, pd.CategoricalDtype)
+
+
+def read_columns(data: pd.DataFrame, view: pd.DataFrame, names: Sequence[str]
+                 ) -> dict[str, pd.Series | UsedColumn]:
+    """Each named column (unique string names, checked by the caller), read once: a
+    `UsedColumn` of `data` when its kind is plain, else the Series of `view` (a `snapshot`
+    of `data`, whose column accesses do not deep-copy the user's `attrs`). The plain arrays
+    are read from `data` itself: its column index is the same object at every fit, so
+    looking a name up does not rebuild the index's hash table as a new view's would."""
+    getter = getattr(data, "_get_column_array", None)   # pandas' column access by position
+    out: dict[str, pd.Series | UsedColumn] = {}
+    for name in names:
+        values = None
+        if getter is not None:
+            values = getter(data.columns.get_loc(name))
+            if not _plain(values.dtype) or (isinstance(values, np.ndarray) and values.ndim != 1):
+                values = None
+        out[name] = view[name] if values is None else UsedColumn(name, values, data.index)
+    return out
+
+
+def missing_mask(s: pd.Series | UsedColumn) -> np.ndarray | None:
     """Which cells of the column are missing (NaN, None, NA, NaT; not ±Inf); None when the
-    column cannot hold missing values."""
+    column cannot hold missing values or holds none."""
     dtype = s.dtype
     if isinstance(dtype, np.dtype):
         if dtype.kind in "iub":
             return None
         if dtype.kind in "fc":
-            return np.isnan(s.to_numpy())
+            values = s.to_numpy()
+            if math.isfinite(values.sum()):  # one pass: a sum is NaN whenever a cell is
+                return None
+            return np.isnan(values)
         if dtype.kind in "mM":
             return np.isnat(s.to_numpy())
         return pd.isna(s.to_numpy())
     if isinstance(dtype, pd.CategoricalDtype):
-        return np.asarray(s.array.codes) < 0
+        codes = np.asarray(s.array.codes)
+        return codes < 0 if len(codes) and codes.min() < 0 else None
     return s.isna().to_numpy(dtype=bool)
 
 
-def model_table(columns: dict[str, pd.Series], rows: np.ndarray | None, n: int,
+def model_table(columns: dict[str, pd.Series | UsedColumn], rows: np.ndarray | None, n: int,
                 response: str | None) -> tuple[ColumnTable, dict[str, Factor]]:
     """The kept `rows` (None: all) of the columns as a ColumnTable of n rows, factor-like
     columns (not the response) encoded as factors (R's level order, unused levels dropped),
@@ -89,7 +140,7 @@ def model_table(columns: dict[str, pd.Series], rows: np.ndarray | None, n: int,
     return ColumnTable.from_columns(n, table), factors
 
 
-def factor_of(name: str, columns: dict[str, pd.Series], factors: dict[str, Factor],
+def factor_of(name: str, columns: dict[str, pd.Series | UsedColumn], factors: dict[str, Factor],
               rows: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
     """Codes and labels of a grouping column: its encoded factor, or (a numeric or date
     column) its values as levels."""
