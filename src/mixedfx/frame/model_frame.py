@@ -48,15 +48,13 @@ from mixedfx.frame.rows import (
 )
 from mixedfx.frame.table import (
     Factor,
-    FrameRecipe,
     LazyFrame,
     UsedColumn,
-    detached,
     factor_of,
+    frame_recipe,
     missing_mask,
     model_table,
     read_columns,
-    snapshot,
 )
 from mixedfx.frame.terms import RandomEffectsTerm, dense_block_rows
 from mixedfx.validate import (
@@ -230,8 +228,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     parsed = _parse(formula, data, require_random)
     w = vector_argument(weights, data, "weights")
     off = vector_argument(offset, data, "offset")
-    view = snapshot(data)
-    columns = _used_columns(data, view, parsed, extra_variables)
+    columns, view = _used_columns(data, parsed, extra_variables)
     missing = {name: missing_mask(s) for name, s in columns.items()}
     rows, extra, n_dropped = drop_missing(missing, len(data), {"weights": w, "offset": off},
                                           na_action)
@@ -270,8 +267,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     r = dense_block_rows(terms, X.shape[1])
     check_design_size(r, r, "dense block of the penalized cross-products (random effects of "
                       "all terms but the largest, fixed effects and response)")
-    return ModelFrame(formula=parsed, frame=FrameRecipe(detached(view, tuple(columns)),
-                                                           tuple(columns), rows, factors),
+    return ModelFrame(formula=parsed, frame=frame_recipe(data, view, columns, rows, factors),
                       y=y, X=X, fixef_names=[names[j] for j in keep],
                       fixed_design=designs.fixed, kept_columns=keep, weights=w, offset=off,
                       terms=terms, factor_levels={k: f[1] for k, f in factors.items()},
@@ -294,10 +290,10 @@ def _parse(formula: str, data: pd.DataFrame, require_random: bool) -> ParsedForm
     return parsed
 
 
-def _used_columns(data: pd.DataFrame, view: pd.DataFrame, parsed: ParsedFormula,
-                  extra_variables: tuple[str, ...]) -> dict[str, pd.Series | UsedColumn]:
+def _used_columns(data: pd.DataFrame, parsed: ParsedFormula, extra_variables: tuple[str, ...]
+                  ) -> tuple[dict[str, pd.Series | UsedColumn], pd.DataFrame | None]:
     """The columns the model uses (the formula's variables and `extra_variables`), each read
-    once (from `data`, or its snapshot `view`: `read_columns`), checked."""
+    once, checked; and the snapshot of `data` taken to read them (`read_columns`)."""
     missing = [v for v in extra_variables if v not in data.columns]
     if missing:
         raise DataError(f"column(s) {missing} not found in data")
@@ -306,9 +302,9 @@ def _used_columns(data: pd.DataFrame, view: pd.DataFrame, parsed: ParsedFormula,
         # `.` uses every column: keep the data's order, so the stored frame (save / load,
         # update) expands `.` to the same terms again
         used = dict.fromkeys(c for c in map(str, data.columns) if c in used)
-    columns = read_columns(data, view, list(used))
+    columns, view = read_columns(data, list(used))
     check_used_columns(columns, parsed.variables, _grouping_only(parsed))
-    return columns
+    return columns, view
 
 
 @dataclass

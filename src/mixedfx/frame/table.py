@@ -25,8 +25,8 @@ import pandas as pd
 from mixedfx.formula.columns import Column, ColumnTable, column_from_series
 from mixedfx.frame.levels import factor_codes, is_factor_like
 
-__all__ = ["FrameRecipe", "LazyFrame", "UsedColumn", "detached", "missing_mask", "model_table",
-           "read_columns", "snapshot"]
+__all__ = ["COPY_BYTES", "FrameRecipe", "LazyFrame", "UsedColumn", "detached", "frame_recipe",
+           "missing_mask", "model_table", "read_columns", "snapshot"]
 
 #: a factor of the model frame: codes (−1 missing) into labels in R's order, ordered or not
 Factor = tuple[np.ndarray, list[str], bool]
@@ -83,23 +83,29 @@ def _plain(dtype: Any) -> bool:
     return isinstance(dtype, pd.CategoricalDtype)
 
 
-def read_columns(data: pd.DataFrame, view: pd.DataFrame, names: Sequence[str]
-                 ) -> dict[str, pd.Series | UsedColumn]:
+def read_columns(data: pd.DataFrame, names: Sequence[str]
+                 ) -> tuple[dict[str, pd.Series | UsedColumn], pd.DataFrame | None]:
     """Each named column (unique string names, checked by the caller), read once: a
-    `UsedColumn` of `data` when its kind is plain, else the Series of `view` (a `snapshot`
-    of `data`, whose column accesses do not deep-copy the user's `attrs`). The plain arrays
-    are read from `data` itself: its column index is the same object at every fit, so
-    looking a name up does not rebuild the index's hash table as a new view's would."""
+    `UsedColumn` of `data` when its kind is plain, else the Series of a `snapshot` of `data`
+    (whose column accesses do not deep-copy the user's `attrs`), taken at the first such
+    column and returned too (None when every column is plain). The plain arrays are read
+    from `data` itself: its column index is the same object at every fit, so looking a name
+    up does not rebuild the index's hash table as a new view's would."""
     getter = getattr(data, "_get_column_array", None)   # pandas' column access by position
     out: dict[str, pd.Series | UsedColumn] = {}
+    view = None
     for name in names:
         values = None
         if getter is not None:
             values = getter(data.columns.get_loc(name))
             if not _plain(values.dtype) or (isinstance(values, np.ndarray) and values.ndim != 1):
                 values = None
-        out[name] = view[name] if values is None else UsedColumn(name, values, data.index)
-    return out
+        if values is None:
+            view = snapshot(data) if view is None else view
+            out[name] = view[name]
+        else:
+            out[name] = UsedColumn(name, values, data.index)
+    return out, view
 
 
 def missing_mask(s: pd.Series | UsedColumn) -> np.ndarray | None:
@@ -150,17 +156,46 @@ def factor_of(name: str, columns: dict[str, pd.Series | UsedColumn], factors: di
     return codes, labels
 
 
+#: the most bytes of plain non-factor columns a model frame copies instead of keeping a
+#: snapshot of the data (a copy costs less than a shallow copy of a small frame)
+COPY_BYTES = 1 << 20
+
+
+def frame_recipe(data: pd.DataFrame, view: pd.DataFrame | None,
+                 columns: dict[str, pd.Series | UsedColumn], rows: np.ndarray | None,
+                 factors: dict[str, Factor]) -> FrameRecipe:
+    """The recipe of the model frame of `columns` (read by `read_columns`, which made the
+    snapshot `view` or None) at `rows`. Later changes to the user's data must not reach it:
+    small plain columns are copied (the factors are encoded already); otherwise the recipe
+    keeps a snapshot (`detached`)."""
+    names = tuple(columns)
+    own = [columns[c] for c in names if c not in factors]
+    if view is None and sum(c.array.nbytes for c in own) <= COPY_BYTES:
+        arrays = {c.name: c.array.copy() if rows is None else c.array.take(rows) for c in own}
+        return FrameRecipe(None, names, rows, factors, arrays=arrays, columns=data.columns,
+                           duplicate_labels=data.flags.allows_duplicate_labels)
+    view = snapshot(data) if view is None else view
+    return FrameRecipe(detached(view, names), names, rows, factors)
+
+
 @dataclass(frozen=True)
 class FrameRecipe:
     """How to build the pandas model frame: the used columns of `data` at `rows` (None: all),
-    renumbered 0..n-1, with the factor columns as categoricals."""
+    renumbered 0..n-1, with the factor columns as categoricals. Without `data`, the
+    non-factor columns are `arrays` (already at `rows`), named as in the data's column index
+    `columns` (its dtype and name kept) with its `allows_duplicate_labels` flag."""
 
-    data: pd.DataFrame
+    data: pd.DataFrame | None
     names: tuple[str, ...]
     rows: np.ndarray | None
     factors: dict[str, Factor]
+    arrays: dict[str, Any] | None = None
+    columns: pd.Index | None = None
+    duplicate_labels: bool = True
 
     def build(self) -> pd.DataFrame:
+        if self.data is None:
+            return self._from_arrays()
         locs = [self.data.columns.get_loc(c) for c in self.names]
         out = self.data.take(locs, axis=1)
         if self.rows is not None:
@@ -169,6 +204,21 @@ class FrameRecipe:
         out.attrs = {}
         for name, (codes, labels, ordered) in self.factors.items():
             out[name] = pd.Categorical.from_codes(codes, categories=labels, ordered=ordered)
+        return out
+
+    def _from_arrays(self) -> pd.DataFrame:
+        assert self.arrays is not None and self.columns is not None
+        cols: dict[str, Any] = {}
+        for name in self.names:
+            if name in self.factors:
+                codes, labels, ordered = self.factors[name]
+                cols[name] = pd.Categorical.from_codes(codes, categories=labels,
+                                                       ordered=ordered)
+            else:
+                cols[name] = self.arrays[name]
+        out = pd.DataFrame(cols, copy=False)     # the arrays are the recipe's own
+        out.columns = self.columns.take([self.columns.get_loc(c) for c in self.names])
+        out.flags.allows_duplicate_labels = self.duplicate_labels
         return out
 
 
