@@ -79,6 +79,9 @@ def evaluate_numeric(
     (never a column of the data itself) unless ``copy=False`` (a caller that only reads it).
     """
     table = as_table(data)
+    if isinstance(node, Name):          # a column as it is: no arithmetic to guard
+        out = _numeric_values(_column(table, node.name), node.name)
+        return out.copy() if copy else out
     with np.errstate(all="ignore"):
         out = _eval(node, table, states, table.n)
     if copy and any(out is table.column(v.name).values for v in iter_nodes(node)

@@ -21,8 +21,8 @@ def response_values(parsed: ParsedFormula, frame: ColumnTable, glm: bool,
         raise DataError("formula has no response: write it as 'y ~ x + (1 | g)'")
     col = parsed.response
     dtype = frame.column(col).dtype if col in frame else None
-    is_factor = dtype is not None and not pd.api.types.is_numeric_dtype(dtype) \
-        and not pd.api.types.is_bool_dtype(dtype)
+    is_factor = dtype is not None and not (isinstance(dtype, np.dtype) and dtype.kind in "biuf") \
+        and not pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
     if is_factor and not glm:
         raise DataError(f"response {col!r} must be numeric, got {dtype} values; "
                         "convert it to numbers (a two-level factor response needs "

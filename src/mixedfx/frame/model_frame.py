@@ -13,6 +13,7 @@ read.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -303,7 +304,11 @@ def _used_columns(data: pd.DataFrame, parsed: ParsedFormula, extra_variables: tu
         # update) expands `.` to the same terms again
         used = dict.fromkeys(c for c in map(str, data.columns) if c in used)
     columns, view = read_columns(data, list(used))
-    check_used_columns(columns, parsed.variables, _grouping_only(parsed))
+    # a plain NumPy column whose cells are all finite has nothing to refuse
+    to_check = [v for v in parsed.variables
+                if not (isinstance(col := columns[v], UsedColumn) and col.all_finite())]
+    if to_check:
+        check_used_columns(columns, to_check, _grouping_only(parsed))
     return columns, view
 
 
@@ -323,18 +328,14 @@ class _Designs:
     def evaluate(cls, parsed: ParsedFormula, frame: ColumnTable, glm: bool) -> _Designs:
         X_full, fixed_design = build_design(parsed.fixed_rhs, frame)
         lhs = [build_design(bar.lhs, frame) for bar in parsed.bars]
-        with np.errstate(all="ignore"):
-            offs = [np.asarray(evaluate_response(e, frame), dtype=float)
-                    for e in parsed.offsets]
+        # (evaluate_response guards its arithmetic with np.errstate itself)
+        offs = [np.asarray(evaluate_response(e, frame), dtype=float) for e in parsed.offsets]
         response = None
         if parsed.response is not None:
-            try:
-                with np.errstate(all="ignore"):
-                    response = np.asarray(evaluate_response(parsed.response, frame,
-                                                            factor_as_indicator=glm),
-                                          dtype=float)
-            except (ValueError, TypeError):
-                pass                              # refused with its reason by response_values
+            # (refused with its reason by response_values)
+            with contextlib.suppress(ValueError, TypeError):
+                response = np.asarray(evaluate_response(parsed.response, frame,
+                                                        factor_as_indicator=glm), dtype=float)
         return cls(np.asarray(X_full, dtype=float), fixed_design, lhs, offs, response)
 
     def nan_rows(self) -> np.ndarray:

@@ -59,10 +59,18 @@ class UsedColumn:
     read as its array: the part of a Series' interface the model frame's steps use for these
     kinds (`dtype`, `name`, `index`, `array`, `to_numpy()`), without building a Series."""
 
-    __slots__ = ("_values", "dtype", "index", "name")
+    __slots__ = ("_finite", "_values", "dtype", "index", "name")
 
     def __init__(self, name: str, values: Any, index: pd.Index) -> None:
         self.name, self._values, self.dtype, self.index = name, values, values.dtype, index
+        self._finite: bool | None = None
+
+    def all_finite(self) -> bool:
+        """Whether a NumPy column holds no NaN and no ±Inf (one pass, remembered: a sum is
+        finite only when every cell is)."""
+        if self._finite is None:
+            self._finite = self.dtype.kind != "f" or math.isfinite(self._values.sum())
+        return self._finite
 
     @property
     def array(self) -> Any:
@@ -76,10 +84,16 @@ class UsedColumn:
         return out
 
 
+_PLAIN_NUMPY = frozenset(np.dtype(t) for t in (
+    np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+    np.uint64, np.float64))
+
+
 def _plain(dtype: Any) -> bool:
-    """The kinds `UsedColumn` reads: NumPy integers, booleans, float64; categoricals."""
+    """The kinds `UsedColumn` reads: NumPy integers, booleans, float64 (native byte order);
+    categoricals."""
     if isinstance(dtype, np.dtype):
-        return dtype.kind in "iub" or dtype == np.float64
+        return dtype in _PLAIN_NUMPY
     return isinstance(dtype, pd.CategoricalDtype)
 
 
@@ -117,7 +131,8 @@ def missing_mask(s: pd.Series | UsedColumn) -> np.ndarray | None:
             return None
         if dtype.kind in "fc":
             values = s.to_numpy()
-            if math.isfinite(values.sum()):  # one pass: a sum is NaN whenever a cell is
+            # one pass: a sum is NaN whenever a cell is
+            if s.all_finite() if isinstance(s, UsedColumn) else math.isfinite(values.sum()):
                 return None
             return np.isnan(values)
         if dtype.kind in "mM":
