@@ -44,31 +44,32 @@ def _clearly_independent(X: np.ndarray) -> bool:
     return bool(np.all(np.diag(L) > _CLEAR * d))
 
 
-_SMALL_P = 8
+_SMALL_P = 6
 
 
 def _clear_pivots(G: list[list[float]]) -> bool:
-    """`_clearly_independent`'s test for a small Gram matrix (given as lists), by the
-    Cholesky recurrence L_jj² = G_jj − Σ_{k<j} L_jk², L_ij = (G_ij − Σ_{k<j} L_ik L_jk) / L_jj
-    in Python floats: for a few columns NumPy's per-call overhead costs more than the
-    arithmetic. A pivot that is not positive (or not a number) fails the test, as LAPACK's
-    Cholesky does; the 10⁻³ margin makes the decision insensitive to rounding order."""
+    """`_clearly_independent`'s test for a small Gram matrix (given as lists), in Python
+    floats (for a few columns NumPy's per-call overhead costs more than the arithmetic): the
+    pivots of Gaussian elimination on a symmetric positive definite G are the squared
+    Cholesky pivots L_jj², so the test is pivot_j > 10⁻⁶·G_jj. A pivot that is not positive
+    (or not a number) fails it, as LAPACK's Cholesky does; the 10⁻³ margin makes the
+    decision insensitive to rounding order. Only the upper triangle is updated."""
     if not all(math.isfinite(v) for row in G for v in row):
         return False
     p = len(G)
-    L = [[0.0] * p for _ in range(p)]
+    A = [row[:] for row in G]
     for j in range(p):
         gjj = G[j][j]
-        if not gjj > 0:
+        Aj = A[j]
+        pivot = Aj[j]
+        if not (gjj > 0 and pivot > _CLEAR * _CLEAR * gjj):
             return False
-        Lj = L[j]
-        pivot = gjj - sum(v * v for v in Lj[:j])
-        if not pivot > _CLEAR * _CLEAR * gjj:       # L_jj > 10⁻³·‖x_j‖, squared
-            return False
-        Lj[j] = ljj = math.sqrt(pivot)
         for i in range(j + 1, p):
-            Li = L[i]
-            Li[j] = (G[i][j] - sum(a * b for a, b in zip(Li[:j], Lj[:j], strict=True))) / ljj
+            f = Aj[i] / pivot
+            if f:
+                Ai = A[i]
+                for k in range(i, p):
+                    Ai[k] -= f * Aj[k]
     return True
 
 
