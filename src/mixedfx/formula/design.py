@@ -75,6 +75,17 @@ class DesignSpec:
     _terms: tuple[tuple[int, ...], ...] = field(default=(), repr=False)
     _codes: list[dict[int, int]] = field(default_factory=list, repr=False)
 
+    def copy(self) -> DesignSpec:
+        """A copy with its own lists, dicts and arrays; the encoded variables are shared
+        (they are not changed once trained)."""
+        return DesignSpec(
+            rhs=self.rhs, names=list(self.names), term_names=list(self.term_names),
+            column_terms=list(self.column_terms), assign=self.assign.copy(),
+            intercept=self.intercept, variables=self.variables,
+            contrasts=dict(self.contrasts),
+            factor_levels={k: list(v) for k, v in self.factor_levels.items()},
+            _vars=dict(self._vars), _terms=self._terms, _codes=[dict(c) for c in self._codes])
+
     @property
     def encoded_variables(self) -> dict[int, Variable]:
         """The variables the terms are made of, by index (how each is encoded)."""

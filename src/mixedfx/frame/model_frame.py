@@ -326,8 +326,19 @@ class _Designs:
 
     @classmethod
     def evaluate(cls, parsed: ParsedFormula, frame: ColumnTable, glm: bool) -> _Designs:
-        X_full, fixed_design = build_design(parsed.fixed_rhs, frame)
-        lhs = [build_design(bar.lhs, frame) for bar in parsed.bars]
+        built: dict[str, tuple[np.ndarray, Any]] = {}
+
+        def design(rhs: str) -> tuple[np.ndarray, Any]:
+            # a text met before (`Days` in `Days + (Days | g)`, `1` in every `(1 | g)`):
+            # a copy of the same design
+            if rhs in built:
+                X, spec = built[rhs]
+                return X.copy(), spec.copy()
+            out = built[rhs] = build_design(rhs, frame)
+            return out
+
+        X_full, fixed_design = design(parsed.fixed_rhs)
+        lhs = [design(bar.lhs) for bar in parsed.bars]
         # (evaluate_response guards its arithmetic with np.errstate itself)
         offs = [np.asarray(evaluate_response(e, frame), dtype=float) for e in parsed.offsets]
         response = None
