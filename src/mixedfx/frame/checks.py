@@ -13,10 +13,11 @@ from mixedfx.frame.terms import RandomEffectsTerm
 
 
 def response_values(parsed: ParsedFormula, frame: ColumnTable, glm: bool,
-                    evaluated: np.ndarray | None = None) -> np.ndarray:
+                    evaluated: np.ndarray | None = None, finite: bool = False) -> np.ndarray:
     """y evaluated on the complete rows: numeric for lmer; for glmer also a two-level factor
     or boolean (1 = second level) or cbind(successes, failures) (two columns); finite.
-    `evaluated`: y as already evaluated on `frame` (the checks are made all the same)."""
+    `evaluated`: y as already evaluated on `frame` (the checks are made all the same);
+    `finite`: it is known to have finite cells only."""
     if parsed.response is None:
         raise DataError("formula has no response: write it as 'y ~ x + (1 | g)'")
     col = parsed.response
@@ -42,8 +43,8 @@ def response_values(parsed: ParsedFormula, frame: ColumnTable, glm: bool,
         raise DataError(f"response {parsed.response!r} has {y.shape[1]} columns: a cbind() "
                         "response is for binomial models (mixedfx.glmer); lmer needs one "
                         "numeric response")
-    bad = ~np.isfinite(y)
-    if bad.any():
+    bad = None if finite else ~np.isfinite(y)
+    if bad is not None and bad.any():
         raise DataError(f"response {parsed.response!r} has {int(bad.sum())} non-finite "
                         "value(s) (Inf or NaN after transformation)")
     return y

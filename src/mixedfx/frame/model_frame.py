@@ -138,12 +138,17 @@ def _grouping_only(parsed: ParsedFormula) -> frozenset[str]:
     return frozenset(out)
 
 
-def _nan_rows(arrays: list[np.ndarray]) -> tuple[np.ndarray, list[bool]]:
+def _nan_rows(arrays: list[np.ndarray], known: list[bool] | None = None
+              ) -> tuple[np.ndarray, list[bool]]:
     """Rows holding NaN (not ±Inf) in any of the arrays (R's na.omit of the model frame),
-    and whether each array's sum is finite (then every cell is: no NaN, no ±Inf)."""
+    and whether each array's sum is finite (then every cell is: no NaN, no ±Inf). `known`:
+    arrays already known to be finite (True) are not summed again."""
     mask = np.zeros(arrays[0].shape[0], dtype=bool)
     finite = []
-    for a in arrays:
+    for i, a in enumerate(arrays):
+        if known is not None and known[i]:
+            finite.append(True)
+            continue
         total = float(a.sum())          # one pass: a sum is NaN whenever a cell is
         finite.append(math.isfinite(total))
         if not math.isnan(total):
@@ -255,14 +260,17 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
                                  extra_variables=extra_variables,
                                  _origin=(origin_index, compose_positions(base, keep_pos)))
 
-    y = response_values(parsed, table, glm, designs.response)
+    y = response_values(parsed, table, glm, designs.response,
+                        finite=designs.response is not None and designs.finite[-1])
     off = total_offset(parsed, designs.offsets, off)
     check_weights(w, glm)
     check_not_constant(parsed, y, off, glm)
     names = list(designs.fixed.names)
-    keep, dropped = _independent_fixed_columns(designs.X_full, names, designs.finite[0])
+    keep, dropped = _independent_fixed_columns(designs.X_full, names, designs.finite[0],
+                                               designs.gram)
     X = designs.X_full if len(keep) == designs.X_full.shape[1] else designs.X_full[:, keep]
-    terms = _random_terms(parsed, designs.lhs, columns, factors, rows, designs.finite[1:])
+    terms = _random_terms(parsed, designs.lhs, columns, factors, rows,
+                          designs.finite[1:1 + len(designs.lhs)])
     check_terms(terms, len(y), glm)
     terms.sort(key=_term_order_key(terms))
     r = dense_block_rows(terms, X.shape[1])
@@ -322,7 +330,8 @@ class _Designs:
     lhs: list[tuple[Any, Any]]
     offsets: list[np.ndarray]
     response: np.ndarray | None
-    finite: list[bool] | None = None    # X, then each bar's matrix: all cells finite
+    finite: list[bool] | None = None    # X, each bar's matrix, the response: all cells finite
+    gram: np.ndarray | None = None      # XᵀX when `rank.independent_columns` needs it
 
     @classmethod
     def evaluate(cls, parsed: ParsedFormula, frame: ColumnTable, glm: bool) -> _Designs:
@@ -351,11 +360,21 @@ class _Designs:
 
     def nan_rows(self) -> np.ndarray:
         """Rows holding NaN (not ±Inf) in any evaluated array (R's na.omit of the model
-        frame). Records in `finite` whether X and each bar's matrix are finite."""
-        arrays = [self.X_full, *(np.asarray(V, dtype=float) for V, _ in self.lhs),
+        frame). Records in `finite` whether X, each bar's matrix and the response are finite.
+
+        X's Gram matrix G = XᵀX, which the rank check needs (`rank.independent_columns`:
+        when X has no more columns than rows), is computed here: G_jj = Σ_i x_ij² is finite
+        only when every cell of column j is, so a finite diagonal spares X's own pass."""
+        X = self.X_full
+        x_finite = False
+        if 0 < X.shape[1] <= X.shape[0]:
+            self.gram = X.T @ X
+            x_finite = all(map(math.isfinite, np.diagonal(self.gram).tolist()))
+        arrays = [X, *(np.asarray(V, dtype=float) for V, _ in self.lhs),
                   *self.offsets, *([] if self.response is None else [self.response])]
-        mask, finite = _nan_rows(arrays)
-        self.finite = finite[:1 + len(self.lhs)]
+        mask, finite = _nan_rows(arrays, [x_finite] + [False] * (len(arrays) - 1))
+        self.finite = finite[:1 + len(self.lhs)] + \
+            ([finite[-1]] if self.response is not None else [])
         return mask
 
 
@@ -375,14 +394,14 @@ def _rows_without_nan(nan_rows: np.ndarray, positions: np.ndarray, na_action: st
     return keep_pos
 
 
-def _independent_fixed_columns(X_full: np.ndarray, names: list[str], finite: bool
-                               ) -> tuple[np.ndarray, list[str]]:
+def _independent_fixed_columns(X_full: np.ndarray, names: list[str], finite: bool,
+                               gram: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """The kept columns of X (lme4 drops linearly dependent ones, with a warning) and the
-    names of the dropped ones; ±Inf in X is refused (`finite`: X's sum is finite, so every
-    cell is)."""
+    names of the dropped ones; ±Inf in X is refused (`finite`: every cell is known finite;
+    `gram`: XᵀX if computed already)."""
     if not finite:
         check_finite_design(X_full, names, "fixed-effects model matrix")
-    keep = independent_columns(X_full) if X_full.shape[1] else np.arange(0)
+    keep = independent_columns(X_full, gram=gram) if X_full.shape[1] else np.arange(0)
     kept = set(keep.tolist())
     dropped = [names[j] for j in range(len(names)) if j not in kept]
     if dropped:

@@ -12,10 +12,12 @@ import math
 import numpy as np
 
 
-def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
-    """Indices of the columns kept: each kept column is not (nearly) in the span of earlier ones."""
+def independent_columns(X: np.ndarray, tol: float = 1e-7, gram: np.ndarray | None = None
+                        ) -> np.ndarray:
+    """Indices of the columns kept: each kept column is not (nearly) in the span of earlier
+    ones. `gram`: XᵀX, if the caller has it."""
     n, p = X.shape
-    if 0 < p <= n and tol <= _CLEAR and _clearly_independent(X):
+    if 0 < p <= n and tol <= _CLEAR and _clearly_independent(X, gram):
         return np.arange(p, dtype=np.int64)
     return np.asarray(orthonormal_basis(X, tol)[1], dtype=np.int64)
 
@@ -23,15 +25,15 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
 _CLEAR = 1e-3
 
 
-def _clearly_independent(X: np.ndarray) -> bool:
+def _clearly_independent(X: np.ndarray, G: np.ndarray | None = None) -> bool:
     """Whether every column is far from the span of the earlier ones, read from the p × p
     Gram matrix in one pass over X: the Cholesky pivot L_jj of G = XᵀX is column j's
     residual norm after projecting out columns 0..j-1. All L_jj > 10⁻³·‖x_j‖ means the
     sequential rule keeps every column: Cholesky's error is invariant to column scaling and,
     with every pivot that large, about p·ε·10⁶ ≪ 10⁻⁶ in these squared ratios, so no
     decision at the rule's 10⁻⁷ can differ. Otherwise (nearly dependent, zero or non-finite
-    columns) the caller runs Gram–Schmidt."""
-    G = X.T @ X
+    columns) the caller runs Gram–Schmidt. `G`: XᵀX, if computed already."""
+    G = X.T @ X if G is None else G
     if X.shape[1] <= _SMALL_P:
         return _clear_pivots(G.tolist())
     d = np.sqrt(np.diag(G))
