@@ -148,12 +148,12 @@ def model_table(columns: dict[str, pd.Series | UsedColumn], rows: np.ndarray | N
                 response: str | None) -> tuple[ColumnTable, dict[str, Factor]]:
     """The kept `rows` (None: all) of the columns as a ColumnTable of n rows, factor-like
     columns (not the response) encoded as factors (R's level order, unused levels dropped),
-    and those factors."""
+    and those factors. (The rows with a missing value in any column are dropped already.)"""
     table: dict[str, Column] = {}
     factors: dict[str, Factor] = {}
     for name, s in columns.items():
         if name != response and is_factor_like(s):
-            codes, labels, ordered = factors[name] = factor_codes(s, rows)
+            codes, labels, ordered = factors[name] = factor_codes(s, rows, complete=True)
             table[name] = Column("factor", codes, tuple(labels), ordered, dtype="category")
         else:
             col = column_from_series(s)
