@@ -133,7 +133,8 @@ def _block(var: Variable, code: int, data: ColumnTable) -> tuple[np.ndarray, lis
         return var.numeric(data), list(var.colnames)
     codes = var.codes(data)
     if code == 1:
-        mat, suffixes, _ = contrast_matrix(var.levels, var.ordered, var.label)
+        mat, suffixes = _contrasts(tuple(var.levels), var.ordered, var.label)
+        suffixes = list(suffixes)
     else:
         mat, suffixes = np.eye(len(var.levels)), list(var.levels)
     # take(): NumPy's fancy indexing of rows is several times slower for long code vectors
@@ -220,7 +221,26 @@ def _column_names(
 
 def _contrast_suffixes(var: Variable) -> list[str]:
     """The column suffixes of a factor coded by its contrasts."""
-    return contrast_matrix(var.levels, var.ordered, var.label)[1]
+    return list(_contrasts(tuple(var.levels), var.ordered, var.label)[1])
+
+
+def _contrasts(levels: tuple[str, ...], ordered: bool, label: str
+               ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """`contrast_matrix` (read-only) and its suffixes, remembered per levels and ordering
+    (contr.poly's matrix costs formulaic far more than a fit's use of it); refusals are not
+    remembered, so they name the variable every time."""
+    hit = _CONTRASTS.get((levels, ordered))
+    if hit is None:
+        mat, suffixes, _ = contrast_matrix(list(levels), ordered, label)
+        mat = np.array(mat, dtype=float)
+        mat.flags.writeable = False
+        if len(_CONTRASTS) >= 256:
+            _CONTRASTS.clear()
+        hit = _CONTRASTS[(levels, ordered)] = (mat, tuple(suffixes))
+    return hit
+
+
+_CONTRASTS: dict[tuple[tuple[str, ...], bool], tuple[np.ndarray, tuple[str, ...]]] = {}
 
 
 @dataclass(frozen=True)
