@@ -68,8 +68,24 @@ def vector_argument(value: Any, data: pd.DataFrame, what: str) -> np.ndarray | N
     return numeric_vector(arr, what)
 
 
-_NAMES: dict[int, tuple[weakref.ref[pd.Index], tuple[str, ...]]] = {}
+_NAMES: dict[int, tuple[weakref.ref[pd.Index], tuple[str, ...], dict[str, int]]] = {}
 _NAMES_MAX = 32
+
+
+def _names_entry(data: pd.DataFrame) -> tuple[weakref.ref[pd.Index], tuple[str, ...],
+                                              dict[str, int]]:
+    cols = data.columns
+    hit = _NAMES.get(id(cols))
+    if hit is not None and hit[0]() is cols:
+        return hit
+    check_column_names(data)
+    names = tuple(cols.tolist())
+    if len(_NAMES) >= _NAMES_MAX:
+        # the oldest; another thread may be first
+        with contextlib.suppress(RuntimeError, StopIteration):
+            _NAMES.pop(next(iter(_NAMES)), None)
+    entry = _NAMES[id(cols)] = (weakref.ref(cols), names, {c: i for i, c in enumerate(names)})
+    return entry
 
 
 def column_names(data: pd.DataFrame) -> tuple[str, ...]:
@@ -77,15 +93,10 @@ def column_names(data: pd.DataFrame) -> tuple[str, ...]:
     Index is immutable (new columns or names make a new one), and reading an Arrow-backed
     one into Python strings costs ~10 µs, so the names of the last few column indexes are
     remembered by identity (a weak reference checks that the index is still the same)."""
-    cols = data.columns
-    hit = _NAMES.get(id(cols))
-    if hit is not None and hit[0]() is cols:
-        return hit[1]
-    check_column_names(data)
-    names = tuple(cols.tolist())
-    if len(_NAMES) >= _NAMES_MAX:
-        # the oldest; another thread may be first
-        with contextlib.suppress(RuntimeError, StopIteration):
-            _NAMES.pop(next(iter(_NAMES)), None)
-    _NAMES[id(cols)] = (weakref.ref(cols), names)
-    return names
+    return _names_entry(data)[1]
+
+
+def column_positions(data: pd.DataFrame) -> dict[str, int]:
+    """Each column's position by name (names checked as for `column_names`, and remembered
+    with them); the caller only reads the dict."""
+    return _names_entry(data)[2]

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.formula.columns import Column, ColumnTable, column_from_series
+from mixedfx.frame.data import column_positions
 from mixedfx.frame.levels import factor_codes, is_factor_like
 
 __all__ = ["COPY_BYTES", "FrameRecipe", "LazyFrame", "UsedColumn", "detached", "frame_recipe",
@@ -106,12 +107,13 @@ def read_columns(data: pd.DataFrame, names: Sequence[str]
     from `data` itself: its column index is the same object at every fit, so looking a name
     up does not rebuild the index's hash table as a new view's would."""
     getter = getattr(data, "_get_column_array", None)   # pandas' column access by position
+    positions = column_positions(data)
     out: dict[str, pd.Series | UsedColumn] = {}
     view = None
     for name in names:
         values = None
         if getter is not None:
-            values = getter(data.columns.get_loc(name))
+            values = getter(positions[name])
             if not _plain(values.dtype) or (isinstance(values, np.ndarray) and values.ndim != 1):
                 values = None
         if values is None:
