@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from mixedfx.lmm.fit import dense_block_size, fit_lmm, lower_bounds, upper_bound
 from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.mmrm import mmrm
 from mixedfx.optimize import Control
-from mixedfx.optimize.threads import blas_threads_for, one_blas_thread
+from mixedfx.optimize.threads import SINGLE, blas_threads_for, mode_for, one_blas_thread
 from mixedfx.residual import CorStruct, ResidualStructure, VarFunc, bind_structures
 from mixedfx.residual.structure import check_structure_types
 from mixedfx.residual.variance import check_no_empty_strata
@@ -94,14 +95,29 @@ def lmer(formula: str, data: Any, REML: bool = True, weights: Any = None, offset
         with blas_threads_for(dense_block_size(frame)):
             fit = fit_structured_lmm(frame, bool(REML), ctrl, residual, start=start)
         return LinearMixedModel(frame, fit, ctrl, data_name=name, fitted_by=lmer)
-    with one_blas_thread():     # the frame's few BLAS calls (rank check): never contended
-        frame = build_model_frame(formula, data, weights=weights, offset=offset,
-                                  na_action=na_action)
-    if start is not None:
-        start = check_start(start, "start (theta)", lower_bounds(frame), upper_bounds(frame))
-    with blas_threads_for(dense_block_size(frame)):
-        fit = fit_lmm(frame, reml, ctrl, start=start)
+    def fit_frame(frame: ModelFrame) -> Any:
+        theta0 = start if start is None else check_start(start, "start (theta)",
+                                                          lower_bounds(frame),
+                                                          upper_bounds(frame))
+        return fit_lmm(frame, reml, ctrl, start=theta0)
+
+    frame, fit = _build_and_fit(lambda: build_model_frame(
+        formula, data, weights=weights, offset=offset, na_action=na_action), fit_frame)
     return LinearMixedModel(frame, fit, ctrl, data_name=name, fitted_by=lmer, data=data)
+
+
+def _build_and_fit(build: Callable[[], ModelFrame], fit: Callable[[ModelFrame], Any]
+                   ) -> tuple[ModelFrame, Any]:
+    """The model frame built on one BLAS thread (its few BLAS calls, the rank check, are
+    never contended), then `fit(frame)` under the thread count of its dense block
+    (`blas_threads_for`). A small model's fit needs one thread too and runs in the same
+    hold, without setting and restoring BLAS's thread count a second time."""
+    with one_blas_thread():
+        frame = build()
+        if mode_for(dense_block_size(frame)) == SINGLE:
+            return frame, fit(frame)
+    with blas_threads_for(dense_block_size(frame)):
+        return frame, fit(frame)
 
 
 def _data_name(data: Any, data_name: Any) -> str | None:
@@ -243,22 +259,24 @@ def glmer(formula: str, data: Any, family: str | Family = "binomial", nAGQ: int 
         fitted.fitted_by = glmer
         return fitted
     ctrl = Control.from_user(control)
-    with one_blas_thread():     # the frame's few BLAS calls (rank check): never contended
-        frame = build_model_frame(formula, data, weights=weights, offset=offset,
-                                  na_action=na_action, glm=True)
-    method = check_dispersion(dispersion, fam, int(nAGQ))
-    resp = encode_response(frame.y, fam, frame.weights,
-                           frame.formula.response or "response")
-    if start and "theta" in start:
-        start = {"theta": check_start(start["theta"], "start['theta']", lower_bounds(frame),
-                                      upper_bounds(frame)),
-                 **({"fixef": check_vector(start["fixef"], "start['fixef']",
-                                           frame.X.shape[1])} if "fixef" in start else {})}
-    with blas_threads_for(dense_block_size(frame)):
+
+    def fit_frame(frame: ModelFrame) -> tuple[Any, Any]:
+        method = check_dispersion(dispersion, fam, int(nAGQ))
+        resp = encode_response(frame.y, fam, frame.weights,
+                               frame.formula.response or "response")
+        start0 = start
+        if start and "theta" in start:
+            start0 = {"theta": check_start(start["theta"], "start['theta']",
+                                           lower_bounds(frame), upper_bounds(frame)),
+                      **({"fixef": check_vector(start["fixef"], "start['fixef']",
+                                                frame.X.shape[1])} if "fixef" in start else {})}
         if method == "ML":
-            fit = fit_glmm_ml_dispersion(frame, fam, resp, ctrl, start=start)
-        else:
-            fit = fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start)
+            return resp, fit_glmm_ml_dispersion(frame, fam, resp, ctrl, start=start0)
+        return resp, fit_glmm(frame, fam, resp, int(nAGQ), ctrl, start=start0)
+
+    frame, (resp, fit) = _build_and_fit(lambda: build_model_frame(
+        formula, data, weights=weights, offset=offset, na_action=na_action, glm=True),
+        fit_frame)
     return GeneralizedLinearMixedModel(frame, fam, resp, fit, ctrl,
                                        data_name=_data_name(data, data_name),
                                        fitted_by=glmer, data=data)

@@ -228,6 +228,7 @@ _SCALAR_ANNOTATIONS = {"str": "a string", "bool": "True or False",
                        "str | None": "a string or None", "bool | None": "True, False or None"}
 _CONTAINERS_OR_FRAMES = (dict, list, set, tuple, frozenset, np.ndarray, pd.Series,
                          pd.DataFrame, pd.Index)
+_PLAIN_SCALARS = frozenset((str, bool, int, float))     # exact types: never a container
 
 
 def _is_foreign_frame(value: Any) -> bool:
@@ -265,6 +266,8 @@ def refuse_unknown_arguments(fn: F) -> F:
             scalar_params = _scalar_parameters(fn)
         for pos, name, kind in scalar_params:
             value = args[pos] if pos < len(args) else kwargs.get(name)
+            if value is None or type(value) in _PLAIN_SCALARS:
+                continue
             if isinstance(value, _CONTAINERS_OR_FRAMES) or _is_foreign_frame(value):
                 lib = type(value).__module__.split(".")[0]
                 raise ArgumentTypeError(

@@ -428,3 +428,35 @@ def test_accepts_mapping_data() -> None:
     X, spec = build_design("x", {"x": [1.0, 2.0]})
     assert spec.names == ["(Intercept)", "x"]
     assert X.shape == (2, 2)
+
+
+def test_spec_copy_is_independent() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from mixedfx.formula.design import build_design
+    d = pd.DataFrame({"x": np.arange(6.0), "f": pd.Categorical(list("abcabc"))})
+    X, spec = build_design("x + f", d)
+    twin = spec.copy()
+    assert twin.names == spec.names and twin.contrasts == spec.contrasts
+    twin.names.append("extra")
+    twin.factor_levels["f"].append("z")
+    twin.assign[0] = 99
+    assert spec.names == ["(Intercept)", "x", "fb", "fc"]
+    assert spec.factor_levels["f"] == ["a", "b", "c"] and spec.assign[0] == 0
+    np.testing.assert_array_equal(twin.matrix(d), X)
+
+
+def test_ordered_factor_contrasts_are_the_same_on_every_build() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from mixedfx.formula.design import build_design
+    d = pd.DataFrame({"o": pd.Categorical(list("lmhlmh"), categories=list("lmh"),
+                                          ordered=True)})
+    X1, s1 = build_design("o", d)
+    X2, s2 = build_design("o", d)
+    np.testing.assert_array_equal(X1, X2)
+    assert s1.names == s2.names == ["(Intercept)", "o.L", "o.Q"]
+    X1[:, 1] = 0.0                       # the returned matrices are the caller's own
+    np.testing.assert_array_equal(build_design("o", d)[0], X2)

@@ -158,3 +158,66 @@ def test_changing_the_data_after_the_fit_does_not_change_the_model_frame() -> No
     np.testing.assert_array_equal(mf.frame["y"].to_numpy(), y0)
     assert list(mf.frame["g"].cat.categories) == [f"s{i}" for i in range(6)]
     np.testing.assert_array_equal(mf.y, y0)
+
+
+def test_plain_columns_are_read_as_arrays_others_as_series() -> None:
+    from mixedfx.frame.table import UsedColumn, read_columns
+    data = _data()
+    data["c"] = pd.Categorical(data["g"])
+    data["i"] = np.arange(len(data))
+    data["n"] = pd.array(np.arange(len(data)), dtype="Int64")
+    cols, view = read_columns(data, ["y", "c", "i", "g", "n"])
+    assert [type(cols[c]) for c in ("y", "c", "i")] == [UsedColumn] * 3
+    assert all(isinstance(cols[c], pd.Series) for c in ("g", "n"))     # str, nullable
+    assert view is not None and view is not data and view.attrs == {}
+    assert not cols["y"].to_numpy().flags.writeable
+    np.testing.assert_array_equal(cols["y"].to_numpy(), data["y"].to_numpy())
+    assert read_columns(data, ["y", "i"])[1] is None          # all plain: no snapshot
+
+
+def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a, b)
+    assert a.columns.name == b.columns.name and a.columns.dtype == b.columns.dtype
+    assert a.flags.allows_duplicate_labels == b.flags.allows_duplicate_labels
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | c)", "y ~ x + i + (1 | c)",
+                                     "cbind(k, m) ~ x + (1 | c)"])
+def test_lazy_frame_from_copied_columns_equals_the_snapshot_one(monkeypatch, formula) -> None:
+    import mixedfx.frame.table as table
+    data = _data()
+    data["c"] = pd.Categorical(data["g"], categories=[f"s{i}" for i in range(7)])
+    data["i"] = np.arange(len(data)) % 5
+    data["k"] = np.arange(len(data)) % 3
+    data["m"] = 4
+    data.loc["r3", "x"] = np.nan
+    data.columns.name = "vars"
+    data.flags.allows_duplicate_labels = False
+    glm = formula.startswith("cbind")
+    small = _frame(formula, data, glm=glm)
+    assert small.__dict__["_frame_value"].data is None        # copied columns, no snapshot
+    monkeypatch.setattr(table, "COPY_BYTES", -1)
+    snap = _frame(formula, data, glm=glm)
+    assert snap.__dict__["_frame_value"].data is not None
+    _frames_equal(small.frame, snap.frame)
+    assert small.frame.columns.name == "vars"
+    monkeypatch.undo()
+    strings = _frame("y ~ x + (1 | g)", data)                 # a str column: a snapshot
+    assert strings.__dict__["_frame_value"].data is not None
+
+
+def test_changing_plain_columns_after_the_fit_does_not_change_the_model_frame() -> None:
+    data = _data()
+    data["c"] = pd.Categorical(data["g"])
+    data["i"] = np.arange(len(data))
+    mf = _frame("y ~ x + i + (1 | c)", data)
+    before = mf.__dict__["_frame_value"]
+    y0, i0 = data["y"].to_numpy().copy(), data["i"].to_numpy().copy()
+    data.loc["r0", "y"] = 1e6
+    data.loc["r1", "i"] = 99
+    data.loc["r2", "c"] = "s5"
+    assert mf.__dict__["_frame_value"] is before               # not built yet
+    np.testing.assert_array_equal(mf.frame["y"].to_numpy(), y0)
+    np.testing.assert_array_equal(mf.frame["i"].to_numpy(), i0)
+    assert mf.frame["c"].iloc[2] == "s2"
+    np.testing.assert_array_equal(mf.y, y0)

@@ -80,6 +80,14 @@ class Column:
     integer: bool = False
     raw: np.ndarray | None = None
 
+    def __init__(self, kind: str, values: np.ndarray, levels: tuple[Any, ...] = (),
+                 ordered: bool = False, dtype: Any = None, integer: bool = False,
+                 raw: np.ndarray | None = None) -> None:
+        # the fields set once, in the instance dict: a frozen dataclass's generated __init__
+        # sets each through object.__setattr__, which costs 3x as much (a column per fit)
+        self.__dict__.update(kind=kind, values=values, levels=levels, ordered=ordered,
+                             dtype=dtype, integer=integer, raw=raw)
+
     def objects(self) -> np.ndarray:
         """The cells as an object array, as pandas' ``astype(object)`` gives them (missing
         values None / NaN)."""

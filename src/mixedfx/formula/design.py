@@ -75,6 +75,17 @@ class DesignSpec:
     _terms: tuple[tuple[int, ...], ...] = field(default=(), repr=False)
     _codes: list[dict[int, int]] = field(default_factory=list, repr=False)
 
+    def copy(self) -> DesignSpec:
+        """A copy with its own lists, dicts and arrays; the encoded variables are shared
+        (they are not changed once trained)."""
+        return DesignSpec(
+            rhs=self.rhs, names=list(self.names), term_names=list(self.term_names),
+            column_terms=list(self.column_terms), assign=self.assign.copy(),
+            intercept=self.intercept, variables=self.variables,
+            contrasts=dict(self.contrasts),
+            factor_levels={k: list(v) for k, v in self.factor_levels.items()},
+            _vars=dict(self._vars), _terms=self._terms, _codes=[dict(c) for c in self._codes])
+
     @property
     def encoded_variables(self) -> dict[int, Variable]:
         """The variables the terms are made of, by index (how each is encoded)."""
@@ -114,8 +125,7 @@ class DesignSpec:
                 f"{', '.join(repr(m) for m in missing)} needed by '{self.rhs}' "
                 f"(newdata has: {have or 'no columns'})"
             )
-        X, _ = _assemble(self._vars, self._terms, self._codes, self.intercept, data)
-        return X
+        return _assemble(self._vars, self._terms, self._codes, self.intercept, data)
 
 
 def _block(var: Variable, code: int, data: ColumnTable) -> tuple[np.ndarray, list[str]]:
@@ -123,48 +133,45 @@ def _block(var: Variable, code: int, data: ColumnTable) -> tuple[np.ndarray, lis
         return var.numeric(data), list(var.colnames)
     codes = var.codes(data)
     if code == 1:
-        mat, suffixes, _ = contrast_matrix(var.levels, var.ordered, var.label)
+        mat, suffixes = _contrasts(tuple(var.levels), var.ordered, var.label)
+        suffixes = list(suffixes)
     else:
         mat, suffixes = np.eye(len(var.levels)), list(var.levels)
+    # take(): NumPy's fancy indexing of rows is several times slower for long code vectors
+    if not len(codes) or codes.min() >= 0:
+        return mat.take(codes, axis=0), suffixes
     ok = codes >= 0
-    if ok.all():
-        return mat[codes], suffixes
     out = np.full((len(codes), mat.shape[1]), np.nan)
-    out[ok] = mat[codes[ok]]
+    out[ok] = mat.take(codes[ok], axis=0)
     return out, suffixes
 
 
 def _assemble(
     variables: dict[int, Variable],
     terms: tuple[tuple[int, ...], ...],
-    codes: list[dict[int, int]],
+    codes: list[dict[int, int]] | tuple[dict[int, int], ...],
     intercept: bool,
     data: ColumnTable,
-) -> tuple[np.ndarray, list[tuple[str, int]]]:
+) -> np.ndarray:
+    """The model matrix: the intercept, then each term's columns (its variables' blocks
+    multiplied out, the first varying fastest); names come from `_column_names`."""
     n = len(data)
     blocks: list[np.ndarray] = []
-    names: list[tuple[str, int]] = []
-    if intercept:
-        names.append(("(Intercept)", 0))
-    cache: dict[tuple[int, int], tuple[np.ndarray, list[str]]] = {}
-    for k, term in enumerate(terms, start=1):
+    cache: dict[tuple[int, int], np.ndarray] = {}
+    for k, term in enumerate(terms):
         cols: np.ndarray | None = None
-        cnames: list[str] = []
         for v in term:
             var = variables[v]
-            key = (v, codes[k - 1][v] if var.kind == "factor" else 0)
-            if key not in cache:
-                cache[key] = _block(var, key[1], data)
-            mat, suffixes = cache[key]
-            vnames = [var.label + s for s in suffixes]
+            key = (v, codes[k][v] if var.kind == "factor" else 0)
+            mat = cache.get(key)
+            if mat is None:
+                mat = cache[key] = _block(var, key[1], data)[0]
             if cols is None:
-                cols, cnames = mat, vnames
+                cols = mat
             else:
                 cols = np.concatenate([cols * mat[:, [j]] for j in range(mat.shape[1])], axis=1)
-                cnames = [f"{a}:{b}" for b in vnames for a in cnames]
         assert cols is not None
         blocks.append(cols)
-        names.extend((c, k) for c in cnames)
     # one allocation: X filled block by block (the intercept column set in place)
     X = np.empty((n, int(intercept) + sum(b.shape[1] for b in blocks)), dtype=np.float64)
     j = 0
@@ -172,15 +179,76 @@ def _assemble(
         X[:, 0] = 1.0
         j = 1
     for b in blocks:
-        X[:, j:j + b.shape[1]] = b
-        j += b.shape[1]
-    return X, names
+        w = b.shape[1]
+        if w <= _NARROW:
+            # column by column: NumPy copies a narrow 2-d block into a strided slice of X
+            # row by row, several times slower than w strided column copies
+            for c in range(w):
+                X[:, j + c] = b[:, c]
+        else:
+            X[:, j:j + w] = b
+        j += w
+    return X
+
+
+_NARROW = 16
+
+
+def _column_names(
+    variables: dict[int, Variable],
+    terms: tuple[tuple[int, ...], ...],
+    codes: list[dict[int, int]] | tuple[dict[int, int], ...],
+    intercept: bool,
+) -> list[tuple[str, int]]:
+    """Each column's name (R's, ``a:b`` for products, the first variable varying fastest)
+    and its term (0: the intercept, else the 1-based term index), in `_assemble`'s order."""
+    names: list[tuple[str, int]] = [("(Intercept)", 0)] if intercept else []
+    for k, term in enumerate(terms, start=1):
+        cnames: list[str] | None = None
+        for v in term:
+            var = variables[v]
+            if var.kind != "factor":
+                suffixes = list(var.colnames)
+            elif codes[k - 1][v] == 1:
+                suffixes = _contrast_suffixes(var)
+            else:
+                suffixes = list(var.levels)
+            vnames = [var.label + s for s in suffixes]
+            cnames = vnames if cnames is None else [f"{a}:{b}" for b in vnames for a in cnames]
+        names.extend((c, k) for c in cnames or [])
+    return names
+
+
+def _contrast_suffixes(var: Variable) -> list[str]:
+    """The column suffixes of a factor coded by its contrasts."""
+    return list(_contrasts(tuple(var.levels), var.ordered, var.label)[1])
+
+
+def _contrasts(levels: tuple[str, ...], ordered: bool, label: str
+               ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """`contrast_matrix` (read-only) and its suffixes, remembered per levels and ordering
+    (contr.poly's matrix costs formulaic far more than a fit's use of it); refusals are not
+    remembered, so they name the variable every time."""
+    hit = _CONTRASTS.get((levels, ordered))
+    if hit is None:
+        mat, suffixes, _ = contrast_matrix(list(levels), ordered, label)
+        mat = np.array(mat, dtype=float)
+        mat.flags.writeable = False
+        if len(_CONTRASTS) >= 256:
+            _CONTRASTS.clear()
+        hit = _CONTRASTS[(levels, ordered)] = (mat, tuple(suffixes))
+    return hit
+
+
+_CONTRASTS: dict[tuple[tuple[str, ...], bool], tuple[np.ndarray, tuple[str, ...]]] = {}
 
 
 @dataclass(frozen=True)
 class _Plan:
     """What a right-hand side's text alone determines (cached on the text and the column
-    names): its variables and R's terms."""
+    names): its variables and R's terms. `layouts` remembers, per variables' signature
+    (`_signature`: kinds, levels, orderedness, widths), what follows from it alone: the
+    coding of each factor, the column names and terms, R's `contrasts`."""
 
     intercept: bool
     terms: tuple[tuple[int, ...], ...]
@@ -189,6 +257,20 @@ class _Plan:
     var_labels: tuple[str, ...]
     codes: tuple[tuple[tuple[int, int], ...], ...]
     data_columns: tuple[str, ...]
+    used: tuple[int, ...] = ()
+    layouts: dict[tuple, _Layout] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The part of a design fixed by its plan and its variables' signature."""
+
+    codes: tuple[dict[int, int], ...]
+    names: tuple[tuple[str, int], ...]
+    contrasts: tuple[tuple[str, str], ...]
+
+
+_MAX_LAYOUTS = 64       # per plan: distinct level sets of its factors seen
 
 
 @functools.lru_cache(maxsize=512)
@@ -217,7 +299,49 @@ def _plan(rhs: str, columns: tuple[str, ...]) -> _Plan:
                 data_columns.append(n.name)
     return _Plan(info.intercept, info.terms, info.term_labels, info.variables,
                  info.variable_labels, tuple(tuple(c.items()) for c in codes),
-                 tuple(data_columns))
+                 tuple(data_columns), tuple(sorted({v for t in info.terms for v in t})))
+
+
+def _signature(variables: dict[int, Variable]) -> tuple:
+    """What the layout of a design depends on besides its plan: each variable's kind and,
+    for a factor, its levels and orderedness, for a numeric variable its column suffixes."""
+    return tuple((var.kind, tuple(var.levels), var.ordered) if var.kind == "factor"
+                 else (var.kind, tuple(var.colnames)) for var in variables.values())
+
+
+def _layout(plan: _Plan, variables: dict[int, Variable], n: int, rhs: str) -> _Layout:
+    """The plan's layout for these variables (computed once per signature); a model matrix
+    of n rows too large to allocate is refused (`check_design_size`) before anything else."""
+    key = _signature(variables)
+    layout = plan.layouts.get(key)
+    if layout is not None:
+        check_design_size(n, len(layout.names), f"model matrix of '~ {rhs}'")
+        return layout
+    intercept, terms = plan.intercept, plan.terms
+    codes = [dict(c) for c in plan.codes]
+    if not intercept:
+        _no_intercept_fixup(terms, codes, variables)
+    width = int(intercept)
+    for k, term in enumerate(terms):
+        w = 1
+        for v in term:
+            var = variables[v]
+            w *= (len(var.levels) - (codes[k][v] == 1)) if var.kind == "factor" \
+                else len(var.colnames)
+        width += w
+    check_design_size(n, width, f"model matrix of '~ {rhs}'")
+    contrasts: dict[str, str] = {}
+    for k, term in enumerate(terms):
+        for v in term:
+            var = variables[v]
+            if var.kind == "factor" and codes[k][v] == 1:
+                contrasts[var.label] = "contr.poly" if var.ordered else "contr.treatment"
+    layout = _Layout(tuple(codes), tuple(_column_names(variables, terms, codes, intercept)),
+                     tuple(contrasts.items()))
+    if len(plan.layouts) >= _MAX_LAYOUTS:
+        plan.layouts.clear()
+    plan.layouts[key] = layout
+    return layout
 
 
 def build_design(rhs: str, data: ColumnTable | pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:
@@ -234,8 +358,7 @@ def build_design(rhs: str, data: ColumnTable | pd.DataFrame) -> tuple[np.ndarray
     plan = _plan(rhs, frame.names)
     intercept, terms, labels = plan.intercept, plan.terms, plan.labels
     var_nodes, var_labels = plan.var_nodes, plan.var_labels
-    used = sorted({v for t in terms for v in t})
-    variables = {v: make_variable(var_nodes[v], var_labels[v], frame) for v in used}
+    variables = {v: make_variable(var_nodes[v], var_labels[v], frame) for v in plan.used}
     for var in variables.values():
         if var.kind == "factor" and len(var.levels) < 2:
             # R's model.matrix sets contrasts on every factor first, and fails here
@@ -243,25 +366,10 @@ def build_design(rhs: str, data: ColumnTable | pd.DataFrame) -> tuple[np.ndarray
                    "contrasts can be applied only to factors with 2 or more levels: "
                    f"'{var.label}' has {len(var.levels)} level{'s' if len(var.levels) != 1 else ''}"
             )
-    codes = [dict(c) for c in plan.codes]      # a fresh copy: the fix-up below edits it
-    if not intercept:
-        _no_intercept_fixup(terms, codes, variables)
-    width = int(intercept)
-    for k, term in enumerate(terms):
-        w = 1
-        for v in term:
-            var = variables[v]
-            w *= (len(var.levels) - (codes[k][v] == 1)) if var.kind == "factor" \
-                else len(var.colnames)
-        width += w
-    check_design_size(len(frame), width, f"model matrix of '~ {rhs}'")
-    X, named = _assemble(variables, terms, codes, intercept, frame)
-    contrasts: dict[str, str] = {}
-    for k, term in enumerate(terms):
-        for v in term:
-            var = variables[v]
-            if var.kind == "factor" and codes[k][v] == 1:
-                contrasts[var.label] = "contr.poly" if var.ordered else "contr.treatment"
+    layout = _layout(plan, variables, len(frame), rhs)
+    codes = [dict(c) for c in layout.codes]     # the spec's own copy
+    X = _assemble(variables, terms, codes, intercept, frame)
+    named = layout.names
     spec = DesignSpec(
         rhs=rhs,
         names=[name for name, _ in named],
@@ -270,7 +378,7 @@ def build_design(rhs: str, data: ColumnTable | pd.DataFrame) -> tuple[np.ndarray
         assign=np.array([k for _, k in named], dtype=np.int64),
         intercept=intercept,
         variables=plan.data_columns,
-        contrasts=contrasts,
+        contrasts=dict(layout.contrasts),
         factor_levels={
             var.label: list(var.levels) for var in variables.values() if var.kind == "factor"
         },

@@ -79,6 +79,9 @@ def evaluate_numeric(
     (never a column of the data itself) unless ``copy=False`` (a caller that only reads it).
     """
     table = as_table(data)
+    if isinstance(node, Name):          # a column as it is: no arithmetic to guard
+        out = _numeric_values(_column(table, node.name), node.name)
+        return out.copy() if copy else out
     with np.errstate(all="ignore"):
         out = _eval(node, table, states, table.n)
     if copy and any(out is table.column(v.name).values for v in iter_nodes(node)
@@ -175,12 +178,14 @@ class Variable:
 
     # ------------------------------------------------------------------- factor
     def codes(self, data: ColumnTable | pd.DataFrame) -> np.ndarray:
-        """Integer codes into :attr:`levels` (``-1`` for missing values)."""
+        """Integer codes into :attr:`levels` (``-1`` for missing values); may be the
+        column's own codes, so callers only read them."""
         col = self._factor_input(as_table(data))
         if col.kind == "factor":
             cat_codes = col.values
             if list(col.levels) == self.raw_levels:
-                return cat_codes.astype(np.int64)       # the training categories: as they are
+                # the training categories: as they are (read only by the design's assembly)
+                return cat_codes.astype(np.int64, copy=False)
             index = pd.Index(self.raw_levels, dtype=object)
             mapping = index.get_indexer(pd.Index(list(col.levels), dtype=object))
             codes = np.where(cat_codes >= 0, mapping[cat_codes], -1)

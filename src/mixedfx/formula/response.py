@@ -39,7 +39,7 @@ def evaluate_response(
     node, core = _parsed(expr, frame.names)
     if isinstance(core, Call) and core.func == "cbind":
         parts = [evaluate_numeric(arg, frame, {}) for arg in core.args]
-        return np.column_stack(parts).astype(np.float64)
+        return np.column_stack(parts).astype(np.float64, copy=False)
     if isinstance(core, Name):
         col = frame.column(core.name)
         if col.kind in ("factor", "character"):

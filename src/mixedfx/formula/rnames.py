@@ -89,6 +89,8 @@ def format_number(value: float) -> str:
 
 def format_level(value: Any) -> str:
     """``as.character(value)`` for a value that becomes a factor level."""
+    if type(value) is str:      # the common case (category labels), without the checks below
+        return value
     if isinstance(value, (bool, np.bool_)):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (int, np.integer)):

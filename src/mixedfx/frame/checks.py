@@ -13,16 +13,17 @@ from mixedfx.frame.terms import RandomEffectsTerm
 
 
 def response_values(parsed: ParsedFormula, frame: ColumnTable, glm: bool,
-                    evaluated: np.ndarray | None = None) -> np.ndarray:
+                    evaluated: np.ndarray | None = None, finite: bool = False) -> np.ndarray:
     """y evaluated on the complete rows: numeric for lmer; for glmer also a two-level factor
     or boolean (1 = second level) or cbind(successes, failures) (two columns); finite.
-    `evaluated`: y as already evaluated on `frame` (the checks are made all the same)."""
+    `evaluated`: y as already evaluated on `frame` (the checks are made all the same);
+    `finite`: it is known to have finite cells only."""
     if parsed.response is None:
         raise DataError("formula has no response: write it as 'y ~ x + (1 | g)'")
     col = parsed.response
     dtype = frame.column(col).dtype if col in frame else None
-    is_factor = dtype is not None and not pd.api.types.is_numeric_dtype(dtype) \
-        and not pd.api.types.is_bool_dtype(dtype)
+    is_factor = dtype is not None and not (isinstance(dtype, np.dtype) and dtype.kind in "biuf") \
+        and not pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
     if is_factor and not glm:
         raise DataError(f"response {col!r} must be numeric, got {dtype} values; "
                         "convert it to numbers (a two-level factor response needs "
@@ -42,8 +43,8 @@ def response_values(parsed: ParsedFormula, frame: ColumnTable, glm: bool,
         raise DataError(f"response {parsed.response!r} has {y.shape[1]} columns: a cbind() "
                         "response is for binomial models (mixedfx.glmer); lmer needs one "
                         "numeric response")
-    bad = ~np.isfinite(y)
-    if bad.any():
+    bad = None if finite else ~np.isfinite(y)
+    if bad is not None and bad.any():
         raise DataError(f"response {parsed.response!r} has {int(bad.sum())} non-finite "
                         "value(s) (Inf or NaN after transformation)")
     return y

@@ -3,14 +3,16 @@ the per-row arguments (`weights=`, `offset=`) read from a column or a vector."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+import weakref
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import ArgumentTypeError, DataError
-from mixedfx.validate import numeric_vector
+from mixedfx.validate import check_column_names, numeric_vector
 
 
 def as_pandas(data: Any) -> pd.DataFrame:
@@ -64,3 +66,37 @@ def vector_argument(value: Any, data: pd.DataFrame, what: str) -> np.ndarray | N
             raise DataError(f"{what} must have one value per row of data ({len(data)}), "
                             f"got shape {arr.shape}")
     return numeric_vector(arr, what)
+
+
+_NAMES: dict[int, tuple[weakref.ref[pd.Index], tuple[str, ...], dict[str, int]]] = {}
+_NAMES_MAX = 32
+
+
+def _names_entry(data: pd.DataFrame) -> tuple[weakref.ref[pd.Index], tuple[str, ...],
+                                              dict[str, int]]:
+    cols = data.columns
+    hit = _NAMES.get(id(cols))
+    if hit is not None and hit[0]() is cols:
+        return hit
+    check_column_names(data)
+    names = tuple(cols.tolist())
+    if len(_NAMES) >= _NAMES_MAX:
+        # the oldest; another thread may be first
+        with contextlib.suppress(RuntimeError, StopIteration):
+            _NAMES.pop(next(iter(_NAMES)), None)
+    entry = _NAMES[id(cols)] = (weakref.ref(cols), names, {c: i for i, c in enumerate(names)})
+    return entry
+
+
+def column_names(data: pd.DataFrame) -> tuple[str, ...]:
+    """The data's column names, checked (unique strings, `check_column_names`). A pandas
+    Index is immutable (new columns or names make a new one), and reading an Arrow-backed
+    one into Python strings costs ~10 µs, so the names of the last few column indexes are
+    remembered by identity (a weak reference checks that the index is still the same)."""
+    return _names_entry(data)[1]
+
+
+def column_positions(data: pd.DataFrame) -> dict[str, int]:
+    """Each column's position by name (names checked as for `column_names`, and remembered
+    with them); the caller only reads the dict."""
+    return _names_entry(data)[2]

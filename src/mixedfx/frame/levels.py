@@ -29,10 +29,11 @@ def is_factor_like(s: pd.Series) -> bool:
     )
 
 
-def factor_codes(s: pd.Series, rows: np.ndarray | None = None
+def factor_codes(s: pd.Series, rows: np.ndarray | None = None, complete: bool = False
                  ) -> tuple[np.ndarray, list[str], bool]:
     """The column (at `rows`, default all) as R's factor: int64 codes (−1 missing) into the
-    level labels in R's order, and whether it is ordered.
+    level labels in R's order, and whether it is ordered. `complete`: the column has no
+    missing values at `rows` (the model frame's, whose rows with any missing are dropped).
 
     Categoricals keep their category order (unused categories are dropped); numbers are sorted
     numerically; booleans become FALSE/TRUE; strings are sorted as R sorts them.
@@ -41,7 +42,7 @@ def factor_codes(s: pd.Series, rows: np.ndarray | None = None
     if isinstance(dtype, pd.CategoricalDtype):
         codes = np.asarray(s.array.codes, dtype=np.int64)
         return (*_used_categories(codes if rows is None else codes[rows], dtype.categories,
-                                  s.name), bool(dtype.ordered))
+                                  s.name, complete), bool(dtype.ordered))
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         values = s.to_numpy()
         return (*_numeric_levels(values if rows is None else values[rows]), False)
@@ -71,12 +72,15 @@ def factor_codes(s: pd.Series, rows: np.ndarray | None = None
     return remap[codes], labels, False
 
 
-def _used_categories(codes: np.ndarray, categories: pd.Index, name: object
-                     ) -> tuple[np.ndarray, list[str]]:
+def _used_categories(codes: np.ndarray, categories: pd.Index, name: object,
+                     complete: bool = False) -> tuple[np.ndarray, list[str]]:
     """Codes and labels of a categorical without its unused categories (labels as R prints
-    them; categories that print alike are refused)."""
+    them; categories that print alike are refused). `complete`: no code is −1 (missing)."""
     k = len(categories)
-    used = np.bincount(codes + 1, minlength=k + 1)[1:] > 0   # code −1 (missing) in slot 0
+    if complete or not len(codes) or codes.min() >= 0:
+        used = np.bincount(codes, minlength=k) > 0
+    else:
+        used = np.bincount(codes + 1, minlength=k + 1)[1:] > 0   # code −1 (missing) in slot 0
     strings = isinstance(categories.dtype, pd.StringDtype)
     if used.all():
         cats = _category_list(categories)

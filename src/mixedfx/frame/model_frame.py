@@ -13,7 +13,9 @@ read.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +34,7 @@ from mixedfx.frame.checks import (
     response_values,
     total_offset,
 )
-from mixedfx.frame.data import as_pandas, vector_argument
+from mixedfx.frame.data import as_pandas, column_names, vector_argument
 from mixedfx.frame.grouping import combine_factors
 from mixedfx.frame.rank import independent_columns
 from mixedfx.frame.rows import (
@@ -47,19 +49,17 @@ from mixedfx.frame.rows import (
 )
 from mixedfx.frame.table import (
     Factor,
-    FrameRecipe,
     LazyFrame,
-    detached,
+    UsedColumn,
     factor_of,
+    frame_recipe,
     missing_mask,
     model_table,
     read_columns,
-    snapshot,
 )
 from mixedfx.frame.terms import RandomEffectsTerm, dense_block_rows
 from mixedfx.validate import (
     check_choice,
-    check_column_names,
     check_design_size,
     check_finite_design,
     check_used_columns,
@@ -138,15 +138,24 @@ def _grouping_only(parsed: ParsedFormula) -> frozenset[str]:
     return frozenset(out)
 
 
-def _nan_rows(arrays: list[np.ndarray]) -> np.ndarray:
-    """Rows holding NaN (not ±Inf) in any of the arrays (R's na.omit of the model frame)."""
+def _nan_rows(arrays: list[np.ndarray], known: list[bool] | None = None
+              ) -> tuple[np.ndarray, list[bool]]:
+    """Rows holding NaN (not ±Inf) in any of the arrays (R's na.omit of the model frame),
+    and whether each array's sum is finite (then every cell is: no NaN, no ±Inf). `known`:
+    arrays already known to be finite (True) are not summed again."""
     mask = np.zeros(arrays[0].shape[0], dtype=bool)
-    for a in arrays:
-        if not np.isnan(a.sum()):       # one pass: a sum is NaN whenever a cell is
+    finite = []
+    for i, a in enumerate(arrays):
+        if known is not None and known[i]:
+            finite.append(True)
+            continue
+        total = float(a.sum())          # one pass: a sum is NaN whenever a cell is
+        finite.append(math.isfinite(total))
+        if not math.isnan(total):
             continue
         a2 = a.reshape(a.shape[0], -1)
         mask |= np.isnan(a2).any(axis=1)
-    return mask
+    return mask, finite
 
 
 def _term_order_key(terms: list[RandomEffectsTerm]):
@@ -225,8 +234,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     parsed = _parse(formula, data, require_random)
     w = vector_argument(weights, data, "weights")
     off = vector_argument(offset, data, "offset")
-    view = snapshot(data)
-    columns = _used_columns(view, parsed, extra_variables)
+    columns, view = _used_columns(data, parsed, extra_variables)
     missing = {name: missing_mask(s) for name, s in columns.items()}
     rows, extra, n_dropped = drop_missing(missing, len(data), {"weights": w, "offset": off},
                                           na_action)
@@ -252,21 +260,23 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
                                  extra_variables=extra_variables,
                                  _origin=(origin_index, compose_positions(base, keep_pos)))
 
-    y = response_values(parsed, table, glm, designs.response)
+    y = response_values(parsed, table, glm, designs.response,
+                        finite=designs.response is not None and designs.finite[-1])
     off = total_offset(parsed, designs.offsets, off)
     check_weights(w, glm)
     check_not_constant(parsed, y, off, glm)
     names = list(designs.fixed.names)
-    keep, dropped = _independent_fixed_columns(designs.X_full, names)
+    keep, dropped = _independent_fixed_columns(designs.X_full, names, designs.finite[0],
+                                               designs.gram)
     X = designs.X_full if len(keep) == designs.X_full.shape[1] else designs.X_full[:, keep]
-    terms = _random_terms(parsed, designs.lhs, columns, factors, rows)
+    terms = _random_terms(parsed, designs.lhs, columns, factors, rows,
+                          designs.finite[1:1 + len(designs.lhs)])
     check_terms(terms, len(y), glm)
     terms.sort(key=_term_order_key(terms))
     r = dense_block_rows(terms, X.shape[1])
     check_design_size(r, r, "dense block of the penalized cross-products (random effects of "
                       "all terms but the largest, fixed effects and response)")
-    return ModelFrame(formula=parsed, frame=FrameRecipe(detached(view, tuple(columns)),
-                                                           tuple(columns), rows, factors),
+    return ModelFrame(formula=parsed, frame=frame_recipe(data, view, columns, rows, factors),
                       y=y, X=X, fixef_names=[names[j] for j in keep],
                       fixed_design=designs.fixed, kept_columns=keep, weights=w, offset=off,
                       terms=terms, factor_levels={k: f[1] for k, f in factors.items()},
@@ -277,10 +287,10 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
 
 def _parse(formula: str, data: pd.DataFrame, require_random: bool) -> ParsedFormula:
     """The formula parsed against the data's (checked) column names."""
-    check_column_names(data)
+    names = column_names(data)
     if len(data) == 0:
         raise DataError("data has no rows")
-    parsed = parse_formula(formula, data.columns.tolist(), covariance_structures=True)
+    parsed = parse_formula(formula, names, covariance_structures=True)
     if require_random and not parsed.bars:
         raise FormulaError(f"formula {formula!r} has no random-effects term: add one such as "
                            "(1 | group) (lme4: 'No random effects terms specified in "
@@ -289,10 +299,10 @@ def _parse(formula: str, data: pd.DataFrame, require_random: bool) -> ParsedForm
     return parsed
 
 
-def _used_columns(data: pd.DataFrame, parsed: ParsedFormula,
-                  extra_variables: tuple[str, ...]) -> dict[str, pd.Series]:
+def _used_columns(data: pd.DataFrame, parsed: ParsedFormula, extra_variables: tuple[str, ...]
+                  ) -> tuple[dict[str, pd.Series | UsedColumn], pd.DataFrame | None]:
     """The columns the model uses (the formula's variables and `extra_variables`), each read
-    once, checked."""
+    once, checked; and the snapshot of `data` taken to read them (`read_columns`)."""
     missing = [v for v in extra_variables if v not in data.columns]
     if missing:
         raise DataError(f"column(s) {missing} not found in data")
@@ -301,9 +311,13 @@ def _used_columns(data: pd.DataFrame, parsed: ParsedFormula,
         # `.` uses every column: keep the data's order, so the stored frame (save / load,
         # update) expands `.` to the same terms again
         used = dict.fromkeys(c for c in map(str, data.columns) if c in used)
-    columns = read_columns(data, list(used))
-    check_used_columns(columns, parsed.variables, _grouping_only(parsed))
-    return columns
+    columns, view = read_columns(data, list(used))
+    # a plain NumPy column whose cells are all finite has nothing to refuse
+    to_check = [v for v in parsed.variables
+                if not (isinstance(col := columns[v], UsedColumn) and col.all_finite())]
+    if to_check:
+        check_used_columns(columns, to_check, _grouping_only(parsed))
+    return columns, view
 
 
 @dataclass
@@ -316,31 +330,52 @@ class _Designs:
     lhs: list[tuple[Any, Any]]
     offsets: list[np.ndarray]
     response: np.ndarray | None
+    finite: list[bool] | None = None    # X, each bar's matrix, the response: all cells finite
+    gram: np.ndarray | None = None      # XᵀX when `rank.independent_columns` needs it
 
     @classmethod
     def evaluate(cls, parsed: ParsedFormula, frame: ColumnTable, glm: bool) -> _Designs:
-        X_full, fixed_design = build_design(parsed.fixed_rhs, frame)
-        lhs = [build_design(bar.lhs, frame) for bar in parsed.bars]
-        with np.errstate(all="ignore"):
-            offs = [np.asarray(evaluate_response(e, frame), dtype=float)
-                    for e in parsed.offsets]
+        built: dict[str, tuple[np.ndarray, Any]] = {}
+
+        def design(rhs: str) -> tuple[np.ndarray, Any]:
+            # a text met before (`Days` in `Days + (Days | g)`, `1` in every `(1 | g)`):
+            # a copy of the same design
+            if rhs in built:
+                X, spec = built[rhs]
+                return X.copy(), spec.copy()
+            out = built[rhs] = build_design(rhs, frame)
+            return out
+
+        X_full, fixed_design = design(parsed.fixed_rhs)
+        lhs = [design(bar.lhs) for bar in parsed.bars]
+        # (evaluate_response guards its arithmetic with np.errstate itself)
+        offs = [np.asarray(evaluate_response(e, frame), dtype=float) for e in parsed.offsets]
         response = None
         if parsed.response is not None:
-            try:
-                with np.errstate(all="ignore"):
-                    response = np.asarray(evaluate_response(parsed.response, frame,
-                                                            factor_as_indicator=glm),
-                                          dtype=float)
-            except (ValueError, TypeError):
-                pass                              # refused with its reason by response_values
+            # (refused with its reason by response_values)
+            with contextlib.suppress(ValueError, TypeError):
+                response = np.asarray(evaluate_response(parsed.response, frame,
+                                                        factor_as_indicator=glm), dtype=float)
         return cls(np.asarray(X_full, dtype=float), fixed_design, lhs, offs, response)
 
     def nan_rows(self) -> np.ndarray:
         """Rows holding NaN (not ±Inf) in any evaluated array (R's na.omit of the model
-        frame)."""
-        arrays = [self.X_full, *(np.asarray(V, dtype=float) for V, _ in self.lhs),
+        frame). Records in `finite` whether X, each bar's matrix and the response are finite.
+
+        X's Gram matrix G = XᵀX, which the rank check needs (`rank.independent_columns`:
+        when X has no more columns than rows), is computed here: G_jj = Σ_i x_ij² is finite
+        only when every cell of column j is, so a finite diagonal spares X's own pass."""
+        X = self.X_full
+        x_finite = False
+        if 0 < X.shape[1] <= X.shape[0]:
+            self.gram = X.T @ X
+            x_finite = all(map(math.isfinite, np.diagonal(self.gram).tolist()))
+        arrays = [X, *(np.asarray(V, dtype=float) for V, _ in self.lhs),
                   *self.offsets, *([] if self.response is None else [self.response])]
-        return _nan_rows(arrays)
+        mask, finite = _nan_rows(arrays, [x_finite] + [False] * (len(arrays) - 1))
+        self.finite = finite[:1 + len(self.lhs)] + \
+            ([finite[-1]] if self.response is not None else [])
+        return mask
 
 
 def _rows_without_nan(nan_rows: np.ndarray, positions: np.ndarray, na_action: str
@@ -359,14 +394,16 @@ def _rows_without_nan(nan_rows: np.ndarray, positions: np.ndarray, na_action: st
     return keep_pos
 
 
-def _independent_fixed_columns(X_full: np.ndarray, names: list[str]
-                               ) -> tuple[np.ndarray, list[str]]:
+def _independent_fixed_columns(X_full: np.ndarray, names: list[str], finite: bool,
+                               gram: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """The kept columns of X (lme4 drops linearly dependent ones, with a warning) and the
-    names of the dropped ones; ±Inf in X is refused."""
-    if not np.isfinite(X_full.sum()):        # one pass; finite sums have finite cells
+    names of the dropped ones; ±Inf in X is refused (`finite`: every cell is known finite;
+    `gram`: XᵀX if computed already)."""
+    if not finite:
         check_finite_design(X_full, names, "fixed-effects model matrix")
-    keep = independent_columns(X_full) if X_full.shape[1] else np.arange(0)
-    dropped = [names[j] for j in range(len(names)) if j not in set(keep.tolist())]
+    keep = independent_columns(X_full, gram=gram) if X_full.shape[1] else np.arange(0)
+    kept = set(keep.tolist())
+    dropped = [names[j] for j in range(len(names)) if j not in kept]
     if dropped:
         warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
@@ -377,16 +414,16 @@ def _independent_fixed_columns(X_full: np.ndarray, names: list[str]
 
 
 def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
-                  columns: dict[str, pd.Series], factors: dict[str, Factor],
-                  rows: np.ndarray | None) -> list[RandomEffectsTerm]:
+                  columns: dict[str, pd.Series | UsedColumn], factors: dict[str, Factor],
+                  rows: np.ndarray | None, finite: list[bool]) -> list[RandomEffectsTerm]:
     """One RandomEffectsTerm per bar: its columns, grouping factor and covariance
-    structure."""
+    structure (`finite`: whether each bar's matrix has a finite sum, so finite cells)."""
     terms = []
-    for bar, (V, spec) in zip(parsed.bars, lhs_designs, strict=True):
+    for bar, (V, spec), ok in zip(parsed.bars, lhs_designs, finite, strict=True):
         V = np.asarray(V, dtype=float)
         if V.shape[1] == 0:
             raise DataError(f"random-effects term ({bar.lhs} | {bar.group_name}) has no columns")
-        if not np.isfinite(V.sum()):
+        if not ok:
             check_finite_design(V, list(spec.names),
                                 f"random-effects model matrix of ({bar.text})")
         # the model frame's factors: no missing values (dropped), every level used

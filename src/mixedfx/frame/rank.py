@@ -7,13 +7,17 @@ it, is negligible relative to its original norm. The same sequential rule is app
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
-def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
-    """Indices of the columns kept: each kept column is not (nearly) in the span of earlier ones."""
+def independent_columns(X: np.ndarray, tol: float = 1e-7, gram: np.ndarray | None = None
+                        ) -> np.ndarray:
+    """Indices of the columns kept: each kept column is not (nearly) in the span of earlier
+    ones. `gram`: XᵀX, if the caller has it."""
     n, p = X.shape
-    if 0 < p <= n and tol <= _CLEAR and _clearly_independent(X):
+    if 0 < p <= n and tol <= _CLEAR and _clearly_independent(X, gram):
         return np.arange(p, dtype=np.int64)
     return np.asarray(orthonormal_basis(X, tol)[1], dtype=np.int64)
 
@@ -21,15 +25,17 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
 _CLEAR = 1e-3
 
 
-def _clearly_independent(X: np.ndarray) -> bool:
+def _clearly_independent(X: np.ndarray, G: np.ndarray | None = None) -> bool:
     """Whether every column is far from the span of the earlier ones, read from the p × p
     Gram matrix in one pass over X: the Cholesky pivot L_jj of G = XᵀX is column j's
     residual norm after projecting out columns 0..j-1. All L_jj > 10⁻³·‖x_j‖ means the
     sequential rule keeps every column: Cholesky's error is invariant to column scaling and,
     with every pivot that large, about p·ε·10⁶ ≪ 10⁻⁶ in these squared ratios, so no
     decision at the rule's 10⁻⁷ can differ. Otherwise (nearly dependent, zero or non-finite
-    columns) the caller runs Gram–Schmidt."""
-    G = X.T @ X
+    columns) the caller runs Gram–Schmidt. `G`: XᵀX, if computed already."""
+    G = X.T @ X if G is None else G
+    if X.shape[1] <= _SMALL_P:
+        return _clear_pivots(G.tolist())
     d = np.sqrt(np.diag(G))
     if not (np.all(np.isfinite(G)) and np.all(d > 0)):
         return False
@@ -38,6 +44,35 @@ def _clearly_independent(X: np.ndarray) -> bool:
     except np.linalg.LinAlgError:
         return False
     return bool(np.all(np.diag(L) > _CLEAR * d))
+
+
+_SMALL_P = 6
+
+
+def _clear_pivots(G: list[list[float]]) -> bool:
+    """`_clearly_independent`'s test for a small Gram matrix (given as lists), in Python
+    floats (for a few columns NumPy's per-call overhead costs more than the arithmetic): the
+    pivots of Gaussian elimination on a symmetric positive definite G are the squared
+    Cholesky pivots L_jj², so the test is pivot_j > 10⁻⁶·G_jj. A pivot that is not positive
+    (or not a number) fails it, as LAPACK's Cholesky does; the 10⁻³ margin makes the
+    decision insensitive to rounding order. Only the upper triangle is updated."""
+    if not all(math.isfinite(v) for row in G for v in row):
+        return False
+    p = len(G)
+    A = [row[:] for row in G]
+    for j in range(p):
+        gjj = G[j][j]
+        Aj = A[j]
+        pivot = Aj[j]
+        if not (gjj > 0 and pivot > _CLEAR * _CLEAR * gjj):
+            return False
+        for i in range(j + 1, p):
+            f = Aj[i] / pivot
+            if f:
+                Ai = A[i]
+                for k in range(i, p):
+                    Ai[k] -= f * Aj[k]
+    return True
 
 
 def orthonormal_basis(X: np.ndarray, tol: float = 1e-7) -> tuple[np.ndarray, list[int]]:

@@ -1,7 +1,10 @@
 """The model's columns as NumPy arrays: each used column read from the data once, its missing
 values found, the rows kept taken and the factors encoded, without building pandas objects.
 
-`read_columns` gives each used column (a Series of a `snapshot` of the data); `missing_mask`
+`read_columns` gives each used column of a `snapshot` of the data: a `UsedColumn`, its array
+without a pandas Series around it (building a Series costs more than the rest of a small
+column's work); columns of other kinds (strings, nullable or extension dtypes, objects) are
+read as Series, which every step handles as before; `missing_mask`
 its missing cells; `model_table` the kept rows as a `formula.columns.ColumnTable`
 (factor-like columns but the response as factors in R's level order,
 `frame.levels.factor_codes`), which the formula is evaluated on.
@@ -11,6 +14,7 @@ The pandas model frame users see (`ModelFrame.frame`) is only built when asked f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.formula.columns import Column, ColumnTable, column_from_series
+from mixedfx.frame.data import column_positions
 from mixedfx.frame.levels import factor_codes, is_factor_like
 
-__all__ = ["FrameRecipe", "LazyFrame", "detached", "missing_mask", "model_table",
-           "read_columns", "snapshot"]
+__all__ = ["COPY_BYTES", "FrameRecipe", "LazyFrame", "UsedColumn", "detached", "frame_recipe",
+           "missing_mask", "model_table", "read_columns", "snapshot"]
 
 #: a factor of the model frame: codes (−1 missing) into labels in R's order, ordered or not
 Factor = tuple[np.ndarray, list[str], bool]
@@ -50,38 +55,107 @@ def detached(view: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     return view.take([view.columns.get_loc(c) for c in names], axis=1).copy(deep=True)
 
 
-def read_columns(data: pd.DataFrame, names: Sequence[str]) -> dict[str, pd.Series]:
-    """Each named column of `data` (unique string names, checked by the caller), read once."""
-    return {name: data[name] for name in names}
+class UsedColumn:
+    """A column of a plain kind (NumPy integers, booleans or float64; a pandas categorical)
+    read as its array: the part of a Series' interface the model frame's steps use for these
+    kinds (`dtype`, `name`, `index`, `array`, `to_numpy()`), without building a Series."""
+
+    __slots__ = ("_finite", "_values", "dtype", "index", "name")
+
+    def __init__(self, name: str, values: Any, index: pd.Index) -> None:
+        self.name, self._values, self.dtype, self.index = name, values, values.dtype, index
+        self._finite: bool | None = None
+
+    def all_finite(self) -> bool:
+        """Whether a NumPy column holds no NaN and no ±Inf (one pass, remembered: a sum is
+        finite only when every cell is)."""
+        if self._finite is None:
+            self._finite = self.dtype.kind != "f" or math.isfinite(self._values.sum())
+        return self._finite
+
+    @property
+    def array(self) -> Any:
+        """The pandas array (a Categorical) or the NumPy array."""
+        return self._values
+
+    def to_numpy(self) -> np.ndarray:
+        """The values as a read-only NumPy array (as a copy-on-write Series gives them)."""
+        out = self._values.view()
+        out.flags.writeable = False
+        return out
 
 
-def missing_mask(s: pd.Series) -> np.ndarray | None:
+_PLAIN_NUMPY = frozenset(np.dtype(t) for t in (
+    np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+    np.uint64, np.float64))
+
+
+def _plain(dtype: Any) -> bool:
+    """The kinds `UsedColumn` reads: NumPy integers, booleans, float64 (native byte order);
+    categoricals."""
+    if isinstance(dtype, np.dtype):
+        return dtype in _PLAIN_NUMPY
+    return isinstance(dtype, pd.CategoricalDtype)
+
+
+def read_columns(data: pd.DataFrame, names: Sequence[str]
+                 ) -> tuple[dict[str, pd.Series | UsedColumn], pd.DataFrame | None]:
+    """Each named column (unique string names, checked by the caller), read once: a
+    `UsedColumn` of `data` when its kind is plain, else the Series of a `snapshot` of `data`
+    (whose column accesses do not deep-copy the user's `attrs`), taken at the first such
+    column and returned too (None when every column is plain). The plain arrays are read
+    from `data` itself: its column index is the same object at every fit, so looking a name
+    up does not rebuild the index's hash table as a new view's would."""
+    getter = getattr(data, "_get_column_array", None)   # pandas' column access by position
+    positions = column_positions(data)
+    out: dict[str, pd.Series | UsedColumn] = {}
+    view = None
+    for name in names:
+        values = None
+        if getter is not None:
+            values = getter(positions[name])
+            if not _plain(values.dtype) or (isinstance(values, np.ndarray) and values.ndim != 1):
+                values = None
+        if values is None:
+            view = snapshot(data) if view is None else view
+            out[name] = view[name]
+        else:
+            out[name] = UsedColumn(name, values, data.index)
+    return out, view
+
+
+def missing_mask(s: pd.Series | UsedColumn) -> np.ndarray | None:
     """Which cells of the column are missing (NaN, None, NA, NaT; not ±Inf); None when the
-    column cannot hold missing values."""
+    column cannot hold missing values or holds none."""
     dtype = s.dtype
     if isinstance(dtype, np.dtype):
         if dtype.kind in "iub":
             return None
         if dtype.kind in "fc":
-            return np.isnan(s.to_numpy())
+            values = s.to_numpy()
+            # one pass: a sum is NaN whenever a cell is
+            if s.all_finite() if isinstance(s, UsedColumn) else math.isfinite(values.sum()):
+                return None
+            return np.isnan(values)
         if dtype.kind in "mM":
             return np.isnat(s.to_numpy())
         return pd.isna(s.to_numpy())
     if isinstance(dtype, pd.CategoricalDtype):
-        return np.asarray(s.array.codes) < 0
+        codes = np.asarray(s.array.codes)
+        return codes < 0 if len(codes) and codes.min() < 0 else None
     return s.isna().to_numpy(dtype=bool)
 
 
-def model_table(columns: dict[str, pd.Series], rows: np.ndarray | None, n: int,
+def model_table(columns: dict[str, pd.Series | UsedColumn], rows: np.ndarray | None, n: int,
                 response: str | None) -> tuple[ColumnTable, dict[str, Factor]]:
     """The kept `rows` (None: all) of the columns as a ColumnTable of n rows, factor-like
     columns (not the response) encoded as factors (R's level order, unused levels dropped),
-    and those factors."""
+    and those factors. (The rows with a missing value in any column are dropped already.)"""
     table: dict[str, Column] = {}
     factors: dict[str, Factor] = {}
     for name, s in columns.items():
         if name != response and is_factor_like(s):
-            codes, labels, ordered = factors[name] = factor_codes(s, rows)
+            codes, labels, ordered = factors[name] = factor_codes(s, rows, complete=True)
             table[name] = Column("factor", codes, tuple(labels), ordered, dtype="category")
         else:
             col = column_from_series(s)
@@ -89,7 +163,7 @@ def model_table(columns: dict[str, pd.Series], rows: np.ndarray | None, n: int,
     return ColumnTable.from_columns(n, table), factors
 
 
-def factor_of(name: str, columns: dict[str, pd.Series], factors: dict[str, Factor],
+def factor_of(name: str, columns: dict[str, pd.Series | UsedColumn], factors: dict[str, Factor],
               rows: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
     """Codes and labels of a grouping column: its encoded factor, or (a numeric or date
     column) its values as levels."""
@@ -99,17 +173,46 @@ def factor_of(name: str, columns: dict[str, pd.Series], factors: dict[str, Facto
     return codes, labels
 
 
-@dataclass(frozen=True)
+#: the most bytes of plain non-factor columns a model frame copies instead of keeping a
+#: snapshot of the data (a copy costs less than a shallow copy of a small frame)
+COPY_BYTES = 1 << 20
+
+
+def frame_recipe(data: pd.DataFrame, view: pd.DataFrame | None,
+                 columns: dict[str, pd.Series | UsedColumn], rows: np.ndarray | None,
+                 factors: dict[str, Factor]) -> FrameRecipe:
+    """The recipe of the model frame of `columns` (read by `read_columns`, which made the
+    snapshot `view` or None) at `rows`. Later changes to the user's data must not reach it:
+    small plain columns are copied (the factors are encoded already); otherwise the recipe
+    keeps a snapshot (`detached`)."""
+    names = tuple(columns)
+    own = [columns[c] for c in names if c not in factors]
+    if view is None and sum(c.array.nbytes for c in own) <= COPY_BYTES:
+        arrays = {c.name: c.array.copy() if rows is None else c.array.take(rows) for c in own}
+        return FrameRecipe(None, names, rows, factors, arrays=arrays, columns=data.columns,
+                           duplicate_labels=data.flags.allows_duplicate_labels)
+    view = snapshot(data) if view is None else view
+    return FrameRecipe(detached(view, names), names, rows, factors)
+
+
+@dataclass      # (not frozen: a frozen dataclass's construction costs a few µs more)
 class FrameRecipe:
     """How to build the pandas model frame: the used columns of `data` at `rows` (None: all),
-    renumbered 0..n-1, with the factor columns as categoricals."""
+    renumbered 0..n-1, with the factor columns as categoricals. Without `data`, the
+    non-factor columns are `arrays` (already at `rows`), named as in the data's column index
+    `columns` (its dtype and name kept) with its `allows_duplicate_labels` flag."""
 
-    data: pd.DataFrame
+    data: pd.DataFrame | None
     names: tuple[str, ...]
     rows: np.ndarray | None
     factors: dict[str, Factor]
+    arrays: dict[str, Any] | None = None
+    columns: pd.Index | None = None
+    duplicate_labels: bool = True
 
     def build(self) -> pd.DataFrame:
+        if self.data is None:
+            return self._from_arrays()
         locs = [self.data.columns.get_loc(c) for c in self.names]
         out = self.data.take(locs, axis=1)
         if self.rows is not None:
@@ -118,6 +221,21 @@ class FrameRecipe:
         out.attrs = {}
         for name, (codes, labels, ordered) in self.factors.items():
             out[name] = pd.Categorical.from_codes(codes, categories=labels, ordered=ordered)
+        return out
+
+    def _from_arrays(self) -> pd.DataFrame:
+        assert self.arrays is not None and self.columns is not None
+        cols: dict[str, Any] = {}
+        for name in self.names:
+            if name in self.factors:
+                codes, labels, ordered = self.factors[name]
+                cols[name] = pd.Categorical.from_codes(codes, categories=labels,
+                                                       ordered=ordered)
+            else:
+                cols[name] = self.arrays[name]
+        out = pd.DataFrame(cols, copy=False)     # the arrays are the recipe's own
+        out.columns = self.columns.take([self.columns.get_loc(c) for c in self.names])
+        out.flags.allows_duplicate_labels = self.duplicate_labels
         return out
 
 

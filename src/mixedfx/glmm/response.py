@@ -37,12 +37,13 @@ def encode_response(raw: np.ndarray, family: Family, weights: np.ndarray | None,
             raise DataError(f"response {name!r}: cbind(successes, failures) responses need "
                             f"the binomial family, not {family.name}")
         s, f = raw[:, 0], raw[:, 1]
-        if np.any(s < 0) or np.any(f < 0):
+        # both columns at once (elementwise: a NaN count fails neither test)
+        if (raw < 0).any():
             which = "successes" if np.any(s < 0) else "failures"
             bad = int(np.sum((s < 0) | (f < 0)))
             raise DataError(f"response {name!r} has negative {which} in {bad} row(s); "
                             "cbind(successes, failures) needs counts >= 0")
-        if np.any(np.abs(s - np.round(s)) > 1e-7) or np.any(np.abs(f - np.round(f)) > 1e-7):
+        if (np.abs(raw - np.round(raw)) > 1e-7).any():
             raise DataError(f"response {name!r} has non-integer counts; cbind(successes, "
                             "failures) needs whole numbers >= 0")
         trials = s + f

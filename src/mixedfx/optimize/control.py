@@ -117,9 +117,10 @@ class Control:
 
     @classmethod
     def from_user(cls, control: Control | dict[str, Any] | None) -> Control:
-        """Accept a Control, a dict of its fields, or None (defaults)."""
+        """Accept a Control, a dict of its fields, or None (defaults: one shared instance,
+        frozen, so a fit does not build and check a new one)."""
         if control is None:
-            return cls()
+            return _DEFAULT if cls is Control else cls()
         if isinstance(control, Control):
             return control
         if isinstance(control, dict):
@@ -135,3 +136,5 @@ class Control:
 
 # Control(maxfun=...) names the unknown field (ArgumentTypeError), not a bare TypeError
 Control.__init__ = refuse_unknown_arguments(Control.__init__)  # type: ignore[method-assign]
+
+_DEFAULT = Control()

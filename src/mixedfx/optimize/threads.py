@@ -71,15 +71,28 @@ def _setter(lib):
     return lib.set_num_threads
 
 
+def _getter(lib):
+    """The library's own thread-count getter (OpenBLAS's, found once), else threadpoolctl's
+    (which looks the symbol up at every call)."""
+    dynlib = getattr(lib, "dynlib", None)
+    if dynlib is not None and lib.internal_api == "openblas" \
+            and getattr(lib, "threading_layer", "") != "openmp":
+        fn = lib._get_symbol("openblas_get_num_threads")
+        if fn is not None:
+            return fn
+    return lib.get_num_threads
+
+
 _BLAS_LIBS: list[tuple] | None = None
 
 
 def _blas_libs() -> list[tuple]:
-    """(controller, setter) of every BLAS library, found once per process (looking the
-    setter up costs more than calling it; a small fit sets and restores the count)."""
+    """(getter, setter) of every BLAS library's thread count, found once per process
+    (looking them up costs more than calling them; a small fit sets and restores the
+    count)."""
     global _BLAS_LIBS
     if _BLAS_LIBS is None:
-        _BLAS_LIBS = [(lib, _setter(lib)) for lib in _controller().lib_controllers
+        _BLAS_LIBS = [(_getter(lib), _setter(lib)) for lib in _controller().lib_controllers
                       if lib.user_api == "blas"]
     return _BLAS_LIBS
 
@@ -88,7 +101,7 @@ def _set_blas_threads(counts: list[int] | int) -> list[int]:
     """Set every BLAS library's thread count (one count, or one per library as returned);
     returns the counts they had."""
     libs = _blas_libs()
-    before = [int(lib.get_num_threads() or 1) for lib, _ in libs]
+    before = [int(getter() or 1) for getter, _ in libs]
     for (_, setter), n in zip(libs, counts if isinstance(counts, list) else [counts] * len(libs),
                               strict=True):
         setter(n)
