@@ -13,7 +13,7 @@ import pytest
 import mixedfx as mfx
 from mixedfx import datasets
 from mixedfx.glmm import native_loop
-from mixedfx.glmm.fit import Whitening
+from mixedfx.glmm.fit import Whitening, lower_inverse
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun, carry_block
 from mixedfx.optimize.derivatives import forward_hessian
 
@@ -188,3 +188,31 @@ def test_forward_hessian_points_in_one_call_give_the_same_hessian() -> None:
     assert np.array_equal(forward_hessian(f, x, many=many), H)
     assert seen == [(1 + 3 + 6, 3)]
     assert np.array_equal(forward_hessian(f, x, fx=f(x), many=lambda p: None), H)
+
+
+def test_lower_inverse_inverts() -> None:
+    rng = np.random.default_rng(4)
+    L = np.tril(rng.normal(size=(5, 5))) + 3 * np.eye(5)
+    np.testing.assert_allclose(lower_inverse(L) @ L, np.eye(5), atol=1e-13)
+
+
+@pytest.mark.parametrize("formula,data,family", [
+    (CBPP_F, CBPP, "binomial"),
+    ("TICKS ~ YEAR + cHEIGHT + (1 | BROOD)", TICKS, "poisson"),
+])
+def test_compiled_starting_glm_is_the_least_squares_one(formula, data, family) -> None:
+    """The kernel's IRLS (Householder least squares; canonical links) reaches R's glm.fit β,
+    as the SVD least squares of the NumPy loop does, to rounding."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer(formula, data, family=family)
+    pirls = m._fit.pirls
+    templates = m._fit.objective.templates(m._fit.theta)
+    compiled = pirls.initial_state(templates)
+    native, pirls.native = pirls.native, None
+    try:
+        numpy_path = pirls.initial_state(templates)
+    finally:
+        pirls.native = native
+    np.testing.assert_allclose(compiled.beta, numpy_path.beta, rtol=1e-10, atol=1e-12)
+    assert compiled.pdev == pytest.approx(numpy_path.pdev, rel=1e-12)

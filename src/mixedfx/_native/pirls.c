@@ -1275,6 +1275,9 @@ static PyMethodDef methods[] = {
     {"devfun_values", py_devfun_values, METH_VARARGS,
      "devfun_values(model, templates, spec, start, eta0, X, values, tol, maxit): lme4's "
      "stage-2 devfun at each row of X"},
+    {"glm_start", py_glm_start, METH_VARARGS,
+     "glm_start(model, templates, eta, mu, beta_out, maxit) -> (status, iterations): the "
+     "fixed-effects-only GLM's IRLS fit (Householder least squares)"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "pirls",

@@ -639,3 +639,106 @@ done:
     release_all(&bufs);
     return result;
 }
+
+/* ---- the starting GLM ----------------------------------------------------------------------
+ * glm_start(model, templates, eta, mu, beta_out, maxit) -> (status, iterations): R's glm.fit
+ * IRLS for the fixed effects alone (Pirls.initial_state) from the linear predictor eta and
+ * mean mu of the family's mustart (canonical row order; both overwritten): with the IRLS
+ * weights w = wt mu_eta^2 / V(mu) and working response z = eta - offset + (y - mu) / mu_eta,
+ * beta = argmin ||sqrt(w) (z - X beta)||^2 by Householder QR (plain C, a fixed order), then
+ * eta = offset + X beta, mu = g^-1(eta) and the deviance, until it changes by at most
+ * 1e-10 (|dev| + 0.1). status 0: done; 1: a weight or working response not finite; 2: the
+ * weighted X is (numerically) rank deficient (the caller's least squares decides). */
+static int wls_qr(double *A, double *b, Py_ssize_t n, Py_ssize_t p, double *beta)
+{
+    /* A: n x p column-major (column j at A + j n), b: n; both overwritten */
+    Py_ssize_t i, j, k;
+    double rmax = 0.0;
+    for (j = 0; j < p; j++) {
+        double *aj = A + j * n, s = 0.0;
+        for (i = j; i < n; i++) s += aj[i] * aj[i];
+        double norm = sqrt(s);
+        if (!(norm > 0.0) || !isfinite(norm)) return 2;
+        double alpha = aj[j] > 0 ? -norm : norm;
+        double v0 = aj[j] - alpha, vn2 = s - aj[j] * aj[j] + v0 * v0;
+        aj[j] = v0;                     /* v = (v0, a_{j+1..n-1}) */
+        if (vn2 > 0.0) {
+            for (k = j + 1; k < p; k++) {
+                double *ak = A + k * n, d = 0.0;
+                for (i = j; i < n; i++) d += aj[i] * ak[i];
+                double f = 2.0 * d / vn2;
+                for (i = j; i < n; i++) ak[i] -= f * aj[i];
+            }
+            double d = 0.0;
+            for (i = j; i < n; i++) d += aj[i] * b[i];
+            double f = 2.0 * d / vn2;
+            for (i = j; i < n; i++) b[i] -= f * aj[i];
+        }
+        aj[j] = alpha;                  /* R's diagonal */
+        if (fabs(alpha) > rmax) rmax = fabs(alpha);
+    }
+    for (j = 0; j < p; j++)
+        if (!(fabs(A[j * n + j]) > 1e-10 * rmax)) return 2;
+    for (j = p - 1; j >= 0; j--) {
+        double s = b[j];
+        for (k = j + 1; k < p; k++) s -= A[k * n + j] * beta[k];
+        beta[j] = s / A[j * n + j];
+    }
+    return 0;
+}
+
+static PyObject *py_glm_start(PyObject *self, PyObject *args)
+{
+    PyObject *model, *templates, *oeta, *omu, *ob;
+    Py_ssize_t maxit;
+    if (!PyArg_ParseTuple(args, "OOOOOn:glm_start", &model, &templates, &oeta, &omu, &ob, &maxit))
+        return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    Model m;
+    if (parse_model(&bufs, model, templates, &m) < 0) goto fail;
+    double *eta = (double *)get_buf(&bufs, oeta, m.n, 1, 1, "eta");
+    double *mu = eta ? (double *)get_buf(&bufs, omu, m.n, 1, 1, "mu") : NULL;
+    double *beta = mu ? (double *)get_buf(&bufs, ob, m.p, 1, 1, "beta_out") : NULL;
+    if (!beta) goto fail;
+    int status = 0;
+    Py_ssize_t it = 0, n = m.n, p = m.p, i, c;
+    Py_BEGIN_ALLOW_THREADS
+    double *A = (double *)malloc(sizeof(double) * (n * p + 1));
+    double *b = (double *)malloc(sizeof(double) * (n + 1));
+    if (!A || !b) status = -1;
+    double dev_old = INFINITY;
+    for (it = 1; status == 0 && it <= maxit; it++) {
+        for (i = 0; i < n; i++) {
+            double me = mu_eta(&m, eta[i]);
+            double w = m.wt[i] * (me * me) / variance(&m, mu[i]);
+            double z = eta[i] - m.off[i] + (m.y[i] - mu[i]) / me;
+            double sw = sqrt(w);
+            if (!isfinite(sw) || !isfinite(z)) { status = 1; break; }
+            for (c = 0; c < p; c++) A[c * n + i] = m.X[i * p + c] * sw;
+            b[i] = z * sw;
+        }
+        if (status) break;
+        if (p == 0) break;
+        status = wls_qr(A, b, n, p, beta);
+        if (status) break;
+        double dev = 0.0;
+        for (i = 0; i < n; i++) {
+            double acc = 0.0;
+            for (c = 0; c < p; c++) acc += m.X[i * p + c] * beta[c];
+            eta[i] = m.off[i] + acc;
+            mu[i] = linkinv(&m, eta[i]);
+            dev += dev_resid(&m, m.y[i], mu[i], m.wt[i]);
+        }
+        if (fabs(dev - dev_old) <= 1e-10 * (fabs(dev) + 0.1)) break;
+        dev_old = dev;
+    }
+    free(A); free(b);
+    Py_END_ALLOW_THREADS
+    release_all(&bufs);
+    if (status < 0) return PyErr_NoMemory();
+    return Py_BuildValue("(in)", status, it);
+fail:
+    release_all(&bufs);
+    return NULL;
+}

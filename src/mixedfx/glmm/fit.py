@@ -9,7 +9,6 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from mixedfx.errors import ArgumentError, PirlsError
 from mixedfx.families import Family
@@ -240,10 +239,25 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
     except (PirlsError, np.linalg.LinAlgError):
         ok = False
     # a degenerate stage-1 factor (non-finite weights): optimize β unwhitened
-    M = solve_triangular(Lxx, np.eye(p), lower=True, trans="T") if ok else np.eye(p)  # L_XX⁻ᵀ
+    M = lower_inverse(Lxx).T if ok else np.eye(p)       # L_XX⁻ᵀ
     if not np.all(np.isfinite(M)):
         M = np.eye(p)
     return Whitening(n_theta, beta1, np.ascontiguousarray(M))
+
+
+def lower_inverse(L: np.ndarray) -> np.ndarray:
+    """L⁻¹ of a lower triangular L with a nonzero diagonal, row by row by forward
+    substitution, N_i = (e_i − Σ_{c<i} L_ic N_c) / L_ii (elementwise, in a fixed order: the
+    same bits under any BLAS, and no LAPACK call for a few fixed effects)."""
+    p = L.shape[0]
+    eye = np.eye(p)
+    rows: list[np.ndarray] = []
+    for i in range(p):
+        s = eye[i]
+        for c in range(i):
+            s = s - L[i, c] * rows[c]
+        rows.append(s / L[i, i])
+    return np.array(rows)
 
 
 class Whitening:
