@@ -216,3 +216,13 @@ def test_compiled_starting_glm_is_the_least_squares_one(formula, data, family) -
         pirls.native = native
     np.testing.assert_allclose(compiled.beta, numpy_path.beta, rtol=1e-10, atol=1e-12)
     assert compiled.pdev == pytest.approx(numpy_path.pdev, rel=1e-12)
+
+
+def test_fits_in_a_thread_pool_are_the_serial_fits(native_records) -> None:
+    """The loop releases the GIL around each PIRLS solve: concurrent fits share nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    picks = [0, 5, 6, 0, 5, 6]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        got = list(pool.map(lambda i: _record(CASES[i]), picks))
+    assert got == [native_records[i] for i in picks]
