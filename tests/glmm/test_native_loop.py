@@ -226,3 +226,17 @@ def test_fits_in_a_thread_pool_are_the_serial_fits(native_records) -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
         got = list(pool.map(lambda i: _record(CASES[i]), picks))
     assert got == [native_records[i] for i in picks]
+
+
+def test_more_terms_than_a_loop_call_takes_fit_in_python(monkeypatch) -> None:
+    rng = np.random.default_rng(8)
+    k = native_loop.MAX_TERMS + 1
+    d = pd.DataFrame({f"g{j}": rng.integers(0, 3, 120).astype(str) for j in range(k)})
+    d["y"] = rng.poisson(2.0, 120)
+    formula = "y ~ 1 + " + " + ".join(f"(1 | g{j})" for j in range(k))
+    calls = _spy(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer(formula, d, family="poisson", nAGQ=0)
+    assert np.isfinite(m.loglik)
+    assert calls and not any(served for _, served in calls)

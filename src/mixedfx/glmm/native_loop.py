@@ -41,6 +41,9 @@ from mixedfx.optimize.native_run import RunRecord, nlopt_addresses
 # the kernel's x layouts (pirls_loop.h: X_THETA, X_WHITENED, X_THETA_BETA)
 X_THETA, X_WHITENED, X_THETA_BETA = 1, 2, 3
 LOOP_PYTHON = 5     # a case only the Python objective handles: run it there
+#: the most terms a loop call takes (the kernel holds at most 64 buffers per call: the model's
+#: 10 + 2 per term, and up to 22 of the loop's own)
+MAX_TERMS = 16
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +69,8 @@ def served(obj: Any) -> bool:
     the compiled PIRLS serves the model, Λ is a 0/1 map of θ, and the value needs no
     Python (the family's log-likelihood kernel, or nAGQ > 1)."""
     pirls = obj.pirls
-    return (pirls.native is not None and template_map(pirls.terms) is not None
+    return (pirls.native is not None and len(pirls.terms) <= MAX_TERMS
+            and template_map(pirls.terms) is not None
             and (obj.nagq > 1 or pirls._sat is not None))
 
 
