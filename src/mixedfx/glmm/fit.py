@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -338,8 +339,10 @@ def central_gradient(fn, x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
     return g
 
 
+@lru_cache(maxsize=32)
 def _stage_control(control: Control, calc_derivs: bool, xtol: float | None = None) -> Control:
     """Stage settings: stop on the trust-region radius only. nlopt's ftol test compares
-    consecutive evaluations, which in 5+ dimensions can end BOBYQA far from the optimum."""
+    consecutive evaluations, which in 5+ dimensions can end BOBYQA far from the optimum.
+    Cached: a Control is frozen, and each fit asks for the same two."""
     return replace(control, calc_derivs=calc_derivs, presolve="never", ftol_abs=0.0,
                    xtol_abs=control.glmm_xtol_abs if xtol is None else xtol)

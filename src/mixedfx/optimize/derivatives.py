@@ -87,10 +87,11 @@ def forward_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
     x = np.asarray(x, dtype=float)
     n = len(x)
     eye = np.eye(n) * delta
-    points = [x] if fx is None else []
-    points += [x + eye[i] for i in range(n)]
-    points += [x + eye[i] + eye[j] for i in range(n) for j in range(i, n)]
-    values = None if many is None else many(np.array(points))
+    single = x + eye                        # row i: x + δeᵢ
+    rows, cols = np.triu_indices(n)         # (i, j ≥ i) in the loop's order
+    pairs = single[rows] + eye[cols]        # (x + δeᵢ) + δeⱼ, elementwise as in a loop
+    points = np.vstack([single, pairs] if fx is not None else [x[None], single, pairs])
+    values = None if many is None else many(points)
     if values is None:
         values = [fun(p) for p in points]
     k = 0
