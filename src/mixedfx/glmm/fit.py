@@ -324,11 +324,9 @@ def central_gradient(fn, x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
     """(f(x + δeᵢ) − f(x − δeᵢ)) / 2δ for each i; the points x + δe₀, x − δe₀, x + δe₁, …
     are evaluated in that order, in one call when `fn` has `evaluate_many`."""
     n = len(x)
+    E = np.eye(n) * delta                    # row i: δeᵢ
     points = np.empty((2 * n, n))
-    for i in range(n):
-        e = np.zeros(n)
-        e[i] = delta
-        points[2 * i], points[2 * i + 1] = x + e, x - e
+    points[0::2], points[1::2] = x + E, x - E
     many = getattr(fn, "evaluate_many", None)
     values = None if many is None else many(points)
     if values is None:
