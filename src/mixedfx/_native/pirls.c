@@ -1205,9 +1205,9 @@ fail:
     return NULL;
 }
 
-/* sum_j log L_jj^2 - 2 sum_j log sum_k w_k exp(-dg_jk / 2 + z_k^2 / 2) for one scalar term
- * (GlmmObjective._agq_correction), dg_jk the change of level j's deviance residuals + u^2
- * when u_j moves to u_j + z_k / L_jj */
+#include "pirls_loop.h"      /* the objective over whole optimizer runs; agq_sum */
+
+/* agq(model, templates, beta, u0, Ljj, nodes, weights): `agq_sum` */
 static PyObject *py_agq(PyObject *self, PyObject *args)
 {
     PyObject *model, *templates, *bo, *u0o, *Ljjo, *zo, *wo;
@@ -1235,42 +1235,9 @@ static PyObject *py_agq(PyObject *self, PyObject *args)
     const double *w = (const double *)get_buf(&bufs, wo, nq, 1, 0, "weights");
     if (!w) goto fail;
     double result = NAN;
-    int nomem = 0;
+    int nomem;
     Py_BEGIN_ALLOW_THREADS
-    double *xb = (double *)malloc(sizeof(double) * (m.n + 1));
-    double *g0 = (double *)calloc(nl + 1, sizeof(double));
-    double *g = (double *)calloc(nl + 1, sizeof(double));
-    double *acc = (double *)calloc(nl + 1, sizeof(double));
-    double *uk = (double *)malloc(sizeof(double) * (nl + 1));
-    if (!xb || !g0 || !g || !acc || !uk) nomem = 1;
-    else {
-        xbeta(&m, beta, xb);
-        double t0 = m.T[0][0];
-        for (Py_ssize_t k = -1; k < nq; k++) {
-            double *gk = k < 0 ? g0 : g;
-            for (Py_ssize_t j = 0; j < nl; j++) {
-                uk[j] = k < 0 ? u0[j] : u0[j] + z[k] * (1.0 / Ljj[j]);
-                gk[j] = 0.0;
-            }
-            if (k >= 0 && z[k] == 0) {
-                for (Py_ssize_t j = 0; j < nl; j++) acc[j] += w[k];
-                continue;
-            }
-            for (Py_ssize_t i = 0; i < m.n; i++) {
-                Py_ssize_t j = m.codes[i];
-                double eta = m.off[i] + xb[i] + m.vals[0][i] * (uk[j] * t0);
-                gk[j] += dev_resid(&m, m.y[i], linkinv(&m, eta), m.wt[i]);
-            }
-            for (Py_ssize_t j = 0; j < nl; j++) gk[j] += uk[j] * uk[j];
-            if (k >= 0)
-                for (Py_ssize_t j = 0; j < nl; j++)
-                    acc[j] += w[k] * exp(-(g[j] - g0[j]) / 2 + z[k] * z[k] / 2);
-        }
-        double s1 = 0.0, s2 = 0.0;
-        for (Py_ssize_t j = 0; j < nl; j++) { s1 += log(Ljj[j]); s2 += log(acc[j]); }
-        result = 2 * s1 - 2 * s2;
-    }
-    free(xb); free(g0); free(g); free(acc); free(uk);
+    nomem = agq_sum(&m, beta, u0, Ljj, z, w, nq, &result);
     Py_END_ALLOW_THREADS
     release_all(&bufs);
     if (nomem) return PyErr_NoMemory();
@@ -1296,6 +1263,21 @@ static PyMethodDef methods[] = {
     {"agq", py_agq, METH_VARARGS,
      "agq(model, templates, beta, u0, Ljj, nodes, weights) -> the adaptive Gauss-Hermite "
      "correction for one scalar term"},
+    {"loop_bind_nlopt", py_loop_bind_nlopt, METH_VARARGS,
+     "loop_bind_nlopt(addresses): the NLopt C functions loop_minimize calls"},
+    {"loop_minimize", py_loop_minimize, METH_VARARGS,
+     "loop_minimize(model, templates, spec, start, algorithm, x, lower, upper, xtol, ftol, "
+     "maxeval, step, inf_limit, best, bad, out) -> (code, minf, evaluations, best_f, stop, "
+     "state | None): NLopt over the GLMM objective (see pirls_loop.h)"},
+    {"loop_values", py_loop_values, METH_VARARGS,
+     "loop_values(model, templates, spec, start, X, values, out) -> (evaluations, stop, "
+     "state | None): the GLMM objective at each row of X, warm starts carried"},
+    {"devfun_values", py_devfun_values, METH_VARARGS,
+     "devfun_values(model, templates, spec, start, eta0, X, values, tol, maxit): lme4's "
+     "stage-2 devfun at each row of X"},
+    {"glm_start", py_glm_start, METH_VARARGS,
+     "glm_start(model, templates, eta, mu, beta_out, maxit) -> (status, iterations): the "
+     "fixed-effects-only GLM's IRLS fit (Householder least squares)"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "pirls",

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from mixedfx.errors import ArgumentError, PirlsError
 from mixedfx.families import Family
@@ -130,7 +130,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         z0 = np.concatenate([stage1.x, np.zeros(len(state1.beta))])
         shrink = control.warm_step if warm else 1.0
         step = shrink * stage2_step(stage1.x, len(state1.beta))
-        stage2 = optimize_theta(lambda z: obj(to_x(z)), z0, lower2,
+        stage2 = optimize_theta(Whitened(obj, to_x), z0, lower2,
                                 _stage_control(control, calc_derivs=False), frame.n,
                                 counter=lambda: obj.evaluations, initial_step=step,
                                 upper=np.concatenate([upper, np.full(len(state1.beta), np.inf)]),
@@ -147,8 +147,9 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
             g = central_gradient(obj, x_final)
             # lme4's SEs come from the Hessian of its devfun; with structured terms the
             # reference is glmmTMB, whose SEs come from the exact Laplace objective
+            devfun = Lme4Devfun(obj, state1)
             H = central_hessian(obj, x_final) if structured else \
-                forward_hessian(Lme4Devfun(obj, state1), x_final)
+                forward_hessian(devfun, x_final, many=devfun.evaluate_many)
             if check_gradient(g, H, POLISH_TOL):
                 # the gradient is recomputed after the step only when lme4's check would
                 # fail at BOBYQA's point; otherwise the step just sharpens the estimates
@@ -219,7 +220,7 @@ class ThetaTemplates:
 
 
 def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
-              center: np.ndarray | None = None):
+              center: np.ndarray | None = None) -> Whitening:
     """Map (θ, γ) -> (θ, β) with β = β₁ + L_XX⁻ᵀ γ, L_XX the fixed-effects block of the
     stage-1 factor (so vcov(β) ≈ L_XX⁻ᵀ L_XX⁻¹ and γ has unit curvature): BOBYQA's single
     trust-region radius then suits every coordinate, however correlated the fixed effects.
@@ -227,7 +228,7 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
     beta1 = state.beta.copy() if center is None else np.asarray(center, dtype=float).copy()
     p = len(beta1)
     if p == 0:
-        return lambda z: np.asarray(z, dtype=float)
+        return Whitening(n_theta, beta1, None)
     try:
         if pirls.native is not None:
             Lrr = pirls.native.factor(state, ThetaTemplates(pirls.terms)(theta), with_x=True).Lrr
@@ -239,15 +240,59 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
     except (PirlsError, np.linalg.LinAlgError):
         ok = False
     # a degenerate stage-1 factor (non-finite weights): optimize β unwhitened
-    M = solve_triangular(Lxx, np.eye(p), lower=True, trans="T") if ok else np.eye(p)  # L_XX⁻ᵀ
+    M = lower_inverse(Lxx).T if ok else np.eye(p)       # L_XX⁻ᵀ
     if not np.all(np.isfinite(M)):
         M = np.eye(p)
+    return Whitening(n_theta, beta1, np.ascontiguousarray(M))
 
-    def to_x(z: np.ndarray) -> np.ndarray:
+
+def lower_inverse(L: np.ndarray) -> np.ndarray:
+    """L⁻¹ of a lower triangular L with a nonzero diagonal, row by row by forward
+    substitution, N_i = (e_i − Σ_{c<i} L_ic N_c) / L_ii (elementwise, in a fixed order: the
+    same bits under any BLAS, and no LAPACK call for a few fixed effects)."""
+    p = L.shape[0]
+    eye = np.eye(p)
+    rows: list[np.ndarray] = []
+    for i in range(p):
+        s = eye[i]
+        for c in range(i):
+            s = s - L[i, c] * rows[c]
+        rows.append(s / L[i, i])
+    return np.array(rows)
+
+
+class Whitening:
+    """z = (θ, γ) -> x = (θ, β₁ + Mγ) (`whitening`); M None: x = z. Mγ is summed column by
+    column in order (elementwise operations, as the compiled loop sums it), not by a BLAS
+    matrix-vector product whose rounding depends on the kernel loaded."""
+
+    def __init__(self, n_theta: int, beta1: np.ndarray, M: np.ndarray | None) -> None:
+        self.n_theta, self.beta1, self.M = n_theta, beta1, M
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z, dtype=float)
-        return np.concatenate([z[:n_theta], beta1 + M @ z[n_theta:]])
+        if self.M is None:
+            return z
+        n, M = self.n_theta, self.M
+        acc = M[:, 0] * z[n]
+        for j in range(1, M.shape[1]):
+            acc = acc + M[:, j] * z[n + j]
+        return np.concatenate([z[:n], self.beta1 + acc])
 
-    return to_x
+
+class Whitened:
+    """Stage 2's objective over z = (θ, γ): the objective at `to_x(z)`; NLopt's runs over it
+    go to the compiled loop when it serves (`GlmmObjective.minimize_natively`)."""
+
+    def __init__(self, objective: GlmmObjective, to_x: Whitening) -> None:
+        self.objective, self.to_x = objective, to_x
+
+    def __call__(self, z: np.ndarray) -> float:
+        return self.objective(self.to_x(z))
+
+    def minimize_natively(self, *args):
+        """`GlmmObjective.minimize_natively` over z."""
+        return self.objective.minimize_natively(*args, whitening=self.to_x)
 
 
 def lower2_of(lower: np.ndarray, beta: np.ndarray, fill: float = -np.inf) -> np.ndarray:
@@ -276,17 +321,26 @@ def newton_polish(fn, x: np.ndarray, fx: float, g: np.ndarray, H: np.ndarray,
 
 
 def central_gradient(fn, x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
-    """(f(x + δeᵢ) − f(x − δeᵢ)) / 2δ for each i."""
-    g = np.empty(len(x))
-    for i in range(len(x)):
-        e = np.zeros(len(x))
-        e[i] = delta
-        g[i] = (fn(x + e) - fn(x - e)) / (2 * delta)
+    """(f(x + δeᵢ) − f(x − δeᵢ)) / 2δ for each i; the points x + δe₀, x − δe₀, x + δe₁, …
+    are evaluated in that order, in one call when `fn` has `evaluate_many`."""
+    n = len(x)
+    E = np.eye(n) * delta                    # row i: δeᵢ
+    points = np.empty((2 * n, n))
+    points[0::2], points[1::2] = x + E, x - E
+    many = getattr(fn, "evaluate_many", None)
+    values = None if many is None else many(points)
+    if values is None:
+        values = [fn(p) for p in points]
+    g = np.empty(n)
+    for i in range(n):
+        g[i] = (values[2 * i] - values[2 * i + 1]) / (2 * delta)
     return g
 
 
+@lru_cache(maxsize=32)
 def _stage_control(control: Control, calc_derivs: bool, xtol: float | None = None) -> Control:
     """Stage settings: stop on the trust-region radius only. nlopt's ftol test compares
-    consecutive evaluations, which in 5+ dimensions can end BOBYQA far from the optimum."""
+    consecutive evaluations, which in 5+ dimensions can end BOBYQA far from the optimum.
+    Cached: a Control is frozen, and each fit asks for the same two."""
     return replace(control, calc_derivs=calc_derivs, presolve="never", ftol_abs=0.0,
                    xtol_abs=control.glmm_xtol_abs if xtol is None else xtol)

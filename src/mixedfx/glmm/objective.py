@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from mixedfx.glmm import native_loop
 from mixedfx.glmm.pirls import ROUNDING_PDEV, Pirls, PirlsError, PirlsState
 from mixedfx.lmm.solution import solve
 
@@ -107,11 +108,31 @@ class GlmmObjective:
                 t = T_new.item()
                 out.append(u * (T_old.item() / t) if t > 1e-10 else u)
             else:
-                try:
-                    out.append(np.linalg.solve(T_new, T_old @ u.T).T)
-                except np.linalg.LinAlgError:
-                    out.append(u)
+                out.append(carry_block(u, T_old, T_new))
         return out
+
+    # -- the compiled loop (`glmm.native_loop`): the same evaluations without Python -------
+    def _compiled(self) -> bool:
+        """Whether this objective evaluates as GlmmObjective does (a subclass with its own
+        value or call is served by its Python code)."""
+        cls = type(self)
+        return cls.__call__ is GlmmObjective.__call__ and \
+            cls.value_at is GlmmObjective.value_at and self.uses_laplace_factor
+
+    def minimize_natively(self, algorithm: int, x0: np.ndarray, lower: np.ndarray,
+                          upper: np.ndarray, xtol: float, ftol: float, maxeval: int,
+                          step: np.ndarray | None, inf_limit: int, whitening=None):
+        """NLopt run over this objective from compiled code (`optimize.native_run`), or
+        None when the compiled loop cannot serve."""
+        if not self._compiled():
+            return None
+        return native_loop.minimize(self, algorithm, x0, lower, upper, xtol, ftol, maxeval,
+                                    step, inf_limit, whitening)
+
+    def evaluate_many(self, points: np.ndarray) -> np.ndarray | None:
+        """The objective at each row of `points`, in order (as successive calls), or None
+        when the compiled loop cannot serve."""
+        return native_loop.values(self, points) if self._compiled() else None
 
     def value_at(self, state: PirlsState, theta: np.ndarray, f=None) -> float:
         """The Laplace / AGQ objective at converged conditional modes (factor `f` of
@@ -182,6 +203,30 @@ class GlmmObjective:
         return value
 
 
+def carry_block(u: np.ndarray, T_old: np.ndarray, T_new: np.ndarray) -> np.ndarray:
+    """T_new⁻¹ T_old uₗ for each level's row uₗ of a k-column term: v = T_old u (columns
+    summed in order), then forward substitution with the lower triangular T_new; u itself
+    when T_new is singular (a zero diagonal entry). Elementwise operations in a fixed order,
+    as the compiled loop computes it (`pirls_loop.h` carry_term), so both give the same bits
+    whatever BLAS is loaded."""
+    k = T_new.shape[0]
+    if np.any(np.diag(T_new) == 0.0):
+        return u
+    v = []
+    for a in range(k):
+        acc = T_old[a, 0] * u[:, 0]
+        for c in range(1, a + 1):
+            acc = acc + T_old[a, c] * u[:, c]
+        v.append(acc)
+    w: list[np.ndarray] = []
+    for a in range(k):
+        s = v[a]
+        for c in range(a):
+            s = s - T_new[a, c] * w[c]
+        w.append(s / T_new[a, a])
+    return np.stack(w, axis=1)
+
+
 class Lme4Devfun:
     """lme4's stage-2 `devfun` as it evaluates, for the Hessian behind vcov(β).
 
@@ -203,6 +248,11 @@ class Lme4Devfun:
         self.u0 = [x.copy() for x in stage1.u]
         self.tol = tol
         self.maxit = maxit
+
+    def evaluate_many(self, points: np.ndarray) -> np.ndarray | None:
+        """The devfun at each row of `points` in one compiled call, or None (then point by
+        point)."""
+        return native_loop.devfun_values(self, points) if self.objective._compiled() else None
 
     def __call__(self, x: np.ndarray) -> float:
         obj, pirls = self.objective, self.pirls

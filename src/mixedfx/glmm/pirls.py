@@ -15,6 +15,7 @@ the mode, is kept with the state (its log-determinant differs by O(step_tol)).
 
 from __future__ import annotations
 
+import contextlib
 from functools import cached_property
 from typing import Any
 
@@ -48,6 +49,8 @@ def _max_rel_change(old: list[np.ndarray], new: list[np.ndarray]) -> float:
 MAX_STEP_HALVINGS = 30
 #: a deviance increase this small (relative) after all halvings is rounding, not divergence
 ROUNDING_PDEV = 1e-10
+#: IRLS iterations of the starting GLM (R's glm.fit: 25; its deviance test stops it sooner)
+GLM_MAXIT = 50
 
 
 class Pirls:
@@ -228,14 +231,26 @@ class Pirls:
         raise PirlsError(f"pwrssUpdate did not converge in {self.maxit} iterations")
 
     def initial_state(self, templates: list[np.ndarray]) -> PirlsState:
-        """u = 0 and β from an IRLS fit of the GLM without random effects (R's glm.fit)."""
+        """u = 0 and β from an IRLS fit of the GLM without random effects (R's glm.fit):
+        in the compiled kernel (Householder least squares) when it serves, else here (least
+        squares by SVD, which also takes a rank-deficient weighted X)."""
         fam, resp = self.family, self.resp
         mu = fam.mustart(resp.y, resp.wt)
         eta = fam.link.linkfun(mu)
         p = self.X.shape[1]
+        beta = None
+        # canonical links only: IRLS is Newton's method there, so the two least-squares
+        # routes end at the same β to rounding (elsewhere its deviance test can stop them
+        # an iteration apart, ~1e-6 away)
+        if self.native is not None and fam.canonical:
+            with contextlib.suppress(PirlsError):    # non-finite weights: the loop below
+                beta = self.native.glm_start(eta, mu, GLM_MAXIT)    # raises the error
+        if beta is not None:
+            u = [np.zeros((t.n_levels, t.k)) for t in self.terms]
+            return self.evaluate(u, beta, templates)
         beta = np.zeros(p)
         dev_old = np.inf
-        for _ in range(50):
+        for _ in range(GLM_MAXIT):
             mu_eta = fam.link.mu_eta(eta)
             w = resp.wt * mu_eta**2 / fam.variance(mu)
             z = eta - self.offset + (resp.y - mu) / mu_eta

@@ -245,6 +245,22 @@ class NativePirls:
             raise PirlsError("the penalized weighted system is not positive definite")
         return NativeFactor(ld, L11, Lrr)
 
+    def glm_start(self, eta: np.ndarray, mu: np.ndarray, maxit: int) -> np.ndarray | None:
+        """β of the GLM without random effects by IRLS (as `Pirls.initial_state`) from the
+        linear predictor and mean of the family's mustart (data order), with Householder
+        least squares; None when the weighted X is rank deficient (then least squares by
+        SVD decides). Raises PirlsError when a weight or working response is not finite."""
+        sh = self.shape()
+        o = sh.order_any
+        eta_c = np.ascontiguousarray(eta[o], dtype=float)
+        mu_c = np.ascontiguousarray(mu[o], dtype=float)
+        beta = np.empty(sh.p)
+        status, _ = sh.kernel.glm_start(self.model(), _placeholders(self.pirls.terms), eta_c,
+                                        mu_c, beta, maxit)
+        if status == 1:
+            raise PirlsError("non-finite working weights")
+        return beta if status == 0 else None
+
     def agq(self, state: PirlsState, templates: list[np.ndarray], Ljj: np.ndarray,
             nodes: np.ndarray, weights: np.ndarray) -> float:
         """Σ_j log L_jj² − 2 Σ_j log Σ_k w_k exp(−Δg_jk/2 + z_k²/2) (one scalar term; see
@@ -276,6 +292,11 @@ class _Shape:
         self.order_any = np.arange(self.n) if o is None else o
         self.order = None if o is None or np.array_equal(o, np.arange(len(o))) else o
         self.kernel = kernel("pirls")
+
+
+def _placeholders(terms: list) -> tuple:
+    """A template per term for calls that do not read them (k × k zeros)."""
+    return tuple(np.zeros((t.k, t.k)) for t in terms)
 
 
 class _KernelTemplates(list):

@@ -20,21 +20,13 @@ guard would have seen (`mixedfx.optimize.native_run`).
 
 from __future__ import annotations
 
-import ctypes
 from functools import lru_cache
 from types import ModuleType
 
-import nlopt._nlopt as _nlopt_extension  # the extension module holding NLopt's C library
 import numpy as np
 
 from mixedfx.native import kernel
-from mixedfx.optimize.native_run import RunRecord
-
-# the NLopt functions `minimize` calls, in the order `bind_nlopt` takes their addresses
-_NLOPT_FUNCTIONS = ("nlopt_create", "nlopt_destroy", "nlopt_set_lower_bounds",
-                    "nlopt_set_upper_bounds", "nlopt_set_min_objective", "nlopt_set_xtol_abs1",
-                    "nlopt_set_ftol_abs", "nlopt_set_maxeval", "nlopt_set_initial_step",
-                    "nlopt_optimize", "nlopt_force_stop")
+from mixedfx.optimize.native_run import RunRecord, nlopt_addresses
 
 
 @lru_cache(maxsize=1)
@@ -43,13 +35,8 @@ def _bind() -> ModuleType | None:
     mod = kernel("lmm")
     if mod is None or not hasattr(mod, "minimize"):
         return None
-    try:
-        lib = ctypes.CDLL(_nlopt_extension.__file__)
-        addresses = tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
-                          for name in _NLOPT_FUNCTIONS)
-    except (OSError, AttributeError, TypeError):
-        return None
-    if any(a is None for a in addresses):
+    addresses = nlopt_addresses()
+    if addresses is None:
         return None
     mod.bind_nlopt(addresses)
     return mod

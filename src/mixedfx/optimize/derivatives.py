@@ -73,21 +73,37 @@ def deriv12(
 
 
 def forward_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
-                    fx: float | None = None, delta: float = 1e-4) -> np.ndarray:
+                    fx: float | None = None, delta: float = 1e-4,
+                    many: Callable[[np.ndarray], np.ndarray | None] | None = None,
+                    ) -> np.ndarray:
     """Hessian by forward differences, (p+1)(p+2)/2 evaluations instead of deriv12's
     1 + 2p + 2p(p−1):
 
         Hᵢⱼ = (f(x + δeᵢ + δeⱼ) − f(x + δeᵢ) − f(x + δeⱼ) + f(x)) / δ²
-    """
+
+    The points x (unless fx is given), x + δeᵢ, then x + δeᵢ + δeⱼ (i ≤ j) are evaluated in
+    that order; `many`, when given, evaluates all of them in one call (or returns None: then
+    point by point), for the same values."""
     x = np.asarray(x, dtype=float)
     n = len(x)
-    f0 = fun(x) if fx is None else fx
     eye = np.eye(n) * delta
-    fi = np.array([fun(x + eye[i]) for i in range(n)])
+    single = x + eye                        # row i: x + δeᵢ
+    rows, cols = np.triu_indices(n)         # (i, j ≥ i) in the loop's order
+    pairs = single[rows] + eye[cols]        # (x + δeᵢ) + δeⱼ, elementwise as in a loop
+    points = np.vstack([single, pairs] if fx is not None else [x[None], single, pairs])
+    values = None if many is None else many(points)
+    if values is None:
+        values = [fun(p) for p in points]
+    k = 0
+    if fx is None:
+        fx, k = values[0], 1
+    fi = values[k:k + n]
+    k += n
     H = np.empty((n, n))
     for i in range(n):
         for j in range(i, n):
-            H[i, j] = H[j, i] = (fun(x + eye[i] + eye[j]) - fi[i] - fi[j] + f0) / delta**2
+            H[i, j] = H[j, i] = (values[k] - fi[i] - fi[j] + fx) / delta**2
+            k += 1
     return H
 
 

@@ -1,0 +1,744 @@
+/* The GLMM objective over whole optimizer runs, in C (included by pirls.c: one translation
+ * unit with the PIRLS functions above it).
+ *
+ * A small GLMM's PIRLS solve takes a few microseconds; calling it from NLopt through Python
+ * (the `nlopt` package's callback, the driver's guard, GlmmObjective.__call__ and the
+ * kernel's argument parsing) costs several times that, for each of the 60-90 evaluations of
+ * a glmer fit. Three entry points remove those calls:
+ *
+ * - `loop_minimize`: NLopt's optimizer (BOBYQA by default) run from C with the objective of
+ *   mixedfx.glmm.objective.GlmmObjective as its C objective, carrying the warm start from
+ *   one evaluation to the next as the Python objective does;
+ * - `loop_values`: that objective at each row of a matrix of points, in order, with the same
+ *   carry (the central-difference gradient at the optimum);
+ * - `devfun_values`: lme4's stage-2 devfun (objective.Lme4Devfun) at each row of a matrix
+ *   of points (the forward-difference Hessian behind vcov(beta)).
+ *
+ * One evaluation at x, as GlmmObjective.__call__ (x = theta in stage 1; x = (theta, gamma)
+ * with beta = beta1 + M gamma in stage 2; x = (theta, beta) otherwise):
+ *   Lambda's templates from theta through the 0/1 template map (lme4's unstructured and the
+ *   diagonal structures); the warm start u0 = T_new^-1 T_old u of the last state whose value
+ *   was finite (b = Lambda u kept; `carry_term`); PIRLS from (u0, beta) (beta updated in
+ *   stage 1), once more from u = 0 when it fails, +inf when that fails too; the factor formed
+ *   again at the mode's weights when the last step exceeds lag_tol; the value
+ *     nAGQ <= 1:  aic_constant - 2 sum kernel + ||u||^2 + log|L|^2
+ *     nAGQ > 1:   sum dev.resids + ||u||^2 + the adaptive Gauss-Hermite correction (`agq_sum`)
+ *   and the state kept when the value is finite (NaN counts as +inf, as in Python). Every
+ *   operation is the one the Python objective runs, in the same order, so the optimizer sees
+ *   the same values and takes the same path. A case only the Python objective handles (the
+ *   Laplace factor at the mode not positive definite: value_at raises) stops the run with
+ *   LOOP_PYTHON, and the caller runs it again in Python from the same start.
+ *
+ * NLopt is the C library inside the `nlopt` Python package's extension module, reached
+ * through the addresses of its functions (`loop_bind_nlopt`, given by
+ * mixedfx.glmm.native_loop). The GIL is released for each PIRLS solve and signals are
+ * checked between evaluations (Ctrl-C stops a long run).
+ */
+
+/* NLopt's C interface (nlopt.h), as the functions' addresses */
+typedef double (*loop_nlopt_func)(unsigned, const double *, double *, void *);
+static struct {
+    void *(*create)(int, unsigned);
+    void (*destroy)(void *);
+    int (*set_lower_bounds)(void *, const double *);
+    int (*set_upper_bounds)(void *, const double *);
+    int (*set_min_objective)(void *, loop_nlopt_func, void *);
+    int (*set_xtol_abs1)(void *, double);
+    int (*set_ftol_abs)(void *, double);
+    int (*set_maxeval)(void *, int);
+    int (*set_initial_step)(void *, const double *);
+    int (*optimize)(void *, double *, double *);
+    int (*force_stop)(void *);
+} loop_nlopt;
+static int loop_nlopt_bound = 0;
+
+/* loop_bind_nlopt((create, destroy, set_lower_bounds, set_upper_bounds, set_min_objective,
+ *                  set_xtol_abs1, set_ftol_abs, set_maxeval, set_initial_step, optimize,
+ *                  force_stop)): each entry the address of that nlopt_* function */
+static PyObject *py_loop_bind_nlopt(PyObject *self, PyObject *args)
+{
+    PyObject *t;
+    void *a[11];
+    if (!PyArg_ParseTuple(args, "O!:loop_bind_nlopt", &PyTuple_Type, &t))
+        return NULL;
+    if (PyTuple_GET_SIZE(t) != 11) {
+        PyErr_SetString(PyExc_ValueError, "loop_bind_nlopt takes the addresses of 11 functions");
+        return NULL;
+    }
+    for (int i = 0; i < 11; i++) {
+        a[i] = PyLong_AsVoidPtr(PyTuple_GET_ITEM(t, i));
+        if (a[i] == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "loop_bind_nlopt: a function address is NULL");
+            return NULL;
+        }
+    }
+    loop_nlopt.create = (void *(*)(int, unsigned))a[0];
+    loop_nlopt.destroy = (void (*)(void *))a[1];
+    loop_nlopt.set_lower_bounds = (int (*)(void *, const double *))a[2];
+    loop_nlopt.set_upper_bounds = (int (*)(void *, const double *))a[3];
+    loop_nlopt.set_min_objective = (int (*)(void *, loop_nlopt_func, void *))a[4];
+    loop_nlopt.set_xtol_abs1 = (int (*)(void *, double))a[5];
+    loop_nlopt.set_ftol_abs = (int (*)(void *, double))a[6];
+    loop_nlopt.set_maxeval = (int (*)(void *, int))a[7];
+    loop_nlopt.set_initial_step = (int (*)(void *, const double *))a[8];
+    loop_nlopt.optimize = (int (*)(void *, double *, double *))a[9];
+    loop_nlopt.force_stop = (int (*)(void *))a[10];
+    loop_nlopt_bound = 1;
+    Py_RETURN_NONE;
+}
+
+/* what stopped a run (besides NLopt itself); LOOP_PYTHON: redo the run in Python */
+enum { LOOP_NONE = 0, LOOP_NAN = 1, LOOP_NEGINF = 2, LOOP_INF_STREAK = 3, LOOP_NOMEM = 4,
+       LOOP_PYTHON = 5, LOOP_PYERR = 6 };
+/* how x maps to (theta, beta) */
+enum { X_THETA = 1, X_WHITENED = 2, X_THETA_BETA = 3 };
+
+/* sum_j log L_jj^2 - 2 sum_j log sum_k w_k exp(-dg_jk / 2 + z_k^2 / 2) for one scalar term
+ * (GlmmObjective._agq_correction), dg_jk the change of level j's deviance residuals + u^2
+ * when u_j moves to u_j + z_k / L_jj. Returns -1 when out of memory, else 0. */
+static int agq_sum(const Model *m, const double *beta, const double *u0, const double *Ljj,
+                   const double *z, const double *w, Py_ssize_t nq, double *result)
+{
+    Py_ssize_t nl = m->nl[0];
+    int rc = 0;
+    double *xb = (double *)malloc(sizeof(double) * (m->n + 1));
+    double *g0 = (double *)calloc(nl + 1, sizeof(double));
+    double *g = (double *)calloc(nl + 1, sizeof(double));
+    double *acc = (double *)calloc(nl + 1, sizeof(double));
+    double *uk = (double *)malloc(sizeof(double) * (nl + 1));
+    if (!xb || !g0 || !g || !acc || !uk) rc = -1;
+    else {
+        xbeta(m, beta, xb);
+        double t0 = m->T[0][0];
+        for (Py_ssize_t k = -1; k < nq; k++) {
+            double *gk = k < 0 ? g0 : g;
+            for (Py_ssize_t j = 0; j < nl; j++) {
+                uk[j] = k < 0 ? u0[j] : u0[j] + z[k] * (1.0 / Ljj[j]);
+                gk[j] = 0.0;
+            }
+            if (k >= 0 && z[k] == 0) {
+                for (Py_ssize_t j = 0; j < nl; j++) acc[j] += w[k];
+                continue;
+            }
+            for (Py_ssize_t i = 0; i < m->n; i++) {
+                Py_ssize_t j = m->codes[i];
+                double eta = m->off[i] + xb[i] + m->vals[0][i] * (uk[j] * t0);
+                gk[j] += dev_resid(m, m->y[i], linkinv(m, eta), m->wt[i]);
+            }
+            for (Py_ssize_t j = 0; j < nl; j++) gk[j] += uk[j] * uk[j];
+            if (k >= 0)
+                for (Py_ssize_t j = 0; j < nl; j++)
+                    acc[j] += w[k] * exp(-(g[j] - g0[j]) / 2 + z[k] * z[k] / 2);
+        }
+        double s1 = 0.0, s2 = 0.0;
+        for (Py_ssize_t j = 0; j < nl; j++) { s1 += log(Ljj[j]); s2 += log(acc[j]); }
+        *result = 2 * s1 - 2 * s2;
+    }
+    free(xb); free(g0); free(g); free(acc); free(uk);
+    return rc;
+}
+
+/* The objective's model, settings and carried state */
+typedef struct {
+    Model m;
+    Py_ssize_t nx, ntheta, ntpl, l11, nq;
+    int xmap, nagq, stop_stag, refactor;
+    Py_ssize_t maxit;
+    double aic_const, lag_tol, step_tol, tol;
+    const int64_t *tmap;                  /* packed templates <- theta (-1: zero) */
+    const double *beta1, *M;              /* X_WHITENED: beta = beta1 + M gamma */
+    const double *nodes, *weights;        /* nAGQ > 1 */
+    double *T;                            /* the templates at the point evaluated */
+    double *Tcur;                         /* ... and at the carried state */
+    double *u0, *b0, *uzero;
+    State cur, nw;                        /* the carried state; the one being computed */
+    double *L11cur, *L11nw;
+    double ld_cur, lag_cur, ld_nw, lag_nw;
+    int its_cur, its_nw, have_T, have_state;
+    long evaluations;
+} Loop;
+
+static void loop_free(Loop *L)
+{
+    free(L->T); free(L->Tcur); free(L->u0); free(L->b0); free(L->uzero);
+    free(L->L11cur); free(L->L11nw);
+    state_free(&L->cur); state_free(&L->nw);
+}
+
+/* spec = (ints, doubles, tmap, beta1 | None, M | None, nodes | None, weights | None)
+ *   ints = [nx, ntheta, xmap, nagq, maxit, stop_on_stagnation, refactor]
+ *   doubles = [aic_constant, lag_tol, step_tol, tol]
+ * templates: one k x k array per term (any values: the loop fills its own from theta);
+ * start = (u, beta, packed templates | None): the carried state. Allocates the loop's
+ * buffers (loop_free releases them; the struct must be zeroed first). */
+static int loop_parse(Buffers *bufs, PyObject *model, PyObject *templates, PyObject *spec,
+                      PyObject *start, Loop *L)
+{
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 7 || !PyTuple_Check(start) ||
+        PyTuple_GET_SIZE(start) != 3) {
+        PyErr_SetString(PyExc_TypeError, "pirls loop: spec must be a 7-tuple, start a 3-tuple");
+        return -1;
+    }
+    const int64_t *ints = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(spec, 0), 7, 0, 0, "spec ints");
+    if (!ints) return -1;
+    const double *dbl = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 1), 4, 1, 0, "spec doubles");
+    if (!dbl) return -1;
+    L->nx = ints[0]; L->ntheta = ints[1]; L->xmap = (int)ints[2]; L->nagq = (int)ints[3];
+    L->maxit = ints[4]; L->stop_stag = (int)ints[5]; L->refactor = (int)ints[6];
+    L->aic_const = dbl[0]; L->lag_tol = dbl[1]; L->step_tol = dbl[2]; L->tol = dbl[3];
+    Py_buffer *tv = &bufs->views[bufs->count];
+    L->tmap = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(spec, 2), -1, 0, 0, "tmap");
+    if (!L->tmap) return -1;
+    L->ntpl = tv->len / 8;
+    if (parse_model(bufs, model, templates, &L->m) < 0) return -1;
+    Model *m = &L->m;
+    /* each term's template: its slice of the loop's own buffer */
+    L->T = (double *)calloc(L->ntpl + 1, sizeof(double));
+    if (!L->T) { PyErr_NoMemory(); return -1; }
+    Py_ssize_t off = 0, t, i;
+    for (t = 0; t < m->nt; t++) { m->T[t] = L->T + off; off += m->k[t] * m->k[t]; }
+    if (off != L->ntpl) {
+        PyErr_SetString(PyExc_ValueError, "pirls loop: tmap does not match the terms");
+        return -1;
+    }
+    for (i = 0; i < L->ntpl; i++)
+        if (L->tmap[i] >= L->ntheta) {
+            PyErr_SetString(PyExc_ValueError, "pirls loop: tmap index out of range");
+            return -1;
+        }
+    Py_ssize_t p_x = L->xmap == X_THETA ? 0 : m->p;
+    if (L->ntheta < 1 || L->nx != L->ntheta + p_x || L->xmap < X_THETA ||
+        L->xmap > X_THETA_BETA) {
+        PyErr_SetString(PyExc_ValueError, "pirls loop: x must hold theta (and beta or gamma)");
+        return -1;
+    }
+    L->beta1 = L->M = L->nodes = L->weights = NULL;
+    if (L->xmap == X_WHITENED && m->p > 0) {
+        if (!(L->beta1 = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 3), m->p, 1, 0, "beta1"))) return -1;
+        if (!(L->M = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 4), m->p * m->p, 1, 0, "M"))) return -1;
+    }
+    L->nq = 0;
+    if (L->nagq > 1) {
+        if (m->nt != 1 || m->k[0] != 1) {
+            PyErr_SetString(PyExc_ValueError, "pirls loop: nAGQ > 1 needs one scalar term");
+            return -1;
+        }
+        Py_buffer *zv = &bufs->views[bufs->count];
+        if (!(L->nodes = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 5), -1, 1, 0, "nodes"))) return -1;
+        L->nq = zv->len / 8;
+        if (!(L->weights = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 6), L->nq, 1, 0, "weights"))) return -1;
+    }
+    const double *su = (const double *)get_buf(bufs, PyTuple_GET_ITEM(start, 0), m->q_tot, 1, 0, "start u");
+    if (!su) return -1;
+    const double *sb = (const double *)get_buf(bufs, PyTuple_GET_ITEM(start, 1), m->p, 1, 0, "start beta");
+    if (!sb) return -1;
+    const double *sT = NULL;
+    if (PyTuple_GET_ITEM(start, 2) != Py_None &&
+        !(sT = (const double *)get_buf(bufs, PyTuple_GET_ITEM(start, 2), L->ntpl, 1, 0, "start templates")))
+        return -1;
+    L->l11 = m->nl[0] * m->k[0] * m->k[0];
+    L->Tcur = (double *)calloc(L->ntpl + 1, sizeof(double));
+    L->u0 = (double *)calloc(m->q_tot + 1, sizeof(double));
+    L->uzero = (double *)calloc(m->q_tot + 1, sizeof(double));
+    L->b0 = (double *)calloc(m->p + 1, sizeof(double));
+    L->L11cur = (double *)calloc(L->l11 + 1, sizeof(double));
+    L->L11nw = (double *)calloc(L->l11 + 1, sizeof(double));
+    if (!L->Tcur || !L->u0 || !L->uzero || !L->b0 || !L->L11cur || !L->L11nw ||
+        !state_alloc(m, &L->cur) || !state_alloc(m, &L->nw)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(L->cur.u, su, sizeof(double) * m->q_tot);
+    memcpy(L->cur.beta, sb, sizeof(double) * m->p);
+    L->have_T = sT != NULL;
+    if (sT) memcpy(L->Tcur, sT, sizeof(double) * L->ntpl);
+    L->have_state = 0;
+    L->evaluations = 0;
+    return 0;
+}
+
+/* u <- T_new^-1 T_old u for each level of a term (GlmmObjective._carry_u): b = Lambda u is
+ * kept while theta moves. Scalar terms: u (T_old / T_new) unless T_new <= 1e-10; wider
+ * ones: v = T_old u (c = 0..a, in order), then forward substitution with T_new, unless a
+ * diagonal entry of T_new is 0 (singular: u kept). */
+static void carry_term(Py_ssize_t k, Py_ssize_t nl, const double *Told, const double *Tnew,
+                       const double *u, double *out)
+{
+    Py_ssize_t l, a, c;
+    if (k == 1) {
+        double t = Tnew[0];
+        if (t > 1e-10) {
+            double ratio = Told[0] / t;
+            for (l = 0; l < nl; l++) out[l] = u[l] * ratio;
+        } else
+            memcpy(out, u, sizeof(double) * nl);
+        return;
+    }
+    for (a = 0; a < k; a++)
+        if (Tnew[a * k + a] == 0.0) {
+            memcpy(out, u, sizeof(double) * nl * k);
+            return;
+        }
+    for (l = 0; l < nl; l++) {
+        const double *ul = u + l * k;
+        double v[8], *w = out + l * k;
+        for (a = 0; a < k; a++) {
+            double acc = Told[a * k] * ul[0];
+            for (c = 1; c <= a; c++) acc = acc + Told[a * k + c] * ul[c];
+            v[a] = acc;
+        }
+        for (a = 0; a < k; a++) {
+            double s = v[a];
+            for (c = 0; c < a; c++) s = s - Tnew[a * k + c] * w[c];
+            w[a] = s / Tnew[a * k + a];
+        }
+    }
+}
+
+/* PIRLS from (u0, b0) into L->nw, with the Laplace factor at the mode's weights when the last
+ * step exceeds `refactor_above` (as the kernel's `run`); ST_* */
+static int loop_pirls(Loop *L, const double *u0, int update_beta)
+{
+    const Model *m = &L->m;
+    RunOpts o = {0, update_beta, L->stop_stag, 0, L->maxit, L->step_tol, L->tol, 0.0,
+                 L->refactor ? L->lag_tol : INFINITY};
+    Factor f, fz;
+    memset(&f, 0, sizeof f);
+    memset(&fz, 0, sizeof fz);
+    int status = run_pirls(m, u0, L->b0, NULL, &o, &L->nw, &f);
+    Factor *fl = &f;
+    if (status == ST_OK && o.lag > o.refactor_above) {
+        double *xb = (double *)malloc(sizeof(double) * (m->n + 1));
+        if (!xb || !factor_alloc(m, &fz, 0)) status = ST_NOMEM;
+        else {
+            xbeta(m, L->nw.beta, xb);
+            if (factorize(m, &fz, &L->nw, xb) == ST_OK) { fl = &fz; o.lag = 0.0; }
+        }
+        free(xb);
+    }
+    if (status == ST_OK) {
+        memcpy(L->L11nw, fl->L11, sizeof(double) * L->l11);
+        L->ld_nw = fl->ldL2;
+        L->lag_nw = o.lag;
+        L->its_nw = o.iterations;
+    }
+    factor_free(&f);
+    factor_free(&fz);
+    return status;
+}
+
+/* The objective at x (see the top of this file) into *value; LOOP_NONE, LOOP_NOMEM or
+ * LOOP_PYTHON. Runs without the GIL. */
+static int loop_value(Loop *L, const double *x, double *value)
+{
+    Model *m = &L->m;
+    Py_ssize_t t, i, j, p = m->p;
+    L->evaluations++;
+    for (i = 0; i < L->ntpl; i++) L->T[i] = L->tmap[i] < 0 ? 0.0 : x[L->tmap[i]];
+    int update_beta = L->xmap == X_THETA;
+    if (update_beta)
+        memcpy(L->b0, L->cur.beta, sizeof(double) * p);
+    else if (L->xmap == X_THETA_BETA)
+        memcpy(L->b0, x + L->ntheta, sizeof(double) * p);
+    else {
+        const double *g = x + L->ntheta;
+        for (i = 0; i < p; i++) {         /* beta1 + M gamma, columns in order */
+            double acc = L->M[i * p] * g[0];
+            for (j = 1; j < p; j++) acc = acc + L->M[i * p + j] * g[j];
+            L->b0[i] = L->beta1[i] + acc;
+        }
+    }
+    const double *u0 = L->cur.u;
+    if (L->have_T) {
+        Py_ssize_t toff = 0;
+        for (t = 0; t < m->nt; t++) {
+            carry_term(m->k[t], m->nl[t], L->Tcur + toff, L->T + toff,
+                       L->cur.u + m->uoff[t], L->u0 + m->uoff[t]);
+            toff += m->k[t] * m->k[t];
+        }
+        u0 = L->u0;
+    }
+    int st = loop_pirls(L, u0, update_beta);
+    if (st == ST_NOMEM) return LOOP_NOMEM;
+    if (st != ST_OK) {
+        st = loop_pirls(L, L->uzero, update_beta);
+        if (st == ST_NOMEM) return LOOP_NOMEM;
+    }
+    if (st != ST_OK) {
+        *value = INFINITY;
+        return LOOP_NONE;
+    }
+    if (!(L->lag_nw <= (L->lag_tol > 0.0 ? L->lag_tol : 0.0)))
+        return LOOP_PYTHON;          /* value_at would factor again, and fail */
+    double v;
+    State *s = &L->nw;
+    if (L->nagq <= 1)
+        v = (L->aic_const - 2.0 * s->kern + s->ussq) + L->ld_nw;
+    else {
+        double corr = 0.0;      /* L_jj: each level's 1 x 1 block of L11 */
+        if (agq_sum(m, s->beta, s->u, L->L11nw, L->nodes, L->weights, L->nq, &corr))
+            return LOOP_NOMEM;
+        v = (s->dev + s->ussq) + corr;
+    }
+    if (isfinite(v)) {
+        State tmp = L->cur; L->cur = L->nw; L->nw = tmp;
+        double *tl = L->L11cur; L->L11cur = L->L11nw; L->L11nw = tl;
+        L->ld_cur = L->ld_nw; L->lag_cur = L->lag_nw; L->its_cur = L->its_nw;
+        memcpy(L->Tcur, L->T, sizeof(double) * L->ntpl);
+        L->have_T = 1;
+        L->have_state = 1;
+    } else if (isnan(v))
+        v = INFINITY;
+    *value = v;
+    return LOOP_NONE;
+}
+
+/* out = (u, beta, eta, mu, L11, templates): the carried state, when one was reached; the
+ * scalars (dev, ussq, kernel, ldL2, lag, iterations) as a tuple, None without a state */
+static PyObject *loop_state_out(Loop *L, Buffers *bufs, PyObject *out)
+{
+    Model *m = &L->m;
+    if (!L->have_state) Py_RETURN_NONE;
+    if (!PyTuple_Check(out) || PyTuple_GET_SIZE(out) != 6) {
+        PyErr_SetString(PyExc_TypeError, "pirls loop: out must be a 6-tuple");
+        return NULL;
+    }
+    double *ou = (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 0), m->q_tot, 1, 1, "u_out");
+    double *ob = ou ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 1), m->p, 1, 1, "beta_out") : NULL;
+    double *oe = ob ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 2), m->n, 1, 1, "eta_out") : NULL;
+    double *om = oe ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 3), m->n, 1, 1, "mu_out") : NULL;
+    double *ol = om ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 4), L->l11, 1, 1, "L11_out") : NULL;
+    double *oT = ol ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 5), L->ntpl, 1, 1, "T_out") : NULL;
+    if (!oT) return NULL;
+    memcpy(ou, L->cur.u, sizeof(double) * m->q_tot);
+    memcpy(ob, L->cur.beta, sizeof(double) * m->p);
+    memcpy(oe, L->cur.eta, sizeof(double) * m->n);
+    memcpy(om, L->cur.mu, sizeof(double) * m->n);
+    memcpy(ol, L->L11cur, sizeof(double) * L->l11);
+    memcpy(oT, L->Tcur, sizeof(double) * L->ntpl);
+    return Py_BuildValue("(dddddi)", L->cur.dev, L->cur.ussq, L->cur.kern, L->ld_cur,
+                         L->lag_cur, L->its_cur);
+}
+
+typedef struct {
+    Loop *L;
+    double *best, *bad;
+    void *opt;
+    long streak, inf_limit;
+    double best_f;
+    int have_best, stop;
+} LoopRun;
+
+/* The objective NLopt calls: the value, with the checks of mixedfx.optimize.driver._Guard
+ * (NaN and -inf stop the run, +inf at every one of the first `inf_limit` points stops it,
+ * the best point is kept) */
+static double loop_objective(unsigned n, const double *x, double *grad, void *data)
+{
+    LoopRun *d = data;
+    double v = INFINITY;
+    int rc;
+    (void)grad;
+    if (PyErr_CheckSignals() < 0) {
+        d->stop = LOOP_PYERR;
+        loop_nlopt.force_stop(d->opt);
+        return HUGE_VAL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = loop_value(d->L, x, &v);
+    Py_END_ALLOW_THREADS
+    if (rc != LOOP_NONE) {
+        d->stop = rc;
+        loop_nlopt.force_stop(d->opt);
+        return HUGE_VAL;
+    }
+    if (isnan(v) || v == -INFINITY) {
+        d->stop = isnan(v) ? LOOP_NAN : LOOP_NEGINF;
+        memcpy(d->bad, x, n * sizeof(double));
+        loop_nlopt.force_stop(d->opt);
+        return v;
+    }
+    if (v < d->best_f) {
+        d->best_f = v;
+        d->have_best = 1;
+        memcpy(d->best, x, n * sizeof(double));
+    }
+    if (v == INFINITY) {
+        d->streak++;
+        if (!d->have_best && d->streak >= d->inf_limit) {
+            d->stop = LOOP_INF_STREAK;
+            loop_nlopt.force_stop(d->opt);
+        }
+    } else
+        d->streak = 0;
+    return v;
+}
+
+/* loop_minimize(model, templates, spec, start, algorithm, x, lower, upper, xtol, ftol, maxeval, step,
+ *               inf_limit, best, bad, out)
+ *   -> (code, minf, evaluations, best_f, stop, state scalars | None)
+ * x: the start on entry, NLopt's point on return; step: None or the initial step; best /
+ * bad: receive the best point and the point where a NaN or -inf stopped the run; out: the
+ * carried state at the end (see loop_state_out). */
+static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
+{
+    PyObject *model, *templates, *spec, *start, *ox, *olo, *ohi, *ostep, *obest, *obad, *out;
+    int algorithm, maxeval;
+    long inf_limit;
+    double xtol, ftol;
+    if (!PyArg_ParseTuple(args, "OOOOiOOOddiOlOOO:loop_minimize", &model, &templates, &spec, &start,
+                          &algorithm, &ox, &olo, &ohi, &xtol, &ftol, &maxeval, &ostep,
+                          &inf_limit, &obest, &obad, &out))
+        return NULL;
+    if (!loop_nlopt_bound) {
+        PyErr_SetString(PyExc_RuntimeError, "loop_minimize needs loop_bind_nlopt first");
+        return NULL;
+    }
+    Buffers bufs;
+    bufs.count = 0;
+    Loop L;
+    memset(&L, 0, sizeof L);
+    PyObject *result = NULL, *st = NULL;
+    void *opt = NULL;
+    if (loop_parse(&bufs, model, templates, spec, start, &L) < 0) goto done;
+    Py_ssize_t n = L.nx;
+    double *x = (double *)get_buf(&bufs, ox, n, 1, 1, "x");
+    const double *lo = x ? (const double *)get_buf(&bufs, olo, n, 1, 0, "lower") : NULL;
+    const double *hi = lo ? (const double *)get_buf(&bufs, ohi, n, 1, 0, "upper") : NULL;
+    const double *step = NULL;
+    if (!hi || (ostep != Py_None && !(step = (const double *)get_buf(&bufs, ostep, n, 1, 0, "step"))))
+        goto done;
+    double *best = (double *)get_buf(&bufs, obest, n, 1, 1, "best");
+    double *bad = best ? (double *)get_buf(&bufs, obad, n, 1, 1, "bad") : NULL;
+    if (!bad) goto done;
+    if (n < 1 || !(opt = loop_nlopt.create(algorithm, (unsigned)n))) {
+        PyErr_SetString(PyExc_ValueError, "pirls loop: NLopt could not create the optimizer");
+        goto done;
+    }
+    LoopRun d = {&L, best, bad, opt, 0, inf_limit, INFINITY, 0, LOOP_NONE};
+    if (loop_nlopt.set_lower_bounds(opt, lo) < 0 || loop_nlopt.set_upper_bounds(opt, hi) < 0 ||
+        loop_nlopt.set_min_objective(opt, loop_objective, &d) < 0 ||
+        loop_nlopt.set_xtol_abs1(opt, xtol) < 0 || loop_nlopt.set_ftol_abs(opt, ftol) < 0 ||
+        loop_nlopt.set_maxeval(opt, maxeval) < 0 ||
+        (step && loop_nlopt.set_initial_step(opt, step) < 0)) {
+        PyErr_SetString(PyExc_ValueError, "NLopt refused the optimizer's settings");
+        goto done;
+    }
+    double minf = HUGE_VAL;
+    int code = loop_nlopt.optimize(opt, x, &minf);
+    if (d.stop == LOOP_PYERR) goto done;          /* the signal handler's exception */
+    if (d.stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
+    if (!(st = loop_state_out(&L, &bufs, out))) goto done;
+    result = Py_BuildValue("(idldiO)", code, minf, L.evaluations, d.best_f, d.stop, st);
+done:
+    Py_XDECREF(st);
+    if (opt) loop_nlopt.destroy(opt);
+    loop_free(&L);
+    release_all(&bufs);
+    return result;
+}
+
+/* loop_values(model, templates, spec, start, X, values, out) -> (evaluations, stop, state scalars | None):
+ * values[i] = the objective at X[i] (m x nx), in order, each from the state the last finite
+ * one left (GlmmObjective.__call__ point by point) */
+static PyObject *py_loop_values(PyObject *self, PyObject *args)
+{
+    PyObject *model, *templates, *spec, *start, *oX, *ov, *out;
+    if (!PyArg_ParseTuple(args, "OOOOOOO:loop_values", &model, &templates, &spec, &start, &oX,
+                          &ov, &out))
+        return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    Loop L;
+    memset(&L, 0, sizeof L);
+    PyObject *result = NULL, *st = NULL;
+    if (loop_parse(&bufs, model, templates, spec, start, &L) < 0) goto done;
+    Py_buffer *vv = &bufs.views[bufs.count];
+    double *values = (double *)get_buf(&bufs, ov, -1, 1, 1, "values");
+    if (!values) goto done;
+    Py_ssize_t npts = vv->len / 8;
+    const double *X = (const double *)get_buf(&bufs, oX, npts * L.nx, 1, 0, "X");
+    if (!X) goto done;
+    int stop = LOOP_NONE;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < npts && stop == LOOP_NONE; i++)
+        stop = loop_value(&L, X + i * L.nx, values + i);
+    Py_END_ALLOW_THREADS
+    if (stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
+    if (!(st = loop_state_out(&L, &bufs, out))) goto done;
+    result = Py_BuildValue("(liO)", L.evaluations, stop, st);
+done:
+    Py_XDECREF(st);
+    loop_free(&L);
+    release_all(&bufs);
+    return result;
+}
+
+/* devfun_values(model, templates, spec, start, eta0, X, values, tol, maxit) -> None:
+ * values[i] = lme4's stage-2 devfun at X[i] = (theta, beta) (objective.Lme4Devfun: PIRLS in
+ * its beta-fixed mode 1 from the linear predictor eta0 (canonical order) and the start's u,
+ * +inf where it fails; GlmmObjective.value_at at its state and last factor) */
+static PyObject *py_devfun_values(PyObject *self, PyObject *args)
+{
+    PyObject *model, *templates, *spec, *start, *oeta, *oX, *ov;
+    double tol;
+    Py_ssize_t maxit;
+    if (!PyArg_ParseTuple(args, "OOOOOOOdn:devfun_values", &model, &templates, &spec, &start,
+                          &oeta, &oX, &ov, &tol, &maxit))
+        return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    Loop L;
+    memset(&L, 0, sizeof L);
+    PyObject *result = NULL;
+    if (loop_parse(&bufs, model, templates, spec, start, &L) < 0) goto done;
+    if (L.xmap != X_THETA_BETA) {
+        PyErr_SetString(PyExc_ValueError, "devfun_values: points are (theta, beta)");
+        goto done;
+    }
+    Model *m = &L.m;
+    const double *eta0 = (const double *)get_buf(&bufs, oeta, m->n, 1, 0, "eta0");
+    if (!eta0) goto done;
+    Py_buffer *vv = &bufs.views[bufs.count];
+    double *values = (double *)get_buf(&bufs, ov, -1, 1, 1, "values");
+    if (!values) goto done;
+    Py_ssize_t npts = vv->len / 8;
+    const double *X = (const double *)get_buf(&bufs, oX, npts * L.nx, 1, 0, "X");
+    if (!X) goto done;
+    int nomem = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < npts && !nomem; i++) {
+        const double *x = X + i * L.nx;
+        for (Py_ssize_t a = 0; a < L.ntpl; a++) L.T[a] = L.tmap[a] < 0 ? 0.0 : x[L.tmap[a]];
+        RunOpts o = {1, 0, L.stop_stag, 0, maxit, L.step_tol, tol, 0.0, INFINITY};
+        Factor f;
+        memset(&f, 0, sizeof f);
+        int status = run_pirls(m, L.cur.u, x + L.ntheta, eta0, &o, &L.nw, &f);
+        double v = INFINITY;
+        if (status == ST_NOMEM) nomem = 1;
+        else if (status == ST_OK) {
+            State *s = &L.nw;
+            if (L.nagq <= 1)
+                v = (L.aic_const - 2.0 * s->kern + s->ussq) + f.ldL2;
+            else {
+                double corr = 0.0;
+                /* Ljj: the first entry of each level's 1 x 1 block */
+                if (agq_sum(m, s->beta, s->u, f.L11, L.nodes, L.weights, L.nq, &corr)) nomem = 1;
+                v = (s->dev + s->ussq) + corr;
+            }
+        }
+        factor_free(&f);
+        values[i] = v;
+    }
+    Py_END_ALLOW_THREADS
+    if (nomem) { PyErr_NoMemory(); goto done; }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    loop_free(&L);
+    release_all(&bufs);
+    return result;
+}
+
+/* ---- the starting GLM ----------------------------------------------------------------------
+ * glm_start(model, templates, eta, mu, beta_out, maxit) -> (status, iterations): R's glm.fit
+ * IRLS for the fixed effects alone (Pirls.initial_state) from the linear predictor eta and
+ * mean mu of the family's mustart (canonical row order; both overwritten): with the IRLS
+ * weights w = wt mu_eta^2 / V(mu) and working response z = eta - offset + (y - mu) / mu_eta,
+ * beta = argmin ||sqrt(w) (z - X beta)||^2 by Householder QR (plain C, a fixed order), then
+ * eta = offset + X beta, mu = g^-1(eta) and the deviance, until it changes by at most
+ * 1e-10 (|dev| + 0.1). status 0: done; 1: a weight or working response not finite; 2: the
+ * weighted X is (numerically) rank deficient (the caller's least squares decides). */
+static int wls_qr(double *A, double *b, Py_ssize_t n, Py_ssize_t p, double *beta)
+{
+    /* A: n x p column-major (column j at A + j n), b: n; both overwritten */
+    Py_ssize_t i, j, k;
+    double rmax = 0.0;
+    for (j = 0; j < p; j++) {
+        double *aj = A + j * n, s = 0.0;
+        for (i = j; i < n; i++) s += aj[i] * aj[i];
+        double norm = sqrt(s);
+        if (!(norm > 0.0) || !isfinite(norm)) return 2;
+        double alpha = aj[j] > 0 ? -norm : norm;
+        double v0 = aj[j] - alpha, vn2 = s - aj[j] * aj[j] + v0 * v0;
+        aj[j] = v0;                     /* v = (v0, a_{j+1..n-1}) */
+        if (vn2 > 0.0) {
+            for (k = j + 1; k < p; k++) {
+                double *ak = A + k * n, d = 0.0;
+                for (i = j; i < n; i++) d += aj[i] * ak[i];
+                double f = 2.0 * d / vn2;
+                for (i = j; i < n; i++) ak[i] -= f * aj[i];
+            }
+            double d = 0.0;
+            for (i = j; i < n; i++) d += aj[i] * b[i];
+            double f = 2.0 * d / vn2;
+            for (i = j; i < n; i++) b[i] -= f * aj[i];
+        }
+        aj[j] = alpha;                  /* R's diagonal */
+        if (fabs(alpha) > rmax) rmax = fabs(alpha);
+    }
+    for (j = 0; j < p; j++)
+        if (!(fabs(A[j * n + j]) > 1e-10 * rmax)) return 2;
+    for (j = p - 1; j >= 0; j--) {
+        double s = b[j];
+        for (k = j + 1; k < p; k++) s -= A[k * n + j] * beta[k];
+        beta[j] = s / A[j * n + j];
+    }
+    return 0;
+}
+
+static PyObject *py_glm_start(PyObject *self, PyObject *args)
+{
+    PyObject *model, *templates, *oeta, *omu, *ob;
+    Py_ssize_t maxit;
+    if (!PyArg_ParseTuple(args, "OOOOOn:glm_start", &model, &templates, &oeta, &omu, &ob, &maxit))
+        return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    Model m;
+    if (parse_model(&bufs, model, templates, &m) < 0) goto fail;
+    double *eta = (double *)get_buf(&bufs, oeta, m.n, 1, 1, "eta");
+    double *mu = eta ? (double *)get_buf(&bufs, omu, m.n, 1, 1, "mu") : NULL;
+    double *beta = mu ? (double *)get_buf(&bufs, ob, m.p, 1, 1, "beta_out") : NULL;
+    if (!beta) goto fail;
+    int status = 0;
+    Py_ssize_t it = 0, n = m.n, p = m.p, i, c;
+    Py_BEGIN_ALLOW_THREADS
+    double *A = (double *)malloc(sizeof(double) * (n * p + 1));
+    double *b = (double *)malloc(sizeof(double) * (n + 1));
+    if (!A || !b) status = -1;
+    double dev_old = INFINITY;
+    for (it = 1; status == 0 && it <= maxit; it++) {
+        for (i = 0; i < n; i++) {
+            double me = mu_eta(&m, eta[i]);
+            double w = m.wt[i] * (me * me) / variance(&m, mu[i]);
+            double z = eta[i] - m.off[i] + (m.y[i] - mu[i]) / me;
+            double sw = sqrt(w);
+            if (!isfinite(sw) || !isfinite(z)) { status = 1; break; }
+            for (c = 0; c < p; c++) A[c * n + i] = m.X[i * p + c] * sw;
+            b[i] = z * sw;
+        }
+        if (status) break;
+        if (p == 0) break;
+        status = wls_qr(A, b, n, p, beta);
+        if (status) break;
+        double dev = 0.0;
+        for (i = 0; i < n; i++) {
+            double acc = 0.0;
+            for (c = 0; c < p; c++) acc += m.X[i * p + c] * beta[c];
+            eta[i] = m.off[i] + acc;
+            mu[i] = linkinv(&m, eta[i]);
+            dev += dev_resid(&m, m.y[i], mu[i], m.wt[i]);
+        }
+        if (fabs(dev - dev_old) <= 1e-10 * (fabs(dev) + 0.1)) break;
+        dev_old = dev;
+    }
+    free(A); free(b);
+    Py_END_ALLOW_THREADS
+    release_all(&bufs);
+    if (status < 0) return PyErr_NoMemory();
+    return Py_BuildValue("(in)", status, it);
+fail:
+    release_all(&bufs);
+    return NULL;
+}

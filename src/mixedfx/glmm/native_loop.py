@@ -1,0 +1,204 @@
+"""The GLMM objective's optimizer runs and derivative points in compiled code.
+
+One compiled PIRLS solve of a small GLMM takes a few microseconds; reaching it from NLopt
+through Python (the `nlopt` package's callback, the driver's guard, `GlmmObjective.__call__`,
+the kernel's argument handling) costs several times that, for each of the 60–90 evaluations
+of a glmer fit and the 20–30 of its derivatives. The kernel's loop entry points
+(`mixedfx._native.pirls`, `pirls_loop.h`) remove these calls:
+
+- `minimize`: NLopt's optimizer run from C over the objective of stage 1 (x = θ, β updated
+  inside PIRLS) or stage 2 (x = (θ, γ), β = β₁ + Mγ: `fit.Whitening`);
+- `values`: the objective at each row of a matrix of points, in order (the central
+  gradient at the optimum);
+- `devfun_values`: lme4's stage-2 devfun (`objective.Lme4Devfun`) at each row (the forward
+  Hessian behind vcov(β)).
+
+Each evaluates exactly as the Python objective does — the same templates, the same warm
+start carried from the last finite evaluation (u ← T_new⁻¹T_old u), the same PIRLS calls and
+retry from u = 0, the same value — so NLopt takes the same path and the fit has the same
+bits; at the end the objective holds the state the Python loop would have left. The loop
+serves the models whose Λ is a 0/1 map of θ (lme4's unstructured and the diagonal
+structures) and whose −2 log p(y | μ) the kernel computes (binomial, Poisson, negative
+binomial; any family with nAGQ > 1); otherwise, and when NLopt's C functions cannot be found
+or a run meets a case only Python handles, these return None and the Python loop serves.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from mixedfx.glmm.pirls_native import NativeFactor, kernel_templates
+from mixedfx.glmm.state import PirlsState
+from mixedfx.lmm.compiled import template_map
+from mixedfx.native import kernel
+from mixedfx.optimize.native_run import RunRecord, nlopt_addresses
+
+# the kernel's x layouts (pirls_loop.h: X_THETA, X_WHITENED, X_THETA_BETA)
+X_THETA, X_WHITENED, X_THETA_BETA = 1, 2, 3
+LOOP_PYTHON = 5     # a case only the Python objective handles: run it there
+#: the most terms a loop call takes (the kernel holds at most 64 buffers per call: the model's
+#: 10 + 2 per term, and up to 22 of the loop's own)
+MAX_TERMS = 16
+
+
+@lru_cache(maxsize=1)
+def _bind() -> ModuleType | None:
+    """The pirls kernel with NLopt's C functions bound, or None."""
+    mod = kernel("pirls")
+    if mod is None or not hasattr(mod, "loop_minimize"):
+        return None
+    addresses = nlopt_addresses()
+    if addresses is None:
+        return None
+    mod.loop_bind_nlopt(addresses)
+    return mod
+
+
+def _loop_kernel() -> ModuleType | None:
+    mod = kernel("pirls")
+    return mod if mod is not None and hasattr(mod, "loop_values") else None
+
+
+def served(obj: Any) -> bool:
+    """Whether the compiled loop evaluates this objective as `GlmmObjective.__call__` does:
+    the compiled PIRLS serves the model, Λ is a 0/1 map of θ, and the value needs no
+    Python (the family's log-likelihood kernel, or nAGQ > 1)."""
+    pirls = obj.pirls
+    return (pirls.native is not None and len(pirls.terms) <= MAX_TERMS
+            and template_map(pirls.terms) is not None
+            and (obj.nagq > 1 or pirls._sat is not None))
+
+
+class _Loop:
+    """The kernel's arguments for one objective at its current settings and state."""
+
+    def __init__(self, obj: Any, xmap: int, whitening: Any = None) -> None:
+        pirls = obj.pirls
+        nat = pirls.native
+        self.obj, self.nat, self.xmap = obj, nat, xmap
+        self.shape = sh = nat.shape()
+        n_theta = obj.n_theta
+        self.tmap = template_map(pirls.terms)
+        self.nx = n_theta + (0 if xmap == X_THETA else sh.p)
+        ints = np.array([self.nx, n_theta, xmap, obj.nagq, pirls.maxit,
+                         int(pirls.stop_on_stagnation), int(obj.uses_laplace_factor)],
+                        dtype=np.int64)
+        dbl = np.array([pirls.aic_constant if pirls._sat is not None else 0.0,
+                        obj.lag_tol, pirls.step_tol, pirls.tol])
+        beta1 = M = nodes = weights = None
+        if whitening is not None:
+            beta1 = np.ascontiguousarray(whitening.beta1, dtype=float)
+            M = np.ascontiguousarray(whitening.M, dtype=float)
+        if obj.nagq > 1:
+            nodes = np.ascontiguousarray(obj.nodes, dtype=float)
+            weights = np.ascontiguousarray(obj.weights, dtype=float)
+        self.spec = (ints, dbl, self.tmap, beta1, M, nodes, weights)
+        self.placeholders = tuple(np.zeros((t.k, t.k)) for t in pirls.terms)
+        self.model = nat.model()
+
+    def start(self, state: PirlsState) -> tuple:
+        """The carried state in the kernel's layout: u, β and Λ's templates (None before
+        the first finite evaluation)."""
+        T = state.templates
+        packed = None if T is None else \
+            np.ascontiguousarray(np.concatenate([np.ravel(t) for t in T]), dtype=float)
+        return (self.nat._u_in(state.u), np.ascontiguousarray(state.beta, dtype=float), packed)
+
+    def out(self) -> tuple:
+        sh = self.shape
+        return (np.empty(sh.q), np.empty(sh.p), np.empty(sh.n), np.empty(sh.n),
+                np.empty(sh.l11), np.empty(len(self.tmap)))
+
+    def adopt(self, out: tuple, scalars: tuple | None, evaluations: int) -> None:
+        """The objective takes the state the run left (as its Python loop would have)."""
+        self.obj.evaluations += evaluations
+        if scalars is None:
+            return
+        u, beta, eta_c, mu_c, L11, T = out
+        dev, ussq, kern, ld, lag, its = scalars
+        state = self.nat._state(u, beta, eta_c, mu_c, dev, ussq, kern,
+                                NativeFactor(ld, L11.reshape(self.shape.l11)), its, lag)
+        blocks, i = [], 0
+        for t in self.obj.pirls.terms:
+            blocks.append(T[i:i + t.k * t.k].reshape(t.k, t.k))
+            i += t.k * t.k
+        state.templates = kernel_templates(blocks)
+        self.obj.state = state
+
+
+def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+             xtol: float, ftol: float, maxeval: int, step: np.ndarray | None, inf_limit: int,
+             whitening: Any = None) -> RunRecord | None:
+    """NLopt's `algorithm` from x0 within [lower, upper] over the objective (x = θ in stage
+    1; x = (θ, γ) through `whitening` in stage 2), with the driver's settings; None when the
+    compiled loop cannot serve (the objective is then untouched)."""
+    mod = _bind()
+    if mod is None or not served(obj):
+        return None
+    x = np.array(x0, dtype=float)
+    if len(x) == obj.n_theta:
+        xmap = X_THETA
+    else:
+        xmap = X_THETA_BETA if whitening is None or whitening.M is None else X_WHITENED
+    loop = _Loop(obj, xmap, whitening if xmap == X_WHITENED else None)
+    if len(x) != loop.nx:
+        return None
+    best, bad = np.empty_like(x), np.empty_like(x)
+    out = loop.out()
+    code, fx, evals, best_f, stop, scalars = mod.loop_minimize(
+        loop.model, loop.placeholders, loop.spec, loop.start(obj.state), int(algorithm), x,
+        np.ascontiguousarray(lower, dtype=float), np.ascontiguousarray(upper, dtype=float),
+        float(xtol), float(ftol), int(maxeval),
+        None if step is None else np.ascontiguousarray(step, dtype=float), int(inf_limit),
+        best, bad, out)
+    if stop == LOOP_PYTHON:
+        return None
+    loop.adopt(out, scalars, evals)
+    return RunRecord(code=code, x=x, fx=fx, best_x=best if best_f < math.inf else None,
+                     best_f=best_f, stop=stop, bad_x=bad, evaluations=evals)
+
+
+def values(obj: Any, points: np.ndarray) -> np.ndarray | None:
+    """The objective at each row of `points` ((θ, β), or θ alone at nAGQ = 0), in order, as
+    successive calls would give them, leaving the objective in the same state; None when the
+    compiled loop cannot serve (the objective is then untouched)."""
+    mod = _loop_kernel()
+    if mod is None or not served(obj):
+        return None
+    points = np.ascontiguousarray(points, dtype=float)
+    xmap = X_THETA if points.shape[1] == obj.n_theta else X_THETA_BETA
+    loop = _Loop(obj, xmap)
+    if points.shape[1] != loop.nx:
+        return None
+    vals = np.empty(points.shape[0])
+    out = loop.out()
+    evals, stop, scalars = mod.loop_values(loop.model, loop.placeholders, loop.spec,
+                                           loop.start(obj.state), points, vals, out)
+    if stop == LOOP_PYTHON:
+        return None
+    loop.adopt(out, scalars, evals)
+    return vals
+
+
+def devfun_values(devfun: Any, points: np.ndarray) -> np.ndarray | None:
+    """lme4's stage-2 devfun (`objective.Lme4Devfun`) at each row of `points` = (θ, β);
+    None when the compiled loop cannot serve."""
+    obj = devfun.objective
+    mod = _loop_kernel()
+    if mod is None or not served(obj):
+        return None
+    points = np.ascontiguousarray(points, dtype=float)
+    loop = _Loop(obj, X_THETA_BETA)
+    if points.ndim != 2 or points.shape[1] != loop.nx:
+        return None
+    eta_c = np.ascontiguousarray(devfun.eta0[loop.shape.order_any], dtype=float)
+    start = (loop.nat._u_in(devfun.u0), np.zeros(loop.shape.p), None)
+    vals = np.empty(points.shape[0])
+    mod.devfun_values(loop.model, loop.placeholders, loop.spec, start, eta_c, points, vals,
+                      float(devfun.tol), int(devfun.maxit))
+    return vals

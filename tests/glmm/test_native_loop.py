@@ -1,0 +1,242 @@
+"""The GLMM optimizer runs and derivative points from compiled code (glmm.native_loop): the
+same values, the same optimizer path and so the same bits as NLopt calling the objective
+through Python; models the loop does not serve fall back to the Python loop."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedfx as mfx
+from mixedfx import datasets
+from mixedfx.glmm import native_loop
+from mixedfx.glmm.fit import Whitening, lower_inverse
+from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun, carry_block
+from mixedfx.optimize.derivatives import forward_hessian
+
+pytestmark = pytest.mark.skipif(native_loop._bind() is None,
+                                reason="compiled kernel or NLopt's C functions unavailable")
+
+CBPP = datasets.load("cbpp")
+TICKS = datasets.load("grouseticks")
+CBPP_F = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+
+
+def _slopes() -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    g = rng.integers(0, 12, 300)
+    x = rng.normal(size=300)
+    eta = -0.3 + 0.6 * x + rng.normal(0, 0.7, 12)[g] + rng.normal(0, 0.4, 12)[g] * x
+    return pd.DataFrame({"y": rng.binomial(1, 1 / (1 + np.exp(-eta))), "x": x,
+                         "g": g.astype(str)})
+
+
+def _glmer(formula, data, **kw):
+    return mfx.glmer(formula, data, **kw)
+
+
+CASES = [
+    (_glmer, CBPP_F, CBPP, {"family": "binomial"}),
+    (_glmer, CBPP_F, CBPP, {"family": "binomial", "nAGQ": 0}),
+    (_glmer, CBPP_F, CBPP, {"family": "binomial", "nAGQ": 9}),
+    (_glmer, CBPP_F, CBPP, {"family": mfx.families.binomial(link="probit")}),
+    (_glmer, CBPP_F, CBPP, {"family": "binomial",
+                            "start": {"theta": [0.6], "fixef": [-1.4, -1.0, -1.1, -1.6]}}),
+    (_glmer, "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)", TICKS,
+     {"family": "poisson"}),
+    # a 2 x 2 template (the carry's forward substitution) and a diagonal one
+    (_glmer, "y ~ x + (x | g)", _slopes(), {"family": "binomial"}),
+    (_glmer, "y ~ x + (x || g)", _slopes(), {"family": "binomial"}),
+    (lambda f, d, **kw: mfx.glmer_nb(f, d, **kw), "TICKS ~ YEAR + (1 | BROOD)", TICKS, {}),
+]
+
+
+def _record(case) -> tuple:
+    fit_fn, formula, data, kw = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = fit_fn(formula, data, **kw)
+    f = m._fit
+    arrays = [f.theta, f.beta, [f.objective_value], f.state.mu, *f.state.u]
+    arrays += [a for a in (f.gradient, f.hessian) if a is not None]
+    evals = (f.stage1.evaluations, None if f.stage2 is None else f.stage2.evaluations,
+             f.objective.evaluations)
+    restarts = (f.stage1.restarts, None if f.stage2 is None else f.stage2.restarts)
+    return (tuple(np.asarray(a, dtype=float).tobytes() for a in arrays), evals, restarts,
+            f.messages)
+
+
+def _python_path(monkeypatch) -> None:
+    monkeypatch.setattr(GlmmObjective, "minimize_natively", lambda self, *a, **kw: None)
+    monkeypatch.setattr(GlmmObjective, "evaluate_many", lambda self, points: None)
+    monkeypatch.setattr(Lme4Devfun, "evaluate_many", lambda self, points: None)
+
+
+@pytest.fixture(scope="module")
+def native_records() -> list[tuple]:
+    return [_record(c) for c in CASES]
+
+
+@pytest.mark.parametrize("i", range(len(CASES)))
+def test_compiled_loop_equals_the_python_loop_bit_for_bit(native_records, monkeypatch,
+                                                         i) -> None:
+    _python_path(monkeypatch)
+    assert _record(CASES[i]) == native_records[i]
+
+
+def _spy(monkeypatch) -> list[tuple[str, bool]]:
+    calls: list[tuple[str, bool]] = []
+    for name in ("minimize", "values", "devfun_values"):
+        real = getattr(native_loop, name)
+
+        def spy(*a, _real=real, _name=name, **kw):
+            out = _real(*a, **kw)
+            calls.append((_name, out is not None))
+            return out
+        monkeypatch.setattr(native_loop, name, spy)
+    return calls
+
+
+def test_the_compiled_loop_serves_both_stages_and_the_derivatives(monkeypatch) -> None:
+    calls = _spy(monkeypatch)
+    _record(CASES[0])
+    assert calls == [("minimize", True), ("minimize", True), ("values", True),
+                     ("devfun_values", True)]
+
+
+@pytest.mark.parametrize("formula,data,family", [
+    # no log-likelihood kernel in C (the Gamma family's aic needs its dispersion)
+    ("y ~ x + (1 | g)", "gamma", "Gamma"),
+    # a structured covariance: Λ is not a 0/1 map of θ
+    ("r2 ~ Anger + ar1(0 + btype | id)", "verbagg", "binomial"),
+])
+def test_models_the_loop_does_not_serve_fit_in_python(monkeypatch, formula, data,
+                                                      family) -> None:
+    if data == "gamma":
+        rng = np.random.default_rng(3)
+        g = rng.integers(0, 10, 200)
+        d = pd.DataFrame({"x": rng.normal(size=200), "g": g.astype(str)})
+        d["y"] = rng.gamma(2.0, np.exp(0.5 + 0.3 * d.x + rng.normal(0, 0.4, 10)[g]) / 2.0)
+    else:
+        d = datasets.load("VerbAgg")
+        d = d[d["id"].astype(int) <= 60]
+    calls = _spy(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer(formula, d, family=family)
+    assert np.isfinite(m.loglik)
+    assert calls and not any(served for _, served in calls)
+
+
+def test_a_case_only_python_handles_reruns_the_stage_in_python(monkeypatch) -> None:
+    """A run the kernel stops with LOOP_PYTHON leaves the objective untouched and the driver
+    runs NLopt through Python from the same start: the same fit."""
+    expected = _record(CASES[0])
+    mod = native_loop._bind()
+
+    class Stopping:
+        def __getattr__(self, name):
+            return getattr(mod, name)
+
+        def loop_minimize(self, *args):
+            out = mod.loop_minimize(*args)
+            return (*out[:4], native_loop.LOOP_PYTHON, None)
+
+    monkeypatch.setattr(native_loop, "_bind", lambda: Stopping())
+    calls = _spy(monkeypatch)
+    assert _record(CASES[0]) == expected
+    assert ("minimize", False) in calls
+
+
+def test_carry_block_is_the_triangular_solve() -> None:
+    rng = np.random.default_rng(1)
+    T_old = np.tril(rng.normal(size=(3, 3))) + 2 * np.eye(3)
+    T_new = np.tril(rng.normal(size=(3, 3))) + 2 * np.eye(3)
+    u = rng.normal(size=(7, 3))
+    np.testing.assert_allclose(carry_block(u, T_old, T_new),
+                               np.linalg.solve(T_new, T_old @ u.T).T, rtol=1e-12, atol=1e-14)
+    singular = T_new.copy()
+    singular[1, 1] = 0.0
+    assert carry_block(u, T_old, singular) is u
+
+
+def test_whitening_is_beta1_plus_m_gamma() -> None:
+    rng = np.random.default_rng(2)
+    M = np.triu(rng.normal(size=(4, 4)))
+    w = Whitening(2, rng.normal(size=4), M)
+    z = rng.normal(size=6)
+    np.testing.assert_allclose(w(z), np.concatenate([z[:2], w.beta1 + M @ z[2:]]),
+                               rtol=1e-13, atol=1e-15)
+    assert Whitening(2, np.zeros(0), None)(z[:2]) is not None
+
+
+def test_forward_hessian_points_in_one_call_give_the_same_hessian() -> None:
+    def f(x: np.ndarray) -> float:
+        return float(np.exp(x[0]) * x[1] ** 2 + np.sin(x[0] * x[2]))
+
+    x = np.array([0.3, -1.2, 0.7])
+    seen = []
+
+    def many(points):
+        seen.append(points.shape)
+        return np.array([f(p) for p in points])
+
+    H = forward_hessian(f, x)
+    assert np.array_equal(forward_hessian(f, x, many=many), H)
+    assert seen == [(1 + 3 + 6, 3)]
+    assert np.array_equal(forward_hessian(f, x, fx=f(x), many=lambda p: None), H)
+
+
+def test_lower_inverse_inverts() -> None:
+    rng = np.random.default_rng(4)
+    L = np.tril(rng.normal(size=(5, 5))) + 3 * np.eye(5)
+    np.testing.assert_allclose(lower_inverse(L) @ L, np.eye(5), atol=1e-13)
+
+
+@pytest.mark.parametrize("formula,data,family", [
+    (CBPP_F, CBPP, "binomial"),
+    ("TICKS ~ YEAR + cHEIGHT + (1 | BROOD)", TICKS, "poisson"),
+])
+def test_compiled_starting_glm_is_the_least_squares_one(formula, data, family) -> None:
+    """The kernel's IRLS (Householder least squares; canonical links) reaches R's glm.fit β,
+    as the SVD least squares of the NumPy loop does, to rounding."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer(formula, data, family=family)
+    pirls = m._fit.pirls
+    templates = m._fit.objective.templates(m._fit.theta)
+    compiled = pirls.initial_state(templates)
+    native, pirls.native = pirls.native, None
+    try:
+        numpy_path = pirls.initial_state(templates)
+    finally:
+        pirls.native = native
+    np.testing.assert_allclose(compiled.beta, numpy_path.beta, rtol=1e-10, atol=1e-12)
+    assert compiled.pdev == pytest.approx(numpy_path.pdev, rel=1e-12)
+
+
+def test_fits_in_a_thread_pool_are_the_serial_fits(native_records) -> None:
+    """The loop releases the GIL around each PIRLS solve: concurrent fits share nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    picks = [0, 5, 6, 0, 5, 6]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        got = list(pool.map(lambda i: _record(CASES[i]), picks))
+    assert got == [native_records[i] for i in picks]
+
+
+def test_more_terms_than_a_loop_call_takes_fit_in_python(monkeypatch) -> None:
+    rng = np.random.default_rng(8)
+    k = native_loop.MAX_TERMS + 1
+    d = pd.DataFrame({f"g{j}": rng.integers(0, 3, 120).astype(str) for j in range(k)})
+    d["y"] = rng.poisson(2.0, 120)
+    formula = "y ~ 1 + " + " + ".join(f"(1 | g{j})" for j in range(k))
+    calls = _spy(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer(formula, d, family="poisson", nAGQ=0)
+    assert np.isfinite(m.loglik)
+    assert calls and not any(served for _, served in calls)
