@@ -24,6 +24,7 @@ import numpy as np
 from mixedfx.covariance.diagonal import Diagonal
 from mixedfx.covariance.unstructured import Unstructured
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.lmm import supernodal
 from mixedfx.native import kernel
 
 # the largest Schur complement (rows) the C loop factors; LAPACK's blocked dpotrf beyond.
@@ -31,6 +32,9 @@ from mixedfx.native import kernel
 # 48: 1.08, 64: 1.39, 96: 1.85, 1145 (InstEval): ≈ 4
 NATIVE_CHOL_MAX = 48
 KMAX = 32   # the kernel's largest number of columns per term
+# Q by target is merged by class (`by_class`) when that keeps at most this share of its
+# entries (InstEval: 2.1M products over 2,972 students, 86 distinct counts: 55%)
+CLASS_SHARE = 0.75
 
 
 def template_map(terms: list[RandomEffectsTerm]) -> np.ndarray | None:
@@ -79,10 +83,40 @@ def evaluator(chol: Any) -> tuple[Any, np.ndarray | None] | None:
                      zip(chol.terms[1:], xp.rest_offsets[:-1], strict=True)],
                     dtype=np.int64).reshape(-1, 3)
     tmap = template_map(chol.terms)
-    ev = mod.evaluator(np.ascontiguousarray(xp.A11, dtype=float),
-                       np.ascontiguousarray(xp.Arr, dtype=float), xp.p, rest, gram, tmap,
-                       chol.n_theta, xp.n)
+    gram = by_class(gram, xp.A11, mod)
+    Arr = np.ascontiguousarray(xp.Arr, dtype=float)
+    ev = mod.evaluator(np.ascontiguousarray(xp.A11, dtype=float), Arr, xp.p, rest, gram,
+                       tmap, chol.n_theta, xp.n)
+    supernodal.attach(ev, mod, gram, Arr, xp.q_rest, all(t.k == 1 for t in chol.terms[1:]))
     return ev, tmap
+
+
+def by_class(gram: tuple, A11: np.ndarray, mod: Any) -> tuple:
+    """Q by target with its columns merged by class, when the first term is scalar and its
+    levels share few distinct A₁₁ⱼ: W_j = t²/(t²A₁₁ⱼ + 1) is equal within a class, so
+
+        (B W Bᵀ)_t = Σ_j Q[t, j] W_j = Σ_c Q'[t, c] W_c,   Q'[t, c] = Σ_{j in c} Q[t, j]
+
+    (Q' summed in level order, `compress_classes`). Unweighted data have A₁₁ⱼ = the level's
+    row count: InstEval's 2,972 students fall in 86 classes and Q' keeps 55% of Q's entries.
+    The gram tuple gains the level standing for each class; unchanged when merging would
+    keep more than `CLASS_SHARE` of the entries."""
+    if gram[0] != "pair_rows" or len(gram) != 5 or A11.shape[1] != 1:
+        return gram
+    _, data, columns, ptr, targets = gram
+    values, first, classes = np.unique(A11[:, 0, 0], return_index=True, return_inverse=True)
+    if len(values) > CLASS_SHARE * len(A11):
+        return gram
+    classes = classes.astype(np.int64).ravel()
+    size = mod.compress_classes(ptr, columns, data, classes, len(values), None, None, None)
+    if size > CLASS_SHARE * len(data):
+        return gram
+    out_ptr = np.empty(len(ptr), dtype=np.int64)
+    out_columns = np.empty(size, dtype=np.int32)
+    out_data = np.empty(size)
+    mod.compress_classes(ptr, columns, data, classes, len(values), out_ptr, out_columns,
+                         out_data)
+    return ("pair_rows", out_data, out_columns, out_ptr, targets, first.astype(np.int64))
 
 
 def native_input(chol: Any, theta: np.ndarray, tmap: np.ndarray | None
@@ -94,17 +128,24 @@ def native_input(chol: Any, theta: np.ndarray, tmap: np.ndarray | None
     return np.concatenate([T.ravel() for T in chol.templates(theta)])
 
 
-def factor(chol: Any, nat: tuple, theta: np.ndarray, workspace: np.ndarray
-           ) -> tuple[np.ndarray, float, float, float] | None:
+def factor(chol: Any, nat: tuple, theta: np.ndarray, workspace: np.ndarray,
+           clean: bool = True) -> tuple[np.ndarray, float, float, float] | None:
     """(L_rr, log|L_Z|², log|R_X|², pwrss) as `BlockedCholesky._schur` gives them, from the
     evaluator `nat` = `chol.native()`: S built (and, up to `NATIVE_CHOL_MAX` rows, factored)
-    in C, in `workspace` (L_rr is a view of it); None when S is not positive definite."""
+    in C, in `workspace` (L_rr is a view of it); None when S is not positive definite.
+    Without `clean` the caller reads only the log-determinants and pwrss: a LAPACK-factored
+    L_rr's upper triangle is left as it was, and a model with a supernodal plan
+    (`lmm.supernodal`) is factored that way, without L_rr (None)."""
     ev, tmap = nat
     x = native_input(chol, theta, tmap)
     if not workspace.flags.c_contiguous:
         workspace = np.empty(workspace.shape)
+    if not clean and ev.supernodal():
+        # the supernodal factor (`lmm.supernodal`): only its log-determinants and pwrss
+        parts = ev.factor_sn(x, workspace)
+        return None if parts is None else (None, *parts)
     if chol.xp.r <= NATIVE_CHOL_MAX:
         parts = ev.factor(x, workspace)
         return None if parts is None else (workspace.T, *parts)
     ld1 = ev.schur(x, workspace)
-    return None if ld1 is None else chol.factor_schur(workspace, ld1)
+    return None if ld1 is None else chol.factor_schur(workspace, ld1, clean)

@@ -403,7 +403,7 @@ class BlockedCholesky:
         theta = np.asarray(theta, dtype=float)
         nat = self.native()
         if nat is not None:
-            parts = compiled.factor(self, nat, theta, workspace)
+            parts = compiled.factor(self, nat, theta, workspace, clean=False)
             return None if parts is None else parts[1:]
         templates = self.templates(theta)
         _, _, W, ld1 = self.first_block(templates[0])
@@ -430,12 +430,14 @@ class BlockedCholesky:
             P[self._diag_idx, self._diag_idx] += 1.0
         return self.factor_schur(P, ld1)
 
-    def factor_schur(self, P: np.ndarray, ld1: float
+    def factor_schur(self, P: np.ndarray, ld1: float, clean: bool = True
                       ) -> tuple[np.ndarray, float, float, float] | None:
         """LAPACK's Cholesky factor of S (upper triangle of the C-ordered P, in place) and
-        (L_rr, log|L_Z|², log|R_X|², pwrss), or None when S is not positive definite."""
+        (L_rr, log|L_Z|², log|R_X|², pwrss), or None when S is not positive definite.
+        Without `clean` L_rr's other triangle keeps what P held (the deviance reads only
+        its diagonal)."""
         # P is symmetric, so its transpose is a Fortran-ordered view LAPACK factors in place.
-        Lrr, info = lapack.dpotrf(P.T, lower=1, clean=1, overwrite_a=1)
+        Lrr, info = lapack.dpotrf(P.T, lower=1, clean=int(clean), overwrite_a=1)
         if info != 0:
             return None
         d = np.diagonal(Lrr)
