@@ -15,7 +15,7 @@ import pytest
 
 import mixedfx as mfx
 from mixedfx.errors import ArgumentError
-from mixedfx.lmm import compiled, supernodal
+from mixedfx.lmm import factorization, supernodal
 from mixedfx.lmm.fit import build_objective
 from mixedfx.native import kernel
 from mixedfx.optimize.threads import one_blas_thread
@@ -69,8 +69,8 @@ def test_the_plan_serves_and_reorders(model) -> None:
     ev, _ = _objective(model).chol.native()
     assert ev.supernodal()
     xp = model._fit.chol.xp
-    gram = compiled.by_class(model._fit.chol.gram.kernel_arrays(), xp.A11, lmm)
-    new_index, starts, ptr, rows = supernodal.plan(gram[4], xp.Arr, xp.q_rest)
+    targets = model._fit.chol.gram.kernel_arrays()[4]
+    new_index, starts, ptr, rows = supernodal.plan(targets, xp.Arr, xp.q_rest)
     r, q = xp.r, xp.q_rest
     assert sorted(new_index) == list(range(r)) and (new_index[q:] == np.arange(q, r)).all()
     assert starts[0] == 0 and starts[-1] == r and (np.diff(starts) > 0).all()
@@ -138,27 +138,38 @@ def test_small_or_dense_patterns_get_no_plan(model) -> None:
     assert supernodal.plan(every, np.eye(r), r - 3) is None              # dense
 
 
-def test_class_merged_pair_products_sum_as_the_levels(model) -> None:
+def test_class_merged_pair_products_sum_as_the_levels(model, monkeypatch) -> None:
+    """Q built in C by target, its columns merged by class of equal A₁₁ⱼ, gives B W Bᵀ for
+    any W equal within classes (the NumPy path reads it too), with every target's
+    classes in increasing order."""
     chol = model._fit.chol
-    kind, data, cols, ptr, targets = chol.gram.kernel_arrays()
-    assert kind == "pair_rows"
-    merged = compiled.by_class((kind, data, cols, ptr, targets), chol.xp.A11, lmm)
-    assert len(merged) == 6 and len(merged[1]) < len(data)
-    _, mdata, mcols, mptr, _, rep = merged
+    gram = chol.gram
+    kind, _, cols, ptr, targets, rep = gram.kernel_arrays()
     A = chol.xp.A11[:, 0, 0]
+    assert kind == "pair_rows" and len(rep) < len(A)
     assert np.array_equal(np.unique(A), A[rep])
-    n1 = len(A)
-    classes = np.searchsorted(A[rep], A)
-    w = 1.0 / (A + 2.0)                                  # any W equal within classes
-    Q = np.zeros((len(targets), n1))
-    rows = np.repeat(np.arange(len(targets)), np.diff(ptr))
-    np.add.at(Q, (rows, cols), data)
-    Qm = np.zeros((len(targets), len(rep)))
-    np.add.at(Qm, (np.repeat(np.arange(len(targets)), np.diff(mptr)), mcols), mdata)
-    np.testing.assert_allclose(Qm @ w[rep], Q @ w, rtol=1e-13, atol=1e-13 * np.abs(Q @ w).max())
-    for t in range(len(targets)):                      # each row's classes increase
-        assert (np.diff(mcols[mptr[t]:mptr[t + 1]]) > 0).all()
-    assert np.array_equal(classes[rep], np.arange(len(rep)))
+    for t in range(len(targets)):
+        assert (np.diff(cols[ptr[t]:ptr[t + 1]]) > 0).all()
+    W = 1.0 / (A + 2.0)                                  # equal within classes
+    B = chol.xp.B.toarray()
+    want = np.triu((B * W) @ B.T).ravel()
+    got = gram(W).ravel()
+    assert set(np.flatnonzero(want)) <= set(targets)
+    np.testing.assert_allclose(got[targets], want[targets], rtol=1e-13,
+                               atol=1e-13 * np.abs(want).max())
+    # the products by level (no classes) are the pair products of the Python builder
+    monkeypatch.setattr(factorization, "kernel", lambda name: None)
+    plain = factorization.WeightedGram(chol.xp.B, 1, len(A), A11=chol.xp.A11)
+    assert plain.rep is None
+    np.testing.assert_allclose(plain(W).ravel()[targets], got[targets], rtol=1e-13,
+                               atol=1e-13 * np.abs(want).max())
+    # no two levels alike: Q's columns are the levels, as the Python builder's
+    monkeypatch.undo()
+    distinct = chol.xp.A11 + np.arange(len(A))[:, None, None] * 1e-3
+    levels = factorization.WeightedGram(chol.xp.B, 1, len(A), A11=distinct)
+    assert levels.rep is None and levels.Q.shape[1] == len(A)
+    W = np.random.default_rng(2).uniform(0.1, 1.0, len(A))
+    assert np.array_equal(levels(W).ravel()[targets], plain(W).ravel()[targets])
 
 
 def test_one_pass_s_keeps_arr_entries_outside_the_targets() -> None:
@@ -192,19 +203,22 @@ def test_one_pass_s_keeps_arr_entries_outside_the_targets() -> None:
         assert got[0] == got[1] and math.isfinite(got[0])
 
 
-def test_compress_classes_refuses_bad_arrays() -> None:
-    ptr = np.array([0, 2], dtype=np.int64)
-    cols = np.array([0, 1], dtype=np.int32)
-    data = np.ones(2)
-    with pytest.raises(ArgumentError, match="classes must lie"):
-        lmm.compress_classes(ptr, cols, data, np.array([0, 5]), 2, None, None, None)
-    with pytest.raises(ArgumentError, match="columns must lie"):
-        lmm.compress_classes(ptr, np.array([0, 7], dtype=np.int32), data, np.array([0, 1]), 2,
-                             None, None, None)
-    with pytest.raises(ArgumentError, match="too short"):
-        lmm.compress_classes(ptr, cols, data, np.array([0, 1]), 2, np.empty(2, np.int64),
-                             np.empty(1, np.int32), np.empty(1))
-    assert lmm.compress_classes(ptr, cols, data, np.array([0, 0]), 1, None, None, None) == 1
+def test_build_pair_rows_refuses_bad_arrays() -> None:
+    ip = np.array([0, 2], dtype=np.int64)
+    rows = np.array([0, 1], dtype=np.int64)
+    vals = np.ones(2)
+    one = np.array([0], dtype=np.int64)
+    with pytest.raises(ArgumentError, match="rows must increase"):
+        lmm.build_pair_rows(ip, np.array([1, 0], dtype=np.int64), vals, 3, one, 1)
+    with pytest.raises(ArgumentError, match="rows must increase"):
+        lmm.build_pair_rows(ip, np.array([0, 5], dtype=np.int64), vals, 3, one, 1)
+    with pytest.raises(ArgumentError, match="classes lie"):
+        lmm.build_pair_rows(ip, rows, vals, 3, np.array([2], dtype=np.int64), 1)
+    targets, ptr, cols, data = (np.frombuffer(b, dtype=t) for b, t in zip(
+        lmm.build_pair_rows(ip, rows, np.array([2.0, 3.0]), 3, one, 1),
+        (np.int64, np.int64, np.int32, np.float64), strict=True))
+    assert targets.tolist() == [0, 1, 4] and ptr.tolist() == [0, 1, 2, 3]
+    assert cols.tolist() == [0, 0, 0] and data.tolist() == [4.0, 6.0, 9.0]
 
 
 def test_set_order_refuses_bad_plans(model) -> None:

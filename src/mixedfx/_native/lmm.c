@@ -1632,120 +1632,149 @@ fail:
     return NULL;
 }
 
-/* compress_classes(rowptr, columns, data, classes, nclass, out_ptr, out_columns, out_data)
- *   -> number of entries of the compressed rows.
- * Q (by target: row pointers, columns, data) with its columns merged by class:
- * Q'[t, c] = sum of Q[t, j] over the columns j of class c (classes[j] = c), summed in
- * increasing column order, each row's classes in increasing order. With W_j equal within
- * a class (levels with equal A11_j), Q W = Q' W_class. The outputs: out_ptr (int64,
- * rows + 1), out_columns (int32), out_data (float64), or three None (count only). */
-static PyObject *py_compress_classes(PyObject *self, PyObject *args)
+/* build_pair_rows(indptr, rows, vals, r, classes, nclass)
+ *   -> (targets, row pointers, columns, data) as bytearrays (int64, int64, int32, float64).
+ * Q by target built straight from a level-major B of a scalar first term (indptr int64 over
+ * the n1 levels, rows int64 increasing within each level, vals float64): for every level j
+ * and pair of its rows a <= b the product B[a, j] B[b, j] goes to target a r + b (targets
+ * in increasing order) and column classes[j]; the products of one target and class are
+ * summed in level order, each target's classes in increasing order. With classes[j] = j
+ * these are WeightedGram's pair products by target, without the sparse conversions. Uses
+ * an r x r index map (the caller bounds r). */
+static PyObject *py_build_pair_rows(PyObject *self, PyObject *args)
 {
-    PyObject *optr, *ocol, *odata, *ocls, *ooptr, *oocol, *oodata;
-    Py_ssize_t nclass;
-    if (!PyArg_ParseTuple(args, "OOOOnOOO:compress_classes", &optr, &ocol, &odata, &ocls,
-                          &nclass, &ooptr, &oocol, &oodata))
+    PyObject *oip, *orw, *ovl, *ocl;
+    Py_ssize_t r, nclass;
+    if (!PyArg_ParseTuple(args, "OOOnOn:build_pair_rows", &oip, &orw, &ovl, &r, &ocl, &nclass))
         return NULL;
-    Py_buffer pb = {0}, cb = {0}, db = {0}, kb = {0}, opb = {0}, ocb = {0}, odb = {0};
-    PyObject *result = NULL;
-    int64_t *stamp = NULL;
-    double *acc = NULL;
-    int32_t *touched = NULL;
-    int fill = oocol != Py_None;
-    if (get_array(optr, &pb, "row pointers", 'x', 1, 0) ||
-        get_array(ocol, &cb, "columns", 'x', 1, 0) || get_array(odata, &db, "data", 'd', 1, 0) ||
-        get_array(ocls, &kb, "classes", 'q', 1, 0) ||
-        (fill && (get_array(ooptr, &opb, "out_ptr", 'q', 1, 1) ||
-                  get_array(oocol, &ocb, "out_columns", 'i', 1, 1) ||
-                  get_array(oodata, &odb, "out_data", 'd', 1, 1))))
+    Py_buffer ib = {0}, rb = {0}, vb = {0}, cb = {0};
+    PyObject *result = NULL, *ot = NULL, *op = NULL, *oc = NULL, *od = NULL;
+    int32_t *map = NULL, *last = NULL;
+    int64_t *lev = NULL, *pos = NULL;
+    if (get_array(oip, &ib, "indptr", 'q', 1, 0) || get_array(orw, &rb, "rows", 'q', 1, 0) ||
+        get_array(ovl, &vb, "vals", 'd', 1, 0) || get_array(ocl, &cb, "classes", 'q', 1, 0))
         goto done;
-    Py_ssize_t nrow = dim(&pb, 0) - 1, nnz = dim(&cb, 0), ncol = dim(&kb, 0);
-    const int64_t *cls = kb.buf;
-    if (nrow < 0 || dim(&db, 0) != nnz || (fill && dim(&opb, 0) != nrow + 1) ||
-        index_at(&pb, 0) != 0 ||
-        index_at(&pb, nrow) != nnz || nclass < 1 || nclass > INT32_MAX) {
-        PyErr_SetString(ArgumentError, "compress_classes: row pointers must run from 0 to the "
-                        "number of entries, out_ptr have one more entry than rows");
+    Py_ssize_t n1 = dim(&ib, 0) - 1, nnz = dim(&rb, 0);
+    const int64_t *ip = ib.buf, *rows = rb.buf, *cls = cb.buf;
+    const double *vals = vb.buf;
+    if (n1 < 0 || ip[0] != 0 || ip[n1] != nnz || dim(&vb, 0) != nnz || dim(&cb, 0) != n1 ||
+        r < 1 || r > 46340 || nclass < 1 || nclass > INT32_MAX) {
+        PyErr_SetString(ArgumentError, "build_pair_rows: indptr must run from 0 to the entries "
+                        "of rows and vals, classes have one entry per level, 1 <= r <= 46340");
         goto done;
     }
-    for (Py_ssize_t t = 0; t < nrow; t++)
-        if (index_at(&pb, t + 1) < index_at(&pb, t)) {
-            PyErr_SetString(ArgumentError, "compress_classes: row pointers must be "
-                            "non-decreasing");
+    for (Py_ssize_t j = 0; j < n1; j++) {
+        if (ip[j + 1] < ip[j] || cls[j] < 0 || cls[j] >= nclass) {
+            PyErr_SetString(ArgumentError, "build_pair_rows: indptr must not decrease and "
+                            "classes lie in [0, nclass)");
             goto done;
         }
-    for (Py_ssize_t e = 0; e < nnz; e++)
-        if (index_at(&cb, e) < 0 || index_at(&cb, e) >= ncol) {
-            PyErr_Format(ArgumentError, "compress_classes: columns must lie in [0, %zd)", ncol);
-            goto done;
-        }
-    for (Py_ssize_t j = 0; j < ncol; j++)
-        if (cls[j] < 0 || cls[j] >= nclass) {
-            PyErr_Format(ArgumentError, "compress_classes: classes must lie in [0, %zd)",
-                         nclass);
-            goto done;
-        }
-    stamp = malloc((size_t)nclass * sizeof(int64_t));
-    acc = malloc((size_t)nclass * sizeof(double));
-    touched = malloc((size_t)nclass * sizeof(int32_t));
-    if (stamp == NULL || acc == NULL || touched == NULL) {
+        for (int64_t e = ip[j]; e < ip[j + 1]; e++)
+            if (rows[e] < 0 || rows[e] >= r || (e > ip[j] && rows[e] <= rows[e - 1])) {
+                PyErr_SetString(ArgumentError, "build_pair_rows: rows must increase within a "
+                                "level and lie in [0, r)");
+                goto done;
+            }
+    }
+    map = calloc((size_t)r * (size_t)r, sizeof(int32_t));
+    lev = malloc((size_t)(n1 + nclass + 1) * sizeof(int64_t));
+    if (map == NULL || lev == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    Py_ssize_t cap = fill ? dim(&ocb, 0) : 0;
-    if (fill && dim(&odb, 0) != cap) {
-        PyErr_SetString(ArgumentError, "out_columns and out_data must have the same length");
-        goto done;
-    }
-    int64_t *optr_out = opb.buf, total = 0;    /* (NULL when counting) */
+    /* the levels by class, in level order within a class (a counting sort) */
+    int64_t *start = lev + n1;
+    for (Py_ssize_t c = 0; c <= nclass; c++)
+        start[c] = 0;
+    for (Py_ssize_t j = 0; j < n1; j++)
+        start[cls[j] + 1]++;
+    for (Py_ssize_t c = 0; c < nclass; c++)
+        start[c + 1] += start[c];
+    for (Py_ssize_t j = 0; j < n1; j++)
+        lev[start[cls[j]]++] = j;
+    Py_ssize_t nt = 0;
     int overflow = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t c = 0; c < nclass; c++)
-        stamp[c] = -1;
-    const double *data = db.buf;
-    if (fill)
-        optr_out[0] = 0;
-    for (Py_ssize_t t = 0; t < nrow && !overflow; t++) {
-        Py_ssize_t m = 0;
-        for (int64_t e = index_at(&pb, t); e < index_at(&pb, t + 1); e++) {
-            int64_t c = cls[index_at(&cb, e)];
-            if (stamp[c] != t) {
-                stamp[c] = t;
-                acc[c] = data[e];
-                Py_ssize_t i = m++;            /* insertion into the sorted class list */
-                while (i > 0 && touched[i - 1] > c) {
-                    touched[i] = touched[i - 1];
-                    i--;
-                }
-                touched[i] = (int32_t)c;
-            }
-            else
-                acc[c] += data[e];
-        }
-        if (fill) {
-            if (total + m > cap) {
+    for (Py_ssize_t j = 0; j < n1; j++)
+        for (int64_t e = ip[j]; e < ip[j + 1]; e++)
+            for (int64_t f = e; f < ip[j + 1]; f++)
+                map[rows[e] * r + rows[f]] = 1;
+    for (Py_ssize_t g = 0; g < r * r && !overflow; g++)
+        if (map[g]) {
+            if (nt == INT32_MAX - 1)
                 overflow = 1;
-                break;
-            }
-            for (Py_ssize_t i = 0; i < m; i++) {
-                ((int32_t *)ocb.buf)[total + i] = touched[i];
-                ((double *)odb.buf)[total + i] = acc[touched[i]];
-            }
+            map[g] = (int32_t)++nt;          /* 1 + the target's index */
         }
-        total += m;
-        if (fill)
-            optr_out[t + 1] = total;
-    }
     Py_END_ALLOW_THREADS
     if (overflow) {
-        PyErr_SetString(ArgumentError, "compress_classes: out_columns is too short");
+        PyErr_NoMemory();
         goto done;
     }
-    result = PyLong_FromLongLong((long long)total);
+    last = malloc((size_t)(nt + 1) * sizeof(int32_t));
+    pos = calloc((size_t)(nt + 1), sizeof(int64_t));
+    ot = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(nt * sizeof(int64_t)));
+    op = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)((nt + 1) * sizeof(int64_t)));
+    if (last == NULL || pos == NULL || ot == NULL || op == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *targets = (int64_t *)PyByteArray_AS_STRING(ot);
+    int64_t *ptr = (int64_t *)PyByteArray_AS_STRING(op);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t g = 0; g < r * r; g++)
+        if (map[g])
+            targets[map[g] - 1] = g;
+    for (Py_ssize_t t = 0; t < nt; t++)
+        last[t] = -1;
+    for (Py_ssize_t i = 0; i < n1; i++) {             /* entries per target: its classes */
+        int64_t j = lev[i];
+        int32_t c = (int32_t)cls[j];
+        for (int64_t e = ip[j]; e < ip[j + 1]; e++)
+            for (int64_t f = e; f < ip[j + 1]; f++) {
+                int32_t t = map[rows[e] * r + rows[f]] - 1;
+                if (last[t] != c) {
+                    last[t] = c;
+                    pos[t + 1]++;
+                }
+            }
+    }
+    for (Py_ssize_t t = 0; t < nt; t++)
+        pos[t + 1] += pos[t];
+    memcpy(ptr, pos, (size_t)(nt + 1) * sizeof(int64_t));
+    Py_END_ALLOW_THREADS
+    Py_ssize_t total = (Py_ssize_t)ptr[nt];
+    oc = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(total * sizeof(int32_t)));
+    od = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(total * sizeof(double)));
+    if (oc == NULL || od == NULL)
+        goto done;
+    int32_t *cols = (int32_t *)PyByteArray_AS_STRING(oc);
+    double *data = (double *)PyByteArray_AS_STRING(od);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t t = 0; t < nt; t++)
+        last[t] = -1;
+    for (Py_ssize_t i = 0; i < n1; i++) {
+        int64_t j = lev[i];
+        int32_t c = (int32_t)cls[j];
+        for (int64_t e = ip[j]; e < ip[j + 1]; e++)
+            for (int64_t f = e; f < ip[j + 1]; f++) {
+                int32_t t = map[rows[e] * r + rows[f]] - 1;
+                double v = vals[e] * vals[f];
+                if (last[t] != c) {
+                    last[t] = c;
+                    cols[pos[t]] = c;
+                    data[pos[t]++] = v;
+                }
+                else
+                    data[pos[t] - 1] += v;
+            }
+    }
+    Py_END_ALLOW_THREADS
+    result = PyTuple_Pack(4, ot, op, oc, od);
 done:
-    free(stamp); free(acc); free(touched);
-    release(&pb); release(&cb); release(&db); release(&kb); release(&opb); release(&ocb);
-    release(&odb);
+    free(map); free(lev); free(last); free(pos);
+    Py_XDECREF(ot); Py_XDECREF(op); Py_XDECREF(oc); Py_XDECREF(od);
+    release(&ib); release(&rb); release(&vb); release(&cb);
     return result;
 }
 
@@ -1760,9 +1789,9 @@ static PyMethodDef module_methods[] = {
      "deviance for these cross-products."},
     {"bind_blas", py_bind_blas, METH_VARARGS,
      "bind_blas(dpotrf, dtrsm, dsyrk): SciPy's LAPACK / BLAS capsules factor_sn calls."},
-    {"compress_classes", py_compress_classes, METH_VARARGS,
-     "compress_classes(row_ptr, columns, data, classes, nclass, out_ptr, out_columns, "
-     "out_data) -> entries: Q by target with its columns summed by class."},
+    {"build_pair_rows", py_build_pair_rows, METH_VARARGS,
+     "build_pair_rows(indptr, rows, vals, r, classes, nclass) -> (targets, row pointers, "
+     "columns, data): B's pair products by target for a scalar first term."},
     {"subtract_slice", py_subtract_slice, METH_VARARGS,
      "subtract_slice(indptr, rows, vals, start, W, P): P <- P - B W B' (upper triangle) for "
      "one level-major slice of B."},

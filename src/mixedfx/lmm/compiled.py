@@ -32,9 +32,6 @@ from mixedfx.native import kernel
 # 48: 1.08, 64: 1.39, 96: 1.85, 1145 (InstEval): ≈ 4
 NATIVE_CHOL_MAX = 48
 KMAX = 32   # the kernel's largest number of columns per term
-# Q by target is merged by class (`by_class`) when that keeps at most this share of its
-# entries (InstEval: 2.1M products over 2,972 students, 86 distinct counts: 55%)
-CLASS_SHARE = 0.75
 
 
 def template_map(terms: list[RandomEffectsTerm]) -> np.ndarray | None:
@@ -83,40 +80,11 @@ def evaluator(chol: Any) -> tuple[Any, np.ndarray | None] | None:
                      zip(chol.terms[1:], xp.rest_offsets[:-1], strict=True)],
                     dtype=np.int64).reshape(-1, 3)
     tmap = template_map(chol.terms)
-    gram = by_class(gram, xp.A11, mod)
     Arr = np.ascontiguousarray(xp.Arr, dtype=float)
     ev = mod.evaluator(np.ascontiguousarray(xp.A11, dtype=float), Arr, xp.p, rest, gram,
                        tmap, chol.n_theta, xp.n)
     supernodal.attach(ev, mod, gram, Arr, xp.q_rest, all(t.k == 1 for t in chol.terms[1:]))
     return ev, tmap
-
-
-def by_class(gram: tuple, A11: np.ndarray, mod: Any) -> tuple:
-    """Q by target with its columns merged by class, when the first term is scalar and its
-    levels share few distinct A₁₁ⱼ: W_j = t²/(t²A₁₁ⱼ + 1) is equal within a class, so
-
-        (B W Bᵀ)_t = Σ_j Q[t, j] W_j = Σ_c Q'[t, c] W_c,   Q'[t, c] = Σ_{j in c} Q[t, j]
-
-    (Q' summed in level order, `compress_classes`). Unweighted data have A₁₁ⱼ = the level's
-    row count: InstEval's 2,972 students fall in 86 classes and Q' keeps 55% of Q's entries.
-    The gram tuple gains the level standing for each class; unchanged when merging would
-    keep more than `CLASS_SHARE` of the entries."""
-    if gram[0] != "pair_rows" or len(gram) != 5 or A11.shape[1] != 1:
-        return gram
-    _, data, columns, ptr, targets = gram
-    values, first, classes = np.unique(A11[:, 0, 0], return_index=True, return_inverse=True)
-    if len(values) > CLASS_SHARE * len(A11):
-        return gram
-    classes = classes.astype(np.int64).ravel()
-    size = mod.compress_classes(ptr, columns, data, classes, len(values), None, None, None)
-    if size > CLASS_SHARE * len(data):
-        return gram
-    out_ptr = np.empty(len(ptr), dtype=np.int64)
-    out_columns = np.empty(size, dtype=np.int32)
-    out_data = np.empty(size)
-    mod.compress_classes(ptr, columns, data, classes, len(values), out_ptr, out_columns,
-                         out_data)
-    return ("pair_rows", out_data, out_columns, out_ptr, targets, first.astype(np.int64))
 
 
 def native_input(chol: Any, theta: np.ndarray, tmap: np.ndarray | None
