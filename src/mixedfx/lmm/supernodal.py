@@ -39,6 +39,7 @@ sp = lazy_module("scipy.sparse")            # (scipy.sparse(.linalg): ~0.1 s at 
 spl = lazy_module("scipy.sparse.linalg")
 
 MIN_ROWS = 256          # below this a dense Cholesky costs well under a millisecond
+MAX_ROWS = 8192         # past this the plan's Python loops and pattern copies cost too much
 MAX_DENSITY = 0.3       # share of nonzeros in S's random-effects block past which it fills in
 RELAX = 0.2             # share of explicit zeros a merged supernode may hold
 SCATTER_FLOPS = 30      # cost of one scattered update, in BLAS flops (measured: ~1 ns each)
@@ -160,7 +161,9 @@ def plan(targets: np.ndarray, Arr: np.ndarray, q: int
     """(new index of each row of S, supernode column starts, row pointers, rows below each
     supernode) for `set_order`, or None when a dense Cholesky is expected to be as fast."""
     r = Arr.shape[0]
-    if r < MIN_ROWS or q < 2:
+    # the targets hold every upper nonzero of B W Bᵀ: past MAX_DENSITY no pattern is built
+    # (G's 5,000 rows and 6.8M targets would cost seconds and a dense copy of A_rr)
+    if r < MIN_ROWS or q < 2 or q > MAX_ROWS or len(targets) > MAX_DENSITY * q * q / 2:
         return None
     pattern = z_pattern(targets, Arr, q)
     if pattern.nnz > MAX_DENSITY * q * q:
