@@ -16,7 +16,9 @@
  *
  * Every sum runs in an order fixed by the model (levels, rows of B, columns), never by thread
  * or data-row order, and no BLAS is called, so the bits do not depend on the machine's BLAS
- * kernel or on running inside a thread pool. The GIL is released around the numeric loops.
+ * kernel or on running inside a thread pool. (The one exception is factor_sn, the supernodal
+ * factor of a large sparse S, which calls SciPy's LAPACK / BLAS as the dense path's dpotrf
+ * does; see its section.) The GIL is released around the numeric loops.
  * Arrays cross the boundary through the buffer protocol (no NumPy headers); every buffer is
  * checked (dtype, shape, index ranges) when the Evaluator is built, and bad input raises
  * mixedfx.errors.ArgumentError / ArgumentTypeError.
