@@ -189,19 +189,23 @@ def test_same_bits_alone_and_in_a_thread_pool(gram: str, monkeypatch) -> None:
 def test_pair_products_by_target_give_the_bits_of_the_products_by_column(monkeypatch
                                                                          ) -> None:
     """Q stored by target (each target's products in column order) sums exactly as Q
-    stored by column (the form refreshable grams keep)."""
+    stored by column (the form refreshable grams keep). (The pair products by level, as
+    the Python builder keeps them without A₁₁; a fit's gram merges Penicillin's 24 plates
+    of 6 rows into one class.)"""
     monkeypatch.setattr(crossproducts, "DENSE_B_LIMIT", -1)
     obj = _objective("crossed")
     chol, xp = obj.chol, obj.chol.xp
-    kind, *_, targets = chol.gram.kernel_arrays()
+    assert len(chol.gram.kernel_arrays()) == 6 and len(chol.gram.rep) == 1
+    plain = factorization.WeightedGram(xp.B, 1, chol.terms[0].n_levels)
+    kind, *_, targets = plain.kernel_arrays()
     assert kind == "pair_rows" and targets.dtype == np.int32
-    Qc = chol.gram.Q.tocsc()
+    Qc = plain.Q.tocsc()
     by_column = ("pairs", Qc.data, Qc.indices, Qc.indptr.astype(np.int64),
                  targets.astype(np.int64))
     rest = np.array([[off, t.k, t.n_levels] for t, off in
                      zip(chol.terms[1:], xp.rest_offsets[:-1], strict=True)], dtype=np.int64)
     evs = [lmm.evaluator(xp.A11, xp.Arr, xp.p, rest, gram, compiled.template_map(chol.terms),
-                         chol.n_theta, xp.n) for gram in (chol.gram.kernel_arrays(), by_column)]
+                         chol.n_theta, xp.n) for gram in (plain.kernel_arrays(), by_column)]
     for th in _thetas(obj):
         got = [ev.deviance(th, np.empty(xp.Arr.shape), True, 0.0) for ev in evs]
         assert got[0] == got[1]

@@ -16,7 +16,9 @@
  *
  * Every sum runs in an order fixed by the model (levels, rows of B, columns), never by thread
  * or data-row order, and no BLAS is called, so the bits do not depend on the machine's BLAS
- * kernel or on running inside a thread pool. The GIL is released around the numeric loops.
+ * kernel or on running inside a thread pool. (The one exception is factor_sn, the supernodal
+ * factor of a large sparse S, which calls SciPy's LAPACK / BLAS as the dense path's dpotrf
+ * does; see its section.) The GIL is released around the numeric loops.
  * Arrays cross the boundary through the buffer protocol (no NumPy headers); every buffer is
  * checked (dtype, shape, index ranges) when the Evaluator is built, and bad input raises
  * mixedfx.errors.ArgumentError / ArgumentTypeError.
@@ -377,6 +379,20 @@ typedef struct {
                                       slice: indptr, rows, vals */
     int pair_index_size;            /* 4 or 8: Q's row (pair rows: column) indices */
     Py_ssize_t ntargets;
+    Py_buffer g4;                  /* pair rows by class: the level standing for each
+                                      class (columns then index classes), else unset */
+    Py_ssize_t nclass;             /* columns of Q: classes, or n1 k1^2 */
+    unsigned char *tterm;          /* fused S (pair rows): the rest terms of each target's
+                                      row and column (nrest: an X or y row), 2 per target */
+    int64_t *xpos;                 /* ... and A_rr's upper nonzeros that are not targets */
+    unsigned char *xterm;
+    Py_ssize_t nextra;
+    int64_t *tdest, *xdest;        /* supernodal order (set_order): where each target and
+                                      extra lands in the reordered S, else NULL */
+    Py_ssize_t nsn, maxw, maxm;    /* supernodes; widest; most rows below one */
+    int64_t *snp, *srp;            /* supernode s: columns snp[s] .. snp[s+1], rows below
+                                      srows[srp[s] .. srp[s+1]] */
+    int32_t *srows;
     Py_ssize_t *roff, *rk, *rlev, *rtpl;   /* rest terms: offset, k, levels, template start */
     double *scratch;               /* cached work space (when not busy) */
     Py_ssize_t scratch_len;
@@ -396,6 +412,8 @@ static Py_ssize_t scratch_size(const Evaluator *ev)
     if (fused(ev))
         return ev->ntpl + KMAX * (ev->r + 1);
     Py_ssize_t s = ev->ntpl + ev->n1 * ev->k1 * ev->k1;
+    if (ev->g4.obj != NULL)
+        s += ev->nclass;               /* W by class */
     Py_ssize_t extra = 0;
     if (ev->gram == GRAM_DENSE)
         extra = ev->n1 * ev->k1;
@@ -403,6 +421,8 @@ static Py_ssize_t scratch_size(const Evaluator *ev)
         extra = ev->ntargets;
     if (extra < KMAX * (ev->r + 1))
         extra = KMAX * (ev->r + 1);
+    if (ev->nsn > 0)                   /* the supernodal panel and its update */
+        extra += ev->maxm * ev->maxw + ev->maxm * ev->maxm;
     return s + extra;
 }
 
@@ -598,6 +618,58 @@ static inline int64_t index_at(const Py_buffer *b, Py_ssize_t i)
                             : ((const int64_t *)b->buf)[i];
 }
 
+/* (B W B') at target t from Q by target: sum_e Q_e W[column_e] in increasing column order
+ * (W indexed by Q's columns: the levels' W, or W by class). */
+static inline double pair_row_sum(const Evaluator *ev, Py_ssize_t t, const double *W)
+{
+    const double *data = ev->g0.buf;
+    int64_t e0 = index_at(&ev->g2, t), e1 = index_at(&ev->g2, t + 1);
+    double y = 0.0;
+    if (ev->pair_index_size == 4) {
+        const int32_t *col = ev->g1.buf;
+        for (int64_t e = e0; e < e1; e++)
+            y += data[e] * W[col[e]];
+    }
+    else {
+        const int64_t *col = ev->g1.buf;
+        for (int64_t e = e0; e < e1; e++)
+            y += data[e] * W[col[e]];
+    }
+    return y;
+}
+
+/* Step 3 in one pass over the targets, for pair rows and scalar rest terms (ev->tterm set):
+ * S = Lr'(Arr - B W B')Lr + I_q with Lr diagonal, one factor s_t per term (1 on the X and
+ * y rows). Every upper entry of S is either a target (A_ab - y_ab) s_a s_b, a nonzero of
+ * Arr outside the targets A_ab s_a s_b, or 0, so P's upper triangle is zeroed and only
+ * those entries written: no pass copying Arr and none scaling P. Each entry gets the
+ * bits of copy_upper + subtract_gram + scale_rest: ((A_ab - y) s_a) s_b. */
+static void fused_targets_schur(const Evaluator *ev, const double *T, const double *W,
+                                double *P, int ordered)
+{
+    const int64_t *td = ordered ? ev->tdest : NULL, *xd = ordered ? ev->xdest : NULL;
+    const Py_ssize_t r = ev->r;
+    const double *A = ev->Arr.buf;
+    double s[256];
+    for (Py_ssize_t t = 0; t < ev->nrest; t++)
+        s[t] = T[ev->rtpl[t]];
+    s[ev->nrest] = 1.0;
+    for (Py_ssize_t a = 0; a < r; a++)
+        memset(P + a * r + a, 0, (size_t)(r - a) * sizeof(double));
+    const unsigned char *tt = ev->tterm;
+    for (Py_ssize_t t = 0; t < ev->ntargets; t++) {
+        int64_t g = index_at(&ev->g3, t);
+        P[td ? td[t] : g] = ((A[g] - pair_row_sum(ev, t, W)) * s[tt[2 * t]]) *
+                            s[tt[2 * t + 1]];
+    }
+    for (Py_ssize_t e = 0; e < ev->nextra; e++) {
+        int64_t g = ev->xpos[e];
+        P[xd ? xd[e] : g] = (A[g] * s[ev->xterm[2 * e]]) * s[ev->xterm[2 * e + 1]];
+    }
+    for (Py_ssize_t i = 0; i < ev->q; i++)
+        P[i * r + i] += 1.0;
+}
+
 /* Step 3, B W B' part: P <- P - B W B' on the upper triangle; work has scratch_size room. */
 static int subtract_gram(const Evaluator *ev, const double *W, double *P, double *work)
 {
@@ -637,22 +709,8 @@ static int subtract_gram(const Evaluator *ev, const double *W, double *P, double
         /* Q by target: each target's products in increasing column order, as the pairs
          * path adds them (the same sums, bit for bit), gathered from W (small, in cache)
          * instead of scattered into a vector of all targets */
-        const double *data = ev->g0.buf;
-        for (Py_ssize_t t = 0; t < ev->ntargets; t++) {
-            int64_t e0 = index_at(&ev->g2, t), e1 = index_at(&ev->g2, t + 1);
-            double y = 0.0;
-            if (ev->pair_index_size == 4) {
-                const int32_t *col = ev->g1.buf;
-                for (int64_t e = e0; e < e1; e++)
-                    y += data[e] * W[col[e]];
-            }
-            else {
-                const int64_t *col = ev->g1.buf;
-                for (int64_t e = e0; e < e1; e++)
-                    y += data[e] * W[col[e]];
-            }
-            P[index_at(&ev->g3, t)] -= y;
-        }
+        for (Py_ssize_t t = 0; t < ev->ntargets; t++)
+            P[index_at(&ev->g3, t)] -= pair_row_sum(ev, t, W);
         return 0;
     }
     if (ev->gram == GRAM_PAIRS) {
@@ -755,9 +813,19 @@ static void copy_upper(double *P, const double *A, Py_ssize_t r)
         memcpy(P + a * r + a, A + a * r + a, (size_t)(r - a) * sizeof(double));
 }
 
+static int build_schur_in(const Evaluator *ev, const double *x, double *P, double *scratch,
+                          double *ld1, int ordered);
+
 /* Steps 1-3: S into P (upper triangle valid); -1 not PD, -2 out of memory. */
 static int build_schur(const Evaluator *ev, const double *x, double *P, double *scratch,
                        double *ld1)
+{
+    return build_schur_in(ev, x, P, scratch, ld1, 0);
+}
+
+/* build_schur, with S's rows and columns in the supernodal order when `ordered`. */
+static int build_schur_in(const Evaluator *ev, const double *x, double *P, double *scratch,
+                          double *ld1, int ordered)
 {
     double *T = scratch, *W = T + ev->ntpl;
     double *work = fused(ev) ? W : W + ev->n1 * ev->k1 * ev->k1;
@@ -770,8 +838,21 @@ static int build_schur(const Evaluator *ev, const double *x, double *P, double *
     else {
         if (first_block(ev, T, W, ld1))
             return -1;
+        const double *Wq = W;          /* W as Q's columns index it */
+        if (ev->g4.obj != NULL) {      /* by class: one level's W stands for its class */
+            const int64_t *rep = ev->g4.buf;
+            double *Wc = work;
+            for (Py_ssize_t c = 0; c < ev->nclass; c++)
+                Wc[c] = W[rep[c]];
+            Wq = Wc;
+            work += ev->nclass;
+        }
+        if (ev->tterm != NULL) {
+            fused_targets_schur(ev, T, Wq, P, ordered);
+            return 0;
+        }
         copy_upper(P, ev->Arr.buf, ev->r);
-        if (subtract_gram(ev, W, P, work))
+        if (subtract_gram(ev, Wq, P, work))
             return -2;
     }
     scale_rest(ev, T, P, work);
@@ -934,12 +1015,290 @@ static void ev_dealloc(Evaluator *ev)
 {
     release(&ev->A11); release(&ev->Arr); release(&ev->tmap);
     release(&ev->g0); release(&ev->g1); release(&ev->g2); release(&ev->g3);
+    release(&ev->g4);
     free(ev->roff);
+    free(ev->tterm); free(ev->xpos); free(ev->xterm);
+    free(ev->tdest); free(ev->xdest); free(ev->snp); free(ev->srp); free(ev->srows);
     free(ev->scratch);
     Py_TYPE(ev)->tp_free((PyObject *)ev);
 }
 
+/* ------------------------------------------------------------------ supernodal Cholesky
+ *
+ * For a large, sparse S (crossed terms: InstEval's 1,145 rows are 20% nonzero) the rows and
+ * columns are reordered once (mixedfx.lmm.supernodal: minimum degree, postordered elimination
+ * tree, relaxed supernodes; the X and y rows stay last) and S is built straight in that order
+ * (fused_targets_schur with tdest / xdest). The factor is then computed supernode by
+ * supernode, right-looking, in P itself read as the Fortran-ordered lower triangle
+ * A(i, j) = P[j * r + i] (i >= j):
+ *
+ *   for each supernode J = [j0, j1) with rows R below it:
+ *     A(J, J) <- chol(A(J, J))                           (LAPACK dpotrf, or a square root)
+ *     F = A(R, J) L_JJ^-T                                (gathered, BLAS dtrsm)
+ *     A(R, R) <- A(R, R) - F F'                          (BLAS dsyrk, scattered back)
+ *
+ * Only the diagonal of the factor is kept (the log-determinants and pwrss read nothing
+ * else), so F is never written back. The BLAS and LAPACK routines are SciPy's
+ * (scipy.linalg.cython_blas / cython_lapack, bound once by bind_blas); with one BLAS thread,
+ * as a fit of this size runs, the sums follow the factor's structure alone. Supernodes
+ * narrower than SN_BLAS_MIN columns are updated by plain loops. */
+
+typedef void (*potrf_fn)(char *, int *, double *, int *, int *);
+typedef void (*trsm_fn)(char *, char *, char *, char *, int *, int *, double *, double *, int *,
+                        double *, int *);
+typedef void (*syrk_fn)(char *, char *, int *, int *, double *, double *, int *, double *,
+                        double *, int *);
+static struct {
+    potrf_fn potrf;
+    trsm_fn trsm;
+    syrk_fn syrk;
+} blas_api;
+
+#define SN_BLAS_MIN 4
+
+/* The supernodal factor of the reordered S in P; work holds maxm * (maxw + maxm) doubles.
+ * Returns 0, or k + 1 when the k-th leading minor is not positive definite. */
+static Py_ssize_t sn_factor(const Evaluator *ev, double *A, double *work)
+{
+    int r = (int)ev->r;
+    double one = 1.0, zero = 0.0;
+    double *F = work, *C = work + ev->maxm * ev->maxw;
+    char cL = 'L', cR = 'R', cT = 'T', cN = 'N';
+    for (Py_ssize_t sn = 0; sn < ev->nsn; sn++) {
+        int j0 = (int)ev->snp[sn], w = (int)(ev->snp[sn + 1] - ev->snp[sn]);
+        int m = (int)(ev->srp[sn + 1] - ev->srp[sn]);
+        const int32_t *R = ev->srows + ev->srp[sn];
+        double *D = A + (Py_ssize_t)j0 * r + j0;
+        if (w == 1) {
+            if (!(D[0] > 0.0))
+                return j0 + 1;
+            D[0] = sqrt(D[0]);
+        }
+        else {
+            int info = 0;
+            blas_api.potrf(&cL, &w, D, &r, &info);
+            if (info != 0)
+                return j0 + info;
+        }
+        if (m == 0)
+            continue;
+        for (int c = 0; c < w; c++) {                 /* F = A(R, J) */
+            const double *col = A + (Py_ssize_t)(j0 + c) * r;
+            for (int i = 0; i < m; i++)
+                F[(Py_ssize_t)c * m + i] = col[R[i]];
+        }
+        if (w == 1) {
+            double d = D[0];
+            for (int i = 0; i < m; i++)
+                F[i] /= d;
+        }
+        else
+            blas_api.trsm(&cR, &cL, &cT, &cN, &m, &w, &one, D, &r, F, &m);
+        if (w >= SN_BLAS_MIN) {
+            blas_api.syrk(&cL, &cN, &m, &w, &one, F, &m, &zero, C, &m);
+            for (int b = 0; b < m; b++) {
+                double *col = A + (Py_ssize_t)R[b] * r;
+                const double *Cb = C + (Py_ssize_t)b * m;
+                for (int a = b; a < m; a++)
+                    col[R[a]] -= Cb[a];
+            }
+        }
+        else
+            for (int b = 0; b < m; b++) {
+                double *col = A + (Py_ssize_t)R[b] * r;
+                for (int a = b; a < m; a++) {
+                    double acc = F[a] * F[b];
+                    for (int c = 1; c < w; c++)
+                        acc += F[(Py_ssize_t)c * m + a] * F[(Py_ssize_t)c * m + b];
+                    col[R[a]] -= acc;
+                }
+            }
+    }
+    return 0;
+}
+
+/* bind_blas(dpotrf, dtrsm, dsyrk): the capsules of scipy.linalg.cython_lapack.dpotrf,
+ * cython_blas.dtrsm and cython_blas.dsyrk. */
+static PyObject *py_bind_blas(PyObject *self, PyObject *args)
+{
+    PyObject *c[3];
+    if (!PyArg_ParseTuple(args, "OOO:bind_blas", &c[0], &c[1], &c[2]))
+        return NULL;
+    void *f[3];
+    for (int i = 0; i < 3; i++) {
+        if (!PyCapsule_CheckExact(c[i])) {
+            PyErr_SetString(ArgumentTypeError, "bind_blas takes three PyCapsules");
+            return NULL;
+        }
+        f[i] = PyCapsule_GetPointer(c[i], PyCapsule_GetName(c[i]));
+        if (f[i] == NULL)
+            return NULL;
+    }
+    blas_api.potrf = (potrf_fn)f[0];
+    blas_api.trsm = (trsm_fn)f[1];
+    blas_api.syrk = (syrk_fn)f[2];
+    Py_RETURN_NONE;
+}
+
+/* set_order(new_index, sn_ptr, row_ptr, rows): the supernodal plan. new_index (int64, r):
+ * the position of each row of S in the new order (a permutation keeping the X and y rows,
+ * q .. r-1, in place); sn_ptr (int64, nsn + 1): the supernodes' first columns (new order),
+ * from 0 to r; row_ptr (int64, nsn + 1) and rows (int32): each supernode's rows below it,
+ * increasing, past its last column. Needs the fused pair-row form of S. */
+static PyObject *ev_set_order(Evaluator *ev, PyObject *args)
+{
+    PyObject *on, *osn, *orp, *orw;
+    if (!PyArg_ParseTuple(args, "OOOO:set_order", &on, &osn, &orp, &orw))
+        return NULL;
+    if (ev->tterm == NULL || ev->busy) {
+        PyErr_SetString(ArgumentError, "set_order needs an idle evaluator of pair rows with "
+                        "scalar terms past the first");
+        return NULL;
+    }
+    Py_buffer nb = {0}, sb = {0}, pb = {0}, rb = {0};
+    PyObject *result = NULL;
+    const Py_ssize_t r = ev->r;
+    if (get_array(on, &nb, "new_index", 'q', 1, 0) || get_array(osn, &sb, "sn_ptr", 'q', 1, 0) ||
+        get_array(orp, &pb, "row_ptr", 'q', 1, 0) || get_array(orw, &rb, "rows", 'i', 1, 0))
+        goto done;
+    const int64_t *nw = nb.buf, *sp = sb.buf, *rp = pb.buf;
+    const int32_t *rw = rb.buf;
+    Py_ssize_t nsn = dim(&sb, 0) - 1, nrows = dim(&rb, 0);
+    if (dim(&nb, 0) != r || nsn < 1 || dim(&pb, 0) != nsn + 1 || sp[0] != 0 || sp[nsn] != r ||
+        rp[0] != 0 || rp[nsn] != nrows) {
+        PyErr_Format(ArgumentError, "set_order: new_index must have %zd entries, sn_ptr and "
+                     "row_ptr one more than the supernodes, from 0 to %zd and to the rows", r, r);
+        goto done;
+    }
+    {
+        char *seen = calloc((size_t)r, 1);
+        int bad = seen == NULL;
+        for (Py_ssize_t i = 0; i < r && !bad; i++) {
+            bad = nw[i] < 0 || nw[i] >= r || seen[nw[i]] || (i >= ev->q && nw[i] != i);
+            if (!bad)
+                seen[nw[i]] = 1;
+        }
+        free(seen);
+        if (bad) {
+            PyErr_SetString(ArgumentError, "set_order: new_index must be a permutation that "
+                            "keeps the X and y rows last");
+            goto done;
+        }
+    }
+    Py_ssize_t maxw = 1, maxm = 0;
+    for (Py_ssize_t k = 0; k < nsn; k++) {
+        if (sp[k + 1] <= sp[k] || rp[k + 1] < rp[k]) {
+            PyErr_SetString(ArgumentError, "set_order: sn_ptr must increase, row_ptr not "
+                            "decrease");
+            goto done;
+        }
+        for (int64_t e = rp[k]; e < rp[k + 1]; e++)
+            if (rw[e] < sp[k + 1] || rw[e] >= r || (e > rp[k] && rw[e] <= rw[e - 1])) {
+                PyErr_SetString(ArgumentError, "set_order: a supernode's rows must increase "
+                                "and lie past its columns");
+                goto done;
+            }
+        if (sp[k + 1] - sp[k] > maxw)
+            maxw = sp[k + 1] - sp[k];
+        if (rp[k + 1] - rp[k] > maxm)
+            maxm = rp[k + 1] - rp[k];
+    }
+    int64_t *tdest = malloc((size_t)(ev->ntargets + 1) * sizeof(int64_t));
+    int64_t *xdest = malloc((size_t)(ev->nextra + 1) * sizeof(int64_t));
+    int64_t *snp = malloc((size_t)(nsn + 1) * sizeof(int64_t));
+    int64_t *srp = malloc((size_t)(nsn + 1) * sizeof(int64_t));
+    int32_t *srows = malloc((size_t)(nrows + 1) * sizeof(int32_t));
+    if (!tdest || !xdest || !snp || !srp || !srows) {
+        free(tdest); free(xdest); free(snp); free(srp); free(srows);
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t t = 0; t < ev->ntargets + ev->nextra; t++) {
+        int64_t g = t < ev->ntargets ? index_at(&ev->g3, t) : ev->xpos[t - ev->ntargets];
+        int64_t a = nw[g / r], b = nw[g % r];
+        int64_t d = a <= b ? a * r + b : b * r + a;
+        if (t < ev->ntargets)
+            tdest[t] = d;
+        else
+            xdest[t - ev->ntargets] = d;
+    }
+    memcpy(snp, sp, (size_t)(nsn + 1) * sizeof(int64_t));
+    memcpy(srp, rp, (size_t)(nsn + 1) * sizeof(int64_t));
+    memcpy(srows, rw, (size_t)nrows * sizeof(int32_t));
+    free(ev->tdest); free(ev->xdest); free(ev->snp); free(ev->srp); free(ev->srows);
+    ev->tdest = tdest; ev->xdest = xdest; ev->snp = snp; ev->srp = srp; ev->srows = srows;
+    ev->nsn = nsn; ev->maxw = maxw; ev->maxm = maxm;
+    ev->scratch_len = scratch_size(ev);
+    free(ev->scratch);
+    ev->scratch = malloc((size_t)ev->scratch_len * sizeof(double));
+    if (ev->scratch == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    release(&nb); release(&sb); release(&pb); release(&rb);
+    return result;
+}
+
+/* factor_sn(x, P) -> (log|L_Z|^2, log|R_X|^2, pwrss) or None (not positive definite): S
+ * built in the supernodal order and factored supernode by supernode (set_order and
+ * bind_blas first); P then holds the factor's diagonal, the rest is work space. */
+static PyObject *ev_factor_sn(Evaluator *ev, PyObject *args)
+{
+    PyObject *ox, *oP;
+    if (!PyArg_ParseTuple(args, "OO:factor_sn", &ox, &oP))
+        return NULL;
+    if (ev->nsn == 0 || blas_api.potrf == NULL) {
+        PyErr_SetString(ArgumentError, "factor_sn needs set_order and bind_blas first");
+        return NULL;
+    }
+    Py_buffer xb, Pb;
+    if (get_x(ev, ox, &xb))
+        return NULL;
+    if (get_P(ev, oP, &Pb)) {
+        PyBuffer_Release(&xb);
+        return NULL;
+    }
+    int owned;
+    double *scratch = take_scratch(ev, &owned);
+    double ld1 = 0.0, out[3];
+    int rc = -2;
+    if (scratch != NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = build_schur_in(ev, xb.buf, Pb.buf, scratch, &ld1, 1);
+        if (rc == 0) {
+            double *work = scratch + ev->scratch_len - ev->maxm * (ev->maxw + ev->maxm);
+            if (sn_factor(ev, Pb.buf, work) != 0)
+                rc = -1;
+            else
+                factor_terms(ev, Pb.buf, ld1, out);
+        }
+        Py_END_ALLOW_THREADS
+        give_scratch(ev, scratch, owned);
+    }
+    PyBuffer_Release(&xb);
+    PyBuffer_Release(&Pb);
+    if (rc == -2)
+        return PyErr_NoMemory();
+    if (rc)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(ddd)", out[0], out[1], out[2]);
+}
+
+static PyObject *ev_supernodal(Evaluator *ev, PyObject *noargs)
+{
+    return PyBool_FromLong(ev->nsn > 0);
+}
+
 static PyMethodDef ev_methods[] = {
+    {"set_order", (PyCFunction)ev_set_order, METH_VARARGS,
+     "set_order(new_index, sn_ptr, row_ptr, rows): the supernodal plan (see factor_sn)."},
+    {"factor_sn", (PyCFunction)ev_factor_sn, METH_VARARGS,
+     "factor_sn(theta, P) -> (log|L_Z|^2, log|R_X|^2, pwrss) or None, by supernodes."},
+    {"supernodal", (PyCFunction)ev_supernodal, METH_NOARGS,
+     "supernodal() -> whether set_order gave a supernodal plan."},
     {"schur", (PyCFunction)ev_schur, METH_VARARGS,
      "schur(theta, P) -> log|L11|^2 or None: the Schur complement S into P (upper triangle)."},
     {"factor", (PyCFunction)ev_factor, METH_VARARGS,
@@ -1001,6 +1360,21 @@ static int check_pairs(Evaluator *ev)
 static int check_pair_rows(Evaluator *ev)
 {
     Py_ssize_t ncol = ev->n1 * ev->k1 * ev->k1;
+    if (ev->g4.obj != NULL) {          /* columns are classes of levels */
+        const int64_t *rep = ev->g4.buf;
+        ncol = dim(&ev->g4, 0);
+        if (ev->k1 != 1) {
+            PyErr_SetString(ArgumentError, "pair rows by class need a scalar first term");
+            return -1;
+        }
+        for (Py_ssize_t c = 0; c < ncol; c++)
+            if (rep[c] < 0 || rep[c] >= ev->n1) {
+                PyErr_Format(ArgumentError, "pair rows: class levels must lie in [0, %zd)",
+                             ev->n1);
+                return -1;
+            }
+    }
+    ev->nclass = ncol;
     Py_ssize_t nnz = dim(&ev->g0, 0);
     ev->ntargets = dim(&ev->g3, 0);
     if (dim(&ev->g2, 0) != ev->ntargets + 1 || index_at(&ev->g2, 0) != 0 ||
@@ -1026,6 +1400,71 @@ static int check_pair_rows(Evaluator *ev)
             return -1;
         }
     }
+    return 0;
+}
+
+/* The tables of fused_targets_schur, when it applies (pair rows, every rest term scalar,
+ * targets strictly increasing on the upper triangle): the terms of each target's row and
+ * column, and the upper nonzeros of Arr that are not targets (found by walking the upper
+ * triangle beside the sorted targets). Leaves ev->tterm NULL when it does not apply;
+ * -1 when out of memory. */
+static int fused_targets_tables(Evaluator *ev)
+{
+    const Py_ssize_t r = ev->r, nt = ev->ntargets;
+    if (!ev->all_scalar_rest || ev->nrest < 1 || ev->nrest > 254)
+        return 0;
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        int64_t g = index_at(&ev->g3, t);
+        if (g / r > g % r || (t > 0 && g <= index_at(&ev->g3, t - 1)))
+            return 0;
+    }
+    unsigned char *term = malloc((size_t)r);
+    unsigned char *tt = malloc((size_t)(2 * nt + 1));
+    if (term == NULL || tt == NULL) {
+        free(term); free(tt);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(term, (int)ev->nrest, (size_t)r);
+    for (Py_ssize_t t = 0; t < ev->nrest; t++)
+        memset(term + ev->roff[t], (int)t, (size_t)ev->rlev[t]);
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        int64_t g = index_at(&ev->g3, t);
+        tt[2 * t] = term[g / r];
+        tt[2 * t + 1] = term[g % r];
+    }
+    const double *A = ev->Arr.buf;
+    Py_ssize_t nx = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        Py_ssize_t t = 0;
+        nx = 0;
+        for (Py_ssize_t a = 0; a < r; a++)
+            for (Py_ssize_t b = a; b < r; b++) {
+                int64_t g = (int64_t)a * r + b;
+                while (t < nt && index_at(&ev->g3, t) < g)
+                    t++;
+                if (A[g] == 0.0 || (t < nt && index_at(&ev->g3, t) == g))
+                    continue;
+                if (pass == 1) {
+                    ev->xpos[nx] = g;
+                    ev->xterm[2 * nx] = term[a];
+                    ev->xterm[2 * nx + 1] = term[b];
+                }
+                nx++;
+            }
+        if (pass == 0) {
+            ev->xpos = malloc((size_t)(nx + 1) * sizeof(int64_t));
+            ev->xterm = malloc((size_t)(2 * nx + 1));
+            if (ev->xpos == NULL || ev->xterm == NULL) {
+                free(term); free(tt);
+                PyErr_NoMemory();
+                return -1;
+            }
+        }
+    }
+    free(term);
+    ev->nextra = nx;
+    ev->tterm = tt;
     return 0;
 }
 
@@ -1148,13 +1587,15 @@ static PyObject *py_evaluator(PyObject *self, PyObject *args)
             check_pairs(ev))
             goto fail;
     }
-    else if (strcmp(kind, "pair_rows") == 0 && glen == 5) {
+    else if (strcmp(kind, "pair_rows") == 0 && (glen == 5 || glen == 6)) {
         ev->gram = GRAM_PAIR_ROWS;
         if (get_array(PyTuple_GET_ITEM(ogram, 1), &ev->g0, "data", 'd', 1, 0) ||
             get_array(PyTuple_GET_ITEM(ogram, 2), &ev->g1, "columns", 'x', 1, 0) ||
             get_array(PyTuple_GET_ITEM(ogram, 3), &ev->g2, "row pointers", 'x', 1, 0) ||
             get_array(PyTuple_GET_ITEM(ogram, 4), &ev->g3, "targets", 'x', 1, 0) ||
-            check_pair_rows(ev))
+            (glen == 6 && get_array(PyTuple_GET_ITEM(ogram, 5), &ev->g4, "class levels",
+                                    'q', 1, 0)) ||
+            check_pair_rows(ev) || fused_targets_tables(ev))
             goto fail;
     }
     else if (strcmp(kind, "slice") == 0 && glen == 4) {
@@ -1173,8 +1614,9 @@ static PyObject *py_evaluator(PyObject *self, PyObject *args)
     }
     else {
         PyErr_Format(ArgumentError, "gram must be ('dense', B3), ('pairs', data, indices, "
-                     "indptr, targets), ('pair_rows', data, columns, row pointers, targets) "
-                     "or ('slice', indptr, rows, vals), got '%s' with %zd arrays", kind,
+                     "indptr, targets), ('pair_rows', data, columns, row pointers, targets"
+                     "[, class levels]) or ('slice', indptr, rows, vals), got '%s' with %zd "
+                     "arrays", kind,
                      glen - 1);
         goto fail;
     }
@@ -1192,6 +1634,152 @@ fail:
     return NULL;
 }
 
+/* build_pair_rows(indptr, rows, vals, r, classes, nclass)
+ *   -> (targets, row pointers, columns, data) as bytearrays (int64, int64, int32, float64).
+ * Q by target built straight from a level-major B of a scalar first term (indptr int64 over
+ * the n1 levels, rows int64 increasing within each level, vals float64): for every level j
+ * and pair of its rows a <= b the product B[a, j] B[b, j] goes to target a r + b (targets
+ * in increasing order) and column classes[j]; the products of one target and class are
+ * summed in level order, each target's classes in increasing order. With classes[j] = j
+ * these are WeightedGram's pair products by target, without the sparse conversions. Uses
+ * an r x r index map (the caller bounds r). */
+static PyObject *py_build_pair_rows(PyObject *self, PyObject *args)
+{
+    PyObject *oip, *orw, *ovl, *ocl;
+    Py_ssize_t r, nclass;
+    if (!PyArg_ParseTuple(args, "OOOnOn:build_pair_rows", &oip, &orw, &ovl, &r, &ocl, &nclass))
+        return NULL;
+    Py_buffer ib = {0}, rb = {0}, vb = {0}, cb = {0};
+    PyObject *result = NULL, *ot = NULL, *op = NULL, *oc = NULL, *od = NULL;
+    int32_t *map = NULL, *last = NULL;
+    int64_t *lev = NULL, *pos = NULL;
+    if (get_array(oip, &ib, "indptr", 'q', 1, 0) || get_array(orw, &rb, "rows", 'q', 1, 0) ||
+        get_array(ovl, &vb, "vals", 'd', 1, 0) || get_array(ocl, &cb, "classes", 'q', 1, 0))
+        goto done;
+    Py_ssize_t n1 = dim(&ib, 0) - 1, nnz = dim(&rb, 0);
+    const int64_t *ip = ib.buf, *rows = rb.buf, *cls = cb.buf;
+    const double *vals = vb.buf;
+    if (n1 < 0 || ip[0] != 0 || ip[n1] != nnz || dim(&vb, 0) != nnz || dim(&cb, 0) != n1 ||
+        r < 1 || r > 46340 || nclass < 1 || nclass > INT32_MAX) {
+        PyErr_SetString(ArgumentError, "build_pair_rows: indptr must run from 0 to the entries "
+                        "of rows and vals, classes have one entry per level, 1 <= r <= 46340");
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < n1; j++) {
+        if (ip[j + 1] < ip[j] || cls[j] < 0 || cls[j] >= nclass) {
+            PyErr_SetString(ArgumentError, "build_pair_rows: indptr must not decrease and "
+                            "classes lie in [0, nclass)");
+            goto done;
+        }
+        for (int64_t e = ip[j]; e < ip[j + 1]; e++)
+            if (rows[e] < 0 || rows[e] >= r || (e > ip[j] && rows[e] <= rows[e - 1])) {
+                PyErr_SetString(ArgumentError, "build_pair_rows: rows must increase within a "
+                                "level and lie in [0, r)");
+                goto done;
+            }
+    }
+    map = calloc((size_t)r * (size_t)r, sizeof(int32_t));
+    lev = malloc((size_t)(n1 + nclass + 1) * sizeof(int64_t));
+    if (map == NULL || lev == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* the levels by class, in level order within a class (a counting sort) */
+    int64_t *start = lev + n1;
+    for (Py_ssize_t c = 0; c <= nclass; c++)
+        start[c] = 0;
+    for (Py_ssize_t j = 0; j < n1; j++)
+        start[cls[j] + 1]++;
+    for (Py_ssize_t c = 0; c < nclass; c++)
+        start[c + 1] += start[c];
+    for (Py_ssize_t j = 0; j < n1; j++)
+        lev[start[cls[j]]++] = j;
+    Py_ssize_t nt = 0;
+    int overflow = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t j = 0; j < n1; j++)
+        for (int64_t e = ip[j]; e < ip[j + 1]; e++)
+            for (int64_t f = e; f < ip[j + 1]; f++)
+                map[rows[e] * r + rows[f]] = 1;
+    for (Py_ssize_t g = 0; g < r * r && !overflow; g++)
+        if (map[g]) {
+            if (nt == INT32_MAX - 1)
+                overflow = 1;
+            map[g] = (int32_t)++nt;          /* 1 + the target's index */
+        }
+    Py_END_ALLOW_THREADS
+    if (overflow) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    last = malloc((size_t)(nt + 1) * sizeof(int32_t));
+    pos = calloc((size_t)(nt + 1), sizeof(int64_t));
+    ot = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(nt * sizeof(int64_t)));
+    op = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)((nt + 1) * sizeof(int64_t)));
+    if (last == NULL || pos == NULL || ot == NULL || op == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *targets = (int64_t *)PyByteArray_AS_STRING(ot);
+    int64_t *ptr = (int64_t *)PyByteArray_AS_STRING(op);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t g = 0; g < r * r; g++)
+        if (map[g])
+            targets[map[g] - 1] = g;
+    for (Py_ssize_t t = 0; t < nt; t++)
+        last[t] = -1;
+    for (Py_ssize_t i = 0; i < n1; i++) {             /* entries per target: its classes */
+        int64_t j = lev[i];
+        int32_t c = (int32_t)cls[j];
+        for (int64_t e = ip[j]; e < ip[j + 1]; e++)
+            for (int64_t f = e; f < ip[j + 1]; f++) {
+                int32_t t = map[rows[e] * r + rows[f]] - 1;
+                if (last[t] != c) {
+                    last[t] = c;
+                    pos[t + 1]++;
+                }
+            }
+    }
+    for (Py_ssize_t t = 0; t < nt; t++)
+        pos[t + 1] += pos[t];
+    memcpy(ptr, pos, (size_t)(nt + 1) * sizeof(int64_t));
+    Py_END_ALLOW_THREADS
+    Py_ssize_t total = (Py_ssize_t)ptr[nt];
+    oc = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(total * sizeof(int32_t)));
+    od = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(total * sizeof(double)));
+    if (oc == NULL || od == NULL)
+        goto done;
+    int32_t *cols = (int32_t *)PyByteArray_AS_STRING(oc);
+    double *data = (double *)PyByteArray_AS_STRING(od);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t t = 0; t < nt; t++)
+        last[t] = -1;
+    for (Py_ssize_t i = 0; i < n1; i++) {
+        int64_t j = lev[i];
+        int32_t c = (int32_t)cls[j];
+        for (int64_t e = ip[j]; e < ip[j + 1]; e++)
+            for (int64_t f = e; f < ip[j + 1]; f++) {
+                int32_t t = map[rows[e] * r + rows[f]] - 1;
+                double v = vals[e] * vals[f];
+                if (last[t] != c) {
+                    last[t] = c;
+                    cols[pos[t]] = c;
+                    data[pos[t]++] = v;
+                }
+                else
+                    data[pos[t] - 1] += v;
+            }
+    }
+    Py_END_ALLOW_THREADS
+    result = PyTuple_Pack(4, ot, op, oc, od);
+done:
+    free(map); free(lev); free(last); free(pos);
+    Py_XDECREF(ot); Py_XDECREF(op); Py_XDECREF(oc); Py_XDECREF(od);
+    release(&ib); release(&rb); release(&vb); release(&cb);
+    return result;
+}
+
 /* many thetas in one call, and the optimizer loop in C (defined at the end of the file) */
 static PyObject *py_deviance_many(PyObject *self, PyObject *args);
 static PyObject *py_bind_nlopt(PyObject *self, PyObject *args);
@@ -1201,6 +1789,11 @@ static PyMethodDef module_methods[] = {
     {"evaluator", py_evaluator, METH_VARARGS,
      "evaluator(A11, Arr, p, rest, gram, tmap, ntheta, n) -> Evaluator of the profiled "
      "deviance for these cross-products."},
+    {"bind_blas", py_bind_blas, METH_VARARGS,
+     "bind_blas(dpotrf, dtrsm, dsyrk): SciPy's LAPACK / BLAS capsules factor_sn calls."},
+    {"build_pair_rows", py_build_pair_rows, METH_VARARGS,
+     "build_pair_rows(indptr, rows, vals, r, classes, nclass) -> (targets, row pointers, "
+     "columns, data): B's pair products by target for a scalar first term."},
     {"subtract_slice", py_subtract_slice, METH_VARARGS,
      "subtract_slice(indptr, rows, vals, start, W, P): P <- P - B W B' (upper triangle) for "
      "one level-major slice of B."},

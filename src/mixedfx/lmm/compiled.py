@@ -24,6 +24,7 @@ import numpy as np
 from mixedfx.covariance.diagonal import Diagonal
 from mixedfx.covariance.unstructured import Unstructured
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.lmm import supernodal
 from mixedfx.native import kernel
 
 # the largest Schur complement (rows) the C loop factors; LAPACK's blocked dpotrf beyond.
@@ -79,9 +80,10 @@ def evaluator(chol: Any) -> tuple[Any, np.ndarray | None] | None:
                      zip(chol.terms[1:], xp.rest_offsets[:-1], strict=True)],
                     dtype=np.int64).reshape(-1, 3)
     tmap = template_map(chol.terms)
-    ev = mod.evaluator(np.ascontiguousarray(xp.A11, dtype=float),
-                       np.ascontiguousarray(xp.Arr, dtype=float), xp.p, rest, gram, tmap,
-                       chol.n_theta, xp.n)
+    Arr = np.ascontiguousarray(xp.Arr, dtype=float)
+    ev = mod.evaluator(np.ascontiguousarray(xp.A11, dtype=float), Arr, xp.p, rest, gram,
+                       tmap, chol.n_theta, xp.n)
+    supernodal.attach(ev, mod, gram, Arr, xp.q_rest, all(t.k == 1 for t in chol.terms[1:]))
     return ev, tmap
 
 
@@ -94,17 +96,24 @@ def native_input(chol: Any, theta: np.ndarray, tmap: np.ndarray | None
     return np.concatenate([T.ravel() for T in chol.templates(theta)])
 
 
-def factor(chol: Any, nat: tuple, theta: np.ndarray, workspace: np.ndarray
-           ) -> tuple[np.ndarray, float, float, float] | None:
+def factor(chol: Any, nat: tuple, theta: np.ndarray, workspace: np.ndarray,
+           clean: bool = True) -> tuple[np.ndarray, float, float, float] | None:
     """(L_rr, log|L_Z|², log|R_X|², pwrss) as `BlockedCholesky._schur` gives them, from the
     evaluator `nat` = `chol.native()`: S built (and, up to `NATIVE_CHOL_MAX` rows, factored)
-    in C, in `workspace` (L_rr is a view of it); None when S is not positive definite."""
+    in C, in `workspace` (L_rr is a view of it); None when S is not positive definite.
+    Without `clean` the caller reads only the log-determinants and pwrss: a LAPACK-factored
+    L_rr's upper triangle is left as it was, and a model with a supernodal plan
+    (`lmm.supernodal`) is factored that way, without L_rr (None)."""
     ev, tmap = nat
     x = native_input(chol, theta, tmap)
     if not workspace.flags.c_contiguous:
         workspace = np.empty(workspace.shape)
+    if not clean and ev.supernodal():
+        # the supernodal factor (`lmm.supernodal`): only its log-determinants and pwrss
+        parts = ev.factor_sn(x, workspace)
+        return None if parts is None else (None, *parts)
     if chol.xp.r <= NATIVE_CHOL_MAX:
         parts = ev.factor(x, workspace)
         return None if parts is None else (workspace.T, *parts)
     ld1 = ev.schur(x, workspace)
-    return None if ld1 is None else chol.factor_schur(workspace, ld1)
+    return None if ld1 is None else chol.factor_schur(workspace, ld1, clean)
