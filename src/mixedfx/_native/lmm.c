@@ -428,7 +428,7 @@ typedef struct {
     double acc, prod;
 } LogSum;
 
-static void logsum_add(LogSum *s, double v)
+static inline void logsum_add(LogSum *s, double v)
 {
     if (!(v <= 1e100 && v >= 1e-100)) {
         s->acc += log(v);
@@ -450,31 +450,35 @@ static double logsum_total(const LogSum *s) { return s->acc + log(s->prod); }
  * M = L D L' (L unit lower): d0 = m00, l = m10 / d0, d1 = m11 - l m10, and with
  * h_i = T1[i, 0], g_i = T1[i, 1] - l h_i (so T1 L^-T = [h, g]):
  * W = h h' / d0 + g g' / d1 — two divisions and no square root per level. */
+static inline int level_w2(const double *Aj, const double *T1, double *Wj, LogSum *ls)
+{
+    double c00 = Aj[0] * T1[0] + Aj[1] * T1[2], c01 = Aj[0] * T1[1] + Aj[1] * T1[3];
+    double c10 = Aj[2] * T1[0] + Aj[3] * T1[2], c11 = Aj[2] * T1[1] + Aj[3] * T1[3];
+    double d0 = (T1[0] * c00 + T1[2] * c10) + 1.0;
+    double m10 = T1[1] * c00 + T1[3] * c10;
+    double m11 = (T1[1] * c01 + T1[3] * c11) + 1.0;
+    if (!(d0 > 0.0))
+        return -1;
+    double i0 = 1.0 / d0;
+    double l = m10 * i0;
+    double d1 = m11 - l * m10;
+    if (!(d1 > 0.0))
+        return -1;
+    double i1 = 1.0 / d1;
+    logsum_add(ls, d0);
+    logsum_add(ls, d1);
+    double h0 = T1[0], h1 = T1[2];
+    double g0 = T1[1] - l * h0, g1 = T1[3] - l * h1;
+    Wj[0] = h0 * h0 * i0 + g0 * g0 * i1;
+    Wj[1] = Wj[2] = h0 * h1 * i0 + g0 * g1 * i1;
+    Wj[3] = h1 * h1 * i0 + g1 * g1 * i1;
+    return 0;
+}
+
 static int level_w(int k, const double *Aj, const double *T1, double *Wj, LogSum *ls)
 {
-    if (k == 2) {
-        double c00 = Aj[0] * T1[0] + Aj[1] * T1[2], c01 = Aj[0] * T1[1] + Aj[1] * T1[3];
-        double c10 = Aj[2] * T1[0] + Aj[3] * T1[2], c11 = Aj[2] * T1[1] + Aj[3] * T1[3];
-        double d0 = (T1[0] * c00 + T1[2] * c10) + 1.0;
-        double m10 = T1[1] * c00 + T1[3] * c10;
-        double m11 = (T1[1] * c01 + T1[3] * c11) + 1.0;
-        if (!(d0 > 0.0))
-            return -1;
-        double i0 = 1.0 / d0;
-        double l = m10 * i0;
-        double d1 = m11 - l * m10;
-        if (!(d1 > 0.0))
-            return -1;
-        double i1 = 1.0 / d1;
-        logsum_add(ls, d0);
-        logsum_add(ls, d1);
-        double h0 = T1[0], h1 = T1[2];
-        double g0 = T1[1] - l * h0, g1 = T1[3] - l * h1;
-        Wj[0] = h0 * h0 * i0 + g0 * g0 * i1;
-        Wj[1] = Wj[2] = h0 * h1 * i0 + g0 * g1 * i1;
-        Wj[3] = h1 * h1 * i0 + g1 * g1 * i1;
-        return 0;
-    }
+    if (k == 2)
+        return level_w2(Aj, T1, Wj, ls);
     double C[KMAX * KMAX], M[KMAX * KMAX], G[KMAX * KMAX];
     for (int b = 0; b < k; b++)           /* C = A_j T1 */
         for (int d = 0; d < k; d++) {
@@ -581,6 +585,47 @@ static int first_block_dense_scalar(const Evaluator *ev, const double *T1, doubl
     return 0;
 }
 
+/* first_block_dense for a first term of two columns (k = 2, a random intercept and slope),
+ * with the same operations in the same order: per level W_j (level_w2), D_a = B_a,j W_j
+ * and acc_ab = (acc_ab + D_a0 B_b,j0) + D_a1 B_b,j1 (a <= b), level j's columns of B
+ * copied to contiguous rows first. */
+static int first_block_dense_pair(const Evaluator *ev, const double *T1, double *P,
+                                  double *acc, double *ld1)
+{
+    const Py_ssize_t r = ev->r, m = ev->n1 * 2;
+    const double *A = ev->A11.buf, *B = ev->g0.buf;
+    LogSum ls = {0.0, 1.0};
+    double Wj[4], col0[FUSED_RMAX], col1[FUSED_RMAX], D0[FUSED_RMAX], D1[FUSED_RMAX];
+    const Py_ssize_t npair = r * (r + 1) / 2;
+    for (Py_ssize_t i = 0; i < npair; i++)
+        acc[i] = 0.0;
+    for (Py_ssize_t j = 0; j < ev->n1; j++) {
+        if (level_w2(A + j * 4, T1, Wj, &ls))
+            return -1;
+        const double *Bj = B + j * 2;
+        for (Py_ssize_t a = 0; a < r; a++) {
+            double c0 = Bj[a * m], c1 = Bj[a * m + 1];
+            col0[a] = c0;
+            col1[a] = c1;
+            D0[a] = c0 * Wj[0] + c1 * Wj[2];
+            D1[a] = c0 * Wj[1] + c1 * Wj[3];
+        }
+        double *acc_a = acc;
+        for (Py_ssize_t a = 0; a < r; a++) {
+            const double d0 = D0[a], d1 = D1[a];
+            for (Py_ssize_t b = a; b < r; b++)
+                acc_a[b - a] = (acc_a[b - a] + d0 * col0[b]) + d1 * col1[b];
+            acc_a += r - a;
+        }
+    }
+    Py_ssize_t i = 0;
+    for (Py_ssize_t a = 0; a < r; a++)
+        for (Py_ssize_t b = a; b < r; b++, i++)
+            P[a * r + b] -= acc[i];
+    *ld1 = logsum_total(&ls);
+    return 0;
+}
+
 /* Steps 2 and 3 (B W B' part) together for a dense B of at most FUSED_RMAX rows: per level
  * j, W_j (never stored), D_j = B_j W_j (r x k) and the running sums
  * s_ab += sum_c D_j[a, c] B_j[b, c] (a <= b); then P[a, b] -= s_ab. The sums run over
@@ -596,6 +641,8 @@ static int first_block_dense(const Evaluator *ev, const double *T1, double *P, d
     double Wj[KMAX * KMAX], D[FUSED_RMAX * KMAX];
     if (k == 1)
         return first_block_dense_scalar(ev, T1, P, acc, ld1);
+    if (k == 2)
+        return first_block_dense_pair(ev, T1, P, acc, ld1);
     const Py_ssize_t npair = r * (r + 1) / 2;
     for (Py_ssize_t i = 0; i < npair; i++)
         acc[i] = 0.0;
