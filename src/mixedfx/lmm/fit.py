@@ -51,7 +51,8 @@ def check_finite_fit(criterion: float, beta: np.ndarray, theta: np.ndarray, sigm
     """Never hand back a fit with non-finite numbers."""
     bad = [name for name, v in (("deviance", criterion), ("sigma", sigma))
            if not math.isfinite(v)]
-    bad += [name for name, v in (("beta", beta), ("theta", theta)) if not np.all(np.isfinite(v))]
+    bad += [name for name, v in (("beta", beta), ("theta", theta))
+            if not all(map(math.isfinite, np.ravel(v).tolist()))]
     if bad or sigma <= 0:
         what = ", ".join(bad) or "sigma = 0"
         raise FitError(f"the fit has non-finite or degenerate estimates ({what}): the "

@@ -32,8 +32,9 @@ def is_singular(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-4) -> bool
     """lme4's `isSingular`: any θ with lower bound 0 below `tol`."""
     if type(tol) is not float or not tol >= 0.0 or tol == math.inf:
         tol = check_number(tol, "tol", 0.0, low_open=False)
-    theta = np.asarray(theta)
-    return bool((theta[np.asarray(lower) == 0] < tol).any())
+    return any(t < tol for t, lo in zip(np.asarray(theta, dtype=float).ravel().tolist(),
+                                        np.asarray(lower, dtype=float).ravel().tolist(),
+                                        strict=True) if lo == 0)
 
 
 def _upper_cholesky(H: np.ndarray) -> np.ndarray | None:

@@ -56,7 +56,7 @@ def deriv12(
     values = None if many is None else many(points)
     if values is None:
         values = [fun(p) for p in points]
-    values = [float(v) for v in values]
+    values = values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
     g = np.zeros(nx)
     H = np.zeros((nx, nx))
     k = 0

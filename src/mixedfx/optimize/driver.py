@@ -268,8 +268,9 @@ def presolve_log_scale(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower:
 def _restart_if_edge(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
                      lower: np.ndarray, upper: np.ndarray, control: Control,
                      ) -> tuple[np.ndarray, float, str | None]:
-    on_bound = np.flatnonzero(x == lower)
-    if len(on_bound) == 0:
+    on_bound = [i for i, (xi, lo) in enumerate(zip(x.tolist(), lower.tolist(), strict=True))
+                if xi == lo]
+    if not on_bound:
         return x, fx, None
     btol = 1e-5
     slopes = []
@@ -285,9 +286,9 @@ def _restart_if_edge(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float
 
 def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
                     lower: np.ndarray, tol: float) -> tuple[np.ndarray, float]:
-    diff = x - lower
-    near = np.flatnonzero((diff > 0) & (diff < tol))
-    if len(near) == 0:
+    near = [i for i, (xi, lo) in enumerate(zip(x.tolist(), lower.tolist(), strict=True))
+            if 0.0 < xi - lo < tol]
+    if not near:
         return x, fx
     x = x.copy()
     for i in near:

@@ -108,6 +108,14 @@ def _set_blas_threads(counts: list[int] | int) -> list[int]:
     return before
 
 
+def _restore_blas_threads(counts: list[int]) -> None:
+    """Give every BLAS library back the count `_set_blas_threads(1)` found (a library that
+    had one thread was not changed)."""
+    for (_, setter), n in zip(_blas_libs(), counts, strict=True):
+        if n != 1:
+            setter(n)
+
+
 def mode_for(dense_block_size: int) -> int:
     """`SINGLE` for a dense block of fewer than `SMALL_BLOCK` rows, else `OWN`."""
     return SINGLE if dense_block_size < SMALL_BLOCK else OWN
@@ -173,7 +181,7 @@ class _BlasMode:
             self._users -= 1
             if self._users == 0:
                 if self._saved is not None:
-                    _set_blas_threads(self._saved)
+                    _restore_blas_threads(self._saved)
                     self._saved = None
                 self._mode = None
             if self._n_waiting:
