@@ -1847,7 +1847,7 @@ static int xp_input(XpInput *in, PyObject *ocodes, PyObject *ovals, PyObject *ol
 }
 
 static int xp_output(PyObject *o, Py_buffer *b, const char *name, int ndim, Py_ssize_t d0,
-                     Py_ssize_t d1, Py_ssize_t d2)
+                     Py_ssize_t d1, Py_ssize_t d2, int zero)
 {
     if (get_array(o, b, name, 'd', ndim, 1))
         return -1;
@@ -1858,7 +1858,8 @@ static int xp_output(PyObject *o, Py_buffer *b, const char *name, int ndim, Py_s
             PyErr_Format(ArgumentError, "%s must have shape (%zd, %zd)", name, d0, d1);
         return -1;
     }
-    memset(b->buf, 0, (size_t)b->len);
+    if (zero)
+        memset(b->buf, 0, (size_t)b->len);
     return 0;
 }
 
@@ -1884,11 +1885,11 @@ static PyObject *py_crossproducts(PyObject *self, PyObject *args)
         Py_buffer *bA = &views[nv++], *bB = &views[nv++], *bR = &views[nv++];
         Py_buffer *bXy = &views[nv++], *bW = &views[nv++];
         const Py_ssize_t k1 = in.k[0];
-        if (xp_output(oA, bA, "A11", 3, in.lev[0], k1, k1) ||
-            xp_output(oB, bB, "B", 2, in.r, in.q1, 0) ||
-            xp_output(oArr, bR, "Arr", 2, in.r, in.r, 0) ||
-            xp_output(oXy, bXy, "Xy", 2, in.n, in.p + 1, 0) ||
-            xp_output(oWXy, bW, "WXy", 2, in.n, in.p + 1, 0))
+        if (xp_output(oA, bA, "A11", 3, in.lev[0], k1, k1, 1) ||
+            xp_output(oB, bB, "B", 2, in.r, in.q1, 0, 1) ||
+            xp_output(oArr, bR, "Arr", 2, in.r, in.r, 0, 1) ||
+            xp_output(oXy, bXy, "Xy", 2, in.n, in.p + 1, 0, 0) ||
+            xp_output(oWXy, bW, "WXy", 2, in.n, in.p + 1, 0, 0))
             goto done;
         Py_BEGIN_ALLOW_THREADS
         xp_accumulate(&in, bA->buf, bB->buf, bR->buf, bXy->buf, bW->buf);
