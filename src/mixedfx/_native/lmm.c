@@ -1288,6 +1288,7 @@ static PyObject *py_deviance_many(PyObject *self, PyObject *args);
 static PyObject *py_bind_nlopt(PyObject *self, PyObject *args);
 static PyObject *py_minimize(PyObject *self, PyObject *args);
 static PyObject *py_crossproducts(PyObject *self, PyObject *args);
+static PyObject *py_deriv12(PyObject *self, PyObject *args);
 
 static PyMethodDef module_methods[] = {
     {"evaluator", py_evaluator, METH_VARARGS,
@@ -1308,6 +1309,9 @@ static PyMethodDef module_methods[] = {
      "crossproducts(codes, values, levels, X, y, sqrt_w, order, A11, B, Arr, Xy, WXy) -> "
      "bool: the blocks of [Z X y]'W[Z X y] with a dense B in the canonical row order "
      "(order None: the rows as they are, False when they are not canonical)."},
+    {"deriv12", py_deriv12, METH_VARARGS,
+     "deriv12(ev, x, fx, delta, P, reml, ldW, g, H) -> evaluations: lme4's central-difference "
+     "gradient and Hessian of the deviance at x (as optimize.derivatives.deriv12)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1899,5 +1903,86 @@ static PyObject *py_crossproducts(PyObject *self, PyObject *args)
 done:
     for (int i = 0; i < nv; i++)
         release(&views[i]);
+    return result;
+}
+
+/* ------------------------------------------------------------------ lme4's deriv12
+ *
+ * deriv12(ev, x, fx, delta, P, reml, ldW, g, H) -> number of evaluations
+ *
+ * mixedfx.optimize.derivatives.deriv12 in one call: the deviance (as deviance_at) at the
+ * points x + delta e_i, x - delta e_i and, for j < i, x +- delta e_i +- delta e_j (++, +-,
+ * -+, --), in that order, and from them, with d2 = pow(delta, 2) as Python's delta**2,
+ *   g_i  = (f(+i) - f(-i)) / (2 delta)
+ *   H_ii = ((f(+i) - 2 fx) + f(-i)) / d2
+ *   H_ij = H_ji = (((f(++) - f(+-)) - f(-+)) + f(--)) / (4 d2)
+ * the same operations in the same order as the Python function, so the same bits. */
+static PyObject *py_deriv12(PyObject *self, PyObject *args)
+{
+    PyObject *oev, *ox, *oP, *og, *oH;
+    double fx, delta, ldW;
+    int reml;
+    if (!PyArg_ParseTuple(args, "OOddOpdOO:deriv12", &oev, &ox, &fx, &delta, &oP, &reml,
+                          &ldW, &og, &oH))
+        return NULL;
+    if (check_evaluator(oev))
+        return NULL;
+    Evaluator *ev = (Evaluator *)oev;
+    const Py_ssize_t n = ev->ntheta;
+    Py_buffer xb = {0}, Pb = {0}, gb = {0}, Hb = {0};
+    PyObject *result = NULL;
+    double *scratch = NULL, *pt = NULL;
+    if (get_array(ox, &xb, "x", 'd', 1, 0) || get_P(ev, oP, &Pb) ||
+        get_array(og, &gb, "g", 'd', 1, 1) || get_array(oH, &Hb, "H", 'd', 2, 1))
+        goto done;
+    if (dim(&xb, 0) != n || dim(&gb, 0) != n || dim(&Hb, 0) != n || dim(&Hb, 1) != n) {
+        PyErr_Format(ArgumentError, "x and g must have %zd values and H shape (%zd, %zd)", n,
+                     n, n);
+        goto done;
+    }
+    scratch = malloc((size_t)ev->scratch_len * sizeof(double));
+    pt = malloc((size_t)(n + 1) * sizeof(double));
+    if (scratch == NULL || pt == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const double *x = xb.buf;
+    double *g = gb.buf, *H = Hb.buf;
+    const double d2 = pow(delta, 2.0);
+    long evaluations = 0;
+    int rc = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+        double fadd, fsub;
+        memcpy(pt, x, (size_t)n * sizeof(double));
+        pt[i] = x[i] + delta;
+        rc |= deviance_at(ev, pt, Pb.buf, scratch, reml, ldW, &fadd);
+        pt[i] = x[i] + (-delta);
+        rc |= deviance_at(ev, pt, Pb.buf, scratch, reml, ldW, &fsub);
+        evaluations += 2;
+        H[i * n + i] = ((fadd - 2.0 * fx) + fsub) / d2;
+        g[i] = (fadd - fsub) / (2.0 * delta);
+        for (Py_ssize_t j = 0; j < i && rc == 0; j++) {
+            double f[4];
+            for (int c = 0; c < 4; c++) {
+                pt[i] = c < 2 ? x[i] + delta : x[i] + (-delta);
+                pt[j] = c % 2 == 0 ? x[j] + delta : x[j] + (-delta);
+                rc |= deviance_at(ev, pt, Pb.buf, scratch, reml, ldW, &f[c]);
+            }
+            pt[j] = x[j];
+            evaluations += 4;
+            H[i * n + j] = H[j * n + i] = (((f[0] - f[1]) - f[2]) + f[3]) / (4.0 * d2);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = PyLong_FromLong(evaluations);
+done:
+    free(scratch);
+    free(pt);
+    release(&xb); release(&Pb); release(&gb); release(&Hb);
     return result;
 }

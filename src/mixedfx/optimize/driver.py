@@ -299,6 +299,14 @@ def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
     return x, fn(x)
 
 
+def _derivatives(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """lme4's finite-difference gradient and Hessian of fn at x, through the objective's
+    compiled entry points when it has them (the same values)."""
+    return deriv12(fn, x, fx, many=getattr(fn, "evaluate_many", None),
+                   native=getattr(fn, "deriv12_natively", None))
+
+
 def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
                    control: Control, nobs: int, counter: Callable[[], int] | None = None,
                    presolve: bool = False, initial_step: np.ndarray | None = None,
@@ -330,7 +338,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
     g = H = None
     calc = control.calc_derivs if control.calc_derivs is not None else nobs < 10_000
     if calc:
-        g, H = deriv12(fn, x, fx, many=getattr(fn, "evaluate_many", None))
+        g, H = _derivatives(fn, x, fx)
         if control.polish and converged:
             x, fx, g = newton_polish(fn, x, fx, g, H, lower, upper)
     if control.restart_edge:
@@ -352,7 +360,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
             converged = code not in _CODE_MESSAGES
             messages = [] if converged else [code_message(code, control, len(x0))]
             if calc:
-                g, H = deriv12(fn, x, fx, many=getattr(fn, "evaluate_many", None))
+                g, H = _derivatives(fn, x, fx)
     evaluations = counter() if counter is not None else -1
     return OptimizationResult(x=x, fun=fx, evaluations=evaluations, optimizer=control.optimizer,
                               return_code=code, converged=converged, gradient=g, hessian=H,
