@@ -111,6 +111,29 @@ def test_deriv12_with_many_equals_point_by_point(sleep_objective) -> None:
     assert g3.tobytes() == g1.tobytes() and H3.tobytes() == H1.tobytes()
 
 
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_compiled_deriv12_equals_point_by_point(case) -> None:
+    """The whole deriv12 in one compiled call: the same values, the same formulas, the
+    same bits, and the same count of evaluations."""
+    formula, data, kw = CASES[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.lmer(formula, data, **kw)
+    obj = m._fit.objective
+    rng = np.random.default_rng(case)
+    for theta in (m.theta, np.abs(m.theta + rng.normal(0.0, 0.2, len(m.theta)))):
+        fx = obj(theta)
+        before = obj.evaluations
+        native = obj.deriv12_natively(theta, fx, 1e-4)
+        assert native is not None
+        n_native = obj.evaluations - before
+        g1, H1 = deriv12(obj, theta, fx)
+        assert obj.evaluations - before == 2 * n_native
+        assert native[0].tobytes() == g1.tobytes() and native[1].tobytes() == H1.tobytes()
+        g2, H2 = deriv12(obj, theta, fx, native=obj.deriv12_natively)
+        assert g2.tobytes() == g1.tobytes() and H2.tobytes() == H1.tobytes()
+
+
 def test_minimize_matches_nlopt_from_python(sleep_objective) -> None:
     obj, _ = sleep_objective
     lower, upper = np.array([0.0, -np.inf, 0.0]), np.full(3, np.inf)

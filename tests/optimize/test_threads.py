@@ -34,6 +34,19 @@ def test_small_blocks_run_single_threaded_and_the_setting_is_restored() -> None:
         assert _blas_threads() == before
 
 
+def test_an_error_inside_leaves_no_mode_and_restores_the_count() -> None:
+    before = _blas_threads()
+    # the inner one nested in the outer one: still one thread
+    with pytest.raises(ZeroDivisionError), threads.one_blas_thread(), \
+            threads.blas_threads_for(5000):
+        assert _blas_threads() == 1
+        _ = 1 / 0
+    assert threads._MODE.mode is None
+    assert _blas_threads() == before
+    with threads.blas_threads_for(10):                  # and the next fit enters at once
+        assert threads._MODE.mode == threads.SINGLE
+
+
 def test_a_fit_of_the_other_count_waits_until_the_running_ones_leave() -> None:
     """A large-block fit does not start while a small-block fit holds one thread (and
     would otherwise run part of its algebra on one thread); it then runs on BLAS's own

@@ -448,7 +448,7 @@ typedef struct {
     double acc, prod;
 } LogSum;
 
-static void logsum_add(LogSum *s, double v)
+static inline void logsum_add(LogSum *s, double v)
 {
     if (!(v <= 1e100 && v >= 1e-100)) {
         s->acc += log(v);
@@ -470,31 +470,35 @@ static double logsum_total(const LogSum *s) { return s->acc + log(s->prod); }
  * M = L D L' (L unit lower): d0 = m00, l = m10 / d0, d1 = m11 - l m10, and with
  * h_i = T1[i, 0], g_i = T1[i, 1] - l h_i (so T1 L^-T = [h, g]):
  * W = h h' / d0 + g g' / d1 — two divisions and no square root per level. */
+static inline int level_w2(const double *Aj, const double *T1, double *Wj, LogSum *ls)
+{
+    double c00 = Aj[0] * T1[0] + Aj[1] * T1[2], c01 = Aj[0] * T1[1] + Aj[1] * T1[3];
+    double c10 = Aj[2] * T1[0] + Aj[3] * T1[2], c11 = Aj[2] * T1[1] + Aj[3] * T1[3];
+    double d0 = (T1[0] * c00 + T1[2] * c10) + 1.0;
+    double m10 = T1[1] * c00 + T1[3] * c10;
+    double m11 = (T1[1] * c01 + T1[3] * c11) + 1.0;
+    if (!(d0 > 0.0))
+        return -1;
+    double i0 = 1.0 / d0;
+    double l = m10 * i0;
+    double d1 = m11 - l * m10;
+    if (!(d1 > 0.0))
+        return -1;
+    double i1 = 1.0 / d1;
+    logsum_add(ls, d0);
+    logsum_add(ls, d1);
+    double h0 = T1[0], h1 = T1[2];
+    double g0 = T1[1] - l * h0, g1 = T1[3] - l * h1;
+    Wj[0] = h0 * h0 * i0 + g0 * g0 * i1;
+    Wj[1] = Wj[2] = h0 * h1 * i0 + g0 * g1 * i1;
+    Wj[3] = h1 * h1 * i0 + g1 * g1 * i1;
+    return 0;
+}
+
 static int level_w(int k, const double *Aj, const double *T1, double *Wj, LogSum *ls)
 {
-    if (k == 2) {
-        double c00 = Aj[0] * T1[0] + Aj[1] * T1[2], c01 = Aj[0] * T1[1] + Aj[1] * T1[3];
-        double c10 = Aj[2] * T1[0] + Aj[3] * T1[2], c11 = Aj[2] * T1[1] + Aj[3] * T1[3];
-        double d0 = (T1[0] * c00 + T1[2] * c10) + 1.0;
-        double m10 = T1[1] * c00 + T1[3] * c10;
-        double m11 = (T1[1] * c01 + T1[3] * c11) + 1.0;
-        if (!(d0 > 0.0))
-            return -1;
-        double i0 = 1.0 / d0;
-        double l = m10 * i0;
-        double d1 = m11 - l * m10;
-        if (!(d1 > 0.0))
-            return -1;
-        double i1 = 1.0 / d1;
-        logsum_add(ls, d0);
-        logsum_add(ls, d1);
-        double h0 = T1[0], h1 = T1[2];
-        double g0 = T1[1] - l * h0, g1 = T1[3] - l * h1;
-        Wj[0] = h0 * h0 * i0 + g0 * g0 * i1;
-        Wj[1] = Wj[2] = h0 * h1 * i0 + g0 * g1 * i1;
-        Wj[3] = h1 * h1 * i0 + g1 * g1 * i1;
-        return 0;
-    }
+    if (k == 2)
+        return level_w2(Aj, T1, Wj, ls);
     double C[KMAX * KMAX], M[KMAX * KMAX], G[KMAX * KMAX];
     for (int b = 0; b < k; b++)           /* C = A_j T1 */
         for (int d = 0; d < k; d++) {
@@ -559,6 +563,89 @@ static int first_block(const Evaluator *ev, const double *T1, double *W, double 
     return 0;
 }
 
+/* first_block_dense for a scalar first term (k = 1), with the same operations in the same
+ * order: per level w_j = t^2 / m_j, D_a = B[a, j] w_j and acc_ab += D_a B[b, j] (a <= b).
+ * Level j's column of B is copied to a contiguous row first, so that the updates of the
+ * running sums, independent of each other, run as vector operations (each sum still gets
+ * one product and one addition per level, so the bits are those of the general loop). */
+static int first_block_dense_scalar(const Evaluator *ev, const double *T1, double *P,
+                                    double *acc, double *ld1)
+{
+    const Py_ssize_t r = ev->r, m = ev->n1;
+    const double *A = ev->A11.buf, *B = ev->g0.buf;
+    const double t2 = T1[0] * T1[0];
+    LogSum ls = {0.0, 1.0};
+    double col[FUSED_RMAX], D[FUSED_RMAX];
+    const Py_ssize_t npair = r * (r + 1) / 2;
+    for (Py_ssize_t i = 0; i < npair; i++)
+        acc[i] = 0.0;
+    for (Py_ssize_t j = 0; j < m; j++) {
+        double mj = t2 * A[j] + 1.0;
+        if (!(mj > 0.0))
+            return -1;
+        double wj = t2 / mj;
+        logsum_add(&ls, mj);
+        for (Py_ssize_t a = 0; a < r; a++) {
+            col[a] = B[a * m + j];
+            D[a] = col[a] * wj;
+        }
+        double *acc_a = acc;
+        for (Py_ssize_t a = 0; a < r; a++) {
+            const double da = D[a];
+            for (Py_ssize_t b = a; b < r; b++)
+                acc_a[b - a] += da * col[b];
+            acc_a += r - a;
+        }
+    }
+    Py_ssize_t i = 0;
+    for (Py_ssize_t a = 0; a < r; a++)
+        for (Py_ssize_t b = a; b < r; b++, i++)
+            P[a * r + b] -= acc[i];
+    *ld1 = logsum_total(&ls);
+    return 0;
+}
+
+/* first_block_dense for a first term of two columns (k = 2, a random intercept and slope),
+ * with the same operations in the same order: per level W_j (level_w2), D_a = B_a,j W_j
+ * and acc_ab = (acc_ab + D_a0 B_b,j0) + D_a1 B_b,j1 (a <= b), level j's columns of B
+ * copied to contiguous rows first. */
+static int first_block_dense_pair(const Evaluator *ev, const double *T1, double *P,
+                                  double *acc, double *ld1)
+{
+    const Py_ssize_t r = ev->r, m = ev->n1 * 2;
+    const double *A = ev->A11.buf, *B = ev->g0.buf;
+    LogSum ls = {0.0, 1.0};
+    double Wj[4], col0[FUSED_RMAX], col1[FUSED_RMAX], D0[FUSED_RMAX], D1[FUSED_RMAX];
+    const Py_ssize_t npair = r * (r + 1) / 2;
+    for (Py_ssize_t i = 0; i < npair; i++)
+        acc[i] = 0.0;
+    for (Py_ssize_t j = 0; j < ev->n1; j++) {
+        if (level_w2(A + j * 4, T1, Wj, &ls))
+            return -1;
+        const double *Bj = B + j * 2;
+        for (Py_ssize_t a = 0; a < r; a++) {
+            double c0 = Bj[a * m], c1 = Bj[a * m + 1];
+            col0[a] = c0;
+            col1[a] = c1;
+            D0[a] = c0 * Wj[0] + c1 * Wj[2];
+            D1[a] = c0 * Wj[1] + c1 * Wj[3];
+        }
+        double *acc_a = acc;
+        for (Py_ssize_t a = 0; a < r; a++) {
+            const double d0 = D0[a], d1 = D1[a];
+            for (Py_ssize_t b = a; b < r; b++)
+                acc_a[b - a] = (acc_a[b - a] + d0 * col0[b]) + d1 * col1[b];
+            acc_a += r - a;
+        }
+    }
+    Py_ssize_t i = 0;
+    for (Py_ssize_t a = 0; a < r; a++)
+        for (Py_ssize_t b = a; b < r; b++, i++)
+            P[a * r + b] -= acc[i];
+    *ld1 = logsum_total(&ls);
+    return 0;
+}
+
 /* Steps 2 and 3 (B W B' part) together for a dense B of at most FUSED_RMAX rows: per level
  * j, W_j (never stored), D_j = B_j W_j (r x k) and the running sums
  * s_ab += sum_c D_j[a, c] B_j[b, c] (a <= b); then P[a, b] -= s_ab. The sums run over
@@ -572,6 +659,10 @@ static int first_block_dense(const Evaluator *ev, const double *T1, double *P, d
     const double *A = ev->A11.buf, *B = ev->g0.buf;
     LogSum ls = {0.0, 1.0};
     double Wj[KMAX * KMAX], D[FUSED_RMAX * KMAX];
+    if (k == 1)
+        return first_block_dense_scalar(ev, T1, P, acc, ld1);
+    if (k == 2)
+        return first_block_dense_pair(ev, T1, P, acc, ld1);
     const Py_ssize_t npair = r * (r + 1) / 2;
     for (Py_ssize_t i = 0; i < npair; i++)
         acc[i] = 0.0;
@@ -1784,6 +1875,8 @@ done:
 static PyObject *py_deviance_many(PyObject *self, PyObject *args);
 static PyObject *py_bind_nlopt(PyObject *self, PyObject *args);
 static PyObject *py_minimize(PyObject *self, PyObject *args);
+static PyObject *py_crossproducts(PyObject *self, PyObject *args);
+static PyObject *py_deriv12(PyObject *self, PyObject *args);
 
 static PyMethodDef module_methods[] = {
     {"evaluator", py_evaluator, METH_VARARGS,
@@ -1805,6 +1898,13 @@ static PyMethodDef module_methods[] = {
     {"minimize", py_minimize, METH_VARARGS,
      "minimize(ev, P, reml, ldW, algorithm, x, lower, upper, xtol, ftol, maxeval, step, "
      "inf_limit, best, bad) -> (code, minf, evaluations, best_f, stop)."},
+    {"crossproducts", py_crossproducts, METH_VARARGS,
+     "crossproducts(codes, values, levels, X, y, sqrt_w, order, A11, B, Arr, Xy, WXy) -> "
+     "bool: the blocks of [Z X y]'W[Z X y] with a dense B in the canonical row order "
+     "(order None: the rows as they are, False when they are not canonical)."},
+    {"deriv12", py_deriv12, METH_VARARGS,
+     "deriv12(ev, x, fx, delta, P, reml, ldW, g, H) -> evaluations: lme4's central-difference "
+     "gradient and Hessian of the deviance at x (as optimize.derivatives.deriv12)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2111,5 +2211,371 @@ done:
     free(scratch);
     release(&Pb); release(&xb); release(&lb); release(&hb); release(&sb); release(&bb);
     release(&db);
+    return result;
+}
+
+/* ------------------------------------------------------------------ the cross-products
+ *
+ * crossproducts(codes, values, levels, X, y, sqrt_w, order, A11, B, Arr, Xy, WXy) -> bool
+ *
+ * The blocks of [Z X y]' W [Z X y] that lmm/crossproducts.py's CrossProductBuilder.compute
+ * gives for a dense B, in one pass over the rows, without Z as a sparse matrix: with the
+ * terms' grouping codes c_t (n), values V_t (n x k_t), the rows taken in the model's
+ * canonical order (i -> order[i]; lmm/row_order.py) and w = sqrt_w^2 (1 without weights),
+ *
+ *   A11[j, a, b]            = sum over rows at level j of term 0 of  w (V0_a V0_b)
+ *   B[o_t + c_t k_t + a, c_0 k_0 + b] += w (V_t,a V0_b)        (rest terms t: the Z_rest rows)
+ *   B[q + m, c_0 k_0 + b]  += V0_b (Xy_m w)                     (the X and y rows)
+ *   Arr[o_t + c_t k_t + a, o_s + c_s k_s + b] += w (V_t,a V_s,b)
+ *   Arr[o_t + c_t k_t + a, q + m] += V_t,a (Xy_m w)  (and its transpose)
+ *   Xy[i] = [X y][order[i]],  WXy[i] = Xy[i] w
+ *
+ * Every sum runs over the rows in order, each term formed as above: the same operations,
+ * in the same order, as the builder's bincounts and CSR products, so the blocks are the same
+ * bits. Arr[q:, q:] = Xy' WXy is left to the caller (the builder takes it from BLAS).
+ * order None: the rows are taken as they are when they already are in the canonical order
+ * (lexicographically non-decreasing in the codes, the values, the columns of X, sqrt_w and
+ * y, the keys of lmm/row_order.py), and False is returned, with nothing written, when they
+ * are not. The outputs must be C-contiguous float64 of the shapes implied by the inputs:
+ * A11 (levels_0, k_0, k_0), B (q + p + 1, levels_0 k_0), Arr (q + p + 1, q + p + 1),
+ * Xy and WXy (n, p + 1), with q = sum over the rest terms of levels_t k_t. */
+
+#define XP_MAXTERMS 64
+
+typedef struct {
+    Py_ssize_t n, p, m, q, r, q1;
+    const void *codes[XP_MAXTERMS];
+    int code_size[XP_MAXTERMS];
+    const double *vals[XP_MAXTERMS];
+    Py_ssize_t k[XP_MAXTERMS], lev[XP_MAXTERMS], off[XP_MAXTERMS];
+    const double *X, *y, *sw;
+    const int64_t *order;
+} XpInput;
+
+static inline int64_t xp_code(const XpInput *in, int t, Py_ssize_t i)
+{
+    return in->code_size[t] == 4 ? (int64_t)((const int32_t *)in->codes[t])[i]
+                                 : ((const int64_t *)in->codes[t])[i];
+}
+
+/* -1, 0 or 1 as b sorts before, ties with or after a. */
+static inline int xp_order(double a, double b) { return b < a ? -1 : (b > a ? 1 : 0); }
+
+/* -1, 0 or 1 as row i sorts before, ties with or after row h in the canonical order. */
+static int xp_compare(const XpInput *in, Py_ssize_t h, Py_ssize_t i)
+{
+    int c;
+    for (int t = 0; t < in->m; t++) {
+        int64_t a = xp_code(in, t, h), b = xp_code(in, t, i);
+        if (a != b)
+            return b < a ? -1 : 1;
+    }
+    for (int t = 0; t < in->m; t++)
+        for (Py_ssize_t a = 0; a < in->k[t]; a++)
+            if ((c = xp_order(in->vals[t][h * in->k[t] + a], in->vals[t][i * in->k[t] + a])))
+                return c;
+    for (Py_ssize_t j = 0; j < in->p; j++)
+        if ((c = xp_order(in->X[h * in->p + j], in->X[i * in->p + j])))
+            return c;
+    if (in->sw != NULL && (c = xp_order(in->sw[h], in->sw[i])))
+        return c;
+    return xp_order(in->y[h], in->y[i]);
+}
+
+static int xp_sorted(const XpInput *in)
+{
+    for (Py_ssize_t i = 1; i < in->n; i++)
+        if (xp_compare(in, i - 1, i) < 0)
+            return 0;
+    return 1;
+}
+
+static void xp_accumulate(const XpInput *in, double *A11, double *B, double *Arr, double *Xy,
+                          double *WXy)
+{
+    const Py_ssize_t n = in->n, p = in->p, p1 = p + 1, q = in->q, r = in->r, q1 = in->q1;
+    const Py_ssize_t k1 = in->k[0];
+    Py_ssize_t col[XP_MAXTERMS];            /* each rest term's first row in B and Arr */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t s = in->order != NULL ? (Py_ssize_t)in->order[i] : i;
+        double w = 1.0;
+        if (in->sw != NULL)
+            w = in->sw[s] * in->sw[s];
+        double *xy = Xy + i * p1, *wxy = WXy + i * p1;
+        for (Py_ssize_t j = 0; j < p; j++)
+            xy[j] = in->X[s * p + j];
+        xy[p] = in->y[s];
+        for (Py_ssize_t j = 0; j < p1; j++)
+            wxy[j] = xy[j] * w;
+        const double *v0 = in->vals[0] + s * k1;
+        Py_ssize_t c0 = (Py_ssize_t)xp_code(in, 0, s) * k1;
+        double *Aj = A11 + c0 * k1;
+        for (Py_ssize_t a = 0; a < k1; a++)
+            for (Py_ssize_t b = a; b < k1; b++)
+                Aj[a * k1 + b] += w * (v0[a] * v0[b]);
+        for (Py_ssize_t b = 0; b < k1; b++)
+            for (Py_ssize_t j = 0; j < p1; j++)
+                B[(q + j) * q1 + c0 + b] += v0[b] * wxy[j];
+        for (int t = 1; t < in->m; t++)
+            col[t] = in->off[t] + (Py_ssize_t)xp_code(in, t, s) * in->k[t];
+        for (int t = 1; t < in->m; t++) {
+            const double *vt = in->vals[t] + s * in->k[t];
+            for (Py_ssize_t a = 0; a < in->k[t]; a++) {
+                Py_ssize_t row = col[t] + a;
+                for (Py_ssize_t b = 0; b < k1; b++)
+                    B[row * q1 + c0 + b] += w * (vt[a] * v0[b]);
+                for (int u = 1; u < in->m; u++) {
+                    const double *vu = in->vals[u] + s * in->k[u];
+                    for (Py_ssize_t b = 0; b < in->k[u]; b++)
+                        Arr[row * r + col[u] + b] += w * (vt[a] * vu[b]);
+                }
+                for (Py_ssize_t j = 0; j < p1; j++)
+                    Arr[row * r + q + j] += vt[a] * wxy[j];
+            }
+        }
+    }
+    for (Py_ssize_t j = 0; j < in->lev[0]; j++)
+        for (Py_ssize_t a = 0; a < k1; a++)
+            for (Py_ssize_t b = a + 1; b < k1; b++)
+                A11[(j * k1 + b) * k1 + a] = A11[(j * k1 + a) * k1 + b];
+    for (Py_ssize_t a = 0; a < q; a++)
+        for (Py_ssize_t j = 0; j < p1; j++)
+            Arr[(q + j) * r + a] = Arr[a * r + q + j];
+}
+
+/* Parse and check the inputs; the buffers are appended to `views` (count in *nv). */
+static int xp_input(XpInput *in, PyObject *ocodes, PyObject *ovals, PyObject *olev,
+                    PyObject *oX, PyObject *oy, PyObject *osw, PyObject *oorder,
+                    Py_buffer *views, int *nv)
+{
+    if (!PyTuple_Check(ocodes) || !PyTuple_Check(ovals) || !PyTuple_Check(olev)) {
+        PyErr_SetString(ArgumentTypeError, "codes, values and levels must be tuples");
+        return -1;
+    }
+    Py_ssize_t m = PyTuple_GET_SIZE(ocodes);
+    if (m < 1 || m > XP_MAXTERMS || PyTuple_GET_SIZE(ovals) != m ||
+        PyTuple_GET_SIZE(olev) != m) {
+        PyErr_Format(ArgumentError, "codes, values and levels must hold the same number "
+                     "(1 to %d) of terms", XP_MAXTERMS);
+        return -1;
+    }
+    in->m = m;
+    Py_buffer *bx = &views[(*nv)++], *by = &views[(*nv)++];
+    if (get_array(oX, bx, "X", 'd', 2, 0) || get_array(oy, by, "y", 'd', 1, 0))
+        return -1;
+    in->n = dim(bx, 0);
+    in->p = dim(bx, 1);
+    in->X = bx->buf;
+    in->y = by->buf;
+    if (dim(by, 0) != in->n) {
+        PyErr_SetString(ArgumentError, "y must have one value per row of X");
+        return -1;
+    }
+    in->sw = NULL;
+    if (osw != Py_None) {
+        Py_buffer *b = &views[(*nv)++];
+        if (get_array(osw, b, "sqrt_w", 'd', 1, 0))
+            return -1;
+        if (dim(b, 0) != in->n) {
+            PyErr_SetString(ArgumentError, "sqrt_w must have one value per row of X");
+            return -1;
+        }
+        in->sw = b->buf;
+    }
+    in->q = 0;
+    for (Py_ssize_t t = 0; t < m; t++) {
+        Py_buffer *bc = &views[(*nv)++], *bv = &views[(*nv)++];
+        if (get_array(PyTuple_GET_ITEM(ocodes, t), bc, "codes", 'x', 1, 0) ||
+            get_array(PyTuple_GET_ITEM(ovals, t), bv, "values", 'd', 2, 0))
+            return -1;
+        Py_ssize_t lev = PyLong_AsSsize_t(PyTuple_GET_ITEM(olev, t));
+        if (lev == -1 && PyErr_Occurred())
+            return -1;
+        if (dim(bc, 0) != in->n || dim(bv, 0) != in->n || dim(bv, 1) < 1 || lev < 1) {
+            PyErr_SetString(ArgumentError, "each term needs n codes, n x k values (k >= 1) "
+                             "and at least one level");
+            return -1;
+        }
+        in->codes[t] = bc->buf;
+        in->code_size[t] = (int)bc->itemsize;
+        in->vals[t] = bv->buf;
+        in->k[t] = dim(bv, 1);
+        in->lev[t] = lev;
+        in->off[t] = t == 0 ? 0 : in->q;
+        if (t > 0)
+            in->q += lev * in->k[t];
+        for (Py_ssize_t i = 0; i < in->n; i++) {
+            int64_t c = xp_code(in, (int)t, i);
+            if (c < 0 || c >= lev) {
+                PyErr_Format(ArgumentError, "codes of term %zd must lie in [0, %zd)", t, lev);
+                return -1;
+            }
+        }
+    }
+    in->q1 = in->lev[0] * in->k[0];
+    in->r = in->q + in->p + 1;
+    in->order = NULL;
+    if (oorder != Py_None) {
+        Py_buffer *b = &views[(*nv)++];
+        if (get_array(oorder, b, "order", 'q', 1, 0))
+            return -1;
+        if (dim(b, 0) != in->n) {
+            PyErr_SetString(ArgumentError, "order must have one entry per row");
+            return -1;
+        }
+        in->order = b->buf;
+        char *seen = calloc((size_t)in->n + 1, 1);
+        if (seen == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < in->n; i++) {
+            int64_t s = in->order[i];
+            if (s < 0 || s >= in->n || seen[s]) {
+                free(seen);
+                PyErr_SetString(ArgumentError, "order must be a permutation of the rows");
+                return -1;
+            }
+            seen[s] = 1;
+        }
+        free(seen);
+    }
+    return 0;
+}
+
+static int xp_output(PyObject *o, Py_buffer *b, const char *name, int ndim, Py_ssize_t d0,
+                     Py_ssize_t d1, Py_ssize_t d2, int zero)
+{
+    if (get_array(o, b, name, 'd', ndim, 1))
+        return -1;
+    if (dim(b, 0) != d0 || dim(b, 1) != d1 || (ndim == 3 && dim(b, 2) != d2)) {
+        if (ndim == 3)
+            PyErr_Format(ArgumentError, "%s must have shape (%zd, %zd, %zd)", name, d0, d1, d2);
+        else
+            PyErr_Format(ArgumentError, "%s must have shape (%zd, %zd)", name, d0, d1);
+        return -1;
+    }
+    if (zero)
+        memset(b->buf, 0, (size_t)b->len);
+    return 0;
+}
+
+static PyObject *py_crossproducts(PyObject *self, PyObject *args)
+{
+    PyObject *ocodes, *ovals, *olev, *oX, *oy, *osw, *oorder, *oA, *oB, *oArr, *oXy, *oWXy;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOO:crossproducts", &ocodes, &ovals, &olev, &oX,
+                          &oy, &osw, &oorder, &oA, &oB, &oArr, &oXy, &oWXy))
+        return NULL;
+    Py_buffer views[2 * XP_MAXTERMS + 9];
+    memset(views, 0, sizeof(views));
+    int nv = 0, sorted = 1;
+    PyObject *result = NULL;
+    XpInput in;
+    if (xp_input(&in, ocodes, ovals, olev, oX, oy, osw, oorder, views, &nv))
+        goto done;
+    if (in.order == NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        sorted = xp_sorted(&in);
+        Py_END_ALLOW_THREADS
+    }
+    if (sorted) {
+        Py_buffer *bA = &views[nv++], *bB = &views[nv++], *bR = &views[nv++];
+        Py_buffer *bXy = &views[nv++], *bW = &views[nv++];
+        const Py_ssize_t k1 = in.k[0];
+        if (xp_output(oA, bA, "A11", 3, in.lev[0], k1, k1, 1) ||
+            xp_output(oB, bB, "B", 2, in.r, in.q1, 0, 1) ||
+            xp_output(oArr, bR, "Arr", 2, in.r, in.r, 0, 1) ||
+            xp_output(oXy, bXy, "Xy", 2, in.n, in.p + 1, 0, 0) ||
+            xp_output(oWXy, bW, "WXy", 2, in.n, in.p + 1, 0, 0))
+            goto done;
+        Py_BEGIN_ALLOW_THREADS
+        xp_accumulate(&in, bA->buf, bB->buf, bR->buf, bXy->buf, bW->buf);
+        Py_END_ALLOW_THREADS
+    }
+    result = PyBool_FromLong(sorted);
+done:
+    for (int i = 0; i < nv; i++)
+        release(&views[i]);
+    return result;
+}
+
+/* ------------------------------------------------------------------ lme4's deriv12
+ *
+ * deriv12(ev, x, fx, delta, P, reml, ldW, g, H) -> number of evaluations
+ *
+ * mixedfx.optimize.derivatives.deriv12 in one call: the deviance (as deviance_at) at the
+ * points x + delta e_i, x - delta e_i and, for j < i, x +- delta e_i +- delta e_j (++, +-,
+ * -+, --), in that order, and from them, with d2 = pow(delta, 2) as Python's delta**2,
+ *   g_i  = (f(+i) - f(-i)) / (2 delta)
+ *   H_ii = ((f(+i) - 2 fx) + f(-i)) / d2
+ *   H_ij = H_ji = (((f(++) - f(+-)) - f(-+)) + f(--)) / (4 d2)
+ * the same operations in the same order as the Python function, so the same bits. */
+static PyObject *py_deriv12(PyObject *self, PyObject *args)
+{
+    PyObject *oev, *ox, *oP, *og, *oH;
+    double fx, delta, ldW;
+    int reml;
+    if (!PyArg_ParseTuple(args, "OOddOpdOO:deriv12", &oev, &ox, &fx, &delta, &oP, &reml,
+                          &ldW, &og, &oH))
+        return NULL;
+    if (check_evaluator(oev))
+        return NULL;
+    Evaluator *ev = (Evaluator *)oev;
+    const Py_ssize_t n = ev->ntheta;
+    Py_buffer xb = {0}, Pb = {0}, gb = {0}, Hb = {0};
+    PyObject *result = NULL;
+    double *scratch = NULL, *pt = NULL;
+    if (get_array(ox, &xb, "x", 'd', 1, 0) || get_P(ev, oP, &Pb) ||
+        get_array(og, &gb, "g", 'd', 1, 1) || get_array(oH, &Hb, "H", 'd', 2, 1))
+        goto done;
+    if (dim(&xb, 0) != n || dim(&gb, 0) != n || dim(&Hb, 0) != n || dim(&Hb, 1) != n) {
+        PyErr_Format(ArgumentError, "x and g must have %zd values and H shape (%zd, %zd)", n,
+                     n, n);
+        goto done;
+    }
+    scratch = malloc((size_t)ev->scratch_len * sizeof(double));
+    pt = malloc((size_t)(n + 1) * sizeof(double));
+    if (scratch == NULL || pt == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const double *x = xb.buf;
+    double *g = gb.buf, *H = Hb.buf;
+    const double d2 = pow(delta, 2.0);
+    long evaluations = 0;
+    int rc = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+        double fadd, fsub;
+        memcpy(pt, x, (size_t)n * sizeof(double));
+        pt[i] = x[i] + delta;
+        rc |= deviance_at(ev, pt, Pb.buf, scratch, reml, ldW, &fadd);
+        pt[i] = x[i] + (-delta);
+        rc |= deviance_at(ev, pt, Pb.buf, scratch, reml, ldW, &fsub);
+        evaluations += 2;
+        H[i * n + i] = ((fadd - 2.0 * fx) + fsub) / d2;
+        g[i] = (fadd - fsub) / (2.0 * delta);
+        for (Py_ssize_t j = 0; j < i && rc == 0; j++) {
+            double f[4];
+            for (int c = 0; c < 4; c++) {
+                pt[i] = c < 2 ? x[i] + delta : x[i] + (-delta);
+                pt[j] = c % 2 == 0 ? x[j] + delta : x[j] + (-delta);
+                rc |= deviance_at(ev, pt, Pb.buf, scratch, reml, ldW, &f[c]);
+            }
+            pt[j] = x[j];
+            evaluations += 4;
+            H[i * n + j] = H[j * n + i] = (((f[0] - f[1]) - f[2]) + f[3]) / (4.0 * d2);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = PyLong_FromLong(evaluations);
+done:
+    free(scratch);
+    free(pt);
+    release(&xb); release(&Pb); release(&gb); release(&Hb);
     return result;
 }

@@ -22,6 +22,7 @@ import numpy as np
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.lazy import lazy_module
 from mixedfx.lmm.row_order import CanonicalOrder, permuted_terms
+from mixedfx.native import kernel
 
 sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
 
@@ -47,6 +48,14 @@ class CrossProducts:
 DENSE_B_LIMIT = 20_000_000   # r·r·q₁ (flops of B W Bᵀ) below which B is kept dense
 
 
+def dense_b(q: int, p: int, q1: int) -> bool:
+    """Whether B (r × q₁, r = q + p + 1) is kept dense: always without other terms (q = 0),
+    else while B W Bᵀ costs at most `DENSE_B_LIMIT` flops and Z_restᵀZ₁ has at most 5·10⁶
+    entries."""
+    r = q + p + 1
+    return q == 0 or (r * r * q1 <= DENSE_B_LIMIT and q * q1 <= 5_000_000)
+
+
 class CrossProductBuilder:
     """Precomputed index structure of [Z X y]ᵀ W [Z X y] for fixed Z and X.
 
@@ -68,8 +77,7 @@ class CrossProductBuilder:
         for t in rest:
             self.rest_offsets.append(self.rest_offsets[-1] + t.q)
         q = self.q_rest = self.rest_offsets[-1]
-        r = q + p + 1
-        self.dense_B = q == 0 or (r * r * self.q1 <= DENSE_B_LIMIT and q * self.q1 <= 5_000_000)
+        self.dense_B = dense_b(q, p, self.q1)
         # Z₁ᵀ as CSR (q₁ × n) for Z₁ᵀ W [X y]
         self.Z1T = _sparse_zt(first, n)[0]
         # rows of B from Z_rest: every (row i, a, b) product's position in B
@@ -286,10 +294,59 @@ def compute_crossproducts(
 ) -> CrossProducts:
     """Blocks of [Z X y]ᵀ W [Z X y] for terms already ordered by decreasing number of levels,
     accumulated over the rows in the model's canonical order (`lmm.row_order`), so that the
-    blocks do not depend on the order of the data's rows."""
+    blocks do not depend on the order of the data's rows. A dense B comes from the compiled
+    kernel (`direct_crossproducts`), the same bits as the builder's."""
+    xp = direct_crossproducts(terms, X, y, sqrt_w)
+    if xp is not None:
+        return xp
     canon = CanonicalOrder(terms, X, sqrt_w)
     return canonical_builder(terms, X, canon).compute(
         *canonical_response(canon, y, sqrt_w))
+
+
+_MAX_TERMS = 64     # terms the compiled cross-products take
+
+
+def _int_codes(codes: np.ndarray) -> np.ndarray:
+    """Grouping codes as a C-contiguous int32 or int64 array (what the kernel reads)."""
+    codes = np.ascontiguousarray(codes)
+    return codes if codes.dtype in (np.int32, np.int64) else codes.astype(np.int64)
+
+
+def direct_crossproducts(terms: list[RandomEffectsTerm], X: np.ndarray, y: np.ndarray,
+                         sqrt_w: np.ndarray | None) -> CrossProducts | None:
+    """`compute_crossproducts` in one pass over the rows from the grouping codes (no Z as a
+    sparse matrix, no builder), when B is dense (`dense_b`) and the lmm kernel is built;
+    None otherwise. The kernel forms every product and sum as the builder's `compute` does,
+    over the rows in the canonical order (found in C when the rows already are in it, by
+    `CanonicalOrder` otherwise), and Xᵀ W X with y is the same BLAS product, so the blocks
+    are the same bits."""
+    mod = kernel("lmm")
+    first, n, p = terms[0], X.shape[0], X.shape[1]
+    q = sum(t.q for t in terms[1:])
+    if mod is None or not hasattr(mod, "crossproducts") or len(terms) > _MAX_TERMS \
+            or not dense_b(q, p, first.q) or n == 0:
+        return None
+    args = (tuple(_int_codes(t.codes) for t in terms),
+            tuple(np.ascontiguousarray(t.values, dtype=float) for t in terms),
+            tuple(t.n_levels for t in terms), np.ascontiguousarray(X, dtype=float),
+            np.ascontiguousarray(y, dtype=float),
+            None if sqrt_w is None else np.ascontiguousarray(sqrt_w, dtype=float))
+    r = q + p + 1
+    out = (np.empty((first.n_levels, first.k, first.k)), np.empty((r, first.q)),
+           np.empty((r, r)), np.empty((n, p + 1)), np.empty((n, p + 1)))
+    if not mod.crossproducts(*args, None, *out):
+        order = CanonicalOrder(terms, X, sqrt_w).with_response(y)
+        mod.crossproducts(*args, np.asarray(order, dtype=np.int64), *out)
+    A11, B, Arr, Xy, WXy = out
+    Arr[q:, q:] = Xy.T @ WXy
+    offsets = [0]
+    for t in terms[1:]:
+        offsets.append(offsets[-1] + t.q)
+    # without other terms the builder's B is (Z₁ᵀ W [X y])ᵀ, Fortran-ordered: later BLAS
+    # products with B (`solution.random_effects`) see the same layout
+    return CrossProducts(A11=A11, B=np.asfortranarray(B) if q == 0 else B, Arr=Arr, q_rest=q,
+                         p=p, n=n, rest_offsets=offsets)
 
 
 def canonical_builder(terms: list[RandomEffectsTerm], X: np.ndarray, canon: CanonicalOrder

@@ -130,6 +130,19 @@ class ProfiledDeviance:
             self.evaluations += len(out)
         return out
 
+    def deriv12_natively(self, x: np.ndarray, fx: float, delta: float
+                         ) -> tuple[np.ndarray, np.ndarray] | None:
+        """`optimize.derivatives.deriv12` of this objective at x in one compiled call (the
+        same values, the same bits), or None when the compiled evaluator does not serve."""
+        ev = self._theta_evaluator()
+        if ev is None:
+            return None
+        out = native_opt.deriv12(ev, x, fx, delta, self._workspace, self.reml, self.ldW)
+        if out is None:
+            return None
+        self.evaluations += out[2]
+        return out[0], out[1]
+
     def minimize_natively(self, algorithm: int, x0: np.ndarray, lower: np.ndarray,
                           upper: np.ndarray, xtol: float, ftol: float, maxeval: int,
                           step: np.ndarray | None, inf_limit: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,8 @@ def check_finite_fit(criterion: float, beta: np.ndarray, theta: np.ndarray, sigm
     """Never hand back a fit with non-finite numbers."""
     bad = [name for name, v in (("deviance", criterion), ("sigma", sigma))
            if not math.isfinite(v)]
-    bad += [name for name, v in (("beta", beta), ("theta", theta)) if not np.all(np.isfinite(v))]
+    bad += [name for name, v in (("beta", beta), ("theta", theta))
+            if not all(map(math.isfinite, np.ravel(v).tolist()))]
     if bad or sigma <= 0:
         what = ", ".join(bad) or "sigma = 0"
         raise FitError(f"the fit has non-finite or degenerate estimates ({what}): the "
@@ -59,7 +61,8 @@ def check_finite_fit(criterion: float, beta: np.ndarray, theta: np.ndarray, sigm
 
 
 def lower_bounds(frame: ModelFrame) -> np.ndarray:
-    return np.concatenate([t.covariance.lower_bounds() for t in frame.terms])
+    """Lower bounds of θ: 0 for the standard deviations (lme4's Cholesky diagonals)."""
+    return theta_setup(frame)[0]
 
 
 def dense_block_size(frame: ModelFrame) -> int:
@@ -70,21 +73,42 @@ def dense_block_size(frame: ModelFrame) -> int:
 
 def upper_bounds(frame: ModelFrame) -> np.ndarray:
     """Upper bounds of θ: +∞ except for the correlation parameters of structured terms."""
-    return np.concatenate([t.covariance.upper_bounds() for t in frame.terms])
+    return theta_setup(frame)[1]
 
 
 def unstructured_blocks(frame: ModelFrame) -> list[tuple[int, int]]:
     """(offset into θ, k) of each term with lme4's unstructured (Cholesky) covariance."""
-    out, off = [], 0
-    for t in frame.terms:
-        if not t.covariance.structured:
-            out.append((off, t.k))
-        off += t.covariance.n_theta
-    return out
+    return theta_setup(frame)[3]
 
 
 def start_values(frame: ModelFrame) -> np.ndarray:
-    return np.concatenate([t.covariance.start() for t in frame.terms])
+    """lme4's start of θ: 1 on the Cholesky diagonals, 0 off them."""
+    return theta_setup(frame)[2]
+
+
+def theta_setup(frame: ModelFrame
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """(lower bounds, upper bounds, start values, unstructured blocks) of θ, fresh copies
+    of what the terms' covariance structures give (computed once per set of structures)."""
+    key = tuple((t.covariance, t.k) for t in frame.terms)
+    try:
+        lower, upper, start, blocks = _theta_setup(key)
+    except TypeError:                   # a structure holding unhashable fields
+        lower, upper, start, blocks = _theta_setup.__wrapped__(key)
+    return lower.copy(), upper.copy(), start.copy(), list(blocks)
+
+
+@lru_cache(maxsize=64)
+def _theta_setup(key: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    """`theta_setup` by the terms' (covariance structure, k) (frozen, so hashable)."""
+    blocks, off = [], 0
+    for cov, k in key:
+        if not cov.structured:
+            blocks.append((off, k))
+        off += cov.n_theta
+    return (np.concatenate([cov.lower_bounds() for cov, _ in key]),
+            np.concatenate([cov.upper_bounds() for cov, _ in key]),
+            np.concatenate([cov.start() for cov, _ in key]), tuple(blocks))
 
 
 def log_weights_sum(weights: np.ndarray | None) -> float:
@@ -139,8 +163,9 @@ def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: C
                       start: np.ndarray | None = None, warn: bool = True,
                       initial_step: np.ndarray | None = None) -> LmmFit:
     """Optimize θ for a built profiled deviance and recover β, u, σ at the optimum."""
-    lower = lower_bounds(frame)
-    x0 = start_values(frame) if start is None else np.asarray(start, dtype=float)
+    lower, upper, x0, blocks = theta_setup(frame)
+    if start is not None:
+        x0 = np.asarray(start, dtype=float)
     if x0.shape != lower.shape:
         raise ArgumentError(f"start must have {len(lower)} theta values, got {x0.shape}")
     presolve = control.presolve == "always" or (
@@ -148,7 +173,7 @@ def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: C
     opt = optimize_theta(objective, x0, lower, control, objective.n,
                          counter=lambda: objective.evaluations, presolve=presolve,
                          initial_step=initial_step,
-                         upper=upper_bounds(frame), blocks=unstructured_blocks(frame))
+                         upper=upper, blocks=blocks)
     theta = opt.x
     try:
         factor = objective.chol.factorize(theta, objective.release_workspace())

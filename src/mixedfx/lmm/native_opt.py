@@ -7,6 +7,8 @@ NLopt through Python (the `nlopt` package's callback, the driver's guard, the ob
 (`mixedfx._native.lmm`) remove these calls:
 
 - `deviance_many`: the deviance at each row of a matrix of θ values, in one call;
+- `deriv12`: lme4's finite-difference gradient and Hessian (18 evaluations for three θ), in
+  one call;
 - `minimize`: NLopt's optimizer (BOBYQA by default) run from C with the kernel's deviance as
   its objective. NLopt is the C library inside the `nlopt` package's extension module; the
   addresses of its C functions are looked up there once per process (`_bind`). The optimizer
@@ -52,6 +54,21 @@ def deviance_many(ev: object, X: np.ndarray, workspace: np.ndarray, reml: bool,
     out = np.empty(X.shape[0])
     mod.deviance_many(ev, np.ascontiguousarray(X, dtype=float), workspace, reml, ldW, out)
     return out
+
+
+def deriv12(ev: object, x: np.ndarray, fx: float, delta: float, workspace: np.ndarray,
+            reml: bool, ldW: float) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """lme4's central-difference gradient and Hessian at x (`optimize.derivatives.deriv12`,
+    the same bits) with every evaluation in one compiled call: (g, H, evaluations), or None
+    when the kernel lacks the entry point."""
+    mod = kernel("lmm")
+    if mod is None or not hasattr(mod, "deriv12"):
+        return None
+    n = len(x)
+    g, H = np.zeros(n), np.zeros((n, n))
+    evaluations = mod.deriv12(ev, np.ascontiguousarray(x, dtype=float), float(fx),
+                              float(delta), workspace, reml, ldW, g, H)
+    return g, H, evaluations
 
 
 def minimize(ev: object, workspace: np.ndarray, reml: bool, ldW: float, algorithm: int,

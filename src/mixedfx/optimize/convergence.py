@@ -32,8 +32,9 @@ def is_singular(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-4) -> bool
     """lme4's `isSingular`: any θ with lower bound 0 below `tol`."""
     if type(tol) is not float or not tol >= 0.0 or tol == math.inf:
         tol = check_number(tol, "tol", 0.0, low_open=False)
-    theta = np.asarray(theta)
-    return bool((theta[np.asarray(lower) == 0] < tol).any())
+    return any(t < tol for t, lo in zip(np.asarray(theta, dtype=float).ravel().tolist(),
+                                        np.asarray(lower, dtype=float).ravel().tolist(),
+                                        strict=True) if lo == 0)
 
 
 def _upper_cholesky(H: np.ndarray) -> np.ndarray | None:
@@ -43,11 +44,13 @@ def _upper_cholesky(H: np.ndarray) -> np.ndarray | None:
     return R if info == 0 else None
 
 
-def check_hessian(H: np.ndarray, tol: float, kind: str = "") -> list[str]:
-    """lme4's `checkHess`: negative, zero or badly scaled eigenvalues of the Hessian."""
+def check_hessian(H: np.ndarray, tol: float, kind: str = "",
+                  positive_definite: bool | None = None) -> list[str]:
+    """lme4's `checkHess`: negative, zero or badly scaled eigenvalues of the Hessian
+    (`positive_definite`: whether H's Cholesky factor exists, when the caller knows)."""
     label = f" {kind}" if kind else ""
     H = np.asarray(H, dtype=float)
-    if not np.isfinite(H).all():
+    if not _all_finite(H):
         return ["Problem with Hessian check (infinite or missing values?)"]
     ev, _, info = lapack.dsyevd(H, compute_v=0, lower=1)     # numpy's eigvalsh(H)
     if info != 0:
@@ -57,7 +60,9 @@ def check_hessian(H: np.ndarray, tol: float, kind: str = "") -> list[str]:
     if negative:
         return [f"Model failed to converge: degenerate{label} Hessian with {negative} "
                 "negative eigenvalues"]
-    if any(abs(e) < tol for e in evs) or _upper_cholesky(H) is None:
+    if positive_definite is None:
+        positive_definite = _upper_cholesky(H) is not None
+    if any(abs(e) < tol for e in evs) or not positive_definite:
         return [f"{kind + ' ' if kind else ''}Hessian is numerically singular: parameters are "
                 "not uniquely determined"]
     messages = []
@@ -75,9 +80,19 @@ def check_hessian(H: np.ndarray, tol: float, kind: str = "") -> list[str]:
 def check_gradient(g: np.ndarray, H: np.ndarray, tol: float) -> list[str]:
     """lme4's scaled-gradient check: max over i of min(|gᵢ|, |sᵢ|) ≤ tol, where s solves
     R s = g for the upper Cholesky factor R of the Hessian (H = RᵀR)."""
-    g = np.asarray(g, dtype=float)
     H = np.asarray(H, dtype=float)
-    R = _upper_cholesky(H) if np.isfinite(H).all() else None
+    return _gradient_messages(g, _upper_cholesky(H) if _all_finite(H) else None, tol)
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every entry is finite (a few values: cheaper as Python floats than a ufunc)."""
+    return all(map(math.isfinite, a.ravel().tolist()))
+
+
+def _gradient_messages(g: np.ndarray, R: np.ndarray | None, tol: float) -> list[str]:
+    """`check_gradient` from the Hessian's upper Cholesky factor R (None: H is not finite
+    or not positive definite)."""
+    g = np.asarray(g, dtype=float)
     if R is None:
         return ["unable to evaluate scaled gradient"]
     if len(g):
@@ -104,8 +119,10 @@ def convergence_messages(theta: np.ndarray, lower: np.ndarray, optimizer_message
         else []
     conv = list(optimizer_messages)
     if control.check_conv and gradient is not None and hessian is not None:
-        conv += check_gradient(gradient, hessian, control.check_conv_grad_tol)
-        conv += check_hessian(hessian, control.check_conv_hess_tol)
+        H = np.asarray(hessian, dtype=float)
+        R = _upper_cholesky(H) if _all_finite(H) else None     # one factor for both checks
+        conv += _gradient_messages(gradient, R, control.check_conv_grad_tol)
+        conv += check_hessian(H, control.check_conv_hess_tol, positive_definite=R is not None)
     return singular, conv
 
 

@@ -45,18 +45,25 @@ def deriv12_points(x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
 def deriv12(
     fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float | None = None,
     delta: float = 1e-4, many: Callable[[np.ndarray], np.ndarray | None] | None = None,
+    native: Callable[[np.ndarray, float, float], tuple[np.ndarray, np.ndarray] | None]
+    | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradient and Hessian of `fun` at x by central differences. `many`, when given,
     evaluates `fun` at every row of a matrix in one call (or returns None: then `fun` is
-    called point by point); the values and so the derivatives are the same."""
+    called point by point); `native(x, fx, delta)`, when given, computes the whole result
+    in compiled code (or returns None); the values and so the derivatives are the same."""
     x = np.asarray(x, dtype=float)
     nx = len(x)
     fx = fun(x) if fx is None else fx
+    if native is not None:
+        out = native(x, fx, delta)
+        if out is not None:
+            return out
     points = deriv12_points(x, delta)
     values = None if many is None else many(points)
     if values is None:
         values = [fun(p) for p in points]
-    values = [float(v) for v in values]
+    values = values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
     g = np.zeros(nx)
     H = np.zeros((nx, nx))
     k = 0

@@ -268,8 +268,9 @@ def presolve_log_scale(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower:
 def _restart_if_edge(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
                      lower: np.ndarray, upper: np.ndarray, control: Control,
                      ) -> tuple[np.ndarray, float, str | None]:
-    on_bound = np.flatnonzero(x == lower)
-    if len(on_bound) == 0:
+    on_bound = [i for i, (xi, lo) in enumerate(zip(x.tolist(), lower.tolist(), strict=True))
+                if xi == lo]
+    if not on_bound:
         return x, fx, None
     btol = 1e-5
     slopes = []
@@ -285,9 +286,9 @@ def _restart_if_edge(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float
 
 def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
                     lower: np.ndarray, tol: float) -> tuple[np.ndarray, float]:
-    diff = x - lower
-    near = np.flatnonzero((diff > 0) & (diff < tol))
-    if len(near) == 0:
+    near = [i for i, (xi, lo) in enumerate(zip(x.tolist(), lower.tolist(), strict=True))
+            if 0.0 < xi - lo < tol]
+    if not near:
         return x, fx
     x = x.copy()
     for i in near:
@@ -296,6 +297,14 @@ def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
         if fn(trial) < fx:
             x[i] = lower[i]
     return x, fn(x)
+
+
+def _derivatives(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """lme4's finite-difference gradient and Hessian of fn at x, through the objective's
+    compiled entry points when it has them (the same values)."""
+    return deriv12(fn, x, fx, many=getattr(fn, "evaluate_many", None),
+                   native=getattr(fn, "deriv12_natively", None))
 
 
 def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
@@ -329,7 +338,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
     g = H = None
     calc = control.calc_derivs if control.calc_derivs is not None else nobs < 10_000
     if calc:
-        g, H = deriv12(fn, x, fx, many=getattr(fn, "evaluate_many", None))
+        g, H = _derivatives(fn, x, fx)
         if control.polish and converged:
             x, fx, g = newton_polish(fn, x, fx, g, H, lower, upper)
     if control.restart_edge:
@@ -351,7 +360,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
             converged = code not in _CODE_MESSAGES
             messages = [] if converged else [code_message(code, control, len(x0))]
             if calc:
-                g, H = deriv12(fn, x, fx, many=getattr(fn, "evaluate_many", None))
+                g, H = _derivatives(fn, x, fx)
     evaluations = counter() if counter is not None else -1
     return OptimizationResult(x=x, fun=fx, evaluations=evaluations, optimizer=control.optimizer,
                               return_code=code, converged=converged, gradient=g, hessian=H,

@@ -31,7 +31,6 @@ import contextlib
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
 
 from threadpoolctl import ThreadpoolController
 
@@ -56,40 +55,40 @@ _OPENBLAS_SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_",
                      "scipy_openblas_set_num_threads", "scipy_openblas_set_num_threads64_")
 
 
+def _own_symbol(lib, names: tuple[str, ...]):
+    """The first of `names` that OpenBLAS (not built on OpenMP, where the count is per
+    thread) exports, as a ctypes function, or None."""
+    dynlib = getattr(lib, "dynlib", None)       # (threadpoolctl < 3.6: no such policy)
+    if dynlib is not None and lib.internal_api == "openblas" \
+            and getattr(lib, "threading_layer", "") != "openmp":
+        for name in names:
+            fn = getattr(dynlib, name, None)
+            if fn is not None:
+                return fn
+    return None
+
+
 def _setter(lib):
     """The library's own thread-count setter. threadpoolctl (≥ 3.6) lets only the first
     Python thread that limited OpenBLAS change it while that thread lives, and silently
     ignores the others — a fit in a pool thread would keep the count of the main thread —
     so OpenBLAS's process-wide setter is called directly (`_BlasMode` owns it meanwhile)."""
-    dynlib = getattr(lib, "dynlib", None)       # (threadpoolctl < 3.6: no such policy)
-    if dynlib is not None and lib.internal_api == "openblas" \
-            and getattr(lib, "threading_layer", "") != "openmp":
-        for name in _OPENBLAS_SETTERS:
-            fn = getattr(dynlib, name, None)
-            if fn is not None:
-                return fn
-    return lib.set_num_threads
+    return _own_symbol(lib, _OPENBLAS_SETTERS) or lib.set_num_threads
 
 
 def _getter(lib):
-    """The library's own thread-count getter (OpenBLAS's, found once), else threadpoolctl's
-    (which looks the symbol up at every call)."""
-    dynlib = getattr(lib, "dynlib", None)
-    if dynlib is not None and lib.internal_api == "openblas" \
-            and getattr(lib, "threading_layer", "") != "openmp":
-        fn = lib._get_symbol("openblas_get_num_threads")
-        if fn is not None:
-            return fn
-    return lib.get_num_threads
+    """The library's thread-count getter: OpenBLAS's own (one C call; threadpoolctl looks
+    the symbol up at every call), else threadpoolctl's."""
+    own = _own_symbol(lib, tuple(n.replace("_set_", "_get_") for n in _OPENBLAS_SETTERS))
+    return own or lib.get_num_threads
 
 
 _BLAS_LIBS: list[tuple] | None = None
 
 
 def _blas_libs() -> list[tuple]:
-    """(getter, setter) of every BLAS library's thread count, found once per process
-    (looking them up costs more than calling them; a small fit sets and restores the
-    count)."""
+    """(getter, setter) of every BLAS library, found once per process (looking them up
+    costs more than calling them; a small fit sets and restores the count)."""
     global _BLAS_LIBS
     if _BLAS_LIBS is None:
         _BLAS_LIBS = [(_getter(lib), _setter(lib)) for lib in _controller().lib_controllers
@@ -99,13 +98,22 @@ def _blas_libs() -> list[tuple]:
 
 def _set_blas_threads(counts: list[int] | int) -> list[int]:
     """Set every BLAS library's thread count (one count, or one per library as returned);
-    returns the counts they had."""
+    returns the counts they had (a library already at its count is left alone)."""
     libs = _blas_libs()
-    before = [int(getter() or 1) for getter, _ in libs]
-    for (_, setter), n in zip(libs, counts if isinstance(counts, list) else [counts] * len(libs),
-                              strict=True):
-        setter(n)
+    before = [int(get() or 1) for get, _ in libs]
+    for (_, setter), n, had in zip(libs, counts if isinstance(counts, list)
+                                   else [counts] * len(libs), before, strict=True):
+        if n != had:
+            setter(n)
     return before
+
+
+def _restore_blas_threads(counts: list[int]) -> None:
+    """Give every BLAS library back the count `_set_blas_threads(1)` found (a library that
+    had one thread was not changed)."""
+    for (_, setter), n in zip(_blas_libs(), counts, strict=True):
+        if n != 1:
+            setter(n)
 
 
 def mode_for(dense_block_size: int) -> int:
@@ -122,6 +130,7 @@ class _BlasMode:
         self._mode: int | None = None        # mode of the running fits (None: none runs)
         self._users = 0
         self._waiting: Counter[int] = Counter()
+        self._n_waiting = 0                  # sum of _waiting: no one to wake when 0
         self._saved: list[int] | None = None   # the counts to restore, in SINGLE mode
         self._local = threading.local()
 
@@ -135,44 +144,69 @@ class _BlasMode:
         others_wait = any(n for m, n in self._waiting.items() if m != mode)
         return self._mode == mode and not others_wait
 
-    @contextlib.contextmanager
-    def hold(self, mode: int) -> Iterator[None]:
-        depth = getattr(self._local, "depth", 0)
-        if depth:                            # nested in this thread: keep its mode
-            self._local.depth = depth + 1
-            try:
-                yield
-            finally:
-                self._local.depth = depth
+    def enter(self, mode: int) -> None:
+        """Join the running fits in `mode`, waiting while fits of the other mode run or
+        wait (nested in this thread: keep its mode)."""
+        local = self._local
+        depth = getattr(local, "depth", 0)
+        if depth:
+            local.depth = depth + 1
             return
         with self._cond:
-            self._waiting[mode] += 1
-            try:
-                self._cond.wait_for(lambda: self._may_enter(mode))
-            finally:
-                self._waiting[mode] -= 1
+            if self._n_waiting or not (self._mode is None or self._mode == mode):
+                self._waiting[mode] += 1
+                self._n_waiting += 1
+                try:
+                    self._cond.wait_for(lambda: self._may_enter(mode))
+                finally:
+                    self._waiting[mode] -= 1
+                    self._n_waiting -= 1
             if self._mode is None:
                 if mode == SINGLE:
                     self._saved = _set_blas_threads(1)
                 self._mode = mode
             self._users += 1
-            self._cond.notify_all()          # the waiting counts changed
-        self._local.depth = 1
-        try:
-            yield
-        finally:
-            self._local.depth = 0
-            with self._cond:
-                self._users -= 1
-                if self._users == 0:
-                    if self._saved is not None:
-                        _set_blas_threads(self._saved)
-                        self._saved = None
-                    self._mode = None
+            if self._n_waiting:
+                self._cond.notify_all()      # the waiting counts changed
+        local.depth = 1
+
+    def leave(self) -> None:
+        """Leave the running fits; the last one restores the counts it found."""
+        local = self._local
+        if local.depth > 1:
+            local.depth -= 1
+            return
+        local.depth = 0
+        with self._cond:
+            self._users -= 1
+            if self._users == 0:
+                if self._saved is not None:
+                    _restore_blas_threads(self._saved)
+                    self._saved = None
+                self._mode = None
+            if self._n_waiting:
                 self._cond.notify_all()
 
 
 _MODE = _BlasMode()
+
+
+class _Hold:
+    """The context manager of `blas_threads_for` and `one_blas_thread` (a class: a
+    generator-based one costs more than a small fit's whole BLAS bookkeeping)."""
+
+    __slots__ = ("_held", "_mode")
+
+    def __init__(self, mode: int) -> None:
+        self._mode = mode
+        self._held: _BlasMode | None = None
+
+    def __enter__(self) -> None:
+        self._held = _MODE          # the instance of this process (see _reset_in_child)
+        self._held.enter(self._mode)
+
+    def __exit__(self, *exc: object) -> None:
+        self._held.leave()
 
 
 def _reset_in_child() -> None:
@@ -186,19 +220,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_in_child)
 
 
-@contextlib.contextmanager
-def blas_threads_for(dense_block_size: int) -> Iterator[None]:
+def blas_threads_for(dense_block_size: int) -> contextlib.AbstractContextManager[None]:
     """Run the block under the BLAS thread count of a problem whose trailing dense block has
     `dense_block_size` rows: one thread below `SMALL_BLOCK`, else BLAS's own count; waits
     while concurrent fits run under the other count (see the module docstring)."""
-    with _MODE.hold(mode_for(dense_block_size)):
-        yield
+    return _Hold(mode_for(dense_block_size))
 
 
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
+def one_blas_thread() -> contextlib.AbstractContextManager[None]:
     """Run the block on one BLAS thread (in the shared mode): for work that also runs in
     single-threaded worker processes (profiles, bootstrap replicates), so that its numbers do
     not depend on how many processes share it."""
-    with _MODE.hold(SINGLE):
-        yield
+    return _Hold(SINGLE)

@@ -1,0 +1,69 @@
+"""lme4's post-fit checks (`optimize.convergence`): the singular-fit test and the gradient and
+Hessian checks, which `convergence_messages` runs from one Cholesky factor of the Hessian —
+the messages of the two checks run on their own."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mixedfx.optimize import Control
+from mixedfx.optimize.convergence import (
+    SINGULAR_MESSAGE,
+    check_gradient,
+    check_hessian,
+    convergence_messages,
+    is_singular,
+)
+
+CTRL = Control()
+
+HESSIANS = {
+    "positive definite": np.array([[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 2.0]]),
+    "negative eigenvalue": np.array([[1.0, 2.0], [2.0, 1.0]]),
+    "singular": np.array([[1.0, 1.0], [1.0, 1.0]]),
+    "badly scaled": np.diag([1e7, 1.0]),
+    "large ratio": np.diag([1.0, 1e-7 * 5]),
+    "not finite": np.array([[1.0, math.nan], [math.nan, 1.0]]),
+    "infinite": np.array([[math.inf, 0.0], [0.0, 1.0]]),
+    "empty": np.zeros((0, 0)),
+}
+
+
+@pytest.mark.parametrize("name", list(HESSIANS))
+@pytest.mark.parametrize("scale", [1e-6, 1.0])
+def test_shared_factor_gives_the_messages_of_the_separate_checks(name, scale) -> None:
+    H = HESSIANS[name]
+    g = scale * np.linspace(0.5, 1.5, len(H))
+    _, conv = convergence_messages(np.ones(len(H)), np.zeros(len(H)), ["from the optimizer"],
+                                   g, H, CTRL)
+    expected = ["from the optimizer", *check_gradient(g, H, CTRL.check_conv_grad_tol),
+                *check_hessian(H, CTRL.check_conv_hess_tol)]
+    assert conv == expected
+
+
+def test_the_checks_say_what_lme4_says() -> None:
+    H = HESSIANS["positive definite"]
+    assert check_gradient(np.full(3, 1e-6), H, 2e-3) == []
+    assert check_gradient(np.array([0.0, 0.5, 0.0]), H, 2e-3)[0].startswith(
+        "Model failed to converge with max|grad|")
+    assert check_gradient(np.zeros(2), HESSIANS["not finite"], 2e-3) == [
+        "unable to evaluate scaled gradient"]
+    assert "negative eigenvalues" in check_hessian(HESSIANS["negative eigenvalue"], 1e-6)[0]
+    assert "numerically singular" in check_hessian(HESSIANS["singular"], 1e-6)[0]
+    assert "very large eigenvalue" in check_hessian(HESSIANS["badly scaled"], 1e-6)[0]
+    assert check_hessian(HESSIANS["not finite"], 1e-6) == [
+        "Problem with Hessian check (infinite or missing values?)"]
+
+
+def test_is_singular_looks_at_the_bounded_values_only() -> None:
+    lower = np.array([0.0, -math.inf, 0.0])
+    assert not is_singular(np.array([0.5, 0.0, 0.2]), lower)
+    assert is_singular(np.array([0.5, 0.3, 5e-5]), lower)
+    assert is_singular([[0.5, 0.3, 0.0]], [lower])                  # any array-like shape
+    assert not is_singular(np.array([0.5, 0.3, 5e-5]), lower, tol=1e-5)
+    assert not is_singular(np.array([math.nan, 0.3, 0.2]), lower)
+    singular, _ = convergence_messages(np.array([0.0, 1.0]), np.zeros(2), [], None, None, CTRL)
+    assert singular == [SINGULAR_MESSAGE]
