@@ -1196,6 +1196,7 @@ fail:
 static PyObject *py_deviance_many(PyObject *self, PyObject *args);
 static PyObject *py_bind_nlopt(PyObject *self, PyObject *args);
 static PyObject *py_minimize(PyObject *self, PyObject *args);
+static PyObject *py_newton(PyObject *self, PyObject *args);
 
 static PyMethodDef module_methods[] = {
     {"evaluator", py_evaluator, METH_VARARGS,
@@ -1212,6 +1213,9 @@ static PyMethodDef module_methods[] = {
     {"minimize", py_minimize, METH_VARARGS,
      "minimize(ev, P, reml, ldW, algorithm, x, lower, upper, xtol, ftol, maxeval, step, "
      "inf_limit, best, bad) -> (code, minf, evaluations, best_f, stop)."},
+    {"newton", py_newton, METH_VARARGS,
+     "newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H) -> (status, f, "
+     "evaluations, iterations): Newton's method with deriv12's derivatives (lmm_newton.h)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1520,3 +1524,5 @@ done:
     release(&db);
     return result;
 }
+
+#include "lmm_newton.h"   /* newton: a refit's optimization from a nearby optimum */

@@ -456,7 +456,6 @@ class BlockedCholesky:
         theta = np.asarray(theta, dtype=float)
         templates = self.templates(theta)
         nat = self.native()
-        M11, L11, W, ld1 = self.first_block(templates[0], need_w=nat is None)
         if nat is not None:
             ws = np.empty(self.xp.Arr.shape) if workspace is None else workspace
             parts = compiled.factor(self, nat, theta, ws)
