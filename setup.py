@@ -18,11 +18,16 @@ KERNELS: list[tuple[str, list[str]]] = [
     ("mixedfx._native.lmm", ["src/mixedfx/_native/lmm.c"]),
 ]
 
+# headers a kernel's source includes (rebuilt when they change; shipped in the sdist)
+DEPENDS: dict[str, list[str]] = {
+    "mixedfx._native.lmm": ["src/mixedfx/_native/lmm_newton.h"],
+}
+
 COMPILE_ARGS = ["-O2", "-ffp-contract=off", "-fno-math-errno", "-std=c99"]
 
 setup(
     ext_modules=[
-        Extension(name, sources, extra_compile_args=COMPILE_ARGS)
+        Extension(name, sources, depends=DEPENDS.get(name, []), extra_compile_args=COMPILE_ARGS)
         for name, sources in KERNELS
     ],
 )
