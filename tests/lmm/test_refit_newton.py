@@ -15,9 +15,10 @@ import mixedfx as mfx
 from mixedfx import datasets
 from mixedfx.errors import ArgumentError
 from mixedfx.lmm.fit import build_objective, fit_lmm, lower_bounds, upper_bounds
-from mixedfx.lmm.refit_newton import NEWTON_DELTA, NEWTON_FTOL, NewtonRefit
+from mixedfx.lmm.refit_newton import NEWTON_DELTA, NEWTON_FTOL, NewtonRefit, checks_pass
 from mixedfx.native import kernel
 from mixedfx.optimize import Control
+from mixedfx.optimize.convergence import check_gradient, check_hessian
 from mixedfx.optimize.derivatives import deriv12
 from mixedfx.results.lmm_model import _with_response
 
@@ -86,8 +87,9 @@ def test_derivatives_are_deriv12s_at_the_returned_theta(model) -> None:
     frame, objective = _objective(model, y)
     run = objective.newton_natively(model._fit.theta, lower_bounds(frame),
                                     upper_bounds(frame), NEWTON_DELTA, NEWTON_FTOL, 8)
-    status, theta, fx, g, H = run
+    status, theta, fx, g, H, trinv = run
     assert status == 0
+    assert trinv == pytest.approx(np.trace(np.linalg.inv(H)), rel=1e-10)
     assert fx == objective(theta)
     g12, H12 = deriv12(objective, theta, fx)
     assert g.tobytes() == g12.tobytes()
@@ -162,3 +164,29 @@ def test_kernel_checks_its_arguments() -> None:
         mod.newton(ev, ws, True, 0.0, x, lo, hi, 0.0, 1e-10, 8, g, H)
     with pytest.raises(ArgumentError, match="P must have shape"):
         mod.newton(ev, np.empty((2, 2)), True, 0.0, x, lo, hi, 1e-4, 1e-10, 8, g, H)
+
+
+def test_check_screen_only_passes_what_the_checks_pass() -> None:
+    """`checks_pass` (eigenvalue bounds) never skips a check that would complain, and skips
+    the checks of a well-conditioned optimum."""
+    rng = np.random.default_rng(4)
+    ctl = Control()
+    skipped = 0
+    for _ in range(3000):
+        n = int(rng.integers(1, 6))
+        Q = np.linalg.qr(rng.normal(size=(n, n)))[0]
+        ev = 10.0 ** rng.uniform(-8, 7, n)
+        H = (Q * ev) @ Q.T
+        H = (H + H.T) / 2
+        g = rng.normal(size=n) * 10.0 ** rng.uniform(-8, 0)
+        trinv = float(np.trace(np.linalg.inv(H)))
+        if checks_pass(g, H, trinv, ctl):
+            skipped += 1
+            assert check_gradient(g, H, ctl.check_conv_grad_tol) == []
+            assert check_hessian(H, ctl.check_conv_hess_tol) == []
+    assert skipped > 100
+    H = np.array([[34.0, 1.0, 2.0], [1.0, 46.0, 3.0], [2.0, 3.0, 1190.0]])
+    trinv = float(np.trace(np.linalg.inv(H)))
+    assert checks_pass(np.full(3, 1e-6), H, trinv, ctl)
+    assert not checks_pass(np.full(3, 1.0), H, trinv, ctl)        # gradient too large
+    assert not checks_pass(np.full(3, 1e-6), H, float("inf"), ctl)

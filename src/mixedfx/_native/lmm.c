@@ -1215,7 +1215,8 @@ static PyMethodDef module_methods[] = {
      "inf_limit, best, bad) -> (code, minf, evaluations, best_f, stop)."},
     {"newton", py_newton, METH_VARARGS,
      "newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H) -> (status, f, "
-     "evaluations, iterations): Newton's method with deriv12's derivatives (lmm_newton.h)."},
+     "evaluations, iterations, trace of H^-1): Newton's method with deriv12's derivatives "
+     "(lmm_newton.h)."},
     {NULL, NULL, 0, NULL},
 };
 

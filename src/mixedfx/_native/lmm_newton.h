@@ -147,6 +147,35 @@ static int newton_step(Py_ssize_t n, const double *H, const double *g, double *s
     return isfinite(lam) ? 0 : NEWTON_NOT_PD;
 }
 
+/* trace(H^-1) = ||L^-1||_F^2 for the Cholesky factor L of H (n x n row-major), or +inf when
+ * H is not positive definite: 1 / trace(H^-1) is a lower bound of H's smallest eigenvalue,
+ * for a cheap screen of lme4's convergence checks (mixedfx.lmm.refit_newton). */
+static double newton_trace_inverse(Py_ssize_t n, const double *H)
+{
+    double L[NEWTON_NMAX * NEWTON_NMAX], z[NEWTON_NMAX], tr = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (Py_ssize_t j = 0; j <= i; j++) {
+            double v = H[i * n + j];
+            for (Py_ssize_t k = 0; k < j; k++)
+                v -= L[i * n + k] * L[j * n + k];
+            if (i == j) {
+                if (!(v > 0.0)) return INFINITY;
+                L[i * n + i] = sqrt(v);
+            }
+            else
+                L[i * n + j] = v / L[j * n + j];
+        }
+    for (Py_ssize_t c = 0; c < n; c++)          /* column c of L^-1: L z = e_c */
+        for (Py_ssize_t i = c; i < n; i++) {
+            double v = i == c ? 1.0 : 0.0;
+            for (Py_ssize_t k = c; k < i; k++)
+                v -= L[i * n + k] * z[k];
+            z[i] = v / L[i * n + i];
+            tr += z[i] * z[i];
+        }
+    return tr;
+}
+
 /* The iteration of the header comment from x (updated in place); fills f, g, H at the
  * returned x and the counters; returns the status. */
 static int newton_run(const Evaluator *ev, double *x, const double *lower, const double *upper,
@@ -208,7 +237,7 @@ static int newton_run(const Evaluator *ev, double *x, const double *lower, const
 }
 
 /* newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H)
- *     -> (status, f, evaluations, iterations)
+ *     -> (status, f, evaluations, iterations, trace of H^-1)
  * x: the start on entry, the last point on return; g (n) and H (n x n) receive deriv12's
  * derivatives there (meaningful when status is 0, NEWTON_CONVERGED). Holds the GIL, as
  * `minimize` does: a refit's run takes well under a millisecond. */
@@ -255,7 +284,8 @@ static PyObject *py_newton(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    result = Py_BuildValue("(idli)", status, fx, evals, iters);
+    double trinv = status == NEWTON_CONVERGED ? newton_trace_inverse(n, Hb.buf) : NAN;
+    result = Py_BuildValue("(idlid)", status, fx, evals, iters, trinv);
 done:
     free(scratch);
     release(&Pb); release(&xb); release(&lb); release(&hb); release(&gb); release(&Hb);

@@ -148,11 +148,11 @@ class ProfiledDeviance:
 
     def newton_natively(self, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                         delta: float, ftol: float, maxiter: int
-                        ) -> tuple[int, np.ndarray, float, np.ndarray, np.ndarray] | None:
+                        ) -> tuple[int, np.ndarray, float, np.ndarray, np.ndarray, float] | None:
         """Newton's method over this objective from C (`lmm.native_opt.newton`): (status, θ,
-        value, deriv12's gradient and Hessian there); None when that is not available for
-        this model (no template map, or one evaluation too costly to run holding the
-        interpreter)."""
+        value, deriv12's gradient and Hessian there, trace(H⁻¹)); None when that is not
+        available for this model (no template map, or one evaluation too costly to run
+        holding the interpreter)."""
         ev = self._theta_evaluator(cheap=True)
         if ev is None:
             return None
@@ -160,8 +160,8 @@ class ProfiledDeviance:
                                 delta, ftol, maxiter)
         if run is None:
             return None
-        self.evaluations += run[5]
-        return run[:5]
+        self.evaluations += run[6]
+        return run[:6]
 
     def at(self, theta: np.ndarray, reml: bool) -> float:
         """The ML deviance or REML criterion at θ, whatever this objective optimizes."""

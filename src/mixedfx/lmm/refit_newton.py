@@ -11,7 +11,8 @@ of BOBYQA's `ftol_abs`), converges quadratically: two or three iterations of the
 1 + 2n + 2n(n − 1) stencil evaluations (n = number of θ) reach the optimum, where BOBYQA from
 the same start needs ~40 evaluations plus the 18 of lme4's convergence check (sleepstudy). The
 stencil's g and H at the returned θ are the `deriv12` derivatives the convergence check needs,
-so nothing is evaluated twice. The optimum is that of a fresh fit (`lmm.fit.fit_lmm` from
+so nothing is evaluated twice (and bounds on H's eigenvalues skip the check's LAPACK calls
+when they show it passes: `checks_pass`). The optimum is that of a fresh fit (`lmm.fit.fit_lmm` from
 lme4's start) to BOBYQA's tolerance, and closer to the exact minimum than either.
 
 Newton gives way to the derivative-free path (`fit_lmm_objective`, BOBYQA with the refit's
@@ -49,6 +50,33 @@ NEWTON_OPTIMIZER = "newton"
 NEWTON_RETURN_CODE = "NEWTON_CONVERGED"
 
 
+SCREEN_MARGIN = 1e-6     # relative room for rounding in `checks_pass`'s bounds
+
+
+def checks_pass(g: np.ndarray, H: np.ndarray, trinv: float, control: Control) -> bool:
+    """True when lme4's gradient and Hessian checks (`optimize.convergence.check_gradient`,
+    `check_hessian`) are sure to pass, from bounds on H's eigenvalues (H positive definite):
+
+        λ_min ≥ 1 / tr(H⁻¹),   λ_max ≤ tr(H),   |(R⁻¹g)ᵢ| ≤ ‖R⁻¹g‖ ≤ ‖g‖ / √λ_min
+
+    (H = RᵀR). The checks complain when max |(R⁻¹g)ᵢ| (or |gᵢ|, the smaller) exceeds the
+    gradient tolerance, or an eigenvalue is below the Hessian tolerance, or λ_max·tol > 1,
+    or λ_min/λ_max < tol; when the bounds rule all of these out (with `SCREEN_MARGIN` to
+    spare for rounding) the checks' LAPACK calls are skipped, and otherwise they run."""
+    if not (trinv > 0.0 and math.isfinite(trinv)):
+        return False
+    lam_min = 1.0 / trinv
+    rows = H.tolist()                       # a few values: Python floats are cheaper
+    lam_max = math.fsum(rows[i][i] for i in range(len(rows)))
+    gg = math.fsum(v * v for v in g.tolist())
+    grad_tol, hess_tol = control.check_conv_grad_tol, control.check_conv_hess_tol
+    lo, hi = 1.0 - SCREEN_MARGIN, 1.0 + SCREEN_MARGIN
+    return (math.sqrt(gg * trinv) * hi <= grad_tol * lo
+            and lam_min * lo > hess_tol * hi
+            and lam_max * hess_tol * hi <= lo
+            and lam_min * lo >= hess_tol * lam_max * hi)
+
+
 class NewtonRefit:
     """Newton refits of one model frame's model (its bounds computed once)."""
 
@@ -56,12 +84,14 @@ class NewtonRefit:
         self.frame = frame
         self.lower = lower_bounds(frame)
         self.upper = upper_bounds(frame)
-        self.zero_lower = self.lower == 0.0     # the θ lme4's `isSingular` looks at
+        # the θ lme4's `isSingular` looks at
+        self.zero_lower = np.flatnonzero(self.lower == 0.0).tolist()
 
     def singular(self, theta: np.ndarray, tol: float) -> bool:
         """lme4's `isSingular` (`optimize.convergence.is_singular`): a θ with lower bound 0
         below `tol`."""
-        return bool((theta[self.zero_lower] < tol).any())
+        values = theta.tolist()
+        return any(values[i] < tol for i in self.zero_lower)
 
     def fit(self, frame: ModelFrame, objective: ProfiledDeviance, start: np.ndarray,
             control: Control, warn: bool = True) -> LmmFit | None:
@@ -80,7 +110,7 @@ class NewtonRefit:
                                         NEWTON_FTOL, NEWTON_MAXITER)
         if run is None or run[0] != 0:
             return None
-        _, theta, fx, g, H = run
+        _, theta, fx, g, H, trinv = run
         if self.singular(theta, tol):
             return None
         factor = objective.chol.factorize(theta, objective.release_workspace())
@@ -89,7 +119,7 @@ class NewtonRefit:
         calc = control.calc_derivs if control.calc_derivs is not None else \
             objective.n < 10_000
         conv: list[str] = []
-        if calc and control.check_conv:
+        if calc and control.check_conv and not checks_pass(g, H, trinv, control):
             conv = check_gradient(g, H, control.check_conv_grad_tol) + \
                 check_hessian(H, control.check_conv_hess_tol)
         elif not calc:
