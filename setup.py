@@ -20,7 +20,7 @@ KERNELS: list[tuple[str, list[str]]] = [
 
 # headers a kernel's source includes (rebuilt when they change; shipped in the sdist)
 DEPENDS: dict[str, list[str]] = {
-    "mixedfx._native.lmm": ["src/mixedfx/_native/lmm_newton.h"],
+    "mixedfx._native.lmm": ["src/mixedfx/_native/lmm_newton.h", "src/mixedfx/_native/newton.h"],
 }
 
 COMPILE_ARGS = ["-O2", "-ffp-contract=off", "-fno-math-errno", "-std=c99"]
