@@ -119,12 +119,10 @@ static int newton_exact(NewtonObjective *o, const double *x, double delta,
     return 0;
 }
 
-/* s = -H^-1 g by the Cholesky factor of H (n x n, row-major; copied), and lambda^2 = g's.
+/* The lower Cholesky factor L of H (n x n, row-major) into L (row-major, lower triangle);
  * NEWTON_NOT_PD when H is not positive definite, else 0. */
-static int newton_step(Py_ssize_t n, const double *H, const double *g, double *s,
-                       double *lambda2)
+static int newton_cholesky(Py_ssize_t n, const double *H, double *L)
 {
-    double L[NEWTON_NMAX * NEWTON_NMAX], z[NEWTON_NMAX];
     for (Py_ssize_t i = 0; i < n; i++)
         for (Py_ssize_t j = 0; j <= i; j++) {
             double v = H[i * n + j];
@@ -137,6 +135,16 @@ static int newton_step(Py_ssize_t n, const double *H, const double *g, double *s
             else
                 L[i * n + j] = v / L[j * n + j];
         }
+    return 0;
+}
+
+/* s = -H^-1 g by the Cholesky factor of H (n x n, row-major), and lambda^2 = g's.
+ * NEWTON_NOT_PD when H is not positive definite, else 0. */
+static int newton_step(Py_ssize_t n, const double *H, const double *g, double *s,
+                       double *lambda2)
+{
+    double L[NEWTON_NMAX * NEWTON_NMAX], z[NEWTON_NMAX];
+    if (newton_cholesky(n, H, L)) return NEWTON_NOT_PD;
     double lam = 0.0;
     for (Py_ssize_t i = 0; i < n; i++) {          /* L z = g */
         double v = g[i];
@@ -161,18 +169,7 @@ static int newton_step(Py_ssize_t n, const double *H, const double *g, double *s
 static double newton_trace_inverse(Py_ssize_t n, const double *H)
 {
     double L[NEWTON_NMAX * NEWTON_NMAX], z[NEWTON_NMAX], tr = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++)
-        for (Py_ssize_t j = 0; j <= i; j++) {
-            double v = H[i * n + j];
-            for (Py_ssize_t k = 0; k < j; k++)
-                v -= L[i * n + k] * L[j * n + k];
-            if (i == j) {
-                if (!(v > 0.0)) return INFINITY;
-                L[i * n + i] = sqrt(v);
-            }
-            else
-                L[i * n + j] = v / L[j * n + j];
-        }
+    if (newton_cholesky(n, H, L)) return INFINITY;
     for (Py_ssize_t c = 0; c < n; c++)          /* column c of L^-1: L z = e_c */
         for (Py_ssize_t i = c; i < n; i++) {
             double v = i == c ? 1.0 : 0.0;
