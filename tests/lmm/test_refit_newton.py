@@ -179,3 +179,19 @@ def test_check_screen_only_passes_what_the_checks_pass() -> None:
     assert checks_pass(np.full(3, 1e-6), H, trinv, ctl)
     assert not checks_pass(np.full(3, 1.0), H, trinv, ctl)        # gradient too large
     assert not checks_pass(np.full(3, 1e-6), H, float("inf"), ctl)
+
+
+def test_refits_in_a_thread_pool_equal_the_sequential_ones() -> None:
+    """Concurrent refits (of one model, sharing its refitter) give the sequential bits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    m = _quiet(mfx.lmer, "Reaction ~ Days + (Days | Subject)", SL)
+    ys = m.simulate(nsim=8, seed=13)
+
+    def key(j):
+        r = _quiet(m.refit, ys[:, j])
+        return r.theta.tobytes(), r.beta.tobytes(), r.sigma, r.optimizer_info["evaluations"]
+
+    sequential = [key(j) for j in range(8)]
+    with ThreadPoolExecutor(4) as ex:
+        assert list(ex.map(key, range(8))) == sequential
