@@ -18,16 +18,17 @@ KERNELS: list[tuple[str, list[str]]] = [
     ("mixedfx._native.lmm", ["src/mixedfx/_native/lmm.c"]),
 ]
 
-# headers a kernel's source includes (a change to one rebuilds the kernel)
-HEADERS: dict[str, list[str]] = {
+# headers a kernel's source includes (rebuilt when they change; shipped in the sdist)
+DEPENDS: dict[str, list[str]] = {
     "mixedfx._native.pirls": ["src/mixedfx/_native/pirls_loop.h"],
+    "mixedfx._native.lmm": ["src/mixedfx/_native/lmm_newton.h", "src/mixedfx/_native/newton.h"],
 }
 
 COMPILE_ARGS = ["-O2", "-ffp-contract=off", "-fno-math-errno", "-std=c99"]
 
 setup(
     ext_modules=[
-        Extension(name, sources, extra_compile_args=COMPILE_ARGS, depends=HEADERS.get(name, []))
+        Extension(name, sources, depends=DEPENDS.get(name, []), extra_compile_args=COMPILE_ARGS)
         for name, sources in KERNELS
     ],
 )

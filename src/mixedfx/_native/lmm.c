@@ -1877,6 +1877,7 @@ static PyObject *py_bind_nlopt(PyObject *self, PyObject *args);
 static PyObject *py_minimize(PyObject *self, PyObject *args);
 static PyObject *py_crossproducts(PyObject *self, PyObject *args);
 static PyObject *py_deriv12(PyObject *self, PyObject *args);
+static PyObject *py_newton(PyObject *self, PyObject *args);
 
 static PyMethodDef module_methods[] = {
     {"evaluator", py_evaluator, METH_VARARGS,
@@ -1905,6 +1906,10 @@ static PyMethodDef module_methods[] = {
     {"deriv12", py_deriv12, METH_VARARGS,
      "deriv12(ev, x, fx, delta, P, reml, ldW, g, H) -> evaluations: lme4's central-difference "
      "gradient and Hessian of the deviance at x (as optimize.derivatives.deriv12)."},
+    {"newton", py_newton, METH_VARARGS,
+     "newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H) -> (status, f, "
+     "evaluations, iterations, trace of H^-1): Newton's method with deriv12's derivatives "
+     "(lmm_newton.h)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2579,3 +2584,4 @@ done:
     release(&xb); release(&Pb); release(&gb); release(&Hb);
     return result;
 }
+#include "lmm_newton.h"   /* newton: a refit's optimization from a nearby optimum */

@@ -30,8 +30,15 @@ def _tri_index(k: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols          # column-major lower triangle
 
 
+#: terms up to this many columns are converted with Python floats (a bootstrap converts every
+#: replicate's θ: NumPy's per-call costs are most of the work for a 2 × 2 block)
+SCALAR_K = 3
+
+
 def cv_to_sv(theta: np.ndarray, ks: list[int], sigma: float) -> np.ndarray:
     """lme4's `Cv_to_Sv`: θ -> (sd, cor per term, column-major lower triangle), σ appended."""
+    if max(ks, default=0) <= SCALAR_K:
+        return np.array(_cv_to_sv_scalar(np.asarray(theta, dtype=float).tolist(), ks, sigma))
     out, i = [], 0
     for k in ks:
         m = k * (k + 1) // 2
@@ -49,6 +56,39 @@ def cv_to_sv(theta: np.ndarray, ks: list[int], sigma: float) -> np.ndarray:
         out.append(R[rows, cols])
         i += m
     return np.concatenate([*out, [sigma]])
+
+
+def _cv_to_sv_scalar(theta: list[float], ks: list[int], sigma: float) -> list[float]:
+    """`cv_to_sv` by the same operations on Python floats: (TTᵀ)_ab = Σ_l T_al T_bl summed
+    from 0.0 in index order (NumPy's sum of fewer than eight terms), times σ², sd = √S_aa,
+    cor = S_ab / (sd_a sd_b) (0 when not finite); the same bits as the array form."""
+    s2 = sigma**2
+    out: list[float] = []
+    i = 0
+    for k in ks:
+        T = [[0.0] * k for _ in range(k)]
+        for c in range(k):                   # column-major lower triangle
+            for r in range(c, k):
+                T[r][c] = theta[i]
+                i += 1
+        S = [[0.0] * k for _ in range(k)]
+        for a in range(k):
+            for b in range(k):
+                acc = 0.0
+                for l_ in range(k):
+                    acc += T[a][l_] * T[b][l_]
+                S[a][b] = acc * s2
+        sd = [math.sqrt(S[a][a]) for a in range(k)]
+        for c in range(k):
+            for r in range(c, k):
+                if r == c:
+                    out.append(sd[r])
+                    continue
+                den = sd[r] * sd[c]
+                v = S[r][c] / den if den != 0.0 else math.nan
+                out.append(v if math.isfinite(v) else 0.0)
+    out.append(sigma)
+    return out
 
 
 def _safe_chol(A: np.ndarray) -> np.ndarray:

@@ -159,6 +159,23 @@ class ProfiledDeviance:
             self.evaluations += run.evaluations
         return run
 
+    def newton_natively(self, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                        delta: float, ftol: float, maxiter: int
+                        ) -> tuple[int, np.ndarray, float, np.ndarray, np.ndarray, float] | None:
+        """Newton's method over this objective from C (`lmm.native_opt.newton`): (status, θ,
+        value, deriv12's gradient and Hessian there, trace(H⁻¹)); None when that is not
+        available for this model (no template map, or one evaluation too costly to run
+        holding the interpreter)."""
+        ev = self._theta_evaluator(cheap=True)
+        if ev is None:
+            return None
+        run = native_opt.newton(ev, self._workspace, self.reml, self.ldW, x0, lower, upper,
+                                delta, ftol, maxiter)
+        if run is None:
+            return None
+        self.evaluations += run[6]
+        return run[:6]
+
     def at(self, theta: np.ndarray, reml: bool) -> float:
         """The ML deviance or REML criterion at θ, whatever this objective optimizes."""
         f = self.chol.factorize(theta)

@@ -89,3 +89,22 @@ def minimize(ev: object, workspace: np.ndarray, reml: bool, ldW: float, algorith
         best, bad)
     return RunRecord(code=code, x=x, fx=fx, best_x=best if best_f < np.inf else None,
                      best_f=best_f, stop=stop, bad_x=bad, evaluations=evals)
+
+
+def newton(ev: object, workspace: np.ndarray, reml: bool, ldW: float, x0: np.ndarray,
+           lower: np.ndarray, upper: np.ndarray, delta: float, ftol: float, maxiter: int
+           ) -> tuple[int, np.ndarray, float, np.ndarray, np.ndarray, float, int] | None:
+    """Newton's method with lme4's finite-difference derivatives from x0, in one compiled
+    call (`_native/lmm_newton.h`): (status, x, f, g, H, trace(H⁻¹), evaluations), status 0
+    when the predicted decrease ½gᵀH⁻¹g at x is at most `ftol` (g, H: `deriv12`'s numbers at
+    x; trace(H⁻¹) then finite); None when the kernel lacks the entry point."""
+    mod = kernel("lmm")
+    if mod is None or not hasattr(mod, "newton"):
+        return None
+    x = np.array(x0, dtype=float)
+    g, H = np.empty_like(x), np.empty((len(x), len(x)))
+    status, fx, evals, _, trinv = mod.newton(ev, workspace, reml, ldW, x,
+                                      np.ascontiguousarray(lower, dtype=float),
+                                      np.ascontiguousarray(upper, dtype=float), float(delta),
+                                      float(ftol), int(maxiter), g, H)
+    return status, x, fx, g, H, trinv, evals

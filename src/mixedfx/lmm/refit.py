@@ -22,6 +22,7 @@ from mixedfx.lmm.crossproducts import CrossProducts, canonical_builder, canonica
 from mixedfx.lmm.deviance import ProfiledDeviance
 from mixedfx.lmm.factorization import BlockedCholesky, WeightedGram
 from mixedfx.lmm.fit import LmmFit, fit_lmm_objective, log_weights_sum
+from mixedfx.lmm.refit_newton import NewtonRefit
 from mixedfx.lmm.row_order import CanonicalOrder
 from mixedfx.optimize import Control
 
@@ -38,6 +39,7 @@ class ResponseRefitter:
         self.ldW = log_weights_sum(frame.weights)
         self._gram: WeightedGram | None = None
         self._base: CrossProducts | None = None   # the first response's, for the others
+        self.newton = NewtonRefit(frame)
 
     def objective(self, y: np.ndarray, reml: bool) -> ProfiledDeviance:
         """The profiled deviance (ML) or REML criterion for response `y`."""
@@ -64,9 +66,13 @@ class ResponseRefitter:
         if reml and n_obs <= p_fixed:
             raise DataError(f"REML needs more observations than fixed effects (n = {n_obs}, "
                             f"p = {p_fixed})")
-        step = None if start is None else refit_step(start)
-        return frame, fit_lmm_objective(frame, self.objective(y, reml), control, start, warn,
-                                        step)
+        objective = self.objective(y, reml)
+        if start is None:
+            return frame, fit_lmm_objective(frame, objective, control, None, warn)
+        fit = self.newton.fit(frame, objective, start, control, warn)
+        if fit is None:         # Newton gave way: BOBYQA from θ̂ with a small trust region
+            fit = fit_lmm_objective(frame, objective, control, start, warn, refit_step(start))
+        return frame, fit
 
 
 REFIT_STEP = 0.2          # a refit's initial trust region, relative to |θ̂ᵢ| ...
