@@ -29,6 +29,7 @@ from mixedfx.lazy import lazy_module
 from mixedfx.lmm import compiled, sliced
 from mixedfx.lmm.crossproducts import CrossProducts
 from mixedfx.lmm.sliced import SlicedB, SlicedGram, level_rows
+from mixedfx.lmm.tiled_cholesky import factor_in_place
 
 sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
 
@@ -434,8 +435,13 @@ class BlockedCholesky:
                       ) -> tuple[np.ndarray, float, float, float] | None:
         """LAPACK's Cholesky factor of S (upper triangle of the C-ordered P, in place) and
         (L_rr, log|L_Z|², log|R_X|², pwrss), or None when S is not positive definite."""
-        # P is symmetric, so its transpose is a Fortran-ordered view LAPACK factors in place.
-        Lrr, info = lapack.dpotrf(P.T, lower=1, clean=1, overwrite_a=1)
+        # P is symmetric, so its transpose is a Fortran-ordered view LAPACK factors in place;
+        # a large one is factored in tiles on several threads (`lmm.tiled_cholesky`)
+        info = factor_in_place(P)
+        if info is None:
+            Lrr, info = lapack.dpotrf(P.T, lower=1, clean=1, overwrite_a=1)
+        else:
+            Lrr = P.T
         if info != 0:
             return None
         d = np.diagonal(Lrr)
