@@ -270,6 +270,9 @@ def presolve_log_scale(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower:
     opt.set_maxeval(control.budget(len(x0)))
     opt.set_initial_step(np.where(logged, 1.0, 0.5))
     phi, f, _ = _optimize(opt, guard, np.clip(start, lo, hi))
+    if guard.best_x is not None and guard.best_f == f:
+        # the point evaluated: NLopt returns it recomputed, at times a bit away
+        phi = guard.best_x
     theta = to_theta(phi)
     floor = logged & (theta <= LOG_FLOOR * 1.0001)
     known = None if floor.any() or not math.isfinite(f) else (theta.copy(), f)
