@@ -16,6 +16,7 @@ from setuptools import Extension, setup
 KERNELS: list[tuple[str, list[str]]] = [
     ("mixedfx._native.pirls", ["src/mixedfx/_native/pirls.c"]),
     ("mixedfx._native.lmm", ["src/mixedfx/_native/lmm.c"]),
+    ("mixedfx._native.tiled", ["src/mixedfx/_native/tiled.c"]),
 ]
 
 # headers a kernel's source includes (rebuilt when they change; shipped in the sdist)

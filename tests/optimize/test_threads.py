@@ -119,9 +119,12 @@ def _fit(spec: tuple[str, str, pd.DataFrame, dict]) -> tuple[bytes, ...]:
 @pytest.fixture(scope="module", autouse=True)
 def _medium_blocks_threaded():
     """Blocks of 100+ rows on BLAS's own count, so that a small model has one (each BLAS call
-    of a threaded fit costs a thread wake-up, many times more on a loaded machine)."""
+    of a threaded fit costs a thread wake-up, many times more on a loaded machine), as when
+    the tiled Cholesky kernel is not built (with it, large blocks run on one BLAS thread and
+    their factorization on its own workers: tests/lmm/test_tiled_cholesky.py)."""
     with pytest.MonkeyPatch.context() as mp_:
         mp_.setattr(threads, "SMALL_BLOCK", 100)
+        mp_.setattr(threads, "tiles_built", lambda: False)
         yield
 
 

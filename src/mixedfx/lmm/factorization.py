@@ -29,6 +29,7 @@ from mixedfx.lazy import lazy_module
 from mixedfx.lmm import compiled, sliced
 from mixedfx.lmm.crossproducts import CrossProducts
 from mixedfx.lmm.sliced import SlicedB, SlicedGram, level_rows
+from mixedfx.lmm.tiled_cholesky import factor_in_place
 from mixedfx.native import kernel
 
 sp = lazy_module("scipy.sparse")  # ~0.1 s at import (with scipy.sparse.linalg); only here
@@ -479,8 +480,13 @@ class BlockedCholesky:
         (L_rr, log|L_Z|², log|R_X|², pwrss), or None when S is not positive definite.
         Without `clean` L_rr's other triangle keeps what P held (the deviance reads only
         its diagonal)."""
-        # P is symmetric, so its transpose is a Fortran-ordered view LAPACK factors in place.
-        Lrr, info = lapack.dpotrf(P.T, lower=1, clean=int(clean), overwrite_a=1)
+        # P is symmetric, so its transpose is a Fortran-ordered view LAPACK factors in place;
+        # a large one is factored in tiles on several threads (`lmm.tiled_cholesky`)
+        info = factor_in_place(P, clean)
+        if info is None:
+            Lrr, info = lapack.dpotrf(P.T, lower=1, clean=int(clean), overwrite_a=1)
+        else:
+            Lrr = P.T
         if info != 0:
             return None
         d = np.diagonal(Lrr)

@@ -87,8 +87,10 @@ class _Guard:
     with RoundoffLimited or a generic failure). KeyboardInterrupt raised inside the callback
     stops nlopt and propagates, so Ctrl-C always works."""
 
-    def __init__(self, fn: Callable[[np.ndarray], float], control: Control) -> None:
+    def __init__(self, fn: Callable[[np.ndarray], float], control: Control,
+                 known: tuple[np.ndarray, float] | None = None) -> None:
         self.fn = fn
+        self.known = known      # (x, fn(x)) already evaluated: not evaluated again
         # COBYLA's trust-region step (trstlp) loops forever, inside nlopt's C code where no
         # signal reaches it, once a simplex value is infinite: it gets a large finite one
         self.finite_only = control.optimizer == "cobyla"
@@ -104,7 +106,10 @@ class _Guard:
                 time.monotonic() > self.deadline:
             self.timed_out = True
             raise nlopt.ForcedStop("time budget exhausted")
-        v = float(self.fn(x))
+        if self.known is not None and np.array_equal(x, self.known[0]):
+            v = self.known[1]
+        else:
+            v = float(self.fn(x))
         if math.isnan(v):
             raise ConvergenceError(_nan_message(x))
         if v == -math.inf:
@@ -125,7 +130,10 @@ class _Guard:
 
 def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
                upper: np.ndarray, control: Control, initial_step: np.ndarray | None = None,
+               known: tuple[np.ndarray, float] | None = None,
                ) -> tuple[np.ndarray, float, str]:
+    """NLopt's run from x0 (`known`: a point and its value, which the Python callback returns
+    without evaluating fn again: the presolve's optimum, the run's first point)."""
     native = getattr(fn, "minimize_natively", None)
     if native is not None and control.max_time is None and control.optimizer != "cobyla":
         # the objective runs NLopt from compiled code (same path, no Python call per
@@ -138,7 +146,7 @@ def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndar
     opt = nlopt.opt(_ALGORITHMS[control.optimizer], len(x0))
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(upper)
-    guard = _Guard(fn, control)
+    guard = _Guard(fn, control, known)
     opt.set_min_objective(guard)
     opt.set_xtol_abs(control.xtol_abs)
     opt.set_ftol_abs(control.ftol_abs)
@@ -234,10 +242,12 @@ LOG_FLOOR = 1e-6
 
 def presolve_log_scale(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
                        control: Control, upper: np.ndarray | None = None
-                       ) -> tuple[np.ndarray, np.ndarray]:
+                       ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, float] | None]:
     """A rough optimum from BOBYQA over φ = log θ for the parameters bounded below by 0.
 
-    Returns the point and a trust-region start (initial step) for the final run.
+    Returns the point, a trust-region start (initial step) for the final run and (the point,
+    its value) when fn was evaluated there (not when a θ at the floor was set to 0): the
+    final run starts there, and one of G's evaluations takes half a second.
     """
     logged = lower == 0
     start = x0.copy()
@@ -259,10 +269,16 @@ def presolve_log_scale(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower:
     opt.set_xtol_abs(1e-3)
     opt.set_maxeval(control.budget(len(x0)))
     opt.set_initial_step(np.where(logged, 1.0, 0.5))
-    theta = to_theta(_optimize(opt, guard, np.clip(start, lo, hi))[0])
-    theta[logged & (theta <= LOG_FLOOR * 1.0001)] = 0.0
+    phi, f, _ = _optimize(opt, guard, np.clip(start, lo, hi))
+    if guard.best_x is not None and guard.best_f == f:
+        # the point evaluated: NLopt returns it recomputed, at times a bit away
+        phi = guard.best_x
+    theta = to_theta(phi)
+    floor = logged & (theta <= LOG_FLOOR * 1.0001)
+    known = None if floor.any() or not math.isfinite(f) else (theta.copy(), f)
+    theta[floor] = 0.0
     step = 0.05 * np.maximum(np.abs(theta), 0.02)
-    return theta, step
+    return theta, step, known
 
 
 def _restart_if_edge(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
@@ -327,10 +343,10 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
     lower = np.asarray(lower, dtype=float)
     upper = np.full_like(lower, np.inf) if upper is None else np.asarray(upper, dtype=float)
     x0 = np.asarray(x0, dtype=float)
-    step = initial_step
+    step, known = initial_step, None
     if presolve:
-        x0, step = presolve_log_scale(fn, x0, lower, control, upper)
-    x, fx, code = _run_nlopt(fn, x0, lower, upper, control, step)
+        x0, step, known = presolve_log_scale(fn, x0, lower, control, upper)
+    x, fx, code = _run_nlopt(fn, x0, lower, upper, control, step, known)
     converged = code not in _CODE_MESSAGES
     messages = []
     if not converged:

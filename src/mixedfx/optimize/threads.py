@@ -11,9 +11,16 @@ of its numbers. It is chosen from the problem only — never from the machine's 
   even when it is idle (InstEval's 1145 × 1145 Cholesky: 2.57 s on two threads, 2.87 s on
   one) and loses 2–8× beside a busy neighbour, where OpenBLAS's threads spin against it
   (a 436-row block on a machine loaded ten times over: 37 s on two threads, 0.65 s on one);
-- a larger block runs on BLAS's own count, the one in effect while no fit runs (the
-  library's default, or what the user set, e.g. with threadpoolctl or
-  OPENBLAS_NUM_THREADS — the way to keep a large fit off a busy machine's other cores).
+- a larger block is factored in tiles by `factor_workers()` threads of its own, each tile
+  operation a single-threaded BLAS call (`lmm.tiled_cholesky`), so BLAS runs on one thread
+  here too. The workers take the ready tiles from one queue and wait without spinning, so a
+  worker that a busy neighbour slows down takes fewer tiles (OpenBLAS's threaded Cholesky
+  splits each step evenly and spins at its barriers: G's 5,003-row block took 2.3× its idle
+  time beside one busy process), and the factor is the same bits for any number of workers.
+  Their number is BLAS's own count, the one in effect while no fit runs (the library's
+  default, or what the user set, e.g. with threadpoolctl or OPENBLAS_NUM_THREADS — the way
+  to keep a large fit off a busy machine's other cores). Without the compiled kernel a larger
+  block runs on BLAS's own count (LAPACK's threaded dpotrf).
 
 OpenBLAS's thread count is one setting for the whole process. Fits running concurrently in
 threads therefore share a *mode* (`_BlasMode`): a fit enters when no fit runs or the running
@@ -34,7 +41,10 @@ from collections import Counter
 
 from threadpoolctl import ThreadpoolController
 
+from mixedfx.native import kernel
+
 SMALL_BLOCK = 2000
+EXTRA_WORKER = 1    # tiled factorizations: workers beyond BLAS's count (`factor_workers`)
 
 #: the two modes: one BLAS thread, or BLAS's own count
 SINGLE, OWN = 1, 0
@@ -117,8 +127,37 @@ def _restore_blas_threads(counts: list[int]) -> None:
 
 
 def mode_for(dense_block_size: int) -> int:
-    """`SINGLE` for a dense block of fewer than `SMALL_BLOCK` rows, else `OWN`."""
-    return SINGLE if dense_block_size < SMALL_BLOCK else OWN
+    """`SINGLE` for a dense block of fewer than `SMALL_BLOCK` rows, and for a larger one when
+    its factorization runs in tiles on this module's workers (`factor_workers`: the compiled
+    kernel `mixedfx._native.tiled` is built), else `OWN`."""
+    if dense_block_size < SMALL_BLOCK or tiles_built():
+        return SINGLE
+    return OWN
+
+
+def tiles_built() -> bool:
+    """Whether the tiled Cholesky kernel (`mixedfx._native.tiled`) is built."""
+    return kernel("tiled") is not None
+
+
+def factor_workers() -> int:
+    """Worker threads for a dense factorization divided into tiles (`lmm.tiled_cholesky`),
+    or 0 when this thread does not hold BLAS at one thread (the tiles' BLAS calls must not
+    start threads of their own). The count n is BLAS's own, as it was when the first running
+    fit set one thread (the library's default, or what the user set, e.g. with
+    threadpoolctl or OPENBLAS_NUM_THREADS), at most the CPUs this process may run on; with
+    n ≥ 2 one worker more (`EXTRA_WORKER`): the workers never spin, so alone they use at most
+    the n cores, and beside busy processes, where the scheduler gives each runnable thread
+    an equal share, they get (n + 1)/(n + 2) of the cores instead of n/(n + 1) (n = 2 beside
+    one busy process: 1.5 cores instead of 1.33). Measured on the shared machine (G's
+    5,003 rows): 0.97–0.99 s of CPU per factorization for 1, 2, 3 or 4 workers. The factor
+    is the same bits for any count; only the time changes."""
+    saved = _MODE.saved
+    if _MODE.mode != SINGLE or not _MODE.held_here() or not saved:
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    n = max(1, min(max(saved), cpus or 1))
+    return n + EXTRA_WORKER if n > 1 else n
 
 
 class _BlasMode:
@@ -137,6 +176,15 @@ class _BlasMode:
     @property
     def mode(self) -> int | None:
         return self._mode
+
+    @property
+    def saved(self) -> list[int] | None:
+        """The BLAS counts found by the first fit of the running SINGLE mode."""
+        return self._saved
+
+    def held_here(self) -> bool:
+        """Whether the calling thread holds the mode (runs inside `hold`)."""
+        return getattr(self._local, "depth", 0) > 0
 
     def _may_enter(self, mode: int) -> bool:
         if self._mode is None:
