@@ -3,7 +3,8 @@ glmm/pirls.py, which it replaces by default: the same iteration (weights, blocke
 solve, step-halving, convergence tests) with sums in another order, so both reach the same
 conditional modes to rounding. Compared at θ and starts away from the optimum, run to rounding
 level (`GlmmObjective.precise`), on binomial (cbpp; crossed and random-slope simulated sets;
-probit; no fixed effects), Poisson (grouseticks, two grouping factors; an offset and prior
+a crossed set with sparse and dense levels; VerbAgg's 316 x 24 crossed design; probit; no
+fixed effects), Poisson (grouseticks, two grouping factors; an offset and prior
 weights), Gamma (log link) and negative binomial models: penalized deviance and log|L|² to
 1e-10 relative, and β, u, η, μ to 1e-10 for the canonical links (PIRLS is Newton's method
 there). For the other links PIRLS is Fisher scoring, which converges linearly, and it stops
@@ -54,7 +55,21 @@ def _simulated() -> pd.DataFrame:
                          "yg": rng.gamma(2.0, np.exp(eta) / 2.0)})
 
 
+def _uneven() -> pd.DataFrame:
+    """Crossed binomial rows whose first factor has 22 levels (blocks of four levels in the
+    kernel's dense Schur update, and a remainder of two), two of them (5 and 13) meeting only
+    the last level of the second factor (the kernel's sparse level-by-level update)."""
+    rng = np.random.default_rng(11)
+    g = np.repeat(np.arange(22), 30)
+    h = np.where(np.isin(g, [5, 13]), 8, rng.integers(0, 9, len(g)))
+    x = rng.standard_normal(len(g))
+    eta = 0.2 + 0.6 * x + rng.normal(0, 0.7, 22)[g] + rng.normal(0, 0.5, 9)[h]
+    return pd.DataFrame({"g": g.astype(str), "h": h.astype(str), "x": x,
+                         "yb": rng.binomial(1, 1 / (1 + np.exp(-eta)))})
+
+
 SIM = _simulated()
+DATA = {"uneven": _uneven()}
 CASES = {
     "cbpp": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", "binomial"),
     "grouseticks": ("TICKS ~ YEAR + HEIGHT_z + (1 | BROOD) + (1 | LOCATION)", "grouseticks",
@@ -67,6 +82,9 @@ CASES = {
     "negbin": ("yp ~ x + (1 | g)", None, negative_binomial(2.0)),
     "offset_weights_poisson": ("ye ~ x + offset(log_e) + (1 | g) + (1 | h)", None, "poisson"),
     "no_fixed_effects": ("yb ~ 0 + (1 | g)", None, "binomial"),
+    "uneven_crossed_binomial": ("yb ~ x + (1 | g) + (1 | h)", "uneven", "binomial"),
+    "verbagg": ("r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "VerbAgg",
+                "binomial"),
 }
 WEIGHTED = {"offset_weights_poisson": "w"}     # cases fitted with prior weights (column)
 
@@ -77,7 +95,8 @@ def fits() -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, (formula, data, family) in CASES.items():
-            d = SIM if data is None else mfx.datasets.load(data)
+            d = SIM if data is None else DATA[data] if data in DATA else \
+                mfx.datasets.load(data)
             if data == "grouseticks":       # lme4's example centres and scales HEIGHT
                 d = d.assign(HEIGHT_z=(d.HEIGHT - d.HEIGHT.mean()) / d.HEIGHT.std())
             w = d[WEIGHTED[name]] if name in WEIGHTED else None

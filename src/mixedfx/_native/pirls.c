@@ -30,6 +30,9 @@ enum { ST_OK = 0, ST_HALVING = 1, ST_MAXIT = 2, ST_NOTPD = 3, ST_FAIL = 4, ST_NO
 #define ROUNDING_PDEV 1e-10
 #define EPS DBL_EPSILON
 #define THRESH 30.0
+#define XW 8              /* [X z] columns up to which rows_scalar runs its fixed-width loops */
+#define SCHUR_BLOCK 4     /* scalar first-term levels per pass of the dense Schur update */
+#define LOG_CHUNK 256      /* rows per product of logit factors 1 + e (see evaluate_at_eta) */
 
 typedef struct {
     int fam, link, canonical, has_kernel;
@@ -195,7 +198,22 @@ static void evaluate_ws(const Model *m, State *s, const double *xb, double *bws)
                 bt[l * kt + a] = acc;
             }
     }
-    for (i = 0; i < n; i++) {
+    int all_scalar = 1;
+    for (t = 0; t < m->nt; t++)
+        if (m->k[t] != 1) all_scalar = 0;
+    if (xb && all_scalar) {
+        /* scalar terms: the same sums, term by term over all rows (one gather each) */
+        double *restrict eta = s->eta;
+        for (i = 0; i < n; i++) eta[i] = m->off[i] + xb[i];
+        for (t = 0; t < m->nt; t++) {
+            const double *restrict v = m->vals[t], *bt = b + m->uoff[t];
+            const int64_t *restrict ct = m->codes + t * n;
+            for (i = 0; i < n; i++) eta[i] = eta[i] + v[i] * bt[ct[i]];
+        }
+        i = n;
+    } else
+        i = 0;
+    for (; i < n; i++) {
         double e;
         if (xb) e = m->off[i] + xb[i];
         else {
@@ -230,17 +248,30 @@ static void evaluate_at_eta(const Model *m, State *s)
     int valid = 1;
     for (i = 0; i < m->q_tot; i++) ussq += s->u[i] * s->u[i];
     int logit = m->fam == F_BINOMIAL && m->link == L_LOGIT;
+    /* logit rows: with e = exp(-|eta|) and l = log(1 + e), log mu = -l - max(-eta, 0) and
+     * log(1 - mu) = -l - max(eta, 0), so the kernel is -sum wt l - sum wt (y max(-eta, 0) +
+     * (1 - y) max(eta, 0)). For rows of weight 1, sum l is the log of the product of the
+     * factors 1 + e in (1, 2], taken in chunks of LOG_CHUNK rows (no overflow): one log per
+     * chunk instead of one log1p per row. Each product's relative rounding error is at most
+     * LOG_CHUNK ulp, i.e. an absolute error below 3e-14 in its log, far below the rounding
+     * of the kernel's sum itself; other weights take wt log1p(e) row by row. */
+    double lsum = 0.0, lin = 0.0, prod = 1.0;
+    int inchunk = 0;
     for (i = 0; i < n; i++) {
         double eta = s->eta[i];
         if (logit && fabs(eta) <= THRESH) {
-            /* mu = expit(eta) and log mu, log(1 - mu) from one exp and one log1p:
-             * with e = exp(-|eta|), l = log1p(e): log mu = -l - max(-eta, 0) and
-             * log(1 - mu) = -l - max(eta, 0) */
-            double e = exp(-fabs(eta)), l = log1p(e), y = m->y[i];
-            double mu = eta >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-            double lmu = eta >= 0 ? -l : eta - l, l1mu = eta >= 0 ? -eta - l : -l;
-            s->mu[i] = mu;
-            kern += m->wt[i] * (y * lmu + (1 - y) * l1mu);
+            double e = exp(-fabs(eta)), ope = 1.0 + e, y = m->y[i], wt = m->wt[i];
+            s->mu[i] = eta >= 0 ? 1.0 / ope : e / ope;
+            lin += wt * (eta >= 0 ? (1 - y) * eta : -(y * eta));
+            if (wt == 1.0) {
+                prod *= ope;
+                if (++inchunk == LOG_CHUNK) {
+                    lsum += log(prod);
+                    prod = 1.0;
+                    inchunk = 0;
+                }
+            } else
+                lsum += wt * log1p(e);
             continue;
         }
         double mu = linkinv(m, eta);
@@ -249,6 +280,8 @@ static void evaluate_at_eta(const Model *m, State *s)
         if (m->has_kernel) kern += kernel(m, m->y[i], mu, m->wt[i]);
         else dev += dev_resid(m, m->y[i], mu, m->wt[i]);
     }
+    if (inchunk) lsum += log(prod);
+    if (logit) kern += -lsum - lin;
     if (m->has_kernel) dev = 2.0 * (m->sat_sum - kern);
     s->dev = dev;
     s->ussq = ussq;
@@ -263,6 +296,11 @@ typedef struct {
     Py_ssize_t pp, r;            /* pp: X columns in the system (p or 0); r = q_rest + pp + 1 */
     double *A11, *L11, *W1, *Bz, *BXY, *P, *xy, *sol;
     double *G, *H, *gd, *bws;     /* workspaces: the Schur step's level block, evaluate's b */
+    double *wrow, *zrow;          /* per row: IRLS weight, working response (less X beta) */
+    double *PX;                   /* rows_scalar: Z_rest'W[X z] by rest row, XW columns */
+    double *gd4;                  /* schur_block: SCHUR_BLOCK dense g and W_j g (zeros between uses) */
+    unsigned char *xcols;         /* rows_scalar: per row, the count and list of [X z] columns
+                                   * with a nonzero X (z last), XW + 1 bytes; NULL until formed */
     Py_ssize_t *R;
     double ldL2, pwrss;
 } Factor;
@@ -292,7 +330,12 @@ static int factor_alloc(const Model *m, Factor *f, int with_x)
     f->R = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * mmax);
     f->gd = (double *)calloc(f->r, sizeof(double));
     f->bws = (double *)malloc(sizeof(double) * (m->q_tot + 1));
-    return f->A11 && f->L11 && f->W1 && f->Bz && f->BXY && f->P && f->xy && f->sol && f->G &&
+    f->wrow = (double *)malloc(sizeof(double) * (m->n + 1));
+    f->zrow = (double *)malloc(sizeof(double) * (m->n + 1));
+    f->PX = (double *)malloc(sizeof(double) * (m->q_rest * XW + 1));
+    f->gd4 = (double *)calloc(2 * SCHUR_BLOCK * f->r, sizeof(double));
+    f->xcols = NULL;
+    return f->gd4 && f->PX && f->wrow && f->zrow && f->A11 && f->L11 && f->W1 && f->Bz && f->BXY && f->P && f->xy && f->sol && f->G &&
            f->H && f->R && f->gd && f->bws;
 }
 
@@ -300,6 +343,7 @@ static void factor_free(Factor *f)
 {
     free(f->A11); free(f->L11); free(f->W1); free(f->Bz); free(f->BXY); free(f->P);
     free(f->xy); free(f->sol); free(f->G); free(f->H); free(f->R); free(f->gd); free(f->bws);
+    free(f->wrow); free(f->zrow); free(f->PX); free(f->gd4); free(f->xcols);
 }
 
 /* sum_k a[k] b[k] over k < len, in four interleaved partial sums (a fixed order) */
@@ -366,6 +410,171 @@ static inline void irls_wz(const Model *m, const State *s, Py_ssize_t i, double 
     }
     *z = eta - m->off[i] + (m->y[i] - mu) / me;
     *w = W;
+}
+
+/* IRLS weights W_i and working responses z_i - offset_i (less (X beta)_i when xb is given) of
+ * every row into f->wrow, f->zrow: elementwise, so any loop order gives the same bits as
+ * irls_wz row by row; the canonical binomial and Poisson cases without the family switch */
+static void weights_rows(const Model *m, Factor *f, const State *s, const double *xb)
+{
+    Py_ssize_t n = m->n, i;
+    double *restrict W = f->wrow, *restrict Z = f->zrow;
+    const double *eta = s->eta, *mu = s->mu, *y = m->y, *wt = m->wt, *off = m->off;
+    if (m->canonical && (m->fam == F_BINOMIAL || m->fam == F_POISSON)) {
+        int binom = m->fam == F_BINOMIAL;
+        for (i = 0; i < n; i++) {
+            double mi = mu[i], me = binom ? mi * (1 - mi) : mi;
+            if (!(me >= EPS)) me = (me != me) ? me : EPS;     /* np.maximum keeps NaN */
+            W[i] = wt[i] * me;
+            Z[i] = eta[i] - off[i] + (y[i] - mi) / me;
+        }
+    } else
+        for (i = 0; i < n; i++) irls_wz(m, s, i, W + i, Z + i);
+    if (xb)
+        for (i = 0; i < n; i++) Z[i] = Z[i] - xb[i];
+}
+
+/* The row loop of `factorize` when every term is scalar (k = 1) and [X z] has at most
+ * MAX_LOCAL_X columns: `rows_local` specialised (the same products added to each sum in the
+ * same row order, so the same bits), with the weights and working responses formed first in
+ * one elementwise pass (`weights_rows`), and no per-row work for the working response
+ * column beyond its products. */
+static void rows_local(const Model *m, Factor *f, const State *s, const double *xb);
+
+static void rows_scalar(const Model *m, Factor *f, const State *s, const double *xb)
+{
+    Py_ssize_t n = m->n, i, a, c, d, q = m->q_rest, pp = f->pp, pp1 = pp + 1, r = f->r;
+    Py_ssize_t S = m->S, jcur = -1;
+    double *P = f->P, *PX = f->PX;
+    const double *v1all = m->vals[0], *W = f->wrow, *Z = f->zrow;
+    const int64_t *c1 = m->codes;
+    /* [X z] of the row zero-padded to XW columns, and the sums over it: a zero of X adds +-0
+     * to a sum that is +0 or nonzero (finite weights), so adding the products of X's zeros
+     * changes no bit of the sums (rows_local skips them); the padding columns are not kept */
+    double xy[XW], xw[XW], accA = 0.0, accB[XW], accP[XW * XW];
+    Py_ssize_t rho_s[MAXT];
+    double v_s[MAXT];
+    weights_rows(m, f, s, xb);
+    for (c = 0; c < XW; c++) {
+        accB[c] = xy[c] = 0.0;
+        for (d = 0; d < XW; d++) accP[c * XW + d] = 0.0;
+    }
+    memset(PX, 0, sizeof(double) * q * XW);
+    if (pp == 0 && S == 1) {
+        /* two scalar terms and no X: the same products and sums, every index in a local */
+        const double *restrict v2 = m->vals[1];
+        const int64_t *restrict c2 = m->codes + n, *restrict pos = m->slot_pos;
+        double *restrict Bz = f->Bz, a0 = 0.0, b0 = 0.0, p0 = 0.0;
+        Py_ssize_t off2 = m->roff[1];
+        for (i = 0; i < n; i++) {
+            double w = W[i], zr = Z[i], v = v1all[i], va = v2[i], zw = zr * w;
+            Py_ssize_t j = c1[i], ra = off2 + c2[i];
+            if (j != jcur) {
+                if (jcur >= 0) {
+                    f->A11[jcur] = a0;
+                    f->BXY[jcur] = b0;
+                }
+                jcur = j;
+                a0 = f->A11[j];
+                b0 = f->BXY[j];
+            }
+            a0 += w * (v * v);
+            b0 += v * zw;
+            p0 += zr * zw;
+            Bz[pos[i]] += w * (va * v);
+            P[ra * r + ra] += w * (va * va);
+            PX[ra * XW] += va * zw;
+        }
+        if (jcur >= 0) {
+            f->A11[jcur] = a0;
+            f->BXY[jcur] = b0;
+        }
+        P[q * r + q] = p0;
+        for (a = 0; a < q; a++) P[q * r + a] = PX[a * XW];
+        return;
+    }
+    unsigned char allc[XW], *xcols = f->xcols;
+    const unsigned char *cl = allc;
+    Py_ssize_t nc = 1, e;
+    for (c = 0; c < XW; c++) allc[c] = (unsigned char)c;
+    if (pp && !xcols) {                 /* X's nonzero columns per row, once per factor */
+        xcols = f->xcols = (unsigned char *)malloc((size_t)n * (XW + 1));
+        if (!xcols) {
+            rows_local(m, f, s, xb);
+            return;
+        }
+        for (i = 0; i < n; i++) {
+            unsigned char *xc = xcols + i * (XW + 1), k = 0;
+            for (c = 0; c < pp; c++)
+                if (m->X[i * pp + c] != 0.0) xc[1 + k++] = (unsigned char)c;
+            xc[1 + k++] = (unsigned char)pp;
+            xc[0] = k;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        double w = W[i], zr = Z[i], v = v1all[i];
+        Py_ssize_t j = c1[i];
+        if (j != jcur) {
+            if (jcur >= 0) {
+                f->A11[jcur] = accA;
+                for (c = 0; c < pp1; c++) f->BXY[jcur * pp1 + c] = accB[c];
+            }
+            jcur = j;
+            accA = f->A11[j];
+            for (c = 0; c < pp1; c++) accB[c] = f->BXY[j * pp1 + c];
+        }
+        accA += w * (v * v);
+        if (pp == 0) {
+            accB[0] += v * (zr * w);
+            accP[0] += zr * (zr * w);
+            xw[0] = zr * w;
+        } else {
+            /* the columns the row contributes to: with a finite weight and working response
+             * the zeros of X add only +-0 (see rows_local); else every column */
+            for (c = 0; c < pp; c++) xy[c] = m->X[i * pp + c];
+            xy[pp] = zr;
+            if (isfinite(w) && isfinite(zr)) {
+                cl = xcols + i * (XW + 1) + 1;
+                nc = cl[-1];
+            } else {
+                cl = allc;
+                nc = pp1;
+            }
+            for (e = 0; e < nc; e++) {
+                Py_ssize_t ce = cl[e], g;
+                double xe = xy[ce], xwe = xe * w, *accr = accP + ce * XW;
+                xw[e] = xwe;
+                accB[ce] += v * xwe;
+                for (g = 0; g <= e; g++) accr[cl[g]] += xe * xw[g];
+            }
+        }
+        if (!q) continue;
+        const int64_t *pos = m->slot_pos + i * S;
+        for (a = 0; a < S; a++) {
+            rho_s[a] = m->roff[a + 1] + m->codes[(a + 1) * n + i];
+            v_s[a] = m->vals[a + 1][i];
+        }
+        for (a = 0; a < S; a++) {
+            double va = v_s[a];
+            Py_ssize_t ra = rho_s[a];
+            f->Bz[pos[a]] += w * (va * v);
+            double *Pra = P + ra * r;
+            for (d = 0; d <= a; d++) Pra[rho_s[d]] += w * (va * v_s[d]);
+            double *PXa = PX + ra * XW;
+            if (pp == 0)
+                PXa[0] += va * xw[0];
+            else
+                for (e = 0; e < nc; e++) PXa[cl[e]] += va * xw[e];
+        }
+    }
+    if (jcur >= 0) {
+        f->A11[jcur] = accA;
+        for (c = 0; c < pp1; c++) f->BXY[jcur * pp1 + c] = accB[c];
+    }
+    for (c = 0; c < pp1; c++) {
+        for (d = 0; d <= c; d++) P[(q + c) * r + q + d] = accP[c * XW + d];
+        for (a = 0; a < q; a++) P[(q + c) * r + a] = PX[a * XW + c];
+    }
 }
 
 /* The row loop of `factorize` when [X z] has at most MAX_LOCAL_X columns (k1 <= 8 always):
@@ -485,6 +694,78 @@ static void rows_local(const Model *m, Factor *f, const State *s, const double *
         for (d = 0; d <= c; d++) P[(q + c) * r + q + d] = accP[c * MAX_LOCAL_X + d];
 }
 
+/* The dense level of a scalar first term (k1 = 1) whose B rows (Z_rest rows R_j, then the
+ * X, z rows) meet most rows up to their last: 1 when `schur_block` may take it. */
+static int dense_level(const Model *m, Py_ssize_t j)
+{
+    Py_ssize_t e0 = (Py_ssize_t)m->lvl_ptr[j], mj = (Py_ssize_t)m->lvl_ptr[j + 1] - e0;
+    return mj > 0 && m->rho[e0 + mj - 1] + 1 <= 2 * mj;
+}
+
+/* P -= sum_{j in [j0, j0 + nb)} w_j g_j g_j' (lower triangle) for nb <= SCHUR_BLOCK dense
+ * levels of a scalar first term, g_j = B's column of level j (Bz over R_j, then BXY), w_j =
+ * W1_j: each element of P gets the levels' products subtracted in level order, as the
+ * level-by-level loop does (a row a level does not meet gets -0 g_j[b] = +-0, which changes
+ * no finite value), but P is read and written once per block instead of once per level.
+ * Returns 0 (nothing done) when a g_j or w_j is not finite: the caller takes the levels one
+ * by one, so non-finite values propagate as they always did. */
+static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_ssize_t nb)
+{
+    Py_ssize_t r = f->r, q = m->q_rest, pp1 = f->pp + 1, a, b, k, e;
+    double *gd = f->gd4, *hd = f->gd4 + SCHUR_BLOCK * r, *P = f->P;
+    int ok = 1;
+    for (k = 0; k < nb; k++) {
+        Py_ssize_t j = j0 + k, e0 = (Py_ssize_t)m->lvl_ptr[j], e1 = (Py_ssize_t)m->lvl_ptr[j + 1];
+        double wj = f->W1[j], *g = gd + k * r, *h = hd + k * r;
+        if (!isfinite(wj)) ok = 0;
+        for (e = e0; e < e1; e++) {
+            double v = f->Bz[e];
+            if (!isfinite(v)) ok = 0;
+            g[m->rho[e]] = v;
+            h[m->rho[e]] = v * wj;
+        }
+        for (b = 0; b < pp1; b++) {
+            double v = f->BXY[j * pp1 + b];
+            if (!isfinite(v)) ok = 0;
+            g[q + b] = v;
+            h[q + b] = v * wj;
+        }
+    }
+    if (ok)
+        for (a = 0; a < r; a++) {
+            double h0 = hd[a], h1 = nb > 1 ? hd[r + a] : 0.0, h2 = nb > 2 ? hd[2 * r + a] : 0.0;
+            double h3 = nb > 3 ? hd[3 * r + a] : 0.0, *Pa = P + a * r;
+            const double *g0 = gd, *g1 = gd + r, *g2 = gd + 2 * r, *g3 = gd + 3 * r;
+            if (h0 == 0.0 && h1 == 0.0 && h2 == 0.0 && h3 == 0.0) continue;
+            if (nb == SCHUR_BLOCK) {
+                /* two elements per pass, written out for the compiler's pairwise (SLP)
+                 * vectorization; each element's own operations are unchanged */
+                for (b = 0; b + 1 <= a; b += 2) {
+                    double p0 = Pa[b], p1 = Pa[b + 1];
+                    p0 = p0 - h0 * g0[b];
+                    p1 = p1 - h0 * g0[b + 1];
+                    p0 = p0 - h1 * g1[b];
+                    p1 = p1 - h1 * g1[b + 1];
+                    p0 = p0 - h2 * g2[b];
+                    p1 = p1 - h2 * g2[b + 1];
+                    p0 = p0 - h3 * g3[b];
+                    p1 = p1 - h3 * g3[b + 1];
+                    Pa[b] = p0;
+                    Pa[b + 1] = p1;
+                }
+                for (; b <= a; b++)
+                    Pa[b] = (((Pa[b] - h0 * g0[b]) - h1 * g1[b]) - h2 * g2[b]) - h3 * g3[b];
+            }
+            else
+                for (k = 0; k < nb; k++) {
+                    double hk = hd[k * r + a];
+                    if (hk != 0.0) sub_scaled(Pa, gd + k * r, hk, a + 1);
+                }
+        }
+    memset(gd, 0, sizeof(double) * 2 * SCHUR_BLOCK * r);
+    return ok;
+}
+
 /* The factor of Lambda'[Z X z]'W[Z X z]Lambda + I at the state's IRLS weights (X only with
  * with_x; z the working response, minus X beta without X). Returns ST_OK or ST_NOTPD. */
 static int factorize(const Model *m, Factor *f, const State *s, const double *xb)
@@ -500,7 +781,13 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
     memset(f->BXY, 0, sizeof(double) * n1 * k1 * pp1);
     memset(P, 0, sizeof(double) * r * r);
     const double *v1all = m->vals[0];
-    if (k1 <= 8 && pp1 <= MAX_LOCAL_X) {
+    int all_scalar = k1 == 1;
+    for (t = 1; t < m->nt; t++)
+        if (m->k[t] != 1) all_scalar = 0;
+    if (all_scalar && pp1 <= XW) {
+        rows_scalar(m, f, s, xb);
+        i = n;
+    } else if (k1 <= 8 && pp1 <= MAX_LOCAL_X) {
         rows_local(m, f, s, xb);
         i = n;                                  /* the general loop below is skipped */
     } else
@@ -606,9 +893,19 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
     /* P -= B W B' (lower triangle), level by level over B's nonzero rows */
     {
         double *G = f->G, *H = f->H, *gd = f->gd;      /* gd: zeros between uses */
-        Py_ssize_t *R = f->R;
+        Py_ssize_t *R = f->R, jdense = 0;     /* levels below jdense: done by schur_block */
         for (j = 0; j < n1; j++) {
             Py_ssize_t mj = 0, e0 = 0, e;
+            if (k1 == 1 && q && j >= jdense) {
+                Py_ssize_t nb = 0;
+                while (nb < SCHUR_BLOCK && j + nb < n1 && dense_level(m, j + nb)) nb++;
+                if (nb > 1 && schur_block(m, f, j, nb)) {
+                    jdense = j + nb;
+                    j = jdense - 1;
+                    continue;
+                }
+                jdense = j + (nb > 1 ? nb : 1);     /* these levels go one by one */
+            }
             if (q) {
                 e0 = (Py_ssize_t)m->lvl_ptr[j];
                 mj = (Py_ssize_t)m->lvl_ptr[j + 1] - e0;
@@ -744,6 +1041,22 @@ static void solve_modes(const Model *m, Factor *f, double *u, double *beta)
     lam[q + pp] = -1.0;
     const double *T1 = m->T[0];
     double g[8], rhs[8];
+    if (k1 == 1) {
+        /* a scalar first term: the loop below with k1 = 1 written out (the same sums) */
+        const double *restrict Bz = f->Bz, *restrict BXY = f->BXY, *restrict L11 = f->L11;
+        const int64_t *restrict lp = m->lvl_ptr, *restrict rho = m->rho;
+        double t1 = T1[0];
+        for (j = 0; j < n1; j++) {
+            double gj = 0.0, acc = 0.0;
+            if (q)
+                for (Py_ssize_t e = (Py_ssize_t)lp[j]; e < (Py_ssize_t)lp[j + 1]; e++)
+                    gj += Bz[e] * lam[rho[e]];
+            for (c = 0; c < pp1; c++) gj += BXY[j * pp1 + c] * lam[q + c];
+            acc += gj * t1;
+            u[j] = -acc / (L11[j] * L11[j]);
+        }
+        return;
+    }
     for (j = 0; j < n1; j++) {
         for (b = 0; b < k1; b++) g[b] = 0.0;
         if (q) {
@@ -939,11 +1252,30 @@ static void halve(const Model *m, const State *cur, State *nw, int with_beta)
         for (Py_ssize_t i = 0; i < m->p; i++) nw->beta[i] = (cur->beta[i] + nw->beta[i]) / 2;
 }
 
+/* (X beta)_i = sum_c X_ic beta_c in column order, four rows at a time (four independent
+ * sums in flight instead of one; each row's own sum unchanged) */
 static void xbeta(const Model *m, const double *beta, double *xb)
 {
-    for (Py_ssize_t i = 0; i < m->n; i++) {
+    Py_ssize_t n = m->n, p = m->p, i = 0, c;
+    const double *X = m->X;
+    for (; i + 4 <= n; i += 4) {
+        const double *x0 = X + i * p, *x1 = x0 + p, *x2 = x1 + p, *x3 = x2 + p;
+        double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+        for (c = 0; c < p; c++) {
+            double bc = beta[c];
+            a0 += x0[c] * bc;
+            a1 += x1[c] * bc;
+            a2 += x2[c] * bc;
+            a3 += x3[c] * bc;
+        }
+        xb[i] = a0;
+        xb[i + 1] = a1;
+        xb[i + 2] = a2;
+        xb[i + 3] = a3;
+    }
+    for (; i < n; i++) {
         double acc = 0.0;
-        for (Py_ssize_t c = 0; c < m->p; c++) acc += m->X[i * m->p + c] * beta[c];
+        for (c = 0; c < p; c++) acc += X[i * p + c] * beta[c];
         xb[i] = acc;
     }
 }
@@ -987,7 +1319,8 @@ static int run_pirls(const Model *m, const double *u0, const double *beta0, cons
     }
     o->iterations = 0;
     for (it = 1; it <= o->maxit; it++) {
-        if (with_x) xbeta(m, cur->beta, xb);
+        /* with X in the system the working response keeps X beta, and xb is formed at the
+         * new beta below */
         int st = factorize(m, f, cur, with_x ? NULL : xb);
         if (st != ST_OK) { status = o->mode == 1 ? ST_FAIL : st; goto done; }
         solve_modes(m, f, nw->u, with_x ? nw->beta : f->sol + f->r);
