@@ -12,18 +12,23 @@
  *     H_ii = (f(x + d e_i) - 2 f(x) + f(x - d e_i)) / d^2
  *     H_ij = (f(x+d e_i+d e_j) - f(x+d e_i-d e_j) - f(x-d e_i+d e_j) + f(x-d e_i-d e_j)) / 4d^2
  *
- * converges quadratically: each iteration costs the 1 + 2n + 2n(n-1) evaluations of the
- * stencil (one microsecond or two each for a small model), and from the fitted theta two or
- * three iterations reach the optimum to far below BOBYQA's tolerance. The iteration
+ * converges quadratically; from the fitted theta three to five iterations reach the optimum
+ * to far below BOBYQA's tolerance (one microsecond or two per evaluation for a small model).
+ * While stepping, H_ij (i != j) is the forward difference
+ *     (f(x + d e_i + d e_j) - f(x + d e_i) - f(x + d e_j) + f(x)) / d^2
+ * (1 + 2n + n(n-1)/2 evaluations per iteration); where the test passes, the three other
+ * corners complete deriv12's central form and the test is repeated. The iteration
  *
  *     s = -H^-1 g  (Cholesky of H),  lambda^2 = g' H^-1 g,
  *     stop when lambda^2 / 2 <= ftol (the predicted decrease): x is returned with the g and H
  *     computed there (lme4's convergence check needs exactly these);
- *     else x <- x + t s with t = 1, 1/2, 1/4, ... the first that lowers f,
+ *     else x <- x + t s with t at most 1 and at most half the way to a bound, halved until
+ *     f decreases,
  *
  * gives up (a status > 0; the caller then runs its derivative-free optimizer) when H is not
- * positive definite, a step would reach a bound, a value is not finite, no step length up
- * to 2^-MAXHALF lowers f, or `maxiter` iterations do not satisfy the test. The stencil
+ * positive definite, two steps in a row are cut short by a bound, a value is not finite,
+ * no step length down to 2^-MAXHALF of it lowers f, or `maxiter` iterations do not satisfy
+ * the test. The stencil
  * points and the derivative formulas are those of mixedfx.optimize.derivatives.deriv12 (each
  * moved coordinate x_i + d or x_i - d in one rounding, the same expressions), so g and H
  * are its numbers, bit for bit. */

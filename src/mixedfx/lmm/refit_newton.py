@@ -7,13 +7,15 @@ There Newton's method with lme4's finite-difference derivatives (`deriv12`, step
     θ ← θ − t H⁻¹g   (t = 1, ½, ¼, … the first that lowers the deviance),
 
 stopped when the predicted decrease ½gᵀH⁻¹g is at most `NEWTON_FTOL` (1e-10, a hundredth
-of BOBYQA's `ftol_abs`), converges quadratically: two or three iterations of the
-1 + 2n + 2n(n − 1) stencil evaluations (n = number of θ) reach the optimum, where BOBYQA from
-the same start needs ~40 evaluations plus the 18 of lme4's convergence check (sleepstudy). The
-stencil's g and H at the returned θ are the `deriv12` derivatives the convergence check needs,
-so nothing is evaluated twice (and bounds on H's eigenvalues skip the check's LAPACK calls
-when they show it passes: `checks_pass`). The optimum is that of a fresh fit (`lmm.fit.fit_lmm` from
-lme4's start) to BOBYQA's tolerance, and closer to the exact minimum than either.
+of BOBYQA's `ftol_abs`), converges quadratically. While stepping, H's off-diagonal entries are
+forward differences (1 + 2n + n(n − 1)/2 evaluations per iteration, n = number of θ); where
+the test passes they are completed to `deriv12`'s central ones (3n(n − 1)/2 more) and the
+test is repeated. From θ̂ three to five iterations reach the optimum: about 55 evaluations for
+sleepstudy, where BOBYQA from the same start needs ~40 plus the 18 of lme4's convergence
+check. The g and H returned with θ are `deriv12`'s derivatives there, bit for bit, which the
+convergence check uses (bounds on H's eigenvalues skip the check's LAPACK calls when they
+show it passes: `checks_pass`). The optimum is that of a fresh fit (`lmm.fit.fit_lmm` from
+lme4's start) to BOBYQA's tolerance, and closer to the exact minimum than BOBYQA's.
 
 Newton gives way to the derivative-free path (`fit_lmm_objective`, BOBYQA with the refit's
 small trust region, its restarts and boundary checks) whenever it cannot vouch for the

@@ -26,8 +26,10 @@ from mixedfx.glmm.dispersion import fit_glmm_ml_dispersion
 from mixedfx.glmm.fit import GlmmFit, fit_glmm
 from mixedfx.glmm.response import GlmResponse, encode_response
 from mixedfx.glmm.simulate import draw_response
+from mixedfx.lmm.fit import dense_block_size
 from mixedfx.lmm.solution import conditional_variances, solve
 from mixedfx.optimize import Control
+from mixedfx.optimize.threads import blas_threads_for
 from mixedfx.results.base import MixedModelBase
 from mixedfx.results.call import r_call
 from mixedfx.results.glmm_summary import GlmmSummary
@@ -268,12 +270,15 @@ class GeneralizedLinearMixedModel(MixedModelBase):
             raw = y
         resp = encode_response(raw, self.family, self._frame.weights)
         frame = replace(self._frame, y=raw)
-        if self.dispersion_method == "ML":
-            fit = fit_glmm_ml_dispersion(frame, self.family, resp, self._control,
-                                         start={"theta": self._fit.theta})
-        else:
-            fit = fit_glmm(frame, self.family, resp, self.nAGQ, self._control,
-                           start={"theta": self._fit.theta})
+        # the BLAS thread count of the fit (`glmer`): a fit's numbers, and no thread pool
+        # woken for a small model's many small products
+        with blas_threads_for(dense_block_size(frame)):
+            if self.dispersion_method == "ML":
+                fit = fit_glmm_ml_dispersion(frame, self.family, resp, self._control,
+                                             start={"theta": self._fit.theta})
+            else:
+                fit = fit_glmm(frame, self.family, resp, self.nAGQ, self._control,
+                               start={"theta": self._fit.theta})
         return GeneralizedLinearMixedModel(frame, self.family, resp, fit, self._control,
                                            self.data_name, fitted_by=self.fitted_by)
 

@@ -24,11 +24,12 @@ from mixedfx.inference.contrast_tests import ddf_method
 from mixedfx.inference.fixed_anova import anova_table
 from mixedfx.inference.tmb_vcov import variance_parameter_correction
 from mixedfx.lmm.deviance import profiled_sigma
-from mixedfx.lmm.fit import LmmFit, fit_lmm
+from mixedfx.lmm.fit import LmmFit, dense_block_size, fit_lmm
 from mixedfx.lmm.refit import ResponseRefitter
 from mixedfx.lmm.solution import conditional_variances
 from mixedfx.lmm.structured import fit_structured_lmm
 from mixedfx.optimize import Control
+from mixedfx.optimize.threads import blas_threads_for
 from mixedfx.results.accessors import CriterionLikelihood
 from mixedfx.results.base import MixedModelBase
 from mixedfx.results.call import r_call
@@ -217,14 +218,16 @@ class LinearMixedModel(CriterionLikelihood, ResidualStructureAccess, MixedModelB
         if not np.all(np.isfinite(y)):
             raise ArgumentError("new response has non-finite values")
         reml = self.REML if REML is None else REML
-        if self._fit.residual is None and type(self)._refit is LinearMixedModel._refit:
-            # fast path (subclasses that refit differently, e.g. Dask fits, keep theirs)
-            frame, fit = self._refitter.fit(y, reml, self._control, start=self._fit.theta)
-            new = self._new(frame, fit)
-            new.__dict__["_refitter"] = self._refitter
-            return new
-        frame = _with_response(self._frame, y)
-        return self._new(frame, self._refit(frame, reml))
+        # the BLAS thread count of the fit (`lmer`), so that a refit gives a fit's numbers
+        with blas_threads_for(dense_block_size(self._frame)):
+            if self._fit.residual is None and type(self)._refit is LinearMixedModel._refit:
+                # fast path (subclasses that refit differently, e.g. Dask fits, keep theirs)
+                frame, fit = self._refitter.fit(y, reml, self._control, start=self._fit.theta)
+                new = self._new(frame, fit)
+                new.__dict__["_refitter"] = self._refitter
+                return new
+            frame = _with_response(self._frame, y)
+            return self._new(frame, self._refit(frame, reml))
 
     @cached_property
     def _refitter(self) -> Any:
