@@ -227,8 +227,7 @@ def _contrast_suffixes(var: Variable) -> list[str]:
 def _contrasts(levels: tuple[str, ...], ordered: bool, label: str
                ) -> tuple[np.ndarray, tuple[str, ...]]:
     """`contrast_matrix` (read-only) and its suffixes, remembered per levels and ordering
-    (contr.poly's matrix costs formulaic far more than a fit's use of it); refusals are not
-    remembered, so they name the variable every time."""
+    (contr.poly's matrix costs formulaic far more than a fit's use of it)."""
     hit = _CONTRASTS.get((levels, ordered))
     if hit is None:
         mat, suffixes, _ = contrast_matrix(list(levels), ordered, label)

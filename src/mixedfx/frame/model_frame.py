@@ -2,20 +2,18 @@
 
 Steps, in lme4's order: select the formula's variables; drop rows with missing values
 (`na_action="omit"`, reported) or refuse them (`"fail"`); make factors (R level order, unused
-levels dropped); evaluate the response, X (dropping linearly dependent columns, as lme4 does) and
-one RandomEffectsTerm per bar; run lme4's sanity checks; order terms by decreasing number of
+levels dropped); evaluate the response, X (dropping linearly dependent columns, as lme4 does)
+and one RandomEffectsTerm per bar; run lme4's sanity checks; order terms by decreasing number of
 levels (stable, as lme4 does). `_build_model_frame` runs them in that order, one function a
-step; the data conversion is `frame.data`, the checks on y, weights, offset and terms
-`frame.checks`. Every step after reading each used column once works on NumPy arrays
-(`frame.table`); the pandas frame of the rows used is built only when `ModelFrame.frame` is
-read.
+step; the data conversion is `frame.data`, the formula's evaluation on the complete rows
+`frame.designs`, the checks on y, weights, offset and terms `frame.checks`. Every step after
+reading each used column once works on NumPy arrays (`frame.table`); the pandas frame of the
+rows used is built only when `ModelFrame.frame` is read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +23,7 @@ import pandas as pd
 
 from mixedfx.covariance import CovarianceStructure, StructuredCovariance, structure_for
 from mixedfx.errors import ArgumentTypeError, DataError, FormulaError
-from mixedfx.formula import ParsedFormula, build_design, evaluate_response, parse_formula
-from mixedfx.formula.columns import ColumnTable
+from mixedfx.formula import ParsedFormula, evaluate_response, parse_formula
 from mixedfx.frame.checks import (
     check_not_constant,
     check_terms,
@@ -35,6 +32,7 @@ from mixedfx.frame.checks import (
     total_offset,
 )
 from mixedfx.frame.data import as_pandas, column_names, vector_argument
+from mixedfx.frame.designs import Designs
 from mixedfx.frame.grouping import combine_factors
 from mixedfx.frame.rank import independent_columns
 from mixedfx.frame.rows import (
@@ -138,26 +136,6 @@ def _grouping_only(parsed: ParsedFormula) -> frozenset[str]:
     return frozenset(out)
 
 
-def _nan_rows(arrays: list[np.ndarray], known: list[bool] | None = None
-              ) -> tuple[np.ndarray, list[bool]]:
-    """Rows holding NaN (not ±Inf) in any of the arrays (R's na.omit of the model frame),
-    and whether each array's sum is finite (then every cell is: no NaN, no ±Inf). `known`:
-    arrays already known to be finite (True) are not summed again."""
-    mask = np.zeros(arrays[0].shape[0], dtype=bool)
-    finite = []
-    for i, a in enumerate(arrays):
-        if known is not None and known[i]:
-            finite.append(True)
-            continue
-        total = float(a.sum())          # one pass: a sum is NaN whenever a cell is
-        finite.append(math.isfinite(total))
-        if not math.isnan(total):
-            continue
-        a2 = a.reshape(a.shape[0], -1)
-        mask |= np.isnan(a2).any(axis=1)
-    return mask, finite
-
-
 def _term_order_key(terms: list[RandomEffectsTerm]):
     """lme4's order: decreasing number of levels, stable. Among terms with the same number
     of levels where one is structured, the one with more columns goes first: the engine
@@ -244,7 +222,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     if n == 0:
         raise DataError("no observations left after removing rows with missing values")
     table, factors = model_table(columns, rows, n, parsed.response)
-    designs = _Designs.evaluate(parsed, table, glm)
+    designs = Designs.evaluate(parsed, table, glm)
 
     # NaN from transformations: drop the rows (R's na.omit of the model frame) and start over
     nan_rows = designs.nan_rows()
@@ -318,64 +296,6 @@ def _used_columns(data: pd.DataFrame, parsed: ParsedFormula, extra_variables: tu
     if to_check:
         check_used_columns(columns, to_check, _grouping_only(parsed))
     return columns, view
-
-
-@dataclass
-class _Designs:
-    """The formula evaluated on the complete rows: the full fixed-effects matrix, each bar's
-    left-hand side, the formula's offsets and (when it evaluates) the response."""
-
-    X_full: np.ndarray
-    fixed: Any
-    lhs: list[tuple[Any, Any]]
-    offsets: list[np.ndarray]
-    response: np.ndarray | None
-    finite: list[bool] | None = None    # X, each bar's matrix, the response: all cells finite
-    gram: np.ndarray | None = None      # XᵀX when `rank.independent_columns` needs it
-
-    @classmethod
-    def evaluate(cls, parsed: ParsedFormula, frame: ColumnTable, glm: bool) -> _Designs:
-        built: dict[str, tuple[np.ndarray, Any]] = {}
-
-        def design(rhs: str) -> tuple[np.ndarray, Any]:
-            # a text met before (`Days` in `Days + (Days | g)`, `1` in every `(1 | g)`):
-            # a copy of the same design
-            if rhs in built:
-                X, spec = built[rhs]
-                return X.copy(), spec.copy()
-            out = built[rhs] = build_design(rhs, frame)
-            return out
-
-        X_full, fixed_design = design(parsed.fixed_rhs)
-        lhs = [design(bar.lhs) for bar in parsed.bars]
-        # (evaluate_response guards its arithmetic with np.errstate itself)
-        offs = [np.asarray(evaluate_response(e, frame), dtype=float) for e in parsed.offsets]
-        response = None
-        if parsed.response is not None:
-            # (refused with its reason by response_values)
-            with contextlib.suppress(ValueError, TypeError):
-                response = np.asarray(evaluate_response(parsed.response, frame,
-                                                        factor_as_indicator=glm), dtype=float)
-        return cls(np.asarray(X_full, dtype=float), fixed_design, lhs, offs, response)
-
-    def nan_rows(self) -> np.ndarray:
-        """Rows holding NaN (not ±Inf) in any evaluated array (R's na.omit of the model
-        frame). Records in `finite` whether X, each bar's matrix and the response are finite.
-
-        X's Gram matrix G = XᵀX, which the rank check needs (`rank.independent_columns`:
-        when X has no more columns than rows), is computed here: G_jj = Σ_i x_ij² is finite
-        only when every cell of column j is, so a finite diagonal spares X's own pass."""
-        X = self.X_full
-        x_finite = False
-        if 0 < X.shape[1] <= X.shape[0]:
-            self.gram = X.T @ X
-            x_finite = all(map(math.isfinite, np.diagonal(self.gram).tolist()))
-        arrays = [X, *(np.asarray(V, dtype=float) for V, _ in self.lhs),
-                  *self.offsets, *([] if self.response is None else [self.response])]
-        mask, finite = _nan_rows(arrays, [x_finite] + [False] * (len(arrays) - 1))
-        self.finite = finite[:1 + len(self.lhs)] + \
-            ([finite[-1]] if self.response is not None else [])
-        return mask
 
 
 def _rows_without_nan(nan_rows: np.ndarray, positions: np.ndarray, na_action: str
