@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -143,3 +144,25 @@ def test_cobyla_guard_replaces_infinity_with_a_large_finite_value() -> None:
     assert math.isfinite(stand_in) and stand_in > 1e10
     values = iter([math.inf])
     assert _Guard(lambda x: next(values), Control(optimizer="bobyqa"))(np.zeros(1)) == math.inf
+
+
+def test_the_final_run_takes_the_presolve_optimum_without_evaluating_it_again() -> None:
+    """After the log-scale presolve the final BOBYQA run starts at the presolve's best point,
+    whose value is known: no point is evaluated twice in a row (one of G's evaluations
+    takes half a second), and the optimum is the one of a run that evaluates it again."""
+    seen: list[bytes] = []
+
+    def f(x: np.ndarray) -> float:
+        seen.append(np.asarray(x, dtype=float).tobytes())
+        return float((x[0] - 0.8) ** 2 + 3.0 * (x[1] - 0.3) ** 2 + 0.1 * x[0] * x[1])
+
+    ctrl = Control(calc_derivs=False, restart_edge=False, boundary_tol=0.0)
+    res = optimize_theta(f, np.ones(2), np.zeros(2), ctrl, nobs=10, presolve=True)
+    assert all(a != b for a, b in itertools.pairwise(seen))
+
+    theta, _, known = driver.presolve_log_scale(f, np.ones(2), np.zeros(2), ctrl)
+    assert known is not None and np.array_equal(known[0], theta)
+    assert known[1] == f(theta)
+    assert res.converged
+    np.testing.assert_allclose(res.x, np.linalg.solve([[2.0, 0.1], [0.1, 6.0]], [1.6, 1.8]),
+                               atol=1e-4)
