@@ -959,10 +959,36 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
             }
         }
     }
-    for (a = 0; a < r; a++)
-        for (b = a + 1; b < r; b++) P[a * r + b] = P[b * r + a];
+    int rest_scalar = 1;
+    for (t = 1; t < m->nt; t++)
+        if (m->k[t] != 1) rest_scalar = 0;
+    if (rest_scalar && q) {
+        /* scalar rest terms: Lambda_r is diagonal (s_a = the template of row a's term), and
+         * the Cholesky reads only the lower triangle, so scale that in place, row by row:
+         * P_ab s_b s_a for b < a, P_aa s_a s_a, P_ab s_b for X and z rows a >= q -- the
+         * products in the order the general row-then-column passes below apply them (the
+         * smaller index's factor first), so the same bits */
+        double *sc = f->gd4;                /* zeros between uses; 2 SCHUR_BLOCK r >= q */
+        for (t = 1; t < m->nt; t++) {
+            Py_ssize_t l, off = m->roff[t];
+            for (l = 0; l < m->nl[t]; l++) sc[off + l] = m->T[t][0];
+        }
+        for (a = 0; a < r; a++) {
+            double *Pa = P + a * r;
+            Py_ssize_t top = a < q ? a : q;
+            if (a < q) {
+                double sa = sc[a];
+                for (b = 0; b < top; b++) Pa[b] = (Pa[b] * sc[b]) * sa;
+                Pa[a] = (Pa[a] * sa) * sa;
+            } else
+                for (b = 0; b < top; b++) Pa[b] = Pa[b] * sc[b];
+        }
+        memset(sc, 0, sizeof(double) * q);
+    } else
+        for (a = 0; a < r; a++)
+            for (b = a + 1; b < r; b++) P[a * r + b] = P[b * r + a];
     /* P <- Lambda_r' P Lambda_r on the rest rows and columns, + I on their diagonal */
-    for (t = 1; t < m->nt; t++) {
+    for (t = rest_scalar ? m->nt : 1; t < m->nt; t++) {
         Py_ssize_t kt = m->k[t], off = m->roff[t], l;
         const double *T = m->T[t];
         if (kt == 1) {
