@@ -94,3 +94,18 @@ def test_other_weights_take_a_new_engine(cbpp):
     new = p.with_response(resp)
     assert new._X_o is not p._X_o
     _same_engine(new, _fresh(p, resp))
+
+
+def test_refit_optimum_agrees_with_a_fresh_fit(cbpp):
+    # a refit starts at this fit's θ; a fresh fit from lme4's start: both end within
+    # BOBYQA's final trust-region radius (1e-4 in the whitened coordinates) of y*'s optimum,
+    # so the deviances agree far below the restart rule's 1e-7 (relative) and the
+    # parameters to about that radius times their standard errors
+    Y = cbpp.simulate(nsim=4, seed=11)
+    for k in range(Y.shape[1]):
+        r = cbpp.refit(Y[:, k])
+        f = fit_glmm(r._frame, cbpp.family, r._resp, 1, cbpp._control, warn=False)
+        assert abs(r._fit.objective_value - f.objective_value) <= \
+            1e-7 * abs(f.objective_value)
+        np.testing.assert_allclose(r._fit.theta, f.theta, atol=1e-3)
+        np.testing.assert_allclose(r._fit.beta, f.beta, atol=1e-3)

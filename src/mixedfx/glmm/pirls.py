@@ -104,7 +104,7 @@ class Pirls:
         new = copy.copy(self)
         new.resp, new._grams, new._sat = resp, {}, None
         o, family = self.order, self.family
-        if family.kernel(resp.y, family.mustart(resp.y, resp.wt), resp.wt) is not None:
+        if self._sat is not None:           # the family has a kernel, whatever y is
             new._sat = family.saturated(resp.y, resp.wt)
             new._sat_sum = new.row_sum(new._sat)
             new.aic_constant = family.aic_constant(resp.y[o], resp.n[o], resp.wt[o])
