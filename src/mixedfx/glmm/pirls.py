@@ -16,6 +16,7 @@ the mode, is kept with the state (its log-determinant differs by O(step_tol)).
 from __future__ import annotations
 
 import contextlib
+import copy
 from functools import cached_property
 from typing import Any
 
@@ -29,7 +30,7 @@ from mixedfx.glmm.response import GlmResponse
 from mixedfx.glmm.state import PirlsState
 from mixedfx.lmm.crossproducts import CrossProductBuilder
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization, WeightedGram
-from mixedfx.lmm.row_order import canonical_rows, permuted_terms
+from mixedfx.lmm.row_order import canonical_rows, lexicographic_order, permuted_terms, row_keys
 from mixedfx.lmm.solution import solve
 
 __all__ = ["Pirls", "PirlsError", "PirlsState"]
@@ -87,6 +88,34 @@ class Pirls:
         self._grams: dict[bool, WeightedGram] = {}
         self._X_o = X[o]
         self.native = for_model(self)
+
+    def with_response(self, resp: GlmResponse) -> Pirls:
+        """This model's PIRLS for another response y* with the same trials and weights (a
+        refit, a bootstrap replicate), equal to `Pirls(X, terms, family, resp, offset, ...)`.
+        When the grouping codes, term values and X alone tell every row apart, the canonical
+        order cannot depend on y, so the y-free pieces are shared — the order, X in it, the
+        cross-product builders, the compiled kernel's structure — and only y's sums (the
+        saturated log-likelihood, lme4's AIC constant) are recomputed; else a new engine."""
+        same = (np.array_equal(resp.n, self.resp.n) and np.array_equal(resp.wt, self.resp.wt)
+                and np.array_equal(resp.prior_weights, self.resp.prior_weights))
+        if not same or not self._order_free_of_y:
+            return Pirls(self.X, self.terms, self.family, resp, self.offset, self.tol,
+                         self.maxit, self.step_tol)
+        new = copy.copy(self)
+        new.resp, new._grams, new._sat = resp, {}, None
+        o, family = self.order, self.family
+        if self._sat is not None:           # the family has a kernel, whatever y is
+            new._sat = family.saturated(resp.y, resp.wt)
+            new._sat_sum = new.row_sum(new._sat)
+            new.aic_constant = family.aic_constant(resp.y[o], resp.n[o], resp.wt[o])
+        new.native = None if self.native is None else self.native.for_response(new)
+        return new
+
+    @cached_property
+    def _order_free_of_y(self) -> bool:
+        """Whether the rows are told apart before the response key (then the canonical order
+        is the same for every y)."""
+        return bool(lexicographic_order(row_keys(self.terms, self.X, ()))[1].all())
 
     def xbeta(self, beta: np.ndarray) -> np.ndarray:
         """Xβ in the data's row order, computed over the rows in the canonical order: a BLAS

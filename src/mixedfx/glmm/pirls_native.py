@@ -89,6 +89,22 @@ class NativePirls:
         self.__dict__.setdefault("_shape", None)
         self.__dict__.setdefault("_eta0", None)
 
+    def for_response(self, pirls: Any) -> NativePirls:
+        """The kernel bound to `pirls`, this model's engine for another response in the same
+        row order (`Pirls.with_response`): the model tuple's y-free arrays and the sizes are
+        shared, y, the weights and the saturated sum re-read."""
+        new = NativePirls(pirls)
+        if self._shape is not None and self._shape.has_kernel == (pirls._sat is not None):
+            new._shape = self._shape
+        if self._model is not None and bool(self._model[0][3]) == (pirls._sat is not None):
+            o, resp, m = pirls.order, pirls.resp, self._model
+            dbl = m[1].copy()
+            dbl[1] = pirls._sat_sum if pirls._sat is not None else 0.0
+            new._model = (m[0], dbl, m[2], np.ascontiguousarray(resp.y[o], dtype=float),
+                          np.ascontiguousarray(resp.wt[o], dtype=float), *m[5:])
+            new._resp = resp
+        return new
+
     def shape(self) -> _Shape:
         """The model's sizes and row order, read once (every call needs them)."""
         if self._shape is None:

@@ -31,10 +31,10 @@ def canonical_rows(terms: list[RandomEffectsTerm], X: np.ndarray,
     """The permutation that puts the rows in the canonical order (see the module);
     `columns`: the other per-row numbers the sums see (response, weights, offset; None
     entries are skipped)."""
-    return lexicographic_order(_keys(terms, X, columns))[0]
+    return lexicographic_order(row_keys(terms, X, columns))[0]
 
 
-def _keys(terms: list[RandomEffectsTerm], X: np.ndarray,
+def row_keys(terms: list[RandomEffectsTerm], X: np.ndarray,
           columns: tuple[np.ndarray | None, ...]) -> list[np.ndarray]:
     """The sort keys, most significant first."""
     keys: list[np.ndarray] = [t.codes for t in terms]
@@ -120,7 +120,7 @@ class CanonicalOrder:
 
     def __init__(self, terms: list[RandomEffectsTerm], X: np.ndarray,
                  *columns: np.ndarray | None) -> None:
-        self.order, starts = lexicographic_order(_keys(terms, X, columns))
+        self.order, starts = lexicographic_order(row_keys(terms, X, columns))
         self.tied = not bool(starts.all())
         self.group = np.cumsum(starts)
 

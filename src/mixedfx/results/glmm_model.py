@@ -24,6 +24,7 @@ from mixedfx.families import Family
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.dispersion import fit_glmm_ml_dispersion
 from mixedfx.glmm.fit import GlmmFit, fit_glmm
+from mixedfx.glmm.pirls import Pirls
 from mixedfx.glmm.response import GlmResponse, encode_response
 from mixedfx.glmm.simulate import draw_response
 from mixedfx.lmm.fit import dense_block_size
@@ -277,8 +278,12 @@ class GeneralizedLinearMixedModel(MixedModelBase):
                 fit = fit_glmm_ml_dispersion(frame, self.family, resp, self._control,
                                              start={"theta": self._fit.theta})
             else:
+                # this fit's PIRLS engine with the new y: its y-free pieces are shared
+                pirls = self._fit.pirls
                 fit = fit_glmm(frame, self.family, resp, self.nAGQ, self._control,
-                               start={"theta": self._fit.theta})
+                               start={"theta": self._fit.theta},
+                               pirls=pirls.with_response(resp) if type(pirls) is Pirls
+                               else None)
         return GeneralizedLinearMixedModel(frame, self.family, resp, fit, self._control,
                                            self.data_name, fitted_by=self.fitted_by)
 
