@@ -182,6 +182,27 @@ def test_laplace_objective_and_lme4_devfun_match(fits: dict, name: str) -> None:
     assert abs(d_c - d_p) <= REL * abs(d_p)
 
 
+def test_thirty_terms_are_solved_by_the_kernel() -> None:
+    """A model with 30 scalar terms (within the kernel's 32; its arrays are the model's 10 + 2
+    per term buffers plus the call's own) is solved in C, to the NumPy path's modes."""
+    rng = np.random.default_rng(8)
+    n, nt = 240, 30
+    d = pd.DataFrame({f"g{t}": rng.integers(0, 4, n).astype(str) for t in range(nt)})
+    d["x"] = rng.standard_normal(n)
+    d["y"] = rng.binomial(1, 1 / (1 + np.exp(-0.5 * d["x"].to_numpy())))
+    formula = "y ~ x + " + " + ".join(f"(1 | g{t})" for t in range(nt))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer(formula, d, family="binomial", nAGQ=0, control={"maxeval": 70})
+    pl, obj, theta, templates, start = _start(m, 0.05, 0.0)
+    assert pl.native is not None
+    with obj.precise():
+        c = pl.run(theta, start, True, templates)
+        with numpy_path(pl):
+            p = pl.run(theta, start, True, templates)
+    assert_same_state(p, c)
+
+
 def test_step_halving_matches(fits: dict) -> None:
     """From a start far from the modes the full Newton steps overshoot: both paths halve
     (the NumPy path then evaluates more often than it iterates) and agree."""

@@ -1132,8 +1132,12 @@ static double rel_change(const double *old, const double *nw, Py_ssize_t len)
 
 /* ---- buffers ----------------------------------------------------------------------------- */
 
+/* buffers one call holds: the model's 10 + 2 per term (MAXT terms) and up to 32 more of the
+ * call's own (state, outputs, the optimizer loop's arrays) */
+#define MAXBUF (10 + 2 * MAXT + 32)
+
 typedef struct {
-    Py_buffer views[64];
+    Py_buffer views[MAXBUF];
     int count;
 } Buffers;
 
@@ -1148,7 +1152,7 @@ static void *get_buf(Buffers *bufs, PyObject *obj, Py_ssize_t len, int is_double
                      const char *what)
 {
     Py_buffer *v;
-    if (bufs->count >= 64) { PyErr_SetString(PyExc_RuntimeError, "too many buffers"); return NULL; }
+    if (bufs->count >= MAXBUF) { PyErr_SetString(PyExc_RuntimeError, "too many buffers"); return NULL; }
     v = &bufs->views[bufs->count];
     if (PyObject_GetBuffer(obj, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT |
                                    (writable ? PyBUF_WRITABLE : 0)) < 0)

@@ -41,8 +41,9 @@ from mixedfx.optimize.native_run import RunRecord, nlopt_addresses
 # the kernel's x layouts (pirls_loop.h: X_THETA, X_WHITENED, X_THETA_BETA)
 X_THETA, X_WHITENED, X_THETA_BETA = 1, 2, 3
 LOOP_PYTHON = 5     # a case only the Python objective handles: run it there
-#: the most terms a loop call takes (the kernel holds at most 64 buffers per call: the model's
-#: 10 + 2 per term, and up to 22 of the loop's own)
+#: the most terms a loop call takes (the kernel holds the model's 10 + 2 per term and up to
+#: 32 buffers of the call's own, pirls.c: MAXBUF; a loop call uses 22). Models with more terms
+#: than this fit in the Python loop, each PIRLS solve still compiled up to pirls.c's MAXT.
 MAX_TERMS = 16
 
 
