@@ -139,19 +139,49 @@ def test_rescaled_covariate_moves_a_fit_only_with_a_convergence_warning(
 
 def test_lexicographic_order_is_numpys_lexsort_with_the_tied_runs() -> None:
     """Folded integer codes give lexsort's permutation (stable among full ties) whatever
-    the keys: integer codes, floats with ties, constant columns, signed zeros."""
+    the keys: integer codes, floats with ties, constant columns, signed zeros, whole-number
+    floats below and beyond the row count (taken as their own ranks below it)."""
     from mixedfx.lmm.row_order import lexicographic_order
 
     rng = np.random.default_rng(11)
-    for _ in range(200):
+    for _ in range(300):
         n = int(rng.integers(1, 40))
         keys = []
-        for kind in rng.integers(0, 5, int(rng.integers(1, 5))):
+        for kind in rng.integers(0, 8, int(rng.integers(1, 5))):
             keys.append([rng.integers(0, 4, n), rng.integers(0, 3, n) * 0.5 - 0.5,
                          np.ones(n), rng.standard_normal(n),
-                         np.where(rng.random(n) < 0.5, -0.0, 0.0)][kind])
+                         np.where(rng.random(n) < 0.5, -0.0, 0.0),
+                         rng.integers(0, 2, n).astype(float), np.full(n, 3.0),
+                         rng.integers(0, 2 * n + 2, n) * 1.0][kind])
         order, starts = lexicographic_order(keys)
         want = np.lexsort(keys[::-1])
         assert np.array_equal(order, want)
         K = np.column_stack([np.asarray(k, dtype=float) for k in keys])[want]
         assert np.array_equal(starts, np.r_[True, np.any(K[1:] != K[:-1], axis=1)])
+
+
+def test_small_models_sort_all_keys_at_once_for_the_same_order(monkeypatch) -> None:
+    """Up to SMALL_ROWS rows `canonical_rows` takes one np.lexsort; the folded codes give the
+    same permutation (cbpp: codes, dummies, proportions, trials; sleepstudy: a slope)."""
+    import mixedfx.lmm.row_order as ro
+
+    for fit, formula, data, kw in [
+            (mfx.glmer, "cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp",
+             {"family": "binomial"}),
+            (mfx.lmer, "Reaction ~ Days + (Days | Subject)", "sleepstudy", {})]:
+        d = mfx.datasets.load(data)
+        fr = _quiet(fit, formula, d, **kw).frame
+        y = np.asarray(fr.y, dtype=float).reshape(len(fr.X), -1)
+        cols = [y[:, j] for j in range(y.shape[1])]
+        perm = np.random.default_rng(3).permutation(len(fr.X))[::-1].copy()
+        from dataclasses import replace
+
+        terms = [replace(t, codes=t.codes[perm], values=t.values[perm]) for t in fr.terms]
+        args = (terms, fr.X[perm], *[c[perm] for c in cols])
+        assert len(fr.X) <= ro.SMALL_ROWS
+        small = ro.canonical_rows(*args)
+        monkeypatch.setattr(ro, "SMALL_ROWS", 0)
+        folded = ro.canonical_rows(*args)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(small, folded)
+        assert not np.array_equal(small, np.arange(len(small)))

@@ -127,10 +127,11 @@ class Family:
         """−2 log p(y|μ) − (−2 Σ kernel): the μ-free part of R's `aic` for the families with
         a kernel."""
         if self.name == "binomial":
-            m = n if np.any(n > 1) else wt
-            with np.errstate(invalid="ignore", divide="ignore"):
-                factor = np.where(m > 0, wt / m, 0.0)
-            k, size = np.round(m * y), np.round(m)
+            n, wt = np.asarray(n), np.asarray(wt)
+            m = n if (n > 1).any() else wt
+            # wt / m where m > 0, else 0 (no division evaluated there)
+            factor = np.divide(wt, m, out=np.zeros(len(m)), where=m > 0)
+            k, size = (m * y).round(), m.round()
             log_choose = (special.gammaln(size + 1) - special.gammaln(k + 1)
                           - special.gammaln(size - k + 1))
             return float(-2 * np.sum(factor * log_choose))

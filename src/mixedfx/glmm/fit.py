@@ -125,7 +125,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     else:
         obj = GlmmObjective(pirls, templates, n_theta, nagq, state1)
         center = np.asarray(start["fixef"], dtype=float) if warm else None
-        to_x = whitening(pirls, state1, stage1.x, n_theta, center)
+        to_x = whitening(pirls, state1, stage1.x, n_theta, center, templates)
         lower2 = np.concatenate([lower, np.full(len(state1.beta), -np.inf)])
         z0 = np.concatenate([stage1.x, np.zeros(len(state1.beta))])
         shrink = control.warm_step if warm else 1.0
@@ -220,18 +220,21 @@ class ThetaTemplates:
 
 
 def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
-              center: np.ndarray | None = None) -> Whitening:
+              center: np.ndarray | None = None,
+              templates: ThetaTemplates | None = None) -> Whitening:
     """Map (θ, γ) -> (θ, β) with β = β₁ + L_XX⁻ᵀ γ, L_XX the fixed-effects block of the
     stage-1 factor (so vcov(β) ≈ L_XX⁻ᵀ L_XX⁻¹ and γ has unit curvature): BOBYQA's single
     trust-region radius then suits every coordinate, however correlated the fixed effects.
-    β₁ is stage 1's β, or `center` (a starting β) when given."""
+    β₁ is stage 1's β, or `center` (a starting β) when given; `templates`: the fit's θ ->
+    templates map (its cache already holds θ), else a new one."""
     beta1 = state.beta.copy() if center is None else np.asarray(center, dtype=float).copy()
     p = len(beta1)
     if p == 0:
         return Whitening(n_theta, beta1, None)
     try:
         if pirls.native is not None:
-            Lrr = pirls.native.factor(state, ThetaTemplates(pirls.terms)(theta), with_x=True).Lrr
+            tm = ThetaTemplates(pirls.terms) if templates is None else templates
+            Lrr = pirls.native.factor(state, tm(theta), with_x=True).Lrr
         else:
             Lrr = pirls.factorize(state, theta, with_x=True)[1].Lrr
         q = Lrr.shape[0] - p - 1

@@ -81,7 +81,8 @@ class Pirls:
         self.step_tol = step_tol
         self.order = o = canonical_rows(terms, X, resp.y, resp.n, resp.wt, self.offset)
         self._sat = None
-        if family.kernel(resp.y, family.mustart(resp.y, resp.wt), resp.wt) is not None:
+        # whether the family has a kernel depends on the family only: probe one row
+        if family.kernel(np.array([0.5]), np.array([0.5]), np.array([1.0])) is not None:
             self._sat = family.saturated(resp.y, resp.wt)
             self._sat_sum = self.row_sum(self._sat)
             self.aic_constant = family.aic_constant(resp.y[o], resp.n[o], resp.wt[o])

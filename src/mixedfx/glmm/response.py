@@ -47,8 +47,8 @@ def encode_response(raw: np.ndarray, family: Family, weights: np.ndarray | None,
             raise DataError(f"response {name!r} has non-integer counts; cbind(successes, "
                             "failures) needs whole numbers >= 0")
         trials = s + f
-        with np.errstate(invalid="ignore", divide="ignore"):
-            y = np.where(trials > 0, s / np.where(trials > 0, trials, 1), 0.0)
+        # s / trials where trials > 0, else 0 (no division evaluated there)
+        y = np.divide(s, trials, out=np.zeros(nobs), where=trials > 0)
         family.check_response(y, name=name)
         return GlmResponse(y=y, n=trials, wt=prior * trials, prior_weights=prior)
     y = raw.astype(float)
