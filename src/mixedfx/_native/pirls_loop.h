@@ -31,9 +31,12 @@
  *
  * NLopt is the C library inside the `nlopt` Python package's extension module, reached
  * through the addresses of its functions (`loop_bind_nlopt`, given by
- * mixedfx.glmm.native_loop). The GIL is released for each PIRLS solve and signals are
- * checked between evaluations (Ctrl-C stops a long run).
+ * mixedfx.glmm.native_loop). The GIL is released for the whole NLopt run (for each PIRLS
+ * solve in loop_values) and signals are checked between evaluations, at the first and then
+ * at most every LOOP_SIGNAL_PERIOD seconds (Ctrl-C stops a long run).
  */
+
+#include <time.h>
 
 /* NLopt's C interface (nlopt.h), as the functions' addresses */
 typedef double (*loop_nlopt_func)(unsigned, const double *, double *, void *);
@@ -427,7 +430,20 @@ typedef struct {
     long streak, inf_limit;
     double best_f;
     int have_best, stop;
+    PyThreadState *ts;      /* the caller's thread state while NLopt runs without the GIL */
+    double next_check;      /* monotonic seconds at which signals are checked next */
 } LoopRun;
+
+/* monotonic wall-clock seconds */
+static double loop_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* how often (seconds) a run takes the GIL back to check for signals (Ctrl-C) */
+#define LOOP_SIGNAL_PERIOD 0.02
 
 /* The objective NLopt calls: the value, with the checks of mixedfx.optimize.driver._Guard
  * (NaN and -inf stop the run, +inf at every one of the first `inf_limit` points stops it,
@@ -438,14 +454,22 @@ static double loop_objective(unsigned n, const double *x, double *grad, void *da
     double v = INFINITY;
     int rc;
     (void)grad;
-    if (PyErr_CheckSignals() < 0) {
-        d->stop = LOOP_PYERR;
-        loop_nlopt.force_stop(d->opt);
-        return HUGE_VAL;
+    /* NLopt runs without the GIL (released once for the whole run, not per evaluation);
+     * it is taken back to check for signals at the first evaluation and then at most every
+     * LOOP_SIGNAL_PERIOD seconds */
+    double now = loop_now();
+    if (now >= d->next_check) {
+        PyEval_RestoreThread(d->ts);
+        int sig = PyErr_CheckSignals();
+        d->ts = PyEval_SaveThread();
+        d->next_check = now + LOOP_SIGNAL_PERIOD;
+        if (sig < 0) {
+            d->stop = LOOP_PYERR;
+            loop_nlopt.force_stop(d->opt);
+            return HUGE_VAL;
+        }
     }
-    Py_BEGIN_ALLOW_THREADS
     rc = loop_value(d->L, x, &v);
-    Py_END_ALLOW_THREADS
     if (rc != LOOP_NONE) {
         d->stop = rc;
         loop_nlopt.force_stop(d->opt);
@@ -514,7 +538,7 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "pirls loop: NLopt could not create the optimizer");
         goto done;
     }
-    LoopRun d = {&L, best, bad, opt, 0, inf_limit, INFINITY, 0, LOOP_NONE};
+    LoopRun d = {&L, best, bad, opt, 0, inf_limit, INFINITY, 0, LOOP_NONE, NULL, 0.0};
     if (loop_nlopt.set_lower_bounds(opt, lo) < 0 || loop_nlopt.set_upper_bounds(opt, hi) < 0 ||
         loop_nlopt.set_min_objective(opt, loop_objective, &d) < 0 ||
         loop_nlopt.set_xtol_abs1(opt, xtol) < 0 || loop_nlopt.set_ftol_abs(opt, ftol) < 0 ||
@@ -524,7 +548,9 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
         goto done;
     }
     double minf = HUGE_VAL;
+    d.ts = PyEval_SaveThread();
     int code = loop_nlopt.optimize(opt, x, &minf);
+    PyEval_RestoreThread(d.ts);
     if (d.stop == LOOP_PYERR) goto done;          /* the signal handler's exception */
     if (d.stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
     if (!(st = loop_state_out(&L, &bufs, out))) goto done;
