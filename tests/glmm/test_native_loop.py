@@ -240,3 +240,22 @@ def test_more_terms_than_a_loop_call_takes_fit_in_python(monkeypatch) -> None:
         m = mfx.glmer(formula, d, family="poisson", nAGQ=0)
     assert np.isfinite(m.loglik)
     assert calls and not any(served for _, served in calls)
+
+
+def test_points_after_failed_solves_are_the_python_objectives() -> None:
+    # the loop keeps its factors and iterates from one solve to the next: solves that fail
+    # (mu overflows at beta + 800: +inf) or sit on the boundary (theta = 0) leave nothing that
+    # changes the next point's value, which equals the Python objective's point by point
+    def objective() -> GlmmObjective:
+        return mfx.glmer("TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION)", TICKS,
+                         family="poisson")._fit.objective
+
+    native, python = objective(), objective()
+    x0 = np.concatenate([[1.0, 0.3], native.state.beta])
+    shift = np.array([[0, 0, 0, 0, 0], [0, 0, 800, 0, 0], [0, 0, 0, 0, 0], [50, 0, 0, 0, 0],
+                      [-1, 0, 0, 0, 0], [0, 0, 0, -900, 700], 0.01 * x0])
+    points = x0 + shift
+    got = native.evaluate_many(points)
+    assert got is not None and np.isinf(got[[1, 5]]).all() and np.isfinite(got[[0, 2, 6]]).all()
+    want = np.array([python(x) for x in points])
+    assert got.tobytes() == want.tobytes()

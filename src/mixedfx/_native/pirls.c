@@ -339,11 +339,31 @@ static int factor_alloc(const Model *m, Factor *f, int with_x)
            f->H && f->R && f->gd && f->bws;
 }
 
+/* releases the buffers and zeroes the struct (a freed factor is an unallocated one) */
 static void factor_free(Factor *f)
 {
     free(f->A11); free(f->L11); free(f->W1); free(f->Bz); free(f->BXY); free(f->P);
     free(f->xy); free(f->sol); free(f->G); free(f->H); free(f->R); free(f->gd); free(f->bws);
     free(f->wrow); free(f->zrow); free(f->PX); free(f->gd4); free(f->xcols);
+    memset(f, 0, sizeof *f);
+}
+
+/* A factor's buffers for a model, kept from one solve to the next when the caller holds the
+ * factor (the compiled loop: one allocation per loop call, not per solve). An unallocated
+ * factor (zeroed) or one formed with the other X setting is allocated afresh; a kept one
+ * gets its zero-between-uses workspaces zeroed again (a failed factorization may leave them
+ * dirty), so a solve sees the same buffers' meaning as a fresh allocation. 0: out of memory. */
+static int factor_ready(const Model *m, Factor *f, int with_x)
+{
+    if (f->A11 && f->pp == (with_x ? m->p : 0)) {
+        memset(f->gd, 0, sizeof(double) * f->r);
+        memset(f->gd4, 0, sizeof(double) * 2 * SCHUR_BLOCK * f->r);
+        return 1;
+    }
+    if (f->A11) factor_free(f);
+    if (factor_alloc(m, f, with_x)) return 1;
+    factor_free(f);
+    return 0;
 }
 
 /* sum_k a[k] b[k] over k < len, in four interleaved partial sums (a fixed order) */
@@ -1318,19 +1338,50 @@ typedef struct {
     double refactor_above;    /* mode 0: refactor at the mode when lag exceeds this */
 } RunOpts;
 
-static int run_pirls(const Model *m, const double *u0, const double *beta0, const double *eta0,
-                     RunOpts *o, State *out, Factor *f)
+/* run_pirls's two iterates and X beta, kept by a caller that solves many times (the
+ * compiled loop); zeroed = not yet allocated */
+typedef struct {
+    State s1, s2;
+    double *xb;
+} PirlsWork;
+
+static void work_free(PirlsWork *w)
 {
-    State s1, s2, *cur = &s1, *nw = &s2, *tmp;
+    state_free(&w->s1); state_free(&w->s2); free(w->xb);
+    memset(w, 0, sizeof *w);
+}
+
+/* allocates an unallocated workspace; 0: out of memory (the workspace left unallocated) */
+static int work_ready(const Model *m, PirlsWork *w)
+{
+    if (w->xb) return 1;
+    memset(w, 0, sizeof *w);
+    if (state_alloc(m, &w->s1) && state_alloc(m, &w->s2) &&
+        (w->xb = (double *)malloc(sizeof(double) * (m->n + 1))))
+        return 1;
+    work_free(w);
+    return 0;
+}
+
+/* PIRLS from (u0, beta0) (mode 1: from eta0) into out, the last factor in f. f: zeroed, or
+ * a factor this model's solves keep (factor_ready); w: the caller's kept workspace, or NULL
+ * (allocated and released here). The iterates' buffers hold no value from one solve to the
+ * next: every entry is written before it is read. */
+static int run_pirls(const Model *m, const double *u0, const double *beta0, const double *eta0,
+                     RunOpts *o, State *out, Factor *f, PirlsWork *w)
+{
+    PirlsWork own;
+    memset(&own, 0, sizeof own);
+    if (!w) w = &own;
+    State *cur = &w->s1, *nw = &w->s2, *tmp;
     double *xb = NULL;
     int status = ST_OK, with_x = o->mode == 0 && o->update_beta;
     Py_ssize_t it;
-    memset(&s1, 0, sizeof s1); memset(&s2, 0, sizeof s2);
-    if (!state_alloc(m, &s1) || !state_alloc(m, &s2) || !factor_alloc(m, f, with_x) ||
-        !(xb = (double *)malloc(sizeof(double) * (m->n + 1)))) {
+    if (!work_ready(m, w) || !factor_ready(m, f, with_x)) {
         status = ST_NOMEM;
         goto done;
     }
+    xb = w->xb;
     memcpy(cur->u, u0, sizeof(double) * m->q_tot);
     memcpy(cur->beta, beta0, sizeof(double) * m->p);
     double old;
@@ -1411,7 +1462,7 @@ finish_lagged:
     memcpy(out->mu, cur->mu, sizeof(double) * m->n);
     out->dev = cur->dev; out->ussq = cur->ussq; out->kern = cur->kern; out->pdev = cur->pdev;
 done:
-    state_free(&s1); state_free(&s2); free(xb);
+    if (w == &own) work_free(&own);
     return status;
 }
 
@@ -1451,7 +1502,7 @@ static PyObject *py_run(PyObject *self, PyObject *args)
     int status;
     double ldL2 = NAN;
     Py_BEGIN_ALLOW_THREADS
-    status = run_pirls(&m, u0, b0, eta0, &o, &out, &f);
+    status = run_pirls(&m, u0, b0, eta0, &o, &out, &f, NULL);
     Factor *fl = &f;
     if (status == ST_OK && mode == 0 && o.lag > o.refactor_above) {
         /* the Laplace factor at the mode's own weights, as `factor` computes it (without X,

@@ -31,9 +31,12 @@
  *
  * NLopt is the C library inside the `nlopt` Python package's extension module, reached
  * through the addresses of its functions (`loop_bind_nlopt`, given by
- * mixedfx.glmm.native_loop). The GIL is released for each PIRLS solve and signals are
- * checked between evaluations (Ctrl-C stops a long run).
+ * mixedfx.glmm.native_loop). The GIL is released for the whole NLopt run (for each PIRLS
+ * solve in loop_values) and signals are checked between evaluations, at the first and then
+ * at most every LOOP_SIGNAL_PERIOD seconds (Ctrl-C stops a long run).
  */
+
+#include <time.h>
 
 /* NLopt's C interface (nlopt.h), as the functions' addresses */
 typedef double (*loop_nlopt_func)(unsigned, const double *, double *, void *);
@@ -154,6 +157,9 @@ typedef struct {
     double *u0, *b0, *uzero;
     State cur, nw;                        /* the carried state; the one being computed */
     double *L11cur, *L11nw;
+    Factor f, fz;                         /* PIRLS's factor, the one at the mode's weights */
+    PirlsWork work;                       /* PIRLS's iterates */
+    double *xbz;                          /* X beta at the mode (the factor at its weights) */
     double ld_cur, lag_cur, ld_nw, lag_nw;
     int its_cur, its_nw, have_T, have_state;
     long evaluations;
@@ -162,8 +168,9 @@ typedef struct {
 static void loop_free(Loop *L)
 {
     free(L->T); free(L->Tcur); free(L->u0); free(L->b0); free(L->uzero);
-    free(L->L11cur); free(L->L11nw);
+    free(L->L11cur); free(L->L11nw); free(L->xbz);
     state_free(&L->cur); state_free(&L->nw);
+    factor_free(&L->f); factor_free(&L->fz); work_free(&L->work);
 }
 
 /* spec = (ints, doubles, tmap, beta1 | None, M | None, nodes | None, weights | None)
@@ -244,7 +251,8 @@ static int loop_parse(Buffers *bufs, PyObject *model, PyObject *templates, PyObj
     L->b0 = (double *)calloc(m->p + 1, sizeof(double));
     L->L11cur = (double *)calloc(L->l11 + 1, sizeof(double));
     L->L11nw = (double *)calloc(L->l11 + 1, sizeof(double));
-    if (!L->Tcur || !L->u0 || !L->uzero || !L->b0 || !L->L11cur || !L->L11nw ||
+    L->xbz = (double *)calloc(m->n + 1, sizeof(double));
+    if (!L->xbz || !L->Tcur || !L->u0 || !L->uzero || !L->b0 || !L->L11cur || !L->L11nw ||
         !state_alloc(m, &L->cur) || !state_alloc(m, &L->nw)) {
         PyErr_NoMemory();
         return -1;
@@ -297,25 +305,21 @@ static void carry_term(Py_ssize_t k, Py_ssize_t nl, const double *Told, const do
 }
 
 /* PIRLS from (u0, b0) into L->nw, with the Laplace factor at the mode's weights when the last
- * step exceeds `refactor_above` (as the kernel's `run`); ST_* */
+ * step exceeds `refactor_above` (as the kernel's `run`); ST_*. The factors and iterates are
+ * the loop's own, kept from one solve to the next. */
 static int loop_pirls(Loop *L, const double *u0, int update_beta)
 {
     const Model *m = &L->m;
     RunOpts o = {0, update_beta, L->stop_stag, 0, L->maxit, L->step_tol, L->tol, 0.0,
                  L->refactor ? L->lag_tol : INFINITY};
-    Factor f, fz;
-    memset(&f, 0, sizeof f);
-    memset(&fz, 0, sizeof fz);
-    int status = run_pirls(m, u0, L->b0, NULL, &o, &L->nw, &f);
-    Factor *fl = &f;
+    int status = run_pirls(m, u0, L->b0, NULL, &o, &L->nw, &L->f, &L->work);
+    Factor *fl = &L->f;
     if (status == ST_OK && o.lag > o.refactor_above) {
-        double *xb = (double *)malloc(sizeof(double) * (m->n + 1));
-        if (!xb || !factor_alloc(m, &fz, 0)) status = ST_NOMEM;
+        if (!factor_ready(m, &L->fz, 0)) status = ST_NOMEM;
         else {
-            xbeta(m, L->nw.beta, xb);
-            if (factorize(m, &fz, &L->nw, xb) == ST_OK) { fl = &fz; o.lag = 0.0; }
+            xbeta(m, L->nw.beta, L->xbz);
+            if (factorize(m, &L->fz, &L->nw, L->xbz) == ST_OK) { fl = &L->fz; o.lag = 0.0; }
         }
-        free(xb);
     }
     if (status == ST_OK) {
         memcpy(L->L11nw, fl->L11, sizeof(double) * L->l11);
@@ -323,8 +327,6 @@ static int loop_pirls(Loop *L, const double *u0, int update_beta)
         L->lag_nw = o.lag;
         L->its_nw = o.iterations;
     }
-    factor_free(&f);
-    factor_free(&fz);
     return status;
 }
 
@@ -428,7 +430,20 @@ typedef struct {
     long streak, inf_limit;
     double best_f;
     int have_best, stop;
+    PyThreadState *ts;      /* the caller's thread state while NLopt runs without the GIL */
+    double next_check;      /* monotonic seconds at which signals are checked next */
 } LoopRun;
+
+/* monotonic wall-clock seconds */
+static double loop_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* how often (seconds) a run takes the GIL back to check for signals (Ctrl-C) */
+#define LOOP_SIGNAL_PERIOD 0.02
 
 /* The objective NLopt calls: the value, with the checks of mixedfx.optimize.driver._Guard
  * (NaN and -inf stop the run, +inf at every one of the first `inf_limit` points stops it,
@@ -439,14 +454,22 @@ static double loop_objective(unsigned n, const double *x, double *grad, void *da
     double v = INFINITY;
     int rc;
     (void)grad;
-    if (PyErr_CheckSignals() < 0) {
-        d->stop = LOOP_PYERR;
-        loop_nlopt.force_stop(d->opt);
-        return HUGE_VAL;
+    /* NLopt runs without the GIL (released once for the whole run, not per evaluation);
+     * it is taken back to check for signals at the first evaluation and then at most every
+     * LOOP_SIGNAL_PERIOD seconds */
+    double now = loop_now();
+    if (now >= d->next_check) {
+        PyEval_RestoreThread(d->ts);
+        int sig = PyErr_CheckSignals();
+        d->ts = PyEval_SaveThread();
+        d->next_check = now + LOOP_SIGNAL_PERIOD;
+        if (sig < 0) {
+            d->stop = LOOP_PYERR;
+            loop_nlopt.force_stop(d->opt);
+            return HUGE_VAL;
+        }
     }
-    Py_BEGIN_ALLOW_THREADS
     rc = loop_value(d->L, x, &v);
-    Py_END_ALLOW_THREADS
     if (rc != LOOP_NONE) {
         d->stop = rc;
         loop_nlopt.force_stop(d->opt);
@@ -515,7 +538,7 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "pirls loop: NLopt could not create the optimizer");
         goto done;
     }
-    LoopRun d = {&L, best, bad, opt, 0, inf_limit, INFINITY, 0, LOOP_NONE};
+    LoopRun d = {&L, best, bad, opt, 0, inf_limit, INFINITY, 0, LOOP_NONE, NULL, 0.0};
     if (loop_nlopt.set_lower_bounds(opt, lo) < 0 || loop_nlopt.set_upper_bounds(opt, hi) < 0 ||
         loop_nlopt.set_min_objective(opt, loop_objective, &d) < 0 ||
         loop_nlopt.set_xtol_abs1(opt, xtol) < 0 || loop_nlopt.set_ftol_abs(opt, ftol) < 0 ||
@@ -525,7 +548,9 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
         goto done;
     }
     double minf = HUGE_VAL;
+    d.ts = PyEval_SaveThread();
     int code = loop_nlopt.optimize(opt, x, &minf);
+    PyEval_RestoreThread(d.ts);
     if (d.stop == LOOP_PYERR) goto done;          /* the signal handler's exception */
     if (d.stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
     if (!(st = loop_state_out(&L, &bufs, out))) goto done;
@@ -611,23 +636,21 @@ static PyObject *py_devfun_values(PyObject *self, PyObject *args)
         const double *x = X + i * L.nx;
         for (Py_ssize_t a = 0; a < L.ntpl; a++) L.T[a] = L.tmap[a] < 0 ? 0.0 : x[L.tmap[a]];
         RunOpts o = {1, 0, L.stop_stag, 0, maxit, L.step_tol, tol, 0.0, INFINITY};
-        Factor f;
-        memset(&f, 0, sizeof f);
-        int status = run_pirls(m, L.cur.u, x + L.ntheta, eta0, &o, &L.nw, &f);
+        Factor *fp = &L.f;
+        int status = run_pirls(m, L.cur.u, x + L.ntheta, eta0, &o, &L.nw, fp, &L.work);
         double v = INFINITY;
         if (status == ST_NOMEM) nomem = 1;
         else if (status == ST_OK) {
             State *s = &L.nw;
             if (L.nagq <= 1)
-                v = (L.aic_const - 2.0 * s->kern + s->ussq) + f.ldL2;
+                v = (L.aic_const - 2.0 * s->kern + s->ussq) + fp->ldL2;
             else {
                 double corr = 0.0;
                 /* Ljj: the first entry of each level's 1 x 1 block */
-                if (agq_sum(m, s->beta, s->u, f.L11, L.nodes, L.weights, L.nq, &corr)) nomem = 1;
+                if (agq_sum(m, s->beta, s->u, fp->L11, L.nodes, L.weights, L.nq, &corr)) nomem = 1;
                 v = (s->dev + s->ussq) + corr;
             }
         }
-        factor_free(&f);
         values[i] = v;
     }
     Py_END_ALLOW_THREADS
