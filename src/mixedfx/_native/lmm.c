@@ -2046,22 +2046,7 @@ done:
     return result;
 }
 
-/* NLopt's C interface (nlopt.h), as the functions' addresses */
-typedef double (*nlopt_func_t)(unsigned, const double *, double *, void *);
-static struct {
-    void *(*create)(int, unsigned);
-    void (*destroy)(void *);
-    int (*set_lower_bounds)(void *, const double *);
-    int (*set_upper_bounds)(void *, const double *);
-    int (*set_min_objective)(void *, nlopt_func_t, void *);
-    int (*set_xtol_abs1)(void *, double);
-    int (*set_ftol_abs)(void *, double);
-    int (*set_maxeval)(void *, int);
-    int (*set_initial_step)(void *, const double *);
-    int (*optimize)(void *, double *, double *);
-    int (*force_stop)(void *);
-} nlopt_api;
-static int nlopt_bound = 0;
+#include "nlopt_api.h"
 
 /* bind_nlopt((create, destroy, set_lower_bounds, set_upper_bounds, set_min_objective,
  *             set_xtol_abs1, set_ftol_abs, set_maxeval, set_initial_step, optimize,
@@ -2071,31 +2056,8 @@ static PyObject *py_bind_nlopt(PyObject *self, PyObject *args)
     PyObject *t;
     if (!PyArg_ParseTuple(args, "O!:bind_nlopt", &PyTuple_Type, &t))
         return NULL;
-    void *a[11];
-    if (PyTuple_GET_SIZE(t) != 11) {
-        PyErr_SetString(ArgumentError, "bind_nlopt takes the addresses of 11 functions");
+    if (nlopt_api_bind(t, ArgumentError, "bind_nlopt") < 0)
         return NULL;
-    }
-    for (int i = 0; i < 11; i++) {
-        a[i] = PyLong_AsVoidPtr(PyTuple_GET_ITEM(t, i));
-        if (a[i] == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(ArgumentError, "bind_nlopt: a function address is NULL");
-            return NULL;
-        }
-    }
-    nlopt_api.create = (void *(*)(int, unsigned))a[0];
-    nlopt_api.destroy = (void (*)(void *))a[1];
-    nlopt_api.set_lower_bounds = (int (*)(void *, const double *))a[2];
-    nlopt_api.set_upper_bounds = (int (*)(void *, const double *))a[3];
-    nlopt_api.set_min_objective = (int (*)(void *, nlopt_func_t, void *))a[4];
-    nlopt_api.set_xtol_abs1 = (int (*)(void *, double))a[5];
-    nlopt_api.set_ftol_abs = (int (*)(void *, double))a[6];
-    nlopt_api.set_maxeval = (int (*)(void *, int))a[7];
-    nlopt_api.set_initial_step = (int (*)(void *, const double *))a[8];
-    nlopt_api.optimize = (int (*)(void *, double *, double *))a[9];
-    nlopt_api.force_stop = (int (*)(void *))a[10];
-    nlopt_bound = 1;
     Py_RETURN_NONE;
 }
 

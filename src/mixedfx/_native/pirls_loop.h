@@ -38,22 +38,7 @@
 
 #include <time.h>
 
-/* NLopt's C interface (nlopt.h), as the functions' addresses */
-typedef double (*loop_nlopt_func)(unsigned, const double *, double *, void *);
-static struct {
-    void *(*create)(int, unsigned);
-    void (*destroy)(void *);
-    int (*set_lower_bounds)(void *, const double *);
-    int (*set_upper_bounds)(void *, const double *);
-    int (*set_min_objective)(void *, loop_nlopt_func, void *);
-    int (*set_xtol_abs1)(void *, double);
-    int (*set_ftol_abs)(void *, double);
-    int (*set_maxeval)(void *, int);
-    int (*set_initial_step)(void *, const double *);
-    int (*optimize)(void *, double *, double *);
-    int (*force_stop)(void *);
-} loop_nlopt;
-static int loop_nlopt_bound = 0;
+#include "nlopt_api.h"
 
 /* loop_bind_nlopt((create, destroy, set_lower_bounds, set_upper_bounds, set_min_objective,
  *                  set_xtol_abs1, set_ftol_abs, set_maxeval, set_initial_step, optimize,
@@ -61,33 +46,10 @@ static int loop_nlopt_bound = 0;
 static PyObject *py_loop_bind_nlopt(PyObject *self, PyObject *args)
 {
     PyObject *t;
-    void *a[11];
     if (!PyArg_ParseTuple(args, "O!:loop_bind_nlopt", &PyTuple_Type, &t))
         return NULL;
-    if (PyTuple_GET_SIZE(t) != 11) {
-        PyErr_SetString(PyExc_ValueError, "loop_bind_nlopt takes the addresses of 11 functions");
+    if (nlopt_api_bind(t, PyExc_ValueError, "loop_bind_nlopt") < 0)
         return NULL;
-    }
-    for (int i = 0; i < 11; i++) {
-        a[i] = PyLong_AsVoidPtr(PyTuple_GET_ITEM(t, i));
-        if (a[i] == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "loop_bind_nlopt: a function address is NULL");
-            return NULL;
-        }
-    }
-    loop_nlopt.create = (void *(*)(int, unsigned))a[0];
-    loop_nlopt.destroy = (void (*)(void *))a[1];
-    loop_nlopt.set_lower_bounds = (int (*)(void *, const double *))a[2];
-    loop_nlopt.set_upper_bounds = (int (*)(void *, const double *))a[3];
-    loop_nlopt.set_min_objective = (int (*)(void *, loop_nlopt_func, void *))a[4];
-    loop_nlopt.set_xtol_abs1 = (int (*)(void *, double))a[5];
-    loop_nlopt.set_ftol_abs = (int (*)(void *, double))a[6];
-    loop_nlopt.set_maxeval = (int (*)(void *, int))a[7];
-    loop_nlopt.set_initial_step = (int (*)(void *, const double *))a[8];
-    loop_nlopt.optimize = (int (*)(void *, double *, double *))a[9];
-    loop_nlopt.force_stop = (int (*)(void *))a[10];
-    loop_nlopt_bound = 1;
     Py_RETURN_NONE;
 }
 
@@ -465,20 +427,20 @@ static double loop_objective(unsigned n, const double *x, double *grad, void *da
         d->next_check = now + LOOP_SIGNAL_PERIOD;
         if (sig < 0) {
             d->stop = LOOP_PYERR;
-            loop_nlopt.force_stop(d->opt);
+            nlopt_api.force_stop(d->opt);
             return HUGE_VAL;
         }
     }
     rc = loop_value(d->L, x, &v);
     if (rc != LOOP_NONE) {
         d->stop = rc;
-        loop_nlopt.force_stop(d->opt);
+        nlopt_api.force_stop(d->opt);
         return HUGE_VAL;
     }
     if (isnan(v) || v == -INFINITY) {
         d->stop = isnan(v) ? LOOP_NAN : LOOP_NEGINF;
         memcpy(d->bad, x, n * sizeof(double));
-        loop_nlopt.force_stop(d->opt);
+        nlopt_api.force_stop(d->opt);
         return v;
     }
     if (v < d->best_f) {
@@ -490,7 +452,7 @@ static double loop_objective(unsigned n, const double *x, double *grad, void *da
         d->streak++;
         if (!d->have_best && d->streak >= d->inf_limit) {
             d->stop = LOOP_INF_STREAK;
-            loop_nlopt.force_stop(d->opt);
+            nlopt_api.force_stop(d->opt);
         }
     } else
         d->streak = 0;
@@ -513,7 +475,7 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
                           &algorithm, &ox, &olo, &ohi, &xtol, &ftol, &maxeval, &ostep,
                           &inf_limit, &obest, &obad, &out))
         return NULL;
-    if (!loop_nlopt_bound) {
+    if (!nlopt_bound) {
         PyErr_SetString(PyExc_RuntimeError, "loop_minimize needs loop_bind_nlopt first");
         return NULL;
     }
@@ -534,22 +496,22 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
     double *best = (double *)get_buf(&bufs, obest, n, 1, 1, "best");
     double *bad = best ? (double *)get_buf(&bufs, obad, n, 1, 1, "bad") : NULL;
     if (!bad) goto done;
-    if (n < 1 || !(opt = loop_nlopt.create(algorithm, (unsigned)n))) {
+    if (n < 1 || !(opt = nlopt_api.create(algorithm, (unsigned)n))) {
         PyErr_SetString(PyExc_ValueError, "pirls loop: NLopt could not create the optimizer");
         goto done;
     }
     LoopRun d = {&L, best, bad, opt, 0, inf_limit, INFINITY, 0, LOOP_NONE, NULL, 0.0};
-    if (loop_nlopt.set_lower_bounds(opt, lo) < 0 || loop_nlopt.set_upper_bounds(opt, hi) < 0 ||
-        loop_nlopt.set_min_objective(opt, loop_objective, &d) < 0 ||
-        loop_nlopt.set_xtol_abs1(opt, xtol) < 0 || loop_nlopt.set_ftol_abs(opt, ftol) < 0 ||
-        loop_nlopt.set_maxeval(opt, maxeval) < 0 ||
-        (step && loop_nlopt.set_initial_step(opt, step) < 0)) {
+    if (nlopt_api.set_lower_bounds(opt, lo) < 0 || nlopt_api.set_upper_bounds(opt, hi) < 0 ||
+        nlopt_api.set_min_objective(opt, loop_objective, &d) < 0 ||
+        nlopt_api.set_xtol_abs1(opt, xtol) < 0 || nlopt_api.set_ftol_abs(opt, ftol) < 0 ||
+        nlopt_api.set_maxeval(opt, maxeval) < 0 ||
+        (step && nlopt_api.set_initial_step(opt, step) < 0)) {
         PyErr_SetString(PyExc_ValueError, "NLopt refused the optimizer's settings");
         goto done;
     }
     double minf = HUGE_VAL;
     d.ts = PyEval_SaveThread();
-    int code = loop_nlopt.optimize(opt, x, &minf);
+    int code = nlopt_api.optimize(opt, x, &minf);
     PyEval_RestoreThread(d.ts);
     if (d.stop == LOOP_PYERR) goto done;          /* the signal handler's exception */
     if (d.stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
@@ -557,7 +519,7 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
     result = Py_BuildValue("(idldiO)", code, minf, L.evaluations, d.best_f, d.stop, st);
 done:
     Py_XDECREF(st);
-    if (opt) loop_nlopt.destroy(opt);
+    if (opt) nlopt_api.destroy(opt);
     loop_free(&L);
     release_all(&bufs);
     return result;
