@@ -565,6 +565,18 @@ static void rows_scalar(const Model *m, Factor *f, const State *s, const double 
         }
         if (!q) continue;
         const int64_t *pos = m->slot_pos + i * S;
+        if (S == 1) {               /* one rest term: the loops below with a = d = 0 */
+            double va = m->vals[1][i];
+            Py_ssize_t ra = m->roff[1] + m->codes[n + i];
+            f->Bz[pos[0]] += w * (va * v);
+            P[ra * r + ra] += w * (va * va);
+            double *PXa = PX + ra * XW;
+            if (pp == 0)
+                PXa[0] += va * xw[0];
+            else
+                for (e = 0; e < nc; e++) PXa[cl[e]] += va * xw[e];
+            continue;
+        }
         for (a = 0; a < S; a++) {
             rho_s[a] = m->roff[a + 1] + m->codes[(a + 1) * n + i];
             v_s[a] = m->vals[a + 1][i];
