@@ -10,6 +10,8 @@ Each kernel is one extension module ``mixedfx._native.<name>`` built from
 ``src/mixedfx/_native/<name>.c``; `mixedfx.native.kernel(name)` loads it.
 """
 
+import sys
+
 from setuptools import Extension, setup
 
 # (extension name, C sources); one line per kernel
@@ -27,11 +29,18 @@ DEPENDS: dict[str, list[str]] = {
                            "src/mixedfx/_native/nlopt_api.h"],
 }
 
+# libm linked explicitly (not on Windows, where the C runtime holds it): the kernels' exp / log /
+# pow references then carry libm's current symbol versions (glibc >= 2.29: the functions
+# without the SVID error-handling wrapper that an unversioned reference binds to at load time);
+# the same libm code computes the values either way, so the results keep their bits
+LIBRARIES = [] if sys.platform == "win32" else ["m"]
+
 COMPILE_ARGS = ["-O2", "-ffp-contract=off", "-fno-math-errno", "-std=c99"]
 
 setup(
     ext_modules=[
-        Extension(name, sources, depends=DEPENDS.get(name, []), extra_compile_args=COMPILE_ARGS)
+        Extension(name, sources, depends=DEPENDS.get(name, []), extra_compile_args=COMPILE_ARGS,
+                  libraries=LIBRARIES)
         for name, sources in KERNELS
     ],
 )

@@ -202,13 +202,25 @@ static void evaluate_ws(const Model *m, State *s, const double *xb, double *bws)
     for (t = 0; t < m->nt; t++)
         if (m->k[t] != 1) all_scalar = 0;
     if (xb && all_scalar) {
-        /* scalar terms: the same sums, term by term over all rows (one gather each) */
+        /* scalar terms: the same sums in the same order, all terms of a row in one pass */
         double *restrict eta = s->eta;
-        for (i = 0; i < n; i++) eta[i] = m->off[i] + xb[i];
-        for (t = 0; t < m->nt; t++) {
-            const double *restrict v = m->vals[t], *bt = b + m->uoff[t];
-            const int64_t *restrict ct = m->codes + t * n;
-            for (i = 0; i < n; i++) eta[i] = eta[i] + v[i] * bt[ct[i]];
+        const double *restrict off = m->off;
+        if (m->nt == 2) {
+            const double *restrict v0 = m->vals[0], *restrict v1 = m->vals[1];
+            const double *b0 = b + m->uoff[0], *b1 = b + m->uoff[1];
+            const int64_t *restrict c0 = m->codes, *restrict c1 = m->codes + n;
+            for (i = 0; i < n; i++) {
+                double e = off[i] + xb[i];
+                e = e + v0[i] * b0[c0[i]];
+                eta[i] = e + v1[i] * b1[c1[i]];
+            }
+        } else {
+            for (i = 0; i < n; i++) eta[i] = off[i] + xb[i];
+            for (t = 0; t < m->nt; t++) {
+                const double *restrict v = m->vals[t], *bt = b + m->uoff[t];
+                const int64_t *restrict ct = m->codes + t * n;
+                for (i = 0; i < n; i++) eta[i] = eta[i] + v[i] * bt[ct[i]];
+            }
         }
         i = n;
     } else
@@ -434,7 +446,8 @@ static inline void irls_wz(const Model *m, const State *s, Py_ssize_t i, double 
 
 /* IRLS weights W_i and working responses z_i - offset_i (less (X beta)_i when xb is given) of
  * every row into f->wrow, f->zrow: elementwise, so any loop order gives the same bits as
- * irls_wz row by row; the canonical binomial and Poisson cases without the family switch */
+ * irls_wz row by row; the canonical binomial and Poisson cases without the family switch and
+ * with (X beta)_i taken off in the same pass */
 static void weights_rows(const Model *m, Factor *f, const State *s, const double *xb)
 {
     Py_ssize_t n = m->n, i;
@@ -446,10 +459,12 @@ static void weights_rows(const Model *m, Factor *f, const State *s, const double
             double mi = mu[i], me = binom ? mi * (1 - mi) : mi;
             if (!(me >= EPS)) me = (me != me) ? me : EPS;     /* np.maximum keeps NaN */
             W[i] = wt[i] * me;
-            Z[i] = eta[i] - off[i] + (y[i] - mi) / me;
+            double zi = eta[i] - off[i] + (y[i] - mi) / me;
+            Z[i] = xb ? zi - xb[i] : zi;    /* the rounded z_i, then less (X beta)_i */
         }
-    } else
-        for (i = 0; i < n; i++) irls_wz(m, s, i, W + i, Z + i);
+        return;
+    }
+    for (i = 0; i < n; i++) irls_wz(m, s, i, W + i, Z + i);
     if (xb)
         for (i = 0; i < n; i++) Z[i] = Z[i] - xb[i];
 }
@@ -570,6 +585,18 @@ static void rows_scalar(const Model *m, Factor *f, const State *s, const double 
         }
         if (!q) continue;
         const int64_t *pos = m->slot_pos + i * S;
+        if (S == 1) {               /* one rest term: the loops below with a = d = 0 */
+            double va = m->vals[1][i];
+            Py_ssize_t ra = m->roff[1] + m->codes[n + i];
+            f->Bz[pos[0]] += w * (va * v);
+            P[ra * r + ra] += w * (va * va);
+            double *PXa = PX + ra * XW;
+            if (pp == 0)
+                PXa[0] += va * xw[0];
+            else
+                for (e = 0; e < nc; e++) PXa[cl[e]] += va * xw[e];
+            continue;
+        }
         for (a = 0; a < S; a++) {
             rho_s[a] = m->roff[a + 1] + m->codes[(a + 1) * n + i];
             v_s[a] = m->vals[a + 1][i];
