@@ -18,7 +18,7 @@ import pytest
 
 import mixedfx as mfx
 from mixedfx.errors import ArgumentError, ArgumentTypeError
-from mixedfx.lmm import compiled, crossproducts, factorization
+from mixedfx.lmm import compiled, crossproducts, factorization, weighted_gram
 from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_terms
 from mixedfx.lmm.fit import build_objective
 from mixedfx.native import kernel
@@ -111,7 +111,7 @@ def test_compiled_equals_numpy(case: str, gram: str, monkeypatch) -> None:
     if gram != "default":
         monkeypatch.setattr(crossproducts, "DENSE_B_LIMIT", -1)   # B kept sparse
     if gram == "slice":
-        monkeypatch.setattr(factorization, "PAIR_BYTES_BUDGET", 0)   # level-major B
+        monkeypatch.setattr(weighted_gram, "PAIR_BYTES_BUDGET", 0)   # level-major B
     obj = _objective(case)
     chol = obj.chol
     if gram != "default" and chol.xp.q_rest == 0:
@@ -169,7 +169,7 @@ def test_same_bits_alone_and_in_a_thread_pool(gram: str, monkeypatch) -> None:
     if gram != "dense":
         monkeypatch.setattr(crossproducts, "DENSE_B_LIMIT", -1)
     if gram == "slice":
-        monkeypatch.setattr(factorization, "PAIR_BYTES_BUDGET", 0)
+        monkeypatch.setattr(weighted_gram, "PAIR_BYTES_BUDGET", 0)
     obj = _objective("crossed")
     assert obj.chol.gram.kernel_arrays()[0] == {"pairs": "pair_rows"}.get(gram, gram)
     ev, _ = obj.chol.native()
@@ -196,7 +196,7 @@ def test_pair_products_by_target_give_the_bits_of_the_products_by_column(monkeyp
     obj = _objective("crossed")
     chol, xp = obj.chol, obj.chol.xp
     assert len(chol.gram.kernel_arrays()) == 6 and len(chol.gram.rep) == 1
-    plain = factorization.WeightedGram(xp.B, 1, chol.terms[0].n_levels)
+    plain = weighted_gram.WeightedGram(xp.B, 1, chol.terms[0].n_levels)
     kind, *_, targets = plain.kernel_arrays()
     assert kind == "pair_rows" and targets.dtype == np.int32
     Qc = plain.Q.tocsc()

@@ -14,8 +14,8 @@ import scipy.sparse as sp
 
 import mixedfx as mfx
 from mixedfx.lmm import sliced
-from mixedfx.lmm.factorization import WeightedGram
 from mixedfx.lmm.fit import build_objective, fit_lmm_crossproducts
+from mixedfx.lmm.weighted_gram import WeightedGram
 
 
 def _data(n: int = 6000, seed: int = 3) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import pytest
 
 import mixedfx as mfx
 from mixedfx.errors import ArgumentError
-from mixedfx.lmm import factorization, supernodal
+from mixedfx.lmm import supernodal, weighted_gram
 from mixedfx.lmm.fit import build_objective
 from mixedfx.native import kernel
 from mixedfx.optimize.threads import one_blas_thread
@@ -158,15 +158,15 @@ def test_class_merged_pair_products_sum_as_the_levels(model, monkeypatch) -> Non
     np.testing.assert_allclose(got[targets], want[targets], rtol=1e-13,
                                atol=1e-13 * np.abs(want).max())
     # the products by level (no classes) are the pair products of the Python builder
-    monkeypatch.setattr(factorization, "kernel", lambda name: None)
-    plain = factorization.WeightedGram(chol.xp.B, 1, len(A), A11=chol.xp.A11)
+    monkeypatch.setattr(weighted_gram, "kernel", lambda name: None)
+    plain = weighted_gram.WeightedGram(chol.xp.B, 1, len(A), A11=chol.xp.A11)
     assert plain.rep is None
     np.testing.assert_allclose(plain(W).ravel()[targets], got[targets], rtol=1e-13,
                                atol=1e-13 * np.abs(want).max())
     # no two levels alike: Q's columns are the levels, as the Python builder's
     monkeypatch.undo()
     distinct = chol.xp.A11 + np.arange(len(A))[:, None, None] * 1e-3
-    levels = factorization.WeightedGram(chol.xp.B, 1, len(A), A11=distinct)
+    levels = weighted_gram.WeightedGram(chol.xp.B, 1, len(A), A11=distinct)
     assert levels.rep is None and levels.Q.shape[1] == len(A)
     W = np.random.default_rng(2).uniform(0.1, 1.0, len(A))
     assert np.array_equal(levels(W).ravel()[targets], plain(W).ravel()[targets])

@@ -8,8 +8,8 @@ import pytest
 import scipy.sparse as sp
 
 import mixedfx as mfx
-from mixedfx.lmm import crossproducts, factorization
-from mixedfx.lmm.factorization import WeightedGram
+from mixedfx.lmm import crossproducts, weighted_gram
+from mixedfx.lmm.weighted_gram import WeightedGram
 
 
 @pytest.mark.parametrize("compiled", [True, False])
@@ -35,7 +35,7 @@ def test_direct_equals_pairs_and_dense(k1, compiled, monkeypatch):
     expected = B.toarray() @ Wd @ B.toarray().T
     pairs = WeightedGram(B, k1, n1)
     assert not pairs.direct
-    monkeypatch.setattr(factorization, "PAIR_BYTES_BUDGET", 0)
+    monkeypatch.setattr(weighted_gram, "PAIR_BYTES_BUDGET", 0)
     direct = WeightedGram(B, k1, n1)
     assert direct.direct and (direct._slice is not None) == compiled
     iu = np.triu_indices(r)
@@ -66,7 +66,7 @@ def test_lmer_fit_with_the_direct_gram_equals_the_default(monkeypatch):
     tight = {"ftol_abs": 1e-12, "xtol_abs": 1e-10, "polish": True}
     m = mfx.lmer(formula, data, control=tight)
     assert not m._fit.chol.gram.direct and not m._fit.chol.gram.dense
-    monkeypatch.setattr(factorization, "PAIR_BYTES_BUDGET", 0)
+    monkeypatch.setattr(weighted_gram, "PAIR_BYTES_BUDGET", 0)
     m_direct = mfx.lmer(formula, data, control=tight)
     assert m_direct._fit.chol.gram.direct
     assert m_direct.loglik == pytest.approx(m.loglik, rel=1e-10)
@@ -94,7 +94,7 @@ def test_glmer_fit_with_the_direct_gram_equals_the_default(monkeypatch):
     monkeypatch.setattr(crossproducts, "DENSE_B_LIMIT", 0)
     m = mfx.glmer(formula, data, family="binomial", control=tight)
     assert not m._fit.pirls._grams[False].direct
-    monkeypatch.setattr(factorization, "PAIR_BYTES_BUDGET", 0)
+    monkeypatch.setattr(weighted_gram, "PAIR_BYTES_BUDGET", 0)
     m_direct = mfx.glmer(formula, data, family="binomial", control=tight)
     assert m_direct._fit.pirls._grams[False].direct
     assert m_direct.loglik == pytest.approx(m.loglik, rel=1e-12)

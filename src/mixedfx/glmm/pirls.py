@@ -29,9 +29,10 @@ from mixedfx.glmm.pirls_native import NativePirls, for_model
 from mixedfx.glmm.response import GlmResponse
 from mixedfx.glmm.state import PirlsState
 from mixedfx.lmm.crossproducts import CrossProductBuilder
-from mixedfx.lmm.factorization import BlockedCholesky, Factorization, WeightedGram
+from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 from mixedfx.lmm.row_order import canonical_rows, lexicographic_order, permuted_terms, row_keys
 from mixedfx.lmm.solution import solve
+from mixedfx.lmm.weighted_gram import WeightedGram
 
 __all__ = ["Pirls", "PirlsError", "PirlsState"]
 

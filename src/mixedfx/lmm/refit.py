@@ -20,10 +20,11 @@ from mixedfx.errors import DataError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.lmm.crossproducts import CrossProducts, canonical_builder, canonical_response
 from mixedfx.lmm.deviance import ProfiledDeviance
-from mixedfx.lmm.factorization import BlockedCholesky, WeightedGram
+from mixedfx.lmm.factorization import BlockedCholesky
 from mixedfx.lmm.fit import LmmFit, fit_lmm_objective, log_weights_sum
 from mixedfx.lmm.refit_newton import NewtonRefit
 from mixedfx.lmm.row_order import CanonicalOrder
+from mixedfx.lmm.weighted_gram import WeightedGram
 from mixedfx.optimize import Control
 
 

@@ -250,7 +250,7 @@ def compiled_kernel():
 
 
 class SlicedGram:
-    """`factorization.WeightedGram` for a `SlicedB`: B W Bᵀ slice by slice, never storing
+    """`weighted_gram.WeightedGram` for a `SlicedB`: B W Bᵀ slice by slice, never storing
     pair products (memory: one slice plus the r×r result)."""
 
     dense = False
