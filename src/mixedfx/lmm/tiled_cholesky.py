@@ -28,6 +28,12 @@ from mixedfx.optimize.threads import SMALL_BLOCK, factor_workers
 # thread 0.93–0.94 s; tiles of 256 with one tile per call 1.17–1.26 s (the 256³ products
 # are OpenBLAS's least efficient), 8 per call 0.98–1.02 s; tiles of 512, 4 per call
 # 0.97–0.98 s (fewer tiles: less to share between workers). r = 2,003: 0.07 s either way.
+# Per kind (G's S, one worker, OpenBLAS's SkylakeX kernel): the 229 GEMM updates 0.77–0.85 s,
+# 190 SYRK 0.09 s, 33 TRSM 0.12–0.15 s (Haswell kernel: 0.08 s), 20 POTRF 0.006 s; GEMM for
+# the diagonal tiles (0.15 s) or TRSM through the inverted diagonal tile (SkylakeX 0.10 s,
+# Haswell 0.13 s) gain nothing overall. GROUP is part of the bits like TILE (the SkylakeX
+# kernel's results depend on how many rows a call takes), the worker count is not.
+# `benchmarks/bench_tiled.py` times the factorization by worker count, idle and busy.
 TILE, GROUP = 256, 8
 
 
