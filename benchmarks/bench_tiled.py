@@ -4,7 +4,7 @@ busy processes: the data for choosing `optimize.threads.EXTRA_WORKER`.
     python benchmarks/bench_tiled.py                         # G's 5,003 rows, 1-5 workers
     python benchmarks/bench_tiled.py --rows 3000 --workers 2,3,4 --repeats 9 --busy 2
 
-Model G (`bench_fit.py --large`) spends ~90% of its CPU time in 53 factorizations of its
+Model G (`bench_fit.py --large`) spends ~85% of its CPU time in 53 factorizations of its
 5,003² Schur complement (0.85-1.0 CPU-s each). Its busy/idle ratio is then about
 (S + P/c_busy) / (S + P/c_idle), with S the serial part, P the factorizations' CPU-seconds
 and c the cores the workers get: a dynamic tile queue keeps them busy (idle, c ≈ 2 of 2
