@@ -302,3 +302,31 @@ def test_factor_at_the_mode_from_the_run_call(fits: dict, name: str) -> None:
     again = nat.factor(fresh, templates)
     assert fresh.factor.ldL2 == again.ldL2
     np.testing.assert_array_equal(fresh.factor.L11, again.L11)
+
+
+@pytest.mark.parametrize("name", ["cbpp", "crossed_binomial", "slopes_binomial", "verbagg"])
+def test_a_start_at_the_mode_is_returned_with_its_own_factor(fits: dict, name: str) -> None:
+    """From a start whose Newton step is below the step tolerance (the modes PIRLS just
+    found), both paths return the start itself (no step evaluated, no iteration counted) with
+    the factor formed at its own weights (lag 0): in the kernel the same bits as
+    `factor(state)`."""
+    m = fits[name]
+    pl, _obj, theta, templates, start = _start(m, 0.05, 0.0)
+    mode = pl.run(theta, start, False, templates)
+    again = pl.run(theta, mode, False, templates)
+    assert again.lag == 0.0 and again.iterations == 0
+    assert again.beta.tobytes() == mode.beta.tobytes()
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(again.u, mode.u, strict=True))
+    assert again.pdev == mode.pdev
+    at_mode = pl.native.factor(again, templates)
+    assert again.factor.ldL2 == at_mode.ldL2
+    np.testing.assert_array_equal(again.factor.L11, at_mode.L11)
+    with numpy_path(pl):
+        np_mode = pl.run(theta, start, False, templates)
+        kept = (np_mode.iterations, np_mode.factor, np_mode.lag)
+        np_again = pl.run(theta, np_mode, False, templates)
+    assert np_again is not np_mode     # the caller's start is not changed
+    assert (np_mode.iterations, np_mode.factor, np_mode.lag) == kept
+    assert np_again.lag == 0.0 and np_again.iterations == 0
+    assert all(a is b for a, b in zip(np_again.u, np_mode.u, strict=True))
+    assert_same_state(np_again, again)

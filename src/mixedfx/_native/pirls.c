@@ -1308,15 +1308,18 @@ static int state_alloc(const Model *m, State *s)
 
 static void state_free(State *s) { free(s->u); free(s->beta); free(s->eta); free(s->mu); }
 
+/* the largest rel_change over the terms' u (and beta); NaN when any is NaN */
 static double max_rel_change(const Model *m, const State *a, const State *b, int with_beta)
 {
     double out = 0.0, v;
     for (Py_ssize_t t = 0; t < m->nt; t++) {
         v = rel_change(a->u + m->uoff[t], b->u + m->uoff[t], m->uoff[t + 1] - m->uoff[t]);
+        if (v != v) return v;
         if (v > out) out = v;
     }
     if (with_beta) {
         v = rel_change(a->beta, b->beta, m->p);
+        if (v != v) return v;
         if (v > out) out = v;
     }
     return out;
@@ -1393,7 +1396,10 @@ static int work_ready(const Model *m, PirlsWork *w)
 /* PIRLS from (u0, beta0) (mode 1: from eta0) into out, the last factor in f. f: zeroed, or
  * a factor this model's solves keep (factor_ready); w: the caller's kept workspace, or NULL
  * (allocated and released here). The iterates' buffers hold no value from one solve to the
- * next: every entry is written before it is read. */
+ * next: every entry is written before it is read. Mode 0 stops when a step is at most
+ * step_tol (relative, max_rel_change): a solved step that small is not evaluated (its start
+ * is the mode, f at its weights: lag 0), an evaluated one ends at its iterate (lag = step);
+ * Pirls.run follows the same rule. */
 static int run_pirls(const Model *m, const double *u0, const double *beta0, const double *eta0,
                      RunOpts *o, State *out, Factor *f, PirlsWork *w)
 {
@@ -1433,6 +1439,13 @@ static int run_pirls(const Model *m, const double *u0, const double *beta0, cons
         if (st != ST_OK) { status = o->mode == 1 ? ST_FAIL : st; goto done; }
         solve_modes(m, f, nw->u, with_x ? nw->beta : f->sol + f->r);
         if (!with_x) memcpy(nw->beta, cur->beta, sizeof(double) * m->p);
+        /* mode 0: Newton's step from cur is below the step tolerance, so cur is the mode
+         * and f, formed at its weights, its factor (lag 0): the step is not evaluated */
+        if (o->mode == 0 && isfinite(cur->pdev) && cur->valid &&
+            max_rel_change(m, cur, nw, o->update_beta) <= o->step_tol) {
+            o->lag = 0.0;
+            goto finish_lagged;
+        }
         if (with_x) xbeta(m, nw->beta, xb);
         evaluate_ws(m, nw, xb, f->bws);
         int k = 0;

@@ -141,6 +141,8 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     calc = control.calc_derivs if control.calc_derivs is not None else frame.n < 10_000
     g = H = None
     with obj.precise():
+        # the value and state at the final point: evaluated once (the derivatives' points
+        # move the objective's warm start, and their value there would be this one again)
         value = obj(x_final)
         at_optimum = obj.state
         if calc and nagq > 0:
@@ -154,16 +156,20 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                 # the gradient is recomputed after the step only when lme4's check would
                 # fail at BOBYQA's point; otherwise the step just sharpens the estimates
                 recheck = bool(check_gradient(g, H, control.check_conv_grad_tol))
-                x_final, value, g = newton_polish(obj, x_final, value, g, H,
-                                                  lower2_of(lower, beta), recheck,
-                                                  lower2_of(upper, beta, np.inf))
+                x_new, value, g = newton_polish(obj, x_final, value, g, H,
+                                                lower2_of(lower, beta), False,
+                                                lower2_of(upper, beta, np.inf))
+                if x_new is not x_final:       # the step was taken: its state is the fit's
+                    x_final, at_optimum = x_new, obj.state
+                    if recheck:
+                        g = central_gradient(obj, x_final)
             theta, beta = x_final[:n_theta], x_final[n_theta:]
+        if np.isfinite(value):
+            obj.state = at_optimum
+        else:
+            # PIRLS warm-starts from the last evaluation: from the derivatives' last point it
+            # can converge where it diverged from the optimizer's own state
             value = obj(x_final)
-            if not np.isfinite(value):
-                # PIRLS warm-starts from the last evaluation: after the derivatives' far
-                # points it can diverge where it converged from the optimizer's own state
-                obj.state = at_optimum
-                value = obj(x_final)
     state = obj.state
     mu = getattr(state, "mu", None)       # row-sized: None / remote for a distributed fit
     mu_finite = not isinstance(mu, np.ndarray) or bool(np.all(np.isfinite(mu)))

@@ -9,8 +9,11 @@ z = η − offset + (y − μ)/(dμ/dη); solve the penalized weighted least squ
 with the blocked factorization of the LMM engine; halve the step while the penalized deviance
 Σ dev.resids + ‖u‖² increases (lme4's `pwrssUpdate`). PIRLS is Newton's method for the modes,
 so it stops once a step changes no u or β by more than `step_tol` (relative): the next step
-would be at rounding level. The factor of that last iteration, at weights one tiny step from
-the mode, is kept with the state (its log-determinant differs by O(step_tol)).
+would be at rounding level. When the step just solved for is that small, the iterate it starts
+from is taken as the mode, with the factor formed at its own weights (lag 0), and the step is
+not evaluated; when an evaluated step (after halvings) is that small, the new iterate is the
+mode and the factor of that last iteration, at weights one tiny step away, is kept with the
+state (its log-determinant differs by O(step_tol)).
 """
 
 from __future__ import annotations
@@ -44,6 +47,17 @@ def _max_rel_change(old: list[np.ndarray], new: list[np.ndarray]) -> float:
         if b.size:
             out = max(out, float(np.max(np.abs(b - a))) / (1.0 + float(np.max(np.abs(b)))))
     return out
+
+
+def _step(state: PirlsState, u: list[np.ndarray], beta: np.ndarray, with_beta: bool) -> float:
+    """The relative step from `state` to (u, β) (`_max_rel_change` over u's blocks, and β
+    when it is updated); NaN when any entry is NaN."""
+    step = max(_max_rel_change(state.u, u),
+               _max_rel_change([state.beta], [beta]) if with_beta else 0.0)
+    if not np.isfinite(step) or not all(np.all(np.isfinite(x)) for x in u) or \
+            (with_beta and not np.all(np.isfinite(beta))):
+        return np.nan
+    return step
 
 
 #: step halvings before giving up (lme4's pwrssUpdate allows 10; with NumPy 1.26's rounding
@@ -230,6 +244,14 @@ class Pirls:
             chol, f, _ = self.factorize(state, theta, update_beta)
             sol = solve(chol, f)
             beta = sol.beta if update_beta else state.beta
+            if np.isfinite(state.pdev) and self.family.validmu(state.mu) and \
+                    _step(state, sol.u, beta, update_beta) <= self.step_tol:
+                # Newton's step from `state` is below the tolerance: `state` is the mode and
+                # f, formed at its weights, its factor (lag 0); the step is not evaluated
+                state = copy.copy(state) if it == 1 else state     # not the caller's start
+                state.factor, state.chol, state.lag = f, chol, 0.0
+                state.iterations = it - 1
+                return state
             new = self.evaluate(sol.u, beta, templates)
             k = 0
             while not (np.isfinite(new.pdev) and self.family.validmu(new.mu)) \
@@ -247,8 +269,7 @@ class Pirls:
                 u_half = [(a + b) / 2 for a, b in zip(state.u, new.u, strict=True)]
                 b_half = (state.beta + new.beta) / 2 if update_beta else state.beta
                 new = self.evaluate(u_half, b_half, templates)
-            step = max(_max_rel_change(state.u, new.u),
-                       _max_rel_change([state.beta], [new.beta]) if update_beta else 0.0)
+            step = _step(state, new.u, new.beta, update_beta)
             change = abs(old - new.pdev)
             converged = step <= self.step_tol or \
                 change <= self.tol * max(abs(new.pdev), 1e-300) or \
