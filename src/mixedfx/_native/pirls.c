@@ -854,8 +854,9 @@ static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_ssize_t nb)
  * compiler (the loops over them unrolled, the sums held in registers): for the current level
  * A_j += w v^2 and B_j += v [x z] w, and [X z]'W[X z] (lower, accP row-major PP1 x PP1) --
  * the products and sums of rows_scalar in the same row order. rows_scalar skips the zeros
- * of X in rows with a finite weight and working response; their products are +-0, added to
- * sums that are +0 or nonzero, which changes no bit, so every column is taken here. */
+ * of X in rows with a finite weight and working response; with X finite (the model frame
+ * refuses +-Inf in X) their products are +-0, added to sums that are +0 or nonzero, which
+ * changes no bit, so every column is taken here. */
 static ALWAYS_INLINE void
 one_rows(const Model *m, Factor *f, double *restrict accP, const Py_ssize_t PP1)
 {
