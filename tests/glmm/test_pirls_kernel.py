@@ -203,6 +203,40 @@ def test_thirty_terms_are_solved_by_the_kernel() -> None:
     assert_same_state(p, c)
 
 
+@pytest.mark.parametrize("pp", range(10))
+def test_one_scalar_term_with_each_count_of_fixed_effects(pp: int) -> None:
+    """One scalar term: the kernel's own factorization (`factor_one`, one unrolled loop per
+    count of [X z] columns up to 8, the general path beyond) for 0-9 columns of X, many of
+    them holding zeros, reaches the NumPy path's modes and Laplace factor, with β updated
+    (X in the system) and fixed."""
+    rng = np.random.default_rng(40 + pp)
+    n = 150
+    d = pd.DataFrame({"g": rng.integers(0, 12, n).astype(str)})
+    xs = [f"x{c}" for c in range(max(pp - 1, 0))]
+    for c, x in enumerate(xs):        # every other column zero in about a third of the rows
+        d[x] = rng.standard_normal(n) * (rng.random(n) > 0.35 if c % 2 else 1.0)
+    eta = 0.2 + sum(0.3 * d[x].to_numpy() for x in xs) + rng.normal(0, 0.6, 12)[
+        d["g"].astype(int).to_numpy()]
+    d["y"] = rng.binomial(1, 1 / (1 + np.exp(-eta)))
+    rhs = " + ".join(xs) if pp > 1 else "1" if pp == 1 else "0"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer(f"y ~ {rhs} + (1 | g)", d, family="binomial", nAGQ=0)
+    assert len(m._fit.beta) == pp
+    for update_beta in (True, False):
+        pl, obj, theta, templates, start = _start(m, 0.05, 0.0)
+        assert pl.native is not None
+        with obj.precise():
+            c = pl.run(theta, start, update_beta, templates)
+            with numpy_path(pl):
+                p = pl.run(theta, start, update_beta, templates)
+        assert_same_state(p, c)
+        f_c = pl.native.factor(c, templates)
+        _, f_p, _ = pl.factorize(c, theta, with_x=False)
+        assert abs(f_c.ldL2 - f_p.ldL2) <= REL * max(1.0, abs(f_p.ldL2))
+        assert close(f_c.L11, f_p.L11)
+
+
 def test_step_halving_matches(fits: dict) -> None:
     """From a start far from the modes the full Newton steps overshoot: both paths halve
     (the NumPy path then evaluates more often than it iterates) and agree."""

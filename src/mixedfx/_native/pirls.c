@@ -34,6 +34,19 @@ enum { ST_OK = 0, ST_HALVING = 1, ST_MAXIT = 2, ST_NOTPD = 3, ST_FAIL = 4, ST_NO
 #define SCHUR_BLOCK 4     /* scalar first-term levels per pass of the dense Schur update */
 #define LOG_CHUNK 256      /* rows per product of logit factors 1 + e (see evaluate_at_eta) */
 
+/* loops over a compile-time count of [X z] columns unrolled (so their sums stay in registers);
+ * a hint only: the operations and their order are those of the loop as written */
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(__GNUC__)
+#define UNROLL _Pragma("GCC unroll 64")
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define UNROLL
+#define ALWAYS_INLINE inline
+#endif
+
 typedef struct {
     int fam, link, canonical, has_kernel;
     double nbth, sat_sum, probit_th, cauchit_th;
@@ -314,49 +327,73 @@ typedef struct {
     unsigned char *xcols;         /* rows_scalar: per row, the count and list of [X z] columns
                                    * with a nonzero X (z last), XW + 1 bytes; NULL until formed */
     Py_ssize_t *R;
-    double ldL2, pwrss;
+    double t2;                    /* a scalar first term's template squared (factor_ldl2) */
+    double pwrss;
 } Factor;
 
+/* The next `len` doubles of a block being carved (pieces a whole number of 8 doubles apart) */
+static double *carve(double **next, Py_ssize_t len)
+{
+    double *out = *next;
+    *next += (len + 7) / 8 * 8;
+    return out;
+}
+
+/* A factor's arrays, carved from one allocation (A11 at its start) in place of one
+ * allocation each: a solve through `run` allocates its factors afresh. The zero-between-uses
+ * workspaces (gd, gd4) start zeroed, the others are written before they are read. */
 static int factor_alloc(const Model *m, Factor *f, int with_x)
 {
-    Py_ssize_t k1 = m->k[0], n1 = m->nl[0];
-    f->pp = with_x ? m->p : 0;
-    f->r = m->q_rest + f->pp + 1;
-    f->A11 = (double *)malloc(sizeof(double) * n1 * k1 * k1);
-    f->L11 = (double *)malloc(sizeof(double) * n1 * k1 * k1);
-    f->W1 = (double *)malloc(sizeof(double) * n1 * k1 * k1);
-    f->Bz = (double *)malloc(sizeof(double) * (m->nnz * k1 + 1));
-    f->BXY = (double *)malloc(sizeof(double) * n1 * k1 * (f->pp + 1));
-    f->P = (double *)malloc(sizeof(double) * f->r * f->r);
-    f->xy = (double *)malloc(sizeof(double) * (f->pp + 1));
-    f->sol = (double *)malloc(sizeof(double) * (f->r + m->q_tot + 1));
-    Py_ssize_t maxm = 0, j;           /* the most Z_rest rows any first-term level meets */
+    Py_ssize_t k1 = m->k[0], n1 = m->nl[0], kk = k1 * k1, pp, r, j;
+    pp = f->pp = with_x ? m->p : 0;
+    r = f->r = m->q_rest + pp + 1;
+    Py_ssize_t maxm = 0;              /* the most Z_rest rows any first-term level meets */
     if (m->q_rest)
         for (j = 0; j < n1; j++) {
             Py_ssize_t mj = (Py_ssize_t)(m->lvl_ptr[j + 1] - m->lvl_ptr[j]);
             if (mj > maxm) maxm = mj;
         }
-    Py_ssize_t mmax = maxm + f->pp + 1;
-    f->G = (double *)malloc(sizeof(double) * mmax * k1);
-    f->H = (double *)malloc(sizeof(double) * mmax * k1);
-    f->R = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * mmax);
-    f->gd = (double *)calloc(f->r, sizeof(double));
-    f->bws = (double *)malloc(sizeof(double) * (m->q_tot + 1));
-    f->wrow = (double *)malloc(sizeof(double) * (m->n + 1));
-    f->zrow = (double *)malloc(sizeof(double) * (m->n + 1));
-    f->PX = (double *)malloc(sizeof(double) * (m->q_rest * XW + 1));
-    f->gd4 = (double *)calloc(2 * SCHUR_BLOCK * f->r, sizeof(double));
+    Py_ssize_t mmax = maxm + pp + 1;
+    Py_ssize_t rlen = (Py_ssize_t)((sizeof(Py_ssize_t) * mmax + sizeof(double) - 1) / sizeof(double));
+    Py_ssize_t lens[17] = {n1 * kk, n1 * kk, n1 * kk, m->nnz * k1 + 1, n1 * k1 * (pp + 1),
+                           r * r, pp + 1, r + m->q_tot + 1, mmax * k1, mmax * k1, rlen, r,
+                           m->q_tot + 1, m->n + 1, m->n + 1, m->q_rest * XW + 1,
+                           2 * SCHUR_BLOCK * r};
+    size_t total = 0;
+    for (j = 0; j < 17; j++) total += (size_t)((lens[j] + 7) / 8 * 8);
+    double *next = (double *)malloc(sizeof(double) * total);
     f->xcols = NULL;
-    return f->gd4 && f->PX && f->wrow && f->zrow && f->A11 && f->L11 && f->W1 && f->Bz && f->BXY && f->P && f->xy && f->sol && f->G &&
-           f->H && f->R && f->gd && f->bws;
+    if (!next) {
+        f->A11 = NULL;
+        return 0;
+    }
+    f->A11 = carve(&next, lens[0]);
+    f->L11 = carve(&next, lens[1]);
+    f->W1 = carve(&next, lens[2]);
+    f->Bz = carve(&next, lens[3]);
+    f->BXY = carve(&next, lens[4]);
+    f->P = carve(&next, lens[5]);
+    f->xy = carve(&next, lens[6]);
+    f->sol = carve(&next, lens[7]);
+    f->G = carve(&next, lens[8]);
+    f->H = carve(&next, lens[9]);
+    f->R = (Py_ssize_t *)carve(&next, lens[10]);
+    f->gd = carve(&next, lens[11]);
+    f->bws = carve(&next, lens[12]);
+    f->wrow = carve(&next, lens[13]);
+    f->zrow = carve(&next, lens[14]);
+    f->PX = carve(&next, lens[15]);
+    f->gd4 = carve(&next, lens[16]);
+    memset(f->gd, 0, sizeof(double) * r);
+    memset(f->gd4, 0, sizeof(double) * 2 * SCHUR_BLOCK * r);
+    return 1;
 }
 
 /* releases the buffers and zeroes the struct (a freed factor is an unallocated one) */
 static void factor_free(Factor *f)
 {
-    free(f->A11); free(f->L11); free(f->W1); free(f->Bz); free(f->BXY); free(f->P);
-    free(f->xy); free(f->sol); free(f->G); free(f->H); free(f->R); free(f->gd); free(f->bws);
-    free(f->wrow); free(f->zrow); free(f->PX); free(f->gd4); free(f->xcols);
+    free(f->A11);                   /* the block every array was carved from */
+    free(f->xcols);
     memset(f, 0, sizeof *f);
 }
 
@@ -813,10 +850,112 @@ static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_ssize_t nb)
     return ok;
 }
 
+/* One scalar term's rows for `factor_one` with PP1 = pp + 1 columns of [X z] known to the
+ * compiler (the loops over them unrolled, the sums held in registers): for the current level
+ * A_j += w v^2 and B_j += v [x z] w, and [X z]'W[X z] (lower, accP row-major PP1 x PP1) --
+ * the products and sums of rows_scalar in the same row order. rows_scalar skips the zeros
+ * of X in rows with a finite weight and working response; with X finite (the model frame
+ * refuses +-Inf in X) their products are +-0, added to sums that are +0 or nonzero, which
+ * changes no bit, so every column is taken here. */
+static ALWAYS_INLINE void
+one_rows(const Model *m, Factor *f, double *restrict accP, const Py_ssize_t PP1)
+{
+    Py_ssize_t n = m->n, i, j, c, d, jcur = -1, pp = PP1 - 1;
+    const double *restrict W = f->wrow, *restrict Z = f->zrow, *restrict v1 = m->vals[0];
+    const double *restrict X = m->X;
+    const int64_t *restrict c1 = m->codes;
+    double *restrict A11 = f->A11, *restrict BXY = f->BXY;
+    double accA = 0.0, accB[XW], accS[XW * XW];
+UNROLL
+    for (c = 0; c < PP1; c++) accB[c] = 0.0;
+UNROLL
+    for (c = 0; c < PP1 * PP1; c++) accS[c] = 0.0;
+    for (i = 0; i < n; i++) {
+        double w = W[i], v = v1[i], xy[XW], xw[XW];
+        j = c1[i];
+        if (j != jcur) {
+            if (jcur >= 0) {
+                A11[jcur] = accA;
+UNROLL
+                for (c = 0; c < PP1; c++) BXY[jcur * PP1 + c] = accB[c];
+            }
+            jcur = j;
+            accA = A11[j];
+UNROLL
+            for (c = 0; c < PP1; c++) accB[c] = BXY[j * PP1 + c];
+        }
+        accA += w * (v * v);
+UNROLL
+        for (c = 0; c < pp; c++) xy[c] = X[i * pp + c];
+        xy[pp] = Z[i];
+UNROLL
+        for (c = 0; c < PP1; c++) {
+            xw[c] = xy[c] * w;
+            accB[c] += v * xw[c];
+UNROLL
+            for (d = 0; d <= c; d++) accS[c * PP1 + d] += xy[c] * xw[d];
+        }
+    }
+    if (jcur >= 0) {
+        A11[jcur] = accA;
+UNROLL
+        for (c = 0; c < PP1; c++) BXY[jcur * PP1 + c] = accB[c];
+    }
+UNROLL
+    for (c = 0; c < PP1; c++)
+UNROLL
+        for (d = 0; d <= c; d++) accP[c * XW + d] = accS[c * PP1 + d];
+}
+
+/* `factorize` for a model with one scalar term (Z Lambda = t Z, no Z_rest; pp + 1 <= XW):
+ * per level m_j = t^2 A_j + 1, L11_j = sqrt(m_j), W1_j = t^2 / m_j, and the dense factor of
+ * [X z]'W[X z] - sum_j W1_j g_j g_j' (g_j = B_j over [X z], the levels in order). The same
+ * operations in the same order as the general path (rows_scalar, the level loop, the level
+ * by level rank-one updates of the Schur complement, the Cholesky), so the same bits,
+ * without its per-level block gathering and index arithmetic; the upper triangle of P is
+ * left to `cholesky`, which reads the lower one and zeroes the upper. */
+static int factor_one(const Model *m, Factor *f, const State *s, const double *xb)
+{
+    Py_ssize_t n1 = m->nl[0], pp1 = f->pp + 1, r = f->r, j, a, e;
+    double accP[XW * XW], *P = f->P;
+    memset(f->A11, 0, sizeof(double) * n1);
+    memset(f->BXY, 0, sizeof(double) * n1 * pp1);
+    weights_rows(m, f, s, xb);
+    switch (pp1) {
+    case 1: one_rows(m, f, accP, 1); break;
+    case 2: one_rows(m, f, accP, 2); break;
+    case 3: one_rows(m, f, accP, 3); break;
+    case 4: one_rows(m, f, accP, 4); break;
+    case 5: one_rows(m, f, accP, 5); break;
+    case 6: one_rows(m, f, accP, 6); break;
+    case 7: one_rows(m, f, accP, 7); break;
+    default: one_rows(m, f, accP, XW); break;          /* pp1 == XW */
+    }
+    double t2 = m->T[0][0] * m->T[0][0];
+    f->t2 = t2;
+    for (j = 0; j < n1; j++) {
+        double mm = t2 * f->A11[j] + 1.0, wj = t2 / mm;
+        const double *g = f->BXY + j * pp1;
+        f->L11[j] = sqrt(mm);
+        f->W1[j] = wj;
+        for (a = 0; a < pp1; a++) {
+            double ha = g[a] * wj, *Pa = accP + a * XW;
+            for (e = 0; e <= a; e++) Pa[e] -= ha * g[e];
+        }
+    }
+    for (a = 0; a < pp1; a++)
+        for (e = 0; e <= a; e++) P[a * r + e] = accP[a * XW + e];
+    if (cholesky(P, r)) return ST_NOTPD;
+    f->pwrss = P[(r - 1) * r + r - 1] * P[(r - 1) * r + r - 1];
+    return ST_OK;
+}
+
 /* The factor of Lambda'[Z X z]'W[Z X z]Lambda + I at the state's IRLS weights (X only with
  * with_x; z the working response, minus X beta without X). Returns ST_OK or ST_NOTPD. */
 static int factorize(const Model *m, Factor *f, const State *s, const double *xb)
 {
+    if (m->nt == 1 && m->k[0] == 1 && f->pp + 1 <= XW)
+        return factor_one(m, f, s, xb);
     Py_ssize_t n = m->n, i, j, a, b, c, d, t;
     Py_ssize_t k1 = m->k[0], n1 = m->nl[0], kk = k1 * k1, q = m->q_rest, pp = f->pp;
     Py_ssize_t pp1 = pp + 1, r = f->r, S = m->S;
@@ -875,14 +1014,13 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
     }
     /* first term: M_j = T1'A_j T1 + I, its factor, W_j = T1 M_j^-1 T1', log|L11|^2 */
     const double *T1 = m->T[0];
-    double ld1 = 0.0;
     if (k1 == 1) {
         double t2 = T1[0] * T1[0];
+        f->t2 = t2;
         for (j = 0; j < n1; j++) {
             double mm = t2 * f->A11[j] + 1.0;
             f->L11[j] = sqrt(mm);
             f->W1[j] = t2 / mm;
-            ld1 += log(mm);
         }
     } else {
         double M[64], Minv[64], TM[64], U[512];
@@ -906,7 +1044,6 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
                 }
             memcpy(L, M, sizeof(double) * kk);
             if (cholesky(L, k1)) return ST_NOTPD;
-            for (a = 0; a < k1; a++) ld1 += 2.0 * log(L[a * k1 + a]);
             /* M^-1 column by column from L L' x = e_c */
             for (c = 0; c < k1; c++) {
                 double x[8];
@@ -1072,11 +1209,32 @@ static int factorize(const Model *m, Factor *f, const State *s, const double *xb
     }
     for (a = 0; a < q; a++) P[a * r + a] += 1.0;
     if (cholesky(P, r)) return ST_NOTPD;
-    double ldz = 0.0;
-    for (a = 0; a < q; a++) ldz += log(P[a * r + a]);
-    f->ldL2 = q ? ld1 + 2.0 * ldz : ld1;
     f->pwrss = P[(r - 1) * r + r - 1] * P[(r - 1) * r + r - 1];
     return ST_OK;
+}
+
+/* log|L|^2 of a factor `factorize` formed (ST_OK): log|L11|^2 = sum_j log(t^2 A_j + 1) for
+ * a scalar first term (the m_j whose square roots are L11), else sum_j sum_a 2 log L_j,aa;
+ * plus 2 sum_a log P_aa over the Z_rest rows of the dense factor. The sums factorize's
+ * loops once took, term by term in the same order (so the same bits), formed only for the
+ * factor that is kept: a PIRLS solve factors at every iteration but reads the determinant
+ * of its last factor alone. */
+static double factor_ldl2(const Model *m, const Factor *f)
+{
+    Py_ssize_t k1 = m->k[0], n1 = m->nl[0], kk = k1 * k1, q = m->q_rest, r = f->r, j, a;
+    double ld1 = 0.0;
+    if (k1 == 1) {
+        double t2 = f->t2;
+        for (j = 0; j < n1; j++) ld1 += log(t2 * f->A11[j] + 1.0);
+    } else
+        for (j = 0; j < n1; j++) {
+            const double *L = f->L11 + j * kk;
+            for (a = 0; a < k1; a++) ld1 += 2.0 * log(L[a * k1 + a]);
+        }
+    if (!q) return ld1;
+    double ldz = 0.0;
+    for (a = 0; a < q; a++) ldz += log(f->P[a * r + a]);
+    return ld1 + 2.0 * ldz;
 }
 
 /* beta (with X in the system) and u from the factor: L_xx' beta = l_yx,
@@ -1297,16 +1455,22 @@ static int parse_model(Buffers *bufs, PyObject *model, PyObject *templates, Mode
     return 0;
 }
 
+/* a state's u, beta, eta and mu carved from one allocation (u at its start); 0: out of
+ * memory (nothing allocated) */
 static int state_alloc(const Model *m, State *s)
 {
-    s->u = (double *)malloc(sizeof(double) * (m->q_tot + 1));
-    s->beta = (double *)malloc(sizeof(double) * (m->p + 1));
-    s->eta = (double *)malloc(sizeof(double) * (m->n + 1));
-    s->mu = (double *)malloc(sizeof(double) * (m->n + 1));
-    return s->u && s->beta && s->eta && s->mu;
+    size_t total = (size_t)((m->q_tot + 8) / 8 * 8 + (m->p + 8) / 8 * 8 + 2 * ((m->n + 8) / 8 * 8));
+    double *next = (double *)malloc(sizeof(double) * total);
+    s->u = s->beta = s->eta = s->mu = NULL;
+    if (!next) return 0;
+    s->u = carve(&next, m->q_tot + 1);
+    s->beta = carve(&next, m->p + 1);
+    s->eta = carve(&next, m->n + 1);
+    s->mu = carve(&next, m->n + 1);
+    return 1;
 }
 
-static void state_free(State *s) { free(s->u); free(s->beta); free(s->eta); free(s->mu); }
+static void state_free(State *s) { free(s->u); }
 
 /* the largest rel_change over the terms' u (and beta); NaN when any is NaN */
 static double max_rel_change(const Model *m, const State *a, const State *b, int with_beta)
@@ -1366,6 +1530,7 @@ typedef struct {
     Py_ssize_t maxit;
     double step_tol, tol, lag;
     double refactor_above;    /* mode 0: refactor at the mode when lag exceeds this */
+    const double *mu0;        /* mode 1: g^-1(eta0) when the caller formed it (NULL: formed here) */
 } RunOpts;
 
 /* run_pirls's two iterates and X beta, kept by a caller that solves many times (the
@@ -1421,10 +1586,11 @@ static int run_pirls(const Model *m, const double *u0, const double *beta0, cons
     if (o->mode == 1) {
         /* lme4 restarts from the stage-1 linear predictor, whatever u it holds */
         xbeta(m, cur->beta, xb);
-        for (Py_ssize_t i = 0; i < m->n; i++) {
-            cur->eta[i] = eta0[i];
-            cur->mu[i] = linkinv(m, eta0[i]);
-        }
+        memcpy(cur->eta, eta0, sizeof(double) * m->n);
+        if (o->mu0)
+            memcpy(cur->mu, o->mu0, sizeof(double) * m->n);
+        else
+            for (Py_ssize_t i = 0; i < m->n; i++) cur->mu[i] = linkinv(m, eta0[i]);
         old = DBL_MAX;
     } else {
         xbeta(m, cur->beta, xb);
@@ -1558,7 +1724,7 @@ static PyObject *py_run(PyObject *self, PyObject *args)
         free(xb);
     }
     if (status == ST_OK) memcpy(L11, fl->L11, sizeof(double) * m.nl[0] * m.k[0] * m.k[0]);
-    ldL2 = fl->ldL2;
+    if (status == ST_OK) ldL2 = factor_ldl2(&m, fl);
     factor_free(&f);
     factor_free(&fz);
     Py_END_ALLOW_THREADS
@@ -1603,7 +1769,7 @@ static PyObject *py_factor(PyObject *self, PyObject *args)
         xbeta(&m, s.beta, xb);
         status = factorize(&m, &f, &s, with_x ? NULL : xb);
         if (status == ST_OK) {
-            ld = f.ldL2;
+            ld = factor_ldl2(&m, &f);
             memcpy(L11, f.L11, sizeof(double) * m.nl[0] * m.k[0] * m.k[0]);
             if (Lrr) memcpy(Lrr, f.P, sizeof(double) * r * r);
         }

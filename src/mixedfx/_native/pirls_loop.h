@@ -121,7 +121,8 @@ typedef struct {
     double *L11cur, *L11nw;
     Factor f, fz;                         /* PIRLS's factor, the one at the mode's weights */
     PirlsWork work;                       /* PIRLS's iterates */
-    double *xbz;                          /* X beta at the mode (the factor at its weights) */
+    double *xbz;                          /* X beta at the mode (the factor at its weights);
+                                           * devfun_values: g^-1(eta0) */
     double ld_cur, lag_cur, ld_nw, lag_nw;
     int its_cur, its_nw, have_T, have_state;
     long evaluations;
@@ -285,7 +286,7 @@ static int loop_pirls(Loop *L, const double *u0, int update_beta)
     }
     if (status == ST_OK) {
         memcpy(L->L11nw, fl->L11, sizeof(double) * L->l11);
-        L->ld_nw = fl->ldL2;
+        L->ld_nw = factor_ldl2(m, fl);
         L->lag_nw = o.lag;
         L->its_nw = o.iterations;
     }
@@ -594,10 +595,12 @@ static PyObject *py_devfun_values(PyObject *self, PyObject *args)
     if (!X) goto done;
     int nomem = 0;
     Py_BEGIN_ALLOW_THREADS
+    /* every point starts from eta0: its mean g^-1(eta0) formed once (L.xbz: free here) */
+    for (Py_ssize_t i = 0; i < m->n; i++) L.xbz[i] = linkinv(m, eta0[i]);
     for (Py_ssize_t i = 0; i < npts && !nomem; i++) {
         const double *x = X + i * L.nx;
         for (Py_ssize_t a = 0; a < L.ntpl; a++) L.T[a] = L.tmap[a] < 0 ? 0.0 : x[L.tmap[a]];
-        RunOpts o = {1, 0, L.stop_stag, 0, maxit, L.step_tol, tol, 0.0, INFINITY};
+        RunOpts o = {1, 0, L.stop_stag, 0, maxit, L.step_tol, tol, 0.0, INFINITY, L.xbz};
         Factor *fp = &L.f;
         int status = run_pirls(m, L.cur.u, x + L.ntheta, eta0, &o, &L.nw, fp, &L.work);
         double v = INFINITY;
@@ -605,7 +608,7 @@ static PyObject *py_devfun_values(PyObject *self, PyObject *args)
         else if (status == ST_OK) {
             State *s = &L.nw;
             if (L.nagq <= 1)
-                v = (L.aic_const - 2.0 * s->kern + s->ussq) + fp->ldL2;
+                v = (L.aic_const - 2.0 * s->kern + s->ussq) + factor_ldl2(m, fp);
             else {
                 double corr = 0.0;
                 /* Ljj: the first entry of each level's 1 x 1 block */
@@ -695,7 +698,10 @@ static PyObject *py_glm_start(PyObject *self, PyObject *args)
     double dev_old = INFINITY;
     for (it = 1; status == 0 && it <= maxit; it++) {
         for (i = 0; i < n; i++) {
-            double me = mu_eta(&m, eta[i]);
+            /* after the first pass mu = g^-1(eta) here, so the logit's mu_eta, expit(eta)
+             * (1 - expit(eta)) inside the threshold, is mu (1 - mu): the same value */
+            double me = it > 1 && m.link == L_LOGIT && fabs(eta[i]) <= THRESH
+                            ? mu[i] * (1 - mu[i]) : mu_eta(&m, eta[i]);
             double w = m.wt[i] * (me * me) / variance(&m, mu[i]);
             double z = eta[i] - m.off[i] + (m.y[i] - mu[i]) / me;
             double sw = sqrt(w);
