@@ -30,7 +30,7 @@ from mixedfx.residual import (
     var_power,
 )
 from mixedfx.tidy import aic_table, compare_models, display
-from mixedfx.validate import refuse_unknown_arguments_of
+from mixedfx.unknown_arguments import refuse_unknown_arguments_of
 from mixedfx.version import __version__
 
 __all__ = [

@@ -31,6 +31,7 @@ from mixedfx.residual.variance import check_no_empty_strata
 from mixedfx.results.glmm_model import GeneralizedLinearMixedModel
 from mixedfx.results.gls_model import GlsModel
 from mixedfx.results.lmm_model import LinearMixedModel
+from mixedfx.unknown_arguments import refuse_unknown_arguments
 from mixedfx.validate import (
     check_bool,
     check_choice,
@@ -38,7 +39,6 @@ from mixedfx.validate import (
     check_number,
     check_start,
     check_vector,
-    refuse_unknown_arguments,
 )
 
 __all__ = ["glmer", "glmer_nb", "gls", "lmer", "mmrm", "structured_frame"]

@@ -1,8 +1,12 @@
-"""Argument and data checks at the public boundary, written once and used by every entry point.
+"""Checks of argument values at the public boundary, written once and used by every entry
+point: booleans, numbers within bounds, confidence levels, positive integers, seeds, nAGQ,
+choices among strings, finite vectors and θ start values within their bounds; and the resource
+bound on dense designs.
 
-Each check raises a `mixedfx.errors` exception whose message names the argument or column, the
-offending value and what is expected, so nothing reaches numpy or LAPACK that would fail there
-with a foreign message (or, worse, fit garbage silently).
+Each check raises a `mixedfx.errors` exception whose message names the argument, the offending
+value and what is expected, so nothing reaches numpy or LAPACK that would fail there with a
+foreign message (or, worse, fit garbage silently). Calls that do not fit a signature are
+refused by `mixedfx.unknown_arguments`; the user's data is checked by `mixedfx.data_checks`.
 
 Resource bound: a model whose dense parts would need more than `MAX_DESIGN_BYTES` (default
 4 GiB; change `mixedfx.validate.MAX_DESIGN_BYTES`) is refused before anything is allocated,
@@ -11,21 +15,16 @@ with the size it would have needed.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 import numbers
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mixedfx.errors import (
     ArgumentError,
     ArgumentTypeError,
-    DataError,
-    MixedfxError,
     ResourceError,
     did_you_mean,
 )
@@ -38,19 +37,12 @@ __all__ = [
     "MAX_NAGQ",
     "check_bool",
     "check_choice",
-    "check_column_names",
     "check_design_size",
-    "check_finite_design",
-    "check_keywords",
     "check_level",
     "check_number",
     "check_positive_int",
     "check_start",
-    "check_used_columns",
     "check_vector",
-    "numeric_vector",
-    "refuse_unknown_arguments",
-    "refuse_unknown_arguments_in",
     "short_repr",
 ]
 
@@ -189,259 +181,6 @@ def check_start(value: Any, name: str, lower: np.ndarray, upper: np.ndarray) -> 
             f"deviations, are >= 0); lower bounds {np.asarray(lower).tolist()}, upper bounds "
             f"{np.asarray(upper).tolist()}")
     return arr
-
-
-# -- unknown arguments ------------------------------------------------------------------------
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _accepted(sig: inspect.Signature) -> list[str]:
-    return [n for n, p in sig.parameters.items() if n not in ("self", "cls")
-            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-
-def _call_name(fn: Callable[..., Any]) -> str:
-    qual = getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
-    return qual.rsplit(".<locals>.", 1)[-1].removesuffix(".__init__")
-
-
-def _bind_error(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> str | None:
-    """Why `fn(*args, **kwargs)` cannot bind (unknown keyword, too many or missing arguments),
-    as a message naming the argument and listing the accepted ones; None if it binds."""
-    sig = inspect.signature(fn)
-    try:
-        sig.bind(*args, **kwargs)
-    except TypeError as exc:
-        names = _accepted(sig)
-        accepts = f"it accepts: {', '.join(names)}" if names else "it takes no arguments"
-        unknown = [k for k in kwargs if k not in sig.parameters
-                   or sig.parameters[k].kind == inspect.Parameter.VAR_POSITIONAL]
-        call = f"{_call_name(fn)}()"
-        if unknown and not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
-            return (f"{call} got an unexpected keyword argument {unknown[0]!r}"
-                    f"{did_you_mean(unknown[0], names)}; {accepts}")
-        return f"{call}: {exc}; {accepts}"
-    return None
-
-
-_SCALAR_ANNOTATIONS = {"str": "a string", "bool": "True or False",
-                       "str | None": "a string or None", "bool | None": "True, False or None"}
-_CONTAINERS_OR_FRAMES = (dict, list, set, tuple, frozenset, np.ndarray, pd.Series,
-                         pd.DataFrame, pd.Index)
-_PLAIN_SCALARS = frozenset((str, bool, int, float))     # exact types: never a container
-
-
-def _is_foreign_frame(value: Any) -> bool:
-    """A polars / Arrow frame or column (anything exposing a data-frame protocol)."""
-    return hasattr(value, "__dataframe__") or hasattr(value, "__arrow_c_stream__") \
-        or hasattr(value, "__arrow_c_array__")
-
-
-def _scalar_parameters(fn: Callable[..., Any]) -> list[tuple[int, str, str]]:
-    """(position, name, what is valid) of the parameters annotated `str` or `bool` (alone or
-    with None): a frame, array or list given there is a mistake that would otherwise surface
-    as pandas' "truth value of a DataFrame is ambiguous" or be compared silently."""
-    out = []
-    params = list(inspect.signature(fn).parameters.values())
-    for pos, p in enumerate(params):
-        ann = p.annotation if isinstance(p.annotation, str) else getattr(
-            p.annotation, "__name__", None)
-        if ann in _SCALAR_ANNOTATIONS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-            out.append((pos if p.kind == p.POSITIONAL_OR_KEYWORD else 1 << 30, p.name,
-                        _SCALAR_ANNOTATIONS[ann]))
-    return out
-
-
-def refuse_unknown_arguments(fn: F) -> F:
-    """Decorator: a call that does not fit `fn`'s signature (an unknown keyword such as
-    `reml=`, too many positional arguments) raises ArgumentTypeError naming the argument,
-    with a "did you mean" and the accepted names, instead of Python's bare TypeError.
-    The signature is only inspected after a TypeError, so calls cost nothing extra."""
-    scalar_params: list[tuple[int, str, str]] | None = None
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        nonlocal scalar_params
-        if scalar_params is None:
-            scalar_params = _scalar_parameters(fn)
-        for pos, name, kind in scalar_params:
-            value = args[pos] if pos < len(args) else kwargs.get(name)
-            if value is None or type(value) in _PLAIN_SCALARS:
-                continue
-            if isinstance(value, _CONTAINERS_OR_FRAMES) or _is_foreign_frame(value):
-                lib = type(value).__module__.split(".")[0]
-                raise ArgumentTypeError(
-                    f"{_call_name(fn)}(): {name} must be {kind}, got a "
-                    f"{'' if lib == 'builtins' else lib + ' '}{type(value).__name__}")
-        try:
-            return fn(*args, **kwargs)
-        except TypeError as exc:
-            if isinstance(exc, MixedfxError):
-                raise
-            message = _bind_error(fn, args, kwargs)
-            if message is None:
-                raise
-            raise ArgumentTypeError(message) from None
-
-    wrapper.__refuses_unknown__ = True  # type: ignore[attr-defined]
-    return wrapper  # type: ignore[return-value]
-
-
-def refuse_unknown_arguments_in(cls: type) -> type:
-    """Apply `refuse_unknown_arguments` to the public methods of `cls`, including those it
-    inherits from mixins that do not derive from `RefusesUnknownArguments` (each is wrapped
-    once, in the class that defines it)."""
-    for klass in cls.__mro__:
-        if klass is object:
-            continue
-        for name, value in list(vars(klass).items()):
-            if name.startswith("_") or not inspect.isfunction(value) \
-                    or getattr(value, "__refuses_unknown__", False):
-                continue
-            setattr(klass, name, refuse_unknown_arguments(value))
-    return cls
-
-
-def refuse_unknown_arguments_of(namespace: dict[str, Any], names: Iterable[str]) -> None:
-    """Rebind the public functions `names` of a package's `namespace` (its `globals()`) to
-    `refuse_unknown_arguments` wrappers: what users reach as `mfx.plots.caterpillar` refuses
-    an unknown keyword with an ArgumentTypeError."""
-    for name in names:
-        fn = namespace.get(name)
-        if inspect.isfunction(fn) and not getattr(fn, "__refuses_unknown__", False):
-            namespace[name] = refuse_unknown_arguments(fn)
-
-
-class RefusesUnknownArguments:
-    """Mixin: every public method a subclass defines refuses calls that do not fit its
-    signature with an ArgumentTypeError (see `refuse_unknown_arguments`)."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        refuse_unknown_arguments_in(cls)
-
-
-def check_keywords(kwargs: Mapping[str, Any], target: Callable[..., Any], where: str,
-                   skip: Iterable[str] = ()) -> None:
-    """Keywords forwarded by `where` (e.g. "confint(method='profile')") to `target` must be
-    among `target`'s parameters (less `skip`, which `where` fills itself)."""
-    names = [n for n in _accepted(inspect.signature(target)) if n not in set(skip)]
-    unknown = [k for k in kwargs if k not in names]
-    if unknown:
-        raise ArgumentTypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}"
-                                f"{did_you_mean(unknown[0], names)}; it accepts: "
-                                f"{', '.join(names) or 'no further keywords'}")
-
-
-# -- data -----------------------------------------------------------------------------------
-def check_column_names(data: pd.DataFrame) -> None:
-    """Column names must be unique strings (R's data frames have no other kind)."""
-    bad = [c for c in data.columns.tolist() if not isinstance(c, str)]
-    if bad:
-        raise DataError(f"data column names must be strings, got {bad[0]!r} "
-                        f"({type(bad[0]).__name__}); rename the columns, e.g. "
-                        "data.columns = [f'x{i}' for i in data.columns]")
-    if data.columns.is_unique:
-        return
-    dup = data.columns[data.columns.duplicated()].unique().tolist()
-    if dup:
-        raise DataError(f"column name{'s' if len(dup) > 1 else ''} "
-                        f"{', '.join(map(repr, dup))} duplicated in data; column names must "
-                        "be unique")
-
-
-_CONTAINERS = (dict, list, set, tuple, frozenset, np.ndarray, pd.Series, pd.DataFrame)
-
-
-def check_used_columns(data: pd.DataFrame | Mapping[str, pd.Series], variables: Iterable[str],
-                       grouping_only: Iterable[str] = ()) -> None:
-    """Refuse cells no model can use: containers (dict, list, ...) in any used column; and,
-    in columns used as numbers (not only as grouping factors), datetimes, timedeltas and
-    infinite values. Missing values (NaN, None, NA) are left to `na_action`. `data`: a frame
-    or the used columns by name."""
-    grouping = set(grouping_only)
-    for name in variables:
-        col = data[name]
-        dtype = col.dtype
-        if isinstance(dtype, np.dtype) and dtype.kind in "iubf":   # plain NumPy numbers
-            if dtype.kind == "f" and name not in grouping:
-                _refuse_infinite(col.to_numpy(), name, col.index)
-            continue
-        if isinstance(dtype, pd.CategoricalDtype):     # hashable levels: nothing to refuse
-            continue
-        if pd.api.types.is_object_dtype(dtype):
-            nonnull = col[col.notna().to_numpy(dtype=bool)] if len(col) else col
-            kinds = {type(v).__name__ for v in nonnull if isinstance(v, _CONTAINERS)}
-            if kinds:
-                raise DataError(f"column {name!r} holds {'/'.join(sorted(kinds))} values; "
-                                "model columns must hold numbers, strings, booleans or "
-                                "categories")
-            others = {type(v).__name__ for v in nonnull
-                      if not isinstance(v, (str, numbers.Real, np.bool_, bool))}
-            if any(isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real)
-                   for v in nonnull):
-                raise DataError(f"column {name!r} holds complex numbers; models need real "
-                                "values: use the real part, the modulus or two columns")
-            if others and name not in grouping:
-                raise DataError(f"column {name!r} holds {'/'.join(sorted(others))} values, "
-                                "which cannot be used as numbers or factor levels; convert it "
-                                "to numbers or strings")
-        if pd.api.types.is_complex_dtype(dtype):
-            raise DataError(f"column {name!r} is a {dtype} column of complex numbers; models "
-                            "need real values: use the real part (np.real), the modulus "
-                            "(np.abs) or two columns")
-        if name in grouping:
-            continue
-        if pd.api.types.is_datetime64_any_dtype(dtype) or \
-                pd.api.types.is_timedelta64_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
-            raise DataError(f"column {name!r} is a {dtype} column and cannot be used as a "
-                            "number; convert it, e.g. (t - t.min()).dt.days, or to a factor")
-        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-            _refuse_infinite(col.to_numpy(dtype=float, na_value=np.nan), name, col.index)
-
-
-def _refuse_infinite(values: np.ndarray, name: str, index: pd.Index) -> None:
-    """±Inf in a column used as numbers is refused, naming the first rows."""
-    inf = np.isinf(values)
-    if inf.any():
-        rows = np.flatnonzero(inf)
-        shown = ", ".join(str(index[i]) for i in rows[:5])
-        raise DataError(f"column {name!r} has {int(inf.sum())} infinite value(s) "
-                        f"(rows {shown}{', ...' if len(rows) > 5 else ''}); remove or "
-                        "recode them (NaN / None are treated as missing)")
-
-
-def numeric_vector(arr: np.ndarray, what: str) -> np.ndarray:
-    """`arr` as floats, refusing what would be converted silently: strings ("1.5"), complex
-    numbers (the imaginary part dropped), dates; missing values (None / NaN) become NaN."""
-    if arr.dtype.kind in "biuf":
-        return arr.astype(float)
-    bad = None
-    if arr.dtype.kind == "O":
-        bad = next((v for v in arr.tolist() if v is not None and not (
-            isinstance(v, numbers.Real) or (isinstance(v, float) and np.isnan(v)))
-            and not (pd.api.types.is_scalar(v) and pd.isna(v))), None)
-        if bad is None:
-            return np.array([np.nan if v is None or pd.isna(v) else float(v)
-                             for v in arr.tolist()], dtype=float)
-    shown = f"{bad!r} ({type(bad).__name__})" if bad is not None else f"{arr.dtype} values"
-    raise DataError(f"{what} must be real numbers, got {shown}; convert them first, e.g. "
-                    "pd.to_numeric(...)")
-
-
-def check_finite_design(X: np.ndarray, names: Sequence[str], what: str) -> None:
-    """A model matrix must be finite (lme4 stops with 'NA/NaN/Inf in foreign function call'):
-    e.g. log(x) of a zero gives -Inf, 1/x of a zero Inf."""
-    bad = ~np.isfinite(X)
-    if not bad.any():
-        return
-    cols = [names[j] for j in np.flatnonzero(bad.any(axis=0))]
-    nrow = int(bad.any(axis=1).sum())
-    raise DataError(f"the {what} has non-finite values (NaN/Inf) in column"
-                    f"{'s' if len(cols) > 1 else ''} {', '.join(map(repr, cols))} for {nrow} "
-                    "row(s), e.g. log() of a zero or division by zero; lme4 stops with "
-                    "'NA/NaN/Inf in foreign function call'. Remove those rows or change the "
-                    "transformation")
 
 
 def format_bytes(nbytes: float) -> str:

@@ -22,7 +22,8 @@ from mixedfx.lazy import lazy_module
 from mixedfx.results.accessors import FitAccessors
 from mixedfx.tidy import glance as broom_glance
 from mixedfx.tidy import tidy as broom_tidy
-from mixedfx.validate import RefusesUnknownArguments, check_level
+from mixedfx.unknown_arguments import RefusesUnknownArguments
+from mixedfx.validate import check_level
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 

@@ -23,7 +23,7 @@ from mixedfx.families import Family, family_from
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.glmm.response import GlmResponse, encode_response
 from mixedfx.results.call import DEFAULT_LINK
-from mixedfx.validate import refuse_unknown_arguments
+from mixedfx.unknown_arguments import refuse_unknown_arguments
 from mixedfx.warn import warn
 
 

@@ -23,7 +23,8 @@ from mixedfx.baseline.summary import LmSummary
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.model_frame import ModelFrame
 from mixedfx.lazy import lazy_module
-from mixedfx.validate import check_choice, check_level, refuse_unknown_arguments
+from mixedfx.unknown_arguments import refuse_unknown_arguments
+from mixedfx.validate import check_choice, check_level
 
 stats = lazy_module("scipy.stats")  # scipy.stats costs ~0.4 s at import; only needed here
 

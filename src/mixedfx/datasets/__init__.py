@@ -48,7 +48,7 @@ from typing import Any
 import pandas as pd
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
-from mixedfx.validate import refuse_unknown_arguments, refuse_unknown_arguments_of
+from mixedfx.unknown_arguments import refuse_unknown_arguments, refuse_unknown_arguments_of
 
 __all__ = ["NOT_BUNDLED", "describe", "load", "metadata", "names"]
 

@@ -25,7 +25,7 @@ from mixedfx.diagnostics.leverage import (
 )
 from mixedfx.diagnostics.prediction import predict_se
 from mixedfx.diagnostics.smooth import lowess
-from mixedfx.validate import refuse_unknown_arguments_of
+from mixedfx.unknown_arguments import refuse_unknown_arguments_of
 
 __all__ = ["Influence", "binned_resids", "cooks_distance", "hatvalues", "influence", "leverage",
            "lowess", "performance_binned_residuals", "predict_se", "standardized_residuals",

@@ -9,7 +9,7 @@
 
 from mixedfx.effects.effect import effect
 from mixedfx.effects.emmeans import emmeans, pairs
-from mixedfx.validate import refuse_unknown_arguments_of
+from mixedfx.unknown_arguments import refuse_unknown_arguments_of
 
 __all__ = ["effect", "emmeans", "pairs"]
 

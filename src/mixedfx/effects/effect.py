@@ -25,7 +25,8 @@ import pandas as pd
 from mixedfx.effects.design import Predictors, family_of, model_matrix, parse_focal, predictors
 from mixedfx.errors import ArgumentError
 from mixedfx.lazy import lazy_module
-from mixedfx.validate import check_choice, check_level, refuse_unknown_arguments
+from mixedfx.unknown_arguments import refuse_unknown_arguments
+from mixedfx.validate import check_choice, check_level
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
     from mixedfx.fitted.protocol import FramedFit

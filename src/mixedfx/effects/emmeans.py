@@ -47,7 +47,8 @@ from mixedfx.errors import ArgumentError, ArgumentTypeError
 from mixedfx.inference.kenward_roger import kenward_roger
 from mixedfx.inference.satterthwaite import satterthwaite_state
 from mixedfx.lazy import lazy_module
-from mixedfx.validate import check_choice, check_level, refuse_unknown_arguments
+from mixedfx.unknown_arguments import refuse_unknown_arguments
+from mixedfx.validate import check_choice, check_level
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
     from mixedfx.fitted.protocol import FittedModel

@@ -15,7 +15,7 @@ from mixedfx.families.family import (
     poisson,
 )
 from mixedfx.families.links import Link, link_from
-from mixedfx.validate import refuse_unknown_arguments_of
+from mixedfx.unknown_arguments import refuse_unknown_arguments_of
 
 __all__ = ["Family", "Gamma", "Link", "binomial", "family_from", "gaussian",
            "inverse_gaussian", "link_from", "negative_binomial", "poisson"]

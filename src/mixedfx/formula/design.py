@@ -2,8 +2,8 @@
 
 :func:`build_design` expands the right-hand side with R's term algebra
 (:mod:`.terms`), evaluates each variable (:mod:`.evaluate`; stateful transforms
-and contrast matrices come from formulaic) and assembles the columns exactly as
-R's C routine ``modelmatrix`` does:
+and contrast matrices come from formulaic) and assembles the columns
+(:mod:`.model_matrix`) exactly as R's C routine ``modelmatrix`` does:
 
 * an ``(Intercept)`` column unless removed by ``0 +`` / ``- 1``;
 * terms in R's order (by number of variables, formula order within);
@@ -17,9 +17,9 @@ R's C routine ``modelmatrix`` does:
   by indicators.
 
 formulaic's own term encoding differs from R's in that last respect (it picks a
-full-rank parametrisation for terms whose margins are missing), so the assembly
-is done here; formulaic supplies ``scale``/``center``/``poly`` and the contrast
-matrices.
+full-rank parametrisation for terms whose margins are missing), so the coding
+and assembly are done here and in :mod:`.model_matrix`; formulaic supplies
+``scale``/``center``/``poly`` and the contrast matrices.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from mixedfx.validate import check_design_size
 
 from .bars import split_rhs
 from .columns import ColumnTable, as_table
-from .contrasts import contrast_matrix
 from .errors import FormulaError
 from .evaluate import Variable, make_variable
+from .model_matrix import assemble, column_names
 from .nodes import Name, Node, iter_nodes
 from .syntax import check_context, parse_text
 from .terms import expand_terms, term_codes
@@ -125,121 +125,7 @@ class DesignSpec:
                 f"{', '.join(repr(m) for m in missing)} needed by '{self.rhs}' "
                 f"(newdata has: {have or 'no columns'})"
             )
-        return _assemble(self._vars, self._terms, self._codes, self.intercept, data)
-
-
-def _block(var: Variable, code: int, data: ColumnTable) -> tuple[np.ndarray, list[str]]:
-    if var.kind == "numeric":
-        return var.numeric(data), list(var.colnames)
-    codes = var.codes(data)
-    if code == 1:
-        mat, suffixes = _contrasts(tuple(var.levels), var.ordered, var.label)
-        suffixes = list(suffixes)
-    else:
-        mat, suffixes = np.eye(len(var.levels)), list(var.levels)
-    # take(): NumPy's fancy indexing of rows is several times slower for long code vectors
-    if not len(codes) or codes.min() >= 0:
-        return mat.take(codes, axis=0), suffixes
-    ok = codes >= 0
-    out = np.full((len(codes), mat.shape[1]), np.nan)
-    out[ok] = mat.take(codes[ok], axis=0)
-    return out, suffixes
-
-
-def _assemble(
-    variables: dict[int, Variable],
-    terms: tuple[tuple[int, ...], ...],
-    codes: list[dict[int, int]] | tuple[dict[int, int], ...],
-    intercept: bool,
-    data: ColumnTable,
-) -> np.ndarray:
-    """The model matrix: the intercept, then each term's columns (its variables' blocks
-    multiplied out, the first varying fastest); names come from `_column_names`."""
-    n = len(data)
-    blocks: list[np.ndarray] = []
-    cache: dict[tuple[int, int], np.ndarray] = {}
-    for k, term in enumerate(terms):
-        cols: np.ndarray | None = None
-        for v in term:
-            var = variables[v]
-            key = (v, codes[k][v] if var.kind == "factor" else 0)
-            mat = cache.get(key)
-            if mat is None:
-                mat = cache[key] = _block(var, key[1], data)[0]
-            if cols is None:
-                cols = mat
-            else:
-                cols = np.concatenate([cols * mat[:, [j]] for j in range(mat.shape[1])], axis=1)
-        assert cols is not None
-        blocks.append(cols)
-    # one allocation: X filled block by block (the intercept column set in place)
-    X = np.empty((n, int(intercept) + sum(b.shape[1] for b in blocks)), dtype=np.float64)
-    j = 0
-    if intercept:
-        X[:, 0] = 1.0
-        j = 1
-    for b in blocks:
-        w = b.shape[1]
-        if w <= _NARROW:
-            # column by column: NumPy copies a narrow 2-d block into a strided slice of X
-            # row by row, several times slower than w strided column copies
-            for c in range(w):
-                X[:, j + c] = b[:, c]
-        else:
-            X[:, j:j + w] = b
-        j += w
-    return X
-
-
-_NARROW = 16
-
-
-def _column_names(
-    variables: dict[int, Variable],
-    terms: tuple[tuple[int, ...], ...],
-    codes: list[dict[int, int]] | tuple[dict[int, int], ...],
-    intercept: bool,
-) -> list[tuple[str, int]]:
-    """Each column's name (R's, ``a:b`` for products, the first variable varying fastest)
-    and its term (0: the intercept, else the 1-based term index), in `_assemble`'s order."""
-    names: list[tuple[str, int]] = [("(Intercept)", 0)] if intercept else []
-    for k, term in enumerate(terms, start=1):
-        cnames: list[str] | None = None
-        for v in term:
-            var = variables[v]
-            if var.kind != "factor":
-                suffixes = list(var.colnames)
-            elif codes[k - 1][v] == 1:
-                suffixes = _contrast_suffixes(var)
-            else:
-                suffixes = list(var.levels)
-            vnames = [var.label + s for s in suffixes]
-            cnames = vnames if cnames is None else [f"{a}:{b}" for b in vnames for a in cnames]
-        names.extend((c, k) for c in cnames or [])
-    return names
-
-
-def _contrast_suffixes(var: Variable) -> list[str]:
-    """The column suffixes of a factor coded by its contrasts."""
-    return list(_contrasts(tuple(var.levels), var.ordered, var.label)[1])
-
-
-def _contrasts(levels: tuple[str, ...], ordered: bool, label: str
-               ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """`contrast_matrix` (read-only) and its suffixes, remembered per levels and ordering
-    (contr.poly's matrix costs formulaic far more than a fit's use of it)."""
-    hit = _CONTRASTS.get((levels, ordered))
-    if hit is None:
-        mat, suffixes, _ = contrast_matrix(list(levels), ordered, label)
-        mat = np.array(mat, dtype=float)
-        mat.flags.writeable = False
-        if len(_CONTRASTS) >= 256:
-            _CONTRASTS.clear()
-        hit = _CONTRASTS[(levels, ordered)] = (mat, tuple(suffixes))
-    return hit
-
-
-_CONTRASTS: dict[tuple[tuple[str, ...], bool], tuple[np.ndarray, tuple[str, ...]]] = {}
+        return assemble(self._vars, self._terms, self._codes, self.intercept, data)
 
 
 @dataclass(frozen=True)
@@ -335,7 +221,7 @@ def _layout(plan: _Plan, variables: dict[int, Variable], n: int, rhs: str) -> _L
             var = variables[v]
             if var.kind == "factor" and codes[k][v] == 1:
                 contrasts[var.label] = "contr.poly" if var.ordered else "contr.treatment"
-    layout = _Layout(tuple(codes), tuple(_column_names(variables, terms, codes, intercept)),
+    layout = _Layout(tuple(codes), tuple(column_names(variables, terms, codes, intercept)),
                      tuple(contrasts.items()))
     if len(plan.layouts) >= _MAX_LAYOUTS:
         plan.layouts.clear()
@@ -367,7 +253,7 @@ def build_design(rhs: str, data: ColumnTable | pd.DataFrame) -> tuple[np.ndarray
             )
     layout = _layout(plan, variables, len(frame), rhs)
     codes = [dict(c) for c in layout.codes]     # the spec's own copy
-    X = _assemble(variables, terms, codes, intercept, frame)
+    X = assemble(variables, terms, codes, intercept, frame)
     named = layout.names
     spec = DesignSpec(
         rhs=rhs,

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedfx.data_checks import check_column_names, numeric_vector
 from mixedfx.errors import ArgumentTypeError, DataError
-from mixedfx.validate import check_column_names, numeric_vector
 
 
 def as_pandas(data: Any) -> pd.DataFrame:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mixedfx.covariance import CovarianceStructure, StructuredCovariance, structure_for
+from mixedfx.data_checks import check_finite_design, check_used_columns
 from mixedfx.errors import ArgumentTypeError, DataError, FormulaError
 from mixedfx.formula import ParsedFormula, evaluate_response, parse_formula
 from mixedfx.frame.checks import (
@@ -56,12 +57,7 @@ from mixedfx.frame.table import (
     read_columns,
 )
 from mixedfx.frame.terms import RandomEffectsTerm, dense_block_rows
-from mixedfx.validate import (
-    check_choice,
-    check_design_size,
-    check_finite_design,
-    check_used_columns,
-)
+from mixedfx.validate import check_choice, check_design_size
 from mixedfx.warn import warn
 
 

@@ -31,7 +31,7 @@ from mixedfx.inference.profile import profile, profile_model
 from mixedfx.inference.r2 import icc, r2, variance_parts
 from mixedfx.inference.rlrsim import exact_lrt, exact_rlrt
 from mixedfx.inference.satterthwaite import satterthwaite_state
-from mixedfx.validate import refuse_unknown_arguments_of
+from mixedfx.unknown_arguments import refuse_unknown_arguments_of
 
 __all__ = ["BootResult", "anova", "anova_table", "bootstrap", "coefficient_table", "confint",
            "contest1d", "contest_md", "drop1", "exact_lrt", "exact_rlrt", "icc",

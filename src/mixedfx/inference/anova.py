@@ -30,7 +30,8 @@ from mixedfx.formula import build_design
 from mixedfx.inference.contrasts import marginal_terms
 from mixedfx.inference.fixed_anova import AnovaTable, drop1_ftests, make_table
 from mixedfx.lazy import lazy_module
-from mixedfx.validate import refuse_unknown_arguments, short_repr
+from mixedfx.unknown_arguments import refuse_unknown_arguments
+from mixedfx.validate import short_repr
 
 if TYPE_CHECKING:
     from mixedfx.fitted.protocol import LinearMixedFit

@@ -19,7 +19,8 @@ from mixedfx.errors import ArgumentError, ArgumentTypeError, did_you_mean
 from mixedfx.inference.bootstrap import boot_confint
 from mixedfx.inference.profile import profile_confint
 from mixedfx.lazy import lazy_module
-from mixedfx.validate import check_choice, check_keywords, check_level
+from mixedfx.unknown_arguments import check_keywords
+from mixedfx.validate import check_choice, check_level
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
     from mixedfx.fitted.protocol import MixedModel

@@ -60,7 +60,7 @@ from mixedfx.inference.profile_result import ParameterProfile, Profile
 from mixedfx.inference.profile_scale import cv_to_sv
 from mixedfx.inference.profile_scale import sv_to_cv as sv_to_cv  # re-exported
 from mixedfx.lmm.deviance import profiled_sigma
-from mixedfx.validate import check_keywords
+from mixedfx.unknown_arguments import check_keywords
 
 if TYPE_CHECKING:     # contract types annotate only: not loaded by `import mixedfx`
     from mixedfx.fitted.protocol import GeneralizedMixedFit, LinearMixedFit, MixedModel

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from mixedfx.errors import ArgumentError, ArgumentTypeError
-from mixedfx.validate import refuse_unknown_arguments
+from mixedfx.unknown_arguments import refuse_unknown_arguments
 
 OPTIMIZERS = ("bobyqa", "nelder_mead", "cobyla", "sbplx")
 

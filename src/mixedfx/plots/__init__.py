@@ -26,7 +26,7 @@ from mixedfx.plots.residuals import (
     scale_location,
 )
 from mixedfx.plots.shrinkage import pooling_estimates, shrinkage
-from mixedfx.validate import refuse_unknown_arguments_of
+from mixedfx.unknown_arguments import refuse_unknown_arguments_of
 
 __all__ = ["PlotDependencyError", "binned_residuals", "bootstrap", "caterpillar",
            "check_model", "diagnostics", "effect", "pooling_estimates", "profile", "qq_ranef",

@@ -11,7 +11,7 @@ from mixedfx.residual.correlation import (
 )
 from mixedfx.residual.structure import ResidualStructure, bind_structures
 from mixedfx.residual.variance import VarFunc, var_exp, var_ident, var_power
-from mixedfx.validate import refuse_unknown_arguments_of
+from mixedfx.unknown_arguments import refuse_unknown_arguments_of
 
 __all__ = ["CorStruct", "ResidualStructure", "VarFunc", "bind_structures", "cor_ar1",
            "cor_car1", "cor_comp_symm", "cor_symm", "var_exp", "var_ident", "var_power"]

@@ -31,7 +31,7 @@ from scipy.linalg import solve_triangular
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.grouping import grouping_factor
 from mixedfx.residual.form import StructureForm, parse_form
-from mixedfx.validate import refuse_unknown_arguments
+from mixedfx.unknown_arguments import refuse_unknown_arguments
 
 
 @dataclass(frozen=True)

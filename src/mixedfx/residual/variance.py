@@ -20,7 +20,7 @@ import pandas as pd
 from mixedfx.errors import ArgumentError
 from mixedfx.frame.grouping import value_labels
 from mixedfx.residual.form import StructureForm, parse_form
-from mixedfx.validate import refuse_unknown_arguments
+from mixedfx.unknown_arguments import refuse_unknown_arguments
 
 
 def strata_in_order(labels: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -1,5 +1,7 @@
 """What every fitted mixed model shares: grouping structure, variance components, random
-effects and coefficients, link-scale predictions, Wald intervals and lme4's parameter names.
+effects and coefficients, lme4's parameter names, the JSON record and the fitted-model
+contract's read-only views. The linear predictor (`.linear_predictor`) and the methods that
+reach the features (`.feature_methods`) come from mixins.
 
 Subclasses provide `_frame`, `_fit` (with `theta`, `lower`), `beta`, `sigma`, `vcov`,
 `loglik`, `npar`, `_templates()`, `_random_effects()` (b per term, (levels, k)),
@@ -15,49 +17,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixedfx.diagnostics.collinearity import vif as collinearity_vif
-from mixedfx.diagnostics.influence import influence as group_influence
-from mixedfx.diagnostics.leverage import cooks_distance as leverage_cooks_distance
-from mixedfx.diagnostics.leverage import hatvalues as leverage_hatvalues
-from mixedfx.errors import ArgumentError, ArgumentTypeError
-from mixedfx.fitted.predict import (
-    fixed_matrix,
-    parse_re_form,
-    prepare_newdata,
-    term_contribution,
-)
+from mixedfx.data_checks import numeric_vector
+from mixedfx.errors import ArgumentError
 from mixedfx.fitted.saving import Saveable
 from mixedfx.fitted.varcorr import TermCovariance, term_covariances, varcorr_frame
-from mixedfx.formula import build_design
 from mixedfx.frame.model_frame import ModelFrame
-from mixedfx.inference.bootstrap import bootstrap as parametric_bootstrap
-from mixedfx.inference.intervals import confint as model_confint
-from mixedfx.inference.intervals import wald_confint as wald_intervals
-from mixedfx.inference.profile import profile as likelihood_profile
 from mixedfx.optimize.convergence import is_singular
-from mixedfx.plots import caterpillar, residuals_fitted
 from mixedfx.results.accessors import FitAccessors
+from mixedfx.results.feature_methods import FeatureMethods
+from mixedfx.results.linear_predictor import LinearPredictor
 from mixedfx.results.lme4_methods import Lme4Methods
-from mixedfx.validate import (
-    check_bool,
-    check_keywords,
-    check_level,
-    check_positive_int,
-    numeric_vector,
-)
+from mixedfx.validate import check_bool
 
 
-def drops_random(re_form: str | None) -> bool:
-    """Whether `re_form` asks for no random effects ("NA", "~0")."""
-    if re_form is None:
-        return False
-    if not isinstance(re_form, str):
-        raise ArgumentTypeError("re_form must be None, 'NA', '~0' or a formula such as "
-                                f"'~(1 | g)', got {re_form!r} ({type(re_form).__name__})")
-    return re_form.replace(" ", "") in ("NA", "~0", "0", "~-1")
-
-
-class MixedModelBase(Saveable, FitAccessors, Lme4Methods):
+class MixedModelBase(FeatureMethods, LinearPredictor, Saveable, FitAccessors,
+                     Lme4Methods):
     """Shared behaviour of fitted linear and generalized linear mixed models."""
 
     _frame: ModelFrame
@@ -204,78 +178,6 @@ class MixedModelBase(Saveable, FitAccessors, Lme4Methods):
             raise ArgumentError(f"new response must have {self.nobs} values, got {arr.shape}")
         return arr
 
-    # -- linear predictor -----------------------------------------------------------------
-    def _eta(self, include: set[str] | None = None) -> np.ndarray:
-        """Xβ + offset + Σ Z_t b_t over the terms whose group is in `include` (all if None)."""
-        eta = self._frame.X @ self.beta
-        if self._frame.offset is not None:
-            eta = eta + self._frame.offset
-        for t, b in zip(self._frame.terms, self._random_effects(), strict=True):
-            if include is None or t.group_name in include:
-                eta = eta + t.row_effects(b)
-        return eta
-
-    def _eta_new(self, newdata: object, re_form: str | None, allow_new_levels: bool
-                 ) -> np.ndarray:
-        check_bool(allow_new_levels, "allow_new_levels")
-        masks = self._re_masks(re_form)
-        if newdata is None:
-            eta = self._eta(set())
-            for t, b, mask in zip(self._frame.terms, self._random_effects(), masks,
-                                  strict=True):
-                if mask is not None:
-                    eta = eta + t.row_effects(b * mask)
-            return eta
-        new = prepare_newdata(self._frame, newdata)
-        eta = fixed_matrix(self._frame, new) @ self.beta + self._frame.new_offset(new.raw)
-        for t, b, mask in zip(self._frame.terms, self._random_effects(), masks, strict=True):
-            if mask is not None:
-                eta = eta + term_contribution(t, b * mask, new, allow_new_levels)
-        return eta
-
-    def _re_masks(self, re_form: str | None) -> list[np.ndarray | None]:
-        """Per term, which of its columns `re_form` keeps (None: the term is left out).
-
-        As lme4's `predict(re.form=)`: a bar `(lhs | g)` keeps the columns of g's terms that
-        its left-hand side names, so `~(1 | Subject)` on a `(Days | Subject)` model uses
-        the intercepts only."""
-        terms = self._frame.terms
-        if re_form is None:
-            return [np.ones(t.k) for t in terms]
-        keep = self._terms_in(re_form)
-        if not keep:
-            return [None] * len(terms)
-        wanted: dict[str, set[str]] = {}
-        for bar in parse_re_form(self._frame, re_form, structures=False).bars:
-            _, spec = build_design(bar.lhs, self._frame.frame)
-            wanted.setdefault(bar.group_name, set()).update(spec.names)
-        out: list[np.ndarray | None] = []
-        for t in terms:
-            names = wanted.get(t.group_name)
-            out.append(None if names is None else
-                       np.array([n in names for n in t.term_names], dtype=float))
-        for g, names in wanted.items():
-            have = {n for t in terms if t.group_name == g for n in t.term_names}
-            extra = names - have
-            if extra:
-                raise ArgumentError(f"re_form names random-effect column(s) {sorted(extra)} for "
-                                    f"{g!r} that the model does not have ({sorted(have)})")
-        return [None if m is not None and not m.any() else m for m in out]
-
-    def _terms_in(self, re_form: str | None) -> set[str]:
-        groups = {t.group_name for t in self._frame.terms}
-        if re_form is None:
-            return groups
-        if drops_random(re_form):
-            return set()
-        parsed = parse_re_form(self._frame, re_form, structures=True)
-        wanted = {bar.group_name for bar in parsed.bars}
-        unknown = wanted - groups
-        if unknown:
-            raise ArgumentError(f"re_form names grouping factors not in the model: "
-                                f"{sorted(unknown)}; the model's are {sorted(groups)}")
-        return wanted
-
     # -- records ---------------------------------------------------------------------------
     def _record(self) -> dict[str, Any]:
         """Fields of `to_dict` that depend on the model type (REML flag, family, ...)."""
@@ -297,70 +199,10 @@ class MixedModelBase(Saveable, FitAccessors, Lme4Methods):
             "optimizer": self.optimizer_info,
         }
 
-    # -- Wald intervals -------------------------------------------------------------------
-    def wald_confint(self, level: float = 0.95) -> pd.DataFrame:
-        """β̂ ± z·SE for the fixed effects; NaN rows for the variance parameters (lme4), see
-        `mixedfx.inference.intervals.wald_confint`."""
-        return wald_intervals(self, check_level(level))
-
-    # -- intervals, profiles, bootstrap (mixedfx.inference) ---------------------------------
-    def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any
-                ) -> pd.DataFrame:
-        """Confidence intervals (lme4's `confint.merMod`), indexed by `parameter_names()` then
-        the fixed effects: `profile` (likelihood profile, the default), `Wald` (fixed effects
-        only; NaN rows for the variance parameters) or `boot` (parametric bootstrap percentile
-        intervals; `nsim`, `seed`, `n_jobs`). See `mixedfx.inference.intervals`."""
-        return model_confint(self, method=method, level=level, **kwargs)
-
-    def profile(self, which: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """The likelihood profile (lme4's `profile`), see `mixedfx.inference.profile`."""
-        return likelihood_profile(self, which=which, **kwargs)
-
-    def bootstrap(self, func: Any = None, nsim: int = 100, seed: int | None = None,
-                  n_jobs: int = 1, **kwargs: Any) -> Any:
-        """Parametric bootstrap (lme4's `bootMer`) of `func(refitted model)`, see
-        `mixedfx.inference.bootstrap` (default `func`: LMM sd/cor/σ and β; GLMM θ and β)."""
-        check_keywords(kwargs, parametric_bootstrap, "bootstrap()", skip=("model",))
-        nsim = check_positive_int(nsim, "nsim")
-        n_jobs = check_positive_int(n_jobs, "n_jobs")
-        return parametric_bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, **kwargs)
-
-    # -- diagnostics (mixedfx.diagnostics) and plots (mixedfx.plots) --------------------------
-    def hatvalues(self) -> pd.Series:
-        """Diagonal of the hat matrix (lme4's `hatvalues`), see `mixedfx.diagnostics`; a
-        Series indexed as `fitted()`."""
-        return self._frame.rowwise(leverage_hatvalues(self))
-
-    def cooks_distance(self) -> pd.Series:
-        """Cook's distances (lme4's `cooks.distance`), see `mixedfx.diagnostics`; a Series
-        indexed as `fitted()`."""
-        return self._frame.rowwise(leverage_cooks_distance(self))
-
-    def influence(self, groups: Any = None, maxfun: int = 1000) -> Any:
-        """Leave-one-group-out refits (lme4's `influence(m, groups=)`), see
-        `mixedfx.diagnostics.influence`."""
-        return group_influence(self, groups=groups, maxfun=maxfun)
-
-    def vif(self, ci: float = 0.95) -> pd.DataFrame:
-        """Variance inflation factors of the fixed-effects terms (performance's
-        `check_collinearity`)."""
-        return collinearity_vif(self, ci=ci)
-
-    def plot_ranef(self, level: float = 0.95, **kwargs: Any) -> Any:
-        """Caterpillar plot of the random effects (lme4's `dotplot(ranef(m, condVar=TRUE))`),
-        see `mixedfx.plots.caterpillar`."""
-        check_keywords(kwargs, caterpillar, "plot_ranef()", skip=("model", "level"))
-        return caterpillar(self, level=level, **kwargs)
-
-    def plot(self, **kwargs: Any) -> Any:
-        """Residuals against fitted values with a lowess smoother (lme4's `plot(m)`), see
-        `mixedfx.plots.residuals_fitted`."""
-        check_keywords(kwargs, residuals_fitted, "plot()", skip=("model",))
-        return residuals_fitted(self, **kwargs)
-
     # == fitted-model contract (mixedfx.fitted.protocol.MixedFit) ===========================
     # Public read-only views that the features (inference, tidy, plots, effects,
-    # diagnostics) read instead of the private state above.
+    # diagnostics) read instead of the private state above (`linear_predictor` and
+    # `linear_predictor_new` come with `LinearPredictor`).
     @property
     def engine_fit(self) -> Any:
         """The engine's fit record (`lmm.fit.LmmFit` / `glmm.fit.GlmmFit`): θ, bounds, the
@@ -404,16 +246,6 @@ class MixedModelBase(Saveable, FitAccessors, Lme4Methods):
     def residual_structure(self) -> Any:
         """The nlme residual structure (`residual.structure.ResidualStructure`) or None."""
         return getattr(self._fit, "residual", None)
-
-    def linear_predictor(self, include: set[str] | None = None) -> np.ndarray:
-        """η = Xβ + offset + Σ Z_t b_t over the terms whose group is in `include` (all if
-        None), on the rows used."""
-        return self._eta(include)
-
-    def linear_predictor_new(self, newdata: object, re_form: str | None,
-                             allow_new_levels: bool) -> np.ndarray:
-        """η for `newdata` (None: the rows used) with the random effects `re_form` keeps."""
-        return self._eta_new(newdata, re_form, allow_new_levels)
 
     # -- structured covariances (issue 7) -------------------------------------------------
     def re_covariances(self) -> list[TermCovariance]:

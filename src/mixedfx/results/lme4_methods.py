@@ -20,7 +20,7 @@ from mixedfx.results.update import update_model
 from mixedfx.tidy import augment as broom_augment
 from mixedfx.tidy import glance as broom_glance
 from mixedfx.tidy import tidy as broom_tidy
-from mixedfx.validate import RefusesUnknownArguments
+from mixedfx.unknown_arguments import RefusesUnknownArguments
 
 
 class Lme4Methods(RefusesUnknownArguments):

@@ -13,7 +13,7 @@ import pandas as pd
 from mixedfx.errors import ArgumentError
 from mixedfx.residual.structure import ResidualStructure
 from mixedfx.rformat import format_real, print_named_vector
-from mixedfx.validate import RefusesUnknownArguments
+from mixedfx.unknown_arguments import RefusesUnknownArguments
 
 VAR_TITLES = {
     "varIdent": "Different standard deviations per stratum",

@@ -15,7 +15,7 @@ from mixedfx.tidy.aic import aic_table, compare_models
 from mixedfx.tidy.augment import augment
 from mixedfx.tidy.display import display
 from mixedfx.tidy.frames import glance, tidy
-from mixedfx.validate import refuse_unknown_arguments_of
+from mixedfx.unknown_arguments import refuse_unknown_arguments_of
 
 __all__ = ["aic_table", "augment", "compare_models", "display", "glance", "tidy"]
 
