@@ -476,6 +476,99 @@ static void weights_rows(const Model *m, Factor *f, const State *s, const double
  * column beyond its products. */
 static void rows_local(const Model *m, Factor *f, const State *s, const double *xb);
 
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+/* rows_scalar's loop with X in the system (PW = p columns, 1 <= PW < XW) and at most one
+ * scalar rest term (S <= 1), for a compile-time PW (`rows_x_dense` instantiates it): every
+ * product of the row's [X z], zeros of X included, in fixed-width loops without a branch
+ * per column. This is the sum the sparse column lists of rows_scalar (and rows_local) stand
+ * for: each of these sums starts at +0 and is never -0 (x + -x rounds to +0), so a product
+ * of a zero of X, +-0 at a finite weight, leaves it unchanged, and a non-finite weight or
+ * working response takes every column there too. The same products added to each sum in the
+ * same row order, so the same bits. Rows of the lower triangle run to an even length (pairs
+ * for the compiler's vectorizer), [X z] zero-padded to XW: the extra products land in sums
+ * above the diagonal or past [X z], which are never read. */
+static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t PW)
+{
+    const Py_ssize_t pp1 = PW + 1, pe = (pp1 + 1) & ~(Py_ssize_t)1;    /* pp1 <= pe <= XW */
+    Py_ssize_t n = m->n, i, c, d, q = m->q_rest, r = f->r, jcur = -1;
+    const double *restrict X = m->X, *restrict v1 = m->vals[0];
+    const double *restrict W = f->wrow, *restrict Z = f->zrow;
+    const double *restrict v2 = q ? m->vals[1] : NULL;
+    const int64_t *restrict c1 = m->codes, *restrict c2 = q ? m->codes + n : NULL;
+    const int64_t *restrict pos = m->slot_pos;
+    double *restrict P = f->P, *restrict PX = f->PX, *restrict Bz = f->Bz;
+    double *restrict A11 = f->A11, *restrict BXY = f->BXY;
+    Py_ssize_t off2 = q ? m->roff[1] : 0;
+    double accA = 0.0, accB[XW], accP[XW * XW], xy[XW], xw[XW];
+    for (c = 0; c < XW; c++) {
+        accB[c] = xy[c] = xw[c] = 0.0;
+        for (d = 0; d < XW; d++) accP[c * XW + d] = 0.0;
+    }
+    for (i = 0; i < n; i++) {
+        double w = W[i], v = v1[i];
+        const double *restrict x = X + i * PW;
+        Py_ssize_t j = c1[i];
+        if (j != jcur) {
+            if (jcur >= 0) {
+                A11[jcur] = accA;
+                for (c = 0; c < pp1; c++) BXY[jcur * pp1 + c] = accB[c];
+            }
+            jcur = j;
+            accA = A11[j];
+            for (c = 0; c < pp1; c++) accB[c] = BXY[j * pp1 + c];
+        }
+        accA += w * (v * v);
+#pragma GCC unroll 8
+        for (c = 0; c < PW; c++) xy[c] = x[c];
+        xy[PW] = Z[i];
+#pragma GCC unroll 8
+        for (c = 0; c < pe; c++) xw[c] = xy[c] * w;
+#pragma GCC unroll 8
+        for (c = 0; c < pe; c++) accB[c] += v * xw[c];
+#pragma GCC unroll 8
+        for (c = 0; c < pp1; c++) {
+            double xc = xy[c];
+#pragma GCC unroll 8
+            for (d = 0; d < ((c + 2) & ~(Py_ssize_t)1); d++) accP[c * XW + d] += xc * xw[d];
+        }
+        if (!q) continue;
+        double va = v2[i];
+        Py_ssize_t ra = off2 + c2[i];
+        double *restrict PXa = PX + ra * XW;
+        Bz[pos[i]] += w * (va * v);
+        P[ra * r + ra] += w * (va * va);
+#pragma GCC unroll 8
+        for (c = 0; c < pe; c++) PXa[c] += va * xw[c];
+    }
+    if (jcur >= 0) {
+        A11[jcur] = accA;
+        for (c = 0; c < pp1; c++) BXY[jcur * pp1 + c] = accB[c];
+    }
+    for (c = 0; c < pp1; c++) {
+        for (d = 0; d <= c; d++) P[(q + c) * r + q + d] = accP[c * XW + d];
+        for (Py_ssize_t a = 0; a < q; a++) P[(q + c) * r + a] = PX[a * XW + c];
+    }
+}
+
+/* rows_x_pw at the model's number of X columns (1 to XW - 1) */
+static void rows_x_dense(const Model *m, Factor *f)
+{
+    switch (f->pp) {
+    case 1: rows_x_pw(m, f, 1); break;
+    case 2: rows_x_pw(m, f, 2); break;
+    case 3: rows_x_pw(m, f, 3); break;
+    case 4: rows_x_pw(m, f, 4); break;
+    case 5: rows_x_pw(m, f, 5); break;
+    case 6: rows_x_pw(m, f, 6); break;
+    default: rows_x_pw(m, f, 7); break;
+    }
+}
+
 static void rows_scalar(const Model *m, Factor *f, const State *s, const double *xb)
 {
     Py_ssize_t n = m->n, i, a, c, d, q = m->q_rest, pp = f->pp, pp1 = pp + 1, r = f->r;
@@ -495,6 +588,10 @@ static void rows_scalar(const Model *m, Factor *f, const State *s, const double 
         for (d = 0; d < XW; d++) accP[c * XW + d] = 0.0;
     }
     memset(PX, 0, sizeof(double) * q * XW);
+    if (pp && S <= 1) {
+        rows_x_dense(m, f);
+        return;
+    }
     if (pp == 0 && S == 1) {
         /* two scalar terms and no X: the same products and sums, every index in a local */
         const double *restrict v2 = m->vals[1];
