@@ -714,8 +714,9 @@ static void rows_local(const Model *m, Factor *f, const State *s, const double *
  * product of the row's [X z], zeros of X included, in fixed-width loops without a branch
  * per column. This is the sum the sparse column lists of rows_scalar (and rows_local) stand
  * for: each of these sums starts at +0 and is never -0 (x + -x rounds to +0), so a product
- * of a zero of X, +-0 at a finite weight, leaves it unchanged, and a non-finite weight or
- * working response takes every column there too. The same products added to each sum in the
+ * of a zero of X, +-0 when its other factor is finite (a finite weight and working response,
+ * and no X w_i overflowing), leaves it unchanged, and a non-finite weight or working
+ * response takes every column there too. The same products added to each sum in the
  * same row order, so the same bits. Rows of the lower triangle run to an even length (pairs
  * for the compiler's vectorizer), [X z] zero-padded to XW: the extra products land in sums
  * above the diagonal or past [X z], which are never read. */
