@@ -18,18 +18,19 @@ from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun
 from mixedfx.glmm.pirls import Pirls, PirlsState
 from mixedfx.glmm.pirls_native import kernel_templates
 from mixedfx.glmm.response import GlmResponse
-from mixedfx.lmm.fit import lower_bounds, start_values, unstructured_blocks, upper_bounds
+from mixedfx.lmm.fit import theta_setup
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import (
     SINGULAR_MESSAGE,
     ConvergenceWarning,
     SingularFitWarning,
-    check_gradient,
     check_hessian,
     emit,
+    gradient_messages,
+    hessian_factor,
     is_singular,
 )
-from mixedfx.optimize.derivatives import central_hessian, forward_hessian
+from mixedfx.optimize.derivatives import central_gradient, central_hessian, forward_hessian
 
 STAGE1_STEP_TOL = 1e-7   # PIRLS step tolerance in stage 1 ...
 STAGE2_STEP_TOL = 1e-9   # ... and for the final objective
@@ -85,14 +86,12 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     terms = frame.terms
     if pirls is None:
         pirls = Pirls(frame.X, terms, family, resp, frame.offset)
-    lower = lower_bounds(frame)
-    upper = upper_bounds(frame)
+    lower, upper, theta0, blocks = theta_setup(frame)
     structured = any(t.covariance.structured for t in terms)
-    theta0 = start_values(frame) if not start or "theta" not in start else \
-        np.asarray(start["theta"], dtype=float)
+    if start and "theta" in start:
+        theta0 = np.asarray(start["theta"], dtype=float)
 
     templates = ThetaTemplates(terms)
-    blocks = unstructured_blocks(frame)
 
     init = pirls.initial_state(templates(theta0))
     n_theta = len(theta0)
@@ -139,7 +138,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         x_final = to_x(stage2.x)
         theta, beta = x_final[:n_theta], x_final[n_theta:]
     calc = control.calc_derivs if control.calc_derivs is not None else frame.n < 10_000
-    g = H = None
+    g = H = R = None
     with obj.precise():
         value = obj(x_final)
         at_optimum = obj.state
@@ -150,10 +149,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
             devfun = Lme4Devfun(obj, state1)
             H = central_hessian(obj, x_final) if structured else \
                 forward_hessian(devfun, x_final, many=devfun.evaluate_many)
-            if check_gradient(g, H, POLISH_TOL):
+            R = hessian_factor(H)       # H stays: one factor serves every check below
+            if gradient_messages(g, R, POLISH_TOL):
                 # the gradient is recomputed after the step only when lme4's check would
                 # fail at BOBYQA's point; otherwise the step just sharpens the estimates
-                recheck = bool(check_gradient(g, H, control.check_conv_grad_tol))
+                recheck = bool(gradient_messages(g, R, control.check_conv_grad_tol))
                 x_final, value, g = newton_polish(obj, x_final, value, g, H,
                                                   lower2_of(lower, beta), recheck,
                                                   lower2_of(upper, beta, np.inf))
@@ -178,8 +178,8 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         else []
     conv: list[str] = list(stage1.messages) + (list(stage2.messages) if stage2 else [])
     if control.check_conv and g is not None and H is not None:
-        conv += check_gradient(g, H, control.check_conv_grad_tol)
-        conv += check_hessian(H, control.check_conv_hess_tol)
+        conv += gradient_messages(g, R, control.check_conv_grad_tol)
+        conv += check_hessian(H, control.check_conv_hess_tol, positive_definite=R is not None)
         if len(beta):
             conv += check_hessian(H[n_theta:, n_theta:], control.check_conv_hess_tol,
                                   "fixed-effect")
@@ -321,23 +321,6 @@ def newton_polish(fn, x: np.ndarray, fx: float, g: np.ndarray, H: np.ndarray,
     if not f_trial < fx:
         return x, fx, g
     return trial, f_trial, central_gradient(fn, trial) if recompute_gradient else g
-
-
-def central_gradient(fn, x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
-    """(f(x + δeᵢ) − f(x − δeᵢ)) / 2δ for each i; the points x + δe₀, x − δe₀, x + δe₁, …
-    are evaluated in that order, in one call when `fn` has `evaluate_many`."""
-    n = len(x)
-    E = np.eye(n) * delta                    # row i: δeᵢ
-    points = np.empty((2 * n, n))
-    points[0::2], points[1::2] = x + E, x - E
-    many = getattr(fn, "evaluate_many", None)
-    values = None if many is None else many(points)
-    if values is None:
-        values = [fn(p) for p in points]
-    g = np.empty(n)
-    for i in range(n):
-        g[i] = (values[2 * i] - values[2 * i + 1]) / (2 * delta)
-    return g
 
 
 @lru_cache(maxsize=32)

@@ -25,6 +25,7 @@ import numpy as np
 from mixedfx.errors import PirlsError
 from mixedfx.families.links import CAUCHIT_THRESHOLD, PROBIT_THRESHOLD
 from mixedfx.glmm.state import CanonicalState, PirlsState
+from mixedfx.lmm.compiled import template_map
 from mixedfx.native import kernel
 
 FAMILY_CODES = {"binomial": 0, "poisson": 1, "Gamma": 2, "inverse.gaussian": 3,
@@ -271,7 +272,7 @@ class NativePirls:
         eta_c = np.ascontiguousarray(eta[o], dtype=float)
         mu_c = np.ascontiguousarray(mu[o], dtype=float)
         beta = np.empty(sh.p)
-        status, _ = sh.kernel.glm_start(self.model(), _placeholders(self.pirls.terms), eta_c,
+        status, _ = sh.kernel.glm_start(self.model(), sh.placeholders, eta_c,
                                         mu_c, beta, maxit)
         if status == 1:
             raise PirlsError("non-finite working weights")
@@ -308,11 +309,17 @@ class _Shape:
         self.order_any = np.arange(self.n) if o is None else o
         self.order = None if o is None or np.array_equal(o, np.arange(len(o))) else o
         self.kernel = kernel("pirls")
+        self.placeholders = _placeholders(terms)     # read-only zeros, shared by the calls
+        #: Λ's 0/1 map of θ (`lmm.compiled.template_map`), or None
+        self.tmap = template_map(terms)
 
 
 def _placeholders(terms: list) -> tuple:
-    """A template per term for calls that do not read them (k × k zeros)."""
-    return tuple(np.zeros((t.k, t.k)) for t in terms)
+    """A template per term for calls that do not read them (k × k zeros, read-only)."""
+    out = tuple(np.zeros((t.k, t.k)) for t in terms)
+    for T in out:
+        T.flags.writeable = False
+    return out
 
 
 class _KernelTemplates(list):
