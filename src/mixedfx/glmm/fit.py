@@ -239,12 +239,13 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
             Lrr = pirls.factorize(state, theta, with_x=True)[1].Lrr
         q = Lrr.shape[0] - p - 1
         Lxx = Lrr[q:q + p, q:q + p]
-        ok = bool(np.all(np.isfinite(Lxx))) and bool(np.all(np.diag(Lxx) != 0))
+        flat = Lxx.ravel().tolist()
+        ok = all(map(math.isfinite, flat)) and all(flat[i * (p + 1)] != 0 for i in range(p))
     except (PirlsError, np.linalg.LinAlgError):
         ok = False
     # a degenerate stage-1 factor (non-finite weights): optimize β unwhitened
     M = lower_inverse(Lxx).T if ok else np.eye(p)       # L_XX⁻ᵀ
-    if not np.all(np.isfinite(M)):
+    if not all(map(math.isfinite, M.ravel().tolist())):
         M = np.eye(p)
     return Whitening(n_theta, beta1, np.ascontiguousarray(M))
 
@@ -252,16 +253,21 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
 def lower_inverse(L: np.ndarray) -> np.ndarray:
     """L⁻¹ of a lower triangular L with a nonzero diagonal, row by row by forward
     substitution, N_i = (e_i − Σ_{c<i} L_ic N_c) / L_ii (elementwise, in a fixed order: the
-    same bits under any BLAS, and no LAPACK call for a few fixed effects)."""
-    p = L.shape[0]
-    eye = np.eye(p)
-    rows: list[np.ndarray] = []
+    same bits under any BLAS, and no LAPACK call for a few fixed effects). The few entries
+    are Python floats: the same IEEE operations as NumPy's elementwise ones."""
+    Lr = np.asarray(L, dtype=float).tolist()
+    p = len(Lr)
+    rows: list[list[float]] = []
     for i in range(p):
-        s = eye[i]
+        s = [0.0] * p
+        s[i] = 1.0
+        Li = Lr[i]
         for c in range(i):
-            s = s - L[i, c] * rows[c]
-        rows.append(s / L[i, i])
-    return np.array(rows)
+            lic, rc = Li[c], rows[c]
+            s = [a - lic * b for a, b in zip(s, rc, strict=True)]
+        d = Li[i]
+        rows.append([a / d for a in s])
+    return np.array(rows).reshape(p, p)
 
 
 class Whitening:
@@ -276,11 +282,21 @@ class Whitening:
         z = np.asarray(z, dtype=float)
         if self.M is None:
             return z
-        n, M = self.n_theta, self.M
-        acc = M[:, 0] * z[n]
-        for j in range(1, M.shape[1]):
-            acc = acc + M[:, j] * z[n + j]
-        return np.concatenate([z[:n], self.beta1 + acc])
+        n = self.n_theta
+        # Python floats (the same IEEE operations as NumPy's): acc_i = M_i0 γ_0 + M_i1 γ_1 …
+        zl = z.tolist()
+        g = zl[n:]
+        beta = [b + _row_sum(Mi, g) for b, Mi in zip(self.beta1.tolist(), self.M.tolist(),
+                                                    strict=True)]
+        return np.array(zl[:n] + beta)
+
+
+def _row_sum(Mi: list[float], g: list[float]) -> float:
+    """Σ_j M_ij γ_j summed left to right, starting from M_i0 γ_0."""
+    acc = Mi[0] * g[0]
+    for j in range(1, len(g)):
+        acc = acc + Mi[j] * g[j]
+    return acc
 
 
 class Whitened:
