@@ -166,9 +166,8 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                 value = obj(x_final)
     state = obj.state
     mu = getattr(state, "mu", None)       # row-sized: None / remote for a distributed fit
-    mu_finite = not isinstance(mu, np.ndarray) or bool(np.all(np.isfinite(mu)))
-    if not (np.isfinite(value) and np.all(np.isfinite(theta)) and np.all(np.isfinite(beta))
-            and mu_finite):
+    mu_finite = not isinstance(mu, np.ndarray) or bool(np.isfinite(mu).all())
+    if not (math.isfinite(value) and _all_finite(theta) and _all_finite(beta) and mu_finite):
         raise PirlsError(f"PIRLS loop resulted in NaN value (the {family.name} GLMM with "
                          f"{family.link.name} link has no finite likelihood at the estimates"
                          f"{'; ' + stage1.return_code if not stage1.converged else ''}); the "
@@ -189,6 +188,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     return GlmmFit(theta=np.asarray(theta), beta=np.asarray(beta), lower=lower, state=state,
                    objective_value=value, nagq=nagq, stage1=stage1, stage2=stage2, gradient=g,
                    hessian=H, messages=messages + conv, pirls=pirls, objective=obj)
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every entry of a few values is finite (as Python floats: no ufunc calls)."""
+    return all(map(math.isfinite, np.asarray(a, dtype=float).ravel().tolist()))
 
 
 def stage2_step(theta: np.ndarray, p: int) -> np.ndarray:

@@ -329,7 +329,7 @@ class _KernelTemplates(list):
 
 def kernel_templates(templates: list[np.ndarray]) -> list[np.ndarray]:
     """The per-term templates in the kernel's layout, built once per θ by the caller."""
-    return _KernelTemplates(np.ascontiguousarray(T, dtype=float) for T in templates)
+    return _KernelTemplates([np.ascontiguousarray(T, dtype=float) for T in templates])
 
 
 def _rest_structure(terms: list, order: np.ndarray
