@@ -133,8 +133,10 @@ class Family:
             # wt / m where m > 0, else 0 (no division evaluated there)
             factor = np.divide(wt, m, out=np.zeros(len(m)), where=m > 0)
             k, size = (m * y).round(), m.round()
-            log_choose = (special.gammaln(size + 1) - special.gammaln(k + 1)
-                          - special.gammaln(size - k + 1))
+            # the three log-gammas in one call (elementwise: the same values)
+            lg = special.gammaln(np.concatenate([size + 1, k + 1, size - k + 1]))
+            nk = len(k)
+            log_choose = lg[:nk] - lg[nk:2 * nk] - lg[2 * nk:]
             return float(-2 * np.sum(factor * log_choose))
         if self.name == "poisson":
             return float(2 * np.sum(wt * special.gammaln(y + 1)))
