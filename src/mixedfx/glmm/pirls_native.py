@@ -17,6 +17,7 @@ depend on the data's row order; η and μ come back in the data's order.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,21 +73,35 @@ def for_model(pirls: Any) -> NativePirls | None:
 
 
 class NativePirls:
-    """The model's arrays in the kernel's layout (built on first use, dropped when pickled)."""
+    """The model's arrays in the kernel's layout (built on first use, dropped when pickled).
+
+    The engine (`glmm.pirls.Pirls`) holds its binding as `native`; the binding reaches the
+    engine through a weak reference, so the two form no reference cycle and a fit's engine
+    is freed as soon as it is dropped (a cycle per fit left it to the cyclic garbage
+    collector, whose collections cost more than a small fit's Python)."""
 
     def __init__(self, pirls: Any) -> None:
-        self.pirls = pirls
+        self._pirls_ref = weakref.ref(pirls)
         self._model: tuple | None = None
         self._resp: Any = None
         self._shape: _Shape | None = None
         self._eta0: tuple | None = None     # (η₀, η₀ in the canonical order) of `devfun`
+
+    @property
+    def pirls(self) -> Any:
+        """The engine this binding serves (it holds the binding, so it is alive while the
+        binding is used through it)."""
+        return self._pirls_ref()
 
     def __getstate__(self) -> dict:
         return {"pirls": self.pirls, "_model": None, "_resp": None, "_shape": None,
                 "_eta0": None}
 
     def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        pirls = state.pop("pirls")
         self.__dict__.update(state)
+        self.__dict__["_pirls_ref"] = weakref.ref(pirls)
         self.__dict__.setdefault("_shape", None)
         self.__dict__.setdefault("_eta0", None)
 
