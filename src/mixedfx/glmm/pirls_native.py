@@ -101,7 +101,11 @@ class NativePirls:
         state = dict(state)
         pirls = state.pop("pirls")
         self.__dict__.update(state)
-        self.__dict__["_pirls_ref"] = weakref.ref(pirls)
+        # (None: a binding pickled after its engine was dropped stays without one)
+        self.__dict__["_pirls_ref"] = _no_engine if pirls is None else weakref.ref(pirls)
+        # an unpickled binding keeps its engine alive, as before, even when unpickled alone
+        # (a cycle only for loaded models, never per fit)
+        self.__dict__["_pirls_keep"] = pirls
         self.__dict__.setdefault("_shape", None)
         self.__dict__.setdefault("_eta0", None)
 
@@ -303,6 +307,11 @@ class NativePirls:
             np.ascontiguousarray(state.u[0][:, 0], dtype=float),
             np.ascontiguousarray(Ljj, dtype=float), np.ascontiguousarray(nodes, dtype=float),
             np.ascontiguousarray(weights, dtype=float))
+
+
+def _no_engine() -> None:
+    """The engine reference of a binding unpickled without its engine."""
+    return None
 
 
 class _Shape:
