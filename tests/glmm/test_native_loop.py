@@ -196,6 +196,27 @@ def test_lower_inverse_inverts() -> None:
     np.testing.assert_allclose(lower_inverse(L) @ L, np.eye(5), atol=1e-13)
 
 
+def test_whitening_and_lower_inverse_are_the_elementwise_numpy_bits() -> None:
+    """The Python-float forms do the IEEE operations of NumPy's elementwise row operations,
+    in the same order."""
+    rng = np.random.default_rng(5)
+    for p in (1, 2, 4, 7):
+        L = np.tril(rng.normal(size=(p, p))) + 2 * np.eye(p)
+        rows: list[np.ndarray] = []
+        for i in range(p):
+            s = np.eye(p)[i]
+            for c in range(i):
+                s = s - L[i, c] * rows[c]
+            rows.append(s / L[i, i])
+        assert lower_inverse(L).tobytes() == np.array(rows).tobytes()
+        M, beta1, z = rng.normal(size=(p, p)), rng.normal(size=p), rng.normal(size=2 + p)
+        acc = M[:, 0] * z[2]
+        for j in range(1, p):
+            acc = acc + M[:, j] * z[2 + j]
+        expected = np.concatenate([z[:2], beta1 + acc])
+        assert Whitening(2, beta1, M)(z).tobytes() == expected.tobytes()
+
+
 @pytest.mark.parametrize("formula,data,family", [
     (CBPP_F, CBPP, "binomial"),
     ("TICKS ~ YEAR + cHEIGHT + (1 | BROOD)", TICKS, "poisson"),

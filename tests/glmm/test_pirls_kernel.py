@@ -408,3 +408,29 @@ def test_logit_exp_agrees_with_libm_to_one_ulp() -> None:
     np.testing.assert_array_equal(_exp_neg(x[1:]), got[1:])
     with pytest.raises(ValueError, match="in \\[-30, 0\\]"):
         _exp_neg(np.array([-1.0, 0.5]))
+
+
+def test_a_fit_engine_is_freed_without_the_cyclic_collector() -> None:
+    """The engine and its kernel binding form no reference cycle: dropping a fitted model
+    frees its PIRLS engine at once (no garbage left for the cyclic collector), and a
+    pickled model's binding reaches its own engine."""
+    import gc
+    import weakref
+
+    data = mfx.datasets.load("cbpp")
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    m = mfx.glmer(formula, data=data, family="binomial")
+    engine = m._fit.pirls
+    assert engine.native is not None and engine.native.pirls is engine
+    copy = pickle.loads(pickle.dumps(m))
+    assert copy._fit.pirls.native.pirls is copy._fit.pirls
+    assert copy.loglik == m.loglik
+    ref = weakref.ref(engine)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del m, engine
+        assert ref() is None
+    finally:
+        if enabled:
+            gc.enable()

@@ -15,6 +15,8 @@ from mixedfx.optimize.convergence import (
     check_gradient,
     check_hessian,
     convergence_messages,
+    gradient_messages,
+    hessian_factor,
     is_singular,
 )
 
@@ -42,6 +44,17 @@ def test_shared_factor_gives_the_messages_of_the_separate_checks(name, scale) ->
     expected = ["from the optimizer", *check_gradient(g, H, CTRL.check_conv_grad_tol),
                 *check_hessian(H, CTRL.check_conv_hess_tol)]
     assert conv == expected
+
+
+@pytest.mark.parametrize("name", list(HESSIANS))
+@pytest.mark.parametrize("tol", [1e-4, 2e-3])
+def test_one_hessian_factor_serves_the_gradient_and_hessian_checks(name, tol) -> None:
+    H = HESSIANS[name]
+    g = 1e-3 * np.linspace(0.5, 1.5, len(H))
+    R = hessian_factor(H)
+    assert gradient_messages(g, R, tol) == check_gradient(g, H, tol)
+    assert check_hessian(H, CTRL.check_conv_hess_tol, positive_definite=R is not None) == \
+        check_hessian(H, CTRL.check_conv_hess_tol)
 
 
 def test_the_checks_say_what_lme4_says() -> None:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mixedfx.optimize.derivatives import deriv12, deriv12_points
+from mixedfx.optimize.derivatives import (
+    central_gradient,
+    deriv12,
+    deriv12_points,
+    forward_hessian,
+)
 
 
 def _stepwise(x: np.ndarray, delta: float) -> np.ndarray:
@@ -50,3 +55,34 @@ def test_quadratic_derivatives() -> None:
     np.testing.assert_allclose(H, A, rtol=1e-5, atol=1e-6)
     g2, H2 = deriv12(f, x, many=lambda X: np.array([f(p) for p in X]))
     assert g2.tobytes() == g.tobytes() and H2.tobytes() == H.tobytes()
+
+
+def _forward_stepwise(f, x: np.ndarray, delta: float) -> np.ndarray:
+    """forward_hessian's formula, point by point with NumPy scalars."""
+    n = len(x)
+    eye = np.eye(n) * delta
+    fx = f(x)
+    fi = [f(x + eye[i]) for i in range(n)]
+    H = np.empty((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            H[i, j] = H[j, i] = (f((x + eye[i]) + eye[j]) - fi[i] - fi[j] + fx) / delta**2
+    return H
+
+
+@pytest.mark.parametrize("nx", [1, 2, 5])
+def test_forward_hessian_and_central_gradient_are_the_stepwise_bits(nx) -> None:
+    rng = np.random.default_rng(10 + nx)
+
+    def f(x):
+        return float(np.sum(np.exp(0.3 * x)) + np.prod(np.cos(x)) + (x[0] * x[-1]) ** 2)
+
+    for delta in (1e-4, 1e-3):
+        x = rng.normal(size=nx) * 10.0 ** rng.uniform(-6, 1, size=nx)
+        many = lambda P: np.array([f(p) for p in P])  # noqa: E731
+        H = forward_hessian(f, x, delta=delta, many=many)
+        assert H.tobytes() == _forward_stepwise(f, x, delta).tobytes()
+        assert forward_hessian(f, x, delta=delta).tobytes() == H.tobytes()
+        E = np.eye(nx) * delta
+        g = np.array([(f(x + E[i]) - f(x - E[i])) / (2 * delta) for i in range(nx)])
+        assert central_gradient(f, x, delta).tobytes() == g.tobytes()

@@ -8,6 +8,7 @@ an estimated dispersion), which lme4's Laplace objective adds to log|L|² + ‖u
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -132,8 +133,10 @@ class Family:
             # wt / m where m > 0, else 0 (no division evaluated there)
             factor = np.divide(wt, m, out=np.zeros(len(m)), where=m > 0)
             k, size = (m * y).round(), m.round()
-            log_choose = (special.gammaln(size + 1) - special.gammaln(k + 1)
-                          - special.gammaln(size - k + 1))
+            # the three log-gammas in one call (elementwise: the same values)
+            lg = special.gammaln(np.concatenate([size + 1, k + 1, size - k + 1]))
+            nk = len(k)
+            log_choose = lg[:nk] - lg[nk:2 * nk] - lg[2 * nk:]
             return float(-2 * np.sum(factor * log_choose))
         if self.name == "poisson":
             return float(2 * np.sum(wt * special.gammaln(y + 1)))
@@ -257,6 +260,15 @@ def family_from(family: str | Family, link: str | None = None) -> Family:
     if not isinstance(family, str):
         raise ArgumentTypeError("family must be a string or a mixedfx.families.Family, got "
                                 f"{family!r} ({type(family).__name__})")
+    if link is None or isinstance(link, str):
+        return _named_family(family, link)
+    return _named_family.__wrapped__(family, link)
+
+
+@functools.lru_cache(maxsize=64)
+def _named_family(family: str, link: str | Link | None) -> Family:
+    """`family_from` for a family's name (and a link's): a Family is frozen, so one object
+    per (name, link) text serves every call (a refused name raises every time)."""
     key = family.strip().lower()
     if key not in _BY_NAME:
         hint = did_you_mean(key, [*_BY_NAME, "inverse_gaussian", "negative_binomial"])

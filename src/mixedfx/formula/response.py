@@ -38,7 +38,8 @@ def evaluate_response(
     frame = as_table(data)
     node, core = _parsed(expr, frame.names)
     if isinstance(core, Call) and core.func == "cbind":
-        parts = [evaluate_numeric(arg, frame, {}) for arg in core.args]
+        # read only: column_stack copies them into the new (n, 2) array
+        parts = [evaluate_numeric(arg, frame, {}, copy=False) for arg in core.args]
         return np.column_stack(parts).astype(np.float64, copy=False)
     if isinstance(core, Name):
         col = frame.column(core.name)

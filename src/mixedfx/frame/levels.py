@@ -76,14 +76,15 @@ def _used_categories(codes: np.ndarray, categories: pd.Index, name: object,
                      complete: bool = False) -> tuple[np.ndarray, list[str]]:
     """Codes and labels of a categorical without its unused categories (labels as R prints
     them; categories that print alike are refused). `complete`: no code is −1 (missing)."""
-    k = len(categories)
+    listed = _category_values(categories)
+    k = len(listed)             # (an Arrow-backed index's own len() costs several calls)
     if complete or not len(codes) or codes.min() >= 0:
         used = np.bincount(codes, minlength=k) > 0
     else:
         used = np.bincount(codes + 1, minlength=k + 1)[1:] > 0   # code −1 (missing) in slot 0
     strings = isinstance(categories.dtype, pd.StringDtype)
     if used.all():
-        cats = _category_list(categories)
+        cats = list(listed)
     else:
         remap = np.full(k + 1, -1, dtype=np.int64)
         remap[:-1][used] = np.arange(int(used.sum()))
@@ -101,20 +102,21 @@ _CATEGORY_LISTS: dict[int, tuple[weakref.ref[pd.Index], list[object]]] = {}
 _CATEGORY_LISTS_MAX = 32
 
 
-def _category_list(categories: pd.Index) -> list[object]:
-    """`categories` as a new list. Reading an Arrow-backed index into Python objects costs
-    ~10 µs plus ~0.2 µs a level, so the lists of the last few (immutable) category indexes
-    are remembered, by identity (a weak reference checks that the index is still the same)."""
+def _category_values(categories: pd.Index) -> list[object]:
+    """`categories` as a list the caller only reads. Reading an Arrow-backed index into
+    Python objects costs ~10 µs plus ~0.2 µs a level, so the lists of the last few
+    (immutable) category indexes are remembered, by identity (a weak reference checks that
+    the index is still the same)."""
     hit = _CATEGORY_LISTS.get(id(categories))
     if hit is not None and hit[0]() is categories:
-        return list(hit[1])
+        return hit[1]
     values = categories.to_numpy().tolist()
     if len(_CATEGORY_LISTS) >= _CATEGORY_LISTS_MAX:
         # the oldest; another thread may be first
         with contextlib.suppress(RuntimeError, StopIteration):
             _CATEGORY_LISTS.pop(next(iter(_CATEGORY_LISTS)), None)
     _CATEGORY_LISTS[id(categories)] = (weakref.ref(categories), values)
-    return list(values)
+    return values
 
 
 def _numeric_levels(values: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -8,6 +8,7 @@ it, is negligible relative to its original norm. The same sequential rule is app
 from __future__ import annotations
 
 import math
+from itertools import chain
 
 import numpy as np
 
@@ -56,7 +57,7 @@ def _clear_pivots(G: list[list[float]]) -> bool:
     Cholesky pivots L_jj², so the test is pivot_j > 10⁻⁶·G_jj. A pivot that is not positive
     (or not a number) fails it, as LAPACK's Cholesky does; the 10⁻³ margin makes the
     decision insensitive to rounding order. Only the upper triangle is updated."""
-    if not all(math.isfinite(v) for row in G for v in row):
+    if not all(map(math.isfinite, chain.from_iterable(G))):
         return False
     p = len(G)
     A = [row[:] for row in G]

@@ -18,18 +18,19 @@ from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun
 from mixedfx.glmm.pirls import Pirls, PirlsState
 from mixedfx.glmm.pirls_native import kernel_templates
 from mixedfx.glmm.response import GlmResponse
-from mixedfx.lmm.fit import lower_bounds, start_values, unstructured_blocks, upper_bounds
+from mixedfx.lmm.fit import theta_setup
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import (
     SINGULAR_MESSAGE,
     ConvergenceWarning,
     SingularFitWarning,
-    check_gradient,
     check_hessian,
     emit,
+    gradient_messages,
+    hessian_factor,
     is_singular,
 )
-from mixedfx.optimize.derivatives import central_hessian, forward_hessian
+from mixedfx.optimize.derivatives import central_gradient, central_hessian, forward_hessian
 
 STAGE1_STEP_TOL = 1e-7   # PIRLS step tolerance in stage 1 ...
 STAGE2_STEP_TOL = 1e-9   # ... and for the final objective
@@ -85,14 +86,12 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     terms = frame.terms
     if pirls is None:
         pirls = Pirls(frame.X, terms, family, resp, frame.offset)
-    lower = lower_bounds(frame)
-    upper = upper_bounds(frame)
+    lower, upper, theta0, blocks = theta_setup(frame)
     structured = any(t.covariance.structured for t in terms)
-    theta0 = start_values(frame) if not start or "theta" not in start else \
-        np.asarray(start["theta"], dtype=float)
+    if start and "theta" in start:
+        theta0 = np.asarray(start["theta"], dtype=float)
 
     templates = ThetaTemplates(terms)
-    blocks = unstructured_blocks(frame)
 
     init = pirls.initial_state(templates(theta0))
     n_theta = len(theta0)
@@ -139,7 +138,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         x_final = to_x(stage2.x)
         theta, beta = x_final[:n_theta], x_final[n_theta:]
     calc = control.calc_derivs if control.calc_derivs is not None else frame.n < 10_000
-    g = H = None
+    g = H = R = None
     with obj.precise():
         # the value and state at the final point: evaluated once (the derivatives' points
         # move the objective's warm start, and their value there would be this one again)
@@ -152,10 +151,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
             devfun = Lme4Devfun(obj, state1)
             H = central_hessian(obj, x_final) if structured else \
                 forward_hessian(devfun, x_final, many=devfun.evaluate_many)
-            if check_gradient(g, H, POLISH_TOL):
+            R = hessian_factor(H)       # H stays: one factor serves every check below
+            if gradient_messages(g, R, POLISH_TOL):
                 # the gradient is recomputed after the step only when lme4's check would
                 # fail at BOBYQA's point; otherwise the step just sharpens the estimates
-                recheck = bool(check_gradient(g, H, control.check_conv_grad_tol))
+                recheck = bool(gradient_messages(g, R, control.check_conv_grad_tol))
                 x_new, value, g = newton_polish(obj, x_final, value, g, H,
                                                 lower2_of(lower, beta), False,
                                                 lower2_of(upper, beta, np.inf))
@@ -172,9 +172,8 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
             value = obj(x_final)
     state = obj.state
     mu = getattr(state, "mu", None)       # row-sized: None / remote for a distributed fit
-    mu_finite = not isinstance(mu, np.ndarray) or bool(np.all(np.isfinite(mu)))
-    if not (np.isfinite(value) and np.all(np.isfinite(theta)) and np.all(np.isfinite(beta))
-            and mu_finite):
+    mu_finite = not isinstance(mu, np.ndarray) or bool(np.isfinite(mu).all())
+    if not (math.isfinite(value) and _all_finite(theta) and _all_finite(beta) and mu_finite):
         raise PirlsError(f"PIRLS loop resulted in NaN value (the {family.name} GLMM with "
                          f"{family.link.name} link has no finite likelihood at the estimates"
                          f"{'; ' + stage1.return_code if not stage1.converged else ''}); the "
@@ -184,8 +183,8 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         else []
     conv: list[str] = list(stage1.messages) + (list(stage2.messages) if stage2 else [])
     if control.check_conv and g is not None and H is not None:
-        conv += check_gradient(g, H, control.check_conv_grad_tol)
-        conv += check_hessian(H, control.check_conv_hess_tol)
+        conv += gradient_messages(g, R, control.check_conv_grad_tol)
+        conv += check_hessian(H, control.check_conv_hess_tol, positive_definite=R is not None)
         if len(beta):
             conv += check_hessian(H[n_theta:, n_theta:], control.check_conv_hess_tol,
                                   "fixed-effect")
@@ -195,6 +194,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     return GlmmFit(theta=np.asarray(theta), beta=np.asarray(beta), lower=lower, state=state,
                    objective_value=value, nagq=nagq, stage1=stage1, stage2=stage2, gradient=g,
                    hessian=H, messages=messages + conv, pirls=pirls, objective=obj)
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every entry of a few values is finite (as Python floats: no ufunc calls)."""
+    return all(map(math.isfinite, np.asarray(a, dtype=float).ravel().tolist()))
 
 
 def stage2_step(theta: np.ndarray, p: int) -> np.ndarray:
@@ -245,12 +249,13 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
             Lrr = pirls.factorize(state, theta, with_x=True)[1].Lrr
         q = Lrr.shape[0] - p - 1
         Lxx = Lrr[q:q + p, q:q + p]
-        ok = bool(np.all(np.isfinite(Lxx))) and bool(np.all(np.diag(Lxx) != 0))
+        flat = Lxx.ravel().tolist()
+        ok = all(map(math.isfinite, flat)) and all(flat[i * (p + 1)] != 0 for i in range(p))
     except (PirlsError, np.linalg.LinAlgError):
         ok = False
     # a degenerate stage-1 factor (non-finite weights): optimize β unwhitened
     M = lower_inverse(Lxx).T if ok else np.eye(p)       # L_XX⁻ᵀ
-    if not np.all(np.isfinite(M)):
+    if not all(map(math.isfinite, M.ravel().tolist())):
         M = np.eye(p)
     return Whitening(n_theta, beta1, np.ascontiguousarray(M))
 
@@ -258,16 +263,21 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
 def lower_inverse(L: np.ndarray) -> np.ndarray:
     """L⁻¹ of a lower triangular L with a nonzero diagonal, row by row by forward
     substitution, N_i = (e_i − Σ_{c<i} L_ic N_c) / L_ii (elementwise, in a fixed order: the
-    same bits under any BLAS, and no LAPACK call for a few fixed effects)."""
-    p = L.shape[0]
-    eye = np.eye(p)
-    rows: list[np.ndarray] = []
+    same bits under any BLAS, and no LAPACK call for a few fixed effects). The few entries
+    are Python floats: the same IEEE operations as NumPy's elementwise ones."""
+    Lr = np.asarray(L, dtype=float).tolist()
+    p = len(Lr)
+    rows: list[list[float]] = []
     for i in range(p):
-        s = eye[i]
+        s = [0.0] * p
+        s[i] = 1.0
+        Li = Lr[i]
         for c in range(i):
-            s = s - L[i, c] * rows[c]
-        rows.append(s / L[i, i])
-    return np.array(rows)
+            lic, rc = Li[c], rows[c]
+            s = [a - lic * b for a, b in zip(s, rc, strict=True)]
+        d = Li[i]
+        rows.append([a / d for a in s])
+    return np.array(rows).reshape(p, p)
 
 
 class Whitening:
@@ -282,11 +292,21 @@ class Whitening:
         z = np.asarray(z, dtype=float)
         if self.M is None:
             return z
-        n, M = self.n_theta, self.M
-        acc = M[:, 0] * z[n]
-        for j in range(1, M.shape[1]):
-            acc = acc + M[:, j] * z[n + j]
-        return np.concatenate([z[:n], self.beta1 + acc])
+        n = self.n_theta
+        # Python floats (the same IEEE operations as NumPy's): acc_i = M_i0 γ_0 + M_i1 γ_1 …
+        zl = z.tolist()
+        g = zl[n:]
+        beta = [b + _row_sum(Mi, g) for b, Mi in zip(self.beta1.tolist(), self.M.tolist(),
+                                                    strict=True)]
+        return np.array(zl[:n] + beta)
+
+
+def _row_sum(Mi: list[float], g: list[float]) -> float:
+    """Σ_j M_ij γ_j summed left to right, starting from M_i0 γ_0."""
+    acc = Mi[0] * g[0]
+    for j in range(1, len(g)):
+        acc = acc + Mi[j] * g[j]
+    return acc
 
 
 class Whitened:
@@ -327,23 +347,6 @@ def newton_polish(fn, x: np.ndarray, fx: float, g: np.ndarray, H: np.ndarray,
     if not f_trial < fx:
         return x, fx, g
     return trial, f_trial, central_gradient(fn, trial) if recompute_gradient else g
-
-
-def central_gradient(fn, x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
-    """(f(x + δeᵢ) − f(x − δeᵢ)) / 2δ for each i; the points x + δe₀, x − δe₀, x + δe₁, …
-    are evaluated in that order, in one call when `fn` has `evaluate_many`."""
-    n = len(x)
-    E = np.eye(n) * delta                    # row i: δeᵢ
-    points = np.empty((2 * n, n))
-    points[0::2], points[1::2] = x + E, x - E
-    many = getattr(fn, "evaluate_many", None)
-    values = None if many is None else many(points)
-    if values is None:
-        values = [fn(p) for p in points]
-    g = np.empty(n)
-    for i in range(n):
-        g[i] = (values[2 * i] - values[2 * i + 1]) / (2 * delta)
-    return g
 
 
 @lru_cache(maxsize=32)

@@ -34,7 +34,6 @@ import numpy as np
 
 from mixedfx.glmm.pirls_native import NativeFactor, kernel_templates
 from mixedfx.glmm.state import PirlsState
-from mixedfx.lmm.compiled import template_map
 from mixedfx.native import kernel
 from mixedfx.optimize.native_run import RunRecord, nlopt_addresses
 
@@ -70,8 +69,9 @@ def served(obj: Any) -> bool:
     the compiled PIRLS serves the model, Λ is a 0/1 map of θ, and the value needs no
     Python (the family's log-likelihood kernel, or nAGQ > 1)."""
     pirls = obj.pirls
-    return (pirls.native is not None and len(pirls.terms) <= MAX_TERMS
-            and template_map(pirls.terms) is not None
+    nat = pirls.native
+    return (nat is not None and len(pirls.terms) <= MAX_TERMS
+            and nat.shape().tmap is not None
             and (obj.nagq > 1 or pirls._sat is not None))
 
 
@@ -84,7 +84,7 @@ class _Loop:
         self.obj, self.nat, self.xmap = obj, nat, xmap
         self.shape = sh = nat.shape()
         n_theta = obj.n_theta
-        self.tmap = template_map(pirls.terms)
+        self.tmap = sh.tmap
         self.nx = n_theta + (0 if xmap == X_THETA else sh.p)
         ints = np.array([self.nx, n_theta, xmap, obj.nagq, pirls.maxit,
                          int(pirls.stop_on_stagnation), int(obj.uses_laplace_factor)],
@@ -99,15 +99,19 @@ class _Loop:
             nodes = np.ascontiguousarray(obj.nodes, dtype=float)
             weights = np.ascontiguousarray(obj.weights, dtype=float)
         self.spec = (ints, dbl, self.tmap, beta1, M, nodes, weights)
-        self.placeholders = tuple(np.zeros((t.k, t.k)) for t in pirls.terms)
+        self.placeholders = sh.placeholders
         self.model = nat.model()
 
     def start(self, state: PirlsState) -> tuple:
         """The carried state in the kernel's layout: u, β and Λ's templates (None before
         the first finite evaluation)."""
         T = state.templates
-        packed = None if T is None else \
-            np.ascontiguousarray(np.concatenate([np.ravel(t) for t in T]), dtype=float)
+        if T is None:
+            packed = None
+        elif len(T) == 1:               # one term: its template, C-contiguous float64
+            packed = np.ascontiguousarray(T[0], dtype=float).reshape(-1)
+        else:
+            packed = np.ascontiguousarray(np.concatenate([np.ravel(t) for t in T]), dtype=float)
         return (self.nat._u_in(state.u), np.ascontiguousarray(state.beta, dtype=float), packed)
 
     def out(self) -> tuple:
@@ -125,9 +129,9 @@ class _Loop:
         state = self.nat._state(u, beta, eta_c, mu_c, dev, ussq, kern,
                                 NativeFactor(ld, L11.reshape(self.shape.l11)), its, lag)
         blocks, i = [], 0
-        for t in self.obj.pirls.terms:
-            blocks.append(T[i:i + t.k * t.k].reshape(t.k, t.k))
-            i += t.k * t.k
+        for _, _, _, k in self.shape.blocks:
+            blocks.append(T[i:i + k * k].reshape(k, k))
+            i += k * k
         state.templates = kernel_templates(blocks)
         self.obj.state = state
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,20 @@ def _step(state: PirlsState, u: list[np.ndarray], beta: np.ndarray, with_beta: b
     return step
 
 
+def has_loglik_kernel(family: Family) -> bool:
+    """Whether the family splits its log-likelihood (`Family.kernel`): that depends on the
+    family only, so one row is probed, once per family (a Family is frozen)."""
+    try:
+        return _has_kernel(family)
+    except TypeError:                   # a family holding unhashable fields
+        return _has_kernel.__wrapped__(family)
+
+
+@lru_cache(maxsize=64)
+def _has_kernel(family: Family) -> bool:
+    return family.kernel(np.array([0.5]), np.array([0.5]), np.array([1.0])) is not None
+
+
 #: step halvings before giving up (lme4's pwrssUpdate allows 10; with NumPy 1.26's rounding
 #: the underdispersed negative-binomial reference fit of tests/glmm needs more)
 MAX_STEP_HALVINGS = 30
@@ -96,8 +110,7 @@ class Pirls:
         self.step_tol = step_tol
         self.order = o = canonical_rows(terms, X, resp.y, resp.n, resp.wt, self.offset)
         self._sat = None
-        # whether the family has a kernel depends on the family only: probe one row
-        if family.kernel(np.array([0.5]), np.array([0.5]), np.array([1.0])) is not None:
+        if has_loglik_kernel(family):
             self._sat = family.saturated(resp.y, resp.wt)
             self._sat_sum = self.row_sum(self._sat)
             self.aic_constant = family.aic_constant(resp.y[o], resp.n[o], resp.wt[o])

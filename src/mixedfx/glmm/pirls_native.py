@@ -17,6 +17,7 @@ depend on the data's row order; η and μ come back in the data's order.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ import numpy as np
 from mixedfx.errors import PirlsError
 from mixedfx.families.links import CAUCHIT_THRESHOLD, PROBIT_THRESHOLD
 from mixedfx.glmm.state import CanonicalState, PirlsState
+from mixedfx.lmm.compiled import template_map
 from mixedfx.native import kernel
 
 FAMILY_CODES = {"binomial": 0, "poisson": 1, "Gamma": 2, "inverse.gaussian": 3,
@@ -71,21 +73,39 @@ def for_model(pirls: Any) -> NativePirls | None:
 
 
 class NativePirls:
-    """The model's arrays in the kernel's layout (built on first use, dropped when pickled)."""
+    """The model's arrays in the kernel's layout (built on first use, dropped when pickled).
+
+    The engine (`glmm.pirls.Pirls`) holds its binding as `native`; the binding reaches the
+    engine through a weak reference, so the two form no reference cycle and a fit's engine
+    is freed as soon as it is dropped (a cycle per fit left it to the cyclic garbage
+    collector, whose collections cost more than a small fit's Python)."""
 
     def __init__(self, pirls: Any) -> None:
-        self.pirls = pirls
+        self._pirls_ref = weakref.ref(pirls)
         self._model: tuple | None = None
         self._resp: Any = None
         self._shape: _Shape | None = None
         self._eta0: tuple | None = None     # (η₀, η₀ in the canonical order) of `devfun`
+
+    @property
+    def pirls(self) -> Any:
+        """The engine this binding serves (it holds the binding, so it is alive while the
+        binding is used through it)."""
+        return self._pirls_ref()
 
     def __getstate__(self) -> dict:
         return {"pirls": self.pirls, "_model": None, "_resp": None, "_shape": None,
                 "_eta0": None}
 
     def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        pirls = state.pop("pirls")
         self.__dict__.update(state)
+        # (None: a binding pickled after its engine was dropped stays without one)
+        self.__dict__["_pirls_ref"] = _no_engine if pirls is None else weakref.ref(pirls)
+        # an unpickled binding keeps its engine alive, as before, even when unpickled alone
+        # (a cycle only for loaded models, never per fit)
+        self.__dict__["_pirls_keep"] = pirls
         self.__dict__.setdefault("_shape", None)
         self.__dict__.setdefault("_eta0", None)
 
@@ -271,7 +291,7 @@ class NativePirls:
         eta_c = np.ascontiguousarray(eta[o], dtype=float)
         mu_c = np.ascontiguousarray(mu[o], dtype=float)
         beta = np.empty(sh.p)
-        status, _ = sh.kernel.glm_start(self.model(), _placeholders(self.pirls.terms), eta_c,
+        status, _ = sh.kernel.glm_start(self.model(), sh.placeholders, eta_c,
                                         mu_c, beta, maxit)
         if status == 1:
             raise PirlsError("non-finite working weights")
@@ -287,6 +307,11 @@ class NativePirls:
             np.ascontiguousarray(state.u[0][:, 0], dtype=float),
             np.ascontiguousarray(Ljj, dtype=float), np.ascontiguousarray(nodes, dtype=float),
             np.ascontiguousarray(weights, dtype=float))
+
+
+def _no_engine() -> None:
+    """The engine reference of a binding unpickled without its engine."""
+    return None
 
 
 class _Shape:
@@ -308,11 +333,17 @@ class _Shape:
         self.order_any = np.arange(self.n) if o is None else o
         self.order = None if o is None or np.array_equal(o, np.arange(len(o))) else o
         self.kernel = kernel("pirls")
+        self.placeholders = _placeholders(terms)     # read-only zeros, shared by the calls
+        #: Λ's 0/1 map of θ (`lmm.compiled.template_map`), or None
+        self.tmap = template_map(terms)
 
 
 def _placeholders(terms: list) -> tuple:
-    """A template per term for calls that do not read them (k × k zeros)."""
-    return tuple(np.zeros((t.k, t.k)) for t in terms)
+    """A template per term for calls that do not read them (k × k zeros, read-only)."""
+    out = tuple(np.zeros((t.k, t.k)) for t in terms)
+    for T in out:
+        T.flags.writeable = False
+    return out
 
 
 class _KernelTemplates(list):
@@ -322,7 +353,7 @@ class _KernelTemplates(list):
 
 def kernel_templates(templates: list[np.ndarray]) -> list[np.ndarray]:
     """The per-term templates in the kernel's layout, built once per θ by the caller."""
-    return _KernelTemplates(np.ascontiguousarray(T, dtype=float) for T in templates)
+    return _KernelTemplates([np.ascontiguousarray(T, dtype=float) for T in templates])
 
 
 def _rest_structure(terms: list, order: np.ndarray

@@ -80,8 +80,20 @@ def check_hessian(H: np.ndarray, tol: float, kind: str = "",
 def check_gradient(g: np.ndarray, H: np.ndarray, tol: float) -> list[str]:
     """lme4's scaled-gradient check: max over i of min(|gᵢ|, |sᵢ|) ≤ tol, where s solves
     R s = g for the upper Cholesky factor R of the Hessian (H = RᵀR)."""
+    return _gradient_messages(g, hessian_factor(H), tol)
+
+
+def hessian_factor(H: np.ndarray) -> np.ndarray | None:
+    """The upper Cholesky factor R of H = RᵀR that `check_gradient` uses, or None when H
+    is not finite or not positive definite: computed once, it serves several checks of the
+    same Hessian (`gradient_messages`, `check_hessian(positive_definite=R is not None)`)."""
     H = np.asarray(H, dtype=float)
-    return _gradient_messages(g, _upper_cholesky(H) if _all_finite(H) else None, tol)
+    return _upper_cholesky(H) if _all_finite(H) else None
+
+
+def gradient_messages(g: np.ndarray, R: np.ndarray | None, tol: float) -> list[str]:
+    """`check_gradient(g, H, tol)` from `hessian_factor(H)`."""
+    return _gradient_messages(g, R, tol)
 
 
 def _all_finite(a: np.ndarray) -> bool:

@@ -79,6 +79,18 @@ def deriv12(
     return g, H
 
 
+@lru_cache(maxsize=32)
+def _forward_steps(n: int, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(δI, the rows i of the pairs (i, j ≥ i) in `forward_hessian`'s order, δeⱼ of each
+    pair), read-only: the same arrays for every Hessian of n coordinates."""
+    eye = np.eye(n) * delta
+    rows, cols = np.triu_indices(n)
+    eye_cols = eye[cols]
+    for a in (eye, rows, eye_cols):
+        a.flags.writeable = False
+    return eye, rows, eye_cols
+
+
 def forward_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
                     fx: float | None = None, delta: float = 1e-4,
                     many: Callable[[np.ndarray], np.ndarray | None] | None = None,
@@ -93,25 +105,57 @@ def forward_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
     point by point), for the same values."""
     x = np.asarray(x, dtype=float)
     n = len(x)
-    eye = np.eye(n) * delta
-    single = x + eye                        # row i: x + δeᵢ
-    rows, cols = np.triu_indices(n)         # (i, j ≥ i) in the loop's order
-    pairs = single[rows] + eye[cols]        # (x + δeᵢ) + δeⱼ, elementwise as in a loop
-    points = np.vstack([single, pairs] if fx is not None else [x[None], single, pairs])
+    eye, rows, eye_cols = _forward_steps(n, float(delta))
+    k0 = 0 if fx is not None else 1
+    points = np.empty((k0 + n + len(rows), n))
+    if fx is None:
+        points[0] = x
+    single = points[k0:k0 + n]
+    np.add(x, eye, out=single)                          # row i: x + δeᵢ
+    np.add(single[rows], eye_cols, out=points[k0 + n:])  # (x + δeᵢ) + δeⱼ, as in a loop
     values = None if many is None else many(points)
-    if values is None:
-        values = [fun(p) for p in points]
+    values = [fun(p) for p in points] if values is None else values
+    # Python floats: the same IEEE operations as NumPy's scalars, without their overhead
+    vals = values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
     k = 0
     if fx is None:
-        fx, k = values[0], 1
-    fi = values[k:k + n]
+        fx, k = vals[0], 1
+    fi = vals[k:k + n]
     k += n
     H = np.empty((n, n))
+    d2 = delta**2
     for i in range(n):
         for j in range(i, n):
-            H[i, j] = H[j, i] = (values[k] - fi[i] - fi[j] + fx) / delta**2
+            H[i, j] = H[j, i] = (vals[k] - fi[i] - fi[j] + fx) / d2
             k += 1
     return H
+
+
+@lru_cache(maxsize=32)
+def _central_steps(n: int, delta: float) -> np.ndarray:
+    """δI, read-only (`central_gradient`)."""
+    E = np.eye(n) * delta
+    E.flags.writeable = False
+    return E
+
+
+def central_gradient(fn: Callable[[np.ndarray], float], x: np.ndarray,
+                     delta: float = 1e-4) -> np.ndarray:
+    """(f(x + δeᵢ) − f(x − δeᵢ)) / 2δ for each i; the points x + δe₀, x − δe₀, x + δe₁, …
+    are evaluated in that order, in one call when `fn` has `evaluate_many`."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    E = _central_steps(n, float(delta))      # row i: δeᵢ
+    points = np.empty((2 * n, n))
+    np.add(x, E, out=points[0::2])
+    np.subtract(x, E, out=points[1::2])
+    many = getattr(fn, "evaluate_many", None)
+    values = None if many is None else many(points)
+    if values is None:
+        values = [fn(p) for p in points]
+    vals = values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
+    two_delta = 2 * delta
+    return np.array([(vals[2 * i] - vals[2 * i + 1]) / two_delta for i in range(n)])
 
 
 def central_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
