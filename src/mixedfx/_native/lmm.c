@@ -1876,6 +1876,7 @@ static PyObject *py_deviance_many(PyObject *self, PyObject *args);
 static PyObject *py_bind_nlopt(PyObject *self, PyObject *args);
 static PyObject *py_minimize(PyObject *self, PyObject *args);
 static PyObject *py_crossproducts(PyObject *self, PyObject *args);
+static PyObject *py_response_products(PyObject *self, PyObject *args);
 static PyObject *py_deriv12(PyObject *self, PyObject *args);
 static PyObject *py_newton(PyObject *self, PyObject *args);
 
@@ -1903,13 +1904,17 @@ static PyMethodDef module_methods[] = {
      "crossproducts(codes, values, levels, X, y, sqrt_w, order, A11, B, Arr, Xy, WXy) -> "
      "bool: the blocks of [Z X y]'W[Z X y] with a dense B in the canonical row order "
      "(order None: the rows as they are, False when they are not canonical)."},
+    {"response_products", py_response_products, METH_VARARGS,
+     "response_products(codes, values, levels, X, y, sqrt_w, order, B0, Arr0, B, Arr, Xy, "
+     "WXy): crossproducts' blocks with X or y for a new response y, the others copied from "
+     "B0 and Arr0."},
     {"deriv12", py_deriv12, METH_VARARGS,
      "deriv12(ev, x, fx, delta, P, reml, ldW, g, H) -> evaluations: lme4's central-difference "
      "gradient and Hessian of the deviance at x (as optimize.derivatives.deriv12)."},
     {"newton", py_newton, METH_VARARGS,
-     "newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H) -> (status, f, "
-     "evaluations, iterations, trace of H^-1): Newton's method with deriv12's derivatives "
-     "(lmm_newton.h)."},
+     "newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H[, fac]) -> (status, "
+     "f, evaluations, iterations, trace of H^-1): Newton's method with deriv12's derivatives "
+     "(lmm_newton.h); with fac, the factor at the optimum in P and its terms in fac."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2460,6 +2465,112 @@ static PyObject *py_crossproducts(PyObject *self, PyObject *args)
         Py_END_ALLOW_THREADS
     }
     result = PyBool_FromLong(sorted);
+done:
+    for (int i = 0; i < nv; i++)
+        release(&views[i]);
+    return result;
+}
+
+/* ------------------------------------------------------------------ a new response's blocks
+ *
+ * response_products(codes, values, levels, X, y, sqrt_w, order, B0, Arr0, B, Arr, Xy, WXy)
+ *
+ * For a refit (a new response y, the same terms, X, weights and canonical row order): the
+ * blocks of crossproducts(codes, values, levels, X, y, sqrt_w, order, ...) that involve X or
+ * y, computed as xp_accumulate computes them (every sum over the rows in `order`, each term
+ * formed the same way, so the same bits):
+ *
+ *   B[q + m, c_0 k_0 + b]          = sum V0_b (Xy_m w)          (the X and y rows of B)
+ *   Arr[o_t + c_t k_t + a, q + m]  = sum V_t,a (Xy_m w)  and its transpose
+ *   Xy[i] = [X y][order[i]],  WXy[i] = Xy[i] w
+ *
+ * while the blocks without them are copied from B0 and Arr0, another response's blocks of the
+ * same model (B[:q] = B0[:q], Arr[:q, :q] = Arr0[:q, :q]): A11 and the Z_rest products are
+ * those of any response. Arr[q:, q:] = Xy' WXy is left to the caller, as crossproducts does.
+ * `order` (int64, a permutation of the rows) is required. Shapes as crossproducts'; B0 and
+ * Arr0 have B's and Arr's. */
+static void xp_response(const XpInput *in, const double *B0, const double *Arr0, double *B,
+                        double *Arr, double *Xy, double *WXy)
+{
+    const Py_ssize_t n = in->n, p = in->p, p1 = p + 1, q = in->q, r = in->r, q1 = in->q1;
+    const Py_ssize_t k1 = in->k[0];
+    memcpy(B, B0, (size_t)(q * q1) * sizeof(double));
+    memset(B + q * q1, 0, (size_t)(p1 * q1) * sizeof(double));
+    for (Py_ssize_t a = 0; a < q; a++) {
+        memcpy(Arr + a * r, Arr0 + a * r, (size_t)q * sizeof(double));
+        memset(Arr + a * r + q, 0, (size_t)p1 * sizeof(double));
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t s = (Py_ssize_t)in->order[i];
+        double w = 1.0;
+        if (in->sw != NULL)
+            w = in->sw[s] * in->sw[s];
+        double *xy = Xy + i * p1, *wxy = WXy + i * p1;
+        for (Py_ssize_t j = 0; j < p; j++)
+            xy[j] = in->X[s * p + j];
+        xy[p] = in->y[s];
+        for (Py_ssize_t j = 0; j < p1; j++)
+            wxy[j] = xy[j] * w;
+        const double *v0 = in->vals[0] + s * k1;
+        Py_ssize_t c0 = (Py_ssize_t)xp_code(in, 0, s) * k1;
+        for (Py_ssize_t b = 0; b < k1; b++)
+            for (Py_ssize_t j = 0; j < p1; j++)
+                B[(q + j) * q1 + c0 + b] += v0[b] * wxy[j];
+        for (int t = 1; t < in->m; t++) {
+            const double *vt = in->vals[t] + s * in->k[t];
+            Py_ssize_t row = in->off[t] + (Py_ssize_t)xp_code(in, t, s) * in->k[t];
+            for (Py_ssize_t a = 0; a < in->k[t]; a++)
+                for (Py_ssize_t j = 0; j < p1; j++)
+                    Arr[(row + a) * r + q + j] += vt[a] * wxy[j];
+        }
+    }
+    for (Py_ssize_t a = 0; a < q; a++)
+        for (Py_ssize_t j = 0; j < p1; j++)
+            Arr[(q + j) * r + a] = Arr[a * r + q + j];
+}
+
+static PyObject *py_response_products(PyObject *self, PyObject *args)
+{
+    PyObject *ocodes, *ovals, *olev, *oX, *oy, *osw, *oorder, *oB0, *oA0, *oB, *oArr, *oXy,
+        *oWXy;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOO:response_products", &ocodes, &ovals, &olev,
+                          &oX, &oy, &osw, &oorder, &oB0, &oA0, &oB, &oArr, &oXy, &oWXy))
+        return NULL;
+    if (oorder == Py_None) {
+        PyErr_SetString(ArgumentError, "response_products needs the row order");
+        return NULL;
+    }
+    Py_buffer views[2 * XP_MAXTERMS + 10];
+    memset(views, 0, sizeof(views));
+    int nv = 0;
+    PyObject *result = NULL;
+    XpInput in;
+    if (xp_input(&in, ocodes, ovals, olev, oX, oy, osw, oorder, views, &nv))
+        goto done;
+    Py_buffer *b0 = &views[nv++], *a0 = &views[nv++], *bB = &views[nv++], *bR = &views[nv++];
+    Py_buffer *bXy = &views[nv++], *bW = &views[nv++];
+    if (get_array(oB0, b0, "B0", 'd', 2, 0) || get_array(oA0, a0, "Arr0", 'd', 2, 0))
+        goto done;
+    if (dim(b0, 0) != in.r || dim(b0, 1) != in.q1 || dim(a0, 0) != in.r ||
+        dim(a0, 1) != in.r) {
+        PyErr_Format(ArgumentError, "B0 and Arr0 must have shapes (%zd, %zd) and (%zd, %zd)",
+                     in.r, in.q1, in.r, in.r);
+        goto done;
+    }
+    if (xp_output(oB, bB, "B", 2, in.r, in.q1, 0, 0) ||
+        xp_output(oArr, bR, "Arr", 2, in.r, in.r, 0, 0) ||
+        xp_output(oXy, bXy, "Xy", 2, in.n, in.p + 1, 0, 0) ||
+        xp_output(oWXy, bW, "WXy", 2, in.n, in.p + 1, 0, 0))
+        goto done;
+    if (bB->buf == b0->buf || bR->buf == a0->buf) {
+        PyErr_SetString(ArgumentError, "B and Arr must not be B0 and Arr0");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    xp_response(&in, b0->buf, a0->buf, bB->buf, bR->buf, bXy->buf, bW->buf);
+    Py_END_ALLOW_THREADS
+    Py_INCREF(Py_None);
+    result = Py_None;
 done:
     for (int i = 0; i < nv; i++)
         release(&views[i]);
