@@ -2066,22 +2066,20 @@ static PyObject *py_bind_nlopt(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-enum { STOP_NONE = 0, STOP_NAN = 1, STOP_NEGINF = 2, STOP_INF_STREAK = 3, STOP_MEMORY = 4 };
+/* what stopped a run besides NLopt itself: the guard's codes (nlopt_api.h), or memory */
+enum { STOP_MEMORY = GUARD_INF_STREAK + 1 };
 
 typedef struct {
     const Evaluator *ev;
-    double *P, *scratch, *best, *bad;
+    double *P, *scratch;
     int reml;
     double ldW;
-    void *opt;
-    long evaluations, streak, inf_limit;
-    double best_f;
-    int have_best, stop;
+    long evaluations;
+    NloptGuard guard;
 } MinData;
 
-/* The objective NLopt calls: the deviance, with the checks of mixedfx.optimize.driver._Guard
- * (NaN and -inf stop the run, +inf at every one of the first `inf_limit` points stops it,
- * the best point is kept). */
+/* The objective NLopt calls: the deviance, through the guard of
+ * mixedfx.optimize.driver._Guard (`guard_value`). */
 static double min_objective(unsigned n, const double *x, double *grad, void *data)
 {
     MinData *d = data;
@@ -2089,31 +2087,11 @@ static double min_objective(unsigned n, const double *x, double *grad, void *dat
     (void)grad;
     d->evaluations++;
     if (deviance_at(d->ev, x, d->P, d->scratch, d->reml, d->ldW, &v)) {
-        d->stop = STOP_MEMORY;
-        nlopt_api.force_stop(d->opt);
+        d->guard.stop = STOP_MEMORY;
+        nlopt_api.force_stop(d->guard.opt);
         return HUGE_VAL;
     }
-    if (isnan(v) || v == -INFINITY) {
-        d->stop = isnan(v) ? STOP_NAN : STOP_NEGINF;
-        memcpy(d->bad, x, n * sizeof(double));
-        nlopt_api.force_stop(d->opt);
-        return v;
-    }
-    if (v < d->best_f) {
-        d->best_f = v;
-        d->have_best = 1;
-        memcpy(d->best, x, n * sizeof(double));
-    }
-    if (v == INFINITY) {
-        d->streak++;
-        if (!d->have_best && d->streak >= d->inf_limit) {
-            d->stop = STOP_INF_STREAK;
-            nlopt_api.force_stop(d->opt);
-        }
-    }
-    else
-        d->streak = 0;
-    return v;
+    return guard_value(&d->guard, n, x, v);
 }
 
 /* minimize(ev, P, reml, ldW, algorithm, x, lower, upper, xtol, ftol, maxeval, step,
@@ -2159,8 +2137,7 @@ static PyObject *py_minimize(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    MinData d = {ev, Pb.buf, scratch, bb.buf, db.buf, reml, ldW, opt, 0, 0, inf_limit,
-                 INFINITY, 0, STOP_NONE};
+    MinData d = {ev, Pb.buf, scratch, reml, ldW, 0, guard_new(opt, bb.buf, db.buf, inf_limit)};
     if (nlopt_api.set_lower_bounds(opt, lb.buf) < 0 ||
         nlopt_api.set_upper_bounds(opt, hb.buf) < 0 ||
         nlopt_api.set_min_objective(opt, min_objective, &d) < 0 ||
@@ -2172,11 +2149,11 @@ static PyObject *py_minimize(PyObject *self, PyObject *args)
     }
     double minf = HUGE_VAL;
     int code = nlopt_api.optimize(opt, xb.buf, &minf);
-    if (d.stop == STOP_MEMORY) {
+    if (d.guard.stop == STOP_MEMORY) {
         PyErr_NoMemory();
         goto done;
     }
-    result = Py_BuildValue("(idldi)", code, minf, d.evaluations, d.best_f, d.stop);
+    result = Py_BuildValue("(idldi)", code, minf, d.evaluations, d.guard.best_f, d.guard.stop);
 done:
     if (opt != NULL)
         nlopt_api.destroy(opt);
