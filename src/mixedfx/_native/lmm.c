@@ -409,8 +409,8 @@ static int fused(const Evaluator *ev) { return ev->gram == GRAM_DENSE && ev->r <
 
 static Py_ssize_t scratch_size(const Evaluator *ev)
 {
-    if (fused(ev))
-        return ev->ntpl + KMAX * (ev->r + 1);
+    if (fused(ev))       /* k = 2: every level's W_j too (first_block_dense_pair) */
+        return ev->ntpl + KMAX * (ev->r + 1) + (ev->k1 == 2 ? 4 * ev->n1 : 0);
     Py_ssize_t s = ev->ntpl + ev->n1 * ev->k1 * ev->k1;
     if (ev->g4.obj != NULL)
         s += ev->nclass;               /* W by class */
@@ -608,20 +608,26 @@ static int first_block_dense_scalar(const Evaluator *ev, const double *T1, doubl
 /* first_block_dense for a first term of two columns (k = 2, a random intercept and slope),
  * with the same operations in the same order: per level W_j (level_w2), D_a = B_a,j W_j
  * and acc_ab = (acc_ab + D_a0 B_b,j0) + D_a1 B_b,j1 (a <= b), level j's columns of B
- * copied to contiguous rows first. */
+ * copied to contiguous rows first. The W_j of all levels are formed first (after acc in
+ * the scratch, 4 n1 doubles), in level order: each level's two divisions no longer wait
+ * behind the previous level's sums. */
 static int first_block_dense_pair(const Evaluator *ev, const double *T1, double *P,
                                   double *acc, double *ld1)
 {
     const Py_ssize_t r = ev->r, m = ev->n1 * 2;
     const double *A = ev->A11.buf, *B = ev->g0.buf;
     LogSum ls = {0.0, 1.0};
-    double Wj[4], col0[FUSED_RMAX], col1[FUSED_RMAX], D0[FUSED_RMAX], D1[FUSED_RMAX];
+    double col0[FUSED_RMAX], col1[FUSED_RMAX], D0[FUSED_RMAX], D1[FUSED_RMAX];
     const Py_ssize_t npair = r * (r + 1) / 2;
+    /* every level's W_j first (the levels' divisions then overlap), then the sums */
+    double *W = acc + npair;
+    for (Py_ssize_t j = 0; j < ev->n1; j++)
+        if (level_w2(A + j * 4, T1, W + j * 4, &ls))
+            return -1;
     for (Py_ssize_t i = 0; i < npair; i++)
         acc[i] = 0.0;
     for (Py_ssize_t j = 0; j < ev->n1; j++) {
-        if (level_w2(A + j * 4, T1, Wj, &ls))
-            return -1;
+        const double *Wj = W + j * 4;
         const double *Bj = B + j * 2;
         for (Py_ssize_t a = 0; a < r; a++) {
             double c0 = Bj[a * m], c1 = Bj[a * m + 1];
