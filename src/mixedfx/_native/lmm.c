@@ -2483,22 +2483,30 @@ static void xp_response(const XpInput *in, const double *B0, const double *Arr0,
         memcpy(Arr + a * r, Arr0 + a * r, (size_t)q * sizeof(double));
         memset(Arr + a * r + q, 0, (size_t)p1 * sizeof(double));
     }
+    /* the inputs as local pointers (the stores to B and Xy cannot then make the compiler
+     * read them again from `in` at every row) */
+    const int64_t *order = in->order;
+    const double *X = in->X, *y = in->y, *sw = in->sw, *vals0 = in->vals[0];
+    const int32_t *codes32 = in->code_size[0] == 4 ? in->codes[0] : NULL;
+    const int64_t *codes64 = in->code_size[0] == 4 ? NULL : in->codes[0];
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t s = (Py_ssize_t)in->order[i];
+        Py_ssize_t s = (Py_ssize_t)order[i];
         double w = 1.0;
-        if (in->sw != NULL)
-            w = in->sw[s] * in->sw[s];
+        if (sw != NULL)
+            w = sw[s] * sw[s];
         double *xy = Xy + i * p1, *wxy = WXy + i * p1;
-        for (Py_ssize_t j = 0; j < p; j++)
-            xy[j] = in->X[s * p + j];
-        xy[p] = in->y[s];
-        for (Py_ssize_t j = 0; j < p1; j++)
+        for (Py_ssize_t j = 0; j < p; j++) {
+            xy[j] = X[s * p + j];
             wxy[j] = xy[j] * w;
-        const double *v0 = in->vals[0] + s * k1;
-        Py_ssize_t c0 = (Py_ssize_t)xp_code(in, 0, s) * k1;
+        }
+        xy[p] = y[s];
+        wxy[p] = xy[p] * w;
+        const double *v0 = vals0 + s * k1;
+        Py_ssize_t c0 = (Py_ssize_t)(codes32 != NULL ? codes32[s] : codes64[s]) * k1;
+        double *Bc = B + q * q1 + c0;
         for (Py_ssize_t b = 0; b < k1; b++)
             for (Py_ssize_t j = 0; j < p1; j++)
-                B[(q + j) * q1 + c0 + b] += v0[b] * wxy[j];
+                Bc[j * q1 + b] += v0[b] * wxy[j];
         for (int t = 1; t < in->m; t++) {
             const double *vt = in->vals[t] + s * in->k[t];
             Py_ssize_t row = in->off[t] + (Py_ssize_t)xp_code(in, t, s) * in->k[t];
