@@ -280,3 +280,53 @@ def test_points_after_failed_solves_are_the_python_objectives() -> None:
     assert got is not None and np.isinf(got[[1, 5]]).all() and np.isfinite(got[[0, 2, 6]]).all()
     want = np.array([python(x) for x in points])
     assert got.tobytes() == want.tobytes()
+
+
+def _guarded_run(objective, x0, lower, upper) -> tuple:
+    """What the driver's run from x0 gives (x, f, code as bytes), or its error, and the
+    objective's evaluations in it."""
+    from mixedfx.errors import ConvergenceError
+    from mixedfx.optimize import Control
+    from mixedfx.optimize.driver import _run_nlopt
+
+    before = objective.evaluations
+    try:
+        x, fx, code = _run_nlopt(objective, x0, lower, upper, Control())
+        out: tuple = (np.asarray(x).tobytes(), fx, code)
+    except ConvergenceError as e:
+        out = ("error", str(e))
+    return out, objective.evaluations - before
+
+
+@pytest.mark.parametrize("trapped", [False, True])
+def test_the_loops_guard_runs_as_the_python_guard(monkeypatch, trapped) -> None:
+    """Values of +∞ (PIRLS fails: μ overflows with the intercept 800 up) pass the compiled
+    loop's guard as `optimize.driver._Guard`: starting there, the run finds the finite values
+    (the streak of +∞ broken, the best point kept) and ends where the Python run ends, bit
+    for bit; with the intercept held in [790, 810] every value is +∞ and the first ones (here
+    5) stop both runs with the same error."""
+    from mixedfx.optimize import driver
+
+    if trapped:
+        monkeypatch.setattr(driver, "INF_STREAK", 5)
+
+    def objective() -> GlmmObjective:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return mfx.glmer("TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION)", TICKS,
+                             family="poisson")._fit.objective
+
+    obj = objective()
+    x0 = np.concatenate([[1.0, 0.3], obj.state.beta])
+    x0[2] += 800.0
+    lower = np.array([0.0, 0.0, 790.0 if trapped else -np.inf, -np.inf, -np.inf])
+    upper = np.array([np.inf, np.inf, 810.0 if trapped else np.inf, np.inf, np.inf])
+    assert np.isinf(obj(x0))
+    native = _guarded_run(objective(), x0, lower, upper)
+    _python_path(monkeypatch)
+    python = _guarded_run(objective(), x0, lower, upper)
+    assert native == python
+    if trapped:
+        assert native == (("error", native[0][1]), 5) and "first 5" in native[0][1]
+    else:
+        assert native[0][0] != "error" and np.isfinite(native[0][1]) and native[1] > 11

@@ -289,3 +289,30 @@ def test_subtract_slice_refuses_bad_arrays() -> None:
     with pytest.raises(ArgumentError, match="indptr must be non-decreasing"):
         lmm.subtract_slice(np.array([0, 2, 1], dtype=np.int64), np.array([0], np.int32),
                            np.ones((1, 1)), 0, np.ones((2, 1, 1)), np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",
+                                     "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
+                                     "Reaction ~ Days + (Days || Subject)"])
+def test_templates_from_the_map_are_the_structures_templates(formula) -> None:
+    """Once the evaluator is built, `BlockedCholesky.templates` places θ by the template
+    map (`compiled.map_templates`): the values of the structures' own `template`."""
+    data = _sleep_with_item()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        chol = build_objective(mfx.lmer(formula, data).frame, True).chol
+    assert chol.native() is not None and chol._tgather is not None
+    rng = np.random.default_rng(2)
+    for theta in (rng.normal(size=chol.n_theta), np.zeros(chol.n_theta)):
+        got = chol.templates(theta)
+        want = [t.covariance.template(theta[s]) for t, s in
+                zip(chol.terms, chol.theta_slices, strict=True)]
+        assert len(got) == len(want)
+        for a, b in zip(got, want, strict=True):
+            assert a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    # a refit's factorization of the same terms reuses the layout and gives the same factor
+    other = chol.with_products(chol.xp, chol.gram)
+    assert other.layout() is chol.layout() and other.native() is not chol.native()
+    theta = np.array([0.9, 0.1, 0.3][: chol.n_theta])
+    f1, f2 = chol.factorize(theta), other.factorize(theta)
+    assert f1.Lrr.tobytes() == f2.Lrr.tobytes() and f1.pwrss == f2.pwrss

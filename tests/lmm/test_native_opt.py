@@ -4,6 +4,7 @@ objective through Python."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import nlopt
@@ -175,3 +176,49 @@ def test_minimize_refuses_bad_arguments(sleep_objective) -> None:
         mod.deviance_many(object(), np.ones((1, 3)), obj._workspace, True, 0.0, np.ones(1))
     with pytest.raises(ArgumentError, match="shape"):
         mod.deviance_many(ev, np.ones((2, 3)), obj._workspace, True, 0.0, np.ones(1))
+
+
+# ------------------------------------------------ the guard (nlopt_api.h's guard_value)
+
+def _guarded(obj: ProfiledDeviance, x0: np.ndarray) -> tuple[str, int]:
+    """(the error the driver's run from x0 raises, the objective's evaluations in it)."""
+    from mixedfx.errors import ConvergenceError
+    from mixedfx.optimize import Control
+    from mixedfx.optimize.driver import _run_nlopt
+
+    before = obj.evaluations
+    lower, upper = np.array([0.0, -np.inf, 0.0]), np.full(3, np.inf)
+    with pytest.raises(ConvergenceError) as err:
+        _run_nlopt(obj, x0, lower, upper, Control())
+    return str(err.value), obj.evaluations - before
+
+
+@pytest.mark.parametrize("case", ["nan", "minus_inf", "inf_streak"])
+def test_the_kernels_guard_stops_as_the_python_guard(monkeypatch, case) -> None:
+    """A NaN value, a −∞ value and +∞ at every one of the first points (here 7) stop the
+    compiled run as `optimize.driver._Guard` stops the Python one: the same error (with the
+    point of a NaN) after the same evaluations. The values come from the kernel's deviance:
+    log|W| = NaN makes every value NaN, log|W| = +∞ every value −∞, and a response of zeros
+    a Schur complement that is never positive definite (+∞)."""
+    from mixedfx.lmm.fit import build_objective
+    from mixedfx.optimize import driver
+    from mixedfx.results.lmm_model import _with_response
+
+    monkeypatch.setattr(driver, "INF_STREAK", 7)
+    m = mfx.lmer("Reaction ~ Days + (Days | Subject)", SL)
+    y = np.zeros(m.nobs) if case == "inf_streak" else m._frame.y
+
+    def objective() -> ProfiledDeviance:
+        obj = build_objective(_with_response(m._frame, y), True)
+        obj.ldW = {"nan": np.nan, "minus_inf": np.inf, "inf_streak": 0.0}[case]
+        return obj
+
+    x0 = np.array([0.9, 0.1, 0.3])
+    native = _guarded(objective(), x0)
+    monkeypatch.setattr(ProfiledDeviance, "minimize_natively", lambda self, *a: None)
+    python = _guarded(objective(), x0)
+    assert native == python
+    expected = {"nan": (r"NaN at theta/beta = \[0\.9 0\.1 0\.3\]", 1),
+                "minus_inf": ("-Inf", 1), "inf_streak": ("at the first 7 point", 7)}[case]
+    assert native[1] == expected[1]
+    assert re.search(expected[0], native[0])

@@ -152,3 +152,22 @@ def test_refit_equals_a_fresh_fit_to_the_optimizers_tolerance(formula, data, kw)
         np.testing.assert_allclose(fast.theta, fresh.theta, rtol=2e-3, atol=1e-3)
         np.testing.assert_allclose(fast.beta, fresh.solution.beta, rtol=1e-4)
         assert fast.optimizer_info["evaluations"] < fresh.optimization.evaluations + 5
+
+
+def test_with_response_is_dataclasses_replace() -> None:
+    """`refit.with_response` (a copy without the constructor) gives `replace(frame, y=y)`:
+    a ModelFrame keeps nothing but its fields (and the lazily built data frame) in its
+    __dict__, so nothing of the old response is carried along."""
+    from dataclasses import fields, replace
+
+    from mixedfx.lmm.refit import with_response
+
+    m = _quiet(mfx.lmer, "Reaction ~ Days + (Days | Subject)", SL, weights=np.ones(len(SL)))
+    y = m._frame.y + 1.0
+    fast, ref = with_response(m._frame, y), replace(m._frame, y=y)
+    names = {f.name for f in fields(ref)}
+    assert set(vars(fast)) <= names | {"_frame_value"}
+    assert type(fast) is type(ref) and fast.y is y and m._frame.y is not y
+    for name in names - {"frame"}:
+        assert getattr(fast, name) is getattr(ref, name), name
+    assert fast.frame.equals(ref.frame)

@@ -195,3 +195,32 @@ def test_refits_in_a_thread_pool_equal_the_sequential_ones() -> None:
     sequential = [key(j) for j in range(8)]
     with ThreadPoolExecutor(4) as ex:
         assert list(ex.map(key, range(8))) == sequential
+
+
+def test_the_factor_at_the_optimum_is_the_evaluators(model) -> None:
+    """With `fac`, the kernel leaves the evaluator's `factor` at the returned θ in P (and its
+    log-determinants and pwrss in fac), bit for bit, without counting an evaluation; the
+    refit's record is that of `factorize` there."""
+    ys = model.simulate(nsim=2, seed=21)
+    for j in range(ys.shape[1]):
+        _, objective = _objective(model, ys[:, j])
+        ev = objective._theta_evaluator()
+        mod = kernel("lmm")
+        x, g, H = np.array(model.theta), np.empty(len(model.theta)), \
+            np.empty((len(model.theta),) * 2)
+        P, fac = np.empty(objective.chol.xp.Arr.shape), np.empty(3)
+        lo, hi = lower_bounds(model._frame), upper_bounds(model._frame)
+        status, _, evals, _, _ = mod.newton(ev, P, model.REML, objective.ldW, x, lo, hi,
+                                            NEWTON_DELTA, NEWTON_FTOL, 8, g, H, fac)
+        x2 = np.array(model.theta)
+        plain = mod.newton(ev, np.empty_like(P), model.REML, objective.ldW, x2, lo, hi,
+                           NEWTON_DELTA, NEWTON_FTOL, 8, np.empty_like(g), np.empty_like(H))
+        assert (status, evals) == (plain[0], plain[2]) and x.tobytes() == x2.tobytes()
+        if status != 0:
+            continue
+        P2 = np.empty_like(P)
+        parts = ev.factor(x, P2)
+        assert P.tobytes() == P2.tobytes()
+        assert fac.tobytes() == np.array(parts).tobytes()
+        f = objective.chol.factorize(x)
+        assert f.Lrr.tobytes() == P2.T.tobytes() and f.pwrss == fac[2]

@@ -409,8 +409,8 @@ static int fused(const Evaluator *ev) { return ev->gram == GRAM_DENSE && ev->r <
 
 static Py_ssize_t scratch_size(const Evaluator *ev)
 {
-    if (fused(ev))
-        return ev->ntpl + KMAX * (ev->r + 1);
+    if (fused(ev))       /* k = 2: every level's W_j too (first_block_dense_pair) */
+        return ev->ntpl + KMAX * (ev->r + 1) + (ev->k1 == 2 ? 4 * ev->n1 : 0);
     Py_ssize_t s = ev->ntpl + ev->n1 * ev->k1 * ev->k1;
     if (ev->g4.obj != NULL)
         s += ev->nclass;               /* W by class */
@@ -608,20 +608,26 @@ static int first_block_dense_scalar(const Evaluator *ev, const double *T1, doubl
 /* first_block_dense for a first term of two columns (k = 2, a random intercept and slope),
  * with the same operations in the same order: per level W_j (level_w2), D_a = B_a,j W_j
  * and acc_ab = (acc_ab + D_a0 B_b,j0) + D_a1 B_b,j1 (a <= b), level j's columns of B
- * copied to contiguous rows first. */
+ * copied to contiguous rows first. The W_j of all levels are formed first (after acc in
+ * the scratch, 4 n1 doubles), in level order: each level's two divisions no longer wait
+ * behind the previous level's sums. */
 static int first_block_dense_pair(const Evaluator *ev, const double *T1, double *P,
                                   double *acc, double *ld1)
 {
     const Py_ssize_t r = ev->r, m = ev->n1 * 2;
     const double *A = ev->A11.buf, *B = ev->g0.buf;
     LogSum ls = {0.0, 1.0};
-    double Wj[4], col0[FUSED_RMAX], col1[FUSED_RMAX], D0[FUSED_RMAX], D1[FUSED_RMAX];
+    double col0[FUSED_RMAX], col1[FUSED_RMAX], D0[FUSED_RMAX], D1[FUSED_RMAX];
     const Py_ssize_t npair = r * (r + 1) / 2;
+    /* every level's W_j first (the levels' divisions then overlap), then the sums */
+    double *W = acc + npair;
+    for (Py_ssize_t j = 0; j < ev->n1; j++)
+        if (level_w2(A + j * 4, T1, W + j * 4, &ls))
+            return -1;
     for (Py_ssize_t i = 0; i < npair; i++)
         acc[i] = 0.0;
     for (Py_ssize_t j = 0; j < ev->n1; j++) {
-        if (level_w2(A + j * 4, T1, Wj, &ls))
-            return -1;
+        const double *Wj = W + j * 4;
         const double *Bj = B + j * 2;
         for (Py_ssize_t a = 0; a < r; a++) {
             double c0 = Bj[a * m], c1 = Bj[a * m + 1];
@@ -1876,6 +1882,7 @@ static PyObject *py_deviance_many(PyObject *self, PyObject *args);
 static PyObject *py_bind_nlopt(PyObject *self, PyObject *args);
 static PyObject *py_minimize(PyObject *self, PyObject *args);
 static PyObject *py_crossproducts(PyObject *self, PyObject *args);
+static PyObject *py_response_products(PyObject *self, PyObject *args);
 static PyObject *py_deriv12(PyObject *self, PyObject *args);
 static PyObject *py_newton(PyObject *self, PyObject *args);
 
@@ -1903,13 +1910,17 @@ static PyMethodDef module_methods[] = {
      "crossproducts(codes, values, levels, X, y, sqrt_w, order, A11, B, Arr, Xy, WXy) -> "
      "bool: the blocks of [Z X y]'W[Z X y] with a dense B in the canonical row order "
      "(order None: the rows as they are, False when they are not canonical)."},
+    {"response_products", py_response_products, METH_VARARGS,
+     "response_products(codes, values, levels, X, y, sqrt_w, order, B0, Arr0, B, Arr, Xy, "
+     "WXy): crossproducts' blocks with X or y for a new response y, the others copied from "
+     "B0 and Arr0."},
     {"deriv12", py_deriv12, METH_VARARGS,
      "deriv12(ev, x, fx, delta, P, reml, ldW, g, H) -> evaluations: lme4's central-difference "
      "gradient and Hessian of the deviance at x (as optimize.derivatives.deriv12)."},
     {"newton", py_newton, METH_VARARGS,
-     "newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H) -> (status, f, "
-     "evaluations, iterations, trace of H^-1): Newton's method with deriv12's derivatives "
-     "(lmm_newton.h)."},
+     "newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H[, fac]) -> (status, "
+     "f, evaluations, iterations, trace of H^-1): Newton's method with deriv12's derivatives "
+     "(lmm_newton.h); with fac, the factor at the optimum in P and its terms in fac."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2061,22 +2072,20 @@ static PyObject *py_bind_nlopt(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-enum { STOP_NONE = 0, STOP_NAN = 1, STOP_NEGINF = 2, STOP_INF_STREAK = 3, STOP_MEMORY = 4 };
+/* what stopped a run besides NLopt itself: the guard's codes (nlopt_api.h), or memory */
+enum { STOP_MEMORY = GUARD_INF_STREAK + 1 };
 
 typedef struct {
     const Evaluator *ev;
-    double *P, *scratch, *best, *bad;
+    double *P, *scratch;
     int reml;
     double ldW;
-    void *opt;
-    long evaluations, streak, inf_limit;
-    double best_f;
-    int have_best, stop;
+    long evaluations;
+    NloptGuard guard;
 } MinData;
 
-/* The objective NLopt calls: the deviance, with the checks of mixedfx.optimize.driver._Guard
- * (NaN and -inf stop the run, +inf at every one of the first `inf_limit` points stops it,
- * the best point is kept). */
+/* The objective NLopt calls: the deviance, through the guard of
+ * mixedfx.optimize.driver._Guard (`guard_value`). */
 static double min_objective(unsigned n, const double *x, double *grad, void *data)
 {
     MinData *d = data;
@@ -2084,31 +2093,11 @@ static double min_objective(unsigned n, const double *x, double *grad, void *dat
     (void)grad;
     d->evaluations++;
     if (deviance_at(d->ev, x, d->P, d->scratch, d->reml, d->ldW, &v)) {
-        d->stop = STOP_MEMORY;
-        nlopt_api.force_stop(d->opt);
+        d->guard.stop = STOP_MEMORY;
+        nlopt_api.force_stop(d->guard.opt);
         return HUGE_VAL;
     }
-    if (isnan(v) || v == -INFINITY) {
-        d->stop = isnan(v) ? STOP_NAN : STOP_NEGINF;
-        memcpy(d->bad, x, n * sizeof(double));
-        nlopt_api.force_stop(d->opt);
-        return v;
-    }
-    if (v < d->best_f) {
-        d->best_f = v;
-        d->have_best = 1;
-        memcpy(d->best, x, n * sizeof(double));
-    }
-    if (v == INFINITY) {
-        d->streak++;
-        if (!d->have_best && d->streak >= d->inf_limit) {
-            d->stop = STOP_INF_STREAK;
-            nlopt_api.force_stop(d->opt);
-        }
-    }
-    else
-        d->streak = 0;
-    return v;
+    return guard_value(&d->guard, n, x, v);
 }
 
 /* minimize(ev, P, reml, ldW, algorithm, x, lower, upper, xtol, ftol, maxeval, step,
@@ -2154,8 +2143,7 @@ static PyObject *py_minimize(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    MinData d = {ev, Pb.buf, scratch, bb.buf, db.buf, reml, ldW, opt, 0, 0, inf_limit,
-                 INFINITY, 0, STOP_NONE};
+    MinData d = {ev, Pb.buf, scratch, reml, ldW, 0, guard_new(opt, bb.buf, db.buf, inf_limit)};
     if (nlopt_api.set_lower_bounds(opt, lb.buf) < 0 ||
         nlopt_api.set_upper_bounds(opt, hb.buf) < 0 ||
         nlopt_api.set_min_objective(opt, min_objective, &d) < 0 ||
@@ -2167,11 +2155,11 @@ static PyObject *py_minimize(PyObject *self, PyObject *args)
     }
     double minf = HUGE_VAL;
     int code = nlopt_api.optimize(opt, xb.buf, &minf);
-    if (d.stop == STOP_MEMORY) {
+    if (d.guard.stop == STOP_MEMORY) {
         PyErr_NoMemory();
         goto done;
     }
-    result = Py_BuildValue("(idldi)", code, minf, d.evaluations, d.best_f, d.stop);
+    result = Py_BuildValue("(idldi)", code, minf, d.evaluations, d.guard.best_f, d.guard.stop);
 done:
     if (opt != NULL)
         nlopt_api.destroy(opt);
@@ -2460,6 +2448,120 @@ static PyObject *py_crossproducts(PyObject *self, PyObject *args)
         Py_END_ALLOW_THREADS
     }
     result = PyBool_FromLong(sorted);
+done:
+    for (int i = 0; i < nv; i++)
+        release(&views[i]);
+    return result;
+}
+
+/* ------------------------------------------------------------------ a new response's blocks
+ *
+ * response_products(codes, values, levels, X, y, sqrt_w, order, B0, Arr0, B, Arr, Xy, WXy)
+ *
+ * For a refit (a new response y, the same terms, X, weights and canonical row order): the
+ * blocks of crossproducts(codes, values, levels, X, y, sqrt_w, order, ...) that involve X or
+ * y, computed as xp_accumulate computes them (every sum over the rows in `order`, each term
+ * formed the same way, so the same bits):
+ *
+ *   B[q + m, c_0 k_0 + b]          = sum V0_b (Xy_m w)          (the X and y rows of B)
+ *   Arr[o_t + c_t k_t + a, q + m]  = sum V_t,a (Xy_m w)  and its transpose
+ *   Xy[i] = [X y][order[i]],  WXy[i] = Xy[i] w
+ *
+ * while the blocks without them are copied from B0 and Arr0, another response's blocks of the
+ * same model (B[:q] = B0[:q], Arr[:q, :q] = Arr0[:q, :q]): A11 and the Z_rest products are
+ * those of any response. Arr[q:, q:] = Xy' WXy is left to the caller, as crossproducts does.
+ * `order` (int64, a permutation of the rows) is required. Shapes as crossproducts'; B0 and
+ * Arr0 have B's and Arr's. */
+static void xp_response(const XpInput *in, const double *B0, const double *Arr0, double *B,
+                        double *Arr, double *Xy, double *WXy)
+{
+    const Py_ssize_t n = in->n, p = in->p, p1 = p + 1, q = in->q, r = in->r, q1 = in->q1;
+    const Py_ssize_t k1 = in->k[0];
+    memcpy(B, B0, (size_t)(q * q1) * sizeof(double));
+    memset(B + q * q1, 0, (size_t)(p1 * q1) * sizeof(double));
+    for (Py_ssize_t a = 0; a < q; a++) {
+        memcpy(Arr + a * r, Arr0 + a * r, (size_t)q * sizeof(double));
+        memset(Arr + a * r + q, 0, (size_t)p1 * sizeof(double));
+    }
+    /* the inputs as local pointers (the stores to B and Xy cannot then make the compiler
+     * read them again from `in` at every row) */
+    const int64_t *order = in->order;
+    const double *X = in->X, *y = in->y, *sw = in->sw, *vals0 = in->vals[0];
+    const int32_t *codes32 = in->code_size[0] == 4 ? in->codes[0] : NULL;
+    const int64_t *codes64 = in->code_size[0] == 4 ? NULL : in->codes[0];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t s = (Py_ssize_t)order[i];
+        double w = 1.0;
+        if (sw != NULL)
+            w = sw[s] * sw[s];
+        double *xy = Xy + i * p1, *wxy = WXy + i * p1;
+        for (Py_ssize_t j = 0; j < p; j++) {
+            xy[j] = X[s * p + j];
+            wxy[j] = xy[j] * w;
+        }
+        xy[p] = y[s];
+        wxy[p] = xy[p] * w;
+        const double *v0 = vals0 + s * k1;
+        Py_ssize_t c0 = (Py_ssize_t)(codes32 != NULL ? codes32[s] : codes64[s]) * k1;
+        double *Bc = B + q * q1 + c0;
+        for (Py_ssize_t b = 0; b < k1; b++)
+            for (Py_ssize_t j = 0; j < p1; j++)
+                Bc[j * q1 + b] += v0[b] * wxy[j];
+        for (int t = 1; t < in->m; t++) {
+            const double *vt = in->vals[t] + s * in->k[t];
+            Py_ssize_t row = in->off[t] + (Py_ssize_t)xp_code(in, t, s) * in->k[t];
+            for (Py_ssize_t a = 0; a < in->k[t]; a++)
+                for (Py_ssize_t j = 0; j < p1; j++)
+                    Arr[(row + a) * r + q + j] += vt[a] * wxy[j];
+        }
+    }
+    for (Py_ssize_t a = 0; a < q; a++)
+        for (Py_ssize_t j = 0; j < p1; j++)
+            Arr[(q + j) * r + a] = Arr[a * r + q + j];
+}
+
+static PyObject *py_response_products(PyObject *self, PyObject *args)
+{
+    PyObject *ocodes, *ovals, *olev, *oX, *oy, *osw, *oorder, *oB0, *oA0, *oB, *oArr, *oXy,
+        *oWXy;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOO:response_products", &ocodes, &ovals, &olev,
+                          &oX, &oy, &osw, &oorder, &oB0, &oA0, &oB, &oArr, &oXy, &oWXy))
+        return NULL;
+    if (oorder == Py_None) {
+        PyErr_SetString(ArgumentError, "response_products needs the row order");
+        return NULL;
+    }
+    Py_buffer views[2 * XP_MAXTERMS + 10];
+    memset(views, 0, sizeof(views));
+    int nv = 0;
+    PyObject *result = NULL;
+    XpInput in;
+    if (xp_input(&in, ocodes, ovals, olev, oX, oy, osw, oorder, views, &nv))
+        goto done;
+    Py_buffer *b0 = &views[nv++], *a0 = &views[nv++], *bB = &views[nv++], *bR = &views[nv++];
+    Py_buffer *bXy = &views[nv++], *bW = &views[nv++];
+    if (get_array(oB0, b0, "B0", 'd', 2, 0) || get_array(oA0, a0, "Arr0", 'd', 2, 0))
+        goto done;
+    if (dim(b0, 0) != in.r || dim(b0, 1) != in.q1 || dim(a0, 0) != in.r ||
+        dim(a0, 1) != in.r) {
+        PyErr_Format(ArgumentError, "B0 and Arr0 must have shapes (%zd, %zd) and (%zd, %zd)",
+                     in.r, in.q1, in.r, in.r);
+        goto done;
+    }
+    if (xp_output(oB, bB, "B", 2, in.r, in.q1, 0, 0) ||
+        xp_output(oArr, bR, "Arr", 2, in.r, in.r, 0, 0) ||
+        xp_output(oXy, bXy, "Xy", 2, in.n, in.p + 1, 0, 0) ||
+        xp_output(oWXy, bW, "WXy", 2, in.n, in.p + 1, 0, 0))
+        goto done;
+    if (bB->buf == b0->buf || bR->buf == a0->buf) {
+        PyErr_SetString(ArgumentError, "B and Arr must not be B0 and Arr0");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    xp_response(&in, b0->buf, a0->buf, bB->buf, bR->buf, bXy->buf, bW->buf);
+    Py_END_ALLOW_THREADS
+    Py_INCREF(Py_None);
+    result = Py_None;
 done:
     for (int i = 0; i < nv; i++)
         release(&views[i]);

@@ -17,30 +17,38 @@ static int lmm_deviance(void *ctx, const double *x, double *value)
     return deviance_at(d->ev, x, d->P, d->scratch, d->reml, d->ldW, value) ? -1 : 0;
 }
 
-/* newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H)
+/* newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H[, fac])
  *     -> (status, f, evaluations, iterations, trace of H^-1)
  * x: the start on entry, the last point on return; g (n) and H (n x n) receive deriv12's
- * derivatives there (meaningful when status is 0, NEWTON_CONVERGED). Holds the GIL, as
- * `minimize` does: a refit's run takes well under a millisecond. */
+ * derivatives there (meaningful when status is 0, NEWTON_CONVERGED). With `fac` (3 doubles)
+ * and status 0, P receives the factor at x and fac (log|L_Z|^2, log|R_X|^2, pwrss), as
+ * Evaluator.factor(x, P) gives them (fac[0] NaN when S is not positive definite there);
+ * this is not an evaluation (not counted). Holds the GIL, as `minimize` does: a refit's run
+ * takes well under a millisecond. */
 static PyObject *py_newton(PyObject *self, PyObject *args)
 {
-    PyObject *oev, *oP, *ox, *olo, *ohi, *og, *oH;
+    PyObject *oev, *oP, *ox, *olo, *ohi, *og, *oH, *ofac = Py_None;
     int reml, maxiter;
     double ldW, delta, ftol;
-    if (!PyArg_ParseTuple(args, "OOpdOOOddiOO:newton", &oev, &oP, &reml, &ldW, &ox, &olo,
-                          &ohi, &delta, &ftol, &maxiter, &og, &oH))
+    if (!PyArg_ParseTuple(args, "OOpdOOOddiOO|O:newton", &oev, &oP, &reml, &ldW, &ox, &olo,
+                          &ohi, &delta, &ftol, &maxiter, &og, &oH, &ofac))
         return NULL;
     if (check_evaluator(oev))
         return NULL;
     Evaluator *ev = (Evaluator *)oev;
     Py_ssize_t n = ev->ntheta;
-    Py_buffer Pb = {0}, xb = {0}, lb = {0}, hb = {0}, gb = {0}, Hb = {0};
+    Py_buffer Pb = {0}, xb = {0}, lb = {0}, hb = {0}, gb = {0}, Hb = {0}, fb = {0};
     PyObject *result = NULL;
     double *scratch = NULL;
     if (get_P(ev, oP, &Pb) || get_array(ox, &xb, "x", 'd', 1, 1) ||
         get_array(olo, &lb, "lower", 'd', 1, 0) || get_array(ohi, &hb, "upper", 'd', 1, 0) ||
-        get_array(og, &gb, "g", 'd', 1, 1) || get_array(oH, &Hb, "H", 'd', 2, 1))
+        get_array(og, &gb, "g", 'd', 1, 1) || get_array(oH, &Hb, "H", 'd', 2, 1) ||
+        (ofac != Py_None && get_array(ofac, &fb, "fac", 'd', 1, 1)))
         goto done;
+    if (fb.obj != NULL && dim(&fb, 0) != 3) {
+        PyErr_SetString(ArgumentError, "fac must have 3 values");
+        goto done;
+    }
     if (n < 1 || n > NEWTON_NMAX || dim(&xb, 0) != n || dim(&lb, 0) != n ||
         dim(&hb, 0) != n || dim(&gb, 0) != n || dim(&Hb, 0) != n || dim(&Hb, 1) != n) {
         PyErr_Format(ArgumentError, "newton takes 1 to %d thetas; x, lower, upper and g must "
@@ -68,9 +76,23 @@ static PyObject *py_newton(PyObject *self, PyObject *args)
         goto done;
     }
     double trinv = status == NEWTON_CONVERGED ? newton_trace_inverse(n, Hb.buf) : NAN;
+    if (status == NEWTON_CONVERGED && fb.obj != NULL) {
+        /* the factor at x: Evaluator.factor's steps (build_schur, chol_upper, factor_terms) */
+        double ld1 = 0.0, *fac = fb.buf;
+        int rc = build_schur(ev, xb.buf, Pb.buf, scratch, &ld1);
+        if (rc == -2) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (rc == 0 && chol_upper(Pb.buf, ev->r) == 0)
+            factor_terms(ev, Pb.buf, ld1, fac);
+        else
+            fac[0] = fac[1] = fac[2] = NAN;
+    }
     result = Py_BuildValue("(idlid)", status, fx, evals, iters, trinv);
 done:
     free(scratch);
     release(&Pb); release(&xb); release(&lb); release(&hb); release(&gb); release(&Hb);
+    release(&fb);
     return result;
 }

@@ -3,7 +3,8 @@
  * package never links NLopt: Python finds the functions in the nlopt module's own library
  * (optimize/native_run.nlopt_addresses) and hands their addresses to the kernel once, so the
  * loop calls the very code nlopt's Python binding runs. Each kernel is its own extension
- * module, so each holds its own copy of the table (static). */
+ * module, so each holds its own copy of the table (static). The includer has included
+ * Python.h, math.h and string.h. */
 
 #ifndef MIXEDFX_NLOPT_API_H
 #define MIXEDFX_NLOPT_API_H
@@ -56,6 +57,55 @@ static int nlopt_api_bind(PyObject *t, PyObject *error, const char *caller)
     nlopt_api.force_stop = (int (*)(void *))a[10];
     nlopt_bound = 1;
     return 0;
+}
+
+/* The objective guard of mixedfx.optimize.driver._Guard, one rule for every kernel's NLopt
+ * objective: a NaN or -inf value stops the run (GUARD_NAN, GUARD_NEGINF; its point copied to
+ * `bad`), the best value and point are kept (`best_f`, `best`), and +inf at every one of the
+ * first `inf_limit` points (no finite value yet) stops it (GUARD_INF_STREAK). The stop codes
+ * are the ones Python reads (optimize/native_run.STOP_*); a kernel's own codes follow them. */
+enum { GUARD_NONE = 0, GUARD_NAN = 1, GUARD_NEGINF = 2, GUARD_INF_STREAK = 3 };
+
+typedef struct {
+    double *best, *bad;      /* receive the best point, and the point of a NaN or -inf */
+    void *opt;               /* the NLopt optimizer the guard stops */
+    long streak, inf_limit;  /* +inf values in a row; how many stop a run without a best */
+    double best_f;           /* the best value so far (+inf: none) */
+    int have_best, stop;     /* whether best holds a point; why the run stopped (0: it did not) */
+} NloptGuard;
+
+/* A guard for optimizer `opt` writing to best and bad (n values each). */
+static inline NloptGuard guard_new(void *opt, double *best, double *bad, long inf_limit)
+{
+    NloptGuard g = {best, bad, opt, 0, inf_limit, INFINITY, 0, GUARD_NONE};
+    return g;
+}
+
+/* The value v at the n-vector x, as NLopt is to see it, after the guard's checks (which may
+ * stop the run: `stop` set and NLopt's force_stop called). */
+static inline double guard_value(NloptGuard *g, unsigned n, const double *x, double v)
+{
+    if (isnan(v) || v == -INFINITY) {
+        g->stop = isnan(v) ? GUARD_NAN : GUARD_NEGINF;
+        memcpy(g->bad, x, n * sizeof(double));
+        nlopt_api.force_stop(g->opt);
+        return v;
+    }
+    if (v < g->best_f) {
+        g->best_f = v;
+        g->have_best = 1;
+        memcpy(g->best, x, n * sizeof(double));
+    }
+    if (v == INFINITY) {
+        g->streak++;
+        if (!g->have_best && g->streak >= g->inf_limit) {
+            g->stop = GUARD_INF_STREAK;
+            nlopt_api.force_stop(g->opt);
+        }
+    }
+    else
+        g->streak = 0;
+    return v;
 }
 
 #endif

@@ -388,14 +388,16 @@ static PyObject *loop_state_out(Loop *L, Buffers *bufs, PyObject *out)
 
 typedef struct {
     Loop *L;
-    double *best, *bad;
-    void *opt;
-    long streak, inf_limit;
-    double best_f;
-    int have_best, stop;
+    NloptGuard guard;       /* _Guard's checks (nlopt_api.h); its `stop` takes LOOP_* too */
     PyThreadState *ts;      /* the caller's thread state while NLopt runs without the GIL */
     double next_check;      /* monotonic seconds at which signals are checked next */
 } LoopRun;
+
+/* the guard's stop codes are LOOP_NAN, LOOP_NEGINF and LOOP_INF_STREAK (a negative array
+ * size, a compile error, if they part) */
+typedef char loop_guard_codes[((int)LOOP_NAN == (int)GUARD_NAN &&
+                               (int)LOOP_NEGINF == (int)GUARD_NEGINF &&
+                               (int)LOOP_INF_STREAK == (int)GUARD_INF_STREAK) ? 1 : -1];
 
 /* monotonic wall-clock seconds */
 static double loop_now(void)
@@ -408,9 +410,8 @@ static double loop_now(void)
 /* how often (seconds) a run takes the GIL back to check for signals (Ctrl-C) */
 #define LOOP_SIGNAL_PERIOD 0.02
 
-/* The objective NLopt calls: the value, with the checks of mixedfx.optimize.driver._Guard
- * (NaN and -inf stop the run, +inf at every one of the first `inf_limit` points stops it,
- * the best point is kept) */
+/* The objective NLopt calls: the value, through the guard of
+ * mixedfx.optimize.driver._Guard (`guard_value`) */
 static double loop_objective(unsigned n, const double *x, double *grad, void *data)
 {
     LoopRun *d = data;
@@ -427,37 +428,18 @@ static double loop_objective(unsigned n, const double *x, double *grad, void *da
         d->ts = PyEval_SaveThread();
         d->next_check = now + LOOP_SIGNAL_PERIOD;
         if (sig < 0) {
-            d->stop = LOOP_PYERR;
-            nlopt_api.force_stop(d->opt);
+            d->guard.stop = LOOP_PYERR;
+            nlopt_api.force_stop(d->guard.opt);
             return HUGE_VAL;
         }
     }
     rc = loop_value(d->L, x, &v);
     if (rc != LOOP_NONE) {
-        d->stop = rc;
-        nlopt_api.force_stop(d->opt);
+        d->guard.stop = rc;
+        nlopt_api.force_stop(d->guard.opt);
         return HUGE_VAL;
     }
-    if (isnan(v) || v == -INFINITY) {
-        d->stop = isnan(v) ? LOOP_NAN : LOOP_NEGINF;
-        memcpy(d->bad, x, n * sizeof(double));
-        nlopt_api.force_stop(d->opt);
-        return v;
-    }
-    if (v < d->best_f) {
-        d->best_f = v;
-        d->have_best = 1;
-        memcpy(d->best, x, n * sizeof(double));
-    }
-    if (v == INFINITY) {
-        d->streak++;
-        if (!d->have_best && d->streak >= d->inf_limit) {
-            d->stop = LOOP_INF_STREAK;
-            nlopt_api.force_stop(d->opt);
-        }
-    } else
-        d->streak = 0;
-    return v;
+    return guard_value(&d->guard, n, x, v);
 }
 
 /* loop_minimize(model, templates, spec, start, algorithm, x, lower, upper, xtol, ftol, maxeval, step,
@@ -501,7 +483,7 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "pirls loop: NLopt could not create the optimizer");
         goto done;
     }
-    LoopRun d = {&L, best, bad, opt, 0, inf_limit, INFINITY, 0, LOOP_NONE, NULL, 0.0};
+    LoopRun d = {&L, guard_new(opt, best, bad, inf_limit), NULL, 0.0};
     if (nlopt_api.set_lower_bounds(opt, lo) < 0 || nlopt_api.set_upper_bounds(opt, hi) < 0 ||
         nlopt_api.set_min_objective(opt, loop_objective, &d) < 0 ||
         nlopt_api.set_xtol_abs1(opt, xtol) < 0 || nlopt_api.set_ftol_abs(opt, ftol) < 0 ||
@@ -514,10 +496,11 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
     d.ts = PyEval_SaveThread();
     int code = nlopt_api.optimize(opt, x, &minf);
     PyEval_RestoreThread(d.ts);
-    if (d.stop == LOOP_PYERR) goto done;          /* the signal handler's exception */
-    if (d.stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
+    if (d.guard.stop == LOOP_PYERR) goto done;    /* the signal handler's exception */
+    if (d.guard.stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
     if (!(st = loop_state_out(&L, &bufs, out))) goto done;
-    result = Py_BuildValue("(idldiO)", code, minf, L.evaluations, d.best_f, d.stop, st);
+    result = Py_BuildValue("(idldiO)", code, minf, L.evaluations, d.guard.best_f, d.guard.stop,
+                           st);
 done:
     Py_XDECREF(st);
     if (opt) nlopt_api.destroy(opt);

@@ -63,10 +63,43 @@ def _template_map(structures: tuple) -> np.ndarray | None:
     return tmap
 
 
+Layout = tuple[np.ndarray, np.ndarray | None]
+
+
+def layout(chol: Any) -> Layout | None:
+    """(the rest terms' (offset, k, levels) rows, the template map or None) the evaluator of
+    this factorization's terms is built with — the same for every set of cross-products of
+    these terms — or None when the kernel does not take them (a term with more than `KMAX`
+    columns)."""
+    if any(t.k > KMAX for t in chol.terms):
+        return None
+    rest = np.array([[off, t.k, t.n_levels] for t, off in
+                     zip(chol.terms[1:], chol.xp.rest_offsets[:-1], strict=True)],
+                    dtype=np.int64).reshape(-1, 3)
+    return rest, template_map(chol.terms)
+
+
+def map_templates(theta: np.ndarray, gather: np.ndarray, ks: list[int]) -> list[np.ndarray]:
+    """The terms' templates at θ (terms of `ks` columns) from the template map, as
+    `gather` = tmap + 1: entry i of the packed templates holds θ[tmap[i]], or 0 where
+    tmap[i] = −1 — what `covariance.template` places, value for value, without a Python
+    call per term."""
+    flat = np.concatenate(([0.0], theta))[gather]
+    if len(ks) == 1:
+        return [flat.reshape(ks[0], ks[0])]
+    out, start = [], 0
+    for k in ks:
+        out.append(flat[start:start + k * k].reshape(k, k))
+        start += k * k
+    return out
+
+
 def evaluator(chol: Any) -> tuple[Any, np.ndarray | None] | None:
     """(the C evaluator, the template map or None) for this factorization, or None when the
-    NumPy path must serve."""
-    if any(t.k > KMAX for t in chol.terms):
+    NumPy path must serve. The layout comes from `chol.layout()` (kept across a refit's
+    factorizations of the same terms)."""
+    lay = chol.layout()
+    if lay is None:
         return None
     arrays = getattr(chol.gram, "kernel_arrays", None)
     gram = None if arrays is None else arrays()
@@ -76,10 +109,7 @@ def evaluator(chol: Any) -> tuple[Any, np.ndarray | None] | None:
     if mod is None:
         return None
     xp = chol.xp
-    rest = np.array([[off, t.k, t.n_levels] for t, off in
-                     zip(chol.terms[1:], xp.rest_offsets[:-1], strict=True)],
-                    dtype=np.int64).reshape(-1, 3)
-    tmap = template_map(chol.terms)
+    rest, tmap = lay
     Arr = np.ascontiguousarray(xp.Arr, dtype=float)
     ev = mod.evaluator(np.ascontiguousarray(xp.A11, dtype=float), Arr, xp.p, rest, gram,
                        tmap, chol.n_theta, xp.n)

@@ -160,21 +160,30 @@ class ProfiledDeviance:
         return run
 
     def newton_natively(self, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                        delta: float, ftol: float, maxiter: int
-                        ) -> tuple[int, np.ndarray, float, np.ndarray, np.ndarray, float] | None:
+                        delta: float, ftol: float, maxiter: int, factor: bool = False
+                        ) -> tuple | None:
         """Newton's method over this objective from C (`lmm.native_opt.newton`): (status, θ,
         value, deriv12's gradient and Hessian there, trace(H⁻¹)); None when that is not
         available for this model (no template map, or one evaluation too costly to run
-        holding the interpreter)."""
+        holding the interpreter). With `factor`, one more entry: on convergence the blocked
+        factor at θ (`chol.factorize(θ)`'s numbers, computed in the same call; it keeps the
+        workspace), else None."""
         ev = self._theta_evaluator(cheap=True)
         if ev is None:
             return None
+        fac = np.empty(3) if factor else None
         run = native_opt.newton(ev, self._workspace, self.reml, self.ldW, x0, lower, upper,
-                                delta, ftol, maxiter)
+                                delta, ftol, maxiter, fac)
         if run is None:
             return None
         self.evaluations += run[6]
-        return run[:6]
+        if not factor:
+            return run[:6]
+        f = None
+        if run[0] == 0:
+            # the evaluator factors S itself (at most NATIVE_CHOL_MAX rows: `_compiled_call`)
+            f = self.chol.factored(run[1], self.release_workspace(), fac)
+        return (*run[:6], f)
 
     def at(self, theta: np.ndarray, reml: bool) -> float:
         """The ML deviance or REML criterion at θ, whatever this objective optimizes."""

@@ -18,6 +18,7 @@ X-block diagonal gives log|R_X|², and log|L_Z|² = log|L₁₁|² + log|L_zz|²
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,6 +91,10 @@ def congruence(T: np.ndarray, A: np.ndarray) -> np.ndarray:
 class BlockedCholesky:
     """Factorizes the penalized system for any θ from precomputed cross-products."""
 
+    # (class defaults: an instance pickled before these existed reads them)
+    _layout: compiled.Layout | bool | None = False
+    _tgather: tuple[np.ndarray, list[int]] | None = None
+
     def __init__(self, terms: list[RandomEffectsTerm], xp: CrossProducts,
                  gram: WeightedGram | None = None, compiled: bool = False) -> None:
         """`gram`: a WeightedGram already holding this xp's B (reused across PIRLS steps).
@@ -114,6 +119,21 @@ class BlockedCholesky:
         self.compiled = compiled
         self._native: tuple | None = None      # (C evaluator, template map), built lazily
         self._native_built = False
+        # the evaluator's layout (`compiled.layout`; False until computed) and the template
+        # map's gather of θ, once known (the same for every set of cross-products of these
+        # terms)
+        self._layout = False
+        self._tgather = None
+
+    def with_products(self, xp: CrossProducts, gram: WeightedGram) -> BlockedCholesky:
+        """The factorization of these terms for other cross-products of the same shapes (a
+        refit's response): θ's slices and the compiled evaluator's layout are reused, the
+        evaluator itself is built for the new arrays on first use."""
+        new = object.__new__(BlockedCholesky)
+        new.__dict__.update(self.__dict__)
+        new.xp, new.gram = xp, gram
+        new._native, new._native_built = None, False
+        return new
 
     def __getstate__(self) -> dict:
         """Pickled and copied without the compiled evaluator (rebuilt on first use)."""
@@ -129,9 +149,23 @@ class BlockedCholesky:
         if not self._native_built:
             self._native = compiled.evaluator(self)
             self._native_built = True
+            if self._tgather is None and self._native is not None and \
+                    self._native[1] is not None:
+                self._tgather = (self._native[1] + 1, [t.k for t in self.terms])
         return self._native
 
+    def layout(self) -> compiled.Layout | None:
+        """The compiled evaluator's layout of these terms (`compiled.layout`, computed once
+        and kept by `with_products` copies), or None when the kernel does not take them."""
+        if self._layout is False:
+            self._layout = compiled.layout(self)
+        return self._layout
+
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
+        """The terms' templates T_t at θ (from the compiled evaluator's template map once it
+        is built: the same values, placed without a Python call per term)."""
+        if self._tgather is not None:
+            return compiled.map_templates(np.asarray(theta, dtype=float), *self._tgather)
         return [t.covariance.template(theta[s]) for t, s in zip(self.terms, self.theta_slices,
                                                                   strict=True)]
 
@@ -247,6 +281,18 @@ class BlockedCholesky:
         ldL2 = ld1 + 2.0 * float(np.log(d[:q]).sum()) if q else ld1
         ldRX2 = 2.0 * float(np.log(d[q:q + p]).sum())
         return Lrr, ldL2, ldRX2, float(d[-1] ** 2)
+
+    def factored(self, theta: np.ndarray, workspace: np.ndarray, parts: np.ndarray
+                 ) -> Factorization | None:
+        """The factorization at θ that the compiled evaluator left in `workspace` (its upper
+        factor U of S, row-major: L_rr = Uᵀ) with `parts` = (log|L_Z|², log|R_X|², pwrss):
+        what `factorize(θ, workspace)` gives when the evaluator factors S itself (up to
+        `NATIVE_CHOL_MAX` rows); None when S is not positive definite (parts NaN)."""
+        ldL2, ldRX2, pwrss = parts.tolist()
+        if math.isnan(ldL2):
+            return None
+        return Factorization(theta=theta, templates=self.templates(theta), Lrr=workspace.T,
+                             ldL2=ldL2, ldRX2=ldRX2, pwrss=pwrss, first=self)
 
     def factorize(self, theta: np.ndarray, workspace: np.ndarray | None = None
                   ) -> Factorization | None:

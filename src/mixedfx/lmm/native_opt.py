@@ -92,12 +92,15 @@ def minimize(ev: object, workspace: np.ndarray, reml: bool, ldW: float, algorith
 
 
 def newton(ev: object, workspace: np.ndarray, reml: bool, ldW: float, x0: np.ndarray,
-           lower: np.ndarray, upper: np.ndarray, delta: float, ftol: float, maxiter: int
+           lower: np.ndarray, upper: np.ndarray, delta: float, ftol: float, maxiter: int,
+           fac: np.ndarray | None = None
            ) -> tuple[int, np.ndarray, float, np.ndarray, np.ndarray, float, int] | None:
     """Newton's method with lme4's finite-difference derivatives from x0, in one compiled
     call (`_native/lmm_newton.h`): (status, x, f, g, H, trace(H⁻¹), evaluations), status 0
     when the predicted decrease ½gᵀH⁻¹g at x is at most `ftol` (g, H: `deriv12`'s numbers at
-    x; trace(H⁻¹) then finite); None when the kernel lacks the entry point."""
+    x; trace(H⁻¹) then finite); None when the kernel lacks the entry point. With `fac` (3
+    values) and status 0, the workspace receives the factor at x and `fac` (log|L_Z|²,
+    log|R_X|², pwrss), as the evaluator's `factor` gives them (NaN: not positive definite)."""
     mod = kernel("lmm")
     if mod is None or not hasattr(mod, "newton"):
         return None
@@ -106,5 +109,5 @@ def newton(ev: object, workspace: np.ndarray, reml: bool, ldW: float, x0: np.nda
     status, fx, evals, _, trinv = mod.newton(ev, workspace, reml, ldW, x,
                                       np.ascontiguousarray(lower, dtype=float),
                                       np.ascontiguousarray(upper, dtype=float), float(delta),
-                                      float(ftol), int(maxiter), g, H)
+                                      float(ftol), int(maxiter), g, H, fac)
     return status, x, fx, g, H, trinv, evals

@@ -109,14 +109,11 @@ class NewtonRefit:
         if self.singular(start, tol):
             return None
         run = objective.newton_natively(start, self.lower, self.upper, NEWTON_DELTA,
-                                        NEWTON_FTOL, NEWTON_MAXITER)
+                                        NEWTON_FTOL, NEWTON_MAXITER, factor=True)
         if run is None or run[0] != 0:
             return None
-        _, theta, fx, g, H, trinv = run
-        if self.singular(theta, tol):
-            return None
-        factor = objective.chol.factorize(theta, objective.release_workspace())
-        if factor is None:
+        _, theta, fx, g, H, trinv, factor = run    # factor: `chol.factorize(theta)`'s
+        if self.singular(theta, tol) or factor is None:
             return None
         calc = control.calc_derivs if control.calc_derivs is not None else \
             objective.n < 10_000
@@ -131,7 +128,7 @@ class NewtonRefit:
                                  converged=True, gradient=g, hessian=H)
         fit = fit_record(frame, objective, factor, theta, opt, conv, self.lower)
         if not (math.isfinite(fit.criterion) and fit.sigma > 0.0 and math.isfinite(fit.sigma)
-                and np.isfinite(fit.solution.beta).all()):
+                and all(map(math.isfinite, fit.solution.beta.tolist()))):
             return None         # the derivative-free path reports what is wrong
         if warn:
             emit(conv, ConvergenceWarning)

@@ -109,10 +109,18 @@ def _blas_libs() -> list[tuple]:
 def _set_blas_threads(counts: list[int] | int) -> list[int]:
     """Set every BLAS library's thread count (one count, or one per library as returned);
     returns the counts they had (a library already at its count is left alone)."""
-    libs = _blas_libs()
-    before = [int(get() or 1) for get, _ in libs]
-    for (_, setter), n, had in zip(libs, counts if isinstance(counts, list)
-                                   else [counts] * len(libs), before, strict=True):
+    libs = _BLAS_LIBS if _BLAS_LIBS is not None else _blas_libs()
+    before = []
+    if isinstance(counts, int):         # one count for all (a fit's hold: one C call each)
+        for get, setter in libs:
+            had = int(get() or 1)
+            before.append(had)
+            if had != counts:
+                setter(counts)
+        return before
+    for (get, setter), n in zip(libs, counts, strict=True):
+        had = int(get() or 1)
+        before.append(had)
         if n != had:
             setter(n)
     return before
@@ -121,7 +129,8 @@ def _set_blas_threads(counts: list[int] | int) -> list[int]:
 def _restore_blas_threads(counts: list[int]) -> None:
     """Give every BLAS library back the count `_set_blas_threads(1)` found (a library that
     had one thread was not changed)."""
-    for (_, setter), n in zip(_blas_libs(), counts, strict=True):
+    for (_, setter), n in zip(_BLAS_LIBS if _BLAS_LIBS is not None else _blas_libs(), counts,
+                              strict=True):
         if n != 1:
             setter(n)
 
@@ -165,7 +174,10 @@ class _BlasMode:
     docstring)."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        # the condition's lock, taken directly where no one waits (its C-level context
+        # manager: the Condition's own `with` is a Python call on top)
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._mode: int | None = None        # mode of the running fits (None: none runs)
         self._users = 0
         self._waiting: Counter[int] = Counter()
@@ -200,7 +212,7 @@ class _BlasMode:
         if depth:
             local.depth = depth + 1
             return
-        with self._cond:
+        with self._lock:
             if self._n_waiting or not (self._mode is None or self._mode == mode):
                 self._waiting[mode] += 1
                 self._n_waiting += 1
@@ -225,7 +237,7 @@ class _BlasMode:
             local.depth -= 1
             return
         local.depth = 0
-        with self._cond:
+        with self._lock:
             self._users -= 1
             if self._users == 0:
                 if self._saved is not None:

@@ -215,7 +215,7 @@ class LinearMixedModel(CriterionLikelihood, ResidualStructureAccess, MixedModelB
     def refit(self, y: np.ndarray | pd.Series, REML: bool | None = None) -> LinearMixedModel:
         """The same model fitted to a new response vector (start: these estimates)."""
         y = self._new_response(y)
-        if not np.all(np.isfinite(y)):
+        if not np.isfinite(y).all():
             raise ArgumentError("new response has non-finite values")
         reml = self.REML if REML is None else REML
         # the BLAS thread count of the fit (`lmer`), so that a refit gives a fit's numbers
