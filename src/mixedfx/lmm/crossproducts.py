@@ -304,10 +304,10 @@ def compute_crossproducts(
         *canonical_response(canon, y, sqrt_w))
 
 
-_MAX_TERMS = 64     # terms the compiled cross-products take
+MAX_COMPILED_TERMS = 64     # terms the compiled cross-products take
 
 
-def _int_codes(codes: np.ndarray) -> np.ndarray:
+def int_codes(codes: np.ndarray) -> np.ndarray:
     """Grouping codes as a C-contiguous int32 or int64 array (what the kernel reads)."""
     codes = np.ascontiguousarray(codes)
     return codes if codes.dtype in (np.int32, np.int64) else codes.astype(np.int64)
@@ -324,10 +324,10 @@ def direct_crossproducts(terms: list[RandomEffectsTerm], X: np.ndarray, y: np.nd
     mod = kernel("lmm")
     first, n, p = terms[0], X.shape[0], X.shape[1]
     q = sum(t.q for t in terms[1:])
-    if mod is None or not hasattr(mod, "crossproducts") or len(terms) > _MAX_TERMS \
+    if mod is None or not hasattr(mod, "crossproducts") or len(terms) > MAX_COMPILED_TERMS \
             or not dense_b(q, p, first.q) or n == 0:
         return None
-    args = (tuple(_int_codes(t.codes) for t in terms),
+    args = (tuple(int_codes(t.codes) for t in terms),
             tuple(np.ascontiguousarray(t.values, dtype=float) for t in terms),
             tuple(t.n_levels for t in terms), np.ascontiguousarray(X, dtype=float),
             np.ascontiguousarray(y, dtype=float),

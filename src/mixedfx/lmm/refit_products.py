@@ -17,10 +17,10 @@ import numpy as np
 
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.lmm.crossproducts import (
-    _MAX_TERMS,
+    MAX_COMPILED_TERMS,
     CrossProducts,
-    _int_codes,
     dense_b,
+    int_codes,
 )
 from mixedfx.native import kernel
 
@@ -37,7 +37,7 @@ class ResponseProducts:
         self.q = sum(t.q for t in terms[1:])
         self.k1, self.n1 = first.k, first.n_levels
         self.r = self.q + self.p + 1
-        self.static = (tuple(_int_codes(t.codes) for t in terms),
+        self.static = (tuple(int_codes(t.codes) for t in terms),
                        tuple(np.ascontiguousarray(t.values, dtype=float) for t in terms),
                        tuple(t.n_levels for t in terms), np.ascontiguousarray(X, dtype=float))
         self.sqrt_w = None if sqrt_w is None else np.ascontiguousarray(sqrt_w, dtype=float)
@@ -54,7 +54,7 @@ class ResponseProducts:
         mod = kernel("lmm")
         n, p = X.shape
         q = sum(t.q for t in terms[1:])
-        if mod is None or not hasattr(mod, "response_products") or len(terms) > _MAX_TERMS \
+        if mod is None or not hasattr(mod, "response_products") or len(terms) > MAX_COMPILED_TERMS \
                 or n == 0 or not dense_b(q, p, terms[0].q):
             return None
         return cls(mod, terms, X, sqrt_w)
