@@ -19,6 +19,7 @@ constant and is not comparable with the Laplace value.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Iterator
 
@@ -55,6 +56,15 @@ class GlmmObjective:
         self.lag_tol = LAG_TOL
         if nagq > 1:
             self.nodes, self.weights = gauss_hermite(nagq)
+
+    def detached(self) -> GlmmObjective:
+        """A copy to evaluate beside this one (a fitted model's objective, profiled while
+        other calls use the model): the same state and settings, then its own warm start
+        (`state`, which each evaluation moves), counter and PIRLS scratch
+        (`Pirls.detached`)."""
+        new = copy.copy(self)
+        new.pirls = self.pirls.detached()
+        return new
 
     def _solve_modes(self, theta: np.ndarray, beta: np.ndarray | None,
                      templates: list[np.ndarray] | None = None) -> PirlsState:
