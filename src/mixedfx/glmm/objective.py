@@ -39,7 +39,11 @@ def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class GlmmObjective:
-    """Callable objective for stage 1 (θ; β updated in PIRLS) or stage 2 ((θ, β))."""
+    """Callable objective for stage 1 (θ; β updated in PIRLS) or stage 2 ((θ, β)).
+
+    Each evaluation moves the warm start (`state`), so one is evaluated by one caller at a
+    time: a fit builds its own, and a caller evaluating a fitted model's objective (which
+    every call on the model shares) evaluates a `detached` copy."""
 
     #: `value_at` reads log|L|² of the factor at the modes' IRLS weights (a subclass with its
     #: own log-determinant sets False, so the compiled PIRLS does not form that factor)
