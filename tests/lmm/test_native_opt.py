@@ -167,15 +167,16 @@ def test_minimize_matches_nlopt_from_python(sleep_objective) -> None:
 def test_minimize_refuses_bad_arguments(sleep_objective) -> None:
     obj, _ = sleep_objective
     ev = obj._theta_evaluator()
+    ws = np.empty(obj.chol.xp.Arr.shape)
     mod = kernel("lmm")
     x = np.ones(2)
     with pytest.raises(ArgumentError, match="3 values"):
-        mod.minimize(ev, obj._workspace, True, 0.0, nlopt.LN_BOBYQA, x, x, x, 1e-8, 1e-8, 10,
+        mod.minimize(ev, ws, True, 0.0, nlopt.LN_BOBYQA, x, x, x, 1e-8, 1e-8, 10,
                      None, 200, x.copy(), x.copy())
     with pytest.raises(TypeError, match="Evaluator"):
-        mod.deviance_many(object(), np.ones((1, 3)), obj._workspace, True, 0.0, np.ones(1))
+        mod.deviance_many(object(), np.ones((1, 3)), ws, True, 0.0, np.ones(1))
     with pytest.raises(ArgumentError, match="shape"):
-        mod.deviance_many(ev, np.ones((2, 3)), obj._workspace, True, 0.0, np.ones(1))
+        mod.deviance_many(ev, np.ones((2, 3)), ws, True, 0.0, np.ones(1))
 
 
 # ------------------------------------------------ the guard (nlopt_api.h's guard_value)

@@ -19,6 +19,7 @@ constant and is not comparable with the Laplace value.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Iterator
 
@@ -38,7 +39,11 @@ def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class GlmmObjective:
-    """Callable objective for stage 1 (θ; β updated in PIRLS) or stage 2 ((θ, β))."""
+    """Callable objective for stage 1 (θ; β updated in PIRLS) or stage 2 ((θ, β)).
+
+    Each evaluation moves the warm start (`state`), so one is evaluated by one caller at a
+    time: a fit builds its own, and a caller evaluating a fitted model's objective (which
+    every call on the model shares) evaluates a `detached` copy."""
 
     #: `value_at` reads log|L|² of the factor at the modes' IRLS weights (a subclass with its
     #: own log-determinant sets False, so the compiled PIRLS does not form that factor)
@@ -55,6 +60,15 @@ class GlmmObjective:
         self.lag_tol = LAG_TOL
         if nagq > 1:
             self.nodes, self.weights = gauss_hermite(nagq)
+
+    def detached(self) -> GlmmObjective:
+        """A copy to evaluate beside this one (a fitted model's objective, profiled while
+        other calls use the model): the same state and settings, then its own warm start
+        (`state`, which each evaluation moves), counter and PIRLS scratch
+        (`Pirls.detached`)."""
+        new = copy.copy(self)
+        new.pirls = self.pirls.detached()
+        return new
 
     def _solve_modes(self, theta: np.ndarray, beta: np.ndarray | None,
                      templates: list[np.ndarray] | None = None) -> PirlsState:

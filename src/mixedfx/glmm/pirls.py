@@ -140,6 +140,16 @@ class Pirls:
         new.native = None if self.native is None else self.native.for_response(new)
         return new
 
+    def detached(self) -> Pirls:
+        """This engine for a caller that runs beside others on the same model (a profile of
+        a fitted model): the same numbers, with its own Grams (`_gram_for` refreshes them in
+        place), iteration settings and compiled-kernel binding; everything else is shared,
+        read only."""
+        new = copy.copy(self)
+        new._grams = {}
+        new.native = None if self.native is None else self.native.for_response(new)
+        return new
+
     @cached_property
     def _order_free_of_y(self) -> bool:
         """Whether the rows are told apart before the response key (then the canonical order

@@ -164,7 +164,10 @@ def boot_interval(t: np.ndarray, t0: float, level: float, type: str = "perc") ->
 
 # ----- the refits -----------------------------------------------------------------------------
 Refit = Callable[[np.ndarray], Any]
-_WORK: dict[str, Any] = {}
+# the work of each running `_parallel` call, by call: forked workers inherit it (calls
+# from several threads at once each read their own)
+_WORK: dict[int, tuple[Refit, Func, np.ndarray]] = {}
+_CALLS = itertools.count()
 
 
 def _refit_one(refit: Refit, func: Func, y: np.ndarray) -> tuple[Any, list[str]]:
@@ -179,9 +182,10 @@ def _refit_one(refit: Refit, func: Func, y: np.ndarray) -> tuple[Any, list[str]]
     return value, [str(w.message) for w in caught]
 
 
-def _run_chunk(bounds: tuple[int, int]) -> list[tuple[Any, list[str]]]:
-    refit, func, Y = _WORK["refit"], _WORK["func"], _WORK["Y"]
-    return [_refit_one(refit, func, Y[:, k]) for k in range(*bounds)]
+def _run_chunk(task: tuple[int, int, int]) -> list[tuple[Any, list[str]]]:
+    call, start, stop = task
+    refit, func, Y = _WORK[call]
+    return [_refit_one(refit, func, Y[:, k]) for k in range(start, stop)]
 
 
 def _run_chunk_args(refit: Refit, func: Func, Y: np.ndarray) -> list[tuple[Any, list[str]]]:
@@ -198,13 +202,14 @@ def _parallel(refit: Refit, func: Func, Y: np.ndarray, n_jobs: int
     nsim = Y.shape[1]
     chunks = _chunks(nsim, min(nsim, 4 * n_jobs))
     if "fork" in mp.get_all_start_methods():
-        _WORK.update(refit=refit, func=func, Y=Y)
+        call = next(_CALLS)
+        _WORK[call] = (refit, func, Y)
         try:
             with futures.ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork"),
                                              initializer=single_threaded_blas) as ex:
-                parts = list(ex.map(_run_chunk, chunks))
+                parts = list(ex.map(_run_chunk, [(call, a, b) for a, b in chunks]))
         finally:
-            _WORK.clear()
+            del _WORK[call]
     else:
         with futures.ProcessPoolExecutor(n_jobs, initializer=single_threaded_blas) as ex:
             futs = [ex.submit(_run_chunk_args, refit, func, Y[:, a:b]) for a, b in chunks]

@@ -128,7 +128,10 @@ class _GlmmProfiler(Profiler):
                                 "(nAGQ >= 1)")
         if model.has_scale:
             raise ArgumentError("can't (yet) profile GLMMs with non-fixed scale parameters")
-        self.objective = model.engine_fit.objective if objective is None else objective
+        # the fit's objective is shared by every call on the model: profile a copy, whose
+        # warm start each evaluation moves
+        self.objective = model.engine_fit.objective.detached() if objective is None \
+            else objective
         ks = [t.k for t in model.frame.terms]
         vp = cv_to_sv(model.theta, ks, 1.0)[:-1]
         nvp, p = len(vp), len(model.beta)

@@ -12,6 +12,7 @@ Parameters run here, in forked processes, or through a mapper (a Dask fit's clus
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import warnings
@@ -254,14 +255,15 @@ class Profiler:
 
     def _run_parallel(self, which: list[int], n_jobs: int) -> dict[str, ParameterProfile]:
         """One parameter per task in forked workers (they inherit this profiler)."""
-        _ACTIVE["profiler"] = self
+        call = next(_CALLS)
+        _ACTIVE[call] = self
         try:
             with futures.ProcessPoolExecutor(min(n_jobs, len(which)),
                                              mp_context=mp.get_context("fork"),
                                              initializer=single_threaded_blas) as ex:
-                results = list(ex.map(_profile_in_worker, which))
+                results = list(ex.map(_profile_in_worker, [(call, w) for w in which]))
         finally:
-            _ACTIVE.clear()
+            del _ACTIVE[call]
         return self._collect(results)
 
     def _collect(self, results: list[tuple[ParameterProfile, list[str]]]
@@ -274,11 +276,15 @@ class Profiler:
         return params
 
 
-_ACTIVE: dict[str, Profiler] = {}
+# the profiler of each running `_run_parallel` call, by call: forked workers inherit it
+# (calls from several threads at once each read their own)
+_ACTIVE: dict[int, Profiler] = {}
+_CALLS = itertools.count()
 
 
-def _profile_in_worker(w: int) -> tuple[ParameterProfile, list[str]]:
-    prof = _ACTIVE["profiler"]
+def _profile_in_worker(task: tuple[int, int]) -> tuple[ParameterProfile, list[str]]:
+    call, w = task
+    prof = _ACTIVE[call]
     prof.messages = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

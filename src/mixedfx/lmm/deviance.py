@@ -49,7 +49,14 @@ NATIVE_LOOP_WORK = 1_000_000
 
 
 class ProfiledDeviance:
-    """Callable θ -> profiled deviance (ML) or REML criterion; counts evaluations."""
+    """Callable θ -> profiled deviance (ML) or REML criterion; counts evaluations.
+
+    One is built per fit or refit, and the fitted model keeps it (the Satterthwaite df and
+    the profiles evaluate it again), so calls from several threads may share it. Each call
+    therefore takes its own r×r scratch matrix (`_take_workspace`: the spare one when no
+    other call holds it, else a new one) and its result does not depend on other calls; only
+    `evaluations` may miss concurrent calls' counts. The compiled evaluator's own scratch is
+    handed out the same way (`_native/lmm.c`: take_scratch)."""
 
     def __init__(self, chol: BlockedCholesky, reml: bool, ldW: float = 0.0) -> None:
         self.chol = chol
@@ -58,7 +65,8 @@ class ProfiledDeviance:
         self.reml = reml
         self.ldW = ldW
         self.evaluations = 0
-        self._workspace: np.ndarray | None = None
+        # r×r scratch matrices not held by a call (list.pop / append: one call's each)
+        self._spare: list[np.ndarray] = []
         # (the compiled evaluator's deviance method, its template map) when one compiled
         # call computes the whole value; False when not; None until the first call
         self._compiled: tuple | bool | None = None
@@ -67,13 +75,29 @@ class ProfiledDeviance:
         """Pickled and copied without the compiled evaluator (rebuilt on first use)."""
         state = self.__dict__.copy()
         state["_compiled"] = None
+        state["_spare"] = []
         return state
 
+    def __setstate__(self, state: dict) -> None:
+        state.pop("_workspace", None)       # (pickled by an earlier version)
+        state.setdefault("_spare", [])
+        self.__dict__.update(state)
+
+    def _take_workspace(self) -> np.ndarray:
+        """An r×r scratch matrix for one call, held by no other call."""
+        try:
+            return self._spare.pop()
+        except IndexError:
+            return np.empty(self.chol.xp.Arr.shape)
+
+    def _give_workspace(self, ws: np.ndarray) -> None:
+        """Keep a call's scratch matrix for the next call (one spare)."""
+        if not self._spare:
+            self._spare.append(ws)
+
     def release_workspace(self) -> np.ndarray:
-        """Hand the r×r scratch array over (for a factor that outlives the optimization)."""
-        ws = self._workspace if self._workspace is not None else np.empty(self.chol.xp.Arr.shape)
-        self._workspace = None
-        return ws
+        """Hand an r×r scratch array over (for a factor that outlives the optimization)."""
+        return self._take_workspace()
 
     def _compiled_call(self) -> tuple | bool:
         nat = self.chol.native()
@@ -84,22 +108,24 @@ class ProfiledDeviance:
 
     def __call__(self, theta: np.ndarray) -> float:
         self.evaluations += 1
-        if self._workspace is None:
-            self._workspace = np.empty(self.chol.xp.Arr.shape)
         fast = self._compiled
         if fast is None:
             fast = self._compiled = self._compiled_call()
+        ws = self._take_workspace()
         if fast:
             # the whole evaluation in one compiled call
             deviance, tmap, _ = fast
             x = np.asarray(theta, dtype=float)
             if tmap is None:
                 x = compiled.native_input(self.chol, x, tmap)
-            return deviance(x, self._workspace, self.reml, self.ldW)
+            value = deviance(x, ws, self.reml, self.ldW)
+            self._give_workspace(ws)
+            return value
         try:
-            parts = self.chol.deviance_terms(theta, self._workspace)
+            parts = self.chol.deviance_terms(theta, ws)
         except (np.linalg.LinAlgError, ValueError):     # non-finite cross-products
-            return math.inf
+            parts = None
+        self._give_workspace(ws)
         if parts is None:
             return math.inf
         return deviance_from_terms(*parts, self.n, self.p, self.reml, self.ldW)
@@ -115,8 +141,6 @@ class ProfiledDeviance:
             return None
         if cheap and self.chol.xp.A11.size * self.chol.xp.r > NATIVE_LOOP_WORK:
             return None
-        if self._workspace is None:
-            self._workspace = np.empty(self.chol.xp.Arr.shape)
         return fast[2]
 
     def evaluate_many(self, X: np.ndarray) -> np.ndarray | None:
@@ -125,7 +149,9 @@ class ProfiledDeviance:
         ev = self._theta_evaluator()
         if ev is None:
             return None
-        out = native_opt.deviance_many(ev, X, self._workspace, self.reml, self.ldW)
+        ws = self._take_workspace()
+        out = native_opt.deviance_many(ev, X, ws, self.reml, self.ldW)
+        self._give_workspace(ws)
         if out is not None:
             self.evaluations += len(out)
         return out
@@ -137,7 +163,9 @@ class ProfiledDeviance:
         ev = self._theta_evaluator()
         if ev is None:
             return None
-        out = native_opt.deriv12(ev, x, fx, delta, self._workspace, self.reml, self.ldW)
+        ws = self._take_workspace()
+        out = native_opt.deriv12(ev, x, fx, delta, ws, self.reml, self.ldW)
+        self._give_workspace(ws)
         if out is None:
             return None
         self.evaluations += out[2]
@@ -153,8 +181,10 @@ class ProfiledDeviance:
         ev = self._theta_evaluator(cheap=True)
         if ev is None:
             return None
-        run = native_opt.minimize(ev, self._workspace, self.reml, self.ldW, algorithm, x0,
-                                  lower, upper, xtol, ftol, maxeval, step, inf_limit)
+        ws = self._take_workspace()
+        run = native_opt.minimize(ev, ws, self.reml, self.ldW, algorithm, x0, lower, upper,
+                                  xtol, ftol, maxeval, step, inf_limit)
+        self._give_workspace(ws)
         if run is not None:
             self.evaluations += run.evaluations
         return run
@@ -172,17 +202,19 @@ class ProfiledDeviance:
         if ev is None:
             return None
         fac = np.empty(3) if factor else None
-        run = native_opt.newton(ev, self._workspace, self.reml, self.ldW, x0, lower, upper,
-                                delta, ftol, maxiter, fac)
+        ws = self._take_workspace()
+        run = native_opt.newton(ev, ws, self.reml, self.ldW, x0, lower, upper, delta, ftol,
+                                maxiter, fac)
         if run is None:
+            self._give_workspace(ws)
             return None
         self.evaluations += run[6]
-        if not factor:
-            return run[:6]
-        f = None
-        if run[0] == 0:
-            # the evaluator factors S itself (at most NATIVE_CHOL_MAX rows: `_compiled_call`)
-            f = self.chol.factored(run[1], self.release_workspace(), fac)
+        if not factor or run[0] != 0:
+            self._give_workspace(ws)
+            return run[:6] if not factor else (*run[:6], None)
+        # the evaluator factors S itself (at most NATIVE_CHOL_MAX rows: `_compiled_call`); the
+        # factor at θ is this call's scratch, which the returned factor keeps
+        f = self.chol.factored(run[1], ws, fac)
         return (*run[:6], f)
 
     def at(self, theta: np.ndarray, reml: bool) -> float:

@@ -78,10 +78,14 @@ class ResponseRefitter:
             xp = self.builder.compute_response(self._base, *args)
         gram = None
         if not isinstance(xp.B, np.ndarray):
-            first = self.frame.terms[0]
-            if self._gram is None or not self._gram.refresh(xp.B):
-                self._gram = WeightedGram(xp.B, first.k, first.n_levels, refreshable=True)
-            gram = self._gram
+            # each objective its own Gram (it holds y's row of B), with the structure of the
+            # first one: the fitted refits keep evaluating their own response, also while
+            # other threads refit
+            first, template = self.frame.terms[0], self._gram
+            gram = None if template is None else template.refreshed(xp.B)
+            if gram is None:
+                gram = self._gram = WeightedGram(xp.B, first.k, first.n_levels,
+                                                 refreshable=True)
         chol = BlockedCholesky(self.frame.terms, xp, gram=gram, compiled=True)
         return ProfiledDeviance(chol, reml, self.ldW)
 

@@ -97,8 +97,9 @@ class StructuredDeviance:
     def system(self, psi: np.ndarray) -> tuple[BlockedCholesky | None, float]:
         """The factorizer of the whitened cross-products at ψ and log|W| − log|V(ψ)|."""
         key = np.asarray(psi, dtype=float).tobytes()
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1], self._cache[2]
+        cache = self._cache         # read once: another thread may replace it meanwhile
+        if cache is not None and cache[0] == key:
+            return cache[1], cache[2]
         chol, ldW = self._build(psi)
         self._cache = (key, chol, ldW)
         return chol, ldW

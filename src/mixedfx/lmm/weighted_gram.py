@@ -13,6 +13,7 @@ stored products would pass `PAIR_BYTES_BUDGET`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import numpy as np
@@ -192,6 +193,17 @@ class WeightedGram:
         vals = Bc.data
         np.multiply(vals[first], vals[second], out=self.Q.data)
         return True
+
+    def refreshed(self, B: sp.csr_matrix | np.ndarray) -> WeightedGram | None:
+        """`refresh` into a new Gram, leaving this one as it is (a refit's objective keeps
+        its own B while later refits take new ones): Q's structure and the pair indices are
+        shared, Q's values are the new ones. None when `refresh` could not take B."""
+        new = copy.copy(self)
+        if not getattr(self, "direct", False) and self._pairs is not None:
+            Q = self.Q
+            new.Q = type(Q)((np.empty_like(Q.data), Q.indices, Q.indptr), shape=Q.shape,
+                            copy=False)
+        return new if new.refresh(B) else None
 
     def __call__(self, W: np.ndarray) -> np.ndarray:
         """B W Bᵀ as a dense r×r array (upper triangle in C order at least); W is (n₁,) when
