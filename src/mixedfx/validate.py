@@ -353,6 +353,16 @@ def check_column_names(data: pd.DataFrame) -> None:
 _CONTAINERS = (dict, list, set, tuple, frozenset, np.ndarray, pd.Series, pd.DataFrame)
 
 
+#: the cell types of an object column that none of `check_used_columns`' checks refuses
+_PLAIN_OBJECT_TYPES = frozenset({str, float, int, bool, type(None)})
+
+
+def _plain_objects(values: np.ndarray) -> bool:
+    """Whether every cell of an object array is a str, float, int, bool or None (one pass
+    over the cells' exact types, at C speed): such a column holds nothing to refuse."""
+    return set(map(type, values)) <= _PLAIN_OBJECT_TYPES
+
+
 def check_used_columns(data: pd.DataFrame | Mapping[str, pd.Series], variables: Iterable[str],
                        grouping_only: Iterable[str] = ()) -> None:
     """Refuse cells no model can use: containers (dict, list, ...) in any used column; and,
@@ -369,7 +379,7 @@ def check_used_columns(data: pd.DataFrame | Mapping[str, pd.Series], variables: 
             continue
         if isinstance(dtype, pd.CategoricalDtype):     # hashable levels: nothing to refuse
             continue
-        if pd.api.types.is_object_dtype(dtype):
+        if pd.api.types.is_object_dtype(dtype) and not _plain_objects(col.to_numpy()):
             nonnull = col[col.notna().to_numpy(dtype=bool)] if len(col) else col
             kinds = {type(v).__name__ for v in nonnull if isinstance(v, _CONTAINERS)}
             if kinds:

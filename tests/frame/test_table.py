@@ -147,6 +147,10 @@ def test_missing_mask_by_dtype() -> None:
                                   [False, True])
     np.testing.assert_array_equal(missing_mask(pd.Series([1, None], dtype="Int64")),
                                   [False, True])
+    for dtype in ("str", "string[pyarrow]", "string[python]"):
+        np.testing.assert_array_equal(missing_mask(pd.Series(["a", None], dtype=dtype)),
+                                      [False, True])
+        assert missing_mask(pd.Series(["a", "b"], dtype=dtype)) is None
 
 
 def test_changing_the_data_after_the_fit_does_not_change_the_model_frame() -> None:

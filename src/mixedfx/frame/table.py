@@ -143,7 +143,9 @@ def missing_mask(s: pd.Series | UsedColumn) -> np.ndarray | None:
     if isinstance(dtype, pd.CategoricalDtype):
         codes = np.asarray(s.array.codes)
         return codes < 0 if len(codes) and codes.min() < 0 else None
-    return s.isna().to_numpy(dtype=bool)
+    # an extension array (strings, nullable numbers, ...): its own mask, as Series.isna reads it
+    mask = np.asarray(s.array.isna(), dtype=bool)
+    return mask if mask.any() else None
 
 
 def model_table(columns: dict[str, pd.Series | UsedColumn], rows: np.ndarray | None, n: int,
