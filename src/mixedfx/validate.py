@@ -377,10 +377,13 @@ def check_used_columns(data: pd.DataFrame | Mapping[str, pd.Series], variables: 
             if dtype.kind == "f" and name not in grouping:
                 _refuse_infinite(col.to_numpy(), name, col.index)
             continue
-        if isinstance(dtype, pd.CategoricalDtype):     # hashable levels: nothing to refuse
-            continue
-        if pd.api.types.is_object_dtype(dtype) and not _plain_objects(col.to_numpy()):
-            nonnull = col[col.notna().to_numpy(dtype=bool)] if len(col) else col
+        if isinstance(dtype, (pd.CategoricalDtype, pd.StringDtype)):
+            continue                        # hashable levels, strings: nothing to refuse
+        if pd.api.types.is_object_dtype(dtype):
+            if _plain_objects(col.to_numpy()):
+                continue                    # nothing to refuse
+            cells = pd.Series(col.to_numpy(), dtype=object)     # also of a column's array
+            nonnull = cells[cells.notna().to_numpy(dtype=bool)]
             kinds = {type(v).__name__ for v in nonnull if isinstance(v, _CONTAINERS)}
             if kinds:
                 raise DataError(f"column {name!r} holds {'/'.join(sorted(kinds))} values; "
@@ -396,6 +399,7 @@ def check_used_columns(data: pd.DataFrame | Mapping[str, pd.Series], variables: 
                 raise DataError(f"column {name!r} holds {'/'.join(sorted(others))} values, "
                                 "which cannot be used as numbers or factor levels; convert it "
                                 "to numbers or strings")
+            continue                        # (no dtype check below applies to objects)
         if pd.api.types.is_complex_dtype(dtype):
             raise DataError(f"column {name!r} is a {dtype} column of complex numbers; models "
                             "need real values: use the real part (np.real), the modulus "

@@ -46,6 +46,8 @@ def factor_codes(s: pd.Series, rows: np.ndarray | None = None, complete: bool = 
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         values = s.to_numpy()
         return (*_numeric_levels(values if rows is None else values[rows]), False)
+    if (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
+        return (*_text_levels(s, rows), False)
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         values = s.to_numpy(dtype=object, na_value=None)
         kind = "b" if pd.api.types.is_bool_dtype(dtype) else "f"
@@ -90,6 +92,8 @@ def _text_levels(s: pd.Series, rows: np.ndarray | None) -> tuple[np.ndarray, lis
             squeeze = np.full(k + 1, -1, dtype=np.int64)
             squeeze[keep] = np.arange(len(keep))
             codes, uniques = squeeze[codes], uniques[keep]
+    if not isinstance(uniques, np.ndarray):      # strings: read at once, not cell by cell
+        uniques = uniques.to_numpy(dtype=object)
     texts = list(map(str, uniques))
     labels, remap = _text_order(texts)
     return remap[codes], labels
