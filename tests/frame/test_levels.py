@@ -162,3 +162,14 @@ def test_glmer_with_text_factors_is_bitwise_the_categorical_fit(missing: bool) -
         m = mfx.glmer(formula, base.assign(herd=herd.astype(dtype), period=period.astype(dtype)),
                       family="binomial")
         _same_fit(m, ref)
+
+
+def test_arrow_strings_in_several_chunks_are_one_factor() -> None:
+    parts = [pd.Series(["b", "a10", None], dtype="string[pyarrow]"),
+             pd.Series(["a9", "B", "b"], dtype="string[pyarrow]")]
+    s = pd.concat(parts, ignore_index=True)
+    assert s.array.__arrow_array__().num_chunks == 2
+    codes, labels, _ = factor_codes(s)
+    assert labels == ["a10", "a9", "b", "B"] and codes.tolist() == [2, 0, -1, 1, 3, 2]
+    ref = pd.factorize(s.to_numpy(dtype=object))
+    assert (np.array(labels, dtype=object)[codes] == ref[1][ref[0]])[codes >= 0].all()

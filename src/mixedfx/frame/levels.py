@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,8 +73,7 @@ def _text_levels(s: pd.Series, rows: np.ndarray | None) -> tuple[np.ndarray, lis
     Objects that are not all strings are labelled as R would first (`object_labels`)."""
     dtype = s.dtype
     if isinstance(dtype, pd.StringDtype) and str(dtype.storage).startswith("pyarrow"):
-        # Arrow's dictionary encoding, without making a Python object per cell
-        codes, uniques = pd.factorize(s.array)
+        codes, uniques = _arrow_factorize(s.array)
     else:
         codes, uniques = pd.factorize(s.to_numpy(dtype=object))
     if not (isinstance(dtype, pd.StringDtype) or (pd.api.types.is_string_dtype(dtype) and (
@@ -97,6 +97,19 @@ def _text_levels(s: pd.Series, rows: np.ndarray | None) -> tuple[np.ndarray, lis
     texts = list(map(str, uniques))
     labels, remap = _text_order(texts)
     return remap[codes], labels
+
+
+def _arrow_factorize(array: Any) -> tuple[np.ndarray, np.ndarray]:
+    """`pd.factorize` of an Arrow-backed string array (codes in order of first appearance,
+    −1 missing; the distinct strings) by Arrow's dictionary encoding of the array it hands
+    out (`__arrow_array__`), without making a Python object per cell and without pandas'
+    per-call overhead (a few times less for small columns)."""
+    encoded = array.__arrow_array__().dictionary_encode()
+    if hasattr(encoded, "combine_chunks"):       # chunks: one dictionary for all of them
+        encoded = encoded.combine_chunks()
+    indices = encoded.indices
+    codes = (indices.fill_null(-1) if indices.null_count else indices).to_numpy()
+    return codes, np.array(encoded.dictionary.to_pylist(), dtype=object)
 
 
 _TEXT_ORDERS: dict[tuple[str, ...], tuple[list[str], np.ndarray]] = {}
