@@ -23,7 +23,7 @@ def is_factor_like(s: pd.Series) -> bool:
     if isinstance(s.dtype, np.dtype):
         return s.dtype.kind in "bO"
     return (
-        isinstance(s.dtype, pd.CategoricalDtype)
+        isinstance(s.dtype, (pd.CategoricalDtype, pd.StringDtype))
         or pd.api.types.is_bool_dtype(s.dtype)
         or pd.api.types.is_string_dtype(s.dtype)
         or pd.api.types.is_object_dtype(s.dtype)
@@ -106,7 +106,7 @@ def _arrow_factorize(array: Any) -> tuple[np.ndarray, np.ndarray]:
     per-call overhead (a few times less for small columns)."""
     encoded = array.__arrow_array__().dictionary_encode()
     if hasattr(encoded, "combine_chunks"):       # chunks: one dictionary for all of them
-        encoded = encoded.combine_chunks()
+        encoded = encoded.chunk(0) if encoded.num_chunks == 1 else encoded.combine_chunks()
     indices = encoded.indices
     codes = (indices.fill_null(-1) if indices.null_count else indices).to_numpy()
     return codes, np.array(encoded.dictionary.to_pylist(), dtype=object)

@@ -161,8 +161,12 @@ def missing_mask(s: pd.Series | UsedColumn) -> np.ndarray | None:
     if isinstance(dtype, pd.CategoricalDtype):
         codes = np.asarray(s.array.codes)
         return codes < 0 if len(codes) and codes.min() < 0 else None
+    array = s.array
+    if isinstance(dtype, pd.StringDtype) and str(dtype.storage).startswith("pyarrow") and \
+            array.__arrow_array__().null_count == 0:
+        return None                             # Arrow counts the missing cells already
     # an extension array (strings, nullable numbers, ...): its own mask, as Series.isna reads it
-    mask = np.asarray(s.array.isna(), dtype=bool)
+    mask = np.asarray(array.isna(), dtype=bool)
     return mask if mask.any() else None
 
 
