@@ -42,6 +42,16 @@ def check_column_names(data: pd.DataFrame) -> None:
 _CONTAINERS = (dict, list, set, tuple, frozenset, np.ndarray, pd.Series, pd.DataFrame)
 
 
+#: the cell types of an object column that none of `check_used_columns`' checks refuses
+_PLAIN_OBJECT_TYPES = frozenset({str, float, int, bool, type(None)})
+
+
+def _plain_objects(values: np.ndarray) -> bool:
+    """Whether every cell of an object array is a str, float, int, bool or None (one pass
+    over the cells' exact types, at C speed): such a column holds nothing to refuse."""
+    return set(map(type, values)) <= _PLAIN_OBJECT_TYPES
+
+
 def check_used_columns(data: pd.DataFrame | Mapping[str, pd.Series], variables: Iterable[str],
                        grouping_only: Iterable[str] = ()) -> None:
     """Refuse cells no model can use: containers (dict, list, ...) in any used column; and,
@@ -56,10 +66,13 @@ def check_used_columns(data: pd.DataFrame | Mapping[str, pd.Series], variables: 
             if dtype.kind == "f" and name not in grouping:
                 _refuse_infinite(col.to_numpy(), name, col.index)
             continue
-        if isinstance(dtype, pd.CategoricalDtype):     # hashable levels: nothing to refuse
-            continue
+        if isinstance(dtype, (pd.CategoricalDtype, pd.StringDtype)):
+            continue                        # hashable levels, strings: nothing to refuse
         if pd.api.types.is_object_dtype(dtype):
-            nonnull = col[col.notna().to_numpy(dtype=bool)] if len(col) else col
+            if _plain_objects(col.to_numpy()):
+                continue                    # nothing to refuse
+            cells = pd.Series(col.to_numpy(), dtype=object)     # also of a column's array
+            nonnull = cells[cells.notna().to_numpy(dtype=bool)]
             kinds = {type(v).__name__ for v in nonnull if isinstance(v, _CONTAINERS)}
             if kinds:
                 raise DataError(f"column {name!r} holds {'/'.join(sorted(kinds))} values; "
@@ -75,6 +88,7 @@ def check_used_columns(data: pd.DataFrame | Mapping[str, pd.Series], variables: 
                 raise DataError(f"column {name!r} holds {'/'.join(sorted(others))} values, "
                                 "which cannot be used as numbers or factor levels; convert it "
                                 "to numbers or strings")
+            continue                        # (no dtype check below applies to objects)
         if pd.api.types.is_complex_dtype(dtype):
             raise DataError(f"column {name!r} is a {dtype} column of complex numbers; models "
                             "need real values: use the real part (np.real), the modulus "

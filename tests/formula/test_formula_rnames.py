@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import random
+import string
+
 import numpy as np
 import pytest
 
 from mixedfx.formula import format_level, quote_name, r_sort_levels
-from mixedfx.formula.rnames import format_number, is_syntactic_name
+from mixedfx.formula.rnames import (
+    _collation_key,
+    format_number,
+    is_syntactic_name,
+    r_level_order,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,3 +77,17 @@ def test_r_sort_levels() -> None:
     assert r_sort_levels([3, 1, 2, 1]) == [1, 2, 3]
     assert r_sort_levels([2.5, float("nan"), 1.0]) == [1.0, 2.5]
     assert r_sort_levels([True, False]) == [False, True]
+
+
+def test_r_level_order_fast_ascii_key_is_the_collation_key_order() -> None:
+    # R (UTF-8): sort(c("a10","a9","B","a","b","A","_x","Z10","Z9","1","10","9","b.2","b-1"))
+    texts = ["a10", "a9", "B", "a", "b", "A", "_x", "Z10", "Z9", "1", "10", "9", "b.2", "b-1"]
+    assert [texts[i] for i in r_level_order(texts)] == [
+        "_x", "1", "10", "9", "a", "A", "a10", "a9", "b", "B", "b-1", "b.2", "Z10", "Z9"]
+    rng = random.Random(5)
+    alphabet = string.printable[:-5] + "\x00éÉàß"
+    for ascii_only in (True, False):
+        chars = alphabet[:-4] if ascii_only else alphabet
+        texts = list({"".join(rng.choice(chars) for _ in range(rng.randint(0, 5)))
+                      for _ in range(500)})
+        assert [texts[i] for i in r_level_order(texts)] == sorted(texts, key=_collation_key)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import mixedfx as mfx
+from mixedfx.frame.rows import MissingDataWarning
 
 pl = pytest.importorskip("polars")
 pa = pytest.importorskip("pyarrow")
@@ -143,3 +144,19 @@ def test_object_column_levels_are_labelled_value_by_value() -> None:
     assert list(m.ranef()["g"].index) == ["1", "2", "3"]
     p = m.predict(pd.DataFrame({"Days": [0.0, 0.0], "g": np.array([1, 1.0], dtype=object)}))
     assert p.iloc[0] == p.iloc[1]
+
+
+def test_text_columns_with_other_cells_are_still_refused() -> None:
+    # the check skips the cell-by-cell scan only when every cell is a str / float / int /
+    # bool / None: a cell of another type (even one equal to an allowed value) is still seen
+    g = np.array(["a", "b", "c"] * 60, dtype=object)
+    for bad, match in ((1 + 0j, "holds complex"), ((1, 2), "holds tuple"),
+                       ([1], "holds list")):
+        cells = g.copy()
+        cells[7] = bad
+        with pytest.raises(mfx.DataError, match=match):
+            mfx.lmer("Reaction ~ Days + (1 | g)", _sleep(g=cells))
+    ok = g.copy()
+    ok[[1, 2]] = [None, np.nan]
+    with pytest.warns(MissingDataWarning, match="2 observation"):
+        assert mfx.lmer("Reaction ~ Days + (1 | g)", _sleep(g=ok)).nobs == 178

@@ -147,6 +147,10 @@ def test_missing_mask_by_dtype() -> None:
                                   [False, True])
     np.testing.assert_array_equal(missing_mask(pd.Series([1, None], dtype="Int64")),
                                   [False, True])
+    for dtype in ("str", "string[pyarrow]", "string[python]"):
+        np.testing.assert_array_equal(missing_mask(pd.Series(["a", None], dtype=dtype)),
+                                      [False, True])
+        assert missing_mask(pd.Series(["a", "b"], dtype=dtype)) is None
 
 
 def test_changing_the_data_after_the_fit_does_not_change_the_model_frame() -> None:
@@ -173,6 +177,12 @@ def test_plain_columns_are_read_as_arrays_others_as_series() -> None:
     assert not cols["y"].to_numpy().flags.writeable
     np.testing.assert_array_equal(cols["y"].to_numpy(), data["y"].to_numpy())
     assert read_columns(data, ["y", "i"])[1] is None          # all plain: no snapshot
+    # text columns the model frame encodes as factors at once: arrays too
+    data["o"] = data["g"].astype(object)
+    cols, view = read_columns(data, ["y", "g", "o"], factors=["g", "o"])
+    assert view is None and [type(cols[c]) for c in ("g", "o")] == [UsedColumn] * 2
+    assert cols["o"].to_numpy(dtype=object).tolist() == data["g"].tolist()
+    assert not cols["o"].all_finite() and cols["y"].all_finite()    # text cells get checked
 
 
 def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -202,8 +212,11 @@ def test_lazy_frame_from_copied_columns_equals_the_snapshot_one(monkeypatch, for
     _frames_equal(small.frame, snap.frame)
     assert small.frame.columns.name == "vars"
     monkeypatch.undo()
-    strings = _frame("y ~ x + (1 | g)", data)                 # a str column: a snapshot
-    assert strings.__dict__["_frame_value"].data is not None
+    # a str grouping column is encoded at once: read as its array, no snapshot either
+    strings = _frame("y ~ x + (1 | g)", data)
+    assert strings.__dict__["_frame_value"].data is None
+    monkeypatch.setattr(table, "COPY_BYTES", -1)
+    _frames_equal(strings.frame, _frame("y ~ x + (1 | g)", data).frame)
 
 
 def test_changing_plain_columns_after_the_fit_does_not_change_the_model_frame() -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "is_syntactic_name",
     "object_labels",
     "quote_name",
+    "r_level_order",
     "r_sort_levels",
 ]
 
@@ -116,6 +117,40 @@ def _collation_key(text: str) -> tuple[Any, ...]:
     return (primary, accents, case, text)
 
 
+def _ascii_tables() -> tuple[dict[int, str], dict[int, str]]:
+    """For ASCII text, `_collation_key`'s primary and case parts as one character per input
+    character (`str.translate` tables): the primary key (class, base) as the code point
+    1 + class·128 + ord(base) (order preserving and one-to-one on those pairs, never NUL),
+    case as "0" / "1"."""
+    primary: dict[int, str] = {}
+    case: dict[int, str] = {}
+    for o in range(128):
+        cls, base = _char_key(chr(o))
+        primary[o] = chr(1 + cls * 128 + ord(base))
+        case[o] = "1" if chr(o).isupper() else "0"
+    return primary, case
+
+
+_ASCII_PRIMARY, _ASCII_CASE = _ascii_tables()
+
+
+def r_level_order(texts: list[str]) -> list[int]:
+    """The positions of the distinct strings `texts` in R's order (`r_sort_levels`'s rule).
+
+    When every string is ASCII, `_collation_key` is (primary, accents, case, text) with the
+    accents all empty, and that tuple order is the order of the one string
+    primary + NUL + case + NUL + text (the translated primary holds no NUL, so a primary
+    that is a prefix of another sorts first, as the shorter tuple does; equal primaries
+    have equal lengths, so the case parts are compared next, then the text): compared by
+    C string comparisons. Otherwise the full key is used for all of them."""
+    if "".join(texts).isascii():
+        keys: list[Any] = [f"{t.translate(_ASCII_PRIMARY)}\0{t.translate(_ASCII_CASE)}\0{t}"
+                           for t in texts]
+    else:
+        keys = [_collation_key(t) for t in texts]
+    return sorted(range(len(texts)), key=keys.__getitem__)
+
+
 def r_sort_levels(values: Iterable[Any]) -> list[Any]:
     """Sorted unique values as R's ``sort(unique(x))`` orders them.
 
@@ -140,7 +175,7 @@ def r_sort_levels(values: Iterable[Any]) -> list[Any]:
         for v in uniq
     ):
         return sorted(uniq)
-    return sorted(uniq, key=lambda v: _collation_key(str(v)))
+    return [uniq[i] for i in r_level_order([str(v) for v in uniq])]
 
 
 def _kind(v: object) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import weakref
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mixedfx.errors import DataError
-from mixedfx.formula.rnames import format_level, object_labels, r_sort_levels
+from mixedfx.formula.rnames import format_level, object_labels, r_level_order
 
 
 def is_factor_like(s: pd.Series) -> bool:
@@ -22,7 +23,7 @@ def is_factor_like(s: pd.Series) -> bool:
     if isinstance(s.dtype, np.dtype):
         return s.dtype.kind in "bO"
     return (
-        isinstance(s.dtype, pd.CategoricalDtype)
+        isinstance(s.dtype, (pd.CategoricalDtype, pd.StringDtype))
         or pd.api.types.is_bool_dtype(s.dtype)
         or pd.api.types.is_string_dtype(s.dtype)
         or pd.api.types.is_object_dtype(s.dtype)
@@ -46,6 +47,8 @@ def factor_codes(s: pd.Series, rows: np.ndarray | None = None, complete: bool = 
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         values = s.to_numpy()
         return (*_numeric_levels(values if rows is None else values[rows]), False)
+    if (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
+        return (*_text_levels(s, rows), False)
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         values = s.to_numpy(dtype=object, na_value=None)
         kind = "b" if pd.api.types.is_bool_dtype(dtype) else "f"
@@ -60,16 +63,81 @@ def factor_codes(s: pd.Series, rows: np.ndarray | None = None, complete: bool = 
         sub, labels = _numeric_levels(typed)
         codes[present] = sub
         return codes, labels, False
-    values = s.to_numpy(dtype=object)
-    values = values if rows is None else values[rows]
-    codes, uniques = pd.factorize(values)
-    if not (pd.api.types.is_string_dtype(dtype) and all(isinstance(v, str) for v in uniques)):
+    return (*_text_levels(s, rows), False)
+
+
+def _text_levels(s: pd.Series, rows: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
+    """Codes (−1 missing) and labels of a string or object column at `rows`: the whole column
+    factorized once (`pd.factorize`, missing values −1), the codes taken at `rows` and the
+    levels they do not use dropped, the distinct strings put in R's order (`_text_order`).
+    Objects that are not all strings are labelled as R would first (`object_labels`)."""
+    dtype = s.dtype
+    if isinstance(dtype, pd.StringDtype) and str(dtype.storage).startswith("pyarrow"):
+        codes, uniques = _arrow_factorize(s.array)
+    else:
+        codes, uniques = pd.factorize(s.to_numpy(dtype=object))
+    if not (isinstance(dtype, pd.StringDtype) or (pd.api.types.is_string_dtype(dtype) and (
+            pd.api.types.infer_dtype(uniques, skipna=False) == "string"
+            or all(isinstance(v, str) for v in uniques)))):
+        values = s.to_numpy(dtype=object)
+        values = values if rows is None else values[rows]
         values = object_labels(pd.Series(values, name=s.name, dtype=object)).to_numpy()
         codes, uniques = pd.factorize(values)     # mixed kinds: label each value as R would
-    labels = r_sort_levels(str(v) for v in uniques)
-    where = {lab: i for i, lab in enumerate(labels)}
-    remap = np.array([where[str(v)] for v in uniques] + [-1], dtype=np.int64)
-    return remap[codes], labels, False
+    elif rows is not None:
+        codes = codes[rows]
+        k = len(uniques)
+        used = np.bincount(codes + 1, minlength=k + 1)[1:] > 0   # code −1 (missing) in slot 0
+        if not used.all():
+            keep = np.flatnonzero(used)
+            squeeze = np.full(k + 1, -1, dtype=np.int64)
+            squeeze[keep] = np.arange(len(keep))
+            codes, uniques = squeeze[codes], uniques[keep]
+    if not isinstance(uniques, np.ndarray):      # strings: read at once, not cell by cell
+        uniques = uniques.to_numpy(dtype=object)
+    texts = list(map(str, uniques))
+    labels, remap = _text_order(texts)
+    return remap[codes], labels
+
+
+def _arrow_factorize(array: Any) -> tuple[np.ndarray, np.ndarray]:
+    """`pd.factorize` of an Arrow-backed string array (codes in order of first appearance,
+    −1 missing; the distinct strings) by Arrow's dictionary encoding of the array it hands
+    out (`__arrow_array__`), without making a Python object per cell and without pandas'
+    per-call overhead (a few times less for small columns)."""
+    encoded = array.__arrow_array__().dictionary_encode()
+    if hasattr(encoded, "combine_chunks"):       # chunks: one dictionary for all of them
+        encoded = encoded.chunk(0) if encoded.num_chunks == 1 else encoded.combine_chunks()
+    indices = encoded.indices
+    codes = (indices.fill_null(-1) if indices.null_count else indices).to_numpy()
+    return codes, np.array(encoded.dictionary.to_pylist(), dtype=object)
+
+
+_TEXT_ORDERS: dict[tuple[str, ...], tuple[list[str], np.ndarray]] = {}
+_TEXT_ORDERS_MAX = 64
+_TEXT_ORDERS_LEVELS = 4096
+
+
+def _text_order(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct strings `texts` in R's order (`r_level_order`) and the map from a
+    position in `texts` to its level (length k + 1, the last entry −1 for missing codes).
+    The result for the last few lists of up to 4096 strings is remembered, keyed by the
+    strings themselves (an immutable tuple: a data column is never a key)."""
+    key = tuple(texts) if len(texts) <= _TEXT_ORDERS_LEVELS else None
+    hit = _TEXT_ORDERS.get(key) if key is not None else None
+    if hit is None:
+        order = r_level_order(texts)
+        remap = np.empty(len(texts) + 1, dtype=np.int64)
+        remap[order] = np.arange(len(texts))
+        remap[-1] = -1
+        remap.flags.writeable = False
+        hit = ([texts[i] for i in order], remap)
+        if key is not None:
+            if len(_TEXT_ORDERS) >= _TEXT_ORDERS_MAX:
+                # the oldest; another thread may be first
+                with contextlib.suppress(RuntimeError, StopIteration):
+                    _TEXT_ORDERS.pop(next(iter(_TEXT_ORDERS)), None)
+            _TEXT_ORDERS[key] = hit
+    return list(hit[0]), hit[1]
 
 
 def _used_categories(codes: np.ndarray, categories: pd.Index, name: object,

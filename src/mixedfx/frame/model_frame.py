@@ -285,7 +285,9 @@ def _used_columns(data: pd.DataFrame, parsed: ParsedFormula, extra_variables: tu
         # `.` uses every column: keep the data's order, so the stored frame (save / load,
         # update) expands `.` to the same terms again
         used = dict.fromkeys(c for c in map(str, data.columns) if c in used)
-    columns, view = read_columns(data, list(used))
+    # every used column but the response is encoded as a factor when it is text
+    columns, view = read_columns(data, list(used),
+                                 factors=[c for c in used if c != parsed.response])
     # a plain NumPy column whose cells are all finite has nothing to refuse
     to_check = [v for v in parsed.variables
                 if not (isinstance(col := columns[v], UsedColumn) and col.all_finite())]

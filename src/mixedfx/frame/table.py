@@ -15,7 +15,7 @@ The pandas model frame users see (`ModelFrame.frame`) is only built when asked f
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,8 +57,9 @@ def detached(view: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
 
 class UsedColumn:
     """A column of a plain kind (NumPy integers, booleans or float64; a pandas categorical)
-    read as its array: the part of a Series' interface the model frame's steps use for these
-    kinds (`dtype`, `name`, `index`, `array`, `to_numpy()`), without building a Series."""
+    or a text column encoded as a factor, read as its array: the part of a Series' interface
+    the model frame's steps use for these kinds (`dtype`, `name`, `index`, `array`,
+    `to_numpy()`), without building a Series."""
 
     __slots__ = ("_finite", "_values", "dtype", "index", "name")
 
@@ -68,9 +69,10 @@ class UsedColumn:
 
     def all_finite(self) -> bool:
         """Whether a NumPy column holds no NaN and no ±Inf (one pass, remembered: a sum is
-        finite only when every cell is)."""
+        finite only when every cell is); False for a text column (its cells are checked)."""
         if self._finite is None:
-            self._finite = self.dtype.kind != "f" or math.isfinite(self._values.sum())
+            self._finite = (not _text(self.dtype) if self.dtype.kind != "f"
+                            else math.isfinite(self._values.sum()))
         return self._finite
 
     @property
@@ -78,8 +80,13 @@ class UsedColumn:
         """The pandas array (a Categorical) or the NumPy array."""
         return self._values
 
-    def to_numpy(self) -> np.ndarray:
-        """The values as a read-only NumPy array (as a copy-on-write Series gives them)."""
+    def to_numpy(self, dtype: Any = None) -> np.ndarray:
+        """The values as a read-only NumPy array (as a copy-on-write Series gives them);
+        `dtype`: converted, as `Series.to_numpy(dtype)` does."""
+        if not isinstance(self._values, np.ndarray):           # a string extension array
+            return self._values.to_numpy(dtype=dtype)
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            return self._values.astype(dtype)
         out = self._values.view()
         out.flags.writeable = False
         return out
@@ -98,14 +105,23 @@ def _plain(dtype: Any) -> bool:
     return isinstance(dtype, pd.CategoricalDtype)
 
 
-def read_columns(data: pd.DataFrame, names: Sequence[str]
+def _text(dtype: Any) -> bool:
+    """Text columns: NumPy objects (pandas 2's strings) or pandas strings (`str`,
+    `string[pyarrow]`, `string[python]`)."""
+    return dtype == np.dtype(object) if isinstance(dtype, np.dtype) else \
+        isinstance(dtype, pd.StringDtype)
+
+
+def read_columns(data: pd.DataFrame, names: Sequence[str], factors: Collection[str] = ()
                  ) -> tuple[dict[str, pd.Series | UsedColumn], pd.DataFrame | None]:
     """Each named column (unique string names, checked by the caller), read once: a
-    `UsedColumn` of `data` when its kind is plain, else the Series of a `snapshot` of `data`
-    (whose column accesses do not deep-copy the user's `attrs`), taken at the first such
-    column and returned too (None when every column is plain). The plain arrays are read
-    from `data` itself: its column index is the same object at every fit, so looking a name
-    up does not rebuild the index's hash table as a new view's would."""
+    `UsedColumn` of `data` when its kind is plain, or when it is text (`_text`) and among
+    `factors` (the columns the model frame encodes as factors at once, `model_table`), else
+    the Series of a `snapshot` of `data` (whose column accesses do not deep-copy the user's
+    `attrs`), taken at the first such column and returned too (None when every column is
+    plain). The arrays are read from `data` itself: its column index is the same object at
+    every fit, so looking a name up does not rebuild the index's hash table as a new view's
+    would."""
     getter = getattr(data, "_get_column_array", None)   # pandas' column access by position
     positions = column_positions(data)
     out: dict[str, pd.Series | UsedColumn] = {}
@@ -114,7 +130,8 @@ def read_columns(data: pd.DataFrame, names: Sequence[str]
         values = None
         if getter is not None:
             values = getter(positions[name])
-            if not _plain(values.dtype) or (isinstance(values, np.ndarray) and values.ndim != 1):
+            if not (_plain(values.dtype) or (_text(values.dtype) and name in factors)) or \
+                    (isinstance(values, np.ndarray) and values.ndim != 1):
                 values = None
         if values is None:
             view = snapshot(data) if view is None else view
@@ -139,11 +156,18 @@ def missing_mask(s: pd.Series | UsedColumn) -> np.ndarray | None:
             return np.isnan(values)
         if dtype.kind in "mM":
             return np.isnat(s.to_numpy())
-        return pd.isna(s.to_numpy())
+        mask = pd.isna(s.to_numpy())
+        return mask if mask.any() else None
     if isinstance(dtype, pd.CategoricalDtype):
         codes = np.asarray(s.array.codes)
         return codes < 0 if len(codes) and codes.min() < 0 else None
-    return s.isna().to_numpy(dtype=bool)
+    array = s.array
+    if isinstance(dtype, pd.StringDtype) and str(dtype.storage).startswith("pyarrow") and \
+            array.__arrow_array__().null_count == 0:
+        return None                             # Arrow counts the missing cells already
+    # an extension array (strings, nullable numbers, ...): its own mask, as Series.isna reads it
+    mask = np.asarray(array.isna(), dtype=bool)
+    return mask if mask.any() else None
 
 
 def model_table(columns: dict[str, pd.Series | UsedColumn], rows: np.ndarray | None, n: int,
