@@ -73,6 +73,7 @@ def _python_path(monkeypatch) -> None:
     monkeypatch.setattr(GlmmObjective, "minimize_natively", lambda self, *a, **kw: None)
     monkeypatch.setattr(GlmmObjective, "evaluate_many", lambda self, points: None)
     monkeypatch.setattr(Lme4Devfun, "evaluate_many", lambda self, points: None)
+    monkeypatch.setattr(native_loop, "post_optimum", lambda *a: None)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,7 @@ def test_compiled_loop_equals_the_python_loop_bit_for_bit(native_records, monkey
 
 def _spy(monkeypatch) -> list[tuple[str, bool]]:
     calls: list[tuple[str, bool]] = []
-    for name in ("minimize", "values", "devfun_values"):
+    for name in ("minimize", "values", "devfun_values", "post_optimum"):
         real = getattr(native_loop, name)
 
         def spy(*a, _real=real, _name=name, **kw):
@@ -103,8 +104,37 @@ def _spy(monkeypatch) -> list[tuple[str, bool]]:
 def test_the_compiled_loop_serves_both_stages_and_the_derivatives(monkeypatch) -> None:
     calls = _spy(monkeypatch)
     _record(CASES[0])
-    assert calls == [("minimize", True), ("minimize", True), ("values", True),
-                     ("devfun_values", True)]
+    assert calls == [("minimize", True), ("minimize", True), ("post_optimum", True)]
+
+
+def test_the_separate_derivative_calls_give_the_one_calls_bits(native_records,
+                                                              monkeypatch) -> None:
+    """Without `post_optimum` the value, gradient and devfun Hessian come from `values` and
+    `devfun_values` (compiled, one call each): the same fit."""
+    monkeypatch.setattr(native_loop, "post_optimum", lambda *a: None)
+    calls = _spy(monkeypatch)
+    assert _record(CASES[0]) == native_records[0]
+    assert ("values", True) in calls and ("devfun_values", True) in calls
+
+
+def test_a_post_optimum_call_only_python_handles_leaves_the_objective_untouched(
+        native_records, monkeypatch) -> None:
+    """`loop_post` stopping with LOOP_PYTHON: nothing adopted, the sequence runs again
+    through the separate calls, for the same fit."""
+    mod = native_loop._loop_kernel()
+
+    class Stopping:
+        def __getattr__(self, name):
+            return getattr(mod, name)
+
+        def loop_post(self, *args):
+            out = mod.loop_post(*args)
+            return (out[0], native_loop.LOOP_PYTHON, None, None)
+
+    monkeypatch.setattr(native_loop, "_loop_kernel", lambda: Stopping())
+    calls = _spy(monkeypatch)
+    assert _record(CASES[0]) == native_records[0]
+    assert ("post_optimum", False) in calls and ("values", True) in calls
 
 
 @pytest.mark.parametrize("formula,data,family", [

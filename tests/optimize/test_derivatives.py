@@ -8,9 +8,13 @@ import pytest
 
 from mixedfx.optimize.derivatives import (
     central_gradient,
+    central_gradient_from,
+    central_gradient_points,
     deriv12,
     deriv12_points,
     forward_hessian,
+    forward_hessian_from,
+    forward_hessian_points,
 )
 
 
@@ -86,3 +90,24 @@ def test_forward_hessian_and_central_gradient_are_the_stepwise_bits(nx) -> None:
         E = np.eye(nx) * delta
         g = np.array([(f(x + E[i]) - f(x - E[i])) / (2 * delta) for i in range(nx)])
         assert central_gradient(f, x, delta).tobytes() == g.tobytes()
+
+
+@pytest.mark.parametrize("nx", [1, 3])
+def test_points_and_values_split_gives_the_same_derivatives(nx) -> None:
+    """The points/values halves (one evaluation call for both sets, glmm.fit) give the bits
+    of `central_gradient` and `forward_hessian`, with and without f(x) given."""
+    rng = np.random.default_rng(30 + nx)
+
+    def f(x):
+        return float(np.sum(np.sin(x) * x) + np.exp(x[0]))
+
+    x = rng.normal(size=nx)
+    gp = central_gradient_points(x)
+    assert gp.shape == (2 * nx, nx)
+    g = central_gradient_from(np.array([f(p) for p in gp]))
+    assert g.tobytes() == central_gradient(f, x).tobytes()
+    for fx in (None, f(x)):
+        hp = forward_hessian_points(x, fx)
+        assert hp.shape == ((fx is None) + nx + nx * (nx + 1) // 2, nx)
+        H = forward_hessian_from([f(p) for p in hp], nx, fx)
+        assert H.tobytes() == forward_hessian(f, x, fx).tobytes()

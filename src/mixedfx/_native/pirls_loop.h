@@ -4,7 +4,7 @@
  * A small GLMM's PIRLS solve takes a few microseconds; calling it from NLopt through Python
  * (the `nlopt` package's callback, the driver's guard, GlmmObjective.__call__ and the
  * kernel's argument parsing) costs several times that, for each of the 60-90 evaluations of
- * a glmer fit. Three entry points remove those calls:
+ * a glmer fit. Four entry points remove those calls:
  *
  * - `loop_minimize`: NLopt's optimizer (BOBYQA by default) run from C with the objective of
  *   mixedfx.glmm.objective.GlmmObjective as its C objective, carrying the warm start from
@@ -12,7 +12,9 @@
  * - `loop_values`: that objective at each row of a matrix of points, in order, with the same
  *   carry (the central-difference gradient at the optimum);
  * - `devfun_values`: lme4's stage-2 devfun (objective.Lme4Devfun) at each row of a matrix
- *   of points (the forward-difference Hessian behind vcov(beta)).
+ *   of points (the forward-difference Hessian behind vcov(beta));
+ * - `loop_post`: the sequence after the optimum (the value there, the central gradient's
+ *   points, the devfun's Hessian points) in one call, as the last two would give it.
  *
  * One evaluation at x, as GlmmObjective.__call__ (x = theta in stage 1; x = (theta, gamma)
  * with beta = beta1 + M gamma in stage 2; x = (theta, beta) otherwise):
@@ -545,6 +547,42 @@ done:
     return result;
 }
 
+/* lme4's stage-2 devfun at each row of X (m x nx) into values, the loop's own buffers reused
+ * (py_devfun_values and loop_post): PIRLS in its beta-fixed mode 1 from the linear
+ * predictor eta0 (canonical order) and u0, +inf where it fails; GlmmObjective.value_at at
+ * its state and last factor. Returns 1 when out of memory. Runs without the GIL. */
+static int loop_devfun_points(Loop *L, const double *u0, const double *eta0, const double *X,
+                              Py_ssize_t npts, double *values, double tol, Py_ssize_t maxit)
+{
+    Model *m = &L->m;
+    int nomem = 0;
+    /* every point starts from eta0: its mean g^-1(eta0) formed once */
+    for (Py_ssize_t i = 0; i < m->n; i++) L->xbz[i] = linkinv(m, eta0[i]);
+    for (Py_ssize_t i = 0; i < npts && !nomem; i++) {
+        const double *x = X + i * L->nx;
+        for (Py_ssize_t a = 0; a < L->ntpl; a++) L->T[a] = L->tmap[a] < 0 ? 0.0 : x[L->tmap[a]];
+        RunOpts o = {1, 0, L->stop_stag, 0, maxit, L->step_tol, tol, 0.0, INFINITY, L->xbz};
+        Factor *fp = &L->f;
+        int status = run_pirls(m, u0, x + L->ntheta, eta0, &o, &L->nw, fp, &L->work);
+        double v = INFINITY;
+        if (status == ST_NOMEM) nomem = 1;
+        else if (status == ST_OK) {
+            State *s = &L->nw;
+            if (L->nagq <= 1)
+                v = (L->aic_const - 2.0 * s->kern + s->ussq) + factor_ldl2(m, fp);
+            else {
+                double corr = 0.0;
+                /* Ljj: the first entry of each level's 1 x 1 block */
+                if (agq_sum(m, s->beta, s->u, fp->L11, L->nodes, L->weights, L->nq, &corr))
+                    nomem = 1;
+                v = (s->dev + s->ussq) + corr;
+            }
+        }
+        values[i] = v;
+    }
+    return nomem;
+}
+
 /* devfun_values(model, templates, spec, start, eta0, X, values, tol, maxit) -> None:
  * values[i] = lme4's stage-2 devfun at X[i] = (theta, beta) (objective.Lme4Devfun: PIRLS in
  * its beta-fixed mode 1 from the linear predictor eta0 (canonical order) and the start's u,
@@ -576,36 +614,87 @@ static PyObject *py_devfun_values(PyObject *self, PyObject *args)
     Py_ssize_t npts = vv->len / 8;
     const double *X = (const double *)get_buf(&bufs, oX, npts * L.nx, 1, 0, "X");
     if (!X) goto done;
-    int nomem = 0;
+    int nomem;
     Py_BEGIN_ALLOW_THREADS
-    /* every point starts from eta0: its mean g^-1(eta0) formed once (L.xbz: free here) */
-    for (Py_ssize_t i = 0; i < m->n; i++) L.xbz[i] = linkinv(m, eta0[i]);
-    for (Py_ssize_t i = 0; i < npts && !nomem; i++) {
-        const double *x = X + i * L.nx;
-        for (Py_ssize_t a = 0; a < L.ntpl; a++) L.T[a] = L.tmap[a] < 0 ? 0.0 : x[L.tmap[a]];
-        RunOpts o = {1, 0, L.stop_stag, 0, maxit, L.step_tol, tol, 0.0, INFINITY, L.xbz};
-        Factor *fp = &L.f;
-        int status = run_pirls(m, L.cur.u, x + L.ntheta, eta0, &o, &L.nw, fp, &L.work);
-        double v = INFINITY;
-        if (status == ST_NOMEM) nomem = 1;
-        else if (status == ST_OK) {
-            State *s = &L.nw;
-            if (L.nagq <= 1)
-                v = (L.aic_const - 2.0 * s->kern + s->ussq) + factor_ldl2(m, fp);
-            else {
-                double corr = 0.0;
-                /* Ljj: the first entry of each level's 1 x 1 block */
-                if (agq_sum(m, s->beta, s->u, fp->L11, L.nodes, L.weights, L.nq, &corr)) nomem = 1;
-                v = (s->dev + s->ussq) + corr;
-            }
-        }
-        values[i] = v;
-    }
+    nomem = loop_devfun_points(&L, L.cur.u, eta0, X, npts, values, tol, maxit);
     Py_END_ALLOW_THREADS
     if (nomem) { PyErr_NoMemory(); goto done; }
     Py_INCREF(Py_None);
     result = Py_None;
 done:
+    loop_free(&L);
+    release_all(&bufs);
+    return result;
+}
+
+/* loop_post(model, templates, spec, start, X, values, out_first, out_last, eta0, u0, Xd,
+ *           dvalues, tol, maxit) -> (evaluations, stop, first scalars | None, last scalars | None):
+ * the sequence after the optimum in one call (mixedfx.glmm.fit.fit_glmm):
+ *   values[i] = the GLMM objective at X[i] = (theta, beta), in order, warm starts carried
+ *     (as loop_values; row 0 is the optimum, the rest the central gradient's points), with
+ *     the state after row 0 written to out_first and the state after the last row to
+ *     out_last (each as loop_values' `out`; its scalars None while no state was reached);
+ *   dvalues[i] = lme4's stage-2 devfun at Xd[i] (as devfun_values from start (u0, 0):
+ *     the forward Hessian's points), evaluated after the rows of X, unless a row of X
+ *     stopped with LOOP_PYTHON (then the caller redoes everything in Python). */
+static PyObject *py_loop_post(PyObject *self, PyObject *args)
+{
+    PyObject *model, *templates, *spec, *start, *oX, *ov, *out1, *out2, *oeta, *ou0, *oXd,
+        *odv;
+    double tol;
+    Py_ssize_t maxit;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOdn:loop_post", &model, &templates, &spec, &start,
+                          &oX, &ov, &out1, &out2, &oeta, &ou0, &oXd, &odv, &tol, &maxit))
+        return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    Loop L;
+    memset(&L, 0, sizeof L);
+    PyObject *result = NULL, *st1 = NULL, *st2 = NULL;
+    if (loop_parse(&bufs, model, templates, spec, start, &L) < 0) goto done;
+    if (L.xmap != X_THETA_BETA) {
+        PyErr_SetString(PyExc_ValueError, "loop_post: points are (theta, beta)");
+        goto done;
+    }
+    Model *m = &L.m;
+    Py_buffer *vv = &bufs.views[bufs.count];
+    double *values = (double *)get_buf(&bufs, ov, -1, 1, 1, "values");
+    if (!values) goto done;
+    Py_ssize_t npts = vv->len / 8;
+    const double *X = (const double *)get_buf(&bufs, oX, npts * L.nx, 1, 0, "X");
+    if (!X) goto done;
+    const double *eta0 = (const double *)get_buf(&bufs, oeta, m->n, 1, 0, "eta0");
+    if (!eta0) goto done;
+    const double *u0 = (const double *)get_buf(&bufs, ou0, m->q_tot, 1, 0, "u0");
+    if (!u0) goto done;
+    Py_buffer *dv = &bufs.views[bufs.count];
+    double *dvalues = (double *)get_buf(&bufs, odv, -1, 1, 1, "dvalues");
+    if (!dvalues) goto done;
+    Py_ssize_t nd = dv->len / 8;
+    const double *Xd = (const double *)get_buf(&bufs, oXd, nd * L.nx, 1, 0, "Xd");
+    if (!Xd || npts < 1) {
+        if (Xd) PyErr_SetString(PyExc_ValueError, "loop_post: X needs a row");
+        goto done;
+    }
+    int stop;
+    Py_BEGIN_ALLOW_THREADS
+    stop = loop_value(&L, X, values);
+    Py_END_ALLOW_THREADS
+    if (stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
+    if (stop != LOOP_NONE) { result = Py_BuildValue("(liOO)", L.evaluations, stop, Py_None, Py_None); goto done; }
+    if (!(st1 = loop_state_out(&L, &bufs, out1))) goto done;
+    int nomem = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 1; i < npts && stop == LOOP_NONE; i++)
+        stop = loop_value(&L, X + i * L.nx, values + i);
+    if (stop == LOOP_NONE) nomem = loop_devfun_points(&L, u0, eta0, Xd, nd, dvalues, tol, maxit);
+    Py_END_ALLOW_THREADS
+    if (stop == LOOP_NOMEM || nomem) { PyErr_NoMemory(); goto done; }
+    if (!(st2 = loop_state_out(&L, &bufs, out2))) goto done;
+    result = Py_BuildValue("(liOO)", L.evaluations, stop, st1, st2);
+done:
+    Py_XDECREF(st1);
+    Py_XDECREF(st2);
     loop_free(&L);
     release_all(&bufs);
     return result;

@@ -6,6 +6,7 @@ feed lme4's convergence checks and the Hessian-based vcov(β)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -14,6 +15,7 @@ import numpy as np
 from mixedfx.errors import ArgumentError, PirlsError
 from mixedfx.families import Family
 from mixedfx.frame.model_frame import ModelFrame
+from mixedfx.glmm import native_loop
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun
 from mixedfx.glmm.pirls import Pirls, PirlsState
 from mixedfx.glmm.pirls_native import kernel_templates
@@ -30,7 +32,15 @@ from mixedfx.optimize.convergence import (
     hessian_factor,
     is_singular,
 )
-from mixedfx.optimize.derivatives import central_gradient, central_hessian, forward_hessian
+from mixedfx.optimize.derivatives import (
+    central_gradient,
+    central_gradient_from,
+    central_gradient_points,
+    central_hessian,
+    forward_hessian,
+    forward_hessian_from,
+    forward_hessian_points,
+)
 
 STAGE1_STEP_TOL = 1e-7   # PIRLS step tolerance in stage 1 ...
 STAGE2_STEP_TOL = 1e-9   # ... and for the final objective
@@ -142,20 +152,30 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     with obj.precise():
         # the value and state at the final point: evaluated once (the derivatives' points
         # move the objective's warm start, and their value there would be this one again)
-        value = obj(x_final)
-        at_optimum = obj.state
+        # lme4's SEs come from the Hessian of its devfun; with structured terms the
+        # reference is glmmTMB, whose SEs come from the exact Laplace objective
+        devfun = Lme4Devfun(obj, state1) if calc and nagq > 0 and not structured else None
+        post = None if devfun is None else _post_optimum(obj, devfun, x_final)
+        # `carried()`: the objective takes the warm start its derivative points left
+        # (built only when another evaluation follows)
+        carried = _done
+        if post is not None:
+            value, at_optimum, g, H, carried = post
+        else:
+            value = obj(x_final)
+            at_optimum = obj.state
         if calc and nagq > 0:
-            g = central_gradient(obj, x_final)
-            # lme4's SEs come from the Hessian of its devfun; with structured terms the
-            # reference is glmmTMB, whose SEs come from the exact Laplace objective
-            devfun = Lme4Devfun(obj, state1)
-            H = central_hessian(obj, x_final) if structured else \
-                forward_hessian(devfun, x_final, many=devfun.evaluate_many)
+            if post is None:
+                g = central_gradient(obj, x_final)
+                H = central_hessian(obj, x_final) if devfun is None else \
+                    forward_hessian(devfun, x_final, many=devfun.evaluate_many)
             R = hessian_factor(H)       # H stays: one factor serves every check below
             if gradient_messages(g, R, POLISH_TOL):
                 # the gradient is recomputed after the step only when lme4's check would
                 # fail at BOBYQA's point; otherwise the step just sharpens the estimates
                 recheck = bool(gradient_messages(g, R, control.check_conv_grad_tol))
+                carried()
+                carried = _done
                 x_new, value, g = newton_polish(obj, x_final, value, g, H,
                                                 lower2_of(lower, beta), False,
                                                 lower2_of(upper, beta, np.inf))
@@ -169,6 +189,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         else:
             # PIRLS warm-starts from the last evaluation: from the derivatives' last point it
             # can converge where it diverged from the optimizer's own state
+            carried()
             value = obj(x_final)
     state = obj.state
     mu = getattr(state, "mu", None)       # row-sized: None / remote for a distributed fit
@@ -194,6 +215,31 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     return GlmmFit(theta=np.asarray(theta), beta=np.asarray(beta), lower=lower, state=state,
                    objective_value=value, nagq=nagq, stage1=stage1, stage2=stage2, gradient=g,
                    hessian=H, messages=messages + conv, pirls=pirls, objective=obj)
+
+
+def _post_optimum(obj: GlmmObjective, devfun: Lme4Devfun, x: np.ndarray
+                  ) -> tuple[float, PirlsState, np.ndarray, np.ndarray,
+                             Callable[[], None]] | None:
+    """The objective's value and state at the optimum x, its central gradient there and the
+    forward Hessian of lme4's devfun, from one compiled call (`native_loop.post_optimum`):
+    the same evaluations, in the same order, as `obj(x)`, `central_gradient(obj, x)` and
+    `forward_hessian(devfun, x)`, and the function that gives the objective the state the
+    last of those evaluations left; None when the compiled loop cannot serve."""
+    n = len(x)
+    points = np.empty((2 * n + 1, n))
+    points[0] = x
+    points[1:] = central_gradient_points(x)
+    out = native_loop.post_optimum(obj, devfun, points, forward_hessian_points(x))
+    if out is None:
+        return None
+    vals, state, dvals, carried = out
+    vl = vals.tolist()
+    return (vl[0], state, central_gradient_from(vl[1:]), forward_hessian_from(dvals, n),
+            carried)
+
+
+def _done() -> None:
+    """`carried` once the objective holds its last state."""
 
 
 def _all_finite(a: np.ndarray) -> bool:

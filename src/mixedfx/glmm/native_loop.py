@@ -26,6 +26,7 @@ or a run meets a case only Python handles, these return None and the Python loop
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 from types import ModuleType
 from typing import Any
@@ -207,3 +208,35 @@ def devfun_values(devfun: Any, points: np.ndarray) -> np.ndarray | None:
     mod.devfun_values(loop.model, loop.placeholders, loop.spec, start, eta_c, points, vals,
                       float(devfun.tol), int(devfun.maxit))
     return vals
+
+
+def post_optimum(obj: Any, devfun: Any, points: np.ndarray, devfun_points: np.ndarray
+                 ) -> tuple[np.ndarray, Any, np.ndarray, Callable[[], None]] | None:
+    """The sequence after the optimum in one compiled call: the objective at each row of
+    `points` ((θ, β); row 0 the optimum, then the central gradient's points) as successive
+    calls give them, and lme4's devfun (`objective.Lme4Devfun`) at each row of
+    `devfun_points`. Returns (values, the objective's state after row 0, devfun values,
+    `finish`): the objective holds the state after row 0 and has counted every evaluation;
+    `finish()` gives it the state after the last row, as the calls would have left it (built
+    only when asked: a fit whose optimum is finite and needs no Newton step keeps row 0's).
+    None when the compiled loop cannot serve (the objective is then untouched)."""
+    mod = _loop_kernel()
+    if mod is None or not hasattr(mod, "loop_post") or devfun.objective is not obj or \
+            not obj._compiled() or not served(obj):
+        return None
+    points = np.ascontiguousarray(points, dtype=float)
+    devfun_points = np.ascontiguousarray(devfun_points, dtype=float)
+    loop = _Loop(obj, X_THETA_BETA)
+    if points.shape[1] != loop.nx or devfun_points.shape[1] != loop.nx:
+        return None
+    vals, dvals = np.empty(points.shape[0]), np.empty(devfun_points.shape[0])
+    first, last = loop.out(), loop.out()
+    eta_c = np.ascontiguousarray(devfun.eta0[loop.shape.order_any], dtype=float)
+    evals, stop, s_first, s_last = mod.loop_post(
+        loop.model, loop.placeholders, loop.spec, loop.start(obj.state), points, vals,
+        first, last, eta_c, loop.nat._u_in(devfun.u0), devfun_points, dvals,
+        float(devfun.tol), int(devfun.maxit))
+    if stop == LOOP_PYTHON:
+        return None
+    loop.adopt(first, s_first, evals)
+    return vals, obj.state, dvals, lambda: loop.adopt(last, s_last, 0)

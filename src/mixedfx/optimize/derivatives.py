@@ -101,8 +101,18 @@ def forward_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
         Hᵢⱼ = (f(x + δeᵢ + δeⱼ) − f(x + δeᵢ) − f(x + δeⱼ) + f(x)) / δ²
 
     The points x (unless fx is given), x + δeᵢ, then x + δeᵢ + δeⱼ (i ≤ j) are evaluated in
-    that order; `many`, when given, evaluates all of them in one call (or returns None: then
-    point by point), for the same values."""
+    that order (`forward_hessian_points`); `many`, when given, evaluates all of them in one
+    call (or returns None: then point by point), for the same values."""
+    points = forward_hessian_points(x, fx, delta)
+    values = None if many is None else many(points)
+    values = [fun(p) for p in points] if values is None else values
+    return forward_hessian_from(values, len(points[0]), fx, delta)
+
+
+def forward_hessian_points(x: np.ndarray, fx: float | None = None,
+                           delta: float = 1e-4) -> np.ndarray:
+    """`forward_hessian`'s points, one per row: x (when fx is None), x + δeᵢ, then
+    (x + δeᵢ) + δeⱼ for i ≤ j."""
     x = np.asarray(x, dtype=float)
     n = len(x)
     eye, rows, eye_cols = _forward_steps(n, float(delta))
@@ -113,8 +123,12 @@ def forward_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
     single = points[k0:k0 + n]
     np.add(x, eye, out=single)                          # row i: x + δeᵢ
     np.add(single[rows], eye_cols, out=points[k0 + n:])  # (x + δeᵢ) + δeⱼ, as in a loop
-    values = None if many is None else many(points)
-    values = [fun(p) for p in points] if values is None else values
+    return points
+
+
+def forward_hessian_from(values, n: int, fx: float | None = None,
+                         delta: float = 1e-4) -> np.ndarray:
+    """`forward_hessian` from the values at its points (`forward_hessian_points`)."""
     # Python floats: the same IEEE operations as NumPy's scalars, without their overhead
     vals = values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
     k = 0
@@ -142,20 +156,33 @@ def _central_steps(n: int, delta: float) -> np.ndarray:
 def central_gradient(fn: Callable[[np.ndarray], float], x: np.ndarray,
                      delta: float = 1e-4) -> np.ndarray:
     """(f(x + δeᵢ) − f(x − δeᵢ)) / 2δ for each i; the points x + δe₀, x − δe₀, x + δe₁, …
-    are evaluated in that order, in one call when `fn` has `evaluate_many`."""
+    (`central_gradient_points`) are evaluated in that order, in one call when `fn` has
+    `evaluate_many`."""
+    points = central_gradient_points(x, delta)
+    many = getattr(fn, "evaluate_many", None)
+    values = None if many is None else many(points)
+    if values is None:
+        values = [fn(p) for p in points]
+    return central_gradient_from(values, delta)
+
+
+def central_gradient_points(x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
+    """`central_gradient`'s points, one per row: x + δe₀, x − δe₀, x + δe₁, …"""
     x = np.asarray(x, dtype=float)
     n = len(x)
     E = _central_steps(n, float(delta))      # row i: δeᵢ
     points = np.empty((2 * n, n))
     np.add(x, E, out=points[0::2])
     np.subtract(x, E, out=points[1::2])
-    many = getattr(fn, "evaluate_many", None)
-    values = None if many is None else many(points)
-    if values is None:
-        values = [fn(p) for p in points]
+    return points
+
+
+def central_gradient_from(values, delta: float = 1e-4) -> np.ndarray:
+    """`central_gradient` from the values at its points (`central_gradient_points`)."""
     vals = values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
     two_delta = 2 * delta
-    return np.array([(vals[2 * i] - vals[2 * i + 1]) / two_delta for i in range(n)])
+    return np.array([(vals[2 * i] - vals[2 * i + 1]) / two_delta
+                     for i in range(len(vals) // 2)])
 
 
 def central_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
