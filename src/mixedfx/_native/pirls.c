@@ -740,12 +740,6 @@ static void weights_rows(const Model *m, Factor *f, const State *s, const double
  * column beyond its products. */
 static void rows_local(const Model *m, Factor *f, const State *s, const double *xb);
 
-#if defined(__GNUC__) || defined(__clang__)
-#define ALWAYS_INLINE __attribute__((always_inline)) inline
-#else
-#define ALWAYS_INLINE inline
-#endif
-
 /* rows_scalar's loop with X in the system (PW = p columns, 1 <= PW < XW) and at most one
  * scalar rest term (S <= 1), for a compile-time PW (`rows_x_dense` instantiates it): every
  * product of the row's [X z], zeros of X included, in fixed-width loops without a branch
