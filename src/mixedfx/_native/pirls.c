@@ -47,6 +47,18 @@ enum { ST_OK = 0, ST_HALVING = 1, ST_MAXIT = 2, ST_NOTPD = 3, ST_FAIL = 4, ST_NO
 #define ALWAYS_INLINE inline
 #endif
 
+
+/* The row loops compiled twice on x86-64 Linux with glibc (GCC >= 6 / clang >= 14: ifunc): for the
+ * baseline ISA and for AVX2 (no FMA: -ffp-contract=off, and target "avx2" does not enable
+ * it), picked once at load time by the CPU. Only the vector width of the elementwise loops
+ * changes: every sum keeps its operations and their order, so both clones give the same bits. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) \
+    && !defined(MIXEDFX_NO_CLONES)
+#define HOT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define HOT_CLONES
+#endif
+
 typedef struct {
     int fam, link, canonical, has_kernel;
     double nbth, sat_sum, probit_th, cauchit_th;
@@ -256,7 +268,7 @@ static inline void exp_neg_block(const double *restrict eta, double *restrict e)
 }
 
 /* e_i = exp_neg(-|eta_i|) for i < n (see exp_neg_block) */
-static void exp_neg_rows(const double *restrict eta, double *restrict e, Py_ssize_t n)
+HOT_CLONES static void exp_neg_rows(const double *restrict eta, double *restrict e, Py_ssize_t n)
 {
     Py_ssize_t i = 0;
     for (; i + EXP_BLOCK <= n; i += EXP_BLOCK) exp_neg_block(eta + i, e + i);
@@ -395,7 +407,7 @@ static void evaluate_at_eta(const Model *m, State *s);
 
 /* eta = offset + X beta + sum_t Z_t (T_t u_t), mu, the deviance, ||u||^2; `b`: workspace of
  * q_tot values (NULL: allocated here) */
-static void evaluate_ws(const Model *m, State *s, const double *xb, double *bws)
+HOT_CLONES static void evaluate_ws(const Model *m, State *s, const double *xb, double *bws)
 {
     Py_ssize_t n = m->n, i, t, a, c;
     double *b = bws;
@@ -472,7 +484,7 @@ static void evaluate_ws(const Model *m, State *s, const double *xb, double *bws)
 static void evaluate(const Model *m, State *s, const double *xb) { evaluate_ws(m, s, xb, NULL); }
 
 /* mu = g^-1(eta), the deviance (or the log-likelihood kernel), ||u||^2 at the state's eta */
-static void evaluate_at_eta(const Model *m, State *s)
+HOT_CLONES static void evaluate_at_eta(const Model *m, State *s)
 {
     Py_ssize_t n = m->n, i;
     double ussq = 0.0, dev = 0.0, kern = 0.0;
@@ -712,7 +724,7 @@ static inline void irls_wz(const Model *m, const State *s, Py_ssize_t i, double 
  * every row into f->wrow, f->zrow: elementwise, so any loop order gives the same bits as
  * irls_wz row by row; the canonical binomial and Poisson cases without the family switch and
  * with (X beta)_i taken off in the same pass */
-static void weights_rows(const Model *m, Factor *f, const State *s, const double *xb)
+HOT_CLONES static void weights_rows(const Model *m, Factor *f, const State *s, const double *xb)
 {
     Py_ssize_t n = m->n, i;
     double *restrict W = f->wrow, *restrict Z = f->zrow;
@@ -821,7 +833,7 @@ static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t 
 }
 
 /* rows_x_pw at the model's number of X columns (1 to XW - 1) */
-static void rows_x_dense(const Model *m, Factor *f)
+HOT_CLONES static void rows_x_dense(const Model *m, Factor *f)
 {
     switch (f->pp) {
     case 1: rows_x_pw(m, f, 1); break;
@@ -834,7 +846,7 @@ static void rows_x_dense(const Model *m, Factor *f)
     }
 }
 
-static void rows_scalar(const Model *m, Factor *f, const State *s, const double *xb)
+HOT_CLONES static void rows_scalar(const Model *m, Factor *f, const State *s, const double *xb)
 {
     Py_ssize_t n = m->n, i, a, c, d, q = m->q_rest, pp = f->pp, pp1 = pp + 1, r = f->r;
     Py_ssize_t S = m->S, jcur = -1;
@@ -1118,7 +1130,7 @@ static int dense_level(const Model *m, Py_ssize_t j)
  * no finite value), but P is read and written once per block instead of once per level.
  * Returns 0 (nothing done) when a g_j or w_j is not finite: the caller takes the levels one
  * by one, so non-finite values propagate as they always did. */
-static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_ssize_t nb)
+HOT_CLONES static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_ssize_t nb)
 {
     Py_ssize_t r = f->r, q = m->q_rest, pp1 = f->pp + 1, a, b, k, e;
     double *gd = f->gd4, *hd = f->gd4 + SCHUR_BLOCK * r, *P = f->P;
@@ -1277,7 +1289,7 @@ static int factor_one(const Model *m, Factor *f, const State *s, const double *x
 
 /* The factor of Lambda'[Z X z]'W[Z X z]Lambda + I at the state's IRLS weights (X only with
  * with_x; z the working response, minus X beta without X). Returns ST_OK or ST_NOTPD. */
-static int factorize(const Model *m, Factor *f, const State *s, const double *xb)
+HOT_CLONES static int factorize(const Model *m, Factor *f, const State *s, const double *xb)
 {
     if (m->nt == 1 && m->k[0] == 1 && f->pp + 1 <= XW)
         return factor_one(m, f, s, xb);
@@ -1823,7 +1835,7 @@ static void halve(const Model *m, const State *cur, State *nw, int with_beta)
 
 /* (X beta)_i = sum_c X_ic beta_c in column order, four rows at a time (four independent
  * sums in flight instead of one; each row's own sum unchanged) */
-static void xbeta(const Model *m, const double *beta, double *xb)
+HOT_CLONES static void xbeta(const Model *m, const double *beta, double *xb)
 {
     Py_ssize_t n = m->n, p = m->p, i = 0, c;
     const double *X = m->X;
