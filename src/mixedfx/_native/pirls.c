@@ -31,7 +31,7 @@ enum { ST_OK = 0, ST_HALVING = 1, ST_MAXIT = 2, ST_NOTPD = 3, ST_FAIL = 4, ST_NO
 #define EPS DBL_EPSILON
 #define THRESH 30.0
 #define XW 8              /* [X z] columns up to which rows_scalar runs its fixed-width loops */
-#define SCHUR_BLOCK 4     /* scalar first-term levels per pass of the dense Schur update */
+#define SCHUR_BLOCK 8     /* scalar first-term levels per pass of the dense Schur update */
 #define LOG_CHUNK 256      /* rows per product of logit factors 1 + e (see evaluate_at_eta) */
 
 /* loops over a compile-time count of [X z] columns unrolled (so their sums stay in registers);
@@ -1123,6 +1123,40 @@ static int dense_level(const Model *m, Py_ssize_t j)
     return mj > 0 && m->rho[e0 + mj - 1] + 1 <= 2 * mj;
 }
 
+/* Row a of the Schur step for a full block (SCHUR_BLOCK levels): P_ab -= h_k[a] g_k[b] for
+ * b <= a, the levels k in order for every element (the level-by-level operations). Four
+ * elements per pass, each with its own chain, written out for the compiler's vectorizer
+ * (SLP); the levels' h_k[a] held in registers. */
+static ALWAYS_INLINE void schur_row(double *restrict Pa, const double *restrict gd,
+                                    const double *restrict hd, Py_ssize_t r, Py_ssize_t a)
+{
+    double h[SCHUR_BLOCK];
+    Py_ssize_t b, k;
+UNROLL
+    for (k = 0; k < SCHUR_BLOCK; k++) h[k] = hd[k * r + a];
+    for (b = 0; b + 3 <= a; b += 4) {
+        double p0 = Pa[b], p1 = Pa[b + 1], p2 = Pa[b + 2], p3 = Pa[b + 3];
+UNROLL
+        for (k = 0; k < SCHUR_BLOCK; k++) {
+            const double *g = gd + k * r + b;
+            p0 = p0 - h[k] * g[0];
+            p1 = p1 - h[k] * g[1];
+            p2 = p2 - h[k] * g[2];
+            p3 = p3 - h[k] * g[3];
+        }
+        Pa[b] = p0;
+        Pa[b + 1] = p1;
+        Pa[b + 2] = p2;
+        Pa[b + 3] = p3;
+    }
+    for (; b <= a; b++) {
+        double p0 = Pa[b];
+UNROLL
+        for (k = 0; k < SCHUR_BLOCK; k++) p0 = p0 - h[k] * gd[k * r + b];
+        Pa[b] = p0;
+    }
+}
+
 /* P -= sum_{j in [j0, j0 + nb)} w_j g_j g_j' (lower triangle) for nb <= SCHUR_BLOCK dense
  * levels of a scalar first term, g_j = B's column of level j (Bz over R_j, then BXY), w_j =
  * W1_j: each element of P gets the levels' products subtracted in level order, as the
@@ -1154,29 +1188,12 @@ HOT_CLONES static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_s
     }
     if (ok)
         for (a = 0; a < r; a++) {
-            double h0 = hd[a], h1 = nb > 1 ? hd[r + a] : 0.0, h2 = nb > 2 ? hd[2 * r + a] : 0.0;
-            double h3 = nb > 3 ? hd[3 * r + a] : 0.0, *Pa = P + a * r;
-            const double *g0 = gd, *g1 = gd + r, *g2 = gd + 2 * r, *g3 = gd + 3 * r;
-            if (h0 == 0.0 && h1 == 0.0 && h2 == 0.0 && h3 == 0.0) continue;
-            if (nb == SCHUR_BLOCK) {
-                /* two elements per pass, written out for the compiler's pairwise (SLP)
-                 * vectorization; each element's own operations are unchanged */
-                for (b = 0; b + 1 <= a; b += 2) {
-                    double p0 = Pa[b], p1 = Pa[b + 1];
-                    p0 = p0 - h0 * g0[b];
-                    p1 = p1 - h0 * g0[b + 1];
-                    p0 = p0 - h1 * g1[b];
-                    p1 = p1 - h1 * g1[b + 1];
-                    p0 = p0 - h2 * g2[b];
-                    p1 = p1 - h2 * g2[b + 1];
-                    p0 = p0 - h3 * g3[b];
-                    p1 = p1 - h3 * g3[b + 1];
-                    Pa[b] = p0;
-                    Pa[b + 1] = p1;
-                }
-                for (; b <= a; b++)
-                    Pa[b] = (((Pa[b] - h0 * g0[b]) - h1 * g1[b]) - h2 * g2[b]) - h3 * g3[b];
-            }
+            double *Pa = P + a * r;
+            int any = 0;
+            for (k = 0; k < nb; k++) any |= hd[k * r + a] != 0.0;
+            if (!any) continue;
+            if (nb == SCHUR_BLOCK)
+                schur_row(Pa, gd, hd, r, a);
             else
                 for (k = 0; k < nb; k++) {
                     double hk = hd[k * r + a];
