@@ -48,11 +48,18 @@ enum { ST_OK = 0, ST_HALVING = 1, ST_MAXIT = 2, ST_NOTPD = 3, ST_FAIL = 4, ST_NO
 #endif
 
 
-/* The row loops compiled twice on x86-64 Linux with glibc (GCC >= 6 / clang >= 14: ifunc): for the
- * baseline ISA and for AVX2 (no FMA: -ffp-contract=off, and target "avx2" does not enable
- * it), picked once at load time by the CPU. Only the vector width of the elementwise loops
+/* The row loops compiled twice on x86-64 Linux with glibc (GCC >= 6 / clang >= 14: ifunc):
+ * for the baseline ISA and for AVX2 (no FMA: -ffp-contract=off, and target "avx2" does not
+ * enable it), picked once at load time by the CPU. Only the vector width of the elementwise loops
  * changes: every sum keeps its operations and their order, so both clones give the same bits. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) \
+#if defined(__clang__)
+#define CLONES_COMPILER (__clang_major__ >= 14)
+#elif defined(__GNUC__)
+#define CLONES_COMPILER (__GNUC__ >= 6)
+#else
+#define CLONES_COMPILER 0
+#endif
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && CLONES_COMPILER \
     && !defined(MIXEDFX_NO_CLONES)
 #define HOT_CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -1124,7 +1131,8 @@ static int dense_level(const Model *m, Py_ssize_t j)
 }
 
 /* Row a of the Schur step for a full block (SCHUR_BLOCK levels): P_ab -= h_k[a] g_k[b] for
- * b <= a, the levels k in order for every element (the level-by-level operations). Four
+ * b <= a, the levels k in order for every element (the level-by-level operations; a row
+ * whose h_k[a] are all zero is left as it is, as before). Four
  * elements per pass, each with its own chain, written out for the compiler's vectorizer
  * (SLP); the levels' h_k[a] held in registers. */
 static ALWAYS_INLINE void schur_row(double *restrict Pa, const double *restrict gd,
@@ -1134,6 +1142,10 @@ static ALWAYS_INLINE void schur_row(double *restrict Pa, const double *restrict 
     Py_ssize_t b, k;
 UNROLL
     for (k = 0; k < SCHUR_BLOCK; k++) h[k] = hd[k * r + a];
+    int any = 0;
+UNROLL
+    for (k = 0; k < SCHUR_BLOCK; k++) any |= h[k] != 0.0;
+    if (!any) return;                   /* a row no level meets: left as it is */
     for (b = 0; b + 3 <= a; b += 4) {
         double p0 = Pa[b], p1 = Pa[b + 1], p2 = Pa[b + 2], p3 = Pa[b + 3];
 UNROLL
@@ -1173,6 +1185,23 @@ HOT_CLONES static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_s
         Py_ssize_t j = j0 + k, e0 = (Py_ssize_t)m->lvl_ptr[j], e1 = (Py_ssize_t)m->lvl_ptr[j + 1];
         double wj = f->W1[j], *g = gd + k * r, *h = hd + k * r;
         if (!isfinite(wj)) ok = 0;
+        if (e1 - e0 == q && m->rho[e0] == 0 && m->rho[e1 - 1] == q - 1) {
+            /* the level meets every Z_rest row (rho ascending: rho[e0 + a] = a): the same
+             * copies and products without the index, non-finite values found by their
+             * exponent bits (all ones), so the loop vectorizes */
+            const double *restrict Bz = f->Bz + e0;
+            uint64_t bad = 0;
+            for (a = 0; a < q; a++) {
+                double v = Bz[a];
+                uint64_t bits;
+                memcpy(&bits, &v, sizeof bits);
+                bad |= (bits & UINT64_C(0x7ff0000000000000)) == UINT64_C(0x7ff0000000000000);
+                g[a] = v;
+                h[a] = v * wj;
+            }
+            if (bad) ok = 0;
+            e1 = e0;                            /* the general loop below is skipped */
+        }
         for (e = e0; e < e1; e++) {
             double v = f->Bz[e];
             if (!isfinite(v)) ok = 0;
@@ -1189,16 +1218,14 @@ HOT_CLONES static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_s
     if (ok)
         for (a = 0; a < r; a++) {
             double *Pa = P + a * r;
-            int any = 0;
-            for (k = 0; k < nb; k++) any |= hd[k * r + a] != 0.0;
-            if (!any) continue;
-            if (nb == SCHUR_BLOCK)
+            if (nb == SCHUR_BLOCK) {
                 schur_row(Pa, gd, hd, r, a);
-            else
-                for (k = 0; k < nb; k++) {
-                    double hk = hd[k * r + a];
-                    if (hk != 0.0) sub_scaled(Pa, gd + k * r, hk, a + 1);
-                }
+                continue;
+            }
+            for (k = 0; k < nb; k++) {
+                double hk = hd[k * r + a];
+                if (hk != 0.0) sub_scaled(Pa, gd + k * r, hk, a + 1);
+            }
         }
     memset(gd, 0, sizeof(double) * 2 * SCHUR_BLOCK * r);
     return ok;
