@@ -73,6 +73,7 @@ typedef struct {
     const double *X, *y, *wt, *off;
     const int64_t *codes;                 /* nt x n */
     const double *vals[MAXT];             /* per term n x k */
+    int ones[MAXT];                       /* a scalar term whose values are all exactly 1 */
     Py_ssize_t k[MAXT], nl[MAXT], uoff[MAXT + 1], roff[MAXT + 1];
     const int64_t *slot_pos, *lvl_ptr, *rho;
     const double *T[MAXT];                /* per term k x k lower template, row-major */
@@ -447,11 +448,18 @@ HOT_CLONES static void evaluate_ws(const Model *m, State *s, const double *xb, d
             const double *restrict v0 = m->vals[0], *restrict v1 = m->vals[1];
             const double *b0 = b + m->uoff[0], *b1 = b + m->uoff[1];
             const int64_t *restrict c0 = m->codes, *restrict c1 = m->codes + n;
-            for (i = 0; i < n; i++) {
-                double e = off[i] + xb[i];
-                e = e + v0[i] * b0[c0[i]];
-                eta[i] = e + v1[i] * b1[c1[i]];
-            }
+            if (m->ones[0] && m->ones[1])       /* intercept terms: 1 b = b exactly */
+                for (i = 0; i < n; i++) {
+                    double e = off[i] + xb[i];
+                    e = e + b0[c0[i]];
+                    eta[i] = e + b1[c1[i]];
+                }
+            else
+                for (i = 0; i < n; i++) {
+                    double e = off[i] + xb[i];
+                    e = e + v0[i] * b0[c0[i]];
+                    eta[i] = e + v1[i] * b1[c1[i]];
+                }
         } else {
             for (i = 0; i < n; i++) eta[i] = off[i] + xb[i];
             for (t = 0; t < m->nt; t++) {
@@ -776,7 +784,8 @@ static void rows_local(const Model *m, Factor *f, const State *s, const double *
  * same row order, so the same bits. Rows of the lower triangle run to an even length (pairs
  * for the compiler's vectorizer), [X z] zero-padded to XW: the extra products land in sums
  * above the diagonal or past [X z], which are never read. */
-static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t PW)
+static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t PW,
+                                     const int ONES)
 {
     const Py_ssize_t pp1 = PW + 1, pe = (pp1 + 1) & ~(Py_ssize_t)1;    /* pp1 <= pe <= XW */
     Py_ssize_t n = m->n, i, c, d, q = m->q_rest, r = f->r, jcur = -1;
@@ -794,7 +803,7 @@ static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t 
         for (d = 0; d < XW; d++) accP[c * XW + d] = 0.0;
     }
     for (i = 0; i < n; i++) {
-        double w = W[i], v = v1[i];
+        double w = W[i], v = ONES ? 1.0 : v1[i];      /* 1 v = v: the compiler drops it */
         const double *restrict x = X + i * PW;
         Py_ssize_t j = c1[i];
         if (j != jcur) {
@@ -821,7 +830,7 @@ static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t 
             for (d = 0; d < ((c + 2) & ~(Py_ssize_t)1); d++) accP[c * XW + d] += xc * xw[d];
         }
         if (!q) continue;
-        double va = v2[i];
+        double va = ONES ? 1.0 : v2[i];
         Py_ssize_t ra = off2 + c2[i];
         double *restrict PXa = PX + ra * XW;
         Bz[pos[i]] += w * (va * v);
@@ -842,15 +851,68 @@ static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t 
 /* rows_x_pw at the model's number of X columns (1 to XW - 1) */
 HOT_CLONES static void rows_x_dense(const Model *m, Factor *f)
 {
-    switch (f->pp) {
-    case 1: rows_x_pw(m, f, 1); break;
-    case 2: rows_x_pw(m, f, 2); break;
-    case 3: rows_x_pw(m, f, 3); break;
-    case 4: rows_x_pw(m, f, 4); break;
-    case 5: rows_x_pw(m, f, 5); break;
-    case 6: rows_x_pw(m, f, 6); break;
-    default: rows_x_pw(m, f, 7); break;
+    if (m->ones[0] && (!m->q_rest || m->ones[1])) {
+        switch (f->pp) {        /* intercept terms: rows_x_pw without the products by 1 */
+        case 1: rows_x_pw(m, f, 1, 1); break;
+        case 2: rows_x_pw(m, f, 2, 1); break;
+        case 3: rows_x_pw(m, f, 3, 1); break;
+        case 4: rows_x_pw(m, f, 4, 1); break;
+        case 5: rows_x_pw(m, f, 5, 1); break;
+        case 6: rows_x_pw(m, f, 6, 1); break;
+        default: rows_x_pw(m, f, 7, 1); break;
+        }
+        return;
     }
+    switch (f->pp) {
+    case 1: rows_x_pw(m, f, 1, 0); break;
+    case 2: rows_x_pw(m, f, 2, 0); break;
+    case 3: rows_x_pw(m, f, 3, 0); break;
+    case 4: rows_x_pw(m, f, 4, 0); break;
+    case 5: rows_x_pw(m, f, 5, 0); break;
+    case 6: rows_x_pw(m, f, 6, 0); break;
+    default: rows_x_pw(m, f, 7, 0); break;
+    }
+}
+
+/* rows_scalar's loop for two scalar terms and no X (S = 1, pp = 0), every index in a local;
+ * ONES: both terms' values are 1 (m->ones), their products left out (1 x = x exactly) */
+static ALWAYS_INLINE void rows_two(const Model *m, Factor *f, const int ONES)
+{
+    Py_ssize_t n = m->n, i, a, q = m->q_rest, r = f->r, jcur = -1;
+    double *P = f->P, *PX = f->PX;
+    const double *v1all = m->vals[0], *W = f->wrow, *Z = f->zrow;
+    const int64_t *c1 = m->codes;
+    /* two scalar terms and no X: the same products and sums, every index in a local */
+    const double *restrict v2 = m->vals[1];
+    const int64_t *restrict c2 = m->codes + n, *restrict pos = m->slot_pos;
+    double *restrict Bz = f->Bz, a0 = 0.0, b0 = 0.0, p0 = 0.0;
+    Py_ssize_t off2 = m->roff[1];
+    for (i = 0; i < n; i++) {
+        double w = W[i], zr = Z[i], zw = zr * w;
+        double v = ONES ? 1.0 : v1all[i], va = ONES ? 1.0 : v2[i];   /* 1 x = x: dropped */
+        Py_ssize_t j = c1[i], ra = off2 + c2[i];
+        if (j != jcur) {
+            if (jcur >= 0) {
+                f->A11[jcur] = a0;
+                f->BXY[jcur] = b0;
+            }
+            jcur = j;
+            a0 = f->A11[j];
+            b0 = f->BXY[j];
+        }
+        a0 += w * (v * v);
+        b0 += v * zw;
+        p0 += zr * zw;
+        Bz[pos[i]] += w * (va * v);
+        P[ra * r + ra] += w * (va * va);
+        PX[ra * XW] += va * zw;
+    }
+    if (jcur >= 0) {
+        f->A11[jcur] = a0;
+        f->BXY[jcur] = b0;
+    }
+    P[q * r + q] = p0;
+    for (a = 0; a < q; a++) P[q * r + a] = PX[a * XW];
 }
 
 HOT_CLONES static void rows_scalar(const Model *m, Factor *f, const State *s, const double *xb)
@@ -877,36 +939,10 @@ HOT_CLONES static void rows_scalar(const Model *m, Factor *f, const State *s, co
         return;
     }
     if (pp == 0 && S == 1) {
-        /* two scalar terms and no X: the same products and sums, every index in a local */
-        const double *restrict v2 = m->vals[1];
-        const int64_t *restrict c2 = m->codes + n, *restrict pos = m->slot_pos;
-        double *restrict Bz = f->Bz, a0 = 0.0, b0 = 0.0, p0 = 0.0;
-        Py_ssize_t off2 = m->roff[1];
-        for (i = 0; i < n; i++) {
-            double w = W[i], zr = Z[i], v = v1all[i], va = v2[i], zw = zr * w;
-            Py_ssize_t j = c1[i], ra = off2 + c2[i];
-            if (j != jcur) {
-                if (jcur >= 0) {
-                    f->A11[jcur] = a0;
-                    f->BXY[jcur] = b0;
-                }
-                jcur = j;
-                a0 = f->A11[j];
-                b0 = f->BXY[j];
-            }
-            a0 += w * (v * v);
-            b0 += v * zw;
-            p0 += zr * zw;
-            Bz[pos[i]] += w * (va * v);
-            P[ra * r + ra] += w * (va * va);
-            PX[ra * XW] += va * zw;
-        }
-        if (jcur >= 0) {
-            f->A11[jcur] = a0;
-            f->BXY[jcur] = b0;
-        }
-        P[q * r + q] = p0;
-        for (a = 0; a < q; a++) P[q * r + a] = PX[a * XW];
+        if (m->ones[0] && m->ones[1])
+            rows_two(m, f, 1);
+        else
+            rows_two(m, f, 0);
         return;
     }
     unsigned char allc[XW], *xcols = f->xcols;
@@ -1818,6 +1854,13 @@ static int parse_model(Buffers *bufs, PyObject *model, PyObject *templates, Mode
         PyObject *Tt = tlist ? PyList_GET_ITEM(templates, t) : PyTuple_GET_ITEM(templates, t);
         if (!(m->vals[t] = (const double *)get_buf(bufs, PyTuple_GET_ITEM(vals, t), n * m->k[t], 1, 0, "values"))) return -1;
         if (!(m->T[t] = (const double *)get_buf(bufs, Tt, m->k[t] * m->k[t], 1, 0, "template"))) return -1;
+    }
+    /* a scalar term of values 1 (an intercept term): v x = x exactly for every double x, so
+     * the row loops may leave its products out (the same bits) */
+    for (t = 0; t < m->nt; t++) {
+        int one = m->k[t] == 1;
+        for (Py_ssize_t i = 0; one && i < n; i++) one = m->vals[t][i] == 1.0;
+        m->ones[t] = one;
     }
     /* codes must lie in range (they index arrays) */
     for (t = 0; t < m->nt; t++)
