@@ -58,9 +58,10 @@ def _simulated() -> pd.DataFrame:
 
 
 def _uneven() -> pd.DataFrame:
-    """Crossed binomial rows whose first factor has 22 levels (blocks of four levels in the
-    kernel's dense Schur update, and a remainder of two), two of them (5 and 13) meeting only
-    the last level of the second factor (the kernel's sparse level-by-level update)."""
+    """Crossed binomial rows whose first factor has 22 levels, two of them (5 and 13) meeting
+    only the last level of the second factor (the kernel's sparse level-by-level update): the
+    dense runs between them (5, 7 and 8 levels) take the kernel's dense Schur update both in
+    part blocks and in a full block of eight levels."""
     rng = np.random.default_rng(11)
     g = np.repeat(np.arange(22), 30)
     h = np.where(np.isin(g, [5, 13]), 8, rng.integers(0, 9, len(g)))
@@ -78,6 +79,8 @@ CASES = {
                     "poisson"),
     "crossed_binomial": ("yb ~ x + (1 | g) + (1 | h)", None, "binomial"),
     "slopes_binomial": ("yb ~ x + (x | g) + (1 | h)", None, "binomial"),
+    # two scalar terms, one of values x (not 1): the kernel's row loops with the products
+    "scalar_slope_crossed": ("yb ~ x + (1 | g) + (0 + x | h)", None, "binomial"),
     "slopes_rest_poisson": ("yp ~ x + (1 | h) + (x | g)", None, "poisson"),
     "gamma_log": ("yg ~ x + (1 | g)", None, Gamma(link="log")),
     "probit": ("yb ~ x + (1 | g)", None, binomial(link="probit")),

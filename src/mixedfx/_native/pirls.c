@@ -31,7 +31,7 @@ enum { ST_OK = 0, ST_HALVING = 1, ST_MAXIT = 2, ST_NOTPD = 3, ST_FAIL = 4, ST_NO
 #define EPS DBL_EPSILON
 #define THRESH 30.0
 #define XW 8              /* [X z] columns up to which rows_scalar runs its fixed-width loops */
-#define SCHUR_BLOCK 4     /* scalar first-term levels per pass of the dense Schur update */
+#define SCHUR_BLOCK 8     /* scalar first-term levels per pass of the dense Schur update */
 #define LOG_CHUNK 256      /* rows per product of logit factors 1 + e (see evaluate_at_eta) */
 
 /* loops over a compile-time count of [X z] columns unrolled (so their sums stay in registers);
@@ -47,6 +47,25 @@ enum { ST_OK = 0, ST_HALVING = 1, ST_MAXIT = 2, ST_NOTPD = 3, ST_FAIL = 4, ST_NO
 #define ALWAYS_INLINE inline
 #endif
 
+
+/* The row loops compiled twice on x86-64 Linux with glibc (GCC >= 6 / clang >= 14: ifunc):
+ * for the baseline ISA and for AVX2 (no FMA: -ffp-contract=off, and target "avx2" does not
+ * enable it), picked once at load time by the CPU. Only the vector width of the elementwise loops
+ * changes: every sum keeps its operations and their order, so both clones give the same bits. */
+#if defined(__clang__)
+#define CLONES_COMPILER (__clang_major__ >= 14)
+#elif defined(__GNUC__)
+#define CLONES_COMPILER (__GNUC__ >= 6)
+#else
+#define CLONES_COMPILER 0
+#endif
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && CLONES_COMPILER \
+    && !defined(MIXEDFX_NO_CLONES)
+#define HOT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define HOT_CLONES
+#endif
+
 typedef struct {
     int fam, link, canonical, has_kernel;
     double nbth, sat_sum, probit_th, cauchit_th;
@@ -54,6 +73,7 @@ typedef struct {
     const double *X, *y, *wt, *off;
     const int64_t *codes;                 /* nt x n */
     const double *vals[MAXT];             /* per term n x k */
+    int ones[MAXT];                       /* a scalar term whose values are all exactly 1 */
     Py_ssize_t k[MAXT], nl[MAXT], uoff[MAXT + 1], roff[MAXT + 1];
     const int64_t *slot_pos, *lvl_ptr, *rho;
     const double *T[MAXT];                /* per term k x k lower template, row-major */
@@ -256,7 +276,7 @@ static inline void exp_neg_block(const double *restrict eta, double *restrict e)
 }
 
 /* e_i = exp_neg(-|eta_i|) for i < n (see exp_neg_block) */
-static void exp_neg_rows(const double *restrict eta, double *restrict e, Py_ssize_t n)
+HOT_CLONES static void exp_neg_rows(const double *restrict eta, double *restrict e, Py_ssize_t n)
 {
     Py_ssize_t i = 0;
     for (; i + EXP_BLOCK <= n; i += EXP_BLOCK) exp_neg_block(eta + i, e + i);
@@ -395,7 +415,7 @@ static void evaluate_at_eta(const Model *m, State *s);
 
 /* eta = offset + X beta + sum_t Z_t (T_t u_t), mu, the deviance, ||u||^2; `b`: workspace of
  * q_tot values (NULL: allocated here) */
-static void evaluate_ws(const Model *m, State *s, const double *xb, double *bws)
+HOT_CLONES static void evaluate_ws(const Model *m, State *s, const double *xb, double *bws)
 {
     Py_ssize_t n = m->n, i, t, a, c;
     double *b = bws;
@@ -428,11 +448,18 @@ static void evaluate_ws(const Model *m, State *s, const double *xb, double *bws)
             const double *restrict v0 = m->vals[0], *restrict v1 = m->vals[1];
             const double *b0 = b + m->uoff[0], *b1 = b + m->uoff[1];
             const int64_t *restrict c0 = m->codes, *restrict c1 = m->codes + n;
-            for (i = 0; i < n; i++) {
-                double e = off[i] + xb[i];
-                e = e + v0[i] * b0[c0[i]];
-                eta[i] = e + v1[i] * b1[c1[i]];
-            }
+            if (m->ones[0] && m->ones[1])       /* intercept terms: 1 b = b exactly */
+                for (i = 0; i < n; i++) {
+                    double e = off[i] + xb[i];
+                    e = e + b0[c0[i]];
+                    eta[i] = e + b1[c1[i]];
+                }
+            else
+                for (i = 0; i < n; i++) {
+                    double e = off[i] + xb[i];
+                    e = e + v0[i] * b0[c0[i]];
+                    eta[i] = e + v1[i] * b1[c1[i]];
+                }
         } else {
             for (i = 0; i < n; i++) eta[i] = off[i] + xb[i];
             for (t = 0; t < m->nt; t++) {
@@ -472,7 +499,7 @@ static void evaluate_ws(const Model *m, State *s, const double *xb, double *bws)
 static void evaluate(const Model *m, State *s, const double *xb) { evaluate_ws(m, s, xb, NULL); }
 
 /* mu = g^-1(eta), the deviance (or the log-likelihood kernel), ||u||^2 at the state's eta */
-static void evaluate_at_eta(const Model *m, State *s)
+HOT_CLONES static void evaluate_at_eta(const Model *m, State *s)
 {
     Py_ssize_t n = m->n, i;
     double ussq = 0.0, dev = 0.0, kern = 0.0;
@@ -712,7 +739,7 @@ static inline void irls_wz(const Model *m, const State *s, Py_ssize_t i, double 
  * every row into f->wrow, f->zrow: elementwise, so any loop order gives the same bits as
  * irls_wz row by row; the canonical binomial and Poisson cases without the family switch and
  * with (X beta)_i taken off in the same pass */
-static void weights_rows(const Model *m, Factor *f, const State *s, const double *xb)
+HOT_CLONES static void weights_rows(const Model *m, Factor *f, const State *s, const double *xb)
 {
     Py_ssize_t n = m->n, i;
     double *restrict W = f->wrow, *restrict Z = f->zrow;
@@ -751,7 +778,8 @@ static void rows_local(const Model *m, Factor *f, const State *s, const double *
  * same row order, so the same bits. Rows of the lower triangle run to an even length (pairs
  * for the compiler's vectorizer), [X z] zero-padded to XW: the extra products land in sums
  * above the diagonal or past [X z], which are never read. */
-static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t PW)
+static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t PW,
+                                     const int ONES)
 {
     const Py_ssize_t pp1 = PW + 1, pe = (pp1 + 1) & ~(Py_ssize_t)1;    /* pp1 <= pe <= XW */
     Py_ssize_t n = m->n, i, c, d, q = m->q_rest, r = f->r, jcur = -1;
@@ -769,7 +797,7 @@ static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t 
         for (d = 0; d < XW; d++) accP[c * XW + d] = 0.0;
     }
     for (i = 0; i < n; i++) {
-        double w = W[i], v = v1[i];
+        double w = W[i], v = ONES ? 1.0 : v1[i];      /* 1 v = v: the compiler drops it */
         const double *restrict x = X + i * PW;
         Py_ssize_t j = c1[i];
         if (j != jcur) {
@@ -796,7 +824,7 @@ static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t 
             for (d = 0; d < ((c + 2) & ~(Py_ssize_t)1); d++) accP[c * XW + d] += xc * xw[d];
         }
         if (!q) continue;
-        double va = v2[i];
+        double va = ONES ? 1.0 : v2[i];
         Py_ssize_t ra = off2 + c2[i];
         double *restrict PXa = PX + ra * XW;
         Bz[pos[i]] += w * (va * v);
@@ -815,20 +843,73 @@ static ALWAYS_INLINE void rows_x_pw(const Model *m, Factor *f, const Py_ssize_t 
 }
 
 /* rows_x_pw at the model's number of X columns (1 to XW - 1) */
-static void rows_x_dense(const Model *m, Factor *f)
+HOT_CLONES static void rows_x_dense(const Model *m, Factor *f)
 {
+    if (m->ones[0] && (!m->q_rest || m->ones[1])) {
+        switch (f->pp) {        /* intercept terms: rows_x_pw without the products by 1 */
+        case 1: rows_x_pw(m, f, 1, 1); break;
+        case 2: rows_x_pw(m, f, 2, 1); break;
+        case 3: rows_x_pw(m, f, 3, 1); break;
+        case 4: rows_x_pw(m, f, 4, 1); break;
+        case 5: rows_x_pw(m, f, 5, 1); break;
+        case 6: rows_x_pw(m, f, 6, 1); break;
+        default: rows_x_pw(m, f, 7, 1); break;
+        }
+        return;
+    }
     switch (f->pp) {
-    case 1: rows_x_pw(m, f, 1); break;
-    case 2: rows_x_pw(m, f, 2); break;
-    case 3: rows_x_pw(m, f, 3); break;
-    case 4: rows_x_pw(m, f, 4); break;
-    case 5: rows_x_pw(m, f, 5); break;
-    case 6: rows_x_pw(m, f, 6); break;
-    default: rows_x_pw(m, f, 7); break;
+    case 1: rows_x_pw(m, f, 1, 0); break;
+    case 2: rows_x_pw(m, f, 2, 0); break;
+    case 3: rows_x_pw(m, f, 3, 0); break;
+    case 4: rows_x_pw(m, f, 4, 0); break;
+    case 5: rows_x_pw(m, f, 5, 0); break;
+    case 6: rows_x_pw(m, f, 6, 0); break;
+    default: rows_x_pw(m, f, 7, 0); break;
     }
 }
 
-static void rows_scalar(const Model *m, Factor *f, const State *s, const double *xb)
+/* rows_scalar's loop for two scalar terms and no X (S = 1, pp = 0), every index in a local;
+ * ONES: both terms' values are 1 (m->ones), their products left out (1 x = x exactly) */
+static ALWAYS_INLINE void rows_two(const Model *m, Factor *f, const int ONES)
+{
+    Py_ssize_t n = m->n, i, a, q = m->q_rest, r = f->r, jcur = -1;
+    double *P = f->P, *PX = f->PX;
+    const double *v1all = m->vals[0], *W = f->wrow, *Z = f->zrow;
+    const int64_t *c1 = m->codes;
+    /* two scalar terms and no X: the same products and sums, every index in a local */
+    const double *restrict v2 = m->vals[1];
+    const int64_t *restrict c2 = m->codes + n, *restrict pos = m->slot_pos;
+    double *restrict Bz = f->Bz, a0 = 0.0, b0 = 0.0, p0 = 0.0;
+    Py_ssize_t off2 = m->roff[1];
+    for (i = 0; i < n; i++) {
+        double w = W[i], zr = Z[i], zw = zr * w;
+        double v = ONES ? 1.0 : v1all[i], va = ONES ? 1.0 : v2[i];   /* 1 x = x: dropped */
+        Py_ssize_t j = c1[i], ra = off2 + c2[i];
+        if (j != jcur) {
+            if (jcur >= 0) {
+                f->A11[jcur] = a0;
+                f->BXY[jcur] = b0;
+            }
+            jcur = j;
+            a0 = f->A11[j];
+            b0 = f->BXY[j];
+        }
+        a0 += w * (v * v);
+        b0 += v * zw;
+        p0 += zr * zw;
+        Bz[pos[i]] += w * (va * v);
+        P[ra * r + ra] += w * (va * va);
+        PX[ra * XW] += va * zw;
+    }
+    if (jcur >= 0) {
+        f->A11[jcur] = a0;
+        f->BXY[jcur] = b0;
+    }
+    P[q * r + q] = p0;
+    for (a = 0; a < q; a++) P[q * r + a] = PX[a * XW];
+}
+
+HOT_CLONES static void rows_scalar(const Model *m, Factor *f, const State *s, const double *xb)
 {
     Py_ssize_t n = m->n, i, a, c, d, q = m->q_rest, pp = f->pp, pp1 = pp + 1, r = f->r;
     Py_ssize_t S = m->S, jcur = -1;
@@ -852,36 +933,10 @@ static void rows_scalar(const Model *m, Factor *f, const State *s, const double 
         return;
     }
     if (pp == 0 && S == 1) {
-        /* two scalar terms and no X: the same products and sums, every index in a local */
-        const double *restrict v2 = m->vals[1];
-        const int64_t *restrict c2 = m->codes + n, *restrict pos = m->slot_pos;
-        double *restrict Bz = f->Bz, a0 = 0.0, b0 = 0.0, p0 = 0.0;
-        Py_ssize_t off2 = m->roff[1];
-        for (i = 0; i < n; i++) {
-            double w = W[i], zr = Z[i], v = v1all[i], va = v2[i], zw = zr * w;
-            Py_ssize_t j = c1[i], ra = off2 + c2[i];
-            if (j != jcur) {
-                if (jcur >= 0) {
-                    f->A11[jcur] = a0;
-                    f->BXY[jcur] = b0;
-                }
-                jcur = j;
-                a0 = f->A11[j];
-                b0 = f->BXY[j];
-            }
-            a0 += w * (v * v);
-            b0 += v * zw;
-            p0 += zr * zw;
-            Bz[pos[i]] += w * (va * v);
-            P[ra * r + ra] += w * (va * va);
-            PX[ra * XW] += va * zw;
-        }
-        if (jcur >= 0) {
-            f->A11[jcur] = a0;
-            f->BXY[jcur] = b0;
-        }
-        P[q * r + q] = p0;
-        for (a = 0; a < q; a++) P[q * r + a] = PX[a * XW];
+        if (m->ones[0] && m->ones[1])
+            rows_two(m, f, 1);
+        else
+            rows_two(m, f, 0);
         return;
     }
     unsigned char allc[XW], *xcols = f->xcols;
@@ -1105,6 +1160,45 @@ static int dense_level(const Model *m, Py_ssize_t j)
     return mj > 0 && m->rho[e0 + mj - 1] + 1 <= 2 * mj;
 }
 
+/* Row a of the Schur step for a full block (SCHUR_BLOCK levels): P_ab -= h_k[a] g_k[b] for
+ * b <= a, the levels k in order for every element (the level-by-level operations; a row
+ * whose h_k[a] are all zero is left as it is, as before). Four
+ * elements per pass, each with its own chain, written out for the compiler's vectorizer
+ * (SLP); the levels' h_k[a] held in registers. */
+static ALWAYS_INLINE void schur_row(double *restrict Pa, const double *restrict gd,
+                                    const double *restrict hd, Py_ssize_t r, Py_ssize_t a)
+{
+    double h[SCHUR_BLOCK];
+    Py_ssize_t b, k;
+UNROLL
+    for (k = 0; k < SCHUR_BLOCK; k++) h[k] = hd[k * r + a];
+    int any = 0;
+UNROLL
+    for (k = 0; k < SCHUR_BLOCK; k++) any |= h[k] != 0.0;
+    if (!any) return;                   /* a row no level meets: left as it is */
+    for (b = 0; b + 3 <= a; b += 4) {
+        double p0 = Pa[b], p1 = Pa[b + 1], p2 = Pa[b + 2], p3 = Pa[b + 3];
+UNROLL
+        for (k = 0; k < SCHUR_BLOCK; k++) {
+            const double *g = gd + k * r + b;
+            p0 = p0 - h[k] * g[0];
+            p1 = p1 - h[k] * g[1];
+            p2 = p2 - h[k] * g[2];
+            p3 = p3 - h[k] * g[3];
+        }
+        Pa[b] = p0;
+        Pa[b + 1] = p1;
+        Pa[b + 2] = p2;
+        Pa[b + 3] = p3;
+    }
+    for (; b <= a; b++) {
+        double p0 = Pa[b];
+UNROLL
+        for (k = 0; k < SCHUR_BLOCK; k++) p0 = p0 - h[k] * gd[k * r + b];
+        Pa[b] = p0;
+    }
+}
+
 /* P -= sum_{j in [j0, j0 + nb)} w_j g_j g_j' (lower triangle) for nb <= SCHUR_BLOCK dense
  * levels of a scalar first term, g_j = B's column of level j (Bz over R_j, then BXY), w_j =
  * W1_j: each element of P gets the levels' products subtracted in level order, as the
@@ -1112,7 +1206,7 @@ static int dense_level(const Model *m, Py_ssize_t j)
  * no finite value), but P is read and written once per block instead of once per level.
  * Returns 0 (nothing done) when a g_j or w_j is not finite: the caller takes the levels one
  * by one, so non-finite values propagate as they always did. */
-static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_ssize_t nb)
+HOT_CLONES static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_ssize_t nb)
 {
     Py_ssize_t r = f->r, q = m->q_rest, pp1 = f->pp + 1, a, b, k, e;
     double *gd = f->gd4, *hd = f->gd4 + SCHUR_BLOCK * r, *P = f->P;
@@ -1121,6 +1215,23 @@ static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_ssize_t nb)
         Py_ssize_t j = j0 + k, e0 = (Py_ssize_t)m->lvl_ptr[j], e1 = (Py_ssize_t)m->lvl_ptr[j + 1];
         double wj = f->W1[j], *g = gd + k * r, *h = hd + k * r;
         if (!isfinite(wj)) ok = 0;
+        if (e1 - e0 == q && m->rho[e0] == 0 && m->rho[e1 - 1] == q - 1) {
+            /* the level meets every Z_rest row (rho ascending: rho[e0 + a] = a): the same
+             * copies and products without the index, non-finite values found by their
+             * exponent bits (all ones), so the loop vectorizes */
+            const double *restrict Bz = f->Bz + e0;
+            uint64_t bad = 0;
+            for (a = 0; a < q; a++) {
+                double v = Bz[a];
+                uint64_t bits;
+                memcpy(&bits, &v, sizeof bits);
+                bad |= (bits & UINT64_C(0x7ff0000000000000)) == UINT64_C(0x7ff0000000000000);
+                g[a] = v;
+                h[a] = v * wj;
+            }
+            if (bad) ok = 0;
+            e1 = e0;                            /* the general loop below is skipped */
+        }
         for (e = e0; e < e1; e++) {
             double v = f->Bz[e];
             if (!isfinite(v)) ok = 0;
@@ -1136,34 +1247,15 @@ static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_ssize_t nb)
     }
     if (ok)
         for (a = 0; a < r; a++) {
-            double h0 = hd[a], h1 = nb > 1 ? hd[r + a] : 0.0, h2 = nb > 2 ? hd[2 * r + a] : 0.0;
-            double h3 = nb > 3 ? hd[3 * r + a] : 0.0, *Pa = P + a * r;
-            const double *g0 = gd, *g1 = gd + r, *g2 = gd + 2 * r, *g3 = gd + 3 * r;
-            if (h0 == 0.0 && h1 == 0.0 && h2 == 0.0 && h3 == 0.0) continue;
+            double *Pa = P + a * r;
             if (nb == SCHUR_BLOCK) {
-                /* two elements per pass, written out for the compiler's pairwise (SLP)
-                 * vectorization; each element's own operations are unchanged */
-                for (b = 0; b + 1 <= a; b += 2) {
-                    double p0 = Pa[b], p1 = Pa[b + 1];
-                    p0 = p0 - h0 * g0[b];
-                    p1 = p1 - h0 * g0[b + 1];
-                    p0 = p0 - h1 * g1[b];
-                    p1 = p1 - h1 * g1[b + 1];
-                    p0 = p0 - h2 * g2[b];
-                    p1 = p1 - h2 * g2[b + 1];
-                    p0 = p0 - h3 * g3[b];
-                    p1 = p1 - h3 * g3[b + 1];
-                    Pa[b] = p0;
-                    Pa[b + 1] = p1;
-                }
-                for (; b <= a; b++)
-                    Pa[b] = (((Pa[b] - h0 * g0[b]) - h1 * g1[b]) - h2 * g2[b]) - h3 * g3[b];
+                schur_row(Pa, gd, hd, r, a);
+                continue;
             }
-            else
-                for (k = 0; k < nb; k++) {
-                    double hk = hd[k * r + a];
-                    if (hk != 0.0) sub_scaled(Pa, gd + k * r, hk, a + 1);
-                }
+            for (k = 0; k < nb; k++) {
+                double hk = hd[k * r + a];
+                if (hk != 0.0) sub_scaled(Pa, gd + k * r, hk, a + 1);
+            }
         }
     memset(gd, 0, sizeof(double) * 2 * SCHUR_BLOCK * r);
     return ok;
@@ -1271,7 +1363,7 @@ static int factor_one(const Model *m, Factor *f, const State *s, const double *x
 
 /* The factor of Lambda'[Z X z]'W[Z X z]Lambda + I at the state's IRLS weights (X only with
  * with_x; z the working response, minus X beta without X). Returns ST_OK or ST_NOTPD. */
-static int factorize(const Model *m, Factor *f, const State *s, const double *xb)
+HOT_CLONES static int factorize(const Model *m, Factor *f, const State *s, const double *xb)
 {
     if (m->nt == 1 && m->k[0] == 1 && f->pp + 1 <= XW)
         return factor_one(m, f, s, xb);
@@ -1757,6 +1849,13 @@ static int parse_model(Buffers *bufs, PyObject *model, PyObject *templates, Mode
         if (!(m->vals[t] = (const double *)get_buf(bufs, PyTuple_GET_ITEM(vals, t), n * m->k[t], 1, 0, "values"))) return -1;
         if (!(m->T[t] = (const double *)get_buf(bufs, Tt, m->k[t] * m->k[t], 1, 0, "template"))) return -1;
     }
+    /* a scalar term of values 1 (an intercept term): v x = x exactly for every double x, so
+     * the row loops may leave its products out (the same bits) */
+    for (t = 0; t < m->nt; t++) {
+        int one = m->k[t] == 1;
+        for (Py_ssize_t i = 0; one && i < n; i++) one = m->vals[t][i] == 1.0;
+        m->ones[t] = one;
+    }
     /* codes must lie in range (they index arrays) */
     for (t = 0; t < m->nt; t++)
         for (Py_ssize_t i = 0; i < n; i++)
@@ -1817,7 +1916,7 @@ static void halve(const Model *m, const State *cur, State *nw, int with_beta)
 
 /* (X beta)_i = sum_c X_ic beta_c in column order, four rows at a time (four independent
  * sums in flight instead of one; each row's own sum unchanged) */
-static void xbeta(const Model *m, const double *beta, double *xb)
+HOT_CLONES static void xbeta(const Model *m, const double *beta, double *xb)
 {
     Py_ssize_t n = m->n, p = m->p, i = 0, c;
     const double *X = m->X;
