@@ -44,7 +44,7 @@ from threadpoolctl import ThreadpoolController
 from mixedfx.native import kernel
 
 SMALL_BLOCK = 2000
-EXTRA_WORKER = 1    # tiled factorizations: workers beyond BLAS's count (`factor_workers`)
+EXTRA_WORKER = 3    # tiled factorizations: workers beyond BLAS's count (`factor_workers`)
 
 #: the two modes: one BLAS thread, or BLAS's own count
 SINGLE, OWN = 1, 0
@@ -155,11 +155,13 @@ def factor_workers() -> int:
     start threads of their own). The count n is BLAS's own, as it was when the first running
     fit set one thread (the library's default, or what the user set, e.g. with
     threadpoolctl or OPENBLAS_NUM_THREADS), at most the CPUs this process may run on; with
-    n ≥ 2 one worker more (`EXTRA_WORKER`): the workers never spin, so alone they use at most
-    the n cores, and beside busy processes, where the scheduler gives each runnable thread
-    an equal share, they get (n + 1)/(n + 2) of the cores instead of n/(n + 1) (n = 2 beside
-    one busy process: 1.5 cores instead of 1.33). Measured on the shared machine (G's
-    5,003 rows): 0.97–0.99 s of CPU per factorization for 1, 2, 3 or 4 workers. The factor
+    n ≥ 2 three workers more (`EXTRA_WORKER`): the workers never spin and take ready tiles
+    from one queue, so alone they use at most the n cores, and beside busy processes, where
+    the scheduler gives each runnable thread an equal share, they get (n + 3)/(n + 4) of the
+    cores instead of n/(n + 1) (n = 2 beside one busy process: 1.67 cores instead of 1.33).
+    Measured on a quiet 2-core machine (`benchmarks/bench_tiled.py`, G's 5,003 rows, median
+    of 7): 3, 4 and 5 workers 0.49–0.50 s idle (0.97–1.00 CPU-s); beside one busy process
+    0.65, 0.62 and 0.58 s (busy / idle 1.31, 1.22, 1.17). The factor
     is the same bits for any count; only the time changes."""
     saved = _MODE.saved
     if _MODE.mode != SINGLE or not _MODE.held_here() or not saved:
