@@ -120,7 +120,8 @@ def _sleep(dtype: object, missing: bool) -> pd.DataFrame:
     subject = d["Subject"].map(names).astype(object)
     if missing:
         subject[[3, 50, 51]] = None
-    d["Subject"] = subject.astype(dtype) if dtype != "category" else pd.Categorical(
+    # (pd.Series(values, dtype=...), not .astype: pandas < 3's astype(str) writes "None")
+    d["Subject"] = _text(subject.tolist(), dtype) if dtype != "category" else pd.Categorical(
         subject, categories=SLEEP_ORDER)
     return d
 
@@ -159,7 +160,8 @@ def test_glmer_with_text_factors_is_bitwise_the_categorical_fit(missing: bool) -
                     family="binomial")
     assert list(ref.fixef.index) == ["(Intercept)", "perioda9", "periodb", "periodB"]
     for dtype in TEXT_DTYPES:
-        m = mfx.glmer(formula, base.assign(herd=herd.astype(dtype), period=period.astype(dtype)),
+        m = mfx.glmer(formula, base.assign(herd=_text(herd.tolist(), dtype),
+                                           period=_text(period.tolist(), dtype)),
                       family="binomial")
         _same_fit(m, ref)
 
