@@ -148,26 +148,38 @@ def assert_same_state(a, b, rel: float = REL) -> None:
     assert close(a.mu, b.mu, rel)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-@pytest.mark.parametrize("update_beta", [True, False])
-def test_modes_match_numpy_pirls(fits: dict, name: str, update_beta: bool) -> None:
-    m = fits[name]
+def _runs(m, update_beta: bool):
+    """One PIRLS run from `_start(m, 0.05, 0.0)` by the kernel and by the NumPy path:
+    (pl, θ, templates, kernel state, NumPy state)."""
     pl, obj, theta, templates, start = _start(m, 0.05, 0.0)
     assert pl.native is not None
     with obj.precise():
         c = pl.run(theta, start, update_beta, templates)
         with numpy_path(pl):
             p = pl.run(theta, start, update_beta, templates)
+    return pl, theta, templates, c, p
+
+
+def assert_same_factor(pl, state, theta, templates) -> None:
+    """The kernel's Laplace factor at `state`'s weights equals the NumPy path's: log|L|² to
+    1e-10 and the first term's blocks."""
+    f_c = pl.native.factor(state, templates)
+    _, f_p, _ = pl.factorize(state, theta, with_x=False)
+    assert abs(f_c.ldL2 - f_p.ldL2) <= REL * max(1.0, abs(f_p.ldL2))
+    assert close(f_c.L11, f_p.L11)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("update_beta", [True, False])
+def test_modes_match_numpy_pirls(fits: dict, name: str, update_beta: bool) -> None:
+    pl, theta, templates, c, p = _runs(fits[name], update_beta)
     rel = REL if pl.family.canonical else REL_FISHER
     assert_same_state(p, c, rel)
     # Σ log p(y | μ) is first order in the modes (the penalized deviance is stationary there)
     assert c.loglik_kernel is None or \
         abs(c.loglik_kernel - p.loglik_kernel) <= rel * abs(p.loglik_kernel)
     # the Laplace factor at the modes' weights: log|L|² and the first term's blocks
-    f_c = pl.native.factor(c, templates)
-    _, f_p, _ = pl.factorize(c, theta, with_x=False)
-    assert abs(f_c.ldL2 - f_p.ldL2) <= REL * max(1.0, abs(f_p.ldL2))
-    assert close(f_c.L11, f_p.L11)
+    assert_same_factor(pl, c, theta, templates)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -199,12 +211,7 @@ def test_thirty_terms_are_solved_by_the_kernel() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = mfx.glmer(formula, d, family="binomial", nAGQ=0, control={"maxeval": 70})
-    pl, obj, theta, templates, start = _start(m, 0.05, 0.0)
-    assert pl.native is not None
-    with obj.precise():
-        c = pl.run(theta, start, True, templates)
-        with numpy_path(pl):
-            p = pl.run(theta, start, True, templates)
+    _, _, _, c, p = _runs(m, True)
     assert_same_state(p, c)
 
 
@@ -229,17 +236,9 @@ def test_one_scalar_term_with_each_count_of_fixed_effects(pp: int) -> None:
         m = mfx.glmer(f"y ~ {rhs} + (1 | g)", d, family="binomial", nAGQ=0)
     assert len(m._fit.beta) == pp
     for update_beta in (True, False):
-        pl, obj, theta, templates, start = _start(m, 0.05, 0.0)
-        assert pl.native is not None
-        with obj.precise():
-            c = pl.run(theta, start, update_beta, templates)
-            with numpy_path(pl):
-                p = pl.run(theta, start, update_beta, templates)
+        pl, theta, templates, c, p = _runs(m, update_beta)
         assert_same_state(p, c)
-        f_c = pl.native.factor(c, templates)
-        _, f_p, _ = pl.factorize(c, theta, with_x=False)
-        assert abs(f_c.ldL2 - f_p.ldL2) <= REL * max(1.0, abs(f_p.ldL2))
-        assert close(f_c.L11, f_p.L11)
+        assert_same_factor(pl, c, theta, templates)
 
 
 def test_step_halving_matches(fits: dict) -> None:
