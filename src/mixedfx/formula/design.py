@@ -37,12 +37,12 @@ from .bars import split_rhs
 from .columns import ColumnTable, as_table
 from .errors import FormulaError
 from .evaluate import Variable, make_variable
-from .model_matrix import assemble, column_names
-from .nodes import Name, Node, iter_nodes
+from .model_matrix import ColumnFill, assemble, column_names
+from .nodes import Name, Node, Paren, iter_nodes
 from .syntax import check_context, parse_text
 from .terms import expand_terms, term_codes
 
-__all__ = ["DesignSpec", "build_design"]
+__all__ = ["DesignSpec", "bare_columns", "build_design"]
 
 
 @dataclass
@@ -85,6 +85,11 @@ class DesignSpec:
             contrasts=dict(self.contrasts),
             factor_levels={k: list(v) for k, v in self.factor_levels.items()},
             _vars=dict(self._vars), _terms=self._terms, _codes=[dict(c) for c in self._codes])
+
+    def column_fill(self, data: ColumnTable) -> ColumnFill | None:
+        """How to fill this design's X from data like `data` (the data it was built on)
+        without assembling blocks, when every term is a bare column (`ColumnFill.of`)."""
+        return ColumnFill.of(self._vars, self._terms, self._codes, self.intercept, data)
 
     @property
     def encoded_variables(self) -> dict[int, Variable]:
@@ -227,6 +232,26 @@ def _layout(plan: _Plan, variables: dict[int, Variable], n: int, rhs: str) -> _L
         plan.layouts.clear()
     plan.layouts[key] = layout
     return layout
+
+
+def bare_columns(rhs: str, columns: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The data columns of `rhs`'s variables, in `DesignSpec.variables`' order, when every
+    variable is a bare column (``x``, ``f``, ``(x)``: no call, no arithmetic), else None.
+    Such a design is a function of those columns' kinds and, for factors, levels and
+    orderedness alone (no state learned from the values, no level read from them), so its
+    spec can be reused for data whose columns agree in these (`DesignSpec.matrix`).
+
+    Raises:
+        FormulaError: as `build_design` for a malformed or unsafe text.
+    """
+    plan = _plan(rhs, columns)
+    for v in plan.used:
+        node = plan.var_nodes[v]
+        while isinstance(node, Paren):
+            node = node.expr
+        if not isinstance(node, Name):
+            return None
+    return plan.data_columns
 
 
 def build_design(rhs: str, data: ColumnTable | pd.DataFrame) -> tuple[np.ndarray, DesignSpec]:

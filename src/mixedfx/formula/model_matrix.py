@@ -16,8 +16,9 @@ import numpy as np
 from .columns import ColumnTable
 from .contrasts import contrast_matrix
 from .evaluate import Variable
+from .nodes import Name, Paren
 
-__all__ = ["assemble", "column_names"]
+__all__ = ["ColumnFill", "assemble", "column_names"]
 
 
 def _block(var: Variable, code: int, data: ColumnTable) -> tuple[np.ndarray, list[str]]:
@@ -71,19 +72,81 @@ def assemble(
         X[:, 0] = 1.0
         j = 1
     for b in blocks:
-        w = b.shape[1]
-        if w <= _NARROW:
-            # column by column: NumPy copies a narrow 2-d block into a strided slice of X
-            # row by row, several times slower than w strided column copies
-            for c in range(w):
-                X[:, j + c] = b[:, c]
-        else:
-            X[:, j:j + w] = b
-        j += w
+        _copy_block(X, j, b)
+        j += b.shape[1]
     return X
 
 
 _NARROW = 16
+
+
+def _copy_block(X: np.ndarray, j: int, b: np.ndarray) -> None:
+    """Block `b` into X's columns j, j + 1, ... (as `assemble` copies it)."""
+    w = b.shape[1]
+    if w <= _NARROW:
+        # column by column: NumPy copies a narrow 2-d block into a strided slice of X
+        # row by row, several times slower than w strided column copies
+        for c in range(w):
+            X[:, j + c] = b[:, c]
+    else:
+        X[:, j:j + w] = b
+
+
+class ColumnFill:
+    """`assemble` for a design whose terms each have a single variable read straight from a
+    data column (a bare column ``x`` or ``f``): X's intercept, then per term the column's
+    numbers or the rows of its factor's contrast or indicator matrix at its codes, the same
+    values copied in the same places, without the per-term work of assembling blocks.
+    `of` gives None for other designs."""
+
+    __slots__ = ("blocks", "intercept", "width")
+
+    def __init__(self, blocks: tuple[tuple[int, str, np.ndarray | None], ...],
+                 intercept: bool, width: int) -> None:
+        self.blocks, self.intercept, self.width = blocks, intercept, width
+
+    @classmethod
+    def of(cls, variables: dict[int, Variable], terms: tuple[tuple[int, ...], ...],
+           codes: list[dict[int, int]] | tuple[dict[int, int], ...], intercept: bool,
+           data: ColumnTable) -> ColumnFill | None:
+        """The fill of a design (as `assemble` takes it) built on `data`, None unless every
+        term is one variable that is a bare column of `data`: a numeric column, or a factor
+        column whose categories are the variable's levels (its codes are the variable's)."""
+        blocks = []
+        j = int(intercept)
+        for k, term in enumerate(terms):
+            var = variables[term[0]]
+            node = var.node
+            while isinstance(node, Paren):
+                node = node.expr
+            if len(term) != 1 or not isinstance(node, Name):
+                return None
+            col = data.column(node.name)
+            if var.kind == "numeric" and col.kind == "numeric" and var.colnames == [""]:
+                mat = None
+            elif var.kind == "factor" and col.kind == "factor" and \
+                    list(col.levels) == var.raw_levels:
+                mat = _contrasts(tuple(var.levels), var.ordered, var.label)[0] \
+                    if codes[k][term[0]] == 1 else np.eye(len(var.levels))
+            else:
+                return None
+            blocks.append((j, node.name, mat))
+            j += 1 if mat is None else mat.shape[1]
+        return cls(tuple(blocks), intercept, j)
+
+    def matrix(self, data: ColumnTable) -> np.ndarray:
+        """X of `data`, whose columns have the kinds and (factors) levels of the data the
+        design was built on, and whose factors have no missing value (no code −1)."""
+        X = np.empty((len(data), self.width), dtype=np.float64)
+        if self.intercept:
+            X[:, 0] = 1.0
+        for j, source, mat in self.blocks:
+            values = data.column(source).values
+            if mat is None:
+                X[:, j] = values
+            else:
+                _copy_block(X, j, mat.take(values, axis=0))
+        return X
 
 
 def column_names(

@@ -66,6 +66,27 @@ def factor_codes(s: pd.Series, rows: np.ndarray | None = None, complete: bool = 
     return (*_text_levels(s, rows), False)
 
 
+def complete_categorical(array: pd.Categorical, name: object
+                         ) -> tuple[np.ndarray, list[str], bool] | None:
+    """`factor_codes(s, complete=True)` of a categorical column without missing values (the
+    model frame's factors), or None when a code is −1 (missing) or two categories print
+    alike. When every category is used (the common case) the labels come from the
+    categories' remembered labels and the counts are the only pass over the codes."""
+    dtype = array.dtype
+    listed, labels = _category_labels(dtype.categories)
+    codes = np.asarray(array.codes, dtype=np.int64)
+    try:
+        counts = np.bincount(codes, minlength=len(listed))
+    except ValueError:          # a negative code: a missing value
+        return None
+    if labels is None:
+        return None
+    if counts.all():
+        return codes, list(labels), bool(dtype.ordered)
+    return (*_used_categories(codes, dtype.categories, name, complete=True),
+            bool(dtype.ordered))
+
+
 def _text_levels(s: pd.Series, rows: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
     """Codes (−1 missing) and labels of a string or object column at `rows`: the whole column
     factorized once (`pd.factorize`, missing values −1), the codes taken at `rows` and the
@@ -144,47 +165,61 @@ def _used_categories(codes: np.ndarray, categories: pd.Index, name: object,
                      complete: bool = False) -> tuple[np.ndarray, list[str]]:
     """Codes and labels of a categorical without its unused categories (labels as R prints
     them; categories that print alike are refused). `complete`: no code is −1 (missing)."""
-    listed = _category_values(categories)
+    listed, labels = _category_labels(categories)
     k = len(listed)             # (an Arrow-backed index's own len() costs several calls)
     if complete or not len(codes) or codes.min() >= 0:
         used = np.bincount(codes, minlength=k) > 0
     else:
         used = np.bincount(codes + 1, minlength=k + 1)[1:] > 0   # code −1 (missing) in slot 0
-    strings = isinstance(categories.dtype, pd.StringDtype)
     if used.all():
-        cats = list(listed)
-    else:
-        remap = np.full(k + 1, -1, dtype=np.int64)
-        remap[:-1][used] = np.arange(int(used.sum()))
-        codes = remap[codes]
-        cats = categories[used].to_numpy().tolist()
-    if strings:
+        if labels is None:
+            raise DataError(f"column {name!r} has categories that print identically")
+        return codes, list(labels)
+    remap = np.full(k + 1, -1, dtype=np.int64)
+    remap[:-1][used] = np.arange(int(used.sum()))
+    codes = remap[codes]
+    cats = categories[used].to_numpy().tolist()
+    if isinstance(categories.dtype, pd.StringDtype):
         return codes, cats
+    return codes, _printed_labels(cats, name)
+
+
+def _printed_labels(cats: list[object], name: object) -> list[str]:
+    """Categories as R prints them, refusing two that print alike."""
     labels = [c if isinstance(c, str) else format_level(c) for c in cats]
     if len(set(labels)) != len(labels):
         raise DataError(f"column {name!r} has categories that print identically")
-    return codes, labels
+    return labels
 
 
-_CATEGORY_LISTS: dict[int, tuple[weakref.ref[pd.Index], list[object]]] = {}
+_CATEGORY_LISTS: dict[int, tuple[weakref.ref[pd.Index], list[object], tuple[str, ...] | None]] \
+    = {}
 _CATEGORY_LISTS_MAX = 32
 
 
-def _category_values(categories: pd.Index) -> list[object]:
-    """`categories` as a list the caller only reads. Reading an Arrow-backed index into
-    Python objects costs ~10 µs plus ~0.2 µs a level, so the lists of the last few
-    (immutable) category indexes are remembered, by identity (a weak reference checks that
-    the index is still the same)."""
+def _category_labels(categories: pd.Index) -> tuple[list[object], tuple[str, ...] | None]:
+    """`categories` as a list the caller only reads, and their labels as R prints them (None
+    when two print alike). Reading an Arrow-backed index into Python objects costs ~10 µs
+    plus ~0.2 µs a level, and formatting numbers as R prints them ~1 µs a level, so both are
+    remembered for the last few (immutable) category indexes, by identity (a weak reference
+    checks that the index is still the same)."""
     hit = _CATEGORY_LISTS.get(id(categories))
     if hit is not None and hit[0]() is categories:
-        return hit[1]
+        return hit[1], hit[2]
     values = categories.to_numpy().tolist()
+    if isinstance(categories.dtype, pd.StringDtype):
+        labels: tuple[str, ...] | None = tuple(values)
+    else:
+        try:
+            labels = tuple(_printed_labels(values, None))
+        except DataError:
+            labels = None
     if len(_CATEGORY_LISTS) >= _CATEGORY_LISTS_MAX:
         # the oldest; another thread may be first
         with contextlib.suppress(RuntimeError, StopIteration):
             _CATEGORY_LISTS.pop(next(iter(_CATEGORY_LISTS)), None)
-    _CATEGORY_LISTS[id(categories)] = (weakref.ref(categories), values)
-    return values
+    _CATEGORY_LISTS[id(categories)] = (weakref.ref(categories), values, labels)
+    return values, labels
 
 
 def _numeric_levels(values: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -34,6 +34,7 @@ from mixedfx.frame.checks import (
 )
 from mixedfx.frame.data import as_pandas, column_names, vector_argument
 from mixedfx.frame.designs import Designs
+from mixedfx.frame.fast import fast_front
 from mixedfx.frame.grouping import combine_factors
 from mixedfx.frame.rank import independent_columns
 from mixedfx.frame.rows import (
@@ -205,34 +206,43 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     # the user's index and each row's position in the data as first given (a transformation
     # giving NaN restarts the build on a subset: positions stay those of the original data)
     origin_index, base = _origin if _origin is not None else (data.index, None)
-    parsed = _parse(formula, data, require_random)
-    w = vector_argument(weights, data, "weights")
-    off = vector_argument(offset, data, "offset")
-    columns, view = _used_columns(data, parsed, extra_variables)
-    missing = {name: missing_mask(s) for name, s in columns.items()}
-    rows, extra, n_dropped = drop_missing(missing, len(data), {"weights": w, "offset": off},
-                                          na_action)
-    n_dropped += _n_dropped
-    w, off = extra["weights"], extra["offset"]
-    n = len(data) if rows is None else len(rows)
-    if n == 0:
-        raise DataError("no observations left after removing rows with missing values")
-    table, factors = model_table(columns, rows, n, parsed.response)
-    designs = Designs.evaluate(parsed, table, glm)
+    front = None
+    if weights is None and offset is None and not extra_variables and _origin is None:
+        # the common case, with what the formula and the column kinds fix remembered
+        front = fast_front(formula, data, require_random, glm)
+    if front is not None:
+        parsed, columns, table, factors, designs = front.parsed, front.columns, front.table, \
+            front.factors, front.designs
+        view, rows, w, off, n_dropped = None, None, None, None, 0
+    else:
+        parsed = _parse(formula, data, require_random)
+        w = vector_argument(weights, data, "weights")
+        off = vector_argument(offset, data, "offset")
+        columns, view = _used_columns(data, parsed, extra_variables)
+        missing = {name: missing_mask(s) for name, s in columns.items()}
+        rows, extra, n_dropped = drop_missing(missing, len(data), {"weights": w, "offset": off},
+                                              na_action)
+        n_dropped += _n_dropped
+        w, off = extra["weights"], extra["offset"]
+        n = len(data) if rows is None else len(rows)
+        if n == 0:
+            raise DataError("no observations left after removing rows with missing values")
+        table, factors = model_table(columns, rows, n, parsed.response)
+        designs = Designs.evaluate(parsed, table, glm)
 
-    # NaN from transformations: drop the rows (R's na.omit of the model frame) and start over
-    nan_rows = designs.nan_rows()
-    if nan_rows.any():
-        positions = np.arange(len(data)) if rows is None else rows
-        keep_pos = _rows_without_nan(nan_rows, positions, na_action)
-        sub = lambda v: v if v is None or isinstance(v, str) else \
-            np.asarray(v)[keep_pos]  # noqa: E731
-        return _build_model_frame(formula, data.iloc[keep_pos], weights=sub(weights),
-                                 offset=sub(offset), na_action=na_action,
-                                 require_random=require_random, glm=glm,
-                                 _n_dropped=_n_dropped + int(nan_rows.sum()),
-                                 extra_variables=extra_variables,
-                                 _origin=(origin_index, compose_positions(base, keep_pos)))
+        # NaN from transformations: drop the rows (R's na.omit of the model frame) and start over
+        nan_rows = designs.nan_rows()
+        if nan_rows.any():
+            positions = np.arange(len(data)) if rows is None else rows
+            keep_pos = _rows_without_nan(nan_rows, positions, na_action)
+            sub = lambda v: v if v is None or isinstance(v, str) else \
+                np.asarray(v)[keep_pos]  # noqa: E731
+            return _build_model_frame(formula, data.iloc[keep_pos], weights=sub(weights),
+                                     offset=sub(offset), na_action=na_action,
+                                     require_random=require_random, glm=glm,
+                                     _n_dropped=_n_dropped + int(nan_rows.sum()),
+                                     extra_variables=extra_variables,
+                                     _origin=(origin_index, compose_positions(base, keep_pos)))
 
     y = response_values(parsed, table, glm, designs.response,
                         finite=designs.response is not None and designs.finite[-1])

@@ -1,0 +1,239 @@
+"""The model frame's first steps (up to the evaluated designs) for the common case, with what
+the formula text and the data's column names and kinds alone determine worked out once.
+
+`build_model_frame` reads the used columns, finds missing values, encodes factors and
+evaluates the formula in steps general enough for every input (`frame.table`,
+`frame.designs`). For the models fitted most often that generality costs more than the
+arithmetic: a 180-row sleepstudy frame spends most of its time classifying columns and
+building design specs it built the same way at the previous fit. `fast_front` gives the same
+`Front` (the same arrays, specs, names and levels, bit for bit) from
+
+* a `_Plan` per formula text and column names (immutable, memoized): the parsed formula,
+  the used columns and their positions, which are encoded as factors, and for each design
+  text (the fixed part, each bar's left-hand side) its data columns when every variable is a
+  bare column (`formula.design.bare_columns`);
+* per design text, a `DesignSpec` template per signature of its columns (kind; a factor's
+  levels and orderedness): such a design depends on the data only through that signature,
+  so a fit whose columns have the signature of an earlier one copies its spec and assembles
+  X from its own columns (`DesignSpec.matrix`), without inspecting variables again. Nothing
+  derived from the data's values is kept: the signature is computed from each fit's own
+  columns, and the arrays are always read afresh.
+
+It handles a pandas DataFrame whose used columns are float64, NumPy integers, categoricals or
+pandas strings (not the response), without `weights=`, `offset=`, extra variables, formula
+offsets or `.`, every design variable a bare column, and no missing or infinite value in a
+used float column. Anything else, and anything a check would refuse, gives None: the general
+steps then run from the start, so every warning, error and message is theirs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mixedfx.formula import (
+    DesignSpec,
+    ParsedFormula,
+    build_design,
+    evaluate_response,
+    parse_formula,
+)
+from mixedfx.formula.columns import Column, ColumnTable
+from mixedfx.formula.design import bare_columns
+from mixedfx.formula.model_matrix import ColumnFill
+from mixedfx.frame.data import column_names
+from mixedfx.frame.designs import Designs
+from mixedfx.frame.levels import complete_categorical, factor_codes
+from mixedfx.frame.table import Factor, UsedColumn, missing_mask
+from mixedfx.validate import check_design_size
+
+__all__ = ["Front", "fast_front"]
+
+
+@dataclass
+class Front:
+    """What the first steps give the rest of the build: the parsed formula, the used columns
+    (all rows kept), the table the formula was evaluated on, its factors and the designs."""
+
+    parsed: ParsedFormula
+    columns: dict[str, UsedColumn]
+    table: ColumnTable
+    factors: dict[str, Factor]
+    designs: Designs
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a formula text and the data's column names determine. `designs`: the distinct
+    design texts (fixed part first) with their data columns. `templates`: per design text
+    and signature of its columns, a spec no fit holds (fits get copies) and whether every
+    cell of its matrix is a product of at most one number from the data and constants (so
+    finite when the data's numbers are)."""
+
+    parsed: ParsedFormula
+    used: tuple[tuple[str, int], ...]
+    factors: frozenset[str]
+    designs: tuple[tuple[str, tuple[str, ...]], ...]
+    response_column: bool
+    templates: dict[tuple[str, tuple], _Template] = field(
+        default_factory=dict, compare=False, repr=False)
+
+
+_MAX_TEMPLATES = 64     # per plan: signatures seen (level sets of its design factors)
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(formula: str, names: tuple[str, ...]) -> _Plan | None:
+    """The plan of a formula for data with these column names, None when the fast steps do
+    not handle it (refused formulas raise: exceptions are not memoized)."""
+    parsed = parse_formula(formula, names, covariance_structures=True)
+    if parsed.response is None or parsed.offsets or parsed.expanded is not None:
+        return None
+    designs: dict[str, tuple[str, ...]] = {}
+    for rhs in (parsed.fixed_rhs, *(bar.lhs for bar in parsed.bars)):
+        if rhs not in designs:
+            cols = bare_columns(rhs, names)
+            if cols is None:
+                return None
+            designs[rhs] = cols
+    positions = {c: i for i, c in enumerate(names)}
+    return _Plan(parsed, tuple((v, positions[v]) for v in parsed.variables),
+                 frozenset(v for v in parsed.variables if v != parsed.response),
+                 tuple(designs.items()), parsed.response in positions)
+
+
+def fast_front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
+               ) -> Front | None:
+    """The first steps of `build_model_frame(formula, data, glm=glm)` (no weights, offset or
+    extra variables) as the general steps give them, or None when the fast steps do not
+    apply (see the module docstring); never raises, never warns."""
+    try:
+        return _front(formula, data, require_random, glm)
+    except Exception:       # (the general steps raise it again, or their own error first)
+        return None
+
+
+def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
+           ) -> Front | None:
+    n = len(data)
+    getter = getattr(data, "_get_column_array", None)   # pandas' column access by position
+    if n == 0 or getter is None:
+        return None
+    plan = _plan(formula, column_names(data))
+    if plan is None or (require_random and not plan.parsed.bars):
+        return None
+    index = data.index
+    columns: dict[str, UsedColumn] = {}
+    table: dict[str, Column] = {}
+    factors: dict[str, Factor] = {}
+    for name, pos in plan.used:
+        values = getter(pos)
+        col = columns[name] = UsedColumn(name, values, index)
+        dtype = values.dtype
+        if isinstance(values, np.ndarray):
+            if values.ndim != 1 or not dtype.isnative:
+                return None
+            if dtype == np.float64:
+                if not math.isfinite(values.sum()):
+                    return None             # missing or infinite values: the general steps
+                col._finite = True
+                table[name] = Column("numeric", col.to_numpy(), dtype=dtype)
+            elif dtype.kind in "iu":        # (as `column_from_series` reads them)
+                raw = col.to_numpy()
+                table[name] = Column("numeric", raw.astype(np.float64), dtype=dtype,
+                                     integer=True, raw=raw)
+            else:
+                return None
+            continue
+        if name not in plan.factors:
+            return None
+        if isinstance(dtype, pd.CategoricalDtype):
+            factor = complete_categorical(values, name)
+        elif isinstance(dtype, pd.StringDtype) and missing_mask(col) is None:
+            factor = factor_codes(col, None, complete=True)
+        else:
+            return None
+        if factor is None:
+            return None
+        codes, labels, ordered = factors[name] = factor
+        table[name] = Column("factor", codes, tuple(labels), ordered, dtype="category")
+    frame = ColumnTable.from_columns(n, table)
+    built: dict[str, tuple[np.ndarray, DesignSpec, bool]] = {}
+    for rhs, cols in plan.designs:
+        out = _design(plan, rhs, cols, frame)
+        if out is None:
+            return None
+        built[rhs] = out
+    parsed = plan.parsed
+    X_full, fixed, finite_x = built[parsed.fixed_rhs]
+    lhs = []
+    seen = {parsed.fixed_rhs}
+    for bar in parsed.bars:
+        V, spec, _ = built[bar.lhs]
+        if bar.lhs in seen:                 # as `Designs.evaluate`: a copy of the same design
+            V, spec = V.copy(), spec.copy()
+        seen.add(bar.lhs)
+        lhs.append((V, spec))
+    if plan.response_column:                # (as `evaluate_response` reads a bare column)
+        response = frame.column(parsed.response).values.copy()
+    else:
+        response = np.asarray(evaluate_response(parsed.response, frame,
+                                                factor_as_indicator=glm), dtype=float)
+    if not math.isfinite(response.sum()):
+        return None                         # NaN rows or refused values: the general steps
+    designs = Designs(X_full, fixed, lhs, [], response)
+    if 0 < X_full.shape[1] <= n:
+        designs.gram = X_full.T @ X_full
+    designs.finite = [finite_x, *(built[bar.lhs][2] for bar in parsed.bars), True]
+    return Front(parsed, columns, frame, factors, designs)
+
+
+def _design(plan: _Plan, rhs: str, cols: tuple[str, ...], frame: ColumnTable
+            ) -> tuple[np.ndarray, DesignSpec, bool] | None:
+    """The design of `rhs` on `frame` (as `build_design` gives it), whether its cells are all
+    finite, or None when that is not known without a pass over it that finds otherwise."""
+    signature = tuple((c.kind, c.levels, c.ordered) for c in map(frame.column, cols))
+    key = (rhs, signature)
+    template = plan.templates.get(key)
+    if template is None:
+        X, spec = build_design(rhs, frame)
+        template = _Template(spec.copy(), spec.column_fill(frame), _one_number_per_cell(spec),
+                             f"model matrix of '~ {rhs}'")
+        if len(plan.templates) >= _MAX_TEMPLATES:
+            with contextlib.suppress(RuntimeError, StopIteration):   # another thread first
+                plan.templates.pop(next(iter(plan.templates)), None)
+        plan.templates[key] = template
+    else:
+        check_design_size(len(frame), len(template.spec.names), template.what)
+        spec = template.spec.copy()
+        X = spec.matrix(frame) if template.fill is None else template.fill.matrix(frame)
+    if template.finite or math.isfinite(X.sum()):
+        return X, spec, True
+    return None
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A design text's spec for one signature of its columns, which no fit holds (fits get
+    copies); its `ColumnFill` if it has one; whether each cell of its matrix is a product of
+    at most one number of the data and constants (`_one_number_per_cell`: then finite when
+    the data's numbers are); the text `check_design_size` names it by."""
+
+    spec: DesignSpec
+    fill: ColumnFill | None
+    finite: bool
+    what: str
+
+
+def _one_number_per_cell(spec: DesignSpec) -> bool:
+    """Whether each term has at most one numeric variable: its cells are then a number of
+    the data times a contrast or indicator entry, finite when the number is."""
+    variables: dict[int, Any] = spec.encoded_variables
+    return all(sum(variables[v].kind == "numeric" for v in term) <= 1
+               for term in spec.term_variables)
