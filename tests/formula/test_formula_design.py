@@ -460,3 +460,64 @@ def test_ordered_factor_contrasts_are_the_same_on_every_build() -> None:
     assert s1.names == s2.names == ["(Intercept)", "o.L", "o.Q"]
     X1[:, 1] = 0.0                       # the returned matrices are the caller's own
     np.testing.assert_array_equal(build_design("o", d)[0], X2)
+
+
+# ------------------------------------------------------------ bare columns, ColumnFill
+def test_bare_columns(small: pd.DataFrame) -> None:
+    from mixedfx.formula.design import bare_columns
+
+    names = tuple(small.columns)
+    assert bare_columns("Days + sex * (x)", names) == ("Days", "sex", "x")
+    assert bare_columns("1", names) == ()
+    assert bare_columns("0 + temp", names) == ("temp",)
+    for rhs in ("log(x)", "I(x^2)", "poly(x, 2)", "factor(Days)", "scale(x)",
+                "x + relevel(f, 'B')"):
+        assert bare_columns(rhs, names) is None, rhs
+    with pytest.raises(FormulaError):
+        bare_columns("nope", names)
+
+
+@pytest.mark.parametrize(
+    "rhs",
+    ["1", "0", "Days", "0 + Days", "sex", "0 + sex", "temp", "Days + sex + f", "0 + f + x",
+     "(Days) + (temp)"],
+)
+def test_column_fill_gives_assemble_bits(rhs: str, small: pd.DataFrame) -> None:
+    from mixedfx.formula.columns import as_table
+
+    table = as_table(small)
+    X, spec = build_design(rhs, table)
+    fill = spec.column_fill(table)
+    assert fill is not None
+    for data in (table, as_table(small.iloc[[3, 1, 0, 0, 2]])):
+        got, want = fill.matrix(data), spec.matrix(data)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.flags.c_contiguous and got.flags.writeable
+        assert got.tobytes() == want.tobytes()
+    assert fill.matrix(table).tobytes() == X.tobytes()
+
+
+@pytest.mark.parametrize("rhs", ["Days:sex", "x * Days", "log(x)", "factor(Days)", "sex:f"])
+def test_column_fill_only_for_one_bare_column_per_term(rhs: str, small: pd.DataFrame) -> None:
+    from mixedfx.formula.columns import as_table
+
+    table = as_table(small)
+    assert build_design(rhs, table)[1].column_fill(table) is None
+
+
+def test_wide_factor_blocks_copied_alike() -> None:
+    # more rows than `_copy_block` copies at once: column by column, the same bits
+    from mixedfx.formula.columns import as_table
+
+    rng = np.random.default_rng(1)
+    n = 700
+    data = pd.DataFrame({"x": rng.standard_normal(n),
+                         "g": pd.Categorical(rng.integers(0, 20, n).astype(str))})
+    table = as_table(data)
+    X, spec = build_design("x + g", table)
+    assert X.shape == (n, 21)
+    assert spec.column_fill(table).matrix(table).tobytes() == X.tobytes()
+    expected = np.column_stack([np.ones(n), data["x"],
+                                *(np.asarray(data["g"] == lev, dtype=float)
+                                  for lev in data["g"].cat.categories[1:])])
+    np.testing.assert_array_equal(X, expected)

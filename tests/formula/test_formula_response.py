@@ -78,3 +78,14 @@ def test_errors(data: pd.DataFrame, expr: str, message: str) -> None:
     with pytest.raises(FormulaError) as info:
         evaluate_response(expr, data)
     assert message in str(info.value)
+
+
+def test_cbind_matches_column_stack() -> None:
+    # float columns filled in place, other parts through np.column_stack: the same values
+    df = pd.DataFrame({"s": [1.0, 2.0, 3.0], "n": [4, 5, 6], "b": [True, False, True]})
+    for expr, cols in [("cbind(s, n - s)", [df.s, df.n - df.s]), ("cbind(n, s)", [df.n, df.s]),
+                       ("cbind(b, 1 - b)", [df.b.astype(float), 1 - df.b.astype(float)])]:
+        got = evaluate_response(expr, df)
+        want = np.column_stack([np.asarray(c, dtype=float) for c in cols])
+        assert got.dtype == np.float64 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)

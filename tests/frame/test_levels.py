@@ -175,3 +175,23 @@ def test_arrow_strings_in_several_chunks_are_one_factor() -> None:
     assert labels == ["a10", "a9", "b", "B"] and codes.tolist() == [2, 0, -1, 1, 3, 2]
     ref = pd.factorize(s.to_numpy(dtype=object))
     assert (np.array(labels, dtype=object)[codes] == ref[1][ref[0]])[codes >= 0].all()
+
+
+def test_complete_categorical_is_factor_codes() -> None:
+    from mixedfx.frame.levels import complete_categorical
+
+    cat = pd.Categorical(["b", "a", "c", "a"], categories=["c", "b", "a"], ordered=True)
+    codes, labels, ordered = complete_categorical(cat, "f")
+    want = factor_codes(pd.Series(cat, name="f"), complete=True)
+    np.testing.assert_array_equal(codes, want[0])
+    assert codes.dtype == np.int64 and labels == want[1] == ["c", "b", "a"] and ordered
+    # numeric categories are labelled as R prints them
+    num = pd.Categorical([2.0, 1.5, 2.0])
+    assert complete_categorical(num, "x")[1] == ["1.5", "2"]
+    # an unused category is dropped, as factor_codes drops it
+    unused = pd.Categorical(["a", "c"], categories=["a", "b", "c"])
+    codes, labels, _ = complete_categorical(unused, "f")
+    assert labels == ["a", "c"] and codes.tolist() == [0, 1]
+    # a missing value, or categories that print alike: not for this path
+    assert complete_categorical(pd.Categorical(["a", None]), "f") is None
+    assert complete_categorical(pd.Categorical([1, 1.0000000000000002]), "f") is None

@@ -78,13 +78,14 @@ class DesignSpec:
     def copy(self) -> DesignSpec:
         """A copy with its own lists, dicts and arrays; the encoded variables are shared
         (they are not changed once trained)."""
-        return DesignSpec(
-            rhs=self.rhs, names=list(self.names), term_names=list(self.term_names),
+        out = object.__new__(DesignSpec)     # (the fields set at once: a model copies a few
+        out.__dict__.update(                  # specs a fit, the dataclass __init__ costs more)
+            self.__dict__, names=list(self.names), term_names=list(self.term_names),
             column_terms=list(self.column_terms), assign=self.assign.copy(),
-            intercept=self.intercept, variables=self.variables,
             contrasts=dict(self.contrasts),
             factor_levels={k: list(v) for k, v in self.factor_levels.items()},
-            _vars=dict(self._vars), _terms=self._terms, _codes=[dict(c) for c in self._codes])
+            _vars=dict(self._vars), _codes=[dict(c) for c in self._codes])
+        return out
 
     def column_fill(self, data: ColumnTable) -> ColumnFill | None:
         """How to fill this design's X from data like `data` (the data it was built on)

@@ -80,12 +80,16 @@ def assemble(
 _NARROW = 16
 
 
+_SHORT = 256
+
+
 def _copy_block(X: np.ndarray, j: int, b: np.ndarray) -> None:
     """Block `b` into X's columns j, j + 1, ... (as `assemble` copies it)."""
     w = b.shape[1]
-    if w <= _NARROW:
+    if w <= _NARROW and b.shape[0] > _SHORT:
         # column by column: NumPy copies a narrow 2-d block into a strided slice of X
-        # row by row, several times slower than w strided column copies
+        # row by row, several times slower than w strided column copies (for a few hundred
+        # rows or fewer the one copy costs less)
         for c in range(w):
             X[:, j + c] = b[:, c]
     else:
@@ -99,11 +103,19 @@ class ColumnFill:
     values copied in the same places, without the per-term work of assembling blocks.
     `of` gives None for other designs."""
 
-    __slots__ = ("blocks", "intercept", "width")
+    __slots__ = ("blocks", "intercept", "rows", "width")
 
     def __init__(self, blocks: tuple[tuple[int, str, np.ndarray | None], ...],
                  intercept: bool, width: int) -> None:
         self.blocks, self.intercept, self.width = blocks, intercept, width
+        # one factor (after the intercept, if any): X's rows are the rows of [1 | its
+        # matrix] at its codes, taken at once
+        self.rows = None
+        if len(blocks) == 1 and blocks[0][2] is not None:
+            mat = blocks[0][2]
+            rows = np.hstack([np.ones((mat.shape[0], 1)), mat]) if intercept else mat.copy()
+            rows.flags.writeable = False
+            self.rows = rows
 
     @classmethod
     def of(cls, variables: dict[int, Variable], terms: tuple[tuple[int, ...], ...],
@@ -137,6 +149,8 @@ class ColumnFill:
     def matrix(self, data: ColumnTable) -> np.ndarray:
         """X of `data`, whose columns have the kinds and (factors) levels of the data the
         design was built on, and whose factors have no missing value (no code −1)."""
+        if self.rows is not None:
+            return self.rows.take(data.column(self.blocks[0][1]).values, axis=0)
         X = np.empty((len(data), self.width), dtype=np.float64)
         if self.intercept:
             X[:, 0] = 1.0

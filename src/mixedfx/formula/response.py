@@ -40,7 +40,7 @@ def evaluate_response(
     if isinstance(core, Call) and core.func == "cbind":
         # read only: column_stack copies them into the new (n, 2) array
         parts = [evaluate_numeric(arg, frame, {}, copy=False) for arg in core.args]
-        return np.column_stack(parts).astype(np.float64, copy=False)
+        return _columns(parts, frame.n)
     if isinstance(core, Name):
         col = frame.column(core.name)
         if col.kind in ("factor", "character"):
@@ -53,6 +53,18 @@ def evaluate_response(
                 )
             return _factor_indicator(col, core.name)
     return np.asarray(evaluate_numeric(node, frame, {}), dtype=np.float64)
+
+
+def _columns(parts: list[np.ndarray], n: int) -> np.ndarray:
+    """`np.column_stack(parts)` as float64: each part copied into a column of a new (n, k)
+    array (the same values in the same places; for float64 vectors of length n without the
+    general function's reshaping and concatenation)."""
+    if not all(p.dtype == np.float64 and p.shape == (n,) for p in parts):
+        return np.column_stack(parts).astype(np.float64, copy=False)
+    out = np.empty((n, len(parts)), dtype=np.float64)
+    for j, p in enumerate(parts):
+        out[:, j] = p
+    return out
 
 
 @functools.lru_cache(maxsize=512)

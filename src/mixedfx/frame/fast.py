@@ -139,7 +139,7 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
         if isinstance(values, np.ndarray):
             if values.ndim != 1 or not dtype.isnative:
                 return None
-            if dtype == np.float64:
+            if dtype == _FLOAT64:
                 if not math.isfinite(values.sum()):
                     return None             # missing or infinite values: the general steps
                 col._finite = True
@@ -180,13 +180,14 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
             V, spec = V.copy(), spec.copy()
         seen.add(bar.lhs)
         lhs.append((V, spec))
-    if plan.response_column:                # (as `evaluate_response` reads a bare column)
+    if plan.response_column:
+        # as `evaluate_response` reads a bare column; finite, as every column read
         response = frame.column(parsed.response).values.copy()
     else:
         response = np.asarray(evaluate_response(parsed.response, frame,
                                                 factor_as_indicator=glm), dtype=float)
-    if not math.isfinite(response.sum()):
-        return None                         # NaN rows or refused values: the general steps
+        if not math.isfinite(response.sum()):
+            return None                     # NaN rows or refused values: the general steps
     designs = Designs(X_full, fixed, lhs, [], response)
     if 0 < X_full.shape[1] <= n:
         designs.gram = X_full.T @ X_full
@@ -198,8 +199,7 @@ def _design(plan: _Plan, rhs: str, cols: tuple[str, ...], frame: ColumnTable
             ) -> tuple[np.ndarray, DesignSpec, bool] | None:
     """The design of `rhs` on `frame` (as `build_design` gives it), whether its cells are all
     finite, or None when that is not known without a pass over it that finds otherwise."""
-    signature = tuple((c.kind, c.levels, c.ordered) for c in map(frame.column, cols))
-    key = (rhs, signature)
+    key = (rhs, tuple(map(_signature, map(frame.column, cols))))
     template = plan.templates.get(key)
     if template is None:
         X, spec = build_design(rhs, frame)
@@ -216,6 +216,15 @@ def _design(plan: _Plan, rhs: str, cols: tuple[str, ...], frame: ColumnTable
     if template.finite or math.isfinite(X.sum()):
         return X, spec, True
     return None
+
+
+def _signature(col: Column) -> tuple[str, tuple, bool]:
+    """What a bare column's part of a design depends on: its kind, a factor's levels and
+    orderedness."""
+    return col.kind, col.levels, col.ordered
+
+
+_FLOAT64 = np.dtype(np.float64)
 
 
 @dataclass(frozen=True)

@@ -256,12 +256,13 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     terms = _random_terms(parsed, designs.lhs, columns, factors, rows,
                           designs.finite[1:1 + len(designs.lhs)])
     check_terms(terms, len(y), glm)
-    terms.sort(key=_term_order_key(terms))
+    if len(terms) > 1:
+        terms.sort(key=_term_order_key(terms))
     r = dense_block_rows(terms, X.shape[1])
     check_design_size(r, r, "dense block of the penalized cross-products (random effects of "
                       "all terms but the largest, fixed effects and response)")
     return ModelFrame(formula=parsed, frame=frame_recipe(data, view, columns, rows, factors),
-                      y=y, X=X, fixef_names=[names[j] for j in keep],
+                      y=y, X=X, fixef_names=[names[j] for j in keep.tolist()] if dropped else names,
                       fixed_design=designs.fixed, kept_columns=keep, weights=w, offset=off,
                       terms=terms, factor_levels={k: f[1] for k, f in factors.items()},
                       n_dropped=n_dropped, dropped_columns=dropped,
@@ -330,6 +331,8 @@ def _independent_fixed_columns(X_full: np.ndarray, names: list[str], finite: boo
     if not finite:
         check_finite_design(X_full, names, "fixed-effects model matrix")
     keep = independent_columns(X_full, gram=gram) if X_full.shape[1] else np.arange(0)
+    if len(keep) == len(names):
+        return keep, []
     kept = set(keep.tolist())
     dropped = [names[j] for j in range(len(names)) if j not in kept]
     if dropped:

@@ -63,6 +63,12 @@ class RowMap:
     kept: np.ndarray | None = None
     exclude: bool = False
 
+    def __init__(self, index: pd.Index, kept: np.ndarray | None = None,
+                 exclude: bool = False) -> None:
+        # the fields set at once: a frozen dataclass's generated __init__ sets each through
+        # object.__setattr__ (a fit makes one)
+        self.__dict__.update(index=index, kept=kept, exclude=exclude)
+
     @property
     def positions(self) -> np.ndarray:
         """The positions of the rows used, in the fit's row order."""
