@@ -21,7 +21,7 @@ import pytest
 import mixedfx as mfx
 from mixedfx.errors import DataError
 from mixedfx.frame import model_frame
-from mixedfx.frame.fast import fast_front
+from mixedfx.frame.fast import _plan, fast_front
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 
 
@@ -267,7 +267,7 @@ def test_concurrent_fits_agree_with_sequential_ones(sleepstudy: pd.DataFrame,
     datas = _datasets(sleepstudy, cbpp)
     jobs = [(f, datas[d], kw) for f, d, kw in CASES] * 6
     expected = [general(f, d, **kw) for f, d, kw in jobs]
-    model_frame.fast_front.__globals__["_plan"].cache_clear()   # the pool fills the caches
+    _plan.cache_clear()             # the pool fills the caches
     with ThreadPoolExecutor(max_workers=6) as pool:
         got = list(pool.map(lambda job: build_model_frame(job[0], job[1], **job[2]), jobs))
     for g, e in zip(got, expected, strict=True):
