@@ -248,6 +248,11 @@ def test_a_changed_frame_gives_its_new_values() -> None:
     # the arrays are the fit's own
     after.y[0] = 0.0
     assert df["y"].iloc[0] != 0.0
+    counts = fast("count ~ x + (1 | g)", df)
+    counts.y[:] = -1.0
+    counts.X[:] = -1.0
+    assert (df["count"] >= 0).all() and (df["x"] != -1.0).all()
+    assert (counts.frame["count"] >= 0).all()
 
 
 def test_formulas_do_not_share_specs() -> None:

@@ -143,13 +143,13 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
                 if not math.isfinite(values.sum()):
                     return None             # missing or infinite values: the general steps
                 col._finite = True
-                table[name] = Column("numeric", col.to_numpy(), dtype=dtype)
-            elif dtype.kind in "iu":        # (as `column_from_series` reads them)
-                raw = col.to_numpy()
-                table[name] = Column("numeric", raw.astype(np.float64), dtype=dtype,
-                                     integer=True, raw=raw)
-            else:
+            elif dtype.kind not in "iu":
                 return None
+            # read only, as `column_from_series` reads a column (`UsedColumn.to_numpy`)
+            view = values.view()
+            view.flags.writeable = False
+            table[name] = Column("numeric", view, dtype=dtype) if dtype.kind == "f" else \
+                Column("numeric", view.astype(np.float64), dtype=dtype, integer=True, raw=view)
             continue
         if name not in plan.factors:
             return None
@@ -164,25 +164,27 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
         codes, labels, ordered = factors[name] = factor
         table[name] = Column("factor", codes, tuple(labels), ordered, dtype="category")
     frame = ColumnTable.from_columns(n, table)
-    built: dict[str, tuple[np.ndarray, DesignSpec, bool]] = {}
+    built: dict[str, tuple[np.ndarray, DesignSpec]] = {}
     for rhs, cols in plan.designs:
         out = _design(plan, rhs, cols, frame)
         if out is None:
             return None
         built[rhs] = out
     parsed = plan.parsed
-    X_full, fixed, finite_x = built[parsed.fixed_rhs]
+    X_full, fixed = built[parsed.fixed_rhs]
     lhs = []
     seen = {parsed.fixed_rhs}
     for bar in parsed.bars:
-        V, spec, _ = built[bar.lhs]
+        V, spec = built[bar.lhs]
         if bar.lhs in seen:                 # as `Designs.evaluate`: a copy of the same design
             V, spec = V.copy(), spec.copy()
         seen.add(bar.lhs)
         lhs.append((V, spec))
     if plan.response_column:
-        # as `evaluate_response` reads a bare column; finite, as every column read
-        response = frame.column(parsed.response).values.copy()
+        # as `evaluate_response` reads a bare column (a copy: the float values of an integer
+        # column are the table's own already); finite, as every column read
+        column = frame.column(parsed.response)
+        response = column.values if column.integer else column.values.copy()
     else:
         response = np.asarray(evaluate_response(parsed.response, frame,
                                                 factor_as_indicator=glm), dtype=float)
@@ -191,14 +193,14 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
     designs = Designs(X_full, fixed, lhs, [], response)
     if 0 < X_full.shape[1] <= n:
         designs.gram = X_full.T @ X_full
-    designs.finite = [finite_x, *(built[bar.lhs][2] for bar in parsed.bars), True]
+    designs.finite = [True] * (len(lhs) + 2)     # X, each bar's matrix, the response
     return Front(parsed, columns, frame, factors, designs)
 
 
 def _design(plan: _Plan, rhs: str, cols: tuple[str, ...], frame: ColumnTable
-            ) -> tuple[np.ndarray, DesignSpec, bool] | None:
-    """The design of `rhs` on `frame` (as `build_design` gives it), whether its cells are all
-    finite, or None when that is not known without a pass over it that finds otherwise."""
+            ) -> tuple[np.ndarray, DesignSpec] | None:
+    """The design of `rhs` on `frame` (as `build_design` gives it) when its cells are all
+    finite, None when they are not (or not known to be without a pass over it)."""
     key = (rhs, tuple(map(_signature, map(frame.column, cols))))
     template = plan.templates.get(key)
     if template is None:
@@ -210,11 +212,11 @@ def _design(plan: _Plan, rhs: str, cols: tuple[str, ...], frame: ColumnTable
                 plan.templates.pop(next(iter(plan.templates)), None)
         plan.templates[key] = template
     else:
-        check_design_size(len(frame), len(template.spec.names), template.what)
+        check_design_size(frame.n, len(template.spec.names), template.what)
         spec = template.spec.copy()
         X = spec.matrix(frame) if template.fill is None else template.fill.matrix(frame)
     if template.finite or math.isfinite(X.sum()):
-        return X, spec, True
+        return X, spec
     return None
 
 
