@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,7 +111,8 @@ def fast_front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
                ) -> Front | None:
     """The first steps of `build_model_frame(formula, data, glm=glm)` (no weights, offset or
     extra variables) as the general steps give them, or None when the fast steps do not
-    apply (see the module docstring); never raises, never warns."""
+    apply (see the module docstring). Never raises; warns only where the general steps warn
+    too, once it is settled that it returns the front (X'X of huge numbers overflowing)."""
     try:
         return _front(formula, data, require_random, glm)
     except Exception:       # (the general steps raise it again, or their own error first)
@@ -140,7 +140,8 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
             if values.ndim != 1 or not dtype.isnative:
                 return None
             if dtype == _FLOAT64:
-                if not math.isfinite(values.sum()):
+                # (no arithmetic: a sum would warn when it overflows or meets +Inf and -Inf)
+                if np.count_nonzero(np.isfinite(values)) != n:
                     return None             # missing or infinite values: the general steps
                 col._finite = True
             elif dtype.kind not in "iu":
@@ -188,7 +189,7 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
     else:
         response = np.asarray(evaluate_response(parsed.response, frame,
                                                 factor_as_indicator=glm), dtype=float)
-        if not math.isfinite(response.sum()):
+        if np.count_nonzero(np.isfinite(response)) != response.size:
             return None                     # NaN rows or refused values: the general steps
     designs = Designs(X_full, fixed, lhs, [], response)
     if 0 < X_full.shape[1] <= n:
@@ -200,11 +201,14 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
 def _design(plan: _Plan, rhs: str, cols: tuple[str, ...], frame: ColumnTable
             ) -> tuple[np.ndarray, DesignSpec] | None:
     """The design of `rhs` on `frame` (as `build_design` gives it) when its cells are all
-    finite, None when they are not (or not known to be without a pass over it)."""
+    finite, else None. A product of numbers that overflows (which the general steps warn
+    about, then refuse) is computed without a warning here: the matrix is not finite, and
+    the general steps run."""
     key = (rhs, tuple(map(_signature, map(frame.column, cols))))
     template = plan.templates.get(key)
     if template is None:
-        X, spec = build_design(rhs, frame)
+        with np.errstate(all="ignore"):
+            X, spec = build_design(rhs, frame)
         template = _Template(spec.copy(), spec.column_fill(frame), _one_number_per_cell(spec),
                              f"model matrix of '~ {rhs}'")
         if len(plan.templates) >= _MAX_TEMPLATES:
@@ -214,8 +218,12 @@ def _design(plan: _Plan, rhs: str, cols: tuple[str, ...], frame: ColumnTable
     else:
         check_design_size(frame.n, len(template.spec.names), template.what)
         spec = template.spec.copy()
-        X = spec.matrix(frame) if template.fill is None else template.fill.matrix(frame)
-    if template.finite or math.isfinite(X.sum()):
+        if template.fill is not None:
+            X = template.fill.matrix(frame)
+        else:
+            with np.errstate(all="ignore"):
+                X = spec.matrix(frame)
+    if template.finite or np.count_nonzero(np.isfinite(X)) == X.size:
         return X, spec
     return None
 
