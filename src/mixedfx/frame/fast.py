@@ -14,16 +14,19 @@ building design specs it built the same way at the previous fit. `fast_front` gi
   bare column (`formula.design.bare_columns`);
 * per design text, a `DesignSpec` template per signature of its columns (kind; a factor's
   levels and orderedness): such a design depends on the data only through that signature,
-  so a fit whose columns have the signature of an earlier one copies its spec and assembles
-  X from its own columns (`DesignSpec.matrix`), without inspecting variables again. Nothing
-  derived from the data's values is kept: the signature is computed from each fit's own
-  columns, and the arrays are always read afresh.
+  so a fit whose columns have the signature of an earlier one copies its spec and fills X
+  from its own columns (`formula.model_matrix.ColumnFill`, else `DesignSpec.matrix`),
+  without inspecting variables again. A template is only found through the signature each
+  fit computes from its own columns (the levels it would derive itself), and the arrays are
+  always read afresh: no value of one data reaches another fit.
 
 It handles a pandas DataFrame whose used columns are float64, NumPy integers, categoricals or
 pandas strings (not the response), without `weights=`, `offset=`, extra variables, formula
-offsets or `.`, every design variable a bare column, and no missing or infinite value in a
-used float column. Anything else, and anything a check would refuse, gives None: the general
-steps then run from the start, so every warning, error and message is theirs.
+offsets or `.`, every design variable a bare column, with no missing and no infinite value
+in the columns read. Anything else, and anything these first steps would refuse, gives None:
+the general steps then run from the start, so every warning, error and message is theirs.
+The checks after the first steps (response, rank, terms) are the general steps' own, run on
+what either gives.
 """
 
 from __future__ import annotations
