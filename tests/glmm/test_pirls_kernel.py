@@ -54,7 +54,7 @@ def _simulated() -> pd.DataFrame:
                          "yp": rng.poisson(np.exp(eta)),
                          "ye": rng.poisson(exposure * np.exp(eta)),
                          "log_e": np.log(exposure), "w": rng.integers(1, 4, n).astype(float),
-                         "yg": rng.gamma(2.0, np.exp(eta) / 2.0)})
+                         "yg": rng.gamma(2.0, np.exp(eta) / 2.0)}).assign(w2=lambda d: d.w + 1)
 
 
 def _uneven() -> pd.DataFrame:
@@ -86,12 +86,17 @@ CASES = {
     "probit": ("yb ~ x + (1 | g)", None, binomial(link="probit")),
     "negbin": ("yp ~ x + (1 | g)", None, negative_binomial(2.0)),
     "offset_weights_poisson": ("ye ~ x + offset(log_e) + (1 | g) + (1 | h)", None, "poisson"),
+    # logit rows of prior weight 1 and others mixed (the run-and-row loop), and none of
+    # weight 1 (the block pass), each over two blocks of rows (n = 400)
+    "weights_binomial": ("yb ~ x + (1 | g) + (1 | h)", None, "binomial"),
+    "weights2_binomial": ("yb ~ x + (1 | g)", None, "binomial"),
     "no_fixed_effects": ("yb ~ 0 + (1 | g)", None, "binomial"),
     "uneven_crossed_binomial": ("yb ~ x + (1 | g) + (1 | h)", "uneven", "binomial"),
     "verbagg": ("r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "VerbAgg",
                 "binomial"),
 }
-WEIGHTED = {"offset_weights_poisson": "w"}     # cases fitted with prior weights (column)
+WEIGHTED = {"offset_weights_poisson": "w", "weights_binomial": "w",   # prior weights
+            "weights2_binomial": "w2"}
 
 
 @pytest.fixture(scope="module")

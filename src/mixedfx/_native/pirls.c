@@ -74,6 +74,7 @@ typedef struct {
     const int64_t *codes;                 /* nt x n */
     const double *vals[MAXT];             /* per term n x k */
     int ones[MAXT];                       /* a scalar term whose values are all exactly 1 */
+    int wt_other, wt_no_one;              /* some row's prior weight is not 1; none is 1 */
     Py_ssize_t k[MAXT], nl[MAXT], uoff[MAXT + 1], roff[MAXT + 1];
     const int64_t *slot_pos, *lvl_ptr, *rho;
     const double *T[MAXT];                /* per term k x k lower template, row-major */
@@ -281,6 +282,241 @@ HOT_CLONES static void exp_neg_rows(const double *restrict eta, double *restrict
     Py_ssize_t i = 0;
     for (; i + EXP_BLOCK <= n; i += EXP_BLOCK) exp_neg_block(eta + i, e + i);
     for (; i < n; i++) e[i] = exp_neg(-fabs(eta[i]));
+}
+
+/* ---- log1p on [0, 1] --------------------------------------------------------------------- */
+
+/* log(1 + e) for 0 <= e <= 1 (the logit rows' log(1 + exp(-|eta|)) of rows with a prior
+ * weight), in plain double arithmetic: the same bits on every IEEE machine (no FMA:
+ * -ffp-contract=off), inline and without a branch. Table method: j = round(128 e), a = j/128,
+ * A = 1 + a (at most 8 significant bits), log1p(e) = log(A) + log1p(v) with v = (e - a)/A,
+ * |v| <= 2^-8. e - a is exact (Sterbenz); v0 = (e - a) RN(1/A) and its remainder
+ * w = ((e - a) - v0 A) / A, the product v0 A formed exactly from v0 split into 45 + 8 bits, so
+ * v = v0 + w to about 2^-105 relative. log1p(v) = v0 + w (1 - v0) + v0^2 P(v0), P the series
+ * -1/2 + v/3 - ... - v^6/8 (the next term below 2^-64 v). log(A) = LOG1P_T[j][0] +
+ * LOG1P_T[j][1] (the nearest double and the nearest double to the rest, from 60-digit
+ * decimal arithmetic); log(A)_hi + v0 is summed exactly (Fast2Sum, |log A| >= |v0| or
+ * log A = 0), so only the last addition rounds a value of the result's size: within about
+ * 0.502 ulp of log1p(e) (tests/glmm/test_pirls_kernel_log1p.py: against 60-digit decimal and
+ * against the C library's). log1p(0) = 0 and log1p(1) = RN(log 2). Outside [0, 1] or NaN the
+ * value is meaningless (no trap, no index out of the table). */
+static const double LOG1P_T[256][2] = {   /* rows 129-255: zeros */
+    {0x0.0p+0, 0x0.0p+0},
+    {0x1.fe02a6b106789p-8, -0x1.e44b7e3711ebfp-67},
+    {0x1.fc0a8b0fc03e4p-7, -0x1.83092c59642a1p-62},
+    {0x1.7b91b07d5b11bp-6, -0x1.5b602ace3a510p-60},
+    {0x1.f829b0e783300p-6, 0x1.33e3f04f1ef23p-60},
+    {0x1.39e87b9febd60p-5, -0x1.5bfa937f551bbp-59},
+    {0x1.77458f632dcfcp-5, 0x1.18d3ca87b9296p-59},
+    {0x1.b42dd711971bfp-5, -0x1.eb9759c130499p-60},
+    {0x1.f0a30c01162a6p-5, 0x1.85f325c5bbacdp-59},
+    {0x1.16536eea37ae1p-4, -0x1.79da3e8c22cdap-60},
+    {0x1.341d7961bd1d1p-4, -0x1.b599f227becbbp-58},
+    {0x1.51b073f06183fp-4, 0x1.a49e39a1a8be4p-58},
+    {0x1.6f0d28ae56b4cp-4, -0x1.906d99184b992p-58},
+    {0x1.8c345d6319b21p-4, -0x1.4a697ab3424a9p-61},
+    {0x1.a926d3a4ad563p-4, 0x1.942f48aa70ea9p-58},
+    {0x1.c5e548f5bc743p-4, 0x1.5d617ef8161b1p-60},
+    {0x1.e27076e2af2e6p-4, -0x1.61578001e0162p-60},
+    {0x1.fec9131dbeabbp-4, -0x1.5746b9981b36cp-58},
+    {0x1.0d77e7cd08e59p-3, 0x1.9a5dc5e9030acp-57},
+    {0x1.1b72ad52f67a0p-3, 0x1.483023472cd74p-58},
+    {0x1.29552f81ff523p-3, 0x1.301771c407dbfp-57},
+    {0x1.371fc201e8f74p-3, 0x1.de6cb62af18a0p-58},
+    {0x1.44d2b6ccb7d1ep-3, 0x1.9f4f6543e1f88p-57},
+    {0x1.526e5e3a1b438p-3, -0x1.746ff8a470d3ap-57},
+    {0x1.5ff3070a793d4p-3, -0x1.bc60efafc6f6ep-58},
+    {0x1.6d60fe719d21dp-3, -0x1.caae268ecd179p-57},
+    {0x1.7ab890210d909p-3, 0x1.be36b2d6a0608p-59},
+    {0x1.87fa06520c911p-3, -0x1.bf7fdbfa08d9ap-57},
+    {0x1.9525a9cf456b4p-3, 0x1.d904c1d4e2e26p-57},
+    {0x1.a23bc1fe2b563p-3, 0x1.93711b07a998cp-59},
+    {0x1.af3c94e80bff3p-3, -0x1.398cff3641985p-58},
+    {0x1.bc286742d8cd6p-3, 0x1.4fce744870f55p-58},
+    {0x1.c8ff7c79a9a22p-3, -0x1.4f689f8434012p-57},
+    {0x1.d5c216b4fbb91p-3, 0x1.6e443597e4d40p-57},
+    {0x1.e27076e2af2e6p-3, -0x1.61578001e0162p-59},
+    {0x1.ef0adcbdc5936p-3, 0x1.48637950dc20dp-57},
+    {0x1.fb9186d5e3e2bp-3, -0x1.caaae64f21acbp-57},
+    {0x1.0402594b4d041p-2, -0x1.28ec217a5022dp-57},
+    {0x1.0a324e27390e3p-2, 0x1.7dcfde8061c03p-56},
+    {0x1.1058bf9ae4ad5p-2, 0x1.89fa0ab4cb31dp-58},
+    {0x1.1675cababa60ep-2, 0x1.ce63eab883717p-61},
+    {0x1.1c898c16999fbp-2, -0x1.0e5c62aff1c44p-60},
+    {0x1.22941fbcf7966p-2, -0x1.76f5eb09628afp-56},
+    {0x1.2895a13de86a3p-2, 0x1.7ad24c13f040ep-56},
+    {0x1.2e8e2bae11d31p-2, -0x1.8f4cdb95ebdf9p-56},
+    {0x1.347dd9a987d55p-2, -0x1.4dd4c580919f8p-57},
+    {0x1.3a64c556945eap-2, -0x1.c68651945f97cp-57},
+    {0x1.404308686a7e4p-2, -0x1.0bcfb6082ce6dp-56},
+    {0x1.4618bc21c5ec2p-2, 0x1.f42decdeccf1dp-56},
+    {0x1.4be5f957778a1p-2, -0x1.259b35b04813dp-57},
+    {0x1.51aad872df82dp-2, 0x1.3927ac19f55e3p-59},
+    {0x1.5767717455a6cp-2, 0x1.526adb283660cp-56},
+    {0x1.5d1bdbf5809cap-2, 0x1.4236383dc7fe1p-56},
+    {0x1.62c82f2b9c795p-2, 0x1.7b7af915300e5p-57},
+    {0x1.686c81e9b14afp-2, -0x1.ddea0f7f58e3dp-57},
+    {0x1.6e08eaa2ba1e4p-2, -0x1.cfb1b39ca3a0fp-56},
+    {0x1.739d7f6bbd007p-2, -0x1.8c76ceb014b04p-56},
+    {0x1.792a55fdd47a2p-2, 0x1.f057691fe9ed7p-56},
+    {0x1.7eaf83b82afc3p-2, 0x1.92ce979ed2950p-56},
+    {0x1.842d1da1e8b17p-2, 0x1.24ec519784676p-56},
+    {0x1.89a3386c1425bp-2, -0x1.29639dfbbf0fbp-56},
+    {0x1.8f11e873662c7p-2, 0x1.f85da755a61a3p-56},
+    {0x1.947941c2116fbp-2, -0x1.16cc8bae0bbe4p-56},
+    {0x1.99d958117e08bp-2, -0x1.a2b6889dc3e72p-57},
+    {0x1.9f323ecbf984cp-2, -0x1.a92e513217f5cp-59},
+    {0x1.a484090e5bb0ap-2, 0x1.5fe535b875a75p-57},
+    {0x1.a9cec9a9a084ap-2, -0x1.cadec02b436afp-56},
+    {0x1.af1293247786bp-2, 0x1.133844a15dc28p-58},
+    {0x1.b44f77bcc8f63p-2, -0x1.cd04495459c78p-56},
+    {0x1.b9858969310fbp-2, 0x1.663ec53e23bc4p-56},
+    {0x1.beb4d9da71b7cp-2, -0x1.0f3c590a887cap-59},
+    {0x1.c3dd7a7cdad4dp-2, 0x1.cecf052dea69bp-56},
+    {0x1.c8ff7c79a9a22p-2, -0x1.4f689f8434012p-56},
+    {0x1.ce1af0b85f3ebp-2, 0x1.edf4af2ab4267p-56},
+    {0x1.d32fe7e00ebd5p-2, 0x1.877b232fafa37p-56},
+    {0x1.d83e7258a2f3ep-2, 0x1.41456e8bb2511p-56},
+    {0x1.dd46a04c1c4a1p-2, -0x1.0467656d8b892p-56},
+    {0x1.e24881a7c6c26p-2, 0x1.cbd8f45954a46p-58},
+    {0x1.e744261d68788p-2, -0x1.c825c90c344b9p-58},
+    {0x1.ec399d2468cc0p-2, 0x1.75cee53f35397p-58},
+    {0x1.f128f5faf06edp-2, -0x1.328df13bb38c3p-56},
+    {0x1.f6123fa7028acp-2, 0x1.8515b0f2db341p-56},
+    {0x1.faf588f78f31fp-2, -0x1.328260d8abca0p-57},
+    {0x1.ffd2e0857f498p-2, 0x1.565f40d9321afp-56},
+    {0x1.02552a5a5d0ffp-1, -0x1.cb1cb51408c00p-56},
+    {0x1.04bdf9da926d2p-1, 0x1.97f304022c9dfp-55},
+    {0x1.0723e5c1cdf40p-1, 0x1.395e58e2445bbp-55},
+    {0x1.0986f4f573521p-1, -0x1.1b8095ac02f01p-55},
+    {0x1.0be72e4252a83p-1, -0x1.259da11330801p-55},
+    {0x1.0e44985d1cc8cp-1, -0x1.22a3442d2d384p-58},
+    {0x1.109f39e2d4c97p-1, -0x1.0e09b27a4373ap-60},
+    {0x1.12f719593efbcp-1, 0x1.4c048c671f435p-55},
+    {0x1.154c3d2f4d5eap-1, -0x1.59c33171a6876p-55},
+    {0x1.179eabbd899a1p-1, -0x1.00e7c6417e0b4p-55},
+    {0x1.19ee6b467c96fp-1, -0x1.9d1a11443f10cp-56},
+    {0x1.1c3b81f713c25p-1, -0x1.0dac1c4c810e9p-55},
+    {0x1.1e85f5e7040d0p-1, 0x1.ef62cd2f9f1e3p-56},
+    {0x1.20cdcd192ab6ep-1, -0x1.b2bf0bc229014p-55},
+    {0x1.23130d7bebf43p-1, -0x1.f48725e374d6ep-55},
+    {0x1.2555bce98f7cbp-1, 0x1.e021d6d6881e7p-56},
+    {0x1.2795e1289b11bp-1, -0x1.487c0c246978ep-57},
+    {0x1.29d37fec2b08bp-1, -0x1.bd1949a2d1982p-56},
+    {0x1.2c0e9ed448e8cp-1, -0x1.1a158f3917586p-55},
+    {0x1.2e47436e40268p-1, 0x1.0150861a4886bp-55},
+    {0x1.307d7334f10bep-1, 0x1.fb590a1f566dap-57},
+    {0x1.32b1339121d71p-1, 0x1.902ab5b3d916bp-56},
+    {0x1.34e289d9ce1d3p-1, 0x1.6eb92d885ce4fp-57},
+    {0x1.37117b54747b6p-1, -0x1.d117edbdd9103p-56},
+    {0x1.393e0d3562a1ap-1, -0x1.58eef67f2483ap-55},
+    {0x1.3b68449fffc23p-1, -0x1.41c484f9e9b26p-55},
+    {0x1.3d9026a7156fbp-1, -0x1.6fef670bd4b62p-55},
+    {0x1.3fb5b84d16f42p-1, 0x1.6d3a754172aefp-55},
+    {0x1.41d8fe84672aep-1, 0x1.9192f30bd1806p-55},
+    {0x1.43f9fe2f9ce67p-1, 0x1.e9c9ee6d83b86p-55},
+    {0x1.4618bc21c5ec2p-1, 0x1.f42decdeccf1dp-55},
+    {0x1.48353d1ea88dfp-1, 0x1.cf57a2ecc07f4p-55},
+    {0x1.4a4f85db03ebbp-1, 0x1.13dfa3d3761b6p-60},
+    {0x1.4c679afccee3ap-1, -0x1.3a5c4c8b39e41p-55},
+    {0x1.4e7d811b75bb1p-1, -0x1.8d3d9ea6e9ea9p-55},
+    {0x1.50913cc01686bp-1, 0x1.2f2ce96c2d5b1p-55},
+    {0x1.52a2d265bc5abp-1, -0x1.1883750ea4d0ap-57},
+    {0x1.54b2467999498p-1, -0x1.5baaf5d2f09f4p-55},
+    {0x1.56bf9d5b3f399p-1, 0x1.0471885cd8ff3p-55},
+    {0x1.58cadb5cd7989p-1, 0x1.849792ec98458p-56},
+    {0x1.5ad404c359f2dp-1, -0x1.35955683f7196p-59},
+    {0x1.5cdb1dc6c1765p-1, -0x1.cc2470e8a3df4p-55},
+    {0x1.5ee02a9241675p-1, 0x1.c358257f49082p-55},
+    {0x1.60e32f44788d9p-1, -0x1.ac1bb52fa589bp-56},
+    {0x1.62e42fefa39efp-1, 0x1.abc9e3b39803fp-56},
+};
+
+/* the table row of x: j = round(128 x) mod 256 (rows past 128 only for x outside [0, 1]) */
+static inline uint64_t log1p_row(double z)
+{
+    uint64_t zb;
+    memcpy(&zb, &z, sizeof zb);
+    return (zb - UINT64_C(0x4338000000000000)) & 255;
+}
+
+/* v with its last 8 significand bits cleared (v's leading 45 bits) */
+static inline double lead45(double v)
+{
+    uint64_t vb;
+    memcpy(&vb, &v, sizeof vb);
+    vb &= ~(uint64_t)255;
+    memcpy(&v, &vb, sizeof v);
+    return v;
+}
+
+/* log1p_01 given z = 128 e + EXP_SHIFT and e's table row T */
+static inline double log1p_tail(double e, double z, const double *T)
+{
+    double kd = z - EXP_SHIFT;                                  /* kd = j, exactly */
+    double A = 1.0 + kd * 0x1p-7, d = e - kd * 0x1p-7, inv = 1.0 / A;
+    double v = d * inv, vh = lead45(v);
+    double r = (d - vh * A) - (v - vh) * A;                     /* d - v A, exactly */
+    double w = r * inv;
+    double P = -0.5 + v * (1.0 / 3 + v * (-0.25 + v * (0.2 + v * (-1.0 / 6 + v * (1.0 / 7
+               - v * 0.125)))));
+    double t = T[1] + ((w - v * w) + (v * v) * P);
+    double s = T[0] + v;
+    double err = v - (s - T[0]);
+    return s + (err + t);
+}
+
+static inline double log1p_01(double e)
+{
+    double z = e * 128.0 + EXP_SHIFT;
+    return log1p_tail(e, z, LOG1P_T[log1p_row(z)]);
+}
+
+/* l_c = log1p_01(e_c) for c < LOG1P_BLOCK in fixed-width loops (the compiler's vector code;
+ * each value's operations are log1p_01's, so the same bits) */
+#define LOG1P_BLOCK 4
+static ALWAYS_INLINE void log1p_block(const double *restrict e, double *restrict l)
+{
+    double z[LOG1P_BLOCK], inv[LOG1P_BLOCK], lhi[LOG1P_BLOCK], llo[LOG1P_BLOCK];
+    double A[LOG1P_BLOCK], d[LOG1P_BLOCK], v[LOG1P_BLOCK], vh[LOG1P_BLOCK];
+    uint64_t zb[LOG1P_BLOCK], vb[LOG1P_BLOCK];
+    int c;
+    for (c = 0; c < LOG1P_BLOCK; c++) {
+        z[c] = e[c] * 128.0 + EXP_SHIFT;
+        double kd = z[c] - EXP_SHIFT;
+        A[c] = 1.0 + kd * 0x1p-7;
+        d[c] = e[c] - kd * 0x1p-7;
+    }
+    memcpy(zb, z, sizeof zb);
+    for (c = 0; c < LOG1P_BLOCK; c++) zb[c] = (zb[c] - UINT64_C(0x4338000000000000)) & 255;
+    for (c = 0; c < LOG1P_BLOCK; c++) inv[c] = 1.0 / A[c];
+    for (c = 0; c < LOG1P_BLOCK; c++) {
+        lhi[c] = LOG1P_T[zb[c]][0];
+        llo[c] = LOG1P_T[zb[c]][1];
+    }
+    for (c = 0; c < LOG1P_BLOCK; c++) v[c] = d[c] * inv[c];
+    memcpy(vb, v, sizeof vb);
+    for (c = 0; c < LOG1P_BLOCK; c++) vb[c] &= ~(uint64_t)255;
+    memcpy(vh, vb, sizeof vh);
+    for (c = 0; c < LOG1P_BLOCK; c++) {
+        double vc = v[c];
+        double r = (d[c] - vh[c] * A[c]) - (vc - vh[c]) * A[c];
+        double w = r * inv[c];
+        double P = -0.5 + vc * (1.0 / 3 + vc * (-0.25 + vc * (0.2 + vc * (-1.0 / 6 + vc * (1.0 / 7
+                   - vc * 0.125)))));
+        double t = llo[c] + ((w - vc * w) + (vc * vc) * P);
+        double s = lhi[c] + vc;
+        double err = vc - (s - lhi[c]);
+        l[c] = s + (err + t);
+    }
+}
+
+/* l_i = log1p_01(e_i) for i < n (see log1p_block) */
+HOT_CLONES static void log1p_rows(const double *restrict e, double *restrict l, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    for (; i + LOG1P_BLOCK <= n; i += LOG1P_BLOCK) log1p_block(e + i, l + i);
+    for (; i < n; i++) l[i] = log1p_01(e[i]);
 }
 
 /* ---- families and links -------------------------------------------------------------- */
@@ -517,47 +753,99 @@ HOT_CLONES static void evaluate_at_eta(const Model *m, State *s)
     int inchunk = 0;
     const double *restrict eta = s->eta, *restrict y = m->y, *restrict wt = m->wt;
     double *restrict mu = s->mu;
+    /* rows of another weight: log1p(e) of each row of a block of LOG_CHUNK rows in one vector
+     * pass (log1p_rows) before the block's rows are summed, in the rows' order as before */
+    double l1p[LOG_CHUNK];
+    int weighted = logit && m->wt_other;
     if (logit) exp_neg_rows(eta, mu, n);       /* e = exp(-|eta|) into mu */
-    i = 0;
-    while (i < n) {
-        if (logit) {
-            /* a run of in-range rows of weight 1 up to the chunk's end, with no call in the
-             * loop (so its sums stay in registers); then the chunk's log */
-            Py_ssize_t lim = i + (LOG_CHUNK - inchunk), i0 = i;
-            double ln = lin, pr = prod;
-            if (lim > n) lim = n;
-            for (; i < lim; i++) {
-                double et = eta[i], e = mu[i], ope = 1.0 + e, yi = y[i];
-                if (!(fabs(et) <= THRESH) || wt[i] != 1.0) break;
+    for (Py_ssize_t blk = 0; blk < n; blk += LOG_CHUNK) {
+        Py_ssize_t bend = blk + LOG_CHUNK < n ? blk + LOG_CHUNK : n;
+        if (weighted) log1p_rows(mu + blk, l1p, bend - blk);
+        i = blk;
+        if (weighted && m->wt_no_one) {
+            /* no row of weight 1: every in-range row is summed as the row that ends a run
+             * below (the same operations in the same order), without the run's loop; when
+             * the whole block is in range, its mu and terms in one vector pass first */
+            int inrange = 1;
+            for (Py_ssize_t r = blk; r < bend; r++) inrange &= fabs(eta[r]) <= THRESH;
+            if (inrange) {
+                double ta[LOG_CHUNK];
+                Py_ssize_t nb = bend - blk;
+                const double *restrict eb = eta + blk, *restrict yb = y + blk,
+                             *restrict wb = wt + blk;
+                double *restrict mb = mu + blk;
+                for (Py_ssize_t r = 0; r < nb; r++) {
+                    double et = eb[r], e = mb[r], yi = yb[r], wi = wb[r];
+                    mb[r] = (et >= 0 ? 1.0 : e) / (1.0 + e);
+                    ta[r] = wi * (et >= 0 ? (1 - yi) * et : -(yi * et));
+                    l1p[r] = wi * l1p[r];
+                }
+                double la = lin, ls = lsum;
+                for (Py_ssize_t r = 0; r < nb; r++) {
+                    la += ta[r];
+                    ls += l1p[r];
+                }
+                lin = la;
+                lsum = ls;
+                continue;
+            }
+            for (; i < bend; i++) {
+                double et = eta[i];
+                if (fabs(et) <= THRESH) {
+                    double e = mu[i], ope = 1.0 + e, yi = y[i], wi = wt[i];
+                    mu[i] = et >= 0 ? 1.0 / ope : e / ope;
+                    lin += wi * (et >= 0 ? (1 - yi) * et : -(yi * et));
+                    lsum += wi * l1p[i - blk];
+                } else {
+                    double mi = linkinv(m, et);
+                    mu[i] = mi;
+                    if (!valid_mu(m, mi)) valid = 0;
+                    if (m->has_kernel) kern += kernel(m, y[i], mi, wt[i]);
+                    else dev += dev_resid(m, y[i], mi, wt[i]);
+                }
+            }
+            continue;
+        }
+        while (i < bend) {
+            if (logit) {
+                /* a run of in-range rows of weight 1 up to the chunk's end, with no call in
+                 * the loop (so its sums stay in registers); then the chunk's log */
+                Py_ssize_t lim = i + (LOG_CHUNK - inchunk), i0 = i;
+                double ln = lin, pr = prod;
+                if (lim > bend) lim = bend;
+                for (; i < lim; i++) {
+                    double et = eta[i], e = mu[i], ope = 1.0 + e, yi = y[i];
+                    if (!(fabs(et) <= THRESH) || wt[i] != 1.0) break;
+                    mu[i] = et >= 0 ? 1.0 / ope : e / ope;
+                    ln += (et >= 0 ? (1 - yi) * et : -(yi * et));
+                    pr *= ope;
+                }
+                lin = ln;
+                prod = pr;
+                inchunk += (int)(i - i0);
+                if (inchunk == LOG_CHUNK) {
+                    lsum += log(prod);
+                    prod = 1.0;
+                    inchunk = 0;
+                }
+                if (i == lim) continue;
+            }
+            /* the row that ended the run: in range with another weight, or out of range */
+            double et = eta[i];
+            if (logit && fabs(et) <= THRESH) {
+                double e = mu[i], ope = 1.0 + e, yi = y[i], wi = wt[i];
                 mu[i] = et >= 0 ? 1.0 / ope : e / ope;
-                ln += (et >= 0 ? (1 - yi) * et : -(yi * et));
-                pr *= ope;
+                lin += wi * (et >= 0 ? (1 - yi) * et : -(yi * et));
+                lsum += wi * l1p[i - blk];
+            } else {
+                double mi = linkinv(m, et);
+                mu[i] = mi;
+                if (!valid_mu(m, mi)) valid = 0;
+                if (m->has_kernel) kern += kernel(m, y[i], mi, wt[i]);
+                else dev += dev_resid(m, y[i], mi, wt[i]);
             }
-            lin = ln;
-            prod = pr;
-            inchunk += (int)(i - i0);
-            if (inchunk == LOG_CHUNK) {
-                lsum += log(prod);
-                prod = 1.0;
-                inchunk = 0;
-            }
-            if (i == lim) continue;
+            i++;
         }
-        /* the row that ended the run: in range with another weight, or out of range */
-        double et = eta[i];
-        if (logit && fabs(et) <= THRESH) {
-            double e = mu[i], ope = 1.0 + e, yi = y[i], wi = wt[i];
-            mu[i] = et >= 0 ? 1.0 / ope : e / ope;
-            lin += wi * (et >= 0 ? (1 - yi) * et : -(yi * et));
-            lsum += wi * log1p(e);
-        } else {
-            double mi = linkinv(m, et);
-            mu[i] = mi;
-            if (!valid_mu(m, mi)) valid = 0;
-            if (m->has_kernel) kern += kernel(m, y[i], mi, wt[i]);
-            else dev += dev_resid(m, y[i], mi, wt[i]);
-        }
-        i++;
     }
     if (inchunk) lsum += log(prod);
     if (logit) kern += -lsum - lin;
@@ -1735,15 +2023,19 @@ static void solve_modes(const Model *m, Factor *f, double *u, double *beta)
 /* max over terms (and beta) of max|new - old| / (1 + max|new|) */
 static double rel_change(const double *old, const double *nw, Py_ssize_t len)
 {
+    /* the maxima without a branch (vector code); a NaN anywhere gives NaN, as a NaN
+     * difference or value propagates through the quotient */
     double dmax = 0.0, vmax = 0.0;
+    int nan = 0;
     Py_ssize_t i;
     if (!len) return 0.0;
     for (i = 0; i < len; i++) {
         double d = fabs(nw[i] - old[i]), v = fabs(nw[i]);
-        if (d > dmax || d != d) dmax = d;
-        if (v > vmax || v != v) vmax = v;
+        nan |= (d != d) | (v != v);
+        dmax = d > dmax ? d : dmax;
+        vmax = v > vmax ? v : vmax;
     }
-    return dmax / (1.0 + vmax);
+    return nan ? NAN : dmax / (1.0 + vmax);
 }
 
 /* ---- buffers ----------------------------------------------------------------------------- */
@@ -1848,6 +2140,12 @@ static int parse_model(Buffers *bufs, PyObject *model, PyObject *templates, Mode
         PyObject *Tt = tlist ? PyList_GET_ITEM(templates, t) : PyTuple_GET_ITEM(templates, t);
         if (!(m->vals[t] = (const double *)get_buf(bufs, PyTuple_GET_ITEM(vals, t), n * m->k[t], 1, 0, "values"))) return -1;
         if (!(m->T[t] = (const double *)get_buf(bufs, Tt, m->k[t] * m->k[t], 1, 0, "template"))) return -1;
+    }
+    m->wt_other = 0;
+    m->wt_no_one = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (m->wt[i] != 1.0) m->wt_other = 1;
+        else m->wt_no_one = 0;
     }
     /* a scalar term of values 1 (an intercept term): v x = x exactly for every double x, so
      * the row loops may leave its products out (the same bits) */
@@ -2312,6 +2610,34 @@ fail:
     return NULL;
 }
 
+/* log1p(x, out): out_i = log(1 + x_i) for x_i in [0, 1] as the logit rows of another prior
+ * weight form it (the block loop of log1p_rows for all but the last n mod LOG1P_BLOCK
+ * values); for tests */
+static PyObject *py_log1p(PyObject *self, PyObject *args)
+{
+    PyObject *xo, *oo;
+    if (!PyArg_ParseTuple(args, "OO", &xo, &oo)) return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    Py_buffer *xv = &bufs.views[0];
+    const double *x = (const double *)get_buf(&bufs, xo, -1, 1, 0, "x");
+    if (!x) goto fail;
+    Py_ssize_t n = xv->len / 8, i;
+    double *out = (double *)get_buf(&bufs, oo, n, 1, 1, "out");
+    if (!out) goto fail;
+    for (i = 0; i < n; i++)
+        if (!(x[i] >= 0 && x[i] <= 1)) {
+            PyErr_SetString(PyExc_ValueError, "pirls kernel: log1p needs every x in [0, 1]");
+            goto fail;
+        }
+    log1p_rows(x, out, n);
+    release_all(&bufs);
+    Py_RETURN_NONE;
+fail:
+    release_all(&bufs);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"run", py_run, METH_VARARGS,
      "run(model, templates, u0, beta0, eta0, u_out, beta_out, eta_out, mu_out, L11_out, mode, "
@@ -2321,6 +2647,9 @@ static PyMethodDef methods[] = {
      "unless that factor is not positive definite"},
     {"exp_neg", py_exp_neg, METH_VARARGS,
      "exp_neg(x, out): out = exp(x) for x in [-30, 0], as the logit rows compute it"},
+    {"log1p", py_log1p, METH_VARARGS,
+     "log1p(x, out): out = log(1 + x) for x in [0, 1], as the logit rows of another prior "
+     "weight compute it"},
     {"evaluate", py_evaluate, METH_VARARGS,
      "evaluate(model, templates, u, beta, eta_or_None, eta_out, mu_out) -> (dev, ussq, kernel, "
      "valid): the state at (u, beta), or at a given linear predictor"},
