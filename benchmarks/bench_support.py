@@ -39,9 +39,12 @@ EXTRA_LABELS = {
 
 
 def fmt_seconds(x: float | None) -> str:
-    """A time as "12.3 ms" or "1.23 s" ("–" for none)."""
+    """A time as "0.37 ms" (under 10 ms: two decimals, so a sub-millisecond fit's ratio can
+    be read off the table), "12.3 ms" or "1.23 s" ("–" for none)."""
     if x is None or not math.isfinite(x):
         return "–"
+    if x < 0.01:
+        return f"{x * 1e3:.2f} ms"
     return f"{x * 1e3:.1f} ms" if x < 1 else f"{x:.2f} s"
 
 
