@@ -137,6 +137,12 @@ class _Loop:
         self.obj.state = state
 
 
+def _canonical_rows(v: np.ndarray, shape: Any) -> np.ndarray:
+    """A row-wise vector in the canonical row order (itself when that is the data's order:
+    the kernel only reads it)."""
+    return np.ascontiguousarray(v if shape.order is None else v[shape.order_any], dtype=float)
+
+
 def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
              xtol: float, ftol: float, maxeval: int, step: np.ndarray | None, inf_limit: int,
              whitening: Any = None) -> RunRecord | None:
@@ -202,7 +208,7 @@ def devfun_values(devfun: Any, points: np.ndarray) -> np.ndarray | None:
     loop = _Loop(obj, X_THETA_BETA)
     if points.ndim != 2 or points.shape[1] != loop.nx:
         return None
-    eta_c = np.ascontiguousarray(devfun.eta0[loop.shape.order_any], dtype=float)
+    eta_c = _canonical_rows(devfun.eta0, loop.shape)
     start = (loop.nat._u_in(devfun.u0), np.zeros(loop.shape.p), None)
     vals = np.empty(points.shape[0])
     mod.devfun_values(loop.model, loop.placeholders, loop.spec, start, eta_c, points, vals,
@@ -231,7 +237,7 @@ def post_optimum(obj: Any, devfun: Any, points: np.ndarray, devfun_points: np.nd
         return None
     vals, dvals = np.empty(points.shape[0]), np.empty(devfun_points.shape[0])
     first, last = loop.out(), loop.out()
-    eta_c = np.ascontiguousarray(devfun.eta0[loop.shape.order_any], dtype=float)
+    eta_c = _canonical_rows(devfun.eta0, loop.shape)
     evals, stop, s_first, s_last = mod.loop_post(
         loop.model, loop.placeholders, loop.spec, loop.start(obj.state), points, vals,
         first, last, eta_c, loop.nat._u_in(devfun.u0), devfun_points, dvals,

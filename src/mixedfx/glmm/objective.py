@@ -18,10 +18,8 @@ constant and is not comparable with the Laplace value.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -97,17 +95,11 @@ class GlmmObjective:
                                         start.beta if beta is None else beta, templates)
             return self.pirls.run(theta, fresh, beta is None, templates)
 
-    @contextlib.contextmanager
-    def precise(self, step_tol: float = 1e-12) -> Iterator[None]:
+    def precise(self, step_tol: float = 1e-12) -> _Precise:
         """Evaluate with PIRLS run to rounding level and a fresh factor at the mode: a
         function smooth enough for finite-difference derivatives (warm starts otherwise leave
-        path-dependent differences of order 1e-7)."""
-        saved = self.pirls.step_tol, self.lag_tol, self.pirls.stop_on_stagnation
-        self.pirls.step_tol, self.lag_tol, self.pirls.stop_on_stagnation = step_tol, -1.0, True
-        try:
-            yield
-        finally:
-            self.pirls.step_tol, self.lag_tol, self.pirls.stop_on_stagnation = saved
+        path-dependent differences of order 1e-7). A context manager."""
+        return _Precise(self, step_tol)
 
     def _carry_u(self, state: PirlsState, templates: list[np.ndarray]) -> list[np.ndarray]:
         """Warm start for new θ: keep the random effects b = Λu, so u ← T_new⁻¹ T_old u.
@@ -215,6 +207,26 @@ class GlmmObjective:
         elif math.isnan(value):
             return np.inf       # like a PIRLS failure: the optimizer steps back
         return value
+
+
+class _Precise:
+    """`GlmmObjective.precise`'s context: the settings while inside, restored on leaving
+    (a class: a generator-based context manager costs several times more per fit)."""
+
+    __slots__ = ("_obj", "_saved", "_step_tol")
+
+    def __init__(self, obj: GlmmObjective, step_tol: float) -> None:
+        self._obj, self._step_tol, self._saved = obj, step_tol, None
+
+    def __enter__(self) -> None:
+        obj = self._obj
+        pirls = obj.pirls
+        self._saved = pirls.step_tol, obj.lag_tol, pirls.stop_on_stagnation
+        pirls.step_tol, obj.lag_tol, pirls.stop_on_stagnation = self._step_tol, -1.0, True
+
+    def __exit__(self, *exc: object) -> None:
+        obj = self._obj
+        obj.pirls.step_tol, obj.lag_tol, obj.pirls.stop_on_stagnation = self._saved
 
 
 def carry_block(u: np.ndarray, T_old: np.ndarray, T_new: np.ndarray) -> np.ndarray:

@@ -96,6 +96,9 @@ class Pirls:
     #: the compiled PIRLS (`glmm.pirls_native`) when built and serving the model, else None
     #: (subclasses that replace the row computations keep None)
     native: NativePirls | None = None
+    #: (response, y, weights) with y and the weights in the canonical row order
+    #: (`_likelihood_sums`), or None
+    _resp_o: tuple[GlmResponse, np.ndarray, np.ndarray] | None = None
 
     def __init__(self, X: np.ndarray, terms: list[RandomEffectsTerm], family: Family,
                  resp: GlmResponse, offset: np.ndarray | None, tol: float = 1e-15,
@@ -111,12 +114,23 @@ class Pirls:
         self.order = o = canonical_rows(terms, X, resp.y, resp.n, resp.wt, self.offset)
         self._sat = None
         if has_loglik_kernel(family):
-            self._sat = family.saturated(resp.y, resp.wt)
-            self._sat_sum = self.row_sum(self._sat)
-            self.aic_constant = family.aic_constant(resp.y[o], resp.n[o], resp.wt[o])
+            self._likelihood_sums(resp)
         self._grams: dict[bool, WeightedGram] = {}
         self._X_o = X[o]
         self.native = for_model(self)
+
+    def _likelihood_sums(self, resp: GlmResponse) -> None:
+        """The saturated log-likelihood per row (`_sat`, in the canonical row order), its sum
+        and lme4's AIC constant, from y, the trials and the weights gathered into the
+        canonical order once (`_resp_o`: the compiled kernel's model takes y and the weights
+        in that order too). The family's functions are elementwise, so the rows' values are
+        those of the data's order gathered; the sums run in the canonical order."""
+        o = self.order
+        y_o, n_o, wt_o = resp.y[o], resp.n[o], resp.wt[o]
+        self._resp_o = (resp, y_o, wt_o)
+        self._sat = self.family.saturated(y_o, wt_o)
+        self._sat_sum = float(np.add.reduce(self._sat))
+        self.aic_constant = self.family.aic_constant(y_o, n_o, wt_o)
 
     def with_response(self, resp: GlmResponse) -> Pirls:
         """This model's PIRLS for another response y* with the same trials and weights (a
@@ -131,12 +145,9 @@ class Pirls:
             return Pirls(self.X, self.terms, self.family, resp, self.offset, self.tol,
                          self.maxit, self.step_tol)
         new = copy.copy(self)
-        new.resp, new._grams, new._sat = resp, {}, None
-        o, family = self.order, self.family
+        new.resp, new._grams, new._sat, new._resp_o = resp, {}, None, None
         if self._sat is not None:           # the family has a kernel, whatever y is
-            new._sat = family.saturated(resp.y, resp.wt)
-            new._sat_sum = new.row_sum(new._sat)
-            new.aic_constant = family.aic_constant(resp.y[o], resp.n[o], resp.wt[o])
+            new._likelihood_sums(resp)
         new.native = None if self.native is None else self.native.for_response(new)
         return new
 
@@ -310,19 +321,30 @@ class Pirls:
         in the compiled kernel (Householder least squares) when it serves, else here (least
         squares by SVD, which also takes a rank-deficient weighted X)."""
         fam, resp = self.family, self.resp
-        mu = fam.mustart(resp.y, resp.wt)
-        eta = fam.link.linkfun(mu)
         p = self.X.shape[1]
         beta = None
         # canonical links only: IRLS is Newton's method there, so the two least-squares
         # routes end at the same β to rounding (elsewhere its deviance test can stop them
         # an iteration apart, ~1e-6 away)
         if self.native is not None and fam.canonical:
+            gathered = self._resp_o
+            if gathered is not None and gathered[0] is resp:
+                # the kernel takes the rows in the canonical order: mustart and the link
+                # are elementwise, so on y and the weights in that order they give the
+                # gathered values
+                mu_c = fam.mustart(gathered[1], gathered[2])
+                rows = (fam.link.linkfun(mu_c), mu_c, True)
+            else:
+                mu = fam.mustart(resp.y, resp.wt)
+                rows = (fam.link.linkfun(mu), mu, False)
             with contextlib.suppress(PirlsError):    # non-finite weights: the loop below
-                beta = self.native.glm_start(eta, mu, GLM_MAXIT)    # raises the error
+                beta = self.native.glm_start(*rows[:2], GLM_MAXIT,   # raises the error
+                                             canonical=rows[2])
         if beta is not None:
             u = [np.zeros((t.n_levels, t.k)) for t in self.terms]
             return self.evaluate(u, beta, templates)
+        mu = fam.mustart(resp.y, resp.wt)
+        eta = fam.link.linkfun(mu)
         beta = np.zeros(p)
         dev_old = np.inf
         for _ in range(GLM_MAXIT):

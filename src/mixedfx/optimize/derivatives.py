@@ -136,13 +136,14 @@ def forward_hessian_from(values, n: int, fx: float | None = None,
         fx, k = vals[0], 1
     fi = vals[k:k + n]
     k += n
-    H = np.empty((n, n))
+    H = [[0.0] * n for _ in range(n)]      # rows as lists: one array built at the end
     d2 = delta**2
     for i in range(n):
+        Hi = H[i]
         for j in range(i, n):
-            H[i, j] = H[j, i] = (vals[k] - fi[i] - fi[j] + fx) / d2
+            Hi[j] = H[j][i] = (vals[k] - fi[i] - fi[j] + fx) / d2
             k += 1
-    return H
+    return np.array(H).reshape(n, n)
 
 
 @lru_cache(maxsize=32)
