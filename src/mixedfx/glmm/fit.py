@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun
 from mixedfx.glmm.pirls import Pirls, PirlsState
 from mixedfx.glmm.pirls_native import kernel_templates
 from mixedfx.glmm.response import GlmResponse
+from mixedfx.glmm.state import CanonicalState
 from mixedfx.lmm.fit import theta_setup
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import (
@@ -36,11 +38,10 @@ from mixedfx.optimize.convergence import (
 from mixedfx.optimize.derivatives import (
     central_gradient,
     central_gradient_from,
-    central_gradient_points,
     central_hessian,
     forward_hessian,
     forward_hessian_from,
-    forward_hessian_points,
+    gradient_hessian_points,
 )
 
 STAGE1_STEP_TOL = 1e-7   # PIRLS step tolerance in stage 1 ...
@@ -104,7 +105,9 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
 
     templates = ThetaTemplates(terms)
 
-    init = pirls.initial_state(templates(theta0))
+    # the compiled PIRLS starts from u and β alone: the start is not evaluated for it
+    init = pirls.initial_state(templates(theta0), evaluate=False) \
+        if pirls.native is not None else pirls.initial_state(templates(theta0))
     n_theta = len(theta0)
     # start = {"theta": ..., "fixef": ...} (lme4's glmer start list): stage 2 starts at
     # (θ, β) with a fifth of the usual trust region, and stage 1 is skipped
@@ -198,7 +201,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
             carried()
             value = obj(x_final)
     state = obj.state
-    mu = getattr(state, "mu", None)       # row-sized: None / remote for a distributed fit
+    # μ in the kernel's row order while the state still holds it (the same values: the
+    # scatter into the data's order waits until μ is read)
+    rows = state.canonical_rows() if isinstance(state, CanonicalState) else None
+    mu = rows[1] if rows is not None else \
+        getattr(state, "mu", None)        # row-sized: None / remote for a distributed fit
     mu_finite = not isinstance(mu, np.ndarray) or bool(np.isfinite(mu).all())
     if not (math.isfinite(value) and _all_finite(theta) and _all_finite(beta) and mu_finite):
         raise PirlsError(f"PIRLS loop resulted in NaN value (the {family.name} GLMM with "
@@ -232,10 +239,8 @@ def _post_optimum(obj: GlmmObjective, devfun: Lme4Devfun, x: np.ndarray
     `forward_hessian(devfun, x)`, and the function that gives the objective the state the
     last of those evaluations left; None when the compiled loop cannot serve."""
     n = len(x)
-    points = np.empty((2 * n + 1, n))
-    points[0] = x
-    points[1:] = central_gradient_points(x)
-    out = native_loop.post_optimum(obj, devfun, points, forward_hessian_points(x))
+    points, devfun_points = gradient_hessian_points(x)
+    out = native_loop.post_optimum(obj, devfun, points, devfun_points)
     if out is None:
         return None
     vals, state, dvals, carried = out
@@ -302,7 +307,7 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
             Lrr = pirls.factorize(state, theta, with_x=True)[1].Lrr
         q = Lrr.shape[0] - p - 1
         rows = Lrr[q:q + p, q:q + p].tolist()
-        ok = all(math.isfinite(v) for r in rows for v in r) and \
+        ok = all(map(math.isfinite, chain.from_iterable(rows))) and \
             all(rows[i][i] != 0 for i in range(p))
     except (PirlsError, np.linalg.LinAlgError):
         ok = False
@@ -310,7 +315,7 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
     if ok:
         Ninv = _lower_inverse_rows(rows)
         Mt = [list(col) for col in zip(*Ninv, strict=True)]       # L_XX⁻ᵀ
-        if all(math.isfinite(v) for r in Mt for v in r):
+        if all(map(math.isfinite, chain.from_iterable(Mt))):
             return Whitening(n_theta, beta1, np.array(Mt).reshape(p, p), Mt)
     return Whitening(n_theta, beta1, np.eye(p))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -316,10 +317,12 @@ class Pirls:
             old = state.pdev
         raise PirlsError(f"pwrssUpdate did not converge in {self.maxit} iterations")
 
-    def initial_state(self, templates: list[np.ndarray]) -> PirlsState:
+    def initial_state(self, templates: list[np.ndarray], evaluate: bool = True) -> PirlsState:
         """u = 0 and β from an IRLS fit of the GLM without random effects (R's glm.fit):
         in the compiled kernel (Householder least squares) when it serves, else here (least
-        squares by SVD, which also takes a rank-deficient weighted X)."""
+        squares by SVD, which also takes a rank-deficient weighted X). `evaluate=False`
+        with the compiled PIRLS: η, μ and the deviance at (0, β) are left out (None, None,
+        NaN) — the kernel starts from u and β alone and evaluates its start itself."""
         fam, resp = self.family, self.resp
         p = self.X.shape[1]
         beta = None
@@ -341,8 +344,7 @@ class Pirls:
                 beta = self.native.glm_start(*rows[:2], GLM_MAXIT,   # raises the error
                                              canonical=rows[2])
         if beta is not None:
-            u = [np.zeros((t.n_levels, t.k)) for t in self.terms]
-            return self.evaluate(u, beta, templates)
+            return self._start_state(beta, templates, evaluate)
         mu = fam.mustart(resp.y, resp.wt)
         eta = fam.link.linkfun(mu)
         beta = np.zeros(p)
@@ -370,5 +372,13 @@ class Pirls:
             if abs(dev - dev_old) <= 1e-10 * (abs(dev) + 0.1):
                 break
             dev_old = dev
+        return self._start_state(beta, templates, evaluate)
+
+    def _start_state(self, beta: np.ndarray, templates: list[np.ndarray],
+                     evaluate: bool) -> PirlsState:
+        """The state at u = 0 and β (see `initial_state`)."""
         u = [np.zeros((t.n_levels, t.k)) for t in self.terms]
-        return self.evaluate(u, beta, templates)
+        if evaluate or self.native is None:
+            return self.evaluate(u, beta, templates)
+        return PirlsState.from_fields(u=u, beta=beta, eta=None, mu=None,
+                                      dev_resid_sum=math.nan, ussq=0.0)
