@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import copy
 import math
+from functools import cached_property
 
 import numpy as np
 
 from mixedfx.glmm import native_loop
 from mixedfx.glmm.pirls import ROUNDING_PDEV, Pirls, PirlsError, PirlsState
+from mixedfx.glmm.state import CanonicalState
 from mixedfx.lmm.solution import solve
 
 LAG_TOL = 1e-8   # reuse PIRLS's last factor when its weights are this close to the mode's
@@ -269,11 +271,33 @@ class Lme4Devfun:
                  maxit: int = 100) -> None:
         self.objective = objective
         self.pirls = objective.pirls
-        self.lp0 = stage1.eta - self.pirls.offset
-        self.eta0 = self.pirls.offset + self.lp0      # every evaluation restarts here
+        self._stage1 = stage1       # its η: `lp0` and `eta0`, formed when first read
         self.u0 = [x.copy() for x in stage1.u]
         self.tol = tol
         self.maxit = maxit
+
+    @cached_property
+    def lp0(self) -> np.ndarray:
+        """The stage-1 linear predictor without the offset, η₁ − offset."""
+        return self._stage1.eta - self.pirls.offset
+
+    @cached_property
+    def eta0(self) -> np.ndarray:
+        """offset + lp0, where every evaluation restarts (the data's row order)."""
+        return self.pirls.offset + self.lp0
+
+    def eta0_rows(self, order: np.ndarray | None, order_any: np.ndarray) -> np.ndarray:
+        """`eta0` in the canonical row order `order` (None: the data's order), C-contiguous:
+        from the stage-1 state's canonical rows while it holds them, offset_c + (η_c −
+        offset_c) — elementwise, so `eta0` gathered, without the scatter and the gather."""
+        if order is not None and "eta0" not in self.__dict__:
+            rows = self._stage1.canonical_rows() \
+                if isinstance(self._stage1, CanonicalState) else None
+            if rows is not None:
+                off_c = self.pirls.offset[order_any]
+                return np.ascontiguousarray(off_c + (rows[0] - off_c), dtype=float)
+        return np.ascontiguousarray(self.eta0 if order is None else self.eta0[order_any],
+                                    dtype=float)
 
     def evaluate_many(self, points: np.ndarray) -> np.ndarray | None:
         """The devfun at each row of `points` in one compiled call, or None (then point by
