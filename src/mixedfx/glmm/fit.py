@@ -321,7 +321,7 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
 
 
 def lower_inverse(L: np.ndarray) -> np.ndarray:
-    """L⁻¹ of a lower triangular L with a nonzero diagonal, row by row by forward
+    """L⁻¹ of a finite lower triangular L with a nonzero diagonal, row by row by forward
     substitution, N_i = (e_i − Σ_{c<i} L_ic N_c) / L_ii (elementwise, in a fixed order: the
     same bits under any BLAS, and no LAPACK call for a few fixed effects). The few entries
     are Python floats: the same IEEE operations as NumPy's elementwise ones."""
