@@ -112,7 +112,9 @@ class Pirls:
         self.tol = tol
         self.maxit = maxit
         self.step_tol = step_tol
-        self.order = o = canonical_rows(terms, X, resp.y, resp.n, resp.wt, self.offset)
+        # without an offset its zeros are no key: a constant key never breaks a tie, so the
+        # order is the one with it
+        self.order = o = canonical_rows(terms, X, resp.y, resp.n, resp.wt, offset)
         self._sat = None
         if has_loglik_kernel(family):
             self._likelihood_sums(resp)
