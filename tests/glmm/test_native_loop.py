@@ -12,6 +12,7 @@ import pytest
 
 import mixedfx as mfx
 from mixedfx import datasets
+from mixedfx.errors import ArgumentError
 from mixedfx.glmm import native_loop
 from mixedfx.glmm.fit import Whitening, lower_inverse
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun, carry_block
@@ -278,11 +279,13 @@ def test_unevaluated_start_is_the_evaluated_one_without_its_rows() -> None:
     pirls = m._fit.pirls
     templates = m._fit.objective.templates(m._fit.theta)
     full = pirls.initial_state(templates)
-    bare = pirls.initial_state(templates, evaluate=False)
+    bare = pirls.initial_state(None, evaluate=False)
     assert bare.beta.tobytes() == full.beta.tobytes()
     assert [u.tobytes() for u in bare.u] == [u.tobytes() for u in full.u]
     assert bare.eta is None and bare.mu is None and np.isnan(bare.dev_resid_sum)
     assert bare.ussq == full.ussq == 0.0
+    with pytest.raises(ArgumentError, match="templates=None needs evaluate=False"):
+        pirls.initial_state(None)
 
 
 def test_fits_in_a_thread_pool_are_the_serial_fits(native_records) -> None:

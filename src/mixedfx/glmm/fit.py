@@ -105,9 +105,10 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
 
     templates = ThetaTemplates(terms)
 
-    # the compiled PIRLS starts from u and β alone: the start is not evaluated for it
-    init = pirls.initial_state(templates(theta0), evaluate=False) \
-        if pirls.native is not None else pirls.initial_state(templates(theta0))
+    # the compiled PIRLS starts from u and β alone: the start is not evaluated for it (and
+    # needs no templates)
+    init = pirls.initial_state(None, evaluate=False) if pirls.native is not None else \
+        pirls.initial_state(templates(theta0))
     n_theta = len(theta0)
     # start = {"theta": ..., "fixef": ...} (lme4's glmer start list): stage 2 starts at
     # (θ, β) with a fifth of the usual trust region, and stage 1 is skipped

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from mixedfx.errors import PirlsError
+from mixedfx.errors import ArgumentError, PirlsError
 from mixedfx.families import Family
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.glmm.pirls_native import NativePirls, for_model
@@ -319,12 +319,14 @@ class Pirls:
             old = state.pdev
         raise PirlsError(f"pwrssUpdate did not converge in {self.maxit} iterations")
 
-    def initial_state(self, templates: list[np.ndarray], evaluate: bool = True) -> PirlsState:
+    def initial_state(self, templates: list[np.ndarray] | None,
+                      evaluate: bool = True) -> PirlsState:
         """u = 0 and β from an IRLS fit of the GLM without random effects (R's glm.fit):
         in the compiled kernel (Householder least squares) when it serves, else here (least
-        squares by SVD, which also takes a rank-deficient weighted X). `evaluate=False`
-        with the compiled PIRLS: η, μ and the deviance at (0, β) are left out (None, None,
-        NaN) — the kernel starts from u and β alone and evaluates its start itself."""
+        squares by SVD, which also takes a rank-deficient weighted X); `templates`: Λ's at
+        the start θ. `evaluate=False` with the compiled PIRLS: η, μ and the deviance at
+        (0, β) are left out (None, None, NaN) — the kernel starts from u and β alone and
+        evaluates its start itself — and the templates are not read (None will do)."""
         fam, resp = self.family, self.resp
         p = self.X.shape[1]
         beta = None
@@ -376,11 +378,14 @@ class Pirls:
             dev_old = dev
         return self._start_state(beta, templates, evaluate)
 
-    def _start_state(self, beta: np.ndarray, templates: list[np.ndarray],
+    def _start_state(self, beta: np.ndarray, templates: list[np.ndarray] | None,
                      evaluate: bool) -> PirlsState:
         """The state at u = 0 and β (see `initial_state`)."""
         u = [np.zeros((t.n_levels, t.k)) for t in self.terms]
         if evaluate or self.native is None:
+            if templates is None:
+                raise ArgumentError("initial_state: templates=None needs evaluate=False and "
+                                    "the compiled PIRLS (the start is evaluated otherwise)")
             return self.evaluate(u, beta, templates)
         return PirlsState.from_fields(u=u, beta=beta, eta=None, mu=None,
                                       dev_resid_sum=math.nan, ussq=0.0)
