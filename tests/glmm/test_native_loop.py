@@ -12,6 +12,7 @@ import pytest
 
 import mixedfx as mfx
 from mixedfx import datasets
+from mixedfx.errors import ArgumentError
 from mixedfx.glmm import native_loop
 from mixedfx.glmm.fit import Whitening, lower_inverse
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun, carry_block
@@ -267,6 +268,24 @@ def test_compiled_starting_glm_is_the_least_squares_one(formula, data, family) -
         pirls.native = native
     np.testing.assert_allclose(compiled.beta, numpy_path.beta, rtol=1e-10, atol=1e-12)
     assert compiled.pdev == pytest.approx(numpy_path.pdev, rel=1e-12)
+
+
+def test_unevaluated_start_is_the_evaluated_one_without_its_rows() -> None:
+    """`initial_state(evaluate=False)` (the fit's start when the compiled PIRLS serves): the
+    same u = 0 and β bits, without η, μ and the deviance, which the kernel does not read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer(CBPP_F, CBPP, family="binomial")
+    pirls = m._fit.pirls
+    templates = m._fit.objective.templates(m._fit.theta)
+    full = pirls.initial_state(templates)
+    bare = pirls.initial_state(None, evaluate=False)
+    assert bare.beta.tobytes() == full.beta.tobytes()
+    assert [u.tobytes() for u in bare.u] == [u.tobytes() for u in full.u]
+    assert bare.eta is None and bare.mu is None and np.isnan(bare.dev_resid_sum)
+    assert bare.ussq == full.ussq == 0.0
+    with pytest.raises(ArgumentError, match="templates=None needs evaluate=False"):
+        pirls.initial_state(None)
 
 
 def test_fits_in_a_thread_pool_are_the_serial_fits(native_records) -> None:

@@ -18,6 +18,8 @@ from mixedfx.optimize.convergence import (
     gradient_messages,
     hessian_factor,
     is_singular,
+    scaled_gradient,
+    scaled_gradient_messages,
 )
 
 CTRL = Control()
@@ -80,3 +82,16 @@ def test_is_singular_looks_at_the_bounded_values_only() -> None:
     assert not is_singular(np.array([math.nan, 0.3, 0.2]), lower)
     singular, _ = convergence_messages(np.array([0.0, 1.0]), np.zeros(2), [], None, None, CTRL)
     assert singular == [SINGULAR_MESSAGE]
+
+
+@pytest.mark.parametrize("name", list(HESSIANS))
+def test_one_scaled_gradient_serves_every_tolerance(name) -> None:
+    """`scaled_gradient` solved once (glmer's polish test and lme4's check) gives, at each
+    tolerance, the messages of the gradient check run on its own."""
+    H = HESSIANS[name]
+    g = 1e-3 * np.linspace(0.5, 1.5, len(H))
+    R = hessian_factor(H)
+    mingrad = scaled_gradient(g, R)
+    for tol in (1e-6, 1e-4, 2e-3, 1.0):
+        assert scaled_gradient_messages(mingrad, tol) == gradient_messages(g, R, tol) == \
+            check_gradient(g, H, tol)

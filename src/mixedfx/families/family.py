@@ -118,7 +118,8 @@ class Family:
     def saturated(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         """The kernel at μ = y (per observation), for dev.resids = 2 (saturated − kernel)."""
         if self.name == "binomial":
-            return wt * (special.xlogy(y, y) + special.xlogy(1 - y, 1 - y))
+            q = 1 - y
+            return wt * (special.xlogy(y, y) + special.xlogy(q, q))
         if self.name == "poisson":
             return wt * (special.xlogy(y, y) - y)
         th = self.theta
@@ -132,12 +133,21 @@ class Family:
             m = n if (n > 1).any() else wt
             # wt / m where m > 0, else 0 (no division evaluated there)
             factor = np.divide(wt, m, out=np.zeros(len(m)), where=m > 0)
-            k, size = (m * y).round(), m.round()
-            # the three log-gammas in one call (elementwise: the same values)
-            lg = special.gammaln(np.concatenate([size + 1, k + 1, size - k + 1]))
-            nk = len(k)
-            log_choose = lg[:nk] - lg[nk:2 * nk] - lg[2 * nk:]
-            return float(-2 * np.sum(factor * log_choose))
+            # size = round(m), k = round(m y) and size − k, then + 1, in one buffer for the
+            # three log-gammas of one call (elementwise: the values of separate arrays)
+            nk = len(m)
+            lg = np.empty(3 * nk)
+            size, k, rest = lg[:nk], lg[nk:2 * nk], lg[2 * nk:]
+            np.round(m, out=size)
+            np.round(np.multiply(m, y, out=k), out=k)
+            np.subtract(size, k, out=rest)
+            lg += 1.0
+            special.gammaln(lg, out=lg)
+            # log Γ(size + 1) − log Γ(k + 1) − log Γ(size − k + 1)
+            log_choose = size - k
+            log_choose -= rest
+            log_choose *= factor
+            return float(-2 * np.add.reduce(log_choose))
         if self.name == "poisson":
             return float(2 * np.sum(wt * special.gammaln(y + 1)))
         th = self.theta

@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun
 from mixedfx.glmm.pirls import Pirls, PirlsState
 from mixedfx.glmm.pirls_native import kernel_templates
 from mixedfx.glmm.response import GlmResponse
+from mixedfx.glmm.state import CanonicalState
 from mixedfx.lmm.fit import theta_setup
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import (
@@ -28,18 +30,18 @@ from mixedfx.optimize.convergence import (
     SingularFitWarning,
     check_hessian,
     emit,
-    gradient_messages,
     hessian_factor,
     is_singular,
+    scaled_gradient,
+    scaled_gradient_messages,
 )
 from mixedfx.optimize.derivatives import (
     central_gradient,
     central_gradient_from,
-    central_gradient_points,
     central_hessian,
     forward_hessian,
     forward_hessian_from,
-    forward_hessian_points,
+    gradient_hessian_points,
 )
 
 STAGE1_STEP_TOL = 1e-7   # PIRLS step tolerance in stage 1 ...
@@ -103,7 +105,10 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
 
     templates = ThetaTemplates(terms)
 
-    init = pirls.initial_state(templates(theta0))
+    # the compiled PIRLS starts from u and β alone: the start is not evaluated for it (and
+    # needs no templates)
+    init = pirls.initial_state(None, evaluate=False) if pirls.native is not None else \
+        pirls.initial_state(templates(theta0))
     n_theta = len(theta0)
     # start = {"theta": ..., "fixef": ...} (lme4's glmer start list): stage 2 starts at
     # (θ, β) with a fifth of the usual trust region, and stage 1 is skipped
@@ -135,20 +140,22 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         obj = GlmmObjective(pirls, templates, n_theta, nagq, state1)
         center = np.asarray(start["fixef"], dtype=float) if warm else None
         to_x = whitening(pirls, state1, stage1.x, n_theta, center, templates)
-        lower2 = np.concatenate([lower, np.full(len(state1.beta), -np.inf)])
-        z0 = np.concatenate([stage1.x, np.zeros(len(state1.beta))])
-        shrink = control.warm_step if warm else 1.0
-        step = shrink * stage2_step(stage1.x, len(state1.beta))
+        p = len(state1.beta)
+        lower2 = lower2_of(lower, state1.beta)
+        z0 = np.array(stage1.x.tolist() + [0.0] * p)
+        step = stage2_step(stage1.x, p)
+        if warm:
+            step = control.warm_step * step
         stage2 = optimize_theta(Whitened(obj, to_x), z0, lower2,
                                 _stage_control(control, calc_derivs=False), frame.n,
                                 counter=lambda: obj.evaluations, initial_step=step,
-                                upper=np.concatenate([upper, np.full(len(state1.beta), np.inf)]),
+                                upper=lower2_of(upper, state1.beta, np.inf),
                                 blocks=blocks, restart_gain=GLMM_RESTART_GAIN,
                                 restart_step=lambda z: stage2_step(z[:n_theta], len(z) - n_theta))
         x_final = to_x(stage2.x)
         theta, beta = x_final[:n_theta], x_final[n_theta:]
     calc = control.calc_derivs if control.calc_derivs is not None else frame.n < 10_000
-    g = H = R = None
+    g = H = R = mingrad = None
     with obj.precise():
         # the value and state at the final point: evaluated once (the derivatives' points
         # move the objective's warm start, and their value there would be this one again)
@@ -170,10 +177,12 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                 H = central_hessian(obj, x_final) if devfun is None else \
                     forward_hessian(devfun, x_final, many=devfun.evaluate_many)
             R = hessian_factor(H)       # H stays: one factor serves every check below
-            if gradient_messages(g, R, POLISH_TOL):
+            # the scaled gradient, solved for once, serves the checks at both tolerances
+            mingrad = scaled_gradient(g, R)
+            if scaled_gradient_messages(mingrad, POLISH_TOL):
                 # the gradient is recomputed after the step only when lme4's check would
                 # fail at BOBYQA's point; otherwise the step just sharpens the estimates
-                recheck = bool(gradient_messages(g, R, control.check_conv_grad_tol))
+                recheck = bool(scaled_gradient_messages(mingrad, control.check_conv_grad_tol))
                 carried()
                 carried = _done
                 x_new, value, g = newton_polish(obj, x_final, value, g, H,
@@ -183,8 +192,9 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                     x_final, at_optimum = x_new, obj.state
                     if recheck:
                         g = central_gradient(obj, x_final)
+                mingrad = scaled_gradient(g, R)
             theta, beta = x_final[:n_theta], x_final[n_theta:]
-        if np.isfinite(value):
+        if math.isfinite(value):
             obj.state = at_optimum
         else:
             # PIRLS warm-starts from the last evaluation: from the derivatives' last point it
@@ -192,7 +202,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
             carried()
             value = obj(x_final)
     state = obj.state
-    mu = getattr(state, "mu", None)       # row-sized: None / remote for a distributed fit
+    # μ in the kernel's row order while the state still holds it (the same values: the
+    # scatter into the data's order waits until μ is read)
+    rows = state.canonical_rows() if isinstance(state, CanonicalState) else None
+    mu = rows[1] if rows is not None else \
+        getattr(state, "mu", None)        # row-sized: None / remote for a distributed fit
     mu_finite = not isinstance(mu, np.ndarray) or bool(np.isfinite(mu).all())
     if not (math.isfinite(value) and _all_finite(theta) and _all_finite(beta) and mu_finite):
         raise PirlsError(f"PIRLS loop resulted in NaN value (the {family.name} GLMM with "
@@ -204,7 +218,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         else []
     conv: list[str] = list(stage1.messages) + (list(stage2.messages) if stage2 else [])
     if control.check_conv and g is not None and H is not None:
-        conv += gradient_messages(g, R, control.check_conv_grad_tol)
+        conv += scaled_gradient_messages(mingrad, control.check_conv_grad_tol)
         conv += check_hessian(H, control.check_conv_hess_tol, positive_definite=R is not None)
         if len(beta):
             conv += check_hessian(H[n_theta:, n_theta:], control.check_conv_hess_tol,
@@ -226,10 +240,8 @@ def _post_optimum(obj: GlmmObjective, devfun: Lme4Devfun, x: np.ndarray
     `forward_hessian(devfun, x)`, and the function that gives the objective the state the
     last of those evaluations left; None when the compiled loop cannot serve."""
     n = len(x)
-    points = np.empty((2 * n + 1, n))
-    points[0] = x
-    points[1:] = central_gradient_points(x)
-    out = native_loop.post_optimum(obj, devfun, points, forward_hessian_points(x))
+    points, devfun_points = gradient_hessian_points(x)
+    out = native_loop.post_optimum(obj, devfun, points, devfun_points)
     if out is None:
         return None
     vals, state, dvals, carried = out
@@ -249,9 +261,10 @@ def _all_finite(a: np.ndarray) -> bool:
 
 def stage2_step(theta: np.ndarray, p: int) -> np.ndarray:
     """Stage 2's initial trust region over (θ, γ): 10 % of each θ (at least 0.005) and a tenth
-    of a standard error for each (whitened) fixed effect."""
-    return np.concatenate([STEP_THETA * np.maximum(np.abs(theta), 0.05),
-                           np.full(p, STEP_GAMMA)])
+    of a standard error for each (whitened) fixed effect. (A few entries: Python floats,
+    the IEEE operations of NumPy's elementwise ones; max keeps a NaN θ as np.maximum does.)"""
+    return np.array([STEP_THETA * max(abs(t), 0.05) for t in np.asarray(theta).tolist()]
+                    + [STEP_GAMMA] * p)
 
 
 class ThetaTemplates:
@@ -294,24 +307,33 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
         else:
             Lrr = pirls.factorize(state, theta, with_x=True)[1].Lrr
         q = Lrr.shape[0] - p - 1
-        Lxx = Lrr[q:q + p, q:q + p]
-        flat = Lxx.ravel().tolist()
-        ok = all(map(math.isfinite, flat)) and all(flat[i * (p + 1)] != 0 for i in range(p))
+        rows = Lrr[q:q + p, q:q + p].tolist()
+        ok = all(map(math.isfinite, chain.from_iterable(rows))) and \
+            all(rows[i][i] != 0 for i in range(p))
     except (PirlsError, np.linalg.LinAlgError):
         ok = False
     # a degenerate stage-1 factor (non-finite weights): optimize β unwhitened
-    M = lower_inverse(Lxx).T if ok else np.eye(p)       # L_XX⁻ᵀ
-    if not all(map(math.isfinite, M.ravel().tolist())):
-        M = np.eye(p)
-    return Whitening(n_theta, beta1, np.ascontiguousarray(M))
+    if ok:
+        Ninv = _lower_inverse_rows(rows)
+        Mt = [list(col) for col in zip(*Ninv, strict=True)]       # L_XX⁻ᵀ
+        if all(map(math.isfinite, chain.from_iterable(Mt))):
+            return Whitening(n_theta, beta1, np.array(Mt).reshape(p, p), Mt)
+    return Whitening(n_theta, beta1, np.eye(p))
 
 
 def lower_inverse(L: np.ndarray) -> np.ndarray:
-    """L⁻¹ of a lower triangular L with a nonzero diagonal, row by row by forward
+    """L⁻¹ of a finite lower triangular L with a nonzero diagonal, row by row by forward
     substitution, N_i = (e_i − Σ_{c<i} L_ic N_c) / L_ii (elementwise, in a fixed order: the
     same bits under any BLAS, and no LAPACK call for a few fixed effects). The few entries
     are Python floats: the same IEEE operations as NumPy's elementwise ones."""
     Lr = np.asarray(L, dtype=float).tolist()
+    return np.array(_lower_inverse_rows(Lr)).reshape(len(Lr), len(Lr))
+
+
+def _lower_inverse_rows(Lr: list[list[float]]) -> list[list[float]]:
+    """`lower_inverse` on the rows of L as lists. N_c is zero beyond column c, so the update
+    s ← s − L_ic N_c touches s's first c + 1 entries only: an entry beyond them is +0 (or
+    the 1 of e_i), and x − L_ic·(±0) = x for a finite L_ic — the bits of the full update."""
     p = len(Lr)
     rows: list[list[float]] = []
     for i in range(p):
@@ -320,10 +342,11 @@ def lower_inverse(L: np.ndarray) -> np.ndarray:
         Li = Lr[i]
         for c in range(i):
             lic, rc = Li[c], rows[c]
-            s = [a - lic * b for a, b in zip(s, rc, strict=True)]
+            for j in range(c + 1):
+                s[j] = s[j] - lic * rc[j]
         d = Li[i]
         rows.append([a / d for a in s])
-    return np.array(rows).reshape(p, p)
+    return rows
 
 
 class Whitening:
@@ -331,8 +354,12 @@ class Whitening:
     column in order (elementwise operations, as the compiled loop sums it), not by a BLAS
     matrix-vector product whose rounding depends on the kernel loaded."""
 
-    def __init__(self, n_theta: int, beta1: np.ndarray, M: np.ndarray | None) -> None:
+    def __init__(self, n_theta: int, beta1: np.ndarray, M: np.ndarray | None,
+                 rows: list[list[float]] | None = None) -> None:
+        """`rows`: M's rows as lists of floats, when the caller has them."""
         self.n_theta, self.beta1, self.M = n_theta, beta1, M
+        self._lists = None if M is None else \
+            (beta1.tolist(), M.tolist() if rows is None else rows)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z, dtype=float)
@@ -342,9 +369,10 @@ class Whitening:
         # Python floats (the same IEEE operations as NumPy's): acc_i = M_i0 γ_0 + M_i1 γ_1 …
         zl = z.tolist()
         g = zl[n:]
-        beta = [b + _row_sum(Mi, g) for b, Mi in zip(self.beta1.tolist(), self.M.tolist(),
-                                                    strict=True)]
+        beta1, M = self._lists
+        beta = [b + _row_sum(Mi, g) for b, Mi in zip(beta1, M, strict=True)]
         return np.array(zl[:n] + beta)
+
 
 
 def _row_sum(Mi: list[float], g: list[float]) -> float:
@@ -372,7 +400,7 @@ class Whitened:
 
 def lower2_of(lower: np.ndarray, beta: np.ndarray, fill: float = -np.inf) -> np.ndarray:
     """θ's bounds followed by `fill` for each fixed effect."""
-    return np.concatenate([lower, np.full(len(beta), fill)])
+    return np.array(lower.tolist() + [fill] * len(beta))
 
 
 def newton_polish(fn, x: np.ndarray, fx: float, g: np.ndarray, H: np.ndarray,

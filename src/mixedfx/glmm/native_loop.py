@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mixedfx.glmm.pirls_native import NativeFactor, kernel_templates
+from mixedfx.glmm.pirls_native import NativeFactor, _KernelTemplates
 from mixedfx.glmm.state import PirlsState
 from mixedfx.native import kernel
 from mixedfx.optimize.native_run import RunRecord, nlopt_addresses
@@ -133,7 +133,8 @@ class _Loop:
         for _, _, _, k in self.shape.blocks:
             blocks.append(T[i:i + k * k].reshape(k, k))
             i += k * k
-        state.templates = kernel_templates(blocks)
+        # views of T, C-contiguous float64 already: the kernel's layout as they are
+        state.templates = _KernelTemplates(blocks)
         self.obj.state = state
 
 
@@ -202,7 +203,7 @@ def devfun_values(devfun: Any, points: np.ndarray) -> np.ndarray | None:
     loop = _Loop(obj, X_THETA_BETA)
     if points.ndim != 2 or points.shape[1] != loop.nx:
         return None
-    eta_c = np.ascontiguousarray(devfun.eta0[loop.shape.order_any], dtype=float)
+    eta_c = devfun.eta0_rows(loop.shape.order, loop.shape.order_any)
     start = (loop.nat._u_in(devfun.u0), np.zeros(loop.shape.p), None)
     vals = np.empty(points.shape[0])
     mod.devfun_values(loop.model, loop.placeholders, loop.spec, start, eta_c, points, vals,
@@ -231,7 +232,7 @@ def post_optimum(obj: Any, devfun: Any, points: np.ndarray, devfun_points: np.nd
         return None
     vals, dvals = np.empty(points.shape[0]), np.empty(devfun_points.shape[0])
     first, last = loop.out(), loop.out()
-    eta_c = np.ascontiguousarray(devfun.eta0[loop.shape.order_any], dtype=float)
+    eta_c = devfun.eta0_rows(loop.shape.order, loop.shape.order_any)
     evals, stop, s_first, s_last = mod.loop_post(
         loop.model, loop.placeholders, loop.spec, loop.start(obj.state), points, vals,
         first, last, eta_c, loop.nat._u_in(devfun.u0), devfun_points, dvals,

@@ -18,15 +18,15 @@ constant and is not comparable with the Laplace value.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-from collections.abc import Iterator
+from functools import cached_property
 
 import numpy as np
 
 from mixedfx.glmm import native_loop
 from mixedfx.glmm.pirls import ROUNDING_PDEV, Pirls, PirlsError, PirlsState
+from mixedfx.glmm.state import CanonicalState
 from mixedfx.lmm.solution import solve
 
 LAG_TOL = 1e-8   # reuse PIRLS's last factor when its weights are this close to the mode's
@@ -97,17 +97,11 @@ class GlmmObjective:
                                         start.beta if beta is None else beta, templates)
             return self.pirls.run(theta, fresh, beta is None, templates)
 
-    @contextlib.contextmanager
-    def precise(self, step_tol: float = 1e-12) -> Iterator[None]:
+    def precise(self, step_tol: float = 1e-12) -> _Precise:
         """Evaluate with PIRLS run to rounding level and a fresh factor at the mode: a
         function smooth enough for finite-difference derivatives (warm starts otherwise leave
-        path-dependent differences of order 1e-7)."""
-        saved = self.pirls.step_tol, self.lag_tol, self.pirls.stop_on_stagnation
-        self.pirls.step_tol, self.lag_tol, self.pirls.stop_on_stagnation = step_tol, -1.0, True
-        try:
-            yield
-        finally:
-            self.pirls.step_tol, self.lag_tol, self.pirls.stop_on_stagnation = saved
+        path-dependent differences of order 1e-7). A context manager."""
+        return _Precise(self, step_tol)
 
     def _carry_u(self, state: PirlsState, templates: list[np.ndarray]) -> list[np.ndarray]:
         """Warm start for new θ: keep the random effects b = Λu, so u ← T_new⁻¹ T_old u.
@@ -217,6 +211,26 @@ class GlmmObjective:
         return value
 
 
+class _Precise:
+    """`GlmmObjective.precise`'s context: the settings while inside, restored on leaving
+    (a class: a generator-based context manager costs several times more per fit)."""
+
+    __slots__ = ("_obj", "_saved", "_step_tol")
+
+    def __init__(self, obj: GlmmObjective, step_tol: float) -> None:
+        self._obj, self._step_tol, self._saved = obj, step_tol, None
+
+    def __enter__(self) -> None:
+        obj = self._obj
+        pirls = obj.pirls
+        self._saved = pirls.step_tol, obj.lag_tol, pirls.stop_on_stagnation
+        pirls.step_tol, obj.lag_tol, pirls.stop_on_stagnation = self._step_tol, -1.0, True
+
+    def __exit__(self, *exc: object) -> None:
+        obj = self._obj
+        obj.pirls.step_tol, obj.lag_tol, obj.pirls.stop_on_stagnation = self._saved
+
+
 def carry_block(u: np.ndarray, T_old: np.ndarray, T_new: np.ndarray) -> np.ndarray:
     """T_new⁻¹ T_old uₗ for each level's row uₗ of a k-column term: v = T_old u (columns
     summed in order), then forward substitution with the lower triangular T_new; u itself
@@ -257,11 +271,33 @@ class Lme4Devfun:
                  maxit: int = 100) -> None:
         self.objective = objective
         self.pirls = objective.pirls
-        self.lp0 = stage1.eta - self.pirls.offset
-        self.eta0 = self.pirls.offset + self.lp0      # every evaluation restarts here
+        self._stage1 = stage1       # its η: `lp0` and `eta0`, formed when first read
         self.u0 = [x.copy() for x in stage1.u]
         self.tol = tol
         self.maxit = maxit
+
+    @cached_property
+    def lp0(self) -> np.ndarray:
+        """The stage-1 linear predictor without the offset, η₁ − offset."""
+        return self._stage1.eta - self.pirls.offset
+
+    @cached_property
+    def eta0(self) -> np.ndarray:
+        """offset + lp0, where every evaluation restarts (the data's row order)."""
+        return self.pirls.offset + self.lp0
+
+    def eta0_rows(self, order: np.ndarray | None, order_any: np.ndarray) -> np.ndarray:
+        """`eta0` in the canonical row order `order` (None: the data's order), C-contiguous:
+        from the stage-1 state's canonical rows while it holds them, offset_c + (η_c −
+        offset_c) — elementwise, so `eta0` gathered, without the scatter and the gather."""
+        if order is not None and "eta0" not in self.__dict__:
+            rows = self._stage1.canonical_rows() \
+                if isinstance(self._stage1, CanonicalState) else None
+            if rows is not None:
+                off_c = self.pirls.offset[order_any]
+                return np.ascontiguousarray(off_c + (rows[0] - off_c), dtype=float)
+        return np.ascontiguousarray(self.eta0 if order is None else self.eta0[order_any],
+                                    dtype=float)
 
     def evaluate_many(self, points: np.ndarray) -> np.ndarray | None:
         """The devfun at each row of `points` in one compiled call, or None (then point by

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
 
-from mixedfx.errors import PirlsError
+from mixedfx.errors import ArgumentError, PirlsError
 from mixedfx.families import Family
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.glmm.pirls_native import NativePirls, for_model
@@ -96,6 +97,9 @@ class Pirls:
     #: the compiled PIRLS (`glmm.pirls_native`) when built and serving the model, else None
     #: (subclasses that replace the row computations keep None)
     native: NativePirls | None = None
+    #: (response, y, weights) with y and the weights in the canonical row order
+    #: (`_likelihood_sums`), or None
+    _resp_o: tuple[GlmResponse, np.ndarray, np.ndarray] | None = None
 
     def __init__(self, X: np.ndarray, terms: list[RandomEffectsTerm], family: Family,
                  resp: GlmResponse, offset: np.ndarray | None, tol: float = 1e-15,
@@ -108,15 +112,28 @@ class Pirls:
         self.tol = tol
         self.maxit = maxit
         self.step_tol = step_tol
-        self.order = o = canonical_rows(terms, X, resp.y, resp.n, resp.wt, self.offset)
+        # without an offset its zeros are no key: a constant key never breaks a tie, so the
+        # order is the one with it
+        self.order = o = canonical_rows(terms, X, resp.y, resp.n, resp.wt, offset)
         self._sat = None
         if has_loglik_kernel(family):
-            self._sat = family.saturated(resp.y, resp.wt)
-            self._sat_sum = self.row_sum(self._sat)
-            self.aic_constant = family.aic_constant(resp.y[o], resp.n[o], resp.wt[o])
+            self._likelihood_sums(resp)
         self._grams: dict[bool, WeightedGram] = {}
         self._X_o = X[o]
         self.native = for_model(self)
+
+    def _likelihood_sums(self, resp: GlmResponse) -> None:
+        """The saturated log-likelihood per row (`_sat`, in the canonical row order), its sum
+        and lme4's AIC constant, from y, the trials and the weights gathered into the
+        canonical order once (`_resp_o`: the compiled kernel's model takes y and the weights
+        in that order too). The family's functions are elementwise, so the rows' values are
+        those of the data's order gathered; the sums run in the canonical order."""
+        o = self.order
+        y_o, n_o, wt_o = resp.y[o], resp.n[o], resp.wt[o]
+        self._resp_o = (resp, y_o, wt_o)
+        self._sat = self.family.saturated(y_o, wt_o)
+        self._sat_sum = float(np.add.reduce(self._sat))
+        self.aic_constant = self.family.aic_constant(y_o, n_o, wt_o)
 
     def with_response(self, resp: GlmResponse) -> Pirls:
         """This model's PIRLS for another response y* with the same trials and weights (a
@@ -131,12 +148,9 @@ class Pirls:
             return Pirls(self.X, self.terms, self.family, resp, self.offset, self.tol,
                          self.maxit, self.step_tol)
         new = copy.copy(self)
-        new.resp, new._grams, new._sat = resp, {}, None
-        o, family = self.order, self.family
+        new.resp, new._grams, new._sat, new._resp_o = resp, {}, None, None
         if self._sat is not None:           # the family has a kernel, whatever y is
-            new._sat = family.saturated(resp.y, resp.wt)
-            new._sat_sum = new.row_sum(new._sat)
-            new.aic_constant = family.aic_constant(resp.y[o], resp.n[o], resp.wt[o])
+            new._likelihood_sums(resp)
         new.native = None if self.native is None else self.native.for_response(new)
         return new
 
@@ -305,24 +319,38 @@ class Pirls:
             old = state.pdev
         raise PirlsError(f"pwrssUpdate did not converge in {self.maxit} iterations")
 
-    def initial_state(self, templates: list[np.ndarray]) -> PirlsState:
+    def initial_state(self, templates: list[np.ndarray] | None,
+                      evaluate: bool = True) -> PirlsState:
         """u = 0 and β from an IRLS fit of the GLM without random effects (R's glm.fit):
         in the compiled kernel (Householder least squares) when it serves, else here (least
-        squares by SVD, which also takes a rank-deficient weighted X)."""
+        squares by SVD, which also takes a rank-deficient weighted X); `templates`: Λ's at
+        the start θ. `evaluate=False` with the compiled PIRLS: η, μ and the deviance at
+        (0, β) are left out (None, None, NaN) — the kernel starts from u and β alone and
+        evaluates its start itself — and the templates are not read (None will do)."""
         fam, resp = self.family, self.resp
-        mu = fam.mustart(resp.y, resp.wt)
-        eta = fam.link.linkfun(mu)
         p = self.X.shape[1]
         beta = None
         # canonical links only: IRLS is Newton's method there, so the two least-squares
         # routes end at the same β to rounding (elsewhere its deviance test can stop them
         # an iteration apart, ~1e-6 away)
         if self.native is not None and fam.canonical:
+            gathered = self._resp_o
+            if gathered is not None and gathered[0] is resp:
+                # the kernel takes the rows in the canonical order: mustart and the link
+                # are elementwise, so on y and the weights in that order they give the
+                # gathered values
+                mu_c = fam.mustart(gathered[1], gathered[2])
+                rows = (fam.link.linkfun(mu_c), mu_c, True)
+            else:
+                mu = fam.mustart(resp.y, resp.wt)
+                rows = (fam.link.linkfun(mu), mu, False)
             with contextlib.suppress(PirlsError):    # non-finite weights: the loop below
-                beta = self.native.glm_start(eta, mu, GLM_MAXIT)    # raises the error
+                beta = self.native.glm_start(*rows[:2], GLM_MAXIT,   # raises the error
+                                             canonical=rows[2])
         if beta is not None:
-            u = [np.zeros((t.n_levels, t.k)) for t in self.terms]
-            return self.evaluate(u, beta, templates)
+            return self._start_state(beta, templates, evaluate)
+        mu = fam.mustart(resp.y, resp.wt)
+        eta = fam.link.linkfun(mu)
         beta = np.zeros(p)
         dev_old = np.inf
         for _ in range(GLM_MAXIT):
@@ -348,5 +376,16 @@ class Pirls:
             if abs(dev - dev_old) <= 1e-10 * (abs(dev) + 0.1):
                 break
             dev_old = dev
+        return self._start_state(beta, templates, evaluate)
+
+    def _start_state(self, beta: np.ndarray, templates: list[np.ndarray] | None,
+                     evaluate: bool) -> PirlsState:
+        """The state at u = 0 and β (see `initial_state`)."""
         u = [np.zeros((t.n_levels, t.k)) for t in self.terms]
-        return self.evaluate(u, beta, templates)
+        if evaluate or self.native is None:
+            if templates is None:
+                raise ArgumentError("initial_state: templates=None needs evaluate=False and "
+                                    "the compiled PIRLS (the start is evaluated otherwise)")
+            return self.evaluate(u, beta, templates)
+        return PirlsState.from_fields(u=u, beta=beta, eta=None, mu=None,
+                                      dev_resid_sum=math.nan, ussq=0.0)

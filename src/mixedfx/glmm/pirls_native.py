@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import weakref
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -140,8 +141,13 @@ class NativePirls:
             return self._model
         o = pl.order
         resp = pl.resp
-        y = np.ascontiguousarray(resp.y[o], dtype=float)
-        wt = np.ascontiguousarray(resp.wt[o], dtype=float)
+        gathered = getattr(pl, "_resp_o", None)     # (resp, y, wt) in the canonical order
+        if gathered is not None and gathered[0] is resp:
+            y = np.ascontiguousarray(gathered[1], dtype=float)
+            wt = np.ascontiguousarray(gathered[2], dtype=float)
+        else:
+            y = np.ascontiguousarray(resp.y[o], dtype=float)
+            wt = np.ascontiguousarray(resp.wt[o], dtype=float)
         if self._model is not None:         # only the response changed
             m = self._model
             self._model = (m[0], m[1], m[2], y, wt, *m[5:])
@@ -149,7 +155,9 @@ class NativePirls:
             return self._model
         terms, fam = pl.terms, pl.family
         n, p = pl.X.shape
-        codes = np.ascontiguousarray(np.stack([t.codes[o] for t in terms]), dtype=np.int64)
+        codes = np.empty((len(terms), n), dtype=np.int64)
+        for row, t in zip(codes, terms, strict=True):
+            row[:] = t.codes[o]
         values = tuple(np.ascontiguousarray(t.values[o], dtype=float) for t in terms)
         slot_pos, lvl_ptr, rho, q_rest, S, nnz = _rest_structure(terms, o)
         has_kernel = pl._sat is not None
@@ -158,7 +166,9 @@ class NativePirls:
                         + [t.k for t in terms] + [t.n_levels for t in terms], dtype=np.int64)
         dbl = np.array([fam.theta if fam.theta is not None else 0.0,
                         pl._sat_sum if has_kernel else 0.0, PROBIT_THRESHOLD, CAUCHIT_THRESHOLD])
-        self._model = (ints, dbl, np.ascontiguousarray(pl.X[o], dtype=float), y, wt,
+        X_o = getattr(pl, "_X_o", None)            # X in the canonical order
+        self._model = (ints, dbl, np.ascontiguousarray(pl.X[o] if X_o is None else X_o,
+                                                       dtype=float), y, wt,
                        np.ascontiguousarray(pl.offset[o], dtype=float), codes, values,
                        slot_pos, lvl_ptr, rho)
         self._resp = resp
@@ -176,9 +186,10 @@ class NativePirls:
         out_u = [u[a:b].reshape(nl, k) for a, b, nl, k in sh.blocks]
         kern_or_none = kern if sh.has_kernel else None
         if sh.order is None:                # rows already in the canonical order
-            return PirlsState(u=out_u, beta=beta, eta=eta_c, mu=mu_c, dev_resid_sum=dev,
-                              ussq=ussq, factor=factor, iterations=iterations,
-                              loglik_kernel=kern_or_none, lag=lag)
+            return PirlsState.from_fields(u=out_u, beta=beta, eta=eta_c, mu=mu_c,
+                                          dev_resid_sum=dev, ussq=ussq, factor=factor,
+                                          iterations=iterations, loglik_kernel=kern_or_none,
+                                          lag=lag)
         return CanonicalState.make(eta_c, mu_c, sh.order, u=out_u, beta=beta,
                                    dev_resid_sum=dev, ussq=ussq, factor=factor,
                                    iterations=iterations, loglik_kernel=kern_or_none, lag=lag)
@@ -281,15 +292,17 @@ class NativePirls:
             raise PirlsError("the penalized weighted system is not positive definite")
         return NativeFactor(ld, L11, Lrr)
 
-    def glm_start(self, eta: np.ndarray, mu: np.ndarray, maxit: int) -> np.ndarray | None:
+    def glm_start(self, eta: np.ndarray, mu: np.ndarray, maxit: int,
+                  canonical: bool = False) -> np.ndarray | None:
         """β of the GLM without random effects by IRLS (as `Pirls.initial_state`) from the
-        linear predictor and mean of the family's mustart (data order), with Householder
-        least squares; None when the weighted X is rank deficient (then least squares by
-        SVD decides). Raises PirlsError when a weight or working response is not finite."""
+        linear predictor and mean of the family's mustart (data order; the canonical row
+        order with `canonical`), with Householder least squares; None when the weighted X
+        is rank deficient (then least squares by SVD decides). Raises PirlsError when a
+        weight or working response is not finite."""
         sh = self.shape()
         o = sh.order_any
-        eta_c = np.ascontiguousarray(eta[o], dtype=float)
-        mu_c = np.ascontiguousarray(mu[o], dtype=float)
+        eta_c = np.ascontiguousarray(eta if canonical else eta[o], dtype=float)
+        mu_c = np.ascontiguousarray(mu if canonical else mu[o], dtype=float)
         beta = np.empty(sh.p)
         status, _ = sh.kernel.glm_start(self.model(), sh.placeholders, eta_c,
                                         mu_c, beta, maxit)
@@ -330,17 +343,22 @@ class _Shape:
         self.l11 = (terms[0].n_levels, terms[0].k, terms[0].k)
         self.has_kernel = pirls._sat is not None
         o = pirls.order
-        self.order_any = np.arange(self.n) if o is None else o
-        self.order = None if o is None or np.array_equal(o, np.arange(len(o))) else o
+        identity = np.arange(self.n)
+        self.order_any = identity if o is None else o
+        self.order = None if o is None or (len(o) == self.n and bool((o == identity).all())) \
+            else o
         self.kernel = kernel("pirls")
-        self.placeholders = _placeholders(terms)     # read-only zeros, shared by the calls
+        # read-only zeros, shared by the calls (and by the models with the same columns)
+        self.placeholders = _placeholders(tuple(t.k for t in terms))
         #: Λ's 0/1 map of θ (`lmm.compiled.template_map`), or None
         self.tmap = template_map(terms)
 
 
-def _placeholders(terms: list) -> tuple:
-    """A template per term for calls that do not read them (k × k zeros, read-only)."""
-    out = tuple(np.zeros((t.k, t.k)) for t in terms)
+@lru_cache(maxsize=64)
+def _placeholders(ks: tuple[int, ...]) -> tuple:
+    """A template per term (of k columns each) for calls that do not read them (k × k
+    zeros, read-only: one tuple serves every model and thread)."""
+    out = tuple(np.zeros((k, k)) for k in ks)
     for T in out:
         T.flags.writeable = False
     return out

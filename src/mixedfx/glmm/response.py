@@ -37,20 +37,24 @@ def encode_response(raw: np.ndarray, family: Family, weights: np.ndarray | None,
             raise DataError(f"response {name!r}: cbind(successes, failures) responses need "
                             f"the binomial family, not {family.name}")
         s, f = raw[:, 0], raw[:, 1]
-        # both columns at once (elementwise: a NaN count fails neither test)
-        if (raw < 0).any():
+        # both columns at once; fmin / fmax skip NaN, so a NaN count fails neither test
+        if np.fmin.reduce(raw, axis=None) < 0:
             which = "successes" if np.any(s < 0) else "failures"
             bad = int(np.sum((s < 0) | (f < 0)))
             raise DataError(f"response {name!r} has negative {which} in {bad} row(s); "
                             "cbind(successes, failures) needs counts >= 0")
-        if (np.abs(raw - np.round(raw)) > 1e-7).any():
+        frac = raw - raw.round()
+        if np.fmax.reduce(np.abs(frac, out=frac), axis=None) > 1e-7:
             raise DataError(f"response {name!r} has non-integer counts; cbind(successes, "
                             "failures) needs whole numbers >= 0")
         trials = s + f
-        # s / trials where trials > 0, else 0 (no division evaluated there)
+        # s / trials where trials > 0, else 0 (no division evaluated there); with counts
+        # >= 0, s <= s + f, so y lies in [0, 1] (or is NaN): the binomial family's range
+        # check (`check_response`) cannot fail here
         y = np.divide(s, trials, out=np.zeros(nobs), where=trials > 0)
-        family.check_response(y, name=name)
-        return GlmResponse(y=y, n=trials, wt=prior * trials, prior_weights=prior)
+        # prior weights × trials: trials itself when there are no prior weights (1 × t = t)
+        wt = trials.astype(float) if weights is None else prior * trials
+        return GlmResponse(y=y, n=trials, wt=wt, prior_weights=prior)
     y = raw.astype(float)
     if family.name == "binomial":
         family.check_response(y, name=name)

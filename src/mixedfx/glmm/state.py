@@ -30,6 +30,14 @@ class PirlsState:
     def pdev(self) -> float:
         return self.dev_resid_sum + self.ussq
 
+    @classmethod
+    def from_fields(cls, **fields: Any) -> PirlsState:
+        """As the constructor (the defaults for the fields not given), without the
+        dataclass's per-field assignments: one state per compiled PIRLS call."""
+        state = object.__new__(cls)
+        state.__dict__.update(_DEFAULTS, **fields)
+        return state
+
 
 
 class CanonicalState(PirlsState):

@@ -104,16 +104,29 @@ def _all_finite(a: np.ndarray) -> bool:
 def _gradient_messages(g: np.ndarray, R: np.ndarray | None, tol: float) -> list[str]:
     """`check_gradient` from the Hessian's upper Cholesky factor R (None: H is not finite
     or not positive definite)."""
+    return scaled_gradient_messages(scaled_gradient(g, R), tol)
+
+
+def scaled_gradient(g: np.ndarray, R: np.ndarray | None) -> list[float] | None:
+    """min(|sᵢ|, |gᵢ|) for each component, s solving R s = g (R the Hessian's upper
+    Cholesky factor, `hessian_factor`); None when R is None or the solve fails. Computed
+    once, it serves checks at several tolerances (`scaled_gradient_messages`)."""
     g = np.asarray(g, dtype=float)
     if R is None:
-        return ["unable to evaluate scaled gradient"]
+        return None
     if len(g):
         scgrad, info = lapack.dtrtrs(R, g, lower=0)
         if info != 0:
-            return ["unable to evaluate scaled gradient"]
+            return None
     else:
         scgrad = g
-    mingrad = [min(abs(s), abs(v)) for s, v in zip(scgrad.tolist(), g.tolist(), strict=True)]
+    return [min(abs(s), abs(v)) for s, v in zip(scgrad.tolist(), g.tolist(), strict=True)]
+
+
+def scaled_gradient_messages(mingrad: list[float] | None, tol: float) -> list[str]:
+    """lme4's scaled-gradient verdict at `tol` from `scaled_gradient`'s values."""
+    if mingrad is None:
+        return ["unable to evaluate scaled gradient"]
     worst = max(mingrad, default=0.0)
     if worst > tol and not any(m != m for m in mingrad):     # a NaN: no verdict, as before
         comp = mingrad.index(worst) + 1

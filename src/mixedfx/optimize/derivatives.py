@@ -136,13 +136,14 @@ def forward_hessian_from(values, n: int, fx: float | None = None,
         fx, k = vals[0], 1
     fi = vals[k:k + n]
     k += n
-    H = np.empty((n, n))
+    H = [[0.0] * n for _ in range(n)]      # rows as lists: one array built at the end
     d2 = delta**2
     for i in range(n):
+        Hi = H[i]
         for j in range(i, n):
-            H[i, j] = H[j, i] = (vals[k] - fi[i] - fi[j] + fx) / d2
+            Hi[j] = H[j][i] = (vals[k] - fi[i] - fi[j] + fx) / d2
             k += 1
-    return H
+    return np.array(H).reshape(n, n)
 
 
 @lru_cache(maxsize=32)
@@ -175,6 +176,47 @@ def central_gradient_points(x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
     np.add(x, E, out=points[0::2])
     np.subtract(x, E, out=points[1::2])
     return points
+
+
+def gradient_hessian_points(x: np.ndarray, delta: float = 1e-4
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """(x followed by `central_gradient_points(x, δ)`, `forward_hessian_points(x, None, δ)`)
+    with the same bits, built in three operations on one array (its two row blocks): every
+    point is x plus a fixed offset row — x − δeᵢ as x + (−δeᵢ) with −0 off i (a − b is
+    a + (−b) in IEEE arithmetic, −0 included), (x + δeᵢ) + δeⱼ as x + (δeᵢ + δeⱼ) for i ≠ j
+    (each coordinate adds δ at most once; x_m + 0 + 0 = x_m + 0) — except the pairs i = j,
+    which add δ a second time, and the two copies of x, copied exactly."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    offsets, diag_rows, diag_cols, second = _joint_offsets(n, float(delta))
+    points = np.add(x, offsets)
+    points[0] = x
+    points[second] = x
+    points[diag_rows, diag_cols] += delta
+    return points[:second], points[second:]
+
+
+@lru_cache(maxsize=32)
+def _joint_offsets(n: int, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """`gradient_hessian_points`' offset rows (read-only), the (row, column) of the pairs
+    i = j, and the first row of the Hessian's block."""
+    central = np.zeros((2 * n, n))
+    central[1::2] = -0.0
+    central[0::2][np.arange(n), np.arange(n)] = delta
+    central[1::2][np.arange(n), np.arange(n)] = -delta
+    rows, cols = np.triu_indices(n)
+    pairs = np.zeros((len(rows), n))
+    pairs[np.arange(len(rows)), rows] = delta
+    pairs[np.arange(len(rows)), cols] = delta
+    second = 2 * n + 1
+    offsets = np.concatenate([np.zeros((1, n)), central, np.zeros((1, n)),
+                              np.eye(n) * delta, pairs])
+    diag = np.flatnonzero(rows == cols)
+    diag_rows = second + 1 + n + diag
+    diag_cols = rows[diag]
+    for a in (offsets, diag_rows, diag_cols):
+        a.flags.writeable = False
+    return offsets, diag_rows, diag_cols, second
 
 
 def central_gradient_from(values, delta: float = 1e-4) -> np.ndarray:
