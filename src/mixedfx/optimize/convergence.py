@@ -65,13 +65,14 @@ def _hessian_messages(H: np.ndarray, tol: float, kind: str,
     if info != 0:
         raise np.linalg.LinAlgError("eigenvalues did not converge")
     evs = ev.tolist()                      # a few values: Python floats, same numbers
-    negative = sum(e < -tol for e in evs)
+    neg_tol = -tol
+    negative = sum([e < neg_tol for e in evs])
     if negative:
         return [f"Model failed to converge: degenerate{label} Hessian with {negative} "
                 "negative eigenvalues"]
     if positive_definite is None:
         positive_definite = _upper_cholesky(H) is not None
-    if any(abs(e) < tol for e in evs) or not positive_definite:
+    if not positive_definite or any([abs(e) < tol for e in evs]):
         return [f"{kind + ' ' if kind else ''}Hessian is numerically singular: parameters are "
                 "not uniquely determined"]
     messages = []
@@ -113,9 +114,9 @@ def _all_finite(a: np.ndarray) -> bool:
 def _gradient_messages(g: np.ndarray, R: np.ndarray | None, tol: float) -> list[str]:
     """`check_gradient` from the Hessian's upper Cholesky factor R (None: H is not finite
     or not positive definite)."""
-    g = np.asarray(g, dtype=float)
     if R is None:
         return ["unable to evaluate scaled gradient"]
+    g = np.asarray(g, dtype=float)
     if len(g):
         scgrad, info = lapack.dtrtrs(R, g, lower=0)
         if info != 0:
@@ -124,7 +125,7 @@ def _gradient_messages(g: np.ndarray, R: np.ndarray | None, tol: float) -> list[
         scgrad = g
     mingrad = [min(abs(s), abs(v)) for s, v in zip(scgrad.tolist(), g.tolist(), strict=True)]
     worst = max(mingrad, default=0.0)
-    if worst > tol and not any(m != m for m in mingrad):     # a NaN: no verdict, as before
+    if worst > tol and not any([m != m for m in mingrad]):   # a NaN: no verdict, as before
         comp = mingrad.index(worst) + 1
         return [f"Model failed to converge with max|grad| = {worst:.6g} "
                 f"(tol = {tol:g}, component {comp})"]
