@@ -110,14 +110,14 @@ def factor(chol: Any, nat: tuple, theta: np.ndarray, workspace: np.ndarray,
     L_rr's upper triangle is left as it was, and a model with a supernodal plan
     (`lmm.supernodal`) is factored that way, without L_rr (None)."""
     ev, tmap = nat
-    x = native_input(chol, theta, tmap)
+    x = theta if tmap is not None else native_input(chol, theta, tmap)
     if not workspace.flags.c_contiguous:
         workspace = np.empty(workspace.shape)
     if not clean and ev.supernodal():
         # the supernodal factor (`lmm.supernodal`): only its log-determinants and pwrss
         parts = ev.factor_sn(x, workspace)
         return None if parts is None else (None, *parts)
-    if chol.xp.r <= NATIVE_CHOL_MAX:
+    if chol.xp.Arr.shape[0] <= NATIVE_CHOL_MAX:
         parts = ev.factor(x, workspace)
         return None if parts is None else (workspace.T, *parts)
     ld1 = ev.schur(x, workspace)
