@@ -16,22 +16,19 @@ built (`mixedfx.native` then warns once) or the model has a form the kernel does
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from mixedfx.covariance.diagonal import Diagonal
-from mixedfx.covariance.unstructured import Unstructured
 from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.lmm import supernodal
+from mixedfx.lmm.terms_plan import template_map_of
 from mixedfx.native import kernel
 
 # the largest Schur complement (rows) the C loop factors; LAPACK's blocked dpotrf beyond.
 # Measured (one thread, CPU time, C / dpotrf incl. its Python call): r = 8: 0.46, 32: 0.84,
 # 48: 1.08, 64: 1.39, 96: 1.85, 1145 (InstEval): ≈ 4
 NATIVE_CHOL_MAX = 48
-KMAX = 32   # the kernel's largest number of columns per term
 
 
 def template_map(terms: list[RandomEffectsTerm]) -> np.ndarray | None:
@@ -40,27 +37,7 @@ def template_map(terms: list[RandomEffectsTerm]) -> np.ndarray | None:
     θ (then its templates are computed in Python for every θ). lme4's unstructured and the
     diagonal structures place each θ value in one entry: their template at θ = (1, 2, …)
     labels the entries."""
-    structures = tuple(t.covariance for t in terms)
-    try:
-        return _template_map(structures)
-    except TypeError:                   # a structure holding unhashable fields
-        return _template_map.__wrapped__(structures)
-
-
-@lru_cache(maxsize=64)
-def _template_map(structures: tuple) -> np.ndarray | None:
-    """`template_map` by the terms' covariance structures (frozen, so hashable: a refit or
-    a PIRLS step reuses the map)."""
-    out, start = [], 0
-    for cov in structures:
-        if type(cov) not in (Unstructured, Diagonal):
-            return None
-        labels = cov.template(np.arange(1.0, cov.n_theta + 1.0))
-        out.append(np.where(labels > 0, labels - 1 + start, -1).astype(np.int64).ravel())
-        start += cov.n_theta
-    tmap = np.concatenate(out)
-    tmap.flags.writeable = False
-    return tmap
+    return template_map_of(tuple(t.covariance for t in terms))
 
 
 Layout = tuple[np.ndarray, np.ndarray | None]
@@ -69,14 +46,12 @@ Layout = tuple[np.ndarray, np.ndarray | None]
 def layout(chol: Any) -> Layout | None:
     """(the rest terms' (offset, k, levels) rows, the template map or None) the evaluator of
     this factorization's terms is built with — the same for every set of cross-products of
-    these terms — or None when the kernel does not take them (a term with more than `KMAX`
-    columns)."""
-    if any(t.k > KMAX for t in chol.terms):
+    these terms (`lmm.terms_plan`) — or None when the kernel does not take them (a term with
+    more than `terms_plan.KMAX` columns)."""
+    plan = chol.terms_plan()
+    if plan.rest_layout is None:
         return None
-    rest = np.array([[off, t.k, t.n_levels] for t, off in
-                     zip(chol.terms[1:], chol.xp.rest_offsets[:-1], strict=True)],
-                    dtype=np.int64).reshape(-1, 3)
-    return rest, template_map(chol.terms)
+    return plan.rest_layout, plan.template_map
 
 
 def map_templates(theta: np.ndarray, gather: np.ndarray, ks: list[int]) -> list[np.ndarray]:
@@ -113,7 +88,7 @@ def evaluator(chol: Any) -> tuple[Any, np.ndarray | None] | None:
     Arr = np.ascontiguousarray(xp.Arr, dtype=float)
     ev = mod.evaluator(np.ascontiguousarray(xp.A11, dtype=float), Arr, xp.p, rest, gram,
                        tmap, chol.n_theta, xp.n)
-    supernodal.attach(ev, mod, gram, Arr, xp.q_rest, all(t.k == 1 for t in chol.terms[1:]))
+    supernodal.attach(ev, mod, gram, Arr, xp.q_rest, chol.terms_plan().all_scalar_rest)
     return ev, tmap
 
 
@@ -135,14 +110,14 @@ def factor(chol: Any, nat: tuple, theta: np.ndarray, workspace: np.ndarray,
     L_rr's upper triangle is left as it was, and a model with a supernodal plan
     (`lmm.supernodal`) is factored that way, without L_rr (None)."""
     ev, tmap = nat
-    x = native_input(chol, theta, tmap)
+    x = theta if tmap is not None else native_input(chol, theta, tmap)
     if not workspace.flags.c_contiguous:
         workspace = np.empty(workspace.shape)
     if not clean and ev.supernodal():
         # the supernodal factor (`lmm.supernodal`): only its log-determinants and pwrss
         parts = ev.factor_sn(x, workspace)
         return None if parts is None else (None, *parts)
-    if chol.xp.r <= NATIVE_CHOL_MAX:
+    if chol.xp.Arr.shape[0] <= NATIVE_CHOL_MAX:
         parts = ev.factor(x, workspace)
         return None if parts is None else (workspace.T, *parts)
     ld1 = ev.schur(x, workspace)

@@ -321,28 +321,30 @@ def direct_crossproducts(terms: list[RandomEffectsTerm], X: np.ndarray, y: np.nd
     over the rows in the canonical order (found in C when the rows already are in it, by
     `CanonicalOrder` otherwise), and Xᵀ W X with y is the same BLAS product, so the blocks
     are the same bits."""
-    mod = kernel("lmm")
-    first, n, p = terms[0], X.shape[0], X.shape[1]
-    q = sum(t.q for t in terms[1:])
-    if mod is None or not hasattr(mod, "crossproducts") or len(terms) > MAX_COMPILED_TERMS \
-            or not dense_b(q, p, first.q) or n == 0:
+    cross = getattr(kernel("lmm"), "crossproducts", None)
+    n, p = X.shape
+    if cross is None or len(terms) > MAX_COMPILED_TERMS or n == 0:
         return None
-    args = (tuple(int_codes(t.codes) for t in terms),
-            tuple(np.ascontiguousarray(t.values, dtype=float) for t in terms),
-            tuple(t.n_levels for t in terms), np.ascontiguousarray(X, dtype=float),
+    first = terms[0]
+    k1, n1 = first.values.shape[1], len(first.levels)
+    offsets = [0]
+    for t in terms[1:]:
+        offsets.append(offsets[-1] + t.values.shape[1] * len(t.levels))
+    q = offsets[-1]
+    if not dense_b(q, p, n1 * k1):
+        return None
+    args = (tuple([int_codes(t.codes) for t in terms]),
+            tuple([np.ascontiguousarray(t.values, dtype=float) for t in terms]),
+            tuple([len(t.levels) for t in terms]), np.ascontiguousarray(X, dtype=float),
             np.ascontiguousarray(y, dtype=float),
             None if sqrt_w is None else np.ascontiguousarray(sqrt_w, dtype=float))
     r = q + p + 1
-    out = (np.empty((first.n_levels, first.k, first.k)), np.empty((r, first.q)),
-           np.empty((r, r)), np.empty((n, p + 1)), np.empty((n, p + 1)))
-    if not mod.crossproducts(*args, None, *out):
+    A11, B, Arr = np.empty((n1, k1, k1)), np.empty((r, n1 * k1)), np.empty((r, r))
+    Xy, WXy = np.empty((n, p + 1)), np.empty((n, p + 1))
+    if not cross(*args, None, A11, B, Arr, Xy, WXy):
         order = CanonicalOrder(terms, X, sqrt_w).with_response(y)
-        mod.crossproducts(*args, np.asarray(order, dtype=np.int64), *out)
-    A11, B, Arr, Xy, WXy = out
+        cross(*args, np.asarray(order, dtype=np.int64), A11, B, Arr, Xy, WXy)
     Arr[q:, q:] = Xy.T @ WXy
-    offsets = [0]
-    for t in terms[1:]:
-        offsets.append(offsets[-1] + t.q)
     # without other terms the builder's B is (Z₁ᵀ W [X y])ᵀ, Fortran-ordered: later BLAS
     # products with B (`solution.random_effects`) see the same layout
     return CrossProducts(A11=A11, B=np.asfortranarray(B) if q == 0 else B, Arr=Arr, q_rest=q,

@@ -28,6 +28,7 @@ from mixedfx.frame.terms import RandomEffectsTerm
 from mixedfx.lmm import compiled
 from mixedfx.lmm.crossproducts import CrossProducts
 from mixedfx.lmm.sliced import SlicedB, SlicedGram
+from mixedfx.lmm.terms_plan import TermsPlan, terms_plan
 from mixedfx.lmm.tiled_cholesky import factor_in_place
 from mixedfx.lmm.weighted_gram import WeightedGram
 
@@ -94,6 +95,7 @@ class BlockedCholesky:
     # (class defaults: an instance pickled before these existed reads them)
     _layout: compiled.Layout | bool | None = False
     _tgather: tuple[np.ndarray, list[int]] | None = None
+    _plan: TermsPlan | None = None
 
     def __init__(self, terms: list[RandomEffectsTerm], xp: CrossProducts,
                  gram: WeightedGram | None = None, compiled: bool = False) -> None:
@@ -103,19 +105,15 @@ class BlockedCholesky:
         the evaluator costs more than it saves)."""
         self.terms = terms
         self.xp = xp
-        self.theta_slices = []
-        start = 0
-        for term in terms:
-            self.theta_slices.append(slice(start, start + term.n_theta))
-            start += term.n_theta
-        self.n_theta = start
-        first = terms[0]
+        plan = self._plan = terms_plan(terms)
+        self.theta_slices = plan.theta_slices
+        self.n_theta = plan.n_theta
         if gram is None:
+            first = terms[0]
             gram = SlicedGram(xp.B, first.k, first.n_levels) if isinstance(xp.B, SlicedB) \
                 else WeightedGram(xp.B, first.k, first.n_levels, A11=xp.A11)
         self.gram = gram
-        self._diag_idx = np.arange(xp.q_rest)
-        self._all_scalar_rest = all(t.k == 1 for t in terms[1:])
+        self._all_scalar_rest = plan.all_scalar_rest
         self.compiled = compiled
         self._native: tuple | None = None      # (C evaluator, template map), built lazily
         self._native_built = False
@@ -151,8 +149,15 @@ class BlockedCholesky:
             self._native_built = True
             if self._tgather is None and self._native is not None and \
                     self._native[1] is not None:
-                self._tgather = (self._native[1] + 1, [t.k for t in self.terms])
+                plan = self.terms_plan()
+                self._tgather = (plan.gather, list(plan.ks))
         return self._native
+
+    def terms_plan(self) -> TermsPlan:
+        """The data-free set-up of these terms (`lmm.terms_plan`; shared, read-only)."""
+        if self._plan is None:
+            self._plan = terms_plan(self.terms)
+        return self._plan
 
     def layout(self) -> compiled.Layout | None:
         """The compiled evaluator's layout of these terms (`compiled.layout`, computed once
@@ -256,7 +261,8 @@ class BlockedCholesky:
             P[il] = P.T[il]
         self.scale_rest(P, templates)
         if self.xp.q_rest:
-            P[self._diag_idx, self._diag_idx] += 1.0
+            diag = np.arange(self.xp.q_rest)
+            P[diag, diag] += 1.0
         return self.factor_schur(P, ld1)
 
     def factor_schur(self, P: np.ndarray, ld1: float, clean: bool = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ from mixedfx.lmm.crossproducts import CrossProducts, compute_crossproducts
 from mixedfx.lmm.deviance import ProfiledDeviance, deviance_from_factor, profiled_sigma
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 from mixedfx.lmm.solution import Solution, solve
+from mixedfx.lmm.terms_plan import terms_plan
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import (
     ConvergenceWarning,
@@ -49,10 +49,15 @@ class LmmFit:
 def check_finite_fit(criterion: float, beta: np.ndarray, theta: np.ndarray, sigma: float
                      ) -> None:
     """Never hand back a fit with non-finite numbers."""
+    isfinite = math.isfinite
+    values = np.ravel(beta).tolist(), np.ravel(theta).tolist()
+    if isfinite(criterion) and isfinite(sigma) and sigma > 0 and \
+            all(map(isfinite, values[0])) and all(map(isfinite, values[1])):
+        return
     bad = [name for name, v in (("deviance", criterion), ("sigma", sigma))
-           if not math.isfinite(v)]
-    bad += [name for name, v in (("beta", beta), ("theta", theta))
-            if not all(map(math.isfinite, np.ravel(v).tolist()))]
+           if not isfinite(v)]
+    bad += [name for name, v in zip(("beta", "theta"), values, strict=True)
+            if not all(map(isfinite, v))]
     if bad or sigma <= 0:
         what = ", ".join(bad) or "sigma = 0"
         raise FitError(f"the fit has non-finite or degenerate estimates ({what}): the "
@@ -89,26 +94,10 @@ def start_values(frame: ModelFrame) -> np.ndarray:
 def theta_setup(frame: ModelFrame
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """(lower bounds, upper bounds, start values, unstructured blocks) of θ, fresh copies
-    of what the terms' covariance structures give (computed once per set of structures)."""
-    key = tuple((t.covariance, t.k) for t in frame.terms)
-    try:
-        lower, upper, start, blocks = _theta_setup(key)
-    except TypeError:                   # a structure holding unhashable fields
-        lower, upper, start, blocks = _theta_setup.__wrapped__(key)
-    return lower.copy(), upper.copy(), start.copy(), list(blocks)
-
-
-@lru_cache(maxsize=64)
-def _theta_setup(key: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
-    """`theta_setup` by the terms' (covariance structure, k) (frozen, so hashable)."""
-    blocks, off = [], 0
-    for cov, k in key:
-        if not cov.structured:
-            blocks.append((off, k))
-        off += cov.n_theta
-    return (np.concatenate([cov.lower_bounds() for cov, _ in key]),
-            np.concatenate([cov.upper_bounds() for cov, _ in key]),
-            np.concatenate([cov.start() for cov, _ in key]), tuple(blocks))
+    of what the terms' covariance structures give (computed once per set of structures:
+    `lmm.terms_plan`)."""
+    plan = terms_plan(frame.terms)
+    return plan.lower.copy(), plan.upper.copy(), plan.start.copy(), list(plan.blocks)
 
 
 def log_weights_sum(weights: np.ndarray | None) -> float:
@@ -163,20 +152,20 @@ def fit_lmm_objective(frame: ModelFrame, objective: ProfiledDeviance, control: C
                       start: np.ndarray | None = None, warn: bool = True,
                       initial_step: np.ndarray | None = None) -> LmmFit:
     """Optimize θ for a built profiled deviance and recover β, u, σ at the optimum."""
-    lower, upper, x0, blocks = theta_setup(frame)
-    if start is not None:
-        x0 = np.asarray(start, dtype=float)
+    chol = objective.chol
+    plan = chol.terms_plan()
+    lower = plan.lower.copy()
+    x0 = plan.start if start is None else np.asarray(start, dtype=float)
     if x0.shape != lower.shape:
         raise ArgumentError(f"start must have {len(lower)} theta values, got {x0.shape}")
     presolve = control.presolve == "always" or (
-        control.presolve == "auto" and objective.chol.xp.r >= control.presolve_min_block)
+        control.presolve == "auto" and chol.xp.Arr.shape[0] >= control.presolve_min_block)
     opt = optimize_theta(objective, x0, lower, control, objective.n,
                          counter=lambda: objective.evaluations, presolve=presolve,
-                         initial_step=initial_step,
-                         upper=upper, blocks=blocks)
+                         initial_step=initial_step, upper=plan.upper, blocks=plan.blocks)
     theta = opt.x
     try:
-        factor = objective.chol.factorize(theta, objective.release_workspace())
+        factor = chol.factorize(theta, objective.release_workspace())
     except (np.linalg.LinAlgError, ValueError):
         factor = None
     if factor is None:

@@ -62,12 +62,13 @@ def deriv12(ev: object, x: np.ndarray, fx: float, delta: float, workspace: np.nd
     the same bits) with every evaluation in one compiled call: (g, H, evaluations), or None
     when the kernel lacks the entry point."""
     mod = kernel("lmm")
-    if mod is None or not hasattr(mod, "deriv12"):
+    deriv = getattr(mod, "deriv12", None)
+    if deriv is None:
         return None
     n = len(x)
     g, H = np.zeros(n), np.zeros((n, n))
-    evaluations = mod.deriv12(ev, np.ascontiguousarray(x, dtype=float), float(fx),
-                              float(delta), workspace, reml, ldW, g, H)
+    evaluations = deriv(ev, np.ascontiguousarray(x, dtype=float), float(fx), float(delta),
+                        workspace, reml, ldW, g, H)
     return g, H, evaluations
 
 
@@ -81,7 +82,8 @@ def minimize(ev: object, workspace: np.ndarray, reml: bool, ldW: float, algorith
     if mod is None:
         return None
     x = np.array(x0, dtype=float)
-    best, bad = np.empty_like(x), np.empty_like(x)
+    n = len(x)
+    best, bad = np.empty(n), np.empty(n)
     code, fx, evals, best_f, stop = mod.minimize(
         ev, workspace, reml, ldW, algorithm, x, np.ascontiguousarray(lower, dtype=float),
         np.ascontiguousarray(upper, dtype=float), float(xtol), float(ftol), int(maxeval),

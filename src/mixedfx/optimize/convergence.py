@@ -32,9 +32,12 @@ def is_singular(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-4) -> bool
     """lme4's `isSingular`: any θ with lower bound 0 below `tol`."""
     if type(tol) is not float or not tol >= 0.0 or tol == math.inf:
         tol = check_number(tol, "tol", 0.0, low_open=False)
-    return any(t < tol for t, lo in zip(np.asarray(theta, dtype=float).ravel().tolist(),
-                                        np.asarray(lower, dtype=float).ravel().tolist(),
-                                        strict=True) if lo == 0)
+    # a few values: compared as Python floats (the same comparisons as NumPy's)
+    th = theta.tolist() if type(theta) is np.ndarray and theta.ndim == 1 else \
+        np.asarray(theta, dtype=float).ravel().tolist()
+    lo = lower.tolist() if type(lower) is np.ndarray and lower.ndim == 1 else \
+        np.asarray(lower, dtype=float).ravel().tolist()
+    return any(t < tol for t, b in zip(th, lo, strict=True) if b == 0)
 
 
 def _upper_cholesky(H: np.ndarray) -> np.ndarray | None:
@@ -48,21 +51,28 @@ def check_hessian(H: np.ndarray, tol: float, kind: str = "",
                   positive_definite: bool | None = None) -> list[str]:
     """lme4's `checkHess`: negative, zero or badly scaled eigenvalues of the Hessian
     (`positive_definite`: whether H's Cholesky factor exists, when the caller knows)."""
-    label = f" {kind}" if kind else ""
     H = np.asarray(H, dtype=float)
     if not _all_finite(H):
         return ["Problem with Hessian check (infinite or missing values?)"]
+    return _hessian_messages(H, tol, kind, positive_definite)
+
+
+def _hessian_messages(H: np.ndarray, tol: float, kind: str,
+                      positive_definite: bool | None) -> list[str]:
+    """`check_hessian` of a Hessian known to be finite."""
+    label = f" {kind}" if kind else ""
     ev, _, info = lapack.dsyevd(H, compute_v=0, lower=1)     # numpy's eigvalsh(H)
     if info != 0:
         raise np.linalg.LinAlgError("eigenvalues did not converge")
     evs = ev.tolist()                      # a few values: Python floats, same numbers
-    negative = sum(e < -tol for e in evs)
+    neg_tol = -tol
+    negative = sum([e < neg_tol for e in evs])
     if negative:
         return [f"Model failed to converge: degenerate{label} Hessian with {negative} "
                 "negative eigenvalues"]
     if positive_definite is None:
         positive_definite = _upper_cholesky(H) is not None
-    if any(abs(e) < tol for e in evs) or not positive_definite:
+    if not positive_definite or any([abs(e) < tol for e in evs]):
         return [f"{kind + ' ' if kind else ''}Hessian is numerically singular: parameters are "
                 "not uniquely determined"]
     messages = []
@@ -111,9 +121,9 @@ def scaled_gradient(g: np.ndarray, R: np.ndarray | None) -> list[float] | None:
     """min(|sᵢ|, |gᵢ|) for each component, s solving R s = g (R the Hessian's upper
     Cholesky factor, `hessian_factor`); None when R is None or the solve fails. Computed
     once, it serves checks at several tolerances (`scaled_gradient_messages`)."""
-    g = np.asarray(g, dtype=float)
     if R is None:
         return None
+    g = np.asarray(g, dtype=float)
     if len(g):
         scgrad, info = lapack.dtrtrs(R, g, lower=0)
         if info != 0:
@@ -128,7 +138,7 @@ def scaled_gradient_messages(mingrad: list[float] | None, tol: float) -> list[st
     if mingrad is None:
         return ["unable to evaluate scaled gradient"]
     worst = max(mingrad, default=0.0)
-    if worst > tol and not any(m != m for m in mingrad):     # a NaN: no verdict, as before
+    if worst > tol and not any([m != m for m in mingrad]):   # a NaN: no verdict, as before
         comp = mingrad.index(worst) + 1
         return [f"Model failed to converge with max|grad| = {worst:.6g} "
                 f"(tol = {tol:g}, component {comp})"]
@@ -145,9 +155,11 @@ def convergence_messages(theta: np.ndarray, lower: np.ndarray, optimizer_message
     conv = list(optimizer_messages)
     if control.check_conv and gradient is not None and hessian is not None:
         H = np.asarray(hessian, dtype=float)
-        R = _upper_cholesky(H) if _all_finite(H) else None     # one factor for both checks
+        finite = _all_finite(H)
+        R = _upper_cholesky(H) if finite else None     # one factor for both checks
         conv += _gradient_messages(gradient, R, control.check_conv_grad_tol)
-        conv += check_hessian(H, control.check_conv_hess_tol, positive_definite=R is not None)
+        conv += _hessian_messages(H, control.check_conv_hess_tol, "", R is not None) \
+            if finite else check_hessian(H, control.check_conv_hess_tol)
     return singular, conv
 
 

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
+DERIV12_DELTA = 1e-4    # lme4's step
+
 
 @lru_cache(maxsize=32)
 def _deriv12_steps(nx: int, delta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +46,7 @@ def deriv12_points(x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
 
 def deriv12(
     fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float | None = None,
-    delta: float = 1e-4, many: Callable[[np.ndarray], np.ndarray | None] | None = None,
+    delta: float = DERIV12_DELTA, many: Callable[[np.ndarray], np.ndarray | None] | None = None,
     native: Callable[[np.ndarray, float, float], tuple[np.ndarray, np.ndarray] | None]
     | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ import numpy as np
 from mixedfx.errors import ConvergenceError
 from mixedfx.optimize.control import Control
 from mixedfx.optimize.convergence import is_singular
-from mixedfx.optimize.derivatives import deriv12
+from mixedfx.optimize.derivatives import DERIV12_DELTA, deriv12
 from mixedfx.optimize.native_run import STOP_INF_STREAK, STOP_NAN, STOP_NEGINF, RunRecord
 from mixedfx.optimize.polish import newton_polish
 from mixedfx.optimize.restart import RESTART_GAIN, interior_points, restart_singular
@@ -283,8 +283,12 @@ def presolve_log_scale(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower:
 
 def _restart_if_edge(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
                      lower: np.ndarray, upper: np.ndarray, control: Control,
+                     lows: list[float] | None = None,
                      ) -> tuple[np.ndarray, float, str | None]:
-    on_bound = [i for i, (xi, lo) in enumerate(zip(x.tolist(), lower.tolist(), strict=True))
+    """lme4's `restart_edge`: when some θ sits on its lower bound and the one-sided slope
+    into the interior is negative, optimize again from x (`lows`: lower as a list)."""
+    lows = lower.tolist() if lows is None else lows
+    on_bound = [i for i, (xi, lo) in enumerate(zip(x.tolist(), lows, strict=True))
                 if xi == lo]
     if not on_bound:
         return x, fx, None
@@ -301,8 +305,12 @@ def _restart_if_edge(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float
 
 
 def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
-                    lower: np.ndarray, tol: float) -> tuple[np.ndarray, float]:
-    near = [i for i, (xi, lo) in enumerate(zip(x.tolist(), lower.tolist(), strict=True))
+                    lower: np.ndarray, tol: float, lows: list[float] | None = None
+                    ) -> tuple[np.ndarray, float]:
+    """lme4's `check.boundary`: θ components within `tol` of their lower bound are set to
+    it when that lowers fn (`lows`: lower as a list)."""
+    lows = lower.tolist() if lows is None else lows
+    near = [i for i, (xi, lo) in enumerate(zip(x.tolist(), lows, strict=True))
             if 0.0 < xi - lo < tol]
     if not near:
         return x, fx
@@ -319,8 +327,12 @@ def _derivatives(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float
                  ) -> tuple[np.ndarray, np.ndarray]:
     """lme4's finite-difference gradient and Hessian of fn at x, through the objective's
     compiled entry points when it has them (the same values)."""
-    return deriv12(fn, x, fx, many=getattr(fn, "evaluate_many", None),
-                   native=getattr(fn, "deriv12_natively", None))
+    native = getattr(fn, "deriv12_natively", None)
+    if native is not None:
+        out = native(x, fx, DERIV12_DELTA)
+        if out is not None:
+            return out
+    return deriv12(fn, x, fx, DERIV12_DELTA, many=getattr(fn, "evaluate_many", None))
 
 
 def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
@@ -357,11 +369,12 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
         g, H = _derivatives(fn, x, fx)
         if control.polish and converged:
             x, fx, g = newton_polish(fn, x, fx, g, H, lower, upper)
+    lows = lower.tolist()
     if control.restart_edge:
-        x, fx, code2 = _restart_if_edge(fn, x, fx, lower, upper, control)
+        x, fx, code2 = _restart_if_edge(fn, x, fx, lower, upper, control, lows)
         code = code2 or code
     if control.boundary_tol > 0:
-        x, fx = _check_boundary(fn, x, fx, lower, control.boundary_tol)
+        x, fx = _check_boundary(fn, x, fx, lower, control.boundary_tol, lows)
     restarts: list[tuple[str, float]] = []
     if blocks is not None and control.restart_singular and \
             is_singular(x, lower, control.check_singular_tol):
