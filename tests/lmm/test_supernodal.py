@@ -243,3 +243,23 @@ def test_set_order_refuses_bad_plans(model) -> None:
     with pytest.raises(ArgumentError, match="set_order needs"):
         dense.set_order(np.arange(3), np.array([0, 3]), np.array([0, 0]),
                         np.empty(0, np.int32))
+
+
+def test_the_reordered_s_is_the_natural_s_permuted(model) -> None:
+    """S built in the supernodal order (`schur_sn`: the entries streamed by their place,
+    four sums side by side) holds, bit for bit, the entries of S built in the natural order
+    (`schur`), each at its new place."""
+    chol = model._fit.chol
+    ev, _ = _objective(model).chol.native()
+    xp = chol.xp
+    new_index = supernodal.plan(chol.gram.kernel_arrays()[4], xp.Arr, xp.q_rest)[0]
+    r = xp.r
+    a, b = np.triu_indices(r)
+    lo, hi = np.minimum(new_index[a], new_index[b]), np.maximum(new_index[a], new_index[b])
+    for th in _thetas(model.theta):
+        natural, ordered = np.empty((r, r)), np.full((r, r), np.nan)
+        ld1 = ev.schur(th, natural)
+        assert ev.schur_sn(th, ordered) == ld1
+        assert np.array_equal(ordered[lo, hi], natural[a, b])
+        # every place of the upper triangle is written (the zeros too)
+        assert not np.isnan(ordered[np.triu_indices(r)]).any()

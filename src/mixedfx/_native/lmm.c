@@ -366,6 +366,21 @@ done:
 
 enum { GRAM_DENSE = 0, GRAM_PAIRS = 1, GRAM_SLICE = 2, GRAM_PAIR_ROWS = 3 };
 
+/* The entries of a reordered S (supernodal plan) as one stream sorted by their place in P:
+ * the targets (A_ab - (B W B')_ab) and the other nonzeros of Arr (A_ab alone, no products),
+ * each with its Arr value, its rows' terms and its products of Q copied beside it, so that
+ * building S reads every array once, front to back, and writes P column by column. */
+typedef struct {
+    Py_ssize_t n;                  /* entries */
+    int64_t *colp;                 /* column c of the Fortran-ordered P: colp[c] .. colp[c+1] */
+    int32_t *row;                  /* each entry's row (>= its column) */
+    double *A;                     /* each entry's A_ab */
+    unsigned char *term;           /* each entry's row and column terms (2 per entry) */
+    int64_t *qp;                   /* each entry's products: q[qp[i] .. qp[i+1]] */
+    double *q;
+    int32_t *qc;                   /* ... and their columns of W (levels or classes) */
+} SnStream;
+
 typedef struct {
     PyObject_HEAD
     int k1;
@@ -387,12 +402,12 @@ typedef struct {
     int64_t *xpos;                 /* ... and A_rr's upper nonzeros that are not targets */
     unsigned char *xterm;
     Py_ssize_t nextra;
-    int64_t *tdest, *xdest;        /* supernodal order (set_order): where each target and
-                                      extra lands in the reordered S, else NULL */
     Py_ssize_t nsn, maxw, maxm;    /* supernodes; widest; most rows below one */
     int64_t *snp, *srp;            /* supernode s: columns snp[s] .. snp[s+1], rows below
                                       srows[srp[s] .. srp[s+1]] */
     int32_t *srows;
+    SnStream *stream;              /* S's entries in the supernodal order (set_order), else
+                                      NULL */
     Py_ssize_t *roff, *rk, *rlev, *rtpl;   /* rest terms: offset, k, levels, template start */
     double *scratch;               /* cached work space (when not busy) */
     Py_ssize_t scratch_len;
@@ -742,9 +757,8 @@ static inline double pair_row_sum(const Evaluator *ev, Py_ssize_t t, const doubl
  * those entries written: no pass copying Arr and none scaling P. Each entry gets the
  * bits of copy_upper + subtract_gram + scale_rest: ((A_ab - y) s_a) s_b. */
 static void fused_targets_schur(const Evaluator *ev, const double *T, const double *W,
-                                double *P, int ordered)
+                                double *P)
 {
-    const int64_t *td = ordered ? ev->tdest : NULL, *xd = ordered ? ev->xdest : NULL;
     const Py_ssize_t r = ev->r;
     const double *A = ev->Arr.buf;
     double s[256];
@@ -756,12 +770,12 @@ static void fused_targets_schur(const Evaluator *ev, const double *T, const doub
     const unsigned char *tt = ev->tterm;
     for (Py_ssize_t t = 0; t < ev->ntargets; t++) {
         int64_t g = index_at(&ev->g3, t);
-        P[td ? td[t] : g] = ((A[g] - pair_row_sum(ev, t, W)) * s[tt[2 * t]]) *
+        P[g] = ((A[g] - pair_row_sum(ev, t, W)) * s[tt[2 * t]]) *
                             s[tt[2 * t + 1]];
     }
     for (Py_ssize_t e = 0; e < ev->nextra; e++) {
         int64_t g = ev->xpos[e];
-        P[xd ? xd[e] : g] = (A[g] * s[ev->xterm[2 * e]]) * s[ev->xterm[2 * e + 1]];
+        P[g] = (A[g] * s[ev->xterm[2 * e]]) * s[ev->xterm[2 * e + 1]];
     }
     for (Py_ssize_t i = 0; i < ev->q; i++)
         P[i * r + i] += 1.0;
@@ -912,6 +926,7 @@ static void copy_upper(double *P, const double *A, Py_ssize_t r)
 
 static int build_schur_in(const Evaluator *ev, const double *x, double *P, double *scratch,
                           double *ld1, int ordered);
+static void stream_schur(const Evaluator *ev, const double *T, const double *W, double *P);
 
 /* Steps 1-3: S into P (upper triangle valid); -1 not PD, -2 out of memory. */
 static int build_schur(const Evaluator *ev, const double *x, double *P, double *scratch,
@@ -945,7 +960,10 @@ static int build_schur_in(const Evaluator *ev, const double *x, double *P, doubl
             work += ev->nclass;
         }
         if (ev->tterm != NULL) {
-            fused_targets_schur(ev, T, Wq, P, ordered);
+            if (ordered)
+                stream_schur(ev, T, Wq, P);
+            else
+                fused_targets_schur(ev, T, Wq, P);
             return 0;
         }
         copy_upper(P, ev->Arr.buf, ev->r);
@@ -1108,6 +1126,15 @@ static PyObject *ev_deviance(Evaluator *ev, PyObject *args)
     return PyFloat_FromDouble(dev);
 }
 
+static void stream_free(SnStream *st)
+{
+    if (st == NULL)
+        return;
+    free(st->colp); free(st->row); free(st->A); free(st->term); free(st->qp); free(st->q);
+    free(st->qc);
+    free(st);
+}
+
 static void ev_dealloc(Evaluator *ev)
 {
     release(&ev->A11); release(&ev->Arr); release(&ev->tmap);
@@ -1115,7 +1142,8 @@ static void ev_dealloc(Evaluator *ev)
     release(&ev->g4);
     free(ev->roff);
     free(ev->tterm); free(ev->xpos); free(ev->xterm);
-    free(ev->tdest); free(ev->xdest); free(ev->snp); free(ev->srp); free(ev->srows);
+    free(ev->snp); free(ev->srp); free(ev->srows);
+    stream_free(ev->stream);
     free(ev->scratch);
     Py_TYPE(ev)->tp_free((PyObject *)ev);
 }
@@ -1125,7 +1153,7 @@ static void ev_dealloc(Evaluator *ev)
  * For a large, sparse S (crossed terms: InstEval's 1,145 rows are 20% nonzero) the rows and
  * columns are reordered once (mixedfx.lmm.supernodal: minimum degree, postordered elimination
  * tree, relaxed supernodes; the X and y rows stay last) and S is built straight in that order
- * (fused_targets_schur with tdest / xdest). The factor is then computed supernode by
+ * (stream_schur). The factor is then computed supernode by
  * supernode, right-looking, in P itself read as the Fortran-ordered lower triangle
  * A(i, j) = P[j * r + i] (i >= j):
  *
@@ -1237,6 +1265,179 @@ static PyObject *py_bind_blas(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The stream of a supernodal order (SnStream): the targets (landing at tdest) and the other
+ * nonzeros of Arr (at xdest) sorted by their place in P (a counting sort on the row, a
+ * stable one on the column, then each column by number of products). Q's columns are
+ * stored as int32 (set_order checks that they fit). NULL when out of memory. */
+typedef struct { int64_t len, row, index; } StreamKey;
+
+static int stream_key_order(const void *a, const void *b)
+{
+    const StreamKey *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->row < y->row ? -1 : (x->row > y->row);
+}
+
+static SnStream *stream_build(const Evaluator *ev, const int64_t *tdest, const int64_t *xdest)
+{
+    const Py_ssize_t r = ev->r, nt = ev->ntargets, n = nt + ev->nextra;
+    const Py_ssize_t nq = dim(&ev->g0, 0);
+    SnStream *st = calloc(1, sizeof(SnStream));
+    int64_t *cnt = calloc((size_t)r + 1, sizeof(int64_t));
+    int64_t *tmp = malloc((size_t)(n + 1) * sizeof(int64_t));
+    int64_t *ord = malloc((size_t)(n + 1) * sizeof(int64_t));
+    if (st != NULL) {
+        st->n = n;
+        st->colp = malloc((size_t)(r + 1) * sizeof(int64_t));
+        st->row = malloc((size_t)(n + 1) * sizeof(int32_t));
+        st->A = malloc((size_t)(n + 1) * sizeof(double));
+        st->term = malloc((size_t)(2 * n + 1));
+        st->qp = malloc((size_t)(n + 1) * sizeof(int64_t));
+        st->q = malloc((size_t)(nq + 1) * sizeof(double));
+        st->qc = malloc((size_t)(nq + 1) * sizeof(int32_t));
+    }
+    if (st == NULL || cnt == NULL || tmp == NULL || ord == NULL || !st->colp || !st->row ||
+        !st->A || !st->term || !st->qp || !st->q || !st->qc) {
+        stream_free(st);
+        free(cnt); free(tmp); free(ord);
+        return NULL;
+    }
+#define DEST(i) ((i) < nt ? tdest[i] : xdest[(i) - nt])
+    for (Py_ssize_t i = 0; i < n; i++)               /* by row */
+        cnt[DEST(i) % r + 1]++;
+    for (Py_ssize_t c = 0; c < r; c++)
+        cnt[c + 1] += cnt[c];
+    for (Py_ssize_t i = 0; i < n; i++)
+        tmp[cnt[DEST(i) % r]++] = i;
+    memset(cnt, 0, ((size_t)r + 1) * sizeof(int64_t));
+    for (Py_ssize_t i = 0; i < n; i++)               /* then stably by column */
+        cnt[DEST(i) / r + 1]++;
+    for (Py_ssize_t c = 0; c < r; c++)
+        cnt[c + 1] += cnt[c];
+    memcpy(st->colp, cnt, ((size_t)r + 1) * sizeof(int64_t));
+    for (Py_ssize_t k = 0; k < n; k++)
+        ord[cnt[DEST(tmp[k]) / r]++] = tmp[k];
+    /* within a column, by number of products (then row): the four sums stream_schur runs
+     * side by side then mostly have the same length */
+    StreamKey *key = malloc((size_t)(n + 1) * sizeof(StreamKey));
+    if (key == NULL) {
+        stream_free(st);
+        free(cnt); free(tmp); free(ord);
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const int64_t i = ord[j];
+        key[j].len = i < nt ? index_at(&ev->g2, i + 1) - index_at(&ev->g2, i) : 0;
+        key[j].row = DEST(i) % r;
+        key[j].index = i;
+    }
+    for (Py_ssize_t c = 0; c < r; c++)
+        qsort(key + st->colp[c], (size_t)(st->colp[c + 1] - st->colp[c]), sizeof(StreamKey),
+              stream_key_order);
+    for (Py_ssize_t j = 0; j < n; j++)
+        ord[j] = key[j].index;
+    free(key);
+    const double *A = ev->Arr.buf, *data = ev->g0.buf;
+    st->qp[0] = 0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const int64_t i = ord[j];
+        st->row[j] = (int32_t)(DEST(i) % r);
+        int64_t e0 = 0, e1 = 0;
+        if (i < nt) {
+            st->A[j] = A[index_at(&ev->g3, i)];
+            st->term[2 * j] = ev->tterm[2 * i];
+            st->term[2 * j + 1] = ev->tterm[2 * i + 1];
+            e0 = index_at(&ev->g2, i);
+            e1 = index_at(&ev->g2, i + 1);
+        }
+        else {
+            st->A[j] = A[ev->xpos[i - nt]];
+            st->term[2 * j] = ev->xterm[2 * (i - nt)];
+            st->term[2 * j + 1] = ev->xterm[2 * (i - nt) + 1];
+        }
+        int64_t o = st->qp[j];
+        for (int64_t e = e0; e < e1; e++, o++) {
+            st->q[o] = data[e];
+            st->qc[o] = (int32_t)index_at(&ev->g1, e);
+        }
+        st->qp[j + 1] = o;
+    }
+#undef DEST
+    free(cnt); free(tmp); free(ord);
+    return st;
+}
+
+/* One entry of the stream: ((A_ab - sum_e q_e W[c_e]) s_a) s_b, the products added in their
+ * stored order from 0 (pair_row_sum's sum). */
+static inline double stream_entry(const SnStream *st, Py_ssize_t i, const double *W,
+                                  const double *s)
+{
+    double y = 0.0;
+    for (int64_t e = st->qp[i]; e < st->qp[i + 1]; e++)
+        y += st->q[e] * W[st->qc[e]];
+    return ((st->A[i] - y) * s[st->term[2 * i]]) * s[st->term[2 * i + 1]];
+}
+
+/* Step 3 in the supernodal order from the stream: P's columns (Fortran-ordered lower
+ * triangle) one after another, each zeroed below its diagonal and then given its entries
+ * ((A_ab - y_ab) s_a) s_b and the 1 of the random-effects diagonal. The sums of four
+ * entries run side by side (four independent chains; each entry still adds its own
+ * products in order from 0), so every entry has the bits fused_targets_schur gives it. */
+static void stream_schur(const Evaluator *ev, const double *T, const double *W, double *P)
+{
+    const SnStream *st = ev->stream;
+    const Py_ssize_t r = ev->r;
+    const int64_t *qp = st->qp;
+    const double *q = st->q;
+    const int32_t *qc = st->qc;
+    double s[256];
+    for (Py_ssize_t t = 0; t < ev->nrest; t++)
+        s[t] = T[ev->rtpl[t]];
+    s[ev->nrest] = 1.0;
+    for (Py_ssize_t c = 0; c < r; c++) {
+        double *col = P + c * r;
+        memset(col + c, 0, (size_t)(r - c) * sizeof(double));
+        Py_ssize_t i = st->colp[c];
+        const Py_ssize_t hi = st->colp[c + 1];
+        for (; i + 4 <= hi; i += 4) {
+            const int64_t e0 = qp[i], e1 = qp[i + 1], e2 = qp[i + 2], e3 = qp[i + 3];
+            const int64_t e4 = qp[i + 4];
+            int64_t m = e1 - e0;
+            if (e2 - e1 < m)
+                m = e2 - e1;
+            if (e3 - e2 < m)
+                m = e3 - e2;
+            if (e4 - e3 < m)
+                m = e4 - e3;
+            double y0 = 0.0, y1 = 0.0, y2 = 0.0, y3 = 0.0;
+            for (int64_t k = 0; k < m; k++) {
+                y0 += q[e0 + k] * W[qc[e0 + k]];
+                y1 += q[e1 + k] * W[qc[e1 + k]];
+                y2 += q[e2 + k] * W[qc[e2 + k]];
+                y3 += q[e3 + k] * W[qc[e3 + k]];
+            }
+            for (int64_t e = e0 + m; e < e1; e++)
+                y0 += q[e] * W[qc[e]];
+            for (int64_t e = e1 + m; e < e2; e++)
+                y1 += q[e] * W[qc[e]];
+            for (int64_t e = e2 + m; e < e3; e++)
+                y2 += q[e] * W[qc[e]];
+            for (int64_t e = e3 + m; e < e4; e++)
+                y3 += q[e] * W[qc[e]];
+            const unsigned char *tm = st->term + 2 * i;
+            col[st->row[i]] = ((st->A[i] - y0) * s[tm[0]]) * s[tm[1]];
+            col[st->row[i + 1]] = ((st->A[i + 1] - y1) * s[tm[2]]) * s[tm[3]];
+            col[st->row[i + 2]] = ((st->A[i + 2] - y2) * s[tm[4]]) * s[tm[5]];
+            col[st->row[i + 3]] = ((st->A[i + 3] - y3) * s[tm[6]]) * s[tm[7]];
+        }
+        for (; i < hi; i++)
+            col[st->row[i]] = stream_entry(st, i, W, s);
+        if (c < ev->q)
+            col[c] += 1.0;
+    }
+}
+
 /* set_order(new_index, sn_ptr, row_ptr, rows): the supernodal plan. new_index (int64, r):
  * the position of each row of S in the new order (a permutation keeping the X and y rows,
  * q .. r-1, in place); sn_ptr (int64, nsn + 1): the supernodes' first columns (new order),
@@ -1247,9 +1448,9 @@ static PyObject *ev_set_order(Evaluator *ev, PyObject *args)
     PyObject *on, *osn, *orp, *orw;
     if (!PyArg_ParseTuple(args, "OOOO:set_order", &on, &osn, &orp, &orw))
         return NULL;
-    if (ev->tterm == NULL || ev->busy) {
+    if (ev->tterm == NULL || ev->busy || ev->nclass > INT32_MAX) {
         PyErr_SetString(ArgumentError, "set_order needs an idle evaluator of pair rows with "
-                        "scalar terms past the first");
+                        "scalar terms past the first (and fewer than 2^31 columns of W)");
         return NULL;
     }
     Py_buffer nb = {0}, sb = {0}, pb = {0}, rb = {0};
@@ -1319,11 +1520,21 @@ static PyObject *ev_set_order(Evaluator *ev, PyObject *args)
         else
             xdest[t - ev->ntargets] = d;
     }
+    SnStream *stream = stream_build(ev, tdest, xdest);
+    free(tdest);
+    free(xdest);
+    if (stream == NULL) {
+        free(snp); free(srp); free(srows);
+        PyErr_NoMemory();
+        goto done;
+    }
     memcpy(snp, sp, (size_t)(nsn + 1) * sizeof(int64_t));
     memcpy(srp, rp, (size_t)(nsn + 1) * sizeof(int64_t));
     memcpy(srows, rw, (size_t)nrows * sizeof(int32_t));
-    free(ev->tdest); free(ev->xdest); free(ev->snp); free(ev->srp); free(ev->srows);
-    ev->tdest = tdest; ev->xdest = xdest; ev->snp = snp; ev->srp = srp; ev->srows = srows;
+    free(ev->snp); free(ev->srp); free(ev->srows);
+    stream_free(ev->stream);
+    ev->stream = stream;
+    ev->snp = snp; ev->srp = srp; ev->srows = srows;
     ev->nsn = nsn; ev->maxw = maxw; ev->maxm = maxm;
     ev->scratch_len = scratch_size(ev);
     free(ev->scratch);
@@ -1342,10 +1553,10 @@ done:
 /* factor_sn(x, P) -> (log|L_Z|^2, log|R_X|^2, pwrss) or None (not positive definite): S
  * built in the supernodal order and factored supernode by supernode (set_order and
  * bind_blas first); P then holds the factor's diagonal, the rest is work space. */
-static PyObject *ev_factor_sn(Evaluator *ev, PyObject *args)
+static PyObject *sn_call(Evaluator *ev, PyObject *args, int factor)
 {
     PyObject *ox, *oP;
-    if (!PyArg_ParseTuple(args, "OO:factor_sn", &ox, &oP))
+    if (!PyArg_ParseTuple(args, factor ? "OO:factor_sn" : "OO:schur_sn", &ox, &oP))
         return NULL;
     if (ev->nsn == 0 || blas_api.potrf == NULL) {
         PyErr_SetString(ArgumentError, "factor_sn needs set_order and bind_blas first");
@@ -1365,7 +1576,7 @@ static PyObject *ev_factor_sn(Evaluator *ev, PyObject *args)
     if (scratch != NULL) {
         Py_BEGIN_ALLOW_THREADS
         rc = build_schur_in(ev, xb.buf, Pb.buf, scratch, &ld1, 1);
-        if (rc == 0) {
+        if (rc == 0 && factor) {
             double *work = scratch + ev->scratch_len - ev->maxm * (ev->maxw + ev->maxm);
             if (sn_factor(ev, Pb.buf, work) != 0)
                 rc = -1;
@@ -1381,8 +1592,16 @@ static PyObject *ev_factor_sn(Evaluator *ev, PyObject *args)
         return PyErr_NoMemory();
     if (rc)
         Py_RETURN_NONE;
+    if (!factor)
+        return PyFloat_FromDouble(ld1);
     return Py_BuildValue("(ddd)", out[0], out[1], out[2]);
 }
+
+static PyObject *ev_factor_sn(Evaluator *ev, PyObject *args) { return sn_call(ev, args, 1); }
+
+/* schur_sn(x, P) -> log|L11|^2 or None: S alone, built in the supernodal order as factor_sn
+ * builds it (P[i, j] = S(new i, new j) for i <= j; the lower part of P is not written). */
+static PyObject *ev_schur_sn(Evaluator *ev, PyObject *args) { return sn_call(ev, args, 0); }
 
 static PyObject *ev_supernodal(Evaluator *ev, PyObject *noargs)
 {
@@ -1394,6 +1613,8 @@ static PyMethodDef ev_methods[] = {
      "set_order(new_index, sn_ptr, row_ptr, rows): the supernodal plan (see factor_sn)."},
     {"factor_sn", (PyCFunction)ev_factor_sn, METH_VARARGS,
      "factor_sn(theta, P) -> (log|L_Z|^2, log|R_X|^2, pwrss) or None, by supernodes."},
+    {"schur_sn", (PyCFunction)ev_schur_sn, METH_VARARGS,
+     "schur_sn(theta, P) -> log|L11|^2 or None: S in the supernodal order (upper triangle)."},
     {"supernodal", (PyCFunction)ev_supernodal, METH_NOARGS,
      "supernodal() -> whether set_order gave a supernodal plan."},
     {"schur", (PyCFunction)ev_schur, METH_VARARGS,
