@@ -17,7 +17,9 @@ does not depend on θ):
 4. fundamental supernodes (a column whose only child is the previous column and whose
    pattern is that column's minus itself), then relaxed: a supernode merges with its parent
    supernode when the explicit zeros this adds are at most `RELAX` of the merged block;
-5. the X and y rows last, in every supernode's rows below it.
+5. the last supernodes merged into one dense root block where that is cheaper
+   (`dense_root`);
+6. the X and y rows last, in every supernode's rows below it.
 
 The plan is used when its work — BLAS flops plus `SCATTER_FLOPS` per entry scattered back —
 is at most `DENSE_SHARE` of a dense Cholesky's r³/3, and S has at least `MIN_ROWS` rows and
@@ -44,6 +46,8 @@ MAX_DENSITY = 0.3       # share of nonzeros in S's random-effects block past whi
 RELAX = 0.2             # share of explicit zeros a merged supernode may hold
 SCATTER_FLOPS = 30      # cost of one scattered update, in BLAS flops (measured: ~1 ns each)
 DENSE_SHARE = 0.6       # use the plan when its cost is at most this share of r³/3
+ROOT_SCATTER_FLOPS = 60  # a scattered entry's cost when choosing the dense root (measured:
+                         # a narrow supernode's rank-w update runs far below BLAS speed)
 
 
 def z_pattern(targets: np.ndarray, Arr: np.ndarray, q: int) -> sp.csr_matrix:
@@ -156,6 +160,30 @@ def supernodes(parent: np.ndarray, pats: list[np.ndarray]) -> list[tuple[int, in
     return [(a, b) for a, b in current]
 
 
+def dense_root(blocks: list[tuple[int, int]], rows: list[np.ndarray], nxy: int
+               ) -> tuple[list[tuple[int, int]], list[np.ndarray]]:
+    """The supernodes with the last ones merged into one dense root block where that costs
+    less: the columns from a supernode's start to the end of the postorder hold all their
+    ancestors, so they can be factored as one dense block (its explicit zeros computed)
+    with only the X and y rows below it. A narrow supernode high in the tree updates
+    hundreds of rows by a rank-w product scattered entry by entry; inside the root its
+    column costs one more row of a dense `dpotrf`. The split minimizes the modelled cost,
+    with `ROOT_SCATTER_FLOPS` per scattered entry (InstEval: the root grows from 568 to
+    587 columns, 7.0 -> 6.3 ms an evaluation)."""
+    if len(blocks) < 2:
+        return blocks, rows
+    q = blocks[-1][1]
+    cost = [0.0]                       # cost of the supernodes before each split point
+    for (j0, j1), below in zip(blocks, rows, strict=True):
+        w, m = j1 - j0, len(below)
+        cost.append(cost[-1] + w ** 3 / 3 + w * w * m + m * m * w
+                    + ROOT_SCATTER_FLOPS * m * m / 2)
+    split = min(range(len(blocks)), key=lambda s: cost[s] + (q - blocks[s][0]) ** 3 / 3
+                + (q - blocks[s][0]) ** 2 * nxy)
+    root = (blocks[split][0], q)
+    return blocks[:split] + [root], rows[:split] + [rows[-1][len(rows[-1]) - nxy:]]
+
+
 def plan(targets: np.ndarray, Arr: np.ndarray, q: int
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """(new index of each row of S, supernode column starts, row pointers, rows below each
@@ -180,15 +208,16 @@ def plan(targets: np.ndarray, Arr: np.ndarray, q: int
     parent = np.array([p[0] if len(p) else -1 for p in pats], dtype=np.int64)
     blocks = supernodes(parent, pats)
     xy = np.arange(q, r, dtype=np.int32)
-    rows, ptr, flops, scatter = [], [0], 0.0, 0.0
+    rows = []
     for j0, j1 in blocks:
         below = np.unique(np.concatenate([pats[c] for c in range(j0, j1)]))
-        below = below[below >= j1].astype(np.int32)
-        below = np.concatenate([below, xy])
+        rows.append(np.concatenate([below[below >= j1].astype(np.int32), xy]))
+    blocks, rows = dense_root(blocks, rows, r - q)
+    ptr, flops, scatter = [0], 0.0, 0.0
+    for (j0, j1), below in zip(blocks, rows, strict=True):
         w, m = j1 - j0, len(below)
         flops += w ** 3 / 3 + w * w * m + m * m * w
         scatter += m * m / 2
-        rows.append(below)
         ptr.append(ptr[-1] + m)
     w = r - q                                  # the X and y rows: one last dense supernode
     flops += w ** 3 / 3
