@@ -278,3 +278,43 @@ def test_narrow_supernodes_high_in_the_tree_join_the_dense_root() -> None:
     rows = [xy + 92, xy + 92]
     merged, below = supernodal.dense_root(blocks, rows, 3)
     assert merged == blocks and [b.tolist() for b in below] == [r.tolist() for r in rows]
+
+
+def _symbolic(pattern: np.ndarray, order: np.ndarray) -> list[list[int]]:
+    """Each column's rows below the diagonal in the Cholesky factor of the symmetric
+    `pattern` in `order` (dense boolean elimination)."""
+    A = pattern[np.ix_(order, order)].copy()
+    q = len(A)
+    out = []
+    for j in range(q):
+        below = np.flatnonzero(A[j, j + 1:]) + j + 1
+        out.append(below.tolist())
+        A[np.ix_(below, below)] = True
+    return out
+
+
+def test_min_degree_gives_an_order_and_its_factor_patterns() -> None:
+    rng = np.random.default_rng(11)
+    q, r = 60, 63
+    upper = np.triu(rng.random((q, q)) < 0.08, 1)
+    upper[5, 6:12] = True                        # some nodes with equal neighbourhoods
+    a, b = np.nonzero(upper[:, :30])
+    targets = a * r + b
+    Arr = np.zeros((r, r))
+    Arr[:q, 30:q] = upper[:, 30:]                 # the rest of the pattern from A_rr
+    order, ptr, rows = (np.frombuffer(x, dtype=t) for x, t in zip(
+        lmm.min_degree(targets, Arr, q, q * q, 1e30), (np.int64, np.int64, np.int32),
+        strict=True))
+    assert sorted(order) == list(range(q))
+    pattern = upper | upper.T
+    want = _symbolic(pattern, order)
+    assert [rows[ptr[j]:ptr[j + 1]].tolist() for j in range(q)] == want
+    # its fill is no worse than the natural order's
+    assert sum(map(len, want)) <= sum(map(len, _symbolic(pattern, np.arange(q))))
+    # no order past the density or the work budget
+    assert lmm.min_degree(targets, Arr, q, int(pattern.sum()) - 1, 1e30) is None
+    assert lmm.min_degree(targets, Arr, q, q * q, 10.0) is None
+    with pytest.raises(ArgumentError, match="targets must lie"):
+        lmm.min_degree(np.array([r * r], dtype=np.int64), Arr, q, q * q, 1e30)
+    with pytest.raises(ArgumentError, match="q <= its rows"):
+        lmm.min_degree(targets, Arr, r + 1, q * q, 1e30)

@@ -1269,24 +1269,35 @@ static PyObject *py_bind_blas(PyObject *self, PyObject *args)
  * nonzeros of Arr (at xdest) sorted by their place in P (a counting sort on the row, a
  * stable one on the column, then each column by number of products). Q's columns are
  * stored as int32 (set_order checks that they fit). NULL when out of memory. */
-typedef struct { int64_t len, row, index; } StreamKey;
-
-static int stream_key_order(const void *a, const void *b)
+/* One stable counting-sort pass: out <- in ordered by key[in[k]] (keys in [0, nkey)). */
+static void counting_pass(const int64_t *in, int64_t *out, Py_ssize_t n, const int64_t *key,
+                          int64_t *cnt, Py_ssize_t nkey)
 {
-    const StreamKey *x = a, *y = b;
-    if (x->len != y->len)
-        return x->len < y->len ? -1 : 1;
-    return x->row < y->row ? -1 : (x->row > y->row);
+    memset(cnt, 0, ((size_t)nkey + 1) * sizeof(int64_t));
+    for (Py_ssize_t k = 0; k < n; k++)
+        cnt[key[in[k]] + 1]++;
+    for (Py_ssize_t c = 0; c < nkey; c++)
+        cnt[c + 1] += cnt[c];
+    for (Py_ssize_t k = 0; k < n; k++)
+        out[cnt[key[in[k]]]++] = in[k];
 }
 
 static SnStream *stream_build(const Evaluator *ev, const int64_t *tdest, const int64_t *xdest)
 {
     const Py_ssize_t r = ev->r, nt = ev->ntargets, n = nt + ev->nextra;
     const Py_ssize_t nq = dim(&ev->g0, 0);
+    Py_ssize_t maxlen = 0;
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        Py_ssize_t len = (Py_ssize_t)(index_at(&ev->g2, t + 1) - index_at(&ev->g2, t));
+        if (len > maxlen)
+            maxlen = len;
+    }
+    const Py_ssize_t nkey = (r > maxlen + 1 ? r : maxlen + 1);
     SnStream *st = calloc(1, sizeof(SnStream));
-    int64_t *cnt = calloc((size_t)r + 1, sizeof(int64_t));
-    int64_t *tmp = malloc((size_t)(n + 1) * sizeof(int64_t));
+    int64_t *cnt = malloc(((size_t)nkey + 1) * sizeof(int64_t));
+    int64_t *key = malloc((size_t)(n + 1) * sizeof(int64_t));
     int64_t *ord = malloc((size_t)(n + 1) * sizeof(int64_t));
+    int64_t *tmp = malloc((size_t)(n + 1) * sizeof(int64_t));
     if (st != NULL) {
         st->n = n;
         st->colp = malloc((size_t)(r + 1) * sizeof(int64_t));
@@ -1297,74 +1308,58 @@ static SnStream *stream_build(const Evaluator *ev, const int64_t *tdest, const i
         st->q = malloc((size_t)(nq + 1) * sizeof(double));
         st->qc = malloc((size_t)(nq + 1) * sizeof(int32_t));
     }
-    if (st == NULL || cnt == NULL || tmp == NULL || ord == NULL || !st->colp || !st->row ||
-        !st->A || !st->term || !st->qp || !st->q || !st->qc) {
+    if (st == NULL || cnt == NULL || key == NULL || ord == NULL || tmp == NULL || !st->colp ||
+        !st->row || !st->A || !st->term || !st->qp || !st->q || !st->qc) {
         stream_free(st);
-        free(cnt); free(tmp); free(ord);
+        free(cnt); free(key); free(ord); free(tmp);
         return NULL;
     }
 #define DEST(i) ((i) < nt ? tdest[i] : xdest[(i) - nt])
-    for (Py_ssize_t i = 0; i < n; i++)               /* by row */
-        cnt[DEST(i) % r + 1]++;
-    for (Py_ssize_t c = 0; c < r; c++)
-        cnt[c + 1] += cnt[c];
+    /* by column, then number of products, then row: three stable counting sorts from the
+     * last key to the first */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ord[i] = i;
+        key[i] = DEST(i) % r;
+    }
+    counting_pass(ord, tmp, n, key, cnt, r);
     for (Py_ssize_t i = 0; i < n; i++)
-        tmp[cnt[DEST(i) % r]++] = i;
-    memset(cnt, 0, ((size_t)r + 1) * sizeof(int64_t));
-    for (Py_ssize_t i = 0; i < n; i++)               /* then stably by column */
-        cnt[DEST(i) / r + 1]++;
-    for (Py_ssize_t c = 0; c < r; c++)
-        cnt[c + 1] += cnt[c];
-    memcpy(st->colp, cnt, ((size_t)r + 1) * sizeof(int64_t));
-    for (Py_ssize_t k = 0; k < n; k++)
-        ord[cnt[DEST(tmp[k]) / r]++] = tmp[k];
-    /* within a column, by number of products (then row): the four sums stream_schur runs
-     * side by side then mostly have the same length */
-    StreamKey *key = malloc((size_t)(n + 1) * sizeof(StreamKey));
-    if (key == NULL) {
-        stream_free(st);
-        free(cnt); free(tmp); free(ord);
-        return NULL;
-    }
-    for (Py_ssize_t j = 0; j < n; j++) {
-        const int64_t i = ord[j];
-        key[j].len = i < nt ? index_at(&ev->g2, i + 1) - index_at(&ev->g2, i) : 0;
-        key[j].row = DEST(i) % r;
-        key[j].index = i;
-    }
-    for (Py_ssize_t c = 0; c < r; c++)
-        qsort(key + st->colp[c], (size_t)(st->colp[c + 1] - st->colp[c]), sizeof(StreamKey),
-              stream_key_order);
-    for (Py_ssize_t j = 0; j < n; j++)
-        ord[j] = key[j].index;
-    free(key);
+        key[i] = i < nt ? index_at(&ev->g2, i + 1) - index_at(&ev->g2, i) : 0;
+    counting_pass(tmp, ord, n, key, cnt, maxlen + 1);
+    for (Py_ssize_t i = 0; i < n; i++)
+        key[i] = DEST(i) / r;
+    counting_pass(ord, tmp, n, key, cnt, r);
+    memcpy(st->colp, cnt, (size_t)r * sizeof(int64_t));      /* cnt[c]: column c's end */
+    memmove(st->colp + 1, st->colp, (size_t)r * sizeof(int64_t));
+    st->colp[0] = 0;
     const double *A = ev->Arr.buf, *data = ev->g0.buf;
     st->qp[0] = 0;
     for (Py_ssize_t j = 0; j < n; j++) {
-        const int64_t i = ord[j];
+        const int64_t i = tmp[j];
         st->row[j] = (int32_t)(DEST(i) % r);
-        int64_t e0 = 0, e1 = 0;
+        int64_t o = st->qp[j];
         if (i < nt) {
             st->A[j] = A[index_at(&ev->g3, i)];
             st->term[2 * j] = ev->tterm[2 * i];
             st->term[2 * j + 1] = ev->tterm[2 * i + 1];
-            e0 = index_at(&ev->g2, i);
-            e1 = index_at(&ev->g2, i + 1);
+            const int64_t e0 = index_at(&ev->g2, i), e1 = index_at(&ev->g2, i + 1);
+            memcpy(st->q + o, data + e0, (size_t)(e1 - e0) * sizeof(double));
+            if (ev->pair_index_size == 4)
+                memcpy(st->qc + o, (const int32_t *)ev->g1.buf + e0,
+                       (size_t)(e1 - e0) * sizeof(int32_t));
+            else
+                for (int64_t e = e0; e < e1; e++)
+                    st->qc[o + e - e0] = (int32_t)((const int64_t *)ev->g1.buf)[e];
+            o += e1 - e0;
         }
         else {
             st->A[j] = A[ev->xpos[i - nt]];
             st->term[2 * j] = ev->xterm[2 * (i - nt)];
             st->term[2 * j + 1] = ev->xterm[2 * (i - nt) + 1];
         }
-        int64_t o = st->qp[j];
-        for (int64_t e = e0; e < e1; e++, o++) {
-            st->q[o] = data[e];
-            st->qc[o] = (int32_t)index_at(&ev->g1, e);
-        }
         st->qp[j + 1] = o;
     }
 #undef DEST
-    free(cnt); free(tmp); free(ord);
+    free(cnt); free(key); free(ord); free(tmp);
     return st;
 }
 
@@ -2098,6 +2093,250 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------ minimum-degree order
+ *
+ * min_degree(targets, Arr, q, max_nnz, budget) -> None | (order, col_ptr, col_rows)
+ *
+ * A fill-reducing order of S's random-effects block (q x q) from its pattern: the upper
+ * targets a r + b of B W B' and the nonzeros of Arr[:q, :q]. The elimination graph is kept
+ * as one bit row per node (its closed neighbourhood); each step eliminates a node of least
+ * external degree (its neighbours outside its own supervariable: nodes of equal closed
+ * neighbourhoods; ties to the lowest index) together with its whole supervariable (mass
+ * elimination), then joins the neighbourhoods of the nodes left around it. Since a node's
+ * neighbours at its elimination are the rows of its column of the Cholesky factor, the
+ * column patterns come out of the same pass. order: old index by new position (int64);
+ * col_ptr (int64, q + 1) and col_rows (int32, new labels, increasing): the rows below the
+ * diagonal of each column of L in the new order. None when the pattern has more than
+ * max_nnz off-diagonal nonzeros or the factor's work (sum of squared column counts) passes
+ * budget: then a dense factorization is expected to serve better. */
+typedef struct { uint64_t h; int32_t v; } NodeHash;
+
+static int node_hash_order(const void *a, const void *b)
+{
+    const NodeHash *x = a, *y = b;
+    if (x->h != y->h)
+        return x->h < y->h ? -1 : 1;
+    return x->v < y->v ? -1 : (x->v > y->v);
+}
+
+static inline uint64_t md_hash(const uint64_t *row, const uint64_t *alive, Py_ssize_t W)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL;
+    for (Py_ssize_t w = 0; w < W; w++) {
+        h ^= (row[w] & alive[w]) + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+        h *= 0xBF58476D1CE4E5B9ULL;
+    }
+    return h;
+}
+
+static inline int md_equal(const uint64_t *a, const uint64_t *b, const uint64_t *alive,
+                           Py_ssize_t W)
+{
+    for (Py_ssize_t w = 0; w < W; w++)
+        if ((a[w] ^ b[w]) & alive[w])
+            return 0;
+    return 1;
+}
+
+static inline int64_t md_count(const uint64_t *row, const uint64_t *alive, Py_ssize_t W)
+{
+    int64_t c = 0;
+    for (Py_ssize_t w = 0; w < W; w++)
+        c += __builtin_popcountll(row[w] & alive[w]);
+    return c;
+}
+
+/* External degrees of the nodes in `nodes` (n of them): closed-neighbourhood size minus the
+ * number of those nodes with the same closed neighbourhood (hashed, sorted, compared). */
+static void md_degrees(const uint64_t *adj, const uint64_t *alive, Py_ssize_t W,
+                       const int32_t *nodes, Py_ssize_t n, NodeHash *work, int64_t *deg)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        work[i].v = nodes[i];
+        work[i].h = md_hash(adj + (Py_ssize_t)nodes[i] * W, alive, W);
+    }
+    qsort(work, (size_t)n, sizeof(NodeHash), node_hash_order);
+    for (Py_ssize_t i0 = 0; i0 < n;) {
+        Py_ssize_t i1 = i0 + 1;
+        while (i1 < n && work[i1].h == work[i0].h)
+            i1++;
+        for (Py_ssize_t i = i0; i < i1; i++) {
+            const uint64_t *ri = adj + (Py_ssize_t)work[i].v * W;
+            int64_t same = 0;
+            for (Py_ssize_t j = i0; j < i1; j++)
+                same += (i1 - i0 == 1) || md_equal(ri, adj + (Py_ssize_t)work[j].v * W, alive, W);
+            deg[work[i].v] = md_count(ri, alive, W) - same;
+        }
+        i0 = i1;
+    }
+}
+
+static int int32_order(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : (x > y);
+}
+
+static PyObject *py_min_degree(PyObject *self, PyObject *args)
+{
+    PyObject *ot, *oA;
+    Py_ssize_t q;
+    long long max_nnz;
+    double budget;
+    if (!PyArg_ParseTuple(args, "OOnLd:min_degree", &ot, &oA, &q, &max_nnz, &budget))
+        return NULL;
+    Py_buffer tb = {0}, ab = {0};
+    PyObject *result = NULL, *oo = NULL, *op = NULL, *orw = NULL;
+    uint64_t *adj = NULL, *alive = NULL, *rowv = NULL;
+    int64_t *deg = NULL, *pos = NULL;
+    int32_t *nodes = NULL, *rows = NULL;
+    NodeHash *work = NULL;
+    if (get_array(ot, &tb, "targets", 'q', 1, 0) || get_array(oA, &ab, "Arr", 'd', 2, 0))
+        goto done;
+    const Py_ssize_t r = dim(&ab, 0);
+    if (dim(&ab, 1) != r || q < 1 || q > r || q > 65536) {
+        PyErr_SetString(ArgumentError, "min_degree: Arr must be square and 1 <= q <= its rows "
+                        "(at most 65536)");
+        goto done;
+    }
+    const int64_t *tg = tb.buf;
+    const double *A = ab.buf;
+    const Py_ssize_t nt = dim(&tb, 0), W = (q + 63) / 64;
+    for (Py_ssize_t t = 0; t < nt; t++)
+        if (tg[t] < 0 || tg[t] >= (int64_t)r * r) {
+            PyErr_Format(ArgumentError, "min_degree: targets must lie in [0, %zd)", r * r);
+            goto done;
+        }
+    adj = calloc((size_t)(q * W), sizeof(uint64_t));
+    alive = calloc((size_t)W, sizeof(uint64_t));
+    rowv = malloc((size_t)W * sizeof(uint64_t));
+    deg = malloc((size_t)q * sizeof(int64_t));
+    pos = malloc((size_t)(q + 1) * sizeof(int64_t));
+    nodes = malloc((size_t)q * sizeof(int32_t));
+    work = malloc((size_t)q * sizeof(NodeHash));
+    oo = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(q * sizeof(int64_t)));
+    op = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)((q + 1) * sizeof(int64_t)));
+    if (!adj || !alive || !rowv || !deg || !pos || !nodes || !work || !oo || !op) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *order = (int64_t *)PyByteArray_AS_STRING(oo);
+    int64_t *cp = (int64_t *)PyByteArray_AS_STRING(op);
+    int status = 0;                                   /* 1: no plan, 2: out of memory */
+    Py_ssize_t cap = 0, len = 0;
+    Py_BEGIN_ALLOW_THREADS
+#define SETBIT(a, b) (adj[(Py_ssize_t)(a) * W + (b) / 64] |= (uint64_t)1 << ((b) % 64))
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        int64_t a = tg[t] / r, b = tg[t] % r;
+        if (a < q && b < q && a != b) {
+            SETBIT(a, b);
+            SETBIT(b, a);
+        }
+    }
+    for (Py_ssize_t a = 0; a < q; a++)
+        for (Py_ssize_t b = a + 1; b < q; b++)
+            if (A[a * r + b] != 0.0) {
+                SETBIT(a, b);
+                SETBIT(b, a);
+            }
+    int64_t nnz = 0;
+    for (Py_ssize_t a = 0; a < q; a++) {
+        nnz += md_count(adj + a * W, adj + a * W, W);
+        SETBIT(a, a);
+        alive[a / 64] |= (uint64_t)1 << (a % 64);
+        nodes[a] = (int32_t)a;
+    }
+#undef SETBIT
+    if (nnz > max_nnz)
+        status = 1;
+    else
+        md_degrees(adj, alive, W, nodes, q, work, deg);
+    double flops = 0.0;
+    Py_ssize_t k = 0;
+    cp[0] = 0;
+    while (status == 0 && k < q) {
+        Py_ssize_t v = -1;
+        for (Py_ssize_t u = 0; u < q; u++)
+            if ((alive[u / 64] >> (u % 64) & 1) && (v < 0 || deg[u] < deg[v]))
+                v = u;
+        const uint64_t *av = adj + v * W;
+        for (Py_ssize_t w = 0; w < W; w++)
+            rowv[w] = av[w] & alive[w];
+        /* v's supervariable (nodes of rowv with v's closed neighbourhood) and the rest */
+        Py_ssize_t nm = 0, nn = 0;
+        int32_t *members = nodes, *nb = nodes + q;    /* nb grows down from the end */
+        for (Py_ssize_t w = 0; w < W; w++)
+            for (uint64_t bits = rowv[w]; bits; bits &= bits - 1) {
+                Py_ssize_t u = w * 64 + __builtin_ctzll(bits);
+                if (u == v || md_equal(adj + u * W, rowv, alive, W))
+                    members[nm++] = (int32_t)u;
+                else
+                    *--nb = (int32_t)u, nn++;
+            }
+        for (Py_ssize_t i = 0; i < nm; i++) {
+            Py_ssize_t u = members[i], cnt = nm - 1 - i + nn;
+            flops += (double)cnt * (double)cnt;
+            if (len + cnt > cap) {
+                Py_ssize_t nc = 2 * cap + cnt + 1024;
+                int32_t *nr = realloc(rows, (size_t)nc * sizeof(int32_t));
+                if (nr == NULL) {
+                    status = 2;
+                    break;
+                }
+                rows = nr;
+                cap = nc;
+            }
+            for (Py_ssize_t j = i + 1; j < nm; j++)
+                rows[len++] = members[j];
+            for (Py_ssize_t j = 0; j < nn; j++)
+                rows[len++] = nb[j];
+            order[k++] = u;
+            cp[k] = len;
+            alive[u / 64] &= ~((uint64_t)1 << (u % 64));
+        }
+        if (status == 0 && flops > budget)
+            status = 1;
+        if (status != 0)
+            break;
+        for (Py_ssize_t j = 0; j < nn; j++) {           /* join the neighbourhoods */
+            uint64_t *au = adj + (Py_ssize_t)nb[j] * W;
+            for (Py_ssize_t w = 0; w < W; w++)
+                au[w] |= rowv[w];
+        }
+        md_degrees(adj, alive, W, nb, nn, work, deg);
+    }
+    if (status == 0) {                                 /* the rows in the new labels */
+        for (Py_ssize_t i = 0; i < q; i++)
+            pos[order[i]] = i;
+        for (Py_ssize_t e = 0; e < len; e++)
+            rows[e] = (int32_t)pos[rows[e]];
+        for (Py_ssize_t j = 0; j < q; j++)
+            qsort(rows + cp[j], (size_t)(cp[j + 1] - cp[j]), sizeof(int32_t), int32_order);
+    }
+    Py_END_ALLOW_THREADS
+    if (status == 2) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (status == 1) {
+        Py_INCREF(Py_None);
+        result = Py_None;
+        goto done;
+    }
+    orw = PyByteArray_FromStringAndSize(len ? (const char *)rows : NULL,
+                                        (Py_ssize_t)(len * sizeof(int32_t)));
+    if (orw == NULL)
+        goto done;
+    result = PyTuple_Pack(3, oo, op, orw);
+done:
+    free(adj); free(alive); free(rowv); free(deg); free(pos); free(nodes); free(rows);
+    free(work);
+    Py_XDECREF(oo); Py_XDECREF(op); Py_XDECREF(orw);
+    release(&tb); release(&ab);
+    return result;
+}
+
 /* many thetas in one call, and the optimizer loop in C (defined at the end of the file) */
 static PyObject *py_deviance_many(PyObject *self, PyObject *args);
 static PyObject *py_bind_nlopt(PyObject *self, PyObject *args);
@@ -2138,6 +2377,9 @@ static PyMethodDef module_methods[] = {
     {"deriv12", py_deriv12, METH_VARARGS,
      "deriv12(ev, x, fx, delta, P, reml, ldW, g, H) -> evaluations: lme4's central-difference "
      "gradient and Hessian of the deviance at x (as optimize.derivatives.deriv12)."},
+    {"min_degree", py_min_degree, METH_VARARGS,
+     "min_degree(targets, Arr, q, max_nnz, budget) -> None or (order, col_ptr, col_rows): a "
+     "minimum-degree order of S's random-effects block and its factor's column patterns."},
     {"newton", py_newton, METH_VARARGS,
      "newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H[, fac]) -> (status, "
      "f, evaluations, iterations, trace of H^-1): Newton's method with deriv12's derivatives "
