@@ -265,21 +265,6 @@ def test_the_reordered_s_is_the_natural_s_permuted(model) -> None:
         assert not np.isnan(ordered[np.triu_indices(r)]).any()
 
 
-def test_narrow_supernodes_high_in_the_tree_join_the_dense_root() -> None:
-    xy = np.array([10, 11, 12], dtype=np.int32)
-    # two single columns updating every later row: cheaper as columns of a dense root
-    blocks = [(0, 1), (1, 2), (2, 10)]
-    rows = [np.concatenate([np.arange(1, 10, dtype=np.int32), xy]),
-            np.concatenate([np.arange(2, 10, dtype=np.int32), xy]), xy]
-    merged, below = supernodal.dense_root(blocks, rows, 3)
-    assert merged == [(0, 10)] and len(below) == 1 and np.array_equal(below[0], xy)
-    # a wide block with nothing below but X and y stays apart from the root
-    blocks = [(0, 100), (100, 102)]
-    rows = [xy + 92, xy + 92]
-    merged, below = supernodal.dense_root(blocks, rows, 3)
-    assert merged == blocks and [b.tolist() for b in below] == [r.tolist() for r in rows]
-
-
 def _symbolic(pattern: np.ndarray, order: np.ndarray) -> list[list[int]]:
     """Each column's rows below the diagonal in the Cholesky factor of the symmetric
     `pattern` in `order` (dense boolean elimination)."""

@@ -19,9 +19,7 @@ does not depend on θ):
 4. fundamental supernodes (a column whose only child is the previous column and whose
    pattern is that column's minus itself), then relaxed: a supernode merges with its parent
    supernode when the explicit zeros this adds are at most `RELAX` of the merged block;
-5. the last supernodes merged into one dense root block where that is cheaper
-   (`dense_root`);
-6. the X and y rows last, in every supernode's rows below it.
+5. the X and y rows last, in every supernode's rows below it.
 
 The plan is used when its work — BLAS flops plus `SCATTER_FLOPS` per entry scattered back —
 is at most `DENSE_SHARE` of a dense Cholesky's r³/3, and S has at least `MIN_ROWS` rows and
@@ -45,8 +43,6 @@ MAX_DENSITY = 0.3       # share of nonzeros in S's random-effects block past whi
 RELAX = 0.2             # share of explicit zeros a merged supernode may hold
 SCATTER_FLOPS = 30      # cost of one scattered update, in BLAS flops (measured: ~1 ns each)
 DENSE_SHARE = 0.6       # use the plan when its cost is at most this share of r³/3
-ROOT_SCATTER_FLOPS = 60  # a scattered entry's cost when choosing the dense root (measured:
-                         # a narrow supernode's rank-w update runs far below BLAS speed)
 
 
 def postorder(parent: np.ndarray) -> np.ndarray:
@@ -105,30 +101,6 @@ def supernodes(parent: np.ndarray, pats: list[np.ndarray]) -> list[tuple[int, in
     return [(a, b) for a, b in current]
 
 
-def dense_root(blocks: list[tuple[int, int]], rows: list[np.ndarray], nxy: int
-               ) -> tuple[list[tuple[int, int]], list[np.ndarray]]:
-    """The supernodes with the last ones merged into one dense root block where that costs
-    less: the columns from a supernode's start to the end of the postorder hold all their
-    ancestors, so they can be factored as one dense block (its explicit zeros computed)
-    with only the X and y rows below it. A narrow supernode high in the tree updates
-    hundreds of rows by a rank-w product scattered entry by entry; inside the root its
-    column costs one more row of a dense `dpotrf`. The split minimizes the modelled cost,
-    with `ROOT_SCATTER_FLOPS` per scattered entry (InstEval: the root grows from 568 to
-    587 columns, 7.0 -> 6.3 ms an evaluation)."""
-    if len(blocks) < 2:
-        return blocks, rows
-    q = blocks[-1][1]
-    cost = [0.0]                       # cost of the supernodes before each split point
-    for (j0, j1), below in zip(blocks, rows, strict=True):
-        w, m = j1 - j0, len(below)
-        cost.append(cost[-1] + w ** 3 / 3 + w * w * m + m * m * w
-                    + ROOT_SCATTER_FLOPS * m * m / 2)
-    split = min(range(len(blocks)), key=lambda s: cost[s] + (q - blocks[s][0]) ** 3 / 3
-                + (q - blocks[s][0]) ** 2 * nxy)
-    root = (blocks[split][0], q)
-    return [*blocks[:split], root], [*rows[:split], rows[-1][len(rows[-1]) - nxy:]]
-
-
 def plan(targets: np.ndarray, Arr: np.ndarray, q: int
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """(new index of each row of S, supernode column starts, row pointers, rows below each
@@ -164,7 +136,6 @@ def plan(targets: np.ndarray, Arr: np.ndarray, q: int
     for j0, j1 in blocks:
         below = np.unique(np.concatenate([pats[c] for c in range(j0, j1)]))
         rows.append(np.concatenate([below[below >= j1].astype(np.int32), xy]))
-    blocks, rows = dense_root(blocks, rows, r - q)
     ptr, flops, scatter = [0], 0.0, 0.0
     for (j0, j1), below in zip(blocks, rows, strict=True):
         w, m = j1 - j0, len(below)
