@@ -2111,6 +2111,21 @@ done:
  * budget: then a dense factorization is expected to serve better. */
 typedef struct { uint64_t h; int32_t v; } NodeHash;
 
+/* bits set in x; index of its lowest set bit (x != 0) */
+#if defined(__GNUC__) || defined(__clang__)
+static inline int bit_count(uint64_t x) { return __builtin_popcountll(x); }
+static inline int low_bit(uint64_t x) { return __builtin_ctzll(x); }
+#else
+static inline int bit_count(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return (int)((x * 0x0101010101010101ULL) >> 56);
+}
+static inline int low_bit(uint64_t x) { return bit_count((x & (0 - x)) - 1); }
+#endif
+
 static int node_hash_order(const void *a, const void *b)
 {
     const NodeHash *x = a, *y = b;
@@ -2142,7 +2157,7 @@ static inline int64_t md_count(const uint64_t *row, const uint64_t *alive, Py_ss
 {
     int64_t c = 0;
     for (Py_ssize_t w = 0; w < W; w++)
-        c += __builtin_popcountll(row[w] & alive[w]);
+        c += bit_count(row[w] & alive[w]);
     return c;
 }
 
@@ -2268,7 +2283,7 @@ static PyObject *py_min_degree(PyObject *self, PyObject *args)
         int32_t *members = nodes, *nb = nodes + q;    /* nb grows down from the end */
         for (Py_ssize_t w = 0; w < W; w++)
             for (uint64_t bits = rowv[w]; bits; bits &= bits - 1) {
-                Py_ssize_t u = w * 64 + __builtin_ctzll(bits);
+                Py_ssize_t u = w * 64 + low_bit(bits);
                 if (u == v || md_equal(adj + u * W, rowv, alive, W))
                     members[nm++] = (int32_t)u;
                 else
