@@ -2116,7 +2116,14 @@ done:
  * diagonal of each column of L in the new order. None when the pattern has more than
  * max_nnz off-diagonal nonzeros or the factor's work (sum of squared column counts) passes
  * budget: then a dense factorization is expected to serve better. */
-typedef struct { uint64_t h; int32_t v; } NodeHash;
+/* A table counting equal hashes (open addressing, 2^k slots, at least twice the nodes of one
+ * call): key, count and the slots in use (to clear them after the call). */
+typedef struct {
+    uint64_t *key;
+    int64_t *count;
+    int64_t *used;
+    int64_t mask;
+} HashCount;
 
 /* bits set in x; index of its lowest set bit (x != 0) */
 #if defined(__GNUC__) || defined(__clang__)
@@ -2132,14 +2139,6 @@ static inline int bit_count(uint64_t x)
 }
 static inline int low_bit(uint64_t x) { return bit_count((x & (0 - x)) - 1); }
 #endif
-
-static int node_hash_order(const void *a, const void *b)
-{
-    const NodeHash *x = a, *y = b;
-    if (x->h != y->h)
-        return x->h < y->h ? -1 : 1;
-    return x->v < y->v ? -1 : (x->v > y->v);
-}
 
 static inline uint64_t md_hash(const uint64_t *row, const uint64_t *alive, Py_ssize_t W)
 {
@@ -2169,28 +2168,34 @@ static inline int64_t md_count(const uint64_t *row, const uint64_t *alive, Py_ss
 }
 
 /* External degrees of the nodes in `nodes` (n of them): closed-neighbourhood size minus the
- * number of those nodes with the same closed neighbourhood (hashed, sorted, compared). */
+ * number of those nodes with the same closed neighbourhood, found by equal 64-bit hashes
+ * of the neighbourhoods (a collision could only make one degree, so the order, a little
+ * worse: the patterns are computed exactly whatever the order). */
 static void md_degrees(const uint64_t *adj, const uint64_t *alive, Py_ssize_t W,
-                       const int32_t *nodes, Py_ssize_t n, NodeHash *work, int64_t *deg)
+                       const int32_t *nodes, Py_ssize_t n, uint64_t *hash, HashCount *tab,
+                       int64_t *deg)
 {
+    Py_ssize_t nused = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        work[i].v = nodes[i];
-        work[i].h = md_hash(adj + (Py_ssize_t)nodes[i] * W, alive, W);
-    }
-    qsort(work, (size_t)n, sizeof(NodeHash), node_hash_order);
-    for (Py_ssize_t i0 = 0; i0 < n;) {
-        Py_ssize_t i1 = i0 + 1;
-        while (i1 < n && work[i1].h == work[i0].h)
-            i1++;
-        for (Py_ssize_t i = i0; i < i1; i++) {
-            const uint64_t *ri = adj + (Py_ssize_t)work[i].v * W;
-            int64_t same = 0;
-            for (Py_ssize_t j = i0; j < i1; j++)
-                same += (i1 - i0 == 1) || md_equal(ri, adj + (Py_ssize_t)work[j].v * W, alive, W);
-            deg[work[i].v] = md_count(ri, alive, W) - same;
+        uint64_t h = md_hash(adj + (Py_ssize_t)nodes[i] * W, alive, W);
+        hash[i] = h;
+        int64_t slot = (int64_t)(h & (uint64_t)tab->mask);
+        while (tab->count[slot] != 0 && tab->key[slot] != h)
+            slot = (slot + 1) & tab->mask;
+        if (tab->count[slot] == 0) {
+            tab->key[slot] = h;
+            tab->used[nused++] = slot;
         }
-        i0 = i1;
+        tab->count[slot]++;
     }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t slot = (int64_t)(hash[i] & (uint64_t)tab->mask);
+        while (tab->key[slot] != hash[i])
+            slot = (slot + 1) & tab->mask;
+        deg[nodes[i]] = md_count(adj + (Py_ssize_t)nodes[i] * W, alive, W) - tab->count[slot];
+    }
+    for (Py_ssize_t k = 0; k < nused; k++)
+        tab->count[tab->used[k]] = 0;
 }
 
 static int int32_order(const void *a, const void *b)
@@ -2212,7 +2217,8 @@ static PyObject *py_min_degree(PyObject *self, PyObject *args)
     uint64_t *adj = NULL, *alive = NULL, *rowv = NULL;
     int64_t *deg = NULL, *pos = NULL;
     int32_t *nodes = NULL, *rows = NULL;
-    NodeHash *work = NULL;
+    uint64_t *hash = NULL;
+    HashCount tab = {NULL, NULL, NULL, 0};
     if (get_array(ot, &tb, "targets", 'q', 1, 0) || get_array(oA, &ab, "Arr", 'd', 2, 0))
         goto done;
     const Py_ssize_t r = dim(&ab, 0);
@@ -2235,10 +2241,18 @@ static PyObject *py_min_degree(PyObject *self, PyObject *args)
     deg = malloc((size_t)q * sizeof(int64_t));
     pos = malloc((size_t)(q + 1) * sizeof(int64_t));
     nodes = malloc((size_t)q * sizeof(int32_t));
-    work = malloc((size_t)q * sizeof(NodeHash));
+    hash = malloc((size_t)q * sizeof(uint64_t));
+    int64_t nslot = 1;
+    while (nslot < 2 * q)
+        nslot *= 2;
+    tab.mask = nslot - 1;
+    tab.key = malloc((size_t)nslot * sizeof(uint64_t));
+    tab.count = calloc((size_t)nslot, sizeof(int64_t));
+    tab.used = malloc((size_t)q * sizeof(int64_t));
     oo = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(q * sizeof(int64_t)));
     op = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)((q + 1) * sizeof(int64_t)));
-    if (!adj || !alive || !rowv || !deg || !pos || !nodes || !work || !oo || !op) {
+    if (!adj || !alive || !rowv || !deg || !pos || !nodes || !hash || !tab.key || !tab.count ||
+        !tab.used || !oo || !op) {
         if (!PyErr_Occurred())
             PyErr_NoMemory();
         goto done;
@@ -2273,7 +2287,7 @@ static PyObject *py_min_degree(PyObject *self, PyObject *args)
     if (nnz > max_nnz)
         status = 1;
     else
-        md_degrees(adj, alive, W, nodes, q, work, deg);
+        md_degrees(adj, alive, W, nodes, q, hash, &tab, deg);
     double flops = 0.0;
     Py_ssize_t k = 0;
     cp[0] = 0;
@@ -2326,7 +2340,7 @@ static PyObject *py_min_degree(PyObject *self, PyObject *args)
             for (Py_ssize_t w = 0; w < W; w++)
                 au[w] |= rowv[w];
         }
-        md_degrees(adj, alive, W, nb, nn, work, deg);
+        md_degrees(adj, alive, W, nb, nn, hash, &tab, deg);
     }
     if (status == 0) {                                 /* the rows in the new labels */
         for (Py_ssize_t i = 0; i < q; i++)
@@ -2353,7 +2367,7 @@ static PyObject *py_min_degree(PyObject *self, PyObject *args)
     result = PyTuple_Pack(3, oo, op, orw);
 done:
     free(adj); free(alive); free(rowv); free(deg); free(pos); free(nodes); free(rows);
-    free(work);
+    free(hash); free(tab.key); free(tab.count); free(tab.used);
     Py_XDECREF(oo); Py_XDECREF(op); Py_XDECREF(orw);
     release(&tb); release(&ab);
     return result;

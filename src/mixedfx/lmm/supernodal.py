@@ -120,23 +120,28 @@ def plan(targets: np.ndarray, Arr: np.ndarray, q: int
         return None
     order = np.frombuffer(found[0], dtype=np.int64)
     col_ptr = np.frombuffer(found[1], dtype=np.int64)
-    col_rows = np.frombuffer(found[2], dtype=np.int32).astype(np.int64)
-    pats = [col_rows[col_ptr[j]:col_ptr[j + 1]] for j in range(q)]
-    parent = np.array([p[0] if len(p) else -1 for p in pats], dtype=np.int64)
-    # relabel in a postorder (the same elimination, so the same patterns): position[j] is
-    # the new label of column j of the minimum-degree order
+    col_rows = np.frombuffer(found[2], dtype=np.int32)
+    parent = np.full(q, -1, dtype=np.int64)         # each column's first row below it
+    has = col_ptr[1:] > col_ptr[:-1]
+    parent[has] = col_rows[col_ptr[:-1][has]]
+    # relabel in a postorder (the same elimination, so the same patterns and tree):
+    # position[j] is the new label of column j of the minimum-degree order; the patterns
+    # stay unsorted (only their lengths and the tree are read below)
     post = postorder(parent)
     position = np.empty(q, dtype=np.int64)
     position[post] = np.arange(q)
     order = order[post]
-    pats = [np.sort(position[pats[j]]) for j in post]
-    parent = np.array([p[0] if len(p) else -1 for p in pats], dtype=np.int64)
+    parent = np.where(parent[post] >= 0, position[parent[post]], -1)
+    rows_new = position[col_rows]
+    pats = [rows_new[col_ptr[j]:col_ptr[j + 1]] for j in post]
     blocks = supernodes(parent, pats)
     xy = np.arange(q, r, dtype=np.int32)
     rows = []
-    for j0, j1 in blocks:
-        below = np.unique(np.concatenate([pats[c] for c in range(j0, j1)]))
-        rows.append(np.concatenate([below[below >= j1].astype(np.int32), xy]))
+    mark = np.zeros(q, dtype=bool)
+    for j0, j1 in blocks:                   # the rows below a supernode: its columns' rows
+        mark[np.concatenate(pats[j0:j1])] = True
+        rows.append(np.concatenate([np.flatnonzero(mark[j1:]).astype(np.int32) + j1, xy]))
+        mark[:] = False
     ptr, flops, scatter = [0], 0.0, 0.0
     for (j0, j1), below in zip(blocks, rows, strict=True):
         w, m = j1 - j0, len(below)
