@@ -243,3 +243,63 @@ def test_set_order_refuses_bad_plans(model) -> None:
     with pytest.raises(ArgumentError, match="set_order needs"):
         dense.set_order(np.arange(3), np.array([0, 3]), np.array([0, 0]),
                         np.empty(0, np.int32))
+
+
+def test_the_reordered_s_is_the_natural_s_permuted(model) -> None:
+    """S built in the supernodal order (`schur_sn`: the entries streamed by their place,
+    four sums side by side) holds, bit for bit, the entries of S built in the natural order
+    (`schur`), each at its new place."""
+    chol = model._fit.chol
+    ev, _ = _objective(model).chol.native()
+    xp = chol.xp
+    new_index = supernodal.plan(chol.gram.kernel_arrays()[4], xp.Arr, xp.q_rest)[0]
+    r = xp.r
+    a, b = np.triu_indices(r)
+    lo, hi = np.minimum(new_index[a], new_index[b]), np.maximum(new_index[a], new_index[b])
+    for th in _thetas(model.theta):
+        natural, ordered = np.empty((r, r)), np.full((r, r), np.nan)
+        ld1 = ev.schur(th, natural)
+        assert ev.schur_sn(th, ordered) == ld1
+        assert np.array_equal(ordered[lo, hi], natural[a, b])
+        # every place of the upper triangle is written (the zeros too)
+        assert not np.isnan(ordered[np.triu_indices(r)]).any()
+
+
+def _symbolic(pattern: np.ndarray, order: np.ndarray) -> list[list[int]]:
+    """Each column's rows below the diagonal in the Cholesky factor of the symmetric
+    `pattern` in `order` (dense boolean elimination)."""
+    A = pattern[np.ix_(order, order)].copy()
+    q = len(A)
+    out = []
+    for j in range(q):
+        below = np.flatnonzero(A[j, j + 1:]) + j + 1
+        out.append(below.tolist())
+        A[np.ix_(below, below)] = True
+    return out
+
+
+def test_min_degree_gives_an_order_and_its_factor_patterns() -> None:
+    rng = np.random.default_rng(11)
+    q, r = 60, 63
+    upper = np.triu(rng.random((q, q)) < 0.08, 1)
+    upper[5, 6:12] = True                        # some nodes with equal neighbourhoods
+    a, b = np.nonzero(upper[:, :30])
+    targets = a * r + b
+    Arr = np.zeros((r, r))
+    Arr[:q, 30:q] = upper[:, 30:]                 # the rest of the pattern from A_rr
+    order, ptr, rows = (np.frombuffer(x, dtype=t) for x, t in zip(
+        lmm.min_degree(targets, Arr, q, q * q, 1e30), (np.int64, np.int64, np.int32),
+        strict=True))
+    assert sorted(order) == list(range(q))
+    pattern = upper | upper.T
+    want = _symbolic(pattern, order)
+    assert [rows[ptr[j]:ptr[j + 1]].tolist() for j in range(q)] == want
+    # its fill is no worse than the natural order's
+    assert sum(map(len, want)) <= sum(map(len, _symbolic(pattern, np.arange(q))))
+    # no order past the density or the work budget
+    assert lmm.min_degree(targets, Arr, q, int(pattern.sum()) - 1, 1e30) is None
+    assert lmm.min_degree(targets, Arr, q, q * q, 10.0) is None
+    with pytest.raises(ArgumentError, match="targets must lie"):
+        lmm.min_degree(np.array([r * r], dtype=np.int64), Arr, q, q * q, 1e30)
+    with pytest.raises(ArgumentError, match="q <= its rows"):
+        lmm.min_degree(targets, Arr, r + 1, q * q, 1e30)

@@ -366,6 +366,21 @@ done:
 
 enum { GRAM_DENSE = 0, GRAM_PAIRS = 1, GRAM_SLICE = 2, GRAM_PAIR_ROWS = 3 };
 
+/* The entries of a reordered S (supernodal plan) as one stream sorted by their place in P:
+ * the targets (A_ab - (B W B')_ab) and the other nonzeros of Arr (A_ab alone, no products),
+ * each with its Arr value, its rows' terms and its products of Q copied beside it, so that
+ * building S reads every array once, front to back, and writes P column by column. */
+typedef struct {
+    Py_ssize_t n;                  /* entries */
+    int64_t *colp;                 /* column c of the Fortran-ordered P: colp[c] .. colp[c+1] */
+    int32_t *row;                  /* each entry's row (>= its column) */
+    double *A;                     /* each entry's A_ab */
+    unsigned char *term;           /* each entry's row and column terms (2 per entry) */
+    int64_t *qp;                   /* each entry's products: q[qp[i] .. qp[i+1]] */
+    double *q;
+    int32_t *qc;                   /* ... and their columns of W (levels or classes) */
+} SnStream;
+
 typedef struct {
     PyObject_HEAD
     int k1;
@@ -387,12 +402,12 @@ typedef struct {
     int64_t *xpos;                 /* ... and A_rr's upper nonzeros that are not targets */
     unsigned char *xterm;
     Py_ssize_t nextra;
-    int64_t *tdest, *xdest;        /* supernodal order (set_order): where each target and
-                                      extra lands in the reordered S, else NULL */
     Py_ssize_t nsn, maxw, maxm;    /* supernodes; widest; most rows below one */
     int64_t *snp, *srp;            /* supernode s: columns snp[s] .. snp[s+1], rows below
                                       srows[srp[s] .. srp[s+1]] */
     int32_t *srows;
+    SnStream *stream;              /* S's entries in the supernodal order (set_order), else
+                                      NULL */
     Py_ssize_t *roff, *rk, *rlev, *rtpl;   /* rest terms: offset, k, levels, template start */
     double *scratch;               /* cached work space (when not busy) */
     Py_ssize_t scratch_len;
@@ -742,9 +757,8 @@ static inline double pair_row_sum(const Evaluator *ev, Py_ssize_t t, const doubl
  * those entries written: no pass copying Arr and none scaling P. Each entry gets the
  * bits of copy_upper + subtract_gram + scale_rest: ((A_ab - y) s_a) s_b. */
 static void fused_targets_schur(const Evaluator *ev, const double *T, const double *W,
-                                double *P, int ordered)
+                                double *P)
 {
-    const int64_t *td = ordered ? ev->tdest : NULL, *xd = ordered ? ev->xdest : NULL;
     const Py_ssize_t r = ev->r;
     const double *A = ev->Arr.buf;
     double s[256];
@@ -756,12 +770,12 @@ static void fused_targets_schur(const Evaluator *ev, const double *T, const doub
     const unsigned char *tt = ev->tterm;
     for (Py_ssize_t t = 0; t < ev->ntargets; t++) {
         int64_t g = index_at(&ev->g3, t);
-        P[td ? td[t] : g] = ((A[g] - pair_row_sum(ev, t, W)) * s[tt[2 * t]]) *
+        P[g] = ((A[g] - pair_row_sum(ev, t, W)) * s[tt[2 * t]]) *
                             s[tt[2 * t + 1]];
     }
     for (Py_ssize_t e = 0; e < ev->nextra; e++) {
         int64_t g = ev->xpos[e];
-        P[xd ? xd[e] : g] = (A[g] * s[ev->xterm[2 * e]]) * s[ev->xterm[2 * e + 1]];
+        P[g] = (A[g] * s[ev->xterm[2 * e]]) * s[ev->xterm[2 * e + 1]];
     }
     for (Py_ssize_t i = 0; i < ev->q; i++)
         P[i * r + i] += 1.0;
@@ -912,6 +926,7 @@ static void copy_upper(double *P, const double *A, Py_ssize_t r)
 
 static int build_schur_in(const Evaluator *ev, const double *x, double *P, double *scratch,
                           double *ld1, int ordered);
+static void stream_schur(const Evaluator *ev, const double *T, const double *W, double *P);
 
 /* Steps 1-3: S into P (upper triangle valid); -1 not PD, -2 out of memory. */
 static int build_schur(const Evaluator *ev, const double *x, double *P, double *scratch,
@@ -945,7 +960,10 @@ static int build_schur_in(const Evaluator *ev, const double *x, double *P, doubl
             work += ev->nclass;
         }
         if (ev->tterm != NULL) {
-            fused_targets_schur(ev, T, Wq, P, ordered);
+            if (ordered)
+                stream_schur(ev, T, Wq, P);
+            else
+                fused_targets_schur(ev, T, Wq, P);
             return 0;
         }
         copy_upper(P, ev->Arr.buf, ev->r);
@@ -1108,6 +1126,15 @@ static PyObject *ev_deviance(Evaluator *ev, PyObject *args)
     return PyFloat_FromDouble(dev);
 }
 
+static void stream_free(SnStream *st)
+{
+    if (st == NULL)
+        return;
+    free(st->colp); free(st->row); free(st->A); free(st->term); free(st->qp); free(st->q);
+    free(st->qc);
+    free(st);
+}
+
 static void ev_dealloc(Evaluator *ev)
 {
     release(&ev->A11); release(&ev->Arr); release(&ev->tmap);
@@ -1115,7 +1142,8 @@ static void ev_dealloc(Evaluator *ev)
     release(&ev->g4);
     free(ev->roff);
     free(ev->tterm); free(ev->xpos); free(ev->xterm);
-    free(ev->tdest); free(ev->xdest); free(ev->snp); free(ev->srp); free(ev->srows);
+    free(ev->snp); free(ev->srp); free(ev->srows);
+    stream_free(ev->stream);
     free(ev->scratch);
     Py_TYPE(ev)->tp_free((PyObject *)ev);
 }
@@ -1125,7 +1153,7 @@ static void ev_dealloc(Evaluator *ev)
  * For a large, sparse S (crossed terms: InstEval's 1,145 rows are 20% nonzero) the rows and
  * columns are reordered once (mixedfx.lmm.supernodal: minimum degree, postordered elimination
  * tree, relaxed supernodes; the X and y rows stay last) and S is built straight in that order
- * (fused_targets_schur with tdest / xdest). The factor is then computed supernode by
+ * (stream_schur). The factor is then computed supernode by
  * supernode, right-looking, in P itself read as the Fortran-ordered lower triangle
  * A(i, j) = P[j * r + i] (i >= j):
  *
@@ -1158,9 +1186,14 @@ static struct {
 static Py_ssize_t sn_factor(const Evaluator *ev, double *A, double *work)
 {
     int r = (int)ev->r;
-    double one = 1.0, zero = 0.0;
+    double one = 1.0;
     double *F = work, *C = work + ev->maxm * ev->maxw;
     char cL = 'L', cR = 'R', cT = 'T', cN = 'N';
+    /* C is zero between updates: zeroed once here, each entry the scatter reads is zeroed
+     * again after it (in cache), and dsyrk (beta = 1) touches no other; so dsyrk need not
+     * clear its m x m output for every supernode (with beta = 0 OpenBLAS does, ~10 MB of
+     * stores an InstEval evaluation). 0 + x is x: the same update as with beta = 0. */
+    memset(C, 0, (size_t)(ev->maxm * ev->maxm) * sizeof(double));
     for (Py_ssize_t sn = 0; sn < ev->nsn; sn++) {
         int j0 = (int)ev->snp[sn], w = (int)(ev->snp[sn + 1] - ev->snp[sn]);
         int m = (int)(ev->srp[sn + 1] - ev->srp[sn]);
@@ -1192,12 +1225,14 @@ static Py_ssize_t sn_factor(const Evaluator *ev, double *A, double *work)
         else
             blas_api.trsm(&cR, &cL, &cT, &cN, &m, &w, &one, D, &r, F, &m);
         if (w >= SN_BLAS_MIN) {
-            blas_api.syrk(&cL, &cN, &m, &w, &one, F, &m, &zero, C, &m);
+            blas_api.syrk(&cL, &cN, &m, &w, &one, F, &m, &one, C, &m);
             for (int b = 0; b < m; b++) {
                 double *col = A + (Py_ssize_t)R[b] * r;
-                const double *Cb = C + (Py_ssize_t)b * m;
-                for (int a = b; a < m; a++)
+                double *Cb = C + (Py_ssize_t)b * m;
+                for (int a = b; a < m; a++) {
                     col[R[a]] -= Cb[a];
+                    Cb[a] = 0.0;
+                }
             }
         }
         else
@@ -1237,6 +1272,174 @@ static PyObject *py_bind_blas(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The stream of a supernodal order (SnStream): the targets (landing at tdest) and the other
+ * nonzeros of Arr (at xdest) sorted by their place in P (a counting sort on the row, a
+ * stable one on the column, then each column by number of products). Q's columns are
+ * stored as int32 (set_order checks that they fit). NULL when out of memory. */
+/* One stable counting-sort pass: out <- in ordered by key[in[k]] (keys in [0, nkey)). */
+static void counting_pass(const int64_t *in, int64_t *out, Py_ssize_t n, const int64_t *key,
+                          int64_t *cnt, Py_ssize_t nkey)
+{
+    memset(cnt, 0, ((size_t)nkey + 1) * sizeof(int64_t));
+    for (Py_ssize_t k = 0; k < n; k++)
+        cnt[key[in[k]] + 1]++;
+    for (Py_ssize_t c = 0; c < nkey; c++)
+        cnt[c + 1] += cnt[c];
+    for (Py_ssize_t k = 0; k < n; k++)
+        out[cnt[key[in[k]]]++] = in[k];
+}
+
+static SnStream *stream_build(const Evaluator *ev, const int64_t *tdest, const int64_t *xdest)
+{
+    const Py_ssize_t r = ev->r, nt = ev->ntargets, n = nt + ev->nextra;
+    const Py_ssize_t nq = dim(&ev->g0, 0);
+    Py_ssize_t maxlen = 0;
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        Py_ssize_t len = (Py_ssize_t)(index_at(&ev->g2, t + 1) - index_at(&ev->g2, t));
+        if (len > maxlen)
+            maxlen = len;
+    }
+    const Py_ssize_t nkey = (r > maxlen + 1 ? r : maxlen + 1);
+    SnStream *st = calloc(1, sizeof(SnStream));
+    int64_t *cnt = malloc(((size_t)nkey + 1) * sizeof(int64_t));
+    int64_t *key = malloc((size_t)(n + 1) * sizeof(int64_t));
+    int64_t *ord = malloc((size_t)(n + 1) * sizeof(int64_t));
+    int64_t *tmp = malloc((size_t)(n + 1) * sizeof(int64_t));
+    if (st != NULL) {
+        st->n = n;
+        st->colp = malloc((size_t)(r + 1) * sizeof(int64_t));
+        st->row = malloc((size_t)(n + 1) * sizeof(int32_t));
+        st->A = malloc((size_t)(n + 1) * sizeof(double));
+        st->term = malloc((size_t)(2 * n + 1));
+        st->qp = malloc((size_t)(n + 1) * sizeof(int64_t));
+        st->q = malloc((size_t)(nq + 1) * sizeof(double));
+        st->qc = malloc((size_t)(nq + 1) * sizeof(int32_t));
+    }
+    if (st == NULL || cnt == NULL || key == NULL || ord == NULL || tmp == NULL || !st->colp ||
+        !st->row || !st->A || !st->term || !st->qp || !st->q || !st->qc) {
+        stream_free(st);
+        free(cnt); free(key); free(ord); free(tmp);
+        return NULL;
+    }
+#define DEST(i) ((i) < nt ? tdest[i] : xdest[(i) - nt])
+    /* by column, then number of products, then row: three stable counting sorts from the
+     * last key to the first */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ord[i] = i;
+        key[i] = DEST(i) % r;
+    }
+    counting_pass(ord, tmp, n, key, cnt, r);
+    for (Py_ssize_t i = 0; i < n; i++)
+        key[i] = i < nt ? index_at(&ev->g2, i + 1) - index_at(&ev->g2, i) : 0;
+    counting_pass(tmp, ord, n, key, cnt, maxlen + 1);
+    for (Py_ssize_t i = 0; i < n; i++)
+        key[i] = DEST(i) / r;
+    counting_pass(ord, tmp, n, key, cnt, r);
+    memcpy(st->colp, cnt, (size_t)r * sizeof(int64_t));      /* cnt[c]: column c's end */
+    memmove(st->colp + 1, st->colp, (size_t)r * sizeof(int64_t));
+    st->colp[0] = 0;
+    const double *A = ev->Arr.buf, *data = ev->g0.buf;
+    st->qp[0] = 0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const int64_t i = tmp[j];
+        st->row[j] = (int32_t)(DEST(i) % r);
+        int64_t o = st->qp[j];
+        if (i < nt) {
+            st->A[j] = A[index_at(&ev->g3, i)];
+            st->term[2 * j] = ev->tterm[2 * i];
+            st->term[2 * j + 1] = ev->tterm[2 * i + 1];
+            const int64_t e0 = index_at(&ev->g2, i), e1 = index_at(&ev->g2, i + 1);
+            memcpy(st->q + o, data + e0, (size_t)(e1 - e0) * sizeof(double));
+            if (ev->pair_index_size == 4)
+                memcpy(st->qc + o, (const int32_t *)ev->g1.buf + e0,
+                       (size_t)(e1 - e0) * sizeof(int32_t));
+            else
+                for (int64_t e = e0; e < e1; e++)
+                    st->qc[o + e - e0] = (int32_t)((const int64_t *)ev->g1.buf)[e];
+            o += e1 - e0;
+        }
+        else {
+            st->A[j] = A[ev->xpos[i - nt]];
+            st->term[2 * j] = ev->xterm[2 * (i - nt)];
+            st->term[2 * j + 1] = ev->xterm[2 * (i - nt) + 1];
+        }
+        st->qp[j + 1] = o;
+    }
+#undef DEST
+    free(cnt); free(key); free(ord); free(tmp);
+    return st;
+}
+
+/* One entry of the stream: ((A_ab - sum_e q_e W[c_e]) s_a) s_b, the products added in their
+ * stored order from 0 (pair_row_sum's sum). */
+static inline double stream_entry(const SnStream *st, Py_ssize_t i, const double *W,
+                                  const double *s)
+{
+    double y = 0.0;
+    for (int64_t e = st->qp[i]; e < st->qp[i + 1]; e++)
+        y += st->q[e] * W[st->qc[e]];
+    return ((st->A[i] - y) * s[st->term[2 * i]]) * s[st->term[2 * i + 1]];
+}
+
+/* Step 3 in the supernodal order from the stream: P's columns (Fortran-ordered lower
+ * triangle) one after another, each zeroed below its diagonal and then given its entries
+ * ((A_ab - y_ab) s_a) s_b and the 1 of the random-effects diagonal. The sums of four
+ * entries run side by side (four independent chains; each entry still adds its own
+ * products in order from 0), so every entry has the bits fused_targets_schur gives it. */
+static void stream_schur(const Evaluator *ev, const double *T, const double *W, double *P)
+{
+    const SnStream *st = ev->stream;
+    const Py_ssize_t r = ev->r;
+    const int64_t *qp = st->qp;
+    const double *q = st->q;
+    const int32_t *qc = st->qc;
+    double s[256];
+    for (Py_ssize_t t = 0; t < ev->nrest; t++)
+        s[t] = T[ev->rtpl[t]];
+    s[ev->nrest] = 1.0;
+    for (Py_ssize_t c = 0; c < r; c++) {
+        double *col = P + c * r;
+        memset(col + c, 0, (size_t)(r - c) * sizeof(double));
+        Py_ssize_t i = st->colp[c];
+        const Py_ssize_t hi = st->colp[c + 1];
+        for (; i + 4 <= hi; i += 4) {
+            const int64_t e0 = qp[i], e1 = qp[i + 1], e2 = qp[i + 2], e3 = qp[i + 3];
+            const int64_t e4 = qp[i + 4];
+            int64_t m = e1 - e0;
+            if (e2 - e1 < m)
+                m = e2 - e1;
+            if (e3 - e2 < m)
+                m = e3 - e2;
+            if (e4 - e3 < m)
+                m = e4 - e3;
+            double y0 = 0.0, y1 = 0.0, y2 = 0.0, y3 = 0.0;
+            for (int64_t k = 0; k < m; k++) {
+                y0 += q[e0 + k] * W[qc[e0 + k]];
+                y1 += q[e1 + k] * W[qc[e1 + k]];
+                y2 += q[e2 + k] * W[qc[e2 + k]];
+                y3 += q[e3 + k] * W[qc[e3 + k]];
+            }
+            for (int64_t e = e0 + m; e < e1; e++)
+                y0 += q[e] * W[qc[e]];
+            for (int64_t e = e1 + m; e < e2; e++)
+                y1 += q[e] * W[qc[e]];
+            for (int64_t e = e2 + m; e < e3; e++)
+                y2 += q[e] * W[qc[e]];
+            for (int64_t e = e3 + m; e < e4; e++)
+                y3 += q[e] * W[qc[e]];
+            const unsigned char *tm = st->term + 2 * i;
+            col[st->row[i]] = ((st->A[i] - y0) * s[tm[0]]) * s[tm[1]];
+            col[st->row[i + 1]] = ((st->A[i + 1] - y1) * s[tm[2]]) * s[tm[3]];
+            col[st->row[i + 2]] = ((st->A[i + 2] - y2) * s[tm[4]]) * s[tm[5]];
+            col[st->row[i + 3]] = ((st->A[i + 3] - y3) * s[tm[6]]) * s[tm[7]];
+        }
+        for (; i < hi; i++)
+            col[st->row[i]] = stream_entry(st, i, W, s);
+        if (c < ev->q)
+            col[c] += 1.0;
+    }
+}
+
 /* set_order(new_index, sn_ptr, row_ptr, rows): the supernodal plan. new_index (int64, r):
  * the position of each row of S in the new order (a permutation keeping the X and y rows,
  * q .. r-1, in place); sn_ptr (int64, nsn + 1): the supernodes' first columns (new order),
@@ -1247,9 +1450,9 @@ static PyObject *ev_set_order(Evaluator *ev, PyObject *args)
     PyObject *on, *osn, *orp, *orw;
     if (!PyArg_ParseTuple(args, "OOOO:set_order", &on, &osn, &orp, &orw))
         return NULL;
-    if (ev->tterm == NULL || ev->busy) {
+    if (ev->tterm == NULL || ev->busy || ev->nclass > INT32_MAX) {
         PyErr_SetString(ArgumentError, "set_order needs an idle evaluator of pair rows with "
-                        "scalar terms past the first");
+                        "scalar terms past the first (and fewer than 2^31 columns of W)");
         return NULL;
     }
     Py_buffer nb = {0}, sb = {0}, pb = {0}, rb = {0};
@@ -1319,11 +1522,21 @@ static PyObject *ev_set_order(Evaluator *ev, PyObject *args)
         else
             xdest[t - ev->ntargets] = d;
     }
+    SnStream *stream = stream_build(ev, tdest, xdest);
+    free(tdest);
+    free(xdest);
+    if (stream == NULL) {
+        free(snp); free(srp); free(srows);
+        PyErr_NoMemory();
+        goto done;
+    }
     memcpy(snp, sp, (size_t)(nsn + 1) * sizeof(int64_t));
     memcpy(srp, rp, (size_t)(nsn + 1) * sizeof(int64_t));
     memcpy(srows, rw, (size_t)nrows * sizeof(int32_t));
-    free(ev->tdest); free(ev->xdest); free(ev->snp); free(ev->srp); free(ev->srows);
-    ev->tdest = tdest; ev->xdest = xdest; ev->snp = snp; ev->srp = srp; ev->srows = srows;
+    free(ev->snp); free(ev->srp); free(ev->srows);
+    stream_free(ev->stream);
+    ev->stream = stream;
+    ev->snp = snp; ev->srp = srp; ev->srows = srows;
     ev->nsn = nsn; ev->maxw = maxw; ev->maxm = maxm;
     ev->scratch_len = scratch_size(ev);
     free(ev->scratch);
@@ -1342,10 +1555,10 @@ done:
 /* factor_sn(x, P) -> (log|L_Z|^2, log|R_X|^2, pwrss) or None (not positive definite): S
  * built in the supernodal order and factored supernode by supernode (set_order and
  * bind_blas first); P then holds the factor's diagonal, the rest is work space. */
-static PyObject *ev_factor_sn(Evaluator *ev, PyObject *args)
+static PyObject *sn_call(Evaluator *ev, PyObject *args, int factor)
 {
     PyObject *ox, *oP;
-    if (!PyArg_ParseTuple(args, "OO:factor_sn", &ox, &oP))
+    if (!PyArg_ParseTuple(args, factor ? "OO:factor_sn" : "OO:schur_sn", &ox, &oP))
         return NULL;
     if (ev->nsn == 0 || blas_api.potrf == NULL) {
         PyErr_SetString(ArgumentError, "factor_sn needs set_order and bind_blas first");
@@ -1365,7 +1578,7 @@ static PyObject *ev_factor_sn(Evaluator *ev, PyObject *args)
     if (scratch != NULL) {
         Py_BEGIN_ALLOW_THREADS
         rc = build_schur_in(ev, xb.buf, Pb.buf, scratch, &ld1, 1);
-        if (rc == 0) {
+        if (rc == 0 && factor) {
             double *work = scratch + ev->scratch_len - ev->maxm * (ev->maxw + ev->maxm);
             if (sn_factor(ev, Pb.buf, work) != 0)
                 rc = -1;
@@ -1381,8 +1594,16 @@ static PyObject *ev_factor_sn(Evaluator *ev, PyObject *args)
         return PyErr_NoMemory();
     if (rc)
         Py_RETURN_NONE;
+    if (!factor)
+        return PyFloat_FromDouble(ld1);
     return Py_BuildValue("(ddd)", out[0], out[1], out[2]);
 }
+
+static PyObject *ev_factor_sn(Evaluator *ev, PyObject *args) { return sn_call(ev, args, 1); }
+
+/* schur_sn(x, P) -> log|L11|^2 or None: S alone, built in the supernodal order as factor_sn
+ * builds it (P[i, j] = S(new i, new j) for i <= j; the lower part of P is not written). */
+static PyObject *ev_schur_sn(Evaluator *ev, PyObject *args) { return sn_call(ev, args, 0); }
 
 static PyObject *ev_supernodal(Evaluator *ev, PyObject *noargs)
 {
@@ -1394,6 +1615,8 @@ static PyMethodDef ev_methods[] = {
      "set_order(new_index, sn_ptr, row_ptr, rows): the supernodal plan (see factor_sn)."},
     {"factor_sn", (PyCFunction)ev_factor_sn, METH_VARARGS,
      "factor_sn(theta, P) -> (log|L_Z|^2, log|R_X|^2, pwrss) or None, by supernodes."},
+    {"schur_sn", (PyCFunction)ev_schur_sn, METH_VARARGS,
+     "schur_sn(theta, P) -> log|L11|^2 or None: S in the supernodal order (upper triangle)."},
     {"supernodal", (PyCFunction)ev_supernodal, METH_NOARGS,
      "supernodal() -> whether set_order gave a supernodal plan."},
     {"schur", (PyCFunction)ev_schur, METH_VARARGS,
@@ -1877,6 +2100,279 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------ minimum-degree order
+ *
+ * min_degree(targets, Arr, q, max_nnz, budget) -> None | (order, col_ptr, col_rows)
+ *
+ * A fill-reducing order of S's random-effects block (q x q) from its pattern: the upper
+ * targets a r + b of B W B' and the nonzeros of Arr[:q, :q]. The elimination graph is kept
+ * as one bit row per node (its closed neighbourhood); each step eliminates a node of least
+ * external degree (its neighbours outside its own supervariable: nodes of equal closed
+ * neighbourhoods; ties to the lowest index) together with its whole supervariable (mass
+ * elimination), then joins the neighbourhoods of the nodes left around it. Since a node's
+ * neighbours at its elimination are the rows of its column of the Cholesky factor, the
+ * column patterns come out of the same pass. order: old index by new position (int64);
+ * col_ptr (int64, q + 1) and col_rows (int32, new labels, increasing): the rows below the
+ * diagonal of each column of L in the new order. None when the pattern has more than
+ * max_nnz off-diagonal nonzeros or the factor's work (sum of squared column counts) passes
+ * budget: then a dense factorization is expected to serve better. */
+/* A table counting equal hashes (open addressing, 2^k slots, at least twice the nodes of one
+ * call): key, count and the slots in use (to clear them after the call). */
+typedef struct {
+    uint64_t *key;
+    int64_t *count;
+    int64_t *used;
+    int64_t mask;
+} HashCount;
+
+/* bits set in x; index of its lowest set bit (x != 0) */
+#if defined(__GNUC__) || defined(__clang__)
+static inline int bit_count(uint64_t x) { return __builtin_popcountll(x); }
+static inline int low_bit(uint64_t x) { return __builtin_ctzll(x); }
+#else
+static inline int bit_count(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return (int)((x * 0x0101010101010101ULL) >> 56);
+}
+static inline int low_bit(uint64_t x) { return bit_count((x & (0 - x)) - 1); }
+#endif
+
+static inline uint64_t md_hash(const uint64_t *row, const uint64_t *alive, Py_ssize_t W)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL;
+    for (Py_ssize_t w = 0; w < W; w++) {
+        h ^= (row[w] & alive[w]) + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+        h *= 0xBF58476D1CE4E5B9ULL;
+    }
+    return h;
+}
+
+static inline int md_equal(const uint64_t *a, const uint64_t *b, const uint64_t *alive,
+                           Py_ssize_t W)
+{
+    for (Py_ssize_t w = 0; w < W; w++)
+        if ((a[w] ^ b[w]) & alive[w])
+            return 0;
+    return 1;
+}
+
+static inline int64_t md_count(const uint64_t *row, const uint64_t *alive, Py_ssize_t W)
+{
+    int64_t c = 0;
+    for (Py_ssize_t w = 0; w < W; w++)
+        c += bit_count(row[w] & alive[w]);
+    return c;
+}
+
+/* External degrees of the nodes in `nodes` (n of them): closed-neighbourhood size minus the
+ * number of those nodes with the same closed neighbourhood, found by equal 64-bit hashes
+ * of the neighbourhoods (a collision could only make one degree, so the order, a little
+ * worse: the patterns are computed exactly whatever the order). */
+static void md_degrees(const uint64_t *adj, const uint64_t *alive, Py_ssize_t W,
+                       const int32_t *nodes, Py_ssize_t n, uint64_t *hash, HashCount *tab,
+                       int64_t *deg)
+{
+    Py_ssize_t nused = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t h = md_hash(adj + (Py_ssize_t)nodes[i] * W, alive, W);
+        hash[i] = h;
+        int64_t slot = (int64_t)(h & (uint64_t)tab->mask);
+        while (tab->count[slot] != 0 && tab->key[slot] != h)
+            slot = (slot + 1) & tab->mask;
+        if (tab->count[slot] == 0) {
+            tab->key[slot] = h;
+            tab->used[nused++] = slot;
+        }
+        tab->count[slot]++;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t slot = (int64_t)(hash[i] & (uint64_t)tab->mask);
+        while (tab->key[slot] != hash[i])
+            slot = (slot + 1) & tab->mask;
+        deg[nodes[i]] = md_count(adj + (Py_ssize_t)nodes[i] * W, alive, W) - tab->count[slot];
+    }
+    for (Py_ssize_t k = 0; k < nused; k++)
+        tab->count[tab->used[k]] = 0;
+}
+
+static int int32_order(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : (x > y);
+}
+
+static PyObject *py_min_degree(PyObject *self, PyObject *args)
+{
+    PyObject *ot, *oA;
+    Py_ssize_t q;
+    long long max_nnz;
+    double budget;
+    if (!PyArg_ParseTuple(args, "OOnLd:min_degree", &ot, &oA, &q, &max_nnz, &budget))
+        return NULL;
+    Py_buffer tb = {0}, ab = {0};
+    PyObject *result = NULL, *oo = NULL, *op = NULL, *orw = NULL;
+    uint64_t *adj = NULL, *alive = NULL, *rowv = NULL;
+    int64_t *deg = NULL, *pos = NULL;
+    int32_t *nodes = NULL, *rows = NULL;
+    uint64_t *hash = NULL;
+    HashCount tab = {NULL, NULL, NULL, 0};
+    if (get_array(ot, &tb, "targets", 'q', 1, 0) || get_array(oA, &ab, "Arr", 'd', 2, 0))
+        goto done;
+    const Py_ssize_t r = dim(&ab, 0);
+    if (dim(&ab, 1) != r || q < 1 || q > r || q > 65536) {
+        PyErr_SetString(ArgumentError, "min_degree: Arr must be square and 1 <= q <= its rows "
+                        "(at most 65536)");
+        goto done;
+    }
+    const int64_t *tg = tb.buf;
+    const double *A = ab.buf;
+    const Py_ssize_t nt = dim(&tb, 0), W = (q + 63) / 64;
+    for (Py_ssize_t t = 0; t < nt; t++)
+        if (tg[t] < 0 || tg[t] >= (int64_t)r * r) {
+            PyErr_Format(ArgumentError, "min_degree: targets must lie in [0, %zd)", r * r);
+            goto done;
+        }
+    adj = calloc((size_t)(q * W), sizeof(uint64_t));
+    alive = calloc((size_t)W, sizeof(uint64_t));
+    rowv = malloc((size_t)W * sizeof(uint64_t));
+    deg = malloc((size_t)q * sizeof(int64_t));
+    pos = malloc((size_t)(q + 1) * sizeof(int64_t));
+    nodes = malloc((size_t)q * sizeof(int32_t));
+    hash = malloc((size_t)q * sizeof(uint64_t));
+    int64_t nslot = 1;
+    while (nslot < 2 * q)
+        nslot *= 2;
+    tab.mask = nslot - 1;
+    tab.key = malloc((size_t)nslot * sizeof(uint64_t));
+    tab.count = calloc((size_t)nslot, sizeof(int64_t));
+    tab.used = malloc((size_t)q * sizeof(int64_t));
+    oo = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(q * sizeof(int64_t)));
+    op = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)((q + 1) * sizeof(int64_t)));
+    if (!adj || !alive || !rowv || !deg || !pos || !nodes || !hash || !tab.key || !tab.count ||
+        !tab.used || !oo || !op) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *order = (int64_t *)PyByteArray_AS_STRING(oo);
+    int64_t *cp = (int64_t *)PyByteArray_AS_STRING(op);
+    int status = 0;                                   /* 1: no plan, 2: out of memory */
+    Py_ssize_t cap = 0, len = 0;
+    Py_BEGIN_ALLOW_THREADS
+#define SETBIT(a, b) (adj[(Py_ssize_t)(a) * W + (b) / 64] |= (uint64_t)1 << ((b) % 64))
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        int64_t a = tg[t] / r, b = tg[t] % r;
+        if (a < q && b < q && a != b) {
+            SETBIT(a, b);
+            SETBIT(b, a);
+        }
+    }
+    for (Py_ssize_t a = 0; a < q; a++)
+        for (Py_ssize_t b = a + 1; b < q; b++)
+            if (A[a * r + b] != 0.0) {
+                SETBIT(a, b);
+                SETBIT(b, a);
+            }
+    int64_t nnz = 0;
+    for (Py_ssize_t a = 0; a < q; a++) {
+        nnz += md_count(adj + a * W, adj + a * W, W);
+        SETBIT(a, a);
+        alive[a / 64] |= (uint64_t)1 << (a % 64);
+        nodes[a] = (int32_t)a;
+    }
+#undef SETBIT
+    if (nnz > max_nnz)
+        status = 1;
+    else
+        md_degrees(adj, alive, W, nodes, q, hash, &tab, deg);
+    double flops = 0.0;
+    Py_ssize_t k = 0;
+    cp[0] = 0;
+    while (status == 0 && k < q) {
+        Py_ssize_t v = -1;
+        for (Py_ssize_t u = 0; u < q; u++)
+            if ((alive[u / 64] >> (u % 64) & 1) && (v < 0 || deg[u] < deg[v]))
+                v = u;
+        const uint64_t *av = adj + v * W;
+        for (Py_ssize_t w = 0; w < W; w++)
+            rowv[w] = av[w] & alive[w];
+        /* v's supervariable (nodes of rowv with v's closed neighbourhood) and the rest */
+        Py_ssize_t nm = 0, nn = 0;
+        int32_t *members = nodes, *nb = nodes + q;    /* nb grows down from the end */
+        for (Py_ssize_t w = 0; w < W; w++)
+            for (uint64_t bits = rowv[w]; bits; bits &= bits - 1) {
+                Py_ssize_t u = w * 64 + low_bit(bits);
+                if (u == v || md_equal(adj + u * W, rowv, alive, W))
+                    members[nm++] = (int32_t)u;
+                else
+                    *--nb = (int32_t)u, nn++;
+            }
+        for (Py_ssize_t i = 0; i < nm; i++) {
+            Py_ssize_t u = members[i], cnt = nm - 1 - i + nn;
+            flops += (double)cnt * (double)cnt;
+            if (len + cnt > cap) {
+                Py_ssize_t nc = 2 * cap + cnt + 1024;
+                int32_t *nr = realloc(rows, (size_t)nc * sizeof(int32_t));
+                if (nr == NULL) {
+                    status = 2;
+                    break;
+                }
+                rows = nr;
+                cap = nc;
+            }
+            for (Py_ssize_t j = i + 1; j < nm; j++)
+                rows[len++] = members[j];
+            for (Py_ssize_t j = 0; j < nn; j++)
+                rows[len++] = nb[j];
+            order[k++] = u;
+            cp[k] = len;
+            alive[u / 64] &= ~((uint64_t)1 << (u % 64));
+        }
+        if (status == 0 && flops > budget)
+            status = 1;
+        if (status != 0)
+            break;
+        for (Py_ssize_t j = 0; j < nn; j++) {           /* join the neighbourhoods */
+            uint64_t *au = adj + (Py_ssize_t)nb[j] * W;
+            for (Py_ssize_t w = 0; w < W; w++)
+                au[w] |= rowv[w];
+        }
+        md_degrees(adj, alive, W, nb, nn, hash, &tab, deg);
+    }
+    if (status == 0) {                                 /* the rows in the new labels */
+        for (Py_ssize_t i = 0; i < q; i++)
+            pos[order[i]] = i;
+        for (Py_ssize_t e = 0; e < len; e++)
+            rows[e] = (int32_t)pos[rows[e]];
+        for (Py_ssize_t j = 0; j < q; j++)
+            qsort(rows + cp[j], (size_t)(cp[j + 1] - cp[j]), sizeof(int32_t), int32_order);
+    }
+    Py_END_ALLOW_THREADS
+    if (status == 2) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (status == 1) {
+        Py_INCREF(Py_None);
+        result = Py_None;
+        goto done;
+    }
+    orw = PyByteArray_FromStringAndSize(len ? (const char *)rows : NULL,
+                                        (Py_ssize_t)(len * sizeof(int32_t)));
+    if (orw == NULL)
+        goto done;
+    result = PyTuple_Pack(3, oo, op, orw);
+done:
+    free(adj); free(alive); free(rowv); free(deg); free(pos); free(nodes); free(rows);
+    free(hash); free(tab.key); free(tab.count); free(tab.used);
+    Py_XDECREF(oo); Py_XDECREF(op); Py_XDECREF(orw);
+    release(&tb); release(&ab);
+    return result;
+}
+
 /* many thetas in one call, and the optimizer loop in C (defined at the end of the file) */
 static PyObject *py_deviance_many(PyObject *self, PyObject *args);
 static PyObject *py_bind_nlopt(PyObject *self, PyObject *args);
@@ -1917,6 +2413,9 @@ static PyMethodDef module_methods[] = {
     {"deriv12", py_deriv12, METH_VARARGS,
      "deriv12(ev, x, fx, delta, P, reml, ldW, g, H) -> evaluations: lme4's central-difference "
      "gradient and Hessian of the deviance at x (as optimize.derivatives.deriv12)."},
+    {"min_degree", py_min_degree, METH_VARARGS,
+     "min_degree(targets, Arr, q, max_nnz, budget) -> None or (order, col_ptr, col_rows): a "
+     "minimum-degree order of S's random-effects block and its factor's column patterns."},
     {"newton", py_newton, METH_VARARGS,
      "newton(ev, P, reml, ldW, x, lower, upper, delta, ftol, maxiter, g, H[, fac]) -> (status, "
      "f, evaluations, iterations, trace of H^-1): Newton's method with deriv12's derivatives "

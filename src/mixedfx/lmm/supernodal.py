@@ -10,10 +10,12 @@ does not depend on θ):
 
 1. the pattern of S's random-effects block: the stored pair-product targets (B W Bᵀ) and the
    nonzeros of A_rr;
-2. a minimum-degree order of it (SuperLU's MMD on the pattern made diagonally dominant);
-3. the elimination tree and the column patterns of the factor L (each column's pattern is
-   its own lower nonzeros and its children's patterns), postordered so that chains of
-   columns are contiguous;
+2. a minimum-degree order of it and the column patterns of the factor L in that order, from
+   one elimination in C (`mixedfx._native.lmm.min_degree`: external degrees, mass
+   elimination of nodes with equal neighbourhoods, the neighbours at each elimination being
+   the rows of that column of L);
+3. the elimination tree (each column's parent: its first row below the diagonal),
+   postordered so that chains of columns are contiguous;
 4. fundamental supernodes (a column whose only child is the previous column and whose
    pattern is that column's minus itself), then relaxed: a supernode merges with its parent
    supernode when the explicit zeros this adds are at most `RELAX` of the merged block;
@@ -33,71 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from mixedfx.lazy import lazy_module
-
-sp = lazy_module("scipy.sparse")            # (scipy.sparse(.linalg): ~0.1 s at import)
-spl = lazy_module("scipy.sparse.linalg")
+from mixedfx.native import kernel
 
 MIN_ROWS = 256          # below this a dense Cholesky costs well under a millisecond
 MAX_ROWS = 8192         # past this the plan's Python loops and pattern copies cost too much
 MAX_DENSITY = 0.3       # share of nonzeros in S's random-effects block past which it fills in
-RELAX = 0.2             # share of explicit zeros a merged supernode may hold
+RELAX = 0.3             # share of explicit zeros a merged supernode may hold (InstEval: 0.2
+                        # 67 supernodes, 1.05M scattered entries; 0.3 54 and 0.86M, 3% faster)
 SCATTER_FLOPS = 30      # cost of one scattered update, in BLAS flops (measured: ~1 ns each)
 DENSE_SHARE = 0.6       # use the plan when its cost is at most this share of r³/3
-
-
-def z_pattern(targets: np.ndarray, Arr: np.ndarray, q: int) -> sp.csr_matrix:
-    """The symmetric off-diagonal pattern (q×q, ones) of S's random-effects block from the
-    flat upper-triangle targets of B W Bᵀ (r×r positions) and the nonzeros of A_rr."""
-    r = Arr.shape[0]
-    t = np.asarray(targets, dtype=np.int64)
-    a, b = np.divmod(t, r)
-    keep = (a < q) & (b < q) & (a != b)
-    ia, ib = np.nonzero(np.triu(Arr[:q, :q], 1))
-    rows = np.concatenate([a[keep], ia])
-    cols = np.concatenate([b[keep], ib])
-    upper = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(q, q))
-    pattern = (upper + upper.T).tocsr()
-    pattern.data[:] = 1.0
-    return pattern
-
-
-def min_degree_order(pattern: sp.csr_matrix) -> np.ndarray:
-    """A minimum-degree order (old indices by new position): SuperLU's multiple minimum
-    degree on the pattern made diagonally dominant (so its factorization never pivots)."""
-    q = pattern.shape[0]
-    degree = np.asarray(pattern.sum(axis=1)).ravel()
-    A = (pattern + sp.diags(degree + 1.0)).tocsc()
-    # the incomplete factorization dropping everything: the same column order as splu's
-    # (computed before any numbers), for half its time
-    lu = spl.spilu(A, drop_tol=1.0, fill_factor=1.0, permc_spec="MMD_AT_PLUS_A",
-                   diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-    order = np.empty(q, dtype=np.int64)
-    order[lu.perm_c] = np.arange(q)
-    return order
-
-
-def column_patterns(pattern: sp.csr_matrix) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(elimination-tree parents, −1 at a root; each column's rows below the diagonal in L)
-    for a symmetric pattern in its own order."""
-    q = pattern.shape[0]
-    indptr, indices = pattern.indptr, pattern.indices
-    parent = np.full(q, -1, dtype=np.int64)
-    children: list[list[int]] = [[] for _ in range(q)]
-    pats: list[np.ndarray] = []
-    mark = np.zeros(q, dtype=bool)
-    for j in range(q):
-        row = indices[indptr[j]:indptr[j + 1]]
-        mark[row[row > j]] = True
-        for c in children[j]:
-            mark[pats[c][1:]] = True                    # a child's pattern starts at j
-        pj = np.flatnonzero(mark)
-        mark[pj] = False
-        pats.append(pj)
-        if len(pj):
-            parent[j] = pj[0]
-            children[pj[0]].append(j)
-    return parent, pats
 
 
 def postorder(parent: np.ndarray) -> np.ndarray:
@@ -165,30 +111,42 @@ def plan(targets: np.ndarray, Arr: np.ndarray, q: int
     # (G's 5,000 rows and 6.8M targets would cost seconds and a dense copy of A_rr)
     if r < MIN_ROWS or q < 2 or q > MAX_ROWS or len(targets) > MAX_DENSITY * q * q / 2:
         return None
-    pattern = z_pattern(targets, Arr, q)
-    if pattern.nnz > MAX_DENSITY * q * q:
+    mod = kernel("lmm")
+    if mod is None:
         return None
-    order = min_degree_order(pattern)
-    parent, pats = column_patterns(pattern[order][:, order].tocsr())
-    # relabel in a postorder (the same elimination, so the same patterns): position[j] is
-    # the new label of column j of the minimum-degree order
+    found = mod.min_degree(np.asarray(targets, dtype=np.int64), np.ascontiguousarray(Arr), q,
+                           int(MAX_DENSITY * q * q), DENSE_SHARE * r ** 3 / 3)
+    if found is None:
+        return None
+    order = np.frombuffer(found[0], dtype=np.int64)
+    col_ptr = np.frombuffer(found[1], dtype=np.int64)
+    col_rows = np.frombuffer(found[2], dtype=np.int32)
+    parent = np.full(q, -1, dtype=np.int64)         # each column's first row below it
+    has = col_ptr[1:] > col_ptr[:-1]
+    parent[has] = col_rows[col_ptr[:-1][has]]
+    # relabel in a postorder (the same elimination, so the same patterns and tree):
+    # position[j] is the new label of column j of the minimum-degree order; the patterns
+    # stay unsorted (only their lengths and the tree are read below)
     post = postorder(parent)
     position = np.empty(q, dtype=np.int64)
     position[post] = np.arange(q)
     order = order[post]
-    pats = [np.sort(position[pats[j]]) for j in post]
-    parent = np.array([p[0] if len(p) else -1 for p in pats], dtype=np.int64)
+    parent = np.where(parent[post] >= 0, position[parent[post]], -1)
+    rows_new = position[col_rows]
+    pats = [rows_new[col_ptr[j]:col_ptr[j + 1]] for j in post]
     blocks = supernodes(parent, pats)
     xy = np.arange(q, r, dtype=np.int32)
-    rows, ptr, flops, scatter = [], [0], 0.0, 0.0
-    for j0, j1 in blocks:
-        below = np.unique(np.concatenate([pats[c] for c in range(j0, j1)]))
-        below = below[below >= j1].astype(np.int32)
-        below = np.concatenate([below, xy])
+    rows = []
+    mark = np.zeros(q, dtype=bool)
+    for j0, j1 in blocks:                   # the rows below a supernode: its columns' rows
+        mark[np.concatenate(pats[j0:j1])] = True
+        rows.append(np.concatenate([np.flatnonzero(mark[j1:]).astype(np.int32) + j1, xy]))
+        mark[:] = False
+    ptr, flops, scatter = [0], 0.0, 0.0
+    for (j0, j1), below in zip(blocks, rows, strict=True):
         w, m = j1 - j0, len(below)
         flops += w ** 3 / 3 + w * w * m + m * m * w
         scatter += m * m / 2
-        rows.append(below)
         ptr.append(ptr[-1] + m)
     w = r - q                                  # the X and y rows: one last dense supernode
     flops += w ** 3 / 3
