@@ -89,6 +89,10 @@ def cbpp() -> pd.DataFrame:
     return mfx.datasets.load("cbpp")
 
 
+_TEXT_DTYPE = "str" if isinstance(pd.Series([], dtype="str").dtype, pd.StringDtype) \
+    else "string"
+
+
 def _mixed(n: int = 48, seed: int = 3) -> pd.DataFrame:
     """Columns of every kind the fast steps read: float, integers, categorical (ordered too),
     pandas strings."""
@@ -101,7 +105,9 @@ def _mixed(n: int = 48, seed: int = 3) -> pd.DataFrame:
         "k": rng.integers(1, 5, n).astype(np.int32),
         "f": pd.Categorical(["lo", "mid", "hi"] * (n // 3), categories=["lo", "mid", "hi"]),
         "o": pd.Categorical(["a", "b", "c", "d"] * (n // 4), ordered=True),
-        "g": pd.Series([f"s{i % 8}" for i in range(n)], dtype="str", index=index),
+        # pandas' default text dtype (pandas >= 3; pandas 2's "str" is object, which the fast
+        # steps leave to the general ones)
+        "g": pd.Series([f"s{i % 8}" for i in range(n)], dtype=_TEXT_DTYPE, index=index),
         "h": pd.Series([f"B{i % 3}" for i in range(n)], dtype="string", index=index),
     }, index=index)
 
