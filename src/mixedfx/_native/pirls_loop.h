@@ -511,6 +511,21 @@ done:
     return result;
 }
 
+/* A points argument pair: the values (writable doubles, any count n) and the points X
+ * (n rows of L->nx doubles) they are computed at; n, or -1 with the exception set. */
+static Py_ssize_t get_points(Buffers *bufs, const Loop *L, PyObject *ov, PyObject *oX,
+                             const char *vname, const char *xname, double **values,
+                             const double **X)
+{
+    Py_buffer *vv = &bufs->views[bufs->count];
+    *X = NULL;
+    *values = (double *)get_buf(bufs, ov, -1, 1, 1, vname);
+    if (!*values) return -1;
+    Py_ssize_t n = vv->len / 8;
+    *X = (const double *)get_buf(bufs, oX, n * L->nx, 1, 0, xname);
+    return *X ? n : -1;
+}
+
 /* loop_values(model, templates, spec, start, X, values, out) -> (evaluations, stop, state scalars | None):
  * values[i] = the objective at X[i] (m x nx), in order, each from the state the last finite
  * one left (GlmmObjective.__call__ point by point) */
@@ -526,12 +541,10 @@ static PyObject *py_loop_values(PyObject *self, PyObject *args)
     memset(&L, 0, sizeof L);
     PyObject *result = NULL, *st = NULL;
     if (loop_parse(&bufs, model, templates, spec, start, &L) < 0) goto done;
-    Py_buffer *vv = &bufs.views[bufs.count];
-    double *values = (double *)get_buf(&bufs, ov, -1, 1, 1, "values");
-    if (!values) goto done;
-    Py_ssize_t npts = vv->len / 8;
-    const double *X = (const double *)get_buf(&bufs, oX, npts * L.nx, 1, 0, "X");
-    if (!X) goto done;
+    double *values;
+    const double *X;
+    Py_ssize_t npts = get_points(&bufs, &L, ov, oX, "values", "X", &values, &X);
+    if (npts < 0) goto done;
     int stop = LOOP_NONE;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < npts && stop == LOOP_NONE; i++)
@@ -608,12 +621,10 @@ static PyObject *py_devfun_values(PyObject *self, PyObject *args)
     Model *m = &L.m;
     const double *eta0 = (const double *)get_buf(&bufs, oeta, m->n, 1, 0, "eta0");
     if (!eta0) goto done;
-    Py_buffer *vv = &bufs.views[bufs.count];
-    double *values = (double *)get_buf(&bufs, ov, -1, 1, 1, "values");
-    if (!values) goto done;
-    Py_ssize_t npts = vv->len / 8;
-    const double *X = (const double *)get_buf(&bufs, oX, npts * L.nx, 1, 0, "X");
-    if (!X) goto done;
+    double *values;
+    const double *X;
+    Py_ssize_t npts = get_points(&bufs, &L, ov, oX, "values", "X", &values, &X);
+    if (npts < 0) goto done;
     int nomem;
     Py_BEGIN_ALLOW_THREADS
     nomem = loop_devfun_points(&L, L.cur.u, eta0, X, npts, values, tol, maxit);
@@ -657,23 +668,19 @@ static PyObject *py_loop_post(PyObject *self, PyObject *args)
         goto done;
     }
     Model *m = &L.m;
-    Py_buffer *vv = &bufs.views[bufs.count];
-    double *values = (double *)get_buf(&bufs, ov, -1, 1, 1, "values");
-    if (!values) goto done;
-    Py_ssize_t npts = vv->len / 8;
-    const double *X = (const double *)get_buf(&bufs, oX, npts * L.nx, 1, 0, "X");
-    if (!X) goto done;
+    double *values;
+    const double *X;
+    Py_ssize_t npts = get_points(&bufs, &L, ov, oX, "values", "X", &values, &X);
+    if (npts < 0) goto done;
     const double *eta0 = (const double *)get_buf(&bufs, oeta, m->n, 1, 0, "eta0");
     if (!eta0) goto done;
     const double *u0 = (const double *)get_buf(&bufs, ou0, m->q_tot, 1, 0, "u0");
     if (!u0) goto done;
-    Py_buffer *dv = &bufs.views[bufs.count];
-    double *dvalues = (double *)get_buf(&bufs, odv, -1, 1, 1, "dvalues");
-    if (!dvalues) goto done;
-    Py_ssize_t nd = dv->len / 8;
-    const double *Xd = (const double *)get_buf(&bufs, oXd, nd * L.nx, 1, 0, "Xd");
-    if (!Xd || npts < 1) {
-        if (Xd) PyErr_SetString(PyExc_ValueError, "loop_post: X needs a row");
+    double *dvalues;
+    const double *Xd;
+    Py_ssize_t nd = get_points(&bufs, &L, odv, oXd, "dvalues", "Xd", &dvalues, &Xd);
+    if (nd < 0 || npts < 1) {
+        if (nd >= 0) PyErr_SetString(PyExc_ValueError, "loop_post: X needs a row");
         goto done;
     }
     int stop;
