@@ -15,7 +15,7 @@ import numpy as np
 from mixedfx.formula import ParsedFormula, build_design, evaluate_response
 from mixedfx.formula.columns import ColumnTable
 
-__all__ = ["Designs"]
+__all__ = ["Designs", "rank_gram"]
 
 
 @dataclass
@@ -65,8 +65,8 @@ class Designs:
         only when every cell of column j is, so a finite diagonal spares X's own pass."""
         X = self.X_full
         x_finite = False
-        if 0 < X.shape[1] <= X.shape[0]:
-            self.gram = X.T @ X
+        self.gram = rank_gram(X)
+        if self.gram is not None:
             x_finite = all(map(math.isfinite, np.diagonal(self.gram).tolist()))
         arrays = [X, *(np.asarray(V, dtype=float) for V, _ in self.lhs),
                   *self.offsets, *([] if self.response is None else [self.response])]
@@ -74,6 +74,12 @@ class Designs:
         self.finite = finite[:1 + len(self.lhs)] + \
             ([finite[-1]] if self.response is not None else [])
         return mask
+
+
+def rank_gram(X: np.ndarray) -> np.ndarray | None:
+    """XᵀX when the rank check uses it (`rank.independent_columns`: X has columns, and no more
+    than rows), else None."""
+    return X.T @ X if 0 < X.shape[1] <= X.shape[0] else None
 
 
 def _nan_rows(arrays: list[np.ndarray], known: list[bool] | None = None

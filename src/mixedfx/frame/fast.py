@@ -50,7 +50,7 @@ from mixedfx.formula.columns import Column, ColumnTable
 from mixedfx.formula.design import bare_columns
 from mixedfx.formula.model_matrix import ColumnFill
 from mixedfx.frame.data import column_names
-from mixedfx.frame.designs import Designs
+from mixedfx.frame.designs import Designs, rank_gram
 from mixedfx.frame.levels import complete_categorical, factor_codes
 from mixedfx.frame.table import Factor, UsedColumn, missing_mask
 from mixedfx.validate import check_design_size
@@ -195,8 +195,7 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
         if np.count_nonzero(np.isfinite(response)) != response.size:
             return None                     # NaN rows or refused values: the general steps
     designs = Designs(X_full, fixed, lhs, [], response)
-    if 0 < X_full.shape[1] <= n:
-        designs.gram = X_full.T @ X_full
+    designs.gram = rank_gram(X_full)
     designs.finite = [True] * (len(lhs) + 2)     # X, each bar's matrix, the response
     return Front(parsed, columns, frame, factors, designs)
 

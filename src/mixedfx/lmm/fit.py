@@ -67,7 +67,7 @@ def check_finite_fit(criterion: float, beta: np.ndarray, theta: np.ndarray, sigm
 
 def lower_bounds(frame: ModelFrame) -> np.ndarray:
     """Lower bounds of θ: 0 for the standard deviations (lme4's Cholesky diagonals)."""
-    return theta_setup(frame)[0]
+    return terms_plan(frame.terms).lower.copy()
 
 
 def dense_block_size(frame: ModelFrame) -> int:
@@ -78,17 +78,17 @@ def dense_block_size(frame: ModelFrame) -> int:
 
 def upper_bounds(frame: ModelFrame) -> np.ndarray:
     """Upper bounds of θ: +∞ except for the correlation parameters of structured terms."""
-    return theta_setup(frame)[1]
+    return terms_plan(frame.terms).upper.copy()
 
 
 def unstructured_blocks(frame: ModelFrame) -> list[tuple[int, int]]:
     """(offset into θ, k) of each term with lme4's unstructured (Cholesky) covariance."""
-    return theta_setup(frame)[3]
+    return list(terms_plan(frame.terms).blocks)
 
 
 def start_values(frame: ModelFrame) -> np.ndarray:
     """lme4's start of θ: 1 on the Cholesky diagonals, 0 off them."""
-    return theta_setup(frame)[2]
+    return terms_plan(frame.terms).start.copy()
 
 
 def theta_setup(frame: ModelFrame
