@@ -35,7 +35,7 @@ def _deriv12_steps(nx: int, delta: float) -> tuple[np.ndarray, np.ndarray]:
     return stay, steps
 
 
-def deriv12_points(x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
+def deriv12_points(x: np.ndarray, delta: float = DERIV12_DELTA) -> np.ndarray:
     """The points `deriv12` evaluates, one per row, in its order: for each i, x + δeᵢ and
     x − δeᵢ, then for each j < i the four x ± δeᵢ ± δeⱼ (++, +−, −+, −−). Each moved
     coordinate is xᵢ + δ or xᵢ − δ (one rounding), the others are xᵢ itself."""
@@ -94,7 +94,7 @@ def _forward_steps(n: int, delta: float) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def forward_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
-                    fx: float | None = None, delta: float = 1e-4,
+                    fx: float | None = None, delta: float = DERIV12_DELTA,
                     many: Callable[[np.ndarray], np.ndarray | None] | None = None,
                     ) -> np.ndarray:
     """Hessian by forward differences, (p+1)(p+2)/2 evaluations instead of deriv12's
@@ -112,7 +112,7 @@ def forward_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray,
 
 
 def forward_hessian_points(x: np.ndarray, fx: float | None = None,
-                           delta: float = 1e-4) -> np.ndarray:
+                           delta: float = DERIV12_DELTA) -> np.ndarray:
     """`forward_hessian`'s points, one per row: x (when fx is None), x + δeᵢ, then
     (x + δeᵢ) + δeⱼ for i ≤ j."""
     x = np.asarray(x, dtype=float)
@@ -129,7 +129,7 @@ def forward_hessian_points(x: np.ndarray, fx: float | None = None,
 
 
 def forward_hessian_from(values, n: int, fx: float | None = None,
-                         delta: float = 1e-4) -> np.ndarray:
+                         delta: float = DERIV12_DELTA) -> np.ndarray:
     """`forward_hessian` from the values at its points (`forward_hessian_points`)."""
     # Python floats: the same IEEE operations as NumPy's scalars, without their overhead
     vals = values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
@@ -157,7 +157,7 @@ def _central_steps(n: int, delta: float) -> np.ndarray:
 
 
 def central_gradient(fn: Callable[[np.ndarray], float], x: np.ndarray,
-                     delta: float = 1e-4) -> np.ndarray:
+                     delta: float = DERIV12_DELTA) -> np.ndarray:
     """(f(x + δeᵢ) − f(x − δeᵢ)) / 2δ for each i; the points x + δe₀, x − δe₀, x + δe₁, …
     (`central_gradient_points`) are evaluated in that order, in one call when `fn` has
     `evaluate_many`."""
@@ -169,7 +169,7 @@ def central_gradient(fn: Callable[[np.ndarray], float], x: np.ndarray,
     return central_gradient_from(values, delta)
 
 
-def central_gradient_points(x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
+def central_gradient_points(x: np.ndarray, delta: float = DERIV12_DELTA) -> np.ndarray:
     """`central_gradient`'s points, one per row: x + δe₀, x − δe₀, x + δe₁, …"""
     x = np.asarray(x, dtype=float)
     n = len(x)
@@ -180,7 +180,7 @@ def central_gradient_points(x: np.ndarray, delta: float = 1e-4) -> np.ndarray:
     return points
 
 
-def gradient_hessian_points(x: np.ndarray, delta: float = 1e-4
+def gradient_hessian_points(x: np.ndarray, delta: float = DERIV12_DELTA
                             ) -> tuple[np.ndarray, np.ndarray]:
     """(x followed by `central_gradient_points(x, δ)`, `forward_hessian_points(x, None, δ)`)
     with the same bits, built in three operations on one array (its two row blocks): every
@@ -221,7 +221,7 @@ def _joint_offsets(n: int, delta: float) -> tuple[np.ndarray, np.ndarray, np.nda
     return offsets, diag_rows, diag_cols, second
 
 
-def central_gradient_from(values, delta: float = 1e-4) -> np.ndarray:
+def central_gradient_from(values, delta: float = DERIV12_DELTA) -> np.ndarray:
     """`central_gradient` from the values at its points (`central_gradient_points`)."""
     vals = values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
     two_delta = 2 * delta
