@@ -135,6 +135,12 @@ class Pirls:
         self._sat_sum = float(np.add.reduce(self._sat))
         self.aic_constant = self.family.aic_constant(y_o, n_o, wt_o)
 
+    def canonical_response(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """y and the weights of the current response in the canonical row order, when
+        `_likelihood_sums` gathered them for it, else None."""
+        gathered = self._resp_o
+        return None if gathered is None or gathered[0] is not self.resp else gathered[1:]
+
     def with_response(self, resp: GlmResponse) -> Pirls:
         """This model's PIRLS for another response y* with the same trials and weights (a
         refit, a bootstrap replicate), equal to `Pirls(X, terms, family, resp, offset, ...)`.
@@ -334,12 +340,12 @@ class Pirls:
         # routes end at the same β to rounding (elsewhere its deviance test can stop them
         # an iteration apart, ~1e-6 away)
         if self.native is not None and fam.canonical:
-            gathered = self._resp_o
-            if gathered is not None and gathered[0] is resp:
+            gathered = self.canonical_response()
+            if gathered is not None:
                 # the kernel takes the rows in the canonical order: mustart and the link
                 # are elementwise, so on y and the weights in that order they give the
                 # gathered values
-                mu_c = fam.mustart(gathered[1], gathered[2])
+                mu_c = fam.mustart(*gathered)
                 rows = (fam.link.linkfun(mu_c), mu_c, True)
             else:
                 mu = fam.mustart(resp.y, resp.wt)

@@ -141,10 +141,10 @@ class NativePirls:
             return self._model
         o = pl.order
         resp = pl.resp
-        gathered = getattr(pl, "_resp_o", None)     # (resp, y, wt) in the canonical order
-        if gathered is not None and gathered[0] is resp:
-            y = np.ascontiguousarray(gathered[1], dtype=float)
-            wt = np.ascontiguousarray(gathered[2], dtype=float)
+        gathered = pl.canonical_response()          # (y, wt) in the canonical order
+        if gathered is not None:
+            y = np.ascontiguousarray(gathered[0], dtype=float)
+            wt = np.ascontiguousarray(gathered[1], dtype=float)
         else:
             y = np.ascontiguousarray(resp.y[o], dtype=float)
             wt = np.ascontiguousarray(resp.wt[o], dtype=float)
