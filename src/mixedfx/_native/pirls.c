@@ -2583,9 +2583,10 @@ fail:
     return NULL;
 }
 
-/* exp_neg(x, out): out_i = exp(x_i) for x_i in [-THRESH, 0] as the logit rows form it (the
- * block loop of exp_neg_rows for all but the last n mod EXP_BLOCK values); for tests */
-static PyObject *py_exp_neg(PyObject *self, PyObject *args)
+/* The test entry points' body: x (doubles) and out (as many, writable) from args, every x_i
+ * within [lo, hi] (else ValueError `range_error`), then rows(x, out, n). */
+static PyObject *rows_entry(PyObject *args, double lo, double hi, const char *range_error,
+                            void (*rows)(const double *restrict, double *restrict, Py_ssize_t))
 {
     PyObject *xo, *oo;
     if (!PyArg_ParseTuple(args, "OO", &xo, &oo)) return NULL;
@@ -2598,11 +2599,11 @@ static PyObject *py_exp_neg(PyObject *self, PyObject *args)
     double *out = (double *)get_buf(&bufs, oo, n, 1, 1, "out");
     if (!out) goto fail;
     for (i = 0; i < n; i++)
-        if (!(x[i] >= -THRESH && x[i] <= 0)) {
-            PyErr_SetString(PyExc_ValueError, "pirls kernel: exp_neg needs every x in [-30, 0]");
+        if (!(x[i] >= lo && x[i] <= hi)) {
+            PyErr_SetString(PyExc_ValueError, range_error);
             goto fail;
         }
-    exp_neg_rows(x, out, n);            /* exp(-|x|) = exp(x) for x <= 0 */
+    rows(x, out, n);
     release_all(&bufs);
     Py_RETURN_NONE;
 fail:
@@ -2610,32 +2611,22 @@ fail:
     return NULL;
 }
 
+/* exp_neg(x, out): out_i = exp(x_i) for x_i in [-THRESH, 0] as the logit rows form it (the
+ * block loop of exp_neg_rows for all but the last n mod EXP_BLOCK values; exp(-|x|) = exp(x)
+ * for x <= 0); for tests */
+static PyObject *py_exp_neg(PyObject *self, PyObject *args)
+{
+    return rows_entry(args, -THRESH, 0.0, "pirls kernel: exp_neg needs every x in [-30, 0]",
+                      exp_neg_rows);
+}
+
 /* log1p(x, out): out_i = log(1 + x_i) for x_i in [0, 1] as the logit rows of another prior
  * weight form it (the block loop of log1p_rows for all but the last n mod LOG1P_BLOCK
  * values); for tests */
 static PyObject *py_log1p(PyObject *self, PyObject *args)
 {
-    PyObject *xo, *oo;
-    if (!PyArg_ParseTuple(args, "OO", &xo, &oo)) return NULL;
-    Buffers bufs;
-    bufs.count = 0;
-    Py_buffer *xv = &bufs.views[0];
-    const double *x = (const double *)get_buf(&bufs, xo, -1, 1, 0, "x");
-    if (!x) goto fail;
-    Py_ssize_t n = xv->len / 8, i;
-    double *out = (double *)get_buf(&bufs, oo, n, 1, 1, "out");
-    if (!out) goto fail;
-    for (i = 0; i < n; i++)
-        if (!(x[i] >= 0 && x[i] <= 1)) {
-            PyErr_SetString(PyExc_ValueError, "pirls kernel: log1p needs every x in [0, 1]");
-            goto fail;
-        }
-    log1p_rows(x, out, n);
-    release_all(&bufs);
-    Py_RETURN_NONE;
-fail:
-    release_all(&bufs);
-    return NULL;
+    return rows_entry(args, 0.0, 1.0, "pirls kernel: log1p needs every x in [0, 1]",
+                      log1p_rows);
 }
 
 static PyMethodDef methods[] = {
