@@ -649,6 +649,86 @@ typedef struct {
 
 static void evaluate_at_eta(const Model *m, State *s);
 
+/* cond ? a : b for two values already formed, by a bit mask: the same value as the
+ * conditional expression, in a form the compiler's vectorizer takes (the row passes below
+ * run it over fixed-width blocks of rows) */
+static inline double pick(int cond, double a, double b)
+{
+    uint64_t ab, bb, mk = (uint64_t)0 - (uint64_t)cond;
+    memcpy(&ab, &a, sizeof ab);
+    memcpy(&bb, &b, sizeof bb);
+    ab = (mk & ab) | (~mk & bb);
+    memcpy(&a, &ab, sizeof a);
+    return a;
+}
+
+/* the weighted logit rows of evaluate_at_eta's vector pass (row r below nb of a block, e_r
+ * = exp(-|eta_r|) in mb[r] on entry): mu_r = (eta_r >= 0 ? 1 : e_r) / (1 + e_r) into mb[r],
+ * the linear term wt_r (eta_r >= 0 ? (1 - y_r) eta_r : -(y_r eta_r)) into ta[r], wt_r l_r
+ * into l[r]; elementwise, in blocks of 4 rows (vector code) and the rest one by one, each
+ * value by the same operations */
+static ALWAYS_INLINE void logit_terms(Py_ssize_t nb, const double *restrict eb,
+                                      double *restrict mb, const double *restrict yb,
+                                      const double *restrict wb, double *restrict ta,
+                                      double *restrict l)
+{
+    Py_ssize_t r = 0;
+    int c;
+    for (; r + 4 <= nb; r += 4)
+        for (c = 0; c < 4; c++) {
+            double et = eb[r + c], e = mb[r + c], yi = yb[r + c], wi = wb[r + c];
+            int ge = et >= 0;
+            mb[r + c] = pick(ge, 1.0, e) / (1.0 + e);
+            ta[r + c] = wi * pick(ge, (1 - yi) * et, -(yi * et));
+            l[r + c] = wi * l[r + c];
+        }
+    for (; r < nb; r++) {
+        double et = eb[r], e = mb[r], yi = yb[r], wi = wb[r];
+        mb[r] = (et >= 0 ? 1.0 : e) / (1.0 + e);
+        ta[r] = wi * (et >= 0 ? (1 - yi) * et : -(yi * et));
+        l[r] = wi * l[r];
+    }
+}
+
+/* 1 when |eta_r| <= THRESH for every r < nb (NaN: 0), in blocks of 4 (vector code) */
+static ALWAYS_INLINE int rows_in_range(const double *restrict eta, Py_ssize_t nb)
+{
+    uint64_t ok[4] = {1, 1, 1, 1};
+    Py_ssize_t r = 0;
+    int c;
+    for (; r + 4 <= nb; r += 4)
+        for (c = 0; c < 4; c++) ok[c] &= (uint64_t)(fabs(eta[r + c]) <= THRESH);
+    for (; r < nb; r++) ok[0] &= (uint64_t)(fabs(eta[r]) <= THRESH);
+    return (int)(ok[0] & ok[1] & ok[2] & ok[3]);
+}
+
+/* evaluate_ws's linear predictor for one scalar term (k = 1) and X beta given: b_l = 0 + u_l t
+ * per level (the accumulation of the general loop, which starts at +0), then eta_i =
+ * (off_i + xb_i) + v_i b_(c_i) (ONES: the term's values are all 1, and 1 b = b exactly), the
+ * general loops' operations in their order; in blocks of 4 (vector code) and the rest one
+ * by one */
+static ALWAYS_INLINE void eta_one(Py_ssize_t n, Py_ssize_t nl, double t, const double *restrict u,
+                                  double *restrict b, const double *restrict off,
+                                  const double *restrict xb, const double *restrict v,
+                                  const int64_t *restrict codes, double *restrict eta,
+                                  const int ONES)
+{
+    Py_ssize_t i = 0;
+    int c;
+    for (; i + 4 <= nl; i += 4)
+        for (c = 0; c < 4; c++) b[i + c] = 0.0 + u[i + c] * t;
+    for (; i < nl; i++) b[i] = 0.0 + u[i] * t;
+    for (i = 0; i + 4 <= n; i += 4)
+        for (c = 0; c < 4; c++) {
+            double bi = b[codes[i + c]];
+            eta[i + c] = (off[i + c] + xb[i + c]) + (ONES ? bi : v[i + c] * bi);
+        }
+    for (; i < n; i++) {
+        double bi = b[codes[i]];
+        eta[i] = (off[i] + xb[i]) + (ONES ? bi : v[i] * bi);
+    }
+}
+
 /* eta = offset + X beta + sum_t Z_t (T_t u_t), mu, the deviance, ||u||^2; `b`: workspace of
  * q_tot values (NULL: allocated here) */
 HOT_CLONES static void evaluate_ws(const Model *m, State *s, const double *xb, double *bws)
@@ -660,6 +740,15 @@ HOT_CLONES static void evaluate_ws(const Model *m, State *s, const double *xb, d
     if (!b) {                       /* out of memory: a state PIRLS can only reject */
         s->dev = s->ussq = s->kern = s->pdev = NAN;
         s->valid = 0;
+        return;
+    }
+    if (xb && m->nt == 1 && m->k[0] == 1) {      /* one scalar term: eta_one */
+        if (m->ones[0])
+            eta_one(n, m->nl[0], m->T[0][0], s->u, b, m->off, xb, m->vals[0], m->codes, s->eta, 1);
+        else
+            eta_one(n, m->nl[0], m->T[0][0], s->u, b, m->off, xb, m->vals[0], m->codes, s->eta, 0);
+        if (b != bws) free(b);
+        evaluate_at_eta(m, s);
         return;
     }
     for (t = 0; t < m->nt; t++) {
@@ -766,20 +855,10 @@ HOT_CLONES static void evaluate_at_eta(const Model *m, State *s)
             /* no row of weight 1: every in-range row is summed as the row that ends a run
              * below (the same operations in the same order), without the run's loop; when
              * the whole block is in range, its mu and terms in one vector pass first */
-            int inrange = 1;
-            for (Py_ssize_t r = blk; r < bend; r++) inrange &= fabs(eta[r]) <= THRESH;
-            if (inrange) {
+            if (rows_in_range(eta + blk, bend - blk)) {
                 double ta[LOG_CHUNK];
                 Py_ssize_t nb = bend - blk;
-                const double *restrict eb = eta + blk, *restrict yb = y + blk,
-                             *restrict wb = wt + blk;
-                double *restrict mb = mu + blk;
-                for (Py_ssize_t r = 0; r < nb; r++) {
-                    double et = eb[r], e = mb[r], yi = yb[r], wi = wb[r];
-                    mb[r] = (et >= 0 ? 1.0 : e) / (1.0 + e);
-                    ta[r] = wi * (et >= 0 ? (1 - yi) * et : -(yi * et));
-                    l1p[r] = wi * l1p[r];
-                }
+                logit_terms(nb, eta + blk, mu + blk, y + blk, wt + blk, ta, l1p);
                 double la = lin, ls = lsum;
                 for (Py_ssize_t r = 0; r < nb; r++) {
                     la += ta[r];
@@ -1027,19 +1106,52 @@ static inline void irls_wz(const Model *m, const State *s, Py_ssize_t i, double 
  * every row into f->wrow, f->zrow: elementwise, so any loop order gives the same bits as
  * irls_wz row by row; the canonical binomial and Poisson cases without the family switch and
  * with (X beta)_i taken off in the same pass */
+/* weights_rows's row of the canonical binomial (BINOM) or Poisson case: me = max(mu (1 - mu)
+ * or mu, EPS) (a NaN kept, as np.maximum does: me < EPS is false for NaN), *w = wt me, and
+ * the return value z = eta - off + (y - mu) / me */
+static ALWAYS_INLINE double canonical_wz(double eta, double mu, double y, double wt, double off,
+                                         double *w, const int BINOM)
+{
+    double me = BINOM ? mu * (1 - mu) : mu;
+    me = pick(me < EPS, EPS, me);
+    *w = wt * me;
+    return eta - off + (y - mu) / me;
+}
+
+/* canonical_wz of every row into W, Z (less (X beta)_i when XB: the rounded z_i, then the
+ * subtraction), in blocks of 4 rows (vector code) and the rest one by one */
+static ALWAYS_INLINE void canonical_rows(Py_ssize_t n, const double *restrict eta,
+                                         const double *restrict mu, const double *restrict y,
+                                         const double *restrict wt, const double *restrict off,
+                                         const double *restrict xb, double *restrict W,
+                                         double *restrict Z, const int BINOM, const int XB)
+{
+    Py_ssize_t i = 0;
+    int c;
+    for (; i + 4 <= n; i += 4)
+        for (c = 0; c < 4; c++) {
+            double z = canonical_wz(eta[i + c], mu[i + c], y[i + c], wt[i + c], off[i + c],
+                                    W + i + c, BINOM);
+            Z[i + c] = XB ? z - xb[i + c] : z;
+        }
+    for (; i < n; i++) {
+        double z = canonical_wz(eta[i], mu[i], y[i], wt[i], off[i], W + i, BINOM);
+        Z[i] = XB ? z - xb[i] : z;
+    }
+}
+
 HOT_CLONES static void weights_rows(const Model *m, Factor *f, const State *s, const double *xb)
 {
     Py_ssize_t n = m->n, i;
     double *restrict W = f->wrow, *restrict Z = f->zrow;
-    const double *eta = s->eta, *mu = s->mu, *y = m->y, *wt = m->wt, *off = m->off;
     if (m->canonical && (m->fam == F_BINOMIAL || m->fam == F_POISSON)) {
-        int binom = m->fam == F_BINOMIAL;
-        for (i = 0; i < n; i++) {
-            double mi = mu[i], me = binom ? mi * (1 - mi) : mi;
-            if (!(me >= EPS)) me = (me != me) ? me : EPS;     /* np.maximum keeps NaN */
-            W[i] = wt[i] * me;
-            double zi = eta[i] - off[i] + (y[i] - mi) / me;
-            Z[i] = xb ? zi - xb[i] : zi;    /* the rounded z_i, then less (X beta)_i */
+        const double *eta = s->eta, *mu = s->mu, *y = m->y, *wt = m->wt, *off = m->off;
+        if (m->fam == F_BINOMIAL) {
+            if (xb) canonical_rows(n, eta, mu, y, wt, off, xb, W, Z, 1, 1);
+            else canonical_rows(n, eta, mu, y, wt, off, xb, W, Z, 1, 0);
+        } else {
+            if (xb) canonical_rows(n, eta, mu, y, wt, off, xb, W, Z, 0, 1);
+            else canonical_rows(n, eta, mu, y, wt, off, xb, W, Z, 0, 0);
         }
         return;
     }
@@ -1551,26 +1663,27 @@ HOT_CLONES static int schur_block(const Model *m, Factor *f, Py_ssize_t j0, Py_s
 
 /* One scalar term's rows for `factor_one` with PP1 = pp + 1 columns of [X z] known to the
  * compiler (the loops over them unrolled, the sums held in registers): for the current level
- * A_j += w v^2 and B_j += v [x z] w, and [X z]'W[X z] (lower, accP row-major PP1 x PP1) --
+ * A_j += w v^2 and B_j += v [x z] w, and [X z]'W[X z] (lower, accS row-major PP1 x PP1) --
  * the products and sums of rows_scalar in the same row order. rows_scalar skips the zeros
  * of X in rows with a finite weight and working response; with X finite (the model frame
  * refuses +-Inf in X) their products are +-0, added to sums that are +0 or nonzero, which
- * changes no bit, so every column is taken here. */
+ * changes no bit, so every column is taken here. ONES: the term's values are all 1
+ * (m->ones), so v v = 1, w 1 = w and 1 x = x exactly: those products are left out. */
 static ALWAYS_INLINE void
-one_rows(const Model *m, Factor *f, double *restrict accP, const Py_ssize_t PP1)
+one_rows(const Model *m, Factor *f, double *restrict accS, const Py_ssize_t PP1, const int ONES)
 {
     Py_ssize_t n = m->n, i, j, c, d, jcur = -1, pp = PP1 - 1;
     const double *restrict W = f->wrow, *restrict Z = f->zrow, *restrict v1 = m->vals[0];
     const double *restrict X = m->X;
     const int64_t *restrict c1 = m->codes;
     double *restrict A11 = f->A11, *restrict BXY = f->BXY;
-    double accA = 0.0, accB[XW], accS[XW * XW];
+    double accA = 0.0, accB[XW], acc[XW * XW];
 UNROLL
     for (c = 0; c < PP1; c++) accB[c] = 0.0;
 UNROLL
-    for (c = 0; c < PP1 * PP1; c++) accS[c] = 0.0;
+    for (c = 0; c < PP1 * PP1; c++) acc[c] = 0.0;
     for (i = 0; i < n; i++) {
-        double w = W[i], v = v1[i], xy[XW], xw[XW];
+        double w = W[i], v = ONES ? 1.0 : v1[i], xy[XW], xw[XW];
         j = c1[i];
         if (j != jcur) {
             if (jcur >= 0) {
@@ -1583,16 +1696,16 @@ UNROLL
 UNROLL
             for (c = 0; c < PP1; c++) accB[c] = BXY[j * PP1 + c];
         }
-        accA += w * (v * v);
+        accA += ONES ? w : w * (v * v);
 UNROLL
         for (c = 0; c < pp; c++) xy[c] = X[i * pp + c];
         xy[pp] = Z[i];
 UNROLL
         for (c = 0; c < PP1; c++) {
             xw[c] = xy[c] * w;
-            accB[c] += v * xw[c];
+            accB[c] += ONES ? xw[c] : v * xw[c];
 UNROLL
-            for (d = 0; d <= c; d++) accS[c * PP1 + d] += xy[c] * xw[d];
+            for (d = 0; d <= c; d++) acc[c * PP1 + d] += xy[c] * xw[d];
         }
     }
     if (jcur >= 0) {
@@ -1601,10 +1714,71 @@ UNROLL
         for (c = 0; c < PP1; c++) BXY[jcur * PP1 + c] = accB[c];
     }
 UNROLL
-    for (c = 0; c < PP1; c++)
-UNROLL
-        for (d = 0; d <= c; d++) accP[c * XW + d] = accS[c * PP1 + d];
+    for (c = 0; c < PP1 * PP1; c++) accS[c] = acc[c];
 }
+
+/* m_j = t2 A_j + 1, L_j = sqrt(m_j), W_j = t2 / m_j for j < n1: elementwise, in blocks of 4
+ * (vector code) and the rest one by one */
+static ALWAYS_INLINE void one_levels(Py_ssize_t n1, double t2, const double *restrict A,
+                                     double *restrict L, double *restrict W)
+{
+    Py_ssize_t j = 0;
+    int c;
+    for (; j + 4 <= n1; j += 4)
+        for (c = 0; c < 4; c++) {
+            double mm = t2 * A[j + c] + 1.0;
+            L[j + c] = sqrt(mm);
+            W[j + c] = t2 / mm;
+        }
+    for (; j < n1; j++) {
+        double mm = t2 * A[j] + 1.0;
+        L[j] = sqrt(mm);
+        W[j] = t2 / mm;
+    }
+}
+
+/* factor_one's dense part for a compile-time PP1: the rows (one_rows), then per level
+ * m_j = t^2 A_j + 1, L11_j = sqrt(m_j), W1_j = t^2 / m_j (elementwise over the levels, in
+ * blocks of 4: vector code), then S = [X z]'W[X z] less W1_j g_j g_j' level by level in
+ * level order (g_j = B_j; lower triangle, S_ae -= (g_a W1_j) g_e), its sums held in
+ * registers, into the lower triangle of P (r = PP1 columns) */
+static ALWAYS_INLINE void one_dense(const Model *m, Factor *f, double t2, const Py_ssize_t PP1,
+                                    const int ONES)
+{
+    Py_ssize_t n1 = m->nl[0], r = f->r, j = 0, a, e;
+    double S[XW * XW];
+    double *restrict A11 = f->A11, *restrict L11 = f->L11, *restrict W1 = f->W1, *P = f->P;
+    const double *restrict BXY = f->BXY;
+    one_rows(m, f, S, PP1, ONES);
+    one_levels(n1, t2, A11, L11, W1);
+    for (j = 0; j < n1; j++) {
+        double wj = W1[j];
+        const double *g = BXY + j * PP1;
+UNROLL
+        for (a = 0; a < PP1; a++) {
+            double ha = g[a] * wj;
+UNROLL
+            for (e = 0; e <= a; e++) S[a * PP1 + e] -= ha * g[e];
+        }
+    }
+UNROLL
+    for (a = 0; a < PP1; a++)
+UNROLL
+        for (e = 0; e <= a; e++) P[a * r + e] = S[a * PP1 + e];
+}
+
+/* one_dense at the model's PP1 (1 to XW) and ONES */
+#define ONE_DENSE_CASES(ONES)                                                                \
+    switch (pp1) {                                                                          \
+    case 1: one_dense(m, f, t2, 1, ONES); break;                                             \
+    case 2: one_dense(m, f, t2, 2, ONES); break;                                             \
+    case 3: one_dense(m, f, t2, 3, ONES); break;                                             \
+    case 4: one_dense(m, f, t2, 4, ONES); break;                                             \
+    case 5: one_dense(m, f, t2, 5, ONES); break;                                             \
+    case 6: one_dense(m, f, t2, 6, ONES); break;                                             \
+    case 7: one_dense(m, f, t2, 7, ONES); break;                                             \
+    default: one_dense(m, f, t2, XW, ONES); break;          /* pp1 == XW */                  \
+    }
 
 /* `factorize` for a model with one scalar term (Z Lambda = t Z, no Z_rest; pp + 1 <= XW):
  * per level m_j = t^2 A_j + 1, L11_j = sqrt(m_j), W1_j = t^2 / m_j, and the dense factor of
@@ -1613,37 +1787,20 @@ UNROLL
  * by level rank-one updates of the Schur complement, the Cholesky), so the same bits,
  * without its per-level block gathering and index arithmetic; the upper triangle of P is
  * left to `cholesky`, which reads the lower one and zeroes the upper. */
-static int factor_one(const Model *m, Factor *f, const State *s, const double *xb)
+HOT_CLONES static int factor_one(const Model *m, Factor *f, const State *s, const double *xb)
 {
-    Py_ssize_t n1 = m->nl[0], pp1 = f->pp + 1, r = f->r, j, a, e;
-    double accP[XW * XW], *P = f->P;
+    Py_ssize_t n1 = m->nl[0], pp1 = f->pp + 1, r = f->r;
+    double *P = f->P;
     memset(f->A11, 0, sizeof(double) * n1);
     memset(f->BXY, 0, sizeof(double) * n1 * pp1);
     weights_rows(m, f, s, xb);
-    switch (pp1) {
-    case 1: one_rows(m, f, accP, 1); break;
-    case 2: one_rows(m, f, accP, 2); break;
-    case 3: one_rows(m, f, accP, 3); break;
-    case 4: one_rows(m, f, accP, 4); break;
-    case 5: one_rows(m, f, accP, 5); break;
-    case 6: one_rows(m, f, accP, 6); break;
-    case 7: one_rows(m, f, accP, 7); break;
-    default: one_rows(m, f, accP, XW); break;          /* pp1 == XW */
-    }
     double t2 = m->T[0][0] * m->T[0][0];
     f->t2 = t2;
-    for (j = 0; j < n1; j++) {
-        double mm = t2 * f->A11[j] + 1.0, wj = t2 / mm;
-        const double *g = f->BXY + j * pp1;
-        f->L11[j] = sqrt(mm);
-        f->W1[j] = wj;
-        for (a = 0; a < pp1; a++) {
-            double ha = g[a] * wj, *Pa = accP + a * XW;
-            for (e = 0; e <= a; e++) Pa[e] -= ha * g[e];
-        }
+    if (m->ones[0]) {
+        ONE_DENSE_CASES(1)
+    } else {
+        ONE_DENSE_CASES(0)
     }
-    for (a = 0; a < pp1; a++)
-        for (e = 0; e <= a; e++) P[a * r + e] = accP[a * XW + e];
     if (cholesky(P, r)) return ST_NOTPD;
     f->pwrss = P[(r - 1) * r + r - 1] * P[(r - 1) * r + r - 1];
     return ST_OK;
