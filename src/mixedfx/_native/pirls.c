@@ -662,32 +662,44 @@ static inline double pick(int cond, double a, double b)
     return a;
 }
 
-/* the weighted logit rows of evaluate_at_eta's vector pass (row r below nb of a block, e_r
- * = exp(-|eta_r|) in mb[r] on entry): mu_r = (eta_r >= 0 ? 1 : e_r) / (1 + e_r) into mb[r],
- * the linear term wt_r (eta_r >= 0 ? (1 - y_r) eta_r : -(y_r eta_r)) into ta[r], wt_r l_r
- * into l[r]; elementwise, in blocks of 4 rows (vector code) and the rest one by one, each
- * value by the same operations */
-static ALWAYS_INLINE void logit_terms(Py_ssize_t nb, const double *restrict eb,
-                                      double *restrict mb, const double *restrict yb,
-                                      const double *restrict wb, double *restrict ta,
-                                      double *restrict l)
+/* The weighted logit rows of a chunk whose rows all have another prior weight than 1 and
+ * are all in range (row r below nb, e_r = exp(-|eta_r|) in mb[r] on entry), as the row that
+ * ends a run in evaluate_at_eta sums them: l_r = log1p_01(e_r), mu_r = (eta_r >= 0 ? 1 :
+ * e_r) / (1 + e_r) into mb[r], the linear term wt_r (eta_r >= 0 ? (1 - y_r) eta_r :
+ * -(y_r eta_r)) added to *lin and wt_r l_r to *lsum, in row order. The values in blocks of 4
+ * rows (log1p_block, then the selects by bit mask: vector code) and the rest one by one,
+ * each by the same operations; each block's terms are added as it is formed, so the two
+ * sums run beside the next block's values. */
+static ALWAYS_INLINE void logit_sums(Py_ssize_t nb, const double *restrict eb,
+                                     double *restrict mb, const double *restrict yb,
+                                     const double *restrict wb, double *lin, double *lsum)
 {
     Py_ssize_t r = 0;
+    double la = *lin, ls = *lsum;
     int c;
-    for (; r + 4 <= nb; r += 4)
+    for (; r + 4 <= nb; r += 4) {
+        double l[4], ta[4];
+        log1p_block(mb + r, l);
         for (c = 0; c < 4; c++) {
             double et = eb[r + c], e = mb[r + c], yi = yb[r + c], wi = wb[r + c];
             int ge = et >= 0;
             mb[r + c] = pick(ge, 1.0, e) / (1.0 + e);
-            ta[r + c] = wi * pick(ge, (1 - yi) * et, -(yi * et));
-            l[r + c] = wi * l[r + c];
+            ta[c] = wi * pick(ge, (1 - yi) * et, -(yi * et));
+            l[c] = wi * l[c];
         }
-    for (; r < nb; r++) {
-        double et = eb[r], e = mb[r], yi = yb[r], wi = wb[r];
-        mb[r] = (et >= 0 ? 1.0 : e) / (1.0 + e);
-        ta[r] = wi * (et >= 0 ? (1 - yi) * et : -(yi * et));
-        l[r] = wi * l[r];
+        for (c = 0; c < 4; c++) {
+            la += ta[c];
+            ls += l[c];
+        }
     }
+    for (; r < nb; r++) {
+        double et = eb[r], e = mb[r], yi = yb[r], wi = wb[r], l = log1p_01(e);
+        mb[r] = (et >= 0 ? 1.0 : e) / (1.0 + e);
+        la += wi * (et >= 0 ? (1 - yi) * et : -(yi * et));
+        ls += wi * l;
+    }
+    *lin = la;
+    *lsum = ls;
 }
 
 /* 1 when |eta_r| <= THRESH for every r < nb (NaN: 0), in blocks of 4 (vector code) */
@@ -849,25 +861,15 @@ HOT_CLONES static void evaluate_at_eta(const Model *m, State *s)
     if (logit) exp_neg_rows(eta, mu, n);       /* e = exp(-|eta|) into mu */
     for (Py_ssize_t blk = 0; blk < n; blk += LOG_CHUNK) {
         Py_ssize_t bend = blk + LOG_CHUNK < n ? blk + LOG_CHUNK : n;
-        if (weighted) log1p_rows(mu + blk, l1p, bend - blk);
         i = blk;
+        if (weighted && m->wt_no_one && rows_in_range(eta + blk, bend - blk)) {
+            logit_sums(bend - blk, eta + blk, mu + blk, y + blk, wt + blk, &lin, &lsum);
+            continue;
+        }
+        if (weighted) log1p_rows(mu + blk, l1p, bend - blk);
         if (weighted && m->wt_no_one) {
             /* no row of weight 1: every in-range row is summed as the row that ends a run
-             * below (the same operations in the same order), without the run's loop; when
-             * the whole block is in range, its mu and terms in one vector pass first */
-            if (rows_in_range(eta + blk, bend - blk)) {
-                double ta[LOG_CHUNK];
-                Py_ssize_t nb = bend - blk;
-                logit_terms(nb, eta + blk, mu + blk, y + blk, wt + blk, ta, l1p);
-                double la = lin, ls = lsum;
-                for (Py_ssize_t r = 0; r < nb; r++) {
-                    la += ta[r];
-                    ls += l1p[r];
-                }
-                lin = la;
-                lsum = ls;
-                continue;
-            }
+             * below (the same operations in the same order), without the run's loop */
             for (; i < bend; i++) {
                 double et = eta[i];
                 if (fabs(et) <= THRESH) {
@@ -2093,6 +2095,33 @@ static double factor_ldl2(const Model *m, const Factor *f)
     return ld1 + 2.0 * ldz;
 }
 
+/* solve_modes's u for one scalar term (no Z_rest): g_j = sum_c B_jc lam_c (from +0, c in
+ * order), u_j = -(0 + g_j t1) / (L11_j L11_j); elementwise over the levels, in blocks of 4
+ * (vector code) and the rest one by one */
+static ALWAYS_INLINE void one_modes(Py_ssize_t n1, Py_ssize_t pp1, double t1,
+                                    const double *restrict BXY, const double *restrict lam,
+                                    const double *restrict L11, double *restrict u)
+{
+    Py_ssize_t j = 0, c;
+    int k;
+    for (; j + 4 <= n1; j += 4) {
+        double g[4] = {0.0, 0.0, 0.0, 0.0};
+        for (c = 0; c < pp1; c++)
+            for (k = 0; k < 4; k++) g[k] += BXY[(j + k) * pp1 + c] * lam[c];
+        for (k = 0; k < 4; k++) {
+            double acc = 0.0;
+            acc += g[k] * t1;
+            u[j + k] = -acc / (L11[j + k] * L11[j + k]);
+        }
+    }
+    for (; j < n1; j++) {
+        double gj = 0.0, acc = 0.0;
+        for (c = 0; c < pp1; c++) gj += BXY[j * pp1 + c] * lam[c];
+        acc += gj * t1;
+        u[j] = -acc / (L11[j] * L11[j]);
+    }
+}
+
 /* beta (with X in the system) and u from the factor: L_xx' beta = l_yx,
  * L_zz' u_rest = l_yz - L_xz' beta, M_j u1_j = -T1' B_j' [b_rest; beta; -1] */
 static void solve_modes(const Model *m, Factor *f, double *u, double *beta)
@@ -2133,6 +2162,10 @@ static void solve_modes(const Model *m, Factor *f, double *u, double *beta)
         const double *restrict Bz = f->Bz, *restrict BXY = f->BXY, *restrict L11 = f->L11;
         const int64_t *restrict lp = m->lvl_ptr, *restrict rho = m->rho;
         double t1 = T1[0];
+        if (!q) {
+            one_modes(n1, pp1, t1, BXY, lam, L11, u);
+            return;
+        }
         for (j = 0; j < n1; j++) {
             double gj = 0.0, acc = 0.0;
             if (q)
