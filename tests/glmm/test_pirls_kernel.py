@@ -72,7 +72,8 @@ def _uneven() -> pd.DataFrame:
 
 
 SIM = _simulated()
-DATA = {"uneven": _uneven()}
+# 397 rows: not a whole number of the kernel's 4-row blocks (their one-by-one rest)
+DATA = {"uneven": _uneven(), "sim397": SIM.iloc[:397]}
 CASES = {
     "cbpp": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", "binomial"),
     "grouseticks": ("TICKS ~ YEAR + HEIGHT_z + (1 | BROOD) + (1 | LOCATION)", "grouseticks",
@@ -91,12 +92,16 @@ CASES = {
     "weights_binomial": ("yb ~ x + (1 | g) + (1 | h)", None, "binomial"),
     "weights2_binomial": ("yb ~ x + (1 | g)", None, "binomial"),
     "no_fixed_effects": ("yb ~ 0 + (1 | g)", None, "binomial"),
+    # one scalar term of values x (not 1: factor_one and eta_one with the products), every
+    # row of another prior weight than 1 (logit_sums); and a Poisson one (canonical_rows)
+    "one_slope_term_binomial": ("yb ~ x + (0 + x | g)", "sim397", "binomial"),
+    "one_term_poisson": ("yp ~ x + (1 | g)", "sim397", "poisson"),
     "uneven_crossed_binomial": ("yb ~ x + (1 | g) + (1 | h)", "uneven", "binomial"),
     "verbagg": ("r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "VerbAgg",
                 "binomial"),
 }
 WEIGHTED = {"offset_weights_poisson": "w", "weights_binomial": "w",   # prior weights
-            "weights2_binomial": "w2"}
+            "weights2_binomial": "w2", "one_slope_term_binomial": "w2"}
 
 
 @pytest.fixture(scope="module")
