@@ -1104,10 +1104,6 @@ static inline void irls_wz(const Model *m, const State *s, Py_ssize_t i, double 
     *w = W;
 }
 
-/* IRLS weights W_i and working responses z_i - offset_i (less (X beta)_i when xb is given) of
- * every row into f->wrow, f->zrow: elementwise, so any loop order gives the same bits as
- * irls_wz row by row; the canonical binomial and Poisson cases without the family switch and
- * with (X beta)_i taken off in the same pass */
 /* weights_rows's row of the canonical binomial (BINOM) or Poisson case: me = max(mu (1 - mu)
  * or mu, EPS) (a NaN kept, as np.maximum does: me < EPS is false for NaN), *w = wt me, and
  * the return value z = eta - off + (y - mu) / me */
@@ -1142,6 +1138,10 @@ static ALWAYS_INLINE void canonical_rows(Py_ssize_t n, const double *restrict et
     }
 }
 
+/* IRLS weights W_i and working responses z_i - offset_i (less (X beta)_i when xb is given) of
+ * every row into f->wrow, f->zrow: elementwise, so any loop order gives the same bits as
+ * irls_wz row by row; the canonical binomial and Poisson cases without the family switch and
+ * with (X beta)_i taken off in the same pass (canonical_rows) */
 HOT_CLONES static void weights_rows(const Model *m, Factor *f, const State *s, const double *xb)
 {
     Py_ssize_t n = m->n, i;
