@@ -49,10 +49,14 @@ from mixedfx.formula import (
 from mixedfx.formula.columns import Column, ColumnTable
 from mixedfx.formula.design import bare_columns
 from mixedfx.formula.model_matrix import ColumnFill
+from mixedfx.formula.nodes import BinOp, Call, Name, Node, Paren, UnaryOp
+from mixedfx.formula.response import response_tree
 from mixedfx.frame.data import column_names
 from mixedfx.frame.designs import Designs, rank_gram
 from mixedfx.frame.levels import complete_categorical, factor_codes
+from mixedfx.frame.rank import clear_pivots
 from mixedfx.frame.table import Factor, UsedColumn, missing_mask
+from mixedfx.native import kernel
 from mixedfx.validate import check_design_size
 
 __all__ = ["Front", "fast_front"]
@@ -83,6 +87,7 @@ class _Plan:
     factors: frozenset[str]
     designs: tuple[tuple[str, tuple[str, ...]], ...]
     response_column: bool
+    cbind: tuple[tuple[_Program, ...], frozenset[str]] | None    # programs, their columns
     templates: dict[tuple[str, tuple], _Template] = field(
         default_factory=dict, compare=False, repr=False)
 
@@ -105,9 +110,11 @@ def _plan(formula: str, names: tuple[str, ...]) -> _Plan | None:
                 return None
             designs[rhs] = cols
     positions = {c: i for i, c in enumerate(names)}
+    response_column = parsed.response in positions
     return _Plan(parsed, tuple((v, positions[v]) for v in parsed.variables),
                  frozenset(v for v in parsed.variables if v != parsed.response),
-                 tuple(designs.items()), parsed.response in positions)
+                 tuple(designs.items()), response_column,
+                 None if response_column else _cbind_program(parsed.response, names))
 
 
 def fast_front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
@@ -135,6 +142,8 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
     columns: dict[str, UsedColumn] = {}
     table: dict[str, Column] = {}
     factors: dict[str, Factor] = {}
+    bounded = True          # every float column's |x| <= 2^1000 (`frame` kernel's `bounded`)
+    k = kernel("frame")
     for name, pos in plan.used:
         values = getter(pos)
         col = columns[name] = UsedColumn(name, values, index)
@@ -144,8 +153,15 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
                 return None
             if dtype == _FLOAT64:
                 # (no arithmetic: a sum would warn when it overflows or meets +Inf and -Inf)
-                if np.count_nonzero(np.isfinite(values)) != n:
-                    return None             # missing or infinite values: the general steps
+                if k is not None and values.flags.c_contiguous:
+                    size = k.bounded(values)
+                    if not size:
+                        return None         # missing or infinite values: the general steps
+                    bounded = bounded and size == 2
+                elif np.count_nonzero(np.isfinite(values)) != n:
+                    return None
+                else:
+                    bounded = False
                 col._finite = True
             elif dtype.kind not in "iu":
                 return None
@@ -189,13 +205,21 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
         # column are the table's own already); finite, as every column read
         column = frame.column(parsed.response)
         response = column.values if column.integer else column.values.copy()
+    elif plan.cbind is not None and bounded and all(
+            frame.column(v).kind == "numeric" for v in plan.cbind[1]):
+        # numbers of at most 2^1000 (integers: below 2^63) added or subtracted: finite
+        response = _cbind(plan.cbind[0], frame)
     else:
         response = np.asarray(evaluate_response(parsed.response, frame,
                                                 factor_as_indicator=glm), dtype=float)
         if np.count_nonzero(np.isfinite(response)) != response.size:
             return None                     # NaN rows or refused values: the general steps
     designs = Designs(X_full, fixed, lhs, [], response)
-    designs.gram = rank_gram(X_full)
+    # the rank check's test, compiled for a few columns; else XᵀX for it (NumPy's product
+    # warns here, as in the general steps, when it overflows)
+    designs.clear = clear_pivots(X_full)
+    if designs.clear is None:
+        designs.gram = rank_gram(X_full)
     designs.finite = [True] * (len(lhs) + 2)     # X, each bar's matrix, the response
     return Front(parsed, columns, frame, factors, designs)
 
@@ -258,3 +282,78 @@ def _one_number_per_cell(spec: DesignSpec) -> bool:
     variables: dict[int, Any] = spec.encoded_variables
     return all(sum(variables[v].kind == "numeric" for v in term) <= 1
                for term in spec.term_variables)
+
+
+#: a cbind() argument of sums and differences of bare columns: ("col", name),
+#: ("neg", operand) or (op, left, right) with op "+" or "-"
+_Program = tuple
+
+_MAX_LEAVES = 1 << 16       # far below 2^23 sums of numbers <= 2^1000 (finite: < 2^1024)
+
+
+def _cbind_program(response: str, names: tuple[str, ...]
+                   ) -> tuple[tuple[_Program, ...], frozenset[str]] | None:
+    """The arguments of a `cbind(...)` response made of bare columns, `+`, `-` and
+    parentheses only (`cbind(s, n - s)`), as programs `_cbind` runs, and the columns they
+    read; None for any other response (refused texts raise, as `evaluate_response` refuses
+    them)."""
+    core = response_tree(response, names)
+    if not (isinstance(core, Call) and core.func == "cbind" and core.args):
+        return None
+    programs = tuple(map(_program, core.args))
+    if None in programs:
+        return None
+    leaves = _leaves(programs)
+    return (programs, frozenset(leaves)) if len(leaves) <= _MAX_LEAVES else None
+
+
+def _program(node: Node) -> _Program | None:
+    while isinstance(node, Paren):
+        node = node.expr
+    if isinstance(node, Name):
+        return ("col", node.name)
+    if isinstance(node, UnaryOp) and node.op in ("-", "+"):
+        operand = _program(node.operand)
+        return operand if operand is None or node.op == "+" else ("neg", operand)
+    if isinstance(node, BinOp) and node.op in ("+", "-"):
+        left, right = _program(node.left), _program(node.right)
+        return None if left is None or right is None else (node.op, left, right)
+    return None
+
+
+def _leaves(programs: tuple[_Program, ...]) -> list[str]:
+    """The columns the programs read (with repeats)."""
+    out: list[str] = []
+    stack = list(programs)
+    while stack:
+        p = stack.pop()
+        if p[0] == "col":
+            out.append(p[1])
+        else:
+            stack.extend(p[1:])
+    return out
+
+
+def _cbind(programs: tuple[_Program, ...], frame: ColumnTable) -> np.ndarray:
+    """`evaluate_response` of the cbind() the programs encode, on numeric columns whose sums
+    are finite: each argument's value (the same float64 operations on the same columns)
+    stored in its column of a new (n, k) array."""
+    out = np.empty((frame.n, len(programs)), dtype=np.float64)
+    for j, p in enumerate(programs):
+        if p[0] == "col":
+            out[:, j] = frame.column(p[1]).values
+        elif p[0] == "neg":
+            np.negative(_run(p[1], frame), out=out[:, j])
+        else:
+            (np.add if p[0] == "+" else np.subtract)(_run(p[1], frame), _run(p[2], frame),
+                                                     out=out[:, j])
+    return out
+
+
+def _run(p: _Program, frame: ColumnTable) -> np.ndarray:
+    if p[0] == "col":
+        return frame.column(p[1]).values
+    if p[0] == "neg":
+        return -_run(p[1], frame)
+    left, right = _run(p[1], frame), _run(p[2], frame)
+    return left + right if p[0] == "+" else left - right
