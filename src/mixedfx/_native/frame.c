@@ -15,8 +15,9 @@
  *   binomial_counts(raw, y, n, wt)   raw: (m, 2) float64 cbind(successes, failures). 1 when
  *                                    a cell is negative (np.fmin.reduce(raw) < 0), else 2
  *                                    when a cell is more than 1e-7 from the nearest integer
- *                                    (np.fmax.reduce(abs(raw - raw.round())) > 1e-7; NaN and
- *                                    +-Inf cells fail neither test, as there); else 0 with
+ *                                    (np.fmax.reduce(abs(raw - raw.round())) > 1e-7; NaN
+ *                                    cells fail neither test, as there), or 3 when one is
+ *                                    +Inf (found first: NumPy's lines warn about it); else 0 with
  *                                    n = s + f, wt = n, y = s / n where n > 0 and 0 elsewhere
  *                                    (np.divide(s, n, out=zeros, where=n > 0))
  *   clear_pivots(X)                  (m, p) float64 X, 1 <= p <= 64: with the Gram matrix
@@ -152,8 +153,10 @@ static PyObject *py_binomial_counts(PyObject *self, PyObject *const *args, Py_ss
         for (Py_ssize_t i = 0; i < 2 * m; i++)
             if (raw[i] < 0) { result = 1; break; }
     if (result == 0)
-        for (Py_ssize_t i = 0; i < 2 * m; i++)
+        for (Py_ssize_t i = 0; i < 2 * m; i++) {
+            if (isinf(raw[i])) { result = 3; break; }   /* NumPy warns there: its lines run */
             if (fabs(raw[i] - rint(raw[i])) > 1e-7) { result = 2; break; }
+        }
     if (result == 0)
         for (Py_ssize_t i = 0; i < m; i++) {
             double s = raw[2 * i], t = s + raw[2 * i + 1];

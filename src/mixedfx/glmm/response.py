@@ -76,7 +76,7 @@ def _counts(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None
     `encode_response`'s checks, computed in one call of the compiled kernel (the same
     operations as the NumPy lines there: trials = s + f, y = s / trials where trials > 0
     else 0); None when the kernel is not built, `raw` is not a C-ordered (m, 2) float64
-    array, or a count is refused (the NumPy lines then say why)."""
+    array, a count is refused (the NumPy lines then say why) or infinite (they warn)."""
     k = kernel("frame")
     if k is None or raw.dtype != np.float64 or raw.shape[1] != 2 or not raw.flags.c_contiguous:
         return None
