@@ -25,6 +25,12 @@
  *                                    above 1e300 or NaN, else 1 when every pivot of G's
  *                                    Gaussian elimination exceeds 1e-6 G_jj
  *                                    (frame.rank._clear_pivots), else 0; -1 for other shapes
+ *   column_sums(out, cols, program)  (m, k) float64 `out`: column j is the j-th expression of
+ *                                    `program` (bytes, postfix: c < 250 pushes cols[c], 250
+ *                                    negates, 251 adds, 252 subtracts the top from the one
+ *                                    below, 253 stores the top in the next column of out),
+ *                                    row by row: the same IEEE operation per cell as NumPy's
+ *                                    elementwise -a, a + b, a - b on the whole columns
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -209,6 +215,82 @@ static PyObject *py_clear_pivots(PyObject *self, PyObject *const *args, Py_ssize
     return PyLong_FromLong(1);
 }
 
+enum { OP_NEG = 250, OP_ADD = 251, OP_SUB = 252, OP_STORE = 253, MAXCOLS = 250, MAXSTACK = 64 };
+
+static PyObject *py_column_sums(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer vo, vp, vc[MAXCOLS];
+    int got = 0, result = -1;
+    if (check_args(nargs, 3, "column_sums") < 0) return NULL;
+    PyObject *cols = args[1];
+    if (!PyTuple_Check(cols) || PyTuple_GET_SIZE(cols) > MAXCOLS) {
+        PyErr_SetString(PyExc_TypeError, "frame kernel: columns must be a tuple of at most "
+                        "250 arrays");
+        return NULL;
+    }
+    Py_ssize_t nc = PyTuple_GET_SIZE(cols);
+    if (get_view(args[0], &vo, 'd', 1, "out") < 0) return NULL;
+    if (PyObject_GetBuffer(args[2], &vp, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&vo); return NULL; }
+    if (vo.ndim != 2) {
+        PyErr_SetString(PyExc_ValueError, "frame kernel: out must be (n, k)");
+        goto done;
+    }
+    Py_ssize_t n = vo.shape[0], k = vo.shape[1];
+    for (; got < nc; got++) {
+        if (get_view(PyTuple_GET_ITEM(cols, got), &vc[got], 'd', 0, "a column") < 0) goto done;
+        if (vc[got].len != n * 8) {
+            got++;
+            PyErr_SetString(PyExc_ValueError, "frame kernel: a column's length is not n");
+            goto done;
+        }
+    }
+    /* the program: checked once (stack depth, column indices, one store per output) */
+    const unsigned char *prog = (const unsigned char *)vp.buf;
+    Py_ssize_t len = vp.len, depth = 0, stores = 0;
+    for (Py_ssize_t t = 0; t < len; t++) {
+        unsigned char op = prog[t];
+        if (op < MAXCOLS) {
+            if (op >= nc || ++depth > MAXSTACK) break;
+        } else if (op == OP_NEG) {
+            if (depth < 1) break;
+        } else if (op == OP_ADD || op == OP_SUB) {
+            if (depth < 2) break;
+            depth--;
+        } else if (op == OP_STORE) {
+            if (depth != 1 || stores >= k) break;
+            depth = 0;
+            stores++;
+        } else break;
+        if (t == len - 1 && depth == 0 && stores == k) result = 0;
+    }
+    if (result < 0) {
+        PyErr_SetString(PyExc_ValueError, "frame kernel: malformed column_sums program");
+        goto done;
+    }
+    double *out = (double *)vo.buf;
+    const double *src[MAXCOLS];
+    for (Py_ssize_t c = 0; c < nc; c++) src[c] = (const double *)vc[c].buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double stack[MAXSTACK];
+        int top = 0;
+        Py_ssize_t j = 0;
+        for (Py_ssize_t t = 0; t < len; t++) {
+            unsigned char op = prog[t];
+            if (op < MAXCOLS) stack[top++] = src[op][i];
+            else if (op == OP_NEG) stack[top - 1] = -stack[top - 1];
+            else if (op == OP_ADD) { top--; stack[top - 1] = stack[top - 1] + stack[top]; }
+            else if (op == OP_SUB) { top--; stack[top - 1] = stack[top - 1] - stack[top]; }
+            else out[i * k + j++] = stack[--top];
+        }
+    }
+done:
+    for (int c = 0; c < got; c++) PyBuffer_Release(&vc[c]);
+    PyBuffer_Release(&vp);
+    PyBuffer_Release(&vo);
+    if (result < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"bounded", (PyCFunction)(void (*)(void))py_bounded, METH_FASTCALL,
      "bounded(x): 2 if every |x_i| <= 2**1000, 1 if all finite, else 0"},
@@ -218,6 +300,8 @@ static PyMethodDef methods[] = {
      "binomial_counts(raw, y, n, wt): 1 negative, 2 non-integer, else 0 and y, n, wt set"},
     {"clear_pivots", (PyCFunction)(void (*)(void))py_clear_pivots, METH_FASTCALL,
      "clear_pivots(X): 1 if X'X's elimination pivots are all clear, 0 if not, -1 bad shape"},
+    {"column_sums", (PyCFunction)(void (*)(void))py_column_sums, METH_FASTCALL,
+     "column_sums(out, columns, program): out[:, j] from sums and differences of columns"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "frame",

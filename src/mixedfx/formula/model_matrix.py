@@ -151,6 +151,8 @@ class ColumnFill:
         design was built on, and whose factors have no missing value (no code −1)."""
         if self.rows is not None:
             return self.rows.take(data.column(self.blocks[0][1]).values, axis=0)
+        if not self.blocks:                 # the intercept alone, `(1 | g)`'s (or nothing)
+            return np.ones((len(data), self.width), dtype=np.float64)
         X = np.empty((len(data), self.width), dtype=np.float64)
         if self.intercept:
             X[:, 0] = 1.0

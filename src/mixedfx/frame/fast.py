@@ -87,7 +87,7 @@ class _Plan:
     factors: frozenset[str]
     designs: tuple[tuple[str, tuple[str, ...]], ...]
     response_column: bool
-    cbind: tuple[tuple[_Program, ...], frozenset[str]] | None    # programs, their columns
+    cbind: _CbindPlan | None
     templates: dict[tuple[str, tuple], _Template] = field(
         default_factory=dict, compare=False, repr=False)
 
@@ -206,9 +206,9 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
         column = frame.column(parsed.response)
         response = column.values if column.integer else column.values.copy()
     elif plan.cbind is not None and bounded and all(
-            frame.column(v).kind == "numeric" for v in plan.cbind[1]):
+            frame.column(v).kind == "numeric" for v in plan.cbind.columns):
         # numbers of at most 2^1000 (integers: below 2^63) added or subtracted: finite
-        response = _cbind(plan.cbind[0], frame)
+        response = plan.cbind.evaluate(frame, k)
     else:
         response = np.asarray(evaluate_response(parsed.response, frame,
                                                 factor_as_indicator=glm), dtype=float)
@@ -291,12 +291,36 @@ _Program = tuple
 _MAX_LEAVES = 1 << 16       # far below 2^23 sums of numbers <= 2^1000 (finite: < 2^1024)
 
 
-def _cbind_program(response: str, names: tuple[str, ...]
-                   ) -> tuple[tuple[_Program, ...], frozenset[str]] | None:
-    """The arguments of a `cbind(...)` response made of bare columns, `+`, `-` and
-    parentheses only (`cbind(s, n - s)`), as programs `_cbind` runs, and the columns they
-    read; None for any other response (refused texts raise, as `evaluate_response` refuses
-    them)."""
+@dataclass(frozen=True)
+class _CbindPlan:
+    """A `cbind(...)` response made of bare columns, `+`, `-` and parentheses only
+    (`cbind(s, n - s)`): its arguments as programs, the columns they read, and the same as
+    one postfix program of the `frame` kernel's `column_sums`, which computes each cell
+    with the same IEEE operation as NumPy's elementwise arithmetic on whole columns."""
+
+    programs: tuple[_Program, ...]
+    columns: tuple[str, ...]
+    postfix: bytes
+
+    def evaluate(self, frame: ColumnTable, k: Any) -> np.ndarray:
+        """`evaluate_response` of the cbind() on numeric columns whose sums are finite."""
+        if k is not None:
+            out = np.empty((frame.n, len(self.programs)), dtype=np.float64)
+            try:
+                k.column_sums(out, tuple(frame.column(c).values for c in self.columns),
+                              self.postfix)
+                return out
+            except (ValueError, BufferError):   # a column not C-ordered: NumPy's arithmetic
+                pass
+        return _cbind(self.programs, frame)
+
+
+_NEG, _ADD, _SUB, _STORE, _MAX_COLUMNS = 250, 251, 252, 253, 250
+
+
+def _cbind_program(response: str, names: tuple[str, ...]) -> _CbindPlan | None:
+    """The plan of a `cbind(...)` response of sums and differences of bare columns, None
+    for any other response (refused texts raise, as `evaluate_response` refuses them)."""
     core = response_tree(response, names)
     if not (isinstance(core, Call) and core.func == "cbind" and core.args):
         return None
@@ -304,7 +328,27 @@ def _cbind_program(response: str, names: tuple[str, ...]
     if None in programs:
         return None
     leaves = _leaves(programs)
-    return (programs, frozenset(leaves)) if len(leaves) <= _MAX_LEAVES else None
+    columns = tuple(dict.fromkeys(leaves))
+    if len(leaves) > _MAX_LEAVES or len(columns) > _MAX_COLUMNS:
+        return None
+    slot = {c: i for i, c in enumerate(columns)}
+    postfix = bytearray()
+
+    def emit(p: _Program) -> None:
+        if p[0] == "col":
+            postfix.append(slot[p[1]])
+        elif p[0] == "neg":
+            emit(p[1])
+            postfix.append(_NEG)
+        else:
+            emit(p[1])
+            emit(p[2])
+            postfix.append(_ADD if p[0] == "+" else _SUB)
+
+    for p in programs:
+        emit(p)
+        postfix.append(_STORE)
+    return _CbindPlan(programs, columns, bytes(postfix))
 
 
 def _program(node: Node) -> _Program | None:
