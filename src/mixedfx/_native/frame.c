@@ -20,13 +20,13 @@
  *                                    +Inf (found first: NumPy's lines warn about it); else 0 with
  *                                    n = s + f, wt = n, y = s / n where n > 0 and 0 elsewhere
  *                                    (np.divide(s, n, out=zeros, where=n > 0))
- *   clear_pivots(X)                  (m, p) float64 X, 1 <= p <= 64: with the Gram matrix
+ *   clear_pivots(X)                  (m, p) float64 X, 1 <= p <= 8: with the Gram matrix
  *                                    G = X'X (summed over rows in order), -2 when a G_jj is
  *                                    above 1e300 or NaN, else 1 when every pivot of G's
  *                                    Gaussian elimination exceeds 1e-6 G_jj
  *                                    (frame.rank._clear_pivots), else 0; -1 for other shapes
  *   column_sums(out, cols, program)  (m, k) float64 `out`: column j is the j-th expression of
- *                                    `program` (bytes, postfix: c < 250 pushes cols[c], 250
+ *                                    `program` (bytes, postfix: c < 16 pushes cols[c], 250
  *                                    negates, 251 adds, 252 subtracts the top from the one
  *                                    below, 253 stores the top in the next column of out),
  *                                    row by row: the same IEEE operation per cell as NumPy's
@@ -38,7 +38,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MAXP 64
+#define MAXP 8          /* (frame.rank asks for up to 6 columns; small stack arrays) */
 
 /* a C-contiguous buffer; `kind` 'd' (float64), 'i' (signed integers of any width) or 'l'
  * (int64); `writable` for outputs. Returns 0 and fills `v`, or -1 with an exception set. */
@@ -215,7 +215,7 @@ static PyObject *py_clear_pivots(PyObject *self, PyObject *const *args, Py_ssize
     return PyLong_FromLong(1);
 }
 
-enum { OP_NEG = 250, OP_ADD = 251, OP_SUB = 252, OP_STORE = 253, MAXCOLS = 250, MAXSTACK = 64 };
+enum { OP_NEG = 250, OP_ADD = 251, OP_SUB = 252, OP_STORE = 253, MAXCOLS = 16, MAXSTACK = 32 };
 
 static PyObject *py_column_sums(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -225,7 +225,7 @@ static PyObject *py_column_sums(PyObject *self, PyObject *const *args, Py_ssize_
     PyObject *cols = args[1];
     if (!PyTuple_Check(cols) || PyTuple_GET_SIZE(cols) > MAXCOLS) {
         PyErr_SetString(PyExc_TypeError, "frame kernel: columns must be a tuple of at most "
-                        "250 arrays");
+                        "16 arrays");
         return NULL;
     }
     Py_ssize_t nc = PyTuple_GET_SIZE(cols);

@@ -315,7 +315,7 @@ class _CbindPlan:
         return _cbind(self.programs, frame)
 
 
-_NEG, _ADD, _SUB, _STORE, _MAX_COLUMNS = 250, 251, 252, 253, 250
+_NEG, _ADD, _SUB, _STORE, _MAX_COLUMNS = 250, 251, 252, 253, 16
 
 
 def _cbind_program(response: str, names: tuple[str, ...]) -> _CbindPlan | None:
