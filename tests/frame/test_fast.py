@@ -317,3 +317,15 @@ def test_cbind_sums_are_evaluated_by_the_plan_and_the_rest_by_evaluate_response(
     _frames_agree(formula, df.assign(x=df["x"].where(df.index != "r2", np.inf)), glm=True)
     _frames_agree("cbind(count, k - f) ~ x + (1 | g)", df, glm=True)
     _frames_agree("cbind(count, k - count) ~ x + (1 | g)", df.assign(k=df["k"] > 2), glm=True)
+
+
+def test_intercept_only_terms_are_each_fits_own_ones() -> None:
+    df = _mixed()
+    formula = "y ~ x + (1 | g) + (1 | h)"
+    first = fast(formula, df)
+    first.terms[0].values[:] = 5.0              # the fit's own array
+    for data in (df, df.iloc[:30], df):         # the remembered ones of another row count
+        mf = fast(formula, data)
+        assert_same(mf, general(formula, data))
+        assert [t.values.flags.writeable for t in mf.terms] == [True, True]
+        assert mf.terms[0].values is not mf.terms[1].values

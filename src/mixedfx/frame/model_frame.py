@@ -346,6 +346,9 @@ def _independent_fixed_columns(X_full: np.ndarray, names: list[str], finite: boo
     return keep, dropped
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
                   columns: dict[str, pd.Series | UsedColumn], factors: dict[str, Factor],
                   rows: np.ndarray | None, finite: list[bool]) -> list[RandomEffectsTerm]:
@@ -353,7 +356,8 @@ def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
     structure (`finite`: whether each bar's matrix has a finite sum, so finite cells)."""
     terms = []
     for bar, (V, spec), ok in zip(parsed.bars, lhs_designs, finite, strict=True):
-        V = np.asarray(V, dtype=float)
+        if not (type(V) is np.ndarray and V.dtype is _FLOAT64):
+            V = np.asarray(V, dtype=float)
         if V.shape[1] == 0:
             raise DataError(f"random-effects term ({bar.lhs} | {bar.group_name}) has no columns")
         if not ok:
