@@ -300,11 +300,8 @@ def test_concurrent_fits_agree_with_sequential_ones(sleepstudy: pd.DataFrame,
 def test_cbind_sums_are_evaluated_by_the_plan_and_the_rest_by_evaluate_response() -> None:
     df = _mixed()
     names = tuple(df.columns)
-    for response in ("cbind(count, k - count)", "cbind((y), -x + (k - y))"):
-        assert _plan(f"{response} ~ x + (1 | g)", names).cbind is not None, response
-    for response in ("cbind(count, 2 * k)", "cbind(count, log(k))", "cbind(count, I(k))",
-                     "cbind(count, k - 1)", "count", "log(y)", "y / k"):
-        assert _plan(f"{response} ~ x + (1 | g)", names).cbind is None, response
+    assert _plan("cbind(count, k - count) ~ x + (1 | g)", names).cbind is not None
+    assert _plan("cbind(count, 2 * k) ~ x + (1 | g)", names).cbind is None
     formula = "cbind(count, k - count + x) ~ x + (1 | g)"
     # numbers above 2^1000: their sums may overflow, evaluate_response (guarded) is used
     for scale in (2.0 ** 999, 2.0 ** 1001, 1e307):

@@ -177,35 +177,3 @@ def test_complete_categorical_is_the_numpy_one(monkeypatch: pytest.MonkeyPatch) 
             assert got[0].dtype == want[0].dtype == np.int64
             assert got[0].tobytes() == want[0].tobytes() and got[1:] == want[1:]
 
-
-def test_column_sums_are_numpys_arithmetic() -> None:
-    from mixedfx.formula.columns import Column, ColumnTable
-    from mixedfx.frame.fast import _cbind, _cbind_program
-    rng = np.random.default_rng(7)
-    n = 37
-    data = {"a": rng.normal(size=n) * 1e3, "b": rng.integers(-50, 50, n).astype(float),
-            "c": rng.normal(size=n) / 3, "d": np.asfortranarray(rng.normal(size=(n, 2)))[:, 0]}
-    table = ColumnTable.from_columns(n, {k: Column("numeric", v) for k, v in data.items()})
-    names = tuple(data)
-    texts = ["cbind(a, b - a)", "cbind(-a, -(b - c) + a)", "cbind((a + b) - (c - a), c)",
-             "cbind(a - b - c - a + b, +c)", "cbind(b, a - (b - (c - (a - (b - c)))))",
-             "cbind(a, " + " - ".join(["b"] * 300) + ")",
-             "cbind(a, " + "(a - " * 70 + "b" + ")" * 70 + ")"]     # deeper than the stack
-    for text in texts:
-        plan = _cbind_program(text, names)
-        assert plan is not None, text
-        want = _cbind(plan.programs, table)
-        with np.errstate(all="raise"):
-            got = plan.evaluate(table, K)
-        assert got.tobytes() == want.tobytes() and got.shape == want.shape, text
-    d_plan = _cbind_program("cbind(a, d - a)", names)    # a strided column: NumPy's way
-    assert d_plan.evaluate(table, K).tobytes() == _cbind(d_plan.programs, table).tobytes()
-    out = np.empty((n, 2))
-    with pytest.raises(ValueError, match="malformed"):
-        K.column_sums(out, (data["a"],), bytes([0, 253, 1, 253]))       # no column 1
-    with pytest.raises(ValueError, match="malformed"):
-        K.column_sums(out, (data["a"],), bytes([0, 253]))               # one output short
-    with pytest.raises(ValueError, match="malformed"):
-        K.column_sums(out, (data["a"],), bytes([0, 0, 253, 0, 253]))    # left on the stack
-    with pytest.raises(ValueError, match="length is not n"):
-        K.column_sums(out, (data["a"][:5],), bytes([0, 253, 0, 253]))

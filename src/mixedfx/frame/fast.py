@@ -11,7 +11,10 @@ building design specs it built the same way at the previous fit. `fast_front` gi
 * a `_Plan` per formula text and column names (immutable, memoized): the parsed formula,
   the used columns and their positions, which are encoded as factors, and for each design
   text (the fixed part, each bar's left-hand side) its data columns when every variable is a
-  bare column (`formula.design.bare_columns`);
+  bare column (`formula.design.bare_columns`), and a `cbind()` response of sums and
+  differences of bare columns as a program (`frame.cbind`, run by the compiled `frame`
+  kernel: the same float operations as `evaluate_response`'s, finite for columns whose
+  numbers are at most 2^1000);
 * per design text, a `DesignSpec` template per signature of its columns (kind; a factor's
   levels and orderedness): such a design depends on the data only through that signature,
   so a fit whose columns have the signature of an earlier one copies its spec and fills X
@@ -49,8 +52,7 @@ from mixedfx.formula import (
 from mixedfx.formula.columns import Column, ColumnTable
 from mixedfx.formula.design import bare_columns
 from mixedfx.formula.model_matrix import ColumnFill
-from mixedfx.formula.nodes import BinOp, Call, Name, Node, Paren, UnaryOp
-from mixedfx.formula.response import response_tree
+from mixedfx.frame.cbind import CbindPlan, cbind_plan
 from mixedfx.frame.data import column_names
 from mixedfx.frame.designs import Designs, rank_gram
 from mixedfx.frame.levels import complete_categorical, factor_codes
@@ -87,7 +89,7 @@ class _Plan:
     factors: frozenset[str]
     designs: tuple[tuple[str, tuple[str, ...]], ...]
     response_column: bool
-    cbind: _CbindPlan | None
+    cbind: CbindPlan | None
     templates: dict[tuple[str, tuple], _Template] = field(
         default_factory=dict, compare=False, repr=False)
 
@@ -114,7 +116,7 @@ def _plan(formula: str, names: tuple[str, ...]) -> _Plan | None:
     return _Plan(parsed, tuple((v, positions[v]) for v in parsed.variables),
                  frozenset(v for v in parsed.variables if v != parsed.response),
                  tuple(designs.items()), response_column,
-                 None if response_column else _cbind_program(parsed.response, names))
+                 None if response_column else cbind_plan(parsed.response, names))
 
 
 def fast_front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
@@ -282,122 +284,3 @@ def _one_number_per_cell(spec: DesignSpec) -> bool:
     variables: dict[int, Any] = spec.encoded_variables
     return all(sum(variables[v].kind == "numeric" for v in term) <= 1
                for term in spec.term_variables)
-
-
-#: a cbind() argument of sums and differences of bare columns: ("col", name),
-#: ("neg", operand) or (op, left, right) with op "+" or "-"
-_Program = tuple
-
-_MAX_LEAVES = 1 << 16       # far below 2^23 sums of numbers <= 2^1000 (finite: < 2^1024)
-
-
-@dataclass(frozen=True)
-class _CbindPlan:
-    """A `cbind(...)` response made of bare columns, `+`, `-` and parentheses only
-    (`cbind(s, n - s)`): its arguments as programs, the columns they read, and the same as
-    one postfix program of the `frame` kernel's `column_sums`, which computes each cell
-    with the same IEEE operation as NumPy's elementwise arithmetic on whole columns."""
-
-    programs: tuple[_Program, ...]
-    columns: tuple[str, ...]
-    postfix: bytes
-
-    def evaluate(self, frame: ColumnTable, k: Any) -> np.ndarray:
-        """`evaluate_response` of the cbind() on numeric columns whose sums are finite."""
-        if k is not None:
-            out = np.empty((frame.n, len(self.programs)), dtype=np.float64)
-            try:
-                k.column_sums(out, tuple(frame.column(c).values for c in self.columns),
-                              self.postfix)
-                return out
-            except (ValueError, BufferError):   # a column not C-ordered: NumPy's arithmetic
-                pass
-        return _cbind(self.programs, frame)
-
-
-_NEG, _ADD, _SUB, _STORE, _MAX_COLUMNS = 250, 251, 252, 253, 16
-
-
-def _cbind_program(response: str, names: tuple[str, ...]) -> _CbindPlan | None:
-    """The plan of a `cbind(...)` response of sums and differences of bare columns, None
-    for any other response (refused texts raise, as `evaluate_response` refuses them)."""
-    core = response_tree(response, names)
-    if not (isinstance(core, Call) and core.func == "cbind" and core.args):
-        return None
-    programs = tuple(map(_program, core.args))
-    if None in programs:
-        return None
-    leaves = _leaves(programs)
-    columns = tuple(dict.fromkeys(leaves))
-    if len(leaves) > _MAX_LEAVES or len(columns) > _MAX_COLUMNS:
-        return None
-    slot = {c: i for i, c in enumerate(columns)}
-    postfix = bytearray()
-
-    def emit(p: _Program) -> None:
-        if p[0] == "col":
-            postfix.append(slot[p[1]])
-        elif p[0] == "neg":
-            emit(p[1])
-            postfix.append(_NEG)
-        else:
-            emit(p[1])
-            emit(p[2])
-            postfix.append(_ADD if p[0] == "+" else _SUB)
-
-    for p in programs:
-        emit(p)
-        postfix.append(_STORE)
-    return _CbindPlan(programs, columns, bytes(postfix))
-
-
-def _program(node: Node) -> _Program | None:
-    while isinstance(node, Paren):
-        node = node.expr
-    if isinstance(node, Name):
-        return ("col", node.name)
-    if isinstance(node, UnaryOp) and node.op in ("-", "+"):
-        operand = _program(node.operand)
-        return operand if operand is None or node.op == "+" else ("neg", operand)
-    if isinstance(node, BinOp) and node.op in ("+", "-"):
-        left, right = _program(node.left), _program(node.right)
-        return None if left is None or right is None else (node.op, left, right)
-    return None
-
-
-def _leaves(programs: tuple[_Program, ...]) -> list[str]:
-    """The columns the programs read (with repeats)."""
-    out: list[str] = []
-    stack = list(programs)
-    while stack:
-        p = stack.pop()
-        if p[0] == "col":
-            out.append(p[1])
-        else:
-            stack.extend(p[1:])
-    return out
-
-
-def _cbind(programs: tuple[_Program, ...], frame: ColumnTable) -> np.ndarray:
-    """`evaluate_response` of the cbind() the programs encode, on numeric columns whose sums
-    are finite: each argument's value (the same float64 operations on the same columns)
-    stored in its column of a new (n, k) array."""
-    out = np.empty((frame.n, len(programs)), dtype=np.float64)
-    for j, p in enumerate(programs):
-        if p[0] == "col":
-            out[:, j] = frame.column(p[1]).values
-        elif p[0] == "neg":
-            np.negative(_run(p[1], frame), out=out[:, j])
-        else:
-            (np.add if p[0] == "+" else np.subtract)(_run(p[1], frame), _run(p[2], frame),
-                                                     out=out[:, j])
-    return out
-
-
-def _run(p: _Program, frame: ColumnTable) -> np.ndarray:
-    if p[0] == "col":
-        return frame.column(p[1]).values
-    if p[0] == "neg":
-        return -_run(p[1], frame)
-    left, right = _run(p[1], frame), _run(p[2], frame)
-    return left + right if p[0] == "+" else left - right
