@@ -12,7 +12,8 @@ from mixedfx.distributed import is_distributed_data
 from mixedfx.distributed.glmer import dask_glmer
 from mixedfx.distributed.lmer import dask_lmer
 from mixedfx.errors import ArgumentError, ArgumentTypeError, DataError
-from mixedfx.families import Family, family_from
+from mixedfx.families import Family
+from mixedfx.families.family import family_from  # (unwrapped: glmer's wrapper checks)
 from mixedfx.frame.grouping import grouping_factor
 from mixedfx.frame.model_frame import ModelFrame, build_model_frame
 from mixedfx.glmm.dispersion import check_dispersion, fit_glmm_ml_dispersion

@@ -112,6 +112,8 @@ def check_nagq(value: Any) -> int:
     """nAGQ as an integer in 0..`MAX_NAGQ` (lme4's Gauss–Hermite rules stop at 100; numpy's
     rule overflows to non-finite weights beyond a few hundred nodes, and the quadrature
     arrays grow with nAGQ²), checked before anything is allocated."""
+    if type(value) is int and 0 <= value <= MAX_NAGQ:       # (the common case, at once)
+        return value
     n = check_positive_int(value, "nAGQ", minimum=0)
     if n > MAX_NAGQ:
         raise ArgumentError(f"nAGQ must be at most {MAX_NAGQ} (lme4's Gauss-Hermite rules stop "

@@ -123,6 +123,10 @@ CASES = [
     ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", {"glm": True}),
     ("cbind(incidence, size - incidence) ~ 0 + period + (1 | herd)", "cbpp", {"glm": True}),
     ("incidence ~ period + (1 | herd)", "cbpp", {}),
+    # cbind() of sums and differences of columns (integers, floats, signs, parentheses)
+    ("cbind(count, k - count + k) ~ x + (1 | g)", "mixed", {"glm": True}),
+    ("cbind(-(count), (k) + x - count + (+y)) ~ x + (1 | g)", "mixed", {"glm": True}),
+    ("cbind(count, 2 * k) ~ x + (1 | g)", "mixed", {"glm": True}),      # (not a sum)
     ("y ~ x * f + o + (1 | g)", "mixed", {}),
     ("y ~ x:f + (x | g) + (1 | h)", "mixed", {}),
     ("y ~ 0 + f + k + (1 | g:h)", "mixed", {}),
@@ -291,3 +295,34 @@ def test_concurrent_fits_agree_with_sequential_ones(sleepstudy: pd.DataFrame,
         got = list(pool.map(lambda job: build_model_frame(job[0], job[1], **job[2]), jobs))
     for g, e in zip(got, expected, strict=True):
         assert_same(g, e)
+
+
+def test_cbind_sums_are_evaluated_by_the_plan_and_the_rest_by_evaluate_response() -> None:
+    df = _mixed()
+    names = tuple(df.columns)
+    assert _plan("cbind(count, k - count) ~ x + (1 | g)", names).cbind is not None
+    assert _plan("cbind(count, 2 * k) ~ x + (1 | g)", names).cbind is None
+    formula = "cbind(count, k - count + x) ~ x + (1 | g)"
+    # numbers above 2^1000: their sums may overflow, evaluate_response (guarded) is used
+    for scale in (2.0 ** 999, 2.0 ** 1001, 1e307):
+        big = df.assign(x=df["x"] * scale)
+        _frames_agree(formula, big, declined=False, glm=True)
+    overflow = df.assign(x=np.full(len(df), 1.7e308), count=np.full(len(df), 1.7e308))
+    _frames_agree("cbind(x + count, k) ~ k + (1 | g)", overflow, glm=True)   # +Inf: refused
+    # missing and infinite counts, factors: the general steps
+    _frames_agree(formula, df.assign(count=df["count"].where(df.index != "r2")), glm=True)
+    _frames_agree(formula, df.assign(x=df["x"].where(df.index != "r2", np.inf)), glm=True)
+    _frames_agree("cbind(count, k - f) ~ x + (1 | g)", df, glm=True)
+    _frames_agree("cbind(count, k - count) ~ x + (1 | g)", df.assign(k=df["k"] > 2), glm=True)
+
+
+def test_intercept_only_terms_are_each_fits_own_ones() -> None:
+    df = _mixed()
+    formula = "y ~ x + (1 | g) + (1 | h)"
+    first = fast(formula, df)
+    first.terms[0].values[:] = 5.0              # the fit's own array
+    for data in (df, df.iloc[:30], df):         # the remembered ones of another row count
+        mf = fast(formula, data)
+        assert_same(mf, general(formula, data))
+        assert [t.values.flags.writeable for t in mf.terms] == [True, True]
+        assert mf.terms[0].values is not mf.terms[1].values

@@ -103,11 +103,12 @@ class ColumnFill:
     values copied in the same places, without the per-term work of assembling blocks.
     `of` gives None for other designs."""
 
-    __slots__ = ("blocks", "intercept", "rows", "width")
+    __slots__ = ("blocks", "intercept", "ones", "rows", "width")
 
     def __init__(self, blocks: tuple[tuple[int, str, np.ndarray | None], ...],
                  intercept: bool, width: int) -> None:
         self.blocks, self.intercept, self.width = blocks, intercept, width
+        self.ones: np.ndarray | None = None
         # one factor (after the intercept, if any): X's rows are the rows of [1 | its
         # matrix] at its codes, taken at once
         self.rows = None
@@ -151,6 +152,14 @@ class ColumnFill:
         design was built on, and whose factors have no missing value (no code −1)."""
         if self.rows is not None:
             return self.rows.take(data.column(self.blocks[0][1]).values, axis=0)
+        if not self.blocks:                 # the intercept alone, `(1 | g)`'s (or nothing)
+            # a copy of the read-only ones of the last row count (np.ones costs 5x a copy)
+            ones = self.ones
+            if ones is None or ones.shape[0] != len(data):
+                ones = np.ones((len(data), self.width), dtype=np.float64)
+                ones.flags.writeable = False
+                self.ones = ones            # (another thread's may replace it: the same)
+            return ones.copy()
         X = np.empty((len(data), self.width), dtype=np.float64)
         if self.intercept:
             X[:, 0] = 1.0

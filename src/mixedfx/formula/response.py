@@ -20,7 +20,7 @@ from .nodes import Call, Name, Node, strip_parens
 from .rnames import object_labels, r_sort_levels
 from .syntax import check_context, parse_text
 
-__all__ = ["evaluate_response"]
+__all__ = ["evaluate_response", "response_tree"]
 
 
 def evaluate_response(
@@ -74,6 +74,12 @@ def _parsed(expr: str, columns: tuple[str, ...]) -> tuple[Node, Node]:
     node = parse_text(expr, columns, mode="expression")
     check_context(node, "response", expr)
     return node, strip_parens(node)
+
+
+def response_tree(expr: str, columns: tuple[str, ...]) -> Node:
+    """The checked tree of a response expression on data with these column names, its
+    parentheses stripped (a refused text raises the error `evaluate_response` raises)."""
+    return _parsed(expr, columns)[1]
 
 
 def _factor_indicator(col: Column, name: str) -> np.ndarray:

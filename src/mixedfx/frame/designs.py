@@ -30,6 +30,7 @@ class Designs:
     response: np.ndarray | None
     finite: list[bool] | None = None    # X, each bar's matrix, the response: all cells finite
     gram: np.ndarray | None = None      # XᵀX when `rank.independent_columns` needs it
+    clear: bool | None = None           # `rank.clear_pivots(X)` when known (then no gram)
 
     @classmethod
     def evaluate(cls, parsed: ParsedFormula, frame: ColumnTable, glm: bool) -> Designs:

@@ -11,7 +11,10 @@ building design specs it built the same way at the previous fit. `fast_front` gi
 * a `_Plan` per formula text and column names (immutable, memoized): the parsed formula,
   the used columns and their positions, which are encoded as factors, and for each design
   text (the fixed part, each bar's left-hand side) its data columns when every variable is a
-  bare column (`formula.design.bare_columns`);
+  bare column (`formula.design.bare_columns`), and a `cbind()` response of sums and
+  differences of bare columns as a program (`frame.cbind`, run by the compiled `frame`
+  kernel: the same float operations as `evaluate_response`'s, finite for columns whose
+  numbers are at most 2^1000);
 * per design text, a `DesignSpec` template per signature of its columns (kind; a factor's
   levels and orderedness): such a design depends on the data only through that signature,
   so a fit whose columns have the signature of an earlier one copies its spec and fills X
@@ -49,10 +52,13 @@ from mixedfx.formula import (
 from mixedfx.formula.columns import Column, ColumnTable
 from mixedfx.formula.design import bare_columns
 from mixedfx.formula.model_matrix import ColumnFill
+from mixedfx.frame.cbind import CbindPlan, cbind_plan
 from mixedfx.frame.data import column_names
 from mixedfx.frame.designs import Designs, rank_gram
 from mixedfx.frame.levels import complete_categorical, factor_codes
+from mixedfx.frame.rank import clear_pivots
 from mixedfx.frame.table import Factor, UsedColumn, missing_mask
+from mixedfx.native import kernel
 from mixedfx.validate import check_design_size
 
 __all__ = ["Front", "fast_front"]
@@ -83,6 +89,7 @@ class _Plan:
     factors: frozenset[str]
     designs: tuple[tuple[str, tuple[str, ...]], ...]
     response_column: bool
+    cbind: CbindPlan | None
     templates: dict[tuple[str, tuple], _Template] = field(
         default_factory=dict, compare=False, repr=False)
 
@@ -105,9 +112,11 @@ def _plan(formula: str, names: tuple[str, ...]) -> _Plan | None:
                 return None
             designs[rhs] = cols
     positions = {c: i for i, c in enumerate(names)}
+    response_column = parsed.response in positions
     return _Plan(parsed, tuple((v, positions[v]) for v in parsed.variables),
                  frozenset(v for v in parsed.variables if v != parsed.response),
-                 tuple(designs.items()), parsed.response in positions)
+                 tuple(designs.items()), response_column,
+                 None if response_column else cbind_plan(parsed.response, names))
 
 
 def fast_front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
@@ -135,6 +144,8 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
     columns: dict[str, UsedColumn] = {}
     table: dict[str, Column] = {}
     factors: dict[str, Factor] = {}
+    bounded = True          # every float column's |x| <= 2^1000 (`frame` kernel's `bounded`)
+    k = kernel("frame")
     for name, pos in plan.used:
         values = getter(pos)
         col = columns[name] = UsedColumn(name, values, index)
@@ -144,8 +155,15 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
                 return None
             if dtype == _FLOAT64:
                 # (no arithmetic: a sum would warn when it overflows or meets +Inf and -Inf)
-                if np.count_nonzero(np.isfinite(values)) != n:
-                    return None             # missing or infinite values: the general steps
+                if k is not None and values.flags.c_contiguous:
+                    size = k.bounded(values)
+                    if not size:
+                        return None         # missing or infinite values: the general steps
+                    bounded = bounded and size == 2
+                elif np.count_nonzero(np.isfinite(values)) != n:
+                    return None
+                else:
+                    bounded = False
                 col._finite = True
             elif dtype.kind not in "iu":
                 return None
@@ -189,13 +207,21 @@ def _front(formula: str, data: pd.DataFrame, require_random: bool, glm: bool
         # column are the table's own already); finite, as every column read
         column = frame.column(parsed.response)
         response = column.values if column.integer else column.values.copy()
+    elif plan.cbind is not None and bounded and all(
+            frame.column(v).kind == "numeric" for v in plan.cbind.columns):
+        # numbers of at most 2^1000 (integers: below 2^63) added or subtracted: finite
+        response = plan.cbind.evaluate(frame, k)
     else:
         response = np.asarray(evaluate_response(parsed.response, frame,
                                                 factor_as_indicator=glm), dtype=float)
         if np.count_nonzero(np.isfinite(response)) != response.size:
             return None                     # NaN rows or refused values: the general steps
     designs = Designs(X_full, fixed, lhs, [], response)
-    designs.gram = rank_gram(X_full)
+    # the rank check's test, compiled for a few columns; else XᵀX for it (NumPy's product
+    # warns here, as in the general steps, when it overflows)
+    designs.clear = clear_pivots(X_full)
+    if designs.clear is None:
+        designs.gram = rank_gram(X_full)
     designs.finite = [True] * (len(lhs) + 2)     # X, each bar's matrix, the response
     return Front(parsed, columns, frame, factors, designs)
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from mixedfx.errors import DataError
 from mixedfx.formula.rnames import format_level, object_labels, r_level_order
+from mixedfx.native import kernel
 
 
 def is_factor_like(s: pd.Series) -> bool:
@@ -74,15 +75,26 @@ def complete_categorical(array: pd.Categorical, name: object
     categories' remembered labels and the counts are the only pass over the codes."""
     dtype = array.dtype
     listed, labels = _category_labels(dtype.categories)
-    codes = np.asarray(array.codes, dtype=np.int64)
-    try:
-        counts = np.bincount(codes, minlength=len(listed))
-    except ValueError:          # a negative code: a missing value
-        return None
-    if labels is None:
-        return None
-    if counts.all():
-        return codes, list(labels), bool(dtype.ordered)
+    k = kernel("frame")
+    raw = getattr(array, "_codes", None)        # (pandas' own array: `codes` is a view of it)
+    if k is not None and isinstance(raw, np.ndarray) and raw.flags.c_contiguous:
+        # one compiled pass: the codes as int64, and whether they are all valid and used
+        codes = np.empty(len(raw), dtype=np.int64)
+        used = k.category_codes(raw, codes, len(listed))
+        if used < 0 or labels is None:
+            return None
+        if used:
+            return codes, list(labels), bool(dtype.ordered)
+    else:
+        codes = np.asarray(array.codes, dtype=np.int64)
+        try:
+            counts = np.bincount(codes, minlength=len(listed))
+        except ValueError:          # a negative code: a missing value
+            return None
+        if labels is None:
+            return None
+        if counts.all():
+            return codes, list(labels), bool(dtype.ordered)
     return (*_used_categories(codes, dtype.categories, name, complete=True),
             bool(dtype.ordered))
 

@@ -251,7 +251,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     check_not_constant(parsed, y, off, glm)
     names = list(designs.fixed.names)
     keep, dropped = _independent_fixed_columns(designs.X_full, names, designs.finite[0],
-                                               designs.gram)
+                                               designs.gram, designs.clear)
     X = designs.X_full if len(keep) == designs.X_full.shape[1] else designs.X_full[:, keep]
     terms = _random_terms(parsed, designs.lhs, columns, factors, rows,
                           designs.finite[1:1 + len(designs.lhs)])
@@ -324,13 +324,15 @@ def _rows_without_nan(nan_rows: np.ndarray, positions: np.ndarray, na_action: st
 
 
 def _independent_fixed_columns(X_full: np.ndarray, names: list[str], finite: bool,
-                               gram: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+                               gram: np.ndarray | None = None, clear: bool | None = None
+                               ) -> tuple[np.ndarray, list[str]]:
     """The kept columns of X (lme4 drops linearly dependent ones, with a warning) and the
     names of the dropped ones; ±Inf in X is refused (`finite`: every cell is known finite;
-    `gram`: XᵀX if computed already)."""
+    `gram`: XᵀX if computed already; `clear`: `rank.clear_pivots(X)` if known)."""
     if not finite:
         check_finite_design(X_full, names, "fixed-effects model matrix")
-    keep = independent_columns(X_full, gram=gram) if X_full.shape[1] else np.arange(0)
+    keep = independent_columns(X_full, gram=gram, clear=clear) if X_full.shape[1] \
+        else np.arange(0)
     if len(keep) == len(names):
         return keep, []
     kept = set(keep.tolist())
@@ -344,6 +346,9 @@ def _independent_fixed_columns(X_full: np.ndarray, names: list[str], finite: boo
     return keep, dropped
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
                   columns: dict[str, pd.Series | UsedColumn], factors: dict[str, Factor],
                   rows: np.ndarray | None, finite: list[bool]) -> list[RandomEffectsTerm]:
@@ -351,7 +356,8 @@ def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
     structure (`finite`: whether each bar's matrix has a finite sum, so finite cells)."""
     terms = []
     for bar, (V, spec), ok in zip(parsed.bars, lhs_designs, finite, strict=True):
-        V = np.asarray(V, dtype=float)
+        if not (type(V) is np.ndarray and V.dtype is _FLOAT64):
+            V = np.asarray(V, dtype=float)
         if V.shape[1] == 0:
             raise DataError(f"random-effects term ({bar.lhs} | {bar.group_name}) has no columns")
         if not ok:

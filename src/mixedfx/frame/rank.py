@@ -12,13 +12,17 @@ from itertools import chain
 
 import numpy as np
 
+from mixedfx.native import kernel
 
-def independent_columns(X: np.ndarray, tol: float = 1e-7, gram: np.ndarray | None = None
-                        ) -> np.ndarray:
+
+def independent_columns(X: np.ndarray, tol: float = 1e-7, gram: np.ndarray | None = None,
+                        clear: bool | None = None) -> np.ndarray:
     """Indices of the columns kept: each kept column is not (nearly) in the span of earlier
-    ones. `gram`: XᵀX, if the caller has it."""
+    ones. `gram`: XᵀX, if the caller has it; `clear`: `_clearly_independent(X)` if the
+    caller has it (`clear_pivots`)."""
     n, p = X.shape
-    if 0 < p <= n and tol <= _CLEAR and _clearly_independent(X, gram):
+    if 0 < p <= n and tol <= _CLEAR and (
+            clear if clear is not None else _clearly_independent(X, gram)):
         return np.arange(p, dtype=np.int64)
     return np.asarray(orthonormal_basis(X, tol)[1], dtype=np.int64)
 
@@ -48,6 +52,25 @@ def _clearly_independent(X: np.ndarray, G: np.ndarray | None = None) -> bool:
 
 
 _SMALL_P = 6
+
+
+def clear_pivots(X: np.ndarray) -> bool | None:
+    """`_clearly_independent(X)` for X of 1..6 columns and at least as many rows, by the
+    compiled kernel (`frame.clear_pivots`: XᵀX summed row by row, then `_clear_pivots`'
+    elimination), which spares NumPy's product and the Python loop; None when it does not
+    apply (the kernel not built, X not a C-ordered float64 array of that shape) or XᵀX has
+    a diagonal entry above 1e300: a product NumPy forms might then overflow, which it warns
+    about (with every diagonal entry at most 1e300, no partial sum of XᵀX, in any order, is
+    larger: Cauchy–Schwarz). The decision keeps every column only when the pivots clear the
+    10⁻³ margin, which rounding in another summation order cannot move across the rule's
+    10⁻⁷ (see `_clearly_independent`): the kept columns are the same either way."""
+    n, p = X.shape
+    k = kernel("frame")
+    if k is None or not 0 < p <= min(n, _SMALL_P) or X.dtype != np.float64 \
+            or not X.flags.c_contiguous:
+        return None
+    found = k.clear_pivots(X)
+    return None if found < 0 else found == 1
 
 
 def _clear_pivots(G: list[list[float]]) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 
 from mixedfx.errors import DataError
 from mixedfx.families import Family
+from mixedfx.native import kernel
 
 
 @dataclass
@@ -36,6 +37,11 @@ def encode_response(raw: np.ndarray, family: Family, weights: np.ndarray | None,
         if family.name != "binomial":
             raise DataError(f"response {name!r}: cbind(successes, failures) responses need "
                             f"the binomial family, not {family.name}")
+        counted = _counts(raw)
+        if counted is not None:
+            y, trials, wt = counted
+            return GlmResponse(y=y, n=trials, wt=wt if weights is None else prior * trials,
+                               prior_weights=prior)
         s, f = raw[:, 0], raw[:, 1]
         # both columns at once; fmin / fmax skip NaN, so a NaN count fails neither test
         if np.fmin.reduce(raw, axis=None) < 0:
@@ -63,3 +69,18 @@ def encode_response(raw: np.ndarray, family: Family, weights: np.ndarray | None,
         return GlmResponse(y=y, n=prior.copy(), wt=prior, prior_weights=prior)
     family.check_response(y, name=name)
     return GlmResponse(y=y, n=np.ones(nobs), wt=prior, prior_weights=prior)
+
+
+def _counts(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(y, trials, trials again) of a cbind(successes, failures) response whose counts pass
+    `encode_response`'s checks, computed in one call of the compiled kernel (the same
+    operations as the NumPy lines there: trials = s + f, y = s / trials where trials > 0
+    else 0); None when the kernel is not built, `raw` is not a C-ordered (m, 2) float64
+    array, a count is refused (the NumPy lines then say why) or infinite (they warn)."""
+    k = kernel("frame")
+    if k is None or raw.dtype != np.float64 or raw.shape[1] != 2 or not raw.flags.c_contiguous:
+        return None
+    nobs = raw.shape[0]
+    y, trials, wt = np.empty(nobs), np.empty(nobs), np.empty(nobs)
+    return (y, trials, wt) if k.binomial_counts(raw, y, trials, wt) == 0 else None
+
