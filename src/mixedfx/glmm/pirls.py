@@ -29,6 +29,7 @@ import numpy as np
 from mixedfx.errors import ArgumentError, PirlsError
 from mixedfx.families import Family
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.glmm.likelihood_sums import likelihood_sums
 from mixedfx.glmm.pirls_native import NativePirls, for_model
 from mixedfx.glmm.response import GlmResponse
 from mixedfx.glmm.state import PirlsState
@@ -37,6 +38,7 @@ from mixedfx.lmm.factorization import BlockedCholesky, Factorization
 from mixedfx.lmm.row_order import canonical_rows, lexicographic_order, permuted_terms, row_keys
 from mixedfx.lmm.solution import solve
 from mixedfx.lmm.weighted_gram import WeightedGram
+from mixedfx.native import kernel
 
 __all__ = ["Pirls", "PirlsError", "PirlsState"]
 
@@ -116,24 +118,26 @@ class Pirls:
         # order is the one with it
         self.order = o = canonical_rows(terms, X, resp.y, resp.n, resp.wt, offset)
         self._sat = None
-        if has_loglik_kernel(family):
-            self._likelihood_sums(resp)
         self._grams: dict[bool, WeightedGram] = {}
         self._X_o = X[o]
-        self.native = for_model(self)
+        self.native = for_model(self)       # reads neither _sat nor the sums until used
+        if has_loglik_kernel(family):
+            self._likelihood_sums(resp)
 
     def _likelihood_sums(self, resp: GlmResponse) -> None:
-        """The saturated log-likelihood per row (`_sat`, in the canonical row order), its sum
-        and lme4's AIC constant, from y, the trials and the weights gathered into the
-        canonical order once (`_resp_o`: the compiled kernel's model takes y and the weights
-        in that order too). The family's functions are elementwise, so the rows' values are
-        those of the data's order gathered; the sums run in the canonical order."""
+        """The saturated log-likelihood's sum and lme4's AIC constant
+        (`glmm.likelihood_sums`: in the compiled kernel with the compiled PIRLS, else by the
+        family's functions; `_sat` then marks that the family splits its log-likelihood),
+        from y, the trials and the weights gathered into the canonical order once (`_resp_o`:
+        the compiled kernel's model takes y and the weights in that order too). The family's
+        functions are elementwise, so the rows' values are those of the data's order
+        gathered; the sums run in the canonical order."""
         o = self.order
         y_o, n_o, wt_o = resp.y[o], resp.n[o], resp.wt[o]
         self._resp_o = (resp, y_o, wt_o)
-        self._sat = self.family.saturated(y_o, wt_o)
-        self._sat_sum = float(np.add.reduce(self._sat))
-        self.aic_constant = self.family.aic_constant(y_o, n_o, wt_o)
+        lib = None if self.native is None else kernel("pirls")
+        self._sat_sum, self.aic_constant = likelihood_sums(self.family, y_o, n_o, wt_o, lib)
+        self._sat = True
 
     def canonical_response(self) -> tuple[np.ndarray, np.ndarray] | None:
         """y and the weights of the current response in the canonical row order, when
