@@ -2670,6 +2670,9 @@ static PyMethodDef methods[] = {
     {"likelihood_sums", py_likelihood_sums, METH_VARARGS,
      "likelihood_sums(family, y, n, wt, lgamma1) -> (status, saturated_sum, aic_constant, "
      "need): the binomial / Poisson log-likelihood's mu-free sums (see pirls_setup.h)"},
+    {"row_order", py_row_order, METH_VARARGS,
+     "row_order(keys, out) -> 1 (identity), 0 or -1 (a key type not taken): the stable "
+     "lexicographic row order by the keys (see pirls_setup.h)"},
     {"glm_start", py_glm_start, METH_VARARGS,
      "glm_start(model, templates, eta, mu, beta_out, maxit) -> (status, iterations): the "
      "fixed-effects-only GLM's IRLS fit (Householder least squares)"},

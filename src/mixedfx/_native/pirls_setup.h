@@ -135,3 +135,118 @@ done:
     release_all(&bufs);
     return result;
 }
+
+/* ---- the canonical row order ------------------------------------------------------------
+ * row_order(keys, out) -> 1 (out is the identity), 0 (another permutation) or -1 (a key of a
+ * type not taken here: out unset, the caller's np.lexsort decides): the stable lexicographic
+ * order of the rows by the keys, most significant first (lmm.row_order.canonical_rows up to
+ * SMALL_ROWS rows), as np.lexsort(keys[::-1]) gives it. `keys`: a tuple of 1-d arrays (one
+ * key each) and 2-d arrays (each column a key, in column order), with any strides, of float64
+ * or 8/4-byte signed integers; out: n int64. Doubles compare as NumPy sorts them (a < b, or b
+ * NaN and a not: NaNs last and tied with each other; -0 ties with +0), integers as integers.
+ * A stable sort by the whole key tuple has one result, which is np.lexsort's (a stable sort
+ * by each key in turn from the least significant): here a bottom-up merge sort of the row
+ * indices, the left run taken on ties. */
+
+#define ROW_ORDER_MAXKEYS 256
+
+typedef struct {
+    const char *base;
+    Py_ssize_t stride;
+    int kind;                           /* 0: double, 1: int64, 2: int32 */
+} RowKey;
+
+static int row_cmp(const RowKey *keys, int nk, Py_ssize_t a, Py_ssize_t b)
+{
+    for (int j = 0; j < nk; j++) {
+        const char *pa = keys[j].base + a * keys[j].stride, *pb = keys[j].base + b * keys[j].stride;
+        if (keys[j].kind == 0) {
+            double x = *(const double *)pa, y = *(const double *)pb;
+            if (x < y || (y != y && x == x)) return -1;
+            if (y < x || (x != x && y == y)) return 1;
+        } else if (keys[j].kind == 1) {
+            int64_t x = *(const int64_t *)pa, y = *(const int64_t *)pb;
+            if (x != y) return x < y ? -1 : 1;
+        } else {
+            int32_t x = *(const int32_t *)pa, y = *(const int32_t *)pb;
+            if (x != y) return x < y ? -1 : 1;
+        }
+    }
+    return 0;
+}
+
+static int key_kind(const Py_buffer *v)
+{
+    const char *fmt = v->format ? v->format : "B";
+    if (*fmt == '<' || *fmt == '=' || *fmt == '@') fmt++;
+    if (fmt[0] == '\0' || fmt[1] != '\0') return -1;
+    if (*fmt == 'd' && v->itemsize == 8) return 0;
+    if ((*fmt == 'q' || *fmt == 'l') && v->itemsize == 8) return 1;
+    if ((*fmt == 'i' || *fmt == 'l') && v->itemsize == 4) return 2;
+    return -1;
+}
+
+static PyObject *py_row_order(PyObject *self, PyObject *args)
+{
+    PyObject *tup, *oout;
+    if (!PyArg_ParseTuple(args, "O!O:row_order", &PyTuple_Type, &tup, &oout)) return NULL;
+    Py_ssize_t na = PyTuple_GET_SIZE(tup), n = -1, i;
+    if (na > MAXBUF - 1) return PyLong_FromLong(-1);
+    Buffers bufs;
+    bufs.count = 0;
+    PyObject *result = NULL;
+    RowKey keys[ROW_ORDER_MAXKEYS];
+    int nk = 0, unsupported = 0;
+    for (Py_ssize_t a = 0; a < na && !unsupported; a++) {
+        Py_buffer *v = &bufs.views[bufs.count];
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(tup, a), v, PyBUF_RECORDS_RO) < 0) {
+            PyErr_Clear();                  /* e.g. datetimes: np.lexsort decides */
+            unsupported = 1;
+            break;
+        }
+        bufs.count++;
+        int kind = key_kind(v);
+        if (kind < 0 || v->ndim < 1 || v->ndim > 2) { unsupported = 1; break; }
+        if (n < 0) n = v->shape[0];
+        if (v->shape[0] != n) {
+            PyErr_SetString(PyExc_ValueError, "row_order: every key must have the same rows");
+            goto done;
+        }
+        Py_ssize_t cols = v->ndim == 2 ? v->shape[1] : 1;
+        for (Py_ssize_t c = 0; c < cols; c++) {
+            if (nk >= ROW_ORDER_MAXKEYS) { unsupported = 1; break; }
+            keys[nk].base = (const char *)v->buf + (v->ndim == 2 ? c * v->strides[1] : 0);
+            keys[nk].stride = v->strides[0];
+            keys[nk].kind = kind;
+            nk++;
+        }
+    }
+    if (unsupported) { result = PyLong_FromLong(-1); goto done; }
+    if (n < 0) n = 0;
+    int64_t *out = (int64_t *)get_buf(&bufs, oout, n, 0, 1, "out");
+    if (!out) goto done;
+    int64_t *tmp = (int64_t *)malloc(sizeof(int64_t) * (n + 1));
+    if (!tmp) { PyErr_NoMemory(); goto done; }
+    for (i = 0; i < n; i++) out[i] = i;
+    int64_t *src = out, *dst = tmp;
+    for (Py_ssize_t width = 1; width < n; width *= 2) {
+        for (Py_ssize_t lo = 0; lo < n; lo += 2 * width) {
+            Py_ssize_t mid = lo + width < n ? lo + width : n;
+            Py_ssize_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            Py_ssize_t l = lo, r = mid, d = lo;
+            while (l < mid && r < hi)
+                dst[d++] = row_cmp(keys, nk, src[r], src[l]) < 0 ? src[r++] : src[l++];
+            while (l < mid) dst[d++] = src[l++];
+            while (r < hi) dst[d++] = src[r++];
+        }
+        int64_t *t = src; src = dst; dst = t;
+    }
+    if (src != out) memcpy(out, src, sizeof(int64_t) * n);
+    free(tmp);
+    int identity = 1;
+    for (i = 0; i < n && identity; i++) identity = out[i] == i;
+    result = PyLong_FromLong(identity);
+done:
+    release_all(&bufs);
+    return result;
+}

@@ -35,7 +35,13 @@ from mixedfx.glmm.response import GlmResponse
 from mixedfx.glmm.state import PirlsState
 from mixedfx.lmm.crossproducts import CrossProductBuilder
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
-from mixedfx.lmm.row_order import canonical_rows, lexicographic_order, permuted_terms, row_keys
+from mixedfx.lmm.row_order import (
+    canonical_rows,
+    compiled_rows,
+    lexicographic_order,
+    permuted_terms,
+    row_keys,
+)
 from mixedfx.lmm.solution import solve
 from mixedfx.lmm.weighted_gram import WeightedGram
 from mixedfx.native import kernel
@@ -99,6 +105,8 @@ class Pirls:
     #: the compiled PIRLS (`glmm.pirls_native`) when built and serving the model, else None
     #: (subclasses that replace the row computations keep None)
     native: NativePirls | None = None
+    #: whether `order` is the identity, when the compiled row sort said so (else None)
+    _order_identity: bool | None = None
     #: (response, y, weights) with y and the weights in the canonical row order
     #: (`_likelihood_sums`), or None
     _resp_o: tuple[GlmResponse, np.ndarray, np.ndarray] | None = None
@@ -116,11 +124,17 @@ class Pirls:
         self.step_tol = step_tol
         # without an offset its zeros are no key: a constant key never breaks a tie, so the
         # order is the one with it
-        self.order = o = canonical_rows(terms, X, resp.y, resp.n, resp.wt, offset)
+        self.native = for_model(self)       # reads neither the order nor the sums until used
+        lib = None if self.native is None else kernel("pirls")
+        columns = (resp.y, resp.n, resp.wt, offset)
+        found = None if lib is None else compiled_rows(lib, terms, X, columns)
+        if found is None:
+            self.order = o = canonical_rows(terms, X, *columns)
+        else:
+            (self.order, self._order_identity), o = found, found[0]
         self._sat = None
         self._grams: dict[bool, WeightedGram] = {}
         self._X_o = X[o]
-        self.native = for_model(self)       # reads neither _sat nor the sums until used
         if has_loglik_kernel(family):
             self._likelihood_sums(resp)
 

@@ -343,10 +343,14 @@ class _Shape:
         self.l11 = (terms[0].n_levels, terms[0].k, terms[0].k)
         self.has_kernel = pirls._sat is not None
         o = pirls.order
-        identity = np.arange(self.n)
-        self.order_any = identity if o is None else o
-        self.order = None if o is None or (len(o) == self.n and bool((o == identity).all())) \
-            else o
+        known = getattr(pirls, "_order_identity", None)     # the compiled row sort's word
+        if known is not None and o is not None:
+            self.order_any, self.order = o, None if known else o
+        else:
+            identity = np.arange(self.n)
+            self.order_any = identity if o is None else o
+            self.order = None if o is None or (len(o) == self.n and
+                                               bool((o == identity).all())) else o
         self.kernel = kernel("pirls")
         # read-only zeros, shared by the calls (and by the models with the same columns)
         self.placeholders = _placeholders(tuple(t.k for t in terms))
