@@ -1,8 +1,8 @@
-"""The compiled likelihood sums (pirls_setup.h) against the families' NumPy / SciPy path, to
-the bit: binomial counts, 0/1 responses with and without prior weights, proportions with
-trials as weights, zero trials, Poisson counts with weights; lengths across NumPy's pairwise
-blocks (8, 128 and their splits); the gammaln table grown past its first size; the NumPy path
-where a count is not a whole number."""
+"""The compiled likelihood sums and start means (pirls_setup.h) against the families' NumPy /
+SciPy path, to the bit: binomial counts, 0/1 responses with and without prior weights,
+proportions with trials as weights, zero trials, Poisson counts with weights; lengths across
+NumPy's pairwise blocks (8, 128 and their splits); the gammaln table grown past its first
+size; the NumPy path where a count is not a whole number.""""
 
 from __future__ import annotations
 
@@ -81,3 +81,20 @@ def test_numpy_path_where_kernel_declines() -> None:
 def test_refuses_other_families() -> None:
     with pytest.raises(ValueError, match="family"):
         lib.likelihood_sums(2, np.ones(2), np.ones(2), np.ones(2), ls._lgamma1(4))
+
+
+@pytest.mark.parametrize("n_rows", LENGTHS)
+def test_start_means_match_the_family(n_rows: int) -> None:
+    """The kernel's mustart and canonical-link argument (pirls_setup.h start_means): with
+    NumPy's log, the family's mustart and linkfun to the bit."""
+    rng = np.random.default_rng(300 + n_rows)
+    for code, fam, y in ((0, binomial(), rng.integers(0, 5, n_rows) / 4.0),
+                         (1, poisson(), rng.poisson(2.0, n_rows).astype(float))):
+        wt = rng.integers(1, 6, n_rows).astype(float) * rng.choice([1.0, 0.37], n_rows)
+        mu, arg = np.empty(n_rows), np.empty(n_rows)
+        lib.start_means(code, y, wt, mu, arg)
+        want_mu = fam.mustart(y, wt)
+        assert mu.tobytes() == want_mu.tobytes()
+        assert np.log(arg).tobytes() == fam.link.linkfun(want_mu).tobytes()
+    with pytest.raises(ValueError, match="family"):
+        lib.start_means(3, y, wt, mu, arg)

@@ -250,3 +250,47 @@ done:
     release_all(&bufs);
     return result;
 }
+
+/* ---- the starting GLM's means ---------------------------------------------------------------
+ * start_means(family, y, wt, mu_out, arg_out): the family's mustart (R's initialize) and the
+ * argument of the canonical link's log, for Pirls.initial_state's compiled start, as NumPy
+ * forms them elementwise (the same operations, so the same bits):
+ *   binomial (logit)  mu = (wt y + 0.5) / (wt + 1),  arg = mu / (1 - mu)  (eta = log arg)
+ *   Poisson (log)     mu = y + 0.1,                  arg = mu             (eta = log arg)
+ * The log itself is left to NumPy (the link's own np.log, whose bits may differ from the C
+ * library's). */
+static PyObject *py_start_means(PyObject *self, PyObject *args)
+{
+    int family;
+    PyObject *oy, *owt, *omu, *oarg;
+    if (!PyArg_ParseTuple(args, "iOOOO:start_means", &family, &oy, &owt, &omu, &oarg))
+        return NULL;
+    if (family != F_BINOMIAL && family != F_POISSON) {
+        PyErr_SetString(PyExc_ValueError, "start_means: family must be 0 (binomial) or 1 "
+                                          "(Poisson)");
+        return NULL;
+    }
+    Buffers bufs;
+    bufs.count = 0;
+    Py_buffer *yv = &bufs.views[0];
+    const double *y = (const double *)get_buf(&bufs, oy, -1, 1, 0, "y");
+    if (!y) goto fail;
+    Py_ssize_t n = yv->len / 8, i;
+    const double *wt = (const double *)get_buf(&bufs, owt, n, 1, 0, "wt");
+    double *mu = wt ? (double *)get_buf(&bufs, omu, n, 1, 1, "mu_out") : NULL;
+    double *arg = mu ? (double *)get_buf(&bufs, oarg, n, 1, 1, "arg_out") : NULL;
+    if (!arg) goto fail;
+    if (family == F_BINOMIAL)
+        for (i = 0; i < n; i++) {
+            double m = (wt[i] * y[i] + 0.5) / (wt[i] + 1);
+            mu[i] = m;
+            arg[i] = m / (1 - m);
+        }
+    else
+        for (i = 0; i < n; i++) mu[i] = arg[i] = y[i] + 0.1;
+    release_all(&bufs);
+    Py_RETURN_NONE;
+fail:
+    release_all(&bufs);
+    return NULL;
+}

@@ -18,7 +18,6 @@ state (its log-determinant differs by O(step_tol)).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from functools import cached_property, lru_cache
@@ -358,19 +357,7 @@ class Pirls:
         # routes end at the same β to rounding (elsewhere its deviance test can stop them
         # an iteration apart, ~1e-6 away)
         if self.native is not None and fam.canonical:
-            gathered = self.canonical_response()
-            if gathered is not None:
-                # the kernel takes the rows in the canonical order: mustart and the link
-                # are elementwise, so on y and the weights in that order they give the
-                # gathered values
-                mu_c = fam.mustart(*gathered)
-                rows = (fam.link.linkfun(mu_c), mu_c, True)
-            else:
-                mu = fam.mustart(resp.y, resp.wt)
-                rows = (fam.link.linkfun(mu), mu, False)
-            with contextlib.suppress(PirlsError):    # non-finite weights: the loop below
-                beta = self.native.glm_start(*rows[:2], GLM_MAXIT,   # raises the error
-                                             canonical=rows[2])
+            beta = self.native.canonical_start(GLM_MAXIT)
         if beta is not None:
             return self._start_state(beta, templates, evaluate)
         mu = fam.mustart(resp.y, resp.wt)
