@@ -2,7 +2,7 @@
 SciPy path, to the bit: binomial counts, 0/1 responses with and without prior weights,
 proportions with trials as weights, zero trials, Poisson counts with weights; lengths across
 NumPy's pairwise blocks (8, 128 and their splits); the gammaln table grown past its first
-size; the NumPy path where a count is not a whole number.""""
+size; the NumPy path where a count is not a whole number."""
 
 from __future__ import annotations
 
