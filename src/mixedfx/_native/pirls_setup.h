@@ -1,4 +1,6 @@
-/* The PIRLS engine's setup, before the first solve (included by pirls.c).
+/* The PIRLS engine's setup, before the first solve (included by pirls.c): the canonical
+ * row order (row_order), the log-likelihood's mu-free sums (likelihood_sums) and the starting
+ * GLM's means (start_means), each with the bits of the NumPy path it replaces.
  *
  * likelihood_sums(family, y, n, wt, lgamma1) -> (status, saturated_sum, aic_constant, need):
  * the two mu-free sums Pirls._likelihood_sums takes from families.Family in NumPy / SciPy,
@@ -138,7 +140,8 @@ done:
 
 /* ---- the canonical row order ------------------------------------------------------------
  * row_order(keys, out) -> 1 (out is the identity), 0 (another permutation) or -1 (a key of a
- * type not taken here: out unset, the caller's np.lexsort decides): the stable lexicographic
+ * type not taken here, or without a buffer: out unset, the caller's np.lexsort decides): the
+ * stable lexicographic
  * order of the rows by the keys, most significant first (lmm.row_order.canonical_rows up to
  * SMALL_ROWS rows), as np.lexsort(keys[::-1]) gives it. `keys`: a tuple of 1-d arrays (one
  * key each) and 2-d arrays (each column a key, in column order), with any strides, of float64
