@@ -9,7 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from mixedfx.lmm.row_order import SMALL_ROWS, canonical_rows, compiled_rows, row_keys
+from mixedfx.lmm.row_order import (
+    SMALL_ROWS,
+    canonical_order,
+    canonical_rows,
+    compiled_rows,
+    row_keys,
+)
 from mixedfx.native import kernel
 
 lib = kernel("pirls")
@@ -66,3 +72,13 @@ def test_identity_flag_and_declines() -> None:
     assert compiled_rows(lib, terms, np.ones((SMALL_ROWS + 1, 1)), ()) is None
     assert compiled_rows(lib, [], X, ()) is None
     assert np.array_equal(canonical_rows(terms, X, days), np.arange(n))
+
+
+def test_canonical_order_with_and_without_kernel() -> None:
+    rng = np.random.default_rng(5)
+    terms, X, cols = _case(rng, 40)
+    want = canonical_rows(terms, X, *cols)
+    order, identity = canonical_order(lib, terms, X, *cols)
+    assert np.array_equal(order, want) and identity is False
+    order, identity = canonical_order(None, terms, X, *cols)
+    assert np.array_equal(order, want) and identity is None

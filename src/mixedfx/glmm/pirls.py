@@ -34,13 +34,7 @@ from mixedfx.glmm.response import GlmResponse
 from mixedfx.glmm.state import PirlsState
 from mixedfx.lmm.crossproducts import CrossProductBuilder
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
-from mixedfx.lmm.row_order import (
-    canonical_rows,
-    compiled_rows,
-    lexicographic_order,
-    permuted_terms,
-    row_keys,
-)
+from mixedfx.lmm.row_order import canonical_order, lexicographic_order, permuted_terms, row_keys
 from mixedfx.lmm.solution import solve
 from mixedfx.lmm.weighted_gram import WeightedGram
 from mixedfx.native import kernel
@@ -121,16 +115,13 @@ class Pirls:
         self.tol = tol
         self.maxit = maxit
         self.step_tol = step_tol
+        self.native = for_model(self)       # reads neither the order nor the sums until used
         # without an offset its zeros are no key: a constant key never breaks a tie, so the
         # order is the one with it
-        self.native = for_model(self)       # reads neither the order nor the sums until used
-        lib = None if self.native is None else kernel("pirls")
-        columns = (resp.y, resp.n, resp.wt, offset)
-        found = None if lib is None else compiled_rows(lib, terms, X, columns)
-        if found is None:
-            self.order = o = canonical_rows(terms, X, *columns)
-        else:
-            (self.order, self._order_identity), o = found, found[0]
+        self.order, self._order_identity = canonical_order(
+            None if self.native is None else kernel("pirls"), terms, X, resp.y, resp.n,
+            resp.wt, offset)
+        o = self.order
         self._sat = None
         self._grams: dict[bool, WeightedGram] = {}
         self._X_o = X[o]

@@ -155,13 +155,15 @@ class NativePirls:
             return self._model
         terms, fam = pl.terms, pl.family
         n, p = pl.X.shape
-        if len(terms) == 1:                 # one gather, viewed as the one row
-            codes = np.ascontiguousarray(terms[0].codes[o], dtype=np.int64).reshape(1, n)
+        if len(terms) == 1:                 # one gather each (the codes viewed as one row)
+            t = terms[0]
+            codes = np.ascontiguousarray(t.codes[o], dtype=np.int64).reshape(1, n)
+            values = (np.ascontiguousarray(t.values[o], dtype=float),)
         else:
             codes = np.empty((len(terms), n), dtype=np.int64)
             for row, t in zip(codes, terms, strict=True):
                 row[:] = t.codes[o]
-        values = tuple(np.ascontiguousarray(t.values[o], dtype=float) for t in terms)
+            values = tuple(np.ascontiguousarray(t.values[o], dtype=float) for t in terms)
         slot_pos, lvl_ptr, rho, q_rest, S, nnz = _rest_structure(terms, o)
         has_kernel = pl._sat is not None
         ints = np.array([FAMILY_CODES[fam.name], LINK_CODES[fam.link.name],

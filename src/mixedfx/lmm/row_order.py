@@ -62,6 +62,14 @@ def compiled_rows(native: ModuleType, terms: list[RandomEffectsTerm], X: np.ndar
     return None if flag < 0 else (out, bool(flag))
 
 
+def canonical_order(native: ModuleType | None, terms: list[RandomEffectsTerm], X: np.ndarray,
+                    *columns: np.ndarray | None) -> tuple[np.ndarray, bool | None]:
+    """(`canonical_rows(terms, X, *columns)`, whether it is the identity or None when not
+    known): by `compiled_rows` with the compiled kernel `native` when it takes the keys."""
+    found = None if native is None else compiled_rows(native, terms, X, columns)
+    return (canonical_rows(terms, X, *columns), None) if found is None else found
+
+
 def row_keys(terms: list[RandomEffectsTerm], X: np.ndarray,
           columns: tuple[np.ndarray | None, ...]) -> list[np.ndarray]:
     """The sort keys, most significant first."""
