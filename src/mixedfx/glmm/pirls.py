@@ -124,7 +124,7 @@ class Pirls:
         o = self.order
         self._sat = None
         self._grams: dict[bool, WeightedGram] = {}
-        self._X_o = X[o]
+        self._X_o = np.take(X, o, axis=0)   # X[o]: the same rows, without the 2-d fancy index
         if has_loglik_kernel(family):
             self._likelihood_sums(resp)
 

@@ -158,12 +158,13 @@ class NativePirls:
         if len(terms) == 1:                 # one gather each (the codes viewed as one row)
             t = terms[0]
             codes = np.ascontiguousarray(t.codes[o], dtype=np.int64).reshape(1, n)
-            values = (np.ascontiguousarray(t.values[o], dtype=float),)
+            values = (np.ascontiguousarray(np.take(t.values, o, axis=0), dtype=float),)
         else:
             codes = np.empty((len(terms), n), dtype=np.int64)
             for row, t in zip(codes, terms, strict=True):
                 row[:] = t.codes[o]
-            values = tuple(np.ascontiguousarray(t.values[o], dtype=float) for t in terms)
+            values = tuple(np.ascontiguousarray(np.take(t.values, o, axis=0), dtype=float)
+                           for t in terms)
         slot_pos, lvl_ptr, rho, q_rest, S, nnz = _rest_structure(terms, o)
         has_kernel = pl._sat is not None
         ints = np.array([FAMILY_CODES[fam.name], LINK_CODES[fam.link.name],
@@ -311,7 +312,8 @@ class NativePirls:
         if gathered is None:
             o = sh.order_any
             gathered = (pl.resp.y[o], pl.resp.wt[o])
-        y, wt = (np.ascontiguousarray(v, dtype=float) for v in gathered)
+        y = np.ascontiguousarray(gathered[0], dtype=float)
+        wt = np.ascontiguousarray(gathered[1], dtype=float)
         mu, arg = np.empty(sh.n), np.empty(sh.n)
         sh.kernel.start_means(FAMILY_CODES[pl.family.name], y, wt, mu, arg)
         beta = np.empty(sh.p)
@@ -343,13 +345,16 @@ class _Shape:
     def __init__(self, pirls: Any) -> None:
         terms = pirls.terms
         self.n, self.p = pirls.X.shape
-        self.blocks, i = [], 0
-        for t in terms:
-            self.blocks.append((i, i + t.q, t.n_levels, t.k))
-            i += t.q
+        self.blocks, i, ks = [], 0, []
+        for t in terms:                     # (each term's sizes read once)
+            nl, k = t.n_levels, t.k
+            self.blocks.append((i, i + nl * k, nl, k))
+            ks.append(k)
+            i += nl * k
+        first = self.blocks[0]
         self.q = i
-        self.q_rest = i - terms[0].q
-        self.l11 = (terms[0].n_levels, terms[0].k, terms[0].k)
+        self.q_rest = i - first[1]
+        self.l11 = (first[2], first[3], first[3])
         self.has_kernel = pirls._sat is not None
         o = pirls.order
         known = getattr(pirls, "_order_identity", None)     # the compiled row sort's word
@@ -362,7 +367,7 @@ class _Shape:
                                                bool((o == identity).all())) else o
         self.kernel = kernel("pirls")
         # read-only zeros, shared by the calls (and by the models with the same columns)
-        self.placeholders = _placeholders(tuple(t.k for t in terms))
+        self.placeholders = _placeholders(tuple(ks))
         #: Λ's 0/1 map of θ (`lmm.compiled.template_map`), or None
         self.tmap = template_map(terms)
 
