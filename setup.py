@@ -25,6 +25,7 @@ KERNELS: list[tuple[str, list[str]]] = [
 # headers a kernel's source includes (rebuilt when they change; shipped in the sdist)
 DEPENDS: dict[str, list[str]] = {
     "mixedfx._native.pirls": ["src/mixedfx/_native/pirls_loop.h",
+                             "src/mixedfx/_native/pirls_setup.h",
                              "src/mixedfx/_native/nlopt_api.h"],
     "mixedfx._native.lmm": ["src/mixedfx/_native/lmm_newton.h", "src/mixedfx/_native/newton.h",
                            "src/mixedfx/_native/nlopt_api.h"],

@@ -2732,6 +2732,7 @@ fail:
 }
 
 #include "pirls_loop.h"      /* the objective over whole optimizer runs; agq_sum */
+#include "pirls_setup.h"     /* the engine's setup: likelihood_sums, row_order, start_means */
 
 /* agq(model, templates, beta, u0, Ljj, nodes, weights): `agq_sum` */
 static PyObject *py_agq(PyObject *self, PyObject *args)
@@ -2856,6 +2857,15 @@ static PyMethodDef methods[] = {
      "loop_post(model, templates, spec, start, X, values, out_first, out_last, eta0, u0, Xd, "
      "dvalues, tol, maxit) -> (evaluations, stop, first | None, last | None): the value, "
      "gradient points and devfun Hessian points after the optimum in one call"},
+    {"likelihood_sums", py_likelihood_sums, METH_VARARGS,
+     "likelihood_sums(family, y, n, wt, lgamma1) -> (status, saturated_sum, aic_constant, "
+     "need): the binomial / Poisson log-likelihood's mu-free sums (see pirls_setup.h)"},
+    {"row_order", py_row_order, METH_VARARGS,
+     "row_order(keys, out) -> 1 (identity), 0 or -1 (a key type not taken): the stable "
+     "lexicographic row order by the keys (see pirls_setup.h)"},
+    {"start_means", py_start_means, METH_VARARGS,
+     "start_means(family, y, wt, mu_out, arg_out): the binomial / Poisson mustart and the "
+     "argument of the canonical link's log (see pirls_setup.h)"},
     {"glm_start", py_glm_start, METH_VARARGS,
      "glm_start(model, templates, eta, mu, beta_out, maxit) -> (status, iterations): the "
      "fixed-effects-only GLM's IRLS fit (Householder least squares)"},

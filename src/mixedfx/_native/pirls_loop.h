@@ -716,6 +716,49 @@ done:
  * eta = offset + X beta, mu = g^-1(eta) and the deviance, until it changes by at most
  * 1e-10 (|dev| + 0.1). status 0: done; 1: a weight or working response not finite; 2: the
  * weighted X is (numerically) rank deficient (the caller's least squares decides). */
+/* d[t] = sum_{i=j}^{n-1} v_i c[t]_i for t < nb <= 4: each sum from 0 in the order of i, as
+ * one dot after another would form it (the same bits), the nb independent sums interleaved
+ * in registers */
+static void qr_dots(const double *restrict v, double *const *c, Py_ssize_t nb, Py_ssize_t j,
+                    Py_ssize_t n, double *d)
+{
+    Py_ssize_t i;
+    double d0 = 0.0, d1 = 0.0, d2 = 0.0, d3 = 0.0;
+    if (nb == 4) {
+        const double *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
+        for (i = j; i < n; i++) {
+            double x = v[i];
+            d0 += x * c0[i]; d1 += x * c1[i]; d2 += x * c2[i]; d3 += x * c3[i];
+        }
+    } else if (nb == 3) {
+        const double *c0 = c[0], *c1 = c[1], *c2 = c[2];
+        for (i = j; i < n; i++) {
+            double x = v[i];
+            d0 += x * c0[i]; d1 += x * c1[i]; d2 += x * c2[i];
+        }
+    } else if (nb == 2) {
+        const double *c0 = c[0], *c1 = c[1];
+        for (i = j; i < n; i++) { double x = v[i]; d0 += x * c0[i]; d1 += x * c1[i]; }
+    } else {
+        const double *c0 = c[0];
+        for (i = j; i < n; i++) d0 += v[i] * c0[i];
+    }
+    d[0] = d0; d[1] = d1; d[2] = d2; d[3] = d3;
+}
+
+/* a_i -= f v_i for i = j .. n-1 (a and v distinct columns; elementwise, so written four at a
+ * time for the compiler's vector code: each value's operations are the same) */
+static void qr_reflect(double *restrict a, const double *restrict v, double f, Py_ssize_t j,
+                       Py_ssize_t n)
+{
+    Py_ssize_t i = j;
+    for (; i + 4 <= n; i += 4) {
+        a[i] -= f * v[i]; a[i + 1] -= f * v[i + 1];
+        a[i + 2] -= f * v[i + 2]; a[i + 3] -= f * v[i + 3];
+    }
+    for (; i < n; i++) a[i] -= f * v[i];
+}
+
 static int wls_qr(double *A, double *b, Py_ssize_t n, Py_ssize_t p, double *beta)
 {
     /* A: n x p column-major (column j at A + j n), b: n; both overwritten */
@@ -730,16 +773,15 @@ static int wls_qr(double *A, double *b, Py_ssize_t n, Py_ssize_t p, double *beta
         double v0 = aj[j] - alpha, vn2 = s - aj[j] * aj[j] + v0 * v0;
         aj[j] = v0;                     /* v = (v0, a_{j+1..n-1}) */
         if (vn2 > 0.0) {
-            for (k = j + 1; k < p; k++) {
-                double *ak = A + k * n, d = 0.0;
-                for (i = j; i < n; i++) d += aj[i] * ak[i];
-                double f = 2.0 * d / vn2;
-                for (i = j; i < n; i++) ak[i] -= f * aj[i];
+            /* reflect columns j+1 .. p-1 of A, then b (column p of [A b]) */
+            for (k = j + 1; k <= p; k += 4) {
+                Py_ssize_t nb = p + 1 - k < 4 ? p + 1 - k : 4;
+                double *c[4];
+                for (Py_ssize_t t = 0; t < nb; t++) c[t] = k + t < p ? A + (k + t) * n : b;
+                double d[4];
+                qr_dots(aj, c, nb, j, n, d);
+                for (Py_ssize_t t = 0; t < nb; t++) qr_reflect(c[t], aj, 2.0 * d[t] / vn2, j, n);
             }
-            double d = 0.0;
-            for (i = j; i < n; i++) d += aj[i] * b[i];
-            double f = 2.0 * d / vn2;
-            for (i = j; i < n; i++) b[i] -= f * aj[i];
         }
         aj[j] = alpha;                  /* R's diagonal */
         if (fabs(alpha) > rmax) rmax = fabs(alpha);

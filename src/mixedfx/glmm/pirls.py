@@ -18,7 +18,6 @@ state (its log-determinant differs by O(step_tol)).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from functools import cached_property, lru_cache
@@ -29,14 +28,16 @@ import numpy as np
 from mixedfx.errors import ArgumentError, PirlsError
 from mixedfx.families import Family
 from mixedfx.frame.terms import RandomEffectsTerm
+from mixedfx.glmm.likelihood_sums import likelihood_sums
 from mixedfx.glmm.pirls_native import NativePirls, for_model
 from mixedfx.glmm.response import GlmResponse
 from mixedfx.glmm.state import PirlsState
 from mixedfx.lmm.crossproducts import CrossProductBuilder
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
-from mixedfx.lmm.row_order import canonical_rows, lexicographic_order, permuted_terms, row_keys
+from mixedfx.lmm.row_order import canonical_order, lexicographic_order, permuted_terms, row_keys
 from mixedfx.lmm.solution import solve
 from mixedfx.lmm.weighted_gram import WeightedGram
+from mixedfx.native import kernel
 
 __all__ = ["Pirls", "PirlsError", "PirlsState"]
 
@@ -97,6 +98,8 @@ class Pirls:
     #: the compiled PIRLS (`glmm.pirls_native`) when built and serving the model, else None
     #: (subclasses that replace the row computations keep None)
     native: NativePirls | None = None
+    #: whether `order` is the identity, when the compiled row sort said so (else None)
+    _order_identity: bool | None = None
     #: (response, y, weights) with y and the weights in the canonical row order
     #: (`_likelihood_sums`), or None
     _resp_o: tuple[GlmResponse, np.ndarray, np.ndarray] | None = None
@@ -112,28 +115,33 @@ class Pirls:
         self.tol = tol
         self.maxit = maxit
         self.step_tol = step_tol
+        self.native = for_model(self)       # reads neither the order nor the sums until used
         # without an offset its zeros are no key: a constant key never breaks a tie, so the
         # order is the one with it
-        self.order = o = canonical_rows(terms, X, resp.y, resp.n, resp.wt, offset)
+        self.order, self._order_identity = canonical_order(
+            None if self.native is None else kernel("pirls"), terms, X, resp.y, resp.n,
+            resp.wt, offset)
+        o = self.order
         self._sat = None
+        self._grams: dict[bool, WeightedGram] = {}
+        self._X_o = np.take(X, o, axis=0)   # X[o]: the same rows, without the 2-d fancy index
         if has_loglik_kernel(family):
             self._likelihood_sums(resp)
-        self._grams: dict[bool, WeightedGram] = {}
-        self._X_o = X[o]
-        self.native = for_model(self)
 
     def _likelihood_sums(self, resp: GlmResponse) -> None:
-        """The saturated log-likelihood per row (`_sat`, in the canonical row order), its sum
-        and lme4's AIC constant, from y, the trials and the weights gathered into the
-        canonical order once (`_resp_o`: the compiled kernel's model takes y and the weights
-        in that order too). The family's functions are elementwise, so the rows' values are
-        those of the data's order gathered; the sums run in the canonical order."""
+        """The saturated log-likelihood's sum and lme4's AIC constant
+        (`glmm.likelihood_sums`: in the compiled kernel with the compiled PIRLS, else by the
+        family's functions; `_sat` then marks that the family splits its log-likelihood),
+        from y, the trials and the weights gathered into the canonical order once (`_resp_o`:
+        the compiled kernel's model takes y and the weights in that order too). The family's
+        functions are elementwise, so the rows' values are those of the data's order
+        gathered; the sums run in the canonical order."""
         o = self.order
         y_o, n_o, wt_o = resp.y[o], resp.n[o], resp.wt[o]
         self._resp_o = (resp, y_o, wt_o)
-        self._sat = self.family.saturated(y_o, wt_o)
-        self._sat_sum = float(np.add.reduce(self._sat))
-        self.aic_constant = self.family.aic_constant(y_o, n_o, wt_o)
+        lib = None if self.native is None else kernel("pirls")
+        self._sat_sum, self.aic_constant = likelihood_sums(self.family, y_o, n_o, wt_o, lib)
+        self._sat = True
 
     def canonical_response(self) -> tuple[np.ndarray, np.ndarray] | None:
         """y and the weights of the current response in the canonical row order, when
@@ -340,19 +348,7 @@ class Pirls:
         # routes end at the same β to rounding (elsewhere its deviance test can stop them
         # an iteration apart, ~1e-6 away)
         if self.native is not None and fam.canonical:
-            gathered = self.canonical_response()
-            if gathered is not None:
-                # the kernel takes the rows in the canonical order: mustart and the link
-                # are elementwise, so on y and the weights in that order they give the
-                # gathered values
-                mu_c = fam.mustart(*gathered)
-                rows = (fam.link.linkfun(mu_c), mu_c, True)
-            else:
-                mu = fam.mustart(resp.y, resp.wt)
-                rows = (fam.link.linkfun(mu), mu, False)
-            with contextlib.suppress(PirlsError):    # non-finite weights: the loop below
-                beta = self.native.glm_start(*rows[:2], GLM_MAXIT,   # raises the error
-                                             canonical=rows[2])
+            beta = self.native.canonical_start(GLM_MAXIT)
         if beta is not None:
             return self._start_state(beta, templates, evaluate)
         mu = fam.mustart(resp.y, resp.wt)

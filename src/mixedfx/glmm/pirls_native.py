@@ -155,10 +155,16 @@ class NativePirls:
             return self._model
         terms, fam = pl.terms, pl.family
         n, p = pl.X.shape
-        codes = np.empty((len(terms), n), dtype=np.int64)
-        for row, t in zip(codes, terms, strict=True):
-            row[:] = t.codes[o]
-        values = tuple(np.ascontiguousarray(t.values[o], dtype=float) for t in terms)
+        if len(terms) == 1:                 # one gather each (the codes viewed as one row)
+            t = terms[0]
+            codes = np.ascontiguousarray(t.codes[o], dtype=np.int64).reshape(1, n)
+            values = (np.ascontiguousarray(np.take(t.values, o, axis=0), dtype=float),)
+        else:
+            codes = np.empty((len(terms), n), dtype=np.int64)
+            for row, t in zip(codes, terms, strict=True):
+                row[:] = t.codes[o]
+            values = tuple(np.ascontiguousarray(np.take(t.values, o, axis=0), dtype=float)
+                           for t in terms)
         slot_pos, lvl_ptr, rho, q_rest, S, nnz = _rest_structure(terms, o)
         has_kernel = pl._sat is not None
         ints = np.array([FAMILY_CODES[fam.name], LINK_CODES[fam.link.name],
@@ -292,22 +298,27 @@ class NativePirls:
             raise PirlsError("the penalized weighted system is not positive definite")
         return NativeFactor(ld, L11, Lrr)
 
-    def glm_start(self, eta: np.ndarray, mu: np.ndarray, maxit: int,
-                  canonical: bool = False) -> np.ndarray | None:
-        """β of the GLM without random effects by IRLS (as `Pirls.initial_state`) from the
-        linear predictor and mean of the family's mustart (data order; the canonical row
-        order with `canonical`), with Householder least squares; None when the weighted X
-        is rank deficient (then least squares by SVD decides). Raises PirlsError when a
-        weight or working response is not finite."""
+    def canonical_start(self, maxit: int) -> np.ndarray | None:
+        """β of the GLM without random effects (as `Pirls.initial_state`) for a canonical
+        link, binomial logit or Poisson log: R's glm.fit IRLS from the family's mustart and
+        η = g(mustart), formed over y and the weights in the canonical row order (the kernel's
+        `start_means`: mustart and the link's argument μ/(1 − μ) or μ, NumPy's operations;
+        the log by NumPy, as the link takes it), in the kernel (`glm_start`: Householder
+        least squares). None when the weighted X is rank deficient or a weight or working
+        response is not finite (then the NumPy IRLS decides, or raises)."""
+        pl = self.pirls
         sh = self.shape()
-        o = sh.order_any
-        eta_c = np.ascontiguousarray(eta if canonical else eta[o], dtype=float)
-        mu_c = np.ascontiguousarray(mu if canonical else mu[o], dtype=float)
+        gathered = pl.canonical_response()
+        if gathered is None:
+            o = sh.order_any
+            gathered = (pl.resp.y[o], pl.resp.wt[o])
+        y = np.ascontiguousarray(gathered[0], dtype=float)
+        wt = np.ascontiguousarray(gathered[1], dtype=float)
+        mu, arg = np.empty(sh.n), np.empty(sh.n)
+        sh.kernel.start_means(FAMILY_CODES[pl.family.name], y, wt, mu, arg)
         beta = np.empty(sh.p)
-        status, _ = sh.kernel.glm_start(self.model(), sh.placeholders, eta_c,
-                                        mu_c, beta, maxit)
-        if status == 1:
-            raise PirlsError("non-finite working weights")
+        status, _ = sh.kernel.glm_start(self.model(), sh.placeholders, np.log(arg), mu, beta,
+                                        maxit)
         return beta if status == 0 else None
 
     def agq(self, state: PirlsState, templates: list[np.ndarray], Ljj: np.ndarray,
@@ -334,22 +345,29 @@ class _Shape:
     def __init__(self, pirls: Any) -> None:
         terms = pirls.terms
         self.n, self.p = pirls.X.shape
-        self.blocks, i = [], 0
-        for t in terms:
-            self.blocks.append((i, i + t.q, t.n_levels, t.k))
-            i += t.q
+        self.blocks, i, ks = [], 0, []
+        for t in terms:                     # (each term's sizes read once)
+            nl, k = t.n_levels, t.k
+            self.blocks.append((i, i + nl * k, nl, k))
+            ks.append(k)
+            i += nl * k
+        first = self.blocks[0]
         self.q = i
-        self.q_rest = i - terms[0].q
-        self.l11 = (terms[0].n_levels, terms[0].k, terms[0].k)
+        self.q_rest = i - first[1]
+        self.l11 = (first[2], first[3], first[3])
         self.has_kernel = pirls._sat is not None
         o = pirls.order
-        identity = np.arange(self.n)
-        self.order_any = identity if o is None else o
-        self.order = None if o is None or (len(o) == self.n and bool((o == identity).all())) \
-            else o
+        known = getattr(pirls, "_order_identity", None)     # the compiled row sort's word
+        if known is not None and o is not None:
+            self.order_any, self.order = o, None if known else o
+        else:
+            identity = np.arange(self.n)
+            self.order_any = identity if o is None else o
+            self.order = None if o is None or (len(o) == self.n and
+                                               bool((o == identity).all())) else o
         self.kernel = kernel("pirls")
         # read-only zeros, shared by the calls (and by the models with the same columns)
-        self.placeholders = _placeholders(tuple(t.k for t in terms))
+        self.placeholders = _placeholders(tuple(ks))
         #: Λ's 0/1 map of θ (`lmm.compiled.template_map`), or None
         self.tmap = template_map(terms)
 
@@ -374,6 +392,11 @@ def kernel_templates(templates: list[np.ndarray]) -> list[np.ndarray]:
     return _KernelTemplates([np.ascontiguousarray(T, dtype=float) for T in templates])
 
 
+#: the sparse block's arrays of a model with one term (read-only: shared by every model)
+_NO_REST = np.zeros(1, dtype=np.int64)
+_NO_REST.flags.writeable = False
+
+
 def _rest_structure(terms: list, order: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, int]:
     """The sparse block B = Z_restᵀ W Z₁ in level-major form: for each level j of the first
@@ -382,9 +405,8 @@ def _rest_structure(terms: list, order: np.ndarray
     (j(i), ρ) its products accumulate into (`slot_pos`, rows × slots)."""
     first, rest = terms[0], terms[1:]
     n = len(order)
-    empty = np.zeros(1, dtype=np.int64)
     if not rest:
-        return empty, empty, empty, 0, 0, 0
+        return _NO_REST, _NO_REST, _NO_REST, 0, 0, 0
     q_rest = sum(t.q for t in rest)
     codes1 = first.codes[order].astype(np.int64)
     keys, off = [], 0

@@ -16,6 +16,7 @@ relative order cannot change any sum.
 from __future__ import annotations
 
 from dataclasses import replace
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,6 +43,31 @@ def canonical_rows(terms: list[RandomEffectsTerm], X: np.ndarray,
     if keys and len(keys[0]) <= SMALL_ROWS:
         return np.lexsort(keys[::-1])
     return lexicographic_order(keys)[0]
+
+
+def compiled_rows(native: ModuleType, terms: list[RandomEffectsTerm], X: np.ndarray,
+                  columns: tuple[np.ndarray | None, ...]) -> tuple[np.ndarray, bool] | None:
+    """`canonical_rows(terms, X, *columns)` by the compiled kernel's merge sort
+    (`mixedfx._native.pirls.row_order`: the keys' arrays read in place, no key list), and
+    whether it is the identity; None beyond `SMALL_ROWS` rows, without terms, or for a key
+    type the kernel does not take (then `canonical_rows`). A stable sort by the whole key
+    tuple has one result, so it is `np.lexsort`'s permutation."""
+    n = X.shape[0]
+    if not terms or n > SMALL_ROWS:
+        return None
+    keys = (*[t.codes for t in terms], *[t.values for t in terms], X,
+            *[np.asarray(c) for c in columns if c is not None])
+    out = np.empty(n, dtype=np.int64)
+    flag = native.row_order(keys, out)
+    return None if flag < 0 else (out, bool(flag))
+
+
+def canonical_order(native: ModuleType | None, terms: list[RandomEffectsTerm], X: np.ndarray,
+                    *columns: np.ndarray | None) -> tuple[np.ndarray, bool | None]:
+    """(`canonical_rows(terms, X, *columns)`, whether it is the identity or None when not
+    known): by `compiled_rows` with the compiled kernel `native` when it takes the keys."""
+    found = None if native is None else compiled_rows(native, terms, X, columns)
+    return (canonical_rows(terms, X, *columns), None) if found is None else found
 
 
 def row_keys(terms: list[RandomEffectsTerm], X: np.ndarray,
