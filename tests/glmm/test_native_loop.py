@@ -16,7 +16,7 @@ from mixedfx.errors import ArgumentError
 from mixedfx.glmm import native_loop
 from mixedfx.glmm.fit import Whitening, lower_inverse
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun, carry_block
-from mixedfx.optimize.derivatives import forward_hessian
+from mixedfx.optimize.derivatives import DERIV12_DELTA, central_gradient, forward_hessian
 
 pytestmark = pytest.mark.skipif(native_loop._bind() is None,
                                 reason="compiled kernel or NLopt's C functions unavailable")
@@ -118,6 +118,39 @@ def test_the_separate_derivative_calls_give_the_one_calls_bits(native_records,
     assert ("values", True) in calls and ("devfun_values", True) in calls
 
 
+@pytest.mark.parametrize("coord", [-0.0, 0.0, -DERIV12_DELTA, DERIV12_DELTA, 0.3])
+@pytest.mark.parametrize("at", [0, 2])
+def test_post_optimum_is_the_separate_calls_bit_for_bit(coord, at) -> None:
+    """`post_optimum` builds the points and differences in C: the value, central gradient,
+    devfun forward Hessian, states and evaluation count of `obj(x)`, `central_gradient` and
+    `forward_hessian` (points built by optimize.derivatives) bit for bit, also with a
+    coordinate at −0, +0 or ∓δ (where x + 0, x − 0 and x ± δ round or sign differently)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = mfx.glmer(CBPP_F, CBPP, family="binomial")._fit
+    x = np.concatenate([f.theta, f.beta])
+    x[at] = coord
+    a, b = f.objective.detached(), f.objective.detached()
+    a.evaluations = b.evaluations = 0
+    with a.precise():
+        value, state, g, H, finish = native_loop.post_optimum(a, Lme4Devfun(a, f.state), x)
+        at_x = a.state
+        finish()
+    with b.precise():
+        expected = b(x)
+        at_x_b = b.state
+        gb = central_gradient(b, x)
+        db = Lme4Devfun(b, f.state)
+        Hb = forward_hessian(db, x, many=db.evaluate_many)
+    assert np.float64(value).tobytes() == np.float64(expected).tobytes()
+    assert g.tobytes() == gb.tobytes() and H.tobytes() == Hb.tobytes()
+    assert np.all(np.isfinite(H))
+    assert state is at_x and at_x.mu.tobytes() == at_x_b.mu.tobytes()
+    assert a.state.u[0].tobytes() == b.state.u[0].tobytes()
+    assert a.state.mu.tobytes() == b.state.mu.tobytes()
+    assert a.evaluations == b.evaluations == 1 + 2 * len(x)
+
+
 def test_a_post_optimum_call_only_python_handles_leaves_the_objective_untouched(
         native_records, monkeypatch) -> None:
     """`loop_post` stopping with LOOP_PYTHON: nothing adopted, the sequence runs again
@@ -130,7 +163,7 @@ def test_a_post_optimum_call_only_python_handles_leaves_the_objective_untouched(
 
         def loop_post(self, *args):
             out = mod.loop_post(*args)
-            return (out[0], native_loop.LOOP_PYTHON, None, None)
+            return (out[0], native_loop.LOOP_PYTHON, out[2], None, None)
 
     monkeypatch.setattr(native_loop, "_loop_kernel", lambda: Stopping())
     calls = _spy(monkeypatch)

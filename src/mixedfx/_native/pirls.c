@@ -2663,9 +2663,9 @@ static PyMethodDef methods[] = {
      "devfun_values(model, templates, spec, start, eta0, X, values, tol, maxit): lme4's "
      "stage-2 devfun at each row of X"},
     {"loop_post", py_loop_post, METH_VARARGS,
-     "loop_post(model, templates, spec, start, X, values, out_first, out_last, eta0, u0, Xd, "
-     "dvalues, tol, maxit) -> (evaluations, stop, first | None, last | None): the value, "
-     "gradient points and devfun Hessian points after the optimum in one call"},
+     "loop_post(model, templates, spec, start, x, out_first, out_last, eta0, u0, g, H, delta, "
+     "delta2, tol, maxit) -> (evaluations, stop, value, first | None, last | None): the "
+     "value, central gradient and devfun forward Hessian after the optimum in one call"},
     {"glm_start", py_glm_start, METH_VARARGS,
      "glm_start(model, templates, eta, mu, beta_out, maxit) -> (status, iterations): the "
      "fixed-effects-only GLM's IRLS fit (Householder least squares)"},

@@ -6,7 +6,6 @@ feed lme4's convergence checks and the Hessian-based vcov(β)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import chain
@@ -35,14 +34,7 @@ from mixedfx.optimize.convergence import (
     scaled_gradient,
     scaled_gradient_messages,
 )
-from mixedfx.optimize.derivatives import (
-    central_gradient,
-    central_gradient_from,
-    central_hessian,
-    forward_hessian,
-    forward_hessian_from,
-    gradient_hessian_points,
-)
+from mixedfx.optimize.derivatives import central_gradient, central_hessian, forward_hessian
 
 STAGE1_STEP_TOL = 1e-7   # PIRLS step tolerance in stage 1 ...
 STAGE2_STEP_TOL = 1e-9   # ... and for the final objective
@@ -162,7 +154,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         # lme4's SEs come from the Hessian of its devfun; with structured terms the
         # reference is glmmTMB, whose SEs come from the exact Laplace objective
         devfun = Lme4Devfun(obj, state1) if calc and nagq > 0 and not structured else None
-        post = None if devfun is None else _post_optimum(obj, devfun, x_final)
+        post = None if devfun is None else native_loop.post_optimum(obj, devfun, x_final)
         # `carried()`: the objective takes the warm start its derivative points left
         # (built only when another evaluation follows)
         carried = _done
@@ -229,25 +221,6 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     return GlmmFit(theta=np.asarray(theta), beta=np.asarray(beta), lower=lower, state=state,
                    objective_value=value, nagq=nagq, stage1=stage1, stage2=stage2, gradient=g,
                    hessian=H, messages=messages + conv, pirls=pirls, objective=obj)
-
-
-def _post_optimum(obj: GlmmObjective, devfun: Lme4Devfun, x: np.ndarray
-                  ) -> tuple[float, PirlsState, np.ndarray, np.ndarray,
-                             Callable[[], None]] | None:
-    """The objective's value and state at the optimum x, its central gradient there and the
-    forward Hessian of lme4's devfun, from one compiled call (`native_loop.post_optimum`):
-    the same evaluations, in the same order, as `obj(x)`, `central_gradient(obj, x)` and
-    `forward_hessian(devfun, x)`, and the function that gives the objective the state the
-    last of those evaluations left; None when the compiled loop cannot serve."""
-    n = len(x)
-    points, devfun_points = gradient_hessian_points(x)
-    out = native_loop.post_optimum(obj, devfun, points, devfun_points)
-    if out is None:
-        return None
-    vals, state, dvals, carried = out
-    vl = vals.tolist()
-    return (vl[0], state, central_gradient_from(vl[1:]), forward_hessian_from(dvals, n),
-            carried)
 
 
 def _done() -> None:
