@@ -9,7 +9,7 @@ import pytest
 from mixedfx.native import CompiledKernelWarning, kernel
 
 
-@pytest.mark.parametrize("name", ["lmm", "pirls", "tiled"])
+@pytest.mark.parametrize("name", ["lmm", "pirls", "tiled", "convcheck"])
 def test_kernel_is_built(name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", CompiledKernelWarning)

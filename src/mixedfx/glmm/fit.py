@@ -26,8 +26,8 @@ from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import (
     SINGULAR_MESSAGE,
     ConvergenceWarning,
+    HessianChecks,
     SingularFitWarning,
-    check_hessian,
     emit,
     hessian_factor,
     is_singular,
@@ -147,7 +147,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         x_final = to_x(stage2.x)
         theta, beta = x_final[:n_theta], x_final[n_theta:]
     calc = control.calc_derivs if control.calc_derivs is not None else frame.n < 10_000
-    g = H = R = mingrad = None
+    g = H = mingrad = checks = None
     with obj.precise():
         # the value and state at the final point: evaluated once (the derivatives' points
         # move the objective's warm start, and their value there would be this one again)
@@ -168,9 +168,10 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                 g = central_gradient(obj, x_final)
                 H = central_hessian(obj, x_final) if devfun is None else \
                     forward_hessian(devfun, x_final, many=devfun.evaluate_many)
-            R = hessian_factor(H)       # H stays: one factor serves every check below
-            # the scaled gradient, solved for once, serves the checks at both tolerances
-            mingrad = scaled_gradient(g, R)
+            # H stays: its factor, eigenvalues and the scaled gradient, found once, serve
+            # every check below (the scaled gradient at both tolerances)
+            checks = HessianChecks(H, g, n_theta)
+            mingrad = checks.mingrad
             if scaled_gradient_messages(mingrad, POLISH_TOL):
                 # the gradient is recomputed after the step only when lme4's check would
                 # fail at BOBYQA's point; otherwise the step just sharpens the estimates
@@ -184,7 +185,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                     x_final, at_optimum = x_new, obj.state
                     if recheck:
                         g = central_gradient(obj, x_final)
-                mingrad = scaled_gradient(g, R)
+                mingrad = scaled_gradient(g, hessian_factor(H))
             theta, beta = x_final[:n_theta], x_final[n_theta:]
         if math.isfinite(value):
             obj.state = at_optimum
@@ -209,12 +210,9 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     messages = [SINGULAR_MESSAGE] if is_singular(theta, lower, control.check_singular_tol) \
         else []
     conv: list[str] = list(stage1.messages) + (list(stage2.messages) if stage2 else [])
-    if control.check_conv and g is not None and H is not None:
+    if control.check_conv and checks is not None:
         conv += scaled_gradient_messages(mingrad, control.check_conv_grad_tol)
-        conv += check_hessian(H, control.check_conv_hess_tol, positive_definite=R is not None)
-        if len(beta):
-            conv += check_hessian(H[n_theta:, n_theta:], control.check_conv_hess_tol,
-                                  "fixed-effect")
+        conv += checks.messages(control.check_conv_hess_tol)
     if warn:
         emit(messages, SingularFitWarning)
         emit(conv, ConvergenceWarning)
