@@ -118,16 +118,26 @@ def test_the_separate_derivative_calls_give_the_one_calls_bits(native_records,
     assert ("values", True) in calls and ("devfun_values", True) in calls
 
 
-@pytest.mark.parametrize("coord", [-0.0, 0.0, -DERIV12_DELTA, DERIV12_DELTA, 0.3])
-@pytest.mark.parametrize("at", [0, 2])
-def test_post_optimum_is_the_separate_calls_bit_for_bit(coord, at) -> None:
-    """`post_optimum` builds the points and differences in C: the value, central gradient,
-    devfun forward Hessian, states and evaluation count of `obj(x)`, `central_gradient` and
-    `forward_hessian` (points built by optimize.derivatives) bit for bit, also with a
-    coordinate at −0, +0 or ∓δ (where x + 0, x − 0 and x ± δ round or sign differently)."""
+@pytest.fixture(scope="module")
+def post_fits() -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f = mfx.glmer(CBPP_F, CBPP, family="binomial")._fit
+        return {"cbpp": mfx.glmer(CBPP_F, CBPP, family="binomial")._fit,
+                "offset": mfx.glmer("incidence ~ period + (1 | herd)",
+                                    CBPP.assign(lsize=np.log(CBPP["size"]) - 0.1),
+                                    family="poisson", offset="lsize")._fit}
+
+
+@pytest.mark.parametrize("coord", [-0.0, 0.0, -DERIV12_DELTA, DERIV12_DELTA, 0.3])
+@pytest.mark.parametrize("at", [0, 2])
+@pytest.mark.parametrize("model", ["cbpp", "offset"])
+def test_post_optimum_is_the_separate_calls_bit_for_bit(post_fits, coord, at, model) -> None:
+    """`post_optimum` builds the points, differences and the devfun's start η₀ = offset +
+    (η₁ − offset) in C: the value, central gradient, devfun forward Hessian, states and
+    evaluation count of `obj(x)`, `central_gradient` and `forward_hessian` (points built by
+    optimize.derivatives, η₀ by `Lme4Devfun.eta0_rows`) bit for bit, also with a coordinate
+    at −0, +0 or ∓δ (where x + 0, x − 0 and x ± δ round or sign differently)."""
+    f = post_fits[model]
     x = np.concatenate([f.theta, f.beta])
     x[at] = coord
     a, b = f.objective.detached(), f.objective.detached()

@@ -2663,7 +2663,7 @@ static PyMethodDef methods[] = {
      "devfun_values(model, templates, spec, start, eta0, X, values, tol, maxit): lme4's "
      "stage-2 devfun at each row of X"},
     {"loop_post", py_loop_post, METH_VARARGS,
-     "loop_post(model, templates, spec, start, x, out_first, out_last, eta0, u0, g, H, delta, "
+     "loop_post(model, templates, spec, start, x, out_first, out_last, eta1, u0, g, H, delta, "
      "delta2, tol, maxit) -> (evaluations, stop, value, first | None, last | None): the "
      "value, central gradient and devfun forward Hessian after the optimum in one call"},
     {"glm_start", py_glm_start, METH_VARARGS,

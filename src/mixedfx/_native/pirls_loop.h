@@ -679,7 +679,7 @@ static void post_points(const double *x, Py_ssize_t n, double delta, double *X, 
         }
 }
 
-/* loop_post(model, templates, spec, start, x, out_first, out_last, eta0, u0, g, H, delta,
+/* loop_post(model, templates, spec, start, x, out_first, out_last, eta1, u0, g, H, delta,
  *           delta2, tol, maxit)
  *   -> (evaluations, stop, value, first scalars | None, last scalars | None):
  * the sequence after the optimum x = (theta, beta) in one call (mixedfx.glmm.fit.fit_glmm),
@@ -690,7 +690,8 @@ static void post_points(const double *x, Py_ssize_t n, double delta, double *X, 
  *     state was reached); value = the objective at x;
  *   g[i] = (f(x + delta e_i) - f(x - delta e_i)) / (2 delta) (`central_gradient_from`);
  *   lme4's stage-2 devfun at the forward Hessian's points (as devfun_values from start
- *     (u0, 0)), evaluated after the objective's points, and
+ *     (u0, 0) and eta0 = offset + (eta1 - offset) row by row, eta1 the stage-1 linear
+ *     predictor: objective.Lme4Devfun.eta0), evaluated after the objective's points, and
  *     H[i][j] = H[j][i] = (d(x + delta e_i + delta e_j) - d(x + delta e_i) - d(x + delta e_j)
  *     + d(x)) / delta2 for i <= j (`forward_hessian_from`; delta2 = delta**2 as Python forms
  *     it);
@@ -710,7 +711,7 @@ static PyObject *py_loop_post(PyObject *self, PyObject *args)
     Loop L;
     memset(&L, 0, sizeof L);
     PyObject *result = NULL, *st1 = NULL, *st2 = NULL;
-    double *X = NULL, *Xd = NULL, *vals = NULL, *dvals = NULL;
+    double *X = NULL, *Xd = NULL, *vals = NULL, *dvals = NULL, *eta0 = NULL;
     if (loop_parse(&bufs, model, templates, spec, start, &L) < 0) goto done;
     if (L.xmap != X_THETA_BETA) {
         PyErr_SetString(PyExc_ValueError, "loop_post: points are (theta, beta)");
@@ -719,8 +720,8 @@ static PyObject *py_loop_post(PyObject *self, PyObject *args)
     Model *m = &L.m;
     Py_ssize_t n = L.nx, i, j;
     const double *x = (const double *)get_buf(&bufs, ox, n, 1, 0, "x");
-    const double *eta0 = x ? (const double *)get_buf(&bufs, oeta, m->n, 1, 0, "eta0") : NULL;
-    const double *u0 = eta0 ? (const double *)get_buf(&bufs, ou0, m->q_tot, 1, 0, "u0") : NULL;
+    const double *eta1 = x ? (const double *)get_buf(&bufs, oeta, m->n, 1, 0, "eta1") : NULL;
+    const double *u0 = eta1 ? (const double *)get_buf(&bufs, ou0, m->q_tot, 1, 0, "u0") : NULL;
     double *g = u0 ? (double *)get_buf(&bufs, og, n, 1, 1, "g") : NULL;
     double *H = g ? (double *)get_buf(&bufs, oH, n * n, 1, 1, "H") : NULL;
     if (!H) goto done;
@@ -729,7 +730,9 @@ static PyObject *py_loop_post(PyObject *self, PyObject *args)
     Xd = (double *)malloc(sizeof(double) * nd * n);
     vals = (double *)malloc(sizeof(double) * npts);
     dvals = (double *)malloc(sizeof(double) * nd);
-    if (!X || !Xd || !vals || !dvals) { PyErr_NoMemory(); goto done; }
+    eta0 = (double *)malloc(sizeof(double) * (m->n + 1));
+    if (!X || !Xd || !vals || !dvals || !eta0) { PyErr_NoMemory(); goto done; }
+    for (i = 0; i < m->n; i++) eta0[i] = m->off[i] + (eta1[i] - m->off[i]);
     post_points(x, n, delta, X, Xd);
     int stop;
     Py_BEGIN_ALLOW_THREADS
@@ -763,7 +766,7 @@ static PyObject *py_loop_post(PyObject *self, PyObject *args)
 done:
     Py_XDECREF(st1);
     Py_XDECREF(st2);
-    free(X); free(Xd); free(vals); free(dvals);
+    free(X); free(Xd); free(vals); free(dvals); free(eta0);
     loop_free(&L);
     release_all(&bufs);
     return result;

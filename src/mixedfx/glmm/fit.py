@@ -201,7 +201,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     mu = rows[1] if rows is not None else \
         getattr(state, "mu", None)        # row-sized: None / remote for a distributed fit
     mu_finite = not isinstance(mu, np.ndarray) or bool(np.isfinite(mu).all())
-    if not (math.isfinite(value) and _all_finite(theta) and _all_finite(beta) and mu_finite):
+    if not (math.isfinite(value) and _all_finite(theta, beta) and mu_finite):
         raise PirlsError(f"PIRLS loop resulted in NaN value (the {family.name} GLMM with "
                          f"{family.link.name} link has no finite likelihood at the estimates"
                          f"{'; ' + stage1.return_code if not stage1.converged else ''}); the "
@@ -225,9 +225,13 @@ def _done() -> None:
     """`carried` once the objective holds its last state."""
 
 
-def _all_finite(a: np.ndarray) -> bool:
+def _all_finite(*arrays: np.ndarray) -> bool:
     """Whether every entry of a few values is finite (as Python floats: no ufunc calls)."""
-    return all(map(math.isfinite, np.asarray(a, dtype=float).ravel().tolist()))
+    vals: list[float] = []
+    for a in arrays:
+        vals += a.tolist() if type(a) is np.ndarray and a.ndim == 1 and a.dtype == np.float64 \
+            else np.asarray(a, dtype=float).ravel().tolist()
+    return all(map(math.isfinite, vals))
 
 
 def stage2_step(theta: np.ndarray, p: int) -> np.ndarray:

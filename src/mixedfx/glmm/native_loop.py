@@ -236,9 +236,9 @@ def post_optimum(obj: Any, devfun: Any, x: np.ndarray, delta: float = DERIV12_DE
         return None
     g, H = np.empty(n), np.empty((n, n))
     first, last = loop.out(), loop.out()
-    eta_c = devfun.eta0_rows(loop.shape.order, loop.shape.order_any)
+    eta1_c = devfun.eta1_rows(loop.shape.order, loop.shape.order_any)
     evals, stop, value, s_first, s_last = mod.loop_post(
-        loop.model, loop.placeholders, loop.spec, loop.start(obj.state), x, first, last, eta_c,
+        loop.model, loop.placeholders, loop.spec, loop.start(obj.state), x, first, last, eta1_c,
         loop.nat._u_in(devfun.u0), g, H, float(delta), float(delta) ** 2, float(devfun.tol),
         int(devfun.maxit))
     if stop == LOOP_PYTHON:
