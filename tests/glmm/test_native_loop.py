@@ -4,6 +4,7 @@ through Python; models the loop does not serve fall back to the Python loop."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 import mixedfx as mfx
 from mixedfx import datasets
 from mixedfx.errors import ArgumentError
-from mixedfx.glmm import native_loop
+from mixedfx.glmm import fit, native_loop
 from mixedfx.glmm.fit import Whitening, lower_inverse
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun, carry_block
 from mixedfx.optimize.derivatives import DERIV12_DELTA, central_gradient, forward_hessian
@@ -289,6 +290,42 @@ def test_whitening_and_lower_inverse_are_the_elementwise_numpy_bits() -> None:
             acc = acc + M[:, j] * z[2 + j]
         expected = np.concatenate([z[:2], beta1 + acc])
         assert Whitening(2, beta1, M)(z).tobytes() == expected.tobytes()
+
+
+def test_compiled_whitening_matrix_is_the_python_one(monkeypatch) -> None:
+    """The kernel's M = L_XX⁻ᵀ (`whitening_t`) is the Python forward substitution's bit for
+    bit — negative and tiny diagonals, −0 entries — and both refuse the same blocks: an
+    entry not finite or a zero diagonal in L_XX, or M overflowing."""
+    mod = native_loop._loop_kernel()
+    assert mod is not None and hasattr(mod, "whitening_t")
+    rng = np.random.default_rng(12)
+    blocks = []
+    for p in (1, 2, 3, 4, 7):
+        for _ in range(20):
+            r = p + rng.integers(0, 4)
+            q = rng.integers(0, r - p + 1)
+            Lrr = rng.normal(size=(r, r)) * 10.0 ** rng.integers(-3, 4, size=(r, r))
+            d = np.arange(q, q + p)
+            Lrr[d, d] *= rng.choice([1.0, -1.0, 1e-200], size=p, p=[0.7, 0.2, 0.1])
+            Lrr[q + rng.integers(p), q] = -0.0
+            blocks.append((Lrr, q, p))
+        Lrr = np.eye(p + 1)
+        for bad in (math.nan, math.inf, 0.0):
+            B = Lrr.copy()
+            B[p, 1 if p > 1 else 0] = bad if bad != 0.0 else B[p, 1 if p > 1 else 0]
+            B[rng.integers(1, p + 1), rng.integers(1, p + 1)] = bad
+            blocks.append((B, 1, p))
+    compiled = [fit._whitening_matrix(L, q, p) for L, q, p in blocks]
+    monkeypatch.setattr(fit, "kernel", lambda name: None)
+    python = [fit._whitening_matrix(L, q, p) for L, q, p in blocks]
+    refused = 0
+    for a, b in zip(compiled, python, strict=True):
+        assert (a is None) == (b is None)
+        refused += a is None
+        assert a is None or a.tobytes() == b.tobytes()
+    assert 5 < refused < len(blocks) - 50
+    with pytest.raises(ValueError, match="block at"):
+        mod.whitening_t(np.eye(3), 2, 2, np.empty((2, 2)))
 
 
 @pytest.mark.parametrize("formula,data,family", [

@@ -2666,6 +2666,9 @@ static PyMethodDef methods[] = {
      "loop_post(model, templates, spec, start, x, out_first, out_last, eta1, u0, g, H, delta, "
      "delta2, tol, maxit) -> (evaluations, stop, value, first | None, last | None): the "
      "value, central gradient and devfun forward Hessian after the optimum in one call"},
+    {"whitening_t", py_whitening_t, METH_VARARGS,
+     "whitening_t(Lrr, q, p, Mt) -> ok: stage 2's M = L_XX^-T from the stage-1 factor (see "
+     "pirls_loop.h)"},
     {"glm_start", py_glm_start, METH_VARARGS,
      "glm_start(model, templates, eta, mu, beta_out, maxit) -> (status, iterations): the "
      "fixed-effects-only GLM's IRLS fit (Householder least squares)"},

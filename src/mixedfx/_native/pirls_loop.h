@@ -772,6 +772,70 @@ done:
     return result;
 }
 
+/* whitening_t(Lrr, q, p, Mt) -> ok: stage 2's whitening map M = L_XX^-T (mixedfx.glmm.fit
+ * .whitening) from the p x p block L_XX of the stage-1 factor Lrr (C-ordered r x r) at
+ * (q, q), into Mt (p x p, C-ordered), as the Python forward substitution forms it:
+ * N_i = (e_i - sum_{c<i} L_ic N_c) / L_ii, the update s_j <- s_j - L_ic N_cj for j <= c
+ * (c in order; entries beyond c stay +0 or the 1 of e_i), then every entry of s divided by
+ * L_ii (0 / L_ii included), and Mt[j][i] = N_ij. ok: 0 when the block has an entry that is
+ * not finite or a zero diagonal entry, 1 when an entry of M is not finite (Mt then holds
+ * it), 2 otherwise. */
+static PyObject *py_whitening_t(PyObject *self, PyObject *args)
+{
+    PyObject *oL, *oM;
+    Py_ssize_t q, p;
+    if (!PyArg_ParseTuple(args, "OnnO:whitening_t", &oL, &q, &p, &oM))
+        return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    PyObject *result = NULL;
+    double *s = NULL, *N = NULL;
+    Py_buffer *lv = &bufs.views[bufs.count];
+    const double *Lrr = (const double *)get_buf(&bufs, oL, -1, 1, 0, "Lrr");
+    if (!Lrr) goto done;
+    Py_ssize_t r = lv->ndim == 2 ? lv->shape[0] : -1;
+    if (r < 1 || lv->shape[1] != r || p < 1 || q < 0 || q + p > r) {
+        PyErr_SetString(PyExc_ValueError, "whitening_t: Lrr must be r x r with the p x p "
+                        "block at (q, q) inside it");
+        goto done;
+    }
+    double *Mt = (double *)get_buf(&bufs, oM, p * p, 1, 1, "Mt");
+    if (!Mt) goto done;
+    Py_ssize_t i, j, c;
+    int ok = 2;
+    for (i = 0; i < p && ok; i++) {
+        for (j = 0; j < p; j++)
+            if (!isfinite(Lrr[(q + i) * r + q + j])) ok = 0;
+        if (Lrr[(q + i) * r + q + i] == 0.0) ok = 0;
+    }
+    if (!ok) { result = PyLong_FromLong(0); goto done; }
+    s = (double *)malloc(sizeof(double) * p);
+    N = (double *)malloc(sizeof(double) * p * p);
+    if (!s || !N) { PyErr_NoMemory(); goto done; }
+    for (i = 0; i < p; i++) {
+        const double *Li = Lrr + (q + i) * r + q;
+        for (j = 0; j < p; j++) s[j] = 0.0;
+        s[i] = 1.0;
+        for (c = 0; c < i; c++) {
+            const double lic = Li[c], *rc = N + c * p;
+            for (j = 0; j <= c; j++) s[j] = s[j] - lic * rc[j];
+        }
+        const double d = Li[i];
+        for (j = 0; j < p; j++) N[i * p + j] = s[j] / d;
+    }
+    for (i = 0; i < p; i++)
+        for (j = 0; j < p; j++) {
+            Mt[j * p + i] = N[i * p + j];
+            if (!isfinite(N[i * p + j])) ok = 1;
+        }
+    result = PyLong_FromLong(ok);
+done:
+    free(s);
+    free(N);
+    release_all(&bufs);
+    return result;
+}
+
 /* ---- the starting GLM ----------------------------------------------------------------------
  * glm_start(model, templates, eta, mu, beta_out, maxit) -> (status, iterations): R's glm.fit
  * IRLS for the fixed effects alone (Pirls.initial_state) from the linear predictor eta and

@@ -22,6 +22,7 @@ from mixedfx.glmm.pirls_native import kernel_templates
 from mixedfx.glmm.response import GlmResponse
 from mixedfx.glmm.state import CanonicalState
 from mixedfx.lmm.fit import theta_setup
+from mixedfx.native import kernel
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import (
     SINGULAR_MESSAGE,
@@ -281,19 +282,30 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
             Lrr = pirls.native.factor(state, tm(theta), with_x=True).Lrr
         else:
             Lrr = pirls.factorize(state, theta, with_x=True)[1].Lrr
-        q = Lrr.shape[0] - p - 1
-        rows = Lrr[q:q + p, q:q + p].tolist()
-        ok = all(map(math.isfinite, chain.from_iterable(rows))) and \
-            all(rows[i][i] != 0 for i in range(p))
     except (PirlsError, np.linalg.LinAlgError):
-        ok = False
+        Lrr = None
+    M = None if Lrr is None else _whitening_matrix(Lrr, Lrr.shape[0] - p - 1, p)
     # a degenerate stage-1 factor (non-finite weights): optimize β unwhitened
-    if ok:
-        Ninv = _lower_inverse_rows(rows)
-        Mt = [list(col) for col in zip(*Ninv, strict=True)]       # L_XX⁻ᵀ
-        if all(map(math.isfinite, chain.from_iterable(Mt))):
-            return Whitening(n_theta, beta1, np.array(Mt).reshape(p, p), Mt)
-    return Whitening(n_theta, beta1, np.eye(p))
+    return Whitening(n_theta, beta1, np.eye(p) if M is None else M)
+
+
+def _whitening_matrix(Lrr: np.ndarray, q: int, p: int) -> np.ndarray | None:
+    """M = L_XX⁻ᵀ from the p × p block L_XX of the stage-1 factor at (q, q), by forward
+    substitution (`_lower_inverse_rows`; in the pirls kernel when it is built, the same
+    operations in the same order: the same bits); None when L_XX has an entry that is not
+    finite or a zero diagonal entry, or M an entry that is not finite."""
+    mod = kernel("pirls")
+    if mod is not None and hasattr(mod, "whitening_t"):
+        M = np.empty((p, p))
+        return M if mod.whitening_t(np.ascontiguousarray(Lrr, dtype=float), q, p, M) == 2 \
+            else None
+    rows = Lrr[q:q + p, q:q + p].tolist()
+    if not (all(map(math.isfinite, chain.from_iterable(rows))) and
+            all(rows[i][i] != 0 for i in range(p))):
+        return None
+    Mt = [list(col) for col in zip(*_lower_inverse_rows(rows), strict=True)]
+    return np.array(Mt).reshape(p, p) if all(map(math.isfinite, chain.from_iterable(Mt))) \
+        else None
 
 
 def lower_inverse(L: np.ndarray) -> np.ndarray:
