@@ -15,7 +15,8 @@
  *   of points (the forward-difference Hessian behind vcov(beta));
  * - `loop_post`: the sequence after the optimum (the value there, the central gradient
  *   and the devfun's forward Hessian, their points built in C) in one call, as the last two
- *   would give it.
+ *   would give it;
+ * and `whitening_t` forms stage 2's map M = L_XX^-T from the stage-1 factor.
  *
  * One evaluation at x, as GlmmObjective.__call__ (x = theta in stage 1; x = (theta, gamma)
  * with beta = beta1 + M gamma in stage 2; x = (theta, beta) otherwise):
