@@ -20,6 +20,7 @@ KERNELS: list[tuple[str, list[str]]] = [
     ("mixedfx._native.lmm", ["src/mixedfx/_native/lmm.c"]),
     ("mixedfx._native.tiled", ["src/mixedfx/_native/tiled.c"]),
     ("mixedfx._native.frame", ["src/mixedfx/_native/frame.c"]),
+    ("mixedfx._native.convcheck", ["src/mixedfx/_native/convcheck.c"]),
 ]
 
 # headers a kernel's source includes (rebuilt when they change; shipped in the sdist)

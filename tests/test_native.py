@@ -9,7 +9,7 @@ import pytest
 from mixedfx.native import CompiledKernelWarning, kernel
 
 
-@pytest.mark.parametrize("name", ["frame", "lmm", "pirls", "tiled"])
+@pytest.mark.parametrize("name", ["convcheck", "frame", "lmm", "pirls", "tiled"])
 def test_kernel_is_built(name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", CompiledKernelWarning)

@@ -4,6 +4,7 @@ through Python; models the loop does not serve fall back to the Python loop."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -13,10 +14,10 @@ import pytest
 import mixedfx as mfx
 from mixedfx import datasets
 from mixedfx.errors import ArgumentError
-from mixedfx.glmm import native_loop
+from mixedfx.glmm import fit, native_loop
 from mixedfx.glmm.fit import Whitening, lower_inverse
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun, carry_block
-from mixedfx.optimize.derivatives import forward_hessian
+from mixedfx.optimize.derivatives import DERIV12_DELTA, central_gradient, forward_hessian
 
 pytestmark = pytest.mark.skipif(native_loop._bind() is None,
                                 reason="compiled kernel or NLopt's C functions unavailable")
@@ -118,6 +119,49 @@ def test_the_separate_derivative_calls_give_the_one_calls_bits(native_records,
     assert ("values", True) in calls and ("devfun_values", True) in calls
 
 
+@pytest.fixture(scope="module")
+def post_fits() -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {"cbpp": mfx.glmer(CBPP_F, CBPP, family="binomial")._fit,
+                "offset": mfx.glmer("incidence ~ period + (1 | herd)",
+                                    CBPP.assign(lsize=np.log(CBPP["size"]) - 0.1),
+                                    family="poisson", offset="lsize")._fit}
+
+
+@pytest.mark.parametrize("coord", [-0.0, 0.0, -DERIV12_DELTA, DERIV12_DELTA, 0.3])
+@pytest.mark.parametrize("at", [0, 2])
+@pytest.mark.parametrize("model", ["cbpp", "offset"])
+def test_post_optimum_is_the_separate_calls_bit_for_bit(post_fits, coord, at, model) -> None:
+    """`post_optimum` builds the points, differences and the devfun's start η₀ = offset +
+    (η₁ − offset) in C: the value, central gradient, devfun forward Hessian, states and
+    evaluation count of `obj(x)`, `central_gradient` and `forward_hessian` (points built by
+    optimize.derivatives, η₀ by `Lme4Devfun.eta0_rows`) bit for bit, also with a coordinate
+    at −0, +0 or ∓δ (where x + 0, x − 0 and x ± δ round or sign differently)."""
+    f = post_fits[model]
+    x = np.concatenate([f.theta, f.beta])
+    x[at] = coord
+    a, b = f.objective.detached(), f.objective.detached()
+    a.evaluations = b.evaluations = 0
+    with a.precise():
+        value, state, g, H, finish = native_loop.post_optimum(a, Lme4Devfun(a, f.state), x)
+        at_x = a.state
+        finish()
+    with b.precise():
+        expected = b(x)
+        at_x_b = b.state
+        gb = central_gradient(b, x)
+        db = Lme4Devfun(b, f.state)
+        Hb = forward_hessian(db, x, many=db.evaluate_many)
+    assert np.float64(value).tobytes() == np.float64(expected).tobytes()
+    assert g.tobytes() == gb.tobytes() and H.tobytes() == Hb.tobytes()
+    assert np.all(np.isfinite(H))
+    assert state is at_x and at_x.mu.tobytes() == at_x_b.mu.tobytes()
+    assert a.state.u[0].tobytes() == b.state.u[0].tobytes()
+    assert a.state.mu.tobytes() == b.state.mu.tobytes()
+    assert a.evaluations == b.evaluations == 1 + 2 * len(x)
+
+
 def test_a_post_optimum_call_only_python_handles_leaves_the_objective_untouched(
         native_records, monkeypatch) -> None:
     """`loop_post` stopping with LOOP_PYTHON: nothing adopted, the sequence runs again
@@ -130,7 +174,7 @@ def test_a_post_optimum_call_only_python_handles_leaves_the_objective_untouched(
 
         def loop_post(self, *args):
             out = mod.loop_post(*args)
-            return (out[0], native_loop.LOOP_PYTHON, None, None)
+            return (out[0], native_loop.LOOP_PYTHON, out[2], None, None)
 
     monkeypatch.setattr(native_loop, "_loop_kernel", lambda: Stopping())
     calls = _spy(monkeypatch)
@@ -246,6 +290,42 @@ def test_whitening_and_lower_inverse_are_the_elementwise_numpy_bits() -> None:
             acc = acc + M[:, j] * z[2 + j]
         expected = np.concatenate([z[:2], beta1 + acc])
         assert Whitening(2, beta1, M)(z).tobytes() == expected.tobytes()
+
+
+def test_compiled_whitening_matrix_is_the_python_one(monkeypatch) -> None:
+    """The kernel's M = L_XX⁻ᵀ (`whitening_t`) is the Python forward substitution's bit for
+    bit — negative and tiny diagonals, −0 entries — and both refuse the same blocks: an
+    entry not finite or a zero diagonal in L_XX, or M overflowing."""
+    mod = native_loop._loop_kernel()
+    assert mod is not None and hasattr(mod, "whitening_t")
+    rng = np.random.default_rng(12)
+    blocks = []
+    for p in (1, 2, 3, 4, 7):
+        for _ in range(20):
+            r = p + rng.integers(0, 4)
+            q = rng.integers(0, r - p + 1)
+            Lrr = rng.normal(size=(r, r)) * 10.0 ** rng.integers(-3, 4, size=(r, r))
+            d = np.arange(q, q + p)
+            Lrr[d, d] *= rng.choice([1.0, -1.0, 1e-200], size=p, p=[0.7, 0.2, 0.1])
+            Lrr[q + rng.integers(p), q] = -0.0
+            blocks.append((Lrr, q, p))
+        Lrr = np.eye(p + 1)
+        for bad in (math.nan, math.inf, 0.0):
+            B = Lrr.copy()
+            B[p, 1 if p > 1 else 0] = bad if bad != 0.0 else B[p, 1 if p > 1 else 0]
+            B[rng.integers(1, p + 1), rng.integers(1, p + 1)] = bad
+            blocks.append((B, 1, p))
+    compiled = [fit._whitening_matrix(L, q, p) for L, q, p in blocks]
+    monkeypatch.setattr(fit, "kernel", lambda name: None)
+    python = [fit._whitening_matrix(L, q, p) for L, q, p in blocks]
+    refused = 0
+    for a, b in zip(compiled, python, strict=True):
+        assert (a is None) == (b is None)
+        refused += a is None
+        assert a is None or a.tobytes() == b.tobytes()
+    assert 5 < refused < len(blocks) - 50
+    with pytest.raises(ValueError, match="block at"):
+        mod.whitening_t(np.eye(3), 2, 2, np.empty((2, 2)))
 
 
 @pytest.mark.parametrize("formula,data,family", [

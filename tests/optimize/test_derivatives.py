@@ -15,7 +15,6 @@ from mixedfx.optimize.derivatives import (
     forward_hessian,
     forward_hessian_from,
     forward_hessian_points,
-    gradient_hessian_points,
 )
 
 
@@ -112,21 +111,3 @@ def test_points_and_values_split_gives_the_same_derivatives(nx) -> None:
         assert hp.shape == ((fx is None) + nx + nx * (nx + 1) // 2, nx)
         H = forward_hessian_from([f(p) for p in hp], nx, fx)
         assert H.tobytes() == forward_hessian(f, x, fx).tobytes()
-
-
-@pytest.mark.parametrize("nx", [0, 1, 2, 5, 7])
-@pytest.mark.parametrize("delta", [1e-4, 1e-3])
-def test_gradient_hessian_points_are_the_separate_points_bits(nx, delta) -> None:
-    """The joint points (glmm.fit's post-optimum call) are x with `central_gradient_points`
-    and `forward_hessian_points` bit for bit, also at coordinates −0, +0 and −δ (where
-    x − δ, x + 0 and x − 0 are rounded or signed differently from a naive sum)."""
-    rng = np.random.default_rng(40 + nx)
-    for trial in range(60):
-        x = rng.normal(size=nx) * 10.0 ** rng.integers(-8, 3, size=nx)
-        if nx:
-            x[rng.integers(nx)] = (-0.0, 0.0, -delta, delta)[trial % 4]
-        grad_points, hess_points = gradient_hessian_points(x, delta)
-        expected = np.vstack([x[None, :], central_gradient_points(x, delta)])
-        assert grad_points.shape == expected.shape
-        assert grad_points.tobytes() == expected.tobytes()
-        assert hess_points.tobytes() == forward_hessian_points(x, None, delta).tobytes()

@@ -2854,9 +2854,12 @@ static PyMethodDef methods[] = {
      "devfun_values(model, templates, spec, start, eta0, X, values, tol, maxit): lme4's "
      "stage-2 devfun at each row of X"},
     {"loop_post", py_loop_post, METH_VARARGS,
-     "loop_post(model, templates, spec, start, X, values, out_first, out_last, eta0, u0, Xd, "
-     "dvalues, tol, maxit) -> (evaluations, stop, first | None, last | None): the value, "
-     "gradient points and devfun Hessian points after the optimum in one call"},
+     "loop_post(model, templates, spec, start, x, out_first, out_last, eta1, u0, g, H, delta, "
+     "delta2, tol, maxit) -> (evaluations, stop, value, first | None, last | None): the "
+     "value, central gradient and devfun forward Hessian after the optimum in one call"},
+    {"whitening_t", py_whitening_t, METH_VARARGS,
+     "whitening_t(Lrr, q, p, Mt) -> ok: stage 2's M = L_XX^-T from the stage-1 factor (see "
+     "pirls_loop.h)"},
     {"likelihood_sums", py_likelihood_sums, METH_VARARGS,
      "likelihood_sums(family, y, n, wt, lgamma1) -> (status, saturated_sum, aic_constant, "
      "need): the binomial / Poisson log-likelihood's mu-free sums (see pirls_setup.h)"},

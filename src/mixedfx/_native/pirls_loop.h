@@ -13,8 +13,10 @@
  *   carry (the central-difference gradient at the optimum);
  * - `devfun_values`: lme4's stage-2 devfun (objective.Lme4Devfun) at each row of a matrix
  *   of points (the forward-difference Hessian behind vcov(beta));
- * - `loop_post`: the sequence after the optimum (the value there, the central gradient's
- *   points, the devfun's Hessian points) in one call, as the last two would give it.
+ * - `loop_post`: the sequence after the optimum (the value there, the central gradient
+ *   and the devfun's forward Hessian, their points built in C) in one call, as the last two
+ *   would give it;
+ * and `whitening_t` forms stage 2's map M = L_XX^-T from the stage-1 factor.
  *
  * One evaluation at x, as GlmmObjective.__call__ (x = theta in stage 1; x = (theta, gamma)
  * with beta = beta1 + M gamma in stage 2; x = (theta, beta) otherwise):
@@ -638,71 +640,199 @@ done:
     return result;
 }
 
-/* loop_post(model, templates, spec, start, X, values, out_first, out_last, eta0, u0, Xd,
- *           dvalues, tol, maxit) -> (evaluations, stop, first scalars | None, last scalars | None):
- * the sequence after the optimum in one call (mixedfx.glmm.fit.fit_glmm):
- *   values[i] = the GLMM objective at X[i] = (theta, beta), in order, warm starts carried
- *     (as loop_values; row 0 is the optimum, the rest the central gradient's points), with
- *     the state after row 0 written to out_first and the state after the last row to
- *     out_last (each as loop_values' `out`; its scalars None while no state was reached);
- *   dvalues[i] = lme4's stage-2 devfun at Xd[i] (as devfun_values from start (u0, 0):
- *     the forward Hessian's points), evaluated after the rows of X, unless a row of X
- *     stopped with LOOP_PYTHON (then the caller redoes everything in Python). */
+/* The points of the sequence after the optimum x (n coordinates, step delta), written as
+ * mixedfx.optimize.derivatives builds them, bit for bit:
+ *   X (2n + 1 rows): x itself, then for each i the central gradient's x + delta e_i and
+ *     x - delta e_i (`central_gradient_points`: x_m + 0 and x_m - 0 off i, so a -0 stays
+ *     -0 only in the second);
+ *   Xd (1 + n + n(n+1)/2 rows): x itself, x + delta e_i (x_m + 0 off i), then for i <= j
+ *     (x + delta e_i) + delta e_j, each coordinate summed in that order
+ *     (`forward_hessian_points`). */
+static void post_points(const double *x, Py_ssize_t n, double delta, double *X, double *Xd)
+{
+    Py_ssize_t i, j, m;
+    double *r = X;
+    memcpy(r, x, sizeof(double) * n);
+    r += n;
+    for (i = 0; i < n; i++) {
+        for (m = 0; m < n; m++) r[m] = x[m] + 0.0;
+        r[i] = x[i] + delta;
+        r += n;
+        for (m = 0; m < n; m++) r[m] = x[m] - 0.0;
+        r[i] = x[i] - delta;
+        r += n;
+    }
+    r = Xd;
+    memcpy(r, x, sizeof(double) * n);
+    r += n;
+    const double *single = r;
+    for (i = 0; i < n; i++) {
+        for (m = 0; m < n; m++) r[m] = x[m] + 0.0;
+        r[i] = x[i] + delta;
+        r += n;
+    }
+    for (i = 0; i < n; i++)
+        for (j = i; j < n; j++) {
+            const double *si = single + i * n;
+            for (m = 0; m < n; m++) r[m] = si[m] + 0.0;
+            r[j] = si[j] + delta;
+            r += n;
+        }
+}
+
+/* loop_post(model, templates, spec, start, x, out_first, out_last, eta1, u0, g, H, delta,
+ *           delta2, tol, maxit)
+ *   -> (evaluations, stop, value, first scalars | None, last scalars | None):
+ * the sequence after the optimum x = (theta, beta) in one call (mixedfx.glmm.fit.fit_glmm),
+ * at the points `post_points` builds:
+ *   the GLMM objective at x, then at the central gradient's points, in order, warm starts
+ *     carried (as loop_values), the state after x written to out_first and the state after
+ *     the last point to out_last (each as loop_values' `out`; its scalars None while no
+ *     state was reached); value = the objective at x;
+ *   g[i] = (f(x + delta e_i) - f(x - delta e_i)) / (2 delta) (`central_gradient_from`);
+ *   lme4's stage-2 devfun at the forward Hessian's points (as devfun_values from start
+ *     (u0, 0) and eta0 = offset + (eta1 - offset) row by row, eta1 the stage-1 linear
+ *     predictor: objective.Lme4Devfun.eta0), evaluated after the objective's points, and
+ *     H[i][j] = H[j][i] = (d(x + delta e_i + delta e_j) - d(x + delta e_i) - d(x + delta e_j)
+ *     + d(x)) / delta2 for i <= j (`forward_hessian_from`; delta2 = delta**2 as Python forms
+ *     it);
+ * unless a point stopped with LOOP_PYTHON (then g and H are not written and the caller
+ * redoes everything in Python). */
 static PyObject *py_loop_post(PyObject *self, PyObject *args)
 {
-    PyObject *model, *templates, *spec, *start, *oX, *ov, *out1, *out2, *oeta, *ou0, *oXd,
-        *odv;
-    double tol;
+    PyObject *model, *templates, *spec, *start, *ox, *out1, *out2, *oeta, *ou0, *og, *oH;
+    double delta, delta2, tol;
     Py_ssize_t maxit;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOdn:loop_post", &model, &templates, &spec, &start,
-                          &oX, &ov, &out1, &out2, &oeta, &ou0, &oXd, &odv, &tol, &maxit))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOdddn:loop_post", &model, &templates, &spec, &start,
+                          &ox, &out1, &out2, &oeta, &ou0, &og, &oH, &delta, &delta2, &tol,
+                          &maxit))
         return NULL;
     Buffers bufs;
     bufs.count = 0;
     Loop L;
     memset(&L, 0, sizeof L);
     PyObject *result = NULL, *st1 = NULL, *st2 = NULL;
+    double *X = NULL, *Xd = NULL, *vals = NULL, *dvals = NULL, *eta0 = NULL;
     if (loop_parse(&bufs, model, templates, spec, start, &L) < 0) goto done;
     if (L.xmap != X_THETA_BETA) {
         PyErr_SetString(PyExc_ValueError, "loop_post: points are (theta, beta)");
         goto done;
     }
     Model *m = &L.m;
-    double *values;
-    const double *X;
-    Py_ssize_t npts = get_points(&bufs, &L, ov, oX, "values", "X", &values, &X);
-    if (npts < 0) goto done;
-    const double *eta0 = (const double *)get_buf(&bufs, oeta, m->n, 1, 0, "eta0");
-    if (!eta0) goto done;
-    const double *u0 = (const double *)get_buf(&bufs, ou0, m->q_tot, 1, 0, "u0");
-    if (!u0) goto done;
-    double *dvalues;
-    const double *Xd;
-    Py_ssize_t nd = get_points(&bufs, &L, odv, oXd, "dvalues", "Xd", &dvalues, &Xd);
-    if (nd < 0 || npts < 1) {
-        if (nd >= 0) PyErr_SetString(PyExc_ValueError, "loop_post: X needs a row");
-        goto done;
-    }
+    Py_ssize_t n = L.nx, i, j;
+    const double *x = (const double *)get_buf(&bufs, ox, n, 1, 0, "x");
+    const double *eta1 = x ? (const double *)get_buf(&bufs, oeta, m->n, 1, 0, "eta1") : NULL;
+    const double *u0 = eta1 ? (const double *)get_buf(&bufs, ou0, m->q_tot, 1, 0, "u0") : NULL;
+    double *g = u0 ? (double *)get_buf(&bufs, og, n, 1, 1, "g") : NULL;
+    double *H = g ? (double *)get_buf(&bufs, oH, n * n, 1, 1, "H") : NULL;
+    if (!H) goto done;
+    Py_ssize_t npts = 2 * n + 1, nd = 1 + n + n * (n + 1) / 2;
+    X = (double *)malloc(sizeof(double) * npts * n);
+    Xd = (double *)malloc(sizeof(double) * nd * n);
+    vals = (double *)malloc(sizeof(double) * npts);
+    dvals = (double *)malloc(sizeof(double) * nd);
+    eta0 = (double *)malloc(sizeof(double) * (m->n + 1));
+    if (!X || !Xd || !vals || !dvals || !eta0) { PyErr_NoMemory(); goto done; }
+    for (i = 0; i < m->n; i++) eta0[i] = m->off[i] + (eta1[i] - m->off[i]);
+    post_points(x, n, delta, X, Xd);
     int stop;
     Py_BEGIN_ALLOW_THREADS
-    stop = loop_value(&L, X, values);
+    stop = loop_value(&L, X, vals);
     Py_END_ALLOW_THREADS
     if (stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
-    if (stop != LOOP_NONE) { result = Py_BuildValue("(liOO)", L.evaluations, stop, Py_None, Py_None); goto done; }
+    if (stop != LOOP_NONE) {
+        result = Py_BuildValue("(lidOO)", L.evaluations, stop, vals[0], Py_None, Py_None);
+        goto done;
+    }
     if (!(st1 = loop_state_out(&L, &bufs, out1))) goto done;
     int nomem = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 1; i < npts && stop == LOOP_NONE; i++)
-        stop = loop_value(&L, X + i * L.nx, values + i);
-    if (stop == LOOP_NONE) nomem = loop_devfun_points(&L, u0, eta0, Xd, nd, dvalues, tol, maxit);
+    for (i = 1; i < npts && stop == LOOP_NONE; i++)
+        stop = loop_value(&L, X + i * n, vals + i);
+    if (stop == LOOP_NONE) nomem = loop_devfun_points(&L, u0, eta0, Xd, nd, dvals, tol, maxit);
     Py_END_ALLOW_THREADS
     if (stop == LOOP_NOMEM || nomem) { PyErr_NoMemory(); goto done; }
+    if (stop == LOOP_NONE) {
+        const double two_delta = 2.0 * delta, fx = dvals[0], *fi = dvals + 1,
+            *pair = dvals + 1 + n;
+        for (i = 0; i < n; i++) g[i] = (vals[1 + 2 * i] - vals[2 + 2 * i]) / two_delta;
+        for (i = 0; i < n; i++)
+            for (j = i; j < n; j++) {
+                H[i * n + j] = H[j * n + i] = (*pair - fi[i] - fi[j] + fx) / delta2;
+                pair++;
+            }
+    }
     if (!(st2 = loop_state_out(&L, &bufs, out2))) goto done;
-    result = Py_BuildValue("(liOO)", L.evaluations, stop, st1, st2);
+    result = Py_BuildValue("(lidOO)", L.evaluations, stop, vals[0], st1, st2);
 done:
     Py_XDECREF(st1);
     Py_XDECREF(st2);
+    free(X); free(Xd); free(vals); free(dvals); free(eta0);
     loop_free(&L);
+    release_all(&bufs);
+    return result;
+}
+
+/* whitening_t(Lrr, q, p, Mt) -> ok: stage 2's whitening map M = L_XX^-T (mixedfx.glmm.fit
+ * .whitening) from the p x p block L_XX of the stage-1 factor Lrr (C-ordered r x r) at
+ * (q, q), into Mt (p x p, C-ordered), as the Python forward substitution forms it:
+ * N_i = (e_i - sum_{c<i} L_ic N_c) / L_ii, the update s_j <- s_j - L_ic N_cj for j <= c
+ * (c in order; entries beyond c stay +0 or the 1 of e_i), then every entry of s divided by
+ * L_ii (0 / L_ii included), and Mt[j][i] = N_ij. ok: 0 when the block has an entry that is
+ * not finite or a zero diagonal entry, 1 when an entry of M is not finite (Mt then holds
+ * it), 2 otherwise. */
+static PyObject *py_whitening_t(PyObject *self, PyObject *args)
+{
+    PyObject *oL, *oM;
+    Py_ssize_t q, p;
+    if (!PyArg_ParseTuple(args, "OnnO:whitening_t", &oL, &q, &p, &oM))
+        return NULL;
+    Buffers bufs;
+    bufs.count = 0;
+    PyObject *result = NULL;
+    double *s = NULL, *N = NULL;
+    Py_buffer *lv = &bufs.views[bufs.count];
+    const double *Lrr = (const double *)get_buf(&bufs, oL, -1, 1, 0, "Lrr");
+    if (!Lrr) goto done;
+    Py_ssize_t r = lv->ndim == 2 ? lv->shape[0] : -1;
+    if (r < 1 || lv->shape[1] != r || p < 1 || q < 0 || q + p > r) {
+        PyErr_SetString(PyExc_ValueError, "whitening_t: Lrr must be r x r with the p x p "
+                        "block at (q, q) inside it");
+        goto done;
+    }
+    double *Mt = (double *)get_buf(&bufs, oM, p * p, 1, 1, "Mt");
+    if (!Mt) goto done;
+    Py_ssize_t i, j, c;
+    int ok = 2;
+    for (i = 0; i < p && ok; i++) {
+        for (j = 0; j < p; j++)
+            if (!isfinite(Lrr[(q + i) * r + q + j])) ok = 0;
+        if (Lrr[(q + i) * r + q + i] == 0.0) ok = 0;
+    }
+    if (!ok) { result = PyLong_FromLong(0); goto done; }
+    s = (double *)malloc(sizeof(double) * p);
+    N = (double *)malloc(sizeof(double) * p * p);
+    if (!s || !N) { PyErr_NoMemory(); goto done; }
+    for (i = 0; i < p; i++) {
+        const double *Li = Lrr + (q + i) * r + q;
+        for (j = 0; j < p; j++) s[j] = 0.0;
+        s[i] = 1.0;
+        for (c = 0; c < i; c++) {
+            const double lic = Li[c], *rc = N + c * p;
+            for (j = 0; j <= c; j++) s[j] = s[j] - lic * rc[j];
+        }
+        const double d = Li[i];
+        for (j = 0; j < p; j++) N[i * p + j] = s[j] / d;
+    }
+    for (i = 0; i < p; i++)
+        for (j = 0; j < p; j++) {
+            Mt[j * p + i] = N[i * p + j];
+            if (!isfinite(N[i * p + j])) ok = 1;
+        }
+    result = PyLong_FromLong(ok);
+done:
+    free(s);
+    free(N);
     release_all(&bufs);
     return result;
 }

@@ -6,7 +6,6 @@ feed lme4's convergence checks and the Hessian-based vcov(β)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import chain
@@ -23,26 +22,20 @@ from mixedfx.glmm.pirls_native import kernel_templates
 from mixedfx.glmm.response import GlmResponse
 from mixedfx.glmm.state import CanonicalState
 from mixedfx.lmm.fit import theta_setup
+from mixedfx.native import kernel
 from mixedfx.optimize import Control, OptimizationResult, optimize_theta
 from mixedfx.optimize.convergence import (
     SINGULAR_MESSAGE,
     ConvergenceWarning,
+    HessianChecks,
     SingularFitWarning,
-    check_hessian,
     emit,
     hessian_factor,
     is_singular,
     scaled_gradient,
     scaled_gradient_messages,
 )
-from mixedfx.optimize.derivatives import (
-    central_gradient,
-    central_gradient_from,
-    central_hessian,
-    forward_hessian,
-    forward_hessian_from,
-    gradient_hessian_points,
-)
+from mixedfx.optimize.derivatives import central_gradient, central_hessian, forward_hessian
 
 STAGE1_STEP_TOL = 1e-7   # PIRLS step tolerance in stage 1 ...
 STAGE2_STEP_TOL = 1e-9   # ... and for the final objective
@@ -155,14 +148,14 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         x_final = to_x(stage2.x)
         theta, beta = x_final[:n_theta], x_final[n_theta:]
     calc = control.calc_derivs if control.calc_derivs is not None else frame.n < 10_000
-    g = H = R = mingrad = None
+    g = H = mingrad = checks = None
     with obj.precise():
         # the value and state at the final point: evaluated once (the derivatives' points
         # move the objective's warm start, and their value there would be this one again)
         # lme4's SEs come from the Hessian of its devfun; with structured terms the
         # reference is glmmTMB, whose SEs come from the exact Laplace objective
         devfun = Lme4Devfun(obj, state1) if calc and nagq > 0 and not structured else None
-        post = None if devfun is None else _post_optimum(obj, devfun, x_final)
+        post = None if devfun is None else native_loop.post_optimum(obj, devfun, x_final)
         # `carried()`: the objective takes the warm start its derivative points left
         # (built only when another evaluation follows)
         carried = _done
@@ -176,9 +169,10 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                 g = central_gradient(obj, x_final)
                 H = central_hessian(obj, x_final) if devfun is None else \
                     forward_hessian(devfun, x_final, many=devfun.evaluate_many)
-            R = hessian_factor(H)       # H stays: one factor serves every check below
-            # the scaled gradient, solved for once, serves the checks at both tolerances
-            mingrad = scaled_gradient(g, R)
+            # H stays: its factor, eigenvalues and the scaled gradient, found once, serve
+            # every check below (the scaled gradient at both tolerances)
+            checks = HessianChecks(H, g, n_theta)
+            mingrad = checks.mingrad
             if scaled_gradient_messages(mingrad, POLISH_TOL):
                 # the gradient is recomputed after the step only when lme4's check would
                 # fail at BOBYQA's point; otherwise the step just sharpens the estimates
@@ -192,7 +186,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                     x_final, at_optimum = x_new, obj.state
                     if recheck:
                         g = central_gradient(obj, x_final)
-                mingrad = scaled_gradient(g, R)
+                mingrad = scaled_gradient(g, hessian_factor(H))
             theta, beta = x_final[:n_theta], x_final[n_theta:]
         if math.isfinite(value):
             obj.state = at_optimum
@@ -208,7 +202,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     mu = rows[1] if rows is not None else \
         getattr(state, "mu", None)        # row-sized: None / remote for a distributed fit
     mu_finite = not isinstance(mu, np.ndarray) or bool(np.isfinite(mu).all())
-    if not (math.isfinite(value) and _all_finite(theta) and _all_finite(beta) and mu_finite):
+    if not (math.isfinite(value) and _all_finite(theta, beta) and mu_finite):
         raise PirlsError(f"PIRLS loop resulted in NaN value (the {family.name} GLMM with "
                          f"{family.link.name} link has no finite likelihood at the estimates"
                          f"{'; ' + stage1.return_code if not stage1.converged else ''}); the "
@@ -217,12 +211,9 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     messages = [SINGULAR_MESSAGE] if is_singular(theta, lower, control.check_singular_tol) \
         else []
     conv: list[str] = list(stage1.messages) + (list(stage2.messages) if stage2 else [])
-    if control.check_conv and g is not None and H is not None:
+    if control.check_conv and checks is not None:
         conv += scaled_gradient_messages(mingrad, control.check_conv_grad_tol)
-        conv += check_hessian(H, control.check_conv_hess_tol, positive_definite=R is not None)
-        if len(beta):
-            conv += check_hessian(H[n_theta:, n_theta:], control.check_conv_hess_tol,
-                                  "fixed-effect")
+        conv += checks.messages(control.check_conv_hess_tol)
     if warn:
         emit(messages, SingularFitWarning)
         emit(conv, ConvergenceWarning)
@@ -231,32 +222,17 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
                    hessian=H, messages=messages + conv, pirls=pirls, objective=obj)
 
 
-def _post_optimum(obj: GlmmObjective, devfun: Lme4Devfun, x: np.ndarray
-                  ) -> tuple[float, PirlsState, np.ndarray, np.ndarray,
-                             Callable[[], None]] | None:
-    """The objective's value and state at the optimum x, its central gradient there and the
-    forward Hessian of lme4's devfun, from one compiled call (`native_loop.post_optimum`):
-    the same evaluations, in the same order, as `obj(x)`, `central_gradient(obj, x)` and
-    `forward_hessian(devfun, x)`, and the function that gives the objective the state the
-    last of those evaluations left; None when the compiled loop cannot serve."""
-    n = len(x)
-    points, devfun_points = gradient_hessian_points(x)
-    out = native_loop.post_optimum(obj, devfun, points, devfun_points)
-    if out is None:
-        return None
-    vals, state, dvals, carried = out
-    vl = vals.tolist()
-    return (vl[0], state, central_gradient_from(vl[1:]), forward_hessian_from(dvals, n),
-            carried)
-
-
 def _done() -> None:
     """`carried` once the objective holds its last state."""
 
 
-def _all_finite(a: np.ndarray) -> bool:
+def _all_finite(*arrays: np.ndarray) -> bool:
     """Whether every entry of a few values is finite (as Python floats: no ufunc calls)."""
-    return all(map(math.isfinite, np.asarray(a, dtype=float).ravel().tolist()))
+    vals: list[float] = []
+    for a in arrays:
+        vals += a.tolist() if type(a) is np.ndarray and a.ndim == 1 and a.dtype == np.float64 \
+            else np.asarray(a, dtype=float).ravel().tolist()
+    return all(map(math.isfinite, vals))
 
 
 def stage2_step(theta: np.ndarray, p: int) -> np.ndarray:
@@ -306,19 +282,30 @@ def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
             Lrr = pirls.native.factor(state, tm(theta), with_x=True).Lrr
         else:
             Lrr = pirls.factorize(state, theta, with_x=True)[1].Lrr
-        q = Lrr.shape[0] - p - 1
-        rows = Lrr[q:q + p, q:q + p].tolist()
-        ok = all(map(math.isfinite, chain.from_iterable(rows))) and \
-            all(rows[i][i] != 0 for i in range(p))
     except (PirlsError, np.linalg.LinAlgError):
-        ok = False
+        Lrr = None
+    M = None if Lrr is None else _whitening_matrix(Lrr, Lrr.shape[0] - p - 1, p)
     # a degenerate stage-1 factor (non-finite weights): optimize β unwhitened
-    if ok:
-        Ninv = _lower_inverse_rows(rows)
-        Mt = [list(col) for col in zip(*Ninv, strict=True)]       # L_XX⁻ᵀ
-        if all(map(math.isfinite, chain.from_iterable(Mt))):
-            return Whitening(n_theta, beta1, np.array(Mt).reshape(p, p), Mt)
-    return Whitening(n_theta, beta1, np.eye(p))
+    return Whitening(n_theta, beta1, np.eye(p) if M is None else M)
+
+
+def _whitening_matrix(Lrr: np.ndarray, q: int, p: int) -> np.ndarray | None:
+    """M = L_XX⁻ᵀ from the p × p block L_XX of the stage-1 factor at (q, q), by forward
+    substitution (`_lower_inverse_rows`; in the pirls kernel when it is built, the same
+    operations in the same order: the same bits); None when L_XX has an entry that is not
+    finite or a zero diagonal entry, or M an entry that is not finite."""
+    mod = kernel("pirls")
+    if mod is not None and hasattr(mod, "whitening_t"):
+        M = np.empty((p, p))
+        return M if mod.whitening_t(np.ascontiguousarray(Lrr, dtype=float), q, p, M) == 2 \
+            else None
+    rows = Lrr[q:q + p, q:q + p].tolist()
+    if not (all(map(math.isfinite, chain.from_iterable(rows))) and
+            all(rows[i][i] != 0 for i in range(p))):
+        return None
+    Mt = [list(col) for col in zip(*_lower_inverse_rows(rows), strict=True)]
+    return np.array(Mt).reshape(p, p) if all(map(math.isfinite, chain.from_iterable(Mt))) \
+        else None
 
 
 def lower_inverse(L: np.ndarray) -> np.ndarray:

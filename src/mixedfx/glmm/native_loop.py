@@ -11,7 +11,9 @@ of a glmer fit and the 20–30 of its derivatives. The kernel's loop entry point
 - `values`: the objective at each row of a matrix of points, in order (the central
   gradient at the optimum);
 - `devfun_values`: lme4's stage-2 devfun (`objective.Lme4Devfun`) at each row (the forward
-  Hessian behind vcov(β)).
+  Hessian behind vcov(β));
+- `post_optimum`: the value at the optimum, the central gradient and the devfun's forward
+  Hessian in one call, their points and differences formed in C.
 
 Each evaluates exactly as the Python objective does — the same templates, the same warm
 start carried from the last finite evaluation (u ← T_new⁻¹T_old u), the same PIRLS calls and
@@ -36,6 +38,7 @@ import numpy as np
 from mixedfx.glmm.pirls_native import NativeFactor, _KernelTemplates
 from mixedfx.glmm.state import PirlsState
 from mixedfx.native import kernel
+from mixedfx.optimize.derivatives import DERIV12_DELTA
 from mixedfx.optimize.native_run import RunRecord, nlopt_addresses
 
 # the kernel's x layouts (pirls_loop.h: X_THETA, X_WHITENED, X_THETA_BETA)
@@ -211,33 +214,34 @@ def devfun_values(devfun: Any, points: np.ndarray) -> np.ndarray | None:
     return vals
 
 
-def post_optimum(obj: Any, devfun: Any, points: np.ndarray, devfun_points: np.ndarray
-                 ) -> tuple[np.ndarray, Any, np.ndarray, Callable[[], None]] | None:
-    """The sequence after the optimum in one compiled call: the objective at each row of
-    `points` ((θ, β); row 0 the optimum, then the central gradient's points) as successive
-    calls give them, and lme4's devfun (`objective.Lme4Devfun`) at each row of
-    `devfun_points`. Returns (values, the objective's state after row 0, devfun values,
-    `finish`): the objective holds the state after row 0 and has counted every evaluation;
-    `finish()` gives it the state after the last row, as the calls would have left it (built
-    only when asked: a fit whose optimum is finite and needs no Newton step keeps row 0's).
-    None when the compiled loop cannot serve (the objective is then untouched)."""
+def post_optimum(obj: Any, devfun: Any, x: np.ndarray, delta: float = DERIV12_DELTA
+                 ) -> tuple[float, Any, np.ndarray, np.ndarray, Callable[[], None]] | None:
+    """The sequence after the optimum x = (θ, β) in one compiled call: the objective at x,
+    then at `central_gradient`'s points as successive calls give them, and lme4's devfun
+    (`objective.Lme4Devfun`) at `forward_hessian`'s points (the kernel builds both sets of
+    points as `optimize.derivatives` does, bit for bit). Returns (the value at x, the
+    objective's state there, the central gradient, the devfun's forward Hessian, `finish`):
+    the objective holds the state after x and has counted every evaluation; `finish()` gives
+    it the state after the last point, as the calls would have left it (built only when
+    asked: a fit whose optimum is finite and needs no Newton step keeps x's). None when the
+    compiled loop cannot serve (the objective is then untouched)."""
     mod = _loop_kernel()
     if mod is None or not hasattr(mod, "loop_post") or devfun.objective is not obj or \
             not obj._compiled() or not served(obj):
         return None
-    points = np.ascontiguousarray(points, dtype=float)
-    devfun_points = np.ascontiguousarray(devfun_points, dtype=float)
     loop = _Loop(obj, X_THETA_BETA)
-    if points.shape[1] != loop.nx or devfun_points.shape[1] != loop.nx:
+    n = loop.nx
+    x = np.ascontiguousarray(x, dtype=float)
+    if x.shape != (n,):
         return None
-    vals, dvals = np.empty(points.shape[0]), np.empty(devfun_points.shape[0])
+    g, H = np.empty(n), np.empty((n, n))
     first, last = loop.out(), loop.out()
-    eta_c = devfun.eta0_rows(loop.shape.order, loop.shape.order_any)
-    evals, stop, s_first, s_last = mod.loop_post(
-        loop.model, loop.placeholders, loop.spec, loop.start(obj.state), points, vals,
-        first, last, eta_c, loop.nat._u_in(devfun.u0), devfun_points, dvals,
-        float(devfun.tol), int(devfun.maxit))
+    eta1_c = devfun.eta1_rows(loop.shape.order, loop.shape.order_any)
+    evals, stop, value, s_first, s_last = mod.loop_post(
+        loop.model, loop.placeholders, loop.spec, loop.start(obj.state), x, first, last, eta1_c,
+        loop.nat._u_in(devfun.u0), g, H, float(delta), float(delta) ** 2, float(devfun.tol),
+        int(devfun.maxit))
     if stop == LOOP_PYTHON:
         return None
     loop.adopt(first, s_first, evals)
-    return vals, obj.state, dvals, lambda: loop.adopt(last, s_last, 0)
+    return value, obj.state, g, H, lambda: loop.adopt(last, s_last, 0)

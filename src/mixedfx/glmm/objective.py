@@ -299,6 +299,19 @@ class Lme4Devfun:
         return np.ascontiguousarray(self.eta0 if order is None else self.eta0[order_any],
                                     dtype=float)
 
+    def eta1_rows(self, order: np.ndarray | None, order_any: np.ndarray) -> np.ndarray:
+        """The stage-1 linear predictor η₁ in the canonical row order `order` (None: the
+        data's order), C-contiguous: the stage-1 state's canonical rows while it holds
+        them. The compiled post-optimum call forms `eta0_rows` from it, offset_c + (η₁ −
+        offset_c) row by row: the same operations, the same bits."""
+        if order is not None:
+            rows = self._stage1.canonical_rows() \
+                if isinstance(self._stage1, CanonicalState) else None
+            if rows is not None:
+                return np.ascontiguousarray(rows[0], dtype=float)
+            return np.ascontiguousarray(self._stage1.eta[order_any], dtype=float)
+        return np.ascontiguousarray(self._stage1.eta, dtype=float)
+
     def evaluate_many(self, points: np.ndarray) -> np.ndarray | None:
         """The devfun at each row of `points` in one compiled call, or None (then point by
         point)."""

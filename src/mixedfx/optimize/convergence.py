@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.linalg import lapack
+from scipy.linalg import cython_lapack, lapack
 
+from mixedfx.native import kernel
 from mixedfx.validate import check_number
 from mixedfx.warn import warn
 
@@ -22,6 +25,8 @@ class ConvergenceWarning(UserWarning):
 class SingularFitWarning(UserWarning):
     """Some variance parameters are (near) zero: lme4's 'boundary (singular) fit'."""
 
+
+_NOT_FINITE = "Problem with Hessian check (infinite or missing values?)"
 
 SINGULAR_MESSAGE = ("boundary (singular) fit: a variance is estimated at 0 or a correlation "
                     "at +-1 (m.is_singular()); see 'Singular fits' in mixedfx's docs "
@@ -53,18 +58,24 @@ def check_hessian(H: np.ndarray, tol: float, kind: str = "",
     (`positive_definite`: whether H's Cholesky factor exists, when the caller knows)."""
     H = np.asarray(H, dtype=float)
     if not _all_finite(H):
-        return ["Problem with Hessian check (infinite or missing values?)"]
+        return [_NOT_FINITE]
     return _hessian_messages(H, tol, kind, positive_definite)
 
 
 def _hessian_messages(H: np.ndarray, tol: float, kind: str,
                       positive_definite: bool | None) -> list[str]:
     """`check_hessian` of a Hessian known to be finite."""
-    label = f" {kind}" if kind else ""
     ev, _, info = lapack.dsyevd(H, compute_v=0, lower=1)     # numpy's eigvalsh(H)
+    return _eigen_messages(ev.tolist(), info, tol, kind, positive_definite, H)
+
+
+def _eigen_messages(evs: list[float], info: int, tol: float, kind: str,
+                    positive_definite: bool | None, H: np.ndarray | None = None) -> list[str]:
+    """`check_hessian`'s verdict from the finite Hessian's eigenvalues (dsyevd's, with its
+    `info`) and whether its Cholesky factor exists (None: found from H when needed)."""
     if info != 0:
         raise np.linalg.LinAlgError("eigenvalues did not converge")
-    evs = ev.tolist()                      # a few values: Python floats, same numbers
+    label = f" {kind}" if kind else ""
     neg_tol = -tol
     negative = sum([e < neg_tol for e in evs])
     if negative:
@@ -143,6 +154,59 @@ def scaled_gradient_messages(mingrad: list[float] | None, tol: float) -> list[st
         return [f"Model failed to converge with max|grad| = {worst:.6g} "
                 f"(tol = {tol:g}, component {comp})"]
     return []
+
+
+@lru_cache(maxsize=1)
+def _convcheck() -> ModuleType | None:
+    """The compiled checks (`mixedfx._native.convcheck`) with SciPy's dpotrf, dtrtrs and
+    dsyevd bound, or None when it is not built."""
+    mod = kernel("convcheck")
+    if mod is None:
+        return None
+    capi = cython_lapack.__pyx_capi__
+    mod.bind(capi["dpotrf"], capi["dtrtrs"], capi["dsyevd"])
+    return mod
+
+
+class HessianChecks:
+    """lme4's checks of one finite-difference Hessian H (and gradient g) at the optimum of a
+    fit whose first `k` coordinates are θ: `mingrad`, the scaled gradient
+    (`scaled_gradient(g, hessian_factor(H))`), and `messages(tol)`, `check_hessian` of H
+    and, when there are fixed effects, of their block H[k:, k:]. Computed in one compiled
+    call (`mixedfx._native.convcheck`: the LAPACK routines of SciPy's wrappers, the same
+    bits) when the kernel is built, else by those functions."""
+
+    __slots__ = ("H", "_compiled", "k", "mingrad")
+
+    def __init__(self, H: np.ndarray, g: np.ndarray, k: int) -> None:
+        self.H, self.k = H, k
+        mod = _convcheck()
+        n = H.shape[0] if type(H) is np.ndarray and H.ndim == 2 else -1
+        if mod is not None and n >= 1 and H.shape[1] == n and H.dtype == np.float64 and \
+                H.flags.c_contiguous and type(g) is np.ndarray and g.shape == (n,) and \
+                g.dtype == np.float64 and g.flags.c_contiguous and 0 <= k <= n:
+            self._compiled = mod.hessian_checks(H, g, k)
+            self.mingrad = self._compiled[0]
+        else:
+            self._compiled = None
+            self.mingrad = scaled_gradient(g, hessian_factor(H))
+
+    def messages(self, tol: float) -> list[str]:
+        """`check_hessian(H, tol)`, then `check_hessian(H[k:, k:], tol, "fixed-effect")`
+        when the block has rows."""
+        H, k, out = self.H, self.k, self._compiled
+        if out is None:
+            msgs = check_hessian(H, tol, positive_definite=hessian_factor(H) is not None)
+            if k < H.shape[0]:
+                msgs += check_hessian(H[k:, k:], tol, "fixed-effect")
+            return msgs
+        _, pd, evs, info, fixed = out
+        msgs = [_NOT_FINITE] if evs is None else _eigen_messages(evs, info, tol, "", pd)
+        if fixed is not None:
+            fevs, finfo, fpd = fixed
+            msgs += [_NOT_FINITE] if fevs is None else \
+                _eigen_messages(fevs, finfo, tol, "fixed-effect", fpd)
+        return msgs
 
 
 def convergence_messages(theta: np.ndarray, lower: np.ndarray, optimizer_messages: list[str],

@@ -180,47 +180,6 @@ def central_gradient_points(x: np.ndarray, delta: float = DERIV12_DELTA) -> np.n
     return points
 
 
-def gradient_hessian_points(x: np.ndarray, delta: float = DERIV12_DELTA
-                            ) -> tuple[np.ndarray, np.ndarray]:
-    """(x followed by `central_gradient_points(x, δ)`, `forward_hessian_points(x, None, δ)`)
-    with the same bits, built in three operations on one array (its two row blocks): every
-    point is x plus a fixed offset row — x − δeᵢ as x + (−δeᵢ) with −0 off i (a − b is
-    a + (−b) in IEEE arithmetic, −0 included), (x + δeᵢ) + δeⱼ as x + (δeᵢ + δeⱼ) for i ≠ j
-    (each coordinate adds δ at most once; x_m + 0 + 0 = x_m + 0) — except the pairs i = j,
-    which add δ a second time, and the two copies of x, copied exactly."""
-    x = np.asarray(x, dtype=float)
-    n = len(x)
-    offsets, diag_rows, diag_cols, second = _joint_offsets(n, float(delta))
-    points = np.add(x, offsets)
-    points[0] = x
-    points[second] = x
-    points[diag_rows, diag_cols] += delta
-    return points[:second], points[second:]
-
-
-@lru_cache(maxsize=32)
-def _joint_offsets(n: int, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """`gradient_hessian_points`' offset rows (read-only), the (row, column) of the pairs
-    i = j, and the first row of the Hessian's block."""
-    central = np.zeros((2 * n, n))
-    central[1::2] = -0.0
-    central[0::2][np.arange(n), np.arange(n)] = delta
-    central[1::2][np.arange(n), np.arange(n)] = -delta
-    rows, cols = np.triu_indices(n)
-    pairs = np.zeros((len(rows), n))
-    pairs[np.arange(len(rows)), rows] = delta
-    pairs[np.arange(len(rows)), cols] = delta
-    second = 2 * n + 1
-    offsets = np.concatenate([np.zeros((1, n)), central, np.zeros((1, n)),
-                              np.eye(n) * delta, pairs])
-    diag = np.flatnonzero(rows == cols)
-    diag_rows = second + 1 + n + diag
-    diag_cols = rows[diag]
-    for a in (offsets, diag_rows, diag_cols):
-        a.flags.writeable = False
-    return offsets, diag_rows, diag_cols, second
-
-
 def central_gradient_from(values, delta: float = DERIV12_DELTA) -> np.ndarray:
     """`central_gradient` from the values at its points (`central_gradient_points`)."""
     vals = values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]

@@ -1,0 +1,24 @@
+"""glmm.fit's final finiteness test of θ and β (a fit with a non-finite estimate raises
+PirlsError): every entry of both, as Python floats."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mixedfx.glmm.fit import _all_finite
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_entry_anywhere_is_found(bad) -> None:
+    theta, beta = np.array([0.5, 0.0]), np.array([1.0, -2.0, 3.0])
+    assert _all_finite(theta, beta) and _all_finite(theta, beta[:0])
+    for i in range(3):
+        b = beta.copy()
+        b[i] = bad
+        assert not _all_finite(theta, b)
+        assert not _all_finite(b[::2] if i != 1 else b, theta)
+    assert not _all_finite([[bad]], beta)                  # any array-like shape
+
