@@ -2654,8 +2654,8 @@ static PyMethodDef methods[] = {
      "loop_bind_nlopt(addresses): the NLopt C functions loop_minimize calls"},
     {"loop_minimize", py_loop_minimize, METH_VARARGS,
      "loop_minimize(model, templates, spec, start, algorithm, x, lower, upper, xtol, ftol, "
-     "maxeval, step, inf_limit, best, bad, out) -> (code, minf, evaluations, best_f, stop, "
-     "state | None): NLopt over the GLMM objective (see pirls_loop.h)"},
+     "maxeval, step, inf_limit, best, bad, out[, end]) -> (code, minf, evaluations, best_f, "
+     "stop, state | None[, end | None]): NLopt over the GLMM objective (see pirls_loop.h)"},
     {"loop_values", py_loop_values, METH_VARARGS,
      "loop_values(model, templates, spec, start, X, values, out) -> (evaluations, stop, "
      "state | None): the GLMM objective at each row of X, warm starts carried"},

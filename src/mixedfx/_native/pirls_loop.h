@@ -8,7 +8,10 @@
  *
  * - `loop_minimize`: NLopt's optimizer (BOBYQA by default) run from C with the objective of
  *   mixedfx.glmm.objective.GlmmObjective as its C objective, carrying the warm start from
- *   one evaluation to the next as the Python objective does;
+ *   one evaluation to the next as the Python objective does, and on request the objective
+ *   once more at the end point with a finer PIRLS step tolerance and the factor with X
+ *   there (`loop_end`: stage 1's optimum, evaluated again for stage 2's start and
+ *   whitening);
  * - `loop_values`: that objective at each row of a matrix of points, in order, with the same
  *   carry (the central-difference gradient at the optimum);
  * - `devfun_values`: lme4's stage-2 devfun (objective.Lme4Devfun) at each row of a matrix
@@ -138,29 +141,28 @@ static void loop_free(Loop *L)
     factor_free(&L->f); factor_free(&L->fz); work_free(&L->work);
 }
 
-/* spec = (ints, doubles, tmap, beta1 | None, M | None, nodes | None, weights | None)
- *   ints = [nx, ntheta, xmap, nagq, maxit, stop_on_stagnation, refactor]
- *   doubles = [aic_constant, lag_tol, step_tol, tol]
- * templates: one k x k array per term (any values: the loop fills its own from theta);
- * start = (u, beta, packed templates | None): the carried state. Allocates the loop's
- * buffers (loop_free releases them; the struct must be zeroed first). */
+/* spec = (nx, ntheta, xmap, nagq, maxit, stop_on_stagnation, refactor,
+ *         aic_constant, lag_tol, step_tol, tol,
+ *         tmap, beta1 | None, M | None, nodes | None, weights | None)
+ * (Python numbers, then arrays); templates: one k x k array per term (any values: the loop
+ * fills its own from theta); start = (u, beta, packed templates | None): the carried
+ * state. Allocates the loop's buffers (loop_free releases them; the struct must be zeroed
+ * first). */
 static int loop_parse(Buffers *bufs, PyObject *model, PyObject *templates, PyObject *spec,
                       PyObject *start, Loop *L)
 {
-    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 7 || !PyTuple_Check(start) ||
-        PyTuple_GET_SIZE(start) != 3) {
-        PyErr_SetString(PyExc_TypeError, "pirls loop: spec must be a 7-tuple, start a 3-tuple");
+    PyObject *otmap, *obeta1, *oM, *onodes, *oweights;
+    if (!PyTuple_Check(spec) || !PyTuple_Check(start) || PyTuple_GET_SIZE(start) != 3) {
+        PyErr_SetString(PyExc_TypeError, "pirls loop: spec and start must be tuples (start: 3)");
         return -1;
     }
-    const int64_t *ints = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(spec, 0), 7, 0, 0, "spec ints");
-    if (!ints) return -1;
-    const double *dbl = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 1), 4, 1, 0, "spec doubles");
-    if (!dbl) return -1;
-    L->nx = ints[0]; L->ntheta = ints[1]; L->xmap = (int)ints[2]; L->nagq = (int)ints[3];
-    L->maxit = ints[4]; L->stop_stag = (int)ints[5]; L->refactor = (int)ints[6];
-    L->aic_const = dbl[0]; L->lag_tol = dbl[1]; L->step_tol = dbl[2]; L->tol = dbl[3];
+    if (!PyArg_ParseTuple(spec, "nniinppddddOOOOO:pirls loop spec", &L->nx, &L->ntheta,
+                          &L->xmap, &L->nagq, &L->maxit, &L->stop_stag, &L->refactor,
+                          &L->aic_const, &L->lag_tol, &L->step_tol, &L->tol, &otmap, &obeta1,
+                          &oM, &onodes, &oweights))
+        return -1;
     Py_buffer *tv = &bufs->views[bufs->count];
-    L->tmap = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(spec, 2), -1, 0, 0, "tmap");
+    L->tmap = (const int64_t *)get_buf(bufs, otmap, -1, 0, 0, "tmap");
     if (!L->tmap) return -1;
     L->ntpl = tv->len / 8;
     if (parse_model(bufs, model, templates, &L->m) < 0) return -1;
@@ -187,8 +189,8 @@ static int loop_parse(Buffers *bufs, PyObject *model, PyObject *templates, PyObj
     }
     L->beta1 = L->M = L->nodes = L->weights = NULL;
     if (L->xmap == X_WHITENED && m->p > 0) {
-        if (!(L->beta1 = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 3), m->p, 1, 0, "beta1"))) return -1;
-        if (!(L->M = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 4), m->p * m->p, 1, 0, "M"))) return -1;
+        if (!(L->beta1 = (const double *)get_buf(bufs, obeta1, m->p, 1, 0, "beta1"))) return -1;
+        if (!(L->M = (const double *)get_buf(bufs, oM, m->p * m->p, 1, 0, "M"))) return -1;
     }
     L->nq = 0;
     if (L->nagq > 1) {
@@ -197,9 +199,9 @@ static int loop_parse(Buffers *bufs, PyObject *model, PyObject *templates, PyObj
             return -1;
         }
         Py_buffer *zv = &bufs->views[bufs->count];
-        if (!(L->nodes = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 5), -1, 1, 0, "nodes"))) return -1;
+        if (!(L->nodes = (const double *)get_buf(bufs, onodes, -1, 1, 0, "nodes"))) return -1;
         L->nq = zv->len / 8;
-        if (!(L->weights = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 6), L->nq, 1, 0, "weights"))) return -1;
+        if (!(L->weights = (const double *)get_buf(bufs, oweights, L->nq, 1, 0, "weights"))) return -1;
     }
     const double *su = (const double *)get_buf(bufs, PyTuple_GET_ITEM(start, 0), m->q_tot, 1, 0, "start u");
     if (!su) return -1;
@@ -444,21 +446,69 @@ static double loop_objective(unsigned n, const double *x, double *grad, void *da
     return guard_value(&d->guard, n, x, v);
 }
 
+/* The objective once more at NLopt's end point x after a run (the `end` argument of
+ * loop_minimize): what GlmmObjective.__call__(x) gives next with PIRLS's step tolerance set
+ * to `step_tol` (mixedfx.glmm.fit: stage 1's optimum evaluated again for stage 2's start),
+ * and, with Lrr given, the factor with X at the state it reaches, as
+ * NativePirls.factor(state, templates, with_x=True) forms it (a fresh factor over the same
+ * rows, templates and weights: the same bits). end = (step_tol, out, Lrr | None): out
+ * receives the state (as loop_state_out), Lrr (r x r, r = q_rest + p + 1) the dense
+ * trailing factor. Returns (value, state scalars, factor status, -1 when not formed), or
+ * None when the evaluation reached no new state (+inf: PIRLS failed; LOOP_PYTHON): the
+ * caller then evaluates in Python, which gives the same. */
+static PyObject *loop_end(Loop *L, Buffers *bufs, PyObject *end, const double *x)
+{
+    Model *m = &L->m;
+    if (!PyTuple_Check(end) || PyTuple_GET_SIZE(end) != 3) {
+        PyErr_SetString(PyExc_TypeError, "pirls loop: end must be (step_tol, out, Lrr | None)");
+        return NULL;
+    }
+    double step_tol = PyFloat_AsDouble(PyTuple_GET_ITEM(end, 0));
+    if (step_tol == -1.0 && PyErr_Occurred()) return NULL;
+    Py_ssize_t r = m->q_rest + m->p + 1;
+    double *Lrr = NULL;
+    if (PyTuple_GET_ITEM(end, 2) != Py_None &&
+        !(Lrr = (double *)get_buf(bufs, PyTuple_GET_ITEM(end, 2), r * r, 1, 1, "end Lrr")))
+        return NULL;
+    double v = INFINITY;
+    int stop, fstatus = -1;
+    Factor fx;
+    memset(&fx, 0, sizeof fx);
+    L->step_tol = step_tol;
+    Py_BEGIN_ALLOW_THREADS
+    stop = loop_value(L, x, &v);
+    if (stop == LOOP_NONE && isfinite(v) && Lrr) {
+        if (!factor_alloc(m, &fx, 1)) fstatus = ST_NOMEM;
+        else if ((fstatus = factorize(m, &fx, &L->cur, NULL)) == ST_OK)
+            memcpy(Lrr, fx.P, sizeof(double) * r * r);
+    }
+    factor_free(&fx);
+    Py_END_ALLOW_THREADS
+    if (stop == LOOP_NOMEM || fstatus == ST_NOMEM) return PyErr_NoMemory();
+    if (stop != LOOP_NONE || !isfinite(v)) Py_RETURN_NONE;
+    PyObject *sc = loop_state_out(L, bufs, PyTuple_GET_ITEM(end, 1));
+    if (!sc) return NULL;
+    return Py_BuildValue("(dNi)", v, sc, fstatus);
+}
+
 /* loop_minimize(model, templates, spec, start, algorithm, x, lower, upper, xtol, ftol, maxeval, step,
- *               inf_limit, best, bad, out)
- *   -> (code, minf, evaluations, best_f, stop, state scalars | None)
+ *               inf_limit, best, bad, out[, end])
+ *   -> (code, minf, evaluations, best_f, stop, state scalars | None[, end result | None])
  * x: the start on entry, NLopt's point on return; step: None or the initial step; best /
  * bad: receive the best point and the point where a NaN or -inf stopped the run; out: the
- * carried state at the end (see loop_state_out). */
+ * carried state at the end (see loop_state_out). end (None: not asked): after a run that
+ * NLopt ended with success (code > 0) and the objective did not stop, the objective at x
+ * once more (`loop_end`, its result; not counted in `evaluations`). */
 static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
 {
     PyObject *model, *templates, *spec, *start, *ox, *olo, *ohi, *ostep, *obest, *obad, *out;
+    PyObject *end = NULL, *end_result = NULL;
     int algorithm, maxeval;
     long inf_limit;
     double xtol, ftol;
-    if (!PyArg_ParseTuple(args, "OOOOiOOOddiOlOOO:loop_minimize", &model, &templates, &spec, &start,
-                          &algorithm, &ox, &olo, &ohi, &xtol, &ftol, &maxeval, &ostep,
-                          &inf_limit, &obest, &obad, &out))
+    if (!PyArg_ParseTuple(args, "OOOOiOOOddiOlOOO|O:loop_minimize", &model, &templates, &spec,
+                          &start, &algorithm, &ox, &olo, &ohi, &xtol, &ftol, &maxeval, &ostep,
+                          &inf_limit, &obest, &obad, &out, &end))
         return NULL;
     if (!nlopt_bound) {
         PyErr_SetString(PyExc_RuntimeError, "loop_minimize needs loop_bind_nlopt first");
@@ -501,10 +551,23 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
     if (d.guard.stop == LOOP_PYERR) goto done;    /* the signal handler's exception */
     if (d.guard.stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
     if (!(st = loop_state_out(&L, &bufs, out))) goto done;
-    result = Py_BuildValue("(idldiO)", code, minf, L.evaluations, d.guard.best_f, d.guard.stop,
-                           st);
+    long evaluations = L.evaluations;
+    if (end == NULL) {
+        result = Py_BuildValue("(idldiO)", code, minf, evaluations, d.guard.best_f,
+                               d.guard.stop, st);
+        goto done;
+    }
+    if (end != Py_None && code > 0 && d.guard.stop == LOOP_NONE && L.have_state) {
+        if (!(end_result = loop_end(&L, &bufs, end, x))) goto done;
+    } else {
+        Py_INCREF(Py_None);
+        end_result = Py_None;
+    }
+    result = Py_BuildValue("(idldiOO)", code, minf, evaluations, d.guard.best_f, d.guard.stop,
+                           st, end_result);
 done:
     Py_XDECREF(st);
+    Py_XDECREF(end_result);
     if (opt) nlopt_api.destroy(opt);
     loop_free(&L);
     release_all(&bufs);

@@ -116,6 +116,10 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     # stage 1 only supplies stage 2's start: looser PIRLS steps and trust-region radius
     pirls.step_tol = STAGE1_STEP_TOL
     stage1_obj = GlmmObjective(pirls, templates, n_theta, 0, init)
+    if not warm:
+        # the compiled run also evaluates its optimum again at stage 2's step tolerance, with
+        # the factor the whitening reads (`stage1_obj(stage1.x)` below, without the call)
+        stage1_obj.end_request = (STAGE2_STEP_TOL, nagq > 0)
     if warm:
         stage1 = OptimizationResult(x=np.clip(theta0, lower, upper), fun=math.nan,
                                     evaluations=0, optimizer=control.optimizer,
@@ -123,14 +127,18 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     else:
         # nAGQ = 0 ends here: a singular fit is restarted (stage 2 restarts its own)
         stage1 = optimize_theta(stage1_obj, theta0, lower,
-                                _stage_control(control, calc_derivs=False, xtol=STAGE1_XTOL),
+                                _stage_control(control, False, STAGE1_XTOL),
                                 frame.n, counter=lambda: stage1_obj.evaluations, upper=upper,
                                 blocks=blocks if nagq == 0 else None,
                                 restart_gain=GLMM_RESTART_GAIN)
     pirls.step_tol = STAGE2_STEP_TOL
-    stage1.fun = stage1_obj(stage1.x) if warm else stage1.fun
-    if not warm:
-        stage1_obj(stage1.x)
+    end = None
+    if warm:
+        stage1.fun = stage1_obj(stage1.x)
+    else:
+        end = native_loop.take_end(stage1_obj, stage1.x)
+        if end is None:
+            stage1_obj(stage1.x)
     state1 = stage1_obj.state
     if nagq == 0:
         obj, stage2 = stage1_obj, None
@@ -139,7 +147,8 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     else:
         obj = GlmmObjective(pirls, templates, n_theta, nagq, state1)
         center = np.asarray(start["fixef"], dtype=float) if warm else None
-        to_x = whitening(pirls, state1, stage1.x, n_theta, center, templates)
+        to_x = whitening(pirls, state1, stage1.x, n_theta, center, templates,
+                         None if end is None else end.Lrr)
         p = len(state1.beta)
         lower2 = lower2_of(lower, state1.beta)
         z0 = np.array(stage1.x.tolist() + [0.0] * p)
@@ -147,7 +156,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         if warm:
             step = control.warm_step * step
         stage2 = optimize_theta(Whitened(obj, to_x), z0, lower2,
-                                _stage_control(control, calc_derivs=False), frame.n,
+                                _stage_control(control, False), frame.n,
                                 counter=lambda: obj.evaluations, initial_step=step,
                                 upper=lower2_of(upper, state1.beta, np.inf),
                                 blocks=blocks, restart_gain=GLMM_RESTART_GAIN,
@@ -289,22 +298,24 @@ class ThetaTemplates:
 
 
 def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
-              center: np.ndarray | None = None,
-              templates: ThetaTemplates | None = None) -> Whitening:
+              center: np.ndarray | None = None, templates: ThetaTemplates | None = None,
+              Lrr: np.ndarray | None = None) -> Whitening:
     """Map (θ, γ) -> (θ, β) with β = β₁ + L_XX⁻ᵀ γ, L_XX the fixed-effects block of the
     stage-1 factor (so vcov(β) ≈ L_XX⁻ᵀ L_XX⁻¹ and γ has unit curvature): BOBYQA's single
     trust-region radius then suits every coordinate, however correlated the fixed effects.
     β₁ is stage 1's β, or `center` (a starting β) when given; `templates`: the fit's θ ->
-    templates map (its cache already holds θ), else a new one."""
+    templates map (its cache already holds θ), else a new one; `Lrr`: the dense trailing
+    block of that factor when the caller has it (the compiled stage 1 formed it:
+    `native_loop.take_end`)."""
     beta1 = state.beta.copy() if center is None else np.asarray(center, dtype=float).copy()
     p = len(beta1)
     if p == 0:
         return Whitening(n_theta, beta1, None)
     try:
-        if pirls.native is not None:
+        if Lrr is None and pirls.native is not None:
             tm = ThetaTemplates(pirls.terms) if templates is None else templates
             Lrr = pirls.native.factor(state, tm(theta), with_x=True).Lrr
-        else:
+        elif Lrr is None:
             Lrr = pirls.factorize(state, theta, with_x=True)[1].Lrr
         q = Lrr.shape[0] - p - 1
         rows = Lrr[q:q + p, q:q + p].tolist()

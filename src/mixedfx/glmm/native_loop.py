@@ -87,11 +87,6 @@ class _Loop:
         n_theta = obj.n_theta
         self.tmap = sh.tmap
         self.nx = n_theta + (0 if xmap == X_THETA else sh.p)
-        ints = np.array([self.nx, n_theta, xmap, obj.nagq, pirls.maxit,
-                         int(pirls.stop_on_stagnation), int(obj.uses_laplace_factor)],
-                        dtype=np.int64)
-        dbl = np.array([pirls.aic_constant if pirls._sat is not None else 0.0,
-                        obj.lag_tol, pirls.step_tol, pirls.tol])
         beta1 = M = nodes = weights = None
         if whitening is not None:
             beta1 = np.ascontiguousarray(whitening.beta1, dtype=float)
@@ -99,7 +94,12 @@ class _Loop:
         if obj.nagq > 1:
             nodes = np.ascontiguousarray(obj.nodes, dtype=float)
             weights = np.ascontiguousarray(obj.weights, dtype=float)
-        self.spec = (ints, dbl, self.tmap, beta1, M, nodes, weights)
+        # pirls_loop.h's loop_parse: the settings as Python numbers, then the arrays
+        self.spec = (self.nx, n_theta, xmap, int(obj.nagq), int(pirls.maxit),
+                     bool(pirls.stop_on_stagnation), bool(obj.uses_laplace_factor),
+                     float(pirls.aic_constant) if pirls._sat is not None else 0.0,
+                     float(obj.lag_tol), float(pirls.step_tol), float(pirls.tol),
+                     self.tmap, beta1, M, nodes, weights)
         self.placeholders = sh.placeholders
         self.model = nat.model()
 
@@ -143,7 +143,13 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
              whitening: Any = None) -> RunRecord | None:
     """NLopt's `algorithm` from x0 within [lower, upper] over the objective (x = θ in stage
     1; x = (θ, γ) through `whitening` in stage 2), with the driver's settings; None when the
-    compiled loop cannot serve (the objective is then untouched)."""
+    compiled loop cannot serve (the objective is then untouched).
+
+    With the objective's `end_request` = (step_tol, with_x) set (x = θ or (θ, β)), a run that
+    ends with success also evaluates the objective once more at its end point x with PIRLS's
+    step tolerance `step_tol`, with the factor with X there when `with_x`, and keeps it as
+    the objective's `end_record` for `take_end` (the objective itself holds the run's
+    state)."""
     mod = _bind()
     if mod is None or not served(obj):
         return None
@@ -157,17 +163,76 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
         return None
     best, bad = np.empty_like(x), np.empty_like(x)
     out = loop.out()
-    code, fx, evals, best_f, stop, scalars = mod.loop_minimize(
-        loop.model, loop.placeholders, loop.spec, loop.start(obj.state), int(algorithm), x,
-        np.ascontiguousarray(lower, dtype=float), np.ascontiguousarray(upper, dtype=float),
-        float(xtol), float(ftol), int(maxeval),
-        None if step is None else np.ascontiguousarray(step, dtype=float), int(inf_limit),
-        best, bad, out)
+    args = (loop.model, loop.placeholders, loop.spec, loop.start(obj.state), int(algorithm), x,
+            np.ascontiguousarray(lower, dtype=float), np.ascontiguousarray(upper, dtype=float),
+            float(xtol), float(ftol), int(maxeval),
+            None if step is None else np.ascontiguousarray(step, dtype=float), int(inf_limit),
+            best, bad, out)
+    request = obj.end_request if xmap != X_WHITENED else None
+    if request is None:
+        code, fx, evals, best_f, stop, scalars = mod.loop_minimize(*args)
+        end = None
+    else:
+        sh = loop.shape
+        end_out = loop.out()
+        r = sh.q_rest + sh.p + 1
+        Lrr = np.empty((r, r)) if request[1] and sh.p else None
+        code, fx, evals, best_f, stop, scalars, end = mod.loop_minimize(
+            *args, (float(request[0]), end_out, Lrr))
     if stop == LOOP_PYTHON:
         return None
     loop.adopt(out, scalars, evals)
+    if request is not None:
+        obj.end_record = None if end is None else \
+            EndRecord(loop, x, end_out, end, Lrr, float(request[0]))
     return RunRecord(code=code, x=x, fx=fx, best_x=best if best_f < math.inf else None,
                      best_f=best_f, stop=stop, bad_x=bad, evaluations=evals)
+
+
+class EndRecord:
+    """The objective at a compiled run's end point x, evaluated by the run (`minimize` with
+    the objective's `end_request`) after the state it left: its value, state (built when
+    taken) and, when asked, the dense trailing block of the factor with X at that state
+    (`Lrr`, as `NativePirls.factor(state, templates, with_x=True).Lrr`; None when not asked
+    or not positive definite)."""
+
+    __slots__ = ("Lrr", "before", "evaluations", "loop", "out", "scalars", "settings", "value",
+                 "x")
+
+    def __init__(self, loop: _Loop, x: np.ndarray, out: tuple, end: tuple,
+                 Lrr: np.ndarray | None, step_tol: float) -> None:
+        obj = loop.obj
+        self.loop, self.x, self.out = loop, x, out
+        self.value, self.scalars, status = end
+        self.Lrr = Lrr if status == 0 else None
+        # what makes the evaluation the objective's next one at x: nothing evaluated since
+        # (the count and the state the run left) and the settings it ran with
+        self.evaluations, self.before = obj.evaluations, obj.state
+        self.settings = _settings(obj, step_tol)
+
+
+def _settings(obj: Any, step_tol: float) -> tuple:
+    """The settings an evaluation of the objective runs with (PIRLS's step tolerance given)."""
+    pirls = obj.pirls
+    return (step_tol, obj.lag_tol, pirls.stop_on_stagnation, pirls.maxit, pirls.tol,
+            obj.uses_laplace_factor, obj.nagq)
+
+
+def take_end(obj: Any, x: np.ndarray) -> EndRecord | None:
+    """`obj(x)` from the evaluation its last compiled run made at its end point, when that is
+    the evaluation `obj(x)` would make now — the run's end point is x, nothing was evaluated
+    since, and the settings are those it ran with (PIRLS's step tolerance now): the objective
+    takes its state and counts it, and the record (value, `Lrr`) is returned. Otherwise None
+    (the caller evaluates). Either way the request and the record are cleared."""
+    rec = obj.end_record
+    obj.end_request = obj.end_record = None
+    if rec is None or rec.loop.obj is not obj or obj.evaluations != rec.evaluations or \
+            obj.state is not rec.before or \
+            _settings(obj, obj.pirls.step_tol) != rec.settings or \
+            not (x is rec.x or np.asarray(x, dtype=float).tobytes() == rec.x.tobytes()):
+        return None
+    rec.loop.adopt(rec.out, rec.scalars, 1)
+    return rec
 
 
 def values(obj: Any, points: np.ndarray) -> np.ndarray | None:

@@ -48,6 +48,11 @@ class GlmmObjective:
     #: `value_at` reads log|L|² of the factor at the modes' IRLS weights (a subclass with its
     #: own log-determinant sets False, so the compiled PIRLS does not form that factor)
     uses_laplace_factor = True
+    #: (PIRLS step tolerance, with X): a compiled run (`minimize_natively`) also evaluates
+    #: the objective at its end point with that step tolerance (and forms the factor with X
+    #: there), kept as `end_record` for `native_loop.take_end`; None: not asked
+    end_request: tuple[float, bool] | None = None
+    end_record = None
 
     def __init__(self, pirls: Pirls, theta_templates, n_theta: int, nagq: int,
                  start: PirlsState) -> None:
