@@ -114,7 +114,7 @@ def test_a_fit_takes_stage_ones_end_evaluation_and_factor_from_the_run(monkeypat
 
     def spy(obj, x):
         rec = real(obj, x)
-        taken.append(rec is not None and rec.Lrr is not None)
+        taken.append(rec is not None and rec.M is not None)
         return rec
     monkeypatch.setattr(native_loop, "take_end", spy)
     _record(CASES[0])
@@ -425,13 +425,15 @@ def _stage1(formula, data, family, nagq: int = 1):
 def test_the_runs_end_evaluation_is_the_next_call(formula, data, family) -> None:
     """Stage 1's optimum evaluated again by the compiled run (`end_request`, `take_end`):
     the value, state and count of the Python call `obj(x)` from the state the run left, and
-    the factor with X there as `NativePirls.factor(state, templates, with_x=True)` forms it,
-    bit for bit."""
-    import copy
+    the whitening's L_XX⁻ᵀ of the factor with X there as `fit.whitening` forms it from
+    `NativePirls.factor(state, templates, with_x=True)`, bit for bit."""
+    from mixedfx.glmm.fit import whitening
 
     obj, res, templates = _stage1(formula, data, family)
-    assert obj.end_record is not None
-    python = copy.copy(obj)                # the same state the run left and settings
+    assert obj.end_record is not None and obj.deferred_state is not None
+    # a twin with the same settings and the state the run left (built from its buffers)
+    python = object.__new__(GlmmObjective)
+    python.__dict__.update(obj.__dict__)
     python.end_record = python.end_request = None
     value = python(res.x)
     rec = native_loop.take_end(obj, res.x)
@@ -442,8 +444,8 @@ def test_the_runs_end_evaluation_is_the_next_call(formula, data, family) -> None
     assert [u.tobytes() for u in a.u] == [u.tobytes() for u in b.u]
     assert (a.dev_resid_sum, a.ussq, a.iterations, a.lag, a.factor.ldL2) == \
         (b.dev_resid_sum, b.ussq, b.iterations, b.lag, b.factor.ldL2)
-    Lrr = obj.pirls.native.factor(b, templates(res.x), with_x=True).Lrr
-    assert rec.Lrr.tobytes() == Lrr.tobytes()
+    M = whitening(obj.pirls, b, res.x, len(res.x), templates=templates).M
+    assert rec.M.tobytes() == M.tobytes()
 
 
 def test_an_evaluation_after_the_run_voids_its_end_record() -> None:
@@ -461,3 +463,24 @@ def test_an_evaluation_after_the_run_voids_its_end_record() -> None:
     assert native_loop.take_end(obj, res.x) is None
     obj, res, _ = _stage1(CBPP_F, CBPP, "binomial")
     assert native_loop.take_end(obj, res.x.copy()) is not None  # the same point's bits
+
+
+def test_a_runs_state_is_built_when_read_and_starts_the_next_call_as_built() -> None:
+    """After a compiled run the objective's state waits in the kernel's buffers
+    (`deferred_state`): the next compiled call starts from those buffers as from the built
+    state, and reading `state`, pickling or detaching the objective builds it."""
+    import pickle
+
+    obj = _stage1(CBPP_F, CBPP, "binomial")[0]
+    loop = native_loop._Loop(obj, native_loop.X_THETA)
+    raw = loop.start()
+    assert obj.deferred_state is not None
+    built = loop.start(obj.deferred_state())
+    assert [a.tobytes() for a in raw] == [a.tobytes() for a in built]
+    again = pickle.loads(pickle.dumps(obj))
+    assert obj.deferred_state is None and again.deferred_state is None
+    assert again.state.beta.tobytes() == obj.state.beta.tobytes()
+    assert [u.tobytes() for u in again.state.u] == [u.tobytes() for u in obj.state.u]
+    obj = _stage1(CBPP_F, CBPP, "binomial")[0]
+    twin = obj.detached()
+    assert obj.deferred_state is None and twin.state is obj.state

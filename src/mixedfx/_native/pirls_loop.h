@@ -9,9 +9,9 @@
  * - `loop_minimize`: NLopt's optimizer (BOBYQA by default) run from C with the objective of
  *   mixedfx.glmm.objective.GlmmObjective as its C objective, carrying the warm start from
  *   one evaluation to the next as the Python objective does, and on request the objective
- *   once more at the end point with a finer PIRLS step tolerance and the factor with X
- *   there (`loop_end`: stage 1's optimum, evaluated again for stage 2's start and
- *   whitening);
+ *   once more at the end point with a finer PIRLS step tolerance and the whitening's
+ *   L_XX^-T from the factor with X there (`loop_end`: stage 1's optimum, evaluated again
+ *   for stage 2's start and whitening);
  * - `loop_values`: that objective at each row of a matrix of points, in order, with the same
  *   carry (the central-difference gradient at the optimum);
  * - `devfun_values`: lme4's stage-2 devfun (objective.Lme4Devfun) at each row of a matrix
@@ -446,49 +446,92 @@ static double loop_objective(unsigned n, const double *x, double *grad, void *da
     return guard_value(&d->guard, n, x, v);
 }
 
+/* M = L_XX^-T (p x p, row-major) from the fixed-effects block L_XX of a dense trailing
+ * factor P (r x r, row-major, X's columns from q on), as mixedfx.glmm.fit.whitening forms it
+ * (`_lower_inverse_rows`, then the transpose): N = L_XX^-1 row by row by forward
+ * substitution, s = e_i; s_j <- s_j - L_ic N_cj (c < i, j <= c, in order); N_i = s / L_ii.
+ * The same IEEE operations in the same order, so the same bits. Returns 0, or 1 when the
+ * block has an entry that is not finite or a zero diagonal, or M an entry that is not finite
+ * (the caller then takes the Python path, which reaches the same conclusion); -1 when out
+ * of memory. */
+static int whitening_of(const double *P, Py_ssize_t r, Py_ssize_t q, Py_ssize_t p, double *M)
+{
+    Py_ssize_t i, j, c;
+    const double *Lq = P + q * r + q;          /* L_ic = Lq[i * r + c] */
+    for (i = 0; i < p; i++) {
+        for (j = 0; j < p; j++)
+            if (!isfinite(Lq[i * r + j])) return 1;
+        if (Lq[i * r + i] == 0) return 1;
+    }
+    double *N = (double *)malloc(sizeof(double) * (p * p + 1));
+    if (!N) return -1;
+    for (i = 0; i < p; i++) {
+        double *s = N + i * p;
+        for (j = 0; j < p; j++) s[j] = 0.0;
+        s[i] = 1.0;
+        for (c = 0; c < i; c++) {
+            double lic = Lq[i * r + c];
+            const double *rc = N + c * p;
+            for (j = 0; j <= c; j++) s[j] = s[j] - lic * rc[j];
+        }
+        double d = Lq[i * r + i];
+        for (j = 0; j < p; j++) s[j] = s[j] / d;
+    }
+    int rc = 0;
+    for (i = 0; i < p; i++)
+        for (j = 0; j < p; j++) {
+            M[i * p + j] = N[j * p + i];
+            if (!isfinite(M[i * p + j])) rc = 1;
+        }
+    free(N);
+    return rc;
+}
+
 /* The objective once more at NLopt's end point x after a run (the `end` argument of
  * loop_minimize): what GlmmObjective.__call__(x) gives next with PIRLS's step tolerance set
  * to `step_tol` (mixedfx.glmm.fit: stage 1's optimum evaluated again for stage 2's start),
- * and, with Lrr given, the factor with X at the state it reaches, as
- * NativePirls.factor(state, templates, with_x=True) forms it (a fresh factor over the same
- * rows, templates and weights: the same bits). end = (step_tol, out, Lrr | None): out
- * receives the state (as loop_state_out), Lrr (r x r, r = q_rest + p + 1) the dense
- * trailing factor. Returns (value, state scalars, factor status, -1 when not formed), or
+ * and, with M given, the whitening's M = L_XX^-T (`whitening_of`) of the factor with X at
+ * the state it reaches, formed as NativePirls.factor(state, templates, with_x=True) forms it
+ * (a fresh factor over the same rows, templates and weights: the same bits). end =
+ * (step_tol, out, M | None): out receives the state (as loop_state_out), M (p x p) the
+ * matrix. Returns (value, state scalars, M status: 0 formed, else not (-1: not asked)), or
  * None when the evaluation reached no new state (+inf: PIRLS failed; LOOP_PYTHON): the
  * caller then evaluates in Python, which gives the same. */
 static PyObject *loop_end(Loop *L, Buffers *bufs, PyObject *end, const double *x)
 {
     Model *m = &L->m;
     if (!PyTuple_Check(end) || PyTuple_GET_SIZE(end) != 3) {
-        PyErr_SetString(PyExc_TypeError, "pirls loop: end must be (step_tol, out, Lrr | None)");
+        PyErr_SetString(PyExc_TypeError, "pirls loop: end must be (step_tol, out, M | None)");
         return NULL;
     }
     double step_tol = PyFloat_AsDouble(PyTuple_GET_ITEM(end, 0));
     if (step_tol == -1.0 && PyErr_Occurred()) return NULL;
-    Py_ssize_t r = m->q_rest + m->p + 1;
-    double *Lrr = NULL;
+    double *M = NULL;
     if (PyTuple_GET_ITEM(end, 2) != Py_None &&
-        !(Lrr = (double *)get_buf(bufs, PyTuple_GET_ITEM(end, 2), r * r, 1, 1, "end Lrr")))
+        !(M = (double *)get_buf(bufs, PyTuple_GET_ITEM(end, 2), m->p * m->p, 1, 1, "end M")))
         return NULL;
     double v = INFINITY;
-    int stop, fstatus = -1;
+    int stop, status = -1, nomem = 0;
     Factor fx;
     memset(&fx, 0, sizeof fx);
     L->step_tol = step_tol;
     Py_BEGIN_ALLOW_THREADS
     stop = loop_value(L, x, &v);
-    if (stop == LOOP_NONE && isfinite(v) && Lrr) {
-        if (!factor_alloc(m, &fx, 1)) fstatus = ST_NOMEM;
-        else if ((fstatus = factorize(m, &fx, &L->cur, NULL)) == ST_OK)
-            memcpy(Lrr, fx.P, sizeof(double) * r * r);
+    if (stop == LOOP_NONE && isfinite(v) && M && m->p > 0) {
+        if (!factor_alloc(m, &fx, 1)) nomem = 1;
+        else if (factorize(m, &fx, &L->cur, NULL) != ST_OK) status = 1;
+        else {
+            status = whitening_of(fx.P, fx.r, m->q_rest, m->p, M);
+            if (status < 0) nomem = 1;
+        }
     }
     factor_free(&fx);
     Py_END_ALLOW_THREADS
-    if (stop == LOOP_NOMEM || fstatus == ST_NOMEM) return PyErr_NoMemory();
+    if (stop == LOOP_NOMEM || nomem) return PyErr_NoMemory();
     if (stop != LOOP_NONE || !isfinite(v)) Py_RETURN_NONE;
     PyObject *sc = loop_state_out(L, bufs, PyTuple_GET_ITEM(end, 1));
     if (!sc) return NULL;
-    return Py_BuildValue("(dNi)", v, sc, fstatus);
+    return Py_BuildValue("(dNi)", v, sc, status);
 }
 
 /* loop_minimize(model, templates, spec, start, algorithm, x, lower, upper, xtol, ftol, maxeval, step,

@@ -148,7 +148,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         obj = GlmmObjective(pirls, templates, n_theta, nagq, state1)
         center = np.asarray(start["fixef"], dtype=float) if warm else None
         to_x = whitening(pirls, state1, stage1.x, n_theta, center, templates,
-                         None if end is None else end.Lrr)
+                         None if end is None else end.M)
         p = len(state1.beta)
         lower2 = lower2_of(lower, state1.beta)
         z0 = np.array(stage1.x.tolist() + [0.0] * p)
@@ -299,23 +299,25 @@ class ThetaTemplates:
 
 def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
               center: np.ndarray | None = None, templates: ThetaTemplates | None = None,
-              Lrr: np.ndarray | None = None) -> Whitening:
+              M: np.ndarray | None = None) -> Whitening:
     """Map (θ, γ) -> (θ, β) with β = β₁ + L_XX⁻ᵀ γ, L_XX the fixed-effects block of the
     stage-1 factor (so vcov(β) ≈ L_XX⁻ᵀ L_XX⁻¹ and γ has unit curvature): BOBYQA's single
     trust-region radius then suits every coordinate, however correlated the fixed effects.
     β₁ is stage 1's β, or `center` (a starting β) when given; `templates`: the fit's θ ->
-    templates map (its cache already holds θ), else a new one; `Lrr`: the dense trailing
-    block of that factor when the caller has it (the compiled stage 1 formed it:
+    templates map (its cache already holds θ), else a new one; `M`: L_XX⁻ᵀ when the caller
+    has it (the compiled stage 1 formed it as below, when it is finite:
     `native_loop.take_end`)."""
     beta1 = state.beta.copy() if center is None else np.asarray(center, dtype=float).copy()
     p = len(beta1)
     if p == 0:
         return Whitening(n_theta, beta1, None)
+    if M is not None:
+        return Whitening(n_theta, beta1, M)
     try:
-        if Lrr is None and pirls.native is not None:
+        if pirls.native is not None:
             tm = ThetaTemplates(pirls.terms) if templates is None else templates
             Lrr = pirls.native.factor(state, tm(theta), with_x=True).Lrr
-        elif Lrr is None:
+        else:
             Lrr = pirls.factorize(state, theta, with_x=True)[1].Lrr
         q = Lrr.shape[0] - p - 1
         rows = Lrr[q:q + p, q:q + p].tolist()

@@ -103,9 +103,16 @@ class _Loop:
         self.placeholders = sh.placeholders
         self.model = nat.model()
 
-    def start(self, state: PirlsState) -> tuple:
+    def start(self, state: PirlsState | None = None) -> tuple:
         """The carried state in the kernel's layout: u, β and Λ's templates (None before
-        the first finite evaluation)."""
+        the first finite evaluation); state None: the objective's, read from the buffers
+        of a compiled run that left it (`_Deferred`) while it is not built."""
+        if state is None:
+            deferred = self.obj.deferred_state
+            if deferred is not None:
+                u, beta, _, _, _, T = deferred.out
+                return (u, beta, T)
+            state = self.obj.state
         T = state.templates
         if T is None:
             packed = None
@@ -120,11 +127,21 @@ class _Loop:
         return (np.empty(sh.q), np.empty(sh.p), np.empty(sh.n), np.empty(sh.n),
                 np.empty(sh.l11), np.empty(len(self.tmap)))
 
-    def adopt(self, out: tuple, scalars: tuple | None, evaluations: int) -> None:
-        """The objective takes the state the run left (as its Python loop would have)."""
-        self.obj.evaluations += evaluations
+    def adopt(self, out: tuple, scalars: tuple | None, evaluations: int,
+              defer: bool = False) -> None:
+        """The objective takes the state the run left (as its Python loop would have);
+        `defer`: built only when read (`GlmmObjective.state`)."""
+        obj = self.obj
+        obj.evaluations += evaluations
         if scalars is None:
             return
+        if defer:
+            obj.deferred_state = _Deferred(self, out, scalars)
+        else:
+            obj.state = self.state_of(out, scalars)
+
+    def state_of(self, out: tuple, scalars: tuple) -> PirlsState:
+        """The state in a run's buffers (`out`) and scalars."""
         u, beta, eta_c, mu_c, L11, T = out
         dev, ussq, kern, ld, lag, its = scalars
         state = self.nat._state(u, beta, eta_c, mu_c, dev, ussq, kern,
@@ -135,7 +152,20 @@ class _Loop:
             i += k * k
         # views of T, C-contiguous float64 already: the kernel's layout as they are
         state.templates = _KernelTemplates(blocks)
-        self.obj.state = state
+        return state
+
+
+class _Deferred:
+    """A compiled run's state as the kernel left it (`_Loop.out`'s buffers and the scalars),
+    built into a `PirlsState` when called (`GlmmObjective.state`, on first read)."""
+
+    __slots__ = ("loop", "out", "scalars")
+
+    def __init__(self, loop: _Loop, out: tuple, scalars: tuple) -> None:
+        self.loop, self.out, self.scalars = loop, out, scalars
+
+    def __call__(self) -> PirlsState:
+        return self.loop.state_of(self.out, self.scalars)
 
 
 def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -147,9 +177,9 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
 
     With the objective's `end_request` = (step_tol, with_x) set (x = θ or (θ, β)), a run that
     ends with success also evaluates the objective once more at its end point x with PIRLS's
-    step tolerance `step_tol`, with the factor with X there when `with_x`, and keeps it as
-    the objective's `end_record` for `take_end` (the objective itself holds the run's
-    state)."""
+    step tolerance `step_tol`, with the whitening's L_XX⁻ᵀ from the factor with X there when
+    `with_x` (`fit.whitening`), and keeps it as the objective's `end_record` for `take_end`
+    (the objective itself holds the run's state)."""
     mod = _bind()
     if mod is None or not served(obj):
         return None
@@ -163,7 +193,7 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
         return None
     best, bad = np.empty_like(x), np.empty_like(x)
     out = loop.out()
-    args = (loop.model, loop.placeholders, loop.spec, loop.start(obj.state), int(algorithm), x,
+    args = (loop.model, loop.placeholders, loop.spec, loop.start(), int(algorithm), x,
             np.ascontiguousarray(lower, dtype=float), np.ascontiguousarray(upper, dtype=float),
             float(xtol), float(ftol), int(maxeval),
             None if step is None else np.ascontiguousarray(step, dtype=float), int(inf_limit),
@@ -173,18 +203,17 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
         code, fx, evals, best_f, stop, scalars = mod.loop_minimize(*args)
         end = None
     else:
-        sh = loop.shape
+        p = loop.shape.p
         end_out = loop.out()
-        r = sh.q_rest + sh.p + 1
-        Lrr = np.empty((r, r)) if request[1] and sh.p else None
+        M = np.empty((p, p)) if request[1] and p else None
         code, fx, evals, best_f, stop, scalars, end = mod.loop_minimize(
-            *args, (float(request[0]), end_out, Lrr))
+            *args, (float(request[0]), end_out, M))
     if stop == LOOP_PYTHON:
         return None
-    loop.adopt(out, scalars, evals)
+    loop.adopt(out, scalars, evals, defer=True)
     if request is not None:
         obj.end_record = None if end is None else \
-            EndRecord(loop, x, end_out, end, Lrr, float(request[0]))
+            EndRecord(loop, x, end_out, end, M, float(request[0]))
     return RunRecord(code=code, x=x, fx=fx, best_x=best if best_f < math.inf else None,
                      best_f=best_f, stop=stop, bad_x=bad, evaluations=evals)
 
@@ -192,22 +221,22 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
 class EndRecord:
     """The objective at a compiled run's end point x, evaluated by the run (`minimize` with
     the objective's `end_request`) after the state it left: its value, state (built when
-    taken) and, when asked, the dense trailing block of the factor with X at that state
-    (`Lrr`, as `NativePirls.factor(state, templates, with_x=True).Lrr`; None when not asked
-    or not positive definite)."""
+    taken) and, when asked, the whitening's M = L_XX⁻ᵀ from the factor with X at that state
+    (`fit.whitening`'s, from `NativePirls.factor(state, templates, with_x=True)`: the same
+    bits; None when not asked, or when that factor is degenerate and `whitening` decides)."""
 
-    __slots__ = ("Lrr", "before", "evaluations", "loop", "out", "scalars", "settings", "value",
+    __slots__ = ("M", "before", "evaluations", "loop", "out", "scalars", "settings", "value",
                  "x")
 
     def __init__(self, loop: _Loop, x: np.ndarray, out: tuple, end: tuple,
-                 Lrr: np.ndarray | None, step_tol: float) -> None:
+                 M: np.ndarray | None, step_tol: float) -> None:
         obj = loop.obj
         self.loop, self.x, self.out = loop, x, out
         self.value, self.scalars, status = end
-        self.Lrr = Lrr if status == 0 else None
+        self.M = M if status == 0 else None
         # what makes the evaluation the objective's next one at x: nothing evaluated since
         # (the count and the state the run left) and the settings it ran with
-        self.evaluations, self.before = obj.evaluations, obj.state
+        self.evaluations, self.before = obj.evaluations, obj.deferred_state
         self.settings = _settings(obj, step_tol)
 
 
@@ -222,12 +251,12 @@ def take_end(obj: Any, x: np.ndarray) -> EndRecord | None:
     """`obj(x)` from the evaluation its last compiled run made at its end point, when that is
     the evaluation `obj(x)` would make now — the run's end point is x, nothing was evaluated
     since, and the settings are those it ran with (PIRLS's step tolerance now): the objective
-    takes its state and counts it, and the record (value, `Lrr`) is returned. Otherwise None
+    takes its state and counts it, and the record (value, `M`) is returned. Otherwise None
     (the caller evaluates). Either way the request and the record are cleared."""
     rec = obj.end_record
     obj.end_request = obj.end_record = None
     if rec is None or rec.loop.obj is not obj or obj.evaluations != rec.evaluations or \
-            obj.state is not rec.before or \
+            rec.before is None or obj.deferred_state is not rec.before or \
             _settings(obj, obj.pirls.step_tol) != rec.settings or \
             not (x is rec.x or np.asarray(x, dtype=float).tobytes() == rec.x.tobytes()):
         return None
@@ -250,10 +279,10 @@ def values(obj: Any, points: np.ndarray) -> np.ndarray | None:
     vals = np.empty(points.shape[0])
     out = loop.out()
     evals, stop, scalars = mod.loop_values(loop.model, loop.placeholders, loop.spec,
-                                           loop.start(obj.state), points, vals, out)
+                                           loop.start(), points, vals, out)
     if stop == LOOP_PYTHON:
         return None
-    loop.adopt(out, scalars, evals)
+    loop.adopt(out, scalars, evals, defer=True)
     return vals
 
 
@@ -299,7 +328,7 @@ def post_optimum(obj: Any, devfun: Any, points: np.ndarray, devfun_points: np.nd
     first, last = loop.out(), loop.out()
     eta_c = devfun.eta0_rows(loop.shape.order, loop.shape.order_any)
     evals, stop, s_first, s_last = mod.loop_post(
-        loop.model, loop.placeholders, loop.spec, loop.start(obj.state), points, vals,
+        loop.model, loop.placeholders, loop.spec, loop.start(), points, vals,
         first, last, eta_c, loop.nat._u_in(devfun.u0), devfun_points, dvals,
         float(devfun.tol), int(devfun.maxit))
     if stop == LOOP_PYTHON:
