@@ -121,6 +121,24 @@ def test_a_fit_takes_stage_ones_end_evaluation_and_factor_from_the_run(monkeypat
     assert taken == [True]
 
 
+@pytest.mark.parametrize("i", [0, 5, 6])
+def test_the_stage_two_runs_end_point_mapped_in_c_is_the_whitenings(monkeypatch, i) -> None:
+    """The compiled stage-2 run maps its end point to (θ, β) (`Whitening.remember`): the
+    bits `Whitening.__call__` computes, and the fit takes them."""
+    seen = []
+    real = Whitening.remember
+
+    def spy(self, z, x):
+        seen.append((self, z, x))
+        real(self, z, x)
+    monkeypatch.setattr(Whitening, "remember", spy)
+    _record(CASES[i])
+    assert len(seen) == 1
+    w, z, x = seen[0]
+    assert w._known is None                    # taken by the fit
+    assert w(z.copy()).tobytes() == x.tobytes()
+
+
 def test_the_separate_derivative_calls_give_the_one_calls_bits(native_records,
                                                               monkeypatch) -> None:
     """Without `post_optimum` the value, gradient and devfun Hessian come from `values` and

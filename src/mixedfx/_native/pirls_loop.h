@@ -297,12 +297,24 @@ static int loop_pirls(Loop *L, const double *u0, int update_beta)
     return status;
 }
 
+/* beta = beta1 + M gamma (X_WHITENED), each entry's columns summed in order (as
+ * mixedfx.glmm.fit.Whitening sums them) */
+static void whitened_beta(const Loop *L, const double *g, double *beta)
+{
+    Py_ssize_t p = L->m.p, i, j;
+    for (i = 0; i < p; i++) {
+        double acc = L->M[i * p] * g[0];
+        for (j = 1; j < p; j++) acc = acc + L->M[i * p + j] * g[j];
+        beta[i] = L->beta1[i] + acc;
+    }
+}
+
 /* The objective at x (see the top of this file) into *value; LOOP_NONE, LOOP_NOMEM or
  * LOOP_PYTHON. Runs without the GIL. */
 static int loop_value(Loop *L, const double *x, double *value)
 {
     Model *m = &L->m;
-    Py_ssize_t t, i, j, p = m->p;
+    Py_ssize_t t, i, p = m->p;
     L->evaluations++;
     for (i = 0; i < L->ntpl; i++) L->T[i] = L->tmap[i] < 0 ? 0.0 : x[L->tmap[i]];
     int update_beta = L->xmap == X_THETA;
@@ -310,14 +322,8 @@ static int loop_value(Loop *L, const double *x, double *value)
         memcpy(L->b0, L->cur.beta, sizeof(double) * p);
     else if (L->xmap == X_THETA_BETA)
         memcpy(L->b0, x + L->ntheta, sizeof(double) * p);
-    else {
-        const double *g = x + L->ntheta;
-        for (i = 0; i < p; i++) {         /* beta1 + M gamma, columns in order */
-            double acc = L->M[i * p] * g[0];
-            for (j = 1; j < p; j++) acc = acc + L->M[i * p + j] * g[j];
-            L->b0[i] = L->beta1[i] + acc;
-        }
-    }
+    else
+        whitened_beta(L, x + L->ntheta, L->b0);
     const double *u0 = L->cur.u;
     if (L->have_T) {
         Py_ssize_t toff = 0;
@@ -363,29 +369,22 @@ static int loop_value(Loop *L, const double *x, double *value)
     return LOOP_NONE;
 }
 
-/* out = (u, beta, eta, mu, L11, templates): the carried state, when one was reached; the
- * scalars (dev, ussq, kernel, ldL2, lag, iterations) as a tuple, None without a state */
+/* out: one buffer of q_tot + p + 2 n + l11 + ntpl doubles receiving u, beta, eta, mu, L11
+ * and the templates of the carried state, in that order, when one was reached; the scalars
+ * (dev, ussq, kernel, ldL2, lag, iterations) as a tuple, None without a state */
 static PyObject *loop_state_out(Loop *L, Buffers *bufs, PyObject *out)
 {
     Model *m = &L->m;
     if (!L->have_state) Py_RETURN_NONE;
-    if (!PyTuple_Check(out) || PyTuple_GET_SIZE(out) != 6) {
-        PyErr_SetString(PyExc_TypeError, "pirls loop: out must be a 6-tuple");
-        return NULL;
-    }
-    double *ou = (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 0), m->q_tot, 1, 1, "u_out");
-    double *ob = ou ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 1), m->p, 1, 1, "beta_out") : NULL;
-    double *oe = ob ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 2), m->n, 1, 1, "eta_out") : NULL;
-    double *om = oe ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 3), m->n, 1, 1, "mu_out") : NULL;
-    double *ol = om ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 4), L->l11, 1, 1, "L11_out") : NULL;
-    double *oT = ol ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 5), L->ntpl, 1, 1, "T_out") : NULL;
-    if (!oT) return NULL;
-    memcpy(ou, L->cur.u, sizeof(double) * m->q_tot);
-    memcpy(ob, L->cur.beta, sizeof(double) * m->p);
-    memcpy(oe, L->cur.eta, sizeof(double) * m->n);
-    memcpy(om, L->cur.mu, sizeof(double) * m->n);
-    memcpy(ol, L->L11cur, sizeof(double) * L->l11);
-    memcpy(oT, L->Tcur, sizeof(double) * L->ntpl);
+    Py_ssize_t q = m->q_tot, p = m->p, n = m->n;
+    double *o = (double *)get_buf(bufs, out, q + p + 2 * n + L->l11 + L->ntpl, 1, 1, "out");
+    if (!o) return NULL;
+    memcpy(o, L->cur.u, sizeof(double) * q);
+    memcpy(o + q, L->cur.beta, sizeof(double) * p);
+    memcpy(o + q + p, L->cur.eta, sizeof(double) * n);
+    memcpy(o + q + p + n, L->cur.mu, sizeof(double) * n);
+    memcpy(o + q + p + 2 * n, L->L11cur, sizeof(double) * L->l11);
+    memcpy(o + q + p + 2 * n + L->l11, L->Tcur, sizeof(double) * L->ntpl);
     return Py_BuildValue("(dddddi)", L->cur.dev, L->cur.ussq, L->cur.kern, L->ld_cur,
                          L->lag_cur, L->its_cur);
 }
@@ -535,23 +534,24 @@ static PyObject *loop_end(Loop *L, Buffers *bufs, PyObject *end, const double *x
 }
 
 /* loop_minimize(model, templates, spec, start, algorithm, x, lower, upper, xtol, ftol, maxeval, step,
- *               inf_limit, best, bad, out[, end])
+ *               inf_limit, best, bad, out[, end[, x_mapped]])
  *   -> (code, minf, evaluations, best_f, stop, state scalars | None[, end result | None])
  * x: the start on entry, NLopt's point on return; step: None or the initial step; best /
  * bad: receive the best point and the point where a NaN or -inf stopped the run; out: the
  * carried state at the end (see loop_state_out). end (None: not asked): after a run that
  * NLopt ended with success (code > 0) and the objective did not stop, the objective at x
- * once more (`loop_end`, its result; not counted in `evaluations`). */
+ * once more (`loop_end`, its result; not counted in `evaluations`). x_mapped (None: not
+ * asked; X_WHITENED only): receives NLopt's point as (theta, beta = beta1 + M gamma). */
 static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
 {
     PyObject *model, *templates, *spec, *start, *ox, *olo, *ohi, *ostep, *obest, *obad, *out;
-    PyObject *end = NULL, *end_result = NULL;
+    PyObject *end = NULL, *end_result = NULL, *oxm = Py_None;
     int algorithm, maxeval;
     long inf_limit;
     double xtol, ftol;
-    if (!PyArg_ParseTuple(args, "OOOOiOOOddiOlOOO|O:loop_minimize", &model, &templates, &spec,
+    if (!PyArg_ParseTuple(args, "OOOOiOOOddiOlOOO|OO:loop_minimize", &model, &templates, &spec,
                           &start, &algorithm, &ox, &olo, &ohi, &xtol, &ftol, &maxeval, &ostep,
-                          &inf_limit, &obest, &obad, &out, &end))
+                          &inf_limit, &obest, &obad, &out, &end, &oxm))
         return NULL;
     if (!nlopt_bound) {
         PyErr_SetString(PyExc_RuntimeError, "loop_minimize needs loop_bind_nlopt first");
@@ -574,6 +574,14 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
     double *best = (double *)get_buf(&bufs, obest, n, 1, 1, "best");
     double *bad = best ? (double *)get_buf(&bufs, obad, n, 1, 1, "bad") : NULL;
     if (!bad) goto done;
+    double *xm = NULL;
+    if (oxm != Py_None) {
+        if (L.xmap != X_WHITENED || L.m.p < 1) {
+            PyErr_SetString(PyExc_ValueError, "pirls loop: x_mapped needs a whitened x");
+            goto done;
+        }
+        if (!(xm = (double *)get_buf(&bufs, oxm, n, 1, 1, "x_mapped"))) goto done;
+    }
     if (n < 1 || !(opt = nlopt_api.create(algorithm, (unsigned)n))) {
         PyErr_SetString(PyExc_ValueError, "pirls loop: NLopt could not create the optimizer");
         goto done;
@@ -594,6 +602,10 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
     if (d.guard.stop == LOOP_PYERR) goto done;    /* the signal handler's exception */
     if (d.guard.stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
     if (!(st = loop_state_out(&L, &bufs, out))) goto done;
+    if (xm) {
+        memcpy(xm, x, sizeof(double) * L.ntheta);
+        whitened_beta(&L, x + L.ntheta, xm + L.ntheta);
+    }
     long evaluations = L.evaluations;
     if (end == NULL) {
         result = Py_BuildValue("(idldiO)", code, minf, evaluations, d.guard.best_f,

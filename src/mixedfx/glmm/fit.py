@@ -373,8 +373,18 @@ class Whitening:
         self.n_theta, self.beta1, self.M = n_theta, beta1, M
         self._lists = None if M is None else \
             (beta1.tolist(), M.tolist() if rows is None else rows)
+        self._known: tuple[np.ndarray, np.ndarray] | None = None
+
+    def remember(self, z: np.ndarray, x: np.ndarray) -> None:
+        """x = this map at z, computed elsewhere with the same operations (the compiled
+        stage-2 run at its end point): returned, once, for that array z itself."""
+        self._known = (z, x)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
+        known = self._known
+        if known is not None and z is known[0]:
+            self._known = None
+            return known[1]
         z = np.asarray(z, dtype=float)
         if self.M is None:
             return z

@@ -110,7 +110,7 @@ class _Loop:
         if state is None:
             deferred = self.obj.deferred_state
             if deferred is not None:
-                u, beta, _, _, _, T = deferred.out
+                u, beta, _, _, _, T = self.parts(deferred.out)
                 return (u, beta, T)
             state = self.obj.state
         T = state.templates
@@ -122,12 +122,25 @@ class _Loop:
             packed = np.ascontiguousarray(np.concatenate([np.ravel(t) for t in T]), dtype=float)
         return (self.nat._u_in(state.u), np.ascontiguousarray(state.beta, dtype=float), packed)
 
-    def out(self) -> tuple:
+    def out(self) -> np.ndarray:
+        """A buffer for a state the kernel leaves (`loop_state_out`): u, β, η, μ (canonical
+        row order), L₁₁ and Λ's templates, one after the other (`parts`)."""
         sh = self.shape
-        return (np.empty(sh.q), np.empty(sh.p), np.empty(sh.n), np.empty(sh.n),
-                np.empty(sh.l11), np.empty(len(self.tmap)))
+        nl, k, _ = sh.l11
+        return np.empty(sh.q + sh.p + 2 * sh.n + nl * k * k + len(self.tmap))
 
-    def adopt(self, out: tuple, scalars: tuple | None, evaluations: int,
+    def parts(self, out: np.ndarray) -> tuple:
+        """(u, β, η, μ, L₁₁, templates): views of a state buffer (`out`)."""
+        sh = self.shape
+        a = sh.q
+        b = a + sh.p
+        c = b + sh.n
+        d = c + sh.n
+        nl, k, _ = sh.l11
+        e = d + nl * k * k
+        return (out[:a], out[a:b], out[b:c], out[c:d], out[d:e].reshape(sh.l11), out[e:])
+
+    def adopt(self, out: np.ndarray, scalars: tuple | None, evaluations: int,
               defer: bool = False) -> None:
         """The objective takes the state the run left (as its Python loop would have);
         `defer`: built only when read (`GlmmObjective.state`)."""
@@ -140,12 +153,12 @@ class _Loop:
         else:
             obj.state = self.state_of(out, scalars)
 
-    def state_of(self, out: tuple, scalars: tuple) -> PirlsState:
-        """The state in a run's buffers (`out`) and scalars."""
-        u, beta, eta_c, mu_c, L11, T = out
+    def state_of(self, out: np.ndarray, scalars: tuple) -> PirlsState:
+        """The state in a run's buffer (`out`) and scalars."""
+        u, beta, eta_c, mu_c, L11, T = self.parts(out)
         dev, ussq, kern, ld, lag, its = scalars
-        state = self.nat._state(u, beta, eta_c, mu_c, dev, ussq, kern,
-                                NativeFactor(ld, L11.reshape(self.shape.l11)), its, lag)
+        state = self.nat._state(u, beta, eta_c, mu_c, dev, ussq, kern, NativeFactor(ld, L11),
+                                its, lag)
         blocks, i = [], 0
         for _, _, _, k in self.shape.blocks:
             blocks.append(T[i:i + k * k].reshape(k, k))
@@ -156,12 +169,12 @@ class _Loop:
 
 
 class _Deferred:
-    """A compiled run's state as the kernel left it (`_Loop.out`'s buffers and the scalars),
+    """A compiled run's state as the kernel left it (a `_Loop.out` buffer and the scalars),
     built into a `PirlsState` when called (`GlmmObjective.state`, on first read)."""
 
     __slots__ = ("loop", "out", "scalars")
 
-    def __init__(self, loop: _Loop, out: tuple, scalars: tuple) -> None:
+    def __init__(self, loop: _Loop, out: np.ndarray, scalars: tuple) -> None:
         self.loop, self.out, self.scalars = loop, out, scalars
 
     def __call__(self) -> PirlsState:
@@ -173,7 +186,8 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
              whitening: Any = None) -> RunRecord | None:
     """NLopt's `algorithm` from x0 within [lower, upper] over the objective (x = θ in stage
     1; x = (θ, γ) through `whitening` in stage 2), with the driver's settings; None when the
-    compiled loop cannot serve (the objective is then untouched).
+    compiled loop cannot serve (the objective is then untouched). The whitening remembers
+    the run's end point mapped to (θ, β) (`Whitening.remember`).
 
     With the objective's `end_request` = (step_tol, with_x) set (x = θ or (θ, β)), a run that
     ends with success also evaluates the objective once more at its end point x with PIRLS's
@@ -199,7 +213,11 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
             None if step is None else np.ascontiguousarray(step, dtype=float), int(inf_limit),
             best, bad, out)
     request = obj.end_request if xmap != X_WHITENED else None
-    if request is None:
+    if xmap == X_WHITENED:
+        # NLopt's point mapped to (θ, β) too: the whitening's value there, without Python
+        mapped = np.empty(len(x))
+        code, fx, evals, best_f, stop, scalars, end = mod.loop_minimize(*args, None, mapped)
+    elif request is None:
         code, fx, evals, best_f, stop, scalars = mod.loop_minimize(*args)
         end = None
     else:
@@ -210,6 +228,8 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
             *args, (float(request[0]), end_out, M))
     if stop == LOOP_PYTHON:
         return None
+    if xmap == X_WHITENED:
+        whitening.remember(x, mapped)
     loop.adopt(out, scalars, evals, defer=True)
     if request is not None:
         obj.end_record = None if end is None else \
@@ -228,7 +248,7 @@ class EndRecord:
     __slots__ = ("M", "before", "evaluations", "loop", "out", "scalars", "settings", "value",
                  "x")
 
-    def __init__(self, loop: _Loop, x: np.ndarray, out: tuple, end: tuple,
+    def __init__(self, loop: _Loop, x: np.ndarray, out: np.ndarray, end: tuple,
                  M: np.ndarray | None, step_tol: float) -> None:
         obj = loop.obj
         self.loop, self.x, self.out = loop, x, out

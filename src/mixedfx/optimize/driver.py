@@ -334,6 +334,13 @@ def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
     return x, fn(x)
 
 
+def _near_bounds(x: np.ndarray, lows: list[float], tol: float) -> bool:
+    """Whether some x sits on its lower bound or within `tol` above it: otherwise
+    `_restart_if_edge` and `_check_boundary` have nothing to do."""
+    return any(xi == lo or 0.0 < xi - lo < tol
+               for xi, lo in zip(x.tolist(), lows, strict=True))
+
+
 def _derivatives(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float
                  ) -> tuple[np.ndarray, np.ndarray]:
     """lme4's finite-difference gradient and Hessian of fn at x, through the objective's
@@ -381,11 +388,12 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
         if control.polish and converged:
             x, fx, g = newton_polish(fn, x, fx, g, H, lower, upper)
     lows = lower.tolist()
-    if control.restart_edge:
-        x, fx, code2 = _restart_if_edge(fn, x, fx, lower, upper, control, lows)
-        code = code2 or code
-    if control.boundary_tol > 0:
-        x, fx = _check_boundary(fn, x, fx, lower, control.boundary_tol, lows)
+    if _near_bounds(x, lows, control.boundary_tol):
+        if control.restart_edge:
+            x, fx, code2 = _restart_if_edge(fn, x, fx, lower, upper, control, lows)
+            code = code2 or code
+        if control.boundary_tol > 0:
+            x, fx = _check_boundary(fn, x, fx, lower, control.boundary_tol, lows)
     restarts: list[tuple[str, float]] = []
     if blocks is not None and control.restart_singular and \
             is_singular(x, lower, control.check_singular_tol):
