@@ -7,7 +7,10 @@ of a glmer fit and the 20–30 of its derivatives. The kernel's loop entry point
 (`mixedfx._native.pirls`, `pirls_loop.h`) remove these calls:
 
 - `minimize`: NLopt's optimizer run from C over the objective of stage 1 (x = θ, β updated
-  inside PIRLS) or stage 2 (x = (θ, γ), β = β₁ + Mγ: `fit.Whitening`);
+  inside PIRLS) or stage 2 (x = (θ, γ), β = β₁ + Mγ: `fit.Whitening`); on request
+  (`GlmmObjective.end_request`) the run also evaluates the objective once more at its end
+  point with stage 2's PIRLS step tolerance and forms the whitening's L_XX⁻ᵀ there, which
+  `take_end` hands to `fit_glmm` when that is the evaluation it would make next;
 - `values`: the objective at each row of a matrix of points, in order (the central
   gradient at the optimum);
 - `devfun_values`: lme4's stage-2 devfun (`objective.Lme4Devfun`) at each row (the forward
@@ -16,7 +19,8 @@ of a glmer fit and the 20–30 of its derivatives. The kernel's loop entry point
 Each evaluates exactly as the Python objective does — the same templates, the same warm
 start carried from the last finite evaluation (u ← T_new⁻¹T_old u), the same PIRLS calls and
 retry from u = 0, the same value — so NLopt takes the same path and the fit has the same
-bits; at the end the objective holds the state the Python loop would have left. The loop
+bits; at the end the objective holds the state the Python loop would have left (built from
+the kernel's buffer when first read: `GlmmObjective.state`, `_Deferred`). The loop
 serves the models whose Λ is a 0/1 map of θ (lme4's unstructured and the diagonal
 structures) and whose −2 log p(y | μ) the kernel computes (binomial, Poisson, negative
 binomial; any family with nAGQ > 1); otherwise, and when NLopt's C functions cannot be found
