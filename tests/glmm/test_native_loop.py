@@ -502,3 +502,12 @@ def test_a_runs_state_is_built_when_read_and_starts_the_next_call_as_built() -> 
     obj = _stage1(CBPP_F, CBPP, "binomial")[0]
     twin = obj.detached()
     assert obj.deferred_state is None and twin.state is obj.state
+    # stage 2's objective, lent the taken state's buffer: the same start, the same state
+    obj, res, templates = _stage1(CBPP_F, CBPP, "binomial")
+    rec = native_loop.take_end(obj, res.x)
+    stage2 = GlmmObjective(obj.pirls, templates, 1, 1, obj.state)
+    rec.lend(stage2)
+    loop = native_loop._Loop(stage2, native_loop.X_THETA_BETA)
+    assert [a.tobytes() for a in loop.start()] == \
+        [a.tobytes() for a in loop.start(obj.state)]
+    assert stage2.state is obj.state and stage2.deferred_state is None

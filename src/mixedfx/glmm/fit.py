@@ -146,6 +146,8 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         x_final = theta
     else:
         obj = GlmmObjective(pirls, templates, n_theta, nagq, state1)
+        if end is not None:
+            end.lend(obj)           # its compiled run starts from the kernel's buffer
         center = np.asarray(start["fixef"], dtype=float) if warm else None
         to_x = whitening(pirls, state1, stage1.x, n_theta, center, templates,
                          None if end is None else end.M)

@@ -174,14 +174,18 @@ class _Loop:
 
 class _Deferred:
     """A compiled run's state as the kernel left it (a `_Loop.out` buffer and the scalars),
-    built into a `PirlsState` when called (`GlmmObjective.state`, on first read)."""
+    built into a `PirlsState` when called (`GlmmObjective.state`, on first read), or the
+    state already built from that buffer (`built`)."""
 
-    __slots__ = ("loop", "out", "scalars")
+    __slots__ = ("built", "loop", "out", "scalars")
 
-    def __init__(self, loop: _Loop, out: np.ndarray, scalars: tuple) -> None:
-        self.loop, self.out, self.scalars = loop, out, scalars
+    def __init__(self, loop: _Loop, out: np.ndarray, scalars: tuple,
+                 built: PirlsState | None = None) -> None:
+        self.loop, self.out, self.scalars, self.built = loop, out, scalars, built
 
     def __call__(self) -> PirlsState:
+        if self.built is not None:
+            return self.built
         return self.loop.state_of(self.out, self.scalars)
 
 
@@ -262,6 +266,13 @@ class EndRecord:
         # (the count and the state the run left) and the settings it ran with
         self.evaluations, self.before = obj.evaluations, obj.deferred_state
         self.settings = _settings(obj, step_tol)
+
+
+    def lend(self, other: Any) -> None:
+        """`other`, an objective whose state is the one taken (`take_end`), starts its
+        compiled runs from this record's buffer (`_Loop.start` packs nothing); its `state`
+        is that same state object."""
+        other.deferred_state = _Deferred(self.loop, self.out, self.scalars, other.state)
 
 
 def _settings(obj: Any, step_tol: float) -> tuple:
