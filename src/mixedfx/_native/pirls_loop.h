@@ -511,20 +511,20 @@ static PyObject *loop_end(Loop *L, Buffers *bufs, PyObject *end, const double *x
         return NULL;
     double v = INFINITY;
     int stop, status = -1, nomem = 0;
-    Factor fx;
-    memset(&fx, 0, sizeof fx);
     L->step_tol = step_tol;
     Py_BEGIN_ALLOW_THREADS
     stop = loop_value(L, x, &v);
+    /* into the loop's PIRLS factor, no longer needed (factor_ready: with X, its buffers
+     * read as a fresh allocation's, as NativePirls.factor's own) */
     if (stop == LOOP_NONE && isfinite(v) && M && m->p > 0) {
-        if (!factor_alloc(m, &fx, 1)) nomem = 1;
-        else if (factorize(m, &fx, &L->cur, NULL) != ST_OK) status = 1;
+        Factor *fx = &L->f;
+        if (!factor_ready(m, fx, 1)) nomem = 1;
+        else if (factorize(m, fx, &L->cur, NULL) != ST_OK) status = 1;
         else {
-            status = whitening_of(fx.P, fx.r, m->q_rest, m->p, M);
+            status = whitening_of(fx->P, fx->r, m->q_rest, m->p, M);
             if (status < 0) nomem = 1;
         }
     }
-    factor_free(&fx);
     Py_END_ALLOW_THREADS
     if (stop == LOOP_NOMEM || nomem) return PyErr_NoMemory();
     if (stop != LOOP_NONE || !isfinite(v)) Py_RETURN_NONE;
