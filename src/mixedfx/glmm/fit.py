@@ -118,7 +118,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     stage1_obj = GlmmObjective(pirls, templates, n_theta, 0, init)
     if not warm:
         # the compiled run also evaluates its optimum again at stage 2's step tolerance, with
-        # the factor the whitening reads (`stage1_obj(stage1.x)` below, without the call)
+        # the whitening's L_XX⁻ᵀ there (`stage1_obj(stage1.x)` below, without the call)
         stage1_obj.end_request = (STAGE2_STEP_TOL, nagq > 0)
     if warm:
         stage1 = OptimizationResult(x=np.clip(theta0, lower, upper), fun=math.nan,

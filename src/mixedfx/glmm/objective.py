@@ -49,8 +49,9 @@ class GlmmObjective:
     #: own log-determinant sets False, so the compiled PIRLS does not form that factor)
     uses_laplace_factor = True
     #: (PIRLS step tolerance, with X): a compiled run (`minimize_natively`) also evaluates
-    #: the objective at its end point with that step tolerance (and forms the factor with X
-    #: there), kept as `end_record` for `native_loop.take_end`; None: not asked
+    #: the objective at its end point with that step tolerance (and, with X, forms the
+    #: whitening's L_XX⁻ᵀ there), kept as `end_record` for `native_loop.take_end`; None:
+    #: not asked
     end_request: tuple[float, bool] | None = None
     end_record = None
     #: a compiled run's state not built yet (`native_loop`): `state` builds it when read
