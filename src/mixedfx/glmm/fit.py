@@ -373,8 +373,8 @@ class Whitening:
                  rows: list[list[float]] | None = None) -> None:
         """`rows`: M's rows as lists of floats, when the caller has them."""
         self.n_theta, self.beta1, self.M = n_theta, beta1, M
-        self._lists = None if M is None else \
-            (beta1.tolist(), M.tolist() if rows is None else rows)
+        # β₁ and M's rows as lists, formed when first needed
+        self._lists = None if M is None or rows is None else (beta1.tolist(), rows)
         self._known: tuple[np.ndarray, np.ndarray] | None = None
 
     def remember(self, z: np.ndarray, x: np.ndarray) -> None:
@@ -394,6 +394,8 @@ class Whitening:
         # Python floats (the same IEEE operations as NumPy's): acc_i = M_i0 γ_0 + M_i1 γ_1 …
         zl = z.tolist()
         g = zl[n:]
+        if self._lists is None:
+            self._lists = (self.beta1.tolist(), self.M.tolist())
         beta1, M = self._lists
         beta = [b + _row_sum(Mi, g) for b, Mi in zip(beta1, M, strict=True)]
         return np.array(zl[:n] + beta)
