@@ -109,6 +109,37 @@ def test_the_compiled_loop_serves_both_stages_and_the_derivatives(monkeypatch) -
     assert calls == [("minimize", True), ("minimize", True), ("post_optimum", True)]
 
 
+def test_a_fit_takes_stage_ones_end_evaluation_and_factor_from_the_run(monkeypatch) -> None:
+    taken = []
+    real = native_loop.take_end
+
+    def spy(obj, x):
+        rec = real(obj, x)
+        taken.append(rec is not None and rec.M is not None)
+        return rec
+    monkeypatch.setattr(native_loop, "take_end", spy)
+    _record(CASES[0])
+    assert taken == [True]
+
+
+@pytest.mark.parametrize("i", [0, 5, 6])
+def test_the_stage_two_runs_end_point_mapped_in_c_is_the_whitenings(monkeypatch, i) -> None:
+    """The compiled stage-2 run maps its end point to (θ, β) (`Whitening.remember`): the
+    bits `Whitening.__call__` computes, and the fit takes them."""
+    seen = []
+    real = Whitening.remember
+
+    def spy(self, z, x):
+        seen.append((self, z, x))
+        real(self, z, x)
+    monkeypatch.setattr(Whitening, "remember", spy)
+    _record(CASES[i])
+    assert len(seen) == 1
+    w, z, x = seen[0]
+    assert w._known is None                    # taken by the fit
+    assert w(z.copy()).tobytes() == x.tobytes()
+
+
 def test_the_separate_derivative_calls_give_the_one_calls_bits(native_records,
                                                               monkeypatch) -> None:
     """Without `post_optimum` the value, gradient and devfun Hessian come from `values` and
@@ -218,7 +249,7 @@ def test_a_case_only_python_handles_reruns_the_stage_in_python(monkeypatch) -> N
 
         def loop_minimize(self, *args):
             out = mod.loop_minimize(*args)
-            return (*out[:4], native_loop.LOOP_PYTHON, None)
+            return (*out[:4], native_loop.LOOP_PYTHON, *out[5:])
 
     monkeypatch.setattr(native_loop, "_bind", lambda: Stopping())
     calls = _spy(monkeypatch)
@@ -459,3 +490,104 @@ def test_the_loops_guard_runs_as_the_python_guard(monkeypatch, trapped) -> None:
         assert native == (("error", native[0][1]), 5) and "first 5" in native[0][1]
     else:
         assert native[0][0] != "error" and np.isfinite(native[0][1]) and native[1] > 11
+
+
+def _stage1(formula, data, family, nagq: int = 1):
+    """Stage 1 of a fit as fit_glmm runs it: the objective, the driver's result and the
+    run's end record (the driver's NLopt run compiled, with the end evaluation asked)."""
+    from mixedfx.glmm import fit as glmm_fit
+    from mixedfx.optimize import Control, optimize_theta
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mfx.glmer(formula, data, family=family, nAGQ=nagq)
+    f = m._fit
+    pirls = f.pirls
+    lower = f.lower
+    templates = glmm_fit.ThetaTemplates(pirls.terms)
+    init = pirls.initial_state(None, evaluate=False)
+    pirls.step_tol = glmm_fit.STAGE1_STEP_TOL
+    obj = GlmmObjective(pirls, templates, len(f.theta), 0, init)
+    obj.end_request = (glmm_fit.STAGE2_STEP_TOL, True)
+    control = glmm_fit._stage_control(Control(), False, glmm_fit.STAGE1_XTOL)
+    res = optimize_theta(obj, np.where(lower == 0, 1.0, 0.0), lower, control, 100)
+    pirls.step_tol = glmm_fit.STAGE2_STEP_TOL
+    return obj, res, templates
+
+
+@pytest.mark.parametrize("formula,data,family", [
+    (CBPP_F, CBPP, "binomial"),
+    ("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)", TICKS, "poisson"),
+    ("y ~ x + (x | g)", _slopes(), "binomial"),
+])
+def test_the_runs_end_evaluation_is_the_next_call(formula, data, family) -> None:
+    """Stage 1's optimum evaluated again by the compiled run (`end_request`, `take_end`):
+    the value, state and count of the Python call `obj(x)` from the state the run left, and
+    the whitening's L_XX⁻ᵀ of the factor with X there as `fit.whitening` forms it from
+    `NativePirls.factor(state, templates, with_x=True)`, bit for bit."""
+    from mixedfx.glmm.fit import whitening
+
+    obj, res, templates = _stage1(formula, data, family)
+    assert obj.end_record is not None and obj.deferred_state is not None
+    # a twin with the same settings and the state the run left (built from its buffers)
+    python = object.__new__(GlmmObjective)
+    python.__dict__.update(obj.__dict__)
+    python.end_record = python.end_request = None
+    value = python(res.x)
+    rec = native_loop.take_end(obj, res.x)
+    assert rec is not None and obj.end_record is None and obj.end_request is None
+    assert rec.value == value and obj.evaluations == python.evaluations
+    a, b = obj.state, python.state
+    assert a.beta.tobytes() == b.beta.tobytes() and a.eta.tobytes() == b.eta.tobytes()
+    assert [u.tobytes() for u in a.u] == [u.tobytes() for u in b.u]
+    assert (a.dev_resid_sum, a.ussq, a.iterations, a.lag, a.factor.ldL2) == \
+        (b.dev_resid_sum, b.ussq, b.iterations, b.lag, b.factor.ldL2)
+    M = whitening(obj.pirls, b, res.x, len(res.x), templates=templates).M
+    assert rec.M.tobytes() == M.tobytes()
+
+
+def test_an_evaluation_after_the_run_voids_its_end_record() -> None:
+    """The end evaluation is taken only as the objective's next one at the run's end point
+    with the settings it ran with; otherwise `take_end` gives None (the caller evaluates)."""
+    from mixedfx.glmm import fit as glmm_fit
+
+    obj, res, _ = _stage1(CBPP_F, CBPP, "binomial")
+    obj(res.x)                                  # an evaluation in between
+    assert native_loop.take_end(obj, res.x) is None and obj.end_record is None
+    obj, res, _ = _stage1(CBPP_F, CBPP, "binomial")
+    assert native_loop.take_end(obj, res.x + 1e-3) is None      # another point
+    obj, res, _ = _stage1(CBPP_F, CBPP, "binomial")
+    obj.pirls.step_tol = glmm_fit.STAGE1_STEP_TOL                # other settings
+    assert native_loop.take_end(obj, res.x) is None
+    obj, res, _ = _stage1(CBPP_F, CBPP, "binomial")
+    assert native_loop.take_end(obj, res.x.copy()) is not None  # the same point's bits
+
+
+def test_a_runs_state_is_built_when_read_and_starts_the_next_call_as_built() -> None:
+    """After a compiled run the objective's state waits in the kernel's buffers
+    (`deferred_state`): the next compiled call starts from those buffers as from the built
+    state, and reading `state`, pickling or detaching the objective builds it."""
+    import pickle
+
+    obj = _stage1(CBPP_F, CBPP, "binomial")[0]
+    loop = native_loop._Loop(obj, native_loop.X_THETA)
+    raw = loop.start()
+    assert obj.deferred_state is not None
+    built = loop.start(obj.deferred_state())
+    assert [a.tobytes() for a in raw] == [a.tobytes() for a in built]
+    again = pickle.loads(pickle.dumps(obj))
+    assert obj.deferred_state is None and again.deferred_state is None
+    assert again.state.beta.tobytes() == obj.state.beta.tobytes()
+    assert [u.tobytes() for u in again.state.u] == [u.tobytes() for u in obj.state.u]
+    obj = _stage1(CBPP_F, CBPP, "binomial")[0]
+    twin = obj.detached()
+    assert obj.deferred_state is None and twin.state is obj.state
+    # stage 2's objective, lent the taken state's buffer: the same start, the same state
+    obj, res, templates = _stage1(CBPP_F, CBPP, "binomial")
+    rec = native_loop.take_end(obj, res.x)
+    stage2 = GlmmObjective(obj.pirls, templates, 1, 1, obj.state)
+    rec.lend(stage2)
+    loop = native_loop._Loop(stage2, native_loop.X_THETA_BETA)
+    assert [a.tobytes() for a in loop.start()] == \
+        [a.tobytes() for a in loop.start(obj.state)]
+    assert stage2.state is obj.state and stage2.deferred_state is None

@@ -2845,8 +2845,8 @@ static PyMethodDef methods[] = {
      "loop_bind_nlopt(addresses): the NLopt C functions loop_minimize calls"},
     {"loop_minimize", py_loop_minimize, METH_VARARGS,
      "loop_minimize(model, templates, spec, start, algorithm, x, lower, upper, xtol, ftol, "
-     "maxeval, step, inf_limit, best, bad, out) -> (code, minf, evaluations, best_f, stop, "
-     "state | None): NLopt over the GLMM objective (see pirls_loop.h)"},
+     "maxeval, step, inf_limit, best, bad, out[, end]) -> (code, minf, evaluations, best_f, "
+     "stop, state | None[, end | None]): NLopt over the GLMM objective (see pirls_loop.h)"},
     {"loop_values", py_loop_values, METH_VARARGS,
      "loop_values(model, templates, spec, start, X, values, out) -> (evaluations, stop, "
      "state | None): the GLMM objective at each row of X, warm starts carried"},
@@ -2858,7 +2858,7 @@ static PyMethodDef methods[] = {
      "delta2, tol, maxit) -> (evaluations, stop, value, first | None, last | None): the "
      "value, central gradient and devfun forward Hessian after the optimum in one call"},
     {"whitening_t", py_whitening_t, METH_VARARGS,
-     "whitening_t(Lrr, q, p, Mt) -> ok: stage 2's M = L_XX^-T from the stage-1 factor (see "
+     "whitening_t(Lrr, q, p, Mt) -> bool: stage 2's M = L_XX^-T from the stage-1 factor (see "
      "pirls_loop.h)"},
     {"likelihood_sums", py_likelihood_sums, METH_VARARGS,
      "likelihood_sums(family, y, n, wt, lgamma1) -> (status, saturated_sum, aic_constant, "

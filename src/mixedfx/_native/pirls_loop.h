@@ -8,7 +8,10 @@
  *
  * - `loop_minimize`: NLopt's optimizer (BOBYQA by default) run from C with the objective of
  *   mixedfx.glmm.objective.GlmmObjective as its C objective, carrying the warm start from
- *   one evaluation to the next as the Python objective does;
+ *   one evaluation to the next as the Python objective does, and on request the objective
+ *   once more at the end point with a finer PIRLS step tolerance and the whitening's
+ *   L_XX^-T from the factor with X there (`loop_end`: stage 1's optimum, evaluated again
+ *   for stage 2's start and whitening);
  * - `loop_values`: that objective at each row of a matrix of points, in order, with the same
  *   carry (the central-difference gradient at the optimum);
  * - `devfun_values`: lme4's stage-2 devfun (objective.Lme4Devfun) at each row of a matrix
@@ -140,29 +143,28 @@ static void loop_free(Loop *L)
     factor_free(&L->f); factor_free(&L->fz); work_free(&L->work);
 }
 
-/* spec = (ints, doubles, tmap, beta1 | None, M | None, nodes | None, weights | None)
- *   ints = [nx, ntheta, xmap, nagq, maxit, stop_on_stagnation, refactor]
- *   doubles = [aic_constant, lag_tol, step_tol, tol]
- * templates: one k x k array per term (any values: the loop fills its own from theta);
- * start = (u, beta, packed templates | None): the carried state. Allocates the loop's
- * buffers (loop_free releases them; the struct must be zeroed first). */
+/* spec = (nx, ntheta, xmap, nagq, maxit, stop_on_stagnation, refactor,
+ *         aic_constant, lag_tol, step_tol, tol,
+ *         tmap, beta1 | None, M | None, nodes | None, weights | None)
+ * (Python numbers, then arrays); templates: one k x k array per term (any values: the loop
+ * fills its own from theta); start = (u, beta, packed templates | None): the carried
+ * state. Allocates the loop's buffers (loop_free releases them; the struct must be zeroed
+ * first). */
 static int loop_parse(Buffers *bufs, PyObject *model, PyObject *templates, PyObject *spec,
                       PyObject *start, Loop *L)
 {
-    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 7 || !PyTuple_Check(start) ||
-        PyTuple_GET_SIZE(start) != 3) {
-        PyErr_SetString(PyExc_TypeError, "pirls loop: spec must be a 7-tuple, start a 3-tuple");
+    PyObject *otmap, *obeta1, *oM, *onodes, *oweights;
+    if (!PyTuple_Check(spec) || !PyTuple_Check(start) || PyTuple_GET_SIZE(start) != 3) {
+        PyErr_SetString(PyExc_TypeError, "pirls loop: spec and start must be tuples (start: 3)");
         return -1;
     }
-    const int64_t *ints = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(spec, 0), 7, 0, 0, "spec ints");
-    if (!ints) return -1;
-    const double *dbl = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 1), 4, 1, 0, "spec doubles");
-    if (!dbl) return -1;
-    L->nx = ints[0]; L->ntheta = ints[1]; L->xmap = (int)ints[2]; L->nagq = (int)ints[3];
-    L->maxit = ints[4]; L->stop_stag = (int)ints[5]; L->refactor = (int)ints[6];
-    L->aic_const = dbl[0]; L->lag_tol = dbl[1]; L->step_tol = dbl[2]; L->tol = dbl[3];
+    if (!PyArg_ParseTuple(spec, "nniinppddddOOOOO:pirls loop spec", &L->nx, &L->ntheta,
+                          &L->xmap, &L->nagq, &L->maxit, &L->stop_stag, &L->refactor,
+                          &L->aic_const, &L->lag_tol, &L->step_tol, &L->tol, &otmap, &obeta1,
+                          &oM, &onodes, &oweights))
+        return -1;
     Py_buffer *tv = &bufs->views[bufs->count];
-    L->tmap = (const int64_t *)get_buf(bufs, PyTuple_GET_ITEM(spec, 2), -1, 0, 0, "tmap");
+    L->tmap = (const int64_t *)get_buf(bufs, otmap, -1, 0, 0, "tmap");
     if (!L->tmap) return -1;
     L->ntpl = tv->len / 8;
     if (parse_model(bufs, model, templates, &L->m) < 0) return -1;
@@ -189,8 +191,8 @@ static int loop_parse(Buffers *bufs, PyObject *model, PyObject *templates, PyObj
     }
     L->beta1 = L->M = L->nodes = L->weights = NULL;
     if (L->xmap == X_WHITENED && m->p > 0) {
-        if (!(L->beta1 = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 3), m->p, 1, 0, "beta1"))) return -1;
-        if (!(L->M = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 4), m->p * m->p, 1, 0, "M"))) return -1;
+        if (!(L->beta1 = (const double *)get_buf(bufs, obeta1, m->p, 1, 0, "beta1"))) return -1;
+        if (!(L->M = (const double *)get_buf(bufs, oM, m->p * m->p, 1, 0, "M"))) return -1;
     }
     L->nq = 0;
     if (L->nagq > 1) {
@@ -199,9 +201,9 @@ static int loop_parse(Buffers *bufs, PyObject *model, PyObject *templates, PyObj
             return -1;
         }
         Py_buffer *zv = &bufs->views[bufs->count];
-        if (!(L->nodes = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 5), -1, 1, 0, "nodes"))) return -1;
+        if (!(L->nodes = (const double *)get_buf(bufs, onodes, -1, 1, 0, "nodes"))) return -1;
         L->nq = zv->len / 8;
-        if (!(L->weights = (const double *)get_buf(bufs, PyTuple_GET_ITEM(spec, 6), L->nq, 1, 0, "weights"))) return -1;
+        if (!(L->weights = (const double *)get_buf(bufs, oweights, L->nq, 1, 0, "weights"))) return -1;
     }
     const double *su = (const double *)get_buf(bufs, PyTuple_GET_ITEM(start, 0), m->q_tot, 1, 0, "start u");
     if (!su) return -1;
@@ -297,12 +299,24 @@ static int loop_pirls(Loop *L, const double *u0, int update_beta)
     return status;
 }
 
+/* beta = beta1 + M gamma (X_WHITENED), each entry's columns summed in order (as
+ * mixedfx.glmm.fit.Whitening sums them) */
+static void whitened_beta(const Loop *L, const double *g, double *beta)
+{
+    Py_ssize_t p = L->m.p, i, j;
+    for (i = 0; i < p; i++) {
+        double acc = L->M[i * p] * g[0];
+        for (j = 1; j < p; j++) acc = acc + L->M[i * p + j] * g[j];
+        beta[i] = L->beta1[i] + acc;
+    }
+}
+
 /* The objective at x (see the top of this file) into *value; LOOP_NONE, LOOP_NOMEM or
  * LOOP_PYTHON. Runs without the GIL. */
 static int loop_value(Loop *L, const double *x, double *value)
 {
     Model *m = &L->m;
-    Py_ssize_t t, i, j, p = m->p;
+    Py_ssize_t t, i, p = m->p;
     L->evaluations++;
     for (i = 0; i < L->ntpl; i++) L->T[i] = L->tmap[i] < 0 ? 0.0 : x[L->tmap[i]];
     int update_beta = L->xmap == X_THETA;
@@ -310,14 +324,8 @@ static int loop_value(Loop *L, const double *x, double *value)
         memcpy(L->b0, L->cur.beta, sizeof(double) * p);
     else if (L->xmap == X_THETA_BETA)
         memcpy(L->b0, x + L->ntheta, sizeof(double) * p);
-    else {
-        const double *g = x + L->ntheta;
-        for (i = 0; i < p; i++) {         /* beta1 + M gamma, columns in order */
-            double acc = L->M[i * p] * g[0];
-            for (j = 1; j < p; j++) acc = acc + L->M[i * p + j] * g[j];
-            L->b0[i] = L->beta1[i] + acc;
-        }
-    }
+    else
+        whitened_beta(L, x + L->ntheta, L->b0);
     const double *u0 = L->cur.u;
     if (L->have_T) {
         Py_ssize_t toff = 0;
@@ -363,29 +371,22 @@ static int loop_value(Loop *L, const double *x, double *value)
     return LOOP_NONE;
 }
 
-/* out = (u, beta, eta, mu, L11, templates): the carried state, when one was reached; the
- * scalars (dev, ussq, kernel, ldL2, lag, iterations) as a tuple, None without a state */
+/* out: one buffer of q_tot + p + 2 n + l11 + ntpl doubles receiving u, beta, eta, mu, L11
+ * and the templates of the carried state, in that order, when one was reached; the scalars
+ * (dev, ussq, kernel, ldL2, lag, iterations) as a tuple, None without a state */
 static PyObject *loop_state_out(Loop *L, Buffers *bufs, PyObject *out)
 {
     Model *m = &L->m;
     if (!L->have_state) Py_RETURN_NONE;
-    if (!PyTuple_Check(out) || PyTuple_GET_SIZE(out) != 6) {
-        PyErr_SetString(PyExc_TypeError, "pirls loop: out must be a 6-tuple");
-        return NULL;
-    }
-    double *ou = (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 0), m->q_tot, 1, 1, "u_out");
-    double *ob = ou ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 1), m->p, 1, 1, "beta_out") : NULL;
-    double *oe = ob ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 2), m->n, 1, 1, "eta_out") : NULL;
-    double *om = oe ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 3), m->n, 1, 1, "mu_out") : NULL;
-    double *ol = om ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 4), L->l11, 1, 1, "L11_out") : NULL;
-    double *oT = ol ? (double *)get_buf(bufs, PyTuple_GET_ITEM(out, 5), L->ntpl, 1, 1, "T_out") : NULL;
-    if (!oT) return NULL;
-    memcpy(ou, L->cur.u, sizeof(double) * m->q_tot);
-    memcpy(ob, L->cur.beta, sizeof(double) * m->p);
-    memcpy(oe, L->cur.eta, sizeof(double) * m->n);
-    memcpy(om, L->cur.mu, sizeof(double) * m->n);
-    memcpy(ol, L->L11cur, sizeof(double) * L->l11);
-    memcpy(oT, L->Tcur, sizeof(double) * L->ntpl);
+    Py_ssize_t q = m->q_tot, p = m->p, n = m->n;
+    double *o = (double *)get_buf(bufs, out, q + p + 2 * n + L->l11 + L->ntpl, 1, 1, "out");
+    if (!o) return NULL;
+    memcpy(o, L->cur.u, sizeof(double) * q);
+    memcpy(o + q, L->cur.beta, sizeof(double) * p);
+    memcpy(o + q + p, L->cur.eta, sizeof(double) * n);
+    memcpy(o + q + p + n, L->cur.mu, sizeof(double) * n);
+    memcpy(o + q + p + 2 * n, L->L11cur, sizeof(double) * L->l11);
+    memcpy(o + q + p + 2 * n + L->l11, L->Tcur, sizeof(double) * L->ntpl);
     return Py_BuildValue("(dddddi)", L->cur.dev, L->cur.ussq, L->cur.kern, L->ld_cur,
                          L->lag_cur, L->its_cur);
 }
@@ -446,21 +447,113 @@ static double loop_objective(unsigned n, const double *x, double *grad, void *da
     return guard_value(&d->guard, n, x, v);
 }
 
+/* M = L_XX^-T (p x p, row-major) from the fixed-effects block L_XX of a dense trailing
+ * factor P (r x r, row-major, X's columns from q on), as mixedfx.glmm.fit.whitening forms it
+ * (`_lower_inverse_rows`, then the transpose): N = L_XX^-1 row by row by forward
+ * substitution, s = e_i; s_j <- s_j - L_ic N_cj (c < i, j <= c, in order); N_i = s / L_ii.
+ * The same IEEE operations in the same order, so the same bits. Returns 0, or 1 when the
+ * block has an entry that is not finite or a zero diagonal, or M an entry that is not finite
+ * (the caller then takes the Python path, which reaches the same conclusion); -1 when out
+ * of memory. */
+static int whitening_of(const double *P, Py_ssize_t r, Py_ssize_t q, Py_ssize_t p, double *M)
+{
+    Py_ssize_t i, j, c;
+    const double *Lq = P + q * r + q;          /* L_ic = Lq[i * r + c] */
+    for (i = 0; i < p; i++) {
+        for (j = 0; j < p; j++)
+            if (!isfinite(Lq[i * r + j])) return 1;
+        if (Lq[i * r + i] == 0) return 1;
+    }
+    double *N = (double *)malloc(sizeof(double) * (p * p + 1));
+    if (!N) return -1;
+    for (i = 0; i < p; i++) {
+        double *s = N + i * p;
+        for (j = 0; j < p; j++) s[j] = 0.0;
+        s[i] = 1.0;
+        for (c = 0; c < i; c++) {
+            double lic = Lq[i * r + c];
+            const double *rc = N + c * p;
+            for (j = 0; j <= c; j++) s[j] = s[j] - lic * rc[j];
+        }
+        double d = Lq[i * r + i];
+        for (j = 0; j < p; j++) s[j] = s[j] / d;
+    }
+    int rc = 0;
+    for (i = 0; i < p; i++)
+        for (j = 0; j < p; j++) {
+            M[i * p + j] = N[j * p + i];
+            if (!isfinite(M[i * p + j])) rc = 1;
+        }
+    free(N);
+    return rc;
+}
+
+/* The objective once more at NLopt's end point x after a run (the `end` argument of
+ * loop_minimize): what GlmmObjective.__call__(x) gives next with PIRLS's step tolerance set
+ * to `step_tol` (mixedfx.glmm.fit: stage 1's optimum evaluated again for stage 2's start),
+ * and, with M given, the whitening's M = L_XX^-T (`whitening_of`) of the factor with X at
+ * the state it reaches, formed as NativePirls.factor(state, templates, with_x=True) forms it
+ * (a fresh factor over the same rows, templates and weights: the same bits). end =
+ * (step_tol, out, M | None): out receives the state (as loop_state_out), M (p x p) the
+ * matrix. Returns (value, state scalars, M status: 0 formed, else not (-1: not asked)), or
+ * None when the evaluation reached no new state (+inf: PIRLS failed; LOOP_PYTHON): the
+ * caller then evaluates in Python, which gives the same. */
+static PyObject *loop_end(Loop *L, Buffers *bufs, PyObject *end, const double *x)
+{
+    Model *m = &L->m;
+    if (!PyTuple_Check(end) || PyTuple_GET_SIZE(end) != 3) {
+        PyErr_SetString(PyExc_TypeError, "pirls loop: end must be (step_tol, out, M | None)");
+        return NULL;
+    }
+    double step_tol = PyFloat_AsDouble(PyTuple_GET_ITEM(end, 0));
+    if (step_tol == -1.0 && PyErr_Occurred()) return NULL;
+    double *M = NULL;
+    if (PyTuple_GET_ITEM(end, 2) != Py_None &&
+        !(M = (double *)get_buf(bufs, PyTuple_GET_ITEM(end, 2), m->p * m->p, 1, 1, "end M")))
+        return NULL;
+    double v = INFINITY;
+    int stop, status = -1, nomem = 0;
+    L->step_tol = step_tol;
+    Py_BEGIN_ALLOW_THREADS
+    stop = loop_value(L, x, &v);
+    /* into the loop's PIRLS factor, no longer needed (factor_ready: with X, its buffers
+     * read as a fresh allocation's, as NativePirls.factor's own) */
+    if (stop == LOOP_NONE && isfinite(v) && M && m->p > 0) {
+        Factor *fx = &L->f;
+        if (!factor_ready(m, fx, 1)) nomem = 1;
+        else if (factorize(m, fx, &L->cur, NULL) != ST_OK) status = 1;
+        else {
+            status = whitening_of(fx->P, fx->r, m->q_rest, m->p, M);
+            if (status < 0) nomem = 1;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (stop == LOOP_NOMEM || nomem) return PyErr_NoMemory();
+    if (stop != LOOP_NONE || !isfinite(v)) Py_RETURN_NONE;
+    PyObject *sc = loop_state_out(L, bufs, PyTuple_GET_ITEM(end, 1));
+    if (!sc) return NULL;
+    return Py_BuildValue("(dNi)", v, sc, status);
+}
+
 /* loop_minimize(model, templates, spec, start, algorithm, x, lower, upper, xtol, ftol, maxeval, step,
- *               inf_limit, best, bad, out)
- *   -> (code, minf, evaluations, best_f, stop, state scalars | None)
+ *               inf_limit, best, bad, out[, end[, x_mapped]])
+ *   -> (code, minf, evaluations, best_f, stop, state scalars | None[, end result | None])
  * x: the start on entry, NLopt's point on return; step: None or the initial step; best /
  * bad: receive the best point and the point where a NaN or -inf stopped the run; out: the
- * carried state at the end (see loop_state_out). */
+ * carried state at the end (see loop_state_out). end (None: not asked): after a run that
+ * NLopt ended with success (code > 0) and the objective did not stop, the objective at x
+ * once more (`loop_end`, its result; not counted in `evaluations`). x_mapped (None: not
+ * asked; X_WHITENED only): receives NLopt's point as (theta, beta = beta1 + M gamma). */
 static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
 {
     PyObject *model, *templates, *spec, *start, *ox, *olo, *ohi, *ostep, *obest, *obad, *out;
+    PyObject *end = NULL, *end_result = NULL, *oxm = Py_None;
     int algorithm, maxeval;
     long inf_limit;
     double xtol, ftol;
-    if (!PyArg_ParseTuple(args, "OOOOiOOOddiOlOOO:loop_minimize", &model, &templates, &spec, &start,
-                          &algorithm, &ox, &olo, &ohi, &xtol, &ftol, &maxeval, &ostep,
-                          &inf_limit, &obest, &obad, &out))
+    if (!PyArg_ParseTuple(args, "OOOOiOOOddiOlOOO|OO:loop_minimize", &model, &templates, &spec,
+                          &start, &algorithm, &ox, &olo, &ohi, &xtol, &ftol, &maxeval, &ostep,
+                          &inf_limit, &obest, &obad, &out, &end, &oxm))
         return NULL;
     if (!nlopt_bound) {
         PyErr_SetString(PyExc_RuntimeError, "loop_minimize needs loop_bind_nlopt first");
@@ -483,6 +576,14 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
     double *best = (double *)get_buf(&bufs, obest, n, 1, 1, "best");
     double *bad = best ? (double *)get_buf(&bufs, obad, n, 1, 1, "bad") : NULL;
     if (!bad) goto done;
+    double *xm = NULL;
+    if (oxm != Py_None) {
+        if (L.xmap != X_WHITENED || L.m.p < 1) {
+            PyErr_SetString(PyExc_ValueError, "pirls loop: x_mapped needs a whitened x");
+            goto done;
+        }
+        if (!(xm = (double *)get_buf(&bufs, oxm, n, 1, 1, "x_mapped"))) goto done;
+    }
     if (n < 1 || !(opt = nlopt_api.create(algorithm, (unsigned)n))) {
         PyErr_SetString(PyExc_ValueError, "pirls loop: NLopt could not create the optimizer");
         goto done;
@@ -503,10 +604,27 @@ static PyObject *py_loop_minimize(PyObject *self, PyObject *args)
     if (d.guard.stop == LOOP_PYERR) goto done;    /* the signal handler's exception */
     if (d.guard.stop == LOOP_NOMEM) { PyErr_NoMemory(); goto done; }
     if (!(st = loop_state_out(&L, &bufs, out))) goto done;
-    result = Py_BuildValue("(idldiO)", code, minf, L.evaluations, d.guard.best_f, d.guard.stop,
-                           st);
+    if (xm) {
+        memcpy(xm, x, sizeof(double) * L.ntheta);
+        whitened_beta(&L, x + L.ntheta, xm + L.ntheta);
+    }
+    long evaluations = L.evaluations;
+    if (end == NULL) {
+        result = Py_BuildValue("(idldiO)", code, minf, evaluations, d.guard.best_f,
+                               d.guard.stop, st);
+        goto done;
+    }
+    if (end != Py_None && code > 0 && d.guard.stop == LOOP_NONE && L.have_state) {
+        if (!(end_result = loop_end(&L, &bufs, end, x))) goto done;
+    } else {
+        Py_INCREF(Py_None);
+        end_result = Py_None;
+    }
+    result = Py_BuildValue("(idldiOO)", code, minf, evaluations, d.guard.best_f, d.guard.stop,
+                           st, end_result);
 done:
     Py_XDECREF(st);
+    Py_XDECREF(end_result);
     if (opt) nlopt_api.destroy(opt);
     loop_free(&L);
     release_all(&bufs);
@@ -775,12 +893,9 @@ done:
 
 /* whitening_t(Lrr, q, p, Mt) -> ok: stage 2's whitening map M = L_XX^-T (mixedfx.glmm.fit
  * .whitening) from the p x p block L_XX of the stage-1 factor Lrr (C-ordered r x r) at
- * (q, q), into Mt (p x p, C-ordered), as the Python forward substitution forms it:
- * N_i = (e_i - sum_{c<i} L_ic N_c) / L_ii, the update s_j <- s_j - L_ic N_cj for j <= c
- * (c in order; entries beyond c stay +0 or the 1 of e_i), then every entry of s divided by
- * L_ii (0 / L_ii included), and Mt[j][i] = N_ij. ok: 0 when the block has an entry that is
- * not finite or a zero diagonal entry, 1 when an entry of M is not finite (Mt then holds
- * it), 2 otherwise. */
+ * (q, q), into Mt (p x p, C-ordered), as `whitening_of` forms it; ok: True when M was formed
+ * and is finite, False when the block has an entry that is not finite or a zero diagonal
+ * entry, or M an entry that is not finite (the caller then optimizes beta unwhitened). */
 static PyObject *py_whitening_t(PyObject *self, PyObject *args)
 {
     PyObject *oL, *oM;
@@ -790,7 +905,6 @@ static PyObject *py_whitening_t(PyObject *self, PyObject *args)
     Buffers bufs;
     bufs.count = 0;
     PyObject *result = NULL;
-    double *s = NULL, *N = NULL;
     Py_buffer *lv = &bufs.views[bufs.count];
     const double *Lrr = (const double *)get_buf(&bufs, oL, -1, 1, 0, "Lrr");
     if (!Lrr) goto done;
@@ -802,37 +916,10 @@ static PyObject *py_whitening_t(PyObject *self, PyObject *args)
     }
     double *Mt = (double *)get_buf(&bufs, oM, p * p, 1, 1, "Mt");
     if (!Mt) goto done;
-    Py_ssize_t i, j, c;
-    int ok = 2;
-    for (i = 0; i < p && ok; i++) {
-        for (j = 0; j < p; j++)
-            if (!isfinite(Lrr[(q + i) * r + q + j])) ok = 0;
-        if (Lrr[(q + i) * r + q + i] == 0.0) ok = 0;
-    }
-    if (!ok) { result = PyLong_FromLong(0); goto done; }
-    s = (double *)malloc(sizeof(double) * p);
-    N = (double *)malloc(sizeof(double) * p * p);
-    if (!s || !N) { PyErr_NoMemory(); goto done; }
-    for (i = 0; i < p; i++) {
-        const double *Li = Lrr + (q + i) * r + q;
-        for (j = 0; j < p; j++) s[j] = 0.0;
-        s[i] = 1.0;
-        for (c = 0; c < i; c++) {
-            const double lic = Li[c], *rc = N + c * p;
-            for (j = 0; j <= c; j++) s[j] = s[j] - lic * rc[j];
-        }
-        const double d = Li[i];
-        for (j = 0; j < p; j++) N[i * p + j] = s[j] / d;
-    }
-    for (i = 0; i < p; i++)
-        for (j = 0; j < p; j++) {
-            Mt[j * p + i] = N[i * p + j];
-            if (!isfinite(N[i * p + j])) ok = 1;
-        }
-    result = PyLong_FromLong(ok);
+    int rc = whitening_of(Lrr, r, q, p, Mt);
+    if (rc < 0) { PyErr_NoMemory(); goto done; }
+    result = PyBool_FromLong(rc == 0);
 done:
-    free(s);
-    free(N);
     release_all(&bufs);
     return result;
 }

@@ -109,6 +109,10 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     # stage 1 only supplies stage 2's start: looser PIRLS steps and trust-region radius
     pirls.step_tol = STAGE1_STEP_TOL
     stage1_obj = GlmmObjective(pirls, templates, n_theta, 0, init)
+    if not warm:
+        # the compiled run also evaluates its optimum again at stage 2's step tolerance, with
+        # the whitening's L_XX⁻ᵀ there (`stage1_obj(stage1.x)` below, without the call)
+        stage1_obj.end_request = (STAGE2_STEP_TOL, nagq > 0)
     if warm:
         stage1 = OptimizationResult(x=np.clip(theta0, lower, upper), fun=math.nan,
                                     evaluations=0, optimizer=control.optimizer,
@@ -116,14 +120,18 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     else:
         # nAGQ = 0 ends here: a singular fit is restarted (stage 2 restarts its own)
         stage1 = optimize_theta(stage1_obj, theta0, lower,
-                                _stage_control(control, calc_derivs=False, xtol=STAGE1_XTOL),
+                                _stage_control(control, False, STAGE1_XTOL),
                                 frame.n, counter=lambda: stage1_obj.evaluations, upper=upper,
                                 blocks=blocks if nagq == 0 else None,
                                 restart_gain=GLMM_RESTART_GAIN)
     pirls.step_tol = STAGE2_STEP_TOL
-    stage1.fun = stage1_obj(stage1.x) if warm else stage1.fun
-    if not warm:
-        stage1_obj(stage1.x)
+    end = None
+    if warm:
+        stage1.fun = stage1_obj(stage1.x)
+    else:
+        end = native_loop.take_end(stage1_obj, stage1.x)
+        if end is None:
+            stage1_obj(stage1.x)
     state1 = stage1_obj.state
     if nagq == 0:
         obj, stage2 = stage1_obj, None
@@ -131,8 +139,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         x_final = theta
     else:
         obj = GlmmObjective(pirls, templates, n_theta, nagq, state1)
+        if end is not None:
+            end.lend(obj)           # its compiled run starts from the kernel's buffer
         center = np.asarray(start["fixef"], dtype=float) if warm else None
-        to_x = whitening(pirls, state1, stage1.x, n_theta, center, templates)
+        to_x = whitening(pirls, state1, stage1.x, n_theta, center, templates,
+                         None if end is None else end.M)
         p = len(state1.beta)
         lower2 = lower2_of(lower, state1.beta)
         z0 = np.array(stage1.x.tolist() + [0.0] * p)
@@ -140,7 +151,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         if warm:
             step = control.warm_step * step
         stage2 = optimize_theta(Whitened(obj, to_x), z0, lower2,
-                                _stage_control(control, calc_derivs=False), frame.n,
+                                _stage_control(control, False), frame.n,
                                 counter=lambda: obj.evaluations, initial_step=step,
                                 upper=lower2_of(upper, state1.beta, np.inf),
                                 blocks=blocks, restart_gain=GLMM_RESTART_GAIN,
@@ -265,17 +276,21 @@ class ThetaTemplates:
 
 
 def whitening(pirls: Pirls, state: PirlsState, theta: np.ndarray, n_theta: int,
-              center: np.ndarray | None = None,
-              templates: ThetaTemplates | None = None) -> Whitening:
+              center: np.ndarray | None = None, templates: ThetaTemplates | None = None,
+              M: np.ndarray | None = None) -> Whitening:
     """Map (θ, γ) -> (θ, β) with β = β₁ + L_XX⁻ᵀ γ, L_XX the fixed-effects block of the
     stage-1 factor (so vcov(β) ≈ L_XX⁻ᵀ L_XX⁻¹ and γ has unit curvature): BOBYQA's single
     trust-region radius then suits every coordinate, however correlated the fixed effects.
     β₁ is stage 1's β, or `center` (a starting β) when given; `templates`: the fit's θ ->
-    templates map (its cache already holds θ), else a new one."""
+    templates map (its cache already holds θ), else a new one; `M`: L_XX⁻ᵀ when the caller
+    has it (the compiled stage 1 formed it as below, when it is finite:
+    `native_loop.take_end`)."""
     beta1 = state.beta.copy() if center is None else np.asarray(center, dtype=float).copy()
     p = len(beta1)
     if p == 0:
         return Whitening(n_theta, beta1, None)
+    if M is not None:
+        return Whitening(n_theta, beta1, M)
     try:
         if pirls.native is not None:
             tm = ThetaTemplates(pirls.terms) if templates is None else templates
@@ -297,8 +312,7 @@ def _whitening_matrix(Lrr: np.ndarray, q: int, p: int) -> np.ndarray | None:
     mod = kernel("pirls")
     if mod is not None and hasattr(mod, "whitening_t"):
         M = np.empty((p, p))
-        return M if mod.whitening_t(np.ascontiguousarray(Lrr, dtype=float), q, p, M) == 2 \
-            else None
+        return M if mod.whitening_t(np.ascontiguousarray(Lrr, dtype=float), q, p, M) else None
     rows = Lrr[q:q + p, q:q + p].tolist()
     if not (all(map(math.isfinite, chain.from_iterable(rows))) and
             all(rows[i][i] != 0 for i in range(p))):
@@ -345,10 +359,20 @@ class Whitening:
                  rows: list[list[float]] | None = None) -> None:
         """`rows`: M's rows as lists of floats, when the caller has them."""
         self.n_theta, self.beta1, self.M = n_theta, beta1, M
-        self._lists = None if M is None else \
-            (beta1.tolist(), M.tolist() if rows is None else rows)
+        # β₁ and M's rows as lists, formed when first needed
+        self._lists = None if M is None or rows is None else (beta1.tolist(), rows)
+        self._known: tuple[np.ndarray, np.ndarray] | None = None
+
+    def remember(self, z: np.ndarray, x: np.ndarray) -> None:
+        """x = this map at z, computed elsewhere with the same operations (the compiled
+        stage-2 run at its end point): returned, once, for that array z itself."""
+        self._known = (z, x)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
+        known = self._known
+        if known is not None and z is known[0]:
+            self._known = None
+            return known[1]
         z = np.asarray(z, dtype=float)
         if self.M is None:
             return z
@@ -356,6 +380,8 @@ class Whitening:
         # Python floats (the same IEEE operations as NumPy's): acc_i = M_i0 γ_0 + M_i1 γ_1 …
         zl = z.tolist()
         g = zl[n:]
+        if self._lists is None:
+            self._lists = (self.beta1.tolist(), self.M.tolist())
         beta1, M = self._lists
         beta = [b + _row_sum(Mi, g) for b, Mi in zip(beta1, M, strict=True)]
         return np.array(zl[:n] + beta)

@@ -7,7 +7,10 @@ of a glmer fit and the 20–30 of its derivatives. The kernel's loop entry point
 (`mixedfx._native.pirls`, `pirls_loop.h`) remove these calls:
 
 - `minimize`: NLopt's optimizer run from C over the objective of stage 1 (x = θ, β updated
-  inside PIRLS) or stage 2 (x = (θ, γ), β = β₁ + Mγ: `fit.Whitening`);
+  inside PIRLS) or stage 2 (x = (θ, γ), β = β₁ + Mγ: `fit.Whitening`); on request
+  (`GlmmObjective.end_request`) the run also evaluates the objective once more at its end
+  point with stage 2's PIRLS step tolerance and forms the whitening's L_XX⁻ᵀ there, which
+  `take_end` hands to `fit_glmm` when that is the evaluation it would make next;
 - `values`: the objective at each row of a matrix of points, in order (the central
   gradient at the optimum);
 - `devfun_values`: lme4's stage-2 devfun (`objective.Lme4Devfun`) at each row (the forward
@@ -18,7 +21,8 @@ of a glmer fit and the 20–30 of its derivatives. The kernel's loop entry point
 Each evaluates exactly as the Python objective does — the same templates, the same warm
 start carried from the last finite evaluation (u ← T_new⁻¹T_old u), the same PIRLS calls and
 retry from u = 0, the same value — so NLopt takes the same path and the fit has the same
-bits; at the end the objective holds the state the Python loop would have left. The loop
+bits; at the end the objective holds the state the Python loop would have left (built from
+the kernel's buffer when first read: `GlmmObjective.state`, `_Deferred`). The loop
 serves the models whose Λ is a 0/1 map of θ (lme4's unstructured and the diagonal
 structures) and whose −2 log p(y | μ) the kernel computes (binomial, Poisson, negative
 binomial; any family with nAGQ > 1); otherwise, and when NLopt's C functions cannot be found
@@ -90,11 +94,6 @@ class _Loop:
         n_theta = obj.n_theta
         self.tmap = sh.tmap
         self.nx = n_theta + (0 if xmap == X_THETA else sh.p)
-        ints = np.array([self.nx, n_theta, xmap, obj.nagq, pirls.maxit,
-                         int(pirls.stop_on_stagnation), int(obj.uses_laplace_factor)],
-                        dtype=np.int64)
-        dbl = np.array([pirls.aic_constant if pirls._sat is not None else 0.0,
-                        obj.lag_tol, pirls.step_tol, pirls.tol])
         beta1 = M = nodes = weights = None
         if whitening is not None:
             beta1 = np.ascontiguousarray(whitening.beta1, dtype=float)
@@ -102,13 +101,25 @@ class _Loop:
         if obj.nagq > 1:
             nodes = np.ascontiguousarray(obj.nodes, dtype=float)
             weights = np.ascontiguousarray(obj.weights, dtype=float)
-        self.spec = (ints, dbl, self.tmap, beta1, M, nodes, weights)
+        # pirls_loop.h's loop_parse: the settings as Python numbers, then the arrays
+        self.spec = (self.nx, n_theta, xmap, int(obj.nagq), int(pirls.maxit),
+                     bool(pirls.stop_on_stagnation), bool(obj.uses_laplace_factor),
+                     float(pirls.aic_constant) if pirls._sat is not None else 0.0,
+                     float(obj.lag_tol), float(pirls.step_tol), float(pirls.tol),
+                     self.tmap, beta1, M, nodes, weights)
         self.placeholders = sh.placeholders
         self.model = nat.model()
 
-    def start(self, state: PirlsState) -> tuple:
+    def start(self, state: PirlsState | None = None) -> tuple:
         """The carried state in the kernel's layout: u, β and Λ's templates (None before
-        the first finite evaluation)."""
+        the first finite evaluation); state None: the objective's, read from the buffers
+        of a compiled run that left it (`_Deferred`) while it is not built."""
+        if state is None:
+            deferred = self.obj.deferred_state
+            if deferred is not None:
+                u, beta, _, _, _, T = self.parts(deferred.out)
+                return (u, beta, T)
+            state = self.obj.state
         T = state.templates
         if T is None:
             packed = None
@@ -118,27 +129,67 @@ class _Loop:
             packed = np.ascontiguousarray(np.concatenate([np.ravel(t) for t in T]), dtype=float)
         return (self.nat._u_in(state.u), np.ascontiguousarray(state.beta, dtype=float), packed)
 
-    def out(self) -> tuple:
+    def out(self) -> np.ndarray:
+        """A buffer for a state the kernel leaves (`loop_state_out`): u, β, η, μ (canonical
+        row order), L₁₁ and Λ's templates, one after the other (`parts`)."""
         sh = self.shape
-        return (np.empty(sh.q), np.empty(sh.p), np.empty(sh.n), np.empty(sh.n),
-                np.empty(sh.l11), np.empty(len(self.tmap)))
+        nl, k, _ = sh.l11
+        return np.empty(sh.q + sh.p + 2 * sh.n + nl * k * k + len(self.tmap))
 
-    def adopt(self, out: tuple, scalars: tuple | None, evaluations: int) -> None:
-        """The objective takes the state the run left (as its Python loop would have)."""
-        self.obj.evaluations += evaluations
+    def parts(self, out: np.ndarray) -> tuple:
+        """(u, β, η, μ, L₁₁, templates): views of a state buffer (`out`)."""
+        sh = self.shape
+        a = sh.q
+        b = a + sh.p
+        c = b + sh.n
+        d = c + sh.n
+        nl, k, _ = sh.l11
+        e = d + nl * k * k
+        return (out[:a], out[a:b], out[b:c], out[c:d], out[d:e].reshape(sh.l11), out[e:])
+
+    def adopt(self, out: np.ndarray, scalars: tuple | None, evaluations: int,
+              defer: bool = False) -> None:
+        """The objective takes the state the run left (as its Python loop would have);
+        `defer`: built only when read (`GlmmObjective.state`)."""
+        obj = self.obj
+        obj.evaluations += evaluations
         if scalars is None:
             return
-        u, beta, eta_c, mu_c, L11, T = out
+        if defer:
+            obj.deferred_state = _Deferred(self, out, scalars)
+        else:
+            obj.state = self.state_of(out, scalars)
+
+    def state_of(self, out: np.ndarray, scalars: tuple) -> PirlsState:
+        """The state in a run's buffer (`out`) and scalars."""
+        u, beta, eta_c, mu_c, L11, T = self.parts(out)
         dev, ussq, kern, ld, lag, its = scalars
-        state = self.nat._state(u, beta, eta_c, mu_c, dev, ussq, kern,
-                                NativeFactor(ld, L11.reshape(self.shape.l11)), its, lag)
+        state = self.nat._state(u, beta, eta_c, mu_c, dev, ussq, kern, NativeFactor(ld, L11),
+                                its, lag)
         blocks, i = [], 0
         for _, _, _, k in self.shape.blocks:
             blocks.append(T[i:i + k * k].reshape(k, k))
             i += k * k
         # views of T, C-contiguous float64 already: the kernel's layout as they are
         state.templates = _KernelTemplates(blocks)
-        self.obj.state = state
+        return state
+
+
+class _Deferred:
+    """A compiled run's state as the kernel left it (a `_Loop.out` buffer and the scalars),
+    built into a `PirlsState` when called (`GlmmObjective.state`, on first read), or the
+    state already built from that buffer (`built`)."""
+
+    __slots__ = ("built", "loop", "out", "scalars")
+
+    def __init__(self, loop: _Loop, out: np.ndarray, scalars: tuple,
+                 built: PirlsState | None = None) -> None:
+        self.loop, self.out, self.scalars, self.built = loop, out, scalars, built
+
+    def __call__(self) -> PirlsState:
+        if self.built is not None:
+            return self.built
+        return self.loop.state_of(self.out, self.scalars)
 
 
 def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -146,7 +197,14 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
              whitening: Any = None) -> RunRecord | None:
     """NLopt's `algorithm` from x0 within [lower, upper] over the objective (x = θ in stage
     1; x = (θ, γ) through `whitening` in stage 2), with the driver's settings; None when the
-    compiled loop cannot serve (the objective is then untouched)."""
+    compiled loop cannot serve (the objective is then untouched). The whitening remembers
+    the run's end point mapped to (θ, β) (`Whitening.remember`).
+
+    With the objective's `end_request` = (step_tol, with_x) set (x = θ or (θ, β)), a run that
+    ends with success also evaluates the objective once more at its end point x with PIRLS's
+    step tolerance `step_tol`, with the whitening's L_XX⁻ᵀ from the factor with X there when
+    `with_x` (`fit.whitening`), and keeps it as the objective's `end_record` for `take_end`
+    (the objective itself holds the run's state)."""
     mod = _bind()
     if mod is None or not served(obj):
         return None
@@ -160,17 +218,88 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
         return None
     best, bad = np.empty_like(x), np.empty_like(x)
     out = loop.out()
-    code, fx, evals, best_f, stop, scalars = mod.loop_minimize(
-        loop.model, loop.placeholders, loop.spec, loop.start(obj.state), int(algorithm), x,
-        np.ascontiguousarray(lower, dtype=float), np.ascontiguousarray(upper, dtype=float),
-        float(xtol), float(ftol), int(maxeval),
-        None if step is None else np.ascontiguousarray(step, dtype=float), int(inf_limit),
-        best, bad, out)
+    args = (loop.model, loop.placeholders, loop.spec, loop.start(), int(algorithm), x,
+            np.ascontiguousarray(lower, dtype=float), np.ascontiguousarray(upper, dtype=float),
+            float(xtol), float(ftol), int(maxeval),
+            None if step is None else np.ascontiguousarray(step, dtype=float), int(inf_limit),
+            best, bad, out)
+    request = obj.end_request if xmap != X_WHITENED else None
+    if xmap == X_WHITENED:
+        # NLopt's point mapped to (θ, β) too: the whitening's value there, without Python
+        mapped = np.empty(len(x))
+        code, fx, evals, best_f, stop, scalars, end = mod.loop_minimize(*args, None, mapped)
+    elif request is None:
+        code, fx, evals, best_f, stop, scalars = mod.loop_minimize(*args)
+        end = None
+    else:
+        p = loop.shape.p
+        end_out = loop.out()
+        M = np.empty((p, p)) if request[1] and p else None
+        code, fx, evals, best_f, stop, scalars, end = mod.loop_minimize(
+            *args, (float(request[0]), end_out, M))
     if stop == LOOP_PYTHON:
         return None
-    loop.adopt(out, scalars, evals)
+    if xmap == X_WHITENED:
+        whitening.remember(x, mapped)
+    loop.adopt(out, scalars, evals, defer=True)
+    if request is not None:
+        obj.end_record = None if end is None else \
+            EndRecord(loop, x, end_out, end, M, float(request[0]))
     return RunRecord(code=code, x=x, fx=fx, best_x=best if best_f < math.inf else None,
                      best_f=best_f, stop=stop, bad_x=bad, evaluations=evals)
+
+
+class EndRecord:
+    """The objective at a compiled run's end point x, evaluated by the run (`minimize` with
+    the objective's `end_request`) after the state it left: its value, state (built when
+    taken) and, when asked, the whitening's M = L_XX⁻ᵀ from the factor with X at that state
+    (`fit.whitening`'s, from `NativePirls.factor(state, templates, with_x=True)`: the same
+    bits; None when not asked, or when that factor is degenerate and `whitening` decides)."""
+
+    __slots__ = ("M", "before", "evaluations", "loop", "out", "scalars", "settings", "value",
+                 "x")
+
+    def __init__(self, loop: _Loop, x: np.ndarray, out: np.ndarray, end: tuple,
+                 M: np.ndarray | None, step_tol: float) -> None:
+        obj = loop.obj
+        self.loop, self.x, self.out = loop, x, out
+        self.value, self.scalars, status = end
+        self.M = M if status == 0 else None
+        # what makes the evaluation the objective's next one at x: nothing evaluated since
+        # (the count and the state the run left) and the settings it ran with
+        self.evaluations, self.before = obj.evaluations, obj.deferred_state
+        self.settings = _settings(obj, step_tol)
+
+
+    def lend(self, other: Any) -> None:
+        """`other`, an objective whose state is the one taken (`take_end`), starts its
+        compiled runs from this record's buffer (`_Loop.start` packs nothing); its `state`
+        is that same state object."""
+        other.deferred_state = _Deferred(self.loop, self.out, self.scalars, other.state)
+
+
+def _settings(obj: Any, step_tol: float) -> tuple:
+    """The settings an evaluation of the objective runs with (PIRLS's step tolerance given)."""
+    pirls = obj.pirls
+    return (step_tol, obj.lag_tol, pirls.stop_on_stagnation, pirls.maxit, pirls.tol,
+            obj.uses_laplace_factor, obj.nagq)
+
+
+def take_end(obj: Any, x: np.ndarray) -> EndRecord | None:
+    """`obj(x)` from the evaluation its last compiled run made at its end point, when that is
+    the evaluation `obj(x)` would make now — the run's end point is x, nothing was evaluated
+    since, and the settings are those it ran with (PIRLS's step tolerance now): the objective
+    takes its state and counts it, and the record (value, `M`) is returned. Otherwise None
+    (the caller evaluates). Either way the request and the record are cleared."""
+    rec = obj.end_record
+    obj.end_request = obj.end_record = None
+    if rec is None or rec.loop.obj is not obj or obj.evaluations != rec.evaluations or \
+            rec.before is None or obj.deferred_state is not rec.before or \
+            _settings(obj, obj.pirls.step_tol) != rec.settings or \
+            not (x is rec.x or np.asarray(x, dtype=float).tobytes() == rec.x.tobytes()):
+        return None
+    rec.loop.adopt(rec.out, rec.scalars, 1)
+    return rec
 
 
 def values(obj: Any, points: np.ndarray) -> np.ndarray | None:
@@ -188,10 +317,10 @@ def values(obj: Any, points: np.ndarray) -> np.ndarray | None:
     vals = np.empty(points.shape[0])
     out = loop.out()
     evals, stop, scalars = mod.loop_values(loop.model, loop.placeholders, loop.spec,
-                                           loop.start(obj.state), points, vals, out)
+                                           loop.start(), points, vals, out)
     if stop == LOOP_PYTHON:
         return None
-    loop.adopt(out, scalars, evals)
+    loop.adopt(out, scalars, evals, defer=True)
     return vals
 
 
@@ -238,7 +367,7 @@ def post_optimum(obj: Any, devfun: Any, x: np.ndarray, delta: float = DERIV12_DE
     first, last = loop.out(), loop.out()
     eta1_c = devfun.eta1_rows(loop.shape.order, loop.shape.order_any)
     evals, stop, value, s_first, s_last = mod.loop_post(
-        loop.model, loop.placeholders, loop.spec, loop.start(obj.state), x, first, last, eta1_c,
+        loop.model, loop.placeholders, loop.spec, loop.start(), x, first, last, eta1_c,
         loop.nat._u_in(devfun.u0), g, H, float(delta), float(delta) ** 2, float(devfun.tol),
         int(devfun.maxit))
     if stop == LOOP_PYTHON:

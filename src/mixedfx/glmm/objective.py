@@ -48,6 +48,14 @@ class GlmmObjective:
     #: `value_at` reads log|L|² of the factor at the modes' IRLS weights (a subclass with its
     #: own log-determinant sets False, so the compiled PIRLS does not form that factor)
     uses_laplace_factor = True
+    #: (PIRLS step tolerance, with X): a compiled run (`minimize_natively`) also evaluates
+    #: the objective at its end point with that step tolerance (and, with X, forms the
+    #: whitening's L_XX⁻ᵀ there), kept as `end_record` for `native_loop.take_end`; None:
+    #: not asked
+    end_request: tuple[float, bool] | None = None
+    end_record = None
+    #: a compiled run's state not built yet (`native_loop`): `state` builds it when read
+    deferred_state = None
 
     def __init__(self, pirls: Pirls, theta_templates, n_theta: int, nagq: int,
                  start: PirlsState) -> None:
@@ -61,11 +69,34 @@ class GlmmObjective:
         if nagq > 1:
             self.nodes, self.weights = gauss_hermite(nagq)
 
+    @property
+    def state(self) -> PirlsState:
+        """The warm start: the state of the last evaluation whose value was finite (the one
+        a compiled run left is built from the kernel's buffers when first read)."""
+        deferred = self.deferred_state
+        if deferred is not None:
+            self.deferred_state = None
+            self._state = deferred()
+        return self._state
+
+    @state.setter
+    def state(self, value: PirlsState) -> None:
+        self.deferred_state = None
+        self._state = value
+
+    def __getstate__(self) -> dict:
+        """Pickled with its state built and without a compiled run's end record (both hold
+        the kernel's bindings)."""
+        _ = self.state
+        d = self.__dict__
+        return d if d.get("end_record") is None else {**d, "end_record": None}
+
     def detached(self) -> GlmmObjective:
         """A copy to evaluate beside this one (a fitted model's objective, profiled while
         other calls use the model): the same state and settings, then its own warm start
         (`state`, which each evaluation moves), counter and PIRLS scratch
         (`Pirls.detached`)."""
+        _ = self.state          # built once, for both
         new = copy.copy(self)
         new.pirls = self.pirls.detached()
         return new

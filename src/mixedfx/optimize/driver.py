@@ -138,7 +138,7 @@ def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndar
     if native is not None and control.max_time is None and control.optimizer != "cobyla":
         # the objective runs NLopt from compiled code (same path, no Python call per
         # evaluation); COBYLA's infinite-value stand-in and the time budget stay in _Guard
-        run = native(_ALGORITHMS[control.optimizer], np.clip(x0, lower, upper), lower, upper,
+        run = native(_ALGORITHMS[control.optimizer], _clip(x0, lower, upper), lower, upper,
                      control.xtol_abs, control.ftol_abs, control.budget(len(x0)),
                      initial_step, INF_STREAK)
         if run is not None:
@@ -155,7 +155,18 @@ def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndar
         opt.set_maxtime(float(control.max_time))
     if initial_step is not None:
         opt.set_initial_step(initial_step)
-    return _optimize(opt, guard, np.clip(x0, lower, upper))
+    return _optimize(opt, guard, _clip(x0, lower, upper))
+
+
+def _clip(x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """np.clip(x0, lower, upper) (the run's start; the runs copy it): x0 itself when each of
+    its few entries lies strictly between its bounds (np.clip returns such entries
+    unchanged; one equal to a bound becomes the bound's bits, e.g. −0 at a bound of +0),
+    else np.clip's result."""
+    for v, lo, hi in zip(x0.tolist(), lower.tolist(), upper.tolist(), strict=True):
+        if not lo < v < hi:
+            return np.clip(x0, lower, upper)
+    return x0
 
 
 def _optimize(opt: nlopt.opt, guard: _Guard, x0: np.ndarray) -> tuple[np.ndarray, float, str]:
@@ -323,6 +334,13 @@ def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
     return x, fn(x)
 
 
+def _near_bounds(x: np.ndarray, lows: list[float], tol: float) -> bool:
+    """Whether some x sits on its lower bound or within `tol` above it: otherwise
+    `_restart_if_edge` and `_check_boundary` have nothing to do."""
+    return any(xi == lo or 0.0 < xi - lo < tol
+               for xi, lo in zip(x.tolist(), lows, strict=True))
+
+
 def _derivatives(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float
                  ) -> tuple[np.ndarray, np.ndarray]:
     """lme4's finite-difference gradient and Hessian of fn at x, through the objective's
@@ -370,11 +388,12 @@ def optimize_theta(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.
         if control.polish and converged:
             x, fx, g = newton_polish(fn, x, fx, g, H, lower, upper)
     lows = lower.tolist()
-    if control.restart_edge:
-        x, fx, code2 = _restart_if_edge(fn, x, fx, lower, upper, control, lows)
-        code = code2 or code
-    if control.boundary_tol > 0:
-        x, fx = _check_boundary(fn, x, fx, lower, control.boundary_tol, lows)
+    if _near_bounds(x, lows, control.boundary_tol):
+        if control.restart_edge:
+            x, fx, code2 = _restart_if_edge(fn, x, fx, lower, upper, control, lows)
+            code = code2 or code
+        if control.boundary_tol > 0:
+            x, fx = _check_boundary(fn, x, fx, lower, control.boundary_tol, lows)
     restarts: list[tuple[str, float]] = []
     if blocks is not None and control.restart_singular and \
             is_singular(x, lower, control.check_singular_tol):
