@@ -30,6 +30,8 @@ DEPENDS: dict[str, list[str]] = {
                              "src/mixedfx/_native/nlopt_api.h"],
     "mixedfx._native.lmm": ["src/mixedfx/_native/lmm_newton.h", "src/mixedfx/_native/newton.h",
                            "src/mixedfx/_native/nlopt_api.h"],
+    "mixedfx._native.tiled": ["src/mixedfx/_native/capsule.h"],
+    "mixedfx._native.convcheck": ["src/mixedfx/_native/capsule.h"],
 }
 
 # libm linked explicitly (not on Windows, where the C runtime holds it): the kernels' exp / log /

@@ -50,23 +50,14 @@ def test_basis_is_orthonormal() -> None:
     np.testing.assert_allclose(Q.T @ Q, np.eye(len(kept)), atol=1e-12)
 
 
-def test_small_gram_test_agrees_with_lapack_cholesky() -> None:
+def test_small_gram_test_agrees_with_lapack_cholesky(nearly_dependent_design) -> None:
     """`_clear_pivots` (Gaussian elimination in Python floats, up to 6 columns) decides as
     LAPACK's Cholesky of the same Gram matrix on random, nearly dependent, zero and
     non-finite columns."""
     from mixedfx.frame.rank import _CLEAR, _clear_pivots
     rng = np.random.default_rng(3)
     for _ in range(3000):
-        p = int(rng.integers(1, 7))
-        X = rng.normal(size=(int(rng.integers(p, 40)), p))
-        if p > 1 and rng.random() < 0.5:
-            j = int(rng.integers(1, p))
-            X[:, j] = X[:, :j] @ rng.normal(size=j) \
-                + rng.choice([0, 1e-5, 1e-3, 1e-2]) * rng.normal(size=len(X))
-        if rng.random() < 0.1:
-            X[:, rng.integers(0, p)] = 0.0
-        if rng.random() < 0.05:
-            X[0, rng.integers(0, p)] = np.inf
+        X = nearly_dependent_design(rng, [np.inf])
         with np.errstate(all="ignore"):
             G = X.T @ X
         d = np.sqrt(np.abs(np.diag(G)))

@@ -16,6 +16,7 @@
  * are composed in Python from these numbers. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "capsule.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +36,6 @@ static int bound = 0;
 
 static PyObject *ArgumentTypeError = NULL;
 
-static void *capsule_pointer(PyObject *cap, const char *name)
-{
-    if (!PyCapsule_CheckExact(cap)) {
-        PyErr_Format(ArgumentTypeError, "%s must be a capsule (scipy.linalg.cython_lapack "
-                     "__pyx_capi__), got %.80s", name, Py_TYPE(cap)->tp_name);
-        return NULL;
-    }
-    return PyCapsule_GetPointer(cap, PyCapsule_GetName(cap));
-}
-
 /* bind(dpotrf, dtrtrs, dsyevd): SciPy's cython_lapack capsules */
 static PyObject *py_bind(PyObject *self, PyObject *args)
 {
@@ -54,7 +45,7 @@ static PyObject *py_bind(PyObject *self, PyObject *args)
         return NULL;
     void *p[3];
     for (int i = 0; i < 3; i++)
-        if ((p[i] = capsule_pointer(c[i], names[i])) == NULL)
+        if ((p[i] = capsule_pointer(ArgumentTypeError, c[i], names[i])) == NULL)
             return NULL;
     api.dpotrf = (dpotrf_t)p[0];
     api.dtrtrs = (dtrtrs_t)p[1];

@@ -33,6 +33,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "capsule.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,16 +297,6 @@ static int factor(double *A, int n, int nb, int h, int workers, int clean)
 
 /* ------------------------------------------------------------------ Python entry points */
 
-static void *capsule_pointer(PyObject *cap, const char *name)
-{
-    if (!PyCapsule_CheckExact(cap)) {
-        PyErr_Format(ArgumentTypeError, "%s must be a capsule (scipy.linalg.cython_blas / "
-                     "cython_lapack __pyx_capi__), got %.80s", name, Py_TYPE(cap)->tp_name);
-        return NULL;
-    }
-    return PyCapsule_GetPointer(cap, PyCapsule_GetName(cap));
-}
-
 /* bind(dgemm, dsyrk, dtrsm, dpotrf): the routines, as capsules of SciPy's cython_blas and
  * cython_lapack. */
 static PyObject *py_bind(PyObject *self, PyObject *args)
@@ -316,7 +307,7 @@ static PyObject *py_bind(PyObject *self, PyObject *args)
         return NULL;
     void *p[4];
     for (int i = 0; i < 4; i++)
-        if ((p[i] = capsule_pointer(c[i], names[i])) == NULL)
+        if ((p[i] = capsule_pointer(ArgumentTypeError, c[i], names[i])) == NULL)
             return NULL;
     api.dgemm = (dgemm_t)p[0];
     api.dsyrk = (dsyrk_t)p[1];
