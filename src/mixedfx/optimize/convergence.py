@@ -219,6 +219,14 @@ def convergence_messages(theta: np.ndarray, lower: np.ndarray, optimizer_message
     conv = list(optimizer_messages)
     if control.check_conv and gradient is not None and hessian is not None:
         H = np.asarray(hessian, dtype=float)
+        if type(gradient) is np.ndarray and gradient.ndim == 1 and H.ndim == 2 and \
+                H.shape[0] == len(gradient):
+            # one compiled call (the same LAPACK routines, the same bits): the scaled
+            # gradient from H's Cholesky factor, then H's eigenvalues
+            checks = HessianChecks(H, gradient, len(gradient))
+            conv += scaled_gradient_messages(checks.mingrad, control.check_conv_grad_tol)
+            conv += checks.messages(control.check_conv_hess_tol)
+            return singular, conv
         finite = _all_finite(H)
         R = _upper_cholesky(H) if finite else None     # one factor for both checks
         conv += _gradient_messages(gradient, R, control.check_conv_grad_tol)
