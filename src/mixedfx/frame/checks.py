@@ -129,6 +129,8 @@ def total_offset(parsed: ParsedFormula, formula_offsets: list[np.ndarray],
 def check_not_constant(parsed: ParsedFormula, y: np.ndarray, off: np.ndarray | None,
                        glm: bool) -> None:
     """An lmer response must vary (without an offset): σ̂ would be 0, the likelihood ∞."""
-    if not glm and y.ndim == 1 and len(y) > 1 and off is None and (y == y[0]).all():
+    # (the first two values differing — nearly always — settle it without a pass over y)
+    if not glm and y.ndim == 1 and len(y) > 1 and off is None and y[1] == y[0] and \
+            (y == y[0]).all():
         raise DataError(f"response {parsed.response!r} is constant (every value is {y[0]:g}): "
                         "the residual variance would be 0 and the log-likelihood infinite")

@@ -168,6 +168,13 @@ def _convcheck() -> ModuleType | None:
     return mod
 
 
+def compiled_lapack() -> ModuleType | None:
+    """The compiled kernel of these checks with SciPy's LAPACK routines bound
+    (`mixedfx._native.convcheck`; it also serves `lmm.solution`'s small triangular solves),
+    or None when it is not built."""
+    return _convcheck()
+
+
 class HessianChecks:
     """lme4's checks of one finite-difference Hessian H (and gradient g) at the optimum of a
     fit whose first `k` coordinates are θ: `mingrad`, the scaled gradient
