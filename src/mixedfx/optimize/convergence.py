@@ -42,7 +42,10 @@ def is_singular(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-4) -> bool
         np.asarray(theta, dtype=float).ravel().tolist()
     lo = lower.tolist() if type(lower) is np.ndarray and lower.ndim == 1 else \
         np.asarray(lower, dtype=float).ravel().tolist()
-    return any(t < tol for t, b in zip(th, lo, strict=True) if b == 0)
+    for t, b in zip(th, lo, strict=True):  # noqa: SIM110 (a loop: no generator for a few values)
+        if b == 0 and t < tol:
+            return True
+    return False
 
 
 def _upper_cholesky(H: np.ndarray) -> np.ndarray | None:
@@ -77,13 +80,21 @@ def _eigen_messages(evs: list[float], info: int, tol: float, kind: str,
         raise np.linalg.LinAlgError("eigenvalues did not converge")
     label = f" {kind}" if kind else ""
     neg_tol = -tol
-    negative = sum([e < neg_tol for e in evs])
+    negative = 0
+    for e in evs:       # (loops: a few values, no comprehension's call)
+        if e < neg_tol:
+            negative += 1
     if negative:
         return [f"Model failed to converge: degenerate{label} Hessian with {negative} "
                 "negative eigenvalues"]
     if positive_definite is None:
         positive_definite = _upper_cholesky(H) is not None
-    if not positive_definite or any([abs(e) < tol for e in evs]):
+    near_zero = False
+    for e in evs:
+        if abs(e) < tol:
+            near_zero = True
+            break
+    if not positive_definite or near_zero:
         return [f"{kind + ' ' if kind else ''}Hessian is numerically singular: parameters are "
                 "not uniquely determined"]
     messages = []
