@@ -339,8 +339,10 @@ def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
 def _near_bounds(x: np.ndarray, lows: list[float], tol: float) -> bool:
     """Whether some x sits on its lower bound or within `tol` above it: otherwise
     `_restart_if_edge` and `_check_boundary` have nothing to do."""
-    return any(xi == lo or 0.0 < xi - lo < tol
-               for xi, lo in zip(x.tolist(), lows, strict=True))
+    for xi, lo in zip(x.tolist(), lows, strict=True):  # noqa: SIM110 (no generator)
+        if xi == lo or 0.0 < xi - lo < tol:
+            return True
+    return False
 
 
 def _derivatives(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float
