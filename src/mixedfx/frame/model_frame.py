@@ -364,8 +364,10 @@ def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
             check_finite_design(V, list(spec.names),
                                 f"random-effects model matrix of ({bar.text})")
         # the model frame's factors: no missing values (dropped), every level used
-        codes, levels = combine_factors([factor_of(v, columns, factors, rows)
-                                         for v in bar.group_vars], complete=True)
+        group_vars = bar.group_vars
+        codes, levels = combine_factors(
+            [factor_of(group_vars[0], columns, factors, rows)] if len(group_vars) == 1 else
+            [factor_of(v, columns, factors, rows) for v in group_vars], complete=True)
         terms.append(RandomEffectsTerm(
             group_name=bar.group_name, group_vars=bar.group_vars, levels=levels, codes=codes,
             values=V, term_names=list(spec.names),
