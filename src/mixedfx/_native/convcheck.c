@@ -192,9 +192,10 @@ done:
 
 /* lower_solve_t(L, b, x) -> info
  *   x solving L' x = b for the lower-triangular m x m L (any strides, float64), b and x m
- *   float64 values (x C-contiguous): dtrtrs('L', 'T', 'N') on L copied into Fortran order
- *   and b copied into x, as scipy.linalg.lapack.dtrtrs(L, b, lower=1, trans=1) copies and
- *   calls it (the same routine, the same bits); LAPACK's info (> 0: a zero pivot). */
+ *   float64 values (x C-contiguous): dtrtrs('L', 'T', 'N') on L (copied into Fortran order
+ *   unless it is Fortran-ordered already) and b copied into x, as
+ *   scipy.linalg.lapack.dtrtrs(L, b, lower=1, trans=1) copies and calls it (the same
+ *   routine, the same bits); LAPACK's info (> 0: a zero pivot). */
 static PyObject *py_lower_solve_t(PyObject *self, PyObject *args)
 {
     PyObject *oL, *ob, *ox;
@@ -226,18 +227,25 @@ static PyObject *py_lower_solve_t(PyObject *self, PyObject *args)
         goto done;
     }
     int m = (int)m_, nrhs = 1, info = 0;
-    A = (double *)malloc(sizeof(double) * (size_t)m * (size_t)m);
-    if (!A) { PyErr_NoMemory(); goto done; }
     const char *L = (const char *)bL.buf, *b = (const char *)bb.buf;
-    double *x = (double *)bx.buf;
-    for (int j = 0; j < m; j++)
-        for (int i = 0; i < m; i++)
-            A[(Py_ssize_t)j * m + i] =
-                *(const double *)(L + i * bL.strides[0] + j * bL.strides[1]);
+    double *x = (double *)bx.buf, *Af;
+    if (bL.strides[0] == (Py_ssize_t)sizeof(double) &&
+        bL.strides[1] == m_ * (Py_ssize_t)sizeof(double))
+        Af = (double *)bL.buf;      /* Fortran-ordered already: read in place, as the
+                                     * wrapper does (dtrtrs does not write A) */
+    else {
+        A = (double *)malloc(sizeof(double) * (size_t)m * (size_t)m);
+        if (!A) { PyErr_NoMemory(); goto done; }
+        for (int j = 0; j < m; j++)
+            for (int i = 0; i < m; i++)
+                A[(Py_ssize_t)j * m + i] =
+                    *(const double *)(L + i * bL.strides[0] + j * bL.strides[1]);
+        Af = A;
+    }
     for (int i = 0; i < m; i++)
         x[i] = *(const double *)(b + i * bb.strides[0]);
     char uplo = 'L', trans = 'T', diag = 'N';
-    api.dtrtrs(&uplo, &trans, &diag, &m, &nrhs, A, &m, x, &m, &info);
+    api.dtrtrs(&uplo, &trans, &diag, &m, &nrhs, Af, &m, x, &m, &info);
     result = PyLong_FromLong(info);
 done:
     free(A);
