@@ -87,3 +87,26 @@ def test_the_whole_factor_solve_equals_the_two_step_solve(formula, data, monkeyp
     for a, b in zip(whole.u, steps.u, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12 * np.abs(b).max())
     assert abs(whole.ussq - steps.ussq) <= 1e-11 * steps.ussq
+
+
+def test_compiled_triangular_solve_is_lapacks() -> None:
+    """The compiled Lᵀx = b (`convcheck.lower_solve_t`) gives scipy's dtrtrs bits, for
+    strided views (the factor's blocks) and contiguous L, and refuses a zero pivot alike."""
+    from scipy.linalg import lapack
+
+    from mixedfx.optimize.convergence import compiled_lapack
+    if compiled_lapack() is None:
+        pytest.skip("the convcheck kernel is not built")
+    rng = np.random.default_rng(4)
+    for m in (1, 2, 3, 7, 30):
+        full = np.tril(rng.normal(size=(m + 3, m + 3))) + 4 * np.eye(m + 3)
+        for L in (full[1:m + 1, 1:m + 1], np.ascontiguousarray(full[:m, :m]),
+                  np.asfortranarray(full[2:m + 2, 2:m + 2]), full.T[:m, :m].T):
+            b = full.T[-1, :m] if m <= full.shape[0] else rng.normal(size=m)
+            x = solution._solve_lower_transposed(L, b)
+            expected, info = lapack.dtrtrs(L, b, lower=1, trans=1)
+            assert info == 0 and x.tobytes() == expected.tobytes()
+    L = np.tril(np.ones((3, 3)))
+    L[1, 1] = 0.0
+    with pytest.raises(np.linalg.LinAlgError):
+        solution._solve_lower_transposed(L, np.ones(3))

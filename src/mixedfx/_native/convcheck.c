@@ -181,12 +181,79 @@ done:
     return result;
 }
 
+/* lower_solve_t(L, b, x) -> info
+ *   x solving L' x = b for the lower-triangular m x m L (any strides, float64), b and x m
+ *   float64 values (x C-contiguous): dtrtrs('L', 'T', 'N') on L (copied into Fortran order
+ *   unless it is Fortran-ordered already) and b copied into x, as
+ *   scipy.linalg.lapack.dtrtrs(L, b, lower=1, trans=1) copies and calls it (the same
+ *   routine, the same bits); LAPACK's info (> 0: a zero pivot). */
+static PyObject *py_lower_solve_t(PyObject *self, PyObject *args)
+{
+    PyObject *oL, *ob, *ox;
+    if (!PyArg_ParseTuple(args, "OOO:lower_solve_t", &oL, &ob, &ox))
+        return NULL;
+    if (!bound) {
+        PyErr_SetString(PyExc_RuntimeError, "lower_solve_t needs bind first");
+        return NULL;
+    }
+    Py_buffer bL, bb, bx;
+    if (PyObject_GetBuffer(oL, &bL, PyBUF_STRIDES | PyBUF_FORMAT) < 0) return NULL;
+    if (PyObject_GetBuffer(ob, &bb, PyBUF_STRIDES | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&bL);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(ox, &bx, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&bL);
+        PyBuffer_Release(&bb);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    double *A = NULL;
+    Py_ssize_t m_ = bL.ndim == 2 ? bL.shape[0] : -1;
+    if (strcmp(bL.format, "d") != 0 || strcmp(bb.format, "d") != 0 ||
+        strcmp(bx.format, "d") != 0 || m_ < 1 || m_ > 46340 || bL.shape[1] != m_ ||
+        bb.ndim != 1 || bb.shape[0] != m_ || bx.len != m_ * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(ArgumentTypeError, "lower_solve_t: L must be an m x m float64 array, "
+                        "b and x m float64 values (m >= 1)");
+        goto done;
+    }
+    int m = (int)m_, nrhs = 1, info = 0;
+    const char *L = (const char *)bL.buf, *b = (const char *)bb.buf;
+    double *x = (double *)bx.buf, *Af;
+    if (bL.strides[0] == (Py_ssize_t)sizeof(double) &&
+        bL.strides[1] == m_ * (Py_ssize_t)sizeof(double))
+        Af = (double *)bL.buf;      /* Fortran-ordered already: read in place, as the
+                                     * wrapper does (dtrtrs does not write A) */
+    else {
+        A = (double *)malloc(sizeof(double) * (size_t)m * (size_t)m);
+        if (!A) { PyErr_NoMemory(); goto done; }
+        for (int j = 0; j < m; j++)
+            for (int i = 0; i < m; i++)
+                A[(Py_ssize_t)j * m + i] =
+                    *(const double *)(L + i * bL.strides[0] + j * bL.strides[1]);
+        Af = A;
+    }
+    for (int i = 0; i < m; i++)
+        x[i] = *(const double *)(b + i * bb.strides[0]);
+    char uplo = 'L', trans = 'T', diag = 'N';
+    api.dtrtrs(&uplo, &trans, &diag, &m, &nrhs, Af, &m, x, &m, &info);
+    result = PyLong_FromLong(info);
+done:
+    free(A);
+    PyBuffer_Release(&bL);
+    PyBuffer_Release(&bb);
+    PyBuffer_Release(&bx);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"bind", py_bind, METH_VARARGS,
      "bind(dpotrf, dtrtrs, dsyevd): SciPy's cython_lapack capsules."},
     {"hessian_checks", py_hessian_checks, METH_VARARGS,
      "hessian_checks(H, g, k) -> (mingrad | None, positive definite, eigenvalues | None, info, "
      "(eigenvalues | None, info, positive definite) of H[k:, k:] | None)"},
+    {"lower_solve_t", py_lower_solve_t, METH_VARARGS,
+     "lower_solve_t(L, b, x) -> info: x solving L' x = b (LAPACK's dtrtrs, lower L)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "convcheck",

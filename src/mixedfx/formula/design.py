@@ -83,8 +83,10 @@ class DesignSpec:
             self.__dict__, names=list(self.names), term_names=list(self.term_names),
             column_terms=list(self.column_terms), assign=self.assign.copy(),
             contrasts=dict(self.contrasts),
-            factor_levels={k: list(v) for k, v in self.factor_levels.items()},
-            _vars=dict(self._vars), _codes=[dict(c) for c in self._codes])
+            factor_levels={k: list(v) for k, v in self.factor_levels.items()}
+            if self.factor_levels else {},
+            _vars=dict(self._vars),
+            _codes=[dict(c) for c in self._codes] if self._codes else [])
         return out
 
     def column_fill(self, data: ColumnTable) -> ColumnFill | None:

@@ -74,12 +74,16 @@ def check_terms(terms: list[RandomEffectsTerm], n: int, glm: bool) -> None:
                     f"number of observations (={n}) < number of random effects (={t.q}) for "
                     f"term ({' + '.join(t.term_names)} | {t.group_name}); the random-effects "
                     "parameters are probably unidentifiable")
-    few = [t.group_name for t in terms if t.n_levels < 2]
+    few, many = [], []
+    for t in terms:             # (a loop: a few terms, no comprehension's call)
+        if t.n_levels < 2:
+            few.append(t.group_name)
+        if (t.n_levels > n) if glm else (t.n_levels >= n):
+            many.append(t.group_name)
     if few:
         raise DataError("grouping factors must have > 1 sampled level "
                         f"(problems: {', '.join(dict.fromkeys(few))}): a random effect needs "
                         "at least two groups; drop the term or use mixedfx.lm")
-    many = [t.group_name for t in terms if (t.n_levels > n if glm else t.n_levels >= n)]
     if many:
         relation = "<=" if glm else "<"
         raise DataError(f"number of levels of each grouping factor must be {relation} number "
@@ -129,6 +133,8 @@ def total_offset(parsed: ParsedFormula, formula_offsets: list[np.ndarray],
 def check_not_constant(parsed: ParsedFormula, y: np.ndarray, off: np.ndarray | None,
                        glm: bool) -> None:
     """An lmer response must vary (without an offset): σ̂ would be 0, the likelihood ∞."""
-    if not glm and y.ndim == 1 and len(y) > 1 and off is None and (y == y[0]).all():
+    # (the first two values differing — nearly always — settle it without a pass over y)
+    if not glm and y.ndim == 1 and len(y) > 1 and off is None and y[1] == y[0] and \
+            (y == y[0]).all():
         raise DataError(f"response {parsed.response!r} is constant (every value is {y[0]:g}): "
                         "the residual variance would be 0 and the log-likelihood infinite")

@@ -24,16 +24,17 @@ def combine_factors(factors: list[tuple[np.ndarray, list[str]]], complete: bool 
     """The grouping factor of factors given as (codes, labels): one factor without its unused
     levels, or the interaction of several (observed combinations, first factor slowest).
     `complete`: the factors have no missing values and use every level (the model frame's)."""
+    if len(factors) == 1:
+        code, label = factors[0]
+        if complete or (len(code) and code.min() >= 0 and \
+                np.bincount(code, minlength=len(label)).all()):
+            return code, label              # every level used: codes as they are
+        used = np.unique(code)
+        remap = np.full(len(label), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        return remap[code], [label[i] for i in used]
     codes = [c for c, _ in factors]
     labels = [lab for _, lab in factors]
-    if len(factors) == 1:
-        if complete or (len(codes[0]) and codes[0].min() >= 0 and \
-                np.bincount(codes[0], minlength=len(labels[0])).all()):
-            return codes[0], labels[0]              # every level used: codes as they are
-        used = np.unique(codes[0])
-        remap = np.full(len(labels[0]), -1, dtype=np.int64)
-        remap[used] = np.arange(len(used))
-        return remap[codes[0]], [labels[0][i] for i in used]
     key = np.zeros(len(codes[0]), dtype=np.int64)
     for c, lab in zip(codes, labels, strict=True):
         key = key * len(lab) + c

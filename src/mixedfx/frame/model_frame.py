@@ -133,6 +133,14 @@ def _grouping_only(parsed: ParsedFormula) -> frozenset[str]:
     return frozenset(out)
 
 
+def _factor_levels(factors: dict[str, Factor]) -> dict[str, list[str]]:
+    """Each factor's levels, by name (a loop: a few factors, no comprehension's call)."""
+    out = {}
+    for name, f in factors.items():
+        out[name] = f[1]
+    return out
+
+
 def _term_order_key(terms: list[RandomEffectsTerm]):
     """lme4's order: decreasing number of levels, stable. Among terms with the same number
     of levels where one is structured, the one with more columns goes first: the engine
@@ -264,7 +272,7 @@ def _build_model_frame(formula: str, data: Any, weights: Any = None, offset: Any
     return ModelFrame(formula=parsed, frame=frame_recipe(data, view, columns, rows, factors),
                       y=y, X=X, fixef_names=[names[j] for j in keep.tolist()] if dropped else names,
                       fixed_design=designs.fixed, kept_columns=keep, weights=w, offset=off,
-                      terms=terms, factor_levels={k: f[1] for k, f in factors.items()},
+                      terms=terms, factor_levels=_factor_levels(factors),
                       n_dropped=n_dropped, dropped_columns=dropped,
                       offset_column=offset if isinstance(offset, str) else None,
                       rows=row_map(origin_index, compose_positions(base, rows), na_action))
@@ -364,8 +372,10 @@ def _random_terms(parsed: ParsedFormula, lhs_designs: list[tuple[Any, Any]],
             check_finite_design(V, list(spec.names),
                                 f"random-effects model matrix of ({bar.text})")
         # the model frame's factors: no missing values (dropped), every level used
-        codes, levels = combine_factors([factor_of(v, columns, factors, rows)
-                                         for v in bar.group_vars], complete=True)
+        group_vars = bar.group_vars
+        codes, levels = combine_factors(
+            [factor_of(group_vars[0], columns, factors, rows)] if len(group_vars) == 1 else
+            [factor_of(v, columns, factors, rows) for v in group_vars], complete=True)
         terms.append(RandomEffectsTerm(
             group_name=bar.group_name, group_vars=bar.group_vars, levels=levels, codes=codes,
             values=V, term_names=list(spec.names),

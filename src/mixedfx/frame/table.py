@@ -210,9 +210,18 @@ def frame_recipe(data: pd.DataFrame, view: pd.DataFrame | None,
     small plain columns are copied (the factors are encoded already); otherwise the recipe
     keeps a snapshot (`detached`)."""
     names = tuple(columns)
-    own = [columns[c] for c in names if c not in factors]
-    if view is None and sum(c.array.nbytes for c in own) <= COPY_BYTES:
-        arrays = {c.name: c.array.copy() if rows is None else c.array.take(rows) for c in own}
+    own = []
+    for c in names:             # (loops: a few columns, no comprehension's call)
+        if c not in factors:
+            own.append(columns[c])
+    nbytes = 0
+    if view is None:
+        for c in own:
+            nbytes += c.array.nbytes
+    if view is None and nbytes <= COPY_BYTES:
+        arrays = {}
+        for c in own:
+            arrays[c.name] = c.array.copy() if rows is None else c.array.take(rows)
         return FrameRecipe(None, names, rows, factors, arrays=arrays, columns=data.columns,
                            duplicate_labels=data.flags.allows_duplicate_labels)
     view = snapshot(data) if view is None else view

@@ -57,4 +57,7 @@ class RandomEffectsTerm:
 def dense_block_rows(terms: list[RandomEffectsTerm], p: int) -> int:
     """Rows of the penalized system's dense trailing block (terms sorted, largest first): the
     random effects of all terms but the first, the p fixed effects and the response."""
-    return sum(t.q for t in terms[1:]) + p + 1
+    rows = p + 1
+    for t in terms[1:]:         # (a loop: no generator for a few terms)
+        rows += t.q
+    return rows

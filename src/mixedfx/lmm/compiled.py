@@ -59,7 +59,9 @@ def map_templates(theta: np.ndarray, gather: np.ndarray, ks: list[int]) -> list[
     `gather` = tmap + 1: entry i of the packed templates holds θ[tmap[i]], or 0 where
     tmap[i] = −1 — what `covariance.template` places, value for value, without a Python
     call per term."""
-    flat = np.concatenate(([0.0], theta))[gather]
+    ext = np.zeros(len(theta) + 1)
+    ext[1:] = theta
+    flat = ext.take(gather)
     if len(ks) == 1:
         return [flat.reshape(ks[0], ks[0])]
     out, start = [], 0

@@ -333,9 +333,12 @@ def direct_crossproducts(terms: list[RandomEffectsTerm], X: np.ndarray, y: np.nd
     q = offsets[-1]
     if not dense_b(q, p, n1 * k1):
         return None
-    args = (tuple([int_codes(t.codes) for t in terms]),
-            tuple([np.ascontiguousarray(t.values, dtype=float) for t in terms]),
-            tuple([len(t.levels) for t in terms]), np.ascontiguousarray(X, dtype=float),
+    codes, values, levels = [], [], []
+    for t in terms:             # (a loop: a few terms, no comprehensions' calls)
+        codes.append(int_codes(t.codes))
+        values.append(np.ascontiguousarray(t.values, dtype=float))
+        levels.append(len(t.levels))
+    args = (tuple(codes), tuple(values), tuple(levels), np.ascontiguousarray(X, dtype=float),
             np.ascontiguousarray(y, dtype=float),
             None if sqrt_w is None else np.ascontiguousarray(sqrt_w, dtype=float))
     r = q + p + 1

@@ -50,7 +50,8 @@ def check_finite_fit(criterion: float, beta: np.ndarray, theta: np.ndarray, sigm
                      ) -> None:
     """Never hand back a fit with non-finite numbers."""
     isfinite = math.isfinite
-    values = np.ravel(beta).tolist(), np.ravel(theta).tolist()
+    values = (beta.ravel().tolist() if type(beta) is np.ndarray else np.ravel(beta).tolist(),
+              theta.ravel().tolist() if type(theta) is np.ndarray else np.ravel(theta).tolist())
     if isfinite(criterion) and isfinite(sigma) and sigma > 0 and \
             all(map(isfinite, values[0])) and all(map(isfinite, values[1])):
         return

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.linalg import lapack, solve_triangular
 
 from mixedfx.lmm.factorization import BlockedCholesky, Factorization
+from mixedfx.optimize.convergence import compiled_lapack
 
 # random effects in the dense block from which `solve` solves with the whole factor
 WHOLE_SOLVE_MIN = 256
@@ -70,8 +71,17 @@ def _solve_lower_transposed(L: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """x with Lᵀx = rhs for lower-triangular L, by LAPACK's trtrs directly (scipy's
     `solve_triangular` wrapper costs ~10× the solve for the small systems of every PIRLS
     step). An empty system gives an empty x (scipy < 1.12 refuses it)."""
-    if L.shape[0] == 0:
+    m = L.shape[0]
+    if m == 0:
         return np.zeros(0)
+    mod = compiled_lapack()
+    if mod is not None and L.dtype == np.float64 and rhs.dtype == np.float64 and \
+            L.shape == (m, m) and rhs.shape == (m,) and m <= 46340:
+        # the same LAPACK routine on the same copies, without the wrapper's cost
+        x = np.empty(m)
+        if mod.lower_solve_t(L, rhs, x) != 0:
+            raise np.linalg.LinAlgError("singular triangular factor")
+        return x
     x, info = lapack.dtrtrs(L, rhs, lower=1, trans=1)
     if info != 0:
         raise np.linalg.LinAlgError("singular triangular factor")

@@ -44,7 +44,11 @@ class TermsPlan:
 
 def terms_plan(terms: list[RandomEffectsTerm]) -> TermsPlan:
     """The plan of these terms (shared: never modify its arrays)."""
-    key = tuple([(t.covariance, t.values.shape[1], len(t.levels)) for t in terms])
+    if len(terms) == 1:         # (one term: no comprehension's call)
+        t = terms[0]
+        key: tuple = ((t.covariance, t.values.shape[1], len(t.levels)),)
+    else:
+        key = tuple([(t.covariance, t.values.shape[1], len(t.levels)) for t in terms])
     try:
         return _plan(key)
     except TypeError:                   # a structure holding unhashable fields

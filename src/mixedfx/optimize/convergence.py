@@ -42,7 +42,10 @@ def is_singular(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-4) -> bool
         np.asarray(theta, dtype=float).ravel().tolist()
     lo = lower.tolist() if type(lower) is np.ndarray and lower.ndim == 1 else \
         np.asarray(lower, dtype=float).ravel().tolist()
-    return any(t < tol for t, b in zip(th, lo, strict=True) if b == 0)
+    for t, b in zip(th, lo, strict=True):  # noqa: SIM110 (a loop: no generator for a few values)
+        if b == 0 and t < tol:
+            return True
+    return False
 
 
 def _upper_cholesky(H: np.ndarray) -> np.ndarray | None:
@@ -77,13 +80,21 @@ def _eigen_messages(evs: list[float], info: int, tol: float, kind: str,
         raise np.linalg.LinAlgError("eigenvalues did not converge")
     label = f" {kind}" if kind else ""
     neg_tol = -tol
-    negative = sum([e < neg_tol for e in evs])
+    negative = 0
+    for e in evs:       # (loops: a few values, no comprehension's call)
+        if e < neg_tol:
+            negative += 1
     if negative:
         return [f"Model failed to converge: degenerate{label} Hessian with {negative} "
                 "negative eigenvalues"]
     if positive_definite is None:
         positive_definite = _upper_cholesky(H) is not None
-    if not positive_definite or any([abs(e) < tol for e in evs]):
+    near_zero = False
+    for e in evs:
+        if abs(e) < tol:
+            near_zero = True
+            break
+    if not positive_definite or near_zero:
         return [f"{kind + ' ' if kind else ''}Hessian is numerically singular: parameters are "
                 "not uniquely determined"]
     messages = []
@@ -168,6 +179,13 @@ def _convcheck() -> ModuleType | None:
     return mod
 
 
+def compiled_lapack() -> ModuleType | None:
+    """The compiled kernel of these checks with SciPy's LAPACK routines bound
+    (`mixedfx._native.convcheck`; it also serves `lmm.solution`'s small triangular solves),
+    or None when it is not built."""
+    return _convcheck()
+
+
 class HessianChecks:
     """lme4's checks of one finite-difference Hessian H (and gradient g) at the optimum of a
     fit whose first `k` coordinates are θ: `mingrad`, the scaled gradient
@@ -219,6 +237,14 @@ def convergence_messages(theta: np.ndarray, lower: np.ndarray, optimizer_message
     conv = list(optimizer_messages)
     if control.check_conv and gradient is not None and hessian is not None:
         H = np.asarray(hessian, dtype=float)
+        if type(gradient) is np.ndarray and gradient.ndim == 1 and H.ndim == 2 and \
+                H.shape[0] == len(gradient):
+            # one compiled call (the same LAPACK routines, the same bits): the scaled
+            # gradient from H's Cholesky factor, then H's eigenvalues
+            checks = HessianChecks(H, gradient, len(gradient))
+            conv += scaled_gradient_messages(checks.mingrad, control.check_conv_grad_tol)
+            conv += checks.messages(control.check_conv_hess_tol)
+            return singular, conv
         finite = _all_finite(H)
         R = _upper_cholesky(H) if finite else None     # one factor for both checks
         conv += _gradient_messages(gradient, R, control.check_conv_grad_tol)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -163,10 +164,11 @@ def _clip(x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     its few entries lies strictly between its bounds (np.clip returns such entries
     unchanged; one equal to a bound becomes the bound's bits, e.g. −0 at a bound of +0),
     else np.clip's result."""
-    for v, lo, hi in zip(x0.tolist(), lower.tolist(), upper.tolist(), strict=True):
-        if not lo < v < hi:
-            return np.clip(x0, lower, upper)
-    return x0
+    xs, lo, hi = x0.tolist(), lower.tolist(), upper.tolist()
+    if len(xs) == len(lo) == len(hi) and all(map(operator.lt, lo, xs)) and \
+            all(map(operator.lt, xs, hi)):
+        return x0
+    return np.clip(x0, lower, upper)
 
 
 def _optimize(opt: nlopt.opt, guard: _Guard, x0: np.ndarray) -> tuple[np.ndarray, float, str]:
@@ -337,8 +339,10 @@ def _check_boundary(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
 def _near_bounds(x: np.ndarray, lows: list[float], tol: float) -> bool:
     """Whether some x sits on its lower bound or within `tol` above it: otherwise
     `_restart_if_edge` and `_check_boundary` have nothing to do."""
-    return any(xi == lo or 0.0 < xi - lo < tol
-               for xi, lo in zip(x.tolist(), lows, strict=True))
+    for xi, lo in zip(x.tolist(), lows, strict=True):  # noqa: SIM110 (no generator)
+        if xi == lo or 0.0 < xi - lo < tol:
+            return True
+    return False
 
 
 def _derivatives(fn: Callable[[np.ndarray], float], x: np.ndarray, fx: float
