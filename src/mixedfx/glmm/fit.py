@@ -132,7 +132,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         end = native_loop.take_end(stage1_obj, stage1.x)
         if end is None:
             stage1_obj(stage1.x)
-    state1 = stage1_obj.state
+    # with the whitening's M from the run, stage 2 reads stage 1's state from the kernel's
+    # buffer (β, u, η in the canonical order: `native_loop.DeferredState`), built only if
+    # something reads it in full (a Python evaluation, η in the data's order)
+    state1 = end.pending() if end is not None and nagq > 0 and end.M is not None \
+        else stage1_obj.state
     if nagq == 0:
         obj, stage2 = stage1_obj, None
         theta, beta = stage1.x, state1.beta

@@ -22,7 +22,7 @@ Each evaluates exactly as the Python objective does — the same templates, the 
 start carried from the last finite evaluation (u ← T_new⁻¹T_old u), the same PIRLS calls and
 retry from u = 0, the same value — so NLopt takes the same path and the fit has the same
 bits; at the end the objective holds the state the Python loop would have left (built from
-the kernel's buffer when first read: `GlmmObjective.state`, `_Deferred`). The loop
+the kernel's buffer when first read: `GlmmObjective.state`, `DeferredState`). The loop
 serves the models whose Λ is a 0/1 map of θ (lme4's unstructured and the diagonal
 structures) and whose −2 log p(y | μ) the kernel computes (binomial, Poisson, negative
 binomial; any family with nAGQ > 1); otherwise, and when NLopt's C functions cannot be found
@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from mixedfx.glmm.pirls_native import NativeFactor, _KernelTemplates
-from mixedfx.glmm.state import PirlsState
+from mixedfx.glmm.pirls_native import NativeFactor, NativePirls, _KernelTemplates
+from mixedfx.glmm.state import CanonicalState, PirlsState
 from mixedfx.native import kernel
 from mixedfx.optimize.derivatives import DERIV12_DELTA
 from mixedfx.optimize.native_run import RunRecord, nlopt_addresses
@@ -113,7 +113,7 @@ class _Loop:
     def start(self, state: PirlsState | None = None) -> tuple:
         """The carried state in the kernel's layout: u, β and Λ's templates (None before
         the first finite evaluation); state None: the objective's, read from the buffers
-        of a compiled run that left it (`_Deferred`) while it is not built."""
+        of a compiled run that left it (`DeferredState`) while it is not built."""
         if state is None:
             deferred = self.obj.deferred_state
             if deferred is not None:
@@ -138,14 +138,7 @@ class _Loop:
 
     def parts(self, out: np.ndarray) -> tuple:
         """(u, β, η, μ, L₁₁, templates): views of a state buffer (`out`)."""
-        sh = self.shape
-        a = sh.q
-        b = a + sh.p
-        c = b + sh.n
-        d = c + sh.n
-        nl, k, _ = sh.l11
-        e = d + nl * k * k
-        return (out[:a], out[a:b], out[b:c], out[c:d], out[d:e].reshape(sh.l11), out[e:])
+        return _parts(self.shape, out)
 
     def adopt(self, out: np.ndarray, scalars: tuple | None, evaluations: int,
               defer: bool = False) -> None:
@@ -156,40 +149,95 @@ class _Loop:
         if scalars is None:
             return
         if defer:
-            obj.deferred_state = _Deferred(self, out, scalars)
+            obj.deferred_state = DeferredState(self, out, scalars)
         else:
             obj.state = self.state_of(out, scalars)
 
     def state_of(self, out: np.ndarray, scalars: tuple) -> PirlsState:
         """The state in a run's buffer (`out`) and scalars."""
-        u, beta, eta_c, mu_c, L11, T = self.parts(out)
-        dev, ussq, kern, ld, lag, its = scalars
-        state = self.nat._state(u, beta, eta_c, mu_c, dev, ussq, kern, NativeFactor(ld, L11),
-                                its, lag)
-        blocks, i = [], 0
-        for _, _, _, k in self.shape.blocks:
-            blocks.append(T[i:i + k * k].reshape(k, k))
-            i += k * k
-        # views of T, C-contiguous float64 already: the kernel's layout as they are
-        state.templates = _KernelTemplates(blocks)
-        return state
+        return _state_of(self.nat, self.shape, out, scalars)
 
 
-class _Deferred:
+def _parts(sh: Any, out: np.ndarray) -> tuple:
+    """(u, β, η, μ, L₁₁, templates): views of a state buffer of a model of shape `sh`."""
+    a = sh.q
+    b = a + sh.p
+    c = b + sh.n
+    d = c + sh.n
+    nl, k, _ = sh.l11
+    e = d + nl * k * k
+    return (out[:a], out[a:b], out[b:c], out[c:d], out[d:e].reshape(sh.l11), out[e:])
+
+
+def _state_of(nat: NativePirls, sh: Any, out: np.ndarray, scalars: tuple) -> PirlsState:
+    """The state in a run's buffer (`out`) and scalars (the kernel's binding `nat`, the
+    model's shape `sh`)."""
+    u, beta, eta_c, mu_c, L11, T = _parts(sh, out)
+    dev, ussq, kern, ld, lag, its = scalars
+    state = nat._state(u, beta, eta_c, mu_c, dev, ussq, kern, NativeFactor(ld, L11), its, lag)
+    blocks, i = [], 0
+    for _, _, _, k in sh.blocks:
+        blocks.append(T[i:i + k * k].reshape(k, k))
+        i += k * k
+    # views of T, C-contiguous float64 already: the kernel's layout as they are
+    state.templates = _KernelTemplates(blocks)
+    return state
+
+
+class DeferredState:
     """A compiled run's state as the kernel left it (a `_Loop.out` buffer and the scalars),
-    built into a `PirlsState` when called (`GlmmObjective.state`, on first read), or the
-    state already built from that buffer (`built`)."""
+    built into a `PirlsState` when called (`GlmmObjective.state`, on first read; kept as
+    `built`), or the state already built from that buffer (`built`). Before it is built it
+    answers the reads of stage 1's state in `fit_glmm` and `Lme4Devfun` from the buffer:
+    `beta`, `u` (per-term views, as the built state's) and `canonical_rows()`; `eta`
+    builds it."""
 
-    __slots__ = ("built", "loop", "out", "scalars")
+    __slots__ = ("built", "nat", "out", "scalars", "shape")
 
     def __init__(self, loop: _Loop, out: np.ndarray, scalars: tuple,
                  built: PirlsState | None = None) -> None:
-        self.loop, self.out, self.scalars, self.built = loop, out, scalars, built
+        # the loop's binding and shape, not the loop: the objective holding this state is
+        # the loop's, and a reference cycle would leave a fit's engine to the collector
+        self.nat, self.shape = loop.nat, loop.shape
+        self.out, self.scalars, self.built = out, scalars, built
 
     def __call__(self) -> PirlsState:
+        if self.built is None:
+            self.built = _state_of(self.nat, self.shape, self.out, self.scalars)
+        return self.built
+
+    @property
+    def beta(self) -> np.ndarray:
+        """β (a view of the buffer, as the built state's)."""
         if self.built is not None:
-            return self.built
-        return self.loop.state_of(self.out, self.scalars)
+            return self.built.beta
+        sh = self.shape
+        return self.out[sh.q:sh.q + sh.p]
+
+    @property
+    def u(self) -> list[np.ndarray]:
+        """u per term, (levels, k) views of the buffer (as the built state's)."""
+        if self.built is not None:
+            return self.built.u
+        out = self.out
+        return [out[a:b].reshape(nl, k) for a, b, nl, k in self.shape.blocks]
+
+    @property
+    def eta(self) -> np.ndarray:
+        """η in the data's row order (the state built)."""
+        return self().eta
+
+    def canonical_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(η, μ) in the canonical row order when it is not the identity (as
+        `CanonicalState.canonical_rows`), else None."""
+        if self.built is not None:
+            built = self.built
+            return built.canonical_rows() if isinstance(built, CanonicalState) else None
+        sh = self.shape
+        if sh.order is None:
+            return None
+        b = sh.q + sh.p
+        return self.out[b:b + sh.n], self.out[b + sh.n:b + 2 * sh.n]
 
 
 def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -274,8 +322,20 @@ class EndRecord:
     def lend(self, other: Any) -> None:
         """`other`, an objective whose state is the one taken (`take_end`), starts its
         compiled runs from this record's buffer (`_Loop.start` packs nothing); its `state`
-        is that same state object."""
-        other.deferred_state = _Deferred(self.loop, self.out, self.scalars, other.state)
+        is that same state object (or, when it was started from the taken state not built
+        yet, `pending()`, that one built when read)."""
+        deferred = other.deferred_state
+        if deferred is not None and deferred.out is self.out:
+            return
+        other.deferred_state = DeferredState(self.loop, self.out, self.scalars, other.state)
+
+    def pending(self) -> DeferredState:
+        """The state taken (`take_end`) as the objective holds it, not built: what
+        `GlmmObjective(..., start)` and `Lme4Devfun` read of it comes from this buffer."""
+        deferred = self.loop.obj.deferred_state
+        if deferred is None or deferred.out is not self.out:
+            deferred = DeferredState(self.loop, self.out, self.scalars, self.loop.obj.state)
+        return deferred
 
 
 def _settings(obj: Any, step_tol: float) -> tuple:
@@ -298,7 +358,7 @@ def take_end(obj: Any, x: np.ndarray) -> EndRecord | None:
             _settings(obj, obj.pirls.step_tol) != rec.settings or \
             not (x is rec.x or np.asarray(x, dtype=float).tobytes() == rec.x.tobytes()):
         return None
-    rec.loop.adopt(rec.out, rec.scalars, 1)
+    rec.loop.adopt(rec.out, rec.scalars, 1, defer=True)
     return rec
 
 
