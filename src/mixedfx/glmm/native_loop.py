@@ -117,8 +117,8 @@ class _Loop:
         if state is None:
             deferred = self.obj.deferred_state
             if deferred is not None:
-                u, beta, _, _, _, T = self.parts(deferred.out)
-                return (u, beta, T)
+                out, cuts = deferred.out, self.shape.cuts
+                return (out[cuts[0]], out[cuts[1]], out[cuts[5]])
             state = self.obj.state
         T = state.templates
         if T is None:
@@ -159,14 +159,10 @@ class _Loop:
 
 
 def _parts(sh: Any, out: np.ndarray) -> tuple:
-    """(u, β, η, μ, L₁₁, templates): views of a state buffer of a model of shape `sh`."""
-    a = sh.q
-    b = a + sh.p
-    c = b + sh.n
-    d = c + sh.n
-    nl, k, _ = sh.l11
-    e = d + nl * k * k
-    return (out[:a], out[a:b], out[b:c], out[c:d], out[d:e].reshape(sh.l11), out[e:])
+    """(u, β, η, μ, L₁₁, templates): views of a state buffer of a model of shape `sh`
+    (`_Shape.cuts`: where each piece lies)."""
+    u, beta, eta, mu, L11, T = sh.cuts
+    return (out[u], out[beta], out[eta], out[mu], out[L11].reshape(sh.l11), out[T])
 
 
 def _state_of(nat: NativePirls, sh: Any, out: np.ndarray, scalars: tuple) -> PirlsState:
@@ -211,8 +207,7 @@ class DeferredState:
         """β (a view of the buffer, as the built state's)."""
         if self.built is not None:
             return self.built.beta
-        sh = self.shape
-        return self.out[sh.q:sh.q + sh.p]
+        return self.out[self.shape.cuts[1]]
 
     @property
     def u(self) -> list[np.ndarray]:
@@ -236,8 +231,7 @@ class DeferredState:
         sh = self.shape
         if sh.order is None:
             return None
-        b = sh.q + sh.p
-        return self.out[b:b + sh.n], self.out[b + sh.n:b + 2 * sh.n]
+        return self.out[sh.cuts[2]], self.out[sh.cuts[3]]
 
 
 def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -264,7 +258,7 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
     loop = _Loop(obj, xmap, whitening if xmap == X_WHITENED else None)
     if len(x) != loop.nx:
         return None
-    best, bad = np.empty_like(x), np.empty_like(x)
+    best, bad = np.empty(x.shape), np.empty(x.shape)
     out = loop.out()
     args = (loop.model, loop.placeholders, loop.spec, loop.start(), int(algorithm), x,
             np.ascontiguousarray(lower, dtype=float), np.ascontiguousarray(upper, dtype=float),

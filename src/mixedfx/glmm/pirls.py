@@ -124,7 +124,9 @@ class Pirls:
         o = self.order
         self._sat = None
         self._grams: dict[bool, WeightedGram] = {}
-        self._X_o = np.take(X, o, axis=0)   # X[o]: the same rows, without the 2-d fancy index
+        # X[o]: the same rows, without the 2-d fancy index (the method: np.take's dispatch
+        # costs twice the gather)
+        self._X_o = X.take(o, axis=0) if type(X) is np.ndarray else np.take(X, o, axis=0)
         if has_loglik_kernel(family):
             self._likelihood_sums(resp)
 

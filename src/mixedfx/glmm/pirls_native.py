@@ -158,12 +158,12 @@ class NativePirls:
         if len(terms) == 1:                 # one gather each (the codes viewed as one row)
             t = terms[0]
             codes = np.ascontiguousarray(t.codes[o], dtype=np.int64).reshape(1, n)
-            values = (np.ascontiguousarray(np.take(t.values, o, axis=0), dtype=float),)
+            values = (np.ascontiguousarray(_rows(t.values, o), dtype=float),)
         else:
             codes = np.empty((len(terms), n), dtype=np.int64)
             for row, t in zip(codes, terms, strict=True):
                 row[:] = t.codes[o]
-            values = tuple(np.ascontiguousarray(np.take(t.values, o, axis=0), dtype=float)
+            values = tuple(np.ascontiguousarray(_rows(t.values, o), dtype=float)
                            for t in terms)
         slot_pos, lvl_ptr, rho, q_rest, S, nnz = _rest_structure(terms, o)
         has_kernel = pl._sat is not None
@@ -333,6 +333,12 @@ class NativePirls:
             np.ascontiguousarray(weights, dtype=float))
 
 
+def _rows(a: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """a's rows in the order o (`take`: the method when a is an ndarray, without np.take's
+    dispatch)."""
+    return a.take(o, axis=0) if type(a) is np.ndarray else np.take(a, o, axis=0)
+
+
 def _no_engine() -> None:
     """The engine reference of a binding unpickled without its engine."""
     return None
@@ -355,6 +361,15 @@ class _Shape:
         self.q = i
         self.q_rest = i - first[1]
         self.l11 = (first[2], first[3], first[3])
+        # where u, β, η, μ (canonical rows), L₁₁ and Λ's templates lie in a state buffer of
+        # the compiled loop (`native_loop._Loop.out`), one after the other
+        a = self.q
+        b = a + self.p
+        c = b + self.n
+        d = c + self.n
+        e = d + first[2] * first[3] * first[3]
+        self.cuts = (slice(0, a), slice(a, b), slice(b, c), slice(c, d), slice(d, e),
+                     slice(e, None))
         self.has_kernel = pirls._sat is not None
         o = pirls.order
         known = getattr(pirls, "_order_identity", None)     # the compiled row sort's word
