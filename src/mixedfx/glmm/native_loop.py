@@ -132,9 +132,13 @@ class _Loop:
     def out(self) -> np.ndarray:
         """A buffer for a state the kernel leaves (`loop_state_out`): u, β, η, μ (canonical
         row order), L₁₁ and Λ's templates, one after the other (`parts`)."""
+        return np.empty(self.out_size())
+
+    def out_size(self) -> int:
+        """The length of a state buffer (`out`)."""
         sh = self.shape
         nl, k, _ = sh.l11
-        return np.empty(sh.q + sh.p + 2 * sh.n + nl * k * k + len(self.tmap))
+        return sh.q + sh.p + 2 * sh.n + nl * k * k + len(self.tmap)
 
     def parts(self, out: np.ndarray) -> tuple:
         """(u, β, η, μ, L₁₁, templates): views of a state buffer (`out`)."""
@@ -178,6 +182,17 @@ def _state_of(nat: NativePirls, sh: Any, out: np.ndarray, scalars: tuple) -> Pir
     # views of T, C-contiguous float64 already: the kernel's layout as they are
     state.templates = _KernelTemplates(blocks)
     return state
+
+
+def carve(*sizes: int) -> list[np.ndarray]:
+    """Adjacent pieces of the given sizes of one new buffer: a call's outputs from one
+    allocation (each piece a C-contiguous float64 vector, as its own array would be)."""
+    buf = np.empty(sum(sizes))
+    pieces, i = [], 0
+    for size in sizes:
+        pieces.append(buf[i:i + size])
+        i += size
+    return pieces
 
 
 class DeferredState:
@@ -259,13 +274,19 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
     if len(x) != loop.nx:
         return None
     best, bad = np.empty(x.shape), np.empty(x.shape)
-    out = loop.out()
+    request = obj.end_request if xmap != X_WHITENED else None
+    # the state the run leaves and (stage 1) the end evaluation's, from one allocation (the
+    # points that become results keep arrays of their own: their alignment is a fresh
+    # array's, as BLAS may see them)
+    if request is not None:
+        out, end_out = carve(*[loop.out_size()] * 2)
+    else:
+        out = loop.out()
     args = (loop.model, loop.placeholders, loop.spec, loop.start(), int(algorithm), x,
             np.ascontiguousarray(lower, dtype=float), np.ascontiguousarray(upper, dtype=float),
             float(xtol), float(ftol), int(maxeval),
             None if step is None else np.ascontiguousarray(step, dtype=float), int(inf_limit),
             best, bad, out)
-    request = obj.end_request if xmap != X_WHITENED else None
     if xmap == X_WHITENED:
         # NLopt's point mapped to (θ, β) too: the whitening's value there, without Python
         mapped = np.empty(len(x))
@@ -275,7 +296,6 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
         end = None
     else:
         p = loop.shape.p
-        end_out = loop.out()
         M = np.empty((p, p)) if request[1] and p else None
         code, fx, evals, best_f, stop, scalars, end = mod.loop_minimize(
             *args, (float(request[0]), end_out, M))
@@ -418,7 +438,7 @@ def post_optimum(obj: Any, devfun: Any, x: np.ndarray, delta: float = DERIV12_DE
     if x.shape != (n,):
         return None
     g, H = np.empty(n), np.empty((n, n))
-    first, last = loop.out(), loop.out()
+    first, last = carve(*[loop.out_size()] * 2)     # one allocation; `first` at its start
     eta1_c = devfun.eta1_rows(loop.shape.order, loop.shape.order_any)
     evals, stop, value, s_first, s_last = mod.loop_post(
         loop.model, loop.placeholders, loop.spec, loop.start(), x, first, last, eta1_c,

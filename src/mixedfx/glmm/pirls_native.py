@@ -314,7 +314,7 @@ class NativePirls:
             gathered = (pl.resp.y[o], pl.resp.wt[o])
         y = np.ascontiguousarray(gathered[0], dtype=float)
         wt = np.ascontiguousarray(gathered[1], dtype=float)
-        mu, arg = np.empty(sh.n), np.empty(sh.n)
+        mu, arg = np.empty((2, sh.n))       # rows: C-contiguous, one allocation
         sh.kernel.start_means(FAMILY_CODES[pl.family.name], y, wt, mu, arg)
         beta = np.empty(sh.p)
         status, _ = sh.kernel.glm_start(self.model(), sh.placeholders, np.log(arg), mu, beta,
