@@ -175,10 +175,14 @@ def _state_of(nat: NativePirls, sh: Any, out: np.ndarray, scalars: tuple) -> Pir
     u, beta, eta_c, mu_c, L11, T = _parts(sh, out)
     dev, ussq, kern, ld, lag, its = scalars
     state = nat._state(u, beta, eta_c, mu_c, dev, ussq, kern, NativeFactor(ld, L11), its, lag)
-    blocks, i = [], 0
-    for _, _, _, k in sh.blocks:
-        blocks.append(T[i:i + k * k].reshape(k, k))
-        i += k * k
+    if len(sh.blocks) == 1:             # one term: T is its template
+        k = sh.blocks[0][3]
+        blocks = [T.reshape(k, k)]
+    else:
+        blocks, i = [], 0
+        for _, _, _, k in sh.blocks:
+            blocks.append(T[i:i + k * k].reshape(k, k))
+            i += k * k
     # views of T, C-contiguous float64 already: the kernel's layout as they are
     state.templates = _KernelTemplates(blocks)
     return state

@@ -58,11 +58,18 @@ def serves(pirls: Any) -> bool:
     block)."""
     fam = pirls.family
     terms = pirls.terms
-    return (fam.name in FAMILY_CODES and fam.link.name in LINK_CODES
-            and 1 <= len(terms) <= MAX_TERMS
-            and all(1 <= t.k <= MAX_TERM_COLUMNS for t in terms)
-            and sum(t.k for t in terms[1:]) <= 4 * MAX_TERMS
-            and sum(t.q for t in terms[1:]) + pirls.X.shape[1] + 1 <= MAX_DENSE_ORDER)
+    if not (fam.name in FAMILY_CODES and fam.link.name in LINK_CODES
+            and 1 <= len(terms) <= MAX_TERMS):
+        return False
+    k_rest = q_rest = 0
+    for i, t in enumerate(terms):       # (one pass: generators cost more for a term or two)
+        k = t.k
+        if not 1 <= k <= MAX_TERM_COLUMNS:
+            return False
+        if i:
+            k_rest += k
+            q_rest += t.q
+    return k_rest <= 4 * MAX_TERMS and q_rest + pirls.X.shape[1] + 1 <= MAX_DENSE_ORDER
 
 
 def for_model(pirls: Any) -> NativePirls | None:
