@@ -39,7 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from mixedfx.glmm.pirls_native import NativeFactor, NativePirls, _KernelTemplates
+from mixedfx.glmm.pirls_native import (
+    LOOP_MAX_TERMS,
+    NativeFactor,
+    NativePirls,
+    _KernelTemplates,
+)
 from mixedfx.glmm.state import CanonicalState, PirlsState
 from mixedfx.native import kernel
 from mixedfx.optimize.derivatives import DERIV12_DELTA
@@ -51,7 +56,8 @@ LOOP_PYTHON = 5     # a case only the Python objective handles: run it there
 #: the most terms a loop call takes (the kernel holds the model's 10 + 2 per term and up to
 #: 32 buffers of the call's own, pirls.c: MAXBUF; a loop call uses 22). Models with more terms
 #: than this fit in the Python loop, each PIRLS solve still compiled up to pirls.c's MAXT.
-MAX_TERMS = 16
+#: (`pirls_native._Shape.loop_terms` reads it there.)
+MAX_TERMS = LOOP_MAX_TERMS
 
 
 @lru_cache(maxsize=1)
@@ -78,8 +84,7 @@ def served(obj: Any) -> bool:
     Python (the family's log-likelihood kernel, or nAGQ > 1)."""
     pirls = obj.pirls
     nat = pirls.native
-    return (nat is not None and len(pirls.terms) <= MAX_TERMS
-            and nat.shape().tmap is not None
+    return (nat is not None and nat.shape().loop_terms
             and (obj.nagq > 1 or pirls._sat is not None))
 
 
@@ -102,10 +107,12 @@ class _Loop:
             nodes = np.ascontiguousarray(obj.nodes, dtype=float)
             weights = np.ascontiguousarray(obj.weights, dtype=float)
         # pirls_loop.h's loop_parse: the settings as Python numbers, then the arrays
+        # (the flags as objects, read by their truth; the tolerances as numbers, read as
+        # float() reads them)
         self.spec = (self.nx, n_theta, xmap, int(obj.nagq), int(pirls.maxit),
-                     bool(pirls.stop_on_stagnation), bool(obj.uses_laplace_factor),
-                     float(pirls.aic_constant) if pirls._sat is not None else 0.0,
-                     float(obj.lag_tol), float(pirls.step_tol), float(pirls.tol),
+                     pirls.stop_on_stagnation, obj.uses_laplace_factor,
+                     pirls.aic_constant if pirls._sat is not None else 0.0,
+                     obj.lag_tol, pirls.step_tol, pirls.tol,
                      self.tmap, beta1, M, nodes, weights)
         self.placeholders = sh.placeholders
         self.model = nat.model()

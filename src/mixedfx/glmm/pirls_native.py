@@ -35,6 +35,8 @@ FAMILY_CODES = {"binomial": 0, "poisson": 1, "Gamma": 2, "inverse.gaussian": 3,
 LINK_CODES = {"logit": 0, "probit": 1, "cauchit": 2, "cloglog": 3, "identity": 4, "log": 5,
               "sqrt": 6, "inverse": 7, "1/mu^2": 8}
 MAX_TERMS = 32          # the kernel's limits (pirls.c: MAXT, and 8 columns per term)
+#: the most terms a compiled loop call takes (`native_loop.MAX_TERMS`, which says why)
+LOOP_MAX_TERMS = 16
 MAX_TERM_COLUMNS = 8
 #: the largest dense trailing block (Z_rest, X, z) the kernel factors: its Cholesky is plain C
 #: (about 3 GFlop/s), so beyond this LAPACK's blocked factorization of the NumPy path wins
@@ -392,6 +394,9 @@ class _Shape:
         self.placeholders = _placeholders(tuple(ks))
         #: Λ's 0/1 map of θ (`lmm.compiled.template_map`), or None
         self.tmap = template_map(terms)
+        #: the compiled loop (`native_loop.served`) takes the model's terms: Λ a 0/1 map of θ,
+        #: at most its number of terms
+        self.loop_terms = self.tmap is not None and len(terms) <= LOOP_MAX_TERMS
 
 
 @lru_cache(maxsize=64)
