@@ -149,15 +149,19 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         to_x = whitening(pirls, state1, stage1.x, n_theta, center, templates,
                          None if end is None else end.M)
         p = len(state1.beta)
-        lower2 = lower2_of(lower, state1.beta)
-        z0 = np.array(stage1.x.tolist() + [0.0] * p)
-        step = stage2_step(stage1.x, p)
+        # stage 2's bounds (θ's, then none for γ), start (θ₁, 0) and initial trust region,
+        # the rows of one array (each a C-contiguous float64 vector, elementwise the values
+        # of `lower2_of` and `stage2_step`)
+        theta1 = stage1.x.tolist()
+        lower2, upper2, z0, step = np.array([
+            lower.tolist() + [-np.inf] * p, upper.tolist() + [np.inf] * p,
+            theta1 + [0.0] * p, _stage2_step_list(theta1, p)])
         if warm:
             step = control.warm_step * step
         stage2 = optimize_theta(Whitened(obj, to_x), z0, lower2,
                                 _stage_control(control, False), frame.n,
                                 counter=lambda: obj.evaluations, initial_step=step,
-                                upper=lower2_of(upper, state1.beta, np.inf),
+                                upper=upper2,
                                 blocks=blocks, restart_gain=GLMM_RESTART_GAIN,
                                 restart_step=lambda z: stage2_step(z[:n_theta], len(z) - n_theta))
         x_final = to_x(stage2.x)
@@ -264,8 +268,12 @@ def stage2_step(theta: np.ndarray, p: int) -> np.ndarray:
     """Stage 2's initial trust region over (θ, γ): 10 % of each θ (at least 0.005) and a tenth
     of a standard error for each (whitened) fixed effect. (A few entries: Python floats,
     the IEEE operations of NumPy's elementwise ones; max keeps a NaN θ as np.maximum does.)"""
-    return np.array([STEP_THETA * max(abs(t), 0.05) for t in np.asarray(theta).tolist()]
-                    + [STEP_GAMMA] * p)
+    return np.array(_stage2_step_list(np.asarray(theta).tolist(), p))
+
+
+def _stage2_step_list(theta: list[float], p: int) -> list[float]:
+    """`stage2_step` as a list, from θ as a list."""
+    return [STEP_THETA * max(abs(t), 0.05) for t in theta] + [STEP_GAMMA] * p
 
 
 class ThetaTemplates:
