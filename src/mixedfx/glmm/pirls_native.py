@@ -205,9 +205,8 @@ class NativePirls:
                                           dev_resid_sum=dev, ussq=ussq, factor=factor,
                                           iterations=iterations, loglik_kernel=kern_or_none,
                                           lag=lag)
-        return CanonicalState.make(eta_c, mu_c, sh.order, u=out_u, beta=beta,
-                                   dev_resid_sum=dev, ussq=ussq, factor=factor,
-                                   iterations=iterations, loglik_kernel=kern_or_none, lag=lag)
+        return CanonicalState.of_kernel(eta_c, mu_c, sh.order, out_u, beta, dev, ussq, factor,
+                                        iterations, kern_or_none, lag)
 
     def _rows(self, state: PirlsState) -> tuple[np.ndarray, np.ndarray]:
         """η and μ of a state in the canonical row order."""
