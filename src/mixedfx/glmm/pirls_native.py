@@ -182,9 +182,11 @@ class NativePirls:
         dbl = np.array([fam.theta if fam.theta is not None else 0.0,
                         pl._sat_sum if has_kernel else 0.0, PROBIT_THRESHOLD, CAUCHIT_THRESHOLD])
         X_o = getattr(pl, "_X_o", None)            # X in the canonical order
+        # the offset in the canonical order (no offset: zeros, which it gathers to)
+        off = np.zeros(n) if getattr(pl, "_no_offset", False) else \
+            np.ascontiguousarray(pl.offset[o], dtype=float)
         self._model = (ints, dbl, np.ascontiguousarray(pl.X[o] if X_o is None else X_o,
-                                                       dtype=float), y, wt,
-                       np.ascontiguousarray(pl.offset[o], dtype=float), codes, values,
+                                                       dtype=float), y, wt, off, codes, values,
                        slot_pos, lvl_ptr, rho)
         self._resp = resp
         return self._model
