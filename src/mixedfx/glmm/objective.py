@@ -25,6 +25,7 @@ from functools import cached_property
 import numpy as np
 
 from mixedfx.glmm import native_loop
+from mixedfx.glmm.loop_state import DeferredState
 from mixedfx.glmm.pirls import ROUNDING_PDEV, Pirls, PirlsError, PirlsState
 from mixedfx.glmm.state import CanonicalState
 from mixedfx.lmm.solution import solve
@@ -58,14 +59,14 @@ class GlmmObjective:
     deferred_state = None
 
     def __init__(self, pirls: Pirls, theta_templates, n_theta: int, nagq: int,
-                 start: PirlsState | native_loop.DeferredState) -> None:
+                 start: PirlsState | DeferredState) -> None:
         """`start`: the warm start, or a compiled run's state not built yet (built when
         `state` is first read)."""
         self.pirls = pirls
         self.templates = theta_templates
         self.n_theta = n_theta
         self.nagq = nagq
-        if type(start) is native_loop.DeferredState:
+        if type(start) is DeferredState:
             self._state = None
             self.deferred_state = start
         else:
@@ -305,7 +306,7 @@ class Lme4Devfun:
     """
 
     def __init__(self, objective: GlmmObjective,
-                 stage1: PirlsState | native_loop.DeferredState, tol: float = 1e-7,
+                 stage1: PirlsState | DeferredState, tol: float = 1e-7,
                  maxit: int = 100) -> None:
         """`stage1`: the stage-1 state, or the compiled run's not built (`DeferredState`:
         u and η read from the kernel's buffer, the state built only if η is read in the
@@ -343,7 +344,7 @@ class Lme4Devfun:
         """The stage-1 state's (η, μ) in the canonical row order while it holds them."""
         s = self._stage1
         return s.canonical_rows() \
-            if isinstance(s, (CanonicalState, native_loop.DeferredState)) else None
+            if isinstance(s, (CanonicalState, DeferredState)) else None
 
     def eta1_rows(self, order: np.ndarray | None, order_any: np.ndarray) -> np.ndarray:
         """The stage-1 linear predictor η₁ in the canonical row order `order` (None: the
