@@ -37,3 +37,18 @@ def test_pickles():
     s = pickle.loads(pickle.dumps(_state()))
     assert isinstance(s, CanonicalState)
     np.testing.assert_array_equal(s.eta, [20.0, 30.0, 10.0])
+
+
+def test_the_kernels_constructor_is_make_by_position():
+    """`CanonicalState.of_kernel` gives the state `make` gives: the same attributes, in the
+    same order, the same values, and η, μ scattered into the data's order when read."""
+    eta_c, mu_c, order = np.array([0.5, -1.0, 2.0]), np.array([0.6, 0.3, 0.9]), np.array([2, 0, 1])
+    u, beta = [np.array([[0.1], [0.2]])], np.array([1.5, -0.5])
+    a = CanonicalState.make(eta_c, mu_c, order, u=u, beta=beta, dev_resid_sum=3.0, ussq=0.05,
+                            factor="f", iterations=4, loglik_kernel=-7.0, lag=0.0)
+    b = CanonicalState.of_kernel(eta_c, mu_c, order, u, beta, 3.0, 0.05, "f", 4, -7.0, 0.0)
+    assert list(a.__dict__) == list(b.__dict__)
+    for key, value in a.__dict__.items():
+        assert b.__dict__[key] is value or b.__dict__[key] == value, key
+    assert b.eta.tolist() == a.eta.tolist() == [-1.0, 2.0, 0.5]
+    assert b.mu.tolist() == a.mu.tolist() and b.pdev == a.pdev

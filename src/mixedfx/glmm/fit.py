@@ -132,7 +132,11 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         end = native_loop.take_end(stage1_obj, stage1.x)
         if end is None:
             stage1_obj(stage1.x)
-    state1 = stage1_obj.state
+    # with the whitening's M from the run, stage 2 reads stage 1's state from the kernel's
+    # buffer (β, u, η in the canonical order: `native_loop.DeferredState`), built only if
+    # something reads it in full (a Python evaluation, η in the data's order)
+    state1 = end.pending() if end is not None and nagq > 0 and end.M is not None \
+        else stage1_obj.state
     if nagq == 0:
         obj, stage2 = stage1_obj, None
         theta, beta = stage1.x, state1.beta
@@ -145,15 +149,19 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         to_x = whitening(pirls, state1, stage1.x, n_theta, center, templates,
                          None if end is None else end.M)
         p = len(state1.beta)
-        lower2 = lower2_of(lower, state1.beta)
-        z0 = np.array(stage1.x.tolist() + [0.0] * p)
-        step = stage2_step(stage1.x, p)
+        # stage 2's bounds (θ's, then none for γ), start (θ₁, 0) and initial trust region,
+        # the rows of one array (each a C-contiguous float64 vector, elementwise the values
+        # of `lower2_of` and `stage2_step`)
+        theta1 = stage1.x.tolist()
+        lower2, upper2, z0, step = np.array([
+            lower.tolist() + [-np.inf] * p, upper.tolist() + [np.inf] * p,
+            theta1 + [0.0] * p, _stage2_step_list(theta1, p)])
         if warm:
             step = control.warm_step * step
         stage2 = optimize_theta(Whitened(obj, to_x), z0, lower2,
                                 _stage_control(control, False), frame.n,
                                 counter=lambda: obj.evaluations, initial_step=step,
-                                upper=lower2_of(upper, state1.beta, np.inf),
+                                upper=upper2,
                                 blocks=blocks, restart_gain=GLMM_RESTART_GAIN,
                                 restart_step=lambda z: stage2_step(z[:n_theta], len(z) - n_theta))
         x_final = to_x(stage2.x)
@@ -212,7 +220,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
     rows = state.canonical_rows() if isinstance(state, CanonicalState) else None
     mu = rows[1] if rows is not None else \
         getattr(state, "mu", None)        # row-sized: None / remote for a distributed fit
-    mu_finite = not isinstance(mu, np.ndarray) or bool(np.isfinite(mu).all())
+    mu_finite = not isinstance(mu, np.ndarray) or _finite_entries(mu)
     if not (math.isfinite(value) and _all_finite(theta, beta) and mu_finite):
         raise PirlsError(f"PIRLS loop resulted in NaN value (the {family.name} GLMM with "
                          f"{family.link.name} link has no finite likelihood at the estimates"
@@ -237,6 +245,16 @@ def _done() -> None:
     """`carried` once the objective holds its last state."""
 
 
+def _finite_entries(a: np.ndarray) -> bool:
+    """np.isfinite(a).all(): in one compiled pass (the frame kernel's `bounded`: > 0 when
+    every entry is finite) for a C-contiguous float64 vector when that kernel is built (a
+    ufunc and its reduction cost several times more at the end of a fit), else by NumPy."""
+    k = kernel("frame")
+    if k is not None and a.dtype == np.float64 and a.ndim == 1 and a.flags.c_contiguous:
+        return k.bounded(a) > 0
+    return bool(np.isfinite(a).all())
+
+
 def _all_finite(*arrays: np.ndarray) -> bool:
     """Whether every entry of a few values is finite (as Python floats: no ufunc calls)."""
     vals: list[float] = []
@@ -250,8 +268,12 @@ def stage2_step(theta: np.ndarray, p: int) -> np.ndarray:
     """Stage 2's initial trust region over (θ, γ): 10 % of each θ (at least 0.005) and a tenth
     of a standard error for each (whitened) fixed effect. (A few entries: Python floats,
     the IEEE operations of NumPy's elementwise ones; max keeps a NaN θ as np.maximum does.)"""
-    return np.array([STEP_THETA * max(abs(t), 0.05) for t in np.asarray(theta).tolist()]
-                    + [STEP_GAMMA] * p)
+    return np.array(_stage2_step_list(np.asarray(theta).tolist(), p))
+
+
+def _stage2_step_list(theta: list[float], p: int) -> list[float]:
+    """`stage2_step` as a list, from θ as a list."""
+    return [STEP_THETA * max(abs(t), 0.05) for t in theta] + [STEP_GAMMA] * p
 
 
 class ThetaTemplates:

@@ -22,7 +22,7 @@ Each evaluates exactly as the Python objective does — the same templates, the 
 start carried from the last finite evaluation (u ← T_new⁻¹T_old u), the same PIRLS calls and
 retry from u = 0, the same value — so NLopt takes the same path and the fit has the same
 bits; at the end the objective holds the state the Python loop would have left (built from
-the kernel's buffer when first read: `GlmmObjective.state`, `_Deferred`). The loop
+the kernel's buffer when first read: `GlmmObjective.state`, `DeferredState`). The loop
 serves the models whose Λ is a 0/1 map of θ (lme4's unstructured and the diagonal
 structures) and whose −2 log p(y | μ) the kernel computes (binomial, Poisson, negative
 binomial; any family with nAGQ > 1); otherwise, and when NLopt's C functions cannot be found
@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from mixedfx.glmm.pirls_native import NativeFactor, _KernelTemplates
+from mixedfx.glmm.loop_state import DeferredState, carve, state_of, state_parts
+from mixedfx.glmm.pirls_native import LOOP_MAX_TERMS
 from mixedfx.glmm.state import PirlsState
 from mixedfx.native import kernel
 from mixedfx.optimize.derivatives import DERIV12_DELTA
@@ -51,7 +52,8 @@ LOOP_PYTHON = 5     # a case only the Python objective handles: run it there
 #: the most terms a loop call takes (the kernel holds the model's 10 + 2 per term and up to
 #: 32 buffers of the call's own, pirls.c: MAXBUF; a loop call uses 22). Models with more terms
 #: than this fit in the Python loop, each PIRLS solve still compiled up to pirls.c's MAXT.
-MAX_TERMS = 16
+#: (`pirls_native._Shape.loop_terms` reads it there.)
+MAX_TERMS = LOOP_MAX_TERMS
 
 
 @lru_cache(maxsize=1)
@@ -78,8 +80,7 @@ def served(obj: Any) -> bool:
     Python (the family's log-likelihood kernel, or nAGQ > 1)."""
     pirls = obj.pirls
     nat = pirls.native
-    return (nat is not None and len(pirls.terms) <= MAX_TERMS
-            and nat.shape().tmap is not None
+    return (nat is not None and nat.shape().loop_terms
             and (obj.nagq > 1 or pirls._sat is not None))
 
 
@@ -102,10 +103,12 @@ class _Loop:
             nodes = np.ascontiguousarray(obj.nodes, dtype=float)
             weights = np.ascontiguousarray(obj.weights, dtype=float)
         # pirls_loop.h's loop_parse: the settings as Python numbers, then the arrays
+        # (the flags as objects, read by their truth; the tolerances as numbers, read as
+        # float() reads them)
         self.spec = (self.nx, n_theta, xmap, int(obj.nagq), int(pirls.maxit),
-                     bool(pirls.stop_on_stagnation), bool(obj.uses_laplace_factor),
-                     float(pirls.aic_constant) if pirls._sat is not None else 0.0,
-                     float(obj.lag_tol), float(pirls.step_tol), float(pirls.tol),
+                     pirls.stop_on_stagnation, obj.uses_laplace_factor,
+                     pirls.aic_constant if pirls._sat is not None else 0.0,
+                     obj.lag_tol, pirls.step_tol, pirls.tol,
                      self.tmap, beta1, M, nodes, weights)
         self.placeholders = sh.placeholders
         self.model = nat.model()
@@ -113,12 +116,12 @@ class _Loop:
     def start(self, state: PirlsState | None = None) -> tuple:
         """The carried state in the kernel's layout: u, β and Λ's templates (None before
         the first finite evaluation); state None: the objective's, read from the buffers
-        of a compiled run that left it (`_Deferred`) while it is not built."""
+        of a compiled run that left it (`DeferredState`) while it is not built."""
         if state is None:
             deferred = self.obj.deferred_state
             if deferred is not None:
-                u, beta, _, _, _, T = self.parts(deferred.out)
-                return (u, beta, T)
+                out, cuts = deferred.out, self.shape.cuts
+                return (out[cuts[0]], out[cuts[1]], out[cuts[5]])
             state = self.obj.state
         T = state.templates
         if T is None:
@@ -132,20 +135,17 @@ class _Loop:
     def out(self) -> np.ndarray:
         """A buffer for a state the kernel leaves (`loop_state_out`): u, β, η, μ (canonical
         row order), L₁₁ and Λ's templates, one after the other (`parts`)."""
+        return np.empty(self.out_size())
+
+    def out_size(self) -> int:
+        """The length of a state buffer (`out`)."""
         sh = self.shape
         nl, k, _ = sh.l11
-        return np.empty(sh.q + sh.p + 2 * sh.n + nl * k * k + len(self.tmap))
+        return sh.q + sh.p + 2 * sh.n + nl * k * k + len(self.tmap)
 
     def parts(self, out: np.ndarray) -> tuple:
         """(u, β, η, μ, L₁₁, templates): views of a state buffer (`out`)."""
-        sh = self.shape
-        a = sh.q
-        b = a + sh.p
-        c = b + sh.n
-        d = c + sh.n
-        nl, k, _ = sh.l11
-        e = d + nl * k * k
-        return (out[:a], out[a:b], out[b:c], out[c:d], out[d:e].reshape(sh.l11), out[e:])
+        return state_parts(self.shape, out)
 
     def adopt(self, out: np.ndarray, scalars: tuple | None, evaluations: int,
               defer: bool = False) -> None:
@@ -156,40 +156,13 @@ class _Loop:
         if scalars is None:
             return
         if defer:
-            obj.deferred_state = _Deferred(self, out, scalars)
+            obj.deferred_state = DeferredState(self, out, scalars)
         else:
             obj.state = self.state_of(out, scalars)
 
     def state_of(self, out: np.ndarray, scalars: tuple) -> PirlsState:
         """The state in a run's buffer (`out`) and scalars."""
-        u, beta, eta_c, mu_c, L11, T = self.parts(out)
-        dev, ussq, kern, ld, lag, its = scalars
-        state = self.nat._state(u, beta, eta_c, mu_c, dev, ussq, kern, NativeFactor(ld, L11),
-                                its, lag)
-        blocks, i = [], 0
-        for _, _, _, k in self.shape.blocks:
-            blocks.append(T[i:i + k * k].reshape(k, k))
-            i += k * k
-        # views of T, C-contiguous float64 already: the kernel's layout as they are
-        state.templates = _KernelTemplates(blocks)
-        return state
-
-
-class _Deferred:
-    """A compiled run's state as the kernel left it (a `_Loop.out` buffer and the scalars),
-    built into a `PirlsState` when called (`GlmmObjective.state`, on first read), or the
-    state already built from that buffer (`built`)."""
-
-    __slots__ = ("built", "loop", "out", "scalars")
-
-    def __init__(self, loop: _Loop, out: np.ndarray, scalars: tuple,
-                 built: PirlsState | None = None) -> None:
-        self.loop, self.out, self.scalars, self.built = loop, out, scalars, built
-
-    def __call__(self) -> PirlsState:
-        if self.built is not None:
-            return self.built
-        return self.loop.state_of(self.out, self.scalars)
+        return state_of(self.nat, self.shape, out, scalars)
 
 
 def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -216,14 +189,20 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
     loop = _Loop(obj, xmap, whitening if xmap == X_WHITENED else None)
     if len(x) != loop.nx:
         return None
-    best, bad = np.empty_like(x), np.empty_like(x)
-    out = loop.out()
+    best, bad = np.empty(x.shape), np.empty(x.shape)
+    request = obj.end_request if xmap != X_WHITENED else None
+    # the state the run leaves and (stage 1) the end evaluation's, from one allocation (the
+    # points that become results keep arrays of their own: their alignment is a fresh
+    # array's, as BLAS may see them)
+    if request is not None:
+        out, end_out = carve(*[loop.out_size()] * 2)
+    else:
+        out = loop.out()
     args = (loop.model, loop.placeholders, loop.spec, loop.start(), int(algorithm), x,
             np.ascontiguousarray(lower, dtype=float), np.ascontiguousarray(upper, dtype=float),
             float(xtol), float(ftol), int(maxeval),
             None if step is None else np.ascontiguousarray(step, dtype=float), int(inf_limit),
             best, bad, out)
-    request = obj.end_request if xmap != X_WHITENED else None
     if xmap == X_WHITENED:
         # NLopt's point mapped to (θ, β) too: the whitening's value there, without Python
         mapped = np.empty(len(x))
@@ -233,7 +212,6 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
         end = None
     else:
         p = loop.shape.p
-        end_out = loop.out()
         M = np.empty((p, p)) if request[1] and p else None
         code, fx, evals, best_f, stop, scalars, end = mod.loop_minimize(
             *args, (float(request[0]), end_out, M))
@@ -274,8 +252,20 @@ class EndRecord:
     def lend(self, other: Any) -> None:
         """`other`, an objective whose state is the one taken (`take_end`), starts its
         compiled runs from this record's buffer (`_Loop.start` packs nothing); its `state`
-        is that same state object."""
-        other.deferred_state = _Deferred(self.loop, self.out, self.scalars, other.state)
+        is that same state object (or, when it was started from the taken state not built
+        yet, `pending()`, that one built when read)."""
+        deferred = other.deferred_state
+        if deferred is not None and deferred.out is self.out:
+            return
+        other.deferred_state = DeferredState(self.loop, self.out, self.scalars, other.state)
+
+    def pending(self) -> DeferredState:
+        """The state taken (`take_end`) as the objective holds it, not built: what
+        `GlmmObjective(..., start)` and `Lme4Devfun` read of it comes from this buffer."""
+        deferred = self.loop.obj.deferred_state
+        if deferred is None or deferred.out is not self.out:
+            deferred = DeferredState(self.loop, self.out, self.scalars, self.loop.obj.state)
+        return deferred
 
 
 def _settings(obj: Any, step_tol: float) -> tuple:
@@ -298,7 +288,7 @@ def take_end(obj: Any, x: np.ndarray) -> EndRecord | None:
             _settings(obj, obj.pirls.step_tol) != rec.settings or \
             not (x is rec.x or np.asarray(x, dtype=float).tobytes() == rec.x.tobytes()):
         return None
-    rec.loop.adopt(rec.out, rec.scalars, 1)
+    rec.loop.adopt(rec.out, rec.scalars, 1, defer=True)
     return rec
 
 
@@ -364,7 +354,7 @@ def post_optimum(obj: Any, devfun: Any, x: np.ndarray, delta: float = DERIV12_DE
     if x.shape != (n,):
         return None
     g, H = np.empty(n), np.empty((n, n))
-    first, last = loop.out(), loop.out()
+    first, last = carve(*[loop.out_size()] * 2)     # one allocation; `first` at its start
     eta1_c = devfun.eta1_rows(loop.shape.order, loop.shape.order_any)
     evals, stop, value, s_first, s_last = mod.loop_post(
         loop.model, loop.placeholders, loop.spec, loop.start(), x, first, last, eta1_c,

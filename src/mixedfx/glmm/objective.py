@@ -25,6 +25,7 @@ from functools import cached_property
 import numpy as np
 
 from mixedfx.glmm import native_loop
+from mixedfx.glmm.loop_state import DeferredState
 from mixedfx.glmm.pirls import ROUNDING_PDEV, Pirls, PirlsError, PirlsState
 from mixedfx.glmm.state import CanonicalState
 from mixedfx.lmm.solution import solve
@@ -58,12 +59,18 @@ class GlmmObjective:
     deferred_state = None
 
     def __init__(self, pirls: Pirls, theta_templates, n_theta: int, nagq: int,
-                 start: PirlsState) -> None:
+                 start: PirlsState | DeferredState) -> None:
+        """`start`: the warm start, or a compiled run's state not built yet (built when
+        `state` is first read)."""
         self.pirls = pirls
         self.templates = theta_templates
         self.n_theta = n_theta
         self.nagq = nagq
-        self.state = start
+        if type(start) is DeferredState:
+            self._state = None
+            self.deferred_state = start
+        else:
+            self.state = start
         self.evaluations = 0
         self.lag_tol = LAG_TOL
         if nagq > 1:
@@ -298,8 +305,12 @@ class Lme4Devfun:
     reproduced here for that purpose only; the optimum itself is found on the exact objective.
     """
 
-    def __init__(self, objective: GlmmObjective, stage1: PirlsState, tol: float = 1e-7,
+    def __init__(self, objective: GlmmObjective,
+                 stage1: PirlsState | DeferredState, tol: float = 1e-7,
                  maxit: int = 100) -> None:
+        """`stage1`: the stage-1 state, or the compiled run's not built (`DeferredState`:
+        u and η read from the kernel's buffer, the state built only if η is read in the
+        data's order)."""
         self.objective = objective
         self.pirls = objective.pirls
         self._stage1 = stage1       # its η: `lp0` and `eta0`, formed when first read
@@ -322,13 +333,18 @@ class Lme4Devfun:
         from the stage-1 state's canonical rows while it holds them, offset_c + (η_c −
         offset_c) — elementwise, so `eta0` gathered, without the scatter and the gather."""
         if order is not None and "eta0" not in self.__dict__:
-            rows = self._stage1.canonical_rows() \
-                if isinstance(self._stage1, CanonicalState) else None
+            rows = self._canonical_rows()
             if rows is not None:
                 off_c = self.pirls.offset[order_any]
                 return np.ascontiguousarray(off_c + (rows[0] - off_c), dtype=float)
         return np.ascontiguousarray(self.eta0 if order is None else self.eta0[order_any],
                                     dtype=float)
+
+    def _canonical_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The stage-1 state's (η, μ) in the canonical row order while it holds them."""
+        s = self._stage1
+        return s.canonical_rows() \
+            if isinstance(s, (CanonicalState, DeferredState)) else None
 
     def eta1_rows(self, order: np.ndarray | None, order_any: np.ndarray) -> np.ndarray:
         """The stage-1 linear predictor η₁ in the canonical row order `order` (None: the
@@ -336,8 +352,7 @@ class Lme4Devfun:
         them. The compiled post-optimum call forms `eta0_rows` from it, offset_c + (η₁ −
         offset_c) row by row: the same operations, the same bits."""
         if order is not None:
-            rows = self._stage1.canonical_rows() \
-                if isinstance(self._stage1, CanonicalState) else None
+            rows = self._canonical_rows()
             if rows is not None:
                 return np.ascontiguousarray(rows[0], dtype=float)
             return np.ascontiguousarray(self._stage1.eta[order_any], dtype=float)

@@ -103,6 +103,8 @@ class Pirls:
     #: (response, y, weights) with y and the weights in the canonical row order
     #: (`_likelihood_sums`), or None
     _resp_o: tuple[GlmResponse, np.ndarray, np.ndarray] | None = None
+    #: the model has no offset (`offset` holds zeros)
+    _no_offset: bool = False
 
     def __init__(self, X: np.ndarray, terms: list[RandomEffectsTerm], family: Family,
                  resp: GlmResponse, offset: np.ndarray | None, tol: float = 1e-15,
@@ -112,6 +114,7 @@ class Pirls:
         self.family = family
         self.resp = resp
         self.offset = np.zeros(len(resp.y)) if offset is None else offset
+        self._no_offset = offset is None    # (its zeros in any row order are zeros)
         self.tol = tol
         self.maxit = maxit
         self.step_tol = step_tol
@@ -124,7 +127,9 @@ class Pirls:
         o = self.order
         self._sat = None
         self._grams: dict[bool, WeightedGram] = {}
-        self._X_o = np.take(X, o, axis=0)   # X[o]: the same rows, without the 2-d fancy index
+        # X[o]: the same rows, without the 2-d fancy index (the method: np.take's dispatch
+        # costs twice the gather)
+        self._X_o = X.take(o, axis=0) if type(X) is np.ndarray else np.take(X, o, axis=0)
         if has_loglik_kernel(family):
             self._likelihood_sums(resp)
 

@@ -35,6 +35,8 @@ FAMILY_CODES = {"binomial": 0, "poisson": 1, "Gamma": 2, "inverse.gaussian": 3,
 LINK_CODES = {"logit": 0, "probit": 1, "cauchit": 2, "cloglog": 3, "identity": 4, "log": 5,
               "sqrt": 6, "inverse": 7, "1/mu^2": 8}
 MAX_TERMS = 32          # the kernel's limits (pirls.c: MAXT, and 8 columns per term)
+#: the most terms a compiled loop call takes (`native_loop.MAX_TERMS`, which says why)
+LOOP_MAX_TERMS = 16
 MAX_TERM_COLUMNS = 8
 #: the largest dense trailing block (Z_rest, X, z) the kernel factors: its Cholesky is plain C
 #: (about 3 GFlop/s), so beyond this LAPACK's blocked factorization of the NumPy path wins
@@ -58,11 +60,18 @@ def serves(pirls: Any) -> bool:
     block)."""
     fam = pirls.family
     terms = pirls.terms
-    return (fam.name in FAMILY_CODES and fam.link.name in LINK_CODES
-            and 1 <= len(terms) <= MAX_TERMS
-            and all(1 <= t.k <= MAX_TERM_COLUMNS for t in terms)
-            and sum(t.k for t in terms[1:]) <= 4 * MAX_TERMS
-            and sum(t.q for t in terms[1:]) + pirls.X.shape[1] + 1 <= MAX_DENSE_ORDER)
+    if not (fam.name in FAMILY_CODES and fam.link.name in LINK_CODES
+            and 1 <= len(terms) <= MAX_TERMS):
+        return False
+    k_rest = q_rest = 0
+    for i, t in enumerate(terms):       # (one pass: generators cost more for a term or two)
+        k = t.k
+        if not 1 <= k <= MAX_TERM_COLUMNS:
+            return False
+        if i:
+            k_rest += k
+            q_rest += t.q
+    return k_rest <= 4 * MAX_TERMS and q_rest + pirls.X.shape[1] + 1 <= MAX_DENSE_ORDER
 
 
 def for_model(pirls: Any) -> NativePirls | None:
@@ -158,12 +167,12 @@ class NativePirls:
         if len(terms) == 1:                 # one gather each (the codes viewed as one row)
             t = terms[0]
             codes = np.ascontiguousarray(t.codes[o], dtype=np.int64).reshape(1, n)
-            values = (np.ascontiguousarray(np.take(t.values, o, axis=0), dtype=float),)
+            values = (np.ascontiguousarray(_rows(t.values, o), dtype=float),)
         else:
             codes = np.empty((len(terms), n), dtype=np.int64)
             for row, t in zip(codes, terms, strict=True):
                 row[:] = t.codes[o]
-            values = tuple(np.ascontiguousarray(np.take(t.values, o, axis=0), dtype=float)
+            values = tuple(np.ascontiguousarray(_rows(t.values, o), dtype=float)
                            for t in terms)
         slot_pos, lvl_ptr, rho, q_rest, S, nnz = _rest_structure(terms, o)
         has_kernel = pl._sat is not None
@@ -173,9 +182,11 @@ class NativePirls:
         dbl = np.array([fam.theta if fam.theta is not None else 0.0,
                         pl._sat_sum if has_kernel else 0.0, PROBIT_THRESHOLD, CAUCHIT_THRESHOLD])
         X_o = getattr(pl, "_X_o", None)            # X in the canonical order
+        # the offset in the canonical order (no offset: zeros, which it gathers to)
+        off = np.zeros(n) if getattr(pl, "_no_offset", False) else \
+            np.ascontiguousarray(pl.offset[o], dtype=float)
         self._model = (ints, dbl, np.ascontiguousarray(pl.X[o] if X_o is None else X_o,
-                                                       dtype=float), y, wt,
-                       np.ascontiguousarray(pl.offset[o], dtype=float), codes, values,
+                                                       dtype=float), y, wt, off, codes, values,
                        slot_pos, lvl_ptr, rho)
         self._resp = resp
         return self._model
@@ -196,9 +207,8 @@ class NativePirls:
                                           dev_resid_sum=dev, ussq=ussq, factor=factor,
                                           iterations=iterations, loglik_kernel=kern_or_none,
                                           lag=lag)
-        return CanonicalState.make(eta_c, mu_c, sh.order, u=out_u, beta=beta,
-                                   dev_resid_sum=dev, ussq=ussq, factor=factor,
-                                   iterations=iterations, loglik_kernel=kern_or_none, lag=lag)
+        return CanonicalState.of_kernel(eta_c, mu_c, sh.order, out_u, beta, dev, ussq, factor,
+                                        iterations, kern_or_none, lag)
 
     def _rows(self, state: PirlsState) -> tuple[np.ndarray, np.ndarray]:
         """η and μ of a state in the canonical row order."""
@@ -314,7 +324,7 @@ class NativePirls:
             gathered = (pl.resp.y[o], pl.resp.wt[o])
         y = np.ascontiguousarray(gathered[0], dtype=float)
         wt = np.ascontiguousarray(gathered[1], dtype=float)
-        mu, arg = np.empty(sh.n), np.empty(sh.n)
+        mu, arg = np.empty((2, sh.n))       # rows: C-contiguous, one allocation
         sh.kernel.start_means(FAMILY_CODES[pl.family.name], y, wt, mu, arg)
         beta = np.empty(sh.p)
         status, _ = sh.kernel.glm_start(self.model(), sh.placeholders, np.log(arg), mu, beta,
@@ -331,6 +341,12 @@ class NativePirls:
             np.ascontiguousarray(state.u[0][:, 0], dtype=float),
             np.ascontiguousarray(Ljj, dtype=float), np.ascontiguousarray(nodes, dtype=float),
             np.ascontiguousarray(weights, dtype=float))
+
+
+def _rows(a: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """a's rows in the order o (`take`: the method when a is an ndarray, without np.take's
+    dispatch)."""
+    return a.take(o, axis=0) if type(a) is np.ndarray else np.take(a, o, axis=0)
 
 
 def _no_engine() -> None:
@@ -355,6 +371,15 @@ class _Shape:
         self.q = i
         self.q_rest = i - first[1]
         self.l11 = (first[2], first[3], first[3])
+        # where u, β, η, μ (canonical rows), L₁₁ and Λ's templates lie in a state buffer of
+        # the compiled loop (`native_loop._Loop.out`), one after the other
+        a = self.q
+        b = a + self.p
+        c = b + self.n
+        d = c + self.n
+        e = d + first[2] * first[3] * first[3]
+        self.cuts = (slice(0, a), slice(a, b), slice(b, c), slice(c, d), slice(d, e),
+                     slice(e, None))
         self.has_kernel = pirls._sat is not None
         o = pirls.order
         known = getattr(pirls, "_order_identity", None)     # the compiled row sort's word
@@ -370,6 +395,9 @@ class _Shape:
         self.placeholders = _placeholders(tuple(ks))
         #: Λ's 0/1 map of θ (`lmm.compiled.template_map`), or None
         self.tmap = template_map(terms)
+        #: the compiled loop (`native_loop.served`) takes the model's terms: Λ a 0/1 map of θ,
+        #: at most its number of terms
+        self.loop_terms = self.tmap is not None and len(terms) <= LOOP_MAX_TERMS
 
 
 @lru_cache(maxsize=64)

@@ -61,6 +61,29 @@ class CanonicalState(PirlsState):
                               **fields)
         return state
 
+    @classmethod
+    def of_kernel(cls, eta_c: np.ndarray, mu_c: np.ndarray, order: np.ndarray,
+                  u: list[np.ndarray], beta: np.ndarray, dev_resid_sum: float, ussq: float,
+                  factor: Any, iterations: int, loglik_kernel: float | None,
+                  lag: float) -> CanonicalState:
+        """`make` with the compiled PIRLS's fields given by position (the same attributes in
+        the same order, without building and unpacking keyword arguments: one state per
+        compiled call that is read)."""
+        state = object.__new__(cls)
+        d = state.__dict__
+        d.update(_DEFAULTS)
+        d["_canon"] = (eta_c, mu_c, order)
+        d["_eta"] = d["_mu"] = None
+        d["u"] = u
+        d["beta"] = beta
+        d["dev_resid_sum"] = dev_resid_sum
+        d["ussq"] = ussq
+        d["factor"] = factor
+        d["iterations"] = iterations
+        d["loglik_kernel"] = loglik_kernel
+        d["lag"] = lag
+        return state
+
     def canonical_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
         c = self.__dict__.get("_canon")
         return None if c is None else (c[0], c[1])
