@@ -14,9 +14,10 @@ import pytest
 import mixedfx as mfx
 from mixedfx import datasets
 from mixedfx.errors import ArgumentError
-from mixedfx.glmm import fit, native_loop
-from mixedfx.glmm.fit import Whitening, lower_inverse
+from mixedfx.glmm import native_loop
+from mixedfx.glmm import whitening as glmm_whitening
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun, carry_block
+from mixedfx.glmm.whitening import Whitening, lower_inverse
 from mixedfx.optimize.derivatives import DERIV12_DELTA, central_gradient, forward_hessian
 
 pytestmark = pytest.mark.skipif(native_loop._bind() is None,
@@ -346,9 +347,9 @@ def test_compiled_whitening_matrix_is_the_python_one(monkeypatch) -> None:
             B[p, 1 if p > 1 else 0] = bad if bad != 0.0 else B[p, 1 if p > 1 else 0]
             B[rng.integers(1, p + 1), rng.integers(1, p + 1)] = bad
             blocks.append((B, 1, p))
-    compiled = [fit._whitening_matrix(L, q, p) for L, q, p in blocks]
-    monkeypatch.setattr(fit, "kernel", lambda name: None)
-    python = [fit._whitening_matrix(L, q, p) for L, q, p in blocks]
+    compiled = [glmm_whitening._whitening_matrix(L, q, p) for L, q, p in blocks]
+    monkeypatch.setattr(glmm_whitening, "kernel", lambda name: None)
+    python = [glmm_whitening._whitening_matrix(L, q, p) for L, q, p in blocks]
     refused = 0
     for a, b in zip(compiled, python, strict=True):
         assert (a is None) == (b is None)
@@ -523,9 +524,9 @@ def _stage1(formula, data, family, nagq: int = 1):
 def test_the_runs_end_evaluation_is_the_next_call(formula, data, family) -> None:
     """Stage 1's optimum evaluated again by the compiled run (`end_request`, `take_end`):
     the value, state and count of the Python call `obj(x)` from the state the run left, and
-    the whitening's L_XX⁻ᵀ of the factor with X there as `fit.whitening` forms it from
+    the whitening's L_XX⁻ᵀ of the factor with X there as `whitening.whitening` forms it from
     `NativePirls.factor(state, templates, with_x=True)`, bit for bit."""
-    from mixedfx.glmm.fit import whitening
+    from mixedfx.glmm.whitening import whitening
 
     obj, res, templates = _stage1(formula, data, family)
     assert obj.end_record is not None and obj.deferred_state is not None

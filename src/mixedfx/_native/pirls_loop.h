@@ -300,7 +300,7 @@ static int loop_pirls(Loop *L, const double *u0, int update_beta)
 }
 
 /* beta = beta1 + M gamma (X_WHITENED), each entry's columns summed in order (as
- * mixedfx.glmm.fit.Whitening sums them) */
+ * mixedfx.glmm.whitening.Whitening sums them) */
 static void whitened_beta(const Loop *L, const double *g, double *beta)
 {
     Py_ssize_t p = L->m.p, i, j;
@@ -448,7 +448,7 @@ static double loop_objective(unsigned n, const double *x, double *grad, void *da
 }
 
 /* M = L_XX^-T (p x p, row-major) from the fixed-effects block L_XX of a dense trailing
- * factor P (r x r, row-major, X's columns from q on), as mixedfx.glmm.fit.whitening forms it
+ * factor P (r x r, row-major, X's columns from q on), as mixedfx.glmm.whitening.whitening forms it
  * (`_lower_inverse_rows`, then the transpose): N = L_XX^-1 row by row by forward
  * substitution, s = e_i; s_j <- s_j - L_ic N_cj (c < i, j <= c, in order); N_i = s / L_ii.
  * The same IEEE operations in the same order, so the same bits. Returns 0, or 1 when the
@@ -891,7 +891,7 @@ done:
     return result;
 }
 
-/* whitening_t(Lrr, q, p, Mt) -> ok: stage 2's whitening map M = L_XX^-T (mixedfx.glmm.fit
+/* whitening_t(Lrr, q, p, Mt) -> ok: stage 2's whitening map M = L_XX^-T (mixedfx.glmm
  * .whitening) from the p x p block L_XX of the stage-1 factor Lrr (C-ordered r x r) at
  * (q, q), into Mt (p x p, C-ordered), as `whitening_of` forms it; ok: True when M was formed
  * and is finite, False when the block has an entry that is not finite or a zero diagonal

@@ -33,10 +33,11 @@ import numpy as np
 
 from mixedfx.errors import ArgumentError
 from mixedfx.families import Family
-from mixedfx.glmm.fit import _stage_control, central_gradient, fit_glmm, newton_polish, whitening
+from mixedfx.glmm.fit import _stage_control, central_gradient, fit_glmm, newton_polish
 from mixedfx.glmm.objective import GlmmObjective
 from mixedfx.glmm.pirls import Pirls, PirlsError, PirlsState
 from mixedfx.glmm.response import GlmResponse
+from mixedfx.glmm.whitening import whitening
 from mixedfx.lazy import lazy_module
 from mixedfx.lmm.factorization import BlockedCholesky
 from mixedfx.lmm.fit import upper_bounds

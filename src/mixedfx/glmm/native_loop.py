@@ -7,7 +7,7 @@ of a glmer fit and the 20–30 of its derivatives. The kernel's loop entry point
 (`mixedfx._native.pirls`, `pirls_loop.h`) remove these calls:
 
 - `minimize`: NLopt's optimizer run from C over the objective of stage 1 (x = θ, β updated
-  inside PIRLS) or stage 2 (x = (θ, γ), β = β₁ + Mγ: `fit.Whitening`); on request
+  inside PIRLS) or stage 2 (x = (θ, γ), β = β₁ + Mγ: `whitening.Whitening`); on request
   (`GlmmObjective.end_request`) the run also evaluates the objective once more at its end
   point with stage 2's PIRLS step tolerance and forms the whitening's L_XX⁻ᵀ there, which
   `take_end` hands to `fit_glmm` when that is the evaluation it would make next;
@@ -176,7 +176,7 @@ def minimize(obj: Any, algorithm: int, x0: np.ndarray, lower: np.ndarray, upper:
     With the objective's `end_request` = (step_tol, with_x) set (x = θ or (θ, β)), a run that
     ends with success also evaluates the objective once more at its end point x with PIRLS's
     step tolerance `step_tol`, with the whitening's L_XX⁻ᵀ from the factor with X there when
-    `with_x` (`fit.whitening`), and keeps it as the objective's `end_record` for `take_end`
+    `with_x` (`whitening.whitening`), and keeps it as the objective's `end_record` for `take_end`
     (the objective itself holds the run's state)."""
     mod = _bind()
     if mod is None or not served(obj):
@@ -231,7 +231,7 @@ class EndRecord:
     """The objective at a compiled run's end point x, evaluated by the run (`minimize` with
     the objective's `end_request`) after the state it left: its value, state (built when
     taken) and, when asked, the whitening's M = L_XX⁻ᵀ from the factor with X at that state
-    (`fit.whitening`'s, from `NativePirls.factor(state, templates, with_x=True)`: the same
+    (`whitening.whitening`'s, from `NativePirls.factor(state, templates, with_x=True)`: the same
     bits; None when not asked, or when that factor is degenerate and `whitening` decides)."""
 
     __slots__ = ("M", "before", "evaluations", "loop", "out", "scalars", "settings", "value",

@@ -25,10 +25,11 @@ from mixedfx.fitted.model_file import ModelFileReader
 from mixedfx.fitted.saving import check_path
 from mixedfx.frame.model_frame import build_model_frame
 from mixedfx.glmm.dispersion import DispersionObjective
-from mixedfx.glmm.fit import GlmmFit, ThetaTemplates, check_nagq
+from mixedfx.glmm.fit import GlmmFit, check_nagq
 from mixedfx.glmm.objective import GlmmObjective
 from mixedfx.glmm.pirls import Pirls
 from mixedfx.glmm.response import encode_response
+from mixedfx.glmm.theta_templates import ThetaTemplates
 from mixedfx.gls_engine.fit import GlsCriterion, gls_fit_at
 from mixedfx.lmm.deviance import deviance_from_factor, profiled_sigma
 from mixedfx.lmm.fit import LmmFit, build_objective, lower_bounds
