@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from mixedfx.glmm.pirls_native import NativeFactor, NativePirls, _KernelTemplates
+from mixedfx.glmm.kernel_layout import _KernelTemplates
+from mixedfx.glmm.pirls_native import NativeFactor, NativePirls
 from mixedfx.glmm.state import CanonicalState, PirlsState
 
 

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from mixedfx.glmm.kernel_layout import LOOP_MAX_TERMS
 from mixedfx.glmm.loop_state import DeferredState, carve, state_of, state_parts
-from mixedfx.glmm.pirls_native import LOOP_MAX_TERMS
 from mixedfx.glmm.state import PirlsState
 from mixedfx.native import kernel
 from mixedfx.optimize.derivatives import DERIV12_DELTA
@@ -52,7 +52,7 @@ LOOP_PYTHON = 5     # a case only the Python objective handles: run it there
 #: the most terms a loop call takes (the kernel holds the model's 10 + 2 per term and up to
 #: 32 buffers of the call's own, pirls.c: MAXBUF; a loop call uses 22). Models with more terms
 #: than this fit in the Python loop, each PIRLS solve still compiled up to pirls.c's MAXT.
-#: (`pirls_native._Shape.loop_terms` reads it there.)
+#: (`kernel_layout._Shape.loop_terms` reads it there.)
 MAX_TERMS = LOOP_MAX_TERMS
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixedfx.glmm.pirls_native import kernel_templates
+from mixedfx.glmm.kernel_layout import kernel_templates
 
 
 class ThetaTemplates:
