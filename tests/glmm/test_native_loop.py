@@ -17,6 +17,7 @@ from mixedfx.errors import ArgumentError
 from mixedfx.glmm import native_loop
 from mixedfx.glmm import whitening as glmm_whitening
 from mixedfx.glmm.objective import GlmmObjective, Lme4Devfun, carry_block
+from mixedfx.glmm.theta_templates import ThetaTemplates
 from mixedfx.glmm.whitening import Whitening, lower_inverse
 from mixedfx.optimize.derivatives import DERIV12_DELTA, central_gradient, forward_hessian
 
@@ -505,7 +506,7 @@ def _stage1(formula, data, family, nagq: int = 1):
     f = m._fit
     pirls = f.pirls
     lower = f.lower
-    templates = glmm_fit.ThetaTemplates(pirls.terms)
+    templates = ThetaTemplates(pirls.terms)
     init = pirls.initial_state(None, evaluate=False)
     pirls.step_tol = glmm_fit.STAGE1_STEP_TOL
     obj = GlmmObjective(pirls, templates, len(f.theta), 0, init)

@@ -133,7 +133,7 @@ def fit_glmm(frame: ModelFrame, family: Family, resp: GlmResponse, nagq: int,
         if end is None:
             stage1_obj(stage1.x)
     # with the whitening's M from the run, stage 2 reads stage 1's state from the kernel's
-    # buffer (β, u, η in the canonical order: `native_loop.DeferredState`), built only if
+    # buffer (β, u, η in the canonical order: `loop_state.DeferredState`), built only if
     # something reads it in full (a Python evaluation, η in the data's order)
     state1 = end.pending() if end is not None and nagq > 0 and end.M is not None \
         else stage1_obj.state
